@@ -1,0 +1,145 @@
+// Shared vocabulary of the sans-IO protocol state machines.
+//
+// A protocol party is a pure function of (state, inbound messages, rng) returning
+// (new state, outbound messages, optional output). Transport, clocks and files live in
+// signers/node and gateway; nothing here does I/O.
+
+import { z } from 'zod';
+
+/** A party's identifier: its Shamir x-coordinate, 1..n (0 is never an identifier). */
+export type PartyId = number;
+
+/** Injected randomness: returns `n` fresh random bytes. Tests pass a seeded generator. */
+export type Rng = (n: number) => Uint8Array;
+
+/** What went wrong with an inbound message (or a local request). */
+export type ProtocolErrorCode =
+  | 'malformed' // does not parse as the round's message
+  | 'wrong-session' // belongs to another session
+  | 'wrong-round' // belongs to another round of this session
+  | 'duplicate' // a second message from the same sender for this round
+  | 'unknown-sender' // sender is not a participant of this session
+  | 'wrong-recipient' // addressed to another party
+  | 'missing' // a participant's message for this round is absent
+  | 'invalid-point' // not on the curve, or the identity, or outside the subgroup
+  | 'scalar-range' // scalar not in [1, order) (or [0, order) where zero is allowed)
+  | 'bad-proof' // a proof (of possession, of equal discrete logs, ...) does not verify
+  | 'bad-share' // a share is inconsistent with its sender's commitments
+  | 'inconsistent-view' // a party showed different broadcasts to different parties
+  | 'bad-partial' // a partial signature/decryption does not verify
+  | 'consumed' // single-use state (nonces) was already used
+  | 'bad-parameters'; // local request is invalid (threshold, ids, sizes)
+
+/**
+ * A typed protocol failure. `sender` names the party the fault is attributed to when the
+ * fault lies in someone's message; it is absent for local misuse.
+ */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+    readonly sender?: PartyId,
+  ) {
+    super(sender === undefined ? message : `party ${sender}: ${message}`);
+  }
+}
+
+/** Every protocol message. `to` is a party id for point-to-point, 'all' for broadcast. */
+export interface Message<P = unknown> {
+  session: string;
+  round: number;
+  from: PartyId;
+  to: PartyId | 'all';
+  payload: P;
+}
+
+/** Result of one step of a party's state machine. */
+export interface Step<S, O = never> {
+  state: S;
+  outbound: Message[];
+  /** Present once the protocol has finished for this party. */
+  output?: O;
+}
+
+export const partyIdSchema = z.number().int().min(1).max(0xffff);
+export const hexSchema = z.string().regex(/^(?:[0-9a-f]{2})*$/, 'lower-case hex');
+
+export const messageSchema = z.object({
+  session: z.string().min(1).max(128),
+  round: z.number().int().min(0),
+  from: partyIdSchema,
+  to: z.union([partyIdSchema, z.literal('all')]),
+  payload: z.unknown(),
+});
+
+/**
+ * Validates a set of inbound messages for one round: session, round, recipient, sender
+ * membership, duplicates, and that every expected sender is present. Returns the payloads
+ * keyed by sender, each parsed with `payload`.
+ */
+export function collectRound<P>(
+  inbound: readonly Message[],
+  expect: {
+    session: string;
+    round: number;
+    self: PartyId;
+    senders: readonly PartyId[];
+    broadcast: boolean;
+    payload: z.ZodType<P>;
+  },
+): Map<PartyId, P> {
+  const out = new Map<PartyId, P>();
+  for (const raw of inbound) {
+    const env = messageSchema.safeParse(raw);
+    if (!env.success) {
+      const from = typeof (raw as { from?: unknown })?.from === 'number' ? (raw as Message).from : undefined;
+      throw new ProtocolError('malformed', `malformed message envelope: ${env.error.issues[0]?.message}`, from);
+    }
+    const m = env.data;
+    if (m.session !== expect.session) throw new ProtocolError('wrong-session', `message for session ${m.session}`, m.from);
+    if (m.round !== expect.round) throw new ProtocolError('wrong-round', `message for round ${m.round}, expected ${expect.round}`, m.from);
+    if (!expect.senders.includes(m.from) || m.from === expect.self)
+      throw new ProtocolError('unknown-sender', 'sender is not a participant of this session', m.from);
+    if (expect.broadcast ? m.to !== 'all' : m.to !== expect.self)
+      throw new ProtocolError('wrong-recipient', `message addressed to ${m.to}`, m.from);
+    if (out.has(m.from)) throw new ProtocolError('duplicate', `second round-${m.round} message`, m.from);
+    const body = expect.payload.safeParse(m.payload);
+    if (!body.success) throw new ProtocolError('malformed', `round-${m.round} payload: ${body.error.issues[0]?.path.join('.')} ${body.error.issues[0]?.message}`, m.from);
+    out.set(m.from, body.data);
+  }
+  for (const s of expect.senders) {
+    if (s !== expect.self && !out.has(s)) throw new ProtocolError('missing', `no round-${expect.round} message`, s);
+  }
+  return out;
+}
+
+/** Checks a participant set: distinct ids in 1..65535, threshold 1 ≤ t ≤ n, self included. */
+export function checkParticipants(ids: readonly PartyId[], threshold: number, self?: PartyId): void {
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > ids.length)
+    throw new ProtocolError('bad-parameters', `threshold ${threshold} not in 1..${ids.length}`);
+  const seen = new Set<PartyId>();
+  for (const id of ids) {
+    if (!partyIdSchema.safeParse(id).success) throw new ProtocolError('bad-parameters', `identifier ${id} is not in 1..65535`);
+    if (seen.has(id)) throw new ProtocolError('bad-parameters', `identifier ${id} appears twice`);
+    seen.add(id);
+  }
+  if (self !== undefined && !seen.has(self)) throw new ProtocolError('bad-parameters', `self ${self} is not a participant`);
+}
+
+export const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+export const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
+
+/** States serialise to bytes so a signer can persist between rounds. */
+export const encodeState = (state: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(state));
+export function decodeState<S>(bytes: Uint8Array, schema: z.ZodType<S>): S {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new ProtocolError('malformed', 'state bytes are not valid JSON');
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) throw new ProtocolError('malformed', `state: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
+  return r.data;
+}
