@@ -1,0 +1,237 @@
+// `mpchsm up / down / status`: a local cluster, one process per signer plus the gateway.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { writeFileAtomic } from '../signers/node/atomic.js';
+import { entry, layout, signerName, type Layout } from './layout.js';
+import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
+import { gatewayInitOutputSchema, type GatewayInitOutput } from '../gateway/config.js';
+import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
+
+const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int() });
+type Settings = z.infer<typeof settingsSchema>;
+
+export const clusterJsonSchema = z.object({
+  gateway: z.object({ pid: z.number().int(), url: z.string() }),
+  signers: z.array(z.object({ name: z.string(), pid: z.number().int(), url: z.string() })),
+  threshold: z.number().int(),
+  signers_total: z.number().int(),
+});
+export type ClusterJson = z.infer<typeof clusterJsonSchema>;
+
+const READY_TIMEOUT_MS = 30_000;
+
+export interface UpOptions {
+  dir: string;
+  signers?: number | undefined;
+  threshold?: number | undefined;
+  port?: number | undefined;
+  detach: boolean;
+}
+
+export async function up(opts: UpOptions): Promise<void> {
+  const L = layout(opts.dir);
+  const running = readCluster(L);
+  if (running && [running.gateway.pid, ...running.signers.map((s) => s.pid)].some(isAlive))
+    throw new Error(`a cluster is already running from ${L.root}; stop it with 'mpchsm down --dir ${opts.dir}'`);
+
+  const settings = existsSync(L.settingsJson) ? reuseSettings(L, opts) : await initialise(L, opts);
+  const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
+  const started: Started[] = [];
+  const stopAll = async () => {
+    await Promise.all(started.map((s) => (s.child.pid ? stopPid(s.child.pid) : undefined)));
+  };
+  try {
+    for (const [i, name] of names.entries()) {
+      progress(`starting ${name} (signer ${i + 1}/${settings.signers})`);
+      const s = startNode(name, entry.signer, ['run', '--dir', L.signer(name)], L.log(name), {
+        detach: opts.detach,
+        stdinSecret: readFileSync(L.operatorSecret(name), 'utf8'),
+      });
+      started.push(s);
+    }
+    await Promise.all(
+      names.map((name, i) =>
+        waitHealthy(`${signerUrl(settings, i)}/health`, started[i]!.child, READY_TIMEOUT_MS).catch((e: Error) => {
+          throw new Error(`${name} did not start: ${e.message} (see ${L.log(name)})`);
+        }),
+      ),
+    );
+    progress('starting gateway');
+    const gw = startNode('gateway', entry.gateway, ['run', '--dir', L.gateway], L.log('gateway'), {
+      detach: opts.detach,
+      stdinSecret: readFileSync(L.operatorSecret('gateway'), 'utf8'),
+    });
+    started.push(gw);
+    await waitHealthy(`${gatewayUrl(settings)}/health`, gw.child, READY_TIMEOUT_MS).catch((e: Error) => {
+      throw new Error(`gateway did not start: ${e.message} (see ${L.log('gateway')})`);
+    });
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+
+  const cluster: ClusterJson = {
+    gateway: { pid: started.at(-1)!.child.pid!, url: gatewayUrl(settings) },
+    signers: names.map((name, i) => ({ name, pid: started[i]!.child.pid!, url: signerUrl(settings, i) })),
+    threshold: settings.threshold,
+    signers_total: settings.signers,
+  };
+  await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(cluster, null, 2) + '\n'), 0o644);
+  progress(`ready: gateway ${cluster.gateway.url}, ${settings.signers} signers, threshold ${settings.threshold}; principals in ${L.principals}`);
+
+  if (opts.detach) {
+    for (const s of started) s.child.unref();
+    return;
+  }
+  // Foreground: run until a signal or until any process dies, then stop them all.
+  await new Promise<void>((resolve) => {
+    const finish = () => resolve();
+    process.once('SIGINT', finish);
+    process.once('SIGTERM', finish);
+    for (const s of started)
+      s.child.once('exit', (code, signal) => {
+        progress(`${s.name} exited (${signal ?? code}); stopping the cluster`);
+        finish();
+      });
+  });
+  progress('stopping');
+  await stopAll();
+}
+
+export async function down(dir: string): Promise<void> {
+  const L = layout(dir);
+  const cluster = readCluster(L);
+  if (!cluster) {
+    progress(`nothing is running from ${L.root}`);
+    return;
+  }
+  // Gateway first, so no new request reaches a signer that is going away.
+  await stopPid(cluster.gateway.pid);
+  await Promise.all(cluster.signers.map((s) => stopPid(s.pid)));
+  progress('stopped');
+}
+
+const healthSchema = z.object({ keys: z.number().int().optional() }).passthrough();
+
+/** Prints each process, its health and key count; returns the exit status (0: all healthy). */
+export async function status(dir: string, json: boolean): Promise<number> {
+  const L = layout(dir);
+  const cluster = readCluster(L);
+  if (!cluster) {
+    console.log(json ? JSON.stringify({ running: false }) : `no cluster has been started from ${L.root}`);
+    return 1;
+  }
+  const parts = [{ name: 'gateway', pid: cluster.gateway.pid, url: cluster.gateway.url }, ...cluster.signers];
+  const rows = await Promise.all(
+    parts.map(async (p) => {
+      if (!isAlive(p.pid)) return { ...p, state: 'stopped', keys: undefined as number | undefined };
+      try {
+        const h = healthSchema.parse(await getJson(`${p.url}/health`, 2000));
+        return { ...p, state: 'healthy', keys: h.keys };
+      } catch (e) {
+        return { ...p, state: `unhealthy: ${(e as Error).message}`, keys: undefined };
+      }
+    }),
+  );
+  if (json) console.log(JSON.stringify({ running: true, threshold: cluster.threshold, signers_total: cluster.signers_total, processes: rows }));
+  else {
+    console.log(`cluster ${L.root}: threshold ${cluster.threshold} of ${cluster.signers_total}`);
+    for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}`);
+  }
+  return rows.every((r) => r.state === 'healthy') ? 0 : 1;
+}
+
+function readCluster(L: Layout): ClusterJson | undefined {
+  if (!existsSync(L.clusterJson)) return undefined;
+  return clusterJsonSchema.parse(JSON.parse(readFileSync(L.clusterJson, 'utf8')));
+}
+
+const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
+const signerUrl = (s: Settings, i: number) => `http://127.0.0.1:${s.port + 1 + i}`;
+
+function reuseSettings(L: Layout, opts: UpOptions): Settings {
+  const s = settingsSchema.parse(JSON.parse(readFileSync(L.settingsJson, 'utf8')));
+  for (const k of ['signers', 'threshold', 'port'] as const) {
+    if (opts[k] !== undefined && opts[k] !== s[k]) throw new Error(`${L.root} was initialised with --${k} ${s[k]}; it cannot change to ${opts[k]} on restart`);
+  }
+  return s;
+}
+
+/** First run: identities for every signer and the gateway, pinned in each other's config. */
+async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
+  const settings: Settings = { signers: opts.signers ?? 3, threshold: opts.threshold ?? 2, port: opts.port ?? 4600 };
+  if (settings.signers < 1 || settings.signers > 32) throw new Error('--signers must be 1..32');
+  if (settings.threshold < 1 || settings.threshold > settings.signers) throw new Error(`--threshold must be 1..${settings.signers}`);
+  if (settings.port < 1024 || settings.port + settings.signers > 65535) throw new Error('--port must leave room for the signers above it (1024..65535)');
+  progress(`initialising ${L.root}: ${settings.signers} signers, threshold ${settings.threshold}`);
+  for (const d of [L.root, L.principals, L.logs, L.gateway, L.operators]) mkdirSync(d, { recursive: true, mode: 0o700 });
+
+  const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
+  const signerIdentities: PublicIdentity[] = [];
+  for (const [i, name] of names.entries()) {
+    // Dev cluster: the operator secrets sit in DIR/operators (mode 0600). In a real deployment
+    // each operator keeps their own; `mpchsm doctor` reports this cluster as one domain.
+    const secret = randomBytes(32).toString('base64url');
+    await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
+    progress(`  ${name}: sealing a new store and making its identity`);
+    const out = await runNode(entry.signer, ['init', '--dir', L.signer(name), '--name', name, '--id', String(i + 1)], secret);
+    signerIdentities.push(parsePublicIdentity(JSON.parse(out)));
+  }
+  progress('  gateway: identity and bootstrap principals');
+  const gatewaySecret = randomBytes(32).toString('base64url');
+  await writeFileAtomic(L.operatorSecret('gateway'), Buffer.from(gatewaySecret), 0o600);
+  const gwInit: GatewayInitOutput = gatewayInitOutputSchema.parse(
+    JSON.parse(
+      await runNode(entry.gateway, [
+        'init',
+        '--dir',
+        L.gateway,
+        '--port',
+        String(settings.port),
+        '--threshold',
+        String(settings.threshold),
+        '--signers',
+        JSON.stringify(names.map((name, i) => ({ name, id: i + 1, url: signerUrl(settings, i), identity: signerIdentities[i] }))),
+      ], gatewaySecret),
+    ),
+  );
+  for (const [i, name] of names.entries()) {
+    await runNode(entry.signer, [
+      'configure',
+      '--dir',
+      L.signer(name),
+      '--port',
+      String(settings.port + 1 + i),
+      '--threshold',
+      String(settings.threshold),
+      '--gateway',
+      JSON.stringify(gwInit.identity),
+      '--peers',
+      JSON.stringify(names.map((n, j) => ({ name: n, id: j + 1, identity: signerIdentities[j] }))),
+    ]);
+  }
+  for (const p of gwInit.principals) {
+    const env = {
+      AWS_ACCESS_KEY_ID: p.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: p.secretAccessKey,
+      AWS_REGION: gwInit.region,
+      MPCHSM_KMS_ENDPOINT: gatewayUrl(settings),
+      MPCHSM_PKCS11_MODULE: entry.pkcs11Module,
+      MPCHSM_PKCS11_CONF: gwInit.pkcs11Conf,
+      MPCHSM_PKCS11_PIN: p.pin,
+    };
+    const text = Object.entries(env)
+      .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
+      .join('\n');
+    await writeFileAtomic(L.principalEnv(p.name), Buffer.from(text + '\n'), 0o600);
+  }
+  await writeFileAtomic(L.settingsJson, Buffer.from(JSON.stringify(settings, null, 2) + '\n'), 0o600);
+  return settings;
+}
+
+const shellQuote = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+
+function progress(line: string): void {
+  console.log(`mpchsm: ${line}`);
+}

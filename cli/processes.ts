@@ -1,0 +1,110 @@
+// Starting, waiting for and stopping the cluster's processes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import http from 'node:http';
+
+export interface Started {
+  name: string;
+  child: ChildProcess;
+}
+
+/**
+ * Spawns `node script args…` with its output appended to `logFile`. `stdinSecret`, when
+ * given, is written to the child's stdin and the pipe closed: secrets never go on the command
+ * line or in the environment, where other local users could read them.
+ */
+export function startNode(name: string, script: string, args: string[], logFile: string, opts: { detach: boolean; stdinSecret?: string }): Started {
+  const log = openSync(logFile, 'a', 0o600);
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: [opts.stdinSecret === undefined ? 'ignore' : 'pipe', log, log],
+    detached: opts.detach,
+  });
+  closeSync(log);
+  if (opts.stdinSecret !== undefined) child.stdin!.end(opts.stdinSecret);
+  return { name, child };
+}
+
+/** Runs `node script args…` to completion, feeding `stdin`, and returns its stdout. */
+export function runNode(script: string, args: string[], stdin = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} ${args[0] ?? ''} exited ${code}: ${err.trim()}`))));
+    child.stdin.end(stdin);
+  });
+}
+
+/** GETs `url` and resolves its JSON body, or rejects within `timeoutMs`. */
+export function getJson(url: string, timeoutMs = 2000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`${url}: HTTP ${res.statusCode}`));
+        try {
+          resolve(JSON.parse(body));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Polls `url` until our `child` answers it (its health names its pid: another process on the
+ * same port does not count), the child exits, or `timeoutMs` passes.
+ */
+export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: number): Promise<unknown> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`exited with status ${child.exitCode} before it was ready`);
+    try {
+      const health = await getJson(url, 1000);
+      if ((health as { pid?: unknown }).pid === child.pid) return health;
+      last = new Error(`another process (pid ${(health as { pid?: unknown }).pid}) answers on ${url}`);
+      await new Promise((r) => setTimeout(r, 100));
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`not ready after ${timeoutMs} ms: ${(last as Error)?.message}`);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopPid(pid: number, graceMs = 5000): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    while (isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,211 @@
+// The gateway core: creates keys across the signers and runs signing/decryption sessions —
+// plan → fan out → combine → verify. It holds public material only.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { ProtocolError, type Message } from '../signers/protocols/common.js';
+import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
+import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
+import type { SuiteName } from '../signers/protocols/suites.js';
+import type { Relayed } from '../signers/node/service.js';
+import type { IdentitySecrets } from '../signers/node/identity.js';
+import type { GatewayConfig } from './config.js';
+import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
+import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec, type MessageType, type SigningAlgorithm } from './keyspec.js';
+import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
+import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
+import { verifySignature } from './verify.js';
+import { RsaCoordinator, type EncryptionAlgorithm } from './rsa.js';
+
+/** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
+export class ClusterError extends Error {
+  override readonly name = 'ClusterError';
+  constructor(
+    readonly code: 'unsupported' | 'not-found' | 'invalid-state' | 'invalid-usage' | 'quorum-unavailable' | 'signer-refused' | 'internal',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
+
+export interface SignRequest {
+  keyId: string;
+  algorithm: SigningAlgorithm;
+  messageType: MessageType;
+  message: Uint8Array;
+}
+
+export class Cluster {
+  readonly keys: KeyStore;
+  private readonly clients: Map<number, SignerClient>;
+  private readonly planner: Planner;
+  readonly rsa: RsaCoordinator;
+
+  constructor(
+    readonly config: GatewayConfig,
+    keysDir: string,
+    identity: IdentitySecrets,
+    private readonly log: Logger,
+  ) {
+    this.keys = new KeyStore(keysDir);
+    this.clients = new Map(config.signers.map((s) => [s.id, new SignerClient(s, identity, config.signerTimeoutMs)]));
+    this.planner = new Planner(this.clients);
+    this.rsa = new RsaCoordinator(this, this.clients, this.planner, log);
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+  }
+
+  /** Liveness of every signer, probed in parallel (bounded). */
+  async signerHealth(): Promise<{ name: string; id: number; healthy: boolean }[]> {
+    return Promise.all([...this.clients.values()].map(async (c) => ({ name: c.name, id: c.id, healthy: await c.health() })));
+  }
+
+  /** Creates a key: DKG across all signers (EC/Edwards) or the RSA ceremony. */
+  async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string }): Promise<KeyRecord> {
+    const keyId = randomUUID();
+    const base = {
+      keyId,
+      keySpec: req.keySpec,
+      keyUsage: req.keyUsage,
+      holders: this.config.signers.map((s) => s.id),
+      threshold: this.config.threshold,
+      state: 'Enabled' as const,
+      origin: req.pkcs8Pem ? ('EXTERNAL' as const) : ('AWS_KMS' as const),
+      description: req.description ?? '',
+      creationDate: Date.now(),
+      tags: [],
+    };
+    let record: KeyRecord;
+    if (req.keySpec.startsWith('RSA_')) {
+      record = { ...base, scheme: 'rsa-shoup', ...(await this.rsa.ceremony(keyId, req.keySpec, req.pkcs8Pem)) };
+    } else {
+      const scheme = FROST_SCHEME[req.keySpec];
+      if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys need threshold ECDSA, which mpchsm does not provide yet`);
+      if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
+      const pub = await this.dkg(keyId, 'ed25519');
+      record = { ...base, scheme, frost: pub, publicKey: Buffer.from(spkiFromRawPublicKey(req.keySpec, Buffer.from(pub.groupPublicKey, 'hex'))).toString('base64') };
+    }
+    await this.keys.put(record);
+    this.log.info({ keyId, keySpec: req.keySpec, scheme: record.scheme }, 'key created');
+    return record;
+  }
+
+  /**
+   * Distributed key generation with every signer. The gateway only relays: round-1
+   * broadcasts go to everyone (each signer checks that all saw the same), round-2 shares are
+   * encrypted end to end. The key exists once every signer reports the same public package.
+   */
+  private async dkg(keyId: string, suite: 'ed25519' | 'secp256k1' | 'p256'): Promise<PublicPackage> {
+    const session = randomUUID();
+    const all = [...this.clients.values()];
+    const participants = all.map((c) => c.id);
+    try {
+      const round1 = await this.fanOut(all, (c) => c.call<{ outbound: Relayed[] }>('/v1/dkg/start', { session, keyId, suite, participants, threshold: this.config.threshold }));
+      const broadcasts = round1.flatMap((r) => r.outbound);
+      const round2 = await this.fanOut(all, (c) =>
+        c.call<{ outbound: Relayed[] }>('/v1/dkg/step', { session, inbound: broadcasts.filter((m) => m.from !== c.id) }),
+      );
+      const shares = round2.flatMap((r) => r.outbound);
+      const done = await this.fanOut(all, (c) => c.call<{ publicPackage: unknown }>('/v1/dkg/step', { session, inbound: shares.filter((m) => m.to === c.id) }));
+      const packages = done.map((d) => publicPackageSchema.parse(d.publicPackage));
+      const first = JSON.stringify(packages[0]);
+      packages.forEach((p, i) => {
+        if (JSON.stringify(p) !== first) throw new ClusterError('internal', `signer ${all[i]!.name} finished key generation with a different public key`);
+      });
+      return packages[0]!;
+    } catch (e) {
+      // No partial keys: whoever stored a share forgets it (best effort; a dead signer keeps
+      // an orphan share of a key that never existed, which nothing can use).
+      await Promise.allSettled(all.map((c) => c.call('/v1/keys/forget', { keyId })));
+      throw this.asClusterError(e, 'key generation');
+    }
+  }
+
+  /** Calls every client; any failure fails the whole (all-signer) operation. */
+  private async fanOut<T>(clients: SignerClient[], f: (c: SignerClient) => Promise<T>): Promise<T[]> {
+    return Promise.all(clients.map(f));
+  }
+
+  /** Usable-key lookup shared by every cryptographic operation. */
+  usableKey(keyId: string, usage: KeyRecord['keyUsage']): KeyRecord {
+    const key = this.keys.get(keyId);
+    if (!key) throw new ClusterError('not-found', `key ${keyId} does not exist`);
+    if (key.state === 'Disabled') throw new ClusterError('invalid-state', `key ${keyId} is disabled`);
+    if (key.state !== 'Enabled') throw new ClusterError('invalid-state', `key ${keyId} is ${key.state}`);
+    if (key.keyUsage !== usage) throw new ClusterError('invalid-usage', `key ${keyId} is for ${key.keyUsage}`);
+    return key;
+  }
+
+  /** Signs with t signers; the signature is verified against the public key before release. */
+  async sign(req: SignRequest): Promise<Uint8Array> {
+    const key = this.usableKey(req.keyId, 'SIGN_VERIFY');
+    const signature = key.scheme === 'rsa-shoup' ? await this.rsa.sign(key, req) : await this.frostSign(key, req);
+    const ok = verifySignature({
+      keySpec: key.keySpec as KeySpec,
+      spki: Buffer.from(key.publicKey, 'base64'),
+      algorithm: req.algorithm,
+      messageType: req.messageType,
+      message: req.message,
+      signature,
+    });
+    if (!ok) throw new ClusterError('internal', 'the combined signature did not verify against the public key; nothing was released');
+    return signature;
+  }
+
+  /** Decrypts with t signers; the combined plaintext is checked (y^e ≡ c) before unpadding. */
+  async decrypt(req: { keyId: string; algorithm: EncryptionAlgorithm; ciphertext: Uint8Array }): Promise<Uint8Array> {
+    const key = this.usableKey(req.keyId, 'ENCRYPT_DECRYPT');
+    return this.rsa.decrypt(key, req.algorithm, req.ciphertext);
+  }
+
+  private async frostSign(key: KeyRecord, req: SignRequest): Promise<Uint8Array> {
+    const info = ALGORITHM_INFO[req.algorithm];
+    let suite: SuiteName;
+    let message: Uint8Array;
+    if (info.scheme === 'ED25519') [suite, message] = ['ed25519', req.message];
+    else if (info.scheme === 'ED25519_PH') [suite, message] = ['ed25519ph', req.messageType === 'RAW' ? HASHES['SHA-512'](req.message) : req.message];
+    else throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
+    const pub = await this.frostPublic(key);
+    return this.runSession(key, async (chosen) => {
+      const session = randomUUID();
+      const signers = chosen.map((c) => c.id);
+      const commits = await Promise.all(
+        chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId: key.keyId, signers })).commitment })),
+      );
+      const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
+      const shares = await Promise.all(
+        chosen.map(async (c): Promise<Message> => ({ session, round: 2, from: c.id, to: 'all', payload: (await c.call<{ share: unknown }>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg })).share })),
+      );
+      return frostAggregate(pub, pkg, shares);
+    });
+  }
+
+  /** The FROST public package of a key, kept beside its metadata. */
+  private frostPublic(key: KeyRecord): PublicPackage {
+    if (!key.frost) throw new ClusterError('internal', `key ${key.keyId} has no public package`);
+    return publicPackageSchema.parse(key.frost);
+  }
+
+  /** Runs a t-signer session through the planner, turning failures into ClusterErrors. */
+  async runSession<T>(key: KeyRecord, session: (chosen: SignerClient[]) => Promise<T>): Promise<T> {
+    try {
+      return await this.planner.run(key.holders, key.threshold, session, (what) => this.log.warn({ keyId: key.keyId }, what));
+    } catch (e) {
+      throw this.asClusterError(e, 'signing session');
+    }
+  }
+
+  private asClusterError(e: unknown, what: string): Error {
+    if (e instanceof ClusterError) return e;
+    if (e instanceof QuorumUnavailableError) return new ClusterError('quorum-unavailable', e.message);
+    if (e instanceof SignerUnavailableError) return new ClusterError('quorum-unavailable', `${what} failed: ${e.message}`);
+    if (e instanceof SignerRefusedError) return new ClusterError('signer-refused', `${what}: ${e.message}`);
+    if (e instanceof BadPartialError || e instanceof ProtocolError) return new ClusterError('internal', `${what} aborted: ${e.message}`);
+    if (e instanceof z.ZodError) return new ClusterError('internal', `${what}: a signer answered malformed data`);
+    return e as Error;
+  }
+}

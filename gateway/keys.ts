@@ -1,0 +1,61 @@
+// Key metadata at the gateway: one JSON file per key, written atomically. Never a share.
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../signers/node/atomic.js';
+import { publicPackageSchema } from '../signers/protocols/dkg.js';
+import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
+
+export const schemeSchema = z.enum(['frost-ed25519', 'frost-secp256k1', 'frost-p256', 'rsa-shoup']);
+export type Scheme = z.infer<typeof schemeSchema>;
+
+export const keyRecordSchema = z.object({
+  keyId: z.string().uuid(),
+  scheme: schemeSchema,
+  keySpec: z.string(),
+  keyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT']),
+  /** SubjectPublicKeyInfo DER, base64. */
+  publicKey: z.string(),
+  /** Party ids of the signers that hold shares, and how many must take part. */
+  holders: z.array(z.number().int()),
+  threshold: z.number().int(),
+  state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
+  origin: z.enum(['AWS_KMS', 'EXTERNAL']),
+  description: z.string(),
+  creationDate: z.number(),
+  deletionDate: z.number().optional(),
+  tags: z.array(z.object({ TagKey: z.string(), TagValue: z.string() })).default([]),
+  /** The scheme's public material the coordinator needs: FROST verifying shares, or RSA v, v_i. */
+  frost: publicPackageSchema.optional(),
+  rsa: rsaPublicParamsSchema.optional(),
+});
+export type KeyRecord = z.infer<typeof keyRecordSchema>;
+
+export class KeyStore {
+  private readonly keys = new Map<string, KeyRecord>();
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const f of readdirSync(dir)) {
+      if (!f.endsWith('.json')) continue; // leftover temp files of an interrupted write
+      const file = path.join(dir, f);
+      const parsed = keyRecordSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+      if (!parsed.success) throw new Error(`${file}: not a key record: ${parsed.error.issues[0]?.message}`);
+      this.keys.set(parsed.data.keyId, parsed.data);
+    }
+  }
+
+  get(keyId: string): KeyRecord | undefined {
+    return this.keys.get(keyId);
+  }
+
+  /** Keys in creation order (stable paging). */
+  list(): KeyRecord[] {
+    return [...this.keys.values()].sort((a, b) => a.creationDate - b.creationDate || a.keyId.localeCompare(b.keyId));
+  }
+
+  async put(record: KeyRecord): Promise<void> {
+    const r = keyRecordSchema.parse(record);
+    await writeFileAtomic(path.join(this.dir, `${r.keyId}.json`), Buffer.from(JSON.stringify(r, null, 2) + '\n'), 0o600);
+    this.keys.set(r.keyId, r);
+  }
+}

@@ -1,0 +1,56 @@
+// Key and alias identifiers as AWS KMS writes them: key id (UUID), key ARN
+// `arn:aws:kms:REGION:ACCOUNT:key/ID`, alias name `alias/NAME`, alias ARN
+// `arn:aws:kms:REGION:ACCOUNT:alias/NAME`.
+import { KmsError } from './errors.js';
+
+export const ALIAS_PREFIX = 'alias/';
+const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]+$/;
+
+export type KeyRef = { kind: 'key'; keyId: string } | { kind: 'alias'; aliasName: string };
+
+export class Arns {
+  private readonly prefix: string;
+  constructor(
+    readonly region: string,
+    readonly account: string,
+  ) {
+    this.prefix = `arn:aws:kms:${region}:${account}:`;
+  }
+
+  key(keyId: string): string {
+    return `${this.prefix}key/${keyId}`;
+  }
+
+  alias(aliasName: string): string {
+    return `${this.prefix}${aliasName}`;
+  }
+
+  /**
+   * Parses a KeyId parameter. Foreign or malformed ARNs name no key of this account, so they
+   * are NotFoundException, as AWS answers for a key it does not have.
+   */
+  parseKeyRef(value: string): KeyRef {
+    if (value.startsWith('arn:')) {
+      if (!value.startsWith(this.prefix)) throw new KmsError('NotFoundException', `Invalid arn '${value.slice(0, 256)}': not a key or alias of account ${this.account} in ${this.region}`);
+      const rest = value.slice(this.prefix.length);
+      if (rest.startsWith('key/')) return { kind: 'key', keyId: rest.slice(4) };
+      if (rest.startsWith(ALIAS_PREFIX)) return { kind: 'alias', aliasName: rest };
+      throw new KmsError('NotFoundException', `Invalid arn '${value.slice(0, 256)}': expected key/ID or alias/NAME after the account`);
+    }
+    if (value.startsWith(ALIAS_PREFIX)) return { kind: 'alias', aliasName: value };
+    return { kind: 'key', keyId: value };
+  }
+}
+
+/** Checks an alias name for CreateAlias/UpdateAlias/DeleteAlias. */
+export function checkAliasName(name: string): void {
+  if (!name.startsWith(ALIAS_PREFIX)) throw new KmsError('InvalidAliasNameException', `Alias name '${name}' must begin with 'alias/'`);
+  if (!ALIAS_NAME.test(name)) {
+    throw new KmsError('InvalidAliasNameException', `Alias name '${name}' may contain only letters, digits, '/', '_' and '-' after 'alias/', and at least one of them`);
+  }
+  // AWS reserves alias/aws/ for AWS managed keys; it is matched without regard to case so no
+  // look-alike (alias/AWS/…) can pass for one.
+  if (name.toLowerCase().startsWith('alias/aws/')) {
+    throw new KmsError('InvalidAliasNameException', `Alias names beginning with 'alias/aws/' are reserved for AWS managed keys`);
+  }
+}

@@ -1,0 +1,15 @@
+// Every KMS operation mpchsm implements, by its X-Amz-Target name (TrentService.<name>).
+import type { Operation } from '../context.js';
+import { CreateAlias, DeleteAlias, ListAliases, UpdateAlias } from './aliases.js';
+import { Decrypt, Encrypt, GenerateRandom, GetPublicKey, Sign, Verify } from './crypto.js';
+import { CancelKeyDeletion, CreateKey, DescribeKey, DisableKey, EnableKey, ListKeys, ScheduleKeyDeletion, UpdateKeyDescription } from './keys.js';
+import { GetKeyPolicy, ListKeyPolicies, PutKeyPolicy } from './policies.js';
+import { ListResourceTags, TagResource, UntagResource } from './tags.js';
+
+export const OPERATIONS: Readonly<Record<string, Operation>> = {
+  CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription,
+  GetPublicKey, Sign, Verify, Encrypt, Decrypt, GenerateRandom,
+  CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
+  TagResource, UntagResource, ListResourceTags,
+  GetKeyPolicy, PutKeyPolicy, ListKeyPolicies,
+} as Record<string, Operation>;

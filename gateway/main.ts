@@ -1,0 +1,86 @@
+// The gateway daemon: `init` (identity, bootstrap principals, config) and `run` (serve).
+// The gateway operator's secret, which unlocks the gateway's identity store, arrives on stdin.
+import { mkdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { z } from 'zod';
+import { readSecretFromStdin } from '../cli/stdin.js';
+import { writeFileAtomic } from '../signers/node/atomic.js';
+import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity } from '../signers/node/identity.js';
+import { ShareStore } from '../signers/node/store.js';
+import { Cluster } from './cluster.js';
+import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from './config.js';
+import { newPrincipal, PrincipalRegistry, type Role } from './principals.js';
+import { startGatewayServer } from './server.js';
+
+const REGION = 'us-east-1';
+const ACCOUNT = '111122223333';
+const BOOTSTRAP: [string, Role][] = [
+  ['admin1', 'admin'],
+  ['admin2', 'admin'],
+  ['admin3', 'admin'],
+  ['app', 'app'],
+  ['auditor', 'auditor'],
+];
+
+async function init(dir: string, v: Record<string, string | undefined>): Promise<void> {
+  const P = gatewayPaths(dir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const secret = await readSecretFromStdin('the gateway operator secret');
+  const store = await ShareStore.init(P.store, secret);
+  secret.fill(0);
+  const identity = exportPublicIdentity(await createIdentity(store, 'gateway'));
+  store.close();
+
+  const signers = z
+    .array(z.object({ name: z.string(), id: z.number(), url: z.string(), identity: z.unknown() }))
+    .parse(JSON.parse(v.signers ?? '[]'))
+    .map((s) => ({ ...s, identity: parsePublicIdentity(s.identity) }));
+  const config = gatewayConfigSchema.parse({ port: Number(v.port), pkcs11Port: Number(v.port) + 100, region: REGION, account: ACCOUNT, threshold: Number(v.threshold), signers });
+  await writeFileAtomic(P.config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
+
+  const registry = new PrincipalRegistry(P.principals);
+  const made = BOOTSTRAP.map(([name, role]) => newPrincipal(name, role));
+  await registry.addAll(made.map((m) => m.record));
+  // The PKCS#11 module's configuration: where the gateway is. No secret in it.
+  await writeFileAtomic(P.pkcs11Conf, Buffer.from(`# mpchsm PKCS#11 module configuration\ngateway = 127.0.0.1:${config.pkcs11Port}\nlog = ${dir}/pkcs11.log\n`), 0o644);
+  const out: GatewayInitOutput = { identity, region: REGION, pkcs11Conf: P.pkcs11Conf, principals: made.map((m) => m.credentials) };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+async function run(dir: string): Promise<void> {
+  const P = gatewayPaths(dir);
+  const config = loadGatewayConfig(dir);
+  const log = pino({ base: { party: 'gateway' } });
+  const secret = await readSecretFromStdin('the gateway operator secret');
+  const store = await ShareStore.open(P.store, secret);
+  secret.fill(0);
+  const identity = await loadIdentity(store);
+  store.close();
+  const cluster = new Cluster(config, P.keys, identity, log);
+  const principals = new PrincipalRegistry(P.principals);
+  const server = await startGatewayServer({ config, cluster, principals, log, dir });
+  log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
+  const stop = () => {
+    log.info('stopping');
+    server.close();
+    cluster.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  const { values: v } = parseArgs({ args: rest, options: { dir: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, signers: { type: 'string' } } });
+  if (!v.dir) throw new Error('--dir is required');
+  if (command === 'init') return init(v.dir, v);
+  if (command === 'run') return run(v.dir);
+  throw new Error(`unknown command '${command}' (init | run)`);
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`gateway: ${e.message}\n`);
+  process.exit(1);
+});

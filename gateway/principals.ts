@@ -1,0 +1,79 @@
+// Principals the gateway authenticates: AWS-style access keys (SigV4) and PKCS#11 PINs.
+//
+// SigV4 is a shared-secret MAC, so the gateway must hold each secret access key, as AWS does;
+// PINs are kept only as scrypt hashes.
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { writeFileAtomic } from '../signers/node/atomic.js';
+
+export const roleSchema = z.enum(['admin', 'app', 'auditor']);
+export type Role = z.infer<typeof roleSchema>;
+
+const PIN_SCRYPT = { N: 1 << 14, r: 8, p: 1 } as const;
+
+const principalSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
+  role: roleSchema,
+  accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
+  secretAccessKey: z.string().min(20),
+  pinSalt: z.string(),
+  pinHash: z.string(),
+});
+export type Principal = z.infer<typeof principalSchema>;
+const fileSchema = z.object({ principals: z.array(principalSchema) });
+
+export interface NewPrincipal {
+  name: string;
+  role: Role;
+  accessKeyId: string;
+  secretAccessKey: string;
+  pin: string;
+}
+
+export function newPrincipal(name: string, role: Role): { record: Principal; credentials: NewPrincipal } {
+  const accessKeyId = 'MPC' + randomBytes(10).toString('hex').toUpperCase().slice(0, 17);
+  const secretAccessKey = randomBytes(30).toString('base64').replace(/[+/]/g, 'x');
+  const pin = randomBytes(9).toString('base64url');
+  const pinSalt = randomBytes(16).toString('hex');
+  return {
+    record: { name, role, accessKeyId, secretAccessKey, pinSalt, pinHash: hashPin(pin, pinSalt) },
+    credentials: { name, role, accessKeyId, secretAccessKey, pin },
+  };
+}
+
+const hashPin = (pin: string, saltHex: string) => scryptSync(pin, Buffer.from(saltHex, 'hex'), 32, PIN_SCRYPT).toString('hex');
+
+export class PrincipalRegistry {
+  private readonly byAccessKey = new Map<string, Principal>();
+  constructor(private readonly file: string) {
+    if (existsSync(file)) for (const p of fileSchema.parse(JSON.parse(readFileSync(file, 'utf8'))).principals) this.byAccessKey.set(p.accessKeyId, p);
+  }
+
+  all(): Principal[] {
+    return [...this.byAccessKey.values()];
+  }
+
+  async addAll(ps: Principal[]): Promise<void> {
+    for (const p of ps) {
+      if (this.all().some((q) => q.name === p.name)) throw new Error(`principal ${p.name} exists`);
+      this.byAccessKey.set(p.accessKeyId, p);
+    }
+    await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ principals: this.all() }, null, 2) + '\n'), 0o600);
+  }
+
+  byAccessKeyId(id: string): Principal | undefined {
+    return this.byAccessKey.get(id);
+  }
+
+  /** The principal whose PIN this is, among those allowed `roles`; constant-time per candidate. */
+  byPin(pin: string, roles: readonly Role[]): Principal | undefined {
+    let found: Principal | undefined;
+    for (const p of this.byAccessKey.values()) {
+      if (!roles.includes(p.role)) continue;
+      const a = Buffer.from(hashPin(pin, p.pinSalt), 'hex');
+      if (timingSafeEqual(a, Buffer.from(p.pinHash, 'hex'))) found = p;
+    }
+    return found;
+  }
+}

@@ -1,0 +1,142 @@
+// Threshold RSA at the gateway: the key ceremony (a one-shot dealer process whose output is
+// encrypted to each signer) and signing/decryption sessions (verify each partial, combine,
+// check y^e ≡ x, then release).
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { fingerprint } from '../signers/node/identity.js';
+import { ProtocolError } from '../signers/protocols/common.js';
+import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protocols/rsa/combine.js';
+import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '../signers/protocols/rsa/key.js';
+import type { SignHash } from '../signers/protocols/rsa/padding.js';
+import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
+import type { Cluster, SignRequest } from './cluster.js';
+import { ClusterError } from './cluster.js';
+import type { KeyRecord } from './keys.js';
+import { ALGORITHM_INFO, HASHES } from './keyspec.js';
+import { BadPartialError, type Planner } from './planner.js';
+import type { SignerClient } from './signer-client.js';
+
+const DEALER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'signers', 'ceremony', 'rsa-dealer.js');
+const CEREMONY_TIMEOUT_MS = 15 * 60_000; // safe primes for RSA-4096 take minutes
+
+export const ENCRYPTION_PADDING = { RSAES_OAEP_SHA_1: 'oaep-sha1', RSAES_OAEP_SHA_256: 'oaep-sha256', RSAES_PKCS1_V1_5: 'pkcs1v15' } as const satisfies Record<string, DecryptPadding>;
+export type EncryptionAlgorithm = keyof typeof ENCRYPTION_PADDING;
+
+const dealtSchema = z.object({
+  publicKey: z.object({ spki: z.string() }),
+  params: rsaPublicParamsSchema,
+  dealer: z.unknown(),
+  shares: z.array(z.object({ id: z.number().int(), envelope: z.unknown() })),
+});
+
+export class RsaCoordinator {
+  private readonly params = new Map<string, RsaPublicParams>();
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly clients: ReadonlyMap<number, SignerClient>,
+    private readonly planner: Planner,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Deals a new (or imported) key in a short-lived dealer process and installs each signer's
+   * encrypted share; the key exists only once every signer installed its share.
+   */
+  async ceremony(keyId: string, keySpec: string, pkcs8Pem?: string): Promise<{ publicKey: string; rsa: z.infer<typeof rsaPublicParamsSchema> }> {
+    const signers = [...this.clients.values()];
+    const participants = signers.map((c) => c.id);
+    const recipients = signers.map((c) => ({ id: c.id, identity: c.entry.identity }));
+    const request = pkcs8Pem
+      ? { mode: 'import', pkcs8Pem, participants, threshold: this.cluster.config.threshold, keyId, recipients }
+      : { mode: 'generate', bits: Number(keySpec.slice(4)), participants, threshold: this.cluster.config.threshold, keyId, recipients };
+    const started = Date.now();
+    const dealt = dealtSchema.parse(await runDealer(request));
+    this.log.info({ keyId, ms: Date.now() - started, fingerprints: recipients.map((r) => fingerprint(r.identity).slice(0, 16)) }, 'RSA key dealt');
+    try {
+      await Promise.all(
+        signers.map((c) => {
+          const share = dealt.shares.find((s) => s.id === c.id);
+          return c.call('/v1/rsa/install', { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope });
+        }),
+      );
+    } catch (e) {
+      await Promise.allSettled(signers.map((c) => c.call('/v1/keys/forget', { keyId })));
+      throw e;
+    }
+    return { publicKey: Buffer.from(dealt.publicKey.spki, 'hex').toString('base64'), rsa: dealt.params };
+  }
+
+  sign(key: KeyRecord, req: SignRequest): Promise<Uint8Array> {
+    const info = ALGORITHM_INFO[req.algorithm];
+    if (info.scheme !== 'RSASSA_PKCS1_V1_5' && info.scheme !== 'RSASSA_PSS') throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
+    const digest = req.messageType === 'RAW' ? HASHES[info.hash](req.message) : req.message;
+    const hash = info.hash.replace('SHA-', 'sha') as SignHash;
+    const params = this.publicParams(key);
+    return this.session(key, (session) => rsaSignRequest(params, { session, scheme: info.scheme === 'RSASSA_PSS' ? 'pss' : 'pkcs1v15', hash, digest }, randomBytes));
+  }
+
+  decrypt(key: KeyRecord, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array): Promise<Uint8Array> {
+    const params = this.publicParams(key);
+    return this.session(key, (session) => rsaDecryptRequest(params, { session, padding: ENCRYPTION_PADDING[algorithm], ciphertext }));
+  }
+
+  /** One t-signer session: each partial is verified; a bad one names its signer (→ one retry). */
+  private session(key: KeyRecord, makeRequest: (session: string) => RsaRequest): Promise<Uint8Array> {
+    const params = this.publicParams(key);
+    let request: RsaRequest;
+    try {
+      request = makeRequest(randomUUID());
+    } catch (e) {
+      if (e instanceof ProtocolError) throw new ClusterError('invalid-usage', e.message);
+      throw e;
+    }
+    return this.cluster.runSession(key, async (chosen) => {
+      const partials = await Promise.all(chosen.map(async (c) => (await c.call<{ partial: unknown }>('/v1/rsa/partial', { keyId: key.keyId, request })).partial));
+      const result = rsaCombine(params, request, partials);
+      const fault = result.faults[0];
+      if (fault) {
+        const culprit = chosen.find((c) => c.id === fault.sender);
+        throw new BadPartialError(culprit?.name ?? 'unknown', `bad partial from ${culprit?.name ?? 'a signer'}: ${fault.message}`);
+      }
+      return result.output;
+    });
+  }
+
+  private publicParams(key: KeyRecord): RsaPublicParams {
+    let p = this.params.get(key.keyId);
+    if (!p) {
+      if (!key.rsa) throw new ClusterError('internal', `key ${key.keyId} has no RSA parameters`);
+      p = parsePublicParams(key.rsa);
+      this.params.set(key.keyId, p);
+    }
+    return p;
+  }
+}
+
+/** Runs the dealer process once: request on stdin, encrypted deal on stdout. */
+function runDealer(request: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [DEALER], { stdio: ['pipe', 'pipe', 'pipe'], timeout: CEREMONY_TIMEOUT_MS });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.resume();
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.concat(out).toString('utf8'));
+      } catch {
+        return reject(new ClusterError('internal', `the RSA dealer exited ${code} without a result`));
+      }
+      const err = (parsed as { error?: { code?: string; message?: string } }).error;
+      if (code !== 0 || err) return reject(new ClusterError(err?.code === 'bad-parameters' || err?.code === 'malformed' ? 'invalid-usage' : 'internal', `RSA key ceremony failed: ${err?.message ?? `exit ${code}`}`));
+      resolve(parsed);
+    });
+    child.stdin.end(JSON.stringify(request));
+  });
+}

@@ -1,0 +1,44 @@
+// The gateway's HTTP listener: health, and the AWS KMS JSON 1.1 API at POST /.
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Cluster } from './cluster.js';
+import type { GatewayConfig } from './config.js';
+import { kmsMiddleware } from './kms/api.js';
+import { startPkcs11Listener } from './p11/listener.js';
+import type { PrincipalRegistry } from './principals.js';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  cluster: Cluster;
+  principals: PrincipalRegistry;
+  log: Logger;
+  dir: string;
+}
+
+/** Starts the KMS/health HTTP listener and the PKCS#11 module's listener; returns both. */
+export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): void }> {
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/health') {
+      const signers = await deps.cluster.signerHealth();
+      const healthy = signers.filter((s) => s.healthy).length;
+      ctx.body = { pid: process.pid, party: 'gateway', keys: deps.cluster.keys.list().length, signers, quorum: healthy >= deps.config.threshold };
+      return;
+    }
+    await next();
+  });
+  app.use(kmsMiddleware(deps));
+  const server = app.listen(deps.config.port, deps.config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const p11 = await startPkcs11Listener(deps);
+  return {
+    close() {
+      server.close();
+      server.closeAllConnections();
+      p11.close();
+    },
+  };
+}

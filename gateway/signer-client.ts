@@ -1,0 +1,116 @@
+// Calls to one signer: signed by the gateway's identity, answers checked against the
+// signer's pinned identity, and always bounded in time.
+import http from 'node:http';
+import { signRequest, verifyResponse } from '../signers/node/envelope.js';
+import type { IdentitySecrets } from '../signers/node/identity.js';
+import { fingerprint } from '../signers/node/identity.js';
+import type { SignerEntry } from './config.js';
+
+/** The signer could not be reached or did not answer in time. */
+export class SignerUnavailableError extends Error {
+  constructor(
+    readonly signer: string,
+    message: string,
+  ) {
+    super(`signer ${signer}: ${message}`);
+  }
+}
+
+/** The signer answered, authenticated, and refused (or failed) the request. */
+export class SignerRefusedError extends Error {
+  constructor(
+    readonly signer: string,
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`signer ${signer} refused: ${message}`);
+  }
+}
+
+export class SignerClient {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly audience: string;
+
+  constructor(
+    readonly entry: SignerEntry,
+    private readonly self: IdentitySecrets,
+    private readonly timeoutMs: number,
+  ) {
+    this.audience = fingerprint(entry.identity);
+  }
+
+  get id(): number {
+    return this.entry.id;
+  }
+
+  get name(): string {
+    return this.entry.name;
+  }
+
+  /** POSTs `body` to `path` and resolves the signer's authenticated JSON answer. */
+  call<T = unknown>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    const payload = Buffer.from(JSON.stringify(body));
+    const headers = signRequest({ method: 'POST', path, body: payload, audience: this.audience, timestamp: Date.now() }, this.self.signSecretKey);
+    const nonce = headers['x-mpchsm-nonce']!;
+    const url = new URL(path, this.entry.url);
+    return new Promise<T>((resolve, reject) => {
+      const req = http.request(
+        url,
+        { method: 'POST', agent: this.agent, headers: { ...headers, 'content-type': 'application/json', 'content-length': payload.length } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            clearTimeout(timer);
+            const raw = Buffer.concat(chunks);
+            const status = res.statusCode ?? 0;
+            if (status === 401 || status === 404) {
+              // Not signed: the signer did not accept our request at all.
+              return reject(new SignerRefusedError(this.name, status, 'unauthenticated', safeMessage(raw)));
+            }
+            try {
+              verifyResponse({ status, body: raw, headers: res.headers }, this.entry.identity.signPublicKey, nonce);
+            } catch (e) {
+              return reject(new SignerUnavailableError(this.name, `unauthenticated answer: ${(e as Error).message}`));
+            }
+            const json = JSON.parse(raw.toString('utf8')) as { code?: string; message?: string };
+            if (status !== 200) return reject(new SignerRefusedError(this.name, status, json.code ?? 'error', json.message ?? `HTTP ${status}`));
+            resolve(json as T);
+          });
+          res.on('error', (e) => reject(new SignerUnavailableError(this.name, e.message)));
+        },
+      );
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(new SignerUnavailableError(this.name, e.message));
+      });
+      req.end(payload);
+    });
+  }
+
+  /** Unauthenticated liveness probe. */
+  health(timeoutMs = 1000): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = http.get(new URL('/health', this.entry.url), { agent: this.agent, timeout: timeoutMs }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(false));
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function safeMessage(raw: Buffer): string {
+  try {
+    return String((JSON.parse(raw.toString('utf8')) as { message?: unknown }).message ?? 'refused');
+  } catch {
+    return 'refused';
+  }
+}

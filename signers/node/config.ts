@@ -1,0 +1,43 @@
+// A signer's configuration: who it is, where it listens, and the identities it pins.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { publicIdentitySchema } from './identity.js';
+
+export const peerSchema = z.strictObject({
+  name: z.string(),
+  id: z.number().int().min(1).max(255),
+  identity: publicIdentitySchema,
+});
+export type Peer = z.infer<typeof peerSchema>;
+
+export const signerConfigSchema = z.strictObject({
+  name: z.string(),
+  id: z.number().int().min(1).max(255),
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535),
+  /** The cluster's threshold: sessions with fewer participants are refused. */
+  threshold: z.number().int().min(1),
+  /** The gateway's identity: the only caller this signer answers. */
+  gateway: publicIdentitySchema,
+  /** Every signer of the cluster, this one included, as admitted at configuration. */
+  peers: z.array(peerSchema).min(1),
+});
+export type SignerConfig = z.infer<typeof signerConfigSchema>;
+
+export const signerPaths = (dir: string) => ({
+  config: path.join(dir, 'config.json'),
+  identity: path.join(dir, 'identity.json'),
+  store: path.join(dir, 'store'),
+});
+
+export function loadSignerConfig(dir: string): SignerConfig {
+  const file = signerPaths(dir).config;
+  const parsed = signerConfigSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+  const c = parsed.data;
+  if (!c.peers.some((p) => p.id === c.id && p.name === c.name)) throw new Error(`${file}: this signer is not among its peers`);
+  if (new Set(c.peers.map((p) => p.id)).size !== c.peers.length) throw new Error(`${file}: duplicate peer ids`);
+  if (c.threshold > c.peers.length) throw new Error(`${file}: threshold exceeds the number of signers`);
+  return c;
+}

@@ -1,0 +1,418 @@
+// End-to-end protection of signer-to-signer messages relayed by the (untrusted) gateway, and
+// signed requests/responses on the gateway↔signer channel.
+//
+// Point-to-point envelope (carries secrets, e.g. DKG shares):
+//   sender makes a fresh X25519 key e; k ‖ n = HKDF-SHA256(X25519(e, R), salt = E ‖ R, info)
+//   where R is the recipient's static X25519 key; ciphertext = ChaCha20-Poly1305(k, n, aad =
+//   header); the sender's Ed25519 key signs header ‖ ciphertext.
+//   - Ephemeral-static: confidentiality rests on the recipient's key alone and each message
+//     has its own key (so a fixed-per-key nonce is safe); the sender keeps nothing that could
+//     later decrypt what it sent. A static-static DH would authenticate implicitly but make
+//     every message between a pair share one secret and give no transferable evidence.
+//   - The signature authenticates the sender and is evidence a third party can check (who
+//     sent what, e.g. for a complaint about a bad share).
+//   - The header names purpose, session, round, sender and recipient (party ids and identity
+//     fingerprints) and the ephemeral key; it is both signed and the AEAD's associated data,
+//     so a message cannot be redirected, re-labelled, or replayed into another session/round.
+// Broadcast envelope (public values, e.g. commitments): same header without recipient and
+// ephemeral key, payload in clear, signed.
+//
+// Duplicates inside one session/round are the protocol layer's job (collectRound) plus
+// `ReplayGuard`, which remembers what was already accepted.
+
+import { randomBytes } from 'node:crypto';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { z } from 'zod';
+import { fromHex, partyIdSchema, toHex, type PartyId, type Rng } from '../protocols/common.js';
+import { fingerprint, type IdentitySecrets, type PublicIdentity } from './identity.js';
+
+const enc = new TextEncoder();
+
+/** Concatenates length-prefixed fields: unambiguous, whatever bytes the fields contain. */
+function fields(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.setUint32(at, p.length);
+    out.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay guard
+
+/**
+ * Remembers accepted messages, bounded in size. `whenFull`:
+ *  - 'refuse' (default, fail closed): entries live until their expiry; with no room left a new
+ *    key is refused. Use for signed requests, whose keys expire with the timestamp window.
+ *  - 'evict-oldest': forget the oldest entry. Use for envelopes, where session/round binding
+ *    and the protocol's per-round duplicate check already stop replays the guard forgets.
+ */
+export class ReplayGuard {
+  readonly #seen = new Map<string, number>(); // key → expiry (ms since epoch; Infinity: none)
+
+  constructor(
+    readonly maxEntries = 65_536,
+    readonly whenFull: 'refuse' | 'evict-oldest' = 'refuse',
+  ) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /** Records `key`: 'fresh' the first time, 'replay' if already held, 'full' if refused. */
+  remember(key: string, now = 0, expiresAt = Infinity): 'fresh' | 'replay' | 'full' {
+    const held = this.#seen.get(key);
+    if (held !== undefined && held > now) return 'replay';
+    this.#seen.delete(key);
+    if (this.#seen.size >= this.maxEntries) {
+      for (const [k, exp] of this.#seen) if (exp <= now) this.#seen.delete(k);
+      if (this.#seen.size >= this.maxEntries) {
+        if (this.whenFull === 'refuse') return 'full';
+        this.#seen.delete(this.#seen.keys().next().value as string);
+      }
+    }
+    this.#seen.set(key, expiresAt);
+    return 'fresh';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes
+
+export type EnvelopeErrorCode =
+  | 'malformed'
+  | 'bad-signature'
+  | 'wrong-sender'
+  | 'wrong-recipient'
+  | 'wrong-purpose'
+  | 'wrong-session'
+  | 'wrong-round'
+  | 'decrypt-failed'
+  | 'replay';
+
+/** An envelope was refused. `sender` is the party it claimed to come from. */
+export class EnvelopeError extends Error {
+  override name = 'EnvelopeError';
+  constructor(
+    readonly code: EnvelopeErrorCode,
+    message: string,
+    readonly sender?: PartyId,
+  ) {
+    super(sender === undefined ? message : `party ${sender}: ${message}`);
+  }
+}
+
+/** Wire form: header JSON text exactly as signed, base64url body, hex signature. */
+export interface Envelope {
+  h: string;
+  c: string;
+  s: string;
+}
+
+/** Largest accepted body (base64url characters): protocol messages are far smaller. */
+export const MAX_ENVELOPE_BODY = 8 * 1024 * 1024;
+
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const envelopeSchema = z.strictObject({
+  h: z.string().min(2).max(4096),
+  c: z.string().max(MAX_ENVELOPE_BODY).regex(/^[A-Za-z0-9_-]*$/),
+  s: z.string().regex(/^[0-9a-f]{128}$/),
+});
+
+const headerFields = {
+  v: z.literal(1),
+  purpose: z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,63}$/),
+  session: z.string().min(1).max(128),
+  round: z.number().int().min(0).max(0x7fffffff),
+  from: partyIdSchema,
+  sender: hex32,
+};
+const headerSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('p2p'), ...headerFields, to: partyIdSchema, recipient: hex32, epk: hex32 }),
+  z.strictObject({ kind: z.literal('broadcast'), ...headerFields, to: z.literal('all') }),
+]);
+type Header = z.infer<typeof headerSchema>;
+
+export interface EnvelopeAddress {
+  /** What the message is for (protocol and key), e.g. `frost-sign:<keyId>`. */
+  purpose: string;
+  session: string;
+  round: number;
+  from: PartyId;
+}
+
+const signedBytes = (h: Uint8Array, c: Uint8Array): Uint8Array => fields(enc.encode('mpchsm/envelope/v1'), h, c);
+
+function envelopeKey(shared: Uint8Array, epk: Uint8Array, rpk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  const salt = new Uint8Array(64);
+  salt.set(epk);
+  salt.set(rpk, 32);
+  const okm = hkdf(sha256, shared, salt, enc.encode('mpchsm/envelope/v1 key+nonce'), 44);
+  shared.fill(0);
+  return { key: okm.subarray(0, 32), nonce: okm.subarray(32) };
+}
+
+// Validates our own header too: never emit something a peer must refuse.
+const headerText = (header: Header): string => JSON.stringify(headerSchema.parse(header));
+
+function finish(h: string, body: Uint8Array, sender: IdentitySecrets): Envelope {
+  const sig = ed25519.sign(signedBytes(enc.encode(h), body), sender.signSecretKey);
+  return { h, c: Buffer.from(body).toString('base64url'), s: toHex(sig) };
+}
+
+/** Encrypts `payload` to `recipient` and signs it as `sender`. */
+export function sealEnvelope(
+  msg: EnvelopeAddress & { to: PartyId; payload: Uint8Array },
+  sender: IdentitySecrets,
+  recipient: PublicIdentity,
+  rng: Rng = randomBytes,
+): Envelope {
+  const esk = Uint8Array.from(rng(32));
+  const rpk = fromHex(recipient.kexPublicKey);
+  try {
+    const epk = x25519.getPublicKey(esk);
+    const h = headerText({
+      kind: 'p2p',
+      v: 1,
+      purpose: msg.purpose,
+      session: msg.session,
+      round: msg.round,
+      from: msg.from,
+      sender: sender.fingerprint,
+      to: msg.to,
+      recipient: fingerprint(recipient),
+      epk: toHex(epk),
+    });
+    const { key, nonce } = envelopeKey(x25519.getSharedSecret(esk, rpk), epk, rpk);
+    let ct: Uint8Array;
+    try {
+      ct = chacha20poly1305(key, nonce, enc.encode(h)).encrypt(msg.payload);
+    } finally {
+      key.fill(0);
+      nonce.fill(0);
+    }
+    return finish(h, ct, sender);
+  } finally {
+    esk.fill(0);
+  }
+}
+
+/** Signs a public broadcast message (not encrypted; bound like any envelope). */
+export function signBroadcast(msg: EnvelopeAddress & { payload: Uint8Array }, sender: IdentitySecrets): Envelope {
+  const h = headerText({
+    kind: 'broadcast',
+    v: 1,
+    purpose: msg.purpose,
+    session: msg.session,
+    round: msg.round,
+    from: msg.from,
+    sender: sender.fingerprint,
+    to: 'all',
+  });
+  return finish(h, msg.payload, sender);
+}
+
+/**
+ * Checks and opens an envelope: signature by `sender`, then every header field against
+ * `expect` (`to: 'all'` expects a broadcast), then decryption with our X25519 key. With a
+ * `replayGuard`, an envelope accepted before is refused. Returns the payload.
+ */
+export function openEnvelope(
+  envelope: unknown,
+  self: IdentitySecrets,
+  sender: PublicIdentity,
+  expect: EnvelopeAddress & { to: PartyId | 'all' },
+  replayGuard?: ReplayGuard,
+): Uint8Array {
+  const fail = (code: EnvelopeErrorCode, why: string): never => {
+    throw new EnvelopeError(code, why, expect.from);
+  };
+  const w = envelopeSchema.safeParse(envelope);
+  if (!w.success) return fail('malformed', `malformed envelope: ${w.error.issues[0]?.path.join('.')} ${w.error.issues[0]?.message}`);
+  const body = new Uint8Array(Buffer.from(w.data.c, 'base64url'));
+  if (Buffer.from(body).toString('base64url') !== w.data.c) fail('malformed', 'body is not canonical base64url');
+  const h = enc.encode(w.data.h);
+  const signed = signedBytes(h, body);
+  if (!ed25519.verify(fromHex(w.data.s), signed, fromHex(sender.signPublicKey), { zip215: false }))
+    fail('bad-signature', 'envelope signature does not verify under the sender identity');
+
+  let header: Header;
+  try {
+    header = headerSchema.parse(JSON.parse(w.data.h));
+  } catch {
+    return fail('malformed', 'malformed envelope header');
+  }
+  if (header.from !== expect.from || header.sender !== fingerprint(sender))
+    fail('wrong-sender', `envelope is from party ${header.from} (${header.sender.slice(0, 16)}…)`);
+  if (header.purpose !== expect.purpose) fail('wrong-purpose', `envelope is for ${header.purpose}, expected ${expect.purpose}`);
+  if (header.session !== expect.session) fail('wrong-session', `envelope is for session ${header.session}`);
+  if (header.round !== expect.round) fail('wrong-round', `envelope is for round ${header.round}, expected ${expect.round}`);
+  if (header.to !== expect.to || (header.kind === 'p2p' && header.recipient !== self.fingerprint))
+    fail('wrong-recipient', `envelope is addressed to ${header.to}`);
+
+  let payload = body;
+  if (header.kind === 'p2p') {
+    const epk = fromHex(header.epk);
+    const rpk = fromHex(self.public.kexPublicKey);
+    let shared: Uint8Array;
+    try {
+      shared = x25519.getSharedSecret(self.kexSecretKey, epk);
+    } catch {
+      return fail('decrypt-failed', 'ephemeral key is invalid');
+    }
+    const { key, nonce } = envelopeKey(shared, epk, rpk);
+    try {
+      payload = chacha20poly1305(key, nonce, h).decrypt(body);
+    } catch {
+      fail('decrypt-failed', 'envelope does not decrypt');
+    } finally {
+      key.fill(0);
+      nonce.fill(0);
+    }
+  }
+
+  if (replayGuard) {
+    const id = `env\0${header.session}\0${header.round}\0${header.from}\0${header.to}\0${toHex(sha256(signed))}`;
+    const seen = replayGuard.remember(id);
+    if (seen !== 'fresh') fail('replay', seen === 'replay' ? 'envelope was already accepted' : 'replay guard is full');
+  }
+  return payload;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed requests and responses (gateway ↔ signer). Each side pins the other's Ed25519 key.
+// A request is bound to method, path, body, the intended receiver (audience: its identity
+// fingerprint, so a request for one signer cannot be replayed to another), a timestamp and a
+// nonce; the receiver refuses stale timestamps and nonces it has seen. A response is bound to
+// status, body and the nonce of the request it answers.
+
+export const AUTH_HEADERS = {
+  timestamp: 'x-mpchsm-timestamp',
+  nonce: 'x-mpchsm-nonce',
+  audience: 'x-mpchsm-audience',
+  replyTo: 'x-mpchsm-reply-to',
+  signature: 'x-mpchsm-signature',
+} as const;
+
+export type RequestAuthErrorCode = 'malformed' | 'bad-signature' | 'wrong-audience' | 'stale' | 'replay' | 'busy';
+
+export class RequestAuthError extends Error {
+  override name = 'RequestAuthError';
+  constructor(
+    readonly code: RequestAuthErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Header bag as Node's `IncomingHttpHeaders` (lower-case names). */
+export type HeaderBag = Record<string, string | string[] | undefined>;
+
+export interface SignedRequest {
+  method: string;
+  /** Path and query exactly as sent on the request line. */
+  path: string;
+  body: Uint8Array;
+  /** Fingerprint of the receiver's identity. */
+  audience: string;
+}
+
+const requestSchema = z.object({
+  method: z.string().regex(/^[A-Z]{1,16}$/),
+  path: z.string().max(4096).regex(/^\/[\x21-\x7e]*$/),
+  audience: hex32,
+});
+const nonceRe = /^[0-9a-f]{32}$/;
+const timestampRe = /^[0-9]{1,15}$/;
+
+const requestBytes = (r: SignedRequest, timestamp: string, nonce: string): Uint8Array =>
+  fields(enc.encode('mpchsm/request/v1'), enc.encode(r.method), enc.encode(r.path), enc.encode(r.audience), enc.encode(timestamp), enc.encode(nonce), sha256(r.body));
+
+const responseBytes = (status: number, body: Uint8Array, replyTo: string): Uint8Array =>
+  fields(enc.encode('mpchsm/response/v1'), enc.encode(String(status)), enc.encode(replyTo), sha256(body));
+
+function header(headers: HeaderBag, name: string, re: RegExp): string {
+  const v = headers[name];
+  if (typeof v !== 'string' || !re.test(v)) throw new RequestAuthError('malformed', `missing or malformed ${name} header`);
+  return v;
+}
+
+/** Signs a request; returns the headers to send with it. `timestamp` is ms since the epoch. */
+export function signRequest(
+  req: SignedRequest & { timestamp: number; nonce?: string },
+  signSecretKey: Uint8Array,
+  rng: Rng = randomBytes,
+): Record<string, string> {
+  requestSchema.parse(req);
+  const nonce = req.nonce ?? toHex(rng(16));
+  const timestamp = String(req.timestamp);
+  if (!nonceRe.test(nonce) || !timestampRe.test(timestamp)) throw new RangeError('nonce must be 16 bytes hex; timestamp integer ms');
+  return {
+    [AUTH_HEADERS.timestamp]: timestamp,
+    [AUTH_HEADERS.nonce]: nonce,
+    [AUTH_HEADERS.audience]: req.audience,
+    [AUTH_HEADERS.signature]: toHex(ed25519.sign(requestBytes(req, timestamp, nonce), signSecretKey)),
+  };
+}
+
+/**
+ * Authenticates a received request against the caller's pinned Ed25519 key (hex or bytes).
+ * `audience` is our own fingerprint. Returns the request's nonce (to bind the response).
+ */
+export function verifyRequest(
+  req: Omit<SignedRequest, 'audience'> & { headers: HeaderBag },
+  publicKey: Uint8Array | string,
+  opts: { audience: string; now: number; maxSkewMs: number; replayGuard: ReplayGuard },
+): { nonce: string; timestamp: number } {
+  if (!requestSchema.omit({ audience: true }).safeParse(req).success) throw new RequestAuthError('malformed', 'malformed method or path');
+  const timestamp = header(req.headers, AUTH_HEADERS.timestamp, timestampRe);
+  const nonce = header(req.headers, AUTH_HEADERS.nonce, nonceRe);
+  const audience = header(req.headers, AUTH_HEADERS.audience, /^[0-9a-f]{64}$/);
+  const sig = header(req.headers, AUTH_HEADERS.signature, /^[0-9a-f]{128}$/);
+  if (audience !== opts.audience) throw new RequestAuthError('wrong-audience', 'request is addressed to another party');
+  const ts = Number(timestamp);
+  if (Math.abs(opts.now - ts) > opts.maxSkewMs) throw new RequestAuthError('stale', 'request timestamp is outside the accepted window');
+  const pk = typeof publicKey === 'string' ? fromHex(publicKey) : publicKey;
+  if (!ed25519.verify(fromHex(sig), requestBytes({ ...req, audience }, timestamp, nonce), pk, { zip215: false }))
+    throw new RequestAuthError('bad-signature', 'request signature does not verify under the pinned key');
+  // Only authenticated requests reach the guard, so strangers cannot fill it. A nonce must be
+  // remembered for as long as its timestamp would still pass the window check.
+  const seen = opts.replayGuard.remember(`req\0${nonce}`, opts.now, ts + opts.maxSkewMs + 1);
+  if (seen === 'replay') throw new RequestAuthError('replay', 'request nonce was already used');
+  if (seen === 'full') throw new RequestAuthError('busy', 'too many recent requests to check for replay');
+  return { nonce, timestamp: ts };
+}
+
+/** Signs a response to the request whose nonce is `replyTo`; returns headers to send. */
+export function signResponse(res: { status: number; body: Uint8Array; replyTo: string }, signSecretKey: Uint8Array): Record<string, string> {
+  if (!nonceRe.test(res.replyTo) || !Number.isInteger(res.status)) throw new RangeError('bad status or replyTo');
+  return {
+    [AUTH_HEADERS.replyTo]: res.replyTo,
+    [AUTH_HEADERS.signature]: toHex(ed25519.sign(responseBytes(res.status, res.body, res.replyTo), signSecretKey)),
+  };
+}
+
+/** Authenticates a response: signed by the pinned key and answering our request `replyTo`. */
+export function verifyResponse(
+  res: { status: number; body: Uint8Array; headers: HeaderBag },
+  publicKey: Uint8Array | string,
+  replyTo: string,
+): void {
+  const got = header(res.headers, AUTH_HEADERS.replyTo, nonceRe);
+  const sig = header(res.headers, AUTH_HEADERS.signature, /^[0-9a-f]{128}$/);
+  const pk = typeof publicKey === 'string' ? fromHex(publicKey) : publicKey;
+  if (!ed25519.verify(fromHex(sig), responseBytes(res.status, res.body, got), pk, { zip215: false }))
+    throw new RequestAuthError('bad-signature', 'response signature does not verify under the pinned key');
+  if (got !== replyTo) throw new RequestAuthError('replay', 'response answers another request');
+}

@@ -1,0 +1,92 @@
+// The signer daemon: `init` (seal a new store, make the identity), `configure` (pin the
+// gateway and peers), `run` (serve). The operator secret arrives on stdin.
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { readSecretFromStdin } from '../../cli/stdin.js';
+import { writeFileAtomic } from './atomic.js';
+import { signerConfigSchema, loadSignerConfig, signerPaths } from './config.js';
+import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity } from './identity.js';
+import { createRpcServer } from './rpc.js';
+import { SignerService } from './service.js';
+import { ShareStore } from './store.js';
+
+const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
+
+async function init(dir: string, name: string, id: number): Promise<void> {
+  const P = signerPaths(dir);
+  const secret = await readSecretFromStdin('the operator secret');
+  const store = await ShareStore.init(P.store, secret);
+  secret.fill(0);
+  const identity = exportPublicIdentity(await createIdentity(store, name));
+  await store.close();
+  await writeFileAtomic(P.identity, json({ ...identity, id }), 0o644);
+  process.stdout.write(JSON.stringify(identity) + '\n');
+}
+
+async function configure(dir: string, v: Record<string, string | undefined>): Promise<void> {
+  const P = signerPaths(dir);
+  const own = JSON.parse(readFileSync(P.identity, 'utf8')) as { name: string; id: number };
+  const config = signerConfigSchema.parse({
+    name: own.name,
+    id: own.id,
+    port: Number(v.port),
+    threshold: Number(v.threshold),
+    gateway: parsePublicIdentity(JSON.parse(v.gateway ?? 'null')),
+    peers: (JSON.parse(v.peers ?? '[]') as { name: string; id: number; identity: unknown }[]).map((p) => ({ ...p, identity: parsePublicIdentity(p.identity) })),
+  });
+  await writeFileAtomic(P.config, json(config), 0o600);
+}
+
+async function run(dir: string): Promise<void> {
+  const P = signerPaths(dir);
+  if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured`);
+  const config = loadSignerConfig(dir);
+  const log = pino({ base: { signer: config.name } });
+  const secret = await readSecretFromStdin('the operator secret');
+  // Opening verifies every sealed record; a store that fails is refused and we do not start.
+  const store = await ShareStore.open(P.store, secret);
+  secret.fill(0);
+  const identity = await loadIdentity(store);
+  const service = await SignerService.start({ config, store, identity, log });
+  const server = createRpcServer({
+    self: identity,
+    callerKey: config.gateway.signPublicKey,
+    routes: service.routes(),
+    health: () => service.health(),
+    onError: (path, e) => log.warn({ path, err: (e as Error).message }, 'request refused or failed'),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  log.info({ port: config.port, fingerprint: identity.fingerprint, keys: service.health().keys }, 'signer ready');
+  const stop = () => {
+    log.info('stopping');
+    server.close();
+    server.closeAllConnections();
+    store.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  const { values: v } = parseArgs({
+    args: rest,
+    options: { dir: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' }, peers: { type: 'string' } },
+  });
+  if (!v.dir) throw new Error('--dir is required');
+  if (command === 'init') return init(v.dir, v.name ?? '', Number(v.id));
+  if (command === 'configure') return configure(v.dir, v);
+  if (command === 'run') return run(v.dir);
+  throw new Error(`unknown command '${command}' (init | configure | run)`);
+}
+
+main().catch((e: Error) => {
+  // The message names the file for integrity failures; never a secret.
+  process.stderr.write(`signer: ${e.message}\n`);
+  process.exit(1);
+});

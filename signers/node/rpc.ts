@@ -1,0 +1,78 @@
+// The gateway ↔ signer channel: JSON over HTTP, every request signed by the caller and every
+// answer signed by the callee, each pinning the other's identity key (envelope.ts). The
+// server half lives here; the client half is gateway/signer-client.ts.
+import http from 'node:http';
+import { ReplayGuard, signResponse, verifyRequest } from './envelope.js';
+import type { IdentitySecrets } from './identity.js';
+
+export const RPC_MAX_BODY = 16 * 1024 * 1024;
+export const RPC_MAX_SKEW_MS = 60_000;
+
+/** A refusal a handler reports to the caller: `status` 4xx, a stable `code`, a message. */
+export class RpcError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type RpcHandler = (body: unknown) => Promise<unknown>;
+
+export interface RpcServerOptions {
+  self: IdentitySecrets;
+  /** The caller's pinned Ed25519 public key (hex). */
+  callerKey: string;
+  routes: Record<string, RpcHandler>;
+  /** Unauthenticated, read-only answer for GET /health. */
+  health: () => unknown;
+  /** Told about every refused or failed request (for the log; never secrets). */
+  onError: (path: string, e: unknown) => void;
+}
+
+export function createRpcServer(opts: RpcServerOptions): http.Server {
+  const guard = new ReplayGuard(65_536, 'refuse');
+  return http.createServer((req, res) => {
+    const send = (status: number, payload: unknown, replyTo?: string) => {
+      const body = Buffer.from(JSON.stringify(payload));
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (replyTo) Object.assign(headers, signResponse({ status, body, replyTo }, opts.self.signSecretKey));
+      res.writeHead(status, headers).end(body);
+    };
+    if (req.method === 'GET' && req.url === '/health') return send(200, opts.health());
+    const route = req.method === 'POST' && req.url ? opts.routes[req.url] : undefined;
+    if (!route) return send(404, { code: 'not-found', message: `no such operation ${req.method} ${req.url}` });
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > RPC_MAX_BODY) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      let nonce: string;
+      try {
+        nonce = verifyRequest({ method: 'POST', path: req.url!, body, headers: req.headers }, opts.callerKey, {
+          audience: opts.self.fingerprint,
+          now: Date.now(),
+          maxSkewMs: RPC_MAX_SKEW_MS,
+          replayGuard: guard,
+        }).nonce;
+      } catch (e) {
+        opts.onError(req.url!, e);
+        return send(401, { code: 'unauthenticated', message: (e as Error).message });
+      }
+      try {
+        send(200, await route(JSON.parse(body.toString('utf8'))), nonce);
+      } catch (e) {
+        opts.onError(req.url!, e);
+        if (e instanceof RpcError) send(e.status, { code: e.code, message: e.message }, nonce);
+        else send(500, { code: 'internal', message: 'internal error (see the signer log)' }, nonce);
+      }
+    });
+  });
+}

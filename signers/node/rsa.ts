@@ -1,0 +1,76 @@
+// A signer's threshold-RSA duties: install a dealt share, and compute partials with proofs.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { openDealtShare } from '../ceremony/dealt-share.js';
+import { ProtocolError, type PartyId } from '../protocols/common.js';
+import { encodePublicParams, encodeKeyShare, parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
+import { rsaPartial } from '../protocols/rsa/partial.js';
+import type { SignerConfig } from './config.js';
+import { EnvelopeError } from './envelope.js';
+import type { IdentitySecrets, PublicIdentity } from './identity.js';
+import { RpcError } from './rpc.js';
+import type { ShareStore } from './store.js';
+
+const keyIdSchema = z.string().uuid();
+const recordSchema = z.object({ scheme: z.literal('rsa'), params: rsaPublicParamsSchema, share: z.unknown() });
+
+export class RsaShares {
+  /** Parsed and checked shares (checking costs an exponentiation, so once per key per run). */
+  private readonly loaded = new Map<string, { params: RsaPublicParams; share: RsaKeyShare }>();
+
+  constructor(
+    private readonly config: SignerConfig,
+    private readonly store: ShareStore,
+    private readonly identity: IdentitySecrets,
+    private readonly peers: ReadonlyMap<PartyId, PublicIdentity>,
+  ) {}
+
+  /** Installs this signer's share of a dealt key, after checking it against the public params. */
+  async install(body: unknown): Promise<{ keyId: string }> {
+    const req = z.strictObject({ keyId: keyIdSchema, params: rsaPublicParamsSchema, dealer: z.unknown(), envelope: z.unknown() }).parse(body);
+    const name = `key.${req.keyId}`;
+    if (await this.store.has(name)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
+    try {
+      const params = parsePublicParams(req.params);
+      // The key must be shared among exactly the admitted signers, at the cluster's threshold.
+      const admitted = [...this.peers.keys()].sort((a, b) => a - b).join();
+      if ([...params.participants].sort((a, b) => a - b).join() !== admitted) throw new RpcError(403, 'wrong-participants', 'the key is not shared among the admitted signers');
+      if (params.threshold !== this.config.threshold) throw new RpcError(403, 'wrong-threshold', `the cluster's threshold is ${this.config.threshold}`);
+      const share = parseKeyShare(params, openDealtShare(req.keyId, this.identity, this.config.id, req.dealer, req.envelope));
+      if (share.id !== this.config.id) throw new RpcError(403, 'wrong-share', `the share is party ${share.id}'s`);
+      await this.store.put(name, Buffer.from(JSON.stringify({ scheme: 'rsa', params: encodePublicParams(params), share: encodeKeyShare(share) })));
+      return { keyId: req.keyId };
+    } catch (e) {
+      if (e instanceof ProtocolError || e instanceof EnvelopeError) throw new RpcError(400, 'bad-share', e.message);
+      throw e;
+    }
+  }
+
+  /** This signer's partial for a request it checks itself (see signers/protocols/rsa/request.ts). */
+  async partial(body: unknown): Promise<{ partial: unknown }> {
+    const req = z.strictObject({ keyId: keyIdSchema, request: z.unknown() }).parse(body);
+    try {
+      const { params, share } = await this.load(req.keyId);
+      return { partial: rsaPartial(params, share, req.request, randomBytes) };
+    } catch (e) {
+      if (e instanceof ProtocolError) throw new RpcError(400, 'bad-request', e.message);
+      throw e;
+    }
+  }
+
+  private async load(keyId: string): Promise<{ params: RsaPublicParams; share: RsaKeyShare }> {
+    const cached = this.loaded.get(keyId);
+    if (cached) return cached;
+    const raw = await this.store.get(`key.${keyId}`);
+    if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
+    const rec = recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+    const params = parsePublicParams(rec.params);
+    const loaded = { params, share: parseKeyShare(params, rec.share) };
+    this.loaded.set(keyId, loaded);
+    return loaded;
+  }
+
+  forget(keyId: string): void {
+    this.loaded.delete(keyId);
+  }
+}

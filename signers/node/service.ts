@@ -1,0 +1,225 @@
+// What a signer does when the gateway asks: take part in key generation, hold shares sealed,
+// and produce partial signatures/decryptions — checking for itself everything it can (who
+// takes part, which key, which session) rather than taking the gateway's word.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { ProtocolError, type Message, type PartyId } from '../protocols/common.js';
+import { decodeKeyShare, dkgStart, dkgStep, encodeKeyShare, publicPackage, type DkgState } from '../protocols/dkg.js';
+import { frostCommit, frostSign, signingPackageSchema, type FrostSignerState } from '../protocols/frost.js';
+import { groupNames } from '../protocols/suites.js';
+import type { SignerConfig } from './config.js';
+import { EnvelopeError, ReplayGuard, envelopeSchema, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from './envelope.js';
+import type { IdentitySecrets, PublicIdentity } from './identity.js';
+import { RpcError, type RpcHandler } from './rpc.js';
+import type { ShareStore } from './store.js';
+import { RsaShares } from './rsa.js';
+
+const SESSION_TTL_MS = 120_000;
+const keyIdSchema = z.string().uuid();
+const sessionIdSchema = z.string().regex(/^[a-z0-9-]{8,128}$/);
+
+/** A protocol message as relayed by the gateway: routing in clear, content in an envelope. */
+export const relayedSchema = z.strictObject({ from: z.number().int(), to: z.union([z.number().int(), z.literal('all')]), envelope: envelopeSchema });
+export type Relayed = z.infer<typeof relayedSchema>;
+
+const keyRecord = (keyId: string) => `key.${keyId}`;
+
+interface DkgSession {
+  kind: 'dkg';
+  keyId: string;
+  state: DkgState;
+  expires: number;
+}
+interface FrostSession {
+  kind: 'frost';
+  keyId: string;
+  signers: PartyId[];
+  state: FrostSignerState;
+  expires: number;
+}
+
+export class SignerService {
+  private readonly sessions = new Map<string, DkgSession | FrostSession>();
+  private readonly envelopeGuard = new ReplayGuard(65_536, 'evict-oldest');
+  private readonly peers: Map<PartyId, PublicIdentity>;
+  /** Key ids this signer holds a share of (the shares themselves stay in the sealed store). */
+  private readonly keyIds = new Set<string>();
+  private readonly rsa: RsaShares;
+
+  private constructor(
+    private readonly config: SignerConfig,
+    private readonly store: ShareStore,
+    private readonly identity: IdentitySecrets,
+    private readonly log: Logger,
+  ) {
+    this.peers = new Map(config.peers.map((p) => [p.id, p.identity]));
+    this.rsa = new RsaShares(config, store, identity, this.peers);
+  }
+
+  static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger }): Promise<SignerService> {
+    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log);
+    for (const name of await ctx.store.list()) if (name.startsWith('key.')) s.keyIds.add(name.slice(4));
+    setInterval(() => s.expireSessions(), 10_000).unref();
+    return s;
+  }
+
+  health() {
+    return { pid: process.pid, name: this.config.name, id: this.config.id, fingerprint: this.identity.fingerprint, keys: this.keyIds.size, sessions: this.sessions.size };
+  }
+
+  routes(): Record<string, RpcHandler> {
+    return {
+      '/v1/dkg/start': (b) => this.dkgStart(b),
+      '/v1/dkg/step': (b) => this.dkgStep(b),
+      '/v1/frost/commit': (b) => this.frostCommit(b),
+      '/v1/frost/sign': (b) => this.frostSign(b),
+      '/v1/rsa/install': async (b) => this.installed(await this.rsa.install(b)),
+      '/v1/rsa/partial': (b) => this.rsa.partial(b),
+      '/v1/keys/forget': (b) => this.forget(b),
+    };
+  }
+
+  private installed<T extends { keyId: string }>(r: T): T {
+    this.keyIds.add(r.keyId);
+    return r;
+  }
+
+  private expireSessions(): void {
+    const now = Date.now();
+    for (const [id, s] of this.sessions) if (s.expires < now) this.sessions.delete(id);
+  }
+
+  /** Every session this signer joins must involve exactly the admitted peers it knows. */
+  private checkParticipants(ids: readonly number[], threshold: number): void {
+    for (const id of ids) if (!this.peers.has(id)) throw new RpcError(403, 'unknown-participant', `party ${id} is not an admitted signer of this cluster`);
+    if (!ids.includes(this.config.id)) throw new RpcError(400, 'not-a-participant', 'this signer is not among the participants');
+    if (threshold !== this.config.threshold) throw new RpcError(403, 'wrong-threshold', `the cluster's threshold is ${this.config.threshold}, not ${threshold}`);
+  }
+
+  private newSession(session: string): void {
+    if (this.sessions.has(session)) throw new RpcError(409, 'session-exists', `session ${session} already exists`);
+  }
+
+  private protocolFailure(session: string, e: unknown): never {
+    this.sessions.delete(session); // an abort is final for the session
+    if (e instanceof ProtocolError || e instanceof EnvelopeError)
+      throw new RpcError(409, 'protocol-abort', JSON.stringify({ code: e.code, sender: e.sender, message: e.message }));
+    throw e;
+  }
+
+  // ---- distributed key generation ---------------------------------------------------------
+
+  private async dkgStart(body: unknown) {
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, suite: z.enum(groupNames), participants: z.array(z.number().int()), threshold: z.number().int() }).parse(body);
+    // DKG involves every admitted signer: a key exists only where all of them hold a share.
+    if (req.participants.length !== this.peers.size) throw new RpcError(403, 'not-all-signers', 'key generation must involve every admitted signer');
+    this.checkParticipants(req.participants, req.threshold);
+    if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
+    this.newSession(req.session);
+    const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
+    this.sessions.set(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    return { outbound: this.seal(`dkg:${req.keyId}`, step.outbound) };
+  }
+
+  private async dkgStep(body: unknown) {
+    const req = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) }).parse(body);
+    const s = this.sessions.get(req.session);
+    if (!s || s.kind !== 'dkg') throw new RpcError(404, 'no-session', `no key generation session ${req.session}`);
+    try {
+      const round = s.state.phase === 'round1' ? 1 : 2;
+      const inbound = this.open(`dkg:${s.keyId}`, req.session, round, req.inbound);
+      const step = dkgStep(s.state, inbound);
+      if (!step.output) {
+        s.state = step.state;
+        return { outbound: this.seal(`dkg:${s.keyId}`, step.outbound) };
+      }
+      this.sessions.delete(req.session);
+      // Stored (sealed, atomically) before we tell anyone the key exists.
+      await this.store.put(keyRecord(s.keyId), Buffer.from(JSON.stringify({ scheme: 'frost', share: JSON.parse(Buffer.from(encodeKeyShare(step.output)).toString()) })));
+      this.keyIds.add(s.keyId);
+      this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
+      return { outbound: [], publicPackage: publicPackage(step.output) };
+    } catch (e) {
+      this.protocolFailure(req.session, e);
+    }
+  }
+
+  // ---- FROST signing -----------------------------------------------------------------------
+
+  private async loadFrostKey(keyId: string) {
+    const raw = await this.store.get(keyRecord(keyId));
+    if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
+    const rec = z.object({ scheme: z.literal('frost'), share: z.unknown() }).parse(JSON.parse(Buffer.from(raw).toString()));
+    return decodeKeyShare(Buffer.from(JSON.stringify(rec.share)));
+  }
+
+  private async frostCommit(body: unknown) {
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, signers: z.array(z.number().int()).min(1) }).parse(body);
+    const key = await this.loadFrostKey(req.keyId);
+    if (req.signers.length < key.threshold) throw new RpcError(403, 'too-few-signers', `${req.signers.length} signers, threshold ${key.threshold}`);
+    for (const id of req.signers) if (!key.participants.includes(id)) throw new RpcError(403, 'unknown-participant', `party ${id} holds no share of this key`);
+    if (!req.signers.includes(this.config.id)) throw new RpcError(400, 'not-a-participant', 'this signer is not among the signers');
+    this.newSession(req.session);
+    // Nonces live only in memory: a restart loses them, which can never lead to reuse.
+    const step = frostCommit(key, req.session, randomBytes);
+    this.sessions.set(req.session, { kind: 'frost', keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    return { commitment: step.outbound[0]!.payload };
+  }
+
+  private async frostSign(body: unknown) {
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, package: signingPackageSchema }).parse(body);
+    const s = this.sessions.get(req.session);
+    if (!s || s.kind !== 'frost' || s.keyId !== req.keyId) throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
+    // Single use: the nonces leave memory before anything else happens, whatever the outcome.
+    this.sessions.delete(req.session);
+    const ids = req.package.commitments.map((c) => c.id).sort((a, b) => a - b);
+    if (ids.join() !== s.signers.join()) throw new RpcError(403, 'signer-set-changed', 'the signing package names other signers than the commitment request');
+    try {
+      const step = frostSign(s.state, req.package);
+      this.log.info({ keyId: req.keyId, session: req.session, suite: req.package.suite }, 'signature share released');
+      return { share: step.outbound[0]!.payload };
+    } catch (e) {
+      this.protocolFailure(req.session, e);
+    }
+  }
+
+  private async forget(body: unknown) {
+    const req = z.strictObject({ keyId: keyIdSchema }).parse(body);
+    const existed = await this.store.delete(keyRecord(req.keyId));
+    this.keyIds.delete(req.keyId);
+    this.rsa.forget(req.keyId);
+    return { keyId: req.keyId, existed };
+  }
+
+  // ---- envelopes ----------------------------------------------------------------------------
+
+  private seal(purpose: string, outbound: Message[]): Relayed[] {
+    return outbound.map((m) => {
+      const payload = Buffer.from(JSON.stringify(m.payload));
+      const addr = { purpose, session: m.session, round: m.round, from: m.from };
+      const envelope: Envelope = m.to === 'all' ? signBroadcast({ ...addr, payload }, this.identity) : sealEnvelope({ ...addr, to: m.to, payload }, this.identity, this.peer(m.to));
+      return { from: m.from, to: m.to, envelope };
+    });
+  }
+
+  private open(purpose: string, session: string, round: number, inbound: Relayed[]): Message[] {
+    return inbound.map((r) => {
+      if (r.to !== 'all' && r.to !== this.config.id) throw new ProtocolError('wrong-recipient', `message addressed to ${r.to}`, r.from);
+      const payload = openEnvelope(r.envelope, this.identity, this.peer(r.from), { purpose, session, round, from: r.from, to: r.to }, this.envelopeGuard);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(payload).toString('utf8'));
+      } catch {
+        throw new ProtocolError('malformed', 'payload is not JSON', r.from);
+      }
+      return { session, round, from: r.from, to: r.to, payload: parsed };
+    });
+  }
+
+  private peer(id: number): PublicIdentity {
+    const p = this.peers.get(id);
+    if (!p) throw new ProtocolError('unknown-sender', 'not an admitted signer', id);
+    return p;
+  }
+}

@@ -1,0 +1,200 @@
+// The signer's sealed record store: key shares, protocol state between rounds, identity
+// secrets. One directory (mode 0700) holding `sealer.json` and one file per record,
+// `<name>.rec` (mode 0600), each sealed with the record's name as associated data so a file
+// copied or renamed onto another record's name does not open. Every write is atomic.
+//
+// Opening the store checks the directory and opens every record; any failure refuses the
+// whole store with a `StoreIntegrityError` naming the file, so a signer never starts on
+// damaged or substituted state. Not covered (needs a monotonic counter, e.g. a TPM's): rolling
+// a record, or the whole directory, back to an older copy sealed under the same key.
+
+import { constants } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, removeTempFiles, writeFileAtomic } from './atomic.js';
+import {
+  createSoftwareSealer,
+  openSoftwareSealer,
+  SEALER_HEADER_FILE,
+  SealerError,
+  type ScryptParams,
+  type Sealer,
+} from './seal.js';
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(
+    /** The file or directory at fault. */
+    readonly file: string,
+    message: string,
+  ) {
+    super(`${file}: ${message}`);
+  }
+}
+
+/** The store (or one of its files) cannot be trusted; the signer must not start on it. */
+export class StoreIntegrityError extends StoreError {
+  override name = 'StoreIntegrityError';
+}
+
+export class InvalidRecordNameError extends Error {
+  override name = 'InvalidRecordNameError';
+}
+
+// Lower case only: on case-insensitive file systems `A` and `a` would be one file. No '/'
+// (no traversal), no leading '.' (reserved for temp files).
+const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+const SUFFIX = '.rec';
+const POSIX = process.platform !== 'win32';
+
+export function assertRecordName(name: string): void {
+  if (typeof name !== 'string' || !NAME_RE.test(name))
+    throw new InvalidRecordNameError(`invalid record name ${JSON.stringify(name)}: use 1-128 of [a-z0-9._-], not starting with . _ or -`);
+}
+
+const recordAad = (name: string): Uint8Array => new TextEncoder().encode(`mpchsm/store/record/v1\0${name}`);
+
+/** Reads a regular file without following a symlink planted in its place. */
+async function readNoFollow(path: string): Promise<Uint8Array> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    if (!(await fh.stat()).isFile()) throw new StoreIntegrityError(path, 'is not a regular file');
+    return new Uint8Array(await fh.readFile());
+  } finally {
+    await fh.close();
+  }
+}
+
+async function checkPrivate(path: string, dir: boolean): Promise<void> {
+  const st = await lstat(path);
+  if (st.isSymbolicLink()) throw new StoreIntegrityError(path, 'is a symbolic link');
+  if (dir ? !st.isDirectory() : !st.isFile()) throw new StoreIntegrityError(path, `is not a ${dir ? 'directory' : 'regular file'}`);
+  if (POSIX && (st.mode & 0o077) !== 0)
+    throw new StoreIntegrityError(path, `is accessible to group or others (mode 0${(st.mode & 0o777).toString(8)}, expected 0${dir ? 700 : 600})`);
+}
+
+export class ShareStore {
+  private constructor(
+    readonly dir: string,
+    private readonly sealer: Sealer,
+  ) {}
+
+  /** Creates a store in `dir` (made 0700; must be absent or empty). `scrypt` is for tests. */
+  static async init(dir: string, secret: string | Uint8Array, opts: { scrypt?: ScryptParams } = {}): Promise<ShareStore> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if ((await readdir(dir)).length > 0) throw new StoreError(dir, 'is not empty; refusing to create a store over it');
+    if ((await lstat(dir)).isSymbolicLink()) throw new StoreIntegrityError(dir, 'is a symbolic link');
+    await chmod(dir, 0o700); // mkdir's mode is narrowed by the umask and ignored if dir existed
+    await checkPrivate(dir, true);
+    const sealer = await createSoftwareSealer(dir, secret, opts.scrypt);
+    return new ShareStore(dir, sealer);
+  }
+
+  /** Opens an existing software-sealed store and verifies every record. */
+  static async open(dir: string, secret: string | Uint8Array): Promise<ShareStore> {
+    await checkPrivate(dir, true);
+    let sealer: Sealer;
+    try {
+      sealer = await openSoftwareSealer(dir, secret);
+    } catch (e) {
+      if (e instanceof SealerError && e.code === 'bad-header') throw new StoreIntegrityError(join(dir, SEALER_HEADER_FILE), e.message);
+      throw e;
+    }
+    return ShareStore.openWith(dir, sealer);
+  }
+
+  /** Opens a store with an already unlocked sealer (any provider) and verifies every record. */
+  static async openWith(dir: string, sealer: Sealer): Promise<ShareStore> {
+    const store = new ShareStore(dir, sealer);
+    try {
+      await checkPrivate(dir, true);
+      await removeTempFiles(dir);
+      for (const entry of await readdir(dir)) {
+        const path = join(dir, entry);
+        if (entry === SEALER_HEADER_FILE) {
+          await checkPrivate(path, false);
+          continue;
+        }
+        const name = entry.endsWith(SUFFIX) ? entry.slice(0, -SUFFIX.length) : '';
+        if (!NAME_RE.test(name)) throw new StoreIntegrityError(path, 'unexpected entry in the store directory');
+        await checkPrivate(path, false);
+        (await store.read(name, path))?.fill(0);
+      }
+    } catch (e) {
+      sealer.close();
+      throw e;
+    }
+    return store;
+  }
+
+  private pathOf(name: string): string {
+    assertRecordName(name);
+    return join(this.dir, name + SUFFIX);
+  }
+
+  private async read(name: string, path: string): Promise<Uint8Array | undefined> {
+    let sealed: Uint8Array;
+    try {
+      sealed = await readNoFollow(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      if (code === 'ELOOP') throw new StoreIntegrityError(path, 'is a symbolic link');
+      throw e;
+    }
+    try {
+      return await this.sealer.open(sealed, recordAad(name));
+    } catch (e) {
+      if (e instanceof SealerError && e.code === 'tampered')
+        throw new StoreIntegrityError(path, `record "${name}" failed its integrity check (altered, truncated, or moved from another name)`);
+      throw e;
+    }
+  }
+
+  /** Seals and atomically writes a record, replacing any previous value. */
+  async put(name: string, data: Uint8Array): Promise<void> {
+    const path = this.pathOf(name);
+    await writeFileAtomic(path, await this.sealer.seal(data, recordAad(name)), 0o600);
+  }
+
+  /** The record's plaintext (the caller should wipe it when done), or undefined if absent. */
+  async get(name: string): Promise<Uint8Array | undefined> {
+    return this.read(name, this.pathOf(name));
+  }
+
+  async has(name: string): Promise<boolean> {
+    try {
+      await lstat(this.pathOf(name));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  /** Record names, sorted. */
+  async list(): Promise<string[]> {
+    return (await readdir(this.dir))
+      .filter((e) => e.endsWith(SUFFIX))
+      .map((e) => e.slice(0, -SUFFIX.length))
+      .filter((n) => NAME_RE.test(n))
+      .sort();
+  }
+
+  /** Removes a record; returns whether it existed. */
+  async delete(name: string): Promise<boolean> {
+    try {
+      await unlink(this.pathOf(name));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    await fsyncDir(this.dir);
+    return true;
+  }
+
+  /** Wipes the sealing key; the store is unusable afterwards. */
+  close(): void {
+    this.sealer.close();
+  }
+}

@@ -1,0 +1,268 @@
+// FROST threshold Schnorr signing (RFC 9591) over keys from dkg.ts.
+//
+//   participant round 1  frostCommit        → nonce commitment (D_i, E_i); nonces stay in the state
+//   coordinator          frostSigningPackage → message + the chosen signers' commitments
+//   participant round 2  frostSign          → signature share z_i; the state is consumed
+//   coordinator          frostAggregate     → checks every z_i, sums, verifies, returns R || z
+//
+// The coordinator (the gateway) holds no secret. Suites: FROST(Ed25519, SHA-512) giving RFC 8032
+// Ed25519 signatures, FROST(secp256k1, SHA-256), FROST(P-256, SHA-256), and an Ed25519ph variant
+// whose message is a SHA-512 digest and whose signatures are RFC 8032 Ed25519ph (empty context).
+//
+// The arithmetic is written here over noble's group and field because noble's FROST requires
+// t ≥ 2 and does not say which signer a malformed input came from; tests check this module
+// against noble's FROST and the RFC 9591 vectors.
+
+import { z } from 'zod';
+import { concatBytes } from '@noble/curves/utils.js';
+import {
+  ProtocolError,
+  checkParticipants,
+  collectRound,
+  decodeState,
+  encodeState,
+  fromHex,
+  hexSchema,
+  messageSchema,
+  partyIdSchema,
+  toHex,
+  type Message,
+  type PartyId,
+  type Rng,
+  type Step,
+} from './common.js';
+import { checkPublicPackage, keyShareSchema, lagrangeAt, openKeyShare, publicPackage, type DkgKeyShare, type PublicPackage } from './dkg.js';
+import {
+  decodePoint,
+  decodeScalar,
+  encodePoint,
+  encodeScalar,
+  getSuite,
+  idScalar,
+  suiteNames,
+  type Group,
+  type GroupPoint,
+  type Suite,
+  type SuiteName,
+} from './suites.js';
+
+/** collectRound's `self` for the coordinator: it is not a party, and 0 is never a party id. */
+const COORDINATOR = 0;
+const sessionSchema = messageSchema.shape.session;
+const hexBytes = (n: number) => hexSchema.length(2 * n);
+
+const noncePair = z.strictObject({ hiding: hexSchema, binding: hexSchema });
+const commitmentPayload = (g: Group) => z.strictObject({ hiding: hexBytes(g.pointLength), binding: hexBytes(g.pointLength) });
+const sharePayload = (g: Group) => z.strictObject({ share: hexBytes(g.scalarLength) });
+
+export const signingPackageSchema = z.strictObject({
+  session: sessionSchema,
+  suite: z.enum(suiteNames),
+  message: hexSchema,
+  /** The signers' round-1 commitments, sorted by id. */
+  commitments: z.array(z.strictObject({ id: partyIdSchema, hiding: hexSchema, binding: hexSchema })).min(1),
+});
+export type SigningPackage = z.infer<typeof signingPackageSchema>;
+
+/**
+ * A participant's signing state. While live it holds single-use nonces; frostSign turns it into
+ * the consumed form in place. A signer MUST persist the consumed state (or delete the live one)
+ * before releasing the share it got: a live copy restored later would sign a second challenge
+ * with the same nonces and reveal the secret share.
+ */
+export const frostSignerStateSchema = z.discriminatedUnion('consumed', [
+  z.strictObject({
+    consumed: z.literal(false),
+    session: sessionSchema,
+    self: partyIdSchema,
+    commitment: noncePair,
+    /** Secret nonces (d_i, e_i). */
+    nonces: noncePair,
+    key: keyShareSchema,
+  }),
+  z.strictObject({ consumed: z.literal(true), session: sessionSchema, self: partyIdSchema, commitment: noncePair }),
+]);
+export type FrostSignerState = z.infer<typeof frostSignerStateSchema>;
+type LiveState = Extract<FrostSignerState, { consumed: false }>;
+
+export const encodeFrostSignerState = (s: FrostSignerState): Uint8Array => encodeState(s);
+export const decodeFrostSignerState = (b: Uint8Array): FrostSignerState => decodeState(b, frostSignerStateSchema);
+
+interface Commitment {
+  id: PartyId;
+  D: GroupPoint;
+  E: GroupPoint;
+}
+
+/**
+ * RFC 9591 §4.3–4.6: binding factors, group commitment R, challenge, and Lagrange coefficients
+ * for a commitment list (any order; it is sorted here as the RFC requires).
+ */
+export function frostSigningContext(suite: Suite, PK: GroupPoint, commitments: readonly Commitment[], msg: Uint8Array) {
+  const g = suite.group;
+  const list = [...commitments].sort((a, b) => a.id - b.id);
+  const encoded = concatBytes(...list.flatMap((c) => [g.Fn.toBytes(idScalar(c.id)), c.D.toBytes(), c.E.toBytes()]));
+  const prefix = concatBytes(PK.toBytes(), suite.H4(msg), suite.H5(encoded));
+  const bindingFactors = new Map<PartyId, bigint>(list.map((c) => [c.id, suite.H1(concatBytes(prefix, g.Fn.toBytes(idScalar(c.id))))]));
+  // Public inputs only, so variable-time multiplication is fine.
+  const R = list.reduce((acc, c) => acc.add(c.D).add(c.E.multiplyUnsafe(bindingFactors.get(c.id)!)), g.Point.ZERO);
+  if (R.is0()) throw new ProtocolError('invalid-point', 'group commitment is the identity');
+  const ids = list.map((c) => c.id);
+  return { bindingFactors, R, challenge: suite.challenge(R, PK, msg), lambda: (id: PartyId) => lagrangeAt(g, ids, id) };
+}
+
+function checkSuite(suite: Suite, g: Group): void {
+  if (suite.group.name !== g.name) throw new ProtocolError('bad-parameters', `suite ${suite.name} cannot sign with a ${g.name} key`);
+}
+
+/** Parses a signing package for a key in group `g`, decoding every point (naming its signer). */
+function parseSigningPackage(raw: unknown, g: Group): { pkg: SigningPackage; suite: Suite; commitments: Commitment[]; msg: Uint8Array } {
+  const r = signingPackageSchema.safeParse(raw);
+  if (!r.success) throw new ProtocolError('malformed', `signing package: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
+  const pkg = r.data;
+  const suite = getSuite(pkg.suite);
+  checkSuite(suite, g);
+  const msg = fromHex(pkg.message);
+  if (suite.messageLength !== undefined && msg.length !== suite.messageLength)
+    throw new ProtocolError('bad-parameters', `${suite.name} signs a ${suite.messageLength}-byte digest, got ${msg.length} bytes`);
+  checkParticipants(pkg.commitments.map((c) => c.id), 1);
+  const commitments = pkg.commitments
+    .map((c) => ({ id: c.id, D: decodePoint(suite.group, c.hiding, c.id), E: decodePoint(suite.group, c.binding, c.id) }))
+    .sort((a, b) => a.id - b.id);
+  return { pkg, suite, commitments, msg };
+}
+
+/** Signers must be distinct participants of the key, at least t of them. */
+function checkSigners(pub: PublicPackage, signers: readonly PartyId[]): void {
+  checkParticipants(signers, 1);
+  if (signers.length < pub.threshold) throw new ProtocolError('bad-parameters', `${signers.length} signers, but the threshold is ${pub.threshold}`);
+  for (const id of signers) if (!pub.participants.includes(id)) throw new ProtocolError('unknown-sender', 'not a participant of this key', id);
+}
+
+/**
+ * Participant round 1 (RFC 9591 §5.1): fresh hiding and binding nonces, each
+ * H3(32 random bytes || SerializeScalar(s_i)) so a weak RNG alone does not expose them.
+ */
+export function frostCommit(keyShare: DkgKeyShare, session: string, rng: Rng): Step<FrostSignerState> {
+  if (!sessionSchema.safeParse(session).success) throw new ProtocolError('bad-parameters', 'invalid session id');
+  const { key, group: g, secret } = openKeyShare(keyShare);
+  const H3 = getSuite(g.name).H3;
+  const nonce = (): bigint => {
+    const k = H3(concatBytes(rng(32), g.Fn.toBytes(secret)));
+    if (g.Fn.is0(k)) throw new ProtocolError('bad-parameters', 'nonce is zero: broken rng');
+    return k;
+  };
+  const [d, e] = [nonce(), nonce()];
+  const commitment = { hiding: encodePoint(g.Point.BASE.multiply(d)), binding: encodePoint(g.Point.BASE.multiply(e)) };
+  return {
+    state: { consumed: false, session, self: key.self, commitment, nonces: { hiding: encodeScalar(g, d), binding: encodeScalar(g, e) }, key },
+    outbound: [{ session, round: 1, from: key.self, to: 'all', payload: commitment }],
+  };
+}
+
+/**
+ * Coordinator: builds the signing package from the commitments of the chosen `signers`
+ * (at least t participants), each validated and attributed to its sender.
+ */
+export function frostSigningPackage(
+  pub: PublicPackage,
+  request: { session: string; suite: SuiteName; message: Uint8Array },
+  signers: readonly PartyId[],
+  commitments: readonly Message[],
+): SigningPackage {
+  const { pub: p, group: g } = checkPublicPackage(pub);
+  if (!sessionSchema.safeParse(request.session).success) throw new ProtocolError('bad-parameters', 'invalid session id');
+  if (!(suiteNames as readonly string[]).includes(request.suite)) throw new ProtocolError('bad-parameters', `unknown suite ${request.suite}`);
+  checkSuite(getSuite(request.suite), g);
+  checkSigners(p, signers);
+  const got = collectRound(commitments, { session: request.session, round: 1, self: COORDINATOR, senders: signers, broadcast: true, payload: commitmentPayload(g) });
+  const pkg: SigningPackage = {
+    session: request.session,
+    suite: request.suite,
+    message: toHex(request.message),
+    commitments: [...got].sort(([a], [b]) => a - b).map(([id, c]) => ({ id, ...c })),
+  };
+  parseSigningPackage(pkg, g); // decodes every point (naming its sender) and checks the message size
+  return pkg;
+}
+
+/**
+ * Participant round 2 (RFC 9591 §5.2). Checks the package (session, suite, signer set, own
+ * commitment unchanged), then consumes the state in place — a second call with it throws
+ * 'consumed' — and returns the consumed state with the signature-share message. Persist the
+ * returned state before sending the share.
+ */
+export function frostSign(state: FrostSignerState, signingPackage: SigningPackage): Step<FrostSignerState> {
+  if (state.consumed) throw new ProtocolError('consumed', 'signing nonces were already used');
+  const { key, group: g, secret, pk } = openKeyShare(state.key);
+  if (key.self !== state.self) throw new ProtocolError('malformed', 'signer state and key share disagree on the signer');
+  const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g);
+  if (pkg.session !== state.session) throw new ProtocolError('wrong-session', `signing package for session ${pkg.session}`);
+  checkSigners(publicPackage(key), commitments.map((c) => c.id));
+  const own = pkg.commitments.find((c) => c.id === state.self);
+  if (!own) throw new ProtocolError('bad-parameters', `signer ${state.self} is not among the signers`);
+  if (own.hiding !== state.commitment.hiding || own.binding !== state.commitment.binding)
+    throw new ProtocolError('bad-parameters', `signing package alters signer ${state.self}'s commitment`);
+  const d = decodeScalar(g, state.nonces.hiding, undefined, true);
+  const e = decodeScalar(g, state.nonces.binding, undefined, true);
+  const consumed = consume(state);
+  const ctx = frostSigningContext(suite, pk, commitments, msg);
+  const { Fn } = g;
+  // z_i = d_i + e_i·ρ_i + λ_i·s_i·c
+  const share = Fn.add(Fn.add(d, Fn.mul(e, ctx.bindingFactors.get(state.self)!)), Fn.mul(Fn.mul(ctx.lambda(state.self), secret), ctx.challenge));
+  return {
+    state: consumed,
+    outbound: [{ session: pkg.session, round: 2, from: state.self, to: 'all', payload: { share: encodeScalar(g, share) } }],
+  };
+}
+
+/** Drops the nonces and key from a live state object in place, so the object cannot sign again. */
+function consume(s: LiveState): FrostSignerState {
+  const o: { consumed: boolean; nonces?: unknown; key?: unknown } = s;
+  delete o.nonces;
+  delete o.key;
+  o.consumed = true;
+  return s as FrostSignerState;
+}
+
+/**
+ * Coordinator (RFC 9591 §5.3–5.4): verifies each signature share against its sender's verifying
+ * share (naming a bad one), sums them and verifies the result against the group key.
+ * Returns SerializeElement(R) || SerializeScalar(z).
+ */
+export function frostAggregate(pub: PublicPackage, signingPackage: SigningPackage, shares: readonly Message[]): Uint8Array {
+  const { pub: p, group: g, pk, shares: Y } = checkPublicPackage(pub);
+  const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g);
+  const ids = commitments.map((c) => c.id);
+  checkSigners(p, ids);
+  const got = collectRound(shares, { session: pkg.session, round: 2, self: COORDINATOR, senders: ids, broadcast: true, payload: sharePayload(g) });
+  const ctx = frostSigningContext(suite, pk, commitments, msg);
+  const { Fn } = g;
+  let z = Fn.ZERO;
+  for (const c of commitments) {
+    const zi = decodeScalar(g, got.get(c.id)!.share, c.id);
+    const expect = c.D.add(c.E.multiplyUnsafe(ctx.bindingFactors.get(c.id)!)).add(Y.get(c.id)!.multiplyUnsafe(Fn.mul(ctx.challenge, ctx.lambda(c.id))));
+    if (!g.Point.BASE.multiplyUnsafe(zi).equals(expect)) throw new ProtocolError('bad-partial', 'signature share does not verify', c.id);
+    z = Fn.add(z, zi);
+  }
+  const sig = concatBytes(ctx.R.toBytes(), Fn.toBytes(z));
+  if (!frostVerify(suite.name, fromHex(p.groupPublicKey), msg, sig)) throw new ProtocolError('bad-partial', 'aggregate signature does not verify');
+  return sig;
+}
+
+/** Verifies a suite signature R || z: z·G = R + c·PK (strict, cofactorless). */
+export function frostVerify(suiteName: SuiteName, publicKey: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
+  const suite = getSuite(suiteName);
+  const g = suite.group;
+  if (sig.length !== g.pointLength + g.scalarLength) return false;
+  if (suite.messageLength !== undefined && msg.length !== suite.messageLength) return false;
+  try {
+    const PK = decodePoint(g, toHex(publicKey));
+    const R = decodePoint(g, toHex(sig.subarray(0, g.pointLength)));
+    const z = decodeScalar(g, toHex(sig.subarray(g.pointLength)));
+    return g.Point.BASE.multiplyUnsafe(z).equals(R.add(PK.multiplyUnsafe(suite.challenge(R, PK, msg))));
+  } catch (e) {
+    if (e instanceof ProtocolError) return false;
+    throw e;
+  }
+}

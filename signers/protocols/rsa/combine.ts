@@ -1,0 +1,165 @@
+// Coordinator side (the gateway; it holds no secret): build the request, verify each partial,
+// combine any t valid ones with Shoup's Δ-scaled Lagrange coefficients, check y^e ≡ x mod n,
+// and only then release a signature or decode a plaintext.
+//
+//   w = Π x_j^{2λ_j} = x^{4Δ²d},  λ_j = Δ·Π_{j'≠j} j'/(j'−j) ∈ Z
+//   a·4Δ² + b·e = 1  ⇒  y = w^a·x^b satisfies y^e = x.
+
+import { fromHex, messageSchema, ProtocolError, toHex, type PartyId, type Rng } from '../common.js';
+import { bigIntToBytes, bytesToBigInt, egcd, modInverse } from './arith.js';
+import { delta, modulusBytes, type RsaPublicParams } from './key.js';
+import { modPow } from './modpow.js';
+import { oaepDecode, pkcs1v15Decode, type SignHash } from './padding.js';
+import { RSA_PARTIAL_ROUND, rsaPartialPayloadSchema } from './partial.js';
+import { verifyEqualLogs } from './proof.js';
+import {
+  encodeRepresentative,
+  parseRequest,
+  requestInput,
+  type DecryptPadding,
+  type RsaDecryptRequest,
+  type RsaRequest,
+  type RsaSignRequest,
+  type SignScheme,
+} from './request.js';
+
+export interface RsaCombineResult {
+  /** The signature (k bytes) or the decoded plaintext. */
+  output: Uint8Array;
+  /** The t signers whose partials were combined. */
+  signers: PartyId[];
+  /** Every rejected message, each naming its sender where there is one. */
+  faults: ProtocolError[];
+}
+
+/** Builds a signing request; the representative is encoded here (PSS salt from the Rng). */
+export function rsaSignRequest(
+  params: RsaPublicParams,
+  req: { session: string; scheme: SignScheme; hash: SignHash; digest: Uint8Array },
+  rng: Rng,
+): RsaSignRequest {
+  const em = encodeRepresentative(params, req.scheme, req.hash, req.digest, rng);
+  const out = parseRequest({ ...req, op: 'sign', digest: toHex(req.digest), representative: toHex(em) }) as RsaSignRequest;
+  requestInput(params, out);
+  return out;
+}
+
+/** Builds a decryption request; rejects ciphertexts that are not k bytes or not reduced mod n. */
+export function rsaDecryptRequest(
+  params: RsaPublicParams,
+  req: { session: string; padding: DecryptPadding; ciphertext: Uint8Array; label?: Uint8Array },
+): RsaDecryptRequest {
+  const out = parseRequest({
+    session: req.session,
+    op: 'decrypt',
+    padding: req.padding,
+    ciphertext: toHex(req.ciphertext),
+    ...(req.label && req.label.length > 0 ? { label: toHex(req.label) } : {}),
+  }) as RsaDecryptRequest;
+  requestInput(params, out);
+  return out;
+}
+
+/**
+ * Checks one partial message for input x: envelope, payload shape and range, and the proof.
+ * Returns x_i or throws a ProtocolError naming the sender.
+ */
+export function verifyPartial(params: RsaPublicParams, session: string, x: bigint, message: unknown): { from: PartyId; xi: bigint } {
+  const env = messageSchema.safeParse(message);
+  if (!env.success) {
+    const from = (message as { from?: unknown } | null)?.from;
+    throw new ProtocolError('malformed', 'malformed partial envelope', typeof from === 'number' ? from : undefined);
+  }
+  const m = env.data;
+  if (m.session !== session) throw new ProtocolError('wrong-session', `partial for session ${m.session}`, m.from);
+  if (m.round !== RSA_PARTIAL_ROUND) throw new ProtocolError('wrong-round', `partial for round ${m.round}`, m.from);
+  if (m.to !== 'all') throw new ProtocolError('wrong-recipient', `partial addressed to ${m.to}`, m.from);
+  const vi = params.verificationKeys.get(m.from);
+  if (vi === undefined) throw new ProtocolError('unknown-sender', 'sender is not a participant', m.from);
+  const body = rsaPartialPayloadSchema.safeParse(m.payload);
+  if (!body.success) throw new ProtocolError('malformed', `partial payload: ${body.error.issues[0]?.path.join('.')} ${body.error.issues[0]?.message}`, m.from);
+  const { n, v } = params;
+  const xiBytes = fromHex(body.data.xi);
+  const xi = bytesToBigInt(xiBytes);
+  if (xiBytes.length !== modulusBytes(params) || xi === 0n || xi >= n)
+    throw new ProtocolError('bad-partial', 'partial is not an element mod n', m.from);
+  const g = modPow(x, 4n * delta(params), n);
+  const proof = { c: bytesToBigInt(fromHex(body.data.c)), z: bytesToBigInt(fromHex(body.data.z)) };
+  if (!verifyEqualLogs({ session, id: m.from, x }, { n, v, vi, g, u: (xi * xi) % n }, proof))
+    throw new ProtocolError('bad-partial', 'proof of correctness does not verify', m.from);
+  return { from: m.from, xi };
+}
+
+/** Δ·Π_{j'∈S, j'≠j} j'/(j'−j): an integer, as Π|j'−j| divides (j−1)!(L−j)!, which divides Δ = L!. */
+export function lagrangeAtZero(ids: readonly PartyId[], j: PartyId, d: bigint): bigint {
+  let num = d;
+  let den = 1n;
+  for (const jp of ids) {
+    if (jp === j) continue;
+    num *= BigInt(jp);
+    den *= BigInt(jp - j);
+  }
+  if (num % den !== 0n) throw new ProtocolError('bad-parameters', 'identifiers exceed Δ');
+  return num / den;
+}
+
+const powSigned = (b: bigint, e: bigint, n: bigint): bigint => (e < 0n ? modPow(modInverse(b, n), -e, n) : modPow(b, e, n));
+
+/**
+ * Combines partials {j: x_j} on input x into y with y^e = x — if the partials are correct and
+ * there are at least t of them. Does not check the result; rsaCombine does.
+ */
+export function combinePartials(params: RsaPublicParams, x: bigint, partials: ReadonlyMap<PartyId, bigint>): bigint {
+  const { n, e } = params;
+  const d = delta(params);
+  const ids = [...partials.keys()];
+  let w = 1n;
+  for (const [j, xj] of partials) w = (w * powSigned(xj, 2n * lagrangeAtZero(ids, j, d), n)) % n;
+  const [g, a, b] = egcd(4n * d * d, e);
+  if (g !== 1n) throw new ProtocolError('bad-parameters', 'gcd(4Δ², e) ≠ 1');
+  return (powSigned(w, a, n) * powSigned(x, b, n)) % n;
+}
+
+/**
+ * Verifies every partial in `messages` against the request, combines the t valid ones with the
+ * lowest identifiers, checks y^e ≡ x mod n, and returns the signature or decoded plaintext.
+ * Rejected messages are returned as faults; with fewer than t valid partials the first fault is
+ * thrown (naming its sender), or 'missing' if there is none. Decoding failures throw DecodeError.
+ */
+export function rsaCombine(params: RsaPublicParams, request: RsaRequest, messages: readonly unknown[]): RsaCombineResult {
+  const req = parseRequest(request);
+  const x = requestInput(params, req);
+  const valid = new Map<PartyId, bigint>();
+  const seen = new Set<PartyId>();
+  const faults: ProtocolError[] = [];
+  for (const m of messages) {
+    try {
+      const from = (m as { from?: unknown } | null)?.from;
+      if (typeof from === 'number' && seen.has(from)) throw new ProtocolError('duplicate', 'second partial', from);
+      if (typeof from === 'number') seen.add(from);
+      const p = verifyPartial(params, req.session, x, m);
+      valid.set(p.from, p.xi);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      faults.push(err);
+    }
+  }
+  if (valid.size < params.threshold) {
+    throw faults[0] ?? new ProtocolError('missing', `${valid.size} valid partials, ${params.threshold} needed`);
+  }
+  const signers = [...valid.keys()].sort((a, b) => a - b).slice(0, params.threshold);
+  const chosen = new Map(signers.map((id) => [id, valid.get(id)!] as const));
+  const y = combinePartials(params, x, chosen);
+  if (modPow(y, params.e, params.n) !== x) throw new ProtocolError('bad-partial', 'combined result does not verify');
+
+  const k = modulusBytes(params);
+  const em = bigIntToBytes(y, k);
+  if (req.op === 'sign') return { output: em, signers, faults };
+  try {
+    const label = fromHex(req.label ?? '');
+    const output = req.padding === 'pkcs1v15' ? pkcs1v15Decode(em) : oaepDecode(em, req.padding === 'oaep-sha1' ? 'sha1' : 'sha256', label);
+    return { output, signers, faults };
+  } finally {
+    em.fill(0);
+  }
+}

@@ -1,0 +1,192 @@
+// Ciphersuite table for DKG and FROST: the prime-order groups keys live in, and the RFC 9591
+// ciphersuites (plus a local Ed25519ph variant) that sign with them.
+//
+// All group and field arithmetic is @noble/curves'; this file only fixes encodings, the
+// validation every inbound element goes through, and the RFC 9591 hash functions H1..H5.
+
+import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
+import { getMinHashLength, mapHashToField, type IField } from '@noble/curves/abstract/modular.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { p256, p256_hasher } from '@noble/curves/nist.js';
+import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE, bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from './common.js';
+
+/** A point of one of the groups below (all have bigint coordinates). */
+export interface GroupPoint extends CurvePoint<bigint, GroupPoint> {}
+
+export const groupNames = ['ed25519', 'secp256k1', 'p256'] as const;
+/** The group a threshold key lives in (what DKG produces). */
+export type GroupName = (typeof groupNames)[number];
+
+export interface Group {
+  readonly name: GroupName;
+  readonly Point: CurvePointCons<GroupPoint>;
+  readonly Fn: IField<bigint>;
+  /** Serialized element length (Ed25519: 32; SEC1 compressed: 33). */
+  readonly pointLength: number;
+  readonly scalarLength: number;
+  /** Hash used for DKG transcripts and views; the group's RFC 9591 hash. */
+  readonly hash: (m: Uint8Array) => Uint8Array;
+  /** Hash to a scalar under a domain-separation tag, as RFC 9591 H1/H3 do for this group. */
+  readonly hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint;
+}
+
+function edHashToScalar(m: Uint8Array, dst: Uint8Array): bigint {
+  return ed25519.Point.Fn.create(bytesToNumberLE(sha512(concatBytes(dst, m))));
+}
+
+const GROUPS: Record<GroupName, Group> = {
+  ed25519: {
+    name: 'ed25519',
+    Point: ed25519.Point as unknown as CurvePointCons<GroupPoint>,
+    Fn: ed25519.Point.Fn,
+    pointLength: 32,
+    scalarLength: 32,
+    hash: sha512,
+    hashToScalar: edHashToScalar,
+  },
+  secp256k1: {
+    name: 'secp256k1',
+    Point: secp256k1.Point as unknown as CurvePointCons<GroupPoint>,
+    Fn: secp256k1.Point.Fn,
+    pointLength: 33,
+    scalarLength: 32,
+    hash: sha256,
+    hashToScalar: (m, DST) => secp256k1_hasher.hashToScalar(m, { DST }),
+  },
+  p256: {
+    name: 'p256',
+    Point: p256.Point as unknown as CurvePointCons<GroupPoint>,
+    Fn: p256.Point.Fn,
+    pointLength: 33,
+    scalarLength: 32,
+    hash: sha256,
+    hashToScalar: (m, DST) => p256_hasher.hashToScalar(m, { DST }),
+  },
+};
+
+export function getGroup(name: GroupName): Group {
+  return GROUPS[name];
+}
+
+/**
+ * Decodes an element as RFC 9591 DeserializeElement does: canonical encoding, on the curve,
+ * not the identity, in the prime-order subgroup. Failures are attributed to `sender`.
+ */
+export function decodePoint(g: Group, hex: string, sender?: PartyId): GroupPoint {
+  const bytes = fromHex(hex);
+  let p: GroupPoint;
+  try {
+    if (bytes.length !== g.pointLength) throw new Error(`expected ${g.pointLength} bytes`);
+    p = g.Point.fromBytes(bytes);
+    p.assertValidity();
+  } catch (e) {
+    throw new ProtocolError('invalid-point', `not a ${g.name} point: ${(e as Error).message}`, sender);
+  }
+  if (p.is0()) throw new ProtocolError('invalid-point', 'identity element', sender);
+  if (!p.isTorsionFree()) throw new ProtocolError('invalid-point', 'not in the prime-order subgroup', sender);
+  // Reject alternative encodings of a valid point so that hashes over encodings are unambiguous.
+  if (toHex(p.toBytes()) !== hex) throw new ProtocolError('invalid-point', 'non-canonical encoding', sender);
+  return p;
+}
+
+export function encodePoint(p: GroupPoint): string {
+  if (p.is0()) throw new ProtocolError('invalid-point', 'refusing to serialise the identity element');
+  return toHex(p.toBytes());
+}
+
+/** Decodes a scalar in [0, order) (or [1, order) when `nonzero`); failures name `sender`. */
+export function decodeScalar(g: Group, hex: string, sender?: PartyId, nonzero = false): bigint {
+  const bytes = fromHex(hex);
+  if (bytes.length !== g.scalarLength) throw new ProtocolError('malformed', `scalar must be ${g.scalarLength} bytes`, sender);
+  const s = g.Fn.isLE ? bytesToNumberLE(bytes) : bytesToNumberBE(bytes);
+  if (s >= g.Fn.ORDER || (nonzero && s === 0n)) throw new ProtocolError('scalar-range', 'scalar out of range', sender);
+  return s;
+}
+
+export const encodeScalar = (g: Group, s: bigint): string => toHex(g.Fn.toBytes(s));
+
+/** A uniformly random non-zero scalar from injected randomness (noble's hash-to-field reduction). */
+export function randomScalar(g: Group, rng: Rng): bigint {
+  const b = mapHashToField(rng(getMinHashLength(g.Fn.ORDER)), g.Fn.ORDER, g.Fn.isLE);
+  return g.Fn.isLE ? bytesToNumberLE(b) : bytesToNumberBE(b);
+}
+
+/** Identifier of a party as a scalar (RFC 9591: identifiers are non-zero scalars). */
+export const idScalar = (id: PartyId): bigint => BigInt(id);
+
+export const suiteNames = ['ed25519', 'ed25519ph', 'secp256k1', 'p256'] as const;
+/** A signing ciphersuite. */
+export type SuiteName = (typeof suiteNames)[number];
+
+export interface Suite {
+  readonly name: SuiteName;
+  readonly contextString: string;
+  readonly group: Group;
+  /** RFC 9591 H1 (binding factor), H3 (nonce), H4 (message), H5 (commitment list). */
+  readonly H1: (m: Uint8Array) => bigint;
+  readonly H3: (m: Uint8Array) => bigint;
+  readonly H4: (m: Uint8Array) => Uint8Array;
+  readonly H5: (m: Uint8Array) => Uint8Array;
+  /** The Schnorr challenge c = H2(R, PK, msg) as the suite's verifier computes it. */
+  readonly challenge: (R: GroupPoint, PK: GroupPoint, msg: Uint8Array) => bigint;
+  /** Required message length, when the suite signs a fixed-size digest. */
+  readonly messageLength?: number;
+}
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function makeSuite(
+  name: SuiteName,
+  contextString: string,
+  g: Group,
+  challenge: (R: GroupPoint, PK: GroupPoint, msg: Uint8Array) => bigint,
+  messageLength?: number,
+): Suite {
+  const tag = (t: string) => utf8(contextString + t);
+  const [rho, nonce, msgTag, com] = [tag('rho'), tag('nonce'), tag('msg'), tag('com')];
+  return {
+    name,
+    contextString,
+    group: g,
+    H1: (m) => g.hashToScalar(m, rho),
+    H3: (m) => g.hashToScalar(m, nonce),
+    H4: (m) => g.hash(concatBytes(msgTag, m)),
+    H5: (m) => g.hash(concatBytes(com, m)),
+    challenge,
+    ...(messageLength === undefined ? {} : { messageLength }),
+  };
+}
+
+const rfcChallenge =
+  (g: Group, contextString: string) =>
+  (R: GroupPoint, PK: GroupPoint, msg: Uint8Array): bigint =>
+    g.hashToScalar(concatBytes(R.toBytes(), PK.toBytes(), msg), utf8(contextString + 'chal'));
+
+// RFC 8032 §5.1: Ed25519ph hashes dom2(phflag=1, context='') || R || A || PH(M). The signed
+// "message" in this suite is PH(M) = SHA-512(M) itself, as AWS KMS ED25519_PH_SHA_512 expects.
+const DOM2_PH = concatBytes(utf8('SigEd25519 no Ed25519 collisions'), Uint8Array.of(1, 0));
+
+const SUITES: Record<SuiteName, Suite> = {
+  // RFC 9591 §6.1: H2 is undecorated SHA-512, so signatures are plain RFC 8032 Ed25519.
+  ed25519: makeSuite('ed25519', 'FROST-ED25519-SHA512-v1', GROUPS.ed25519, (R, PK, m) =>
+    edHashToScalar(concatBytes(R.toBytes(), PK.toBytes(), m), new Uint8Array(0)),
+  ),
+  // Not an RFC 9591 suite: its own context string keeps binding factors and nonces domain-separated
+  // from plain Ed25519; only the challenge must match what Ed25519ph verifiers compute.
+  ed25519ph: makeSuite(
+    'ed25519ph',
+    'FROST-ED25519PH-SHA512-v1',
+    GROUPS.ed25519,
+    (R, PK, m) => edHashToScalar(concatBytes(R.toBytes(), PK.toBytes(), m), DOM2_PH),
+    64,
+  ),
+  secp256k1: makeSuite('secp256k1', 'FROST-secp256k1-SHA256-v1', GROUPS.secp256k1, rfcChallenge(GROUPS.secp256k1, 'FROST-secp256k1-SHA256-v1')),
+  p256: makeSuite('p256', 'FROST-P256-SHA256-v1', GROUPS.p256, rfcChallenge(GROUPS.p256, 'FROST-P256-SHA256-v1')),
+};
+
+export function getSuite(name: SuiteName): Suite {
+  return SUITES[name];
+}

@@ -1,0 +1,158 @@
+// The running system: signer processes, the gateway, `mpchsm up/down/status`, restarts,
+// dead and slow signers, tampered stores, and no share bytes outside the signers.
+import { createPublicKey, verify } from 'node:crypto';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ShareStore } from '../../signers/node/store.js';
+import { startCluster, type TestCluster } from '../helpers/cluster.js';
+
+let tc: TestCluster;
+let kms: KMSClient;
+const keys: Record<'ed25519' | 'rsa', string> = { ed25519: '', rsa: '' };
+
+function client(t: TestCluster, name = 'app'): KMSClient {
+  const p = t.principal(name);
+  return new KMSClient({
+    endpoint: p.MPCHSM_KMS_ENDPOINT,
+    region: p.AWS_REGION,
+    credentials: { accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY },
+    maxAttempts: 1,
+  });
+}
+
+async function signAndCheck(keyId: string): Promise<void> {
+  const message = Buffer.from(`hello ${Math.random()}`);
+  const rsa = keyId === keys.rsa;
+  const algorithm = rsa ? 'RSASSA_PKCS1_V1_5_SHA_256' : 'ED25519_SHA_512';
+  const out = await kms.send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm }));
+  const pub = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
+  const key = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' });
+  expect(verify(rsa ? 'sha256' : null, message, key, Buffer.from(out.Signature!))).toBe(true);
+}
+
+const kill = (pid: number, signal: NodeJS.Signals) => process.kill(pid, signal);
+
+beforeAll(async () => {
+  tc = await startCluster();
+  kms = client(tc);
+  const admin = client(tc, 'admin1');
+  keys.ed25519 = (await admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+  keys.rsa = (await admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+}, 180_000);
+
+afterAll(async () => {
+  await tc?.destroy();
+});
+
+describe('local cluster', () => {
+  it('writes cluster.json and principals as the contract says', () => {
+    const c = tc.cluster();
+    expect(c.threshold).toBe(2);
+    expect(c.signers_total).toBe(3);
+    expect(c.signers).toHaveLength(3);
+    expect(c.gateway.url).toBe(tc.endpoint);
+    for (const name of ['admin1', 'admin2', 'admin3', 'app', 'auditor']) {
+      const p = tc.principal(name);
+      expect(p.AWS_ACCESS_KEY_ID).toMatch(/^[A-Z0-9]{16,}$/);
+      expect(p.MPCHSM_PKCS11_MODULE).toMatch(/libmpchsm-pkcs11\.so$/);
+      expect(statSync(path.join(tc.dir, 'principals', `${name}.env`)).mode & 0o077).toBe(0);
+    }
+  });
+
+  it('status shows every process healthy with its key count', async () => {
+    const { stdout } = await tc.mpchsm('status', '--dir', tc.dir, '--json');
+    const s = JSON.parse(stdout);
+    expect(s.running).toBe(true);
+    expect(s.processes).toHaveLength(4);
+    for (const p of s.processes) expect(p.state).toBe('healthy');
+    for (const p of s.processes.filter((x: { name: string }) => x.name !== 'gateway')) expect(p.keys).toBe(2);
+  });
+
+  it('signs with Ed25519 (FROST) and RSA (Shoup) keys', async () => {
+    await signAndCheck(keys.ed25519);
+    await signAndCheck(keys.rsa);
+  });
+
+  it('keeps every key across a restart', async () => {
+    await tc.down();
+    await tc.up();
+    await signAndCheck(keys.ed25519);
+    await signAndCheck(keys.rsa);
+  }, 120_000);
+
+  it('a slow signer costs a bounded timeout; the request succeeds with the others', async () => {
+    const slow = tc.cluster().signers[0]!.pid;
+    kill(slow, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      await signAndCheck(keys.ed25519);
+      await signAndCheck(keys.rsa);
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      kill(slow, 'SIGCONT');
+    }
+  }, 60_000);
+
+  it('one signer killed: requests still succeed; two killed: a clear error within seconds', async () => {
+    const [a, b] = tc.cluster().signers;
+    const pending = signAndCheck(keys.rsa);
+    kill(a!.pid, 'SIGKILL'); // possibly mid-session
+    await pending;
+    await signAndCheck(keys.ed25519);
+    kill(b!.pid, 'SIGKILL');
+    const started = Date.now();
+    await expect(signAndCheck(keys.ed25519)).rejects.toThrow(/reachable|signer/i);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await tc.down();
+    await tc.up();
+    await signAndCheck(keys.ed25519);
+  }, 120_000);
+
+  it('the gateway never holds share bytes: not in its files, not in its log', async () => {
+    // Read the shares the way only the signers can (with their operator secrets).
+    const secrets: string[] = [];
+    for (const s of tc.cluster().signers) {
+      const store = await ShareStore.open(path.join(tc.dir, 'signers', s.name, 'store'), readFileSync(path.join(tc.dir, 'operators', `${s.name}.secret`), 'utf8'));
+      for (const name of (await store.list()).filter((n) => n.startsWith('key.'))) {
+        const rec = JSON.parse(Buffer.from((await store.get(name))!).toString('utf8'));
+        secrets.push(rec.scheme === 'frost' ? rec.share.secretShare : rec.share.s);
+      }
+      store.close();
+    }
+    expect(secrets).toHaveLength(6);
+    const forms = secrets.flatMap((h: string) => [h, Buffer.from(h, 'hex').toString('base64'), BigInt('0x' + h).toString(10)]);
+    const files = [...walk(path.join(tc.dir, 'gateway')), path.join(tc.dir, 'logs', 'gateway.log'), path.join(tc.dir, 'cluster.json')];
+    for (const f of files) {
+      const text = readFileSync(f).toString('latin1');
+      for (const s of forms) expect(text.includes(s), `${f} contains share bytes`).toBe(false);
+    }
+  });
+
+  it('a signer whose store was tampered with refuses to start, naming the file', async () => {
+    await tc.down();
+    const store = path.join(tc.dir, 'signers', 'signer2', 'store');
+    const victim = path.join(store, readdirSync(store).find((f) => f.startsWith('key.'))!);
+    const original = readFileSync(victim);
+    const bad = Buffer.from(original);
+    bad[bad.length - 5]! ^= 0x01;
+    writeFileSync(victim, bad);
+    try {
+      await expect(tc.up()).rejects.toThrow(/signer2 did not start/);
+      expect(readFileSync(path.join(tc.dir, 'logs', 'signer2.log'), 'utf8')).toContain(victim);
+    } finally {
+      writeFileSync(victim, original);
+    }
+    await tc.up();
+    await signAndCheck(keys.rsa);
+  }, 120_000);
+});
+
+function* walk(dir: string): Generator<string> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else yield p;
+  }
+}
