@@ -52,7 +52,7 @@ export class Cluster {
     this.keys = new KeyStore(keysDir);
     this.clients = new Map(config.signers.map((s) => [s.id, new SignerClient(s, identity, config.signerTimeoutMs)]));
     this.planner = new Planner(this.clients);
-    this.rsa = new RsaCoordinator(this, this.clients, this.planner, log);
+    this.rsa = new RsaCoordinator(this, this.clients, log);
   }
 
   close(): void {

@@ -17,7 +17,7 @@ import type { Cluster, SignRequest } from './cluster.js';
 import { ClusterError } from './cluster.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES } from './keyspec.js';
-import { BadPartialError, type Planner } from './planner.js';
+import { BadPartialError } from './planner.js';
 import type { SignerClient } from './signer-client.js';
 
 const DEALER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'signers', 'ceremony', 'rsa-dealer.js');
@@ -39,7 +39,6 @@ export class RsaCoordinator {
   constructor(
     private readonly cluster: Cluster,
     private readonly clients: ReadonlyMap<number, SignerClient>,
-    private readonly planner: Planner,
     private readonly log: Logger,
   ) {}
 

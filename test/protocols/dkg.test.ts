@@ -16,6 +16,7 @@ import {
 } from '../../signers/protocols/dkg.js';
 import { encodeScalar, getGroup, groupNames, type GroupName } from '../../signers/protocols/suites.js';
 import { seededRng } from '../helpers/rng.js';
+import { expectProtocolError } from '../helpers/protocol.js';
 
 const SESSION = 'dkg-session-1';
 
@@ -51,17 +52,6 @@ function runDkg(suite: GroupName, t: number, ids: PartyId[], seed = 'seed', tamp
   return keys;
 }
 
-function expectError(f: () => unknown, code: string, sender?: PartyId) {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    expect((e as ProtocolError).code).toBe(code);
-    expect((e as ProtocolError).sender).toBe(sender);
-    return;
-  }
-  expect.fail(`expected ProtocolError ${code}`);
-}
 
 /** Test-only reconstruction of the group secret from t shares. */
 function reconstruct(keys: DkgKeyShare[]): bigint {
@@ -106,8 +96,8 @@ describe('DKG', () => {
     const k = runDkg('secp256k1', 2, [1, 2, 3]).get(2)!;
     expect(decodeKeyShare(encodeKeyShare(k))).toEqual(k);
     const g = getGroup('secp256k1');
-    expectError(() => checkKeyShare({ ...k, secretShare: encodeScalar(g, 5n) }), 'malformed');
-    expectError(() => checkKeyShare({ ...k, verifyingShares: { ...k.verifyingShares, 3: k.verifyingShares['1']! } }), 'malformed', 3);
+    expectProtocolError(() => checkKeyShare({ ...k, secretShare: encodeScalar(g, 5n) }), 'malformed');
+    expectProtocolError(() => checkKeyShare({ ...k, verifyingShares: { ...k.verifyingShares, 3: k.verifyingShares['1']! } }), 'malformed', 3);
   });
 
   it('state survives encode → decode between rounds', () => {
@@ -127,20 +117,20 @@ describe('DKG', () => {
       out = next;
     }
     expect(new Set(keys.map((k) => k.groupPublicKey)).size).toBe(1);
-    expectError(() => dkgStep(states.get(1)!, []), 'bad-parameters');
-    expectError(() => decodeDkgState(new TextEncoder().encode('{"phase":"round1"}')), 'malformed');
+    expectProtocolError(() => dkgStep(states.get(1)!, []), 'bad-parameters');
+    expectProtocolError(() => decodeDkgState(new TextEncoder().encode('{"phase":"round1"}')), 'malformed');
   });
 
   describe('rejects bad parameters', () => {
     const base = { suite: 'p256' as const, session: SESSION, self: 1, participants: [1, 2, 3], threshold: 2 };
     const rng = seededRng('p');
-    it('identifier 0', () => expectError(() => dkgStart({ ...base, participants: [0, 1, 2] }, rng), 'bad-parameters'));
-    it('duplicate identifiers', () => expectError(() => dkgStart({ ...base, participants: [1, 2, 2] }, rng), 'bad-parameters'));
+    it('identifier 0', () => expectProtocolError(() => dkgStart({ ...base, participants: [0, 1, 2] }, rng), 'bad-parameters'));
+    it('duplicate identifiers', () => expectProtocolError(() => dkgStart({ ...base, participants: [1, 2, 2] }, rng), 'bad-parameters'));
     it('threshold out of range', () => {
-      expectError(() => dkgStart({ ...base, threshold: 4 }, rng), 'bad-parameters');
-      expectError(() => dkgStart({ ...base, threshold: 0 }, rng), 'bad-parameters');
+      expectProtocolError(() => dkgStart({ ...base, threshold: 4 }, rng), 'bad-parameters');
+      expectProtocolError(() => dkgStart({ ...base, threshold: 0 }, rng), 'bad-parameters');
     });
-    it('self not a participant', () => expectError(() => dkgStart({ ...base, self: 7 }, rng), 'bad-parameters'));
+    it('self not a participant', () => expectProtocolError(() => dkgStart({ ...base, self: 7 }, rng), 'bad-parameters'));
   });
 
   describe('rejects bad round-1 messages', () => {
@@ -153,12 +143,12 @@ describe('DKG', () => {
       const { states, out } = round1();
       const inb = deliver(out, 1);
       const s = states.get(1)!;
-      expectError(() => dkgStep(s, inb.map((m) => (m.from === 2 ? { ...m, session: 'other' } : m))), 'wrong-session', 2);
-      expectError(() => dkgStep(s, inb.map((m) => (m.from === 3 ? { ...m, round: 2 } : m))), 'wrong-round', 3);
-      expectError(() => dkgStep(s, [...inb, inb[0]!]), 'duplicate', inb[0]!.from);
-      expectError(() => dkgStep(s, [...inb, { ...inb[0]!, from: 4 }]), 'unknown-sender', 4);
-      expectError(() => dkgStep(s, inb.slice(1)), 'missing', inb[0]!.from);
-      expectError(() => dkgStep(s, inb.map((m) => (m.from === 2 ? { ...m, from: 0 } : m))), 'malformed', 0);
+      expectProtocolError(() => dkgStep(s, inb.map((m) => (m.from === 2 ? { ...m, session: 'other' } : m))), 'wrong-session', 2);
+      expectProtocolError(() => dkgStep(s, inb.map((m) => (m.from === 3 ? { ...m, round: 2 } : m))), 'wrong-round', 3);
+      expectProtocolError(() => dkgStep(s, [...inb, inb[0]!]), 'duplicate', inb[0]!.from);
+      expectProtocolError(() => dkgStep(s, [...inb, { ...inb[0]!, from: 4 }]), 'unknown-sender', 4);
+      expectProtocolError(() => dkgStep(s, inb.slice(1)), 'missing', inb[0]!.from);
+      expectProtocolError(() => dkgStep(s, inb.map((m) => (m.from === 2 ? { ...m, from: 0 } : m))), 'malformed', 0);
       // Order of arrival does not matter.
       expect(dkgStep(s, [...inb].reverse()).state.phase).toBe('round2');
     });
@@ -167,15 +157,15 @@ describe('DKG', () => {
       const { states, out } = round1();
       const afterRound1 = dkgStep(states.get(2)!, deliver(out, 2));
       const early = afterRound1.outbound.find((m) => m.to === 1)!;
-      expectError(() => dkgStep(states.get(1)!, [deliver(out, 1).find((m) => m.from === 3)!, early]), 'wrong-round', 2);
+      expectProtocolError(() => dkgStep(states.get(1)!, [deliver(out, 1).find((m) => m.from === 3)!, early]), 'wrong-round', 2);
     });
 
     it('commitment vector longer or shorter than t', () => {
       const { states, out } = round1();
       const s = states.get(1)!;
-      expectError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [...p.commitment, p.commitment[0]!] }))), 'malformed', 2);
-      expectError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: p.commitment.slice(0, 1) }))), 'malformed', 3);
-      expectError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: [] }))), 'malformed', 3);
+      expectProtocolError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [...p.commitment, p.commitment[0]!] }))), 'malformed', 2);
+      expectProtocolError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: p.commitment.slice(0, 1) }))), 'malformed', 3);
+      expectProtocolError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: [] }))), 'malformed', 3);
     });
 
     it('points not on the curve, identity, small order, non-canonical', () => {
@@ -185,35 +175,35 @@ describe('DKG', () => {
       const smallOrder = ED25519_TORSION_SUBGROUP[1]!;
       const offCurve = '02' + '00'.repeat(31); // y = 2 has no x on Ed25519
       for (const bad of [identity, smallOrder, offCurve]) {
-        expectError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [p.commitment[0]!, bad] }))), 'invalid-point', 2);
+        expectProtocolError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [p.commitment[0]!, bad] }))), 'invalid-point', 2);
       }
       // y = p + 1 is a non-canonical encoding of y = 1 (the identity's y)
       const nonCanonical = 'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f';
-      expectError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: [nonCanonical, p.commitment[1]!] }))), 'invalid-point', 3);
-      expectError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: ['zz', p.commitment[1]!] }))), 'malformed', 3);
+      expectProtocolError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: [nonCanonical, p.commitment[1]!] }))), 'invalid-point', 3);
+      expectProtocolError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: ['zz', p.commitment[1]!] }))), 'malformed', 3);
     });
 
     it('weierstrass: not on the curve, uncompressed encoding', () => {
       const { states, out } = round1('secp256k1');
       const s = states.get(1)!;
       const offCurve = '02' + '00'.repeat(31) + '05'; // x = 5: x³ + 7 = 132 is not a square mod p
-      expectError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [offCurve, p.commitment[1]!] }))), 'invalid-point', 2);
+      expectProtocolError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [offCurve, p.commitment[1]!] }))), 'invalid-point', 2);
       const uncompressed = secp256k1.Point.BASE.toHex(false);
-      expectError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [uncompressed, p.commitment[1]!] }))), 'malformed', 2);
+      expectProtocolError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, commitment: [uncompressed, p.commitment[1]!] }))), 'malformed', 2);
     });
 
     it('proof of knowledge: out-of-range scalar, wrong proof, replay from another session', () => {
       const { states, out } = round1('p256');
       const s = states.get(1)!;
       const L = 2 * 33;
-      expectError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, proof: p.proof.slice(0, L) + 'ff'.repeat(32) }))), 'scalar-range', 2);
-      expectError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, proof: p.proof.slice(0, L) + '00'.repeat(31) + '01' }))), 'bad-proof', 2);
+      expectProtocolError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, proof: p.proof.slice(0, L) + 'ff'.repeat(32) }))), 'scalar-range', 2);
+      expectProtocolError(() => dkgStep(s, edit(out, 2, (p) => ({ ...p, proof: p.proof.slice(0, L) + '00'.repeat(31) + '01' }))), 'bad-proof', 2);
       // A valid broadcast from another session (same ids, same threshold) does not verify here.
       const other = dkgStart({ suite: 'p256', session: 'another-session', self: 3, participants: ids, threshold: 2 }, seededRng('x'));
-      expectError(() => dkgStep(s, edit(out, 3, () => other.outbound[0]!.payload as object)), 'bad-proof', 3);
+      expectProtocolError(() => dkgStep(s, edit(out, 3, () => other.outbound[0]!.payload as object)), 'bad-proof', 3);
       // Swapping in another party's commitment (rogue key attempt) breaks its proof.
       const p2 = deliver(out, 1).find((m) => m.from === 2)!.payload as { commitment: string[] };
-      expectError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: p2.commitment }))), 'bad-proof', 3);
+      expectProtocolError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: p2.commitment }))), 'bad-proof', 3);
     });
   });
 
@@ -236,26 +226,26 @@ describe('DKG', () => {
 
     it('envelope checks', () => {
       const { s, inb, all } = toRound2();
-      expectError(() => dkgStep(s, edit(inb, 2, (p) => p).map((m) => (m.from === 2 ? { ...m, to: 'all' as const } : m))), 'wrong-recipient', 2);
-      expectError(() => dkgStep(s, [...inb.filter((m) => m.from !== 3), all.find((m) => m.from === 3 && m.to === 2)!]), 'wrong-recipient', 3);
-      expectError(() => dkgStep(s, inb.map((m) => (m.from === 3 ? { ...m, round: 1 } : m))), 'wrong-round', 3);
-      expectError(() => dkgStep(s, inb.map((m) => (m.from === 3 ? { ...m, session: 'old' } : m))), 'wrong-session', 3);
-      expectError(() => dkgStep(s, [...inb, inb[1]!]), 'duplicate', inb[1]!.from);
+      expectProtocolError(() => dkgStep(s, edit(inb, 2, (p) => p).map((m) => (m.from === 2 ? { ...m, to: 'all' as const } : m))), 'wrong-recipient', 2);
+      expectProtocolError(() => dkgStep(s, [...inb.filter((m) => m.from !== 3), all.find((m) => m.from === 3 && m.to === 2)!]), 'wrong-recipient', 3);
+      expectProtocolError(() => dkgStep(s, inb.map((m) => (m.from === 3 ? { ...m, round: 1 } : m))), 'wrong-round', 3);
+      expectProtocolError(() => dkgStep(s, inb.map((m) => (m.from === 3 ? { ...m, session: 'old' } : m))), 'wrong-session', 3);
+      expectProtocolError(() => dkgStep(s, [...inb, inb[1]!]), 'duplicate', inb[1]!.from);
     });
 
     it('share inconsistent with commitments, out of range', () => {
       const { s, inb } = toRound2();
       const g = getGroup('secp256k1');
-      expectError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, share: encodeScalar(g, 12345n) }))), 'bad-share', 2);
-      expectError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: 'ff'.repeat(32) }))), 'scalar-range', 3);
-      expectError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: 'ff' }))), 'malformed', 3);
+      expectProtocolError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, share: encodeScalar(g, 12345n) }))), 'bad-share', 2);
+      expectProtocolError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: 'ff'.repeat(32) }))), 'scalar-range', 3);
+      expectProtocolError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: 'ff' }))), 'malformed', 3);
     });
 
     it('views: missing, extra, and lies about our own broadcast', () => {
       const { s, inb } = toRound2();
-      expectError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, views: { 1: p.views['1']!, 2: p.views['2']! } }))), 'malformed', 2);
-      expectError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, views: { ...p.views, 4: p.views['1']! } }))), 'malformed', 2);
-      expectError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, views: { ...p.views, 1: p.views['2']! } }))), 'inconsistent-view', 3);
+      expectProtocolError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, views: { 1: p.views['1']!, 2: p.views['2']! } }))), 'malformed', 2);
+      expectProtocolError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, views: { ...p.views, 4: p.views['1']! } }))), 'malformed', 2);
+      expectProtocolError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, views: { ...p.views, 1: p.views['2']! } }))), 'inconsistent-view', 3);
     });
   });
 

@@ -22,18 +22,8 @@ import {
 } from '../../signers/protocols/frost.js';
 import { decodePoint, encodePoint, encodeScalar, getGroup, getSuite, type GroupName, type SuiteName } from '../../signers/protocols/suites.js';
 import { seededRng } from '../helpers/rng.js';
+import { expectProtocolError } from '../helpers/protocol.js';
 
-function expectError(f: () => unknown, code: string, sender?: PartyId) {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    expect((e as ProtocolError).code).toBe(code);
-    expect((e as ProtocolError).sender).toBe(sender);
-    return;
-  }
-  expect.fail(`expected ProtocolError ${code}`);
-}
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -226,11 +216,11 @@ describe('FROST: rejects', () => {
 
   it('fewer than t signers, and t−1 shares do not make a signature', () => {
     const { pkg, shares, commitments } = prepare(keys, [1, 2, 3], 'ed25519', message);
-    expectError(() => frostSigningPackage(pub, { session: 'sign-1', suite: 'ed25519', message }, [1, 2], commitments.slice(0, 2)), 'bad-parameters');
+    expectProtocolError(() => frostSigningPackage(pub, { session: 'sign-1', suite: 'ed25519', message }, [1, 2], commitments.slice(0, 2)), 'bad-parameters');
     // A coordinator that hands out a (t−1)-signer package gets no shares.
     const fresh = frostCommit(keys.get(1)!, 'short', seededRng('short'));
     const short: SigningPackage = { ...pkg, session: 'short', commitments: [{ id: 1, ...(fresh.outbound[0]!.payload as { hiding: string; binding: string }) }, pkg.commitments[1]!] };
-    expectError(() => frostSign(fresh.state, short), 'bad-parameters');
+    expectProtocolError(() => frostSign(fresh.state, short), 'bad-parameters');
     // Summing only t−1 of the shares yields something no verifier accepts.
     const ctxR = fromHex(toHex(frostAggregate(pub, pkg, shares)).slice(0, 64));
     const z = shares.slice(0, 2).reduce((acc, m) => g.Fn.add(acc, g.Fn.fromBytes(fromHex((m.payload as { share: string }).share))), 0n);
@@ -238,35 +228,35 @@ describe('FROST: rejects', () => {
     const pk = fromHex(pub.groupPublicKey);
     expect(ed25519.verify(partial, message, pk)).toBe(false);
     expect(frostVerify('ed25519', pk, message, partial)).toBe(false);
-    expectError(() => frostAggregate(pub, pkg, shares.slice(0, 2)), 'missing', 3);
+    expectProtocolError(() => frostAggregate(pub, pkg, shares.slice(0, 2)), 'missing', 3);
   });
 
   it('a corrupted signature share, naming its sender', () => {
     const { pkg, shares } = prepare(keys, [2, 4, 5], 'ed25519', message);
     const bump = (m: Message) => ({ ...m, payload: { share: encodeScalar(g, g.Fn.add(g.Fn.fromBytes(fromHex((m.payload as { share: string }).share)), 1n)) } });
-    expectError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 4 ? bump(m) : m))), 'bad-partial', 4);
+    expectProtocolError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 4 ? bump(m) : m))), 'bad-partial', 4);
     // A share computed for another message is equally caught.
     const other = prepare(keys, [2, 4, 5], 'ed25519', enc('other'));
-    expectError(() => frostAggregate(pub, pkg, shares.map((m, i) => (m.from === 5 ? other.shares[i]! : m))), 'bad-partial', 5);
-    expectError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 2 ? { ...m, payload: { share: 'ff'.repeat(32) } } : m))), 'scalar-range', 2);
-    expectError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 2 ? { ...m, payload: { share: '00' } } : m))), 'malformed', 2);
+    expectProtocolError(() => frostAggregate(pub, pkg, shares.map((m, i) => (m.from === 5 ? other.shares[i]! : m))), 'bad-partial', 5);
+    expectProtocolError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 2 ? { ...m, payload: { share: 'ff'.repeat(32) } } : m))), 'scalar-range', 2);
+    expectProtocolError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 2 ? { ...m, payload: { share: '00' } } : m))), 'malformed', 2);
   });
 
   it('replayed, reordered, duplicated and unknown messages', () => {
     const { pkg, shares, commitments } = prepare(keys, [1, 3, 5], 'ed25519', message, 'sign-A');
     const old = prepare(keys, [1, 3, 5], 'ed25519', message, 'sign-B');
-    expectError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 3 ? old.shares[1]! : m))), 'wrong-session', 3);
-    expectError(() => frostAggregate(pub, pkg, [...shares.slice(0, 2), commitments[2]!]), 'wrong-round', 5);
-    expectError(() => frostAggregate(pub, pkg, [...shares, shares[0]!]), 'duplicate', 1);
-    expectError(() => frostAggregate(pub, pkg, [...shares, { ...shares[0]!, from: 2 }]), 'unknown-sender', 2);
-    expectError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 5 ? { ...m, to: 3 } : m))), 'wrong-recipient', 5);
+    expectProtocolError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 3 ? old.shares[1]! : m))), 'wrong-session', 3);
+    expectProtocolError(() => frostAggregate(pub, pkg, [...shares.slice(0, 2), commitments[2]!]), 'wrong-round', 5);
+    expectProtocolError(() => frostAggregate(pub, pkg, [...shares, shares[0]!]), 'duplicate', 1);
+    expectProtocolError(() => frostAggregate(pub, pkg, [...shares, { ...shares[0]!, from: 2 }]), 'unknown-sender', 2);
+    expectProtocolError(() => frostAggregate(pub, pkg, shares.map((m) => (m.from === 5 ? { ...m, to: 3 } : m))), 'wrong-recipient', 5);
     expect(toHex(frostAggregate(pub, pkg, [...shares].reverse()))).toBe(toHex(frostAggregate(pub, pkg, shares)));
     const req = { session: 'sign-A', suite: 'ed25519' as const, message };
-    expectError(() => frostSigningPackage(pub, req, [1, 3, 5], [...commitments.slice(0, 2), shares[2]!]), 'wrong-round', 5);
-    expectError(() => frostSigningPackage(pub, req, [1, 3, 5], [...commitments.slice(0, 2), old.commitments[2]!]), 'wrong-session', 5);
-    expectError(() => frostSigningPackage(pub, req, [1, 3, 7], commitments), 'unknown-sender', 7);
-    expectError(() => frostSigningPackage(pub, req, [1, 3, 3], commitments), 'bad-parameters');
-    expectError(() => frostSigningPackage(pub, req, [0, 1, 3], commitments), 'bad-parameters');
+    expectProtocolError(() => frostSigningPackage(pub, req, [1, 3, 5], [...commitments.slice(0, 2), shares[2]!]), 'wrong-round', 5);
+    expectProtocolError(() => frostSigningPackage(pub, req, [1, 3, 5], [...commitments.slice(0, 2), old.commitments[2]!]), 'wrong-session', 5);
+    expectProtocolError(() => frostSigningPackage(pub, req, [1, 3, 7], commitments), 'unknown-sender', 7);
+    expectProtocolError(() => frostSigningPackage(pub, req, [1, 3, 3], commitments), 'bad-parameters');
+    expectProtocolError(() => frostSigningPackage(pub, req, [0, 1, 3], commitments), 'bad-parameters');
   });
 
   it('invalid points in commitments', () => {
@@ -275,9 +265,9 @@ describe('FROST: rejects', () => {
     const req = { session: 'pts', suite: 'ed25519' as const, message };
     const withPoint = (from: PartyId, hex: string) =>
       commitments.map((m) => (m.from === from ? { ...m, payload: { ...(m.payload as object), binding: hex } } : m));
-    expectError(() => frostSigningPackage(pub, req, signers, withPoint(2, g.Point.ZERO.toHex())), 'invalid-point', 2);
-    expectError(() => frostSigningPackage(pub, req, signers, withPoint(3, '02' + '00'.repeat(31))), 'invalid-point', 3);
-    expectError(() => frostSigningPackage(pub, req, signers, withPoint(3, 'ab')), 'malformed', 3);
+    expectProtocolError(() => frostSigningPackage(pub, req, signers, withPoint(2, g.Point.ZERO.toHex())), 'invalid-point', 2);
+    expectProtocolError(() => frostSigningPackage(pub, req, signers, withPoint(3, '02' + '00'.repeat(31))), 'invalid-point', 3);
+    expectProtocolError(() => frostSigningPackage(pub, req, signers, withPoint(3, 'ab')), 'malformed', 3);
   });
 
   it('bad signing packages at the participant', () => {
@@ -292,23 +282,23 @@ describe('FROST: rejects', () => {
       commitments: [{ id: 1, ...(c.outbound[0]!.payload as { hiding: string; binding: string }) }, ...pkg.commitments.slice(1)],
     });
     const c1 = live();
-    expectError(() => frostSign(c1.state, { ...base(c1), session: 'pk-1' }), 'wrong-session');
-    expectError(() => frostSign(c1.state, { ...base(c1), commitments: pkg.commitments }), 'bad-parameters'); // own commitment altered
-    expectError(() => frostSign(c1.state, { ...base(c1), commitments: [2, 3, 4].map((id, i) => ({ ...pkg.commitments[i]!, id })) }), 'bad-parameters'); // not a signer
-    expectError(() => frostSign(c1.state, { ...base(c1), commitments: [...base(c1).commitments, { ...pkg.commitments[1]! }] }), 'bad-parameters'); // duplicate id
-    expectError(() => frostSign(c1.state, { ...base(c1), commitments: [...base(c1).commitments, { ...pkg.commitments[1]!, id: 0 }] }), 'malformed'); // id 0
-    expectError(() => frostSign(c1.state, { ...base(c1), commitments: [...base(c1).commitments, { ...pkg.commitments[1]!, id: 9 }] }), 'unknown-sender', 9);
-    expectError(() => frostSign(c1.state, { ...base(c1), commitments: base(c1).commitments.map((c) => (c.id === 2 ? { ...c, hiding: g.Point.ZERO.toHex() } : c)) }), 'invalid-point', 2);
-    expectError(() => frostSign(c1.state, { ...base(c1), suite: 'p256' }), 'bad-parameters');
-    expectError(() => frostSign(c1.state, { ...base(c1), suite: 'ed25519ph' }), 'bad-parameters'); // not a 64-byte digest
-    expectError(() => frostSign(c1.state, { ...base(c1), message: 'XYZ' }), 'malformed');
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), session: 'pk-1' }), 'wrong-session');
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), commitments: pkg.commitments }), 'bad-parameters'); // own commitment altered
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), commitments: [2, 3, 4].map((id, i) => ({ ...pkg.commitments[i]!, id })) }), 'bad-parameters'); // not a signer
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), commitments: [...base(c1).commitments, { ...pkg.commitments[1]! }] }), 'bad-parameters'); // duplicate id
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), commitments: [...base(c1).commitments, { ...pkg.commitments[1]!, id: 0 }] }), 'malformed'); // id 0
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), commitments: [...base(c1).commitments, { ...pkg.commitments[1]!, id: 9 }] }), 'unknown-sender', 9);
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), commitments: base(c1).commitments.map((c) => (c.id === 2 ? { ...c, hiding: g.Point.ZERO.toHex() } : c)) }), 'invalid-point', 2);
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), suite: 'p256' }), 'bad-parameters');
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), suite: 'ed25519ph' }), 'bad-parameters'); // not a 64-byte digest
+    expectProtocolError(() => frostSign(c1.state, { ...base(c1), message: 'XYZ' }), 'malformed');
     // None of the rejections above used the nonces, so the state still signs once, then never again.
     const ok = frostSign(c1.state, base(c1));
     expect(ok.state.consumed).toBe(true);
     expect(c1.state.consumed).toBe(true);
     expect('nonces' in c1.state).toBe(false);
-    expectError(() => frostSign(c1.state, base(c1)), 'consumed');
-    expectError(() => frostSign(decodeFrostSignerState(encodeFrostSignerState(ok.state)), base(c1)), 'consumed');
+    expectProtocolError(() => frostSign(c1.state, base(c1)), 'consumed');
+    expectProtocolError(() => frostSign(decodeFrostSignerState(encodeFrostSignerState(ok.state)), base(c1)), 'consumed');
   });
 
   it('signer state survives encode → decode between rounds', () => {
@@ -319,16 +309,16 @@ describe('FROST: rejects', () => {
     expect(restored).toEqual(commits.map((c) => c.state));
     const shares = restored.flatMap((s) => frostSign(s, pkg).outbound);
     expect(ed25519.verify(frostAggregate(pub, pkg, shares), message, fromHex(pub.groupPublicKey))).toBe(true);
-    expectError(() => decodeFrostSignerState(enc('{"consumed":false}')), 'malformed');
-    expectError(() => decodeFrostSignerState(enc('not json')), 'malformed');
+    expectProtocolError(() => decodeFrostSignerState(enc('{"consumed":false}')), 'malformed');
+    expectProtocolError(() => decodeFrostSignerState(enc('not json')), 'malformed');
   });
 
   it('a tampered public package or key share', () => {
     const { pkg, shares } = prepare(keys, [1, 2, 3], 'ed25519', message, 'tamper');
     const swapped = { ...pub, verifyingShares: { ...pub.verifyingShares, 2: pub.verifyingShares['3']!, 3: pub.verifyingShares['2']! } };
     expect(() => frostAggregate(swapped, pkg, shares)).toThrow(ProtocolError);
-    expectError(() => frostAggregate({ ...pub, groupPublicKey: pub.verifyingShares['1']! }, pkg, shares), 'malformed');
-    expectError(() => frostCommit({ ...keys.get(1)!, secretShare: encodeScalar(g, 7n) }, 'x', seededRng('x')), 'malformed');
-    expectError(() => frostCommit(keys.get(1)!, '', seededRng('x')), 'bad-parameters');
+    expectProtocolError(() => frostAggregate({ ...pub, groupPublicKey: pub.verifyingShares['1']! }, pkg, shares), 'malformed');
+    expectProtocolError(() => frostCommit({ ...keys.get(1)!, secretShare: encodeScalar(g, 7n) }, 'x', seededRng('x')), 'malformed');
+    expectProtocolError(() => frostCommit(keys.get(1)!, '', seededRng('x')), 'bad-parameters');
   });
 });

@@ -11,7 +11,7 @@ import {
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, toHex, type Message, type PartyId } from '../../signers/protocols/common.js';
+import { toHex, type Message, type PartyId } from '../../signers/protocols/common.js';
 import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
 import { combinePartials, rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { dealRsa, encodeDeal, type RsaDeal } from '../../signers/protocols/rsa/deal.js';
@@ -21,6 +21,7 @@ import { DecodeError, type SignHash } from '../../signers/protocols/rsa/padding.
 import { partialForInput, rsaPartial, type RsaPartialPayload } from '../../signers/protocols/rsa/partial.js';
 import { requestInput, type RsaRequest } from '../../signers/protocols/rsa/request.js';
 import { seededRng } from '../helpers/rng.js';
+import { expectProtocolError } from '../helpers/protocol.js';
 
 const rng = seededRng('rsa-threshold');
 
@@ -58,17 +59,6 @@ function verifies(f: Fixture, scheme: 'pkcs1v15' | 'pss', hash: SignHash, data: 
   return nodeVerify(hash, data, { key: f.publicKey, padding, saltLength }, sig);
 }
 
-function expectProtocolError(f: () => unknown, code: string, sender?: PartyId): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    expect((e as ProtocolError).code).toBe(code);
-    expect((e as ProtocolError).sender).toBe(sender);
-    return;
-  }
-  expect.unreachable(`expected ProtocolError ${code}`);
-}
 
 const k2048: Fixture = importedDeal(2048, [1, 2, 3], 2);
 

@@ -1,0 +1,110 @@
+// Proposals and M-of-N approvals. A proposal names the exact operation and its parameters; an
+// approval is an administrator's Ed25519 signature (with the approval key the governance
+// document lists) over the proposal's domain-separated canonical digest. So an approval cannot
+// be moved to other parameters, another proposal, another cluster or another governance
+// version. The proposer's request counts as an approval only if they sign it like everyone else.
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { z } from 'zod';
+import { fromHex, toHex } from '../signers/protocols/common.js';
+import { canonicalDigest, canonicalJson, DOMAINS } from './canonical.js';
+import { ADMIN_NAME_RE, approvalKeyOf, quorumFor, signatureHexSchema, type GovernanceDocument } from './governance.js';
+import { isAction, type Action } from './roles.js';
+
+/** Longest a proposal may stay open. */
+export const MAX_PROPOSAL_LIFETIME_MS = 7 * 24 * 3600_000;
+/** Tolerated clock difference between the proposer and the verifier. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+const timestamp = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const proposalIdSchema = z.string().regex(/^[A-Za-z0-9._-]{8,128}$/);
+
+export const proposalSchema = z
+  .strictObject({
+    id: proposalIdSchema,
+    clusterId: z.string().min(1).max(64),
+    operation: z.custom<Action>(isAction, 'unknown operation'),
+    /** The operation's request parameters, exactly as it will be executed. */
+    parameters: z.record(z.string(), z.unknown()),
+    proposer: z.string().regex(ADMIN_NAME_RE),
+    createdAt: timestamp,
+    expiresAt: timestamp,
+    governanceVersion: z.number().int().min(1),
+  })
+  .superRefine((p, ctx) => {
+    if (p.expiresAt <= p.createdAt) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'expires before it is created' });
+    if (p.expiresAt - p.createdAt > MAX_PROPOSAL_LIFETIME_MS) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'lifetime exceeds 7 days' });
+    try {
+      canonicalJson(p.parameters);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', path: ['parameters'], message: (e as Error).message });
+    }
+  });
+export type Proposal = z.infer<typeof proposalSchema>;
+
+export const approvalSchema = z.strictObject({
+  proposalId: proposalIdSchema,
+  admin: z.string().regex(ADMIN_NAME_RE),
+  signature: signatureHexSchema,
+});
+export type Approval = z.infer<typeof approvalSchema>;
+
+export const proposalDigest = (p: Proposal): Uint8Array => canonicalDigest(DOMAINS.proposal, p);
+
+/** An administrator's approval of `proposal`. */
+export function signApproval(proposal: Proposal, admin: string, approvalSecretKey: Uint8Array): Approval {
+  return { proposalId: proposal.id, admin, signature: toHex(ed25519.sign(proposalDigest(proposal), approvalSecretKey)) };
+}
+
+export type ApprovalResult =
+  | { ok: true; proposal: Proposal; /** distinct administrators whose approval verified */ approvers: string[] }
+  | { ok: false; reason: string };
+
+/**
+ * Checks that at least M distinct administrators of `governance` (M from its quorum for the
+ * proposal's operation) approved this exact proposal, and that the proposal is open at `now`
+ * and was made under this governance version. Any approval that does not verify is a refusal,
+ * not something to skip: it is either tampering or a mistake someone must see.
+ */
+export function verifyApprovals(proposal: unknown, approvals: readonly unknown[], governance: GovernanceDocument, now: number): ApprovalResult {
+  const pr = proposalSchema.safeParse(proposal);
+  if (!pr.success) return { ok: false, reason: `malformed proposal: ${pr.error.issues[0]?.path.join('.')}: ${pr.error.issues[0]?.message}` };
+  const p = pr.data;
+  const what = `proposal ${p.id} (${p.operation})`;
+  if (p.clusterId !== governance.clusterId) return { ok: false, reason: `${what} is for cluster ${p.clusterId}, not ${governance.clusterId}` };
+  if (p.governanceVersion !== governance.version) {
+    return {
+      ok: false,
+      reason: `${what} was made under governance v${p.governanceVersion}; the governance in force is v${governance.version}, so it must be proposed and approved again`,
+    };
+  }
+  if (p.createdAt > now + CLOCK_SKEW_MS) return { ok: false, reason: `${what} is dated in the future` };
+  if (now >= p.expiresAt) return { ok: false, reason: `${what} expired at ${new Date(p.expiresAt).toISOString()}` };
+
+  const digest = proposalDigest(p);
+  const approvers = new Set<string>();
+  for (const [i, raw] of approvals.entries()) {
+    const ar = approvalSchema.safeParse(raw);
+    if (!ar.success) return { ok: false, reason: `approval [${i}] is malformed: ${ar.error.issues[0]?.path.join('.')}: ${ar.error.issues[0]?.message}` };
+    const a = ar.data;
+    if (a.proposalId !== p.id) return { ok: false, reason: `the approval by ${a.admin} is for proposal ${a.proposalId}, not ${p.id}` };
+    const key = approvalKeyOf(governance, a.admin);
+    if (!key) {
+      return {
+        ok: false,
+        reason: `${a.admin} is not an administrator in governance v${governance.version} (removed, or never one: only administrators approve)`,
+      };
+    }
+    if (!ed25519.verify(fromHex(a.signature), digest, fromHex(key), { zip215: false })) {
+      return { ok: false, reason: `the approval by ${a.admin} does not verify over ${what}: it was given for other parameters or another proposal` };
+    }
+    approvers.add(a.admin);
+  }
+  const m = quorumFor(governance, p.operation);
+  if (approvers.size < m) {
+    return {
+      ok: false,
+      reason: `${what} needs approval by ${m} distinct administrators of ${governance.administrators.length}; it has ${approvers.size}${approvers.size ? ` (${[...approvers].join(', ')})` : ''}`,
+    };
+  }
+  return { ok: true, proposal: p, approvers: [...approvers] };
+}

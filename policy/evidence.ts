@@ -1,0 +1,339 @@
+// Request evidence: what lets each signer decide for itself that a Sign or Decrypt was asked
+// for by a principal the key's policy allows, so that a compromised gateway alone cannot get
+// a signature. The gateway forwards the evidence with every signing request; each signer
+// verifies it with this module, maps the principal to its own registry entry, runs
+// `authorize` (evaluate.ts) with its own copy of the key policy and governance, and signs
+// only what the evidence says.
+//
+// KMS (SigV4). The evidence is the client's original HTTP request — method, path, query,
+// headers, body — exactly as received. SigV4 is an HMAC under the principal's secret access
+// key, so each signer keeps the application secrets itself: they are registered at every
+// signer by the mpchsm:AddPrincipal operation, under administrator quorum, never taken from
+// the gateway. The signer recomputes the signature with @smithy/signature-v4 (as AWS SDKs
+// compute it) and checks: credential scope (region, service kms), X-Amz-Date within ±5
+// minutes, that host, x-amz-date and x-amz-target are signed, that X-Amz-Target is
+// TrentService.<operation> (a signed Verify is not evidence for a Sign), that the body's
+// KeyId names this key (its id, its ARN or an alias the signer itself knows), that the body's
+// algorithm, MessageType and Message (or CiphertextBlob) are exactly what it is asked to
+// process, and that the signature was not used before (caller's seen-set, kept for the
+// window). Limit: SigV4 is a shared-secret MAC, and gateway/principals.ts keeps every secret
+// at the gateway as well; while it does, a gateway compromised together with its secret store
+// can mint evidence. What evidence stops regardless: a gateway whose logic or traffic is
+// subverted without those secrets (altered keys, messages, algorithms, operations; replays).
+// Closing the gap means the gateway no longer holds application secrets (it would relay
+// Sign/Decrypt unauthenticated and let the signers' verdict authenticate them).
+//
+// PKCS#11. There is no SigV4, and the module (loaded into arbitrary client processes) holds no
+// long-term secret either. Design: at registration (mpchsm:AddPrincipal, under quorum) a
+// PKCS#11 principal is enrolled with a salt, scrypt parameters and an Ed25519 public key
+// derived from its PIN: seed = scrypt(PIN, salt, N, r, p, 32 bytes), public key =
+// Ed25519(seed). Signers keep only that public verifier — unlike an HMAC key, it lets no
+// signer (and no gateway) forge a request; it only permits an offline PIN search at scrypt's
+// cost per guess. At C_Login the client side derives the seed from the PIN (salt and
+// parameters fetched from the gateway: a lying gateway only makes the key wrong) and keeps it
+// until C_Logout; every C_Sign/C_Decrypt carries a statement {cluster, principal, operation,
+// key id, algorithm, message type, payload, timestamp, nonce} signed with it. Signers verify
+// the signature with the enrolled key, the same ±5 minute freshness, the same exact match of
+// key, algorithm and payload, and refuse a nonce seen before. The client half (derivePinKey,
+// signP11Request) belongs where the PIN is typed: the C module can compute it with OpenSSL 3
+// (EVP_KDF "SCRYPT", EVP_PKEY_ED25519). If the module must stay free of cryptography, the
+// gateway has to derive the key at C_Login, sees PINs, and the guarantee shrinks to that of
+// SigV4 above.
+import { timingSafeEqual } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { scrypt } from '@noble/hashes/scrypt.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { z } from 'zod';
+import { fromHex, toHex } from '../signers/protocols/common.js';
+import { canonicalDigest, DOMAINS } from './canonical.js';
+
+/** Accepted clock difference for a request's own date, each way. */
+export const EVIDENCE_SKEW_MS = 5 * 60_000;
+
+/** What the signer is asked to do; the evidence must say exactly this. */
+export interface EvidenceExpectation {
+  operation: 'Sign' | 'Decrypt';
+  /** The names of this key the signer accepts: its id, its ARN, aliases the signer itself holds. */
+  keyRefs: readonly string[];
+  /** SigningAlgorithm (Sign) or EncryptionAlgorithm (Decrypt). */
+  algorithm: string;
+  /** Sign: the Message bytes; Decrypt: the CiphertextBlob bytes. */
+  payload: Uint8Array;
+  /** Sign only; KMS's default is RAW. */
+  messageType?: 'RAW' | 'DIGEST';
+}
+
+export type EvidenceResult =
+  | {
+      ok: true;
+      /** The principal the request authenticates, by the signer's own registry. */
+      principal: string;
+      /** Record in the seen-set until `replayUntil` (ms); later the date check refuses it. */
+      replayId: string;
+      replayUntil: number;
+    }
+  | { ok: false; reason: string };
+
+const fail = (reason: string): EvidenceResult => ({ ok: false, reason });
+
+/** The body fields the evidence asserts, compared with the expectation. */
+function mismatch(found: { keyRef?: string; algorithm?: string; messageType?: string; payload: Uint8Array }, expect: EvidenceExpectation): string | undefined {
+  if (found.keyRef === undefined || !expect.keyRefs.includes(found.keyRef)) return `the request names key ${JSON.stringify(found.keyRef ?? null)}, not this key`;
+  if (found.algorithm !== expect.algorithm) return `the request asks for algorithm ${found.algorithm ?? 'none'}, not ${expect.algorithm}`;
+  if (expect.operation === 'Sign' && (found.messageType ?? 'RAW') !== (expect.messageType ?? 'RAW'))
+    return `the request's MessageType is ${found.messageType ?? 'RAW'}, not ${expect.messageType ?? 'RAW'}`;
+  const a = Buffer.from(found.payload);
+  const b = Buffer.from(expect.payload);
+  if (a.length !== b.length || !timingSafeEqual(a, b))
+    return expect.operation === 'Sign' ? 'the request signs a different message' : 'the request decrypts a different ciphertext';
+  return undefined;
+}
+
+// ---- SigV4 --------------------------------------------------------------------------------
+
+export interface ForwardedHttpRequest {
+  method: string;
+  /** Path without the query string, as received. */
+  path: string;
+  query?: Record<string, string | string[]>;
+  /** Header values as received (names in any case; Node's IncomingHttpHeaders fits). */
+  headers: Record<string, string | string[] | undefined>;
+  body: Uint8Array;
+}
+
+const base64 = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'base64');
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+
+/** Wire form of SigV4 evidence (body base64), as the gateway forwards it. */
+export const sigv4EvidenceSchema = z.strictObject({
+  kind: z.literal('sigv4'),
+  method: z.string().max(16),
+  path: z.string().max(2048),
+  query: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  headers: z.record(z.string(), z.union([z.string().max(8192), z.array(z.string().max(8192)).max(16)])),
+  body: base64.max(1 << 20),
+});
+
+const signBodySchema = z.object({
+  KeyId: z.string(),
+  Message: base64,
+  MessageType: z.enum(['RAW', 'DIGEST']).optional(),
+  SigningAlgorithm: z.string(),
+  DryRun: z.boolean().optional(),
+});
+const decryptBodySchema = z.object({
+  KeyId: z.string().optional(),
+  CiphertextBlob: base64,
+  EncryptionAlgorithm: z.string().optional(),
+  DryRun: z.boolean().optional(),
+});
+
+const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+function parseAmzDate(v: string): number | undefined {
+  const m = AMZ_DATE.exec(v);
+  if (!m) return undefined;
+  const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '') === v ? ms : undefined;
+}
+
+export interface SigV4EvidenceOptions {
+  region: string;
+  /** The signer's own registry: principal name and secret of an access key id. */
+  secretFor: (accessKeyId: string) => { principal: string; secret: string } | undefined;
+  expect: EvidenceExpectation;
+  now: number;
+  /** replayIds already accepted (and not yet past their replayUntil). */
+  seen: ReadonlySet<string>;
+}
+
+/** Verifies a client's SigV4-signed KMS request, forwarded by the gateway. */
+export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4EvidenceOptions): Promise<EvidenceResult> {
+  const headers = new Map<string, string[]>();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined) continue;
+    const name = k.toLowerCase();
+    headers.set(name, [...(headers.get(name) ?? []), ...(typeof v === 'string' ? [v] : v)]);
+  }
+  const one = (name: string): string | undefined => {
+    const v = headers.get(name);
+    return v && v.length === 1 ? v[0] : undefined;
+  };
+  const auth = one('authorization');
+  const m = auth && /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return fail('the request carries no single well-formed AWS4-HMAC-SHA256 Authorization header');
+  const [accessKeyId, scopeDate, region, service, terminator, ...extra] = m[1]!.split('/');
+  const signedHeaders = new Set(m[2]!.split(';'));
+  const signature = m[3]!;
+  if (extra.length || terminator !== 'aws4_request') return fail('malformed credential scope');
+  if (headers.has('x-amz-security-token')) return fail('temporary (STS) credentials are not mpchsm principals');
+  const cred = o.secretFor(accessKeyId!);
+  if (!cred) return fail(`access key ${accessKeyId} is not registered at this signer`);
+  if (region !== o.region || service !== 'kms') return fail(`the credential scope is ${region}/${service}, not ${o.region}/kms`);
+
+  const dateHeader = one('x-amz-date');
+  const signedAt = dateHeader === undefined ? undefined : parseAmzDate(dateHeader);
+  if (signedAt === undefined || dateHeader!.slice(0, 8) !== scopeDate) return fail('X-Amz-Date is missing, malformed or not the credential scope date');
+  if (Math.abs(o.now - signedAt) > EVIDENCE_SKEW_MS) return fail(`the request was signed at ${dateHeader}, more than 5 minutes from now`);
+  for (const h of ['host', 'x-amz-date', 'x-amz-target']) {
+    if (!signedHeaders.has(h)) return fail(`the ${h} header is not signed`);
+  }
+  const bodyHash = toHex(sha256(req.body));
+  if (signedHeaders.has('x-amz-content-sha256') && one('x-amz-content-sha256') !== bodyHash) return fail('x-amz-content-sha256 does not match the body');
+
+  const signedValues: Record<string, string> = {};
+  for (const name of signedHeaders) {
+    const v = headers.get(name);
+    if (!v) return fail(`signed header ${name} is absent`);
+    signedValues[name] = v.map((x) => x.trim()).join(',');
+  }
+  const signer = new SignatureV4({
+    service: 'kms',
+    region: o.region,
+    credentials: { accessKeyId: accessKeyId!, secretAccessKey: cred.secret },
+    sha256: Hash.bind(null, 'sha256'),
+    applyChecksum: false,
+  });
+  const resigned = await signer.sign(
+    { method: req.method, protocol: 'https:', hostname: signedValues.host!, path: req.path, query: req.query ?? {}, headers: signedValues, body: req.body },
+    { signingDate: new Date(signedAt), signableHeaders: signedHeaders },
+  );
+  const expected = /Signature=([0-9a-f]{64})$/.exec(String(resigned.headers.authorization))?.[1];
+  if (!expected || !timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(signature, 'hex'))) return fail('the SigV4 signature does not verify');
+  const replayId = `sigv4:${signature}`;
+  if (o.seen.has(replayId)) return fail('this signed request was already used (replay)');
+
+  const op = o.expect.operation;
+  if (one('x-amz-target') !== `TrentService.${op}`) return fail(`the signed request is ${one('x-amz-target')}, not TrentService.${op}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(req.body).toString('utf8'));
+  } catch {
+    return fail('the request body is not JSON');
+  }
+  let found: Parameters<typeof mismatch>[0];
+  if (op === 'Sign') {
+    const b = signBodySchema.safeParse(json);
+    if (!b.success) return fail(`the Sign request body is malformed: ${b.error.issues[0]?.path.join('.')}`);
+    if (b.data.DryRun) return fail('the request is a dry run');
+    found = { keyRef: b.data.KeyId, algorithm: b.data.SigningAlgorithm, messageType: b.data.MessageType, payload: fromB64(b.data.Message) };
+  } else {
+    const b = decryptBodySchema.safeParse(json);
+    if (!b.success) return fail(`the Decrypt request body is malformed: ${b.error.issues[0]?.path.join('.')}`);
+    if (b.data.DryRun) return fail('the request is a dry run');
+    found = { keyRef: b.data.KeyId, algorithm: b.data.EncryptionAlgorithm, payload: fromB64(b.data.CiphertextBlob) };
+  }
+  const bad = mismatch(found, o.expect);
+  if (bad) return fail(bad);
+  return { ok: true, principal: cred.principal, replayId, replayUntil: signedAt + EVIDENCE_SKEW_MS + 1000 };
+}
+
+// ---- PKCS#11 ------------------------------------------------------------------------------
+
+export const pinKdfSchema = z.strictObject({
+  salt: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, '16 to 64 bytes, lower-case hex'),
+  N: z.number().int().min(1 << 10).max(1 << 20).refine((n) => (n & (n - 1)) === 0, 'a power of two'),
+  r: z.number().int().min(1).max(32),
+  p: z.number().int().min(1).max(16),
+});
+export type PinKdf = z.infer<typeof pinKdfSchema>;
+/** Cost for new enrolments: 32 MiB and some 100 ms per derivation. */
+export const DEFAULT_PIN_KDF = { N: 1 << 15, r: 8, p: 1 } as const;
+
+/** What a signer holds for a PKCS#11 principal: no secret, only the PIN key's public half. */
+export const pinVerifierSchema = pinKdfSchema.extend({
+  principal: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
+  publicKey: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type PinVerifier = z.infer<typeof pinVerifierSchema>;
+
+/** The Ed25519 key a PIN stands for: seed = scrypt(PIN as UTF-8, salt). Wipe secretKey after use. */
+export function derivePinKey(pin: string, kdf: PinKdf): { secretKey: Uint8Array; publicKey: string } {
+  const k = pinKdfSchema.parse(kdf);
+  const secretKey = scrypt(new TextEncoder().encode(pin), fromHex(k.salt), { N: k.N, r: k.r, p: k.p, dkLen: 32 });
+  return { secretKey, publicKey: toHex(ed25519.getPublicKey(secretKey)) };
+}
+
+export const p11StatementSchema = z.strictObject({
+  clusterId: z.string().min(1).max(64),
+  principal: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
+  operation: z.enum(['Sign', 'Decrypt']),
+  /** The key's UUID (CKA_ID). */
+  keyId: z.string().min(1).max(256),
+  /** The KMS algorithm name the mechanism maps to (CKM_ECDSA_SHA256 → ECDSA_SHA_256). */
+  algorithm: z.string().min(1).max(64),
+  /** Sign only. */
+  messageType: z.enum(['RAW', 'DIGEST']).optional(),
+  /** Message or ciphertext, hex. */
+  payload: z.string().regex(/^(?:[0-9a-f]{2}){1,8192}$/),
+  timestamp: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  nonce: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/),
+});
+export type P11Statement = z.infer<typeof p11StatementSchema>;
+export const p11EvidenceSchema = z.strictObject({
+  kind: z.literal('p11'),
+  request: p11StatementSchema,
+  signature: z.string().regex(/^[0-9a-f]{128}$/),
+});
+export type P11Evidence = z.infer<typeof p11EvidenceSchema>;
+
+/** Client side: signs one PKCS#11 request with the PIN key. */
+export function signP11Request(statement: P11Statement, pinSecretKey: Uint8Array): P11Evidence {
+  const request = p11StatementSchema.parse(statement);
+  return { kind: 'p11', request, signature: toHex(ed25519.sign(canonicalDigest(DOMAINS.p11Request, request), pinSecretKey)) };
+}
+
+export interface P11EvidenceOptions {
+  clusterId: string;
+  /** The signer's own enrolment record's public key for a principal. */
+  verifierFor: (principal: string) => string | undefined;
+  expect: EvidenceExpectation;
+  now: number;
+  seen: ReadonlySet<string>;
+}
+
+export function verifyP11Request(evidence: unknown, o: P11EvidenceOptions): EvidenceResult {
+  const r = p11EvidenceSchema.safeParse(evidence);
+  if (!r.success) return fail(`malformed PKCS#11 evidence: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  const { request: s, signature } = r.data;
+  const key = o.verifierFor(s.principal);
+  if (!key) return fail(`PKCS#11 principal ${s.principal} is not enrolled at this signer`);
+  if (!ed25519.verify(fromHex(signature), canonicalDigest(DOMAINS.p11Request, s), fromHex(key), { zip215: false }))
+    return fail(`the PKCS#11 request signature of ${s.principal} does not verify`);
+  if (s.clusterId !== o.clusterId) return fail(`the request is for cluster ${s.clusterId}`);
+  if (Math.abs(o.now - s.timestamp) > EVIDENCE_SKEW_MS) return fail('the request is dated more than 5 minutes from now');
+  const replayId = `p11:${s.principal}:${s.nonce}`;
+  if (o.seen.has(replayId)) return fail('this signed request was already used (replay)');
+  if (s.operation !== o.expect.operation) return fail(`the signed request is a ${s.operation}, not a ${o.expect.operation}`);
+  const bad = mismatch({ keyRef: s.keyId, algorithm: s.algorithm, messageType: s.messageType, payload: fromHex(s.payload) }, o.expect);
+  if (bad) return fail(bad);
+  return { ok: true, principal: s.principal, replayId, replayUntil: s.timestamp + EVIDENCE_SKEW_MS + 1000 };
+}
+
+// ---- either -------------------------------------------------------------------------------
+
+export const evidenceSchema = z.discriminatedUnion('kind', [sigv4EvidenceSchema, p11EvidenceSchema]);
+export type Evidence = z.infer<typeof evidenceSchema>;
+
+/** Encodes a received KMS request as evidence for the signers. */
+export const sigv4Evidence = (req: ForwardedHttpRequest): Evidence => ({
+  kind: 'sigv4',
+  method: req.method,
+  path: req.path,
+  ...(req.query ? { query: req.query } : {}),
+  headers: Object.fromEntries(Object.entries(req.headers).filter((e): e is [string, string | string[]] => e[1] !== undefined)),
+  body: Buffer.from(req.body).toString('base64'),
+});
+
+/** A signer's single entry point: validates and verifies evidence of either kind. */
+export async function verifyEvidence(
+  evidence: unknown,
+  o: SigV4EvidenceOptions & P11EvidenceOptions,
+): Promise<EvidenceResult> {
+  const r = evidenceSchema.safeParse(evidence);
+  if (!r.success) return fail(`malformed evidence: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  const e = r.data;
+  if (e.kind === 'p11') return verifyP11Request(e, o);
+  return verifySigV4Request({ method: e.method, path: e.path, query: e.query, headers: e.headers, body: fromB64(e.body) }, o);
+}

@@ -1,0 +1,175 @@
+// The governance policy: who the administrators are (name and Ed25519 approval key), and how
+// many of them (M of N) must approve each sensitive operation. Every signer holds its own
+// verified copy and checks approvals against it, never against the gateway's word.
+//
+// The document is versioned and hash-chained. Version 1 (bootstrap) is signed by every initial
+// administrator. Version v+1 names the digest of version v and is valid only if signed by the
+// quorum that version v requires for mpchsm:UpdateGovernance, counted among version v's
+// administrators with version v's keys; every administrator whose key is new in v+1 signs it too
+// with that key (proof of possession and consent). Signatures cover the domain-separated digest
+// of the canonical JSON (canonical.ts).
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { z } from 'zod';
+import { fromHex, toHex } from '../signers/protocols/common.js';
+import { canonicalDigest, DOMAINS } from './canonical.js';
+import { isAction, type Action } from './roles.js';
+
+export const ADMIN_NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/, '32 bytes, lower-case hex');
+export const signatureHexSchema = z.string().regex(/^[0-9a-f]{128}$/, '64 bytes, lower-case hex');
+
+function isStrongEd25519Key(hex: string): boolean {
+  try {
+    return !ed25519.Point.fromBytes(fromHex(hex), false).isSmallOrder();
+  } catch {
+    return false;
+  }
+}
+
+export const governanceDocumentSchema = z
+  .strictObject({
+    clusterId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    /** Hex governanceDigest of the previous version; absent in version 1. */
+    previous: hex32.optional(),
+    administrators: z.array(z.strictObject({ name: z.string().regex(ADMIN_NAME_RE), approvalKey: hex32 })).min(1).max(64),
+    /** Approvals required per operation (`kms:ScheduleKeyDeletion`: 2); unlisted: none. */
+    quorum: z.record(z.string(), z.number().int().min(1)),
+  })
+  .superRefine((doc, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if ((doc.version === 1) !== (doc.previous === undefined)) issue(['previous'], 'version 1, and only version 1, has no previous digest');
+    const names = new Set<string>();
+    const keys = new Set<string>();
+    for (const [i, a] of doc.administrators.entries()) {
+      if (names.has(a.name)) issue(['administrators', i, 'name'], `administrator ${a.name} is listed twice`);
+      // One key for two names would let one person count twice.
+      if (keys.has(a.approvalKey)) issue(['administrators', i, 'approvalKey'], `administrator ${a.name} shares an approval key`);
+      if (!isStrongEd25519Key(a.approvalKey)) issue(['administrators', i, 'approvalKey'], `administrator ${a.name}: not a valid Ed25519 public key`);
+      names.add(a.name);
+      keys.add(a.approvalKey);
+    }
+    for (const [op, m] of Object.entries(doc.quorum)) {
+      if (!isAction(op)) issue(['quorum', op], `unknown operation ${op}`);
+      if (m > doc.administrators.length) issue(['quorum', op], `${op} needs ${m} approvals but there are ${doc.administrators.length} administrators`);
+    }
+    if (!doc.quorum['mpchsm:UpdateGovernance']) issue(['quorum'], 'mpchsm:UpdateGovernance must need at least one approval');
+  });
+export type GovernanceDocument = z.infer<typeof governanceDocumentSchema>;
+
+export const governanceSignatureSchema = z.strictObject({ admin: z.string().regex(ADMIN_NAME_RE), signature: signatureHexSchema });
+export type GovernanceSignature = z.infer<typeof governanceSignatureSchema>;
+export const signedGovernanceSchema = z.strictObject({
+  document: governanceDocumentSchema,
+  signatures: z.array(governanceSignatureSchema).min(1).max(256),
+});
+export type SignedGovernance = z.infer<typeof signedGovernanceSchema>;
+
+export type GovernanceResult = { ok: true; governance: GovernanceDocument } | { ok: false; reason: string };
+
+/** Operations the default governance puts under a majority of administrators. */
+export const DEFAULT_QUORUM_ACTIONS: readonly Action[] = [
+  'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy', 'kms:DisableKey',
+  // Destroys an imported key at once: the same stakes as deletion, without the waiting period.
+  'kms:DeleteImportedKeyMaterial',
+  'mpchsm:AddSigner', 'mpchsm:RemoveSigner', 'mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance',
+];
+
+/**
+ * Version 1 for a new cluster: a majority (2 of 3) for DEFAULT_QUORUM_ACTIONS, one approval for
+ * CreateKey. It still has to be signed by every administrator (signGovernance).
+ */
+export function defaultGovernance(clusterId: string, administrators: readonly { name: string; approvalKey: string }[]): GovernanceDocument {
+  const majority = Math.floor(administrators.length / 2) + 1;
+  const quorum: Record<string, number> = { 'kms:CreateKey': 1 };
+  for (const a of DEFAULT_QUORUM_ACTIONS) quorum[a] = majority;
+  return governanceDocumentSchema.parse({ clusterId, version: 1, administrators: administrators.map((a) => ({ ...a })), quorum });
+}
+
+export const governanceDigest = (doc: GovernanceDocument): Uint8Array => canonicalDigest(DOMAINS.governance, doc);
+
+/** An administrator's signature over a governance document (bootstrap or update). */
+export function signGovernance(doc: GovernanceDocument, admin: string, approvalSecretKey: Uint8Array): GovernanceSignature {
+  return { admin, signature: toHex(ed25519.sign(governanceDigest(doc), approvalSecretKey)) };
+}
+
+/** Approvals `action` needs under `gov` (0: none). */
+export const quorumFor = (gov: GovernanceDocument, action: Action): number => gov.quorum[action] ?? 0;
+
+export const approvalKeyOf = (gov: GovernanceDocument, name: string): string | undefined =>
+  gov.administrators.find((a) => a.name === name)?.approvalKey;
+
+const verifies = (sigHex: string, digest: Uint8Array, keyHex: string) =>
+  ed25519.verify(fromHex(sigHex), digest, fromHex(keyHex), { zip215: false });
+
+function parseSigned(signed: unknown): SignedGovernance | string {
+  const r = signedGovernanceSchema.safeParse(signed);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  return `malformed governance document: ${i.path.join('.')}: ${i.message}`;
+}
+
+/** Verifies the bootstrap document: version 1, signed by every administrator it lists. */
+export function verifyGenesis(signed: unknown): GovernanceResult {
+  const s = parseSigned(signed);
+  if (typeof s === 'string') return { ok: false, reason: s };
+  const doc = s.document;
+  if (doc.version !== 1) return { ok: false, reason: `a bootstrap governance document is version 1, not ${doc.version}` };
+  const digest = governanceDigest(doc);
+  const signedBy = new Set<string>();
+  for (const sig of s.signatures) {
+    const key = approvalKeyOf(doc, sig.admin);
+    if (!key) return { ok: false, reason: `governance v1 is signed by ${sig.admin}, who is not one of its administrators` };
+    if (!verifies(sig.signature, digest, key)) return { ok: false, reason: `governance v1: the signature of ${sig.admin} does not verify` };
+    signedBy.add(sig.admin);
+  }
+  const missing = doc.administrators.filter((a) => !signedBy.has(a.name)).map((a) => a.name);
+  if (missing.length) return { ok: false, reason: `governance v1 must be signed by every initial administrator; missing: ${missing.join(', ')}` };
+  return { ok: true, governance: doc };
+}
+
+/** Verifies `next` as the successor of the trusted `current` document. */
+export function verifyGovernanceUpdate(current: GovernanceDocument, next: unknown): GovernanceResult {
+  const s = parseSigned(next);
+  if (typeof s === 'string') return { ok: false, reason: s };
+  const doc = s.document;
+  const v = `governance v${doc.version}`;
+  if (doc.clusterId !== current.clusterId) return { ok: false, reason: `${v} is for cluster ${doc.clusterId}, not ${current.clusterId}` };
+  if (doc.version !== current.version + 1) return { ok: false, reason: `${v} does not follow v${current.version} (expected v${current.version + 1})` };
+  if (doc.previous !== toHex(governanceDigest(current))) return { ok: false, reason: `${v} does not name the digest of v${current.version} as previous` };
+
+  const digest = governanceDigest(doc);
+  const approvedBy = new Set<string>(); // current administrators, with their current keys
+  const possessed = new Set<string>(); // administrators of `doc`, with their new keys
+  for (const sig of s.signatures) {
+    const oldKey = approvalKeyOf(current, sig.admin);
+    const newKey = approvalKeyOf(doc, sig.admin);
+    if (!oldKey && !newKey) return { ok: false, reason: `${v} is signed by ${sig.admin}, an administrator of neither v${current.version} nor v${doc.version}` };
+    const byOld = oldKey !== undefined && verifies(sig.signature, digest, oldKey);
+    const byNew = newKey !== undefined && (newKey === oldKey ? byOld : verifies(sig.signature, digest, newKey));
+    if (!byOld && !byNew) return { ok: false, reason: `${v}: the signature of ${sig.admin} does not verify` };
+    if (byOld) approvedBy.add(sig.admin);
+    if (byNew) possessed.add(sig.admin);
+  }
+  const m = quorumFor(current, 'mpchsm:UpdateGovernance');
+  if (approvedBy.size < m) {
+    return {
+      ok: false,
+      reason: `${v} needs approval by ${m} of the ${current.administrators.length} administrators of v${current.version}; it has ${approvedBy.size} (${[...approvedBy].join(', ') || 'none'})`,
+    };
+  }
+  const unproven = doc.administrators.filter((a) => approvalKeyOf(current, a.name) !== a.approvalKey && !possessed.has(a.name));
+  if (unproven.length) return { ok: false, reason: `${v} adds approval keys not signed by their holders: ${unproven.map((a) => a.name).join(', ')}` };
+  return { ok: true, governance: doc };
+}
+
+/** Verifies a whole chain, bootstrap first; the result is its last version. */
+export function verifyGovernanceChain(chain: readonly unknown[]): GovernanceResult {
+  if (chain.length === 0) return { ok: false, reason: 'empty governance chain' };
+  let r = verifyGenesis(chain[0]);
+  for (const next of chain.slice(1)) {
+    if (!r.ok) return r;
+    r = verifyGovernanceUpdate(r.governance, next);
+  }
+  return r;
+}

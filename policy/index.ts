@@ -1,0 +1,10 @@
+// mpchsm's policy module: pure functions shared by the gateway and every signer.
+export * from './approvals.js';
+export * from './canonical.js';
+export * from './evaluate.js';
+export * from './evidence.js';
+export * from './governance.js';
+export * from './key-policy.js';
+export * from './rate-limit.js';
+export * from './roles.js';
+export * from './sign-approvals.js';

@@ -1,0 +1,15 @@
+import { expect } from 'vitest';
+import { ProtocolError, type PartyId } from '../../signers/protocols/common.js';
+
+/** Asserts that `f` throws a ProtocolError with `code`, attributed to `sender` (or to no one). */
+export function expectProtocolError(f: () => unknown, code: string, sender?: PartyId): void {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ProtocolError);
+    expect((e as ProtocolError).code).toBe(code);
+    expect((e as ProtocolError).sender).toBe(sender);
+    return;
+  }
+  expect.unreachable(`expected ProtocolError ${code}`);
+}
