@@ -1,6 +1,7 @@
 // The gateway daemon: `init` (identity, bootstrap principals, config) and `run` (serve).
 // The gateway operator's secret, which unlocks the gateway's identity store, arrives on stdin.
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import { ShareStore } from '../signers/node/store.js';
 import { Cluster } from './cluster.js';
 import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from './config.js';
 import { newPrincipal, PrincipalRegistry, type Role } from './principals.js';
+import { KmsState } from './kms/state.js';
 import { startGatewayServer } from './server.js';
 
 const REGION = 'us-east-1';
@@ -59,7 +61,8 @@ async function run(dir: string): Promise<void> {
   store.close();
   const cluster = new Cluster(config, P.keys, identity, log);
   const principals = new PrincipalRegistry(P.principals);
-  const server = await startGatewayServer({ config, cluster, principals, log, dir });
+  const kmsState = new KmsState(path.join(dir, 'kms-state.json'), cluster.keys);
+  const server = await startGatewayServer({ config, cluster, principals, log, dir, kmsState });
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');

@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config.js';
 import { kmsMiddleware } from './kms/api.js';
 import { startPkcs11Listener } from './p11/listener.js';
 import type { PrincipalRegistry } from './principals.js';
+import type { KmsState } from './kms/state.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -13,6 +14,8 @@ export interface GatewayDeps {
   principals: PrincipalRegistry;
   log: Logger;
   dir: string;
+  /** Aliases and key policies, shared by both facades (PKCS#11 labels are aliases). */
+  kmsState: KmsState;
 }
 
 /** Starts the KMS/health HTTP listener and the PKCS#11 module's listener; returns both. */

@@ -3,7 +3,6 @@
 // operation, key, outcome) and never its body, plaintexts or secrets.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import path from 'node:path';
 import type Koa from 'koa';
 import type { GatewayDeps } from '../server.js';
 import { authorize } from './authorize.js';
@@ -13,10 +12,9 @@ import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
 import { SigV4Verifier } from './sigv4.js';
-import { KmsState } from './state.js';
 
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
-export const MAX_BODY_BYTES = 256 * 1024;
+const MAX_BODY_BYTES = 256 * 1024;
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
 const TARGET_PREFIX = 'TrentService.';
 
@@ -44,7 +42,7 @@ function queryRecord(qs: string): Record<string, string | string[]> {
 }
 
 export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
-  const state = new KmsState(path.join(deps.dir, 'kms-state.json'), deps.cluster.keys);
+  const state = deps.kmsState;
   const arns = new Arns(deps.config.region, deps.config.account);
   const verifier = new SigV4Verifier({
     region: deps.config.region,
@@ -103,7 +101,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       status = err.status;
       outcome = err.type;
       ctx.status = err.status;
-      // Unread body bytes (e.g. an oversized body) would be parsed as the next request.
+      // Rather than drain the rest of an oversized body, drop the connection after answering.
       if (err.status === 413) ctx.set('Connection', 'close');
       ctx.set('Content-Type', CONTENT_TYPE);
       ctx.body = JSON.stringify(err.body());

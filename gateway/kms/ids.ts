@@ -3,7 +3,7 @@
 // `arn:aws:kms:REGION:ACCOUNT:alias/NAME`.
 import { KmsError } from './errors.js';
 
-export const ALIAS_PREFIX = 'alias/';
+const ALIAS_PREFIX = 'alias/';
 const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]+$/;
 
 export type KeyRef = { kind: 'key'; keyId: string } | { kind: 'alias'; aliasName: string };

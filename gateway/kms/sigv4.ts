@@ -11,7 +11,7 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { KmsError } from './errors.js';
 
-export const SKEW_MS = 5 * 60_000;
+const SKEW_MS = 5 * 60_000;
 
 export interface ReceivedRequest {
   method: string;

@@ -13,7 +13,7 @@ export const policyField = str(1, 32768);
 const policyNameField = str(1, 128).regex(/^[\w]+$/).optional();
 
 /** AWS's default key policy: the account (its IAM principals) may do everything. */
-export const defaultPolicy = (arns: Arns): string =>
+const defaultPolicy = (arns: Arns): string =>
   JSON.stringify(
     {
       Version: '2012-10-17',

@@ -1,0 +1,94 @@
+// Cross-checking the gateway's log against the signers' logs, by request (correlation) id.
+//
+// - Every signature, plaintext or key the gateway released must be backed, at each signer it
+//   names, by that signer's own successful entry for the same request (a partial, or a key
+//   share for key generation); where the gateway recorded the signer's entry (seq, hash), that
+//   entry must be about this request.
+// - Every partial or key share a signer produced must have a gateway entry for its request
+//   that names this signer: otherwise someone obtained a signer's contribution off the books.
+
+import type { EventEntry, LogEntry } from './entry.js';
+import type { Finding, KnownHead } from './verify.js';
+
+/** A party's entries, e.g. a `ParsedLog` (verify.ts). */
+export interface PartyLog {
+  party: string;
+  lines: readonly { entry: LogEntry }[];
+}
+
+const events = (log: PartyLog): EventEntry[] => log.lines.flatMap((l) => (l.entry.kind === 'event' ? [l.entry] : []));
+
+function byRequest(es: EventEntry[]): Map<string, EventEntry[]> {
+  const m = new Map<string, EventEntry[]>();
+  for (const e of es) m.set(e.request, [...(m.get(e.request) ?? []), e]);
+  return m;
+}
+
+const RELEASES = new Set(['signature', 'plaintext', 'key']);
+const CONTRIBUTES = new Set(['partial', 'key']);
+
+export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Finding[] {
+  const findings: Finding[] = [];
+  const gwEvents = events(gateway);
+  const gwByRequest = byRequest(gwEvents);
+  const signerLogs = new Map(signers.map((s) => [s.party, { log: s, byRequest: byRequest(events(s)) }]));
+
+  for (const [request, es] of gwByRequest)
+    if (es.length > 1)
+      findings.push({ party: gateway.party, seq: es[1]!.seq, severity: 'warning', code: 'duplicate-request', message: `request ${request} has ${es.length} gateway entries (seq ${es.map((e) => e.seq).join(', ')})` });
+
+  for (const g of gwEvents) {
+    if (g.outcome !== 'ok' || !RELEASES.has(g.output)) continue;
+    const at = (code: Finding['code'], message: string) => findings.push({ party: gateway.party, seq: g.seq, severity: 'error', code, message: `request ${g.request}: ${message}` });
+    const expected = g.output === 'key' ? 'key' : 'partial';
+    if (!g.signers?.length) at('missing-signer-entry', `the gateway released a ${g.output} naming no signer`);
+    for (const s of g.signers ?? []) {
+      const signer = signerLogs.get(s.name);
+      if (!signer) {
+        at('missing-log', `the gateway released a ${g.output} naming signer ${s.name}, whose log is not available`);
+        continue;
+      }
+      const mine = signer.byRequest.get(g.request) ?? [];
+      if (mine.length === 0) at('missing-signer-entry', `the gateway released a ${g.output} naming signer ${s.name}, but ${s.name}'s log has no entry for this request`);
+      else if (!mine.some((e) => e.outcome === 'ok' && e.output === expected)) {
+        const last = mine.at(-1)!;
+        at('signer-refused', `the gateway released a ${g.output} naming signer ${s.name}, but ${s.name} recorded no ${expected} for it (seq ${last.seq}: ${last.outcome}${last.reason ? `, ${last.reason}` : ''})`);
+      }
+      if (s.entry) {
+        const ref = signer.log.lines.find((l) => l.entry.seq === s.entry!.seq)?.entry;
+        if (ref && (ref.kind !== 'event' || ref.request !== g.request))
+          at('head-mismatch', `the gateway recorded ${s.name}'s entry ${s.entry.seq} for this request, but that entry is ${ref.kind === 'event' ? `about request ${ref.request}` : `a ${ref.kind} entry`}`);
+      }
+    }
+  }
+
+  for (const { log, byRequest: mine } of signerLogs.values()) {
+    for (const es of mine.values())
+      for (const e of es) {
+        if (e.outcome !== 'ok' || !CONTRIBUTES.has(e.output)) continue;
+        const gs = gwByRequest.get(e.request);
+        const at = (code: Finding['code'], message: string) => findings.push({ party: log.party, seq: e.seq, severity: 'error', code, message: `request ${e.request}: ${message}` });
+        if (!gs) at('missing-gateway-entry', `${log.party} produced a ${e.output}, but the gateway's log has no entry for this request`);
+        else if (!gs.some((g) => g.signers?.some((s) => s.name === log.party)))
+          at('signer-not-listed', `${log.party} produced a ${e.output}, but the gateway's entry (seq ${gs[0]!.seq}) does not name ${log.party} among the signers`);
+      }
+  }
+  return findings.sort((a, b) => (a.party === b.party ? (a.seq ?? 0) - (b.seq ?? 0) : a.party < b.party ? -1 : 1));
+}
+
+/**
+ * Heads of each party's log recorded in other parties' entries (the gateway's `signers[].entry`
+ * and anyone's `heads`), keyed by the party whose log they describe: pass them to `verifyLog`
+ * as `knownHeads` to detect truncation and rewriting.
+ */
+export function collectKnownHeads(logs: readonly PartyLog[]): Map<string, KnownHead[]> {
+  const out = new Map<string, KnownHead[]>();
+  const put = (party: string, h: KnownHead) => out.set(party, [...(out.get(party) ?? []), h]);
+  for (const log of logs)
+    for (const e of events(log)) {
+      const source = `${log.party} (entry ${e.seq})`;
+      for (const s of e.signers ?? []) if (s.entry) put(s.name, { ...s.entry, source });
+      for (const h of e.heads ?? []) put(h.party, { seq: h.seq, hash: h.hash, source });
+    }
+  return out;
+}

@@ -1,0 +1,431 @@
+// The gateway's side of each PKCS#11 request: authenticate the session credential, check the
+// role (applications sign and decrypt; key administrators create keys and never sign),
+// authorize through the KMS facade's policy seam, then run it on the cluster.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { DecodeError } from '../../signers/protocols/rsa/padding.js';
+import { ClusterError } from '../cluster.js';
+import type { KeyRecord } from '../keys.js';
+import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../keyspec.js';
+import { authorize } from '../kms/authorize.js';
+import { KmsError } from '../kms/errors.js';
+import type { Principal } from '../principals.js';
+import type { GatewayDeps } from '../server.js';
+import { ecdsaDerToRaw, verifySignature } from '../verify.js';
+import type { AliasView } from './aliases.js';
+import { CKA, CKC_X_509, CKM, CKO, CKR, CKU, P11Error } from './ck.js';
+import type { Credentials } from './credentials.js';
+import { encrypt, planDecryption, planSignature } from './mechanisms.js';
+import { certificateObject, encodeObject, keyObjects, keySpecOfEcParams, matches, sessionKeySpki, uuidBytes, type P11Object, type Template } from './objects.js';
+import type { P11Store } from './store.js';
+import { Abi, decodeValue, type Value } from './wire.js';
+import { CertificateError, parseCertificate } from './x509.js';
+
+export const OP = {
+  LOGIN: 1,
+  LOGOUT: 2,
+  FIND: 3,
+  SIGN: 4,
+  VERIFY: 5,
+  ENCRYPT: 6,
+  DECRYPT: 7,
+  GENERATE_KEY_PAIR: 8,
+  CREATE_OBJECT: 9,
+  DESTROY_OBJECT: 10,
+} as const;
+const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
+
+/** Slows every wrong PIN a little: with scrypt-hashed PINs, guessing stays expensive. */
+const PIN_FAILURE_DELAY_MS = 250;
+const MAX_LABEL = 256;
+const MAX_ID = 128;
+
+export interface P11Deps extends GatewayDeps {
+  store: P11Store;
+  credentials: Credentials;
+  aliases: AliasView;
+}
+
+const header = z.tuple([z.literal(1), z.number().int(), z.number().int(), z.instanceof(Buffer)]).rest(z.unknown());
+const bytes = z.instanceof(Buffer);
+const uint = z.number().int().nonnegative();
+const templateSchema = z.array(z.tuple([uint, bytes]));
+const valueList = z.array(z.custom<Value>(() => true));
+
+/** What the request log records about one request (never its data). */
+export interface RequestLog {
+  op: string;
+  principal?: string;
+  keyId?: string;
+  rv: number;
+  reason?: string;
+}
+
+/** Answers one request frame. Never throws: every failure becomes [CKR, reason]. */
+export async function handleRequest(deps: P11Deps, body: Buffer, log: RequestLog): Promise<Value> {
+  try {
+    const req = header.safeParse(decodeValue(body));
+    if (!req.success) throw new P11Error(CKR.GENERAL_ERROR, 'malformed request (version 1 expected)');
+    const [, op, abiFlags, credential, ...args] = req.data;
+    log.op = OP_NAMES[op] ?? `op ${op}`;
+    const abi = new Abi(abiFlags);
+    const result = await dispatch(deps, op, abi, credential.toString('utf8'), args, log);
+    log.rv = CKR.OK;
+    return [CKR.OK, ...result];
+  } catch (e) {
+    const err = asP11Error(e);
+    log.rv = err.rv;
+    log.reason = err.message;
+    if (err.rv === CKR.GENERAL_ERROR && !(e instanceof P11Error)) deps.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'pkcs11 request failed');
+    return [err.rv, Buffer.from(err.message, 'utf8')];
+  }
+}
+
+export function asP11Error(e: unknown): P11Error {
+  if (e instanceof P11Error) return e;
+  if (e instanceof ClusterError) {
+    switch (e.code) {
+      case 'not-found':
+        return new P11Error(CKR.KEY_HANDLE_INVALID, e.message);
+      case 'invalid-state':
+      case 'invalid-usage':
+        return new P11Error(CKR.KEY_FUNCTION_NOT_PERMITTED, e.message);
+      case 'unsupported':
+        return new P11Error(CKR.MECHANISM_INVALID, e.message);
+      case 'signer-refused':
+        return new P11Error(CKR.FUNCTION_REJECTED, e.message);
+      case 'quorum-unavailable':
+      case 'internal':
+        return new P11Error(CKR.DEVICE_ERROR, e.message);
+    }
+  }
+  if (e instanceof KmsError && e.type === 'AccessDeniedException') return new P11Error(CKR.FUNCTION_REJECTED, e.message);
+  if (e instanceof DecodeError) return new P11Error(CKR.ENCRYPTED_DATA_INVALID, 'the ciphertext does not decrypt under this key and padding');
+  if (e instanceof CertificateError) return new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, e.message);
+  if (e instanceof VerifyError) {
+    if (e.code === 'bad-digest-length') return new P11Error(CKR.DATA_LEN_RANGE, e.message);
+    if (e.code === 'algorithm-not-for-key-spec') return new P11Error(CKR.KEY_TYPE_INCONSISTENT, e.message);
+    if (e.code === 'message-type-not-allowed' || e.code === 'unknown-algorithm') return new P11Error(CKR.MECHANISM_INVALID, e.message);
+  }
+  if (e instanceof z.ZodError) return new P11Error(CKR.GENERAL_ERROR, `malformed request: ${e.issues[0]?.path.join('.')} ${e.issues[0]?.message}`);
+  return new P11Error(CKR.GENERAL_ERROR, 'internal error; see the gateway log');
+}
+
+async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string, args: unknown[], log: RequestLog): Promise<Value[]> {
+  if (op === OP.LOGIN) return login(deps, args, log);
+  if (op === OP.VERIFY || op === OP.ENCRYPT) {
+    // A session public key needs no login; a token key does.
+    const keyRef = z.union([bytes, templateSchema]).parse(args[0]);
+    const principal = Buffer.isBuffer(keyRef) ? authenticate(deps, credential, log) : undefined;
+    return op === OP.VERIFY ? verify(deps, abi, principal, args, log) : encryptOp(deps, abi, principal, args, log);
+  }
+  const principal = authenticate(deps, credential, log);
+  switch (op) {
+    case OP.LOGOUT:
+      deps.credentials.revoke(credential);
+      return [];
+    case OP.FIND:
+      return find(deps, abi, principal, args);
+    case OP.SIGN:
+      return sign(deps, principal, args, log);
+    case OP.DECRYPT:
+      return decrypt(deps, principal, args, log);
+    case OP.GENERATE_KEY_PAIR:
+      return generateKeyPair(deps, abi, principal, args, log);
+    case OP.CREATE_OBJECT:
+      return createObject(deps, abi, principal, args);
+    case OP.DESTROY_OBJECT:
+      return destroyObject(deps, principal, args);
+    default:
+      throw new P11Error(CKR.FUNCTION_NOT_SUPPORTED, `unknown operation ${op}`);
+  }
+}
+
+function authenticate(deps: P11Deps, credential: string, log: RequestLog): Principal {
+  const p = credential ? deps.credentials.verify(credential) : undefined;
+  if (!p) throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'no valid session credential: log in (C_Login) again');
+  log.principal = p.name;
+  return p;
+}
+
+function requireRole(p: Principal, role: 'app' | 'admin', what: string): void {
+  if (p.role === role) return;
+  const need = role === 'app' ? 'an application principal (CKU_USER)' : 'a key administrator (CKU_SO)';
+  const why = role === 'app' && p.role === 'admin' ? '; key administrators never sign or decrypt' : role === 'admin' && p.role === 'app' ? '; applications do not create keys' : '';
+  throw new P11Error(CKR.USER_NOT_LOGGED_IN, `${what} needs ${need}${why}`);
+}
+
+async function login(deps: P11Deps, args: unknown[], log: RequestLog): Promise<Value[]> {
+  const [userType, pin] = z.tuple([uint, bytes]).parse(args);
+  if (userType !== CKU.USER && userType !== CKU.SO) throw new P11Error(CKR.USER_TYPE_INVALID, `user type ${userType}`);
+  const role = userType === CKU.SO ? 'admin' : 'app';
+  const principal = deps.principals.byPin(pin.toString('utf8'), [role]);
+  pin.fill(0);
+  if (!principal) {
+    await sleep(PIN_FAILURE_DELAY_MS);
+    throw new P11Error(CKR.PIN_INCORRECT, `no ${role === 'admin' ? 'key administrator' : 'application principal'} has this PIN`);
+  }
+  log.principal = principal.name;
+  return [Buffer.from(deps.credentials.issue(principal)), Buffer.from(principal.name)];
+}
+
+// ---- objects ---------------------------------------------------------------------------
+
+const keyUid = /^k:([0-9a-f-]{36}):(pub|priv)$/;
+
+function keyOf(deps: P11Deps, uid: Buffer, want: 'pub' | 'priv' | 'any', log: RequestLog): KeyRecord {
+  const m = keyUid.exec(uid.toString('utf8'));
+  const key = m ? deps.cluster.keys.get(m[1]!) : undefined;
+  if (!m || !key || key.state === 'PendingDeletion' || (want !== 'any' && m[2] !== want)) {
+    throw new P11Error(CKR.KEY_HANDLE_INVALID, `no such ${want === 'priv' ? 'private ' : want === 'pub' ? 'public ' : ''}key: ${uid.toString('utf8').slice(0, 80)}`);
+  }
+  log.keyId = key.keyId;
+  return key;
+}
+
+function specOf(key: KeyRecord): KeySpec {
+  if (!isKeySpec(key.keySpec)) throw new P11Error(CKR.GENERAL_ERROR, `key ${key.keyId} has unknown key spec ${key.keySpec}`);
+  return key.keySpec;
+}
+
+/** Every object the principal may see (all of them, for now: the policy seam decides per key). */
+function allObjects(deps: P11Deps, abi: Abi): P11Object[] {
+  const certs = deps.store.certificates();
+  const certObjects = certs.map((c) => certificateObject(c, abi));
+  const subjectBySpki = new Map(certObjects.map((o) => [o.attrs.get(CKA.PUBLIC_KEY_INFO)!.toString('base64'), o.attrs.get(CKA.SUBJECT)!]));
+  const aliases = deps.aliases.byKey();
+  const out: P11Object[] = [];
+  for (const key of deps.cluster.keys.list()) {
+    if (key.state === 'PendingDeletion' || !isKeySpec(key.keySpec)) continue;
+    const meta = deps.store.keyMeta(key.keyId);
+    const labels = [...(aliases.get(key.keyId) ?? []), ...(meta?.label !== undefined ? [meta.label] : [])];
+    const names = {
+      labels: labels.length ? labels : [key.keyId],
+      ckaId: meta?.ckaId !== undefined ? Buffer.from(meta.ckaId, 'hex') : uuidBytes(key.keyId),
+      subject: subjectBySpki.get(key.publicKey) ?? Buffer.alloc(0),
+    };
+    out.push(...keyObjects(key, names, abi));
+  }
+  return [...out, ...certObjects];
+}
+
+function find(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[]): Value[] {
+  const [template] = z.tuple([templateSchema]).parse(args);
+  authorize(principal, 'ListKeys');
+  return [allObjects(deps, abi).filter((o) => matches(o, template)).map(encodeObject)];
+}
+
+// ---- cryptographic operations ----------------------------------------------------------
+
+const cryptoArgs = z.tuple([z.union([bytes, templateSchema]), uint, valueList, bytes, z.union([z.literal(0), z.literal(1)])]);
+
+async function sign(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+  const [uid, mech, params, input, isDigest] = cryptoArgs.parse(args);
+  requireRole(principal, 'app', 'signing');
+  if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'signing needs a token key');
+  const key = keyOf(deps, uid, 'priv', log);
+  authorize(principal, 'Sign', key);
+  const plan = planSignature(mech, params, input, isDigest === 1, specOf(key));
+  const signature = await deps.cluster.sign({ keyId: key.keyId, algorithm: plan.algorithm, messageType: plan.messageType, message: plan.message });
+  return [Buffer.from(plan.ecdsa ? ecdsaDerToRaw(plan.ecdsa, signature) : signature)];
+}
+
+/** The public key of a request: a token key (usable for `usage`) or a session key's attributes. */
+function publicKeyOf(deps: P11Deps, abi: Abi, principal: Principal | undefined, ref: Buffer | Template, usage: KeyRecord['keyUsage'], operation: string, log: RequestLog) {
+  if (!Buffer.isBuffer(ref)) return sessionKeySpki(new Map(ref), abi);
+  const key = keyOf(deps, ref, 'any', log);
+  authorize(principal!, operation, key);
+  deps.cluster.usableKey(key.keyId, usage);
+  return { keySpec: specOf(key), spki: Buffer.from(key.publicKey, 'base64') };
+}
+
+function signatureLength(spki: Buffer): number {
+  const p = parseSpki(spki);
+  return p.kind === 'rsa' ? Math.ceil(p.modulusBits / 8) : p.kind === 'ed25519' ? 64 : p.keySpec === 'ECC_NIST_P384' ? 96 : 64;
+}
+
+function verify(deps: P11Deps, abi: Abi, principal: Principal | undefined, args: unknown[], log: RequestLog): Value[] {
+  const [ref, mech, params, input, isDigest, signature] = z.tuple([...cryptoArgs.def.items, bytes]).parse(args);
+  const { keySpec, spki } = publicKeyOf(deps, abi, principal, ref, 'SIGN_VERIFY', 'Verify', log);
+  const plan = planSignature(mech, params, input, isDigest === 1, keySpec);
+  if (signature.length !== signatureLength(spki)) throw new P11Error(CKR.SIGNATURE_LEN_RANGE, `a signature by this key is ${signatureLength(spki)} bytes, not ${signature.length}`);
+  const ok = verifySignature({ keySpec, spki, algorithm: plan.algorithm, messageType: plan.messageType, message: plan.message, signature, signatureFormat: plan.ecdsa ? 'raw' : 'der' });
+  if (!ok) throw new P11Error(CKR.SIGNATURE_INVALID, 'the signature does not verify');
+  return [];
+}
+
+function encryptOp(deps: P11Deps, abi: Abi, principal: Principal | undefined, args: unknown[], log: RequestLog): Value[] {
+  const [ref, mech, params, data] = cryptoArgs.parse(args);
+  const { keySpec, spki } = publicKeyOf(deps, abi, principal, ref, 'ENCRYPT_DECRYPT', 'Encrypt', log);
+  return [encrypt(mech, params, data, spki, keySpec)];
+}
+
+async function decrypt(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+  const [uid, mech, params, ciphertext] = cryptoArgs.parse(args);
+  requireRole(principal, 'app', 'decryption');
+  if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'decryption needs a token key');
+  const key = keyOf(deps, uid, 'priv', log);
+  authorize(principal, 'Decrypt', key);
+  const algorithm = planDecryption(mech, params, specOf(key));
+  const parsed = parseSpki(Buffer.from(key.publicKey, 'base64'));
+  if (parsed.kind !== 'rsa') throw new P11Error(CKR.KEY_TYPE_INCONSISTENT, 'not an RSA key');
+  const k = Math.ceil(parsed.modulusBits / 8);
+  if (ciphertext.length !== k) throw new P11Error(CKR.ENCRYPTED_DATA_LEN_RANGE, `a ciphertext for this key is ${k} bytes, not ${ciphertext.length}`);
+  const c = BigInt('0x' + ciphertext.toString('hex'));
+  if (c === 0n || c >= parsed.n) throw new P11Error(CKR.ENCRYPTED_DATA_INVALID, 'the ciphertext is not below the modulus');
+  return [Buffer.from(await deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext }))];
+}
+
+// ---- key generation --------------------------------------------------------------------
+
+const RSA_BITS: Readonly<Record<string, KeySpec>> = { 2048: 'RSA_2048', 3072: 'RSA_3072', 4096: 'RSA_4096' };
+/** CKA_IDs promised to key generations still running, so two cannot take the same one. */
+const pendingIds = new Set<string>();
+
+/** One attribute from the private template, else the public one; they must agree. */
+function pick(pub: Map<number, Buffer>, priv: Map<number, Buffer>, type: number): Buffer | undefined {
+  const a = priv.get(type);
+  const b = pub.get(type);
+  if (a && b && !a.equals(b)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, `attribute 0x${type.toString(16)} differs between the public and private templates`);
+  return a ?? b;
+}
+
+const isTrue = (b: Buffer | undefined) => b !== undefined && b.length === 1 && b[0] !== 0;
+const isFalse = (b: Buffer | undefined) => b !== undefined && b.length === 1 && b[0] === 0;
+
+function keySpecFor(mech: number, pub: Map<number, Buffer>, priv: Map<number, Buffer>, abi: Abi): KeySpec {
+  if (mech === CKM.RSA_PKCS_KEY_PAIR_GEN) {
+    const bitsAttr = pick(pub, priv, CKA.MODULUS_BITS);
+    if (!bitsAttr) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS_BITS (2048, 3072 or 4096) is required');
+    const bits = abi.readUlong(bitsAttr);
+    const spec = bits === undefined ? undefined : RSA_BITS[bits.toString()];
+    if (!spec) throw new P11Error(CKR.KEY_SIZE_RANGE, `RSA keys are 2048, 3072 or 4096 bits, not ${bits ?? 'a malformed CKA_MODULUS_BITS'}`);
+    const e = pick(pub, priv, CKA.PUBLIC_EXPONENT);
+    if (e && BigInt('0x' + (e.toString('hex') || '0')) !== 65537n) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'the public exponent is always 65537');
+    return spec;
+  }
+  if (mech === CKM.EC_KEY_PAIR_GEN || mech === CKM.EC_EDWARDS_KEY_PAIR_GEN) {
+    const params = pick(pub, priv, CKA.EC_PARAMS);
+    if (!params) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS (the curve) is required');
+    const spec = keySpecOfEcParams(params);
+    if (!spec) throw new P11Error(CKR.CURVE_NOT_SUPPORTED, 'unknown curve; mpchsm knows Ed25519, P-256, P-384 and secp256k1');
+    if (mech === CKM.EC_EDWARDS_KEY_PAIR_GEN && spec !== 'ECC_NIST_EDWARDS25519') throw new P11Error(CKR.CURVE_NOT_SUPPORTED, 'CKM_EC_EDWARDS_KEY_PAIR_GEN makes Edwards keys only');
+    return spec;
+  }
+  throw new P11Error(CKR.MECHANISM_INVALID, `mechanism 0x${mech.toString(16)} generates no key pair`);
+}
+
+async function generateKeyPair(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+  const [mech, pubT, privT] = z.tuple([uint, templateSchema, templateSchema]).parse(args);
+  requireRole(principal, 'admin', 'key generation');
+  const pub = new Map(pubT);
+  const priv = new Map(privT);
+  if (isFalse(pub.get(CKA.TOKEN)) || isFalse(priv.get(CKA.TOKEN))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm keys are token objects (CKA_TOKEN false cannot be honoured)');
+  if (isTrue(priv.get(CKA.EXTRACTABLE)) || isFalse(priv.get(CKA.SENSITIVE))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm private keys are sensitive and never extractable');
+  const keySpec = keySpecFor(mech, pub, priv, abi);
+  const wantsSign = isTrue(priv.get(CKA.SIGN)) || isTrue(pub.get(CKA.VERIFY));
+  const wantsDecrypt = isTrue(priv.get(CKA.DECRYPT)) || isTrue(pub.get(CKA.ENCRYPT));
+  // One usage per key, as in KMS: signing unless only decryption is asked for.
+  const keyUsage: KeyRecord['keyUsage'] = keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY';
+  if (!keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'EC and Edwards keys sign; they do not decrypt');
+
+  const labelBytes = pick(pub, priv, CKA.LABEL);
+  const label = labelBytes?.length ? labelBytes.toString('utf8') : undefined;
+  if (labelBytes && labelBytes.length > MAX_LABEL) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_LABEL longer than ${MAX_LABEL} bytes`);
+  const idBytes = pick(pub, priv, CKA.ID);
+  const ckaId = idBytes?.length ? idBytes.toString('hex') : undefined;
+  if (idBytes && idBytes.length > MAX_ID) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_ID longer than ${MAX_ID} bytes`);
+  if (ckaId !== undefined) {
+    const taken = pendingIds.has(ckaId) || deps.cluster.keys.list().some((k) => (deps.store.keyMeta(k.keyId)?.ckaId ?? uuidBytes(k.keyId).toString('hex')) === ckaId);
+    if (taken) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'another key already has this CKA_ID');
+  }
+  authorize(principal, 'CreateKey');
+
+  if (ckaId !== undefined) pendingIds.add(ckaId);
+  try {
+    let record: KeyRecord;
+    try {
+      record = await deps.cluster.createKey({ keySpec, keyUsage, description: `created with PKCS#11 C_GenerateKeyPair by ${principal.name}` });
+    } catch (e) {
+      if (e instanceof ClusterError && e.code === 'unsupported') throw new P11Error(CKR.CURVE_NOT_SUPPORTED, e.message);
+      throw e;
+    }
+    log.keyId = record.keyId;
+    if (label !== undefined || ckaId !== undefined) {
+      await deps.store.exclusive(() => deps.store.setKeyMeta(record.keyId, { ...(label !== undefined && { label }), ...(ckaId !== undefined && { ckaId }) }));
+    }
+    const objects = allObjects(deps, abi).filter((o) => o.uid.startsWith(`k:${record.keyId}:`));
+    const pubObj = objects.find((o) => o.uid.endsWith(':pub'))!;
+    const privObj = objects.find((o) => o.uid.endsWith(':priv'))!;
+    return [encodeObject(pubObj), encodeObject(privObj)];
+  } finally {
+    if (ckaId !== undefined) pendingIds.delete(ckaId);
+  }
+}
+
+// ---- certificates ----------------------------------------------------------------------
+
+/** Attributes a certificate template may carry; the DER-derived ones are recomputed. */
+const CERT_TEMPLATE_ATTRIBUTES = new Set<number>([
+  CKA.CLASS, CKA.TOKEN, CKA.PRIVATE, CKA.LABEL, CKA.ID, CKA.VALUE, CKA.CERTIFICATE_TYPE, CKA.SUBJECT, CKA.ISSUER,
+  CKA.SERIAL_NUMBER, CKA.TRUSTED, CKA.CERTIFICATE_CATEGORY, CKA.MODIFIABLE, CKA.COPYABLE, CKA.DESTROYABLE,
+  CKA.START_DATE, CKA.END_DATE, CKA.URL, CKA.CHECK_VALUE, CKA.JAVA_MIDP_SECURITY_DOMAIN, CKA.HASH_OF_SUBJECT_PUBLIC_KEY,
+  CKA.HASH_OF_ISSUER_PUBLIC_KEY, CKA.PUBLIC_KEY_INFO, CKA.APPLICATION,
+]);
+
+async function createObject(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[]): Promise<Value[]> {
+  const [template] = z.tuple([templateSchema]).parse(args);
+  const t = new Map(template);
+  const cls = t.has(CKA.CLASS) ? abi.readUlong(t.get(CKA.CLASS)!) : undefined;
+  if (cls === undefined) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_CLASS is required');
+  if (cls === BigInt(CKO.PRIVATE_KEY) || cls === BigInt(CKO.PUBLIC_KEY)) {
+    throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'keys are not imported through PKCS#11: use the KMS import (GetParametersForImport/ImportKeyMaterial) or the key ceremony');
+  }
+  if (cls !== BigInt(CKO.CERTIFICATE)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'the token stores certificates only (other objects can be session objects)');
+  const certType = t.get(CKA.CERTIFICATE_TYPE);
+  if (certType && abi.readUlong(certType) !== BigInt(CKC_X_509)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'only X.509 certificates (CKC_X_509)');
+  for (const type of t.keys()) if (!CERT_TEMPLATE_ATTRIBUTES.has(type)) throw new P11Error(CKR.ATTRIBUTE_TYPE_INVALID, `attribute 0x${type.toString(16)} is not a certificate attribute`);
+  const value = t.get(CKA.VALUE);
+  if (!value?.length) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_VALUE (the DER certificate) is required');
+  const parts = parseCertificate(value);
+  if (isTrue(t.get(CKA.TRUSTED)) && principal.role !== 'admin') throw new P11Error(CKR.ATTRIBUTE_READ_ONLY, 'only a key administrator (CKU_SO) may mark a certificate trusted');
+  const category = t.has(CKA.CERTIFICATE_CATEGORY) ? Number(abi.readUlong(t.get(CKA.CERTIFICATE_CATEGORY)!) ?? 99n) : 0;
+  if (!(category >= 0 && category <= 3)) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'CKA_CERTIFICATE_CATEGORY must be 0..3');
+  const label = t.get(CKA.LABEL) ?? Buffer.alloc(0);
+  if (label.length > MAX_LABEL) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_LABEL longer than ${MAX_LABEL} bytes`);
+  // Without a CKA_ID, a certificate takes the ID of the key it certifies, which pairs them.
+  let id = t.get(CKA.ID);
+  if (id === undefined) {
+    const key = deps.cluster.keys.list().find((k) => Buffer.from(k.publicKey, 'base64').equals(parts.spki));
+    id = key ? Buffer.from(deps.store.keyMeta(key.keyId)?.ckaId ?? uuidBytes(key.keyId).toString('hex'), 'hex') : Buffer.alloc(0);
+  }
+  if (id.length > MAX_ID) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_ID longer than ${MAX_ID} bytes`);
+  const stored = {
+    id: randomUUID(),
+    value: value.toString('base64'),
+    label: label.toString('utf8'),
+    ckaId: id.toString('hex'),
+    private: isTrue(t.get(CKA.PRIVATE)),
+    trusted: isTrue(t.get(CKA.TRUSTED)),
+    category,
+    createdBy: principal.name,
+    creationDate: Date.now(),
+  };
+  await deps.store.exclusive(() => deps.store.addCertificate(stored));
+  deps.log.info({ certificate: stored.id, principal: principal.name }, 'pkcs11 certificate stored');
+  return [encodeObject(certificateObject(stored, abi))];
+}
+
+async function destroyObject(deps: P11Deps, principal: Principal, args: unknown[]): Promise<Value[]> {
+  const [uid] = z.tuple([bytes]).parse(args);
+  const name = uid.toString('utf8');
+  if (keyUid.test(name)) {
+    throw new P11Error(CKR.ACTION_PROHIBITED, 'keys are not destroyed through PKCS#11: a key administrator schedules deletion with KMS ScheduleKeyDeletion');
+  }
+  const m = /^c:([0-9a-f-]{36})$/.exec(name);
+  if (!m || !(await deps.store.exclusive(() => deps.store.removeCertificate(m[1]!)))) throw new P11Error(CKR.OBJECT_HANDLE_INVALID, 'no such object');
+  deps.log.info({ certificate: m[1], principal: principal.name }, 'pkcs11 certificate removed');
+  return [];
+}
+

@@ -1,0 +1,228 @@
+// The token's objects as the module sees them: every asymmetric key as a private-key and a
+// public-key object, and every stored certificate, each with all its attributes encoded for
+// the module's platform (CK_ULONG size and byte order). The module caches these and answers
+// C_GetAttributeValue itself; it gets them again at each C_FindObjectsInit.
+import { createHash } from 'node:crypto';
+import type { KeyRecord } from '../keys.js';
+import { isKeySpec, parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey, type KeySpec } from '../keyspec.js';
+import { CK_UNAVAILABLE_INFORMATION, CKA, CKC_X_509, CKK, CKM, CKO, CKR, P11Error, SENSITIVE_PRIVATE } from './ck.js';
+import type { StoredCertificate } from './store.js';
+import type { Abi, Value } from './wire.js';
+import { parseCertificate } from './x509.js';
+
+export interface P11Object {
+  /** the module's name for the object: k:<keyId>:pub|priv, c:<certificateId> */
+  uid: string;
+  attrs: Map<number, Buffer>;
+  sensitive: readonly number[];
+  /** longest output (signature, ciphertext, plaintext) the key produces; 0 for certificates */
+  outLen: number;
+  /** every name CKA_LABEL matches (a key with several aliases answers to each) */
+  labels: readonly Buffer[];
+}
+
+// Curve identifiers as CKA_EC_PARAMS carries them (DER OBJECT IDENTIFIER; Ed25519 per RFC 8410,
+// which PKCS#11 3.0 allows beside the PrintableString "edwards25519").
+const EC_PARAMS: Readonly<Record<Exclude<KeySpec, `RSA_${string}`>, Buffer>> = {
+  ECC_NIST_P256: Buffer.from('06082a8648ce3d030107', 'hex'),
+  ECC_NIST_P384: Buffer.from('06052b81040022', 'hex'),
+  ECC_SECG_P256K1: Buffer.from('06052b8104000a', 'hex'),
+  ECC_NIST_EDWARDS25519: Buffer.from('06032b6570', 'hex'),
+};
+const ED25519_PRINTABLE = Buffer.from('130c656477617264733235353139', 'hex');
+
+/** The key spec a CKA_EC_PARAMS value names, if mpchsm knows the curve. */
+export function keySpecOfEcParams(p: Buffer): KeySpec | undefined {
+  if (p.equals(ED25519_PRINTABLE)) return 'ECC_NIST_EDWARDS25519';
+  return (Object.keys(EC_PARAMS) as (keyof typeof EC_PARAMS)[]).find((s) => EC_PARAMS[s].equals(p));
+}
+
+/** DER OCTET STRING around `b` (short and long length forms). */
+function octetString(b: Uint8Array): Buffer {
+  const len = b.length < 0x80 ? Buffer.of(b.length) : b.length < 0x100 ? Buffer.of(0x81, b.length) : Buffer.of(0x82, b.length >> 8, b.length & 0xff);
+  return Buffer.concat([Buffer.of(0x04), len, b]);
+}
+
+const unsigned = (v: bigint) => {
+  const h = v.toString(16);
+  return Buffer.from(h.length % 2 ? '0' + h : h, 'hex');
+};
+
+const RSA_SIGN_MECHANISMS = [
+  CKM.RSA_PKCS, CKM.RSA_PKCS_PSS, CKM.SHA256_RSA_PKCS, CKM.SHA384_RSA_PKCS, CKM.SHA512_RSA_PKCS,
+  CKM.SHA256_RSA_PKCS_PSS, CKM.SHA384_RSA_PKCS_PSS, CKM.SHA512_RSA_PKCS_PSS,
+];
+const RSA_DECRYPT_MECHANISMS = [CKM.RSA_PKCS, CKM.RSA_PKCS_OAEP];
+const ECDSA_MECHANISMS = [CKM.ECDSA, CKM.ECDSA_SHA256, CKM.ECDSA_SHA384, CKM.ECDSA_SHA512];
+
+/** The 16 bytes of a key's UUID: its CKA_ID unless C_GenerateKeyPair was given another. */
+export const uuidBytes = (keyId: string) => Buffer.from(keyId.replace(/-/g, ''), 'hex');
+
+export interface KeyNames {
+  /** CKA_LABEL (first) and the other names it answers to */
+  labels: string[];
+  ckaId: Buffer;
+  /** CKA_SUBJECT: from a stored certificate for the same public key, else empty */
+  subject: Buffer;
+}
+
+/** [public-key object, private-key object] of a key. */
+export function keyObjects(key: KeyRecord, names: KeyNames, abi: Abi): [P11Object, P11Object] {
+  const spki = Buffer.from(key.publicKey, 'base64');
+  const parsed = parseSpki(spki);
+  const bool = (b: boolean) => Buffer.of(b ? 1 : 0);
+  const generated = key.origin === 'AWS_KMS';
+  const sign = key.keyUsage === 'SIGN_VERIFY';
+  const common = new Map<number, Buffer>([
+    [CKA.TOKEN, bool(true)],
+    [CKA.MODIFIABLE, bool(false)],
+    [CKA.COPYABLE, bool(false)],
+    [CKA.DESTROYABLE, bool(false)],
+    [CKA.LABEL, Buffer.from(names.labels[0] ?? key.keyId, 'utf8')],
+    [CKA.ID, names.ckaId],
+    [CKA.START_DATE, Buffer.alloc(0)],
+    [CKA.END_DATE, Buffer.alloc(0)],
+    [CKA.DERIVE, bool(false)],
+    [CKA.LOCAL, bool(generated)],
+    [CKA.SUBJECT, names.subject],
+    [CKA.PUBLIC_KEY_INFO, spki],
+    // The pair's protection, answered on both objects: consumers ask either.
+    [CKA.SENSITIVE, bool(true)],
+    [CKA.EXTRACTABLE, bool(false)],
+    [CKA.ALWAYS_SENSITIVE, bool(generated)],
+    [CKA.NEVER_EXTRACTABLE, bool(generated)],
+    [CKA.ALWAYS_AUTHENTICATE, bool(false)],
+    [CKA.WRAP, bool(false)],
+    [CKA.UNWRAP, bool(false)],
+    [CKA.WRAP_WITH_TRUSTED, bool(false)],
+    [CKA.SIGN_RECOVER, bool(false)],
+    [CKA.VERIFY_RECOVER, bool(false)],
+  ]);
+  let outLen: number;
+  let gen: number;
+  let mechanisms: number[];
+  if (parsed.kind === 'rsa') {
+    common.set(CKA.KEY_TYPE, abi.ulong(CKK.RSA));
+    common.set(CKA.MODULUS, unsigned(parsed.n));
+    common.set(CKA.PUBLIC_EXPONENT, unsigned(parsed.e));
+    common.set(CKA.MODULUS_BITS, abi.ulong(parsed.modulusBits));
+    outLen = Math.ceil(parsed.modulusBits / 8);
+    gen = CKM.RSA_PKCS_KEY_PAIR_GEN;
+    mechanisms = sign ? RSA_SIGN_MECHANISMS : RSA_DECRYPT_MECHANISMS;
+  } else {
+    const ed = parsed.kind === 'ed25519';
+    common.set(CKA.KEY_TYPE, abi.ulong(ed ? CKK.EC_EDWARDS : CKK.EC));
+    common.set(CKA.EC_PARAMS, EC_PARAMS[parsed.keySpec]);
+    common.set(CKA.EC_POINT, octetString(ed ? parsed.publicKey : parsed.point));
+    outLen = ed ? 64 : parsed.keySpec === 'ECC_NIST_P384' ? 96 : 64;
+    gen = ed ? CKM.EC_EDWARDS_KEY_PAIR_GEN : CKM.EC_KEY_PAIR_GEN;
+    mechanisms = ed ? [CKM.EDDSA] : ECDSA_MECHANISMS;
+  }
+  common.set(CKA.KEY_GEN_MECHANISM, generated ? abi.ulong(gen) : abi.ulong(CK_UNAVAILABLE_INFORMATION));
+  common.set(CKA.ALLOWED_MECHANISMS, abi.ulongs(mechanisms));
+  const labels = names.labels.map((l) => Buffer.from(l, 'utf8'));
+
+  const pub = new Map(common);
+  pub.set(CKA.CLASS, abi.ulong(CKO.PUBLIC_KEY));
+  pub.set(CKA.PRIVATE, bool(false));
+  pub.set(CKA.UNIQUE_ID, Buffer.from(`k:${key.keyId}:pub`));
+  pub.set(CKA.VERIFY, bool(sign));
+  pub.set(CKA.ENCRYPT, bool(!sign));
+  pub.set(CKA.SIGN, bool(false));
+  pub.set(CKA.DECRYPT, bool(false));
+  pub.set(CKA.TRUSTED, bool(false));
+
+  const priv = new Map(common);
+  priv.set(CKA.CLASS, abi.ulong(CKO.PRIVATE_KEY));
+  priv.set(CKA.PRIVATE, bool(true));
+  priv.set(CKA.UNIQUE_ID, Buffer.from(`k:${key.keyId}:priv`));
+  priv.set(CKA.SIGN, bool(sign));
+  priv.set(CKA.DECRYPT, bool(!sign));
+  priv.set(CKA.VERIFY, bool(false));
+  priv.set(CKA.ENCRYPT, bool(false));
+
+  return [
+    { uid: `k:${key.keyId}:pub`, attrs: pub, sensitive: [], outLen, labels },
+    { uid: `k:${key.keyId}:priv`, attrs: priv, sensitive: SENSITIVE_PRIVATE, outLen, labels },
+  ];
+}
+
+export function certificateObject(c: StoredCertificate, abi: Abi): P11Object {
+  const value = Buffer.from(c.value, 'base64');
+  const parts = parseCertificate(value);
+  const bool = (b: boolean) => Buffer.of(b ? 1 : 0);
+  const label = Buffer.from(c.label, 'utf8');
+  const attrs = new Map<number, Buffer>([
+    [CKA.CLASS, abi.ulong(CKO.CERTIFICATE)],
+    [CKA.TOKEN, bool(true)],
+    [CKA.PRIVATE, bool(c.private)],
+    [CKA.MODIFIABLE, bool(false)],
+    [CKA.COPYABLE, bool(false)],
+    [CKA.DESTROYABLE, bool(true)],
+    [CKA.LABEL, label],
+    [CKA.UNIQUE_ID, Buffer.from(`c:${c.id}`)],
+    [CKA.CERTIFICATE_TYPE, abi.ulong(CKC_X_509)],
+    [CKA.TRUSTED, bool(c.trusted)],
+    [CKA.CERTIFICATE_CATEGORY, abi.ulong(c.category)],
+    [CKA.CHECK_VALUE, createHash('sha1').update(value).digest().subarray(0, 3)],
+    [CKA.START_DATE, Buffer.from(parts.notBefore, 'latin1')],
+    [CKA.END_DATE, Buffer.from(parts.notAfter, 'latin1')],
+    [CKA.PUBLIC_KEY_INFO, parts.spki],
+    [CKA.SUBJECT, parts.subject],
+    [CKA.ID, Buffer.from(c.ckaId, 'hex')],
+    [CKA.ISSUER, parts.issuer],
+    [CKA.SERIAL_NUMBER, parts.serialNumber],
+    [CKA.VALUE, value],
+    [CKA.URL, Buffer.alloc(0)],
+    [CKA.HASH_OF_SUBJECT_PUBLIC_KEY, Buffer.alloc(0)],
+    [CKA.HASH_OF_ISSUER_PUBLIC_KEY, Buffer.alloc(0)],
+    [CKA.JAVA_MIDP_SECURITY_DOMAIN, abi.ulong(0)],
+  ]);
+  return { uid: `c:${c.id}`, attrs, sensitive: [], outLen: 0, labels: [label] };
+}
+
+export type Template = readonly (readonly [number, Buffer])[];
+
+/** Exact byte comparison per attribute (PKCS#11 §5.7 C_FindObjectsInit); sensitive never match. */
+export function matches(o: P11Object, template: Template): boolean {
+  return template.every(([type, want]) => {
+    if (o.sensitive.includes(type)) return false;
+    if (type === CKA.LABEL) return o.labels.some((l) => l.equals(want));
+    return o.attrs.get(type)?.equals(want) ?? false;
+  });
+}
+
+export function encodeObject(o: P11Object): Value {
+  return [Buffer.from(o.uid), [...o.attrs].map(([t, v]): Value => [t, v]), [...o.sensitive], o.outLen];
+}
+
+/**
+ * A session public key (one the application created in its session) as SPKI, from the
+ * attributes the module forwards: RSA modulus/exponent, or EC/Edwards params and point.
+ */
+export function sessionKeySpki(attrs: Map<number, Buffer>, abi: Abi): { keySpec: KeySpec; spki: Buffer } {
+  const type = attrs.has(CKA.KEY_TYPE) ? abi.readUlong(attrs.get(CKA.KEY_TYPE)!) : undefined;
+  const bad = (rv: number, why: string) => new P11Error(rv, `session public key: ${why}`);
+  try {
+    if (type === BigInt(CKK.RSA)) {
+      const n = attrs.get(CKA.MODULUS);
+      const e = attrs.get(CKA.PUBLIC_EXPONENT);
+      if (!n?.length || !e?.length) throw bad(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS and CKA_PUBLIC_EXPONENT needed');
+      const spki = Buffer.from(spkiFromRsaPublicKey(BigInt('0x' + n.toString('hex')), BigInt('0x' + e.toString('hex'))));
+      return { keySpec: parseSpki(spki).keySpec, spki };
+    }
+    if (type === BigInt(CKK.EC) || type === BigInt(CKK.EC_EDWARDS)) {
+      const spec = keySpecOfEcParams(attrs.get(CKA.EC_PARAMS) ?? Buffer.alloc(0));
+      if (!spec || !isKeySpec(spec)) throw bad(CKR.CURVE_NOT_SUPPORTED, 'unknown CKA_EC_PARAMS');
+      let point = attrs.get(CKA.EC_POINT) ?? Buffer.alloc(0);
+      // DER OCTET STRING around the point (the standard form) or the bare point (seen in the wild).
+      const raw = spec === 'ECC_NIST_EDWARDS25519' ? 32 : spec === 'ECC_NIST_P384' ? 97 : 65;
+      if (point.length !== raw && point[0] === 0x04) point = point.subarray(point[1]! < 0x80 ? 2 : 3);
+      return { keySpec: spec, spki: Buffer.from(spkiFromRawPublicKey(spec, point)) };
+    }
+  } catch (e) {
+    if (e instanceof P11Error) throw e;
+    throw bad(CKR.KEY_SIZE_RANGE, (e as Error).message);
+  }
+  throw bad(CKR.KEY_TYPE_INCONSISTENT, 'not an RSA, EC or Edwards key');
+}

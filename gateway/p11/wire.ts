@@ -1,0 +1,158 @@
+// The PKCS#11 module's wire (pkcs11-shim/src/wire.c and rpc.c are the other end).
+//
+// Frame: 4-byte big-endian length, then one value. Values:
+//   0x01 uint   8 bytes big-endian
+//   0x02 bytes  4-byte big-endian length, then the bytes
+//   0x03 list   4-byte big-endian count, then that many values
+// Request: [version=1, op, abi, credential, ...arguments]; answer: [CKR, ...results], or
+// [CKR, reason] when CKR ≠ CKR_OK. `abi` says how the module's platform lays out CK_ULONG
+// (bit 0: 8 bytes, else 4; bit 1: big-endian) so attribute values go out as the application's
+// own bytes.
+
+export type Value = number | bigint | Buffer | Value[];
+
+const UINT = 1;
+const BYTES = 2;
+const LIST = 3;
+/** Largest frame either side accepts (pkcs11-shim WIRE_MAX). */
+export const MAX_FRAME = 32 * 1024 * 1024;
+const MAX_DEPTH = 8;
+
+export class WireError extends Error {
+  override readonly name = 'WireError';
+}
+
+export function encodeValue(v: Value | string | Uint8Array): Buffer {
+  const parts: Buffer[] = [];
+  const put = (x: Value | string | Uint8Array): void => {
+    if (typeof x === 'number' || typeof x === 'bigint') {
+      const b = Buffer.alloc(9);
+      b[0] = UINT;
+      b.writeBigUInt64BE(BigInt(x), 1);
+      parts.push(b);
+    } else if (typeof x === 'string' || x instanceof Uint8Array) {
+      const data = typeof x === 'string' ? Buffer.from(x, 'utf8') : Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+      const h = Buffer.alloc(5);
+      h[0] = BYTES;
+      h.writeUInt32BE(data.length, 1);
+      parts.push(h, data);
+    } else {
+      const h = Buffer.alloc(5);
+      h[0] = LIST;
+      h.writeUInt32BE(x.length, 1);
+      parts.push(h);
+      for (const y of x) put(y);
+    }
+  };
+  put(v);
+  return Buffer.concat(parts);
+}
+
+/** Decodes one value filling `buf` exactly. Uints within 2^53 come back as numbers. */
+export function decodeValue(buf: Buffer): Value {
+  let pos = 0;
+  const need = (n: number) => {
+    if (buf.length - pos < n) throw new WireError('truncated value');
+  };
+  const read = (depth: number): Value => {
+    if (depth > MAX_DEPTH) throw new WireError('values nested too deeply');
+    need(1);
+    const tag = buf[pos++];
+    if (tag === UINT) {
+      need(8);
+      const v = buf.readBigUInt64BE(pos);
+      pos += 8;
+      return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    }
+    need(4);
+    const n = buf.readUInt32BE(pos);
+    pos += 4;
+    if (tag === BYTES) {
+      need(n);
+      const b = Buffer.from(buf.subarray(pos, pos + n));
+      pos += n;
+      return b;
+    }
+    if (tag === LIST) {
+      if (n > (buf.length - pos) / 5) throw new WireError('list count exceeds the frame');
+      const out: Value[] = [];
+      for (let i = 0; i < n; i++) out.push(read(depth + 1));
+      return out;
+    }
+    throw new WireError(`unknown value tag ${tag}`);
+  };
+  const v = read(0);
+  if (pos !== buf.length) throw new WireError('trailing bytes after the value');
+  return v;
+}
+
+export function frame(v: Value | string | Uint8Array): Buffer {
+  const body = encodeValue(v);
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(body.length);
+  return Buffer.concat([h, body]);
+}
+
+/** Splits a byte stream into frame bodies. Throws WireError on an oversized frame. */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.size < 4) break;
+      const head = this.peek(4);
+      const n = head.readUInt32BE(0);
+      if (n > MAX_FRAME) throw new WireError(`frame of ${n} bytes exceeds ${MAX_FRAME}`);
+      if (this.size < 4 + n) break;
+      const all = Buffer.concat(this.chunks);
+      out.push(all.subarray(4, 4 + n));
+      const rest = all.subarray(4 + n);
+      this.chunks = rest.length ? [rest] : [];
+      this.size = rest.length;
+    }
+    return out;
+  }
+
+  /** Bytes of an incomplete frame still waiting. */
+  get pending(): number {
+    return this.size;
+  }
+
+  private peek(n: number): Buffer {
+    return this.chunks.length === 1 || this.chunks[0]!.length >= n ? this.chunks[0]!.subarray(0, n) : Buffer.concat(this.chunks).subarray(0, n);
+  }
+}
+
+/** How the module's platform lays out CK_ULONG. */
+export class Abi {
+  readonly ulongBytes: 4 | 8;
+  readonly bigEndian: boolean;
+  constructor(flags: number) {
+    if (!Number.isInteger(flags) || flags < 0 || flags > 3) throw new WireError(`unknown abi flags ${flags}`);
+    this.ulongBytes = flags & 1 ? 8 : 4;
+    this.bigEndian = (flags & 2) !== 0;
+  }
+
+  ulong(v: number | bigint): Buffer {
+    const b = Buffer.alloc(this.ulongBytes);
+    const x = BigInt(v) & (this.ulongBytes === 8 ? 0xffffffffffffffffn : 0xffffffffn);
+    if (this.ulongBytes === 8) this.bigEndian ? b.writeBigUInt64BE(x) : b.writeBigUInt64LE(x);
+    else this.bigEndian ? b.writeUInt32BE(Number(x)) : b.writeUInt32LE(Number(x));
+    return b;
+  }
+
+  ulongs(vs: readonly number[]): Buffer {
+    return Buffer.concat(vs.map((v) => this.ulong(v)));
+  }
+
+  /** Reads a CK_ULONG attribute value; undefined if it is not one. */
+  readUlong(b: Buffer): bigint | undefined {
+    if (b.length !== this.ulongBytes) return undefined;
+    if (this.ulongBytes === 8) return this.bigEndian ? b.readBigUInt64BE() : b.readBigUInt64LE();
+    return BigInt(this.bigEndian ? b.readUInt32BE() : b.readUInt32LE());
+  }
+}
