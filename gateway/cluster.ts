@@ -30,11 +30,28 @@ export class ClusterError extends Error {
 
 const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
 
+/**
+ * What a session did, for the caller's audit entry: its correlation id (the protocol session,
+ * which the signers record too) and the signers that took part, each with the head of its own
+ * audit entry for it.
+ */
+export interface Trace {
+  session?: string;
+  signers: { name: string; id: number; entry?: { seq: number; hash: string } }[];
+}
+
+/** A signer's answer carries the head of its audit entry for the request. */
+export type Audited<T> = T & { audit?: { seq: number; hash: string } };
+
+export const traceOf = (chosen: readonly SignerClient[], answers: readonly Audited<unknown>[]): Trace['signers'] =>
+  chosen.map((c, i) => ({ name: c.name, id: c.id, ...(answers[i]?.audit ? { entry: answers[i].audit } : {}) }));
+
 export interface SignRequest {
   keyId: string;
   algorithm: SigningAlgorithm;
   messageType: MessageType;
   message: Uint8Array;
+  trace?: Trace;
 }
 
 export class Cluster {
@@ -48,9 +65,10 @@ export class Cluster {
     keysDir: string,
     identity: IdentitySecrets,
     private readonly log: Logger,
+    auditHead?: () => { seq: number; hash: string },
   ) {
     this.keys = new KeyStore(keysDir);
-    this.clients = new Map(config.signers.map((s) => [s.id, new SignerClient(s, identity, config.signerTimeoutMs)]));
+    this.clients = new Map(config.signers.map((s) => [s.id, new SignerClient(s, identity, config.signerTimeoutMs, auditHead)]));
     this.planner = new Planner(this.clients);
     this.rsa = new RsaCoordinator(this, this.clients, log);
   }
@@ -65,7 +83,8 @@ export class Cluster {
   }
 
   /** Creates a key: DKG across all signers (EC/Edwards) or the RSA ceremony. */
-  async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string }): Promise<KeyRecord> {
+  async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string; trace?: Trace }): Promise<KeyRecord> {
+    const trace = req.trace ?? { signers: [] };
     const keyId = randomUUID();
     const base = {
       keyId,
@@ -81,12 +100,12 @@ export class Cluster {
     };
     let record: KeyRecord;
     if (req.keySpec.startsWith('RSA_')) {
-      record = { ...base, scheme: 'rsa-shoup', ...(await this.rsa.ceremony(keyId, req.keySpec, req.pkcs8Pem)) };
+      record = { ...base, scheme: 'rsa-shoup', ...(await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem)) };
     } else {
       const scheme = FROST_SCHEME[req.keySpec];
       if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys need threshold ECDSA, which mpchsm does not provide yet`);
       if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
-      const pub = await this.dkg(keyId, 'ed25519');
+      const pub = await this.dkg(keyId, 'ed25519', trace);
       record = { ...base, scheme, frost: pub, publicKey: Buffer.from(spkiFromRawPublicKey(req.keySpec, Buffer.from(pub.groupPublicKey, 'hex'))).toString('base64') };
     }
     await this.keys.put(record);
@@ -99,8 +118,9 @@ export class Cluster {
    * broadcasts go to everyone (each signer checks that all saw the same), round-2 shares are
    * encrypted end to end. The key exists once every signer reports the same public package.
    */
-  private async dkg(keyId: string, suite: 'ed25519' | 'secp256k1' | 'p256'): Promise<PublicPackage> {
+  private async dkg(keyId: string, suite: 'ed25519' | 'secp256k1' | 'p256', trace: Trace): Promise<PublicPackage> {
     const session = randomUUID();
+    trace.session = session;
     const all = [...this.clients.values()];
     const participants = all.map((c) => c.id);
     try {
@@ -110,7 +130,8 @@ export class Cluster {
         c.call<{ outbound: Relayed[] }>('/v1/dkg/step', { session, inbound: broadcasts.filter((m) => m.from !== c.id) }),
       );
       const shares = round2.flatMap((r) => r.outbound);
-      const done = await this.fanOut(all, (c) => c.call<{ publicPackage: unknown }>('/v1/dkg/step', { session, inbound: shares.filter((m) => m.to === c.id) }));
+      const done = await this.fanOut(all, (c) => c.call<Audited<{ publicPackage: unknown }>>('/v1/dkg/step', { session, inbound: shares.filter((m) => m.to === c.id) }));
+      trace.signers = traceOf(all, done);
       const packages = done.map((d) => publicPackageSchema.parse(d.publicPackage));
       const first = JSON.stringify(packages[0]);
       packages.forEach((p, i) => {
@@ -143,7 +164,8 @@ export class Cluster {
   /** Signs with t signers; the signature is verified against the public key before release. */
   async sign(req: SignRequest): Promise<Uint8Array> {
     const key = this.usableKey(req.keyId, 'SIGN_VERIFY');
-    const signature = key.scheme === 'rsa-shoup' ? await this.rsa.sign(key, req) : await this.frostSign(key, req);
+    const trace = req.trace ?? { signers: [] };
+    const signature = key.scheme === 'rsa-shoup' ? await this.rsa.sign(key, req, trace) : await this.frostSign(key, req, trace);
     const ok = verifySignature({
       keySpec: key.keySpec as KeySpec,
       spki: Buffer.from(key.publicKey, 'base64'),
@@ -157,12 +179,12 @@ export class Cluster {
   }
 
   /** Decrypts with t signers; the combined plaintext is checked (y^e ≡ c) before unpadding. */
-  async decrypt(req: { keyId: string; algorithm: EncryptionAlgorithm; ciphertext: Uint8Array }): Promise<Uint8Array> {
+  async decrypt(req: { keyId: string; algorithm: EncryptionAlgorithm; ciphertext: Uint8Array; trace?: Trace }): Promise<Uint8Array> {
     const key = this.usableKey(req.keyId, 'ENCRYPT_DECRYPT');
-    return this.rsa.decrypt(key, req.algorithm, req.ciphertext);
+    return this.rsa.decrypt(key, req.algorithm, req.ciphertext, req.trace ?? { signers: [] });
   }
 
-  private async frostSign(key: KeyRecord, req: SignRequest): Promise<Uint8Array> {
+  private async frostSign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {
     const info = ALGORITHM_INFO[req.algorithm];
     let suite: SuiteName;
     let message: Uint8Array;
@@ -177,9 +199,9 @@ export class Cluster {
         chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId: key.keyId, signers })).commitment })),
       );
       const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
-      const shares = await Promise.all(
-        chosen.map(async (c): Promise<Message> => ({ session, round: 2, from: c.id, to: 'all', payload: (await c.call<{ share: unknown }>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg })).share })),
-      );
+      const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ share: unknown }>>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg })));
+      Object.assign(trace, { session, signers: traceOf(chosen, answers) });
+      const shares = answers.map((a, i): Message => ({ session, round: 2, from: chosen[i]!.id, to: 'all', payload: a.share }));
       return frostAggregate(pub, pkg, shares);
     });
   }

@@ -13,6 +13,8 @@ import { Cluster } from './cluster.js';
 import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from './config.js';
 import { newPrincipal, PrincipalRegistry, type Role } from './principals.js';
 import { KmsState } from './kms/state.js';
+import { AuditLog } from '../audit/log.js';
+import { auditLogPath } from '../audit/paths.js';
 import { startGatewayServer } from './server.js';
 
 const REGION = 'us-east-1';
@@ -33,6 +35,7 @@ async function init(dir: string, v: Record<string, string | undefined>): Promise
   secret.fill(0);
   const identity = exportPublicIdentity(await createIdentity(store, 'gateway'));
   store.close();
+  await writeFileAtomic(path.join(dir, 'identity.json'), Buffer.from(JSON.stringify(identity, null, 2) + '\n'), 0o644);
 
   const signers = z
     .array(z.object({ name: z.string(), id: z.number(), url: z.string(), identity: z.unknown() }))
@@ -59,16 +62,17 @@ async function run(dir: string): Promise<void> {
   secret.fill(0);
   const identity = await loadIdentity(store);
   store.close();
-  const cluster = new Cluster(config, P.keys, identity, log);
+  const audit = await AuditLog.open(auditLogPath(dir), identity);
+  const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
   const principals = new PrincipalRegistry(P.principals);
   const kmsState = new KmsState(path.join(dir, 'kms-state.json'), cluster.keys);
-  const server = await startGatewayServer({ config, cluster, principals, log, dir, kmsState });
+  const server = await startGatewayServer({ config, cluster, principals, log, dir, kmsState, audit });
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');
     server.close();
     cluster.close();
-    process.exit(0);
+    void audit.close().finally(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -13,8 +13,7 @@ import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protoc
 import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '../signers/protocols/rsa/key.js';
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
-import type { Cluster, SignRequest } from './cluster.js';
-import { ClusterError } from './cluster.js';
+import { ClusterError, traceOf, type Audited, type Cluster, type SignRequest, type Trace } from './cluster.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES } from './keyspec.js';
 import { BadPartialError } from './planner.js';
@@ -46,7 +45,7 @@ export class RsaCoordinator {
    * Deals a new (or imported) key in a short-lived dealer process and installs each signer's
    * encrypted share; the key exists only once every signer installed its share.
    */
-  async ceremony(keyId: string, keySpec: string, pkcs8Pem?: string): Promise<{ publicKey: string; rsa: z.infer<typeof rsaPublicParamsSchema> }> {
+  async ceremony(keyId: string, keySpec: string, trace: Trace, pkcs8Pem?: string): Promise<{ publicKey: string; rsa: z.infer<typeof rsaPublicParamsSchema> }> {
     const signers = [...this.clients.values()];
     const participants = signers.map((c) => c.id);
     const recipients = signers.map((c) => ({ id: c.id, identity: c.entry.identity }));
@@ -56,13 +55,15 @@ export class RsaCoordinator {
     const started = Date.now();
     const dealt = dealtSchema.parse(await runDealer(request));
     this.log.info({ keyId, ms: Date.now() - started, fingerprints: recipients.map((r) => fingerprint(r.identity).slice(0, 16)) }, 'RSA key dealt');
+    trace.session = keyId;
     try {
-      await Promise.all(
+      const answers = await Promise.all(
         signers.map((c) => {
           const share = dealt.shares.find((s) => s.id === c.id);
-          return c.call('/v1/rsa/install', { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope });
+          return c.call<Audited<unknown>>('/v1/rsa/install', { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope });
         }),
       );
+      trace.signers = traceOf(signers, answers);
     } catch (e) {
       await Promise.allSettled(signers.map((c) => c.call('/v1/keys/forget', { keyId })));
       throw e;
@@ -70,33 +71,35 @@ export class RsaCoordinator {
     return { publicKey: Buffer.from(dealt.publicKey.spki, 'hex').toString('base64'), rsa: dealt.params };
   }
 
-  sign(key: KeyRecord, req: SignRequest): Promise<Uint8Array> {
+  sign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {
     const info = ALGORITHM_INFO[req.algorithm];
     if (info.scheme !== 'RSASSA_PKCS1_V1_5' && info.scheme !== 'RSASSA_PSS') throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
     const digest = req.messageType === 'RAW' ? HASHES[info.hash](req.message) : req.message;
     const hash = info.hash.replace('SHA-', 'sha') as SignHash;
     const params = this.publicParams(key);
-    return this.session(key, (session) => rsaSignRequest(params, { session, scheme: info.scheme === 'RSASSA_PSS' ? 'pss' : 'pkcs1v15', hash, digest }, randomBytes));
+    return this.session(key, trace, (session) => rsaSignRequest(params, { session, scheme: info.scheme === 'RSASSA_PSS' ? 'pss' : 'pkcs1v15', hash, digest }, randomBytes));
   }
 
-  decrypt(key: KeyRecord, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array): Promise<Uint8Array> {
+  decrypt(key: KeyRecord, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array, trace: Trace): Promise<Uint8Array> {
     const params = this.publicParams(key);
-    return this.session(key, (session) => rsaDecryptRequest(params, { session, padding: ENCRYPTION_PADDING[algorithm], ciphertext }));
+    return this.session(key, trace, (session) => rsaDecryptRequest(params, { session, padding: ENCRYPTION_PADDING[algorithm], ciphertext }));
   }
 
   /** One t-signer session: each partial is verified; a bad one names its signer (→ one retry). */
-  private session(key: KeyRecord, makeRequest: (session: string) => RsaRequest): Promise<Uint8Array> {
+  private session(key: KeyRecord, trace: Trace, makeRequest: (session: string) => RsaRequest): Promise<Uint8Array> {
     const params = this.publicParams(key);
-    let request: RsaRequest;
-    try {
-      request = makeRequest(randomUUID());
-    } catch (e) {
-      if (e instanceof ProtocolError) throw new ClusterError('invalid-usage', e.message);
-      throw e;
-    }
     return this.cluster.runSession(key, async (chosen) => {
-      const partials = await Promise.all(chosen.map(async (c) => (await c.call<{ partial: unknown }>('/v1/rsa/partial', { keyId: key.keyId, request })).partial));
-      const result = rsaCombine(params, request, partials);
+      // A fresh session (and PSS salt) per attempt: a retry is a new session, never a replay.
+      let request: RsaRequest;
+      try {
+        request = makeRequest(randomUUID());
+      } catch (e) {
+        if (e instanceof ProtocolError) throw new ClusterError('invalid-usage', e.message);
+        throw e;
+      }
+      const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ partial: unknown }>>('/v1/rsa/partial', { keyId: key.keyId, session: request.session, request })));
+      Object.assign(trace, { session: request.session, signers: traceOf(chosen, answers) });
+      const result = rsaCombine(params, request, answers.map((a) => a.partial));
       const fault = result.faults[0];
       if (fault) {
         const culprit = chosen.find((c) => c.id === fault.sender);

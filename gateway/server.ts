@@ -7,6 +7,7 @@ import { kmsMiddleware } from './kms/api.js';
 import { startPkcs11Listener } from './p11/listener.js';
 import type { PrincipalRegistry } from './principals.js';
 import type { KmsState } from './kms/state.js';
+import type { AuditLog } from '../audit/log.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -16,6 +17,8 @@ export interface GatewayDeps {
   dir: string;
   /** Aliases and key policies, shared by both facades (PKCS#11 labels are aliases). */
   kmsState: KmsState;
+  /** The gateway's own transcript: every request is recorded before its answer leaves. */
+  audit: AuditLog;
 }
 
 /** Starts the KMS/health HTTP listener and the PKCS#11 module's listener; returns both. */

@@ -36,6 +36,8 @@ export class SignerClient {
     readonly entry: SignerEntry,
     private readonly self: IdentitySecrets,
     private readonly timeoutMs: number,
+    /** The head of the gateway's own audit log, sent with every call for the signer to record. */
+    private readonly callerHead?: () => { seq: number; hash: string },
   ) {
     this.audience = fingerprint(entry.identity);
   }
@@ -50,7 +52,7 @@ export class SignerClient {
 
   /** POSTs `body` to `path` and resolves the signer's authenticated JSON answer. */
   call<T = unknown>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    const payload = Buffer.from(JSON.stringify(body));
+    const payload = Buffer.from(JSON.stringify(this.callerHead ? { ...(body as object), callerHead: this.callerHead() } : body));
     const headers = signRequest({ method: 'POST', path, body: payload, audience: this.audience, timestamp: Date.now() }, this.self.signSecretKey);
     const nonce = headers['x-mpchsm-nonce']!;
     const url = new URL(path, this.entry.url);

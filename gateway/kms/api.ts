@@ -41,6 +41,32 @@ function queryRecord(qs: string): Record<string, string | string[]> {
   return out;
 }
 
+const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'signature', Decrypt: 'plaintext', CreateKey: 'key' };
+
+/** One audit entry per KMS request: who, what, on which key, with which signers, and how it ended. */
+async function recordRequest(
+  deps: GatewayDeps,
+  r: { requestId: string; started: number; source: string; principal?: { name: string; accessKeyId: string }; opCtx?: OpContext; operation?: string; status: number; outcome: string },
+): Promise<void> {
+  const ok = r.status < 300;
+  const trace = r.opCtx?.trace;
+  await deps.audit.append({
+    request: trace?.session ?? r.requestId,
+    op: r.operation ?? 'unknown',
+    principal: { ...(r.principal ? { name: r.principal.name, accessKeyId: r.principal.accessKeyId } : {}), source: r.source },
+    keyId: r.opCtx?.keyId,
+    algorithm: r.opCtx?.algorithm,
+    digest: r.opCtx?.digest,
+    signers: trace && trace.signers.length > 0 ? trace.signers : undefined,
+    session: trace?.session,
+    outcome: ok ? 'ok' : r.status < 500 ? 'refused' : 'failed',
+    reason: ok ? undefined : r.outcome,
+    output: ok ? (OUTPUT_OF[r.operation ?? ''] ?? 'none') : 'none',
+    startedAt: r.started,
+    detail: { requestId: r.requestId },
+  });
+}
+
 export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
   const state = deps.kmsState;
   const arns = new Arns(deps.config.region, deps.config.account);
@@ -54,6 +80,8 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     const requestId = randomUUID();
     const started = Date.now();
     const entry: { principal?: string; operation?: string; keyId?: string } = {};
+    let principal: { name: string; accessKeyId: string } | undefined;
+    let opCtx: OpContext | undefined;
     let status = 200;
     let outcome = 'ok';
     try {
@@ -71,8 +99,9 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
         headers: ctx.req.headersDistinct,
         body,
       });
-      const principal = deps.principals.byAccessKeyId(accessKeyId)!;
-      entry.principal = principal.name;
+      const known = deps.principals.byAccessKeyId(accessKeyId)!;
+      principal = known;
+      entry.principal = known.name;
 
       const target = ctx.get('x-amz-target');
       const name = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
@@ -85,8 +114,8 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
         throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
       }
       const input = parseInput(op.input, parseJsonBody(body), name);
-      authorize(principal, name);
-      const opCtx = new OpContext(deps, state, arns, principal, name);
+      authorize(known, name);
+      opCtx = new OpContext(deps, state, arns, known, name);
       try {
         const result = await op.run(opCtx, input);
         ctx.set('Content-Type', CONTENT_TYPE);
@@ -104,6 +133,16 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       // Rather than drain the rest of an oversized body, drop the connection after answering.
       if (err.status === 413) ctx.set('Connection', 'close');
       ctx.set('Content-Type', CONTENT_TYPE);
+      ctx.body = JSON.stringify(err.body());
+    }
+    // The gateway's transcript entry is durable before any answer leaves; without it, nothing does.
+    try {
+      await recordRequest(deps, { requestId, started, source: `${ctx.ip}`, principal, opCtx, operation: entry.operation, status, outcome });
+    } catch (e) {
+      deps.log.error({ requestId, err: (e as Error).message }, 'audit append failed; answer withheld');
+      const err = new KmsError('KMSInternalException', 'The request could not be recorded; nothing was released', 500);
+      status = err.status;
+      ctx.status = err.status;
       ctx.body = JSON.stringify(err.body());
     }
     ctx.set('x-amzn-RequestId', requestId);

@@ -1,7 +1,9 @@
 // What an operation handler gets: the gateway, the facade's state, the authenticated principal,
 // and key lookup that always authorizes (so no handler can reach a key without the seam).
 import type { z } from 'zod';
+import type { Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
+import { digestHex } from '../../signers/node/released.js';
 import type { Principal } from '../principals.js';
 import type { GatewayDeps } from '../server.js';
 import { authorize } from './authorize.js';
@@ -21,6 +23,11 @@ export const operation = <S extends z.ZodObject>(input: S, run: Operation<S>['ru
 export class OpContext {
   /** The key the request concerned, for the request log. */
   keyId: string | undefined;
+  /** The cluster session behind the request and its signers, for the audit entry. */
+  readonly trace: Trace = { signers: [] };
+  /** Algorithm and digest of the payload, for the audit entry (never the payload itself). */
+  algorithm: string | undefined;
+  digest: string | undefined;
 
   constructor(
     readonly deps: GatewayDeps,
@@ -51,6 +58,11 @@ export class OpContext {
     authorize(this.principal, this.operation, key);
     this.keyId ??= key.keyId;
     return key;
+  }
+
+  noteRequest(algorithm: string, payload: Uint8Array): void {
+    this.algorithm = algorithm;
+    this.digest = digestHex(payload);
   }
 
   /** Refuses unless the key is Enabled (cryptographic operations). */

@@ -7,6 +7,8 @@ import { readSecretFromStdin } from '../../cli/stdin.js';
 import { writeFileAtomic } from './atomic.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths } from './config.js';
 import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity } from './identity.js';
+import { AuditLog } from '../../audit/log.js';
+import { auditLogPath } from '../../audit/paths.js';
 import { createRpcServer } from './rpc.js';
 import { SignerService } from './service.js';
 import { ShareStore } from './store.js';
@@ -48,7 +50,8 @@ async function run(dir: string): Promise<void> {
   const store = await ShareStore.open(P.store, secret);
   secret.fill(0);
   const identity = await loadIdentity(store);
-  const service = await SignerService.start({ config, store, identity, log });
+  const audit = await AuditLog.open(auditLogPath(dir), identity);
+  const service = await SignerService.start({ config, store, identity, log, audit });
   const server = createRpcServer({
     self: identity,
     callerKey: config.gateway.signPublicKey,
@@ -65,8 +68,11 @@ async function run(dir: string): Promise<void> {
     log.info('stopping');
     server.close();
     server.closeAllConnections();
-    store.close();
-    process.exit(0);
+    // Sign the log's tail before leaving, so a clean stop leaves a fully certified transcript.
+    void audit.close().finally(() => {
+      store.close();
+      process.exit(0);
+    });
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

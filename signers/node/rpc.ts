@@ -2,6 +2,7 @@
 // answer signed by the callee, each pinning the other's identity key (envelope.ts). The
 // server half lives here; the client half is gateway/signer-client.ts.
 import http from 'node:http';
+import { z } from 'zod';
 import { ReplayGuard, signResponse, verifyRequest } from './envelope.js';
 import type { IdentitySecrets } from './identity.js';
 
@@ -19,7 +20,25 @@ export class RpcError extends Error {
   }
 }
 
-export type RpcHandler = (body: unknown) => Promise<unknown>;
+/**
+ * What the caller says about itself beside the request: the head of its own audit log when it
+ * sent it, which the signer records (so a caller's log cut short later is caught).
+ */
+export interface RpcMeta {
+  callerHead?: { seq: number; hash: string };
+}
+export type RpcHandler = (body: unknown, meta: RpcMeta) => Promise<unknown>;
+
+const callerHeadSchema = z.strictObject({ seq: z.number().int().min(0), hash: z.string().regex(/^[0-9a-f]{64}$/) });
+
+/** Splits the reserved `callerHead` member off a request body. */
+function splitMeta(json: unknown): { body: unknown; meta: RpcMeta } {
+  if (json === null || typeof json !== 'object' || !('callerHead' in json)) return { body: json, meta: {} };
+  const { callerHead, ...body } = json as { callerHead: unknown };
+  const head = callerHeadSchema.safeParse(callerHead);
+  if (!head.success) throw new RpcError(400, 'malformed', 'callerHead is not a log head');
+  return { body, meta: { callerHead: head.data } };
+}
 
 export interface RpcServerOptions {
   self: IdentitySecrets;
@@ -67,7 +86,8 @@ export function createRpcServer(opts: RpcServerOptions): http.Server {
         return send(401, { code: 'unauthenticated', message: (e as Error).message });
       }
       try {
-        send(200, await route(JSON.parse(body.toString('utf8'))), nonce);
+        const { body: request, meta } = splitMeta(JSON.parse(body.toString('utf8')));
+        send(200, await route(request, meta), nonce);
       } catch (e) {
         opts.onError(req.url!, e);
         if (e instanceof RpcError) send(e.status, { code: e.code, message: e.message }, nonce);

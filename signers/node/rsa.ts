@@ -5,6 +5,8 @@ import { openDealtShare } from '../ceremony/dealt-share.js';
 import { ProtocolError, type PartyId } from '../protocols/common.js';
 import { encodePublicParams, encodeKeyShare, parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { rsaPartial } from '../protocols/rsa/partial.js';
+import { parseRequest } from '../protocols/rsa/request.js';
+import { digestHex, type Released } from './released.js';
 import type { SignerConfig } from './config.js';
 import { EnvelopeError } from './envelope.js';
 import type { IdentitySecrets, PublicIdentity } from './identity.js';
@@ -47,11 +49,18 @@ export class RsaShares {
   }
 
   /** This signer's partial for a request it checks itself (see signers/protocols/rsa/request.ts). */
-  async partial(body: unknown): Promise<{ partial: unknown }> {
-    const req = z.strictObject({ keyId: keyIdSchema, request: z.unknown() }).parse(body);
+  async partial(body: unknown): Promise<{ partial: unknown; released: Released }> {
+    const req = z.strictObject({ keyId: keyIdSchema, session: z.string(), request: z.unknown() }).parse(body);
     try {
       const { params, share } = await this.load(req.keyId);
-      return { partial: rsaPartial(params, share, req.request, randomBytes) };
+      const request = parseRequest(req.request);
+      if (request.session !== req.session) throw new RpcError(400, 'bad-request', 'the request belongs to another session');
+      const partial = rsaPartial(params, share, request, randomBytes);
+      const released: Released =
+        request.op === 'sign'
+          ? { output: 'partial', keyId: req.keyId, algorithm: `rsa-${request.scheme}-${request.hash}`, digest: request.digest }
+          : { output: 'partial', keyId: req.keyId, algorithm: `rsa-decrypt-${request.padding}`, digest: digestHex(Buffer.from(request.ciphertext, 'hex')) };
+      return { partial, released };
     } catch (e) {
       if (e instanceof ProtocolError) throw new RpcError(400, 'bad-request', e.message);
       throw e;

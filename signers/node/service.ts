@@ -14,6 +14,8 @@ import type { IdentitySecrets, PublicIdentity } from './identity.js';
 import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
 import { RsaShares } from './rsa.js';
+import type { AuditLog } from '../../audit/log.js';
+import { digestHex, type Released } from './released.js';
 
 const SESSION_TTL_MS = 120_000;
 const keyIdSchema = z.string().uuid();
@@ -24,6 +26,8 @@ export const relayedSchema = z.strictObject({ from: z.number().int(), to: z.unio
 export type Relayed = z.infer<typeof relayedSchema>;
 
 const keyRecord = (keyId: string) => `key.${keyId}`;
+
+type Handler = (body: unknown) => Promise<{ released?: Released; [k: string]: unknown }>;
 
 interface DkgSession {
   kind: 'dkg';
@@ -52,13 +56,14 @@ export class SignerService {
     private readonly store: ShareStore,
     private readonly identity: IdentitySecrets,
     private readonly log: Logger,
+    private readonly audit: AuditLog,
   ) {
     this.peers = new Map(config.peers.map((p) => [p.id, p.identity]));
     this.rsa = new RsaShares(config, store, identity, this.peers);
   }
 
-  static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger }): Promise<SignerService> {
-    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log);
+  static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
+    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit);
     for (const name of await ctx.store.list()) if (name.startsWith('key.')) s.keyIds.add(name.slice(4));
     setInterval(() => s.expireSessions(), 10_000).unref();
     return s;
@@ -69,7 +74,7 @@ export class SignerService {
   }
 
   routes(): Record<string, RpcHandler> {
-    return {
+    const routes: Record<string, Handler> = {
       '/v1/dkg/start': (b) => this.dkgStart(b),
       '/v1/dkg/step': (b) => this.dkgStep(b),
       '/v1/frost/commit': (b) => this.frostCommit(b),
@@ -78,11 +83,42 @@ export class SignerService {
       '/v1/rsa/partial': (b) => this.rsa.partial(b),
       '/v1/keys/forget': (b) => this.forget(b),
     };
+    return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replace('/', '.'), h)]));
   }
 
-  private installed<T extends { keyId: string }>(r: T): T {
+  /**
+   * Runs a handler and writes this signer's audit entry before the answer leaves: every
+   * release (partial, key share) and every refusal. The entry's head goes back to the gateway,
+   * which records it, so a signer log cut short later is caught by the cross-check.
+   */
+  private audited(op: string, handler: Handler): RpcHandler {
+    return async (body, meta) => {
+      const startedAt = Date.now();
+      const b = (body ?? {}) as { session?: unknown; keyId?: unknown };
+      const str = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9-]{1,128}$/.test(v) ? v : undefined);
+      const request = str(b.session) ?? str(b.keyId) ?? 'malformed';
+      const heads = meta.callerHead ? [{ party: this.config.gateway.name, ...meta.callerHead }] : undefined;
+      const base = { request, op, caller: this.config.gateway.name, heads, startedAt };
+      let result: Awaited<ReturnType<Handler>>;
+      try {
+        result = await handler(body);
+      } catch (e) {
+        const refused = e instanceof RpcError || e instanceof z.ZodError;
+        const reason = e instanceof z.ZodError ? 'malformed request' : (e as Error).message.slice(0, 1000);
+        await this.audit.append({ ...base, keyId: str(b.keyId), outcome: refused ? 'refused' : 'failed', reason, output: 'none' });
+        throw e;
+      }
+      const { released, ...answer } = result;
+      if (!released) return answer;
+      const { keyId, ...rest } = released;
+      const head = await this.audit.append({ ...base, keyId, session: str(b.session), ...rest, outcome: 'ok' });
+      return { ...answer, audit: head };
+    };
+  }
+
+  private installed(r: { keyId: string }) {
     this.keyIds.add(r.keyId);
-    return r;
+    return { ...r, released: { output: 'key' as const, keyId: r.keyId } };
   }
 
   private expireSessions(): void {
@@ -139,7 +175,7 @@ export class SignerService {
       await this.store.put(keyRecord(s.keyId), Buffer.from(JSON.stringify({ scheme: 'frost', share: JSON.parse(Buffer.from(encodeKeyShare(step.output)).toString()) })));
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
-      return { outbound: [], publicPackage: publicPackage(step.output) };
+      return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId } };
     } catch (e) {
       this.protocolFailure(req.session, e);
     }
@@ -178,7 +214,8 @@ export class SignerService {
     try {
       const step = frostSign(s.state, req.package);
       this.log.info({ keyId: req.keyId, session: req.session, suite: req.package.suite }, 'signature share released');
-      return { share: step.outbound[0]!.payload };
+      const released: Released = { output: 'partial', keyId: req.keyId, algorithm: `frost-${req.package.suite}`, digest: digestHex(Buffer.from(req.package.message, 'hex')) };
+      return { share: step.outbound[0]!.payload, released };
     } catch (e) {
       this.protocolFailure(req.session, e);
     }

@@ -84,6 +84,7 @@ export const Sign = operation(z.strictObject(signingInput), async (ctx, input) =
   const key = usableKey(ctx, input.KeyId, 'SIGN_VERIFY');
   const messageType = input.MessageType ?? 'RAW';
   checkSigning(ctx, key, input.SigningAlgorithm, messageType, input.Message);
+  ctx.noteRequest(input.SigningAlgorithm, input.Message);
   if (input.DryRun) dryRunDone();
   let signature: Uint8Array;
   try {
@@ -92,6 +93,7 @@ export const Sign = operation(z.strictObject(signingInput), async (ctx, input) =
       algorithm: input.SigningAlgorithm as SigningAlgorithm,
       messageType: messageType as MessageType,
       message: input.Message,
+      trace: ctx.trace,
     });
   } catch (e) {
     throw asKmsError(e, key, ctx.arns.key(key.keyId));
@@ -192,7 +194,8 @@ export const Decrypt = operation(
     if (input.DryRun) dryRunDone();
     let plaintext: Uint8Array;
     try {
-      plaintext = await ctx.deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext: input.CiphertextBlob });
+      ctx.noteRequest(algorithm, input.CiphertextBlob);
+      plaintext = await ctx.deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext: input.CiphertextBlob, trace: ctx.trace });
     } catch (e) {
       if (e instanceof DecodeError) throw invalidCiphertext();
       throw asKmsError(e, key, ctx.arns.key(key.keyId));

@@ -82,7 +82,7 @@ export const CreateKey = operation(
 
     let key: KeyRecord;
     try {
-      key = await ctx.deps.cluster.createKey({ keySpec, keyUsage, description: input.Description ?? '' });
+      key = await ctx.deps.cluster.createKey({ keySpec, keyUsage, description: input.Description ?? '', trace: ctx.trace });
     } catch (e) {
       throw asKmsError(e);
     }
