@@ -1,0 +1,146 @@
+// CPU cost of the threshold protocols with every party in this one process: key generation and
+// signing for threshold ECDSA (DKLs23), FROST, and threshold RSA. Measures process CPU time
+// (user + system), not wall time, so other load on the machine distorts it less.
+//
+//   protocols.js           a table
+//   protocols.js --json    one JSON object per line:
+//                          {"protocol":"ecdsa-dkls23","curve":"secp256k1","t":2,"n":3,"op":"sign","ms_per_op":…}
+//   protocols.js --quick   fewer iterations
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { Message, PartyId, Rng, Step } from '../../signers/protocols/common.js';
+import { dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
+import {
+  ecdsaCombine,
+  ecdsaKeygenStart,
+  ecdsaKeygenStep,
+  ecdsaSignStart,
+  ecdsaSignStep,
+  type EcdsaCurveName,
+  type EcdsaKeyShare,
+  type EcdsaKeygenState,
+  type EcdsaSignState,
+} from '../../signers/protocols/ecdsa/index.js';
+import { frostAggregate, frostCommit, frostSign, frostSigningPackage } from '../../signers/protocols/frost.js';
+import { rsaCombine, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
+import { dealRsa } from '../../signers/protocols/rsa/deal.js';
+import { rsaPartial } from '../../signers/protocols/rsa/partial.js';
+import type { GroupName, SuiteName } from '../../signers/protocols/suites.js';
+
+const rng: Rng = (n) => new Uint8Array(randomBytes(n));
+const ids = (n: number): PartyId[] => Array.from({ length: n }, (_, i) => i + 1);
+const inboxOf = (all: readonly Message[], id: PartyId) => all.filter((m) => m.from !== id && (m.to === id || m.to === 'all'));
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Mean CPU ms per call of `f` over `iters` calls, after `warm` unmeasured ones. */
+function measure(iters: number, warm: number, f: (i: number) => void): number {
+  for (let i = 0; i < warm; i++) f(-1 - i);
+  const t = cpuMs();
+  for (let i = 0; i < iters; i++) f(i);
+  return (cpuMs() - t) / iters;
+}
+
+/** Runs every party's state machine to completion, delivering each round's messages. */
+function runAll<S, O>(parties: readonly PartyId[], first: Step<S, O>[], step: (id: PartyId, s: S, inbox: Message[]) => Step<S, O>): O[] {
+  let steps = first;
+  while (!steps.every((s) => s.output !== undefined)) {
+    const all = steps.flatMap((s) => s.outbound);
+    steps = parties.map((id, k) => step(id, steps[k]!.state, inboxOf(all, id)));
+  }
+  return steps.map((s) => s.output!);
+}
+
+function ecdsaKeygen(curve: EcdsaCurveName, n: number, t: number, session: string): EcdsaKeyShare[] {
+  const p = ids(n);
+  const first: Step<EcdsaKeygenState, EcdsaKeyShare>[] = p.map((self) => ecdsaKeygenStart({ curve, session, self, participants: p, threshold: t }, rng));
+  return runAll(p, first, (_, s, inbox) => ecdsaKeygenStep(s, inbox, rng));
+}
+
+/** One signature by the first t parties, finished by the coordinator's combine (which verifies). */
+function ecdsaSign(keys: readonly EcdsaKeyShare[], t: number, digest: Uint8Array, session: string): Uint8Array {
+  const signers = ids(t);
+  let steps: Step<EcdsaSignState, Uint8Array>[] = signers.map((id) => ecdsaSignStart(keys[id - 1]!, { session, signers, digest }, rng));
+  let round3: Message[] = [];
+  while (!steps.every((s) => s.output !== undefined)) {
+    const all = steps.flatMap((s) => s.outbound);
+    if (all.some((m) => m.round === 3)) round3 = all;
+    steps = signers.map((id, k) => ecdsaSignStep(steps[k]!.state, inboxOf(all, id), rng));
+  }
+  const k = keys[0]!;
+  return ecdsaCombine({ curve: k.curve, publicKey: Buffer.from(k.publicKey, 'hex'), session, signers, digest }, round3);
+}
+
+function frostKeygen(group: GroupName, n: number, t: number, session: string): DkgKeyShare[] {
+  const p = ids(n);
+  const first: Step<DkgState, DkgKeyShare>[] = p.map((self) => dkgStart({ suite: group, session, self, participants: p, threshold: t }, rng));
+  return runAll(p, first, (_, s, inbox) => dkgStep(s, inbox));
+}
+
+function frostSignOnce(keys: readonly DkgKeyShare[], suite: SuiteName, t: number, message: Uint8Array, session: string): Uint8Array {
+  const signers = ids(t);
+  const commits = signers.map((id) => frostCommit(keys[id - 1]!, session, rng));
+  const pub = publicPackage(keys[0]!);
+  const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits.flatMap((c) => c.outbound));
+  const shares = commits.flatMap((c) => frostSign(c.state, pkg).outbound);
+  return frostAggregate(pub, pkg, shares);
+}
+
+interface Row {
+  protocol: string;
+  curve: string;
+  t: number;
+  n: number;
+  op: string;
+  ms_per_op: number;
+}
+
+function main(): void {
+  const json = process.argv.includes('--json');
+  const quick = process.argv.includes('--quick');
+  const rows: Row[] = [];
+  const emit = (r: Row) => {
+    rows.push(r);
+    if (json) process.stdout.write(JSON.stringify({ ...r, ms_per_op: Number(r.ms_per_op.toFixed(2)) }) + '\n');
+  };
+  const digest = new Uint8Array(createHash('sha256').update('mpchsm benchmark').digest());
+  const signIters = quick ? 5 : 30;
+
+  for (const [curve, t, n] of [['secp256k1', 2, 3], ['p256', 2, 3], ['p384', 2, 3], ['secp256k1', 3, 5]] as [EcdsaCurveName, number, number][]) {
+    let keys: EcdsaKeyShare[] = [];
+    emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'keygen', ms_per_op: measure(quick ? 1 : 3, 0, (i) => void (keys = ecdsaKeygen(curve, n, t, `kg-${i}`))) });
+    emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'sign', ms_per_op: measure(signIters, 3, (i) => void ecdsaSign(keys, t, digest, `sign-${i}`)) });
+  }
+
+  for (const [suite, group] of [['ed25519', 'ed25519'], ['secp256k1', 'secp256k1'], ['p256', 'p256']] as [SuiteName, GroupName][]) {
+    let keys: DkgKeyShare[] = [];
+    emit({ protocol: 'frost', curve: suite, t: 2, n: 3, op: 'keygen', ms_per_op: measure(quick ? 2 : 10, 1, (i) => void (keys = frostKeygen(group, 3, 2, `dkg-${i}`))) });
+    emit({ protocol: 'frost', curve: suite, t: 2, n: 3, op: 'sign', ms_per_op: measure(signIters, 3, (i) => void frostSignOnce(keys, suite, 2, digest, `frost-${i}`)) });
+  }
+
+  // Threshold RSA keys are dealt (no distributed RSA generation yet): 'keygen' is the dealer.
+  let deal: ReturnType<typeof dealRsa> | undefined;
+  emit({ protocol: 'rsa-shoup', curve: 'rsa2048', t: 2, n: 3, op: 'keygen', ms_per_op: measure(1, 0, () => void (deal = dealRsa({ bits: 2048, participants: ids(3), threshold: 2 }, rng))) });
+  const d = deal!;
+  emit({
+    protocol: 'rsa-shoup',
+    curve: 'rsa2048',
+    t: 2,
+    n: 3,
+    op: 'sign',
+    ms_per_op: measure(quick ? 3 : 10, 1, (i) => {
+      const req = rsaSignRequest(d.params, { session: `rsa-${i}`, scheme: 'pkcs1v15', hash: 'sha256', digest }, rng);
+      const msgs = ids(2).map((id) => rsaPartial(d.params, d.shares.find((s) => s.id === id)!, req, rng));
+      rsaCombine(d.params, req, msgs);
+    }),
+  });
+
+  if (!json) {
+    console.log('protocol       curve      t  n  op       CPU ms/op');
+    for (const r of rows) console.log(`${r.protocol.padEnd(14)} ${r.curve.padEnd(10)} ${r.t}  ${r.n}  ${r.op.padEnd(8)} ${r.ms_per_op.toFixed(1).padStart(9)}`);
+  }
+}
+
+main();

@@ -1,0 +1,250 @@
+// The curves threshold ECDSA runs on (secp256k1, P-256, P-384), the validation every inbound
+// element goes through, and the domain-separated hashes the protocol uses.
+//
+// Group arithmetic is @noble/curves', except that on P-256 and P-384 multiplications by a secret
+// scalar go to OpenSSL (node:crypto ECDH, constant-time): an order of magnitude faster for
+// P-256. Hashing is node:crypto's (native; the OT extension hashes thousands of rows per
+// signature). suites.ts has no P-384, so the curve table lives here; the encoding rules are
+// suites.ts's (canonical SEC1 compressed points, big-endian fixed-length scalars).
+
+import * as nodeCrypto from 'node:crypto';
+import { createECDH, createHash, getCurves } from 'node:crypto';
+import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
+import type { IField } from '@noble/curves/abstract/modular.js';
+import { p256, p384 } from '@noble/curves/nist.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from '../common.js';
+
+/** A point of one of the curves below. */
+export interface EcPoint extends CurvePoint<bigint, EcPoint> {}
+
+export const ecdsaCurveNames = ['secp256k1', 'p256', 'p384'] as const;
+export type EcdsaCurveName = (typeof ecdsaCurveNames)[number];
+
+type NobleEcdsa = typeof p256;
+
+export interface EcdsaCurve {
+  readonly name: EcdsaCurveName;
+  readonly Point: CurvePointCons<EcPoint>;
+  readonly Fn: IField<bigint>;
+  readonly n: bigint;
+  /** SEC1 compressed point length. */
+  readonly pointLength: number;
+  readonly scalarLength: number;
+  /** Bit length of the group order (what ECDSA's bits2int truncates a digest to). */
+  readonly orderBits: number;
+  /** noble's ECDSA for this curve (signature encodings). */
+  readonly ecdsa: NobleEcdsa;
+  /** OpenSSL's name for the curve where OpenSSL is the faster constant-time ladder (and this build has it). */
+  readonly openssl?: string;
+}
+
+const nativeCurves = new Set(getCurves());
+
+const make = (name: EcdsaCurveName, ecdsa: NobleEcdsa, scalarLength: number, openssl?: string): EcdsaCurve => ({
+  name,
+  ...(openssl !== undefined && nativeCurves.has(openssl) ? { openssl } : {}),
+  Point: ecdsa.Point as unknown as CurvePointCons<EcPoint>,
+  Fn: ecdsa.Point.Fn,
+  n: ecdsa.Point.Fn.ORDER,
+  pointLength: scalarLength + 1,
+  scalarLength,
+  orderBits: ecdsa.Point.Fn.BITS,
+  ecdsa,
+});
+
+const CURVES: Record<EcdsaCurveName, EcdsaCurve> = {
+  // OpenSSL runs secp256k1 on its generic code, slower than noble's endomorphism-based ladder.
+  secp256k1: make('secp256k1', secp256k1 as unknown as NobleEcdsa, 32),
+  p256: make('p256', p256, 32, 'prime256v1'),
+  p384: make('p384', p384 as unknown as NobleEcdsa, 48, 'secp384r1'),
+};
+
+export function getCurve(name: EcdsaCurveName): EcdsaCurve {
+  const c = CURVES[name];
+  if (!c) throw new ProtocolError('bad-parameters', `unknown curve ${name}`);
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encodings. Every element that arrives from another party goes through decodePoint/decodeScalar,
+// which attribute failures to the sender.
+
+/** Canonical compressed encoding, on the curve, not the identity (all three curves have prime order). */
+export function decodePoint(c: EcdsaCurve, hex: string, sender?: PartyId): EcPoint {
+  let p: EcPoint;
+  try {
+    const bytes = fromHex(hex);
+    if (bytes.length !== c.pointLength) throw new Error(`expected ${c.pointLength} bytes`);
+    p = c.Point.fromBytes(bytes);
+    p.assertValidity();
+  } catch (e) {
+    throw new ProtocolError('invalid-point', `not a ${c.name} point: ${(e as Error).message}`, sender);
+  }
+  if (p.is0()) throw new ProtocolError('invalid-point', 'identity element', sender);
+  if (toHex(p.toBytes()) !== hex) throw new ProtocolError('invalid-point', 'non-canonical encoding', sender);
+  return p;
+}
+
+export function encodePoint(p: EcPoint): string {
+  if (p.is0()) throw new ProtocolError('invalid-point', 'refusing to serialise the identity element');
+  return toHex(p.toBytes());
+}
+
+/**
+ * Protocol-internal points travel uncompressed: decoding then costs a curve-equation check
+ * instead of a square root. Same rules otherwise: on the curve, not the identity, canonical.
+ */
+export const wireLength = (c: EcdsaCurve): number => 2 * c.scalarLength + 1;
+
+export function decodeWire(c: EcdsaCurve, hex: string, sender?: PartyId): EcPoint {
+  let p: EcPoint;
+  try {
+    const bytes = fromHex(hex);
+    if (bytes.length !== wireLength(c) || bytes[0] !== 4) throw new Error(`expected ${wireLength(c)} bytes, uncompressed`);
+    p = c.Point.fromBytes(bytes);
+    p.assertValidity();
+  } catch (e) {
+    throw new ProtocolError('invalid-point', `not a ${c.name} point: ${(e as Error).message}`, sender);
+  }
+  if (p.is0()) throw new ProtocolError('invalid-point', 'identity element', sender);
+  if (toHex((p as unknown as { toBytes(c: boolean): Uint8Array }).toBytes(false)) !== hex) throw new ProtocolError('invalid-point', 'non-canonical encoding', sender);
+  return p;
+}
+
+export function encodeWire(p: EcPoint): string {
+  if (p.is0()) throw new ProtocolError('invalid-point', 'refusing to serialise the identity element');
+  return toHex((p as unknown as { toBytes(c: boolean): Uint8Array }).toBytes(false));
+}
+
+/** A scalar in [0, n) (or [1, n) when `nonzero`), big-endian, fixed length. */
+export function decodeScalar(c: EcdsaCurve, hex: string, sender?: PartyId, nonzero = false): bigint {
+  if (hex.length !== 2 * c.scalarLength || !/^[0-9a-f]*$/.test(hex)) throw new ProtocolError('malformed', `scalar must be ${c.scalarLength} bytes of hex`, sender);
+  const s = BigInt('0x' + hex);
+  if (s >= c.n || (nonzero && s === 0n)) throw new ProtocolError('scalar-range', 'scalar out of range', sender);
+  return s;
+}
+
+export const encodeScalar = (c: EcdsaCurve, s: bigint): string => s.toString(16).padStart(2 * c.scalarLength, '0');
+export const scalarBytes = (c: EcdsaCurve, s: bigint): Uint8Array => fromHex(encodeScalar(c, s));
+
+/** Big-endian bytes to a bigint (whole 64-bit words when the length allows: no hex detour). */
+export function bytesToBig(b: Uint8Array): bigint {
+  if (b.length === 0) return 0n;
+  if (b.length % 8 !== 0) return BigInt('0x' + toHex(b));
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let v = dv.getBigUint64(0);
+  for (let o = 8; o < b.length; o += 8) v = (v << 64n) | dv.getBigUint64(o);
+  return v;
+}
+
+/** Bytes of at least scalarLength + 16 reduced mod n: statistically uniform (bias < 2^-128). */
+export const reduceWide = (c: EcdsaCurve, b: Uint8Array): bigint => bytesToBig(b) % c.n;
+export const wideLength = (c: EcdsaCurve): number => c.scalarLength + 16;
+
+/** A uniformly random non-zero scalar from injected randomness. */
+export function randomScalar(c: EcdsaCurve, rng: Rng): bigint {
+  for (;;) {
+    const s = reduceWide(c, rng(wideLength(c)));
+    if (s !== 0n) return s;
+  }
+}
+
+/**
+ * k·G for a secret k, constant-time: by OpenSSL where the curve table says so (an order of
+ * magnitude faster for P-256), else by noble. 0 maps to the identity.
+ */
+export function mulBase(c: EcdsaCurve, k: bigint): EcPoint {
+  if (k === 0n) return c.Point.ZERO;
+  if (c.openssl === undefined) return c.Point.BASE.multiply(k);
+  const e = createECDH(c.openssl);
+  e.setPrivateKey(scalarBytes(c, k));
+  return c.Point.fromBytes(e.getPublicKey());
+}
+/** x·Z = X, i.e. the projective point (X:Y:Z) has affine x-coordinate `x` (no inversion). */
+function hasX(c: EcdsaCurve, P: EcPoint, x: Uint8Array): boolean {
+  const { X, Z } = P as unknown as { X: bigint; Z: bigint };
+  const Fp = (c.Point as unknown as { Fp: IField<bigint> }).Fp;
+  return !P.is0() && Fp.eql(Fp.mul(bytesToBig(x), Z), X);
+}
+
+/**
+ * Whether k·X = d·G + Γ for every triple (X, d, Γ), for secret non-zero k and secret d, in
+ * constant time in both.
+ *
+ * With OpenSSL's curve it avoids JS ladders: OpenSSL returns only x-coordinates, so with
+ * Z = d·G + Γ it checks x(k·X) = x(Z) and x(k·(X + G)) = x(Z + k·G). If k·X ≠ Z, the first
+ * forces k·X = −Z, and then the second needs −Z + k·G = ±(Z + k·G), i.e. Z = O or k·G = O.
+ *
+ * Otherwise one noble ladder checks k·(Σ ρ_i·X_i) = (Σ ρ_i·d_i)·G + Σ ρ_i·Γ_i for ρ_1 = 1 and
+ * fresh random 128-bit ρ_i: a false triple passes with probability about 2^-128.
+ */
+export function secretMulEquals(c: EcdsaCurve, k: bigint, triples: readonly (readonly [EcPoint, bigint, EcPoint])[], rng: Rng): boolean {
+  if (k === 0n || triples.length === 0 || triples.some(([X]) => X.is0())) return false;
+  if (c.openssl === undefined) {
+    let [X, d, Y] = triples[0]!;
+    for (const [Xi, di, Yi] of triples.slice(1)) {
+      const rho = bytesToBig(rng(16)) | 1n;
+      X = X.add(Xi.multiplyUnsafe(rho));
+      d = c.Fn.add(d, c.Fn.mul(rho, di));
+      Y = Y.add(Yi.multiplyUnsafe(rho));
+    }
+    const Z = mulBase(c, d).add(Y);
+    return !X.is0() && !Z.is0() && X.multiply(k).equals(Z);
+  }
+  const e = createECDH(c.openssl);
+  e.setPrivateKey(scalarBytes(c, k));
+  const kG = c.Point.fromBytes(e.getPublicKey());
+  let ok = true;
+  for (const [X, d, Y] of triples) {
+    const Z = mulBase(c, d).add(Y);
+    const XG = X.add(c.Point.BASE);
+    if (Z.is0() || XG.is0()) return false;
+    ok = hasX(c, Z, e.computeSecret(encodeUncompressed(X))) && hasX(c, Z.add(kG), e.computeSecret(encodeUncompressed(XG))) && ok;
+  }
+  return ok;
+}
+
+const encodeUncompressed = (P: EcPoint): Uint8Array => (P as unknown as { toBytes(c: boolean): Uint8Array }).toBytes(false);
+
+// ---------------------------------------------------------------------------------------------
+// Domain-separated hashing. Every part is length-prefixed so concatenations are unambiguous.
+type Part = Uint8Array | string | number;
+const enc = new TextEncoder();
+
+/** Unambiguous encoding of a tag and parts: each length-prefixed (numbers as 4-byte big-endian). */
+export function framed(tag: string, ...parts: Part[]): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const put = (b: Uint8Array) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    chunks.push(len, b);
+  };
+  put(enc.encode(tag));
+  for (const p of parts) {
+    if (typeof p === 'number') {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(p);
+      put(b);
+    } else put(typeof p === 'string' ? enc.encode(p) : p);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+const shake = (data: Uint8Array, length: number): Uint8Array => new Uint8Array(createHash('shake256', { outputLength: length }).update(data).digest());
+
+/**
+ * SHA-512 of raw bytes as hex: the hot-loop hash (one-shot crypto.hash, Node ≥ 20.12, skips the
+ * Hash object and Buffer allocations; hex output is cheaper than a Buffer here).
+ */
+export const sha512Hex: (data: Uint8Array) => string =
+  typeof nodeCrypto.hash === 'function' ? (d) => nodeCrypto.hash('sha512', d, 'hex') : (d) => createHash('sha512').update(d).digest('hex');
+
+/** SHA-256 over a tag and length-prefixed parts. */
+export const tagged = (tag: string, ...parts: Part[]): Uint8Array => new Uint8Array(createHash('sha256').update(framed(tag, ...parts)).digest());
+
+/** SHAKE256 output of `length` bytes over a tag and length-prefixed parts. */
+export const xof = (length: number, tag: string, ...parts: Part[]): Uint8Array => shake(framed(tag, ...parts), length);
+
+/** Hash to a scalar, statistically uniform mod n. */
+export const hashToScalar = (c: EcdsaCurve, tag: string, ...parts: Part[]): bigint => reduceWide(c, xof(wideLength(c), tag, ...parts));

@@ -1,0 +1,34 @@
+// Threshold ECDSA (DKLs23): key generation with pairwise OT setup, three-round signing, and the
+// coordinator's combine. See keygen.ts and sign.ts for the protocols, rvole.ts / kos.ts /
+// baseot.ts for the two-party multiplication underneath.
+export { ecdsaCurveNames, type EcdsaCurveName } from './curves.js';
+export {
+  ecdsaKeygenStart,
+  ecdsaKeygenStep,
+  encodeEcdsaKeygenState,
+  decodeEcdsaKeygenState,
+  type EcdsaKeygenParams,
+  type EcdsaKeygenState,
+} from './keygen.js';
+export {
+  checkEcdsaKeyShare,
+  checkEcdsaPublicPackage,
+  decodeEcdsaKeyShare,
+  ecdsaAfterAbort,
+  ecdsaDiscardPair,
+  ecdsaPublicPackage,
+  encodeEcdsaKeyShare,
+  type EcdsaKeyShare,
+  type EcdsaPublicPackage,
+} from './keyshare.js';
+export {
+  ecdsaCombine,
+  ecdsaSignStart,
+  ecdsaSignStep,
+  encodeEcdsaSignState,
+  decodeEcdsaSignState,
+  type EcdsaCombineRequest,
+  type EcdsaSignRequest,
+  type EcdsaSignState,
+} from './sign.js';
+export { ecdsaDerToRaw, ecdsaRawToDer, ecdsaVerify } from './signature.js';

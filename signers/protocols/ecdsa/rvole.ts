@@ -1,0 +1,206 @@
+// Random vector OLE (DKLs23 Protocol 5.2 / Functionality 3.5): Bob ends with a random scalar b,
+// Alice inputs (a_0, a_1), and they end with additive shares c_k + d_k = a_k·b — two rounds on top
+// of the KOS extension (kos.ts), Bob speaking first.
+//
+//   Bob     β ← {0,1}^ξ, b = <g, β> for a public gadget vector g ∈ Z_q^ξ (so b is uniform even if
+//           a few bits of β leak through a selective failure); OT-extension message with choices β
+//   Alice   per OT j: pads α^0_j, α^1_j ∈ Z_q^3 from the extension; a dummy η ← Z_q;
+//           sends ã_j = α^0_j − α^1_j + (a_0, a_1, η) for every j, then (Fiat–Shamir on ã)
+//           θ ∈ Z_q^2, η' = η + θ·a, and μ = H(row checks α^0_j[2] + θ·α^0_j[0..1]);
+//           her shares c_k = −Σ_j g_j·α^0_j[k]
+//   Bob     d̈_j = α^{β_j}_j + β_j·ã_j (= α^0_j + β_j·(a, η)); checks μ against
+//           d̈_j[2] + θ·d̈_j[0..1] − β_j·η' for all j (catches Alice using different a across OTs),
+//           then d_k = Σ_j g_j·d̈_j[k]
+//
+// Parameters: ξ = |q| + 2·80 OTs (DKLs19's choice of statistical parameter s = 80), L = 2, ρ = 1.
+// The pads hash (context, Alice's fresh salt, j, OT row) and are read as scalars by rejection
+// sampling (exactly uniform, no modular reduction); the salt makes Alice's pads fresh even if Bob
+// replays an old extension message. Sums are reduced lazily: the loops dominate signing time.
+
+import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from '../common.js';
+import { bytesEqual } from './baseot.js';
+import { encodeScalar, framed, hashToScalar, reduceWide, sha512Hex, tagged, wideLength, type EcdsaCurve } from './curves.js';
+import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';
+
+/** Width of each OT's payload: Alice's two inputs and one dummy. */
+const WIDTH = 3;
+
+/** Number of multiplication OTs ξ for a curve. */
+export const xiFor = (c: EcdsaCurve): number => c.orderBits + 2 * 80;
+/** Bytes per extension column: (ξ + padding) / 8. */
+export const colBytesFor = (c: EcdsaCurve): number => (xiFor(c) + KOS_PAD) / 8;
+
+const gadgets = new Map<string, bigint[]>();
+/** The public gadget vector: hashed from a fixed label, so no party chooses it. */
+function gadget(c: EcdsaCurve): bigint[] {
+  let g = gadgets.get(c.name);
+  if (!g) {
+    g = Array.from({ length: xiFor(c) }, (_, j) => hashToScalar(c, 'mpchsm/ecdsa/dkls23/gadget', c.name, j));
+    gadgets.set(c.name, g);
+  }
+  return g;
+}
+
+/**
+ * Hashes OT rows to WIDTH uniform scalars each, for one (context, salt): SHA-512 blocks of
+ * (prefix, j, row, block counter), read as scalars by rejection sampling. These calls are most of
+ * the multiplication's cost (see sha512Hex).
+ */
+function padder(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array): (j: number, row: Uint8Array) => bigint[] {
+  const prefix = framed('mpchsm/ecdsa/dkls23/pad', ctx, salt);
+  const input = new Uint8Array(prefix.length + 21);
+  input.set(prefix);
+  const dv = new DataView(input.buffer);
+  const H = 2 * c.scalarLength;
+  // Enough 64-byte blocks for WIDTH scalars; a rejected candidate (probability ≤ 2^-32) pulls more.
+  const blocks = Math.ceil((WIDTH * H) / 128);
+  const block = (k: number): string => {
+    input[input.length - 1] = k;
+    return sha512Hex(input);
+  };
+  return (j, row) => {
+    dv.setUint32(prefix.length, j);
+    input.set(row, prefix.length + 4);
+    let stream = '';
+    for (let k = 0; k < blocks; k++) stream += block(k);
+    const res: bigint[] = [];
+    for (let off = 0, k = blocks; res.length < WIDTH; off += H) {
+      if (off + H > stream.length) stream += block(k++);
+      const v = BigInt('0x' + stream.slice(off, off + H));
+      if (v < c.n) res.push(v);
+    }
+    return res;
+  };
+}
+
+/** θ: Fiat–Shamir on the whole of ã (hashed once), so Alice fixes ã before learning θ. */
+function thetas(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, atilde: string): [bigint, bigint] {
+  const d = tagged('mpchsm/ecdsa/dkls23/atilde', ctx, salt, atilde);
+  return [hashToScalar(c, 'mpchsm/ecdsa/dkls23/theta', d, 0), hashToScalar(c, 'mpchsm/ecdsa/dkls23/theta', d, 1)];
+}
+
+export interface RvoleBobKeep {
+  /** β: the first ξ choice bits. */
+  beta: string;
+  /** Extension rows t_j, 16 bytes each. */
+  rows: string;
+}
+
+export interface RvoleAliceMsg {
+  salt: string;
+  /** ã_j for every j, WIDTH scalars each. */
+  atilde: string;
+  eta: string;
+  mu: string;
+}
+
+/** Bob, round 1: his random input b and the extension message. */
+export function rvoleBobStart(c: EcdsaCurve, ctx: Uint8Array, keys0: Uint8Array, keys1: Uint8Array, rng: Rng): { b: bigint; msg: KosMsg; keep: RvoleBobKeep } {
+  const xi = xiFor(c);
+  const choices = rng(colBytesFor(c));
+  const { msg, rows } = kosReceive(ctx, keys0, keys1, choices, rng(16), xi);
+  const g = gadget(c);
+  let b = 0n;
+  for (let j = 0; j < xi; j++) b += g[j]! * BigInt((choices[j >> 3]! >> (j & 7)) & 1);
+  return { b: c.Fn.create(b), msg, keep: { beta: toHex(choices.subarray(0, xi / 8)), rows: toHex(rows) } };
+}
+
+/**
+ * Alice, round 2: checks Bob's extension (a failure names `bob`) and answers. Returns her
+ * shares c_0, c_1 and the message.
+ */
+export function rvoleAlice(
+  c: EcdsaCurve,
+  ctx: Uint8Array,
+  delta: Uint8Array,
+  keys: Uint8Array,
+  bobMsg: KosMsg,
+  a: readonly [bigint, bigint],
+  bob: PartyId,
+  rng: Rng,
+): { shares: [bigint, bigint]; msg: RvoleAliceMsg } {
+  const { n } = c;
+  const xi = xiFor(c);
+  const rows = kosSend(ctx, delta, keys, bobMsg, colBytesFor(c), xi, bob);
+  const salt = rng(16);
+  const pads = padder(c, ctx, salt);
+  const g = gadget(c);
+  const eta = c.Fn.create(reduceWide(c, rng(wideLength(c))));
+  const inputs = [a[0], a[1], eta];
+  const alpha0: bigint[][] = [];
+  const parts: string[] = [];
+  const flipped = new Uint8Array(16);
+  for (let j = 0; j < xi; j++) {
+    const q = rows.subarray(16 * j, 16 * j + 16);
+    for (let k = 0; k < 16; k++) flipped[k] = q[k]! ^ delta[k]!;
+    const p0 = pads(j, q);
+    const p1 = pads(j, flipped);
+    alpha0.push(p0);
+    for (let k = 0; k < WIDTH; k++) {
+      // α0 − α1 + input ∈ (−n, 2n): two conditional corrections instead of a division.
+      let v = p0[k]! - p1[k]! + inputs[k]!;
+      if (v < 0n) v += n;
+      else if (v >= n) v -= n;
+      parts.push(encodeScalar(c, v));
+    }
+  }
+  const atilde = parts.join('');
+  const [t0, t1] = thetas(c, ctx, salt, atilde);
+  const etaPrime = (eta + t0 * a[0] + t1 * a[1]) % n;
+  const rowChecks = alpha0.map((p) => encodeScalar(c, (p[2]! + t0 * p[0]! + t1 * p[1]!) % n)).join('');
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromHex(rowChecks));
+  let c0 = 0n;
+  let c1 = 0n;
+  for (let j = 0; j < xi; j++) {
+    c0 += g[j]! * alpha0[j]![0]!;
+    c1 += g[j]! * alpha0[j]![1]!;
+  }
+  return {
+    shares: [c.Fn.neg(c0 % n), c.Fn.neg(c1 % n)],
+    msg: { salt: toHex(salt), atilde, eta: encodeScalar(c, etaPrime), mu: toHex(mu) },
+  };
+}
+
+/** Bob, after Alice's answer: checks it (a failure names `alice`) and returns d_0, d_1. */
+export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKeep, msg: RvoleAliceMsg, alice: PartyId): [bigint, bigint] {
+  const { n } = c;
+  const xi = xiFor(c);
+  const sl = 2 * c.scalarLength;
+  if (msg.atilde.length !== xi * WIDTH * sl || msg.salt.length !== 32 || msg.mu.length !== 64 || msg.eta.length !== sl)
+    throw new ProtocolError('malformed', 'multiplication message has the wrong size', alice);
+  if (!/^[0-9a-f]*$/.test(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
+  const scalar = (h: string): bigint => {
+    let s: bigint;
+    try {
+      // Callers validate hex first (zod); this also rejects anything BigInt would not parse.
+      s = BigInt('0x' + h);
+    } catch {
+      throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
+    }
+    if (s >= n) throw new ProtocolError('scalar-range', 'multiplication message scalar out of range', alice);
+    return s;
+  };
+  const salt = fromHex(msg.salt);
+  const pads = padder(c, ctx, salt);
+  const etaPrime = scalar(msg.eta);
+  const [t0, t1] = thetas(c, ctx, salt, msg.atilde);
+  const beta = fromHex(keep.beta);
+  const rows = fromHex(keep.rows);
+  const g = gadget(c);
+  const checks: string[] = [];
+  let d0 = 0n;
+  let d1 = 0n;
+  for (let j = 0; j < xi; j++) {
+    const bit = BigInt((beta[j >> 3]! >> (j & 7)) & 1);
+    const v = pads(j, rows.subarray(16 * j, 16 * j + 16));
+    const off = j * WIDTH * sl;
+    // d̈_k = α^β_k + β·ã_k, kept unreduced (< 2n): only sums and the check use it.
+    const dd = v.map((vk, k) => vk + bit * scalar(msg.atilde.slice(off + k * sl, off + (k + 1) * sl)));
+    checks.push(encodeScalar(c, (dd[2]! + t0 * dd[0]! + t1 * dd[1]! + (n - bit * etaPrime)) % n));
+    d0 += g[j]! * dd[0]!;
+    d1 += g[j]! * dd[1]!;
+  }
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromHex(checks.join('')));
+  if (!bytesEqual(mu, fromHex(msg.mu))) throw new ProtocolError('bad-proof', 'multiplication consistency check failed', alice);
+  return [d0 % n, d1 % n];
+}
