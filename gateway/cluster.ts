@@ -7,7 +7,7 @@ import { ProtocolError, type Message } from '../signers/protocols/common.js';
 import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
 import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
 import type { SuiteName } from '../signers/protocols/suites.js';
-import type { Relayed } from '../signers/node/service.js';
+import { relayRounds, type RelayAnswer } from './relay.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
 import type { GatewayConfig } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
@@ -16,6 +16,7 @@ import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
 import { RsaCoordinator, type EncryptionAlgorithm } from './rsa.js';
+import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 
 /** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
 export class ClusterError extends Error {
@@ -59,6 +60,7 @@ export class Cluster {
   private readonly clients: Map<number, SignerClient>;
   private readonly planner: Planner;
   readonly rsa: RsaCoordinator;
+  private readonly ecdsa: EcdsaCoordinator;
 
   constructor(
     readonly config: GatewayConfig,
@@ -71,6 +73,7 @@ export class Cluster {
     this.clients = new Map(config.signers.map((s) => [s.id, new SignerClient(s, identity, config.signerTimeoutMs, auditHead)]));
     this.planner = new Planner(this.clients);
     this.rsa = new RsaCoordinator(this, this.clients, log);
+    this.ecdsa = new EcdsaCoordinator(this, identity);
   }
 
   close(): void {
@@ -101,11 +104,14 @@ export class Cluster {
     let record: KeyRecord;
     if (req.keySpec.startsWith('RSA_')) {
       record = { ...base, scheme: 'rsa-shoup', ...(await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem)) };
+    } else if (ECDSA_CURVE[req.keySpec]) {
+      if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
+      record = { ...base, scheme: 'ecdsa-dkls23', ...(await this.ecdsa.keygen(keyId, req.keySpec, trace)) };
     } else {
       const scheme = FROST_SCHEME[req.keySpec];
-      if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys need threshold ECDSA, which mpchsm does not provide yet`);
+      if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
       if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
-      const pub = await this.dkg(keyId, 'ed25519', trace);
+      const pub = await this.generate(keyId, trace, { start: '/v1/dkg/start', step: '/v1/dkg/step', rounds: 2, params: { suite: 'ed25519' } }, (p) => publicPackageSchema.parse(p));
       record = { ...base, scheme, frost: pub, publicKey: Buffer.from(spkiFromRawPublicKey(req.keySpec, Buffer.from(pub.groupPublicKey, 'hex'))).toString('base64') };
     }
     await this.keys.put(record);
@@ -114,41 +120,35 @@ export class Cluster {
   }
 
   /**
-   * Distributed key generation with every signer. The gateway only relays: round-1
-   * broadcasts go to everyone (each signer checks that all saw the same), round-2 shares are
-   * encrypted end to end. The key exists once every signer reports the same public package.
+   * Distributed key generation with every signer, relayed for `rounds` rounds after the start.
+   * The gateway only relays: broadcasts go to everyone (each signer checks that all saw the
+   * same), shares are encrypted end to end. The key exists once every signer stored its share
+   * and reports the same public package.
    */
-  private async dkg(keyId: string, suite: 'ed25519' | 'secp256k1' | 'p256', trace: Trace): Promise<PublicPackage> {
+  async generate<P>(keyId: string, trace: Trace, proto: { start: string; step: string; rounds: number; params: Record<string, unknown> }, parse: (pkg: unknown) => P): Promise<P> {
     const session = randomUUID();
     trace.session = session;
     const all = [...this.clients.values()];
     const participants = all.map((c) => c.id);
     try {
-      const round1 = await this.fanOut(all, (c) => c.call<{ outbound: Relayed[] }>('/v1/dkg/start', { session, keyId, suite, participants, threshold: this.config.threshold }));
-      const broadcasts = round1.flatMap((r) => r.outbound);
-      const round2 = await this.fanOut(all, (c) =>
-        c.call<{ outbound: Relayed[] }>('/v1/dkg/step', { session, inbound: broadcasts.filter((m) => m.from !== c.id) }),
+      const done = await relayRounds<Audited<RelayAnswer & { publicPackage: unknown }>>(
+        all,
+        proto,
+        { session, keyId, ...proto.params, participants, threshold: this.config.threshold },
+        proto.rounds,
       );
-      const shares = round2.flatMap((r) => r.outbound);
-      const done = await this.fanOut(all, (c) => c.call<Audited<{ publicPackage: unknown }>>('/v1/dkg/step', { session, inbound: shares.filter((m) => m.to === c.id) }));
       trace.signers = traceOf(all, done);
-      const packages = done.map((d) => publicPackageSchema.parse(d.publicPackage));
-      const first = JSON.stringify(packages[0]);
-      packages.forEach((p, i) => {
-        if (JSON.stringify(p) !== first) throw new ClusterError('internal', `signer ${all[i]!.name} finished key generation with a different public key`);
+      const first = JSON.stringify(done[0]?.publicPackage);
+      done.forEach((d, i) => {
+        if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${all[i]!.name} finished key generation with a different public key`);
       });
-      return packages[0]!;
+      return parse(done[0]!.publicPackage);
     } catch (e) {
       // No partial keys: whoever stored a share forgets it (best effort; a dead signer keeps
       // an orphan share of a key that never existed, which nothing can use).
       await Promise.allSettled(all.map((c) => c.call('/v1/keys/forget', { keyId })));
       throw this.asClusterError(e, 'key generation');
     }
-  }
-
-  /** Calls every client; any failure fails the whole (all-signer) operation. */
-  private async fanOut<T>(clients: SignerClient[], f: (c: SignerClient) => Promise<T>): Promise<T[]> {
-    return Promise.all(clients.map(f));
   }
 
   /** Usable-key lookup shared by every cryptographic operation. */
@@ -165,7 +165,8 @@ export class Cluster {
   async sign(req: SignRequest): Promise<Uint8Array> {
     const key = this.usableKey(req.keyId, 'SIGN_VERIFY');
     const trace = req.trace ?? { signers: [] };
-    const signature = key.scheme === 'rsa-shoup' ? await this.rsa.sign(key, req, trace) : await this.frostSign(key, req, trace);
+    const signature =
+      key.scheme === 'rsa-shoup' ? await this.rsa.sign(key, req, trace) : key.scheme === 'ecdsa-dkls23' ? await this.ecdsa.sign(key, req, trace) : await this.frostSign(key, req, trace);
     const ok = verifySignature({
       keySpec: key.keySpec as KeySpec,
       spki: Buffer.from(key.publicKey, 'base64'),
@@ -221,7 +222,7 @@ export class Cluster {
     }
   }
 
-  private asClusterError(e: unknown, what: string): Error {
+  asClusterError(e: unknown, what: string): Error {
     if (e instanceof ClusterError) return e;
     if (e instanceof QuorumUnavailableError) return new ClusterError('quorum-unavailable', e.message);
     if (e instanceof SignerUnavailableError) return new ClusterError('quorum-unavailable', `${what} failed: ${e.message}`);

@@ -5,8 +5,9 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
+import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 
-export const schemeSchema = z.enum(['frost-ed25519', 'frost-secp256k1', 'frost-p256', 'rsa-shoup']);
+export const schemeSchema = z.enum(['frost-ed25519', 'frost-secp256k1', 'frost-p256', 'rsa-shoup', 'ecdsa-dkls23']);
 export type Scheme = z.infer<typeof schemeSchema>;
 
 export const keyRecordSchema = z.object({
@@ -28,6 +29,7 @@ export const keyRecordSchema = z.object({
   /** The scheme's public material the coordinator needs: FROST verifying shares, or RSA v, v_i. */
   frost: publicPackageSchema.optional(),
   rsa: rsaPublicParamsSchema.optional(),
+  ecdsa: ecdsaPublicSchema.optional(),
 });
 export type KeyRecord = z.infer<typeof keyRecordSchema>;
 

@@ -4,13 +4,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ProtocolError, type Message, type PartyId } from '../protocols/common.js';
+import { ProtocolError, type PartyId } from '../protocols/common.js';
 import { decodeKeyShare, dkgStart, dkgStep, encodeKeyShare, publicPackage, type DkgState } from '../protocols/dkg.js';
 import { frostCommit, frostSign, signingPackageSchema, type FrostSignerState } from '../protocols/frost.js';
 import { groupNames } from '../protocols/suites.js';
 import type { SignerConfig } from './config.js';
-import { EnvelopeError, ReplayGuard, envelopeSchema, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from './envelope.js';
-import type { IdentitySecrets, PublicIdentity } from './identity.js';
+import { EnvelopeError } from './envelope.js';
+import type { IdentitySecrets } from './identity.js';
+import { EcdsaSessions } from './ecdsa.js';
+import { Relay, keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema } from './relay.js';
 import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
 import { RsaShares } from './rsa.js';
@@ -18,14 +20,7 @@ import type { AuditLog } from '../../audit/log.js';
 import { digestHex, type Released } from './released.js';
 
 const SESSION_TTL_MS = 120_000;
-const keyIdSchema = z.string().uuid();
-const sessionIdSchema = z.string().regex(/^[a-z0-9-]{8,128}$/);
-
-/** A protocol message as relayed by the gateway: routing in clear, content in an envelope. */
-export const relayedSchema = z.strictObject({ from: z.number().int(), to: z.union([z.number().int(), z.literal('all')]), envelope: envelopeSchema });
-export type Relayed = z.infer<typeof relayedSchema>;
-
-const keyRecord = (keyId: string) => `key.${keyId}`;
+const keyRecord = keyRecordName;
 
 type Handler = (body: unknown) => Promise<{ released?: Released; [k: string]: unknown }>;
 
@@ -45,8 +40,8 @@ interface FrostSession {
 
 export class SignerService {
   private readonly sessions = new Map<string, DkgSession | FrostSession>();
-  private readonly envelopeGuard = new ReplayGuard(65_536, 'evict-oldest');
-  private readonly peers: Map<PartyId, PublicIdentity>;
+  private readonly relay: Relay;
+  private readonly ecdsa: EcdsaSessions;
   /** Key ids this signer holds a share of (the shares themselves stay in the sealed store). */
   private readonly keyIds = new Set<string>();
   private readonly rsa: RsaShares;
@@ -58,8 +53,9 @@ export class SignerService {
     private readonly log: Logger,
     private readonly audit: AuditLog,
   ) {
-    this.peers = new Map(config.peers.map((p) => [p.id, p.identity]));
-    this.rsa = new RsaShares(config, store, identity, this.peers);
+    this.relay = new Relay(config, identity);
+    this.rsa = new RsaShares(config, store, identity, this.relay.peers);
+    this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
   }
 
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
@@ -82,8 +78,9 @@ export class SignerService {
       '/v1/rsa/install': async (b) => this.installed(await this.rsa.install(b)),
       '/v1/rsa/partial': (b) => this.rsa.partial(b),
       '/v1/keys/forget': (b) => this.forget(b),
+      ...this.ecdsa.routes((keyId) => this.keyIds.add(keyId)),
     };
-    return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replace('/', '.'), h)]));
+    return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replaceAll('/', '.'), h)]));
   }
 
   /**
@@ -126,12 +123,6 @@ export class SignerService {
     for (const [id, s] of this.sessions) if (s.expires < now) this.sessions.delete(id);
   }
 
-  /** Every session this signer joins must involve exactly the admitted peers it knows. */
-  private checkParticipants(ids: readonly number[], threshold: number): void {
-    for (const id of ids) if (!this.peers.has(id)) throw new RpcError(403, 'unknown-participant', `party ${id} is not an admitted signer of this cluster`);
-    if (!ids.includes(this.config.id)) throw new RpcError(400, 'not-a-participant', 'this signer is not among the participants');
-    if (threshold !== this.config.threshold) throw new RpcError(403, 'wrong-threshold', `the cluster's threshold is ${this.config.threshold}, not ${threshold}`);
-  }
 
   private newSession(session: string): void {
     if (this.sessions.has(session)) throw new RpcError(409, 'session-exists', `session ${session} already exists`);
@@ -149,13 +140,12 @@ export class SignerService {
   private async dkgStart(body: unknown) {
     const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, suite: z.enum(groupNames), participants: z.array(z.number().int()), threshold: z.number().int() }).parse(body);
     // DKG involves every admitted signer: a key exists only where all of them hold a share.
-    if (req.participants.length !== this.peers.size) throw new RpcError(403, 'not-all-signers', 'key generation must involve every admitted signer');
-    this.checkParticipants(req.participants, req.threshold);
+    this.relay.checkKeygenParticipants(req.participants, req.threshold);
     if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     this.newSession(req.session);
     const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
     this.sessions.set(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, expires: Date.now() + SESSION_TTL_MS });
-    return { outbound: this.seal(`dkg:${req.keyId}`, step.outbound) };
+    return { outbound: this.relay.seal(`dkg:${req.keyId}`, step.outbound) };
   }
 
   private async dkgStep(body: unknown) {
@@ -164,11 +154,11 @@ export class SignerService {
     if (!s || s.kind !== 'dkg') throw new RpcError(404, 'no-session', `no key generation session ${req.session}`);
     try {
       const round = s.state.phase === 'round1' ? 1 : 2;
-      const inbound = this.open(`dkg:${s.keyId}`, req.session, round, req.inbound);
+      const inbound = this.relay.open(`dkg:${s.keyId}`, req.session, round, req.inbound);
       const step = dkgStep(s.state, inbound);
       if (!step.output) {
         s.state = step.state;
-        return { outbound: this.seal(`dkg:${s.keyId}`, step.outbound) };
+        return { outbound: this.relay.seal(`dkg:${s.keyId}`, step.outbound) };
       }
       this.sessions.delete(req.session);
       // Stored (sealed, atomically) before we tell anyone the key exists.
@@ -229,34 +219,4 @@ export class SignerService {
     return { keyId: req.keyId, existed };
   }
 
-  // ---- envelopes ----------------------------------------------------------------------------
-
-  private seal(purpose: string, outbound: Message[]): Relayed[] {
-    return outbound.map((m) => {
-      const payload = Buffer.from(JSON.stringify(m.payload));
-      const addr = { purpose, session: m.session, round: m.round, from: m.from };
-      const envelope: Envelope = m.to === 'all' ? signBroadcast({ ...addr, payload }, this.identity) : sealEnvelope({ ...addr, to: m.to, payload }, this.identity, this.peer(m.to));
-      return { from: m.from, to: m.to, envelope };
-    });
-  }
-
-  private open(purpose: string, session: string, round: number, inbound: Relayed[]): Message[] {
-    return inbound.map((r) => {
-      if (r.to !== 'all' && r.to !== this.config.id) throw new ProtocolError('wrong-recipient', `message addressed to ${r.to}`, r.from);
-      const payload = openEnvelope(r.envelope, this.identity, this.peer(r.from), { purpose, session, round, from: r.from, to: r.to }, this.envelopeGuard);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.from(payload).toString('utf8'));
-      } catch {
-        throw new ProtocolError('malformed', 'payload is not JSON', r.from);
-      }
-      return { session, round, from: r.from, to: r.to, payload: parsed };
-    });
-  }
-
-  private peer(id: number): PublicIdentity {
-    const p = this.peers.get(id);
-    if (!p) throw new ProtocolError('unknown-sender', 'not an admitted signer', id);
-    return p;
-  }
 }

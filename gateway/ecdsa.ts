@@ -1,0 +1,55 @@
+// Threshold ECDSA (DKLs23) at the gateway: key generation across every signer, and three-round
+// signing sessions with t of them. The gateway relays envelopes it cannot read, then combines the
+// signers' round-3 broadcasts (signed by each) into r‖s, verified before release.
+import { randomUUID } from 'node:crypto';
+import { ProtocolError, type Message } from '../signers/protocols/common.js';
+import { ecdsaCombine, ecdsaRawToDer, type EcdsaCurveName, type EcdsaPublicPackage } from '../signers/protocols/ecdsa/index.js';
+import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
+import { openEnvelope } from '../signers/node/envelope.js';
+import type { IdentitySecrets } from '../signers/node/identity.js';
+import { ClusterError, traceOf, type Audited, type Cluster, type SignRequest, type Trace } from './cluster.js';
+import type { KeyRecord } from './keys.js';
+import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec } from './keyspec.js';
+import { relayRounds, type RelayAnswer } from './relay.js';
+
+export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
+
+export class EcdsaCoordinator {
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly identity: IdentitySecrets,
+  ) {}
+
+  /** DKLs23 key generation (DKG plus pairwise OT setup) with every signer. */
+  async keygen(keyId: string, keySpec: KeySpec, trace: Trace): Promise<{ publicKey: string; ecdsa: EcdsaPublicPackage }> {
+    const curve = ECDSA_CURVE[keySpec];
+    if (!curve) throw new ClusterError('unsupported', `${keySpec} is not an ECDSA key spec`);
+    const pub = await this.cluster.generate(keyId, trace, { start: '/v1/ecdsa/keygen/start', step: '/v1/ecdsa/keygen/step', rounds: 2, params: { curve } }, (p) => ecdsaPublicSchema.parse(p));
+    return { publicKey: Buffer.from(spkiFromRawPublicKey(keySpec, Buffer.from(pub.publicKey, 'hex'))).toString('base64'), ecdsa: pub };
+  }
+
+  /** Three rounds with t signers; returns the DER signature KMS returns. */
+  sign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {
+    const info = ALGORITHM_INFO[req.algorithm];
+    if (info.scheme !== 'ECDSA') throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
+    if (!key.ecdsa) throw new ClusterError('internal', `key ${key.keyId} has no ECDSA public package`);
+    const pub = key.ecdsa;
+    const digest = req.messageType === 'RAW' ? HASHES[info.hash](req.message) : req.message;
+    return this.cluster.runSession(key, async (chosen) => {
+      const session = randomUUID();
+      const signers = chosen.map((c) => c.id);
+      const start = { session, keyId: key.keyId, signers, digest: Buffer.from(digest).toString('hex') };
+      const answers = await relayRounds<Audited<RelayAnswer>>(chosen, { start: '/v1/ecdsa/sign/start', step: '/v1/ecdsa/sign/step' }, start, 2);
+      Object.assign(trace, { session, signers: traceOf(chosen, answers) });
+      const round3 = answers.map((a, i): Message => {
+        const from = chosen[i]!;
+        const relayed = a.outbound.find((m) => m.from === from.id && m.to === 'all');
+        if (!relayed) throw new ProtocolError('missing', 'no round-3 message', from.id);
+        const payload = openEnvelope(relayed.envelope, this.identity, from.entry.identity, { purpose: `ecdsa-sign:${key.keyId}`, session, round: 3, from: from.id, to: 'all' });
+        return { session, round: 3, from: from.id, to: 'all', payload: JSON.parse(Buffer.from(payload).toString('utf8')) };
+      });
+      const raw = ecdsaCombine({ curve: pub.curve, publicKey: Buffer.from(pub.publicKey, 'hex'), session, signers, digest }, round3);
+      return ecdsaRawToDer(pub.curve, raw);
+    });
+  }
+}

@@ -1,0 +1,163 @@
+// A signer's threshold-ECDSA (DKLs23) sessions: key generation with the pairwise OT setup, and
+// three-round signing. Every round's messages travel through the relay's envelopes; a session
+// that aborts is gone, and an abort a peer caused discards that pair's setup for good.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { ProtocolError } from '../protocols/common.js';
+import {
+  decodeEcdsaKeyShare,
+  ecdsaAfterAbort,
+  ecdsaCurveNames,
+  ecdsaKeygenStart,
+  ecdsaKeygenStep,
+  ecdsaPublicPackage,
+  ecdsaSignStart,
+  ecdsaSignStep,
+  encodeEcdsaKeyShare,
+  type EcdsaKeyShare,
+  type EcdsaKeygenState,
+  type EcdsaSignState,
+} from '../protocols/ecdsa/index.js';
+import type { SignerConfig } from './config.js';
+import { EnvelopeError } from './envelope.js';
+import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
+import type { Released } from './released.js';
+import { RpcError } from './rpc.js';
+import type { ShareStore } from './store.js';
+
+const SESSION_TTL_MS = 120_000;
+const ROUND_OF: Record<string, number> = { round1: 1, round2: 2, round3: 3 };
+
+type Session =
+  | { kind: 'keygen'; keyId: string; state: EcdsaKeygenState; expires: number }
+  | { kind: 'sign'; keyId: string; state: EcdsaSignState; digest: string; expires: number };
+
+const stepSchema = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) });
+
+export class EcdsaSessions {
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(
+    private readonly config: SignerConfig,
+    private readonly store: ShareStore,
+    private readonly relay: Relay,
+    private readonly log: Logger,
+  ) {
+    setInterval(() => {
+      const now = Date.now();
+      for (const [id, s] of this.sessions) if (s.expires < now) this.sessions.delete(id);
+    }, 10_000).unref();
+  }
+
+  routes(onKeyStored: (keyId: string) => void) {
+    return {
+      '/v1/ecdsa/keygen/start': (b: unknown) => this.keygenStart(b),
+      '/v1/ecdsa/keygen/step': async (b: unknown) => {
+        const r = await this.keygenStep(b);
+        if (r.released) onKeyStored(r.released.keyId);
+        return r;
+      },
+      '/v1/ecdsa/sign/start': (b: unknown) => this.signStart(b),
+      '/v1/ecdsa/sign/step': (b: unknown) => this.signStep(b),
+    };
+  }
+
+  private begin(session: string, s: Session): void {
+    if (this.sessions.has(session)) throw new RpcError(409, 'session-exists', `session ${session} already exists`);
+    this.sessions.set(session, s);
+  }
+
+  /** Takes a session out for one step: whatever happens, its old state is never used again. */
+  private take(session: string, kind: Session['kind']): Session {
+    const s = this.sessions.get(session);
+    if (!s || s.kind !== kind) throw new RpcError(404, 'no-session', `no ECDSA ${kind} session ${session}`);
+    this.sessions.delete(session);
+    return s;
+  }
+
+  private async keygenStart(body: unknown) {
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, curve: z.enum(ecdsaCurveNames), participants: z.array(z.number().int()), threshold: z.number().int() }).parse(body);
+    this.relay.checkKeygenParticipants(req.participants, req.threshold);
+    if (await this.store.has(keyRecordName(req.keyId))) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
+    const step = abortable(req.session, () => ecdsaKeygenStart({ curve: req.curve, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes));
+    this.begin(req.session, { kind: 'keygen', keyId: req.keyId, state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    return { outbound: this.relay.seal(`ecdsa-keygen:${req.keyId}`, step.outbound) };
+  }
+
+  private async keygenStep(body: unknown): Promise<{ outbound: unknown[]; publicPackage?: unknown; released?: Released }> {
+    const req = stepSchema.parse(body);
+    const s = this.take(req.session, 'keygen') as Extract<Session, { kind: 'keygen' }>;
+    const step = abortable(req.session, () => {
+      const inbound = this.relay.open(`ecdsa-keygen:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
+      return ecdsaKeygenStep(s.state, inbound, randomBytes);
+    });
+    if (!step.output) {
+      this.sessions.set(req.session, { ...s, state: step.state });
+      return { outbound: this.relay.seal(`ecdsa-keygen:${s.keyId}`, step.outbound) };
+    }
+    await this.saveKey(s.keyId, step.output);
+    this.log.info({ keyId: s.keyId, session: req.session }, 'ECDSA key share stored');
+    return { outbound: [], publicPackage: ecdsaPublicPackage(step.output), released: { output: 'key', keyId: s.keyId } };
+  }
+
+  private async signStart(body: unknown) {
+    const req = z
+      .strictObject({ session: sessionIdSchema, keyId: keyIdSchema, signers: z.array(z.number().int()).min(1), digest: z.string().regex(/^(?:[0-9a-f]{2}){1,64}$/), lowS: z.boolean().optional() })
+      .parse(body);
+    const key = await this.loadKey(req.keyId);
+    const step = abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes));
+    this.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state, digest: req.digest, expires: Date.now() + SESSION_TTL_MS });
+    return { outbound: this.relay.seal(`ecdsa-sign:${req.keyId}`, step.outbound) };
+  }
+
+  private async signStep(body: unknown): Promise<{ outbound: unknown[]; released?: Released }> {
+    const req = stepSchema.parse(body);
+    const s = this.take(req.session, 'sign') as Extract<Session, { kind: 'sign' }>;
+    let step;
+    try {
+      const inbound = this.relay.open(`ecdsa-sign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
+      step = ecdsaSignStep(s.state, inbound, randomBytes);
+    } catch (e) {
+      // A peer that cheated loses its pairwise setup with us, persisted before we answer.
+      if (e instanceof ProtocolError) {
+        const key = await this.loadKey(s.keyId);
+        const after = ecdsaAfterAbort(key, e); // the same object when nothing is discarded
+        if (after !== key) await this.saveKey(s.keyId, after);
+      }
+      throw asRefusal(req.session, e);
+    }
+    const round3 = step.outbound.some((m) => m.round === 3);
+    if (!round3) this.sessions.set(req.session, { ...s, state: step.state });
+    const outbound = this.relay.seal(`ecdsa-sign:${s.keyId}`, step.outbound);
+    // Round 3 carries this signer's share of the signature: that is the release.
+    return round3 ? { outbound, released: { output: 'partial', keyId: s.keyId, algorithm: 'ecdsa-dkls23', digest: s.digest } } : { outbound };
+  }
+
+  private async loadKey(keyId: string): Promise<EcdsaKeyShare> {
+    const raw = await this.store.get(keyRecordName(keyId));
+    if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
+    const rec = z.object({ scheme: z.literal('ecdsa'), share: z.unknown() }).parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+    return decodeEcdsaKeyShare(Buffer.from(JSON.stringify(rec.share)));
+  }
+
+  private async saveKey(keyId: string, key: EcdsaKeyShare): Promise<void> {
+    const share = JSON.parse(Buffer.from(encodeEcdsaKeyShare(key)).toString('utf8'));
+    await this.store.put(keyRecordName(keyId), Buffer.from(JSON.stringify({ scheme: 'ecdsa', share })));
+  }
+}
+
+function abortable<T>(session: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw asRefusal(session, e);
+  }
+}
+
+/** Protocol aborts reach the gateway as a refusal naming the party at fault. */
+function asRefusal(session: string, e: unknown): unknown {
+  if (e instanceof ProtocolError || e instanceof EnvelopeError)
+    return new RpcError(409, 'protocol-abort', JSON.stringify({ session, code: e.code, sender: e.sender, message: e.message }));
+  return e;
+}

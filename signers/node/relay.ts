@@ -1,0 +1,65 @@
+// Protocol messages between signers travel through the gateway inside end-to-end envelopes:
+// broadcasts signed, point-to-point messages encrypted to the recipient and signed. This is the
+// one place a signer wraps its outbound messages and opens inbound ones.
+import { z } from 'zod';
+import { ProtocolError, type Message, type PartyId } from '../protocols/common.js';
+import type { SignerConfig } from './config.js';
+import { ReplayGuard, envelopeSchema, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from './envelope.js';
+import type { IdentitySecrets, PublicIdentity } from './identity.js';
+import { RpcError } from './rpc.js';
+
+/** A protocol message as relayed by the gateway: routing in clear, content in an envelope. */
+export const relayedSchema = z.strictObject({ from: z.number().int(), to: z.union([z.number().int(), z.literal('all')]), envelope: envelopeSchema });
+export type Relayed = z.infer<typeof relayedSchema>;
+
+export const sessionIdSchema = z.string().regex(/^[a-z0-9-]{8,128}$/);
+export const keyIdSchema = z.string().uuid();
+export const keyRecordName = (keyId: string) => `key.${keyId}`;
+
+export class Relay {
+  private readonly guard = new ReplayGuard(65_536, 'evict-oldest');
+  readonly peers: ReadonlyMap<PartyId, PublicIdentity>;
+
+  constructor(
+    private readonly config: SignerConfig,
+    private readonly identity: IdentitySecrets,
+  ) {
+    this.peers = new Map(config.peers.map((p) => [p.id, p.identity]));
+  }
+
+  /** Key generation involves every admitted signer, at the cluster's threshold, nobody else. */
+  checkKeygenParticipants(ids: readonly number[], threshold: number): void {
+    if (ids.length !== this.peers.size || new Set(ids).size !== ids.length) throw new RpcError(403, 'not-all-signers', 'key generation must involve every admitted signer');
+    for (const id of ids) if (!this.peers.has(id)) throw new RpcError(403, 'unknown-participant', `party ${id} is not an admitted signer of this cluster`);
+    if (threshold !== this.config.threshold) throw new RpcError(403, 'wrong-threshold', `the cluster's threshold is ${this.config.threshold}, not ${threshold}`);
+  }
+
+  seal(purpose: string, outbound: readonly Message[]): Relayed[] {
+    return outbound.map((m) => {
+      const payload = Buffer.from(JSON.stringify(m.payload));
+      const addr = { purpose, session: m.session, round: m.round, from: m.from };
+      const envelope: Envelope = m.to === 'all' ? signBroadcast({ ...addr, payload }, this.identity) : sealEnvelope({ ...addr, to: m.to, payload }, this.identity, this.peer(m.to));
+      return { from: m.from, to: m.to, envelope };
+    });
+  }
+
+  open(purpose: string, session: string, round: number, inbound: readonly Relayed[]): Message[] {
+    return inbound.map((r) => {
+      if (r.to !== 'all' && r.to !== this.config.id) throw new ProtocolError('wrong-recipient', `message addressed to ${r.to}`, r.from);
+      const payload = openEnvelope(r.envelope, this.identity, this.peer(r.from), { purpose, session, round, from: r.from, to: r.to }, this.guard);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(payload).toString('utf8'));
+      } catch {
+        throw new ProtocolError('malformed', 'payload is not JSON', r.from);
+      }
+      return { session, round, from: r.from, to: r.to, payload: parsed };
+    });
+  }
+
+  private peer(id: number): PublicIdentity {
+    const p = this.peers.get(id);
+    if (!p) throw new ProtocolError('unknown-sender', 'not an admitted signer', id);
+    return p;
+  }
+}
