@@ -4,8 +4,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import { entry, layout, signerName, type Layout } from './layout.js';
+import { formatEnvFile } from './env-file.js';
 import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
-import { gatewayInitOutputSchema, type GatewayInitOutput } from '../gateway/config.js';
+import { gatewayInitOutputSchema, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
+import { bootstrapGovernance } from './approve.js';
 import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
 
 const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int() });
@@ -211,6 +213,15 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
       JSON.stringify(names.map((n, j) => ({ name: n, id: j + 1, identity: signerIdentities[j] }))),
     ]);
   }
+  progress('  administrators: approval keys, governance genesis; enrolling principals at every signer');
+  await bootstrapGovernance({
+    dir: L.root,
+    region: gwInit.region,
+    account: loadGatewayConfig(L.gateway).account,
+    principals: gwInit.principals,
+    signers: names.map((name) => ({ name, dir: L.signer(name), operatorSecret: readFileSync(L.operatorSecret(name), 'utf8') })),
+    signerEntry: entry.signer,
+  });
   for (const p of gwInit.principals) {
     const env = {
       AWS_ACCESS_KEY_ID: p.accessKeyId,
@@ -221,16 +232,12 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
       MPCHSM_PKCS11_CONF: gwInit.pkcs11Conf,
       MPCHSM_PKCS11_PIN: p.pin,
     };
-    const text = Object.entries(env)
-      .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
-      .join('\n');
-    await writeFileAtomic(L.principalEnv(p.name), Buffer.from(text + '\n'), 0o600);
+    await writeFileAtomic(L.principalEnv(p.name), Buffer.from(formatEnvFile(env)), 0o600);
   }
   await writeFileAtomic(L.settingsJson, Buffer.from(JSON.stringify(settings, null, 2) + '\n'), 0o600);
   return settings;
 }
 
-const shellQuote = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
 
 function progress(line: string): void {
   console.log(`mpchsm: ${line}`);

@@ -1,5 +1,6 @@
 // The `mpchsm` command.
 import { parseArgs } from 'node:util';
+import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify, doctor } from './audit.js';
 import { up, down, status } from './cluster.js';
 
@@ -9,7 +10,9 @@ const USAGE = `usage:
   mpchsm status [--dir DIR] [--json]
   mpchsm audit verify [--dir DIR]
   mpchsm audit show [--dir DIR] [--key ID] [--json]
-  mpchsm doctor [--dir DIR] [--strict]`;
+  mpchsm doctor [--dir DIR] [--strict]
+  mpchsm approve PROPOSAL_ID --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]`;
 
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -26,6 +29,10 @@ export async function main(argv: string[]): Promise<void> {
         json: { type: 'boolean', default: false },
         key: { type: 'string' },
         strict: { type: 'boolean', default: false },
+        as: { type: 'string' },
+        digest: { type: 'string' },
+        algorithm: { type: 'string' },
+        ttl: { type: 'string' },
       },
       strict: true,
     });
@@ -52,6 +59,14 @@ export async function main(argv: string[]): Promise<void> {
         break;
       case 'doctor':
         process.exitCode = await doctor(values.dir, { strict: values.strict });
+        break;
+      case 'approve':
+        if (positionals.length !== 1 || !values.as) throw new Error(`approve takes a proposal id and --as ADMINISTRATOR\n${USAGE}`);
+        await approve(values.dir, positionals[0]!, values.as, values.json);
+        break;
+      case 'approve-sign':
+        if (!values.as || !values.key || !values.digest) throw new Error(`approve-sign takes --key, --digest and --as ADMINISTRATOR\n${USAGE}`);
+        await approveSign(values.dir, values.as, { key: values.key, digest: values.digest, algorithm: values.algorithm, ttlMinutes: intOption('--ttl', values.ttl) }, values.json);
         break;
       default:
         console.error(USAGE);

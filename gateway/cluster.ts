@@ -9,6 +9,7 @@ import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.
 import type { SuiteName } from '../signers/protocols/suites.js';
 import { relayRounds, type RelayAnswer } from './relay.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
+import { useOf, type Creation, type RequestEvidence } from '../signers/node/guard.js';
 import type { GatewayConfig } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
 import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec, type MessageType, type SigningAlgorithm } from './keyspec.js';
@@ -53,6 +54,8 @@ export interface SignRequest {
   messageType: MessageType;
   message: Uint8Array;
   trace?: Trace;
+  /** The client's request and any approvals, which each signer checks before signing. */
+  evidence?: RequestEvidence;
 }
 
 export class Cluster {
@@ -86,7 +89,7 @@ export class Cluster {
   }
 
   /** Creates a key: DKG across all signers (EC/Edwards) or the RSA ceremony. */
-  async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string; trace?: Trace }): Promise<KeyRecord> {
+  async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string; trace?: Trace; evidence?: Creation }): Promise<KeyRecord> {
     const trace = req.trace ?? { signers: [] };
     const keyId = randomUUID();
     const base = {
@@ -103,15 +106,15 @@ export class Cluster {
     };
     let record: KeyRecord;
     if (req.keySpec.startsWith('RSA_')) {
-      record = { ...base, scheme: 'rsa-shoup', ...(await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem)) };
+      record = { ...base, scheme: 'rsa-shoup', ...(await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem, req.evidence)) };
     } else if (ECDSA_CURVE[req.keySpec]) {
       if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
-      record = { ...base, scheme: 'ecdsa-dkls23', ...(await this.ecdsa.keygen(keyId, req.keySpec, trace)) };
+      record = { ...base, scheme: 'ecdsa-dkls23', ...(await this.ecdsa.keygen(keyId, req.keySpec, trace, req.evidence)) };
     } else {
       const scheme = FROST_SCHEME[req.keySpec];
       if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
       if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
-      const pub = await this.generate(keyId, trace, { start: '/v1/dkg/start', step: '/v1/dkg/step', rounds: 2, params: { suite: 'ed25519' } }, (p) => publicPackageSchema.parse(p));
+      const pub = await this.generate(keyId, trace, { start: '/v1/dkg/start', step: '/v1/dkg/step', rounds: 2, params: { suite: 'ed25519', ...(req.evidence ? { creation: req.evidence } : {}) } }, (p) => publicPackageSchema.parse(p));
       record = { ...base, scheme, frost: pub, publicKey: Buffer.from(spkiFromRawPublicKey(req.keySpec, Buffer.from(pub.groupPublicKey, 'hex'))).toString('base64') };
     }
     await this.keys.put(record);
@@ -180,9 +183,9 @@ export class Cluster {
   }
 
   /** Decrypts with t signers; the combined plaintext is checked (y^e ≡ c) before unpadding. */
-  async decrypt(req: { keyId: string; algorithm: EncryptionAlgorithm; ciphertext: Uint8Array; trace?: Trace }): Promise<Uint8Array> {
+  async decrypt(req: { keyId: string; algorithm: EncryptionAlgorithm; ciphertext: Uint8Array; trace?: Trace; evidence?: RequestEvidence }): Promise<Uint8Array> {
     const key = this.usableKey(req.keyId, 'ENCRYPT_DECRYPT');
-    return this.rsa.decrypt(key, req.algorithm, req.ciphertext, req.trace ?? { signers: [] });
+    return this.rsa.decrypt(key, req.algorithm, req.ciphertext, req.trace ?? { signers: [] }, req.evidence);
   }
 
   private async frostSign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {
@@ -197,7 +200,7 @@ export class Cluster {
       const session = randomUUID();
       const signers = chosen.map((c) => c.id);
       const commits = await Promise.all(
-        chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId: key.keyId, signers })).commitment })),
+        chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId: key.keyId, signers, use: useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence) })).commitment })),
       );
       const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
       const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ share: unknown }>>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg })));

@@ -7,6 +7,7 @@ import { ecdsaCombine, ecdsaRawToDer, type EcdsaCurveName, type EcdsaPublicPacka
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 import { openEnvelope } from '../signers/node/envelope.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
+import { useOf, type Creation } from '../signers/node/guard.js';
 import { ClusterError, traceOf, type Audited, type Cluster, type SignRequest, type Trace } from './cluster.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec } from './keyspec.js';
@@ -21,10 +22,10 @@ export class EcdsaCoordinator {
   ) {}
 
   /** DKLs23 key generation (DKG plus pairwise OT setup) with every signer. */
-  async keygen(keyId: string, keySpec: KeySpec, trace: Trace): Promise<{ publicKey: string; ecdsa: EcdsaPublicPackage }> {
+  async keygen(keyId: string, keySpec: KeySpec, trace: Trace, creation?: Creation): Promise<{ publicKey: string; ecdsa: EcdsaPublicPackage }> {
     const curve = ECDSA_CURVE[keySpec];
     if (!curve) throw new ClusterError('unsupported', `${keySpec} is not an ECDSA key spec`);
-    const pub = await this.cluster.generate(keyId, trace, { start: '/v1/ecdsa/keygen/start', step: '/v1/ecdsa/keygen/step', rounds: 2, params: { curve } }, (p) => ecdsaPublicSchema.parse(p));
+    const pub = await this.cluster.generate(keyId, trace, { start: '/v1/ecdsa/keygen/start', step: '/v1/ecdsa/keygen/step', rounds: 2, params: { curve, ...(creation ? { creation } : {}) } }, (p) => ecdsaPublicSchema.parse(p));
     return { publicKey: Buffer.from(spkiFromRawPublicKey(keySpec, Buffer.from(pub.publicKey, 'hex'))).toString('base64'), ecdsa: pub };
   }
 
@@ -38,7 +39,8 @@ export class EcdsaCoordinator {
     return this.cluster.runSession(key, async (chosen) => {
       const session = randomUUID();
       const signers = chosen.map((c) => c.id);
-      const start = { session, keyId: key.keyId, signers, digest: Buffer.from(digest).toString('hex') };
+      const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
+      const start = { session, keyId: key.keyId, signers, digest: Buffer.from(digest).toString('hex'), use };
       const answers = await relayRounds<Audited<RelayAnswer>>(chosen, { start: '/v1/ecdsa/sign/start', step: '/v1/ecdsa/sign/step' }, start, 2);
       Object.assign(trace, { session, signers: traceOf(chosen, answers) });
       const round3 = answers.map((a, i): Message => {

@@ -10,8 +10,9 @@ import { writeFileAtomic } from '../signers/node/atomic.js';
 import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity } from '../signers/node/identity.js';
 import { ShareStore } from '../signers/node/store.js';
 import { Cluster } from './cluster.js';
+import { GatewayPolicy, installGatewayPolicy } from './governance.js';
 import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from './config.js';
-import { newPrincipal, PrincipalRegistry, type Role } from './principals.js';
+import { gatewayRecord, newPrincipal, PrincipalRegistry, type Role } from './principals.js';
 import { KmsState } from './kms/state.js';
 import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
@@ -46,7 +47,7 @@ async function init(dir: string, v: Record<string, string | undefined>): Promise
 
   const registry = new PrincipalRegistry(P.principals);
   const made = BOOTSTRAP.map(([name, role]) => newPrincipal(name, role));
-  await registry.addAll(made.map((m) => m.record));
+  await registry.addAll(made.map((m) => gatewayRecord(m.record)));
   // The PKCS#11 module's configuration: where the gateway is. No secret in it.
   await writeFileAtomic(P.pkcs11Conf, Buffer.from(`# mpchsm PKCS#11 module configuration\ngateway = 127.0.0.1:${config.pkcs11Port}\nlog = ${dir}/pkcs11.log\n`), 0o644);
   const out: GatewayInitOutput = { identity, region: REGION, pkcs11Conf: P.pkcs11Conf, principals: made.map((m) => m.credentials) };
@@ -66,11 +67,14 @@ async function run(dir: string): Promise<void> {
   const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
   const principals = new PrincipalRegistry(P.principals);
   const kmsState = new KmsState(path.join(dir, 'kms-state.json'), cluster.keys);
+  const policy = GatewayPolicy.load({ dir, config, principals, kmsState, identity, log, auditHead: () => audit.head() });
+  installGatewayPolicy(policy);
   const server = await startGatewayServer({ config, cluster, principals, log, dir, kmsState, audit });
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');
     server.close();
+    policy.close();
     cluster.close();
     void audit.close().finally(() => process.exit(0));
   };

@@ -1,7 +1,9 @@
 // Principals the gateway authenticates: AWS-style access keys (SigV4) and PKCS#11 PINs.
 //
-// SigV4 is a shared-secret MAC, so the gateway must hold each secret access key, as AWS does;
-// PINs are kept only as scrypt hashes.
+// SigV4 is a shared-secret MAC: whoever verifies a request holds the secret. The gateway holds
+// the secrets of administrators and auditors only; application secrets live at the signers
+// (signers/node/guard.ts), which verify application requests — so a compromised gateway cannot
+// forge one. PINs are kept only as scrypt hashes.
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -16,7 +18,8 @@ const principalSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
   role: roleSchema,
   accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
-  secretAccessKey: z.string().min(20),
+  /** Absent for application principals: the signers verify their requests. */
+  secretAccessKey: z.string().min(20).optional(),
   pinSalt: z.string(),
   pinHash: z.string(),
 });
@@ -43,6 +46,13 @@ export function newPrincipal(name: string, role: Role): { record: Principal; cre
 }
 
 const hashPin = (pin: string, saltHex: string) => scryptSync(pin, Buffer.from(saltHex, 'hex'), 32, PIN_SCRYPT).toString('hex');
+
+/** The record the gateway keeps: an application's secret is the signers' alone. */
+export const gatewayRecord = (p: Principal): Principal => {
+  if (p.role !== 'app') return p;
+  const { secretAccessKey: _held, ...rest } = p;
+  return rest;
+};
 
 export class PrincipalRegistry {
   private readonly byAccessKey = new Map<string, Principal>();

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { useOf, type Creation, type RequestEvidence, type Use } from '../signers/node/guard.js';
 import { fingerprint } from '../signers/node/identity.js';
 import { ProtocolError } from '../signers/protocols/common.js';
 import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protocols/rsa/combine.js';
@@ -45,7 +46,7 @@ export class RsaCoordinator {
    * Deals a new (or imported) key in a short-lived dealer process and installs each signer's
    * encrypted share; the key exists only once every signer installed its share.
    */
-  async ceremony(keyId: string, keySpec: string, trace: Trace, pkcs8Pem?: string): Promise<{ publicKey: string; rsa: z.infer<typeof rsaPublicParamsSchema> }> {
+  async ceremony(keyId: string, keySpec: string, trace: Trace, pkcs8Pem?: string, creation?: Creation): Promise<{ publicKey: string; rsa: z.infer<typeof rsaPublicParamsSchema> }> {
     const signers = [...this.clients.values()];
     const participants = signers.map((c) => c.id);
     const recipients = signers.map((c) => ({ id: c.id, identity: c.entry.identity }));
@@ -60,7 +61,7 @@ export class RsaCoordinator {
       const answers = await Promise.all(
         signers.map((c) => {
           const share = dealt.shares.find((s) => s.id === c.id);
-          return c.call<Audited<unknown>>('/v1/rsa/install', { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope });
+          return c.call<Audited<unknown>>('/v1/rsa/install', { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope, creation });
         }),
       );
       trace.signers = traceOf(signers, answers);
@@ -77,16 +78,18 @@ export class RsaCoordinator {
     const digest = req.messageType === 'RAW' ? HASHES[info.hash](req.message) : req.message;
     const hash = info.hash.replace('SHA-', 'sha') as SignHash;
     const params = this.publicParams(key);
-    return this.session(key, trace, (session) => rsaSignRequest(params, { session, scheme: info.scheme === 'RSASSA_PSS' ? 'pss' : 'pkcs1v15', hash, digest }, randomBytes));
+    const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
+    return this.session(key, trace, use, (session) => rsaSignRequest(params, { session, scheme: info.scheme === 'RSASSA_PSS' ? 'pss' : 'pkcs1v15', hash, digest }, randomBytes));
   }
 
-  decrypt(key: KeyRecord, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array, trace: Trace): Promise<Uint8Array> {
+  decrypt(key: KeyRecord, algorithm: EncryptionAlgorithm, ciphertext: Uint8Array, trace: Trace, evidence?: RequestEvidence): Promise<Uint8Array> {
     const params = this.publicParams(key);
-    return this.session(key, trace, (session) => rsaDecryptRequest(params, { session, padding: ENCRYPTION_PADDING[algorithm], ciphertext }));
+    const use = useOf('Decrypt', algorithm, undefined, ciphertext, evidence);
+    return this.session(key, trace, use, (session) => rsaDecryptRequest(params, { session, padding: ENCRYPTION_PADDING[algorithm], ciphertext }));
   }
 
   /** One t-signer session: each partial is verified; a bad one names its signer (→ one retry). */
-  private session(key: KeyRecord, trace: Trace, makeRequest: (session: string) => RsaRequest): Promise<Uint8Array> {
+  private session(key: KeyRecord, trace: Trace, use: Use | undefined, makeRequest: (session: string) => RsaRequest): Promise<Uint8Array> {
     const params = this.publicParams(key);
     return this.cluster.runSession(key, async (chosen) => {
       // A fresh session (and PSS salt) per attempt: a retry is a new session, never a replay.
@@ -97,7 +100,7 @@ export class RsaCoordinator {
         if (e instanceof ProtocolError) throw new ClusterError('invalid-usage', e.message);
         throw e;
       }
-      const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ partial: unknown }>>('/v1/rsa/partial', { keyId: key.keyId, session: request.session, request })));
+      const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ partial: unknown }>>('/v1/rsa/partial', { keyId: key.keyId, session: request.session, request, use })));
       Object.assign(trace, { session: request.session, signers: traceOf(chosen, answers) });
       const result = rsaCombine(params, request, answers.map((a) => a.partial));
       const fault = result.faults[0];

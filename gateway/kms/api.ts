@@ -1,22 +1,34 @@
 // The AWS KMS API (JSON 1.1) at POST /: read a bounded body → SigV4 → operation → validate →
 // authorize → run, answering in AWS's shapes. Each request leaves one log line (principal,
 // operation, key, outcome) and never its body, plaintexts or secrets.
+//
+// Administrators and auditors are authenticated here; applications by a signer, which alone
+// holds their secrets (gateway/governance.ts). An operation under quorum becomes a proposal
+// (gateway/proposals.ts); MpcHsm.<name> targets approve and inspect proposals. Changes the
+// signers keep a copy of are forwarded to them once executed.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
+import { sigv4Evidence } from '../../policy/index.js';
+import { SIGNER_CHANGES } from '../../signers/node/guard.js';
+import { gatewayPolicy, type ChangeResult } from '../governance.js';
+import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
+import { readLog } from '../../audit/verify.js';
+import { auditLogPath } from '../../audit/paths.js';
 import type { GatewayDeps } from '../server.js';
-import { authorize } from './authorize.js';
-import { OpContext } from './context.js';
+import { ApprovalRequired } from './authorize.js';
+import { OpContext, type Operation } from './context.js';
 import { KmsError, asKmsError } from './errors.js';
 import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
-import { SigV4Verifier } from './sigv4.js';
+import { SigV4Verifier, type ReceivedRequest } from './sigv4.js';
 
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
 const MAX_BODY_BYTES = 256 * 1024;
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
 const TARGET_PREFIX = 'TrentService.';
+const MPCHSM_PREFIX = 'MpcHsm.';
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const tooLarge = () => new KmsError('ValidationException', `The request body exceeds ${MAX_BODY_BYTES} bytes`, 413);
@@ -46,10 +58,11 @@ const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'si
 /** One audit entry per KMS request: who, what, on which key, with which signers, and how it ended. */
 async function recordRequest(
   deps: GatewayDeps,
-  r: { requestId: string; started: number; source: string; principal?: { name: string; accessKeyId: string }; opCtx?: OpContext; operation?: string; status: number; outcome: string },
+  r: { requestId: string; started: number; source: string; principal?: { name: string; accessKeyId: string }; opCtx?: OpContext; operation?: string; status: number; reason: string; via?: string },
 ): Promise<void> {
   const ok = r.status < 300;
   const trace = r.opCtx?.trace;
+  const approvedBy = [...(r.opCtx?.approvedBy ?? [])];
   await deps.audit.append({
     request: trace?.session ?? r.requestId,
     op: r.operation ?? 'unknown',
@@ -59,11 +72,12 @@ async function recordRequest(
     digest: r.opCtx?.digest,
     signers: trace && trace.signers.length > 0 ? trace.signers : undefined,
     session: trace?.session,
+    ...(approvedBy.length ? { policy: { version: gatewayPolicy().governance.version, approvals: approvedBy } } : {}),
     outcome: ok ? 'ok' : r.status < 500 ? 'refused' : 'failed',
-    reason: ok ? undefined : r.outcome,
+    reason: ok ? undefined : r.reason.slice(0, 1024),
     output: ok ? (OUTPUT_OF[r.operation ?? ''] ?? 'none') : 'none',
     startedAt: r.started,
-    detail: { requestId: r.requestId },
+    detail: { requestId: r.requestId, ...(r.opCtx?.proposal ? { proposal: r.opCtx.proposal } : {}), ...(r.via ? { via: r.via } : {}) },
   });
 }
 
@@ -76,12 +90,69 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     secretFor: (id) => deps.principals.byAccessKeyId(id)?.secretAccessKey,
   });
 
+  /** Applications are verified by a signer (the gateway holds no application secret). */
+  async function authenticate(req: ReceivedRequest, requestId: string): Promise<string> {
+    const claimed = /Credential=([A-Za-z0-9]{1,128})\//.exec(req.headers.authorization?.[0] ?? '')?.[1];
+    const p = claimed === undefined ? undefined : deps.principals.byAccessKeyId(claimed);
+    if (p?.role !== 'app' || p.secretAccessKey !== undefined) return verifier.verify(req);
+    const id = await gatewayPolicy().authenticate(sigv4Evidence(req), requestId);
+    if (id !== claimed) throw new KmsError('KMSInternalException', 'a signer authenticated another access key than the request names');
+    return id;
+  }
+
+  /** Authorises and runs an operation; one under quorum becomes a proposal; changes reach the signers. */
+  async function execute(opCtx: OpContext, op: Operation, input: unknown): Promise<{ result: object | undefined; changes?: ChangeResult[] }> {
+    let result: object | undefined;
+    try {
+      opCtx.authorizeOperation();
+      result = await op.run(opCtx, input as never);
+    } catch (e) {
+      if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum' || opCtx.extras.approved) throw e;
+      const parameters = { ...opCtx.extras.parameters, ...(opCtx.keyId !== undefined && typeof opCtx.extras.parameters.KeyId === 'string' ? { KeyId: opCtx.keyId } : {}) };
+      const p = await gatewayPolicy().proposals.create(opCtx.principal.name, e.need.operation, parameters);
+      opCtx.proposal = p.id;
+      throw new KmsError('AccessDeniedException', `${e.message}. Proposal ${p.id} holds this request until ${e.need.m} of the ${e.need.n} administrators approve it; each runs: mpchsm approve ${p.id} --as <administrator>`);
+    }
+    const changes = await forward(opCtx);
+    await opCtx.succeeded();
+    return { result, ...(changes ? { changes } : {}) };
+  }
+
+  /** Sends an executed change of a key or alias to the signers' own copies. */
+  async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
+    const operation = SIGNER_CHANGES.find((o) => o === opCtx.operation);
+    if (!operation) return undefined;
+    const a = opCtx.extras.approved;
+    const parameters = a?.proposal.parameters ?? opCtx.extras.parameters;
+    const target = operation === 'CreateAlias' || operation === 'UpdateAlias' ? arns.parseKeyRef(String(parameters.TargetKeyId)) : undefined;
+    const keyId = target ? (target.kind === 'key' ? target.keyId : undefined) : opCtx.keyId;
+    if (keyId === undefined) return undefined;
+    return gatewayPolicy().forward({ keyId, operation, parameters, principal: opCtx.principal.name, ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
+  }
+
+  /** Runs an approved proposal as its proposer; `ran` gets its context (for the audit entry). */
+  async function executeProposal(proposerName: string, stored: StoredProposal, ran: (c: OpContext) => void): Promise<Executed> {
+    const name = stored.proposal.operation.replace(/^kms:/, '');
+    const proposer = deps.principals.all().find((p) => p.name === proposerName);
+    if (!proposer) throw new KmsError('AccessDeniedException', `the proposer ${proposerName} is no longer a principal`);
+    if (!stored.proposal.operation.startsWith('kms:') || !Object.hasOwn(OPERATIONS, name)) {
+      throw new KmsError('UnsupportedOperationException', `${stored.proposal.operation} cannot be executed through the KMS API`);
+    }
+    const op = OPERATIONS[name]!;
+    const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: { proposal: stored.proposal, approvals: stored.approvals } });
+    opCtx.proposal = stored.proposal.id;
+    ran(opCtx);
+    return { operation: name, ...(await execute(opCtx, op, parseInput(op.input, stored.proposal.parameters, name))) };
+  }
+
   return async (ctx) => {
     const requestId = randomUUID();
     const started = Date.now();
     const entry: { principal?: string; operation?: string; keyId?: string } = {};
     let principal: { name: string; accessKeyId: string } | undefined;
     let opCtx: OpContext | undefined;
+    let via: string | undefined;
+    let reason = '';
     let status = 200;
     let outcome = 'ok';
     try {
@@ -92,36 +163,56 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
         throw new KmsError('SerializationException', 'Compressed request bodies are not accepted');
       }
       const body = await readBody(ctx.req);
-      const accessKeyId = await verifier.verify({
-        method: ctx.method,
-        path: ctx.path,
-        query: queryRecord(ctx.querystring),
-        headers: ctx.req.headersDistinct,
-        body,
-      });
+      const received: ReceivedRequest = { method: ctx.method, path: ctx.path, query: queryRecord(ctx.querystring), headers: ctx.req.headersDistinct, body };
+      const accessKeyId = await authenticate(received, requestId);
       const known = deps.principals.byAccessKeyId(accessKeyId)!;
       principal = known;
       entry.principal = known.name;
 
       const target = ctx.get('x-amz-target');
-      const name = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
-      if (!Object.hasOwn(OPERATIONS, name)) {
-        throw new KmsError('UnknownOperationException', `Unknown operation '${target.slice(0, 64)}'; X-Amz-Target must be TrentService.<operation>, one of ${Object.keys(OPERATIONS).join(', ')}`);
-      }
-      entry.operation = name;
-      const op = OPERATIONS[name]!;
-      if (ctx.get('content-type').split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) {
-        throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
-      }
-      const input = parseInput(op.input, parseJsonBody(body), name);
-      authorize(known, name);
-      opCtx = new OpContext(deps, state, arns, known, name);
-      try {
-        const result = await op.run(opCtx, input);
-        ctx.set('Content-Type', CONTENT_TYPE);
-        ctx.body = result === undefined ? '' : JSON.stringify(result);
-      } finally {
-        entry.keyId = opCtx.keyId;
+      if (target.startsWith(MPCHSM_PREFIX) && isMpcHsmOperation(target.slice(MPCHSM_PREFIX.length))) {
+        const name = target.slice(MPCHSM_PREFIX.length) as Parameters<typeof runMpcHsm>[0];
+        entry.operation = via = `MpcHsm.${name}`;
+        if (ctx.get('content-type').split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
+        const policy = gatewayPolicy();
+        try {
+          const r = await runMpcHsm(name, parseJsonBody(body), {
+            principal: known,
+            store: policy.proposals,
+            approvalsPerSignature: (keyId) => {
+              const key = deps.cluster.keys.get(keyId);
+              return key && (policy.keyInput(key).policy.mpchsm?.approvalsPerSignature ?? 0);
+            },
+            // The approval that completes a proposal is recorded as the operation it ran.
+            execute: (proposer, stored) => executeProposal(proposer, stored, (c) => (opCtx = c)),
+            auditRecords: async () => (await readLog(auditLogPath(deps.dir), 'gateway')).lines.map((l) => ({ seq: l.entry.seq, entry: l.entry as unknown as Record<string, unknown> })),
+          });
+          ctx.set('Content-Type', CONTENT_TYPE);
+          ctx.body = JSON.stringify(r.result);
+        } finally {
+          if (opCtx) [entry.operation, entry.keyId] = [opCtx.operation, opCtx.keyId];
+        }
+      } else {
+        const name = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
+        if (!Object.hasOwn(OPERATIONS, name)) {
+          throw new KmsError('UnknownOperationException', `Unknown operation '${target.slice(0, 64)}'; X-Amz-Target must be TrentService.<operation>, one of ${Object.keys(OPERATIONS).join(', ')}`);
+        }
+        entry.operation = name;
+        const op = OPERATIONS[name]!;
+        if (ctx.get('content-type').split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) {
+          throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
+        }
+        const json = parseJsonBody(body);
+        const input = parseInput(op.input, json, name);
+        const parameters = Object.fromEntries(Object.entries(json as object).filter(([, v]) => v !== null));
+        opCtx = new OpContext(deps, state, arns, known, name, { parameters, evidence: sigv4Evidence(received) });
+        try {
+          const { result } = await execute(opCtx, op, input);
+          ctx.set('Content-Type', CONTENT_TYPE);
+          ctx.body = result === undefined ? '' : JSON.stringify(result);
+        } finally {
+          entry.keyId = opCtx.keyId;
+        }
       }
     } catch (e) {
       const err = asKmsError(e);
@@ -129,6 +220,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       if (err.status >= 500) deps.log.warn({ requestId, err: e instanceof Error ? e.message : String(e) }, 'kms request failed');
       status = err.status;
       outcome = err.type;
+      reason = `${err.type}: ${err.message}`;
       ctx.status = err.status;
       // Rather than drain the rest of an oversized body, drop the connection after answering.
       if (err.status === 413) ctx.set('Connection', 'close');
@@ -137,7 +229,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     }
     // The gateway's transcript entry is durable before any answer leaves; without it, nothing does.
     try {
-      await recordRequest(deps, { requestId, started, source: `${ctx.ip}`, principal, opCtx, operation: entry.operation, status, outcome });
+      await recordRequest(deps, { requestId, started, source: `${ctx.ip}`, principal, opCtx, operation: entry.operation, status, reason, ...(via ? { via } : {}) });
     } catch (e) {
       deps.log.error({ requestId, err: (e as Error).message }, 'audit append failed; answer withheld');
       const err = new KmsError('KMSInternalException', 'The request could not be recorded; nothing was released', 500);

@@ -1,20 +1,25 @@
 // The gateway's side of each PKCS#11 request: authenticate the session credential, check the
 // role (applications sign and decrypt; key administrators create keys and never sign),
 // authorize through the KMS facade's policy seam, then run it on the cluster.
-import { randomUUID } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { DecodeError } from '../../signers/protocols/rsa/padding.js';
-import { ClusterError } from '../cluster.js';
+import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../keyspec.js';
-import { authorize } from '../kms/authorize.js';
+import { derivePinKey, pinKdfSchema, signP11Request } from '../../policy/evidence.js';
+import { messageDigestFor } from '../../policy/sign-approvals.js';
+import { gatewayPolicy } from '../governance.js';
+import { ApprovalRequired, authorize } from '../kms/authorize.js';
 import { KmsError } from '../kms/errors.js';
+import { checkAliasName } from '../kms/ids.js';
 import type { Principal } from '../principals.js';
 import type { GatewayDeps } from '../server.js';
 import { ecdsaDerToRaw, verifySignature } from '../verify.js';
-import type { AliasView } from './aliases.js';
-import { CKA, CKC_X_509, CKM, CKO, CKR, CKU, P11Error } from './ck.js';
+import { CKA, CKC_X_509, CKK, CKM, CKO, CKR, CKU, P11Error } from './ck.js';
 import type { Credentials } from './credentials.js';
 import { encrypt, planDecryption, planSignature } from './mechanisms.js';
 import { certificateObject, encodeObject, keyObjects, keySpecOfEcParams, matches, sessionKeySpki, uuidBytes, type P11Object, type Template } from './objects.js';
@@ -44,7 +49,6 @@ const MAX_ID = 128;
 export interface P11Deps extends GatewayDeps {
   store: P11Store;
   credentials: Credentials;
-  aliases: AliasView;
 }
 
 const header = z.tuple([z.literal(1), z.number().int(), z.number().int(), z.instanceof(Buffer)]).rest(z.unknown());
@@ -53,14 +57,22 @@ const uint = z.number().int().nonnegative();
 const templateSchema = z.array(z.tuple([uint, bytes]));
 const valueList = z.array(z.custom<Value>(() => true));
 
-/** What the request log records about one request (never its data). */
+/** What the request log and the audit entry record about one request (never its data). */
 export interface RequestLog {
   op: string;
   principal?: string;
   keyId?: string;
   rv: number;
   reason?: string;
+  /** The cluster algorithm, and SHA-256 of the message or ciphertext it was given. */
+  algorithm?: string;
+  digest?: string;
+  /** The cluster session and its signers. */
+  trace: Trace;
+  output: 'signature' | 'plaintext' | 'key' | 'none';
 }
+
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Answers one request frame. Never throws: every failure becomes [CKR, reason]. */
 export async function handleRequest(deps: P11Deps, body: Buffer, log: RequestLog): Promise<Value> {
@@ -128,13 +140,13 @@ async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string,
     case OP.FIND:
       return find(deps, abi, principal, args);
     case OP.SIGN:
-      return sign(deps, principal, args, log);
+      return sign(deps, credential, principal, args, log);
     case OP.DECRYPT:
-      return decrypt(deps, principal, args, log);
+      return decrypt(deps, credential, principal, args, log);
     case OP.GENERATE_KEY_PAIR:
       return generateKeyPair(deps, abi, principal, args, log);
     case OP.CREATE_OBJECT:
-      return createObject(deps, abi, principal, args);
+      return createObject(deps, abi, principal, args, log);
     case OP.DESTROY_OBJECT:
       return destroyObject(deps, principal, args);
     default:
@@ -161,13 +173,77 @@ async function login(deps: P11Deps, args: unknown[], log: RequestLog): Promise<V
   if (userType !== CKU.USER && userType !== CKU.SO) throw new P11Error(CKR.USER_TYPE_INVALID, `user type ${userType}`);
   const role = userType === CKU.SO ? 'admin' : 'app';
   const principal = deps.principals.byPin(pin.toString('utf8'), [role]);
-  pin.fill(0);
   if (!principal) {
+    pin.fill(0);
     await sleep(PIN_FAILURE_DELAY_MS);
     throw new P11Error(CKR.PIN_INCORRECT, `no ${role === 'admin' ? 'key administrator' : 'application principal'} has this PIN`);
   }
   log.principal = principal.name;
-  return [Buffer.from(deps.credentials.issue(principal)), Buffer.from(principal.name)];
+  const pinKey = role === 'app' ? pinKeyOf(deps, principal, pin.toString('utf8')) : undefined;
+  pin.fill(0);
+  try {
+    return [Buffer.from(deps.credentials.issue(principal, pinKey)), Buffer.from(principal.name)];
+  } finally {
+    pinKey?.fill(0);
+  }
+}
+
+const pinVerifiersSchema = z.object({
+  kdf: pinKdfSchema,
+  verifiers: z.array(z.object({ principal: z.string(), publicKey: z.string() })),
+});
+
+/**
+ * The application's PIN key (policy/evidence.ts), derived here at C_Login because the module
+ * does no cryptography: the gateway sees the PIN, so this evidence is as strong as SigV4's.
+ * Undefined — and the signers will refuse this session's requests — when bootstrap enrolled no
+ * verifier for the principal or the PIN derives another key than the one enrolled.
+ */
+function pinKeyOf(deps: P11Deps, principal: Principal, pin: string): Uint8Array | undefined {
+  let file: z.infer<typeof pinVerifiersSchema>;
+  try {
+    file = pinVerifiersSchema.parse(JSON.parse(readFileSync(path.join(deps.dir, 'pin-verifiers.json'), 'utf8')));
+  } catch (e) {
+    deps.log.warn({ err: (e as Error).message }, 'pkcs11: no usable pin-verifiers.json; signers will refuse PKCS#11 signing');
+    return undefined;
+  }
+  const enrolled = file.verifiers.find((v) => v.principal === principal.name)?.publicKey;
+  const key = derivePinKey(pin, file.kdf);
+  if (enrolled !== key.publicKey) {
+    key.secretKey.fill(0);
+    deps.log.warn({ principal: principal.name }, 'pkcs11: the PIN does not derive the enrolled PIN verifier; signers will refuse this session');
+    return undefined;
+  }
+  return key.secretKey;
+}
+
+/** The signed statement (policy/evidence.ts) each signer checks before it signs or decrypts. */
+function p11Evidence(
+  deps: P11Deps,
+  credential: string,
+  principal: Principal,
+  req: { operation: 'Sign' | 'Decrypt'; keyId: string; algorithm: string; messageType?: 'RAW' | 'DIGEST'; payload: Uint8Array },
+): unknown {
+  const pinKey = deps.credentials.pinKey(credential);
+  if (!pinKey) throw new P11Error(CKR.FUNCTION_REJECTED, `this session holds no PIN key the signers know for ${principal.name} (no PIN verifier enrolled, or logged in before it was): log in again`);
+  try {
+    return signP11Request(
+      {
+        clusterId: gatewayPolicy().governance.clusterId,
+        principal: principal.name,
+        operation: req.operation,
+        keyId: req.keyId,
+        algorithm: req.algorithm,
+        ...(req.messageType ? { messageType: req.messageType } : {}),
+        payload: Buffer.from(req.payload).toString('hex'),
+        timestamp: Date.now(),
+        nonce: randomBytes(16).toString('hex'),
+      },
+      pinKey,
+    );
+  } finally {
+    pinKey.fill(0);
+  }
 }
 
 // ---- objects ---------------------------------------------------------------------------
@@ -194,15 +270,17 @@ function allObjects(deps: P11Deps, abi: Abi): P11Object[] {
   const certs = deps.store.certificates();
   const certObjects = certs.map((c) => certificateObject(c, abi));
   const subjectBySpki = new Map(certObjects.map((o) => [o.attrs.get(CKA.PUBLIC_KEY_INFO)!.toString('base64'), o.attrs.get(CKA.SUBJECT)!]));
-  const aliases = deps.aliases.byKey();
+  const aliases = new Map<string, string[]>();
+  for (const a of deps.kmsState.aliases()) aliases.set(a.keyId, [...(aliases.get(a.keyId) ?? []), a.name.slice('alias/'.length)]);
   const out: P11Object[] = [];
   for (const key of deps.cluster.keys.list()) {
     if (key.state === 'PendingDeletion' || !isKeySpec(key.keySpec)) continue;
-    const meta = deps.store.keyMeta(key.keyId);
-    const labels = [...(aliases.get(key.keyId) ?? []), ...(meta?.label !== undefined ? [meta.label] : [])];
+    const tag = (k: string) => key.tags.find((t) => t.TagKey === k)?.TagValue;
+    const tagLabel = tag(TAG_LABEL);
+    const labels = [...new Set([...(aliases.get(key.keyId) ?? []), ...(tagLabel ? [tagLabel] : [])])].sort();
     const names = {
       labels: labels.length ? labels : [key.keyId],
-      ckaId: meta?.ckaId !== undefined ? Buffer.from(meta.ckaId, 'hex') : uuidBytes(key.keyId),
+      ckaId: Buffer.from(ckaIdOf(deps, key), 'hex'),
       subject: subjectBySpki.get(key.publicKey) ?? Buffer.alloc(0),
     };
     out.push(...keyObjects(key, names, abi));
@@ -220,14 +298,28 @@ function find(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[]): V
 
 const cryptoArgs = z.tuple([z.union([bytes, templateSchema]), uint, valueList, bytes, z.union([z.literal(0), z.literal(1)])]);
 
-async function sign(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+async function sign(deps: P11Deps, credential: string, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
   const [uid, mech, params, input, isDigest] = cryptoArgs.parse(args);
   requireRole(principal, 'app', 'signing');
   if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'signing needs a token key');
   const key = keyOf(deps, uid, 'priv', log);
-  authorize(principal, 'Sign', key);
   const plan = planSignature(mech, params, input, isDigest === 1, specOf(key));
-  const signature = await deps.cluster.sign({ keyId: key.keyId, algorithm: plan.algorithm, messageType: plan.messageType, message: plan.message });
+  const context = { algorithm: plan.algorithm, messageType: plan.messageType, digest: messageDigestFor(plan.algorithm, plan.messageType, plan.message) };
+  const allowed = authorize(principal, 'Sign', key, { context });
+  log.algorithm = plan.algorithm;
+  log.digest = sha256Hex(plan.message);
+  const evidence = p11Evidence(deps, credential, principal, { operation: 'Sign', keyId: key.keyId, algorithm: plan.algorithm, messageType: plan.messageType, payload: plan.message });
+  const signature = await deps.cluster.sign({
+    keyId: key.keyId,
+    algorithm: plan.algorithm,
+    messageType: plan.messageType,
+    message: plan.message,
+    trace: log.trace,
+    evidence: { evidence, ...(allowed.signApprovals.length ? { signApprovals: allowed.signApprovals } : {}) },
+  });
+  // Per-signature approvals are spent once the signature exists.
+  await gatewayPolicy().proposals.consume(allowed.consumeNonces);
+  log.output = 'signature';
   return [Buffer.from(plan.ecdsa ? ecdsaDerToRaw(plan.ecdsa, signature) : signature)];
 }
 
@@ -261,27 +353,30 @@ function encryptOp(deps: P11Deps, abi: Abi, principal: Principal | undefined, ar
   return [encrypt(mech, params, data, spki, keySpec)];
 }
 
-async function decrypt(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+async function decrypt(deps: P11Deps, credential: string, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
   const [uid, mech, params, ciphertext] = cryptoArgs.parse(args);
   requireRole(principal, 'app', 'decryption');
   if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'decryption needs a token key');
   const key = keyOf(deps, uid, 'priv', log);
-  authorize(principal, 'Decrypt', key);
   const algorithm = planDecryption(mech, params, specOf(key));
+  authorize(principal, 'Decrypt', key, { context: { algorithm } });
   const parsed = parseSpki(Buffer.from(key.publicKey, 'base64'));
   if (parsed.kind !== 'rsa') throw new P11Error(CKR.KEY_TYPE_INCONSISTENT, 'not an RSA key');
   const k = Math.ceil(parsed.modulusBits / 8);
   if (ciphertext.length !== k) throw new P11Error(CKR.ENCRYPTED_DATA_LEN_RANGE, `a ciphertext for this key is ${k} bytes, not ${ciphertext.length}`);
   const c = BigInt('0x' + ciphertext.toString('hex'));
   if (c === 0n || c >= parsed.n) throw new P11Error(CKR.ENCRYPTED_DATA_INVALID, 'the ciphertext is not below the modulus');
-  return [Buffer.from(await deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext }))];
+  log.algorithm = algorithm;
+  log.digest = sha256Hex(ciphertext);
+  const evidence = p11Evidence(deps, credential, principal, { operation: 'Decrypt', keyId: key.keyId, algorithm, payload: ciphertext });
+  const plaintext = await deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext, trace: log.trace, evidence: { evidence } });
+  log.output = 'plaintext';
+  return [Buffer.from(plaintext)];
 }
 
 // ---- key generation --------------------------------------------------------------------
 
 const RSA_BITS: Readonly<Record<string, KeySpec>> = { 2048: 'RSA_2048', 3072: 'RSA_3072', 4096: 'RSA_4096' };
-/** CKA_IDs promised to key generations still running, so two cannot take the same one. */
-const pendingIds = new Set<string>();
 
 /** One attribute from the private template, else the public one; they must agree. */
 function pick(pub: Map<number, Buffer>, priv: Map<number, Buffer>, type: number): Buffer | undefined {
@@ -309,11 +404,95 @@ function keySpecFor(mech: number, pub: Map<number, Buffer>, priv: Map<number, Bu
     const params = pick(pub, priv, CKA.EC_PARAMS);
     if (!params) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS (the curve) is required');
     const spec = keySpecOfEcParams(params);
-    if (!spec) throw new P11Error(CKR.CURVE_NOT_SUPPORTED, 'unknown curve; mpchsm knows Ed25519, P-256, P-384 and secp256k1');
-    if (mech === CKM.EC_EDWARDS_KEY_PAIR_GEN && spec !== 'ECC_NIST_EDWARDS25519') throw new P11Error(CKR.CURVE_NOT_SUPPORTED, 'CKM_EC_EDWARDS_KEY_PAIR_GEN makes Edwards keys only');
+    if (!spec) throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'unknown curve; mpchsm knows Ed25519, P-256, P-384 and secp256k1');
+    if (mech === CKM.EC_EDWARDS_KEY_PAIR_GEN && spec !== 'ECC_NIST_EDWARDS25519') throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'CKM_EC_EDWARDS_KEY_PAIR_GEN makes Edwards keys only');
     return spec;
   }
   throw new P11Error(CKR.MECHANISM_INVALID, `mechanism 0x${mech.toString(16)} generates no key pair`);
+}
+
+/**
+ * How a new key is named: CKA_LABEL becomes the KMS alias `alias/<label>` (shared with the KMS
+ * facade), CKA_ID — when given — is kept beside the key in place of the UUID's bytes. Both are
+ * checked, and reserved against concurrent creations, before the (slow) key is made.
+ */
+interface KeyNaming {
+  alias?: string;
+  ckaId?: string;
+}
+/** Aliases and CKA_IDs promised to key creations still running. */
+const pendingAliases = new Set<string>();
+const pendingIds = new Set<string>();
+
+/** CKA_ID: given at generation (kept beside the key, or as a tag through a proposal), else the UUID's bytes. */
+const ckaIdOf = (deps: P11Deps, key: KeyRecord): string => {
+  const tagged = key.tags.find((t) => t.TagKey === TAG_ID)?.TagValue;
+  return deps.store.keyMeta(key.keyId)?.ckaId ?? (tagged && /^(?:[0-9a-f]{2}){1,128}$/.test(tagged) ? tagged : uuidBytes(key.keyId).toString('hex'));
+};
+
+function keyNaming(deps: P11Deps, label: Buffer | undefined, id: Buffer | undefined): KeyNaming {
+  const naming: KeyNaming = {};
+  if (label?.length) {
+    const alias = `alias/${label.toString('utf8')}`;
+    try {
+      checkAliasName(alias);
+    } catch (e) {
+      throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_LABEL becomes the KMS alias ${alias}: ${(e as Error).message}`);
+    }
+    const tagged = deps.cluster.keys.list().some((k) => k.tags.some((t) => t.TagKey === TAG_LABEL && t.TagValue === alias.slice('alias/'.length)));
+    if (pendingAliases.has(alias) || deps.kmsState.alias(alias) || tagged) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_LABEL: the alias ${alias} names another key`);
+    naming.alias = alias;
+  }
+  if (id?.length) {
+    if (id.length > MAX_ID) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_ID longer than ${MAX_ID} bytes`);
+    const ckaId = id.toString('hex');
+    if (pendingIds.has(ckaId) || deps.cluster.keys.list().some((k) => ckaIdOf(deps, k) === ckaId)) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'another key already has this CKA_ID');
+    naming.ckaId = ckaId;
+  }
+  return naming;
+}
+
+/** Makes (or imports) a key under its names; returns its [public, private] objects. */
+async function createNamedKey(
+  deps: P11Deps,
+  abi: Abi,
+  log: RequestLog,
+  naming: KeyNaming,
+  req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description: string; pkcs8Pem?: string },
+): Promise<[P11Object, P11Object]> {
+  if (naming.alias) pendingAliases.add(naming.alias);
+  if (naming.ckaId) pendingIds.add(naming.ckaId);
+  try {
+    let record: KeyRecord;
+    try {
+      record = await deps.cluster.createKey({ ...req, trace: log.trace });
+    } catch (e) {
+      if (e instanceof ClusterError && e.code === 'unsupported') throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, e.message);
+      throw e;
+    }
+    log.keyId = record.keyId;
+    log.output = 'key';
+    const ckaId = naming.ckaId;
+    if (ckaId) await deps.store.exclusive(() => deps.store.setKeyMeta(record.keyId, { ckaId }));
+    if (naming.alias) {
+      const alias = naming.alias;
+      await deps.kmsState.exclusive(async () => {
+        if (deps.kmsState.alias(alias)) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `key ${record.keyId} was made, but the alias ${alias} was taken meanwhile`);
+        await deps.kmsState.putAlias(alias, record.keyId);
+      });
+    }
+    const objects = allObjects(deps, abi).filter((o) => o.uid.startsWith(`k:${record.keyId}:`));
+    return [objects.find((o) => o.uid.endsWith(':pub'))!, objects.find((o) => o.uid.endsWith(':priv'))!];
+  } finally {
+    if (naming.alias) pendingAliases.delete(naming.alias);
+    if (naming.ckaId) pendingIds.delete(naming.ckaId);
+  }
+}
+
+/** One usage per key, as in KMS: signing unless only decryption is asked for. */
+function usageOf(keySpec: KeySpec, wantsSign: boolean, wantsDecrypt: boolean): KeyRecord['keyUsage'] {
+  if (!keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'EC and Edwards keys sign; they do not decrypt');
+  return keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY';
 }
 
 async function generateKeyPair(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
@@ -324,44 +503,78 @@ async function generateKeyPair(deps: P11Deps, abi: Abi, principal: Principal, ar
   if (isFalse(pub.get(CKA.TOKEN)) || isFalse(priv.get(CKA.TOKEN))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm keys are token objects (CKA_TOKEN false cannot be honoured)');
   if (isTrue(priv.get(CKA.EXTRACTABLE)) || isFalse(priv.get(CKA.SENSITIVE))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm private keys are sensitive and never extractable');
   const keySpec = keySpecFor(mech, pub, priv, abi);
-  const wantsSign = isTrue(priv.get(CKA.SIGN)) || isTrue(pub.get(CKA.VERIFY));
-  const wantsDecrypt = isTrue(priv.get(CKA.DECRYPT)) || isTrue(pub.get(CKA.ENCRYPT));
-  // One usage per key, as in KMS: signing unless only decryption is asked for.
-  const keyUsage: KeyRecord['keyUsage'] = keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY';
-  if (!keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'EC and Edwards keys sign; they do not decrypt');
+  const keyUsage = usageOf(keySpec, isTrue(priv.get(CKA.SIGN)) || isTrue(pub.get(CKA.VERIFY)), isTrue(priv.get(CKA.DECRYPT)) || isTrue(pub.get(CKA.ENCRYPT)));
+  const naming = keyNaming(deps, pick(pub, priv, CKA.LABEL), pick(pub, priv, CKA.ID));
+  const description = `created with PKCS#11 C_GenerateKeyPair by ${principal.name}`;
+  await authorizeCreate(principal, { KeySpec: keySpec, KeyUsage: keyUsage, Description: description }, naming);
+  const objects = await createNamedKey(deps, abi, log, naming, { keySpec, keyUsage, description });
+  return objects.map(encodeObject);
+}
 
-  const labelBytes = pick(pub, priv, CKA.LABEL);
-  const label = labelBytes?.length ? labelBytes.toString('utf8') : undefined;
-  if (labelBytes && labelBytes.length > MAX_LABEL) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_LABEL longer than ${MAX_LABEL} bytes`);
-  const idBytes = pick(pub, priv, CKA.ID);
-  const ckaId = idBytes?.length ? idBytes.toString('hex') : undefined;
-  if (idBytes && idBytes.length > MAX_ID) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_ID longer than ${MAX_ID} bytes`);
-  if (ckaId !== undefined) {
-    const taken = pendingIds.has(ckaId) || deps.cluster.keys.list().some((k) => (deps.store.keyMeta(k.keyId)?.ckaId ?? uuidBytes(k.keyId).toString('hex')) === ckaId);
-    if (taken) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'another key already has this CKA_ID');
-  }
-  authorize(principal, 'CreateKey');
+/** Tags that carry a PKCS#11 key's names through a proposal (the KMS API executes it). */
+const TAG_LABEL = 'mpchsm:pkcs11:label';
+const TAG_ID = 'mpchsm:pkcs11:id';
 
-  if (ckaId !== undefined) pendingIds.add(ckaId);
+/**
+ * CreateKey's decision. One under quorum becomes a proposal, made as the KMS API makes it
+ * (ProposalStore.create): the approval that completes it runs KMS CreateKey with these
+ * parameters, and the key then appears as objects, named by the tags.
+ */
+async function authorizeCreate(principal: Principal, parameters: { KeySpec: KeySpec; KeyUsage: KeyRecord['keyUsage']; Description: string }, naming: KeyNaming): Promise<void> {
   try {
-    let record: KeyRecord;
-    try {
-      record = await deps.cluster.createKey({ keySpec, keyUsage, description: `created with PKCS#11 C_GenerateKeyPair by ${principal.name}` });
-    } catch (e) {
-      if (e instanceof ClusterError && e.code === 'unsupported') throw new P11Error(CKR.CURVE_NOT_SUPPORTED, e.message);
-      throw e;
-    }
-    log.keyId = record.keyId;
-    if (label !== undefined || ckaId !== undefined) {
-      await deps.store.exclusive(() => deps.store.setKeyMeta(record.keyId, { ...(label !== undefined && { label }), ...(ckaId !== undefined && { ckaId }) }));
-    }
-    const objects = allObjects(deps, abi).filter((o) => o.uid.startsWith(`k:${record.keyId}:`));
-    const pubObj = objects.find((o) => o.uid.endsWith(':pub'))!;
-    const privObj = objects.find((o) => o.uid.endsWith(':priv'))!;
-    return [encodeObject(pubObj), encodeObject(privObj)];
-  } finally {
-    if (ckaId !== undefined) pendingIds.delete(ckaId);
+    authorize(principal, 'CreateKey', undefined, { context: {} });
+  } catch (e) {
+    if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum') throw e;
+    const tags = [
+      ...(naming.alias ? [{ TagKey: TAG_LABEL, TagValue: naming.alias.slice('alias/'.length) }] : []),
+      ...(naming.ckaId ? [{ TagKey: TAG_ID, TagValue: naming.ckaId }] : []),
+    ];
+    const p = await gatewayPolicy().proposals.create(principal.name, e.need.operation, { ...parameters, ...(tags.length ? { Tags: tags } : {}) });
+    throw new P11Error(
+      CKR.FUNCTION_REJECTED,
+      `${e.message}. Proposal ${p.id} holds this key generation until ${e.need.m} of the ${e.need.n} administrators approve it; each runs: mpchsm approve ${p.id} --as <administrator>; the key then appears as objects`,
+    );
   }
+}
+
+/**
+ * Import of a legacy RSA key (C_CreateObject, CKO_PRIVATE_KEY, by a key administrator): the
+ * components go once to the key ceremony, which deals shares and forgets the key. EC and
+ * Edwards keys are born by distributed key generation only.
+ */
+async function importRsaKey(deps: P11Deps, abi: Abi, principal: Principal, t: Map<number, Buffer>, log: RequestLog): Promise<P11Object> {
+  requireRole(principal, 'admin', 'key import');
+  if (t.get(CKA.KEY_TYPE) === undefined || abi.readUlong(t.get(CKA.KEY_TYPE)!) !== BigInt(CKK.RSA)) {
+    throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'only RSA keys are imported: EC and Edwards keys are born by distributed key generation');
+  }
+  if (isFalse(t.get(CKA.SENSITIVE)) || isTrue(t.get(CKA.EXTRACTABLE))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm private keys are sensitive and never extractable');
+  const parts = [CKA.MODULUS, CKA.PUBLIC_EXPONENT, CKA.PRIVATE_EXPONENT, CKA.PRIME_1, CKA.PRIME_2, CKA.EXPONENT_1, CKA.EXPONENT_2, CKA.COEFFICIENT].map((a) => t.get(a));
+  if (parts.some((p) => !p?.length)) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'an RSA key import needs the modulus, both exponents, both primes and the CRT values');
+  const [n, e, d, p, q, dp, dq, qi] = parts.map((b) => b!.toString('base64url'));
+  let pkcs8Pem: string;
+  let bits: number;
+  try {
+    const key = createPrivateKey({ key: { kty: 'RSA', n, e, d, p, q, dp, dq, qi }, format: 'jwk' });
+    bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    pkcs8Pem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
+  } catch (err) {
+    throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `not an RSA private key: ${(err as Error).message}`);
+  } finally {
+    for (const b of parts) b!.fill(0);
+  }
+  const keySpec = RSA_BITS[String(bits)];
+  if (!keySpec) throw new P11Error(CKR.KEY_SIZE_RANGE, `RSA keys are 2048, 3072 or 4096 bits, not ${bits}`);
+  const keyUsage = usageOf(keySpec, isTrue(t.get(CKA.SIGN)), isTrue(t.get(CKA.DECRYPT)));
+  const naming = keyNaming(deps, t.get(CKA.LABEL), t.get(CKA.ID));
+  try {
+    authorize(principal, 'CreateKey', undefined, { context: {} });
+  } catch (e) {
+    // A proposal would have to hold the key material until approved: imports are not proposed.
+    if (e instanceof ApprovalRequired) throw new P11Error(CKR.FUNCTION_REJECTED, `${e.message}; a PKCS#11 key import cannot wait for approvals (a proposal would hold the key material)`);
+    throw e;
+  }
+  const [, priv] = await createNamedKey(deps, abi, log, naming, { keySpec, keyUsage, pkcs8Pem, description: `imported with PKCS#11 C_CreateObject by ${principal.name}` });
+  return priv;
 }
 
 // ---- certificates ----------------------------------------------------------------------
@@ -374,14 +587,13 @@ const CERT_TEMPLATE_ATTRIBUTES = new Set<number>([
   CKA.HASH_OF_ISSUER_PUBLIC_KEY, CKA.PUBLIC_KEY_INFO, CKA.APPLICATION,
 ]);
 
-async function createObject(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[]): Promise<Value[]> {
+async function createObject(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
   const [template] = z.tuple([templateSchema]).parse(args);
   const t = new Map(template);
   const cls = t.has(CKA.CLASS) ? abi.readUlong(t.get(CKA.CLASS)!) : undefined;
   if (cls === undefined) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_CLASS is required');
-  if (cls === BigInt(CKO.PRIVATE_KEY) || cls === BigInt(CKO.PUBLIC_KEY)) {
-    throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'keys are not imported through PKCS#11: use the KMS import (GetParametersForImport/ImportKeyMaterial) or the key ceremony');
-  }
+  if (cls === BigInt(CKO.PRIVATE_KEY)) return [encodeObject(await importRsaKey(deps, abi, principal, t, log))];
+  if (cls === BigInt(CKO.PUBLIC_KEY)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'a token public key comes with its private key (import the private key); a public key alone can be a session object');
   if (cls !== BigInt(CKO.CERTIFICATE)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'the token stores certificates only (other objects can be session objects)');
   const certType = t.get(CKA.CERTIFICATE_TYPE);
   if (certType && abi.readUlong(certType) !== BigInt(CKC_X_509)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'only X.509 certificates (CKC_X_509)');
@@ -398,7 +610,7 @@ async function createObject(deps: P11Deps, abi: Abi, principal: Principal, args:
   let id = t.get(CKA.ID);
   if (id === undefined) {
     const key = deps.cluster.keys.list().find((k) => Buffer.from(k.publicKey, 'base64').equals(parts.spki));
-    id = key ? Buffer.from(deps.store.keyMeta(key.keyId)?.ckaId ?? uuidBytes(key.keyId).toString('hex'), 'hex') : Buffer.alloc(0);
+    id = key ? Buffer.from(ckaIdOf(deps, key), 'hex') : Buffer.alloc(0);
   }
   if (id.length > MAX_ID) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, `CKA_ID longer than ${MAX_ID} bytes`);
   const stored = {

@@ -2,12 +2,13 @@
 // gateway directory holds p11/tls.key and p11/tls.crt (then the module's configuration says
 // `tls = on` and names the CA). Each connection carries one request at a time; the module
 // opens as many connections as it has concurrent calls.
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { GatewayDeps } from '../server.js';
-import { AliasView } from './aliases.js';
+import { CKR } from './ck.js';
 import { Credentials } from './credentials.js';
 import { handleRequest, type P11Deps, type RequestLog } from './handlers.js';
 import { P11Store } from './store.js';
@@ -21,7 +22,6 @@ export const p11Paths = (dir: string) => ({
   dir: path.join(dir, 'p11'),
   tlsKey: path.join(dir, 'p11', 'tls.key'),
   tlsCert: path.join(dir, 'p11', 'tls.crt'),
-  kmsState: path.join(dir, 'kms-state.json'),
 });
 
 export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close(): void }> {
@@ -31,7 +31,6 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
     ...deps,
     store,
     credentials: new Credentials(store.credentialKey, deps.principals),
-    aliases: new AliasView(P.kmsState, deps.cluster.keys),
   };
   const useTls = existsSync(P.tlsKey) && existsSync(P.tlsCert);
   const sockets = new Set<net.Socket>();
@@ -62,6 +61,26 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
   };
 }
 
+/** One audit entry per request: who, what, on which key, with which signers, and how it ended. */
+async function record(deps: P11Deps, log: RequestLog, started: number, source: string): Promise<void> {
+  const ok = log.rv === CKR.OK;
+  await deps.audit.append({
+    request: log.trace.session ?? randomUUID(),
+    op: `pkcs11.${log.op}`,
+    principal: { ...(log.principal ? { name: log.principal } : {}), source },
+    keyId: log.keyId,
+    algorithm: log.algorithm,
+    digest: log.digest,
+    signers: log.trace.signers.length > 0 ? log.trace.signers : undefined,
+    session: log.trace.session,
+    // Device and internal errors failed; everything else was a refusal.
+    outcome: ok ? 'ok' : log.rv === CKR.DEVICE_ERROR || log.rv === CKR.GENERAL_ERROR ? 'failed' : 'refused',
+    reason: ok ? undefined : `CKR 0x${log.rv.toString(16)}: ${log.reason ?? ''}`.slice(0, 1024),
+    output: ok ? log.output : 'none',
+    startedAt: started,
+  });
+}
+
 function serve(deps: P11Deps, socket: net.Socket): void {
   const reader = new FrameReader();
   let queue = Promise.resolve();
@@ -81,9 +100,17 @@ function serve(deps: P11Deps, socket: net.Socket): void {
     for (const body of bodies) {
       queue = queue.then(async () => {
         const started = Date.now();
-        const log: RequestLog = { op: 'unknown', rv: 0 };
-        const answer = await handleRequest(deps, body, log);
-        deps.log.info({ ...log, ms: Date.now() - started }, 'pkcs11');
+        const log: RequestLog = { op: 'unknown', rv: 0, trace: { signers: [] }, output: 'none' };
+        let answer = await handleRequest(deps, body, log);
+        // The gateway's transcript entry is durable before any answer leaves; without it, nothing does.
+        try {
+          await record(deps, log, started, `pkcs11 ${socket.remoteAddress}:${socket.remotePort}`);
+        } catch (e) {
+          deps.log.error({ err: (e as Error).message }, 'audit append failed; answer withheld');
+          answer = [CKR.DEVICE_ERROR, Buffer.from('the request could not be recorded; nothing was released')];
+        }
+        const { trace: _trace, ...line } = log;
+        deps.log.info({ ...line, ms: Date.now() - started }, 'pkcs11');
         if (!socket.destroyed) socket.write(frame(answer));
       });
     }

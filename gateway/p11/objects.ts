@@ -4,7 +4,7 @@
 // C_GetAttributeValue itself; it gets them again at each C_FindObjectsInit.
 import { createHash } from 'node:crypto';
 import type { KeyRecord } from '../keys.js';
-import { isKeySpec, parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey, type KeySpec } from '../keyspec.js';
+import { parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey, type KeySpec } from '../keyspec.js';
 import { CK_UNAVAILABLE_INFORMATION, CKA, CKC_X_509, CKK, CKM, CKO, CKR, P11Error, SENSITIVE_PRIVATE } from './ck.js';
 import type { StoredCertificate } from './store.js';
 import type { Abi, Value } from './wire.js';
@@ -203,26 +203,29 @@ export function encodeObject(o: P11Object): Value {
 export function sessionKeySpki(attrs: Map<number, Buffer>, abi: Abi): { keySpec: KeySpec; spki: Buffer } {
   const type = attrs.has(CKA.KEY_TYPE) ? abi.readUlong(attrs.get(CKA.KEY_TYPE)!) : undefined;
   const bad = (rv: number, why: string) => new P11Error(rv, `session public key: ${why}`);
-  try {
-    if (type === BigInt(CKK.RSA)) {
-      const n = attrs.get(CKA.MODULUS);
-      const e = attrs.get(CKA.PUBLIC_EXPONENT);
-      if (!n?.length || !e?.length) throw bad(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS and CKA_PUBLIC_EXPONENT needed');
+  if (type === BigInt(CKK.RSA)) {
+    const n = attrs.get(CKA.MODULUS);
+    const e = attrs.get(CKA.PUBLIC_EXPONENT);
+    if (!n?.length || !e?.length) throw bad(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS and CKA_PUBLIC_EXPONENT needed');
+    try {
       const spki = Buffer.from(spkiFromRsaPublicKey(BigInt('0x' + n.toString('hex')), BigInt('0x' + e.toString('hex'))));
       return { keySpec: parseSpki(spki).keySpec, spki };
+    } catch (err) {
+      throw bad(CKR.KEY_SIZE_RANGE, `${(err as Error).message} (RSA keys of 2048, 3072 or 4096 bits)`);
     }
-    if (type === BigInt(CKK.EC) || type === BigInt(CKK.EC_EDWARDS)) {
-      const spec = keySpecOfEcParams(attrs.get(CKA.EC_PARAMS) ?? Buffer.alloc(0));
-      if (!spec || !isKeySpec(spec)) throw bad(CKR.CURVE_NOT_SUPPORTED, 'unknown CKA_EC_PARAMS');
-      let point = attrs.get(CKA.EC_POINT) ?? Buffer.alloc(0);
-      // DER OCTET STRING around the point (the standard form) or the bare point (seen in the wild).
-      const raw = spec === 'ECC_NIST_EDWARDS25519' ? 32 : spec === 'ECC_NIST_P384' ? 97 : 65;
-      if (point.length !== raw && point[0] === 0x04) point = point.subarray(point[1]! < 0x80 ? 2 : 3);
+  }
+  if (type === BigInt(CKK.EC) || type === BigInt(CKK.EC_EDWARDS)) {
+    const spec = keySpecOfEcParams(attrs.get(CKA.EC_PARAMS) ?? Buffer.alloc(0));
+    if (!spec) throw bad(CKR.DOMAIN_PARAMS_INVALID, 'unknown CKA_EC_PARAMS');
+    let point = attrs.get(CKA.EC_POINT) ?? Buffer.alloc(0);
+    // DER OCTET STRING around the point (the standard form) or the bare point (seen in the wild).
+    const raw = spec === 'ECC_NIST_EDWARDS25519' ? 32 : spec === 'ECC_NIST_P384' ? 97 : 65;
+    if (point.length !== raw && point[0] === 0x04) point = point.subarray(point[1]! < 0x80 ? 2 : 3);
+    try {
       return { keySpec: spec, spki: Buffer.from(spkiFromRawPublicKey(spec, point)) };
+    } catch (err) {
+      throw bad(CKR.ATTRIBUTE_VALUE_INVALID, (err as Error).message);
     }
-  } catch (e) {
-    if (e instanceof P11Error) throw e;
-    throw bad(CKR.KEY_SIZE_RANGE, (e as Error).message);
   }
   throw bad(CKR.KEY_TYPE_INCONSISTENT, 'not an RSA, EC or Edwards key');
 }

@@ -1,7 +1,7 @@
 // What the PKCS#11 facade keeps beside the cluster's key records, in DIR/gateway/p11/:
 // - store.json: certificates created with C_CreateObject (token objects every logged-in
-//   principal sees), and per key the CKA_LABEL/CKA_ID given at C_GenerateKeyPair when they
-//   are not the defaults (label without a KMS alias, CKA_ID other than the UUID);
+//   principal sees), and the CKA_ID of each key that was given one at C_GenerateKeyPair or
+//   import (instead of its UUID's bytes);
 // - credential.key: the MAC key of the session credentials issued at C_Login.
 // Changes run one at a time through `exclusive` and are written atomically.
 import { randomBytes } from 'node:crypto';
@@ -27,7 +27,7 @@ const certificateSchema = z.object({
 });
 export type StoredCertificate = z.infer<typeof certificateSchema>;
 
-const keyMetaSchema = z.object({ label: z.string().optional(), ckaId: hex.optional() });
+const keyMetaSchema = z.object({ ckaId: hex });
 export type KeyMeta = z.infer<typeof keyMetaSchema>;
 
 const fileSchema = z.object({
@@ -66,10 +66,6 @@ export class P11Store {
 
   keyMeta(keyId: string): KeyMeta | undefined {
     return this.data.keys[keyId];
-  }
-
-  allKeyMeta(): Readonly<Record<string, KeyMeta>> {
-    return this.data.keys;
   }
 
   /** Call inside `exclusive`. */

@@ -1,11 +1,13 @@
 // The signer daemon: `init` (seal a new store, make the identity), `configure` (pin the
-// gateway and peers), `run` (serve). The operator secret arrives on stdin.
+// gateway and peers), `enrol` (seal the bootstrap governance and principal registry), `run`
+// (serve). The operator secret arrives on stdin.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { readSecretFromStdin } from '../../cli/stdin.js';
 import { writeFileAtomic } from './atomic.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths } from './config.js';
+import { PolicyGuard } from './guard.js';
 import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity } from './identity.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
@@ -38,6 +40,28 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
     peers: (JSON.parse(v.peers ?? '[]') as { name: string; id: number; identity: unknown }[]).map((p) => ({ ...p, identity: parsePublicIdentity(p.identity) })),
   });
   await writeFileAtomic(P.config, json(config), 0o600);
+}
+
+/**
+ * Seals the bootstrap enrolment (policy/governance genesis, principals, application secrets)
+ * into the store. stdin: {"operatorSecret": "...", "enrolment": {...}} — secrets never on the
+ * command line.
+ */
+async function enrol(dir: string): Promise<void> {
+  const input = await readSecretFromStdin('the enrolment document');
+  let doc: { operatorSecret?: unknown; enrolment?: unknown };
+  try {
+    doc = JSON.parse(Buffer.from(input).toString('utf8'));
+  } finally {
+    input.fill(0);
+  }
+  if (typeof doc.operatorSecret !== 'string') throw new Error('operatorSecret missing from the enrolment document');
+  const store = await ShareStore.open(signerPaths(dir).store, doc.operatorSecret);
+  try {
+    process.stdout.write(JSON.stringify(await PolicyGuard.enrol(store, doc.enrolment)) + '\n');
+  } finally {
+    store.close();
+  }
 }
 
 async function run(dir: string): Promise<void> {
@@ -87,8 +111,9 @@ async function main(): Promise<void> {
   if (!v.dir) throw new Error('--dir is required');
   if (command === 'init') return init(v.dir, v.name ?? '', Number(v.id));
   if (command === 'configure') return configure(v.dir, v);
+  if (command === 'enrol') return enrol(v.dir);
   if (command === 'run') return run(v.dir);
-  throw new Error(`unknown command '${command}' (init | configure | run)`);
+  throw new Error(`unknown command '${command}' (init | configure | enrol | run)`);
 }
 
 main().catch((e: Error) => {

@@ -8,6 +8,7 @@ import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
 import { digestHex, type Released } from './released.js';
 import type { SignerConfig } from './config.js';
+import { rsaFingerprint, type PolicyGuard } from './guard.js';
 import { EnvelopeError } from './envelope.js';
 import type { IdentitySecrets, PublicIdentity } from './identity.js';
 import { RpcError } from './rpc.js';
@@ -25,15 +26,18 @@ export class RsaShares {
     private readonly store: ShareStore,
     private readonly identity: IdentitySecrets,
     private readonly peers: ReadonlyMap<PartyId, PublicIdentity>,
+    private readonly guard: PolicyGuard,
   ) {}
 
   /** Installs this signer's share of a dealt key, after checking it against the public params. */
   async install(body: unknown): Promise<{ keyId: string }> {
-    const req = z.strictObject({ keyId: keyIdSchema, params: rsaPublicParamsSchema, dealer: z.unknown(), envelope: z.unknown() }).parse(body);
+    const req = z.strictObject({ keyId: keyIdSchema, params: rsaPublicParamsSchema, dealer: z.unknown(), envelope: z.unknown(), creation: z.unknown().optional() }).parse(body);
     const name = `key.${req.keyId}`;
     if (await this.store.has(name)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
+    const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
     try {
       const params = parsePublicParams(req.params);
+      if (`RSA_${params.n.toString(2).length}` !== pending.keySpec) throw new RpcError(403, 'wrong-key-spec', `the dealt key is not the ${pending.keySpec} key approved`);
       // The key must be shared among exactly the admitted signers, at the cluster's threshold.
       const admitted = [...this.peers.keys()].sort((a, b) => a - b).join();
       if ([...params.participants].sort((a, b) => a - b).join() !== admitted) throw new RpcError(403, 'wrong-participants', 'the key is not shared among the admitted signers');
@@ -41,6 +45,7 @@ export class RsaShares {
       const share = parseKeyShare(params, openDealtShare(req.keyId, this.identity, this.config.id, req.dealer, req.envelope));
       if (share.id !== this.config.id) throw new RpcError(403, 'wrong-share', `the share is party ${share.id}'s`);
       await this.store.put(name, Buffer.from(JSON.stringify({ scheme: 'rsa', params: encodePublicParams(params), share: encodeKeyShare(share) })));
+      await this.guard.recordCreated(pending);
       return { keyId: req.keyId };
     } catch (e) {
       if (e instanceof ProtocolError || e instanceof EnvelopeError) throw new RpcError(400, 'bad-share', e.message);
@@ -50,17 +55,21 @@ export class RsaShares {
 
   /** This signer's partial for a request it checks itself (see signers/protocols/rsa/request.ts). */
   async partial(body: unknown): Promise<{ partial: unknown; released: Released }> {
-    const req = z.strictObject({ keyId: keyIdSchema, session: z.string(), request: z.unknown() }).parse(body);
+    const req = z.strictObject({ keyId: keyIdSchema, session: z.string(), request: z.unknown(), use: z.unknown().optional() }).parse(body);
     try {
       const { params, share } = await this.load(req.keyId);
       const request = parseRequest(req.request);
       if (request.session !== req.session) throw new RpcError(400, 'bad-request', 'the request belongs to another session');
+      const fingerprint = rsaFingerprint(request);
+      const grant = await this.guard.authorizeUse(req.keyId, req.use, fingerprint);
+      this.guard.expectRsa(grant, request);
       const partial = rsaPartial(params, share, request, randomBytes);
+      const asked = await this.guard.release(grant, fingerprint);
       const released: Released =
         request.op === 'sign'
           ? { output: 'partial', keyId: req.keyId, algorithm: `rsa-${request.scheme}-${request.hash}`, digest: request.digest }
           : { output: 'partial', keyId: req.keyId, algorithm: `rsa-decrypt-${request.padding}`, digest: digestHex(Buffer.from(request.ciphertext, 'hex')) };
-      return { partial, released };
+      return { partial, released: { ...released, ...asked } };
     } catch (e) {
       if (e instanceof ProtocolError) throw new RpcError(400, 'bad-request', e.message);
       throw e;

@@ -12,6 +12,7 @@ import type { SignerConfig } from './config.js';
 import { EnvelopeError } from './envelope.js';
 import type { IdentitySecrets } from './identity.js';
 import { EcdsaSessions } from './ecdsa.js';
+import { PolicyGuard, guardEcdsaRoutes, type PendingKey, type UseGrant } from './guard.js';
 import { Relay, keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema } from './relay.js';
 import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
@@ -28,6 +29,7 @@ interface DkgSession {
   kind: 'dkg';
   keyId: string;
   state: DkgState;
+  pending: PendingKey;
   expires: number;
 }
 interface FrostSession {
@@ -35,6 +37,7 @@ interface FrostSession {
   keyId: string;
   signers: PartyId[];
   state: FrostSignerState;
+  grant: UseGrant;
   expires: number;
 }
 
@@ -52,14 +55,15 @@ export class SignerService {
     private readonly identity: IdentitySecrets,
     private readonly log: Logger,
     private readonly audit: AuditLog,
+    private readonly guard: PolicyGuard,
   ) {
     this.relay = new Relay(config, identity);
-    this.rsa = new RsaShares(config, store, identity, this.relay.peers);
+    this.rsa = new RsaShares(config, store, identity, this.relay.peers, guard);
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
   }
 
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
-    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit);
+    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, await PolicyGuard.load(ctx.store, ctx.audit));
     for (const name of await ctx.store.list()) if (name.startsWith('key.')) s.keyIds.add(name.slice(4));
     setInterval(() => s.expireSessions(), 10_000).unref();
     return s;
@@ -78,7 +82,9 @@ export class SignerService {
       '/v1/rsa/install': async (b) => this.installed(await this.rsa.install(b)),
       '/v1/rsa/partial': (b) => this.rsa.partial(b),
       '/v1/keys/forget': (b) => this.forget(b),
-      ...this.ecdsa.routes((keyId) => this.keyIds.add(keyId)),
+      '/v1/auth/sigv4': (b) => this.guard.authenticate(b),
+      '/v1/policy/apply': (b) => this.guard.apply(b),
+      ...guardEcdsaRoutes(this.guard, this.ecdsa.routes((keyId) => this.keyIds.add(keyId))),
     };
     return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replaceAll('/', '.'), h)]));
   }
@@ -138,13 +144,17 @@ export class SignerService {
   // ---- distributed key generation ---------------------------------------------------------
 
   private async dkgStart(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, suite: z.enum(groupNames), participants: z.array(z.number().int()), threshold: z.number().int() }).parse(body);
+    const req = z
+      .strictObject({ session: sessionIdSchema, keyId: keyIdSchema, suite: z.enum(groupNames), participants: z.array(z.number().int()), threshold: z.number().int(), creation: z.unknown().optional() })
+      .parse(body);
     // DKG involves every admitted signer: a key exists only where all of them hold a share.
     this.relay.checkKeygenParticipants(req.participants, req.threshold);
     if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     this.newSession(req.session);
+    const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
+    if (pending.keySpec !== 'ECC_NIST_EDWARDS25519' || req.suite !== 'ed25519') throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
     const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
-    this.sessions.set(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    this.sessions.set(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, pending, expires: Date.now() + SESSION_TTL_MS });
     return { outbound: this.relay.seal(`dkg:${req.keyId}`, step.outbound) };
   }
 
@@ -163,6 +173,7 @@ export class SignerService {
       this.sessions.delete(req.session);
       // Stored (sealed, atomically) before we tell anyone the key exists.
       await this.store.put(keyRecord(s.keyId), Buffer.from(JSON.stringify({ scheme: 'frost', share: JSON.parse(Buffer.from(encodeKeyShare(step.output)).toString()) })));
+      await this.guard.recordCreated(s.pending);
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
       return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId } };
@@ -181,15 +192,16 @@ export class SignerService {
   }
 
   private async frostCommit(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, signers: z.array(z.number().int()).min(1) }).parse(body);
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, signers: z.array(z.number().int()).min(1), use: z.unknown().optional() }).parse(body);
     const key = await this.loadFrostKey(req.keyId);
+    const grant = await this.guard.authorizeUse(req.keyId, req.use);
     if (req.signers.length < key.threshold) throw new RpcError(403, 'too-few-signers', `${req.signers.length} signers, threshold ${key.threshold}`);
     for (const id of req.signers) if (!key.participants.includes(id)) throw new RpcError(403, 'unknown-participant', `party ${id} holds no share of this key`);
     if (!req.signers.includes(this.config.id)) throw new RpcError(400, 'not-a-participant', 'this signer is not among the signers');
     this.newSession(req.session);
     // Nonces live only in memory: a restart loses them, which can never lead to reuse.
     const step = frostCommit(key, req.session, randomBytes);
-    this.sessions.set(req.session, { kind: 'frost', keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    this.sessions.set(req.session, { kind: 'frost', keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, grant, expires: Date.now() + SESSION_TTL_MS });
     return { commitment: step.outbound[0]!.payload };
   }
 
@@ -201,10 +213,12 @@ export class SignerService {
     this.sessions.delete(req.session);
     const ids = req.package.commitments.map((c) => c.id).sort((a, b) => a - b);
     if (ids.join() !== s.signers.join()) throw new RpcError(403, 'signer-set-changed', 'the signing package names other signers than the commitment request');
+    this.guard.expectFrost(s.grant, req.package.suite, req.package.message);
     try {
       const step = frostSign(s.state, req.package);
+      const asked = await this.guard.release(s.grant, `frost:${req.session}`);
       this.log.info({ keyId: req.keyId, session: req.session, suite: req.package.suite }, 'signature share released');
-      const released: Released = { output: 'partial', keyId: req.keyId, algorithm: `frost-${req.package.suite}`, digest: digestHex(Buffer.from(req.package.message, 'hex')) };
+      const released = { output: 'partial' as const, keyId: req.keyId, algorithm: `frost-${req.package.suite}`, digest: digestHex(Buffer.from(req.package.message, 'hex')), ...asked };
       return { share: step.outbound[0]!.payload, released };
     } catch (e) {
       this.protocolFailure(req.session, e);
@@ -213,7 +227,9 @@ export class SignerService {
 
   private async forget(body: unknown) {
     const req = z.strictObject({ keyId: keyIdSchema }).parse(body);
+    this.guard.checkForget(req.keyId);
     const existed = await this.store.delete(keyRecord(req.keyId));
+    await this.guard.forgotten(req.keyId);
     this.keyIds.delete(req.keyId);
     this.rsa.forget(req.keyId);
     return { keyId: req.keyId, existed };

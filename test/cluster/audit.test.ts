@@ -2,9 +2,11 @@
 // tampering with any party's log is caught by `mpchsm audit verify` with the right message.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CreateKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { signRequest } from '../kms/sign-request.js';
+import { createKey } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
 
@@ -14,7 +16,8 @@ beforeAll(async () => {
     const p = tc.principal(name);
     return new KMSClient({ endpoint: p.MPCHSM_KMS_ENDPOINT, region: p.AWS_REGION, credentials: { accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY }, maxAttempts: 1 });
   };
-  const keyId = (await kms('admin1').send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+  // CreateKey is proposed by admin1 and executed on admin1's approval (`mpchsm approve`).
+  const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
   for (let i = 0; i < 4; i++) await kms('app').send(new SignCommand({ KeyId: keyId, Message: Buffer.from(`m${i}`), SigningAlgorithm: 'ED25519_SHA_512' }));
   await tc.down(); // a clean stop signs every log's tail
 }, 120_000);
@@ -98,5 +101,29 @@ describe('audit transcripts of a real cluster', () => {
     for (const s of ['signer1', 'signer2', 'signer3']) writeFileSync(path.join(tc.dir, 'signers', s, 'operator.json'), JSON.stringify({ operator: s === 'signer3' ? 'carol' : 'alice' }));
     const r = await tc.mpchsm('doctor', '--dir', tc.dir);
     expect(r.stdout).toMatch(/shared-operator.*signer1.*signer2|signer1 and signer2.*same operator/);
+  });
+
+  it('the auditor fetches the records through the API; the application may not', async () => {
+    await tc.up();
+    try {
+      const fetchRecords = async (name: string, body: object) => {
+        const p = tc.principal(name);
+        const host = new URL(p.MPCHSM_KMS_ENDPOINT).host;
+        const signed = await signRequest({ accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY }, { host, target: 'MpcHsm.ListAuditRecords', body: JSON.stringify(body) });
+        const res = await fetch(p.MPCHSM_KMS_ENDPOINT, { method: 'POST', headers: signed.headers, body: signed.body });
+        return { status: res.status, json: (await res.json()) as { Records?: { op: string; keyId?: string; seq: number }[]; NextMarker?: string; __type?: string } };
+      };
+      const all = await fetchRecords('auditor', {});
+      expect(all.status).toBe(200);
+      expect(all.json.Records!.some((r) => r.op === 'Sign')).toBe(true);
+      const page = await fetchRecords('auditor', { Limit: 2 });
+      expect(page.json.Records).toHaveLength(2);
+      const next = await fetchRecords('auditor', { Limit: 2, Marker: page.json.NextMarker });
+      expect(next.json.Records![0]!.seq).toBeGreaterThan(page.json.Records![1]!.seq);
+      const denied = await fetchRecords('app', {});
+      expect([denied.status, denied.json.__type]).toEqual([400, 'AccessDeniedException']);
+    } finally {
+      await tc.down();
+    }
   });
 });

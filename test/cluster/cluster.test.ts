@@ -3,10 +3,11 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShareStore } from '../../signers/node/store.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { createKey } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
 let kms: KMSClient;
@@ -37,9 +38,9 @@ const kill = (pid: number, signal: NodeJS.Signals) => process.kill(pid, signal);
 beforeAll(async () => {
   tc = await startCluster();
   kms = client(tc);
-  const admin = client(tc, 'admin1');
-  keys.ed25519 = (await admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
-  keys.rsa = (await admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+  // CreateKey is an administrator's, approved by one administrator (test/policy-cluster/).
+  keys.ed25519 = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+  keys.rsa = await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
 }, 180_000);
 
 afterAll(async () => {

@@ -1,13 +1,15 @@
 // Threshold ECDSA (DKLs23) through the KMS facade on a real cluster: P-256, P-384 and
-// secp256k1 keys are born by distributed key generation and sign as standard ECDSA (DER).
+// secp256k1 keys are born by distributed key generation (under the CreateKey approval) and sign
+// as standard ECDSA (DER).
 import { createPublicKey, verify } from 'node:crypto';
-import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand, VerifyCommand } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient, SignCommand, VerifyCommand } from '@aws-sdk/client-kms';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawPublicKeyFromSpki } from '../../gateway/keyspec.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { createKey } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
 const client = (name: string) => {
@@ -32,9 +34,8 @@ const CASES = [
 describe('threshold ECDSA through the KMS API', () => {
   for (const c of CASES) {
     it(`${c.spec}: DKG, then RAW and DIGEST signatures that OpenSSL and noble verify`, async () => {
-      const admin = client('admin1');
       const app = client('app');
-      const keyId = (await admin.send(new CreateKeyCommand({ KeySpec: c.spec, KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+      const keyId = await createKey(tc, { KeySpec: c.spec, KeyUsage: 'SIGN_VERIFY' });
       const spki = Buffer.from((await app.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!);
       const point = rawPublicKeyFromSpki(c.spec, spki);
       for (const messageType of ['RAW', 'DIGEST'] as const) {

@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parseEnvFile } from '../../cli/env-file.js';
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -52,17 +53,6 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (!m) continue;
-    let v = m[2]!;
-    if (v.startsWith("'")) v = v.slice(1, -1).replace(/'\\''/g, "'");
-    out[m[1]!] = v;
-  }
-  return out;
-}
 
 export async function startCluster(opts: { signers?: number; threshold?: number } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-test-'));

@@ -20,10 +20,13 @@ import {
 import { ed25519ph } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { createKey as createApprovedKey } from '../policy-cluster/helpers.js';
 import { awsError, kmsClient } from './kms-client.js';
 
 let tc: TestCluster;
 let app: KMSClient;
+/** Creates keys (CreateKey is an administrator's, approved by one administrator: policy-cluster/). */
+let admin: KMSClient;
 let ed: string;
 let rsaSign: string;
 let rsaEnc: string;
@@ -33,8 +36,7 @@ const text = (s: string) => new TextEncoder().encode(s);
 const MESSAGE = text('mpchsm: threshold keys behind the KMS API');
 
 async function createKey(KeySpec: KeySpec, KeyUsage: KeyUsageType, Description = ''): Promise<string> {
-  const out = await app.send(new CreateKeyCommand({ KeySpec, KeyUsage, Description }));
-  return out.KeyMetadata!.KeyId!;
+  return createApprovedKey(tc, { KeySpec, KeyUsage, Description });
 }
 
 async function publicKey(keyId: string): Promise<KeyObject> {
@@ -50,6 +52,7 @@ async function publicKey(keyId: string): Promise<KeyObject> {
 beforeAll(async () => {
   tc = await startCluster();
   app = kmsClient(tc, 'app');
+  admin = kmsClient(tc, 'admin1');
   [ed, rsaSign, rsaEnc] = await Promise.all([
     createKey('ECC_NIST_EDWARDS25519', 'SIGN_VERIFY', 'ed25519 test key'),
     createKey('RSA_2048', 'SIGN_VERIFY'),
@@ -94,7 +97,7 @@ describe('CreateKey and DescribeKey', () => {
   it('makes ECDSA keys for signing only (threshold ECDSA: see test/cluster/ecdsa.test.ts)', async () => {
     const before = (await app.send(new ListKeysCommand({}))).Keys!.length;
     for (const KeySpec of ['ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_SECG_P256K1'] as const) {
-      const e = await awsError(app.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'ENCRYPT_DECRYPT' })));
+      const e = await awsError(admin.send(new CreateKeyCommand({ KeySpec, KeyUsage: 'ENCRYPT_DECRYPT' })));
       expect([e.name, e.status]).toEqual(['ValidationException', 400]);
     }
     expect((await app.send(new ListKeysCommand({}))).Keys!.length).toBe(before);
@@ -111,22 +114,22 @@ describe('CreateKey and DescribeKey', () => {
       { KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' },
     ];
     for (const c of cases) {
-      const e = await awsError(app.send(new CreateKeyCommand(c)));
+      const e = await awsError(admin.send(new CreateKeyCommand(c)));
       expect(e.name, JSON.stringify(c)).toBe('UnsupportedOperationException');
       expect(e.message).toMatch(/not support/);
     }
-    expect((await awsError(app.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', Origin: 'EXTERNAL' })))).name).toBe('UnsupportedOperationException');
-    expect((await awsError(app.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', MultiRegion: true })))).name).toBe('UnsupportedOperationException');
-    expect((await awsError(app.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', CustomKeyStoreId: 'cks-1' })))).name).toBe('CustomKeyStoreNotFoundException');
+    expect((await awsError(admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', Origin: 'EXTERNAL' })))).name).toBe('UnsupportedOperationException');
+    expect((await awsError(admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', MultiRegion: true })))).name).toBe('UnsupportedOperationException');
+    expect((await awsError(admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', CustomKeyStoreId: 'cks-1' })))).name).toBe('CustomKeyStoreNotFoundException');
   });
 
   it('refuses usages that do not fit the spec, and a missing usage for asymmetric keys', async () => {
-    const missing = await awsError(app.send(new CreateKeyCommand({ KeySpec: 'RSA_2048' })));
+    const missing = await awsError(admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048' })));
     expect(missing.name).toBe('ValidationException');
     expect(missing.message).toMatch(/KeyUsage is required/);
-    const wrong = await awsError(app.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'ENCRYPT_DECRYPT' })));
+    const wrong = await awsError(admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'ENCRYPT_DECRYPT' })));
     expect(wrong.name).toBe('ValidationException');
-    expect((await awsError(app.send(new CreateKeyCommand({ KeySpec: 'RSA_1024' as KeySpec, KeyUsage: 'SIGN_VERIFY' })))).name).toBe('ValidationException');
+    expect((await awsError(admin.send(new CreateKeyCommand({ KeySpec: 'RSA_1024' as KeySpec, KeyUsage: 'SIGN_VERIFY' })))).name).toBe('ValidationException');
   });
 });
 
@@ -282,18 +285,17 @@ describe('Encrypt and Decrypt (RSAES_OAEP)', () => {
 });
 
 describe('GenerateRandom', () => {
-  it('returns the bytes asked for, 1 to 1024', async () => {
-    const a = await app.send(new GenerateRandomCommand({ NumberOfBytes: 1024 }));
-    const b = await app.send(new GenerateRandomCommand({ NumberOfBytes: 32 }));
-    expect(a.Plaintext!.length).toBe(1024);
-    expect(b.Plaintext!.length).toBe(32);
-    expect(Buffer.from(a.Plaintext!.subarray(0, 32)).equals(Buffer.from(b.Plaintext!))).toBe(false);
+  it('validates 1 to 1024 bytes; no role may call it (policy/roles.ts)', async () => {
     for (const NumberOfBytes of [0, 1025]) expect((await awsError(app.send(new GenerateRandomCommand({ NumberOfBytes })))).name).toBe('ValidationException');
+    for (const name of ['app', 'admin1', 'auditor']) {
+      const e = await awsError(kmsClient(tc, name).send(new GenerateRandomCommand({ NumberOfBytes: 32 })));
+      expect([e.name, e.message]).toEqual(['AccessDeniedException', expect.stringContaining('[missing: kms:GenerateRandom]')]);
+    }
   });
 });
 
 describe('principals', () => {
-  it('every bootstrap principal authenticates and may call (until the policy issue)', async () => {
+  it('every bootstrap principal authenticates; administrators and auditors may describe keys', async () => {
     for (const name of ['admin1', 'admin2', 'admin3', 'auditor']) {
       const out = await kmsClient(tc, name).send(new DescribeKeyCommand({ KeyId: ed }));
       expect(out.KeyMetadata!.KeyId).toBe(ed);

@@ -1,9 +1,11 @@
 // Key management through the KMS API with @aws-sdk/client-kms against a real cluster: listing
-// and paging, aliases, key states, tags, key policies and descriptions.
+// and paging, aliases, key states, tags, key policies and descriptions. Under the default
+// governance CreateKey needs one administrator's approval and DisableKey, ScheduleKeyDeletion
+// and PutKeyPolicy two: those go through `mpchsm approve` (test/policy-cluster/helpers.ts);
+// reads of tags and policies are the auditor's (applications may not).
 import {
   CancelKeyDeletionCommand,
   CreateAliasCommand,
-  CreateKeyCommand,
   DeleteAliasCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
@@ -25,33 +27,36 @@ import {
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { approve, approved, createKey, failure, proposalIn } from '../policy-cluster/helpers.js';
 import { awsError, kmsClient } from './kms-client.js';
 
 let tc: TestCluster;
 let admin: KMSClient;
 let app: KMSClient;
+let auditor: KMSClient;
 let k1: string; // Ed25519, created with tags and a policy
 let k2: string; // Ed25519
 let k3: string; // Ed25519, for state changes
 let enc: string; // RSA ENCRYPT_DECRYPT
 let arn: (keyId: string) => string;
 
-const POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:Sign', Resource: '*' }] });
+// Everyone everything, within their role's ceiling.
+const POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:*', Resource: '*' }] });
 const msg = new TextEncoder().encode('m');
 
 beforeAll(async () => {
   tc = await startCluster();
   admin = kmsClient(tc, 'admin1');
   app = kmsClient(tc, 'app');
-  const ed = (extra: object = {}) => admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', ...extra }));
-  const [a, b, c, d] = await Promise.all([
+  auditor = kmsClient(tc, 'auditor');
+  const ed = (extra: object = {}) => createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', ...extra });
+  [k1, k2, k3, enc] = await Promise.all([
     ed({ Tags: [{ TagKey: 'team', TagValue: 'payments' }, { TagKey: 'env', TagValue: 'test' }], Policy: POLICY }),
     ed(),
     ed(),
-    admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' })),
+    createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }),
   ]);
-  [k1, k2, k3, enc] = [a, b, c, d].map((o) => o.KeyMetadata!.KeyId!) as [string, string, string, string];
-  const sample = a.KeyMetadata!.Arn!;
+  const sample = (await app.send(new DescribeKeyCommand({ KeyId: k1 }))).KeyMetadata!.Arn!;
   arn = (keyId) => sample.replace(/key\/.*$/, `key/${keyId}`);
 }, 120_000);
 
@@ -144,7 +149,7 @@ describe('aliases', () => {
 
 describe('key states', () => {
   it('DisableKey: DisabledException for use, EnableKey restores', async () => {
-    await admin.send(new DisableKeyCommand({ KeyId: k3 }));
+    await approved(tc, admin.send(new DisableKeyCommand({ KeyId: k3 })), ['admin1', 'admin2']);
     const m = (await app.send(new DescribeKeyCommand({ KeyId: k3 }))).KeyMetadata!;
     expect([m.Enabled, m.KeyState]).toEqual([false, 'Disabled']);
     const sign = await awsError(app.send(new SignCommand({ KeyId: k3, Message: msg, SigningAlgorithm: 'ED25519_SHA_512' })));
@@ -163,19 +168,24 @@ describe('key states', () => {
     for (const PendingWindowInDays of [6, 31]) {
       expect((await awsError(admin.send(new ScheduleKeyDeletionCommand({ KeyId: k3, PendingWindowInDays })))).name).toBe('ValidationException');
     }
-    const out = await admin.send(new ScheduleKeyDeletionCommand({ KeyId: k3, PendingWindowInDays: 7 }));
+    const out = await approved(tc, admin.send(new ScheduleKeyDeletionCommand({ KeyId: k3, PendingWindowInDays: 7 })), ['admin1', 'admin3']);
     expect(out).toMatchObject({ KeyId: arn(k3), KeyState: 'PendingDeletion', PendingWindowInDays: 7 });
-    expect(Math.abs(out.DeletionDate!.getTime() - (Date.now() + 7 * 86_400_000))).toBeLessThan(120_000);
+    const deletionDate = (out.DeletionDate as number) * 1000; // the approval's answer is JSON: epoch seconds
+    expect(Math.abs(deletionDate - (Date.now() + 7 * 86_400_000))).toBeLessThan(120_000);
     const m = (await app.send(new DescribeKeyCommand({ KeyId: k3 }))).KeyMetadata!;
-    expect([m.KeyState, m.Enabled, m.DeletionDate?.getTime()]).toEqual(['PendingDeletion', false, out.DeletionDate!.getTime()]);
+    expect([m.KeyState, m.Enabled, m.DeletionDate?.getTime()]).toEqual(['PendingDeletion', false, deletionDate]);
 
     const pending = `${arn(k3)} is pending deletion.`;
     const sign = await awsError(app.send(new SignCommand({ KeyId: 'alias/state-key', Message: msg, SigningAlgorithm: 'ED25519_SHA_512' })));
     expect([sign.name, sign.message]).toEqual(['KMSInvalidStateException', pending]);
+    // Operations under quorum are proposed first; executing them then fails the same way.
+    for (const call of [() => admin.send(new DisableKeyCommand({ KeyId: k3 })), () => admin.send(new ScheduleKeyDeletionCommand({ KeyId: k3 }))]) {
+      const id = proposalIn(await failure(call()));
+      await approve(tc, id, 'admin1');
+      await expect(approve(tc, id, 'admin2')).rejects.toThrow(/KMSInvalidStateException: proposal p-[0-9a-f]+ was approved, but executing it failed: .* is pending deletion/);
+    }
     for (const call of [
       () => admin.send(new EnableKeyCommand({ KeyId: k3 })),
-      () => admin.send(new DisableKeyCommand({ KeyId: k3 })),
-      () => admin.send(new ScheduleKeyDeletionCommand({ KeyId: k3 })),
       () => admin.send(new TagResourceCommand({ KeyId: k3, Tags: [{ TagKey: 'a', TagValue: 'b' }] })),
       () => admin.send(new UntagResourceCommand({ KeyId: k3, TagKeys: ['a'] })),
       () => admin.send(new UpdateKeyDescriptionCommand({ KeyId: k3, Description: 'x' })),
@@ -185,8 +195,8 @@ describe('key states', () => {
       expect((await awsError(call())).name).toBe('KMSInvalidStateException');
     }
     // Reading it is still allowed.
-    expect((await app.send(new ListResourceTagsCommand({ KeyId: k3 }))).Tags).toEqual([]);
-    expect((await app.send(new GetKeyPolicyCommand({ KeyId: k3 }))).Policy).toBeDefined();
+    expect((await auditor.send(new ListResourceTagsCommand({ KeyId: k3 }))).Tags).toEqual([]);
+    expect((await auditor.send(new GetKeyPolicyCommand({ KeyId: k3 }))).Policy).toBeDefined();
 
     expect((await admin.send(new CancelKeyDeletionCommand({ KeyId: k3 }))).KeyId).toBe(arn(k3));
     const after = (await app.send(new DescribeKeyCommand({ KeyId: k3 }))).KeyMetadata!;
@@ -198,29 +208,29 @@ describe('key states', () => {
   });
 
   it('key state survives a gateway restart', async () => {
-    await admin.send(new DisableKeyCommand({ KeyId: k2 }));
+    await approved(tc, admin.send(new DisableKeyCommand({ KeyId: k2 })), ['admin2', 'admin3']);
     await tc.down();
     await tc.up();
     // New clients: the old ones' kept-alive connections died with the gateway.
-    [admin, app] = [kmsClient(tc, 'admin1'), kmsClient(tc, 'app')];
+    [admin, app, auditor] = [kmsClient(tc, 'admin1'), kmsClient(tc, 'app'), kmsClient(tc, 'auditor')];
     expect((await app.send(new DescribeKeyCommand({ KeyId: k2 }))).KeyMetadata!.KeyState).toBe('Disabled');
     expect((await app.send(new DescribeKeyCommand({ KeyId: 'alias/payments-signing' }))).KeyMetadata!.KeyId).toBe(k1);
-    expect((await app.send(new GetKeyPolicyCommand({ KeyId: k1 }))).Policy).toBe(POLICY);
+    expect((await auditor.send(new GetKeyPolicyCommand({ KeyId: k1 }))).Policy).toBe(POLICY);
     await admin.send(new EnableKeyCommand({ KeyId: k2 }));
   });
 });
 
 describe('tags', () => {
   it('keeps tags given at creation; TagResource adds or replaces, UntagResource removes', async () => {
-    const initial = await app.send(new ListResourceTagsCommand({ KeyId: k1 }));
+    const initial = await auditor.send(new ListResourceTagsCommand({ KeyId: k1 }));
     expect(initial.Tags).toEqual([{ TagKey: 'env', TagValue: 'test' }, { TagKey: 'team', TagValue: 'payments' }]);
     await admin.send(new TagResourceCommand({ KeyId: arn(k1), Tags: [{ TagKey: 'env', TagValue: 'prod' }, { TagKey: 'owner', TagValue: '' }] }));
-    const p1 = await app.send(new ListResourceTagsCommand({ KeyId: k1, Limit: 2 }));
+    const p1 = await auditor.send(new ListResourceTagsCommand({ KeyId: k1, Limit: 2 }));
     expect([p1.Tags, p1.Truncated]).toEqual([[{ TagKey: 'env', TagValue: 'prod' }, { TagKey: 'owner', TagValue: '' }], true]);
-    const p2 = await app.send(new ListResourceTagsCommand({ KeyId: k1, Limit: 2, Marker: p1.NextMarker }));
+    const p2 = await auditor.send(new ListResourceTagsCommand({ KeyId: k1, Limit: 2, Marker: p1.NextMarker }));
     expect([p2.Tags, p2.Truncated]).toEqual([[{ TagKey: 'team', TagValue: 'payments' }], false]);
     await admin.send(new UntagResourceCommand({ KeyId: k1, TagKeys: ['owner', 'absent'] }));
-    expect((await app.send(new ListResourceTagsCommand({ KeyId: k1 }))).Tags!.map((t) => t.TagKey)).toEqual(['env', 'team']);
+    expect((await auditor.send(new ListResourceTagsCommand({ KeyId: k1 }))).Tags!.map((t) => t.TagKey)).toEqual(['env', 'team']);
   });
 
   it('refuses reserved aws: keys, duplicates and more than 50 tags (TagException)', async () => {
@@ -231,26 +241,28 @@ describe('tags', () => {
     const many = Array.from({ length: 49 }, (_, i) => ({ TagKey: `k${i}`, TagValue: 'v' }));
     expect((await awsError(admin.send(new TagResourceCommand({ KeyId: k1, Tags: many })))).name).toBe('TagException');
     expect((await awsError(admin.send(new TagResourceCommand({ KeyId: k1, Tags: [{ TagKey: '', TagValue: 'v' }] })))).name).toBe('ValidationException');
-    expect((await app.send(new ListResourceTagsCommand({ KeyId: k1 }))).Tags!.length).toBe(2);
+    expect((await auditor.send(new ListResourceTagsCommand({ KeyId: k1 }))).Tags!.length).toBe(2);
   });
 });
 
 describe('key policies', () => {
   it('a key created with a policy returns it; others have the default policy', async () => {
-    expect(await app.send(new GetKeyPolicyCommand({ KeyId: k1 }))).toMatchObject({ Policy: POLICY, PolicyName: 'default' });
-    const def = JSON.parse((await app.send(new GetKeyPolicyCommand({ KeyId: k2, PolicyName: 'default' }))).Policy!);
-    expect(def.Statement[0]).toMatchObject({ Effect: 'Allow', Action: 'kms:*', Principal: { AWS: `arn:aws:iam::${arn(k2).split(':')[4]}:root` } });
-    expect((await app.send(new ListKeyPoliciesCommand({ KeyId: k2 }))).PolicyNames).toEqual(['default']);
+    expect(await auditor.send(new GetKeyPolicyCommand({ KeyId: k1 }))).toMatchObject({ Policy: POLICY, PolicyName: 'default' });
+    const def = JSON.parse((await auditor.send(new GetKeyPolicyCommand({ KeyId: k2, PolicyName: 'default' }))).Policy!);
+    const account = arn(k2).split(':')[4];
+    expect(def.Statement[0]).toMatchObject({ Effect: 'Allow', Sid: 'Allow access for Key Administrators', Principal: { AWS: ['admin1', 'admin2', 'admin3'].map((n) => `arn:aws:iam::${account}:user/${n}`) } });
+    expect(def.Statement[1]).toMatchObject({ Effect: 'Allow', Principal: { AWS: [`arn:aws:iam::${account}:user/app`] }, Action: expect.arrayContaining(['kms:Sign', 'kms:Decrypt']) });
+    expect((await auditor.send(new ListKeyPoliciesCommand({ KeyId: k2 }))).PolicyNames).toEqual(['default']);
   });
 
   it('PutKeyPolicy replaces the policy; malformed documents and other names are refused', async () => {
-    const policy = JSON.stringify({ Version: '2012-10-17', Statement: { Effect: 'Deny', Principal: '*', Action: 'kms:*', Resource: '*' } });
-    await admin.send(new PutKeyPolicyCommand({ KeyId: k2, Policy: policy }));
-    expect((await app.send(new GetKeyPolicyCommand({ KeyId: k2 }))).Policy).toBe(policy);
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: { Effect: 'Allow', Principal: '*', Action: 'kms:*', Resource: '*' } });
+    await approved(tc, admin.send(new PutKeyPolicyCommand({ KeyId: k2, Policy: policy })), ['admin1', 'admin2']);
+    expect((await auditor.send(new GetKeyPolicyCommand({ KeyId: k2 }))).Policy).toBe(policy);
     for (const bad of ['not json', '[]', '{"Version":"2012-10-17"}']) {
       expect((await awsError(admin.send(new PutKeyPolicyCommand({ KeyId: k2, Policy: bad })))).name).toBe('MalformedPolicyDocumentException');
     }
-    expect((await awsError(app.send(new GetKeyPolicyCommand({ KeyId: k2, PolicyName: 'other' })))).name).toBe('NotFoundException');
+    expect((await awsError(auditor.send(new GetKeyPolicyCommand({ KeyId: k2, PolicyName: 'other' })))).name).toBe('NotFoundException');
     expect((await awsError(admin.send(new PutKeyPolicyCommand({ KeyId: k2, Policy: 'x'.repeat(32769) })))).name).toBe('ValidationException');
   });
 });

@@ -1,12 +1,15 @@
 // The KMS API on the wire, with raw fetch and hand-made SigV4: malformed bodies, bad
 // signatures, clock skew, replays and unknown operations each get AWS's error name and shape,
 // the gateway keeps serving after every one, the log holds one line per request and no body,
-// and a lost quorum is the retryable DependencyTimeoutException.
+// and a lost quorum is the retryable DependencyTimeoutException. The application's requests are
+// authenticated by a signer (the gateway holds no application secret) with the same answers.
+// Requests here are ListKeys, which an application may call (GenerateRandom is no role's).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CreateKeyCommand, GenerateRandomCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { ListKeysCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { createKey } from '../policy-cluster/helpers.js';
 import { awsError, kmsClient } from './kms-client.js';
 import { signRequest, type Credentials, type SignOptions } from './sign-request.js';
 
@@ -29,9 +32,10 @@ async function post(headers: Record<string, string>, body: Uint8Array | string):
   return { status: res.status, contentType: res.headers.get('content-type'), body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-/** Signs and sends; `bend` may alter the signed headers before sending. */
+let limit = 0;
+/** Signs and sends (a ListKeys of its own, so no two requests sign alike); `bend` may alter the signed headers before sending. */
 async function send(o: Partial<SignOptions> & { as?: Credentials; bend?: (h: Record<string, string>) => void } = {}): Promise<Answer> {
-  const signed = await signRequest(o.as ?? creds, { host, target: 'TrentService.GenerateRandom', body: '{"NumberOfBytes":8}', ...o });
+  const signed = await signRequest(o.as ?? creds, { host, target: 'TrentService.ListKeys', body: JSON.stringify({ Limit: 1 + (limit++ % 1000) }), ...o });
   o.bend?.(signed.headers);
   return post(signed.headers, signed.body);
 }
@@ -44,8 +48,9 @@ function expectError(a: Answer, type: string, status = 400): void {
   expect(String(a.body.message)).not.toMatch(/\n\s+at |node_modules|\.ts:\d+/); // no stack trace
 }
 
+
 async function expectServing(): Promise<void> {
-  expect((await app.send(new GenerateRandomCommand({ NumberOfBytes: 4 }))).Plaintext!.length).toBe(4);
+  expect((await app.send(new ListKeysCommand({}))).Keys).toBeDefined();
 }
 
 beforeAll(async () => {
@@ -54,7 +59,7 @@ beforeAll(async () => {
   const p = tc.principal('app');
   creds = { accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY };
   host = new URL(tc.endpoint).host;
-  keyId = (await app.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+  keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
 }, 120_000);
 
 afterAll(async () => {
@@ -66,7 +71,7 @@ describe('a well-formed signed request', () => {
     const a = await send();
     expect(a.status).toBe(200);
     expect(a.contentType).toBe('application/x-amz-json-1.1');
-    expect(Buffer.from(String(a.body.Plaintext), 'base64').length).toBe(8);
+    expect(a.body.Keys).toEqual([{ KeyId: keyId, KeyArn: expect.stringMatching(new RegExp(`:key/${keyId}$`)) }]);
   });
 });
 
@@ -78,15 +83,17 @@ describe('bodies', () => {
   });
 
   it('wrong types → SerializationException; unknown fields, missing or out-of-range values → ValidationException', async () => {
-    expectError(await send({ body: '{"NumberOfBytes":"8"}' }), 'SerializationException');
+    // Validation comes before authorisation: GenerateRandom's parameters are checked for anyone.
+    const random = (o: Partial<SignOptions>) => send({ target: 'TrentService.GenerateRandom', ...o });
+    expectError(await random({ body: '{"NumberOfBytes":"8"}' }), 'SerializationException');
     expectError(await send({ target: 'TrentService.DescribeKey', body: '{"KeyId":{"id":1}}' }), 'SerializationException');
-    const unknown = await send({ body: '{"NumberOfBytes":8,"NumberOfByte":8}' });
+    const unknown = await random({ body: '{"NumberOfBytes":8,"NumberOfByte":8}' });
     expectError(unknown, 'ValidationException');
     expect(unknown.body.message).toMatch(/'NumberOfByte'/);
     const missing = await send({ target: 'TrentService.DescribeKey', body: '{}' });
     expectError(missing, 'ValidationException');
     expect(missing.body.message).toMatch(/Value null at 'KeyId'/);
-    expectError(await send({ body: '{"NumberOfBytes":2000}' }), 'ValidationException');
+    expectError(await random({ body: '{"NumberOfBytes":2000}' }), 'ValidationException');
     await expectServing();
   });
 
@@ -150,7 +157,7 @@ describe('authentication', () => {
   });
 
   it('a replayed request → InvalidSignatureException', async () => {
-    const signed = await signRequest(creds, { host, target: 'TrentService.GenerateRandom', body: '{"NumberOfBytes":16}' });
+    const signed = await signRequest(creds, { host, target: 'TrentService.ListKeys', body: '{"Limit":16}' });
     expect((await post(signed.headers, signed.body)).status).toBe(200);
     const again = await post(signed.headers, signed.body);
     expectError(again, 'InvalidSignatureException');

@@ -8,7 +8,7 @@ import type { KeyRecord } from '../../keys.js';
 import { SIGNING_ALGORITHMS_BY_SPEC, parseSpki, type MessageType, type SigningAlgorithm } from '../../keyspec.js';
 import { VerifyError, checkSigningRequest, verifySignature } from '../../verify.js';
 import { operation, type OpContext } from '../context.js';
-import { KmsError, asKmsError } from '../errors.js';
+import { KmsError } from '../errors.js';
 import { blob, grantTokens, keyIdField, str } from '../input.js';
 import { ENCRYPTION_ALGORITHMS, algorithms, specOf, type EncryptionAlgorithm } from '../metadata.js';
 
@@ -94,9 +94,10 @@ export const Sign = operation(z.strictObject(signingInput), async (ctx, input) =
       messageType: messageType as MessageType,
       message: input.Message,
       trace: ctx.trace,
+      evidence: ctx.requestEvidence(),
     });
   } catch (e) {
-    throw asKmsError(e, key, ctx.arns.key(key.keyId));
+    throw ctx.clusterFailure(e, key);
   }
   return { KeyId: ctx.arns.key(key.keyId), Signature: b64(signature), SigningAlgorithm: input.SigningAlgorithm };
 });
@@ -195,10 +196,10 @@ export const Decrypt = operation(
     let plaintext: Uint8Array;
     try {
       ctx.noteRequest(algorithm, input.CiphertextBlob);
-      plaintext = await ctx.deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext: input.CiphertextBlob, trace: ctx.trace });
+      plaintext = await ctx.deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext: input.CiphertextBlob, trace: ctx.trace, evidence: ctx.requestEvidence() });
     } catch (e) {
       if (e instanceof DecodeError) throw invalidCiphertext();
-      throw asKmsError(e, key, ctx.arns.key(key.keyId));
+      throw ctx.clusterFailure(e, key);
     }
     return { KeyId: ctx.arns.key(key.keyId), Plaintext: b64(plaintext), EncryptionAlgorithm: algorithm };
   },

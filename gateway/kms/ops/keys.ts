@@ -4,10 +4,11 @@ import { z } from 'zod';
 import type { KeyRecord } from '../../keys.js';
 import { KEY_SPECS, isKeySpec, type KeySpec } from '../../keyspec.js';
 import { operation, type OpContext } from '../context.js';
-import { KmsError, asKmsError } from '../errors.js';
+import { KmsError } from '../errors.js';
 import { grantTokens, keyIdField, limitField, markerField, str } from '../input.js';
 import { epochSeconds, keyMetadata } from '../metadata.js';
 import { page, pageFields } from '../paging.js';
+import { gatewayPolicy } from '../../governance.js';
 import { checkPolicy, policyField } from './policies.js';
 import { checkTags, mergeTags, tagListSchema } from './tags.js';
 
@@ -79,20 +80,21 @@ export const CreateKey = operation(
     const tags = input.Tags ?? [];
     checkTags(tags);
     mergeTags([], tags);
+    ctx.authorizeCreate();
 
     let key: KeyRecord;
     try {
-      key = await ctx.deps.cluster.createKey({ keySpec, keyUsage, description: input.Description ?? '', trace: ctx.trace });
+      const evidence = ctx.creation({ keySpec, keyUsage, ...(input.Policy !== undefined ? { policy: input.Policy } : {}) });
+      key = await ctx.deps.cluster.createKey({ keySpec, keyUsage, description: input.Description ?? '', trace: ctx.trace, evidence });
     } catch (e) {
-      throw asKmsError(e);
+      throw ctx.clusterFailure(e);
     }
     ctx.keyId = key.keyId;
-    if (input.Policy !== undefined || tags.length > 0) {
-      key = await ctx.state.exclusive(async () => {
-        if (input.Policy !== undefined) await ctx.state.putPolicy(key.keyId, input.Policy);
-        return tags.length > 0 ? ctx.state.updateKey(key.keyId, (k) => ({ ...k, tags })) : key;
-      });
-    }
+    // The policy in force is stored with the key, the default one too (the signers do the same).
+    key = await ctx.state.exclusive(async () => {
+      await ctx.state.putPolicy(key.keyId, input.Policy ?? gatewayPolicy().defaultPolicyText());
+      return tags.length > 0 ? ctx.state.updateKey(key.keyId, (k) => ({ ...k, tags })) : key;
+    });
     return { KeyMetadata: keyMetadata(key, ctx.arns) };
   },
 );

@@ -1,10 +1,14 @@
 // GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. A key has one policy, named "default", stored as
-// the caller wrote it; a key created without one has AWS's default key policy. The documents
-// are kept, not yet enforced: evaluation is the policy engine's (see authorize.ts).
+// the caller wrote it and enforced (gateway/kms/authorize.ts here, signers/node/guard.ts at
+// every signer); a key created without one gets mpchsm's default policy (policy/key-policy.ts):
+// use for the applications, management for the administrators, reads for the auditors.
+// PutKeyPolicy is under the administrators' quorum by default: executed once approved, and
+// then forwarded with its approvals to every signer, which checks them and keeps its own copy.
 import { z } from 'zod';
+import { evaluateKeyPolicy, MalformedPolicyDocumentException, parseKeyPolicy, type KeyPolicy } from '../../../policy/index.js';
+import { gatewayPolicy } from '../../governance.js';
 import { operation } from '../context.js';
 import { KmsError } from '../errors.js';
-import type { Arns } from '../ids.js';
 import { keyIdField, limitField, markerField, str } from '../input.js';
 import { page, pageFields } from '../paging.js';
 
@@ -12,29 +16,13 @@ const POLICY_NAME = 'default';
 export const policyField = str(1, 32768);
 const policyNameField = str(1, 128).regex(/^[\w]+$/).optional();
 
-/** AWS's default key policy: the account (its IAM principals) may do everything. */
-const defaultPolicy = (arns: Arns): string =>
-  JSON.stringify(
-    {
-      Version: '2012-10-17',
-      Id: 'key-default-1',
-      Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${arns.account}:root` }, Action: 'kms:*', Resource: '*' }],
-    },
-    null,
-    2,
-  );
-
-/** A policy document must be a JSON object with a Statement (object or list). */
-export function checkPolicy(text: string): void {
-  let doc: unknown;
+/** Validates a policy document as the engine will evaluate it: MalformedPolicyDocumentException. */
+export function checkPolicy(text: string): KeyPolicy {
   try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new KmsError('MalformedPolicyDocumentException', 'The key policy is not valid JSON');
-  }
-  const statement = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>).Statement : undefined;
-  if (statement === null || typeof statement !== 'object') {
-    throw new KmsError('MalformedPolicyDocumentException', 'The key policy must be a JSON object with a Statement (a statement object or a list of them)');
+    return parseKeyPolicy(text);
+  } catch (e) {
+    if (e instanceof MalformedPolicyDocumentException) throw new KmsError('MalformedPolicyDocumentException', e.message);
+    throw e;
   }
 }
 
@@ -45,14 +33,24 @@ function checkPolicyName(name: string | undefined): void {
 export const GetKeyPolicy = operation(z.strictObject({ KeyId: keyIdField, PolicyName: policyNameField }), async (ctx, input) => {
   checkPolicyName(input.PolicyName);
   const key = ctx.key(input.KeyId, { aliases: false });
-  return { Policy: ctx.state.policy(key.keyId) ?? defaultPolicy(ctx.arns), PolicyName: POLICY_NAME };
+  return { Policy: gatewayPolicy().policyText(key.keyId), PolicyName: POLICY_NAME };
 });
 
 export const PutKeyPolicy = operation(
   z.strictObject({ KeyId: keyIdField, Policy: policyField, PolicyName: policyNameField, BypassPolicyLockoutSafetyCheck: z.boolean().optional() }),
   async (ctx, input) => {
     checkPolicyName(input.PolicyName);
-    checkPolicy(input.Policy);
+    const policy = checkPolicy(input.Policy);
+    // AWS's lockout safety check, before anything is proposed: a policy that would stop its
+    // author changing it again is refused unless the caller says it means it.
+    const ref = ctx.arns.parseKeyRef(input.KeyId);
+    if (!input.BypassPolicyLockoutSafetyCheck && ref.kind === 'key') {
+      const arn = gatewayPolicy().principalOf(ctx.principal).arn;
+      const context = { 'aws:PrincipalArn': arn, 'aws:username': ctx.principal.name, 'kms:CallerAccount': ctx.arns.account };
+      if (evaluateKeyPolicy(policy, { principalArn: arn, action: 'kms:PutKeyPolicy', resource: ctx.arns.key(ref.keyId), context }).effect !== 'Allow') {
+        throw new KmsError('MalformedPolicyDocumentException', 'The new key policy will not allow you to update the key policy in the future; set BypassPolicyLockoutSafetyCheck if you mean it');
+      }
+    }
     const key = ctx.key(input.KeyId, { aliases: false });
     await ctx.state.exclusive(() => ctx.state.putPolicy(key.keyId, input.Policy));
     return undefined;

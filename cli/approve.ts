@@ -1,0 +1,199 @@
+// Administrators' approvals: the approval keys and governance made at bootstrap, and the
+// `mpchsm approve` / `mpchsm approve-sign` commands.
+//
+// Each administrator has an Ed25519 approval key pair; the secret stays in that principal's
+// own file (DIR/principals/NAME.approval.key, mode 0600), the public key is in the governance
+// document every signer holds. `approve` fetches a proposal from the gateway, shows what it
+// does, signs it with the administrator's approval key and submits the signature under the
+// administrator's own KMS credentials (a SigV4-signed POST, X-Amz-Target: MpcHsm.Approve).
+// `approve-sign` signs one signature's digest (key, algorithm, digest, expiry, random nonce)
+// for keys whose policy asks for per-signature approvals.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { z } from 'zod';
+import {
+  DEFAULT_PIN_KDF,
+  MAX_SIGN_APPROVAL_TTL_MS,
+  defaultGovernance,
+  derivePinKey,
+  proposalSchema,
+  signApproval,
+  signGovernance,
+  signSignApproval,
+  type Proposal,
+  type SignedGovernance,
+} from '../policy/index.js';
+import type { RegisteredPrincipal } from '../signers/node/guard.js';
+import { writeFileAtomic } from '../signers/node/atomic.js';
+import type { GatewayInitOutput } from '../gateway/config.js';
+import { fromHex, toHex } from '../signers/protocols/common.js';
+import { layout } from './layout.js';
+import { runNode } from './processes.js';
+
+const approvalKeyFile = (dir: string, name: string) => path.join(layout(dir).principals, `${name}.approval.key`);
+const governanceFile = (dir: string) => path.join(layout(dir).root, 'governance.json');
+
+// ---- bootstrap ------------------------------------------------------------------------------
+
+export interface Bootstrap {
+  /** DIR */
+  dir: string;
+  region: string;
+  account: string;
+  principals: GatewayInitOutput['principals'];
+  /** Each signer's data directory and operator secret. */
+  signers: { name: string; dir: string; operatorSecret: string }[];
+  signerEntry: string;
+}
+
+/**
+ * Makes every administrator's approval key (in their own file), the governance genesis signed
+ * by all of them, and enrols the governance and the principal registry — with the application
+ * secrets and PIN verifiers — at every signer, sealed in its store. The gateway gets the
+ * (public) governance only.
+ */
+export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
+  const clusterId = `mpchsm-${randomBytes(6).toString('hex')}`;
+  const admins = b.principals.filter((p) => p.role === 'admin').map((p) => ({ name: p.name, secret: ed25519.utils.randomSecretKey() }));
+  for (const a of admins) await writeFileAtomic(approvalKeyFile(b.dir, a.name), Buffer.from(toHex(a.secret) + '\n'), 0o600);
+  const document = defaultGovernance(clusterId, admins.map((a) => ({ name: a.name, approvalKey: toHex(ed25519.getPublicKey(a.secret)) })));
+  const genesis: SignedGovernance = { document, signatures: admins.map((a) => signGovernance(document, a.name, a.secret)) };
+  for (const a of admins) a.secret.fill(0);
+  const chain = Buffer.from(JSON.stringify({ chain: [genesis] }, null, 2) + '\n');
+  await writeFileAtomic(governanceFile(b.dir), chain, 0o644);
+  await writeFileAtomic(path.join(layout(b.dir).gateway, 'governance.json'), chain, 0o644);
+
+  // One salt for the cluster: the PKCS#11 module derives a PIN's key before it knows whose PIN it is.
+  const salt = randomBytes(16).toString('hex');
+  const principals: RegisteredPrincipal[] = b.principals.map((p) => {
+    if (p.role !== 'app') return { name: p.name, role: p.role, accessKeyId: p.accessKeyId };
+    const pinKey = derivePinKey(p.pin, { salt, ...DEFAULT_PIN_KDF });
+    pinKey.secretKey.fill(0);
+    return { name: p.name, role: p.role, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey, pinVerifier: { principal: p.name, salt, ...DEFAULT_PIN_KDF, publicKey: pinKey.publicKey } };
+  });
+  // Public, for the PKCS#11 path: the module derives the PIN key with these parameters, and the
+  // gateway may recognise a principal by its verifier without ever seeing a PIN.
+  const verifiers = principals.flatMap((p) => (p.pinVerifier ? [{ principal: p.name, publicKey: p.pinVerifier.publicKey }] : []));
+  await writeFileAtomic(path.join(layout(b.dir).gateway, 'pin-verifiers.json'), Buffer.from(JSON.stringify({ kdf: { salt, ...DEFAULT_PIN_KDF }, verifiers }, null, 2) + '\n'), 0o644);
+  const enrolment = { clusterId, region: b.region, account: b.account, governance: genesis, principals };
+  for (const s of b.signers) await runNode(b.signerEntry, ['enrol', '--dir', s.dir], JSON.stringify({ operatorSecret: s.operatorSecret, enrolment }));
+}
+
+// ---- talking to the gateway as a principal --------------------------------------------------
+
+function readEnv(dir: string, name: string): Record<string, string> {
+  const file = layout(dir).principalEnv(name);
+  if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || !existsSync(file)) throw new Error(`${name} is not a principal of the cluster in ${layout(dir).root} (no ${file})`);
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.startsWith("'") ? m[2]!.slice(1, -1).replace(/'\\''/g, "'") : m[2]!;
+  }
+  return out;
+}
+
+/** A SigV4-signed JSON 1.1 call to the gateway with `name`'s credentials. */
+async function call(dir: string, name: string, target: string, body: object): Promise<Record<string, unknown>> {
+  const env = readEnv(dir, name);
+  const url = new URL(env.MPCHSM_KMS_ENDPOINT ?? '');
+  const signer = new SignatureV4({
+    service: 'kms',
+    region: env.AWS_REGION ?? '',
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? '' },
+    sha256: Hash.bind(null, 'sha256'),
+  });
+  const payload = JSON.stringify(body);
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    path: '/',
+    // A signed random id, as the AWS SDKs send: two identical calls in one second are not a replay.
+    headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target, 'amz-sdk-invocation-id': randomUUID() },
+    body: payload,
+  });
+  const { host: _host, ...headers } = signed.headers as Record<string, string>;
+  const res = await fetch(new URL('/', url), { method: 'POST', headers, body: payload });
+  const text = await res.text();
+  const json = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`${String(json.__type ?? res.status)}: ${String(json.message ?? text)}`);
+  return json;
+}
+
+function approvalSecret(dir: string, name: string): Uint8Array {
+  const file = approvalKeyFile(dir, name);
+  if (!existsSync(file)) throw new Error(`${name} has no approval key (${file}): only key administrators approve`);
+  const hex = readFileSync(file, 'utf8').trim();
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`${file} is not an approval key`);
+  return fromHex(hex);
+}
+
+function clusterId(dir: string): string {
+  const doc = z.object({ chain: z.array(z.object({ document: z.object({ clusterId: z.string() }) })).min(1) }).parse(JSON.parse(readFileSync(governanceFile(dir), 'utf8')));
+  return doc.chain.at(-1)!.document.clusterId;
+}
+
+// ---- the commands ---------------------------------------------------------------------------
+
+/** `mpchsm approve <id> --as NAME`: signs proposal `id` and submits it; prints the outcome. */
+export async function approve(dir: string, id: string, as: string, json: boolean): Promise<void> {
+  const secret = approvalSecret(dir, as);
+  try {
+    const got = await call(dir, as, 'MpcHsm.GetProposal', { ProposalId: id });
+    const proposal: Proposal = proposalSchema.parse(got.Proposal);
+    if (proposal.id !== id) throw new Error(`the gateway answered proposal ${proposal.id} for ${id}`);
+    if (proposal.clusterId !== clusterId(dir)) throw new Error(`proposal ${id} is for cluster ${proposal.clusterId}, not this one`);
+    if (got.Status !== 'Pending') throw new Error(`proposal ${id} is ${String(got.Status).toLowerCase()}${got.Outcome ? ` (${String(got.Outcome)})` : ''}; nothing to approve`);
+    if (!json) {
+      console.log(`proposal ${id}: ${proposal.operation} ${JSON.stringify(proposal.parameters)}`);
+      console.log(`  proposed by ${proposal.proposer}, open until ${new Date(proposal.expiresAt).toISOString()}; signing as ${as}`);
+    }
+    const out = await call(dir, as, 'MpcHsm.Approve', { ProposalId: id, Approval: signApproval(proposal, as, secret) });
+    if (json) console.log(JSON.stringify(out));
+    else {
+      const approvals = (out.Approvals as string[] | undefined) ?? [];
+      console.log(`  ${approvals.length} of ${String(out.Required)} approvals (${approvals.join(', ')}): ${String(out.Status).toLowerCase()}`);
+      const result = out.Result as object | undefined;
+      if (result && Object.keys(result).length > 0) console.log(JSON.stringify(result, null, 2));
+    }
+  } finally {
+    secret.fill(0);
+  }
+}
+
+export interface ApproveSignOptions {
+  key: string;
+  digest: string;
+  algorithm?: string | undefined;
+  /** Minutes the approval stays valid (default 60, at most 24 h). */
+  ttlMinutes?: number | undefined;
+}
+
+/** `mpchsm approve-sign --key K --digest HEX [--algorithm A] --as NAME`: approves one signature. */
+export async function approveSign(dir: string, as: string, o: ApproveSignOptions, json: boolean): Promise<void> {
+  const digest = o.digest.toLowerCase();
+  if (!/^(?:[0-9a-f]{2}){32,64}$/.test(digest)) throw new Error('--digest takes the message digest in hex (32 to 64 bytes)');
+  const ttl = (o.ttlMinutes ?? 60) * 60_000;
+  if (ttl <= 0 || ttl > MAX_SIGN_APPROVAL_TTL_MS) throw new Error('--ttl is 1 to 1440 minutes');
+  const secret = approvalSecret(dir, as);
+  try {
+    const meta = (await call(dir, as, 'TrentService.DescribeKey', { KeyId: o.key })).KeyMetadata as { KeyId: string; SigningAlgorithms?: string[] };
+    const algorithms = meta.SigningAlgorithms ?? [];
+    const algorithm = o.algorithm ?? (algorithms.length === 1 ? algorithms[0] : undefined);
+    if (!algorithm) throw new Error(`key ${meta.KeyId} signs with ${algorithms.join(', ') || 'no algorithm'}: name one with --algorithm`);
+    const approval = signSignApproval(
+      { clusterId: clusterId(dir), keyId: meta.KeyId, algorithm: algorithm as never, digest, expiresAt: Date.now() + ttl, nonce: randomBytes(16).toString('hex'), approver: as },
+      secret,
+    );
+    const out = await call(dir, as, 'MpcHsm.ApproveSign', { Approval: approval });
+    if (json) console.log(JSON.stringify(out));
+    else console.log(`signature of ${digest} with key ${meta.KeyId} (${algorithm}): ${String(out.Approvals)} of ${String(out.Required)} approvals, valid until ${new Date(approval.expiresAt).toISOString()}`);
+  } finally {
+    secret.fill(0);
+  }
+}

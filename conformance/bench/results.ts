@@ -1,0 +1,149 @@
+// The shape of a benchmark run's results (bench-results/bench.json), and the figures derived
+// from the measurements: ratios and the project's performance targets.
+import type { Machine } from './machine.js';
+import type { Alg, LatencySummary, Target } from './types.js';
+
+export type Status = 'ok' | 'unavailable' | 'failed';
+
+export interface SignPoint {
+  target: Target;
+  alg: Alg;
+  concurrency: number;
+  status: Status;
+  reason?: string;
+  ops?: number;
+  errors?: number;
+  seconds?: number;
+  opsPerSec?: number;
+  latencyMs?: LatencySummary;
+  /** CPU ms per signature in each process: client, gateway, signer1… */
+  cpuMsPerOp?: Record<string, number>;
+}
+
+export interface KeygenFigure {
+  target: Target;
+  alg: Alg;
+  status: Status;
+  reason?: string;
+  /** Each key generation, ms. */
+  runsMs: number[];
+  /** The governance held CreateKey as a proposal: the time includes `mpchsm approve`. */
+  approved?: boolean;
+  meanMs?: number;
+}
+
+export interface ProtocolRow {
+  protocol: string;
+  curve: string;
+  t: number;
+  n: number;
+  op: string;
+  ms_per_op: number;
+}
+
+export interface ProfileProcess {
+  cpuMsPerOp: number;
+  /** [category, CPU ms per signature], largest first. */
+  categories: [string, number][];
+  /** [function, self CPU ms per signature], largest first. */
+  top: [string, number][];
+}
+
+export interface ProfileSegment {
+  target: Target;
+  alg: Alg;
+  ops: number;
+  latencyP50Ms: number;
+  processes: Record<string, ProfileProcess>;
+}
+
+export interface TargetCheck {
+  name: string;
+  limit: string;
+  measured: string;
+  met: boolean | 'not available';
+}
+
+export interface BenchResults {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  quick: boolean;
+  /** The mpchsm commit measured (see machine.ts revision()). */
+  revision?: string;
+  machine: Machine;
+  cluster: { signers: number; threshold: number; started: boolean };
+  softhsm: { version: string } | { missing: string };
+  settings: { concurrency: number[]; durationMs: number; warmupMs: number; keygenRuns: number };
+  floors: { fdatasyncMs: LatencySummary; signerHealthMs?: LatencySummary; gatewayHealthMs?: LatencySummary; kmsDescribeKeyMs?: LatencySummary };
+  keygen: KeygenFigure[];
+  sign: SignPoint[];
+  ratios: Ratio[];
+  targets: TargetCheck[];
+  protocols: { rows: ProtocolRow[] } | { error: string };
+  profile?: { segments: ProfileSegment[] } | { error: string };
+}
+
+/** mpchsm's figure divided by the reference's, at one concurrency ('best': best over concurrency). */
+export interface Ratio {
+  alg: Alg;
+  what: 'throughput vs SoftHSMv2' | 'throughput KMS vs PKCS#11' | 'p50 latency KMS vs PKCS#11';
+  target: Target;
+  concurrency: number | 'best';
+  ratio: number;
+}
+
+export const point = (sign: readonly SignPoint[], target: Target, alg: Alg, c: number) =>
+  sign.find((p) => p.target === target && p.alg === alg && p.concurrency === c && p.status === 'ok');
+
+/** Best sustained throughput over the concurrency levels measured. */
+export const best = (sign: readonly SignPoint[], target: Target, alg: Alg): number | undefined => {
+  const xs = sign.filter((p) => p.target === target && p.alg === alg && p.status === 'ok').map((p) => p.opsPerSec ?? 0);
+  return xs.length ? Math.max(...xs) : undefined;
+};
+
+export function ratios(sign: readonly SignPoint[], concurrency: readonly number[], algs: readonly Alg[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const alg of algs) {
+    for (const target of ['kms', 'p11'] as const) {
+      for (const c of concurrency) {
+        const m = point(sign, target, alg, c);
+        const s = point(sign, 'softhsm', alg, c);
+        if (m?.opsPerSec && s?.opsPerSec) out.push({ alg, what: 'throughput vs SoftHSMv2', target, concurrency: c, ratio: m.opsPerSec / s.opsPerSec });
+      }
+      const bm = best(sign, target, alg);
+      const bs = best(sign, 'softhsm', alg);
+      if (bm && bs) out.push({ alg, what: 'throughput vs SoftHSMv2', target, concurrency: 'best', ratio: bm / bs });
+    }
+    for (const c of concurrency) {
+      const k = point(sign, 'kms', alg, c);
+      const p = point(sign, 'p11', alg, c);
+      if (k?.opsPerSec && p?.opsPerSec) out.push({ alg, what: 'throughput KMS vs PKCS#11', target: 'kms', concurrency: c, ratio: k.opsPerSec / p.opsPerSec });
+      if (k?.latencyMs?.p50 && p?.latencyMs?.p50) out.push({ alg, what: 'p50 latency KMS vs PKCS#11', target: 'kms', concurrency: c, ratio: k.latencyMs.p50 / p.latencyMs.p50 });
+    }
+  }
+  return out;
+}
+
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(2));
+
+/** The project's targets for a 2-core machine with every process local. */
+export function checkTargets(sign: readonly SignPoint[], reasons: Partial<Record<Alg, string>>): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  for (const [alg, limit] of [['rsa2048', 0.1], ['p256', 0.005]] as const) {
+    const m = best(sign, 'p11', alg);
+    const s = best(sign, 'softhsm', alg);
+    const name = `${alg === 'rsa2048' ? 'RSA-2048' : 'ECDSA P-256'} PKCS#11 throughput ÷ SoftHSMv2's (best sustained)`;
+    if (m === undefined || s === undefined) out.push({ name, limit: `≥ ${limit}`, measured: reasons[alg] ?? 'not measured', met: 'not available' });
+    else out.push({ name, limit: `≥ ${limit}`, measured: `${fmt(m / s)} (${fmt(m)} vs ${fmt(s)} sig/s)`, met: m / s >= limit });
+  }
+  for (const alg of ['rsa2048', 'p256'] as const) {
+    for (const target of ['p11', 'kms'] as const) {
+      const name = `${alg === 'rsa2048' ? 'RSA-2048' : 'ECDSA P-256'} p50 latency, 1 client, ${target === 'p11' ? 'PKCS#11' : 'KMS'}`;
+      const p = point(sign, target, alg, 1);
+      if (!p?.latencyMs) out.push({ name, limit: '≤ 5 ms', measured: reasons[alg] ?? 'not measured', met: 'not available' });
+      else out.push({ name, limit: '≤ 5 ms', measured: `${fmt(p.latencyMs.p50)} ms`, met: p.latencyMs.p50 <= 5 });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,68 @@
+/* Requests to the gateway. A request is the list
+ *   [version, op, abi, credential, ...arguments]
+ * where abi tells the gateway how this platform lays out a CK_ULONG (bit 0: 8 bytes rather
+ * than 4; bit 1: big-endian), so the attribute values it sends are the bytes an application
+ * expects. The answer is [CKR value, ...results]; a failure carries [CKR value, reason]. */
+#include "module.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WIRE_VERSION 1
+
+static uint64_t abi_flags(void) {
+  const uint16_t one = 1;
+  int big = *(const uint8_t *)&one == 0;
+  return (sizeof(CK_ULONG) == 8 ? 1u : 0u) | (big ? 2u : 0u);
+}
+
+void rpc_begin(rpc_t *q, int op, const char *token, uint32_t nargs) {
+  memset(q, 0, sizeof *q);
+  wb_list(&q->w, 4 + nargs);
+  wb_uint(&q->w, WIRE_VERSION);
+  wb_uint(&q->w, (uint64_t)op);
+  wb_uint(&q->w, abi_flags());
+  wb_str(&q->w, token);
+}
+
+void wb_template(wbuf *w, const CK_ATTRIBUTE *t, CK_ULONG n) {
+  wb_list(w, (uint32_t)n);
+  for (CK_ULONG i = 0; i < n; i++) {
+    wb_list(w, 2);
+    wb_uint(w, t[i].type);
+    wb_bytes(w, t[i].pValue, t[i].pValue ? t[i].ulValueLen : 0);
+  }
+}
+
+CK_RV rpc_call(rpc_t *q, const char *what, int timeout_ms, int idempotent) {
+  if (q->w.oom) {
+    log_msg(LOG_ERROR, "%s: request too large or out of memory", what);
+    return CKR_HOST_MEMORY;
+  }
+  char err[512];
+  if (transport_call(q->w.data, q->w.len, timeout_ms, idempotent, &q->resp, &q->resp_len, err, sizeof err)) {
+    log_msg(LOG_ERROR, "%s: %s", what, err);
+    return CKR_DEVICE_ERROR;
+  }
+  q->r = (rbuf){.p = q->resp, .len = q->resp_len};
+  uint32_t count;
+  uint64_t rv;
+  if (rd_list(&q->r, &count) || count < 1 || rd_uint(&q->r, &rv)) {
+    log_msg(LOG_ERROR, "%s: the gateway sent a malformed answer", what);
+    return CKR_DEVICE_ERROR;
+  }
+  if (rv != CKR_OK) {
+    const uint8_t *reason = NULL;
+    size_t n = 0;
+    if (count >= 2) rd_bytes(&q->r, &reason, &n);
+    log_msg(rv == CKR_BUFFER_TOO_SMALL ? LOG_DEBUG : LOG_WARN, "%s: refused (CKR 0x%lx): %.*s", what, (unsigned long)rv,
+            (int)(n > 400 ? 400 : n), reason ? (const char *)reason : "no reason given");
+  }
+  return (CK_RV)rv;
+}
+
+void rpc_end(rpc_t *q) {
+  wb_free(&q->w);
+  free(q->resp);
+  memset(q, 0, sizeof *q);
+}

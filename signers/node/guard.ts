@@ -1,0 +1,760 @@
+// The signer's own policy check: what lets each signer refuse a compromised gateway.
+//
+// Held here, sealed in this signer's store, never taken from the gateway afterwards:
+// - the enrolment made at bootstrap: cluster id, region, account, every principal's name, role
+//   and access key id, and — for application principals only — the SigV4 secret and the
+//   PKCS#11 PIN verifier (a public key: policy/evidence.ts), with which the signer checks
+//   requests itself;
+// - the governance document (verified genesis, signed by every administrator);
+// - its own copy of each key's policy, state (Enabled / Disabled / PendingDeletion), spec and
+//   usage, and of the aliases;
+// - the proposals it has applied and the per-signature approval nonces it has consumed.
+//
+// Checked before any share is used: the client's original request (evidence) verifies with the
+// principal's secret or PIN key, names this key and exactly this message or ciphertext, is
+// fresh and not used before; `authorize` (policy/evaluate.ts) allows it under this signer's
+// copy of the key policy and governance, per-signature approvals included; the rate limit
+// allows it. Before a key is created or its policy/state changes: the administrators'
+// approvals verify against this signer's governance, for exactly those parameters, once.
+// Changes the governance puts under no quorum (aliases, EnableKey, CancelKeyDeletion by
+// default) cannot be checked here — administrators authenticate at the gateway — and are
+// applied on the gateway's word, recorded as such; put them under quorum to close that.
+//
+// Replays: a request is honoured for one release per signer. An RSA partial of the same input
+// may be released again (a retry around a dead signer): the value is deterministic, so it
+// gives nothing new. Replays are remembered in memory for the ±5 minute window; a request
+// signed before this process started is refused, so a restart does not reopen the window.
+import { sha512 } from '@noble/hashes/sha2.js';
+import { z } from 'zod';
+import type { AuditLog } from '../../audit/log.js';
+import { KmsError } from '../../gateway/kms/errors.js';
+import { SigV4Verifier } from '../../gateway/kms/sigv4.js';
+import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type SigningAlgorithm } from '../../gateway/keyspec.js';
+import {
+  EVIDENCE_SKEW_MS,
+  MalformedPolicyDocumentException,
+  authorize,
+  canonicalJson,
+  defaultKeyPolicy,
+  messageDigestFor,
+  parseKeyPolicy,
+  pinVerifierSchema,
+  proposalSchema,
+  quorumFor,
+  sigv4EvidenceSchema,
+  takeToken,
+  verifyEvidence,
+  verifyGenesis,
+  verifyGovernanceChain,
+  type Action,
+  type AuthorizeInput,
+  type BucketState,
+  type GovernanceDocument,
+  type KeyPolicy,
+  type Proposal,
+} from '../../policy/index.js';
+import { fromHex, toHex } from '../protocols/common.js';
+import type { RsaRequest } from '../protocols/rsa/request.js';
+import { digestHex } from './released.js';
+import { RpcError } from './rpc.js';
+import type { ShareStore } from './store.js';
+
+const REGISTRY = 'policy.registry';
+const GOVERNANCE = 'policy.governance';
+const ALIASES = 'policy.aliases';
+const LEDGER = 'policy.ledger';
+const KEY_PREFIX = 'policy.key.';
+/** A key may be forgotten (a failed creation rolled back) only this soon after it was made. */
+const FORGET_WINDOW_MS = 10 * 60_000;
+
+const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const base64 = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'base64');
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+
+// ---- enrolment (bootstrap) ------------------------------------------------------------------
+
+const registeredPrincipalSchema = z
+  .strictObject({
+    name: z.string().regex(NAME_RE),
+    role: z.enum(['admin', 'app', 'auditor']),
+    accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
+    /** Application principals only: their requests are verified here. */
+    secretAccessKey: z.string().min(20).max(256).optional(),
+    pinVerifier: pinVerifierSchema.optional(),
+  })
+  .refine((p) => p.role === 'app' || (p.secretAccessKey === undefined && p.pinVerifier === undefined), 'only application principals have secrets at the signers')
+  .refine((p) => p.pinVerifier === undefined || p.pinVerifier.principal === p.name, 'the PIN verifier names another principal');
+export type RegisteredPrincipal = z.infer<typeof registeredPrincipalSchema>;
+
+const registrySchema = z
+  .strictObject({
+    clusterId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    region: z.string().regex(/^[a-z0-9-]{1,32}$/),
+    account: z.string().regex(/^\d{12}$/),
+    principals: z.array(registeredPrincipalSchema).min(1).max(1024),
+  })
+  .superRefine((r, ctx) => {
+    const names = r.principals.map((p) => p.name);
+    const keys = r.principals.map((p) => p.accessKeyId);
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['principals'], message: 'a principal is listed twice' });
+    if (new Set(keys).size !== keys.length) ctx.addIssue({ code: 'custom', path: ['principals'], message: 'an access key id is listed twice' });
+  });
+type Registry = z.infer<typeof registrySchema>;
+
+/** What `signer enrol` receives on stdin (with the operator secret) at bootstrap. */
+export const enrolmentSchema = registrySchema.and(z.object({ governance: z.unknown() }));
+export type Enrolment = z.infer<typeof enrolmentSchema>;
+
+// ---- what the gateway sends -----------------------------------------------------------------
+
+/** Beside a Sign/Decrypt protocol request: what the client asked, and its proof. */
+export const useSchema = z.strictObject({
+  operation: z.enum(['Sign', 'Decrypt']),
+  algorithm: z.string().min(1).max(64),
+  messageType: z.enum(['RAW', 'DIGEST']).optional(),
+  /** The Message (Sign) or CiphertextBlob (Decrypt) the client sent, base64. */
+  payload: base64.max(16384),
+  /** policy/evidence.ts: the client's signed request (sigv4) or PKCS#11 statement (p11). */
+  evidence: z.unknown(),
+  /** Per-signature approvals (policy/sign-approvals.ts) for keys that need them. */
+  signApprovals: z.array(z.unknown()).max(64).optional(),
+});
+export type Use = z.infer<typeof useSchema>;
+
+/** What the gateway forwards for a Sign or Decrypt: the evidence and any signature approvals. */
+export interface RequestEvidence {
+  evidence: unknown;
+  signApprovals?: unknown[];
+}
+
+/** The `use` member the gateway adds to a signing or decryption request. */
+export const useOf = (operation: Use['operation'], algorithm: string, messageType: Use['messageType'], payload: Uint8Array, e: RequestEvidence | undefined): Use | undefined =>
+  e && {
+    operation,
+    algorithm,
+    ...(messageType ? { messageType } : {}),
+    payload: Buffer.from(payload).toString('base64'),
+    evidence: e.evidence,
+    ...(e.signApprovals?.length ? { signApprovals: e.signApprovals } : {}),
+  };
+
+const approvalFields = { proposal: z.unknown().optional(), approvals: z.array(z.unknown()).max(64).optional() };
+
+/** Beside a key-generation or key-installation request. */
+export const creationSchema = z.strictObject({
+  keySpec: z.string().min(1).max(64),
+  keyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT']),
+  origin: z.enum(['AWS_KMS', 'EXTERNAL']),
+  /** Who asked; under quorum the approved proposal's proposer is used instead. */
+  principal: z.string().regex(NAME_RE),
+  /** The key policy asked for (CreateKey's Policy); under quorum the proposal's. */
+  policy: z.string().max(32768).optional(),
+  ...approvalFields,
+});
+export type Creation = z.infer<typeof creationSchema>;
+
+/** Changes to keys and aliases a signer keeps its own copy of. */
+export const SIGNER_CHANGES = [
+  'PutKeyPolicy', 'DisableKey', 'EnableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion', 'CreateAlias', 'UpdateAlias', 'DeleteAlias',
+] as const;
+export type SignerChangeOperation = (typeof SIGNER_CHANGES)[number];
+
+/** One change, numbered by the gateway so every signer applies them in the same order. */
+export const changeSchema = z.strictObject({
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  keyId: z.string().regex(UUID_RE),
+  operation: z.enum(SIGNER_CHANGES),
+  parameters: z.record(z.string(), z.unknown()),
+  /** Who asked; under quorum the approved proposal's proposer is used instead. */
+  principal: z.string().regex(NAME_RE),
+  ...approvalFields,
+});
+export type SignerChange = z.infer<typeof changeSchema>;
+
+// ---- state ----------------------------------------------------------------------------------
+
+const keyStateSchema = z.strictObject({
+  keyId: z.string().regex(UUID_RE),
+  keySpec: z.string(),
+  keyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT']),
+  origin: z.enum(['AWS_KMS', 'EXTERNAL']),
+  /** The key policy document, as written. */
+  policy: z.string(),
+  state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
+  createdAt: z.number(),
+  /** createdAt of the last approved proposal applied to the key: an older one is stale. */
+  lastChange: z.number(),
+});
+type KeyState = z.infer<typeof keyStateSchema>;
+
+const ledgerSchema = z.strictObject({
+  /** The last change (gateway sequence number) processed. */
+  seq: z.number().int().min(0),
+  /** Proposals applied (or used to create a key), until they expire. */
+  proposals: z.record(z.string(), z.number()),
+  /** Per-signature approval nonces consumed, until they expire. */
+  nonces: z.record(z.string(), z.number()),
+});
+type Ledger = z.infer<typeof ledgerSchema>;
+
+const aliasesSchema = z.record(z.string(), z.string().regex(UUID_RE));
+
+/** A refusal for policy reasons; the gateway turns "access denied" into AccessDeniedException. */
+const denied = (why: string) => new RpcError(403, 'access-denied', `access denied: ${why}`);
+
+/** A Sign/Decrypt this signer has authorised, until its output is released. */
+export interface UseGrant {
+  keyId: string;
+  principal: string;
+  use: Use;
+  payload: Uint8Array;
+  replayId: string;
+  replayUntil: number;
+  nonces: { nonce: string; expiresAt: number }[];
+  approvedBy: string[];
+  governanceVersion: number;
+}
+
+/** A key creation this signer has authorised, recorded once its share is stored. */
+export interface PendingKey {
+  keyId: string;
+  keySpec: string;
+  keyUsage: KeyState['keyUsage'];
+  origin: KeyState['origin'];
+  policy: string;
+  lastChange: number;
+}
+
+/** What a release adds to the signer's audit entry: who asked and who approved. */
+export interface UseRecord {
+  principal: { name: string };
+  policy: { version: number; approvals: string[] };
+}
+
+export class PolicyGuard {
+  private readonly byAccessKey: Map<string, RegisteredPrincipal>;
+  private readonly byName: Map<string, RegisteredPrincipal>;
+  private readonly sigv4: SigV4Verifier;
+  private readonly policies = new Map<string, KeyPolicy>();
+  private readonly buckets = new Map<string, BucketState>();
+  /** Requests already honoured: replay id → what was released, until the window closes. */
+  private readonly seen = new Map<string, { fingerprint: string; until: number; nonces: string[] }>();
+  /** Keys that have released anything since start (they can no longer be forgotten). */
+  private readonly used = new Set<string>();
+  private readonly bootedAt = Date.now();
+
+  private constructor(
+    private readonly store: ShareStore,
+    private readonly audit: AuditLog,
+    private readonly registry: Registry,
+    private readonly governance: GovernanceDocument,
+    private readonly keys: Map<string, KeyState>,
+    private aliases: Record<string, string>,
+    private ledger: Ledger,
+  ) {
+    this.byAccessKey = new Map(registry.principals.map((p) => [p.accessKeyId, p]));
+    this.byName = new Map(registry.principals.map((p) => [p.name, p]));
+    this.sigv4 = new SigV4Verifier({ region: registry.region, service: 'kms', secretFor: (id) => this.byAccessKey.get(id)?.secretAccessKey });
+    setInterval(() => this.sweep(), 30_000).unref();
+  }
+
+  /** Bootstrap: verifies and seals the enrolment. Refuses a store that is already enrolled. */
+  static async enrol(store: ShareStore, doc: unknown): Promise<{ clusterId: string; principals: number; governanceVersion: number }> {
+    if (await store.has(REGISTRY)) throw new Error('this signer is already enrolled');
+    const e = enrolmentSchema.parse(doc);
+    const g = verifyGenesis(e.governance);
+    if (!g.ok) throw new Error(`governance: ${g.reason}`);
+    if (g.governance.clusterId !== e.clusterId) throw new Error(`the governance is for cluster ${g.governance.clusterId}, not ${e.clusterId}`);
+    const registry = registrySchema.parse({ clusterId: e.clusterId, region: e.region, account: e.account, principals: e.principals });
+    for (const a of g.governance.administrators) {
+      if (registry.principals.find((p) => p.name === a.name)?.role !== 'admin') throw new Error(`governance administrator ${a.name} is not a registered key administrator`);
+    }
+    await store.put(GOVERNANCE, json({ chain: [e.governance] }));
+    await store.put(ALIASES, json({}));
+    await store.put(LEDGER, json({ seq: 0, proposals: {}, nonces: {} }));
+    await store.put(REGISTRY, json(registry)); // last: its presence means "enrolled"
+    return { clusterId: e.clusterId, principals: registry.principals.length, governanceVersion: g.governance.version };
+  }
+
+  /** Loads this signer's sealed policy state; a signer that was never enrolled does not start. */
+  static async load(store: ShareStore, audit: AuditLog): Promise<PolicyGuard> {
+    const read = async <T>(name: string, schema: z.ZodType<T>): Promise<T> => {
+      const raw = await store.get(name);
+      if (!raw) throw new Error(`this signer holds no ${name} record: it was never enrolled (re-initialise the cluster)`);
+      return schema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+    };
+    const registry = await read(REGISTRY, registrySchema);
+    const chain = await read(GOVERNANCE, z.strictObject({ chain: z.array(z.unknown()).min(1) }));
+    const g = verifyGovernanceChain(chain.chain);
+    if (!g.ok) throw new Error(`sealed governance does not verify: ${g.reason}`);
+    const keys = new Map<string, KeyState>();
+    for (const name of await store.list()) {
+      if (!name.startsWith(KEY_PREFIX)) continue;
+      const k = await read(name, keyStateSchema);
+      keys.set(k.keyId, k);
+    }
+    return new PolicyGuard(store, audit, registry, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema));
+  }
+
+  // ---- authentication for the gateway -------------------------------------------------------
+
+  /**
+   * Verifies an application's SigV4 request for the gateway, which does not hold application
+   * secrets. Answers the principal, or refuses with the AWS error the client should get.
+   */
+  async authenticate(body: unknown): Promise<{ principal: string; accessKeyId: string }> {
+    const req = z.strictObject({ session: z.string().regex(UUID_RE), request: sigv4EvidenceSchema }).parse(body);
+    const e = req.request;
+    const headers: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(e.headers)) headers[k.toLowerCase()] = [...(headers[k.toLowerCase()] ?? []), ...(typeof v === 'string' ? [v] : v)];
+    try {
+      const accessKeyId = await this.sigv4.verify({ method: e.method, path: e.path, query: e.query ?? {}, headers, body: fromB64(e.body) });
+      return { principal: this.byAccessKey.get(accessKeyId)!.name, accessKeyId };
+    } catch (err) {
+      if (err instanceof KmsError) throw new RpcError(403, err.type, err.message);
+      throw err;
+    }
+  }
+
+  // ---- Sign / Decrypt -----------------------------------------------------------------------
+
+  /**
+   * Authorises a Sign or Decrypt with `keyId` from the evidence the gateway forwarded. Nothing
+   * is consumed yet: `release` does that when the output leaves. `fingerprint` names the output
+   * when it is known now (an RSA partial's input), so a retry of the same output is allowed.
+   */
+  async authorizeUse(keyId: string, raw: unknown, fingerprint?: string): Promise<UseGrant> {
+    if (raw === undefined) throw denied('the request carries no evidence that a principal asked for it');
+    const parsed = useSchema.safeParse(raw);
+    if (!parsed.success) throw denied(`malformed request evidence: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+    const u = parsed.data;
+    const key = this.keyState(keyId);
+    if (key.state !== 'Enabled') throw new RpcError(403, 'invalid-state', `key ${keyId} is ${key.state === 'Disabled' ? 'disabled' : 'pending deletion'} at this signer`);
+    const now = Date.now();
+    const payload = fromB64(u.payload);
+    const ev = await verifyEvidence(u.evidence, {
+      region: this.registry.region,
+      clusterId: this.registry.clusterId,
+      secretFor: (id) => {
+        const p = this.byAccessKey.get(id);
+        return p?.secretAccessKey ? { principal: p.name, secret: p.secretAccessKey } : undefined;
+      },
+      verifierFor: (name) => this.byName.get(name)?.pinVerifier?.publicKey,
+      expect: { operation: u.operation, keyRefs: this.keyRefs(keyId), algorithm: u.algorithm, payload, ...(u.messageType ? { messageType: u.messageType } : {}) },
+      now,
+      seen: new Set(),
+    });
+    if (!ev.ok) throw denied(ev.reason);
+    if (ev.replayUntil - EVIDENCE_SKEW_MS - 1000 < this.bootedAt - 1000) throw denied('the request was signed before this signer started; sign it again');
+    const prior = this.checkReplay(ev.replayId, fingerprint, now);
+
+    let digest: string | undefined;
+    if (u.operation === 'Sign') {
+      if (!isSigningAlgorithm(u.algorithm)) throw denied(`unknown signing algorithm ${u.algorithm}`);
+      try {
+        digest = messageDigestFor(u.algorithm, u.messageType ?? 'RAW', payload);
+      } catch (e) {
+        throw denied((e as Error).message);
+      }
+    }
+    // Nonces this same request consumed at its first release are not a reuse on a retry.
+    const usedNonces = new Set(Object.keys(this.ledger.nonces).filter((n) => !prior?.nonces.includes(n)));
+    const d = authorize({
+      principal: this.principal(ev.principal),
+      operation: `kms:${u.operation}`,
+      key: this.keyInput(key),
+      context: { algorithm: u.algorithm, ...(u.messageType ? { messageType: u.messageType } : {}), ...(digest ? { digest } : {}) },
+      governance: this.governance,
+      now,
+      signApprovals: { approvals: u.signApprovals ?? [], usedNonces },
+    });
+    if (!d.allowed) throw denied(d.reason);
+    if (!prior) this.rateLimit(key, now, false);
+    return {
+      keyId,
+      principal: ev.principal,
+      use: u,
+      payload,
+      replayId: ev.replayId,
+      replayUntil: ev.replayUntil,
+      nonces: d.consumeNonces,
+      approvedBy: d.approvedBy,
+      governanceVersion: this.governance.version,
+    };
+  }
+
+  /**
+   * Consumes what an authorised request spends — its replay id, per-signature approval
+   * nonces (sealed), a rate-limit token — immediately before its output leaves this signer.
+   */
+  async release(g: UseGrant, fingerprint: string): Promise<UseRecord> {
+    const now = Date.now();
+    const prior = this.checkReplay(g.replayId, fingerprint, now);
+    if (!prior) {
+      for (const n of g.nonces) if (this.ledger.nonces[n.nonce] !== undefined) throw denied(`a signature approval (nonce ${n.nonce}) was already used`);
+      this.rateLimit(this.keyState(g.keyId), now, true);
+      this.seen.set(g.replayId, { fingerprint, until: g.replayUntil, nonces: g.nonces.map((n) => n.nonce) });
+      if (g.nonces.length) {
+        for (const n of g.nonces) this.ledger.nonces[n.nonce] = n.expiresAt;
+        await this.saveLedger();
+      }
+    }
+    this.used.add(g.keyId);
+    return { principal: { name: g.principal }, policy: { version: g.governanceVersion, approvals: g.approvedBy } };
+  }
+
+  /** The FROST signing package must sign exactly what the client asked. */
+  expectFrost(g: UseGrant, suite: string, messageHex: string): void {
+    const alg = g.use.algorithm;
+    const expected =
+      alg === 'ED25519_SHA_512' ? { suite: 'ed25519', message: g.payload }
+      : alg === 'ED25519_PH_SHA_512' ? { suite: 'ed25519ph', message: (g.use.messageType ?? 'RAW') === 'RAW' ? sha512(g.payload) : g.payload }
+      : undefined;
+    if (!expected) throw denied(`${alg} is not an Ed25519 signing algorithm`);
+    if (suite !== expected.suite || messageHex !== toHex(expected.message)) throw denied('the signing package is not for the message and algorithm the client asked for');
+  }
+
+  /** The RSA request must be exactly the client's: digest and scheme, or ciphertext and padding. */
+  expectRsa(g: UseGrant, r: RsaRequest): void {
+    if (g.use.operation === 'Sign') {
+      if (r.op !== 'sign' || !isSigningAlgorithm(g.use.algorithm)) throw denied('the client asked for a signature, not this');
+      const info = ALGORITHM_INFO[g.use.algorithm as SigningAlgorithm];
+      const scheme = info.scheme === 'RSASSA_PSS' ? 'pss' : info.scheme === 'RSASSA_PKCS1_V1_5' ? 'pkcs1v15' : undefined;
+      const digest = (g.use.messageType ?? 'RAW') === 'RAW' ? HASHES[info.hash](g.payload) : g.payload;
+      if (r.scheme !== scheme || r.hash !== info.hash.replace('SHA-', 'sha') || r.digest !== toHex(digest)) throw denied('the RSA request does not sign the digest the client asked for');
+      return;
+    }
+    const padding = ({ RSAES_OAEP_SHA_1: 'oaep-sha1', RSAES_OAEP_SHA_256: 'oaep-sha256', RSAES_PKCS1_V1_5: 'pkcs1v15' } as Record<string, string>)[g.use.algorithm];
+    if (r.op !== 'decrypt' || r.padding !== padding || r.label !== undefined || r.ciphertext !== toHex(g.payload)) throw denied('the RSA request does not decrypt the ciphertext the client asked for');
+  }
+
+  /** A signature digest (ECDSA) must be the hash of the client's message, or its digest. */
+  expectDigest(g: UseGrant, digestHex: string): void {
+    const alg = g.use.algorithm;
+    if (g.use.operation !== 'Sign' || !isSigningAlgorithm(alg) || ALGORITHM_INFO[alg].scheme !== 'ECDSA') throw denied(`${alg} is not an ECDSA signing algorithm`);
+    const digest = (g.use.messageType ?? 'RAW') === 'RAW' ? HASHES[ALGORITHM_INFO[alg].hash](g.payload) : g.payload;
+    if (digestHex !== toHex(digest)) throw denied('the signing request is not for the digest the client asked for');
+  }
+
+  // ---- key creation -------------------------------------------------------------------------
+
+  /** Authorises creating `keyId`: CreateKey approvals (if governance asks for them), policy. */
+  async authorizeCreate(keyId: string, raw: unknown): Promise<PendingKey> {
+    if (raw === undefined) throw denied('the request carries no key-creation authorisation');
+    const c = creationSchema.parse(raw);
+    if (this.keys.has(keyId)) throw new RpcError(409, 'key-exists', `key ${keyId} already exists here`);
+    const approved = this.approvedProposal('kms:CreateKey', c);
+    let principal = c.principal;
+    let policyText = c.policy;
+    if (approved) {
+      const p = approved.proposal;
+      principal = p.proposer;
+      const spec = p.parameters.KeySpec ?? p.parameters.CustomerMasterKeySpec;
+      if (spec !== c.keySpec || p.parameters.KeyUsage !== c.keyUsage)
+        throw denied(`proposal ${p.id} approves a ${String(spec)} ${String(p.parameters.KeyUsage)} key, not a ${c.keySpec} ${c.keyUsage} key`);
+      if (p.parameters.Policy !== undefined && typeof p.parameters.Policy !== 'string') throw denied(`proposal ${p.id} has a malformed Policy`);
+      policyText = p.parameters.Policy as string | undefined;
+    }
+    const d = authorize({ principal: this.principal(principal), operation: 'kms:CreateKey', governance: this.governance, now: Date.now(), ...(approved ? { approval: approved.input } : {}) });
+    if (!d.allowed) throw denied(d.reason);
+    const policy = policyText ?? JSON.stringify(this.defaultPolicy(), null, 2);
+    this.parsePolicy(policy);
+    if (approved) await this.markApplied(approved.proposal);
+    return { keyId, keySpec: c.keySpec, keyUsage: c.keyUsage, origin: c.origin, policy, lastChange: approved?.proposal.createdAt ?? 0 };
+  }
+
+  /** Records a key once this signer stored its share. */
+  async recordCreated(k: PendingKey): Promise<void> {
+    const state: KeyState = { ...k, state: 'Enabled', createdAt: Date.now() };
+    await this.store.put(KEY_PREFIX + k.keyId, json(state));
+    this.keys.set(k.keyId, state);
+  }
+
+  /**
+   * Only a failed creation is rolled back: a key that is new (minutes old) and has released
+   * nothing. Deleting a key in use takes ScheduleKeyDeletion, under the administrators' quorum.
+   */
+  checkForget(keyId: string): void {
+    const k = this.keys.get(keyId);
+    if (!k) return;
+    if (this.used.has(keyId) || Date.now() - k.createdAt > FORGET_WINDOW_MS) throw denied(`key ${keyId} is in use; keys are deleted by an approved ScheduleKeyDeletion, not forgotten`);
+  }
+
+  async forgotten(keyId: string): Promise<void> {
+    await this.store.delete(KEY_PREFIX + keyId);
+    this.keys.delete(keyId);
+    this.policies.delete(keyId);
+  }
+
+  // ---- changes to keys and aliases ----------------------------------------------------------
+
+  /** Applies one numbered change, after checking its approvals; refusals are final too. */
+  async apply(raw: unknown): Promise<{ seq: number; applied: boolean }> {
+    const c = changeSchema.parse(raw);
+    if (c.seq <= this.ledger.seq) return { seq: c.seq, applied: false }; // a retry of one already processed
+    if (c.seq !== this.ledger.seq + 1) throw new RpcError(409, 'out-of-order', `expected change ${this.ledger.seq + 1}, not ${c.seq}`);
+    this.ledger.seq = c.seq;
+    try {
+      const result = await this.applyChange(c);
+      await this.audit.append({
+        request: `change-${c.seq}`,
+        op: `policy.${c.operation}`,
+        principal: { name: result.principal },
+        keyId: c.keyId,
+        policy: { version: this.governance.version, approvals: result.approvedBy },
+        outcome: 'ok',
+        output: 'none',
+        startedAt: Date.now(),
+        detail: { ...(result.proposal ? { proposal: result.proposal } : { onGatewayWord: true }) },
+      });
+      return { seq: c.seq, applied: true };
+    } finally {
+      await this.saveLedger();
+    }
+  }
+
+  private async applyChange(c: SignerChange): Promise<{ principal: string; approvedBy: string[]; proposal?: string }> {
+    const op = `kms:${c.operation}` as Action;
+    const approved = this.approvedProposal(op, c);
+    const params = approved?.proposal.parameters ?? c.parameters;
+    const principal = approved?.proposal.proposer ?? c.principal;
+    const str = (name: string): string => {
+      const v = params[name];
+      if (typeof v !== 'string') throw denied(`${c.operation}: parameter ${name} is missing`);
+      return v;
+    };
+    const isAlias = c.operation.endsWith('Alias');
+    const keyId = isAlias ? (c.operation === 'DeleteAlias' ? this.aliases[str('AliasName')] : this.keyIdOf(str('TargetKeyId'))) : this.keyIdOf(str('KeyId'));
+    if (keyId !== c.keyId) throw denied(`the change names key ${c.keyId} but its parameters name ${keyId ?? 'no key'}`);
+    const key = this.keyState(keyId);
+    const window = params.PendingWindowInDays;
+    const d = authorize({
+      principal: this.principal(principal),
+      operation: op,
+      key: this.keyInput(key),
+      context: typeof window === 'number' ? { pendingWindowInDays: window } : {},
+      governance: this.governance,
+      now: Date.now(),
+      ...(approved ? { approval: approved.input } : {}),
+    });
+    if (!d.allowed) throw denied(d.reason);
+    if (approved && approved.proposal.createdAt < key.lastChange) throw denied(`proposal ${approved.proposal.id} is older than a change already applied to key ${keyId}`);
+
+    const next: KeyState = { ...key, lastChange: approved?.proposal.createdAt ?? key.lastChange };
+    const pending = key.state === 'PendingDeletion';
+    const invalid = () => new RpcError(409, 'invalid-state', `key ${keyId} is ${key.state} at this signer`);
+    switch (c.operation) {
+      case 'PutKeyPolicy':
+        next.policy = str('Policy');
+        this.parsePolicy(next.policy);
+        break;
+      case 'DisableKey':
+      case 'EnableKey':
+        if (pending) throw invalid();
+        next.state = c.operation === 'DisableKey' ? 'Disabled' : 'Enabled';
+        break;
+      case 'ScheduleKeyDeletion':
+        if (pending) throw invalid();
+        next.state = 'PendingDeletion';
+        break;
+      case 'CancelKeyDeletion':
+        if (!pending) throw invalid();
+        next.state = 'Disabled';
+        break;
+      default: {
+        const aliases = { ...this.aliases };
+        if (c.operation === 'DeleteAlias') delete aliases[str('AliasName')];
+        else aliases[str('AliasName')] = keyId;
+        await this.store.put(ALIASES, json(aliases));
+        this.aliases = aliases;
+      }
+    }
+    if (!isAlias) {
+      await this.store.put(KEY_PREFIX + keyId, json(next));
+      this.keys.set(keyId, next);
+      this.policies.delete(keyId);
+    }
+    if (approved) await this.markApplied(approved.proposal);
+    return { principal, approvedBy: d.approvedBy, ...(approved ? { proposal: approved.proposal.id } : {}) };
+  }
+
+  /**
+   * The approved proposal for `op` a request carries, if governance puts `op` under quorum
+   * (else undefined: the operation needs no approval). The proposal must match the request's
+   * parameters exactly and not have been used here before; `authorize` verifies the approvals.
+   */
+  private approvedProposal(op: Action, c: { parameters?: Record<string, unknown>; proposal?: unknown; approvals?: unknown[] | undefined }) {
+    const m = quorumFor(this.governance, op);
+    if (m === 0) return undefined;
+    if (c.proposal === undefined) throw denied(`${op} needs approval by ${m} of the ${this.governance.administrators.length} administrators; the request carries none`);
+    const r = proposalSchema.safeParse(c.proposal);
+    if (!r.success) throw denied(`malformed proposal: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+    const proposal: Proposal = r.data;
+    if (proposal.operation !== op) throw denied(`proposal ${proposal.id} is for ${proposal.operation}, not ${op}`);
+    if (c.parameters !== undefined && canonicalJson(c.parameters) !== canonicalJson(proposal.parameters)) throw denied(`the change differs from what proposal ${proposal.id} approved`);
+    if (this.ledger.proposals[proposal.id] !== undefined) throw denied(`proposal ${proposal.id} was already applied here`);
+    const input: NonNullable<AuthorizeInput['approval']> = { proposal, approvals: c.approvals ?? [], parameters: proposal.parameters };
+    return { proposal, input };
+  }
+
+  private async markApplied(p: Proposal): Promise<void> {
+    this.ledger.proposals[p.id] = p.expiresAt;
+    await this.saveLedger();
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private keyState(keyId: string): KeyState {
+    const k = this.keys.get(keyId);
+    if (!k) throw new RpcError(404, 'no-key', `this signer has no policy record for key ${keyId}`);
+    return k;
+  }
+
+  private keyArn = (keyId: string) => `arn:aws:kms:${this.registry.region}:${this.registry.account}:key/${keyId}`;
+
+  /** Names a client may use for a key: its id, its ARN, aliases this signer holds (and their ARNs). */
+  private keyRefs(keyId: string): string[] {
+    const aliases = Object.entries(this.aliases).filter(([, k]) => k === keyId).map(([a]) => a);
+    return [keyId, this.keyArn(keyId), ...aliases, ...aliases.map((a) => `arn:aws:kms:${this.registry.region}:${this.registry.account}:${a}`)];
+  }
+
+  private keyIdOf(ref: string): string {
+    const prefix = `arn:aws:kms:${this.registry.region}:${this.registry.account}:key/`;
+    const id = ref.startsWith(prefix) ? ref.slice(prefix.length) : ref;
+    if (!UUID_RE.test(id)) throw denied(`${ref.slice(0, 128)} is not a key id or key ARN of this cluster`);
+    return id;
+  }
+
+  private principal(name: string): AuthorizeInput['principal'] {
+    const p = this.byName.get(name);
+    if (!p) throw denied(`${name} is not a principal registered at this signer`);
+    return { name: p.name, role: p.role, arn: `arn:aws:iam::${this.registry.account}:user/${p.name}` };
+  }
+
+  private keyInput(k: KeyState): NonNullable<AuthorizeInput['key']> {
+    let policy = this.policies.get(k.keyId);
+    if (!policy) {
+      policy = this.parsePolicy(k.policy);
+      this.policies.set(k.keyId, policy);
+    }
+    return { arn: this.keyArn(k.keyId), policy, keySpec: k.keySpec, keyUsage: k.keyUsage, origin: k.origin };
+  }
+
+  private parsePolicy(text: string): KeyPolicy {
+    try {
+      return parseKeyPolicy(text);
+    } catch (e) {
+      if (e instanceof MalformedPolicyDocumentException) throw denied(e.message);
+      throw e;
+    }
+  }
+
+  /** The policy of a key created without one: the same document the gateway computes. */
+  private defaultPolicy(): KeyPolicy {
+    const named = (role: RegisteredPrincipal['role']) => this.registry.principals.filter((p) => p.role === role).map((p) => p.name).sort();
+    return defaultKeyPolicy(this.registry.account, named('admin'), named('app'), named('auditor'));
+  }
+
+  /** The earlier release of this request, if any; refuses a second release of anything else. */
+  private checkReplay(replayId: string, fingerprint: string | undefined, now: number) {
+    const s = this.seen.get(replayId);
+    if (!s || s.until <= now) return undefined;
+    if (s.fingerprint !== fingerprint) throw denied('this signed request was already used (replay)');
+    return s;
+  }
+
+  private rateLimit(k: KeyState, now: number, take: boolean): void {
+    const limit = this.keyInput(k).policy.mpchsm?.rateLimit;
+    if (!limit) return;
+    const r = takeToken(limit, this.buckets.get(k.keyId), now);
+    if (!r.allowed) throw denied(`key ${k.keyId} allows ${limit.perMinute} uses per minute; retry in ${Math.ceil(r.retryAfterMs / 1000)} s`);
+    if (take) this.buckets.set(k.keyId, r.state);
+  }
+
+  private async saveLedger(): Promise<void> {
+    const now = Date.now();
+    const live = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, until]) => until > now));
+    this.ledger = { seq: this.ledger.seq, proposals: live(this.ledger.proposals), nonces: live(this.ledger.nonces) };
+    await this.store.put(LEDGER, json(this.ledger));
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, s] of this.seen) if (s.until <= now) this.seen.delete(id);
+  }
+}
+
+/** Names an RSA partial's output: its input, so the same partial may be released again. */
+export const rsaFingerprint = (r: RsaRequest): string => `rsa:${digestHex(fromHex(r.op === 'sign' ? r.representative : r.ciphertext))}`;
+
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+type Route = (body: unknown) => Promise<{ released?: { output: string; keyId: string }; [k: string]: unknown }>;
+const ECDSA_SPECS: Readonly<Record<string, string>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
+const GRANT_TTL_MS = 120_000;
+
+/**
+ * Puts the guard in front of the threshold-ECDSA routes (signers/node/ecdsa.ts): key generation
+ * needs the creation authorisation (`creation` in the start body), signing needs the client's
+ * evidence (`use` in the start body) for exactly the digest signed, and the round that
+ * releases this signer's share consumes it.
+ */
+export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Route>): Record<string, Route> {
+  const keygens = new Map<string, { pending: PendingKey; expires: number }>();
+  const signs = new Map<string, { grant: UseGrant; expires: number }>();
+  const sweep = () => {
+    const now = Date.now();
+    for (const m of [keygens, signs] as Map<string, { expires: number }>[]) for (const [k, v] of m) if (v.expires < now) m.delete(k);
+  };
+  const split = (body: unknown, member: string) => {
+    const b = z.object({ session: z.string().max(128), keyId: z.string().optional() }).passthrough().parse(body);
+    const { [member]: extra, ...rest } = b;
+    return { session: b.session, keyId: b.keyId ?? '', extra, rest };
+  };
+  const route = (path: string): Route => {
+    const r = routes[path];
+    if (!r) throw new Error(`no ECDSA route ${path}`);
+    return r;
+  };
+  return {
+    ...routes,
+    '/v1/ecdsa/keygen/start': async (body) => {
+      sweep();
+      const { session, keyId, extra, rest } = split(body, 'creation');
+      const pending = await guard.authorizeCreate(keyId, extra);
+      if (ECDSA_SPECS[pending.keySpec] !== rest.curve) throw new RpcError(403, 'wrong-curve', `a ${pending.keySpec} key is not made on curve ${String(rest.curve)}`);
+      const answer = await route('/v1/ecdsa/keygen/start')(rest);
+      keygens.set(session, { pending, expires: Date.now() + GRANT_TTL_MS });
+      return answer;
+    },
+    '/v1/ecdsa/keygen/step': async (body) => {
+      const { session } = split(body, '');
+      const answer = await route('/v1/ecdsa/keygen/step')(body);
+      const k = keygens.get(session);
+      if (answer.released && k) {
+        keygens.delete(session);
+        await guard.recordCreated(k.pending);
+      }
+      return answer;
+    },
+    '/v1/ecdsa/sign/start': async (body) => {
+      sweep();
+      const { session, keyId, extra, rest } = split(body, 'use');
+      const grant = await guard.authorizeUse(keyId, extra);
+      guard.expectDigest(grant, String(rest.digest));
+      const answer = await route('/v1/ecdsa/sign/start')(rest);
+      signs.set(session, { grant, expires: Date.now() + GRANT_TTL_MS });
+      return answer;
+    },
+    '/v1/ecdsa/sign/step': async (body) => {
+      const { session } = split(body, '');
+      const s = signs.get(session);
+      if (!s) throw denied(`no authorised signing session ${session}`);
+      const answer = await route('/v1/ecdsa/sign/step')(body);
+      if (!answer.released) return answer;
+      signs.delete(session);
+      return { ...answer, released: { ...answer.released, ...(await guard.release(s.grant, `ecdsa:${session}`)) } };
+    },
+  };
+}

@@ -1,0 +1,293 @@
+// The gateway side of the PKCS#11 wire, without processes: value codec, framing, mechanism
+// mapping, object attributes, certificates and session credentials.
+import { createHash, createPublicKey, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { KeyRecord } from '../../gateway/keys.js';
+import { spkiFromRawPublicKey } from '../../gateway/keyspec.js';
+import { CKA, CKG, CKK, CKM, CKO, CKR, P11Error } from '../../gateway/p11/ck.js';
+import { Credentials } from '../../gateway/p11/credentials.js';
+import { encrypt, planDecryption, planSignature } from '../../gateway/p11/mechanisms.js';
+import { certificateObject, keyObjects, keySpecOfEcParams, matches, sessionKeySpki, uuidBytes } from '../../gateway/p11/objects.js';
+import { P11Store } from '../../gateway/p11/store.js';
+import { Abi, decodeValue, encodeValue, FrameReader, frame, MAX_FRAME, WireError } from '../../gateway/p11/wire.js';
+import { parseCertificate } from '../../gateway/p11/x509.js';
+import { certificate } from './x509-build.js';
+import { newPrincipal, PrincipalRegistry } from '../../gateway/principals.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'p11-unit-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const rv = (f: () => unknown): number => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof P11Error) return e.rv;
+    throw e;
+  }
+  return CKR.OK;
+};
+
+describe('wire values and frames', () => {
+  it('round-trips uints, bytes and nested lists', () => {
+    const v = [1, 0, 2n ** 64n - 1n, Buffer.from('abc'), [[Buffer.alloc(0), 7], []]];
+    expect(decodeValue(encodeValue(v))).toEqual([1, 0, 2n ** 64n - 1n, Buffer.from('abc'), [[Buffer.alloc(0), 7], []]]);
+  });
+
+  it('rejects truncation, trailing bytes, unknown tags, lying counts and deep nesting', () => {
+    const good = encodeValue([1, Buffer.from('xy')]);
+    expect(() => decodeValue(good.subarray(0, good.length - 1))).toThrow(WireError);
+    expect(() => decodeValue(Buffer.concat([good, Buffer.of(0)]))).toThrow(WireError);
+    expect(() => decodeValue(Buffer.of(9))).toThrow(WireError);
+    expect(() => decodeValue(Buffer.of(3, 0xff, 0xff, 0xff, 0xff))).toThrow(/count/);
+    let deep: unknown = [];
+    for (let i = 0; i < 20; i++) deep = [deep];
+    expect(() => decodeValue(encodeValue(deep as never))).toThrow(/deep/);
+  });
+
+  it('splits a stream into frames however it is cut, and refuses oversized frames', () => {
+    const a = frame([1, Buffer.from('one')]);
+    const b = frame([2, Buffer.alloc(1000, 7)]);
+    const all = Buffer.concat([a, b]);
+    for (const cut of [1, 3, 4, 5, a.length, a.length + 2, all.length - 1]) {
+      const r = new FrameReader();
+      const got = [...r.push(all.subarray(0, cut)), ...r.push(all.subarray(cut))].map(decodeValue);
+      expect(got).toEqual([[1, Buffer.from('one')], [2, Buffer.alloc(1000, 7)]]);
+      expect(r.pending).toBe(0);
+    }
+    const huge = Buffer.alloc(4);
+    huge.writeUInt32BE(MAX_FRAME + 1);
+    expect(() => new FrameReader().push(huge)).toThrow(WireError);
+  });
+
+  it('lays out CK_ULONG per the module platform', () => {
+    expect(new Abi(1).ulong(0x0102)).toEqual(Buffer.from('0201000000000000', 'hex'));
+    expect(new Abi(3).ulong(0x0102)).toEqual(Buffer.from('0000000000000102', 'hex'));
+    expect(new Abi(0).ulong(0x0102)).toEqual(Buffer.from('02010000', 'hex'));
+    expect(new Abi(1).readUlong(new Abi(1).ulong(2n ** 64n - 1n))).toBe(2n ** 64n - 1n);
+    expect(new Abi(1).readUlong(Buffer.alloc(4))).toBeUndefined();
+    expect(() => new Abi(4)).toThrow(WireError);
+  });
+});
+
+describe('mechanism mapping', () => {
+  const d256 = createHash('sha256').update('m').digest();
+  const d384 = createHash('sha384').update('m').digest();
+  const pss = (h: number, mgf: number, s: number) => [h, mgf, s];
+
+  it('maps CKM_RSA_PKCS DigestInfo (SHA-2, with or without NULL) and refuses anything else', () => {
+    const withNull = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), d256]);
+    expect(planSignature(CKM.RSA_PKCS, [], withNull, false, 'RSA_2048')).toMatchObject({ algorithm: 'RSASSA_PKCS1_V1_5_SHA_256', messageType: 'DIGEST', message: d256 });
+    const noNull = Buffer.concat([Buffer.from('303f300b06096086480165030402020430', 'hex'), d384]);
+    expect(planSignature(CKM.RSA_PKCS, [], noNull, false, 'RSA_3072')).toMatchObject({ algorithm: 'RSASSA_PKCS1_V1_5_SHA_384', message: d384 });
+    const sha1Info = Buffer.concat([Buffer.from('3021300906052b0e03021a05000414', 'hex'), Buffer.alloc(20)]);
+    expect(rv(() => planSignature(CKM.RSA_PKCS, [], sha1Info, false, 'RSA_2048'))).toBe(CKR.DATA_INVALID);
+    expect(rv(() => planSignature(CKM.RSA_PKCS, [], d256, false, 'RSA_2048'))).toBe(CKR.DATA_INVALID);
+    expect(rv(() => planSignature(CKM.RSA_PKCS, [], withNull, false, 'ECC_NIST_EDWARDS25519'))).toBe(CKR.KEY_TYPE_INCONSISTENT);
+  });
+
+  it('maps the hashing RSA mechanisms from a digest or from raw data', () => {
+    expect(planSignature(CKM.SHA256_RSA_PKCS, [], d256, true, 'RSA_2048')).toMatchObject({ algorithm: 'RSASSA_PKCS1_V1_5_SHA_256', messageType: 'DIGEST', message: d256 });
+    expect(planSignature(CKM.SHA256_RSA_PKCS, [], Buffer.from('m'), false, 'RSA_2048').message).toEqual(d256);
+    expect(rv(() => planSignature(CKM.SHA384_RSA_PKCS, [], d256, true, 'RSA_2048'))).toBe(CKR.DATA_LEN_RANGE);
+    expect(planSignature(CKM.SHA384_RSA_PKCS_PSS, pss(CKM.SHA384, CKG.MGF1_SHA384, 48), d384, true, 'RSA_2048').algorithm).toBe('RSASSA_PSS_SHA_384');
+  });
+
+  it('checks PSS parameters: hash, MGF and salt length', () => {
+    expect(planSignature(CKM.RSA_PKCS_PSS, pss(CKM.SHA256, CKG.MGF1_SHA256, 32), d256, false, 'RSA_2048').algorithm).toBe('RSASSA_PSS_SHA_256');
+    expect(rv(() => planSignature(CKM.RSA_PKCS_PSS, pss(CKM.SHA256, CKG.MGF1_SHA1, 32), d256, false, 'RSA_2048'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+    expect(rv(() => planSignature(CKM.RSA_PKCS_PSS, pss(CKM.SHA256, CKG.MGF1_SHA256, 20), d256, false, 'RSA_2048'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+    expect(rv(() => planSignature(CKM.RSA_PKCS_PSS, pss(CKM.SHA_1, CKG.MGF1_SHA1, 20), Buffer.alloc(20), false, 'RSA_2048'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+    expect(rv(() => planSignature(CKM.RSA_PKCS_PSS, pss(CKM.SHA256, CKG.MGF1_SHA256, 32), d384, false, 'RSA_2048'))).toBe(CKR.DATA_LEN_RANGE);
+    expect(rv(() => planSignature(CKM.SHA512_RSA_PKCS_PSS, pss(CKM.SHA256, CKG.MGF1_SHA256, 32), d256, true, 'RSA_2048'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+    expect(rv(() => planSignature(CKM.RSA_PKCS_PSS, [], d256, false, 'RSA_2048'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+  });
+
+  it('fits any SHA-2 digest to the curve for ECDSA, as ECDSA truncates', () => {
+    const p = planSignature(CKM.ECDSA, [], d384, false, 'ECC_NIST_P256');
+    expect(p).toMatchObject({ algorithm: 'ECDSA_SHA_256', messageType: 'DIGEST', ecdsa: 'ECC_NIST_P256' });
+    expect(p.message).toEqual(d384.subarray(0, 32));
+    const q = planSignature(CKM.ECDSA_SHA256, [], d256, true, 'ECC_NIST_P384');
+    expect(q.algorithm).toBe('ECDSA_SHA_384');
+    expect(q.message).toEqual(Buffer.concat([Buffer.alloc(16), d256]));
+    expect(rv(() => planSignature(CKM.ECDSA, [], Buffer.alloc(20), false, 'ECC_NIST_P256'))).toBe(CKR.DATA_LEN_RANGE);
+    expect(rv(() => planSignature(CKM.ECDSA, [], d256, false, 'RSA_2048'))).toBe(CKR.KEY_TYPE_INCONSISTENT);
+  });
+
+  it('maps EdDSA and Ed25519ph', () => {
+    expect(planSignature(CKM.EDDSA, [0], Buffer.from('hello'), false, 'ECC_NIST_EDWARDS25519')).toMatchObject({ algorithm: 'ED25519_SHA_512', messageType: 'RAW' });
+    const d512 = createHash('sha512').update('hello').digest();
+    expect(planSignature(CKM.EDDSA, [1], d512, true, 'ECC_NIST_EDWARDS25519')).toMatchObject({ algorithm: 'ED25519_PH_SHA_512', messageType: 'DIGEST', message: d512 });
+    expect(rv(() => planSignature(CKM.EDDSA, [0], d512, true, 'ECC_NIST_EDWARDS25519'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+    expect(rv(() => planSignature(CKM.EDDSA, [2], d512, true, 'ECC_NIST_EDWARDS25519'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+    expect(rv(() => planSignature(0x9999, [], d512, true, 'ECC_NIST_EDWARDS25519'))).toBe(CKR.MECHANISM_INVALID);
+  });
+
+  it('maps decryption padding and encrypts with the public key within RFC 8017 limits', () => {
+    expect(planDecryption(CKM.RSA_PKCS, [], 'RSA_2048')).toBe('RSAES_PKCS1_V1_5');
+    expect(planDecryption(CKM.RSA_PKCS_OAEP, [CKM.SHA_1, CKG.MGF1_SHA1], 'RSA_2048')).toBe('RSAES_OAEP_SHA_1');
+    expect(planDecryption(CKM.RSA_PKCS_OAEP, [CKM.SHA256, CKG.MGF1_SHA256], 'RSA_2048')).toBe('RSAES_OAEP_SHA_256');
+    expect(rv(() => planDecryption(CKM.RSA_PKCS_OAEP, [CKM.SHA256, CKG.MGF1_SHA1], 'RSA_2048'))).toBe(CKR.MECHANISM_PARAM_INVALID);
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const c = encrypt(CKM.RSA_PKCS_OAEP, [CKM.SHA256, CKG.MGF1_SHA256], Buffer.from('secret'), spki, 'RSA_2048');
+    expect(c.length).toBe(256);
+    expect(rv(() => encrypt(CKM.RSA_PKCS_OAEP, [CKM.SHA256, CKG.MGF1_SHA256], Buffer.alloc(191), spki, 'RSA_2048'))).toBe(CKR.DATA_LEN_RANGE);
+    expect(rv(() => encrypt(CKM.RSA_PKCS, [], Buffer.alloc(246), spki, 'RSA_2048'))).toBe(CKR.DATA_LEN_RANGE);
+    expect(privateKey.asymmetricKeyType).toBe('rsa');
+  });
+});
+
+const abi = new Abi(1);
+const ul = (v: number) => abi.ulong(v);
+
+function rsaRecord(): KeyRecord {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    keyId: randomUUID(), scheme: 'rsa-shoup', keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY',
+    publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+    holders: [1, 2, 3], threshold: 2, state: 'Enabled', origin: 'AWS_KMS', description: '', creationDate: Date.now(), tags: [],
+  };
+}
+
+describe('key objects', () => {
+  it('answers the attributes consumers read, on both objects of an RSA key', () => {
+    const key = rsaRecord();
+    const [pub, priv] = keyObjects(key, { labels: ['signing', 'other'], ckaId: uuidBytes(key.keyId), subject: Buffer.alloc(0) }, abi);
+    const jwk = createPublicKey({ key: Buffer.from(key.publicKey, 'base64'), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    for (const o of [pub, priv]) {
+      expect(o.attrs.get(CKA.KEY_TYPE)).toEqual(ul(CKK.RSA));
+      expect(o.attrs.get(CKA.ID)).toEqual(Buffer.from(key.keyId.replace(/-/g, ''), 'hex'));
+      expect(o.attrs.get(CKA.LABEL)?.toString()).toBe('signing');
+      expect(o.attrs.get(CKA.MODULUS)).toEqual(Buffer.from(jwk.n!, 'base64url'));
+      expect(o.attrs.get(CKA.PUBLIC_EXPONENT)).toEqual(Buffer.from(jwk.e!, 'base64url'));
+      expect(o.attrs.get(CKA.MODULUS_BITS)).toEqual(ul(2048));
+      expect(o.attrs.get(CKA.PUBLIC_KEY_INFO)).toEqual(Buffer.from(key.publicKey, 'base64'));
+      expect(o.attrs.get(CKA.SENSITIVE)).toEqual(Buffer.of(1));
+      expect(o.attrs.get(CKA.EXTRACTABLE)).toEqual(Buffer.of(0));
+      expect(o.attrs.get(CKA.KEY_GEN_MECHANISM)).toEqual(ul(CKM.RSA_PKCS_KEY_PAIR_GEN));
+      expect(o.attrs.get(CKA.ALLOWED_MECHANISMS)!.length).toBe(8 * 8);
+      expect(o.outLen).toBe(256);
+    }
+    expect(priv.attrs.get(CKA.CLASS)).toEqual(ul(CKO.PRIVATE_KEY));
+    expect(priv.attrs.get(CKA.SIGN)).toEqual(Buffer.of(1));
+    expect(priv.attrs.get(CKA.DECRYPT)).toEqual(Buffer.of(0));
+    expect(priv.sensitive).toContain(CKA.PRIVATE_EXPONENT);
+    expect(pub.attrs.get(CKA.VERIFY)).toEqual(Buffer.of(1));
+    expect(pub.attrs.get(CKA.PRIVATE)).toEqual(Buffer.of(0));
+    expect(pub.sensitive).toEqual([]);
+    // CKA_LABEL matches any alias of the key; other attributes match byte for byte.
+    expect(matches(priv, [[CKA.LABEL, Buffer.from('other')], [CKA.CLASS, ul(CKO.PRIVATE_KEY)]])).toBe(true);
+    expect(matches(priv, [[CKA.CLASS, ul(CKO.PUBLIC_KEY)]])).toBe(false);
+    expect(matches(priv, [[CKA.PRIVATE_EXPONENT, Buffer.alloc(0)]])).toBe(false);
+    expect(matches(pub, [[0x12345, Buffer.alloc(0)]])).toBe(false);
+  });
+
+  it('encodes Ed25519 as CKK_EC_EDWARDS with the RFC 8410 OID and an OCTET STRING point', () => {
+    const pk = ed25519.getPublicKey(ed25519.utils.randomSecretKey());
+    const key = { ...rsaRecord(), scheme: 'frost-ed25519' as const, keySpec: 'ECC_NIST_EDWARDS25519', origin: 'EXTERNAL' as const, publicKey: Buffer.from(spkiFromRawPublicKey('ECC_NIST_EDWARDS25519', pk)).toString('base64') };
+    const [pub, priv] = keyObjects(key, { labels: [key.keyId], ckaId: Buffer.of(1), subject: Buffer.alloc(0) }, abi);
+    expect(pub.attrs.get(CKA.KEY_TYPE)).toEqual(ul(CKK.EC_EDWARDS));
+    expect(pub.attrs.get(CKA.EC_PARAMS)).toEqual(Buffer.from('06032b6570', 'hex'));
+    expect(priv.attrs.get(CKA.EC_POINT)).toEqual(Buffer.concat([Buffer.of(4, 32), pk]));
+    expect(priv.attrs.get(CKA.KEY_GEN_MECHANISM)).toEqual(abi.ulong(2n ** 64n - 1n)); // imported: unknown
+    expect(priv.attrs.get(CKA.LOCAL)).toEqual(Buffer.of(0));
+    expect(priv.outLen).toBe(64);
+    expect(keySpecOfEcParams(Buffer.from('130c656477617264733235353139', 'hex'))).toBe('ECC_NIST_EDWARDS25519');
+    expect(keySpecOfEcParams(Buffer.from('06082a8648ce3d030107', 'hex'))).toBe('ECC_NIST_P256');
+    expect(keySpecOfEcParams(Buffer.from('06052b81040023', 'hex'))).toBeUndefined(); // P-521
+  });
+
+  it('rebuilds session public keys, and refuses unsupported ones', () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = publicKey.export({ format: 'jwk' });
+    const rsa = new Map([[CKA.KEY_TYPE, ul(CKK.RSA)], [CKA.MODULUS, Buffer.from(jwk.n!, 'base64url')], [CKA.PUBLIC_EXPONENT, Buffer.from(jwk.e!, 'base64url')]]);
+    expect(sessionKeySpki(rsa, abi).spki).toEqual(publicKey.export({ type: 'spki', format: 'der' }));
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    expect(rv(() => sessionKeySpki(new Map([...rsa, [CKA.MODULUS, Buffer.from(small.n!, 'base64url')]]), abi))).toBe(CKR.KEY_SIZE_RANGE);
+    const pk = ed25519.getPublicKey(ed25519.utils.randomSecretKey());
+    const ed = new Map([[CKA.KEY_TYPE, ul(CKK.EC_EDWARDS)], [CKA.EC_PARAMS, Buffer.from('06032b6570', 'hex')], [CKA.EC_POINT, Buffer.concat([Buffer.of(4, 32), pk])]]);
+    expect(sessionKeySpki(ed, abi).keySpec).toBe('ECC_NIST_EDWARDS25519');
+    expect(rv(() => sessionKeySpki(new Map([...ed, [CKA.EC_PARAMS, Buffer.from('06032b6571', 'hex')]]), abi))).toBe(CKR.DOMAIN_PARAMS_INVALID);
+    expect(rv(() => sessionKeySpki(new Map([[CKA.KEY_TYPE, ul(0x10)]]), abi))).toBe(CKR.KEY_TYPE_INCONSISTENT);
+  });
+});
+
+describe('certificates', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const der = certificate({ subject: 'unit test', serial: 0xa1b2n, spki: publicKey.export({ type: 'spki', format: 'der' }), issuerKey: privateKey });
+
+  it('slices subject, issuer, serial and key from the DER', () => {
+    const parts = parseCertificate(der);
+    const x = new X509Certificate(der);
+    expect(parts.serialNumber).toEqual(Buffer.from('020300a1b2', 'hex'));
+    expect(parts.subject).toEqual(parts.issuer);
+    expect(parts.subject.toString('latin1')).toContain('unit test');
+    expect(parts.spki).toEqual(x.publicKey.export({ type: 'spki', format: 'der' }));
+    expect(parts.notBefore).toMatch(/^20\d{6}$/);
+    expect(() => parseCertificate(Buffer.from('3003020100', 'hex'))).toThrow(/X\.509/);
+  });
+
+  it('stores certificates and answers their attributes', async () => {
+    const store = new P11Store(path.join(tmp, 'store'));
+    const c = { id: randomUUID(), value: der.toString('base64'), label: 'web', ckaId: 'ab', private: false, trusted: false, category: 0, createdBy: 'app', creationDate: 1 };
+    await store.exclusive(() => store.addCertificate(c));
+    const again = new P11Store(path.join(tmp, 'store'));
+    expect(again.certificates()).toEqual([c]);
+    expect(again.credentialKey).toEqual(store.credentialKey);
+    const o = certificateObject(again.certificates()[0]!, abi);
+    expect(o.attrs.get(CKA.VALUE)).toEqual(der);
+    expect(o.attrs.get(CKA.ID)).toEqual(Buffer.of(0xab));
+    expect(o.attrs.get(CKA.SERIAL_NUMBER)).toEqual(parseCertificate(der).serialNumber);
+    expect(o.attrs.get(CKA.CHECK_VALUE)).toEqual(createHash('sha1').update(der).digest().subarray(0, 3));
+    expect(await again.exclusive(() => again.removeCertificate(c.id))).toBe(true);
+    expect(await again.exclusive(() => again.removeCertificate(c.id))).toBe(false);
+  });
+});
+
+describe('session credentials', () => {
+  const file = path.join(tmp, 'principals.json');
+  const registry = new PrincipalRegistry(file);
+  const app = newPrincipal('app', 'app');
+  const admin = newPrincipal('admin1', 'admin');
+
+  it('issues credentials that verify, resist forgery and can be revoked', async () => {
+    await registry.addAll([app.record, admin.record]);
+    const creds = new Credentials(Buffer.alloc(32, 1), registry);
+    const t = creds.issue(app.record);
+    expect(creds.verify(t)?.name).toBe('app');
+    expect(new Credentials(Buffer.alloc(32, 2), registry).verify(t)).toBeUndefined();
+    const [prefix, payload, mac] = t.split('.');
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), p: 'admin1', r: 'admin' })).toString('base64url');
+    expect(creds.verify(`${prefix}.${forged}.${mac}`)).toBeUndefined();
+    expect(creds.verify('garbage')).toBeUndefined();
+    const other = creds.issue(app.record);
+    creds.revoke(t);
+    expect(creds.verify(t)).toBeUndefined();
+    expect(creds.verify(other)?.name).toBe('app');
+  });
+
+  it('seals the PIN key in the credential: readable only by this gateway, bound to its credential, gone at logout', () => {
+    const creds = new Credentials(Buffer.alloc(32, 1), registry);
+    const pinKey = new Uint8Array(32).fill(7);
+    const t = creds.issue(app.record, pinKey);
+    expect(t).not.toContain(Buffer.from(pinKey).toString('base64url'));
+    expect(creds.pinKey(t)).toEqual(pinKey);
+    expect(creds.pinKey(creds.issue(app.record))).toBeUndefined(); // none sealed
+    expect(new Credentials(Buffer.alloc(32, 2), registry).pinKey(t)).toBeUndefined(); // another gateway's key
+    // Moved into another credential (re-MACed with the right key, as only the gateway could), it does not open.
+    const [, payload] = t.split('.');
+    const body = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    const moved = creds.issue(app.record).split('.')[1]!;
+    const movedBody = { ...JSON.parse(Buffer.from(moved, 'base64url').toString()), k: body.k };
+    const movedPayload = Buffer.from(JSON.stringify(movedBody)).toString('base64url');
+    const mac = (creds as unknown as { mac(p: string): string }).mac(movedPayload);
+    expect(creds.pinKey(`p11v1.${movedPayload}.${mac}`)).toBeUndefined();
+    creds.revoke(t);
+    expect(creds.pinKey(t)).toBeUndefined();
+    expect(() => creds.issue(app.record, new Uint8Array(16))).toThrow();
+  });
+});

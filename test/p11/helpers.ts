@@ -1,0 +1,111 @@
+// Shared by the PKCS#11 tests: builds the module and its C test programs, runs the harness.
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from '../helpers/cluster.js';
+
+export const shimDir = path.join(repoRoot, 'pkcs11-shim');
+export const modulePath = path.join(shimDir, 'build', 'libmpchsm-pkcs11.so');
+export const harnessPath = path.join(shimDir, 'build', 'harness');
+export const shaTestPath = path.join(shimDir, 'build', 'sha-test');
+
+/** Builds the module and the test programs (a no-op when they are up to date). */
+export function buildShim(): void {
+  execFileSync('make', ['-s', '-C', shimDir, 'build/libmpchsm-pkcs11.so', 'build/harness', 'build/sha-test'], { stdio: 'pipe' });
+}
+
+export interface Step {
+  rv: number;
+  detail: string;
+}
+
+/** Runs one harness scenario; returns its steps by name (a repeated step keeps every answer). */
+export function harness(args: string[], env: Record<string, string>, timeoutMs = 120_000): { steps: Map<string, Step[]>; status: number | null; stderr: string } {
+  const r = spawnSync(harnessPath, [modulePath, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: timeoutMs });
+  const steps = new Map<string, Step[]>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\S+) 0x([0-9a-f]+)(?: (.*))?$/.exec(line);
+    if (!m) continue;
+    const list = steps.get(m[1]!) ?? [];
+    list.push({ rv: parseInt(m[2]!, 16), detail: m[3] ?? '' });
+    steps.set(m[1]!, list);
+  }
+  return { steps, status: r.status, stderr: r.stderr };
+}
+
+/** The one answer of a step (fails the test if the step is missing). */
+export function only(steps: Map<string, Step[]>, name: string): Step {
+  const s = steps.get(name);
+  if (!s || s.length !== 1) throw new Error(`harness step ${name}: ${s ? s.length : 0} answers`);
+  return s[0]!;
+}
+
+export const CKR = {
+  OK: 0x0,
+  GENERAL_ERROR: 0x5,
+  ARGUMENTS_BAD: 0x7,
+  CANT_LOCK: 0xa,
+  ATTRIBUTE_SENSITIVE: 0x11,
+  ATTRIBUTE_TYPE_INVALID: 0x12,
+  ATTRIBUTE_VALUE_INVALID: 0x13,
+  ACTION_PROHIBITED: 0x1b,
+  DATA_INVALID: 0x20,
+  DATA_LEN_RANGE: 0x21,
+  DEVICE_ERROR: 0x30,
+  ENCRYPTED_DATA_INVALID: 0x40,
+  ENCRYPTED_DATA_LEN_RANGE: 0x41,
+  KEY_HANDLE_INVALID: 0x60,
+  KEY_SIZE_RANGE: 0x62,
+  KEY_TYPE_INCONSISTENT: 0x63,
+  KEY_FUNCTION_NOT_PERMITTED: 0x68,
+  MECHANISM_INVALID: 0x70,
+  MECHANISM_PARAM_INVALID: 0x71,
+  OBJECT_HANDLE_INVALID: 0x82,
+  OPERATION_ACTIVE: 0x90,
+  OPERATION_NOT_INITIALIZED: 0x91,
+  PIN_INCORRECT: 0xa0,
+  SESSION_HANDLE_INVALID: 0xb3,
+  SESSION_PARALLEL_NOT_SUPPORTED: 0xb4,
+  SESSION_READ_ONLY: 0xb5,
+  SESSION_READ_ONLY_EXISTS: 0xb7,
+  SIGNATURE_INVALID: 0xc0,
+  SIGNATURE_LEN_RANGE: 0xc1,
+  TEMPLATE_INCOMPLETE: 0xd0,
+  TEMPLATE_INCONSISTENT: 0xd1,
+  USER_ALREADY_LOGGED_IN: 0x100,
+  USER_NOT_LOGGED_IN: 0x101,
+  USER_TYPE_INVALID: 0x103,
+  USER_ANOTHER_ALREADY_LOGGED_IN: 0x104,
+  BUFFER_TOO_SMALL: 0x150,
+  CRYPTOKI_NOT_INITIALIZED: 0x190,
+  CRYPTOKI_ALREADY_INITIALIZED: 0x191,
+  DOMAIN_PARAMS_INVALID: 0x130,
+  FUNCTION_REJECTED: 0x200,
+} as const;
+
+/** The CKR value a pkcs11js/graphene call failed with (undefined: it did not fail). */
+export function ckrOf(f: () => unknown): number | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return codeOf(e);
+  }
+}
+
+export async function ckrOfAsync(f: () => Promise<unknown>): Promise<number | undefined> {
+  try {
+    await f();
+    return undefined;
+  } catch (e) {
+    return codeOf(e);
+  }
+}
+
+/** pkcs11js reports a CKR as `code`, or (some calls) only in the message, "CKR_NAME:value". */
+function codeOf(e: unknown): number {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'number') return code;
+  const m = /^CKR_\w+:(\d+)/.exec((e as Error).message ?? '');
+  if (m) return Number(m[1]);
+  throw e;
+}

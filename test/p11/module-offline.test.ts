@@ -1,0 +1,157 @@
+// The module with no gateway behind it: what it must do before any network (function lists,
+// slot, token and mechanism information, digests, random), how it reports a missing or bad
+// configuration, and that an unreachable gateway is CKR_DEVICE_ERROR, never a crash.
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as graphene from 'graphene-pk11';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildShim, CKR, ckrOf, harness, modulePath, only, shaTestPath } from './helpers.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'p11-offline-'));
+const log = path.join(dir, 'module.log');
+const conf = (name: string, text: string) => {
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+};
+// Port 9 (discard) on loopback: nothing listens, so connecting fails at once.
+const unreachable = conf('unreachable.conf', `# test\ngateway = 127.0.0.1:9\nlog = ${log}\nconnect_timeout = 2\n`);
+
+beforeAll(() => buildShim(), 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('hashes (FIPS 180-4)', () => {
+  const run = (input: Buffer, piece = 0) => execFileSync(shaTestPath, [String(piece)], { input }).toString().trim().split('\n');
+  const node = (input: Buffer) => ['sha1', 'sha224', 'sha256', 'sha384', 'sha512'].map((h) => createHash(h).update(input).digest('hex'));
+
+  it('matches the standard examples', () => {
+    const [sha1, sha224, sha256, sha384, sha512] = run(Buffer.from('abc'));
+    expect(sha1).toBe('a9993e364706816aba3e25717850c26c9cd0d89d');
+    expect(sha224).toBe('23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7');
+    expect(sha256).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(sha384).toBe('cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7');
+    expect(sha512).toBe('ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f');
+    expect(run(Buffer.alloc(1_000_000, 'a'), 4099)[2]).toBe('cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0');
+  });
+
+  it('agrees with OpenSSL at every block boundary, however the input is cut', () => {
+    for (const len of [0, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 1000]) {
+      const input = randomBytes(len);
+      for (const piece of [0, 1, 63, 64, 127, 128]) expect(run(input, piece)).toEqual(node(input));
+    }
+  });
+});
+
+describe('before the gateway', () => {
+  it('answers the library, slot, token, mechanism and session calls by the spec', () => {
+    const { steps, status } = harness(['offline'], { MPCHSM_PKCS11_CONF: unreachable });
+    expect(status).toBe(0);
+    const rv = (n: string) => only(steps, n).rv;
+    const detail = (n: string) => only(steps, n).detail;
+    expect(detail('get_function_list')).toBe('2.40');
+    expect(detail('get_interface_3_0')).toBe('3.0');
+    expect(rv('get_interface_9_9')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('before_init_slot_list')).toBe(CKR.CRYPTOKI_NOT_INITIALIZED);
+    expect(rv('init_reserved')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('init_own_mutexes')).toBe(CKR.CANT_LOCK);
+    expect(rv('init')).toBe(CKR.OK);
+    expect(rv('init_again')).toBe(CKR.CRYPTOKI_ALREADY_INITIALIZED);
+    expect(detail('info')).toMatch(/^2\.40 mpchsm/);
+    expect(detail('slot_list_query')).toBe('1');
+    expect(detail('slot_list')).toBe('1 0');
+    // CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED
+    expect(detail('token_info')).toMatch(/^mpchsm {26} flags=0x40d$/);
+    expect(rv('token_info_bad_slot')).toBe(0x3);
+    expect(detail('mechanisms_query')).toBe('22');
+    expect(only(steps, 'mechanisms_short')).toEqual({ rv: CKR.BUFFER_TOO_SMALL, detail: '22' });
+    expect(detail('mechanism_info_eddsa')).toBe('flags=0x2801'); // HW | SIGN | VERIFY
+    expect(rv('mechanism_info_unknown')).toBe(CKR.MECHANISM_INVALID);
+    expect(rv('open_ro')).toBe(CKR.OK);
+    expect(rv('open_parallel')).toBe(CKR.SESSION_PARALLEL_NOT_SUPPORTED);
+    expect(detail('session_info')).toBe('state=0');
+    expect(only(steps, 'digest_query')).toEqual({ rv: CKR.OK, detail: '32' });
+    expect(only(steps, 'digest_short')).toEqual({ rv: CKR.BUFFER_TOO_SMALL, detail: '32' });
+    expect(detail('digest')).toBe(createHash('sha256').update('abc').digest('hex'));
+    expect(rv('digest_after')).toBe(CKR.OPERATION_NOT_INITIALIZED);
+    expect(detail('digest_multipart_sha1')).toBe(createHash('sha1').update('abc').digest('hex'));
+    expect(rv('random')).toBe(CKR.OK);
+    expect(rv('login_unreachable')).toBe(CKR.DEVICE_ERROR);
+    expect(rv('login_bad_type')).toBe(CKR.USER_TYPE_INVALID);
+    expect(rv('close_again')).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(rv('finalize')).toBe(CKR.OK);
+    expect(rv('after_finalize')).toBe(CKR.CRYPTOKI_NOT_INITIALIZED);
+    expect(readFileSync(log, 'utf8')).toMatch(/error: C_Login: cannot connect to the gateway at 127\.0\.0\.1:9/);
+  });
+});
+
+describe('configuration problems', () => {
+  const mod = graphene.Module.load(modulePath, 'mpchsm');
+  const env = { ...process.env };
+  afterAll(() => {
+    process.env = env;
+  });
+
+  /** Initialises with MPCHSM_PKCS11_CONF=conf; returns the CKR and the new log lines. */
+  const initialise = (confFile: string | undefined, logFile = log): { rv: number | undefined; lines: string } => {
+    const before = (() => {
+      try {
+        return readFileSync(logFile, 'utf8').length;
+      } catch {
+        return 0;
+      }
+    })();
+    if (confFile === undefined) delete process.env.MPCHSM_PKCS11_CONF;
+    else process.env.MPCHSM_PKCS11_CONF = confFile;
+    process.env.MPCHSM_PKCS11_LOG = logFile;
+    const rv = ckrOf(() => mod.initialize());
+    if (rv === undefined) mod.finalize();
+    let lines = '';
+    try {
+      lines = readFileSync(logFile, 'utf8').slice(before);
+    } catch {
+      // no log written
+    }
+    return { rv, lines };
+  };
+
+  it('says clearly what is wrong, in the log, and fails C_Initialize without crashing', () => {
+    expect(initialise(undefined)).toMatchObject({ rv: CKR.GENERAL_ERROR, lines: expect.stringMatching(/MPCHSM_PKCS11_CONF is not set/) });
+    expect(initialise(path.join(dir, 'absent.conf')).lines).toMatch(/absent\.conf: cannot read the configuration: No such file/);
+    const cases: [string, RegExp][] = [
+      [`gateway = 127.0.0.1\n`, /:2: gateway must be HOST:PORT/],
+      [`gateway = 127.0.0.1:70000\n`, /:2: gateway must be HOST:PORT/],
+      [`log = ${log}\n# no gateway\n`, /no 'gateway = HOST:PORT' line/],
+      [`gateway = 127.0.0.1:9\nport = 1\n`, /:3: unknown setting 'port'/],
+      [`gateway = 127.0.0.1:9\ntimeout = 0\n`, /timeout must be 1\.\.3600 seconds/],
+      [`gateway = 127.0.0.1:9\njust words\n`, /expected 'key = value'/],
+      [`gateway = 127.0.0.1:9\ntls_ca = /x\n`, /tls_ca\/tls_server_name given but tls is not on/],
+      [`gateway = 127.0.0.1:9\nkey_types = rsa dsa\n`, /unknown key type 'dsa'/],
+      [`gateway = 127.0.0.1:9\ntls = on\ntls_ca = ${path.join(dir, 'none.pem')}\n`, /cannot load the CA certificates/],
+    ];
+    cases.forEach(([text, pattern], i) => {
+      const r = initialise(conf(`bad${i}.conf`, `log = ${log}\n${text}`));
+      expect(r.rv, text).toBe(CKR.GENERAL_ERROR);
+      expect(r.lines, text).toMatch(pattern);
+    });
+  });
+
+  it('initialises from a good file and reports an unreachable gateway as CKR_DEVICE_ERROR', () => {
+    process.env.MPCHSM_PKCS11_CONF = conf('good.conf', `gateway = [::1]:9\nlog = ${log}\nkey_types = rsa, ec\n`);
+    mod.initialize();
+    try {
+      const slot = mod.getSlots(0);
+      expect(slot.getToken().label.trim()).toBe('mpchsm');
+      expect(slot.slotDescription.trim()).toBe('mpchsm gateway ::1:9');
+      const session = slot.open(graphene.SessionFlag.SERIAL_SESSION);
+      expect(ckrOf(() => session.login('123456', graphene.UserType.USER))).toBe(CKR.DEVICE_ERROR);
+      expect(session.find({ class: graphene.ObjectClass.PRIVATE_KEY }).length).toBe(0); // nothing before login, no request
+      session.close();
+    } finally {
+      mod.finalize();
+    }
+    expect(readFileSync(log, 'utf8')).toMatch(/cannot connect to the gateway at ::1:9/);
+  });
+});

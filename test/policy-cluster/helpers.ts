@@ -1,0 +1,168 @@
+// Helpers for tests against a real cluster with its governance: administrators' approvals
+// through `mpchsm approve`, and direct calls to the signers with the gateway's own identity
+// (what a compromised gateway can do), with evidence made the way real clients make it.
+import { randomUUID } from 'node:crypto';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateKeyCommand, KMSClient, type CreateKeyCommandInput } from '@aws-sdk/client-kms';
+import { expect } from 'vitest';
+import { loadGatewayConfig } from '../../gateway/config.js';
+import { SignerClient, SignerRefusedError } from '../../gateway/signer-client.js';
+import { sigv4Evidence, type Evidence } from '../../policy/index.js';
+import { loadIdentity, type IdentitySecrets } from '../../signers/node/identity.js';
+import { ShareStore } from '../../signers/node/store.js';
+import { frostAggregate, frostSigningPackage } from '../../signers/protocols/frost.js';
+import type { Message } from '../../signers/protocols/common.js';
+import { publicPackageSchema } from '../../signers/protocols/dkg.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { signRequest } from '../kms/sign-request.js';
+
+export function kms(tc: TestCluster, name: string): KMSClient {
+  const p = tc.principal(name);
+  return new KMSClient({ endpoint: p.MPCHSM_KMS_ENDPOINT, region: p.AWS_REGION, credentials: { accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY }, maxAttempts: 1 });
+}
+
+/** The error a call fails with (fails the test if it succeeds). */
+export async function failure(p: Promise<unknown>): Promise<{ name: string; message: string }> {
+  const e = await p.then(
+    () => undefined,
+    (err: { name: string; message: string }) => err,
+  );
+  expect(e, 'the call should have failed').toBeDefined();
+  return { name: e!.name, message: e!.message };
+}
+
+/** The proposal an AccessDeniedException names. */
+export function proposalIn(e: { name: string; message: string }): string {
+  expect(e.name).toBe('AccessDeniedException');
+  const id = /Proposal (p-[0-9a-f]+) holds this request/.exec(e.message)?.[1];
+  expect(id, e.message).toBeDefined();
+  expect(e.message).toContain(`mpchsm approve ${id} --as <administrator>`);
+  return id!;
+}
+
+/** `mpchsm approve ID --as NAME --json`: the gateway's answer. */
+export async function approve(tc: TestCluster, id: string, as: string): Promise<{ Status: string; Approvals: string[]; Required: number; Result?: Record<string, unknown>; Signers?: { signer: string; applied: boolean; reason?: string }[] }> {
+  const { stdout } = await tc.mpchsm('approve', id, '--as', as, '--dir', tc.dir, '--json');
+  return JSON.parse(stdout);
+}
+
+/** Runs a request under quorum: refused with a proposal, approved by `approvers`, executed. */
+export async function approved(tc: TestCluster, request: Promise<unknown>, approvers: string[]): Promise<Record<string, unknown>> {
+  const id = proposalIn(await failure(request));
+  let last: Awaited<ReturnType<typeof approve>> | undefined;
+  for (const [i, a] of approvers.entries()) {
+    last = await approve(tc, id, a);
+    expect(last.Status, `after ${a}'s approval`).toBe(i === approvers.length - 1 ? 'Executed' : 'Pending');
+  }
+  for (const s of last?.Signers ?? []) expect(s, `signer ${s.signer} applied the change`).toMatchObject({ applied: true });
+  return last!.Result ?? {};
+}
+
+/** CreateKey as admin1, approved by admin1 (the default governance asks one approval). */
+export async function createKey(tc: TestCluster, input: CreateKeyCommandInput): Promise<string> {
+  const r = await approved(tc, kms(tc, 'admin1').send(new CreateKeyCommand(input)), ['admin1']);
+  return (r.KeyMetadata as { KeyId: string }).KeyId;
+}
+
+// ---- a compromised gateway ------------------------------------------------------------------
+
+/** The gateway's identity, read from its sealed store with its operator secret. */
+export async function gatewayIdentity(tc: TestCluster): Promise<IdentitySecrets> {
+  const store = await ShareStore.open(path.join(tc.dir, 'gateway', 'store'), readFileSync(path.join(tc.dir, 'operators', 'gateway.secret'), 'utf8'));
+  try {
+    return await loadIdentity(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** RPC clients for every signer, speaking with the gateway's identity. */
+export function signerClients(tc: TestCluster, identity: IdentitySecrets): SignerClient[] {
+  return loadGatewayConfig(path.join(tc.dir, 'gateway')).signers.map((s) => new SignerClient(s, identity, 10_000));
+}
+
+/** The refusal a signer answers (fails the test if the signer complies). */
+export async function refusal(p: Promise<unknown>): Promise<SignerRefusedError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e, 'the signer should have refused').toBeInstanceOf(SignerRefusedError);
+  return e as SignerRefusedError;
+}
+
+/** An application's signed KMS request, as the SDK makes it, and its evidence form. */
+export async function appRequest(tc: TestCluster, target: string, body: object, as = 'app'): Promise<Evidence> {
+  const p = tc.principal(as);
+  const host = new URL(tc.endpoint).host;
+  // A signed random id, as the SDKs send: two identical requests in one second still differ.
+  const signed = await signRequest({ accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY }, { host, target, body: JSON.stringify(body), headers: { 'amz-sdk-invocation-id': randomUUID() } });
+  return sigv4Evidence({ method: 'POST', path: '/', headers: signed.headers, body: signed.body });
+}
+
+/** The `use` member of a signing request (see signers/node/guard.ts). */
+export const signUse = (message: Uint8Array, evidence: unknown, extra: object = {}) => ({
+  operation: 'Sign',
+  algorithm: 'ED25519_SHA_512',
+  messageType: 'RAW',
+  payload: Buffer.from(message).toString('base64'),
+  evidence,
+  ...extra,
+});
+
+/** A whole FROST signing session run by hand with `signers`; resolves the signature. */
+export async function frostSession(tc: TestCluster, signers: SignerClient[], keyId: string, message: Uint8Array, use: unknown): Promise<Uint8Array> {
+  const record = JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8'));
+  const pub = publicPackageSchema.parse(record.frost);
+  const session = randomUUID();
+  const ids = signers.map((c) => c.id);
+  const commits: Message[] = [];
+  for (const c of signers) {
+    const r = await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId, signers: ids, use });
+    commits.push({ session, round: 1, from: c.id, to: 'all', payload: r.commitment });
+  }
+  const pkg = frostSigningPackage(pub, { session, suite: 'ed25519', message }, ids, commits);
+  const shares: Message[] = [];
+  for (const c of signers) shares.push({ session, round: 2, from: c.id, to: 'all', payload: (await c.call<{ share: unknown }>('/v1/frost/sign', { session, keyId, package: pkg })).share });
+  return frostAggregate(pub, pkg, shares);
+}
+
+/** A signer's sealed policy registry, read from a copy of its store (the signer keeps running). */
+export async function signerRegistry(tc: TestCluster, signer: string): Promise<{ clusterId: string; principals: { name: string; pinVerifier?: { salt: string; N: number; r: number; p: number; publicKey: string } }[] }> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-store-copy-'));
+  try {
+    const copy = path.join(tmp, 'store');
+    cpSync(path.join(tc.dir, 'signers', signer, 'store'), copy, { recursive: true });
+    chmodSync(copy, 0o700);
+    for (const f of readdirSync(copy)) chmodSync(path.join(copy, f), 0o600);
+    const store = await ShareStore.open(copy, readFileSync(path.join(tc.dir, 'operators', `${signer}.secret`), 'utf8'));
+    try {
+      return JSON.parse(Buffer.from((await store.get('policy.registry'))!).toString('utf8'));
+    } finally {
+      store.close();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Entries of a party's audit log. */
+export const auditEntries = (tc: TestCluster, party: string): Record<string, unknown>[] =>
+  readFileSync(path.join(tc.dir, party === 'gateway' ? 'gateway' : path.join('signers', party), 'audit.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** A SigV4-signed JSON 1.1 call to the gateway as `as`: status and body. */
+export async function gatewayCall(tc: TestCluster, as: string, target: string, body: object): Promise<{ status: number; body: Record<string, unknown> }> {
+  const p = tc.principal(as);
+  const signed = await signRequest(
+    { accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY },
+    { host: new URL(tc.endpoint).host, target, body: JSON.stringify(body), headers: { 'amz-sdk-invocation-id': randomUUID() } },
+  );
+  const { host: _host, ...headers } = signed.headers;
+  const res = await fetch(`${tc.endpoint}/`, { method: 'POST', headers, body: signed.body });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
