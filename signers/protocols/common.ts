@@ -114,6 +114,24 @@ export function collectRound<P>(
   return out;
 }
 
+/**
+ * The echo check of a key generation's round 2: every sender's digests of the round-1
+ * broadcasts it saw (`views`, keyed by party id) must equal ours. A differing view of our own
+ * broadcast (or of the sender's) can only be the sender's doing; otherwise party j showed
+ * different broadcasts to us and to the sender, and j is named.
+ */
+export function checkViews(got: ReadonlyMap<PartyId, { views: Record<string, string> }>, own: Record<string, string>, participants: readonly PartyId[], self: PartyId): void {
+  for (const [k, m] of got) {
+    if (Object.keys(m.views).length !== participants.length) throw new ProtocolError('malformed', 'views do not cover the participants', k);
+    for (const j of participants) {
+      const theirs = m.views[String(j)];
+      if (theirs === undefined) throw new ProtocolError('malformed', `no view of party ${j}`, k);
+      if (theirs !== own[String(j)])
+        throw new ProtocolError('inconsistent-view', `round-1 broadcast of party ${j} differs between party ${self} and party ${k}`, j === self ? k : j);
+    }
+  }
+}
+
 /** Checks a participant set: distinct ids in 1..65535, threshold 1 ≤ t ≤ n, self included. */
 export function checkParticipants(ids: readonly PartyId[], threshold: number, self?: PartyId): void {
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > ids.length)

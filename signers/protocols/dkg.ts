@@ -16,6 +16,7 @@ import { z } from 'zod';
 import {
   ProtocolError,
   checkParticipants,
+  checkViews,
   collectRound,
   decodeState,
   encodeState,
@@ -286,17 +287,7 @@ export function dkgStep(state: DkgState, inbound: readonly Message[]): Step<DkgS
     case 'round2': {
       const got = collectRound(inbound, { session, round: 2, self, senders: participants, broadcast: false, payload: round2Payload(g) });
       // Everyone must have seen the same round-1 broadcasts before any share is trusted.
-      for (const [k, m] of got) {
-        if (Object.keys(m.views).length !== participants.length) throw new ProtocolError('malformed', 'views do not cover the participants', k);
-        for (const j of participants) {
-          const theirs = m.views[String(j)];
-          if (theirs === undefined) throw new ProtocolError('malformed', `no view of party ${j}`, k);
-          // A differing view of our own broadcast (or of k's) can only be k's doing; otherwise
-          // j showed different broadcasts to us and to k.
-          if (theirs !== state.views[String(j)])
-            throw new ProtocolError('inconsistent-view', `round-1 broadcast of party ${j} differs between party ${self} and party ${k}`, j === self ? k : j);
-        }
-      }
+      checkViews(got, state.views, participants, self);
       const commitments = new Map<PartyId, GroupPoint[]>();
       for (const id of participants) commitments.set(id, state.broadcasts[String(id)]!.commitment.map((h) => decodePoint(g, h, id)));
       const x = idScalar(self);
