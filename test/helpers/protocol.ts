@@ -1,15 +1,18 @@
 import { expect } from 'vitest';
 import { ProtocolError, type PartyId } from '../../signers/protocols/common.js';
 
-/** Asserts that `f` throws a ProtocolError with `code`, attributed to `sender` (or to no one). */
-export function expectProtocolError(f: () => unknown, code: string, sender?: PartyId): void {
+/**
+ * Asserts that `f` throws a ProtocolError with `code`, attributed to `sender` (or to no one),
+ * and returns it.
+ */
+export function expectProtocolError(f: () => unknown, code: string, sender?: PartyId): ProtocolError {
   try {
     f();
   } catch (e) {
     expect(e).toBeInstanceOf(ProtocolError);
     expect((e as ProtocolError).code).toBe(code);
     expect((e as ProtocolError).sender).toBe(sender);
-    return;
+    return e as ProtocolError;
   }
-  expect.unreachable(`expected ProtocolError ${code}`);
+  return expect.unreachable(`expected ProtocolError ${code}`);
 }

@@ -1,11 +1,12 @@
 // Building blocks of threshold ECDSA: base OT, KOS extension, random vector OLE.
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, fromHex, toHex } from '../../signers/protocols/common.js';
+import { fromHex, toHex } from '../../signers/protocols/common.js';
 import { KAPPA, SEED_BYTES, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from '../../signers/protocols/ecdsa/baseot.js';
 import { getCurve, mulBase, randomScalar, secretMulEquals, type EcdsaCurveName } from '../../signers/protocols/ecdsa/curves.js';
 import { KOS_PAD, kosReceive, kosSend } from '../../signers/protocols/ecdsa/kos.js';
 import { colBytesFor, rvoleAlice, rvoleBobFinish, rvoleBobStart, xiFor } from '../../signers/protocols/ecdsa/rvole.js';
 import { seededRng } from '../helpers/rng.js';
+import { expectProtocolError } from '../helpers/protocol.js';
 
 const ctx = new TextEncoder().encode('test-context');
 
@@ -20,17 +21,6 @@ function setup(seed: string) {
 
 const bit = (b: Uint8Array, i: number) => (b[i >> 3]! >> (i & 7)) & 1;
 
-function expectAbort(f: () => unknown, code: string, sender?: number) {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    expect((e as ProtocolError).code).toBe(code);
-    expect((e as ProtocolError).sender).toBe(sender);
-    return;
-  }
-  throw new Error('expected an abort');
-}
 
 describe('base OT (Simplest OT over P-256)', () => {
   it('gives the receiver exactly the chosen key of each pair', () => {
@@ -46,15 +36,15 @@ describe('base OT (Simplest OT over P-256)', () => {
     const rng = seededRng('base-bad');
     const s = baseOtSenderStart(ctx, rng);
     const forged = { ...s.msg, proof: s.msg.proof.slice(0, -2) + (s.msg.proof.endsWith('00') ? '01' : '00') };
-    expectAbort(() => baseOtReceive(ctx, forged, rng(16), 7, rng), 'bad-proof', 7);
+    expectProtocolError(() => baseOtReceive(ctx, forged, rng(16), 7, rng), 'bad-proof', 7);
     // Same proof replayed under another context (another session or pair) does not verify.
-    expectAbort(() => baseOtReceive(new Uint8Array([1]), s.msg, rng(16), 7, rng), 'bad-proof', 7);
-    expectAbort(() => baseOtReceive(ctx, { ...s.msg, A: '02' + 'ff'.repeat(32) }, rng(16), 7, rng), 'invalid-point', 7);
+    expectProtocolError(() => baseOtReceive(new Uint8Array([1]), s.msg, rng(16), 7, rng), 'bad-proof', 7);
+    expectProtocolError(() => baseOtReceive(ctx, { ...s.msg, A: '02' + 'ff'.repeat(32) }, rng(16), 7, rng), 'invalid-point', 7);
     const r = baseOtReceive(ctx, s.msg, rng(16), 7, rng);
     const B = [...r.B];
     B[5] = B[4]!;
-    expectAbort(() => baseOtSenderFinish(ctx, s.secret, s.msg, B, 9), 'invalid-point', 9);
-    expectAbort(() => baseOtSenderFinish(ctx, s.secret, s.msg, r.B.slice(1), 9), 'malformed', 9);
+    expectProtocolError(() => baseOtSenderFinish(ctx, s.secret, s.msg, B, 9), 'invalid-point', 9);
+    expectProtocolError(() => baseOtSenderFinish(ctx, s.secret, s.msg, r.B.slice(1), 9), 'malformed', 9);
   });
 });
 
@@ -102,11 +92,11 @@ describe('KOS OT extension', () => {
     // Flip one bit of one column u_i: as if x differed in column i (the selective-abort attack).
     const u = fromHex(msg.u);
     u[3 * colBytes + 2]! ^= 0x10;
-    expectAbort(() => kosSend(ctx, delta, chosen, { ...msg, u: toHex(u) }, colBytes, 416, 3), 'bad-proof', 3);
+    expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, u: toHex(u) }, colBytes, 416, 3), 'bad-proof', 3);
     const check = fromHex(msg.check);
     check[0]! ^= 1;
-    expectAbort(() => kosSend(ctx, delta, chosen, { ...msg, check: toHex(check) }, colBytes, 416, 3), 'bad-proof', 3);
-    expectAbort(() => kosSend(ctx, delta, chosen, { ...msg, u: msg.u.slice(2) }, colBytes, 416, 3), 'malformed', 3);
+    expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, check: toHex(check) }, colBytes, 416, 3), 'bad-proof', 3);
+    expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, u: msg.u.slice(2) }, colBytes, 416, 3), 'malformed', 3);
   });
 });
 
@@ -136,7 +126,7 @@ describe('random vector OLE (DKLs23 Protocol 5.2)', () => {
     const off = j * 3 * sl;
     const old = BigInt('0x' + alice.msg.atilde.slice(off, off + sl));
     const atilde = alice.msg.atilde.slice(0, off) + c.Fn.add(old, 1n).toString(16).padStart(sl, '0') + alice.msg.atilde.slice(off + sl);
-    expectAbort(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, atilde }, 1), 'bad-proof', 1);
-    expectAbort(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, eta: 'ff'.repeat(32) }, 1), 'scalar-range', 1);
+    expectProtocolError(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, atilde }, 1), 'bad-proof', 1);
+    expectProtocolError(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, eta: 'ff'.repeat(32) }, 1), 'scalar-range', 1);
   });
 });

@@ -26,6 +26,7 @@ import {
 } from '../../signers/protocols/ecdsa/index.js';
 import { getCurve } from '../../signers/protocols/ecdsa/curves.js';
 import { seededRng } from '../helpers/rng.js';
+import { expectProtocolError } from '../helpers/protocol.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 /** What party `id` receives from a round's outbound messages. */
@@ -84,18 +85,6 @@ const nobleVerifies = (curve: EcdsaCurveName, publicKey: string, digest: Uint8Ar
 const message = new TextEncoder().encode('mpchsm threshold ECDSA test message');
 const digestOf = (curve: EcdsaCurveName, m = message) => new Uint8Array(createHash(hashFor[curve]).update(m).digest());
 
-function expectAbort(f: () => unknown, code: string, sender?: PartyId): ProtocolError {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(ProtocolError);
-  expect((err as ProtocolError).code).toBe(code);
-  expect((err as ProtocolError).sender).toBe(sender);
-  return err as ProtocolError;
-}
 
 describe('DKLs23 threshold ECDSA', () => {
   for (const curve of ['secp256k1', 'p256', 'p384'] as EcdsaCurveName[]) {
@@ -145,7 +134,7 @@ describe('DKLs23 threshold ECDSA', () => {
       const sig = sign(shares, signers, digest, `s35-${signers.join('')}`).sigs[0]!;
       expect(opensslVerifies('p256', pk, message, sig)).toBe(true);
     }
-    expectAbort(() => ecdsaSignStart(shares[0]!, { session: 'x', signers: [1, 2], digest }, seededRng('x')), 'bad-parameters');
+    expectProtocolError(() => ecdsaSignStart(shares[0]!, { session: 'x', signers: [1, 2], digest }, seededRng('x')), 'bad-parameters');
   });
 
   it('1-of-1 and 2-of-2', () => {
@@ -182,14 +171,14 @@ describe('DKLs23 aborts', () => {
       u[100]! ^= 4;
       ot.u = toHex(u);
     });
-    const err = expectAbort(() => ecdsaSignStep(s1.state, [bad], seededRng('r')), 'bad-proof', 2);
+    const err = expectProtocolError(() => ecdsaSignStep(s1.state, [bad], seededRng('r')), 'bad-proof', 2);
     expect(err.message).toMatch(/OT extension consistency/);
     // The state was consumed by the failed step: abort is final.
-    expectAbort(() => ecdsaSignStep(s1.state, [s2.outbound[0]!], seededRng('r')), 'consumed');
+    expectProtocolError(() => ecdsaSignStep(s1.state, [s2.outbound[0]!], seededRng('r')), 'consumed');
     const after = ecdsaAfterAbort(shares[0]!, err);
     expect(after.pairs['2']).toEqual({ discarded: true });
     expect(checkEcdsaKeyShare(persist(after)).pairs['3']!.discarded).toBe(false);
-    expectAbort(() => ecdsaSignStart(after, { session: 'again', signers, digest }, seededRng('a')), 'bad-parameters', 2);
+    expectProtocolError(() => ecdsaSignStart(after, { session: 'again', signers, digest }, seededRng('a')), 'bad-parameters', 2);
     // Signing with the other peer still works.
     expect(sign([after, shares[2]!], [1, 3], digest, 'after-abort').sigs[0]!.length).toBe(64);
     // Delivery faults do not discard anything.
@@ -207,7 +196,7 @@ describe('DKLs23 aborts', () => {
       p.R = (otherR.payload as { R: string }).R;
       p.salt = (otherR.payload as { salt: string }).salt;
     });
-    const err = expectAbort(() => ecdsaSignStep(a.state, [bad], seededRng('d')), 'bad-proof', 2);
+    const err = expectProtocolError(() => ecdsaSignStep(a.state, [bad], seededRng('d')), 'bad-proof', 2);
     expect(err.message).toMatch(/commitment/);
     expect(ecdsaAfterAbort(shares[0]!, err).pairs['2']!.discarded).toBe(true);
   });
@@ -227,29 +216,29 @@ describe('DKLs23 aborts', () => {
     ];
     for (const [f, code] of cases) {
       const state = persist(a.state) as EcdsaSignState;
-      expectAbort(() => ecdsaSignStep(state, [tamper(b.outbound[0]!, f)], seededRng('c')), code, 2);
+      expectProtocolError(() => ecdsaSignStep(state, [tamper(b.outbound[0]!, f)], seededRng('c')), code, 2);
     }
   });
 
   it('signers told different digests or signer sets stop in round 1, without discarding a pair', () => {
     const { s1 } = round1('neg-agree');
     const otherDigest = ecdsaSignStart(shares[1]!, { session: 'neg-agree', signers, digest: digestOf('secp256k1', new Uint8Array([9])) }, seededRng('o'));
-    const err = expectAbort(() => ecdsaSignStep(persist(s1.state), otherDigest.outbound, seededRng('e')), 'inconsistent-view', 2);
+    const err = expectProtocolError(() => ecdsaSignStep(persist(s1.state), otherDigest.outbound, seededRng('e')), 'inconsistent-view', 2);
     expect(ecdsaAfterAbort(shares[0]!, err)).toBe(shares[0]);
     const otherSet = ecdsaSignStart(shares[1]!, { session: 'neg-agree', signers: [1, 2, 3], digest }, seededRng('o'));
     const toOne = otherSet.outbound.filter((m) => m.to === 1);
-    expectAbort(() => ecdsaSignStep(persist(s1.state), toOne, seededRng('e')), 'inconsistent-view', 2);
+    expectProtocolError(() => ecdsaSignStep(persist(s1.state), toOne, seededRng('e')), 'inconsistent-view', 2);
   });
 
   it('replayed, foreign-session and missing messages are rejected by name without consuming the state', () => {
     const { s1, s2 } = round1('neg-replay');
     const old = round1('neg-old');
-    expectAbort(() => ecdsaSignStep(s1.state, old.s2.outbound, seededRng('a')), 'wrong-session', 2);
-    expectAbort(() => ecdsaSignStep(s1.state, [...s2.outbound, ...s2.outbound], seededRng('a')), 'duplicate', 2);
-    expectAbort(() => ecdsaSignStep(s1.state, [], seededRng('a')), 'missing', 2);
+    expectProtocolError(() => ecdsaSignStep(s1.state, old.s2.outbound, seededRng('a')), 'wrong-session', 2);
+    expectProtocolError(() => ecdsaSignStep(s1.state, [...s2.outbound, ...s2.outbound], seededRng('a')), 'duplicate', 2);
+    expectProtocolError(() => ecdsaSignStep(s1.state, [], seededRng('a')), 'missing', 2);
     const a = ecdsaSignStep(s1.state, s2.outbound, seededRng('a'));
     // Replaying round 1 into round 2.
-    expectAbort(() => ecdsaSignStep(a.state, s2.outbound, seededRng('a')), 'wrong-round', 2);
+    expectProtocolError(() => ecdsaSignStep(a.state, s2.outbound, seededRng('a')), 'wrong-round', 2);
   });
 
   it('a signing state cannot be used twice, and t−1 parties cannot sign', () => {
@@ -258,12 +247,12 @@ describe('DKLs23 aborts', () => {
     ecdsaSignStep(s1.state, s2.outbound, seededRng('a'));
     expect(s1.state.phase).toBe('consumed');
     expect(JSON.stringify(s1.state)).not.toMatch(/"r"|"phi"|"sk"/);
-    expectAbort(() => ecdsaSignStep(s1.state, s2.outbound, seededRng('a')), 'consumed');
-    expectAbort(() => ecdsaSignStep(decodeEcdsaSignState(encodeEcdsaSignState(s1.state)), s2.outbound, seededRng('a')), 'consumed');
+    expectProtocolError(() => ecdsaSignStep(s1.state, s2.outbound, seededRng('a')), 'consumed');
+    expectProtocolError(() => ecdsaSignStep(decodeEcdsaSignState(encodeEcdsaSignState(s1.state)), s2.outbound, seededRng('a')), 'consumed');
     expect(copy.phase).toBe('round1');
     // Fewer than t signers are refused; and a key share claiming a lower threshold is rejected.
-    expectAbort(() => ecdsaSignStart(shares[0]!, { session: 's', signers: [1], digest }, seededRng('x')), 'bad-parameters');
-    expectAbort(() => checkEcdsaKeyShare({ ...shares[0]!, threshold: 1 }), 'malformed');
+    expectProtocolError(() => ecdsaSignStart(shares[0]!, { session: 's', signers: [1], digest }, seededRng('x')), 'bad-parameters');
+    expectProtocolError(() => checkEcdsaKeyShare({ ...shares[0]!, threshold: 1 }), 'malformed');
   });
 
   it('t−1 signers cannot sign even with key shares edited to a lower threshold', () => {
@@ -271,9 +260,9 @@ describe('DKLs23 aborts', () => {
     const forged = big.slice(0, 2).map((k) => ({ ...k, threshold: 2 }));
     const d = digestOf('p256');
     // The edited shares fail the full key-share check...
-    expectAbort(() => checkEcdsaKeyShare(forged[0]), 'malformed');
+    expectProtocolError(() => checkEcdsaKeyShare(forged[0]), 'malformed');
     // ...and a run with them aborts before round 3: the additive shares do not sum to the key.
-    expectAbort(() => sign(forged, [1, 2], d, 'tminus1'), 'bad-share');
+    expectProtocolError(() => sign(forged, [1, 2], d, 'tminus1'), 'bad-share');
   });
 
   it('the coordinator rejects a bad partial or a diverging R', () => {
@@ -281,11 +270,11 @@ describe('DKLs23 aborts', () => {
     const req = { curve: 'secp256k1' as const, publicKey: fromHex(shares[0]!.publicKey), session: 'neg-combine', signers, digest };
     expect(ecdsaCombine(req, round3).length).toBe(64);
     const badW = round3.map((m) => (m.from === 2 ? tamper(m, (p) => void (p.w = '00'.repeat(31) + '05')) : m));
-    expectAbort(() => ecdsaCombine(req, badW), 'bad-partial');
+    expectProtocolError(() => ecdsaCombine(req, badW), 'bad-partial');
     const other = sign(shares, signers, digest, 'neg-combine-2').round3.find((m) => m.from === 2)!;
     const badR = round3.map((m) => (m.from === 2 ? tamper(m, (p) => void (p.R = (other.payload as { R: string }).R)) : m));
-    expectAbort(() => ecdsaCombine(req, badR), 'inconsistent-view', 2);
-    expectAbort(() => ecdsaCombine({ ...req, digest: digestOf('secp256k1', new Uint8Array([1])) }, round3), 'bad-partial');
+    expectProtocolError(() => ecdsaCombine(req, badR), 'inconsistent-view', 2);
+    expectProtocolError(() => ecdsaCombine({ ...req, digest: digestOf('secp256k1', new Uint8Array([1])) }, round3), 'bad-partial');
   });
 
   it('key generation names a party whose share or proof is bad', () => {
@@ -294,11 +283,11 @@ describe('DKLs23 aborts', () => {
     const starts = ids.map((id, k) => ecdsaKeygenStart({ curve: 'p256', session: 'kg-neg', self: id, participants: ids, threshold: 2 }, rngs[k]!));
     const all1 = starts.flatMap((s) => s.outbound);
     const forged = all1.map((m) => (m.from === 3 && m.to === 1 ? tamper(m, (p) => void (p.proof = (p.proof as string).slice(0, -2) + '00')) : m));
-    expectAbort(() => ecdsaKeygenStep(persist(starts[0]!.state), inboxOf(forged, 1), rngs[0]!), 'bad-proof', 3);
+    expectProtocolError(() => ecdsaKeygenStep(persist(starts[0]!.state), inboxOf(forged, 1), rngs[0]!), 'bad-proof', 3);
     const badOt = all1.map((m) => (m.from === 2 && m.to === 1 ? tamper(m, (p) => void ((p.ot as { A: string }).A = '03' + 'ff'.repeat(32))) : m));
-    expectAbort(() => ecdsaKeygenStep(persist(starts[0]!.state), inboxOf(badOt, 1), rngs[0]!), 'invalid-point', 2);
+    expectProtocolError(() => ecdsaKeygenStep(persist(starts[0]!.state), inboxOf(badOt, 1), rngs[0]!), 'invalid-point', 2);
     const r2 = ids.map((id, k) => ecdsaKeygenStep(starts[k]!.state, inboxOf(all1, id), rngs[k]!));
     const all2 = r2.flatMap((s) => s.outbound).map((m) => (m.from === 2 && m.to === 1 ? tamper(m, (p) => void (p.share = '00'.repeat(31) + '01')) : m));
-    expectAbort(() => ecdsaKeygenStep(r2[0]!.state, inboxOf(all2, 1), rngs[0]!), 'bad-share', 2);
+    expectProtocolError(() => ecdsaKeygenStep(r2[0]!.state, inboxOf(all2, 1), rngs[0]!), 'bad-share', 2);
   });
 });
