@@ -1,7 +1,7 @@
 // The gateway's configuration file and what `gateway init` reports to the cluster tool.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { readJsonFile } from '../signers/node/json-file.js';
 import { publicIdentitySchema } from '../signers/node/identity.js';
 
 export const signerEntrySchema = z.object({
@@ -52,8 +52,7 @@ export const gatewayPaths = (dir: string) => ({
 
 export function loadGatewayConfig(dir: string): GatewayConfig {
   const file = gatewayPaths(dir).config;
-  const parsed = gatewayConfigSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
-  if (parsed.data.threshold > parsed.data.signers.length) throw new Error(`${file}: threshold exceeds the number of signers`);
-  return parsed.data;
+  const config = readJsonFile(file, gatewayConfigSchema);
+  if (config.threshold > config.signers.length) throw new Error(`${file}: threshold exceeds the number of signers`);
+  return config;
 }

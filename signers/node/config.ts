@@ -1,7 +1,7 @@
 // A signer's configuration: who it is, where it listens, and the identities it pins.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { readJsonFile } from './json-file.js';
 import { publicIdentitySchema } from './identity.js';
 
 export const peerSchema = z.strictObject({
@@ -33,9 +33,7 @@ export const signerPaths = (dir: string) => ({
 
 export function loadSignerConfig(dir: string): SignerConfig {
   const file = signerPaths(dir).config;
-  const parsed = signerConfigSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
-  const c = parsed.data;
+  const c = readJsonFile(file, signerConfigSchema);
   if (!c.peers.some((p) => p.id === c.id && p.name === c.name)) throw new Error(`${file}: this signer is not among its peers`);
   if (new Set(c.peers.map((p) => p.id)).size !== c.peers.length) throw new Error(`${file}: duplicate peer ids`);
   if (c.threshold > c.peers.length) throw new Error(`${file}: threshold exceeds the number of signers`);
