@@ -59,18 +59,20 @@ function ecdsaKeygen(curve: EcdsaCurveName, n: number, t: number, session: strin
   return runAll(p, first, (_, s, inbox) => ecdsaKeygenStep(s, inbox, rng));
 }
 
-/** One signature by the first t parties, finished by the coordinator's combine (which verifies). */
+/**
+ * One signature by the first t parties as the cluster makes it: the signers run rounds 1 and 2
+ * and send their round-3 broadcasts to the coordinator, whose combine verifies the signature.
+ */
 function ecdsaSign(keys: readonly EcdsaKeyShare[], t: number, digest: Uint8Array, session: string): Uint8Array {
   const signers = ids(t);
   let steps: Step<EcdsaSignState, Uint8Array>[] = signers.map((id) => ecdsaSignStart(keys[id - 1]!, { session, signers, digest }, rng));
-  let round3: Message[] = [];
-  while (!steps.every((s) => s.output !== undefined)) {
-    const all = steps.flatMap((s) => s.outbound);
-    if (all.some((m) => m.round === 3)) round3 = all;
+  let all = steps.flatMap((s) => s.outbound);
+  while (!all.some((m) => m.round === 3)) {
     steps = signers.map((id, k) => ecdsaSignStep(steps[k]!.state, inboxOf(all, id), rng));
+    all = steps.flatMap((s) => s.outbound);
   }
   const k = keys[0]!;
-  return ecdsaCombine({ curve: k.curve, publicKey: Buffer.from(k.publicKey, 'hex'), session, signers, digest }, round3);
+  return ecdsaCombine({ curve: k.curve, publicKey: Buffer.from(k.publicKey, 'hex'), session, signers, digest }, all);
 }
 
 function frostKeygen(group: GroupName, n: number, t: number, session: string): DkgKeyShare[] {

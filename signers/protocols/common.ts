@@ -63,7 +63,13 @@ export interface Step<S, O = never> {
 }
 
 export const partyIdSchema = z.number().int().min(1).max(0xffff);
-export const hexSchema = z.string().regex(/^(?:[0-9a-f]{2})*$/, 'lower-case hex');
+/**
+ * Whether `s` is lower-case hex of whole bytes. Node's decoder stops at the first non-hex
+ * character, so a full-length decode means all hex; a few times faster than a regular expression
+ * on the 100 KB messages of threshold ECDSA.
+ */
+export const isLowerHex = (s: string): boolean => s.length % 2 === 0 && Buffer.from(s, 'hex').length * 2 === s.length && !/[A-F]/.test(s);
+export const hexSchema = z.string().refine(isLowerHex, 'lower-case hex');
 
 export const messageSchema = z.object({
   session: z.string().min(1).max(128),

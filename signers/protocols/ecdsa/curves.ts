@@ -1,13 +1,12 @@
 // The curves threshold ECDSA runs on (secp256k1, P-256, P-384), the validation every inbound
 // element goes through, and the domain-separated hashes the protocol uses.
 //
-// Group arithmetic is @noble/curves', except that on P-256 and P-384 multiplications by a secret
-// scalar go to OpenSSL (node:crypto ECDH, constant-time): an order of magnitude faster for
-// P-256. Hashing is node:crypto's (native; the OT extension hashes thousands of rows per
-// signature). suites.ts has no P-384, so the curve table lives here; the encoding rules are
-// suites.ts's (canonical SEC1 compressed points, big-endian fixed-length scalars).
+// Group arithmetic is @noble/curves', except that multiplications by a secret scalar go to
+// OpenSSL (node:crypto ECDH, constant-time) where this build has the curve: an order of magnitude
+// faster for P-256, 2–3× for secp256k1 and P-384. Hashing is node:crypto's (native). suites.ts
+// has no P-384, so the curve table lives here; the encoding rules are suites.ts's (canonical
+// SEC1 compressed points, big-endian fixed-length scalars).
 
-import * as nodeCrypto from 'node:crypto';
 import { createECDH, createHash, getCurves } from 'node:crypto';
 import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
 import type { IField } from '@noble/curves/abstract/modular.js';
@@ -54,8 +53,7 @@ const make = (name: EcdsaCurveName, ecdsa: NobleEcdsa, scalarLength: number, ope
 });
 
 const CURVES: Record<EcdsaCurveName, EcdsaCurve> = {
-  // OpenSSL runs secp256k1 on its generic code, slower than noble's endomorphism-based ladder.
-  secp256k1: make('secp256k1', secp256k1 as unknown as NobleEcdsa, 32),
+  secp256k1: make('secp256k1', secp256k1 as unknown as NobleEcdsa, 32, 'secp256k1'),
   p256: make('p256', p256, 32, 'prime256v1'),
   p384: make('p384', p384 as unknown as NobleEcdsa, 48, 'secp384r1'),
 };
@@ -151,16 +149,27 @@ export function randomScalar(c: EcdsaCurve, rng: Rng): bigint {
 }
 
 /**
- * k·G for a secret k, constant-time: by OpenSSL where the curve table says so (an order of
- * magnitude faster for P-256), else by noble. 0 maps to the identity.
+ * k·G for a secret k, constant-time: by OpenSSL where this build has the curve (2–10× faster
+ * than noble's ladders on all three), else by noble. 0 maps to the identity.
  */
 export function mulBase(c: EcdsaCurve, k: bigint): EcPoint {
   if (k === 0n) return c.Point.ZERO;
   if (c.openssl === undefined) return c.Point.BASE.multiply(k);
-  const e = createECDH(c.openssl);
-  e.setPrivateKey(scalarBytes(c, k));
-  return c.Point.fromBytes(e.getPublicKey());
+  return c.Point.fromBytes(opensslKey(c, k).getPublicKey());
 }
+
+/** k·G for a secret non-zero k, in the wire encoding (decodeWire): OpenSSL's own output when it has the curve. */
+export function mulBaseWire(c: EcdsaCurve, k: bigint): string {
+  if (k === 0n) throw new ProtocolError('invalid-point', 'refusing to serialise the identity element');
+  return c.openssl === undefined ? encodeWire(c.Point.BASE.multiply(k)) : opensslKey(c, k).getPublicKey('hex');
+}
+
+function opensslKey(c: EcdsaCurve, k: bigint): ReturnType<typeof createECDH> {
+  const e = createECDH(c.openssl!);
+  e.setPrivateKey(scalarBytes(c, k));
+  return e;
+}
+
 /** x·Z = X, i.e. the projective point (X:Y:Z) has affine x-coordinate `x` (no inversion). */
 function hasX(c: EcdsaCurve, P: EcPoint, x: Uint8Array): boolean {
   const { X, Z } = P as unknown as { X: bigint; Z: bigint };
@@ -177,7 +186,8 @@ function hasX(c: EcdsaCurve, P: EcPoint, x: Uint8Array): boolean {
  * forces k·X = −Z, and then the second needs −Z + k·G = ±(Z + k·G), i.e. Z = O or k·G = O.
  *
  * Otherwise one noble ladder checks k·(Σ ρ_i·X_i) = (Σ ρ_i·d_i)·G + Σ ρ_i·Γ_i for ρ_1 = 1 and
- * fresh random 128-bit ρ_i: a false triple passes with probability about 2^-128.
+ * fresh random 128-bit ρ_i: a false triple passes with probability about 2^-128. (Folding does
+ * not pay with OpenSSL: the variable-time ρ_i·X_i in JS cost more than OpenSSL's ladders.)
  */
 export function secretMulEquals(c: EcdsaCurve, k: bigint, triples: readonly (readonly [EcPoint, bigint, EcPoint])[], rng: Rng): boolean {
   if (k === 0n || triples.length === 0 || triples.some(([X]) => X.is0())) return false;
@@ -192,8 +202,7 @@ export function secretMulEquals(c: EcdsaCurve, k: bigint, triples: readonly (rea
     const Z = mulBase(c, d).add(Y);
     return !X.is0() && !Z.is0() && X.multiply(k).equals(Z);
   }
-  const e = createECDH(c.openssl);
-  e.setPrivateKey(scalarBytes(c, k));
+  const e = opensslKey(c, k);
   const kG = c.Point.fromBytes(e.getPublicKey());
   let ok = true;
   for (const [X, d, Y] of triples) {
@@ -232,13 +241,6 @@ export function framed(tag: string, ...parts: Part[]): Uint8Array {
 }
 
 const shake = (data: Uint8Array, length: number): Uint8Array => new Uint8Array(createHash('shake256', { outputLength: length }).update(data).digest());
-
-/**
- * SHA-512 of raw bytes as hex: the hot-loop hash (one-shot crypto.hash, Node ≥ 20.12, skips the
- * Hash object and Buffer allocations; hex output is cheaper than a Buffer here).
- */
-export const sha512Hex: (data: Uint8Array) => string =
-  typeof nodeCrypto.hash === 'function' ? (d) => nodeCrypto.hash('sha512', d, 'hex') : (d) => createHash('sha512').update(d).digest('hex');
 
 /** SHA-256 over a tag and length-prefixed parts. */
 export const tagged = (tag: string, ...parts: Part[]): Uint8Array => new Uint8Array(createHash('sha256').update(framed(tag, ...parts)).digest());

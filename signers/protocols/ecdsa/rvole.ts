@@ -13,14 +13,16 @@
 //           then d_k = Σ_j g_j·d̈_j[k]
 //
 // Parameters: ξ = |q| + 2·80 OTs (DKLs19's choice of statistical parameter s = 80), L = 2, ρ = 1.
-// The pads hash (context, Alice's fresh salt, j, OT row) and are read as scalars by rejection
-// sampling (exactly uniform, no modular reduction); the salt makes Alice's pads fresh even if Bob
-// replays an old extension message. Sums are reduced lazily: the loops dominate signing time.
+// The pads hash each OT row under a key naming the context and Alice's fresh salt (tccr.ts) and
+// are read as scalars by rejection sampling (exactly uniform, no modular reduction); the salt
+// makes Alice's pads fresh even if Bob replays an old extension message. Sums are reduced
+// lazily: the loops dominate signing time.
 
 import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from '../common.js';
 import { bytesEqual } from './baseot.js';
-import { encodeScalar, framed, hashToScalar, reduceWide, sha512Hex, tagged, wideLength, type EcdsaCurve } from './curves.js';
+import { encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
 import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';
+import { tccr } from './tccr.js';
 
 /** Width of each OT's payload: Alice's two inputs and one dummy. */
 const WIDTH = 3;
@@ -41,36 +43,32 @@ function gadget(c: EcdsaCurve): bigint[] {
   return g;
 }
 
+/** Candidate scalars hashed per row: WIDTH, and one spare for a rejected candidate. */
+const CANDIDATES = WIDTH + 1;
+
 /**
- * Hashes OT rows to WIDTH uniform scalars each, for one (context, salt): SHA-512 blocks of
- * (prefix, j, row, block counter), read as scalars by rejection sampling. These calls are most of
- * the multiplication's cost (see sha512Hex).
+ * The pads of every 16-byte row: WIDTH uniform scalars each, read from the row's hash (tccr.ts,
+ * keyed by the context and Alice's salt) by rejection sampling — exactly uniform, no modular
+ * reduction. A row whose candidates run out (probability below 2^-64) is hashed further.
  */
-function padder(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array): (j: number, row: Uint8Array) => bigint[] {
-  const prefix = framed('mpchsm/ecdsa/dkls23/pad', ctx, salt);
-  const input = new Uint8Array(prefix.length + 21);
-  input.set(prefix);
-  const dv = new DataView(input.buffer);
+function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array): bigint[][] {
+  const key = tagged('mpchsm/ecdsa/dkls23/pad', ctx, salt).subarray(0, 16);
+  const blocks = c.scalarLength / 16;
   const H = 2 * c.scalarLength;
-  // Enough 64-byte blocks for WIDTH scalars; a rejected candidate (probability ≤ 2^-32) pulls more.
-  const blocks = Math.ceil((WIDTH * H) / 128);
-  const block = (k: number): string => {
-    input[input.length - 1] = k;
-    return sha512Hex(input);
-  };
-  return (j, row) => {
-    dv.setUint32(prefix.length, j);
-    input.set(row, prefix.length + 4);
-    let stream = '';
-    for (let k = 0; k < blocks; k++) stream += block(k);
+  const hex = Buffer.from(tccr(key, rows, 0, 0, CANDIDATES * blocks)).toString('hex');
+  const out: bigint[][] = [];
+  for (let j = 0; 16 * j < rows.length; j++) {
     const res: bigint[] = [];
-    for (let off = 0, k = blocks; res.length < WIDTH; off += H) {
-      if (off + H > stream.length) stream += block(k++);
-      const v = BigInt('0x' + stream.slice(off, off + H));
+    for (let k = 0; res.length < WIDTH; k++) {
+      const v =
+        k < CANDIDATES
+          ? BigInt('0x' + hex.slice((j * CANDIDATES + k) * H, (j * CANDIDATES + k + 1) * H))
+          : BigInt('0x' + Buffer.from(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)).toString('hex'));
       if (v < c.n) res.push(v);
     }
-    return res;
-  };
+    out.push(res);
+  }
+  return out;
 }
 
 /** θ: Fiat–Shamir on the whole of ã (hashed once), so Alice fixes ã before learning θ. */
@@ -123,19 +121,17 @@ export function rvoleAlice(
   const xi = xiFor(c);
   const rows = kosSend(ctx, delta, keys, bobMsg, colBytesFor(c), xi, bob);
   const salt = rng(16);
-  const pads = padder(c, ctx, salt);
+  const flipped = new Uint8Array(rows.length);
+  for (let k = 0; k < rows.length; k++) flipped[k] = rows[k]! ^ delta[k & 15]!;
+  const alpha0 = pads(c, ctx, salt, rows);
+  const alpha1 = pads(c, ctx, salt, flipped);
   const g = gadget(c);
   const eta = c.Fn.create(reduceWide(c, rng(wideLength(c))));
   const inputs = [a[0], a[1], eta];
-  const alpha0: bigint[][] = [];
   const parts: string[] = [];
-  const flipped = new Uint8Array(16);
   for (let j = 0; j < xi; j++) {
-    const q = rows.subarray(16 * j, 16 * j + 16);
-    for (let k = 0; k < 16; k++) flipped[k] = q[k]! ^ delta[k]!;
-    const p0 = pads(j, q);
-    const p1 = pads(j, flipped);
-    alpha0.push(p0);
+    const p0 = alpha0[j]!;
+    const p1 = alpha1[j]!;
     for (let k = 0; k < WIDTH; k++) {
       // α0 − α1 + input ∈ (−n, 2n): two conditional corrections instead of a division.
       let v = p0[k]! - p1[k]! + inputs[k]!;
@@ -181,18 +177,17 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
     return s;
   };
   const salt = fromHex(msg.salt);
-  const pads = padder(c, ctx, salt);
+  const padded = pads(c, ctx, salt, fromHex(keep.rows));
   const etaPrime = scalar(msg.eta);
   const [t0, t1] = thetas(c, ctx, salt, msg.atilde);
   const beta = fromHex(keep.beta);
-  const rows = fromHex(keep.rows);
   const g = gadget(c);
   const checks: string[] = [];
   let d0 = 0n;
   let d1 = 0n;
   for (let j = 0; j < xi; j++) {
     const bit = BigInt((beta[j >> 3]! >> (j & 7)) & 1);
-    const v = pads(j, rows.subarray(16 * j, 16 * j + 16));
+    const v = padded[j]!;
     const off = j * WIDTH * sl;
     // d̈_k = α^β_k + β·ã_k, kept unreduced (< 2n): only sums and the check use it.
     const dd = v.map((vk, k) => vk + bit * scalar(msg.atilde.slice(off + k * sl, off + (k + 1) * sl)));

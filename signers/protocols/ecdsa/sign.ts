@@ -56,7 +56,7 @@ import {
   encodeWire,
   getCurve,
   hashToScalar,
-  mulBase,
+  mulBaseWire,
   randomScalar,
   secretMulEquals,
   tagged,
@@ -260,7 +260,7 @@ export function ecdsaSignStart(keyShare: EcdsaKeyShare, request: EcdsaSignReques
   const sk = c.Fn.add(c.Fn.mul(lagrange(c, signers, self), secret), zeroShare(x, self, seeds));
   const r = randomScalar(c, rng);
   const phi = randomScalar(c, rng);
-  const R = encodeWire(mulBase(c, r));
+  const R = mulBaseWire(c, r);
   const salt = toHex(rng(32));
   const commitment = commit(x, self, R, salt);
   const bob: Record<string, z.infer<typeof bobKeep>> = {};
@@ -301,7 +301,7 @@ export function ecdsaSignStep(state: EcdsaSignState, inbound: readonly Message[]
       const r = decodeScalar(c, s.r);
       const phi = decodeScalar(c, s.phi);
       const sk = decodeScalar(c, s.sk);
-      const pk = encodeWire(mulBase(c, sk));
+      const pk = mulBaseWire(c, sk);
       const commitments = new Map<PartyId, string>([[self, s.commitment]]);
       for (const [j, m] of got) commitments.set(j, m.commitment);
       const view = viewOf(x, s.digest, signers, commitments);
@@ -317,8 +317,8 @@ export function ecdsaSignStep(state: EcdsaSignState, inbound: readonly Message[]
           R: s.R,
           salt: s.salt,
           pk,
-          gammaU: encodeWire(mulBase(c, cu)),
-          gammaV: encodeWire(mulBase(c, cv)),
+          gammaU: mulBaseWire(c, cu),
+          gammaV: mulBaseWire(c, cv),
           psi: encodeScalar(c, c.Fn.sub(phi, chi)),
           mul: vole.msg,
           view,
