@@ -18,6 +18,7 @@ export {
   ecdsaDiscardPair,
   ecdsaPublicPackage,
   encodeEcdsaKeyShare,
+  parseEcdsaKeyShare,
   type EcdsaKeyShare,
   type EcdsaPublicPackage,
 } from './keyshare.js';

@@ -18,7 +18,7 @@
 // makes Alice's pads fresh even if Bob replays an old extension message. Sums are reduced
 // lazily: the loops dominate signing time.
 
-import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from '../common.js';
+import { ProtocolError, fromHex, isLowerHex, toHex, type PartyId, type Rng } from '../common.js';
 import { bytesEqual } from './baseot.js';
 import { encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
 import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';
@@ -55,6 +55,7 @@ function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array
   const key = tagged('mpchsm/ecdsa/dkls23/pad', ctx, salt).subarray(0, 16);
   const blocks = c.scalarLength / 16;
   const H = 2 * c.scalarLength;
+  // Hex and BigInt('0x…') are the fastest way from bytes to bigints here.
   const hex = Buffer.from(tccr(key, rows, 0, 0, CANDIDATES * blocks)).toString('hex');
   const out: bigint[][] = [];
   for (let j = 0; 16 * j < rows.length; j++) {
@@ -164,7 +165,7 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
   const sl = 2 * c.scalarLength;
   if (msg.atilde.length !== xi * WIDTH * sl || msg.salt.length !== 32 || msg.mu.length !== 64 || msg.eta.length !== sl)
     throw new ProtocolError('malformed', 'multiplication message has the wrong size', alice);
-  if (!/^[0-9a-f]*$/.test(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
+  if (!isLowerHex(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
   const scalar = (h: string): bigint => {
     let s: bigint;
     try {
@@ -189,7 +190,8 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
     const bit = BigInt((beta[j >> 3]! >> (j & 7)) & 1);
     const v = padded[j]!;
     const off = j * WIDTH * sl;
-    // d̈_k = α^β_k + β·ã_k, kept unreduced (< 2n): only sums and the check use it.
+    // d̈_k = α^β_k + β·ã_k, kept unreduced (< 2n): only sums and the check use it. Every ã_k is
+    // read and range-checked whatever β is: work and failures must not depend on Bob's choices.
     const dd = v.map((vk, k) => vk + bit * scalar(msg.atilde.slice(off + k * sl, off + (k + 1) * sl)));
     checks.push(encodeScalar(c, (dd[2]! + t0 * dd[0]! + t1 * dd[1]! + (n - bit * etaPrime)) % n));
     d0 += g[j]! * dd[0]!;
