@@ -20,13 +20,11 @@
 // Duplicates inside one session/round are the protocol layer's job (collectRound) plus
 // `ReplayGuard`, which remembers what was already accepted.
 
-import { randomBytes } from 'node:crypto';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { fromHex, partyIdSchema, toHex, type PartyId, type Rng } from '../protocols/common.js';
+import { ed25519Sign, ed25519Verify, x25519Ephemeral, x25519Shared } from './curve25519.js';
 import { fingerprint, type IdentitySecrets, type PublicIdentity } from './identity.js';
 
 const enc = new TextEncoder();
@@ -157,16 +155,30 @@ function envelopeKey(shared: Uint8Array, epk: Uint8Array, rpk: Uint8Array): { ke
   const salt = new Uint8Array(64);
   salt.set(epk);
   salt.set(rpk, 32);
-  const okm = hkdf(sha256, shared, salt, enc.encode('mpchsm/envelope/v1 key+nonce'), 44);
+  const okm = new Uint8Array(hkdfSync('sha256', shared, salt, enc.encode('mpchsm/envelope/v1 key+nonce'), 44));
   shared.fill(0);
   return { key: okm.subarray(0, 32), nonce: okm.subarray(32) };
+}
+
+/** ChaCha20-Poly1305 (RFC 8439), ciphertext ‖ tag: OpenSSL's, for the large protocol rounds. */
+function aead(dir: 'seal' | 'open', key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array {
+  if (dir === 'seal') {
+    const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    c.setAAD(aad, { plaintextLength: input.length });
+    return new Uint8Array(Buffer.concat([c.update(input), c.final(), c.getAuthTag()]));
+  }
+  if (input.length < 16) throw new Error('ciphertext too short');
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+  d.setAAD(aad, { plaintextLength: input.length - 16 });
+  d.setAuthTag(input.subarray(input.length - 16));
+  return new Uint8Array(Buffer.concat([d.update(input.subarray(0, input.length - 16)), d.final()]));
 }
 
 // Validates our own header too: never emit something a peer must refuse.
 const headerText = (header: Header): string => JSON.stringify(headerSchema.parse(header));
 
 function finish(h: string, body: Uint8Array, sender: IdentitySecrets): Envelope {
-  const sig = ed25519.sign(signedBytes(enc.encode(h), body), sender.signSecretKey);
+  const sig = ed25519Sign(signedBytes(enc.encode(h), body), sender.signSecretKey);
   return { h, c: Buffer.from(body).toString('base64url'), s: toHex(sig) };
 }
 
@@ -180,7 +192,8 @@ export function sealEnvelope(
   const esk = Uint8Array.from(rng(32));
   const rpk = fromHex(recipient.kexPublicKey);
   try {
-    const epk = x25519.getPublicKey(esk);
+    const eph = x25519Ephemeral(esk);
+    const epk = eph.publicKey;
     const h = headerText({
       kind: 'p2p',
       v: 1,
@@ -193,10 +206,10 @@ export function sealEnvelope(
       recipient: fingerprint(recipient),
       epk: toHex(epk),
     });
-    const { key, nonce } = envelopeKey(x25519.getSharedSecret(esk, rpk), epk, rpk);
+    const { key, nonce } = envelopeKey(eph.shared(rpk), epk, rpk);
     let ct: Uint8Array;
     try {
-      ct = chacha20poly1305(key, nonce, enc.encode(h)).encrypt(msg.payload);
+      ct = aead('seal', key, nonce, enc.encode(h), msg.payload);
     } finally {
       key.fill(0);
       nonce.fill(0);
@@ -243,7 +256,7 @@ export function openEnvelope(
   if (Buffer.from(body).toString('base64url') !== w.data.c) fail('malformed', 'body is not canonical base64url');
   const h = enc.encode(w.data.h);
   const signed = signedBytes(h, body);
-  if (!ed25519.verify(fromHex(w.data.s), signed, fromHex(sender.signPublicKey), { zip215: false }))
+  if (!ed25519Verify(fromHex(w.data.s), signed, fromHex(sender.signPublicKey)))
     fail('bad-signature', 'envelope signature does not verify under the sender identity');
 
   let header: Header;
@@ -260,19 +273,19 @@ export function openEnvelope(
   if (header.to !== expect.to || (header.kind === 'p2p' && header.recipient !== self.fingerprint))
     fail('wrong-recipient', `envelope is addressed to ${header.to}`);
 
-  let payload = body;
+  let payload: Uint8Array = body;
   if (header.kind === 'p2p') {
     const epk = fromHex(header.epk);
     const rpk = fromHex(self.public.kexPublicKey);
     let shared: Uint8Array;
     try {
-      shared = x25519.getSharedSecret(self.kexSecretKey, epk);
+      shared = x25519Shared(self.kexSecretKey, epk);
     } catch {
       return fail('decrypt-failed', 'ephemeral key is invalid');
     }
     const { key, nonce } = envelopeKey(shared, epk, rpk);
     try {
-      payload = chacha20poly1305(key, nonce, h).decrypt(body);
+      payload = aead('open', key, nonce, h, body);
     } catch {
       fail('decrypt-failed', 'envelope does not decrypt');
     } finally {
@@ -362,7 +375,7 @@ export function signRequest(
     [AUTH_HEADERS.timestamp]: timestamp,
     [AUTH_HEADERS.nonce]: nonce,
     [AUTH_HEADERS.audience]: req.audience,
-    [AUTH_HEADERS.signature]: toHex(ed25519.sign(requestBytes(req, timestamp, nonce), signSecretKey)),
+    [AUTH_HEADERS.signature]: toHex(ed25519Sign(requestBytes(req, timestamp, nonce), signSecretKey)),
   };
 }
 
@@ -384,7 +397,7 @@ export function verifyRequest(
   const ts = Number(timestamp);
   if (Math.abs(opts.now - ts) > opts.maxSkewMs) throw new RequestAuthError('stale', 'request timestamp is outside the accepted window');
   const pk = typeof publicKey === 'string' ? fromHex(publicKey) : publicKey;
-  if (!ed25519.verify(fromHex(sig), requestBytes({ ...req, audience }, timestamp, nonce), pk, { zip215: false }))
+  if (!ed25519Verify(fromHex(sig), requestBytes({ ...req, audience }, timestamp, nonce), pk))
     throw new RequestAuthError('bad-signature', 'request signature does not verify under the pinned key');
   // Only authenticated requests reach the guard, so strangers cannot fill it. A nonce must be
   // remembered for as long as its timestamp would still pass the window check.
@@ -399,7 +412,7 @@ export function signResponse(res: { status: number; body: Uint8Array; replyTo: s
   if (!nonceRe.test(res.replyTo) || !Number.isInteger(res.status)) throw new RangeError('bad status or replyTo');
   return {
     [AUTH_HEADERS.replyTo]: res.replyTo,
-    [AUTH_HEADERS.signature]: toHex(ed25519.sign(responseBytes(res.status, res.body, res.replyTo), signSecretKey)),
+    [AUTH_HEADERS.signature]: toHex(ed25519Sign(responseBytes(res.status, res.body, res.replyTo), signSecretKey)),
   };
 }
 
@@ -412,7 +425,7 @@ export function verifyResponse(
   const got = header(res.headers, AUTH_HEADERS.replyTo, nonceRe);
   const sig = header(res.headers, AUTH_HEADERS.signature, /^[0-9a-f]{128}$/);
   const pk = typeof publicKey === 'string' ? fromHex(publicKey) : publicKey;
-  if (!ed25519.verify(fromHex(sig), responseBytes(res.status, res.body, got), pk, { zip215: false }))
+  if (!ed25519Verify(fromHex(sig), responseBytes(res.status, res.body, got), pk))
     throw new RequestAuthError('bad-signature', 'response signature does not verify under the pinned key');
   if (got !== replyTo) throw new RequestAuthError('replay', 'response answers another request');
 }

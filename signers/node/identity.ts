@@ -7,6 +7,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify, forgetSecretKey, x25519PublicKey } from './curve25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { fromHex, toHex, type Rng } from '../protocols/common.js';
@@ -74,10 +75,10 @@ export function identityFromSecrets(name: string, signSecretKey: Uint8Array, kex
   if (!NAME_RE.test(name)) throw new IdentityError(`invalid identity name ${JSON.stringify(name)}`);
   const unsigned = {
     name,
-    signPublicKey: toHex(ed25519.getPublicKey(signSecretKey)),
-    kexPublicKey: toHex(x25519.getPublicKey(kexSecretKey)),
+    signPublicKey: toHex(ed25519PublicKey(signSecretKey)),
+    kexPublicKey: toHex(x25519PublicKey(kexSecretKey)),
   };
-  const pub: PublicIdentity = { ...unsigned, selfSignature: toHex(ed25519.sign(selfSigned(unsigned), signSecretKey)) };
+  const pub: PublicIdentity = { ...unsigned, selfSignature: toHex(ed25519Sign(selfSigned(unsigned), signSecretKey)) };
   return { public: pub, fingerprint: fingerprint(pub), signSecretKey, kexSecretKey };
 }
 
@@ -123,6 +124,8 @@ export async function loadIdentity(store: ShareStore): Promise<IdentitySecrets> 
 
 /** Zeroes the secret keys held in memory. */
 export function wipeIdentity(s: IdentitySecrets): void {
+  forgetSecretKey(s.signSecretKey);
+  forgetSecretKey(s.kexSecretKey);
   s.signSecretKey.fill(0);
   s.kexSecretKey.fill(0);
 }
@@ -148,7 +151,7 @@ export function parsePublicIdentity(doc: unknown): PublicIdentity {
   } catch {
     throw new IdentityError(`public identity ${pub.name}: invalid or weak public key`);
   }
-  if (!ed25519.verify(fromHex(pub.selfSignature), selfSigned(pub), fromHex(pub.signPublicKey), { zip215: false }))
+  if (!ed25519Verify(fromHex(pub.selfSignature), selfSigned(pub), fromHex(pub.signPublicKey)))
     throw new IdentityError(`public identity ${pub.name}: self-signature does not verify`);
   if (claimed !== undefined && claimed !== fingerprint(pub))
     throw new IdentityError(`public identity ${pub.name}: fingerprint does not match its keys`);
