@@ -15,12 +15,10 @@ import {
   ecdsaSignStart,
   ecdsaSignStep,
   encodeEcdsaKeyShare,
-  parseEcdsaKeyShare,
   type EcdsaKeyShare,
   type EcdsaKeygenState,
   type EcdsaSignState,
 } from '../protocols/ecdsa/index.js';
-import { CheckedRecords } from './checked.js';
 import type { SignerConfig } from './config.js';
 import { EnvelopeError } from './envelope.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
@@ -39,7 +37,6 @@ const stepSchema = z.strictObject({ session: sessionIdSchema, inbound: z.array(r
 
 export class EcdsaSessions {
   private readonly sessions = new Map<string, Session>();
-  private readonly checked = new CheckedRecords();
 
   constructor(
     private readonly config: SignerConfig,
@@ -140,13 +137,8 @@ export class EcdsaSessions {
   private async loadKey(keyId: string): Promise<EcdsaKeyShare> {
     const raw = await this.store.get(keyRecordName(keyId));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    const share = (raw: Uint8Array) => z.object({ scheme: z.literal('ecdsa'), share: z.unknown() }).parse(JSON.parse(Buffer.from(raw).toString('utf8'))).share;
-    return this.checked.load(
-      keyRecordName(keyId),
-      raw,
-      (r) => decodeEcdsaKeyShare(Buffer.from(JSON.stringify(share(r)))),
-      (r) => parseEcdsaKeyShare(share(r)).key,
-    );
+    const rec = z.object({ scheme: z.literal('ecdsa'), share: z.unknown() }).parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+    return decodeEcdsaKeyShare(Buffer.from(JSON.stringify(rec.share)));
   }
 
   private async saveKey(keyId: string, key: EcdsaKeyShare): Promise<void> {

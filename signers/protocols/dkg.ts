@@ -21,6 +21,7 @@ import {
   decodeState,
   encodeState,
   hexSchema,
+  memoized,
   messageSchema,
   partyIdSchema,
   toHex,
@@ -42,6 +43,7 @@ import {
   type Group,
   type GroupPoint,
 } from './suites.js';
+import { evalCommitment, interpolateAt, evalPoly as shamirEvalPoly, lagrangeAt as shamirLagrangeAt, sumCommitments } from './shamir.js';
 
 const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
@@ -81,9 +83,10 @@ export const publicPackage = (k: DkgKeyShare): PublicPackage => ({
 /**
  * Parses a public package and checks it is coherent: valid points, one verifying share per
  * participant, and all of them (and the group key) on one polynomial of degree t−1 — so a
- * package tampered with in storage or transit cannot be used to blame an honest signer.
+ * package tampered with in storage or transit cannot be used to blame an honest signer. Checked
+ * once per process per package (memoized).
  */
-export function checkPublicPackage(raw: unknown): { pub: PublicPackage; group: Group; pk: GroupPoint; shares: Map<PartyId, GroupPoint> } {
+export const checkPublicPackage = memoized(function checkPublicPackage(raw: unknown): { pub: PublicPackage; group: Group; pk: GroupPoint; shares: Map<PartyId, GroupPoint> } {
   const parsed = publicPackageSchema.safeParse(raw);
   if (!parsed.success) throw new ProtocolError('malformed', `public package: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
   const pub = parsed.data;
@@ -96,13 +99,13 @@ export function checkPublicPackage(raw: unknown): { pub: PublicPackage; group: G
   for (const id of sortIds(pub.participants)) shares.set(id, decodePoint(g, pub.verifyingShares[String(id)]!, id));
   const pk = decodePoint(g, pub.groupPublicKey);
   // Interpolate from the first t shares in the exponent; every other share and the key must agree.
-  const base = [...shares.keys()].slice(0, pub.threshold);
-  const at = (x: bigint) => base.reduce((acc, j) => acc.add(shares.get(j)!.multiplyUnsafe(lagrangeAt(g, base, j, x))), g.Point.ZERO);
+  const base = new Map([...shares].slice(0, pub.threshold));
+  const at = (x: bigint) => interpolateAt(g.Fn, base, g.Point.ZERO, x);
   if (!at(0n).equals(pk)) throw new ProtocolError('malformed', 'verifying shares do not interpolate to the group key');
   for (const [id, Y] of shares)
     if (!at(idScalar(id)).equals(Y)) throw new ProtocolError('malformed', 'verifying shares are not of degree t−1', id);
   return { pub, group: g, pk, shares };
-}
+});
 
 /**
  * Parses a key share for use by its owner: parameters sane and the secret share matching the
@@ -132,29 +135,14 @@ export const encodeKeyShare = (k: DkgKeyShare): Uint8Array => encodeState(k);
 export const decodeKeyShare = (b: Uint8Array): DkgKeyShare => checkKeyShare(decodeState(b, keyShareSchema)).key;
 
 // ---------------------------------------------------------------------------------------------
-// Polynomial helpers over the scalar field.
+// Polynomial helpers over the scalar field (shamir.ts, bound to a group).
 
 /** Lagrange coefficient of `i` within `ids`, evaluated at x (x = 0 gives the RFC 9591 λ_i). */
 export function lagrangeAt(g: Group, ids: readonly PartyId[], i: PartyId, x = 0n): bigint {
-  const { Fn } = g;
-  const xi = idScalar(i);
-  let num = Fn.ONE;
-  let den = Fn.ONE;
-  for (const j of ids) {
-    if (j === i) continue;
-    const xj = idScalar(j);
-    num = Fn.mul(num, Fn.sub(x, xj));
-    den = Fn.mul(den, Fn.sub(xi, xj));
-  }
-  return Fn.div(num, den);
+  return shamirLagrangeAt(g.Fn, ids, i, x);
 }
 
-const evalPoly = (g: Group, coeffs: readonly bigint[], x: bigint): bigint =>
-  coeffs.reduceRight((acc, c) => g.Fn.add(g.Fn.mul(acc, x), c), g.Fn.ZERO);
-
-/** Σ_m C_m · x^m: the Feldman commitment evaluated at x (public data, variable time is fine). */
-const evalCommitment = (C: readonly GroupPoint[], x: bigint): GroupPoint =>
-  C.slice(0, -1).reduceRight((acc, c) => acc.multiplyUnsafe(x).add(c), C[C.length - 1]!);
+const evalPoly = (g: Group, coeffs: readonly bigint[], x: bigint): bigint => shamirEvalPoly(g.Fn, coeffs, x);
 
 // ---------------------------------------------------------------------------------------------
 // Protocol messages and state.
@@ -300,9 +288,7 @@ export function dkgStep(state: DkgState, inbound: readonly Message[]): Step<DkgS
         secret = g.Fn.add(secret, share);
       }
       // Group commitment: the coefficient-wise sum of everyone's commitments.
-      const groupC = Array.from({ length: p.threshold }, (_, m) =>
-        participants.reduce((acc, id) => acc.add(commitments.get(id)![m]!), g.Point.ZERO),
-      );
+      const groupC = sumCommitments([...commitments.values()], g.Point.ZERO);
       const verifyingShares: Record<string, string> = {};
       for (const id of participants) verifyingShares[id] = encodePoint(evalCommitment(groupC, idScalar(id)));
       if (g.Fn.is0(secret) || !g.Point.BASE.multiply(secret).equals(evalCommitment(groupC, x)))

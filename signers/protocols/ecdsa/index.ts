@@ -18,7 +18,6 @@ export {
   ecdsaDiscardPair,
   ecdsaPublicPackage,
   encodeEcdsaKeyShare,
-  parseEcdsaKeyShare,
   type EcdsaKeyShare,
   type EcdsaPublicPackage,
 } from './keyshare.js';

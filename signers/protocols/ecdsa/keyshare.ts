@@ -4,7 +4,8 @@
 // its material, so that pair can never be used again.
 
 import { z } from 'zod';
-import { ProtocolError, checkParticipants, decodeState, encodeState, hexSchema, messageSchema, partyIdSchema, type PartyId } from '../common.js';
+import { ProtocolError, checkParticipants, decodeState, encodeState, hexSchema, memoized, messageSchema, partyIdSchema, type PartyId } from '../common.js';
+import { interpolateAt, lagrangeAt } from '../shamir.js';
 import { KAPPA, SEED_BYTES } from './baseot.js';
 import { decodePoint, decodeScalar, ecdsaCurveNames, getCurve, mulBase, type EcPoint, type EcdsaCurve } from './curves.js';
 
@@ -62,22 +63,19 @@ const parse = <T>(schema: z.ZodType<T>, raw: unknown, what: string): T => {
 };
 
 /** Lagrange coefficient of `i` within `ids` at 0. */
-export function lagrange(c: EcdsaCurve, ids: readonly PartyId[], i: PartyId): bigint {
-  let num = 1n;
-  let den = 1n;
-  for (const j of ids) {
-    if (j === i) continue;
-    num = c.Fn.mul(num, BigInt(j));
-    den = c.Fn.mul(den, c.Fn.sub(BigInt(j), BigInt(i)));
-  }
-  return c.Fn.div(num, den);
-}
+export const lagrange = (c: EcdsaCurve, ids: readonly PartyId[], i: PartyId): bigint => lagrangeAt(c.Fn, ids, i);
 
 /**
  * Parses a public package and checks it is coherent: valid points, one verifying share per
- * participant, all on one polynomial of degree t−1 whose value at 0 is the public key.
+ * participant, all on one polynomial of degree t−1 whose value at 0 is the public key. Checked
+ * once per process per package (memoized).
  */
-export function checkEcdsaPublicPackage(raw: unknown): { pub: EcdsaPublicPackage; curve: EcdsaCurve; pk: EcPoint; shares: Map<PartyId, EcPoint> } {
+export const checkEcdsaPublicPackage = memoized(function checkEcdsaPublicPackage(raw: unknown): {
+  pub: EcdsaPublicPackage;
+  curve: EcdsaCurve;
+  pk: EcPoint;
+  shares: Map<PartyId, EcPoint>;
+} {
   const pub = parse(ecdsaPublicSchema, raw, 'public package');
   checkParticipants(pub.participants, pub.threshold);
   const c = getCurve(pub.curve);
@@ -86,18 +84,13 @@ export function checkEcdsaPublicPackage(raw: unknown): { pub: EcdsaPublicPackage
   const ids = [...pub.participants].sort((a, b) => a - b);
   const shares = new Map<PartyId, EcPoint>(ids.map((id) => [id, decodePoint(c, pub.verifyingShares[String(id)]!, id)]));
   const pk = decodePoint(c, pub.publicKey);
-  const base = ids.slice(0, pub.threshold);
-  // Interpolate in the exponent from the first t shares, at x (Lagrange basis evaluated at x).
-  const at = (x: bigint) =>
-    base.reduce((acc, j) => {
-      let l = 1n;
-      for (const m of base) if (m !== j) l = c.Fn.mul(l, c.Fn.div(c.Fn.sub(x, BigInt(m)), c.Fn.sub(BigInt(j), BigInt(m))));
-      return acc.add(shares.get(j)!.multiplyUnsafe(l));
-    }, c.Point.ZERO);
+  // Interpolate in the exponent from the first t shares; every other share and the key must agree.
+  const base = new Map([...shares].slice(0, pub.threshold));
+  const at = (x: bigint) => interpolateAt(c.Fn, base, c.Point.ZERO, x);
   if (!at(0n).equals(pk)) throw new ProtocolError('malformed', 'verifying shares do not interpolate to the public key');
   for (const [id, Y] of shares) if (!at(BigInt(id)).equals(Y)) throw new ProtocolError('malformed', 'verifying shares are not of degree t−1', id);
   return { pub, curve: c, pk, shares };
-}
+});
 
 /**
  * Parses a key share structurally, without curve arithmetic: schema, parameters, and a pair
