@@ -1,6 +1,7 @@
 // Threshold ECDSA (DKLs23): key generation with pairwise OT setup, three-round signing, and the
-// coordinator's combine. See keygen.ts and sign.ts for the protocols, rvole.ts / kos.ts /
-// baseot.ts for the two-party multiplication underneath.
+// coordinator's combine. See keygen.ts and sign.ts for the protocols, pairing.ts for the pairwise
+// setup (also run by ../reshare.ts), rvole.ts / kos.ts / baseot.ts for the two-party
+// multiplication underneath.
 export { ecdsaCurveNames, type EcdsaCurveName } from './curves.js';
 export {
   ecdsaKeygenStart,
@@ -21,6 +22,16 @@ export {
   type EcdsaKeyShare,
   type EcdsaPublicPackage,
 } from './keyshare.js';
+export {
+  pairingFinish,
+  pairingRespond,
+  pairingStart,
+  type PairingRoundA,
+  type PairingRoundB,
+  type PairingScope,
+  type PairingStateA,
+  type PairingStateB,
+} from './pairing.js';
 export {
   ecdsaCombine,
   ecdsaSignStart,

@@ -1,7 +1,7 @@
 // Threshold ECDSA key generation for DKLs23: a Pedersen/Feldman DKG (as dkg.ts runs it, here for
-// the ECDSA curves including P-384) merged with the pairwise setup DKLs23 signing needs, in two
-// rounds, all point-to-point (p2p messages travel encrypted end to end; the broadcast parts are
-// echoed so equivocation is caught, as in dkg.ts).
+// the ECDSA curves including P-384) merged with the pairwise setup DKLs23 signing needs
+// (pairing.ts, which resharing reuses), in two rounds, all point-to-point (p2p messages travel
+// encrypted end to end; the broadcast parts are echoed so equivocation is caught, as in dkg.ts).
 //
 //   round 1, to each j:  Feldman commitment C_i + proof of knowledge of a_i0 (same for every j);
 //                        base-OT sender message A for the pair (i extension receiver, j sender);
@@ -29,7 +29,7 @@ import {
   type Rng,
   type Step,
 } from '../common.js';
-import { KAPPA, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from './baseot.js';
+import { evalCommitment, evalPoly, sumCommitments } from '../shamir.js';
 import {
   decodePoint,
   decodeScalar,
@@ -44,7 +44,8 @@ import {
   type EcPoint,
   type EcdsaCurve,
 } from './curves.js';
-import type { EcdsaKeyShare, EcdsaPair } from './keyshare.js';
+import type { EcdsaKeyShare } from './keyshare.js';
+import { pairingFinish, pairingRespond, pairingRoundASchema, pairingRoundBSchema, pairingStart, pairingStateASchema, pairingStateBSchema, type PairingScope } from './pairing.js';
 
 const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
@@ -59,15 +60,11 @@ export const ecdsaKeygenParamsSchema = z.strictObject({
 });
 export type EcdsaKeygenParams = z.infer<typeof ecdsaKeygenParamsSchema>;
 
-const otSenderMsgSchema = z.strictObject({ A: hexBytes(33), proof: hexBytes(65) });
-
 const round1Payload = (c: EcdsaCurve) =>
-  z.strictObject({
+  pairingRoundASchema.extend({
     commitment: z.array(hexBytes(c.pointLength)).min(1).max(0xffff),
     /** Proof of knowledge of a_i0: R ‖ μ. */
     proof: hexBytes(c.pointLength + c.scalarLength),
-    ot: otSenderMsgSchema,
-    zero: hexBytes(32),
   });
 type Round1Payload = z.infer<ReturnType<typeof round1Payload>>;
 
@@ -75,11 +72,10 @@ const round2Payload = (c: EcdsaCurve) =>
   z.strictObject({
     share: hexBytes(c.scalarLength),
     views: z.record(z.string(), hexBytes(32)),
-    ot: z.strictObject({ B: z.array(hexBytes(33)).length(KAPPA) }),
+    ot: pairingRoundBSchema,
   });
 
 const broadcastSchema = z.strictObject({ commitment: z.array(hexSchema).min(1), proof: hexSchema });
-const otSenderStateSchema = z.strictObject({ secret: hexBytes(32), msg: otSenderMsgSchema });
 
 export const ecdsaKeygenStateSchema = z.discriminatedUnion('phase', [
   ecdsaKeygenParamsSchema.extend({
@@ -87,21 +83,16 @@ export const ecdsaKeygenStateSchema = z.discriminatedUnion('phase', [
     /** Secret polynomial coefficients a_0..a_{t-1}. */
     coefficients: z.array(hexSchema).min(1),
     broadcast: broadcastSchema,
-    /** Our base-OT sender state towards each peer (secret). */
-    ot: z.record(z.string(), otSenderStateSchema),
-    /** Our zero-seed contribution towards each peer. */
-    zero: z.record(z.string(), hexBytes(32)),
+    /** Pairwise setup with each peer after its round a (secret). */
+    ...pairingStateASchema.shape,
   }),
   ecdsaKeygenParamsSchema.extend({
     phase: z.literal('round2'),
     coefficients: z.array(hexSchema).min(1),
     broadcasts: z.record(z.string(), broadcastSchema),
     views: z.record(z.string(), hexSchema),
-    ot: z.record(z.string(), otSenderStateSchema),
-    /** Our extension-sender material towards each peer (secret). */
-    alice: z.record(z.string(), z.strictObject({ delta: hexSchema, keys: hexSchema })),
-    /** Zero-sharing seed with each peer (secret). */
-    zeroSeeds: z.record(z.string(), hexBytes(32)),
+    /** Pairwise setup with each peer after its round b (secret). */
+    ...pairingStateBSchema.shape,
   }),
   ecdsaKeygenParamsSchema.extend({ phase: z.literal('done'), publicKey: hexSchema }),
 ]);
@@ -115,17 +106,13 @@ const paramsOf = (s: EcdsaKeygenState): EcdsaKeygenParams => ({ curve: s.curve, 
 const keygenContext = (p: EcdsaKeygenParams): Uint8Array =>
   tagged('mpchsm/ecdsa/keygen', p.curve, p.session, String(p.threshold), sortIds(p.participants).join(','));
 
-/** Context of the base OTs of the pair whose extension receiver is `bob` and sender `alice`. */
-const pairContext = (p: EcdsaKeygenParams, bob: PartyId, alice: PartyId): Uint8Array => tagged('mpchsm/ecdsa/keygen/pair', keygenContext(p), bob, alice);
+const pairingScope = (p: EcdsaKeygenParams): PairingScope => ({ tag: 'mpchsm/ecdsa/keygen', context: keygenContext(p), self: p.self });
 
 const pokChallenge = (c: EcdsaCurve, p: EcdsaKeygenParams, id: PartyId, C0: EcPoint, R: EcPoint): bigint =>
   hashToScalar(c, 'mpchsm/ecdsa/keygen/pok', keygenContext(p), id, C0.toBytes(), R.toBytes());
 
 const viewDigest = (p: EcdsaKeygenParams, from: PartyId, b: { commitment: string[]; proof: string }): string =>
   toHex(tagged('mpchsm/ecdsa/keygen/view', keygenContext(p), from, b.commitment.join(','), b.proof));
-
-const evalPoly = (c: EcdsaCurve, coeffs: readonly bigint[], x: bigint): bigint => coeffs.reduceRight((acc, a) => c.Fn.add(c.Fn.mul(acc, x), a), 0n);
-const evalCommitment = (C: readonly EcPoint[], x: bigint): EcPoint => C.slice(0, -1).reduceRight((acc, P) => acc.multiplyUnsafe(x).add(P), C[C.length - 1]!);
 
 /** Round 1: polynomial, commitment and proof; a base-OT sender message and zero-seed share per peer. */
 export function ecdsaKeygenStart(params: EcdsaKeygenParams, rng: Rng): Step<EcdsaKeygenState> {
@@ -140,18 +127,9 @@ export function ecdsaKeygenStart(params: EcdsaKeygenParams, rng: Rng): Step<Ecds
   const R = mulBase(c, k);
   const mu = c.Fn.add(k, c.Fn.mul(coeffs[0]!, pokChallenge(c, p, p.self, C[0]!, R)));
   const broadcast = { commitment: C.map(encodePoint), proof: encodePoint(R) + encodeScalar(c, mu) };
-  const ot: Record<string, z.infer<typeof otSenderStateSchema>> = {};
-  const zero: Record<string, string> = {};
-  const outbound: Message[] = [];
-  for (const j of p.participants) {
-    if (j === p.self) continue;
-    const s = baseOtSenderStart(pairContext(p, p.self, j), rng);
-    ot[j] = { secret: s.secret.toString(16).padStart(64, '0'), msg: s.msg };
-    zero[j] = toHex(rng(32));
-    const payload: Round1Payload = { ...broadcast, ot: s.msg, zero: zero[j]! };
-    outbound.push({ session: p.session, round: 1, from: p.self, to: j, payload });
-  }
-  return { state: { ...p, phase: 'round1', coefficients: coeffs.map((a) => encodeScalar(c, a)), broadcast, ot, zero }, outbound };
+  const pairing = pairingStart(pairingScope(p), p.participants.filter((j) => j !== p.self), rng);
+  const outbound: Message[] = [...pairing.outbound].map(([j, a]) => ({ session: p.session, round: 1, from: p.self, to: j, payload: { ...broadcast, ...a } satisfies Round1Payload }));
+  return { state: { ...p, phase: 'round1', coefficients: coeffs.map((a) => encodeScalar(c, a)), broadcast, ...pairing.state }, outbound };
 }
 
 function checkBroadcast(c: EcdsaCurve, p: EcdsaKeygenParams, from: PartyId, b: { commitment: string[]; proof: string }): EcPoint[] {
@@ -183,21 +161,15 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
       for (const [from, m] of got) broadcasts[from] = { commitment: m.commitment, proof: m.proof };
       for (const id of participants) views[id] = viewDigest(p, id, broadcasts[id]!);
       const coeffs = state.coefficients.map((h) => decodeScalar(c, h));
-      const alice: Record<string, { delta: string; keys: string }> = {};
-      const zeroSeeds: Record<string, string> = {};
-      const outbound: Message[] = [];
-      for (const j of peers) {
-        const m = got.get(j)!;
-        // We are the base-OT receiver (extension sender) for the pair where j is the extension receiver.
-        const delta = rng(KAPPA / 8);
-        const r = baseOtReceive(pairContext(p, j, self), m.ot, delta, j, rng);
-        alice[j] = { delta: toHex(delta), keys: toHex(r.keys) };
-        const [lo, hi] = self < j ? [state.zero[j]!, m.zero] : [m.zero, state.zero[j]!];
-        zeroSeeds[j] = toHex(tagged('mpchsm/ecdsa/keygen/zero-seed', keygenContext(p), Math.min(self, j), Math.max(self, j), lo, hi));
-        const payload = { share: encodeScalar(c, evalPoly(c, coeffs, BigInt(j))), views, ot: { B: r.B } };
-        outbound.push({ session, round: 2, from: self, to: j, payload });
-      }
-      return { state: { ...p, phase: 'round2', coefficients: state.coefficients, broadcasts, views, ot: state.ot, alice, zeroSeeds }, outbound };
+      const pairing = pairingRespond(pairingScope(p), { ot: state.ot, zero: state.zero }, got, rng);
+      const outbound: Message[] = peers.map((j) => ({
+        session,
+        round: 2,
+        from: self,
+        to: j,
+        payload: { share: encodeScalar(c, evalPoly(c.Fn, coeffs, BigInt(j))), views, ot: pairing.outbound.get(j)! },
+      }));
+      return { state: { ...p, phase: 'round2', coefficients: state.coefficients, broadcasts, views, ...pairing.state }, outbound };
     }
     case 'round2': {
       const got = collectRound(inbound, { session, round: 2, self, senders: participants, broadcast: false, payload: round2Payload(c) });
@@ -205,23 +177,18 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
       const commitments = new Map<PartyId, EcPoint[]>();
       for (const id of participants) commitments.set(id, state.broadcasts[String(id)]!.commitment.map((h) => decodePoint(c, h, id)));
       const x = BigInt(self);
-      let secret = evalPoly(c, state.coefficients.map((h) => decodeScalar(c, h)), x);
+      let secret = evalPoly(c.Fn, state.coefficients.map((h) => decodeScalar(c, h)), x);
       for (const [k, m] of got) {
         const share = decodeScalar(c, m.share, k);
         if (!c.Point.BASE.multiplyUnsafe(share).equals(evalCommitment(commitments.get(k)!, x)))
           throw new ProtocolError('bad-share', 'share is inconsistent with the sender’s commitments', k);
         secret = c.Fn.add(secret, share);
       }
-      const groupC = Array.from({ length: p.threshold }, (_, m) => participants.reduce((acc, id) => acc.add(commitments.get(id)![m]!), c.Point.ZERO));
+      const groupC = sumCommitments([...commitments.values()], c.Point.ZERO);
       if (c.Fn.is0(secret) || !mulBase(c, secret).equals(evalCommitment(groupC, x))) throw new ProtocolError('bad-share', 'combined share does not match the group commitment');
       const verifyingShares: Record<string, string> = {};
       for (const id of participants) verifyingShares[id] = encodePoint(evalCommitment(groupC, BigInt(id)));
-      const pairs: Record<string, EcdsaPair> = {};
-      for (const j of peers) {
-        const ot = state.ot[String(j)]!;
-        const { keys0, keys1 } = baseOtSenderFinish(pairContext(p, self, j), BigInt('0x' + ot.secret), ot.msg, got.get(j)!.ot.B, j);
-        pairs[j] = { discarded: false, zeroSeed: state.zeroSeeds[String(j)]!, bob: { keys0: toHex(keys0), keys1: toHex(keys1) }, alice: state.alice[String(j)]! };
-      }
+      const pairs = pairingFinish(pairingScope(p), { ot: state.ot, alice: state.alice, zeroSeeds: state.zeroSeeds }, new Map([...got].map(([j, m]) => [j, m.ot])));
       const publicKey = encodePoint(groupC[0]!);
       const output: EcdsaKeyShare = {
         protocol: 'dkls23',
