@@ -4,14 +4,15 @@
 //
 // Administrators and auditors are authenticated here; applications by a signer, which alone
 // holds their secrets (gateway/governance.ts). An operation under quorum becomes a proposal
-// (gateway/proposals.ts); MpcHsm.<name> targets approve and inspect proposals. Changes the
-// signers keep a copy of are forwarded to them once executed.
+// (gateway/proposals.ts); MpcHsm.<name> targets approve and inspect proposals, and propose
+// principal and governance changes. Changes the signers keep a copy of are forwarded to them
+// once executed.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
 import { sigv4Evidence } from '../../policy/index.js';
 import { SIGNER_CHANGES } from '../../signers/node/guard.js';
-import { gatewayPolicy, type ChangeResult } from '../governance.js';
+import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
 import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
 import { readLog } from '../../audit/verify.js';
 import { auditLogPath } from '../../audit/paths.js';
@@ -58,7 +59,7 @@ const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'si
 /** One audit entry per KMS request: who, what, on which key, with which signers, and how it ended. */
 async function recordRequest(
   deps: GatewayDeps,
-  r: { requestId: string; started: number; source: string; principal?: { name: string; accessKeyId: string }; opCtx?: OpContext; operation?: string; status: number; reason: string; via?: string },
+  r: { requestId: string; started: number; source: string; principal?: { name: string; accessKeyId: string }; opCtx?: OpContext; operation?: string; status: number; reason: string; via?: string; proposed?: string },
 ): Promise<void> {
   const ok = r.status < 300;
   const trace = r.opCtx?.trace;
@@ -77,8 +78,41 @@ async function recordRequest(
     reason: ok ? undefined : r.reason.slice(0, 1024),
     output: ok ? (OUTPUT_OF[r.operation ?? ''] ?? 'none') : 'none',
     startedAt: r.started,
-    detail: { requestId: r.requestId, ...(r.opCtx?.proposal ? { proposal: r.opCtx.proposal } : {}), ...(r.via ? { via: r.via } : {}) },
+    detail: { requestId: r.requestId, ...((r.opCtx?.proposal ?? r.proposed) ? { proposal: r.opCtx?.proposal ?? r.proposed } : {}), ...(r.via ? { via: r.via } : {}) },
   });
+}
+
+/**
+ * Authorises and runs an operation; one under quorum becomes a proposal; changes reach the
+ * signers. The PKCS#11 facade runs its key management (labels, deletion) through here too.
+ */
+export async function executeOperation(opCtx: OpContext, op: Operation, input: unknown): Promise<{ result: object | undefined; changes?: ChangeResult[] }> {
+  let result: object | undefined;
+  try {
+    opCtx.authorizeOperation();
+    result = await op.run(opCtx, input as never);
+  } catch (e) {
+    if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum' || opCtx.extras.approved) throw e;
+    const parameters = { ...opCtx.extras.parameters, ...(opCtx.keyId !== undefined && typeof opCtx.extras.parameters.KeyId === 'string' ? { KeyId: opCtx.keyId } : {}) };
+    const p = await gatewayPolicy().proposals.create(opCtx.principal.name, e.need.operation, parameters);
+    opCtx.proposal = p.id;
+    throw new KmsError('AccessDeniedException', `${e.message}. Proposal ${p.id} holds this request until ${e.need.m} of the ${e.need.n} administrators approve it; each runs: mpchsm approve ${p.id} --as <administrator>`);
+  }
+  const changes = await forward(opCtx);
+  await opCtx.succeeded();
+  return { result, ...(changes ? { changes } : {}) };
+}
+
+/** Sends an executed change of a key or alias to the signers' own copies. */
+async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
+  const operation = SIGNER_CHANGES.find((o) => o === opCtx.operation);
+  if (!operation) return undefined;
+  const a = opCtx.extras.approved;
+  const parameters = a?.proposal.parameters ?? opCtx.extras.parameters;
+  const target = operation === 'CreateAlias' || operation === 'UpdateAlias' ? opCtx.arns.parseKeyRef(String(parameters.TargetKeyId)) : undefined;
+  const keyId = target ? (target.kind === 'key' ? target.keyId : undefined) : opCtx.keyId;
+  if (keyId === undefined) return undefined;
+  return gatewayPolicy().forward({ keyId, operation, parameters, principal: opCtx.principal.name, ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
 }
 
 export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
@@ -100,41 +134,20 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     return id;
   }
 
-  /** Authorises and runs an operation; one under quorum becomes a proposal; changes reach the signers. */
-  async function execute(opCtx: OpContext, op: Operation, input: unknown): Promise<{ result: object | undefined; changes?: ChangeResult[] }> {
-    let result: object | undefined;
-    try {
-      opCtx.authorizeOperation();
-      result = await op.run(opCtx, input as never);
-    } catch (e) {
-      if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum' || opCtx.extras.approved) throw e;
-      const parameters = { ...opCtx.extras.parameters, ...(opCtx.keyId !== undefined && typeof opCtx.extras.parameters.KeyId === 'string' ? { KeyId: opCtx.keyId } : {}) };
-      const p = await gatewayPolicy().proposals.create(opCtx.principal.name, e.need.operation, parameters);
-      opCtx.proposal = p.id;
-      throw new KmsError('AccessDeniedException', `${e.message}. Proposal ${p.id} holds this request until ${e.need.m} of the ${e.need.n} administrators approve it; each runs: mpchsm approve ${p.id} --as <administrator>`);
-    }
-    const changes = await forward(opCtx);
-    await opCtx.succeeded();
-    return { result, ...(changes ? { changes } : {}) };
-  }
-
-  /** Sends an executed change of a key or alias to the signers' own copies. */
-  async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
-    const operation = SIGNER_CHANGES.find((o) => o === opCtx.operation);
-    if (!operation) return undefined;
-    const a = opCtx.extras.approved;
-    const parameters = a?.proposal.parameters ?? opCtx.extras.parameters;
-    const target = operation === 'CreateAlias' || operation === 'UpdateAlias' ? arns.parseKeyRef(String(parameters.TargetKeyId)) : undefined;
-    const keyId = target ? (target.kind === 'key' ? target.keyId : undefined) : opCtx.keyId;
-    if (keyId === undefined) return undefined;
-    return gatewayPolicy().forward({ keyId, operation, parameters, principal: opCtx.principal.name, ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
-  }
-
   /** Runs an approved proposal as its proposer; `ran` gets its context (for the audit entry). */
   async function executeProposal(proposerName: string, stored: StoredProposal, ran: (c: OpContext) => void): Promise<Executed> {
-    const name = stored.proposal.operation.replace(/^kms:/, '');
+    const name = stored.proposal.operation.replace(/^(kms|mpchsm):/, '');
     const proposer = deps.principals.all().find((p) => p.name === proposerName);
     if (!proposer) throw new KmsError('AccessDeniedException', `the proposer ${proposerName} is no longer a principal`);
+    if (isMembershipAction(stored.proposal.operation)) {
+      // Recorded as the operation it ran, with the proposal and who approved it.
+      const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: {} });
+      opCtx.proposal = stored.proposal.id;
+      ran(opCtx);
+      const r = await gatewayPolicy().executeMembership(stored);
+      for (const a of r.approvedBy) opCtx.approvedBy.add(a);
+      return { operation: name, result: r.result, changes: r.changes };
+    }
     if (!stored.proposal.operation.startsWith('kms:') || !Object.hasOwn(OPERATIONS, name)) {
       throw new KmsError('UnsupportedOperationException', `${stored.proposal.operation} cannot be executed through the KMS API`);
     }
@@ -142,7 +155,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: { proposal: stored.proposal, approvals: stored.approvals } });
     opCtx.proposal = stored.proposal.id;
     ran(opCtx);
-    return { operation: name, ...(await execute(opCtx, op, parseInput(op.input, stored.proposal.parameters, name))) };
+    return { operation: name, ...(await executeOperation(opCtx, op, parseInput(op.input, stored.proposal.parameters, name))) };
   }
 
   return async (ctx) => {
@@ -152,6 +165,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     let principal: { name: string; accessKeyId: string } | undefined;
     let opCtx: OpContext | undefined;
     let via: string | undefined;
+    let proposed: string | undefined;
     let reason = '';
     let status = 200;
     let outcome = 'ok';
@@ -179,6 +193,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
           const r = await runMpcHsm(name, parseJsonBody(body), {
             principal: known,
             store: policy.proposals,
+            membership: policy,
             approvalsPerSignature: (keyId) => {
               const key = deps.cluster.keys.get(keyId);
               return key && (policy.keyInput(key).policy.mpchsm?.approvalsPerSignature ?? 0);
@@ -187,6 +202,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
             execute: (proposer, stored) => executeProposal(proposer, stored, (c) => (opCtx = c)),
             auditRecords: async () => (await readLog(auditLogPath(deps.dir), 'gateway')).lines.map((l) => ({ seq: l.entry.seq, entry: l.entry as unknown as Record<string, unknown> })),
           });
+          proposed = r.proposed;
           ctx.set('Content-Type', CONTENT_TYPE);
           ctx.body = JSON.stringify(r.result);
         } finally {
@@ -207,7 +223,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
         const parameters = Object.fromEntries(Object.entries(json as object).filter(([, v]) => v !== null));
         opCtx = new OpContext(deps, state, arns, known, name, { parameters, evidence: sigv4Evidence(received) });
         try {
-          const { result } = await execute(opCtx, op, input);
+          const { result } = await executeOperation(opCtx, op, input);
           ctx.set('Content-Type', CONTENT_TYPE);
           ctx.body = result === undefined ? '' : JSON.stringify(result);
         } finally {
@@ -229,7 +245,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     }
     // The gateway's transcript entry is durable before any answer leaves; without it, nothing does.
     try {
-      await recordRequest(deps, { requestId, started, source: `${ctx.ip}`, principal, opCtx, operation: entry.operation, status, reason, ...(via ? { via } : {}) });
+      await recordRequest(deps, { requestId, started, source: `${ctx.ip}`, principal, opCtx, operation: entry.operation, status, reason, ...(via ? { via } : {}), ...(proposed ? { proposed } : {}) });
     } catch (e) {
       deps.log.error({ requestId, err: (e as Error).message }, 'audit append failed; answer withheld');
       const err = new KmsError('KMSInternalException', 'The request could not be recorded; nothing was released', 500);

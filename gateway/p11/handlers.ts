@@ -1,6 +1,8 @@
 // The gateway's side of each PKCS#11 request: authenticate the session credential, check the
-// role (applications sign and decrypt; key administrators create keys and never sign),
-// authorize through the KMS facade's policy seam, then run it on the cluster.
+// role against the same ceilings as the KMS API (applications sign, verify, encrypt and
+// decrypt; key administrators create, relabel and delete keys and never use them), authorize
+// through the KMS facade's policy seam, then run it on the cluster. Every decision about a
+// logged-in principal is made here, so every refusal is in the gateway's audit log.
 import { createHash, createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,11 +13,16 @@ import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../keyspec.js';
 import { derivePinKey, pinKdfSchema, signP11Request } from '../../policy/evidence.js';
+import { roleAllows, type Action } from '../../policy/roles.js';
 import { messageDigestFor } from '../../policy/sign-approvals.js';
 import { gatewayPolicy } from '../governance.js';
+import { executeOperation } from '../kms/api.js';
 import { ApprovalRequired, authorize } from '../kms/authorize.js';
+import { OpContext } from '../kms/context.js';
 import { KmsError } from '../kms/errors.js';
-import { checkAliasName } from '../kms/ids.js';
+import { Arns, checkAliasName } from '../kms/ids.js';
+import { parseInput } from '../kms/input.js';
+import { OPERATIONS } from '../kms/ops/index.js';
 import type { Principal } from '../principals.js';
 import type { GatewayDeps } from '../server.js';
 import { ecdsaDerToRaw, verifySignature } from '../verify.js';
@@ -38,6 +45,9 @@ export const OP = {
   GENERATE_KEY_PAIR: 8,
   CREATE_OBJECT: 9,
   DESTROY_OBJECT: 10,
+  SET_ATTRIBUTES: 11,
+  /** Whether this login may start an operation: asked by the module when it expects a refusal. */
+  CHECK: 12,
 } as const;
 const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 
@@ -112,7 +122,21 @@ export function asP11Error(e: unknown): P11Error {
         return new P11Error(CKR.DEVICE_ERROR, e.message);
     }
   }
-  if (e instanceof KmsError && e.type === 'AccessDeniedException') return new P11Error(CKR.FUNCTION_REJECTED, e.message);
+  if (e instanceof KmsError) {
+    // Key management run through the KMS facade (labels, deletion): its refusals as PKCS#11's.
+    switch (e.type) {
+      case 'AccessDeniedException':
+        return new P11Error(CKR.FUNCTION_REJECTED, e.message);
+      case 'AlreadyExistsException':
+      case 'InvalidAliasNameException':
+        return new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, e.message);
+      case 'NotFoundException':
+        return new P11Error(CKR.OBJECT_HANDLE_INVALID, e.message);
+      case 'KMSInvalidStateException':
+      case 'DisabledException':
+        return new P11Error(CKR.KEY_FUNCTION_NOT_PERMITTED, e.message);
+    }
+  }
   if (e instanceof DecodeError) return new P11Error(CKR.ENCRYPTED_DATA_INVALID, 'the ciphertext does not decrypt under this key and padding');
   if (e instanceof CertificateError) return new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, e.message);
   if (e instanceof VerifyError) {
@@ -148,7 +172,11 @@ async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string,
     case OP.CREATE_OBJECT:
       return createObject(deps, abi, principal, args, log);
     case OP.DESTROY_OBJECT:
-      return destroyObject(deps, principal, args);
+      return destroyObject(deps, principal, args, log);
+    case OP.SET_ATTRIBUTES:
+      return setAttributes(deps, abi, principal, args, log);
+    case OP.CHECK:
+      return check(deps, principal, args, log);
     default:
       throw new P11Error(CKR.FUNCTION_NOT_SUPPORTED, `unknown operation ${op}`);
   }
@@ -161,11 +189,48 @@ function authenticate(deps: P11Deps, credential: string, log: RequestLog): Princ
   return p;
 }
 
-function requireRole(p: Principal, role: 'app' | 'admin', what: string): void {
-  if (p.role === role) return;
-  const need = role === 'app' ? 'an application principal (CKU_USER)' : 'a key administrator (CKU_SO)';
-  const why = role === 'app' && p.role === 'admin' ? '; key administrators never sign or decrypt' : role === 'admin' && p.role === 'app' ? '; applications do not create keys' : '';
+/**
+ * The role ceiling of the KMS operation a request amounts to (policy/roles.ts, as for the KMS
+ * API). Refused with CKR_USER_NOT_LOGGED_IN: "the appropriate user is not logged in" is what
+ * PKCS#11 answers when the other user type could do it.
+ */
+function requireRole(p: Principal, operation: string, what: string): void {
+  const action = `kms:${operation}` as Action;
+  if (roleAllows(p.role, action)) return;
+  const need = roleAllows('app', action) ? 'an application principal (CKU_USER)' : 'a key administrator (CKU_SO)';
+  const why = p.role === 'admin' ? '; key administrators never sign, verify, encrypt or decrypt' : p.role === 'app' ? '; applications do not create, relabel or delete keys' : '';
   throw new P11Error(CKR.USER_NOT_LOGGED_IN, `${what} needs ${need}${why}`);
+}
+
+/** What the module asks before starting an operation it expects this login to be refused. */
+const CHECKED: Readonly<Record<string, { operation: string; what: string; key: 'priv' | 'any' }>> = {
+  sign: { operation: 'Sign', what: 'signing', key: 'priv' },
+  decrypt: { operation: 'Decrypt', what: 'decryption', key: 'priv' },
+  verify: { operation: 'Verify', what: 'verification with a token key', key: 'any' },
+  encrypt: { operation: 'Encrypt', what: 'encryption with a token key', key: 'any' },
+};
+
+/**
+ * C_SignInit, C_DecryptInit, C_VerifyInit and C_EncryptInit with a token key under a login whose
+ * role may not use keys, and C_InitPIN and C_SetPIN: the module asks here so that the refusal
+ * is decided and recorded by the gateway. Principals and their PINs are the gateway's registry
+ * (made by `mpchsm up`), so PINs are never set through PKCS#11.
+ */
+function check(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Value[] {
+  const [nameBytes, uid] = z.tuple([bytes, bytes]).parse(args);
+  const name = nameBytes.toString('utf8');
+  if (name === 'init_pin' || name === 'set_pin') {
+    log.op = name;
+    // C_InitPIN belongs to the security officer (PKCS#11 3.0 §5.6: "R/W SO Functions" state).
+    if (name === 'init_pin' && principal.role !== 'admin') throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'C_InitPIN needs a key administrator (CKU_SO) login');
+    throw new P11Error(CKR.FUNCTION_NOT_SUPPORTED, "PINs belong to mpchsm's principals and are set when a principal is made, not through PKCS#11");
+  }
+  const c = CHECKED[name];
+  if (!c) throw new P11Error(CKR.ARGUMENTS_BAD, `nothing to check called ${name.slice(0, 32)}`);
+  log.op = `${name}_init`;
+  keyOf(deps, uid, c.key, log);
+  requireRole(principal, c.operation, c.what);
+  return [];
 }
 
 async function login(deps: P11Deps, args: unknown[], log: RequestLog): Promise<Value[]> {
@@ -275,9 +340,7 @@ function allObjects(deps: P11Deps, abi: Abi): P11Object[] {
   const out: P11Object[] = [];
   for (const key of deps.cluster.keys.list()) {
     if (key.state === 'PendingDeletion' || !isKeySpec(key.keySpec)) continue;
-    const tag = (k: string) => key.tags.find((t) => t.TagKey === k)?.TagValue;
-    const tagLabel = tag(TAG_LABEL);
-    const labels = [...new Set([...(aliases.get(key.keyId) ?? []), ...(tagLabel ? [tagLabel] : [])])].sort();
+    const labels = labelsOf(deps, key, aliases.get(key.keyId) ?? []);
     const names = {
       labels: labels.length ? labels : [key.keyId],
       ckaId: Buffer.from(ckaIdOf(deps, key), 'hex'),
@@ -287,6 +350,20 @@ function allObjects(deps: P11Deps, abi: Abi): P11Object[] {
   }
   return [...out, ...certObjects];
 }
+
+/**
+ * Every name a key answers to as CKA_LABEL: its aliases and the label it was generated with.
+ * The first is its CKA_LABEL: the one C_SetAttributeValue chose, else the first by name.
+ */
+function labelsOf(deps: P11Deps, key: KeyRecord, aliases: readonly string[]): string[] {
+  const tagLabel = key.tags.find((t) => t.TagKey === TAG_LABEL)?.TagValue;
+  const labels = [...new Set([...aliases, ...(tagLabel ? [tagLabel] : [])])].sort();
+  const chosen = deps.store.keyMeta(key.keyId)?.label;
+  return chosen !== undefined && labels.includes(chosen) ? [chosen, ...labels.filter((l) => l !== chosen)] : labels;
+}
+
+/** A key's [public, private] objects as they are now. */
+const objectsOfKey = (deps: P11Deps, abi: Abi, keyId: string) => allObjects(deps, abi).filter((o) => o.uid.startsWith(`k:${keyId}:`));
 
 function find(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[]): Value[] {
   const [template] = z.tuple([templateSchema]).parse(args);
@@ -300,7 +377,7 @@ const cryptoArgs = z.tuple([z.union([bytes, templateSchema]), uint, valueList, b
 
 async function sign(deps: P11Deps, credential: string, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
   const [uid, mech, params, input, isDigest] = cryptoArgs.parse(args);
-  requireRole(principal, 'app', 'signing');
+  requireRole(principal, 'Sign', 'signing');
   if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'signing needs a token key');
   const key = keyOf(deps, uid, 'priv', log);
   const plan = planSignature(mech, params, input, isDigest === 1, specOf(key));
@@ -327,6 +404,7 @@ async function sign(deps: P11Deps, credential: string, principal: Principal, arg
 function publicKeyOf(deps: P11Deps, abi: Abi, principal: Principal | undefined, ref: Buffer | Template, usage: KeyRecord['keyUsage'], operation: string, log: RequestLog) {
   if (!Buffer.isBuffer(ref)) return sessionKeySpki(new Map(ref), abi);
   const key = keyOf(deps, ref, 'any', log);
+  requireRole(principal!, operation, CHECKED[operation.toLowerCase()]!.what);
   authorize(principal!, operation, key);
   deps.cluster.usableKey(key.keyId, usage);
   return { keySpec: specOf(key), spki: Buffer.from(key.publicKey, 'base64') };
@@ -355,7 +433,7 @@ function encryptOp(deps: P11Deps, abi: Abi, principal: Principal | undefined, ar
 
 async function decrypt(deps: P11Deps, credential: string, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
   const [uid, mech, params, ciphertext] = cryptoArgs.parse(args);
-  requireRole(principal, 'app', 'decryption');
+  requireRole(principal, 'Decrypt', 'decryption');
   if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'decryption needs a token key');
   const key = keyOf(deps, uid, 'priv', log);
   const algorithm = planDecryption(mech, params, specOf(key));
@@ -481,7 +559,7 @@ async function createNamedKey(
         await deps.kmsState.putAlias(alias, record.keyId);
       });
     }
-    const objects = allObjects(deps, abi).filter((o) => o.uid.startsWith(`k:${record.keyId}:`));
+    const objects = objectsOfKey(deps, abi, record.keyId);
     return [objects.find((o) => o.uid.endsWith(':pub'))!, objects.find((o) => o.uid.endsWith(':priv'))!];
   } finally {
     if (naming.alias) pendingAliases.delete(naming.alias);
@@ -497,7 +575,7 @@ function usageOf(keySpec: KeySpec, wantsSign: boolean, wantsDecrypt: boolean): K
 
 async function generateKeyPair(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
   const [mech, pubT, privT] = z.tuple([uint, templateSchema, templateSchema]).parse(args);
-  requireRole(principal, 'admin', 'key generation');
+  requireRole(principal, 'CreateKey', 'key generation');
   const pub = new Map(pubT);
   const priv = new Map(privT);
   if (isFalse(pub.get(CKA.TOKEN)) || isFalse(priv.get(CKA.TOKEN))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm keys are token objects (CKA_TOKEN false cannot be honoured)');
@@ -543,7 +621,7 @@ async function authorizeCreate(principal: Principal, parameters: { KeySpec: KeyS
  * Edwards keys are born by distributed key generation only.
  */
 async function importRsaKey(deps: P11Deps, abi: Abi, principal: Principal, t: Map<number, Buffer>, log: RequestLog): Promise<P11Object> {
-  requireRole(principal, 'admin', 'key import');
+  requireRole(principal, 'CreateKey', 'key import');
   if (t.get(CKA.KEY_TYPE) === undefined || abi.readUlong(t.get(CKA.KEY_TYPE)!) !== BigInt(CKK.RSA)) {
     throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'only RSA keys are imported: EC and Edwards keys are born by distributed key generation');
   }
@@ -629,11 +707,17 @@ async function createObject(deps: P11Deps, abi: Abi, principal: Principal, args:
   return [encodeObject(certificateObject(stored, abi))];
 }
 
-async function destroyObject(deps: P11Deps, principal: Principal, args: unknown[]): Promise<Value[]> {
+async function destroyObject(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
   const [uid] = z.tuple([bytes]).parse(args);
   const name = uid.toString('utf8');
   if (keyUid.test(name)) {
-    throw new P11Error(CKR.ACTION_PROHIBITED, 'keys are not destroyed through PKCS#11: a key administrator schedules deletion with KMS ScheduleKeyDeletion');
+    // Either object of a key stands for the key: destroying it schedules the key's deletion
+    // (KMS's pending window applies, and the governance's quorum: then it is a proposal).
+    const key = keyOf(deps, uid, 'any', log);
+    requireRole(principal, 'ScheduleKeyDeletion', 'destroying a key (KMS ScheduleKeyDeletion)');
+    await runKms(deps, principal, 'ScheduleKeyDeletion', { KeyId: key.keyId });
+    deps.log.info({ keyId: key.keyId, principal: principal.name }, 'pkcs11 key deletion scheduled');
+    return [];
   }
   const m = /^c:([0-9a-f-]{36})$/.exec(name);
   if (!m || !(await deps.store.exclusive(() => deps.store.removeCertificate(m[1]!)))) throw new P11Error(CKR.OBJECT_HANDLE_INVALID, 'no such object');
@@ -641,3 +725,41 @@ async function destroyObject(deps: P11Deps, principal: Principal, args: unknown[
   return [];
 }
 
+// ---- key management through the KMS facade ---------------------------------------------
+
+/**
+ * Runs a KMS operation as `principal`, exactly as the KMS API would (authorization, the
+ * governance's quorum, forwarding the change to the signers). One under quorum becomes a
+ * proposal and is answered CKR_FUNCTION_REJECTED naming it.
+ */
+async function runKms(deps: P11Deps, principal: Principal, operation: string, parameters: Record<string, unknown>): Promise<void> {
+  const op = OPERATIONS[operation]!;
+  const ctx = new OpContext(deps, deps.kmsState, new Arns(deps.config.region, deps.config.account), principal, operation, { parameters });
+  await executeOperation(ctx, op, parseInput(op.input, parameters, operation));
+}
+
+/**
+ * C_SetAttributeValue on a key: only CKA_LABEL, which is a KMS alias. A new label becomes an
+ * alias of the key (KMS CreateAlias) and its CKA_LABEL; the key keeps its other aliases (a
+ * KMS client may use them) and answers to each in searches. Answers the key's objects.
+ */
+async function setAttributes(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+  const [uid, template] = z.tuple([bytes, templateSchema]).parse(args);
+  if (!keyUid.test(uid.toString('utf8'))) throw new P11Error(CKR.ACTION_PROHIBITED, 'only keys are modifiable (their CKA_LABEL); certificates are not');
+  const key = keyOf(deps, uid, 'any', log);
+  requireRole(principal, 'CreateAlias', "changing a key's label (a KMS alias)");
+  for (const [type] of template) if (type !== CKA.LABEL) throw new P11Error(CKR.ATTRIBUTE_READ_ONLY, `attribute 0x${type.toString(16)} of a key cannot be changed; CKA_LABEL can`);
+  const label = template.at(-1)?.[1]; // every entry is a CKA_LABEL: the last one counts
+  if (label !== undefined) {
+    if (label.length === 0) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, "a key's CKA_LABEL is a KMS alias name and cannot be empty");
+    const name = label.toString('utf8');
+    const aliases = deps.kmsState.aliases().filter((a) => a.keyId === key.keyId).map((a) => a.name.slice('alias/'.length));
+    if (!labelsOf(deps, key, aliases).includes(name)) {
+      const { alias } = keyNaming(deps, label, undefined);
+      await runKms(deps, principal, 'CreateAlias', { AliasName: alias!, TargetKeyId: key.keyId });
+    }
+    await deps.store.exclusive(() => deps.store.setKeyMeta(key.keyId, { label: name }));
+    deps.log.info({ keyId: key.keyId, principal: principal.name }, 'pkcs11 key relabelled');
+  }
+  return [objectsOfKey(deps, abi, key.keyId).map(encodeObject)];
+}

@@ -75,9 +75,10 @@ export function keyObjects(key: KeyRecord, names: KeyNames, abi: Abi): [P11Objec
   const sign = key.keyUsage === 'SIGN_VERIFY';
   const common = new Map<number, Buffer>([
     [CKA.TOKEN, bool(true)],
-    [CKA.MODIFIABLE, bool(false)],
+    // A key administrator may relabel a key (a KMS alias) and destroy it (ScheduleKeyDeletion).
+    [CKA.MODIFIABLE, bool(true)],
     [CKA.COPYABLE, bool(false)],
-    [CKA.DESTROYABLE, bool(false)],
+    [CKA.DESTROYABLE, bool(true)],
     [CKA.LABEL, Buffer.from(names.labels[0] ?? key.keyId, 'utf8')],
     [CKA.ID, names.ckaId],
     [CKA.START_DATE, Buffer.alloc(0)],

@@ -1,7 +1,7 @@
 // What the PKCS#11 facade keeps beside the cluster's key records, in DIR/gateway/p11/:
 // - store.json: certificates created with C_CreateObject (token objects every logged-in
-//   principal sees), and the CKA_ID of each key that was given one at C_GenerateKeyPair or
-//   import (instead of its UUID's bytes);
+//   principal sees), and per key: the CKA_ID given at C_GenerateKeyPair or import (instead of
+//   its UUID's bytes), and the label C_SetAttributeValue chose among the key's aliases;
 // - credential.key: the MAC key of the session credentials issued at C_Login.
 // Changes run one at a time through `exclusive` and are written atomically.
 import { randomBytes } from 'node:crypto';
@@ -27,7 +27,7 @@ const certificateSchema = z.object({
 });
 export type StoredCertificate = z.infer<typeof certificateSchema>;
 
-const keyMetaSchema = z.object({ ckaId: hex });
+const keyMetaSchema = z.object({ ckaId: hex.optional(), label: z.string().max(256).optional() });
 export type KeyMeta = z.infer<typeof keyMetaSchema>;
 
 const fileSchema = z.object({
@@ -81,9 +81,9 @@ export class P11Store {
     return true;
   }
 
-  /** Call inside `exclusive`. */
+  /** Call inside `exclusive`. Sets the fields given, keeps the others. */
   async setKeyMeta(keyId: string, meta: KeyMeta): Promise<void> {
-    await this.save({ ...this.data, keys: { ...this.data.keys, [keyId]: keyMetaSchema.parse(meta) } });
+    await this.save({ ...this.data, keys: { ...this.data.keys, [keyId]: keyMetaSchema.parse({ ...this.data.keys[keyId], ...meta }) } });
   }
 
   private async save(next: StoreFile): Promise<void> {

@@ -69,7 +69,7 @@ void transport_shutdown(int after_fork);
 int transport_call(const uint8_t *req, size_t req_len, int timeout_ms, int idempotent, uint8_t **resp, size_t *resp_len,
                    char *err, size_t errlen);
 
-/* ---- requests to the gateway (rpc.c); operation codes match gateway/p11/wire.ts ---- */
+/* ---- requests to the gateway (rpc.c); operation codes match OP in gateway/p11/handlers.ts ---- */
 enum {
   OP_LOGIN = 1,
   OP_LOGOUT = 2,
@@ -81,6 +81,8 @@ enum {
   OP_GENERATE_KEY_PAIR = 8,
   OP_CREATE_OBJECT = 9,
   OP_DESTROY_OBJECT = 10,
+  OP_SET_ATTRIBUTES = 11,
+  OP_CHECK = 12,
 };
 typedef struct {
   wbuf w;
@@ -94,6 +96,9 @@ void rpc_begin(rpc_t *q, int op, const char *token, uint32_t nargs);
 CK_RV rpc_call(rpc_t *q, const char *what, int timeout_ms, int idempotent);
 void rpc_end(rpc_t *q);
 void wb_template(wbuf *w, const CK_ATTRIBUTE *t, CK_ULONG n);
+/* Asks the gateway whether this login may start `what` (on token object `uid`, or NULL): the
+ * gateway decides, and records the refusal this module expected. */
+CK_RV rpc_check(const char *what, const char *uid, const char *caller);
 
 /* ---- objects (objects.c) ---- */
 typedef struct {
@@ -136,6 +141,7 @@ CK_OBJECT_HANDLE object_upsert_from_wire(rbuf *r);
 CK_RV object_create_session(CK_SESSION_HANDLE owner, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
 CK_RV object_set_session(object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n);
 void object_destroy(object_t *o);
+void objects_destroy_key(const char *uid); /* both objects of the token key `uid` names */
 void objects_drop_session(CK_SESSION_HANDLE owner); /* 0: every session object */
 void objects_free_all(void);
 CK_RV key_ref_from(const object_t *o, key_ref_t *k);

@@ -243,6 +243,16 @@ void object_destroy(object_t *o) {
   o->destroyed = 1;
 }
 
+void objects_destroy_key(const char *uid) {
+  const char *end = strrchr(uid, ':');
+  if (strncmp(uid, "k:", 2) || !end) return;
+  size_t n = (size_t)(end - uid) + 1; /* "k:<key id>:" */
+  for (size_t i = 0; i < M.nobjects; i++) {
+    object_t *o = M.objects[i];
+    if (o->uid && !o->destroyed && !strncmp(o->uid, uid, n)) object_destroy(o);
+  }
+}
+
 void objects_drop_session(CK_SESSION_HANDLE owner) {
   for (size_t i = 0; i < M.nobjects; i++) {
     object_t *o = M.objects[i];

@@ -172,10 +172,10 @@ static int allowed(const object_t *o, CK_MECHANISM_TYPE m) {
   return 0;
 }
 
-/* Which key may do what: signing and decryption need the private key and an application
- * login (key administrators never sign); verification and encryption take the public key
- * (or its private twin, as some applications pass) under any login, or a session key. */
-static CK_RV check_key(int kind, const mech_info_t *mi, const object_t *o, int login) {
+/* Which key may do what: signing and decryption need the private key; verification and
+ * encryption take the public key (or its private twin, as some applications pass), or a
+ * session key. Who may use a token key is the gateway's decision (needs_check). */
+static CK_RV check_key(int kind, const mech_info_t *mi, const object_t *o) {
   CK_OBJECT_CLASS cls = object_ulong(o, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
   if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY) return CKR_KEY_HANDLE_INVALID;
   if ((kind == SIGN || kind == DECRYPT) && cls != CKO_PRIVATE_KEY) return CKR_KEY_TYPE_INCONSISTENT;
@@ -184,13 +184,13 @@ static CK_RV check_key(int kind, const mech_info_t *mi, const object_t *o, int l
   static const CK_ATTRIBUTE_TYPE pub_use[] = {CKA_VERIFY, CKA_VERIFY, CKA_ENCRYPT, CKA_ENCRYPT};
   if (!object_bool(o, cls == CKO_PRIVATE_KEY ? priv_use[kind] : pub_use[kind])) return CKR_KEY_FUNCTION_NOT_PERMITTED;
   if (!allowed(o, mi->mech)) return CKR_MECHANISM_INVALID;
-  if ((kind == SIGN || kind == DECRYPT) && login != LOGIN_USER) {
-    log_msg(LOG_WARN, "C_%sInit: needs an application (CKU_USER) login%s", kind == SIGN ? "Sign" : "Decrypt",
-            login == LOGIN_SO ? "; key administrators do not sign or decrypt" : "");
-    return CKR_USER_NOT_LOGGED_IN;
-  }
   return CKR_OK;
 }
+
+/* Only applications (CKU_USER) use token keys. Under another login the module expects a
+ * refusal and lets the gateway give it, so that it is recorded there; an application's
+ * operations cost no extra round trip. */
+static int needs_check(const key_ref_t *k, int login) { return k->uid && login != LOGIN_USER; }
 
 static CK_FLAGS kind_flag(int kind) {
   static const CK_FLAGS f[] = {CKF_SIGN, CKF_VERIFY, CKF_ENCRYPT, CKF_DECRYPT};
@@ -210,9 +210,12 @@ static CK_RV op_init(int kind, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
   if (rv == CKR_OK) {
     pthread_mutex_lock(&M.lock);
     object_t *o = object_get(hKey);
-    rv = o ? check_key(kind, mi, o, M.login) : CKR_KEY_HANDLE_INVALID;
+    int login = M.login;
+    rv = o ? check_key(kind, mi, o) : CKR_KEY_HANDLE_INVALID;
     if (rv == CKR_OK) rv = key_ref_from(o, &op->key);
     pthread_mutex_unlock(&M.lock);
+    static const char *const what[] = {"C_SignInit", "C_VerifyInit", "C_EncryptInit", "C_DecryptInit"};
+    if (rv == CKR_OK && needs_check(&op->key, login)) rv = rpc_check(OP_NAMES[kind], op->key.uid, what[kind]);
   }
   if (rv == CKR_OK) {
     op->mi = mi;
@@ -596,11 +599,11 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
   if (!mi || !(mi->flags & CKF_GENERATE_KEY_PAIR)) rv = CKR_MECHANISM_INVALID;
   else if (pMechanism->ulParameterLen) rv = CKR_MECHANISM_PARAM_INVALID;
   else if (!(s->flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
-  else if (login != LOGIN_SO) {
-    log_msg(LOG_WARN, "C_GenerateKeyPair: needs a key administrator (CKU_SO) login%s",
-            login == LOGIN_USER ? "; applications do not create keys" : "");
+  else if (login == LOGIN_NONE) {
+    log_msg(LOG_WARN, "C_GenerateKeyPair: needs a key administrator (CKU_SO) login");
     rv = CKR_USER_NOT_LOGGED_IN;
   }
+  /* Under an application's login the gateway refuses it (and records the refusal). */
   if (rv == CKR_OK) {
     rpc_t q;
     rpc_begin(&q, OP_GENERATE_KEY_PAIR, token, 3);

@@ -223,27 +223,47 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
   return CKR_OK;
 }
 
-/* Principals and their PINs are the gateway's (mpchsm's principal registry). */
+/* The token is initialised once, by `mpchsm up`; principals and their PINs are the gateway's
+ * registry. The state checks come first, as PKCS#11 3.0 §5.6 orders them; a logged-in
+ * principal's C_InitPIN and C_SetPIN are refused by the gateway, which records them (the
+ * PINs given are never sent). */
 CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel) {
   (void)pPin, (void)ulPinLen, (void)pLabel;
   CHECK_INIT();
   if (slotID != SLOT_ID) return CKR_SLOT_ID_INVALID;
+  pthread_mutex_lock(&M.lock);
+  int sessions = M.nsessions > 0;
+  pthread_mutex_unlock(&M.lock);
+  if (sessions) return CKR_SESSION_EXISTS;
   log_msg(LOG_WARN, "C_InitToken: the mpchsm token is initialised by `mpchsm up`; nothing to do here");
   return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
-  (void)hSession, (void)pPin, (void)ulPinLen;
+/* C_InitPIN needs the "R/W SO Functions" state (else CKR_USER_NOT_LOGGED_IN), C_SetPIN a
+ * read/write session (else CKR_SESSION_READ_ONLY); past those, the gateway answers a login. */
+static CK_RV pin_management(CK_SESSION_HANDLE hSession, const char *what, const char *caller) {
   CHECK_INIT();
-  log_msg(LOG_WARN, "C_InitPIN: PINs belong to mpchsm principals and are managed at the gateway");
-  return CKR_FUNCTION_NOT_SUPPORTED;
+  session_t *s = session_get(hSession);
+  if (!s) return CKR_SESSION_HANDLE_INVALID;
+  int rw = (s->flags & CKF_RW_SESSION) != 0;
+  session_put(s);
+  int login;
+  char *token = token_copy(&login);
+  free(token);
+  if (!rw) return strcmp(what, "init_pin") ? CKR_SESSION_READ_ONLY : CKR_USER_NOT_LOGGED_IN;
+  if (login != LOGIN_NONE) return rpc_check(what, NULL, caller);
+  log_msg(LOG_WARN, "%s: PINs belong to mpchsm principals and are managed at the gateway", caller);
+  return strcmp(what, "init_pin") ? CKR_FUNCTION_NOT_SUPPORTED : CKR_USER_NOT_LOGGED_IN;
+}
+
+CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
+  (void)pPin, (void)ulPinLen;
+  return pin_management(hSession, "init_pin", "C_InitPIN");
 }
 
 CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen) {
-  (void)hSession, (void)pOldPin, (void)ulOldLen, (void)pNewPin, (void)ulNewLen;
-  CHECK_INIT();
-  log_msg(LOG_WARN, "C_SetPIN: PINs belong to mpchsm principals and are managed at the gateway");
-  return CKR_FUNCTION_NOT_SUPPORTED;
+  (void)pOldPin, (void)ulOldLen, (void)pNewPin, (void)ulNewLen;
+  return pin_management(hSession, "set_pin", "C_SetPIN");
 }
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved) {
@@ -611,12 +631,14 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject) {
     rpc_t q;
     rpc_begin(&q, OP_DESTROY_OBJECT, token, 1);
     wb_str(&q.w, uid);
-    rv = rpc_call(&q, "C_DestroyObject", M.cfg.timeout_ms, 1);
+    rv = rpc_call(&q, "C_DestroyObject", M.cfg.timeout_ms, 0);
     rpc_end(&q);
     free(token);
     if (rv == CKR_OK) {
+      /* A key's deletion takes both its objects. */
       pthread_mutex_lock(&M.lock);
       if ((o = object_get(hObject))) object_destroy(o);
+      objects_destroy_key(uid);
       pthread_mutex_unlock(&M.lock);
     }
     free(uid);
@@ -658,11 +680,36 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
   if (!s) return CKR_SESSION_HANDLE_INVALID;
   pthread_mutex_lock(&M.lock);
   object_t *o = object_get(hObject);
-  CK_RV rv;
+  CK_RV rv = CKR_OK;
+  char *uid = NULL;
   if (!o) rv = CKR_OBJECT_HANDLE_INVALID;
-  else if (o->uid) rv = CKR_ACTION_PROHIBITED; /* token objects are not modifiable */
-  else rv = object_set_session(o, pTemplate, ulCount);
+  else if (!o->uid) rv = object_set_session(o, pTemplate, ulCount);
+  else if (!object_bool(o, CKA_MODIFIABLE)) rv = CKR_ACTION_PROHIBITED;
+  else if (!(s->flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
+  else if (!(uid = strdup(o->uid))) rv = CKR_HOST_MEMORY;
   pthread_mutex_unlock(&M.lock);
+  if (uid) {
+    /* A token key's label: the gateway decides and answers the key's objects as they now are. */
+    char *token = token_copy(NULL);
+    rpc_t q;
+    rpc_begin(&q, OP_SET_ATTRIBUTES, token, 2);
+    wb_str(&q.w, uid);
+    wb_template(&q.w, pTemplate, ulCount);
+    rv = rpc_call(&q, "C_SetAttributeValue", M.cfg.timeout_ms, 0);
+    uint32_t count = 0;
+    int malformed = rv == CKR_OK && rd_list(&q.r, &count);
+    pthread_mutex_lock(&M.lock);
+    for (uint32_t i = 0; rv == CKR_OK && !malformed && i < count; i++) {
+      CK_OBJECT_HANDLE h = object_upsert_from_wire(&q.r);
+      if (h == (CK_OBJECT_HANDLE)-1) rv = CKR_HOST_MEMORY;
+      else if (h == 0) malformed = 1;
+    }
+    pthread_mutex_unlock(&M.lock);
+    if (malformed) rv = CKR_DEVICE_ERROR, log_msg(LOG_ERROR, "C_SetAttributeValue: the gateway sent a malformed answer");
+    rpc_end(&q);
+    free(token);
+    free(uid);
+  }
   session_put(s);
   return rv;
 }

@@ -66,3 +66,15 @@ void rpc_end(rpc_t *q) {
   free(q->resp);
   memset(q, 0, sizeof *q);
 }
+
+CK_RV rpc_check(const char *what, const char *uid, const char *caller) {
+  char *token = token_copy(NULL);
+  rpc_t q;
+  rpc_begin(&q, OP_CHECK, token, 2);
+  wb_str(&q.w, what);
+  wb_str(&q.w, uid);
+  CK_RV rv = rpc_call(&q, caller, M.cfg.timeout_ms, 1);
+  rpc_end(&q);
+  free(token);
+  return rv;
+}

@@ -64,7 +64,7 @@ describe('before the gateway', () => {
     expect(detail('slot_list')).toBe('1 0');
     // CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED
     expect(detail('token_info')).toMatch(/^mpchsm {26} flags=0x40d$/);
-    expect(rv('token_info_bad_slot')).toBe(0x3);
+    expect(rv('token_info_bad_slot')).toBe(CKR.SLOT_ID_INVALID);
     expect(detail('mechanisms_query')).toBe('22');
     expect(only(steps, 'mechanisms_short')).toEqual({ rv: CKR.BUFFER_TOO_SMALL, detail: '22' });
     expect(detail('mechanism_info_eddsa')).toBe('flags=0x2801'); // HW | SIGN | VERIFY
