@@ -8,8 +8,11 @@
 // administrator's own KMS credentials (a SigV4-signed POST, X-Amz-Target: MpcHsm.Approve).
 // `approve-sign` signs one signature's digest (key, algorithm, digest, expiry, random nonce)
 // for keys whose policy asks for per-signature approvals.
+//
+// The tool keeps DIR/governance.json in step with the gateway's chain, which it verifies from
+// the genesis it holds, and approves governance updates only as successors of that version.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { Hash } from '@smithy/hash-node';
@@ -18,23 +21,38 @@ import { z } from 'zod';
 import {
   DEFAULT_PIN_KDF,
   MAX_SIGN_APPROVAL_TTL_MS,
+  administratorChanges,
+  canonicalJson,
   defaultGovernance,
   derivePinKey,
+  governanceUpdateSchema,
+  pinKdfSchema,
+  principalEnrolmentSchema,
+  principalRemovalSchema,
   proposalSchema,
   signApproval,
   signGovernance,
   signSignApproval,
+  signedGovernanceSchema,
+  successorProblem,
+  verifyGovernanceChain,
+  type GovernanceDocument,
+  type PinKdf,
   type Proposal,
   type SignedGovernance,
 } from '../policy/index.js';
 import type { RegisteredPrincipal } from '../signers/node/guard.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import type { GatewayInitOutput } from '../gateway/config.js';
+import { writePinVerifiers } from '../gateway/principals.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
+import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
 import { runNode } from './processes.js';
 
-const approvalKeyFile = (dir: string, name: string) => path.join(layout(dir).principals, `${name}.approval.key`);
+export const approvalKeyFile = (dir: string, name: string) => path.join(layout(dir).principals, `${name}.approval.key`);
+/** A rotated approval key, waiting for the governance version that names it. */
+export const nextApprovalKeyFile = (dir: string, name: string) => `${approvalKeyFile(dir, name)}.next`;
 const governanceFile = (dir: string) => path.join(layout(dir).root, 'governance.json');
 
 // ---- bootstrap ------------------------------------------------------------------------------
@@ -78,26 +96,21 @@ export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
   // Public, for the PKCS#11 path: the module derives the PIN key with these parameters, and the
   // gateway may recognise a principal by its verifier without ever seeing a PIN.
   const verifiers = principals.flatMap((p) => (p.pinVerifier ? [{ principal: p.name, publicKey: p.pinVerifier.publicKey }] : []));
-  await writeFileAtomic(path.join(layout(b.dir).gateway, 'pin-verifiers.json'), Buffer.from(JSON.stringify({ kdf: { salt, ...DEFAULT_PIN_KDF }, verifiers }, null, 2) + '\n'), 0o644);
+  await writePinVerifiers(layout(b.dir).gateway, { kdf: { salt, ...DEFAULT_PIN_KDF }, verifiers });
   const enrolment = { clusterId, region: b.region, account: b.account, governance: genesis, principals };
   for (const s of b.signers) await runNode(b.signerEntry, ['enrol', '--dir', s.dir], JSON.stringify({ operatorSecret: s.operatorSecret, enrolment }));
 }
 
 // ---- talking to the gateway as a principal --------------------------------------------------
 
-function readEnv(dir: string, name: string): Record<string, string> {
+export function readEnv(dir: string, name: string): Record<string, string> {
   const file = layout(dir).principalEnv(name);
   if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || !existsSync(file)) throw new Error(`${name} is not a principal of the cluster in ${layout(dir).root} (no ${file})`);
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.startsWith("'") ? m[2]!.slice(1, -1).replace(/'\\''/g, "'") : m[2]!;
-  }
-  return out;
+  return parseEnvFile(readFileSync(file, 'utf8'));
 }
 
 /** A SigV4-signed JSON 1.1 call to the gateway with `name`'s credentials. */
-async function call(dir: string, name: string, target: string, body: object): Promise<Record<string, unknown>> {
+export async function call(dir: string, name: string, target: string, body: object): Promise<Record<string, unknown>> {
   const env = readEnv(dir, name);
   const url = new URL(env.MPCHSM_KMS_ENDPOINT ?? '');
   const signer = new SignatureV4({
@@ -125,45 +138,138 @@ async function call(dir: string, name: string, target: string, body: object): Pr
   return json;
 }
 
-function approvalSecret(dir: string, name: string): Uint8Array {
+/** `name`'s approval key file; refuses a principal that has none. */
+function approvalKeyPath(dir: string, name: string): string {
   const file = approvalKeyFile(dir, name);
   if (!existsSync(file)) throw new Error(`${name} has no approval key (${file}): only key administrators approve`);
+  return file;
+}
+
+export function approvalSecret(dir: string, name: string): Uint8Array {
+  const file = approvalKeyPath(dir, name);
   const hex = readFileSync(file, 'utf8').trim();
   if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`${file} is not an approval key`);
   return fromHex(hex);
 }
 
-function clusterId(dir: string): string {
-  const doc = z.object({ chain: z.array(z.object({ document: z.object({ clusterId: z.string() }) })).min(1) }).parse(JSON.parse(readFileSync(governanceFile(dir), 'utf8')));
-  return doc.chain.at(-1)!.document.clusterId;
+const localChain = (dir: string): unknown[] => z.object({ chain: z.array(z.unknown()).min(1) }).parse(JSON.parse(readFileSync(governanceFile(dir), 'utf8'))).chain;
+const clusterId = (dir: string): string => signedGovernanceSchema.parse(localChain(dir).at(-1)).document.clusterId;
+
+const describeClusterSchema = z.object({
+  Governance: z.array(z.unknown()).min(1),
+  PinKdf: pinKdfSchema,
+  Principals: z.array(z.object({ Name: z.string(), Role: z.string(), AccessKeyId: z.string() })),
+});
+
+export interface ClusterView {
+  /** The governance version in force, verified here. */
+  governance: GovernanceDocument;
+  pinKdf: PinKdf;
+  principals: z.infer<typeof describeClusterSchema>['Principals'];
+}
+
+/**
+ * The governance in force: the gateway's chain, verified here and required to extend the one in
+ * DIR/governance.json (same genesis, same history), which then follows it. A rotated approval
+ * key (NAME.approval.key.next) replaces the old one once the version in force names it.
+ */
+export async function syncGovernance(dir: string, as: string): Promise<ClusterView> {
+  const d = describeClusterSchema.parse(await call(dir, as, 'MpcHsm.DescribeCluster', {}));
+  return { governance: await adoptChain(dir, d.Governance), pinKdf: d.PinKdf, principals: d.Principals };
+}
+
+/** Keeps `chain` as DIR/governance.json if it verifies and extends the chain held there; its version in force. */
+async function adoptChain(dir: string, chain: unknown[]): Promise<GovernanceDocument> {
+  const r = verifyGovernanceChain(chain);
+  if (!r.ok) throw new Error(`the gateway's governance chain does not verify: ${r.reason}`);
+  const local = localChain(dir);
+  for (const [i, link] of local.entries()) {
+    if (i >= chain.length || canonicalJson(link) !== canonicalJson(chain[i]))
+      throw new Error(`the gateway's governance chain does not extend ${governanceFile(dir)} (its version ${i + 1} differs or is missing)`);
+  }
+  if (chain.length > local.length) await writeFileAtomic(governanceFile(dir), Buffer.from(JSON.stringify({ chain }, null, 2) + '\n'), 0o644);
+  for (const a of r.governance.administrators) {
+    const next = nextApprovalKeyFile(dir, a.name);
+    if (existsSync(next) && toHex(ed25519.getPublicKey(fromHex(readFileSync(next, 'utf8').trim()))) === a.approvalKey) renameSync(next, approvalKeyFile(dir, a.name));
+  }
+  return r.governance;
+}
+
+/** What a proposal does, in words, for the administrator about to approve it. */
+function describeProposal(p: Proposal, current: GovernanceDocument): string {
+  switch (p.operation) {
+    case 'mpchsm:AddPrincipal': {
+      const e = principalEnrolmentSchema.parse(p.parameters);
+      return `add principal ${e.Name} (${e.Role}), access key ${e.AccessKeyId}`;
+    }
+    case 'mpchsm:RemovePrincipal':
+      return `remove principal ${principalRemovalSchema.parse(p.parameters).Name}`;
+    case 'mpchsm:UpdateGovernance': {
+      const doc = governanceUpdateSchema.parse(p.parameters).Document;
+      const { added, removed } = administratorChanges(current, doc);
+      const rekeyed = doc.administrators.filter((a) => !added.includes(a.name) && current.administrators.find((c) => c.name === a.name)?.approvalKey !== a.approvalKey);
+      const ops = [...new Set([...Object.keys(current.quorum), ...Object.keys(doc.quorum)])].sort();
+      const quorum = ops.filter((op) => current.quorum[op] !== doc.quorum[op]).map((op) => `${op} ${current.quorum[op] ?? 0} → ${doc.quorum[op] ?? 0}`);
+      return [
+        `governance v${current.version} → v${doc.version}`,
+        ...(added.length ? [`adds administrators ${added.join(', ')}`] : []),
+        ...(removed.length ? [`removes administrators ${removed.join(', ')}`] : []),
+        ...(rekeyed.length ? [`new approval keys for ${rekeyed.map((a) => a.name).join(', ')}`] : []),
+        ...(quorum.length ? [`quorum: ${quorum.join(', ')}`] : []),
+      ].join('; ');
+    }
+    default:
+      return `${p.operation} ${JSON.stringify(p.parameters)}`;
+  }
 }
 
 // ---- the commands ---------------------------------------------------------------------------
 
-/** `mpchsm approve <id> --as NAME`: signs proposal `id` and submits it; prints the outcome. */
-export async function approve(dir: string, id: string, as: string, json: boolean): Promise<void> {
+/** Signs `proposal` as `as` and submits the approval; prints the gateway's answer. */
+export async function submitApproval(dir: string, as: string, proposal: Proposal, json: boolean, extra: object = {}): Promise<void> {
   const secret = approvalSecret(dir, as);
+  let out: Record<string, unknown>;
   try {
-    const got = await call(dir, as, 'MpcHsm.GetProposal', { ProposalId: id });
-    const proposal: Proposal = proposalSchema.parse(got.Proposal);
-    if (proposal.id !== id) throw new Error(`the gateway answered proposal ${proposal.id} for ${id}`);
-    if (proposal.clusterId !== clusterId(dir)) throw new Error(`proposal ${id} is for cluster ${proposal.clusterId}, not this one`);
-    if (got.Status !== 'Pending') throw new Error(`proposal ${id} is ${String(got.Status).toLowerCase()}${got.Outcome ? ` (${String(got.Outcome)})` : ''}; nothing to approve`);
-    if (!json) {
-      console.log(`proposal ${id}: ${proposal.operation} ${JSON.stringify(proposal.parameters)}`);
-      console.log(`  proposed by ${proposal.proposer}, open until ${new Date(proposal.expiresAt).toISOString()}; signing as ${as}`);
-    }
-    const out = await call(dir, as, 'MpcHsm.Approve', { ProposalId: id, Approval: signApproval(proposal, as, secret) });
-    if (json) console.log(JSON.stringify(out));
-    else {
-      const approvals = (out.Approvals as string[] | undefined) ?? [];
-      console.log(`  ${approvals.length} of ${String(out.Required)} approvals (${approvals.join(', ')}): ${String(out.Status).toLowerCase()}`);
-      const result = out.Result as object | undefined;
-      if (result && Object.keys(result).length > 0) console.log(JSON.stringify(result, null, 2));
-    }
+    out = await call(dir, as, 'MpcHsm.Approve', { ProposalId: proposal.id, Approval: signApproval(proposal, as, secret) });
   } finally {
     secret.fill(0);
   }
+  // An executed governance update answers its chain link: the version in force from now on.
+  if (proposal.operation === 'mpchsm:UpdateGovernance' && out.Status === 'Executed') await adoptChain(dir, [...localChain(dir), (out.Result as { Link?: unknown } | undefined)?.Link]);
+  if (json) return console.log(JSON.stringify({ ...out, ...extra }));
+  const approvals = (out.Approvals as string[] | undefined) ?? [];
+  console.log(`  ${approvals.length} of ${String(out.Required)} approvals (${approvals.join(', ')}): ${String(out.Status).toLowerCase()}`);
+  if (out.Status === 'Pending') console.log(`  the other administrators run: mpchsm approve ${proposal.id} --as <administrator>`);
+  const result = out.Result as object | undefined;
+  if (result && Object.keys(result).length > 0) console.log(JSON.stringify(result, null, 2));
+  for (const s of (out.Signers as { signer: string; applied: boolean; reason?: string }[] | undefined) ?? []) {
+    if (!s.applied) console.log(`  ${s.signer} did not apply it: ${s.reason ?? 'no reason given'}`);
+  }
+}
+
+/** `mpchsm approve <id> --as NAME`: signs proposal `id` and submits it; prints the outcome. */
+export async function approve(dir: string, id: string, as: string, json: boolean): Promise<void> {
+  approvalKeyPath(dir, as);
+  const { governance } = await syncGovernance(dir, as);
+  const got = await call(dir, as, 'MpcHsm.GetProposal', { ProposalId: id });
+  const proposal: Proposal = proposalSchema.parse(got.Proposal);
+  if (proposal.id !== id) throw new Error(`the gateway answered proposal ${proposal.id} for ${id}`);
+  if (proposal.clusterId !== clusterId(dir)) throw new Error(`proposal ${id} is for cluster ${proposal.clusterId}, not this one`);
+  if (got.Status !== 'Pending') throw new Error(`proposal ${id} is ${String(got.Status).toLowerCase()}${got.Outcome ? ` (${String(got.Outcome)})` : ''}; nothing to approve`);
+  // The proposer's approval of a new principal vouches for the secret it sealed, so only the
+  // command that made that secret gives it; a proposal in someone's name that they did not
+  // make here may carry one the gateway knows.
+  if (proposal.operation === 'mpchsm:AddPrincipal' && proposal.proposer === as)
+    throw new Error(`proposal ${id} adds a principal in ${as}'s name: ${as} approves such a proposal only when making it (mpchsm principal add), never afterwards`);
+  if (proposal.operation === 'mpchsm:UpdateGovernance') {
+    const wrong = successorProblem(governance, governanceUpdateSchema.parse(proposal.parameters).Document);
+    if (wrong) throw new Error(`proposal ${id}: ${wrong}`);
+  }
+  if (!json) {
+    console.log(`proposal ${id}: ${describeProposal(proposal, governance)}`);
+    console.log(`  proposed by ${proposal.proposer}, open until ${new Date(proposal.expiresAt).toISOString()}; signing as ${as}`);
+  }
+  await submitApproval(dir, as, proposal, json);
 }
 
 export interface ApproveSignOptions {
@@ -180,6 +286,8 @@ export async function approveSign(dir: string, as: string, o: ApproveSignOptions
   if (!/^(?:[0-9a-f]{2}){32,64}$/.test(digest)) throw new Error('--digest takes the message digest in hex (32 to 64 bytes)');
   const ttl = (o.ttlMinutes ?? 60) * 60_000;
   if (ttl <= 0 || ttl > MAX_SIGN_APPROVAL_TTL_MS) throw new Error('--ttl is 1 to 1440 minutes');
+  approvalKeyPath(dir, as);
+  await syncGovernance(dir, as);
   const secret = approvalSecret(dir, as);
   try {
     const meta = (await call(dir, as, 'TrentService.DescribeKey', { KeyId: o.key })).KeyMetadata as { KeyId: string; SigningAlgorithms?: string[] };

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify, doctor } from './audit.js';
 import { up, down, status } from './cluster.js';
+import { governancePropose, governanceShow, principalAdd, principalRemove } from './membership.js';
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
@@ -12,7 +13,11 @@ const USAGE = `usage:
   mpchsm audit show [--dir DIR] [--key ID] [--json]
   mpchsm doctor [--dir DIR] [--strict]
   mpchsm approve PROPOSAL_ID --as ADMINISTRATOR [--dir DIR] [--json]
-  mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]`;
+  mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm governance show --as PRINCIPAL [--dir DIR] [--json]
+  mpchsm governance propose --file FILE --as ADMINISTRATOR [--dir DIR] [--json]`;
 
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -33,6 +38,8 @@ export async function main(argv: string[]): Promise<void> {
         digest: { type: 'string' },
         algorithm: { type: 'string' },
         ttl: { type: 'string' },
+        role: { type: 'string' },
+        file: { type: 'string' },
       },
       strict: true,
     });
@@ -67,6 +74,22 @@ export async function main(argv: string[]): Promise<void> {
       case 'approve-sign':
         if (!values.as || !values.key || !values.digest) throw new Error(`approve-sign takes --key, --digest and --as ADMINISTRATOR\n${USAGE}`);
         await approveSign(values.dir, values.as, { key: values.key, digest: values.digest, algorithm: values.algorithm, ttlMinutes: intOption('--ttl', values.ttl) }, values.json);
+        break;
+      case 'principal': {
+        const [sub, name] = positionals;
+        if (!values.as || !name || positionals.length !== 2) throw new Error(`principal takes 'add NAME --role ROLE' or 'remove NAME', and --as ADMINISTRATOR\n${USAGE}`);
+        if (sub === 'add') {
+          if (!values.role) throw new Error(`principal add takes --role app|auditor\n${USAGE}`);
+          await principalAdd(values.dir, name, values.role, values.as, values.json);
+        } else if (sub === 'remove') await principalRemove(values.dir, name, values.as, values.json);
+        else throw new Error(`principal takes 'add' or 'remove'\n${USAGE}`);
+        break;
+      }
+      case 'governance':
+        if (!values.as) throw new Error(`governance takes --as PRINCIPAL\n${USAGE}`);
+        if (positionals[0] === 'show') await governanceShow(values.dir, values.as, values.json);
+        else if (positionals[0] === 'propose' && values.file) await governancePropose(values.dir, values.file, values.as, values.json);
+        else throw new Error(`governance takes 'show' or 'propose --file FILE'\n${USAGE}`);
         break;
       default:
         console.error(USAGE);

@@ -9,27 +9,47 @@
 // signed request; every approved change reaches the signers with its proposal and approvals,
 // which they verify against their own governance. The gateway's decisions here are the first
 // line, so that honest requests get AWS's answers; the signers' are the ones that hold.
+//
+// Principal and governance changes (policy/membership.ts) are proposals too. Once approved the
+// gateway applies them to its own copies — the principals it authenticates, the governance
+// chain, the PIN verifiers — and forwards them in the same numbered log, so each signer applies
+// them in the same order relative to key changes, after verifying them itself.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
+  GATEWAY_PARTY,
+  MembershipError,
+  administratorChanges,
+  authorize,
+  canonicalJson,
   defaultKeyPolicy,
+  enrolmentProblem,
+  governanceUpdateSchema,
+  openPrincipalSecret,
   parseKeyPolicy,
+  principalEnrolmentSchema,
+  principalRemovalSchema,
+  signedUpdate,
+  successorProblem,
   verifyGovernanceChain,
+  verifyGovernanceUpdate,
   type AuthorizeInput,
   type GovernanceDocument,
+  type GovernanceUpdate,
   type KeyPolicy,
+  type PrincipalEnrolment,
 } from '../policy/index.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
-import type { SignerChange } from '../signers/node/guard.js';
+import type { SignerChange, UnnumberedChange } from '../signers/node/guard.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
 import type { GatewayConfig } from './config.js';
 import type { KeyRecord } from './keys.js';
 import { KmsError, type KmsErrorName } from './kms/errors.js';
 import type { KmsState } from './kms/state.js';
-import type { Principal, PrincipalRegistry } from './principals.js';
-import { ProposalStore } from './proposals.js';
+import { readPinVerifiers, writePinVerifiers, type Principal, type PrincipalRegistry } from './principals.js';
+import { ProposalStore, type StoredProposal } from './proposals.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 
 /** Where the gateway keeps the governance chain it was given at bootstrap. */
@@ -54,34 +74,42 @@ export interface ChangeResult {
   reason?: string;
 }
 
+/** The operations that change who may act. */
+export type MembershipAction = 'mpchsm:AddPrincipal' | 'mpchsm:RemovePrincipal' | 'mpchsm:UpdateGovernance';
+export const isMembershipAction = (a: string): a is MembershipAction => a === 'mpchsm:AddPrincipal' || a === 'mpchsm:RemovePrincipal' || a === 'mpchsm:UpdateGovernance';
+
 export class GatewayPolicy {
   readonly proposals: ProposalStore;
   private readonly clients: SignerClient[];
   private readonly downUntil = new Map<number, number>();
   private readonly parsed = new Map<string, KeyPolicy>();
-  private readonly defaultText: string;
+  private defaultText = '';
   private changes: ChangeLog;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Principal and governance changes, one at a time (each is checked against the state the last left). */
+  private membershipQueue: Promise<unknown> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
+  private readonly changesFile: string;
 
   private constructor(
-    readonly governance: GovernanceDocument,
+    /** The verified governance chain; its last version is in force. */
+    private chain: unknown[],
+    private current: GovernanceDocument,
+    private readonly dir: string,
     private readonly config: GatewayConfig,
-    principals: PrincipalRegistry,
+    private readonly principals: PrincipalRegistry,
     private readonly kmsState: KmsState,
-    private readonly changesFile: string,
-    identity: IdentitySecrets,
+    private readonly identity: IdentitySecrets,
     private readonly log: Logger,
     auditHead: () => { seq: number; hash: string },
   ) {
-    this.proposals = new ProposalStore(path.join(path.dirname(changesFile), 'proposals.json'), governance);
+    this.changesFile = path.join(dir, 'signer-changes.json');
+    this.proposals = new ProposalStore(path.join(dir, 'proposals.json'), () => this.current);
     this.clients = config.signers.map((s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead));
-    const named = (role: Principal['role']) => principals.all().filter((p) => p.role === role).map((p) => p.name).sort();
-    // Computed exactly as each signer computes it from its own registry (signers/node/guard.ts).
-    this.defaultText = JSON.stringify(defaultKeyPolicy(config.account, named('admin'), named('app'), named('auditor')), null, 2);
+    this.refreshDefaultPolicy();
     // A damaged log must stop the gateway: renumbering from 1 would make every signer take new
     // changes for ones it already processed.
-    const saved = readJson(changesFile);
+    const saved = readJson(this.changesFile);
     this.changes = saved === undefined ? { next: 1, acked: {}, pending: [] } : (changeLogSchema.parse(saved) as ChangeLog);
     this.timer = setInterval(() => void this.resync(), RESYNC_MS);
     this.timer.unref();
@@ -100,9 +128,10 @@ export class GatewayPolicy {
     const file = governanceFile(o.dir);
     const raw = readJson(file);
     if (raw === undefined) throw new Error(`${file} is missing: this gateway has no governance (re-initialise the cluster)`);
-    const g = verifyGovernanceChain(governanceFileSchema.parse(raw).chain);
+    const { chain } = governanceFileSchema.parse(raw);
+    const g = verifyGovernanceChain(chain);
     if (!g.ok) throw new Error(`${file}: ${g.reason}`);
-    const p = new GatewayPolicy(g.governance, o.config, o.principals, o.kmsState, path.join(o.dir, 'signer-changes.json'), o.identity, o.log, o.auditHead);
+    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.auditHead);
     void p.resync();
     return p;
   }
@@ -113,6 +142,17 @@ export class GatewayPolicy {
   }
 
   // ---- the policy engine's view -------------------------------------------------------------
+
+  /** The governance version in force. */
+  get governance(): GovernanceDocument {
+    return this.current;
+  }
+
+  /** Computed exactly as each signer computes it from its own registry (signers/node/guard.ts). */
+  private refreshDefaultPolicy(): void {
+    const named = (role: Principal['role']) => this.principals.all().filter((p) => p.role === role).map((p) => p.name).sort();
+    this.defaultText = JSON.stringify(defaultKeyPolicy(this.config.account, named('admin'), named('app'), named('auditor')), null, 2);
+  }
 
   principalOf(p: Principal): AuthorizeInput['principal'] {
     return { name: p.name, role: p.role, arn: `arn:aws:iam::${this.config.account}:user/${p.name}` };
@@ -166,13 +206,148 @@ export class GatewayPolicy {
     throw new KmsError('DependencyTimeoutException', 'No signer answered to authenticate the request; retry later');
   }
 
+  // ---- principals and governance -------------------------------------------------------------
+
+  /** What administrators' tools read: the governance chain, the PIN key derivation, the principals (no secret). */
+  describe(): object {
+    return {
+      Governance: this.chain,
+      PinKdf: readPinVerifiers(this.dir).kdf,
+      Principals: this.principals.all().map((p) => ({ Name: p.name, Role: p.role, AccessKeyId: p.accessKeyId })).sort((a, b) => (a.Name < b.Name ? -1 : 1)),
+    };
+  }
+
+  /** Refuses adding a principal that could not be added, before anyone approves it. */
+  checkAddPrincipal(e: PrincipalEnrolment): void {
+    if (e.Role === 'admin') throw invalid(`${e.Name}: administrators are added by a governance update (mpchsm governance propose), which gives them an approval key`);
+    this.checkNewPrincipal(e);
+    if (e.PinVerifier) {
+      // The PKCS#11 path derives every PIN key with the cluster's parameters (gateway/p11).
+      const { salt, N, r, p } = readPinVerifiers(this.dir).kdf;
+      if (canonicalJson({ salt, N, r, p }) !== canonicalJson({ salt: e.PinVerifier.salt, N: e.PinVerifier.N, r: e.PinVerifier.r, p: e.PinVerifier.p }))
+        throw invalid(`the PIN verifier of ${e.Name} is not derived with the cluster's PIN parameters (MpcHsm.DescribeCluster's PinKdf)`);
+    }
+    const parties = e.Secrets.map((s) => s.Party).sort((a, b) => a - b);
+    const expected = e.Role === 'app' ? this.config.signers.map((s) => s.id).sort((a, b) => a - b) : [GATEWAY_PARTY];
+    if (parties.join() !== expected.join()) {
+      const to = e.Role === 'app' ? `every signer (${expected.join(', ')}) and to nobody else: the gateway must never hold it` : `the gateway (party ${GATEWAY_PARTY}), which verifies auditors' requests`;
+      throw invalid(`the secret of ${e.Name} (${e.Role}) is sealed to ${to}; this proposal seals it to parties ${parties.join(', ')}`);
+    }
+  }
+
+  /** Refuses removing a principal that is not there, or an administrator. */
+  checkRemovePrincipal(name: string): Principal {
+    const p = this.principals.byName(name);
+    if (!p) throw new KmsError('NotFoundException', `principal ${name} does not exist`);
+    if (p.role === 'admin') throw invalid(`${name} is an administrator: administrators are removed by a governance update (mpchsm governance propose)`);
+    return p;
+  }
+
+  /** Refuses a governance update that cannot follow the version in force, before anyone approves it. */
+  checkGovernanceUpdate(u: GovernanceUpdate): void {
+    const problem = successorProblem(this.current, u.Document) ?? enrolmentProblem(this.current, u.Document, u.Principals);
+    if (problem) throw invalid(problem);
+    for (const e of u.Principals) {
+      this.checkNewPrincipal(e);
+      if (e.Secrets.length !== 1 || e.Secrets[0]!.Party !== GATEWAY_PARTY) throw invalid(`the secret of administrator ${e.Name} is sealed to the gateway (party ${GATEWAY_PARTY}) alone`);
+    }
+  }
+
+  private checkNewPrincipal(e: PrincipalEnrolment): void {
+    if (this.principals.byName(e.Name)) throw new KmsError('AlreadyExistsException', `principal ${e.Name} already exists`);
+    if (this.principals.byAccessKeyId(e.AccessKeyId)) throw new KmsError('AlreadyExistsException', `access key id ${e.AccessKeyId} is already in use`);
+  }
+
+  /**
+   * Executes an approved principal or governance change here, then forwards it to every signer.
+   * The approvals are verified again as the signers will (policy/evaluate.ts); a governance
+   * update must verify as the successor of the version in force.
+   */
+  executeMembership(stored: StoredProposal): Promise<{ result: object; changes: ChangeResult[]; approvedBy: string[] }> {
+    const run = this.membershipQueue.then(() => this.executeMembershipNow(stored));
+    this.membershipQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async executeMembershipNow({ proposal, approvals }: StoredProposal): Promise<{ result: object; changes: ChangeResult[]; approvedBy: string[] }> {
+    const proposer = this.principals.byName(proposal.proposer);
+    if (!proposer) throw new KmsError('AccessDeniedException', `the proposer ${proposal.proposer} is no longer a principal`);
+    const d = authorize({
+      principal: this.principalOf(proposer),
+      operation: proposal.operation,
+      governance: this.current,
+      now: Date.now(),
+      approval: { proposal, approvals, parameters: proposal.parameters },
+    });
+    if (!d.allowed) throw new KmsError('AccessDeniedException', d.reason);
+    const approved = { principal: proposal.proposer, proposal, approvals };
+    let result: object;
+    let change: UnnumberedChange;
+    switch (proposal.operation) {
+      case 'mpchsm:AddPrincipal': {
+        const e = principalEnrolmentSchema.parse(proposal.parameters);
+        this.checkAddPrincipal(e);
+        await this.principals.update([], [this.recordOf(e)]);
+        if (e.PinVerifier) {
+          const v = readPinVerifiers(this.dir);
+          await writePinVerifiers(this.dir, { ...v, verifiers: [...v.verifiers, { principal: e.Name, publicKey: e.PinVerifier.publicKey }] });
+        }
+        result = { Principal: { Name: e.Name, Role: e.Role, AccessKeyId: e.AccessKeyId } };
+        change = { ...approved, operation: 'AddPrincipal', parameters: proposal.parameters };
+        break;
+      }
+      case 'mpchsm:RemovePrincipal': {
+        const p = this.checkRemovePrincipal(principalRemovalSchema.parse(proposal.parameters).Name);
+        await this.principals.update([p.name], []);
+        const v = readPinVerifiers(this.dir);
+        await writePinVerifiers(this.dir, { ...v, verifiers: v.verifiers.filter((x) => x.principal !== p.name) });
+        result = { Principal: { Name: p.name, Role: p.role, AccessKeyId: p.accessKeyId } };
+        change = { ...approved, operation: 'RemovePrincipal', parameters: proposal.parameters };
+        break;
+      }
+      case 'mpchsm:UpdateGovernance': {
+        const u = governanceUpdateSchema.parse(proposal.parameters);
+        this.checkGovernanceUpdate(u);
+        const signed = signedUpdate(u, approvals);
+        const r = verifyGovernanceUpdate(this.current, signed);
+        if (!r.ok) throw new KmsError('AccessDeniedException', r.reason);
+        const { added, removed } = administratorChanges(this.current, r.governance);
+        await this.principals.update(removed, u.Principals.map((e) => this.recordOf(e)));
+        const chain = [...this.chain, signed];
+        await writeFileAtomic(governanceFile(this.dir), Buffer.from(JSON.stringify({ chain }, null, 2) + '\n'), 0o644);
+        [this.chain, this.current] = [chain, r.governance];
+        // With the new chain link, which administrators' tools verify and keep.
+        result = { Governance: { Version: r.governance.version, Administrators: r.governance.administrators.map((a) => a.name), Added: added, Removed: removed, Quorum: r.governance.quorum }, Link: signed };
+        // A signed chain link proves itself: the signers need no proposal beside it.
+        change = { principal: proposal.proposer, operation: 'UpdateGovernance', parameters: { Governance: signed, Principals: u.Principals } };
+        break;
+      }
+      default:
+        throw new KmsError('UnsupportedOperationException', `${proposal.operation} is not a principal or governance change`);
+    }
+    this.refreshDefaultPolicy();
+    return { result, changes: await this.forward(change), approvedBy: d.approvedBy };
+  }
+
+  /** The gateway's record of a new principal: an auditor's or administrator's secret opened from its sealed copy; an application's, never. */
+  private recordOf(e: PrincipalEnrolment): Principal {
+    const record = { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, pinSalt: e.PinSalt, pinHash: e.PinHash };
+    if (e.Role === 'app') return record;
+    try {
+      return { ...record, secretAccessKey: openPrincipalSecret(e, this.identity, GATEWAY_PARTY) };
+    } catch (err) {
+      if (err instanceof MembershipError) throw invalid(err.message);
+      throw err;
+    }
+  }
+
   // ---- changes the signers keep their own copy of -------------------------------------------
 
   /**
    * Forwards an executed change (with its proposal and approvals when under quorum) to every
    * signer, in order. A signer that is down gets it later (resync); one that refuses says why.
    */
-  forward(change: Omit<SignerChange, 'seq'>): Promise<ChangeResult[]> {
+  forward(change: UnnumberedChange): Promise<ChangeResult[]> {
     return this.serial(async () => {
       const entry = { ...change, seq: this.changes.next } as SignerChange;
       this.changes = { ...this.changes, next: entry.seq + 1, pending: [...this.changes.pending, entry] };
@@ -244,6 +419,8 @@ export function gatewayPolicy(): GatewayPolicy {
   if (!installed) throw new KmsError('KMSInternalException', 'the gateway has no governance loaded');
   return installed;
 }
+
+const invalid = (message: string) => new KmsError('ValidationException', message);
 
 /** A signer's refusal message without the client's "signer X refused:" prefix. */
 const refusal = (e: SignerRefusedError) => e.message.replace(/^signer \S+ refused: /, '');

@@ -3,10 +3,13 @@
 // SigV4 is a shared-secret MAC: whoever verifies a request holds the secret. The gateway holds
 // the secrets of administrators and auditors only; application secrets live at the signers
 // (signers/node/guard.ts), which verify application requests — so a compromised gateway cannot
-// forge one. PINs are kept only as scrypt hashes.
+// forge one. PINs are kept only as scrypt hashes. Principals are added and removed after
+// bootstrap by approved proposals (gateway/governance.ts), the signers doing the same.
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
+import { pinKdfSchema } from '../policy/index.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 
 export const roleSchema = z.enum(['admin', 'app', 'auditor']);
@@ -64,12 +67,25 @@ export class PrincipalRegistry {
     return [...this.byAccessKey.values()];
   }
 
-  async addAll(ps: Principal[]): Promise<void> {
-    for (const p of ps) {
-      if (this.all().some((q) => q.name === p.name)) throw new Error(`principal ${p.name} exists`);
-      this.byAccessKey.set(p.accessKeyId, p);
+  addAll(ps: Principal[]): Promise<void> {
+    return this.update([], ps);
+  }
+
+  /** Removes the principals named `remove`, then adds `add`, in one atomic write. */
+  async update(remove: readonly string[], add: readonly Principal[]): Promise<void> {
+    const next = new Map([...this.byAccessKey].filter(([, p]) => !remove.includes(p.name)));
+    for (const p of add) {
+      if ([...next.values()].some((q) => q.name === p.name)) throw new Error(`principal ${p.name} exists`);
+      if (next.has(p.accessKeyId)) throw new Error(`access key id ${p.accessKeyId} is in use`);
+      next.set(p.accessKeyId, principalSchema.parse(p));
     }
-    await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ principals: this.all() }, null, 2) + '\n'), 0o600);
+    await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ principals: [...next.values()] }, null, 2) + '\n'), 0o600);
+    this.byAccessKey.clear();
+    for (const [k, p] of next) this.byAccessKey.set(k, p);
+  }
+
+  byName(name: string): Principal | undefined {
+    return this.all().find((p) => p.name === name);
   }
 
   byAccessKeyId(id: string): Principal | undefined {
@@ -87,3 +103,17 @@ export class PrincipalRegistry {
     return found;
   }
 }
+
+// ---- PIN verifiers (public: what the PKCS#11 path derives an application's PIN key with) ----
+
+export const pinVerifiersFile = (gatewayDir: string) => path.join(gatewayDir, 'pin-verifiers.json');
+const pinVerifiersSchema = z.strictObject({
+  kdf: pinKdfSchema,
+  verifiers: z.array(z.strictObject({ principal: z.string(), publicKey: z.string().regex(/^[0-9a-f]{64}$/) })),
+});
+export type PinVerifiers = z.infer<typeof pinVerifiersSchema>;
+
+export const readPinVerifiers = (gatewayDir: string): PinVerifiers => pinVerifiersSchema.parse(JSON.parse(readFileSync(pinVerifiersFile(gatewayDir), 'utf8')));
+
+export const writePinVerifiers = (gatewayDir: string, v: PinVerifiers): Promise<void> =>
+  writeFileAtomic(pinVerifiersFile(gatewayDir), Buffer.from(JSON.stringify(pinVerifiersSchema.parse(v), null, 2) + '\n'), 0o644);

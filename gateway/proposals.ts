@@ -11,14 +11,22 @@
 // counts as the proposer's approval. Once M distinct administrators' signatures verify, the
 // gateway executes the stored request as the proposer, and forwards the proposal and
 // approvals to the signers, which verify them again themselves.
+//
+// Principal and governance changes have no KMS request: an administrator's tool proposes them
+// with MpcHsm.AddPrincipal / RemovePrincipal / UpdateGovernance (checked first, so nobody
+// approves what cannot be executed), then approves them like any other proposal.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import {
+  approvalDigest,
   approvalKeyOf,
   approvalSchema,
-  proposalDigest,
+  governanceUpdateSchema,
+  needsProposerApproval,
+  principalEnrolmentSchema,
+  principalRemovalSchema,
   proposalSchema,
   quorumFor,
   requiredRoleText,
@@ -33,7 +41,7 @@ import {
 } from '../policy/index.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import { fromHex } from '../signers/protocols/common.js';
-import type { ChangeResult } from './governance.js';
+import type { ChangeResult, GatewayPolicy } from './governance.js';
 import { KmsError, asKmsError } from './kms/errors.js';
 import { parseInput } from './kms/input.js';
 import type { Principal } from './principals.js';
@@ -68,7 +76,8 @@ export class ProposalStore {
 
   constructor(
     private readonly file: string,
-    private readonly governance: GovernanceDocument,
+    /** The governance version in force (it changes with approved updates). */
+    private readonly governance: () => GovernanceDocument,
   ) {
     this.data = existsSync(file) ? fileSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) : { proposals: [], signApprovals: [], consumed: {} };
   }
@@ -82,13 +91,13 @@ export class ProposalStore {
     const now = Date.now();
     const r = proposalSchema.safeParse({
       id: `p-${randomBytes(8).toString('hex')}`,
-      clusterId: this.governance.clusterId,
+      clusterId: this.governance().clusterId,
       operation,
       parameters,
       proposer,
       createdAt: now,
       expiresAt: now + PROPOSAL_LIFETIME_MS,
-      governanceVersion: this.governance.version,
+      governanceVersion: this.governance().version,
     });
     if (!r.success) throw new KmsError('ValidationException', `the request cannot be proposed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
     await this.save({ ...this.data, proposals: [...this.data.proposals, { proposal: r.data, approvals: [], status: 'open' }] });
@@ -100,7 +109,7 @@ export class ProposalStore {
   }
 
   required(p: Proposal): number {
-    return quorumFor(this.governance, p.operation);
+    return quorumFor(this.governance(), p.operation);
   }
 
   /**
@@ -117,20 +126,24 @@ export class ProposalStore {
     if (!stored) throw new KmsError('NotFoundException', `proposal ${id} does not exist`);
     if (stored.status !== 'open') throw new KmsError('KMSInvalidStateException', `proposal ${id} is ${stored.status}${stored.outcome ? ` (${stored.outcome})` : ''}`);
     if (Date.now() >= stored.proposal.expiresAt) throw new KmsError('KMSInvalidStateException', `proposal ${id} expired at ${new Date(stored.proposal.expiresAt).toISOString()}`);
+    const governance = this.governance();
+    if (stored.proposal.governanceVersion !== governance.version)
+      throw new KmsError('KMSInvalidStateException', `proposal ${id} was made under governance v${stored.proposal.governanceVersion}; v${governance.version} is in force, so it must be proposed again`);
     const r = approvalSchema.safeParse(raw);
     if (!r.success) throw new KmsError('ValidationException', `malformed approval: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
     const a: Approval = r.data;
     if (a.proposalId !== id) throw new KmsError('ValidationException', `the approval is for proposal ${a.proposalId}, not ${id}`);
     // An approval is submitted by the administrator who made it: one person, one credential.
     if (a.admin !== by) throw denied(`${by} cannot submit ${a.admin}'s approval`);
-    const key = approvalKeyOf(this.governance, a.admin);
-    if (!key) throw denied(`${a.admin} is not an administrator in governance v${this.governance.version} and cannot approve [missing: mpchsm:Approve]`);
-    if (!ed25519.verify(fromHex(a.signature), proposalDigest(stored.proposal), fromHex(key), { zip215: false }))
+    const key = approvalKeyOf(governance, a.admin);
+    if (!key) throw denied(`${a.admin} is not an administrator in governance v${governance.version} and cannot approve [missing: mpchsm:Approve]`);
+    if (!ed25519.verify(fromHex(a.signature), approvalDigest(stored.proposal), fromHex(key), { zip215: false }))
       throw denied(`the approval by ${a.admin} does not verify over proposal ${id}: it was made with another key or for other parameters`);
     const approvals = [...stored.approvals.filter((x) => x.admin !== a.admin), a];
     const next = { ...stored, approvals };
     await this.replace(next);
-    const execute = approvals.length >= this.required(stored.proposal) && !this.claimed.has(id);
+    const proposerIn = !needsProposerApproval(stored.proposal.operation) || approvals.some((x) => x.admin === stored.proposal.proposer);
+    const execute = approvals.length >= this.required(stored.proposal) && proposerIn && !this.claimed.has(id);
     if (execute) this.claimed.add(id);
     return { stored: next, approvers: approvals.map((x) => x.admin), execute };
   }
@@ -154,7 +167,7 @@ export class ProposalStore {
     if (!r.success) throw new KmsError('ValidationException', `malformed signature approval: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
     const a = r.data;
     if (a.approver !== by) throw denied(`${by} cannot submit ${a.approver}'s approval`);
-    const v = verifySignApprovals({ approvals: [a], required: 1, governance: this.governance, keyId: a.keyId, algorithm: a.algorithm, digest: a.digest, now: Date.now(), usedNonces: this.usedNonces() });
+    const v = verifySignApprovals({ approvals: [a], required: 1, governance: this.governance(), keyId: a.keyId, algorithm: a.algorithm, digest: a.digest, now: Date.now(), usedNonces: this.usedNonces() });
     if (!v.ok) throw denied(v.reason);
     const same = (x: SignApproval) => x.keyId === a.keyId && x.algorithm === a.algorithm && x.digest === a.digest;
     const live = this.liveSignApprovals().filter((x) => !(same(x) && x.approver === a.approver));
@@ -217,6 +230,10 @@ const INPUTS = {
   GetProposal: z.strictObject({ ProposalId: proposalIdField }),
   Approve: z.strictObject({ ProposalId: proposalIdField, Approval: z.unknown() }),
   ApproveSign: z.strictObject({ Approval: z.unknown() }),
+  DescribeCluster: z.strictObject({}),
+  AddPrincipal: principalEnrolmentSchema,
+  RemovePrincipal: principalRemovalSchema,
+  UpdateGovernance: governanceUpdateSchema,
   ListAuditRecords: z.strictObject({
     KeyId: z.string().max(256).optional(),
     Limit: z.number().int().min(1).max(1000).optional(),
@@ -236,6 +253,8 @@ export interface Executed {
 export interface MpcHsmContext {
   principal: Principal;
   store: ProposalStore;
+  /** Principal and governance changes: the gateway's state and its checks before proposing. */
+  membership: Pick<GatewayPolicy, 'describe' | 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkGovernanceUpdate'>;
   /** Per-signature approvals a key needs (undefined: no such key). */
   approvalsPerSignature(keyId: string): number | undefined;
   /** Runs an approved proposal as its proposer. */
@@ -257,9 +276,38 @@ function requireRole(p: Principal, actions: readonly Action[]): void {
   throw denied(`principal ${p.name} is not allowed ${actions[0]}: ${requiredRoleText(actions[0]!)} [missing: ${actions[0]}]`);
 }
 
-export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmContext): Promise<{ result: object; executed?: Executed }> {
+/** Stores a checked principal or governance change as a proposal; answers it, pending. */
+async function propose(c: MpcHsmContext, operation: Action, parameters: Record<string, unknown>): Promise<{ result: object; proposed: string }> {
+  const p = await c.store.create(c.principal.name, operation, parameters);
+  return { result: describeProposal(c.store.get(p.id)!, c.store.required(p)), proposed: p.id };
+}
+
+export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmContext): Promise<{ result: object; executed?: Executed; proposed?: string }> {
   const { store, principal } = c;
   switch (name) {
+    case 'DescribeCluster': {
+      requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);
+      parseInput(INPUTS.DescribeCluster, raw, name);
+      return { result: c.membership.describe() };
+    }
+    case 'AddPrincipal': {
+      requireRole(principal, ['mpchsm:AddPrincipal']);
+      const input = parseInput(INPUTS.AddPrincipal, raw, name);
+      c.membership.checkAddPrincipal(input);
+      return propose(c, 'mpchsm:AddPrincipal', input);
+    }
+    case 'RemovePrincipal': {
+      requireRole(principal, ['mpchsm:RemovePrincipal']);
+      const input = parseInput(INPUTS.RemovePrincipal, raw, name);
+      c.membership.checkRemovePrincipal(input.Name);
+      return propose(c, 'mpchsm:RemovePrincipal', input);
+    }
+    case 'UpdateGovernance': {
+      requireRole(principal, ['mpchsm:UpdateGovernance']);
+      const input = parseInput(INPUTS.UpdateGovernance, raw, name);
+      c.membership.checkGovernanceUpdate(input);
+      return propose(c, 'mpchsm:UpdateGovernance', input);
+    }
     case 'GetProposal': {
       requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);
       const input = parseInput(INPUTS.GetProposal, raw, name);

@@ -3,11 +3,16 @@
 // document lists) over the proposal's domain-separated canonical digest. So an approval cannot
 // be moved to other parameters, another proposal, another cluster or another governance
 // version. The proposer's request counts as an approval only if they sign it like everyone else.
+//
+// A governance update is approved by signing the proposed document itself (governance.ts), so
+// its approvals are the signatures the governance chain keeps. A proposal that adds a principal
+// needs its proposer's own approval besides the quorum: the proposer's tool made the principal's
+// secret and sealed it (membership.ts), and approves only the proposal carrying exactly that.
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../signers/protocols/common.js';
 import { canonicalDigest, canonicalJson, DOMAINS } from './canonical.js';
-import { ADMIN_NAME_RE, approvalKeyOf, quorumFor, signatureHexSchema, type GovernanceDocument } from './governance.js';
+import { ADMIN_NAME_RE, approvalKeyOf, governanceDigest, governanceDocumentSchema, quorumFor, signatureHexSchema, type GovernanceDocument } from './governance.js';
 import { isAction, type Action } from './roles.js';
 
 /** Longest a proposal may stay open. */
@@ -38,6 +43,8 @@ export const proposalSchema = z
     } catch (e) {
       ctx.addIssue({ code: 'custom', path: ['parameters'], message: (e as Error).message });
     }
+    if (p.operation === 'mpchsm:UpdateGovernance' && !governanceDocumentSchema.safeParse(p.parameters.Document).success)
+      ctx.addIssue({ code: 'custom', path: ['parameters', 'Document'], message: 'a governance update proposes a valid governance document' });
   });
 export type Proposal = z.infer<typeof proposalSchema>;
 
@@ -50,9 +57,16 @@ export type Approval = z.infer<typeof approvalSchema>;
 
 export const proposalDigest = (p: Proposal): Uint8Array => canonicalDigest(DOMAINS.proposal, p);
 
+/** What an approval of `p` signs: the proposed governance document's digest, or the proposal's. */
+export const approvalDigest = (p: Proposal): Uint8Array =>
+  p.operation === 'mpchsm:UpdateGovernance' ? governanceDigest(governanceDocumentSchema.parse(p.parameters.Document)) : proposalDigest(p);
+
+/** Operations whose proposal counts only once its proposer approved it too. */
+export const needsProposerApproval = (operation: Action): boolean => operation === 'mpchsm:AddPrincipal';
+
 /** An administrator's approval of `proposal`. */
 export function signApproval(proposal: Proposal, admin: string, approvalSecretKey: Uint8Array): Approval {
-  return { proposalId: proposal.id, admin, signature: toHex(ed25519.sign(proposalDigest(proposal), approvalSecretKey)) };
+  return { proposalId: proposal.id, admin, signature: toHex(ed25519.sign(approvalDigest(proposal), approvalSecretKey)) };
 }
 
 export type ApprovalResult =
@@ -80,7 +94,7 @@ export function verifyApprovals(proposal: unknown, approvals: readonly unknown[]
   if (p.createdAt > now + CLOCK_SKEW_MS) return { ok: false, reason: `${what} is dated in the future` };
   if (now >= p.expiresAt) return { ok: false, reason: `${what} expired at ${new Date(p.expiresAt).toISOString()}` };
 
-  const digest = proposalDigest(p);
+  const digest = approvalDigest(p);
   const approvers = new Set<string>();
   for (const [i, raw] of approvals.entries()) {
     const ar = approvalSchema.safeParse(raw);
@@ -106,5 +120,7 @@ export function verifyApprovals(proposal: unknown, approvals: readonly unknown[]
       reason: `${what} needs approval by ${m} distinct administrators of ${governance.administrators.length}; it has ${approvers.size}${approvers.size ? ` (${[...approvers].join(', ')})` : ''}`,
     };
   }
+  if (needsProposerApproval(p.operation) && !approvers.has(p.proposer))
+    return { ok: false, reason: `${what} delivers credentials its proposer ${p.proposer} made, so it needs ${p.proposer}'s own approval` };
   return { ok: true, proposal: p, approvers: [...approvers] };
 }

@@ -16,12 +16,9 @@
 // KeyId names this key (its id, its ARN or an alias the signer itself knows), that the body's
 // algorithm, MessageType and Message (or CiphertextBlob) are exactly what it is asked to
 // process, and that the signature was not used before (caller's seen-set, kept for the
-// window). Limit: SigV4 is a shared-secret MAC, and gateway/principals.ts keeps every secret
-// at the gateway as well; while it does, a gateway compromised together with its secret store
-// can mint evidence. What evidence stops regardless: a gateway whose logic or traffic is
-// subverted without those secrets (altered keys, messages, algorithms, operations; replays).
-// Closing the gap means the gateway no longer holds application secrets (it would relay
-// Sign/Decrypt unauthenticated and let the signers' verdict authenticate them).
+// window). SigV4 is a shared-secret MAC, so whoever holds the secret can mint evidence: the
+// gateway holds no application secret (gateway/principals.ts), and one added later reaches the
+// signers sealed to each of them by the proposing administrator's tool (membership.ts).
 //
 // PKCS#11. There is no SigV4, and the module (loaded into arbitrary client processes) holds no
 // long-term secret either. Design: at registration (mpchsm:AddPrincipal, under quorum) a

@@ -26,6 +26,9 @@ function isStrongEd25519Key(hex: string): boolean {
   }
 }
 
+/** Operations every governance version must put under quorum (at least one approval). */
+export const UNDER_QUORUM_ALWAYS: readonly Action[] = ['mpchsm:UpdateGovernance', 'mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal'];
+
 export const governanceDocumentSchema = z
   .strictObject({
     clusterId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
@@ -53,7 +56,8 @@ export const governanceDocumentSchema = z
       if (!isAction(op)) issue(['quorum', op], `unknown operation ${op}`);
       if (m > doc.administrators.length) issue(['quorum', op], `${op} needs ${m} approvals but there are ${doc.administrators.length} administrators`);
     }
-    if (!doc.quorum['mpchsm:UpdateGovernance']) issue(['quorum'], 'mpchsm:UpdateGovernance must need at least one approval');
+    // Never on the gateway's word alone: who governs, and who may authenticate at all.
+    for (const op of UNDER_QUORUM_ALWAYS) if (!doc.quorum[op]) issue(['quorum'], `${op} must need at least one approval`);
   });
 export type GovernanceDocument = z.infer<typeof governanceDocumentSchema>;
 
@@ -128,15 +132,23 @@ export function verifyGenesis(signed: unknown): GovernanceResult {
   return { ok: true, governance: doc };
 }
 
+/** Why `doc` cannot be the version after `current` (cluster, number, previous digest), if it cannot. */
+export function successorProblem(current: GovernanceDocument, doc: GovernanceDocument): string | undefined {
+  const v = `governance v${doc.version}`;
+  if (doc.clusterId !== current.clusterId) return `${v} is for cluster ${doc.clusterId}, not ${current.clusterId}`;
+  if (doc.version !== current.version + 1) return `${v} does not follow v${current.version} (expected v${current.version + 1})`;
+  if (doc.previous !== toHex(governanceDigest(current))) return `${v} does not name the digest of v${current.version} as previous`;
+  return undefined;
+}
+
 /** Verifies `next` as the successor of the trusted `current` document. */
 export function verifyGovernanceUpdate(current: GovernanceDocument, next: unknown): GovernanceResult {
   const s = parseSigned(next);
   if (typeof s === 'string') return { ok: false, reason: s };
   const doc = s.document;
   const v = `governance v${doc.version}`;
-  if (doc.clusterId !== current.clusterId) return { ok: false, reason: `${v} is for cluster ${doc.clusterId}, not ${current.clusterId}` };
-  if (doc.version !== current.version + 1) return { ok: false, reason: `${v} does not follow v${current.version} (expected v${current.version + 1})` };
-  if (doc.previous !== toHex(governanceDigest(current))) return { ok: false, reason: `${v} does not name the digest of v${current.version} as previous` };
+  const wrong = successorProblem(current, doc);
+  if (wrong) return { ok: false, reason: wrong };
 
   const digest = governanceDigest(doc);
   const approvedBy = new Set<string>(); // current administrators, with their current keys

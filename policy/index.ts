@@ -5,6 +5,7 @@ export * from './evaluate.js';
 export * from './evidence.js';
 export * from './governance.js';
 export * from './key-policy.js';
+export * from './membership.js';
 export * from './rate-limit.js';
 export * from './roles.js';
 export * from './sign-approvals.js';

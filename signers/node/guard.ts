@@ -1,11 +1,12 @@
 // The signer's own policy check: what lets each signer refuse a compromised gateway.
 //
-// Held here, sealed in this signer's store, never taken from the gateway afterwards:
-// - the enrolment made at bootstrap: cluster id, region, account, every principal's name, role
-//   and access key id, and — for application principals only — the SigV4 secret and the
-//   PKCS#11 PIN verifier (a public key: policy/evidence.ts), with which the signer checks
-//   requests itself;
-// - the governance document (verified genesis, signed by every administrator);
+// Held here, sealed in this signer's store, never taken from the gateway's word:
+// - the principal registry, enrolled at bootstrap and changed by approved proposals since:
+//   cluster id, region, account, every principal's name, role and access key id, and — for
+//   application principals only — the SigV4 secret and the PKCS#11 PIN verifier (a public key:
+//   policy/evidence.ts), with which the signer checks requests itself;
+// - the governance chain (verified genesis, signed by every administrator, and each later
+//   version, verified here against the one before it);
 // - its own copy of each key's policy, state (Enabled / Disabled / PendingDeletion), spec and
 //   usage, and of the aliases;
 // - the proposals it has applied and the per-signature approval nonces it has consumed.
@@ -16,6 +17,9 @@
 // copy of the key policy and governance, per-signature approvals included; the rate limit
 // allows it. Before a key is created or its policy/state changes: the administrators'
 // approvals verify against this signer's governance, for exactly those parameters, once.
+// Principals are added and removed only by approved proposals (an application's secret
+// arrives sealed to this signer: policy/membership.ts), and a governance version replaces the
+// one in force only when it verifies as its successor.
 // Changes the governance puts under no quorum (aliases, EnableKey, CancelKeyDeletion by
 // default) cannot be checked here — administrators authenticate at the gateway — and are
 // applied on the gateway's word, recorded as such; put them under quorum to close that.
@@ -33,28 +37,38 @@ import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type SigningAlgorithm } fro
 import {
   EVIDENCE_SKEW_MS,
   MalformedPolicyDocumentException,
+  MembershipError,
+  administratorChanges,
   authorize,
   canonicalJson,
   defaultKeyPolicy,
+  enrolmentProblem,
   messageDigestFor,
+  openPrincipalSecret,
   parseKeyPolicy,
   pinVerifierSchema,
+  principalEnrolmentSchema,
+  principalRemovalSchema,
   proposalSchema,
   quorumFor,
+  signedGovernanceSchema,
   sigv4EvidenceSchema,
   takeToken,
   verifyEvidence,
   verifyGenesis,
   verifyGovernanceChain,
+  verifyGovernanceUpdate,
   type Action,
   type AuthorizeInput,
   type BucketState,
   type GovernanceDocument,
   type KeyPolicy,
+  type PrincipalEnrolment,
   type Proposal,
 } from '../../policy/index.js';
 import { fromHex, toHex } from '../protocols/common.js';
 import type { RsaRequest } from '../protocols/rsa/request.js';
+import type { IdentitySecrets } from './identity.js';
 import { digestHex } from './released.js';
 import { RpcError } from './rpc.js';
 import type { ShareStore } from './store.js';
@@ -160,17 +174,28 @@ export const SIGNER_CHANGES = [
 ] as const;
 export type SignerChangeOperation = (typeof SIGNER_CHANGES)[number];
 
-/** One change, numbered by the gateway so every signer applies them in the same order. */
-export const changeSchema = z.strictObject({
+/** Changes to who may act: approved proposals, or (UpdateGovernance) a signed next version. */
+export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGovernance'] as const;
+
+const changeFields = {
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  keyId: z.string().regex(UUID_RE),
-  operation: z.enum(SIGNER_CHANGES),
   parameters: z.record(z.string(), z.unknown()),
   /** Who asked; under quorum the approved proposal's proposer is used instead. */
   principal: z.string().regex(NAME_RE),
   ...approvalFields,
-});
+};
+const keyChangeSchema = z.strictObject({ ...changeFields, keyId: z.string().regex(UUID_RE), operation: z.enum(SIGNER_CHANGES) });
+const membershipChangeSchema = z.strictObject({ ...changeFields, operation: z.enum(MEMBERSHIP_CHANGES) });
+/** One change, numbered by the gateway so every signer applies them in the same order. */
+export const changeSchema = z.union([keyChangeSchema, membershipChangeSchema]);
 export type SignerChange = z.infer<typeof changeSchema>;
+type KeyChange = z.infer<typeof keyChangeSchema>;
+type MembershipChange = z.infer<typeof membershipChangeSchema>;
+/** A change as the gateway hands it over, before it is numbered. */
+export type UnnumberedChange = Omit<KeyChange, 'seq'> | Omit<MembershipChange, 'seq'>;
+
+/** UpdateGovernance's parameters at a signer: the next chain link, and the administrators it enrols. */
+const governanceChangeSchema = z.strictObject({ Governance: z.unknown(), Principals: z.array(principalEnrolmentSchema).max(64) });
 
 // ---- state ----------------------------------------------------------------------------------
 
@@ -200,6 +225,15 @@ type Ledger = z.infer<typeof ledgerSchema>;
 
 const aliasesSchema = z.record(z.string(), z.string().regex(UUID_RE));
 
+/** What a change or creation request may carry: an approved proposal and its approvals. */
+type ProposalCarrier = { parameters?: Record<string, unknown>; proposal?: unknown; approvals?: unknown[] | undefined };
+
+/** This signer's identity and party id: what a secret sealed to it is opened with. */
+export interface SelfIdentity {
+  identity: IdentitySecrets;
+  party: number;
+}
+
 /** A refusal for policy reasons; the gateway turns "access denied" into AccessDeniedException. */
 const denied = (why: string) => new RpcError(403, 'access-denied', `access denied: ${why}`);
 
@@ -226,6 +260,13 @@ export interface PendingKey {
   lastChange: number;
 }
 
+/** How a change was decided, for the signer's audit entry. */
+interface Applied {
+  principal: string;
+  approvedBy: string[];
+  detail: Record<string, string | number | boolean>;
+}
+
 /** What a release adds to the signer's audit entry: who asked and who approved. */
 export interface UseRecord {
   principal: { name: string };
@@ -233,8 +274,8 @@ export interface UseRecord {
 }
 
 export class PolicyGuard {
-  private readonly byAccessKey: Map<string, RegisteredPrincipal>;
-  private readonly byName: Map<string, RegisteredPrincipal>;
+  private readonly byAccessKey = new Map<string, RegisteredPrincipal>();
+  private readonly byName = new Map<string, RegisteredPrincipal>();
   private readonly sigv4: SigV4Verifier;
   private readonly policies = new Map<string, KeyPolicy>();
   private readonly buckets = new Map<string, BucketState>();
@@ -247,14 +288,16 @@ export class PolicyGuard {
   private constructor(
     private readonly store: ShareStore,
     private readonly audit: AuditLog,
-    private readonly registry: Registry,
-    private readonly governance: GovernanceDocument,
+    private readonly self: SelfIdentity,
+    private registry: Registry,
+    /** The verified governance chain; its last version is in force. */
+    private chain: unknown[],
+    private governance: GovernanceDocument,
     private readonly keys: Map<string, KeyState>,
     private aliases: Record<string, string>,
     private ledger: Ledger,
   ) {
-    this.byAccessKey = new Map(registry.principals.map((p) => [p.accessKeyId, p]));
-    this.byName = new Map(registry.principals.map((p) => [p.name, p]));
+    this.index();
     this.sigv4 = new SigV4Verifier({ region: registry.region, service: 'kms', secretFor: (id) => this.byAccessKey.get(id)?.secretAccessKey });
     setInterval(() => this.sweep(), 30_000).unref();
   }
@@ -278,7 +321,7 @@ export class PolicyGuard {
   }
 
   /** Loads this signer's sealed policy state; a signer that was never enrolled does not start. */
-  static async load(store: ShareStore, audit: AuditLog): Promise<PolicyGuard> {
+  static async load(store: ShareStore, audit: AuditLog, self: SelfIdentity): Promise<PolicyGuard> {
     const read = async <T>(name: string, schema: z.ZodType<T>): Promise<T> => {
       const raw = await store.get(name);
       if (!raw) throw new Error(`this signer holds no ${name} record: it was never enrolled (re-initialise the cluster)`);
@@ -294,7 +337,7 @@ export class PolicyGuard {
       const k = await read(name, keyStateSchema);
       keys.set(k.keyId, k);
     }
-    return new PolicyGuard(store, audit, registry, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema));
+    return new PolicyGuard(store, audit, self, registry, chain.chain, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema));
   }
 
   // ---- authentication for the gateway -------------------------------------------------------
@@ -496,17 +539,17 @@ export class PolicyGuard {
     if (c.seq !== this.ledger.seq + 1) throw new RpcError(409, 'out-of-order', `expected change ${this.ledger.seq + 1}, not ${c.seq}`);
     this.ledger.seq = c.seq;
     try {
-      const result = await this.applyChange(c);
+      const result = 'keyId' in c ? await this.applyChange(c) : await this.applyMembership(c);
       await this.audit.append({
         request: `change-${c.seq}`,
         op: `policy.${c.operation}`,
         principal: { name: result.principal },
-        keyId: c.keyId,
+        keyId: 'keyId' in c ? c.keyId : undefined,
         policy: { version: this.governance.version, approvals: result.approvedBy },
         outcome: 'ok',
         output: 'none',
         startedAt: Date.now(),
-        detail: { ...(result.proposal ? { proposal: result.proposal } : { onGatewayWord: true }) },
+        detail: result.detail,
       });
       return { seq: c.seq, applied: true };
     } finally {
@@ -514,7 +557,7 @@ export class PolicyGuard {
     }
   }
 
-  private async applyChange(c: SignerChange): Promise<{ principal: string; approvedBy: string[]; proposal?: string }> {
+  private async applyChange(c: KeyChange): Promise<Applied> {
     const op = `kms:${c.operation}` as Action;
     const approved = this.approvedProposal(op, c);
     const params = approved?.proposal.parameters ?? c.parameters;
@@ -576,7 +619,98 @@ export class PolicyGuard {
       this.policies.delete(keyId);
     }
     if (approved) await this.markApplied(approved.proposal);
-    return { principal, approvedBy: d.approvedBy, ...(approved ? { proposal: approved.proposal.id } : {}) };
+    return { principal, approvedBy: d.approvedBy, detail: approved ? { proposal: approved.proposal.id } : { onGatewayWord: true } };
+  }
+
+  // ---- changes to principals and governance -------------------------------------------------
+
+  /** AddPrincipal and RemovePrincipal take an approved proposal; UpdateGovernance a verified next version. */
+  private async applyMembership(c: MembershipChange): Promise<Applied> {
+    if (c.operation === 'UpdateGovernance') return this.updateGovernance(c);
+    const op = `mpchsm:${c.operation}` as const;
+    // Every governance version puts these under quorum (governance.ts): a proposal is required.
+    const approved = this.proposalOf(op, c, quorumFor(this.governance, op));
+    const { proposal } = approved;
+    const d = authorize({ principal: this.principal(proposal.proposer), operation: op, governance: this.governance, now: Date.now(), approval: approved.input });
+    if (!d.allowed) throw denied(d.reason);
+    let member: string;
+    if (c.operation === 'AddPrincipal') {
+      const r = principalEnrolmentSchema.safeParse(proposal.parameters);
+      if (!r.success) throw denied(`malformed principal in proposal ${proposal.id}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+      const e = r.data;
+      if (e.Role === 'admin') throw denied(`${e.Name}: administrators are added by a governance update, which gives them an approval key`);
+      if (this.byName.has(e.Name)) throw denied(`principal ${e.Name} already exists at this signer`);
+      if (this.byAccessKey.has(e.AccessKeyId)) throw denied(`access key id ${e.AccessKeyId} is already in use at this signer`);
+      await this.saveRegistry([...this.registry.principals, this.registered(e)]);
+      member = e.Name;
+    } else {
+      const r = principalRemovalSchema.safeParse(proposal.parameters);
+      if (!r.success) throw denied(`malformed removal in proposal ${proposal.id}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+      const p = this.byName.get(r.data.Name);
+      if (!p) throw denied(`${r.data.Name} is not a principal registered at this signer`);
+      if (p.role === 'admin') throw denied(`${p.name} is an administrator: administrators are removed by a governance update`);
+      await this.saveRegistry(this.registry.principals.filter((x) => x.name !== p.name));
+      member = p.name;
+    }
+    await this.markApplied(proposal);
+    return { principal: proposal.proposer, approvedBy: d.approvedBy, detail: { proposal: proposal.id, member } };
+  }
+
+  /**
+   * Adopts the next governance version once it verifies against the one in force (approved by
+   * that version's quorum, new keys signed by their holders), with the administrators it adds
+   * registered and those it removes dropped. The registry is written first: after a crash in
+   * between, the same change comes again and leads to the same registry.
+   */
+  private async updateGovernance(c: MembershipChange): Promise<Applied> {
+    const u = governanceChangeSchema.safeParse(c.parameters);
+    if (!u.success) throw denied(`malformed governance update: ${u.error.issues[0]?.path.join('.')}: ${u.error.issues[0]?.message}`);
+    const current = this.governance;
+    const r = verifyGovernanceUpdate(current, u.data.Governance);
+    if (!r.ok) throw denied(r.reason);
+    const next = r.governance;
+    const problem = enrolmentProblem(current, next, u.data.Principals);
+    if (problem) throw denied(problem);
+    const { added, removed } = administratorChanges(current, next);
+    for (const name of added) {
+      const p = this.byName.get(name);
+      if (p && p.role !== 'admin') throw denied(`governance v${next.version} makes ${name} an administrator, but ${name} is a principal with role ${p.role}`);
+    }
+    const replaced = new Set([...added, ...removed]);
+    await this.saveRegistry([...this.registry.principals.filter((p) => !replaced.has(p.name)), ...u.data.Principals.map((e) => this.registered(e))]);
+    const chain = [...this.chain, u.data.Governance];
+    await this.store.put(GOVERNANCE, json({ chain }));
+    [this.chain, this.governance] = [chain, next];
+    const signedBy = new Set(signedGovernanceSchema.parse(u.data.Governance).signatures.map((s) => s.admin));
+    return { principal: c.principal, approvedBy: current.administrators.filter((a) => signedBy.has(a.name)).map((a) => a.name), detail: { governance: next.version } };
+  }
+
+  /** A principal as this signer keeps it: an application with its secret, opened from the copy sealed here. */
+  private registered(e: PrincipalEnrolment): RegisteredPrincipal {
+    if (e.Role !== 'app') return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId };
+    try {
+      return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, secretAccessKey: openPrincipalSecret(e, this.self.identity, this.self.party), pinVerifier: e.PinVerifier };
+    } catch (err) {
+      if (err instanceof MembershipError) throw denied(err.message);
+      throw err;
+    }
+  }
+
+  private async saveRegistry(principals: RegisteredPrincipal[]): Promise<void> {
+    const r = registrySchema.safeParse({ ...this.registry, principals });
+    if (!r.success) throw denied(`the principal registry would be invalid: ${r.error.issues[0]?.message}`);
+    await this.store.put(REGISTRY, json(r.data));
+    this.registry = r.data;
+    this.index();
+  }
+
+  private index(): void {
+    this.byAccessKey.clear();
+    this.byName.clear();
+    for (const p of this.registry.principals) {
+      this.byAccessKey.set(p.accessKeyId, p);
+      this.byName.set(p.name, p);
+    }
   }
 
   /**
@@ -584,9 +718,13 @@ export class PolicyGuard {
    * (else undefined: the operation needs no approval). The proposal must match the request's
    * parameters exactly and not have been used here before; `authorize` verifies the approvals.
    */
-  private approvedProposal(op: Action, c: { parameters?: Record<string, unknown>; proposal?: unknown; approvals?: unknown[] | undefined }) {
+  private approvedProposal(op: Action, c: ProposalCarrier) {
     const m = quorumFor(this.governance, op);
-    if (m === 0) return undefined;
+    return m === 0 ? undefined : this.proposalOf(op, c, m);
+  }
+
+  /** The proposal for `op` that `c` carries (`m`: the approvals it needs, for the refusal). */
+  private proposalOf(op: Action, c: ProposalCarrier, m: number) {
     if (c.proposal === undefined) throw denied(`${op} needs approval by ${m} of the ${this.governance.administrators.length} administrators; the request carries none`);
     const r = proposalSchema.safeParse(c.proposal);
     if (!r.success) throw denied(`malformed proposal: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);

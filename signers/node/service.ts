@@ -63,7 +63,7 @@ export class SignerService {
   }
 
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
-    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, await PolicyGuard.load(ctx.store, ctx.audit));
+    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, await PolicyGuard.load(ctx.store, ctx.audit, { identity: ctx.identity, party: ctx.config.id }));
     for (const name of await ctx.store.list()) if (name.startsWith('key.')) s.keyIds.add(name.slice(4));
     setInterval(() => s.expireSessions(), 10_000).unref();
     return s;
@@ -97,9 +97,9 @@ export class SignerService {
   private audited(op: string, handler: Handler): RpcHandler {
     return async (body, meta) => {
       const startedAt = Date.now();
-      const b = (body ?? {}) as { session?: unknown; keyId?: unknown };
+      const b = (body ?? {}) as { session?: unknown; keyId?: unknown; seq?: unknown };
       const str = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9-]{1,128}$/.test(v) ? v : undefined);
-      const request = str(b.session) ?? str(b.keyId) ?? 'malformed';
+      const request = str(b.session) ?? str(b.keyId) ?? (Number.isSafeInteger(b.seq) ? `change-${String(b.seq)}` : 'malformed');
       const heads = meta.callerHead ? [{ party: this.config.gateway.name, ...meta.callerHead }] : undefined;
       const base = { request, op, caller: this.config.gateway.name, heads, startedAt };
       let result: Awaited<ReturnType<Handler>>;

@@ -1,0 +1,201 @@
+// `mpchsm principal add|remove` and `mpchsm governance show|propose`: changes to who may act,
+// proposed by an administrator and executed once the governance's quorum approved them
+// (`mpchsm approve`). The proposer's own approval is given here, with the proposal.
+//
+// A new principal's credentials are made here, by the proposing administrator's tool: the
+// gateway never sees an application's secret. The secret is sealed (policy/membership.ts) to the
+// identities this DIR has pinned — DIR/signers/NAME/identity.json for an application, whose
+// requests the signers verify; DIR/gateway/identity.json for an auditor or an administrator,
+// whose requests the gateway verifies — never to identities the gateway reports. The proposal
+// the gateway stores is read back and approved only if it carries exactly what was sent.
+// DIR/principals/NAME.env (mode 0600) is written for the proposer to hand over; it works once
+// the proposal is executed.
+//
+// Administrators are added, removed and re-keyed by governance updates, because they need an
+// approval key. `governance propose --file F` takes {"quorum": {OPERATION: M, …}, "administrators":
+// [{"name": N, "approvalKey": "new"?}, …]}: quorum entries replace the current ones (0 removes
+// one); the administrator list, when given, is the new list — a name not in force is a new
+// administrator, "new" makes a fresh key for an existing one. Their approval keys are made here,
+// so this dev-cluster tool stands for them; each signs the proposed version with its new key.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { z } from 'zod';
+import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
+import {
+  ADMIN_NAME_RE,
+  GATEWAY_PARTY,
+  approvalKeyOf,
+  canonicalJson,
+  derivePinKey,
+  governanceDigest,
+  governanceDocumentSchema,
+  proposalSchema,
+  sealPrincipalSecret,
+  signGovernance,
+  type Action,
+  type PrincipalEnrolment,
+  type Proposal,
+} from '../policy/index.js';
+import { writeFileAtomic } from '../signers/node/atomic.js';
+import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
+import { toHex } from '../signers/protocols/common.js';
+import { approvalKeyFile, call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
+import { formatEnvFile } from './env-file.js';
+import { layout } from './layout.js';
+
+// ---- pinned identities and credential files -------------------------------------------------
+
+const pinnedSchema = z.object({ id: z.number().int().min(1).max(255) }).passthrough();
+
+/** Every signer's identity as pinned in DIR/signers/NAME/identity.json, with its party id. */
+function pinnedSigners(dir: string): { party: number; identity: PublicIdentity }[] {
+  const root = path.join(layout(dir).root, 'signers');
+  return readdirSync(root)
+    .sort()
+    .map((name) => {
+      const { id, ...identity } = pinnedSchema.parse(JSON.parse(readFileSync(path.join(layout(dir).signer(name), 'identity.json'), 'utf8')));
+      return { party: id, identity: parsePublicIdentity(identity) };
+    });
+}
+
+const pinnedGateway = (dir: string): { party: number; identity: PublicIdentity } => ({
+  party: GATEWAY_PARTY,
+  identity: parsePublicIdentity(JSON.parse(readFileSync(path.join(layout(dir).gateway, 'identity.json'), 'utf8'))),
+});
+
+function refuseExisting(file: string, name: string): void {
+  if (existsSync(file)) throw new Error(`${file} exists: ${name} already has credentials in this directory (remove the file if they are stale)`);
+}
+
+/** A new principal's credentials (secret sealed to `recipients`) and the proposal member that enrols them. */
+function enrol(made: { credentials: NewPrincipal; record: { pinSalt: string; pinHash: string } }, recipients: { party: number; identity: PublicIdentity }[], pinVerifier?: PrincipalEnrolment['PinVerifier']): PrincipalEnrolment {
+  const c = made.credentials;
+  return {
+    Name: c.name,
+    Role: c.role,
+    AccessKeyId: c.accessKeyId,
+    PinSalt: made.record.pinSalt,
+    PinHash: made.record.pinHash,
+    ...(pinVerifier ? { PinVerifier: pinVerifier } : {}),
+    ...sealPrincipalSecret({ accessKeyId: c.accessKeyId, secret: c.secretAccessKey, recipients, rng: randomBytes }),
+  };
+}
+
+/** DIR/principals/NAME.env for a new principal, reaching the cluster the way `as` does. */
+function writeEnv(dir: string, as: string, c: NewPrincipal): Promise<void> {
+  const env = readEnv(dir, as);
+  const vars = {
+    AWS_ACCESS_KEY_ID: c.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+    AWS_REGION: env.AWS_REGION ?? '',
+    MPCHSM_KMS_ENDPOINT: env.MPCHSM_KMS_ENDPOINT ?? '',
+    MPCHSM_PKCS11_MODULE: env.MPCHSM_PKCS11_MODULE ?? '',
+    MPCHSM_PKCS11_CONF: env.MPCHSM_PKCS11_CONF ?? '',
+    MPCHSM_PKCS11_PIN: c.pin,
+  };
+  return writeFileAtomic(layout(dir).principalEnv(c.name), Buffer.from(formatEnvFile(vars)), 0o600);
+}
+
+/**
+ * Proposes `operation` with `parameters` as `as` and reads the stored proposal back: it must be
+ * exactly what was sent, in `as`'s name, before anything is written or approved.
+ */
+async function proposeChecked(dir: string, as: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
+  const target = `MpcHsm.${operation.replace(/^mpchsm:/, '')}`;
+  const p = proposalSchema.parse((await call(dir, as, target, parameters)).Proposal);
+  if (p.operation !== operation || p.proposer !== as || canonicalJson(p.parameters) !== canonicalJson(parameters))
+    throw new Error(`the gateway stored proposal ${p.id} as something other than what was sent (${p.operation} by ${p.proposer}); not approving it`);
+  return p;
+}
+
+// ---- the commands ---------------------------------------------------------------------------
+
+/** `mpchsm principal add NAME --role app|auditor --as ADMIN`. */
+export async function principalAdd(dir: string, name: string, role: string, as: string, json: boolean): Promise<void> {
+  if (!ADMIN_NAME_RE.test(name)) throw new Error(`'${name}' is not a principal name (1-64 of A-Z a-z 0-9 _ . @ -)`);
+  if (role === 'admin') throw new Error('administrators are added by a governance update, which gives them an approval key: mpchsm governance propose');
+  if (role !== 'app' && role !== 'auditor') throw new Error(`--role is app or auditor, not '${role}'`);
+  const file = layout(dir).principalEnv(name);
+  refuseExisting(file, name);
+  const { pinKdf } = await syncGovernance(dir, as);
+  const made = newPrincipal(name, role);
+  let pinVerifier: PrincipalEnrolment['PinVerifier'];
+  if (role === 'app') {
+    const key = derivePinKey(made.credentials.pin, pinKdf);
+    key.secretKey.fill(0);
+    pinVerifier = { principal: name, ...pinKdf, publicKey: key.publicKey };
+  }
+  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir) : [pinnedGateway(dir)], pinVerifier);
+  const proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', enrolment);
+  await writeEnv(dir, as, made.credentials);
+  if (!json) console.log(`proposal ${proposal.id}: add principal ${name} (${role}); its credentials are in ${file}, usable once the proposal is executed`);
+  await submitApproval(dir, as, proposal, json, { CredentialsFile: file });
+}
+
+/** `mpchsm principal remove NAME --as ADMIN`. */
+export async function principalRemove(dir: string, name: string, as: string, json: boolean): Promise<void> {
+  await syncGovernance(dir, as);
+  const proposal = await proposeChecked(dir, as, 'mpchsm:RemovePrincipal', { Name: name });
+  if (!json) console.log(`proposal ${proposal.id}: remove principal ${name}`);
+  await submitApproval(dir, as, proposal, json);
+}
+
+/** `mpchsm governance show --as NAME`: the version in force (verified here) and the principals. */
+export async function governanceShow(dir: string, as: string, json: boolean): Promise<void> {
+  const { governance, principals } = await syncGovernance(dir, as);
+  if (json) return console.log(JSON.stringify({ Governance: governance, Principals: principals }));
+  console.log(`governance v${governance.version} of cluster ${governance.clusterId}`);
+  console.log(`  administrators: ${governance.administrators.map((a) => a.name).join(', ')}`);
+  for (const [op, m] of Object.entries(governance.quorum).sort()) console.log(`  ${op.padEnd(32)} ${m} of ${governance.administrators.length}`);
+  console.log(`principals: ${principals.map((p) => `${p.Name} (${p.Role})`).join(', ')}`);
+}
+
+const editSchema = z.strictObject({
+  quorum: z.record(z.string(), z.number().int().min(0)).optional(),
+  administrators: z.array(z.strictObject({ name: z.string().regex(ADMIN_NAME_RE), approvalKey: z.literal('new').optional() })).min(1).optional(),
+});
+
+/** `mpchsm governance propose --file F --as ADMIN`: proposes the next governance version. */
+export async function governancePropose(dir: string, file: string, as: string, json: boolean): Promise<void> {
+  const parsed = editSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+  const edit = parsed.data;
+  const { governance: current } = await syncGovernance(dir, as);
+
+  // Fresh approval keys: for administrators who are new, and for those re-keyed.
+  const fresh: { name: string; secret: Uint8Array; added: boolean }[] = [];
+  const wanted: { name: string; approvalKey?: 'new' | undefined }[] = edit.administrators ?? current.administrators.map((a) => ({ name: a.name }));
+  const administrators = wanted.map((a) => {
+    const key = approvalKeyOf(current, a.name);
+    if (key && a.approvalKey !== 'new') return { name: a.name, approvalKey: key };
+    const secret = ed25519.utils.randomSecretKey();
+    fresh.push({ name: a.name, secret, added: key === undefined });
+    return { name: a.name, approvalKey: toHex(ed25519.getPublicKey(secret)) };
+  });
+  const quorum = { ...current.quorum };
+  for (const [op, m] of Object.entries(edit.quorum ?? {})) {
+    if (m === 0) delete quorum[op];
+    else quorum[op] = m;
+  }
+  try {
+    const doc = governanceDocumentSchema.safeParse({ clusterId: current.clusterId, version: current.version + 1, previous: toHex(governanceDigest(current)), administrators, quorum });
+    if (!doc.success) throw new Error(`the proposed governance is not valid: ${doc.error.issues[0]?.path.join('.')}: ${doc.error.issues[0]?.message}`);
+    const added = fresh.filter((f) => f.added);
+    for (const f of added) refuseExisting(layout(dir).principalEnv(f.name), f.name);
+    const made = added.map((f) => newPrincipal(f.name, 'admin'));
+    const parameters = {
+      Document: doc.data,
+      Possession: fresh.map((f) => signGovernance(doc.data, f.name, f.secret)),
+      Principals: made.map((m) => enrol(m, [pinnedGateway(dir)])),
+    };
+    const proposal = await proposeChecked(dir, as, 'mpchsm:UpdateGovernance', parameters);
+    for (const f of fresh) await writeFileAtomic(f.added ? approvalKeyFile(dir, f.name) : nextApprovalKeyFile(dir, f.name), Buffer.from(toHex(f.secret) + '\n'), 0o600);
+    for (const m of made) await writeEnv(dir, as, m.credentials);
+    if (!json) console.log(`proposal ${proposal.id}: governance v${doc.data.version}${added.length ? `; new administrators' credentials and approval keys in ${layout(dir).principals}` : ''}`);
+    await submitApproval(dir, as, proposal, json);
+  } finally {
+    for (const f of fresh) f.secret.fill(0);
+  }
+}

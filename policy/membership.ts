@@ -1,0 +1,139 @@
+// Changes to who may act, under the administrators' quorum: adding and removing principals,
+// and adopting the next governance version. What such a proposal carries, and how a new
+// principal's secret reaches the parties that verify its requests without the gateway — which
+// stores and relays the proposal — being able to read or replace it.
+//
+// The proposing administrator's tool (`mpchsm principal add`) makes the credentials. The SigV4
+// secret is sealed with the signers' envelope (signers/node/envelope.ts: X25519
+// ephemeral-static, HKDF, ChaCha20-Poly1305, signed) to each party that verifies the
+// principal's requests: every signer for an application, the gateway for an auditor or an
+// administrator (the gateway verifies those itself). The tool seals to the public identities
+// it has pinned, never to ones the gateway reports. The sealed copies are parameters of the
+// proposal, so every approval covers them, and such a proposal needs its proposer's own
+// approval (approvals.ts), which the tool gives only after reading back exactly the copies it
+// sealed. So the gateway can neither open an application's secret nor swap in one it knows.
+//
+// Administrators are not added here: they need an approval key, so a governance update adds
+// them (the update carries their credentials, sealed to the gateway) and removes them.
+import { z } from 'zod';
+import type { Rng } from '../signers/protocols/common.js';
+import { envelopeSchema, openEnvelope, sealEnvelope } from '../signers/node/envelope.js';
+import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIdentity, type IdentitySecrets, type PublicIdentity } from '../signers/node/identity.js';
+import type { Approval } from './approvals.js';
+import { pinVerifierSchema } from './evidence.js';
+import { ADMIN_NAME_RE, governanceDocumentSchema, governanceSignatureSchema, type GovernanceDocument, type SignedGovernance } from './governance.js';
+
+/** Envelope party ids outside the signers' range: the proposer's tool sends, the gateway receives. */
+export const PROPOSER_PARTY = 0xffff;
+export const GATEWAY_PARTY = 0xfffe;
+const SECRET_PURPOSE = 'principal-secret';
+const SECRET_RE = /^[\x21-\x7e]{20,256}$/;
+
+export const principalNameSchema = z.string().regex(ADMIN_NAME_RE);
+export const accessKeyIdSchema = z.string().regex(/^[A-Z0-9]{16,128}$/);
+
+/** One sealed copy of a principal's secret, for the party with id `Party`. */
+export const sealedSecretSchema = z.strictObject({ Party: z.number().int().min(1).max(0xffff), Envelope: envelopeSchema });
+
+/** mpchsm:AddPrincipal's parameters (and a new administrator's, inside a governance update). */
+export const principalEnrolmentSchema = z
+  .strictObject({
+    Name: principalNameSchema,
+    Role: z.enum(['admin', 'app', 'auditor']),
+    AccessKeyId: accessKeyIdSchema,
+    /** The gateway's PIN check (scrypt salt and hash, gateway/principals.ts): finds the principal at C_Login. */
+    PinSalt: z.string().regex(/^[0-9a-f]{32}$/),
+    PinHash: z.string().regex(/^[0-9a-f]{64}$/),
+    /** Applications: the public half of the PIN key each signer checks PKCS#11 statements with. */
+    PinVerifier: pinVerifierSchema.optional(),
+    /** The one-time identity that sealed the secret; the approvals vouch for it. */
+    Sender: publicIdentitySchema,
+    Secrets: z.array(sealedSecretSchema).min(1).max(64),
+  })
+  .superRefine((e, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if ((e.Role === 'app') !== (e.PinVerifier !== undefined)) issue('PinVerifier', 'an application principal, and only one, has a PIN verifier');
+    if (e.PinVerifier && e.PinVerifier.principal !== e.Name) issue('PinVerifier', `the PIN verifier names ${e.PinVerifier.principal}, not ${e.Name}`);
+    if (new Set(e.Secrets.map((s) => s.Party)).size !== e.Secrets.length) issue('Secrets', 'one sealed copy per party');
+  });
+export type PrincipalEnrolment = z.infer<typeof principalEnrolmentSchema>;
+
+/** mpchsm:RemovePrincipal's parameters. */
+export const principalRemovalSchema = z.strictObject({ Name: principalNameSchema });
+
+/** mpchsm:UpdateGovernance's parameters; the approvals are signatures over Document. */
+export const governanceUpdateSchema = z.strictObject({
+  Document: governanceDocumentSchema,
+  /** Signatures by administrators whose approval key is new in Document, made with that key. */
+  Possession: z.array(governanceSignatureSchema).max(64),
+  /** Credentials of the administrators Document adds. */
+  Principals: z.array(principalEnrolmentSchema).max(64),
+});
+export type GovernanceUpdate = z.infer<typeof governanceUpdateSchema>;
+
+export class MembershipError extends Error {
+  override readonly name = 'MembershipError';
+}
+
+/** Seals `secret` to each recipient under a one-time sender identity; `rng` gives the keys. */
+export function sealPrincipalSecret(o: {
+  accessKeyId: string;
+  secret: string;
+  recipients: readonly { party: number; identity: PublicIdentity }[];
+  rng: Rng;
+}): Pick<PrincipalEnrolment, 'Sender' | 'Secrets'> {
+  const sender = identityFromSecrets('proposer', Uint8Array.from(o.rng(32)), Uint8Array.from(o.rng(32)));
+  const payload = new TextEncoder().encode(o.secret);
+  try {
+    const Secrets = o.recipients.map((r) => ({
+      Party: r.party,
+      Envelope: sealEnvelope({ purpose: SECRET_PURPOSE, session: o.accessKeyId, round: 0, from: PROPOSER_PARTY, to: r.party, payload }, sender, r.identity, o.rng),
+    }));
+    return { Sender: sender.public, Secrets };
+  } finally {
+    payload.fill(0);
+    wipeIdentity(sender);
+  }
+}
+
+/** Opens the copy of the principal's secret sealed to `self` (party id `party`). */
+export function openPrincipalSecret(e: PrincipalEnrolment, self: IdentitySecrets, party: number): string {
+  const mine = e.Secrets.find((s) => s.Party === party);
+  if (!mine) throw new MembershipError(`the proposal carries no copy of ${e.Name}'s secret sealed to this party`);
+  let bytes: Uint8Array;
+  try {
+    bytes = openEnvelope(mine.Envelope, self, parsePublicIdentity(e.Sender), { purpose: SECRET_PURPOSE, session: e.AccessKeyId, round: 0, from: PROPOSER_PARTY, to: party });
+  } catch (err) {
+    throw new MembershipError(`the copy of ${e.Name}'s secret sealed to this party does not open: ${(err as Error).message}`);
+  }
+  const secret = new TextDecoder().decode(bytes);
+  bytes.fill(0);
+  if (!SECRET_RE.test(secret)) throw new MembershipError(`the secret sealed for ${e.Name} is not a secret access key`);
+  return secret;
+}
+
+/** Administrators `next` adds and removes, by name, relative to `current`. */
+export function administratorChanges(current: GovernanceDocument, next: GovernanceDocument): { added: string[]; removed: string[] } {
+  const names = (g: GovernanceDocument) => new Set(g.administrators.map((a) => a.name));
+  const [before, after] = [names(current), names(next)];
+  return { added: [...after].filter((n) => !before.has(n)), removed: [...before].filter((n) => !after.has(n)) };
+}
+
+/** Why `principals` are not exactly the credentials of the administrators `next` adds, if they are not. */
+export function enrolmentProblem(current: GovernanceDocument, next: GovernanceDocument, principals: readonly PrincipalEnrolment[]): string | undefined {
+  const { added } = administratorChanges(current, next);
+  const enrolled = principals.map((p) => p.Name);
+  for (const p of principals) {
+    if (p.Role !== 'admin' || !added.includes(p.Name)) return `governance v${next.version} enrols ${p.Name} (${p.Role}), which is not an administrator it adds`;
+  }
+  const missing = added.filter((n) => !enrolled.includes(n));
+  if (missing.length) return `governance v${next.version} adds administrators without their credentials: ${missing.join(', ')}`;
+  if (new Set(enrolled).size !== enrolled.length) return `governance v${next.version} enrols an administrator twice`;
+  return undefined;
+}
+
+/** The governance chain's next link: the proposed document with its approvals and proofs of possession. */
+export const signedUpdate = (u: GovernanceUpdate, approvals: readonly Approval[]): SignedGovernance => ({
+  document: u.Document,
+  signatures: [...approvals.map((a) => ({ admin: a.admin, signature: a.signature })), ...u.Possession],
+});
