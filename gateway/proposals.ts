@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519Verify } from '../signers/node/curve25519.js';
 import { z } from 'zod';
 import {
   approvalDigest,
@@ -137,7 +138,7 @@ export class ProposalStore {
     if (a.admin !== by) throw denied(`${by} cannot submit ${a.admin}'s approval`);
     const key = approvalKeyOf(governance, a.admin);
     if (!key) throw denied(`${a.admin} is not an administrator in governance v${governance.version} and cannot approve [missing: mpchsm:Approve]`);
-    if (!ed25519.verify(fromHex(a.signature), approvalDigest(stored.proposal), fromHex(key), { zip215: false }))
+    if (!ed25519Verify(fromHex(a.signature), approvalDigest(stored.proposal), fromHex(key)))
       throw denied(`the approval by ${a.admin} does not verify over proposal ${id}: it was made with another key or for other parameters`);
     const approvals = [...stored.approvals.filter((x) => x.admin !== a.admin), a];
     const next = { ...stored, approvals };

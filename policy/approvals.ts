@@ -9,6 +9,7 @@
 // needs its proposer's own approval besides the quorum: the proposer's tool made the principal's
 // secret and sealed it (membership.ts), and approves only the proposal carrying exactly that.
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../signers/protocols/common.js';
 import { canonicalDigest, canonicalJson, DOMAINS } from './canonical.js';
@@ -66,7 +67,7 @@ export const needsProposerApproval = (operation: Action): boolean => operation =
 
 /** An administrator's approval of `proposal`. */
 export function signApproval(proposal: Proposal, admin: string, approvalSecretKey: Uint8Array): Approval {
-  return { proposalId: proposal.id, admin, signature: toHex(ed25519.sign(approvalDigest(proposal), approvalSecretKey)) };
+  return { proposalId: proposal.id, admin, signature: toHex(ed25519Sign(approvalDigest(proposal), approvalSecretKey)) };
 }
 
 export type ApprovalResult =
@@ -108,7 +109,7 @@ export function verifyApprovals(proposal: unknown, approvals: readonly unknown[]
         reason: `${a.admin} is not an administrator in governance v${governance.version} (removed, or never one: only administrators approve)`,
       };
     }
-    if (!ed25519.verify(fromHex(a.signature), digest, fromHex(key), { zip215: false })) {
+    if (!ed25519Verify(fromHex(a.signature), digest, fromHex(key))) {
       return { ok: false, reason: `the approval by ${a.admin} does not verify over ${what}: it was given for other parameters or another proposal` };
     }
     approvers.add(a.admin);

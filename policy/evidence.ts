@@ -38,6 +38,7 @@
 // SigV4 above.
 import { timingSafeEqual } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
 import { scrypt } from '@noble/hashes/scrypt.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Hash } from '@smithy/hash-node';
@@ -249,7 +250,7 @@ export type PinVerifier = z.infer<typeof pinVerifierSchema>;
 export function derivePinKey(pin: string, kdf: PinKdf): { secretKey: Uint8Array; publicKey: string } {
   const k = pinKdfSchema.parse(kdf);
   const secretKey = scrypt(new TextEncoder().encode(pin), fromHex(k.salt), { N: k.N, r: k.r, p: k.p, dkLen: 32 });
-  return { secretKey, publicKey: toHex(ed25519.getPublicKey(secretKey)) };
+  return { secretKey, publicKey: toHex(ed25519PublicKey(secretKey)) };
 }
 
 export const p11StatementSchema = z.strictObject({
@@ -278,7 +279,7 @@ export type P11Evidence = z.infer<typeof p11EvidenceSchema>;
 /** Client side: signs one PKCS#11 request with the PIN key. */
 export function signP11Request(statement: P11Statement, pinSecretKey: Uint8Array): P11Evidence {
   const request = p11StatementSchema.parse(statement);
-  return { kind: 'p11', request, signature: toHex(ed25519.sign(canonicalDigest(DOMAINS.p11Request, request), pinSecretKey)) };
+  return { kind: 'p11', request, signature: toHex(ed25519Sign(canonicalDigest(DOMAINS.p11Request, request), pinSecretKey)) };
 }
 
 export interface P11EvidenceOptions {
@@ -296,7 +297,7 @@ export function verifyP11Request(evidence: unknown, o: P11EvidenceOptions): Evid
   const { request: s, signature } = r.data;
   const key = o.verifierFor(s.principal);
   if (!key) return fail(`PKCS#11 principal ${s.principal} is not enrolled at this signer`);
-  if (!ed25519.verify(fromHex(signature), canonicalDigest(DOMAINS.p11Request, s), fromHex(key), { zip215: false }))
+  if (!ed25519Verify(fromHex(signature), canonicalDigest(DOMAINS.p11Request, s), fromHex(key)))
     return fail(`the PKCS#11 request signature of ${s.principal} does not verify`);
   if (s.clusterId !== o.clusterId) return fail(`the request is for cluster ${s.clusterId}`);
   if (Math.abs(o.now - s.timestamp) > EVIDENCE_SKEW_MS) return fail('the request is dated more than 5 minutes from now');

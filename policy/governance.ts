@@ -9,6 +9,7 @@
 // with that key (proof of possession and consent). Signatures cover the domain-separated digest
 // of the canonical JSON (canonical.ts).
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../signers/protocols/common.js';
 import { canonicalDigest, DOMAINS } from './canonical.js';
@@ -94,7 +95,7 @@ export const governanceDigest = (doc: GovernanceDocument): Uint8Array => canonic
 
 /** An administrator's signature over a governance document (bootstrap or update). */
 export function signGovernance(doc: GovernanceDocument, admin: string, approvalSecretKey: Uint8Array): GovernanceSignature {
-  return { admin, signature: toHex(ed25519.sign(governanceDigest(doc), approvalSecretKey)) };
+  return { admin, signature: toHex(ed25519Sign(governanceDigest(doc), approvalSecretKey)) };
 }
 
 /** Approvals `action` needs under `gov` (0: none). */
@@ -104,7 +105,7 @@ export const approvalKeyOf = (gov: GovernanceDocument, name: string): string | u
   gov.administrators.find((a) => a.name === name)?.approvalKey;
 
 const verifies = (sigHex: string, digest: Uint8Array, keyHex: string) =>
-  ed25519.verify(fromHex(sigHex), digest, fromHex(keyHex), { zip215: false });
+  ed25519Verify(fromHex(sigHex), digest, fromHex(keyHex));
 
 function parseSigned(signed: unknown): SignedGovernance | string {
   const r = signedGovernanceSchema.safeParse(signed);

@@ -4,6 +4,7 @@
 // single-use: the verifier refuses nonces already in the caller's used-nonce store, and
 // returns the nonces the caller must record (until their expiry) once the signature is made.
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
 import { z } from 'zod';
 import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type MessageType, type SigningAlgorithm } from '../gateway/keyspec.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
@@ -32,7 +33,7 @@ export const signApprovalDigest = (s: SignApprovalStatement): Uint8Array => cano
 
 export function signSignApproval(statement: SignApprovalStatement, approvalSecretKey: Uint8Array): SignApproval {
   const s = signApprovalStatementSchema.parse(statement);
-  return { ...s, signature: toHex(ed25519.sign(signApprovalDigest(s), approvalSecretKey)) };
+  return { ...s, signature: toHex(ed25519Sign(signApprovalDigest(s), approvalSecretKey)) };
 }
 
 /**
@@ -78,7 +79,7 @@ export function verifySignApprovals(c: SignApprovalCheck): SignApprovalResult {
     const by = `the signature approval by ${s.approver}`;
     const key = approvalKeyOf(c.governance, s.approver);
     if (!key) return { ok: false, reason: `${s.approver} is not an administrator in governance v${c.governance.version} and cannot approve signatures` };
-    if (!ed25519.verify(fromHex(signature), signApprovalDigest(s), fromHex(key), { zip215: false })) return { ok: false, reason: `${by} does not verify` };
+    if (!ed25519Verify(fromHex(signature), signApprovalDigest(s), fromHex(key))) return { ok: false, reason: `${by} does not verify` };
     if (s.clusterId !== c.governance.clusterId) return { ok: false, reason: `${by} is for cluster ${s.clusterId}` };
     if (s.keyId !== c.keyId) return { ok: false, reason: `${by} is for key ${s.keyId}, not ${c.keyId}` };
     if (s.algorithm !== c.algorithm) return { ok: false, reason: `${by} is for ${s.algorithm}, not ${c.algorithm}` };

@@ -11,7 +11,10 @@ const DER = {
 } as const;
 type Kind = keyof typeof DER;
 
-/** Long-lived secrets (identity keys) → their key objects; forgetSecretKey drops one. */
+/**
+ * Secret arrays → their key objects, so a long-lived key (an identity's) is parsed once. An array
+ * must not be given new contents after use; a wiped one is dropped with forgetSecretKey.
+ */
 const privateKeys = new WeakMap<Uint8Array, KeyObject>();
 /** Peers' public keys, pinned and reused for every message; bounded. */
 const publicKeys = new Map<string, KeyObject>();

@@ -68,3 +68,13 @@ function codeOf(e: unknown): number {
   if (m) return Number(m[1]);
   throw e;
 }
+
+/** Stops what a module suite started: the loaded module (if still initialised), then the cluster. */
+export async function stopModuleAndCluster(mod: { finalize(): void } | undefined, cluster: { destroy(): Promise<void> } | undefined): Promise<void> {
+  try {
+    mod?.finalize();
+  } catch {
+    // already finalised
+  }
+  await cluster?.destroy();
+}

@@ -12,7 +12,7 @@ import type * as pkcs11 from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG, CKK, CKM, CKO } from '../../gateway/p11/ck.js';
 import { startCluster, type Principal, type TestCluster } from '../helpers/cluster.js';
-import { buildShim, CKR, ckrOf, ckrOfAsync, harness, modulePath, only } from './helpers.js';
+import { buildShim, CKR, ckrOf, ckrOfAsync, harness, modulePath, only, stopModuleAndCluster } from './helpers.js';
 import { certificate, selfSigned } from './x509-build.js';
 
 const CK_PARAMS_RSA_OAEP = 4;
@@ -108,14 +108,7 @@ beforeAll(async () => {
   slot = mod.getSlots(0);
 }, LONG);
 
-afterAll(async () => {
-  try {
-    mod?.finalize();
-  } catch {
-    // already finalised
-  }
-  await tc?.destroy();
-}, LONG);
+afterAll(() => stopModuleAndCluster(mod, tc), LONG);
 
 describe('logging in', () => {
   it('keeps keys invisible before login and tells PIN and user type errors apart', () => {

@@ -19,7 +19,7 @@ import { CKA, CKG, CKK, CKM, CKO, CKR } from '../../gateway/p11/ck.js';
 import { uuidBytes } from '../../gateway/p11/objects.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { auditEntries as auditLog, createKey, kms } from '../policy-cluster/helpers.js';
-import { buildShim, ckrOf, modulePath } from './helpers.js';
+import { buildShim, ckrOf, modulePath, stopModuleAndCluster } from './helpers.js';
 import { selfSigned } from './x509-build.js';
 
 const LONG = 600_000;
@@ -375,14 +375,7 @@ beforeAll(async () => {
   keeper.logout();
 }, LONG);
 
-afterAll(async () => {
-  try {
-    mod?.finalize();
-  } catch {
-    // already finalised
-  }
-  await tc?.destroy();
-}, LONG);
+afterAll(() => stopModuleAndCluster(mod, tc), LONG);
 
 /** Makes the keeper's certificate (the rows of each logged-in role remove it). */
 function makeCert(s: graphene.Session): void {

@@ -15,7 +15,7 @@ import { ShareStore } from '../../signers/node/store.js';
 import { frostAggregate, frostSigningPackage } from '../../signers/protocols/frost.js';
 import type { Message } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
-import type { TestCluster } from '../helpers/cluster.js';
+import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
 
 export function kms(tc: TestCluster, name: string): KMSClient {
@@ -81,6 +81,18 @@ export async function gatewayIdentity(tc: TestCluster): Promise<IdentitySecrets>
 /** RPC clients for every signer, speaking with the gateway's identity. */
 export function signerClients(tc: TestCluster, identity: IdentitySecrets): SignerClient[] {
   return loadGatewayConfig(path.join(tc.dir, 'gateway')).signers.map((s) => new SignerClient(s, identity, 10_000));
+}
+
+/** A cluster for one suite, and clients to its signers speaking as its gateway (a compromised one). */
+export async function startWithSigners(): Promise<{ tc: TestCluster; signers: SignerClient[] }> {
+  const tc = await startCluster();
+  return { tc, signers: signerClients(tc, await gatewayIdentity(tc)) };
+}
+
+/** Stops what startWithSigners started. */
+export async function stopWithSigners(tc: TestCluster | undefined, signers: SignerClient[] | undefined): Promise<void> {
+  for (const c of signers ?? []) c.close();
+  await tc?.destroy();
 }
 
 /** The refusal a signer answers (fails the test if the signer complies). */

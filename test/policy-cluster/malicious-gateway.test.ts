@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { derivePinKey, signApproval, signP11Request, sigv4Evidence, type Proposal } from '../../policy/index.js';
 import { toHex } from '../../signers/protocols/common.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
-import { appRequest, auditEntries, createKey, frostSession, gatewayIdentity, refusal, signUse, signerClients, signerRegistry } from './helpers.js';
+import { appRequest, auditEntries, createKey, frostSession, refusal, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -28,17 +28,13 @@ const signBody = (keyId: string, message: string) => ({ KeyId: keyId, Message: b
 const commit = (c: SignerClient, keyId: string, use: unknown) => c.call('/v1/frost/commit', { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use });
 
 beforeAll(async () => {
-  tc = await startCluster();
-  signers = signerClients(tc, await gatewayIdentity(tc));
+  ({ tc, signers } = await startWithSigners());
   [keyA, keyB] = [await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }), await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' })];
   const doc = JSON.parse(readFileSync(path.join(tc.dir, 'governance.json'), 'utf8')).chain[0].document;
   governance = { clusterId: doc.clusterId, version: doc.version };
 }, 120_000);
 
-afterAll(async () => {
-  for (const c of signers ?? []) c.close();
-  await tc?.destroy();
-});
+afterAll(() => stopWithSigners(tc, signers));
 
 /** The signer's next change number (it says so when asked out of order). */
 async function nextSeq(c: SignerClient): Promise<number> {

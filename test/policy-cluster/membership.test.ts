@@ -26,8 +26,8 @@ import {
 } from '../../policy/index.js';
 import type { PublicIdentity } from '../../signers/node/identity.js';
 import { toHex } from '../../signers/protocols/common.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { appRequest, approve, auditEntries, failure, gatewayCall, gatewayIdentity, kms, proposalIn, refusal, signUse, signerClients, signerRegistry } from './helpers.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { appRequest, approve, auditEntries, failure, gatewayCall, kms, proposalIn, refusal, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -99,14 +99,10 @@ const filesUnder = (dir: string): string[] =>
 const chainOf = (file: string): SignedGovernance[] => JSON.parse(readFileSync(file, 'utf8')).chain;
 
 beforeAll(async () => {
-  tc = await startCluster();
-  signers = signerClients(tc, await gatewayIdentity(tc));
+  ({ tc, signers } = await startWithSigners());
 }, 120_000);
 
-afterAll(async () => {
-  for (const c of signers ?? []) c.close();
-  await tc?.destroy();
-});
+afterAll(() => stopWithSigners(tc, signers));
 
 describe('adding an application principal', () => {
   let proposalId: string;

@@ -18,8 +18,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { signApproval, type Proposal } from '../../policy/index.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { appRequest, approve, approved, auditEntries, createKey, failure, frostSession, gatewayCall, gatewayIdentity, kms, proposalIn, refusal, signUse, signerClients } from './helpers.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { appRequest, approve, approved, auditEntries, createKey, failure, frostSession, gatewayCall, kms, proposalIn, refusal, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -27,14 +27,10 @@ const msg = (s: string) => new TextEncoder().encode(s);
 const ED = { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' } as const;
 
 beforeAll(async () => {
-  tc = await startCluster();
-  signers = signerClients(tc, await gatewayIdentity(tc));
+  ({ tc, signers } = await startWithSigners());
 }, 120_000);
 
-afterAll(async () => {
-  for (const c of signers ?? []) c.close();
-  await tc?.destroy();
-});
+afterAll(() => stopWithSigners(tc, signers));
 
 /** Asks each signer directly, with a real application request as evidence, to start signing. */
 async function signersRefuse(keyId: string, why: RegExp): Promise<void> {

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { appRequest, createKey, failure, gatewayIdentity, kms, refusal, signUse, signerClients } from './helpers.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { appRequest, createKey, failure, kms, refusal, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let keyId: string;
@@ -24,8 +24,7 @@ const approveSign = async (as: string, d = digest) =>
   JSON.parse((await tc.mpchsm('approve-sign', '--key', keyId, '--digest', d, '--algorithm', 'ED25519_SHA_512', '--as', as, '--dir', tc.dir, '--json')).stdout) as { Approvals: number; Required: number };
 
 beforeAll(async () => {
-  tc = await startCluster();
-  signers = signerClients(tc, await gatewayIdentity(tc));
+  ({ tc, signers } = await startWithSigners());
   const account = '111122223333';
   const user = (n: string) => `arn:aws:iam::${account}:user/${n}`;
   const Policy = JSON.stringify({
@@ -39,10 +38,7 @@ beforeAll(async () => {
   keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', Policy });
 }, 120_000);
 
-afterAll(async () => {
-  for (const c of signers ?? []) c.close();
-  await tc?.destroy();
-});
+afterAll(() => stopWithSigners(tc, signers));
 
 describe('approvals per signature', () => {
   it('refuses the signature until two administrators approved its digest, then signs it once', async () => {
