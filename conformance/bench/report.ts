@@ -211,7 +211,7 @@ export function readmeSnippet(r: BenchResults): string {
   const keygen = ALGS.map((alg) => {
     const cell = (t: Target) => {
       const k = r.keygen.find((x) => x.alg === alg && x.target === t);
-      return !k ? '–' : k.status === 'ok' ? `${num(k.meanMs)}${k.approved ? ' (incl. approval)' : ''}` : k.status === 'failed' ? 'failed' : 'not available yet';
+      return !k ? '–' : k.status === 'ok' ? `${num(k.meanMs)}${k.approved ? ' (incl. approval)' : ''}` : k.status === 'failed' ? 'failed' : /approval/.test(k.reason ?? '') ? 'under approval: not measured' : 'not available yet';
     };
     return [ALG_LABEL[alg], cell('kms'), cell('p11'), cell('softhsm')];
   });
