@@ -20,14 +20,14 @@
 // Duplicates inside one session/round are the protocol layer's job (collectRound) plus
 // `ReplayGuard`, which remembers what was already accepted.
 
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { fromHex, partyIdSchema, toHex, type PartyId, type Rng } from '../protocols/common.js';
 import { ed25519Sign, ed25519Verify, x25519Ephemeral, x25519Shared } from './curve25519.js';
 import { fingerprint, type IdentitySecrets, type PublicIdentity } from './identity.js';
 
 const enc = new TextEncoder();
+const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
 
 /** Concatenates length-prefixed fields: unambiguous, whatever bytes the fields contain. */
 function fields(...parts: Uint8Array[]): Uint8Array {
