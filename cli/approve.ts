@@ -29,6 +29,7 @@ import {
   pinKdfSchema,
   principalEnrolmentSchema,
   principalRemovalSchema,
+  signerRemovalSchema,
   proposalSchema,
   signApproval,
   signGovernance,
@@ -204,6 +205,8 @@ function describeProposal(p: Proposal, current: GovernanceDocument): string {
     }
     case 'mpchsm:RemovePrincipal':
       return `remove principal ${principalRemovalSchema.parse(p.parameters).Name}`;
+    case 'mpchsm:RemoveSigner':
+      return `remove signer ${signerRemovalSchema.parse(p.parameters).Name}: its FROST and ECDSA key shares are replaced by resharing; its RSA key shares stay valid`;
     case 'mpchsm:UpdateGovernance': {
       const doc = governanceUpdateSchema.parse(p.parameters).Document;
       const { added, removed } = administratorChanges(current, doc);

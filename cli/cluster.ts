@@ -114,7 +114,7 @@ export async function down(dir: string): Promise<void> {
   progress('stopped');
 }
 
-const healthSchema = z.object({ keys: z.number().int().optional() }).passthrough();
+const healthSchema = z.object({ keys: z.number().int().optional(), retired: z.boolean().optional() }).passthrough();
 
 /** Prints each process, its health and key count; returns the exit status (0: all healthy). */
 export async function status(dir: string, json: boolean): Promise<number> {
@@ -130,7 +130,8 @@ export async function status(dir: string, json: boolean): Promise<number> {
       if (!isAlive(p.pid)) return { ...p, state: 'stopped', keys: undefined as number | undefined };
       try {
         const h = healthSchema.parse(await getJson(`${p.url}/health`, 2000));
-        return { ...p, state: 'healthy', keys: h.keys };
+        // A removed signer that applied its removal says so; it takes part in nothing any more.
+        return { ...p, state: h.retired ? 'retired' : 'healthy', keys: h.keys };
       } catch (e) {
         return { ...p, state: `unhealthy: ${(e as Error).message}`, keys: undefined };
       }
@@ -141,7 +142,7 @@ export async function status(dir: string, json: boolean): Promise<number> {
     console.log(`cluster ${L.root}: threshold ${cluster.threshold} of ${cluster.signers_total}`);
     for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}`);
   }
-  return rows.every((r) => r.state === 'healthy') ? 0 : 1;
+  return rows.every((r) => r.state === 'healthy' || r.state === 'retired') ? 0 : 1;
 }
 
 function readCluster(L: Layout): ClusterJson | undefined {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify, doctor } from './audit.js';
 import { up, down, status } from './cluster.js';
-import { governancePropose, governanceShow, principalAdd, principalRemove } from './membership.js';
+import { governancePropose, governanceShow, principalAdd, principalRemove, signerRemove } from './membership.js';
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
@@ -16,6 +16,7 @@ const USAGE = `usage:
   mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm signer remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm governance show --as PRINCIPAL [--dir DIR] [--json]
   mpchsm governance propose --file FILE --as ADMINISTRATOR [--dir DIR] [--json]`;
 
@@ -83,6 +84,12 @@ export async function main(argv: string[]): Promise<void> {
           await principalAdd(values.dir, name, values.role, values.as, values.json);
         } else if (sub === 'remove') await principalRemove(values.dir, name, values.as, values.json);
         else throw new Error(`principal takes 'add' or 'remove'\n${USAGE}`);
+        break;
+      }
+      case 'signer': {
+        const [sub, name] = positionals;
+        if (sub !== 'remove' || !name || positionals.length !== 2 || !values.as) throw new Error(`signer takes 'remove NAME' and --as ADMINISTRATOR\n${USAGE}`);
+        await signerRemove(values.dir, name, values.as, values.json);
         break;
       }
       case 'governance':

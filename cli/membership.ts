@@ -142,6 +142,18 @@ export async function principalRemove(dir: string, name: string, as: string, jso
   await submitApproval(dir, as, proposal, json);
 }
 
+/**
+ * `mpchsm signer remove NAME --as ADMIN`: once approved, every remaining signer retires NAME and
+ * the FROST and ECDSA keys are reshared among the remaining signers. RSA keys are not: NAME's
+ * shares of them stay valid (the gateway's answer lists them).
+ */
+export async function signerRemove(dir: string, name: string, as: string, json: boolean): Promise<void> {
+  await syncGovernance(dir, as);
+  const proposal = await proposeChecked(dir, as, 'mpchsm:RemoveSigner', { Name: name });
+  if (!json) console.log(`proposal ${proposal.id}: remove signer ${name} and reshare its keys among the remaining signers`);
+  await submitApproval(dir, as, proposal, json);
+}
+
 /** `mpchsm governance show --as NAME`: the version in force (verified here) and the principals. */
 export async function governanceShow(dir: string, as: string, json: boolean): Promise<void> {
   const { governance, principals } = await syncGovernance(dir, as);

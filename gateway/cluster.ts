@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ProtocolError, type Message } from '../signers/protocols/common.js';
 import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
+import { resharePackageSchema } from '../signers/protocols/reshare.js';
 import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
 import type { SuiteName } from '../signers/protocols/suites.js';
 import { relayRounds, type RelayAnswer } from './relay.js';
@@ -81,6 +82,48 @@ export class Cluster {
 
   close(): void {
     for (const c of this.clients.values()) c.close();
+  }
+
+  /** Stops planning with removed signers: no session, key generation or ceremony asks them again. */
+  retire(ids: Iterable<number>): void {
+    for (const id of ids) {
+      this.clients.get(id)?.close();
+      this.clients.delete(id);
+    }
+  }
+
+  /**
+   * Reshares a FROST or DKLs23 key from its remaining holders to themselves, at its threshold
+   * (signers/node/reshare.ts): every new holder must finish with the same public package, with
+   * the key's public key, before any of them is told to adopt its new share. Answers the record
+   * with the new holders and package.
+   */
+  async reshare(key: KeyRecord, trace: Trace): Promise<KeyRecord> {
+    const old = key.scheme === 'ecdsa-dkls23' ? key.ecdsa : key.frost;
+    if (!old || key.scheme === 'rsa-shoup') throw new ClusterError('unsupported', `key ${key.keyId} (${key.scheme}) cannot be reshared`);
+    const holders = key.holders.filter((id) => this.clients.has(id));
+    const chosen = holders.map((id) => this.clients.get(id)!);
+    const session = randomUUID();
+    trace.session = session;
+    try {
+      const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: key.threshold }, 2);
+      const first = JSON.stringify(done[0]?.publicPackage);
+      done.forEach((d, i) => {
+        if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${chosen[i]!.name} finished resharing with a different public package; nothing was adopted`);
+      });
+      const pkg = resharePackageSchema.parse(done[0]!.publicPackage);
+      const same = 'protocol' in pkg ? 'protocol' in old && pkg.publicKey === old.publicKey : !('protocol' in old) && pkg.groupPublicKey === old.groupPublicKey;
+      if (!same) throw new ClusterError('internal', `resharing key ${key.keyId} changed its public key; nothing was adopted`);
+      const adopted = await Promise.all(chosen.map((c) => c.call<Audited<object>>('/v1/reshare/adopt', { session, keyId: key.keyId, publicPackage: pkg })));
+      trace.signers = traceOf(chosen, adopted);
+      // The current record: its state or description may have changed while the signers worked.
+      const record: KeyRecord = { ...(this.keys.get(key.keyId) ?? key), holders, ...('protocol' in pkg ? { ecdsa: pkg } : { frost: pkg }) };
+      await this.keys.put(record);
+      this.log.info({ keyId: key.keyId, holders }, 'key reshared');
+      return record;
+    } catch (e) {
+      throw this.asClusterError(e, 'resharing');
+    }
   }
 
   /** Liveness of every signer, probed in parallel (bounded). */

@@ -13,7 +13,9 @@
 // Principal and governance changes (policy/membership.ts) are proposals too. Once approved the
 // gateway applies them to its own copies — the principals it authenticates, the governance
 // chain, the PIN verifiers — and forwards them in the same numbered log, so each signer applies
-// them in the same order relative to key changes, after verifying them itself.
+// them in the same order relative to key changes, after verifying them itself. A signer's
+// removal goes the same way; then the gateway stops asking that signer anything (its keys are
+// reshared by remove-signer.ts).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -32,6 +34,7 @@ import {
   principalEnrolmentSchema,
   principalRemovalSchema,
   signedUpdate,
+  signerRemovalSchema,
   successorProblem,
   verifyGovernanceChain,
   verifyGovernanceUpdate,
@@ -45,7 +48,7 @@ import { writeFileAtomic } from '../signers/node/atomic.js';
 import type { SignerChange, UnnumberedChange } from '../signers/node/guard.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
 import type { GatewayConfig } from './config.js';
-import type { KeyRecord } from './keys.js';
+import type { KeyRecord, KeyStore } from './keys.js';
 import { KmsError, type KmsErrorName } from './kms/errors.js';
 import type { KmsState } from './kms/state.js';
 import { readPinVerifiers, writePinVerifiers, type Principal, type PrincipalRegistry } from './principals.js';
@@ -75,8 +78,12 @@ export interface ChangeResult {
 }
 
 /** The operations that change who may act. */
-export type MembershipAction = 'mpchsm:AddPrincipal' | 'mpchsm:RemovePrincipal' | 'mpchsm:UpdateGovernance';
-export const isMembershipAction = (a: string): a is MembershipAction => a === 'mpchsm:AddPrincipal' || a === 'mpchsm:RemovePrincipal' || a === 'mpchsm:UpdateGovernance';
+export type MembershipAction = 'mpchsm:AddPrincipal' | 'mpchsm:RemovePrincipal' | 'mpchsm:UpdateGovernance' | 'mpchsm:RemoveSigner';
+export const isMembershipAction = (a: string): a is MembershipAction =>
+  a === 'mpchsm:AddPrincipal' || a === 'mpchsm:RemovePrincipal' || a === 'mpchsm:UpdateGovernance' || a === 'mpchsm:RemoveSigner';
+
+/** Signers removed by approved proposals (party ids), kept by the gateway beside its change log. */
+const retiredFileSchema = z.strictObject({ retired: z.array(z.number().int().min(1).max(255)) });
 
 export class GatewayPolicy {
   readonly proposals: ProposalStore;
@@ -90,6 +97,8 @@ export class GatewayPolicy {
   private membershipQueue: Promise<unknown> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
   private readonly changesFile: string;
+  private readonly retiredFile: string;
+  private retiredIds: Set<number>;
 
   private constructor(
     /** The verified governance chain; its last version is in force. */
@@ -102,8 +111,12 @@ export class GatewayPolicy {
     private readonly identity: IdentitySecrets,
     private readonly log: Logger,
     auditHead: () => { seq: number; hash: string },
+    private readonly keys: KeyStore,
   ) {
     this.changesFile = path.join(dir, 'signer-changes.json');
+    this.retiredFile = path.join(dir, 'retired-signers.json');
+    const retired = readJson(this.retiredFile);
+    this.retiredIds = new Set(retired === undefined ? [] : retiredFileSchema.parse(retired).retired);
     this.proposals = new ProposalStore(path.join(dir, 'proposals.json'), () => this.current);
     this.clients = config.signers.map((s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead));
     this.refreshDefaultPolicy();
@@ -124,6 +137,7 @@ export class GatewayPolicy {
     identity: IdentitySecrets;
     log: Logger;
     auditHead: () => { seq: number; hash: string };
+    keys: KeyStore;
   }): GatewayPolicy {
     const file = governanceFile(o.dir);
     const raw = readJson(file);
@@ -131,7 +145,7 @@ export class GatewayPolicy {
     const { chain } = governanceFileSchema.parse(raw);
     const g = verifyGovernanceChain(chain);
     if (!g.ok) throw new Error(`${file}: ${g.reason}`);
-    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.auditHead);
+    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.auditHead, o.keys);
     void p.resync();
     return p;
   }
@@ -190,7 +204,7 @@ export class GatewayPolicy {
    */
   async authenticate(evidence: unknown, requestId: string): Promise<string> {
     const now = Date.now();
-    const ordered = [...this.clients].sort((a, b) => Number((this.downUntil.get(a.id) ?? 0) > now) - Number((this.downUntil.get(b.id) ?? 0) > now));
+    const ordered = this.active().sort((a, b) => Number((this.downUntil.get(a.id) ?? 0) > now) - Number((this.downUntil.get(b.id) ?? 0) > now));
     for (const c of ordered) {
       try {
         return (await c.call<{ accessKeyId: string }>('/v1/auth/sigv4', { session: requestId, request: evidence })).accessKeyId;
@@ -241,6 +255,28 @@ export class GatewayPolicy {
     if (!p) throw new KmsError('NotFoundException', `principal ${name} does not exist`);
     if (p.role === 'admin') throw invalid(`${name} is an administrator: administrators are removed by a governance update (mpchsm governance propose)`);
     return p;
+  }
+
+  /** Signers removed by approved proposals (party ids). */
+  get retired(): ReadonlySet<number> {
+    return this.retiredIds;
+  }
+
+  /**
+   * Refuses removing a signer that is not an active one, or one without which some key could no
+   * longer be used: fewer signers than a key's threshold (or the cluster's) would remain.
+   */
+  checkRemoveSigner(name: string): { name: string; id: number } {
+    const s = this.config.signers.find((x) => x.name === name);
+    if (!s) throw new KmsError('NotFoundException', `signer ${name} does not exist`);
+    if (this.retiredIds.has(s.id)) throw invalid(`signer ${name} is already removed`);
+    const remaining = this.config.signers.filter((x) => x.id !== s.id && !this.retiredIds.has(x.id)).map((x) => x.id);
+    if (remaining.length < this.config.threshold) throw invalid(`removing ${name} would leave ${remaining.length} signers, fewer than the cluster's threshold ${this.config.threshold}`);
+    for (const k of this.keys.list()) {
+      const left = k.holders.filter((id) => remaining.includes(id)).length;
+      if (left < k.threshold) throw invalid(`removing ${name} would leave key ${k.keyId} with ${left} of its holders, fewer than its threshold ${k.threshold}`);
+    }
+    return { name: s.name, id: s.id };
   }
 
   /** Refuses a governance update that cannot follow the version in force, before anyone approves it. */
@@ -322,6 +358,17 @@ export class GatewayPolicy {
         change = { principal: proposal.proposer, operation: 'UpdateGovernance', parameters: { Governance: signed, Principals: u.Principals } };
         break;
       }
+      case 'mpchsm:RemoveSigner': {
+        const s = this.checkRemoveSigner(signerRemovalSchema.parse(proposal.parameters).Name);
+        // Every signer (the removed one too, if it still answers) hears of it before the
+        // gateway stops asking the removed one anything.
+        const changes = await this.forward({ ...approved, operation: 'RemoveSigner', parameters: proposal.parameters });
+        const retired = [...this.retiredIds, s.id].sort((a, b) => a - b);
+        await writeFileAtomic(this.retiredFile, Buffer.from(JSON.stringify({ retired }) + '\n'), 0o600);
+        this.retiredIds = new Set(retired);
+        await this.serial(() => this.prune()); // the removed signer's acknowledgements no longer hold changes back
+        return { result: { Signer: { Name: s.name, Id: s.id } }, changes, approvedBy: d.approvedBy };
+      }
       default:
         throw new KmsError('UnsupportedOperationException', `${proposal.operation} is not a principal or governance change`);
     }
@@ -352,7 +399,7 @@ export class GatewayPolicy {
       const entry = { ...change, seq: this.changes.next } as SignerChange;
       this.changes = { ...this.changes, next: entry.seq + 1, pending: [...this.changes.pending, entry] };
       await this.save();
-      const results = await Promise.all(this.clients.map((c) => this.push(c, entry.seq)));
+      const results = await Promise.all(this.active().map((c) => this.push(c, entry.seq)));
       await this.prune();
       return results;
     });
@@ -362,7 +409,7 @@ export class GatewayPolicy {
   resync(): Promise<unknown> {
     if (this.changes.pending.length === 0) return Promise.resolve();
     return this.serial(async () => {
-      await Promise.all(this.clients.map((c) => this.push(c)));
+      await Promise.all(this.active().map((c) => this.push(c)));
       await this.prune();
     }).catch((e: Error) => this.log.warn({ err: e.message }, 'resync failed'));
   }
@@ -392,9 +439,14 @@ export class GatewayPolicy {
   }
 
   private async prune(): Promise<void> {
-    const done = Math.min(...this.clients.map((c) => this.changes.acked[c.id] ?? 0));
+    const done = Math.min(...this.active().map((c) => this.changes.acked[c.id] ?? 0));
     this.changes = { ...this.changes, pending: this.changes.pending.filter((c) => c.seq > done) };
     await this.save();
+  }
+
+  /** The signers not removed: the only ones asked anything. */
+  private active(): SignerClient[] {
+    return this.clients.filter((c) => !this.retiredIds.has(c.id));
   }
 
   private save(): Promise<void> {

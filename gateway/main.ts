@@ -67,7 +67,8 @@ async function run(dir: string): Promise<void> {
   const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
   const principals = new PrincipalRegistry(P.principals);
   const kmsState = new KmsState(path.join(dir, 'kms-state.json'), cluster.keys);
-  const policy = GatewayPolicy.load({ dir, config, principals, kmsState, identity, log, auditHead: () => audit.head() });
+  const policy = GatewayPolicy.load({ dir, config, principals, kmsState, identity, log, auditHead: () => audit.head(), keys: cluster.keys });
+  cluster.retire(policy.retired);
   installGatewayPolicy(policy);
   const server = await startGatewayServer({ config, cluster, principals, log, dir, kmsState, audit });
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');

@@ -13,7 +13,7 @@
 // approvals to the signers, which verify them again themselves.
 //
 // Principal and governance changes have no KMS request: an administrator's tool proposes them
-// with MpcHsm.AddPrincipal / RemovePrincipal / UpdateGovernance (checked first, so nobody
+// with MpcHsm.AddPrincipal / RemovePrincipal / UpdateGovernance / RemoveSigner (checked first, so nobody
 // approves what cannot be executed), then approves them like any other proposal.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,6 +29,7 @@ import {
   principalEnrolmentSchema,
   principalRemovalSchema,
   proposalSchema,
+  signerRemovalSchema,
   quorumFor,
   requiredRoleText,
   roleAllows,
@@ -234,6 +235,7 @@ const INPUTS = {
   DescribeCluster: z.strictObject({}),
   AddPrincipal: principalEnrolmentSchema,
   RemovePrincipal: principalRemovalSchema,
+  RemoveSigner: signerRemovalSchema,
   UpdateGovernance: governanceUpdateSchema,
   ListAuditRecords: z.strictObject({
     KeyId: z.string().max(256).optional(),
@@ -255,7 +257,7 @@ export interface MpcHsmContext {
   principal: Principal;
   store: ProposalStore;
   /** Principal and governance changes: the gateway's state and its checks before proposing. */
-  membership: Pick<GatewayPolicy, 'describe' | 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkGovernanceUpdate'>;
+  membership: Pick<GatewayPolicy, 'describe' | 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkRemoveSigner' | 'checkGovernanceUpdate'>;
   /** Per-signature approvals a key needs (undefined: no such key). */
   approvalsPerSignature(keyId: string): number | undefined;
   /** Runs an approved proposal as its proposer. */
@@ -302,6 +304,12 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       const input = parseInput(INPUTS.RemovePrincipal, raw, name);
       c.membership.checkRemovePrincipal(input.Name);
       return propose(c, 'mpchsm:RemovePrincipal', input);
+    }
+    case 'RemoveSigner': {
+      requireRole(principal, ['mpchsm:RemoveSigner']);
+      const input = parseInput(INPUTS.RemoveSigner, raw, name);
+      c.membership.checkRemoveSigner(input.Name);
+      return propose(c, 'mpchsm:RemoveSigner', input);
     }
     case 'UpdateGovernance': {
       requireRole(principal, ['mpchsm:UpdateGovernance']);

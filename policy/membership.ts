@@ -61,6 +61,9 @@ export type PrincipalEnrolment = z.infer<typeof principalEnrolmentSchema>;
 /** mpchsm:RemovePrincipal's parameters. */
 export const principalRemovalSchema = z.strictObject({ Name: principalNameSchema });
 
+/** mpchsm:RemoveSigner's parameters: the signer's name, as configured at every party. */
+export const signerRemovalSchema = z.strictObject({ Name: principalNameSchema });
+
 /** mpchsm:UpdateGovernance's parameters; the approvals are signatures over Document. */
 export const governanceUpdateSchema = z.strictObject({
   Document: governanceDocumentSchema,

@@ -13,6 +13,7 @@ import type Koa from 'koa';
 import { sigv4Evidence } from '../../policy/index.js';
 import { SIGNER_CHANGES } from '../../signers/node/guard.js';
 import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
+import { reshareAfterRemoval } from '../remove-signer.js';
 import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
 import { readLog } from '../../audit/verify.js';
 import { auditLogPath } from '../../audit/paths.js';
@@ -146,6 +147,12 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       ran(opCtx);
       const r = await gatewayPolicy().executeMembership(stored);
       for (const a of r.approvedBy) opCtx.approvedBy.add(a);
+      if (stored.proposal.operation === 'mpchsm:RemoveSigner') {
+        const removed = (r.result as { Signer: { Name: string; Id: number } }).Signer;
+        const policy = { version: gatewayPolicy().governance.version, approvals: r.approvedBy };
+        const keys = await reshareAfterRemoval(deps, { name: removed.Name, id: removed.Id }, { principal: proposerName, proposal: stored.proposal.id, policy });
+        return { operation: name, result: { ...r.result, ...keys }, changes: r.changes };
+      }
       return { operation: name, result: r.result, changes: r.changes };
     }
     if (!stored.proposal.operation.startsWith('kms:') || !Object.hasOwn(OPERATIONS, name)) {

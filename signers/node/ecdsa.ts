@@ -105,6 +105,7 @@ export class EcdsaSessions {
     const req = z
       .strictObject({ session: sessionIdSchema, keyId: keyIdSchema, signers: z.array(z.number().int()).min(1), digest: z.string().regex(/^(?:[0-9a-f]{2}){1,64}$/), lowS: z.boolean().optional() })
       .parse(body);
+    this.relay.checkActive(req.signers);
     const key = await this.loadKey(req.keyId);
     const step = abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes));
     this.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state, digest: req.digest, expires: Date.now() + SESSION_TTL_MS });
@@ -147,7 +148,8 @@ export class EcdsaSessions {
   }
 }
 
-function abortable<T>(session: string, f: () => T): T {
+/** Runs a protocol step; its aborts reach the gateway as refusals naming the party at fault. */
+export function abortable<T>(session: string, f: () => T): T {
   try {
     return f();
   } catch (e) {

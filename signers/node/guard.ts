@@ -9,7 +9,10 @@
 //   version, verified here against the one before it);
 // - its own copy of each key's policy, state (Enabled / Disabled / PendingDeletion), spec and
 //   usage, and of the aliases;
-// - the proposals it has applied and the per-signature approval nonces it has consumed.
+// - the proposals it has applied and the per-signature approval nonces it has consumed;
+// - the signers removed by approved RemoveSigner proposals: retired for good, no envelope from
+//   them is opened, no session including them joined, and a key is reshared only to its old
+//   holders minus them (signers/node/reshare.ts).
 //
 // Checked before any share is used: the client's original request (evidence) verifies with the
 // principal's secret or PIN key, names this key and exactly this message or ciphertext, is
@@ -52,6 +55,7 @@ import {
   proposalSchema,
   quorumFor,
   signedGovernanceSchema,
+  signerRemovalSchema,
   sigv4EvidenceSchema,
   takeToken,
   verifyEvidence,
@@ -78,6 +82,9 @@ const GOVERNANCE = 'policy.governance';
 const ALIASES = 'policy.aliases';
 const LEDGER = 'policy.ledger';
 const KEY_PREFIX = 'policy.key.';
+/** Party ids of signers removed by approved RemoveSigner proposals: never trusted again. */
+const RETIRED = 'policy.retired';
+const retiredSchema = z.array(z.number().int().min(1).max(255));
 /** A key may be forgotten (a failed creation rolled back) only this soon after it was made. */
 const FORGET_WINDOW_MS = 10 * 60_000;
 
@@ -175,7 +182,7 @@ export const SIGNER_CHANGES = [
 export type SignerChangeOperation = (typeof SIGNER_CHANGES)[number];
 
 /** Changes to who may act: approved proposals, or (UpdateGovernance) a signed next version. */
-export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGovernance'] as const;
+export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGovernance', 'RemoveSigner'] as const;
 
 const changeFields = {
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
@@ -228,10 +235,12 @@ const aliasesSchema = z.record(z.string(), z.string().regex(UUID_RE));
 /** What a change or creation request may carry: an approved proposal and its approvals. */
 type ProposalCarrier = { parameters?: Record<string, unknown>; proposal?: unknown; approvals?: unknown[] | undefined };
 
-/** This signer's identity and party id: what a secret sealed to it is opened with. */
+/** This signer's identity and party id (what a secret sealed to it is opened with), and its configured cluster. */
 export interface SelfIdentity {
   identity: IdentitySecrets;
   party: number;
+  peers: readonly { name: string; id: number }[];
+  threshold: number;
 }
 
 /** A refusal for policy reasons; the gateway turns "access denied" into AccessDeniedException. */
@@ -296,6 +305,7 @@ export class PolicyGuard {
     private readonly keys: Map<string, KeyState>,
     private aliases: Record<string, string>,
     private ledger: Ledger,
+    private retiredIds: Set<number>,
   ) {
     this.index();
     this.sigv4 = new SigV4Verifier({ region: registry.region, service: 'kms', secretFor: (id) => this.byAccessKey.get(id)?.secretAccessKey });
@@ -337,7 +347,8 @@ export class PolicyGuard {
       const k = await read(name, keyStateSchema);
       keys.set(k.keyId, k);
     }
-    return new PolicyGuard(store, audit, self, registry, chain.chain, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema));
+    const retired = (await store.has(RETIRED)) ? await read(RETIRED, retiredSchema) : [];
+    return new PolicyGuard(store, audit, self, registry, chain.chain, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema), new Set(retired));
   }
 
   // ---- authentication for the gateway -------------------------------------------------------
@@ -624,7 +635,7 @@ export class PolicyGuard {
 
   // ---- changes to principals and governance -------------------------------------------------
 
-  /** AddPrincipal and RemovePrincipal take an approved proposal; UpdateGovernance a verified next version. */
+  /** AddPrincipal, RemovePrincipal and RemoveSigner take an approved proposal; UpdateGovernance a verified next version. */
   private async applyMembership(c: MembershipChange): Promise<Applied> {
     if (c.operation === 'UpdateGovernance') return this.updateGovernance(c);
     const op = `mpchsm:${c.operation}` as const;
@@ -643,6 +654,18 @@ export class PolicyGuard {
       if (this.byAccessKey.has(e.AccessKeyId)) throw denied(`access key id ${e.AccessKeyId} is already in use at this signer`);
       await this.saveRegistry([...this.registry.principals, this.registered(e)]);
       member = e.Name;
+    } else if (c.operation === 'RemoveSigner') {
+      const r = signerRemovalSchema.safeParse(proposal.parameters);
+      if (!r.success) throw denied(`malformed signer removal in proposal ${proposal.id}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+      const peer = this.self.peers.find((p) => p.name === r.data.Name);
+      if (!peer) throw denied(`${r.data.Name} is not a signer of this cluster`);
+      if (this.retiredIds.has(peer.id)) throw denied(`signer ${peer.name} is already retired`);
+      const retired = [...this.retiredIds, peer.id].sort((a, b) => a - b);
+      const remaining = this.self.peers.length - retired.length;
+      if (remaining < this.self.threshold) throw denied(`removing ${peer.name} would leave ${remaining} signers, fewer than the threshold ${this.self.threshold}`);
+      await this.store.put(RETIRED, json(retired));
+      this.retiredIds = new Set(retired);
+      member = peer.name;
     } else {
       const r = principalRemovalSchema.safeParse(proposal.parameters);
       if (!r.success) throw denied(`malformed removal in proposal ${proposal.id}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
@@ -739,6 +762,28 @@ export class PolicyGuard {
   private async markApplied(p: Proposal): Promise<void> {
     this.ledger.proposals[p.id] = p.expiresAt;
     await this.saveLedger();
+  }
+
+  // ---- signers removed, and the resharing that follows ----------------------------------------
+
+  /** Party ids of the signers removed by approved proposals applied here. */
+  get retired(): ReadonlySet<number> {
+    return this.retiredIds;
+  }
+
+  /**
+   * A key is reshared only away from signers retired here: to exactly its old holders minus
+   * the retired ones, at its old threshold. Anything else (a refresh, a new member, another
+   * threshold) is not an approved change this signer knows of, whatever the gateway says.
+   */
+  checkReshare(keyId: string, old: { participants: readonly number[]; threshold: number }, next: { participants: readonly number[]; threshold: number }): void {
+    this.keyState(keyId);
+    if (this.retiredIds.has(this.self.party)) throw denied('this signer is retired: it takes part in no resharing');
+    const expected = old.participants.filter((id) => !this.retiredIds.has(id)).sort((a, b) => a - b);
+    if (expected.length === old.participants.length) throw denied(`no approved signer removal concerns key ${keyId}: its holders ${old.participants.join(', ')} are all active here`);
+    if ([...next.participants].sort((a, b) => a - b).join() !== expected.join())
+      throw denied(`key ${keyId} is reshared only to its old holders minus the retired signers (${expected.join(', ')}), not to ${next.participants.join(', ')}`);
+    if (next.threshold !== old.threshold) throw denied(`key ${keyId} keeps its threshold ${old.threshold} when a signer is removed, not ${next.threshold}`);
   }
 
   // ---- helpers ------------------------------------------------------------------------------

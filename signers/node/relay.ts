@@ -18,13 +18,28 @@ export const keyRecordName = (keyId: string) => `key.${keyId}`;
 
 export class Relay {
   private readonly guard = new ReplayGuard(65_536, 'evict-oldest');
+  /** The admitted signers that are not retired: the only ones whose envelopes are opened. */
+  private readonly active: Map<PartyId, PublicIdentity>;
   readonly peers: ReadonlyMap<PartyId, PublicIdentity>;
 
   constructor(
     private readonly config: SignerConfig,
     private readonly identity: IdentitySecrets,
+    retired: ReadonlySet<PartyId>,
   ) {
-    this.peers = new Map(config.peers.map((p) => [p.id, p.identity]));
+    this.active = new Map(config.peers.map((p) => [p.id, p.identity]));
+    this.peers = this.active;
+    this.retire(retired);
+  }
+
+  /** Stops trusting signers removed by an approved proposal. */
+  retire(ids: Iterable<PartyId>): void {
+    for (const id of ids) this.active.delete(id);
+  }
+
+  /** Refuses a session that includes a signer that is retired (or was never admitted). */
+  checkActive(ids: readonly number[]): void {
+    for (const id of ids) if (!this.active.has(id)) throw new RpcError(403, 'retired-signer', `party ${id} is not an active signer of this cluster`);
   }
 
   /** Key generation involves every admitted signer, at the cluster's threshold, nobody else. */

@@ -17,6 +17,7 @@ import { Relay, keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema } fro
 import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
 import { RsaShares } from './rsa.js';
+import { ReshareSessions } from './reshare.js';
 import type { AuditLog } from '../../audit/log.js';
 import { digestHex, type Released } from './released.js';
 
@@ -48,6 +49,7 @@ export class SignerService {
   /** Key ids this signer holds a share of (the shares themselves stay in the sealed store). */
   private readonly keyIds = new Set<string>();
   private readonly rsa: RsaShares;
+  private readonly reshare: ReshareSessions;
 
   private constructor(
     private readonly config: SignerConfig,
@@ -57,20 +59,21 @@ export class SignerService {
     private readonly audit: AuditLog,
     private readonly guard: PolicyGuard,
   ) {
-    this.relay = new Relay(config, identity);
+    this.relay = new Relay(config, identity, guard.retired);
     this.rsa = new RsaShares(config, store, identity, this.relay.peers, guard);
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
+    this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
   }
 
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
-    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, await PolicyGuard.load(ctx.store, ctx.audit, { identity: ctx.identity, party: ctx.config.id }));
+    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, await PolicyGuard.load(ctx.store, ctx.audit, { identity: ctx.identity, party: ctx.config.id, peers: ctx.config.peers, threshold: ctx.config.threshold }));
     for (const name of await ctx.store.list()) if (name.startsWith('key.')) s.keyIds.add(name.slice(4));
     setInterval(() => s.expireSessions(), 10_000).unref();
     return s;
   }
 
   health() {
-    return { pid: process.pid, name: this.config.name, id: this.config.id, fingerprint: this.identity.fingerprint, keys: this.keyIds.size, sessions: this.sessions.size };
+    return { pid: process.pid, name: this.config.name, id: this.config.id, fingerprint: this.identity.fingerprint, keys: this.keyIds.size, sessions: this.sessions.size, retired: this.guard.retired.has(this.config.id) };
   }
 
   routes(): Record<string, RpcHandler> {
@@ -83,7 +86,12 @@ export class SignerService {
       '/v1/rsa/partial': (b) => this.rsa.partial(b),
       '/v1/keys/forget': (b) => this.forget(b),
       '/v1/auth/sigv4': (b) => this.guard.authenticate(b),
-      '/v1/policy/apply': (b) => this.guard.apply(b),
+      '/v1/policy/apply': async (b) => {
+        const r = await this.guard.apply(b);
+        this.relay.retire(this.guard.retired);
+        return r;
+      },
+      ...this.reshare.routes(),
       ...guardEcdsaRoutes(this.guard, this.ecdsa.routes((keyId) => this.keyIds.add(keyId))),
     };
     return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replaceAll('/', '.'), h)]));
@@ -197,6 +205,7 @@ export class SignerService {
     const grant = await this.guard.authorizeUse(req.keyId, req.use);
     if (req.signers.length < key.threshold) throw new RpcError(403, 'too-few-signers', `${req.signers.length} signers, threshold ${key.threshold}`);
     for (const id of req.signers) if (!key.participants.includes(id)) throw new RpcError(403, 'unknown-participant', `party ${id} holds no share of this key`);
+    this.relay.checkActive(req.signers);
     if (!req.signers.includes(this.config.id)) throw new RpcError(400, 'not-a-participant', 'this signer is not among the signers');
     this.newSession(req.session);
     // Nonces live only in memory: a restart loses them, which can never lead to reuse.

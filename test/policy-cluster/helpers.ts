@@ -143,6 +143,11 @@ export async function frostSession(tc: TestCluster, signers: SignerClient[], key
 
 /** A signer's sealed policy registry, read from a copy of its store (the signer keeps running). */
 export async function signerRegistry(tc: TestCluster, signer: string): Promise<{ clusterId: string; principals: { name: string; pinVerifier?: { salt: string; N: number; r: number; p: number; publicKey: string } }[] }> {
+  return JSON.parse(Buffer.from((await signerRecord(tc, signer, (store) => store.get('policy.registry')))!).toString('utf8'));
+}
+
+/** Reads from a copy of a signer's sealed store (the signer keeps running). */
+export async function signerRecord<T>(tc: TestCluster, signer: string, read: (store: ShareStore) => Promise<T>): Promise<T> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-store-copy-'));
   try {
     const copy = path.join(tmp, 'store');
@@ -151,7 +156,7 @@ export async function signerRegistry(tc: TestCluster, signer: string): Promise<{
     for (const f of readdirSync(copy)) chmodSync(path.join(copy, f), 0o600);
     const store = await ShareStore.open(copy, readFileSync(path.join(tc.dir, 'operators', `${signer}.secret`), 'utf8'));
     try {
-      return JSON.parse(Buffer.from((await store.get('policy.registry'))!).toString('utf8'));
+      return await read(store);
     } finally {
       store.close();
     }

@@ -1,0 +1,118 @@
+// A signer's side of resharing a FROST or DKLs23 key after an approved signer removal
+// (signers/protocols/reshare.ts): the remaining holders deal to themselves, the removed signer's
+// old share becomes useless beside the new ones. The guard decides whether this signer takes
+// part at all (new set = old holders minus the signers retired here, same threshold). The new
+// share is kept pending, sealed, until the gateway reports that every new holder finished with
+// the same public package; only then does it replace the old one. Until then nothing changes:
+// an abort leaves the old shares valid.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { canonicalJson } from '../../policy/canonical.js';
+import { decodeKeyShare, encodeKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
+import { decodeEcdsaKeyShare, encodeEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
+import { resharePackageSchema, resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
+import type { SignerConfig } from './config.js';
+import { abortable } from './ecdsa.js';
+import type { PolicyGuard } from './guard.js';
+import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
+import type { Released } from './released.js';
+import { RpcError } from './rpc.js';
+import type { ShareStore } from './store.js';
+
+const SESSION_TTL_MS = 120_000;
+const pendingName = (keyId: string) => `reshare.${keyId}`;
+const recordSchema = z.object({ scheme: z.string(), share: z.unknown(), session: sessionIdSchema.optional() });
+type Scheme = 'frost' | 'ecdsa';
+
+interface Session {
+  keyId: string;
+  scheme: Scheme;
+  state: ReshareState;
+  expires: number;
+}
+
+/** A stored key record (the key's, or a pending one) in the format FROST and ECDSA signing read. */
+const encodeRecord = (scheme: Scheme, share: ReshareKeyShare, session?: string): Buffer => {
+  const bytes = scheme === 'frost' ? encodeKeyShare(share as DkgKeyShare) : encodeEcdsaKeyShare(share as EcdsaKeyShare);
+  return Buffer.from(JSON.stringify({ scheme, share: JSON.parse(Buffer.from(bytes).toString('utf8')), ...(session ? { session } : {}) }));
+};
+
+const decodeRecord = (raw: Uint8Array): { scheme: Scheme; share: ReshareKeyShare; session?: string | undefined } => {
+  const rec = recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+  // Shoup RSA shares are dealt over the integers: no Shamir resharing applies to them.
+  if (rec.scheme !== 'frost' && rec.scheme !== 'ecdsa') throw new RpcError(403, 'not-reshareable', `a ${rec.scheme} key share cannot be reshared`);
+  const bytes = Buffer.from(JSON.stringify(rec.share));
+  return { scheme: rec.scheme, share: rec.scheme === 'frost' ? decodeKeyShare(bytes) : decodeEcdsaKeyShare(bytes), session: rec.session };
+};
+
+export class ReshareSessions {
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(
+    private readonly config: SignerConfig,
+    private readonly store: ShareStore,
+    private readonly relay: Relay,
+    private readonly guard: PolicyGuard,
+    private readonly log: Logger,
+  ) {
+    setInterval(() => {
+      const now = Date.now();
+      for (const [id, s] of this.sessions) if (s.expires < now) this.sessions.delete(id);
+    }, 10_000).unref();
+  }
+
+  routes() {
+    return {
+      '/v1/reshare/start': (b: unknown) => this.start(b),
+      '/v1/reshare/step': (b: unknown) => this.step(b),
+      '/v1/reshare/adopt': (b: unknown) => this.adopt(b),
+    };
+  }
+
+  private async start(body: unknown) {
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int() }).parse(body);
+    const raw = await this.store.get(keyRecordName(req.keyId));
+    if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
+    const { scheme, share } = decodeRecord(raw);
+    this.guard.checkReshare(req.keyId, share, req);
+    if (this.sessions.has(req.session)) throw new RpcError(409, 'session-exists', `session ${req.session} already exists`);
+    // Every new holder is an old holder here: all of them deal, from `old` as this share knows it.
+    const params = { session: req.session, self: this.config.id, old: resharePublicPackage(share), dealers: req.participants, participants: req.participants, threshold: req.threshold };
+    const step = abortable(req.session, () => reshareStart(params, share, randomBytes));
+    this.sessions.set(req.session, { keyId: req.keyId, scheme, state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    return { outbound: this.relay.seal(`reshare:${req.keyId}`, step.outbound) };
+  }
+
+  private async step(body: unknown): Promise<{ outbound: unknown[]; publicPackage?: unknown }> {
+    const req = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) }).parse(body);
+    const s = this.sessions.get(req.session);
+    if (!s) throw new RpcError(404, 'no-session', `no resharing session ${req.session}`);
+    this.sessions.delete(req.session); // a state is used once, whatever happens
+    const step = abortable(req.session, () => {
+      const inbound = this.relay.open(`reshare:${s.keyId}`, req.session, s.state.phase === 'round1' ? 1 : 2, req.inbound);
+      return reshareStep(s.state, inbound, randomBytes);
+    });
+    if (!step.output) {
+      this.sessions.set(req.session, { ...s, state: step.state });
+      return { outbound: this.relay.seal(`reshare:${s.keyId}`, step.outbound) };
+    }
+    await this.store.put(pendingName(s.keyId), encodeRecord(s.scheme, step.output, req.session));
+    this.log.info({ keyId: s.keyId, session: req.session }, 'reshared key share pending');
+    return { outbound: [], publicPackage: resharePublicPackage(step.output) };
+  }
+
+  /** Replaces the key share with the pending one, once every new holder reported the same package. */
+  private async adopt(body: unknown): Promise<{ keyId: string; released: Released }> {
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, publicPackage: resharePackageSchema }).parse(body);
+    const raw = await this.store.get(pendingName(req.keyId));
+    if (!raw) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
+    const pending = decodeRecord(raw);
+    if (pending.session !== req.session) throw new RpcError(409, 'other-session', `the pending share of key ${req.keyId} is from another resharing`);
+    if (canonicalJson(resharePublicPackage(pending.share)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
+    await this.store.put(keyRecordName(req.keyId), encodeRecord(pending.scheme, pending.share));
+    await this.store.delete(pendingName(req.keyId));
+    this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');
+    return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId } };
+  }
+}

@@ -1,0 +1,138 @@
+// Removing a signer under the administrators' quorum (issue #7) on a real cluster: proposed with
+// `mpchsm signer remove`, executed on the second approval; every remaining signer retires it,
+// the Ed25519 and P-256 keys are reshared among the remaining two (new share bytes, the same
+// public keys), the RSA key keeps working without the removed signer. A compromised gateway can
+// neither reshare without an approved removal nor to another set, nor relay the removed
+// signer's envelopes.
+import { createPublicKey, randomUUID, verify } from 'node:crypto';
+import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
+import { sha256 } from '@noble/hashes/sha2.js';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadGatewayConfig } from '../../gateway/config.js';
+import type { SignerClient } from '../../gateway/signer-client.js';
+import { sealEnvelope } from '../../signers/node/envelope.js';
+import { loadIdentity } from '../../signers/node/identity.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { appRequest, approve, auditEntries, createKey, gatewayCall, kms, refusal, signerRecord, startWithSigners, stopWithSigners } from './helpers.js';
+
+let tc: TestCluster;
+let signers: SignerClient[];
+const keys: Record<'ed' | 'ec' | 'rsa', string> = { ed: '', ec: '', rsa: '' };
+const publicKeys: Record<string, Uint8Array> = {};
+const sharesBefore: Record<string, string> = {};
+const msg = Buffer.from('signed after signer3 left');
+
+const shareOf = (signer: string, keyId: string) => signerRecord(tc, signer, async (s) => Buffer.from((await s.get(`key.${keyId}`))!).toString('utf8'));
+
+async function signAndVerify(keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256'): Promise<boolean> {
+  const r = await kms(tc, 'app').send(new SignCommand({ KeyId: keyId, Message: msg, MessageType: 'RAW', SigningAlgorithm: algorithm }));
+  const key = createPublicKey({ key: Buffer.from(publicKeys[keyId]!), format: 'der', type: 'spki' });
+  if (algorithm === 'ED25519_SHA_512') return verify(null, msg, key, r.Signature!);
+  if (algorithm === 'ECDSA_SHA_256') return verify('sha256', msg, key, r.Signature!);
+  return verify('sha256', msg, { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }, r.Signature!);
+}
+
+const reshareStart = (c: SignerClient, keyId: string, participants: number[]) => c.call('/v1/reshare/start', { session: randomUUID(), keyId, participants, threshold: 2 });
+
+beforeAll(async () => {
+  ({ tc, signers } = await startWithSigners());
+  keys.ed = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+  keys.ec = await createKey(tc, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+  keys.rsa = await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+  for (const id of Object.values(keys)) publicKeys[id] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey!;
+  for (const s of ['signer1', 'signer2']) for (const k of [keys.ed, keys.ec]) sharesBefore[`${s}/${k}`] = await shareOf(s, k);
+}, 240_000);
+
+afterAll(() => stopWithSigners(tc, signers));
+
+describe('RemoveSigner', () => {
+  it('a compromised gateway cannot reshare a key without an approved removal', async () => {
+    const e = await refusal(reshareStart(signers[0]!, keys.ec, [1, 2]));
+    expect(e.message).toContain('no approved signer removal concerns key');
+  });
+
+  it('is proposed, pending until a second administrator approves, then executed with the keys reshared', async () => {
+    const proposed = JSON.parse((await tc.mpchsm('signer', 'remove', 'signer3', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(proposed.Status).toBe('Pending');
+    expect(proposed.Approvals).toEqual(['admin1']);
+    const done = await approve(tc, proposed.Proposal.id, 'admin2');
+    expect(done.Status).toBe('Executed');
+    for (const s of done.Signers ?? []) expect(s, `signer ${s.signer}`).toMatchObject({ applied: true });
+    const result = done.Result as { Reshared: { KeyId: string; Holders: number[] }[]; Failed: unknown[]; NotReshared: { KeyId: string; Note: string }[] };
+    expect(result.Failed).toEqual([]);
+    expect(result.Reshared.map((r) => r.KeyId).sort()).toEqual([keys.ed, keys.ec].sort());
+    for (const r of result.Reshared) expect(r.Holders).toEqual([1, 2]);
+    expect(result.NotReshared.map((r) => r.KeyId)).toEqual([keys.rsa]);
+    expect(result.NotReshared[0]!.Note).toContain('still holds a valid share');
+  }, 120_000);
+
+  it('keeps every public key and signature working, with new EC share bytes at the remaining signers', async () => {
+    for (const id of Object.values(keys)) expect((await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey).toEqual(publicKeys[id]);
+    expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
+    expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
+    expect(await signAndVerify(keys.rsa, 'RSASSA_PSS_SHA_256')).toBe(true);
+    for (const s of ['signer1', 'signer2'])
+      for (const k of [keys.ed, keys.ec]) {
+        const after = await shareOf(s, k);
+        expect(after, `${s}'s share of ${k}`).not.toBe(sharesBefore[`${s}/${k}`]);
+        expect(JSON.parse(after).share.participants).toEqual([1, 2]);
+      }
+    // New keys are made by the remaining signers alone.
+    const fresh = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    publicKeys[fresh] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: fresh }))).PublicKey!;
+    expect(await signAndVerify(fresh, 'ED25519_SHA_512')).toBe(true);
+  }, 120_000);
+
+  it('is audited at the gateway and at every remaining signer; status shows the signer retired', async () => {
+    const gw = auditEntries(tc, 'gateway');
+    expect(gw.some((e) => e.op === 'RemoveSigner' && e.outcome === 'ok')).toBe(true);
+    for (const k of [keys.ed, keys.ec]) expect(gw.some((e) => e.op === 'ReshareKey' && e.keyId === k && e.outcome === 'ok' && e.output === 'key')).toBe(true);
+    for (const s of ['signer1', 'signer2']) {
+      const log = auditEntries(tc, s);
+      expect(log.some((e) => e.op === 'policy.RemoveSigner' && e.outcome === 'ok')).toBe(true);
+      for (const k of [keys.ed, keys.ec]) expect(log.some((e) => e.op === 'reshare.adopt' && e.keyId === k && e.outcome === 'ok')).toBe(true);
+    }
+    expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
+    const status = JSON.parse((await tc.mpchsm('status', '--dir', tc.dir, '--json')).stdout) as { processes: { name: string; state: string }[] };
+    expect(status.processes.find((p) => p.name === 'signer3')?.state).toBe('retired');
+  });
+
+  it('refuses a removal that would leave fewer signers than the threshold', async () => {
+    const r = await gatewayCall(tc, 'admin1', 'MpcHsm.RemoveSigner', { Name: 'signer2' });
+    expect(r.status).toBe(400);
+    expect(r.body.__type).toBe('ValidationException');
+  });
+
+  it('a compromised gateway cannot reshare to another set, nor relay the removed signer', async () => {
+    // An RSA key, the old set plus the removed signer, and a reshare with nothing retired in it any more.
+    expect((await refusal(reshareStart(signers[0]!, keys.rsa, [1, 2]))).message).toContain('cannot be reshared');
+    expect((await refusal(reshareStart(signers[0]!, keys.ec, [1, 2, 3]))).message).toContain('no approved signer removal concerns key');
+    expect((await refusal(reshareStart(signers[1]!, keys.ed, [1, 2]))).message).toContain('no approved signer removal concerns key');
+    // An application's genuine request to sign, in a session that includes the removed signer.
+    const body = { KeyId: keys.ec, Message: msg.toString('base64'), MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' };
+    const use = { operation: 'Sign', algorithm: 'ECDSA_SHA_256', messageType: 'RAW', payload: msg.toString('base64'), evidence: await appRequest(tc, 'TrentService.Sign', body) };
+    const digest = Buffer.from(sha256(msg)).toString('hex');
+    expect((await refusal(signers[0]!.call('/v1/ecdsa/sign/start', { session: randomUUID(), keyId: keys.ec, signers: [1, 3], digest, use }))).message).toContain('not an active signer');
+    // A genuine envelope from signer3, relayed into a session the remaining signers run.
+    const session = randomUUID();
+    await signers[0]!.call('/v1/ecdsa/sign/start', { session, keyId: keys.ec, signers: [1, 2], digest, use });
+    const signer3 = await signerRecord(tc, 'signer3', (s) => loadIdentity(s));
+    const signer1 = loadGatewayConfig(path.join(tc.dir, 'gateway')).signers.find((s) => s.id === 1)!.identity;
+    const envelope = sealEnvelope({ purpose: `ecdsa-sign:${keys.ec}`, session, round: 1, from: 3, to: 1, payload: Buffer.from('{}') }, signer3, signer1);
+    const e = await refusal(signers[0]!.call('/v1/ecdsa/sign/step', { session, inbound: [{ from: 3, to: 1, envelope }] }));
+    expect(e.message).toContain('unknown-sender');
+    // A removal forwarded without approvals (last: the signer consumes the change number).
+    const gap = await refusal(signers[0]!.call('/v1/policy/apply', { seq: 1e12, keyId: randomUUID(), operation: 'EnableKey', parameters: {}, principal: 'admin1' }));
+    const seq = Number(/expected change (\d+)/.exec(gap.message)![1]);
+    const unapproved = await refusal(signers[0]!.call('/v1/policy/apply', { seq, operation: 'RemoveSigner', parameters: { Name: 'signer2' }, principal: 'admin1' }));
+    expect(unapproved.message).toContain('mpchsm:RemoveSigner needs approval by 2 of the 3 administrators');
+  });
+});
+
+describe('mpchsm signer remove', () => {
+  it('refuses an unknown signer before anyone approves', async () => {
+    const r = await gatewayCall(tc, 'admin1', 'MpcHsm.RemoveSigner', { Name: 'signer9' });
+    expect(r.body.__type).toBe('NotFoundException');
+  });
+});
