@@ -29,7 +29,12 @@ export class SignerRefusedError extends Error {
 }
 
 export class SignerClient {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  /**
+   * Idle kept-alive sockets are closed after 4 s, before the signer's server closes them (5 s,
+   * Node's default): a request sent on a socket the server is just closing fails with "socket
+   * hang up" — seen under load between calls a few seconds apart.
+   */
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 });
   private readonly audience: string;
 
   constructor(
