@@ -26,6 +26,7 @@ import { rsaCombine, rsaSignRequest } from '../../signers/protocols/rsa/combine.
 import { dealRsa } from '../../signers/protocols/rsa/deal.js';
 import { rsaPartial } from '../../signers/protocols/rsa/partial.js';
 import type { GroupName, SuiteName } from '../../signers/protocols/suites.js';
+import type { ProtocolRow } from './results.js';
 
 const rng: Rng = (n) => new Uint8Array(randomBytes(n));
 const ids = (n: number): PartyId[] => Array.from({ length: n }, (_, i) => i + 1);
@@ -100,20 +101,11 @@ function frostSignOnce(keys: readonly DkgKeyShare[], suite: SuiteName, t: number
   return frostAggregate(pub, pkg, shares);
 }
 
-interface Row {
-  protocol: string;
-  curve: string;
-  t: number;
-  n: number;
-  op: string;
-  ms_per_op: number;
-}
-
 function main(): void {
   const json = process.argv.includes('--json');
   const quick = process.argv.includes('--quick');
-  const rows: Row[] = [];
-  const emit = (r: Row) => {
+  const rows: ProtocolRow[] = [];
+  const emit = (r: ProtocolRow) => {
     rows.push(r);
     if (json) process.stdout.write(JSON.stringify({ ...r, ms_per_op: Number(r.ms_per_op.toFixed(2)) }) + '\n');
   };

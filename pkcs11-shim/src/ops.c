@@ -418,13 +418,17 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulS
 CK_RV C_Encrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen) {
   return produce(ENCRYPT, h, pData, ulDataLen, 0, pOut, pulOutLen);
 }
-/* RSA encryption is single-part at heart: parts are gathered and nothing comes out until Final. */
-CK_RV C_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen) {
+/* RSA encryption and decryption are single-part at heart: parts are gathered and nothing comes
+ * out until Final. */
+static CK_RV gather(int op, CK_SESSION_HANDLE h, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_ULONG_PTR pulOutLen) {
   if (!pulOutLen) return CKR_ARGUMENTS_BAD;
-  (void)pOut;
-  CK_RV rv = update(ENCRYPT, h, pPart, ulPartLen);
+  CK_RV rv = update(op, h, pPart, ulPartLen);
   if (rv == CKR_OK) *pulOutLen = 0;
   return rv;
+}
+CK_RV C_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen) {
+  (void)pOut;
+  return gather(ENCRYPT, h, pPart, ulPartLen, pulOutLen);
 }
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen) {
   return produce(ENCRYPT, h, NULL, 0, 1, pOut, pulOutLen);
@@ -434,11 +438,8 @@ CK_RV C_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR pIn, CK_ULONG ulInLen, CK_BYTE_
   return produce(DECRYPT, h, pIn, ulInLen, 0, pData, pulDataLen);
 }
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR pPart, CK_ULONG ulPartLen, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen) {
-  if (!pulOutLen) return CKR_ARGUMENTS_BAD;
   (void)pOut;
-  CK_RV rv = update(DECRYPT, h, pPart, ulPartLen);
-  if (rv == CKR_OK) *pulOutLen = 0;
-  return rv;
+  return gather(DECRYPT, h, pPart, ulPartLen, pulOutLen);
 }
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen) {
   return produce(DECRYPT, h, NULL, 0, 1, pOut, pulOutLen);

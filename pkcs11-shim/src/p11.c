@@ -175,11 +175,8 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
   pad(pInfo->serialNumber, sizeof pInfo->serialNumber, "0000000000000001");
   pInfo->flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
   pthread_mutex_lock(&M.lock);
-  CK_ULONG n = 0, rw = 0;
-  for (size_t i = 0; i < M.nsessions; i++) {
-    n++;
-    rw += (M.sessions[i]->flags & CKF_RW_SESSION) != 0;
-  }
+  CK_ULONG n = M.nsessions, rw = 0;
+  for (size_t i = 0; i < M.nsessions; i++) rw += (M.sessions[i]->flags & CKF_RW_SESSION) != 0;
   pthread_mutex_unlock(&M.lock);
   pInfo->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
   pInfo->ulSessionCount = n;
