@@ -2,6 +2,7 @@
 // hands each one the envelopes addressed to it (or broadcast by the others) round after round.
 // The gateway only routes: the envelopes are signed, and encrypted where they carry secrets.
 import type { Relayed } from '../signers/node/relay.js';
+import { inboxOf } from '../signers/protocols/common.js';
 import type { SignerClient } from './signer-client.js';
 
 export interface RelayAnswer {
@@ -19,7 +20,7 @@ export async function relayRounds<T extends RelayAnswer>(
   for (let r = 0; r < rounds; r++) {
     const messages = answers.flatMap((a) => a.outbound);
     answers = await Promise.all(
-      clients.map((c) => c.call<RelayAnswer>(paths.step, { session: start.session, inbound: messages.filter((m) => m.from !== c.id && (m.to === 'all' || m.to === c.id)) })),
+      clients.map((c) => c.call<RelayAnswer>(paths.step, { session: start.session, inbound: inboxOf(messages, c.id) })),
     );
   }
   return answers as T[];

@@ -8,7 +8,7 @@
 //   protocols.js --quick   fewer iterations
 
 import { createHash, randomBytes } from 'node:crypto';
-import type { Message, PartyId, Rng, Step } from '../../signers/protocols/common.js';
+import { inboxOf, type Message, type PartyId, type Rng, type Step } from '../../signers/protocols/common.js';
 import { dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   ecdsaCombine,
@@ -30,7 +30,6 @@ import type { ProtocolRow } from './results.js';
 
 const rng: Rng = (n) => new Uint8Array(randomBytes(n));
 const ids = (n: number): PartyId[] => Array.from({ length: n }, (_, i) => i + 1);
-const inboxOf = (all: readonly Message[], id: PartyId) => all.filter((m) => m.from !== id && (m.to === id || m.to === 'all'));
 const cpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;

@@ -79,6 +79,10 @@ export const messageSchema = z.object({
   payload: z.unknown(),
 });
 
+/** What a party receives of a round's messages: those addressed to it or to all, not its own. */
+export const inboxOf = <M extends { from: PartyId; to: PartyId | 'all' }>(all: readonly M[], id: PartyId): M[] =>
+  all.filter((m) => m.from !== id && (m.to === id || m.to === 'all'));
+
 /**
  * Validates a set of inbound messages for one round: session, round, recipient, sender
  * membership, duplicates, and that every expected sender is present. Returns the payloads

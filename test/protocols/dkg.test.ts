@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { ProtocolError, type Message, type PartyId } from '../../signers/protocols/common.js';
+import { ProtocolError, inboxOf, type Message, type PartyId } from '../../signers/protocols/common.js';
 import {
   checkKeyShare,
   decodeDkgState,
@@ -19,9 +19,6 @@ import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
 const SESSION = 'dkg-session-1';
-
-/** Messages each party should receive from an outbound batch (own messages excluded). */
-const deliver = (out: readonly Message[], to: PartyId): Message[] => out.filter((m) => m.from !== to && (m.to === 'all' || m.to === to));
 
 function start(suite: GroupName, t: number, ids: PartyId[], seed = 'seed') {
   const states = new Map<PartyId, DkgState>();
@@ -41,7 +38,7 @@ function runDkg(suite: GroupName, t: number, ids: PartyId[], seed = 'seed', tamp
   for (let round = 1; round <= 2; round++) {
     const next: Message[] = [];
     for (const id of ids) {
-      const inbound = deliver(out, id);
+      const inbound = inboxOf(out, id);
       const step = dkgStep(states.get(id)!, tamper ? tamper(round, id, inbound) : inbound);
       states.set(id, step.state);
       next.push(...step.outbound);
@@ -109,7 +106,7 @@ describe('DKG', () => {
       for (const id of ids) {
         const restored = decodeDkgState(encodeDkgState(states.get(id)!));
         expect(restored).toEqual(states.get(id));
-        const step = dkgStep(restored, deliver(out, id));
+        const step = dkgStep(restored, inboxOf(out, id));
         states.set(id, step.state);
         next.push(...step.outbound);
         if (step.output) keys.push(step.output);
@@ -137,11 +134,11 @@ describe('DKG', () => {
     const ids = [1, 2, 3];
     const round1 = (suite: GroupName = 'ed25519') => start(suite, 2, ids);
     const edit = (out: Message[], from: PartyId, f: (p: { commitment: string[]; proof: string }) => object): Message[] =>
-      deliver(out, 1).map((m) => (m.from === from ? { ...m, payload: f(structuredClone(m.payload) as { commitment: string[]; proof: string }) } : m));
+      inboxOf(out, 1).map((m) => (m.from === from ? { ...m, payload: f(structuredClone(m.payload) as { commitment: string[]; proof: string }) } : m));
 
     it('wrong session, wrong round, duplicate, unknown sender, missing', () => {
       const { states, out } = round1();
-      const inb = deliver(out, 1);
+      const inb = inboxOf(out, 1);
       const s = states.get(1)!;
       expectProtocolError(() => dkgStep(s, inb.map((m) => (m.from === 2 ? { ...m, session: 'other' } : m))), 'wrong-session', 2);
       expectProtocolError(() => dkgStep(s, inb.map((m) => (m.from === 3 ? { ...m, round: 2 } : m))), 'wrong-round', 3);
@@ -155,9 +152,9 @@ describe('DKG', () => {
 
     it('a round-2 message arriving during round 1 (reordering) is rejected', () => {
       const { states, out } = round1();
-      const afterRound1 = dkgStep(states.get(2)!, deliver(out, 2));
+      const afterRound1 = dkgStep(states.get(2)!, inboxOf(out, 2));
       const early = afterRound1.outbound.find((m) => m.to === 1)!;
-      expectProtocolError(() => dkgStep(states.get(1)!, [deliver(out, 1).find((m) => m.from === 3)!, early]), 'wrong-round', 2);
+      expectProtocolError(() => dkgStep(states.get(1)!, [inboxOf(out, 1).find((m) => m.from === 3)!, early]), 'wrong-round', 2);
     });
 
     it('commitment vector longer or shorter than t', () => {
@@ -202,7 +199,7 @@ describe('DKG', () => {
       const other = dkgStart({ suite: 'p256', session: 'another-session', self: 3, participants: ids, threshold: 2 }, seededRng('x'));
       expectProtocolError(() => dkgStep(s, edit(out, 3, () => other.outbound[0]!.payload as object)), 'bad-proof', 3);
       // Swapping in another party's commitment (rogue key attempt) breaks its proof.
-      const p2 = deliver(out, 1).find((m) => m.from === 2)!.payload as { commitment: string[] };
+      const p2 = inboxOf(out, 1).find((m) => m.from === 2)!.payload as { commitment: string[] };
       expectProtocolError(() => dkgStep(s, edit(out, 3, (p) => ({ ...p, commitment: p2.commitment }))), 'bad-proof', 3);
     });
   });
@@ -214,11 +211,11 @@ describe('DKG', () => {
       const r2: Message[] = [];
       const s2 = new Map<PartyId, DkgState>();
       for (const id of ids) {
-        const step = dkgStep(states.get(id)!, deliver(out, id));
+        const step = dkgStep(states.get(id)!, inboxOf(out, id));
         s2.set(id, step.state);
         r2.push(...step.outbound);
       }
-      return { s: s2.get(1)!, inb: deliver(r2, 1), all: r2 };
+      return { s: s2.get(1)!, inb: inboxOf(r2, 1), all: r2 };
     };
     type P2 = { share: string; views: Record<string, string> };
     const edit = (inb: Message[], from: PartyId, f: (p: P2) => P2) =>

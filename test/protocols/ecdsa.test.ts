@@ -2,7 +2,7 @@
 // verification by independent implementations, and the aborts the protocol must raise.
 import { createHash, createPublicKey, getCurves, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, fromHex, toHex, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
+import { ProtocolError, fromHex, inboxOf, toHex, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
 import {
   checkEcdsaKeyShare,
   decodeEcdsaKeyShare,
@@ -30,7 +30,6 @@ import { expectProtocolError } from '../helpers/protocol.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 /** What party `id` receives from a round's outbound messages. */
-const inboxOf = (all: readonly Message[], id: PartyId) => all.filter((m) => m.from !== id && (m.to === id || m.to === 'all'));
 /** Round-trips a value through JSON, as persisting a state between rounds does. */
 const persist = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 

@@ -6,7 +6,7 @@ import { ed25519, ed25519_FROST, ed25519ph } from '@noble/curves/ed25519.js';
 import { p256, p256_FROST } from '@noble/curves/nist.js';
 import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { ProtocolError, fromHex, toHex, type Message, type PartyId, type Rng } from '../../signers/protocols/common.js';
+import { ProtocolError, fromHex, inboxOf, toHex, type Message, type PartyId, type Rng } from '../../signers/protocols/common.js';
 import { dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   decodeFrostSignerState,
@@ -43,7 +43,7 @@ function runDkg(group: GroupName, t: number, ids: PartyId[], seed: string): Map<
   for (let round = 1; round <= 2; round++) {
     const next: Message[] = [];
     for (const id of ids) {
-      const step = dkgStep(states.get(id)!, out.filter((m) => m.from !== id && (m.to === 'all' || m.to === id)));
+      const step = dkgStep(states.get(id)!, inboxOf(out, id));
       states.set(id, step.state);
       next.push(...step.outbound);
       if (step.output) keys.set(id, step.output);

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromHex, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
+import { fromHex, inboxOf, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
 import { checkKeyShare, dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   checkEcdsaKeyShare,
@@ -38,7 +38,6 @@ import { expectProtocolError } from '../helpers/protocol.js';
 
 const range = (n: number): PartyId[] => Array.from({ length: n }, (_, i) => i + 1);
 /** What party `id` receives from a round's outbound messages. */
-const inboxOf = (all: readonly Message[], id: PartyId) => all.filter((m) => m.from !== id && (m.to === id || m.to === 'all'));
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const tamper = (m: Message, f: (p: Record<string, unknown>) => void): Message => {
   const c = clone(m);
