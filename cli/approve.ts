@@ -29,6 +29,7 @@ import {
   pinKdfSchema,
   principalEnrolmentSchema,
   principalRemovalSchema,
+  signerAdmissionSchema,
   signerRemovalSchema,
   proposalSchema,
   signApproval,
@@ -44,6 +45,7 @@ import {
 } from '../policy/index.js';
 import type { RegisteredPrincipal } from '../signers/node/guard.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
+import { fingerprint, parsePublicIdentity } from '../signers/node/identity.js';
 import type { GatewayInitOutput } from '../gateway/config.js';
 import { writePinVerifiers } from '../gateway/principals.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
@@ -160,6 +162,7 @@ const describeClusterSchema = z.object({
   Governance: z.array(z.unknown()).min(1),
   PinKdf: pinKdfSchema,
   Principals: z.array(z.object({ Name: z.string(), Role: z.string(), AccessKeyId: z.string() })),
+  Signers: z.array(z.object({ Name: z.string(), Id: z.number().int(), State: z.string() })),
 });
 
 export interface ClusterView {
@@ -167,6 +170,8 @@ export interface ClusterView {
   governance: GovernanceDocument;
   pinKdf: PinKdf;
   principals: z.infer<typeof describeClusterSchema>['Principals'];
+  /** The signers as the gateway reports them (names and states only: identities are pinned here). */
+  signers: z.infer<typeof describeClusterSchema>['Signers'];
 }
 
 /**
@@ -176,7 +181,7 @@ export interface ClusterView {
  */
 export async function syncGovernance(dir: string, as: string): Promise<ClusterView> {
   const d = describeClusterSchema.parse(await call(dir, as, 'MpcHsm.DescribeCluster', {}));
-  return { governance: await adoptChain(dir, d.Governance), pinKdf: d.PinKdf, principals: d.Principals };
+  return { governance: await adoptChain(dir, d.Governance), pinKdf: d.PinKdf, principals: d.Principals, signers: d.Signers };
 }
 
 /** Keeps `chain` as DIR/governance.json if it verifies and extends the chain held there; its version in force. */
@@ -205,6 +210,10 @@ function describeProposal(p: Proposal, current: GovernanceDocument): string {
     }
     case 'mpchsm:RemovePrincipal':
       return `remove principal ${principalRemovalSchema.parse(p.parameters).Name}`;
+    case 'mpchsm:AddSigner': {
+      const a = signerAdmissionSchema.parse(p.parameters);
+      return `add signer ${a.Name} (party ${a.Id}, ${a.Endpoint}) whose identity fingerprint is ${fingerprint(parsePublicIdentity(a.Identity))} — compare it with its operator's; the FROST and ECDSA keys are reshared to include it`;
+    }
     case 'mpchsm:RemoveSigner':
       return `remove signer ${signerRemovalSchema.parse(p.parameters).Name}: its FROST and ECDSA key shares are replaced by resharing; its RSA key shares stay valid`;
     case 'mpchsm:UpdateGovernance': {

@@ -1,6 +1,7 @@
 // `mpchsm up / down / status`: a local cluster, one process per signer plus the gateway.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import { entry, layout, signerName, type Layout } from './layout.js';
@@ -8,7 +9,7 @@ import { formatEnvFile } from './env-file.js';
 import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
 import { gatewayInitOutputSchema, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
 import { bootstrapGovernance } from './approve.js';
-import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
+import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
 
 const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int() });
 type Settings = z.infer<typeof settingsSchema>;
@@ -114,7 +115,7 @@ export async function down(dir: string): Promise<void> {
   progress('stopped');
 }
 
-const healthSchema = z.object({ keys: z.number().int().optional(), retired: z.boolean().optional() }).passthrough();
+const healthSchema = z.object({ keys: z.number().int().optional(), retired: z.boolean().optional(), awaiting: z.string().optional() }).passthrough();
 
 /** Prints each process, its health and key count; returns the exit status (0: all healthy). */
 export async function status(dir: string, json: boolean): Promise<number> {
@@ -131,7 +132,7 @@ export async function status(dir: string, json: boolean): Promise<number> {
       try {
         const h = healthSchema.parse(await getJson(`${p.url}/health`, 2000));
         // A removed signer that applied its removal says so; it takes part in nothing any more.
-        return { ...p, state: h.retired ? 'retired' : 'healthy', keys: h.keys };
+        return { ...p, state: h.retired ? 'retired' : h.awaiting ? `awaiting ${h.awaiting}` : 'healthy', keys: h.keys };
       } catch (e) {
         return { ...p, state: `unhealthy: ${(e as Error).message}`, keys: undefined };
       }
@@ -142,7 +143,7 @@ export async function status(dir: string, json: boolean): Promise<number> {
     console.log(`cluster ${L.root}: threshold ${cluster.threshold} of ${cluster.signers_total}`);
     for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}`);
   }
-  return rows.every((r) => r.state === 'healthy' || r.state === 'retired') ? 0 : 1;
+  return rows.every((r) => r.state === 'healthy' || r.state === 'retired' || r.state.startsWith('awaiting')) ? 0 : 1;
 }
 
 function readCluster(L: Layout): ClusterJson | undefined {
@@ -239,6 +240,43 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
   return settings;
 }
 
+/**
+ * `mpchsm signer add`'s local part: the next signer of this DIR, set up as its own operator
+ * would — a sealed store and identity; the gateway's and the active signers' identities pinned
+ * from DIR, never from what the gateway reports — and started, awaiting admission (it holds no
+ * policy state until the active signers hand theirs over). Answers what AddSigner names.
+ */
+export async function startNewSigner(dir: string, active: readonly string[], quiet: boolean): Promise<{ name: string; id: number; identity: PublicIdentity & { fingerprint?: string }; url: string }> {
+  const L = layout(dir);
+  const cluster = readCluster(L);
+  if (!cluster || !isAlive(cluster.gateway.pid)) throw new Error(`no cluster is running from ${L.root}; start it with 'mpchsm up --dir ${dir}'`);
+  const settings = settingsSchema.parse(JSON.parse(readFileSync(L.settingsJson, 'utf8')));
+  const id = settings.signers + 1;
+  const name = signerName(id);
+  if (id > 32 || settings.port + id > 65535) throw new Error(`this cluster cannot grow beyond ${settings.signers} signers`);
+  const secret = randomBytes(32).toString('base64url');
+  await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
+  if (!quiet) progress(`${name}: sealing a new store and making its identity; starting it awaiting admission`);
+  const identity = parsePublicIdentity(JSON.parse(await runNode(entry.signer, ['init', '--dir', L.signer(name), '--name', name, '--id', String(id)], secret)));
+  const pinned = (n: string) => {
+    const { id: party, ...pub } = JSON.parse(readFileSync(path.join(L.signer(n), 'identity.json'), 'utf8')) as { id: number };
+    return { name: n, id: party, identity: parsePublicIdentity(pub) };
+  };
+  const peers = [...active.map(pinned), { name, id, identity }];
+  const gateway = parsePublicIdentity(JSON.parse(readFileSync(path.join(L.gateway, 'identity.json'), 'utf8')));
+  await runNode(entry.signer, ['configure', '--dir', L.signer(name), '--port', String(settings.port + id), '--threshold', String(settings.threshold), '--gateway', JSON.stringify(gateway), '--peers', JSON.stringify(peers)]);
+  const url = signerUrl(settings, id - 1);
+  const started = startNode(name, entry.signer, ['run', '--dir', L.signer(name)], L.log(name), { detach: true, stdinSecret: secret });
+  await waitHealthy(`${url}/health`, started.child, READY_TIMEOUT_MS).catch((e: Error) => {
+    throw new Error(`${name} did not start: ${e.message} (see ${L.log(name)})`);
+  });
+  started.child.unref();
+  // `up` starts it from now on; `down` stops it.
+  await writeFileAtomic(L.settingsJson, Buffer.from(JSON.stringify({ ...settings, signers: id }, null, 2) + '\n'), 0o600);
+  const next: ClusterJson = { ...cluster, signers: [...cluster.signers, { name, pid: started.child.pid!, url }], signers_total: id };
+  await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(next, null, 2) + '\n'), 0o644);
+  return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url };
+}
 
 function progress(line: string): void {
   console.log(`mpchsm: ${line}`);

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify, doctor } from './audit.js';
 import { up, down, status } from './cluster.js';
-import { governancePropose, governanceShow, principalAdd, principalRemove, signerRemove } from './membership.js';
+import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerRemove } from './membership.js';
+import { keyRefresh } from './keys.js';
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
@@ -16,7 +17,9 @@ const USAGE = `usage:
   mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm signer add --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm key refresh KEY --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm governance show --as PRINCIPAL [--dir DIR] [--json]
   mpchsm governance propose --file FILE --as ADMINISTRATOR [--dir DIR] [--json]`;
 
@@ -88,8 +91,16 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'signer': {
         const [sub, name] = positionals;
-        if (sub !== 'remove' || !name || positionals.length !== 2 || !values.as) throw new Error(`signer takes 'remove NAME' and --as ADMINISTRATOR\n${USAGE}`);
-        await signerRemove(values.dir, name, values.as, values.json);
+        if (!values.as) throw new Error(`signer takes --as ADMINISTRATOR\n${USAGE}`);
+        if (sub === 'add' && positionals.length === 1) await signerAdd(values.dir, values.as, values.json);
+        else if (sub === 'remove' && name && positionals.length === 2) await signerRemove(values.dir, name, values.as, values.json);
+        else throw new Error(`signer takes 'add' or 'remove NAME'\n${USAGE}`);
+        break;
+      }
+      case 'key': {
+        const [sub, key] = positionals;
+        if (sub !== 'refresh' || !key || positionals.length !== 2 || !values.as) throw new Error(`key takes 'refresh KEY' and --as ADMINISTRATOR\n${USAGE}`);
+        await keyRefresh(values.dir, key, values.as, values.json);
         break;
       }
       case 'governance':

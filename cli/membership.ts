@@ -44,15 +44,21 @@ import { toHex } from '../signers/protocols/common.js';
 import { approvalKeyFile, call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
 import { layout } from './layout.js';
+import { startNewSigner } from './cluster.js';
 
 // ---- pinned identities and credential files -------------------------------------------------
 
 const pinnedSchema = z.object({ id: z.number().int().min(1).max(255) }).passthrough();
 
-/** Every signer's identity as pinned in DIR/signers/NAME/identity.json, with its party id. */
-function pinnedSigners(dir: string): { party: number; identity: PublicIdentity }[] {
+/**
+ * The identities pinned in DIR/signers/NAME/identity.json of the signers named in `names` (the
+ * active ones, as the gateway reports them: it can leave one out, which only makes the new
+ * principal unusable there, but never add an identity), with their party ids.
+ */
+function pinnedSigners(dir: string, names: readonly string[]): { party: number; identity: PublicIdentity }[] {
   const root = path.join(layout(dir).root, 'signers');
   return readdirSync(root)
+    .filter((name) => names.includes(name))
     .sort()
     .map((name) => {
       const { id, ...identity } = pinnedSchema.parse(JSON.parse(readFileSync(path.join(layout(dir).signer(name), 'identity.json'), 'utf8')));
@@ -119,7 +125,7 @@ export async function principalAdd(dir: string, name: string, role: string, as: 
   if (role !== 'app' && role !== 'auditor') throw new Error(`--role is app or auditor, not '${role}'`);
   const file = layout(dir).principalEnv(name);
   refuseExisting(file, name);
-  const { pinKdf } = await syncGovernance(dir, as);
+  const { pinKdf, signers } = await syncGovernance(dir, as);
   const made = newPrincipal(name, role);
   let pinVerifier: PrincipalEnrolment['PinVerifier'];
   if (role === 'app') {
@@ -127,7 +133,7 @@ export async function principalAdd(dir: string, name: string, role: string, as: 
     key.secretKey.fill(0);
     pinVerifier = { principal: name, ...pinKdf, publicKey: key.publicKey };
   }
-  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir) : [pinnedGateway(dir)], pinVerifier);
+  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name)) : [pinnedGateway(dir)], pinVerifier);
   const proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', enrolment);
   await writeEnv(dir, as, made.credentials);
   if (!json) console.log(`proposal ${proposal.id}: add principal ${name} (${role}); its credentials are in ${file}, usable once the proposal is executed`);
@@ -151,6 +157,19 @@ export async function signerRemove(dir: string, name: string, as: string, json: 
   await syncGovernance(dir, as);
   const proposal = await proposeChecked(dir, as, 'mpchsm:RemoveSigner', { Name: name });
   if (!json) console.log(`proposal ${proposal.id}: remove signer ${name} and reshare its keys among the remaining signers`);
+  await submitApproval(dir, as, proposal, json);
+}
+
+/**
+ * `mpchsm signer add --as ADMIN`: starts the next signer of this DIR awaiting admission, and
+ * proposes adding it. Once approved, every active signer pins its identity and hands it their
+ * policy state, and the FROST and ECDSA keys are reshared to include it; RSA keys are not.
+ */
+export async function signerAdd(dir: string, as: string, json: boolean): Promise<void> {
+  const { signers } = await syncGovernance(dir, as);
+  const s = await startNewSigner(dir, signers.filter((x) => x.State === 'Active').map((x) => x.Name), json);
+  const proposal = await proposeChecked(dir, as, 'mpchsm:AddSigner', { Name: s.name, Id: s.id, Identity: s.identity, Endpoint: s.url });
+  if (!json) console.log(`proposal ${proposal.id}: add signer ${s.name} (party ${s.id}, identity fingerprint ${s.identity.fingerprint}) and reshare the keys to include it`);
   await submitApproval(dir, as, proposal, json);
 }
 

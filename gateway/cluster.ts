@@ -1,17 +1,19 @@
 // The gateway core: creates keys across the signers and runs signing/decryption sessions —
 // plan → fan out → combine → verify. It holds public material only.
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ProtocolError, type Message } from '../signers/protocols/common.js';
 import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
 import { resharePackageSchema } from '../signers/protocols/reshare.js';
+import { ReshareJournal, type JournalRecord } from './reshare-journal.js';
 import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
 import type { SuiteName } from '../signers/protocols/suites.js';
 import { relayRounds, type RelayAnswer } from './relay.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
 import { useOf, type Creation, type RequestEvidence } from '../signers/node/guard.js';
-import type { GatewayConfig } from './config.js';
+import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
 import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec, type MessageType, type SigningAlgorithm } from './keyspec.js';
 import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
@@ -65,6 +67,10 @@ export class Cluster {
   private readonly planner: Planner;
   readonly rsa: RsaCoordinator;
   private readonly ecdsa: EcdsaCoordinator;
+  /** Resharings told to adopt but not yet adopted everywhere (gateway/reshare-journal.ts). */
+  readonly journal: ReshareJournal;
+  /** The tail of the resharings queued: one runs at a time. */
+  private reshares: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly config: GatewayConfig,
@@ -74,7 +80,9 @@ export class Cluster {
     auditHead?: () => { seq: number; hash: string },
   ) {
     this.keys = new KeyStore(keysDir);
-    this.clients = new Map(config.signers.map((s) => [s.id, new SignerClient(s, identity, config.signerTimeoutMs, auditHead)]));
+    this.journal = new ReshareJournal(path.join(path.dirname(keysDir), 'reshare-journal'));
+    this.clientFor = (s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead);
+    this.clients = new Map(config.signers.map((s) => [s.id, this.clientFor(s)]));
     this.planner = new Planner(this.clients);
     this.rsa = new RsaCoordinator(this, this.clients, log);
     this.ecdsa = new EcdsaCoordinator(this, identity);
@@ -82,6 +90,19 @@ export class Cluster {
 
   close(): void {
     for (const c of this.clients.values()) c.close();
+  }
+
+  /** A client for a signer (one added by an approved proposal is admitted with it before it is planned with). */
+  readonly clientFor: (s: SignerEntry) => SignerClient;
+
+  /** The signers planned with: configured or admitted, not removed. */
+  get active(): SignerClient[] {
+    return [...this.clients.values()];
+  }
+
+  /** Plans with an admitted signer from now on: new keys include it, resharing may. */
+  admit(entry: SignerEntry): void {
+    if (!this.clients.has(entry.id)) this.clients.set(entry.id, this.clientFor(entry));
   }
 
   /** Stops planning with removed signers: no session, key generation or ceremony asks them again. */
@@ -93,37 +114,82 @@ export class Cluster {
   }
 
   /**
-   * Reshares a FROST or DKLs23 key from its remaining holders to themselves, at its threshold
-   * (signers/node/reshare.ts): every new holder must finish with the same public package, with
-   * the key's public key, before any of them is told to adopt its new share. Answers the record
+   * Reshares a FROST or DKLs23 key at its threshold to `participants` (default: its holders that
+   * are active; the same set is a refresh — new shares, fresh ECDSA pairs), dealt by its active
+   * holders (signers/node/reshare.ts): every new holder must finish with the same public package,
+   * with the key's public key, before any of them is told to adopt its new share. One resharing
+   * runs at a time, so two approved at once do not interleave at the signers. Answers the record
    * with the new holders and package.
    */
-  async reshare(key: KeyRecord, trace: Trace): Promise<KeyRecord> {
-    const old = key.scheme === 'ecdsa-dkls23' ? key.ecdsa : key.frost;
-    if (!old || key.scheme === 'rsa-shoup') throw new ClusterError('unsupported', `key ${key.keyId} (${key.scheme}) cannot be reshared`);
-    const holders = key.holders.filter((id) => this.clients.has(id));
-    const chosen = holders.map((id) => this.clients.get(id)!);
-    const session = randomUUID();
-    trace.session = session;
-    try {
-      const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: key.threshold }, 2);
-      const first = JSON.stringify(done[0]?.publicPackage);
-      done.forEach((d, i) => {
-        if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${chosen[i]!.name} finished resharing with a different public package; nothing was adopted`);
-      });
-      const pkg = resharePackageSchema.parse(done[0]!.publicPackage);
-      const same = 'protocol' in pkg ? 'protocol' in old && pkg.publicKey === old.publicKey : !('protocol' in old) && pkg.groupPublicKey === old.groupPublicKey;
-      if (!same) throw new ClusterError('internal', `resharing key ${key.keyId} changed its public key; nothing was adopted`);
-      const adopted = await Promise.all(chosen.map((c) => c.call<Audited<object>>('/v1/reshare/adopt', { session, keyId: key.keyId, publicPackage: pkg })));
-      trace.signers = traceOf(chosen, adopted);
-      // The current record: its state or description may have changed while the signers worked.
-      const record: KeyRecord = { ...(this.keys.get(key.keyId) ?? key), holders, ...('protocol' in pkg ? { ecdsa: pkg } : { frost: pkg }) };
-      await this.keys.put(record);
-      this.log.info({ keyId: key.keyId, holders }, 'key reshared');
-      return record;
-    } catch (e) {
-      throw this.asClusterError(e, 'resharing');
-    }
+  reshare(key: KeyRecord, trace: Trace, participants?: readonly number[]): Promise<KeyRecord> {
+    return this.oneReshareAtATime(async () => {
+      // The record as it is now: a resharing queued before this one may have changed it.
+      const current = this.keys.get(key.keyId) ?? key;
+      const old = current.scheme === 'ecdsa-dkls23' ? current.ecdsa : current.frost;
+      if (!old || current.scheme === 'rsa-shoup') throw new ClusterError('unsupported', `key ${key.keyId} (${current.scheme}) cannot be reshared`);
+      const unfinished = this.journal.get(key.keyId);
+      // Its holders are split between old and new shares until that one is adopted everywhere.
+      if (unfinished) throw new ClusterError('invalid-state', `an interrupted resharing of key ${key.keyId} (session ${unfinished.session}) is not adopted by every holder yet; MpcHsm.RefreshKeyShares or a gateway restart finishes it`);
+      const holders = [...new Set(participants ?? current.holders.filter((id) => this.clients.has(id)))].sort((a, b) => a - b);
+      const inactive = holders.filter((id) => !this.clients.has(id));
+      if (inactive.length) throw new ClusterError('invalid-state', `key ${key.keyId} cannot be reshared to ${inactive.join(', ')}: not an active signer here`);
+      const chosen = holders.map((id) => this.clients.get(id)!);
+      const session = randomUUID();
+      trace.session = session;
+      try {
+        const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old }, 2);
+        const first = JSON.stringify(done[0]?.publicPackage);
+        done.forEach((d, i) => {
+          if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${chosen[i]!.name} finished resharing with a different public package; nothing was adopted`);
+        });
+        const pkg = resharePackageSchema.parse(done[0]!.publicPackage);
+        const same = 'protocol' in pkg ? 'protocol' in old && pkg.publicKey === old.publicKey : !('protocol' in old) && pkg.groupPublicKey === old.groupPublicKey;
+        if (!same) throw new ClusterError('internal', `resharing key ${key.keyId} changed its public key; nothing was adopted`);
+        const journaled: JournalRecord = { keyId: key.keyId, session, publicPackage: pkg, holders };
+        await this.journal.put(journaled);
+        return await this.adoptReshare(journaled, trace);
+      } catch (e) {
+        throw this.asClusterError(e, 'resharing');
+      }
+    });
+  }
+
+  /** Finishes a journaled resharing: adopt again at every holder, then the key record. */
+  resumeReshare(r: JournalRecord, trace: Trace): Promise<KeyRecord> {
+    trace.session = r.session;
+    return this.oneReshareAtATime(() => this.adoptReshare(r, trace).catch((e: unknown) => Promise.reject(this.asClusterError(e, 'finishing a resharing'))));
+  }
+
+  private oneReshareAtATime<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.reshares.then(run);
+    this.reshares = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Tells every holder of a journaled resharing to adopt its new share, then names the new
+   * holders and package in the key record and forgets the journal record. The trace names the
+   * holders that adopted, even when another failed (each recorded its adopt).
+   */
+  private async adoptReshare(r: JournalRecord, trace: Trace): Promise<KeyRecord> {
+    // A holder retired since the record was written has nothing to adopt that matters.
+    const chosen = r.holders.filter((id) => this.clients.has(id)).map((id) => this.clients.get(id)!);
+    const settled = await Promise.allSettled(chosen.map((c) => c.call<Audited<object>>('/v1/reshare/adopt', { session: r.session, keyId: r.keyId, publicPackage: r.publicPackage })));
+    const adopted = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ c: chosen[i]!, answer: s.value }] : []));
+    trace.signers = traceOf(
+      adopted.map((a) => a.c),
+      adopted.map((a) => a.answer),
+    );
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const key = this.keys.get(r.keyId);
+    if (!key) throw new ClusterError('not-found', `key ${r.keyId} does not exist`);
+    // The current record: its state or description may have changed while the signers worked.
+    const record: KeyRecord = { ...key, holders: r.holders, ...('protocol' in r.publicPackage ? { ecdsa: r.publicPackage } : { frost: r.publicPackage }) };
+    await this.keys.put(record);
+    await this.journal.delete(r.keyId);
+    this.log.info({ keyId: r.keyId, holders: r.holders }, 'key reshared');
+    return record;
   }
 
   /** Liveness of every signer, probed in parallel (bounded). */
@@ -139,7 +205,7 @@ export class Cluster {
       keyId,
       keySpec: req.keySpec,
       keyUsage: req.keyUsage,
-      holders: this.config.signers.map((s) => s.id),
+      holders: [...this.clients.keys()],
       threshold: this.config.threshold,
       state: 'Enabled' as const,
       origin: req.pkcs8Pem ? ('EXTERNAL' as const) : ('AWS_KMS' as const),

@@ -34,6 +34,7 @@ import {
   principalEnrolmentSchema,
   principalRemovalSchema,
   signedUpdate,
+  signerAdmissionSchema,
   signerRemovalSchema,
   successorProblem,
   verifyGovernanceChain,
@@ -43,11 +44,12 @@ import {
   type GovernanceUpdate,
   type KeyPolicy,
   type PrincipalEnrolment,
+  type SignerAdmission,
 } from '../policy/index.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import type { SignerChange, UnnumberedChange } from '../signers/node/guard.js';
-import type { IdentitySecrets } from '../signers/node/identity.js';
-import type { GatewayConfig } from './config.js';
+import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from '../signers/node/identity.js';
+import { gatewayPaths, signerEntrySchema, type GatewayConfig, type SignerEntry } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';
 import { KmsError, type KmsErrorName } from './kms/errors.js';
 import type { KmsState } from './kms/state.js';
@@ -78,16 +80,19 @@ export interface ChangeResult {
 }
 
 /** The operations that change who may act. */
-export type MembershipAction = 'mpchsm:AddPrincipal' | 'mpchsm:RemovePrincipal' | 'mpchsm:UpdateGovernance' | 'mpchsm:RemoveSigner';
-export const isMembershipAction = (a: string): a is MembershipAction =>
-  a === 'mpchsm:AddPrincipal' || a === 'mpchsm:RemovePrincipal' || a === 'mpchsm:UpdateGovernance' || a === 'mpchsm:RemoveSigner';
+const MEMBERSHIP_ACTIONS = ['mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner'] as const;
+export type MembershipAction = (typeof MEMBERSHIP_ACTIONS)[number];
+export const isMembershipAction = (a: string): a is MembershipAction => (MEMBERSHIP_ACTIONS as readonly string[]).includes(a);
 
 /** Signers removed by approved proposals (party ids), kept by the gateway beside its change log. */
 const retiredFileSchema = z.strictObject({ retired: z.array(z.number().int().min(1).max(255)) });
+/** Signers added by approved proposals that are not yet admitted (gateway/add-signer.ts). */
+const admissionsFileSchema = z.strictObject({ pending: z.array(signerEntrySchema) });
 
 export class GatewayPolicy {
   readonly proposals: ProposalStore;
   private readonly clients: SignerClient[];
+  private readonly newClient: (s: SignerEntry) => SignerClient;
   private readonly downUntil = new Map<number, number>();
   private readonly parsed = new Map<string, KeyPolicy>();
   private defaultText = '';
@@ -99,6 +104,8 @@ export class GatewayPolicy {
   private readonly changesFile: string;
   private readonly retiredFile: string;
   private retiredIds: Set<number>;
+  private readonly admissionsFile: string;
+  private pendingAdmissions: SignerEntry[];
 
   private constructor(
     /** The verified governance chain; its last version is in force. */
@@ -117,8 +124,12 @@ export class GatewayPolicy {
     this.retiredFile = path.join(dir, 'retired-signers.json');
     const retired = readJson(this.retiredFile);
     this.retiredIds = new Set(retired === undefined ? [] : retiredFileSchema.parse(retired).retired);
+    this.admissionsFile = path.join(dir, 'signer-admissions.json');
+    const admissions = readJson(this.admissionsFile);
+    this.pendingAdmissions = admissions === undefined ? [] : admissionsFileSchema.parse(admissions).pending;
     this.proposals = new ProposalStore(path.join(dir, 'proposals.json'), () => this.current);
-    this.clients = config.signers.map((s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead));
+    this.newClient = (s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead);
+    this.clients = config.signers.map(this.newClient);
     this.refreshDefaultPolicy();
     // A damaged log must stop the gateway: renumbering from 1 would make every signer take new
     // changes for ones it already processed.
@@ -228,6 +239,10 @@ export class GatewayPolicy {
       Governance: this.chain,
       PinKdf: readPinVerifiers(this.dir).kdf,
       Principals: this.principals.all().map((p) => ({ Name: p.name, Role: p.role, AccessKeyId: p.accessKeyId })).sort((a, b) => (a.Name < b.Name ? -1 : 1)),
+      Signers: [
+        ...this.config.signers.map((s) => ({ Name: s.name, Id: s.id, State: this.retiredIds.has(s.id) ? 'Retired' : 'Active' })),
+        ...this.pendingAdmissions.map((s) => ({ Name: s.name, Id: s.id, State: 'AwaitingAdmission' })),
+      ],
     };
   }
 
@@ -242,7 +257,7 @@ export class GatewayPolicy {
         throw invalid(`the PIN verifier of ${e.Name} is not derived with the cluster's PIN parameters (MpcHsm.DescribeCluster's PinKdf)`);
     }
     const parties = e.Secrets.map((s) => s.Party).sort((a, b) => a - b);
-    const expected = e.Role === 'app' ? this.config.signers.map((s) => s.id).sort((a, b) => a - b) : [GATEWAY_PARTY];
+    const expected = e.Role === 'app' ? this.activeIds() : [GATEWAY_PARTY];
     if (parties.join() !== expected.join()) {
       const to = e.Role === 'app' ? `every signer (${expected.join(', ')}) and to nobody else: the gateway must never hold it` : `the gateway (party ${GATEWAY_PARTY}), which verifies auditors' requests`;
       throw invalid(`the secret of ${e.Name} (${e.Role}) is sealed to ${to}; this proposal seals it to parties ${parties.join(', ')}`);
@@ -270,13 +285,58 @@ export class GatewayPolicy {
     const s = this.config.signers.find((x) => x.name === name);
     if (!s) throw new KmsError('NotFoundException', `signer ${name} does not exist`);
     if (this.retiredIds.has(s.id)) throw invalid(`signer ${name} is already removed`);
-    const remaining = this.config.signers.filter((x) => x.id !== s.id && !this.retiredIds.has(x.id)).map((x) => x.id);
+    const remaining = this.activeIds().filter((id) => id !== s.id);
     if (remaining.length < this.config.threshold) throw invalid(`removing ${name} would leave ${remaining.length} signers, fewer than the cluster's threshold ${this.config.threshold}`);
     for (const k of this.keys.list()) {
       const left = k.holders.filter((id) => remaining.includes(id)).length;
       if (left < k.threshold) throw invalid(`removing ${name} would leave key ${k.keyId} with ${left} of its holders, fewer than its threshold ${k.threshold}`);
     }
     return { name: s.name, id: s.id };
+  }
+
+  /** Party ids of the signers not removed, ascending. */
+  private activeIds(): number[] {
+    return this.config.signers.map((s) => s.id).filter((id) => !this.retiredIds.has(id)).sort((a, b) => a - b);
+  }
+
+  /** Refuses adding a signer whose name, party id or identity is already used, before anyone approves it. */
+  checkAddSigner(a: SignerAdmission): SignerEntry {
+    let identity: PublicIdentity;
+    try {
+      identity = parsePublicIdentity(a.Identity);
+    } catch (e) {
+      throw invalid((e as Error).message);
+    }
+    const known = [...this.config.signers, ...this.pendingAdmissions];
+    const clash = known.find((s) => s.name === a.Name || s.id === a.Id || s.identity.signPublicKey === identity.signPublicKey || s.identity.kexPublicKey === identity.kexPublicKey);
+    if (clash) throw new KmsError('AlreadyExistsException', `signer ${a.Name} (party ${a.Id}) clashes with signer ${clash.name}: names, party ids and identities are never reused`);
+    return { name: a.Name, id: a.Id, url: a.Endpoint, identity };
+  }
+
+  /** A signer added by an approved proposal: pending admission, or admitted (then in the configuration). */
+  addedSigner(name: string): { entry: SignerEntry; admitted: boolean } | undefined {
+    const pending = this.pendingAdmissions.find((s) => s.name === name);
+    if (pending) return { entry: pending, admitted: false };
+    const s = this.config.signers.find((x) => x.name === name);
+    return s && !this.retiredIds.has(s.id) ? { entry: s, admitted: true } : undefined;
+  }
+
+  /**
+   * Makes an enrolled newcomer a signer of the gateway's: in the configuration (saved), asked
+   * every change after `seq` (the last one its enrolment state had processed). Runs in the
+   * change queue, so no change is forwarded between the enrolment and this.
+   */
+  completeAdmission(entry: SignerEntry, enrol: () => Promise<{ seq: number }>): Promise<void> {
+    return this.serial(async () => {
+      const { seq } = await enrol();
+      this.config.signers.push(entry);
+      await writeFileAtomic(gatewayPaths(this.dir).config, Buffer.from(JSON.stringify(this.config, null, 2) + '\n'), 0o600);
+      this.clients.push(this.newClient(entry));
+      this.changes.acked[entry.id] = seq;
+      await this.save();
+      this.pendingAdmissions = this.pendingAdmissions.filter((s) => s.id !== entry.id);
+      await writeFileAtomic(this.admissionsFile, Buffer.from(JSON.stringify({ pending: this.pendingAdmissions }) + '\n'), 0o600);
+    });
   }
 
   /** Refuses a governance update that cannot follow the version in force, before anyone approves it. */
@@ -357,6 +417,14 @@ export class GatewayPolicy {
         // A signed chain link proves itself: the signers need no proposal beside it.
         change = { principal: proposal.proposer, operation: 'UpdateGovernance', parameters: { Governance: signed, Principals: u.Principals } };
         break;
+      }
+      case 'mpchsm:AddSigner': {
+        const entry = this.checkAddSigner(signerAdmissionSchema.parse(proposal.parameters));
+        // Every active signer pins the newcomer first; it is admitted after (gateway/add-signer.ts).
+        const changes = await this.forward({ ...approved, operation: 'AddSigner', parameters: proposal.parameters });
+        this.pendingAdmissions = [...this.pendingAdmissions, entry];
+        await writeFileAtomic(this.admissionsFile, Buffer.from(JSON.stringify({ pending: this.pendingAdmissions }) + '\n'), 0o600);
+        return { result: { Signer: { Name: entry.name, Id: entry.id } }, changes, approvedBy: d.approvedBy };
       }
       case 'mpchsm:RemoveSigner': {
         const s = this.checkRemoveSigner(signerRemovalSchema.parse(proposal.parameters).Name);

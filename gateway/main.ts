@@ -17,6 +17,7 @@ import { KmsState } from './kms/state.js';
 import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
 import { startGatewayServer } from './server.js';
+import { resumeReshares } from './reshare-journal.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '111122223333';
@@ -70,6 +71,8 @@ async function run(dir: string): Promise<void> {
   const policy = GatewayPolicy.load({ dir, config, principals, kmsState, identity, log, auditHead: () => audit.head(), keys: cluster.keys });
   cluster.retire(policy.retired);
   installGatewayPolicy(policy);
+  // A resharing the last run left between its adopts is finished before any request is served.
+  await resumeReshares({ cluster, audit, log });
   const server = await startGatewayServer({ config, cluster, principals, log, dir, kmsState, audit });
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {

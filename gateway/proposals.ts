@@ -29,6 +29,7 @@ import {
   principalEnrolmentSchema,
   principalRemovalSchema,
   proposalSchema,
+  signerAdmissionSchema,
   signerRemovalSchema,
   quorumFor,
   requiredRoleText,
@@ -235,6 +236,8 @@ const INPUTS = {
   DescribeCluster: z.strictObject({}),
   AddPrincipal: principalEnrolmentSchema,
   RemovePrincipal: principalRemovalSchema,
+  AddSigner: signerAdmissionSchema,
+  AdmitSigner: z.strictObject({ Name: signerAdmissionSchema.shape.Name }),
   RemoveSigner: signerRemovalSchema,
   UpdateGovernance: governanceUpdateSchema,
   ListAuditRecords: z.strictObject({
@@ -257,7 +260,9 @@ export interface MpcHsmContext {
   principal: Principal;
   store: ProposalStore;
   /** Principal and governance changes: the gateway's state and its checks before proposing. */
-  membership: Pick<GatewayPolicy, 'describe' | 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkRemoveSigner' | 'checkGovernanceUpdate'>;
+  membership: Pick<GatewayPolicy, 'describe' | 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkAddSigner' | 'checkRemoveSigner' | 'checkGovernanceUpdate'>;
+  /** Admits a signer added by an approved proposal (again, after a failure) and reshares to it. */
+  admitSigner(name: string): Promise<object>;
   /** Per-signature approvals a key needs (undefined: no such key). */
   approvalsPerSignature(keyId: string): number | undefined;
   /** Runs an approved proposal as its proposer. */
@@ -304,6 +309,16 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       const input = parseInput(INPUTS.RemovePrincipal, raw, name);
       c.membership.checkRemovePrincipal(input.Name);
       return propose(c, 'mpchsm:RemovePrincipal', input);
+    }
+    case 'AddSigner': {
+      requireRole(principal, ['mpchsm:AddSigner']);
+      const input = parseInput(INPUTS.AddSigner, raw, name);
+      c.membership.checkAddSigner(input);
+      return propose(c, 'mpchsm:AddSigner', input);
+    }
+    case 'AdmitSigner': {
+      requireRole(principal, ['mpchsm:AddSigner']);
+      return { result: await c.admitSigner(parseInput(INPUTS.AdmitSigner, raw, name).Name) };
     }
     case 'RemoveSigner': {
       requireRole(principal, ['mpchsm:RemoveSigner']);

@@ -28,7 +28,7 @@ function isStrongEd25519Key(hex: string): boolean {
 }
 
 /** Operations every governance version must put under quorum (at least one approval). */
-export const UNDER_QUORUM_ALWAYS: readonly Action[] = ['mpchsm:UpdateGovernance', 'mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal', 'mpchsm:RemoveSigner'];
+export const UNDER_QUORUM_ALWAYS: readonly Action[] = ['mpchsm:UpdateGovernance', 'mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner'];
 
 export const governanceDocumentSchema = z
   .strictObject({

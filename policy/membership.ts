@@ -64,6 +64,19 @@ export const principalRemovalSchema = z.strictObject({ Name: principalNameSchema
 /** mpchsm:RemoveSigner's parameters: the signer's name, as configured at every party. */
 export const signerRemovalSchema = z.strictObject({ Name: principalNameSchema });
 
+/**
+ * mpchsm:AddSigner's parameters: the new signer's name, party id, public identity (made by its
+ * operator; the approvers compare its fingerprint with the operator's, out of band) and the
+ * address the gateway reaches it at. Party ids are never reused.
+ */
+export const signerAdmissionSchema = z.strictObject({
+  Name: z.string().regex(/^[a-z0-9-]{1,32}$/),
+  Id: z.number().int().min(1).max(255),
+  Identity: publicIdentitySchema,
+  Endpoint: z.string().url().max(256).regex(/^https?:\/\//),
+});
+export type SignerAdmission = z.infer<typeof signerAdmissionSchema>;
+
 /** mpchsm:UpdateGovernance's parameters; the approvals are signatures over Document. */
 export const governanceUpdateSchema = z.strictObject({
   Document: governanceDocumentSchema,

@@ -14,6 +14,8 @@ import { sigv4Evidence } from '../../policy/index.js';
 import { SIGNER_CHANGES } from '../../signers/node/guard.js';
 import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
 import { reshareAfterRemoval } from '../remove-signer.js';
+import { admitSigner } from '../add-signer.js';
+import { refreshKeyShares } from '../refresh-shares.js';
 import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
 import { readLog } from '../../audit/verify.js';
 import { auditLogPath } from '../../audit/paths.js';
@@ -55,7 +57,7 @@ function queryRecord(qs: string): Record<string, string | string[]> {
   return out;
 }
 
-const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'signature', Decrypt: 'plaintext', CreateKey: 'key' };
+const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'signature', Decrypt: 'plaintext', CreateKey: 'key', RefreshKeyShares: 'key' };
 
 /** One audit entry per KMS request: who, what, on which key, with which signers, and how it ended. */
 async function recordRequest(
@@ -153,6 +155,12 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
         const keys = await reshareAfterRemoval(deps, { name: removed.Name, id: removed.Id }, { principal: proposerName, proposal: stored.proposal.id, policy });
         return { operation: name, result: { ...r.result, ...keys }, changes: r.changes };
       }
+      if (stored.proposal.operation === 'mpchsm:AddSigner') {
+        const added = (r.result as { Signer: { Name: string } }).Signer;
+        const policy = { version: gatewayPolicy().governance.version, approvals: r.approvedBy };
+        const outcome = await admitSigner(deps, added.Name, { principal: proposerName, proposal: stored.proposal.id, request: stored.proposal.id, policy });
+        return { operation: name, result: outcome, changes: r.changes };
+      }
       return { operation: name, result: r.result, changes: r.changes };
     }
     if (!stored.proposal.operation.startsWith('kms:') || !Object.hasOwn(OPERATIONS, name)) {
@@ -207,6 +215,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
             },
             // The approval that completes a proposal is recorded as the operation it ran.
             execute: (proposer, stored) => executeProposal(proposer, stored, (c) => (opCtx = c)),
+            admitSigner: (signer) => admitSigner(deps, signer, { principal: known.name, request: requestId, policy: { version: policy.governance.version, approvals: [] } }),
             auditRecords: async () => (await readLog(auditLogPath(deps.dir), 'gateway')).lines.map((l) => ({ seq: l.entry.seq, entry: l.entry as unknown as Record<string, unknown> })),
           });
           proposed = r.proposed;
@@ -214,6 +223,19 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
           ctx.body = JSON.stringify(r.result);
         } finally {
           if (opCtx) [entry.operation, entry.keyId] = [opCtx.operation, opCtx.keyId];
+        }
+      } else if (target === `${MPCHSM_PREFIX}RefreshKeyShares`) {
+        // A key operation of the cluster's own, recorded like one: its session, signers and new shares.
+        entry.operation = 'RefreshKeyShares';
+        via = target;
+        if (ctx.get('content-type').split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
+        const refresh = (opCtx = new OpContext(deps, state, arns, known, 'RefreshKeyShares', { parameters: {} }));
+        try {
+          const result = await refreshKeyShares(refresh, parseJsonBody(body));
+          ctx.set('Content-Type', CONTENT_TYPE);
+          ctx.body = JSON.stringify(result);
+        } finally {
+          entry.keyId = refresh.keyId;
         }
       } else {
         const name = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';

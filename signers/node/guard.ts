@@ -10,9 +10,10 @@
 // - its own copy of each key's policy, state (Enabled / Disabled / PendingDeletion), spec and
 //   usage, and of the aliases;
 // - the proposals it has applied and the per-signature approval nonces it has consumed;
-// - the signers removed by approved RemoveSigner proposals: retired for good, no envelope from
-//   them is opened, no session including them joined, and a key is reshared only to its old
-//   holders minus them (signers/node/reshare.ts).
+// - the signers admitted by approved AddSigner proposals (their pinned identities) and those
+//   removed by approved RemoveSigner proposals: retired for good, no envelope from them is
+//   opened, no session including them joined; a key is reshared only to active signers, keeping
+//   every active holder (signers/node/reshare.ts).
 //
 // Checked before any share is used: the client's original request (evidence) verifies with the
 // principal's secret or PIN key, names this key and exactly this message or ciphertext, is
@@ -55,6 +56,7 @@ import {
   proposalSchema,
   quorumFor,
   signedGovernanceSchema,
+  signerAdmissionSchema,
   signerRemovalSchema,
   sigv4EvidenceSchema,
   takeToken,
@@ -72,7 +74,8 @@ import {
 } from '../../policy/index.js';
 import { fromHex, toHex } from '../protocols/common.js';
 import type { RsaRequest } from '../protocols/rsa/request.js';
-import type { IdentitySecrets } from './identity.js';
+import { peerSchema, type Peer } from './config.js';
+import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from './identity.js';
 import { digestHex } from './released.js';
 import { RpcError } from './rpc.js';
 import type { ShareStore } from './store.js';
@@ -85,6 +88,9 @@ const KEY_PREFIX = 'policy.key.';
 /** Party ids of signers removed by approved RemoveSigner proposals: never trusted again. */
 const RETIRED = 'policy.retired';
 const retiredSchema = z.array(z.number().int().min(1).max(255));
+/** Signers admitted by approved AddSigner proposals, beside those configured at bootstrap. */
+const ADMITTED = 'policy.admitted';
+const admittedSchema = z.array(peerSchema).max(255);
 /** A key may be forgotten (a failed creation rolled back) only this soon after it was made. */
 const FORGET_WINDOW_MS = 10 * 60_000;
 
@@ -182,7 +188,7 @@ export const SIGNER_CHANGES = [
 export type SignerChangeOperation = (typeof SIGNER_CHANGES)[number];
 
 /** Changes to who may act: approved proposals, or (UpdateGovernance) a signed next version. */
-export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGovernance', 'RemoveSigner'] as const;
+export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGovernance', 'AddSigner', 'RemoveSigner'] as const;
 
 const changeFields = {
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
@@ -232,6 +238,21 @@ type Ledger = z.infer<typeof ledgerSchema>;
 
 const aliasesSchema = z.record(z.string(), z.string().regex(UUID_RE));
 
+/**
+ * What an active signer hands a newly admitted one (sealed to it: signers/node/admission.ts):
+ * its whole policy state. The newcomer takes it only if every active signer sent the same.
+ */
+export const admissionStateSchema = z.strictObject({
+  registry: registrySchema,
+  chain: z.array(z.unknown()).min(1).max(10_000),
+  keys: z.array(keyStateSchema).max(100_000),
+  aliases: aliasesSchema,
+  retired: retiredSchema,
+  admitted: admittedSchema,
+  ledger: ledgerSchema,
+});
+export type AdmissionState = z.infer<typeof admissionStateSchema>;
+
 /** What a change or creation request may carry: an approved proposal and its approvals. */
 type ProposalCarrier = { parameters?: Record<string, unknown>; proposal?: unknown; approvals?: unknown[] | undefined };
 
@@ -239,7 +260,8 @@ type ProposalCarrier = { parameters?: Record<string, unknown>; proposal?: unknow
 export interface SelfIdentity {
   identity: IdentitySecrets;
   party: number;
-  peers: readonly { name: string; id: number }[];
+  /** The signers configured at bootstrap (this one included). */
+  peers: readonly Peer[];
   threshold: number;
 }
 
@@ -306,6 +328,7 @@ export class PolicyGuard {
     private aliases: Record<string, string>,
     private ledger: Ledger,
     private retiredIds: Set<number>,
+    private admittedPeers: Peer[],
   ) {
     this.index();
     this.sigv4 = new SigV4Verifier({ region: registry.region, service: 'kms', secretFor: (id) => this.byAccessKey.get(id)?.secretAccessKey });
@@ -330,6 +353,34 @@ export class PolicyGuard {
     return { clusterId: e.clusterId, principals: registry.principals.length, governanceVersion: g.governance.version };
   }
 
+  /**
+   * A newly admitted signer's enrolment: the policy state every active signer agreed on
+   * (admission.ts checks that), if the governance chain verifies and the state admits exactly
+   * this signer's identity. Refuses a store that is already enrolled.
+   */
+  static async enrolAdmitted(store: ShareStore, self: SelfIdentity & { name: string }, state: AdmissionState): Promise<{ governanceVersion: number; keys: number; seq: number }> {
+    if (await store.has(REGISTRY)) throw new RpcError(409, 'enrolled', 'this signer is already enrolled');
+    const g = verifyGovernanceChain(state.chain);
+    if (!g.ok) throw denied(`the governance chain handed over does not verify: ${g.reason}`);
+    const me = state.admitted.find((p) => p.id === self.party);
+    if (!me || me.name !== self.name || me.identity.signPublicKey !== self.identity.public.signPublicKey || me.identity.kexPublicKey !== self.identity.public.kexPublicKey)
+      throw denied('the signers did not admit this signer’s identity under this name and party id');
+    if (state.retired.includes(self.party)) throw denied('this signer was admitted, then removed');
+    for (const k of state.keys) await store.put(KEY_PREFIX + k.keyId, json(k));
+    await store.put(GOVERNANCE, json({ chain: state.chain }));
+    await store.put(ALIASES, json(state.aliases));
+    await store.put(LEDGER, json(state.ledger));
+    await store.put(RETIRED, json(state.retired));
+    await store.put(ADMITTED, json(state.admitted));
+    await store.put(REGISTRY, json(state.registry)); // last: its presence means "enrolled"
+    return { governanceVersion: g.governance.version, keys: state.keys.length, seq: state.ledger.seq };
+  }
+
+  /** Whether this store holds an enrolment (bootstrap or admission). */
+  static enrolled(store: ShareStore): Promise<boolean> {
+    return store.has(REGISTRY);
+  }
+
   /** Loads this signer's sealed policy state; a signer that was never enrolled does not start. */
   static async load(store: ShareStore, audit: AuditLog, self: SelfIdentity): Promise<PolicyGuard> {
     const read = async <T>(name: string, schema: z.ZodType<T>): Promise<T> => {
@@ -348,7 +399,8 @@ export class PolicyGuard {
       keys.set(k.keyId, k);
     }
     const retired = (await store.has(RETIRED)) ? await read(RETIRED, retiredSchema) : [];
-    return new PolicyGuard(store, audit, self, registry, chain.chain, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema), new Set(retired));
+    const admitted = (await store.has(ADMITTED)) ? await read(ADMITTED, admittedSchema) : [];
+    return new PolicyGuard(store, audit, self, registry, chain.chain, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema), new Set(retired), admitted);
   }
 
   // ---- authentication for the gateway -------------------------------------------------------
@@ -635,7 +687,7 @@ export class PolicyGuard {
 
   // ---- changes to principals and governance -------------------------------------------------
 
-  /** AddPrincipal, RemovePrincipal and RemoveSigner take an approved proposal; UpdateGovernance a verified next version. */
+  /** AddPrincipal, RemovePrincipal, AddSigner and RemoveSigner take an approved proposal; UpdateGovernance a verified next version. */
   private async applyMembership(c: MembershipChange): Promise<Applied> {
     if (c.operation === 'UpdateGovernance') return this.updateGovernance(c);
     const op = `mpchsm:${c.operation}` as const;
@@ -657,15 +709,17 @@ export class PolicyGuard {
     } else if (c.operation === 'RemoveSigner') {
       const r = signerRemovalSchema.safeParse(proposal.parameters);
       if (!r.success) throw denied(`malformed signer removal in proposal ${proposal.id}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
-      const peer = this.self.peers.find((p) => p.name === r.data.Name);
+      const peer = this.peers.find((p) => p.name === r.data.Name);
       if (!peer) throw denied(`${r.data.Name} is not a signer of this cluster`);
       if (this.retiredIds.has(peer.id)) throw denied(`signer ${peer.name} is already retired`);
       const retired = [...this.retiredIds, peer.id].sort((a, b) => a - b);
-      const remaining = this.self.peers.length - retired.length;
+      const remaining = this.peers.length - retired.length;
       if (remaining < this.self.threshold) throw denied(`removing ${peer.name} would leave ${remaining} signers, fewer than the threshold ${this.self.threshold}`);
       await this.store.put(RETIRED, json(retired));
       this.retiredIds = new Set(retired);
       member = peer.name;
+    } else if (c.operation === 'AddSigner') {
+      member = await this.admitSigner(proposal);
     } else {
       const r = principalRemovalSchema.safeParse(proposal.parameters);
       if (!r.success) throw denied(`malformed removal in proposal ${proposal.id}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
@@ -771,19 +825,70 @@ export class PolicyGuard {
     return this.retiredIds;
   }
 
+  /** Every signer admitted, at bootstrap or since, retired ones included. */
+  get peers(): Peer[] {
+    return [...this.self.peers, ...this.admittedPeers.filter((a) => !this.self.peers.some((p) => p.id === a.id))];
+  }
+
+  /** This signer's policy state, for a signer admitted here (and not retired since). */
+  admissionState(name: string): AdmissionState {
+    const peer = this.admittedPeers.find((p) => p.name === name);
+    if (!peer || this.retiredIds.has(peer.id)) throw denied(`${name} is not a signer admitted by an approved AddSigner here`);
+    return {
+      registry: this.registry,
+      chain: this.chain,
+      keys: [...this.keys.values()].sort((a, b) => a.keyId.localeCompare(b.keyId)),
+      aliases: this.aliases,
+      retired: [...this.retiredIds].sort((a, b) => a - b),
+      admitted: this.admittedPeers,
+      ledger: this.ledger,
+    };
+  }
+
+  /** Party ids of the signers this one works with: admitted, not retired. */
+  get activePeers(): number[] {
+    return this.peers.map((p) => p.id).filter((id) => !this.retiredIds.has(id)).sort((a, b) => a - b);
+  }
+
   /**
-   * A key is reshared only away from signers retired here: to exactly its old holders minus
-   * the retired ones, at its old threshold. Anything else (a refresh, a new member, another
-   * threshold) is not an approved change this signer knows of, whatever the gateway says.
+   * Pins a new signer's identity under an approved AddSigner: from then on its envelopes are
+   * opened and keys may be reshared to it. Names, party ids and identities are never reused.
+   */
+  private async admitSigner(proposal: Proposal): Promise<string> {
+    const r = signerAdmissionSchema.safeParse(proposal.parameters);
+    if (!r.success) throw denied(`malformed signer admission in proposal ${proposal.id}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+    let identity: PublicIdentity;
+    try {
+      identity = parsePublicIdentity(r.data.Identity);
+    } catch (e) {
+      throw denied(`proposal ${proposal.id}: ${(e as Error).message}`);
+    }
+    const clash = this.peers.find((p) => p.name === r.data.Name || p.id === r.data.Id || p.identity.signPublicKey === identity.signPublicKey || p.identity.kexPublicKey === identity.kexPublicKey);
+    if (clash || this.retiredIds.has(r.data.Id)) throw denied(`signer ${r.data.Name} (party ${r.data.Id}) clashes with ${clash ? `signer ${clash.name}` : 'a retired signer'}: names, party ids and identities are never reused`);
+    const admitted = [...this.admittedPeers, { name: r.data.Name, id: r.data.Id, identity }];
+    await this.store.put(ADMITTED, json(admitted));
+    this.admittedPeers = admitted;
+    return r.data.Name;
+  }
+
+  /**
+   * A key is reshared at its threshold, to a set that keeps every old holder still active here
+   * and adds only active signers: away from retired signers (after an approved removal), to the
+   * same holders (a refresh: new shares, fresh ECDSA pairs), or to a signer admitted by an
+   * approved AddSigner. Each of those changes was approved where it needed approval; anything
+   * else (dropping an active holder, a stranger, another threshold) is refused here, whatever
+   * the gateway says.
    */
   checkReshare(keyId: string, old: { participants: readonly number[]; threshold: number }, next: { participants: readonly number[]; threshold: number }): void {
     this.keyState(keyId);
     if (this.retiredIds.has(this.self.party)) throw denied('this signer is retired: it takes part in no resharing');
-    const expected = old.participants.filter((id) => !this.retiredIds.has(id)).sort((a, b) => a - b);
-    if (expected.length === old.participants.length) throw denied(`no approved signer removal concerns key ${keyId}: its holders ${old.participants.join(', ')} are all active here`);
-    if ([...next.participants].sort((a, b) => a - b).join() !== expected.join())
-      throw denied(`key ${keyId} is reshared only to its old holders minus the retired signers (${expected.join(', ')}), not to ${next.participants.join(', ')}`);
-    if (next.threshold !== old.threshold) throw denied(`key ${keyId} keeps its threshold ${old.threshold} when a signer is removed, not ${next.threshold}`);
+    const active = this.activePeers;
+    const kept = old.participants.filter((id) => !this.retiredIds.has(id));
+    const missing = kept.filter((id) => !next.participants.includes(id));
+    if (missing.length) throw denied(`key ${keyId} keeps every active holder when reshared; ${missing.join(', ')} would be dropped without an approved removal`);
+    const strangers = next.participants.filter((id) => !active.includes(id));
+    if (strangers.length) throw denied(`key ${keyId} is reshared only to active signers of this cluster, not to ${strangers.join(', ')}`);
+    if (next.threshold !== old.threshold) throw denied(`key ${keyId} keeps its threshold ${old.threshold} when reshared, not ${next.threshold}`);
   }
 
   // ---- helpers ------------------------------------------------------------------------------

@@ -6,12 +6,14 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { readSecretFromStdin } from '../../cli/stdin.js';
 import { writeFileAtomic } from './atomic.js';
-import { signerConfigSchema, loadSignerConfig, signerPaths } from './config.js';
+import type { Logger } from 'pino';
+import { Admission } from './admission.js';
+import { signerConfigSchema, loadSignerConfig, signerPaths, type SignerConfig } from './config.js';
 import { PolicyGuard } from './guard.js';
-import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity } from './identity.js';
+import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity, type IdentitySecrets } from './identity.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
-import { createRpcServer } from './rpc.js';
+import { createRpcServer, type RpcHandler } from './rpc.js';
 import { SignerService } from './service.js';
 import { ShareStore } from './store.js';
 
@@ -75,19 +77,28 @@ async function run(dir: string): Promise<void> {
   secret.fill(0);
   const identity = await loadIdentity(store);
   const audit = await AuditLog.open(auditLogPath(dir), identity);
-  const service = await SignerService.start({ config, store, identity, log, audit });
+  const routes: Record<string, RpcHandler> = {};
+  let health: () => unknown;
+  const serve = async () => {
+    const service = await SignerService.start({ config, store, identity, log, audit });
+    for (const k of Object.keys(routes)) delete routes[k];
+    Object.assign(routes, service.routes());
+    health = () => service.health();
+  };
+  if (await PolicyGuard.enrolled(store)) await serve();
+  else awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
   const server = createRpcServer({
     self: identity,
     callerKey: config.gateway.signPublicKey,
-    routes: service.routes(),
-    health: () => service.health(),
+    routes,
+    health: () => health(),
     onError: (path, e) => log.warn({ path, err: (e as Error).message }, 'request refused or failed'),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
-  log.info({ port: config.port, fingerprint: identity.fingerprint, keys: service.health().keys }, 'signer ready');
+  log.info({ port: config.port, fingerprint: identity.fingerprint, health: health!() }, 'signer ready');
   const stop = () => {
     log.info('stopping');
     server.close();
@@ -100,6 +111,38 @@ async function run(dir: string): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+/**
+ * A signer added after bootstrap starts with no policy state: it answers only its admission
+ * (signers/node/admission.ts) until the active signers' states enrol it, then serves fully.
+ */
+function awaitAdmission(
+  ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog },
+  routes: Record<string, RpcHandler>,
+  serve: () => Promise<void>,
+  setHealth: (h: () => unknown) => void,
+): void {
+  const { config, identity } = ctx;
+  setHealth(() => ({ pid: process.pid, name: config.name, id: config.id, fingerprint: identity.fingerprint, keys: 0, awaiting: 'admission' }));
+  const admission = new Admission(config, ctx.store, identity).routes();
+  routes['/v1/admission/challenge'] = admission['/v1/admission/challenge'];
+  routes['/v1/admission/enrol'] = async (body) => {
+    const startedAt = Date.now();
+    const entry = { request: 'admission', op: 'admission.enrol', caller: config.gateway.name, startedAt };
+    let enrolled;
+    try {
+      enrolled = await admission['/v1/admission/enrol'](body);
+    } catch (e) {
+      await ctx.audit.append({ ...entry, outcome: 'refused', reason: (e as Error).message.slice(0, 1000) });
+      throw e;
+    }
+    await ctx.audit.append({ ...entry, outcome: 'ok', detail: { governanceVersion: enrolled.governanceVersion, keys: enrolled.keys, seq: enrolled.seq } });
+    ctx.log.info(enrolled, 'admitted: policy state enrolled from every active signer');
+    await serve();
+    return enrolled;
+  };
+  ctx.log.info('awaiting admission: this signer holds no policy state yet');
 }
 
 async function main(): Promise<void> {

@@ -32,6 +32,11 @@ export class Relay {
     this.retire(retired);
   }
 
+  /** Trusts the signers admitted by approved proposals (their pinned identities), unless retired. */
+  admit(peers: readonly { id: PartyId; identity: PublicIdentity }[], retired: ReadonlySet<PartyId>): void {
+    for (const p of peers) if (!retired.has(p.id)) this.active.set(p.id, p.identity);
+  }
+
   /** Stops trusting signers removed by an approved proposal. */
   retire(ids: Iterable<PartyId>): void {
     for (const id of ids) this.active.delete(id);

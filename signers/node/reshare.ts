@@ -70,16 +70,24 @@ export class ReshareSessions {
     };
   }
 
+  /**
+   * Round 1. A holder deals from its own share and the package it implies; a signer new to the
+   * key (admitted since it was made) only receives, with `old` as the gateway relays it — its
+   * dealers check `old` against their own shares, so a wrong one stops them (reshare.ts).
+   */
   private async start(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int() }).parse(body);
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: resharePackageSchema.optional() }).parse(body);
     const raw = await this.store.get(keyRecordName(req.keyId));
-    if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
-    const { scheme, share } = decodeRecord(raw);
-    this.guard.checkReshare(req.keyId, share, req);
+    const held = raw ? decodeRecord(raw) : undefined;
+    if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
+    const old = held ? resharePublicPackage(held.share) : req.old!;
+    const scheme: Scheme = held?.scheme ?? ('protocol' in old ? 'ecdsa' : 'frost');
+    this.guard.checkReshare(req.keyId, old, req);
     if (this.sessions.has(req.session)) throw new RpcError(409, 'session-exists', `session ${req.session} already exists`);
-    // Every new holder is an old holder here: all of them deal, from `old` as this share knows it.
-    const params = { session: req.session, self: this.config.id, old: resharePublicPackage(share), dealers: req.participants, participants: req.participants, threshold: req.threshold };
-    const step = abortable(req.session, () => reshareStart(params, share, randomBytes));
+    // The active old holders deal; every participant receives.
+    const dealers = old.participants.filter((id) => req.participants.includes(id));
+    const params = { session: req.session, self: this.config.id, old, dealers, participants: req.participants, threshold: req.threshold };
+    const step = abortable(req.session, () => reshareStart(params, held?.share, randomBytes));
     this.sessions.set(req.session, { keyId: req.keyId, scheme, state: step.state, expires: Date.now() + SESSION_TTL_MS });
     return { outbound: this.relay.seal(`reshare:${req.keyId}`, step.outbound) };
   }
@@ -102,12 +110,24 @@ export class ReshareSessions {
     return { outbound: [], publicPackage: resharePublicPackage(step.output) };
   }
 
-  /** Replaces the key share with the pending one, once every new holder reported the same package. */
+  /**
+   * Replaces the key share with the pending one, once every new holder reported the same package.
+   * Idempotent: the gateway repeats it after a crash between adopts (gateway/reshare-journal.ts),
+   * so a key share already adopted with this package is answered as adopted again.
+   */
   private async adopt(body: unknown): Promise<{ keyId: string; released: Released }> {
     const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, publicPackage: resharePackageSchema }).parse(body);
     const raw = await this.store.get(pendingName(req.keyId));
-    if (!raw) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
-    const pending = decodeRecord(raw);
+    const pending = raw && decodeRecord(raw);
+    if (!pending || pending.session !== req.session) {
+      // The package holds the new verifying shares: only this resharing's adopted share matches it.
+      const current = await this.store.get(keyRecordName(req.keyId));
+      if (current && canonicalJson(resharePublicPackage(decodeRecord(current).share)) === canonicalJson(req.publicPackage)) {
+        this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share already adopted');
+        return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId } };
+      }
+    }
+    if (!pending) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
     if (pending.session !== req.session) throw new RpcError(409, 'other-session', `the pending share of key ${req.keyId} is from another resharing`);
     if (canonicalJson(resharePublicPackage(pending.share)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
     await this.store.put(keyRecordName(req.keyId), encodeRecord(pending.scheme, pending.share));

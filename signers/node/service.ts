@@ -18,6 +18,7 @@ import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
 import { RsaShares } from './rsa.js';
 import { ReshareSessions } from './reshare.js';
+import { sealAdmissionState } from './admission.js';
 import type { AuditLog } from '../../audit/log.js';
 import { digestHex, type Released } from './released.js';
 
@@ -60,6 +61,7 @@ export class SignerService {
     private readonly guard: PolicyGuard,
   ) {
     this.relay = new Relay(config, identity, guard.retired);
+    this.relay.admit(guard.peers, guard.retired);
     this.rsa = new RsaShares(config, store, identity, this.relay.peers, guard);
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
@@ -88,10 +90,18 @@ export class SignerService {
       '/v1/auth/sigv4': (b) => this.guard.authenticate(b),
       '/v1/policy/apply': async (b) => {
         const r = await this.guard.apply(b);
+        this.relay.admit(this.guard.peers, this.guard.retired);
         this.relay.retire(this.guard.retired);
         return r;
       },
+      '/v1/admission/package': (b) => this.admissionPackage(b),
       ...this.reshare.routes(),
+      // A signer admitted since the key was made holds a share of it from now on.
+      '/v1/reshare/adopt': async (b) => {
+        const r = await this.reshare.routes()['/v1/reshare/adopt'](b);
+        this.keyIds.add(r.keyId);
+        return r;
+      },
       ...guardEcdsaRoutes(this.guard, this.ecdsa.routes((keyId) => this.keyIds.add(keyId))),
     };
     return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replaceAll('/', '.'), h)]));
@@ -125,6 +135,15 @@ export class SignerService {
       const head = await this.audit.append({ ...base, keyId, session: str(b.session), ...rest, outcome: 'ok' });
       return { ...answer, audit: head };
     };
+  }
+
+  /** Hands a newly admitted signer this one's policy state, sealed to it; recorded here. */
+  private async admissionPackage(body: unknown) {
+    const startedAt = Date.now();
+    const sealed = sealAdmissionState(this.guard, this.config, this.identity, body);
+    const name = (body as { name: string }).name;
+    await this.audit.append({ request: `admission-${name}`, op: 'admission.package', caller: this.config.gateway.name, outcome: 'ok', output: 'none', startedAt, detail: { newcomer: name } });
+    return sealed;
   }
 
   private installed(r: { keyId: string }) {

@@ -1,0 +1,13 @@
+// `mpchsm key refresh KEY --as ADMIN`: new shares of a FROST or DKLs23 key at its active signers
+// (MpcHsm.RefreshKeyShares), the same public key. It also finishes the resharing a signer
+// removal left undone (the retired signer is left out). No quorum: nothing is proposed.
+import { z } from 'zod';
+import { call } from './approve.js';
+
+const answerSchema = z.object({ KeyId: z.string(), Holders: z.array(z.number().int()) });
+
+export async function keyRefresh(dir: string, key: string, as: string, json: boolean): Promise<void> {
+  const r = answerSchema.parse(await call(dir, as, 'MpcHsm.RefreshKeyShares', { KeyId: key }));
+  if (json) return console.log(JSON.stringify(r));
+  console.log(`key ${r.KeyId}: shares refreshed at signers ${r.Holders.join(', ')}; the public key is unchanged`);
+}

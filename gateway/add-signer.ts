@@ -1,0 +1,65 @@
+// After an approved AddSigner (issue #7) was applied by the signers (each pinned the newcomer's
+// identity): the newcomer is admitted — it asks a fresh challenge, every active signer seals
+// its policy state to it for that challenge, and it enrols only if they all agree
+// (signers/node/admission.ts) — then the gateway plans with it and reshares every FROST and
+// DKLs23 key to include it (same threshold, same public key, new shares for every holder).
+// RSA keys stay with the signers that hold them. If any step fails, MpcHsm.AdmitSigner (no new
+// approval: the proposal was approved) resumes where it stopped.
+import type { SignerEntry } from './config.js';
+import { gatewayPolicy } from './governance.js';
+import { KmsError } from './kms/errors.js';
+import { reshareKeys, type ReshareCause, type ReshareOutcome } from './reshare-keys.js';
+import type { GatewayDeps } from './server.js';
+
+const RSA_NOTE = 'RSA keys cannot be reshared: the new signer holds no share of this key; it keeps working with the signers that do';
+
+export type AdmissionOutcome = { Signer: { Name: string; Id: number; Admitted: boolean; Reason?: string } } & ReshareOutcome;
+
+/** Admits the signer `name` added by an approved proposal (if not yet), then reshares the keys it lacks. */
+export async function admitSigner(deps: GatewayDeps, name: string, by: Omit<ReshareCause, 'detail'>): Promise<AdmissionOutcome> {
+  const policy = gatewayPolicy();
+  const added = policy.addedSigner(name);
+  if (!added) throw new KmsError('NotFoundException', `no approved AddSigner names an active signer ${name}`);
+  const { entry } = added;
+  const signer = { Name: entry.name, Id: entry.id, Admitted: true };
+  if (!added.admitted) {
+    const reason = await enrol(deps, entry, by);
+    if (reason) return { Signer: { ...signer, Admitted: false, Reason: reason }, Reshared: [], Failed: [], NotReshared: [] };
+  }
+  deps.cluster.admit(entry);
+  const keys = deps.cluster.keys.list().filter((k) => !k.holders.includes(entry.id));
+  const to = (k: { holders: number[] }) => [...k.holders.filter((id) => deps.cluster.active.some((c) => c.id === id)), entry.id].sort((a, b) => a - b);
+  return { Signer: signer, ...(await reshareKeys(deps, keys, to, RSA_NOTE, { ...by, detail: { added: entry.name } })) };
+}
+
+/** The newcomer's enrolment from every active signer's sealed state; answers why it failed, if it did. */
+async function enrol(deps: GatewayDeps, entry: SignerEntry, by: Omit<ReshareCause, 'detail'>): Promise<string | undefined> {
+  const newcomer = deps.cluster.clientFor(entry);
+  const startedAt = Date.now();
+  let reason: string | undefined;
+  try {
+    await gatewayPolicy().completeAdmission(entry, async () => {
+      const { challenge } = await newcomer.call<{ challenge: string }>('/v1/admission/challenge', {});
+      const packages = await Promise.all(deps.cluster.active.map((c) => c.call<unknown>('/v1/admission/package', { name: entry.name, challenge })));
+      return newcomer.call<{ seq: number }>('/v1/admission/enrol', { challenge, packages });
+    });
+  } catch (e) {
+    reason = (e as Error).message.slice(0, 1000);
+    deps.log.error({ signer: entry.name, err: reason }, 'admitting a new signer failed; MpcHsm.AdmitSigner retries');
+  } finally {
+    newcomer.close();
+  }
+  await deps.audit.append({
+    request: `${by.request}-admission`,
+    op: 'AdmitSigner',
+    principal: { name: by.principal },
+    signers: [...deps.cluster.active.map((c) => ({ name: c.name, id: c.id })), { name: entry.name, id: entry.id }],
+    policy: by.policy,
+    outcome: reason === undefined ? 'ok' : 'failed',
+    reason,
+    output: 'none',
+    startedAt,
+    detail: { ...(by.proposal ? { proposal: by.proposal } : {}), signer: entry.name },
+  });
+  return reason;
+}

@@ -1,0 +1,110 @@
+// The gateway's journal of resharings between their two phases (gateway/cluster.ts `reshare`).
+// Once every new holder finished with the same public package, each is told to adopt its new
+// share. A gateway that stops half-way leaves some holders on new shares and the others on old
+// ones, which do not sign together, and a key record naming the old package. So the package is
+// written here, atomically, before the first adopt, and removed once every holder adopted and
+// the key record names it. A record left here is finished at the gateway's next start (and
+// before MpcHsm.RefreshKeyShares reshares the key): adopt is sent again to every holder —
+// a signer answers a repeated adopt as done (signers/node/reshare.ts) — then the key record is
+// updated. One that still fails is logged and kept for the next attempt.
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { AuditLog } from '../audit/log.js';
+import { fsyncDir, writeFileAtomic } from '../signers/node/atomic.js';
+import { keyIdSchema, sessionIdSchema } from '../signers/node/relay.js';
+import { resharePackageSchema } from '../signers/protocols/reshare.js';
+import type { Cluster, Trace } from './cluster.js';
+import type { GatewayDeps } from './server.js';
+
+export const journalRecordSchema = z.strictObject({
+  keyId: keyIdSchema,
+  session: sessionIdSchema,
+  publicPackage: resharePackageSchema,
+  /** The new holders: every one of them is told to adopt. */
+  holders: z.array(z.number().int().min(1).max(255)).min(1).max(255),
+});
+export type JournalRecord = z.infer<typeof journalRecordSchema>;
+
+/** One file per key being reshared, in a directory of the gateway's own. */
+export class ReshareJournal {
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  private file(keyId: string): string {
+    return path.join(this.dir, `${keyIdSchema.parse(keyId)}.json`);
+  }
+
+  get(keyId: string): JournalRecord | undefined {
+    const file = this.file(keyId);
+    return existsSync(file) ? this.read(file) : undefined;
+  }
+
+  list(): JournalRecord[] {
+    // Only complete records: an interrupted write leaves a hidden temp file, never a `.json`.
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => this.read(path.join(this.dir, f)));
+  }
+
+  put(r: JournalRecord): Promise<void> {
+    return writeFileAtomic(this.file(r.keyId), Buffer.from(JSON.stringify(journalRecordSchema.parse(r)) + '\n'), 0o600);
+  }
+
+  async delete(keyId: string): Promise<void> {
+    await unlink(this.file(keyId));
+    await fsyncDir(this.dir);
+  }
+
+  private read(file: string): JournalRecord {
+    const parsed = journalRecordSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    if (!parsed.success) throw new Error(`${file}: not a resharing journal record: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  }
+}
+
+export interface Resumed {
+  KeyId: string;
+  Session: string;
+  /** Why it could not be finished (the record stays journaled). */
+  Error?: string;
+}
+
+/**
+ * Finishes the journaled resharings (all, or only `keyId`'s), one gateway audit entry each under
+ * the resharing's session — the request id the signers recorded their adopts under.
+ */
+export async function resumeReshares(deps: { cluster: Cluster; audit: AuditLog; log: GatewayDeps['log'] }, opts: { keyId?: string; principal?: string } = {}): Promise<Resumed[]> {
+  const records = opts.keyId === undefined ? deps.cluster.journal.list() : [deps.cluster.journal.get(opts.keyId)].filter((r) => r !== undefined);
+  const out: Resumed[] = [];
+  for (const r of records) {
+    const trace: Trace = { signers: [] };
+    const startedAt = Date.now();
+    let reason: string | undefined;
+    try {
+      await deps.cluster.resumeReshare(r, trace);
+      deps.log.info({ keyId: r.keyId, session: r.session }, 'interrupted resharing finished');
+    } catch (e) {
+      reason = (e as Error).message.slice(0, 1000);
+      deps.log.error({ keyId: r.keyId, session: r.session, err: reason }, 'finishing an interrupted resharing failed; it stays journaled for the next attempt');
+    }
+    out.push({ KeyId: r.keyId, Session: r.session, ...(reason === undefined ? {} : { Error: reason }) });
+    await deps.audit.append({
+      request: r.session,
+      op: 'ReshareKey',
+      ...(opts.principal ? { principal: { name: opts.principal } } : {}),
+      keyId: r.keyId,
+      signers: trace.signers.length ? trace.signers : undefined,
+      session: r.session,
+      outcome: reason === undefined ? 'ok' : 'failed',
+      reason,
+      output: reason === undefined ? 'key' : 'none',
+      startedAt,
+      detail: { resumed: true },
+    });
+  }
+  return out;
+}

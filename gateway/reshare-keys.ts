@@ -1,0 +1,59 @@
+// Resharing the FROST and DKLs23 keys a change of signers concerns (a removal, an admission, a
+// refresh), one key after another, each recorded in the gateway's transcript with the signers
+// that took part. A key that fails keeps its old shares and is listed with the reason; RSA keys
+// (Shoup shares dealt over the integers) cannot be reshared and are listed with `rsaNote`.
+import type { Trace } from './cluster.js';
+import type { KeyRecord } from './keys.js';
+import type { GatewayDeps } from './server.js';
+
+export interface ReshareOutcome {
+  Reshared: { KeyId: string; Holders: number[] }[];
+  Failed: { KeyId: string; Reason: string }[];
+  NotReshared: { KeyId: string; KeySpec: string; Note: string }[];
+}
+
+export interface ReshareCause {
+  principal: string;
+  /** The approved proposal behind it, if any; otherwise `request` names the request. */
+  proposal?: string;
+  request: string;
+  policy: { version: number; approvals: string[] };
+  detail: Record<string, string | number | boolean>;
+}
+
+/** Reshares each of `keys` to `to(key)` (undefined: its active holders). */
+export async function reshareKeys(deps: GatewayDeps, keys: readonly KeyRecord[], to: (k: KeyRecord) => number[] | undefined, rsaNote: string, by: ReshareCause): Promise<ReshareOutcome> {
+  const out: ReshareOutcome = { Reshared: [], Failed: [], NotReshared: [] };
+  for (const key of keys) {
+    if (key.scheme === 'rsa-shoup') {
+      out.NotReshared.push({ KeyId: key.keyId, KeySpec: key.keySpec, Note: rsaNote });
+      continue;
+    }
+    const trace: Trace = { signers: [] };
+    const startedAt = Date.now();
+    let reason: string | undefined;
+    try {
+      const next = await deps.cluster.reshare(key, trace, to(key));
+      out.Reshared.push({ KeyId: key.keyId, Holders: next.holders });
+    } catch (e) {
+      reason = (e as Error).message.slice(0, 1000);
+      out.Failed.push({ KeyId: key.keyId, Reason: reason });
+      deps.log.error({ keyId: key.keyId, err: reason }, 'resharing failed; the old shares stay in use');
+    }
+    await deps.audit.append({
+      request: trace.session ?? `${by.request}-${key.keyId}`,
+      op: 'ReshareKey',
+      principal: { name: by.principal },
+      keyId: key.keyId,
+      signers: trace.signers.length ? trace.signers : undefined,
+      session: trace.session,
+      policy: by.policy,
+      outcome: reason === undefined ? 'ok' : 'failed',
+      reason,
+      output: reason === undefined ? 'key' : 'none',
+      startedAt,
+      detail: { ...(by.proposal ? { proposal: by.proposal } : {}), ...by.detail },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+// Admitting a new signer after an approved AddSigner (issue #7). The newcomer starts with a
+// sealed store, its identity and the identities of the active signers (its operator's
+// configuration) — no policy state. Each active signer that applied the AddSigner seals its
+// whole policy state (guard.ts: registry with the applications' secrets, governance chain, key
+// policies, aliases, signers admitted and retired, ledger) to the identity it pinned from the
+// approved proposal; the gateway only relays. The newcomer enrols only when every active
+// signer sent the same state, for its own fresh challenge: one lying or stale party, or a
+// gateway replaying an older admission, is refused, and nothing is written.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalJson } from '../../policy/canonical.js';
+import { toHex } from '../protocols/common.js';
+import type { SignerConfig } from './config.js';
+import { envelopeSchema, openEnvelope, sealEnvelope } from './envelope.js';
+import { admissionStateSchema, PolicyGuard, type AdmissionState } from './guard.js';
+import type { IdentitySecrets } from './identity.js';
+import { RpcError } from './rpc.js';
+import type { ShareStore } from './store.js';
+
+const PURPOSE = 'signer-admission';
+const challengeSchema = z.string().regex(/^[0-9a-f]{64}$/);
+const packageRequestSchema = z.strictObject({ name: z.string().regex(/^[a-z0-9-]{1,32}$/), challenge: challengeSchema });
+const sealedStateSchema = z.strictObject({ from: z.number().int().min(1).max(255), envelope: envelopeSchema });
+const enrolRequestSchema = z.strictObject({ challenge: challengeSchema, packages: z.array(sealedStateSchema).min(1).max(255) });
+
+const session = (challenge: string) => `admission-${challenge}`;
+
+/** An active signer's side: its policy state, sealed to the admitted newcomer for its challenge. */
+export function sealAdmissionState(guard: PolicyGuard, config: SignerConfig, identity: IdentitySecrets, body: unknown) {
+  const req = packageRequestSchema.parse(body);
+  const state = guard.admissionState(req.name);
+  const newcomer = state.admitted.find((p) => p.name === req.name)!;
+  const payload = Buffer.from(JSON.stringify(state));
+  const envelope = sealEnvelope({ purpose: PURPOSE, session: session(req.challenge), round: 0, from: config.id, to: newcomer.id, payload }, identity, newcomer.identity);
+  payload.fill(0);
+  return { from: config.id, envelope };
+}
+
+/** The newcomer's side, before it is enrolled: a challenge, then the sealed states. */
+export class Admission {
+  private challenge: string | undefined;
+
+  constructor(
+    private readonly config: SignerConfig,
+    private readonly store: ShareStore,
+    private readonly identity: IdentitySecrets,
+  ) {}
+
+  routes() {
+    return {
+      '/v1/admission/challenge': async () => {
+        this.challenge = toHex(randomBytes(32));
+        return { challenge: this.challenge };
+      },
+      '/v1/admission/enrol': (b: unknown) => this.enrol(b),
+    };
+  }
+
+  private async enrol(body: unknown) {
+    const req = enrolRequestSchema.parse(body);
+    const challenge = this.challenge;
+    if (!challenge || req.challenge !== challenge) throw new RpcError(409, 'stale-challenge', 'these states answer another challenge than this signer’s current one');
+    this.challenge = undefined; // one attempt per challenge
+    const states = req.packages.map((p) => ({ from: p.from, state: this.open(p, challenge) }));
+    const first = states[0]!.state;
+    // Every configured peer that is not retired must have answered, with the same state.
+    const expected = this.config.peers.map((p) => p.id).filter((id) => id !== this.config.id && !first.retired.includes(id));
+    const from = states.map((s) => s.from).sort((a, b) => a - b);
+    if (from.join() !== expected.sort((a, b) => a - b).join()) throw new RpcError(403, 'not-unanimous', `admission needs the state of every active signer (${expected.join(', ')}), got ${from.join(', ')}`);
+    const agreed = canonicalJson(comparable(first));
+    const odd = states.find((s) => canonicalJson(comparable(s.state)) !== agreed);
+    if (odd) throw new RpcError(403, 'not-unanimous', `signer ${odd.from} handed over another policy state than signer ${states[0]!.from}: nothing was enrolled`);
+    const merged: AdmissionState = {
+      ...first,
+      keys: first.keys.map((k, i) => ({ ...k, createdAt: Math.min(...states.map((s) => s.state.keys[i]!.createdAt)) })),
+      ledger: { seq: first.ledger.seq, proposals: union(states.map((s) => s.state.ledger.proposals)), nonces: union(states.map((s) => s.state.ledger.nonces)) },
+    };
+    return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
+  }
+
+  private open(p: z.infer<typeof sealedStateSchema>, challenge: string): AdmissionState {
+    const peer = this.config.peers.find((x) => x.id === p.from && x.id !== this.config.id);
+    if (!peer) throw new RpcError(403, 'unknown-sender', `party ${p.from} is not a signer this one pins`);
+    const bytes = openEnvelope(p.envelope, this.identity, peer.identity, { purpose: PURPOSE, session: session(challenge), round: 0, from: p.from, to: this.config.id });
+    try {
+      return admissionStateSchema.parse(JSON.parse(Buffer.from(bytes).toString('utf8')));
+    } finally {
+      bytes.fill(0);
+    }
+  }
+}
+
+/**
+ * What must agree across signers: everything but what each records by its own clock — when it
+ * stored a key (the earliest is kept) and the expiring replay records (merged).
+ */
+const comparable = (s: AdmissionState) => ({ ...s, keys: s.keys.map(({ createdAt: _, ...k }) => k), ledger: { seq: s.ledger.seq } });
+
+/** Consumed proposals and nonces: every signer's, each until its latest expiry. */
+function union(records: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of records) for (const [k, until] of Object.entries(r)) out[k] = Math.max(out[k] ?? 0, until);
+  return out;
+}

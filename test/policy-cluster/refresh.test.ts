@@ -1,0 +1,180 @@
+// Refreshing a key's shares (issue #7) on a real cluster: MpcHsm.RefreshKeyShares / `mpchsm key
+// refresh` reshares an Ed25519 or P-256 key to its holders — new share bytes, the same public
+// key, fresh ECDSA pairwise setups — as a key administrator's operation, one at a time. A
+// signer answers a repeated adopt as done, and a resharing the gateway left between its adopts
+// (journaled) is finished when the gateway starts again.
+import { createPublicKey, randomUUID, verify } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relayRounds, type RelayAnswer } from '../../gateway/relay.js';
+import type { SignerClient } from '../../gateway/signer-client.js';
+import { canonicalJson } from '../../policy/index.js';
+import { ShareStore } from '../../signers/node/store.js';
+import { decodeKeyShare } from '../../signers/protocols/dkg.js';
+import { decodeEcdsaKeyShare, ecdsaDiscardPair, encodeEcdsaKeyShare } from '../../signers/protocols/ecdsa/index.js';
+import { resharePublicPackage } from '../../signers/protocols/reshare.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { auditEntries, gatewayCall, kms, refusal, signerRecord, startWithSigners, stopWithSigners, createKey } from './helpers.js';
+
+let tc: TestCluster;
+let signers: SignerClient[];
+const keys: Record<'ed' | 'ec' | 'rsa', string> = { ed: '', ec: '', rsa: '' };
+const publicKeys: Record<string, Uint8Array> = {};
+/** The Ed25519 key's public package before any refresh. */
+let firstEdPackage: unknown;
+const msg = Buffer.from('signed after a refresh');
+
+interface StoredShare {
+  scheme: string;
+  share: { participants: number[]; pairs?: Record<string, unknown> };
+}
+const shareOf = (signer: string, keyId: string) => signerRecord(tc, signer, async (s) => Buffer.from((await s.get(`key.${keyId}`))!).toString('utf8'));
+/** The public package of a signer's stored share, canonical JSON. */
+const packageOf = (stored: string): string => {
+  const rec = JSON.parse(stored) as StoredShare;
+  const bytes = Buffer.from(JSON.stringify(rec.share));
+  return canonicalJson(resharePublicPackage(rec.scheme === 'ecdsa' ? decodeEcdsaKeyShare(bytes) : decodeKeyShare(bytes)));
+};
+const keyRecord = (keyId: string) => JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')) as { holders: number[]; frost?: unknown; ecdsa?: unknown };
+const journalFile = (keyId: string) => path.join(tc.dir, 'gateway', 'reshare-journal', `${keyId}.json`);
+const refresh = (as: string, keyId: string) => gatewayCall(tc, as, 'MpcHsm.RefreshKeyShares', { KeyId: keyId });
+
+async function signAndVerify(keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256'): Promise<boolean> {
+  const r = await kms(tc, 'app').send(new SignCommand({ KeyId: keyId, Message: msg, MessageType: 'RAW', SigningAlgorithm: algorithm }));
+  const key = createPublicKey({ key: Buffer.from(publicKeys[keyId]!), format: 'der', type: 'spki' });
+  return verify(algorithm === 'ED25519_SHA_512' ? null : 'sha256', msg, key, r.Signature!);
+}
+
+/** Edits a stopped signer's sealed store. */
+async function withSignerStore(signer: string, edit: (store: ShareStore) => Promise<void>): Promise<void> {
+  const store = await ShareStore.open(path.join(tc.dir, 'signers', signer, 'store'), readFileSync(path.join(tc.dir, 'operators', `${signer}.secret`), 'utf8'));
+  try {
+    await edit(store);
+  } finally {
+    store.close();
+  }
+}
+
+beforeAll(async () => {
+  ({ tc, signers } = await startWithSigners());
+  keys.ed = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+  keys.ec = await createKey(tc, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+  keys.rsa = await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+  for (const id of [keys.ed, keys.ec]) publicKeys[id] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey!;
+  firstEdPackage = keyRecord(keys.ed).frost;
+}, 240_000);
+
+afterAll(() => stopWithSigners(tc, signers));
+
+describe('RefreshKeyShares', () => {
+  it('gives every holder new share bytes of the same key, Ed25519 through `mpchsm key refresh`, P-256 through the API', async () => {
+    const before: Record<string, string> = {};
+    for (const s of ['signer1', 'signer2', 'signer3']) for (const k of [keys.ed, keys.ec]) before[`${s}/${k}`] = await shareOf(s, k);
+    const cli = JSON.parse((await tc.mpchsm('key', 'refresh', keys.ed, '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(cli).toEqual({ KeyId: keys.ed, Holders: [1, 2, 3] });
+    const api = await refresh('admin2', keys.ec);
+    expect(api.status, JSON.stringify(api.body)).toBe(200);
+    expect(api.body).toEqual({ KeyId: keys.ec, Holders: [1, 2, 3] });
+    for (const s of ['signer1', 'signer2', 'signer3'])
+      for (const k of [keys.ed, keys.ec]) {
+        const after = await shareOf(s, k);
+        expect(after, `${s}'s share of ${k}`).not.toBe(before[`${s}/${k}`]);
+        expect((JSON.parse(after) as StoredShare).share.participants).toEqual([1, 2, 3]);
+        expect(packageOf(after), `${s}'s package of ${k} is the gateway's`).toBe(canonicalJson(keyRecord(k)[k === keys.ed ? 'frost' : 'ecdsa']));
+      }
+    for (const id of [keys.ed, keys.ec]) expect((await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey).toEqual(publicKeys[id]);
+    expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
+    expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
+    expect(existsSync(journalFile(keys.ec))).toBe(false);
+  }, 120_000);
+
+  it('is one gateway audit entry per refresh, releasing the key with every holder, which cross-checks', async () => {
+    const gw = auditEntries(tc, 'gateway').filter((e) => e.op === 'RefreshKeyShares' && e.outcome === 'ok');
+    for (const [k, who] of [[keys.ed, 'admin1'], [keys.ec, 'admin2']] as const) {
+      const mine = gw.filter((e) => e.keyId === k);
+      expect(mine).toHaveLength(1);
+      expect(mine[0]).toMatchObject({ output: 'key', principal: { name: who } });
+      expect((mine[0]!.signers as { name: string }[]).map((s) => s.name)).toEqual(['signer1', 'signer2', 'signer3']);
+      expect(mine[0]!.request).toBe(mine[0]!.session);
+    }
+    expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
+  });
+
+  it('is for key administrators only, and not for RSA keys', async () => {
+    for (const who of ['app', 'auditor']) {
+      const r = await refresh(who, keys.ec);
+      expect(r.body.__type, who).toBe('AccessDeniedException');
+      expect(String(r.body.message)).toContain('key administrator role is required');
+    }
+    const rsa = await refresh('admin1', keys.rsa);
+    expect(rsa.body.__type).toBe('UnsupportedOperationException');
+    expect(String(rsa.body.message)).toContain('cannot be reshared');
+    expect((await refresh('admin1', randomUUID())).body.__type).toBe('NotFoundException');
+    expect((await refresh('admin1', 'alias/nope')).body.__type).toBe('NotFoundException');
+    expect((await gatewayCall(tc, 'admin1', 'MpcHsm.RefreshKeyShares', {})).body.__type).toBe('ValidationException');
+  });
+
+  it('runs two refreshes asked at once one after the other', async () => {
+    const both = await Promise.all([refresh('admin1', keys.ec), refresh('admin3', keys.ec)]);
+    for (const r of both) expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
+  }, 120_000);
+});
+
+describe('a resharing interrupted between its adopts', () => {
+  it('a signer answers a repeated adopt as done, and refuses one of another package', async () => {
+    // The gateway's last refresh of the key again: its session, and the package in the key record.
+    const last = auditEntries(tc, 'gateway').filter((e) => e.op === 'RefreshKeyShares' && e.keyId === keys.ec && e.outcome === 'ok').at(-1)!;
+    const adopt = { session: last.session, keyId: keys.ec, publicPackage: keyRecord(keys.ec).ecdsa };
+    const again = await signers[1]!.call<{ audit?: unknown }>('/v1/reshare/adopt', adopt);
+    expect(again.audit).toBeDefined();
+    // The package before the refresh: not what the share adopted since answers to.
+    const stale = { session: randomUUID(), keyId: keys.ed, publicPackage: firstEdPackage };
+    expect((await refusal(signers[1]!.call('/v1/reshare/adopt', stale))).message).toContain('no reshared share');
+  });
+
+  it('is finished when the gateway starts again, and a refresh repairs a discarded ECDSA pair', async () => {
+    // The protocol rounds run by hand as the gateway would, then only signer1 told to adopt, twice.
+    const session = randomUUID();
+    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(signers, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: keys.ed, participants: [1, 2, 3], threshold: 2 }, 2);
+    const publicPackage = done[0]!.publicPackage;
+    for (const d of done) expect(canonicalJson(d.publicPackage)).toBe(canonicalJson(publicPackage));
+    const adopt = { session, keyId: keys.ed, publicPackage };
+    await signers[0]!.call('/v1/reshare/adopt', adopt);
+    expect((await signers[0]!.call<{ audit?: unknown }>('/v1/reshare/adopt', adopt)).audit, 'a repeated adopt succeeds').toBeDefined();
+    expect(await signerRecord(tc, 'signer2', (s) => s.has(`reshare.${keys.ed}`))).toBe(true);
+
+    // The gateway "crashed" after journaling; meanwhile an abort cost signer1 its ECDSA pair with signer2.
+    await tc.down();
+    mkdirSync(path.dirname(journalFile(keys.ed)), { recursive: true });
+    writeFileSync(journalFile(keys.ed), JSON.stringify({ keyId: keys.ed, session, publicPackage, holders: [1, 2, 3] }));
+    await withSignerStore('signer1', async (store) => {
+      const rec = JSON.parse(Buffer.from((await store.get(`key.${keys.ec}`))!).toString('utf8')) as StoredShare;
+      const discarded = ecdsaDiscardPair(decodeEcdsaKeyShare(Buffer.from(JSON.stringify(rec.share))), 2);
+      await store.put(`key.${keys.ec}`, Buffer.from(JSON.stringify({ scheme: 'ecdsa', share: JSON.parse(Buffer.from(encodeEcdsaKeyShare(discarded)).toString('utf8')) })));
+    });
+    await tc.up();
+
+    expect(existsSync(journalFile(keys.ed)), 'the journal record is gone').toBe(false);
+    expect(canonicalJson(keyRecord(keys.ed).frost)).toBe(canonicalJson(publicPackage));
+    for (const s of ['signer1', 'signer2', 'signer3']) {
+      expect(packageOf(await shareOf(s, keys.ed)), `${s} adopted`).toBe(canonicalJson(publicPackage));
+      expect(await signerRecord(tc, s, (st) => st.has(`reshare.${keys.ed}`)), `${s} has nothing pending`).toBe(false);
+    }
+    expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
+    const resumed = auditEntries(tc, 'gateway').filter((e) => e.request === session);
+    expect(resumed).toHaveLength(1);
+    expect(resumed[0]).toMatchObject({ op: 'ReshareKey', keyId: keys.ed, outcome: 'ok', output: 'key', detail: { resumed: true } });
+    expect((resumed[0]!.signers as { name: string }[]).map((s) => s.name)).toEqual(['signer1', 'signer2', 'signer3']);
+    expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
+
+    // The discarded pair, then the refresh's fresh ones.
+    const pairOf = async () => ((JSON.parse(await shareOf('signer1', keys.ec)) as StoredShare).share.pairs ?? {})['2'];
+    expect(await pairOf()).toEqual({ discarded: true });
+    expect((await refresh('admin1', keys.ec)).status).toBe(200);
+    expect(await pairOf()).not.toEqual({ discarded: true });
+    expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
+  }, 180_000);
+});
