@@ -112,6 +112,10 @@ describe('AddSigner', () => {
     const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
     expect(described.Signers.find((s) => s.Name === 'signer4')?.State).toBe('Active');
     expect(auditEntries(tc, 'signer4').some((e) => e.op === 'admission.enrol' && e.outcome === 'ok')).toBe(true);
+    const status = JSON.parse((await tc.mpchsm('status', '--dir', tc.dir, '--json')).stdout) as { signers_total: number; processes: { name: string; state: string; keys?: number }[] };
+    expect(status.signers_total).toBe(4);
+    expect(status.processes.find((p) => p.name === 'signer4')).toMatchObject({ state: 'healthy', keys: 2 });
+    expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
   }, 180_000);
 
   it('refuses adding the same signer again, before anyone approves', async () => {
