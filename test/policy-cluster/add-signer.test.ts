@@ -79,7 +79,7 @@ describe('AddSigner', () => {
   it('before approval, no signer seals its state to the newcomer, and the newcomer takes no state the signers do not all hand over', async () => {
     const { challenge } = await newcomer.call<{ challenge: string }>('/v1/admission/challenge', {});
     expect((await refusal(signers[0]!.call('/v1/admission/package', { name: 'signer4', challenge }))).message).toContain('not a signer admitted by an approved AddSigner');
-    // One signer (played here) hands over a registry with a principal whose secret a gateway knows.
+    // One signer (played here) hands over a state with an alias the others do not have.
     const lying = await forgedPackages(challenge, (s, from) => (from === 1 ? { ...s, aliases: { 'alias/planted': keys.ec } } : s));
     expect((await refusal(newcomer.call('/v1/admission/enrol', { challenge, packages: lying }))).message).toContain('signer 2 handed over another policy state than signer 1');
     // The challenge is spent: the same packages again are stale.
@@ -125,6 +125,14 @@ describe('AddSigner', () => {
     expect(r.body.message).toContain('clashes with signer signer1');
   });
 
+  it('a principal added after the admission has its secret sealed to signer4 too', async () => {
+    const proposed = JSON.parse((await tc.mpchsm('principal', 'add', 'app2', '--role', 'app', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(proposed.Proposal.parameters.Secrets.map((x: { Party: number }) => x.Party)).toEqual([1, 2, 3, 4]);
+    const done = await approve(tc, proposed.Proposal.id, 'admin2');
+    expect(done.Status).toBe('Executed');
+    expect((done.Signers ?? []).map((x) => [x.signer, x.applied])).toEqual([['signer1', true], ['signer2', true], ['signer3', true], ['signer4', true]]);
+  }, 60_000);
+
   it('keys sign with signer4 and one old signer once signers 1 and 2 are stopped; new keys include signer4', async () => {
     const fresh = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
     publicKeys[fresh] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: fresh }))).PublicKey!;
@@ -134,6 +142,9 @@ describe('AddSigner', () => {
     expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
     expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
     expect(await signAndVerify(fresh, 'ED25519_SHA_512')).toBe(true);
+    // app2 (which the new key's default policy grants) is verified by signer3 and signer4 alone.
+    const r = await kms(tc, 'app2').send(new SignCommand({ KeyId: fresh, Message: msg, MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' }));
+    expect(verify(null, msg, createPublicKey({ key: Buffer.from(publicKeys[fresh]!), format: 'der', type: 'spki' }), r.Signature!)).toBe(true);
     const partials = auditEntries(tc, 'signer4').filter((e) => e.output === 'partial' && e.outcome === 'ok');
     expect(partials.map((e) => e.keyId)).toEqual(expect.arrayContaining([keys.ed, keys.ec, fresh]));
   }, 120_000);
