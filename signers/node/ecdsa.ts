@@ -23,32 +23,27 @@ import type { SignerConfig } from './config.js';
 import { EnvelopeError } from './envelope.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
 import type { Released } from './released.js';
+import { SessionTable } from './sessions.js';
 import { RpcError } from './rpc.js';
 import type { ShareStore } from './store.js';
 
-const SESSION_TTL_MS = 120_000;
 const ROUND_OF: Record<string, number> = { round1: 1, round2: 2, round3: 3 };
 
 type Session =
-  | { kind: 'keygen'; keyId: string; state: EcdsaKeygenState; expires: number }
-  | { kind: 'sign'; keyId: string; state: EcdsaSignState; digest: string; expires: number };
+  | { kind: 'keygen'; keyId: string; state: EcdsaKeygenState }
+  | { kind: 'sign'; keyId: string; state: EcdsaSignState; digest: string };
 
 const stepSchema = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) });
 
 export class EcdsaSessions {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new SessionTable<Session>();
 
   constructor(
     private readonly config: SignerConfig,
     private readonly store: ShareStore,
     private readonly relay: Relay,
     private readonly log: Logger,
-  ) {
-    setInterval(() => {
-      const now = Date.now();
-      for (const [id, s] of this.sessions) if (s.expires < now) this.sessions.delete(id);
-    }, 10_000).unref();
-  }
+  ) {}
 
   routes(onKeyStored: (keyId: string) => void) {
     return {
@@ -63,17 +58,11 @@ export class EcdsaSessions {
     };
   }
 
-  private begin(session: string, s: Session): void {
-    if (this.sessions.has(session)) throw new RpcError(409, 'session-exists', `session ${session} already exists`);
-    this.sessions.set(session, s);
-  }
-
   /** Takes a session out for one step: whatever happens, its old state is never used again. */
-  private take(session: string, kind: Session['kind']): Session {
-    const s = this.sessions.get(session);
+  private take<K extends Session['kind']>(session: string, kind: K): Extract<Session, { kind: K }> {
+    const s = this.sessions.take(session);
     if (!s || s.kind !== kind) throw new RpcError(404, 'no-session', `no ECDSA ${kind} session ${session}`);
-    this.sessions.delete(session);
-    return s;
+    return s as Extract<Session, { kind: K }>;
   }
 
   private async keygenStart(body: unknown) {
@@ -81,19 +70,19 @@ export class EcdsaSessions {
     this.relay.checkKeygenParticipants(req.participants, req.threshold);
     if (await this.store.has(keyRecordName(req.keyId))) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     const step = abortable(req.session, () => ecdsaKeygenStart({ curve: req.curve, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes));
-    this.begin(req.session, { kind: 'keygen', keyId: req.keyId, state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    this.sessions.begin(req.session, { kind: 'keygen', keyId: req.keyId, state: step.state });
     return { outbound: this.relay.seal(`ecdsa-keygen:${req.keyId}`, step.outbound) };
   }
 
   private async keygenStep(body: unknown): Promise<{ outbound: unknown[]; publicPackage?: unknown; released?: Released }> {
     const req = stepSchema.parse(body);
-    const s = this.take(req.session, 'keygen') as Extract<Session, { kind: 'keygen' }>;
+    const s = this.take(req.session, 'keygen');
     const step = abortable(req.session, () => {
       const inbound = this.relay.open(`ecdsa-keygen:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
       return ecdsaKeygenStep(s.state, inbound, randomBytes);
     });
     if (!step.output) {
-      this.sessions.set(req.session, { ...s, state: step.state });
+      this.sessions.put(req.session, { ...s, state: step.state });
       return { outbound: this.relay.seal(`ecdsa-keygen:${s.keyId}`, step.outbound) };
     }
     await this.saveKey(s.keyId, step.output);
@@ -108,13 +97,13 @@ export class EcdsaSessions {
     this.relay.checkActive(req.signers);
     const key = await this.loadKey(req.keyId);
     const step = abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes));
-    this.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state, digest: req.digest, expires: Date.now() + SESSION_TTL_MS });
+    this.sessions.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state, digest: req.digest });
     return { outbound: this.relay.seal(`ecdsa-sign:${req.keyId}`, step.outbound) };
   }
 
   private async signStep(body: unknown): Promise<{ outbound: unknown[]; released?: Released }> {
     const req = stepSchema.parse(body);
-    const s = this.take(req.session, 'sign') as Extract<Session, { kind: 'sign' }>;
+    const s = this.take(req.session, 'sign');
     let step;
     try {
       const inbound = this.relay.open(`ecdsa-sign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
@@ -129,7 +118,7 @@ export class EcdsaSessions {
       throw asRefusal(req.session, e);
     }
     const round3 = step.outbound.some((m) => m.round === 3);
-    if (!round3) this.sessions.set(req.session, { ...s, state: step.state });
+    if (!round3) this.sessions.put(req.session, { ...s, state: step.state });
     const outbound = this.relay.seal(`ecdsa-sign:${s.keyId}`, step.outbound);
     // Round 3 carries this signer's share of the signature: that is the release.
     return round3 ? { outbound, released: { output: 'partial', keyId: s.keyId, algorithm: 'ecdsa-dkls23', digest: s.digest } } : { outbound };

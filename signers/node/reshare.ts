@@ -18,9 +18,9 @@ import type { PolicyGuard } from './guard.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
 import type { Released } from './released.js';
 import { RpcError } from './rpc.js';
+import { SessionTable } from './sessions.js';
 import type { ShareStore } from './store.js';
 
-const SESSION_TTL_MS = 120_000;
 const pendingName = (keyId: string) => `reshare.${keyId}`;
 const recordSchema = z.object({ scheme: z.string(), share: z.unknown(), session: sessionIdSchema.optional() });
 type Scheme = 'frost' | 'ecdsa';
@@ -29,7 +29,6 @@ interface Session {
   keyId: string;
   scheme: Scheme;
   state: ReshareState;
-  expires: number;
 }
 
 /** A stored key record (the key's, or a pending one) in the format FROST and ECDSA signing read. */
@@ -47,7 +46,7 @@ const decodeRecord = (raw: Uint8Array): { scheme: Scheme; share: ReshareKeyShare
 };
 
 export class ReshareSessions {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new SessionTable<Session>();
 
   constructor(
     private readonly config: SignerConfig,
@@ -55,12 +54,7 @@ export class ReshareSessions {
     private readonly relay: Relay,
     private readonly guard: PolicyGuard,
     private readonly log: Logger,
-  ) {
-    setInterval(() => {
-      const now = Date.now();
-      for (const [id, s] of this.sessions) if (s.expires < now) this.sessions.delete(id);
-    }, 10_000).unref();
-  }
+  ) {}
 
   routes() {
     return {
@@ -83,26 +77,25 @@ export class ReshareSessions {
     const old = held ? resharePublicPackage(held.share) : req.old!;
     const scheme: Scheme = held?.scheme ?? ('protocol' in old ? 'ecdsa' : 'frost');
     this.guard.checkReshare(req.keyId, old, req);
-    if (this.sessions.has(req.session)) throw new RpcError(409, 'session-exists', `session ${req.session} already exists`);
+    this.sessions.checkFree(req.session);
     // The active old holders deal; every participant receives.
     const dealers = old.participants.filter((id) => req.participants.includes(id));
     const params = { session: req.session, self: this.config.id, old, dealers, participants: req.participants, threshold: req.threshold };
     const step = abortable(req.session, () => reshareStart(params, held?.share, randomBytes));
-    this.sessions.set(req.session, { keyId: req.keyId, scheme, state: step.state, expires: Date.now() + SESSION_TTL_MS });
+    this.sessions.begin(req.session, { keyId: req.keyId, scheme, state: step.state });
     return { outbound: this.relay.seal(`reshare:${req.keyId}`, step.outbound) };
   }
 
   private async step(body: unknown): Promise<{ outbound: unknown[]; publicPackage?: unknown }> {
     const req = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) }).parse(body);
-    const s = this.sessions.get(req.session);
+    const s = this.sessions.take(req.session);
     if (!s) throw new RpcError(404, 'no-session', `no resharing session ${req.session}`);
-    this.sessions.delete(req.session); // a state is used once, whatever happens
     const step = abortable(req.session, () => {
       const inbound = this.relay.open(`reshare:${s.keyId}`, req.session, s.state.phase === 'round1' ? 1 : 2, req.inbound);
       return reshareStep(s.state, inbound, randomBytes);
     });
     if (!step.output) {
-      this.sessions.set(req.session, { ...s, state: step.state });
+      this.sessions.put(req.session, { ...s, state: step.state });
       return { outbound: this.relay.seal(`reshare:${s.keyId}`, step.outbound) };
     }
     await this.store.put(pendingName(s.keyId), encodeRecord(s.scheme, step.output, req.session));

@@ -17,12 +17,12 @@ import { Relay, keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema } fro
 import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
 import { RsaShares } from './rsa.js';
+import { SessionTable } from './sessions.js';
 import { ReshareSessions } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
 import type { AuditLog } from '../../audit/log.js';
 import { digestHex, type Released } from './released.js';
 
-const SESSION_TTL_MS = 120_000;
 const keyRecord = keyRecordName;
 
 type Handler = (body: unknown) => Promise<{ released?: Released; [k: string]: unknown }>;
@@ -32,7 +32,6 @@ interface DkgSession {
   keyId: string;
   state: DkgState;
   pending: PendingKey;
-  expires: number;
 }
 interface FrostSession {
   kind: 'frost';
@@ -40,11 +39,10 @@ interface FrostSession {
   signers: PartyId[];
   state: FrostSignerState;
   grant: UseGrant;
-  expires: number;
 }
 
 export class SignerService {
-  private readonly sessions = new Map<string, DkgSession | FrostSession>();
+  private readonly sessions = new SessionTable<DkgSession | FrostSession>();
   private readonly relay: Relay;
   private readonly ecdsa: EcdsaSessions;
   /** Key ids this signer holds a share of (the shares themselves stay in the sealed store). */
@@ -70,7 +68,6 @@ export class SignerService {
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
     const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, await PolicyGuard.load(ctx.store, ctx.audit, { identity: ctx.identity, party: ctx.config.id, peers: ctx.config.peers, threshold: ctx.config.threshold }));
     for (const name of await ctx.store.list()) if (name.startsWith('key.')) s.keyIds.add(name.slice(4));
-    setInterval(() => s.expireSessions(), 10_000).unref();
     return s;
   }
 
@@ -151,18 +148,8 @@ export class SignerService {
     return { ...r, released: { output: 'key' as const, keyId: r.keyId } };
   }
 
-  private expireSessions(): void {
-    const now = Date.now();
-    for (const [id, s] of this.sessions) if (s.expires < now) this.sessions.delete(id);
-  }
-
-
-  private newSession(session: string): void {
-    if (this.sessions.has(session)) throw new RpcError(409, 'session-exists', `session ${session} already exists`);
-  }
-
-  private protocolFailure(session: string, e: unknown): never {
-    this.sessions.delete(session); // an abort is final for the session
+  /** An abort is final for the session: its state was taken out for the step and stays out. */
+  private protocolFailure(e: unknown): never {
     if (e instanceof ProtocolError || e instanceof EnvelopeError)
       throw new RpcError(409, 'protocol-abort', JSON.stringify({ code: e.code, sender: e.sender, message: e.message }));
     throw e;
@@ -177,27 +164,26 @@ export class SignerService {
     // DKG involves every admitted signer: a key exists only where all of them hold a share.
     this.relay.checkKeygenParticipants(req.participants, req.threshold);
     if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
-    this.newSession(req.session);
+    this.sessions.checkFree(req.session);
     const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
     if (pending.keySpec !== 'ECC_NIST_EDWARDS25519' || req.suite !== 'ed25519') throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
     const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
-    this.sessions.set(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, pending, expires: Date.now() + SESSION_TTL_MS });
+    this.sessions.begin(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, pending });
     return { outbound: this.relay.seal(`dkg:${req.keyId}`, step.outbound) };
   }
 
   private async dkgStep(body: unknown) {
     const req = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) }).parse(body);
-    const s = this.sessions.get(req.session);
+    const s = this.sessions.take(req.session);
     if (!s || s.kind !== 'dkg') throw new RpcError(404, 'no-session', `no key generation session ${req.session}`);
     try {
       const round = s.state.phase === 'round1' ? 1 : 2;
       const inbound = this.relay.open(`dkg:${s.keyId}`, req.session, round, req.inbound);
       const step = dkgStep(s.state, inbound);
       if (!step.output) {
-        s.state = step.state;
+        this.sessions.put(req.session, { ...s, state: step.state });
         return { outbound: this.relay.seal(`dkg:${s.keyId}`, step.outbound) };
       }
-      this.sessions.delete(req.session);
       // Stored (sealed, atomically) before we tell anyone the key exists.
       await this.store.put(keyRecord(s.keyId), Buffer.from(JSON.stringify({ scheme: 'frost', share: JSON.parse(Buffer.from(encodeKeyShare(step.output)).toString()) })));
       await this.guard.recordCreated(s.pending);
@@ -205,7 +191,7 @@ export class SignerService {
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
       return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId } };
     } catch (e) {
-      this.protocolFailure(req.session, e);
+      this.protocolFailure(e);
     }
   }
 
@@ -226,19 +212,18 @@ export class SignerService {
     for (const id of req.signers) if (!key.participants.includes(id)) throw new RpcError(403, 'unknown-participant', `party ${id} holds no share of this key`);
     this.relay.checkActive(req.signers);
     if (!req.signers.includes(this.config.id)) throw new RpcError(400, 'not-a-participant', 'this signer is not among the signers');
-    this.newSession(req.session);
+    this.sessions.checkFree(req.session);
     // Nonces live only in memory: a restart loses them, which can never lead to reuse.
     const step = frostCommit(key, req.session, randomBytes);
-    this.sessions.set(req.session, { kind: 'frost', keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, grant, expires: Date.now() + SESSION_TTL_MS });
+    this.sessions.begin(req.session, { kind: 'frost', keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, grant });
     return { commitment: step.outbound[0]!.payload };
   }
 
   private async frostSign(body: unknown) {
     const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, package: signingPackageSchema }).parse(body);
-    const s = this.sessions.get(req.session);
-    if (!s || s.kind !== 'frost' || s.keyId !== req.keyId) throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
     // Single use: the nonces leave memory before anything else happens, whatever the outcome.
-    this.sessions.delete(req.session);
+    const s = this.sessions.take(req.session);
+    if (!s || s.kind !== 'frost' || s.keyId !== req.keyId) throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
     const ids = req.package.commitments.map((c) => c.id).sort((a, b) => a - b);
     if (ids.join() !== s.signers.join()) throw new RpcError(403, 'signer-set-changed', 'the signing package names other signers than the commitment request');
     this.guard.expectFrost(s.grant, req.package.suite, req.package.message);
@@ -249,7 +234,7 @@ export class SignerService {
       const released = { output: 'partial' as const, keyId: req.keyId, algorithm: `frost-${req.package.suite}`, digest: digestHex(Buffer.from(req.package.message, 'hex')), ...asked };
       return { share: step.outbound[0]!.payload, released };
     } catch (e) {
-      this.protocolFailure(req.session, e);
+      this.protocolFailure(e);
     }
   }
 

@@ -1,0 +1,52 @@
+// The protocol states a signer keeps between rounds, each for a bounded time. A step takes its
+// state out before running and puts the next one back only if it succeeded: whatever happens (an
+// abort, a replayed or concurrent round), the same state — its nonces — is never used twice.
+import { RpcError } from './rpc.js';
+
+const TTL_MS = 120_000;
+
+export class SessionTable<T> {
+  private readonly held = new Map<string, { state: T; expires: number }>();
+  /** Sessions taken out for a step: the lifetime they keep if their next state is put back
+   * (an ended session stays here until then, so its id is not started again). */
+  private readonly stepping = new Map<string, number>();
+
+  constructor() {
+    setInterval(() => {
+      const now = Date.now();
+      for (const [id, s] of this.held) if (s.expires < now) this.held.delete(id);
+      for (const [id, expires] of this.stepping) if (expires < now) this.stepping.delete(id);
+    }, 10_000).unref();
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Refuses an id in use (checked before the costly part of starting a session). */
+  checkFree(id: string): void {
+    if (this.held.has(id) || this.stepping.has(id)) throw new RpcError(409, 'session-exists', `session ${id} already exists`);
+  }
+
+  /** A new session's first state. */
+  begin(id: string, state: T): void {
+    this.checkFree(id);
+    this.held.set(id, { state, expires: Date.now() + TTL_MS });
+  }
+
+  /** The session's state, taken out for one step (undefined: no such session). */
+  take(id: string): T | undefined {
+    const s = this.held.get(id);
+    if (!s) return undefined;
+    this.held.delete(id);
+    this.stepping.set(id, s.expires);
+    return s.state;
+  }
+
+  /** The state after a successful step that is not the last, within the session's lifetime. */
+  put(id: string, state: T): void {
+    const expires = this.stepping.get(id);
+    this.stepping.delete(id);
+    if (expires !== undefined && expires >= Date.now()) this.held.set(id, { state, expires });
+  }
+}
