@@ -61,9 +61,13 @@ export class Admission {
     const challenge = this.challenge;
     if (!challenge || req.challenge !== challenge) throw new RpcError(409, 'stale-challenge', 'these states answer another challenge than this signer’s current one');
     this.challenge = undefined; // one attempt per challenge
-    const states = req.packages.map((p) => ({ from: p.from, state: this.open(p, challenge) }));
+    // States from signers admitted after this one was configured cannot be opened here, and
+    // need not be: those this one pins vouch for them (their identities are in the state).
+    const pinned = req.packages.filter((p) => this.config.peers.some((x) => x.id === p.from && x.id !== this.config.id));
+    if (pinned.length === 0) throw new RpcError(403, 'not-unanimous', 'no state from a signer this one pins');
+    const states = pinned.map((p) => ({ from: p.from, state: this.open(p, challenge) }));
     const first = states[0]!.state;
-    // Every configured peer that is not retired must have answered, with the same state.
+    // Every pinned peer that is not retired must have answered, with the same state.
     const expected = this.config.peers.map((p) => p.id).filter((id) => id !== this.config.id && !first.retired.includes(id));
     const from = states.map((s) => s.from).sort((a, b) => a - b);
     if (from.join() !== expected.sort((a, b) => a - b).join()) throw new RpcError(403, 'not-unanimous', `admission needs the state of every active signer (${expected.join(', ')}), got ${from.join(', ')}`);
@@ -79,8 +83,7 @@ export class Admission {
   }
 
   private open(p: z.infer<typeof sealedStateSchema>, challenge: string): AdmissionState {
-    const peer = this.config.peers.find((x) => x.id === p.from && x.id !== this.config.id);
-    if (!peer) throw new RpcError(403, 'unknown-sender', `party ${p.from} is not a signer this one pins`);
+    const peer = this.config.peers.find((x) => x.id === p.from)!;
     const bytes = openEnvelope(p.envelope, this.identity, peer.identity, { purpose: PURPOSE, session: session(challenge), round: 0, from: p.from, to: this.config.id });
     try {
       return admissionStateSchema.parse(JSON.parse(Buffer.from(bytes).toString('utf8')));

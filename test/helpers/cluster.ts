@@ -57,8 +57,8 @@ function isFree(port: number): Promise<boolean> {
 export async function startCluster(opts: { signers?: number; threshold?: number } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-test-'));
   const n = opts.signers ?? 3;
-  // One port beyond the signers stays free for a signer added later (`mpchsm signer add`).
-  const port = await freePortBlock(n + 2);
+  // Two ports beyond the signers stay free for signers added later (`mpchsm signer add`).
+  const port = await freePortBlock(n + 3);
   const mpchsm = (...args: string[]) => run(process.execPath, [mpchsmBin, ...args], { cwd: repoRoot, timeout: 120_000 });
   const tc: TestCluster = {
     dir,

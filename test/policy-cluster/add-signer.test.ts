@@ -2,7 +2,8 @@
 // add` starts signer4 awaiting admission and proposes it; on the second approval every signer
 // pins it, hands it its policy state (it enrols only if all agree, for its own challenge), and
 // the Ed25519 and P-256 keys are reshared to include it — the same public keys, signing with
-// signer4 and one old signer once the two others are stopped. A compromised gateway (or signer)
+// signer4 and one old signer once the others are stopped; a second newcomer proposed while
+// the first was pending is admitted too. A compromised gateway (or signer)
 // can neither get a state sealed to an unapproved newcomer nor enrol it with a state the active
 // signers do not all hand over.
 import { createPublicKey, verify } from 'node:crypto';
@@ -20,6 +21,7 @@ let tc: TestCluster;
 let signers: SignerClient[];
 let newcomer: SignerClient;
 let proposal = '';
+let proposal5 = '';
 const keys: Record<'ed' | 'ec' | 'rsa', string> = { ed: '', ec: '', rsa: '' };
 const publicKeys: Record<string, Uint8Array> = {};
 const msg = Buffer.from('signed with the new signer');
@@ -76,6 +78,14 @@ describe('AddSigner', () => {
     expect(status.processes.find((p) => p.name === 'signer4')?.state).toBe('awaiting admission');
   }, 60_000);
 
+  it('a second signer can be proposed while signer4 is pending: signer5, pinning signers 1-3 only', async () => {
+    const proposed = JSON.parse((await tc.mpchsm('signer', 'add', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(proposed.Proposal.parameters).toMatchObject({ Name: 'signer5', Id: 5 });
+    proposal5 = proposed.Proposal.id;
+    const peers = JSON.parse(readFileSync(path.join(tc.dir, 'signers', 'signer5', 'config.json'), 'utf8')).peers as { id: number }[];
+    expect(peers.map((p) => p.id)).toEqual([1, 2, 3, 5]);
+  }, 60_000);
+
   it('before approval, no signer seals its state to the newcomer, and the newcomer takes no state the signers do not all hand over', async () => {
     const { challenge } = await newcomer.call<{ challenge: string }>('/v1/admission/challenge', {});
     expect((await refusal(signers[0]!.call('/v1/admission/package', { name: 'signer4', challenge }))).message).toContain('not a signer admitted by an approved AddSigner');
@@ -113,7 +123,7 @@ describe('AddSigner', () => {
     expect(described.Signers.find((s) => s.Name === 'signer4')?.State).toBe('Active');
     expect(auditEntries(tc, 'signer4').some((e) => e.op === 'admission.enrol' && e.outcome === 'ok')).toBe(true);
     const status = JSON.parse((await tc.mpchsm('status', '--dir', tc.dir, '--json')).stdout) as { signers_total: number; processes: { name: string; state: string; keys?: number }[] };
-    expect(status.signers_total).toBe(4);
+    expect(status.signers_total).toBe(5);
     expect(status.processes.find((p) => p.name === 'signer4')).toMatchObject({ state: 'healthy', keys: 2 });
     expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
   }, 180_000);
@@ -125,19 +135,29 @@ describe('AddSigner', () => {
     expect(r.body.message).toContain('clashes with signer signer1');
   });
 
+  it('signer5 is admitted from the states of the signers it pins, which vouch for signer4; the keys then have five holders', async () => {
+    const done = await approve(tc, proposal5, 'admin2');
+    expect(done.Status).toBe('Executed');
+    const result = done.Result as { Signer: { Admitted: boolean }; Reshared: { KeyId: string; Holders: number[] }[]; Failed: unknown[] };
+    expect(result.Signer, JSON.stringify(result.Signer)).toMatchObject({ Admitted: true });
+    expect(result.Failed).toEqual([]);
+    for (const r of result.Reshared) expect(r.Holders).toEqual([1, 2, 3, 4, 5]);
+    expect(result.Reshared).toHaveLength(2);
+  }, 120_000);
+
   it('a principal added after the admission has its secret sealed to signer4 too', async () => {
     const proposed = JSON.parse((await tc.mpchsm('principal', 'add', 'app2', '--role', 'app', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
-    expect(proposed.Proposal.parameters.Secrets.map((x: { Party: number }) => x.Party)).toEqual([1, 2, 3, 4]);
+    expect(proposed.Proposal.parameters.Secrets.map((x: { Party: number }) => x.Party)).toEqual([1, 2, 3, 4, 5]);
     const done = await approve(tc, proposed.Proposal.id, 'admin2');
     expect(done.Status).toBe('Executed');
-    expect((done.Signers ?? []).map((x) => [x.signer, x.applied])).toEqual([['signer1', true], ['signer2', true], ['signer3', true], ['signer4', true]]);
+    expect((done.Signers ?? []).map((x) => [x.signer, x.applied])).toEqual([1, 2, 3, 4, 5].map((i) => [`signer${i}`, true]));
   }, 60_000);
 
-  it('keys sign with signer4 and one old signer once signers 1 and 2 are stopped; new keys include signer4', async () => {
+  it('keys sign with signer4 and one old signer once signers 1, 2 and 5 are stopped; new keys include the new signers', async () => {
     const fresh = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
     publicKeys[fresh] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: fresh }))).PublicKey!;
-    expect(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${fresh}.json`), 'utf8')).holders).toEqual([1, 2, 3, 4]);
-    for (const name of ['signer1', 'signer2']) process.kill(tc.cluster().signers.find((s) => s.name === name)!.pid, 'SIGTERM');
+    expect(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${fresh}.json`), 'utf8')).holders).toEqual([1, 2, 3, 4, 5]);
+    for (const name of ['signer1', 'signer2', 'signer5']) process.kill(tc.cluster().signers.find((s) => s.name === name)!.pid, 'SIGTERM');
     await new Promise((r) => setTimeout(r, 1000));
     expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
     expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
