@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify, doctor } from './audit.js';
 import { up, down, status } from './cluster.js';
-import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerRemove } from './membership.js';
+import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRemove } from './membership.js';
 import { keyRefresh } from './keys.js';
 
 const USAGE = `usage:
@@ -18,6 +18,7 @@ const USAGE = `usage:
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer add --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm signer admit NAME --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm key refresh KEY --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm governance show --as PRINCIPAL [--dir DIR] [--json]
@@ -93,8 +94,9 @@ export async function main(argv: string[]): Promise<void> {
         const [sub, name] = positionals;
         if (!values.as) throw new Error(`signer takes --as ADMINISTRATOR\n${USAGE}`);
         if (sub === 'add' && positionals.length === 1) await signerAdd(values.dir, values.as, values.json);
+        else if (sub === 'admit' && name && positionals.length === 2) await signerAdmit(values.dir, name, values.as, values.json);
         else if (sub === 'remove' && name && positionals.length === 2) await signerRemove(values.dir, name, values.as, values.json);
-        else throw new Error(`signer takes 'add' or 'remove NAME'\n${USAGE}`);
+        else throw new Error(`signer takes 'add', 'admit NAME' or 'remove NAME'\n${USAGE}`);
         break;
       }
       case 'key': {

@@ -149,6 +149,27 @@ export async function principalRemove(dir: string, name: string, as: string, jso
 }
 
 /**
+ * `mpchsm signer admit NAME --as ADMIN`: finishes an approved addition that stopped half-way (the
+ * newcomer or an active signer was down): admits NAME if it is not yet, and reshares to it the
+ * keys it lacks. No new approval: the addition was approved.
+ */
+export async function signerAdmit(dir: string, name: string, as: string, json: boolean): Promise<void> {
+  const r = admissionSchema.parse(await call(dir, as, 'MpcHsm.AdmitSigner', { Name: name }));
+  if (json) return console.log(JSON.stringify(r));
+  console.log(`signer ${r.Signer.Name}: ${r.Signer.Admitted ? 'admitted' : `not admitted: ${r.Signer.Reason ?? 'unknown reason'}`}`);
+  for (const k of r.Reshared) console.log(`  key ${k.KeyId}: reshared to signers ${k.Holders.join(', ')}`);
+  for (const k of r.Failed) console.log(`  key ${k.KeyId}: not reshared: ${k.Reason}`);
+  for (const k of r.NotReshared) console.log(`  key ${k.KeyId} (${k.KeySpec}): ${k.Note}`);
+}
+
+const admissionSchema = z.object({
+  Signer: z.object({ Name: z.string(), Admitted: z.boolean(), Reason: z.string().optional() }),
+  Reshared: z.array(z.object({ KeyId: z.string(), Holders: z.array(z.number()) })),
+  Failed: z.array(z.object({ KeyId: z.string(), Reason: z.string() })),
+  NotReshared: z.array(z.object({ KeyId: z.string(), KeySpec: z.string(), Note: z.string() })),
+});
+
+/**
  * `mpchsm signer remove NAME --as ADMIN`: once approved, every remaining signer retires NAME and
  * the FROST and ECDSA keys are reshared among the remaining signers. RSA keys are not: NAME's
  * shares of them stay valid (the gateway's answer lists them).

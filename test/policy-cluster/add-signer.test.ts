@@ -176,4 +176,10 @@ describe('MpcHsm.AdmitSigner', () => {
     expect(r.body.__type).toBe('NotFoundException');
     expect((await gatewayCall(tc, 'app', 'MpcHsm.AdmitSigner', { Name: 'signer4' })).body.__type).toBe('AccessDeniedException');
   });
+
+  it('`mpchsm signer admit` on an admitted signer has nothing left to do but names the RSA key', async () => {
+    const r = JSON.parse((await tc.mpchsm('signer', 'admit', 'signer4', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(r).toMatchObject({ Signer: { Name: 'signer4', Admitted: true }, Reshared: [], Failed: [] });
+    expect(r.NotReshared.map((k: { KeyId: string }) => k.KeyId)).toEqual([keys.rsa]);
+  }, 30_000);
 });
