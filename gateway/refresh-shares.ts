@@ -7,7 +7,8 @@
 // (signers/node/guard.ts checkReshare). RSA shares (Shoup, dealt over the integers) cannot be
 // reshared.
 import { z } from 'zod';
-import { ROLE_TITLES } from '../policy/index.js';
+import { quorumFor, requiredRoleText, roleAllows } from '../policy/index.js';
+import { gatewayPolicy } from './governance.js';
 import { ClusterError } from './cluster.js';
 import type { OpContext } from './kms/context.js';
 import { KmsError, keyStateError } from './kms/errors.js';
@@ -19,8 +20,12 @@ const inputSchema = z.strictObject({ KeyId: z.string().min(1).max(2048) });
 /** Runs the refresh for `opCtx.principal`; the request's audit entry gets the session and signers from `opCtx.trace`. */
 export async function refreshKeyShares(opCtx: OpContext, raw: unknown): Promise<{ KeyId: string; Holders: number[] }> {
   const { principal, deps } = opCtx;
-  if (principal.role !== 'admin')
-    throw new KmsError('AccessDeniedException', `principal ${principal.name} is not allowed MpcHsm.RefreshKeyShares: the ${ROLE_TITLES.admin} role is required [missing: MpcHsm.RefreshKeyShares]`);
+  if (!roleAllows(principal.role, 'mpchsm:RefreshKeyShares'))
+    throw new KmsError('AccessDeniedException', `principal ${principal.name} is not allowed mpchsm:RefreshKeyShares: ${requiredRoleText('mpchsm:RefreshKeyShares')} [missing: mpchsm:RefreshKeyShares]`);
+  const governance = gatewayPolicy().governance;
+  // Refreshes do not run as proposals: a governance that asks approval for them is not obeyed silently.
+  if (quorumFor(governance, 'mpchsm:RefreshKeyShares') > 0)
+    throw new KmsError('UnsupportedOperationException', `governance v${governance.version} puts mpchsm:RefreshKeyShares under quorum, which this version cannot run as a proposal`);
   const input = parseInput(inputSchema, raw, 'RefreshKeyShares');
   const ref = opCtx.arns.parseKeyRef(input.KeyId);
   if (ref.kind !== 'key') throw new KmsError('NotFoundException', `Invalid keyId '${input.KeyId.slice(0, 256)}': RefreshKeyShares takes a key ID or key ARN, not an alias`);

@@ -21,6 +21,7 @@ export type KmsOperation = (typeof KMS_OPERATIONS)[number];
 /** mpchsm's own operations: approvals, audit, cluster membership, governance. */
 export const MPCHSM_OPERATIONS = [
   'Approve', 'ReadAudit', 'AddSigner', 'RemoveSigner', 'AddPrincipal', 'RemovePrincipal', 'UpdateGovernance',
+  'RefreshKeyShares',
 ] as const;
 export type MpchsmOperation = (typeof MPCHSM_OPERATIONS)[number];
 
@@ -70,7 +71,7 @@ export const ROLE_CEILINGS: Readonly<Record<PolicyRole, ReadonlySet<Action>>> = 
     'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion',
     'kms:GetParametersForImport', 'kms:ImportKeyMaterial', 'kms:DeleteImportedKeyMaterial',
     'mpchsm:Approve', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner', 'mpchsm:AddPrincipal',
-    'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance',
+    'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance', 'mpchsm:RefreshKeyShares',
   ]),
   // Reads what exists and what happened; changes nothing.
   auditor: new Set<Action>([

@@ -15,7 +15,7 @@ const EXPECTED: Record<PolicyRole, string[]> = {
     'ListResourceTags', 'GetKeyPolicy', 'PutKeyPolicy', 'ListKeyPolicies', 'ScheduleKeyDeletion',
     'CancelKeyDeletion', 'GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial',
     'mpchsm:Approve', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner', 'mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal',
-    'mpchsm:UpdateGovernance',
+    'mpchsm:UpdateGovernance', 'mpchsm:RefreshKeyShares',
   ],
   auditor: ['DescribeKey', 'ListKeys', 'ListAliases', 'ListResourceTags', 'GetKeyPolicy', 'ListKeyPolicies', 'GetPublicKey', 'mpchsm:ReadAudit'],
   operator: [],
