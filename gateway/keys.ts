@@ -1,8 +1,9 @@
 // Key metadata at the gateway: one JSON file per key, written atomically. Never a share.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../signers/node/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../signers/node/atomic.js';
 import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
@@ -53,6 +54,13 @@ export class KeyStore {
   /** Keys in creation order (stable paging). */
   list(): KeyRecord[] {
     return [...this.keys.values()].sort((a, b) => a.creationDate - b.creationDate || a.keyId.localeCompare(b.keyId));
+  }
+
+  /** Forgets a destroyed key's record. */
+  async delete(keyId: string): Promise<void> {
+    await rm(path.join(this.dir, `${keyId}.json`), { force: true });
+    await fsyncDir(this.dir);
+    this.keys.delete(keyId);
   }
 
   async put(record: KeyRecord): Promise<void> {

@@ -18,6 +18,7 @@ import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
 import { startGatewayServer } from './server.js';
 import { resumeReshares } from './reshare-journal.js';
+import { startKeyDeletion } from './key-deletion.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '111122223333';
@@ -73,10 +74,13 @@ async function run(dir: string): Promise<void> {
   installGatewayPolicy(policy);
   // A resharing the last run left between its adopts is finished before any request is served.
   await resumeReshares({ cluster, audit, log });
-  const server = await startGatewayServer({ config, cluster, principals, log, dir, kmsState, audit });
+  const deps = { config, cluster, principals, log, dir, kmsState, audit };
+  const server = await startGatewayServer(deps);
+  const stopDeletion = startKeyDeletion(deps);
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');
+    stopDeletion();
     server.close();
     policy.close();
     cluster.close();

@@ -60,6 +60,12 @@ export class KmsState {
     await this.save({ ...this.data, aliases });
   }
 
+  /** Call inside `exclusive`: drops a destroyed key's aliases and policy. */
+  async forgetKey(keyId: string): Promise<void> {
+    const { [keyId]: _, ...policies } = this.data.policies;
+    await this.save({ aliases: this.data.aliases.filter((a) => a.keyId !== keyId), policies });
+  }
+
   /** Call inside `exclusive`. */
   async putPolicy(keyId: string, policy: string): Promise<void> {
     await this.save({ ...this.data, policies: { ...this.data.policies, [keyId]: policy } });

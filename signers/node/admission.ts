@@ -76,7 +76,11 @@ export class Admission {
     if (odd) throw new RpcError(403, 'not-unanimous', `signer ${odd.from} handed over another policy state than signer ${states[0]!.from}: nothing was enrolled`);
     const merged: AdmissionState = {
       ...first,
-      keys: first.keys.map((k, i) => ({ ...k, createdAt: Math.min(...states.map((s) => s.state.keys[i]!.createdAt)) })),
+      keys: first.keys.map((k, i) => {
+        const all = states.map((s) => s.state.keys[i]!);
+        const deletion = all.map((x) => x.deletionDate).filter((d) => d !== undefined);
+        return { ...k, createdAt: Math.min(...all.map((x) => x.createdAt)), ...(deletion.length ? { deletionDate: Math.max(...deletion) } : {}) };
+      }),
       ledger: { seq: first.ledger.seq, proposals: union(states.map((s) => s.state.ledger.proposals)), nonces: union(states.map((s) => s.state.ledger.nonces)) },
     };
     return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
@@ -95,9 +99,10 @@ export class Admission {
 
 /**
  * What must agree across signers: everything but what each records by its own clock — when it
- * stored a key (the earliest is kept) and the expiring replay records (merged).
+ * stored a key (the earliest is kept), when a deletion falls due (the latest is kept) — and the
+ * expiring replay records (merged).
  */
-const comparable = (s: AdmissionState) => ({ ...s, keys: s.keys.map(({ createdAt: _, ...k }) => k), ledger: { seq: s.ledger.seq } });
+const comparable = (s: AdmissionState) => ({ ...s, keys: s.keys.map(({ createdAt: _c, deletionDate: _d, ...k }) => k), ledger: { seq: s.ledger.seq } });
 
 /** Consumed proposals and nonces: every signer's, each until its latest expiry. */
 function union(records: readonly Record<string, number>[]): Record<string, number> {

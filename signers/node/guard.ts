@@ -91,6 +91,7 @@ const retiredSchema = z.array(z.number().int().min(1).max(255));
 /** Signers admitted by approved AddSigner proposals, beside those configured at bootstrap. */
 const ADMITTED = 'policy.admitted';
 const admittedSchema = z.array(peerSchema).max(255);
+const DAY_MS = 86_400_000;
 /** A key may be forgotten (a failed creation rolled back) only this soon after it was made. */
 const FORGET_WINDOW_MS = 10 * 60_000;
 
@@ -223,6 +224,8 @@ const keyStateSchema = z.strictObject({
   createdAt: z.number(),
   /** createdAt of the last approved proposal applied to the key: an older one is stale. */
   lastChange: z.number(),
+  /** PendingDeletion: when this signer may destroy its share (by its own clock, from when it applied the deletion). */
+  deletionDate: z.number().optional(),
 });
 type KeyState = z.infer<typeof keyStateSchema>;
 
@@ -587,7 +590,20 @@ export class PolicyGuard {
     if (this.used.has(keyId) || Date.now() - k.createdAt > FORGET_WINDOW_MS) throw denied(`key ${keyId} is in use; keys are deleted by an approved ScheduleKeyDeletion, not forgotten`);
   }
 
+  /** A key is destroyed only once its deletion, approved and applied here, is due by this signer's clock. */
+  checkDestroy(keyId: string): void {
+    const k = this.keyState(keyId);
+    if (k.state !== 'PendingDeletion' || k.deletionDate === undefined) throw denied(`key ${keyId} is ${k.state} here, not pending deletion`);
+    if (k.deletionDate > Date.now()) throw denied(`key ${keyId} is pending deletion until ${new Date(k.deletionDate).toISOString()} here`);
+  }
+
+  /** Forgets a destroyed or rolled-back key: its policy record and the aliases naming it. */
   async forgotten(keyId: string): Promise<void> {
+    const aliases = Object.fromEntries(Object.entries(this.aliases).filter(([, id]) => id !== keyId));
+    if (Object.keys(aliases).length !== Object.keys(this.aliases).length) {
+      await this.store.put(ALIASES, json(aliases));
+      this.aliases = aliases;
+    }
     await this.store.delete(KEY_PREFIX + keyId);
     this.keys.delete(keyId);
     this.policies.delete(keyId);
@@ -660,13 +676,18 @@ export class PolicyGuard {
         if (pending) throw invalid();
         next.state = c.operation === 'DisableKey' ? 'Disabled' : 'Enabled';
         break;
-      case 'ScheduleKeyDeletion':
+      case 'ScheduleKeyDeletion': {
         if (pending) throw invalid();
+        const days = window ?? 30;
+        if (typeof days !== 'number' || !Number.isInteger(days) || days < 7 || days > 30) throw denied(`PendingWindowInDays must be 7 to 30, not ${String(days)}`);
         next.state = 'PendingDeletion';
+        next.deletionDate = Date.now() + days * DAY_MS;
         break;
+      }
       case 'CancelKeyDeletion':
         if (!pending) throw invalid();
         next.state = 'Disabled';
+        delete next.deletionDate;
         break;
       default: {
         const aliases = { ...this.aliases };

@@ -21,7 +21,8 @@ import { RpcError } from './rpc.js';
 import { SessionTable } from './sessions.js';
 import type { ShareStore } from './store.js';
 
-const pendingName = (keyId: string) => `reshare.${keyId}`;
+/** A reshared share kept until it is adopted. */
+export const pendingName = (keyId: string) => `reshare.${keyId}`;
 const recordSchema = z.object({ scheme: z.string(), share: z.unknown(), session: sessionIdSchema.optional() });
 type Scheme = 'frost' | 'ecdsa';
 

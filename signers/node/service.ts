@@ -18,7 +18,7 @@ import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
 import { RsaShares } from './rsa.js';
 import { SessionTable } from './sessions.js';
-import { ReshareSessions } from './reshare.js';
+import { ReshareSessions, pendingName } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
 import type { AuditLog } from '../../audit/log.js';
 import { digestHex, type Released } from './released.js';
@@ -84,6 +84,7 @@ export class SignerService {
       '/v1/rsa/install': async (b) => this.installed(await this.rsa.install(b)),
       '/v1/rsa/partial': (b) => this.rsa.partial(b),
       '/v1/keys/forget': (b) => this.forget(b),
+      '/v1/keys/destroy': (b) => this.destroy(b),
       '/v1/auth/sigv4': (b) => this.guard.authenticate(b),
       '/v1/policy/apply': async (b) => {
         const r = await this.guard.apply(b);
@@ -241,11 +242,27 @@ export class SignerService {
   private async forget(body: unknown) {
     const req = z.strictObject({ keyId: keyIdSchema }).parse(body);
     this.guard.checkForget(req.keyId);
-    const existed = await this.store.delete(keyRecord(req.keyId));
-    await this.guard.forgotten(req.keyId);
-    this.keyIds.delete(req.keyId);
-    this.rsa.forget(req.keyId);
-    return { keyId: req.keyId, existed };
+    return this.remove(req.keyId);
+  }
+
+  /** Destroys this signer's share of a key whose approved deletion is due here; recorded. */
+  private async destroy(body: unknown) {
+    const startedAt = Date.now();
+    const req = z.strictObject({ keyId: keyIdSchema }).parse(body);
+    this.guard.checkDestroy(req.keyId);
+    const r = await this.remove(req.keyId);
+    await this.audit.append({ request: `destroy-${req.keyId}`, op: 'keys.destroy', caller: this.config.gateway.name, keyId: req.keyId, outcome: 'ok', output: 'none', startedAt, detail: { held: r.existed } });
+    this.log.info({ keyId: req.keyId }, 'key share destroyed: its deletion was due');
+    return r;
+  }
+
+  private async remove(keyId: string) {
+    const existed = await this.store.delete(keyRecord(keyId));
+    await this.store.delete(pendingName(keyId));
+    await this.guard.forgotten(keyId);
+    this.keyIds.delete(keyId);
+    this.rsa.forget(keyId);
+    return { keyId, existed };
   }
 
 }
