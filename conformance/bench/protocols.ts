@@ -8,7 +8,7 @@
 //   protocols.js --quick   fewer iterations
 
 import { createHash, randomBytes } from 'node:crypto';
-import { inboxOf, type Message, type PartyId, type Rng, type Step } from '../../signers/protocols/common.js';
+import { inboxOf, runLocally, type PartyId, type Rng, type Step } from '../../signers/protocols/common.js';
 import { dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   ecdsaCombine,
@@ -54,19 +54,10 @@ function measure(iters: number, warm: number, f: (i: number) => void): number {
 }
 
 /** Runs every party's state machine to completion, delivering each round's messages. */
-function runAll<S, O>(parties: readonly PartyId[], first: Step<S, O>[], step: (id: PartyId, s: S, inbox: Message[]) => Step<S, O>): O[] {
-  let steps = first;
-  while (!steps.every((s) => s.output !== undefined)) {
-    const all = steps.flatMap((s) => s.outbound);
-    steps = parties.map((id, k) => step(id, steps[k]!.state, inboxOf(all, id)));
-  }
-  return steps.map((s) => s.output!);
-}
-
 function ecdsaKeygen(curve: EcdsaCurveName, n: number, t: number, session: string): EcdsaKeyShare[] {
   const p = ids(n);
   const first: Step<EcdsaKeygenState, EcdsaKeyShare>[] = p.map((self) => ecdsaKeygenStart({ curve, session, self, participants: p, threshold: t }, rng));
-  return runAll(p, first, (_, s, inbox) => ecdsaKeygenStep(s, inbox, rng));
+  return runLocally(p, first, (_, s, inbox) => ecdsaKeygenStep(s, inbox, rng));
 }
 
 /**
@@ -88,7 +79,7 @@ function ecdsaSign(keys: readonly EcdsaKeyShare[], t: number, digest: Uint8Array
 function frostKeygen(group: GroupName, n: number, t: number, session: string): DkgKeyShare[] {
   const p = ids(n);
   const first: Step<DkgState, DkgKeyShare>[] = p.map((self) => dkgStart({ suite: group, session, self, participants: p, threshold: t }, rng));
-  return runAll(p, first, (_, s, inbox) => dkgStep(s, inbox));
+  return runLocally(p, first, (_, s, inbox) => dkgStep(s, inbox));
 }
 
 function frostSignOnce(keys: readonly DkgKeyShare[], suite: SuiteName, t: number, message: Uint8Array, session: string): Uint8Array {

@@ -84,6 +84,19 @@ export const inboxOf = <M extends { from: PartyId; to: PartyId | 'all' }>(all: r
   all.filter((m) => m.from !== id && (m.to === id || m.to === 'all'));
 
 /**
+ * Runs every party of a protocol in this process (benchmarks, tests): each round's outbound
+ * messages are delivered to each party's next step until all have an output.
+ */
+export function runLocally<S, O>(parties: readonly PartyId[], first: Step<S, O>[], step: (id: PartyId, s: S, inbox: Message[]) => Step<S, O>): O[] {
+  let steps = first;
+  while (!steps.every((s) => s.output !== undefined)) {
+    const all = steps.flatMap((s) => s.outbound);
+    steps = parties.map((id, k) => step(id, steps[k]!.state, inboxOf(all, id)));
+  }
+  return steps.map((s) => s.output!);
+}
+
+/**
  * Validates a set of inbound messages for one round: session, round, recipient, sender
  * membership, duplicates, and that every expected sender is present. Returns the payloads
  * keyed by sender, each parsed with `payload`.

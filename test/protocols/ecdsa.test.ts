@@ -2,7 +2,7 @@
 // verification by independent implementations, and the aborts the protocol must raise.
 import { createHash, createPublicKey, getCurves, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, fromHex, inboxOf, toHex, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
+import { ProtocolError, fromHex, inboxOf, runLocally, toHex, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
 import {
   checkEcdsaKeyShare,
   decodeEcdsaKeyShare,
@@ -29,20 +29,16 @@ import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
-/** What party `id` receives from a round's outbound messages. */
 /** Round-trips a value through JSON, as persisting a state between rounds does. */
 const persist = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 function keygen(curve: EcdsaCurveName, n: number, t: number, seed = 'kg'): EcdsaKeyShare[] {
   const ids = range(n);
   const rng = new Map(ids.map((id) => [id, seededRng(`${seed}/${curve}/${n}/${t}/${id}`)]));
-  let steps: Step<EcdsaKeygenState, EcdsaKeyShare>[] = ids.map((id) => ecdsaKeygenStart({ curve, session: `keygen-${seed}`, self: id, participants: ids, threshold: t }, rng.get(id)!));
-  for (;;) {
-    const all = steps.flatMap((s) => s.outbound);
-    // Persist every state between rounds, as a signer does.
-    steps = ids.map((id, k) => ecdsaKeygenStep(decodeEcdsaKeygenState(encodeEcdsaKeygenState(steps[k]!.state)), inboxOf(all, id), rng.get(id)!));
-    if (steps.every((s) => s.output)) return steps.map((s) => decodeEcdsaKeyShare(encodeEcdsaKeyShare(s.output!)));
-  }
+  const first: Step<EcdsaKeygenState, EcdsaKeyShare>[] = ids.map((id) => ecdsaKeygenStart({ curve, session: `keygen-${seed}`, self: id, participants: ids, threshold: t }, rng.get(id)!));
+  // Persist every state between rounds, as a signer does.
+  const shares = runLocally(ids, first, (id, s, inbox) => ecdsaKeygenStep(decodeEcdsaKeygenState(encodeEcdsaKeygenState(s)), inbox, rng.get(id)!));
+  return shares.map((s) => decodeEcdsaKeyShare(encodeEcdsaKeyShare(s)));
 }
 
 interface SignRun {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromHex, inboxOf, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
+import { fromHex, inboxOf, runLocally, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
 import { checkKeyShare, dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   checkEcdsaKeyShare,
@@ -37,7 +37,6 @@ import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
 const range = (n: number): PartyId[] => Array.from({ length: n }, (_, i) => i + 1);
-/** What party `id` receives from a round's outbound messages. */
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const tamper = (m: Message, f: (p: Record<string, unknown>) => void): Message => {
   const c = clone(m);
@@ -60,15 +59,6 @@ interface Scheme {
   check(k: ReshareKeyShare): void;
 }
 
-function runAll<S, O>(ids: readonly PartyId[], first: Step<S, O>[], step: (k: number, s: S, inbox: Message[]) => Step<S, O>): O[] {
-  let steps = first;
-  while (!steps.every((s) => s.output !== undefined)) {
-    const all = steps.flatMap((s) => s.outbound);
-    steps = ids.map((id, k) => step(k, steps[k]!.state, inboxOf(all, id)));
-  }
-  return steps.map((s) => s.output!);
-}
-
 function frost(group: GroupName): Scheme {
   const g = getGroup(group);
   return {
@@ -76,7 +66,7 @@ function frost(group: GroupName): Scheme {
     keygen(n, t, seed = 'dkg') {
       const ids = range(n);
       const first: Step<DkgState, DkgKeyShare>[] = ids.map((self) => dkgStart({ suite: group, session: `dkg-${n}-${t}`, self, participants: ids, threshold: t }, seededRng(`${seed}/${group}/${self}`)));
-      return new Map(runAll(ids, first, (_, s, inbox) => dkgStep(s, inbox)).map((k) => [k.self, k]));
+      return new Map(runLocally(ids, first, (_, s, inbox) => dkgStep(s, inbox)).map((k) => [k.self, k]));
     },
     signs(keys, signers, session) {
       const own = signers.map((id) => keys.get(id) as DkgKeyShare);
@@ -108,7 +98,7 @@ function ecdsa(curve: EcdsaCurveName): Scheme {
       const ids = range(n);
       const rngs = ids.map((id) => seededRng(`kg/${curve}/${n}/${t}/${id}`));
       const first: Step<EcdsaKeygenState, EcdsaKeyShare>[] = ids.map((self, k) => ecdsaKeygenStart({ curve, session: `keygen-${n}-${t}`, self, participants: ids, threshold: t }, rngs[k]!));
-      return new Map(runAll(ids, first, (k, s, inbox) => ecdsaKeygenStep(s, inbox, rngs[k]!)).map((k) => [k.self, k]));
+      return new Map(runLocally(ids, first, (id, s, inbox) => ecdsaKeygenStep(s, inbox, rngs[id - 1]!)).map((k) => [k.self, k]));
     },
     // As the cluster signs: signers run rounds 1 and 2, the coordinator combines the round-3 broadcasts.
     signs(keys, signers, session) {
