@@ -6,16 +6,14 @@
 // the first was pending is admitted too. A compromised gateway (or signer)
 // can neither get a state sealed to an unapproved newcomer nor enrol it with a state the active
 // signers do not all hand over.
-import { createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignerClient } from '../../gateway/signer-client.js';
 import { sealEnvelope } from '../../signers/node/envelope.js';
 import { loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../signers/node/identity.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { approve, auditEntries, createKey, gatewayCall, gatewayIdentity, kms, refusal, signerRecord, signerRegistry, startWithSigners, stopWithSigners } from './helpers.js';
+import { approve, auditEntries, createKey, createKeyTrio, gatewayCall, gatewayIdentity, publicKeyOf, refusal, signerRecord, signerRegistry, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -26,11 +24,7 @@ const keys: Record<'ed' | 'ec' | 'rsa', string> = { ed: '', ec: '', rsa: '' };
 const publicKeys: Record<string, Uint8Array> = {};
 const msg = Buffer.from('signed with the new signer');
 
-async function signAndVerify(keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256'): Promise<boolean> {
-  const r = await kms(tc, 'app').send(new SignCommand({ KeyId: keyId, Message: msg, MessageType: 'RAW', SigningAlgorithm: algorithm }));
-  const key = createPublicKey({ key: Buffer.from(publicKeys[keyId]!), format: 'der', type: 'spki' });
-  return verify(algorithm === 'ED25519_SHA_512' ? null : 'sha256', msg, key, r.Signature!);
-}
+const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256', as = 'app') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg, as);
 
 const storeJson = async (signer: string, record: string) => JSON.parse(Buffer.from((await signerRecord(tc, signer, (s) => s.get(record)))!).toString('utf8'));
 
@@ -52,10 +46,9 @@ async function forgedPackages(challenge: string, alter: (state: Record<string, u
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
-  keys.ed = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
-  keys.ec = await createKey(tc, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
-  keys.rsa = await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
-  for (const id of Object.values(keys)) publicKeys[id] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey!;
+  const made = await createKeyTrio(tc);
+  Object.assign(keys, made.keys);
+  Object.assign(publicKeys, made.publicKeys);
 }, 240_000);
 
 afterAll(async () => {
@@ -155,7 +148,7 @@ describe('AddSigner', () => {
 
   it('keys sign with signer4 and one old signer once signers 1, 2 and 5 are stopped; new keys include the new signers', async () => {
     const fresh = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
-    publicKeys[fresh] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: fresh }))).PublicKey!;
+    publicKeys[fresh] = await publicKeyOf(tc, fresh);
     expect(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${fresh}.json`), 'utf8')).holders).toEqual([1, 2, 3, 4, 5]);
     for (const name of ['signer1', 'signer2', 'signer5']) process.kill(tc.cluster().signers.find((s) => s.name === name)!.pid, 'SIGTERM');
     await new Promise((r) => setTimeout(r, 1000));
@@ -163,8 +156,7 @@ describe('AddSigner', () => {
     expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
     expect(await signAndVerify(fresh, 'ED25519_SHA_512')).toBe(true);
     // app2 (which the new key's default policy grants) is verified by signer3 and signer4 alone.
-    const r = await kms(tc, 'app2').send(new SignCommand({ KeyId: fresh, Message: msg, MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' }));
-    expect(verify(null, msg, createPublicKey({ key: Buffer.from(publicKeys[fresh]!), format: 'der', type: 'spki' }), r.Signature!)).toBe(true);
+    expect(await signAndVerify(fresh, 'ED25519_SHA_512', 'app2')).toBe(true);
     const partials = auditEntries(tc, 'signer4').filter((e) => e.output === 'partial' && e.outcome === 'ok');
     expect(partials.map((e) => e.keyId)).toEqual(expect.arrayContaining([keys.ed, keys.ec, fresh]));
   }, 120_000);

@@ -1,11 +1,11 @@
 // Helpers for tests against a real cluster with its governance: administrators' approvals
 // through `mpchsm approve`, and direct calls to the signers with the gateway's own identity
 // (what a compromised gateway can do), with evidence made the way real clients make it.
-import { randomUUID } from 'node:crypto';
+import { constants, createPublicKey, randomUUID, verify } from 'node:crypto';
 import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateKeyCommand, KMSClient, type CreateKeyCommandInput } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand, type CreateKeyCommandInput } from '@aws-sdk/client-kms';
 import { expect } from 'vitest';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import { SignerClient, SignerRefusedError } from '../../gateway/signer-client.js';
@@ -64,6 +64,30 @@ export async function approved(tc: TestCluster, request: Promise<unknown>, appro
 export async function createKey(tc: TestCluster, input: CreateKeyCommandInput): Promise<string> {
   const r = await approved(tc, kms(tc, 'admin1').send(new CreateKeyCommand(input)), ['admin1']);
   return (r.KeyMetadata as { KeyId: string }).KeyId;
+}
+
+/** A key's public key (DER SubjectPublicKeyInfo), as the application reads it. */
+export const publicKeyOf = async (tc: TestCluster, keyId: string): Promise<Uint8Array> => (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!;
+
+/** An Ed25519, a P-256 and an RSA signing key with their public keys: what the resharing tests start from. */
+export async function createKeyTrio(tc: TestCluster): Promise<{ keys: Record<'ed' | 'ec' | 'rsa', string>; publicKeys: Record<string, Uint8Array> }> {
+  const keys = {
+    ed: await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }),
+    ec: await createKey(tc, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }),
+    rsa: await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }),
+  };
+  const publicKeys: Record<string, Uint8Array> = {};
+  for (const id of Object.values(keys)) publicKeys[id] = await publicKeyOf(tc, id);
+  return { keys, publicKeys };
+}
+
+/** Signs `message` with a key as principal `as` and verifies the signature with node:crypto against `publicKey`. */
+export async function signsAndVerifies(tc: TestCluster, keyId: string, publicKey: Uint8Array, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256', message: Uint8Array, as = 'app'): Promise<boolean> {
+  const r = await kms(tc, as).send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: algorithm }));
+  const key = createPublicKey({ key: Buffer.from(publicKey), format: 'der', type: 'spki' });
+  if (algorithm === 'ED25519_SHA_512') return verify(null, message, key, r.Signature!);
+  if (algorithm === 'ECDSA_SHA_256') return verify('sha256', message, key, r.Signature!);
+  return verify('sha256', message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, r.Signature!);
 }
 
 // ---- a compromised gateway ------------------------------------------------------------------

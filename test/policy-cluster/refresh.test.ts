@@ -3,10 +3,9 @@
 // key, fresh ECDSA pairwise setups — as a key administrator's operation, one at a time. A
 // signer answers a repeated adopt as done, and a resharing the gateway left between its adopts
 // (journaled) is finished when the gateway starts again.
-import { createPublicKey, randomUUID, verify } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relayRounds, type RelayAnswer } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
@@ -16,7 +15,7 @@ import { decodeKeyShare } from '../../signers/protocols/dkg.js';
 import { decodeEcdsaKeyShare, ecdsaDiscardPair, encodeEcdsaKeyShare } from '../../signers/protocols/ecdsa/index.js';
 import { resharePublicPackage } from '../../signers/protocols/reshare.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { auditEntries, gatewayCall, kms, refusal, signerRecord, startWithSigners, stopWithSigners, createKey } from './helpers.js';
+import { auditEntries, createKeyTrio, gatewayCall, publicKeyOf, refusal, signerRecord, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -41,11 +40,7 @@ const keyRecord = (keyId: string) => JSON.parse(readFileSync(path.join(tc.dir, '
 const journalFile = (keyId: string) => path.join(tc.dir, 'gateway', 'reshare-journal', `${keyId}.json`);
 const refresh = (as: string, keyId: string) => gatewayCall(tc, as, 'MpcHsm.RefreshKeyShares', { KeyId: keyId });
 
-async function signAndVerify(keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256'): Promise<boolean> {
-  const r = await kms(tc, 'app').send(new SignCommand({ KeyId: keyId, Message: msg, MessageType: 'RAW', SigningAlgorithm: algorithm }));
-  const key = createPublicKey({ key: Buffer.from(publicKeys[keyId]!), format: 'der', type: 'spki' });
-  return verify(algorithm === 'ED25519_SHA_512' ? null : 'sha256', msg, key, r.Signature!);
-}
+const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg);
 
 /** Edits a stopped signer's sealed store. */
 async function withSignerStore(signer: string, edit: (store: ShareStore) => Promise<void>): Promise<void> {
@@ -59,10 +54,9 @@ async function withSignerStore(signer: string, edit: (store: ShareStore) => Prom
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
-  keys.ed = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
-  keys.ec = await createKey(tc, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
-  keys.rsa = await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
-  for (const id of [keys.ed, keys.ec]) publicKeys[id] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey!;
+  const made = await createKeyTrio(tc);
+  Object.assign(keys, made.keys);
+  Object.assign(publicKeys, made.publicKeys);
   firstEdPackage = keyRecord(keys.ed).frost;
 }, 240_000);
 
@@ -84,7 +78,7 @@ describe('RefreshKeyShares', () => {
         expect((JSON.parse(after) as StoredShare).share.participants).toEqual([1, 2, 3]);
         expect(packageOf(after), `${s}'s package of ${k} is the gateway's`).toBe(canonicalJson(keyRecord(k)[k === keys.ed ? 'frost' : 'ecdsa']));
       }
-    for (const id of [keys.ed, keys.ec]) expect((await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey).toEqual(publicKeys[id]);
+    for (const id of [keys.ed, keys.ec]) expect(await publicKeyOf(tc, id)).toEqual(publicKeys[id]);
     expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
     expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
     expect(existsSync(journalFile(keys.ec))).toBe(false);

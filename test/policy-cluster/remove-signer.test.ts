@@ -4,8 +4,7 @@
 // public keys), the RSA key keeps working without the removed signer. A compromised gateway can
 // neither reshare without an approved removal nor to another set, nor relay the removed
 // signer's envelopes.
-import { createPublicKey, randomUUID, verify } from 'node:crypto';
-import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
+import { randomUUID } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,7 @@ import type { SignerClient } from '../../gateway/signer-client.js';
 import { sealEnvelope } from '../../signers/node/envelope.js';
 import { loadIdentity } from '../../signers/node/identity.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { appRequest, approve, auditEntries, createKey, gatewayCall, kms, refusal, signerRecord, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, approve, auditEntries, createKey, createKeyTrio, gatewayCall, publicKeyOf, refusal, signerRecord, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -25,22 +24,15 @@ const msg = Buffer.from('signed after signer3 left');
 
 const shareOf = (signer: string, keyId: string) => signerRecord(tc, signer, async (s) => Buffer.from((await s.get(`key.${keyId}`))!).toString('utf8'));
 
-async function signAndVerify(keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256'): Promise<boolean> {
-  const r = await kms(tc, 'app').send(new SignCommand({ KeyId: keyId, Message: msg, MessageType: 'RAW', SigningAlgorithm: algorithm }));
-  const key = createPublicKey({ key: Buffer.from(publicKeys[keyId]!), format: 'der', type: 'spki' });
-  if (algorithm === 'ED25519_SHA_512') return verify(null, msg, key, r.Signature!);
-  if (algorithm === 'ECDSA_SHA_256') return verify('sha256', msg, key, r.Signature!);
-  return verify('sha256', msg, { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }, r.Signature!);
-}
+const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg);
 
 const reshareStart = (c: SignerClient, keyId: string, participants: number[]) => c.call('/v1/reshare/start', { session: randomUUID(), keyId, participants, threshold: 2 });
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
-  keys.ed = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
-  keys.ec = await createKey(tc, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
-  keys.rsa = await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
-  for (const id of Object.values(keys)) publicKeys[id] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey!;
+  const made = await createKeyTrio(tc);
+  Object.assign(keys, made.keys);
+  Object.assign(publicKeys, made.publicKeys);
   for (const s of ['signer1', 'signer2']) for (const k of [keys.ed, keys.ec]) sharesBefore[`${s}/${k}`] = await shareOf(s, k);
 }, 240_000);
 
@@ -68,7 +60,7 @@ describe('RemoveSigner', () => {
   }, 120_000);
 
   it('keeps every public key and signature working, with new EC share bytes at the remaining signers', async () => {
-    for (const id of Object.values(keys)) expect((await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }))).PublicKey).toEqual(publicKeys[id]);
+    for (const id of Object.values(keys)) expect(await publicKeyOf(tc, id)).toEqual(publicKeys[id]);
     expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
     expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
     expect(await signAndVerify(keys.rsa, 'RSASSA_PSS_SHA_256')).toBe(true);
@@ -80,7 +72,7 @@ describe('RemoveSigner', () => {
       }
     // New keys are made by the remaining signers alone.
     const fresh = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
-    publicKeys[fresh] = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: fresh }))).PublicKey!;
+    publicKeys[fresh] = await publicKeyOf(tc, fresh);
     expect(await signAndVerify(fresh, 'ED25519_SHA_512')).toBe(true);
   }, 120_000);
 
