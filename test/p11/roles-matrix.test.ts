@@ -18,7 +18,7 @@ import { loadGatewayConfig } from '../../gateway/config.js';
 import { CKA, CKG, CKK, CKM, CKO, CKR } from '../../gateway/p11/ck.js';
 import { uuidBytes } from '../../gateway/p11/objects.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { auditEntries as auditLog, createKey, kms } from '../policy-cluster/helpers.js';
+import { auditEntries as auditLog, createKey, kms, perSignaturePolicy } from '../policy-cluster/helpers.js';
 import { buildShim, ckrOf, modulePath, stopModuleAndCluster } from './helpers.js';
 import { selfSigned } from './x509-build.js';
 
@@ -332,16 +332,7 @@ beforeAll(async () => {
   buildShim();
   tc = await startCluster();
   moduleLog = gw('pkcs11.log');
-  const account = loadGatewayConfig(gw()).account;
-  const user = (n: string) => `arn:aws:iam::${account}:user/${n}`;
-  const gatedPolicy = JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Principal: { AWS: ['admin1', 'admin2', 'admin3'].map(user) }, Action: 'kms:*', Resource: '*' },
-      { Effect: 'Allow', Principal: { AWS: user('app') }, Action: ['kms:Sign', 'kms:Verify', 'kms:DescribeKey', 'kms:GetPublicKey'], Resource: '*' },
-    ],
-    mpchsm: { approvalsPerSignature: 1 },
-  });
+  const gatedPolicy = perSignaturePolicy(loadGatewayConfig(gw()).account, 1);
   const specs: Record<KeyName, Parameters<typeof createKey>[1]> = {
     ed: { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' },
     p256: { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' },

@@ -66,6 +66,22 @@ export async function createKey(tc: TestCluster, input: CreateKeyCommandInput): 
   return (r.KeyMetadata as { KeyId: string }).KeyId;
 }
 
+/**
+ * A key policy for signing keys that need `approvals` per-signature approvals: the administrators
+ * manage the key, `app` signs and verifies.
+ */
+export function perSignaturePolicy(account: string, approvals: number): string {
+  const user = (n: string) => `arn:aws:iam::${account}:user/${n}`;
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Principal: { AWS: ['admin1', 'admin2', 'admin3'].map(user) }, Action: 'kms:*', Resource: '*' },
+      { Effect: 'Allow', Principal: { AWS: user('app') }, Action: ['kms:Sign', 'kms:Verify', 'kms:DescribeKey', 'kms:GetPublicKey'], Resource: '*' },
+    ],
+    mpchsm: { approvalsPerSignature: approvals },
+  });
+}
+
 /** A key's public key (DER SubjectPublicKeyInfo), as the application reads it. */
 export const publicKeyOf = async (tc: TestCluster, keyId: string): Promise<Uint8Array> => (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!;
 

@@ -9,7 +9,7 @@ import { SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { appRequest, createKey, failure, kms, refusal, signUse, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, createKey, failure, kms, perSignaturePolicy, refusal, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let keyId: string;
@@ -25,17 +25,7 @@ const approveSign = async (as: string, d = digest) =>
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
-  const account = '111122223333';
-  const user = (n: string) => `arn:aws:iam::${account}:user/${n}`;
-  const Policy = JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Principal: { AWS: ['admin1', 'admin2', 'admin3'].map(user) }, Action: 'kms:*', Resource: '*' },
-      { Effect: 'Allow', Principal: { AWS: user('app') }, Action: ['kms:Sign', 'kms:Verify', 'kms:DescribeKey', 'kms:GetPublicKey'], Resource: '*' },
-    ],
-    mpchsm: { approvalsPerSignature: 2 },
-  });
-  keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', Policy });
+  keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', Policy: perSignaturePolicy('111122223333', 2) });
 }, 120_000);
 
 afterAll(() => stopWithSigners(tc, signers));
