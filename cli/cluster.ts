@@ -1,10 +1,9 @@
 // `mpchsm up / down / status`: a local cluster, one process per signer plus the gateway.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../signers/node/atomic.js';
-import { entry, layout, signerName, type Layout } from './layout.js';
+import { entry, layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
 import { formatEnvFile } from './env-file.js';
 import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
 import { gatewayInitOutputSchema, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
@@ -47,19 +46,9 @@ export async function up(opts: UpOptions): Promise<void> {
   try {
     for (const [i, name] of names.entries()) {
       progress(`starting ${name} (signer ${i + 1}/${settings.signers})`);
-      const s = startNode(name, entry.signer, ['run', '--dir', L.signer(name)], L.log(name), {
-        detach: opts.detach,
-        stdinSecret: readFileSync(L.operatorSecret(name), 'utf8'),
-      });
-      started.push(s);
+      started.push(startSigner(L, name, opts.detach));
     }
-    await Promise.all(
-      names.map((name, i) =>
-        waitHealthy(`${signerUrl(settings, i)}/health`, started[i]!.child, READY_TIMEOUT_MS).catch((e: Error) => {
-          throw new Error(`${name} did not start: ${e.message} (see ${L.log(name)})`);
-        }),
-      ),
-    );
+    await Promise.all(names.map((name, i) => signerReady(L, settings, i + 1, started[i]!)));
     progress('starting gateway');
     const gw = startNode('gateway', entry.gateway, ['run', '--dir', L.gateway], L.log('gateway'), {
       detach: opts.detach,
@@ -76,7 +65,7 @@ export async function up(opts: UpOptions): Promise<void> {
 
   const cluster: ClusterJson = {
     gateway: { pid: started.at(-1)!.child.pid!, url: gatewayUrl(settings) },
-    signers: names.map((name, i) => ({ name, pid: started[i]!.child.pid!, url: signerUrl(settings, i) })),
+    signers: names.map((name, i) => ({ name, pid: started[i]!.child.pid!, url: signerUrl(settings, i + 1) })),
     threshold: settings.threshold,
     signers_total: settings.signers,
   };
@@ -152,7 +141,8 @@ function readCluster(L: Layout): ClusterJson | undefined {
 }
 
 const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
-const signerUrl = (s: Settings, i: number) => `http://127.0.0.1:${s.port + 1 + i}`;
+/** Signer `id` (1, 2, …) listens on the gateway's port + id. */
+const signerUrl = (s: Settings, id: number) => `http://127.0.0.1:${s.port + id}`;
 
 function reuseSettings(L: Layout, opts: UpOptions): Settings {
   const s = settingsSchema.parse(JSON.parse(readFileSync(L.settingsJson, 'utf8')));
@@ -174,13 +164,8 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
   const signerIdentities: PublicIdentity[] = [];
   for (const [i, name] of names.entries()) {
-    // Dev cluster: the operator secrets sit in DIR/operators (mode 0600). In a real deployment
-    // each operator keeps their own; `mpchsm doctor` reports this cluster as one domain.
-    const secret = randomBytes(32).toString('base64url');
-    await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
     progress(`  ${name}: sealing a new store and making its identity`);
-    const out = await runNode(entry.signer, ['init', '--dir', L.signer(name), '--name', name, '--id', String(i + 1)], secret);
-    signerIdentities.push(parsePublicIdentity(JSON.parse(out)));
+    signerIdentities.push(await initSigner(L, name, i + 1));
   }
   progress('  gateway: identity and bootstrap principals');
   const gatewaySecret = randomBytes(32).toString('base64url');
@@ -196,25 +181,12 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
         '--threshold',
         String(settings.threshold),
         '--signers',
-        JSON.stringify(names.map((name, i) => ({ name, id: i + 1, url: signerUrl(settings, i), identity: signerIdentities[i] }))),
+        JSON.stringify(names.map((name, i) => ({ name, id: i + 1, url: signerUrl(settings, i + 1), identity: signerIdentities[i] }))),
       ], gatewaySecret),
     ),
   );
-  for (const [i, name] of names.entries()) {
-    await runNode(entry.signer, [
-      'configure',
-      '--dir',
-      L.signer(name),
-      '--port',
-      String(settings.port + 1 + i),
-      '--threshold',
-      String(settings.threshold),
-      '--gateway',
-      JSON.stringify(gwInit.identity),
-      '--peers',
-      JSON.stringify(names.map((n, j) => ({ name: n, id: j + 1, identity: signerIdentities[j] }))),
-    ]);
-  }
+  const peers = names.map((n, j) => ({ name: n, id: j + 1, identity: signerIdentities[j]! }));
+  for (const [i, name] of names.entries()) await configureSigner(L, settings, name, i + 1, gwInit.identity, peers);
   progress('  administrators: approval keys, governance genesis; enrolling principals at every signer');
   await bootstrapGovernance({
     dir: L.root,
@@ -254,29 +226,47 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   const id = settings.signers + 1;
   const name = signerName(id);
   if (id > 32 || settings.port + id > 65535) throw new Error(`this cluster cannot grow beyond ${settings.signers} signers`);
-  const secret = randomBytes(32).toString('base64url');
-  await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
   if (!quiet) progress(`${name}: sealing a new store and making its identity; starting it awaiting admission`);
-  const identity = parsePublicIdentity(JSON.parse(await runNode(entry.signer, ['init', '--dir', L.signer(name), '--name', name, '--id', String(id)], secret)));
-  const pinned = (n: string) => {
-    const { id: party, ...pub } = JSON.parse(readFileSync(path.join(L.signer(n), 'identity.json'), 'utf8')) as { id: number };
-    return { name: n, id: party, identity: parsePublicIdentity(pub) };
-  };
-  const peers = [...active.map(pinned), { name, id, identity }];
-  const gateway = parsePublicIdentity(JSON.parse(readFileSync(path.join(L.gateway, 'identity.json'), 'utf8')));
-  await runNode(entry.signer, ['configure', '--dir', L.signer(name), '--port', String(settings.port + id), '--threshold', String(settings.threshold), '--gateway', JSON.stringify(gateway), '--peers', JSON.stringify(peers)]);
-  const url = signerUrl(settings, id - 1);
-  const started = startNode(name, entry.signer, ['run', '--dir', L.signer(name)], L.log(name), { detach: true, stdinSecret: secret });
-  await waitHealthy(`${url}/health`, started.child, READY_TIMEOUT_MS).catch((e: Error) => {
-    throw new Error(`${name} did not start: ${e.message} (see ${L.log(name)})`);
-  });
+  const identity = await initSigner(L, name, id);
+  const peers = [...pinnedSigners(dir, active).map((p) => ({ name: p.name, id: p.party, identity: p.identity })), { name, id, identity }];
+  await configureSigner(L, settings, name, id, pinnedGateway(dir), peers);
+  const started = startSigner(L, name, true);
+  await signerReady(L, settings, id, started);
   started.child.unref();
+  const url = signerUrl(settings, id);
   // `up` starts it from now on; `down` stops it.
   await writeFileAtomic(L.settingsJson, Buffer.from(JSON.stringify({ ...settings, signers: id }, null, 2) + '\n'), 0o600);
   const next: ClusterJson = { ...cluster, signers: [...cluster.signers, { name, pid: started.child.pid!, url }], signers_total: id };
   await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(next, null, 2) + '\n'), 0o644);
   return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url };
 }
+
+// ---- one signer: made, configured, started ---------------------------------------------------
+
+/**
+ * A new signer's sealed store and identity. Dev cluster: its operator secret sits in
+ * DIR/operators (mode 0600); in a real deployment each operator keeps their own (`mpchsm doctor`
+ * reports this cluster as one domain).
+ */
+async function initSigner(L: Layout, name: string, id: number): Promise<PublicIdentity> {
+  const secret = randomBytes(32).toString('base64url');
+  await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
+  return parsePublicIdentity(JSON.parse(await runNode(entry.signer, ['init', '--dir', L.signer(name), '--name', name, '--id', String(id)], secret)));
+}
+
+/** Pins the gateway and the peers (this signer included) in a signer's configuration. */
+async function configureSigner(L: Layout, settings: Settings, name: string, id: number, gateway: PublicIdentity, peers: readonly { name: string; id: number; identity: PublicIdentity }[]): Promise<void> {
+  const port = String(settings.port + id);
+  await runNode(entry.signer, ['configure', '--dir', L.signer(name), '--port', port, '--threshold', String(settings.threshold), '--gateway', JSON.stringify(gateway), '--peers', JSON.stringify(peers)]);
+}
+
+const startSigner = (L: Layout, name: string, detach: boolean): Started =>
+  startNode(name, entry.signer, ['run', '--dir', L.signer(name)], L.log(name), { detach, stdinSecret: readFileSync(L.operatorSecret(name), 'utf8') });
+
+const signerReady = (L: Layout, settings: Settings, id: number, s: Started): Promise<unknown> =>
+  waitHealthy(`${signerUrl(settings, id)}/health`, s.child, READY_TIMEOUT_MS).catch((e: Error) => {
+    throw new Error(`${s.name} did not start: ${e.message} (see ${L.log(s.name)})`);
+  });
 
 function progress(line: string): void {
   console.log(`mpchsm: ${line}`);

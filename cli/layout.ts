@@ -1,7 +1,10 @@
-// Where a local cluster keeps its files under DIR (see shared/CONTRACT.md).
-import { existsSync } from 'node:fs';
+// Where a local cluster keeps its files under DIR (see shared/CONTRACT.md), and the identities
+// pinned there.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
 
 /** Root of the installed package: the nearest folder above this file holding package.json. */
 function findPackageRoot(from: string): string {
@@ -41,3 +44,24 @@ export const entry = {
 };
 
 export const signerName = (i: number) => `signer${i}`;
+
+const pinnedSchema = z.object({ id: z.number().int().min(1).max(255) }).passthrough();
+
+/**
+ * The identities pinned in DIR/signers/NAME/identity.json of the signers named in `names`, with
+ * their party ids. Callers name the active signers as the gateway reports them: it can leave
+ * one out, never add an identity.
+ */
+export function pinnedSigners(dir: string, names: readonly string[]): { name: string; party: number; identity: PublicIdentity }[] {
+  const L = layout(dir);
+  return readdirSync(path.join(L.root, 'signers'))
+    .filter((name) => names.includes(name))
+    .sort()
+    .map((name) => {
+      const { id, ...identity } = pinnedSchema.parse(JSON.parse(readFileSync(path.join(L.signer(name), 'identity.json'), 'utf8')));
+      return { name, party: id, identity: parsePublicIdentity(identity) };
+    });
+}
+
+/** The gateway's identity as pinned in DIR/gateway/identity.json. */
+export const pinnedGateway = (dir: string): PublicIdentity => parsePublicIdentity(JSON.parse(readFileSync(path.join(layout(dir).gateway, 'identity.json'), 'utf8')));

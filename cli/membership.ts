@@ -18,8 +18,7 @@
 // administrator, "new" makes a fresh key for an existing one. Their approval keys are made here,
 // so this dev-cluster tool stands for them; each signs the proposed version with its new key.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
@@ -39,37 +38,17 @@ import {
   type Proposal,
 } from '../policy/index.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
-import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
+import type { PublicIdentity } from '../signers/node/identity.js';
 import { toHex } from '../signers/protocols/common.js';
 import { approvalKeyFile, call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
-import { layout } from './layout.js';
+import { layout, pinnedGateway, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
 
 // ---- pinned identities and credential files -------------------------------------------------
 
-const pinnedSchema = z.object({ id: z.number().int().min(1).max(255) }).passthrough();
-
-/**
- * The identities pinned in DIR/signers/NAME/identity.json of the signers named in `names` (the
- * active ones, as the gateway reports them: it can leave one out, which only makes the new
- * principal unusable there, but never add an identity), with their party ids.
- */
-function pinnedSigners(dir: string, names: readonly string[]): { party: number; identity: PublicIdentity }[] {
-  const root = path.join(layout(dir).root, 'signers');
-  return readdirSync(root)
-    .filter((name) => names.includes(name))
-    .sort()
-    .map((name) => {
-      const { id, ...identity } = pinnedSchema.parse(JSON.parse(readFileSync(path.join(layout(dir).signer(name), 'identity.json'), 'utf8')));
-      return { party: id, identity: parsePublicIdentity(identity) };
-    });
-}
-
-const pinnedGateway = (dir: string): { party: number; identity: PublicIdentity } => ({
-  party: GATEWAY_PARTY,
-  identity: parsePublicIdentity(JSON.parse(readFileSync(path.join(layout(dir).gateway, 'identity.json'), 'utf8'))),
-});
+/** The gateway as a recipient of sealed secrets (it verifies auditors' and administrators' requests). */
+const gatewayRecipient = (dir: string): { party: number; identity: PublicIdentity } => ({ party: GATEWAY_PARTY, identity: pinnedGateway(dir) });
 
 function refuseExisting(file: string, name: string): void {
   if (existsSync(file)) throw new Error(`${file} exists: ${name} already has credentials in this directory (remove the file if they are stale)`);
@@ -133,7 +112,7 @@ export async function principalAdd(dir: string, name: string, role: string, as: 
     key.secretKey.fill(0);
     pinVerifier = { principal: name, ...pinKdf, publicKey: key.publicKey };
   }
-  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name)) : [pinnedGateway(dir)], pinVerifier);
+  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name)) : [gatewayRecipient(dir)], pinVerifier);
   const proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', enrolment);
   await writeEnv(dir, as, made.credentials);
   if (!json) console.log(`proposal ${proposal.id}: add principal ${name} (${role}); its credentials are in ${file}, usable once the proposal is executed`);
@@ -240,7 +219,7 @@ export async function governancePropose(dir: string, file: string, as: string, j
     const parameters = {
       Document: doc.data,
       Possession: fresh.map((f) => signGovernance(doc.data, f.name, f.secret)),
-      Principals: made.map((m) => enrol(m, [pinnedGateway(dir)])),
+      Principals: made.map((m) => enrol(m, [gatewayRecipient(dir)])),
     };
     const proposal = await proposeChecked(dir, as, 'mpchsm:UpdateGovernance', parameters);
     for (const f of fresh) await writeFileAtomic(f.added ? approvalKeyFile(dir, f.name) : nextApprovalKeyFile(dir, f.name), Buffer.from(toHex(f.secret) + '\n'), 0o600);
