@@ -57,11 +57,16 @@ export class ReshareSessions {
     private readonly log: Logger,
   ) {}
 
-  routes() {
+  /** `onAdopted`: this signer holds a share of the key from now on (it may be new to it). */
+  routes(onAdopted: (keyId: string) => void) {
     return {
       '/v1/reshare/start': (b: unknown) => this.start(b),
       '/v1/reshare/step': (b: unknown) => this.step(b),
-      '/v1/reshare/adopt': (b: unknown) => this.adopt(b),
+      '/v1/reshare/adopt': async (b: unknown) => {
+        const r = await this.adopt(b);
+        onAdopted(r.keyId);
+        return r;
+      },
     };
   }
 

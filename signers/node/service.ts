@@ -25,7 +25,13 @@ import { digestHex, type Released } from './released.js';
 
 const keyRecord = keyRecordName;
 
-type Handler = (body: unknown) => Promise<{ released?: Released; [k: string]: unknown }>;
+/** What an answer adds to this signer's audit log: a release, or (`recorded`) another act. */
+type Handler = (body: unknown) => Promise<{ released?: Released; recorded?: Recorded; [k: string]: unknown }>;
+interface Recorded {
+  request: string;
+  keyId?: string;
+  detail: Record<string, string | number | boolean>;
+}
 
 interface DkgSession {
   kind: 'dkg';
@@ -93,13 +99,7 @@ export class SignerService {
         return r;
       },
       '/v1/admission/package': (b) => this.admissionPackage(b),
-      ...this.reshare.routes(),
-      // A signer admitted since the key was made holds a share of it from now on.
-      '/v1/reshare/adopt': async (b) => {
-        const r = await this.reshare.routes()['/v1/reshare/adopt'](b);
-        this.keyIds.add(r.keyId);
-        return r;
-      },
+      ...this.reshare.routes((keyId) => this.keyIds.add(keyId)),
       ...guardEcdsaRoutes(this.guard, this.ecdsa.routes((keyId) => this.keyIds.add(keyId))),
     };
     return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replaceAll('/', '.'), h)]));
@@ -107,7 +107,7 @@ export class SignerService {
 
   /**
    * Runs a handler and writes this signer's audit entry before the answer leaves: every
-   * release (partial, key share) and every refusal. The entry's head goes back to the gateway,
+   * release (partial, key share), every act a handler reports as recorded, and every refusal. The entry's head goes back to the gateway,
    * which records it, so a signer log cut short later is caught by the cross-check.
    */
   private audited(op: string, handler: Handler): RpcHandler {
@@ -127,7 +127,8 @@ export class SignerService {
         await this.audit.append({ ...base, keyId: str(b.keyId), outcome: refused ? 'refused' : 'failed', reason, output: 'none' });
         throw e;
       }
-      const { released, ...answer } = result;
+      const { released, recorded, ...answer } = result;
+      if (recorded) await this.audit.append({ ...base, ...recorded, outcome: 'ok', output: 'none' });
       if (!released) return answer;
       const { keyId, ...rest } = released;
       const head = await this.audit.append({ ...base, keyId, session: str(b.session), ...rest, outcome: 'ok' });
@@ -137,11 +138,9 @@ export class SignerService {
 
   /** Hands a newly admitted signer this one's policy state, sealed to it; recorded here. */
   private async admissionPackage(body: unknown) {
-    const startedAt = Date.now();
     const sealed = sealAdmissionState(this.guard, this.config, this.identity, body);
-    const name = (body as { name: string }).name;
-    await this.audit.append({ request: `admission-${name}`, op: 'admission.package', caller: this.config.gateway.name, outcome: 'ok', output: 'none', startedAt, detail: { newcomer: name } });
-    return sealed;
+    const name = (body as { name: string }).name; // validated by sealAdmissionState
+    return { ...sealed, recorded: { request: `admission-${name}`, detail: { newcomer: name } } };
   }
 
   private installed(r: { keyId: string }) {
@@ -247,13 +246,11 @@ export class SignerService {
 
   /** Destroys this signer's share of a key whose approved deletion is due here; recorded. */
   private async destroy(body: unknown) {
-    const startedAt = Date.now();
     const req = z.strictObject({ keyId: keyIdSchema }).parse(body);
     this.guard.checkDestroy(req.keyId);
     const r = await this.remove(req.keyId);
-    await this.audit.append({ request: `destroy-${req.keyId}`, op: 'keys.destroy', caller: this.config.gateway.name, keyId: req.keyId, outcome: 'ok', output: 'none', startedAt, detail: { held: r.existed } });
     this.log.info({ keyId: req.keyId }, 'key share destroyed: its deletion was due');
-    return r;
+    return { ...r, recorded: { request: `destroy-${req.keyId}`, keyId: req.keyId, detail: { held: r.existed } } };
   }
 
   private async remove(keyId: string) {
