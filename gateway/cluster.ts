@@ -21,6 +21,7 @@ import { SignerClient, SignerRefusedError, SignerUnavailableError } from './sign
 import { verifySignature } from './verify.js';
 import { RsaCoordinator, type EncryptionAlgorithm } from './rsa.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
+import { SerialQueue } from './serial-queue.js';
 
 /** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
 export class ClusterError extends Error {
@@ -69,8 +70,8 @@ export class Cluster {
   private readonly ecdsa: EcdsaCoordinator;
   /** Resharings told to adopt but not yet adopted everywhere (gateway/reshare-journal.ts). */
   readonly journal: ReshareJournal;
-  /** The tail of the resharings queued: one runs at a time. */
-  private reshares: Promise<unknown> = Promise.resolve();
+  /** Resharings, one at a time. */
+  private readonly reshares = new SerialQueue();
 
   constructor(
     readonly config: GatewayConfig,
@@ -122,7 +123,7 @@ export class Cluster {
    * with the new holders and package.
    */
   reshare(key: KeyRecord, trace: Trace, participants?: readonly number[]): Promise<KeyRecord> {
-    return this.oneReshareAtATime(async () => {
+    return this.reshares.run(async () => {
       // The record as it is now: a resharing queued before this one may have changed it.
       const current = this.keys.get(key.keyId) ?? key;
       const old = current.scheme === 'ecdsa-dkls23' ? current.ecdsa : current.frost;
@@ -157,13 +158,7 @@ export class Cluster {
   /** Finishes a journaled resharing: adopt again at every holder, then the key record. */
   resumeReshare(r: JournalRecord, trace: Trace): Promise<KeyRecord> {
     trace.session = r.session;
-    return this.oneReshareAtATime(() => this.adoptReshare(r, trace).catch((e: unknown) => Promise.reject(this.asClusterError(e, 'finishing a resharing'))));
-  }
-
-  private oneReshareAtATime<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.reshares.then(run);
-    this.reshares = next.catch(() => undefined);
-    return next;
+    return this.reshares.run(() => this.adoptReshare(r, trace).catch((e: unknown) => Promise.reject(this.asClusterError(e, 'finishing a resharing'))));
   }
 
   /**

@@ -56,6 +56,7 @@ import type { KmsState } from './kms/state.js';
 import { readPinVerifiers, writePinVerifiers, type Principal, type PrincipalRegistry } from './principals.js';
 import { ProposalStore, type StoredProposal } from './proposals.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
+import { SerialQueue } from './serial-queue.js';
 
 /** Where the gateway keeps the governance chain it was given at bootstrap. */
 export const governanceFile = (dir: string) => path.join(dir, 'governance.json');
@@ -97,9 +98,10 @@ export class GatewayPolicy {
   private readonly parsed = new Map<string, KeyPolicy>();
   private defaultText = '';
   private changes: ChangeLog;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The change log: forwarding, resync and admissions, one at a time. */
+  private readonly queue = new SerialQueue();
   /** Principal and governance changes, one at a time (each is checked against the state the last left). */
-  private membershipQueue: Promise<unknown> = Promise.resolve();
+  private readonly membershipQueue = new SerialQueue();
   private readonly timer: NodeJS.Timeout;
   private readonly changesFile: string;
   private readonly retiredFile: string;
@@ -327,16 +329,20 @@ export class GatewayPolicy {
    * change queue, so no change is forwarded between the enrolment and this.
    */
   completeAdmission(entry: SignerEntry, enrol: () => Promise<{ seq: number }>): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const { seq } = await enrol();
       this.config.signers.push(entry);
       await writeFileAtomic(gatewayPaths(this.dir).config, Buffer.from(JSON.stringify(this.config, null, 2) + '\n'), 0o600);
       this.clients.push(this.newClient(entry));
       this.changes.acked[entry.id] = seq;
       await this.save();
-      this.pendingAdmissions = this.pendingAdmissions.filter((s) => s.id !== entry.id);
-      await writeFileAtomic(this.admissionsFile, Buffer.from(JSON.stringify({ pending: this.pendingAdmissions }) + '\n'), 0o600);
+      await this.savePendingAdmissions(this.pendingAdmissions.filter((s) => s.id !== entry.id));
     });
+  }
+
+  private async savePendingAdmissions(pending: SignerEntry[]): Promise<void> {
+    await writeFileAtomic(this.admissionsFile, Buffer.from(JSON.stringify({ pending }) + '\n'), 0o600);
+    this.pendingAdmissions = pending;
   }
 
   /** Refuses a governance update that cannot follow the version in force, before anyone approves it. */
@@ -360,9 +366,7 @@ export class GatewayPolicy {
    * update must verify as the successor of the version in force.
    */
   executeMembership(stored: StoredProposal): Promise<{ result: object; changes: ChangeResult[]; approvedBy: string[] }> {
-    const run = this.membershipQueue.then(() => this.executeMembershipNow(stored));
-    this.membershipQueue = run.catch(() => undefined);
-    return run;
+    return this.membershipQueue.run(() => this.executeMembershipNow(stored));
   }
 
   private async executeMembershipNow({ proposal, approvals }: StoredProposal): Promise<{ result: object; changes: ChangeResult[]; approvedBy: string[] }> {
@@ -422,8 +426,7 @@ export class GatewayPolicy {
         const entry = this.checkAddSigner(signerAdmissionSchema.parse(proposal.parameters));
         // Every active signer pins the newcomer first; it is admitted after (gateway/add-signer.ts).
         const changes = await this.forward({ ...approved, operation: 'AddSigner', parameters: proposal.parameters });
-        this.pendingAdmissions = [...this.pendingAdmissions, entry];
-        await writeFileAtomic(this.admissionsFile, Buffer.from(JSON.stringify({ pending: this.pendingAdmissions }) + '\n'), 0o600);
+        await this.savePendingAdmissions([...this.pendingAdmissions, entry]);
         return { result: { Signer: { Name: entry.name, Id: entry.id } }, changes, approvedBy: d.approvedBy };
       }
       case 'mpchsm:RemoveSigner': {
@@ -434,7 +437,7 @@ export class GatewayPolicy {
         const retired = [...this.retiredIds, s.id].sort((a, b) => a - b);
         await writeFileAtomic(this.retiredFile, Buffer.from(JSON.stringify({ retired }) + '\n'), 0o600);
         this.retiredIds = new Set(retired);
-        await this.serial(() => this.prune()); // the removed signer's acknowledgements no longer hold changes back
+        await this.queue.run(() => this.prune()); // the removed signer's acknowledgements no longer hold changes back
         return { result: { Signer: { Name: s.name, Id: s.id } }, changes, approvedBy: d.approvedBy };
       }
       default:
@@ -463,7 +466,7 @@ export class GatewayPolicy {
    * signer, in order. A signer that is down gets it later (resync); one that refuses says why.
    */
   forward(change: UnnumberedChange): Promise<ChangeResult[]> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const entry = { ...change, seq: this.changes.next } as SignerChange;
       this.changes = { ...this.changes, next: entry.seq + 1, pending: [...this.changes.pending, entry] };
       await this.save();
@@ -476,7 +479,7 @@ export class GatewayPolicy {
   /** Pushes changes signers missed (they were down), oldest first. */
   resync(): Promise<unknown> {
     if (this.changes.pending.length === 0) return Promise.resolve();
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       await Promise.all(this.active().map((c) => this.push(c)));
       await this.prune();
     }).catch((e: Error) => this.log.warn({ err: e.message }, 'resync failed'));
@@ -519,12 +522,6 @@ export class GatewayPolicy {
 
   private save(): Promise<void> {
     return writeFileAtomic(this.changesFile, Buffer.from(JSON.stringify(this.changes) + '\n'), 0o600);
-  }
-
-  private serial<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(f, f);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }
 

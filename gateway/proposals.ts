@@ -48,6 +48,7 @@ import type { ChangeResult, GatewayPolicy } from './governance.js';
 import { KmsError, asKmsError } from './kms/errors.js';
 import { parseInput } from './kms/input.js';
 import type { Principal } from './principals.js';
+import { SerialQueue } from './serial-queue.js';
 
 /** How long a proposal stays open for approvals. */
 export const PROPOSAL_LIFETIME_MS = 24 * 3600_000;
@@ -73,7 +74,7 @@ const denied = (msg: string) => new KmsError('AccessDeniedException', msg);
 
 export class ProposalStore {
   private data: ProposalFile;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   /** Proposals whose execution has started in this process: each executes once. */
   private readonly claimed = new Set<string>();
 
@@ -87,7 +88,7 @@ export class ProposalStore {
 
   /** Records `operation` with `parameters`, proposed by `proposer`, for approval. */
   create(proposer: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
-    return this.serial(() => this.createNow(proposer, operation, parameters));
+    return this.queue.run(() => this.createNow(proposer, operation, parameters));
   }
 
   private async createNow(proposer: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
@@ -121,7 +122,7 @@ export class ProposalStore {
    * that completes the quorum.
    */
   approve(id: string, raw: unknown, by: string): Promise<{ stored: StoredProposal; approvers: string[]; execute: boolean }> {
-    return this.serial(() => this.approveNow(id, raw, by));
+    return this.queue.run(() => this.approveNow(id, raw, by));
   }
 
   private async approveNow(id: string, raw: unknown, by: string): Promise<{ stored: StoredProposal; approvers: string[]; execute: boolean }> {
@@ -152,7 +153,7 @@ export class ProposalStore {
   }
 
   finish(id: string, status: 'executed' | 'failed', outcome: string): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const stored = this.get(id);
       if (stored) await this.replace({ ...stored, status, outcome: outcome.slice(0, 1000) });
     });
@@ -162,7 +163,7 @@ export class ProposalStore {
 
   /** Stores `by`'s approval of one signature, after verifying it; answers how many it now has. */
   addSignApproval(raw: unknown, by: string): Promise<{ approval: SignApproval; count: number }> {
-    return this.serial(() => this.addSignApprovalNow(raw, by));
+    return this.queue.run(() => this.addSignApprovalNow(raw, by));
   }
 
   private async addSignApprovalNow(raw: unknown, by: string): Promise<{ approval: SignApproval; count: number }> {
@@ -190,18 +191,12 @@ export class ProposalStore {
   /** Records approvals as used once their signature was made. */
   consume(nonces: readonly { nonce: string; expiresAt: number }[]): Promise<void> {
     if (nonces.length === 0) return Promise.resolve();
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const consumed = { ...this.data.consumed };
       for (const n of nonces) consumed[n.nonce] = n.expiresAt;
       const used = new Set(nonces.map((n) => n.nonce));
       await this.save({ ...this.data, signApprovals: this.data.signApprovals.filter((x) => !used.has(x.nonce)), consumed });
     });
-  }
-
-  private serial<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(f, f);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   private liveSignApprovals(): SignApproval[] {

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../signers/node/atomic.js';
 import type { KeyRecord, KeyStore } from '../keys.js';
+import { SerialQueue } from '../serial-queue.js';
 
 const aliasSchema = z.object({
   name: z.string(),
@@ -23,7 +24,7 @@ type StateFile = z.infer<typeof fileSchema>;
 
 export class KmsState {
   private data: StateFile;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(
     private readonly file: string,
@@ -34,9 +35,7 @@ export class KmsState {
 
   /** Runs `f` after every earlier change has finished. */
   exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(f, f);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(f);
   }
 
   alias(name: string): Alias | undefined {

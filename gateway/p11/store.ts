@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../signers/node/atomic.js';
+import { SerialQueue } from '../serial-queue.js';
 
 const hex = z.string().regex(/^([0-9a-f]{2})*$/);
 
@@ -38,7 +39,7 @@ type StoreFile = z.infer<typeof fileSchema>;
 
 export class P11Store {
   private data: StoreFile;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly file: string;
   /** MAC key for session credentials; survives restarts so applications stay logged in. */
   readonly credentialKey: Buffer;
@@ -55,9 +56,7 @@ export class P11Store {
   }
 
   exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(f, f);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(f);
   }
 
   certificates(): readonly StoredCertificate[] {
