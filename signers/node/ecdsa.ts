@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ProtocolError } from '../protocols/common.js';
 import {
-  decodeEcdsaKeyShare,
   ecdsaAfterAbort,
   ecdsaCurveNames,
   ecdsaKeygenStart,
@@ -14,13 +13,13 @@ import {
   ecdsaPublicPackage,
   ecdsaSignStart,
   ecdsaSignStep,
-  encodeEcdsaKeyShare,
   type EcdsaKeyShare,
   type EcdsaKeygenState,
   type EcdsaSignState,
 } from '../protocols/ecdsa/index.js';
 import type { SignerConfig } from './config.js';
 import { EnvelopeError } from './envelope.js';
+import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
 import type { Released } from './released.js';
 import { SessionTable } from './sessions.js';
@@ -127,13 +126,11 @@ export class EcdsaSessions {
   private async loadKey(keyId: string): Promise<EcdsaKeyShare> {
     const raw = await this.store.get(keyRecordName(keyId));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    const rec = z.object({ scheme: z.literal('ecdsa'), share: z.unknown() }).parse(JSON.parse(Buffer.from(raw).toString('utf8')));
-    return decodeEcdsaKeyShare(Buffer.from(JSON.stringify(rec.share)));
+    return decodeShareRecord(raw, 'ecdsa').share;
   }
 
   private async saveKey(keyId: string, key: EcdsaKeyShare): Promise<void> {
-    const share = JSON.parse(Buffer.from(encodeEcdsaKeyShare(key)).toString('utf8'));
-    await this.store.put(keyRecordName(keyId), Buffer.from(JSON.stringify({ scheme: 'ecdsa', share })));
+    await this.store.put(keyRecordName(keyId), encodeShareRecord(key));
   }
 }
 

@@ -1,7 +1,7 @@
-// A signer's side of resharing a FROST or DKLs23 key after an approved signer removal
-// (signers/protocols/reshare.ts): the remaining holders deal to themselves, the removed signer's
-// old share becomes useless beside the new ones. The guard decides whether this signer takes
-// part at all (new set = old holders minus the signers retired here, same threshold). The new
+// A signer's side of resharing a FROST or DKLs23 key (signers/protocols/reshare.ts): away from a
+// removed signer, whose old share becomes useless beside the new ones; to the same holders (a
+// refresh); or to a signer admitted since. The guard decides whether this signer takes part at
+// all (the same threshold; every active old holder kept; only active signers added). The new
 // share is kept pending, sealed, until the gateway reports that every new holder finished with
 // the same public package; only then does it replace the old one. Until then nothing changes:
 // an abort leaves the old shares valid.
@@ -9,12 +9,11 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canonicalJson } from '../../policy/canonical.js';
-import { decodeKeyShare, encodeKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
-import { decodeEcdsaKeyShare, encodeEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
 import { resharePackageSchema, resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard.js';
+import { decodeShareRecord, encodeShareRecord, recordScheme } from './key-records.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
 import type { Released } from './released.js';
 import { RpcError } from './rpc.js';
@@ -23,27 +22,17 @@ import type { ShareStore } from './store.js';
 
 /** A reshared share kept until it is adopted. */
 export const pendingName = (keyId: string) => `reshare.${keyId}`;
-const recordSchema = z.object({ scheme: z.string(), share: z.unknown(), session: sessionIdSchema.optional() });
-type Scheme = 'frost' | 'ecdsa';
-
 interface Session {
   keyId: string;
-  scheme: Scheme;
   state: ReshareState;
 }
 
-/** A stored key record (the key's, or a pending one) in the format FROST and ECDSA signing read. */
-const encodeRecord = (scheme: Scheme, share: ReshareKeyShare, session?: string): Buffer => {
-  const bytes = scheme === 'frost' ? encodeKeyShare(share as DkgKeyShare) : encodeEcdsaKeyShare(share as EcdsaKeyShare);
-  return Buffer.from(JSON.stringify({ scheme, share: JSON.parse(Buffer.from(bytes).toString('utf8')), ...(session ? { session } : {}) }));
-};
-
-const decodeRecord = (raw: Uint8Array): { scheme: Scheme; share: ReshareKeyShare; session?: string | undefined } => {
-  const rec = recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+/** A stored key record (the key's, or a pending one) of a key that can be reshared. */
+const decodeRecord = (raw: Uint8Array): { share: ReshareKeyShare; session?: string | undefined } => {
+  const scheme = recordScheme(raw);
   // Shoup RSA shares are dealt over the integers: no Shamir resharing applies to them.
-  if (rec.scheme !== 'frost' && rec.scheme !== 'ecdsa') throw new RpcError(403, 'not-reshareable', `a ${rec.scheme} key share cannot be reshared`);
-  const bytes = Buffer.from(JSON.stringify(rec.share));
-  return { scheme: rec.scheme, share: rec.scheme === 'frost' ? decodeKeyShare(bytes) : decodeEcdsaKeyShare(bytes), session: rec.session };
+  if (scheme !== 'frost' && scheme !== 'ecdsa') throw new RpcError(403, 'not-reshareable', `a ${scheme} key share cannot be reshared`);
+  return decodeShareRecord(raw, scheme);
 };
 
 export class ReshareSessions {
@@ -81,14 +70,13 @@ export class ReshareSessions {
     const held = raw ? decodeRecord(raw) : undefined;
     if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
     const old = held ? resharePublicPackage(held.share) : req.old!;
-    const scheme: Scheme = held?.scheme ?? ('protocol' in old ? 'ecdsa' : 'frost');
     this.guard.checkReshare(req.keyId, old, req);
     this.sessions.checkFree(req.session);
     // The active old holders deal; every participant receives.
     const dealers = old.participants.filter((id) => req.participants.includes(id));
     const params = { session: req.session, self: this.config.id, old, dealers, participants: req.participants, threshold: req.threshold };
     const step = abortable(req.session, () => reshareStart(params, held?.share, randomBytes));
-    this.sessions.begin(req.session, { keyId: req.keyId, scheme, state: step.state });
+    this.sessions.begin(req.session, { keyId: req.keyId, state: step.state });
     return { outbound: this.relay.seal(`reshare:${req.keyId}`, step.outbound) };
   }
 
@@ -104,7 +92,7 @@ export class ReshareSessions {
       this.sessions.put(req.session, { ...s, state: step.state });
       return { outbound: this.relay.seal(`reshare:${s.keyId}`, step.outbound) };
     }
-    await this.store.put(pendingName(s.keyId), encodeRecord(s.scheme, step.output, req.session));
+    await this.store.put(pendingName(s.keyId), encodeShareRecord(step.output, req.session));
     this.log.info({ keyId: s.keyId, session: req.session }, 'reshared key share pending');
     return { outbound: [], publicPackage: resharePublicPackage(step.output) };
   }
@@ -129,7 +117,7 @@ export class ReshareSessions {
     if (!pending) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
     if (pending.session !== req.session) throw new RpcError(409, 'other-session', `the pending share of key ${req.keyId} is from another resharing`);
     if (canonicalJson(resharePublicPackage(pending.share)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
-    await this.store.put(keyRecordName(req.keyId), encodeRecord(pending.scheme, pending.share));
+    await this.store.put(keyRecordName(req.keyId), encodeShareRecord(pending.share));
     await this.store.delete(pendingName(req.keyId));
     this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');
     return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId } };

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ProtocolError, type PartyId } from '../protocols/common.js';
-import { decodeKeyShare, dkgStart, dkgStep, encodeKeyShare, publicPackage, type DkgState } from '../protocols/dkg.js';
+import { dkgStart, dkgStep, publicPackage, type DkgState } from '../protocols/dkg.js';
 import { frostCommit, frostSign, signingPackageSchema, type FrostSignerState } from '../protocols/frost.js';
 import { groupNames } from '../protocols/suites.js';
 import type { SignerConfig } from './config.js';
@@ -13,6 +13,7 @@ import { EnvelopeError } from './envelope.js';
 import type { IdentitySecrets } from './identity.js';
 import { EcdsaSessions } from './ecdsa.js';
 import { PolicyGuard, guardEcdsaRoutes, type PendingKey, type UseGrant } from './guard.js';
+import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { Relay, keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema } from './relay.js';
 import { RpcError, type RpcHandler } from './rpc.js';
 import type { ShareStore } from './store.js';
@@ -185,7 +186,7 @@ export class SignerService {
         return { outbound: this.relay.seal(`dkg:${s.keyId}`, step.outbound) };
       }
       // Stored (sealed, atomically) before we tell anyone the key exists.
-      await this.store.put(keyRecord(s.keyId), Buffer.from(JSON.stringify({ scheme: 'frost', share: JSON.parse(Buffer.from(encodeKeyShare(step.output)).toString()) })));
+      await this.store.put(keyRecord(s.keyId), encodeShareRecord(step.output));
       await this.guard.recordCreated(s.pending);
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
@@ -200,8 +201,7 @@ export class SignerService {
   private async loadFrostKey(keyId: string) {
     const raw = await this.store.get(keyRecord(keyId));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    const rec = z.object({ scheme: z.literal('frost'), share: z.unknown() }).parse(JSON.parse(Buffer.from(raw).toString()));
-    return decodeKeyShare(Buffer.from(JSON.stringify(rec.share)));
+    return decodeShareRecord(raw, 'frost').share;
   }
 
   private async frostCommit(body: unknown) {

@@ -1,0 +1,30 @@
+// How a signer stores a FROST or threshold-ECDSA key share: the record `key.<id>` (and a
+// reshared share pending adoption) is {scheme, share[, session]}, the share in its scheme's own
+// encoding. One place writes and reads it: key generation, signing and resharing.
+import { z } from 'zod';
+import { decodeKeyShare, encodeKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
+import { decodeEcdsaKeyShare, encodeEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
+import { sessionIdSchema } from './relay.js';
+import { RpcError } from './rpc.js';
+
+export type ShareScheme = 'frost' | 'ecdsa';
+type ShareOf<S extends ShareScheme> = S extends 'frost' ? DkgKeyShare : EcdsaKeyShare;
+
+const recordSchema = z.object({ scheme: z.string(), share: z.unknown(), session: sessionIdSchema.optional() });
+
+/** A key share's record; `session` marks a reshared share not yet adopted. */
+export function encodeShareRecord(share: DkgKeyShare | EcdsaKeyShare, session?: string): Buffer {
+  const [scheme, bytes] = 'protocol' in share ? ['ecdsa', encodeEcdsaKeyShare(share)] : ['frost', encodeKeyShare(share)];
+  return Buffer.from(JSON.stringify({ scheme, share: JSON.parse(Buffer.from(bytes).toString('utf8')), ...(session ? { session } : {}) }));
+}
+
+/** The scheme a stored key record names (RSA's included). */
+export const recordScheme = (raw: Uint8Array): string => recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8'))).scheme;
+
+/** A stored record's share, which must be of `scheme`. */
+export function decodeShareRecord<S extends ShareScheme>(raw: Uint8Array, scheme: S): { share: ShareOf<S>; session?: string | undefined } {
+  const rec = recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+  if (rec.scheme !== scheme) throw new RpcError(409, 'wrong-scheme', `this signer holds a ${rec.scheme} share of the key, not a ${scheme} one`);
+  const bytes = Buffer.from(JSON.stringify(rec.share));
+  return { share: (scheme === 'frost' ? decodeKeyShare(bytes) : decodeEcdsaKeyShare(bytes)) as ShareOf<S>, session: rec.session };
+}
