@@ -19,12 +19,10 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
 import {
-  DEFAULT_PIN_KDF,
   MAX_SIGN_APPROVAL_TTL_MS,
   administratorChanges,
   canonicalJson,
   defaultGovernance,
-  derivePinKey,
   governanceUpdateSchema,
   pinKdfSchema,
   principalEnrolmentSchema,
@@ -47,7 +45,6 @@ import type { RegisteredPrincipal } from '../signers/node/guard.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import { fingerprint, parsePublicIdentity } from '../signers/node/identity.js';
 import type { GatewayInitOutput } from '../gateway/config.js';
-import { writePinVerifiers } from '../gateway/principals.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
 import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
@@ -74,7 +71,7 @@ export interface Bootstrap {
 /**
  * Makes every administrator's approval key (in their own file), the governance genesis signed
  * by all of them, and enrols the governance and the principal registry — with the application
- * secrets and PIN verifiers — at every signer, sealed in its store. The gateway gets the
+ * secrets and PKCS#11 request keys — at every signer, sealed in its store. The gateway gets the
  * (public) governance only.
  */
 export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
@@ -88,18 +85,11 @@ export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
   await writeFileAtomic(governanceFile(b.dir), chain, 0o644);
   await writeFileAtomic(path.join(layout(b.dir).gateway, 'governance.json'), chain, 0o644);
 
-  // One salt for the cluster: the PKCS#11 module derives a PIN's key before it knows whose PIN it is.
-  const salt = randomBytes(16).toString('hex');
-  const principals: RegisteredPrincipal[] = b.principals.map((p) => {
-    if (p.role !== 'app') return { name: p.name, role: p.role, accessKeyId: p.accessKeyId };
-    const pinKey = derivePinKey(p.pin, { salt, ...DEFAULT_PIN_KDF });
-    pinKey.secretKey.fill(0);
-    return { name: p.name, role: p.role, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey, pinVerifier: { principal: p.name, salt, ...DEFAULT_PIN_KDF, publicKey: pinKey.publicKey } };
-  });
-  // Public, for the PKCS#11 path: the module derives the PIN key with these parameters, and the
-  // gateway may recognise a principal by its verifier without ever seeing a PIN.
-  const verifiers = principals.flatMap((p) => (p.pinVerifier ? [{ principal: p.name, publicKey: p.pinVerifier.publicKey }] : []));
-  await writePinVerifiers(layout(b.dir).gateway, { kdf: { salt, ...DEFAULT_PIN_KDF }, verifiers });
+  const principals: RegisteredPrincipal[] = b.principals.map((p) =>
+    p.role === 'app'
+      ? { name: p.name, role: p.role, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey, pinRequestKey: p.pinRequestKey }
+      : { name: p.name, role: p.role, accessKeyId: p.accessKeyId },
+  );
   const enrolment = { clusterId, region: b.region, account: b.account, governance: genesis, principals };
   for (const s of b.signers) await runNode(b.signerEntry, ['enrol', '--dir', s.dir], JSON.stringify({ operatorSecret: s.operatorSecret, enrolment }));
 }

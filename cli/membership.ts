@@ -27,7 +27,6 @@ import {
   GATEWAY_PARTY,
   approvalKeyOf,
   canonicalJson,
-  derivePinKey,
   governanceDigest,
   governanceDocumentSchema,
   proposalSchema,
@@ -54,17 +53,20 @@ function refuseExisting(file: string, name: string): void {
   if (existsSync(file)) throw new Error(`${file} exists: ${name} already has credentials in this directory (remove the file if they are stale)`);
 }
 
-/** A new principal's credentials (secret sealed to `recipients`) and the proposal member that enrols them. */
-function enrol(made: { credentials: NewPrincipal; record: { pinSalt: string; pinHash: string } }, recipients: { party: number; identity: PublicIdentity }[], pinVerifier?: PrincipalEnrolment['PinVerifier']): PrincipalEnrolment {
+/** A new principal's credentials (secrets sealed to `recipients`) and the proposal member that enrols them. */
+function enrol(made: { credentials: NewPrincipal; record: { pinLoginHash: string } }, recipients: { party: number; identity: PublicIdentity }[]): PrincipalEnrolment {
   const c = made.credentials;
   return {
     Name: c.name,
     Role: c.role,
     AccessKeyId: c.accessKeyId,
-    PinSalt: made.record.pinSalt,
-    PinHash: made.record.pinHash,
-    ...(pinVerifier ? { PinVerifier: pinVerifier } : {}),
-    ...sealPrincipalSecret({ accessKeyId: c.accessKeyId, secret: c.secretAccessKey, recipients, rng: randomBytes }),
+    PinLoginHash: made.record.pinLoginHash,
+    ...sealPrincipalSecret({
+      accessKeyId: c.accessKeyId,
+      secrets: { secretAccessKey: c.secretAccessKey, ...(c.pinRequestKey ? { pinRequestKey: c.pinRequestKey } : {}) },
+      recipients,
+      rng: randomBytes,
+    }),
   };
 }
 
@@ -105,14 +107,8 @@ export async function principalAdd(dir: string, name: string, role: string, as: 
   const file = layout(dir).principalEnv(name);
   refuseExisting(file, name);
   const { pinKdf, signers } = await syncGovernance(dir, as);
-  const made = newPrincipal(name, role);
-  let pinVerifier: PrincipalEnrolment['PinVerifier'];
-  if (role === 'app') {
-    const key = derivePinKey(made.credentials.pin, pinKdf);
-    key.secretKey.fill(0);
-    pinVerifier = { principal: name, ...pinKdf, publicKey: key.publicKey };
-  }
-  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name)) : [gatewayRecipient(dir)], pinVerifier);
+  const made = newPrincipal(name, role, pinKdf);
+  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name)) : [gatewayRecipient(dir)]);
   const proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', enrolment);
   await writeEnv(dir, as, made.credentials);
   if (!json) console.log(`proposal ${proposal.id}: add principal ${name} (${role}); its credentials are in ${file}, usable once the proposal is executed`);
@@ -193,7 +189,7 @@ export async function governancePropose(dir: string, file: string, as: string, j
   const parsed = editSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
   if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const edit = parsed.data;
-  const { governance: current } = await syncGovernance(dir, as);
+  const { governance: current, pinKdf } = await syncGovernance(dir, as);
 
   // Fresh approval keys: for administrators who are new, and for those re-keyed.
   const fresh: { name: string; secret: Uint8Array; added: boolean }[] = [];
@@ -215,7 +211,7 @@ export async function governancePropose(dir: string, file: string, as: string, j
     if (!doc.success) throw new Error(`the proposed governance is not valid: ${doc.error.issues[0]?.path.join('.')}: ${doc.error.issues[0]?.message}`);
     const added = fresh.filter((f) => f.added);
     for (const f of added) refuseExisting(layout(dir).principalEnv(f.name), f.name);
-    const made = added.map((f) => newPrincipal(f.name, 'admin'));
+    const made = added.map((f) => newPrincipal(f.name, 'admin', pinKdf));
     const parameters = {
       Document: doc.data,
       Possession: fresh.map((f) => signGovernance(doc.data, f.name, f.secret)),

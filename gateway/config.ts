@@ -32,6 +32,8 @@ export const principalCredentialsSchema = z.object({
   accessKeyId: z.string(),
   secretAccessKey: z.string(),
   pin: z.string(),
+  /** Applications: the PIN's request key, which bootstrap registers at the signers. */
+  pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 export const gatewayInitOutputSchema = z.object({

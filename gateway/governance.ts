@@ -25,7 +25,6 @@ import {
   MembershipError,
   administratorChanges,
   authorize,
-  canonicalJson,
   defaultKeyPolicy,
   enrolmentProblem,
   governanceUpdateSchema,
@@ -53,7 +52,7 @@ import { gatewayPaths, signerEntrySchema, type GatewayConfig, type SignerEntry }
 import type { KeyRecord, KeyStore } from './keys.js';
 import { KmsError, type KmsErrorName } from './kms/errors.js';
 import type { KmsState } from './kms/state.js';
-import { readPinVerifiers, writePinVerifiers, type Principal, type PrincipalRegistry } from './principals.js';
+import { readPinKdf, type Principal, type PrincipalRegistry } from './principals.js';
 import { ProposalStore, type StoredProposal } from './proposals.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { SerialQueue } from './serial-queue.js';
@@ -239,7 +238,7 @@ export class GatewayPolicy {
   describe(): object {
     return {
       Governance: this.chain,
-      PinKdf: readPinVerifiers(this.dir).kdf,
+      PinKdf: readPinKdf(this.dir),
       Principals: this.principals.all().map((p) => ({ Name: p.name, Role: p.role, AccessKeyId: p.accessKeyId })).sort((a, b) => (a.Name < b.Name ? -1 : 1)),
       Signers: [
         ...this.config.signers.map((s) => ({ Name: s.name, Id: s.id, State: this.retiredIds.has(s.id) ? 'Retired' : 'Active' })),
@@ -252,12 +251,6 @@ export class GatewayPolicy {
   checkAddPrincipal(e: PrincipalEnrolment): void {
     if (e.Role === 'admin') throw invalid(`${e.Name}: administrators are added by a governance update (mpchsm governance propose), which gives them an approval key`);
     this.checkNewPrincipal(e);
-    if (e.PinVerifier) {
-      // The PKCS#11 path derives every PIN key with the cluster's parameters (gateway/p11).
-      const { salt, N, r, p } = readPinVerifiers(this.dir).kdf;
-      if (canonicalJson({ salt, N, r, p }) !== canonicalJson({ salt: e.PinVerifier.salt, N: e.PinVerifier.N, r: e.PinVerifier.r, p: e.PinVerifier.p }))
-        throw invalid(`the PIN verifier of ${e.Name} is not derived with the cluster's PIN parameters (MpcHsm.DescribeCluster's PinKdf)`);
-    }
     const parties = e.Secrets.map((s) => s.Party).sort((a, b) => a - b);
     const expected = e.Role === 'app' ? this.activeIds() : [GATEWAY_PARTY];
     if (parties.join() !== expected.join()) {
@@ -388,10 +381,6 @@ export class GatewayPolicy {
         const e = principalEnrolmentSchema.parse(proposal.parameters);
         this.checkAddPrincipal(e);
         await this.principals.update([], [this.recordOf(e)]);
-        if (e.PinVerifier) {
-          const v = readPinVerifiers(this.dir);
-          await writePinVerifiers(this.dir, { ...v, verifiers: [...v.verifiers, { principal: e.Name, publicKey: e.PinVerifier.publicKey }] });
-        }
         result = { Principal: { Name: e.Name, Role: e.Role, AccessKeyId: e.AccessKeyId } };
         change = { ...approved, operation: 'AddPrincipal', parameters: proposal.parameters };
         break;
@@ -399,8 +388,6 @@ export class GatewayPolicy {
       case 'mpchsm:RemovePrincipal': {
         const p = this.checkRemovePrincipal(principalRemovalSchema.parse(proposal.parameters).Name);
         await this.principals.update([p.name], []);
-        const v = readPinVerifiers(this.dir);
-        await writePinVerifiers(this.dir, { ...v, verifiers: v.verifiers.filter((x) => x.principal !== p.name) });
         result = { Principal: { Name: p.name, Role: p.role, AccessKeyId: p.accessKeyId } };
         change = { ...approved, operation: 'RemovePrincipal', parameters: proposal.parameters };
         break;
@@ -449,10 +436,10 @@ export class GatewayPolicy {
 
   /** The gateway's record of a new principal: an auditor's or administrator's secret opened from its sealed copy; an application's, never. */
   private recordOf(e: PrincipalEnrolment): Principal {
-    const record = { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, pinSalt: e.PinSalt, pinHash: e.PinHash };
+    const record = { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, pinLoginHash: e.PinLoginHash };
     if (e.Role === 'app') return record;
     try {
-      return { ...record, secretAccessKey: openPrincipalSecret(e, this.identity, GATEWAY_PARTY) };
+      return { ...record, secretAccessKey: openPrincipalSecret(e, this.identity, GATEWAY_PARTY).secretAccessKey };
     } catch (err) {
       if (err instanceof MembershipError) throw invalid(err.message);
       throw err;

@@ -12,7 +12,7 @@ import { ShareStore } from '../signers/node/store.js';
 import { Cluster } from './cluster.js';
 import { GatewayPolicy, installGatewayPolicy } from './governance.js';
 import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from './config.js';
-import { gatewayRecord, newPrincipal, PrincipalRegistry, type Role } from './principals.js';
+import { createPinKdf, gatewayRecord, newPrincipal, PrincipalRegistry, type Role } from './principals.js';
 import { KmsState } from './kms/state.js';
 import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
@@ -48,7 +48,8 @@ async function init(dir: string, v: Record<string, string | undefined>): Promise
   await writeFileAtomic(P.config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
 
   const registry = new PrincipalRegistry(P.principals);
-  const made = BOOTSTRAP.map(([name, role]) => newPrincipal(name, role));
+  const kdf = await createPinKdf(dir);
+  const made = BOOTSTRAP.map(([name, role]) => newPrincipal(name, role, kdf));
   await registry.addAll(made.map((m) => gatewayRecord(m.record)));
   // The PKCS#11 module's configuration: where the gateway is. No secret in it.
   await writeFileAtomic(P.pkcs11Conf, Buffer.from(`# mpchsm PKCS#11 module configuration\ngateway = 127.0.0.1:${config.pkcs11Port}\nlog = ${dir}/pkcs11.log\n`), 0o644);

@@ -3,19 +3,18 @@
 // SigV4 is a shared-secret MAC: whoever verifies a request holds the secret. The gateway holds
 // the secrets of administrators and auditors only; application secrets live at the signers
 // (signers/node/guard.ts), which verify application requests — so a compromised gateway cannot
-// forge one. PINs are kept only as scrypt hashes. Principals are added and removed after
+// forge one. Of a PIN the gateway sees and keeps only the login key's hash (policy/evidence.ts:
+// the module derives the keys; the request key that signers check is not the gateway's). Principals are added and removed after
 // bootstrap by approved proposals (gateway/governance.ts), the signers doing the same.
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { pinKdfSchema } from '../policy/index.js';
+import { DEFAULT_PIN_ITERATIONS, derivePinKeys, loginKeyHash, pinKdfSchema, type PinKdf } from '../policy/index.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 
 export const roleSchema = z.enum(['admin', 'app', 'auditor']);
 export type Role = z.infer<typeof roleSchema>;
-
-const PIN_SCRYPT = { N: 1 << 14, r: 8, p: 1 } as const;
 
 const principalSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
@@ -23,8 +22,8 @@ const principalSchema = z.object({
   accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
   /** Absent for application principals: the signers verify their requests. */
   secretAccessKey: z.string().min(20).optional(),
-  pinSalt: z.string(),
-  pinHash: z.string(),
+  /** SHA-256 of the PIN's login key: finds the principal at C_Login. */
+  pinLoginHash: z.string().regex(/^[0-9a-f]{64}$/),
 });
 export type Principal = z.infer<typeof principalSchema>;
 const fileSchema = z.object({ principals: z.array(principalSchema) });
@@ -35,20 +34,26 @@ export interface NewPrincipal {
   accessKeyId: string;
   secretAccessKey: string;
   pin: string;
+  /** Applications: the PIN's request key (hex), for the signers only. */
+  pinRequestKey?: string;
 }
 
-export function newPrincipal(name: string, role: Role): { record: Principal; credentials: NewPrincipal } {
+/** A principal's credentials, its PIN's keys derived with the cluster's `kdf`. */
+export function newPrincipal(name: string, role: Role, kdf: PinKdf): { record: Principal; credentials: NewPrincipal } {
   const accessKeyId = 'MPC' + randomBytes(10).toString('hex').toUpperCase().slice(0, 17);
   const secretAccessKey = randomBytes(30).toString('base64').replace(/[+/]/g, 'x');
   const pin = randomBytes(9).toString('base64url');
-  const pinSalt = randomBytes(16).toString('hex');
-  return {
-    record: { name, role, accessKeyId, secretAccessKey, pinSalt, pinHash: hashPin(pin, pinSalt) },
-    credentials: { name, role, accessKeyId, secretAccessKey, pin },
-  };
+  const { loginKey, requestKey } = derivePinKeys(pin, kdf);
+  try {
+    return {
+      record: { name, role, accessKeyId, secretAccessKey, pinLoginHash: loginKeyHash(loginKey) },
+      credentials: { name, role, accessKeyId, secretAccessKey, pin, ...(role === 'app' ? { pinRequestKey: Buffer.from(requestKey).toString('hex') } : {}) },
+    };
+  } finally {
+    loginKey.fill(0);
+    requestKey.fill(0);
+  }
 }
-
-const hashPin = (pin: string, saltHex: string) => scryptSync(pin, Buffer.from(saltHex, 'hex'), 32, PIN_SCRYPT).toString('hex');
 
 /** The record the gateway keeps: an application's secret is the signers' alone. */
 export const gatewayRecord = (p: Principal): Principal => {
@@ -92,28 +97,26 @@ export class PrincipalRegistry {
     return this.byAccessKey.get(id);
   }
 
-  /** The principal whose PIN this is, among those allowed `roles`; constant-time per candidate. */
-  byPin(pin: string, roles: readonly Role[]): Principal | undefined {
+  /** The principal whose PIN derives this login key, among those allowed `roles`; constant-time per candidate. */
+  byLoginKey(loginKey: Uint8Array, roles: readonly Role[]): Principal | undefined {
+    const a = Buffer.from(loginKeyHash(loginKey), 'hex');
     let found: Principal | undefined;
     for (const p of this.byAccessKey.values()) {
-      if (!roles.includes(p.role)) continue;
-      const a = Buffer.from(hashPin(pin, p.pinSalt), 'hex');
-      if (timingSafeEqual(a, Buffer.from(p.pinHash, 'hex'))) found = p;
+      if (roles.includes(p.role) && timingSafeEqual(a, Buffer.from(p.pinLoginHash, 'hex'))) found = p;
     }
     return found;
   }
 }
 
-// ---- PIN verifiers (public: what the PKCS#11 path derives an application's PIN key with) ----
+// ---- the cluster's PIN key derivation (public: the module fetches it at C_Login) ----------
 
-export const pinVerifiersFile = (gatewayDir: string) => path.join(gatewayDir, 'pin-verifiers.json');
-const pinVerifiersSchema = z.strictObject({
-  kdf: pinKdfSchema,
-  verifiers: z.array(z.strictObject({ principal: z.string(), publicKey: z.string().regex(/^[0-9a-f]{64}$/) })),
-});
-export type PinVerifiers = z.infer<typeof pinVerifiersSchema>;
+export const pinKdfFile = (gatewayDir: string) => path.join(gatewayDir, 'pin-kdf.json');
 
-export const readPinVerifiers = (gatewayDir: string): PinVerifiers => pinVerifiersSchema.parse(JSON.parse(readFileSync(pinVerifiersFile(gatewayDir), 'utf8')));
+export const readPinKdf = (gatewayDir: string): PinKdf => pinKdfSchema.parse(JSON.parse(readFileSync(pinKdfFile(gatewayDir), 'utf8')));
 
-export const writePinVerifiers = (gatewayDir: string, v: PinVerifiers): Promise<void> =>
-  writeFileAtomic(pinVerifiersFile(gatewayDir), Buffer.from(JSON.stringify(pinVerifiersSchema.parse(v), null, 2) + '\n'), 0o644);
+/** Made once, at the gateway's initialisation: one salt for the cluster, as the module derives a PIN's keys before it knows whose PIN it is. */
+export async function createPinKdf(gatewayDir: string): Promise<PinKdf> {
+  const kdf = { salt: randomBytes(16).toString('hex'), iterations: DEFAULT_PIN_ITERATIONS };
+  await writeFileAtomic(pinKdfFile(gatewayDir), Buffer.from(JSON.stringify(kdf, null, 2) + '\n'), 0o644);
+  return kdf;
+}

@@ -45,5 +45,4 @@ export const DOMAINS = {
   governance: 'mpchsm/governance/v1',
   proposal: 'mpchsm/proposal/v1',
   signApproval: 'mpchsm/sign-approval/v1',
-  p11Request: 'mpchsm/p11-request/v1',
 } as const;

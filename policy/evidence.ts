@@ -21,31 +21,28 @@
 // signers sealed to each of them by the proposing administrator's tool (membership.ts).
 //
 // PKCS#11. There is no SigV4, and the module (loaded into arbitrary client processes) holds no
-// long-term secret either. Design: at registration (mpchsm:AddPrincipal, under quorum) a
-// PKCS#11 principal is enrolled with a salt, scrypt parameters and an Ed25519 public key
-// derived from its PIN: seed = scrypt(PIN, salt, N, r, p, 32 bytes), public key =
-// Ed25519(seed). Signers keep only that public verifier — unlike an HMAC key, it lets no
-// signer (and no gateway) forge a request; it only permits an offline PIN search at scrypt's
-// cost per guess. At C_Login the client side derives the seed from the PIN (salt and
-// parameters fetched from the gateway: a lying gateway only makes the key wrong) and keeps it
-// until C_Logout; every C_Sign/C_Decrypt carries a statement {cluster, principal, operation,
-// key id, algorithm, message type, payload, timestamp, nonce} signed with it. Signers verify
-// the signature with the enrolled key, the same ±5 minute freshness, the same exact match of
-// key, algorithm and payload, and refuse a nonce seen before. The client half (derivePinKey,
-// signP11Request) belongs where the PIN is typed: the C module can compute it with OpenSSL 3
-// (EVP_KDF "SCRYPT", EVP_PKEY_ED25519). If the module must stay free of cryptography, the
-// gateway has to derive the key at C_Login, sees PINs, and the guarantee shrinks to that of
-// SigV4 above.
-import { timingSafeEqual } from 'node:crypto';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
-import { scrypt } from '@noble/hashes/scrypt.js';
+// long-term secret and does no cryptography beyond hashing. So the PIN stands for keys derived
+// by hashing alone: master = PBKDF2-HMAC-SHA256(PIN, the cluster's salt), a login key and a
+// request key HMAC'd from it (derivePinKeys). The module derives them at C_Login (parameters
+// fetched from the gateway: a lying gateway only makes the keys wrong) and sends the gateway
+// only the login key, which it recognises by its hash — the PIN and the request key never
+// reach the gateway. The request key is an application's second secret, registered at every
+// signer with its SigV4 secret (mpchsm:AddPrincipal, under quorum, sealed to each signer). Every
+// C_Sign/C_Decrypt carries the module's HMAC, under the request key, of the request's own
+// arguments (key reference, mechanism and parameters, data or digest) with the principal, a
+// timestamp and a nonce. Each signer recomputes it, applies the same ±5 minute freshness,
+// reads what the request asks for with the gateway's mechanism table (gateway/p11/mechanisms.ts)
+// — not with the gateway's reading of it — and requires exactly that key, algorithm and
+// payload, refusing a nonce seen before.
+import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
+import { isKeySpec } from '../gateway/keyspec.js';
+import { planDecryption, planSignature } from '../gateway/p11/mechanisms.js';
+import { decodeValue, encodeValue, OP, type Value } from '../gateway/p11/wire.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
-import { canonicalDigest, DOMAINS } from './canonical.js';
 
 /** Accepted clock difference for a request's own date, each way. */
 export const EVIDENCE_SKEW_MS = 5 * 60_000;
@@ -55,6 +52,8 @@ export interface EvidenceExpectation {
   operation: 'Sign' | 'Decrypt';
   /** The names of this key the signer accepts: its id, its ARN, aliases the signer itself holds. */
   keyRefs: readonly string[];
+  /** The key's spec: how a PKCS#11 mechanism applies to it. */
+  keySpec: string;
   /** SigningAlgorithm (Sign) or EncryptionAlgorithm (Decrypt). */
   algorithm: string;
   /** Sign: the Message bytes; Decrypt: the CiphertextBlob bytes. */
@@ -231,61 +230,112 @@ export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4Evid
 
 export const pinKdfSchema = z.strictObject({
   salt: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, '16 to 64 bytes, lower-case hex'),
-  N: z.number().int().min(1 << 10).max(1 << 20).refine((n) => (n & (n - 1)) === 0, 'a power of two'),
-  r: z.number().int().min(1).max(32),
-  p: z.number().int().min(1).max(16),
+  iterations: z.number().int().min(1000).max(10_000_000),
 });
 export type PinKdf = z.infer<typeof pinKdfSchema>;
-/** Cost for new enrolments: 32 MiB and some 100 ms per derivation. */
-export const DEFAULT_PIN_KDF = { N: 1 << 15, r: 8, p: 1 } as const;
+/** PBKDF2 rounds for a new cluster: a PIN is 72 random bits, so the stretch need not be long. */
+export const DEFAULT_PIN_ITERATIONS = 20_000;
 
-/** What a signer holds for a PKCS#11 principal: no secret, only the PIN key's public half. */
-export const pinVerifierSchema = pinKdfSchema.extend({
-  principal: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
-  publicKey: z.string().regex(/^[0-9a-f]{64}$/),
-});
-export type PinVerifier = z.infer<typeof pinVerifierSchema>;
+const LOGIN_LABEL = 'mpchsm-p11-login-v1';
+const REQUEST_LABEL = 'mpchsm-p11-request-v1';
+const hmacSha256 = (key: Uint8Array, data: Uint8Array | string) => new Uint8Array(createHmac('sha256', key).update(data).digest());
 
-/** The Ed25519 key a PIN stands for: seed = scrypt(PIN as UTF-8, salt). Wipe secretKey after use. */
-export function derivePinKey(pin: string, kdf: PinKdf): { secretKey: Uint8Array; publicKey: string } {
+/**
+ * The two keys a PIN stands for (the module computes the same, pkcs11-shim/src/hmac.c):
+ * master = PBKDF2-HMAC-SHA256(PIN, salt, iterations, 32); the login key (the gateway's check at
+ * C_Login) and the request key (the signers' check of each Sign/Decrypt) are HMACs of labels
+ * under it, so holding one tells nothing of the other. Wipe both after use.
+ */
+export function derivePinKeys(pin: string, kdf: PinKdf): { loginKey: Uint8Array; requestKey: Uint8Array } {
   const k = pinKdfSchema.parse(kdf);
-  const secretKey = scrypt(new TextEncoder().encode(pin), fromHex(k.salt), { N: k.N, r: k.r, p: k.p, dkLen: 32 });
-  return { secretKey, publicKey: toHex(ed25519PublicKey(secretKey)) };
+  const master = pbkdf2Sync(pin, fromHex(k.salt), k.iterations, 32, 'sha256');
+  try {
+    return { loginKey: hmacSha256(master, LOGIN_LABEL), requestKey: hmacSha256(master, REQUEST_LABEL) };
+  } finally {
+    master.fill(0);
+  }
 }
 
-export const p11StatementSchema = z.strictObject({
-  clusterId: z.string().min(1).max(64),
-  principal: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
-  operation: z.enum(['Sign', 'Decrypt']),
-  /** The key's UUID (CKA_ID). */
-  keyId: z.string().min(1).max(256),
-  /** The KMS algorithm name the mechanism maps to (CKM_ECDSA_SHA256 → ECDSA_SHA_256). */
-  algorithm: z.string().min(1).max(64),
-  /** Sign only. */
-  messageType: z.enum(['RAW', 'DIGEST']).optional(),
-  /** Message or ciphertext, hex. */
-  payload: z.string().regex(/^(?:[0-9a-f]{2}){1,8192}$/),
-  timestamp: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  nonce: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/),
-});
-export type P11Statement = z.infer<typeof p11StatementSchema>;
+/** What the gateway keeps to recognise a login key: its SHA-256. */
+export const loginKeyHash = (loginKey: Uint8Array): string => toHex(sha256(loginKey));
+
+const hex = (min: number, max: number) => z.string().regex(new RegExp(`^(?:[0-9a-f]{2}){${min},${max}}$`));
+
+/**
+ * The module's C_Sign/C_Decrypt request as the gateway forwards it: the arguments exactly as
+ * the module sent them, and its MAC under the request key.
+ */
 export const p11EvidenceSchema = z.strictObject({
   kind: z.literal('p11'),
-  request: p11StatementSchema,
-  signature: z.string().regex(/^[0-9a-f]{128}$/),
+  operation: z.enum(['Sign', 'Decrypt']),
+  principal: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
+  /** The module's clock, ms since the epoch. */
+  timestamp: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  nonce: hex(16, 16),
+  /** The module's key reference (k:<key id>:priv). */
+  key: z.string().min(1).max(256),
+  mechanism: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  /** The mechanism parameters, wire-encoded (gateway/p11/wire.ts) as the module sent them. */
+  params: hex(5, 1024),
+  /** The data (or the digest the module computed: isDigest 1), or the ciphertext. */
+  input: hex(0, 8192),
+  isDigest: z.union([z.literal(0), z.literal(1)]),
+  mac: hex(32, 32),
 });
 export type P11Evidence = z.infer<typeof p11EvidenceSchema>;
 
-/** Client side: signs one PKCS#11 request with the PIN key. */
-export function signP11Request(statement: P11Statement, pinSecretKey: Uint8Array): P11Evidence {
-  const request = p11StatementSchema.parse(statement);
-  return { kind: 'p11', request, signature: toHex(ed25519Sign(canonicalDigest(DOMAINS.p11Request, request), pinSecretKey)) };
+/** The bytes the module MACs: the request's own argument encodings after a label and the principal, time and nonce. */
+function p11RequestBytes(e: Omit<P11Evidence, 'mac'>): { bytes: Buffer; params: Value[] } | undefined {
+  const raw = Buffer.from(e.params, 'hex');
+  let params: Value;
+  try {
+    params = decodeValue(raw);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(params) || !encodeValue(params).equals(raw)) return undefined;
+  const bytes = encodeValue([
+    Buffer.from(REQUEST_LABEL),
+    Buffer.from(e.principal),
+    e.timestamp,
+    Buffer.from(e.nonce, 'hex'),
+    e.operation === 'Sign' ? OP.SIGN : OP.DECRYPT,
+    Buffer.from(e.key),
+    e.mechanism,
+    params,
+    Buffer.from(e.input, 'hex'),
+    e.isDigest,
+  ]);
+  return { bytes, params };
+}
+
+/** The module's side (tests play it): the MAC over a request. */
+export function macP11Request(request: Omit<P11Evidence, 'mac'>, requestKey: Uint8Array): P11Evidence {
+  const r = p11EvidenceSchema.omit({ mac: true }).parse(request);
+  const m = p11RequestBytes(r);
+  if (!m) throw new Error('the mechanism parameters are not one wire-encoded list');
+  return { ...r, mac: toHex(hmacSha256(requestKey, m.bytes)) };
+}
+
+const PRIVATE_KEY_REF = /^k:([0-9a-f-]{36}):priv$/;
+
+/** What a PKCS#11 request asks for, read by the signer itself with the gateway's mechanism table. */
+function p11Asks(e: P11Evidence, params: Value[], keySpec: string): Parameters<typeof mismatch>[0] | string {
+  const keyRef = PRIVATE_KEY_REF.exec(e.key)?.[1];
+  if (!isKeySpec(keySpec)) return `unknown key spec ${keySpec}`;
+  const input = Buffer.from(e.input, 'hex');
+  try {
+    if (e.operation === 'Decrypt') return { keyRef, algorithm: planDecryption(e.mechanism, params, keySpec), payload: input };
+    const plan = planSignature(e.mechanism, params, input, e.isDigest === 1, keySpec);
+    return { keyRef, algorithm: plan.algorithm, messageType: plan.messageType, payload: plan.message };
+  } catch (err) {
+    return `the request's mechanism does not apply: ${(err as Error).message}`;
+  }
 }
 
 export interface P11EvidenceOptions {
-  clusterId: string;
-  /** The signer's own enrolment record's public key for a principal. */
-  verifierFor: (principal: string) => string | undefined;
+  /** The request key the signer holds for a principal (registered under quorum), if any. */
+  requestKeyFor: (principal: string) => Uint8Array | undefined;
   expect: EvidenceExpectation;
   now: number;
   seen: ReadonlySet<string>;
@@ -294,19 +344,22 @@ export interface P11EvidenceOptions {
 export function verifyP11Request(evidence: unknown, o: P11EvidenceOptions): EvidenceResult {
   const r = p11EvidenceSchema.safeParse(evidence);
   if (!r.success) return fail(`malformed PKCS#11 evidence: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
-  const { request: s, signature } = r.data;
-  const key = o.verifierFor(s.principal);
-  if (!key) return fail(`PKCS#11 principal ${s.principal} is not enrolled at this signer`);
-  if (!ed25519Verify(fromHex(signature), canonicalDigest(DOMAINS.p11Request, s), fromHex(key)))
-    return fail(`the PKCS#11 request signature of ${s.principal} does not verify`);
-  if (s.clusterId !== o.clusterId) return fail(`the request is for cluster ${s.clusterId}`);
-  if (Math.abs(o.now - s.timestamp) > EVIDENCE_SKEW_MS) return fail('the request is dated more than 5 minutes from now');
-  const replayId = `p11:${s.principal}:${s.nonce}`;
+  const e = r.data;
+  const key = o.requestKeyFor(e.principal);
+  if (!key) return fail(`PKCS#11 principal ${e.principal} is not enrolled at this signer`);
+  const m = p11RequestBytes(e);
+  if (!m) return fail('the mechanism parameters are not one wire-encoded list');
+  const mac = Buffer.from(hmacSha256(key, m.bytes));
+  if (!timingSafeEqual(mac, Buffer.from(e.mac, 'hex'))) return fail(`the PKCS#11 request MAC of ${e.principal} does not verify`);
+  if (Math.abs(o.now - e.timestamp) > EVIDENCE_SKEW_MS) return fail('the request is dated more than 5 minutes from now');
+  const replayId = `p11:${e.principal}:${e.nonce}`;
   if (o.seen.has(replayId)) return fail('this signed request was already used (replay)');
-  if (s.operation !== o.expect.operation) return fail(`the signed request is a ${s.operation}, not a ${o.expect.operation}`);
-  const bad = mismatch({ keyRef: s.keyId, algorithm: s.algorithm, messageType: s.messageType, payload: fromHex(s.payload) }, o.expect);
+  if (e.operation !== o.expect.operation) return fail(`the signed request is a ${e.operation}, not a ${o.expect.operation}`);
+  const asks = p11Asks(e, m.params, o.expect.keySpec);
+  if (typeof asks === 'string') return fail(asks);
+  const bad = mismatch(asks, o.expect);
   if (bad) return fail(bad);
-  return { ok: true, principal: s.principal, replayId, replayUntil: s.timestamp + EVIDENCE_SKEW_MS + 1000 };
+  return { ok: true, principal: e.principal, replayId, replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000 };
 }
 
 // ---- either -------------------------------------------------------------------------------

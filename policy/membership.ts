@@ -20,7 +20,6 @@ import type { Rng } from '../signers/protocols/common.js';
 import { envelopeSchema, openEnvelope, sealEnvelope } from '../signers/node/envelope.js';
 import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIdentity, type IdentitySecrets, type PublicIdentity } from '../signers/node/identity.js';
 import type { Approval } from './approvals.js';
-import { pinVerifierSchema } from './evidence.js';
 import { ADMIN_NAME_RE, governanceDocumentSchema, governanceSignatureSchema, type GovernanceDocument, type SignedGovernance } from './governance.js';
 
 /** Envelope party ids outside the signers' range: the proposer's tool sends, the gateway receives. */
@@ -41,19 +40,14 @@ export const principalEnrolmentSchema = z
     Name: principalNameSchema,
     Role: z.enum(['admin', 'app', 'auditor']),
     AccessKeyId: accessKeyIdSchema,
-    /** The gateway's PIN check (scrypt salt and hash, gateway/principals.ts): finds the principal at C_Login. */
-    PinSalt: z.string().regex(/^[0-9a-f]{32}$/),
-    PinHash: z.string().regex(/^[0-9a-f]{64}$/),
-    /** Applications: the public half of the PIN key each signer checks PKCS#11 statements with. */
-    PinVerifier: pinVerifierSchema.optional(),
+    /** The gateway's check at C_Login: the SHA-256 of the PIN's login key (policy/evidence.ts). */
+    PinLoginHash: z.string().regex(/^[0-9a-f]{64}$/),
     /** The one-time identity that sealed the secret; the approvals vouch for it. */
     Sender: publicIdentitySchema,
     Secrets: z.array(sealedSecretSchema).min(1).max(64),
   })
   .superRefine((e, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
-    if ((e.Role === 'app') !== (e.PinVerifier !== undefined)) issue('PinVerifier', 'an application principal, and only one, has a PIN verifier');
-    if (e.PinVerifier && e.PinVerifier.principal !== e.Name) issue('PinVerifier', `the PIN verifier names ${e.PinVerifier.principal}, not ${e.Name}`);
     if (new Set(e.Secrets.map((s) => s.Party)).size !== e.Secrets.length) issue('Secrets', 'one sealed copy per party');
   });
 export type PrincipalEnrolment = z.infer<typeof principalEnrolmentSchema>;
@@ -91,15 +85,28 @@ export class MembershipError extends Error {
   override readonly name = 'MembershipError';
 }
 
-/** Seals `secret` to each recipient under a one-time sender identity; `rng` gives the keys. */
+/**
+ * What is sealed: the SigV4 secret, and for an application also the request key its PKCS#11
+ * requests are MAC'd with (policy/evidence.ts) — both verified where they are opened.
+ */
+export interface PrincipalSecrets {
+  secretAccessKey: string;
+  pinRequestKey?: string;
+}
+const principalSecretsSchema = z.strictObject({
+  secretAccessKey: z.string().regex(SECRET_RE),
+  pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+});
+
+/** Seals `secrets` to each recipient under a one-time sender identity; `rng` gives the keys. */
 export function sealPrincipalSecret(o: {
   accessKeyId: string;
-  secret: string;
+  secrets: PrincipalSecrets;
   recipients: readonly { party: number; identity: PublicIdentity }[];
   rng: Rng;
 }): Pick<PrincipalEnrolment, 'Sender' | 'Secrets'> {
   const sender = identityFromSecrets('proposer', Uint8Array.from(o.rng(32)), Uint8Array.from(o.rng(32)));
-  const payload = new TextEncoder().encode(o.secret);
+  const payload = new TextEncoder().encode(JSON.stringify(principalSecretsSchema.parse(o.secrets)));
   try {
     const Secrets = o.recipients.map((r) => ({
       Party: r.party,
@@ -112,8 +119,8 @@ export function sealPrincipalSecret(o: {
   }
 }
 
-/** Opens the copy of the principal's secret sealed to `self` (party id `party`). */
-export function openPrincipalSecret(e: PrincipalEnrolment, self: IdentitySecrets, party: number): string {
+/** Opens the copy of the principal's secrets sealed to `self` (party id `party`): an application's carry its PKCS#11 request key, no one else's do. */
+export function openPrincipalSecret(e: PrincipalEnrolment, self: IdentitySecrets, party: number): PrincipalSecrets {
   const mine = e.Secrets.find((s) => s.Party === party);
   if (!mine) throw new MembershipError(`the proposal carries no copy of ${e.Name}'s secret sealed to this party`);
   let bytes: Uint8Array;
@@ -122,10 +129,18 @@ export function openPrincipalSecret(e: PrincipalEnrolment, self: IdentitySecrets
   } catch (err) {
     throw new MembershipError(`the copy of ${e.Name}'s secret sealed to this party does not open: ${(err as Error).message}`);
   }
-  const secret = new TextDecoder().decode(bytes);
-  bytes.fill(0);
-  if (!SECRET_RE.test(secret)) throw new MembershipError(`the secret sealed for ${e.Name} is not a secret access key`);
-  return secret;
+  let secrets: z.infer<typeof principalSecretsSchema> | undefined;
+  try {
+    secrets = principalSecretsSchema.safeParse(JSON.parse(new TextDecoder().decode(bytes))).data;
+  } catch {
+    secrets = undefined;
+  } finally {
+    bytes.fill(0);
+  }
+  if (!secrets) throw new MembershipError(`the secrets sealed for ${e.Name} are not a secret access key (and request key)`);
+  if ((e.Role === 'app') !== (secrets.pinRequestKey !== undefined))
+    throw new MembershipError(`${e.Name} is ${e.Role === 'app' ? 'an application: its sealed secrets need' : 'not an application: its sealed secrets carry no'} PKCS#11 request key`);
+  return secrets;
 }
 
 /** Administrators `next` adds and removes, by name, relative to `current`. */

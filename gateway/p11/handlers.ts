@@ -3,16 +3,14 @@
 // decrypt; key administrators create, relabel and delete keys and never use them), authorize
 // through the KMS facade's policy seam, then run it on the cluster. Every decision about a
 // logged-in principal is made here, so every refusal is in the gateway's audit log.
-import { createHash, createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { createHash, createPrivateKey, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { DecodeError } from '../../signers/protocols/rsa/padding.js';
 import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../keyspec.js';
-import { derivePinKey, pinKdfSchema, signP11Request } from '../../policy/evidence.js';
+import { type P11Evidence } from '../../policy/evidence.js';
 import { roleAllows, type Action } from '../../policy/roles.js';
 import { messageDigestFor } from '../../policy/sign-approvals.js';
 import { gatewayPolicy } from '../governance.js';
@@ -23,7 +21,7 @@ import { KmsError } from '../kms/errors.js';
 import { Arns, checkAliasName } from '../kms/ids.js';
 import { parseInput } from '../kms/input.js';
 import { OPERATIONS } from '../kms/ops/index.js';
-import type { Principal } from '../principals.js';
+import { readPinKdf, type Principal } from '../principals.js';
 import type { GatewayDeps } from '../server.js';
 import { ecdsaDerToRaw, verifySignature } from '../verify.js';
 import { CKA, CKC_X_509, CKK, CKM, CKO, CKR, CKU, P11Error } from './ck.js';
@@ -31,27 +29,12 @@ import type { Credentials } from './credentials.js';
 import { encrypt, planDecryption, planSignature } from './mechanisms.js';
 import { certificateObject, encodeObject, keyObjects, keySpecOfEcParams, matches, sessionKeySpki, uuidBytes, type P11Object, type Template } from './objects.js';
 import type { P11Store } from './store.js';
-import { Abi, decodeValue, type Value } from './wire.js';
+import { Abi, decodeValue, encodeValue, OP, type Value } from './wire.js';
 import { CertificateError, parseCertificate } from './x509.js';
 
-export const OP = {
-  LOGIN: 1,
-  LOGOUT: 2,
-  FIND: 3,
-  SIGN: 4,
-  VERIFY: 5,
-  ENCRYPT: 6,
-  DECRYPT: 7,
-  GENERATE_KEY_PAIR: 8,
-  CREATE_OBJECT: 9,
-  DESTROY_OBJECT: 10,
-  SET_ATTRIBUTES: 11,
-  /** Whether this login may start an operation: asked by the module when it expects a refusal. */
-  CHECK: 12,
-} as const;
 const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 
-/** Slows every wrong PIN a little: with scrypt-hashed PINs, guessing stays expensive. */
+/** Slows every wrong PIN a little: each guess costs the caller a PBKDF2 derivation too. */
 const PIN_FAILURE_DELAY_MS = 250;
 const MAX_LABEL = 256;
 const MAX_ID = 128;
@@ -150,6 +133,10 @@ export function asP11Error(e: unknown): P11Error {
 
 async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string, args: unknown[], log: RequestLog): Promise<Value[]> {
   if (op === OP.LOGIN) return login(deps, args, log);
+  if (op === OP.PIN_KDF) {
+    const kdf = readPinKdf(deps.dir);
+    return [Buffer.from(kdf.salt, 'hex'), kdf.iterations];
+  }
   if (op === OP.VERIFY || op === OP.ENCRYPT) {
     // A session public key needs no login; a token key does.
     const keyRef = z.union([bytes, templateSchema]).parse(args[0]);
@@ -164,9 +151,9 @@ async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string,
     case OP.FIND:
       return find(deps, abi, principal, args);
     case OP.SIGN:
-      return sign(deps, credential, principal, args, log);
+      return sign(deps, principal, args, log);
     case OP.DECRYPT:
-      return decrypt(deps, credential, principal, args, log);
+      return decrypt(deps, principal, args, log);
     case OP.GENERATE_KEY_PAIR:
       return generateKeyPair(deps, abi, principal, args, log);
     case OP.CREATE_OBJECT:
@@ -233,82 +220,46 @@ function check(deps: P11Deps, principal: Principal, args: unknown[], log: Reques
   return [];
 }
 
+/** C_Login: the module sends the PIN's login key (policy/evidence.ts), never the PIN. */
 async function login(deps: P11Deps, args: unknown[], log: RequestLog): Promise<Value[]> {
-  const [userType, pin] = z.tuple([uint, bytes]).parse(args);
+  const [userType, loginKey] = z.tuple([uint, bytes]).parse(args);
   if (userType !== CKU.USER && userType !== CKU.SO) throw new P11Error(CKR.USER_TYPE_INVALID, `user type ${userType}`);
   const role = userType === CKU.SO ? 'admin' : 'app';
-  const principal = deps.principals.byPin(pin.toString('utf8'), [role]);
+  const principal = loginKey.length === 32 ? deps.principals.byLoginKey(loginKey, [role]) : undefined;
+  loginKey.fill(0);
   if (!principal) {
-    pin.fill(0);
     await sleep(PIN_FAILURE_DELAY_MS);
     throw new P11Error(CKR.PIN_INCORRECT, `no ${role === 'admin' ? 'key administrator' : 'application principal'} has this PIN`);
   }
   log.principal = principal.name;
-  const pinKey = role === 'app' ? pinKeyOf(deps, principal, pin.toString('utf8')) : undefined;
-  pin.fill(0);
-  try {
-    return [Buffer.from(deps.credentials.issue(principal, pinKey)), Buffer.from(principal.name)];
-  } finally {
-    pinKey?.fill(0);
-  }
+  return [Buffer.from(deps.credentials.issue(principal)), Buffer.from(principal.name)];
 }
 
-const pinVerifiersSchema = z.object({
-  kdf: pinKdfSchema,
-  verifiers: z.array(z.object({ principal: z.string(), publicKey: z.string() })),
-});
+/** The module's proof of a C_Sign/C_Decrypt: [principal, timestamp, nonce, MAC], or [] when it holds no request key. */
+const proofSchema = z.union([z.tuple([]), z.tuple([bytes, uint, bytes, bytes])]);
 
 /**
- * The application's PIN key (policy/evidence.ts), derived here at C_Login because the module
- * does no cryptography: the gateway sees the PIN, so this evidence is as strong as SigV4's.
- * Undefined — and the signers will refuse this session's requests — when bootstrap enrolled no
- * verifier for the principal or the PIN derives another key than the one enrolled.
+ * The evidence each signer checks before it signs or decrypts (policy/evidence.ts): the
+ * module's arguments as they came and its MAC under the PIN's request key, which the gateway
+ * does not hold — it can forward this request, not make another.
  */
-function pinKeyOf(deps: P11Deps, principal: Principal, pin: string): Uint8Array | undefined {
-  let file: z.infer<typeof pinVerifiersSchema>;
-  try {
-    file = pinVerifiersSchema.parse(JSON.parse(readFileSync(path.join(deps.dir, 'pin-verifiers.json'), 'utf8')));
-  } catch (e) {
-    deps.log.warn({ err: (e as Error).message }, 'pkcs11: no usable pin-verifiers.json; signers will refuse PKCS#11 signing');
-    return undefined;
-  }
-  const enrolled = file.verifiers.find((v) => v.principal === principal.name)?.publicKey;
-  const key = derivePinKey(pin, file.kdf);
-  if (enrolled !== key.publicKey) {
-    key.secretKey.fill(0);
-    deps.log.warn({ principal: principal.name }, 'pkcs11: the PIN does not derive the enrolled PIN verifier; signers will refuse this session');
-    return undefined;
-  }
-  return key.secretKey;
-}
-
-/** The signed statement (policy/evidence.ts) each signer checks before it signs or decrypts. */
-function p11Evidence(
-  deps: P11Deps,
-  credential: string,
-  principal: Principal,
-  req: { operation: 'Sign' | 'Decrypt'; keyId: string; algorithm: string; messageType?: 'RAW' | 'DIGEST'; payload: Uint8Array },
-): unknown {
-  const pinKey = deps.credentials.pinKey(credential);
-  if (!pinKey) throw new P11Error(CKR.FUNCTION_REJECTED, `this session holds no PIN key the signers know for ${principal.name} (no PIN verifier enrolled, or logged in before it was): log in again`);
-  try {
-    return signP11Request(
-      {
-        clusterId: gatewayPolicy().governance.clusterId,
-        principal: principal.name,
-        operation: req.operation,
-        keyId: req.keyId,
-        algorithm: req.algorithm,
-        ...(req.messageType ? { messageType: req.messageType } : {}),
-        payload: Buffer.from(req.payload).toString('hex'),
-        timestamp: Date.now(),
-        nonce: randomBytes(16).toString('hex'),
-      },
-      pinKey,
-    );
-  } finally {
-    pinKey.fill(0);
-  }
+function p11Evidence(principal: Principal, operation: 'Sign' | 'Decrypt', args: { uid: Buffer; mech: number; params: Value[]; input: Buffer; isDigest: 0 | 1; proof: z.infer<typeof proofSchema> }): P11Evidence {
+  if (args.proof.length === 0) throw new P11Error(CKR.FUNCTION_REJECTED, 'the module sent no proof of this request (a module older than this gateway?): the signers need one');
+  const [who, timestamp, nonce, mac] = args.proof;
+  if (who.toString('utf8') !== principal.name) throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the request is signed for ${who.toString('utf8').slice(0, 64)}, not for the logged-in ${principal.name}`);
+  return {
+    kind: 'p11',
+    operation,
+    principal: principal.name,
+    timestamp,
+    nonce: nonce.toString('hex'),
+    key: args.uid.toString('utf8'),
+    mechanism: args.mech,
+    params: encodeValue(args.params).toString('hex'),
+    input: args.input.toString('hex'),
+    isDigest: args.isDigest,
+    mac: mac.toString('hex'),
+  };
 }
 
 // ---- objects ---------------------------------------------------------------------------
@@ -374,9 +325,10 @@ function find(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[]): V
 // ---- cryptographic operations ----------------------------------------------------------
 
 const cryptoArgs = z.tuple([z.union([bytes, templateSchema]), uint, valueList, bytes, z.union([z.literal(0), z.literal(1)])]);
+const provenArgs = z.tuple([...cryptoArgs.def.items, proofSchema]);
 
-async function sign(deps: P11Deps, credential: string, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
-  const [uid, mech, params, input, isDigest] = cryptoArgs.parse(args);
+async function sign(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+  const [uid, mech, params, input, isDigest, proof] = provenArgs.parse(args);
   requireRole(principal, 'Sign', 'signing');
   if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'signing needs a token key');
   const key = keyOf(deps, uid, 'priv', log);
@@ -385,7 +337,7 @@ async function sign(deps: P11Deps, credential: string, principal: Principal, arg
   const allowed = authorize(principal, 'Sign', key, { context });
   log.algorithm = plan.algorithm;
   log.digest = sha256Hex(plan.message);
-  const evidence = p11Evidence(deps, credential, principal, { operation: 'Sign', keyId: key.keyId, algorithm: plan.algorithm, messageType: plan.messageType, payload: plan.message });
+  const evidence = p11Evidence(principal, 'Sign', { uid, mech, params, input, isDigest, proof });
   const signature = await deps.cluster.sign({
     keyId: key.keyId,
     algorithm: plan.algorithm,
@@ -431,8 +383,8 @@ function encryptOp(deps: P11Deps, abi: Abi, principal: Principal | undefined, ar
   return [encrypt(mech, params, data, spki, keySpec)];
 }
 
-async function decrypt(deps: P11Deps, credential: string, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
-  const [uid, mech, params, ciphertext] = cryptoArgs.parse(args);
+async function decrypt(deps: P11Deps, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
+  const [uid, mech, params, ciphertext, isDigest, proof] = provenArgs.parse(args);
   requireRole(principal, 'Decrypt', 'decryption');
   if (!Buffer.isBuffer(uid)) throw new P11Error(CKR.KEY_HANDLE_INVALID, 'decryption needs a token key');
   const key = keyOf(deps, uid, 'priv', log);
@@ -446,7 +398,7 @@ async function decrypt(deps: P11Deps, credential: string, principal: Principal, 
   if (c === 0n || c >= parsed.n) throw new P11Error(CKR.ENCRYPTED_DATA_INVALID, 'the ciphertext is not below the modulus');
   log.algorithm = algorithm;
   log.digest = sha256Hex(ciphertext);
-  const evidence = p11Evidence(deps, credential, principal, { operation: 'Decrypt', keyId: key.keyId, algorithm, payload: ciphertext });
+  const evidence = p11Evidence(principal, 'Decrypt', { uid, mech, params, input: ciphertext, isDigest, proof });
   const plaintext = await deps.cluster.decrypt({ keyId: key.keyId, algorithm, ciphertext, trace: log.trace, evidence: { evidence } });
   log.output = 'plaintext';
   return [Buffer.from(plaintext)];

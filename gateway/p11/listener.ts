@@ -102,9 +102,10 @@ function serve(deps: P11Deps, socket: net.Socket): void {
         const started = Date.now();
         const log: RequestLog = { op: 'unknown', rv: 0, trace: { signers: [] }, output: 'none' };
         let answer = await handleRequest(deps, body, log);
-        // The gateway's transcript entry is durable before any answer leaves; without it, nothing does.
+        // The gateway's transcript entry is durable before any answer leaves; without it, nothing
+        // does. The one exception is no decision: the cluster's public PIN parameters, read before a login.
         try {
-          await record(deps, log, started, `pkcs11 ${socket.remoteAddress}:${socket.remotePort}`);
+          if (log.op !== 'pin_kdf' || log.rv !== CKR.OK) await record(deps, log, started, `pkcs11 ${socket.remoteAddress}:${socket.remotePort}`);
         } catch (e) {
           deps.log.error({ err: (e as Error).message }, 'audit append failed; answer withheld');
           answer = [CKR.DEVICE_ERROR, Buffer.from('the request could not be recorded; nothing was released')];

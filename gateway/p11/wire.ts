@@ -11,6 +11,26 @@
 
 export type Value = number | bigint | Buffer | Value[];
 
+/** Operation codes (pkcs11-shim/src/module.h). */
+export const OP = {
+  LOGIN: 1,
+  LOGOUT: 2,
+  FIND: 3,
+  SIGN: 4,
+  VERIFY: 5,
+  ENCRYPT: 6,
+  DECRYPT: 7,
+  GENERATE_KEY_PAIR: 8,
+  CREATE_OBJECT: 9,
+  DESTROY_OBJECT: 10,
+  SET_ATTRIBUTES: 11,
+  /** Whether this login may start an operation: asked by the module when it expects a refusal. */
+  CHECK: 12,
+  /** The cluster's PIN key derivation, which the module needs before it can log in. */
+  PIN_KDF: 13,
+} as const;
+
+
 const UINT = 1;
 const BYTES = 2;
 const LIST = 3;

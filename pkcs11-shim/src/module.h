@@ -83,6 +83,7 @@ enum {
   OP_DESTROY_OBJECT = 10,
   OP_SET_ATTRIBUTES = 11,
   OP_CHECK = 12,
+  OP_PIN_KDF = 13,
 };
 typedef struct {
   wbuf w;
@@ -187,6 +188,10 @@ typedef struct {
   config_t cfg;
   int login;
   char *token; /* the session credential the gateway issued at C_Login */
+  /* Same lifetime as token: the principal the gateway named, and the key derived from the PIN
+   * that MACs its Sign/Decrypt requests (wiped at logout). */
+  char *principal;
+  uint8_t request_key[HMAC_SHA256_LEN];
   session_t **sessions;
   size_t nsessions, sessions_cap;
   CK_SESSION_HANDLE next_session;
@@ -197,6 +202,9 @@ extern module_t M;
 
 /* Current token, copied (NULL when logged out). Takes M.lock. */
 char *token_copy(int *login);
+/* The same, with that login's principal (NULL when logged out) and request key, copied under
+ * the same lock so that all three belong to one login. The caller wipes the key copy. */
+char *token_copy_keyed(int *login, char **principal, uint8_t key[HMAC_SHA256_LEN]);
 session_t *session_get(CK_SESSION_HANDLE h); /* takes a reference and the session's op_lock */
 void session_put(session_t *s);
 
@@ -212,6 +220,15 @@ const mech_info_t *mech_find(CK_MECHANISM_TYPE m);
 extern const mech_info_t MECHANISMS[];
 extern const size_t N_MECHANISMS;
 void crypto_op_reset(crypto_op_t *op);
+int random_fill(uint8_t *p, size_t n); /* the kernel's generator; -1 (errno set) on failure */
+
+/* ---- PIN-derived keys and request proofs (auth.c) ---- */
+/* Derives both keys from the PIN with the gateway's KDF parameters; the PIN is not sent. */
+CK_RV auth_derive(const uint8_t *pin, size_t pin_len, uint8_t login_key[HMAC_SHA256_LEN],
+                  uint8_t request_key[HMAC_SHA256_LEN]);
+/* Appends a Sign/Decrypt request's proof argument; `args` is where the request's five operation
+ * arguments start in `w`. principal NULL: not logged in (an empty proof). */
+CK_RV auth_proof(wbuf *w, size_t args, int op, const char *principal, const uint8_t key[HMAC_SHA256_LEN]);
 
 #define ULONG_BYTES ((uint64_t)sizeof(CK_ULONG))
 

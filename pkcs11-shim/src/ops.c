@@ -268,25 +268,34 @@ static void input_of(crypto_op_t *op, uint8_t *digest, const uint8_t **in, size_
 
 /* ---- the request --------------------------------------------------------------------- */
 
+/* Verify's sixth argument is the signature; Sign's and Decrypt's the principal's proof (auth.c),
+ * which each signer checks. */
 static CK_RV remote(int kind, crypto_op_t *op, const uint8_t *in, size_t in_len, const uint8_t *sig, size_t sig_len,
                     uint8_t **out, size_t *out_len) {
   static const int ops[] = {OP_SIGN, OP_VERIFY, OP_ENCRYPT, OP_DECRYPT};
   static const char *const what[] = {"C_Sign", "C_Verify", "C_Encrypt", "C_Decrypt"};
-  int login;
-  char *token = token_copy(&login);
+  int proves = kind == SIGN || kind == DECRYPT;
+  char *principal = NULL;
+  uint8_t key[HMAC_SHA256_LEN];
+  char *token = proves ? token_copy_keyed(NULL, &principal, key) : token_copy(NULL);
   if (!token && op->key.uid) {
     log_msg(LOG_WARN, "%s: not logged in", what[kind]);
     return CKR_USER_NOT_LOGGED_IN;
   }
   rpc_t q;
-  rpc_begin(&q, ops[kind], token, kind == VERIFY ? 6 : 5);
+  rpc_begin(&q, ops[kind], token, kind == ENCRYPT ? 5 : 6);
+  size_t args = q.w.len;
   wb_key_ref(&q.w, &op->key);
   wb_uint(&q.w, op->mech);
   wb_raw(&q.w, op->params.data, op->params.len);
   wb_bytes(&q.w, in, in_len);
   wb_uint(&q.w, (uint64_t)op->hashing);
+  CK_RV rv = CKR_OK;
   if (kind == VERIFY) wb_bytes(&q.w, sig, sig_len);
-  CK_RV rv = rpc_call(&q, what[kind], M.cfg.timeout_ms, 1);
+  else if (proves) rv = auth_proof(&q.w, args, ops[kind], principal, key);
+  explicit_bzero(key, sizeof key);
+  free(principal);
+  if (rv == CKR_OK) rv = rpc_call(&q, what[kind], M.cfg.timeout_ms, 1);
   if (rv == CKR_OK && kind != VERIFY) {
     const uint8_t *p;
     size_t n;
@@ -554,6 +563,16 @@ CK_RV C_DigestKey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hKey) {
 
 /* ---- random -------------------------------------------------------------------------- */
 
+int random_fill(uint8_t *p, size_t n) {
+  for (size_t got = 0; got < n;) {
+    ssize_t k = getrandom(p + got, n - got > 1 << 20 ? 1 << 20 : n - got, 0);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return -1;
+    got += (size_t)k;
+  }
+  return 0;
+}
+
 /* The kernel's generator: as good as any the gateway could offer, without a round trip. */
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR pRandom, CK_ULONG ulLen) {
   if (!M.initialized || M.pid != getpid()) return CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -561,15 +580,9 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR pRandom, CK_ULONG ulLen)
   session_t *s = session_get(h);
   if (!s) return CKR_SESSION_HANDLE_INVALID;
   CK_RV rv = CKR_OK;
-  for (CK_ULONG got = 0; got < ulLen;) {
-    ssize_t n = getrandom(pRandom + got, ulLen - got > 1 << 20 ? 1 << 20 : ulLen - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      log_msg(LOG_ERROR, "C_GenerateRandom: getrandom failed: %s", strerror(errno));
-      rv = CKR_FUNCTION_FAILED;
-      break;
-    }
-    got += (CK_ULONG)n;
+  if (random_fill(pRandom, ulLen)) {
+    log_msg(LOG_ERROR, "C_GenerateRandom: getrandom failed: %s", strerror(errno));
+    rv = CKR_FUNCTION_FAILED;
   }
   session_put(s);
   return rv;

@@ -34,6 +34,18 @@ static void pad(CK_UTF8CHAR *dst, size_t n, const char *src) {
 
 /* ---- library ------------------------------------------------------------------------- */
 
+/* Ends the login (M.lock held, or at C_Finalize): the request key is wiped, not just
+ * forgotten. Returns the credential, to announce a logout for and free. */
+static char *login_end(void) {
+  char *t = M.token;
+  M.token = NULL;
+  M.login = LOGIN_NONE;
+  free(M.principal);
+  M.principal = NULL;
+  explicit_bzero(M.request_key, sizeof M.request_key);
+  return t;
+}
+
 static void state_free(void) {
   for (size_t i = 0; i < M.nsessions; i++) {
     session_t *s = M.sessions[i];
@@ -44,7 +56,7 @@ static void state_free(void) {
   }
   free(M.sessions);
   objects_free_all();
-  free(M.token);
+  free(login_end());
 }
 
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
@@ -65,8 +77,10 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
   }
   if (M.initialized) {
     /* A forked child: the parent's state (and its socket streams) are not ours. Forget them
-     * without freeing: another thread of the parent may have held a lock at the fork. */
+     * without freeing: another thread of the parent may have held a lock at the fork. The
+     * parent's request key is wiped: the child must log in to MAC requests of its own. */
     transport_shutdown(1);
+    explicit_bzero(M.request_key, sizeof M.request_key);
     memset(&M, 0, sizeof M);
   }
   config_t *c = &M.cfg;
@@ -299,13 +313,19 @@ void session_put(session_t *s) {
   if (gone) session_free(s);
 }
 
-char *token_copy(int *login) {
+char *token_copy_keyed(int *login, char **principal, uint8_t key[HMAC_SHA256_LEN]) {
   pthread_mutex_lock(&M.lock);
   char *t = M.token ? strdup(M.token) : NULL;
+  char *p = t && principal ? strdup(M.principal) : NULL;
+  if (principal && !p) free(t), t = NULL; /* out of memory: as if logged out, as token_copy */
+  if (t && key) memcpy(key, M.request_key, sizeof M.request_key);
   if (login) *login = t ? M.login : LOGIN_NONE;
   pthread_mutex_unlock(&M.lock);
+  if (principal) *principal = p;
   return t;
 }
+
+char *token_copy(int *login) { return token_copy_keyed(login, NULL, NULL); }
 
 CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession) {
   (void)pApplication, (void)Notify;
@@ -345,13 +365,7 @@ static char *session_remove(size_t i, session_t **to_free) {
   objects_drop_session(s->handle);
   s->closed = 1;
   *to_free = s->refs == 0 ? s : NULL;
-  if (M.nsessions == 0 && M.token) {
-    char *t = M.token;
-    M.token = NULL;
-    M.login = LOGIN_NONE;
-    return t;
-  }
-  return NULL;
+  return M.nsessions == 0 && M.token ? login_end() : NULL;
 }
 
 static void announce_logout(char *token) {
@@ -483,10 +497,16 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
   if (rv != CKR_OK) return rv;
   if (ulPinLen == 0 || ulPinLen > MAX_PIN) return CKR_PIN_INCORRECT;
 
+  /* The PIN stays here: the gateway gets a key derived from it, the signers' checks need
+   * the other (auth.c). */
+  uint8_t login_key[HMAC_SHA256_LEN], request_key[HMAC_SHA256_LEN];
+  rv = auth_derive(pPin, ulPinLen, login_key, request_key);
+  if (rv != CKR_OK) return rv;
   rpc_t q;
   rpc_begin(&q, OP_LOGIN, NULL, 2);
   wb_uint(&q.w, userType);
-  wb_bytes(&q.w, pPin, ulPinLen);
+  wb_bytes(&q.w, login_key, sizeof login_key);
+  explicit_bzero(login_key, sizeof login_key);
   rv = rpc_call(&q, "C_Login", M.cfg.timeout_ms, 1);
   char *token = NULL, *principal = NULL;
   if (rv == CKR_OK) {
@@ -497,7 +517,7 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
       rv = CKR_DEVICE_ERROR;
     }
   }
-  /* The request held the PIN: wipe it before the buffer goes back to the allocator. */
+  /* The request held the login key: wipe it before the buffer goes back to the allocator. */
   explicit_bzero(q.w.data, q.w.len);
   rpc_end(&q);
   if (rv == CKR_OK) {
@@ -506,12 +526,15 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
       rv = M.login == want ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
     } else {
       M.login = want;
-      M.token = token;
-      token = NULL;
+      M.token = token, M.principal = principal;
+      memcpy(M.request_key, request_key, sizeof request_key);
+      token = principal = NULL;
+      /* Under the lock: a logout frees M.principal. */
+      log_msg(LOG_INFO, "logged in as %s (%s)", M.principal, want == LOGIN_SO ? "CKU_SO" : "CKU_USER");
     }
     pthread_mutex_unlock(&M.lock);
-    if (rv == CKR_OK) log_msg(LOG_INFO, "logged in as %s (%s)", principal, want == LOGIN_SO ? "CKU_SO" : "CKU_USER");
   }
+  explicit_bzero(request_key, sizeof request_key);
   announce_logout(token); /* a concurrent login won the race: retire the credential we got */
   free(principal);
   return rv;
@@ -534,10 +557,8 @@ CK_RV C_Logout(CK_SESSION_HANDLE hSession) {
   if (!s) return CKR_SESSION_HANDLE_INVALID;
   session_put(s);
   pthread_mutex_lock(&M.lock);
-  char *t = M.token;
+  char *t = login_end();
   CK_RV rv = t ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
-  M.token = NULL;
-  M.login = LOGIN_NONE;
   pthread_mutex_unlock(&M.lock);
   announce_logout(t);
   return rv;

@@ -1,6 +1,10 @@
-/* SHA-1, SHA-224/256 and SHA-384/512 (FIPS 180-4), streaming. The module's only cryptography:
- * it hashes for the CKM_SHA* sign/verify variants and C_Digest, so multi-part signing needs
- * constant memory and the gateway receives a digest. */
+/* SHA-1, SHA-224/256 and SHA-384/512 (FIPS 180-4), streaming, with HMAC-SHA256 and
+ * PBKDF2-HMAC-SHA256 over the same SHA-256 (hmac.c). The module's only cryptography: it hashes
+ * for the CKM_SHA* sign/verify variants and C_Digest, so multi-part signing needs constant
+ * memory and the gateway receives a digest; and at C_Login it derives the session's request key
+ * from the PIN (PBKDF2, then HMAC) and MACs each Sign/Decrypt request with it (HMAC), so the
+ * signers can check that the principal asked without the gateway ever learning the PIN or the
+ * key. It keeps no secret but the session's credential and that key. */
 #ifndef MPCHSM_SHA_H
 #define MPCHSM_SHA_H
 
@@ -25,5 +29,19 @@ void sha_init(sha_ctx *c, sha_alg alg);
 void sha_update(sha_ctx *c, const uint8_t *data, size_t len);
 /* Writes sha_digest_len(alg) bytes; the context must be re-initialised to be used again. */
 void sha_final(sha_ctx *c, uint8_t *out);
+
+#define HMAC_SHA256_LEN 32
+
+/* HMAC-SHA256, streaming: the context holds the keyed inner and outer hashes. */
+typedef struct {
+  sha_ctx inner, outer;
+} hmac_ctx;
+void hmac_init(hmac_ctx *h, const uint8_t *key, size_t key_len);
+void hmac_update(hmac_ctx *h, const uint8_t *data, size_t len);
+void hmac_final(hmac_ctx *h, uint8_t out[HMAC_SHA256_LEN]); /* wipes the context */
+void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len, uint8_t out[HMAC_SHA256_LEN]);
+/* RFC 8018 §5.2 with HMAC-SHA256 as the PRF; iterations >= 1. */
+void pbkdf2_sha256(const uint8_t *password, size_t password_len, const uint8_t *salt, size_t salt_len, uint32_t iterations,
+                   uint8_t *out, size_t out_len);
 
 #endif

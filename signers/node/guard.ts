@@ -50,7 +50,6 @@ import {
   messageDigestFor,
   openPrincipalSecret,
   parseKeyPolicy,
-  pinVerifierSchema,
   principalEnrolmentSchema,
   principalRemovalSchema,
   proposalSchema,
@@ -109,10 +108,10 @@ const registeredPrincipalSchema = z
     accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
     /** Application principals only: their requests are verified here. */
     secretAccessKey: z.string().min(20).max(256).optional(),
-    pinVerifier: pinVerifierSchema.optional(),
+    /** Application principals only: the key their PKCS#11 requests are MAC'd with (policy/evidence.ts). */
+    pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
-  .refine((p) => p.role === 'app' || (p.secretAccessKey === undefined && p.pinVerifier === undefined), 'only application principals have secrets at the signers')
-  .refine((p) => p.pinVerifier === undefined || p.pinVerifier.principal === p.name, 'the PIN verifier names another principal');
+  .refine((p) => p.role === 'app' || (p.secretAccessKey === undefined && p.pinRequestKey === undefined), 'only application principals have secrets at the signers');
 export type RegisteredPrincipal = z.infer<typeof registeredPrincipalSchema>;
 
 const registrySchema = z
@@ -444,13 +443,15 @@ export class PolicyGuard {
     const payload = fromB64(u.payload);
     const ev = await verifyEvidence(u.evidence, {
       region: this.registry.region,
-      clusterId: this.registry.clusterId,
       secretFor: (id) => {
         const p = this.byAccessKey.get(id);
         return p?.secretAccessKey ? { principal: p.name, secret: p.secretAccessKey } : undefined;
       },
-      verifierFor: (name) => this.byName.get(name)?.pinVerifier?.publicKey,
-      expect: { operation: u.operation, keyRefs: this.keyRefs(keyId), algorithm: u.algorithm, payload, ...(u.messageType ? { messageType: u.messageType } : {}) },
+      requestKeyFor: (name) => {
+        const k = this.byName.get(name)?.pinRequestKey;
+        return k ? fromHex(k) : undefined;
+      },
+      expect: { operation: u.operation, keyRefs: this.keyRefs(keyId), keySpec: key.keySpec, algorithm: u.algorithm, payload, ...(u.messageType ? { messageType: u.messageType } : {}) },
       now,
       seen: new Set(),
     });
@@ -787,7 +788,7 @@ export class PolicyGuard {
   private registered(e: PrincipalEnrolment): RegisteredPrincipal {
     if (e.Role !== 'app') return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId };
     try {
-      return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, secretAccessKey: openPrincipalSecret(e, this.self.identity, this.self.party), pinVerifier: e.PinVerifier };
+      return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, ...openPrincipalSecret(e, this.self.identity, this.self.party) };
     } catch (err) {
       if (err instanceof MembershipError) throw denied(err.message);
       throw err;

@@ -17,6 +17,7 @@ import { Abi, decodeValue, encodeValue, FrameReader, frame, MAX_FRAME, WireError
 import { parseCertificate } from '../../gateway/p11/x509.js';
 import { certificate } from './x509-build.js';
 import { newPrincipal, PrincipalRegistry } from '../../gateway/principals.js';
+import { derivePinKeys } from '../../policy/evidence.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'p11-unit-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -251,8 +252,9 @@ describe('certificates', () => {
 describe('session credentials', () => {
   const file = path.join(tmp, 'principals.json');
   const registry = new PrincipalRegistry(file);
-  const app = newPrincipal('app', 'app');
-  const admin = newPrincipal('admin1', 'admin');
+  const kdf = { salt: '5a'.repeat(16), iterations: 1000 };
+  const app = newPrincipal('app', 'app', kdf);
+  const admin = newPrincipal('admin1', 'admin', kdf);
 
   it('issues credentials that verify, resist forgery and can be revoked', async () => {
     await registry.addAll([app.record, admin.record]);
@@ -270,24 +272,16 @@ describe('session credentials', () => {
     expect(creds.verify(other)?.name).toBe('app');
   });
 
-  it('seals the PIN key in the credential: readable only by this gateway, bound to its credential, gone at logout', () => {
-    const creds = new Credentials(Buffer.alloc(32, 1), registry);
-    const pinKey = new Uint8Array(32).fill(7);
-    const t = creds.issue(app.record, pinKey);
-    expect(t).not.toContain(Buffer.from(pinKey).toString('base64url'));
-    expect(creds.pinKey(t)).toEqual(pinKey);
-    expect(creds.pinKey(creds.issue(app.record))).toBeUndefined(); // none sealed
-    expect(new Credentials(Buffer.alloc(32, 2), registry).pinKey(t)).toBeUndefined(); // another gateway's key
-    // Moved into another credential (re-MACed with the right key, as only the gateway could), it does not open.
-    const [, payload] = t.split('.');
-    const body = JSON.parse(Buffer.from(payload!, 'base64url').toString());
-    const moved = creds.issue(app.record).split('.')[1]!;
-    const movedBody = { ...JSON.parse(Buffer.from(moved, 'base64url').toString()), k: body.k };
-    const movedPayload = Buffer.from(JSON.stringify(movedBody)).toString('base64url');
-    const mac = (creds as unknown as { mac(p: string): string }).mac(movedPayload);
-    expect(creds.pinKey(`p11v1.${movedPayload}.${mac}`)).toBeUndefined();
-    creds.revoke(t);
-    expect(creds.pinKey(t)).toBeUndefined();
-    expect(() => creds.issue(app.record, new Uint8Array(16))).toThrow();
+  it("finds a principal by its PIN's login key and role, never by the PIN or the request key", () => {
+    const { loginKey, requestKey } = derivePinKeys(app.credentials.pin, kdf);
+    expect(registry.byLoginKey(loginKey, ['app'])?.name).toBe('app');
+    expect(registry.byLoginKey(loginKey, ['admin'])).toBeUndefined();
+    expect(registry.byLoginKey(requestKey, ['app'])).toBeUndefined();
+    expect(registry.byLoginKey(Buffer.from(app.credentials.pin), ['app'])).toBeUndefined();
+    expect(registry.byLoginKey(derivePinKeys(admin.credentials.pin, kdf).loginKey, ['admin'])?.name).toBe('admin1');
+    // What the gateway stores and is given says nothing of the request key the signers check.
+    expect(app.credentials.pinRequestKey).toBe(Buffer.from(requestKey).toString('hex'));
+    expect(JSON.stringify(app.record)).not.toContain(app.credentials.pinRequestKey);
+    expect(admin.credentials.pinRequestKey).toBeUndefined();
   });
 });

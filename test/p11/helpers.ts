@@ -7,10 +7,11 @@ export const shimDir = path.join(repoRoot, 'pkcs11-shim');
 export const modulePath = path.join(shimDir, 'build', 'libmpchsm-pkcs11.so');
 export const harnessPath = path.join(shimDir, 'build', 'harness');
 export const shaTestPath = path.join(shimDir, 'build', 'sha-test');
+export const hmacTestPath = path.join(shimDir, 'build', 'hmac-test');
 
 /** Builds the module and the test programs (a no-op when they are up to date). */
 export function buildShim(): void {
-  execFileSync('make', ['-s', '-C', shimDir, 'build/libmpchsm-pkcs11.so', 'build/harness', 'build/sha-test'], { stdio: 'pipe' });
+  execFileSync('make', ['-s', '-C', shimDir, 'build/libmpchsm-pkcs11.so', 'build/harness', 'build/sha-test', 'build/hmac-test'], { stdio: 'pipe' });
 }
 
 export interface Step {

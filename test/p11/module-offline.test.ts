@@ -2,13 +2,13 @@
 // slot, token and mechanism information, digests, random), how it reports a missing or bad
 // configuration, and that an unreachable gateway is CKR_DEVICE_ERROR, never a crash.
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as graphene from 'graphene-pk11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildShim, CKR, ckrOf, harness, modulePath, only, shaTestPath } from './helpers.js';
+import { buildShim, CKR, ckrOf, harness, hmacTestPath, modulePath, only, shaTestPath } from './helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'p11-offline-'));
 const log = path.join(dir, 'module.log');
@@ -42,6 +42,12 @@ describe('hashes (FIPS 180-4)', () => {
       const input = randomBytes(len);
       for (const piece of [0, 1, 63, 64, 127, 128]) expect(run(input, piece)).toEqual(node(input));
     }
+  });
+
+  it('derives the PIN keys with HMAC-SHA256 and PBKDF2 as published (RFC 4231, RFC 7914 §11)', () => {
+    const r = spawnSync(hmacTestPath, { encoding: 'utf8' });
+    expect(r.stdout.trim().split('\n')).toEqual(['rfc4231-1', 'rfc4231-2', 'rfc4231-3', 'rfc4231-4', 'rfc4231-6', 'rfc4231-7', 'rfc7914-passwd', 'rfc7914-Password'].map((n) => `ok ${n}`));
+    expect(r.status).toBe(0);
   });
 });
 
@@ -83,7 +89,7 @@ describe('before the gateway', () => {
     expect(rv('close_again')).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(rv('finalize')).toBe(CKR.OK);
     expect(rv('after_finalize')).toBe(CKR.CRYPTOKI_NOT_INITIALIZED);
-    expect(readFileSync(log, 'utf8')).toMatch(/error: C_Login: cannot connect to the gateway at 127\.0\.0\.1:9/);
+    expect(readFileSync(log, 'utf8')).toMatch(/error: C_Login \(PIN KDF\): cannot connect to the gateway at 127\.0\.0\.1:9/);
   });
 });
 

@@ -182,7 +182,7 @@ export async function frostSession(tc: TestCluster, signers: SignerClient[], key
 }
 
 /** A signer's sealed policy registry, read from a copy of its store (the signer keeps running). */
-export async function signerRegistry(tc: TestCluster, signer: string): Promise<{ clusterId: string; principals: { name: string; pinVerifier?: { salt: string; N: number; r: number; p: number; publicKey: string } }[] }> {
+export async function signerRegistry(tc: TestCluster, signer: string): Promise<{ clusterId: string; principals: { name: string; secretAccessKey?: string; pinRequestKey?: string }[] }> {
   return JSON.parse(Buffer.from((await signerRecord(tc, signer, (store) => store.get('policy.registry')))!).toString('utf8'));
 }
 

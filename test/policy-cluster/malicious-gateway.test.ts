@@ -10,7 +10,10 @@ import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
-import { derivePinKey, signApproval, signP11Request, sigv4Evidence, type Proposal } from '../../policy/index.js';
+import { CKM } from '../../gateway/p11/ck.js';
+import { encodeValue } from '../../gateway/p11/wire.js';
+import { readPinKdf } from '../../gateway/principals.js';
+import { derivePinKeys, macP11Request, signApproval, sigv4Evidence, type Proposal } from '../../policy/index.js';
 import { toHex } from '../../signers/protocols/common.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
@@ -165,32 +168,39 @@ describe('signing needs a client’s own request, once, for exactly that key and
   });
 });
 
-describe('PKCS#11 evidence (kind p11): a statement signed with the key the PIN derives', () => {
-  it('is accepted by the signers from the enrolled PIN verifier, and refused when tampered with or replayed', async () => {
-    const reg = await signerRegistry(tc, 'signer1');
-    const v = reg.principals.find((p) => p.name === 'app')!.pinVerifier!;
-    const pin = derivePinKey(tc.principal('app').MPCHSM_PKCS11_PIN, { salt: v.salt, N: v.N, r: v.r, p: v.p });
-    expect(pin.publicKey).toBe(v.publicKey);
-    const statement = (message: string) => ({
-      clusterId: reg.clusterId,
-      principal: 'app',
+describe("PKCS#11 evidence (kind p11): the module's MAC under the request key its PIN derives", () => {
+  it('is accepted by the signers from the registered request key, and refused when forged with what a gateway sees, tampered with or replayed', async () => {
+    const kdf = readPinKdf(path.join(tc.dir, 'gateway'));
+    const pin = tc.principal('app').MPCHSM_PKCS11_PIN;
+    const { loginKey, requestKey } = derivePinKeys(pin, kdf);
+    // What C_Sign with CKM_EDDSA sends, as the module MACs it.
+    const request = (message: string) => ({
+      kind: 'p11' as const,
       operation: 'Sign' as const,
-      keyId: keyA,
-      algorithm: 'ED25519_SHA_512',
-      messageType: 'RAW' as const,
-      payload: toHex(text(message)),
+      principal: 'app',
       timestamp: Date.now(),
-      nonce: toHex(ed25519.utils.randomSecretKey()),
+      nonce: toHex(ed25519.utils.randomSecretKey().subarray(0, 16)),
+      key: `k:${keyA}:priv`,
+      mechanism: CKM.EDDSA,
+      params: encodeValue([0]).toString('hex'),
+      input: toHex(text(message)),
+      isDigest: 0 as const,
     });
-    const evidence = signP11Request(statement('from pkcs#11'), pin.secretKey);
+    const evidence = macP11Request(request('from pkcs#11'), requestKey);
     expect((await frostSession(tc, signers.slice(0, 2), keyA, text('from pkcs#11'), signUse(text('from pkcs#11'), evidence))).length).toBe(64);
     const replay = await refusal(commit(signers[0]!, keyA, signUse(text('from pkcs#11'), evidence)));
     expect(replay.message).toMatch(/replay/);
-    const other = signP11Request(statement('x'), ed25519.utils.randomSecretKey());
-    expect((await refusal(commit(signers[2]!, keyA, signUse(text('x'), other)))).message).toMatch(/PKCS#11 request signature of app does not verify/);
-    const tampered = { ...signP11Request(statement('y'), pin.secretKey) };
-    tampered.request = { ...tampered.request, payload: toHex(text('z')) };
+    // A gateway that watched C_Login holds the login key (and its own files), never the request key.
+    for (const key of [loginKey, ed25519.utils.randomSecretKey()]) {
+      const forged = macP11Request(request('x'), key);
+      for (const c of signers) expect((await refusal(commit(c, keyA, signUse(text('x'), forged)))).message, c.name).toMatch(/PKCS#11 request MAC of app does not verify/);
+    }
+    const tampered = { ...macP11Request(request('y'), requestKey), input: toHex(text('z')) };
     expect((await refusal(commit(signers[2]!, keyA, signUse(text('z'), tampered)))).message).toMatch(/does not verify/);
-    pin.secretKey.fill(0);
+    // A genuine request for one message is no evidence for another.
+    const honest = macP11Request(request('y'), requestKey);
+    expect((await refusal(commit(signers[2]!, keyA, signUse(text('z'), honest)))).message).toMatch(/signs a different message/);
+    loginKey.fill(0);
+    requestKey.fill(0);
   });
 });

@@ -12,10 +12,14 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../cli/env-file.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
-import { newPrincipal } from '../../gateway/principals.js';
+import * as graphene from 'graphene-pk11';
+import { CKA, CKM, CKO } from '../../gateway/p11/ck.js';
+import { uuidBytes } from '../../gateway/p11/objects.js';
+import { newPrincipal, readPinKdf } from '../../gateway/principals.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import {
-  derivePinKey,
+  derivePinKeys,
+  loginKeyHash,
   governanceDigest,
   sealPrincipalSecret,
   signApproval,
@@ -27,6 +31,7 @@ import {
 import type { PublicIdentity } from '../../signers/node/identity.js';
 import { toHex } from '../../signers/protocols/common.js';
 import type { TestCluster } from '../helpers/cluster.js';
+import { buildShim, modulePath } from '../p11/helpers.js';
 import { appRequest, approve, auditEntries, failure, gatewayCall, kms, proposalIn, refusal, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
@@ -79,16 +84,14 @@ const signerIdentities = () => loadGatewayConfig(path.join(tc.dir, 'gateway')).s
 
 /** AddPrincipal's parameters for a new application, its secret sealed to `to` (every signer by default). */
 function appEnrolment(name: string, to: { party: number; identity: PublicIdentity }[] = signerIdentities()): Record<string, unknown> {
-  const made = newPrincipal(name, 'app');
-  const kdf = JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'pin-verifiers.json'), 'utf8')).kdf;
+  const made = newPrincipal(name, 'app', readPinKdf(path.join(tc.dir, 'gateway')));
+  const c = made.credentials;
   return {
     Name: name,
     Role: 'app',
-    AccessKeyId: made.record.accessKeyId,
-    PinSalt: made.record.pinSalt,
-    PinHash: made.record.pinHash,
-    PinVerifier: { principal: name, ...kdf, publicKey: derivePinKey(made.credentials.pin, kdf).publicKey },
-    ...sealPrincipalSecret({ accessKeyId: made.record.accessKeyId, secret: made.credentials.secretAccessKey, recipients: to, rng: randomBytes }),
+    AccessKeyId: c.accessKeyId,
+    PinLoginHash: made.record.pinLoginHash,
+    ...sealPrincipalSecret({ accessKeyId: c.accessKeyId, secrets: { secretAccessKey: c.secretAccessKey, pinRequestKey: c.pinRequestKey! }, recipients: to, rng: randomBytes }),
   };
 }
 
@@ -145,20 +148,45 @@ describe('adding an application principal', () => {
     }
   });
 
+  it('signs through the PKCS#11 module with its PIN, which reaches no other process', () => {
+    buildShim();
+    const p = tc.principal('app2');
+    process.env.MPCHSM_PKCS11_CONF = p.MPCHSM_PKCS11_CONF;
+    const mod = graphene.Module.load(modulePath, 'mpchsm');
+    mod.initialize();
+    try {
+      const s = mod.getSlots(0).open(graphene.SessionFlag.SERIAL_SESSION);
+      s.login(p.MPCHSM_PKCS11_PIN, graphene.UserType.USER);
+      mod.lib.C_FindObjectsInit(s.handle, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.ID, value: uuidBytes(granted) }]);
+      const [key] = mod.lib.C_FindObjects(s.handle, 2);
+      mod.lib.C_FindObjectsFinal(s.handle);
+      mod.lib.C_SignInit(s.handle, { mechanism: CKM.EDDSA }, key!);
+      const signature = mod.lib.C_Sign(s.handle, Buffer.from(msg('over pkcs#11')), Buffer.alloc(64));
+      const spki = Buffer.from(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${granted}.json`), 'utf8')).publicKey, 'base64');
+      expect(ed25519.verify(signature, msg('over pkcs#11'), spki.subarray(-32))).toBe(true);
+      s.logout();
+    } finally {
+      mod.finalize();
+    }
+  });
+
   it('its secret is at every signer and nowhere in the gateway’s files or log', async () => {
     const { AWS_SECRET_ACCESS_KEY: secret, MPCHSM_PKCS11_PIN: pin } = tc.principal('app2');
+    const { loginKey, requestKey } = derivePinKeys(pin, readPinKdf(path.join(tc.dir, 'gateway')));
     for (const s of ['signer1', 'signer2', 'signer3']) {
-      const p = (await signerRegistry(tc, s)).principals.find((x) => x.name === 'app2') as { secretAccessKey?: string; pinVerifier?: { salt: string; N: number; r: number; p: number; publicKey: string } };
+      const p = (await signerRegistry(tc, s)).principals.find((x) => x.name === 'app2')!;
       expect(p.secretAccessKey, s).toBe(secret);
-      const { salt, N, r, p: par, publicKey } = p.pinVerifier!;
-      expect(derivePinKey(pin, { salt, N, r, p: par }).publicKey).toBe(publicKey);
+      expect(p.pinRequestKey, s).toBe(toHex(requestKey));
     }
     const files = [...filesUnder(path.join(tc.dir, 'gateway')), path.join(tc.dir, 'logs', 'gateway.log')];
     expect(files.length).toBeGreaterThan(5);
-    for (const f of files) expect(readFileSync(f).includes(Buffer.from(secret)), f).toBe(false);
-    // What the gateway does keep: no secret, and the PIN verifier for the PKCS#11 path.
-    expect(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'principals.json'), 'utf8')).principals.find((p: { name: string }) => p.name === 'app2')).not.toHaveProperty('secretAccessKey');
-    expect(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'pin-verifiers.json'), 'utf8')).verifiers.map((v: { principal: string }) => v.principal)).toContain('app2');
+    for (const f of files) {
+      for (const held of [secret, toHex(requestKey), Buffer.from(requestKey).toString('base64'), pin]) expect(readFileSync(f).includes(Buffer.from(held)), f).toBe(false);
+    }
+    // What the gateway does keep: no secret, and the hash of the PIN's login key.
+    const record = JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'principals.json'), 'utf8')).principals.find((p: { name: string }) => p.name === 'app2');
+    expect(record).not.toHaveProperty('secretAccessKey');
+    expect(record.pinLoginHash).toBe(loginKeyHash(loginKey));
   });
 
   it('every party recorded the proposal and the change', () => {
@@ -196,9 +224,6 @@ describe('adding an auditor principal', () => {
     expect([toGateway.body.__type, toGateway.body.message]).toEqual(['ValidationException', expect.stringMatching(/sealed to every signer \(1, 2, 3\) and to nobody else: the gateway must never hold it/)]);
     const existing = await gatewayCall(tc, 'admin1', 'MpcHsm.AddPrincipal', appEnrolment('app'));
     expect([existing.body.__type, existing.body.message]).toEqual(['AlreadyExistsException', 'principal app already exists']);
-    const app3 = appEnrolment('app3');
-    const otherKdf = await gatewayCall(tc, 'admin1', 'MpcHsm.AddPrincipal', { ...app3, PinVerifier: { ...(app3.PinVerifier as object), salt: 'ab'.repeat(16) } });
-    expect([otherKdf.body.__type, otherKdf.body.message]).toEqual(['ValidationException', expect.stringMatching(/not derived with the cluster's PIN parameters/)]);
     const unsealed = await gatewayCall(tc, 'admin1', 'MpcHsm.AddPrincipal', { ...appEnrolment('app3'), Secrets: [] });
     expect([unsealed.body.__type, unsealed.body.message]).toEqual(['ValidationException', expect.stringMatching(/Secrets/)]);
     const byAuditor = await gatewayCall(tc, 'auditor', 'MpcHsm.RemovePrincipal', { Name: 'app' });
@@ -359,7 +384,7 @@ describe('a compromised gateway cannot change who may act', () => {
   it('sealed copies swapped after the approvals', async () => {
     const p = proposal('mpchsm:AddPrincipal', gatewayMadeApp('mallory'));
     const approvals = ['admin1', 'admin2'].map((a) => signApproval(p, a, approvalKey(a)));
-    const swapped = { ...p.parameters, ...sealPrincipalSecret({ accessKeyId: String(p.parameters.AccessKeyId), secret: 'k'.repeat(40), recipients: signerIdentities(), rng: randomBytes }) };
+    const swapped = { ...p.parameters, ...sealPrincipalSecret({ accessKeyId: String(p.parameters.AccessKeyId), secrets: { secretAccessKey: 'k'.repeat(40), pinRequestKey: '00'.repeat(32) }, recipients: signerIdentities(), rng: randomBytes }) };
     for (const m of await applyEverywhere({ operation: 'AddPrincipal', parameters: swapped, principal: 'admin1', proposal: p, approvals })) expect(m).toMatch(/the change differs from what proposal p-[0-9a-f]+ approved/);
     for (const m of await applyEverywhere({ operation: 'AddPrincipal', parameters: swapped, principal: 'admin1', proposal: { ...p, parameters: swapped }, approvals })) expect(m).toMatch(/the approval by admin1 does not verify/);
   });

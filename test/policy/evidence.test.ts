@@ -3,25 +3,29 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { CKM } from '../../gateway/p11/ck.js';
+import { encodeValue } from '../../gateway/p11/wire.js';
 import {
-  derivePinKey,
-  signP11Request,
+  derivePinKeys,
+  loginKeyHash,
+  macP11Request,
   sigv4Evidence,
   verifyEvidence,
   verifyP11Request,
   verifySigV4Request,
   type EvidenceExpectation,
   type ForwardedHttpRequest,
-  type P11Statement,
+  type P11Evidence,
 } from '../../policy/evidence.js';
 import { toHex } from '../../signers/protocols/common.js';
-import { CLUSTER, KEY_ARN, KEY_ID, NOW, REGION } from './fixtures.js';
+import { KEY_ARN, KEY_ID, NOW, REGION } from './fixtures.js';
 
 const ACCESS_KEY = 'MPCAPPTESTKEY000001';
 const SECRET = 'app-secret-access-key-0123456789';
 const secretFor = (id: string) => (id === ACCESS_KEY ? { principal: 'app', secret: SECRET } : undefined);
 const message = new TextEncoder().encode('hello, signers');
-const expectSign: EvidenceExpectation = { operation: 'Sign', keyRefs: [KEY_ID, KEY_ARN, 'alias/release'], algorithm: 'ECDSA_SHA_256', payload: message, messageType: 'RAW' };
+const expectSign: EvidenceExpectation = { operation: 'Sign', keyRefs: [KEY_ID, KEY_ARN, 'alias/release'], keySpec: 'ECC_NIST_P256', algorithm: 'ECDSA_SHA_256', payload: message, messageType: 'RAW' };
 
 async function signedRequest(opts: { target?: string; body?: Record<string, unknown>; at?: number; checksum?: boolean } = {}): Promise<ForwardedHttpRequest> {
   const body = new TextEncoder().encode(
@@ -58,7 +62,7 @@ describe('SigV4 evidence', () => {
     expect(r.ok && r.replayId).toMatch(/^sigv4:[0-9a-f]{64}$/);
     // Through the wire form and the common entry point too.
     const wire = JSON.parse(JSON.stringify(sigv4Evidence(await signedRequest())));
-    expect(await verifyEvidence(wire, { region: REGION, secretFor, clusterId: CLUSTER, verifierFor: () => undefined, expect: expectSign, now: NOW, seen: new Set() })).toMatchObject({ ok: true, principal: 'app' });
+    expect(await verifyEvidence(wire, { region: REGION, secretFor, requestKeyFor: () => undefined, expect: expectSign, now: NOW, seen: new Set() })).toMatchObject({ ok: true, principal: 'app' });
   });
 
   it('verifies a request made by the AWS SDK (KMSClient) itself', async () => {
@@ -134,7 +138,7 @@ describe('SigV4 evidence', () => {
   it('checks Decrypt bodies against the ciphertext and encryption algorithm', async () => {
     const ct = new Uint8Array(256).fill(7);
     const req = await signedRequest({ target: 'TrentService.Decrypt', body: { KeyId: KEY_ARN, CiphertextBlob: Buffer.from(ct).toString('base64'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
-    const expectDecrypt: EvidenceExpectation = { operation: 'Decrypt', keyRefs: [KEY_ID, KEY_ARN], algorithm: 'RSAES_OAEP_SHA_256', payload: ct };
+    const expectDecrypt: EvidenceExpectation = { operation: 'Decrypt', keyRefs: [KEY_ID, KEY_ARN], keySpec: 'RSA_2048', algorithm: 'RSAES_OAEP_SHA_256', payload: ct };
     expect(await verify(req, { expect: expectDecrypt })).toMatchObject({ ok: true });
     expect(await verify(req, { expect: { ...expectDecrypt, payload: new Uint8Array(256) } })).toEqual({ ok: false, reason: 'the request decrypts a different ciphertext' });
     expect(await verify(req)).toMatchObject({ ok: false, reason: expect.stringContaining('TrentService.Decrypt, not TrentService.Sign') });
@@ -142,60 +146,78 @@ describe('SigV4 evidence', () => {
 });
 
 describe('PKCS#11 evidence', () => {
-  const kdf = { salt: '5a'.repeat(16), N: 1 << 10, r: 8, p: 1 };
-  const pinKey = derivePinKey('123456', kdf);
-  const statement = (over: Partial<P11Statement> = {}): P11Statement => ({
-    clusterId: CLUSTER,
-    principal: 'app',
+  const kdf = { salt: '5a'.repeat(16), iterations: 1000 };
+  const { loginKey, requestKey } = derivePinKeys('123456', kdf);
+  const digest = createHash('sha256').update(message).digest();
+  // What the module sends for C_Sign with CKM_ECDSA_SHA256 after hashing the data itself.
+  const request = (over: Partial<P11Evidence> = {}): Omit<P11Evidence, 'mac'> => ({
+    kind: 'p11',
     operation: 'Sign',
-    keyId: KEY_ID,
-    algorithm: 'ECDSA_SHA_256',
-    messageType: 'RAW',
-    payload: toHex(message),
+    principal: 'app',
     timestamp: NOW,
     nonce: '01'.repeat(16),
+    key: `k:${KEY_ID}:priv`,
+    mechanism: CKM.ECDSA_SHA256,
+    params: encodeValue([]).toString('hex'),
+    input: digest.toString('hex'),
+    isDigest: 1,
     ...over,
   });
+  const expectDigest: EvidenceExpectation = { ...expectSign, messageType: 'DIGEST', payload: digest };
   const opts = (over: Partial<Parameters<typeof verifyP11Request>[1]> = {}) => ({
-    clusterId: CLUSTER,
-    verifierFor: (p: string) => (p === 'app' ? pinKey.publicKey : undefined),
-    expect: expectSign,
+    requestKeyFor: (p: string) => (p === 'app' ? requestKey : undefined),
+    expect: expectDigest,
     now: NOW,
     seen: new Set<string>(),
     ...over,
   });
 
-  it('derives a deterministic Ed25519 key from PIN and salt (default cost included)', () => {
-    expect(derivePinKey('123456', kdf).publicKey).toBe(pinKey.publicKey);
-    expect(derivePinKey('123457', kdf).publicKey).not.toBe(pinKey.publicKey);
-    expect(derivePinKey('123456', { ...kdf, salt: '5b'.repeat(16) }).publicKey).not.toBe(pinKey.publicKey);
-    expect(derivePinKey('123456', { salt: kdf.salt, N: 1 << 15, r: 8, p: 1 }).publicKey).toMatch(/^[0-9a-f]{64}$/);
-    expect(() => derivePinKey('123456', { ...kdf, N: 1000 })).toThrow();
-    expect(() => derivePinKey('123456', { ...kdf, salt: 'ab' })).toThrow();
+  it("derives two unrelated keys from PIN and salt; the gateway keeps only the login key's hash", () => {
+    const again = derivePinKeys('123456', kdf);
+    expect(again.loginKey).toEqual(loginKey);
+    expect(again.requestKey).toEqual(requestKey);
+    expect(toHex(loginKey)).not.toBe(toHex(requestKey));
+    expect(derivePinKeys('123457', kdf).requestKey).not.toEqual(requestKey);
+    expect(derivePinKeys('123456', { ...kdf, salt: '5b'.repeat(16) }).requestKey).not.toEqual(requestKey);
+    expect(derivePinKeys('123456', { ...kdf, iterations: 1001 }).requestKey).not.toEqual(requestKey);
+    expect(loginKeyHash(loginKey)).toBe(createHash('sha256').update(loginKey).digest('hex'));
+    expect(() => derivePinKeys('123456', { ...kdf, iterations: 999 })).toThrow();
+    expect(() => derivePinKeys('123456', { ...kdf, salt: 'ab' })).toThrow();
   });
 
-  it('verifies a signed request, and refuses it under another PIN', () => {
-    const ev = signP11Request(statement(), pinKey.secretKey);
+  it("verifies a MAC'd request, reading its mechanism itself, and refuses it under another PIN", () => {
+    const ev = macP11Request(request(), requestKey);
     expect(verifyP11Request(ev, opts())).toEqual({ ok: true, principal: 'app', replayId: `p11:app:${'01'.repeat(16)}`, replayUntil: NOW + 301_000 });
-    const wrongPin = signP11Request(statement(), derivePinKey('000000', kdf).secretKey);
-    expect(verifyP11Request(wrongPin, opts())).toEqual({ ok: false, reason: 'the PKCS#11 request signature of app does not verify' });
+    expect(verifyP11Request(macP11Request(request(), derivePinKeys('000000', kdf).requestKey), opts())).toEqual({ ok: false, reason: 'the PKCS#11 request MAC of app does not verify' });
+    // The login key — all a gateway ever sees — makes no valid request.
+    expect(verifyP11Request(macP11Request(request(), loginKey), opts())).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') });
+    // The raw data under CKM_ECDSA_SHA256, hashed by the signer: the same digest.
+    expect(verifyP11Request(macP11Request(request({ input: toHex(message), isDigest: 0 }), requestKey), opts())).toMatchObject({ ok: true });
   });
 
   it('refuses tampering, mismatches, staleness, replays, strangers', () => {
-    const ev = signP11Request(statement(), pinKey.secretKey);
-    expect(verifyP11Request({ ...ev, request: { ...ev.request, payload: toHex(new TextEncoder().encode('evil')) } }, opts()).ok).toBe(false);
-    expect(verifyP11Request({ ...ev, request: { ...ev.request, keyId: 'other' } }, opts()).ok).toBe(false);
-    expect(verifyP11Request(signP11Request(statement({ keyId: 'other' }), pinKey.secretKey), opts())).toMatchObject({ ok: false, reason: expect.stringContaining('not this key') });
-    expect(verifyP11Request(signP11Request(statement({ operation: 'Decrypt' }), pinKey.secretKey), opts())).toMatchObject({ ok: false, reason: expect.stringContaining('is a Decrypt, not a Sign') });
-    expect(verifyP11Request(signP11Request(statement({ clusterId: 'other' }), pinKey.secretKey), opts())).toMatchObject({ ok: false, reason: expect.stringContaining('cluster other') });
+    const ev = macP11Request(request(), requestKey);
+    const forged = (over: Partial<P11Evidence>) => verifyP11Request({ ...ev, ...over }, opts());
+    expect(forged({ input: '00'.repeat(32) })).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') });
+    expect(forged({ mechanism: CKM.ECDSA })).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') });
+    expect(forged({ timestamp: NOW + 1 })).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') });
+    const mac = (over: Partial<P11Evidence>) => verifyP11Request(macP11Request(request(over), requestKey), opts());
+    expect(mac({ key: `k:00000000-0000-4000-8000-000000000000:priv` })).toMatchObject({ ok: false, reason: expect.stringContaining('not this key') });
+    expect(mac({ key: `k:${KEY_ID}:pub` })).toMatchObject({ ok: false, reason: expect.stringContaining('not this key') });
+    expect(mac({ input: '00'.repeat(32) })).toMatchObject({ ok: false, reason: 'the request signs a different message' });
+    expect(mac({ mechanism: CKM.ECDSA_SHA384, input: '00'.repeat(48) })).toMatchObject({ ok: false, reason: expect.stringContaining('different message') });
+    expect(mac({ mechanism: CKM.RSA_PKCS })).toMatchObject({ ok: false, reason: expect.stringContaining('mechanism does not apply') });
+    expect(mac({ operation: 'Decrypt' })).toMatchObject({ ok: false, reason: expect.stringContaining('is a Decrypt, not a Sign') });
     expect(verifyP11Request(ev, opts({ now: NOW + 301_000 }))).toMatchObject({ ok: false, reason: expect.stringContaining('more than 5 minutes') });
     expect(verifyP11Request(ev, opts({ seen: new Set([`p11:app:${'01'.repeat(16)}`]) }))).toMatchObject({ ok: false, reason: expect.stringContaining('replay') });
-    expect(verifyP11Request(signP11Request(statement({ principal: 'mallory' }), pinKey.secretKey), opts())).toMatchObject({ ok: false, reason: expect.stringContaining('not enrolled') });
-    expect(verifyP11Request({ kind: 'p11', request: { principal: 'app' }, signature: '' }, opts())).toMatchObject({ ok: false, reason: expect.stringContaining('malformed') });
+    expect(mac({ principal: 'mallory' })).toMatchObject({ ok: false, reason: expect.stringContaining('not enrolled') });
+    // Parameters that are not one canonical list cannot mean two things.
+    expect(forged({ params: encodeValue(7).toString('hex') })).toMatchObject({ ok: false, reason: expect.stringContaining('one wire-encoded list') });
+    expect(verifyP11Request({ kind: 'p11', principal: 'app', mac: '' }, opts())).toMatchObject({ ok: false, reason: expect.stringContaining('malformed') });
   });
 
   it('goes through the common entry point', async () => {
-    const ev = JSON.parse(JSON.stringify(signP11Request(statement(), pinKey.secretKey)));
+    const ev = JSON.parse(JSON.stringify(macP11Request(request(), requestKey)));
     expect(await verifyEvidence(ev, { ...opts(), region: REGION, secretFor })).toMatchObject({ ok: true, principal: 'app' });
     expect(await verifyEvidence({ kind: 'carrier-pigeon' }, { ...opts(), region: REGION, secretFor })).toMatchObject({ ok: false, reason: expect.stringContaining('malformed evidence') });
   });

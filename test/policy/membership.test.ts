@@ -20,6 +20,7 @@ import {
   verifyGovernanceUpdate,
   type GovernanceDocument,
   type PrincipalEnrolment,
+  type PrincipalSecrets,
   type Proposal,
 } from '../../policy/index.js';
 import { identityFromSecrets, type IdentitySecrets } from '../../signers/node/identity.js';
@@ -32,16 +33,20 @@ const SIGNERS = ['signer1', 'signer2', 'signer3'].map(party);
 const GATEWAY = party('gateway');
 const SECRET = 'wJalrXUtnFEMIxK7MDENGxbPxRfiCYEXAMPLEKEY';
 const ACCESS_KEY = 'MPC0123456789ABCDEF0';
+const REQUEST_KEY = '22'.repeat(32);
+const APP_SECRETS = { secretAccessKey: SECRET, pinRequestKey: REQUEST_KEY };
 
-function enrolment(over: Partial<PrincipalEnrolment> = {}, to = SIGNERS.map((s, i) => ({ party: i + 1, identity: s.public }))): PrincipalEnrolment {
+function enrolment(
+  over: Partial<PrincipalEnrolment> = {},
+  to = SIGNERS.map((s, i) => ({ party: i + 1, identity: s.public })),
+  secrets: PrincipalSecrets = over.Role && over.Role !== 'app' ? { secretAccessKey: SECRET } : APP_SECRETS,
+): PrincipalEnrolment {
   return {
     Name: 'app2',
     Role: 'app',
     AccessKeyId: ACCESS_KEY,
-    PinSalt: '00'.repeat(16),
-    PinHash: '11'.repeat(32),
-    PinVerifier: { principal: 'app2', salt: '22'.repeat(16), N: 1024, r: 8, p: 1, publicKey: '33'.repeat(32) },
-    ...sealPrincipalSecret({ accessKeyId: ACCESS_KEY, secret: SECRET, recipients: to, rng: seededRng('seal') }),
+    PinLoginHash: '11'.repeat(32),
+    ...sealPrincipalSecret({ accessKeyId: ACCESS_KEY, secrets, recipients: to, rng: seededRng('seal') }),
     ...over,
   };
 }
@@ -50,8 +55,9 @@ describe('a principal’s secret, sealed to the parties that verify its requests
   const e = enrolment();
 
   it('opens for each signer it is sealed to, with that signer’s own key', () => {
-    for (const [i, s] of SIGNERS.entries()) expect(openPrincipalSecret(e, s, i + 1)).toBe(SECRET);
+    for (const [i, s] of SIGNERS.entries()) expect(openPrincipalSecret(e, s, i + 1)).toEqual(APP_SECRETS);
     expect(JSON.stringify(e)).not.toContain(SECRET);
+    expect(JSON.stringify(e)).not.toContain(REQUEST_KEY);
   });
 
   it('does not open for anyone else: the gateway, or a signer reading another’s copy', () => {
@@ -69,17 +75,21 @@ describe('a principal’s secret, sealed to the parties that verify its requests
   });
 
   it('sealed to the gateway for an auditor', () => {
-    const auditor = enrolment({ Role: 'auditor', PinVerifier: undefined }, [{ party: 0xfffe, identity: GATEWAY.public }]);
+    const auditor = enrolment({ Role: 'auditor' }, [{ party: 0xfffe, identity: GATEWAY.public }]);
     expect(principalEnrolmentSchema.safeParse(auditor).success).toBe(true);
-    expect(openPrincipalSecret(auditor, GATEWAY, 0xfffe)).toBe(SECRET);
+    expect(openPrincipalSecret(auditor, GATEWAY, 0xfffe)).toEqual({ secretAccessKey: SECRET });
   });
 
-  it('an enrolment names one PIN verifier for an application, none otherwise, and one copy per party', () => {
+  it('an application’s sealed secrets carry its PKCS#11 request key, no one else’s do', () => {
+    const to = SIGNERS.map((s, i) => ({ party: i + 1, identity: s.public }));
+    expect(() => openPrincipalSecret(enrolment({}, to, { secretAccessKey: SECRET }), SIGNERS[0]!, 1)).toThrow(/an application: its sealed secrets need PKCS#11 request key/);
+    expect(() => openPrincipalSecret(enrolment({ Role: 'auditor' }, to, APP_SECRETS), SIGNERS[0]!, 1)).toThrow(/not an application: its sealed secrets carry no PKCS#11 request key/);
+    expect(() => openPrincipalSecret(enrolment({}, to, { secretAccessKey: SECRET, pinRequestKey: 'short' }), SIGNERS[0]!, 1)).toThrow();
+  });
+
+  it('an enrolment has one sealed copy per party', () => {
     const issue = (x: unknown) => principalEnrolmentSchema.safeParse(x).error?.issues[0]?.message;
     expect(issue(enrolment())).toBeUndefined();
-    expect(issue({ ...enrolment(), PinVerifier: undefined })).toMatch(/an application principal, and only one, has a PIN verifier/);
-    expect(issue({ ...enrolment(), Role: 'auditor' })).toMatch(/an application principal, and only one, has a PIN verifier/);
-    expect(issue({ ...enrolment(), PinVerifier: { ...enrolment().PinVerifier!, principal: 'app' } })).toMatch(/names app, not app2/);
     expect(issue({ ...enrolment(), Secrets: [e.Secrets[0], e.Secrets[0]] })).toMatch(/one sealed copy per party/);
     expect(issue({ ...enrolment(), Secrets: [] })).toBeDefined();
   });
@@ -133,7 +143,7 @@ describe('governance updates through proposals', () => {
     administrators: [...governance.administrators.filter((a) => a.name !== 'admin3'), { name: 'admin4', approvalKey: admin4.approvalKey }],
     quorum: { ...governance.quorum, 'kms:CreateKey': 2 },
   };
-  const credentials = enrolment({ Name: 'admin4', Role: 'admin', PinVerifier: undefined }, [{ party: 0xfffe, identity: GATEWAY.public }]);
+  const credentials = enrolment({ Name: 'admin4', Role: 'admin' }, [{ party: 0xfffe, identity: GATEWAY.public }]);
   const update = { Document: v2, Possession: [signGovernance(v2, 'admin4', admin4.secretKey)], Principals: [credentials] };
   const p = proposal('mpchsm:UpdateGovernance', update as unknown as Record<string, unknown>);
 
