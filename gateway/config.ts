@@ -23,6 +23,8 @@ export const gatewayConfigSchema = z.object({
   signers: z.array(signerEntrySchema).min(1),
   /** Bounded wait for one signer call; a dead or slow signer costs at most this. */
   signerTimeoutMs: z.number().int().positive().default(5000),
+  /** How often keys whose holders are not the active signers are reshared (gateway/holder-repair.ts). */
+  repairIntervalMs: z.number().int().min(1000).default(60_000),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 

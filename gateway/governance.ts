@@ -308,6 +308,11 @@ export class GatewayPolicy {
     return { name: a.Name, id: a.Id, url: a.Endpoint, identity };
   }
 
+  /** Signers whose addition is approved but who are not admitted yet. */
+  awaitingAdmission(): string[] {
+    return this.pendingAdmissions.map((s) => s.name);
+  }
+
   /** A signer added by an approved proposal: pending admission, or admitted (then in the configuration). */
   addedSigner(name: string): { entry: SignerEntry; admitted: boolean } | undefined {
     const pending = this.pendingAdmissions.find((s) => s.name === name);

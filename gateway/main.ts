@@ -18,6 +18,7 @@ import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
 import { startGatewayServer } from './server.js';
 import { resumeReshares } from './reshare-journal.js';
+import { startHolderRepair } from './holder-repair.js';
 import { startKeyDeletion } from './key-deletion.js';
 
 const REGION = 'us-east-1';
@@ -78,10 +79,12 @@ async function run(dir: string): Promise<void> {
   const deps = { config, cluster, principals, log, dir, kmsState, audit };
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
+  const stopRepair = startHolderRepair(deps);
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');
     stopDeletion();
+    stopRepair();
     server.close();
     policy.close();
     cluster.close();
