@@ -134,20 +134,17 @@ export async function signerAdmit(dir: string, name: string, as: string, json: b
   console.log(`signer ${r.Signer.Name}: ${r.Signer.Admitted ? 'admitted' : `not admitted: ${r.Signer.Reason ?? 'unknown reason'}`}`);
   for (const k of r.Reshared) console.log(`  key ${k.KeyId}: reshared to signers ${k.Holders.join(', ')}`);
   for (const k of r.Failed) console.log(`  key ${k.KeyId}: not reshared: ${k.Reason}`);
-  for (const k of r.NotReshared) console.log(`  key ${k.KeyId} (${k.KeySpec}): ${k.Note}`);
 }
 
 const admissionSchema = z.object({
   Signer: z.object({ Name: z.string(), Admitted: z.boolean(), Reason: z.string().optional() }),
   Reshared: z.array(z.object({ KeyId: z.string(), Holders: z.array(z.number()) })),
   Failed: z.array(z.object({ KeyId: z.string(), Reason: z.string() })),
-  NotReshared: z.array(z.object({ KeyId: z.string(), KeySpec: z.string(), Note: z.string() })),
 });
 
 /**
  * `mpchsm signer remove NAME --as ADMIN`: once approved, every remaining signer retires NAME and
- * the FROST and ECDSA keys are reshared among the remaining signers. RSA keys are not: NAME's
- * shares of them stay valid (the gateway's answer lists them).
+ * its keys are reshared among the remaining signers.
  */
 export async function signerRemove(dir: string, name: string, as: string, json: boolean): Promise<void> {
   await syncGovernance(dir, as);

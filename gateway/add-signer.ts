@@ -1,17 +1,15 @@
 // After an approved AddSigner (issue #7) was applied by the signers (each pinned the newcomer's
 // identity): the newcomer is admitted — it asks a fresh challenge, every active signer seals
 // its policy state to it for that challenge, and it enrols only if they all agree
-// (signers/node/admission.ts) — then the gateway plans with it and reshares every FROST and
-// DKLs23 key to include it (same threshold, same public key, new shares for every holder).
-// RSA keys stay with the signers that hold them. If any step fails, MpcHsm.AdmitSigner (no new
-// approval: the proposal was approved) resumes where it stopped.
+// (signers/node/admission.ts) — then the gateway plans with it and reshares every key to include
+// it (same threshold, same public key, new shares for every holder). If any step fails,
+// MpcHsm.AdmitSigner (no new approval: the proposal was approved) or the gateway's repair sweep
+// resumes where it stopped.
 import type { SignerEntry } from './config.js';
 import { gatewayPolicy } from './governance.js';
 import { KmsError } from './kms/errors.js';
 import { reshareKeys, type ReshareCause, type ReshareOutcome } from './reshare-keys.js';
 import type { GatewayDeps } from './server.js';
-
-const RSA_NOTE = 'RSA keys cannot be reshared: the new signer holds no share of this key; it keeps working with the signers that do';
 
 export type AdmissionOutcome = { Signer: { Name: string; Id: number; Admitted: boolean; Reason?: string } } & ReshareOutcome;
 
@@ -24,12 +22,12 @@ export async function admitSigner(deps: GatewayDeps, name: string, by: Omit<Resh
   const signer = { Name: entry.name, Id: entry.id, Admitted: true };
   if (!added.admitted) {
     const reason = await enrol(deps, entry, by);
-    if (reason) return { Signer: { ...signer, Admitted: false, Reason: reason }, Reshared: [], Failed: [], NotReshared: [] };
+    if (reason) return { Signer: { ...signer, Admitted: false, Reason: reason }, Reshared: [], Failed: [] };
   }
   deps.cluster.admit(entry);
   const keys = deps.cluster.keys.list().filter((k) => !k.holders.includes(entry.id));
   const to = (k: { holders: number[] }) => [...k.holders.filter((id) => deps.cluster.active.some((c) => c.id === id)), entry.id].sort((a, b) => a - b);
-  return { Signer: signer, ...(await reshareKeys(deps, keys, to, RSA_NOTE, { ...by, detail: { added: entry.name } })) };
+  return { Signer: signer, ...(await reshareKeys(deps, keys, to, { ...by, detail: { added: entry.name } })) };
 }
 
 /** The newcomer's enrolment from every active signer's sealed state; answers why it failed, if it did. */

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ProtocolError, type Message } from '../signers/protocols/common.js';
 import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
-import { resharePackageSchema } from '../signers/protocols/reshare.js';
+import { keyPackageSchema, packageField, packageOf, publicKeyOfPackage } from './key-package.js';
 import { ReshareJournal, type JournalRecord } from './reshare-journal.js';
 import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
 import type { SuiteName } from '../signers/protocols/suites.js';
@@ -115,8 +115,8 @@ export class Cluster {
   }
 
   /**
-   * Reshares a FROST or DKLs23 key at its threshold to `participants` (default: its holders that
-   * are active; the same set is a refresh — new shares, fresh ECDSA pairs), dealt by its active
+   * Reshares a key at its threshold to `participants` (default: its holders that are active;
+   * the same set is a refresh — new shares, fresh ECDSA pairs), dealt by its active
    * holders (signers/node/reshare.ts): every new holder must finish with the same public package,
    * with the key's public key, before any of them is told to adopt its new share. One resharing
    * runs at a time, so two approved at once do not interleave at the signers. Answers the record
@@ -126,8 +126,8 @@ export class Cluster {
     return this.reshares.run(async () => {
       // The record as it is now: a resharing queued before this one may have changed it.
       const current = this.keys.get(key.keyId) ?? key;
-      const old = current.scheme === 'ecdsa-dkls23' ? current.ecdsa : current.frost;
-      if (!old || current.scheme === 'rsa-shoup') throw new ClusterError('unsupported', `key ${key.keyId} (${current.scheme}) cannot be reshared`);
+      const old = packageOf(current);
+      if (!old) throw new ClusterError('internal', `key ${key.keyId} has no public package`);
       const unfinished = this.journal.get(key.keyId);
       // Its holders are split between old and new shares until that one is adopted everywhere.
       if (unfinished) throw new ClusterError('invalid-state', `an interrupted resharing of key ${key.keyId} (session ${unfinished.session}) is not adopted by every holder yet; MpcHsm.RefreshKeyShares or a gateway restart finishes it`);
@@ -138,14 +138,15 @@ export class Cluster {
       const session = randomUUID();
       trace.session = session;
       try {
-        const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old }, 2);
+        // Shoup RSA takes one round (dealers to holders); FROST and DKLs23 two (views, pairings).
+        const rounds = current.scheme === 'rsa-shoup' ? 1 : 2;
+        const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old }, rounds);
         const first = JSON.stringify(done[0]?.publicPackage);
         done.forEach((d, i) => {
           if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${chosen[i]!.name} finished resharing with a different public package; nothing was adopted`);
         });
-        const pkg = resharePackageSchema.parse(done[0]!.publicPackage);
-        const same = 'protocol' in pkg ? 'protocol' in old && pkg.publicKey === old.publicKey : !('protocol' in old) && pkg.groupPublicKey === old.groupPublicKey;
-        if (!same) throw new ClusterError('internal', `resharing key ${key.keyId} changed its public key; nothing was adopted`);
+        const pkg = keyPackageSchema.parse(done[0]!.publicPackage);
+        if (publicKeyOfPackage(pkg) !== publicKeyOfPackage(old)) throw new ClusterError('internal', `resharing key ${key.keyId} changed its public key; nothing was adopted`);
         const journaled: JournalRecord = { keyId: key.keyId, session, publicPackage: pkg, holders };
         await this.journal.put(journaled);
         return await this.adoptReshare(journaled, trace);
@@ -180,7 +181,7 @@ export class Cluster {
     const key = this.keys.get(r.keyId);
     if (!key) throw new ClusterError('not-found', `key ${r.keyId} does not exist`);
     // The current record: its state or description may have changed while the signers worked.
-    const record: KeyRecord = { ...key, holders: r.holders, ...('protocol' in r.publicPackage ? { ecdsa: r.publicPackage } : { frost: r.publicPackage }) };
+    const record: KeyRecord = { ...key, holders: r.holders, ...packageField(r.publicPackage) };
     await this.keys.put(record);
     await this.journal.delete(r.keyId);
     this.log.info({ keyId: r.keyId, holders: r.holders }, 'key reshared');

@@ -1,10 +1,9 @@
-// Keeps every FROST and DKLs23 key on exactly the cluster's active signers without waiting for an
+// Keeps every key on exactly the cluster's active signers without waiting for an
 // operator. A resharing that failed during a removal (a holder was down) leaves the retired
 // signer's share usable beside the others, and one that failed during an addition leaves the
 // newcomer without a share; an approved admission may have stopped half-way. A sweep retries
 // each of them, with its own backoff (the sweep interval, doubling up to an hour), and records
 // every attempt as the gateway's, as `mpchsm key refresh` and `mpchsm signer admit` do theirs.
-// RSA keys (Shoup shares dealt over the integers) cannot be reshared and are left as they are.
 import { randomUUID } from 'node:crypto';
 import { admitSigner } from './add-signer.js';
 import { gatewayPolicy } from './governance.js';
@@ -56,13 +55,13 @@ export async function repairHolders(deps: GatewayDeps, backoff: Backoff, now = D
   }
   const active = deps.cluster.active.map((c) => c.id).sort((a, b) => a - b);
   for (const key of deps.cluster.keys.list()) {
-    if (key.scheme === 'rsa-shoup' || key.state === 'PendingDeletion') continue;
+    if (key.state === 'PendingDeletion') continue;
     if ([...key.holders].sort((a, b) => a - b).join() === active.join()) {
       backoff.delete(key.keyId);
       continue;
     }
     await attempt(key.keyId, async () => {
-      const out = await reshareKeys(deps, [key], () => active, '', { ...cause(), detail: { repair: true } });
+      const out = await reshareKeys(deps, [key], () => active, { ...cause(), detail: { repair: true } });
       return out.Failed.length === 0;
     });
   }

@@ -1,11 +1,10 @@
-// MpcHsm.RefreshKeyShares {KeyId} (issue #7): a key administrator reshares a FROST or DKLs23 key
-// to its active holders at its threshold — the same public key, new share bytes at every holder,
-// and for ECDSA fresh pairwise setups (which also replaces a pair discarded after an aborted
-// signature). A share stolen before the refresh is useless beside the new ones. It is also the
-// retry when the resharing after a signer removal failed: the retired signer is left out. Not
-// under quorum: it changes no key, holder or policy, and every signer checks the new set itself
-// (signers/node/guard.ts checkReshare). RSA shares (Shoup, dealt over the integers) cannot be
-// reshared.
+// MpcHsm.RefreshKeyShares {KeyId} (issue #7): a key administrator reshares a key to its active
+// holders at its threshold — the same public key, new share bytes at every holder, for ECDSA
+// fresh pairwise setups (which also replaces a pair discarded after an aborted signature). A
+// share stolen before the refresh is useless beside the new ones. It is also the retry when the
+// resharing after a signer removal failed: the retired signer is left out. Not under quorum: it
+// changes no key, holder or policy, and every signer checks the new set itself
+// (signers/node/guard.ts checkReshare).
 import { z } from 'zod';
 import { quorumFor, requiredRoleText, roleAllows } from '../policy/index.js';
 import { gatewayPolicy } from './governance.js';
@@ -33,8 +32,6 @@ export async function refreshKeyShares(opCtx: OpContext, raw: unknown): Promise<
   const arn = opCtx.arns.key(ref.keyId);
   if (!key) throw new KmsError('NotFoundException', `Key '${arn}' does not exist`);
   opCtx.keyId = key.keyId;
-  if (key.scheme === 'rsa-shoup')
-    throw new KmsError('UnsupportedOperationException', `${arn} is an RSA key: its shares (Shoup, dealt over the integers) cannot be reshared; rotate to a new key to replace them`);
   if (key.state === 'PendingDeletion') throw keyStateError(key, arn);
   // A resharing interrupted between its adopts is finished first: until then the holders are split.
   const [unfinished] = await resumeReshares(deps, { keyId: key.keyId, principal: principal.name });

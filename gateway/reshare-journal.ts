@@ -14,14 +14,14 @@ import { z } from 'zod';
 import type { AuditLog } from '../audit/log.js';
 import { fsyncDir, writeFileAtomic } from '../signers/node/atomic.js';
 import { keyIdSchema, sessionIdSchema } from '../signers/node/relay.js';
-import { resharePackageSchema } from '../signers/protocols/reshare.js';
 import type { Cluster, Trace } from './cluster.js';
+import { keyPackageSchema } from './key-package.js';
 import type { GatewayDeps } from './server.js';
 
 export const journalRecordSchema = z.strictObject({
   keyId: keyIdSchema,
   session: sessionIdSchema,
-  publicPackage: resharePackageSchema,
+  publicPackage: keyPackageSchema,
   /** The new holders: every one of them is told to adopt. */
   holders: z.array(z.number().int().min(1).max(255)).min(1).max(255),
 });

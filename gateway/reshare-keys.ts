@@ -1,7 +1,6 @@
-// Resharing the FROST and DKLs23 keys a change of signers concerns (a removal, an admission, a
-// refresh), one key after another, each recorded in the gateway's transcript with the signers
-// that took part. A key that fails keeps its old shares and is listed with the reason; RSA keys
-// (Shoup shares dealt over the integers) cannot be reshared and are listed with `rsaNote`.
+// Resharing the keys a change of signers concerns (a removal, an admission, a repair), one key
+// after another, each recorded in the gateway's transcript with the signers that took part. A
+// key that fails keeps its old shares and is listed with the reason.
 import type { Trace } from './cluster.js';
 import type { KeyRecord } from './keys.js';
 import type { GatewayDeps } from './server.js';
@@ -9,7 +8,6 @@ import type { GatewayDeps } from './server.js';
 export interface ReshareOutcome {
   Reshared: { KeyId: string; Holders: number[] }[];
   Failed: { KeyId: string; Reason: string }[];
-  NotReshared: { KeyId: string; KeySpec: string; Note: string }[];
 }
 
 export interface ReshareCause {
@@ -22,13 +20,9 @@ export interface ReshareCause {
 }
 
 /** Reshares each of `keys` to `to(key)` (undefined: its active holders). */
-export async function reshareKeys(deps: GatewayDeps, keys: readonly KeyRecord[], to: (k: KeyRecord) => number[] | undefined, rsaNote: string, by: ReshareCause): Promise<ReshareOutcome> {
-  const out: ReshareOutcome = { Reshared: [], Failed: [], NotReshared: [] };
+export async function reshareKeys(deps: GatewayDeps, keys: readonly KeyRecord[], to: (k: KeyRecord) => number[] | undefined, by: ReshareCause): Promise<ReshareOutcome> {
+  const out: ReshareOutcome = { Reshared: [], Failed: [] };
   for (const key of keys) {
-    if (key.scheme === 'rsa-shoup') {
-      out.NotReshared.push({ KeyId: key.keyId, KeySpec: key.keySpec, Note: rsaNote });
-      continue;
-    }
     const trace: Trace = { signers: [] };
     const startedAt = Date.now();
     let reason: string | undefined;

@@ -34,7 +34,7 @@ const dealtSchema = z.object({
 });
 
 export class RsaCoordinator {
-  private readonly params = new Map<string, RsaPublicParams>();
+  private readonly params = new Map<string, { source: string; params: RsaPublicParams }>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -112,14 +112,16 @@ export class RsaCoordinator {
     });
   }
 
+  /** The key's parsed parameters, parsed again once a resharing changed them in its record. */
   private publicParams(key: KeyRecord): RsaPublicParams {
-    let p = this.params.get(key.keyId);
-    if (!p) {
-      if (!key.rsa) throw new ClusterError('internal', `key ${key.keyId} has no RSA parameters`);
-      p = parsePublicParams(key.rsa);
-      this.params.set(key.keyId, p);
+    if (!key.rsa) throw new ClusterError('internal', `key ${key.keyId} has no RSA parameters`);
+    const source = JSON.stringify(key.rsa);
+    let cached = this.params.get(key.keyId);
+    if (cached?.source !== source) {
+      cached = { source, params: parsePublicParams(key.rsa) };
+      this.params.set(key.keyId, cached);
     }
-    return p;
+    return cached.params;
   }
 }
 

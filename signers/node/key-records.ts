@@ -1,9 +1,11 @@
-// How a signer stores a FROST or threshold-ECDSA key share: the record `key.<id>` (and a
-// reshared share pending adoption) is {scheme, share[, session]}, the share in its scheme's own
-// encoding. One place writes and reads it: key generation, signing and resharing.
+// How a signer stores a key share: the record `key.<id>` (and a reshared share pending adoption)
+// is {scheme, share[, session]}, the share in its scheme's own encoding; an RSA record also holds
+// the key's public parameters, which change with its shares. One place writes and reads them:
+// key generation or installation, signing and resharing.
 import { z } from 'zod';
 import { decodeKeyShare, encodeKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
 import { decodeEcdsaKeyShare, encodeEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
+import { encodeKeyShare as encodeRsaShare, encodePublicParams, parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { sessionIdSchema } from './relay.js';
 import { RpcError } from './rpc.js';
 
@@ -27,4 +29,21 @@ export function decodeShareRecord<S extends ShareScheme>(raw: Uint8Array, scheme
   if (rec.scheme !== scheme) throw new RpcError(409, 'wrong-scheme', `this signer holds a ${rec.scheme} share of the key, not a ${scheme} one`);
   const bytes = Buffer.from(JSON.stringify(rec.share));
   return { share: (scheme === 'frost' ? decodeKeyShare(bytes) : decodeEcdsaKeyShare(bytes)) as ShareOf<S>, session: rec.session };
+}
+
+const rsaRecordSchema = z.object({ scheme: z.literal('rsa'), params: rsaPublicParamsSchema, share: z.unknown(), session: sessionIdSchema.optional() });
+
+export interface RsaHeld {
+  params: RsaPublicParams;
+  share: RsaKeyShare;
+}
+
+export const encodeRsaRecord = (k: RsaHeld, session?: string): Buffer =>
+  Buffer.from(JSON.stringify({ scheme: 'rsa', params: encodePublicParams(k.params), share: encodeRsaShare(k.share), ...(session ? { session } : {}) }));
+
+/** A stored RSA record, its share checked against the parameters (an exponentiation). */
+export function decodeRsaRecord(raw: Uint8Array): RsaHeld & { session?: string | undefined } {
+  const rec = rsaRecordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+  const params = parsePublicParams(rec.params);
+  return { params, share: parseKeyShare(params, rec.share), session: rec.session };
 }

@@ -1,6 +1,6 @@
-// A signer's side of resharing a FROST or DKLs23 key (signers/protocols/reshare.ts): away from a
-// removed signer, whose old share becomes useless beside the new ones; to the same holders (a
-// refresh); or to a signer admitted since. The guard decides whether this signer takes part at
+// A signer's side of resharing a key — FROST or DKLs23 (signers/protocols/reshare.ts), Shoup
+// RSA (signers/protocols/rsa/reshare.ts): away from a removed signer, whose old share becomes
+// useless beside the new ones; to the same holders (a refresh); or to a signer admitted since. The guard decides whether this signer takes part at
 // all (the same threshold; every active old holder kept; only active signers added). The new
 // share is kept pending, sealed, until the gateway reports that every new holder finished with
 // the same public package; only then does it replace the old one. Until then nothing changes:
@@ -10,10 +10,13 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canonicalJson } from '../../policy/canonical.js';
 import { resharePackageSchema, resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
+import { encodePublicParams, parsePublicParams, rsaPublicParamsSchema } from '../protocols/rsa/key.js';
+import type { Message } from '../protocols/common.js';
+import { RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../protocols/rsa/reshare.js';
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard.js';
-import { decodeShareRecord, encodeShareRecord, recordScheme } from './key-records.js';
+import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, recordScheme, type RsaHeld } from './key-records.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
 import type { Released } from './released.js';
 import { RpcError } from './rpc.js';
@@ -22,18 +25,30 @@ import type { ShareStore } from './store.js';
 
 /** A reshared share kept until it is adopted. */
 export const pendingName = (keyId: string) => `reshare.${keyId}`;
-interface Session {
-  keyId: string;
-  state: ReshareState;
+/** An RSA resharing keeps its own dealing to itself: the relay delivers nobody's own messages. */
+type Session = { keyId: string } & ({ state: ReshareState } | { rsa: RsaReshareParams; own: Message[] });
+
+/** A stored key record (the key's, or a pending one): an EC key share, or an RSA share with its parameters. */
+type Held = ({ ec: ReshareKeyShare } | { rsa: RsaHeld }) & { session?: string | undefined };
+
+function decodeRecord(raw: Uint8Array): Held {
+  const scheme = recordScheme(raw);
+  if (scheme === 'rsa') {
+    const { session, ...rsa } = decodeRsaRecord(raw);
+    return { rsa, session };
+  }
+  if (scheme !== 'frost' && scheme !== 'ecdsa') throw new RpcError(403, 'not-reshareable', `a ${scheme} key share cannot be reshared`);
+  const { share, session } = decodeShareRecord(raw, scheme);
+  return { ec: share, session };
 }
 
-/** A stored key record (the key's, or a pending one) of a key that can be reshared. */
-const decodeRecord = (raw: Uint8Array): { share: ReshareKeyShare; session?: string | undefined } => {
-  const scheme = recordScheme(raw);
-  // Shoup RSA shares are dealt over the integers: no Shamir resharing applies to them.
-  if (scheme !== 'frost' && scheme !== 'ecdsa') throw new RpcError(403, 'not-reshareable', `a ${scheme} key share cannot be reshared`);
-  return decodeShareRecord(raw, scheme);
-};
+const encodeRecord = (h: Held, session?: string): Buffer => ('rsa' in h ? encodeRsaRecord(h.rsa, session) : encodeShareRecord(h.ec, session));
+
+/** The public package of a held share: what new holders compare, and the next resharing's `old`. */
+const packageOf = (h: Held): unknown => ('rsa' in h ? encodePublicParams(h.rsa.params) : resharePublicPackage(h.ec));
+
+const oldSchema = z.union([resharePackageSchema, rsaPublicParamsSchema]);
+const isRsaPackage = (p: z.infer<typeof oldSchema>): p is z.infer<typeof rsaPublicParamsSchema> => 'n' in p;
 
 export class ReshareSessions {
   private readonly sessions = new SessionTable<Session>();
@@ -65,36 +80,50 @@ export class ReshareSessions {
    * dealers check `old` against their own shares, so a wrong one stops them (reshare.ts).
    */
   private async start(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: resharePackageSchema.optional() }).parse(body);
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: oldSchema.optional() }).parse(body);
     const raw = await this.store.get(keyRecordName(req.keyId));
     const held = raw ? decodeRecord(raw) : undefined;
     if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
-    const old = held ? resharePublicPackage(held.share) : req.old!;
+    const old = (held ? packageOf(held) : req.old!) as z.infer<typeof oldSchema>;
     this.guard.checkReshare(req.keyId, old, req);
     this.sessions.checkFree(req.session);
     // The active old holders deal; every participant receives.
     const dealers = old.participants.filter((id) => req.participants.includes(id));
-    const params = { session: req.session, self: this.config.id, old, dealers, participants: req.participants, threshold: req.threshold };
-    const step = abortable(req.session, () => reshareStart(params, held?.share, randomBytes));
+    const common = { session: req.session, self: this.config.id, dealers, participants: req.participants, threshold: req.threshold };
+    const seal = (outbound: Parameters<Relay['seal']>[1]) => ({ outbound: this.relay.seal(`reshare:${req.keyId}`, outbound) });
+    if (isRsaPackage(old)) {
+      // A 1-of-n RSA key takes one dealer: a second's Lagrange weight could be negative (rsa/reshare.ts).
+      const params: RsaReshareParams = { ...common, dealers: old.threshold === 1 ? dealers.slice(0, 1) : dealers, old: held && 'rsa' in held ? held.rsa.params : abortable(req.session, () => parsePublicParams(old)) };
+      const deals = held && 'rsa' in held && params.dealers.includes(this.config.id);
+      const outbound = deals ? abortable(req.session, () => rsaReshareDeal(params, held.rsa.share, randomBytes)) : [];
+      this.sessions.begin(req.session, { keyId: req.keyId, rsa: params, own: outbound.filter((m) => m.to === this.config.id) });
+      return seal(outbound.filter((m) => m.to !== this.config.id));
+    }
+    if (held && 'rsa' in held) throw new RpcError(409, 'wrong-scheme', `key ${req.keyId} is an RSA key here`);
+    const step = abortable(req.session, () => reshareStart({ ...common, old }, held?.ec, randomBytes));
     this.sessions.begin(req.session, { keyId: req.keyId, state: step.state });
-    return { outbound: this.relay.seal(`reshare:${req.keyId}`, step.outbound) };
+    return seal(step.outbound);
   }
 
   private async step(body: unknown): Promise<{ outbound: unknown[]; publicPackage?: unknown }> {
     const req = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) }).parse(body);
     const s = this.sessions.take(req.session);
     if (!s) throw new RpcError(404, 'no-session', `no resharing session ${req.session}`);
-    const step = abortable(req.session, () => {
-      const inbound = this.relay.open(`reshare:${s.keyId}`, req.session, s.state.phase === 'round1' ? 1 : 2, req.inbound);
-      return reshareStep(s.state, inbound, randomBytes);
-    });
-    if (!step.output) {
-      this.sessions.put(req.session, { ...s, state: step.state });
-      return { outbound: this.relay.seal(`reshare:${s.keyId}`, step.outbound) };
+    const purpose = `reshare:${s.keyId}`;
+    let output: Held;
+    if ('rsa' in s) {
+      output = { rsa: abortable(req.session, () => rsaReshareReceive(s.rsa, [...this.relay.open(purpose, req.session, RSA_RESHARE_ROUND, req.inbound), ...s.own])) };
+    } else {
+      const step = abortable(req.session, () => reshareStep(s.state, this.relay.open(purpose, req.session, s.state.phase === 'round1' ? 1 : 2, req.inbound), randomBytes));
+      if (!step.output) {
+        this.sessions.put(req.session, { ...s, state: step.state });
+        return { outbound: this.relay.seal(purpose, step.outbound) };
+      }
+      output = { ec: step.output };
     }
-    await this.store.put(pendingName(s.keyId), encodeShareRecord(step.output, req.session));
+    await this.store.put(pendingName(s.keyId), encodeRecord(output, req.session));
     this.log.info({ keyId: s.keyId, session: req.session }, 'reshared key share pending');
-    return { outbound: [], publicPackage: resharePublicPackage(step.output) };
+    return { outbound: [], publicPackage: packageOf(output) };
   }
 
   /**
@@ -103,21 +132,21 @@ export class ReshareSessions {
    * so a key share already adopted with this package is answered as adopted again.
    */
   private async adopt(body: unknown): Promise<{ keyId: string; released: Released }> {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, publicPackage: resharePackageSchema }).parse(body);
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, publicPackage: oldSchema }).parse(body);
     const raw = await this.store.get(pendingName(req.keyId));
     const pending = raw && decodeRecord(raw);
     if (!pending || pending.session !== req.session) {
       // The package holds the new verifying shares: only this resharing's adopted share matches it.
       const current = await this.store.get(keyRecordName(req.keyId));
-      if (current && canonicalJson(resharePublicPackage(decodeRecord(current).share)) === canonicalJson(req.publicPackage)) {
+      if (current && canonicalJson(packageOf(decodeRecord(current))) === canonicalJson(req.publicPackage)) {
         this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share already adopted');
         return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId } };
       }
     }
     if (!pending) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
     if (pending.session !== req.session) throw new RpcError(409, 'other-session', `the pending share of key ${req.keyId} is from another resharing`);
-    if (canonicalJson(resharePublicPackage(pending.share)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
-    await this.store.put(keyRecordName(req.keyId), encodeShareRecord(pending.share));
+    if (canonicalJson(packageOf(pending)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
+    await this.store.put(keyRecordName(req.keyId), encodeRecord(pending));
     await this.store.delete(pendingName(req.keyId));
     this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');
     return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId } };

@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { openDealtShare } from '../ceremony/dealt-share.js';
 import { ProtocolError, type PartyId } from '../protocols/common.js';
-import { encodePublicParams, encodeKeyShare, parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
+import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
+import { decodeRsaRecord, encodeRsaRecord } from './key-records.js';
 import { digestHex, type Released } from './released.js';
 import type { SignerConfig } from './config.js';
 import { rsaFingerprint, type PolicyGuard } from './guard.js';
@@ -15,7 +16,6 @@ import { RpcError } from './rpc.js';
 import type { ShareStore } from './store.js';
 
 const keyIdSchema = z.string().uuid();
-const recordSchema = z.object({ scheme: z.literal('rsa'), params: rsaPublicParamsSchema, share: z.unknown() });
 
 export class RsaShares {
   /** Parsed and checked shares (checking costs an exponentiation, so once per key per run). */
@@ -44,7 +44,7 @@ export class RsaShares {
       if (params.threshold !== this.config.threshold) throw new RpcError(403, 'wrong-threshold', `the cluster's threshold is ${this.config.threshold}`);
       const share = parseKeyShare(params, openDealtShare(req.keyId, this.identity, this.config.id, req.dealer, req.envelope));
       if (share.id !== this.config.id) throw new RpcError(403, 'wrong-share', `the share is party ${share.id}'s`);
-      await this.store.put(name, Buffer.from(JSON.stringify({ scheme: 'rsa', params: encodePublicParams(params), share: encodeKeyShare(share) })));
+      await this.store.put(name, encodeRsaRecord({ params, share }));
       await this.guard.recordCreated(pending);
       return { keyId: req.keyId };
     } catch (e) {
@@ -81,13 +81,13 @@ export class RsaShares {
     if (cached) return cached;
     const raw = await this.store.get(`key.${keyId}`);
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    const rec = recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
-    const params = parsePublicParams(rec.params);
-    const loaded = { params, share: parseKeyShare(params, rec.share) };
+    const { params, share } = decodeRsaRecord(raw);
+    const loaded = { params, share };
     this.loaded.set(keyId, loaded);
     return loaded;
   }
 
+  /** Drops the checked copy of a key's share: after a resharing, or when the key is gone. */
   forget(keyId: string): void {
     this.loaded.delete(keyId);
   }

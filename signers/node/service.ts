@@ -100,7 +100,10 @@ export class SignerService {
         return r;
       },
       '/v1/admission/package': (b) => this.admissionPackage(b),
-      ...this.reshare.routes((keyId) => this.keyIds.add(keyId)),
+      ...this.reshare.routes((keyId) => {
+        this.keyIds.add(keyId);
+        this.rsa.forget(keyId); // its checked copy holds the old share and parameters
+      }),
       ...guardEcdsaRoutes(this.guard, this.ecdsa.routes((keyId) => this.keyIds.add(keyId))),
     };
     return Object.fromEntries(Object.entries(routes).map(([path, h]) => [path, this.audited(path.slice(4).replaceAll('/', '.'), h)]));

@@ -1,7 +1,7 @@
 // Adding a signer under the administrators' quorum (issue #7) on a real cluster: `mpchsm signer
 // add` starts signer4 awaiting admission and proposes it; on the second approval every signer
 // pins it, hands it its policy state (it enrols only if all agree, for its own challenge), and
-// the Ed25519 and P-256 keys are reshared to include it — the same public keys, signing with
+// the Ed25519, P-256 and RSA keys are reshared to include it — the same public keys, signing with
 // signer4 and one old signer once the others are stopped; a second newcomer proposed while
 // the first was pending is admitted too. A compromised gateway (or signer)
 // can neither get a state sealed to an unapproved newcomer nor enrol it with a state the active
@@ -24,7 +24,7 @@ const keys: Record<'ed' | 'ec' | 'rsa', string> = { ed: '', ec: '', rsa: '' };
 const publicKeys: Record<string, Uint8Array> = {};
 const msg = Buffer.from('signed with the new signer');
 
-const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256', as = 'app') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg, as);
+const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256', as = 'app') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg, as);
 
 const storeJson = async (signer: string, record: string) => JSON.parse(Buffer.from((await signerRecord(tc, signer, (s) => s.get(record)))!).toString('utf8'));
 
@@ -99,16 +99,15 @@ describe('AddSigner', () => {
     expect(await newcomer.health()).toBe(true);
   }, 60_000);
 
-  it('executes on the second approval: signer4 is admitted and the FROST and ECDSA keys are reshared to include it', async () => {
+  it('executes on the second approval: signer4 is admitted and every key is reshared to include it', async () => {
     const done = await approve(tc, proposal, 'admin2');
     expect(done.Status).toBe('Executed');
     for (const s of done.Signers ?? []) expect(s, `signer ${s.signer}`).toMatchObject({ applied: true });
-    const result = done.Result as { Signer: { Name: string; Admitted: boolean }; Reshared: { KeyId: string; Holders: number[] }[]; Failed: unknown[]; NotReshared: { KeyId: string; Note: string }[] };
+    const result = done.Result as { Signer: { Name: string; Admitted: boolean }; Reshared: { KeyId: string; Holders: number[] }[]; Failed: unknown[] };
     expect(result.Signer, JSON.stringify(result.Signer)).toMatchObject({ Name: 'signer4', Admitted: true });
     expect(result.Failed).toEqual([]);
-    expect(result.Reshared.map((r) => r.KeyId).sort()).toEqual([keys.ed, keys.ec].sort());
+    expect(result.Reshared.map((r) => r.KeyId).sort()).toEqual(Object.values(keys).sort());
     for (const r of result.Reshared) expect(r.Holders).toEqual([1, 2, 3, 4]);
-    expect(result.NotReshared.map((r) => r.KeyId)).toEqual([keys.rsa]);
     // The newcomer holds the same principals (application secrets included) as signer1.
     const names = (r: { principals: { name: string }[] }) => r.principals.map((p) => p.name).sort();
     expect(names(await signerRegistry(tc, 'signer4'))).toEqual(names(await signerRegistry(tc, 'signer1')));
@@ -117,7 +116,7 @@ describe('AddSigner', () => {
     expect(auditEntries(tc, 'signer4').some((e) => e.op === 'admission.enrol' && e.outcome === 'ok')).toBe(true);
     const status = JSON.parse((await tc.mpchsm('status', '--dir', tc.dir, '--json')).stdout) as { signers_total: number; processes: { name: string; state: string; keys?: number }[] };
     expect(status.signers_total).toBe(5);
-    expect(status.processes.find((p) => p.name === 'signer4')).toMatchObject({ state: 'healthy', keys: 2 });
+    expect(status.processes.find((p) => p.name === 'signer4')).toMatchObject({ state: 'healthy', keys: 3 });
     expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
   }, 180_000);
 
@@ -135,7 +134,7 @@ describe('AddSigner', () => {
     expect(result.Signer, JSON.stringify(result.Signer)).toMatchObject({ Admitted: true });
     expect(result.Failed).toEqual([]);
     for (const r of result.Reshared) expect(r.Holders).toEqual([1, 2, 3, 4, 5]);
-    expect(result.Reshared).toHaveLength(2);
+    expect(result.Reshared).toHaveLength(3);
   }, 120_000);
 
   it('a principal added after the admission has its secret sealed to signer4 too', async () => {
@@ -146,7 +145,7 @@ describe('AddSigner', () => {
     expect((done.Signers ?? []).map((x) => [x.signer, x.applied])).toEqual([1, 2, 3, 4, 5].map((i) => [`signer${i}`, true]));
   }, 60_000);
 
-  it('keys sign with signer4 and one old signer once signers 1, 2 and 5 are stopped; new keys include the new signers', async () => {
+  it('keys, RSA included, sign with signer4 and one old signer once signers 1, 2 and 5 are stopped; new keys include the new signers', async () => {
     const fresh = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
     publicKeys[fresh] = await publicKeyOf(tc, fresh);
     expect(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${fresh}.json`), 'utf8')).holders).toEqual([1, 2, 3, 4, 5]);
@@ -154,11 +153,12 @@ describe('AddSigner', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
     expect(await signAndVerify(keys.ec, 'ECDSA_SHA_256')).toBe(true);
+    expect(await signAndVerify(keys.rsa, 'RSASSA_PSS_SHA_256')).toBe(true);
     expect(await signAndVerify(fresh, 'ED25519_SHA_512')).toBe(true);
     // app2 (which the new key's default policy grants) is verified by signer3 and signer4 alone.
     expect(await signAndVerify(fresh, 'ED25519_SHA_512', 'app2')).toBe(true);
     const partials = auditEntries(tc, 'signer4').filter((e) => e.output === 'partial' && e.outcome === 'ok');
-    expect(partials.map((e) => e.keyId)).toEqual(expect.arrayContaining([keys.ed, keys.ec, fresh]));
+    expect(partials.map((e) => e.keyId)).toEqual(expect.arrayContaining([keys.ed, keys.ec, keys.rsa, fresh]));
   }, 120_000);
 });
 
@@ -169,9 +169,8 @@ describe('MpcHsm.AdmitSigner', () => {
     expect((await gatewayCall(tc, 'app', 'MpcHsm.AdmitSigner', { Name: 'signer4' })).body.__type).toBe('AccessDeniedException');
   });
 
-  it('`mpchsm signer admit` on an admitted signer has nothing left to do but names the RSA key', async () => {
+  it('`mpchsm signer admit` on an admitted signer has nothing left to do', async () => {
     const r = JSON.parse((await tc.mpchsm('signer', 'admit', 'signer4', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
-    expect(r).toMatchObject({ Signer: { Name: 'signer4', Admitted: true }, Reshared: [], Failed: [] });
-    expect(r.NotReshared.map((k: { KeyId: string }) => k.KeyId)).toEqual([keys.rsa]);
+    expect(r).toEqual({ Signer: { Name: 'signer4', Admitted: true }, Reshared: [], Failed: [] });
   }, 30_000);
 });

@@ -1,6 +1,6 @@
 // Refreshing a key's shares (issue #7) on a real cluster: MpcHsm.RefreshKeyShares / `mpchsm key
-// refresh` reshares an Ed25519 or P-256 key to its holders — new share bytes, the same public
-// key, fresh ECDSA pairwise setups — as a key administrator's operation, one at a time. A
+// refresh` reshares an Ed25519, P-256 or RSA key to its holders — new share bytes, the same
+// public key, fresh ECDSA pairwise setups — as a key administrator's operation, one at a time. A
 // signer answers a repeated adopt as done, and a resharing the gateway left between its adopts
 // (journaled) is finished when the gateway starts again.
 import { randomUUID } from 'node:crypto';
@@ -40,7 +40,7 @@ const keyRecord = (keyId: string) => JSON.parse(readFileSync(path.join(tc.dir, '
 const journalFile = (keyId: string) => path.join(tc.dir, 'gateway', 'reshare-journal', `${keyId}.json`);
 const refresh = (as: string, keyId: string) => gatewayCall(tc, as, 'MpcHsm.RefreshKeyShares', { KeyId: keyId });
 
-const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg);
+const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg);
 
 /** Edits a stopped signer's sealed store. */
 async function withSignerStore(signer: string, edit: (store: ShareStore) => Promise<void>): Promise<void> {
@@ -96,15 +96,27 @@ describe('RefreshKeyShares', () => {
     expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
   });
 
-  it('is for key administrators only, and not for RSA keys', async () => {
+  it('refreshes an RSA key too: new shares and verification keys at every holder, the same modulus', async () => {
+    const before = await Promise.all(['signer1', 'signer2', 'signer3'].map((s) => shareOf(s, keys.rsa)));
+    const r = await refresh('admin1', keys.rsa);
+    expect(r.body).toEqual({ KeyId: keys.rsa, Holders: [1, 2, 3] });
+    for (const [i, s] of ['signer1', 'signer2', 'signer3'].entries()) {
+      const [old, now] = [JSON.parse(before[i]!), JSON.parse(await shareOf(s, keys.rsa))];
+      expect(now.share.s, s).not.toBe(old.share.s);
+      expect(now.params.n).toBe(old.params.n);
+      expect(now.params.verificationKeys).not.toEqual(old.params.verificationKeys);
+      expect(canonicalJson(now.params), `${s}'s parameters are the gateway's`).toBe(canonicalJson((keyRecord(keys.rsa) as { rsa?: unknown }).rsa));
+    }
+    expect(await publicKeyOf(tc, keys.rsa)).toEqual(publicKeys[keys.rsa]);
+    expect(await signAndVerify(keys.rsa, 'RSASSA_PSS_SHA_256')).toBe(true);
+  }, 120_000);
+
+  it('is for key administrators only', async () => {
     for (const who of ['app', 'auditor']) {
       const r = await refresh(who, keys.ec);
       expect(r.body.__type, who).toBe('AccessDeniedException');
       expect(String(r.body.message)).toContain('key administrator role is required');
     }
-    const rsa = await refresh('admin1', keys.rsa);
-    expect(rsa.body.__type).toBe('UnsupportedOperationException');
-    expect(String(rsa.body.message)).toContain('cannot be reshared');
     expect((await refresh('admin1', randomUUID())).body.__type).toBe('NotFoundException');
     expect((await refresh('admin1', 'alias/nope')).body.__type).toBe('NotFoundException');
     expect((await gatewayCall(tc, 'admin1', 'MpcHsm.RefreshKeyShares', {})).body.__type).toBe('ValidationException');

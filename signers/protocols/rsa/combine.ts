@@ -2,8 +2,8 @@
 // combine any t valid ones with Shoup's Δ-scaled Lagrange coefficients, check y^e ≡ x mod n,
 // and only then release a signature or decode a plaintext.
 //
-//   w = Π x_j^{2λ_j} = x^{4Δ²d},  λ_j = Δ·Π_{j'≠j} j'/(j'−j) ∈ Z
-//   a·4Δ² + b·e = 1  ⇒  y = w^a·x^b satisfies y^e = x.
+//   w = Π x_j^{2λ_j} = x^{4Δ²M·d},  λ_j = Δ·Π_{j'≠j} j'/(j'−j) ∈ Z,  M the key's multiplier
+//   a·4Δ²M + b·e = 1  ⇒  y = w^a·x^b satisfies y^e = x.
 
 import { fromHex, messageSchema, ProtocolError, toHex, type PartyId, type Rng } from '../common.js';
 import { bigIntToBytes, bytesToBigInt, egcd, modInverse } from './arith.js';
@@ -85,7 +85,7 @@ export function verifyPartial(params: RsaPublicParams, session: string, x: bigin
     throw new ProtocolError('bad-partial', 'partial is not an element mod n', m.from);
   const g = modPow(x, 4n * delta(params), n);
   const proof = { c: bytesToBigInt(fromHex(body.data.c)), z: bytesToBigInt(fromHex(body.data.z)) };
-  if (!verifyEqualLogs({ session, id: m.from, x }, { n, v, vi, g, u: (xi * xi) % n }, proof))
+  if (!verifyEqualLogs({ session, id: m.from, x }, { n, v, vi, g, u: (xi * xi) % n }, proof, params.shareBits))
     throw new ProtocolError('bad-partial', 'proof of correctness does not verify', m.from);
   return { from: m.from, xi };
 }
@@ -103,7 +103,8 @@ export function lagrangeAtZero(ids: readonly PartyId[], j: PartyId, d: bigint): 
   return num / den;
 }
 
-const powSigned = (b: bigint, e: bigint, n: bigint): bigint => (e < 0n ? modPow(modInverse(b, n), -e, n) : modPow(b, e, n));
+/** b^e mod n for a unit b and any integer e (a negative one through b⁻¹). */
+export const powSigned = (b: bigint, e: bigint, n: bigint): bigint => (e < 0n ? modPow(modInverse(b, n), -e, n) : modPow(b, e, n));
 
 /**
  * Combines partials {j: x_j} on input x into y with y^e = x — if the partials are correct and
@@ -115,8 +116,8 @@ export function combinePartials(params: RsaPublicParams, x: bigint, partials: Re
   const ids = [...partials.keys()];
   let w = 1n;
   for (const [j, xj] of partials) w = (w * powSigned(xj, 2n * lagrangeAtZero(ids, j, d), n)) % n;
-  const [g, a, b] = egcd(4n * d * d, e);
-  if (g !== 1n) throw new ProtocolError('bad-parameters', 'gcd(4Δ², e) ≠ 1');
+  const [g, a, b] = egcd(4n * d * d * params.multiplier, e);
+  if (g !== 1n) throw new ProtocolError('bad-parameters', 'gcd(4Δ²M, e) ≠ 1');
   return (powSigned(w, a, n) * powSigned(x, b, n)) % n;
 }
 

@@ -150,6 +150,8 @@ export function dealRsa(req: RsaDealRequest, rng: Rng): RsaDeal {
     threshold,
     participants: [...participants],
     verificationKeys: new Map(shares.map((s) => [s.id, s.vi])),
+    multiplier: 1n,
+    shareBits: bitLength(n),
   };
   checkPublicParams(params);
   selfTest(params, shares);

@@ -8,6 +8,10 @@
 // With ordinary primes m has small prime factors r ≤ L, and t−1 shares are then not uniform
 // modulo those r: they can reveal which small primes divide φ(n)/4 (d mod r itself is e⁻¹ mod r,
 // nothing new) — a few bits about p and q modulo small primes, far from what factoring needs.
+//
+// A reshared key (reshare.ts) has integer shares on an integer polynomial whose constant term is
+// M·d for a public multiplier M (a product of factorials), and shares grow with every resharing:
+// `multiplier` and `shareBits` describe both, with defaults that are exactly a dealt key's.
 
 import { z } from 'zod';
 import { checkParticipants, fromHex, hexSchema, partyIdSchema, ProtocolError, toHex, type PartyId } from '../common.js';
@@ -24,6 +28,14 @@ export type RsaBits = (typeof RSA_BITS)[number];
  */
 export const RSA_MAX_PARTY_ID = 64;
 
+/**
+ * Largest share width. Each resharing widens shares (reshare.ts): by about 150 bits with three to
+ * five signers, 1,500–1,700 with 64. This allows some 70–100 resharings of a key held by a few
+ * signers (fewer than ten with 64) while partials, exponentiations this long, stay cheap; past
+ * it, resharing refuses and the key must be dealt afresh.
+ */
+export const RSA_MAX_SHARE_BITS = 16_384;
+
 export interface RsaPublicParams {
   n: bigint;
   e: bigint;
@@ -33,11 +45,15 @@ export interface RsaPublicParams {
   participants: PartyId[];
   /** v_i = v^{s_i} mod n for each participant. */
   verificationKeys: Map<PartyId, bigint>;
+  /** M ≥ 1: the shares interpolate (Δ-scaled Lagrange) to M·d. 1 for a dealt key. */
+  multiplier: bigint;
+  /** Every share satisfies 0 ≤ s_i < 2^shareBits. bitLength(n) for a dealt key. */
+  shareBits: number;
 }
 
 export interface RsaKeyShare {
   id: PartyId;
-  /** s_i = f(i) mod m. Secret. */
+  /** s_i = f(i): mod m for a dealt key, an integer below 2^shareBits for a reshared one. Secret. */
   s: bigint;
 }
 
@@ -56,10 +72,14 @@ export const rsaPublicParamsSchema = z.object({
   threshold: z.number().int().min(1),
   participants: z.array(partyIdSchema).min(1).max(RSA_MAX_PARTY_ID),
   verificationKeys: z.array(z.object({ id: partyIdSchema, vi: intSchema })).max(RSA_MAX_PARTY_ID),
+  /** Absent for a dealt key (1). */
+  multiplier: hexSchema.min(2).max(RSA_MAX_SHARE_BITS / 4).optional(),
+  /** Absent for a dealt key (bitLength(n)). */
+  shareBits: z.number().int().min(1).max(RSA_MAX_SHARE_BITS).optional(),
 });
 export type RsaPublicParamsJson = z.infer<typeof rsaPublicParamsSchema>;
 
-export const rsaKeyShareSchema = z.object({ id: partyIdSchema, s: intSchema });
+export const rsaKeyShareSchema = z.object({ id: partyIdSchema, s: hexSchema.min(2).max(RSA_MAX_SHARE_BITS / 4) });
 export type RsaKeyShareJson = z.infer<typeof rsaKeyShareSchema>;
 
 const intHex = (x: bigint): string => toHex(bigIntToMinBytes(x));
@@ -74,7 +94,8 @@ export const elementHex = (x: bigint, k: number): string => toHex(bigIntToBytes(
 
 /**
  * Checks the structural requirements of the scheme: modulus length, odd e with no prime factor
- * ≤ L (so gcd(e, 4Δ²) = 1), participants and threshold, and elements that are units mod n.
+ * ≤ L (so gcd(e, 4Δ²) = 1) and prime to M (so combining can invert 4Δ²M), participants and
+ * threshold, the share width, and elements that are units mod n.
  */
 export function checkPublicParams(p: RsaPublicParams): void {
   const fail = (msg: string): never => {
@@ -86,6 +107,8 @@ export function checkPublicParams(p: RsaPublicParams): void {
     fail(`modulus must be odd and ${RSA_BITS.join(', ')} bits`);
   if (p.e < 3n || p.e >= p.n || gcd(p.e, 4n * delta(p)) !== 1n)
     fail('public exponent must be odd with no prime factor up to the highest party identifier');
+  if (p.multiplier < 1n || gcd(p.e, p.multiplier) !== 1n) fail('multiplier must be positive and prime to e');
+  if (!Number.isInteger(p.shareBits) || p.shareBits < 1 || p.shareBits > RSA_MAX_SHARE_BITS) fail(`share width must be 1..${RSA_MAX_SHARE_BITS} bits`);
   const unit = (x: bigint, what: string): void => {
     if (x <= 1n || x >= p.n || gcd(x, p.n) !== 1n) fail(`${what} is not a unit mod n`);
   };
@@ -98,6 +121,7 @@ export function checkPublicParams(p: RsaPublicParams): void {
   }
 }
 
+/** Encodes public parameters; a dealt key's encoding has no multiplier or shareBits (as before resharing existed). */
 export function encodePublicParams(p: RsaPublicParams): RsaPublicParamsJson {
   const k = modulusBytes(p);
   return {
@@ -107,6 +131,8 @@ export function encodePublicParams(p: RsaPublicParams): RsaPublicParamsJson {
     threshold: p.threshold,
     participants: [...p.participants],
     verificationKeys: p.participants.map((id) => ({ id, vi: elementHex(p.verificationKeys.get(id)!, k) })),
+    ...(p.multiplier !== 1n && { multiplier: intHex(p.multiplier) }),
+    ...(p.shareBits !== bitLength(p.n) && { shareBits: p.shareBits }),
   };
 }
 
@@ -119,13 +145,16 @@ export function parsePublicParams(json: unknown): RsaPublicParams {
     if (vks.has(id)) throw new ProtocolError('bad-parameters', `verification key of party ${id} appears twice`);
     vks.set(id, hexInt(vi));
   }
+  const n = hexInt(r.data.n);
   const p: RsaPublicParams = {
-    n: hexInt(r.data.n),
+    n,
     e: hexInt(r.data.e),
     v: hexInt(r.data.v),
     threshold: r.data.threshold,
     participants: r.data.participants,
     verificationKeys: vks,
+    multiplier: r.data.multiplier === undefined ? 1n : hexInt(r.data.multiplier),
+    shareBits: r.data.shareBits ?? bitLength(n),
   };
   checkPublicParams(p);
   return p;
@@ -143,7 +172,7 @@ export function parseKeyShare(params: RsaPublicParams, json: unknown): RsaKeySha
   const share: RsaKeyShare = { id: r.data.id, s: hexInt(r.data.s) };
   const vi = params.verificationKeys.get(share.id);
   if (vi === undefined) throw new ProtocolError('bad-parameters', `party ${share.id} is not a participant`);
-  if (share.s >= params.n || modPow(params.v, share.s, params.n) !== vi)
+  if (bitLength(share.s) > params.shareBits || modPow(params.v, share.s, params.n) !== vi)
     throw new ProtocolError('bad-share', 'share does not match its verification key', share.id);
   return share;
 }

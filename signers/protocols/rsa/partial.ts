@@ -2,15 +2,16 @@
 //
 //   x_i = x^{2Δ·s_i} mod n, proof that log_v(v_i) = log_{x^{4Δ}}(x_i²).
 //
-// Cost per partial: three modulus-length exponentiations (x^{2Δ s_i}, and v^r, g^r in the proof),
-// all on the native constant-time path, plus one short one (g = x^{4Δ}) and a squaring.
+// Cost per partial: three share-length exponentiations (x^{2Δ s_i}, and v^r, g^r in the proof),
+// all on the native constant-time path, plus one short one (g = x^{4Δ}) and a squaring. Shares
+// are modulus-length for a dealt key and grow with each resharing (key.ts, shareBits).
 
 import { z } from 'zod';
 import { hexSchema, ProtocolError, toHex, type Message, type Rng } from '../common.js';
 import { bigIntToBytes, bigIntToMinBytes } from './arith.js';
-import { delta, modulusBytes, type RsaKeyShare, type RsaPublicParams } from './key.js';
+import { delta, modulusBytes, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';
-import { proveEqualLogs } from './proof.js';
+import { maxResponseBits, proveEqualLogs } from './proof.js';
 import { parseRequest, requestInput } from './request.js';
 
 /** Round number carried by partial messages. */
@@ -19,7 +20,7 @@ export const RSA_PARTIAL_ROUND = 1;
 export const rsaPartialPayloadSchema = z.object({
   xi: hexSchema.min(2).max(2 * 512),
   c: hexSchema.length(64),
-  z: hexSchema.min(2).max(2 * 600),
+  z: hexSchema.min(2).max(2 * Math.ceil(maxResponseBits(RSA_MAX_SHARE_BITS) / 8)),
 });
 export type RsaPartialPayload = z.infer<typeof rsaPartialPayloadSchema>;
 
@@ -40,7 +41,7 @@ export function partialForInput(
   const d = delta(params);
   const xi = modPow(x, 2n * d * share.s, n);
   const g = modPow(x, 4n * d, n);
-  const proof = proveEqualLogs({ session, id: share.id, x }, { n, v, vi, g, u: (xi * xi) % n }, share.s, rng);
+  const proof = proveEqualLogs({ session, id: share.id, x }, { n, v, vi, g, u: (xi * xi) % n }, share.s, params.shareBits, rng);
   return {
     session,
     round: RSA_PARTIAL_ROUND,

@@ -2,8 +2,9 @@
 // g = x^{4Δ} and u = x_i², made non-interactive with Fiat–Shamir over SHA-256 and bound to the
 // session, the signer's identifier, the modulus and the input x.
 //
-// Prover: r ← [0, 2^{|n|+384}), c = H(…, v^r, g^r), z = s·c + r. With c < 2^256 and s < n,
-// s·c < 2^{|n|+256}, so z hides s up to statistical distance 2^-128.
+// Prover: r ← [0, 2^{B+384}), c = H(…, v^r, g^r), z = s·c + r, where B is the key's public share
+// width (shareBits: |n| for a dealt key, more once reshared). With c < 2^256 and s < 2^B,
+// s·c < 2^{B+256}, so z hides s up to statistical distance 2^-128.
 // Verifier: recompute v' = v^z·v_i^{-c} and g' = g^z·u^{-c}, accept iff c = H(…, v', g').
 //
 // Soundness (Shoup, Lemma 2) relies on the squares mod n having no small-order elements, which
@@ -44,8 +45,8 @@ export interface EqLogProof {
   z: bigint;
 }
 
-/** Largest z an honest prover produces has this many bits at most. */
-export const maxResponseBits = (n: bigint): number => bitLength(n) + CHALLENGE_BITS + SLACK_BITS + 1;
+/** Largest z an honest prover produces, for shares below 2^shareBits, has this many bits at most. */
+export const maxResponseBits = (shareBits: number): number => shareBits + CHALLENGE_BITS + SLACK_BITS + 1;
 
 function challenge(ctx: ProofContext, st: EqLogStatement, vr: bigint, gr: bigint): bigint {
   const k = Math.ceil(bitLength(st.n) / 8);
@@ -57,17 +58,19 @@ function challenge(ctx: ProofContext, st: EqLogStatement, vr: bigint, gr: bigint
   return bytesToBigInt(sha256(concatBytes(TAG, head, session, ...elems)));
 }
 
-/** Proves log_v(v_i) = log_g(u) = s. Two modulus-length exponentiations. */
-export function proveEqualLogs(ctx: ProofContext, st: EqLogStatement, s: bigint, rng: Rng): EqLogProof {
-  const r = randomBits(rng, bitLength(st.n) + CHALLENGE_BITS + SLACK_BITS);
+/** Proves log_v(v_i) = log_g(u) = s, for 0 ≤ s < 2^shareBits. Two share-length exponentiations. */
+export function proveEqualLogs(ctx: ProofContext, st: EqLogStatement, s: bigint, shareBits: number, rng: Rng): EqLogProof {
+  // A wider s would show through z; parseKeyShare keeps shares within their bound.
+  if (s < 0n || bitLength(s) > shareBits) throw new RangeError('share wider than its public bound');
+  const r = randomBits(rng, shareBits + CHALLENGE_BITS + SLACK_BITS);
   const c = challenge(ctx, st, modPow(st.v, r, st.n), modPow(st.g, r, st.n));
   return { c, z: s * c + r };
 }
 
-/** Verifies a proof. Two long and two 256-bit exponentiations plus two inversions. */
-export function verifyEqualLogs(ctx: ProofContext, st: EqLogStatement, proof: EqLogProof): boolean {
+/** Verifies a proof for shares below 2^shareBits. Two long and two 256-bit exponentiations plus two inversions. */
+export function verifyEqualLogs(ctx: ProofContext, st: EqLogStatement, proof: EqLogProof, shareBits: number): boolean {
   const { n } = st;
-  if (proof.c < 0n || bitLength(proof.c) > CHALLENGE_BITS || proof.z < 0n || bitLength(proof.z) > maxResponseBits(n))
+  if (proof.c < 0n || bitLength(proof.c) > CHALLENGE_BITS || proof.z < 0n || bitLength(proof.z) > maxResponseBits(shareBits))
     return false;
   let viInv: bigint, uInv: bigint;
   try {
