@@ -22,35 +22,11 @@ import { verifySignature } from './verify.js';
 import { RsaCoordinator, type EncryptionAlgorithm } from './rsa.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
+import { ClusterError, traceOf, type Audited, type Trace } from './cluster-outcome.js';
 
-/** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
-export class ClusterError extends Error {
-  override readonly name = 'ClusterError';
-  constructor(
-    readonly code: 'unsupported' | 'not-found' | 'invalid-state' | 'invalid-usage' | 'quorum-unavailable' | 'signer-refused' | 'internal',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ClusterError, traceOf, type Audited, type Trace };
 
 const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
-
-/**
- * What a session did, for the caller's audit entry: its correlation id (the protocol session,
- * which the signers record too) and the signers that took part, each with the head of its own
- * audit entry for it.
- */
-export interface Trace {
-  session?: string;
-  signers: { name: string; id: number; entry?: { seq: number; hash: string } }[];
-}
-
-/** A signer's answer carries the head of its audit entry for the request. */
-export type Audited<T> = T & { audit?: { seq: number; hash: string } };
-
-export const traceOf = (chosen: readonly SignerClient[], answers: readonly Audited<unknown>[]): Trace['signers'] =>
-  chosen.map((c, i) => ({ name: c.name, id: c.id, ...(answers[i]?.audit ? { entry: answers[i].audit } : {}) }));
 
 export interface SignRequest {
   keyId: string;

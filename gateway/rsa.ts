@@ -14,7 +14,8 @@ import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protoc
 import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '../signers/protocols/rsa/key.js';
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
-import { ClusterError, traceOf, type Audited, type Cluster, type SignRequest, type Trace } from './cluster.js';
+import type { Cluster, SignRequest } from './cluster.js';
+import { ClusterError, traceOf, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES } from './keyspec.js';
 import { BadPartialError } from './planner.js';

@@ -1,0 +1,31 @@
+// How a cluster operation ends, for the facades and the audit: the error of a request the cluster
+// cannot serve, and the trace of the session that served it. Apart from cluster.ts so that the
+// scheme coordinators (rsa.ts, ecdsa.ts), which cluster.ts uses, need not import it back.
+import type { SignerClient } from './signer-client.js';
+
+/** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
+export class ClusterError extends Error {
+  override readonly name = 'ClusterError';
+  constructor(
+    readonly code: 'unsupported' | 'not-found' | 'invalid-state' | 'invalid-usage' | 'quorum-unavailable' | 'signer-refused' | 'internal',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What a session did, for the caller's audit entry: its correlation id (the protocol session,
+ * which the signers record too) and the signers that took part, each with the head of its own
+ * audit entry for it.
+ */
+export interface Trace {
+  session?: string;
+  signers: { name: string; id: number; entry?: { seq: number; hash: string } }[];
+}
+
+/** A signer's answer carries the head of its audit entry for the request. */
+export type Audited<T> = T & { audit?: { seq: number; hash: string } };
+
+export const traceOf = (chosen: readonly SignerClient[], answers: readonly Audited<unknown>[]): Trace['signers'] =>
+  chosen.map((c, i) => ({ name: c.name, id: c.id, ...(answers[i]?.audit ? { entry: answers[i].audit } : {}) }));
