@@ -33,9 +33,13 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
   const gwByRequest = byRequest(gwEvents);
   const signerLogs = new Map(signers.map((s) => [s.party, { log: s, byRequest: byRequest(events(s)) }]));
 
-  for (const [request, es] of gwByRequest)
+  // Attempts that failed before one succeeded (a resharing finished later) share a request id;
+  // two entries that both succeeded do not belong together.
+  for (const [request, all] of gwByRequest) {
+    const es = all.filter((e) => e.outcome === 'ok');
     if (es.length > 1)
-      findings.push({ party: gateway.party, seq: es[1]!.seq, severity: 'warning', code: 'duplicate-request', message: `request ${request} has ${es.length} gateway entries (seq ${es.map((e) => e.seq).join(', ')})` });
+      findings.push({ party: gateway.party, seq: es[1]!.seq, severity: 'warning', code: 'duplicate-request', message: `request ${request} has ${es.length} successful gateway entries (seq ${es.map((e) => e.seq).join(', ')})` });
+  }
 
   for (const g of gwEvents) {
     if (g.outcome !== 'ok' || !RELEASES.has(g.output)) continue;

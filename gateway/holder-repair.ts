@@ -1,12 +1,14 @@
 // Keeps every key on exactly the cluster's active signers without waiting for an
 // operator. A resharing that failed during a removal (a holder was down) leaves the retired
 // signer's share usable beside the others, and one that failed during an addition leaves the
-// newcomer without a share; an approved admission may have stopped half-way. A sweep retries
+// newcomer without a share; an approved admission may have stopped half-way; a resharing whose
+// adopts did not all land leaves the holders split (journaled). A sweep retries
 // each of them, with its own backoff (the sweep interval, doubling up to an hour), and records
 // every attempt as the gateway's, as `mpchsm key refresh` and `mpchsm signer admit` do theirs.
 import { randomUUID } from 'node:crypto';
 import { admitSigner } from './add-signer.js';
 import { gatewayPolicy } from './governance.js';
+import { resumeReshares } from './reshare-journal.js';
 import { reshareKeys, type ReshareCause } from './reshare-keys.js';
 import type { GatewayDeps } from './server.js';
 
@@ -30,7 +32,7 @@ export function startHolderRepair(deps: GatewayDeps): () => void {
   return () => clearInterval(timer);
 }
 
-/** One sweep: admissions first (they change the active set), then keys whose holders differ from it. */
+/** One sweep: admissions first (they change the active set), interrupted resharings, then keys whose holders differ from the active set. */
 export async function repairHolders(deps: GatewayDeps, backoff: Backoff, now = Date.now()): Promise<void> {
   const attempt = async (id: string, run: () => Promise<boolean>): Promise<void> => {
     const b = backoff.get(id);
@@ -53,9 +55,12 @@ export async function repairHolders(deps: GatewayDeps, backoff: Backoff, now = D
       return (await admitSigner(deps, name, cause())).Signer.Admitted;
     });
   }
+  for (const r of deps.cluster.journal.list()) {
+    await attempt(`resume:${r.keyId}`, async () => (await resumeReshares(deps, { keyId: r.keyId, principal: 'gateway' }))[0]?.Error === undefined);
+  }
   const active = deps.cluster.active.map((c) => c.id).sort((a, b) => a - b);
   for (const key of deps.cluster.keys.list()) {
-    if (key.state === 'PendingDeletion') continue;
+    if (key.state === 'PendingDeletion' || deps.cluster.journal.get(key.keyId)) continue;
     if ([...key.holders].sort((a, b) => a - b).join() === active.join()) {
       backoff.delete(key.keyId);
       continue;

@@ -54,6 +54,18 @@ describe('crossCheck', () => {
     for (const n of ['signer1', 'signer2'] as const) expect((await verifyLog(file(n), keyOf(ids[n]), { knownHeads: heads.get(n) })).ok).toBe(true);
   });
 
+  it('warns of a request released twice, not of failed attempts before its one success', async () => {
+    const c = await cluster();
+    await c.logs.gateway.append(signEvent('req-1', { outcome: 'failed', reason: 'a holder was down', output: 'none' }));
+    await c.sign('req-1');
+    await c.sign('req-2');
+    const again = await c.sign('req-2');
+    const { gateway, signers } = await c.close();
+    expect(crossCheck(gateway, signers)).toEqual([
+      { party: 'gateway', seq: again!.seq, severity: 'warning', code: 'duplicate-request', message: expect.stringMatching(/^request req-2 has 2 successful gateway entries/) },
+    ]);
+  });
+
   it('flags a gateway release whose signer entry is missing', async () => {
     const c = await cluster();
     await c.sign('req-1');
