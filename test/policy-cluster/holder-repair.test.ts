@@ -1,12 +1,16 @@
 // A resharing that could not run when a signer was removed (a holder was down) is retried by the
 // gateway on its own once the holder is back (gateway/holder-repair.ts): the retired signer's
-// share stops counting without an operator running `mpchsm key refresh`.
-import { readFileSync, writeFileSync } from 'node:fs';
+// share stops counting without an operator running `mpchsm key refresh`. A resharing left
+// between its adopts is finished by the same sweep, without a gateway restart.
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCluster } from '../helpers/cluster.js';
 import { approve, auditEntries, createKey, publicKeyOf, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
+import { relayRounds, type RelayAnswer } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
+import { canonicalJson } from '../../policy/index.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -54,5 +58,20 @@ describe('holder repair', () => {
     expect(repaired).toMatchObject([{ principal: { name: 'gateway' }, detail: { repair: true }, output: 'key' }]);
     const publicKey = await publicKeyOf(tc, keyId);
     expect(await signsAndVerifies(tc, keyId, publicKey, 'ED25519_SHA_512', Buffer.from('after the repair'))).toBe(true);
+  }, 120_000);
+
+  it('a resharing left between its adopts is finished by the sweep, recorded as the gateway’s', async () => {
+    // The rounds run by hand as the gateway would; only signer1 adopts before the "crash".
+    const session = randomUUID();
+    const holders = signers.slice(0, 2);
+    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(holders, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId, participants: [1, 2], threshold: 2 }, 2);
+    const publicPackage = done[0]!.publicPackage;
+    await holders[0]!.call('/v1/reshare/adopt', { session, keyId, publicPackage });
+    const journal = path.join(tc.dir, 'gateway', 'reshare-journal', `${keyId}.json`);
+    writeFileSync(journal, JSON.stringify({ keyId, session, publicPackage, holders: [1, 2] }));
+    await until('the sweep finished the resharing', () => !existsSync(journal), 60_000);
+    expect(canonicalJson(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')).frost)).toBe(canonicalJson(publicPackage));
+    expect(auditEntries(tc, 'gateway').filter((e) => e.request === session)).toMatchObject([{ op: 'ReshareKey', principal: { name: 'gateway' }, outcome: 'ok', detail: { resumed: true } }]);
+    expect(await signsAndVerifies(tc, keyId, await publicKeyOf(tc, keyId), 'ED25519_SHA_512', Buffer.from('after the resumed resharing'))).toBe(true);
   }, 120_000);
 });
