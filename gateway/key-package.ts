@@ -1,13 +1,8 @@
-// A key's public package, whatever its scheme: FROST's (dkg.ts), threshold ECDSA's
-// (ecdsa/keyshare.ts) or Shoup RSA's public parameters (rsa/key.ts). Resharing replaces it; the
-// public key in it must stay the same.
-import { z } from 'zod';
-import { resharePackageSchema } from '../signers/protocols/reshare.js';
-import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
+// Where a key record keeps its public package (signers/node/key-records.ts: FROST's, threshold
+// ECDSA's or Shoup RSA's public parameters), and the public key in it, which a resharing must
+// leave as it was.
+import type { KeyPackage } from '../signers/node/key-records.js';
 import type { KeyRecord } from './keys.js';
-
-export const keyPackageSchema = z.union([resharePackageSchema, rsaPublicParamsSchema]);
-export type KeyPackage = z.infer<typeof keyPackageSchema>;
 
 /** The package a key record holds for its scheme. */
 export const packageOf = (k: KeyRecord): KeyPackage | undefined => (k.scheme === 'rsa-shoup' ? k.rsa : k.scheme === 'ecdsa-dkls23' ? k.ecdsa : k.frost);

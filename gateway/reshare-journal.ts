@@ -13,9 +13,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/log.js';
 import { fsyncDir, writeFileAtomic } from '../signers/node/atomic.js';
+import { keyPackageSchema } from '../signers/node/key-records.js';
 import { keyIdSchema, sessionIdSchema } from '../signers/node/relay.js';
 import type { Cluster, Trace } from './cluster.js';
-import { keyPackageSchema } from './key-package.js';
 import type { GatewayDeps } from './server.js';
 
 export const journalRecordSchema = z.strictObject({

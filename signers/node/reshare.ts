@@ -1,7 +1,8 @@
 // A signer's side of resharing a key — FROST or DKLs23 (signers/protocols/reshare.ts), Shoup
 // RSA (signers/protocols/rsa/reshare.ts): away from a removed signer, whose old share becomes
-// useless beside the new ones; to the same holders (a refresh); or to a signer admitted since. The guard decides whether this signer takes part at
-// all (the same threshold; every active old holder kept; only active signers added). The new
+// useless beside the new ones; to the same holders (a refresh); or to a signer admitted since.
+// The guard decides whether this signer takes part at all (the same threshold; every active old
+// holder kept; only active signers added). The new
 // share is kept pending, sealed, until the gateway reports that every new holder finished with
 // the same public package; only then does it replace the old one. Until then nothing changes:
 // an abort leaves the old shares valid.
@@ -9,14 +10,14 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canonicalJson } from '../../policy/canonical.js';
-import { resharePackageSchema, resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
+import { resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
 import { encodePublicParams, parsePublicParams, rsaPublicParamsSchema } from '../protocols/rsa/key.js';
 import type { Message } from '../protocols/common.js';
 import { RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../protocols/rsa/reshare.js';
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard.js';
-import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, recordScheme, type RsaHeld } from './key-records.js';
+import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, keyPackageSchema, recordScheme, type KeyPackage, type RsaHeld } from './key-records.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
 import type { Released } from './released.js';
 import { RpcError } from './rpc.js';
@@ -47,8 +48,7 @@ const encodeRecord = (h: Held, session?: string): Buffer => ('rsa' in h ? encode
 /** The public package of a held share: what new holders compare, and the next resharing's `old`. */
 const packageOf = (h: Held): unknown => ('rsa' in h ? encodePublicParams(h.rsa.params) : resharePublicPackage(h.ec));
 
-const oldSchema = z.union([resharePackageSchema, rsaPublicParamsSchema]);
-const isRsaPackage = (p: z.infer<typeof oldSchema>): p is z.infer<typeof rsaPublicParamsSchema> => 'n' in p;
+const isRsaPackage = (p: KeyPackage): p is z.infer<typeof rsaPublicParamsSchema> => 'n' in p;
 
 export class ReshareSessions {
   private readonly sessions = new SessionTable<Session>();
@@ -80,11 +80,11 @@ export class ReshareSessions {
    * dealers check `old` against their own shares, so a wrong one stops them (reshare.ts).
    */
   private async start(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: oldSchema.optional() }).parse(body);
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: keyPackageSchema.optional() }).parse(body);
     const raw = await this.store.get(keyRecordName(req.keyId));
     const held = raw ? decodeRecord(raw) : undefined;
     if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
-    const old = (held ? packageOf(held) : req.old!) as z.infer<typeof oldSchema>;
+    const old = (held ? packageOf(held) : req.old!) as KeyPackage;
     this.guard.checkReshare(req.keyId, old, req);
     this.sessions.checkFree(req.session);
     // The active old holders deal; every participant receives.
@@ -132,7 +132,7 @@ export class ReshareSessions {
    * so a key share already adopted with this package is answered as adopted again.
    */
   private async adopt(body: unknown): Promise<{ keyId: string; released: Released }> {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, publicPackage: oldSchema }).parse(body);
+    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, publicPackage: keyPackageSchema }).parse(body);
     const raw = await this.store.get(pendingName(req.keyId));
     const pending = raw && decodeRecord(raw);
     if (!pending || pending.session !== req.session) {
