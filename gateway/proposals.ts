@@ -285,6 +285,14 @@ async function propose(c: MpcHsmContext, operation: Action, parameters: Record<s
   return { result: describeProposal(c.store.get(p.id)!, c.store.required(p)), proposed: p.id };
 }
 
+/** A principal, signer or governance change: the proposer's role, the parameters, the gateway's own check, then the proposal. */
+function proposeChange<S extends z.ZodObject>(c: MpcHsmContext, name: MpcHsmOperation, raw: unknown, operation: Action, schema: S, check: (input: z.output<S>) => void) {
+  requireRole(c.principal, [operation]);
+  const input = parseInput(schema, raw, name);
+  check(input);
+  return propose(c, operation, input);
+}
+
 export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmContext): Promise<{ result: object; executed?: Executed; proposed?: string }> {
   const { store, principal } = c;
   switch (name) {
@@ -293,40 +301,20 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       parseInput(INPUTS.DescribeCluster, raw, name);
       return { result: c.membership.describe() };
     }
-    case 'AddPrincipal': {
-      requireRole(principal, ['mpchsm:AddPrincipal']);
-      const input = parseInput(INPUTS.AddPrincipal, raw, name);
-      c.membership.checkAddPrincipal(input);
-      return propose(c, 'mpchsm:AddPrincipal', input);
-    }
-    case 'RemovePrincipal': {
-      requireRole(principal, ['mpchsm:RemovePrincipal']);
-      const input = parseInput(INPUTS.RemovePrincipal, raw, name);
-      c.membership.checkRemovePrincipal(input.Name);
-      return propose(c, 'mpchsm:RemovePrincipal', input);
-    }
-    case 'AddSigner': {
-      requireRole(principal, ['mpchsm:AddSigner']);
-      const input = parseInput(INPUTS.AddSigner, raw, name);
-      c.membership.checkAddSigner(input);
-      return propose(c, 'mpchsm:AddSigner', input);
-    }
+    case 'AddPrincipal':
+      return proposeChange(c, name, raw, 'mpchsm:AddPrincipal', INPUTS.AddPrincipal, (i) => c.membership.checkAddPrincipal(i));
+    case 'RemovePrincipal':
+      return proposeChange(c, name, raw, 'mpchsm:RemovePrincipal', INPUTS.RemovePrincipal, (i) => c.membership.checkRemovePrincipal(i.Name));
+    case 'AddSigner':
+      return proposeChange(c, name, raw, 'mpchsm:AddSigner', INPUTS.AddSigner, (i) => c.membership.checkAddSigner(i));
     case 'AdmitSigner': {
       requireRole(principal, ['mpchsm:AddSigner']);
       return { result: await c.admitSigner(parseInput(INPUTS.AdmitSigner, raw, name).Name) };
     }
-    case 'RemoveSigner': {
-      requireRole(principal, ['mpchsm:RemoveSigner']);
-      const input = parseInput(INPUTS.RemoveSigner, raw, name);
-      c.membership.checkRemoveSigner(input.Name);
-      return propose(c, 'mpchsm:RemoveSigner', input);
-    }
-    case 'UpdateGovernance': {
-      requireRole(principal, ['mpchsm:UpdateGovernance']);
-      const input = parseInput(INPUTS.UpdateGovernance, raw, name);
-      c.membership.checkGovernanceUpdate(input);
-      return propose(c, 'mpchsm:UpdateGovernance', input);
-    }
+    case 'RemoveSigner':
+      return proposeChange(c, name, raw, 'mpchsm:RemoveSigner', INPUTS.RemoveSigner, (i) => c.membership.checkRemoveSigner(i.Name));
+    case 'UpdateGovernance':
+      return proposeChange(c, name, raw, 'mpchsm:UpdateGovernance', INPUTS.UpdateGovernance, (i) => c.membership.checkGovernanceUpdate(i));
     case 'GetProposal': {
       requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);
       const input = parseInput(INPUTS.GetProposal, raw, name);
