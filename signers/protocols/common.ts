@@ -80,6 +80,9 @@ export const messageSchema = z.object({
 });
 
 /** What a party receives of a round's messages: those addressed to it or to all, not its own. */
+/** Party ids in ascending order (a copy). */
+export const sortIds = (ids: readonly PartyId[]): PartyId[] => [...ids].sort((a, b) => a - b);
+
 export const inboxOf = <M extends { from: PartyId; to: PartyId | 'all' }>(all: readonly M[], id: PartyId): M[] =>
   all.filter((m) => m.from !== id && (m.to === id || m.to === 'all'));
 

@@ -24,6 +24,7 @@ import {
   memoized,
   messageSchema,
   partyIdSchema,
+  sortIds,
   toHex,
   type Message,
   type PartyId,
@@ -48,7 +49,6 @@ import { evalCommitment, interpolateAt, evalPoly as shamirEvalPoly, lagrangeAt a
 const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-const sortIds = (ids: readonly PartyId[]): PartyId[] => [...ids].sort((a, b) => a - b);
 
 // ---------------------------------------------------------------------------------------------
 // Output: a party's key share, and the public package anyone (the coordinator) may hold.

@@ -49,6 +49,7 @@ import {
   hexSchema,
   messageSchema,
   partyIdSchema,
+  sortIds,
   toHex,
   type Message,
   type PartyId,
@@ -64,7 +65,6 @@ import * as fr from './suites.js';
 
 const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
-const sortIds = (ids: readonly PartyId[]): PartyId[] => [...ids].sort((a, b) => a - b);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** The public package of the key being reshared: FROST's (dkg.ts) or threshold ECDSA's (keyshare.ts). */

@@ -23,6 +23,7 @@ import {
   hexSchema,
   messageSchema,
   partyIdSchema,
+  sortIds,
   toHex,
   type Message,
   type PartyId,
@@ -49,7 +50,6 @@ import { pairingFinish, pairingRespond, pairingRoundASchema, pairingRoundBSchema
 
 const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
-const sortIds = (ids: readonly PartyId[]): PartyId[] => [...ids].sort((a, b) => a - b);
 
 export const ecdsaKeygenParamsSchema = z.strictObject({
   curve: z.enum(ecdsaCurveNames),

@@ -11,13 +11,12 @@
 //   output:          per peer, both directions' base-OT keys and the zero-sharing seed
 
 import { z } from 'zod';
-import { ProtocolError, hexSchema, toHex, type PartyId, type Rng } from '../common.js';
+import { ProtocolError, hexSchema, sortIds, toHex, type PartyId, type Rng } from '../common.js';
 import { KAPPA, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from './baseot.js';
 import { tagged } from './curves.js';
 import type { EcdsaPair } from './keyshare.js';
 
 const hexBytes = (n: number) => hexSchema.length(2 * n);
-const sortIds = (ids: readonly PartyId[]): PartyId[] => [...ids].sort((a, b) => a - b);
 
 /** Binds a pairwise setup to its host: `tag` names the protocol, `context` its session and parameters. */
 export interface PairingScope {

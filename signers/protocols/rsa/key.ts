@@ -82,7 +82,8 @@ export type RsaPublicParamsJson = z.infer<typeof rsaPublicParamsSchema>;
 export const rsaKeyShareSchema = z.object({ id: partyIdSchema, s: hexSchema.min(2).max(RSA_MAX_SHARE_BITS / 4) });
 export type RsaKeyShareJson = z.infer<typeof rsaKeyShareSchema>;
 
-const intHex = (x: bigint): string => toHex(bigIntToMinBytes(x));
+/** Minimal-length lower-case hex of a non-negative integer. */
+export const intHex = (x: bigint): string => toHex(bigIntToMinBytes(x));
 function hexInt(h: string): bigint {
   const b = fromHex(h);
   const x = bytesToBigInt(b);

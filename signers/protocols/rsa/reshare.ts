@@ -27,10 +27,10 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
-import { checkParticipants, fromHex, hexSchema, messageSchema, partyIdSchema, ProtocolError, toHex, type Message, type PartyId, type Rng } from '../common.js';
-import { bigIntToMinBytes, bitLength, bytesToBigInt, gcd, randomBits } from './arith.js';
+import { checkParticipants, fromHex, hexSchema, messageSchema, partyIdSchema, ProtocolError, sortIds, toHex, type Message, type PartyId, type Rng } from '../common.js';
+import { bitLength, bytesToBigInt, gcd, randomBits } from './arith.js';
 import { lagrangeAtZero, powSigned } from './combine.js';
-import { checkPublicParams, delta, elementHex, encodePublicParams, modulusBytes, RSA_MAX_PARTY_ID, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
+import { checkPublicParams, delta, elementHex, encodePublicParams, intHex, modulusBytes, RSA_MAX_PARTY_ID, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';
 
 export const RSA_RESHARE_ROUND = 1;
@@ -84,8 +84,6 @@ interface Plan {
 const bad = (msg: string): never => {
   throw new ProtocolError('bad-parameters', msg);
 };
-const sortIds = (ids: readonly PartyId[]): PartyId[] => [...ids].sort((a, b) => a - b);
-const intHex = (x: bigint): string => toHex(bigIntToMinBytes(x));
 
 /** Checks the parameters and derives the plan; throws 'bad-parameters'. */
 function plan(p: RsaReshareParams): Plan {
