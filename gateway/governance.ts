@@ -92,7 +92,6 @@ const admissionsFileSchema = z.strictObject({ pending: z.array(signerEntrySchema
 export class GatewayPolicy {
   readonly proposals: ProposalStore;
   private readonly clients: SignerClient[];
-  private readonly newClient: (s: SignerEntry) => SignerClient;
   private readonly downUntil = new Map<number, number>();
   private readonly parsed = new Map<string, KeyPolicy>();
   private defaultText = '';
@@ -118,7 +117,8 @@ export class GatewayPolicy {
     private readonly kmsState: KmsState,
     private readonly identity: IdentitySecrets,
     private readonly log: Logger,
-    auditHead: () => { seq: number; hash: string },
+    /** A client of the gateway's own for a signer (Cluster.clientFor). */
+    private readonly clientFor: (s: SignerEntry) => SignerClient,
     private readonly keys: KeyStore,
   ) {
     this.changesFile = path.join(dir, 'signer-changes.json');
@@ -129,8 +129,7 @@ export class GatewayPolicy {
     const admissions = readJson(this.admissionsFile);
     this.pendingAdmissions = admissions === undefined ? [] : admissionsFileSchema.parse(admissions).pending;
     this.proposals = new ProposalStore(path.join(dir, 'proposals.json'), () => this.current);
-    this.newClient = (s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead);
-    this.clients = config.signers.map(this.newClient);
+    this.clients = config.signers.map(clientFor);
     this.refreshDefaultPolicy();
     // A damaged log must stop the gateway: renumbering from 1 would make every signer take new
     // changes for ones it already processed.
@@ -148,7 +147,7 @@ export class GatewayPolicy {
     kmsState: KmsState;
     identity: IdentitySecrets;
     log: Logger;
-    auditHead: () => { seq: number; hash: string };
+    clientFor: (s: SignerEntry) => SignerClient;
     keys: KeyStore;
   }): GatewayPolicy {
     const file = governanceFile(o.dir);
@@ -157,7 +156,7 @@ export class GatewayPolicy {
     const { chain } = governanceFileSchema.parse(raw);
     const g = verifyGovernanceChain(chain);
     if (!g.ok) throw new Error(`${file}: ${g.reason}`);
-    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.auditHead, o.keys);
+    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.clientFor, o.keys);
     void p.resync();
     return p;
   }
@@ -331,7 +330,7 @@ export class GatewayPolicy {
       const { seq } = await enrol();
       this.config.signers.push(entry);
       await writeFileAtomic(gatewayPaths(this.dir).config, Buffer.from(JSON.stringify(this.config, null, 2) + '\n'), 0o600);
-      this.clients.push(this.newClient(entry));
+      this.clients.push(this.clientFor(entry));
       this.changes.acked[entry.id] = seq;
       await this.save();
       await this.savePendingAdmissions(this.pendingAdmissions.filter((s) => s.id !== entry.id));
