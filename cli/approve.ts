@@ -202,10 +202,10 @@ function describeProposal(p: Proposal, current: GovernanceDocument): string {
       return `remove principal ${principalRemovalSchema.parse(p.parameters).Name}`;
     case 'mpchsm:AddSigner': {
       const a = signerAdmissionSchema.parse(p.parameters);
-      return `add signer ${a.Name} (party ${a.Id}, ${a.Endpoint}) whose identity fingerprint is ${fingerprint(parsePublicIdentity(a.Identity))} — compare it with its operator's; the FROST and ECDSA keys are reshared to include it`;
+      return `add signer ${a.Name} (party ${a.Id}, ${a.Endpoint}) whose identity fingerprint is ${fingerprint(parsePublicIdentity(a.Identity))} — compare it with its operator's; every key is reshared to include it`;
     }
     case 'mpchsm:RemoveSigner':
-      return `remove signer ${signerRemovalSchema.parse(p.parameters).Name}: its FROST and ECDSA key shares are replaced by resharing; its RSA key shares stay valid`;
+      return `remove signer ${signerRemovalSchema.parse(p.parameters).Name}: its key shares are replaced by resharing among the remaining signers`;
     case 'mpchsm:UpdateGovernance': {
       const doc = governanceUpdateSchema.parse(p.parameters).Document;
       const { added, removed } = administratorChanges(current, doc);

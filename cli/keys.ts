@@ -1,4 +1,4 @@
-// `mpchsm key refresh KEY --as ADMIN`: new shares of a FROST or DKLs23 key at its active signers
+// `mpchsm key refresh KEY --as ADMIN`: new shares of a key at its active signers
 // (MpcHsm.RefreshKeyShares), the same public key. It also finishes the resharing a signer
 // removal left undone (the retired signer is left out). No quorum: nothing is proposed.
 import { z } from 'zod';

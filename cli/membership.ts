@@ -156,7 +156,7 @@ export async function signerRemove(dir: string, name: string, as: string, json: 
 /**
  * `mpchsm signer add --as ADMIN`: starts the next signer of this DIR awaiting admission, and
  * proposes adding it. Once approved, every active signer pins its identity and hands it their
- * policy state, and the FROST and ECDSA keys are reshared to include it; RSA keys are not.
+ * policy state, and every key is reshared to include it.
  */
 export async function signerAdd(dir: string, as: string, json: boolean): Promise<void> {
   const { signers } = await syncGovernance(dir, as);

@@ -43,7 +43,7 @@ async function enrol(deps: GatewayDeps, entry: SignerEntry, by: Omit<ReshareCaus
     });
   } catch (e) {
     reason = (e as Error).message.slice(0, 1000);
-    deps.log.error({ signer: entry.name, err: reason }, 'admitting a new signer failed; MpcHsm.AdmitSigner retries');
+    deps.log.error({ signer: entry.name, err: reason }, 'admitting a new signer failed; the repair sweep or MpcHsm.AdmitSigner retries');
   } finally {
     newcomer.close();
   }

@@ -107,7 +107,7 @@ export class Cluster {
       if (!old) throw new ClusterError('internal', `key ${key.keyId} has no public package`);
       const unfinished = this.journal.get(key.keyId);
       // Its holders are split between old and new shares until that one is adopted everywhere.
-      if (unfinished) throw new ClusterError('invalid-state', `an interrupted resharing of key ${key.keyId} (session ${unfinished.session}) is not adopted by every holder yet; MpcHsm.RefreshKeyShares or a gateway restart finishes it`);
+      if (unfinished) throw new ClusterError('invalid-state', `an interrupted resharing of key ${key.keyId} (session ${unfinished.session}) is not adopted by every holder yet; the repair sweep, MpcHsm.RefreshKeyShares or a gateway restart finishes it`);
       const holders = [...new Set(participants ?? current.holders.filter((id) => this.clients.has(id)))].sort((a, b) => a - b);
       const inactive = holders.filter((id) => !this.clients.has(id));
       if (inactive.length) throw new ClusterError('invalid-state', `key ${key.keyId} cannot be reshared to ${inactive.join(', ')}: not an active signer here`);
