@@ -13,7 +13,7 @@
 // compute it) and checks: credential scope (region, service kms), X-Amz-Date within ±5
 // minutes, that host, x-amz-date and x-amz-target are signed, that X-Amz-Target is
 // TrentService.<operation> (a signed Verify is not evidence for a Sign), that the body's
-// KeyId names this key (its id, its ARN or an alias the signer itself knows), that the body's
+// KeyId resolves, by the signer's own alias table, to this key (policy/key-refs.ts), that the body's
 // algorithm, MessageType and Message (or CiphertextBlob) are exactly what it is asked to
 // process, and that the signature was not used before (caller's seen-set, kept for the
 // window). SigV4 is a shared-secret MAC, so whoever holds the secret can mint evidence: the
@@ -50,8 +50,10 @@ export const EVIDENCE_SKEW_MS = 5 * 60_000;
 /** What the signer is asked to do; the evidence must say exactly this. */
 export interface EvidenceExpectation {
   operation: 'Sign' | 'Decrypt';
-  /** The names of this key the signer accepts: its id, its ARN, aliases the signer itself holds. */
-  keyRefs: readonly string[];
+  /** The key asked for: the request's own key reference must name it, by the signer's own tables. */
+  keyId: string;
+  /** The key id a client's reference names at this signer (policy/key-refs.ts), if any. */
+  resolveKey: (ref: string) => string | undefined;
   /** The key's spec: how a PKCS#11 mechanism applies to it. */
   keySpec: string;
   /** SigningAlgorithm (Sign) or EncryptionAlgorithm (Decrypt). */
@@ -67,6 +69,8 @@ export type EvidenceResult =
       ok: true;
       /** The principal the request authenticates, by the signer's own registry. */
       principal: string;
+      /** The key reference as the client wrote it. */
+      keyRef: string;
       /** Record in the seen-set until `replayUntil` (ms); later the date check refuses it. */
       replayId: string;
       replayUntil: number;
@@ -77,7 +81,7 @@ const fail = (reason: string): EvidenceResult => ({ ok: false, reason });
 
 /** The body fields the evidence asserts, compared with the expectation. */
 function mismatch(found: { keyRef?: string; algorithm?: string; messageType?: string; payload: Uint8Array }, expect: EvidenceExpectation): string | undefined {
-  if (found.keyRef === undefined || !expect.keyRefs.includes(found.keyRef)) return `the request names key ${JSON.stringify(found.keyRef ?? null)}, not this key`;
+  if (found.keyRef === undefined || expect.resolveKey(found.keyRef) !== expect.keyId) return `the request names key ${JSON.stringify(found.keyRef?.slice(0, 300) ?? null)}, not this key`;
   if (found.algorithm !== expect.algorithm) return `the request asks for algorithm ${found.algorithm ?? 'none'}, not ${expect.algorithm}`;
   if (expect.operation === 'Sign' && (found.messageType ?? 'RAW') !== (expect.messageType ?? 'RAW'))
     return `the request's MessageType is ${found.messageType ?? 'RAW'}, not ${expect.messageType ?? 'RAW'}`;
@@ -223,7 +227,7 @@ export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4Evid
   }
   const bad = mismatch(found, o.expect);
   if (bad) return fail(bad);
-  return { ok: true, principal: cred.principal, replayId, replayUntil: signedAt + EVIDENCE_SKEW_MS + 1000 };
+  return { ok: true, principal: cred.principal, keyRef: found.keyRef!, replayId, replayUntil: signedAt + EVIDENCE_SKEW_MS + 1000 };
 }
 
 // ---- PKCS#11 ------------------------------------------------------------------------------
@@ -359,7 +363,7 @@ export function verifyP11Request(evidence: unknown, o: P11EvidenceOptions): Evid
   if (typeof asks === 'string') return fail(asks);
   const bad = mismatch(asks, o.expect);
   if (bad) return fail(bad);
-  return { ok: true, principal: e.principal, replayId, replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000 };
+  return { ok: true, principal: e.principal, keyRef: e.key, replayId, replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000 };
 }
 
 // ---- either -------------------------------------------------------------------------------

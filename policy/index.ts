@@ -5,6 +5,8 @@ export * from './evaluate.js';
 export * from './evidence.js';
 export * from './governance.js';
 export * from './key-policy.js';
+export * from './key-refs.js';
+export * from './key-usage.js';
 export * from './membership.js';
 export * from './rate-limit.js';
 export * from './roles.js';

@@ -1,10 +1,10 @@
 // Key and alias identifiers as AWS KMS writes them: key id (UUID), key ARN
 // `arn:aws:kms:REGION:ACCOUNT:key/ID`, alias name `alias/NAME`, alias ARN
 // `arn:aws:kms:REGION:ACCOUNT:alias/NAME`.
+import { aliasNameProblem } from '../../policy/key-refs.js';
 import { KmsError } from './errors.js';
 
 const ALIAS_PREFIX = 'alias/';
-const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]+$/;
 
 export type KeyRef = { kind: 'key'; keyId: string } | { kind: 'alias'; aliasName: string };
 
@@ -42,15 +42,8 @@ export class Arns {
   }
 }
 
-/** Checks an alias name for CreateAlias/UpdateAlias/DeleteAlias. */
+/** Checks an alias name for CreateAlias/UpdateAlias/DeleteAlias: the signers' own rule (policy/key-refs.ts). */
 export function checkAliasName(name: string): void {
-  if (!name.startsWith(ALIAS_PREFIX)) throw new KmsError('InvalidAliasNameException', `Alias name '${name}' must begin with 'alias/'`);
-  if (!ALIAS_NAME.test(name)) {
-    throw new KmsError('InvalidAliasNameException', `Alias name '${name}' may contain only letters, digits, '/', '_' and '-' after 'alias/', and at least one of them`);
-  }
-  // AWS reserves alias/aws/ for AWS managed keys; it is matched without regard to case so no
-  // look-alike (alias/AWS/…) can pass for one.
-  if (name.toLowerCase().startsWith('alias/aws/')) {
-    throw new KmsError('InvalidAliasNameException', `Alias names beginning with 'alias/aws/' are reserved for AWS managed keys`);
-  }
+  const problem = aliasNameProblem(name);
+  if (problem) throw new KmsError('ValidationException', problem);
 }

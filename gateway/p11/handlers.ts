@@ -111,7 +111,7 @@ export function asP11Error(e: unknown): P11Error {
       case 'AccessDeniedException':
         return new P11Error(CKR.FUNCTION_REJECTED, e.message);
       case 'AlreadyExistsException':
-      case 'InvalidAliasNameException':
+      case 'ValidationException':
         return new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, e.message);
       case 'NotFoundException':
         return new P11Error(CKR.OBJECT_HANDLE_INVALID, e.message);

@@ -43,6 +43,7 @@ import {
   MalformedPolicyDocumentException,
   MembershipError,
   administratorChanges,
+  aliasNameProblem,
   authorize,
   canonicalJson,
   defaultKeyPolicy,
@@ -51,9 +52,11 @@ import {
   openPrincipalSecret,
   parseKeyPolicy,
   principalEnrolmentSchema,
+  keyUseProblem,
   principalRemovalSchema,
   proposalSchema,
   quorumFor,
+  resolveKeyRef,
   signedGovernanceSchema,
   signerAdmissionSchema,
   signerRemovalSchema,
@@ -439,6 +442,8 @@ export class PolicyGuard {
     const u = parsed.data;
     const key = this.keyState(keyId);
     if (key.state !== 'Enabled') throw new RpcError(403, 'invalid-state', `key ${keyId} is ${key.state === 'Disabled' ? 'disabled' : 'pending deletion'} at this signer`);
+    const misuse = keyUseProblem(key, u.operation, u.algorithm);
+    if (misuse) throw new RpcError(403, 'invalid-usage', misuse);
     const now = Date.now();
     const payload = fromB64(u.payload);
     const ev = await verifyEvidence(u.evidence, {
@@ -451,7 +456,7 @@ export class PolicyGuard {
         const k = this.byName.get(name)?.pinRequestKey;
         return k ? fromHex(k) : undefined;
       },
-      expect: { operation: u.operation, keyRefs: this.keyRefs(keyId), keySpec: key.keySpec, algorithm: u.algorithm, payload, ...(u.messageType ? { messageType: u.messageType } : {}) },
+      expect: { operation: u.operation, keyId, resolveKey: (ref) => this.resolveKey(ref), keySpec: key.keySpec, algorithm: u.algorithm, payload, ...(u.messageType ? { messageType: u.messageType } : {}) },
       now,
       seen: new Set(),
     });
@@ -691,9 +696,19 @@ export class PolicyGuard {
         delete next.deletionDate;
         break;
       default: {
+        const name = str('AliasName');
+        const problem = aliasNameProblem(name);
+        if (problem) throw denied(problem);
+        const current = this.aliases[name];
+        if (c.operation === 'CreateAlias' && current !== undefined) throw denied(`alias ${name} already exists here; UpdateAlias re-points it`);
+        if (c.operation === 'UpdateAlias') {
+          if (current === undefined) throw denied(`alias ${name} does not exist here`);
+          if (this.keyState(current).keyUsage !== key.keyUsage) throw denied(`alias ${name} names a ${this.keyState(current).keyUsage} key; it cannot be re-pointed at a ${key.keyUsage} key`);
+        }
+        if (c.operation !== 'DeleteAlias' && pending) throw invalid();
         const aliases = { ...this.aliases };
-        if (c.operation === 'DeleteAlias') delete aliases[str('AliasName')];
-        else aliases[str('AliasName')] = keyId;
+        if (c.operation === 'DeleteAlias') delete aliases[name];
+        else aliases[name] = keyId;
         await this.store.put(ALIASES, json(aliases));
         this.aliases = aliases;
       }
@@ -923,10 +938,9 @@ export class PolicyGuard {
 
   private keyArn = (keyId: string) => `arn:aws:kms:${this.registry.region}:${this.registry.account}:key/${keyId}`;
 
-  /** Names a client may use for a key: its id, its ARN, aliases this signer holds (and their ARNs). */
-  private keyRefs(keyId: string): string[] {
-    const aliases = Object.entries(this.aliases).filter(([, k]) => k === keyId).map(([a]) => a);
-    return [keyId, this.keyArn(keyId), ...aliases, ...aliases.map((a) => `arn:aws:kms:${this.registry.region}:${this.registry.account}:${a}`)];
+  /** The key a client's reference names by this signer's own alias table. */
+  private resolveKey(ref: string): string | undefined {
+    return resolveKeyRef(ref, { region: this.registry.region, account: this.registry.account, aliasTarget: (a) => this.aliases[a] });
   }
 
   private keyIdOf(ref: string): string {

@@ -108,7 +108,7 @@ describe('identifiers', () => {
   it('alias names: prefix, characters, reserved alias/aws/', () => {
     expect(() => checkAliasName('alias/my-app_1/x')).not.toThrow();
     for (const bad of ['my-app', 'alias/', 'alias/sp ace', 'alias/aws/ebs', 'alias/AWS/ebs']) {
-      expect(thrown(() => checkAliasName(bad)).type).toBe('InvalidAliasNameException');
+      expect(thrown(() => checkAliasName(bad)).type).toBe('ValidationException');
     }
   });
 });

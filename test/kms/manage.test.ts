@@ -106,8 +106,8 @@ describe('aliases', () => {
   it('refuses duplicates, reserved and malformed names, and aliases as targets', async () => {
     const dup = await awsError(admin.send(new CreateAliasCommand({ AliasName: 'alias/payments-signing', TargetKeyId: k2 })));
     expect([dup.name, dup.status]).toEqual(['AlreadyExistsException', 400]);
-    expect((await awsError(admin.send(new CreateAliasCommand({ AliasName: 'alias/aws/ebs', TargetKeyId: k2 })))).name).toBe('InvalidAliasNameException');
-    expect((await awsError(admin.send(new CreateAliasCommand({ AliasName: 'payments', TargetKeyId: k2 })))).name).toBe('InvalidAliasNameException');
+    expect((await awsError(admin.send(new CreateAliasCommand({ AliasName: 'alias/aws/ebs', TargetKeyId: k2 })))).name).toBe('ValidationException');
+    expect((await awsError(admin.send(new CreateAliasCommand({ AliasName: 'payments', TargetKeyId: k2 })))).name).toBe('ValidationException');
     expect((await awsError(admin.send(new CreateAliasCommand({ AliasName: 'alias/bad name', TargetKeyId: k2 })))).name).toBe('ValidationException');
     expect((await awsError(admin.send(new CreateAliasCommand({ AliasName: 'alias/x', TargetKeyId: 'alias/second' })))).name).toBe('NotFoundException');
     expect((await awsError(admin.send(new CreateAliasCommand({ AliasName: 'alias/x', TargetKeyId: '0c6b7a1e-0000-4000-8000-000000000000' })))).name).toBe('NotFoundException');

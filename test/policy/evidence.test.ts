@@ -19,13 +19,18 @@ import {
   type P11Evidence,
 } from '../../policy/evidence.js';
 import { toHex } from '../../signers/protocols/common.js';
-import { KEY_ARN, KEY_ID, NOW, REGION } from './fixtures.js';
+import { resolveKeyRef } from '../../policy/key-refs.js';
+import { ACCOUNT, KEY_ARN, KEY_ID, NOW, REGION } from './fixtures.js';
+
+const OTHER_KEY_ID = '0b5e7f3a-9c1d-4e2f-8a6b-3c4d5e6f7a8b';
 
 const ACCESS_KEY = 'MPCAPPTESTKEY000001';
 const SECRET = 'app-secret-access-key-0123456789';
 const secretFor = (id: string) => (id === ACCESS_KEY ? { principal: 'app', secret: SECRET } : undefined);
 const message = new TextEncoder().encode('hello, signers');
-const expectSign: EvidenceExpectation = { operation: 'Sign', keyRefs: [KEY_ID, KEY_ARN, 'alias/release'], keySpec: 'ECC_NIST_P256', algorithm: 'ECDSA_SHA_256', payload: message, messageType: 'RAW' };
+const aliases: Record<string, string> = { 'alias/release': KEY_ID, 'alias/else': OTHER_KEY_ID };
+const resolveKey = (ref: string) => resolveKeyRef(ref, { region: REGION, account: ACCOUNT, aliasTarget: (a) => aliases[a] });
+const expectSign: EvidenceExpectation = { operation: 'Sign', keyId: KEY_ID, resolveKey, keySpec: 'ECC_NIST_P256', algorithm: 'ECDSA_SHA_256', payload: message, messageType: 'RAW' };
 
 async function signedRequest(opts: { target?: string; body?: Record<string, unknown>; at?: number; checksum?: boolean } = {}): Promise<ForwardedHttpRequest> {
   const body = new TextEncoder().encode(
@@ -112,7 +117,7 @@ describe('SigV4 evidence', () => {
     expect(await verify(req, { expect: { ...expectSign, payload: new TextEncoder().encode('other') } })).toEqual({ ok: false, reason: 'the request signs a different message' });
     expect(await verify(req, { expect: { ...expectSign, algorithm: 'ECDSA_SHA_384' } })).toMatchObject({ ok: false, reason: expect.stringContaining('algorithm ECDSA_SHA_256, not ECDSA_SHA_384') });
     expect(await verify(req, { expect: { ...expectSign, messageType: 'DIGEST' } })).toMatchObject({ ok: false, reason: expect.stringContaining("MessageType is RAW") });
-    expect(await verify(req, { expect: { ...expectSign, keyRefs: ['alias/else'] } })).toMatchObject({ ok: false, reason: expect.stringContaining('not this key') });
+    expect(await verify(req, { expect: { ...expectSign, keyId: OTHER_KEY_ID } })).toMatchObject({ ok: false, reason: expect.stringContaining('not this key') });
     // A signed Verify (same body shape) is not a Sign.
     const verifyReq = await signedRequest({ target: 'TrentService.Verify' });
     expect(await verify(verifyReq)).toEqual({ ok: false, reason: 'the signed request is TrentService.Verify, not TrentService.Sign' });
@@ -138,7 +143,7 @@ describe('SigV4 evidence', () => {
   it('checks Decrypt bodies against the ciphertext and encryption algorithm', async () => {
     const ct = new Uint8Array(256).fill(7);
     const req = await signedRequest({ target: 'TrentService.Decrypt', body: { KeyId: KEY_ARN, CiphertextBlob: Buffer.from(ct).toString('base64'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' } });
-    const expectDecrypt: EvidenceExpectation = { operation: 'Decrypt', keyRefs: [KEY_ID, KEY_ARN], keySpec: 'RSA_2048', algorithm: 'RSAES_OAEP_SHA_256', payload: ct };
+    const expectDecrypt: EvidenceExpectation = { operation: 'Decrypt', keyId: KEY_ID, resolveKey, keySpec: 'RSA_2048', algorithm: 'RSAES_OAEP_SHA_256', payload: ct };
     expect(await verify(req, { expect: expectDecrypt })).toMatchObject({ ok: true });
     expect(await verify(req, { expect: { ...expectDecrypt, payload: new Uint8Array(256) } })).toEqual({ ok: false, reason: 'the request decrypts a different ciphertext' });
     expect(await verify(req)).toMatchObject({ ok: false, reason: expect.stringContaining('TrentService.Decrypt, not TrentService.Sign') });
@@ -187,7 +192,7 @@ describe('PKCS#11 evidence', () => {
 
   it("verifies a MAC'd request, reading its mechanism itself, and refuses it under another PIN", () => {
     const ev = macP11Request(request(), requestKey);
-    expect(verifyP11Request(ev, opts())).toEqual({ ok: true, principal: 'app', replayId: `p11:app:${'01'.repeat(16)}`, replayUntil: NOW + 301_000 });
+    expect(verifyP11Request(ev, opts())).toEqual({ ok: true, principal: 'app', keyRef: ev.key, replayId: `p11:app:${'01'.repeat(16)}`, replayUntil: NOW + 301_000 });
     expect(verifyP11Request(macP11Request(request(), derivePinKeys('000000', kdf).requestKey), opts())).toEqual({ ok: false, reason: 'the PKCS#11 request MAC of app does not verify' });
     // The login key — all a gateway ever sees — makes no valid request.
     expect(verifyP11Request(macP11Request(request(), loginKey), opts())).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') });
