@@ -26,6 +26,7 @@ import { KmsError, asKmsError } from './errors.js';
 import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
+import { RepeatAnswers, type Claim } from './repeats.js';
 import { SigV4Verifier, type ReceivedRequest } from './sigv4.js';
 
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
@@ -62,7 +63,7 @@ const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'si
 /** One audit entry per KMS request: who, what, on which key, with which signers, and how it ended. */
 async function recordRequest(
   deps: GatewayDeps,
-  r: { requestId: string; started: number; source: string; principal?: { name: string; accessKeyId: string }; opCtx?: OpContext; operation?: string; status: number; reason: string; via?: string; proposed?: string },
+  r: { requestId: string; started: number; source: string; principal?: { name: string; accessKeyId: string }; opCtx?: OpContext; operation?: string; status: number; reason: string; via?: string; proposed?: string; keyId?: string; repeatOf?: string },
 ): Promise<void> {
   const ok = r.status < 300;
   const trace = r.opCtx?.trace;
@@ -71,7 +72,7 @@ async function recordRequest(
     request: trace?.session ?? r.requestId,
     op: r.operation ?? 'unknown',
     principal: { ...(r.principal ? { name: r.principal.name, accessKeyId: r.principal.accessKeyId } : {}), source: r.source },
-    keyId: r.opCtx?.keyId,
+    keyId: r.opCtx?.keyId ?? r.keyId,
     algorithm: r.opCtx?.algorithm,
     digest: r.opCtx?.digest,
     signers: trace && trace.signers.length > 0 ? trace.signers : undefined,
@@ -79,9 +80,15 @@ async function recordRequest(
     ...(approvedBy.length ? { policy: { version: gatewayPolicy().governance.version, approvals: approvedBy } } : {}),
     outcome: ok ? 'ok' : r.status < 500 ? 'refused' : 'failed',
     reason: ok ? undefined : r.reason.slice(0, 1024),
-    output: ok ? (OUTPUT_OF[r.operation ?? ''] ?? 'none') : 'none',
+    // A repeat released nothing new: it was answered as its first request was.
+    output: ok && !r.repeatOf ? (OUTPUT_OF[r.operation ?? ''] ?? 'none') : 'none',
     startedAt: r.started,
-    detail: { requestId: r.requestId, ...((r.opCtx?.proposal ?? r.proposed) ? { proposal: r.opCtx?.proposal ?? r.proposed } : {}), ...(r.via ? { via: r.via } : {}) },
+    detail: {
+      requestId: r.requestId,
+      ...((r.opCtx?.proposal ?? r.proposed) ? { proposal: r.opCtx?.proposal ?? r.proposed } : {}),
+      ...(r.via ? { via: r.via } : {}),
+      ...(r.repeatOf ? { repeatOf: r.repeatOf } : {}),
+    },
   });
 }
 
@@ -126,6 +133,7 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     service: 'kms',
     secretFor: (id) => deps.principals.byAccessKeyId(id)?.secretAccessKey,
   });
+  const repeats = new RepeatAnswers();
 
   /** Applications are verified by a signer (the gateway holds no application secret). */
   async function authenticate(req: ReceivedRequest, requestId: string): Promise<string> {
@@ -181,6 +189,8 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     let opCtx: OpContext | undefined;
     let via: string | undefined;
     let proposed: string | undefined;
+    let claim: Claim | undefined;
+    let repeatOf: string | undefined;
     let reason = '';
     let status = 200;
     let outcome = 'ok';
@@ -199,7 +209,12 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       entry.principal = known.name;
 
       const target = ctx.get('x-amz-target');
-      if (target.startsWith(MPCHSM_PREFIX) && isMpcHsmOperation(target.slice(MPCHSM_PREFIX.length))) {
+      claim = await repeats.claim(received);
+      if ('earlier' in claim) {
+        ({ requestId: repeatOf, operation: entry.operation, keyId: entry.keyId } = claim.earlier);
+        ctx.set('Content-Type', CONTENT_TYPE);
+        ctx.body = claim.earlier.body;
+      } else if (target.startsWith(MPCHSM_PREFIX) && isMpcHsmOperation(target.slice(MPCHSM_PREFIX.length))) {
         const name = target.slice(MPCHSM_PREFIX.length) as Parameters<typeof runMpcHsm>[0];
         entry.operation = via = `MpcHsm.${name}`;
         if (ctx.get('content-type').split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
@@ -274,7 +289,19 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     }
     // The gateway's transcript entry is durable before any answer leaves; without it, nothing does.
     try {
-      await recordRequest(deps, { requestId, started, source: `${ctx.ip}`, principal, opCtx, operation: entry.operation, status, reason, ...(via ? { via } : {}), ...(proposed ? { proposed } : {}) });
+      await recordRequest(deps, {
+        requestId,
+        started,
+        source: `${ctx.ip}`,
+        principal,
+        opCtx,
+        operation: entry.operation,
+        status,
+        reason,
+        ...(via ? { via } : {}),
+        ...(proposed ? { proposed } : {}),
+        ...(repeatOf ? { repeatOf, keyId: entry.keyId } : {}),
+      });
     } catch (e) {
       deps.log.error({ requestId, err: (e as Error).message }, 'audit append failed; answer withheld');
       const err = new KmsError('KMSInternalException', 'The request could not be recorded; nothing was released', 500);
@@ -282,7 +309,9 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       ctx.status = err.status;
       ctx.body = JSON.stringify(err.body());
     }
+    // Repeats get this answer only once it is recorded (an unrecorded answer was withheld).
+    if (claim && 'settle' in claim) claim.settle(status < 300 && entry.operation ? { requestId, operation: entry.operation, ...(entry.keyId ? { keyId: entry.keyId } : {}), body: typeof ctx.body === 'string' ? ctx.body : '' } : undefined);
     ctx.set('x-amzn-RequestId', requestId);
-    deps.log.info({ requestId, ...entry, outcome, status, ms: Date.now() - started }, 'kms');
+    deps.log.info({ requestId, ...entry, outcome, status, ms: Date.now() - started, ...(repeatOf ? { repeatOf } : {}) }, 'kms');
   };
 }

@@ -2,8 +2,9 @@
 // (the signer the AWS SDKs use) over the request as received — exactly the headers the caller
 // signed, its own X-Amz-Date and the body's real SHA-256 — with the principal's secret, and
 // compared in constant time. Around that: the credential scope must name this region, the
-// `kms` service and a date matching X-Amz-Date; the date must be within ±5 minutes; and a
-// signature is accepted once (replays inside the window are refused). Error names and
+// `kms` service and a date matching X-Amz-Date; the date must be within ±5 minutes. A
+// byte-identical request within that window is the same request, as at AWS: it authenticates
+// again (gateway/kms/repeats.ts answers it as the first was answered). Error names and
 // wording follow AWS, so SDKs react as they do to AWS (e.g. they retry "Signature expired"
 // after correcting their clock offset).
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -72,26 +73,7 @@ function parseAuthorization(header: string): Authorization {
   return { accessKeyId, date, region, service, terminator, signedHeaders: params.get('SignedHeaders')!.split(';'), signature };
 }
 
-/** Signatures already accepted, until their request date leaves the ±5 minute window. */
-class ReplayCache {
-  private readonly seen = new Map<string, number>();
-  private nextSweep = 0;
-
-  /** Records `signature`; false if it was already recorded and is still inside the window. */
-  add(signature: string, expiresAt: number, now: number): boolean {
-    if (now >= this.nextSweep) {
-      for (const [s, exp] of this.seen) if (exp <= now) this.seen.delete(s);
-      this.nextSweep = now + 10_000;
-    }
-    const prior = this.seen.get(signature);
-    if (prior !== undefined && prior > now) return false;
-    this.seen.set(signature, expiresAt);
-    return true;
-  }
-}
-
 export class SigV4Verifier {
-  private readonly replays = new ReplayCache();
 
   constructor(
     private readonly opts: {
@@ -173,10 +155,6 @@ export class SigV4Verifier {
       throw invalid(
         'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
       );
-    }
-    // Remembered a second past the window's edge, where the date check takes over.
-    if (!this.replays.add(auth.signature, signedAt + SKEW_MS + 1000, now)) {
-      throw invalid('This signed request was already received once; each request must be signed afresh (replays are refused).');
     }
     return auth.accessKeyId;
   }

@@ -28,10 +28,11 @@
 // default) cannot be checked here — administrators authenticate at the gateway — and are
 // applied on the gateway's word, recorded as such; put them under quorum to close that.
 //
-// Replays: a request is honoured for one release per signer. An RSA partial of the same input
-// may be released again (a retry around a dead signer): the value is deterministic, so it
-// gives nothing new. Replays are remembered in memory for the ±5 minute window; a request
-// signed before this process started is refused, so a restart does not reopen the window.
+// Repeats: a byte-identical request within its ±5 minute window is the same request (AWS
+// serves it again): it may be released again, counted once toward the rate limit and the
+// per-signature approvals it consumed, and recorded as a repeat. The requests released for and
+// the rate buckets are kept in signers/node/replay-ledger.ts, so a restart forgets neither.
+import path from 'node:path';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import type { AuditLog } from '../../audit/log.js';
@@ -79,6 +80,7 @@ import type { RsaRequest } from '../protocols/rsa/request.js';
 import { peerSchema, type Peer } from './config.js';
 import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from './identity.js';
 import { digestHex } from './released.js';
+import { ReplayLedger } from './replay-ledger.js';
 import { RpcError } from './rpc.js';
 import type { ShareStore } from './store.js';
 
@@ -87,6 +89,8 @@ const GOVERNANCE = 'policy.governance';
 const ALIASES = 'policy.aliases';
 const LEDGER = 'policy.ledger';
 const KEY_PREFIX = 'policy.key.';
+/** Beside the sealed store: requests released for and rate buckets (replay-ledger.ts). */
+const REPLAYS_FILE = 'replays.jsonl';
 /** Party ids of signers removed by approved RemoveSigner proposals: never trusted again. */
 const RETIRED = 'policy.retired';
 const retiredSchema = z.array(z.number().int().min(1).max(255));
@@ -307,6 +311,8 @@ interface Applied {
 export interface UseRecord {
   principal: { name: string };
   policy: { version: number; approvals: string[] };
+  /** A repeat of a request released before (served again, spending nothing). */
+  detail?: { repeat: true };
 }
 
 export class PolicyGuard {
@@ -314,12 +320,8 @@ export class PolicyGuard {
   private readonly byName = new Map<string, RegisteredPrincipal>();
   private readonly sigv4: SigV4Verifier;
   private readonly policies = new Map<string, KeyPolicy>();
-  private readonly buckets = new Map<string, BucketState>();
-  /** Requests already honoured: replay id → what was released, until the window closes. */
-  private readonly seen = new Map<string, { fingerprint: string; until: number; nonces: string[] }>();
   /** Keys that have released anything since start (they can no longer be forgotten). */
   private readonly used = new Set<string>();
-  private readonly bootedAt = Date.now();
 
   private constructor(
     private readonly store: ShareStore,
@@ -334,6 +336,8 @@ export class PolicyGuard {
     private ledger: Ledger,
     private retiredIds: Set<number>,
     private admittedPeers: Peer[],
+    /** Requests released for and rate buckets, kept across restarts. */
+    private readonly replays: ReplayLedger,
   ) {
     this.index();
     this.sigv4 = new SigV4Verifier({ region: registry.region, service: 'kms', secretFor: (id) => this.byAccessKey.get(id)?.secretAccessKey });
@@ -405,7 +409,8 @@ export class PolicyGuard {
     }
     const retired = (await store.has(RETIRED)) ? await read(RETIRED, retiredSchema) : [];
     const admitted = (await store.has(ADMITTED)) ? await read(ADMITTED, admittedSchema) : [];
-    return new PolicyGuard(store, audit, self, registry, chain.chain, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema), new Set(retired), admitted);
+    const replays = await ReplayLedger.open(path.join(path.dirname(store.dir), REPLAYS_FILE));
+    return new PolicyGuard(store, audit, self, registry, chain.chain, g.governance, keys, await read(ALIASES, aliasesSchema), await read(LEDGER, ledgerSchema), new Set(retired), admitted, replays);
   }
 
   // ---- authentication for the gateway -------------------------------------------------------
@@ -432,10 +437,9 @@ export class PolicyGuard {
 
   /**
    * Authorises a Sign or Decrypt with `keyId` from the evidence the gateway forwarded. Nothing
-   * is consumed yet: `release` does that when the output leaves. `fingerprint` names the output
-   * when it is known now (an RSA partial's input), so a retry of the same output is allowed.
+   * is consumed yet: `release` does that when the output leaves.
    */
-  async authorizeUse(keyId: string, raw: unknown, fingerprint?: string): Promise<UseGrant> {
+  async authorizeUse(keyId: string, raw: unknown): Promise<UseGrant> {
     if (raw === undefined) throw denied('the request carries no evidence that a principal asked for it');
     const parsed = useSchema.safeParse(raw);
     if (!parsed.success) throw denied(`malformed request evidence: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
@@ -461,8 +465,7 @@ export class PolicyGuard {
       seen: new Set(),
     });
     if (!ev.ok) throw denied(ev.reason);
-    if (ev.replayUntil - EVIDENCE_SKEW_MS - 1000 < this.bootedAt - 1000) throw denied('the request was signed before this signer started; sign it again');
-    const prior = this.checkReplay(ev.replayId, fingerprint, now);
+    const prior = this.replays.get(ev.replayId, now);
 
     let digest: string | undefined;
     if (u.operation === 'Sign') {
@@ -473,7 +476,7 @@ export class PolicyGuard {
         throw denied((e as Error).message);
       }
     }
-    // Nonces this same request consumed at its first release are not a reuse on a retry.
+    // Nonces this same request consumed at its first release are not a reuse on a repeat.
     const usedNonces = new Set(Object.keys(this.ledger.nonces).filter((n) => !prior?.nonces.includes(n)));
     const d = authorize({
       principal: this.principal(ev.principal),
@@ -501,22 +504,23 @@ export class PolicyGuard {
 
   /**
    * Consumes what an authorised request spends — its replay id, per-signature approval
-   * nonces (sealed), a rate-limit token — immediately before its output leaves this signer.
+   * nonces (sealed), a rate-limit token — durably, immediately before its output leaves this
+   * signer. A repeat of a request released before spends nothing again.
    */
   async release(g: UseGrant, fingerprint: string): Promise<UseRecord> {
     const now = Date.now();
-    const prior = this.checkReplay(g.replayId, fingerprint, now);
+    const prior = this.replays.get(g.replayId, now);
     if (!prior) {
       for (const n of g.nonces) if (this.ledger.nonces[n.nonce] !== undefined) throw denied(`a signature approval (nonce ${n.nonce}) was already used`);
-      this.rateLimit(this.keyState(g.keyId), now, true);
-      this.seen.set(g.replayId, { fingerprint, until: g.replayUntil, nonces: g.nonces.map((n) => n.nonce) });
-      if (g.nonces.length) {
-        for (const n of g.nonces) this.ledger.nonces[n.nonce] = n.expiresAt;
-        await this.saveLedger();
-      }
+      const bucket = this.rateLimit(this.keyState(g.keyId), now, true);
+      for (const n of g.nonces) this.ledger.nonces[n.nonce] = n.expiresAt;
+      await Promise.all([
+        this.replays.record(g.replayId, { fingerprint, until: g.replayUntil, nonces: g.nonces.map((n) => n.nonce) }, bucket && { keyId: g.keyId, state: bucket }),
+        g.nonces.length ? this.saveLedger() : undefined,
+      ]);
     }
     this.used.add(g.keyId);
-    return { principal: { name: g.principal }, policy: { version: g.governanceVersion, approvals: g.approvedBy } };
+    return { principal: { name: g.principal }, policy: { version: g.governanceVersion, approvals: g.approvedBy }, ...(prior ? { detail: { repeat: true } } : {}) };
   }
 
   /** The FROST signing package must sign exactly what the client asked. */
@@ -980,20 +984,13 @@ export class PolicyGuard {
     return defaultKeyPolicy(this.registry.account, named('admin'), named('app'), named('auditor'));
   }
 
-  /** The earlier release of this request, if any; refuses a second release of anything else. */
-  private checkReplay(replayId: string, fingerprint: string | undefined, now: number) {
-    const s = this.seen.get(replayId);
-    if (!s || s.until <= now) return undefined;
-    if (s.fingerprint !== fingerprint) throw denied('this signed request was already used (replay)');
-    return s;
-  }
-
-  private rateLimit(k: KeyState, now: number, take: boolean): void {
+  /** Refuses a use the key's rate limit does not allow now; answers the bucket a use would leave. */
+  private rateLimit(k: KeyState, now: number, take: boolean): BucketState | undefined {
     const limit = this.keyInput(k).policy.mpchsm?.rateLimit;
-    if (!limit) return;
-    const r = takeToken(limit, this.buckets.get(k.keyId), now);
+    if (!limit) return undefined;
+    const r = takeToken(limit, this.replays.bucket(k.keyId), now);
     if (!r.allowed) throw denied(`key ${k.keyId} allows ${limit.perMinute} uses per minute; retry in ${Math.ceil(r.retryAfterMs / 1000)} s`);
-    if (take) this.buckets.set(k.keyId, r.state);
+    return take ? r.state : undefined;
   }
 
   private async saveLedger(): Promise<void> {
@@ -1004,8 +1001,7 @@ export class PolicyGuard {
   }
 
   private sweep(): void {
-    const now = Date.now();
-    for (const [id, s] of this.seen) if (s.until <= now) this.seen.delete(id);
+    this.replays.sweep(Date.now());
   }
 }
 

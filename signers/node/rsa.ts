@@ -61,7 +61,7 @@ export class RsaShares {
       const request = parseRequest(req.request);
       if (request.session !== req.session) throw new RpcError(400, 'bad-request', 'the request belongs to another session');
       const fingerprint = rsaFingerprint(request);
-      const grant = await this.guard.authorizeUse(req.keyId, req.use, fingerprint);
+      const grant = await this.guard.authorizeUse(req.keyId, req.use);
       this.guard.expectRsa(grant, request);
       const partial = rsaPartial(params, share, request, randomBytes);
       const asked = await this.guard.release(grant, fingerprint);

@@ -90,13 +90,11 @@ describe('SigV4 verification', () => {
     expect(future.message).toMatch(/^Signature not yet current: /);
   });
 
-  it('refuses a replay of an accepted request within the window', async () => {
+  it('authenticates a byte-identical repeat within the window, as AWS does', async () => {
     const v = verifier();
     const r = await received();
     await v.verify(r);
-    const e = await rejection(v.verify(r));
-    expect(e.type).toBe('InvalidSignatureException');
-    expect(e.message).toMatch(/already received/);
+    expect(await v.verify(r)).toBe(creds.accessKeyId);
     // Another request (new signature) from the same principal is fine.
     expect(await v.verify(await received({ body: '{"Limit":5}' }))).toBe(creds.accessKeyId);
   });

@@ -2,8 +2,8 @@
 // key (read from its sealed store with its operator secret) and calls the signers' RPC itself,
 // as an attacker who owns the gateway host would. It has no application secret and no
 // administrator's approval key. Every signer refuses: forged approvals, altered policies, key
-// creation without approval, forgetting a key in use, replayed sign requests, requests no
-// client signed, and requests whose signed body names another key or message.
+// creation without approval, forgetting a key in use, requests no client signed, and requests
+// whose signed body names another key or message; a repeat is served only as the same request.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -137,19 +137,20 @@ describe('signing needs a client’s own request, once, for exactly that key and
     await expect(frostSession(tc, signers.slice(0, 2), keyA, text('pay 1000'), signUse(text('pay 10'), evidence))).rejects.toThrow(/not for the message and algorithm the client asked for/);
   });
 
-  it('a replayed request: signed once with every signer, then refused by every signer', async () => {
+  it('a repeated request is the same request: served again for that key and message only, recorded as a repeat', async () => {
     const evidence = await appRequest(tc, 'TrentService.Sign', signBody(keyA, 'once'));
     const use = signUse(text('once'), evidence);
-    const signature = await frostSession(tc, signers, keyA, text('once'), use);
-    expect(signature.length).toBe(64);
-    for (const c of signers) expect((await refusal(commit(c, keyA, use))).message).toMatch(/already used \(replay\)/);
-    await expect(frostSession(tc, signers.slice(1), keyA, text('once'), use)).rejects.toThrow(/replay/);
+    expect((await frostSession(tc, signers, keyA, text('once'), use)).length).toBe(64);
+    expect((await frostSession(tc, signers.slice(1), keyA, text('once'), use)).length).toBe(64);
+    for (const c of signers) expect((await refusal(commit(c, keyB, use))).message).toMatch(/not this key/);
+    const released = auditEntries(tc, 'signer2').filter((e) => e.keyId === keyA && e.output === 'partial');
+    expect(released.slice(-2).map((e) => (e.detail as { repeat?: boolean } | undefined)?.repeat ?? false)).toEqual([false, true]);
   });
 
   it('each signer recorded its refusals', () => {
     for (const s of ['signer1', 'signer2', 'signer3']) {
       const refused = auditEntries(tc, s).filter((e) => e.outcome === 'refused').map((e) => String(e.reason));
-      for (const why of [/no evidence/, /SigV4 signature does not verify/, /replay/, /needs approval by 2/]) expect(refused.some((r) => why.test(r)), `${s}: ${why}`).toBe(true);
+      for (const why of [/no evidence/, /SigV4 signature does not verify/, /not this key/, /needs approval by 2/]) expect(refused.some((r) => why.test(r)), `${s}: ${why}`).toBe(true);
     }
   });
 
@@ -169,7 +170,7 @@ describe('signing needs a client’s own request, once, for exactly that key and
 });
 
 describe("PKCS#11 evidence (kind p11): the module's MAC under the request key its PIN derives", () => {
-  it('is accepted by the signers from the registered request key, and refused when forged with what a gateway sees, tampered with or replayed', async () => {
+  it('is accepted by the signers from the registered request key, and refused when forged with what a gateway sees or tampered with', async () => {
     const kdf = readPinKdf(path.join(tc.dir, 'gateway'));
     const pin = tc.principal('app').MPCHSM_PKCS11_PIN;
     const { loginKey, requestKey } = derivePinKeys(pin, kdf);
@@ -188,8 +189,9 @@ describe("PKCS#11 evidence (kind p11): the module's MAC under the request key it
     });
     const evidence = macP11Request(request('from pkcs#11'), requestKey);
     expect((await frostSession(tc, signers.slice(0, 2), keyA, text('from pkcs#11'), signUse(text('from pkcs#11'), evidence))).length).toBe(64);
-    const replay = await refusal(commit(signers[0]!, keyA, signUse(text('from pkcs#11'), evidence)));
-    expect(replay.message).toMatch(/replay/);
+    // The same statement again is a repeat of that request, for that key and message only.
+    expect((await frostSession(tc, signers.slice(0, 2), keyA, text('from pkcs#11'), signUse(text('from pkcs#11'), evidence))).length).toBe(64);
+    expect((await refusal(commit(signers[0]!, keyA, signUse(text('other'), evidence)))).message).toMatch(/signs a different message/);
     // A gateway that watched C_Login holds the login key (and its own files), never the request key.
     for (const key of [loginKey, ed25519.utils.randomSecretKey()]) {
       const forged = macP11Request(request('x'), key);
