@@ -50,7 +50,17 @@ import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
 import { runNode } from './processes.js';
 
-export const approvalKeyFile = (dir: string, name: string) => path.join(layout(dir).principals, `${name}.approval.key`);
+export const approvalKeyFile = (dir: string, name: string) => ownFile(dir, `${name}.approval.key`);
+
+/**
+ * A principal's file in DIR/principals (a cluster made by `up`), or in DIR itself where DIR is
+ * the principal's own directory (`mpchsm principal request --dir P`).
+ */
+function ownFile(dir: string, file: string): string {
+  const shared = path.join(layout(dir).principals, file);
+  const own = path.join(layout(dir).root, file);
+  return !existsSync(shared) && existsSync(own) ? own : shared;
+}
 /** A rotated approval key, waiting for the governance version that names it. */
 export const nextApprovalKeyFile = (dir: string, name: string) => `${approvalKeyFile(dir, name)}.next`;
 const governanceFile = (dir: string) => path.join(layout(dir).root, 'governance.json');
@@ -97,7 +107,7 @@ export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
 // ---- talking to the gateway as a principal --------------------------------------------------
 
 export function readEnv(dir: string, name: string): Record<string, string> {
-  const file = layout(dir).principalEnv(name);
+  const file = ownFile(dir, `${name}.env`);
   if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || !existsSync(file)) throw new Error(`${name} is not a principal of the cluster in ${layout(dir).root} (no ${file})`);
   return parseEnvFile(readFileSync(file, 'utf8'));
 }

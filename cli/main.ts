@@ -1,10 +1,13 @@
 // The `mpchsm` command.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify, doctor } from './audit.js';
 import { up, down, status } from './cluster.js';
 import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRemove } from './membership.js';
 import { keyRefresh } from './keys.js';
+import { principalPropose, principalRequest } from './principal-request.js';
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
@@ -17,6 +20,8 @@ const USAGE = `usage:
   mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm principal request --name NAME --role app|auditor|admin --genesis CLUSTER_DIR --dir P [--json]
+  mpchsm principal propose FILE --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer add --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer admit NAME --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
@@ -45,6 +50,8 @@ export async function main(argv: string[]): Promise<void> {
         ttl: { type: 'string' },
         role: { type: 'string' },
         file: { type: 'string' },
+        name: { type: 'string' },
+        genesis: { type: 'string' },
       },
       strict: true,
     });
@@ -82,6 +89,16 @@ export async function main(argv: string[]): Promise<void> {
         break;
       case 'principal': {
         const [sub, name] = positionals;
+        if (sub === 'request') {
+          if (!values.name || !values.role || !values.genesis || positionals.length !== 1) throw new Error(`principal request takes --name, --role, --genesis and --dir\n${USAGE}`);
+          await principalRequest({ name: values.name, role: values.role, cluster: genesisStandIn(values.genesis), dir: values.dir, json: values.json });
+          break;
+        }
+        if (sub === 'propose') {
+          if (!values.as || !name || positionals.length !== 2) throw new Error(`principal propose takes a request file and --as ADMINISTRATOR\n${USAGE}`);
+          await principalPropose(name, values.dir, values.as, values.json);
+          break;
+        }
         if (!values.as || !name || positionals.length !== 2) throw new Error(`principal takes 'add NAME --role ROLE' or 'remove NAME', and --as ADMINISTRATOR\n${USAGE}`);
         if (sub === 'add') {
           if (!values.role) throw new Error(`principal add takes --role app|auditor\n${USAGE}`);
@@ -119,6 +136,12 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`mpchsm ${command ?? ''}: ${(e as Error).message}`);
     process.exitCode = process.exitCode || 1;
   }
+}
+
+/** Until genesis files exist, `up`'s directory stands for one (its pinned identities and chain). */
+function genesisStandIn(v: string): string {
+  if (!existsSync(path.join(v, 'governance.json'))) throw new Error(`--genesis names the cluster's directory (made by mpchsm up) until genesis files exist; ${v} holds no governance.json`);
+  return v;
 }
 
 function intOption(name: string, v: string | undefined): number | undefined {

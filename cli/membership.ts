@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
-import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
+import { newPrincipal, type NewPrincipal, type Role } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,
   GATEWAY_PARTY,
@@ -49,12 +49,20 @@ import { startNewSigner } from './cluster.js';
 /** The gateway as a recipient of sealed secrets (it verifies auditors' and administrators' requests). */
 const gatewayRecipient = (dir: string): { party: number; identity: PublicIdentity } => ({ party: GATEWAY_PARTY, identity: pinnedGateway(dir) });
 
-function refuseExisting(file: string, name: string): void {
+export function refuseExisting(file: string, name: string): void {
   if (existsSync(file)) throw new Error(`${file} exists: ${name} already has credentials in this directory (remove the file if they are stale)`);
 }
 
+/**
+ * Who a new principal's secrets are sealed to: the active signers pinned in DIR for an
+ * application, whose requests they verify; the gateway for an auditor or an administrator.
+ */
+export function recipientsFor(dir: string, role: Role, activeSigners: readonly string[]): { party: number; identity: PublicIdentity }[] {
+  return role === 'app' ? pinnedSigners(dir, activeSigners) : [gatewayRecipient(dir)];
+}
+
 /** A new principal's credentials (secrets sealed to `recipients`) and the proposal member that enrols them. */
-function enrol(made: { credentials: NewPrincipal; record: { pinLoginHash: string } }, recipients: { party: number; identity: PublicIdentity }[]): PrincipalEnrolment {
+export function enrol(made: { credentials: NewPrincipal; record: { pinLoginHash: string } }, recipients: { party: number; identity: PublicIdentity }[]): PrincipalEnrolment {
   const c = made.credentials;
   return {
     Name: c.name,
@@ -89,7 +97,7 @@ function writeEnv(dir: string, as: string, c: NewPrincipal): Promise<void> {
  * Proposes `operation` with `parameters` as `as` and reads the stored proposal back: it must be
  * exactly what was sent, in `as`'s name, before anything is written or approved.
  */
-async function proposeChecked(dir: string, as: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
+export async function proposeChecked(dir: string, as: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
   const target = `MpcHsm.${operation.replace(/^mpchsm:/, '')}`;
   const p = proposalSchema.parse((await call(dir, as, target, parameters)).Proposal);
   if (p.operation !== operation || p.proposer !== as || canonicalJson(p.parameters) !== canonicalJson(parameters))
@@ -108,7 +116,7 @@ export async function principalAdd(dir: string, name: string, role: string, as: 
   refuseExisting(file, name);
   const { pinKdf, signers } = await syncGovernance(dir, as);
   const made = newPrincipal(name, role, pinKdf);
-  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name)) : [gatewayRecipient(dir)]);
+  const enrolment = enrol(made, recipientsFor(dir, role, signers.filter((s) => s.State === 'Active').map((s) => s.Name)));
   const proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', enrolment);
   await writeEnv(dir, as, made.credentials);
   if (!json) console.log(`proposal ${proposal.id}: add principal ${name} (${role}); its credentials are in ${file}, usable once the proposal is executed`);
@@ -212,7 +220,7 @@ export async function governancePropose(dir: string, file: string, as: string, j
     const parameters = {
       Document: doc.data,
       Possession: fresh.map((f) => signGovernance(doc.data, f.name, f.secret)),
-      Principals: made.map((m) => enrol(m, [gatewayRecipient(dir)])),
+      Principals: made.map((m) => enrol(m, recipientsFor(dir, 'admin', []))),
     };
     const proposal = await proposeChecked(dir, as, 'mpchsm:UpdateGovernance', parameters);
     for (const f of fresh) await writeFileAtomic(f.added ? approvalKeyFile(dir, f.name) : nextApprovalKeyFile(dir, f.name), Buffer.from(toHex(f.secret) + '\n'), 0o600);

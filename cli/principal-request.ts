@@ -1,0 +1,137 @@
+// `mpchsm principal request` and `mpchsm principal propose`: a newcomer makes its own secrets on
+// its own host, and an administrator proposes it from a public file — the proposer never holds
+// the newcomer's secret, PIN or approval key (shared/CONTRACT.md, "Deployment across hosts").
+//
+// The request (NAME.request.json, public) carries the access key id, the PIN's login-key hash
+// and the secrets sealed to each active signer's pinned identity (policy/membership.ts); for an
+// administrator also its approval key and the next governance version that adds it, signed with
+// that key (its proof of possession: each signer checks it when the version takes effect). Until
+// a genesis file exists, `up`'s directory stands for it: the pinned identities, the governance
+// chain, region, endpoint and PIN parameters are read from there.
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { z } from 'zod';
+import { loadGatewayConfig } from '../gateway/config.js';
+import { governanceFile, governanceFileSchema } from '../gateway/governance.js';
+import { newPrincipal, readPinKdf } from '../gateway/principals.js';
+import {
+  ADMIN_NAME_RE,
+  approvalKeyOf,
+  canonicalJson,
+  governanceDigest,
+  governanceDocumentSchema,
+  governanceSignatureSchema,
+  principalEnrolmentSchema,
+  signGovernance,
+  verifyGovernanceChain,
+  type GovernanceDocument,
+} from '../policy/index.js';
+import { writeFileAtomic } from '../signers/node/atomic.js';
+import { toHex } from '../signers/protocols/common.js';
+import { submitApproval, syncGovernance } from './approve.js';
+import { formatEnvFile } from './env-file.js';
+import { entry, layout } from './layout.js';
+import { enrol, proposeChecked, recipientsFor, refuseExisting } from './membership.js';
+
+export const requestFileSchema = z.strictObject({
+  Request: z.literal('mpchsm-principal-request-v1'),
+  Enrolment: principalEnrolmentSchema,
+  /** Administrators: the next governance version adding them, and their signature over it. */
+  Governance: z.strictObject({ Document: governanceDocumentSchema, Possession: governanceSignatureSchema }).optional(),
+});
+export type PrincipalRequest = z.infer<typeof requestFileSchema>;
+
+/** The governance chain in force, verified from the genesis pinned in the cluster's directory. */
+function governanceInForce(cluster: string): { chain: unknown[]; governance: GovernanceDocument } {
+  const pinned = governanceFileSchema.parse(JSON.parse(readFileSync(governanceFile(cluster), 'utf8'))).chain;
+  const held = governanceFileSchema.parse(JSON.parse(readFileSync(governanceFile(layout(cluster).gateway), 'utf8'))).chain;
+  // The gateway's copy may be newer; it must extend the chain pinned here.
+  const chain = held.length >= pinned.length && pinned.every((link, i) => canonicalJson(link) === canonicalJson(held[i])) ? held : pinned;
+  const r = verifyGovernanceChain(chain);
+  if (!r.ok) throw new Error(`the governance chain in ${cluster} does not verify: ${r.reason}`);
+  return { chain, governance: r.governance };
+}
+
+/** The signers a secret is sealed to: those of the cluster not retired. */
+function activeSigners(cluster: string): string[] {
+  const L = layout(cluster);
+  const retiredFile = path.join(L.gateway, 'retired-signers.json');
+  const retired: number[] = existsSync(retiredFile) ? z.object({ retired: z.array(z.number()) }).parse(JSON.parse(readFileSync(retiredFile, 'utf8'))).retired : [];
+  return loadGatewayConfig(L.gateway).signers.filter((s) => !retired.includes(s.id)).map((s) => s.name);
+}
+
+/** `mpchsm principal request --name NAME --role app|auditor|admin --genesis CLUSTER --dir P`. */
+export async function principalRequest(o: { name: string; role: string; cluster: string; dir: string; json: boolean }): Promise<void> {
+  if (!ADMIN_NAME_RE.test(o.name)) throw new Error(`'${o.name}' is not a principal name (1-64 of A-Z a-z 0-9 _ . @ -)`);
+  if (o.role !== 'app' && o.role !== 'auditor' && o.role !== 'admin') throw new Error(`--role is app, auditor or admin, not '${o.role}'`);
+  const role = o.role;
+  const out = path.resolve(o.dir);
+  const files = { request: path.join(out, `${o.name}.request.json`), env: path.join(out, `${o.name}.env`), approvalKey: path.join(out, `${o.name}.approval.key`) };
+  for (const f of Object.values(files)) refuseExisting(f, o.name);
+  const L = layout(o.cluster);
+  const config = loadGatewayConfig(L.gateway);
+  const made = newPrincipal(o.name, role, readPinKdf(L.gateway));
+  const request: PrincipalRequest = { Request: 'mpchsm-principal-request-v1', Enrolment: enrol(made, recipientsFor(o.cluster, role, activeSigners(o.cluster))) };
+  let approvalSecret: Uint8Array | undefined;
+  const { chain, governance: current } = governanceInForce(o.cluster);
+  if (role === 'admin') {
+    if (approvalKeyOf(current, o.name)) throw new Error(`${o.name} is already an administrator of governance v${current.version}`);
+    approvalSecret = ed25519.utils.randomSecretKey();
+    const document = governanceDocumentSchema.parse({
+      ...current,
+      version: current.version + 1,
+      previous: toHex(governanceDigest(current)),
+      administrators: [...current.administrators, { name: o.name, approvalKey: toHex(ed25519.getPublicKey(approvalSecret)) }],
+    });
+    request.Governance = { Document: document, Possession: signGovernance(document, o.name, approvalSecret) };
+  }
+  try {
+    await mkdir(out, { recursive: true, mode: 0o700 });
+    const c = made.credentials;
+    const env = {
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_REGION: config.region,
+      MPCHSM_KMS_ENDPOINT: `http://${config.host}:${config.port}`,
+      MPCHSM_PKCS11_MODULE: entry.pkcs11Module,
+      MPCHSM_PKCS11_CONF: path.join(L.gateway, 'pkcs11.conf'),
+      MPCHSM_PKCS11_PIN: c.pin,
+    };
+    if (approvalSecret) await writeFileAtomic(files.approvalKey, Buffer.from(toHex(approvalSecret) + '\n'), 0o600);
+    await writeFileAtomic(files.env, Buffer.from(formatEnvFile(env)), 0o600);
+    await writeFileAtomic(files.request, Buffer.from(JSON.stringify(request, null, 2) + '\n'), 0o644);
+    // The chain this principal's tools verify the cluster's governance against from now on.
+    if (!existsSync(governanceFile(out))) await writeFileAtomic(governanceFile(out), Buffer.from(JSON.stringify({ chain }, null, 2) + '\n'), 0o644);
+  } finally {
+    approvalSecret?.fill(0);
+  }
+  if (o.json) return console.log(JSON.stringify({ Request: files.request, CredentialsFile: files.env, Name: o.name, Role: role }));
+  console.log(`${files.request}: hand it to an administrator (mpchsm principal propose); ${files.env} works once the proposal is executed`);
+}
+
+/** `mpchsm principal propose FILE --as ADMIN --dir A`: proposes the request; the proposer's approval is given with it. */
+export async function principalPropose(file: string, dir: string, as: string, json: boolean): Promise<void> {
+  const parsed = requestFileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new Error(`${file} is not a principal request: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+  const r = parsed.data;
+  const e = r.Enrolment;
+  const { governance: current } = await syncGovernance(dir, as);
+  if ((e.Role === 'admin') !== (r.Governance !== undefined)) throw new Error(`${file}: an administrator's request, and only one, carries its governance version`);
+  let proposal;
+  if (r.Governance) {
+    // Exactly the version in force with this one administrator added: nothing else changes.
+    const doc = r.Governance.Document;
+    const added = doc.administrators.at(-1);
+    const expected = { ...current, version: current.version + 1, previous: toHex(governanceDigest(current)), administrators: [...current.administrators, added] };
+    if (added?.name !== e.Name || canonicalJson(doc) !== canonicalJson(expected))
+      throw new Error(`${file} asks for a governance version other than v${current.version} with ${e.Name} added (the governance changed since the request was made?): ask for a new request`);
+    if (r.Governance.Possession.admin !== e.Name) throw new Error(`${file}: the proof of possession is not ${e.Name}'s`);
+    proposal = await proposeChecked(dir, as, 'mpchsm:UpdateGovernance', { Document: doc, Possession: [r.Governance.Possession], Principals: [e] });
+  } else {
+    proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', e);
+  }
+  if (!json) console.log(`proposal ${proposal.id}: add ${e.Role === 'admin' ? 'administrator' : 'principal'} ${e.Name} (${e.Role}), access key ${e.AccessKeyId}`);
+  await submitApproval(dir, as, proposal, json, { proposal: proposal.id, Name: e.Name });
+}
