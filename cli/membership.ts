@@ -2,8 +2,9 @@
 // proposed by an administrator and executed once the governance's quorum approved them
 // (`mpchsm approve`). The proposer's own approval is given here, with the proposal.
 //
-// A new principal's credentials are made here, by the proposing administrator's tool: the
-// gateway never sees an application's secret. The secret is sealed (policy/membership.ts) to the
+// `principal add` is the one-directory convenience: the new principal's credentials are made by
+// the proposing administrator's tool (principal-request.ts is the way where they are separate
+// people); the gateway never sees an application's secret. The secret is sealed (policy/membership.ts) to the
 // identities this DIR has pinned — DIR/signers/NAME/identity.json for an application, whose
 // requests the signers verify; DIR/gateway/identity.json for an auditor or an administrator,
 // whose requests the gateway verifies — never to identities the gateway reports. The proposal
@@ -11,12 +12,11 @@
 // DIR/principals/NAME.env (mode 0600) is written for the proposer to hand over; it works once
 // the proposal is executed.
 //
-// Administrators are added, removed and re-keyed by governance updates, because they need an
-// approval key. `governance propose --file F` takes {"quorum": {OPERATION: M, …}, "administrators":
-// [{"name": N, "approvalKey": "new"?}, …]}: quorum entries replace the current ones (0 removes
-// one); the administrator list, when given, is the new list — a name not in force is a new
-// administrator, "new" makes a fresh key for an existing one. Their approval keys are made here,
-// so this dev-cluster tool stands for them; each signs the proposed version with its new key.
+// Administrators are removed and re-keyed by governance updates. `governance propose --file F`
+// takes {"quorum": {OPERATION: M, …}, "administrators": [{"name": N, "approvalKey": "new"?}, …]}:
+// quorum entries replace the current ones (0 removes one); the administrator list, when given, is
+// the new list of current administrators; "new" renews the proposer's own key, which signs the
+// proposed version. A new administrator makes its own key and asks to join (principal-request.ts).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -39,7 +39,7 @@ import {
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import type { PublicIdentity } from '../signers/node/identity.js';
 import { toHex } from '../signers/protocols/common.js';
-import { approvalKeyFile, call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
+import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
 import { layout, pinnedGateway, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
@@ -194,16 +194,19 @@ export async function governancePropose(dir: string, file: string, as: string, j
   const parsed = editSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
   if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const edit = parsed.data;
-  const { governance: current, pinKdf } = await syncGovernance(dir, as);
+  const { governance: current } = await syncGovernance(dir, as);
 
-  // Fresh approval keys: for administrators who are new, and for those re-keyed.
-  const fresh: { name: string; secret: Uint8Array; added: boolean }[] = [];
+  // Nobody's tool makes another person's key: a newcomer joins by its own request (principal
+  // request/propose), and only the proposer's own key is renewed here.
+  const fresh: { name: string; secret: Uint8Array }[] = [];
   const wanted: { name: string; approvalKey?: 'new' | undefined }[] = edit.administrators ?? current.administrators.map((a) => ({ name: a.name }));
   const administrators = wanted.map((a) => {
     const key = approvalKeyOf(current, a.name);
-    if (key && a.approvalKey !== 'new') return { name: a.name, approvalKey: key };
+    if (!key) throw new Error(`${a.name} is not an administrator of v${current.version}: a new administrator makes its own key and asks to join (mpchsm principal request --role admin), then an administrator runs mpchsm principal propose`);
+    if (a.approvalKey !== 'new') return { name: a.name, approvalKey: key };
+    if (a.name !== as) throw new Error(`only ${a.name} renews ${a.name}'s approval key (run this as ${a.name})`);
     const secret = ed25519.utils.randomSecretKey();
-    fresh.push({ name: a.name, secret, added: key === undefined });
+    fresh.push({ name: a.name, secret });
     return { name: a.name, approvalKey: toHex(ed25519.getPublicKey(secret)) };
   });
   const quorum = { ...current.quorum };
@@ -214,18 +217,10 @@ export async function governancePropose(dir: string, file: string, as: string, j
   try {
     const doc = governanceDocumentSchema.safeParse({ clusterId: current.clusterId, version: current.version + 1, previous: toHex(governanceDigest(current)), administrators, quorum });
     if (!doc.success) throw new Error(`the proposed governance is not valid: ${doc.error.issues[0]?.path.join('.')}: ${doc.error.issues[0]?.message}`);
-    const added = fresh.filter((f) => f.added);
-    for (const f of added) refuseExisting(layout(dir).principalEnv(f.name), f.name);
-    const made = added.map((f) => newPrincipal(f.name, 'admin', pinKdf));
-    const parameters = {
-      Document: doc.data,
-      Possession: fresh.map((f) => signGovernance(doc.data, f.name, f.secret)),
-      Principals: made.map((m) => enrol(m, recipientsFor(dir, 'admin', []))),
-    };
+    const parameters = { Document: doc.data, Possession: fresh.map((f) => signGovernance(doc.data, f.name, f.secret)), Principals: [] };
     const proposal = await proposeChecked(dir, as, 'mpchsm:UpdateGovernance', parameters);
-    for (const f of fresh) await writeFileAtomic(f.added ? approvalKeyFile(dir, f.name) : nextApprovalKeyFile(dir, f.name), Buffer.from(toHex(f.secret) + '\n'), 0o600);
-    for (const m of made) await writeEnv(dir, as, m.credentials);
-    if (!json) console.log(`proposal ${proposal.id}: governance v${doc.data.version}${added.length ? `; new administrators' credentials and approval keys in ${layout(dir).principals}` : ''}`);
+    for (const f of fresh) await writeFileAtomic(nextApprovalKeyFile(dir, f.name), Buffer.from(toHex(f.secret) + '\n'), 0o600);
+    if (!json) console.log(`proposal ${proposal.id}: governance v${doc.data.version}`);
     await submitApproval(dir, as, proposal, json);
   } finally {
     for (const f of fresh) f.secret.fill(0);

@@ -297,11 +297,18 @@ describe('governance updates', () => {
   });
 
   it('replaces an administrator: admin4 joins with its own key and credentials, admin3 leaves', async () => {
+    // Nobody's tool makes another administrator's key: a newcomer named in a governance edit is refused.
     const file = path.join(tc.dir, 'edit-v3.json');
     writeFileSync(file, JSON.stringify({ administrators: [{ name: 'admin1' }, { name: 'admin2' }, { name: 'admin4' }] }));
-    const out = await cli('governance', 'propose', '--file', file, '--as', 'admin2');
+    await expect(cli('governance', 'propose', '--file', file, '--as', 'admin2')).rejects.toThrow(/admin4 is not an administrator of v2: a new administrator makes its own key/);
+    // admin4 asks to join from its own directory (here: the cluster's principals folder, where the tests read credentials).
+    await tc.mpchsm('principal', 'request', '--name', 'admin4', '--role', 'admin', '--genesis', tc.dir, '--dir', path.join(tc.dir, 'principals'));
     for (const f of ['admin4.env', 'admin4.approval.key']) expect(statSync(path.join(tc.dir, 'principals', f)).mode & 0o777).toBe(0o600);
-    expect((await changed(out.Proposal.id, ['admin3'])).Governance).toMatchObject({ Version: 3, Added: ['admin4'], Removed: ['admin3'] });
+    const join = await cli('principal', 'propose', path.join(tc.dir, 'principals', 'admin4.request.json'), '--as', 'admin2');
+    expect((await changed(String((join as unknown as { proposal: string }).proposal), ['admin3'])).Governance).toMatchObject({ Version: 3, Added: ['admin4'], Removed: [] });
+    writeFileSync(file, JSON.stringify({ administrators: [{ name: 'admin1' }, { name: 'admin2' }, { name: 'admin4' }] }));
+    const out = await cli('governance', 'propose', '--file', file, '--as', 'admin2');
+    expect((await changed(out.Proposal.id, ['admin4'])).Governance).toMatchObject({ Version: 4, Added: [], Removed: ['admin3'] });
     for (const s of ['signer1', 'signer2', 'signer3']) {
       const names = (await signerRegistry(tc, s)).principals.map((p) => p.name);
       expect(names, s).toContain('admin4');
