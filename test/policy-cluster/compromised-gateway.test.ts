@@ -19,7 +19,7 @@ import { emsaPkcs1v15Encode } from '../../signers/protocols/rsa/padding.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
-import { appRequest, auditEntries, createKey, frostSession, gatewayIdentity, kms, publicKeyOf, refusal, signerClients, signUse, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, auditEntries, createKey, frostSession, gatewayIdentity, kms, publicKeyOf, refusal, signerClients, signingPolicy, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -33,18 +33,7 @@ const rsaParams = (keyId: string) => parsePublicParams(JSON.parse(readFileSync(p
 const rsaPartial = (c: SignerClient, keyId: string, request: { session: string; [k: string]: unknown }, use: unknown) => c.call('/v1/rsa/partial', { keyId, session: request.session, request, use });
 
 /** A key policy letting `app` sign once a minute. */
-const limitedPolicy = () => {
-  const account = JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'config.json'), 'utf8')).account as string;
-  const user = (n: string) => `arn:aws:iam::${account}:user/${n}`;
-  return JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Principal: { AWS: ['admin1', 'admin2', 'admin3'].map(user) }, Action: 'kms:*', Resource: '*' },
-      { Effect: 'Allow', Principal: { AWS: user('app') }, Action: ['kms:Sign', 'kms:Verify', 'kms:DescribeKey', 'kms:GetPublicKey'], Resource: '*' },
-    ],
-    mpchsm: { rateLimit: { perMinute: 1, burst: 1 } },
-  });
-};
+const limitedPolicy = () => signingPolicy(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'config.json'), 'utf8')).account, { rateLimit: { perMinute: 1, burst: 1 } });
 
 /** The signer's next change number (it says so when asked out of order). */
 async function nextSeq(c: SignerClient): Promise<number> {

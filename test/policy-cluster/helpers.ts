@@ -66,11 +66,11 @@ export async function createKey(tc: TestCluster, input: CreateKeyCommandInput): 
   return (r.KeyMetadata as { KeyId: string }).KeyId;
 }
 
-/**
- * A key policy for signing keys that need `approvals` per-signature approvals: the administrators
- * manage the key, `app` signs and verifies.
- */
-export function perSignaturePolicy(account: string, approvals: number): string {
+/** A key policy for signing keys that need `approvals` per-signature approvals (see signingPolicy). */
+export const perSignaturePolicy = (account: string, approvals: number): string => signingPolicy(account, { approvalsPerSignature: approvals });
+
+/** A signing key's policy with an `mpchsm` block: the administrators manage the key, `app` signs and verifies. */
+export function signingPolicy(account: string, mpchsm: object): string {
   const user = (n: string) => `arn:aws:iam::${account}:user/${n}`;
   return JSON.stringify({
     Version: '2012-10-17',
@@ -78,7 +78,7 @@ export function perSignaturePolicy(account: string, approvals: number): string {
       { Effect: 'Allow', Principal: { AWS: ['admin1', 'admin2', 'admin3'].map(user) }, Action: 'kms:*', Resource: '*' },
       { Effect: 'Allow', Principal: { AWS: user('app') }, Action: ['kms:Sign', 'kms:Verify', 'kms:DescribeKey', 'kms:GetPublicKey'], Resource: '*' },
     ],
-    mpchsm: { approvalsPerSignature: approvals },
+    mpchsm,
   });
 }
 
