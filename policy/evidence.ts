@@ -67,6 +67,8 @@ export type EvidenceResult =
       ok: true;
       /** The principal the request authenticates, by the signer's own registry. */
       principal: string;
+      /** The key as the request names it (SigV4: the body's KeyId; PKCS#11: the key ref). */
+      keyRef: string;
       /** Record in the seen-set until `replayUntil` (ms); later the date check refuses it. */
       replayId: string;
       replayUntil: number;
@@ -223,7 +225,7 @@ export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4Evid
   }
   const bad = mismatch(found, o.expect);
   if (bad) return fail(bad);
-  return { ok: true, principal: cred.principal, replayId, replayUntil: signedAt + EVIDENCE_SKEW_MS + 1000 };
+  return { ok: true, principal: cred.principal, keyRef: found.keyRef!, replayId, replayUntil: signedAt + EVIDENCE_SKEW_MS + 1000 };
 }
 
 // ---- PKCS#11 ------------------------------------------------------------------------------
@@ -359,7 +361,7 @@ export function verifyP11Request(evidence: unknown, o: P11EvidenceOptions): Evid
   if (typeof asks === 'string') return fail(asks);
   const bad = mismatch(asks, o.expect);
   if (bad) return fail(bad);
-  return { ok: true, principal: e.principal, replayId, replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000 };
+  return { ok: true, principal: e.principal, keyRef: e.key, replayId, replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000 };
 }
 
 // ---- either -------------------------------------------------------------------------------

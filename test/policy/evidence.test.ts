@@ -187,7 +187,7 @@ describe('PKCS#11 evidence', () => {
 
   it("verifies a MAC'd request, reading its mechanism itself, and refuses it under another PIN", () => {
     const ev = macP11Request(request(), requestKey);
-    expect(verifyP11Request(ev, opts())).toEqual({ ok: true, principal: 'app', replayId: `p11:app:${'01'.repeat(16)}`, replayUntil: NOW + 301_000 });
+    expect(verifyP11Request(ev, opts())).toEqual({ ok: true, principal: 'app', keyRef: ev.key, replayId: `p11:app:${'01'.repeat(16)}`, replayUntil: NOW + 301_000 });
     expect(verifyP11Request(macP11Request(request(), derivePinKeys('000000', kdf).requestKey), opts())).toEqual({ ok: false, reason: 'the PKCS#11 request MAC of app does not verify' });
     // The login key — all a gateway ever sees — makes no valid request.
     expect(verifyP11Request(macP11Request(request(), loginKey), opts())).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') });
