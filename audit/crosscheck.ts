@@ -143,7 +143,7 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
               seq: g.seq,
               severity: 'error',
               code: 'misreported',
-              message: `request ${e.request}: ${signerAccount(log.party, e)}; the gateway's log says ${gatewayClaim(g)} — the ${wrong.join(', ')} differ${wrong.length === 1 ? 's' : ''}`,
+              message: `request ${e.request}: ${signerAccount(log.party, e)}; the gateway's log says ${gatewayClaim(g)} — the ${wrong.length === 1 ? `${wrong[0]} differs` : `${wrong.slice(0, -1).join(', ')} and ${wrong.at(-1)} differ`}`,
             });
           }
         }
