@@ -6,10 +6,13 @@
 //   names this signer, and every gateway entry for that request must report what the signer
 //   recorded: the same operation, key, principal and digest of the message or ciphertext. One
 //   that says otherwise is a misreport, even beside another entry that tells the truth.
+// - Likewise every key, alias, principal or governance change a signer applied (`change-N`)
+//   must match the gateway's record of forwarding change N: operation, key and principal.
 // - Every signature, plaintext or key the gateway released must be backed, at each signer it
 //   names, by that signer's own successful entry for the same request (a partial, or a key
 //   share for key generation and resharing); where the gateway recorded the signer's entry
-//   (seq, hash), that entry must be about this request.
+//   (seq, hash), that entry must be about this request. A change the gateway recorded
+//   forwarding must be in some signer's log.
 
 import type { EventEntry, LogEntry } from './entry.js';
 import type { Finding, KnownHead } from './verify.js';
@@ -44,13 +47,22 @@ const CLAIMS: Readonly<Record<string, string>> = {
   RefreshKeyShares: 'ReshareKey',
 };
 const BY_OUTPUT: Readonly<Record<string, string>> = { signature: 'Sign', plaintext: 'Decrypt' };
-const claimedOperation = (g: EventEntry): string | undefined => CLAIMS[g.op] ?? BY_OUTPUT[g.output];
+const claimedOperation = (g: EventEntry): string | undefined => g.operation ?? CLAIMS[g.op] ?? BY_OUTPUT[g.output];
+/** A change a signer applied, recorded with its operation (older entries lack it). */
+const isChange = (e: EventEntry) => e.op.startsWith('policy.') && e.operation !== undefined;
+/** The gateway's record of forwarding a numbered change (governance.ts). */
+const isForwarded = (g: EventEntry) => g.op.startsWith('change.');
 
 const VERBS: Readonly<Record<string, string>> = { Sign: 'signed with', Decrypt: 'decrypted with', CreateKey: 'created', ReshareKey: 'reshared' };
 const short = (h: string) => `${h.slice(0, 16)}…`;
 
 /** What a signer entry says it did, in words. */
 function signerAccount(party: string, e: EventEntry): string {
+  if (isChange(e)) {
+    // A change outside any quorum names whom the gateway said asked: the signer could not check it.
+    const word = e.detail?.onGatewayWord === true ? " (on the gateway's word)" : '';
+    return `${party} applied ${e.operation}${e.keyId ? ` to key ${e.keyId}` : ''} for principal ${e.principal?.name ?? '(none)'}${word} at ${e.startedAt} (its entry ${e.seq})`;
+  }
   const verb = e.operation ? (VERBS[e.operation] ?? `did ${e.operation} on`) : `produced a ${e.output} for`;
   const who = e.principal?.name ? ` for principal ${e.principal.name}` : '';
   const what = e.operation && e.digest ? ` (${e.operation === 'Decrypt' ? 'ciphertext' : 'message'} SHA-256 ${short(e.digest)})` : '';
@@ -76,8 +88,7 @@ function differences(e: EventEntry, g: EventEntry, strict: boolean): string[] {
   if (e.operation !== undefined && claimedOperation(g) !== e.operation) out.push('operation');
   if (differ(e.keyId, g.keyId)) out.push('key');
   // A creation's principal at a signer is the proposal's proposer, whom the gateway's entry for the approving request does not name.
-  const released = e.operation === undefined ? e.output === 'partial' : e.operation === 'Sign' || e.operation === 'Decrypt';
-  if (released && differ(e.principal?.name, g.principal?.name)) out.push('principal');
+  if ((e.output === 'partial' || isChange(e)) && differ(e.principal?.name, g.principal?.name)) out.push('principal');
   if (e.operation !== undefined && differ(e.digest, g.digest)) out.push(e.operation === 'Decrypt' ? 'ciphertext' : 'digest');
   return out;
 }
@@ -97,6 +108,8 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
   }
 
   for (const g of gwEvents) {
+    if (g.outcome === 'ok' && isForwarded(g) && !signers.some((s) => signerLogs.get(s.party)!.byRequest.has(g.request)))
+      findings.push({ party: gateway.party, seq: g.seq, severity: 'error', code: 'missing-signer-entry', message: `request ${g.request}: the gateway recorded forwarding ${claimedOperation(g)}${g.keyId ? ` of key ${g.keyId}` : ''}, but no signer's log has an entry for it` });
     if (g.outcome !== 'ok' || !RELEASES.has(g.output)) continue;
     const at = (code: Finding['code'], message: string) => findings.push({ party: gateway.party, seq: g.seq, severity: 'error', code, message: `request ${g.request}: ${message}` });
     const expected = g.output === 'key' ? 'key' : 'partial';
@@ -125,15 +138,17 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
   for (const { log, byRequest: mine } of signerLogs.values()) {
     for (const es of mine.values())
       for (const e of es) {
-        if (e.outcome !== 'ok' || !CONTRIBUTES.has(e.output)) continue;
+        if (e.outcome !== 'ok' || !(CONTRIBUTES.has(e.output) || isChange(e))) continue;
         const gs = gwByRequest.get(e.request) ?? [];
         const at = (code: Finding['code'], message: string) => findings.push({ party: log.party, seq: e.seq, severity: 'error', code, message: `request ${e.request}: ${message}` });
         const names = (g: EventEntry) => g.signers?.some((s) => s.name === log.party) ?? false;
-        if (gs.length === 0) at('missing-gateway-entry', `${log.party} produced a ${e.output}, but the gateway's log has no entry for this request`);
-        else if (!gs.some(names))
-          at('signer-not-listed', `${log.party} produced a ${e.output}, but the gateway's entry (seq ${gs[0]!.seq}) does not name ${log.party} among the signers: ${signerAccount(log.party, e)}`);
+        const did = isChange(e) ? `applied ${e.operation}` : `produced a ${e.output}`;
+        if (gs.length === 0) at('missing-gateway-entry', `${log.party} ${did}, but the gateway's log has no entry for this request${isChange(e) ? `: ${signerAccount(log.party, e)}` : ''}`);
+        // A change goes to whoever is active when it is pushed, which a signer admitted since may be.
+        else if (!isChange(e) && !gs.some(names))
+          at('signer-not-listed', `${log.party} ${did}, but the gateway's entry (seq ${gs[0]!.seq}) does not name ${log.party} among the signers: ${signerAccount(log.party, e)}`);
         for (const g of gs) {
-          const wrong = differences(e, g, names(g));
+          const wrong = differences(e, g, isChange(e) || names(g));
           // A signer's repeated entry (an RSA partial given again, an adopt repeated) is one misreport.
           const id = `${g.seq}/${log.party}`;
           if (wrong.length > 0 && !misreports.has(id)) {
