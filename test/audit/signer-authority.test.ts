@@ -43,12 +43,20 @@ async function cluster() {
     if (opts.gateway === false) return undefined;
     return logs.gateway.append(signEvent(request, { signers: at.map((name, i) => ({ name, id: i + 1, entry: heads.get(name)! })), ...opts.gateway }));
   }
+  /** Change `n` as the gateway records forwarding it and each signer records applying it. */
+  async function change(n: number, opts: { signer?: Partial<AuditEventInput>; gateway?: Partial<AuditEventInput> | false; at?: Signer[] } = {}) {
+    const base = { operation: 'PutKeyPolicy', principal: { name: 'admin1' }, keyId: KEY, outcome: 'ok' as const, output: 'none' as const, startedAt: Date.now() };
+    const g = opts.gateway === false ? undefined : await logs.gateway.append({ request: `change-${n}`, op: 'change.PutKeyPolicy', ...base, signers: [{ name: 'signer1' }, { name: 'signer2' }], ...opts.gateway });
+    for (const s of opts.at ?? ['signer1', 'signer2'])
+      await logs[s].append({ request: `change-${n}`, op: 'policy.PutKeyPolicy', ...base, keyRef: KEY, evidenceHash: EVIDENCE, policy: { version: 1, approvals: ['admin1', 'admin2'] }, ...opts.signer });
+    return g;
+  }
   const check = async () => {
     for (const l of Object.values(logs)) await l.close();
     const [gateway, ...signers] = await Promise.all((['gateway', 'signer1', 'signer2'] as const).map((n) => readLog(file(n))));
     return crossCheck(gateway!, signers);
   };
-  return { logs, act, check };
+  return { logs, act, change, check };
 }
 
 const errors = (fs: Awaited<ReturnType<Awaited<ReturnType<typeof cluster>>['check']>>) => fs.filter((f) => f.severity === 'error');
@@ -67,6 +75,10 @@ describe('the signers are the authority in the cross-check', () => {
     const reshare = { op: 'ReshareKey', output: 'key' as const, principal: { name: 'gateway' }, digest: undefined };
     await c.logs.gateway.append(signEvent('reshare-1', { ...reshare, outcome: 'failed', reason: 'signer2 was down', output: 'none' }));
     await c.act('reshare-1', { signer: adopt, gateway: { ...reshare, detail: { resumed: true } } });
+    await c.change(1);
+    // One signer was down and applies the change later; one refuses it.
+    await c.change(2, { at: ['signer1'] });
+    await c.logs.signer2.append({ request: 'change-2', op: 'policy.apply', outcome: 'refused', reason: 'access denied', output: 'none', startedAt: Date.now() });
     expect(await c.check()).toEqual([]);
   });
 
@@ -157,5 +169,24 @@ describe('the signers are the authority in the cross-check', () => {
     const fs = errors(await c.check());
     expect(fs.map((f) => f.code)).toEqual(['misreported', 'misreported']);
     expect(fs[0]!.message).toMatch(/^request sign-2: signer1 produced a partial for key .* — the key differs$/);
+  });
+
+  it('a change a signer applied must be the one the gateway recorded forwarding, and every forwarded change must reach a signer', async () => {
+    const c = await cluster();
+    const lie = await c.change(1, { gateway: { op: 'change.DisableKey', operation: 'DisableKey', keyId: OTHER_KEY } });
+    await c.change(2, { gateway: false, signer: { operation: 'EnableKey', op: 'policy.EnableKey', principal: { name: 'admin2' }, detail: { onGatewayWord: true } } });
+    const invented = await c.change(3, { at: [] });
+    const fs = errors(await c.check());
+    expect(fs.map((f) => [f.party, f.code])).toEqual([
+      ['gateway', 'misreported'],
+      ['gateway', 'misreported'],
+      ['gateway', 'missing-signer-entry'],
+      ['signer1', 'missing-gateway-entry'],
+      ['signer2', 'missing-gateway-entry'],
+    ]);
+    expect(fs[0]!.seq).toBe(lie!.seq);
+    expect(fs[0]!.message).toMatch(/^request change-1: signer1 applied PutKeyPolicy to key \S+ for principal admin1 at .*; the gateway's log says DisableKey of key \S+ for principal admin1, ok .* — the operation and key differ$/);
+    expect(fs[2]).toMatchObject({ seq: invented!.seq, message: `request change-3: the gateway recorded forwarding PutKeyPolicy of key ${KEY}, but no signer's log has an entry for it` });
+    expect(fs[3]!.message).toMatch(/^request change-2: signer1 applied EnableKey, but the gateway's log has no entry for this request: signer1 applied EnableKey to key \S+ for principal admin2 \(on the gateway's word\) at /);
   });
 });

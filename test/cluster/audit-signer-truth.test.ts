@@ -3,7 +3,7 @@
 // attacker, with its identity and files) appends to re-describe a signature is reported.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/log.js';
 import { gatewayAuditPath, signerAuditPath } from '../../audit/paths.js';
@@ -12,9 +12,9 @@ import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { createKey, gatewayIdentity, kms } from '../policy-cluster/helpers.js';
 
 const MESSAGE = Buffer.from('release 1.0.0');
+const ALIAS = 'alias/release';
 let tc: TestCluster;
 let keyId: string;
-let keyArn: string;
 
 const events = (file: string): EventEntry[] =>
   readFileSync(file, 'utf8')
@@ -35,9 +35,10 @@ async function verify(): Promise<{ code: number; out: string }> {
 beforeAll(async () => {
   tc = await startCluster();
   keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
-  // The client names the key by its ARN; the signers resolve it themselves.
-  keyArn = (await kms(tc, 'app').send(new GetPublicKeyCommand({ KeyId: keyId }))).KeyId!;
-  await kms(tc, 'app').send(new SignCommand({ KeyId: keyArn, Message: MESSAGE, SigningAlgorithm: 'ED25519_SHA_512' }));
+  // A change forwarded to the signers (aliases are under no quorum by default), then a Sign
+  // naming the key by that alias, which each signer resolves itself.
+  await kms(tc, 'admin1').send(new CreateAliasCommand({ AliasName: ALIAS, TargetKeyId: keyId }));
+  await kms(tc, 'app').send(new SignCommand({ KeyId: ALIAS, Message: MESSAGE, SigningAlgorithm: 'ED25519_SHA_512' }));
   await tc.down(); // a clean stop signs every log's tail
 }, 120_000);
 
@@ -55,12 +56,22 @@ describe("the signers' account of a signature", () => {
     expect(signed).toHaveLength(2);
     const digest = createHash('sha256').update(MESSAGE).digest('hex');
     for (const e of signed) {
-      expect(e).toMatchObject({ operation: 'Sign', principal: { name: 'app' }, keyRef: keyArn, keyId, digest, output: 'partial' });
+      expect(e).toMatchObject({ operation: 'Sign', principal: { name: 'app' }, keyRef: ALIAS, keyId, digest, output: 'partial' });
       expect(e.evidenceHash).toMatch(/^[0-9a-f]{64}$/);
     }
     // The same signed request, hashed the same way by each signer.
     expect(signed[0]!.evidenceHash).toBe(signed[1]!.evidenceHash);
     expect(gateway).toMatchObject({ keyId, digest, principal: { name: 'app' } });
+  });
+
+  it("each signer records the alias change with the gateway's record of forwarding it under the same number", () => {
+    const forwarded = events(gatewayAuditPath(tc.dir)).find((e) => e.op === 'change.CreateAlias')!;
+    expect(forwarded).toMatchObject({ request: expect.stringMatching(/^change-\d+$/), operation: 'CreateAlias', keyId, principal: { name: 'admin1' } });
+    for (const s of ['signer1', 'signer2', 'signer3']) {
+      const applied = events(signerAuditPath(tc.dir, s)).find((e) => e.op === 'policy.CreateAlias');
+      expect(applied, s).toMatchObject({ request: forwarded.request, operation: 'CreateAlias', keyId, keyRef: keyId, principal: { name: 'admin1' }, outcome: 'ok', detail: { onGatewayWord: true } });
+      expect(applied!.evidenceHash).toMatch(/^[0-9a-f]{64}$/);
+    }
   });
 
   it('audit verify passes on the honest logs', async () => {
