@@ -23,7 +23,7 @@ import { verifySignature } from './verify.js';
 import { RsaCoordinator, type EncryptionAlgorithm } from './rsa.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
-import { ClusterError, traceOf, type Audited, type Trace } from './cluster-outcome.js';
+import { ClusterError, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 
 export { ClusterError, traceOf, type Audited, type Trace };
 
@@ -286,7 +286,7 @@ export class Cluster {
       );
       const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
       const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ share: unknown }>>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg })));
-      Object.assign(trace, { session, signers: traceOf(chosen, answers) });
+      traceSession(trace, session, chosen, answers);
       const shares = answers.map((a, i): Message => ({ session, round: 2, from: chosen[i]!.id, to: 'all', payload: a.share }));
       return frostAggregate(pub, pkg, shares);
     });

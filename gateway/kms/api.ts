@@ -17,7 +17,9 @@ import { reshareAfterRemoval } from '../remove-signer.js';
 import { admitSigner } from '../add-signer.js';
 import { refreshKeyShares } from '../refresh-shares.js';
 import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
+import type { AuditEventInput } from '../../audit/entry.js';
 import { readLog } from '../../audit/verify.js';
+import { abandonedEntries } from '../cluster-outcome.js';
 import { auditLogPath } from '../../audit/paths.js';
 import type { GatewayDeps } from '../server.js';
 import { ApprovalRequired } from './authorize.js';
@@ -67,7 +69,7 @@ async function recordRequest(
   const ok = r.status < 300;
   const trace = r.opCtx?.trace;
   const approvedBy = [...(r.opCtx?.approvedBy ?? [])];
-  await deps.audit.append({
+  const entry: AuditEventInput = {
     request: trace?.session ?? r.requestId,
     op: r.operation ?? 'unknown',
     principal: { ...(r.principal ? { name: r.principal.name, accessKeyId: r.principal.accessKeyId } : {}), source: r.source },
@@ -82,7 +84,9 @@ async function recordRequest(
     output: ok ? (OUTPUT_OF[r.operation ?? ''] ?? 'none') : 'none',
     startedAt: r.started,
     detail: { requestId: r.requestId, ...((r.opCtx?.proposal ?? r.proposed) ? { proposal: r.opCtx?.proposal ?? r.proposed } : {}), ...(r.via ? { via: r.via } : {}) },
-  });
+  };
+  for (const e of abandonedEntries(trace, entry)) await deps.audit.append(e);
+  await deps.audit.append(entry);
 }
 
 /**
