@@ -9,7 +9,7 @@ import { AuditLog } from '../../audit/log.js';
 import { gatewayAuditPath, signerAuditPath } from '../../audit/paths.js';
 import type { EventEntry } from '../../audit/entry.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
-import { createKey, gatewayIdentity, kms } from '../policy-cluster/helpers.js';
+import { createKey, gatewayCall, gatewayIdentity, kms } from '../policy-cluster/helpers.js';
 
 const MESSAGE = Buffer.from('release 1.0.0');
 const ALIAS = 'alias/release';
@@ -39,6 +39,8 @@ beforeAll(async () => {
   // naming the key by that alias, which each signer resolves itself.
   await kms(tc, 'admin1').send(new CreateAliasCommand({ AliasName: ALIAS, TargetKeyId: keyId }));
   await kms(tc, 'app').send(new SignCommand({ KeyId: ALIAS, Message: MESSAGE, SigningAlgorithm: 'ED25519_SHA_512' }));
+  // A resharing, which the signers record as one (ReshareKey) and the gateway as RefreshKeyShares.
+  expect((await gatewayCall(tc, 'admin1', 'MpcHsm.RefreshKeyShares', { KeyId: keyId })).status).toBe(200);
   await tc.down(); // a clean stop signs every log's tail
 }, 120_000);
 
@@ -75,6 +77,8 @@ describe("the signers' account of a signature", () => {
   });
 
   it('audit verify passes on the honest logs', async () => {
+    for (const s of ['signer1', 'signer2', 'signer3'])
+      expect(events(signerAuditPath(tc.dir, s)).find((e) => e.op === 'reshare.adopt'), s).toMatchObject({ operation: 'ReshareKey', keyId, outcome: 'ok', output: 'key' });
     const r = await verify();
     expect(r.out).toContain('cross-check  ok');
     expect(r.code).toBe(0);
