@@ -23,7 +23,7 @@ export class ClusterError extends Error {
 export interface Trace {
   session?: string;
   signers: { name: string; id: number; entry?: { seq: number; hash: string } }[];
-  /** Sessions given up after every signer answered (a bad partial): their partials left the signers too. */
+  /** Sessions given up (a bad partial, a signer that failed): partials left the signers in them too. */
   abandoned?: { session: string; signers: Trace['signers'] }[];
 }
 
@@ -39,6 +39,28 @@ export function traceSession(trace: Trace, session: string, chosen: readonly Sig
   Object.assign(trace, { session, signers: traceOf(chosen, answers) });
 }
 
+/**
+ * Asks each chosen signer for its partial. When a call fails after another signer answered,
+ * the session goes to `trace.abandoned`, naming every signer asked (one that timed out may
+ * have released too), before the failure reaches the planner, which may retry without it.
+ */
+export async function askAll<T>(trace: Trace, session: string, chosen: readonly SignerClient[], ask: (c: SignerClient) => Promise<Audited<T>>): Promise<Audited<T>[]> {
+  const settled = await Promise.allSettled(chosen.map(ask));
+  const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (!failed) return answers;
+  if (answers.length > 0) (trace.abandoned ??= []).push({ session, signers: traceOf(chosen, settled.map((s) => (s.status === 'fulfilled' ? s.value : {}))) });
+  throw failed.reason;
+}
+
 /** The entries of the sessions a request abandoned, beside its own `entry`: it asked for the partials released in them too. */
 export const abandonedEntries = (trace: Trace | undefined, entry: AuditEventInput): AuditEventInput[] =>
-  (trace?.abandoned ?? []).map((a) => ({ ...entry, request: a.session, session: a.session, signers: a.signers, outcome: 'failed', reason: `abandoned after a bad partial; went on as session ${trace!.session}`, output: 'none' }));
+  (trace?.abandoned ?? []).map((a) => ({
+    ...entry,
+    request: a.session,
+    session: a.session,
+    signers: a.signers,
+    outcome: 'failed',
+    reason: `session abandoned${trace!.session ? `; the request went on as session ${trace!.session}` : ''}`,
+    output: 'none',
+  }));

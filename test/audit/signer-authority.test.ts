@@ -62,11 +62,11 @@ async function cluster() {
 const errors = (fs: Awaited<ReturnType<Awaited<ReturnType<typeof cluster>>['check']>>) => fs.filter((f) => f.severity === 'error');
 
 describe('the signers are the authority in the cross-check', () => {
-  it('honest chains pass: Sign, a session abandoned after a bad partial, Decrypt, key creation, an RSA partial given twice, a resharing resumed after a failure, changes', async () => {
+  it('honest chains pass: Sign, an abandoned session, Decrypt, key creation, an RSA partial given twice, a resharing resumed after a failure, changes', async () => {
     const c = await cluster();
     await c.act('sign-1');
-    // A session the gateway gave up after a bad partial, recorded beside the request that went on.
-    await c.act('abandoned-1', { gateway: { outcome: 'failed', reason: 'abandoned after a bad partial; went on as session sign-1', output: 'none' } });
+    // A session the gateway gave up (a bad partial, a signer down), recorded beside the request that went on.
+    await c.act('abandoned-1', { gateway: { outcome: 'failed', reason: 'session abandoned; the request went on as session sign-1', output: 'none' } });
     await c.act('decrypt-1', { signer: { op: 'rsa.partial', operation: 'Decrypt', algorithm: 'RSAES_OAEP_SHA_256' }, gateway: { op: 'Decrypt', output: 'plaintext', algorithm: 'RSAES_OAEP_SHA_256' } });
     // A key made under quorum: the signers name the proposer, the gateway's entry the approver who completed it.
     const created = { operation: 'CreateKey', op: 'dkg.step', output: 'key' as const, principal: { name: 'admin1' }, digest: undefined, keyRef: undefined };

@@ -15,6 +15,7 @@ const MESSAGE = Buffer.from('release 1.0.0');
 const ALIAS = 'alias/release';
 let tc: TestCluster;
 let keyId: string;
+let rsaKeyId: string;
 
 const events = (file: string): EventEntry[] =>
   readFileSync(file, 'utf8')
@@ -41,6 +42,12 @@ beforeAll(async () => {
   await kms(tc, 'app').send(new SignCommand({ KeyId: ALIAS, Message: MESSAGE, SigningAlgorithm: 'ED25519_SHA_512' }));
   // A resharing, which the signers record as one (ReshareKey) and the gateway as RefreshKeyShares.
   expect((await gatewayCall(tc, 'admin1', 'MpcHsm.RefreshKeyShares', { KeyId: keyId })).status).toBe(200);
+  // An RSA signature while signer1 is down: signer2 releases its partial in a session the
+  // planner then abandons for one with signer2 and signer3, where signer2 gives the same
+  // (deterministic PKCS#1 v1.5) partial again.
+  rsaKeyId = await createKey(tc, { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+  process.kill(tc.cluster().signers.find((s) => s.name === 'signer1')!.pid, 'SIGTERM');
+  await kms(tc, 'app').send(new SignCommand({ KeyId: rsaKeyId, Message: MESSAGE, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }));
   await tc.down(); // a clean stop signs every log's tail
 }, 120_000);
 
@@ -74,6 +81,17 @@ describe("the signers' account of a signature", () => {
       expect(applied, s).toMatchObject({ request: forwarded.request, operation: 'CreateAlias', keyId, keyRef: keyId, principal: { name: 'admin1' }, outcome: 'ok', detail: { onGatewayWord: true } });
       expect(applied!.evidenceHash).toMatch(/^[0-9a-f]{64}$/);
     }
+  });
+
+  it('the gateway accounts for the partial signer2 released in the session it abandoned', () => {
+    const partials = events(signerAuditPath(tc.dir, 'signer2')).filter((e) => e.op === 'rsa.partial' && e.outcome === 'ok');
+    expect(partials).toHaveLength(2);
+    const gateway = events(gatewayAuditPath(tc.dir)).filter((e) => e.keyId === rsaKeyId && e.op === 'Sign');
+    expect(gateway.map((e) => [e.request, e.outcome])).toEqual([
+      [partials[0]!.request, 'failed'],
+      [partials[1]!.request, 'ok'],
+    ]);
+    expect(gateway[0]!.signers?.find((s) => s.name === 'signer2')?.entry?.seq).toBe(partials[0]!.seq);
   });
 
   it('audit verify passes on the honest logs', async () => {
