@@ -1,11 +1,18 @@
 // Cross-checking the gateway's log against the signers' logs, by request (correlation) id.
 //
+// The signers' chains are the authority. A compromised gateway owns its own log and can append
+// anything to it, so no gateway entry ever explains a signer's act; it can only agree with it.
+// - Every partial or key share a signer produced must have a gateway entry for its request that
+//   names this signer, and every gateway entry for that request must report what the signer
+//   recorded: the same operation, key, principal and digest of the message or ciphertext. One
+//   that says otherwise is a misreport, even beside another entry that tells the truth.
+// - Likewise every key, alias, principal or governance change a signer applied (`change-N`)
+//   must match the gateway's record of forwarding change N: operation, key and principal.
 // - Every signature, plaintext or key the gateway released must be backed, at each signer it
 //   names, by that signer's own successful entry for the same request (a partial, or a key
-//   share for key generation); where the gateway recorded the signer's entry (seq, hash), that
-//   entry must be about this request.
-// - Every partial or key share a signer produced must have a gateway entry for its request
-//   that names this signer: otherwise someone obtained a signer's contribution off the books.
+//   share for key generation and resharing); where the gateway recorded the signer's entry
+//   (seq, hash), that entry must be about this request. A change the gateway recorded
+//   forwarding must be in some signer's log.
 
 import type { EventEntry, LogEntry } from './entry.js';
 import type { Finding, KnownHead } from './verify.js';
@@ -27,6 +34,65 @@ function byRequest(es: EventEntry[]): Map<string, EventEntry[]> {
 const RELEASES = new Set(['signature', 'plaintext', 'key']);
 const CONTRIBUTES = new Set(['partial', 'key']);
 
+/** The client operation a gateway entry claims, by its op (KMS, PKCS#11, the cluster's own), else by what it released. */
+const CLAIMS: Readonly<Record<string, string>> = {
+  Sign: 'Sign',
+  'pkcs11.sign': 'Sign',
+  Decrypt: 'Decrypt',
+  'pkcs11.decrypt': 'Decrypt',
+  CreateKey: 'CreateKey',
+  'pkcs11.generate_key_pair': 'CreateKey',
+  'pkcs11.create_object': 'CreateKey',
+  ReshareKey: 'ReshareKey',
+  RefreshKeyShares: 'ReshareKey',
+};
+const BY_OUTPUT: Readonly<Record<string, string>> = { signature: 'Sign', plaintext: 'Decrypt' };
+const claimedOperation = (g: EventEntry): string | undefined => g.operation ?? CLAIMS[g.op] ?? BY_OUTPUT[g.output];
+/** A change a signer applied, recorded with its operation (older entries lack it). */
+const isChange = (e: EventEntry) => e.op.startsWith('policy.') && e.operation !== undefined;
+/** The gateway's record of forwarding a numbered change (governance.ts). */
+const isForwarded = (g: EventEntry) => g.op.startsWith('change.');
+
+const VERBS: Readonly<Record<string, string>> = { Sign: 'signed with', Decrypt: 'decrypted with', CreateKey: 'created', ReshareKey: 'reshared' };
+const short = (h: string) => `${h.slice(0, 16)}…`;
+
+/** What a signer entry says it did, in words. */
+function signerAccount(party: string, e: EventEntry): string {
+  if (isChange(e)) {
+    // A change outside any quorum names whom the gateway said asked: the signer could not check it.
+    const word = e.detail?.onGatewayWord === true ? " (on the gateway's word)" : '';
+    return `${party} applied ${e.operation}${e.keyId ? ` to key ${e.keyId}` : ''} for principal ${e.principal?.name ?? '(none)'}${word} at ${e.startedAt} (its entry ${e.seq})`;
+  }
+  const verb = e.operation ? (VERBS[e.operation] ?? `did ${e.operation} on`) : `produced a ${e.output} for`;
+  const who = e.principal?.name ? ` for principal ${e.principal.name}` : '';
+  const what = e.operation && e.digest ? ` (${e.operation === 'Decrypt' ? 'ciphertext' : 'message'} SHA-256 ${short(e.digest)})` : '';
+  return `${party} ${verb} key ${e.keyId ?? '(none)'}${who}${what} at ${e.startedAt} (its entry ${e.seq})`;
+}
+
+/** What a gateway entry claims, in words. */
+function gatewayClaim(g: EventEntry): string {
+  const who = g.principal?.name ? ` for principal ${g.principal.name}` : ' for no principal';
+  const what = g.digest ? ` (SHA-256 ${short(g.digest)})` : '';
+  return `${claimedOperation(g) ?? g.op} of key ${g.keyId ?? '(none)'}${who}${what}, ${g.outcome} (entry ${g.seq})`;
+}
+
+/**
+ * Where gateway entry `g` fails to report signer entry `e` of the same request: a value it
+ * states otherwise, or (`strict`, for an entry that names the signer) one it leaves out.
+ * Entries written before signers recorded the client's operation are compared on key and
+ * principal only.
+ */
+function differences(e: EventEntry, g: EventEntry, strict: boolean): string[] {
+  const differ = (mine: string | undefined, theirs: string | undefined) => mine !== undefined && mine !== theirs && (strict || theirs !== undefined);
+  const out: string[] = [];
+  if (e.operation !== undefined && claimedOperation(g) !== e.operation) out.push('operation');
+  if (differ(e.keyId, g.keyId)) out.push('key');
+  // A creation's principal at a signer is the proposal's proposer, whom the gateway's entry for the approving request does not name.
+  if ((e.output === 'partial' || isChange(e)) && differ(e.principal?.name, g.principal?.name)) out.push('principal');
+  if (e.operation !== undefined && differ(e.digest, g.digest)) out.push(e.operation === 'Decrypt' ? 'ciphertext' : 'digest');
+  return out;
+}
+
 export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Finding[] {
   const findings: Finding[] = [];
   const gwEvents = events(gateway);
@@ -42,6 +108,8 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
   }
 
   for (const g of gwEvents) {
+    if (g.outcome === 'ok' && isForwarded(g) && !signers.some((s) => signerLogs.get(s.party)!.byRequest.has(g.request)))
+      findings.push({ party: gateway.party, seq: g.seq, severity: 'error', code: 'missing-signer-entry', message: `request ${g.request}: the gateway recorded forwarding ${claimedOperation(g)}${g.keyId ? ` of key ${g.keyId}` : ''}, but no signer's log has an entry for it` });
     if (g.outcome !== 'ok' || !RELEASES.has(g.output)) continue;
     const at = (code: Finding['code'], message: string) => findings.push({ party: gateway.party, seq: g.seq, severity: 'error', code, message: `request ${g.request}: ${message}` });
     const expected = g.output === 'key' ? 'key' : 'partial';
@@ -66,15 +134,34 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
     }
   }
 
+  const misreports = new Set<string>();
   for (const { log, byRequest: mine } of signerLogs.values()) {
     for (const es of mine.values())
       for (const e of es) {
-        if (e.outcome !== 'ok' || !CONTRIBUTES.has(e.output)) continue;
-        const gs = gwByRequest.get(e.request);
+        if (e.outcome !== 'ok' || !(CONTRIBUTES.has(e.output) || isChange(e))) continue;
+        const gs = gwByRequest.get(e.request) ?? [];
         const at = (code: Finding['code'], message: string) => findings.push({ party: log.party, seq: e.seq, severity: 'error', code, message: `request ${e.request}: ${message}` });
-        if (!gs) at('missing-gateway-entry', `${log.party} produced a ${e.output}, but the gateway's log has no entry for this request`);
-        else if (!gs.some((g) => g.signers?.some((s) => s.name === log.party)))
-          at('signer-not-listed', `${log.party} produced a ${e.output}, but the gateway's entry (seq ${gs[0]!.seq}) does not name ${log.party} among the signers`);
+        const names = (g: EventEntry) => g.signers?.some((s) => s.name === log.party) ?? false;
+        const did = isChange(e) ? `applied ${e.operation}` : `produced a ${e.output}`;
+        if (gs.length === 0) at('missing-gateway-entry', `${log.party} ${did}, but the gateway's log has no entry for this request${isChange(e) ? `: ${signerAccount(log.party, e)}` : ''}`);
+        // A change goes to whoever is active when it is pushed, which a signer admitted since may be.
+        else if (!isChange(e) && !gs.some(names))
+          at('signer-not-listed', `${log.party} ${did}, but the gateway's entry (seq ${gs[0]!.seq}) does not name ${log.party} among the signers: ${signerAccount(log.party, e)}`);
+        for (const g of gs) {
+          const wrong = differences(e, g, isChange(e) || names(g));
+          // A signer's repeated entry (an RSA partial given again, an adopt repeated) is one misreport.
+          const id = `${g.seq}/${log.party}`;
+          if (wrong.length > 0 && !misreports.has(id)) {
+            misreports.add(id);
+            findings.push({
+              party: gateway.party,
+              seq: g.seq,
+              severity: 'error',
+              code: 'misreported',
+              message: `request ${e.request}: ${signerAccount(log.party, e)}; the gateway's log says ${gatewayClaim(g)} — the ${wrong.length === 1 ? `${wrong[0]} differs` : `${wrong.slice(0, -1).join(', ')} and ${wrong.at(-1)} differ`}`,
+            });
+          }
+        }
       }
   }
   return findings.sort((a, b) => (a.party === b.party ? (a.seq ?? 0) - (b.seq ?? 0) : a.party < b.party ? -1 : 1));

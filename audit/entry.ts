@@ -60,9 +60,23 @@ const eventShape = {
   /** The authenticated party that relayed the request (at a signer: the gateway's fingerprint). */
   caller: text(128).optional(),
   keyId: idSchema.optional(),
+  /** The key as the client named it (a KeyId, ARN or alias, a PKCS#11 key ref): recorded by signers. */
+  keyRef: text(2048).optional(),
+  /**
+   * The client's operation as a signer read it from the evidence (`Sign`, `Decrypt`,
+   * `CreateKey`, `ReshareKey`, a key or alias change): what the cross-check compares with the
+   * gateway's claim. Older entries lack it.
+   */
+  operation: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/).optional(),
   algorithm: text(64).optional(),
-  /** Digest of the message or ciphertext (hex, 16-64 bytes); never the message itself. */
+  /**
+   * Digest of the message or ciphertext (hex, 16-64 bytes); never the message itself. A Sign or
+   * Decrypt records SHA-256 of the Message or CiphertextBlob as the client sent it, at the
+   * gateway and at each signer alike.
+   */
   digest: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, 'a digest: 16-64 bytes of lower-case hex').optional(),
+  /** SHA-256 (hex) of the canonical JSON of the evidence a signer acted on (policy/canonical.ts). */
+  evidenceHash: hashSchema.optional(),
   policy: z
     .strictObject({
       version: z.union([text(128), z.number().int()]),

@@ -39,6 +39,8 @@ export type FindingCode =
   | 'missing-gateway-entry'
   | 'signer-not-listed'
   | 'head-mismatch'
+  /** A gateway entry reports a signer's act otherwise than the signer's own entry does. */
+  | 'misreported'
   | 'duplicate-request';
 
 /** One problem: which party, which entry (seq, or file line when there is no seq), what. */

@@ -23,7 +23,7 @@ import { verifySignature } from './verify.js';
 import { RsaCoordinator, type EncryptionAlgorithm } from './rsa.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
-import { ClusterError, traceOf, type Audited, type Trace } from './cluster-outcome.js';
+import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 
 export { ClusterError, traceOf, type Audited, type Trace };
 
@@ -285,8 +285,8 @@ export class Cluster {
         chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId: key.keyId, signers, use: useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence) })).commitment })),
       );
       const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
-      const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ share: unknown }>>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg })));
-      Object.assign(trace, { session, signers: traceOf(chosen, answers) });
+      const answers = await askAll(trace, session, chosen, (c) => c.call<Audited<{ share: unknown }>>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg }));
+      traceSession(trace, session, chosen, answers);
       const shares = answers.map((a, i): Message => ({ session, round: 2, from: chosen[i]!.id, to: 'all', payload: a.share }));
       return frostAggregate(pub, pkg, shares);
     });

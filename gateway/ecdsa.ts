@@ -9,7 +9,7 @@ import { openEnvelope } from '../signers/node/envelope.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
 import { useOf, type Creation } from '../signers/node/guard.js';
 import type { Cluster, SignRequest } from './cluster.js';
-import { ClusterError, traceOf, type Audited, type Trace } from './cluster-outcome.js';
+import { ClusterError, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec } from './keyspec.js';
 import { relayRounds, type RelayAnswer } from './relay.js';
@@ -43,7 +43,7 @@ export class EcdsaCoordinator {
       const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
       const start = { session, keyId: key.keyId, signers, digest: Buffer.from(digest).toString('hex'), use };
       const answers = await relayRounds<Audited<RelayAnswer>>(chosen, { start: '/v1/ecdsa/sign/start', step: '/v1/ecdsa/sign/step' }, start, 2);
-      Object.assign(trace, { session, signers: traceOf(chosen, answers) });
+      traceSession(trace, session, chosen, answers);
       const round3 = answers.map((a, i): Message => {
         const from = chosen[i]!;
         const relayed = a.outbound.find((m) => m.from === from.id && m.to === 'all');

@@ -45,6 +45,7 @@ import {
   type PrincipalEnrolment,
   type SignerAdmission,
 } from '../policy/index.js';
+import type { AuditLog } from '../audit/log.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import type { SignerChange, UnnumberedChange } from '../signers/node/guard.js';
 import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from '../signers/node/identity.js';
@@ -120,6 +121,7 @@ export class GatewayPolicy {
     /** A client of the gateway's own for a signer (Cluster.clientFor). */
     private readonly clientFor: (s: SignerEntry) => SignerClient,
     private readonly keys: KeyStore,
+    private readonly audit: AuditLog,
   ) {
     this.changesFile = path.join(dir, 'signer-changes.json');
     this.retiredFile = path.join(dir, 'retired-signers.json');
@@ -149,6 +151,7 @@ export class GatewayPolicy {
     log: Logger;
     clientFor: (s: SignerEntry) => SignerClient;
     keys: KeyStore;
+    audit: AuditLog;
   }): GatewayPolicy {
     const file = governanceFile(o.dir);
     const raw = readJson(file);
@@ -156,7 +159,7 @@ export class GatewayPolicy {
     const { chain } = governanceFileSchema.parse(raw);
     const g = verifyGovernanceChain(chain);
     if (!g.ok) throw new Error(`${file}: ${g.reason}`);
-    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.clientFor, o.keys);
+    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.clientFor, o.keys, o.audit);
     void p.resync();
     return p;
   }
@@ -459,6 +462,17 @@ export class GatewayPolicy {
   forward(change: UnnumberedChange): Promise<ChangeResult[]> {
     return this.queue.run(async () => {
       const entry = { ...change, seq: this.changes.next } as SignerChange;
+      // Recorded under the number each signer's own entry for it carries, before any signer sees it.
+      await this.audit.append({
+        request: `change-${entry.seq}`,
+        op: `change.${entry.operation}`,
+        operation: entry.operation,
+        principal: { name: entry.principal },
+        keyId: 'keyId' in entry ? entry.keyId : undefined,
+        signers: this.active().map((c) => ({ name: c.name, id: c.id })),
+        outcome: 'ok',
+        startedAt: Date.now(),
+      });
       this.changes = { ...this.changes, next: entry.seq + 1, pending: [...this.changes.pending, entry] };
       await this.save();
       const results = await Promise.all(this.active().map((c) => this.push(c, entry.seq)));

@@ -15,7 +15,7 @@ import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
 import type { Cluster, SignRequest } from './cluster.js';
-import { ClusterError, traceOf, type Audited, type Trace } from './cluster-outcome.js';
+import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES } from './keyspec.js';
 import { BadPartialError } from './planner.js';
@@ -101,8 +101,8 @@ export class RsaCoordinator {
         if (e instanceof ProtocolError) throw new ClusterError('invalid-usage', e.message);
         throw e;
       }
-      const answers = await Promise.all(chosen.map((c) => c.call<Audited<{ partial: unknown }>>('/v1/rsa/partial', { keyId: key.keyId, session: request.session, request, use })));
-      Object.assign(trace, { session: request.session, signers: traceOf(chosen, answers) });
+      const answers = await askAll(trace, request.session, chosen, (c) => c.call<Audited<{ partial: unknown }>>('/v1/rsa/partial', { keyId: key.keyId, session: request.session, request, use }));
+      traceSession(trace, request.session, chosen, answers);
       const result = rsaCombine(params, request, answers.map((a) => a.partial));
       const fault = result.faults[0];
       if (fault) {

@@ -69,7 +69,7 @@ export type EvidenceResult =
       ok: true;
       /** The principal the request authenticates, by the signer's own registry. */
       principal: string;
-      /** The key reference as the client wrote it. */
+      /** The key as the request names it (SigV4: the body's KeyId; PKCS#11: the key ref). */
       keyRef: string;
       /** Record in the seen-set until `replayUntil` (ms); later the date check refuses it. */
       replayId: string;

@@ -17,7 +17,9 @@ import { reshareAfterRemoval } from '../remove-signer.js';
 import { admitSigner } from '../add-signer.js';
 import { refreshKeyShares } from '../refresh-shares.js';
 import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
+import type { AuditEventInput } from '../../audit/entry.js';
 import { readLog } from '../../audit/verify.js';
+import { abandonedEntries } from '../cluster-outcome.js';
 import { auditLogPath } from '../../audit/paths.js';
 import type { GatewayDeps } from '../server.js';
 import { ApprovalRequired } from './authorize.js';
@@ -68,7 +70,7 @@ async function recordRequest(
   const ok = r.status < 300;
   const trace = r.opCtx?.trace;
   const approvedBy = [...(r.opCtx?.approvedBy ?? [])];
-  await deps.audit.append({
+  const entry: AuditEventInput = {
     request: trace?.session ?? r.requestId,
     op: r.operation ?? 'unknown',
     principal: { ...(r.principal ? { name: r.principal.name, accessKeyId: r.principal.accessKeyId } : {}), source: r.source },
@@ -89,7 +91,9 @@ async function recordRequest(
       ...(r.via ? { via: r.via } : {}),
       ...(r.repeatOf ? { repeatOf: r.repeatOf } : {}),
     },
-  });
+  };
+  for (const e of abandonedEntries(trace, entry)) await deps.audit.append(e);
+  await deps.audit.append(entry);
 }
 
 /**

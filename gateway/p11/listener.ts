@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
+import type { AuditEventInput } from '../../audit/entry.js';
+import { abandonedEntries } from '../cluster-outcome.js';
 import type { GatewayDeps } from '../server.js';
 import { CKR } from './ck.js';
 import { Credentials } from './credentials.js';
@@ -64,7 +66,7 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
 /** One audit entry per request: who, what, on which key, with which signers, and how it ended. */
 async function record(deps: P11Deps, log: RequestLog, started: number, source: string): Promise<void> {
   const ok = log.rv === CKR.OK;
-  await deps.audit.append({
+  const entry: AuditEventInput = {
     request: log.trace.session ?? randomUUID(),
     op: `pkcs11.${log.op}`,
     principal: { ...(log.principal ? { name: log.principal } : {}), source },
@@ -78,7 +80,9 @@ async function record(deps: P11Deps, log: RequestLog, started: number, source: s
     reason: ok ? undefined : `CKR 0x${log.rv.toString(16)}: ${log.reason ?? ''}`.slice(0, 1024),
     output: ok ? log.output : 'none',
     startedAt: started,
-  });
+  };
+  for (const e of abandonedEntries(log.trace, entry)) await deps.audit.append(e);
+  await deps.audit.append(entry);
 }
 
 function serve(deps: P11Deps, socket: net.Socket): void {

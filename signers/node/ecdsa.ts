@@ -30,7 +30,7 @@ const ROUND_OF: Record<string, number> = { round1: 1, round2: 2, round3: 3 };
 
 type Session =
   | { kind: 'keygen'; keyId: string; state: EcdsaKeygenState }
-  | { kind: 'sign'; keyId: string; state: EcdsaSignState; digest: string };
+  | { kind: 'sign'; keyId: string; state: EcdsaSignState };
 
 const stepSchema = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) });
 
@@ -96,7 +96,7 @@ export class EcdsaSessions {
     this.relay.checkActive(req.signers);
     const key = await this.loadKey(req.keyId);
     const step = abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes));
-    this.sessions.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state, digest: req.digest });
+    this.sessions.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state });
     return { outbound: this.relay.seal(`ecdsa-sign:${req.keyId}`, step.outbound) };
   }
 
@@ -120,7 +120,7 @@ export class EcdsaSessions {
     if (!round3) this.sessions.put(req.session, { ...s, state: step.state });
     const outbound = this.relay.seal(`ecdsa-sign:${s.keyId}`, step.outbound);
     // Round 3 carries this signer's share of the signature: that is the release.
-    return round3 ? { outbound, released: { output: 'partial', keyId: s.keyId, algorithm: 'ecdsa-dkls23', digest: s.digest } } : { outbound };
+    return round3 ? { outbound, released: { output: 'partial', keyId: s.keyId, algorithm: 'ecdsa-dkls23' } } : { outbound };
   }
 
   private async loadKey(keyId: string): Promise<EcdsaKeyShare> {

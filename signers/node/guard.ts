@@ -280,6 +280,8 @@ const denied = (why: string) => new RpcError(403, 'access-denied', `access denie
 /** A Sign/Decrypt this signer has authorised, until its output is released. */
 export interface UseGrant {
   keyId: string;
+  /** The key as the client named it in the evidence. */
+  keyRef: string;
   principal: string;
   use: Use;
   payload: Uint8Array;
@@ -298,22 +300,42 @@ export interface PendingKey {
   origin: KeyState['origin'];
   policy: string;
   lastChange: number;
+  /** Who asked (under quorum, the proposer) and the hash of the authorisation: for the audit entry only. */
+  principal: string;
+  evidenceHash: string;
 }
 
 /** How a change was decided, for the signer's audit entry. */
 interface Applied {
   principal: string;
   approvedBy: string[];
+  /** The key or alias as the change names it. */
+  keyRef?: string;
   detail: Record<string, string | number | boolean>;
 }
 
-/** What a release adds to the signer's audit entry: who asked and who approved. */
+/** What a release adds to the signer's audit entry: who asked, for what, and who approved. */
 export interface UseRecord {
+  operation: 'Sign' | 'Decrypt';
   principal: { name: string };
+  keyRef: string;
+  /** SHA-256 of the Message or CiphertextBlob, as the gateway records it too. */
+  digest: string;
+  evidenceHash: string;
   policy: { version: number; approvals: string[] };
   /** A repeat of a request released before (served again, spending nothing). */
   detail?: { repeat: true };
 }
+
+/** What a key creation adds to the signer's audit entry. */
+export interface CreateRecord {
+  operation: 'CreateKey';
+  principal: { name: string };
+  evidenceHash: string;
+}
+
+/** SHA-256 of the canonical JSON of what a signer acted on. */
+const evidenceHashOf = (v: unknown): string => digestHex(new TextEncoder().encode(canonicalJson(v)));
 
 export class PolicyGuard {
   private readonly byAccessKey = new Map<string, RegisteredPrincipal>();
@@ -491,6 +513,7 @@ export class PolicyGuard {
     if (!prior) this.rateLimit(key, now, false);
     return {
       keyId,
+      keyRef: ev.keyRef,
       principal: ev.principal,
       use: u,
       payload,
@@ -520,7 +543,15 @@ export class PolicyGuard {
       ]);
     }
     this.used.add(g.keyId);
-    return { principal: { name: g.principal }, policy: { version: g.governanceVersion, approvals: g.approvedBy }, ...(prior ? { detail: { repeat: true } } : {}) };
+    return {
+      operation: g.use.operation,
+      principal: { name: g.principal },
+      keyRef: g.keyRef,
+      digest: digestHex(g.payload),
+      evidenceHash: evidenceHashOf(g.use.evidence),
+      policy: { version: g.governanceVersion, approvals: g.approvedBy },
+      ...(prior ? { detail: { repeat: true } } : {}),
+    };
   }
 
   /** The FROST signing package must sign exactly what the client asked. */
@@ -580,14 +611,16 @@ export class PolicyGuard {
     const policy = policyText ?? JSON.stringify(this.defaultPolicy(), null, 2);
     this.parsePolicy(policy);
     if (approved) await this.markApplied(approved.proposal);
-    return { keyId, keySpec: c.keySpec, keyUsage: c.keyUsage, origin: c.origin, policy, lastChange: approved?.proposal.createdAt ?? 0 };
+    return { keyId, keySpec: c.keySpec, keyUsage: c.keyUsage, origin: c.origin, policy, lastChange: approved?.proposal.createdAt ?? 0, principal, evidenceHash: evidenceHashOf(c) };
   }
 
-  /** Records a key once this signer stored its share. */
-  async recordCreated(k: PendingKey): Promise<void> {
-    const state: KeyState = { ...k, state: 'Enabled', createdAt: Date.now() };
+  /** Records a key once this signer stored its share; answers what its audit entry adds. */
+  async recordCreated(k: PendingKey): Promise<CreateRecord> {
+    const { principal, evidenceHash, ...key } = k;
+    const state: KeyState = { ...key, state: 'Enabled', createdAt: Date.now() };
     await this.store.put(KEY_PREFIX + k.keyId, json(state));
     this.keys.set(k.keyId, state);
+    return { operation: 'CreateKey', principal: { name: principal }, evidenceHash };
   }
 
   /**
@@ -628,12 +661,22 @@ export class PolicyGuard {
     if (c.seq !== this.ledger.seq + 1) throw new RpcError(409, 'out-of-order', `expected change ${this.ledger.seq + 1}, not ${c.seq}`);
     this.ledger.seq = c.seq;
     try {
+      // Hashed before it is applied: a change that has no canonical form is refused, not half-recorded.
+      let evidenceHash: string;
+      try {
+        evidenceHash = evidenceHashOf(c);
+      } catch {
+        throw denied('the change is not canonical JSON');
+      }
       const result = 'keyId' in c ? await this.applyChange(c) : await this.applyMembership(c);
       await this.audit.append({
         request: `change-${c.seq}`,
         op: `policy.${c.operation}`,
+        operation: c.operation,
         principal: { name: result.principal },
         keyId: 'keyId' in c ? c.keyId : undefined,
+        keyRef: result.keyRef,
+        evidenceHash,
         policy: { version: this.governance.version, approvals: result.approvedBy },
         outcome: 'ok',
         output: 'none',
@@ -657,7 +700,8 @@ export class PolicyGuard {
       return v;
     };
     const isAlias = c.operation.endsWith('Alias');
-    const keyId = isAlias ? (c.operation === 'DeleteAlias' ? this.aliases[str('AliasName')] : this.keyIdOf(str('TargetKeyId'))) : this.keyIdOf(str('KeyId'));
+    const keyRef = str(c.operation === 'DeleteAlias' ? 'AliasName' : isAlias ? 'TargetKeyId' : 'KeyId');
+    const keyId = c.operation === 'DeleteAlias' ? this.aliases[keyRef] : this.keyIdOf(keyRef);
     if (keyId !== c.keyId) throw denied(`the change names key ${c.keyId} but its parameters name ${keyId ?? 'no key'}`);
     const key = this.keyState(keyId);
     const window = params.PendingWindowInDays;
@@ -723,7 +767,7 @@ export class PolicyGuard {
       this.policies.delete(keyId);
     }
     if (approved) await this.markApplied(approved.proposal);
-    return { principal, approvedBy: d.approvedBy, detail: approved ? { proposal: approved.proposal.id } : { onGatewayWord: true } };
+    return { principal, approvedBy: d.approvedBy, keyRef, detail: approved ? { proposal: approved.proposal.id } : { onGatewayWord: true } };
   }
 
   // ---- changes to principals and governance -------------------------------------------------
@@ -1052,11 +1096,9 @@ export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Rout
       const { session } = split(body, '');
       const answer = await route('/v1/ecdsa/keygen/step')(body);
       const k = keygens.get(session);
-      if (answer.released && k) {
-        keygens.delete(session);
-        await guard.recordCreated(k.pending);
-      }
-      return answer;
+      if (!answer.released || !k) return answer;
+      keygens.delete(session);
+      return { ...answer, released: { ...answer.released, ...(await guard.recordCreated(k.pending)) } };
     },
     '/v1/ecdsa/sign/start': async (body) => {
       sweep();

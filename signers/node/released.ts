@@ -7,6 +7,15 @@ export interface Released {
   algorithm?: string;
   /** Digest of what was signed or decrypted (hex); never the message itself. */
   digest?: string;
+  /** The client's operation, as this signer read it (Sign, Decrypt, CreateKey, ReshareKey). */
+  operation?: string;
+  /** The principal that asked, by this signer's own registry. */
+  principal?: { name: string };
+  policy?: { version: number; approvals: string[] };
+  /** The key as the client named it in the evidence. */
+  keyRef?: string;
+  /** SHA-256 of the canonical evidence JSON this signer acted on. */
+  evidenceHash?: string;
 }
 
 export const digestHex = (b: Uint8Array): string => Buffer.from(sha256(b)).toString('hex');

@@ -140,7 +140,7 @@ export class ReshareSessions {
       const current = await this.store.get(keyRecordName(req.keyId));
       if (current && canonicalJson(packageOf(decodeRecord(current))) === canonicalJson(req.publicPackage)) {
         this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share already adopted');
-        return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId } };
+        return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId, operation: 'ReshareKey' } };
       }
     }
     if (!pending) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
@@ -149,6 +149,6 @@ export class ReshareSessions {
     await this.store.put(keyRecordName(req.keyId), encodeRecord(pending));
     await this.store.delete(pendingName(req.keyId));
     this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');
-    return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId } };
+    return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId, operation: 'ReshareKey' } };
   }
 }

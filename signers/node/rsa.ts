@@ -7,9 +7,9 @@ import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeySha
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
 import { decodeRsaRecord, encodeRsaRecord } from './key-records.js';
-import { digestHex, type Released } from './released.js';
+import type { Released } from './released.js';
 import type { SignerConfig } from './config.js';
-import { rsaFingerprint, type PolicyGuard } from './guard.js';
+import { rsaFingerprint, type CreateRecord, type PolicyGuard } from './guard.js';
 import { EnvelopeError } from './envelope.js';
 import type { IdentitySecrets, PublicIdentity } from './identity.js';
 import { RpcError } from './rpc.js';
@@ -30,7 +30,7 @@ export class RsaShares {
   ) {}
 
   /** Installs this signer's share of a dealt key, after checking it against the public params. */
-  async install(body: unknown): Promise<{ keyId: string }> {
+  async install(body: unknown): Promise<{ keyId: string; created: CreateRecord }> {
     const req = z.strictObject({ keyId: keyIdSchema, params: rsaPublicParamsSchema, dealer: z.unknown(), envelope: z.unknown(), creation: z.unknown().optional() }).parse(body);
     const name = `key.${req.keyId}`;
     if (await this.store.has(name)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
@@ -45,8 +45,7 @@ export class RsaShares {
       const share = parseKeyShare(params, openDealtShare(req.keyId, this.identity, this.config.id, req.dealer, req.envelope));
       if (share.id !== this.config.id) throw new RpcError(403, 'wrong-share', `the share is party ${share.id}'s`);
       await this.store.put(name, encodeRsaRecord({ params, share }));
-      await this.guard.recordCreated(pending);
-      return { keyId: req.keyId };
+      return { keyId: req.keyId, created: await this.guard.recordCreated(pending) };
     } catch (e) {
       if (e instanceof ProtocolError || e instanceof EnvelopeError) throw new RpcError(400, 'bad-share', e.message);
       throw e;
@@ -65,11 +64,8 @@ export class RsaShares {
       this.guard.expectRsa(grant, request);
       const partial = rsaPartial(params, share, request, randomBytes);
       const asked = await this.guard.release(grant, fingerprint);
-      const released: Released =
-        request.op === 'sign'
-          ? { output: 'partial', keyId: req.keyId, algorithm: `rsa-${request.scheme}-${request.hash}`, digest: request.digest }
-          : { output: 'partial', keyId: req.keyId, algorithm: `rsa-decrypt-${request.padding}`, digest: digestHex(Buffer.from(request.ciphertext, 'hex')) };
-      return { partial, released: { ...released, ...asked } };
+      const algorithm = request.op === 'sign' ? `rsa-${request.scheme}-${request.hash}` : `rsa-decrypt-${request.padding}`;
+      return { partial, released: { output: 'partial', keyId: req.keyId, algorithm, ...asked } };
     } catch (e) {
       if (e instanceof ProtocolError) throw new RpcError(400, 'bad-request', e.message);
       throw e;

@@ -12,7 +12,7 @@ import type { SignerConfig } from './config.js';
 import { EnvelopeError } from './envelope.js';
 import type { IdentitySecrets } from './identity.js';
 import { EcdsaSessions } from './ecdsa.js';
-import { PolicyGuard, guardEcdsaRoutes, type PendingKey, type UseGrant } from './guard.js';
+import { PolicyGuard, guardEcdsaRoutes, type CreateRecord, type PendingKey, type UseGrant } from './guard.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { Relay, keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema } from './relay.js';
 import { RpcError, type RpcHandler } from './rpc.js';
@@ -22,7 +22,7 @@ import { SessionTable } from './sessions.js';
 import { ReshareSessions, pendingName } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
 import type { AuditLog } from '../../audit/log.js';
-import { digestHex, type Released } from './released.js';
+import type { Released } from './released.js';
 
 const keyRecord = keyRecordName;
 
@@ -147,9 +147,9 @@ export class SignerService {
     return { ...sealed, recorded: { request: `admission-${name}`, detail: { newcomer: name } } };
   }
 
-  private installed(r: { keyId: string }) {
+  private installed({ created, ...r }: { keyId: string; created: CreateRecord }) {
     this.keyIds.add(r.keyId);
-    return { ...r, released: { output: 'key' as const, keyId: r.keyId } };
+    return { ...r, released: { output: 'key' as const, keyId: r.keyId, ...created } };
   }
 
   /** An abort is final for the session: its state was taken out for the step and stays out. */
@@ -190,10 +190,10 @@ export class SignerService {
       }
       // Stored (sealed, atomically) before we tell anyone the key exists.
       await this.store.put(keyRecord(s.keyId), encodeShareRecord(step.output));
-      await this.guard.recordCreated(s.pending);
+      const created = await this.guard.recordCreated(s.pending);
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
-      return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId } };
+      return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId, ...created } };
     } catch (e) {
       this.protocolFailure(e);
     }
@@ -234,7 +234,7 @@ export class SignerService {
       const step = frostSign(s.state, req.package);
       const asked = await this.guard.release(s.grant, `frost:${req.session}`);
       this.log.info({ keyId: req.keyId, session: req.session, suite: req.package.suite }, 'signature share released');
-      const released = { output: 'partial' as const, keyId: req.keyId, algorithm: `frost-${req.package.suite}`, digest: digestHex(Buffer.from(req.package.message, 'hex')), ...asked };
+      const released = { output: 'partial' as const, keyId: req.keyId, algorithm: `frost-${req.package.suite}`, ...asked };
       return { share: step.outbound[0]!.payload, released };
     } catch (e) {
       this.protocolFailure(e);
