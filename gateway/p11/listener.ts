@@ -110,7 +110,7 @@ function serve(deps: P11Deps, conn: Connection, reader: FrameReader, tally: Unau
     try {
       bodies = reader.push(chunk);
     } catch (e) {
-      tally.count(/without a valid login/.test((e as WireError).message) ? 'oversizedFrames' : 'badFrames', socket.remoteAddress);
+      tally.count('oversizedFrames', socket.remoteAddress);
       deps.log.debug({ err: (e as WireError).message, remote: socket.remoteAddress }, 'pkcs11 connection dropped');
       conn.close();
       return;

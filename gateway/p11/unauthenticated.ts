@@ -14,7 +14,6 @@ export type UnauthenticatedEvent =
   | 'publicKeyOps'
   | 'otherFailed'
   | 'oversizedFrames'
-  | 'badFrames'
   | 'idleClosed'
   | 'evicted'
   | 'refusedAtCap';
