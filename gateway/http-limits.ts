@@ -1,10 +1,10 @@
 // The KMS/health HTTP listener's limits. A request's headers and body must arrive within
-// bounded times (node's headersTimeout and requestTimeout). The connection cap turns no new
+// bounded times (node's headersTimeout and requestTimeout, checked every second). The connection cap turns no new
 // client away while a connection stands idle: at the cap, the connection that has waited
 // longest without a request in progress (a fresh one that has sent nothing, or an idle
 // keep-alive one) is closed to make room; only when every connection is busy with a request
 // is the new one refused.
-import type http from 'node:http';
+import http from 'node:http';
 import type net from 'node:net';
 
 export interface HttpLimits {
@@ -13,9 +13,8 @@ export interface HttpLimits {
   requestTimeoutMs: number;
 }
 
-export function limitHttpServer(server: http.Server, limits: HttpLimits): void {
-  server.headersTimeout = limits.headersTimeoutMs;
-  server.requestTimeout = limits.requestTimeoutMs;
+export function createLimitedServer(handler: http.RequestListener, limits: HttpLimits): http.Server {
+  const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 }, handler);
   let open = 0;
   /** Connections with no request in progress, longest-waiting first. */
   const waiting = new Set<net.Socket>();
@@ -46,4 +45,5 @@ export function limitHttpServer(server: http.Server, limits: HttpLimits): void {
       if (!socket.destroyed) waiting.add(socket);
     });
   });
+  return server;
 }

@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
-import { limitHttpServer } from './http-limits.js';
+import { createLimitedServer } from './http-limits.js';
 import { kmsMiddleware } from './kms/api.js';
 import { startPkcs11Listener } from './p11/listener.js';
 import type { PrincipalRegistry } from './principals.js';
@@ -49,8 +49,8 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     await next();
   });
   app.use(kmsMiddleware(deps));
-  const server = app.listen(deps.config.port, deps.config.host);
-  limitHttpServer(server, { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs });
+  const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs });
+  server.listen(deps.config.port, deps.config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
