@@ -2,8 +2,11 @@
 // timers that tell logged-in connections from the rest. At the cap a new connection evicts
 // the oldest connection that has not logged in (then the longest-idle logged-in one), so a
 // crowd of idle or unauthenticated connections costs an honest client nothing but an
-// eviction. Idleness is time with no request in flight since the last answer: bytes that
-// never complete a request do not keep a connection alive.
+// eviction. What one costs while it lasts: a socket and a timer, and before a login about
+// 128 KiB at most (a partial pre-login frame and one read's worth of queued requests: the
+// listener reads no further while a request is in flight).
+// Idleness is time with no request in flight since the last answer: bytes that never complete
+// a request do not keep a connection alive.
 import type net from 'node:net';
 
 export interface ConnectionLimits {
