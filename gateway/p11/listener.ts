@@ -43,18 +43,29 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
   );
   const limits: FrameLimits = { preLoginBytes: c.pkcs11PreLoginFrameBytes, mayExceed: (credential) => p11.credentials.check(credential).ok };
   const useTls = existsSync(P.tlsKey) && existsSync(P.tlsCert);
-  const onConnection = (socket: net.Socket) => {
-    const conn = table.admit(socket);
+  const secureContext = useTls ? tls.createSecureContext({ key: readFileSync(P.tlsKey), cert: readFileSync(P.tlsCert), minVersion: 'TLSv1.2' }) : undefined;
+  // TLS is layered on here rather than by a tls.Server, so a connection counts against the cap
+  // and its pre-login idle time from its first byte, handshake included.
+  const server = net.createServer((raw) => {
+    const conn = table.admit(raw);
     if (!conn) {
-      tally.count('refusedAtCap', socket.remoteAddress);
-      socket.destroy();
+      tally.count('refusedAtCap', raw.remoteAddress);
+      raw.destroy();
       return;
     }
-    serve(p11, conn, new FrameReader(limits), tally);
-  };
-  const server = useTls
-    ? tls.createServer({ key: readFileSync(P.tlsKey), cert: readFileSync(P.tlsCert), minVersion: 'TLSv1.2', handshakeTimeout: c.pkcs11PreLoginIdleMs }, onConnection)
-    : net.createServer(onConnection);
+    if (!secureContext) return serve(p11, conn, raw, new FrameReader(limits), tally);
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    // A TLS handshake failure concerns one client, not the listener.
+    const failed = (e: Error) => {
+      deps.log.warn({ err: e.message }, 'pkcs11 TLS handshake failed');
+      conn.close();
+    };
+    socket.once('error', failed);
+    socket.once('secure', () => {
+      socket.off('error', failed);
+      serve(p11, conn, socket, new FrameReader(limits), tally);
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(c.pkcs11Port, c.host, () => {
@@ -62,8 +73,6 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
       resolve();
     });
   });
-  // A TLS handshake failure concerns one client, not the listener.
-  server.on('tlsClientError', (e: Error) => deps.log.warn({ err: e.message }, 'pkcs11 TLS handshake failed'));
   deps.log.info({ port: c.pkcs11Port, tls: useTls }, 'pkcs11 listener ready');
   return {
     close() {
@@ -100,8 +109,8 @@ async function record(deps: P11Deps, tally: UnauthenticatedTally, log: RequestLo
   });
 }
 
-function serve(deps: P11Deps, conn: Connection, reader: FrameReader, tally: UnauthenticatedTally): void {
-  const { socket } = conn;
+/** Serves one connection: `socket` is the raw connection, or the TLS socket over it. */
+function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: FrameReader, tally: UnauthenticatedTally): void {
   let queue = Promise.resolve();
   socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());

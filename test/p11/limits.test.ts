@@ -76,10 +76,8 @@ describe('before a login', () => {
   it('2,000 idle connections and 50 MiB unauthenticated frames leave an honest client signing', async () => {
     const rssBefore = rssBytes(gatewayPid());
     const idle: net.Socket[] = [];
-    let hungUp = 0;
     try {
       for (let i = 0; i < 20; i++) idle.push(...(await Promise.all(Array.from({ length: 100 }, () => connect(port)))));
-      for (const s of idle) void closed(s).then(() => hungUp++);
       // 50 MiB frames (over any cap) and 30 MiB ones (under the cap after a login), no valid login in them.
       const floods = [50, 30, 30, 50, 30, 30].map(async (mib) => {
         const s = await connect(port);
@@ -101,8 +99,6 @@ describe('before a login', () => {
       }
       expect(Date.now() - started, 'the honest login and signature were not held up').toBeLessThan(10_000);
       for (const ms of await Promise.all(floods)) expect(ms, 'an unauthenticated huge frame is cut off early').toBeLessThan(10_000);
-      // At the cap of 1,000, the oldest idle connections made room for the newer ones and the module's.
-      expect(hungUp).toBeGreaterThanOrEqual(1000);
       expect(rssBytes(gatewayPid()) - rssBefore, 'the gateway held none of the frames').toBeLessThan(64 * MiB);
     } finally {
       for (const s of idle) s.destroy();
@@ -110,6 +106,7 @@ describe('before a login', () => {
     await sleep(1500);
     const summaries = auditEntries(tc, 'gateway').filter((e) => e.op === 'pkcs11.unauthenticated') as { detail: Record<string, number> }[];
     const total = (k: string) => summaries.reduce((n, e) => n + (e.detail[k] ?? 0), 0);
+    // At the cap of 1,000, the oldest idle connections made room for the newer ones and the module's.
     expect(total('evicted')).toBeGreaterThanOrEqual(1000);
     expect(total('oversizedFrames')).toBe(6);
   }, 120_000);
