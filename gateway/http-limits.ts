@@ -1,9 +1,9 @@
 // The KMS/health HTTP listener's limits. A request's headers and body must arrive within
-// bounded times (node's headersTimeout and requestTimeout, checked every second). The connection cap turns no new
-// client away while a connection stands idle: at the cap, the connection that has waited
-// longest without a request in progress (a fresh one that has sent nothing, or an idle
-// keep-alive one) is closed to make room; only when every connection is busy with a request
-// is the new one refused.
+// bounded times (node's headersTimeout and requestTimeout, checked every second). The
+// connection cap turns no new client away while a connection stands idle: at the cap, the
+// connection that has waited longest without a request in progress (a fresh one that has
+// sent nothing, or an idle keep-alive one) is closed to make room; only when every
+// connection is busy with a request is the new one refused.
 import http from 'node:http';
 import type net from 'node:net';
 

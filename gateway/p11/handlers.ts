@@ -151,7 +151,6 @@ async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string,
     const name = deps.credentials.revoke(credential);
     if (name === undefined) throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'no valid session credential to log out');
     log.principal = name;
-    log.authenticated = true;
     return [];
   }
   const principal = authenticate(deps, credential, log);

@@ -119,15 +119,15 @@ const MAX_CREDENTIAL = 1024;
 
 /**
  * The credential at the start of a request body (which may be only the body's first bytes):
- * 'short' when more bytes are needed, undefined when the body does not start like a request.
+ * 'short' when more bytes are needed, 'invalid' when the body does not start like a request.
  */
-export function requestCredential(prefix: Buffer): string | 'short' | undefined {
+export function requestCredential(prefix: Buffer): { credential: string } | 'short' | 'invalid' {
   if (prefix.length < CREDENTIAL_AT + 5) return 'short';
-  if (prefix[0] !== LIST || [5, 14, 23].some((at) => prefix[at] !== UINT) || prefix[CREDENTIAL_AT] !== BYTES) return undefined;
+  if (prefix[0] !== LIST || [5, 14, 23].some((at) => prefix[at] !== UINT) || prefix[CREDENTIAL_AT] !== BYTES) return 'invalid';
   const n = prefix.readUInt32BE(CREDENTIAL_AT + 1);
-  if (n > MAX_CREDENTIAL) return undefined;
+  if (n > MAX_CREDENTIAL) return 'invalid';
   if (prefix.length < CREDENTIAL_AT + 5 + n) return 'short';
-  return prefix.toString('utf8', CREDENTIAL_AT + 5, CREDENTIAL_AT + 5 + n);
+  return { credential: prefix.toString('utf8', CREDENTIAL_AT + 5, CREDENTIAL_AT + 5 + n) };
 }
 
 /**
@@ -158,9 +158,9 @@ export class FrameReader {
       const n = this.peek(4).readUInt32BE(0);
       if (n > MAX_FRAME) throw new WireError(`frame of ${n} bytes exceeds ${MAX_FRAME}`);
       if (this.limits && n > this.limits.preLoginBytes && !this.admitted) {
-        const credential = requestCredential(this.peek(Math.min(this.size, 4 + CREDENTIAL_AT + 5 + MAX_CREDENTIAL)).subarray(4));
-        if (credential === 'short') break;
-        if (credential === undefined || !this.limits.mayExceed(credential)) throw new WireError(`frame of ${n} bytes without a valid login exceeds ${this.limits.preLoginBytes}`);
+        const found = requestCredential(this.peek(Math.min(this.size, 4 + CREDENTIAL_AT + 5 + MAX_CREDENTIAL)).subarray(4));
+        if (found === 'short') break;
+        if (found === 'invalid' || !this.limits.mayExceed(found.credential)) throw new WireError(`frame of ${n} bytes without a valid login exceeds ${this.limits.preLoginBytes}`);
         this.admitted = true;
       }
       if (this.size < 4 + n) break;

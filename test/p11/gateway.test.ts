@@ -80,9 +80,11 @@ describe('wire values and frames', () => {
     expect(bad.push(forged.subarray(0, 40))).toEqual([]);
     expect(() => bad.push(forged.subarray(40, 4096))).toThrow(/without a valid login/);
     expect(() => new FrameReader(limits).push(Buffer.concat([Buffer.of(0, 1, 0, 0), Buffer.alloc(100, 3)]))).toThrow(/without a valid login/);
-    expect(requestCredential(encodeValue([1, 4, 1, Buffer.from('abc')]))).toBe('abc');
+    expect(() => new FrameReader(limits).push(request('short', 100_000).subarray(0, 4096))).toThrow(/without a valid login/);
+    expect(requestCredential(encodeValue([1, 4, 1, Buffer.from('abc')]))).toEqual({ credential: 'abc' });
+    expect(requestCredential(encodeValue([1, 4, 1, Buffer.from('short')]))).toEqual({ credential: 'short' });
     expect(requestCredential(encodeValue([1, 4, 1]))).toBe('short');
-    expect(requestCredential(encodeValue([1, 4, 1, 7]))).toBeUndefined();
+    expect(requestCredential(encodeValue([1, 4, 1, 7]))).toBe('invalid');
   });
 
   it('lays out CK_ULONG per the module platform', () => {
