@@ -79,10 +79,6 @@ export class ConnectionTable {
     return c;
   }
 
-  get size(): number {
-    return this.open.size;
-  }
-
   closeAll(): void {
     for (const c of [...this.open]) this.drop(c);
   }
