@@ -25,6 +25,26 @@ export const gatewayConfigSchema = z.object({
   signerTimeoutMs: z.number().int().positive().default(5000),
   /** How often keys whose holders are not the active signers are reshared (gateway/holder-repair.ts). */
   repairIntervalMs: z.number().int().min(1000).default(60_000),
+  // Limits on both listeners: what a client that has not authenticated can make the gateway hold.
+  /** Most open PKCS#11 connections; at the cap a new one evicts the oldest not logged in. */
+  pkcs11MaxConnections: z.number().int().min(16).default(2048),
+  /** Largest PKCS#11 frame without a valid session credential in its header (a login is far smaller). */
+  pkcs11PreLoginFrameBytes: z.number().int().min(1024).max(32 * 1024 * 1024).default(64 * 1024),
+  /** A PKCS#11 connection with no login and no request in flight is closed after this. */
+  pkcs11PreLoginIdleMs: z.number().int().min(100).default(10_000),
+  /** A logged-in PKCS#11 connection with no request in flight is closed after this (the module reuses one for at most 60 s). */
+  pkcs11IdleMs: z.number().int().min(1000).default(300_000),
+  /** A PKCS#11 login (C_Login's session credential) ends after this, or at C_Logout or C_Finalize. */
+  pkcs11LoginLifetimeMs: z.number().int().min(1000).default(8 * 3600_000),
+  /** PKCS#11 requests without a login are counted and written to the audit log once per this interval. */
+  unauthenticatedAuditMs: z.number().int().min(100).default(60_000),
+  /** Most open KMS/health HTTP connections; at the cap idle keep-alive connections, then the oldest without a request, are closed. */
+  kmsMaxConnections: z.number().int().min(16).default(1024),
+  /** An HTTP request's headers must arrive within this, and the whole request within kmsRequestTimeoutMs. */
+  kmsHeadersTimeoutMs: z.number().int().min(100).default(10_000),
+  kmsRequestTimeoutMs: z.number().int().min(100).default(30_000),
+  /** GET /health answers from a view of the signers at most this old; concurrent calls share one check. */
+  healthCacheMs: z.number().int().min(0).default(1000),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
@@ -58,5 +78,6 @@ export function loadGatewayConfig(dir: string): GatewayConfig {
   const file = gatewayPaths(dir).config;
   const config = readJsonFile(file, gatewayConfigSchema);
   if (config.threshold > config.signers.length) throw new Error(`${file}: threshold exceeds the number of signers`);
+  if (config.kmsHeadersTimeoutMs > config.kmsRequestTimeoutMs) throw new Error(`${file}: kmsHeadersTimeoutMs exceeds kmsRequestTimeoutMs`);
   return config;
 }

@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
+import { createLimitedServer } from './http-limits.js';
 import { kmsMiddleware } from './kms/api.js';
 import { startPkcs11Listener } from './p11/listener.js';
 import type { PrincipalRegistry } from './principals.js';
@@ -21,12 +22,26 @@ export interface GatewayDeps {
   audit: AuditLog;
 }
 
+/**
+ * The signers' health as /health reports it: one fan-out at most every healthCacheMs, shared by
+ * every call that arrives meanwhile, so unauthenticated /health calls cannot multiply signer traffic.
+ */
+function cachedSignerHealth(deps: GatewayDeps): () => ReturnType<Cluster['signerHealth']> {
+  let last: { at: number; view: ReturnType<Cluster['signerHealth']> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at >= deps.config.healthCacheMs) last = { at: now, view: deps.cluster.signerHealth() };
+    return last.view;
+  };
+}
+
 /** Starts the KMS/health HTTP listener and the PKCS#11 module's listener; returns both. */
 export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): void }> {
   const app = new Koa();
+  const signerHealth = cachedSignerHealth(deps);
   app.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/health') {
-      const signers = await deps.cluster.signerHealth();
+      const signers = await signerHealth();
       const healthy = signers.filter((s) => s.healthy).length;
       ctx.body = { pid: process.pid, party: 'gateway', keys: deps.cluster.keys.list().length, signers, quorum: healthy >= deps.config.threshold };
       return;
@@ -34,7 +49,8 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     await next();
   });
   app.use(kmsMiddleware(deps));
-  const server = app.listen(deps.config.port, deps.config.host);
+  const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs });
+  server.listen(deps.config.port, deps.config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

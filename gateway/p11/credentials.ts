@@ -2,7 +2,8 @@
 // request carries it. A credential names its principal and role under an HMAC keyed by the
 // gateway's credential key (kept on disk), so an application stays logged in across gateway
 // restarts without logging in again. Each use re-reads the principal, so removing a
-// principal or changing its role ends its sessions; C_Logout revokes the one credential.
+// principal or changing its role ends its sessions; a login ends after its lifetime, and
+// C_Logout (which the module also sends at C_CloseAllSessions and C_Finalize) revokes it.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Principal, PrincipalRegistry, Role } from '../principals.js';
@@ -17,12 +18,23 @@ const payloadSchema = z.object({
   t: z.number(),
 });
 
+/**
+ * What a credential is worth. `name` is set whenever the MAC holds, so a refusal of a genuine
+ * but ended login names whose it was; a forgery names no one.
+ */
+export type CredentialCheck =
+  | { ok: true; principal: Principal }
+  | { ok: false; why: 'invalid' }
+  | { ok: false; why: 'expired' | 'revoked' | 'unknown-principal'; name: string };
+
 export class Credentials {
-  private readonly revoked = new Set<string>();
+  /** Revoked nonces and when their credential would have expired anyway. */
+  private readonly revoked = new Map<string, number>();
 
   constructor(
     private readonly key: Buffer,
     private readonly principals: PrincipalRegistry,
+    private readonly lifetimeMs: number,
   ) {}
 
   issue(p: Principal): string {
@@ -30,18 +42,28 @@ export class Credentials {
     return `${PREFIX}.${payload}.${this.mac(payload)}`;
   }
 
-  /** The principal a credential stands for, or undefined if it is forged, revoked or stale. */
-  verify(credential: string): Principal | undefined {
+  check(credential: string): CredentialCheck {
     const payload = this.payload(credential);
-    if (!payload || this.revoked.has(payload.n)) return undefined;
-    return this.principals.all().find((q) => q.name === payload.p && q.role === (payload.r as Role));
+    if (!payload) return { ok: false, why: 'invalid' };
+    const name = payload.p;
+    if (this.revoked.has(payload.n)) return { ok: false, why: 'revoked', name };
+    if (Date.now() - payload.t >= this.lifetimeMs) return { ok: false, why: 'expired', name };
+    const principal = this.principals.all().find((q) => q.name === payload.p && q.role === (payload.r as Role));
+    return principal ? { ok: true, principal } : { ok: false, why: 'unknown-principal', name };
   }
 
-  revoke(credential: string): void {
+  /** Ends a genuine credential; returns whose it was (undefined for a forgery). */
+  revoke(credential: string): string | undefined {
     const payload = this.payload(credential);
-    if (!payload) return;
-    if (this.revoked.size >= MAX_REVOKED) this.revoked.delete(this.revoked.values().next().value!);
-    this.revoked.add(payload.n);
+    if (!payload) return undefined;
+    const now = Date.now();
+    if (this.revoked.size >= MAX_REVOKED) {
+      // Entries past their expiry need no revocation; only if none are, the oldest revocation goes.
+      for (const [n, until] of this.revoked) if (until <= now) this.revoked.delete(n);
+      if (this.revoked.size >= MAX_REVOKED) this.revoked.delete(this.revoked.keys().next().value!);
+    }
+    this.revoked.set(payload.n, payload.t + this.lifetimeMs);
+    return payload.p;
   }
 
   private payload(credential: string): z.infer<typeof payloadSchema> | undefined {

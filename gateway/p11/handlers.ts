@@ -53,7 +53,10 @@ const valueList = z.array(z.custom<Value>(() => true));
 /** What the request log and the audit entry record about one request (never its data). */
 export interface RequestLog {
   op: string;
+  /** Whose request it was: a logged-in principal, or the owner of a genuine credential that ended. */
   principal?: string;
+  /** A valid login carried or made it (the listener lifts its pre-login limits). */
+  authenticated?: boolean;
   keyId?: string;
   rv: number;
   reason?: string;
@@ -143,11 +146,15 @@ async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string,
     const principal = Buffer.isBuffer(keyRef) ? authenticate(deps, credential, log) : undefined;
     return op === OP.VERIFY ? verify(deps, abi, principal, args, log) : encryptOp(deps, abi, principal, args, log);
   }
+  if (op === OP.LOGOUT) {
+    // Ending a login needs only a genuine credential: one that already expired ends quietly too.
+    const name = deps.credentials.revoke(credential);
+    if (name === undefined) throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'no valid session credential to log out');
+    log.principal = name;
+    return [];
+  }
   const principal = authenticate(deps, credential, log);
   switch (op) {
-    case OP.LOGOUT:
-      deps.credentials.revoke(credential);
-      return [];
     case OP.FIND:
       return find(deps, abi, principal, args);
     case OP.SIGN:
@@ -169,11 +176,19 @@ async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string,
   }
 }
 
+const ENDED = { expired: 'has expired', revoked: 'was logged out', 'unknown-principal': 'names a principal that no longer exists with that role' } as const;
+
 function authenticate(deps: P11Deps, credential: string, log: RequestLog): Principal {
-  const p = credential ? deps.credentials.verify(credential) : undefined;
-  if (!p) throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'no valid session credential: log in (C_Login) again');
-  log.principal = p.name;
-  return p;
+  const c = credential ? deps.credentials.check(credential) : ({ ok: false, why: 'invalid' } as const);
+  if (c.ok) {
+    log.principal = c.principal.name;
+    log.authenticated = true;
+    return c.principal;
+  }
+  if (c.why === 'invalid') throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'no valid session credential: log in (C_Login) again');
+  // A genuine login that ended is refused in its principal's name, so the audit says whose it was.
+  log.principal = c.name;
+  throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the login of ${c.name} ${ENDED[c.why]}: log out (C_Logout) and log in (C_Login) again`);
 }
 
 /**
@@ -232,6 +247,7 @@ async function login(deps: P11Deps, args: unknown[], log: RequestLog): Promise<V
     throw new P11Error(CKR.PIN_INCORRECT, `no ${role === 'admin' ? 'key administrator' : 'application principal'} has this PIN`);
   }
   log.principal = principal.name;
+  log.authenticated = true;
   return [Buffer.from(deps.credentials.issue(principal)), Buffer.from(principal.name)];
 }
 

@@ -11,14 +11,12 @@ import type { AuditEventInput } from '../../audit/entry.js';
 import { abandonedEntries } from '../cluster-outcome.js';
 import type { GatewayDeps } from '../server.js';
 import { CKR } from './ck.js';
+import { Connection, ConnectionTable } from './connections.js';
 import { Credentials } from './credentials.js';
 import { handleRequest, type P11Deps, type RequestLog } from './handlers.js';
 import { P11Store } from './store.js';
-import { FrameReader, frame, WireError } from './wire.js';
-
-/** Idle connections close after this; the module reuses a connection for at most 60 s. */
-const IDLE_TIMEOUT_MS = 300_000;
-const MAX_CONNECTIONS = 1024;
+import { classify, UnauthenticatedTally } from './unauthenticated.js';
+import { FrameReader, frame, WireError, type FrameLimits } from './wire.js';
 
 export const p11Paths = (dir: string) => ({
   dir: path.join(dir, 'p11'),
@@ -29,47 +27,77 @@ export const p11Paths = (dir: string) => ({
 export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close(): void }> {
   const P = p11Paths(deps.dir);
   const store = new P11Store(P.dir);
+  const c = deps.config;
   const p11: P11Deps = {
     ...deps,
     store,
-    credentials: new Credentials(store.credentialKey, deps.principals),
+    credentials: new Credentials(store.credentialKey, deps.principals, c.pkcs11LoginLifetimeMs),
   };
+  const tally = new UnauthenticatedTally(deps.audit, deps.log, c.unauthenticatedAuditMs);
+  const table = new ConnectionTable(
+    { max: c.pkcs11MaxConnections, preLoginIdleMs: c.pkcs11PreLoginIdleMs, idleMs: c.pkcs11IdleMs },
+    {
+      idleClosed: (conn) => {
+        if (!conn.authenticated) tally.count('idleClosed', conn.socket.remoteAddress);
+      },
+      evicted: (conn) => tally.count('evicted', conn.socket.remoteAddress),
+    },
+  );
+  const limits: FrameLimits = { preLoginBytes: c.pkcs11PreLoginFrameBytes, mayExceed: (credential) => p11.credentials.check(credential).ok };
   const useTls = existsSync(P.tlsKey) && existsSync(P.tlsCert);
-  const sockets = new Set<net.Socket>();
-  const onConnection = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    serve(p11, socket);
-  };
-  const server = useTls
-    ? tls.createServer({ key: readFileSync(P.tlsKey), cert: readFileSync(P.tlsCert), minVersion: 'TLSv1.2' }, onConnection)
-    : net.createServer(onConnection);
-  server.maxConnections = MAX_CONNECTIONS;
+  const secureContext = useTls ? tls.createSecureContext({ key: readFileSync(P.tlsKey), cert: readFileSync(P.tlsCert), minVersion: 'TLSv1.2' }) : undefined;
+  // TLS is layered on here rather than by a tls.Server, so a connection counts against the cap
+  // and its pre-login idle time from its first byte, handshake included.
+  const server = net.createServer((raw) => {
+    const conn = table.admit(raw);
+    if (!conn) {
+      tally.count('refusedAtCap', raw.remoteAddress);
+      raw.destroy();
+      return;
+    }
+    if (!secureContext) return serve(p11, conn, raw, new FrameReader(limits), tally);
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    // A TLS handshake failure concerns one client, not the listener.
+    const failed = (e: Error) => {
+      deps.log.warn({ err: e.message }, 'pkcs11 TLS handshake failed');
+      conn.close();
+    };
+    socket.once('error', failed);
+    socket.once('secure', () => {
+      socket.off('error', failed);
+      serve(p11, conn, socket, new FrameReader(limits), tally);
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(deps.config.pkcs11Port, deps.config.host, () => {
+    server.listen(c.pkcs11Port, c.host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  // A TLS handshake failure concerns one client, not the listener.
-  server.on('tlsClientError', (e: Error) => deps.log.warn({ err: e.message }, 'pkcs11 TLS handshake failed'));
-  deps.log.info({ port: deps.config.pkcs11Port, tls: useTls }, 'pkcs11 listener ready');
+  deps.log.info({ port: c.pkcs11Port, tls: useTls }, 'pkcs11 listener ready');
   return {
     close() {
       server.close();
-      for (const s of sockets) s.destroy();
+      table.closeAll();
+      tally.close();
     },
   };
 }
 
-/** One audit entry per request: who, what, on which key, with which signers, and how it ended. */
-async function record(deps: P11Deps, log: RequestLog, started: number, source: string): Promise<void> {
+/**
+ * The gateway's transcript entry for a request, durable before any answer leaves: one entry per
+ * request someone's login stands behind; requests with none are only counted (unauthenticated.ts).
+ * The cluster's public PIN parameters, read before a login, are no decision and not recorded.
+ */
+async function record(deps: P11Deps, tally: UnauthenticatedTally, log: RequestLog, started: number, socket: net.Socket): Promise<void> {
   const ok = log.rv === CKR.OK;
+  if (log.op === 'pin_kdf' && ok) return;
+  if (log.principal === undefined) return tally.count(classify(log), socket.remoteAddress);
   const entry: AuditEventInput = {
     request: log.trace.session ?? randomUUID(),
     op: `pkcs11.${log.op}`,
-    principal: { ...(log.principal ? { name: log.principal } : {}), source },
+    principal: { name: log.principal, source: `pkcs11 ${socket.remoteAddress}:${socket.remotePort}` },
     keyId: log.keyId,
     algorithm: log.algorithm,
     digest: log.digest,
@@ -85,38 +113,42 @@ async function record(deps: P11Deps, log: RequestLog, started: number, source: s
   await deps.audit.append(entry);
 }
 
-function serve(deps: P11Deps, socket: net.Socket): void {
-  const reader = new FrameReader();
+/** Serves one connection: `socket` is the raw connection, or the TLS socket over it. */
+function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: FrameReader, tally: UnauthenticatedTally): void {
   let queue = Promise.resolve();
   socket.setNoDelay(true);
-  socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
     let bodies: Buffer[];
     try {
       bodies = reader.push(chunk);
     } catch (e) {
-      deps.log.warn({ err: (e as WireError).message, remote: socket.remoteAddress }, 'pkcs11 connection dropped');
-      socket.destroy();
+      tally.count('oversizedFrames', socket.remoteAddress);
+      deps.log.debug({ err: (e as WireError).message, remote: socket.remoteAddress }, 'pkcs11 connection dropped');
+      conn.close();
       return;
     }
-    // Requests on one connection are answered in order.
+    // Requests on one connection are answered in order; reading waits until they are, so a
+    // client cannot queue more than one chunk's worth of requests.
+    if (bodies.length > 0) socket.pause();
     for (const body of bodies) {
+      conn.begin();
       queue = queue.then(async () => {
         const started = Date.now();
         const log: RequestLog = { op: 'unknown', rv: 0, trace: { signers: [] }, output: 'none' };
         let answer = await handleRequest(deps, body, log);
-        // The gateway's transcript entry is durable before any answer leaves; without it, nothing
-        // does. The one exception is no decision: the cluster's public PIN parameters, read before a login.
+        conn.authenticated = log.authenticated === true || (conn.authenticated && log.principal === undefined && log.rv === CKR.OK);
         try {
-          if (log.op !== 'pin_kdf' || log.rv !== CKR.OK) await record(deps, log, started, `pkcs11 ${socket.remoteAddress}:${socket.remotePort}`);
+          await record(deps, tally, log, started, socket);
         } catch (e) {
           deps.log.error({ err: (e as Error).message }, 'audit append failed; answer withheld');
           answer = [CKR.DEVICE_ERROR, Buffer.from('the request could not be recorded; nothing was released')];
         }
         const { trace: _trace, ...line } = log;
-        deps.log.info({ ...line, ms: Date.now() - started }, 'pkcs11');
+        deps.log[log.principal === undefined ? 'debug' : 'info']({ ...line, ms: Date.now() - started }, 'pkcs11');
         if (!socket.destroyed) socket.write(frame(answer));
+        conn.end();
+        if (conn.inFlight === 0 && !socket.destroyed) socket.resume();
       });
     }
   });

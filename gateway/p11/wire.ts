@@ -113,10 +113,41 @@ export function frame(v: Value | string | Uint8Array): Buffer {
   return Buffer.concat([h, body]);
 }
 
+/** Where a request's credential starts: after the list header and three uints (version, op, abi). */
+const CREDENTIAL_AT = 5 + 3 * 9;
+const MAX_CREDENTIAL = 1024;
+
+/**
+ * The credential at the start of a request body (which may be only the body's first bytes):
+ * 'short' when more bytes are needed, 'invalid' when the body does not start like a request.
+ */
+export function requestCredential(prefix: Buffer): { credential: string } | 'short' | 'invalid' {
+  if (prefix.length < CREDENTIAL_AT + 5) return 'short';
+  if (prefix[0] !== LIST || [5, 14, 23].some((at) => prefix[at] !== UINT) || prefix[CREDENTIAL_AT] !== BYTES) return 'invalid';
+  const n = prefix.readUInt32BE(CREDENTIAL_AT + 1);
+  if (n > MAX_CREDENTIAL) return 'invalid';
+  if (prefix.length < CREDENTIAL_AT + 5 + n) return 'short';
+  return { credential: prefix.toString('utf8', CREDENTIAL_AT + 5, CREDENTIAL_AT + 5 + n) };
+}
+
+/**
+ * Before login, what a frame may make the gateway hold: up to `preLoginBytes`, or more when
+ * the request's own header carries a credential that `mayExceed` accepts (checked as soon as
+ * the header is in, so an unauthenticated sender is cut off after a few hundred bytes).
+ */
+export interface FrameLimits {
+  preLoginBytes: number;
+  mayExceed(credential: string): boolean;
+}
+
 /** Splits a byte stream into frame bodies. Throws WireError on an oversized frame. */
 export class FrameReader {
   private chunks: Buffer[] = [];
   private size = 0;
+  /** The frame being read passed the pre-login check. */
+  private admitted = false;
+
+  constructor(private readonly limits?: FrameLimits) {}
 
   push(chunk: Buffer): Buffer[] {
     this.chunks.push(chunk);
@@ -124,15 +155,21 @@ export class FrameReader {
     const out: Buffer[] = [];
     for (;;) {
       if (this.size < 4) break;
-      const head = this.peek(4);
-      const n = head.readUInt32BE(0);
+      const n = this.peek(4).readUInt32BE(0);
       if (n > MAX_FRAME) throw new WireError(`frame of ${n} bytes exceeds ${MAX_FRAME}`);
+      if (this.limits && n > this.limits.preLoginBytes && !this.admitted) {
+        const found = requestCredential(this.peek(Math.min(this.size, 4 + CREDENTIAL_AT + 5 + MAX_CREDENTIAL)).subarray(4));
+        if (found === 'short') break;
+        if (found === 'invalid' || !this.limits.mayExceed(found.credential)) throw new WireError(`frame of ${n} bytes without a valid login exceeds ${this.limits.preLoginBytes}`);
+        this.admitted = true;
+      }
       if (this.size < 4 + n) break;
       const all = Buffer.concat(this.chunks);
       out.push(all.subarray(4, 4 + n));
       const rest = all.subarray(4 + n);
       this.chunks = rest.length ? [rest] : [];
       this.size = rest.length;
+      this.admitted = false;
     }
     return out;
   }
@@ -143,7 +180,9 @@ export class FrameReader {
   }
 
   private peek(n: number): Buffer {
-    return this.chunks.length === 1 || this.chunks[0]!.length >= n ? this.chunks[0]!.subarray(0, n) : Buffer.concat(this.chunks).subarray(0, n);
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
+    this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!.subarray(0, n);
   }
 }
 

@@ -97,7 +97,7 @@ typedef struct {
 } conn_t;
 
 #define POOL_MAX 32
-#define POOL_IDLE_SECONDS 60 /* the gateway keeps idle connections for 300 s; we reuse for less */
+#define POOL_IDLE_SECONDS 60 /* the gateway keeps logged-in idle connections for 300 s; we reuse for less */
 
 static const config_t *tcfg;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -298,7 +298,9 @@ static void give_back(conn_t *c) {
 
 /* One request/response exchange. Returns 0 and a malloc'ed response, or -1 with err set.
  * A pooled connection the gateway has since closed fails before any response byte; such a
- * request is sent again on a fresh connection when `idempotent`. */
+ * request is sent again on a fresh connection when `idempotent`. One that must not be sent
+ * twice takes no pooled connection: the gateway closes idle ones (sooner before a login,
+ * gateway config pkcs11PreLoginIdleMs), and a write into one it just closed could not be retried. */
 int transport_call(const uint8_t *req, size_t req_len, int timeout_ms, int idempotent, uint8_t **resp, size_t *resp_len,
                    char *err, size_t errlen) {
   int64_t deadline = now_ms() + timeout_ms;
@@ -312,7 +314,7 @@ int transport_call(const uint8_t *req, size_t req_len, int timeout_ms, int idemp
   int rc = -1;
   for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
     conn_t c;
-    int reused = take_idle(&c);
+    int reused = idempotent && take_idle(&c);
     if (!reused && conn_open(&c, deadline, err, errlen)) break;
     set_timeouts(c.fd, deadline);
     uint8_t hdr[4];

@@ -78,7 +78,7 @@ async function run(dir: string): Promise<void> {
   const identity = await loadIdentity(store);
   const audit = await AuditLog.open(auditLogPath(dir), identity);
   const routes: Record<string, RpcHandler> = {};
-  let health: () => unknown;
+  let health: () => object;
   const serve = async () => {
     const service = await SignerService.start({ config, store, identity, log, audit });
     for (const k of Object.keys(routes)) delete routes[k];
@@ -121,7 +121,7 @@ function awaitAdmission(
   ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog },
   routes: Record<string, RpcHandler>,
   serve: () => Promise<void>,
-  setHealth: (h: () => unknown) => void,
+  setHealth: (h: () => object) => void,
 ): void {
   const { config, identity } = ctx;
   setHealth(() => ({ pid: process.pid, name: config.name, id: config.id, fingerprint: identity.fingerprint, keys: 0, awaiting: 'admission' }));

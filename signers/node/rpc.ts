@@ -46,13 +46,15 @@ export interface RpcServerOptions {
   callerKey: string;
   routes: Record<string, RpcHandler>;
   /** Unauthenticated, read-only answer for GET /health. */
-  health: () => unknown;
+  health: () => object;
   /** Told about every refused or failed request (for the log; never secrets). */
   onError: (path: string, e: unknown) => void;
 }
 
 export function createRpcServer(opts: RpcServerOptions): http.Server {
   const guard = new ReplayGuard(65_536, 'refuse');
+  // How many health checks this process answered: shows who polls it how often.
+  let healthChecks = 0;
   return http.createServer((req, res) => {
     const send = (status: number, payload: unknown, replyTo?: string) => {
       const body = Buffer.from(JSON.stringify(payload));
@@ -60,7 +62,7 @@ export function createRpcServer(opts: RpcServerOptions): http.Server {
       if (replyTo) Object.assign(headers, signResponse({ status, body, replyTo }, opts.self.signSecretKey));
       res.writeHead(status, headers).end(body);
     };
-    if (req.method === 'GET' && req.url === '/health') return send(200, opts.health());
+    if (req.method === 'GET' && req.url === '/health') return send(200, { ...opts.health(), healthChecks: ++healthChecks });
     const route = req.method === 'POST' && req.url ? opts.routes[req.url] : undefined;
     if (!route) return send(404, { code: 'not-found', message: `no such operation ${req.method} ${req.url}` });
 

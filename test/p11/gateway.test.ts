@@ -1,6 +1,6 @@
 // The gateway side of the PKCS#11 wire, without processes: value codec, framing, mechanism
 // mapping, object attributes, certificates and session credentials.
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,11 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { KeyRecord } from '../../gateway/keys.js';
 import { spkiFromRawPublicKey } from '../../gateway/keyspec.js';
 import { CKA, CKG, CKK, CKM, CKO, CKR, P11Error } from '../../gateway/p11/ck.js';
-import { Credentials } from '../../gateway/p11/credentials.js';
+import { Credentials, type CredentialCheck } from '../../gateway/p11/credentials.js';
 import { encrypt, planDecryption, planSignature } from '../../gateway/p11/mechanisms.js';
 import { certificateObject, keyObjects, keySpecOfEcParams, matches, sessionKeySpki, uuidBytes } from '../../gateway/p11/objects.js';
 import { P11Store } from '../../gateway/p11/store.js';
-import { Abi, decodeValue, encodeValue, FrameReader, frame, MAX_FRAME, WireError } from '../../gateway/p11/wire.js';
+import { Abi, decodeValue, encodeValue, FrameReader, frame, MAX_FRAME, requestCredential, WireError } from '../../gateway/p11/wire.js';
 import { parseCertificate } from '../../gateway/p11/x509.js';
 import { certificate } from './x509-build.js';
 import { newPrincipal, PrincipalRegistry } from '../../gateway/principals.js';
@@ -62,6 +62,29 @@ describe('wire values and frames', () => {
     const huge = Buffer.alloc(4);
     huge.writeUInt32BE(MAX_FRAME + 1);
     expect(() => new FrameReader().push(huge)).toThrow(WireError);
+  });
+
+  it('holds frames over the pre-login cap only when their own header carries a valid login', () => {
+    const limits = { preLoginBytes: 1024, mayExceed: (c: string) => c === 'good' };
+    const request = (credential: string, size: number) => frame([1, 4, 1, Buffer.from(credential), Buffer.alloc(size)]);
+    expect(new FrameReader(limits).push(request('', 900)).length).toBe(1);
+    const big = request('good', 100_000);
+    const r = new FrameReader(limits);
+    // Admitted from its first 60 bytes; the rest may come in any pieces.
+    expect(r.push(big.subarray(0, 60))).toEqual([]);
+    expect(r.push(big.subarray(60, 5000))).toEqual([]);
+    expect(r.push(Buffer.concat([big.subarray(5000), request('', 10)])).map((b) => b.length)).toEqual([big.length - 4, 52]);
+    // Without a login, a large frame is refused as soon as its header is in, not after its body.
+    const bad = new FrameReader(limits);
+    const forged = request('forged', 30 * 1024 * 1024);
+    expect(bad.push(forged.subarray(0, 40))).toEqual([]);
+    expect(() => bad.push(forged.subarray(40, 4096))).toThrow(/without a valid login/);
+    expect(() => new FrameReader(limits).push(Buffer.concat([Buffer.of(0, 1, 0, 0), Buffer.alloc(100, 3)]))).toThrow(/without a valid login/);
+    expect(() => new FrameReader(limits).push(request('short', 100_000).subarray(0, 4096))).toThrow(/without a valid login/);
+    expect(requestCredential(encodeValue([1, 4, 1, Buffer.from('abc')]))).toEqual({ credential: 'abc' });
+    expect(requestCredential(encodeValue([1, 4, 1, Buffer.from('short')]))).toEqual({ credential: 'short' });
+    expect(requestCredential(encodeValue([1, 4, 1]))).toBe('short');
+    expect(requestCredential(encodeValue([1, 4, 1, 7]))).toBe('invalid');
   });
 
   it('lays out CK_ULONG per the module platform', () => {
@@ -256,20 +279,28 @@ describe('session credentials', () => {
   const app = newPrincipal('app', 'app', kdf);
   const admin = newPrincipal('admin1', 'admin', kdf);
 
-  it('issues credentials that verify, resist forgery and can be revoked', async () => {
+  it('issues credentials that verify, resist forgery, expire and can be revoked', async () => {
     await registry.addAll([app.record, admin.record]);
-    const creds = new Credentials(Buffer.alloc(32, 1), registry);
+    const creds = new Credentials(Buffer.alloc(32, 1), registry, 60_000);
+    const nameOf = (c: CredentialCheck) => (c.ok ? c.principal.name : undefined);
     const t = creds.issue(app.record);
-    expect(creds.verify(t)?.name).toBe('app');
-    expect(new Credentials(Buffer.alloc(32, 2), registry).verify(t)).toBeUndefined();
+    expect(nameOf(creds.check(t))).toBe('app');
+    expect(new Credentials(Buffer.alloc(32, 2), registry, 60_000).check(t)).toEqual({ ok: false, why: 'invalid' });
     const [prefix, payload, mac] = t.split('.');
     const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), p: 'admin1', r: 'admin' })).toString('base64url');
-    expect(creds.verify(`${prefix}.${forged}.${mac}`)).toBeUndefined();
-    expect(creds.verify('garbage')).toBeUndefined();
+    expect(creds.check(`${prefix}.${forged}.${mac}`)).toEqual({ ok: false, why: 'invalid' });
+    expect(creds.check('garbage')).toEqual({ ok: false, why: 'invalid' });
     const other = creds.issue(app.record);
-    creds.revoke(t);
-    expect(creds.verify(t)).toBeUndefined();
-    expect(creds.verify(other)?.name).toBe('app');
+    expect(creds.revoke(t)).toBe('app');
+    expect(creds.check(t)).toEqual({ ok: false, why: 'revoked', name: 'app' });
+    expect(nameOf(creds.check(other))).toBe('app');
+    expect(creds.revoke('garbage')).toBeUndefined();
+    // The same credential under a gateway whose logins last 1 s, 1 s after it was issued.
+    const short = new Credentials(Buffer.alloc(32, 1), registry, 1000);
+    const late = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(other.split('.')[1]!, 'base64url').toString()), t: Date.now() - 1000 })).toString('base64url');
+    const lateMac = createHmac('sha256', Buffer.alloc(32, 1)).update(`${prefix}.${late}`).digest('base64url');
+    expect(short.check(`${prefix}.${late}.${lateMac}`)).toEqual({ ok: false, why: 'expired', name: 'app' });
+    expect(nameOf(creds.check(`${prefix}.${late}.${lateMac}`))).toBe('app');
   });
 
   it("finds a principal by its PIN's login key and role, never by the PIN or the request key", () => {

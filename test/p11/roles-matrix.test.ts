@@ -323,8 +323,8 @@ function snapshot(): Snapshot {
     proposals: p.proposals.map((x: { proposal: { id: string; operation: string }; status: string }) => ({ id: x.proposal.id, operation: x.proposal.operation, status: x.status })),
   };
 }
-/** The gateway's audit events (its signed checkpoints left out). */
-const auditEntries = (t: TestCluster, party: string) => auditLog(t, party).filter((e) => e.kind === 'event');
+/** The gateway's audit events (its signed checkpoints and its periodic counts of requests without a login left out). */
+const auditEntries = (t: TestCluster, party: string) => auditLog(t, party).filter((e) => e.kind === 'event' && e.op !== 'pkcs11.unauthenticated');
 const aliases = () => (JSON.parse(read(gw('kms-state.json'))).aliases as { name: string; keyId: string }[]).map(({ name, keyId }) => ({ name, keyId }));
 const proposalsMade: Record<string, string> = {};
 
@@ -422,6 +422,11 @@ describe.each(WHO)('as %s', (who) => {
         expect(entries, 'the module refused on its own: nothing reached the gateway').toEqual([]);
         return;
       }
+      if (PRINCIPAL[who] === undefined) {
+        // test/p11/limits.test.ts checks the counts that stand for these.
+        expect(entries, 'without a login, refusals are counted in a periodic summary, not recorded one by one').toEqual([]);
+        return;
+      }
       expect(entries.length, JSON.stringify(entries)).toBe(1);
       expect(entries[0]).toMatchObject({ op: `pkcs11.${e.audit}`, outcome: 'refused', output: 'none' });
       expect(String(entries[0]!.reason)).toMatch(new RegExp(`^CKR 0x${e.rv.toString(16)}: \\S`));
@@ -433,7 +438,7 @@ describe.each(WHO)('as %s', (who) => {
 // ---- logins, and what the quorum and the approvals then allow ---------------------------------
 
 describe('logging in', () => {
-  it('refuses wrong PINs, PINs of the other user type and the auditor, recording each attempt; never the PIN', () => {
+  it('refuses wrong PINs, PINs of the other user type and the auditor, counting the attempts rather than recording each; never the PIN', () => {
     const s = slot.open(RW);
     try {
       const attempts: [string, number][] = [
@@ -448,8 +453,7 @@ describe('logging in', () => {
         const audited = auditEntries(tc, 'gateway').length;
         expect(ckrOf(() => s.login(pin, type)), `${type}`).toBe(CKR.PIN_INCORRECT);
         const entries = auditEntries(tc, 'gateway').slice(audited);
-        expect(entries).toMatchObject([{ op: 'pkcs11.login', outcome: 'refused', reason: expect.stringMatching(/^CKR 0xa0: no (key administrator|application principal) has this PIN/) }]);
-        expect((entries[0]!.principal as { name?: string }).name).toBeUndefined();
+        expect(entries).toEqual([]);
         expect(lib.C_GetSessionInfo(s.handle).state).toBe(2); // CKS_RW_PUBLIC_SESSION: still nobody
       }
       // Types PKCS#11 does not have, or that need an operation, never reach the gateway.
