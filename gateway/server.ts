@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config.js';
 import { createLimitedServer } from './http-limits.js';
 import { kmsMiddleware } from './kms/api.js';
 import { startPkcs11Listener } from './p11/listener.js';
+import { UnauthenticatedTally } from './unauthenticated.js';
 import type { PrincipalRegistry } from './principals.js';
 import type { KmsState } from './kms/state.js';
 import type { AuditLog } from '../audit/log.js';
@@ -48,7 +49,8 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     }
     await next();
   });
-  app.use(kmsMiddleware(deps));
+  const unauthenticated = new UnauthenticatedTally(deps.audit, deps.log, deps.config.unauthenticatedAuditMs, 'kms');
+  app.use(kmsMiddleware(deps, unauthenticated));
   const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs });
   server.listen(deps.config.port, deps.config.host);
   await new Promise<void>((resolve, reject) => {
@@ -60,6 +62,7 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     close() {
       server.close();
       server.closeAllConnections();
+      unauthenticated.close();
       p11.close();
     },
   };

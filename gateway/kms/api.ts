@@ -29,6 +29,7 @@ import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
 import { RepeatAnswers, type Claim } from './repeats.js';
+import type { UnauthenticatedTally } from '../unauthenticated.js';
 import { SigV4Verifier, type ReceivedRequest } from './sigv4.js';
 
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
@@ -129,7 +130,8 @@ async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
   return gatewayPolicy().forward({ keyId, operation, parameters, principal: opCtx.principal.name, ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
 }
 
-export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
+/** `unauthenticated` counts requests no principal stands behind (no fsync'd entry each). */
+export function kmsMiddleware(deps: GatewayDeps, unauthenticated: UnauthenticatedTally): Koa.Middleware {
   const state = deps.kmsState;
   const arns = new Arns(deps.config.region, deps.config.account);
   const verifier = new SigV4Verifier({
@@ -293,7 +295,8 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
     }
     // The gateway's transcript entry is durable before any answer leaves; without it, nothing does.
     try {
-      await recordRequest(deps, {
+      if (!principal) unauthenticated.count(outcome.replace(/Exception$/, '').replace(/[^A-Za-z0-9]/g, '').slice(0, 32) || 'failed', ctx.ip);
+      else await recordRequest(deps, {
         requestId,
         started,
         source: `${ctx.ip}`,

@@ -15,7 +15,8 @@ import { Connection, ConnectionTable } from './connections.js';
 import { Credentials } from './credentials.js';
 import { handleRequest, type P11Deps, type RequestLog } from './handlers.js';
 import { P11Store } from './store.js';
-import { classify, UnauthenticatedTally } from './unauthenticated.js';
+import { UnauthenticatedTally } from '../unauthenticated.js';
+import { classify } from './unauthenticated.js';
 import { FrameReader, frame, WireError, type FrameLimits } from './wire.js';
 
 export const p11Paths = (dir: string) => ({
@@ -33,7 +34,7 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
     store,
     credentials: new Credentials(store.credentialKey, deps.principals, c.pkcs11LoginLifetimeMs),
   };
-  const tally = new UnauthenticatedTally(deps.audit, deps.log, c.unauthenticatedAuditMs);
+  const tally = new UnauthenticatedTally(deps.audit, deps.log, c.unauthenticatedAuditMs, 'pkcs11');
   const table = new ConnectionTable(
     { max: c.pkcs11MaxConnections, preLoginIdleMs: c.pkcs11PreLoginIdleMs, idleMs: c.pkcs11IdleMs },
     {

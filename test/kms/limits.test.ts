@@ -1,8 +1,9 @@
 // The KMS/health HTTP listener's limits against a real cluster, with the gateway configured
 // small (50 connections, 2 s for headers, 4 s per request): /health fans out to the signers at
 // most once a second however many call it (counted by the signers themselves), idle and silent
-// connections make room for honest clients at the cap, slow headers are cut off, and an
-// oversized body is refused before any authentication.
+// connections make room for honest clients at the cap, slow headers are cut off, an oversized
+// body is refused before any authentication, and requests no principal signed are counted in
+// the audit, not written one by one.
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { kmsClient } from './kms-client.js';
 
-const LIMITS = { kmsMaxConnections: 50, kmsHeadersTimeoutMs: 2000, kmsRequestTimeoutMs: 4000 };
+const LIMITS = { kmsMaxConnections: 50, kmsHeadersTimeoutMs: 2000, kmsRequestTimeoutMs: 4000, unauthenticatedAuditMs: 1000 };
 
 let tc: TestCluster;
 let port: number;
@@ -118,4 +119,16 @@ describe('the KMS listener', () => {
     expect(r.status).toBe(413);
     expect(JSON.parse(r.body).__type).toMatch(/ValidationException/);
   }, 30_000);
+
+  it('counts requests no principal signed in one audit summary per interval, not an entry each', async () => {
+    const entries = () => readFileSync(path.join(tc.dir, 'gateway', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const before = entries().length;
+    const forged = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys', authorization: 'AWS4-HMAC-SHA256 Credential=MPCNOBODY0000000/20260101/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=' + '0'.repeat(64), 'x-amz-date': '20260101T000000Z' };
+    for (let i = 0; i < 200; i++) expect((await request(`${tc.endpoint}/`, { method: 'POST', headers: forged, body: Buffer.from('{}') })).status).toBe(400);
+    await sleep(2500);
+    const added = entries().slice(before).filter((e) => e.kind === 'event');
+    const summaries = added.filter((e) => e.op === 'kms.unauthenticated');
+    expect(added.length - summaries.length).toBe(0);
+    expect(summaries.reduce((n, e) => n + Number((e.detail as Record<string, number>).UnrecognizedClient ?? 0), 0)).toBe(200);
+  }, 60_000);
 });
