@@ -3,10 +3,9 @@
 // (`mpchsm approve`). The proposer's own approval is given here, with the proposal.
 //
 // A new principal's credentials are made here, by the proposing administrator's tool: the
-// gateway never sees an application's secret. The secret is sealed (policy/membership.ts) to the
-// identities this DIR has pinned — DIR/signers/NAME/identity.json for an application, whose
-// requests the signers verify; DIR/gateway/identity.json for an auditor or an administrator,
-// whose requests the gateway verifies — never to identities the gateway reports. The proposal
+// gateway never sees a principal's secret. The secret is sealed (policy/membership.ts) to the
+// signers' identities this DIR has pinned (DIR/signers/NAME/identity.json) — the signers verify
+// every principal's requests — never to identities the gateway reports. The proposal
 // the gateway stores is read back and approved only if it carries exactly what was sent.
 // DIR/principals/NAME.env (mode 0600) is written for the proposer to hand over; it works once
 // the proposal is executed.
@@ -24,7 +23,6 @@ import { z } from 'zod';
 import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,
-  GATEWAY_PARTY,
   approvalKeyOf,
   canonicalJson,
   governanceDigest,
@@ -41,13 +39,14 @@ import type { PublicIdentity } from '../signers/node/identity.js';
 import { toHex } from '../signers/protocols/common.js';
 import { approvalKeyFile, call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
-import { layout, pinnedGateway, pinnedSigners } from './layout.js';
+import { layout, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
 
 // ---- pinned identities and credential files -------------------------------------------------
 
-/** The gateway as a recipient of sealed secrets (it verifies auditors' and administrators' requests). */
-const gatewayRecipient = (dir: string): { party: number; identity: PublicIdentity } => ({ party: GATEWAY_PARTY, identity: pinnedGateway(dir) });
+/** Every active signer, as pinned in DIR, as the recipients of a new principal's sealed secrets. */
+const signerRecipients = (dir: string, signers: readonly { Name: string; State: string }[]): { party: number; identity: PublicIdentity }[] =>
+  pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name));
 
 function refuseExisting(file: string, name: string): void {
   if (existsSync(file)) throw new Error(`${file} exists: ${name} already has credentials in this directory (remove the file if they are stale)`);
@@ -108,7 +107,7 @@ export async function principalAdd(dir: string, name: string, role: string, as: 
   refuseExisting(file, name);
   const { pinKdf, signers } = await syncGovernance(dir, as);
   const made = newPrincipal(name, role, pinKdf);
-  const enrolment = enrol(made, role === 'app' ? pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name)) : [gatewayRecipient(dir)]);
+  const enrolment = enrol(made, signerRecipients(dir, signers));
   const proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', enrolment);
   await writeEnv(dir, as, made.credentials);
   if (!json) console.log(`proposal ${proposal.id}: add principal ${name} (${role}); its credentials are in ${file}, usable once the proposal is executed`);
@@ -186,7 +185,7 @@ export async function governancePropose(dir: string, file: string, as: string, j
   const parsed = editSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
   if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const edit = parsed.data;
-  const { governance: current, pinKdf } = await syncGovernance(dir, as);
+  const { governance: current, pinKdf, signers } = await syncGovernance(dir, as);
 
   // Fresh approval keys: for administrators who are new, and for those re-keyed.
   const fresh: { name: string; secret: Uint8Array; added: boolean }[] = [];
@@ -212,7 +211,7 @@ export async function governancePropose(dir: string, file: string, as: string, j
     const parameters = {
       Document: doc.data,
       Possession: fresh.map((f) => signGovernance(doc.data, f.name, f.secret)),
-      Principals: made.map((m) => enrol(m, [gatewayRecipient(dir)])),
+      Principals: made.map((m) => enrol(m, signerRecipients(dir, signers))),
     };
     const proposal = await proposeChecked(dir, as, 'mpchsm:UpdateGovernance', parameters);
     for (const f of fresh) await writeFileAtomic(f.added ? approvalKeyFile(dir, f.name) : nextApprovalKeyFile(dir, f.name), Buffer.from(toHex(f.secret) + '\n'), 0o600);

@@ -2,8 +2,8 @@
 // authorize → run, answering in AWS's shapes. Each request leaves one log line (principal,
 // operation, key, outcome) and never its body, plaintexts or secrets.
 //
-// Administrators and auditors are authenticated here; applications by a signer, which alone
-// holds their secrets (gateway/governance.ts). An operation under quorum becomes a proposal
+// Every principal is authenticated by a signer, which alone holds the secrets
+// (gateway/governance.ts). An operation under quorum becomes a proposal
 // (gateway/proposals.ts); MpcHsm.<name> targets approve and inspect proposals, and propose
 // principal and governance changes. Changes the signers keep a copy of are forwarded to them
 // once executed.
@@ -26,7 +26,7 @@ import { KmsError, asKmsError } from './errors.js';
 import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
-import { SigV4Verifier, type ReceivedRequest } from './sigv4.js';
+import type { ReceivedRequest } from './sigv4.js';
 
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -121,17 +121,11 @@ async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
 export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
   const state = deps.kmsState;
   const arns = new Arns(deps.config.region, deps.config.account);
-  const verifier = new SigV4Verifier({
-    region: deps.config.region,
-    service: 'kms',
-    secretFor: (id) => deps.principals.byAccessKeyId(id)?.secretAccessKey,
-  });
-
-  /** Applications are verified by a signer (the gateway holds no application secret). */
+  /** Every request is verified by a signer: the gateway holds no principal's secret. */
   async function authenticate(req: ReceivedRequest, requestId: string): Promise<string> {
     const claimed = /Credential=([A-Za-z0-9]{1,128})\//.exec(req.headers.authorization?.[0] ?? '')?.[1];
-    const p = claimed === undefined ? undefined : deps.principals.byAccessKeyId(claimed);
-    if (p?.role !== 'app' || p.secretAccessKey !== undefined) return verifier.verify(req);
+    // An access key no principal has is refused without troubling a signer.
+    if (claimed !== undefined && !deps.principals.byAccessKeyId(claimed)) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
     const id = await gatewayPolicy().authenticate(sigv4Evidence(req), requestId);
     if (id !== claimed) throw new KmsError('KMSInternalException', 'a signer authenticated another access key than the request names');
     return id;

@@ -106,12 +106,12 @@ const registeredPrincipalSchema = z
     name: z.string().regex(NAME_RE),
     role: z.enum(['admin', 'app', 'auditor']),
     accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
-    /** Application principals only: their requests are verified here. */
-    secretAccessKey: z.string().min(20).max(256).optional(),
-    /** Application principals only: the key their PKCS#11 requests are MAC'd with (policy/evidence.ts). */
+    /** Every principal's: its requests are verified here, never at the gateway. */
+    secretAccessKey: z.string().min(20).max(256),
+    /** Applications and administrators: the key their PKCS#11 requests are MAC'd with (policy/evidence.ts). */
     pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
-  .refine((p) => p.role === 'app' || (p.secretAccessKey === undefined && p.pinRequestKey === undefined), 'only application principals have secrets at the signers');
+  .refine((p) => (p.role === 'auditor') === (p.pinRequestKey === undefined), 'applications and administrators, and only they, have a PIN request key');
 export type RegisteredPrincipal = z.infer<typeof registeredPrincipalSchema>;
 
 const registrySchema = z
@@ -784,9 +784,8 @@ export class PolicyGuard {
     return { principal: c.principal, approvedBy: current.administrators.filter((a) => signedBy.has(a.name)).map((a) => a.name), detail: { governance: next.version } };
   }
 
-  /** A principal as this signer keeps it: an application with its secret, opened from the copy sealed here. */
+  /** A principal as this signer keeps it, with its secrets opened from the copy sealed here. */
   private registered(e: PrincipalEnrolment): RegisteredPrincipal {
-    if (e.Role !== 'app') return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId };
     try {
       return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, ...openPrincipalSecret(e, this.self.identity, this.self.party) };
     } catch (err) {

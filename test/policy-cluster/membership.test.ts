@@ -203,7 +203,7 @@ describe('adding an application principal', () => {
 });
 
 describe('adding an auditor principal', () => {
-  it('its secret goes to the gateway, which verifies auditors; it reads what key policies let it, and may not sign', async () => {
+  it('its secret goes to every signer, which verify every principal; it reads what key policies let it, and may not sign', async () => {
     const out = await cli('principal', 'add', 'auditor2', '--role', 'auditor', '--as', 'admin3');
     await changed(out.Proposal.id, ['admin1']);
     const auditor2 = kms(tc, 'auditor2');
@@ -214,14 +214,15 @@ describe('adding an auditor principal', () => {
     expect((await auditor2.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyId).toBe(keyId);
     const e = await failure(auditor2.send(new SignCommand({ KeyId: keyId, Message: msg('x'), SigningAlgorithm: 'ED25519_SHA_512' })));
     expect([e.name, e.message]).toEqual(['AccessDeniedException', expect.stringMatching(/auditor2 is not allowed kms:Sign: the application \(key user\) role is required/)]);
-    for (const s of ['signer1', 'signer2', 'signer3']) expect((await signerRegistry(tc, s)).principals.find((p) => p.name === 'auditor2')).toEqual({ name: 'auditor2', role: 'auditor', accessKeyId: tc.principal('auditor2').AWS_ACCESS_KEY_ID });
+    for (const s of ['signer1', 'signer2', 'signer3'])
+      expect((await signerRegistry(tc, s)).principals.find((p) => p.name === 'auditor2')).toEqual({ name: 'auditor2', role: 'auditor', accessKeyId: tc.principal('auditor2').AWS_ACCESS_KEY_ID, secretAccessKey: tc.principal('auditor2').AWS_SECRET_ACCESS_KEY });
   });
 
   it('the gateway refuses, before anyone approves: an administrator, an existing name, an application secret sealed to the gateway, a non-administrator proposing', async () => {
     await expect(tc.mpchsm('principal', 'add', 'admin9', '--role', 'admin', '--as', 'admin1', '--dir', tc.dir)).rejects.toThrow(/administrators are added by a governance update/);
     const gateway = JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'identity.json'), 'utf8'));
     const toGateway = await gatewayCall(tc, 'admin1', 'MpcHsm.AddPrincipal', appEnrolment('app3', [{ party: 0xfffe, identity: gateway }]));
-    expect([toGateway.body.__type, toGateway.body.message]).toEqual(['ValidationException', expect.stringMatching(/sealed to every signer \(1, 2, 3\) and to nobody else: the gateway must never hold it/)]);
+    expect([toGateway.body.__type, toGateway.body.message]).toEqual(['ValidationException', expect.stringMatching(/sealed to every signer \(1, 2, 3\) and to nobody else; this proposal seals it to parties 65534/)]);
     const existing = await gatewayCall(tc, 'admin1', 'MpcHsm.AddPrincipal', appEnrolment('app'));
     expect([existing.body.__type, existing.body.message]).toEqual(['AlreadyExistsException', 'principal app already exists']);
     const unsealed = await gatewayCall(tc, 'admin1', 'MpcHsm.AddPrincipal', { ...appEnrolment('app3'), Secrets: [] });
