@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
-import { sigv4Evidence } from '../../policy/index.js';
+import { approvalKeyOf, sigv4Evidence } from '../../policy/index.js';
 import { SIGNER_CHANGES } from '../../signers/node/guard.js';
 import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
 import { reshareAfterRemoval } from '../remove-signer.js';
@@ -97,9 +97,11 @@ export async function executeOperation(opCtx: OpContext, op: Operation, input: u
   } catch (e) {
     if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum' || opCtx.extras.approved) throw e;
     const parameters = { ...opCtx.extras.parameters, ...(opCtx.keyId !== undefined && typeof opCtx.extras.parameters.KeyId === 'string' ? { KeyId: opCtx.keyId } : {}) };
-    const p = await gatewayPolicy().proposals.create(opCtx.principal.name, e.need.operation, parameters);
+    const evidence = opCtx.extras.evidence;
+    const p = await gatewayPolicy().proposals.create(opCtx.principal.name, e.need.operation, parameters, evidence);
     opCtx.proposal = p.id;
-    throw new KmsError('AccessDeniedException', `${e.message}. Proposal ${p.id} holds this request until ${e.need.m} of the ${e.need.n} administrators approve it; each runs: mpchsm approve ${p.id} --as <administrator>`);
+    const counted = evidence !== undefined && approvalKeyOf(gatewayPolicy().governance, opCtx.principal.name) ? ` (${opCtx.principal.name}'s request counts as one)` : '';
+    throw new KmsError('AccessDeniedException', `${e.message}. Proposal ${p.id} holds this request until ${e.need.m} of the ${e.need.n} administrators approve it${counted}; each runs: mpchsm approve ${p.id} --as <administrator>`);
   }
   const changes = await forward(opCtx);
   await opCtx.succeeded();
@@ -115,7 +117,8 @@ async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
   const target = operation === 'CreateAlias' || operation === 'UpdateAlias' ? opCtx.arns.parseKeyRef(String(parameters.TargetKeyId)) : undefined;
   const keyId = target ? (target.kind === 'key' ? target.keyId : undefined) : opCtx.keyId;
   if (keyId === undefined) return undefined;
-  return gatewayPolicy().forward({ keyId, operation, parameters, principal: opCtx.principal.name, ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
+  const evidence = opCtx.signersEvidence();
+  return gatewayPolicy().forward({ keyId, operation, parameters, ...(evidence !== undefined ? { evidence } : {}), ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
 }
 
 export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
@@ -161,7 +164,10 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       throw new KmsError('UnsupportedOperationException', `${stored.proposal.operation} cannot be executed through the KMS API`);
     }
     const op = OPERATIONS[name]!;
-    const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: { proposal: stored.proposal, approvals: stored.approvals } });
+    const opCtx = new OpContext(deps, state, arns, proposer, name, {
+      parameters: stored.proposal.parameters,
+      approved: { proposal: stored.proposal, approvals: stored.approvals, ...(stored.evidence !== undefined ? { evidence: stored.evidence } : {}) },
+    });
     opCtx.proposal = stored.proposal.id;
     ran(opCtx);
     return { operation: name, ...(await executeOperation(opCtx, op, parseInput(op.input, stored.proposal.parameters, name))) };

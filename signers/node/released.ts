@@ -7,6 +7,10 @@ export interface Released {
   algorithm?: string;
   /** Digest of what was signed or decrypted (hex); never the message itself. */
   digest?: string;
+  /** A key made: who asked, who approved, the request's hash or the proposal. */
+  principal?: { name: string };
+  policy?: { version: number; approvals: string[] };
+  detail?: Record<string, string>;
 }
 
 export const digestHex = (b: Uint8Array): string => Buffer.from(sha256(b)).toString('hex');

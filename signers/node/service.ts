@@ -147,9 +147,9 @@ export class SignerService {
     return { ...sealed, recorded: { request: `admission-${name}`, detail: { newcomer: name } } };
   }
 
-  private installed(r: { keyId: string }) {
+  private installed({ record, ...r }: { keyId: string; record: PendingKey['record'] }) {
     this.keyIds.add(r.keyId);
-    return { ...r, released: { output: 'key' as const, keyId: r.keyId } };
+    return { ...r, released: { output: 'key' as const, keyId: r.keyId, ...record } };
   }
 
   /** An abort is final for the session: its state was taken out for the step and stays out. */
@@ -190,10 +190,10 @@ export class SignerService {
       }
       // Stored (sealed, atomically) before we tell anyone the key exists.
       await this.store.put(keyRecord(s.keyId), encodeShareRecord(step.output));
-      await this.guard.recordCreated(s.pending);
+      const record = await this.guard.recordCreated(s.pending);
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
-      return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId } };
+      return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId, ...record } };
     } catch (e) {
       this.protocolFailure(e);
     }
