@@ -21,7 +21,7 @@ import { readLog } from '../../audit/verify.js';
 import { auditLogPath } from '../../audit/paths.js';
 import type { GatewayDeps } from '../server.js';
 import { ApprovalRequired } from './authorize.js';
-import { OpContext, type Operation } from './context.js';
+import { OpContext, type Operation, type OpExtras } from './context.js';
 import { KmsError, asKmsError } from './errors.js';
 import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
@@ -121,6 +121,13 @@ async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
   return gatewayPolicy().forward({ keyId, operation, parameters, ...(evidence !== undefined ? { evidence } : {}), ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
 }
 
+/** An approved proposal as a request carries it: the approvals, and the proposer's request if it came over the KMS API. */
+const approvedOf = (stored: StoredProposal): NonNullable<OpExtras['approved']> => ({
+  proposal: stored.proposal,
+  approvals: stored.approvals,
+  ...(stored.evidence !== undefined ? { evidence: stored.evidence } : {}),
+});
+
 export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
   const state = deps.kmsState;
   const arns = new Arns(deps.config.region, deps.config.account);
@@ -160,14 +167,17 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
       }
       return { operation: name, result: r.result, changes: r.changes };
     }
+    if (stored.proposal.operation === 'mpchsm:RefreshKeyShares') {
+      const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: approvedOf(stored) });
+      opCtx.proposal = stored.proposal.id;
+      ran(opCtx);
+      return { operation: name, result: await refreshKeyShares(opCtx, stored.proposal.parameters) };
+    }
     if (!stored.proposal.operation.startsWith('kms:') || !Object.hasOwn(OPERATIONS, name)) {
       throw new KmsError('UnsupportedOperationException', `${stored.proposal.operation} cannot be executed through the KMS API`);
     }
     const op = OPERATIONS[name]!;
-    const opCtx = new OpContext(deps, state, arns, proposer, name, {
-      parameters: stored.proposal.parameters,
-      approved: { proposal: stored.proposal, approvals: stored.approvals, ...(stored.evidence !== undefined ? { evidence: stored.evidence } : {}) },
-    });
+    const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: approvedOf(stored) });
     opCtx.proposal = stored.proposal.id;
     ran(opCtx);
     return { operation: name, ...(await executeOperation(opCtx, op, parseInput(op.input, stored.proposal.parameters, name))) };
@@ -229,9 +239,11 @@ export function kmsMiddleware(deps: GatewayDeps): Koa.Middleware {
         entry.operation = 'RefreshKeyShares';
         via = target;
         if (ctx.get('content-type').split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
-        const refresh = (opCtx = new OpContext(deps, state, arns, known, 'RefreshKeyShares', { parameters: {} }));
+        const json = parseJsonBody(body);
+        const parameters = Object.fromEntries(Object.entries(json as object).filter(([, v]) => v !== null));
+        const refresh = (opCtx = new OpContext(deps, state, arns, known, 'RefreshKeyShares', { parameters, evidence: sigv4Evidence(received) }));
         try {
-          const result = await refreshKeyShares(refresh, parseJsonBody(body));
+          const result = await refreshKeyShares(refresh, json);
           ctx.set('Content-Type', CONTENT_TYPE);
           ctx.body = JSON.stringify(result);
         } finally {

@@ -2,14 +2,15 @@
 //
 // Held here, sealed in this signer's store, never taken from the gateway's word:
 // - the principal registry, enrolled at bootstrap and changed by approved proposals since:
-//   cluster id, region, account, every principal's name, role and access key id, and — for
-//   application principals only — the SigV4 secret and the PKCS#11 PIN verifier (a public key:
-//   policy/evidence.ts), with which the signer checks requests itself;
+//   cluster id, region, account, every principal's name, role, access key id and SigV4 secret,
+//   and for applications and administrators the PKCS#11 PIN request key (policy/evidence.ts),
+//   with which the signer checks requests itself;
 // - the governance chain (verified genesis, signed by every administrator, and each later
 //   version, verified here against the one before it);
 // - its own copy of each key's policy, state (Enabled / Disabled / PendingDeletion), spec and
 //   usage, and of the aliases;
-// - the proposals it has applied and the per-signature approval nonces it has consumed;
+// - the proposals it has applied, the per-signature approval nonces and the administrators'
+//   requests it has consumed;
 // - the signers admitted by approved AddSigner proposals (their pinned identities) and those
 //   removed by approved RemoveSigner proposals: retired for good, no envelope from them is
 //   opened, no session including them joined; a key is reshared only to active signers, keeping
@@ -187,6 +188,17 @@ export const creationSchema = z.strictObject({
   ...approvalFields,
 });
 export type Creation = z.infer<typeof creationSchema>;
+
+/**
+ * Beside a refresh (a resharing to the same holders): the administrator's MpcHsm.RefreshKeyShares
+ * request for this key, or an approved proposal (the proposer's request counting, if forwarded).
+ */
+export const reshareAuthoritySchema = z.strictObject({
+  parameters: z.record(z.string(), z.unknown()),
+  evidence: z.unknown().optional(),
+  ...approvalFields,
+});
+export type ReshareAuthority = z.infer<typeof reshareAuthoritySchema>;
 
 /** Changes to keys and aliases a signer keeps its own copy of. */
 export const SIGNER_CHANGES = [
@@ -613,7 +625,7 @@ export class PolicyGuard {
     const policy = policyText ?? JSON.stringify(this.defaultPolicy(), null, 2);
     this.parsePolicy(policy);
     if (approved) await this.markApplied(approved.proposal);
-    const detail: Record<string, string> = { ...(approved ? { proposal: approved.proposal.id } : {}), ...(evidenceHash ? { evidence: evidenceHash } : {}) };
+    const detail = askedDetail(approved?.proposal.id, evidenceHash);
     return {
       keyId,
       keySpec: c.keySpec,
@@ -787,7 +799,7 @@ export class PolicyGuard {
       this.policies.delete(keyId);
     }
     if (approved) await this.markApplied(approved.proposal);
-    const detail = { ...(approved ? { proposal: approved.proposal.id } : {}), ...(evidenceHash ? { evidence: evidenceHash } : {}) };
+    const detail = askedDetail(approved?.proposal.id, evidenceHash);
     return { principal, approvedBy: d.approvedBy, detail, ...(request ? { request } : {}) };
   }
 
@@ -1009,6 +1021,31 @@ export class PolicyGuard {
     if (next.threshold !== old.threshold) throw denied(`key ${keyId} keeps its threshold ${old.threshold} when reshared, not ${next.threshold}`);
   }
 
+  /**
+   * Authorises refreshing `keyId`'s shares among its holders: asked by the administrator whose
+   * request verifies here, or approved, as the governance says. The request is spent here.
+   * Answers who asked and who approved, for the audit entry.
+   */
+  async authorizeRefresh(keyId: string, raw: unknown): Promise<PendingKey['record']> {
+    const op: Action = 'mpchsm:RefreshKeyShares';
+    if (raw === undefined) throw denied(`a refresh of key ${keyId}'s shares needs an administrator's request; the request carries none`);
+    const r = reshareAuthoritySchema.safeParse(raw);
+    if (!r.success) throw denied(`malformed refresh authority: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+    const a = r.data;
+    const named = typeof a.parameters.KeyId === 'string' ? this.requestCheck().keyIdOf(a.parameters.KeyId) : undefined;
+    if (named !== keyId) throw denied(`the refresh names key ${String(named ?? 'none')}, not ${keyId}`);
+    this.keyState(keyId);
+    const now = Date.now();
+    const { approved, principal, evidenceHash, request } = await this.askedFor(op, 'MpcHsm.RefreshKeyShares', a, sameParameters(a.parameters, this.requestCheck().keyIdOf), now);
+    const d = authorize({ principal: this.principal(principal), operation: op, governance: this.governance, now, requestApproved: evidenceHash !== undefined, ...(approved ? { approval: approved.input } : {}) });
+    if (!d.allowed) throw denied(d.reason);
+    if (request) this.ledger.requests[request.replayId] = request.replayUntil;
+    if (approved) await this.markApplied(approved.proposal);
+    else await this.saveLedger();
+    const detail = askedDetail(approved?.proposal.id, evidenceHash);
+    return { principal: { name: principal }, policy: { version: this.governance.version, approvals: d.approvedBy }, detail };
+  }
+
   // ---- helpers ------------------------------------------------------------------------------
 
   private keyState(keyId: string): KeyState {
@@ -1089,6 +1126,12 @@ export class PolicyGuard {
     for (const [id, s] of this.seen) if (s.until <= now) this.seen.delete(id);
   }
 }
+
+/** What an audit entry says of how an act was asked for: the approved proposal, the request's hash. */
+const askedDetail = (proposal: string | undefined, evidence: string | undefined): Record<string, string> => ({
+  ...(proposal ? { proposal } : {}),
+  ...(evidence ? { evidence } : {}),
+});
 
 /** Names an RSA partial's output: its input, so the same partial may be released again. */
 export const rsaFingerprint = (r: RsaRequest): string => `rsa:${digestHex(fromHex(r.op === 'sign' ? r.representative : r.ciphertext))}`;

@@ -31,6 +31,9 @@ type Handler = (body: unknown) => Promise<{ released?: Released; recorded?: Reco
 interface Recorded {
   request: string;
   keyId?: string;
+  /** Who asked and who approved, where an administrator asked for the act (a refresh). */
+  principal?: { name: string };
+  policy?: { version: number; approvals: string[] };
   detail: Record<string, string | number | boolean>;
 }
 

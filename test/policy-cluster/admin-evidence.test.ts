@@ -106,6 +106,10 @@ describe("an administrator's request is that administrator's approval", () => {
   it('a refresh of a key’s shares by an administrator works', async () => {
     const r = await gatewayCall(tc, 'admin1', 'MpcHsm.RefreshKeyShares', { KeyId: keyB });
     expect([r.status, r.body.KeyId]).toEqual([200, keyB]);
+    for (const s of ['signer1', 'signer2', 'signer3']) {
+      const e = auditEntries(tc, s).find((x) => x.op === 'reshare.start' && x.keyId === keyB && x.outcome === 'ok');
+      expect(e, s).toMatchObject({ principal: { name: 'admin1' }, detail: { evidence: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    }
   });
 });
 
@@ -149,10 +153,27 @@ describe('a compromised gateway changes no key without an administrator’s requ
     }
   });
 
+  it("a refresh of a key's shares on no request, an application's, one for another key, or a forged one", async () => {
+    const start = (c: SignerClient, authority?: object) => c.call('/v1/reshare/start', { session: randomUUID(), keyId: keyA, participants: signers.map((s) => s.id), threshold: 2, ...(authority ? { authority } : {}) });
+    const asked = async (evidence: unknown) => ({ parameters: { KeyId: keyA }, evidence });
+    const cases: [object | undefined, RegExp][] = [
+      [undefined, /needs an administrator's request; the request carries none/],
+      [await asked(await appRequest(tc, 'MpcHsm.RefreshKeyShares', { KeyId: keyA }, 'app')), /app is not allowed mpchsm:RefreshKeyShares/],
+      [await asked(await appRequest(tc, 'MpcHsm.RefreshKeyShares', { KeyId: keyB }, 'admin1')), /the signed request asks something else/],
+      [await asked(await forged('admin1', 'MpcHsm.RefreshKeyShares', { KeyId: keyA })), /the SigV4 signature does not verify/],
+    ];
+    for (const c of signers) for (const [authority, why] of cases) expect((await refusal(start(c, authority))).message, c.name).toMatch(why);
+  });
+
   it("an administrator's request replayed for a second change, or a second key", async () => {
     const evidence = await appRequest(tc, 'TrentService.EnableKey', { KeyId: keyB }, 'admin3');
     const change = { keyId: keyB, operation: 'EnableKey', parameters: { KeyId: keyB }, evidence };
     for (const c of signers) expect(await c.call('/v1/policy/apply', { ...change, seq: await nextSeq(c) }), c.name).toMatchObject({ applied: true });
     for (const m of await refusedEverywhere(change)) expect(m).toMatch(/already used \(replay\)/);
+    // One CreateKey request starts one key, not a second.
+    const creation = { keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY', origin: 'AWS_KMS', evidence: await appRequest(tc, 'TrentService.CreateKey', ED, 'admin1') };
+    const start = () => ({ session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2, creation });
+    await signers[0]!.call('/v1/dkg/start', start());
+    expect((await refusal(signers[0]!.call('/v1/dkg/start', start()))).message).toMatch(/already used to create another key \(replay\)/);
   });
 });
