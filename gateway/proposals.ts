@@ -75,6 +75,12 @@ type ProposalFile = z.infer<typeof fileSchema>;
 
 const denied = (msg: string) => new KmsError('AccessDeniedException', msg);
 
+/** The answer to a request a proposal now holds: why, the proposal, and how to complete it. */
+export function heldByProposal(reason: string, p: Proposal, need: { m: number; n: number }, requestCounts: boolean): KmsError {
+  const counted = requestCounts ? ` (${p.proposer}'s request counts as one)` : '';
+  return denied(`${reason}. Proposal ${p.id} holds this request until ${need.m} of the ${need.n} administrators approve it${counted}; each runs: mpchsm approve ${p.id} --as <administrator>`);
+}
+
 export class ProposalStore {
   private data: ProposalFile;
   private readonly queue = new SerialQueue();

@@ -11,7 +11,7 @@
 // resharing (signers/protocols/rsa/reshare.ts), so a refresh that would leave no room for the
 // resharing a signer's removal or admission needs is refused, here and at each signer.
 import { z } from 'zod';
-import { approvalKeyOf, authorize, requiredRoleText, roleAllows, type Action } from '../policy/index.js';
+import { authorize, requiredRoleText, roleAllows, type Action } from '../policy/index.js';
 import { parsePublicParams } from '../signers/protocols/rsa/key.js';
 import { refreshHeadroomProblem } from '../signers/protocols/rsa/reshare.js';
 import type { ReshareAuthority } from '../signers/node/guard.js';
@@ -20,6 +20,7 @@ import { ClusterError } from './cluster.js';
 import type { OpContext } from './kms/context.js';
 import { KmsError, keyStateError } from './kms/errors.js';
 import { parseInput } from './kms/input.js';
+import { heldByProposal } from './proposals.js';
 import { resumeReshares } from './reshare-journal.js';
 
 const inputSchema = z.strictObject({ KeyId: z.string().min(1).max(2048) });
@@ -77,9 +78,7 @@ async function decide(opCtx: OpContext, parameters: { KeyId: string }): Promise<
   const evidence = opCtx.extras.evidence;
   const p = await policy.proposals.create(opCtx.principal.name, ACTION, parameters, evidence);
   opCtx.proposal = p.id;
-  const counted = evidence !== undefined && approvalKeyOf(policy.governance, opCtx.principal.name) ? ` (${opCtx.principal.name}'s request counts as one)` : '';
-  const { m, n } = d.needsApproval;
-  throw new KmsError('AccessDeniedException', `${d.reason}. Proposal ${p.id} holds this request until ${m} of the ${n} administrators approve it${counted}; each runs: mpchsm approve ${p.id} --as <administrator>`);
+  throw heldByProposal(d.reason, p, d.needsApproval, policy.proposals.approvers(policy.proposals.get(p.id)!).includes(p.proposer));
 }
 
 /** What each signer checks before refreshing: the administrator's request, and the approved proposal. */

@@ -10,13 +10,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
-import { approvalKeyOf, sigv4Evidence } from '../../policy/index.js';
+import { sigv4Evidence } from '../../policy/index.js';
 import { SIGNER_CHANGES } from '../../signers/node/guard.js';
 import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
 import { reshareAfterRemoval } from '../remove-signer.js';
 import { admitSigner } from '../add-signer.js';
 import { refreshKeyShares } from '../refresh-shares.js';
-import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
+import { heldByProposal, isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
 import { readLog } from '../../audit/verify.js';
 import { auditLogPath } from '../../audit/paths.js';
 import type { GatewayDeps } from '../server.js';
@@ -98,10 +98,10 @@ export async function executeOperation(opCtx: OpContext, op: Operation, input: u
     if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum' || opCtx.extras.approved) throw e;
     const parameters = { ...opCtx.extras.parameters, ...(opCtx.keyId !== undefined && typeof opCtx.extras.parameters.KeyId === 'string' ? { KeyId: opCtx.keyId } : {}) };
     const evidence = opCtx.extras.evidence;
-    const p = await gatewayPolicy().proposals.create(opCtx.principal.name, e.need.operation, parameters, evidence);
+    const store = gatewayPolicy().proposals;
+    const p = await store.create(opCtx.principal.name, e.need.operation, parameters, evidence);
     opCtx.proposal = p.id;
-    const counted = evidence !== undefined && approvalKeyOf(gatewayPolicy().governance, opCtx.principal.name) ? ` (${opCtx.principal.name}'s request counts as one)` : '';
-    throw new KmsError('AccessDeniedException', `${e.message}. Proposal ${p.id} holds this request until ${e.need.m} of the ${e.need.n} administrators approve it${counted}; each runs: mpchsm approve ${p.id} --as <administrator>`);
+    throw heldByProposal(e.message, p, e.need, store.approvers(store.get(p.id)!).includes(p.proposer));
   }
   const changes = await forward(opCtx);
   await opCtx.succeeded();
