@@ -5,7 +5,7 @@
 // identity and speaks to the signers with the project's own client, as an attacker on the
 // gateway host would; every signer refuses what no administrator asked for.
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand, DeleteAliasCommand, DisableKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,22 @@ describe("an administrator's request is that administrator's approval", () => {
     for (const s of ['signer1', 'signer2', 'signer3']) {
       const e = auditEntries(tc, s).find((x) => x.op === 'reshare.start' && x.keyId === keyB && x.outcome === 'ok');
       expect(e, s).toMatchObject({ principal: { name: 'admin1' }, detail: { evidence: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    }
+  });
+
+  it('under a quorum of 2, a refresh is a proposal that one more administrator completes; the signers count the proposer’s request', async () => {
+    const file = path.join(tc.dir, 'refresh-quorum.json');
+    writeFileSync(file, JSON.stringify({ quorum: { 'mpchsm:RefreshKeyShares': 2 } }));
+    const proposed = JSON.parse((await tc.mpchsm('governance', 'propose', '--file', file, '--as', 'admin1', '--dir', tc.dir, '--json')).stdout) as { Proposal: { id: string } };
+    expect((await approve(tc, proposed.Proposal.id, 'admin2')).Status).toBe('Executed');
+    const held = await gatewayCall(tc, 'admin2', 'MpcHsm.RefreshKeyShares', { KeyId: keyB });
+    expect(held.body.message).toMatch(/needs approval by 2 of the 3 administrators.*Proposal p-[0-9a-f]+ holds this request until 2 of the 3 administrators approve it \(admin2's request counts as one\)/);
+    const id = proposalIn({ name: String(held.body.__type), message: String(held.body.message) });
+    const out = await approve(tc, id, 'admin3');
+    expect([out.Status, out.Approvals.sort(), out.Result?.KeyId]).toEqual(['Executed', ['admin2', 'admin3'], keyB]);
+    for (const s of ['signer1', 'signer2', 'signer3']) {
+      const e = auditEntries(tc, s).filter((x) => x.op === 'reshare.start' && x.keyId === keyB && x.outcome === 'ok').at(-1);
+      expect(e, s).toMatchObject({ principal: { name: 'admin2' }, policy: { approvals: expect.arrayContaining(['admin2', 'admin3']) }, detail: { proposal: id, evidence: expect.stringMatching(/^[0-9a-f]{64}$/) } });
     }
   });
 });
