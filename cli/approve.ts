@@ -44,7 +44,7 @@ import {
 import type { RegisteredPrincipal } from '../signers/node/guard.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import { fingerprint, parsePublicIdentity } from '../signers/node/identity.js';
-import type { GatewayInitOutput } from '../gateway/config.js';
+import type { NewPrincipal } from '../gateway/principals.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
 import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
@@ -72,7 +72,7 @@ export interface Bootstrap {
   dir: string;
   region: string;
   account: string;
-  principals: GatewayInitOutput['principals'];
+  principals: NewPrincipal[];
   /** Each signer's data directory and operator secret. */
   signers: { name: string; dir: string; operatorSecret: string }[];
   signerEntry: string;
@@ -80,9 +80,9 @@ export interface Bootstrap {
 
 /**
  * Makes every administrator's approval key (in their own file), the governance genesis signed
- * by all of them, and enrols the governance and the principal registry — with the application
- * secrets and PKCS#11 request keys — at every signer, sealed in its store. The gateway gets the
- * (public) governance only.
+ * by all of them, and enrols the governance and the principal registry — with every principal's
+ * SigV4 secret and the PKCS#11 request keys — at every signer, sealed in its store. The gateway
+ * gets the (public) governance only.
  */
 export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
   const clusterId = `mpchsm-${randomBytes(6).toString('hex')}`;
@@ -95,11 +95,13 @@ export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
   await writeFileAtomic(governanceFile(b.dir), chain, 0o644);
   await writeFileAtomic(path.join(layout(b.dir).gateway, 'governance.json'), chain, 0o644);
 
-  const principals: RegisteredPrincipal[] = b.principals.map((p) =>
-    p.role === 'app'
-      ? { name: p.name, role: p.role, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey, pinRequestKey: p.pinRequestKey }
-      : { name: p.name, role: p.role, accessKeyId: p.accessKeyId },
-  );
+  const principals: RegisteredPrincipal[] = b.principals.map((p) => ({
+    name: p.name,
+    role: p.role,
+    accessKeyId: p.accessKeyId,
+    secretAccessKey: p.secretAccessKey,
+    ...(p.pinRequestKey ? { pinRequestKey: p.pinRequestKey } : {}),
+  }));
   const enrolment = { clusterId, region: b.region, account: b.account, governance: genesis, principals };
   for (const s of b.signers) await runNode(b.signerEntry, ['enrol', '--dir', s.dir], JSON.stringify({ operatorSecret: s.operatorSecret, enrolment }));
 }

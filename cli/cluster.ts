@@ -6,7 +6,8 @@ import { writeFileAtomic } from '../signers/node/atomic.js';
 import { entry, layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
 import { formatEnvFile } from './env-file.js';
 import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
-import { gatewayInitOutputSchema, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
+import { gatewayInitOutputSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
+import { newPrincipal, PrincipalRegistry, readPinKdf, type Role } from '../gateway/principals.js';
 import { bootstrapGovernance } from './approve.js';
 import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
 
@@ -22,6 +23,15 @@ export const clusterJsonSchema = z.object({
 export type ClusterJson = z.infer<typeof clusterJsonSchema>;
 
 const READY_TIMEOUT_MS = 30_000;
+
+/** The principals `up` makes: their files in DIR/principals, their secrets sealed at the signers only. */
+const BOOTSTRAP: [string, Role][] = [
+  ['admin1', 'admin'],
+  ['admin2', 'admin'],
+  ['admin3', 'admin'],
+  ['app', 'app'],
+  ['auditor', 'auditor'],
+];
 
 export interface UpOptions {
   dir: string;
@@ -167,7 +177,7 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
     progress(`  ${name}: sealing a new store and making its identity`);
     signerIdentities.push(await initSigner(L, name, i + 1));
   }
-  progress('  gateway: identity and bootstrap principals');
+  progress('  gateway: identity and PIN key derivation');
   const gatewaySecret = randomBytes(32).toString('base64url');
   await writeFileAtomic(L.operatorSecret('gateway'), Buffer.from(gatewaySecret), 0o600);
   const gwInit: GatewayInitOutput = gatewayInitOutputSchema.parse(
@@ -187,16 +197,22 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
   );
   const peers = names.map((n, j) => ({ name: n, id: j + 1, identity: signerIdentities[j]! }));
   for (const [i, name] of names.entries()) await configureSigner(L, settings, name, i + 1, gwInit.identity, peers);
+  // Made here, for the principals' own files; the gateway keeps only names, roles, access key
+  // ids and PIN login hashes.
+  const kdf = readPinKdf(L.gateway);
+  const made = BOOTSTRAP.map(([name, role]) => newPrincipal(name, role, kdf));
+  await new PrincipalRegistry(gatewayPaths(L.gateway).principals).addAll(made.map((m) => m.record));
+  const principals = made.map((m) => m.credentials);
   progress('  administrators: approval keys, governance genesis; enrolling principals at every signer');
   await bootstrapGovernance({
     dir: L.root,
     region: gwInit.region,
     account: loadGatewayConfig(L.gateway).account,
-    principals: gwInit.principals,
+    principals,
     signers: names.map((name) => ({ name, dir: L.signer(name), operatorSecret: readFileSync(L.operatorSecret(name), 'utf8') })),
     signerEntry: entry.signer,
   });
-  for (const p of gwInit.principals) {
+  for (const p of principals) {
     const env = {
       AWS_ACCESS_KEY_ID: p.accessKeyId,
       AWS_SECRET_ACCESS_KEY: p.secretAccessKey,

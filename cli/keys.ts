@@ -1,6 +1,8 @@
 // `mpchsm key refresh KEY --as ADMIN`: new shares of a key at its active signers
 // (MpcHsm.RefreshKeyShares), the same public key. It also finishes the resharing a signer
-// removal left undone (the retired signer is left out). No quorum: nothing is proposed.
+// removal left undone (the retired signer is left out). The request is the administrator's
+// approval at each signer; where the governance asks for more, the answer names a proposal that
+// `mpchsm approve` completes.
 import { z } from 'zod';
 import { call } from './approve.js';
 

@@ -4,10 +4,9 @@
 //
 // `principal add` is the one-directory convenience: the new principal's credentials are made by
 // the proposing administrator's tool (principal-request.ts is the way where they are separate
-// people); the gateway never sees an application's secret. The secret is sealed (policy/membership.ts) to the
-// identities this DIR has pinned — DIR/signers/NAME/identity.json for an application, whose
-// requests the signers verify; DIR/gateway/identity.json for an auditor or an administrator,
-// whose requests the gateway verifies — never to identities the gateway reports. The proposal
+// people); the gateway never sees a principal's secret. The secret is sealed (policy/membership.ts) to the
+// signers' identities this DIR has pinned (DIR/signers/NAME/identity.json) — the signers verify
+// every principal's requests — never to identities the gateway reports. The proposal
 // the gateway stores is read back and approved only if it carries exactly what was sent.
 // DIR/principals/NAME.env (mode 0600) is written for the proposer to hand over; it works once
 // the proposal is executed.
@@ -21,10 +20,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
-import { newPrincipal, type NewPrincipal, type Role } from '../gateway/principals.js';
+import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,
-  GATEWAY_PARTY,
   approvalKeyOf,
   canonicalJson,
   governanceDigest,
@@ -41,24 +39,17 @@ import type { PublicIdentity } from '../signers/node/identity.js';
 import { toHex } from '../signers/protocols/common.js';
 import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
-import { layout, pinnedGateway, pinnedSigners } from './layout.js';
+import { layout, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
 
 // ---- pinned identities and credential files -------------------------------------------------
 
-/** The gateway as a recipient of sealed secrets (it verifies auditors' and administrators' requests). */
-const gatewayRecipient = (dir: string): { party: number; identity: PublicIdentity } => ({ party: GATEWAY_PARTY, identity: pinnedGateway(dir) });
+/** Every active signer, as pinned in DIR, as the recipients of a new principal's sealed secrets. */
+const signerRecipients = (dir: string, signers: readonly { Name: string; State: string }[]): { party: number; identity: PublicIdentity }[] =>
+  pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name));
 
 export function refuseExisting(file: string, name: string): void {
   if (existsSync(file)) throw new Error(`${file} exists: ${name} already has credentials in this directory (remove the file if they are stale)`);
-}
-
-/**
- * Who a new principal's secrets are sealed to: the active signers pinned in DIR for an
- * application, whose requests they verify; the gateway for an auditor or an administrator.
- */
-export function recipientsFor(dir: string, role: Role, activeSigners: readonly string[]): { party: number; identity: PublicIdentity }[] {
-  return role === 'app' ? pinnedSigners(dir, activeSigners) : [gatewayRecipient(dir)];
 }
 
 /** A new principal's credentials (secrets sealed to `recipients`) and the proposal member that enrols them. */
@@ -116,7 +107,7 @@ export async function principalAdd(dir: string, name: string, role: string, as: 
   refuseExisting(file, name);
   const { pinKdf, signers } = await syncGovernance(dir, as);
   const made = newPrincipal(name, role, pinKdf);
-  const enrolment = enrol(made, recipientsFor(dir, role, signers.filter((s) => s.State === 'Active').map((s) => s.Name)));
+  const enrolment = enrol(made, signerRecipients(dir, signers));
   const proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', enrolment);
   await writeEnv(dir, as, made.credentials);
   if (!json) console.log(`proposal ${proposal.id}: add principal ${name} (${role}); its credentials are in ${file}, usable once the proposal is executed`);

@@ -3,7 +3,8 @@
 // the newcomer's secret, PIN or approval key (shared/CONTRACT.md, "Deployment across hosts").
 //
 // The request (NAME.request.json, public) carries the access key id, the PIN's login-key hash
-// and the secrets sealed to each active signer's pinned identity (policy/membership.ts); for an
+// and the secrets sealed to each active signer's pinned identity (policy/membership.ts: the
+// signers verify every principal's requests); for an
 // administrator also its approval key and the next governance version that adds it, signed with
 // that key (its proof of possession: each signer checks it when the version takes effect). Until
 // a genesis file exists, `up`'s directory stands for it: the pinned identities, the governance
@@ -32,8 +33,8 @@ import { writeFileAtomic } from '../signers/node/atomic.js';
 import { toHex } from '../signers/protocols/common.js';
 import { submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
-import { entry, layout } from './layout.js';
-import { enrol, proposeChecked, recipientsFor, refuseExisting } from './membership.js';
+import { entry, layout, pinnedSigners } from './layout.js';
+import { enrol, proposeChecked, refuseExisting } from './membership.js';
 
 export const requestFileSchema = z.strictObject({
   Request: z.literal('mpchsm-principal-request-v1'),
@@ -73,7 +74,7 @@ export async function principalRequest(o: { name: string; role: string; cluster:
   const L = layout(o.cluster);
   const config = loadGatewayConfig(L.gateway);
   const made = newPrincipal(o.name, role, readPinKdf(L.gateway));
-  const request: PrincipalRequest = { Request: 'mpchsm-principal-request-v1', Enrolment: enrol(made, recipientsFor(o.cluster, role, activeSigners(o.cluster))) };
+  const request: PrincipalRequest = { Request: 'mpchsm-principal-request-v1', Enrolment: enrol(made, pinnedSigners(o.cluster, activeSigners(o.cluster))) };
   let approvalSecret: Uint8Array | undefined;
   const { chain, governance: current } = governanceInForce(o.cluster);
   if (role === 'admin') {

@@ -13,7 +13,7 @@ import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.
 import type { SuiteName } from '../signers/protocols/suites.js';
 import { relayRounds, type RelayAnswer } from './relay.js';
 import type { IdentitySecrets } from '../signers/node/identity.js';
-import { useOf, type Creation, type RequestEvidence } from '../signers/node/guard.js';
+import { useOf, type Creation, type RequestEvidence, type ReshareAuthority } from '../signers/node/guard.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
 import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec, type MessageType, type SigningAlgorithm } from './keyspec.js';
@@ -96,10 +96,11 @@ export class Cluster {
    * the same set is a refresh — new shares, fresh ECDSA pairs), dealt by its active
    * holders (signers/node/reshare.ts): every new holder must finish with the same public package,
    * with the key's public key, before any of them is told to adopt its new share. One resharing
-   * runs at a time, so two approved at once do not interleave at the signers. Answers the record
-   * with the new holders and package.
+   * runs at a time, so two approved at once do not interleave at the signers. `authority`: what
+   * each signer checks before a refresh (the same holders): who asked, and its approval. Answers
+   * the record with the new holders and package.
    */
-  reshare(key: KeyRecord, trace: Trace, participants?: readonly number[]): Promise<KeyRecord> {
+  reshare(key: KeyRecord, trace: Trace, participants?: readonly number[], authority?: ReshareAuthority): Promise<KeyRecord> {
     return this.reshares.run(async () => {
       // The record as it is now: a resharing queued before this one may have changed it.
       const current = this.keys.get(key.keyId) ?? key;
@@ -117,7 +118,7 @@ export class Cluster {
       try {
         // Shoup RSA takes one round (dealers to holders); FROST and DKLs23 two (views, pairings).
         const rounds = current.scheme === 'rsa-shoup' ? 1 : 2;
-        const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old }, rounds);
+        const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old, ...(authority ? { authority } : {}) }, rounds);
         const first = JSON.stringify(done[0]?.publicPackage);
         done.forEach((d, i) => {
           if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${chosen[i]!.name} finished resharing with a different public package; nothing was adopted`);

@@ -48,21 +48,10 @@ export const gatewayConfigSchema = z.object({
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
-export const principalCredentialsSchema = z.object({
-  name: z.string(),
-  role: z.enum(['admin', 'app', 'auditor']),
-  accessKeyId: z.string(),
-  secretAccessKey: z.string(),
-  pin: z.string(),
-  /** Applications: the PIN's request key, which bootstrap registers at the signers. */
-  pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-});
-
 export const gatewayInitOutputSchema = z.object({
   identity: publicIdentitySchema,
   region: z.string(),
   pkcs11Conf: z.string(),
-  principals: z.array(principalCredentialsSchema),
 });
 export type GatewayInitOutput = z.infer<typeof gatewayInitOutputSchema>;
 

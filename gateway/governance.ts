@@ -1,10 +1,11 @@
 // The gateway's side of governance: the verified governance document, the principals as the
 // policy engine sees them, key policies, and the channel to the signers' own copies.
 //
-// What the gateway holds: the governance chain (public, verified at start), the secrets of
-// administrators and auditors (never of applications), the proposals and approvals it collects
-// (proposals.ts), and a numbered log of the changes it forwarded to the signers. What it does
-// not decide alone: an application's request is authenticated by a signer (/v1/auth/sigv4);
+// What the gateway holds: the governance chain (public, verified at start), the principals'
+// names, roles, access key ids and PIN login hashes (no one's secret), the proposals and
+// approvals it collects (proposals.ts), and a numbered log of the changes it forwarded to the
+// signers. What it does not decide alone: every request is authenticated by a signer
+// (/v1/auth/sigv4);
 // every Sign or Decrypt is re-checked by each participating signer from the client's own
 // signed request; every approved change reaches the signers with its proposal and approvals,
 // which they verify against their own governance. The gateway's decisions here are the first
@@ -21,14 +22,11 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
-  GATEWAY_PARTY,
-  MembershipError,
   administratorChanges,
   authorize,
   defaultKeyPolicy,
   enrolmentProblem,
   governanceUpdateSchema,
-  openPrincipalSecret,
   parseKeyPolicy,
   principalEnrolmentSchema,
   principalRemovalSchema,
@@ -48,7 +46,7 @@ import {
 import type { AuditLog } from '../audit/log.js';
 import { writeFileAtomic } from '../signers/node/atomic.js';
 import type { SignerChange, UnnumberedChange } from '../signers/node/guard.js';
-import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from '../signers/node/identity.js';
+import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
 import { gatewayPaths, signerEntrySchema, type GatewayConfig, type SignerEntry } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';
 import { KmsError, type KmsErrorName } from './kms/errors.js';
@@ -116,7 +114,6 @@ export class GatewayPolicy {
     private readonly config: GatewayConfig,
     private readonly principals: PrincipalRegistry,
     private readonly kmsState: KmsState,
-    private readonly identity: IdentitySecrets,
     private readonly log: Logger,
     /** A client of the gateway's own for a signer (Cluster.clientFor). */
     private readonly clientFor: (s: SignerEntry) => SignerClient,
@@ -147,7 +144,6 @@ export class GatewayPolicy {
     config: GatewayConfig;
     principals: PrincipalRegistry;
     kmsState: KmsState;
-    identity: IdentitySecrets;
     log: Logger;
     clientFor: (s: SignerEntry) => SignerClient;
     keys: KeyStore;
@@ -159,7 +155,7 @@ export class GatewayPolicy {
     const { chain } = governanceFileSchema.parse(raw);
     const g = verifyGovernanceChain(chain);
     if (!g.ok) throw new Error(`${file}: ${g.reason}`);
-    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.identity, o.log, o.clientFor, o.keys, o.audit);
+    const p = new GatewayPolicy(chain, g.governance, o.dir, o.config, o.principals, o.kmsState, o.log, o.clientFor, o.keys, o.audit);
     void p.resync();
     return p;
   }
@@ -253,12 +249,14 @@ export class GatewayPolicy {
   checkAddPrincipal(e: PrincipalEnrolment): void {
     if (e.Role === 'admin') throw invalid(`${e.Name}: administrators are added by a governance update (mpchsm governance propose), which gives them an approval key`);
     this.checkNewPrincipal(e);
+  }
+
+  /** A new principal's secret is sealed to every active signer and to nobody else: the gateway must never hold it. */
+  private checkSealedToSigners(e: PrincipalEnrolment): void {
     const parties = e.Secrets.map((s) => s.Party).sort((a, b) => a - b);
-    const expected = e.Role === 'app' ? this.activeIds() : [GATEWAY_PARTY];
-    if (parties.join() !== expected.join()) {
-      const to = e.Role === 'app' ? `every signer (${expected.join(', ')}) and to nobody else: the gateway must never hold it` : `the gateway (party ${GATEWAY_PARTY}), which verifies auditors' requests`;
-      throw invalid(`the secret of ${e.Name} (${e.Role}) is sealed to ${to}; this proposal seals it to parties ${parties.join(', ')}`);
-    }
+    const expected = this.activeIds();
+    if (parties.join() !== expected.join())
+      throw invalid(`the secret of ${e.Name} (${e.Role}) is sealed to every signer (${expected.join(', ')}) and to nobody else; this proposal seals it to parties ${parties.join(', ')}`);
   }
 
   /** Refuses removing a principal that is not there, or an administrator. */
@@ -351,11 +349,11 @@ export class GatewayPolicy {
     if (problem) throw invalid(problem);
     for (const e of u.Principals) {
       this.checkNewPrincipal(e);
-      if (e.Secrets.length !== 1 || e.Secrets[0]!.Party !== GATEWAY_PARTY) throw invalid(`the secret of administrator ${e.Name} is sealed to the gateway (party ${GATEWAY_PARTY}) alone`);
     }
   }
 
   private checkNewPrincipal(e: PrincipalEnrolment): void {
+    this.checkSealedToSigners(e);
     if (this.principals.byName(e.Name)) throw new KmsError('AlreadyExistsException', `principal ${e.Name} already exists`);
     if (this.principals.byAccessKeyId(e.AccessKeyId)) throw new KmsError('AlreadyExistsException', `access key id ${e.AccessKeyId} is already in use`);
   }
@@ -419,7 +417,7 @@ export class GatewayPolicy {
       case 'mpchsm:AddSigner': {
         const entry = this.checkAddSigner(signerAdmissionSchema.parse(proposal.parameters));
         // Every active signer pins the newcomer first; it is admitted after (gateway/add-signer.ts).
-        const changes = await this.forward({ ...approved, operation: 'AddSigner', parameters: proposal.parameters });
+        const changes = await this.forward({ ...approved, operation: 'AddSigner', parameters: proposal.parameters }, proposal.proposer);
         await this.savePendingAdmissions([...this.pendingAdmissions, entry]);
         return { result: { Signer: { Name: entry.name, Id: entry.id } }, changes, approvedBy: d.approvedBy };
       }
@@ -427,7 +425,7 @@ export class GatewayPolicy {
         const s = this.checkRemoveSigner(signerRemovalSchema.parse(proposal.parameters).Name);
         // Every signer (the removed one too, if it still answers) hears of it before the
         // gateway stops asking the removed one anything.
-        const changes = await this.forward({ ...approved, operation: 'RemoveSigner', parameters: proposal.parameters });
+        const changes = await this.forward({ ...approved, operation: 'RemoveSigner', parameters: proposal.parameters }, proposal.proposer);
         const retired = [...this.retiredIds, s.id].sort((a, b) => a - b);
         await writeFileAtomic(this.retiredFile, Buffer.from(JSON.stringify({ retired }) + '\n'), 0o600);
         this.retiredIds = new Set(retired);
@@ -438,19 +436,12 @@ export class GatewayPolicy {
         throw new KmsError('UnsupportedOperationException', `${proposal.operation} is not a principal or governance change`);
     }
     this.refreshDefaultPolicy();
-    return { result, changes: await this.forward(change), approvedBy: d.approvedBy };
+    return { result, changes: await this.forward(change, proposal.proposer), approvedBy: d.approvedBy };
   }
 
-  /** The gateway's record of a new principal: an auditor's or administrator's secret opened from its sealed copy; an application's, never. */
+  /** The gateway's record of a new principal: no secret (its sealed copies are the signers'). */
   private recordOf(e: PrincipalEnrolment): Principal {
-    const record = { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, pinLoginHash: e.PinLoginHash };
-    if (e.Role === 'app') return record;
-    try {
-      return { ...record, secretAccessKey: openPrincipalSecret(e, this.identity, GATEWAY_PARTY).secretAccessKey };
-    } catch (err) {
-      if (err instanceof MembershipError) throw invalid(err.message);
-      throw err;
-    }
+    return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, pinLoginHash: e.PinLoginHash };
   }
 
   // ---- changes the signers keep their own copy of -------------------------------------------
@@ -459,7 +450,7 @@ export class GatewayPolicy {
    * Forwards an executed change (with its proposal and approvals when under quorum) to every
    * signer, in order. A signer that is down gets it later (resync); one that refuses says why.
    */
-  forward(change: UnnumberedChange): Promise<ChangeResult[]> {
+  forward(change: UnnumberedChange, principal: string): Promise<ChangeResult[]> {
     return this.queue.run(async () => {
       const entry = { ...change, seq: this.changes.next } as SignerChange;
       // Recorded under the number each signer's own entry for it carries, before any signer sees it.
@@ -467,7 +458,7 @@ export class GatewayPolicy {
         request: `change-${entry.seq}`,
         op: `change.${entry.operation}`,
         operation: entry.operation,
-        principal: { name: entry.principal },
+        principal: { name: principal },
         keyId: 'keyId' in entry ? entry.keyId : undefined,
         signers: this.active().map((c) => ({ name: c.name, id: c.id })),
         outcome: 'ok',

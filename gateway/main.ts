@@ -1,4 +1,5 @@
-// The gateway daemon: `init` (identity, bootstrap principals, config) and `run` (serve).
+// The gateway daemon: `init` (identity, PIN key derivation, config) and `run` (serve). The
+// bootstrap principals are made by `mpchsm up`, never here: the gateway holds no one's secret.
 // The gateway operator's secret, which unlocks the gateway's identity store, arrives on stdin.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { ShareStore } from '../signers/node/store.js';
 import { Cluster } from './cluster.js';
 import { GatewayPolicy, installGatewayPolicy } from './governance.js';
 import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from './config.js';
-import { createPinKdf, gatewayRecord, newPrincipal, PrincipalRegistry, type Role } from './principals.js';
+import { createPinKdf, PrincipalRegistry } from './principals.js';
 import { KmsState } from './kms/state.js';
 import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
@@ -23,13 +24,6 @@ import { startKeyDeletion } from './key-deletion.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '111122223333';
-const BOOTSTRAP: [string, Role][] = [
-  ['admin1', 'admin'],
-  ['admin2', 'admin'],
-  ['admin3', 'admin'],
-  ['app', 'app'],
-  ['auditor', 'auditor'],
-];
 
 async function init(dir: string, v: Record<string, string | undefined>): Promise<void> {
   const P = gatewayPaths(dir);
@@ -48,13 +42,10 @@ async function init(dir: string, v: Record<string, string | undefined>): Promise
   const config = gatewayConfigSchema.parse({ port: Number(v.port), pkcs11Port: Number(v.port) + 100, region: REGION, account: ACCOUNT, threshold: Number(v.threshold), signers });
   await writeFileAtomic(P.config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
 
-  const registry = new PrincipalRegistry(P.principals);
-  const kdf = await createPinKdf(dir);
-  const made = BOOTSTRAP.map(([name, role]) => newPrincipal(name, role, kdf));
-  await registry.addAll(made.map((m) => gatewayRecord(m.record)));
+  await createPinKdf(dir);
   // The PKCS#11 module's configuration: where the gateway is. No secret in it.
   await writeFileAtomic(P.pkcs11Conf, Buffer.from(`# mpchsm PKCS#11 module configuration\ngateway = 127.0.0.1:${config.pkcs11Port}\nlog = ${dir}/pkcs11.log\n`), 0o644);
-  const out: GatewayInitOutput = { identity, region: REGION, pkcs11Conf: P.pkcs11Conf, principals: made.map((m) => m.credentials) };
+  const out: GatewayInitOutput = { identity, region: REGION, pkcs11Conf: P.pkcs11Conf, };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -71,7 +62,7 @@ async function run(dir: string): Promise<void> {
   const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
   const principals = new PrincipalRegistry(P.principals);
   const kmsState = new KmsState(path.join(dir, 'kms-state.json'), cluster.keys);
-  const policy = GatewayPolicy.load({ dir, config, principals, kmsState, identity, log, clientFor: cluster.clientFor, keys: cluster.keys, audit });
+  const policy = GatewayPolicy.load({ dir, config, principals, kmsState, log, clientFor: cluster.clientFor, keys: cluster.keys, audit });
   cluster.retire(policy.retired);
   installGatewayPolicy(policy);
   // A resharing the last run left between its adopts is finished before any request is served.

@@ -1,11 +1,12 @@
 // Principals the gateway authenticates: AWS-style access keys (SigV4) and PKCS#11 PINs.
 //
-// SigV4 is a shared-secret MAC: whoever verifies a request holds the secret. The gateway holds
-// the secrets of administrators and auditors only; application secrets live at the signers
-// (signers/node/guard.ts), which verify application requests — so a compromised gateway cannot
-// forge one. Of a PIN the gateway sees and keeps only the login key's hash (policy/evidence.ts:
-// the module derives the keys; the request key that signers check is not the gateway's). Principals are added and removed after
-// bootstrap by approved proposals (gateway/governance.ts), the signers doing the same.
+// SigV4 is a shared-secret MAC: whoever verifies a request holds the secret. So the gateway
+// holds no principal's secret: every principal's lives at the signers (signers/node/guard.ts),
+// which authenticate requests for the gateway and check each one that changes or uses a key —
+// a compromised gateway can forge none. Of a PIN the gateway sees and keeps only the login key's
+// hash (policy/evidence.ts: the module derives the keys; the request key that signers check is
+// not the gateway's). Principals are added and removed after bootstrap by approved proposals
+// (gateway/governance.ts), the signers doing the same.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,12 +17,11 @@ import { writeFileAtomic } from '../signers/node/atomic.js';
 export const roleSchema = z.enum(['admin', 'app', 'auditor']);
 export type Role = z.infer<typeof roleSchema>;
 
-const principalSchema = z.object({
+// Strict: a file that still carries a secret (made by an older version) is refused, not used.
+const principalSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
   role: roleSchema,
   accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
-  /** Absent for application principals: the signers verify their requests. */
-  secretAccessKey: z.string().min(20).optional(),
   /** SHA-256 of the PIN's login key: finds the principal at C_Login. */
   pinLoginHash: z.string().regex(/^[0-9a-f]{64}$/),
 });
@@ -34,11 +34,17 @@ export interface NewPrincipal {
   accessKeyId: string;
   secretAccessKey: string;
   pin: string;
-  /** Applications: the PIN's request key (hex), for the signers only. */
+  /** Applications and administrators (their PKCS#11 requests): the PIN's request key (hex), for the signers only. */
   pinRequestKey?: string;
 }
 
-/** A principal's credentials, its PIN's keys derived with the cluster's `kdf`. */
+/** Roles that log in over PKCS#11 (CKU_USER, CKU_SO), whose requests the signers check by the PIN's request key. */
+export const hasPinRequestKey = (role: Role): boolean => role === 'app' || role === 'admin';
+
+/**
+ * A principal's credentials, its PIN's keys derived with the cluster's `kdf`, made by the
+ * principal's (or the proposing administrator's) tool: `record` is what the gateway keeps.
+ */
 export function newPrincipal(name: string, role: Role, kdf: PinKdf): { record: Principal; credentials: NewPrincipal } {
   const accessKeyId = 'MPC' + randomBytes(10).toString('hex').toUpperCase().slice(0, 17);
   const secretAccessKey = randomBytes(30).toString('base64').replace(/[+/]/g, 'x');
@@ -46,21 +52,14 @@ export function newPrincipal(name: string, role: Role, kdf: PinKdf): { record: P
   const { loginKey, requestKey } = derivePinKeys(pin, kdf);
   try {
     return {
-      record: { name, role, accessKeyId, secretAccessKey, pinLoginHash: loginKeyHash(loginKey) },
-      credentials: { name, role, accessKeyId, secretAccessKey, pin, ...(role === 'app' ? { pinRequestKey: Buffer.from(requestKey).toString('hex') } : {}) },
+      record: { name, role, accessKeyId, pinLoginHash: loginKeyHash(loginKey) },
+      credentials: { name, role, accessKeyId, secretAccessKey, pin, ...(hasPinRequestKey(role) ? { pinRequestKey: Buffer.from(requestKey).toString('hex') } : {}) },
     };
   } finally {
     loginKey.fill(0);
     requestKey.fill(0);
   }
 }
-
-/** The record the gateway keeps: an application's secret is the signers' alone. */
-export const gatewayRecord = (p: Principal): Principal => {
-  if (p.role !== 'app') return p;
-  const { secretAccessKey: _held, ...rest } = p;
-  return rest;
-};
 
 export class PrincipalRegistry {
   private readonly byAccessKey = new Map<string, Principal>();

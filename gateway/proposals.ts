@@ -3,14 +3,15 @@
 //
 // The flow: an administrator's KMS request for an operation the governance puts under quorum
 // is not executed; the gateway stores it as a proposal (the exact parameters, the proposer,
-// an expiry, the governance version) and answers AccessDeniedException naming it. Each
-// approving administrator signs that proposal with their own approval key (`mpchsm approve`)
-// and submits the signature under their own credentials (MpcHsm.Approve). The proposer's
-// request itself counts for nothing: it was authenticated with a secret the gateway holds, so
-// only a signature with the proposer's approval key — `mpchsm approve` run by the proposer —
-// counts as the proposer's approval. Once M distinct administrators' signatures verify, the
-// gateway executes the stored request as the proposer, and forwards the proposal and
-// approvals to the signers, which verify them again themselves.
+// an expiry, the governance version, and the proposer's signed request itself) and answers
+// AccessDeniedException naming it. The proposer's request counts as the proposer's approval:
+// each signer verifies it with the proposer's secret, which the gateway does not hold
+// (signers/node/admin-evidence.ts), so the gateway cannot make one up. Each other approving
+// administrator signs that proposal with their own approval key (`mpchsm approve`) and submits
+// the signature under their own credentials (MpcHsm.Approve). Once M distinct administrators
+// approved, the gateway executes the stored request as the proposer, and forwards the
+// proposal, the approvals and the proposer's request to the signers, which verify them again
+// themselves. (Where one approval is the quorum, the request is executed at once: kms/api.ts.)
 //
 // Principal and governance changes have no KMS request: an administrator's tool proposes them
 // with MpcHsm.AddPrincipal / RemovePrincipal / UpdateGovernance / RemoveSigner (checked first, so nobody
@@ -59,6 +60,8 @@ const storedSchema = z.object({
   status: z.enum(['open', 'executed', 'failed']),
   /** Why it failed, or what executing it answered (the error name). */
   outcome: z.string().optional(),
+  /** The proposer's signed request (policy/evidence.ts), when it came over the KMS API: the proposer's approval. */
+  evidence: z.unknown().optional(),
 });
 export type StoredProposal = z.infer<typeof storedSchema>;
 
@@ -71,6 +74,12 @@ const fileSchema = z.object({
 type ProposalFile = z.infer<typeof fileSchema>;
 
 const denied = (msg: string) => new KmsError('AccessDeniedException', msg);
+
+/** The answer to a request a proposal now holds: why, the proposal, and how to complete it. */
+export function heldByProposal(reason: string, p: Proposal, need: { m: number; n: number }, requestCounts: boolean): KmsError {
+  const counted = requestCounts ? ` (${p.proposer}'s request counts as one)` : '';
+  return denied(`${reason}. Proposal ${p.id} holds this request until ${need.m} of the ${need.n} administrators approve it${counted}; each runs: mpchsm approve ${p.id} --as <administrator>`);
+}
 
 export class ProposalStore {
   private data: ProposalFile;
@@ -86,12 +95,12 @@ export class ProposalStore {
     this.data = existsSync(file) ? fileSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) : { proposals: [], signApprovals: [], consumed: {} };
   }
 
-  /** Records `operation` with `parameters`, proposed by `proposer`, for approval. */
-  create(proposer: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
-    return this.queue.run(() => this.createNow(proposer, operation, parameters));
+  /** Records `operation` with `parameters`, proposed by `proposer` (with its signed request, if any), for approval. */
+  create(proposer: string, operation: Action, parameters: Record<string, unknown>, evidence?: unknown): Promise<Proposal> {
+    return this.queue.run(() => this.createNow(proposer, operation, parameters, evidence));
   }
 
-  private async createNow(proposer: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
+  private async createNow(proposer: string, operation: Action, parameters: Record<string, unknown>, evidence: unknown): Promise<Proposal> {
     const now = Date.now();
     const r = proposalSchema.safeParse({
       id: `p-${randomBytes(8).toString('hex')}`,
@@ -104,7 +113,7 @@ export class ProposalStore {
       governanceVersion: this.governance().version,
     });
     if (!r.success) throw new KmsError('ValidationException', `the request cannot be proposed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
-    await this.save({ ...this.data, proposals: [...this.data.proposals, { proposal: r.data, approvals: [], status: 'open' }] });
+    await this.save({ ...this.data, proposals: [...this.data.proposals, { proposal: r.data, approvals: [], status: 'open', ...(evidence !== undefined ? { evidence } : {}) }] });
     return r.data;
   }
 
@@ -114,6 +123,12 @@ export class ProposalStore {
 
   required(p: Proposal): number {
     return quorumFor(this.governance(), p.operation);
+  }
+
+  /** The administrators who approved `s`: by signature, and its proposer by the request that made it. */
+  approvers(s: StoredProposal): string[] {
+    const proposer = s.evidence !== undefined && approvalKeyOf(this.governance(), s.proposal.proposer) ? [s.proposal.proposer] : [];
+    return [...new Set([...proposer, ...s.approvals.map((a) => a.admin)])];
   }
 
   /**
@@ -146,10 +161,11 @@ export class ProposalStore {
     const approvals = [...stored.approvals.filter((x) => x.admin !== a.admin), a];
     const next = { ...stored, approvals };
     await this.replace(next);
+    const approvers = this.approvers(next);
     const proposerIn = !needsProposerApproval(stored.proposal.operation) || approvals.some((x) => x.admin === stored.proposal.proposer);
-    const execute = approvals.length >= this.required(stored.proposal) && proposerIn && !this.claimed.has(id);
+    const execute = approvers.length >= this.required(stored.proposal) && proposerIn && !this.claimed.has(id);
     if (execute) this.claimed.add(id);
-    return { stored: next, approvers: approvals.map((x) => x.admin), execute };
+    return { stored: next, approvers, execute };
   }
 
   finish(id: string, status: 'executed' | 'failed', outcome: string): Promise<void> {
@@ -266,9 +282,9 @@ export interface MpcHsmContext {
   auditRecords(): Promise<{ seq: number; entry: Record<string, unknown> }[]>;
 }
 
-const describeProposal = (s: StoredProposal, required: number) => ({
+const describeProposal = (store: ProposalStore, s: StoredProposal, required: number) => ({
   Proposal: s.proposal,
-  Approvals: s.approvals.map((a) => a.admin),
+  Approvals: store.approvers(s),
   Required: required,
   Status: s.status === 'open' ? 'Pending' : s.status === 'executed' ? 'Executed' : 'Failed',
   ...(s.outcome ? { Outcome: s.outcome } : {}),
@@ -282,7 +298,7 @@ function requireRole(p: Principal, actions: readonly Action[]): void {
 /** Stores a checked principal or governance change as a proposal; answers it, pending. */
 async function propose(c: MpcHsmContext, operation: Action, parameters: Record<string, unknown>): Promise<{ result: object; proposed: string }> {
   const p = await c.store.create(c.principal.name, operation, parameters);
-  return { result: describeProposal(c.store.get(p.id)!, c.store.required(p)), proposed: p.id };
+  return { result: describeProposal(c.store, c.store.get(p.id)!, c.store.required(p)), proposed: p.id };
 }
 
 /** A principal, signer or governance change: the proposer's role, the parameters, the gateway's own check, then the proposal. */
@@ -320,14 +336,14 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       const input = parseInput(INPUTS.GetProposal, raw, name);
       const s = store.get(input.ProposalId);
       if (!s) throw new KmsError('NotFoundException', `proposal ${input.ProposalId} does not exist`);
-      return { result: describeProposal(s, store.required(s.proposal)) };
+      return { result: describeProposal(store, s, store.required(s.proposal)) };
     }
     case 'Approve': {
       requireRole(principal, ['mpchsm:Approve']);
       const input = parseInput(INPUTS.Approve, raw, name);
       const { stored, execute } = await store.approve(input.ProposalId, input.Approval, principal.name);
       const required = store.required(stored.proposal);
-      if (!execute) return { result: describeProposal(stored, required) };
+      if (!execute) return { result: describeProposal(store, stored, required) };
       let executed: Executed;
       try {
         executed = await c.execute(stored.proposal.proposer, stored);
@@ -338,7 +354,7 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       }
       await store.finish(stored.proposal.id, 'executed', 'ok');
       const done = store.get(stored.proposal.id)!;
-      return { result: { ...describeProposal(done, required), Result: executed.result ?? {}, ...(executed.changes ? { Signers: executed.changes } : {}) }, executed };
+      return { result: { ...describeProposal(store, done, required), Result: executed.result ?? {}, ...(executed.changes ? { Signers: executed.changes } : {}) }, executed };
     }
     case 'ApproveSign': {
       requireRole(principal, ['mpchsm:Approve']);

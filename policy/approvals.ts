@@ -2,7 +2,8 @@
 // approval is an administrator's Ed25519 signature (with the approval key the governance
 // document lists) over the proposal's domain-separated canonical digest. So an approval cannot
 // be moved to other parameters, another proposal, another cluster or another governance
-// version. The proposer's request counts as an approval only if they sign it like everyone else.
+// version. The proposer's own signed request, once its verifier checked it (admin-evidence.ts),
+// counts as the proposer's approval; otherwise the proposer signs like everyone else.
 //
 // A governance update is approved by signing the proposed document itself (governance.ts), so
 // its approvals are the signatures the governance chain keeps. A proposal that adds a principal
@@ -77,10 +78,11 @@ export type ApprovalResult =
 /**
  * Checks that at least M distinct administrators of `governance` (M from its quorum for the
  * proposal's operation) approved this exact proposal, and that the proposal is open at `now`
- * and was made under this governance version. Any approval that does not verify is a refusal,
+ * and was made under this governance version. `proposerRequest`: the caller verified the
+ * proposer's own signed request for it. Any approval that does not verify is a refusal,
  * not something to skip: it is either tampering or a mistake someone must see.
  */
-export function verifyApprovals(proposal: unknown, approvals: readonly unknown[], governance: GovernanceDocument, now: number): ApprovalResult {
+export function verifyApprovals(proposal: unknown, approvals: readonly unknown[], governance: GovernanceDocument, now: number, proposerRequest = false): ApprovalResult {
   const pr = proposalSchema.safeParse(proposal);
   if (!pr.success) return { ok: false, reason: `malformed proposal: ${pr.error.issues[0]?.path.join('.')}: ${pr.error.issues[0]?.message}` };
   const p = pr.data;
@@ -114,6 +116,8 @@ export function verifyApprovals(proposal: unknown, approvals: readonly unknown[]
     }
     approvers.add(a.admin);
   }
+  // The proposer's request, verified by the caller, is the proposer's approval if they are an administrator.
+  if (proposerRequest && approvalKeyOf(governance, p.proposer)) approvers.add(p.proposer);
   const m = quorumFor(governance, p.operation);
   if (approvers.size < m) {
     return {

@@ -9,7 +9,7 @@
 // Every refusal names the principal, the operation, the key and what is missing.
 import { verifyApprovals } from './approvals.js';
 import { canonicalJson } from './canonical.js';
-import { quorumFor, type GovernanceDocument } from './governance.js';
+import { approvalKeyOf, quorumFor, type GovernanceDocument } from './governance.js';
 import { evaluateKeyPolicy, type ConditionContext, type KeyPolicy } from './key-policy.js';
 import { isAction, isKeyAction, requiredRoleText, roleAllows, ROLE_TITLES, type Action, type PolicyRole } from './roles.js';
 import { verifySignApprovals } from './sign-approvals.js';
@@ -35,6 +35,11 @@ export interface AuthorizeInput {
   now: number;
   /** For an operation under quorum: the proposal, its approvals, and the request's own parameters. */
   approval?: { proposal: unknown; approvals: readonly unknown[]; parameters: Record<string, unknown> };
+  /**
+   * The principal's own signed request was verified by the caller (admin-evidence.ts): it is that
+   * administrator's approval — of the proposal it made, or alone where the quorum is one.
+   */
+  requestApproved?: boolean;
   /** For Sign on a key with approvalsPerSignature: the approvals and the caller's used nonces. */
   signApprovals?: { approvals: readonly unknown[]; usedNonces: ReadonlySet<string> };
 }
@@ -129,11 +134,13 @@ export function authorize(input: AuthorizeInput): Decision {
   const approvedBy = new Set<string>();
   const n = governance.administrators.length;
   const m = quorumFor(governance, op);
-  if (m > 0) {
+  const own = input.requestApproved === true && approvalKeyOf(governance, principal.name) !== undefined;
+  if (m === 1 && own && !input.approval) approvedBy.add(principal.name);
+  else if (m > 0) {
     const need: ApprovalNeed = { m, n, operation: op, kind: 'quorum' };
     const a = input.approval;
     if (!a) return deny(`it needs approval by ${m} of the ${n} administrators (governance v${governance.version})`, 'mpchsm:Approve', need);
-    const r = verifyApprovals(a.proposal, a.approvals, governance, input.now);
+    const r = verifyApprovals(a.proposal, a.approvals, governance, input.now, input.requestApproved === true);
     if (!r.ok) return deny(r.reason, 'mpchsm:Approve', need);
     if (r.proposal.operation !== op) return deny(`the approved proposal ${r.proposal.id} is for ${r.proposal.operation}`, 'mpchsm:Approve', need);
     if (r.proposal.proposer !== principal.name) return deny(`proposal ${r.proposal.id} was made by ${r.proposal.proposer}`, 'mpchsm:Approve', need);

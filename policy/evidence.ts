@@ -77,7 +77,7 @@ export type EvidenceResult =
     }
   | { ok: false; reason: string };
 
-const fail = (reason: string): EvidenceResult => ({ ok: false, reason });
+const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
 /** The body fields the evidence asserts, compared with the expectation. */
 function mismatch(found: { keyRef?: string; algorithm?: string; messageType?: string; payload: Uint8Array }, expect: EvidenceExpectation): string | undefined {
@@ -139,18 +139,26 @@ function parseAmzDate(v: string): number | undefined {
   return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '') === v ? ms : undefined;
 }
 
-export interface SigV4EvidenceOptions {
+export interface SigV4CheckOptions {
   region: string;
   /** The signer's own registry: principal name and secret of an access key id. */
   secretFor: (accessKeyId: string) => { principal: string; secret: string } | undefined;
-  expect: EvidenceExpectation;
+  /** The time the request's own date must be within ±5 minutes of. */
   now: number;
-  /** replayIds already accepted (and not yet past their replayUntil). */
-  seen: ReadonlySet<string>;
 }
 
-/** Verifies a client's SigV4-signed KMS request, forwarded by the gateway. */
-export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4EvidenceOptions): Promise<EvidenceResult> {
+/** A forwarded request whose SigV4 signature verified: who signed it, when, and what it asks. */
+export type SigV4Check =
+  | { ok: true; principal: string; signature: string; signedAt: number; target: string | undefined; body: Uint8Array }
+  | { ok: false; reason: string };
+
+/**
+ * The SigV4 check every kind of request evidence shares (a Sign or Decrypt here, an
+ * administrator's change in admin-evidence.ts): credential scope, date within ±5 minutes of
+ * `now`, host, x-amz-date and x-amz-target signed, the body's hash, and the signature
+ * recomputed with the principal's secret from the verifier's own registry.
+ */
+export async function checkSigV4(req: ForwardedHttpRequest, o: SigV4CheckOptions): Promise<SigV4Check> {
   const headers = new Map<string, string[]>();
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined) continue;
@@ -176,7 +184,7 @@ export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4Evid
   const dateHeader = one('x-amz-date');
   const signedAt = dateHeader === undefined ? undefined : parseAmzDate(dateHeader);
   if (signedAt === undefined || dateHeader!.slice(0, 8) !== scopeDate) return fail('X-Amz-Date is missing, malformed or not the credential scope date');
-  if (Math.abs(o.now - signedAt) > EVIDENCE_SKEW_MS) return fail(`the request was signed at ${dateHeader}, more than 5 minutes from now`);
+  if (Math.abs(o.now - signedAt) > EVIDENCE_SKEW_MS) return fail(`the request was signed at ${dateHeader}, more than 5 minutes from ${new Date(o.now).toISOString()}`);
   for (const h of ['host', 'x-amz-date', 'x-amz-target']) {
     if (!signedHeaders.has(h)) return fail(`the ${h} header is not signed`);
   }
@@ -202,14 +210,27 @@ export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4Evid
   );
   const expected = /Signature=([0-9a-f]{64})$/.exec(String(resigned.headers.authorization))?.[1];
   if (!expected || !timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(signature, 'hex'))) return fail('the SigV4 signature does not verify');
-  const replayId = `sigv4:${signature}`;
+  return { ok: true, principal: cred.principal, signature, signedAt, target: one('x-amz-target'), body: req.body };
+}
+
+export interface SigV4EvidenceOptions extends SigV4CheckOptions {
+  expect: EvidenceExpectation;
+  /** replayIds already accepted (and not yet past their replayUntil). */
+  seen: ReadonlySet<string>;
+}
+
+/** Verifies a client's SigV4-signed KMS request, forwarded by the gateway. */
+export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4EvidenceOptions): Promise<EvidenceResult> {
+  const c = await checkSigV4(req, o);
+  if (!c.ok) return c;
+  const replayId = `sigv4:${c.signature}`;
   if (o.seen.has(replayId)) return fail('this signed request was already used (replay)');
 
   const op = o.expect.operation;
-  if (one('x-amz-target') !== `TrentService.${op}`) return fail(`the signed request is ${one('x-amz-target')}, not TrentService.${op}`);
+  if (c.target !== `TrentService.${op}`) return fail(`the signed request is ${c.target}, not TrentService.${op}`);
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(req.body).toString('utf8'));
+    json = JSON.parse(Buffer.from(c.body).toString('utf8'));
   } catch {
     return fail('the request body is not JSON');
   }
@@ -227,7 +248,7 @@ export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4Evid
   }
   const bad = mismatch(found, o.expect);
   if (bad) return fail(bad);
-  return { ok: true, principal: cred.principal, keyRef: found.keyRef!, replayId, replayUntil: signedAt + EVIDENCE_SKEW_MS + 1000 };
+  return { ok: true, principal: c.principal, keyRef: found.keyRef!, replayId, replayUntil: c.signedAt + EVIDENCE_SKEW_MS + 1000 };
 }
 
 // ---- PKCS#11 ------------------------------------------------------------------------------

@@ -5,16 +5,16 @@
 //
 // The proposing administrator's tool (`mpchsm principal add`) makes the credentials. The SigV4
 // secret is sealed with the signers' envelope (signers/node/envelope.ts: X25519
-// ephemeral-static, HKDF, ChaCha20-Poly1305, signed) to each party that verifies the
-// principal's requests: every signer for an application, the gateway for an auditor or an
-// administrator (the gateway verifies those itself). The tool seals to the public identities
-// it has pinned, never to ones the gateway reports. The sealed copies are parameters of the
-// proposal, so every approval covers them, and such a proposal needs its proposer's own
-// approval (approvals.ts), which the tool gives only after reading back exactly the copies it
-// sealed. So the gateway can neither open an application's secret nor swap in one it knows.
+// ephemeral-static, HKDF, ChaCha20-Poly1305, signed) to every signer, which verify every
+// principal's requests (the gateway verifies none: it asks a signer). The tool seals to the
+// public identities it has pinned, never to ones the gateway reports. The sealed copies are
+// parameters of the proposal, so every approval covers them, and such a proposal needs its
+// proposer's own approval (approvals.ts), which the tool gives only after reading back exactly
+// the copies it sealed. So the gateway can neither open a principal's secret nor swap in one it
+// knows.
 //
 // Administrators are not added here: they need an approval key, so a governance update adds
-// them (the update carries their credentials, sealed to the gateway) and removes them.
+// them (the update carries their credentials, sealed to every signer) and removes them.
 import { z } from 'zod';
 import type { Rng } from '../signers/protocols/common.js';
 import { envelopeSchema, openEnvelope, sealEnvelope } from '../signers/node/envelope.js';
@@ -22,9 +22,8 @@ import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIde
 import type { Approval } from './approvals.js';
 import { ADMIN_NAME_RE, governanceDocumentSchema, governanceSignatureSchema, type GovernanceDocument, type SignedGovernance } from './governance.js';
 
-/** Envelope party ids outside the signers' range: the proposer's tool sends, the gateway receives. */
+/** Envelope party id outside the signers' range: the proposer's tool sends. */
 export const PROPOSER_PARTY = 0xffff;
-export const GATEWAY_PARTY = 0xfffe;
 const SECRET_PURPOSE = 'principal-secret';
 const SECRET_RE = /^[\x21-\x7e]{20,256}$/;
 
@@ -86,8 +85,8 @@ export class MembershipError extends Error {
 }
 
 /**
- * What is sealed: the SigV4 secret, and for an application also the request key its PKCS#11
- * requests are MAC'd with (policy/evidence.ts) — both verified where they are opened.
+ * What is sealed: the SigV4 secret, and for an application or administrator also the request
+ * key its PKCS#11 requests are MAC'd with (policy/evidence.ts) — both verified where opened.
  */
 export interface PrincipalSecrets {
   secretAccessKey: string;
@@ -119,7 +118,7 @@ export function sealPrincipalSecret(o: {
   }
 }
 
-/** Opens the copy of the principal's secrets sealed to `self` (party id `party`): an application's carry its PKCS#11 request key, no one else's do. */
+/** Opens the copy of the principal's secrets sealed to `self` (party id `party`): an application's or administrator's carry its PKCS#11 request key, an auditor's none. */
 export function openPrincipalSecret(e: PrincipalEnrolment, self: IdentitySecrets, party: number): PrincipalSecrets {
   const mine = e.Secrets.find((s) => s.Party === party);
   if (!mine) throw new MembershipError(`the proposal carries no copy of ${e.Name}'s secret sealed to this party`);
@@ -138,8 +137,9 @@ export function openPrincipalSecret(e: PrincipalEnrolment, self: IdentitySecrets
     bytes.fill(0);
   }
   if (!secrets) throw new MembershipError(`the secrets sealed for ${e.Name} are not a secret access key (and request key)`);
-  if ((e.Role === 'app') !== (secrets.pinRequestKey !== undefined))
-    throw new MembershipError(`${e.Name} is ${e.Role === 'app' ? 'an application: its sealed secrets need' : 'not an application: its sealed secrets carry no'} PKCS#11 request key`);
+  // Applications (CKU_USER) and administrators (CKU_SO) log in over PKCS#11; auditors do not.
+  if ((e.Role !== 'auditor') !== (secrets.pinRequestKey !== undefined))
+    throw new MembershipError(`${e.Name} is ${e.Role === 'auditor' ? 'an auditor: its sealed secrets carry no' : `${e.Role === 'app' ? 'an application' : 'an administrator'}: its sealed secrets need a`} PKCS#11 request key`);
   return secrets;
 }
 

@@ -2,8 +2,8 @@
 // authorize → run, answering in AWS's shapes. Each request leaves one log line (principal,
 // operation, key, outcome) and never its body, plaintexts or secrets.
 //
-// Administrators and auditors are authenticated here; applications by a signer, which alone
-// holds their secrets (gateway/governance.ts). An operation under quorum becomes a proposal
+// Every principal is authenticated by a signer, which alone holds the secrets
+// (gateway/governance.ts). An operation under quorum becomes a proposal
 // (gateway/proposals.ts); MpcHsm.<name> targets approve and inspect proposals, and propose
 // principal and governance changes. Changes the signers keep a copy of are forwarded to them
 // once executed.
@@ -16,21 +16,21 @@ import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governa
 import { reshareAfterRemoval } from '../remove-signer.js';
 import { admitSigner } from '../add-signer.js';
 import { refreshKeyShares } from '../refresh-shares.js';
-import { isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
+import { heldByProposal, isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
 import type { AuditEventInput } from '../../audit/entry.js';
 import { readLog } from '../../audit/verify.js';
 import { abandonedEntries } from '../cluster-outcome.js';
 import { auditLogPath } from '../../audit/paths.js';
 import type { GatewayDeps } from '../server.js';
 import { ApprovalRequired } from './authorize.js';
-import { OpContext, type Operation } from './context.js';
+import { OpContext, type Operation, type OpExtras } from './context.js';
 import { KmsError, asKmsError } from './errors.js';
 import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
 import { RepeatAnswers, type Claim } from './repeats.js';
 import type { UnauthenticatedTally } from '../unauthenticated.js';
-import { SigV4Verifier, type ReceivedRequest } from './sigv4.js';
+import type { ReceivedRequest } from './sigv4.js';
 
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -109,9 +109,11 @@ export async function executeOperation(opCtx: OpContext, op: Operation, input: u
   } catch (e) {
     if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum' || opCtx.extras.approved) throw e;
     const parameters = { ...opCtx.extras.parameters, ...(opCtx.keyId !== undefined && typeof opCtx.extras.parameters.KeyId === 'string' ? { KeyId: opCtx.keyId } : {}) };
-    const p = await gatewayPolicy().proposals.create(opCtx.principal.name, e.need.operation, parameters);
+    const evidence = opCtx.extras.evidence;
+    const store = gatewayPolicy().proposals;
+    const p = await store.create(opCtx.principal.name, e.need.operation, parameters, evidence);
     opCtx.proposal = p.id;
-    throw new KmsError('AccessDeniedException', `${e.message}. Proposal ${p.id} holds this request until ${e.need.m} of the ${e.need.n} administrators approve it; each runs: mpchsm approve ${p.id} --as <administrator>`);
+    throw heldByProposal(e.message, p, e.need, store.approvers(store.get(p.id)!).includes(p.proposer));
   }
   const changes = await forward(opCtx);
   await opCtx.succeeded();
@@ -127,25 +129,29 @@ async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
   const target = operation === 'CreateAlias' || operation === 'UpdateAlias' ? opCtx.arns.parseKeyRef(String(parameters.TargetKeyId)) : undefined;
   const keyId = target ? (target.kind === 'key' ? target.keyId : undefined) : opCtx.keyId;
   if (keyId === undefined) return undefined;
-  return gatewayPolicy().forward({ keyId, operation, parameters, principal: opCtx.principal.name, ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) });
+  const evidence = opCtx.signersEvidence();
+  const change = { keyId, operation, parameters, ...(evidence !== undefined ? { evidence } : {}), ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) };
+  // Recorded in the name the signers apply it in: the proposer of an approved change, else who asked.
+  return gatewayPolicy().forward(change, a?.proposal.proposer ?? opCtx.principal.name);
 }
+
+/** An approved proposal as a request carries it: the approvals, and the proposer's request if it came over the KMS API. */
+const approvedOf = (stored: StoredProposal): NonNullable<OpExtras['approved']> => ({
+  proposal: stored.proposal,
+  approvals: stored.approvals,
+  ...(stored.evidence !== undefined ? { evidence: stored.evidence } : {}),
+});
 
 /** `unauthenticated` counts requests no principal stands behind (no fsync'd entry each). */
 export function kmsMiddleware(deps: GatewayDeps, unauthenticated: UnauthenticatedTally): Koa.Middleware {
   const state = deps.kmsState;
   const arns = new Arns(deps.config.region, deps.config.account);
-  const verifier = new SigV4Verifier({
-    region: deps.config.region,
-    service: 'kms',
-    secretFor: (id) => deps.principals.byAccessKeyId(id)?.secretAccessKey,
-  });
   const repeats = new RepeatAnswers();
-
-  /** Applications are verified by a signer (the gateway holds no application secret). */
+  /** Every request is verified by a signer: the gateway holds no principal's secret. */
   async function authenticate(req: ReceivedRequest, requestId: string): Promise<string> {
     const claimed = /Credential=([A-Za-z0-9]{1,128})\//.exec(req.headers.authorization?.[0] ?? '')?.[1];
-    const p = claimed === undefined ? undefined : deps.principals.byAccessKeyId(claimed);
-    if (p?.role !== 'app' || p.secretAccessKey !== undefined) return verifier.verify(req);
+    // An access key no principal has is refused without troubling a signer.
+    if (claimed !== undefined && !deps.principals.byAccessKeyId(claimed)) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
     const id = await gatewayPolicy().authenticate(sigv4Evidence(req), requestId);
     if (id !== claimed) throw new KmsError('KMSInternalException', 'a signer authenticated another access key than the request names');
     return id;
@@ -177,11 +183,17 @@ export function kmsMiddleware(deps: GatewayDeps, unauthenticated: Unauthenticate
       }
       return { operation: name, result: r.result, changes: r.changes };
     }
+    if (stored.proposal.operation === 'mpchsm:RefreshKeyShares') {
+      const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: approvedOf(stored) });
+      opCtx.proposal = stored.proposal.id;
+      ran(opCtx);
+      return { operation: name, result: await refreshKeyShares(opCtx, stored.proposal.parameters) };
+    }
     if (!stored.proposal.operation.startsWith('kms:') || !Object.hasOwn(OPERATIONS, name)) {
       throw new KmsError('UnsupportedOperationException', `${stored.proposal.operation} cannot be executed through the KMS API`);
     }
     const op = OPERATIONS[name]!;
-    const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: { proposal: stored.proposal, approvals: stored.approvals } });
+    const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: stored.proposal.parameters, approved: approvedOf(stored) });
     opCtx.proposal = stored.proposal.id;
     ran(opCtx);
     return { operation: name, ...(await executeOperation(opCtx, op, parseInput(op.input, stored.proposal.parameters, name))) };
@@ -250,9 +262,11 @@ export function kmsMiddleware(deps: GatewayDeps, unauthenticated: Unauthenticate
         entry.operation = 'RefreshKeyShares';
         via = target;
         if (ctx.get('content-type').split(';')[0]!.trim().toLowerCase() !== CONTENT_TYPE) throw new KmsError('SerializationException', `Content-Type must be ${CONTENT_TYPE}`);
-        const refresh = (opCtx = new OpContext(deps, state, arns, known, 'RefreshKeyShares', { parameters: {} }));
+        const json = parseJsonBody(body);
+        const parameters = Object.fromEntries(Object.entries(json as object).filter(([, v]) => v !== null));
+        const refresh = (opCtx = new OpContext(deps, state, arns, known, 'RefreshKeyShares', { parameters, evidence: sigv4Evidence(received) }));
         try {
-          const result = await refreshKeyShares(refresh, parseJsonBody(body));
+          const result = await refreshKeyShares(refresh, json);
           ctx.set('Content-Type', CONTENT_TYPE);
           ctx.body = JSON.stringify(result);
         } finally {

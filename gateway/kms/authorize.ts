@@ -29,6 +29,8 @@ export interface AuthorizeExtra {
   context?: RequestContext;
   /** When executing an approved proposal: the proposal, its approvals, the request's parameters. */
   approval?: { proposal: Proposal; approvals: readonly Approval[]; parameters: Record<string, unknown> };
+  /** The administrator's own request (or the one that proposed it) goes to the signers, who count it as an approval. */
+  requestApproved?: boolean;
 }
 
 export interface Authorized {
@@ -80,6 +82,7 @@ export function authorize(principal: Principal, operation: string, key?: KeyReco
     governance: policy.governance,
     now: Date.now(),
     ...(extra.approval ? { approval: extra.approval } : {}),
+    ...(extra.requestApproved ? { requestApproved: true } : {}),
     signApprovals: { approvals: signApprovals, usedNonces: policy.proposals.usedNonces() },
   });
   if (d.allowed) return { approvedBy: d.approvedBy, signApprovals: d.consumeNonces.length ? signApprovals : [], consumeNonces: d.consumeNonces };

@@ -28,10 +28,10 @@ export const operation = <S extends z.ZodObject>(input: S, run: Operation<S>['ru
 export interface OpExtras {
   /** The request's JSON parameters, as sent (policy conditions, proposals). */
   parameters: Record<string, unknown>;
-  /** The client's request as received: the signers' evidence for Sign and Decrypt. */
+  /** The client's request as received: the signers' evidence for Sign and Decrypt, and for an administrator's change. */
   evidence?: unknown;
-  /** Set when the request executes an approved proposal. */
-  approved?: { proposal: Proposal; approvals: Approval[] };
+  /** Set when the request executes an approved proposal; `evidence` is the request that proposed it, if it came over the KMS API. */
+  approved?: { proposal: Proposal; approvals: Approval[]; evidence?: unknown };
 }
 
 /** CreateKey is authorised after its input is checked, so a bad request is not proposed. */
@@ -77,7 +77,9 @@ export class OpContext {
     const a = this.extras.approved;
     const d = authorize(this.principal, this.operation, key, {
       context: requestContext(this.operation, this.extras.parameters),
-      ...(a ? { approval: { ...a, parameters: this.extras.parameters } } : {}),
+      // A request the signers can verify is its administrator's approval there, so here too.
+      requestApproved: this.signersEvidence() !== undefined,
+      ...(a ? { approval: { proposal: a.proposal, approvals: a.approvals, parameters: this.extras.parameters } } : {}),
     });
     for (const name of d.approvedBy) this.approvedBy.add(name);
     if (d.signApprovals.length) [this.signApprovals, this.consumeNonces] = [d.signApprovals, d.consumeNonces];
@@ -89,10 +91,17 @@ export class OpContext {
     return { evidence: this.extras.evidence, ...(this.signApprovals.length ? { signApprovals: this.signApprovals } : {}) };
   }
 
-  /** What each signer checks before making a key: who asks, and the approved proposal. */
+  /** The administrator's request each signer checks for a change or creation: this one's, or the one that proposed it. */
+  signersEvidence(): unknown {
+    const a = this.extras.approved;
+    return a ? a.evidence : this.extras.evidence;
+  }
+
+  /** What each signer checks before making a key: the administrator's request, and the approved proposal. */
   creation(c: Pick<Creation, 'keySpec' | 'keyUsage' | 'policy'>): Creation {
     const a = this.extras.approved;
-    return { ...c, origin: 'AWS_KMS', principal: this.principal.name, ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) };
+    const evidence = this.signersEvidence();
+    return { ...c, origin: 'AWS_KMS', ...(evidence !== undefined ? { evidence } : {}), ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) };
   }
 
   /** After the operation succeeded: per-signature approvals are spent. */

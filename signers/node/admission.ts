@@ -81,7 +81,7 @@ export class Admission {
         const deletion = all.map((x) => x.deletionDate).filter((d) => d !== undefined);
         return { ...k, createdAt: Math.min(...all.map((x) => x.createdAt)), ...(deletion.length ? { deletionDate: Math.max(...deletion) } : {}) };
       }),
-      ledger: { seq: first.ledger.seq, proposals: union(states.map((s) => s.state.ledger.proposals)), nonces: union(states.map((s) => s.state.ledger.nonces)) },
+      ledger: { seq: first.ledger.seq, proposals: union(states.map((s) => s.state.ledger.proposals)), nonces: union(states.map((s) => s.state.ledger.nonces)), requests: union(states.map((s) => s.state.ledger.requests)) },
     };
     return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
   }
@@ -104,7 +104,7 @@ export class Admission {
  */
 const comparable = (s: AdmissionState) => ({ ...s, keys: s.keys.map(({ createdAt: _c, deletionDate: _d, ...k }) => k), ledger: { seq: s.ledger.seq } });
 
-/** Consumed proposals and nonces: every signer's, each until its latest expiry. */
+/** Consumed proposals, nonces and requests: every signer's, each until its latest expiry. */
 function union(records: readonly Record<string, number>[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of records) for (const [k, until] of Object.entries(r)) out[k] = Math.max(out[k] ?? 0, until);

@@ -2,14 +2,15 @@
 //
 // Held here, sealed in this signer's store, never taken from the gateway's word:
 // - the principal registry, enrolled at bootstrap and changed by approved proposals since:
-//   cluster id, region, account, every principal's name, role and access key id, and — for
-//   application principals only — the SigV4 secret and the PKCS#11 PIN verifier (a public key:
-//   policy/evidence.ts), with which the signer checks requests itself;
+//   cluster id, region, account, every principal's name, role, access key id and SigV4 secret,
+//   and for applications and administrators the PKCS#11 PIN request key (policy/evidence.ts),
+//   with which the signer checks requests itself;
 // - the governance chain (verified genesis, signed by every administrator, and each later
 //   version, verified here against the one before it);
 // - its own copy of each key's policy, state (Enabled / Disabled / PendingDeletion), spec and
 //   usage, and of the aliases;
-// - the proposals it has applied and the per-signature approval nonces it has consumed;
+// - the proposals it has applied, the per-signature approval nonces and the administrators'
+//   requests it has consumed;
 // - the signers admitted by approved AddSigner proposals (their pinned identities) and those
 //   removed by approved RemoveSigner proposals: retired for good, no envelope from them is
 //   opened, no session including them joined; a key is reshared only to active signers, keeping
@@ -19,14 +20,17 @@
 // principal's secret or PIN key, names this key and exactly this message or ciphertext, is
 // fresh and not used before; `authorize` (policy/evaluate.ts) allows it under this signer's
 // copy of the key policy and governance, per-signature approvals included; the rate limit
-// allows it. Before a key is created or its policy/state changes: the administrators'
-// approvals verify against this signer's governance, for exactly those parameters, once.
+// allows it. Before a key is created or its policy, state or aliases change: the asking
+// administrator's own signed request verifies here for exactly that change
+// (signers/node/admin-evidence.ts) — it is that administrator's approval — and any further
+// approvals the governance asks verify against this signer's governance, for exactly those
+// parameters, once.
 // Principals are added and removed only by approved proposals (an application's secret
 // arrives sealed to this signer: policy/membership.ts), and a governance version replaces the
 // one in force only when it verifies as its successor.
-// Changes the governance puts under no quorum (aliases, EnableKey, CancelKeyDeletion by
-// default) cannot be checked here — administrators authenticate at the gateway — and are
-// applied on the gateway's word, recorded as such; put them under quorum to close that.
+// Nothing is applied on the gateway's word: a change under no quorum (aliases, EnableKey,
+// CancelKeyDeletion by default) needs the administrator's request as much as one under quorum
+// needs its approvals, and is recorded with who asked and the request's hash.
 //
 // Repeats: a byte-identical request within its ±5 minute window is the same request (AWS
 // serves it again): it may be released again, counted once toward the rate limit and the
@@ -47,6 +51,7 @@ import {
   aliasNameProblem,
   authorize,
   canonicalJson,
+  createKeyRequestFor,
   defaultKeyPolicy,
   enrolmentProblem,
   messageDigestFor,
@@ -58,6 +63,7 @@ import {
   proposalSchema,
   quorumFor,
   resolveKeyRef,
+  sameParameters,
   signedGovernanceSchema,
   signerAdmissionSchema,
   signerRemovalSchema,
@@ -74,6 +80,7 @@ import {
   type KeyPolicy,
   type PrincipalEnrolment,
   type Proposal,
+  type RequestExpectation,
 } from '../../policy/index.js';
 import { fromHex, toHex } from '../protocols/common.js';
 import type { RsaRequest } from '../protocols/rsa/request.js';
@@ -81,6 +88,7 @@ import { peerSchema, type Peer } from './config.js';
 import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from './identity.js';
 import { digestHex } from './released.js';
 import { ReplayLedger } from './replay-ledger.js';
+import { checkUnspent, proposerRequest, verifiedRequest, type RequestCheck, type VerifiedRequest } from './admin-evidence.js';
 import { RpcError } from './rpc.js';
 import type { ShareStore } from './store.js';
 
@@ -113,12 +121,12 @@ const registeredPrincipalSchema = z
     name: z.string().regex(NAME_RE),
     role: z.enum(['admin', 'app', 'auditor']),
     accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
-    /** Application principals only: their requests are verified here. */
-    secretAccessKey: z.string().min(20).max(256).optional(),
-    /** Application principals only: the key their PKCS#11 requests are MAC'd with (policy/evidence.ts). */
+    /** Every principal's: its requests are verified here, never at the gateway. */
+    secretAccessKey: z.string().min(20).max(256),
+    /** Applications and administrators: the key their PKCS#11 requests are MAC'd with (policy/evidence.ts). */
     pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
-  .refine((p) => p.role === 'app' || (p.secretAccessKey === undefined && p.pinRequestKey === undefined), 'only application principals have secrets at the signers');
+  .refine((p) => (p.role === 'auditor') === (p.pinRequestKey === undefined), 'applications and administrators, and only they, have a PIN request key');
 export type RegisteredPrincipal = z.infer<typeof registeredPrincipalSchema>;
 
 const registrySchema = z
@@ -180,13 +188,24 @@ export const creationSchema = z.strictObject({
   keySpec: z.string().min(1).max(64),
   keyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT']),
   origin: z.enum(['AWS_KMS', 'EXTERNAL']),
-  /** Who asked; under quorum the approved proposal's proposer is used instead. */
-  principal: z.string().regex(NAME_RE),
   /** The key policy asked for (CreateKey's Policy); under quorum the proposal's. */
   policy: z.string().max(32768).optional(),
+  /** The administrator's CreateKey request (policy/admin-evidence.ts); under quorum, the proposer's, if any. */
+  evidence: z.unknown().optional(),
   ...approvalFields,
 });
 export type Creation = z.infer<typeof creationSchema>;
+
+/**
+ * Beside a refresh (a resharing to the same holders): the administrator's MpcHsm.RefreshKeyShares
+ * request for this key, or an approved proposal (the proposer's request counting, if forwarded).
+ */
+export const reshareAuthoritySchema = z.strictObject({
+  parameters: z.record(z.string(), z.unknown()),
+  evidence: z.unknown().optional(),
+  ...approvalFields,
+});
+export type ReshareAuthority = z.infer<typeof reshareAuthoritySchema>;
 
 /** Changes to keys and aliases a signer keeps its own copy of. */
 export const SIGNER_CHANGES = [
@@ -200,12 +219,21 @@ export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGov
 const changeFields = {
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   parameters: z.record(z.string(), z.unknown()),
-  /** Who asked; under quorum the approved proposal's proposer is used instead. */
-  principal: z.string().regex(NAME_RE),
   ...approvalFields,
 };
-const keyChangeSchema = z.strictObject({ ...changeFields, keyId: z.string().regex(UUID_RE), operation: z.enum(SIGNER_CHANGES) });
-const membershipChangeSchema = z.strictObject({ ...changeFields, operation: z.enum(MEMBERSHIP_CHANGES) });
+const keyChangeSchema = z.strictObject({
+  ...changeFields,
+  keyId: z.string().regex(UUID_RE),
+  operation: z.enum(SIGNER_CHANGES),
+  /** The administrator's request for this change (policy/admin-evidence.ts); under quorum, the proposer's, if any. */
+  evidence: z.unknown().optional(),
+});
+const membershipChangeSchema = z.strictObject({
+  ...changeFields,
+  /** For the audit entry only: the proposal's proposer is who asked, and a governance link proves itself. */
+  principal: z.string().regex(NAME_RE),
+  operation: z.enum(MEMBERSHIP_CHANGES),
+});
 /** One change, numbered by the gateway so every signer applies them in the same order. */
 export const changeSchema = z.union([keyChangeSchema, membershipChangeSchema]);
 export type SignerChange = z.infer<typeof changeSchema>;
@@ -242,6 +270,8 @@ const ledgerSchema = z.strictObject({
   proposals: z.record(z.string(), z.number()),
   /** Per-signature approval nonces consumed, until they expire. */
   nonces: z.record(z.string(), z.number()),
+  /** Principals' requests applied at once (replay id), until their date leaves the window. */
+  requests: z.record(z.string(), z.number()),
 });
 type Ledger = z.infer<typeof ledgerSchema>;
 
@@ -300,9 +330,10 @@ export interface PendingKey {
   origin: KeyState['origin'];
   policy: string;
   lastChange: number;
-  /** Who asked (under quorum, the proposer) and the hash of the authorisation: for the audit entry only. */
-  principal: string;
-  evidenceHash: string;
+  /** Who asked, who approved, the authorisation's hash and the request's, for the audit entry. */
+  record: CreateRecord;
+  /** The request applied at once, spent when the key is stored. */
+  request?: VerifiedRequest;
 }
 
 /** How a change was decided, for the signer's audit entry. */
@@ -312,6 +343,8 @@ interface Applied {
   /** The key or alias as the change names it. */
   keyRef?: string;
   detail: Record<string, string | number | boolean>;
+  /** A request applied at once: spent once the change is. */
+  request?: VerifiedRequest;
 }
 
 /** What a release adds to the signer's audit entry: who asked, for what, and who approved. */
@@ -327,10 +360,17 @@ export interface UseRecord {
   detail?: { repeat: true };
 }
 
-/** What a key creation adds to the signer's audit entry. */
-export interface CreateRecord {
-  operation: 'CreateKey';
+/** Who asked for a key's creation or refresh and who approved, for the signer's audit entry. */
+export interface AskedRecord {
   principal: { name: string };
+  policy: { version: number; approvals: string[] };
+  /** The proposal, or the hash of the administrator's request. */
+  detail: Record<string, string>;
+}
+
+/** What a key creation adds to the signer's audit entry. */
+export interface CreateRecord extends AskedRecord {
+  operation: 'CreateKey';
   evidenceHash: string;
 }
 
@@ -344,6 +384,8 @@ export class PolicyGuard {
   private readonly policies = new Map<string, KeyPolicy>();
   /** Keys that have released anything since start (they can no longer be forgotten). */
   private readonly used = new Set<string>();
+  /** CreateKey requests whose key is being made: replay id → key id. */
+  private readonly creating = new Map<string, string>();
 
   private constructor(
     private readonly store: ShareStore,
@@ -379,7 +421,7 @@ export class PolicyGuard {
     }
     await store.put(GOVERNANCE, json({ chain: [e.governance] }));
     await store.put(ALIASES, json({}));
-    await store.put(LEDGER, json({ seq: 0, proposals: {}, nonces: {} }));
+    await store.put(LEDGER, json({ seq: 0, proposals: {}, nonces: {}, requests: {} }));
     await store.put(REGISTRY, json(registry)); // last: its presence means "enrolled"
     return { clusterId: e.clusterId, principals: registry.principals.length, governanceVersion: g.governance.version };
   }
@@ -589,38 +631,85 @@ export class PolicyGuard {
 
   // ---- key creation -------------------------------------------------------------------------
 
-  /** Authorises creating `keyId`: CreateKey approvals (if governance asks for them), policy. */
+  /**
+   * Authorises creating `keyId`: the administrator's CreateKey request for exactly this key
+   * (its own approval) or an approved proposal (the proposer's request counting as one
+   * approval), and the policy.
+   */
   async authorizeCreate(keyId: string, raw: unknown): Promise<PendingKey> {
     if (raw === undefined) throw denied('the request carries no key-creation authorisation');
     const c = creationSchema.parse(raw);
     if (this.keys.has(keyId)) throw new RpcError(409, 'key-exists', `key ${keyId} already exists here`);
-    const approved = this.approvedProposal('kms:CreateKey', c);
-    let principal = c.principal;
+    const now = Date.now();
+    const { approved, principal, evidenceHash, request } = await this.askedFor('kms:CreateKey', 'TrentService.CreateKey', c, createKeyRequestFor(c), now);
     let policyText = c.policy;
     if (approved) {
       const p = approved.proposal;
-      principal = p.proposer;
       const spec = p.parameters.KeySpec ?? p.parameters.CustomerMasterKeySpec;
       if (spec !== c.keySpec || p.parameters.KeyUsage !== c.keyUsage)
         throw denied(`proposal ${p.id} approves a ${String(spec)} ${String(p.parameters.KeyUsage)} key, not a ${c.keySpec} ${c.keyUsage} key`);
       if (p.parameters.Policy !== undefined && typeof p.parameters.Policy !== 'string') throw denied(`proposal ${p.id} has a malformed Policy`);
       policyText = p.parameters.Policy as string | undefined;
     }
-    const d = authorize({ principal: this.principal(principal), operation: 'kms:CreateKey', governance: this.governance, now: Date.now(), ...(approved ? { approval: approved.input } : {}) });
+    if (request) {
+      // One request makes one key: a retry of the same key is not a second one.
+      const other = this.creating.get(request.replayId);
+      if (other !== undefined && other !== keyId) throw denied('this signed request was already used to create another key (replay)');
+      this.creating.set(request.replayId, keyId);
+    }
+    const d = authorize({
+      principal: this.principal(principal),
+      operation: 'kms:CreateKey',
+      governance: this.governance,
+      now,
+      requestApproved: evidenceHash !== undefined,
+      ...(approved ? { approval: approved.input } : {}),
+    });
     if (!d.allowed) throw denied(d.reason);
     const policy = policyText ?? JSON.stringify(this.defaultPolicy(), null, 2);
     this.parsePolicy(policy);
     if (approved) await this.markApplied(approved.proposal);
-    return { keyId, keySpec: c.keySpec, keyUsage: c.keyUsage, origin: c.origin, policy, lastChange: approved?.proposal.createdAt ?? 0, principal, evidenceHash: evidenceHashOf(c) };
+    const detail = askedDetail(approved?.proposal.id, evidenceHash);
+    return {
+      keyId,
+      keySpec: c.keySpec,
+      keyUsage: c.keyUsage,
+      origin: c.origin,
+      policy,
+      lastChange: approved?.proposal.createdAt ?? 0,
+      record: { operation: 'CreateKey', principal: { name: principal }, evidenceHash: evidenceHashOf(c), policy: { version: this.governance.version, approvals: d.approvedBy }, detail },
+      ...(request ? { request } : {}),
+    };
   }
 
-  /** Records a key once this signer stored its share; answers what its audit entry adds. */
+  /** Records a key once this signer stored its share; answers who asked, for the audit entry. */
   async recordCreated(k: PendingKey): Promise<CreateRecord> {
-    const { principal, evidenceHash, ...key } = k;
-    const state: KeyState = { ...key, state: 'Enabled', createdAt: Date.now() };
+    const { record, request, ...rest } = k;
+    const state: KeyState = { ...rest, state: 'Enabled', createdAt: Date.now() };
     await this.store.put(KEY_PREFIX + k.keyId, json(state));
     this.keys.set(k.keyId, state);
-    return { operation: 'CreateKey', principal: { name: principal }, evidenceHash };
+    if (request) {
+      this.creating.delete(request.replayId);
+      this.ledger.requests[request.replayId] = request.replayUntil;
+      await this.saveLedger();
+    }
+    return record;
+  }
+
+  /** How this signer checks a principal's request: its region, its registry's secrets, key references of this cluster. */
+  private requestCheck(): RequestCheck {
+    return {
+      region: this.registry.region,
+      secretFor: (id) => {
+        const p = this.byAccessKey.get(id);
+        return p ? { principal: p.name, secret: p.secretAccessKey } : undefined;
+      },
+      keyIdOf: (ref) => {
+        const prefix = `arn:aws:kms:${this.registry.region}:${this.registry.account}:key/`;
+        const id = ref.startsWith(prefix) ? ref.slice(prefix.length) : ref;
+        return UUID_RE.test(id) ? id : undefined;
+      },
+    };
   }
 
   /**
@@ -669,6 +758,7 @@ export class PolicyGuard {
         throw denied('the change is not canonical JSON');
       }
       const result = 'keyId' in c ? await this.applyChange(c) : await this.applyMembership(c);
+      if (result.request) this.ledger.requests[result.request.replayId] = result.request.replayUntil;
       await this.audit.append({
         request: `change-${c.seq}`,
         op: `policy.${c.operation}`,
@@ -689,11 +779,17 @@ export class PolicyGuard {
     }
   }
 
+  /**
+   * A key or alias change: asked by the administrator whose request verifies here for exactly
+   * this change, or approved by a proposal (the proposer's request, when forwarded, counting as
+   * the proposer's approval).
+   */
   private async applyChange(c: KeyChange): Promise<Applied> {
     const op = `kms:${c.operation}` as Action;
-    const approved = this.approvedProposal(op, c);
+    const target = `TrentService.${c.operation}`;
+    const now = Date.now();
+    const { approved, principal, evidenceHash, request } = await this.askedFor(op, target, c, sameParameters(c.parameters, this.requestCheck().keyIdOf), now);
     const params = approved?.proposal.parameters ?? c.parameters;
-    const principal = approved?.proposal.proposer ?? c.principal;
     const str = (name: string): string => {
       const v = params[name];
       if (typeof v !== 'string') throw denied(`${c.operation}: parameter ${name} is missing`);
@@ -711,7 +807,8 @@ export class PolicyGuard {
       key: this.keyInput(key),
       context: typeof window === 'number' ? { pendingWindowInDays: window } : {},
       governance: this.governance,
-      now: Date.now(),
+      now,
+      requestApproved: evidenceHash !== undefined,
       ...(approved ? { approval: approved.input } : {}),
     });
     if (!d.allowed) throw denied(d.reason);
@@ -767,7 +864,8 @@ export class PolicyGuard {
       this.policies.delete(keyId);
     }
     if (approved) await this.markApplied(approved.proposal);
-    return { principal, approvedBy: d.approvedBy, keyRef, detail: approved ? { proposal: approved.proposal.id } : { onGatewayWord: true } };
+    const detail = askedDetail(approved?.proposal.id, evidenceHash);
+    return { principal, approvedBy: d.approvedBy, keyRef, detail, ...(request ? { request } : {}) };
   }
 
   // ---- changes to principals and governance -------------------------------------------------
@@ -847,9 +945,8 @@ export class PolicyGuard {
     return { principal: c.principal, approvedBy: current.administrators.filter((a) => signedBy.has(a.name)).map((a) => a.name), detail: { governance: next.version } };
   }
 
-  /** A principal as this signer keeps it: an application with its secret, opened from the copy sealed here. */
+  /** A principal as this signer keeps it, with its secrets opened from the copy sealed here. */
   private registered(e: PrincipalEnrolment): RegisteredPrincipal {
-    if (e.Role !== 'app') return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId };
     try {
       return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, ...openPrincipalSecret(e, this.self.identity, this.self.party) };
     } catch (err) {
@@ -876,18 +973,31 @@ export class PolicyGuard {
   }
 
   /**
-   * The approved proposal for `op` a request carries, if governance puts `op` under quorum
-   * (else undefined: the operation needs no approval). The proposal must match the request's
-   * parameters exactly and not have been used here before; `authorize` verifies the approvals.
+   * Who asked for `op`, and how it is approved: by an approved proposal (its proposer's request,
+   * when forwarded, counting as the proposer's approval), or by the principal's own request for
+   * it (`check`: its parameters are exactly what is to be done), unspent here.
    */
-  private approvedProposal(op: Action, c: ProposalCarrier) {
+  private async askedFor(op: Action, target: string, c: ProposalCarrier & { evidence?: unknown }, check: RequestExpectation['check'], now: number) {
     const m = quorumFor(this.governance, op);
-    return m === 0 ? undefined : this.proposalOf(op, c, m);
+    const rc = this.requestCheck();
+    if (m > 0 && c.proposal !== undefined) {
+      const approved = this.proposalOf(op, c, m);
+      const proposer = await proposerRequest(c.evidence, rc, approved.proposal, target);
+      return { approved, principal: approved.proposal.proposer, evidenceHash: proposer?.evidenceHash, request: undefined };
+    }
+    if (c.evidence === undefined && m > 0) throw this.noApproval(op, m);
+    const request = await verifiedRequest(c.evidence, rc, { target, check }, now);
+    checkUnspent(request, this.ledger.requests, now);
+    return { approved: undefined, principal: request.principal, evidenceHash: request.evidenceHash, request };
+  }
+
+  private noApproval(op: Action, m: number): RpcError {
+    return denied(`${op} needs approval by ${m} of the ${this.governance.administrators.length} administrators; the request carries none`);
   }
 
   /** The proposal for `op` that `c` carries (`m`: the approvals it needs, for the refusal). */
   private proposalOf(op: Action, c: ProposalCarrier, m: number) {
-    if (c.proposal === undefined) throw denied(`${op} needs approval by ${m} of the ${this.governance.administrators.length} administrators; the request carries none`);
+    if (c.proposal === undefined) throw this.noApproval(op, m);
     const r = proposalSchema.safeParse(c.proposal);
     if (!r.success) throw denied(`malformed proposal: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
     const proposal: Proposal = r.data;
@@ -976,6 +1086,31 @@ export class PolicyGuard {
     if (next.threshold !== old.threshold) throw denied(`key ${keyId} keeps its threshold ${old.threshold} when reshared, not ${next.threshold}`);
   }
 
+  /**
+   * Authorises refreshing `keyId`'s shares among its holders: asked by the administrator whose
+   * request verifies here, or approved, as the governance says. The request is spent here.
+   * Answers who asked and who approved, for the audit entry.
+   */
+  async authorizeRefresh(keyId: string, raw: unknown): Promise<AskedRecord> {
+    const op: Action = 'mpchsm:RefreshKeyShares';
+    if (raw === undefined) throw denied(`a refresh of key ${keyId}'s shares needs an administrator's request; the request carries none`);
+    const r = reshareAuthoritySchema.safeParse(raw);
+    if (!r.success) throw denied(`malformed refresh authority: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+    const a = r.data;
+    const named = typeof a.parameters.KeyId === 'string' ? this.requestCheck().keyIdOf(a.parameters.KeyId) : undefined;
+    if (named !== keyId) throw denied(`the refresh names key ${String(named ?? 'none')}, not ${keyId}`);
+    this.keyState(keyId);
+    const now = Date.now();
+    const { approved, principal, evidenceHash, request } = await this.askedFor(op, 'MpcHsm.RefreshKeyShares', a, sameParameters(a.parameters, this.requestCheck().keyIdOf), now);
+    const d = authorize({ principal: this.principal(principal), operation: op, governance: this.governance, now, requestApproved: evidenceHash !== undefined, ...(approved ? { approval: approved.input } : {}) });
+    if (!d.allowed) throw denied(d.reason);
+    if (request) this.ledger.requests[request.replayId] = request.replayUntil;
+    if (approved) await this.markApplied(approved.proposal);
+    else await this.saveLedger();
+    const detail = askedDetail(approved?.proposal.id, evidenceHash);
+    return { principal: { name: principal }, policy: { version: this.governance.version, approvals: d.approvedBy }, detail };
+  }
+
   // ---- helpers ------------------------------------------------------------------------------
 
   private keyState(keyId: string): KeyState {
@@ -992,9 +1127,8 @@ export class PolicyGuard {
   }
 
   private keyIdOf(ref: string): string {
-    const prefix = `arn:aws:kms:${this.registry.region}:${this.registry.account}:key/`;
-    const id = ref.startsWith(prefix) ? ref.slice(prefix.length) : ref;
-    if (!UUID_RE.test(id)) throw denied(`${ref.slice(0, 128)} is not a key id or key ARN of this cluster`);
+    const id = this.requestCheck().keyIdOf(ref);
+    if (id === undefined) throw denied(`${ref.slice(0, 128)} is not a key id or key ARN of this cluster`);
     return id;
   }
 
@@ -1040,7 +1174,7 @@ export class PolicyGuard {
   private async saveLedger(): Promise<void> {
     const now = Date.now();
     const live = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, until]) => until > now));
-    this.ledger = { seq: this.ledger.seq, proposals: live(this.ledger.proposals), nonces: live(this.ledger.nonces) };
+    this.ledger = { seq: this.ledger.seq, proposals: live(this.ledger.proposals), nonces: live(this.ledger.nonces), requests: live(this.ledger.requests) };
     await this.store.put(LEDGER, json(this.ledger));
   }
 
@@ -1048,6 +1182,12 @@ export class PolicyGuard {
     this.replays.sweep(Date.now());
   }
 }
+
+/** What an audit entry says of how an act was asked for: the approved proposal, the request's hash. */
+const askedDetail = (proposal: string | undefined, evidence: string | undefined): Record<string, string> => ({
+  ...(proposal ? { proposal } : {}),
+  ...(evidence ? { evidence } : {}),
+});
 
 /** Names an RSA partial's output: its input, so the same partial may be released again. */
 export const rsaFingerprint = (r: RsaRequest): string => `rsa:${digestHex(fromHex(r.op === 'sign' ? r.representative : r.ciphertext))}`;

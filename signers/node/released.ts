@@ -16,6 +16,8 @@ export interface Released {
   keyRef?: string;
   /** SHA-256 of the canonical evidence JSON this signer acted on. */
   evidenceHash?: string;
+  /** A key made: the request's hash or the proposal; a repeat of a release. */
+  detail?: Record<string, string | boolean>;
 }
 
 export const digestHex = (b: Uint8Array): string => Buffer.from(sha256(b)).toString('hex');

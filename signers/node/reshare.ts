@@ -13,7 +13,7 @@ import { canonicalJson } from '../../policy/canonical.js';
 import { resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
 import { encodePublicParams, parsePublicParams, rsaPublicParamsSchema } from '../protocols/rsa/key.js';
 import type { Message } from '../protocols/common.js';
-import { RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../protocols/rsa/reshare.js';
+import { refreshHeadroomProblem, RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../protocols/rsa/reshare.js';
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard.js';
@@ -49,6 +49,7 @@ const encodeRecord = (h: Held, session?: string): Buffer => ('rsa' in h ? encode
 const packageOf = (h: Held): unknown => ('rsa' in h ? encodePublicParams(h.rsa.params) : resharePublicPackage(h.ec));
 
 const isRsaPackage = (p: KeyPackage): p is z.infer<typeof rsaPublicParamsSchema> => 'n' in p;
+const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((id) => b.includes(id));
 
 export class ReshareSessions {
   private readonly sessions = new SessionTable<Session>();
@@ -80,20 +81,29 @@ export class ReshareSessions {
    * dealers check `old` against their own shares, so a wrong one stops them (reshare.ts).
    */
   private async start(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: keyPackageSchema.optional() }).parse(body);
+    const req = z
+      .strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: keyPackageSchema.optional(), authority: z.unknown().optional() })
+      .parse(body);
     const raw = await this.store.get(keyRecordName(req.keyId));
     const held = raw ? decodeRecord(raw) : undefined;
     if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
     const old = (held ? packageOf(held) : req.old!) as KeyPackage;
     this.guard.checkReshare(req.keyId, old, req);
     this.sessions.checkFree(req.session);
+    // To exactly the key's holders it is a refresh, which nothing forces: an administrator asks for it.
+    const refresh = sameIds(old.participants, req.participants);
+    const rsaOld = isRsaPackage(old) ? (held && 'rsa' in held ? held.rsa.params : abortable(req.session, () => parsePublicParams(old))) : undefined;
+    const tight = refresh && rsaOld ? refreshHeadroomProblem(rsaOld) : undefined;
+    if (tight) throw new RpcError(403, 'access-denied', `access denied: key ${req.keyId}: ${tight}`);
+    const asked = refresh ? await this.guard.authorizeRefresh(req.keyId, req.authority) : undefined;
+    const recorded = asked && { recorded: { request: req.session, keyId: req.keyId, ...asked } };
     // The active old holders deal; every participant receives.
     const dealers = old.participants.filter((id) => req.participants.includes(id));
     const common = { session: req.session, self: this.config.id, dealers, participants: req.participants, threshold: req.threshold };
-    const seal = (outbound: Parameters<Relay['seal']>[1]) => ({ outbound: this.relay.seal(`reshare:${req.keyId}`, outbound) });
+    const seal = (outbound: Parameters<Relay['seal']>[1]) => ({ outbound: this.relay.seal(`reshare:${req.keyId}`, outbound), ...recorded });
     if (isRsaPackage(old)) {
       // A 1-of-n RSA key takes one dealer: a second's Lagrange weight could be negative (rsa/reshare.ts).
-      const params: RsaReshareParams = { ...common, dealers: old.threshold === 1 ? dealers.slice(0, 1) : dealers, old: held && 'rsa' in held ? held.rsa.params : abortable(req.session, () => parsePublicParams(old)) };
+      const params: RsaReshareParams = { ...common, dealers: old.threshold === 1 ? dealers.slice(0, 1) : dealers, old: rsaOld! /* set for every RSA package above */ };
       const deals = held && 'rsa' in held && params.dealers.includes(this.config.id);
       const outbound = deals ? abortable(req.session, () => rsaReshareDeal(params, held.rsa.share, randomBytes)) : [];
       this.sessions.begin(req.session, { keyId: req.keyId, rsa: params, own: outbound.filter((m) => m.to === this.config.id) });

@@ -30,7 +30,7 @@ export class RsaShares {
   ) {}
 
   /** Installs this signer's share of a dealt key, after checking it against the public params. */
-  async install(body: unknown): Promise<{ keyId: string; created: CreateRecord }> {
+  async install(body: unknown): Promise<{ keyId: string; record: CreateRecord }> {
     const req = z.strictObject({ keyId: keyIdSchema, params: rsaPublicParamsSchema, dealer: z.unknown(), envelope: z.unknown(), creation: z.unknown().optional() }).parse(body);
     const name = `key.${req.keyId}`;
     if (await this.store.has(name)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
@@ -45,7 +45,7 @@ export class RsaShares {
       const share = parseKeyShare(params, openDealtShare(req.keyId, this.identity, this.config.id, req.dealer, req.envelope));
       if (share.id !== this.config.id) throw new RpcError(403, 'wrong-share', `the share is party ${share.id}'s`);
       await this.store.put(name, encodeRsaRecord({ params, share }));
-      return { keyId: req.keyId, created: await this.guard.recordCreated(pending) };
+      return { keyId: req.keyId, record: await this.guard.recordCreated(pending) };
     } catch (e) {
       if (e instanceof ProtocolError || e instanceof EnvelopeError) throw new RpcError(400, 'bad-share', e.message);
       throw e;

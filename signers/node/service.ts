@@ -31,6 +31,9 @@ type Handler = (body: unknown) => Promise<{ released?: Released; recorded?: Reco
 interface Recorded {
   request: string;
   keyId?: string;
+  /** Who asked and who approved, where an administrator asked for the act (a refresh). */
+  principal?: { name: string };
+  policy?: { version: number; approvals: string[] };
   detail: Record<string, string | number | boolean>;
 }
 
@@ -147,9 +150,9 @@ export class SignerService {
     return { ...sealed, recorded: { request: `admission-${name}`, detail: { newcomer: name } } };
   }
 
-  private installed({ created, ...r }: { keyId: string; created: CreateRecord }) {
+  private installed({ record, ...r }: { keyId: string; record: CreateRecord }) {
     this.keyIds.add(r.keyId);
-    return { ...r, released: { output: 'key' as const, keyId: r.keyId, ...created } };
+    return { ...r, released: { output: 'key' as const, keyId: r.keyId, ...record } };
   }
 
   /** An abort is final for the session: its state was taken out for the step and stays out. */
@@ -190,10 +193,10 @@ export class SignerService {
       }
       // Stored (sealed, atomically) before we tell anyone the key exists.
       await this.store.put(keyRecord(s.keyId), encodeShareRecord(step.output));
-      const created = await this.guard.recordCreated(s.pending);
+      const record = await this.guard.recordCreated(s.pending);
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
-      return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId, ...created } };
+      return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId, ...record } };
     } catch (e) {
       this.protocolFailure(e);
     }

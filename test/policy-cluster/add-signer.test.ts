@@ -34,7 +34,7 @@ async function forgedPackages(challenge: string, alter: (state: Record<string, u
   const { chain } = await storeJson('signer1', 'policy.governance');
   const own = JSON.parse(readFileSync(path.join(tc.dir, 'signers', 'signer4', 'identity.json'), 'utf8')) as { id: number };
   const { id: _id, ...pub } = own;
-  const base = { registry, chain, keys: [], aliases: {}, retired: [], admitted: [{ name: 'signer4', id: 4, identity: parsePublicIdentity(pub) }], ledger: { seq: 0, proposals: {}, nonces: {} } };
+  const base = { registry, chain, keys: [], aliases: {}, retired: [], admitted: [{ name: 'signer4', id: 4, identity: parsePublicIdentity(pub) }], ledger: { seq: 0, proposals: {}, nonces: {}, requests: {} } };
   const out = [];
   for (const from of [1, 2, 3]) {
     const sender: IdentitySecrets = await signerRecord(tc, `signer${from}`, (s) => loadIdentity(s));

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCluster } from '../helpers/cluster.js';
-import { approve, auditEntries, createKey, publicKeyOf, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, approve, auditEntries, createKey, publicKeyOf, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 import { relayRounds, type RelayAnswer } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { canonicalJson } from '../../policy/index.js';
@@ -61,10 +61,11 @@ describe('holder repair', () => {
   }, 120_000);
 
   it('a resharing left between its adopts is finished by the sweep, recorded as the gateway’s', async () => {
-    // The rounds run by hand as the gateway would; only signer1 adopts before the "crash".
+    // The rounds of a refresh run by hand as the gateway would (with admin1's request); only signer1 adopts before the "crash".
     const session = randomUUID();
     const holders = signers.slice(0, 2);
-    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(holders, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId, participants: [1, 2], threshold: 2 }, 2);
+    const authority = { parameters: { KeyId: keyId }, evidence: await appRequest(tc, 'MpcHsm.RefreshKeyShares', { KeyId: keyId }, 'admin1') };
+    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(holders, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId, participants: [1, 2], threshold: 2, authority }, 2);
     const publicPackage = done[0]!.publicPackage;
     await holders[0]!.call('/v1/reshare/adopt', { session, keyId, publicPackage });
     const journal = path.join(tc.dir, 'gateway', 'reshare-journal', `${keyId}.json`);

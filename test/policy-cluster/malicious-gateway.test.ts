@@ -41,7 +41,7 @@ afterAll(() => stopWithSigners(tc, signers));
 
 /** The signer's next change number (it says so when asked out of order). */
 async function nextSeq(c: SignerClient): Promise<number> {
-  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId: keyA, operation: 'EnableKey', parameters: { KeyId: keyA }, principal: 'admin1' }));
+  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId: keyA, operation: 'EnableKey', parameters: { KeyId: keyA } }));
   return Number(/expected change (\d+)/.exec(e.message)![1]);
 }
 
@@ -67,14 +67,14 @@ const OPEN_POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect
 
 describe('changes to keys need the administrators, not the gateway', () => {
   it('a quorum change on the gateway’s word alone', async () => {
-    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY }, principal: 'admin1' }))
+    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY } }))
       expect(m).toMatch(/kms:PutKeyPolicy needs approval by 2 of the 3 administrators; the request carries none/);
   });
 
   it('forged approvals: a key the governance does not know, one administrator twice, a non-administrator', async () => {
     const p = proposal('kms:PutKeyPolicy', { KeyId: keyA, Policy: OPEN_POLICY });
     const rogue = ed25519.utils.randomSecretKey();
-    const change = { keyId: keyA, operation: 'PutKeyPolicy', parameters: p.parameters, principal: 'admin1', proposal: p };
+    const change = { keyId: keyA, operation: 'PutKeyPolicy', parameters: p.parameters, proposal: p };
     for (const m of await applyEverywhere({ ...change, approvals: [signApproval(p, 'admin1', rogue), signApproval(p, 'admin2', rogue)] })) expect(m).toMatch(/the approval by admin1 does not verify/);
     for (const m of await applyEverywhere({ ...change, approvals: [signApproval(p, 'admin1', approvalKey('admin1')), signApproval(p, 'admin1', approvalKey('admin1'))] }))
       expect(m).toMatch(/needs approval by 2 distinct administrators of 3; it has 1 \(admin1\)/);
@@ -86,14 +86,14 @@ describe('changes to keys need the administrators, not the gateway', () => {
     const p = proposal('kms:PutKeyPolicy', { KeyId: keyA, Policy: approvedPolicy });
     const approvals = [signApproval(p, 'admin1', approvalKey('admin1')), signApproval(p, 'admin2', approvalKey('admin2'))];
     // The change's parameters differ from the proposal's …
-    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY }, principal: 'admin1', proposal: p, approvals }))
+    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY }, proposal: p, approvals }))
       expect(m).toMatch(/the change differs from what proposal p-[0-9a-f]+ approved/);
     // … or the proposal itself was edited after it was approved.
     const edited = { ...p, parameters: { KeyId: keyA, Policy: OPEN_POLICY } };
-    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: edited.parameters, principal: 'admin1', proposal: edited, approvals }))
+    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: edited.parameters, proposal: edited, approvals }))
       expect(m).toMatch(/the approval by admin1 does not verify over proposal/);
     // … or it is applied to another key than approved.
-    for (const m of await applyEverywhere({ keyId: keyB, operation: 'PutKeyPolicy', parameters: p.parameters, principal: 'admin1', proposal: p, approvals }))
+    for (const m of await applyEverywhere({ keyId: keyB, operation: 'PutKeyPolicy', parameters: p.parameters, proposal: p, approvals }))
       expect(m).toMatch(new RegExp(`names key ${keyB} but its parameters name ${keyA}`));
   });
 
@@ -103,7 +103,7 @@ describe('changes to keys need the administrators, not the gateway', () => {
     for (const c of signers) {
       const start = { session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2 };
       expect((await refusal(c.call('/v1/dkg/start', start))).message).toMatch(/no key-creation authorisation/);
-      const creation = { keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY', origin: 'AWS_KMS', principal: 'admin1', policy: OPEN_POLICY };
+      const creation = { keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY', origin: 'AWS_KMS', policy: OPEN_POLICY };
       expect((await refusal(c.call('/v1/dkg/start', { ...start, creation }))).message).toMatch(/kms:CreateKey needs approval by 1 of the 3 administrators; the request carries none/);
     }
     for (const c of signers.slice(0, 2)) expect((await refusal(c.call('/v1/keys/forget', { keyId: keyA }))).message).toMatch(/is in use; keys are deleted by an approved ScheduleKeyDeletion/);

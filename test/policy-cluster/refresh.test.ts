@@ -15,7 +15,7 @@ import { decodeKeyShare } from '../../signers/protocols/dkg.js';
 import { decodeEcdsaKeyShare, ecdsaDiscardPair, encodeEcdsaKeyShare } from '../../signers/protocols/ecdsa/index.js';
 import { resharePublicPackage } from '../../signers/protocols/reshare.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { auditEntries, createKeyTrio, gatewayCall, publicKeyOf, refusal, signerRecord, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, auditEntries, createKeyTrio, gatewayCall, publicKeyOf, refusal, signerRecord, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -142,9 +142,10 @@ describe('a resharing interrupted between its adopts', () => {
   });
 
   it('is finished when the gateway starts again, and a refresh repairs a discarded ECDSA pair', async () => {
-    // The protocol rounds run by hand as the gateway would, then only signer1 told to adopt, twice.
+    // The protocol rounds run by hand as the gateway would (with admin1's request), then only signer1 told to adopt, twice.
     const session = randomUUID();
-    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(signers, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: keys.ed, participants: [1, 2, 3], threshold: 2 }, 2);
+    const authority = { parameters: { KeyId: keys.ed }, evidence: await appRequest(tc, 'MpcHsm.RefreshKeyShares', { KeyId: keys.ed }, 'admin1') };
+    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(signers, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: keys.ed, participants: [1, 2, 3], threshold: 2, authority }, 2);
     const publicPackage = done[0]!.publicPackage;
     for (const d of done) expect(canonicalJson(d.publicPackage)).toBe(canonicalJson(publicPackage));
     const adopt = { session, keyId: keys.ed, publicPackage };

@@ -113,7 +113,7 @@ describe('RemoveSigner', () => {
     const e = await refusal(signers[0]!.call('/v1/ecdsa/sign/step', { session, inbound: [{ from: 3, to: 1, envelope }] }));
     expect(e.message).toContain('unknown-sender');
     // A removal forwarded without approvals (last: the signer consumes the change number).
-    const gap = await refusal(signers[0]!.call('/v1/policy/apply', { seq: 1e12, keyId: randomUUID(), operation: 'EnableKey', parameters: {}, principal: 'admin1' }));
+    const gap = await refusal(signers[0]!.call('/v1/policy/apply', { seq: 1e12, keyId: randomUUID(), operation: 'EnableKey', parameters: {} }));
     const seq = Number(/expected change (\d+)/.exec(gap.message)![1]);
     const unapproved = await refusal(signers[0]!.call('/v1/policy/apply', { seq, operation: 'RemoveSigner', parameters: { Name: 'signer2' }, principal: 'admin1' }));
     expect(unapproved.message).toContain('mpchsm:RemoveSigner needs approval by 2 of the 3 administrators');

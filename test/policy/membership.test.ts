@@ -74,16 +74,19 @@ describe('a principal’s secret, sealed to the parties that verify its requests
     expect(() => openPrincipalSecret({ ...e, Sender: party('mallory').public }, SIGNERS[0]!, 1)).toThrow(/signature does not verify/);
   });
 
-  it('sealed to the gateway for an auditor', () => {
-    const auditor = enrolment({ Role: 'auditor' }, [{ party: 0xfffe, identity: GATEWAY.public }]);
+  it('an auditor’s secret is sealed to the signers like anyone’s, without a PIN request key', () => {
+    const to = SIGNERS.map((s, i) => ({ party: i + 1, identity: s.public }));
+    const auditor = enrolment({ Role: 'auditor' }, to);
     expect(principalEnrolmentSchema.safeParse(auditor).success).toBe(true);
-    expect(openPrincipalSecret(auditor, GATEWAY, 0xfffe)).toEqual({ secretAccessKey: SECRET });
+    expect(openPrincipalSecret(auditor, SIGNERS[1]!, 2)).toEqual({ secretAccessKey: SECRET });
   });
 
-  it('an application’s sealed secrets carry its PKCS#11 request key, no one else’s do', () => {
+  it('an application’s and an administrator’s sealed secrets carry a PKCS#11 request key, an auditor’s do not', () => {
     const to = SIGNERS.map((s, i) => ({ party: i + 1, identity: s.public }));
-    expect(() => openPrincipalSecret(enrolment({}, to, { secretAccessKey: SECRET }), SIGNERS[0]!, 1)).toThrow(/an application: its sealed secrets need PKCS#11 request key/);
-    expect(() => openPrincipalSecret(enrolment({ Role: 'auditor' }, to, APP_SECRETS), SIGNERS[0]!, 1)).toThrow(/not an application: its sealed secrets carry no PKCS#11 request key/);
+    expect(() => openPrincipalSecret(enrolment({}, to, { secretAccessKey: SECRET }), SIGNERS[0]!, 1)).toThrow(/an application: its sealed secrets need a PKCS#11 request key/);
+    expect(() => openPrincipalSecret(enrolment({ Role: 'admin' }, to, { secretAccessKey: SECRET }), SIGNERS[0]!, 1)).toThrow(/an administrator: its sealed secrets need a PKCS#11 request key/);
+    expect(openPrincipalSecret(enrolment({ Role: 'admin' }, to, APP_SECRETS), SIGNERS[0]!, 1)).toEqual(APP_SECRETS);
+    expect(() => openPrincipalSecret(enrolment({ Role: 'auditor' }, to, APP_SECRETS), SIGNERS[0]!, 1)).toThrow(/an auditor: its sealed secrets carry no PKCS#11 request key/);
     expect(() => openPrincipalSecret(enrolment({}, to, { secretAccessKey: SECRET, pinRequestKey: 'short' }), SIGNERS[0]!, 1)).toThrow();
   });
 
@@ -143,7 +146,7 @@ describe('governance updates through proposals', () => {
     administrators: [...governance.administrators.filter((a) => a.name !== 'admin3'), { name: 'admin4', approvalKey: admin4.approvalKey }],
     quorum: { ...governance.quorum, 'kms:CreateKey': 2 },
   };
-  const credentials = enrolment({ Name: 'admin4', Role: 'admin' }, [{ party: 0xfffe, identity: GATEWAY.public }]);
+  const credentials = enrolment({ Name: 'admin4', Role: 'admin' }, SIGNERS.map((s, i) => ({ party: i + 1, identity: s.public })));
   const update = { Document: v2, Possession: [signGovernance(v2, 'admin4', admin4.secretKey)], Principals: [credentials] };
   const p = proposal('mpchsm:UpdateGovernance', update as unknown as Record<string, unknown>);
 

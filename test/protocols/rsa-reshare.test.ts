@@ -4,10 +4,10 @@ import { toHex, type Message, type PartyId } from '../../signers/protocols/commo
 import { bigIntToBytes, bitLength, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
 import { combinePartials, rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { dealRsa } from '../../signers/protocols/rsa/deal.js';
-import { encodeKeyShare, encodePublicParams, parseKeyShare, parsePublicParams, type RsaKeyShare, type RsaPublicParams } from '../../signers/protocols/rsa/key.js';
+import { encodeKeyShare, encodePublicParams, parseKeyShare, parsePublicParams, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from '../../signers/protocols/rsa/key.js';
 import { modPow } from '../../signers/protocols/rsa/modpow.js';
 import { partialForInput, rsaPartial } from '../../signers/protocols/rsa/partial.js';
-import { rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../../signers/protocols/rsa/reshare.js';
+import { refreshHeadroomProblem, rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../../signers/protocols/rsa/reshare.js';
 import { requestInput } from '../../signers/protocols/rsa/request.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 import { seededRng } from '../helpers/rng.js';
@@ -233,5 +233,18 @@ describe('public params encoding', () => {
     expectProtocolError(() => parsePublicParams({ ...json, multiplier: 'XY' }), 'malformed');
     expectProtocolError(() => parsePublicParams({ ...json, shareBits: 16_385 }), 'malformed');
     expectProtocolError(() => parsePublicParams({ ...json, shareBits: 0 }), 'malformed');
+  });
+});
+
+describe('refresh headroom', () => {
+  it('a refresh is refused once the resharing after it would pass the share width bound', () => {
+    expect(refreshHeadroomProblem(base.params)).toBeUndefined();
+    const once = reshare(base, [1, 2, 3], [1, 2, 3], 2);
+    expect(refreshHeadroomProblem(once.params)).toBeUndefined();
+    // Shares widen by the same margin each time: near the bound, one refresh would leave none.
+    const growth = once.params.shareBits - base.params.shareBits;
+    expect(growth).toBeGreaterThan(100);
+    expect(refreshHeadroomProblem({ ...once.params, shareBits: RSA_MAX_SHARE_BITS - 2 * growth - 10 })).toBeUndefined();
+    expect(refreshHeadroomProblem({ ...once.params, shareBits: RSA_MAX_SHARE_BITS - growth - 10 })).toMatch(/refreshing would leave its RSA shares \d+ bits wide, and the resharing after that .* would need \d+ bits, over 16384/);
   });
 });

@@ -108,12 +108,7 @@ function plan(p: RsaReshareParams): Plan {
   const multiplier = old.multiplier * deltaOld * deltaNew;
   // e is already prime to 4, Δ_old and M (checkPublicParams): Δ' is what is new.
   if (gcd(old.e, deltaNew) !== 1n) bad('public exponent has a prime factor up to the highest new party identifier');
-  // |λ_j| ≤ Δ_old·L_old^{|D|−1}: a public bound on |c_j|, whatever the share.
-  const cBits = old.shareBits + bitLength(deltaOld) + (dealers.length - 1) * bitLength(BigInt(Math.max(...old.participants)));
-  const coeffBits = cBits + 2 * bitLength(deltaNew) + KAPPA;
-  // Σ_{l<t'} k^l ≤ 2·L'^{t'−1} for L' ≥ 2 (and σ = a_0 when L' = 1), with |a_0| < 2^A.
-  const sigmaBits = coeffBits + (p.threshold - 1) * bitLength(BigInt(maxNew)) + 1;
-  const shareBits = sigmaBits + bitLength(BigInt(dealers.length));
+  const { coeffBits, sigmaBits, shareBits } = widths(old, dealers, participants, p.threshold);
   if (shareBits > RSA_MAX_SHARE_BITS) bad(`reshared shares would be ${shareBits} bits, over ${RSA_MAX_SHARE_BITS}: deal the key afresh`);
 
   const { session, self, threshold } = p;
@@ -121,6 +116,31 @@ function plan(p: RsaReshareParams): Plan {
   const oldJson = encodePublicParams({ ...old, participants: sortIds(old.participants) });
   const context = toHex(sha256(new TextEncoder().encode(JSON.stringify(['mpchsm/rsa-reshare/v1', session, oldJson, dealers, participants, threshold]))));
   return { session, self, old, dealers, participants, threshold, deltaOld, deltaNew, coeffBits, sigmaBits, shareBits, multiplier, context };
+}
+
+/** The public bounds of a resharing: coefficient, σ and new share widths, in bits. */
+function widths(old: RsaPublicParams, dealers: readonly PartyId[], participants: readonly PartyId[], threshold: number) {
+  // |λ_j| ≤ Δ_old·L_old^{|D|−1}: a public bound on |c_j|, whatever the share.
+  const cBits = old.shareBits + bitLength(delta(old)) + (dealers.length - 1) * bitLength(BigInt(Math.max(...old.participants)));
+  const coeffBits = cBits + 2 * bitLength(delta({ participants })) + KAPPA;
+  // Σ_{l<t'} k^l ≤ 2·L'^{t'−1} for L' ≥ 2 (and σ = a_0 when L' = 1), with |a_0| < 2^A.
+  const sigmaBits = coeffBits + (threshold - 1) * bitLength(BigInt(Math.max(...participants))) + 1;
+  return { coeffBits, sigmaBits, shareBits: sigmaBits + bitLength(BigInt(dealers.length)) };
+}
+
+/**
+ * Why refreshing `old` among its own holders would leave it without resharing headroom, if it
+ * would: the shares after it, reshared once more among the same signers, would be wider than
+ * RSA_MAX_SHARE_BITS. Shares grow with every resharing, so a refresh — which nothing forces —
+ * must not spend the resharing a signer's removal or admission needs.
+ */
+export function refreshHeadroomProblem(old: RsaPublicParams): string | undefined {
+  const holders = sortIds(old.participants);
+  const dealers = old.threshold === 1 ? holders.slice(0, 1) : holders;
+  const after = widths(old, dealers, holders, old.threshold).shareBits;
+  const next = widths({ ...old, shareBits: after }, dealers, holders, old.threshold).shareBits;
+  if (next <= RSA_MAX_SHARE_BITS) return undefined;
+  return `refreshing would leave its RSA shares ${after} bits wide, and the resharing after that (a signer's removal or admission) would need ${next} bits, over ${RSA_MAX_SHARE_BITS} (shares grow with each resharing): deal the key afresh`;
 }
 
 /** Σ_l a_l·k^l over the integers (Horner). */
