@@ -42,4 +42,13 @@ describe('repeats of a signed request', () => {
     expect(entries.filter((e) => e.output === 'signature')).toHaveLength(1);
     expect(entries.filter((e) => (e.detail as { repeatOf?: string }).repeatOf)).toHaveLength(9);
   });
+
+  it('an identical CreateKey repeated returns the same key', async () => {
+    const s = await signedOnce('admin1', 'TrentService.CreateKey', { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', Description: `once ${randomUUID()}` });
+    const [a, b] = await Promise.all([send(s), send(s)]);
+    const c = await send(s);
+    expect(a.status, JSON.stringify(a.body)).toBe(200);
+    const id = (a.body.KeyMetadata as { KeyId: string }).KeyId;
+    for (const r of [b, c]) expect((r.body.KeyMetadata as { KeyId: string }).KeyId).toBe(id);
+  });
 });

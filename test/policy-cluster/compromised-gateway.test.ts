@@ -37,7 +37,7 @@ const limitedPolicy = () => signingPolicy(JSON.parse(readFileSync(path.join(tc.d
 
 /** The signer's next change number (it says so when asked out of order). */
 async function nextSeq(c: SignerClient): Promise<number> {
-  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId: keys.ed, operation: 'EnableKey', parameters: { KeyId: keys.ed }, principal: 'admin1' }));
+  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId: keys.ed, operation: 'EnableKey', parameters: { KeyId: keys.ed } }));
   return Number(/expected change (\d+)/.exec(e.message)![1]);
 }
 
@@ -62,10 +62,13 @@ describe('what the client named is what is used', () => {
   });
 
   // Changes numbered by the test: later gateway changes are taken as already processed (run last).
-  it('an alias name shaped like another key’s id or ARN is refused by every signer', async () => {
+  it('an alias name shaped like another key’s id or ARN is refused by every signer, even on an administrator’s own request', async () => {
     for (const name of [keys.edOther, `key/${keys.edOther}`, `arn:aws:kms:us-east-1:111122223333:key/${keys.edOther}`, 'alias/aws/x', 'alias/sp ace']) {
+      // What the gateway refuses with ValidationException, forwarded anyway.
+      const parameters = { AliasName: name, TargetKeyId: keys.ed };
+      const evidence = await appRequest(tc, 'TrentService.CreateAlias', parameters, 'admin1');
       for (const c of signers) {
-        const change = { seq: await nextSeq(c), keyId: keys.ed, operation: 'CreateAlias', parameters: { AliasName: name, TargetKeyId: keys.ed }, principal: 'admin1' };
+        const change = { seq: await nextSeq(c), keyId: keys.ed, operation: 'CreateAlias', parameters, evidence };
         expect((await refusal(c.call('/v1/policy/apply', change))).message, `${c.name}: ${name}`).toMatch(/Alias name/);
       }
     }
@@ -125,7 +128,7 @@ describe('freshness and repeats', () => {
       { host: new URL(tc.endpoint).host, target: 'TrentService.Sign', body: JSON.stringify(edSign(keys.ed, 'later')), date: new Date(Date.now() + 6 * 60_000) },
     );
     const evidence = sigv4Evidence({ method: 'POST', path: '/', headers: signed.headers, body: signed.body });
-    for (const c of signers) expect((await refusal(commit(c, keys.ed, signUse(text('later'), evidence)))).message).toMatch(/more than 5 minutes from now/);
+    for (const c of signers) expect((await refusal(commit(c, keys.ed, signUse(text('later'), evidence)))).message).toMatch(/more than 5 minutes from/);
   });
 
   it('a repeat is the same request: served again, one rate token, still a repeat after the signers restart', async () => {
