@@ -10,7 +10,9 @@ import { DecodeError } from '../../signers/protocols/rsa/padding.js';
 import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../keyspec.js';
+import type { P11KeygenEvidence } from '../../policy/admin-evidence.js';
 import { type P11Evidence } from '../../policy/evidence.js';
+import type { Creation } from '../../signers/node/guard.js';
 import { roleAllows, type Action } from '../../policy/roles.js';
 import { messageDigestFor } from '../../policy/sign-approvals.js';
 import { gatewayPolicy } from '../governance.js';
@@ -24,10 +26,11 @@ import { OPERATIONS } from '../kms/ops/index.js';
 import { readPinKdf, type Principal } from '../principals.js';
 import type { GatewayDeps } from '../server.js';
 import { ecdsaDerToRaw, verifySignature } from '../verify.js';
-import { CKA, CKC_X_509, CKK, CKM, CKO, CKR, CKU, P11Error } from './ck.js';
+import { CKA, CKC_X_509, CKK, CKO, CKR, CKU, P11Error } from './ck.js';
 import type { Credentials } from './credentials.js';
+import { isFalse, isTrue, keyPairRequested, pick, RSA_BITS, usageOf } from './keygen.js';
 import { encrypt, planDecryption, planSignature } from './mechanisms.js';
-import { certificateObject, encodeObject, keyObjects, keySpecOfEcParams, matches, sessionKeySpki, uuidBytes, type P11Object, type Template } from './objects.js';
+import { certificateObject, encodeObject, keyObjects, matches, sessionKeySpki, uuidBytes, type P11Object, type Template } from './objects.js';
 import type { P11Store } from './store.js';
 import { Abi, decodeValue, encodeValue, OP, type Value } from './wire.js';
 import { CertificateError, parseCertificate } from './x509.js';
@@ -406,41 +409,6 @@ async function decrypt(deps: P11Deps, principal: Principal, args: unknown[], log
 
 // ---- key generation --------------------------------------------------------------------
 
-const RSA_BITS: Readonly<Record<string, KeySpec>> = { 2048: 'RSA_2048', 3072: 'RSA_3072', 4096: 'RSA_4096' };
-
-/** One attribute from the private template, else the public one; they must agree. */
-function pick(pub: Map<number, Buffer>, priv: Map<number, Buffer>, type: number): Buffer | undefined {
-  const a = priv.get(type);
-  const b = pub.get(type);
-  if (a && b && !a.equals(b)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, `attribute 0x${type.toString(16)} differs between the public and private templates`);
-  return a ?? b;
-}
-
-const isTrue = (b: Buffer | undefined) => b !== undefined && b.length === 1 && b[0] !== 0;
-const isFalse = (b: Buffer | undefined) => b !== undefined && b.length === 1 && b[0] === 0;
-
-function keySpecFor(mech: number, pub: Map<number, Buffer>, priv: Map<number, Buffer>, abi: Abi): KeySpec {
-  if (mech === CKM.RSA_PKCS_KEY_PAIR_GEN) {
-    const bitsAttr = pick(pub, priv, CKA.MODULUS_BITS);
-    if (!bitsAttr) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS_BITS (2048, 3072 or 4096) is required');
-    const bits = abi.readUlong(bitsAttr);
-    const spec = bits === undefined ? undefined : RSA_BITS[bits.toString()];
-    if (!spec) throw new P11Error(CKR.KEY_SIZE_RANGE, `RSA keys are 2048, 3072 or 4096 bits, not ${bits ?? 'a malformed CKA_MODULUS_BITS'}`);
-    const e = pick(pub, priv, CKA.PUBLIC_EXPONENT);
-    if (e && BigInt('0x' + (e.toString('hex') || '0')) !== 65537n) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'the public exponent is always 65537');
-    return spec;
-  }
-  if (mech === CKM.EC_KEY_PAIR_GEN || mech === CKM.EC_EDWARDS_KEY_PAIR_GEN) {
-    const params = pick(pub, priv, CKA.EC_PARAMS);
-    if (!params) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS (the curve) is required');
-    const spec = keySpecOfEcParams(params);
-    if (!spec) throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'unknown curve; mpchsm knows Ed25519, P-256, P-384 and secp256k1');
-    if (mech === CKM.EC_EDWARDS_KEY_PAIR_GEN && spec !== 'ECC_NIST_EDWARDS25519') throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'CKM_EC_EDWARDS_KEY_PAIR_GEN makes Edwards keys only');
-    return spec;
-  }
-  throw new P11Error(CKR.MECHANISM_INVALID, `mechanism 0x${mech.toString(16)} generates no key pair`);
-}
-
 /**
  * How a new key is named: CKA_LABEL becomes the KMS alias `alias/<label>` (shared with the KMS
  * facade), CKA_ID — when given — is kept beside the key in place of the UUID's bytes. Both are
@@ -488,14 +456,15 @@ async function createNamedKey(
   abi: Abi,
   log: RequestLog,
   naming: KeyNaming,
-  req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description: string; pkcs8Pem?: string },
+  req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description: string; pkcs8Pem?: string; creation?: Creation },
 ): Promise<[P11Object, P11Object]> {
   if (naming.alias) pendingAliases.add(naming.alias);
   if (naming.ckaId) pendingIds.add(naming.ckaId);
   try {
     let record: KeyRecord;
     try {
-      record = await deps.cluster.createKey({ ...req, trace: log.trace });
+      const { creation, ...key } = req;
+      record = await deps.cluster.createKey({ ...key, trace: log.trace, ...(creation ? { evidence: creation } : {}) });
     } catch (e) {
       if (e instanceof ClusterError && e.code === 'unsupported') throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, e.message);
       throw e;
@@ -519,26 +488,45 @@ async function createNamedKey(
   }
 }
 
-/** One usage per key, as in KMS: signing unless only decryption is asked for. */
-function usageOf(keySpec: KeySpec, wantsSign: boolean, wantsDecrypt: boolean): KeyRecord['keyUsage'] {
-  if (!keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'EC and Edwards keys sign; they do not decrypt');
-  return keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY';
-}
+/** C_GenerateKeyPair's arguments: the mechanism, both templates, and (a module of this version) the administrator's proof. */
+const keygenArgs = z.union([z.tuple([uint, templateSchema, templateSchema]), z.tuple([uint, templateSchema, templateSchema, proofSchema])]);
 
 async function generateKeyPair(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
-  const [mech, pubT, privT] = z.tuple([uint, templateSchema, templateSchema]).parse(args);
+  const [mech, pubT, privT, proof] = keygenArgs.parse(args);
   requireRole(principal, 'CreateKey', 'key generation');
   const pub = new Map(pubT);
   const priv = new Map(privT);
   if (isFalse(pub.get(CKA.TOKEN)) || isFalse(priv.get(CKA.TOKEN))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm keys are token objects (CKA_TOKEN false cannot be honoured)');
   if (isTrue(priv.get(CKA.EXTRACTABLE)) || isFalse(priv.get(CKA.SENSITIVE))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm private keys are sensitive and never extractable');
-  const keySpec = keySpecFor(mech, pub, priv, abi);
-  const keyUsage = usageOf(keySpec, isTrue(priv.get(CKA.SIGN)) || isTrue(pub.get(CKA.VERIFY)), isTrue(priv.get(CKA.DECRYPT)) || isTrue(pub.get(CKA.ENCRYPT)));
+  const { keySpec, keyUsage } = keyPairRequested(mech, pub, priv, abi);
   const naming = keyNaming(deps, pick(pub, priv, CKA.LABEL), pick(pub, priv, CKA.ID));
   const description = `created with PKCS#11 C_GenerateKeyPair by ${principal.name}`;
-  await authorizeCreate(principal, { KeySpec: keySpec, KeyUsage: keyUsage, Description: description }, naming);
-  const objects = await createNamedKey(deps, abi, log, naming, { keySpec, keyUsage, description });
+  const evidence = proof?.length ? keygenEvidence(principal, abi, { mech, pubT, privT, proof }) : undefined;
+  await authorizeCreate(principal, { KeySpec: keySpec, KeyUsage: keyUsage, Description: description }, naming, evidence !== undefined);
+  const creation = evidence && { keySpec, keyUsage, origin: 'AWS_KMS' as const, evidence };
+  const objects = await createNamedKey(deps, abi, log, naming, { keySpec, keyUsage, description, ...(creation ? { creation } : {}) });
   return objects.map(encodeObject);
+}
+
+/**
+ * The administrator's key generation as each signer checks it (policy/admin-evidence.ts): the
+ * module's arguments as they came and its MAC under the SO PIN's request key, which the gateway
+ * does not hold. It is the administrator's approval where one is the quorum.
+ */
+function keygenEvidence(principal: Principal, abi: Abi, a: { mech: number; pubT: Value; privT: Value; proof: [Buffer, number, Buffer, Buffer] }): P11KeygenEvidence {
+  const [who, timestamp, nonce, mac] = a.proof;
+  if (who.toString('utf8') !== principal.name) throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the request is signed for ${who.toString('utf8').slice(0, 64)}, not for the logged-in ${principal.name}`);
+  return {
+    kind: 'p11-keygen',
+    principal: principal.name,
+    timestamp,
+    nonce: nonce.toString('hex'),
+    mechanism: a.mech,
+    publicTemplate: encodeValue(a.pubT).toString('hex'),
+    privateTemplate: encodeValue(a.privT).toString('hex'),
+    abi: (abi.ulongBytes === 8 ? 1 : 0) | (abi.bigEndian ? 2 : 0),
+    mac: mac.toString('hex'),
+  };
 }
 
 /** Tags that carry a PKCS#11 key's names through a proposal (the KMS API executes it). */
@@ -546,13 +534,14 @@ const TAG_LABEL = 'mpchsm:pkcs11:label';
 const TAG_ID = 'mpchsm:pkcs11:id';
 
 /**
- * CreateKey's decision. One under quorum becomes a proposal, made as the KMS API makes it
- * (ProposalStore.create): the approval that completes it runs KMS CreateKey with these
- * parameters, and the key then appears as objects, named by the tags.
+ * CreateKey's decision; `requestApproved`: the module proved the administrator's request, which
+ * is that administrator's approval. One still under quorum becomes a proposal, made as the KMS
+ * API makes it (ProposalStore.create): the approval that completes it runs KMS CreateKey with
+ * these parameters, and the key then appears as objects, named by the tags.
  */
-async function authorizeCreate(principal: Principal, parameters: { KeySpec: KeySpec; KeyUsage: KeyRecord['keyUsage']; Description: string }, naming: KeyNaming): Promise<void> {
+async function authorizeCreate(principal: Principal, parameters: { KeySpec: KeySpec; KeyUsage: KeyRecord['keyUsage']; Description: string }, naming: KeyNaming, requestApproved: boolean): Promise<void> {
   try {
-    authorize(principal, 'CreateKey', undefined, { context: {} });
+    authorize(principal, 'CreateKey', undefined, { context: {}, requestApproved });
   } catch (e) {
     if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum') throw e;
     const tags = [
