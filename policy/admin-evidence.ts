@@ -7,10 +7,11 @@
 // drops them) being exactly what is to be done. The principal is the one the signer's registry
 // names for the access key, never one the gateway reports.
 //
-// Over PKCS#11 an administrator (CKU_SO) generates a key with C_GenerateKeyPair; the module
-// MACs the request's own arguments (mechanism and both templates) under the request key its
-// PIN derives, as for C_Sign (evidence.ts), and the signer reads the key spec and usage from
-// the templates itself (gateway/p11/keygen.ts) — it is evidence for CreateKey only.
+// Over PKCS#11 an administrator (CKU_SO) generates a key with C_GenerateKeyPair, and relabels
+// one with C_SetAttributeValue (CKA_LABEL: a KMS alias); the module MACs the request's own
+// arguments under the request key its PIN derives, as for C_Sign (evidence.ts), and the signer
+// reads them itself: the key spec and usage from the templates (gateway/p11/keygen.ts) —
+// evidence for CreateKey only — or the key and label — evidence for CreateAlias only.
 //
 // Freshness: the request's date must be within ±5 minutes of `now` — the signer's clock for a
 // change applied at once, the proposal's creation time for the request that proposed it (a
@@ -19,7 +20,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
-import { P11Error } from '../gateway/p11/ck.js';
+import { CKA, P11Error } from '../gateway/p11/ck.js';
 import { keyPairRequested } from '../gateway/p11/keygen.js';
 import { Abi, decodeValue, encodeValue, OP, type Value } from '../gateway/p11/wire.js';
 import { toHex } from '../signers/protocols/common.js';
@@ -57,7 +58,9 @@ export interface PrincipalRequestOptions extends SigV4CheckOptions {
 /** Verifies a principal's forwarded request — SigV4, or a PKCS#11 key generation — as evidence for `o.expect`. */
 export async function verifyPrincipalRequest(evidence: unknown, o: PrincipalRequestOptions): Promise<PrincipalRequestResult> {
   if (evidence === undefined) return fail('the request carries no evidence that a principal asked for it');
-  if ((evidence as { kind?: unknown }).kind === 'p11-keygen') return verifyP11KeyGeneration(evidence, o);
+  const kind = (evidence as { kind?: unknown }).kind;
+  if (kind === 'p11-keygen') return verifyP11KeyGeneration(evidence, o);
+  if (kind === 'p11-label') return verifyP11Relabel(evidence, o);
   const r = sigv4EvidenceSchema.safeParse(evidence);
   if (!r.success) return fail(`malformed request evidence: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
   const e = r.data;
@@ -192,6 +195,59 @@ function verifyP11KeyGeneration(evidence: unknown, o: PrincipalRequestOptions): 
     throw err;
   }
   const bad = o.expect.check({ KeySpec: asked.keySpec, KeyUsage: asked.keyUsage });
+  if (bad) return fail(`the signed request asks something else: ${bad}`);
+  return {
+    ok: true,
+    principal: e.principal,
+    evidenceHash: toHex(sha256(new TextEncoder().encode(canonicalJson(e)))),
+    replayId: `p11:${e.principal}:${e.nonce}`,
+    replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000,
+  };
+}
+
+// ---- PKCS#11 relabelling ------------------------------------------------------------------
+
+/** A C_SetAttributeValue of a key's CKA_LABEL as the gateway forwards it: the object, the template as the module sent it, and its MAC. */
+export const p11LabelEvidenceSchema = z.strictObject({
+  kind: z.literal('p11-label'),
+  principal: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/),
+  timestamp: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  nonce: hex(16, 16),
+  /** The module's object reference (k:<key id>:pub|priv). */
+  object: z.string().regex(/^k:[0-9a-f-]{36}:(?:pub|priv)$/),
+  template: hex(5, 65536),
+  mac: hex(32, 32),
+});
+export type P11LabelEvidence = z.infer<typeof p11LabelEvidenceSchema>;
+
+const labelBytes = (e: Omit<P11LabelEvidence, 'mac'>, template: Value): Buffer =>
+  encodeValue([Buffer.from(P11_REQUEST_LABEL), Buffer.from(e.principal), e.timestamp, Buffer.from(e.nonce, 'hex'), OP.SET_ATTRIBUTES, Buffer.from(e.object), template]);
+
+/** The module's side (tests play it): the MAC over a relabelling. */
+export function macP11LabelRequest(request: Omit<P11LabelEvidence, 'mac'>, requestKey: Uint8Array): P11LabelEvidence {
+  const r = p11LabelEvidenceSchema.omit({ mac: true }).parse(request);
+  const t = templateOf(r.template);
+  if (!t) throw new Error('the template is not a wire-encoded attribute list');
+  return { ...r, mac: toHex(hmacSha256(requestKey, labelBytes(r, t.value))) };
+}
+
+function verifyP11Relabel(evidence: unknown, o: PrincipalRequestOptions): PrincipalRequestResult {
+  if (o.expect.target !== 'TrentService.CreateAlias') return fail(`a PKCS#11 relabelling is no evidence for ${o.expect.target}`);
+  const r = p11LabelEvidenceSchema.safeParse(evidence);
+  if (!r.success) return fail(`malformed PKCS#11 relabelling: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  const e = r.data;
+  const key = o.requestKeyFor(e.principal);
+  if (!key) return fail(`PKCS#11 principal ${e.principal} is not enrolled at this signer`);
+  const t = templateOf(e.template);
+  if (!t) return fail('the template is not a wire-encoded attribute list');
+  const mac = Buffer.from(hmacSha256(key, labelBytes(e, t.value)));
+  if (!timingSafeEqual(mac, Buffer.from(e.mac, 'hex'))) return fail(`the PKCS#11 request MAC of ${e.principal} does not verify`);
+  if (Math.abs(o.now - e.timestamp) > EVIDENCE_SKEW_MS) return fail(`the request is dated more than 5 minutes from ${new Date(o.now).toISOString()}`);
+  // As the gateway reads it: CKA_LABEL entries only, the last one counting, the alias alias/<label>.
+  const entries = [...(templateSchema.parse(t.value) as [number, Buffer][])];
+  const label = entries.at(-1)?.[1];
+  if (entries.some(([type]) => type !== CKA.LABEL) || !label?.length) return fail('the request sets no CKA_LABEL alone');
+  const bad = o.expect.check({ AliasName: `alias/${label.toString('utf8')}`, TargetKeyId: e.object.split(':')[1]! });
   if (bad) return fail(`the signed request asks something else: ${bad}`);
   return {
     ok: true,

@@ -10,7 +10,7 @@ import { DecodeError } from '../../signers/protocols/rsa/padding.js';
 import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../keyspec.js';
-import type { P11KeygenEvidence } from '../../policy/admin-evidence.js';
+import type { P11KeygenEvidence, P11LabelEvidence } from '../../policy/admin-evidence.js';
 import { type P11Evidence } from '../../policy/evidence.js';
 import type { Creation } from '../../signers/node/guard.js';
 import { roleAllows, type Action } from '../../policy/roles.js';
@@ -238,8 +238,15 @@ async function login(deps: P11Deps, args: unknown[], log: RequestLog): Promise<V
   return [Buffer.from(deps.credentials.issue(principal)), Buffer.from(principal.name)];
 }
 
-/** The module's proof of a C_Sign/C_Decrypt: [principal, timestamp, nonce, MAC], or [] when it holds no request key. */
+/** The module's proof of a request: [principal, timestamp, nonce, MAC], or [] when it holds no request key. */
 const proofSchema = z.union([z.tuple([]), z.tuple([bytes, uint, bytes, bytes])]);
+
+/** A proof's time, nonce and MAC (hex), if it is the logged-in principal's. */
+function provenBy(principal: Principal, proof: [Buffer, number, Buffer, Buffer]): { timestamp: number; nonce: string; mac: string } {
+  const [who, timestamp, nonce, mac] = proof;
+  if (who.toString('utf8') !== principal.name) throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the request is signed for ${who.toString('utf8').slice(0, 64)}, not for the logged-in ${principal.name}`);
+  return { timestamp, nonce: nonce.toString('hex'), mac: mac.toString('hex') };
+}
 
 /**
  * The evidence each signer checks before it signs or decrypts (policy/evidence.ts): the
@@ -248,20 +255,19 @@ const proofSchema = z.union([z.tuple([]), z.tuple([bytes, uint, bytes, bytes])])
  */
 function p11Evidence(principal: Principal, operation: 'Sign' | 'Decrypt', args: { uid: Buffer; mech: number; params: Value[]; input: Buffer; isDigest: 0 | 1; proof: z.infer<typeof proofSchema> }): P11Evidence {
   if (args.proof.length === 0) throw new P11Error(CKR.FUNCTION_REJECTED, 'the module sent no proof of this request (a module older than this gateway?): the signers need one');
-  const [who, timestamp, nonce, mac] = args.proof;
-  if (who.toString('utf8') !== principal.name) throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the request is signed for ${who.toString('utf8').slice(0, 64)}, not for the logged-in ${principal.name}`);
+  const { timestamp, nonce, mac } = provenBy(principal, args.proof);
   return {
     kind: 'p11',
     operation,
     principal: principal.name,
     timestamp,
-    nonce: nonce.toString('hex'),
+    nonce,
     key: args.uid.toString('utf8'),
     mechanism: args.mech,
     params: encodeValue(args.params).toString('hex'),
     input: args.input.toString('hex'),
     isDigest: args.isDigest,
-    mac: mac.toString('hex'),
+    mac,
   };
 }
 
@@ -514,19 +520,20 @@ async function generateKeyPair(deps: P11Deps, abi: Abi, principal: Principal, ar
  * does not hold. It is the administrator's approval where one is the quorum.
  */
 function keygenEvidence(principal: Principal, abi: Abi, a: { mech: number; pubT: Value; privT: Value; proof: [Buffer, number, Buffer, Buffer] }): P11KeygenEvidence {
-  const [who, timestamp, nonce, mac] = a.proof;
-  if (who.toString('utf8') !== principal.name) throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the request is signed for ${who.toString('utf8').slice(0, 64)}, not for the logged-in ${principal.name}`);
   return {
     kind: 'p11-keygen',
     principal: principal.name,
-    timestamp,
-    nonce: nonce.toString('hex'),
+    ...provenBy(principal, a.proof),
     mechanism: a.mech,
     publicTemplate: encodeValue(a.pubT).toString('hex'),
     privateTemplate: encodeValue(a.privT).toString('hex'),
     abi: (abi.ulongBytes === 8 ? 1 : 0) | (abi.bigEndian ? 2 : 0),
-    mac: mac.toString('hex'),
   };
+}
+
+/** A relabelling as each signer checks it (policy/admin-evidence.ts): the module's arguments as they came and its MAC. */
+function labelEvidence(principal: Principal, uid: Buffer, template: Value, proof: [Buffer, number, Buffer, Buffer]): P11LabelEvidence {
+  return { kind: 'p11-label', principal: principal.name, ...provenBy(principal, proof), object: uid.toString('utf8'), template: encodeValue(template).toString('hex') };
 }
 
 /** Tags that carry a PKCS#11 key's names through a proposal (the KMS API executes it). */
@@ -673,9 +680,9 @@ async function destroyObject(deps: P11Deps, principal: Principal, args: unknown[
  * governance's quorum, forwarding the change to the signers). One under quorum becomes a
  * proposal and is answered CKR_FUNCTION_REJECTED naming it.
  */
-async function runKms(deps: P11Deps, principal: Principal, operation: string, parameters: Record<string, unknown>): Promise<void> {
+async function runKms(deps: P11Deps, principal: Principal, operation: string, parameters: Record<string, unknown>, evidence?: P11LabelEvidence): Promise<void> {
   const op = OPERATIONS[operation]!;
-  const ctx = new OpContext(deps, deps.kmsState, new Arns(deps.config.region, deps.config.account), principal, operation, { parameters });
+  const ctx = new OpContext(deps, deps.kmsState, new Arns(deps.config.region, deps.config.account), principal, operation, { parameters, ...(evidence ? { evidence } : {}) });
   await executeOperation(ctx, op, parseInput(op.input, parameters, operation));
 }
 
@@ -684,8 +691,11 @@ async function runKms(deps: P11Deps, principal: Principal, operation: string, pa
  * alias of the key (KMS CreateAlias) and its CKA_LABEL; the key keeps its other aliases (a
  * KMS client may use them) and answers to each in searches. Answers the key's objects.
  */
+/** C_SetAttributeValue's arguments: the object, the template, and (a module of this version) the administrator's proof. */
+const setAttributesArgs = z.union([z.tuple([bytes, templateSchema]), z.tuple([bytes, templateSchema, proofSchema])]);
+
 async function setAttributes(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
-  const [uid, template] = z.tuple([bytes, templateSchema]).parse(args);
+  const [uid, template, proof] = setAttributesArgs.parse(args);
   if (!keyUid.test(uid.toString('utf8'))) throw new P11Error(CKR.ACTION_PROHIBITED, 'only keys are modifiable (their CKA_LABEL); certificates are not');
   const key = keyOf(deps, uid, 'any', log);
   requireRole(principal, 'CreateAlias', "changing a key's label (a KMS alias)");
@@ -697,7 +707,9 @@ async function setAttributes(deps: P11Deps, abi: Abi, principal: Principal, args
     const aliases = deps.kmsState.aliases().filter((a) => a.keyId === key.keyId).map((a) => a.name.slice('alias/'.length));
     if (!labelsOf(deps, key, aliases).includes(name)) {
       const { alias } = keyNaming(deps, label, undefined);
-      await runKms(deps, principal, 'CreateAlias', { AliasName: alias!, TargetKeyId: key.keyId });
+      // The module's proof is the administrator's request, which each signer checks before the alias.
+      const evidence = proof?.length ? labelEvidence(principal, uid, template, proof) : undefined;
+      await runKms(deps, principal, 'CreateAlias', { AliasName: alias!, TargetKeyId: key.keyId }, evidence);
     }
     await deps.store.exclusive(() => deps.store.setKeyMeta(key.keyId, { label: name }));
     deps.log.info({ keyId: key.keyId, principal: principal.name }, 'pkcs11 key relabelled');

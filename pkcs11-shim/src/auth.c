@@ -64,7 +64,8 @@ static uint64_t now_ms(void) {
 }
 
 /* `args`: where the request's `nargs` operation arguments start in w (C_Sign/C_Decrypt: key,
- * mechanism, parameters, input, hashing; C_GenerateKeyPair: mechanism and both templates); they
+ * mechanism, parameters, input, hashing; C_GenerateKeyPair: mechanism and both templates;
+ * C_SetAttributeValue: the object and the template); they
  * are w's tail as they stand, so the MAC covers exactly what is sent. */
 CK_RV auth_proof(wbuf *w, size_t args, size_t nargs, int op, const char *principal, const uint8_t key[HMAC_SHA256_LEN]) {
   if (!principal) {

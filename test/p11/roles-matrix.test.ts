@@ -222,6 +222,9 @@ const ROWS: Row[] = [
         expect([priv.ed, pub.ed].map((h) => attr(s, h, CKA.LABEL).toString())).toEqual([`ed-by-${who}`, `ed-by-${who}`]);
         expect(find(s, [{ type: CKA.LABEL, value: `ed-by-${who}` }, { type: CKA.CLASS, value: CKO.PRIVATE_KEY }])).toEqual([priv.ed]);
         expect(aliases()).toContainEqual({ name: `alias/ed-by-${who}`, keyId: keyIds.ed });
+        // Every signer took the alias on admin1's own request, which the module proved (issue #16).
+        for (const signer of ['signer1', 'signer2', 'signer3'])
+          expect(auditLog(tc, signer).some((e) => e.op === 'policy.CreateAlias' && e.outcome === 'ok' && e.keyId === keyIds.ed && (e.principal as { name: string }).name === 'admin1'), signer).toBe(true);
       }
       return rv;
     },

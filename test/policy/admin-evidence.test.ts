@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { CKA, CKM } from '../../gateway/p11/ck.js';
 import { encodeValue } from '../../gateway/p11/wire.js';
-import { createKeyRequestFor, macP11KeygenRequest, sameParameters, verifyPrincipalRequest } from '../../policy/admin-evidence.js';
+import { createKeyRequestFor, macP11KeygenRequest, macP11LabelRequest, sameParameters, verifyPrincipalRequest } from '../../policy/admin-evidence.js';
 import { signApproval, type Proposal } from '../../policy/approvals.js';
 import { authorize } from '../../policy/evaluate.js';
 import { sigv4Evidence } from '../../policy/evidence.js';
@@ -107,5 +107,22 @@ describe('an administrator’s PKCS#11 key generation as evidence for CreateKey'
     const edited = { ...request(), privateTemplate: template([[CKA.DECRYPT, Buffer.of(1)]]) };
     expect(await verifyKeygen(edited)).toMatchObject({ ok: false, reason: 'the PKCS#11 request MAC of admin1 does not verify' });
     expect(await verifyKeygen(request(), 'ECC_NIST_EDWARDS25519', 'TrentService.EnableKey')).toMatchObject({ ok: false, reason: expect.stringMatching(/no evidence for TrentService.EnableKey/) });
+  });
+});
+
+describe('an administrator’s PKCS#11 relabelling as evidence for CreateAlias', () => {
+  const requestKey = new Uint8Array(32).fill(5);
+  const request = (label: string) =>
+    macP11LabelRequest(
+      { kind: 'p11-label', principal: 'admin1', timestamp: NOW, nonce: '22'.repeat(16), object: `k:${KEY_ID}:priv`, template: encodeValue([[CKA.LABEL, Buffer.from(label)]]).toString('hex') },
+      requestKey,
+    );
+  const verifyLabel = (evidence: unknown, alias: string, target = 'TrentService.CreateAlias') =>
+    verifyPrincipalRequest(evidence, { region: REGION, secretFor, requestKeyFor: () => requestKey, now: NOW, expect: { target, check: sameParameters({ AliasName: alias, TargetKeyId: KEY_ID }, keyIdOf) } });
+
+  it('is evidence for exactly that alias of that key', async () => {
+    expect(await verifyLabel(request('ca-key'), 'alias/ca-key')).toMatchObject({ ok: true, principal: 'admin1' });
+    expect(await verifyLabel(request('ca-key'), 'alias/other')).toMatchObject({ ok: false, reason: expect.stringMatching(/asks something else/) });
+    expect(await verifyLabel(request('ca-key'), 'alias/ca-key', 'TrentService.DeleteAlias')).toMatchObject({ ok: false, reason: expect.stringMatching(/no evidence for TrentService.DeleteAlias/) });
   });
 });
