@@ -262,8 +262,9 @@ export type PinKdf = z.infer<typeof pinKdfSchema>;
 export const DEFAULT_PIN_ITERATIONS = 20_000;
 
 const LOGIN_LABEL = 'mpchsm-p11-login-v1';
-const REQUEST_LABEL = 'mpchsm-p11-request-v1';
-const hmacSha256 = (key: Uint8Array, data: Uint8Array | string) => new Uint8Array(createHmac('sha256', key).update(data).digest());
+/** What the module's request MACs start with (pkcs11-shim/src/auth.c): C_Sign, C_Decrypt, C_GenerateKeyPair. */
+export const P11_REQUEST_LABEL = 'mpchsm-p11-request-v1';
+export const hmacSha256 = (key: Uint8Array, data: Uint8Array | string) => new Uint8Array(createHmac('sha256', key).update(data).digest());
 
 /**
  * The two keys a PIN stands for (the module computes the same, pkcs11-shim/src/hmac.c):
@@ -275,7 +276,7 @@ export function derivePinKeys(pin: string, kdf: PinKdf): { loginKey: Uint8Array;
   const k = pinKdfSchema.parse(kdf);
   const master = pbkdf2Sync(pin, fromHex(k.salt), k.iterations, 32, 'sha256');
   try {
-    return { loginKey: hmacSha256(master, LOGIN_LABEL), requestKey: hmacSha256(master, REQUEST_LABEL) };
+    return { loginKey: hmacSha256(master, LOGIN_LABEL), requestKey: hmacSha256(master, P11_REQUEST_LABEL) };
   } finally {
     master.fill(0);
   }
@@ -320,7 +321,7 @@ function p11RequestBytes(e: Omit<P11Evidence, 'mac'>): { bytes: Buffer; params: 
   }
   if (!Array.isArray(params) || !encodeValue(params).equals(raw)) return undefined;
   const bytes = encodeValue([
-    Buffer.from(REQUEST_LABEL),
+    Buffer.from(P11_REQUEST_LABEL),
     Buffer.from(e.principal),
     e.timestamp,
     Buffer.from(e.nonce, 'hex'),

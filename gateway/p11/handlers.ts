@@ -10,7 +10,9 @@ import { DecodeError } from '../../signers/protocols/rsa/padding.js';
 import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../keyspec.js';
+import type { P11KeygenEvidence, P11LabelEvidence } from '../../policy/admin-evidence.js';
 import { type P11Evidence } from '../../policy/evidence.js';
+import type { Creation } from '../../signers/node/guard.js';
 import { roleAllows, type Action } from '../../policy/roles.js';
 import { messageDigestFor } from '../../policy/sign-approvals.js';
 import { gatewayPolicy } from '../governance.js';
@@ -24,10 +26,11 @@ import { OPERATIONS } from '../kms/ops/index.js';
 import { readPinKdf, type Principal } from '../principals.js';
 import type { GatewayDeps } from '../server.js';
 import { ecdsaDerToRaw, verifySignature } from '../verify.js';
-import { CKA, CKC_X_509, CKK, CKM, CKO, CKR, CKU, P11Error } from './ck.js';
+import { CKA, CKC_X_509, CKK, CKO, CKR, CKU, P11Error } from './ck.js';
 import type { Credentials } from './credentials.js';
+import { isFalse, isTrue, keyPairRequested, pick, RSA_BITS, usageOf } from './keygen.js';
 import { encrypt, planDecryption, planSignature } from './mechanisms.js';
-import { certificateObject, encodeObject, keyObjects, keySpecOfEcParams, matches, sessionKeySpki, uuidBytes, type P11Object, type Template } from './objects.js';
+import { certificateObject, encodeObject, keyObjects, matches, sessionKeySpki, uuidBytes, type P11Object, type Template } from './objects.js';
 import type { P11Store } from './store.js';
 import { Abi, decodeValue, encodeValue, OP, type Value } from './wire.js';
 import { CertificateError, parseCertificate } from './x509.js';
@@ -251,8 +254,15 @@ async function login(deps: P11Deps, args: unknown[], log: RequestLog): Promise<V
   return [Buffer.from(deps.credentials.issue(principal)), Buffer.from(principal.name)];
 }
 
-/** The module's proof of a C_Sign/C_Decrypt: [principal, timestamp, nonce, MAC], or [] when it holds no request key. */
+/** The module's proof of a request: [principal, timestamp, nonce, MAC], or [] when it holds no request key. */
 const proofSchema = z.union([z.tuple([]), z.tuple([bytes, uint, bytes, bytes])]);
+
+/** A proof's time, nonce and MAC (hex), if it is the logged-in principal's. */
+function provenBy(principal: Principal, proof: [Buffer, number, Buffer, Buffer]): { timestamp: number; nonce: string; mac: string } {
+  const [who, timestamp, nonce, mac] = proof;
+  if (who.toString('utf8') !== principal.name) throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the request is signed for ${who.toString('utf8').slice(0, 64)}, not for the logged-in ${principal.name}`);
+  return { timestamp, nonce: nonce.toString('hex'), mac: mac.toString('hex') };
+}
 
 /**
  * The evidence each signer checks before it signs or decrypts (policy/evidence.ts): the
@@ -261,20 +271,19 @@ const proofSchema = z.union([z.tuple([]), z.tuple([bytes, uint, bytes, bytes])])
  */
 function p11Evidence(principal: Principal, operation: 'Sign' | 'Decrypt', args: { uid: Buffer; mech: number; params: Value[]; input: Buffer; isDigest: 0 | 1; proof: z.infer<typeof proofSchema> }): P11Evidence {
   if (args.proof.length === 0) throw new P11Error(CKR.FUNCTION_REJECTED, 'the module sent no proof of this request (a module older than this gateway?): the signers need one');
-  const [who, timestamp, nonce, mac] = args.proof;
-  if (who.toString('utf8') !== principal.name) throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the request is signed for ${who.toString('utf8').slice(0, 64)}, not for the logged-in ${principal.name}`);
+  const { timestamp, nonce, mac } = provenBy(principal, args.proof);
   return {
     kind: 'p11',
     operation,
     principal: principal.name,
     timestamp,
-    nonce: nonce.toString('hex'),
+    nonce,
     key: args.uid.toString('utf8'),
     mechanism: args.mech,
     params: encodeValue(args.params).toString('hex'),
     input: args.input.toString('hex'),
     isDigest: args.isDigest,
-    mac: mac.toString('hex'),
+    mac,
   };
 }
 
@@ -422,41 +431,6 @@ async function decrypt(deps: P11Deps, principal: Principal, args: unknown[], log
 
 // ---- key generation --------------------------------------------------------------------
 
-const RSA_BITS: Readonly<Record<string, KeySpec>> = { 2048: 'RSA_2048', 3072: 'RSA_3072', 4096: 'RSA_4096' };
-
-/** One attribute from the private template, else the public one; they must agree. */
-function pick(pub: Map<number, Buffer>, priv: Map<number, Buffer>, type: number): Buffer | undefined {
-  const a = priv.get(type);
-  const b = pub.get(type);
-  if (a && b && !a.equals(b)) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, `attribute 0x${type.toString(16)} differs between the public and private templates`);
-  return a ?? b;
-}
-
-const isTrue = (b: Buffer | undefined) => b !== undefined && b.length === 1 && b[0] !== 0;
-const isFalse = (b: Buffer | undefined) => b !== undefined && b.length === 1 && b[0] === 0;
-
-function keySpecFor(mech: number, pub: Map<number, Buffer>, priv: Map<number, Buffer>, abi: Abi): KeySpec {
-  if (mech === CKM.RSA_PKCS_KEY_PAIR_GEN) {
-    const bitsAttr = pick(pub, priv, CKA.MODULUS_BITS);
-    if (!bitsAttr) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_MODULUS_BITS (2048, 3072 or 4096) is required');
-    const bits = abi.readUlong(bitsAttr);
-    const spec = bits === undefined ? undefined : RSA_BITS[bits.toString()];
-    if (!spec) throw new P11Error(CKR.KEY_SIZE_RANGE, `RSA keys are 2048, 3072 or 4096 bits, not ${bits ?? 'a malformed CKA_MODULUS_BITS'}`);
-    const e = pick(pub, priv, CKA.PUBLIC_EXPONENT);
-    if (e && BigInt('0x' + (e.toString('hex') || '0')) !== 65537n) throw new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, 'the public exponent is always 65537');
-    return spec;
-  }
-  if (mech === CKM.EC_KEY_PAIR_GEN || mech === CKM.EC_EDWARDS_KEY_PAIR_GEN) {
-    const params = pick(pub, priv, CKA.EC_PARAMS);
-    if (!params) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS (the curve) is required');
-    const spec = keySpecOfEcParams(params);
-    if (!spec) throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'unknown curve; mpchsm knows Ed25519, P-256, P-384 and secp256k1');
-    if (mech === CKM.EC_EDWARDS_KEY_PAIR_GEN && spec !== 'ECC_NIST_EDWARDS25519') throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'CKM_EC_EDWARDS_KEY_PAIR_GEN makes Edwards keys only');
-    return spec;
-  }
-  throw new P11Error(CKR.MECHANISM_INVALID, `mechanism 0x${mech.toString(16)} generates no key pair`);
-}
-
 /**
  * How a new key is named: CKA_LABEL becomes the KMS alias `alias/<label>` (shared with the KMS
  * facade), CKA_ID — when given — is kept beside the key in place of the UUID's bytes. Both are
@@ -504,14 +478,15 @@ async function createNamedKey(
   abi: Abi,
   log: RequestLog,
   naming: KeyNaming,
-  req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description: string; pkcs8Pem?: string },
+  req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description: string; pkcs8Pem?: string; creation?: Creation },
 ): Promise<[P11Object, P11Object]> {
   if (naming.alias) pendingAliases.add(naming.alias);
   if (naming.ckaId) pendingIds.add(naming.ckaId);
   try {
     let record: KeyRecord;
     try {
-      record = await deps.cluster.createKey({ ...req, trace: log.trace });
+      const { creation, ...key } = req;
+      record = await deps.cluster.createKey({ ...key, trace: log.trace, ...(creation ? { evidence: creation } : {}) });
     } catch (e) {
       if (e instanceof ClusterError && e.code === 'unsupported') throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, e.message);
       throw e;
@@ -535,26 +510,46 @@ async function createNamedKey(
   }
 }
 
-/** One usage per key, as in KMS: signing unless only decryption is asked for. */
-function usageOf(keySpec: KeySpec, wantsSign: boolean, wantsDecrypt: boolean): KeyRecord['keyUsage'] {
-  if (!keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'EC and Edwards keys sign; they do not decrypt');
-  return keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY';
-}
+/** C_GenerateKeyPair's arguments: the mechanism, both templates, and (a module of this version) the administrator's proof. */
+const keygenArgs = z.union([z.tuple([uint, templateSchema, templateSchema]), z.tuple([uint, templateSchema, templateSchema, proofSchema])]);
 
 async function generateKeyPair(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
-  const [mech, pubT, privT] = z.tuple([uint, templateSchema, templateSchema]).parse(args);
+  const [mech, pubT, privT, proof] = keygenArgs.parse(args);
   requireRole(principal, 'CreateKey', 'key generation');
   const pub = new Map(pubT);
   const priv = new Map(privT);
   if (isFalse(pub.get(CKA.TOKEN)) || isFalse(priv.get(CKA.TOKEN))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm keys are token objects (CKA_TOKEN false cannot be honoured)');
   if (isTrue(priv.get(CKA.EXTRACTABLE)) || isFalse(priv.get(CKA.SENSITIVE))) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'mpchsm private keys are sensitive and never extractable');
-  const keySpec = keySpecFor(mech, pub, priv, abi);
-  const keyUsage = usageOf(keySpec, isTrue(priv.get(CKA.SIGN)) || isTrue(pub.get(CKA.VERIFY)), isTrue(priv.get(CKA.DECRYPT)) || isTrue(pub.get(CKA.ENCRYPT)));
+  const { keySpec, keyUsage } = keyPairRequested(mech, pub, priv, abi);
   const naming = keyNaming(deps, pick(pub, priv, CKA.LABEL), pick(pub, priv, CKA.ID));
   const description = `created with PKCS#11 C_GenerateKeyPair by ${principal.name}`;
-  await authorizeCreate(principal, { KeySpec: keySpec, KeyUsage: keyUsage, Description: description }, naming);
-  const objects = await createNamedKey(deps, abi, log, naming, { keySpec, keyUsage, description });
+  const evidence = proof?.length ? keygenEvidence(principal, abi, { mech, pubT, privT, proof }) : undefined;
+  await authorizeCreate(principal, { KeySpec: keySpec, KeyUsage: keyUsage, Description: description }, naming, evidence !== undefined);
+  const creation = evidence && { keySpec, keyUsage, origin: 'AWS_KMS' as const, evidence };
+  const objects = await createNamedKey(deps, abi, log, naming, { keySpec, keyUsage, description, ...(creation ? { creation } : {}) });
   return objects.map(encodeObject);
+}
+
+/**
+ * The administrator's key generation as each signer checks it (policy/admin-evidence.ts): the
+ * module's arguments as they came and its MAC under the SO PIN's request key, which the gateway
+ * does not hold. It is the administrator's approval where one is the quorum.
+ */
+function keygenEvidence(principal: Principal, abi: Abi, a: { mech: number; pubT: Value; privT: Value; proof: [Buffer, number, Buffer, Buffer] }): P11KeygenEvidence {
+  return {
+    kind: 'p11-keygen',
+    principal: principal.name,
+    ...provenBy(principal, a.proof),
+    mechanism: a.mech,
+    publicTemplate: encodeValue(a.pubT).toString('hex'),
+    privateTemplate: encodeValue(a.privT).toString('hex'),
+    abi: (abi.ulongBytes === 8 ? 1 : 0) | (abi.bigEndian ? 2 : 0),
+  };
+}
+
+/** A relabelling as each signer checks it (policy/admin-evidence.ts): the module's arguments as they came and its MAC. */
+function labelEvidence(principal: Principal, uid: Buffer, template: Value, proof: [Buffer, number, Buffer, Buffer]): P11LabelEvidence {
+  return { kind: 'p11-label', principal: principal.name, ...provenBy(principal, proof), object: uid.toString('utf8'), template: encodeValue(template).toString('hex') };
 }
 
 /** Tags that carry a PKCS#11 key's names through a proposal (the KMS API executes it). */
@@ -562,13 +557,14 @@ const TAG_LABEL = 'mpchsm:pkcs11:label';
 const TAG_ID = 'mpchsm:pkcs11:id';
 
 /**
- * CreateKey's decision. One under quorum becomes a proposal, made as the KMS API makes it
- * (ProposalStore.create): the approval that completes it runs KMS CreateKey with these
- * parameters, and the key then appears as objects, named by the tags.
+ * CreateKey's decision; `requestApproved`: the module proved the administrator's request, which
+ * is that administrator's approval. One still under quorum becomes a proposal, made as the KMS
+ * API makes it (ProposalStore.create): the approval that completes it runs KMS CreateKey with
+ * these parameters, and the key then appears as objects, named by the tags.
  */
-async function authorizeCreate(principal: Principal, parameters: { KeySpec: KeySpec; KeyUsage: KeyRecord['keyUsage']; Description: string }, naming: KeyNaming): Promise<void> {
+async function authorizeCreate(principal: Principal, parameters: { KeySpec: KeySpec; KeyUsage: KeyRecord['keyUsage']; Description: string }, naming: KeyNaming, requestApproved: boolean): Promise<void> {
   try {
-    authorize(principal, 'CreateKey', undefined, { context: {} });
+    authorize(principal, 'CreateKey', undefined, { context: {}, requestApproved });
   } catch (e) {
     if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum') throw e;
     const tags = [
@@ -700,9 +696,9 @@ async function destroyObject(deps: P11Deps, principal: Principal, args: unknown[
  * governance's quorum, forwarding the change to the signers). One under quorum becomes a
  * proposal and is answered CKR_FUNCTION_REJECTED naming it.
  */
-async function runKms(deps: P11Deps, principal: Principal, operation: string, parameters: Record<string, unknown>): Promise<void> {
+async function runKms(deps: P11Deps, principal: Principal, operation: string, parameters: Record<string, unknown>, evidence?: P11LabelEvidence): Promise<void> {
   const op = OPERATIONS[operation]!;
-  const ctx = new OpContext(deps, deps.kmsState, new Arns(deps.config.region, deps.config.account), principal, operation, { parameters });
+  const ctx = new OpContext(deps, deps.kmsState, new Arns(deps.config.region, deps.config.account), principal, operation, { parameters, ...(evidence ? { evidence } : {}) });
   await executeOperation(ctx, op, parseInput(op.input, parameters, operation));
 }
 
@@ -711,8 +707,11 @@ async function runKms(deps: P11Deps, principal: Principal, operation: string, pa
  * alias of the key (KMS CreateAlias) and its CKA_LABEL; the key keeps its other aliases (a
  * KMS client may use them) and answers to each in searches. Answers the key's objects.
  */
+/** C_SetAttributeValue's arguments: the object, the template, and (a module of this version) the administrator's proof. */
+const setAttributesArgs = z.union([z.tuple([bytes, templateSchema]), z.tuple([bytes, templateSchema, proofSchema])]);
+
 async function setAttributes(deps: P11Deps, abi: Abi, principal: Principal, args: unknown[], log: RequestLog): Promise<Value[]> {
-  const [uid, template] = z.tuple([bytes, templateSchema]).parse(args);
+  const [uid, template, proof] = setAttributesArgs.parse(args);
   if (!keyUid.test(uid.toString('utf8'))) throw new P11Error(CKR.ACTION_PROHIBITED, 'only keys are modifiable (their CKA_LABEL); certificates are not');
   const key = keyOf(deps, uid, 'any', log);
   requireRole(principal, 'CreateAlias', "changing a key's label (a KMS alias)");
@@ -724,7 +723,9 @@ async function setAttributes(deps: P11Deps, abi: Abi, principal: Principal, args
     const aliases = deps.kmsState.aliases().filter((a) => a.keyId === key.keyId).map((a) => a.name.slice('alias/'.length));
     if (!labelsOf(deps, key, aliases).includes(name)) {
       const { alias } = keyNaming(deps, label, undefined);
-      await runKms(deps, principal, 'CreateAlias', { AliasName: alias!, TargetKeyId: key.keyId });
+      // The module's proof is the administrator's request, which each signer checks before the alias.
+      const evidence = proof?.length ? labelEvidence(principal, uid, template, proof) : undefined;
+      await runKms(deps, principal, 'CreateAlias', { AliasName: alias!, TargetKeyId: key.keyId }, evidence);
     }
     await deps.store.exclusive(() => deps.store.setKeyMeta(key.keyId, { label: name }));
     deps.log.info({ keyId: key.keyId, principal: principal.name }, 'pkcs11 key relabelled');

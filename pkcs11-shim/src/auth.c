@@ -63,9 +63,11 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* `args`: where the request's five operation arguments (key, mechanism, parameters, input,
- * hashing) start in w; they are M's tail as they stand, so the MAC covers exactly what is sent. */
-CK_RV auth_proof(wbuf *w, size_t args, int op, const char *principal, const uint8_t key[HMAC_SHA256_LEN]) {
+/* `args`: where the request's `nargs` operation arguments start in w (C_Sign/C_Decrypt: key,
+ * mechanism, parameters, input, hashing; C_GenerateKeyPair: mechanism and both templates;
+ * C_SetAttributeValue: the object and the template); they
+ * are w's tail as they stand, so the MAC covers exactly what is sent. */
+CK_RV auth_proof(wbuf *w, size_t args, size_t nargs, int op, const char *principal, const uint8_t key[HMAC_SHA256_LEN]) {
   if (!principal) {
     wb_list(w, 0);
     return CKR_OK;
@@ -78,7 +80,7 @@ CK_RV auth_proof(wbuf *w, size_t args, int op, const char *principal, const uint
   }
   uint64_t now = now_ms();
   wbuf head = {0};
-  wb_list(&head, 10);
+  wb_list(&head, 5 + nargs);
   wb_bytes(&head, LABEL(REQUEST_LABEL));
   wb_str(&head, principal);
   wb_uint(&head, now);

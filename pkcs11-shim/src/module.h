@@ -228,7 +228,7 @@ CK_RV auth_derive(const uint8_t *pin, size_t pin_len, uint8_t login_key[HMAC_SHA
                   uint8_t request_key[HMAC_SHA256_LEN]);
 /* Appends a Sign/Decrypt request's proof argument; `args` is where the request's five operation
  * arguments start in `w`. principal NULL: not logged in (an empty proof). */
-CK_RV auth_proof(wbuf *w, size_t args, int op, const char *principal, const uint8_t key[HMAC_SHA256_LEN]);
+CK_RV auth_proof(wbuf *w, size_t args, size_t nargs, int op, const char *principal, const uint8_t key[HMAC_SHA256_LEN]);
 
 #define ULONG_BYTES ((uint64_t)sizeof(CK_ULONG))
 

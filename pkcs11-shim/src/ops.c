@@ -292,7 +292,7 @@ static CK_RV remote(int kind, crypto_op_t *op, const uint8_t *in, size_t in_len,
   wb_uint(&q.w, (uint64_t)op->hashing);
   CK_RV rv = CKR_OK;
   if (kind == VERIFY) wb_bytes(&q.w, sig, sig_len);
-  else if (proves) rv = auth_proof(&q.w, args, ops[kind], principal, key);
+  else if (proves) rv = auth_proof(&q.w, args, 5, ops[kind], principal, key);
   explicit_bzero(key, sizeof key);
   free(principal);
   if (rv == CKR_OK) rv = rpc_call(&q, what[kind], M.cfg.timeout_ms, 1);
@@ -608,7 +608,9 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
   if (!s) return CKR_SESSION_HANDLE_INVALID;
   const mech_info_t *mi = mech_find(pMechanism->mechanism);
   int login;
-  char *token = token_copy(&login);
+  char *principal = NULL;
+  uint8_t key[HMAC_SHA256_LEN];
+  char *token = token_copy_keyed(&login, &principal, key);
   CK_RV rv = CKR_OK;
   if (!mi || !(mi->flags & CKF_GENERATE_KEY_PAIR)) rv = CKR_MECHANISM_INVALID;
   else if (pMechanism->ulParameterLen) rv = CKR_MECHANISM_PARAM_INVALID;
@@ -617,15 +619,20 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     log_msg(LOG_WARN, "C_GenerateKeyPair: needs a key administrator (CKU_SO) login");
     rv = CKR_USER_NOT_LOGGED_IN;
   }
-  /* Under an application's login the gateway refuses it (and records the refusal). */
+  /* Under an application's login the gateway refuses it (and records the refusal). The proof
+   * is the administrator's request, which each signer checks before making the key. */
   if (rv == CKR_OK) {
     rpc_t q;
-    rpc_begin(&q, OP_GENERATE_KEY_PAIR, token, 3);
+    rpc_begin(&q, OP_GENERATE_KEY_PAIR, token, 4);
+    size_t args = q.w.len;
     wb_uint(&q.w, mi->mech);
     wb_template(&q.w, pPub, nPub);
     wb_template(&q.w, pPriv, nPriv);
-    log_msg(LOG_INFO, "C_GenerateKeyPair: generating (mechanism 0x%lx); this takes a while for RSA", mi->mech);
-    rv = rpc_call(&q, "C_GenerateKeyPair", M.cfg.keygen_timeout_ms, 0);
+    rv = auth_proof(&q.w, args, 3, OP_GENERATE_KEY_PAIR, principal, key);
+    if (rv == CKR_OK) {
+      log_msg(LOG_INFO, "C_GenerateKeyPair: generating (mechanism 0x%lx); this takes a while for RSA", mi->mech);
+      rv = rpc_call(&q, "C_GenerateKeyPair", M.cfg.keygen_timeout_ms, 0);
+    }
     if (rv == CKR_OK) {
       pthread_mutex_lock(&M.lock);
       CK_OBJECT_HANDLE pub = object_upsert_from_wire(&q.r);
@@ -637,6 +644,8 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     }
     rpc_end(&q);
   }
+  explicit_bzero(key, sizeof key);
+  free(principal);
   free(token);
   session_put(s);
   return rv;

@@ -707,13 +707,20 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
   else if (!(uid = strdup(o->uid))) rv = CKR_HOST_MEMORY;
   pthread_mutex_unlock(&M.lock);
   if (uid) {
-    /* A token key's label: the gateway decides and answers the key's objects as they now are. */
-    char *token = token_copy(NULL);
+    /* A token key's label: the gateway decides and answers the key's objects as they now are.
+     * The proof is the administrator's request, which each signer checks before the alias. */
+    char *principal = NULL;
+    uint8_t key[HMAC_SHA256_LEN];
+    char *token = token_copy_keyed(NULL, &principal, key);
     rpc_t q;
-    rpc_begin(&q, OP_SET_ATTRIBUTES, token, 2);
+    rpc_begin(&q, OP_SET_ATTRIBUTES, token, 3);
+    size_t args = q.w.len;
     wb_str(&q.w, uid);
     wb_template(&q.w, pTemplate, ulCount);
-    rv = rpc_call(&q, "C_SetAttributeValue", M.cfg.timeout_ms, 0);
+    rv = auth_proof(&q.w, args, 2, OP_SET_ATTRIBUTES, principal, key);
+    explicit_bzero(key, sizeof key);
+    free(principal);
+    if (rv == CKR_OK) rv = rpc_call(&q, "C_SetAttributeValue", M.cfg.timeout_ms, 0);
     uint32_t count = 0;
     int malformed = rv == CKR_OK && rd_list(&q.r, &count);
     pthread_mutex_lock(&M.lock);

@@ -19,6 +19,8 @@ export interface RequestCheck {
   region: string;
   /** This signer's registry: principal name and secret of an access key id. */
   secretFor: (accessKeyId: string) => { principal: string; secret: string } | undefined;
+  /** This signer's registry: a principal's PKCS#11 request key (an administrator's generates keys). */
+  requestKeyFor: (principal: string) => Uint8Array | undefined;
   /** A key reference (id or ARN of this cluster) as a key id. */
   keyIdOf: (ref: string) => string | undefined;
 }
@@ -27,7 +29,7 @@ const denied = (why: string) => new RpcError(403, 'access-denied', `access denie
 
 /** The principal's request for `expect`, verified with this signer's secrets, dated within 5 minutes of `now`. */
 export async function verifiedRequest(evidence: unknown, c: RequestCheck, expect: RequestExpectation, now: number): Promise<VerifiedRequest> {
-  const r = await verifyPrincipalRequest(evidence, { region: c.region, secretFor: c.secretFor, now, expect });
+  const r = await verifyPrincipalRequest(evidence, { region: c.region, secretFor: c.secretFor, requestKeyFor: c.requestKeyFor, now, expect });
   if (!r.ok) throw denied(r.reason);
   return { principal: r.principal, evidenceHash: r.evidenceHash, replayId: r.replayId, replayUntil: r.replayUntil };
 }

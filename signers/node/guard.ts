@@ -704,6 +704,10 @@ export class PolicyGuard {
         const p = this.byAccessKey.get(id);
         return p ? { principal: p.name, secret: p.secretAccessKey } : undefined;
       },
+      requestKeyFor: (name) => {
+        const k = this.byName.get(name)?.pinRequestKey;
+        return k ? fromHex(k) : undefined;
+      },
       keyIdOf: (ref) => {
         const prefix = `arn:aws:kms:${this.registry.region}:${this.registry.account}:key/`;
         const id = ref.startsWith(prefix) ? ref.slice(prefix.length) : ref;

@@ -4,13 +4,16 @@
 // and which counts as that administrator's approval. The test owns the gateway's directory and
 // identity and speaks to the signers with the project's own client, as an attacker on the
 // gateway host would; every signer refuses what no administrator asked for.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand, DeleteAliasCommand, DisableKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CKA, CKM } from '../../gateway/p11/ck.js';
+import { encodeValue } from '../../gateway/p11/wire.js';
+import { readPinKdf } from '../../gateway/principals.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
-import { sigv4Evidence } from '../../policy/index.js';
+import { derivePinKeys, macP11KeygenRequest, sigv4Evidence } from '../../policy/index.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
 import { appRequest, approve, auditEntries, createKey, failure, gatewayCall, kms, proposalIn, refusal, signerRegistry, startWithSigners, stopWithSigners } from './helpers.js';
@@ -158,7 +161,7 @@ describe('a compromised gateway changes no key without an administrator’s requ
     for (const c of changes()) for (const m of await refusedEverywhere({ ...c, evidence: await forged('admin1', `TrentService.${c.operation}`, c.parameters) })) expect(m, c.operation).toMatch(/the SigV4 signature does not verify/);
   });
 
-  it("a key made on an application's CreateKey request, or on a forged administrator's", async () => {
+  it("a key made on an application's CreateKey request, or on a forged administrator's (KMS or PKCS#11)", async () => {
     const creation = (evidence: unknown) => ({ keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY', origin: 'AWS_KMS', evidence });
     const byApp = await appRequest(tc, 'TrentService.CreateKey', ED, 'app');
     const byForger = await forged('admin2', 'TrentService.CreateKey', ED);
@@ -166,6 +169,19 @@ describe('a compromised gateway changes no key without an administrator’s requ
       const start = () => ({ session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2 });
       expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(byApp) }))).message, c.name).toMatch(/app is not allowed kms:CreateKey/);
       expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(byForger) }))).message, c.name).toMatch(/the SigV4 signature does not verify/);
+    }
+    // Over PKCS#11: a key generation MAC'd with what a gateway sees at C_Login, or an honest one for another curve.
+    const { loginKey, requestKey } = derivePinKeys(tc.principal('admin1').MPCHSM_PKCS11_PIN, readPinKdf(path.join(tc.dir, 'gateway')));
+    const keygen = (curve: Buffer, key: Uint8Array) =>
+      macP11KeygenRequest(
+        { kind: 'p11-keygen', principal: 'admin1', timestamp: Date.now(), nonce: randomBytes(16).toString('hex'), mechanism: CKM.EC_KEY_PAIR_GEN, publicTemplate: encodeValue([[CKA.EC_PARAMS, curve]]).toString('hex'), privateTemplate: encodeValue([[CKA.SIGN, Buffer.of(1)]]).toString('hex'), abi: 1 },
+        key,
+      );
+    const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
+    for (const c of signers) {
+      const start = () => ({ session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2 });
+      expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(keygen(Buffer.from('06032b6570', 'hex'), loginKey)) }))).message, c.name).toMatch(/PKCS#11 request MAC of admin1 does not verify/);
+      expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(keygen(P256, requestKey)) }))).message, c.name).toMatch(/asks for a ECC_NIST_P256 key, not ECC_NIST_EDWARDS25519/);
     }
   });
 

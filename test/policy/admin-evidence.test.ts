@@ -1,7 +1,9 @@
 // An administrator's signed request as evidence for a change (policy/admin-evidence.ts), and as
 // that administrator's approval in authorize() (policy/evaluate.ts).
 import { describe, expect, it } from 'vitest';
-import { createKeyRequestFor, sameParameters, verifyPrincipalRequest } from '../../policy/admin-evidence.js';
+import { CKA, CKM } from '../../gateway/p11/ck.js';
+import { encodeValue } from '../../gateway/p11/wire.js';
+import { createKeyRequestFor, macP11KeygenRequest, macP11LabelRequest, sameParameters, verifyPrincipalRequest } from '../../policy/admin-evidence.js';
 import { signApproval, type Proposal } from '../../policy/approvals.js';
 import { authorize } from '../../policy/evaluate.js';
 import { sigv4Evidence } from '../../policy/evidence.js';
@@ -19,7 +21,7 @@ async function request(target: string, body: object, o: { secret?: string; at?: 
   return sigv4Evidence({ method: 'POST', path: '/', headers: signed.headers, body: signed.body });
 }
 const verify = async (evidence: unknown, target: string, expected: Record<string, unknown>, now = NOW) =>
-  verifyPrincipalRequest(evidence, { region: REGION, secretFor, now, expect: { target, check: sameParameters(expected, keyIdOf) } });
+  verifyPrincipalRequest(evidence, { region: REGION, secretFor, requestKeyFor: () => undefined, now, expect: { target, check: sameParameters(expected, keyIdOf) } });
 
 describe('an administrator’s request as evidence for a change', () => {
   it('names the principal from the verifier’s registry, with a hash and a replay id', async () => {
@@ -67,5 +69,60 @@ describe('an administrator’s verified request is its approval', () => {
     const approval = { proposal: p, approvals: [signApproval(p, 'admin2', admin('admin2').secretKey)], parameters: p.parameters };
     expect(authorize({ principal: admin1, operation: 'kms:DisableKey', key, governance, now: NOW, approval, requestApproved: true })).toMatchObject({ allowed: true });
     expect(authorize({ principal: admin1, operation: 'kms:DisableKey', key, governance, now: NOW, approval })).toMatchObject({ allowed: false, reason: expect.stringMatching(/it has 1 \(admin2\)/) });
+  });
+});
+
+describe('an administrator’s PKCS#11 key generation as evidence for CreateKey', () => {
+  const requestKey = new Uint8Array(32).fill(7);
+  const requestKeyFor = (p: string) => (p === 'admin1' ? requestKey : undefined);
+  const ED25519_OID = Buffer.from('06032b6570', 'hex');
+  const template = (attrs: [number, Buffer][]) => encodeValue(attrs).toString('hex');
+  const request = (over: object = {}) =>
+    macP11KeygenRequest(
+      {
+        kind: 'p11-keygen',
+        principal: 'admin1',
+        timestamp: NOW,
+        nonce: '11'.repeat(16),
+        mechanism: CKM.EC_KEY_PAIR_GEN,
+        publicTemplate: template([[CKA.EC_PARAMS, ED25519_OID]]),
+        privateTemplate: template([[CKA.SIGN, Buffer.of(1)]]),
+        abi: 1,
+        ...over,
+      },
+      requestKey,
+    );
+  const verifyKeygen = (evidence: unknown, keySpec = 'ECC_NIST_EDWARDS25519', target = 'TrentService.CreateKey') =>
+    verifyPrincipalRequest(evidence, { region: REGION, secretFor, requestKeyFor, now: NOW, expect: { target, check: createKeyRequestFor({ keySpec, keyUsage: 'SIGN_VERIFY', origin: 'AWS_KMS' }) } });
+
+  it('verifies the module’s MAC and reads the key from the templates itself', async () => {
+    expect(await verifyKeygen(request())).toMatchObject({ ok: true, principal: 'admin1', replayId: `p11:admin1:${'11'.repeat(16)}` });
+  });
+
+  it('refuses another key than the templates ask, a MAC under another key, an edited template, another operation', async () => {
+    expect(await verifyKeygen(request(), 'ECC_NIST_P256')).toMatchObject({ ok: false, reason: expect.stringMatching(/asks for a ECC_NIST_EDWARDS25519 key, not ECC_NIST_P256/) });
+    const { mac: _mac, ...unsigned } = request();
+    const forged = macP11KeygenRequest(unsigned, new Uint8Array(32).fill(9));
+    expect(await verifyKeygen(forged)).toMatchObject({ ok: false, reason: 'the PKCS#11 request MAC of admin1 does not verify' });
+    const edited = { ...request(), privateTemplate: template([[CKA.DECRYPT, Buffer.of(1)]]) };
+    expect(await verifyKeygen(edited)).toMatchObject({ ok: false, reason: 'the PKCS#11 request MAC of admin1 does not verify' });
+    expect(await verifyKeygen(request(), 'ECC_NIST_EDWARDS25519', 'TrentService.EnableKey')).toMatchObject({ ok: false, reason: expect.stringMatching(/no evidence for TrentService.EnableKey/) });
+  });
+});
+
+describe('an administrator’s PKCS#11 relabelling as evidence for CreateAlias', () => {
+  const requestKey = new Uint8Array(32).fill(5);
+  const request = (label: string) =>
+    macP11LabelRequest(
+      { kind: 'p11-label', principal: 'admin1', timestamp: NOW, nonce: '22'.repeat(16), object: `k:${KEY_ID}:priv`, template: encodeValue([[CKA.LABEL, Buffer.from(label)]]).toString('hex') },
+      requestKey,
+    );
+  const verifyLabel = (evidence: unknown, alias: string, target = 'TrentService.CreateAlias') =>
+    verifyPrincipalRequest(evidence, { region: REGION, secretFor, requestKeyFor: () => requestKey, now: NOW, expect: { target, check: sameParameters({ AliasName: alias, TargetKeyId: KEY_ID }, keyIdOf) } });
+
+  it('is evidence for exactly that alias of that key', async () => {
+    expect(await verifyLabel(request('ca-key'), 'alias/ca-key')).toMatchObject({ ok: true, principal: 'admin1' });
+    expect(await verifyLabel(request('ca-key'), 'alias/other')).toMatchObject({ ok: false, reason: expect.stringMatching(/asks something else/) });
+    expect(await verifyLabel(request('ca-key'), 'alias/ca-key', 'TrentService.DeleteAlias')).toMatchObject({ ok: false, reason: expect.stringMatching(/no evidence for TrentService.DeleteAlias/) });
   });
 });
