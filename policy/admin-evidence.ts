@@ -196,14 +196,17 @@ function verifyP11KeyGeneration(evidence: unknown, o: PrincipalRequestOptions): 
   }
   const bad = o.expect.check({ KeySpec: asked.keySpec, KeyUsage: asked.keyUsage });
   if (bad) return fail(`the signed request asks something else: ${bad}`);
-  return {
-    ok: true,
-    principal: e.principal,
-    evidenceHash: toHex(sha256(new TextEncoder().encode(canonicalJson(e)))),
-    replayId: `p11:${e.principal}:${e.nonce}`,
-    replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000,
-  };
+  return proven(e);
 }
+
+/** A PKCS#11 administrator's request that verified: its principal, hash and replay window. */
+const proven = (e: { principal: string; timestamp: number; nonce: string }): PrincipalRequestResult => ({
+  ok: true,
+  principal: e.principal,
+  evidenceHash: toHex(sha256(new TextEncoder().encode(canonicalJson(e)))),
+  replayId: `p11:${e.principal}:${e.nonce}`,
+  replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000,
+});
 
 // ---- PKCS#11 relabelling ------------------------------------------------------------------
 
@@ -249,11 +252,5 @@ function verifyP11Relabel(evidence: unknown, o: PrincipalRequestOptions): Princi
   if (entries.some(([type]) => type !== CKA.LABEL) || !label?.length) return fail('the request sets no CKA_LABEL alone');
   const bad = o.expect.check({ AliasName: `alias/${label.toString('utf8')}`, TargetKeyId: e.object.split(':')[1]! });
   if (bad) return fail(`the signed request asks something else: ${bad}`);
-  return {
-    ok: true,
-    principal: e.principal,
-    evidenceHash: toHex(sha256(new TextEncoder().encode(canonicalJson(e)))),
-    replayId: `p11:${e.principal}:${e.nonce}`,
-    replayUntil: e.timestamp + EVIDENCE_SKEW_MS + 1000,
-  };
+  return proven(e);
 }

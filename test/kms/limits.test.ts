@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ListKeysCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { connect as connectRaw } from '../p11/raw-wire.js';
 import { kmsClient } from './kms-client.js';
 
 const LIMITS = { kmsMaxConnections: 50, kmsHeadersTimeoutMs: 2000, kmsRequestTimeoutMs: 4000, unauthenticatedAuditMs: 1000 };
@@ -32,16 +33,7 @@ function request(url: string, opts: { method?: string; headers?: Record<string, 
   });
 }
 
-function connect(): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.off('error', reject);
-      s.on('error', () => undefined);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
+const connect = () => connectRaw(port);
 
 const closedAfter = (s: net.Socket, started: number): Promise<number> => new Promise((resolve) => s.once('close', () => resolve(Date.now() - started)));
 

@@ -1,6 +1,8 @@
 // Shared by the PKCS#11 tests: builds the module and its C test programs, runs the harness.
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
+import * as graphene from 'graphene-pk11';
+import type * as pkcs11 from 'pkcs11js';
 import { repoRoot } from '../helpers/cluster.js';
 
 export const shimDir = path.join(repoRoot, 'pkcs11-shim');
@@ -68,6 +70,14 @@ function codeOf(e: unknown): number {
   const m = /^CKR_\w+:(\d+)/.exec((e as Error).message ?? '');
   if (m) return Number(m[1]);
   throw e;
+}
+
+/** Loads and initialises the module for the cluster whose config file is `conf`: the module, its raw library, the token's slot. */
+export function loadModule(conf: string): { mod: graphene.Module; lib: pkcs11.PKCS11; slot: graphene.Slot } {
+  process.env.MPCHSM_PKCS11_CONF = conf;
+  const mod = graphene.Module.load(modulePath, 'mpchsm');
+  mod.initialize();
+  return { mod, lib: mod.lib, slot: mod.getSlots(0) };
 }
 
 /** Stops what a module suite started: the loaded module (if still initialised), then the cluster. */

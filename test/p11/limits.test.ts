@@ -19,7 +19,7 @@ import { CKA, CKM, CKO, CKU } from '../../gateway/p11/ck.js';
 import { frame, OP } from '../../gateway/p11/wire.js';
 import { startCluster, type Principal, type TestCluster } from '../helpers/cluster.js';
 import { auditEntries, createKey, publicKeyOf } from '../policy-cluster/helpers.js';
-import { buildShim, CKR, ckrOf, modulePath, stopModuleAndCluster } from './helpers.js';
+import { buildShim, CKR, ckrOf, modulePath, stopModuleAndCluster, loadModule } from './helpers.js';
 import { call, closed, connect, rawLogin, request } from './raw-wire.js';
 
 const LONG = 600_000;
@@ -63,11 +63,7 @@ beforeAll(async () => {
   writeFileSync(file, JSON.stringify({ ...config, ...LIMITS }, null, 2));
   await tc.up();
   app = tc.principal('app');
-  process.env.MPCHSM_PKCS11_CONF = app.MPCHSM_PKCS11_CONF;
-  mod = graphene.Module.load(modulePath, 'mpchsm');
-  mod.initialize();
-  lib = mod.lib;
-  slot = mod.getSlots(0);
+  ({ mod, lib, slot } = loadModule(app.MPCHSM_PKCS11_CONF));
 }, LONG);
 
 afterAll(() => stopModuleAndCluster(mod, tc), LONG);

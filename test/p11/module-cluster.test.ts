@@ -12,7 +12,7 @@ import type * as pkcs11 from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG, CKK, CKM, CKO } from '../../gateway/p11/ck.js';
 import { startCluster, type Principal, type TestCluster } from '../helpers/cluster.js';
-import { buildShim, CKR, ckrOf, ckrOfAsync, harness, modulePath, only, stopModuleAndCluster } from './helpers.js';
+import { buildShim, CKR, ckrOf, ckrOfAsync, harness, modulePath, only, stopModuleAndCluster, loadModule } from './helpers.js';
 import { certificate, selfSigned } from './x509-build.js';
 
 const CK_PARAMS_RSA_OAEP = 4;
@@ -94,11 +94,7 @@ beforeAll(async () => {
   app = tc.principal('app');
   admin = tc.principal('admin1');
   moduleLog = path.join(tc.dir, 'gateway', 'pkcs11.log');
-  process.env.MPCHSM_PKCS11_CONF = app.MPCHSM_PKCS11_CONF;
-  mod = graphene.Module.load(modulePath, 'mpchsm');
-  mod.initialize();
-  lib = mod.lib;
-  slot = mod.getSlots(0);
+  ({ mod, lib, slot } = loadModule(app.MPCHSM_PKCS11_CONF));
 }, LONG);
 
 afterAll(() => stopModuleAndCluster(mod, tc), LONG);

@@ -19,7 +19,7 @@ import { CKA, CKG, CKK, CKM, CKO, CKR } from '../../gateway/p11/ck.js';
 import { uuidBytes } from '../../gateway/p11/objects.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { auditEntries as auditLog, createKey, kms, perSignaturePolicy } from '../policy-cluster/helpers.js';
-import { buildShim, ckrOf, modulePath, stopModuleAndCluster } from './helpers.js';
+import { buildShim, ckrOf, modulePath, stopModuleAndCluster, loadModule } from './helpers.js';
 import { selfSigned } from './x509-build.js';
 
 const LONG = 600_000;
@@ -347,11 +347,7 @@ beforeAll(async () => {
   for (const name of Object.keys(specs) as KeyName[]) keyIds[name] = await createKey(tc, specs[name]);
   await kms(tc, 'admin1').send(new CreateAliasCommand({ AliasName: 'alias/m-rsa', TargetKeyId: keyIds.rsa }));
 
-  process.env.MPCHSM_PKCS11_CONF = tc.principal('app').MPCHSM_PKCS11_CONF;
-  mod = graphene.Module.load(modulePath, 'mpchsm');
-  mod.initialize();
-  lib = mod.lib;
-  slot = mod.getSlots(0);
+  ({ mod, lib, slot } = loadModule(tc.principal('app').MPCHSM_PKCS11_CONF));
   // As the application: learn the handles, make a certificate and the session objects, sign once.
   keeper = slot.open(RW);
   keeper.login(pinOf('app'), graphene.UserType.USER);
