@@ -40,7 +40,8 @@ function isFree(port: number): Promise<boolean> {
 /** A free base port P with P..P+signers and P+100 (the PKCS#11 listener) all free on loopback. */
 async function freePortBlock(signers: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below the kernel's ephemeral range (32768+), so no outgoing connection holds a port we bind.
+    const base = 10000 + Math.floor(Math.random() * 22000);
     const ports = [...Array.from({ length: signers + 1 }, (_, i) => base + i), base + 100];
     if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
   }

@@ -38,7 +38,8 @@ export interface TestCluster {
 /** A free block of `count` consecutive loopback ports (gateway, signers, PKCS#11 listener). */
 async function freePortBlock(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below the kernel's ephemeral range (32768+), so no outgoing connection holds a port we bind.
+    const base = 10000 + Math.floor(Math.random() * 22000);
     const ports = [...Array.from({ length: count }, (_, i) => base + i), base + 100];
     if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
   }
