@@ -2,8 +2,9 @@
 
 const shellQuote = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
 
+/** AWS CLI v1 (Debian's `awscli`) reads the region from AWS_DEFAULT_REGION only, so both are set. */
 export const formatEnvFile = (vars: Record<string, string>): string =>
-  Object.entries(vars)
+  Object.entries({ ...vars, ...(vars.AWS_REGION ? { AWS_DEFAULT_REGION: vars.AWS_REGION } : {}) })
     .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
     .join('\n') + '\n';
 
