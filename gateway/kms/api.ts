@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
-import { sigv4Evidence } from '../../policy/index.js';
+import { sigv4Evidence, sigv4EvidenceSchema } from '../../policy/index.js';
 import { SIGNER_CHANGES } from '../../signers/node/guard.js';
 import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
 import { reshareAfterRemoval } from '../remove-signer.js';
@@ -152,7 +152,11 @@ export function kmsMiddleware(deps: GatewayDeps, unauthenticated: Unauthenticate
     const claimed = /Credential=([A-Za-z0-9]{1,128})\//.exec(req.headers.authorization?.[0] ?? '')?.[1];
     // An access key no principal has is refused without troubling a signer.
     if (claimed !== undefined && !deps.principals.byAccessKeyId(claimed)) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
-    const id = await gatewayPolicy().authenticate(sigv4Evidence(req), requestId);
+    // Temporary (STS) credentials are no mpchsm principal's; a request the signers' schema cannot hold is the client's to fix.
+    if (req.headers['x-amz-security-token']) throw new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+    const evidence = sigv4EvidenceSchema.safeParse(sigv4Evidence(req));
+    if (!evidence.success) throw new KmsError('ValidationException', `The request cannot be authenticated as sent: ${evidence.error.issues[0]?.path.join('.')}: ${evidence.error.issues[0]?.message}`);
+    const id = await gatewayPolicy().authenticate(evidence.data, requestId);
     if (id !== claimed) throw new KmsError('KMSInternalException', 'a signer authenticated another access key than the request names');
     return id;
   }

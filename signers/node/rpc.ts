@@ -93,6 +93,8 @@ export function createRpcServer(opts: RpcServerOptions): http.Server {
       } catch (e) {
         opts.onError(req.url!, e);
         if (e instanceof RpcError) send(e.status, { code: e.code, message: e.message }, nonce);
+        // A request that fails its schema is the caller's fault, not this signer's: say what is wrong.
+        else if (e instanceof z.ZodError) send(400, { code: 'malformed', message: `malformed request: ${e.issues[0]?.path.join('.')}: ${e.issues[0]?.message}` }, nonce);
         else send(500, { code: 'internal', message: 'internal error (see the signer log)' }, nonce);
       }
     });

@@ -131,6 +131,14 @@ describe('authentication', () => {
     expectError(await send({ as: { accessKeyId: 'MPC00000000000000000', secretAccessKey: creds.secretAccessKey } }), 'UnrecognizedClientException');
   });
 
+  it('a session token or an oversized header from a known principal → a 4xx naming it, never a signer fault', async () => {
+    expectError(await send({ sessionToken: 'x'.repeat(9000) }), 'UnrecognizedClientException');
+    const big = await send({ headers: { 'x-custom': 'y'.repeat(9000) }, signHeaders: ['x-custom'] });
+    expectError(big, 'ValidationException');
+    expect(String(big.body.message)).toMatch(/x-custom/);
+    await expectServing();
+  });
+
   it('bad signature, wrong secret, tampered body → InvalidSignatureException', async () => {
     const flipped = await send({ bend: (h) => (h.authorization = h.authorization!.replace(/Signature=(.)/, (_, c: string) => `Signature=${c === '0' ? '1' : '0'}`)) });
     expectError(flipped, 'InvalidSignatureException');
