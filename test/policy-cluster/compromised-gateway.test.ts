@@ -19,7 +19,7 @@ import { emsaPkcs1v15Encode } from '../../signers/protocols/rsa/padding.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
-import { appRequest, auditEntries, createKey, frostSession, gatewayIdentity, kms, publicKeyOf, refusal, signerClients, signingPolicy, signUse, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, auditEntries, createKey, frostSession, gatewayIdentity, kms, nextSeq, publicKeyOf, refusal, signerClients, signingPolicy, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -34,12 +34,6 @@ const rsaPartial = (c: SignerClient, keyId: string, request: { session: string; 
 
 /** A key policy letting `app` sign once a minute. */
 const limitedPolicy = () => signingPolicy(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'config.json'), 'utf8')).account, { rateLimit: { perMinute: 1, burst: 1 } });
-
-/** The signer's next change number (it says so when asked out of order). */
-async function nextSeq(c: SignerClient): Promise<number> {
-  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId: keys.ed, operation: 'EnableKey', parameters: { KeyId: keys.ed } }));
-  return Number(/expected change (\d+)/.exec(e.message)![1]);
-}
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
@@ -68,7 +62,7 @@ describe('what the client named is what is used', () => {
       const parameters = { AliasName: name, TargetKeyId: keys.ed };
       const evidence = await appRequest(tc, 'TrentService.CreateAlias', parameters, 'admin1');
       for (const c of signers) {
-        const change = { seq: await nextSeq(c), keyId: keys.ed, operation: 'CreateAlias', parameters, evidence };
+        const change = { seq: await nextSeq(c, keys.ed), keyId: keys.ed, operation: 'CreateAlias', parameters, evidence };
         expect((await refusal(c.call('/v1/policy/apply', change))).message, `${c.name}: ${name}`).toMatch(/Alias name/);
       }
     }

@@ -149,6 +149,19 @@ export async function refusal(p: Promise<unknown>): Promise<SignerRefusedError> 
   return e as SignerRefusedError;
 }
 
+/** A signer's next change number (it says so when asked out of order); `keyId`: any key it holds. */
+export async function nextSeq(c: SignerClient, keyId: string): Promise<number> {
+  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId, operation: 'EnableKey', parameters: { KeyId: keyId } }));
+  return Number(/expected change (\d+)/.exec(e.message)![1]);
+}
+
+/** Sends a change to each of `signers` in turn, numbered as each expects; resolves each refusal. */
+export async function refusedEverywhere(signers: SignerClient[], keyId: string, change: object): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of signers) out.push((await refusal(c.call('/v1/policy/apply', { ...change, seq: await nextSeq(c, keyId) }))).message);
+  return out;
+}
+
 /** An application's signed KMS request, as the SDK makes it, and its evidence form. */
 export async function appRequest(tc: TestCluster, target: string, body: object, as = 'app'): Promise<Evidence> {
   const p = tc.principal(as);

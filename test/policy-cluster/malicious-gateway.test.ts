@@ -17,7 +17,7 @@ import { derivePinKeys, macP11Request, signApproval, sigv4Evidence, type Proposa
 import { toHex } from '../../signers/protocols/common.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
-import { appRequest, auditEntries, createKey, frostSession, refusal, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, auditEntries, createKey, frostSession, refusal, refusedEverywhere, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -39,18 +39,6 @@ beforeAll(async () => {
 
 afterAll(() => stopWithSigners(tc, signers));
 
-/** The signer's next change number (it says so when asked out of order). */
-async function nextSeq(c: SignerClient): Promise<number> {
-  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId: keyA, operation: 'EnableKey', parameters: { KeyId: keyA } }));
-  return Number(/expected change (\d+)/.exec(e.message)![1]);
-}
-
-/** Sends a change to every signer in turn; resolves each refusal. */
-async function applyEverywhere(change: object): Promise<string[]> {
-  const out: string[] = [];
-  for (const c of signers) out.push((await refusal(c.call('/v1/policy/apply', { ...change, seq: await nextSeq(c) }))).message);
-  return out;
-}
 
 const proposal = (operation: string, parameters: Record<string, unknown>): Proposal => ({
   id: `p-${toHex(ed25519.utils.randomSecretKey()).slice(0, 16)}`,
@@ -67,7 +55,7 @@ const OPEN_POLICY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect
 
 describe('changes to keys need the administrators, not the gateway', () => {
   it('a quorum change on the gateway’s word alone', async () => {
-    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY } }))
+    for (const m of await refusedEverywhere(signers, keyA, { keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY } }))
       expect(m).toMatch(/kms:PutKeyPolicy needs approval by 2 of the 3 administrators; the request carries none/);
   });
 
@@ -75,10 +63,10 @@ describe('changes to keys need the administrators, not the gateway', () => {
     const p = proposal('kms:PutKeyPolicy', { KeyId: keyA, Policy: OPEN_POLICY });
     const rogue = ed25519.utils.randomSecretKey();
     const change = { keyId: keyA, operation: 'PutKeyPolicy', parameters: p.parameters, proposal: p };
-    for (const m of await applyEverywhere({ ...change, approvals: [signApproval(p, 'admin1', rogue), signApproval(p, 'admin2', rogue)] })) expect(m).toMatch(/the approval by admin1 does not verify/);
-    for (const m of await applyEverywhere({ ...change, approvals: [signApproval(p, 'admin1', approvalKey('admin1')), signApproval(p, 'admin1', approvalKey('admin1'))] }))
+    for (const m of await refusedEverywhere(signers, keyA, { ...change, approvals: [signApproval(p, 'admin1', rogue), signApproval(p, 'admin2', rogue)] })) expect(m).toMatch(/the approval by admin1 does not verify/);
+    for (const m of await refusedEverywhere(signers, keyA, { ...change, approvals: [signApproval(p, 'admin1', approvalKey('admin1')), signApproval(p, 'admin1', approvalKey('admin1'))] }))
       expect(m).toMatch(/needs approval by 2 distinct administrators of 3; it has 1 \(admin1\)/);
-    for (const m of await applyEverywhere({ ...change, approvals: [signApproval(p, 'admin1', approvalKey('admin1')), signApproval(p, 'app', rogue)] })) expect(m).toMatch(/app is not an administrator/);
+    for (const m of await refusedEverywhere(signers, keyA, { ...change, approvals: [signApproval(p, 'admin1', approvalKey('admin1')), signApproval(p, 'app', rogue)] })) expect(m).toMatch(/app is not an administrator/);
   });
 
   it('an altered policy: approvals of one document do not carry another', async () => {
@@ -86,14 +74,14 @@ describe('changes to keys need the administrators, not the gateway', () => {
     const p = proposal('kms:PutKeyPolicy', { KeyId: keyA, Policy: approvedPolicy });
     const approvals = [signApproval(p, 'admin1', approvalKey('admin1')), signApproval(p, 'admin2', approvalKey('admin2'))];
     // The change's parameters differ from the proposal's …
-    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY }, proposal: p, approvals }))
+    for (const m of await refusedEverywhere(signers, keyA, { keyId: keyA, operation: 'PutKeyPolicy', parameters: { KeyId: keyA, Policy: OPEN_POLICY }, proposal: p, approvals }))
       expect(m).toMatch(/the change differs from what proposal p-[0-9a-f]+ approved/);
     // … or the proposal itself was edited after it was approved.
     const edited = { ...p, parameters: { KeyId: keyA, Policy: OPEN_POLICY } };
-    for (const m of await applyEverywhere({ keyId: keyA, operation: 'PutKeyPolicy', parameters: edited.parameters, proposal: edited, approvals }))
+    for (const m of await refusedEverywhere(signers, keyA, { keyId: keyA, operation: 'PutKeyPolicy', parameters: edited.parameters, proposal: edited, approvals }))
       expect(m).toMatch(/the approval by admin1 does not verify over proposal/);
     // … or it is applied to another key than approved.
-    for (const m of await applyEverywhere({ keyId: keyB, operation: 'PutKeyPolicy', parameters: p.parameters, proposal: p, approvals }))
+    for (const m of await refusedEverywhere(signers, keyA, { keyId: keyB, operation: 'PutKeyPolicy', parameters: p.parameters, proposal: p, approvals }))
       expect(m).toMatch(new RegExp(`names key ${keyB} but its parameters name ${keyA}`));
   });
 
