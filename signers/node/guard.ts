@@ -44,7 +44,6 @@ import { KmsError } from '../../gateway/kms/errors.js';
 import { SigV4Verifier } from '../../gateway/kms/sigv4.js';
 import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type SigningAlgorithm } from '../../gateway/keyspec.js';
 import {
-  EVIDENCE_SKEW_MS,
   MalformedPolicyDocumentException,
   MembershipError,
   administratorChanges,
