@@ -75,7 +75,7 @@ const eventShape = {
    * gateway and at each signer alike.
    */
   digest: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, 'a digest: 16-64 bytes of lower-case hex').optional(),
-  /** SHA-256 (hex) of the canonical JSON of the evidence a signer acted on (policy/canonical.ts). */
+  /** SHA-256 (hex) of the canonical JSON of the evidence a signer acted on (contract/canonical.ts). */
   evidenceHash: hashSchema.optional(),
   policy: z
     .strictObject({

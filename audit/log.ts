@@ -23,7 +23,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { GENESIS_PREV, lineHash, signHead } from './chain.js';
 import { AUDIT_VERSION, AuditError, parseEntry, toAuditEvent, type AuditEventInput, type Head, type LogEntry, type SignedHead } from './entry.js';
 
-/** The party's identity as the log needs it; `IdentitySecrets` (signers/node/identity.ts) fits. */
+/** The party's identity as the log needs it; `IdentitySecrets` (contract/identity/identity.ts) fits. */
 export interface AuditSigner {
   readonly fingerprint: string;
   readonly signSecretKey: Uint8Array;

@@ -21,7 +21,6 @@ import { z } from 'zod';
 import {
   MAX_SIGN_APPROVAL_TTL_MS,
   administratorChanges,
-  canonicalJson,
   defaultGovernance,
   governanceUpdateSchema,
   pinKdfSchema,
@@ -41,9 +40,10 @@ import {
   type Proposal,
   type SignedGovernance,
 } from '../policy/index.js';
+import { canonicalJson } from '../contract/canonical.js';
 import type { RegisteredPrincipal } from '../signers/node/guard.js';
-import { writeFileAtomic } from '../signers/node/atomic.js';
-import { fingerprint, parsePublicIdentity } from '../signers/node/identity.js';
+import { writeFileAtomic } from '../contract/io/atomic.js';
+import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
 import type { NewPrincipal } from '../gateway/principals.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
 import { parseEnvFile } from './env-file.js';

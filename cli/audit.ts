@@ -17,7 +17,7 @@ import { collectKnownHeads, crossCheck } from '../audit/crosscheck.js';
 import type { AuditKey } from '../audit/chain.js';
 import { gatewayAuditPath, signerAuditPath } from '../audit/paths.js';
 import { readLog, verifyLog, verifyParsedLog, type Finding, type ParsedLog, type VerifyResult } from '../audit/verify.js';
-import { fingerprint, parsePublicIdentity } from '../signers/node/identity.js';
+import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
 import { layout, type Layout } from './layout.js';
 import { getJson } from './processes.js';
 

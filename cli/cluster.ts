@@ -2,14 +2,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { writeFileAtomic } from '../signers/node/atomic.js';
+import { writeFileAtomic } from '../contract/io/atomic.js';
 import { entry, layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
 import { formatEnvFile } from './env-file.js';
 import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
 import { gatewayInitOutputSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
 import { newPrincipal, PrincipalRegistry, readPinKdf, type Role } from '../gateway/principals.js';
 import { bootstrapGovernance } from './approve.js';
-import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
+import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
 
 const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int() });
 type Settings = z.infer<typeof settingsSchema>;

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
+import { parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
 
 /** Root of the installed package: the nearest folder above this file holding package.json. */
 function findPackageRoot(from: string): string {

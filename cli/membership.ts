@@ -24,7 +24,6 @@ import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,
   approvalKeyOf,
-  canonicalJson,
   governanceDigest,
   governanceDocumentSchema,
   proposalSchema,
@@ -34,8 +33,9 @@ import {
   type PrincipalEnrolment,
   type Proposal,
 } from '../policy/index.js';
-import { writeFileAtomic } from '../signers/node/atomic.js';
-import type { PublicIdentity } from '../signers/node/identity.js';
+import { canonicalJson } from '../contract/canonical.js';
+import { writeFileAtomic } from '../contract/io/atomic.js';
+import type { PublicIdentity } from '../contract/identity/identity.js';
 import { toHex } from '../signers/protocols/common.js';
 import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';

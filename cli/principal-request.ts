@@ -20,7 +20,6 @@ import { newPrincipal, readPinKdf } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,
   approvalKeyOf,
-  canonicalJson,
   governanceDigest,
   governanceDocumentSchema,
   governanceSignatureSchema,
@@ -29,7 +28,8 @@ import {
   verifyGovernanceChain,
   type GovernanceDocument,
 } from '../policy/index.js';
-import { writeFileAtomic } from '../signers/node/atomic.js';
+import { canonicalJson } from '../contract/canonical.js';
+import { writeFileAtomic } from '../contract/io/atomic.js';
 import { toHex } from '../signers/protocols/common.js';
 import { submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';

@@ -1,8 +1,8 @@
 // The gateway's configuration file and what `gateway init` reports to the cluster tool.
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile } from '../signers/node/json-file.js';
-import { publicIdentitySchema } from '../signers/node/identity.js';
+import { readJsonFile } from '../contract/io/json-file.js';
+import { publicIdentitySchema } from '../contract/identity/identity.js';
 
 export const signerEntrySchema = z.object({
   name: z.string().regex(/^[a-z0-9-]{1,32}$/),

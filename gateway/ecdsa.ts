@@ -5,13 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { ProtocolError, type Message } from '../signers/protocols/common.js';
 import { ecdsaCombine, ecdsaRawToDer, type EcdsaCurveName, type EcdsaPublicPackage } from '../signers/protocols/ecdsa/index.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
-import { openEnvelope } from '../signers/node/envelope.js';
-import type { IdentitySecrets } from '../signers/node/identity.js';
+import { openEnvelope } from '../contract/identity/envelope.js';
+import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation } from '../signers/node/guard.js';
 import type { Cluster, SignRequest } from './cluster.js';
 import { ClusterError, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec } from './keyspec.js';
+import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec } from '../contract/keys/specs.js';
 import { relayRounds, type RelayAnswer } from './relay.js';
 
 export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };

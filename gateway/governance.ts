@@ -44,9 +44,9 @@ import {
   type SignerAdmission,
 } from '../policy/index.js';
 import type { AuditLog } from '../audit/log.js';
-import { writeFileAtomic } from '../signers/node/atomic.js';
+import { writeFileAtomic } from '../contract/io/atomic.js';
 import type { SignerChange, UnnumberedChange } from '../signers/node/guard.js';
-import { parsePublicIdentity, type PublicIdentity } from '../signers/node/identity.js';
+import { parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
 import { gatewayPaths, signerEntrySchema, type GatewayConfig, type SignerEntry } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';
 import { KmsError, type KmsErrorName } from './kms/errors.js';

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { fsyncDir, writeFileAtomic } from '../signers/node/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
 import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';

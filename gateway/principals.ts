@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_PIN_ITERATIONS, derivePinKeys, loginKeyHash, pinKdfSchema, type PinKdf } from '../policy/index.js';
-import { writeFileAtomic } from '../signers/node/atomic.js';
+import { writeFileAtomic } from '../contract/io/atomic.js';
 
 export const roleSchema = z.enum(['admin', 'app', 'auditor']);
 export type Role = z.infer<typeof roleSchema>;

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { ed25519Verify } from '../signers/node/curve25519.js';
+import { ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import {
   approvalDigest,
@@ -43,7 +43,7 @@ import {
   type Proposal,
   type SignApproval,
 } from '../policy/index.js';
-import { writeFileAtomic } from '../signers/node/atomic.js';
+import { writeFileAtomic } from '../contract/io/atomic.js';
 import { fromHex } from '../signers/protocols/common.js';
 import type { ChangeResult, GatewayPolicy } from './governance.js';
 import { KmsError, asKmsError } from './kms/errors.js';

@@ -12,7 +12,7 @@ import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/log.js';
-import { fsyncDir, writeFileAtomic } from '../signers/node/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
 import { keyPackageSchema } from '../signers/node/key-records.js';
 import { keyIdSchema, sessionIdSchema } from '../signers/node/relay.js';
 import type { Cluster, Trace } from './cluster.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { useOf, type Creation, type RequestEvidence, type Use } from '../signers/node/guard.js';
-import { fingerprint } from '../signers/node/identity.js';
+import { fingerprint } from '../contract/identity/identity.js';
 import { ProtocolError } from '../signers/protocols/common.js';
 import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protocols/rsa/combine.js';
 import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '../signers/protocols/rsa/key.js';
@@ -17,7 +17,7 @@ import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/reques
 import type { Cluster, SignRequest } from './cluster.js';
 import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES } from './keyspec.js';
+import { ALGORITHM_INFO, HASHES } from '../contract/keys/specs.js';
 import { BadPartialError } from './planner.js';
 import type { SignerClient } from './signer-client.js';
 

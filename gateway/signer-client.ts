@@ -1,9 +1,9 @@
 // Calls to one signer: signed by the gateway's identity, answers checked against the
 // signer's pinned identity, and always bounded in time.
 import http from 'node:http';
-import { signRequest, verifyResponse } from '../signers/node/envelope.js';
-import type { IdentitySecrets } from '../signers/node/identity.js';
-import { fingerprint } from '../signers/node/identity.js';
+import { signRequest, verifyResponse } from '../contract/identity/envelope.js';
+import type { IdentitySecrets } from '../contract/identity/identity.js';
+import { fingerprint } from '../contract/identity/identity.js';
 import type { SignerEntry } from './config.js';
 
 /** The signer could not be reached or did not answer in time. */

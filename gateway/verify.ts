@@ -29,9 +29,9 @@ import {
   type MessageType,
   type ParsedPublicKey,
   type SigningAlgorithm,
-} from './keyspec.js';
+} from '../contract/keys/specs.js';
 
-export { VerifyError } from './keyspec.js';
+export { VerifyError } from '../contract/keys/specs.js';
 
 export interface VerifyParams {
   keySpec: KeySpec;

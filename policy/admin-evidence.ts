@@ -10,7 +10,7 @@
 // Over PKCS#11 an administrator (CKU_SO) generates a key with C_GenerateKeyPair, and relabels
 // one with C_SetAttributeValue (CKA_LABEL: a KMS alias); the module MACs the request's own
 // arguments under the request key its PIN derives, as for C_Sign (evidence.ts), and the signer
-// reads them itself: the key spec and usage from the templates (gateway/p11/keygen.ts) —
+// reads them itself: the key spec and usage from the templates (contract/pkcs11/keygen.ts) —
 // evidence for CreateKey only — or the key and label — evidence for CreateAlias only.
 //
 // Freshness: the request's date must be within ±5 minutes of `now` — the signer's clock for a
@@ -20,11 +20,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
-import { CKA, P11Error } from '../gateway/p11/ck.js';
-import { keyPairRequested } from '../gateway/p11/keygen.js';
-import { Abi, decodeValue, encodeValue, OP, type Value } from '../gateway/p11/wire.js';
+import { CKA, P11Error } from '../contract/pkcs11/ck.js';
+import { keyPairRequested } from '../contract/pkcs11/keygen.js';
+import { Abi, decodeValue, encodeValue, OP, type Value } from '../contract/pkcs11/wire.js';
 import { toHex } from '../signers/protocols/common.js';
-import { canonicalJson } from './canonical.js';
+import { canonicalJson } from '../contract/canonical.js';
 import { checkSigV4, EVIDENCE_SKEW_MS, hmacSha256, P11_REQUEST_LABEL, sigv4EvidenceSchema, type SigV4CheckOptions } from './evidence.js';
 
 /** What the request must ask. */
@@ -137,7 +137,7 @@ export const p11KeygenEvidenceSchema = z.strictObject({
   timestamp: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   nonce: hex(16, 16),
   mechanism: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  /** Each template wire-encoded (gateway/p11/wire.ts) as the module sent it. */
+  /** Each template wire-encoded (contract/pkcs11/wire.ts) as the module sent it. */
   publicTemplate: hex(5, 65536),
   privateTemplate: hex(5, 65536),
   /**

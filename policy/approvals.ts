@@ -10,10 +10,10 @@
 // needs its proposer's own approval besides the quorum: the proposer's tool made the principal's
 // secret and sealed it (membership.ts), and approves only the proposal carrying exactly that.
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
+import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../signers/protocols/common.js';
-import { canonicalDigest, canonicalJson, DOMAINS } from './canonical.js';
+import { canonicalDigest, canonicalJson, DOMAINS } from '../contract/canonical.js';
 import { ADMIN_NAME_RE, approvalKeyOf, governanceDigest, governanceDocumentSchema, quorumFor, signatureHexSchema, type GovernanceDocument } from './governance.js';
 import { isAction, type Action } from './roles.js';
 

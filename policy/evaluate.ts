@@ -8,7 +8,7 @@
 //                      of this digest (sign-approvals.ts).
 // Every refusal names the principal, the operation, the key and what is missing.
 import { verifyApprovals } from './approvals.js';
-import { canonicalJson } from './canonical.js';
+import { canonicalJson } from '../contract/canonical.js';
 import { approvalKeyOf, quorumFor, type GovernanceDocument } from './governance.js';
 import { evaluateKeyPolicy, type ConditionContext, type KeyPolicy } from './key-policy.js';
 import { isAction, isKeyAction, requiredRoleText, roleAllows, ROLE_TITLES, type Action, type PolicyRole } from './roles.js';

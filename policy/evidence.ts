@@ -31,7 +31,7 @@
 // C_Sign/C_Decrypt carries the module's HMAC, under the request key, of the request's own
 // arguments (key reference, mechanism and parameters, data or digest) with the principal, a
 // timestamp and a nonce. Each signer recomputes it, applies the same ±5 minute freshness,
-// reads what the request asks for with the gateway's mechanism table (gateway/p11/mechanisms.ts)
+// reads what the request asks for with the gateway's mechanism table (contract/pkcs11/mechanisms.ts)
 // — not with the gateway's reading of it — and requires exactly that key, algorithm and
 // payload, refusing a nonce seen before.
 import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
@@ -39,9 +39,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
-import { isKeySpec } from '../gateway/keyspec.js';
-import { planDecryption, planSignature } from '../gateway/p11/mechanisms.js';
-import { decodeValue, encodeValue, OP, type Value } from '../gateway/p11/wire.js';
+import { isKeySpec } from '../contract/keys/specs.js';
+import { planDecryption, planSignature } from '../contract/pkcs11/mechanisms.js';
+import { decodeValue, encodeValue, OP, type Value } from '../contract/pkcs11/wire.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
 
 /** Accepted clock difference for a request's own date, each way. */
@@ -301,7 +301,7 @@ export const p11EvidenceSchema = z.strictObject({
   /** The module's key reference (k:<key id>:priv). */
   key: z.string().min(1).max(256),
   mechanism: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  /** The mechanism parameters, wire-encoded (gateway/p11/wire.ts) as the module sent them. */
+  /** The mechanism parameters, wire-encoded (contract/pkcs11/wire.ts) as the module sent them. */
   params: hex(5, 1024),
   /** The data (or the digest the module computed: isDigest 1), or the ciphertext. */
   input: hex(0, 8192),

@@ -9,10 +9,10 @@
 // with that key (proof of possession and consent). Signatures cover the domain-separated digest
 // of the canonical JSON (canonical.ts).
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
+import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../signers/protocols/common.js';
-import { canonicalDigest, DOMAINS } from './canonical.js';
+import { canonicalDigest, DOMAINS } from '../contract/canonical.js';
 import { isAction, type Action } from './roles.js';
 
 export const ADMIN_NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;

@@ -1,7 +1,6 @@
 // mpchsm's policy module: pure functions shared by the gateway and every signer.
 export * from './admin-evidence.js';
 export * from './approvals.js';
-export * from './canonical.js';
 export * from './evaluate.js';
 export * from './evidence.js';
 export * from './governance.js';

@@ -13,7 +13,7 @@
 // The `mpchsm` top-level block carries mpchsm's own per-key controls (allowed algorithms, rate
 // limit, approvals per signature); AWS tools read and write the document as plain JSON.
 import { z } from 'zod';
-import { SIGNING_ALGORITHMS } from '../gateway/keyspec.js';
+import { SIGNING_ALGORITHMS } from '../contract/keys/specs.js';
 import { KMS_OPERATIONS } from './roles.js';
 
 /** PutKeyPolicy / CreateKey refusal; the gateway answers with the KMS error of the same name. */

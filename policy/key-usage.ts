@@ -1,7 +1,7 @@
 // What a key may be used for, decided by its own spec and usage — at every signer, whatever the
 // gateway asks: a SIGN_VERIFY key only signs, with its spec's algorithms; an ENCRYPT_DECRYPT key
 // only decrypts. A raw RSA operation on a signing key would be a signature by another name.
-import { isKeySpec, isRsaKeySpec, SIGNING_ALGORITHMS_BY_SPEC } from '../gateway/keyspec.js';
+import { isKeySpec, isRsaKeySpec, SIGNING_ALGORITHMS_BY_SPEC } from '../contract/keys/specs.js';
 
 /** Decryption paddings an RSA ENCRYPT_DECRYPT key serves (PKCS#1 v1.5 for PKCS#11's CKM_RSA_PKCS). */
 export const DECRYPTION_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSAES_PKCS1_V1_5'] as const;

@@ -4,7 +4,7 @@
 // stores and relays the proposal — being able to read or replace it.
 //
 // The proposing administrator's tool (`mpchsm principal add`) makes the credentials. The SigV4
-// secret is sealed with the signers' envelope (signers/node/envelope.ts: X25519
+// secret is sealed with the signers' envelope (contract/identity/envelope.ts: X25519
 // ephemeral-static, HKDF, ChaCha20-Poly1305, signed) to every signer, which verify every
 // principal's requests (the gateway verifies none: it asks a signer). The tool seals to the
 // public identities it has pinned, never to ones the gateway reports. The sealed copies are
@@ -17,8 +17,8 @@
 // them (the update carries their credentials, sealed to every signer) and removes them.
 import { z } from 'zod';
 import type { Rng } from '../signers/protocols/common.js';
-import { envelopeSchema, openEnvelope, sealEnvelope } from '../signers/node/envelope.js';
-import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIdentity, type IdentitySecrets, type PublicIdentity } from '../signers/node/identity.js';
+import { envelopeSchema, openEnvelope, sealEnvelope } from '../contract/identity/envelope.js';
+import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIdentity, type IdentitySecrets, type PublicIdentity } from '../contract/identity/identity.js';
 import type { Approval } from './approvals.js';
 import { ADMIN_NAME_RE, governanceDocumentSchema, governanceSignatureSchema, type GovernanceDocument, type SignedGovernance } from './governance.js';
 

@@ -4,11 +4,11 @@
 // single-use: the verifier refuses nonces already in the caller's used-nonce store, and
 // returns the nonces the caller must record (until their expiry) once the signature is made.
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { ed25519Sign, ed25519Verify } from '../signers/node/curve25519.js';
+import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
-import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type MessageType, type SigningAlgorithm } from '../gateway/keyspec.js';
+import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type MessageType, type SigningAlgorithm } from '../contract/keys/specs.js';
 import { fromHex, toHex } from '../signers/protocols/common.js';
-import { canonicalDigest, DOMAINS } from './canonical.js';
+import { canonicalDigest, DOMAINS } from '../contract/canonical.js';
 import { ADMIN_NAME_RE, approvalKeyOf, signatureHexSchema, type GovernanceDocument } from './governance.js';
 
 /** Longest an approval may be valid, counted from the verifier's clock. */

@@ -6,7 +6,7 @@ import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from
 import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import * as graphene from 'graphene-pk11';
 import type * as pkcs11 from 'pkcs11js';
-import { CKA, CKM, CKO, CKU } from '../../gateway/p11/ck.js';
+import { CKA, CKM, CKO, CKU } from '../../contract/pkcs11/ck.js';
 import { closedLoop, summarise } from './stats.js';
 import { KMS_SPEC, requestSchema, type Alg, type KeygenAnswer, type LoadResult, type WorkerCommand, type WorkerInit } from './types.js';
 

@@ -1,12 +1,12 @@
 // What an operation handler gets: the gateway, the facade's state, the authenticated principal,
 // and key lookup that always authorizes (so no handler can reach a key without the seam).
 import type { z } from 'zod';
-import { isSigningAlgorithm } from '../keyspec.js';
+import { isSigningAlgorithm } from '../../contract/keys/specs.js';
 import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { ACCOUNT_ACTIONS, messageDigestFor, type Action, type Approval, type Proposal, type RequestContext } from '../../policy/index.js';
 import type { Creation, RequestEvidence } from '../../signers/node/guard.js';
-import { digestHex } from '../../signers/node/released.js';
+import { digestHex } from '../../contract/signer-rpc/released.js';
 import { gatewayPolicy } from '../governance.js';
 import type { Principal } from '../principals.js';
 import type { GatewayDeps } from '../server.js';

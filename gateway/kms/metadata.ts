@@ -1,7 +1,7 @@
 // How a key record looks to KMS clients: KeyMetadata (DescribeKey, CreateKey) and the
 // algorithm lists (GetPublicKey too). Dates are epoch seconds, as the JSON protocol sends them.
 import type { KeyRecord } from '../keys.js';
-import { SIGNING_ALGORITHMS_BY_SPEC, isKeySpec, type KeySpec } from '../keyspec.js';
+import { SIGNING_ALGORITHMS_BY_SPEC, isKeySpec, type KeySpec } from '../../contract/keys/specs.js';
 import type { Arns } from './ids.js';
 
 export const ENCRYPTION_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] as const;

@@ -3,7 +3,7 @@
 // tags) — runs through `exclusive`, one at a time, so concurrent requests never lose an update.
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../signers/node/atomic.js';
+import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { KeyRecord, KeyStore } from '../keys.js';
 import { SerialQueue } from '../serial-queue.js';
 

@@ -10,14 +10,14 @@ import tls from 'node:tls';
 import type { AuditEventInput } from '../../audit/entry.js';
 import { abandonedEntries } from '../cluster-outcome.js';
 import type { GatewayDeps } from '../server.js';
-import { CKR } from './ck.js';
+import { CKR } from '../../contract/pkcs11/ck.js';
 import { Connection, ConnectionTable } from './connections.js';
 import { Credentials } from './credentials.js';
 import { handleRequest, type P11Deps, type RequestLog } from './handlers.js';
 import { P11Store } from './store.js';
 import { UnauthenticatedTally } from '../unauthenticated.js';
 import { classify } from './unauthenticated.js';
-import { FrameReader, frame, WireError, type FrameLimits } from './wire.js';
+import { FrameReader, frame, WireError, type FrameLimits } from '../../contract/pkcs11/wire.js';
 
 export const p11Paths = (dir: string) => ({
   dir: path.join(dir, 'p11'),

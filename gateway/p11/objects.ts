@@ -4,10 +4,10 @@
 // C_GetAttributeValue itself; it gets them again at each C_FindObjectsInit.
 import { createHash } from 'node:crypto';
 import type { KeyRecord } from '../keys.js';
-import { parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey, type KeySpec } from '../keyspec.js';
-import { CK_UNAVAILABLE_INFORMATION, CKA, CKC_X_509, CKK, CKM, CKO, CKR, P11Error, SENSITIVE_PRIVATE } from './ck.js';
+import { parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey, type KeySpec } from '../../contract/keys/specs.js';
+import { CK_UNAVAILABLE_INFORMATION, CKA, CKC_X_509, CKK, CKM, CKO, CKR, P11Error, SENSITIVE_PRIVATE } from '../../contract/pkcs11/ck.js';
 import type { StoredCertificate } from './store.js';
-import type { Abi, Value } from './wire.js';
+import type { Abi, Value } from '../../contract/pkcs11/wire.js';
 import { parseCertificate } from './x509.js';
 
 export interface P11Object {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../signers/node/atomic.js';
+import { writeFileAtomic } from '../../contract/io/atomic.js';
 import { SerialQueue } from '../serial-queue.js';
 
 const hex = z.string().regex(/^([0-9a-f]{2})*$/);

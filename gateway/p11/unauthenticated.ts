@@ -1,6 +1,6 @@
 // Which count of the unauthenticated tally (gateway/unauthenticated.ts) a PKCS#11 request with
 // no login behind it goes to.
-import { CKR } from './ck.js';
+import { CKR } from '../../contract/pkcs11/ck.js';
 import type { RequestLog } from './handlers.js';
 
 export function classify(log: RequestLog): string {

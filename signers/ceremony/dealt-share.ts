@@ -4,8 +4,8 @@
 // ceremony's trust rests on where the dealer runs), it only gives the envelope its usual form.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { openEnvelope, sealEnvelope, type Envelope } from '../node/envelope.js';
-import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, type IdentitySecrets, type PublicIdentity } from '../node/identity.js';
+import { openEnvelope, sealEnvelope, type Envelope } from '../../contract/identity/envelope.js';
+import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, type IdentitySecrets, type PublicIdentity } from '../../contract/identity/identity.js';
 import { rsaKeyShareSchema, type RsaKeyShareJson } from '../protocols/rsa/key.js';
 
 /** The envelope's sender id: above every signer id, so it is never mistaken for one. */

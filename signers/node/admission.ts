@@ -8,14 +8,14 @@
 // gateway replaying an older admission, is refused, and nothing is written.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../../policy/canonical.js';
+import { canonicalJson } from '../../contract/canonical.js';
 import { toHex } from '../protocols/common.js';
 import type { SignerConfig } from './config.js';
-import { envelopeSchema, openEnvelope, sealEnvelope } from './envelope.js';
+import { envelopeSchema, openEnvelope, sealEnvelope } from '../../contract/identity/envelope.js';
 import { admissionStateSchema, PolicyGuard, type AdmissionState } from './guard.js';
-import type { IdentitySecrets } from './identity.js';
+import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import { RpcError } from './rpc.js';
-import type { ShareStore } from './store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const PURPOSE = 'signer-admission';
 const challengeSchema = z.string().regex(/^[0-9a-f]{64}$/);

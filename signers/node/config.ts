@@ -1,8 +1,8 @@
 // A signer's configuration: who it is, where it listens, and the identities it pins.
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile } from './json-file.js';
-import { publicIdentitySchema } from './identity.js';
+import { readJsonFile } from '../../contract/io/json-file.js';
+import { publicIdentitySchema } from '../../contract/identity/identity.js';
 
 export const peerSchema = z.strictObject({
   name: z.string(),

@@ -18,13 +18,13 @@ import {
   type EcdsaSignState,
 } from '../protocols/ecdsa/index.js';
 import type { SignerConfig } from './config.js';
-import { EnvelopeError } from './envelope.js';
+import { EnvelopeError } from '../../contract/identity/envelope.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
-import type { Released } from './released.js';
+import type { Released } from '../../contract/signer-rpc/released.js';
 import { SessionTable } from './sessions.js';
 import { RpcError } from './rpc.js';
-import type { ShareStore } from './store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const ROUND_OF: Record<string, number> = { round1: 1, round2: 2, round3: 3 };
 

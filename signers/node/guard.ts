@@ -42,14 +42,13 @@ import { z } from 'zod';
 import type { AuditLog } from '../../audit/log.js';
 import { KmsError } from '../../gateway/kms/errors.js';
 import { SigV4Verifier } from '../../gateway/kms/sigv4.js';
-import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type SigningAlgorithm } from '../../gateway/keyspec.js';
+import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type SigningAlgorithm } from '../../contract/keys/specs.js';
 import {
   MalformedPolicyDocumentException,
   MembershipError,
   administratorChanges,
   aliasNameProblem,
   authorize,
-  canonicalJson,
   createKeyRequestFor,
   defaultKeyPolicy,
   enrolmentProblem,
@@ -81,15 +80,16 @@ import {
   type Proposal,
   type RequestExpectation,
 } from '../../policy/index.js';
+import { canonicalJson } from '../../contract/canonical.js';
 import { fromHex, toHex } from '../protocols/common.js';
 import type { RsaRequest } from '../protocols/rsa/request.js';
 import { peerSchema, type Peer } from './config.js';
-import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from './identity.js';
-import { digestHex } from './released.js';
+import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from '../../contract/identity/identity.js';
+import { digestHex } from '../../contract/signer-rpc/released.js';
 import { ReplayLedger } from './replay-ledger.js';
 import { checkUnspent, proposerRequest, verifiedRequest, type RequestCheck, type VerifiedRequest } from './admin-evidence.js';
 import { RpcError } from './rpc.js';
-import type { ShareStore } from './store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const REGISTRY = 'policy.registry';
 const GOVERNANCE = 'policy.governance';

@@ -4,18 +4,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { readSecretFromStdin } from '../../cli/stdin.js';
-import { writeFileAtomic } from './atomic.js';
+import { readSecretFromStdin } from '../../contract/io/stdin.js';
+import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { Logger } from 'pino';
 import { Admission } from './admission.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths, type SignerConfig } from './config.js';
 import { PolicyGuard } from './guard.js';
-import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity, type IdentitySecrets } from './identity.js';
+import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
 import { createRpcServer, type RpcHandler } from './rpc.js';
 import { SignerService } from './service.js';
-import { ShareStore } from './store.js';
+import { ShareStore } from '../../contract/io/sealed-store.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
 

@@ -4,8 +4,8 @@
 import { z } from 'zod';
 import { ProtocolError, type Message, type PartyId } from '../protocols/common.js';
 import type { SignerConfig } from './config.js';
-import { ReplayGuard, envelopeSchema, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from './envelope.js';
-import type { IdentitySecrets, PublicIdentity } from './identity.js';
+import { ReplayGuard, envelopeSchema, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from '../../contract/identity/envelope.js';
+import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';
 import { RpcError } from './rpc.js';
 
 /** A protocol message as relayed by the gateway: routing in clear, content in an envelope. */

@@ -11,7 +11,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import type { BucketState } from '../../policy/index.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../../contract/io/atomic.js';
 
 /** A request released for, until its window closes. */
 export interface SeenRequest {

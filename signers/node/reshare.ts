@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { canonicalJson } from '../../policy/canonical.js';
+import { canonicalJson } from '../../contract/canonical.js';
 import { resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
 import { encodePublicParams, parsePublicParams, rsaPublicParamsSchema } from '../protocols/rsa/key.js';
 import type { Message } from '../protocols/common.js';
@@ -19,10 +19,10 @@ import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard.js';
 import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, keyPackageSchema, recordScheme, type KeyPackage, type RsaHeld } from './key-records.js';
 import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
-import type { Released } from './released.js';
+import type { Released } from '../../contract/signer-rpc/released.js';
 import { RpcError } from './rpc.js';
 import { SessionTable } from './sessions.js';
-import type { ShareStore } from './store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 /** A reshared share kept until it is adopted. */
 export const pendingName = (keyId: string) => `reshare.${keyId}`;

@@ -3,8 +3,8 @@
 // server half lives here; the client half is gateway/signer-client.ts.
 import http from 'node:http';
 import { z } from 'zod';
-import { ReplayGuard, signResponse, verifyRequest } from './envelope.js';
-import type { IdentitySecrets } from './identity.js';
+import { ReplayGuard, signResponse, verifyRequest } from '../../contract/identity/envelope.js';
+import type { IdentitySecrets } from '../../contract/identity/identity.js';
 
 export const RPC_MAX_BODY = 16 * 1024 * 1024;
 export const RPC_MAX_SKEW_MS = 60_000;

@@ -7,13 +7,13 @@ import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeySha
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
 import { decodeRsaRecord, encodeRsaRecord } from './key-records.js';
-import type { Released } from './released.js';
+import type { Released } from '../../contract/signer-rpc/released.js';
 import type { SignerConfig } from './config.js';
 import { rsaFingerprint, type CreateRecord, type PolicyGuard } from './guard.js';
-import { EnvelopeError } from './envelope.js';
-import type { IdentitySecrets, PublicIdentity } from './identity.js';
+import { EnvelopeError } from '../../contract/identity/envelope.js';
+import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';
 import { RpcError } from './rpc.js';
-import type { ShareStore } from './store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const keyIdSchema = z.string().uuid();
 

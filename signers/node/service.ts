@@ -9,20 +9,20 @@ import { dkgStart, dkgStep, publicPackage, type DkgState } from '../protocols/dk
 import { frostCommit, frostSign, signingPackageSchema, type FrostSignerState } from '../protocols/frost.js';
 import { groupNames } from '../protocols/suites.js';
 import type { SignerConfig } from './config.js';
-import { EnvelopeError } from './envelope.js';
-import type { IdentitySecrets } from './identity.js';
+import { EnvelopeError } from '../../contract/identity/envelope.js';
+import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import { EcdsaSessions } from './ecdsa.js';
 import { PolicyGuard, guardEcdsaRoutes, type CreateRecord, type PendingKey, type UseGrant } from './guard.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { Relay, keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema } from './relay.js';
 import { RpcError, type RpcHandler } from './rpc.js';
-import type { ShareStore } from './store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
 import { SessionTable } from './sessions.js';
 import { ReshareSessions, pendingName } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
 import type { AuditLog } from '../../audit/log.js';
-import type { Released } from './released.js';
+import type { Released } from '../../contract/signer-rpc/released.js';
 
 const keyRecord = keyRecordName;
 

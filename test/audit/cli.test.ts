@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/log.js';
 import { gatewayAuditPath, signerAuditPath } from '../../audit/paths.js';
 import { auditShow, auditVerify, doctor, type Io } from '../../cli/audit.js';
-import { exportPublicIdentity, type IdentitySecrets } from '../../signers/node/identity.js';
-import { SOFTWARE_SEALER_KIND } from '../../signers/node/seal.js';
+import { exportPublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { SOFTWARE_SEALER_KIND } from '../../contract/io/seal.js';
 import { identity, signEvent, tempDir } from './fixtures.js';
 
 const SIGNERS = ['signer1', 'signer2', 'signer3'] as const;

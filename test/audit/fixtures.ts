@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { identityFromSecrets, type IdentitySecrets } from '../../signers/node/identity.js';
+import { identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
 import type { AuditKey } from '../../audit/chain.js';
 import type { AuditEventInput } from '../../audit/entry.js';
 import { seededRng } from '../helpers/rng.js';

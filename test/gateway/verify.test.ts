@@ -26,7 +26,7 @@ import {
   type KeySpec,
   type RsaKeySpec,
   type SigningAlgorithm,
-} from '../../gateway/keyspec.js';
+} from '../../contract/keys/specs.js';
 import {
   VerifyError,
   checkSigningRequest,

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isTempName, removeTempFiles, tempPathFor, writeFileAtomic } from '../../signers/node/atomic.js';
+import { isTempName, removeTempFiles, tempPathFor, writeFileAtomic } from '../../contract/io/atomic.js';
 
 let dir: string;
 beforeEach(async () => {

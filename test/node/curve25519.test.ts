@@ -2,7 +2,7 @@
 // against noble's implementation) and refuse what those refuse.
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
-import { ed25519PublicKey, ed25519Sign, ed25519Verify, forgetSecretKey, x25519Ephemeral, x25519PublicKey, x25519Shared } from '../../signers/node/curve25519.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify, forgetSecretKey, x25519Ephemeral, x25519PublicKey, x25519Shared } from '../../contract/identity/curve25519.js';
 import { seededRng } from '../helpers/rng.js';
 
 const rng = seededRng('curve25519');

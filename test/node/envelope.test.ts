@@ -6,8 +6,8 @@ import {
   ReplayGuard,
   sealEnvelope,
   signBroadcast,
-} from '../../signers/node/envelope.js';
-import { identityFromSecrets, type IdentitySecrets } from '../../signers/node/identity.js';
+} from '../../contract/identity/envelope.js';
+import { identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { seededRng } from '../helpers/rng.js';
 
 const make = (name: string): IdentitySecrets => identityFromSecrets(name, seededRng(`${name}/sign`)(32), seededRng(`${name}/kex`)(32));

@@ -12,8 +12,8 @@ import {
   loadIdentity,
   parsePublicIdentity,
   wipeIdentity,
-} from '../../signers/node/identity.js';
-import { ShareStore } from '../../signers/node/store.js';
+} from '../../contract/identity/identity.js';
+import { ShareStore } from '../../contract/io/sealed-store.js';
 import { seededRng } from '../helpers/rng.js';
 
 const FAST = { scrypt: { N: 2 ** 10, r: 8, p: 1 } };

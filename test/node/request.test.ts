@@ -7,8 +7,8 @@ import {
   signResponse,
   verifyRequest,
   verifyResponse,
-} from '../../signers/node/envelope.js';
-import { identityFromSecrets } from '../../signers/node/identity.js';
+} from '../../contract/identity/envelope.js';
+import { identityFromSecrets } from '../../contract/identity/identity.js';
 import { seededRng } from '../helpers/rng.js';
 
 const gateway = identityFromSecrets('gateway', seededRng('gw/sign')(32), seededRng('gw/kex')(32));

@@ -9,7 +9,7 @@ import {
   SEALER_HEADER_FILE,
   SealerError,
   WrongOperatorSecretError,
-} from '../../signers/node/seal.js';
+} from '../../contract/io/seal.js';
 
 const FAST = { N: 2 ** 10, r: 8, p: 1 }; // tests only; production uses DEFAULT_SCRYPT
 const SECRET = 'operator secret for tests';

@@ -2,9 +2,9 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempPathFor } from '../../signers/node/atomic.js';
-import { SEALER_HEADER_FILE, WrongOperatorSecretError } from '../../signers/node/seal.js';
-import { InvalidRecordNameError, ShareStore, StoreError, StoreIntegrityError } from '../../signers/node/store.js';
+import { tempPathFor } from '../../contract/io/atomic.js';
+import { SEALER_HEADER_FILE, WrongOperatorSecretError } from '../../contract/io/seal.js';
+import { InvalidRecordNameError, ShareStore, StoreError, StoreIntegrityError } from '../../contract/io/sealed-store.js';
 
 const FAST = { scrypt: { N: 2 ** 10, r: 8, p: 1 } };
 const SECRET = 'operator secret for tests';

@@ -42,7 +42,7 @@ export function only(steps: Map<string, Step[]>, name: string): Step {
   return s[0]!;
 }
 
-export { CKR } from '../../gateway/p11/ck.js';
+export { CKR } from '../../contract/pkcs11/ck.js';
 
 /** The CKR value a pkcs11js/graphene call failed with (undefined: it did not fail). */
 export function ckrOf(f: () => unknown): number | undefined {

@@ -2,8 +2,8 @@
 // an attacker) can send, and when the gateway hangs up.
 import net from 'node:net';
 import { derivePinKeys } from '../../policy/evidence.js';
-import { CKU } from '../../gateway/p11/ck.js';
-import { decodeValue, frame, FrameReader, OP, type Value } from '../../gateway/p11/wire.js';
+import { CKU } from '../../contract/pkcs11/ck.js';
+import { decodeValue, frame, FrameReader, OP, type Value } from '../../contract/pkcs11/wire.js';
 
 /** A request as the module frames it: version 1, the op, 8-byte little-endian CK_ULONG, the credential. */
 export const request = (op: number, credential: string, ...args: Value[]): Value => [1, op, 1, Buffer.from(credential), ...args];

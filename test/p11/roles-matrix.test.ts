@@ -15,7 +15,7 @@ import * as graphene from 'graphene-pk11';
 import type * as pkcs11 from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGatewayConfig } from '../../gateway/config.js';
-import { CKA, CKG, CKK, CKM, CKO, CKR } from '../../gateway/p11/ck.js';
+import { CKA, CKG, CKK, CKM, CKO, CKR } from '../../contract/pkcs11/ck.js';
 import { uuidBytes } from '../../gateway/p11/objects.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { auditEntries as auditLog, createKey, kms, perSignaturePolicy } from '../policy-cluster/helpers.js';

@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignerClient } from '../../gateway/signer-client.js';
-import { sealEnvelope } from '../../signers/node/envelope.js';
-import { loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../signers/node/identity.js';
+import { sealEnvelope } from '../../contract/identity/envelope.js';
+import { loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { approve, auditEntries, createKey, createKeyTrio, gatewayCall, gatewayIdentity, publicKeyOf, refusal, signerRecord, signerRegistry, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 

@@ -10,7 +10,7 @@ import type { TestCluster } from '../helpers/cluster.js';
 import { appRequest, approve, auditEntries, createKey, publicKeyOf, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 import { relayRounds, type RelayAnswer } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
-import { canonicalJson } from '../../policy/index.js';
+import { canonicalJson } from '../../contract/canonical.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];

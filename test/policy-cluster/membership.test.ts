@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../cli/env-file.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import * as graphene from 'graphene-pk11';
-import { CKA, CKM, CKO } from '../../gateway/p11/ck.js';
+import { CKA, CKM, CKO } from '../../contract/pkcs11/ck.js';
 import { uuidBytes } from '../../gateway/p11/objects.js';
 import { newPrincipal, readPinKdf } from '../../gateway/principals.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
@@ -28,7 +28,7 @@ import {
   type Proposal,
   type SignedGovernance,
 } from '../../policy/index.js';
-import type { PublicIdentity } from '../../signers/node/identity.js';
+import type { PublicIdentity } from '../../contract/identity/identity.js';
 import { toHex } from '../../signers/protocols/common.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { buildShim, modulePath } from '../p11/helpers.js';

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
-import { sealEnvelope } from '../../signers/node/envelope.js';
-import { loadIdentity } from '../../signers/node/identity.js';
+import { sealEnvelope } from '../../contract/identity/envelope.js';
+import { loadIdentity } from '../../contract/identity/identity.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { appRequest, approve, auditEntries, createKey, createKeyTrio, gatewayCall, publicKeyOf, refusal, signerRecord, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 

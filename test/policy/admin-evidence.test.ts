@@ -1,8 +1,8 @@
 // An administrator's signed request as evidence for a change (policy/admin-evidence.ts), and as
 // that administrator's approval in authorize() (policy/evaluate.ts).
 import { describe, expect, it } from 'vitest';
-import { CKA, CKM } from '../../gateway/p11/ck.js';
-import { encodeValue } from '../../gateway/p11/wire.js';
+import { CKA, CKM } from '../../contract/pkcs11/ck.js';
+import { encodeValue } from '../../contract/pkcs11/wire.js';
 import { createKeyRequestFor, macP11KeygenRequest, macP11LabelRequest, sameParameters, verifyPrincipalRequest } from '../../policy/admin-evidence.js';
 import { signApproval, type Proposal } from '../../policy/approvals.js';
 import { authorize } from '../../policy/evaluate.js';

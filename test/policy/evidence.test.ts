@@ -4,8 +4,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { CKM } from '../../gateway/p11/ck.js';
-import { encodeValue } from '../../gateway/p11/wire.js';
+import { CKM } from '../../contract/pkcs11/ck.js';
+import { encodeValue } from '../../contract/pkcs11/wire.js';
 import {
   derivePinKeys,
   loginKeyHash,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalDigest, canonicalJson } from '../../policy/canonical.js';
+import { canonicalDigest, canonicalJson } from '../../contract/canonical.js';
 import {
   defaultGovernance,
   governanceDigest,

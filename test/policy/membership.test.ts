@@ -23,7 +23,7 @@ import {
   type PrincipalSecrets,
   type Proposal,
 } from '../../policy/index.js';
-import { identityFromSecrets, type IdentitySecrets } from '../../signers/node/identity.js';
+import { identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { toHex } from '../../signers/protocols/common.js';
 import { seededRng } from '../helpers/rng.js';
 import { admin, ADMINS, bootstrapGovernance, CLUSTER, makeAdmin, NOW } from './fixtures.js';

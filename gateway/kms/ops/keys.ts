@@ -2,7 +2,7 @@
 // CancelKeyDeletion, UpdateKeyDescription.
 import { z } from 'zod';
 import type { KeyRecord } from '../../keys.js';
-import { KEY_SPECS, isKeySpec, type KeySpec } from '../../keyspec.js';
+import { KEY_SPECS, isKeySpec, type KeySpec } from '../../../contract/keys/specs.js';
 import { operation, type OpContext } from '../context.js';
 import { KmsError } from '../errors.js';
 import { grantTokens, keyIdField, limitField, markerField, str } from '../input.js';

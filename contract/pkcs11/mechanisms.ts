@@ -23,8 +23,8 @@
 // verification need only the public key and run in the gateway.
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { z } from 'zod';
-import { HASHES, HASH_LENGTH, type EcKeySpec, type HashName, type KeySpec, type MessageType, type SigningAlgorithm } from '../keyspec.js';
-import type { EncryptionAlgorithm } from '../rsa.js';
+import { HASHES, HASH_LENGTH, type EcKeySpec, type HashName, type KeySpec, type MessageType, type SigningAlgorithm } from '../keys/specs.js';
+import type { EncryptionAlgorithm } from '../../gateway/rsa.js';
 import { CKG, CKM, CKR, P11Error } from './ck.js';
 import type { Value } from './wire.js';
 

@@ -1,10 +1,10 @@
 // What a C_GenerateKeyPair asks for, read from its mechanism and templates: the key spec and
 // usage. Pure, so the gateway and each signer (which checks an administrator's key generation
 // itself: policy/admin-evidence.ts) read a request alike.
-import type { KeyRecord } from '../keys.js';
-import type { KeySpec } from '../keyspec.js';
+import type { KeyRecord } from '../../gateway/keys.js';
+import type { KeySpec } from '../keys/specs.js';
 import { CKA, CKM, CKR, P11Error } from './ck.js';
-import { keySpecOfEcParams } from './objects.js';
+import { keySpecOfEcParams } from '../../gateway/p11/objects.js';
 import type { Abi } from './wire.js';
 
 export const RSA_BITS: Readonly<Record<string, KeySpec>> = { 2048: 'RSA_2048', 3072: 'RSA_3072', 4096: 'RSA_4096' };
