@@ -45,7 +45,7 @@ import type { RegisteredPrincipal } from '../signers/node/guard.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
 import type { NewPrincipal } from '../gateway/principals.js';
-import { fromHex, toHex } from '../signers/protocols/common.js';
+import { fromHex, toHex } from '../contract/bytes.js';
 import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
 import { runNode } from './processes.js';

@@ -36,7 +36,7 @@ import {
 import { canonicalJson } from '../contract/canonical.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import type { PublicIdentity } from '../contract/identity/identity.js';
-import { toHex } from '../signers/protocols/common.js';
+import { toHex } from '../contract/bytes.js';
 import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
 import { layout, pinnedSigners } from './layout.js';

@@ -30,7 +30,7 @@ import {
 } from '../policy/index.js';
 import { canonicalJson } from '../contract/canonical.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import { toHex } from '../signers/protocols/common.js';
+import { toHex } from '../contract/bytes.js';
 import { submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile } from './env-file.js';
 import { entry, layout, pinnedSigners } from './layout.js';

@@ -20,7 +20,8 @@ import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec, type Messag
 import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
-import { RsaCoordinator, type EncryptionAlgorithm } from './rsa.js';
+import { RsaCoordinator } from './rsa.js';
+import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
 import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';

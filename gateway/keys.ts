@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
+import { KEY_USAGES } from '../contract/keys/specs.js';
 import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
@@ -15,7 +16,7 @@ export const keyRecordSchema = z.object({
   keyId: z.string().uuid(),
   scheme: schemeSchema,
   keySpec: z.string(),
-  keyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT']),
+  keyUsage: z.enum(KEY_USAGES),
   /** SubjectPublicKeyInfo DER, base64. */
   publicKey: z.string(),
   /** Party ids of the signers that hold shares, and how many must take part. */

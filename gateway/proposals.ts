@@ -44,7 +44,7 @@ import {
   type SignApproval,
 } from '../policy/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import { fromHex } from '../signers/protocols/common.js';
+import { fromHex } from '../contract/bytes.js';
 import type { ChangeResult, GatewayPolicy } from './governance.js';
 import { KmsError, asKmsError } from './kms/errors.js';
 import { parseInput } from './kms/input.js';

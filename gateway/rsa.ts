@@ -17,15 +17,14 @@ import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/reques
 import type { Cluster, SignRequest } from './cluster.js';
 import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { BadPartialError } from './planner.js';
 import type { SignerClient } from './signer-client.js';
 
 const DEALER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'signers', 'ceremony', 'rsa-dealer.js');
 const CEREMONY_TIMEOUT_MS = 15 * 60_000; // safe primes for RSA-4096 take minutes
 
-export const ENCRYPTION_PADDING = { RSAES_OAEP_SHA_1: 'oaep-sha1', RSAES_OAEP_SHA_256: 'oaep-sha256', RSAES_PKCS1_V1_5: 'pkcs1v15' } as const satisfies Record<string, DecryptPadding>;
-export type EncryptionAlgorithm = keyof typeof ENCRYPTION_PADDING;
+export const ENCRYPTION_PADDING = { RSAES_OAEP_SHA_1: 'oaep-sha1', RSAES_OAEP_SHA_256: 'oaep-sha256', RSAES_PKCS1_V1_5: 'pkcs1v15' } as const satisfies Record<EncryptionAlgorithm, DecryptPadding>;
 
 const dealtSchema = z.object({
   publicKey: z.object({ spki: z.string() }),

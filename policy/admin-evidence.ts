@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { CKA, P11Error } from '../contract/pkcs11/ck.js';
 import { keyPairRequested } from '../contract/pkcs11/keygen.js';
 import { Abi, decodeValue, encodeValue, OP, type Value } from '../contract/pkcs11/wire.js';
-import { toHex } from '../signers/protocols/common.js';
+import { toHex } from '../contract/bytes.js';
 import { canonicalJson } from '../contract/canonical.js';
 import { checkSigV4, EVIDENCE_SKEW_MS, hmacSha256, P11_REQUEST_LABEL, sigv4EvidenceSchema, type SigV4CheckOptions } from './evidence.js';
 

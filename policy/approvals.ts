@@ -12,7 +12,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
-import { fromHex, toHex } from '../signers/protocols/common.js';
+import { fromHex, toHex } from '../contract/bytes.js';
 import { canonicalDigest, canonicalJson, DOMAINS } from '../contract/canonical.js';
 import { ADMIN_NAME_RE, approvalKeyOf, governanceDigest, governanceDocumentSchema, quorumFor, signatureHexSchema, type GovernanceDocument } from './governance.js';
 import { isAction, type Action } from './roles.js';

@@ -42,7 +42,7 @@ import { z } from 'zod';
 import { isKeySpec } from '../contract/keys/specs.js';
 import { planDecryption, planSignature } from '../contract/pkcs11/mechanisms.js';
 import { decodeValue, encodeValue, OP, type Value } from '../contract/pkcs11/wire.js';
-import { fromHex, toHex } from '../signers/protocols/common.js';
+import { fromHex, toHex } from '../contract/bytes.js';
 
 /** Accepted clock difference for a request's own date, each way. */
 export const EVIDENCE_SKEW_MS = 5 * 60_000;

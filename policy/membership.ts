@@ -16,7 +16,7 @@
 // Administrators are not added here: they need an approval key, so a governance update adds
 // them (the update carries their credentials, sealed to every signer) and removes them.
 import { z } from 'zod';
-import type { Rng } from '../signers/protocols/common.js';
+import type { Rng } from '../contract/bytes.js';
 import { envelopeSchema, openEnvelope, sealEnvelope } from '../contract/identity/envelope.js';
 import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIdentity, type IdentitySecrets, type PublicIdentity } from '../contract/identity/identity.js';
 import type { Approval } from './approvals.js';

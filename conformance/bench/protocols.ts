@@ -8,7 +8,8 @@
 //   protocols.js --quick   fewer iterations
 
 import { createHash, randomBytes } from 'node:crypto';
-import { inboxOf, runLocally, type PartyId, type Rng, type Step } from '../../signers/protocols/common.js';
+import { inboxOf, runLocally, type Step } from '../../signers/protocols/common.js';
+import { type PartyId, type Rng } from '../../contract/bytes.js';
 import { dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   ecdsaCombine,

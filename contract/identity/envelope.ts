@@ -22,7 +22,7 @@
 
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { fromHex, partyIdSchema, toHex, type PartyId, type Rng } from '../../signers/protocols/common.js';
+import { fromHex, partyIdSchema, toHex, type PartyId, type Rng } from '../bytes.js';
 import { ed25519Sign, ed25519Verify, x25519Ephemeral, x25519Shared } from './curve25519.js';
 import { fingerprint, type IdentitySecrets, type PublicIdentity } from './identity.js';
 

@@ -10,7 +10,7 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { ed25519PublicKey, ed25519Sign, ed25519Verify, forgetSecretKey, x25519PublicKey } from './curve25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
-import { fromHex, toHex, type Rng } from '../../signers/protocols/common.js';
+import { fromHex, toHex, type Rng } from '../bytes.js';
 import type { ShareStore } from '../io/sealed-store.js';
 
 export interface PublicIdentity {

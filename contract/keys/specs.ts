@@ -37,6 +37,13 @@ export const SIGNING_ALGORITHMS = [
 ] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
+export const ENCRYPTION_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSAES_PKCS1_V1_5'] as const;
+export type EncryptionAlgorithm = (typeof ENCRYPTION_ALGORITHMS)[number];
+
+/** One usage per asymmetric key, as in KMS. */
+export const KEY_USAGES = ['SIGN_VERIFY', 'ENCRYPT_DECRYPT'] as const;
+export type KeyUsage = (typeof KEY_USAGES)[number];
+
 export type MessageType = 'RAW' | 'DIGEST';
 export type HashName = 'SHA-256' | 'SHA-384' | 'SHA-512';
 export type SignatureScheme = 'RSASSA_PSS' | 'RSASSA_PKCS1_V1_5' | 'ECDSA' | 'ED25519' | 'ED25519_PH';

@@ -1,10 +1,9 @@
 // What a C_GenerateKeyPair asks for, read from its mechanism and templates: the key spec and
 // usage. Pure, so the gateway and each signer (which checks an administrator's key generation
 // itself: policy/admin-evidence.ts) read a request alike.
-import type { KeyRecord } from '../../gateway/keys.js';
-import type { KeySpec } from '../keys/specs.js';
+import type { KeySpec, KeyUsage } from '../keys/specs.js';
 import { CKA, CKM, CKR, P11Error } from './ck.js';
-import { keySpecOfEcParams } from '../../gateway/p11/objects.js';
+import { keySpecOfEcParams } from './ec-params.js';
 import type { Abi } from './wire.js';
 
 export const RSA_BITS: Readonly<Record<string, KeySpec>> = { 2048: 'RSA_2048', 3072: 'RSA_3072', 4096: 'RSA_4096' };
@@ -43,13 +42,13 @@ export function keySpecFor(mech: number, pub: Map<number, Buffer>, priv: Map<num
 }
 
 /** One usage per key, as in KMS: signing unless only decryption is asked for. */
-export function usageOf(keySpec: KeySpec, wantsSign: boolean, wantsDecrypt: boolean): KeyRecord['keyUsage'] {
+export function usageOf(keySpec: KeySpec, wantsSign: boolean, wantsDecrypt: boolean): KeyUsage {
   if (!keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign) throw new P11Error(CKR.TEMPLATE_INCONSISTENT, 'EC and Edwards keys sign; they do not decrypt');
   return keySpec.startsWith('RSA_') && wantsDecrypt && !wantsSign ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY';
 }
 
 /** The key spec and usage a C_GenerateKeyPair with mechanism `mech` and these templates makes. */
-export function keyPairRequested(mech: number, pub: Map<number, Buffer>, priv: Map<number, Buffer>, abi: Abi): { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage'] } {
+export function keyPairRequested(mech: number, pub: Map<number, Buffer>, priv: Map<number, Buffer>, abi: Abi): { keySpec: KeySpec; keyUsage: KeyUsage } {
   const keySpec = keySpecFor(mech, pub, priv, abi);
   const keyUsage = usageOf(keySpec, isTrue(priv.get(CKA.SIGN)) || isTrue(pub.get(CKA.VERIFY)), isTrue(priv.get(CKA.DECRYPT)) || isTrue(pub.get(CKA.ENCRYPT)));
   return { keySpec, keyUsage };

@@ -24,7 +24,7 @@
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { z } from 'zod';
 import { HASHES, HASH_LENGTH, type EcKeySpec, type HashName, type KeySpec, type MessageType, type SigningAlgorithm } from '../keys/specs.js';
-import type { EncryptionAlgorithm } from '../../gateway/rsa.js';
+import type { EncryptionAlgorithm } from '../keys/specs.js';
 import { CKG, CKM, CKR, P11Error } from './ck.js';
 import type { Value } from './wire.js';
 

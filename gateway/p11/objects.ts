@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { KeyRecord } from '../keys.js';
 import { parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey, type KeySpec } from '../../contract/keys/specs.js';
 import { CK_UNAVAILABLE_INFORMATION, CKA, CKC_X_509, CKK, CKM, CKO, CKR, P11Error, SENSITIVE_PRIVATE } from '../../contract/pkcs11/ck.js';
+import { EC_PARAMS, keySpecOfEcParams } from '../../contract/pkcs11/ec-params.js';
 import type { StoredCertificate } from './store.js';
 import type { Abi, Value } from '../../contract/pkcs11/wire.js';
 import { parseCertificate } from './x509.js';
@@ -19,22 +20,6 @@ export interface P11Object {
   outLen: number;
   /** every name CKA_LABEL matches (a key with several aliases answers to each) */
   labels: readonly Buffer[];
-}
-
-// Curve identifiers as CKA_EC_PARAMS carries them (DER OBJECT IDENTIFIER; Ed25519 per RFC 8410,
-// which PKCS#11 3.0 allows beside the PrintableString "edwards25519").
-const EC_PARAMS: Readonly<Record<Exclude<KeySpec, `RSA_${string}`>, Buffer>> = {
-  ECC_NIST_P256: Buffer.from('06082a8648ce3d030107', 'hex'),
-  ECC_NIST_P384: Buffer.from('06052b81040022', 'hex'),
-  ECC_SECG_P256K1: Buffer.from('06052b8104000a', 'hex'),
-  ECC_NIST_EDWARDS25519: Buffer.from('06032b6570', 'hex'),
-};
-const ED25519_PRINTABLE = Buffer.from('130c656477617264733235353139', 'hex');
-
-/** The key spec a CKA_EC_PARAMS value names, if mpchsm knows the curve. */
-export function keySpecOfEcParams(p: Buffer): KeySpec | undefined {
-  if (p.equals(ED25519_PRINTABLE)) return 'ECC_NIST_EDWARDS25519';
-  return (Object.keys(EC_PARAMS) as (keyof typeof EC_PARAMS)[]).find((s) => EC_PARAMS[s].equals(p));
 }
 
 /** DER OCTET STRING around `b` (short and long length forms). */

@@ -14,7 +14,8 @@
 // the dealer is its own process and never part of a long-running one.
 
 import { randomFillSync } from 'node:crypto';
-import { ProtocolError, type Rng } from '../protocols/common.js';
+import { ProtocolError } from '../protocols/common.js';
+import { type Rng } from '../../contract/bytes.js';
 import { dealRsa, encodeDeal, rsaDealRequestSchema } from '../protocols/rsa/deal.js';
 import { z } from 'zod';
 import { dealerIdentity, recipientSchema, sealDealtShare } from './dealt-share.js';

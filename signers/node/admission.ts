@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '../../contract/canonical.js';
-import { toHex } from '../protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import type { SignerConfig } from './config.js';
 import { envelopeSchema, openEnvelope, sealEnvelope } from '../../contract/identity/envelope.js';
 import { admissionStateSchema, PolicyGuard, type AdmissionState } from './guard.js';

@@ -42,7 +42,7 @@ import { z } from 'zod';
 import type { AuditLog } from '../../audit/log.js';
 import { KmsError } from '../../gateway/kms/errors.js';
 import { SigV4Verifier } from '../../gateway/kms/sigv4.js';
-import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type SigningAlgorithm } from '../../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, KEY_USAGES, type SigningAlgorithm } from '../../contract/keys/specs.js';
 import {
   MalformedPolicyDocumentException,
   MembershipError,
@@ -81,7 +81,7 @@ import {
   type RequestExpectation,
 } from '../../policy/index.js';
 import { canonicalJson } from '../../contract/canonical.js';
-import { fromHex, toHex } from '../protocols/common.js';
+import { fromHex, toHex } from '../../contract/bytes.js';
 import type { RsaRequest } from '../protocols/rsa/request.js';
 import { peerSchema, type Peer } from './config.js';
 import { parsePublicIdentity, type IdentitySecrets, type PublicIdentity } from '../../contract/identity/identity.js';
@@ -185,7 +185,7 @@ const approvalFields = { proposal: z.unknown().optional(), approvals: z.array(z.
 /** Beside a key-generation or key-installation request. */
 export const creationSchema = z.strictObject({
   keySpec: z.string().min(1).max(64),
-  keyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT']),
+  keyUsage: z.enum(KEY_USAGES),
   origin: z.enum(['AWS_KMS', 'EXTERNAL']),
   /** The key policy asked for (CreateKey's Policy); under quorum the proposal's. */
   policy: z.string().max(32768).optional(),
@@ -249,7 +249,7 @@ const governanceChangeSchema = z.strictObject({ Governance: z.unknown(), Princip
 const keyStateSchema = z.strictObject({
   keyId: z.string().regex(UUID_RE),
   keySpec: z.string(),
-  keyUsage: z.enum(['SIGN_VERIFY', 'ENCRYPT_DECRYPT']),
+  keyUsage: z.enum(KEY_USAGES),
   origin: z.enum(['AWS_KMS', 'EXTERNAL']),
   /** The key policy document, as written. */
   policy: z.string(),

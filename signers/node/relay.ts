@@ -2,7 +2,8 @@
 // broadcasts signed, point-to-point messages encrypted to the recipient and signed. This is the
 // one place a signer wraps its outbound messages and opens inbound ones.
 import { z } from 'zod';
-import { ProtocolError, type Message, type PartyId } from '../protocols/common.js';
+import { ProtocolError, type Message } from '../protocols/common.js';
+import { type PartyId } from '../../contract/bytes.js';
 import type { SignerConfig } from './config.js';
 import { ReplayGuard, envelopeSchema, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from '../../contract/identity/envelope.js';
 import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';

@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { openDealtShare } from '../ceremony/dealt-share.js';
-import { ProtocolError, type PartyId } from '../protocols/common.js';
+import { ProtocolError } from '../protocols/common.js';
+import { type PartyId } from '../../contract/bytes.js';
 import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';

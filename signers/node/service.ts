@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ProtocolError, type PartyId } from '../protocols/common.js';
+import { ProtocolError } from '../protocols/common.js';
+import { type PartyId } from '../../contract/bytes.js';
 import { dkgStart, dkgStep, publicPackage, type DkgState } from '../protocols/dkg.js';
 import { frostCommit, frostSign, signingPackageSchema, type FrostSignerState } from '../protocols/frost.js';
 import { groupNames } from '../protocols/suites.js';

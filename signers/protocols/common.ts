@@ -5,12 +5,7 @@
 // signers/node and gateway; nothing here does I/O.
 
 import { z } from 'zod';
-
-/** A party's identifier: its Shamir x-coordinate, 1..n (0 is never an identifier). */
-export type PartyId = number;
-
-/** Injected randomness: returns `n` fresh random bytes. Tests pass a seeded generator. */
-export type Rng = (n: number) => Uint8Array;
+import { partyIdSchema, type PartyId } from '../../contract/bytes.js';
 
 /** What went wrong with an inbound message (or a local request). */
 export type ProtocolErrorCode =
@@ -61,15 +56,6 @@ export interface Step<S, O = never> {
   /** Present once the protocol has finished for this party. */
   output?: O;
 }
-
-export const partyIdSchema = z.number().int().min(1).max(0xffff);
-/**
- * Whether `s` is lower-case hex of whole bytes. Node's decoder stops at the first non-hex
- * character, so a full-length decode means all hex; a few times faster than a regular expression
- * on the 100 KB messages of threshold ECDSA.
- */
-export const isLowerHex = (s: string): boolean => s.length % 2 === 0 && Buffer.from(s, 'hex').length * 2 === s.length && !/[A-F]/.test(s);
-export const hexSchema = z.string().refine(isLowerHex, 'lower-case hex');
 
 export const messageSchema = z.object({
   session: z.string().min(1).max(128),
@@ -170,9 +156,6 @@ export function checkParticipants(ids: readonly PartyId[], threshold: number, se
   }
   if (self !== undefined && !seen.has(self)) throw new ProtocolError('bad-parameters', `self ${self} is not a participant`);
 }
-
-export const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-export const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 
 /**
  * A pure, expensive check of public data — a key's public package: curve arithmetic over every

@@ -20,17 +20,19 @@ import {
   collectRound,
   decodeState,
   encodeState,
-  hexSchema,
   memoized,
   messageSchema,
-  partyIdSchema,
   sortIds,
-  toHex,
   type Message,
-  type PartyId,
-  type Rng,
   type Step,
 } from './common.js';
+import {
+  hexSchema,
+  partyIdSchema,
+  toHex,
+  type PartyId,
+  type Rng,
+} from '../../contract/bytes.js';
 import {
   decodePoint,
   decodeScalar,

@@ -21,16 +21,18 @@ import {
   collectRound,
   decodeState,
   encodeState,
-  fromHex,
-  hexSchema,
   messageSchema,
-  partyIdSchema,
-  toHex,
   type Message,
-  type PartyId,
-  type Rng,
   type Step,
 } from './common.js';
+import {
+  fromHex,
+  hexSchema,
+  partyIdSchema,
+  toHex,
+  type PartyId,
+  type Rng,
+} from '../../contract/bytes.js';
 import { checkPublicPackage, keyShareSchema, lagrangeAt, openKeyShare, publicPackage, type DkgKeyShare, type PublicPackage } from './dkg.js';
 import {
   decodePoint,

@@ -45,17 +45,19 @@ import {
   collectRound,
   decodeState,
   encodeState,
-  fromHex,
-  hexSchema,
   messageSchema,
-  partyIdSchema,
   sortIds,
-  toHex,
   type Message,
-  type PartyId,
-  type Rng,
   type Step,
 } from './common.js';
+import {
+  fromHex,
+  hexSchema,
+  partyIdSchema,
+  toHex,
+  type PartyId,
+  type Rng,
+} from '../../contract/bytes.js';
 import { checkPublicPackage, openKeyShare, publicPackage, publicPackageSchema, type DkgKeyShare, type PublicPackage } from './dkg.js';
 import * as ec from './ecdsa/curves.js';
 import { checkEcdsaPublicPackage, ecdsaPublicPackage, ecdsaPublicSchema, openEcdsaKeyShare, type EcdsaKeyShare, type EcdsaPublicPackage } from './ecdsa/keyshare.js';

@@ -5,7 +5,7 @@
 
 import type { CurvePoint } from '@noble/curves/abstract/curve.js';
 import type { IField } from '@noble/curves/abstract/modular.js';
-import type { PartyId } from './common.js';
+import type { PartyId } from '../../contract/bytes.js';
 
 /** A point of any of the groups keys live in (all have bigint coordinates). */
 export interface ShamirPoint extends CurvePoint<bigint, ShamirPoint> {}

@@ -11,7 +11,8 @@ import { p256, p256_hasher } from '@noble/curves/nist.js';
 import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
-import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from './common.js';
+import { ProtocolError } from './common.js';
+import { fromHex, toHex, type PartyId, type Rng } from '../../contract/bytes.js';
 
 /** A point of one of the groups below (all have bigint coordinates). */
 export interface GroupPoint extends CurvePoint<bigint, GroupPoint> {}

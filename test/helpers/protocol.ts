@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
-import { ProtocolError, type PartyId } from '../../signers/protocols/common.js';
+import { ProtocolError } from '../../signers/protocols/common.js';
+import { type PartyId } from '../../contract/bytes.js';
 
 /**
  * Asserts that `f` throws a ProtocolError with `code`, attributed to `sender` (or to no one),

@@ -1,6 +1,6 @@
 // Deterministic RNG for tests: SHA-256 in counter mode over a seed. Never used outside tests.
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { Rng } from '../../signers/protocols/common.js';
+import type { Rng } from '../../contract/bytes.js';
 
 export function seededRng(seed: string): Rng {
   let counter = 0;

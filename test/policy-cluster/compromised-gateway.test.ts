@@ -12,7 +12,7 @@ import { CreateAliasCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { sigv4Evidence } from '../../policy/index.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import { rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { parsePublicParams } from '../../signers/protocols/rsa/key.js';
 import { emsaPkcs1v15Encode } from '../../signers/protocols/rsa/padding.js';

@@ -14,7 +14,7 @@ import { CKM } from '../../contract/pkcs11/ck.js';
 import { encodeValue } from '../../contract/pkcs11/wire.js';
 import { readPinKdf } from '../../gateway/principals.js';
 import { derivePinKeys, macP11Request, signApproval, sigv4Evidence, type Proposal } from '../../policy/index.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
 import { appRequest, auditEntries, createKey, frostSession, refusal, refusedEverywhere, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';

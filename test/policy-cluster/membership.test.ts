@@ -29,7 +29,7 @@ import {
   type SignedGovernance,
 } from '../../policy/index.js';
 import type { PublicIdentity } from '../../contract/identity/identity.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { buildShim, modulePath } from '../p11/helpers.js';
 import { appRequest, approve, auditEntries, failure, gatewayCall, kms, proposalIn, refusal, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';

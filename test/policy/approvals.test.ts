@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { signApproval, verifyApprovals, type Proposal } from '../../policy/approvals.js';
 import { governanceDigest, signGovernance, verifyGovernanceUpdate, type GovernanceDocument } from '../../policy/governance.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import { admin, bootstrapGovernance, CLUSTER, KEY_ID, makeAdmin, NOW } from './fixtures.js';
 
 const governance = bootstrapGovernance();

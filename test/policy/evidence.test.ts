@@ -18,7 +18,7 @@ import {
   type ForwardedHttpRequest,
   type P11Evidence,
 } from '../../policy/evidence.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import { resolveKeyRef } from '../../policy/key-refs.js';
 import { ACCOUNT, KEY_ARN, KEY_ID, NOW, REGION } from './fixtures.js';
 

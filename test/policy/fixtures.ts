@@ -1,6 +1,6 @@
 // Shared fixtures for the policy tests: a 3-administrator cluster with deterministic keys.
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import { seededRng } from '../helpers/rng.js';
 import { defaultGovernance, signGovernance, verifyGenesis, type GovernanceDocument } from '../../policy/governance.js';
 

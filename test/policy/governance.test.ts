@@ -9,7 +9,7 @@ import {
   verifyGovernanceUpdate,
   type GovernanceDocument,
 } from '../../policy/governance.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import { admin, ADMINS, bootstrapGovernance, CLUSTER, makeAdmin } from './fixtures.js';
 
 const pub = (names: string[]) => names.map((n) => ({ name: n, approvalKey: admin(n).approvalKey }));

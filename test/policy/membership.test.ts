@@ -24,7 +24,7 @@ import {
   type Proposal,
 } from '../../policy/index.js';
 import { identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import { seededRng } from '../helpers/rng.js';
 import { admin, ADMINS, bootstrapGovernance, CLUSTER, makeAdmin, NOW } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { messageDigestFor, signSignApproval, verifySignApprovals, type SignApprovalStatement } from '../../policy/sign-approvals.js';
-import { toHex } from '../../signers/protocols/common.js';
+import { toHex } from '../../contract/bytes.js';
 import { admin, bootstrapGovernance, CLUSTER, KEY_ID, makeAdmin, NOW } from './fixtures.js';
 
 const governance = bootstrapGovernance();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { ProtocolError, inboxOf, type Message, type PartyId } from '../../signers/protocols/common.js';
+import { ProtocolError, inboxOf, type Message } from '../../signers/protocols/common.js';
+import { type PartyId } from '../../contract/bytes.js';
 import {
   checkKeyShare,
   decodeDkgState,

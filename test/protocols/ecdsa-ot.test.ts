@@ -1,6 +1,6 @@
 // Building blocks of threshold ECDSA: base OT, KOS extension, random vector OLE.
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../../signers/protocols/common.js';
+import { fromHex, toHex } from '../../contract/bytes.js';
 import { KAPPA, SEED_BYTES, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from '../../signers/protocols/ecdsa/baseot.js';
 import { getCurve, mulBase, randomScalar, secretMulEquals, type EcdsaCurveName } from '../../signers/protocols/ecdsa/curves.js';
 import { KOS_PAD, kosReceive, kosSend } from '../../signers/protocols/ecdsa/kos.js';

@@ -2,7 +2,8 @@
 // verification by independent implementations, and the aborts the protocol must raise.
 import { createHash, createPublicKey, getCurves, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, fromHex, inboxOf, runLocally, toHex, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
+import { ProtocolError, inboxOf, runLocally, type Message, type Step } from '../../signers/protocols/common.js';
+import { fromHex, toHex, type PartyId } from '../../contract/bytes.js';
 import {
   checkEcdsaKeyShare,
   decodeEcdsaKeyShare,

@@ -6,7 +6,8 @@ import { ed25519, ed25519_FROST, ed25519ph } from '@noble/curves/ed25519.js';
 import { p256, p256_FROST } from '@noble/curves/nist.js';
 import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { ProtocolError, fromHex, inboxOf, toHex, type Message, type PartyId, type Rng } from '../../signers/protocols/common.js';
+import { ProtocolError, inboxOf, type Message } from '../../signers/protocols/common.js';
+import { fromHex, toHex, type PartyId, type Rng } from '../../contract/bytes.js';
 import { dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   decodeFrostSignerState,

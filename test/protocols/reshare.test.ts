@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromHex, inboxOf, runLocally, type Message, type PartyId, type Step } from '../../signers/protocols/common.js';
+import { inboxOf, runLocally, type Message, type Step } from '../../signers/protocols/common.js';
+import { fromHex, type PartyId } from '../../contract/bytes.js';
 import { checkKeyShare, dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   checkEcdsaKeyShare,

@@ -1,6 +1,7 @@
 import { constants, createHash, createPublicKey, generateKeyPairSync, publicEncrypt, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { toHex, type Message, type PartyId } from '../../signers/protocols/common.js';
+import { type Message } from '../../signers/protocols/common.js';
+import { toHex, type PartyId } from '../../contract/bytes.js';
 import { bigIntToBytes, bitLength, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
 import { combinePartials, rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { dealRsa } from '../../signers/protocols/rsa/deal.js';

@@ -11,7 +11,8 @@ import {
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { toHex, type Message, type PartyId } from '../../signers/protocols/common.js';
+import { type Message } from '../../signers/protocols/common.js';
+import { toHex, type PartyId } from '../../contract/bytes.js';
 import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
 import { combinePartials, rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { dealRsa, encodeDeal, type RsaDeal } from '../../signers/protocols/rsa/deal.js';

@@ -16,7 +16,8 @@
 
 import { createECDH, timingSafeEqual } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
-import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from '../common.js';
+import { ProtocolError } from '../common.js';
+import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bytesToBig, getCurve, randomScalar, tagged } from './curves.js';
 
 /** Number of base OTs: the computational security parameter of the OT extension. */

@@ -12,7 +12,8 @@ import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js
 import type { IField } from '@noble/curves/abstract/modular.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { ProtocolError, fromHex, toHex, type PartyId, type Rng } from '../common.js';
+import { ProtocolError } from '../common.js';
+import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 
 /** A point of one of the curves below. */
 export interface EcPoint extends CurvePoint<bigint, EcPoint> {}

@@ -20,16 +20,18 @@ import {
   collectRound,
   decodeState,
   encodeState,
-  hexSchema,
   messageSchema,
-  partyIdSchema,
   sortIds,
-  toHex,
   type Message,
-  type PartyId,
-  type Rng,
   type Step,
 } from '../common.js';
+import {
+  hexSchema,
+  partyIdSchema,
+  toHex,
+  type PartyId,
+  type Rng,
+} from '../../../contract/bytes.js';
 import { evalCommitment, evalPoly, sumCommitments } from '../shamir.js';
 import {
   decodePoint,

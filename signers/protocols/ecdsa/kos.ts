@@ -16,7 +16,8 @@
 // Σ t_j·χ_j is computed column-wise: Σ_j t_j·χ_j = Σ_i X^i · (⊕_{j : t_ij = 1} χ_j), which needs
 // only XORs of χ's and one Horner pass of 128 doublings — no general GF(2^128) products.
 
-import { ProtocolError, fromHex, toHex, type PartyId } from '../common.js';
+import { ProtocolError } from '../common.js';
+import { fromHex, toHex, type PartyId } from '../../../contract/bytes.js';
 import { KAPPA, bytesEqual } from './baseot.js';
 import { tagged, xof } from './curves.js';
 import { tccr } from './tccr.js';

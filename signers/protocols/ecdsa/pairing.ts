@@ -11,7 +11,8 @@
 //   output:          per peer, both directions' base-OT keys and the zero-sharing seed
 
 import { z } from 'zod';
-import { ProtocolError, hexSchema, sortIds, toHex, type PartyId, type Rng } from '../common.js';
+import { ProtocolError, sortIds } from '../common.js';
+import { hexSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { KAPPA, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from './baseot.js';
 import { tagged } from './curves.js';
 import type { EcdsaPair } from './keyshare.js';

@@ -18,7 +18,8 @@
 // makes Alice's pads fresh even if Bob replays an old extension message. Sums are reduced
 // lazily: the loops dominate signing time.
 
-import { ProtocolError, fromHex, isLowerHex, toHex, type PartyId, type Rng } from '../common.js';
+import { ProtocolError } from '../common.js';
+import { fromHex, isLowerHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bytesEqual } from './baseot.js';
 import { encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
 import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';

@@ -1,7 +1,8 @@
 // Standard ECDSA on the threshold side: the digest-to-scalar conversion (SEC 1 / FIPS 186
 // bits2int, then mod n), assembling and verifying (r, s), and raw r‖s ↔ DER conversion.
 
-import { ProtocolError, toHex } from '../common.js';
+import { ProtocolError } from '../common.js';
+import { toHex } from '../../../contract/bytes.js';
 import { bytesToBig, decodePoint, getCurve, type EcPoint, type EcdsaCurve, type EcdsaCurveName } from './curves.js';
 
 /** e = bits2int(digest) mod n: the leftmost orderBits bits of the digest, as ECDSA specifies. */

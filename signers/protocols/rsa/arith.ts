@@ -2,7 +2,8 @@
 // Only public values go through the non-constant-time routines here (gcd, inverse, Lagrange);
 // secret exponentiations go through modPow's native path.
 
-import { ProtocolError, type Rng } from '../common.js';
+import { ProtocolError } from '../common.js';
+import { type Rng } from '../../../contract/bytes.js';
 
 export const bitLength = (x: bigint): number => (x === 0n ? 0 : x.toString(2).length);
 export const byteLength = (x: bigint): number => Math.ceil(bitLength(x) / 8);

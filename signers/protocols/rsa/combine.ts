@@ -5,7 +5,8 @@
 //   w = Π x_j^{2λ_j} = x^{4Δ²M·d},  λ_j = Δ·Π_{j'≠j} j'/(j'−j) ∈ Z,  M the key's multiplier
 //   a·4Δ²M + b·e = 1  ⇒  y = w^a·x^b satisfies y^e = x.
 
-import { fromHex, messageSchema, ProtocolError, toHex, type PartyId, type Rng } from '../common.js';
+import { messageSchema, ProtocolError } from '../common.js';
+import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bigIntToBytes, bytesToBigInt, egcd, modInverse } from './arith.js';
 import { delta, modulusBytes, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';

@@ -14,7 +14,8 @@
 
 import { checkPrimeSync, createPrivateKey, createPublicKey, generatePrimeSync } from 'node:crypto';
 import { z } from 'zod';
-import { checkParticipants, partyIdSchema, ProtocolError, toHex, type PartyId, type Rng } from '../common.js';
+import { checkParticipants, ProtocolError } from '../common.js';
+import { partyIdSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bigIntToMinBytes, bitLength, bytesToBigInt, gcd, modInverse, randomBelow } from './arith.js';
 import { combinePartials } from './combine.js';
 import {

@@ -14,7 +14,8 @@
 // `multiplier` and `shareBits` describe both, with defaults that are exactly a dealt key's.
 
 import { z } from 'zod';
-import { checkParticipants, fromHex, hexSchema, partyIdSchema, ProtocolError, toHex, type PartyId } from '../common.js';
+import { checkParticipants, ProtocolError } from '../common.js';
+import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId } from '../../../contract/bytes.js';
 import { bigIntToBytes, bigIntToMinBytes, bitLength, bytesToBigInt, factorial, gcd } from './arith.js';
 import { modPow } from './modpow.js';
 

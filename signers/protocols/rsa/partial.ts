@@ -7,7 +7,8 @@
 // are modulus-length for a dealt key and grow with each resharing (key.ts, shareBits).
 
 import { z } from 'zod';
-import { hexSchema, ProtocolError, toHex, type Message, type Rng } from '../common.js';
+import { ProtocolError, type Message } from '../common.js';
+import { hexSchema, toHex, type Rng } from '../../../contract/bytes.js';
 import { bigIntToBytes, bigIntToMinBytes } from './arith.js';
 import { delta, modulusBytes, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';

@@ -16,7 +16,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import type { PartyId, Rng } from '../common.js';
+import type { PartyId, Rng } from '../../../contract/bytes.js';
 import { bigIntToBytes, bitLength, bytesToBigInt, modInverse, randomBits } from './arith.js';
 import { modPow } from './modpow.js';
 

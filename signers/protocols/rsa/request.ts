@@ -5,7 +5,8 @@
 // judge the digest rather than an opaque number.
 
 import { z } from 'zod';
-import { fromHex, hexSchema, ProtocolError, type Rng } from '../common.js';
+import { ProtocolError } from '../common.js';
+import { fromHex, hexSchema, type Rng } from '../../../contract/bytes.js';
 import { bitLength, bytesToBigInt, gcd } from './arith.js';
 import { modulusBytes, type RsaPublicParams } from './key.js';
 import { emsaPkcs1v15Encode, emsaPssEncode, emsaPssVerify, hashLength, type SignHash } from './padding.js';

@@ -27,7 +27,8 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
-import { checkParticipants, fromHex, hexSchema, messageSchema, partyIdSchema, ProtocolError, sortIds, toHex, type Message, type PartyId, type Rng } from '../common.js';
+import { checkParticipants, messageSchema, ProtocolError, sortIds, type Message } from '../common.js';
+import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bitLength, bytesToBigInt, gcd, randomBits } from './arith.js';
 import { lagrangeAtZero, powSigned } from './combine.js';
 import { checkPublicParams, delta, elementHex, encodePublicParams, intHex, modulusBytes, RSA_MAX_PARTY_ID, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
