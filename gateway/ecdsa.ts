@@ -7,7 +7,7 @@ import { ecdsaCombine, ecdsaRawToDer, type EcdsaCurveName, type EcdsaPublicPacka
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 import { openEnvelope } from '../contract/identity/envelope.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
-import { useOf, type Creation } from '../signers/node/guard.js';
+import { useOf, type Creation } from '../contract/signer-rpc/authority.js';
 import type { Cluster, SignRequest } from './cluster.js';
 import { ClusterError, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';

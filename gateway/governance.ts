@@ -45,7 +45,7 @@ import {
 } from '../policy/index.js';
 import type { AuditLog } from '../audit/log.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import type { SignerChange, UnnumberedChange } from '../signers/node/guard.js';
+import type { SignerChange, UnnumberedChange } from '../contract/signer-rpc/authority.js';
 import { parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
 import { gatewayPaths, signerEntrySchema, type GatewayConfig, type SignerEntry } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';

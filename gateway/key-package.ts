@@ -1,7 +1,7 @@
 // Where a key record keeps its public package (signers/node/key-records.ts: FROST's, threshold
 // ECDSA's or Shoup RSA's public parameters), and the public key in it, which a resharing must
 // leave as it was.
-import type { KeyPackage } from '../signers/node/key-records.js';
+import type { KeyPackage } from '../signers/protocols/key-package.js';
 import type { KeyRecord } from './keys.js';
 
 /** The package a key record holds for its scheme. */

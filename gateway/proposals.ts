@@ -18,7 +18,6 @@
 // approves what cannot be executed), then approves them like any other proposal.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import {

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { authorize, requiredRoleText, roleAllows, type Action } from '../policy/index.js';
 import { parsePublicParams } from '../signers/protocols/rsa/key.js';
 import { refreshHeadroomProblem } from '../signers/protocols/rsa/reshare.js';
-import type { ReshareAuthority } from '../signers/node/guard.js';
+import type { ReshareAuthority } from '../contract/signer-rpc/authority.js';
 import { gatewayPolicy } from './governance.js';
 import { ClusterError } from './cluster.js';
 import type { OpContext } from './kms/context.js';

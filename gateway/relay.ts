@@ -1,7 +1,7 @@
 // Drives a multi-round signer protocol from the gateway: it starts every participant, then
 // hands each one the envelopes addressed to it (or broadcast by the others) round after round.
 // The gateway only routes: the envelopes are signed, and encrypted where they carry secrets.
-import type { Relayed } from '../signers/node/relay.js';
+import type { Relayed } from '../contract/signer-rpc/relayed.js';
 import { inboxOf } from '../signers/protocols/common.js';
 import type { SignerClient } from './signer-client.js';
 

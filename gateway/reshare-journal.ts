@@ -13,8 +13,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/log.js';
 import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
-import { keyPackageSchema } from '../signers/node/key-records.js';
-import { keyIdSchema, sessionIdSchema } from '../signers/node/relay.js';
+import { keyPackageSchema } from '../signers/protocols/key-package.js';
+import { keyIdSchema, sessionIdSchema } from '../contract/signer-rpc/relayed.js';
 import type { Cluster, Trace } from './cluster.js';
 import type { GatewayDeps } from './server.js';
 

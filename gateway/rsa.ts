@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { useOf, type Creation, type RequestEvidence, type Use } from '../signers/node/guard.js';
+import { useOf, type Creation, type RequestEvidence, type Use } from '../contract/signer-rpc/authority.js';
 import { fingerprint } from '../contract/identity/identity.js';
 import { ProtocolError } from '../signers/protocols/common.js';
 import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protocols/rsa/combine.js';

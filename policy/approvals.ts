@@ -9,7 +9,6 @@
 // its approvals are the signatures the governance chain keeps. A proposal that adds a principal
 // needs its proposer's own approval besides the quorum: the proposer's tool made the principal's
 // secret and sealed it (membership.ts), and approves only the proposal carrying exactly that.
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../contract/bytes.js';

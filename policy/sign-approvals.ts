@@ -3,7 +3,6 @@
 // their governance approval keys. Each approval expires and carries a random nonce; it is
 // single-use: the verifier refuses nonces already in the caller's used-nonce store, and
 // returns the nonces the caller must record (until their expiry) once the signature is made.
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type MessageType, type SigningAlgorithm } from '../contract/keys/specs.js';

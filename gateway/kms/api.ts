@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
 import { sigv4Evidence, sigv4EvidenceSchema } from '../../policy/index.js';
-import { SIGNER_CHANGES } from '../../signers/node/guard.js';
+import { SIGNER_CHANGES } from '../../contract/signer-rpc/authority.js';
 import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
 import { reshareAfterRemoval } from '../remove-signer.js';
 import { admitSigner } from '../add-signer.js';

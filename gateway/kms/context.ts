@@ -5,7 +5,7 @@ import { isSigningAlgorithm } from '../../contract/keys/specs.js';
 import { ClusterError, type Trace } from '../cluster.js';
 import type { KeyRecord } from '../keys.js';
 import { ACCOUNT_ACTIONS, messageDigestFor, type Action, type Approval, type Proposal, type RequestContext } from '../../policy/index.js';
-import type { Creation, RequestEvidence } from '../../signers/node/guard.js';
+import type { Creation, RequestEvidence } from '../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../contract/signer-rpc/released.js';
 import { gatewayPolicy } from '../governance.js';
 import type { Principal } from '../principals.js';

@@ -12,7 +12,7 @@ import type { KeyRecord } from '../keys.js';
 import { VerifyError, isKeySpec, parseSpki, type KeySpec } from '../../contract/keys/specs.js';
 import type { P11KeygenEvidence, P11LabelEvidence } from '../../policy/admin-evidence.js';
 import { type P11Evidence } from '../../policy/evidence.js';
-import type { Creation } from '../../signers/node/guard.js';
+import type { Creation } from '../../contract/signer-rpc/authority.js';
 import { roleAllows, type Action } from '../../policy/roles.js';
 import { messageDigestFor } from '../../policy/sign-approvals.js';
 import { gatewayPolicy } from '../governance.js';

@@ -20,7 +20,8 @@ import {
 import type { SignerConfig } from './config.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
-import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
+import { keyRecordName, type Relay } from './relay.js';
+import { keyIdSchema, relayedSchema, sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import { SessionTable } from './sessions.js';
 import { RpcError } from './rpc.js';

@@ -4,10 +4,9 @@
 // key generation or installation, signing and resharing.
 import { z } from 'zod';
 import { decodeKeyShare, encodeKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
-import { resharePackageSchema } from '../protocols/reshare.js';
 import { decodeEcdsaKeyShare, encodeEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
 import { encodeKeyShare as encodeRsaShare, encodePublicParams, parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
-import { sessionIdSchema } from './relay.js';
+import { sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
 import { RpcError } from './rpc.js';
 
 export type ShareScheme = 'frost' | 'ecdsa';
@@ -32,9 +31,6 @@ export function decodeShareRecord<S extends ShareScheme>(raw: Uint8Array, scheme
   return { share: (scheme === 'frost' ? decodeKeyShare(bytes) : decodeEcdsaKeyShare(bytes)) as ShareOf<S>, session: rec.session };
 }
 
-/** A key's public package, whatever its scheme: what a resharing starts from and ends with. */
-export const keyPackageSchema = z.union([resharePackageSchema, rsaPublicParamsSchema]);
-export type KeyPackage = z.infer<typeof keyPackageSchema>;
 
 const rsaRecordSchema = z.object({ scheme: z.literal('rsa'), params: rsaPublicParamsSchema, share: z.unknown(), session: sessionIdSchema.optional() });
 

@@ -1,20 +1,14 @@
 // Protocol messages between signers travel through the gateway inside end-to-end envelopes:
 // broadcasts signed, point-to-point messages encrypted to the recipient and signed. This is the
 // one place a signer wraps its outbound messages and opens inbound ones.
-import { z } from 'zod';
 import { ProtocolError, type Message } from '../protocols/common.js';
 import { type PartyId } from '../../contract/bytes.js';
 import type { SignerConfig } from './config.js';
-import { ReplayGuard, envelopeSchema, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from '../../contract/identity/envelope.js';
+import { ReplayGuard, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from '../../contract/identity/envelope.js';
 import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';
+import type { Relayed } from '../../contract/signer-rpc/relayed.js';
 import { RpcError } from './rpc.js';
 
-/** A protocol message as relayed by the gateway: routing in clear, content in an envelope. */
-export const relayedSchema = z.strictObject({ from: z.number().int(), to: z.union([z.number().int(), z.literal('all')]), envelope: envelopeSchema });
-export type Relayed = z.infer<typeof relayedSchema>;
-
-export const sessionIdSchema = z.string().regex(/^[a-z0-9-]{8,128}$/);
-export const keyIdSchema = z.string().uuid();
 export const keyRecordName = (keyId: string) => `key.${keyId}`;
 
 export class Relay {

@@ -17,8 +17,10 @@ import { refreshHeadroomProblem, RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareRe
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard.js';
-import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, keyPackageSchema, recordScheme, type KeyPackage, type RsaHeld } from './key-records.js';
-import { keyIdSchema, keyRecordName, relayedSchema, sessionIdSchema, type Relay } from './relay.js';
+import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, recordScheme, type RsaHeld } from './key-records.js';
+import { keyPackageSchema, type KeyPackage } from '../protocols/key-package.js';
+import { keyRecordName, type Relay } from './relay.js';
+import { keyIdSchema, relayedSchema, sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import { RpcError } from './rpc.js';
 import { SessionTable } from './sessions.js';

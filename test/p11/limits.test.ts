@@ -19,7 +19,7 @@ import { CKA, CKM, CKO, CKU } from '../../contract/pkcs11/ck.js';
 import { frame, OP } from '../../contract/pkcs11/wire.js';
 import { startCluster, type Principal, type TestCluster } from '../helpers/cluster.js';
 import { auditEntries, createKey, publicKeyOf } from '../policy-cluster/helpers.js';
-import { buildShim, CKR, ckrOf, modulePath, stopModuleAndCluster, loadModule } from './helpers.js';
+import { buildShim, CKR, ckrOf, stopModuleAndCluster, loadModule } from './helpers.js';
 import { call, closed, connect, rawLogin, request } from './raw-wire.js';
 
 const LONG = 600_000;

@@ -12,7 +12,7 @@ import type * as pkcs11 from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG, CKK, CKM, CKO } from '../../contract/pkcs11/ck.js';
 import { startCluster, type Principal, type TestCluster } from '../helpers/cluster.js';
-import { buildShim, CKR, ckrOf, ckrOfAsync, harness, modulePath, only, stopModuleAndCluster, loadModule } from './helpers.js';
+import { buildShim, CKR, ckrOf, ckrOfAsync, harness, only, stopModuleAndCluster, loadModule } from './helpers.js';
 import { certificate, selfSigned } from './x509-build.js';
 
 const CK_PARAMS_RSA_OAEP = 4;

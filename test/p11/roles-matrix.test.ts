@@ -19,7 +19,7 @@ import { CKA, CKG, CKK, CKM, CKO, CKR } from '../../contract/pkcs11/ck.js';
 import { uuidBytes } from '../../gateway/p11/objects.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { auditEntries as auditLog, createKey, kms, perSignaturePolicy } from '../policy-cluster/helpers.js';
-import { buildShim, ckrOf, modulePath, stopModuleAndCluster, loadModule } from './helpers.js';
+import { buildShim, ckrOf, stopModuleAndCluster, loadModule } from './helpers.js';
 import { selfSigned } from './x509-build.js';
 
 const LONG = 600_000;

@@ -17,7 +17,7 @@ import { derivePinKeys, macP11Request, signApproval, sigv4Evidence, type Proposa
 import { toHex } from '../../contract/bytes.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
-import { appRequest, auditEntries, createKey, frostSession, refusal, refusedEverywhere, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
+import { appRequest, auditEntries, createKey, frostSession, refusal, refusedEverywhere, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];

@@ -1,0 +1,9 @@
+// A key's public package, whatever its scheme (FROST/ECDSA group package or RSA public
+// parameters): what a resharing starts from and ends with, for the gateway and signers alike.
+import { z } from 'zod';
+import { resharePackageSchema } from './reshare.js';
+import { rsaPublicParamsSchema } from './rsa/key.js';
+
+/** A key's public package, whatever its scheme: what a resharing starts from and ends with. */
+export const keyPackageSchema = z.union([resharePackageSchema, rsaPublicParamsSchema]);
+export type KeyPackage = z.infer<typeof keyPackageSchema>;
