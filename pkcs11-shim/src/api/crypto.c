@@ -1,5 +1,4 @@
-/* Sign, verify, encrypt and decrypt entry points: each checks its arguments, takes the session
- * and hands the session's operation of that kind to ops/ (start.c, crypto.c). */
+/* C_Sign*, C_Verify*, C_Encrypt*, C_Decrypt*: check the arguments, take the session, call ops/. */
 #include "api.h"
 
 static CK_RV start(int kind, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {

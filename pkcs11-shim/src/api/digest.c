@@ -1,5 +1,4 @@
-/* Digest and random entry points: both answered here, without the gateway (ops/digest.c, and
- * the kernel's generator). */
+/* C_Digest* and C_GenerateRandom/C_SeedRandom: answered here, without the gateway. */
 #include "api.h"
 
 #include <errno.h>

@@ -1,5 +1,4 @@
-/* C_GenerateKeyPair's entry point: the arguments are checked here, the key is made at the
- * gateway (ops/keygen.c). */
+/* C_GenerateKeyPair: the arguments are checked here, the key is made at the gateway (ops/keygen.c). */
 #include "api.h"
 
 CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPub, CK_ULONG nPub,

@@ -1,5 +1,4 @@
-/* The library's entry points: C_Initialize, C_Finalize, C_GetInfo, and the function lists and
- * interfaces (PKCS#11 2.40 and 3.0). */
+/* C_Initialize, C_Finalize, C_GetInfo, and the function lists and interfaces (PKCS#11 2.40, 3.0). */
 #include "api.h"
 
 #include <string.h>

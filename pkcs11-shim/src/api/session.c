@@ -1,5 +1,4 @@
-/* Session entry points: open, close, information, cancelling, and login and logout (one login
- * for the whole token, as PKCS#11 has it). */
+/* Session entry points: open, close, information, cancelling, and the token's one login and logout. */
 #include "api.h"
 
 #include <stdlib.h>
