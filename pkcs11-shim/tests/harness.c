@@ -23,8 +23,7 @@
 static CK_FUNCTION_LIST *f;
 static const char *pin;
 
-static void step(const char *name, CK_RV rv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void step(const char *name, CK_RV rv, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static void step(const char *name, CK_RV rv, const char *fmt, ...) {
   static pthread_mutex_t out = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&out);
   printf("%s 0x%lx", name, rv);
@@ -81,8 +80,7 @@ static CK_MECHANISM sign_mechanism(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key) {
   CK_KEY_TYPE kt = 0;
   CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof kt};
   f->C_GetAttributeValue(s, key, &a, 1);
-  CK_MECHANISM m = {kt == CKK_RSA ? CKM_SHA256_RSA_PKCS : CKM_EDDSA, NULL, 0};
-  return m;
+  return (CK_MECHANISM){kt == CKK_RSA ? CKM_SHA256_RSA_PKCS : CKM_EDDSA, NULL, 0};
 }
 
 static int offline(void) {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/sha.h"
+#include "../src/base/base.h"
 
 static int failures;
 

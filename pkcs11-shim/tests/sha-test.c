@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../src/sha.h"
+#include "../src/base/base.h"
 
 int main(int argc, char **argv) {
   size_t cap = 1 << 16, len = 0, n;

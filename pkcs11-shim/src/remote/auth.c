@@ -1,5 +1,6 @@
-/* The principal's proof of each Sign/Decrypt. At C_Login the module derives two keys from the
- * PIN, with the salt and iteration count the gateway hands out (OP_PIN_KDF):
+/* The principal's proof of each Sign/Decrypt: derives the PIN's keys and MACs requests, nothing
+ * else. At C_Login the module derives two keys from the PIN, with the salt and iteration count
+ * the gateway hands out (OP_PIN_KDF, fetched by token/login.c):
  *   master = PBKDF2-HMAC-SHA256(PIN, salt, iterations), 32 bytes
  *   login key = HMAC(master, LOGIN_LABEL), sent instead of the PIN
  *   request key = HMAC(master, REQUEST_LABEL), kept for the session
@@ -8,7 +9,7 @@
  * whose last five values are the request's own arguments, byte for byte. Every signer checks
  * the MAC itself, and the timestamp and nonce bound replays; the gateway, which never sees the
  * PIN or the request key, cannot ask in the principal's name. */
-#include "module.h"
+#include "remote.h"
 
 #include <errno.h>
 #include <string.h>
@@ -17,44 +18,15 @@
 #define LOGIN_LABEL "mpchsm-p11-login-v1"
 #define REQUEST_LABEL "mpchsm-p11-request-v1"
 #define LABEL(s) (const uint8_t *)(s), sizeof(s) - 1 /* a string literal's bytes, without the NUL */
-#define SALT_MIN 16
-#define SALT_MAX 64
-#define ITERATIONS_MIN 1000
-#define ITERATIONS_MAX 10000000
 #define NONCE_LEN 16
 
-static CK_RV kdf_params(uint8_t salt[SALT_MAX], size_t *salt_len, uint32_t *iterations) {
-  rpc_t q;
-  rpc_begin(&q, OP_PIN_KDF, NULL, 0);
-  CK_RV rv = rpc_call(&q, "C_Login (PIN KDF)", M.cfg.timeout_ms, 1);
-  const uint8_t *p;
-  uint64_t c;
-  if (rv == CKR_OK) {
-    if (rd_bytes(&q.r, &p, salt_len) || *salt_len < SALT_MIN || *salt_len > SALT_MAX || rd_uint(&q.r, &c) ||
-        c < ITERATIONS_MIN || c > ITERATIONS_MAX) {
-      log_msg(LOG_ERROR, "C_Login: the gateway sent malformed PIN KDF parameters");
-      rv = CKR_DEVICE_ERROR;
-    } else {
-      memcpy(salt, p, *salt_len);
-      *iterations = (uint32_t)c;
-    }
-  }
-  rpc_end(&q);
-  return rv;
-}
-
-CK_RV auth_derive(const uint8_t *pin, size_t pin_len, uint8_t login_key[HMAC_SHA256_LEN],
-                  uint8_t request_key[HMAC_SHA256_LEN]) {
-  uint8_t salt[SALT_MAX], master[HMAC_SHA256_LEN];
-  size_t salt_len;
-  uint32_t iterations;
-  CK_RV rv = kdf_params(salt, &salt_len, &iterations);
-  if (rv != CKR_OK) return rv;
+void auth_derive(const uint8_t *pin, size_t pin_len, const uint8_t *salt, size_t salt_len, uint32_t iterations,
+                 uint8_t login_key[HMAC_SHA256_LEN], uint8_t request_key[HMAC_SHA256_LEN]) {
+  uint8_t master[HMAC_SHA256_LEN];
   pbkdf2_sha256(pin, pin_len, salt, salt_len, iterations, master, sizeof master);
   hmac_sha256(master, sizeof master, LABEL(LOGIN_LABEL), login_key);
   hmac_sha256(master, sizeof master, LABEL(REQUEST_LABEL), request_key);
   explicit_bzero(master, sizeof master);
-  return CKR_OK;
 }
 
 static uint64_t now_ms(void) {

@@ -1,7 +1,7 @@
 /* Frames to and from the gateway: a pool of persistent connections (one per concurrent
  * request), each request bounded by a deadline. TLS, when configured, goes through the
  * system's libssl, loaded at run time so the module builds with `cc` alone. */
-#include "module.h"
+#include "remote.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>

@@ -3,7 +3,7 @@
  * where abi tells the gateway how this platform lays out a CK_ULONG (bit 0: 8 bytes rather
  * than 4; bit 1: big-endian), so the attribute values it sends are the bytes an application
  * expects. The answer is [CKR value, ...results]; a failure carries [CKR value, reason]. */
-#include "module.h"
+#include "remote.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,14 +67,12 @@ void rpc_end(rpc_t *q) {
   memset(q, 0, sizeof *q);
 }
 
-CK_RV rpc_check(const char *what, const char *uid, const char *caller) {
-  char *token = token_copy(NULL);
+CK_RV rpc_check(const char *token, const char *what, const char *uid, const char *caller, int timeout_ms) {
   rpc_t q;
   rpc_begin(&q, OP_CHECK, token, 2);
   wb_str(&q.w, what);
   wb_str(&q.w, uid);
-  CK_RV rv = rpc_call(&q, caller, M.cfg.timeout_ms, 1);
+  CK_RV rv = rpc_call(&q, caller, timeout_ms, 1);
   rpc_end(&q);
-  free(token);
   return rv;
 }

@@ -1,6 +1,6 @@
 /* HMAC-SHA256 (RFC 2104, FIPS 198-1) and PBKDF2-HMAC-SHA256 (RFC 8018 §5.2). Every buffer that
  * held key material is wiped before it goes out of scope. */
-#include "sha.h"
+#include "base.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * configuration names one). Each line is a single write(2) on an O_APPEND descriptor, so
  * threads and processes sharing the file never interleave within a line. Never logs a PIN or
  * a session credential. */
-#include "module.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
  *                      enumerating keys at the first Edwards key; its applications use
  *                      `key_types = rsa ec`.
  * Anything else is an error, so a typo never silently changes behaviour. */
-#include "module.h"
+#include "base.h"
 
 #include <ctype.h>
 #include <errno.h>

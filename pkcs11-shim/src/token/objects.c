@@ -3,7 +3,7 @@
  * C_GetAttributeValue needs no round trip, and gives each a handle that stays the same for
  * the module's lifetime. Session objects (C_CreateObject with CKA_TOKEN false) live only here.
  * Callers hold M.lock. */
-#include "module.h"
+#include "token.h"
 
 #include <stdlib.h>
 #include <string.h>

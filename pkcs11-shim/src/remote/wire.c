@@ -3,7 +3,7 @@
  *   0x02 bytes  4-byte big-endian length, then the bytes
  *   0x03 list   4-byte big-endian count, then that many values
  * A frame on the socket is a 4-byte big-endian length and one value (a list). */
-#include "module.h"
+#include "remote.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* SHA-1 (FIPS 180-4 §6.1), SHA-224/256 (§6.2/6.3), SHA-384/512 (§6.4/6.5). */
-#include "sha.h"
+#include "base.h"
 
 #include <string.h>
 
