@@ -1,4 +1,4 @@
-// The PKCS#11 module's wire (pkcs11-shim/src/wire.c and rpc.c are the other end).
+// The PKCS#11 module's wire (pkcs11-shim/src/remote/wire.c and rpc.c are the other end).
 //
 // Frame: 4-byte big-endian length, then one value. Values:
 //   0x01 uint   8 bytes big-endian
@@ -11,7 +11,7 @@
 
 export type Value = number | bigint | Buffer | Value[];
 
-/** Operation codes (pkcs11-shim/src/module.h). */
+/** Operation codes (pkcs11-shim/src/remote/remote.h). */
 export const OP = {
   LOGIN: 1,
   LOGOUT: 2,
