@@ -1,103 +1,21 @@
-// `mpchsm audit verify|show` and `mpchsm doctor`.
+// `mpchsm audit verify|show` (`mpchsm doctor` is doctor.ts; the cluster directory, cluster-dir.ts).
 //
 // audit verify: every party's log (DIR/gateway/audit.jsonl, DIR/signers/NAME/audit.jsonl) is
 // checked against the identity the other side pinned for it — the gateway's config pins each
 // signer, each signer's config pins the gateway — then the logs are cross-checked.
 //
-// doctor: how independent the signers really are. Threshold signing only helps if no one
-// person, account or machine controls t signers; the dev cluster, which keeps every operator
-// secret in one directory, must and does report itself as a single administrative domain.
+// audit show: every party's entries merged by time, as a table or JSON lines.
 
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { collectKnownHeads, crossCheck } from '../audit/crosscheck.js';
 import type { AuditKey } from '../audit/chain.js';
 import { gatewayAuditPath, signerAuditPath } from '../audit/paths.js';
 import { readLog, verifyLog, verifyParsedLog, type Finding, type ParsedLog, type VerifyResult } from '../audit/verify.js';
-import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
-import { layout, type Layout } from './layout.js';
-import { getJson } from './processes.js';
+import { EXIT_UNREADABLE, consoleIo, identityFile, keyOf, list, readCluster, readJson, type Cluster, type Io } from './cluster-dir.js';
 
-export interface Io {
-  out(line: string): void;
-  err(line: string): void;
-}
-const consoleIo: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
-
-/** Exit status when DIR is not a readable cluster directory. */
-const EXIT_UNREADABLE = 2;
-
-// ---- reading the cluster directory ------------------------------------------------------
-
-const gatewayConfigSchema = z.object({
-  threshold: z.number().int().optional(),
-  signers: z.array(z.object({ name: z.string(), url: z.string().optional(), identity: z.unknown() })).default([]),
-});
 const signerConfigSchema = z.object({ gateway: z.unknown() });
-const clusterJsonSchema = z.object({
-  gateway: z.object({ pid: z.number().int(), url: z.string() }).optional(),
-  signers: z.array(z.object({ name: z.string(), pid: z.number().int(), url: z.string() })).default([]),
-  threshold: z.number().int().optional(),
-});
-const operatorSchema = z.object({ operator: z.string().min(1).max(128) });
-// Only names and roles: the file also holds credentials, which are never read into output.
-const principalsSchema = z.object({ principals: z.array(z.object({ name: z.string(), role: z.string() })) });
-const sealerSchema = z.object({ kind: z.string() });
-
-function readJson<T>(file: string, schema: z.ZodType<T>): T | undefined {
-  if (!existsSync(file)) return undefined;
-  return schema.parse(JSON.parse(readFileSync(file, 'utf8')));
-}
-
-const keyOf = (doc: unknown): AuditKey => {
-  const id = parsePublicIdentity(doc);
-  return { fingerprint: fingerprint(id), signPublicKey: id.signPublicKey };
-};
-/** identity.json carries the signer's numeric id next to the public identity document. */
-const identityFile = (file: string): unknown => {
-  const { id: _id, ...doc } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  return doc;
-};
-
-interface Cluster {
-  L: Layout;
-  signers: string[];
-  threshold?: number;
-  urls: Map<string, string>;
-  pids: Map<string, number>;
-  gatewayPid?: number;
-  gatewayConfig?: z.infer<typeof gatewayConfigSchema>;
-}
-
-function readCluster(dir: string): Cluster | string {
-  const L = layout(dir);
-  if (!existsSync(L.root)) return `${L.root} does not exist`;
-  try {
-    const gatewayConfig = readJson(path.join(L.gateway, 'config.json'), gatewayConfigSchema);
-    const cluster = readJson(L.clusterJson, clusterJsonSchema);
-    const signersDir = path.join(L.root, 'signers');
-    const dirs = existsSync(signersDir) ? readdirSync(signersDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
-    const signers = [...new Set([...(gatewayConfig?.signers.map((s) => s.name) ?? []), ...(cluster?.signers.map((s) => s.name) ?? []), ...dirs])].sort();
-    if (signers.length === 0 && !existsSync(L.gateway)) return `${L.root} holds no gateway and no signers: not an mpchsm cluster directory`;
-    const urls = new Map<string, string>();
-    for (const s of gatewayConfig?.signers ?? []) if (s.url) urls.set(s.name, s.url);
-    for (const s of cluster?.signers ?? []) urls.set(s.name, s.url);
-    return {
-      L,
-      signers,
-      threshold: gatewayConfig?.threshold ?? cluster?.threshold,
-      urls,
-      pids: new Map(cluster?.signers.map((s) => [s.name, s.pid])),
-      gatewayPid: cluster?.gateway?.pid,
-      gatewayConfig,
-    };
-  } catch (e) {
-    return `cannot read ${L.root}: ${(e as Error).message}`;
-  }
-}
 
 // ---- audit verify -----------------------------------------------------------------------
 
@@ -149,7 +67,6 @@ function parties(c: Cluster): { parties: Party[]; problems: Finding[] } {
   return { parties: [{ name: 'gateway', log: gatewayAuditPath(c.L.root), key: pick('gateway', gwCandidates) }, ...signerParties], problems };
 }
 
-const list = (names: string[]) => (names.length < 3 ? names.join(' and ') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`);
 
 const where = (f: Finding) => (f.seq !== undefined ? ` entry ${f.seq}` : f.line !== undefined ? ` line ${f.line}` : '');
 const describe = (f: Finding) => `${f.severity === 'error' ? '' : `(${f.severity}) `}${f.party}${where(f)}: [${f.code}] ${f.message}`;
@@ -246,208 +163,4 @@ export async function auditShow(dir: string, opts: ShowOptions, io: Io = console
   for (const r of [header, ...table]) io.out(r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  '));
   if (table.length === 0) io.out(opts.key ? `(no entries for key ${opts.key})` : '(no entries)');
   return 0;
-}
-
-// ---- doctor -----------------------------------------------------------------------------
-
-export interface DoctorOptions {
-  strict: boolean;
-}
-
-interface SignerFacts {
-  name: string;
-  host: string;
-  processUid?: number;
-  dataOwner?: number;
-  dataId?: string;
-  operator: string;
-  operatorDeclared: boolean;
-  secretHash?: string;
-  sealer: string;
-  health: string;
-  reachable: boolean;
-}
-
-export interface DoctorFinding {
-  code: string;
-  message: string;
-}
-
-function userNames(): Map<number, string> {
-  const m = new Map<number, string>();
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length > 2 && /^\d+$/.test(f[2]!)) m.set(Number(f[2]), f[0]!);
-    }
-  } catch {
-    // Names are a courtesy; uids are what is compared.
-  }
-  return m;
-}
-
-function processUid(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[?::1\]?)$/;
-function hostOf(url: string | undefined): string {
-  if (!url) return 'unknown';
-  let h: string;
-  try {
-    h = new URL(url).hostname;
-  } catch {
-    return 'unknown';
-  }
-  const local = new Set(Object.values(os.networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
-  return LOOPBACK.test(h) || local.has(h.replace(/^\[|\]$/g, '')) ? 'this machine' : h;
-}
-
-const sha256File = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
-/** Groups names by a value; only groups of two or more, for values that are known. */
-function shared<T>(facts: SignerFacts[], value: (f: SignerFacts) => T | undefined): [T, string[]][] {
-  const m = new Map<T, string[]>();
-  for (const f of facts) {
-    const v = value(f);
-    if (v !== undefined) m.set(v, [...(m.get(v) ?? []), f.name]);
-  }
-  return [...m].filter(([, names]) => names.length > 1);
-}
-
-
-/** Reports how independent the signers are; with `strict`, any finding makes the exit status 1. */
-export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleIo): Promise<number> {
-  const c = readCluster(dir);
-  if (typeof c === 'string') {
-    io.err(`doctor: ${c}`);
-    return EXIT_UNREADABLE;
-  }
-  if (c.signers.length === 0) {
-    io.err(`doctor: ${c.L.root} lists no signers`);
-    return EXIT_UNREADABLE;
-  }
-  const users = userNames();
-  const user = (uid: number | undefined) => (uid === undefined ? 'unknown' : `${users.get(uid) ?? 'uid'} (${uid})`);
-  const pinned = new Map(
-    (c.gatewayConfig?.signers ?? []).flatMap((s) => {
-      try {
-        return [[s.name, keyOf(s.identity).fingerprint] as const];
-      } catch {
-        return [];
-      }
-    }),
-  );
-
-  const facts: SignerFacts[] = await Promise.all(
-    c.signers.map(async (name): Promise<SignerFacts> => {
-      const dataDir = c.L.signer(name);
-      let dataOwner: number | undefined;
-      let dataId: string | undefined;
-      try {
-        const st = statSync(realpathSync(dataDir));
-        dataOwner = st.uid;
-        dataId = `${st.dev}:${st.ino}`;
-      } catch {
-        // A missing data directory shows as unknown.
-      }
-      const op = readJson(path.join(dataDir, 'operator.json'), operatorSchema);
-      const secretFile = c.L.operatorSecret(name);
-      const sealer = readJson(path.join(dataDir, 'store', 'sealer.json'), sealerSchema)?.kind ?? 'unknown';
-      const url = c.urls.get(name);
-      let health = 'no URL known';
-      let reachable = false;
-      if (url) {
-        try {
-          const h = z.object({ fingerprint: z.string().optional() }).parse(await getJson(`${url}/health`, 2000));
-          reachable = true;
-          health = h.fingerprint && pinned.has(name) && h.fingerprint !== pinned.get(name) ? 'answers with a different identity than the gateway pinned' : 'ok';
-        } catch (e) {
-          health = `unreachable (${(e as Error).message})`;
-        }
-      }
-      return {
-        name,
-        host: hostOf(url),
-        processUid: processUid(c.pids.get(name)),
-        dataOwner,
-        dataId,
-        operator: op ? op.operator : `local user ${user(dataOwner)}`,
-        operatorDeclared: op !== undefined,
-        secretHash: existsSync(secretFile) ? sha256File(secretFile) : undefined,
-        sealer,
-        health,
-        reachable,
-      };
-    }),
-  );
-
-  const findings: DoctorFinding[] = [];
-  const find = (code: string, message: string) => findings.push({ code, message });
-  const n = facts.length;
-  const everyone = (names: string[]) => names.length === n;
-  const singleDomain: string[] = [];
-
-  for (const [operator, names] of shared(facts, (f) => f.operator)) {
-    find('shared-operator', `${list(names)} are run by the same operator (${operator})`);
-    if (everyone(names)) singleDomain.push(`one operator (${operator}) runs every signer`);
-  }
-  for (const f of facts.filter((f) => !f.operatorDeclared)) find('unknown-operator', `${f.name} declares no operator (no ${path.join('signers', f.name, 'operator.json')}); taken to be the ${f.operator}`);
-  for (const [, names] of shared(facts, (f) => f.secretHash)) find('shared-operator-secret', `${list(names)} are unlocked by the same operator secret`);
-  const together = facts.filter((f) => f.secretHash !== undefined).map((f) => f.name);
-  if (together.length > 1) {
-    find('operator-secrets-together', `the operator secrets of ${list(together)} are all kept in ${c.L.operators}: whoever can read that directory can unlock each of them`);
-    if (everyone(together)) singleDomain.push(`every signer's operator secret is in ${c.L.operators}`);
-  }
-  const admins = readJson(path.join(c.L.gateway, 'principals.json'), principalsSchema)?.principals.filter((p) => p.role === 'admin').map((p) => p.name) ?? [];
-  for (const f of facts.filter((f) => f.operatorDeclared && admins.includes(f.operator)))
-    find('admin-is-operator', `${f.operator} is a key administrator and also operates ${f.name}: one person in two domains`);
-  const gwOperator = readJson(path.join(c.L.gateway, 'operator.json'), operatorSchema)?.operator;
-  for (const f of facts.filter((f) => f.operatorDeclared && f.operator === gwOperator))
-    find('gateway-operator-is-signer-operator', `${f.operator} operates the gateway and also ${f.name}`);
-
-  for (const [host, names] of shared(facts, (f) => (f.host === 'unknown' ? undefined : f.host))) {
-    find('same-host', `${list(names)} run on the same host (${host})`);
-    if (everyone(names)) singleDomain.push(`every signer runs on ${host}`);
-  }
-  const gatewayUid = processUid(c.gatewayPid);
-  for (const [uid, names] of shared(facts, (f) => f.processUid)) {
-    find('same-process-user', `the processes of ${list(names)} run as the same user ${user(uid)}`);
-    if (everyone(names)) singleDomain.push(`one account (${user(uid)}) runs every signer process`);
-  }
-  const withGateway = facts.filter((f) => gatewayUid !== undefined && f.processUid === gatewayUid).map((f) => f.name);
-  if (withGateway.length > 0) find('gateway-user-runs-signer', `the gateway runs as ${user(gatewayUid)}, the same user as ${list(withGateway)}`);
-  for (const [uid, names] of shared(facts, (f) => f.dataOwner)) {
-    find('same-data-owner', `the data directories of ${list(names)} belong to the same user ${user(uid)}`);
-    if (everyone(names)) singleDomain.push(`one account (${user(uid)}) owns every signer's data directory`);
-  }
-  for (const [, names] of shared(facts, (f) => f.dataId)) find('shared-data-dir', `${list(names)} use the same data directory`);
-
-  const reachable = facts.filter((f) => f.reachable).length;
-  if (c.threshold !== undefined && reachable < c.threshold) find('too-few-reachable', `only ${reachable} of ${n} signers answer, fewer than the threshold ${c.threshold}: no key can be used`);
-  for (const f of facts.filter((f) => f.health.startsWith('answers'))) find('identity-mismatch', `${f.name} ${f.health}`);
-  for (const f of facts) {
-    if (f.sealer.startsWith('software/')) find('software-sealing', `${f.name}'s share store is sealed in software (${f.sealer}), not by hardware: anyone with its operator secret and a copy of its files has its shares`);
-    else if (f.sealer === 'unknown') find('unknown-sealing', `${f.name}'s share store sealing is unknown (no store/sealer.json)`);
-  }
-  if (n === 1) singleDomain.push('there is only one signer');
-
-  io.out(`mpchsm doctor: ${c.L.root}: ${n} signer${n === 1 ? '' : 's'}, threshold ${c.threshold ?? 'unknown'}, ${reachable} reachable`);
-  const header = ['SIGNER', 'HOST', 'PROCESS USER', 'DATA OWNER', 'OPERATOR', 'SEALING', 'HEALTH'];
-  const rows = facts.map((f) => [f.name, f.host, f.processUid === undefined ? 'not running' : user(f.processUid), user(f.dataOwner), f.operator, f.sealer, f.health]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [header, ...rows]) io.out('  ' + r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  '));
-  io.out(findings.length === 0 ? 'findings: none' : `findings (${findings.length}):`);
-  for (const f of findings) io.out(`  - [${f.code}] ${f.message}`);
-  if (singleDomain.length > 0)
-    io.out(`verdict: this deployment is a SINGLE ADMINISTRATIVE DOMAIN: ${singleDomain.join('; ')}. Whoever controls that controls every share; the threshold protects nothing against them.`);
-  else if (findings.length > 0) io.out('verdict: the signers are not fully independent (see the findings above).');
-  else io.out('verdict: no shared operator, secret, host, account or data directory found among the signers.');
-  return opts.strict && findings.length > 0 ? 1 : 0;
 }

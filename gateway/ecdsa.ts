@@ -11,7 +11,8 @@ import { useOf, type Creation } from '../contract/signer-rpc/authority.js';
 import type { Cluster, SignRequest } from './cluster.js';
 import { ClusterError, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES, spkiFromRawPublicKey, type KeySpec } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
+import { spkiFromRawPublicKey } from '../contract/keys/spki.js';
 import { relayRounds, type RelayAnswer } from './relay.js';
 
 export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };

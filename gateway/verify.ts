@@ -1,14 +1,19 @@
-// Verify-before-release: every combined signature is checked against the key's public key
-// (its SPKI, as GetPublicKey returns it) before the gateway lets it out. The same checks serve
-// KMS Verify and PKCS#11 C_Verify, so they accept exactly what AWS KMS accepts:
-// - ECDSA: strict DER (KMS) or raw r‖s (PKCS#11); high-s is valid, as KMS does not normalise s.
-// - RSA: PKCS#1 v1.5 by re-encoding and comparing (RFC 8017 §8.2.2, so no ASN.1 parsing of the
-//   padding), PSS with MGF1 over the same hash and salt length = digest length.
+// Verify-before-release: every combined signature is checked against the key's SPKI (as
+// GetPublicKey returns it) before the gateway lets it out; the same checks serve KMS Verify and
+// PKCS#11 C_Verify, so they accept exactly what AWS KMS accepts:
+// - ECDSA (@noble/curves, over the digest): strict DER (KMS) or raw r‖s (PKCS#11); high-s valid.
 // - Ed25519 (pure, RAW only) and Ed25519ph (SHA-512 DIGEST only), RFC 8032 strict decoding.
-// Caller bugs (spec/algorithm/message type/digest length) throw VerifyError; bad keys and bad
+// - RSA (node:crypto), PSS with MGF1 over the same hash and salt length = digest length. A RAW
+//   message goes to crypto.verify. A DIGEST (KMS MessageType DIGEST, CKM_RSA_PKCS*) cannot, as
+//   crypto.verify hashes its input: PKCS#1 v1.5 takes publicDecrypt and compares the DigestInfo
+//   (RFC 8017 §8.2.2); PSS keeps a hand EMSA-PSS-VERIFY (§9.1.2, ~35 lines below) as nothing well
+//   kept takes a PSS digest: not node:crypto or WebCrypto, @noble has no RSA, node-forge's pure-JS
+//   RSA has had lenient-verification advisories. Wycheproof rsa_pss_2048_sha256_mgf1_32 (DIGEST
+//   mode) and a crafted encoding per rule pin it (test/gateway/verify.test.ts).
+// Caller bugs (spec/algorithm/message type/digest length) throw VerifyError; bad keys and
 // signatures return false.
 
-import { constants, publicDecrypt, timingSafeEqual } from 'node:crypto';
+import { constants, publicDecrypt, timingSafeEqual, verify as nodeVerify } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { eddsa } from '@noble/curves/abstract/edwards.js';
 import { sha512 } from '@noble/hashes/sha2.js';
@@ -21,15 +26,14 @@ import {
   VerifyError,
   isKeySpec,
   isSigningAlgorithm,
-  parseSpki,
   type AlgorithmInfo,
   type EcKeySpec,
   type HashName,
   type KeySpec,
   type MessageType,
-  type ParsedPublicKey,
   type SigningAlgorithm,
 } from '../contract/keys/specs.js';
+import { parseSpki, type ParsedPublicKey } from '../contract/keys/spki.js';
 
 export { VerifyError } from '../contract/keys/specs.js';
 
@@ -108,16 +112,12 @@ export function verifySignature(p: VerifyParams): boolean {
         if (key.kind !== 'ed25519') return false;
         return ed25519phDigest.verify(p.signature, digest(), key.publicKey, { zip215: false });
       case 'RSASSA_PKCS1_V1_5':
-      case 'RSASSA_PSS': {
+      case 'RSASSA_PSS':
         if (key.kind !== 'rsa') return false;
-        const k = Math.ceil(key.modulusBits / 8);
-        if (p.signature.length !== k) return false; // RSASSA-*-VERIFY step 1
-        // RSAVP1: s^e mod n. OpenSSL rejects s >= n (which the catch below turns into false).
-        const em = publicDecrypt({ key: key.key, padding: constants.RSA_NO_PADDING }, p.signature);
-        return info.scheme === 'RSASSA_PSS'
-          ? emsaPssVerify(em, key.modulusBits - 1, info.hash, digest())
-          : emsaPkcs1Matches(em, info.hash, digest());
-      }
+        // RSASSA-*-VERIFY step 1: exactly k bytes (OpenSSL would take a shorter s). OpenSSL
+        // rejects s >= n, which the catch below turns into false.
+        if (p.signature.length !== Math.ceil(key.modulusBits / 8)) return false;
+        return p.messageType === 'RAW' ? verifyRsaMessage(key, info, p.message, p.signature) : verifyRsaDigest(key, info, p.message, p.signature);
     }
   } catch {
     return false; // undecodable signature or point
@@ -135,6 +135,19 @@ const ed25519phDigest = eddsa(ed25519.Point, sha512, {
   prehash: (digest: Uint8Array) => digest,
 });
 
+type RsaKey = Extract<ParsedPublicKey, { kind: 'rsa' }>;
+const NODE_HASH: Readonly<Record<HashName, string>> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+
+/** RSASSA-PSS or -PKCS1-v1_5 over the message itself: node:crypto hashes and checks it all. */
+function verifyRsaMessage(key: RsaKey, info: AlgorithmInfo, message: Uint8Array, signature: Uint8Array): boolean {
+  const pss = info.scheme === 'RSASSA_PSS';
+  return nodeVerify(NODE_HASH[info.hash], message, {
+    key: key.key,
+    padding: pss ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING,
+    ...(pss ? { saltLength: info.digestLength } : {}),
+  }, signature);
+}
+
 // DER DigestInfo prefixes, RFC 8017 §9.2 note 1 (AlgorithmIdentifier with NULL parameters).
 const DIGEST_INFO_PREFIX: Readonly<Record<HashName, Buffer>> = {
   'SHA-256': Buffer.from('3031300d060960864801650304020105000420', 'hex'),
@@ -142,13 +155,17 @@ const DIGEST_INFO_PREFIX: Readonly<Record<HashName, Buffer>> = {
   'SHA-512': Buffer.from('3051300d060960864801650304020305000440', 'hex'),
 };
 
-/** EMSA-PKCS1-v1_5: build the one valid encoding of the digest and compare (RFC 8017 §8.2.2). */
-function emsaPkcs1Matches(em: Uint8Array, hash: HashName, digest: Uint8Array): boolean {
-  const t = Buffer.concat([DIGEST_INFO_PREFIX[hash], digest]);
-  const psLen = em.length - t.length - 3;
-  if (psLen < 8) return false;
-  const expected = Buffer.concat([Uint8Array.of(0, 1), Buffer.alloc(psLen, 0xff), Uint8Array.of(0), t]);
-  return timingSafeEqual(expected, em);
+/** RSASSA-PSS or -PKCS1-v1_5 over a given digest (see the module comment for the split). */
+function verifyRsaDigest(key: RsaKey, info: AlgorithmInfo, digest: Uint8Array, signature: Uint8Array): boolean {
+  if (info.scheme === 'RSASSA_PSS') {
+    const rep = publicDecrypt({ key: key.key, padding: constants.RSA_NO_PADDING }, signature); // RSAVP1
+    return emsaPssVerify(rep, key.modulusBits - 1, info.hash, digest);
+  }
+  // RSAVP1 and the 00 01 FF…FF 00 padding (at least 8 FF) by OpenSSL; then T must be the one
+  // DER DigestInfo of the digest.
+  const t = publicDecrypt({ key: key.key, padding: constants.RSA_PKCS1_PADDING }, signature);
+  const expected = Buffer.concat([DIGEST_INFO_PREFIX[info.hash], digest]);
+  return t.length === expected.length && timingSafeEqual(t, expected);
 }
 
 function mgf1(hash: HashName, seed: Uint8Array, length: number): Uint8Array {
@@ -163,7 +180,8 @@ function mgf1(hash: HashName, seed: Uint8Array, length: number): Uint8Array {
 }
 
 /**
- * EMSA-PSS-VERIFY (RFC 8017 §9.1.2) with MGF1 over `hash` and sLen = hLen, as KMS signs.
+ * EMSA-PSS-VERIFY (RFC 8017 §9.1.2) with MGF1 over `hash` and sLen = hLen, as KMS signs; for
+ * a given digest only (a message goes to node:crypto, see the module comment).
  * `rep` is the RSAVP1 output (k bytes); EM is its last ceil(emBits/8) bytes.
  */
 function emsaPssVerify(rep: Uint8Array, emBits: number, hash: HashName, mHash: Uint8Array): boolean {

@@ -7,252 +7,28 @@
 //        [--concurrency 1,4,16] [--keygen-runs N] [--no-profile] [--no-protocols]
 //
 // Everything it starts (cluster, client processes, SoftHSMv2 token) it stops, also on Ctrl-C.
-import { execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+//
+// This file runs the phases in order (bench) and writes the files (main); options.ts reads the
+// command line, held.ts starts and stops what a run uses, keys.ts picks and approves keys,
+// profile-phase.ts profiles, report.ts and chart.ts write the results up.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { BOOTSTRAP_PRINCIPALS, packageRoot } from '../../cli/layout.js';
+import { packageRoot } from '../../cli/layout.js';
 import { throughputChart } from './chart.js';
-import { ClientProcess } from './client-process.js';
-import { attachCluster, startCluster, type BenchCluster } from './cluster.js';
+import { attachCluster, startCluster } from './cluster.js';
+import { clusterPids, protocolFigures, release, startClient, type Held } from './held.js';
+import { approveProposal, keyOf, signingKey } from './keys.js';
 import { busyWarning, describeMachine, fdatasyncLatency, httpRoundTrip, machine, revision } from './machine.js';
+import { UsageError, options, type Options } from './options.js';
 import { CpuMeter } from './procstat.js';
-import { ProfileCutter, profileEnv, summariseProfile } from './profile.js';
+import { profilePhase } from './profile-phase.js';
+import { Progress } from './progress.js';
 import { fullReport, readmeSnippet } from './report.js';
-import { checkTargets, point, ratios, type BenchResults, type KeygenFigure, type ProfileSegment, type ProtocolRow, type SignPoint } from './results.js';
-import { createSoftHsmToken, findSoftHsm, type SoftHsmToken } from './softhsm.js';
-import { ALG_LABEL, ALGS, TARGET_LABEL, TARGETS, keygenAnswerSchema, latencySummarySchema, loadResultSchema, type Alg, type KeygenResult, type LoadResult, type Target, type WorkerInit } from './types.js';
-
-interface Options {
-  quick: boolean;
-  out: string;
-  cluster: string | undefined;
-  durationMs: number;
-  warmupMs: number;
-  concurrency: number[];
-  keygenRuns: number;
-  profile: boolean;
-  protocols: boolean;
-}
-
-/** A bad command line: reported without a stack trace. */
-class UsageError extends Error {}
-
-function options(argv: string[]): Options {
-  try {
-    return parseOptions(argv);
-  } catch (e) {
-    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((e as Error).message.split('\n')[0]);
-    throw e;
-  }
-}
-
-function parseOptions(argv: string[]): Options {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      cluster: { type: 'string' },
-      duration: { type: 'string' },
-      concurrency: { type: 'string' },
-      'keygen-runs': { type: 'string' },
-      'no-profile': { type: 'boolean', default: false },
-      'no-protocols': { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (v.help) {
-    process.stdout.write(`${readHelp()}\n`);
-    process.exit(0);
-  }
-  const positive = (name: string, s: string | undefined, dflt: number, max: number) => {
-    if (s === undefined) return dflt;
-    const n = Number(s);
-    if (!Number.isFinite(n) || n <= 0 || n > max) throw new UsageError(`--${name} must be a number in (0, ${max}]`);
-    return n;
-  };
-  const quick = v.quick;
-  const concurrency = (v.concurrency ?? (quick ? '1,4' : '1,4,16')).split(',').map((s) => positive('concurrency', s, 1, 256));
-  if (concurrency.some((c) => !Number.isInteger(c))) throw new UsageError('--concurrency takes whole numbers, e.g. 1,4,16');
-  const durationMs = Math.round(positive('duration', v.duration, quick ? 0.4 : 4, 60) * 1000);
-  return {
-    quick,
-    out: path.resolve(v.out ?? path.join(packageRoot, 'bench-results')),
-    cluster: v.cluster,
-    durationMs,
-    warmupMs: quick ? 150 : 1000,
-    concurrency: [...new Set(concurrency)].sort((a, b) => a - b),
-    keygenRuns: Math.round(positive('keygen-runs', v['keygen-runs'], quick ? 1 : 3, 20)),
-    // Profiling restarts the cluster: only one the benchmark started, and not in smoke runs.
-    profile: !v['no-profile'] && !quick && v.cluster === undefined,
-    protocols: !v['no-protocols'],
-  };
-}
-
-function readHelp(): string {
-  return [
-    'usage: npm run bench -- [options]',
-    '  --quick              short smoke run (1 and 4 clients, 0.4 s per point, no profiling)',
-    '  --out DIR            where to write bench.json, bench.md, throughput.svg, README-performance.md (default bench-results/)',
-    '  --cluster DIR        measure a cluster already running from DIR instead of starting one',
-    '  --duration S         seconds per measured point (default 4)',
-    '  --concurrency LIST   concurrent clients, e.g. 1,4,16 (default)',
-    '  --keygen-runs N      key generations per algorithm and path (default 3)',
-    '  --no-profile         skip the CPU-profile phase (it restarts the cluster with a profiler)',
-    '  --no-protocols       skip the protocol-only benchmark',
-  ].join('\n');
-}
-
-/** Progress on stderr: one line per step; on a terminal, a live countdown while a point runs. */
-class Progress {
-  private readonly tty = process.stderr.isTTY === true;
-  private live = false;
-
-  step(msg: string): void {
-    this.clear();
-    process.stderr.write(`bench: ${msg}\n`);
-  }
-
-  async during<T>(label: string, ms: number, work: Promise<T>): Promise<T> {
-    if (!this.tty) return work;
-    const t0 = Date.now();
-    const draw = () => {
-      this.live = true;
-      const elapsed = ((Date.now() - t0) / 1000).toFixed(1);
-      process.stderr.write(`\r\x1b[2Kbench: ${label} ${elapsed}${ms ? ` / ${(ms / 1000).toFixed(1)}` : ''} s`);
-    };
-    draw();
-    const timer = setInterval(draw, 250);
-    try {
-      return await work;
-    } finally {
-      clearInterval(timer);
-      this.clear();
-    }
-  }
-
-  private clear(): void {
-    if (this.live) process.stderr.write('\r\x1b[2K');
-    this.live = false;
-  }
-}
-
-/** Everything a run has started, released in a fixed order whatever happens. */
-interface Held {
-  protocols?: ChildProcess;
-  clients: Map<Target, ClientProcess>;
-  cluster?: BenchCluster;
-  token?: SoftHsmToken;
-  profileDir?: string;
-}
-
-async function release(h: Held): Promise<void> {
-  if (h.protocols && h.protocols.exitCode === null) h.protocols.kill();
-  await Promise.all([...h.clients.values()].map((c) => c.stop().catch(() => undefined)));
-  h.clients.clear();
-  await h.cluster?.close().catch(() => undefined);
-  if (h.profileDir) rmSync(h.profileDir, { recursive: true, force: true });
-  h.token?.close();
-}
-
-const protocolRowSchema = z.object({ protocol: z.string(), curve: z.string(), t: z.number(), n: z.number(), op: z.string(), ms_per_op: z.number() });
-
-/** `npm run bench:protocols -- --json` as a child process, its lines parsed. */
-function protocolFigures(quick: boolean, held: Held): Promise<{ rows: ProtocolRow[] } | { error: string }> {
-  const script = fileURLToPath(new URL('./protocols.js', import.meta.url));
-  if (!existsSync(script)) return Promise.resolve({ error: `${script} is missing (npm run build)` });
-  return new Promise((resolve) => {
-    held.protocols = execFile(process.execPath, [script, '--json', ...(quick ? ['--quick'] : [])], { timeout: 300_000, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      if (err) return resolve({ error: `${err.message.split('\n')[0]}${stderr ? `: ${stderr.trim().split('\n').slice(-2).join(' / ')}` : ''}` });
-      try {
-        const rows = stdout
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => protocolRowSchema.parse(JSON.parse(l)));
-        resolve({ rows });
-      } catch (e) {
-        resolve({ error: `unparseable output: ${(e as Error).message}` });
-      }
-    });
-  });
-}
-
-const keyOf = (keys: Map<string, KeygenResult>, target: Target, alg: Alg) => keys.get(`${target}/${alg}`);
-
-/**
- * The key each path signs with: PKCS#11 uses the key made through KMS — the same key behind
- * both facades, found by its CKA_ID (the UUID's 16 bytes) — or, failing that, its own.
- */
-function signingKey(keys: Map<string, KeygenResult>, target: Target, alg: Alg): KeygenResult | undefined {
-  const viaKms = keyOf(keys, 'kms', alg);
-  if (target === 'p11' && viaKms) return { ...viaKms, keyRef: viaKms.keyRef.replace(/-/g, '') };
-  return keyOf(keys, target, alg);
-}
-
-const approveAnswerSchema = z.object({
-  Status: z.string(),
-  Result: z.object({ KeyMetadata: z.object({ KeyId: z.string() }) }).optional(),
-});
-
-/**
- * Approves a held CreateKey as the dev cluster's administrators, one after another, until the
- * gateway executes it; resolves with the new key and the time the approvals took (each a
- * `mpchsm approve` process: the key generation runs inside the approval that completes quorum).
- */
-async function approveProposal(cluster: BenchCluster, proposalId: string): Promise<{ keyId: string; ms: number }> {
-  const t = performance.now();
-  for (const admin of BOOTSTRAP_PRINCIPALS.filter((p) => p.startsWith('admin'))) {
-    const a = approveAnswerSchema.parse(await cluster.approve(proposalId, admin));
-    if (a.Status === 'Executed' && a.Result) return { keyId: a.Result.KeyMetadata.KeyId, ms: performance.now() - t };
-    if (a.Status !== 'Pending') throw new Error(`proposal ${proposalId}: ${a.Status}`);
-  }
-  throw new Error(`proposal ${proposalId} still pending after every administrator approved it`);
-}
-
-function clusterPids(c: BenchCluster): Record<string, number> {
-  const info = c.info();
-  return { gateway: info.gateway.pid, ...Object.fromEntries(info.signers.map((s) => [s.name, s.pid])) };
-}
-
-function kmsInit(c: BenchCluster): WorkerInit {
-  const app = c.principal('app');
-  const admin = c.principal('admin1');
-  const creds = (p: Record<string, string>) => ({ accessKeyId: p.AWS_ACCESS_KEY_ID!, secretAccessKey: p.AWS_SECRET_ACCESS_KEY! });
-  return { kind: 'kms', endpoint: app.MPCHSM_KMS_ENDPOINT!, region: app.AWS_REGION!, app: creds(app), admin: creds(admin) };
-}
-
-async function startClient(held: Held, target: Target, o: Options, token: SoftHsmToken | undefined): Promise<string | undefined> {
-  const cluster = held.cluster!;
-  const threads = String(Math.max(...o.concurrency) + 4);
-  let env: Record<string, string>;
-  let init: WorkerInit;
-  if (target === 'kms') [env, init] = [{}, kmsInit(cluster)];
-  else if (target === 'p11') {
-    const app = cluster.principal('app');
-    const admin = cluster.principal('admin1');
-    if (!existsSync(app.MPCHSM_PKCS11_MODULE!)) return `the PKCS#11 module is not built (make -C pkcs11-shim): ${app.MPCHSM_PKCS11_MODULE}`;
-    env = { MPCHSM_PKCS11_CONF: app.MPCHSM_PKCS11_CONF!, UV_THREADPOOL_SIZE: threads };
-    init = { kind: 'p11', module: app.MPCHSM_PKCS11_MODULE!, userPin: app.MPCHSM_PKCS11_PIN!, keygenPin: admin.MPCHSM_PKCS11_PIN!, keygenUser: 'so' };
-  } else {
-    if (!token) return 'SoftHSMv2 is not installed';
-    env = { ...token.env, UV_THREADPOOL_SIZE: threads };
-    init = { kind: 'p11', module: token.module, userPin: token.pin, keygenPin: token.pin, keygenUser: 'user' };
-  }
-  const cp = ClientProcess.start(TARGET_LABEL[target], env);
-  held.clients.set(target, cp);
-  try {
-    await cp.call({ op: 'init', init }, z.null(), 60_000);
-    return undefined;
-  } catch (e) {
-    held.clients.delete(target);
-    await cp.stop();
-    return (e as Error).message;
-  }
-}
+import { checkTargets, ratios, type BenchResults, type KeygenFigure, type SignPoint } from './results.js';
+import { createSoftHsmToken, findSoftHsm } from './softhsm.js';
+import { ALG_LABEL, ALGS, TARGET_LABEL, TARGETS, keygenAnswerSchema, latencySummarySchema, loadResultSchema, type Alg, type KeygenResult, type LoadResult, type Target } from './types.js';
 
 async function bench(o: Options, progress: Progress, held: Held): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
@@ -416,56 +192,6 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
     protocols: protocolResult,
     ...(profile ? { profile } : {}),
   };
-}
-
-/**
- * Restarts the cluster with the profiling hook, then for each mpchsm path and algorithm signs
- * at one client for a fixed time, cutting every process's CPU profile around exactly that.
- */
-async function profilePhase(o: Options, progress: Progress, held: Held, keys: Map<string, KeygenResult>, sign: readonly SignPoint[]): Promise<ProfileSegment[]> {
-  const cluster = held.cluster!;
-  const wanted = (['p11', 'kms'] as const).flatMap((target) => ALGS.filter((alg) => point(sign, target, alg, 1)).map((alg) => ({ target, alg })));
-  if (wanted.length === 0) return [];
-  progress.step('profile phase: restarting the cluster with a CPU profiler in every process');
-  for (const t of ['kms', 'p11'] as const) await held.clients.get(t)?.stop();
-  held.profileDir = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-bench-prof-'));
-  await cluster.restart(profileEnv(held.profileDir));
-  const pids = clusterPids(cluster);
-  const cutter = new ProfileCutter(held.profileDir, pids);
-  await cutter.ready();
-  for (const t of ['kms', 'p11'] as const) {
-    const why = wanted.some((w) => w.target === t) ? await startClient(held, t, o, undefined) : undefined;
-    if (why) throw new Error(why);
-  }
-
-  const segments: ProfileSegment[] = [];
-  const seconds = 3;
-  for (const { target, alg } of wanted) {
-    const key = signingKey(keys, target, alg)!;
-    const cp = held.clients.get(target)!;
-    const load = (durationMs: number) => cp.call({ op: 'sign', alg, keyRef: key.keyRef, spki: key.spki, concurrency: 1, durationMs }, loadResultSchema, durationMs + 120_000);
-    const label = `profile: ${ALG_LABEL[alg]} via ${TARGET_LABEL[target]}, 1 client`;
-    await progress.during(`${label}: warm-up`, 1500, load(1500)); // the restarted processes' JIT
-    await cutter.cut();
-    const r = await progress.during(label, seconds * 1000, load(seconds * 1000));
-    const files = await cutter.cut();
-    if (r.ops === 0) throw new Error(`${label}: ${r.firstError ?? 'no signature completed'}`);
-    // Samples count time on a CPU and time runnable but waiting for one (the processes share
-    // the cores), and the profiler costs CPU itself: the profile gives each process's shares,
-    // the unprofiled measurement at one client the CPU per signature they divide.
-    const unprofiled = point(sign, target, alg, 1)?.cpuMsPerOp ?? {};
-    const processes: ProfileSegment['processes'] = {};
-    for (const [name, file] of Object.entries(files)) {
-      const s = summariseProfile(file, packageRoot);
-      const perOp = unprofiled[name] ?? s.cpuMs / r.ops;
-      const scale = s.cpuMs > 0 ? perOp / s.cpuMs : 0;
-      const ms = (v: number) => Math.round(v * scale * 1000) / 1000;
-      processes[name] = { cpuMsPerOp: perOp, categories: s.categories.map(([k, v]) => [k, ms(v)]), top: s.top.map(([k, v]) => [k, ms(v)]) };
-    }
-    segments.push({ target, alg, ops: r.ops, latencyP50Ms: r.latencyMs.p50, processes });
-    progress.step(`${label}: ${r.ops} signatures profiled`);
-  }
-  return segments;
 }
 
 async function main(): Promise<void> {

@@ -4,7 +4,8 @@
 // C_GetAttributeValue itself; it gets them again at each C_FindObjectsInit.
 import { createHash } from 'node:crypto';
 import type { KeyRecord } from '../keys.js';
-import { parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey, type KeySpec } from '../../contract/keys/specs.js';
+import type { KeySpec } from '../../contract/keys/specs.js';
+import { parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey } from '../../contract/keys/spki.js';
 import { CK_UNAVAILABLE_INFORMATION, CKA, CKC_X_509, CKK, CKM, CKO, CKR, P11Error, SENSITIVE_PRIVATE } from '../../contract/pkcs11/ck.js';
 import { EC_PARAMS, keySpecOfEcParams } from '../../contract/pkcs11/ec-params.js';
 import type { StoredCertificate } from './store.js';

@@ -1,6 +1,7 @@
 // doctor against a real local cluster started with `mpchsm up`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { doctor, type Io } from '../../cli/audit.js';
+import type { Io } from '../../cli/cluster-dir.js';
+import { doctor } from '../../cli/doctor.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 
 describe('mpchsm doctor on a running dev cluster', () => {

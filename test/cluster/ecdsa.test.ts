@@ -7,7 +7,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawPublicKeyFromSpki } from '../../contract/keys/specs.js';
+import { rawPublicKeyFromSpki } from '../../contract/keys/spki.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { createKey } from '../policy-cluster/helpers.js';
 

@@ -18,15 +18,12 @@ import {
   KEY_SPECS,
   SIGNING_ALGORITHMS,
   SIGNING_ALGORITHMS_BY_SPEC,
-  parseSpki,
-  rawPublicKeyFromSpki,
-  spkiFromRawPublicKey,
-  spkiFromRsaPublicKey,
   type EcKeySpec,
   type KeySpec,
   type RsaKeySpec,
   type SigningAlgorithm,
 } from '../../contract/keys/specs.js';
+import { parseSpki, rawPublicKeyFromSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey } from '../../contract/keys/spki.js';
 import {
   VerifyError,
   checkSigningRequest,
@@ -503,6 +500,22 @@ describe('SPKI build and parse', () => {
     const pss = spkiOf(generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey);
     expect(() => parseSpki(pss)).toThrow(VerifyError);
     expect(createPublicKey({ key: Buffer.from(pss), format: 'der', type: 'spki' }).asymmetricKeyType).toBe('rsa-pss');
+  });
+
+  it('a parsed SPKI is remembered, but no caller can change what the next one gets', () => {
+    const spki = spkiFromRawPublicKey('ECC_NIST_P256', EC_CURVES.ECC_NIST_P256.keygen().publicKey);
+    const first = parseSpki(spki);
+    if (first.kind !== 'ec') throw new Error('expected EC');
+    const point = toHex(first.point);
+    first.point.fill(0);
+    const again = parseSpki(Uint8Array.from(spki));
+    expect(again.kind === 'ec' && toHex(again.point)).toBe(point);
+    const ed = spkiFromRawPublicKey('ECC_NIST_EDWARDS25519', ed25519.keygen().publicKey);
+    const edFirst = parseSpki(ed);
+    if (edFirst.kind !== 'ed25519') throw new Error('expected Ed25519');
+    const pk = toHex(edFirst.publicKey);
+    edFirst.publicKey.fill(0);
+    expect(toHex(rawPublicKeyFromSpki('ECC_NIST_EDWARDS25519', ed))).toBe(pk);
   });
 
   it('every key spec has a parseable SPKI whose detected spec is that spec', () => {

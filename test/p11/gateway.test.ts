@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { KeyRecord } from '../../gateway/keys.js';
-import { spkiFromRawPublicKey } from '../../contract/keys/specs.js';
+import { spkiFromRawPublicKey } from '../../contract/keys/spki.js';
 import { CKA, CKG, CKK, CKM, CKO, CKR, P11Error } from '../../contract/pkcs11/ck.js';
 import { Credentials, type CredentialCheck } from '../../gateway/p11/credentials.js';
 import { encrypt, planDecryption, planSignature } from '../../contract/pkcs11/mechanisms.js';

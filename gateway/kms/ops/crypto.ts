@@ -5,7 +5,8 @@ import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:cry
 import { z } from 'zod';
 import { DecodeError } from '../../../signers/protocols/rsa/padding.js';
 import type { KeyRecord } from '../../keys.js';
-import { SIGNING_ALGORITHMS_BY_SPEC, parseSpki, type MessageType, type SigningAlgorithm } from '../../../contract/keys/specs.js';
+import { SIGNING_ALGORITHMS_BY_SPEC, type MessageType, type SigningAlgorithm } from '../../../contract/keys/specs.js';
+import { parseSpki } from '../../../contract/keys/spki.js';
 import { VerifyError, checkSigningRequest, verifySignature } from '../../verify.js';
 import { operation, type OpContext } from '../context.js';
 import { KmsError } from '../errors.js';

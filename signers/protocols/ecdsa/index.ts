@@ -32,14 +32,7 @@ export {
   type PairingStateA,
   type PairingStateB,
 } from './pairing.js';
-export {
-  ecdsaCombine,
-  ecdsaSignStart,
-  ecdsaSignStep,
-  encodeEcdsaSignState,
-  decodeEcdsaSignState,
-  type EcdsaCombineRequest,
-  type EcdsaSignRequest,
-  type EcdsaSignState,
-} from './sign.js';
+export { ecdsaSignStart, ecdsaSignStep, type EcdsaSignRequest } from './sign.js';
+export { encodeEcdsaSignState, decodeEcdsaSignState, type EcdsaSignState } from './sign-state.js';
+export { ecdsaCombine, type EcdsaCombineRequest } from './combine.js';
 export { ecdsaDerToRaw, ecdsaRawToDer, ecdsaVerify } from './signature.js';

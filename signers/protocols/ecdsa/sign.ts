@@ -27,183 +27,35 @@
 // so a state can drive at most one step, whether that step succeeds or throws. After an abort
 // naming a party, the signer must persist ecdsaAfterAbort(keyShare, error) — it discards the
 // pairwise setup with that party (the selective-abort attack on OT extension).
+//
+// sign.ts holds the rounds; sign-state.ts what they send and keep and the hashes they share;
+// combine.ts the final sum, for the last round and the coordinator.
 
 import { z } from 'zod';
-import {
-  ProtocolError,
-  checkParticipants,
-  collectRound,
-  decodeState,
-  encodeState,
-  messageSchema,
-  type Message,
-  type Step,
-} from '../common.js';
-import {
-  fromHex,
-  hexSchema,
-  partyIdSchema,
-  toHex,
-  type PartyId,
-  type Rng,
-} from '../../../contract/bytes.js';
-import { KAPPA } from './baseot.js';
-import {
-  decodePoint,
-  decodeScalar,
-  decodeWire,
-  ecdsaCurveNames,
-  encodePoint,
-  encodeScalar,
-  encodeWire,
-  getCurve,
-  hashToScalar,
-  mulBaseWire,
-  randomScalar,
-  secretMulEquals,
-  tagged,
-  wireLength,
-  type EcdsaCurve,
-  type EcdsaCurveName,
-} from './curves.js';
+import { ProtocolError, checkParticipants, collectRound, type Message, type Step } from '../common.js';
+import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
+import { decodeScalar, decodeWire, encodePoint, encodeScalar, encodeWire, hashToScalar, mulBaseWire, randomScalar, secretMulEquals } from './curves.js';
+import { combine } from './combine.js';
 import { lagrange, parseEcdsaKeyShare, type EcdsaKeyShare, type EcdsaPair } from './keyshare.js';
-import { colBytesFor, rvoleAlice, rvoleBobFinish, rvoleBobStart, xiFor } from './rvole.js';
-import { digestToScalar, finishSignature } from './signature.js';
-
-/** collectRound's `self` for the coordinator, which is not a party. */
-const COORDINATOR = 0;
-const sessionSchema = messageSchema.shape.session;
-const hexBytes = (n: number) => hexSchema.length(2 * n);
-const digestSchema = hexSchema.min(2).max(128);
-
-// ---------------------------------------------------------------------------------------------
-// Messages. Schemas depend on the curve's sizes; each is built once per curve.
-
-const perCurve = <T>(make: (c: EcdsaCurve) => T): ((c: EcdsaCurve) => T) => {
-  const cache = new Map<EcdsaCurveName, T>();
-  return (c) => {
-    let v = cache.get(c.name);
-    if (v === undefined) cache.set(c.name, (v = make(c)));
-    return v;
-  };
-};
-
-const round1Payload = perCurve((c) =>
-  z.strictObject({
-    /** Digest of what the sender is running: key, session, signers and the digest it signs. */
-    agreement: hexBytes(32),
-    commitment: hexBytes(32),
-    ot: z.strictObject({ nonce: hexBytes(16), u: hexBytes(KAPPA * colBytesFor(c)), check: hexBytes(32) }),
-  }),
-);
-
-const round2Payload = perCurve((c) =>
-  z.strictObject({
-    R: hexBytes(wireLength(c)),
-    salt: hexBytes(32),
-    pk: hexBytes(wireLength(c)),
-    gammaU: hexBytes(wireLength(c)),
-    gammaV: hexBytes(wireLength(c)),
-    psi: hexBytes(c.scalarLength),
-    mul: z.strictObject({ salt: hexBytes(16), atilde: hexBytes(3 * xiFor(c) * c.scalarLength), eta: hexBytes(c.scalarLength), mu: hexBytes(32) }),
-    view: hexBytes(32),
-  }),
-);
-
-const round3Payload = perCurve((c) => z.strictObject({ u: hexBytes(c.scalarLength), w: hexBytes(c.scalarLength), R: hexBytes(wireLength(c)) }));
-
-// ---------------------------------------------------------------------------------------------
-// State.
-
-const common = {
-  curve: z.enum(ecdsaCurveNames),
-  session: sessionSchema,
-  self: partyIdSchema,
-  signers: z.array(partyIdSchema).min(1),
-  /** Key-generation session and public key: bind every hash to this key. */
-  keySession: sessionSchema,
-  publicKey: hexSchema,
-  /** The digest this signer agreed to sign (its own input, checked against the others'). */
-  digest: digestSchema,
-  lowS: z.boolean(),
-};
-
-const bobKeep = z.strictObject({ chi: hexSchema, beta: hexSchema, rows: hexSchema });
-
-export const ecdsaSignStateSchema = z.discriminatedUnion('phase', [
-  z.strictObject({
-    ...common,
-    phase: z.literal('round1'),
-    /** Secrets: instance key r_i, inversion mask φ_i, additive key share sk_i, commitment salt. */
-    r: hexSchema,
-    phi: hexSchema,
-    sk: hexSchema,
-    salt: hexSchema,
-    R: hexSchema,
-    commitment: hexSchema,
-    /** Per peer: our Bob-side VOLE state, and our Alice-side extension material. */
-    bob: z.record(z.string(), bobKeep),
-    alice: z.record(z.string(), z.strictObject({ delta: hexSchema, keys: hexSchema })),
-  }),
-  z.strictObject({
-    ...common,
-    phase: z.literal('round2'),
-    r: hexSchema,
-    phi: hexSchema,
-    sk: hexSchema,
-    R: hexSchema,
-    pk: hexSchema,
-    view: hexSchema,
-    /** Per peer: our Bob-side state, our Alice shares c^u, c^v, and the peer's commitment. */
-    peers: z.record(z.string(), z.strictObject({ bob: bobKeep, cu: hexSchema, cv: hexSchema, commitment: hexSchema })),
-  }),
-  z.strictObject({ ...common, phase: z.literal('round3'), R: hexSchema, u: hexSchema, w: hexSchema }),
-  z.strictObject({ phase: z.literal('consumed'), session: sessionSchema, self: partyIdSchema }),
-]);
-export type EcdsaSignState = z.infer<typeof ecdsaSignStateSchema>;
-type Live<P extends EcdsaSignState['phase']> = Extract<EcdsaSignState, { phase: P }>;
-
-export const encodeEcdsaSignState = (s: EcdsaSignState): Uint8Array => encodeState(s);
-export const decodeEcdsaSignState = (b: Uint8Array): EcdsaSignState => decodeState(b, ecdsaSignStateSchema);
-
-/**
- * Turns a live state object into the consumed form in place, dropping every secret, so the same
- * object (or a reference to it) cannot drive a second step. Signers must persist the state a step
- * returns before releasing its outbound messages; a restored older copy would reuse nonces.
- */
-function consume(s: EcdsaSignState): void {
-  const o = s as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'session' && k !== 'self') delete o[k];
-  o.phase = 'consumed';
-}
-
-// ---------------------------------------------------------------------------------------------
-// Contexts.
-
-interface Ctx {
-  c: EcdsaCurve;
-  session: Uint8Array;
-}
-
-function sessionContext(s: { curve: EcdsaCurveName; keySession: string; publicKey: string; session: string; signers: readonly PartyId[] }): Ctx {
-  const c = getCurve(s.curve);
-  return { c, session: tagged('mpchsm/ecdsa/sign/session', s.curve, s.keySession, s.publicKey, s.session, s.signers.join(',')) };
-}
-
-/** Context of the VOLE in which `bob` is Bob and `alice` is Alice. */
-const pairContext = (x: Ctx, bob: PartyId, alice: PartyId): Uint8Array => tagged('mpchsm/ecdsa/sign/pair', x.session, bob, alice);
-
-const commit = (x: Ctx, id: PartyId, R: string, salt: string): string => toHex(tagged('mpchsm/ecdsa/sign/commit', x.session, id, fromHex(R), fromHex(salt)));
-
-/**
- * What every signer must agree on before any secret-dependent check runs: were two honest signers
- * told different signer sets or digests, their OT-extension checks would fail and (wrongly) cost
- * them their pairwise setup. A mismatch is reported as 'inconsistent-view', which discards nothing.
- */
-const agreementOf = (x: Ctx, digest: string): string => toHex(tagged('mpchsm/ecdsa/sign/agree', x.session, fromHex(digest)));
-
-const viewOf = (x: Ctx, digest: string, signers: readonly PartyId[], commitments: ReadonlyMap<PartyId, string>): string =>
-  toHex(tagged('mpchsm/ecdsa/sign/view', x.session, fromHex(digest), signers.map((id) => `${id}:${commitments.get(id)}`).join(',')));
+import { rvoleAlice, rvoleBobFinish, rvoleBobStart } from './rvole.js';
+import { digestToScalar } from './signature.js';
+import {
+  agreementOf,
+  bobKeep,
+  checkDigest,
+  commit,
+  consume,
+  pairContext,
+  round1Payload,
+  round2Payload,
+  round3Payload,
+  sessionContext,
+  sessionSchema,
+  viewOf,
+  type Ctx,
+  type EcdsaSignState,
+  type Live,
+} from './sign-state.js';
 
 /** ζ_i: Σ over peers of ±PRF(seed_ij, session); the ζ of all signers sum to zero. */
 function zeroShare(x: Ctx, self: PartyId, seeds: ReadonlyMap<PartyId, string>): bigint {
@@ -226,11 +78,6 @@ export interface EcdsaSignRequest {
   digest: Uint8Array;
   /** Normalise s to the lower half (BIP-62 / Ethereum style); off by default. */
   lowS?: boolean;
-}
-
-/** A digest of 1 to 64 bytes (ECDSA truncates it to the order's bit length). */
-function checkDigest(digest: unknown): void {
-  if (!(digest instanceof Uint8Array) || digest.length < 1 || digest.length > 64) throw new ProtocolError('bad-parameters', 'digest must be 1 to 64 bytes');
 }
 
 /** Signers: at least t distinct participants, self included, none whose pair was discarded. */
@@ -385,47 +232,4 @@ export function ecdsaSignStep(state: EcdsaSignState, inbound: readonly Message[]
       return { state: { phase: 'consumed', session, self }, outbound: [], output: sig };
     }
   }
-}
-
-/** s = Σw / Σu over every signer's partial, each of which must carry the reference R. */
-function combine(
-  c: EcdsaCurve,
-  req: { publicKey: string; digest: string; lowS: boolean; signers: readonly PartyId[] },
-  partials: ReadonlyMap<PartyId, { u: string; w: string; R: string }>,
-  R: string,
-): Uint8Array {
-  let U = 0n;
-  let W = 0n;
-  for (const id of req.signers) {
-    const p = partials.get(id)!;
-    if (p.R !== R) throw new ProtocolError('inconsistent-view', 'computed a different R', id);
-    U = c.Fn.add(U, decodeScalar(c, p.u, id));
-    W = c.Fn.add(W, decodeScalar(c, p.w, id));
-  }
-  return finishSignature(c, decodeWire(c, R), U, W, fromHex(req.digest), fromHex(req.publicKey), req.lowS);
-}
-
-export interface EcdsaCombineRequest {
-  curve: EcdsaCurveName;
-  publicKey: Uint8Array;
-  session: string;
-  signers: readonly PartyId[];
-  digest: Uint8Array;
-  lowS?: boolean;
-}
-
-/**
- * Coordinator: combines the signers' round-3 broadcasts into r ‖ s and verifies it against the
- * public key before release. The partials cannot be checked one by one (u_i, w_i are masked), so
- * an invalid result aborts without naming a signer; an R differing from the first signer's names
- * its sender (which of the two diverged is not knowable here). The signers' own checks still apply.
- */
-export function ecdsaCombine(request: EcdsaCombineRequest, partials: readonly Message[]): Uint8Array {
-  const c = getCurve(request.curve);
-  checkParticipants(request.signers, 1);
-  checkDigest(request.digest);
-  const publicKey = encodePoint(decodePoint(c, toHex(request.publicKey)));
-  const signers = [...request.signers].sort((a, b) => a - b);
-  const got = collectRound(partials, { session: request.session, round: 3, self: COORDINATOR, senders: signers, broadcast: true, payload: round3Payload(c) });
-  return combine(c, { publicKey, digest: toHex(request.digest), lowS: request.lowS ?? false, signers }, got, got.get(signers[0]!)!.R);
 }
