@@ -40,8 +40,6 @@ import path from 'node:path';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import type { AuditLog } from '../../audit/log.js';
-import { KmsError } from '../../gateway/kms/errors.js';
-import { SigV4Verifier } from '../../gateway/kms/sigv4.js';
 import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, KEY_USAGES, type SigningAlgorithm } from '../../contract/keys/specs.js';
 import {
   MalformedPolicyDocumentException,
@@ -66,11 +64,13 @@ import {
   signerAdmissionSchema,
   signerRemovalSchema,
   sigv4EvidenceSchema,
+  SigV4Error,
   takeToken,
   verifyEvidence,
   verifyGenesis,
   verifyGovernanceChain,
   verifyGovernanceUpdate,
+  verifySigV4,
   type Action,
   type AuthorizeInput,
   type BucketState,
@@ -293,7 +293,6 @@ const evidenceHashOf = (v: unknown): string => digestHex(new TextEncoder().encod
 export class PolicyGuard {
   private readonly byAccessKey = new Map<string, RegisteredPrincipal>();
   private readonly byName = new Map<string, RegisteredPrincipal>();
-  private readonly sigv4: SigV4Verifier;
   private readonly policies = new Map<string, KeyPolicy>();
   /** Keys that have released anything since start (they can no longer be forgotten). */
   private readonly used = new Set<string>();
@@ -317,7 +316,6 @@ export class PolicyGuard {
     private readonly replays: ReplayLedger,
   ) {
     this.index();
-    this.sigv4 = new SigV4Verifier({ region: registry.region, service: 'kms', secretFor: (id) => this.byAccessKey.get(id)?.secretAccessKey });
     setInterval(() => this.sweep(), 30_000).unref();
   }
 
@@ -399,13 +397,11 @@ export class PolicyGuard {
   async authenticate(body: unknown): Promise<{ principal: string; accessKeyId: string }> {
     const req = z.strictObject({ session: z.string().regex(UUID_RE), request: sigv4EvidenceSchema }).parse(body);
     const e = req.request;
-    const headers: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(e.headers)) headers[k.toLowerCase()] = [...(headers[k.toLowerCase()] ?? []), ...(typeof v === 'string' ? [v] : v)];
     try {
-      const accessKeyId = await this.sigv4.verify({ method: e.method, path: e.path, query: e.query ?? {}, headers, body: fromB64(e.body) });
-      return { principal: this.byAccessKey.get(accessKeyId)!.name, accessKeyId };
+      const v = await verifySigV4({ method: e.method, path: e.path, query: e.query, headers: e.headers, body: fromB64(e.body) }, { ...this.requestCheck(), now: Date.now() });
+      return { principal: v.principal, accessKeyId: v.accessKeyId };
     } catch (err) {
-      if (err instanceof KmsError) throw new RpcError(403, err.type, err.message);
+      if (err instanceof SigV4Error) throw new RpcError(403, err.type, err.message);
       throw err;
     }
   }
