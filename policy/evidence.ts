@@ -357,6 +357,9 @@ export const sigv4Evidence = (req: ForwardedHttpRequest): Evidence => ({
   body: Buffer.from(req.body).toString('base64'),
 });
 
+/** The request SigV4 evidence carries (sigv4Evidence's inverse). */
+export const forwardedRequest = (e: Extract<Evidence, { kind: 'sigv4' }>): ForwardedHttpRequest => ({ method: e.method, path: e.path, query: e.query, headers: e.headers, body: fromB64(e.body) });
+
 /** A signer's single entry point: validates and verifies evidence of either kind. */
 export async function verifyEvidence(
   evidence: unknown,
@@ -366,5 +369,5 @@ export async function verifyEvidence(
   if (!r.success) return fail(`malformed evidence: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
   const e = r.data;
   if (e.kind === 'p11') return verifyP11Request(e, o);
-  return verifySigV4Request({ method: e.method, path: e.path, query: e.query, headers: e.headers, body: fromB64(e.body) }, o);
+  return verifySigV4Request(forwardedRequest(e), o);
 }
