@@ -41,7 +41,7 @@ import {
   type SignedGovernance,
 } from '../policy/index.js';
 import { canonicalJson } from '../contract/canonical.js';
-import type { RegisteredPrincipal } from '../signers/node/guard.js';
+import type { RegisteredPrincipal } from '../signers/node/guard/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
 import type { NewPrincipal } from '../gateway/principals.js';

@@ -9,9 +9,9 @@
 // headers, body — exactly as received. SigV4 is an HMAC under the principal's secret access
 // key, so each signer keeps the application secrets itself: they are registered at every
 // signer by the mpchsm:AddPrincipal operation, under administrator quorum, never taken from
-// the gateway. The signer recomputes the signature with @smithy/signature-v4 (as AWS SDKs
-// compute it) and checks: credential scope (region, service kms), X-Amz-Date within ±5
-// minutes, that host, x-amz-date and x-amz-target are signed, that X-Amz-Target is
+// the gateway. The signer verifies the signature (sigv4.ts: recomputed with @smithy/signature-v4,
+// credential scope of this region and kms, X-Amz-Date within ±5 minutes) and checks that
+// host, x-amz-date and x-amz-target are signed, that X-Amz-Target is
 // TrentService.<operation> (a signed Verify is not evidence for a Sign), that the body's
 // KeyId resolves, by the signer's own alias table, to this key (policy/key-refs.ts), that the body's
 // algorithm, MessageType and Message (or CiphertextBlob) are exactly what it is asked to
@@ -36,16 +36,15 @@
 // payload, refusing a nonce seen before.
 import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
 import { isKeySpec } from '../contract/keys/specs.js';
 import { planDecryption, planSignature } from '../contract/pkcs11/mechanisms.js';
 import { decodeValue, encodeValue, OP, type Value } from '../contract/pkcs11/wire.js';
 import { fromHex, toHex } from '../contract/bytes.js';
+import { EVIDENCE_SKEW_MS, SigV4Error, verifySigV4, type ForwardedHttpRequest, type SigV4CheckOptions } from './sigv4.js';
 
-/** Accepted clock difference for a request's own date, each way. */
-export const EVIDENCE_SKEW_MS = 5 * 60_000;
+/** admin-evidence.ts takes these from here. */
+export { EVIDENCE_SKEW_MS, type SigV4CheckOptions } from './sigv4.js';
 
 /** What the signer is asked to do; the evidence must say exactly this. */
 export interface EvidenceExpectation {
@@ -94,16 +93,6 @@ function mismatch(found: { keyRef?: string; algorithm?: string; messageType?: st
 
 // ---- SigV4 --------------------------------------------------------------------------------
 
-export interface ForwardedHttpRequest {
-  method: string;
-  /** Path without the query string, as received. */
-  path: string;
-  query?: Record<string, string | string[]>;
-  /** Header values as received (names in any case; Node's IncomingHttpHeaders fits). */
-  headers: Record<string, string | string[] | undefined>;
-  body: Uint8Array;
-}
-
 const base64 = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'base64');
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
@@ -131,86 +120,51 @@ const decryptBodySchema = z.object({
   DryRun: z.boolean().optional(),
 });
 
-const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
-function parseAmzDate(v: string): number | undefined {
-  const m = AMZ_DATE.exec(v);
-  if (!m) return undefined;
-  const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-  return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '') === v ? ms : undefined;
-}
-
-export interface SigV4CheckOptions {
-  region: string;
-  /** The signer's own registry: principal name and secret of an access key id. */
-  secretFor: (accessKeyId: string) => { principal: string; secret: string } | undefined;
-  /** The time the request's own date must be within ±5 minutes of. */
-  now: number;
-}
-
 /** A forwarded request whose SigV4 signature verified: who signed it, when, and what it asks. */
 export type SigV4Check =
   | { ok: true; principal: string; signature: string; signedAt: number; target: string | undefined; body: Uint8Array }
   | { ok: false; reason: string };
 
+/** What an evidence check says of each SigV4 refusal (sigv4.ts says it as AWS does). */
+function sigv4Reason(e: SigV4Error, o: SigV4CheckOptions): string {
+  switch (e.code) {
+    case 'authorization':
+      return 'the request carries no single well-formed AWS4-HMAC-SHA256 Authorization header';
+    case 'credential':
+      return 'malformed credential scope';
+    case 'temporary-credentials':
+      return 'temporary (STS) credentials are not mpchsm principals';
+    case 'unknown-key':
+      return `access key ${e.subject} is not registered at this signer`;
+    case 'scope':
+      return `the credential scope is ${e.subject}, not ${o.region}/kms`;
+    case 'date':
+      return 'X-Amz-Date is missing, malformed or not the credential scope date';
+    case 'skew':
+      return `the request was signed at ${e.subject}, more than 5 minutes from ${new Date(o.now).toISOString()}`;
+    case 'unsigned-header':
+      return `the ${e.subject} header is not signed`;
+    case 'body-hash':
+      return 'x-amz-content-sha256 does not match the body';
+    case 'absent-header':
+      return `signed header ${e.subject} is absent`;
+    case 'signature':
+      return 'the SigV4 signature does not verify';
+  }
+}
+
 /**
  * The SigV4 check every kind of request evidence shares (a Sign or Decrypt here, an
- * administrator's change in admin-evidence.ts): credential scope, date within ±5 minutes of
- * `now`, host, x-amz-date and x-amz-target signed, the body's hash, and the signature
- * recomputed with the principal's secret from the verifier's own registry.
+ * administrator's change in admin-evidence.ts): sigv4.ts's, with x-amz-target signed too.
  */
 export async function checkSigV4(req: ForwardedHttpRequest, o: SigV4CheckOptions): Promise<SigV4Check> {
-  const headers = new Map<string, string[]>();
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined) continue;
-    const name = k.toLowerCase();
-    headers.set(name, [...(headers.get(name) ?? []), ...(typeof v === 'string' ? [v] : v)]);
+  try {
+    const v = await verifySigV4(req, o, ['x-amz-target']);
+    return { ok: true, principal: v.principal, signature: v.signature, signedAt: v.signedAt, target: v.signed['x-amz-target'], body: req.body };
+  } catch (e) {
+    if (e instanceof SigV4Error) return fail(sigv4Reason(e, o));
+    throw e;
   }
-  const one = (name: string): string | undefined => {
-    const v = headers.get(name);
-    return v && v.length === 1 ? v[0] : undefined;
-  };
-  const auth = one('authorization');
-  const m = auth && /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
-  if (!m) return fail('the request carries no single well-formed AWS4-HMAC-SHA256 Authorization header');
-  const [accessKeyId, scopeDate, region, service, terminator, ...extra] = m[1]!.split('/');
-  const signedHeaders = new Set(m[2]!.split(';'));
-  const signature = m[3]!;
-  if (extra.length || terminator !== 'aws4_request') return fail('malformed credential scope');
-  if (headers.has('x-amz-security-token')) return fail('temporary (STS) credentials are not mpchsm principals');
-  const cred = o.secretFor(accessKeyId!);
-  if (!cred) return fail(`access key ${accessKeyId} is not registered at this signer`);
-  if (region !== o.region || service !== 'kms') return fail(`the credential scope is ${region}/${service}, not ${o.region}/kms`);
-
-  const dateHeader = one('x-amz-date');
-  const signedAt = dateHeader === undefined ? undefined : parseAmzDate(dateHeader);
-  if (signedAt === undefined || dateHeader!.slice(0, 8) !== scopeDate) return fail('X-Amz-Date is missing, malformed or not the credential scope date');
-  if (Math.abs(o.now - signedAt) > EVIDENCE_SKEW_MS) return fail(`the request was signed at ${dateHeader}, more than 5 minutes from ${new Date(o.now).toISOString()}`);
-  for (const h of ['host', 'x-amz-date', 'x-amz-target']) {
-    if (!signedHeaders.has(h)) return fail(`the ${h} header is not signed`);
-  }
-  const bodyHash = toHex(sha256(req.body));
-  if (signedHeaders.has('x-amz-content-sha256') && one('x-amz-content-sha256') !== bodyHash) return fail('x-amz-content-sha256 does not match the body');
-
-  const signedValues: Record<string, string> = {};
-  for (const name of signedHeaders) {
-    const v = headers.get(name);
-    if (!v) return fail(`signed header ${name} is absent`);
-    signedValues[name] = v.map((x) => x.trim()).join(',');
-  }
-  const signer = new SignatureV4({
-    service: 'kms',
-    region: o.region,
-    credentials: { accessKeyId: accessKeyId!, secretAccessKey: cred.secret },
-    sha256: Hash.bind(null, 'sha256'),
-    applyChecksum: false,
-  });
-  const resigned = await signer.sign(
-    { method: req.method, protocol: 'https:', hostname: signedValues.host!, path: req.path, query: req.query ?? {}, headers: signedValues, body: req.body },
-    { signingDate: new Date(signedAt), signableHeaders: signedHeaders },
-  );
-  const expected = /Signature=([0-9a-f]{64})$/.exec(String(resigned.headers.authorization))?.[1];
-  if (!expected || !timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(signature, 'hex'))) return fail('the SigV4 signature does not verify');
-  return { ok: true, principal: cred.principal, signature, signedAt, target: one('x-amz-target'), body: req.body };
 }
 
 export interface SigV4EvidenceOptions extends SigV4CheckOptions {
@@ -403,6 +357,9 @@ export const sigv4Evidence = (req: ForwardedHttpRequest): Evidence => ({
   body: Buffer.from(req.body).toString('base64'),
 });
 
+/** The request SigV4 evidence carries (sigv4Evidence's inverse). */
+export const forwardedRequest = (e: Extract<Evidence, { kind: 'sigv4' }>): ForwardedHttpRequest => ({ method: e.method, path: e.path, query: e.query, headers: e.headers, body: fromB64(e.body) });
+
 /** A signer's single entry point: validates and verifies evidence of either kind. */
 export async function verifyEvidence(
   evidence: unknown,
@@ -412,5 +369,5 @@ export async function verifyEvidence(
   if (!r.success) return fail(`malformed evidence: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
   const e = r.data;
   if (e.kind === 'p11') return verifyP11Request(e, o);
-  return verifySigV4Request({ method: e.method, path: e.path, query: e.query, headers: e.headers, body: fromB64(e.body) }, o);
+  return verifySigV4Request(forwardedRequest(e), o);
 }

@@ -11,3 +11,4 @@ export * from './membership.js';
 export * from './rate-limit.js';
 export * from './roles.js';
 export * from './sign-approvals.js';
+export * from './sigv4.js';

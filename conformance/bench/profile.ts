@@ -94,7 +94,7 @@ export function categorise(stack: readonly Frame[], dist: string): string {
     if (owner.startsWith('signers/protocols/')) return 'protocol maths';
     if (/^contract\/identity\/(envelope|identity|curve25519)\.js$/.test(owner)) return 'channel crypto (signed RPC, envelopes)';
     if (owner === 'gateway/verify.js') return 'verify before release';
-    if (owner === 'gateway/kms/sigv4.js') return 'SigV4 check';
+    if (owner === 'policy/sigv4.js') return 'SigV4 check';
     if (owner.startsWith('audit/')) return 'audit log';
     if (/^signers\/node\/(store|seal)\.js$/.test(owner)) return 'sealed share store';
     if (owner.startsWith('policy/')) return 'policy';

@@ -30,7 +30,7 @@ import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
 import { RepeatAnswers, type Claim } from './repeats.js';
 import type { UnauthenticatedTally } from '../unauthenticated.js';
-import type { ReceivedRequest } from './sigv4.js';
+import type { ReceivedRequest } from '../../policy/index.js';
 
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
 const MAX_BODY_BYTES = 256 * 1024;

@@ -7,7 +7,7 @@
 // Answers are kept until the request's date leaves the ±5 minute window; plaintexts are not
 // kept (a repeated Decrypt runs again: the signers serve it as a repeat); the store is bounded.
 import { createHash } from 'node:crypto';
-import type { ReceivedRequest } from './sigv4.js';
+import type { ReceivedRequest } from '../../policy/index.js';
 
 /** What a successful request answered, to give its repeats. */
 export interface Answer {

@@ -12,7 +12,7 @@ import { canonicalJson } from '../../contract/canonical.js';
 import { toHex } from '../../contract/bytes.js';
 import type { SignerConfig } from './config.js';
 import { envelopeSchema, openEnvelope, sealEnvelope } from '../../contract/identity/envelope.js';
-import { admissionStateSchema, PolicyGuard, type AdmissionState } from './guard.js';
+import { admissionStateSchema, PolicyGuard, type AdmissionState } from './guard/index.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import { RpcError } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';

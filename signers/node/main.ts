@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { Logger } from 'pino';
 import { Admission } from './admission.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths, type SignerConfig } from './config.js';
-import { PolicyGuard } from './guard.js';
+import { PolicyGuard } from './guard/index.js';
 import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';

@@ -16,7 +16,7 @@ import type { Message } from '../protocols/common.js';
 import { refreshHeadroomProblem, RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../protocols/rsa/reshare.js';
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
-import type { PolicyGuard } from './guard.js';
+import type { PolicyGuard } from './guard/index.js';
 import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, recordScheme, type RsaHeld } from './key-records.js';
 import { keyPackageSchema, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';

@@ -10,7 +10,7 @@ import { parseRequest } from '../protocols/rsa/request.js';
 import { decodeRsaRecord, encodeRsaRecord } from './key-records.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import type { SignerConfig } from './config.js';
-import { rsaFingerprint, type CreateRecord, type PolicyGuard } from './guard.js';
+import { rsaFingerprint, type CreateRecord, type PolicyGuard } from './guard/index.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
 import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';
 import { RpcError } from './rpc.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RepeatAnswers, type Answer } from '../../gateway/kms/repeats.js';
-import type { ReceivedRequest } from '../../gateway/kms/sigv4.js';
+import type { ReceivedRequest } from '../../policy/sigv4.js';
 
 const amzDate = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
 const request = (body: string, at: number, extra: Record<string, string[]> = {}): ReceivedRequest => ({

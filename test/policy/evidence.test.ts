@@ -15,9 +15,9 @@ import {
   verifyP11Request,
   verifySigV4Request,
   type EvidenceExpectation,
-  type ForwardedHttpRequest,
   type P11Evidence,
 } from '../../policy/evidence.js';
+import type { ForwardedHttpRequest } from '../../policy/sigv4.js';
 import { toHex } from '../../contract/bytes.js';
 import { resolveKeyRef } from '../../policy/key-refs.js';
 import { ACCOUNT, KEY_ARN, KEY_ID, NOW, REGION } from './fixtures.js';

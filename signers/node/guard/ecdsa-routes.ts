@@ -1,0 +1,74 @@
+// Puts the guard in front of the threshold-ECDSA routes (signers/node/ecdsa.ts): key generation
+// needs the creation authorisation, signing the client's evidence for exactly the digest signed,
+// and the round that releases this signer's share consumes it.
+import { z } from 'zod';
+import { RpcError } from '../rpc.js';
+import type { PolicyGuard } from './index.js';
+import type { PendingKey } from './keys.js';
+import { denied } from './state.js';
+import type { UseGrant } from './use.js';
+
+type Route = (body: unknown) => Promise<{ released?: { output: string; keyId: string }; [k: string]: unknown }>;
+const ECDSA_SPECS: Readonly<Record<string, string>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
+const GRANT_TTL_MS = 120_000;
+
+/**
+ * The ECDSA routes with the guard in front: `creation` in the keygen start body, `use` in the
+ * sign start body; the step that releases records the key, or spends the grant.
+ */
+export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Route>): Record<string, Route> {
+  const keygens = new Map<string, { pending: PendingKey; expires: number }>();
+  const signs = new Map<string, { grant: UseGrant; expires: number }>();
+  const sweep = () => {
+    const now = Date.now();
+    for (const m of [keygens, signs] as Map<string, { expires: number }>[]) for (const [k, v] of m) if (v.expires < now) m.delete(k);
+  };
+  const split = (body: unknown, member: string) => {
+    const b = z.object({ session: z.string().max(128), keyId: z.string().optional() }).passthrough().parse(body);
+    const { [member]: extra, ...rest } = b;
+    return { session: b.session, keyId: b.keyId ?? '', extra, rest };
+  };
+  const route = (path: string): Route => {
+    const r = routes[path];
+    if (!r) throw new Error(`no ECDSA route ${path}`);
+    return r;
+  };
+  return {
+    ...routes,
+    '/v1/ecdsa/keygen/start': async (body) => {
+      sweep();
+      const { session, keyId, extra, rest } = split(body, 'creation');
+      const pending = await guard.authorizeCreate(keyId, extra);
+      if (ECDSA_SPECS[pending.keySpec] !== rest.curve) throw new RpcError(403, 'wrong-curve', `a ${pending.keySpec} key is not made on curve ${String(rest.curve)}`);
+      const answer = await route('/v1/ecdsa/keygen/start')(rest);
+      keygens.set(session, { pending, expires: Date.now() + GRANT_TTL_MS });
+      return answer;
+    },
+    '/v1/ecdsa/keygen/step': async (body) => {
+      const { session } = split(body, '');
+      const answer = await route('/v1/ecdsa/keygen/step')(body);
+      const k = keygens.get(session);
+      if (!answer.released || !k) return answer;
+      keygens.delete(session);
+      return { ...answer, released: { ...answer.released, ...(await guard.recordCreated(k.pending)) } };
+    },
+    '/v1/ecdsa/sign/start': async (body) => {
+      sweep();
+      const { session, keyId, extra, rest } = split(body, 'use');
+      const grant = await guard.authorizeUse(keyId, extra);
+      guard.expectDigest(grant, String(rest.digest));
+      const answer = await route('/v1/ecdsa/sign/start')(rest);
+      signs.set(session, { grant, expires: Date.now() + GRANT_TTL_MS });
+      return answer;
+    },
+    '/v1/ecdsa/sign/step': async (body) => {
+      const { session } = split(body, '');
+      const s = signs.get(session);
+      if (!s) throw denied(`no authorised signing session ${session}`);
+      const answer = await route('/v1/ecdsa/sign/step')(body);
+      if (!answer.released) return answer;
+      signs.delete(session);
+      return { ...answer, released: { ...answer.released, ...(await guard.release(s.grant, `ecdsa:${session}`)) } };
+    },
+  };
+}

@@ -1,0 +1,205 @@
+// The signer's own policy check: what lets each signer refuse a compromised gateway. PolicyGuard
+// is its one face, enrolled into and loaded from this signer's sealed store (state.ts), over the
+// concerns beside it: principals (registry.ts), the governance and approvals (governance.ts),
+// keys and aliases (keys.ts), Sign and Decrypt (use.ts), numbered changes (changes.ts), and the
+// signers admitted and retired (peers.ts). ecdsa-routes.ts puts it in front of threshold ECDSA.
+import path from 'node:path';
+import { z } from 'zod';
+import type { AuditLog } from '../../../audit/log.js';
+import type { ShareStore } from '../../../contract/io/sealed-store.js';
+import { verifyGenesis, verifyGovernanceChain } from '../../../policy/index.js';
+import type { RsaRequest } from '../../protocols/rsa/request.js';
+import type { Peer } from '../config.js';
+import { ReplayLedger } from '../replay-ledger.js';
+import { RpcError } from '../rpc.js';
+import { apply } from './changes.js';
+import type { AskedRecord } from './governance.js';
+import { authorizeCreate, checkDestroy, checkForget, forgotten, recordCreated, type CreateRecord, type PendingKey } from './keys.js';
+import { admissionState, allPeers, authorizeRefresh, checkReshare } from './peers.js';
+import { authenticate, indexPrincipals } from './registry.js';
+import {
+  ADMITTED,
+  ALIASES,
+  aliasesSchema,
+  admittedSchema,
+  denied,
+  enrolmentSchema,
+  GOVERNANCE,
+  json,
+  KEY_PREFIX,
+  keyStateSchema,
+  LEDGER,
+  ledgerSchema,
+  REGISTRY,
+  registrySchema,
+  REPLAYS_FILE,
+  RETIRED,
+  retiredSchema,
+  type AdmissionState,
+  type GuardState,
+  type KeyState,
+  type SelfIdentity,
+} from './state.js';
+import { authorizeUse, expectDigest, expectFrost, expectRsa, release, type UseGrant, type UseRecord } from './use.js';
+
+export { rsaFingerprint, type UseGrant } from './use.js';
+export { admissionStateSchema, type AdmissionState, type RegisteredPrincipal } from './state.js';
+export type { CreateRecord, PendingKey } from './keys.js';
+
+export class PolicyGuard {
+  private constructor(private readonly s: GuardState) {
+    indexPrincipals(s);
+    setInterval(() => s.replays.sweep(Date.now()), 30_000).unref();
+  }
+
+  /** Bootstrap: verifies and seals the enrolment. Refuses a store that is already enrolled. */
+  static async enrol(store: ShareStore, doc: unknown): Promise<{ clusterId: string; principals: number; governanceVersion: number }> {
+    if (await store.has(REGISTRY)) throw new Error('this signer is already enrolled');
+    const e = enrolmentSchema.parse(doc);
+    const g = verifyGenesis(e.governance);
+    if (!g.ok) throw new Error(`governance: ${g.reason}`);
+    if (g.governance.clusterId !== e.clusterId) throw new Error(`the governance is for cluster ${g.governance.clusterId}, not ${e.clusterId}`);
+    const registry = registrySchema.parse({ clusterId: e.clusterId, region: e.region, account: e.account, principals: e.principals });
+    for (const a of g.governance.administrators) {
+      if (registry.principals.find((p) => p.name === a.name)?.role !== 'admin') throw new Error(`governance administrator ${a.name} is not a registered key administrator`);
+    }
+    await store.put(GOVERNANCE, json({ chain: [e.governance] }));
+    await store.put(ALIASES, json({}));
+    await store.put(LEDGER, json({ seq: 0, proposals: {}, nonces: {}, requests: {} }));
+    await store.put(REGISTRY, json(registry)); // last: its presence means "enrolled"
+    return { clusterId: e.clusterId, principals: registry.principals.length, governanceVersion: g.governance.version };
+  }
+
+  /**
+   * A newly admitted signer's enrolment: the policy state every active signer agreed on
+   * (admission.ts checks that), if the governance chain verifies and the state admits exactly
+   * this signer's identity. Refuses a store that is already enrolled.
+   */
+  static async enrolAdmitted(store: ShareStore, self: SelfIdentity & { name: string }, state: AdmissionState): Promise<{ governanceVersion: number; keys: number; seq: number }> {
+    if (await store.has(REGISTRY)) throw new RpcError(409, 'enrolled', 'this signer is already enrolled');
+    const g = verifyGovernanceChain(state.chain);
+    if (!g.ok) throw denied(`the governance chain handed over does not verify: ${g.reason}`);
+    const me = state.admitted.find((p) => p.id === self.party);
+    if (!me || me.name !== self.name || me.identity.signPublicKey !== self.identity.public.signPublicKey || me.identity.kexPublicKey !== self.identity.public.kexPublicKey)
+      throw denied('the signers did not admit this signer’s identity under this name and party id');
+    if (state.retired.includes(self.party)) throw denied('this signer was admitted, then removed');
+    for (const k of state.keys) await store.put(KEY_PREFIX + k.keyId, json(k));
+    await store.put(GOVERNANCE, json({ chain: state.chain }));
+    await store.put(ALIASES, json(state.aliases));
+    await store.put(LEDGER, json(state.ledger));
+    await store.put(RETIRED, json(state.retired));
+    await store.put(ADMITTED, json(state.admitted));
+    await store.put(REGISTRY, json(state.registry)); // last: its presence means "enrolled"
+    return { governanceVersion: g.governance.version, keys: state.keys.length, seq: state.ledger.seq };
+  }
+
+  /** Whether this store holds an enrolment (bootstrap or admission). */
+  static enrolled(store: ShareStore): Promise<boolean> {
+    return store.has(REGISTRY);
+  }
+
+  /** Loads this signer's sealed policy state; a signer that was never enrolled does not start. */
+  static async load(store: ShareStore, audit: AuditLog, self: SelfIdentity): Promise<PolicyGuard> {
+    const read = async <T>(name: string, schema: z.ZodType<T>): Promise<T> => {
+      const raw = await store.get(name);
+      if (!raw) throw new Error(`this signer holds no ${name} record: it was never enrolled (re-initialise the cluster)`);
+      return schema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+    };
+    const registry = await read(REGISTRY, registrySchema);
+    const chain = await read(GOVERNANCE, z.strictObject({ chain: z.array(z.unknown()).min(1) }));
+    const g = verifyGovernanceChain(chain.chain);
+    if (!g.ok) throw new Error(`sealed governance does not verify: ${g.reason}`);
+    const keys = new Map<string, KeyState>();
+    for (const name of await store.list()) {
+      if (!name.startsWith(KEY_PREFIX)) continue;
+      const k = await read(name, keyStateSchema);
+      keys.set(k.keyId, k);
+    }
+    const retired = (await store.has(RETIRED)) ? await read(RETIRED, retiredSchema) : [];
+    const admitted = (await store.has(ADMITTED)) ? await read(ADMITTED, admittedSchema) : [];
+    const replays = await ReplayLedger.open(path.join(path.dirname(store.dir), REPLAYS_FILE));
+    return new PolicyGuard({
+      store,
+      audit,
+      self,
+      registry,
+      byAccessKey: new Map(),
+      byName: new Map(),
+      chain: chain.chain,
+      governance: g.governance,
+      keys,
+      policies: new Map(),
+      aliases: await read(ALIASES, aliasesSchema),
+      used: new Set(),
+      creating: new Map(),
+      ledger: await read(LEDGER, ledgerSchema),
+      retiredIds: new Set(retired),
+      admittedPeers: admitted,
+      replays,
+    });
+  }
+
+  /** An application's SigV4 request, verified for the gateway (registry.ts). */
+  authenticate(body: unknown): Promise<{ principal: string; accessKeyId: string }> {
+    return authenticate(this.s, body);
+  }
+
+  // ---- Sign / Decrypt (use.ts) ---------------------------------------------------------------
+
+  authorizeUse(keyId: string, raw: unknown): Promise<UseGrant> {
+    return authorizeUse(this.s, keyId, raw);
+  }
+  release(g: UseGrant, fingerprint: string): Promise<UseRecord> {
+    return release(this.s, g, fingerprint);
+  }
+  expectFrost(g: UseGrant, suite: string, messageHex: string): void {
+    expectFrost(g, suite, messageHex);
+  }
+  expectRsa(g: UseGrant, r: RsaRequest): void {
+    expectRsa(g, r);
+  }
+  expectDigest(g: UseGrant, digestHex: string): void {
+    expectDigest(g, digestHex);
+  }
+
+  // ---- keys (keys.ts) and changes to them (changes.ts) ---------------------------------------
+
+  authorizeCreate(keyId: string, raw: unknown): Promise<PendingKey> {
+    return authorizeCreate(this.s, keyId, raw);
+  }
+  recordCreated(k: PendingKey): Promise<CreateRecord> {
+    return recordCreated(this.s, k);
+  }
+  checkForget(keyId: string): void {
+    checkForget(this.s, keyId);
+  }
+  checkDestroy(keyId: string): void {
+    checkDestroy(this.s, keyId);
+  }
+  forgotten(keyId: string): Promise<void> {
+    return forgotten(this.s, keyId);
+  }
+  apply(raw: unknown): Promise<{ seq: number; applied: boolean }> {
+    return apply(this.s, raw);
+  }
+
+  // ---- signers (peers.ts) --------------------------------------------------------------------
+
+  /** Party ids of the signers removed by approved proposals applied here. */
+  get retired(): ReadonlySet<number> {
+    return this.s.retiredIds;
+  }
+  /** Every signer admitted, at bootstrap or since, retired ones included. */
+  get peers(): Peer[] {
+    return allPeers(this.s);
+  }
+  admissionState(name: string): AdmissionState {
+    return admissionState(this.s, name);
+  }
+  checkReshare(keyId: string, old: { participants: readonly number[]; threshold: number }, next: { participants: readonly number[]; threshold: number }): void {
+    checkReshare(this.s, keyId, old, next);
+  }
+  authorizeRefresh(keyId: string, raw: unknown): Promise<AskedRecord> {
+    return authorizeRefresh(this.s, keyId, raw);
+  }
+}

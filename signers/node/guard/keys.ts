@@ -1,0 +1,181 @@
+// This signer's own copy of each key's record — spec, usage, origin, policy, state (Enabled,
+// Disabled, PendingDeletion) — and of the aliases: how a client's key reference resolves here,
+// how a key is born (the administrator's signed CreateKey request for exactly this key, or an
+// approved proposal, and the policy), and when it may be forgotten (a failed creation, rolled
+// back) or destroyed (an approved deletion that is due by this signer's clock).
+import {
+  authorize,
+  createKeyRequestFor,
+  defaultKeyPolicy,
+  MalformedPolicyDocumentException,
+  parseKeyPolicy,
+  resolveKeyRef,
+  type AuthorizeInput,
+  type KeyPolicy,
+} from '../../../policy/index.js';
+import { creationSchema } from '../../../contract/signer-rpc/authority.js';
+import type { VerifiedRequest } from '../admin-evidence.js';
+import { RpcError } from '../rpc.js';
+import { askedDetail, askedFor, markApplied, type AskedRecord } from './governance.js';
+import { principalInput, requestCheck } from './registry.js';
+import { ALIASES, denied, evidenceHashOf, json, KEY_PREFIX, saveLedger, type GuardState, type KeyState, type RegisteredPrincipal } from './state.js';
+
+/** A key may be forgotten (a failed creation rolled back) only this soon after it was made. */
+const FORGET_WINDOW_MS = 10 * 60_000;
+
+/** What a key creation adds to the signer's audit entry. */
+export interface CreateRecord extends AskedRecord {
+  operation: 'CreateKey';
+  evidenceHash: string;
+}
+
+/** A key creation this signer has authorised, recorded once its share is stored. */
+export interface PendingKey {
+  keyId: string;
+  keySpec: string;
+  keyUsage: KeyState['keyUsage'];
+  origin: KeyState['origin'];
+  policy: string;
+  lastChange: number;
+  /** Who asked, who approved, the authorisation's hash and the request's, for the audit entry. */
+  record: CreateRecord;
+  /** The request applied at once, spent when the key is stored. */
+  request?: VerifiedRequest;
+}
+
+export function keyState(s: GuardState, keyId: string): KeyState {
+  const k = s.keys.get(keyId);
+  if (!k) throw new RpcError(404, 'no-key', `this signer has no policy record for key ${keyId}`);
+  return k;
+}
+
+/** The key a client's reference names by this signer's own alias table. */
+export function resolveKey(s: GuardState, ref: string): string | undefined {
+  return resolveKeyRef(ref, { region: s.registry.region, account: s.registry.account, aliasTarget: (a) => s.aliases[a] });
+}
+
+/** The key id a key id or key ARN of this cluster names; anything else is refused. */
+export function keyIdOf(s: GuardState, ref: string): string {
+  const id = requestCheck(s).keyIdOf(ref);
+  if (id === undefined) throw denied(`${ref.slice(0, 128)} is not a key id or key ARN of this cluster`);
+  return id;
+}
+
+/** A key, as `authorize` takes it (its policy parsed once). */
+export function keyInput(s: GuardState, k: KeyState): NonNullable<AuthorizeInput['key']> {
+  let policy = s.policies.get(k.keyId);
+  if (!policy) {
+    policy = parsePolicy(k.policy);
+    s.policies.set(k.keyId, policy);
+  }
+  return { arn: `arn:aws:kms:${s.registry.region}:${s.registry.account}:key/${k.keyId}`, policy, keySpec: k.keySpec, keyUsage: k.keyUsage, origin: k.origin };
+}
+
+export function parsePolicy(text: string): KeyPolicy {
+  try {
+    return parseKeyPolicy(text);
+  } catch (e) {
+    if (e instanceof MalformedPolicyDocumentException) throw denied(e.message);
+    throw e;
+  }
+}
+
+/** The policy of a key created without one: the same document the gateway computes. */
+function defaultPolicy(s: GuardState): KeyPolicy {
+  const named = (role: RegisteredPrincipal['role']) => s.registry.principals.filter((p) => p.role === role).map((p) => p.name).sort();
+  return defaultKeyPolicy(s.registry.account, named('admin'), named('app'), named('auditor'));
+}
+
+/**
+ * Authorises creating `keyId`: the administrator's CreateKey request for exactly this key
+ * (its own approval) or an approved proposal (the proposer's request counting as one
+ * approval), and the policy.
+ */
+export async function authorizeCreate(s: GuardState, keyId: string, raw: unknown): Promise<PendingKey> {
+  if (raw === undefined) throw denied('the request carries no key-creation authorisation');
+  const c = creationSchema.parse(raw);
+  if (s.keys.has(keyId)) throw new RpcError(409, 'key-exists', `key ${keyId} already exists here`);
+  const now = Date.now();
+  const { approved, principal, evidenceHash, request } = await askedFor(s, 'kms:CreateKey', 'TrentService.CreateKey', c, createKeyRequestFor(c), now);
+  let policyText = c.policy;
+  if (approved) {
+    const p = approved.proposal;
+    const spec = p.parameters.KeySpec ?? p.parameters.CustomerMasterKeySpec;
+    if (spec !== c.keySpec || p.parameters.KeyUsage !== c.keyUsage)
+      throw denied(`proposal ${p.id} approves a ${String(spec)} ${String(p.parameters.KeyUsage)} key, not a ${c.keySpec} ${c.keyUsage} key`);
+    if (p.parameters.Policy !== undefined && typeof p.parameters.Policy !== 'string') throw denied(`proposal ${p.id} has a malformed Policy`);
+    policyText = p.parameters.Policy as string | undefined;
+  }
+  if (request) {
+    // One request makes one key: a retry of the same key is not a second one.
+    const other = s.creating.get(request.replayId);
+    if (other !== undefined && other !== keyId) throw denied('this signed request was already used to create another key (replay)');
+    s.creating.set(request.replayId, keyId);
+  }
+  const d = authorize({
+    principal: principalInput(s, principal),
+    operation: 'kms:CreateKey',
+    governance: s.governance,
+    now,
+    requestApproved: evidenceHash !== undefined,
+    ...(approved ? { approval: approved.input } : {}),
+  });
+  if (!d.allowed) throw denied(d.reason);
+  const policy = policyText ?? JSON.stringify(defaultPolicy(s), null, 2);
+  parsePolicy(policy);
+  if (approved) await markApplied(s, approved.proposal);
+  const detail = askedDetail(approved?.proposal.id, evidenceHash);
+  return {
+    keyId,
+    keySpec: c.keySpec,
+    keyUsage: c.keyUsage,
+    origin: c.origin,
+    policy,
+    lastChange: approved?.proposal.createdAt ?? 0,
+    record: { operation: 'CreateKey', principal: { name: principal }, evidenceHash: evidenceHashOf(c), policy: { version: s.governance.version, approvals: d.approvedBy }, detail },
+    ...(request ? { request } : {}),
+  };
+}
+
+/** Records a key once this signer stored its share; answers who asked, for the audit entry. */
+export async function recordCreated(s: GuardState, k: PendingKey): Promise<CreateRecord> {
+  const { record, request, ...rest } = k;
+  const state: KeyState = { ...rest, state: 'Enabled', createdAt: Date.now() };
+  await s.store.put(KEY_PREFIX + k.keyId, json(state));
+  s.keys.set(k.keyId, state);
+  if (request) {
+    s.creating.delete(request.replayId);
+    s.ledger.requests[request.replayId] = request.replayUntil;
+    await saveLedger(s);
+  }
+  return record;
+}
+
+/**
+ * Only a failed creation is rolled back: a key that is new (minutes old) and has released
+ * nothing. Deleting a key in use takes ScheduleKeyDeletion, under the administrators' quorum.
+ */
+export function checkForget(s: GuardState, keyId: string): void {
+  const k = s.keys.get(keyId);
+  if (!k) return;
+  if (s.used.has(keyId) || Date.now() - k.createdAt > FORGET_WINDOW_MS) throw denied(`key ${keyId} is in use; keys are deleted by an approved ScheduleKeyDeletion, not forgotten`);
+}
+
+/** A key is destroyed only once its deletion, approved and applied here, is due by this signer's clock. */
+export function checkDestroy(s: GuardState, keyId: string): void {
+  const k = keyState(s, keyId);
+  if (k.state !== 'PendingDeletion' || k.deletionDate === undefined) throw denied(`key ${keyId} is ${k.state} here, not pending deletion`);
+  if (k.deletionDate > Date.now()) throw denied(`key ${keyId} is pending deletion until ${new Date(k.deletionDate).toISOString()} here`);
+}
+
+/** Forgets a destroyed or rolled-back key: its policy record and the aliases naming it. */
+export async function forgotten(s: GuardState, keyId: string): Promise<void> {
+  const aliases = Object.fromEntries(Object.entries(s.aliases).filter(([, id]) => id !== keyId));
+  if (Object.keys(aliases).length !== Object.keys(s.aliases).length) {
+    await s.store.put(ALIASES, json(aliases));
+    s.aliases = aliases;
+  }
+  await s.store.delete(KEY_PREFIX + keyId);
+  s.keys.delete(keyId);
+  s.policies.delete(keyId);
+}

@@ -1,0 +1,163 @@
+// What a signer's policy guard holds, sealed in this signer's store, never taken from the
+// gateway's word: the record names and their schemas (principal registry, governance chain,
+// each key's record, aliases, admitted and retired signers, and the ledger: the last change
+// processed, the proposals applied, the approval nonces and administrators' requests consumed,
+// each until it expires); the same in memory (GuardState); and how the guard refuses.
+import { z } from 'zod';
+import type { AuditLog } from '../../../audit/log.js';
+import { canonicalJson } from '../../../contract/canonical.js';
+import type { IdentitySecrets } from '../../../contract/identity/identity.js';
+import type { ShareStore } from '../../../contract/io/sealed-store.js';
+import { KEY_USAGES } from '../../../contract/keys/specs.js';
+import { digestHex } from '../../../contract/signer-rpc/released.js';
+import type { GovernanceDocument, KeyPolicy } from '../../../policy/index.js';
+import { peerSchema, type Peer } from '../config.js';
+import type { ReplayLedger } from '../replay-ledger.js';
+import { RpcError } from '../rpc.js';
+
+export const REGISTRY = 'policy.registry';
+export const GOVERNANCE = 'policy.governance';
+export const ALIASES = 'policy.aliases';
+export const LEDGER = 'policy.ledger';
+export const KEY_PREFIX = 'policy.key.';
+/** Beside the sealed store: requests released for and rate buckets (replay-ledger.ts). */
+export const REPLAYS_FILE = 'replays.jsonl';
+/** Party ids of signers removed by approved RemoveSigner proposals: never trusted again. */
+export const RETIRED = 'policy.retired';
+export const retiredSchema = z.array(z.number().int().min(1).max(255));
+/** Signers admitted by approved AddSigner proposals, beside those configured at bootstrap. */
+export const ADMITTED = 'policy.admitted';
+export const admittedSchema = z.array(peerSchema).max(255);
+
+const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const registeredPrincipalSchema = z
+  .strictObject({
+    name: z.string().regex(NAME_RE),
+    role: z.enum(['admin', 'app', 'auditor']),
+    accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
+    /** Every principal's: its requests are verified here, never at the gateway. */
+    secretAccessKey: z.string().min(20).max(256),
+    /** Applications and administrators: the key their PKCS#11 requests are MAC'd with (policy/evidence.ts). */
+    pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  })
+  .refine((p) => (p.role === 'auditor') === (p.pinRequestKey === undefined), 'applications and administrators, and only they, have a PIN request key');
+export type RegisteredPrincipal = z.infer<typeof registeredPrincipalSchema>;
+
+export const registrySchema = z
+  .strictObject({
+    clusterId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    region: z.string().regex(/^[a-z0-9-]{1,32}$/),
+    account: z.string().regex(/^\d{12}$/),
+    principals: z.array(registeredPrincipalSchema).min(1).max(1024),
+  })
+  .superRefine((r, ctx) => {
+    const names = r.principals.map((p) => p.name);
+    const keys = r.principals.map((p) => p.accessKeyId);
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['principals'], message: 'a principal is listed twice' });
+    if (new Set(keys).size !== keys.length) ctx.addIssue({ code: 'custom', path: ['principals'], message: 'an access key id is listed twice' });
+  });
+type Registry = z.infer<typeof registrySchema>;
+
+/** What `signer enrol` receives on stdin (with the operator secret) at bootstrap. */
+export const enrolmentSchema = registrySchema.and(z.object({ governance: z.unknown() }));
+
+export const keyStateSchema = z.strictObject({
+  keyId: z.string().regex(UUID_RE),
+  keySpec: z.string(),
+  keyUsage: z.enum(KEY_USAGES),
+  origin: z.enum(['AWS_KMS', 'EXTERNAL']),
+  /** The key policy document, as written. */
+  policy: z.string(),
+  state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
+  createdAt: z.number(),
+  /** createdAt of the last approved proposal applied to the key: an older one is stale. */
+  lastChange: z.number(),
+  /** PendingDeletion: when this signer may destroy its share (by its own clock, from when it applied the deletion). */
+  deletionDate: z.number().optional(),
+});
+export type KeyState = z.infer<typeof keyStateSchema>;
+
+export const ledgerSchema = z.strictObject({
+  /** The last change (gateway sequence number) processed. */
+  seq: z.number().int().min(0),
+  /** Proposals applied (or used to create a key), until they expire. */
+  proposals: z.record(z.string(), z.number()),
+  /** Per-signature approval nonces consumed, until they expire. */
+  nonces: z.record(z.string(), z.number()),
+  /** Principals' requests applied at once (replay id), until their date leaves the window. */
+  requests: z.record(z.string(), z.number()),
+});
+type Ledger = z.infer<typeof ledgerSchema>;
+
+export const aliasesSchema = z.record(z.string(), z.string().regex(UUID_RE));
+
+/**
+ * What an active signer hands a newly admitted one (sealed to it: signers/node/admission.ts):
+ * its whole policy state. The newcomer takes it only if every active signer sent the same.
+ */
+export const admissionStateSchema = z.strictObject({
+  registry: registrySchema,
+  chain: z.array(z.unknown()).min(1).max(10_000),
+  keys: z.array(keyStateSchema).max(100_000),
+  aliases: aliasesSchema,
+  retired: retiredSchema,
+  admitted: admittedSchema,
+  ledger: ledgerSchema,
+});
+export type AdmissionState = z.infer<typeof admissionStateSchema>;
+
+/** This signer's identity and party id (what a secret sealed to it is opened with), and its configured cluster. */
+export interface SelfIdentity {
+  identity: IdentitySecrets;
+  party: number;
+  /** The signers configured at bootstrap (this one included). */
+  peers: readonly Peer[];
+  threshold: number;
+}
+
+/** The guard's state: the sealed records as loaded and changed since, and what it keeps in memory only. */
+export interface GuardState {
+  readonly store: ShareStore;
+  readonly audit: AuditLog;
+  readonly self: SelfIdentity;
+  registry: Registry;
+  readonly byAccessKey: Map<string, RegisteredPrincipal>;
+  readonly byName: Map<string, RegisteredPrincipal>;
+  /** The verified governance chain; its last version is in force. */
+  chain: unknown[];
+  governance: GovernanceDocument;
+  readonly keys: Map<string, KeyState>;
+  /** Parsed key policies, by key id. */
+  readonly policies: Map<string, KeyPolicy>;
+  aliases: Record<string, string>;
+  /** Keys that have released anything since start (they can no longer be forgotten). */
+  readonly used: Set<string>;
+  /** CreateKey requests whose key is being made: replay id → key id. */
+  readonly creating: Map<string, string>;
+  ledger: Ledger;
+  retiredIds: Set<number>;
+  admittedPeers: Peer[];
+  /** Requests released for and rate buckets, kept across restarts. */
+  readonly replays: ReplayLedger;
+}
+
+/** A refusal for policy reasons; the gateway turns "access denied" into AccessDeniedException. */
+export const denied = (why: string) => new RpcError(403, 'access-denied', `access denied: ${why}`);
+
+/** The first problem zod found, as a refusal names it. */
+export const firstIssue = (e: z.ZodError) => `${e.issues[0]?.path.join('.')}: ${e.issues[0]?.message}`;
+
+export const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+/** SHA-256 of the canonical JSON of what a signer acted on. */
+export const evidenceHashOf = (v: unknown): string => digestHex(new TextEncoder().encode(canonicalJson(v)));
+
+/** Seals the ledger, without the entries that have expired. */
+export async function saveLedger(s: GuardState): Promise<void> {
+  const now = Date.now();
+  const live = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, until]) => until > now));
+  s.ledger = { seq: s.ledger.seq, proposals: live(s.ledger.proposals), nonces: live(s.ledger.nonces), requests: live(s.ledger.requests) };
+  await s.store.put(LEDGER, json(s.ledger));
+}
