@@ -25,7 +25,8 @@ import { keyPairRequested } from '../contract/pkcs11/keygen.js';
 import { Abi, decodeValue, encodeValue, OP, type Value } from '../contract/pkcs11/wire.js';
 import { toHex } from '../contract/bytes.js';
 import { canonicalJson } from '../contract/canonical.js';
-import { checkSigV4, EVIDENCE_SKEW_MS, hmacSha256, P11_REQUEST_LABEL, sigv4EvidenceSchema, type SigV4CheckOptions } from './evidence.js';
+import { checkSigV4, forwardedRequest, hmacSha256, P11_REQUEST_LABEL, sigv4EvidenceSchema } from './evidence.js';
+import { EVIDENCE_SKEW_MS, type SigV4CheckOptions } from './sigv4.js';
 
 /** What the request must ask. */
 export interface RequestExpectation {
@@ -64,7 +65,7 @@ export async function verifyPrincipalRequest(evidence: unknown, o: PrincipalRequ
   const r = sigv4EvidenceSchema.safeParse(evidence);
   if (!r.success) return fail(`malformed request evidence: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
   const e = r.data;
-  const c = await checkSigV4({ method: e.method, path: e.path, query: e.query, headers: e.headers, body: new Uint8Array(Buffer.from(e.body, 'base64')) }, o);
+  const c = await checkSigV4(forwardedRequest(e), o);
   if (!c.ok) return c;
   if (c.target !== o.expect.target) return fail(`the signed request is ${c.target ?? 'no operation'}, not ${o.expect.target}`);
   let body: unknown;

@@ -44,7 +44,6 @@ import { fromHex, toHex } from '../contract/bytes.js';
 import { EVIDENCE_SKEW_MS, SigV4Error, verifySigV4, type ForwardedHttpRequest, type SigV4CheckOptions } from './sigv4.js';
 
 /** admin-evidence.ts takes these from here. */
-export { EVIDENCE_SKEW_MS, type SigV4CheckOptions } from './sigv4.js';
 
 /** What the signer is asked to do; the evidence must say exactly this. */
 export interface EvidenceExpectation {
@@ -216,12 +215,12 @@ export type PinKdf = z.infer<typeof pinKdfSchema>;
 export const DEFAULT_PIN_ITERATIONS = 20_000;
 
 const LOGIN_LABEL = 'mpchsm-p11-login-v1';
-/** What the module's request MACs start with (pkcs11-shim/src/auth.c): C_Sign, C_Decrypt, C_GenerateKeyPair. */
+/** What the module's request MACs start with (pkcs11-shim/src/remote/auth.c): C_Sign, C_Decrypt, C_GenerateKeyPair. */
 export const P11_REQUEST_LABEL = 'mpchsm-p11-request-v1';
 export const hmacSha256 = (key: Uint8Array, data: Uint8Array | string) => new Uint8Array(createHmac('sha256', key).update(data).digest());
 
 /**
- * The two keys a PIN stands for (the module computes the same, pkcs11-shim/src/hmac.c):
+ * The two keys a PIN stands for (the module computes the same, pkcs11-shim/src/base/hmac.c):
  * master = PBKDF2-HMAC-SHA256(PIN, salt, iterations, 32); the login key (the gateway's check at
  * C_Login) and the request key (the signers' check of each Sign/Decrypt) are HMACs of labels
  * under it, so holding one tells nothing of the other. Wipe both after use.
