@@ -1,7 +1,7 @@
 // Calls to one signer: signed by the gateway's identity, answers checked against the
 // signer's pinned identity, and always bounded in time.
 import http from 'node:http';
-import { signRequest, verifyResponse } from '../contract/identity/envelope.js';
+import { signRequest, verifyResponse } from '../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { fingerprint } from '../contract/identity/identity.js';
 import type { SignerEntry } from './config.js';

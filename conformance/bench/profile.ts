@@ -92,7 +92,7 @@ export function categorise(stack: readonly Frame[], dist: string): string {
   const owner = stack.find((f) => f.url.startsWith(dist))?.url.slice(dist.length);
   if (owner) {
     if (owner.startsWith('signers/protocols/')) return 'protocol maths';
-    if (/^contract\/identity\/(envelope|identity|curve25519)\.js$/.test(owner)) return 'channel crypto (signed RPC, envelopes)';
+    if (/^contract\/identity\/(envelope|signed-request|identity|curve25519)\.js$/.test(owner)) return 'channel crypto (signed RPC, envelopes)';
     if (owner === 'gateway/verify.js') return 'verify before release';
     if (owner === 'policy/sigv4.js') return 'SigV4 check';
     if (owner.startsWith('audit/')) return 'audit log';

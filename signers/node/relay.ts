@@ -4,7 +4,8 @@
 import { ProtocolError, type Message } from '../protocols/common.js';
 import { type PartyId } from '../../contract/bytes.js';
 import type { SignerConfig } from './config.js';
-import { ReplayGuard, openEnvelope, sealEnvelope, signBroadcast, type Envelope } from '../../contract/identity/envelope.js';
+import { openEnvelope, sealEnvelope, signBroadcast, type Envelope } from '../../contract/identity/envelope.js';
+import { ReplayGuard } from '../../contract/identity/signed-request.js';
 import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';
 import type { Relayed } from '../../contract/signer-rpc/relayed.js';
 import { RpcError } from './rpc.js';

@@ -1,9 +1,10 @@
 // The gateway ↔ signer channel: JSON over HTTP, every request signed by the caller and every
-// answer signed by the callee, each pinning the other's identity key (envelope.ts). The
-// server half lives here; the client half is gateway/signer-client.ts.
+// answer signed by the callee, each pinning the other's identity key
+// (contract/identity/signed-request.ts). The server half lives here; the client half is
+// gateway/signer-client.ts.
 import http from 'node:http';
 import { z } from 'zod';
-import { ReplayGuard, signResponse, verifyRequest } from '../../contract/identity/envelope.js';
+import { ReplayGuard, signResponse, verifyRequest } from '../../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 
 export const RPC_MAX_BODY = 16 * 1024 * 1024;

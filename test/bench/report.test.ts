@@ -140,7 +140,7 @@ describe('profile categories', () => {
   it('sorts a sample by the code that spent it', () => {
     const noble = f('mod', 'file:///repo/node_modules/@noble/curves/abstract/modular.js');
     expect(categorise([noble, f('frostAggregate', `${dist}signers/protocols/frost.js`)], dist)).toBe('protocol maths');
-    expect(categorise([noble, f('verifyResponse', `${dist}contract/identity/envelope.js`), f('call', `${dist}gateway/signer-client.js`)], dist)).toBe('channel crypto (signed RPC, envelopes)');
+    expect(categorise([noble, f('verifyResponse', `${dist}contract/identity/signed-request.js`), f('call', `${dist}gateway/signer-client.js`)], dist)).toBe('channel crypto (signed RPC, envelopes)');
     expect(categorise([f('parse', ''), f('x', `${dist}gateway/kms/api.js`)], dist)).toBe('JSON parse/stringify');
     expect(categorise([f('RegExp: ^[0-9a-f]+$', ''), f('check', 'file:///repo/node_modules/zod/v4/core/schemas.js'), f('x', `${dist}signers/protocols/frost.js`)], dist)).toBe('input validation (zod)');
     expect(categorise([f('writev', ''), f('write', 'file:///repo/node_modules/sonic-boom/index.js')], dist)).toBe('logging (pino)');

@@ -3,10 +3,10 @@ import {
   type Envelope,
   EnvelopeError,
   openEnvelope,
-  ReplayGuard,
   sealEnvelope,
   signBroadcast,
 } from '../../contract/identity/envelope.js';
+import { ReplayGuard } from '../../contract/identity/signed-request.js';
 import { identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { seededRng } from '../helpers/rng.js';
 

@@ -7,7 +7,7 @@ import {
   signResponse,
   verifyRequest,
   verifyResponse,
-} from '../../contract/identity/envelope.js';
+} from '../../contract/identity/signed-request.js';
 import { identityFromSecrets } from '../../contract/identity/identity.js';
 import { seededRng } from '../helpers/rng.js';
 
