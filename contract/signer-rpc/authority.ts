@@ -4,9 +4,9 @@
 // the gateway only builds them.
 import { z } from 'zod';
 import { KEY_USAGES } from '../keys/specs.js';
+import { uuidSchema } from './relayed.js';
 
 const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const base64 = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'base64');
 
 /** Beside a Sign/Decrypt protocol request: what the client asked, and its proof. */
@@ -82,7 +82,7 @@ const changeFields = {
 };
 const keyChangeSchema = z.strictObject({
   ...changeFields,
-  keyId: z.string().regex(UUID_RE),
+  keyId: uuidSchema,
   operation: z.enum(SIGNER_CHANGES),
   /** The administrator's request for this change (policy/admin-evidence.ts); under quorum, the proposer's, if any. */
   evidence: z.unknown().optional(),

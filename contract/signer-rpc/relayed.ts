@@ -9,3 +9,5 @@ export type Relayed = z.infer<typeof relayedSchema>;
 
 export const sessionIdSchema = z.string().regex(/^[a-z0-9-]{8,128}$/);
 export const keyIdSchema = z.string().uuid();
+/** A lower-case UUID as the gateway makes them: a request's id, a key's id in a change. */
+export const uuidSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);

@@ -7,27 +7,25 @@
 // signer sent the same state, for its own fresh challenge: one lying or stale party, or a
 // gateway replaying an older admission, is refused, and nothing is written.
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { canonicalJson } from '../../contract/canonical.js';
 import { toHex } from '../../contract/bytes.js';
 import type { SignerConfig } from './config.js';
-import { envelopeSchema, openEnvelope, sealEnvelope } from '../../contract/identity/envelope.js';
+import { openEnvelope, sealEnvelope } from '../../contract/identity/envelope.js';
+import type { SealedState } from '../../contract/signer-rpc/admission.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { admissionStateSchema, PolicyGuard, type AdmissionState } from './guard/index.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
-import { RpcError } from './rpc.js';
+import { RpcError, type Answer } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const PURPOSE = 'signer-admission';
-const challengeSchema = z.string().regex(/^[0-9a-f]{64}$/);
-const packageRequestSchema = z.strictObject({ name: z.string().regex(/^[a-z0-9-]{1,32}$/), challenge: challengeSchema });
-const sealedStateSchema = z.strictObject({ from: z.number().int().min(1).max(255), envelope: envelopeSchema });
-const enrolRequestSchema = z.strictObject({ challenge: challengeSchema, packages: z.array(sealedStateSchema).min(1).max(255) });
+const { admission } = signerRoutes;
 
 const session = (challenge: string) => `admission-${challenge}`;
 
 /** An active signer's side: its policy state, sealed to the admitted newcomer for its challenge. */
-export function sealAdmissionState(guard: PolicyGuard, config: SignerConfig, identity: IdentitySecrets, body: unknown) {
-  const req = packageRequestSchema.parse(body);
+export function sealAdmissionState(guard: PolicyGuard, config: SignerConfig, identity: IdentitySecrets, body: unknown): SealedState {
+  const req = admission.package.request.parse(body);
   const state = guard.admissionState(req.name);
   const newcomer = state.admitted.find((p) => p.name === req.name)!;
   const payload = Buffer.from(JSON.stringify(state));
@@ -48,16 +46,17 @@ export class Admission {
 
   routes() {
     return {
-      '/v1/admission/challenge': async () => {
+      [admission.challenge.path]: async (b: unknown): Promise<Answer<typeof admission.challenge>> => {
+        admission.challenge.request.parse(b);
         this.challenge = toHex(randomBytes(32));
         return { challenge: this.challenge };
       },
-      '/v1/admission/enrol': (b: unknown) => this.enrol(b),
+      [admission.enrol.path]: (b: unknown) => this.enrol(b),
     };
   }
 
-  private async enrol(body: unknown) {
-    const req = enrolRequestSchema.parse(body);
+  private async enrol(body: unknown): Promise<Answer<typeof admission.enrol>> {
+    const req = admission.enrol.request.parse(body);
     const challenge = this.challenge;
     if (!challenge || req.challenge !== challenge) throw new RpcError(409, 'stale-challenge', 'these states answer another challenge than this signer’s current one');
     this.challenge = undefined; // one attempt per challenge
@@ -86,7 +85,7 @@ export class Admission {
     return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
   }
 
-  private open(p: z.infer<typeof sealedStateSchema>, challenge: string): AdmissionState {
+  private open(p: SealedState, challenge: string): AdmissionState {
     const peer = this.config.peers.find((x) => x.id === p.from)!;
     const bytes = openEnvelope(p.envelope, this.identity, peer.identity, { purpose: PURPOSE, session: session(challenge), round: 0, from: p.from, to: this.config.id });
     try {

@@ -21,10 +21,9 @@ import type { SignerConfig } from './config.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { keyRecordName, type Relay } from './relay.js';
-import { keyIdSchema, relayedSchema, sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
-import type { Released } from '../../contract/signer-rpc/released.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { SessionTable } from './sessions.js';
-import { RpcError } from './rpc.js';
+import { RpcError, type Answer } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const ROUND_OF: Record<string, number> = { round1: 1, round2: 2, round3: 3 };
@@ -33,7 +32,9 @@ type Session =
   | { kind: 'keygen'; keyId: string; state: EcdsaKeygenState }
   | { kind: 'sign'; keyId: string; state: EcdsaSignState };
 
-const stepSchema = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) });
+const { keygen, sign } = signerRoutes.ecdsa;
+// `creation` and `use` reach these routes only through the guard (guard.ts guardEcdsaRoutes), which takes them off.
+const keygenStartRequest = keygen.start.request.extend({ curve: z.enum(ecdsaCurveNames) });
 
 export class EcdsaSessions {
   private readonly sessions = new SessionTable<Session>();
@@ -47,14 +48,14 @@ export class EcdsaSessions {
 
   routes(onKeyStored: (keyId: string) => void) {
     return {
-      '/v1/ecdsa/keygen/start': (b: unknown) => this.keygenStart(b),
-      '/v1/ecdsa/keygen/step': async (b: unknown) => {
+      [keygen.start.path]: (b: unknown) => this.keygenStart(b),
+      [keygen.step.path]: async (b: unknown) => {
         const r = await this.keygenStep(b);
         if (r.released) onKeyStored(r.released.keyId);
         return r;
       },
-      '/v1/ecdsa/sign/start': (b: unknown) => this.signStart(b),
-      '/v1/ecdsa/sign/step': (b: unknown) => this.signStep(b),
+      [sign.start.path]: (b: unknown) => this.signStart(b),
+      [sign.step.path]: (b: unknown) => this.signStep(b),
     };
   }
 
@@ -65,8 +66,8 @@ export class EcdsaSessions {
     return s as Extract<Session, { kind: K }>;
   }
 
-  private async keygenStart(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, curve: z.enum(ecdsaCurveNames), participants: z.array(z.number().int()), threshold: z.number().int() }).parse(body);
+  private async keygenStart(body: unknown): Promise<Answer<typeof keygen.start>> {
+    const req = keygenStartRequest.parse(body);
     this.relay.checkKeygenParticipants(req.participants, req.threshold);
     if (await this.store.has(keyRecordName(req.keyId))) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     const step = abortable(req.session, () => ecdsaKeygenStart({ curve: req.curve, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes));
@@ -74,8 +75,8 @@ export class EcdsaSessions {
     return { outbound: this.relay.seal(`ecdsa-keygen:${req.keyId}`, step.outbound) };
   }
 
-  private async keygenStep(body: unknown): Promise<{ outbound: unknown[]; publicPackage?: unknown; released?: Released }> {
-    const req = stepSchema.parse(body);
+  private async keygenStep(body: unknown): Promise<Answer<typeof keygen.step>> {
+    const req = keygen.step.request.parse(body);
     const s = this.take(req.session, 'keygen');
     const step = abortable(req.session, () => {
       const inbound = this.relay.open(`ecdsa-keygen:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
@@ -90,10 +91,8 @@ export class EcdsaSessions {
     return { outbound: [], publicPackage: ecdsaPublicPackage(step.output), released: { output: 'key', keyId: s.keyId } };
   }
 
-  private async signStart(body: unknown) {
-    const req = z
-      .strictObject({ session: sessionIdSchema, keyId: keyIdSchema, signers: z.array(z.number().int()).min(1), digest: z.string().regex(/^(?:[0-9a-f]{2}){1,64}$/), lowS: z.boolean().optional() })
-      .parse(body);
+  private async signStart(body: unknown): Promise<Answer<typeof sign.start>> {
+    const req = sign.start.request.parse(body);
     this.relay.checkActive(req.signers);
     const key = await this.loadKey(req.keyId);
     const step = abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes));
@@ -101,8 +100,8 @@ export class EcdsaSessions {
     return { outbound: this.relay.seal(`ecdsa-sign:${req.keyId}`, step.outbound) };
   }
 
-  private async signStep(body: unknown): Promise<{ outbound: unknown[]; released?: Released }> {
-    const req = stepSchema.parse(body);
+  private async signStep(body: unknown): Promise<Answer<typeof sign.step>> {
+    const req = sign.step.request.parse(body);
     const s = this.take(req.session, 'sign');
     let step;
     try {

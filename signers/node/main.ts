@@ -11,6 +11,7 @@ import { Admission } from './admission.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths, type SignerConfig } from './config.js';
 import { PolicyGuard } from './guard/index.js';
 import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
 import { createRpcServer, type RpcHandler } from './rpc.js';
@@ -125,14 +126,15 @@ function awaitAdmission(
 ): void {
   const { config, identity } = ctx;
   setHealth(() => ({ pid: process.pid, name: config.name, id: config.id, fingerprint: identity.fingerprint, keys: 0, awaiting: 'admission' }));
+  const { challenge, enrol } = signerRoutes.admission;
   const admission = new Admission(config, ctx.store, identity).routes();
-  routes['/v1/admission/challenge'] = admission['/v1/admission/challenge'];
-  routes['/v1/admission/enrol'] = async (body) => {
+  routes[challenge.path] = admission[challenge.path];
+  routes[enrol.path] = async (body) => {
     const startedAt = Date.now();
     const entry = { request: 'admission', op: 'admission.enrol', caller: config.gateway.name, startedAt };
     let enrolled;
     try {
-      enrolled = await admission['/v1/admission/enrol'](body);
+      enrolled = await admission[enrol.path](body);
     } catch (e) {
       await ctx.audit.append({ ...entry, outcome: 'refused', reason: (e as Error).message.slice(0, 1000) });
       throw e;

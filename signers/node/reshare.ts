@@ -20,11 +20,15 @@ import type { PolicyGuard } from './guard/index.js';
 import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, recordScheme, type RsaHeld } from './key-records.js';
 import { keyPackageSchema, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';
-import { keyIdSchema, relayedSchema, sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
-import type { Released } from '../../contract/signer-rpc/released.js';
-import { RpcError } from './rpc.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import { RpcError, type Answer } from './rpc.js';
 import { SessionTable } from './sessions.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
+
+const { reshare } = signerRoutes;
+// The key packages only the protocols parse, narrowed here.
+const startRequest = reshare.start.request.extend({ old: keyPackageSchema.optional() });
+const adoptRequest = reshare.adopt.request.extend({ publicPackage: keyPackageSchema });
 
 /** A reshared share kept until it is adopted. */
 export const pendingName = (keyId: string) => `reshare.${keyId}`;
@@ -67,9 +71,9 @@ export class ReshareSessions {
   /** `onAdopted`: this signer holds a share of the key from now on (it may be new to it). */
   routes(onAdopted: (keyId: string) => void) {
     return {
-      '/v1/reshare/start': (b: unknown) => this.start(b),
-      '/v1/reshare/step': (b: unknown) => this.step(b),
-      '/v1/reshare/adopt': async (b: unknown) => {
+      [reshare.start.path]: (b: unknown) => this.start(b),
+      [reshare.step.path]: (b: unknown) => this.step(b),
+      [reshare.adopt.path]: async (b: unknown) => {
         const r = await this.adopt(b);
         onAdopted(r.keyId);
         return r;
@@ -82,10 +86,8 @@ export class ReshareSessions {
    * key (admitted since it was made) only receives, with `old` as the gateway relays it — its
    * dealers check `old` against their own shares, so a wrong one stops them (reshare.ts).
    */
-  private async start(body: unknown) {
-    const req = z
-      .strictObject({ session: sessionIdSchema, keyId: keyIdSchema, participants: z.array(z.number().int()).min(1).max(255), threshold: z.number().int(), old: keyPackageSchema.optional(), authority: z.unknown().optional() })
-      .parse(body);
+  private async start(body: unknown): Promise<Answer<typeof reshare.start>> {
+    const req = startRequest.parse(body);
     const raw = await this.store.get(keyRecordName(req.keyId));
     const held = raw ? decodeRecord(raw) : undefined;
     if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
@@ -117,8 +119,8 @@ export class ReshareSessions {
     return seal(step.outbound);
   }
 
-  private async step(body: unknown): Promise<{ outbound: unknown[]; publicPackage?: unknown }> {
-    const req = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) }).parse(body);
+  private async step(body: unknown): Promise<Answer<typeof reshare.step>> {
+    const req = reshare.step.request.parse(body);
     const s = this.sessions.take(req.session);
     if (!s) throw new RpcError(404, 'no-session', `no resharing session ${req.session}`);
     const purpose = `reshare:${s.keyId}`;
@@ -143,8 +145,8 @@ export class ReshareSessions {
    * Idempotent: the gateway repeats it after a crash between adopts (gateway/reshare-journal.ts),
    * so a key share already adopted with this package is answered as adopted again.
    */
-  private async adopt(body: unknown): Promise<{ keyId: string; released: Released }> {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, publicPackage: keyPackageSchema }).parse(body);
+  private async adopt(body: unknown): Promise<Answer<typeof reshare.adopt>> {
+    const req = adoptRequest.parse(body);
     const raw = await this.store.get(pendingName(req.keyId));
     const pending = raw && decodeRecord(raw);
     if (!pending || pending.session !== req.session) {

@@ -6,6 +6,8 @@ import http from 'node:http';
 import { z } from 'zod';
 import { ReplayGuard, signResponse, verifyRequest } from '../../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
+import type { Released } from '../../contract/signer-rpc/released.js';
+import { logHeadSchema, type Route, type RouteAnswer } from '../../contract/signer-rpc/route.js';
 
 export const RPC_MAX_BODY = 16 * 1024 * 1024;
 export const RPC_MAX_SKEW_MS = 60_000;
@@ -30,13 +32,27 @@ export interface RpcMeta {
 }
 export type RpcHandler = (body: unknown, meta: RpcMeta) => Promise<unknown>;
 
-const callerHeadSchema = z.strictObject({ seq: z.number().int().min(0), hash: z.string().regex(/^[0-9a-f]{64}$/) });
+/** An act other than a release that an answer adds to this signer's audit log. */
+export interface Recorded {
+  request: string;
+  keyId?: string;
+  /** Who asked and who approved, where an administrator asked for the act (a refresh). */
+  principal?: { name: string };
+  policy?: { version: number; approvals: string[] };
+  detail: Record<string, string | number | boolean>;
+}
+
+/**
+ * A handler's result on `R`: the route's answer, less the audit head that service.ts adds for a
+ * release, with what the audit entry records (neither `released` nor `recorded` is sent).
+ */
+export type Answer<R extends Route> = Omit<RouteAnswer<R>, 'audit'> & { released?: Released; recorded?: Recorded };
 
 /** Splits the reserved `callerHead` member off a request body. */
 function splitMeta(json: unknown): { body: unknown; meta: RpcMeta } {
   if (json === null || typeof json !== 'object' || !('callerHead' in json)) return { body: json, meta: {} };
   const { callerHead, ...body } = json as { callerHead: unknown };
-  const head = callerHeadSchema.safeParse(callerHead);
+  const head = logHeadSchema.safeParse(callerHead);
   if (!head.success) throw new RpcError(400, 'malformed', 'callerHead is not a log head');
   return { body, meta: { callerHead: head.data } };
 }

@@ -1,6 +1,5 @@
 // A signer's threshold-RSA duties: install a dealt share, and compute partials with proofs.
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { openDealtShare } from '../ceremony/dealt-share.js';
 import { ProtocolError } from '../protocols/common.js';
 import { type PartyId } from '../../contract/bytes.js';
@@ -8,15 +7,16 @@ import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeySha
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
 import { decodeRsaRecord, encodeRsaRecord } from './key-records.js';
-import type { Released } from '../../contract/signer-rpc/released.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { SignerConfig } from './config.js';
 import { rsaFingerprint, type CreateRecord, type PolicyGuard } from './guard/index.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
 import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';
-import { RpcError } from './rpc.js';
+import { RpcError, type Answer } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
-const keyIdSchema = z.string().uuid();
+const { rsa } = signerRoutes;
+const installRequest = rsa.install.request.extend({ params: rsaPublicParamsSchema });
 
 export class RsaShares {
   /** Parsed and checked shares (checking costs an exponentiation, so once per key per run). */
@@ -32,7 +32,7 @@ export class RsaShares {
 
   /** Installs this signer's share of a dealt key, after checking it against the public params. */
   async install(body: unknown): Promise<{ keyId: string; record: CreateRecord }> {
-    const req = z.strictObject({ keyId: keyIdSchema, params: rsaPublicParamsSchema, dealer: z.unknown(), envelope: z.unknown(), creation: z.unknown().optional() }).parse(body);
+    const req = installRequest.parse(body);
     const name = `key.${req.keyId}`;
     if (await this.store.has(name)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
@@ -54,8 +54,8 @@ export class RsaShares {
   }
 
   /** This signer's partial for a request it checks itself (see signers/protocols/rsa/request.ts). */
-  async partial(body: unknown): Promise<{ partial: unknown; released: Released }> {
-    const req = z.strictObject({ keyId: keyIdSchema, session: z.string(), request: z.unknown(), use: z.unknown().optional() }).parse(body);
+  async partial(body: unknown): Promise<Answer<typeof rsa.partial>> {
+    const req = rsa.partial.request.parse(body);
     try {
       const { params, share } = await this.load(req.keyId);
       const request = parseRequest(req.request);

@@ -17,8 +17,8 @@ import { PolicyGuard, type CreateRecord, type PendingKey, type UseGrant } from '
 import { guardEcdsaRoutes } from './guard/ecdsa-routes.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { Relay, keyRecordName } from './relay.js';
-import { keyIdSchema, relayedSchema, sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
-import { RpcError, type RpcHandler } from './rpc.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import { RpcError, type Answer, type Recorded, type RpcHandler } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
 import { SessionTable } from './sessions.js';
@@ -28,17 +28,13 @@ import type { AuditLog } from '../../audit/log.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 
 const keyRecord = keyRecordName;
+const { dkg, frost, rsa, keys, auth, policy, admission } = signerRoutes;
+// The members only the protocols parse, narrowed here; the rest as the contract says.
+const dkgStartRequest = dkg.start.request.extend({ suite: z.enum(groupNames) });
+const frostSignRequest = frost.sign.request.extend({ package: signingPackageSchema });
 
 /** What an answer adds to this signer's audit log: a release, or (`recorded`) another act. */
 type Handler = (body: unknown) => Promise<{ released?: Released; recorded?: Recorded; [k: string]: unknown }>;
-interface Recorded {
-  request: string;
-  keyId?: string;
-  /** Who asked and who approved, where an administrator asked for the act (a refresh). */
-  principal?: { name: string };
-  policy?: { version: number; approvals: string[] };
-  detail: Record<string, string | number | boolean>;
-}
 
 interface DkgSession {
   kind: 'dkg';
@@ -90,22 +86,22 @@ export class SignerService {
 
   routes(): Record<string, RpcHandler> {
     const routes: Record<string, Handler> = {
-      '/v1/dkg/start': (b) => this.dkgStart(b),
-      '/v1/dkg/step': (b) => this.dkgStep(b),
-      '/v1/frost/commit': (b) => this.frostCommit(b),
-      '/v1/frost/sign': (b) => this.frostSign(b),
-      '/v1/rsa/install': async (b) => this.installed(await this.rsa.install(b)),
-      '/v1/rsa/partial': (b) => this.rsa.partial(b),
-      '/v1/keys/forget': (b) => this.forget(b),
-      '/v1/keys/destroy': (b) => this.destroy(b),
-      '/v1/auth/sigv4': (b) => this.guard.authenticate(b),
-      '/v1/policy/apply': async (b) => {
+      [dkg.start.path]: (b) => this.dkgStart(b),
+      [dkg.step.path]: (b) => this.dkgStep(b),
+      [frost.commit.path]: (b) => this.frostCommit(b),
+      [frost.sign.path]: (b) => this.frostSign(b),
+      [rsa.install.path]: async (b) => this.installed(await this.rsa.install(b)),
+      [rsa.partial.path]: (b) => this.rsa.partial(b),
+      [keys.forget.path]: (b) => this.forget(b),
+      [keys.destroy.path]: (b) => this.destroy(b),
+      [auth.sigv4.path]: (b) => this.guard.authenticate(b),
+      [policy.apply.path]: async (b) => {
         const r = await this.guard.apply(b);
         this.relay.admit(this.guard.peers, this.guard.retired);
         this.relay.retire(this.guard.retired);
         return r;
       },
-      '/v1/admission/package': (b) => this.admissionPackage(b),
+      [admission.package.path]: (b) => this.admissionPackage(b),
       ...this.reshare.routes((keyId) => {
         this.keyIds.add(keyId);
         this.rsa.forget(keyId); // its checked copy holds the old share and parameters
@@ -147,13 +143,13 @@ export class SignerService {
   }
 
   /** Hands a newly admitted signer this one's policy state, sealed to it; recorded here. */
-  private async admissionPackage(body: unknown) {
+  private async admissionPackage(body: unknown): Promise<Answer<typeof admission.package>> {
     const sealed = sealAdmissionState(this.guard, this.config, this.identity, body);
     const name = (body as { name: string }).name; // validated by sealAdmissionState
     return { ...sealed, recorded: { request: `admission-${name}`, detail: { newcomer: name } } };
   }
 
-  private installed({ record, ...r }: { keyId: string; record: CreateRecord }) {
+  private installed({ record, ...r }: { keyId: string; record: CreateRecord }): Answer<typeof rsa.install> {
     this.keyIds.add(r.keyId);
     return { ...r, released: { output: 'key' as const, keyId: r.keyId, ...record } };
   }
@@ -167,10 +163,8 @@ export class SignerService {
 
   // ---- distributed key generation ---------------------------------------------------------
 
-  private async dkgStart(body: unknown) {
-    const req = z
-      .strictObject({ session: sessionIdSchema, keyId: keyIdSchema, suite: z.enum(groupNames), participants: z.array(z.number().int()), threshold: z.number().int(), creation: z.unknown().optional() })
-      .parse(body);
+  private async dkgStart(body: unknown): Promise<Answer<typeof dkg.start>> {
+    const req = dkgStartRequest.parse(body);
     // DKG involves every admitted signer: a key exists only where all of them hold a share.
     this.relay.checkKeygenParticipants(req.participants, req.threshold);
     if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
@@ -182,8 +176,8 @@ export class SignerService {
     return { outbound: this.relay.seal(`dkg:${req.keyId}`, step.outbound) };
   }
 
-  private async dkgStep(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, inbound: z.array(relayedSchema).max(1024) }).parse(body);
+  private async dkgStep(body: unknown): Promise<Answer<typeof dkg.step>> {
+    const req = dkg.step.request.parse(body);
     const s = this.sessions.take(req.session);
     if (!s || s.kind !== 'dkg') throw new RpcError(404, 'no-session', `no key generation session ${req.session}`);
     try {
@@ -213,8 +207,8 @@ export class SignerService {
     return decodeShareRecord(raw, 'frost').share;
   }
 
-  private async frostCommit(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, signers: z.array(z.number().int()).min(1), use: z.unknown().optional() }).parse(body);
+  private async frostCommit(body: unknown): Promise<Answer<typeof frost.commit>> {
+    const req = frost.commit.request.parse(body);
     const key = await this.loadFrostKey(req.keyId);
     const grant = await this.guard.authorizeUse(req.keyId, req.use);
     if (req.signers.length < key.threshold) throw new RpcError(403, 'too-few-signers', `${req.signers.length} signers, threshold ${key.threshold}`);
@@ -228,8 +222,8 @@ export class SignerService {
     return { commitment: step.outbound[0]!.payload };
   }
 
-  private async frostSign(body: unknown) {
-    const req = z.strictObject({ session: sessionIdSchema, keyId: keyIdSchema, package: signingPackageSchema }).parse(body);
+  private async frostSign(body: unknown): Promise<Answer<typeof frost.sign>> {
+    const req = frostSignRequest.parse(body);
     // Single use: the nonces leave memory before anything else happens, whatever the outcome.
     const s = this.sessions.take(req.session);
     if (!s || s.kind !== 'frost' || s.keyId !== req.keyId) throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
@@ -247,15 +241,15 @@ export class SignerService {
     }
   }
 
-  private async forget(body: unknown) {
-    const req = z.strictObject({ keyId: keyIdSchema }).parse(body);
+  private async forget(body: unknown): Promise<Answer<typeof keys.forget>> {
+    const req = keys.forget.request.parse(body);
     this.guard.checkForget(req.keyId);
     return this.remove(req.keyId);
   }
 
   /** Destroys this signer's share of a key whose approved deletion is due here; recorded. */
-  private async destroy(body: unknown) {
-    const req = z.strictObject({ keyId: keyIdSchema }).parse(body);
+  private async destroy(body: unknown): Promise<Answer<typeof keys.destroy>> {
+    const req = keys.destroy.request.parse(body);
     this.guard.checkDestroy(req.keyId);
     const r = await this.remove(req.keyId);
     this.log.info({ keyId: req.keyId }, 'key share destroyed: its deletion was due');

@@ -4,8 +4,8 @@
 // Enrolled at bootstrap; since, applications and auditors are added and removed only by approved
 // proposals (a secret arrives sealed to this signer: policy/membership.ts), administrators only
 // by a governance update (governance.ts).
-import { z } from 'zod';
 import { fromHex } from '../../../contract/bytes.js';
+import { signerRoutes } from '../../../contract/signer-rpc/routes.js';
 import {
   forwardedRequest,
   MembershipError,
@@ -83,7 +83,7 @@ export function requestCheck(s: GuardState): RequestCheck {
  * secrets. Answers the principal, or refuses with the AWS error the client should get.
  */
 export async function authenticate(s: GuardState, body: unknown): Promise<{ principal: string; accessKeyId: string }> {
-  const req = z.strictObject({ session: z.string().regex(UUID_RE), request: sigv4EvidenceSchema }).parse(body);
+  const req = signerRoutes.auth.sigv4.request.extend({ request: sigv4EvidenceSchema }).parse(body);
   try {
     const v = await verifySigV4(forwardedRequest(req.request), { ...requestCheck(s), now: Date.now() });
     return { principal: v.principal, accessKeyId: v.accessKeyId };
