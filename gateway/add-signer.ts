@@ -5,6 +5,7 @@
 // it (same threshold, same public key, new shares for every holder). If any step fails,
 // MpcHsm.AdmitSigner (no new approval: the proposal was approved) or the gateway's repair sweep
 // resumes where it stopped.
+import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { SignerEntry } from './config.js';
 import { gatewayPolicy } from './governance.js';
 import { KmsError } from './kms/errors.js';
@@ -37,9 +38,10 @@ async function enrol(deps: GatewayDeps, entry: SignerEntry, by: Omit<ReshareCaus
   let reason: string | undefined;
   try {
     await gatewayPolicy().completeAdmission(entry, async () => {
-      const { challenge } = await newcomer.call<{ challenge: string }>('/v1/admission/challenge', {});
-      const packages = await Promise.all(deps.cluster.active.map((c) => c.call<unknown>('/v1/admission/package', { name: entry.name, challenge })));
-      return newcomer.call<{ seq: number }>('/v1/admission/enrol', { challenge, packages });
+      const { admission } = signerRoutes;
+      const { challenge } = await newcomer.call(admission.challenge, {});
+      const packages = await Promise.all(deps.cluster.active.map((c) => c.call(admission.package, { name: entry.name, challenge })));
+      return newcomer.call(admission.enrol, { challenge, packages });
     });
   } catch (e) {
     reason = (e as Error).message.slice(0, 1000);

@@ -11,9 +11,11 @@ import { packageField, packageOf, publicKeyOfPackage } from './key-package.js';
 import { ReshareJournal, type JournalRecord } from './reshare-journal.js';
 import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
 import type { SuiteName } from '../signers/protocols/suites.js';
-import { relayRounds, type RelayAnswer } from './relay.js';
+import { relayRounds, type Rounds } from './relay.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation, type RequestEvidence, type ReshareAuthority } from '../contract/signer-rpc/authority.js';
+import type { keygenAnswer } from '../contract/signer-rpc/route.js';
+import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec, type MessageType, type SigningAlgorithm } from '../contract/keys/specs.js';
@@ -25,11 +27,19 @@ import { RsaCoordinator } from './rsa.js';
 import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
-import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
+import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
 
-export { ClusterError, traceOf, type Audited, type Trace };
+export { ClusterError, type Trace };
 
 const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
+
+/** A key generation's start, as every scheme has it. */
+interface KeygenCommon {
+  session: string;
+  keyId: string;
+  participants: number[];
+  threshold: number;
+}
 
 export interface SignRequest {
   keyId: string;
@@ -120,7 +130,7 @@ export class Cluster {
       try {
         // Shoup RSA takes one round (dealers to holders); FROST and DKLs23 two (views, pairings).
         const rounds = current.scheme === 'rsa-shoup' ? 1 : 2;
-        const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(chosen, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old, ...(authority ? { authority } : {}) }, rounds);
+        const done = await relayRounds(chosen, signerRoutes.reshare, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old, ...(authority ? { authority } : {}) }, rounds);
         const first = JSON.stringify(done[0]?.publicPackage);
         done.forEach((d, i) => {
           if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${chosen[i]!.name} finished resharing with a different public package; nothing was adopted`);
@@ -150,7 +160,7 @@ export class Cluster {
   private async adoptReshare(r: JournalRecord, trace: Trace): Promise<KeyRecord> {
     // A holder retired since the record was written has nothing to adopt that matters.
     const chosen = r.holders.filter((id) => this.clients.has(id)).map((id) => this.clients.get(id)!);
-    const settled = await Promise.allSettled(chosen.map((c) => c.call<Audited<object>>('/v1/reshare/adopt', { session: r.session, keyId: r.keyId, publicPackage: r.publicPackage })));
+    const settled = await Promise.allSettled(chosen.map((c) => c.call(signerRoutes.reshare.adopt, { session: r.session, keyId: r.keyId, publicPackage: r.publicPackage })));
     const adopted = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ c: chosen[i]!, answer: s.value }] : []));
     trace.signers = traceOf(
       adopted.map((a) => a.c),
@@ -199,7 +209,7 @@ export class Cluster {
       const scheme = FROST_SCHEME[req.keySpec];
       if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
       if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
-      const pub = await this.generate(keyId, trace, { start: '/v1/dkg/start', step: '/v1/dkg/step', rounds: 2, params: { suite: 'ed25519', ...(req.evidence ? { creation: req.evidence } : {}) } }, (p) => publicPackageSchema.parse(p));
+      const pub = await this.generate(keyId, trace, signerRoutes.dkg, (common) => ({ ...common, suite: 'ed25519', ...(req.evidence ? { creation: req.evidence } : {}) }), (p) => publicPackageSchema.parse(p));
       record = { ...base, scheme, frost: pub, publicKey: Buffer.from(spkiFromRawPublicKey(req.keySpec, Buffer.from(pub.groupPublicKey, 'hex'))).toString('base64') };
     }
     await this.keys.put(record);
@@ -208,23 +218,19 @@ export class Cluster {
   }
 
   /**
-   * Distributed key generation with every signer, relayed for `rounds` rounds after the start.
+   * Distributed key generation with every signer (FROST's DKG, DKLs23's), relayed for the two
+   * rounds after the start; `body` completes the start's body with the scheme's members.
    * The gateway only relays: broadcasts go to everyone (each signer checks that all saw the
    * same), shares are encrypted end to end. The key exists once every signer stored its share
    * and reports the same public package.
    */
-  async generate<P>(keyId: string, trace: Trace, proto: { start: string; step: string; rounds: number; params: Record<string, unknown> }, parse: (pkg: unknown) => P): Promise<P> {
+  async generate<Q extends z.ZodType<unknown, { session: string }>, P>(keyId: string, trace: Trace, routes: Rounds<Q, typeof keygenAnswer>, body: (common: KeygenCommon) => z.input<Q>, parse: (pkg: unknown) => P): Promise<P> {
     const session = randomUUID();
     trace.session = session;
     const all = [...this.clients.values()];
     const participants = all.map((c) => c.id);
     try {
-      const done = await relayRounds<Audited<RelayAnswer & { publicPackage: unknown }>>(
-        all,
-        proto,
-        { session, keyId, ...proto.params, participants, threshold: this.config.threshold },
-        proto.rounds,
-      );
+      const done = await relayRounds(all, routes, body({ session, keyId, participants, threshold: this.config.threshold }), 2);
       trace.signers = traceOf(all, done);
       const first = JSON.stringify(done[0]?.publicPackage);
       done.forEach((d, i) => {
@@ -234,7 +240,7 @@ export class Cluster {
     } catch (e) {
       // No partial keys: whoever stored a share forgets it (best effort; a dead signer keeps
       // an orphan share of a key that never existed, which nothing can use).
-      await Promise.allSettled(all.map((c) => c.call('/v1/keys/forget', { keyId })));
+      await Promise.allSettled(all.map((c) => c.call(signerRoutes.keys.forget, { keyId })));
       throw this.asClusterError(e, 'key generation');
     }
   }
@@ -285,10 +291,10 @@ export class Cluster {
       const session = randomUUID();
       const signers = chosen.map((c) => c.id);
       const commits = await Promise.all(
-        chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId: key.keyId, signers, use: useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence) })).commitment })),
+        chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call(signerRoutes.frost.commit, { session, keyId: key.keyId, signers, use: useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence) })).commitment })),
       );
       const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
-      const answers = await askAll(trace, session, chosen, (c) => c.call<Audited<{ share: unknown }>>('/v1/frost/sign', { session, keyId: key.keyId, package: pkg }));
+      const answers = await askAll(trace, session, chosen, (c) => c.call(signerRoutes.frost.sign, { session, keyId: key.keyId, package: pkg }));
       traceSession(trace, session, chosen, answers);
       const shares = answers.map((a, i): Message => ({ session, round: 2, from: chosen[i]!.id, to: 'all', payload: a.share }));
       return frostAggregate(pub, pkg, shares);

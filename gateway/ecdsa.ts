@@ -8,12 +8,13 @@ import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 import { openEnvelope } from '../contract/identity/envelope.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation } from '../contract/signer-rpc/authority.js';
+import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { Cluster, SignRequest } from './cluster.js';
-import { ClusterError, traceSession, type Audited, type Trace } from './cluster-outcome.js';
+import { ClusterError, traceSession, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
 import { spkiFromRawPublicKey } from '../contract/keys/spki.js';
-import { relayRounds, type RelayAnswer } from './relay.js';
+import { relayRounds } from './relay.js';
 
 export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
 
@@ -27,7 +28,7 @@ export class EcdsaCoordinator {
   async keygen(keyId: string, keySpec: KeySpec, trace: Trace, creation?: Creation): Promise<{ publicKey: string; ecdsa: EcdsaPublicPackage }> {
     const curve = ECDSA_CURVE[keySpec];
     if (!curve) throw new ClusterError('unsupported', `${keySpec} is not an ECDSA key spec`);
-    const pub = await this.cluster.generate(keyId, trace, { start: '/v1/ecdsa/keygen/start', step: '/v1/ecdsa/keygen/step', rounds: 2, params: { curve, ...(creation ? { creation } : {}) } }, (p) => ecdsaPublicSchema.parse(p));
+    const pub = await this.cluster.generate(keyId, trace, signerRoutes.ecdsa.keygen, (common) => ({ ...common, curve, ...(creation ? { creation } : {}) }), (p) => ecdsaPublicSchema.parse(p));
     return { publicKey: Buffer.from(spkiFromRawPublicKey(keySpec, Buffer.from(pub.publicKey, 'hex'))).toString('base64'), ecdsa: pub };
   }
 
@@ -43,7 +44,7 @@ export class EcdsaCoordinator {
       const signers = chosen.map((c) => c.id);
       const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
       const start = { session, keyId: key.keyId, signers, digest: Buffer.from(digest).toString('hex'), use };
-      const answers = await relayRounds<Audited<RelayAnswer>>(chosen, { start: '/v1/ecdsa/sign/start', step: '/v1/ecdsa/sign/step' }, start, 2);
+      const answers = await relayRounds(chosen, signerRoutes.ecdsa.sign, start, 2);
       traceSession(trace, session, chosen, answers);
       const round3 = answers.map((a, i): Message => {
         const from = chosen[i]!;

@@ -46,6 +46,7 @@ import {
 import type { AuditLog } from '../audit/log.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import type { SignerChange, UnnumberedChange } from '../contract/signer-rpc/authority.js';
+import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
 import { gatewayPaths, signerEntrySchema, type GatewayConfig, type SignerEntry } from './config.js';
 import type { KeyRecord, KeyStore } from './keys.js';
@@ -217,7 +218,7 @@ export class GatewayPolicy {
     const ordered = this.active().sort((a, b) => Number((this.downUntil.get(a.id) ?? 0) > now) - Number((this.downUntil.get(b.id) ?? 0) > now));
     for (const c of ordered) {
       try {
-        return (await c.call<{ accessKeyId: string }>('/v1/auth/sigv4', { session: requestId, request: evidence })).accessKeyId;
+        return (await c.call(signerRoutes.auth.sigv4, { session: requestId, request: evidence })).accessKeyId;
       } catch (e) {
         if (e instanceof SignerUnavailableError) {
           this.downUntil.set(c.id, Date.now() + DOWN_FOR_MS);
@@ -488,7 +489,7 @@ export class GatewayPolicy {
       if (change.seq <= (this.changes.acked[c.id] ?? 0)) continue;
       let outcome: ChangeResult;
       try {
-        const r = await c.call<{ applied: boolean }>('/v1/policy/apply', change);
+        const r = await c.call(signerRoutes.policy.apply, change);
         outcome = { signer: c.name, applied: r.applied, ...(r.applied ? {} : { reason: 'already applied' }) };
       } catch (e) {
         if (e instanceof SignerRefusedError && e.code !== 'out-of-order' && e.code !== 'unauthenticated') {

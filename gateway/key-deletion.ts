@@ -3,6 +3,7 @@
 // it: signers/node/service.ts), then the gateway forgets the key's record, aliases and policy.
 // A holder that is down keeps its share until a later sweep, and the key stays PendingDeletion
 // (unusable) until every active holder has destroyed its share. Retired signers are not asked.
+import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { SignerRefusedError } from './signer-client.js';
 import type { GatewayDeps } from './server.js';
 
@@ -31,7 +32,7 @@ export async function destroyDueKeys(deps: GatewayDeps, now = Date.now()): Promi
     if (key.state !== 'PendingDeletion' || key.deletionDate === undefined || key.deletionDate > now) continue;
     const startedAt = Date.now();
     const holders = deps.cluster.active.filter((c) => key.holders.includes(c.id));
-    const results = await Promise.allSettled(holders.map((c) => c.call('/v1/keys/destroy', { keyId: key.keyId })));
+    const results = await Promise.allSettled(holders.map((c) => c.call(signerRoutes.keys.destroy, { keyId: key.keyId })));
     // A holder with no record of the key destroyed it in an earlier sweep.
     const failed = results.flatMap((r, i) => (r.status === 'rejected' && !(r.reason instanceof SignerRefusedError && r.reason.code === 'no-key') ? [`${holders[i]!.name}: ${(r.reason as Error).message}`] : []));
     if (failed.length) {

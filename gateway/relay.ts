@@ -1,27 +1,30 @@
 // Drives a multi-round signer protocol from the gateway: it starts every participant, then
 // hands each one the envelopes addressed to it (or broadcast by the others) round after round.
 // The gateway only routes: the envelopes are signed, and encrypted where they carry secrets.
+import type { z } from 'zod';
 import type { Relayed } from '../contract/signer-rpc/relayed.js';
+import type { roundAnswer, Route, stepRequest } from '../contract/signer-rpc/route.js';
 import { inboxOf } from '../signers/protocols/common.js';
 import type { SignerClient } from './signer-client.js';
 
-export interface RelayAnswer {
-  outbound: Relayed[];
+/** A protocol's start and step routes (contract/signer-rpc/: dkg, ecdsa.keygen, ecdsa.sign, reshare). */
+export interface Rounds<Q extends z.ZodType<unknown, { session: string }>, A extends z.ZodType<{ outbound: Relayed[] }>> {
+  start: Route<Q, typeof roundAnswer>;
+  step: Route<typeof stepRequest, A>;
 }
 
-/** Starts the protocol at every client, relays `rounds` more rounds, returns the last answers. */
-export async function relayRounds<T extends RelayAnswer>(
+/** Starts the protocol at every client, relays `rounds` more rounds (at least one), returns the last answers. */
+export async function relayRounds<Q extends z.ZodType<unknown, { session: string }>, A extends z.ZodType<{ outbound: Relayed[] }>>(
   clients: readonly SignerClient[],
-  paths: { start: string; step: string },
-  start: Record<string, unknown> & { session: string },
+  routes: Rounds<Q, A>,
+  start: z.input<Q>,
   rounds: number,
-): Promise<T[]> {
-  let answers: RelayAnswer[] = await Promise.all(clients.map((c) => c.call<RelayAnswer>(paths.start, start)));
+): Promise<z.output<A>[]> {
+  let messages = (await Promise.all(clients.map((c) => c.call(routes.start, start)))).flatMap((a) => a.outbound);
+  let answers: z.output<A>[] = [];
   for (let r = 0; r < rounds; r++) {
-    const messages = answers.flatMap((a) => a.outbound);
-    answers = await Promise.all(
-      clients.map((c) => c.call<RelayAnswer>(paths.step, { session: start.session, inbound: inboxOf(messages, c.id) })),
-    );
+    answers = await Promise.all(clients.map((c) => c.call(routes.step, { session: start.session, inbound: inboxOf(messages, c.id) })));
+    messages = answers.flatMap((a) => a.outbound);
   }
-  return answers as T[];
+  return answers;
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { useOf, type Creation, type RequestEvidence, type Use } from '../contract/signer-rpc/authority.js';
+import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { fingerprint } from '../contract/identity/identity.js';
 import { ProtocolError } from '../signers/protocols/common.js';
 import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protocols/rsa/combine.js';
@@ -15,7 +16,7 @@ import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
 import type { Cluster, SignRequest } from './cluster.js';
-import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
+import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { BadPartialError } from './planner.js';
@@ -61,12 +62,12 @@ export class RsaCoordinator {
       const answers = await Promise.all(
         signers.map((c) => {
           const share = dealt.shares.find((s) => s.id === c.id);
-          return c.call<Audited<unknown>>('/v1/rsa/install', { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope, creation });
+          return c.call(signerRoutes.rsa.install, { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope, creation });
         }),
       );
       trace.signers = traceOf(signers, answers);
     } catch (e) {
-      await Promise.allSettled(signers.map((c) => c.call('/v1/keys/forget', { keyId })));
+      await Promise.allSettled(signers.map((c) => c.call(signerRoutes.keys.forget, { keyId })));
       throw e;
     }
     return { publicKey: Buffer.from(dealt.publicKey.spki, 'hex').toString('base64'), rsa: dealt.params };
@@ -100,7 +101,7 @@ export class RsaCoordinator {
         if (e instanceof ProtocolError) throw new ClusterError('invalid-usage', e.message);
         throw e;
       }
-      const answers = await askAll(trace, request.session, chosen, (c) => c.call<Audited<{ partial: unknown }>>('/v1/rsa/partial', { keyId: key.keyId, session: request.session, request, use }));
+      const answers = await askAll(trace, request.session, chosen, (c) => c.call(signerRoutes.rsa.partial, { keyId: key.keyId, session: request.session, request, use }));
       traceSession(trace, request.session, chosen, answers);
       const result = rsaCombine(params, request, answers.map((a) => a.partial));
       const fault = result.faults[0];

@@ -1,9 +1,11 @@
 // Calls to one signer: signed by the gateway's identity, answers checked against the
-// signer's pinned identity, and always bounded in time.
+// signer's pinned identity and read by the route's schema (contract/signer-rpc/routes.ts), and
+// always bounded in time.
 import http from 'node:http';
 import { signRequest, verifyResponse } from '../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { fingerprint } from '../contract/identity/identity.js';
+import type { Route, RouteAnswer, RouteBody } from '../contract/signer-rpc/route.js';
 import type { SignerEntry } from './config.js';
 
 /** The signer could not be reached or did not answer in time. */
@@ -55,13 +57,17 @@ export class SignerClient {
     return this.entry.name;
   }
 
-  /** POSTs `body` to `path` and resolves the signer's authenticated JSON answer. */
-  call<T = unknown>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+  /**
+   * POSTs `body` to the route's path and resolves the signer's authenticated answer, read by the
+   * route's response schema (an answer that fails it rejects with the ZodError).
+   */
+  call<R extends Route>(route: R, body: RouteBody<R>, timeoutMs = this.timeoutMs): Promise<RouteAnswer<R>> {
+    const path = route.path;
     const payload = Buffer.from(JSON.stringify(this.callerHead ? { ...(body as object), callerHead: this.callerHead() } : body));
     const headers = signRequest({ method: 'POST', path, body: payload, audience: this.audience, timestamp: Date.now() }, this.self.signSecretKey);
     const nonce = headers['x-mpchsm-nonce']!;
     const url = new URL(path, this.entry.url);
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<RouteAnswer<R>>((resolve, reject) => {
       const req = http.request(
         url,
         { method: 'POST', agent: this.agent, headers: { ...headers, 'content-type': 'application/json', 'content-length': payload.length } },
@@ -83,7 +89,9 @@ export class SignerClient {
             }
             const json = JSON.parse(raw.toString('utf8')) as { code?: string; message?: string };
             if (status !== 200) return reject(new SignerRefusedError(this.name, status, json.code ?? 'error', json.message ?? `HTTP ${status}`));
-            resolve(json as T);
+            const answer = route.response.safeParse(json);
+            if (answer.success) resolve(answer.data as RouteAnswer<R>);
+            else reject(answer.error);
           });
           res.on('error', (e) => reject(new SignerUnavailableError(this.name, e.message)));
         },

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignerClient } from '../../gateway/signer-client.js';
 import { sealEnvelope } from '../../contract/identity/envelope.js';
 import { loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { approve, auditEntries, createKey, createKeyTrio, gatewayCall, gatewayIdentity, publicKeyOf, refusal, signerRecord, signerRegistry, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 
@@ -80,22 +81,22 @@ describe('AddSigner', () => {
   }, 60_000);
 
   it('before approval, no signer seals its state to the newcomer, and the newcomer takes no state the signers do not all hand over', async () => {
-    const { challenge } = await newcomer.call<{ challenge: string }>('/v1/admission/challenge', {});
-    expect((await refusal(signers[0]!.call('/v1/admission/package', { name: 'signer4', challenge }))).message).toContain('not a signer admitted by an approved AddSigner');
+    const { challenge } = await newcomer.call(signerRoutes.admission.challenge, {});
+    expect((await refusal(signers[0]!.call(signerRoutes.admission.package, { name: 'signer4', challenge }))).message).toContain('not a signer admitted by an approved AddSigner');
     // One signer (played here) hands over a state with an alias the others do not have.
     const lying = await forgedPackages(challenge, (s, from) => (from === 1 ? { ...s, aliases: { 'alias/planted': keys.ec } } : s));
-    expect((await refusal(newcomer.call('/v1/admission/enrol', { challenge, packages: lying }))).message).toContain('signer 2 handed over another policy state than signer 1');
+    expect((await refusal(newcomer.call(signerRoutes.admission.enrol, { challenge, packages: lying }))).message).toContain('signer 2 handed over another policy state than signer 1');
     // The challenge is spent: the same packages again are stale.
-    expect((await refusal(newcomer.call('/v1/admission/enrol', { challenge, packages: lying }))).code).toBe('stale-challenge');
+    expect((await refusal(newcomer.call(signerRoutes.admission.enrol, { challenge, packages: lying }))).code).toBe('stale-challenge');
     // Two of the three active signers' states are not enough.
-    const fresh = (await newcomer.call<{ challenge: string }>('/v1/admission/challenge', {})).challenge;
+    const fresh = (await newcomer.call(signerRoutes.admission.challenge, {})).challenge;
     const two = (await forgedPackages(fresh, (s) => s)).slice(0, 2);
-    expect((await refusal(newcomer.call('/v1/admission/enrol', { challenge: fresh, packages: two }))).message).toContain('needs the state of every active signer');
+    expect((await refusal(newcomer.call(signerRoutes.admission.enrol, { challenge: fresh, packages: two }))).message).toContain('needs the state of every active signer');
     // Unanimous, but admitting another identity under signer4's name.
-    const other = (await newcomer.call<{ challenge: string }>('/v1/admission/challenge', {})).challenge;
+    const other = (await newcomer.call(signerRoutes.admission.challenge, {})).challenge;
     const stranger = signers[0]!.entry.identity;
     const wrong = await forgedPackages(other, (s) => ({ ...s, admitted: [{ name: 'signer4', id: 4, identity: stranger }] }));
-    expect((await refusal(newcomer.call('/v1/admission/enrol', { challenge: other, packages: wrong }))).message).toContain('did not admit this signer’s identity');
+    expect((await refusal(newcomer.call(signerRoutes.admission.enrol, { challenge: other, packages: wrong }))).message).toContain('did not admit this signer’s identity');
     expect(await newcomer.health()).toBe(true);
   }, 60_000);
 

@@ -11,6 +11,7 @@ import { CreateAliasCommand, CreateKeyCommand, DeleteAliasCommand, DisableKeyCom
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM } from '../../contract/pkcs11/ck.js';
 import { encodeValue } from '../../contract/pkcs11/wire.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { readPinKdf } from '../../gateway/principals.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { derivePinKeys, macP11KeygenRequest, sigv4Evidence } from '../../policy/index.js';
@@ -155,8 +156,8 @@ describe('a compromised gateway changes no key without an administrator’s requ
     const byForger = await forged('admin2', 'TrentService.CreateKey', ED);
     for (const c of signers) {
       const start = () => ({ session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2 });
-      expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(byApp) }))).message, c.name).toMatch(/app is not allowed kms:CreateKey/);
-      expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(byForger) }))).message, c.name).toMatch(/the SigV4 signature does not verify/);
+      expect((await refusal(c.call(signerRoutes.dkg.start, { ...start(), creation: creation(byApp) }))).message, c.name).toMatch(/app is not allowed kms:CreateKey/);
+      expect((await refusal(c.call(signerRoutes.dkg.start, { ...start(), creation: creation(byForger) }))).message, c.name).toMatch(/the SigV4 signature does not verify/);
     }
     // Over PKCS#11: a key generation MAC'd with what a gateway sees at C_Login, or an honest one for another curve.
     const { loginKey, requestKey } = derivePinKeys(tc.principal('admin1').MPCHSM_PKCS11_PIN, readPinKdf(path.join(tc.dir, 'gateway')));
@@ -168,13 +169,13 @@ describe('a compromised gateway changes no key without an administrator’s requ
     const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
     for (const c of signers) {
       const start = () => ({ session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2 });
-      expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(keygen(Buffer.from('06032b6570', 'hex'), loginKey)) }))).message, c.name).toMatch(/PKCS#11 request MAC of admin1 does not verify/);
-      expect((await refusal(c.call('/v1/dkg/start', { ...start(), creation: creation(keygen(P256, requestKey)) }))).message, c.name).toMatch(/asks for a ECC_NIST_P256 key, not ECC_NIST_EDWARDS25519/);
+      expect((await refusal(c.call(signerRoutes.dkg.start, { ...start(), creation: creation(keygen(Buffer.from('06032b6570', 'hex'), loginKey)) }))).message, c.name).toMatch(/PKCS#11 request MAC of admin1 does not verify/);
+      expect((await refusal(c.call(signerRoutes.dkg.start, { ...start(), creation: creation(keygen(P256, requestKey)) }))).message, c.name).toMatch(/asks for a ECC_NIST_P256 key, not ECC_NIST_EDWARDS25519/);
     }
   });
 
   it("a refresh of a key's shares on no request, an application's, one for another key, or a forged one", async () => {
-    const start = (c: SignerClient, authority?: object) => c.call('/v1/reshare/start', { session: randomUUID(), keyId: keyA, participants: signers.map((s) => s.id), threshold: 2, ...(authority ? { authority } : {}) });
+    const start = (c: SignerClient, authority?: object) => c.call(signerRoutes.reshare.start, { session: randomUUID(), keyId: keyA, participants: signers.map((s) => s.id), threshold: 2, ...(authority ? { authority } : {}) });
     const asked = async (evidence: unknown) => ({ parameters: { KeyId: keyA }, evidence });
     const cases: [object | undefined, RegExp][] = [
       [undefined, /needs an administrator's request; the request carries none/],
@@ -187,13 +188,13 @@ describe('a compromised gateway changes no key without an administrator’s requ
 
   it("an administrator's request replayed for a second change, or a second key", async () => {
     const evidence = await appRequest(tc, 'TrentService.EnableKey', { KeyId: keyB }, 'admin3');
-    const change = { keyId: keyB, operation: 'EnableKey', parameters: { KeyId: keyB }, evidence };
-    for (const c of signers) expect(await c.call('/v1/policy/apply', { ...change, seq: await nextSeq(c, keyA) }), c.name).toMatchObject({ applied: true });
+    const change = { keyId: keyB, operation: 'EnableKey' as const, parameters: { KeyId: keyB }, evidence };
+    for (const c of signers) expect(await c.call(signerRoutes.policy.apply, { ...change, seq: await nextSeq(c, keyA) }), c.name).toMatchObject({ applied: true });
     for (const m of await refusedEverywhere(signers, keyA, change)) expect(m).toMatch(/already used \(replay\)/);
     // One CreateKey request starts one key, not a second.
     const creation = { keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY', origin: 'AWS_KMS', evidence: await appRequest(tc, 'TrentService.CreateKey', ED, 'admin1') };
     const start = () => ({ session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2, creation });
-    await signers[0]!.call('/v1/dkg/start', start());
-    expect((await refusal(signers[0]!.call('/v1/dkg/start', start()))).message).toMatch(/already used to create another key \(replay\)/);
+    await signers[0]!.call(signerRoutes.dkg.start, start());
+    expect((await refusal(signers[0]!.call(signerRoutes.dkg.start, start()))).message).toMatch(/already used to create another key \(replay\)/);
   });
 });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { sigv4Evidence } from '../../policy/index.js';
 import { toHex } from '../../contract/bytes.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { parsePublicParams } from '../../signers/protocols/rsa/key.js';
 import { emsaPkcs1v15Encode } from '../../signers/protocols/rsa/padding.js';
@@ -28,9 +29,9 @@ const keys = { ed: '', edOther: '', rsaSign: '', rsaDecrypt: '', limited: '' };
 const text = (s: string) => new TextEncoder().encode(s);
 const b64 = (b: Uint8Array | string) => Buffer.from(b).toString('base64');
 const edSign = (keyId: string, message: string) => ({ KeyId: keyId, Message: b64(message), SigningAlgorithm: 'ED25519_SHA_512' });
-const commit = (c: SignerClient, keyId: string, use: unknown) => c.call('/v1/frost/commit', { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use });
+const commit = (c: SignerClient, keyId: string, use: unknown) => c.call(signerRoutes.frost.commit, { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use });
 const rsaParams = (keyId: string) => parsePublicParams(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')).rsa);
-const rsaPartial = (c: SignerClient, keyId: string, request: { session: string; [k: string]: unknown }, use: unknown) => c.call('/v1/rsa/partial', { keyId, session: request.session, request, use });
+const rsaPartial = (c: SignerClient, keyId: string, request: { session: string; [k: string]: unknown }, use: unknown) => c.call(signerRoutes.rsa.partial, { keyId, session: request.session, request, use });
 
 /** A key policy letting `app` sign once a minute. */
 const limitedPolicy = () => signingPolicy(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'config.json'), 'utf8')).account, { rateLimit: { perMinute: 1, burst: 1 } });
@@ -62,8 +63,8 @@ describe('what the client named is what is used', () => {
       const parameters = { AliasName: name, TargetKeyId: keys.ed };
       const evidence = await appRequest(tc, 'TrentService.CreateAlias', parameters, 'admin1');
       for (const c of signers) {
-        const change = { seq: await nextSeq(c, keys.ed), keyId: keys.ed, operation: 'CreateAlias', parameters, evidence };
-        expect((await refusal(c.call('/v1/policy/apply', change))).message, `${c.name}: ${name}`).toMatch(/Alias name/);
+        const change = { seq: await nextSeq(c, keys.ed), keyId: keys.ed, operation: 'CreateAlias' as const, parameters, evidence };
+        expect((await refusal(c.call(signerRoutes.policy.apply, change))).message, `${c.name}: ${name}`).toMatch(/Alias name/);
       }
     }
   });

@@ -12,6 +12,8 @@ import { SignerClient, SignerRefusedError } from '../../gateway/signer-client.js
 import { sigv4Evidence, type Evidence } from '../../policy/index.js';
 import { loadIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
+import type { SignerChange } from '../../contract/signer-rpc/authority.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { frostAggregate, frostSigningPackage } from '../../signers/protocols/frost.js';
 import type { Message } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
@@ -151,14 +153,15 @@ export async function refusal(p: Promise<unknown>): Promise<SignerRefusedError> 
 
 /** A signer's next change number (it says so when asked out of order); `keyId`: any key it holds. */
 export async function nextSeq(c: SignerClient, keyId: string): Promise<number> {
-  const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId, operation: 'EnableKey', parameters: { KeyId: keyId } }));
+  const e = await refusal(c.call(signerRoutes.policy.apply, { seq: 1e12, keyId, operation: 'EnableKey', parameters: { KeyId: keyId } }));
   return Number(/expected change (\d+)/.exec(e.message)![1]);
 }
 
 /** Sends a change to each of `signers` in turn, numbered as each expects; resolves each refusal. */
 export async function refusedEverywhere(signers: SignerClient[], keyId: string, change: object): Promise<string[]> {
   const out: string[] = [];
-  for (const c of signers) out.push((await refusal(c.call('/v1/policy/apply', { ...change, seq: await nextSeq(c, keyId) }))).message);
+  // As a lying gateway would send it: whatever the test made, numbered.
+  for (const c of signers) out.push((await refusal(c.call(signerRoutes.policy.apply, { ...change, seq: await nextSeq(c, keyId) } as SignerChange))).message);
   return out;
 }
 
@@ -189,12 +192,12 @@ export async function frostSession(tc: TestCluster, signers: SignerClient[], key
   const ids = signers.map((c) => c.id);
   const commits: Message[] = [];
   for (const c of signers) {
-    const r = await c.call<{ commitment: unknown }>('/v1/frost/commit', { session, keyId, signers: ids, use });
+    const r = await c.call(signerRoutes.frost.commit, { session, keyId, signers: ids, use });
     commits.push({ session, round: 1, from: c.id, to: 'all', payload: r.commitment });
   }
   const pkg = frostSigningPackage(pub, { session, suite: 'ed25519', message }, ids, commits);
   const shares: Message[] = [];
-  for (const c of signers) shares.push({ session, round: 2, from: c.id, to: 'all', payload: (await c.call<{ share: unknown }>('/v1/frost/sign', { session, keyId, package: pkg })).share });
+  for (const c of signers) shares.push({ session, round: 2, from: c.id, to: 'all', payload: (await c.call(signerRoutes.frost.sign, { session, keyId, package: pkg })).share });
   return frostAggregate(pub, pkg, shares);
 }
 

@@ -8,9 +8,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCluster } from '../helpers/cluster.js';
 import { appRequest, approve, auditEntries, createKey, publicKeyOf, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
-import { relayRounds, type RelayAnswer } from '../../gateway/relay.js';
+import { relayRounds } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { canonicalJson } from '../../contract/canonical.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -65,9 +66,9 @@ describe('holder repair', () => {
     const session = randomUUID();
     const holders = signers.slice(0, 2);
     const authority = { parameters: { KeyId: keyId }, evidence: await appRequest(tc, 'MpcHsm.RefreshKeyShares', { KeyId: keyId }, 'admin1') };
-    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(holders, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId, participants: [1, 2], threshold: 2, authority }, 2);
+    const done = await relayRounds(holders, signerRoutes.reshare, { session, keyId, participants: [1, 2], threshold: 2, authority }, 2);
     const publicPackage = done[0]!.publicPackage;
-    await holders[0]!.call('/v1/reshare/adopt', { session, keyId, publicPackage });
+    await holders[0]!.call(signerRoutes.reshare.adopt, { session, keyId, publicPackage });
     const journal = path.join(tc.dir, 'gateway', 'reshare-journal', `${keyId}.json`);
     writeFileSync(journal, JSON.stringify({ keyId, session, publicPackage, holders: [1, 2] }));
     await until('the sweep finished the resharing', () => !existsSync(journal), 60_000);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { mpchsmBin, repoRoot, type TestCluster } from '../helpers/cluster.js';
 import { approved, auditEntries, createKey, kms, refusal, signerRecord, startWithSigners, stopWithSigners } from './helpers.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 
 const run = promisify(execFile);
 const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -35,8 +36,8 @@ describe.skipIf(!existsSync(FAKETIME))('ScheduleKeyDeletion, when the window end
 
   it('before the window ends, every signer refuses to destroy a share, and a key not pending deletion is never destroyed', async () => {
     for (const c of signers) {
-      expect((await refusal(c.call('/v1/keys/destroy', { keyId: keys.ed }))).message).toContain('is pending deletion until');
-      expect((await refusal(c.call('/v1/keys/destroy', { keyId: keys.kept }))).message).toContain('is Enabled here, not pending deletion');
+      expect((await refusal(c.call(signerRoutes.keys.destroy, { keyId: keys.ed }))).message).toContain('is pending deletion until');
+      expect((await refusal(c.call(signerRoutes.keys.destroy, { keyId: keys.kept }))).message).toContain('is Enabled here, not pending deletion');
     }
     expect(await stored('signer1', `key.${keys.ed}`)).toBe(true);
   }, 60_000);

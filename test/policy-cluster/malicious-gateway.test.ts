@@ -15,6 +15,7 @@ import { encodeValue } from '../../contract/pkcs11/wire.js';
 import { readPinKdf } from '../../gateway/principals.js';
 import { derivePinKeys, macP11Request, signApproval, sigv4Evidence, type Proposal } from '../../policy/index.js';
 import { toHex } from '../../contract/bytes.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
 import { appRequest, auditEntries, createKey, frostSession, refusal, refusedEverywhere, signUse, startWithSigners, stopWithSigners } from './helpers.js';
@@ -28,7 +29,7 @@ let governance: { clusterId: string; version: number };
 const text = (s: string) => new TextEncoder().encode(s);
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const signBody = (keyId: string, message: string) => ({ KeyId: keyId, Message: b64(message), SigningAlgorithm: 'ED25519_SHA_512' });
-const commit = (c: SignerClient, keyId: string, use: unknown) => c.call('/v1/frost/commit', { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use });
+const commit = (c: SignerClient, keyId: string, use: unknown) => c.call(signerRoutes.frost.commit, { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use });
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
@@ -90,11 +91,11 @@ describe('changes to keys need the administrators, not the gateway', () => {
     await frostSession(tc, signers.slice(0, 2), keyA, text('in use'), signUse(text('in use'), await appRequest(tc, 'TrentService.Sign', signBody(keyA, 'in use'))));
     for (const c of signers) {
       const start = { session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2 };
-      expect((await refusal(c.call('/v1/dkg/start', start))).message).toMatch(/no key-creation authorisation/);
+      expect((await refusal(c.call(signerRoutes.dkg.start, start))).message).toMatch(/no key-creation authorisation/);
       const creation = { keySpec: 'ECC_NIST_EDWARDS25519', keyUsage: 'SIGN_VERIFY', origin: 'AWS_KMS', policy: OPEN_POLICY };
-      expect((await refusal(c.call('/v1/dkg/start', { ...start, creation }))).message).toMatch(/kms:CreateKey needs approval by 1 of the 3 administrators; the request carries none/);
+      expect((await refusal(c.call(signerRoutes.dkg.start, { ...start, creation }))).message).toMatch(/kms:CreateKey needs approval by 1 of the 3 administrators; the request carries none/);
     }
-    for (const c of signers.slice(0, 2)) expect((await refusal(c.call('/v1/keys/forget', { keyId: keyA }))).message).toMatch(/is in use; keys are deleted by an approved ScheduleKeyDeletion/);
+    for (const c of signers.slice(0, 2)) expect((await refusal(c.call(signerRoutes.keys.forget, { keyId: keyA }))).message).toMatch(/is in use; keys are deleted by an approved ScheduleKeyDeletion/);
   });
 });
 
@@ -146,7 +147,7 @@ describe('signing needs a client’s own request, once, for exactly that key and
     const p = tc.principal('app');
     const forged = await signRequest({ accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: 'y'.repeat(40) }, { host: new URL(tc.endpoint).host, target: 'TrentService.ListKeys', body: '{}' });
     for (const c of signers) {
-      const e = await refusal(c.call('/v1/auth/sigv4', { session: randomUUID(), request: sigv4Evidence({ method: 'POST', path: '/', headers: forged.headers, body: forged.body }) }));
+      const e = await refusal(c.call(signerRoutes.auth.sigv4, { session: randomUUID(), request: sigv4Evidence({ method: 'POST', path: '/', headers: forged.headers, body: forged.body }) }));
       expect([e.code, e.message]).toEqual(['InvalidSignatureException', expect.stringMatching(/signature we calculated does not match/)]);
     }
   });

@@ -30,6 +30,8 @@ import {
 } from '../../policy/index.js';
 import type { PublicIdentity } from '../../contract/identity/identity.js';
 import { toHex } from '../../contract/bytes.js';
+import type { SignerChange } from '../../contract/signer-rpc/authority.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { buildShim, modulePath } from '../p11/helpers.js';
 import { appRequest, approve, auditEntries, failure, gatewayCall, kms, proposalIn, refusal, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
@@ -142,7 +144,7 @@ describe('adding an application principal', () => {
     const e = await failure(app2.send(new SignCommand({ KeyId: appOnly, Message: msg('x'), SigningAlgorithm: 'ED25519_SHA_512' })));
     expect([e.name, e.message]).toEqual(['AccessDeniedException', expect.stringMatching(/the key policy grants .*user\/app2 no kms:Sign/)]);
     for (const c of signers) {
-      const r = await refusal(c.call('/v1/frost/commit', { session: randomUUID(), keyId: appOnly, signers: signers.map((s) => s.id), use: signUse(msg('x'), await appRequest(tc, 'TrentService.Sign', signBody(appOnly, 'x'), 'app2')) }));
+      const r = await refusal(c.call(signerRoutes.frost.commit, { session: randomUUID(), keyId: appOnly, signers: signers.map((s) => s.id), use: signUse(msg('x'), await appRequest(tc, 'TrentService.Sign', signBody(appOnly, 'x'), 'app2')) }));
       expect(r.message, c.name).toMatch(/access denied: principal app2 is not allowed kms:Sign/);
     }
   });
@@ -242,9 +244,9 @@ describe('removing a principal', () => {
 
     expect((await failure(kms(tc, 'app2').send(new SignCommand({ KeyId: granted, Message: msg('x'), SigningAlgorithm: 'ED25519_SHA_512' })))).name).toBe('UnrecognizedClientException');
     for (const c of signers) {
-      const auth = await refusal(c.call('/v1/auth/sigv4', { session: randomUUID(), request: await appRequest(tc, 'TrentService.ListKeys', {}, 'app2') }));
+      const auth = await refusal(c.call(signerRoutes.auth.sigv4, { session: randomUUID(), request: await appRequest(tc, 'TrentService.ListKeys', {}, 'app2') }));
       expect(auth.code, c.name).toBe('UnrecognizedClientException');
-      const use = await refusal(c.call('/v1/frost/commit', { session: randomUUID(), keyId: granted, signers: signers.map((s) => s.id), use: signUse(msg('after removal'), before) }));
+      const use = await refusal(c.call(signerRoutes.frost.commit, { session: randomUUID(), keyId: granted, signers: signers.map((s) => s.id), use: signUse(msg('after removal'), before) }));
       expect(use.message, c.name).toMatch(/access denied/);
       expect((await signerRegistry(tc, c.name)).principals.map((p) => p.name)).not.toContain('app2');
     }
@@ -288,7 +290,7 @@ describe('governance updates', () => {
     const approvals = [signApproval(v2, 'admin1', approvalKey('admin1'))];
     for (const c of signers) {
       const creation = { keySpec: ED.KeySpec, keyUsage: ED.KeyUsage, origin: 'AWS_KMS', proposal: v2, approvals };
-      const e = await refusal(c.call('/v1/dkg/start', { session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2, creation }));
+      const e = await refusal(c.call(signerRoutes.dkg.start, { session: randomUUID(), keyId: randomUUID(), suite: 'ed25519', participants: signers.map((s) => s.id), threshold: 2, creation }));
       expect(e.message, c.name).toMatch(/needs approval by 2 distinct administrators of 3; it has 1 \(admin1\)/);
     }
   });
@@ -349,12 +351,12 @@ describe('a compromised gateway cannot change who may act', () => {
   });
 
   async function nextSeq(c: SignerClient): Promise<number> {
-    const e = await refusal(c.call('/v1/policy/apply', { seq: 1e12, keyId: randomUUID(), operation: 'EnableKey', parameters: {} }));
+    const e = await refusal(c.call(signerRoutes.policy.apply, { seq: 1e12, keyId: randomUUID(), operation: 'EnableKey', parameters: {} }));
     return Number(/expected change (\d+)/.exec(e.message)![1]);
   }
   async function applyEverywhere(change: object): Promise<string[]> {
     const out: string[] = [];
-    for (const c of signers) out.push((await refusal(c.call('/v1/policy/apply', { ...change, seq: await nextSeq(c) }))).message);
+    for (const c of signers) out.push((await refusal(c.call(signerRoutes.policy.apply, { ...change, seq: await nextSeq(c) } as SignerChange))).message);
     return out;
   }
   const proposal = (operation: string, parameters: Record<string, unknown>, proposer = 'admin1'): Proposal => ({

@@ -20,6 +20,7 @@ import type { SignerClient } from '../../gateway/signer-client.js';
 import { signApproval, type Proposal } from '../../policy/index.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { appRequest, approve, approved, auditEntries, createKey, failure, frostSession, gatewayCall, kms, proposalIn, refusal, signUse, startWithSigners, stopWithSigners } from './helpers.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -36,7 +37,7 @@ afterAll(() => stopWithSigners(tc, signers));
 async function signersRefuse(keyId: string, why: RegExp): Promise<void> {
   for (const c of signers) {
     const body = { KeyId: keyId, Message: Buffer.from('direct').toString('base64'), SigningAlgorithm: 'ED25519_SHA_512' };
-    const e = await refusal(c.call('/v1/frost/commit', { session: crypto.randomUUID(), keyId, signers: signers.map((s) => s.id), use: signUse(msg('direct'), await appRequest(tc, 'TrentService.Sign', body)) }));
+    const e = await refusal(c.call(signerRoutes.frost.commit, { session: crypto.randomUUID(), keyId, signers: signers.map((s) => s.id), use: signUse(msg('direct'), await appRequest(tc, 'TrentService.Sign', body)) }));
     expect(e.message, c.name).toMatch(why);
   }
 }

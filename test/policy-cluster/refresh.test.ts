@@ -7,10 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { relayRounds, type RelayAnswer } from '../../gateway/relay.js';
+import { relayRounds } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { canonicalJson } from '../../contract/canonical.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { decodeKeyShare } from '../../signers/protocols/dkg.js';
 import { decodeEcdsaKeyShare, ecdsaDiscardPair, encodeEcdsaKeyShare } from '../../signers/protocols/ecdsa/index.js';
 import { resharePublicPackage } from '../../signers/protocols/reshare.js';
@@ -133,24 +134,24 @@ describe('a resharing interrupted between its adopts', () => {
   it('a signer answers a repeated adopt as done, and refuses one of another package', async () => {
     // The gateway's last refresh of the key again: its session, and the package in the key record.
     const last = auditEntries(tc, 'gateway').filter((e) => e.op === 'RefreshKeyShares' && e.keyId === keys.ec && e.outcome === 'ok').at(-1)!;
-    const adopt = { session: last.session, keyId: keys.ec, publicPackage: keyRecord(keys.ec).ecdsa };
-    const again = await signers[1]!.call<{ audit?: unknown }>('/v1/reshare/adopt', adopt);
+    const adopt = { session: last.session as string, keyId: keys.ec, publicPackage: keyRecord(keys.ec).ecdsa };
+    const again = await signers[1]!.call(signerRoutes.reshare.adopt, adopt);
     expect(again.audit).toBeDefined();
     // The package before the refresh: not what the share adopted since answers to.
     const stale = { session: randomUUID(), keyId: keys.ed, publicPackage: firstEdPackage };
-    expect((await refusal(signers[1]!.call('/v1/reshare/adopt', stale))).message).toContain('no reshared share');
+    expect((await refusal(signers[1]!.call(signerRoutes.reshare.adopt, stale))).message).toContain('no reshared share');
   });
 
   it('is finished when the gateway starts again, and a refresh repairs a discarded ECDSA pair', async () => {
     // The protocol rounds run by hand as the gateway would (with admin1's request), then only signer1 told to adopt, twice.
     const session = randomUUID();
     const authority = { parameters: { KeyId: keys.ed }, evidence: await appRequest(tc, 'MpcHsm.RefreshKeyShares', { KeyId: keys.ed }, 'admin1') };
-    const done = await relayRounds<RelayAnswer & { publicPackage: unknown }>(signers, { start: '/v1/reshare/start', step: '/v1/reshare/step' }, { session, keyId: keys.ed, participants: [1, 2, 3], threshold: 2, authority }, 2);
+    const done = await relayRounds(signers, signerRoutes.reshare, { session, keyId: keys.ed, participants: [1, 2, 3], threshold: 2, authority }, 2);
     const publicPackage = done[0]!.publicPackage;
     for (const d of done) expect(canonicalJson(d.publicPackage)).toBe(canonicalJson(publicPackage));
     const adopt = { session, keyId: keys.ed, publicPackage };
-    await signers[0]!.call('/v1/reshare/adopt', adopt);
-    expect((await signers[0]!.call<{ audit?: unknown }>('/v1/reshare/adopt', adopt)).audit, 'a repeated adopt succeeds').toBeDefined();
+    await signers[0]!.call(signerRoutes.reshare.adopt, adopt);
+    expect((await signers[0]!.call(signerRoutes.reshare.adopt, adopt)).audit, 'a repeated adopt succeeds').toBeDefined();
     expect(await signerRecord(tc, 'signer2', (s) => s.has(`reshare.${keys.ed}`))).toBe(true);
 
     // The gateway "crashed" after journaling; meanwhile an abort cost signer1 its ECDSA pair with signer2.

@@ -12,6 +12,7 @@ import { loadGatewayConfig } from '../../gateway/config.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { sealEnvelope } from '../../contract/identity/envelope.js';
 import { loadIdentity } from '../../contract/identity/identity.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { appRequest, approve, auditEntries, createKey, createKeyTrio, gatewayCall, publicKeyOf, refusal, signerRecord, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 
@@ -26,7 +27,7 @@ const shareOf = (signer: string, keyId: string) => signerRecord(tc, signer, asyn
 
 const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg);
 
-const reshareStart = (c: SignerClient, keyId: string, participants: number[]) => c.call('/v1/reshare/start', { session: randomUUID(), keyId, participants, threshold: 2 });
+const reshareStart = (c: SignerClient, keyId: string, participants: number[]) => c.call(signerRoutes.reshare.start, { session: randomUUID(), keyId, participants, threshold: 2 });
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
@@ -103,19 +104,19 @@ describe('RemoveSigner', () => {
     const body = { KeyId: keys.ec, Message: msg.toString('base64'), MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' };
     const use = { operation: 'Sign', algorithm: 'ECDSA_SHA_256', messageType: 'RAW', payload: msg.toString('base64'), evidence: await appRequest(tc, 'TrentService.Sign', body) };
     const digest = Buffer.from(sha256(msg)).toString('hex');
-    expect((await refusal(signers[0]!.call('/v1/ecdsa/sign/start', { session: randomUUID(), keyId: keys.ec, signers: [1, 3], digest, use }))).message).toContain('not an active signer');
+    expect((await refusal(signers[0]!.call(signerRoutes.ecdsa.sign.start, { session: randomUUID(), keyId: keys.ec, signers: [1, 3], digest, use }))).message).toContain('not an active signer');
     // A genuine envelope from signer3, relayed into a session the remaining signers run.
     const session = randomUUID();
-    await signers[0]!.call('/v1/ecdsa/sign/start', { session, keyId: keys.ec, signers: [1, 2], digest, use });
+    await signers[0]!.call(signerRoutes.ecdsa.sign.start, { session, keyId: keys.ec, signers: [1, 2], digest, use });
     const signer3 = await signerRecord(tc, 'signer3', (s) => loadIdentity(s));
     const signer1 = loadGatewayConfig(path.join(tc.dir, 'gateway')).signers.find((s) => s.id === 1)!.identity;
     const envelope = sealEnvelope({ purpose: `ecdsa-sign:${keys.ec}`, session, round: 1, from: 3, to: 1, payload: Buffer.from('{}') }, signer3, signer1);
-    const e = await refusal(signers[0]!.call('/v1/ecdsa/sign/step', { session, inbound: [{ from: 3, to: 1, envelope }] }));
+    const e = await refusal(signers[0]!.call(signerRoutes.ecdsa.sign.step, { session, inbound: [{ from: 3, to: 1, envelope }] }));
     expect(e.message).toContain('unknown-sender');
     // A removal forwarded without approvals (last: the signer consumes the change number).
-    const gap = await refusal(signers[0]!.call('/v1/policy/apply', { seq: 1e12, keyId: randomUUID(), operation: 'EnableKey', parameters: {} }));
+    const gap = await refusal(signers[0]!.call(signerRoutes.policy.apply, { seq: 1e12, keyId: randomUUID(), operation: 'EnableKey', parameters: {} }));
     const seq = Number(/expected change (\d+)/.exec(gap.message)![1]);
-    const unapproved = await refusal(signers[0]!.call('/v1/policy/apply', { seq, operation: 'RemoveSigner', parameters: { Name: 'signer2' }, principal: 'admin1' }));
+    const unapproved = await refusal(signers[0]!.call(signerRoutes.policy.apply, { seq, operation: 'RemoveSigner', parameters: { Name: 'signer2' }, principal: 'admin1' }));
     expect(unapproved.message).toContain('mpchsm:RemoveSigner needs approval by 2 of the 3 administrators');
   });
 });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { appRequest, createKey, failure, kms, perSignaturePolicy, refusal, signUse, startWithSigners, stopWithSigners } from './helpers.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 
 let tc: TestCluster;
 let keyId: string;
@@ -56,7 +57,7 @@ describe('approvals per signature', () => {
   it('signers verify the approvals themselves: without them, or with used ones, they refuse', async () => {
     const body = { KeyId: keyId, Message: Buffer.from(release).toString('base64'), SigningAlgorithm: 'ED25519_SHA_512' };
     const commit = async (c: SignerClient, extra: object) =>
-      refusal(c.call('/v1/frost/commit', { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use: signUse(release, await appRequest(tc, 'TrentService.Sign', body), extra) }));
+      refusal(c.call(signerRoutes.frost.commit, { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use: signUse(release, await appRequest(tc, 'TrentService.Sign', body), extra) }));
     for (const c of signers) expect((await commit(c, {})).message).toMatch(/access denied: .*needs approval by 2 distinct administrators; it has 0/);
     // The signers that made the signature consumed its approvals.
     for (const c of signers.slice(0, 2)) expect((await commit(c, { signApprovals: used })).message).toMatch(/access denied: .*the signature approval by admin\d was already used \(nonce [0-9a-f]+\)/);
