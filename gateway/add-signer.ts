@@ -9,13 +9,12 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { SignerEntry } from './config.js';
 import { gatewayPolicy } from './governance.js';
 import { KmsError } from './kms/errors.js';
-import { reshareKeys, type ReshareCause, type ReshareOutcome } from './reshare-keys.js';
-import type { GatewayDeps } from './server.js';
+import { reshareKeys, type ReshareCause, type ReshareOutcome, type SignerChangeDeps } from './reshare-keys.js';
 
 export type AdmissionOutcome = { Signer: { Name: string; Id: number; Admitted: boolean; Reason?: string } } & ReshareOutcome;
 
 /** Admits the signer `name` added by an approved proposal (if not yet), then reshares the keys it lacks. */
-export async function admitSigner(deps: GatewayDeps, name: string, by: Omit<ReshareCause, 'detail'>): Promise<AdmissionOutcome> {
+export async function admitSigner(deps: SignerChangeDeps, name: string, by: Omit<ReshareCause, 'detail'>): Promise<AdmissionOutcome> {
   const policy = gatewayPolicy();
   const added = policy.addedSigner(name);
   if (!added) throw new KmsError('NotFoundException', `no approved AddSigner names an active signer ${name}`);
@@ -32,7 +31,7 @@ export async function admitSigner(deps: GatewayDeps, name: string, by: Omit<Resh
 }
 
 /** The newcomer's enrolment from every active signer's sealed state; answers why it failed, if it did. */
-async function enrol(deps: GatewayDeps, entry: SignerEntry, by: Omit<ReshareCause, 'detail'>): Promise<string | undefined> {
+async function enrol(deps: SignerChangeDeps, entry: SignerEntry, by: Omit<ReshareCause, 'detail'>): Promise<string | undefined> {
   const newcomer = deps.cluster.clientFor(entry);
   const startedAt = Date.now();
   let reason: string | undefined;

@@ -18,7 +18,7 @@ import type { keygenAnswer } from '../contract/signer-rpc/route.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
-import { ALGORITHM_INFO, HASHES, type KeySpec, type MessageType, type SigningAlgorithm } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
 import { spkiFromRawPublicKey } from '../contract/keys/spki.js';
 import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
@@ -27,31 +27,14 @@ import { RsaCoordinator } from './rsa.js';
 import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
+import type { ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
 import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
 
 export { ClusterError, type Trace };
 
 const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
 
-/** A key generation's start, as every scheme has it. */
-interface KeygenCommon {
-  session: string;
-  keyId: string;
-  participants: number[];
-  threshold: number;
-}
-
-export interface SignRequest {
-  keyId: string;
-  algorithm: SigningAlgorithm;
-  messageType: MessageType;
-  message: Uint8Array;
-  trace?: Trace;
-  /** The client's request and any approvals, which each signer checks before signing. */
-  evidence?: RequestEvidence;
-}
-
-export class Cluster {
+export class Cluster implements ClusterSessions {
   readonly keys: KeyStore;
   private readonly clients: Map<number, SignerClient>;
   private readonly planner: Planner;

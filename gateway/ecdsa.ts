@@ -9,7 +9,7 @@ import { openEnvelope } from '../contract/identity/envelope.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation } from '../contract/signer-rpc/authority.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
-import type { Cluster, SignRequest } from './cluster.js';
+import type { ClusterSessions, SignRequest } from './coordinator.js';
 import { ClusterError, traceSession, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
@@ -20,7 +20,7 @@ export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = { ECC_NIST_
 
 export class EcdsaCoordinator {
   constructor(
-    private readonly cluster: Cluster,
+    private readonly cluster: ClusterSessions,
     private readonly identity: IdentitySecrets,
   ) {}
 

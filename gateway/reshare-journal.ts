@@ -10,13 +10,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/log.js';
 import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import { keyIdSchema, sessionIdSchema } from '../contract/signer-rpc/relayed.js';
-import type { Cluster, Trace } from './cluster.js';
-import type { GatewayDeps } from './server.js';
+import type { Trace } from './cluster-outcome.js';
 
 export const journalRecordSchema = z.strictObject({
   keyId: keyIdSchema,
@@ -66,6 +66,12 @@ export class ReshareJournal {
   }
 }
 
+/** What finishing a resharing takes of the cluster (gateway/cluster.ts), which uses this journal. */
+interface Resuming {
+  readonly journal: ReshareJournal;
+  resumeReshare(r: JournalRecord, trace: Trace): Promise<unknown>;
+}
+
 export interface Resumed {
   KeyId: string;
   Session: string;
@@ -77,7 +83,7 @@ export interface Resumed {
  * Finishes the journaled resharings (all, or only `keyId`'s), one gateway audit entry each under
  * the resharing's session — the request id the signers recorded their adopts under.
  */
-export async function resumeReshares(deps: { cluster: Cluster; audit: AuditLog; log: GatewayDeps['log'] }, opts: { keyId?: string; principal?: string } = {}): Promise<Resumed[]> {
+export async function resumeReshares(deps: { cluster: Resuming; audit: AuditLog; log: Logger }, opts: { keyId?: string; principal?: string } = {}): Promise<Resumed[]> {
   const records = opts.keyId === undefined ? deps.cluster.journal.list() : [deps.cluster.journal.get(opts.keyId)].filter((r) => r !== undefined);
   const out: Resumed[] = [];
   for (const r of records) {

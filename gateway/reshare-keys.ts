@@ -1,9 +1,17 @@
 // Resharing the keys a change of signers concerns (a removal, an admission, a repair), one key
 // after another, each recorded in the gateway's transcript with the signers that took part. A
 // key that fails keeps its old shares and is listed with the reason.
-import type { Trace } from './cluster.js';
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/log.js';
+import type { Cluster, Trace } from './cluster.js';
 import type { KeyRecord } from './keys.js';
-import type { GatewayDeps } from './server.js';
+
+/** What a change of signers takes of the gateway's dependencies. */
+export interface SignerChangeDeps {
+  cluster: Cluster;
+  audit: AuditLog;
+  log: Logger;
+}
 
 export interface ReshareOutcome {
   Reshared: { KeyId: string; Holders: number[] }[];
@@ -20,7 +28,7 @@ export interface ReshareCause {
 }
 
 /** Reshares each of `keys` to `to(key)` (undefined: its active holders). */
-export async function reshareKeys(deps: GatewayDeps, keys: readonly KeyRecord[], to: (k: KeyRecord) => number[] | undefined, by: ReshareCause): Promise<ReshareOutcome> {
+export async function reshareKeys(deps: SignerChangeDeps, keys: readonly KeyRecord[], to: (k: KeyRecord) => number[] | undefined, by: ReshareCause): Promise<ReshareOutcome> {
   const out: ReshareOutcome = { Reshared: [], Failed: [] };
   for (const key of keys) {
     const trace: Trace = { signers: [] };

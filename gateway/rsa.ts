@@ -15,7 +15,7 @@ import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protoc
 import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '../signers/protocols/rsa/key.js';
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
-import type { Cluster, SignRequest } from './cluster.js';
+import type { ClusterSessions, SignRequest } from './coordinator.js';
 import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type EncryptionAlgorithm } from '../contract/keys/specs.js';
@@ -38,7 +38,7 @@ export class RsaCoordinator {
   private readonly params = new Map<string, { source: string; params: RsaPublicParams }>();
 
   constructor(
-    private readonly cluster: Cluster,
+    private readonly cluster: ClusterSessions,
     private readonly clients: ReadonlyMap<number, SignerClient>,
     private readonly log: Logger,
   ) {}
