@@ -9,7 +9,7 @@ import type { SignerEntry } from './config.js';
 import { gatewayPolicy } from './governance.js';
 import { KmsError } from './kms/errors.js';
 import { reshareKeys, type ReshareCause, type ReshareOutcome } from './reshare-keys.js';
-import type { GatewayDeps } from './server.js';
+import type { GatewayDeps } from './deps.js';
 
 export type AdmissionOutcome = { Signer: { Name: string; Id: number; Admitted: boolean; Reason?: string } } & ReshareOutcome;
 

@@ -16,7 +16,7 @@ import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation, type RequestEvidence, type ReshareAuthority } from '../contract/signer-rpc/authority.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
-import { ALGORITHM_INFO, HASHES, type KeySpec, type MessageType, type SigningAlgorithm } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
 import { spkiFromRawPublicKey } from '../contract/keys/spki.js';
 import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
@@ -26,20 +26,9 @@ import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
 import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
-
-export { ClusterError, traceOf, type Audited, type Trace };
+import type { SignRequest } from './coordinator.js';
 
 const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
-
-export interface SignRequest {
-  keyId: string;
-  algorithm: SigningAlgorithm;
-  messageType: MessageType;
-  message: Uint8Array;
-  trace?: Trace;
-  /** The client's request and any approvals, which each signer checks before signing. */
-  evidence?: RequestEvidence;
-}
 
 export class Cluster {
   readonly keys: KeyStore;

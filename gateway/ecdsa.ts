@@ -8,7 +8,7 @@ import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 import { openEnvelope } from '../contract/identity/envelope.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation } from '../contract/signer-rpc/authority.js';
-import type { Cluster, SignRequest } from './cluster.js';
+import type { CoordinatorHost as Cluster, SignRequest } from './coordinator.js';
 import { ClusterError, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';

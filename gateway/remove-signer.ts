@@ -3,7 +3,7 @@
 // RSA alike) among the remaining holders (same threshold, same public key), so that its old
 // shares are useless.
 import { reshareKeys, type ReshareOutcome } from './reshare-keys.js';
-import type { GatewayDeps } from './server.js';
+import type { GatewayDeps } from './deps.js';
 
 /** Retires `removed` at the cluster and reshares its keys; one gateway audit entry per key. */
 export async function reshareAfterRemoval(deps: GatewayDeps, removed: { name: string; id: number }, by: { principal: string; proposal: string; policy: { version: number; approvals: string[] } }): Promise<ReshareOutcome> {

@@ -1,9 +1,9 @@
 // Resharing the keys a change of signers concerns (a removal, an admission, a repair), one key
 // after another, each recorded in the gateway's transcript with the signers that took part. A
 // key that fails keeps its old shares and is listed with the reason.
-import type { Trace } from './cluster.js';
+import type { Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import type { GatewayDeps } from './server.js';
+import type { GatewayDeps } from './deps.js';
 
 export interface ReshareOutcome {
   Reshared: { KeyId: string; Holders: number[] }[];

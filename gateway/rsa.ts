@@ -14,7 +14,7 @@ import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protoc
 import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '../signers/protocols/rsa/key.js';
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
-import type { Cluster, SignRequest } from './cluster.js';
+import type { CoordinatorHost as Cluster, SignRequest } from './coordinator.js';
 import { ClusterError, askAll, traceOf, traceSession, type Audited, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type EncryptionAlgorithm } from '../contract/keys/specs.js';

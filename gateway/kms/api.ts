@@ -11,20 +11,20 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
 import { sigv4Evidence, sigv4EvidenceSchema } from '../../policy/index.js';
-import { SIGNER_CHANGES } from '../../contract/signer-rpc/authority.js';
-import { gatewayPolicy, isMembershipAction, type ChangeResult } from '../governance.js';
+import { gatewayPolicy, isMembershipAction } from '../governance.js';
 import { reshareAfterRemoval } from '../remove-signer.js';
 import { admitSigner } from '../add-signer.js';
 import { refreshKeyShares } from '../refresh-shares.js';
-import { heldByProposal, isMpcHsmOperation, runMpcHsm, type Executed, type StoredProposal } from '../proposals.js';
+import type { StoredProposal } from '../proposals.js';
+import { isMpcHsmOperation, runMpcHsm, type Executed } from './mpchsm.js';
 import type { AuditEventInput } from '../../audit/entry.js';
 import { readLog } from '../../audit/verify.js';
 import { abandonedEntries } from '../cluster-outcome.js';
 import { auditLogPath } from '../../audit/paths.js';
-import type { GatewayDeps } from '../server.js';
-import { ApprovalRequired } from './authorize.js';
-import { OpContext, type Operation, type OpExtras } from './context.js';
+import type { GatewayDeps } from '../deps.js';
+import { OpContext, type OpExtras } from './context.js';
 import { KmsError, asKmsError } from './errors.js';
+import { executeOperation } from './execute.js';
 import { Arns } from './ids.js';
 import { parseInput, parseJsonBody } from './input.js';
 import { OPERATIONS } from './ops/index.js';
@@ -95,44 +95,6 @@ async function recordRequest(
   };
   for (const e of abandonedEntries(trace, entry)) await deps.audit.append(e);
   await deps.audit.append(entry);
-}
-
-/**
- * Authorises and runs an operation; one under quorum becomes a proposal; changes reach the
- * signers. The PKCS#11 facade runs its key management (labels, deletion) through here too.
- */
-export async function executeOperation(opCtx: OpContext, op: Operation, input: unknown): Promise<{ result: object | undefined; changes?: ChangeResult[] }> {
-  let result: object | undefined;
-  try {
-    opCtx.authorizeOperation();
-    result = await op.run(opCtx, input as never);
-  } catch (e) {
-    if (!(e instanceof ApprovalRequired) || e.need.kind !== 'quorum' || opCtx.extras.approved) throw e;
-    const parameters = { ...opCtx.extras.parameters, ...(opCtx.keyId !== undefined && typeof opCtx.extras.parameters.KeyId === 'string' ? { KeyId: opCtx.keyId } : {}) };
-    const evidence = opCtx.extras.evidence;
-    const store = gatewayPolicy().proposals;
-    const p = await store.create(opCtx.principal.name, e.need.operation, parameters, evidence);
-    opCtx.proposal = p.id;
-    throw heldByProposal(e.message, p, e.need, store.approvers(store.get(p.id)!).includes(p.proposer));
-  }
-  const changes = await forward(opCtx);
-  await opCtx.succeeded();
-  return { result, ...(changes ? { changes } : {}) };
-}
-
-/** Sends an executed change of a key or alias to the signers' own copies. */
-async function forward(opCtx: OpContext): Promise<ChangeResult[] | undefined> {
-  const operation = SIGNER_CHANGES.find((o) => o === opCtx.operation);
-  if (!operation) return undefined;
-  const a = opCtx.extras.approved;
-  const parameters = a?.proposal.parameters ?? opCtx.extras.parameters;
-  const target = operation === 'CreateAlias' || operation === 'UpdateAlias' ? opCtx.arns.parseKeyRef(String(parameters.TargetKeyId)) : undefined;
-  const keyId = target ? (target.kind === 'key' ? target.keyId : undefined) : opCtx.keyId;
-  if (keyId === undefined) return undefined;
-  const evidence = opCtx.signersEvidence();
-  const change = { keyId, operation, parameters, ...(evidence !== undefined ? { evidence } : {}), ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) };
-  // Recorded in the name the signers apply it in: the proposer of an approved change, else who asked.
-  return gatewayPolicy().forward(change, a?.proposal.proposer ?? opCtx.principal.name);
 }
 
 /** An approved proposal as a request carries it: the approvals, and the proposer's request if it came over the KMS API. */

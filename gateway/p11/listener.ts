@@ -9,7 +9,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import type { AuditEventInput } from '../../audit/entry.js';
 import { abandonedEntries } from '../cluster-outcome.js';
-import type { GatewayDeps } from '../server.js';
+import type { GatewayDeps } from '../deps.js';
 import { CKR } from '../../contract/pkcs11/ck.js';
 import { Connection, ConnectionTable } from './connections.js';
 import { Credentials } from './credentials.js';
