@@ -1,18 +1,6 @@
 // Proposals for operations under quorum, their approvals, and per-signature approvals — kept
-// by the gateway between the request that proposes and the approvals that complete it.
-//
-// The flow: an administrator's KMS request for an operation the governance puts under quorum
-// is not executed; the gateway stores it as a proposal (the exact parameters, the proposer,
-// an expiry, the governance version, and the proposer's signed request itself) and answers
-// AccessDeniedException naming it. The proposer's request counts as the proposer's approval:
-// each signer verifies it with the proposer's secret, which the gateway does not hold
-// (signers/node/admin-evidence.ts), so the gateway cannot make one up. Each other approving
-// administrator signs that proposal with their own approval key (`mpchsm approve`) and submits
-// the signature under their own credentials (MpcHsm.Approve). Once M distinct administrators
-// approved, the gateway executes the stored request as the proposer, and forwards the
-// proposal, the approvals and the proposer's request to the signers, which verify them again
-// themselves. (Where one approval is the quorum, the request is executed at once: kms/api.ts.)
-// The MpcHsm.* operations that propose, approve and inspect are kms/mpchsm.ts.
+// by the gateway between the request that proposes and the approvals that complete it. The
+// MpcHsm.* operations that propose, approve and inspect them are kms/mpchsm.ts.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ed25519Verify } from '../contract/identity/curve25519.js';
@@ -67,6 +55,19 @@ export function heldByProposal(reason: string, p: Proposal, need: { m: number; n
   return denied(`${reason}. Proposal ${p.id} holds this request until ${need.m} of the ${need.n} administrators approve it${counted}; each runs: mpchsm approve ${p.id} --as <administrator>`);
 }
 
+/**
+ * The flow: an administrator's KMS request for an operation the governance puts under quorum
+ * is not executed; the gateway stores it as a proposal (the exact parameters, the proposer,
+ * an expiry, the governance version, and the proposer's signed request itself) and answers
+ * AccessDeniedException naming it. The proposer's request counts as the proposer's approval:
+ * each signer verifies it with the proposer's secret, which the gateway does not hold
+ * (signers/node/admin-evidence.ts), so the gateway cannot make one up. Each other approving
+ * administrator signs that proposal with their own approval key (`mpchsm approve`) and submits
+ * the signature under their own credentials (MpcHsm.Approve). Once M distinct administrators
+ * approved, the gateway executes the stored request as the proposer, and forwards the
+ * proposal, the approvals and the proposer's request to the signers, which verify them again
+ * themselves. (Where one approval is the quorum, the request is executed at once: kms/execute.ts.)
+ */
 export class ProposalStore {
   private data: ProposalFile;
   private readonly queue = new SerialQueue();

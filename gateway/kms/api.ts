@@ -11,7 +11,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
 import { sigv4Evidence, sigv4EvidenceSchema } from '../../policy/index.js';
-import { gatewayPolicy, isMembershipAction } from '../governance.js';
+import { gatewayPolicy } from '../governance.js';
+import { isMembershipAction } from '../governance/membership.js';
 import { reshareAfterRemoval } from '../remove-signer.js';
 import { admitSigner } from '../add-signer.js';
 import { refreshKeyShares } from '../refresh-shares.js';
@@ -133,7 +134,7 @@ export function kmsMiddleware(deps: GatewayDeps, unauthenticated: Unauthenticate
       const opCtx = new OpContext(deps, state, arns, proposer, name, { parameters: {} });
       opCtx.proposal = stored.proposal.id;
       ran(opCtx);
-      const r = await gatewayPolicy().executeMembership(stored);
+      const r = await gatewayPolicy().membership.execute(stored);
       for (const a of r.approvedBy) opCtx.approvedBy.add(a);
       if (stored.proposal.operation === 'mpchsm:RemoveSigner') {
         const removed = (r.result as { Signer: { Name: string; Id: number } }).Signer;
@@ -207,10 +208,11 @@ export function kmsMiddleware(deps: GatewayDeps, unauthenticated: Unauthenticate
           const r = await runMpcHsm(name, parseJsonBody(body), {
             principal: known,
             store: policy.proposals,
-            membership: policy,
+            membership: policy.membership,
+            describeCluster: () => policy.describe(),
             approvalsPerSignature: (keyId) => {
               const key = deps.cluster.keys.get(keyId);
-              return key && (policy.keyInput(key).policy.mpchsm?.approvalsPerSignature ?? 0);
+              return key && (policy.keyPolicies.keyInput(key).policy.mpchsm?.approvalsPerSignature ?? 0);
             },
             // The approval that completes a proposal is recorded as the operation it ran.
             execute: (proposer, stored) => executeProposal(proposer, stored, (c) => (opCtx = c)),

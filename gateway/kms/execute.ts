@@ -2,7 +2,8 @@
 // management through here): authorize, run; one under quorum becomes a proposal; an executed
 // change of a key or alias is forwarded to the signers' own copies.
 import { SIGNER_CHANGES } from '../../contract/signer-rpc/authority.js';
-import { gatewayPolicy, type ChangeResult } from '../governance.js';
+import { gatewayPolicy } from '../governance.js';
+import type { ChangeResult } from '../governance/change-log.js';
 import { heldByProposal } from '../proposals.js';
 import { ApprovalRequired } from './authorize.js';
 import type { OpContext, Operation } from './context.js';

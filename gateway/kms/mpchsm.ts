@@ -15,7 +15,8 @@ import {
   signerRemovalSchema,
   type Action,
 } from '../../policy/index.js';
-import type { ChangeResult, GatewayPolicy } from '../governance.js';
+import type { ChangeResult } from '../governance/change-log.js';
+import type { Membership } from '../governance/membership.js';
 import type { Principal } from '../principals.js';
 import type { ProposalStore, StoredProposal } from '../proposals.js';
 import { KmsError, asKmsError } from './errors.js';
@@ -53,7 +54,9 @@ export interface MpcHsmContext {
   principal: Principal;
   store: ProposalStore;
   /** Principal and governance changes: the gateway's state and its checks before proposing. */
-  membership: Pick<GatewayPolicy, 'describe' | 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkAddSigner' | 'checkRemoveSigner' | 'checkGovernanceUpdate'>;
+  membership: Pick<Membership, 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkAddSigner' | 'checkRemoveSigner' | 'checkGovernanceUpdate'>;
+  /** What DescribeCluster answers (GatewayPolicy.describe). */
+  describeCluster(): object;
   /** Admits a signer added by an approved proposal (again, after a failure) and reshares to it. */
   admitSigner(name: string): Promise<object>;
   /** Per-signature approvals a key needs (undefined: no such key). */
@@ -97,7 +100,7 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
     case 'DescribeCluster': {
       requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);
       parseInput(INPUTS.DescribeCluster, raw, name);
-      return { result: c.membership.describe() };
+      return { result: c.describeCluster() };
     }
     case 'AddPrincipal':
       return proposeChange(c, name, raw, 'mpchsm:AddPrincipal', INPUTS.AddPrincipal, (i) => c.membership.checkAddPrincipal(i));
