@@ -34,7 +34,7 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     await next();
   });
   const unauthenticated = new UnauthenticatedTally(deps.audit, deps.log, deps.config.unauthenticatedAuditMs, 'kms');
-  app.use(kmsMiddleware(deps, unauthenticated));
+  for (const mw of kmsMiddleware(deps, unauthenticated)) app.use(mw);
   const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs });
   server.listen(deps.config.port, deps.config.host);
   await new Promise<void>((resolve, reject) => {
