@@ -15,7 +15,7 @@ import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { loadGatewayConfig } from '../gateway/config.js';
-import { governanceFile, governanceFileSchema } from '../gateway/governance.js';
+import { governanceFile, governanceFileSchema } from '../gateway/governance/chain.js';
 import { newPrincipal, readPinKdf } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,

@@ -8,9 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { admitSigner } from './add-signer.js';
 import { gatewayPolicy } from './governance.js';
-import { resumeReshares } from './reshare-journal.js';
+import { resumeReshares } from './reshare-resume.js';
 import { reshareKeys, type ReshareCause } from './reshare-keys.js';
-import type { GatewayDeps } from './server.js';
+import type { GatewayDeps } from './deps.js';
 
 const MAX_DELAY_MS = 3600_000;
 

@@ -5,12 +5,14 @@
 // (unusable) until every active holder has destroyed its share. Retired signers are not asked.
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { SignerRefusedError } from './signer-client.js';
-import type { GatewayDeps } from './server.js';
+import type { GatewayDeps } from './deps.js';
 
 const SWEEP_MS = 60_000;
 
+type Deps = Pick<GatewayDeps, 'cluster' | 'kmsState' | 'log' | 'audit'>;
+
 /** Sweeps now and every minute; answers a stop function. */
-export function startKeyDeletion(deps: GatewayDeps): () => void {
+export function startKeyDeletion(deps: Deps): () => void {
   let running = false;
   const sweep = () => {
     if (running) return;
@@ -26,7 +28,7 @@ export function startKeyDeletion(deps: GatewayDeps): () => void {
 }
 
 /** Destroys every key whose deletion date has passed; answers the ids destroyed. */
-export async function destroyDueKeys(deps: GatewayDeps, now = Date.now()): Promise<string[]> {
+export async function destroyDueKeys(deps: Deps, now = Date.now()): Promise<string[]> {
   const destroyed: string[] = [];
   for (const key of deps.cluster.keys.list()) {
     if (key.state !== 'PendingDeletion' || key.deletionDate === undefined || key.deletionDate > now) continue;

@@ -18,7 +18,7 @@ import { KmsState } from './kms/state.js';
 import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
 import { startGatewayServer } from './server.js';
-import { resumeReshares } from './reshare-journal.js';
+import { resumeReshares } from './reshare-resume.js';
 import { startHolderRepair } from './holder-repair.js';
 import { startKeyDeletion } from './key-deletion.js';
 

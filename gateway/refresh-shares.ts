@@ -16,12 +16,12 @@ import { parsePublicParams } from '../signers/protocols/rsa/key.js';
 import { refreshHeadroomProblem } from '../signers/protocols/rsa/reshare.js';
 import type { ReshareAuthority } from '../contract/signer-rpc/authority.js';
 import { gatewayPolicy } from './governance.js';
-import { ClusterError } from './cluster.js';
+import { ClusterError } from './cluster-outcome.js';
 import type { OpContext } from './kms/context.js';
 import { KmsError, keyStateError } from './kms/errors.js';
 import { parseInput } from './kms/input.js';
 import { heldByProposal } from './proposals.js';
-import { resumeReshares } from './reshare-journal.js';
+import { resumeReshares } from './reshare-resume.js';
 
 const inputSchema = z.strictObject({ KeyId: z.string().min(1).max(2048) });
 const ACTION: Action = 'mpchsm:RefreshKeyShares';

@@ -10,13 +10,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { AuditLog } from '../audit/log.js';
 import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import { keyIdSchema, sessionIdSchema } from '../contract/signer-rpc/relayed.js';
-import type { Trace } from './cluster-outcome.js';
 
 export const journalRecordSchema = z.strictObject({
   keyId: keyIdSchema,
@@ -67,50 +64,3 @@ export class ReshareJournal {
 }
 
 /** What finishing a resharing takes of the cluster (gateway/cluster.ts), which uses this journal. */
-interface Resuming {
-  readonly journal: ReshareJournal;
-  resumeReshare(r: JournalRecord, trace: Trace): Promise<unknown>;
-}
-
-export interface Resumed {
-  KeyId: string;
-  Session: string;
-  /** Why it could not be finished (the record stays journaled). */
-  Error?: string;
-}
-
-/**
- * Finishes the journaled resharings (all, or only `keyId`'s), one gateway audit entry each under
- * the resharing's session — the request id the signers recorded their adopts under.
- */
-export async function resumeReshares(deps: { cluster: Resuming; audit: AuditLog; log: Logger }, opts: { keyId?: string; principal?: string } = {}): Promise<Resumed[]> {
-  const records = opts.keyId === undefined ? deps.cluster.journal.list() : [deps.cluster.journal.get(opts.keyId)].filter((r) => r !== undefined);
-  const out: Resumed[] = [];
-  for (const r of records) {
-    const trace: Trace = { signers: [] };
-    const startedAt = Date.now();
-    let reason: string | undefined;
-    try {
-      await deps.cluster.resumeReshare(r, trace);
-      deps.log.info({ keyId: r.keyId, session: r.session }, 'interrupted resharing finished');
-    } catch (e) {
-      reason = (e as Error).message.slice(0, 1000);
-      deps.log.error({ keyId: r.keyId, session: r.session, err: reason }, 'finishing an interrupted resharing failed; it stays journaled for the next attempt');
-    }
-    out.push({ KeyId: r.keyId, Session: r.session, ...(reason === undefined ? {} : { Error: reason }) });
-    await deps.audit.append({
-      request: r.session,
-      op: 'ReshareKey',
-      ...(opts.principal ? { principal: { name: opts.principal } } : {}),
-      keyId: r.keyId,
-      signers: trace.signers.length ? trace.signers : undefined,
-      session: r.session,
-      outcome: reason === undefined ? 'ok' : 'failed',
-      reason,
-      output: reason === undefined ? 'key' : 'none',
-      startedAt,
-      detail: { resumed: true },
-    });
-  }
-  return out;
-}

@@ -1,33 +1,17 @@
 // The gateway's HTTP listener: health, and the AWS KMS JSON 1.1 API at POST /.
 import Koa from 'koa';
-import type { Logger } from 'pino';
 import type { Cluster } from './cluster.js';
-import type { GatewayConfig } from './config.js';
+import type { GatewayDeps } from './deps.js';
 import { createLimitedServer } from './http-limits.js';
 import { kmsMiddleware } from './kms/api.js';
 import { startPkcs11Listener } from './p11/listener.js';
 import { UnauthenticatedTally } from './unauthenticated.js';
-import type { PrincipalRegistry } from './principals.js';
-import type { KmsState } from './kms/state.js';
-import type { AuditLog } from '../audit/log.js';
-
-export interface GatewayDeps {
-  config: GatewayConfig;
-  cluster: Cluster;
-  principals: PrincipalRegistry;
-  log: Logger;
-  dir: string;
-  /** Aliases and key policies, shared by both facades (PKCS#11 labels are aliases). */
-  kmsState: KmsState;
-  /** The gateway's own transcript: every request is recorded before its answer leaves. */
-  audit: AuditLog;
-}
 
 /**
  * The signers' health as /health reports it: one fan-out at most every healthCacheMs, shared by
  * every call that arrives meanwhile, so unauthenticated /health calls cannot multiply signer traffic.
  */
-function cachedSignerHealth(deps: GatewayDeps): () => ReturnType<Cluster['signerHealth']> {
+function cachedSignerHealth(deps: Pick<GatewayDeps, 'config' | 'cluster'>): () => ReturnType<Cluster['signerHealth']> {
   let last: { at: number; view: ReturnType<Cluster['signerHealth']> } | undefined;
   return () => {
     const now = Date.now();
@@ -50,7 +34,7 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     await next();
   });
   const unauthenticated = new UnauthenticatedTally(deps.audit, deps.log, deps.config.unauthenticatedAuditMs, 'kms');
-  app.use(kmsMiddleware(deps, unauthenticated));
+  for (const mw of kmsMiddleware(deps, unauthenticated)) app.use(mw);
   const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs });
   server.listen(deps.config.port, deps.config.host);
   await new Promise<void>((resolve, reject) => {

@@ -70,7 +70,7 @@ export function authorizeRole(principal: Principal, operation: string): void {
 export function authorize(principal: Principal, operation: string, key?: KeyRecord, extra: AuthorizeExtra = {}): Authorized {
   const policy = gatewayPolicy();
   const action = actionOf(operation);
-  const keyInput = key ? policy.keyInput(key) : undefined;
+  const keyInput = key ? policy.keyPolicies.keyInput(key) : undefined;
   const ctx = extra.context ?? {};
   const perSignature = action === 'kms:Sign' && key && (keyInput?.policy.mpchsm?.approvalsPerSignature ?? 0) > 0;
   const signApprovals = perSignature && ctx.algorithm && ctx.digest ? policy.proposals.signApprovalsFor(key.keyId, ctx.algorithm, ctx.digest) : [];

@@ -2,14 +2,14 @@
 // and key lookup that always authorizes (so no handler can reach a key without the seam).
 import type { z } from 'zod';
 import { isSigningAlgorithm } from '../../contract/keys/specs.js';
-import { ClusterError, type Trace } from '../cluster.js';
+import { ClusterError, type Trace } from '../cluster-outcome.js';
 import type { KeyRecord } from '../keys.js';
 import { ACCOUNT_ACTIONS, messageDigestFor, type Action, type Approval, type Proposal, type RequestContext } from '../../policy/index.js';
 import type { Creation, RequestEvidence } from '../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../contract/signer-rpc/released.js';
 import { gatewayPolicy } from '../governance.js';
 import type { Principal } from '../principals.js';
-import type { GatewayDeps } from '../server.js';
+import type { GatewayDeps } from '../deps.js';
 import { authorize, authorizeRole, type Authorized } from './authorize.js';
 import { KmsError, asKmsError, keyStateError } from './errors.js';
 import type { Arns } from './ids.js';
@@ -54,7 +54,7 @@ export class OpContext {
   digest: string | undefined;
 
   constructor(
-    readonly deps: GatewayDeps,
+    readonly deps: Pick<GatewayDeps, 'cluster' | 'audit' | 'log'>,
     readonly state: KmsState,
     readonly arns: Arns,
     readonly principal: Principal,

@@ -1,7 +1,7 @@
 // AWS KMS errors: the name clients switch on (`__type`), a message for people, and the HTTP
 // status AWS uses. Anything that is not a KmsError becomes KMSInternalException with a
 // generic message, so no stack trace or internal detail reaches a caller.
-import { ClusterError } from '../cluster.js';
+import { ClusterError } from '../cluster-outcome.js';
 import type { KeyRecord } from '../keys.js';
 
 export type KmsErrorName =

@@ -1,7 +1,7 @@
 // Which count of the unauthenticated tally (gateway/unauthenticated.ts) a PKCS#11 request with
 // no login behind it goes to.
 import { CKR } from '../../contract/pkcs11/ck.js';
-import type { RequestLog } from './handlers.js';
+import type { RequestLog } from './request.js';
 
 export function classify(log: RequestLog): string {
   if (log.op === 'login') return 'loginFailed';

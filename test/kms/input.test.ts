@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterError } from '../../gateway/cluster.js';
+import { ClusterError } from '../../gateway/cluster-outcome.js';
 import { KmsError, asKmsError, fromClusterError } from '../../gateway/kms/errors.js';
 import { Arns, checkAliasName } from '../../gateway/kms/ids.js';
 import { parseInput, parseJsonBody } from '../../gateway/kms/input.js';

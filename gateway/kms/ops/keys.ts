@@ -92,7 +92,7 @@ export const CreateKey = operation(
     ctx.keyId = key.keyId;
     // The policy in force is stored with the key, the default one too (the signers do the same).
     key = await ctx.state.exclusive(async () => {
-      await ctx.state.putPolicy(key.keyId, input.Policy ?? gatewayPolicy().defaultPolicyText());
+      await ctx.state.putPolicy(key.keyId, input.Policy ?? gatewayPolicy().keyPolicies.defaultPolicyText());
       return tags.length > 0 ? ctx.state.updateKey(key.keyId, (k) => ({ ...k, tags })) : key;
     });
     return { KeyMetadata: keyMetadata(key, ctx.arns) };

@@ -33,7 +33,7 @@ function checkPolicyName(name: string | undefined): void {
 export const GetKeyPolicy = operation(z.strictObject({ KeyId: keyIdField, PolicyName: policyNameField }), async (ctx, input) => {
   checkPolicyName(input.PolicyName);
   const key = ctx.key(input.KeyId, { aliases: false });
-  return { Policy: gatewayPolicy().policyText(key.keyId), PolicyName: POLICY_NAME };
+  return { Policy: gatewayPolicy().keyPolicies.policyText(key.keyId), PolicyName: POLICY_NAME };
 });
 
 export const PutKeyPolicy = operation(
