@@ -1,7 +1,7 @@
 // Principals the gateway authenticates: AWS-style access keys (SigV4) and PKCS#11 PINs.
 //
 // SigV4 is a shared-secret MAC: whoever verifies a request holds the secret. So the gateway
-// holds no principal's secret: every principal's lives at the signers (signers/node/guard.ts),
+// holds no principal's secret: every principal's lives at the signers (signers/node/guard/),
 // which authenticate requests for the gateway and check each one that changes or uses a key —
 // a compromised gateway can forge none. Of a PIN the gateway sees and keeps only the login key's
 // hash (policy/evidence.ts: the module derives the keys; the request key that signers check is

@@ -7,7 +7,7 @@
 // It is a key-lifecycle operation like the others (issue #16): under the governance's quorum
 // for mpchsm:RefreshKeyShares it becomes a proposal, and the signers refresh a key only on the
 // administrator's own signed request — its approval — or an approved proposal, which each
-// checks itself (signers/node/guard.ts authorizeRefresh). An RSA key's shares widen with every
+// checks itself (signers/node/guard/peers.ts, authorizeRefresh). An RSA key's shares widen with every
 // resharing (signers/protocols/rsa/reshare.ts), so a refresh that would leave no room for the
 // resharing a signer's removal or admission needs is refused, here and at each signer.
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 // What the gateway hands a signer beside a protocol request — the client's evidence for a
 // Sign or Decrypt, a key creation's or refresh's authority, a numbered key or membership change —
-// defined once for both sides. The signer checks every field itself (signers/node/guard.ts);
+// defined once for both sides. The signer checks every field itself (signers/node/guard/);
 // the gateway only builds them.
 import { z } from 'zod';
 import { KEY_USAGES } from '../keys/specs.js';

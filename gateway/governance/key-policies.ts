@@ -20,7 +20,7 @@ export class KeyPolicies {
     this.refresh();
   }
 
-  /** Computed exactly as each signer computes it from its own registry (signers/node/guard.ts); again after each change of principals. */
+  /** Computed exactly as each signer computes it from its own registry (signers/node/guard/); again after each change of principals. */
   refresh(): void {
     const named = (role: Principal['role']) => this.principals.all().filter((p) => p.role === role).map((p) => p.name).sort();
     this.defaultText = JSON.stringify(defaultKeyPolicy(this.config.account, named('admin'), named('app'), named('auditor')), null, 2);

@@ -4,7 +4,7 @@
 // the key policies. Every operation passes here: once for the operation, once per key.
 //
 // The gateway's decision is the first line: signers decide again from what they hold
-// themselves (signers/node/guard.ts). Every refusal is AccessDeniedException naming the
+// themselves (signers/node/guard/). Every refusal is AccessDeniedException naming the
 // principal, operation, key, reason and the missing permission; one that approvals would
 // lift is an ApprovalRequired, which the KMS API turns into a proposal.
 import {

@@ -174,7 +174,7 @@ export async function appRequest(tc: TestCluster, target: string, body: object, 
   return sigv4Evidence({ method: 'POST', path: '/', headers: signed.headers, body: signed.body });
 }
 
-/** The `use` member of a signing request (see signers/node/guard.ts). */
+/** The `use` member of a signing request (see signers/node/guard/use.ts). */
 export const signUse = (message: Uint8Array, evidence: unknown, extra: object = {}) => ({
   operation: 'Sign',
   algorithm: 'ED25519_SHA_512',

@@ -1,5 +1,5 @@
 // GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. A key has one policy, named "default", stored as
-// the caller wrote it and enforced (gateway/kms/authorize.ts here, signers/node/guard.ts at
+// the caller wrote it and enforced (gateway/kms/authorize.ts here, signers/node/guard/ at
 // every signer); a key created without one gets mpchsm's default policy (policy/key-policy.ts):
 // use for the applications, management for the administrators, reads for the auditors.
 // PutKeyPolicy is under the administrators' quorum by default: executed once approved, and

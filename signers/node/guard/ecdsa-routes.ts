@@ -2,6 +2,7 @@
 // needs the creation authorisation, signing the client's evidence for exactly the digest signed,
 // and the round that releases this signer's share consumes it.
 import { z } from 'zod';
+import { signerRoutes } from '../../../contract/signer-rpc/routes.js';
 import { RpcError } from '../rpc.js';
 import type { PolicyGuard } from './index.js';
 import type { PendingKey } from './keys.js';
@@ -11,6 +12,7 @@ import type { UseGrant } from './use.js';
 type Route = (body: unknown) => Promise<{ released?: { output: string; keyId: string }; [k: string]: unknown }>;
 const ECDSA_SPECS: Readonly<Record<string, string>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
 const GRANT_TTL_MS = 120_000;
+const { ecdsa } = signerRoutes;
 
 /**
  * The ECDSA routes with the guard in front: `creation` in the keygen start body, `use` in the
@@ -35,37 +37,37 @@ export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Rout
   };
   return {
     ...routes,
-    '/v1/ecdsa/keygen/start': async (body) => {
+    [ecdsa.keygen.start.path]: async (body) => {
       sweep();
       const { session, keyId, extra, rest } = split(body, 'creation');
       const pending = await guard.authorizeCreate(keyId, extra);
       if (ECDSA_SPECS[pending.keySpec] !== rest.curve) throw new RpcError(403, 'wrong-curve', `a ${pending.keySpec} key is not made on curve ${String(rest.curve)}`);
-      const answer = await route('/v1/ecdsa/keygen/start')(rest);
+      const answer = await route(ecdsa.keygen.start.path)(rest);
       keygens.set(session, { pending, expires: Date.now() + GRANT_TTL_MS });
       return answer;
     },
-    '/v1/ecdsa/keygen/step': async (body) => {
+    [ecdsa.keygen.step.path]: async (body) => {
       const { session } = split(body, '');
-      const answer = await route('/v1/ecdsa/keygen/step')(body);
+      const answer = await route(ecdsa.keygen.step.path)(body);
       const k = keygens.get(session);
       if (!answer.released || !k) return answer;
       keygens.delete(session);
       return { ...answer, released: { ...answer.released, ...(await guard.recordCreated(k.pending)) } };
     },
-    '/v1/ecdsa/sign/start': async (body) => {
+    [ecdsa.sign.start.path]: async (body) => {
       sweep();
       const { session, keyId, extra, rest } = split(body, 'use');
       const grant = await guard.authorizeUse(keyId, extra);
       guard.expectDigest(grant, String(rest.digest));
-      const answer = await route('/v1/ecdsa/sign/start')(rest);
+      const answer = await route(ecdsa.sign.start.path)(rest);
       signs.set(session, { grant, expires: Date.now() + GRANT_TTL_MS });
       return answer;
     },
-    '/v1/ecdsa/sign/step': async (body) => {
+    [ecdsa.sign.step.path]: async (body) => {
       const { session } = split(body, '');
       const s = signs.get(session);
       if (!s) throw denied(`no authorised signing session ${session}`);
-      const answer = await route('/v1/ecdsa/sign/step')(body);
+      const answer = await route(ecdsa.sign.step.path)(body);
       if (!answer.released) return answer;
       signs.delete(session);
       return { ...answer, released: { ...answer.released, ...(await guard.release(s.grant, `ecdsa:${session}`)) } };

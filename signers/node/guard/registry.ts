@@ -6,6 +6,7 @@
 // by a governance update (governance.ts).
 import { fromHex } from '../../../contract/bytes.js';
 import { signerRoutes } from '../../../contract/signer-rpc/routes.js';
+import { uuidSchema } from '../../../contract/signer-rpc/relayed.js';
 import {
   forwardedRequest,
   MembershipError,
@@ -21,7 +22,7 @@ import {
 } from '../../../policy/index.js';
 import type { RequestCheck } from '../admin-evidence.js';
 import { RpcError } from '../rpc.js';
-import { denied, firstIssue, json, REGISTRY, registrySchema, UUID_RE, type GuardState, type RegisteredPrincipal } from './state.js';
+import { denied, firstIssue, json, REGISTRY, registrySchema, type GuardState, type RegisteredPrincipal } from './state.js';
 
 /** Rebuilds the lookups of principals by access key id and by name. */
 export function indexPrincipals(s: GuardState): void {
@@ -73,7 +74,7 @@ export function requestCheck(s: GuardState): RequestCheck {
     keyIdOf: (ref) => {
       const prefix = `arn:aws:kms:${s.registry.region}:${s.registry.account}:key/`;
       const id = ref.startsWith(prefix) ? ref.slice(prefix.length) : ref;
-      return UUID_RE.test(id) ? id : undefined;
+      return uuidSchema.safeParse(id).success ? id : undefined;
     },
   };
 }

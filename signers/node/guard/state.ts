@@ -10,6 +10,7 @@ import type { IdentitySecrets } from '../../../contract/identity/identity.js';
 import type { ShareStore } from '../../../contract/io/sealed-store.js';
 import { KEY_USAGES } from '../../../contract/keys/specs.js';
 import { digestHex } from '../../../contract/signer-rpc/released.js';
+import { uuidSchema } from '../../../contract/signer-rpc/relayed.js';
 import type { GovernanceDocument, KeyPolicy } from '../../../policy/index.js';
 import { peerSchema, type Peer } from '../config.js';
 import type { ReplayLedger } from '../replay-ledger.js';
@@ -30,7 +31,6 @@ export const ADMITTED = 'policy.admitted';
 export const admittedSchema = z.array(peerSchema).max(255);
 
 const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
-export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const registeredPrincipalSchema = z
   .strictObject({
@@ -64,7 +64,7 @@ type Registry = z.infer<typeof registrySchema>;
 export const enrolmentSchema = registrySchema.and(z.object({ governance: z.unknown() }));
 
 export const keyStateSchema = z.strictObject({
-  keyId: z.string().regex(UUID_RE),
+  keyId: uuidSchema,
   keySpec: z.string(),
   keyUsage: z.enum(KEY_USAGES),
   origin: z.enum(['AWS_KMS', 'EXTERNAL']),
@@ -91,7 +91,7 @@ export const ledgerSchema = z.strictObject({
 });
 type Ledger = z.infer<typeof ledgerSchema>;
 
-export const aliasesSchema = z.record(z.string(), z.string().regex(UUID_RE));
+export const aliasesSchema = z.record(z.string(), uuidSchema);
 
 /**
  * What an active signer hands a newly admitted one (sealed to it: signers/node/admission.ts):
