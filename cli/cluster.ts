@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { entry, layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
-import { formatEnvFile } from './env-file.js';
+import { formatEnvFile, pkcs11Env } from './env-file.js';
 import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
 import { gatewayInitOutputSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
 import { newPrincipal, PrincipalRegistry, readPinKdf, type Role } from '../gateway/principals.js';
@@ -218,8 +218,7 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
       AWS_SECRET_ACCESS_KEY: p.secretAccessKey,
       AWS_REGION: gwInit.region,
       MPCHSM_KMS_ENDPOINT: gatewayUrl(settings),
-      MPCHSM_PKCS11_MODULE: entry.pkcs11Module,
-      MPCHSM_PKCS11_CONF: gwInit.pkcs11Conf,
+      ...pkcs11Env(entry.pkcs11Module, gatewayPaths(L.gateway)),
       MPCHSM_PKCS11_PIN: p.pin,
     };
     await writeFileAtomic(L.principalEnv(p.name), Buffer.from(formatEnvFile(env)), 0o600);

@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
-import { loadGatewayConfig } from '../gateway/config.js';
+import { gatewayPaths, loadGatewayConfig } from '../gateway/config.js';
 import { governanceFile, governanceFileSchema } from '../gateway/governance/chain.js';
 import { newPrincipal, readPinKdf } from '../gateway/principals.js';
 import {
@@ -32,7 +32,7 @@ import { canonicalJson } from '../contract/canonical.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { toHex } from '../contract/bytes.js';
 import { submitApproval, syncGovernance } from './approve.js';
-import { formatEnvFile } from './env-file.js';
+import { formatEnvFile, pkcs11Env } from './env-file.js';
 import { entry, layout, pinnedSigners } from './layout.js';
 import { enrol, proposeChecked, refuseExisting } from './membership.js';
 
@@ -96,8 +96,7 @@ export async function principalRequest(o: { name: string; role: string; cluster:
       AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
       AWS_REGION: config.region,
       MPCHSM_KMS_ENDPOINT: `http://${config.host}:${config.port}`,
-      MPCHSM_PKCS11_MODULE: entry.pkcs11Module,
-      MPCHSM_PKCS11_CONF: path.join(L.gateway, 'pkcs11.conf'),
+      ...pkcs11Env(entry.pkcs11Module, gatewayPaths(L.gateway)),
       MPCHSM_PKCS11_PIN: c.pin,
     };
     if (approvalSecret) await writeFileAtomic(files.approvalKey, Buffer.from(toHex(approvalSecret) + '\n'), 0o600);

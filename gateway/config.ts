@@ -61,6 +61,8 @@ export const gatewayPaths = (dir: string) => ({
   keys: path.join(dir, 'keys'),
   store: path.join(dir, 'store'),
   pkcs11Conf: path.join(dir, 'pkcs11.conf'),
+  /** For OpenSSL's libp11 engine: the same, without Edwards keys (see gateway/main.ts). */
+  pkcs11OpensslConf: path.join(dir, 'pkcs11-openssl.conf'),
 });
 
 export function loadGatewayConfig(dir: string): GatewayConfig {

@@ -44,7 +44,11 @@ async function init(dir: string, v: Record<string, string | undefined>): Promise
 
   await createPinKdf(dir);
   // The PKCS#11 module's configuration: where the gateway is. No secret in it.
-  await writeFileAtomic(P.pkcs11Conf, Buffer.from(`# mpchsm PKCS#11 module configuration\ngateway = 127.0.0.1:${config.pkcs11Port}\nlog = ${dir}/pkcs11.log\n`), 0o644);
+  const pkcs11Conf = `# mpchsm PKCS#11 module configuration\ngateway = 127.0.0.1:${config.pkcs11Port}\nlog = ${dir}/pkcs11.log\n`;
+  await writeFileAtomic(P.pkcs11Conf, Buffer.from(pkcs11Conf), 0o644);
+  // libp11 0.4.12 (Debian 12's OpenSSL engine) gives up listing keys at the first Edwards key, so
+  // OpenSSL reads a configuration that shows it none.
+  await writeFileAtomic(P.pkcs11OpensslConf, Buffer.from(`${pkcs11Conf}key_types = rsa ec\n`), 0o644);
   const out: GatewayInitOutput = { identity, region: REGION, pkcs11Conf: P.pkcs11Conf, };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
