@@ -38,7 +38,8 @@ import { writeFileAtomic } from '../contract/io/atomic.js';
 import type { PublicIdentity } from '../contract/identity/identity.js';
 import { toHex } from '../contract/bytes.js';
 import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
-import { formatEnvFile } from './env-file.js';
+import { formatEnvFile, pkcs11Env } from './env-file.js';
+import { gatewayPaths } from '../gateway/config.js';
 import { layout, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
 
@@ -77,8 +78,7 @@ function writeEnv(dir: string, as: string, c: NewPrincipal): Promise<void> {
     AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
     AWS_REGION: env.AWS_REGION ?? '',
     MPCHSM_KMS_ENDPOINT: env.MPCHSM_KMS_ENDPOINT ?? '',
-    MPCHSM_PKCS11_MODULE: env.MPCHSM_PKCS11_MODULE ?? '',
-    MPCHSM_PKCS11_CONF: env.MPCHSM_PKCS11_CONF ?? '',
+    ...pkcs11Env(env.MPCHSM_PKCS11_MODULE ?? '', gatewayPaths(layout(dir).gateway)),
     MPCHSM_PKCS11_PIN: c.pin,
   };
   return writeFileAtomic(layout(dir).principalEnv(c.name), Buffer.from(formatEnvFile(vars)), 0o600);
