@@ -20,6 +20,7 @@ import {
   type KeySpec,
   type RsaKeySpec,
 } from './specs.js';
+import { memoized } from '../memo.js';
 
 export type ParsedPublicKey =
   | { kind: 'ec'; keySpec: EcKeySpec; /** uncompressed SEC1 point, 0x04‖x‖y */ point: Uint8Array }
@@ -83,8 +84,7 @@ function checkEd25519(publicKey: Uint8Array): void {
 
 // SPKIs already parsed, by their bytes: the gateway checks every signature against a key's SPKI,
 // few keys sign many times, and OpenSSL's DER decoder and encoder cost some 0.1 ms a call each.
-const parsedSpkis = new Map<string, ParsedPublicKey>();
-const PARSED_SPKIS_KEPT = 256;
+const decodeKnownSpki = memoized(decodeSpki, 256, (spki: Uint8Array) => Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('base64'));
 
 /**
  * Parses a canonical DER SPKI of one of the supported key specs. Throws VerifyError
@@ -93,13 +93,7 @@ const PARSED_SPKIS_KEPT = 256;
  */
 export function parseSpki(spki: Uint8Array): ParsedPublicKey {
   if (!(spki instanceof Uint8Array)) throw new VerifyError('bad-parameter', 'SPKI must be bytes');
-  const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('base64');
-  let parsed = parsedSpkis.get(id);
-  if (!parsed) {
-    parsed = decodeSpki(spki);
-    if (parsedSpkis.size >= PARSED_SPKIS_KEPT) parsedSpkis.delete(parsedSpkis.keys().next().value!);
-    parsedSpkis.set(id, parsed);
-  }
+  const parsed = decodeKnownSpki(spki);
   // Fresh byte arrays for each caller: the remembered ones must not be changed through a result.
   if (parsed.kind === 'ec') return { ...parsed, point: parsed.point.slice() };
   if (parsed.kind === 'ed25519') return { ...parsed, publicKey: parsed.publicKey.slice() };

@@ -157,36 +157,6 @@ export function checkParticipants(ids: readonly PartyId[], threshold: number, se
   if (self !== undefined && !seen.has(self)) throw new ProtocolError('bad-parameters', `self ${self} is not a participant`);
 }
 
-/**
- * A pure, expensive check of public data — a key's public package: curve arithmetic over every
- * verifying share — remembered by the JSON of its input, so a key used again and again is checked
- * once per process rather than on every signature. Failures are not remembered; results are
- * shared, so callers must not mutate them. Bounded, least recently used out first.
- */
-export function memoized<R>(check: (raw: unknown) => R, size = 256): (raw: unknown) => R {
-  const cache = new Map<string, R>();
-  return (raw) => {
-    let id: string | undefined;
-    try {
-      id = JSON.stringify(raw);
-    } catch {
-      return check(raw); // not JSON: let the check say what is wrong with it
-    }
-    const hit = id === undefined ? undefined : cache.get(id);
-    if (hit !== undefined) {
-      cache.delete(id!);
-      cache.set(id!, hit);
-      return hit;
-    }
-    const result = check(raw);
-    if (id !== undefined) {
-      if (cache.size >= size) cache.delete(cache.keys().next().value!);
-      cache.set(id, result);
-    }
-    return result;
-  };
-}
-
 /** States serialise to bytes so a signer can persist between rounds. */
 export const encodeState = (state: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(state));
 export function decodeState<S>(bytes: Uint8Array, schema: z.ZodType<S>): S {

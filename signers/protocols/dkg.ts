@@ -20,12 +20,12 @@ import {
   collectRound,
   decodeState,
   encodeState,
-  memoized,
   messageSchema,
   sortIds,
   type Message,
   type Step,
 } from './common.js';
+import { memoized } from '../../contract/memo.js';
 import {
   hexSchema,
   partyIdSchema,

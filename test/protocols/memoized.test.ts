@@ -1,7 +1,8 @@
 // Public packages are checked once per process: the memo must never turn a failed or different
 // input into a remembered success.
 import { describe, expect, it } from 'vitest';
-import { memoized, ProtocolError } from '../../signers/protocols/common.js';
+import { ProtocolError } from '../../signers/protocols/common.js';
+import { memoized } from '../../contract/memo.js';
 
 describe('memoized checks of public data', () => {
   it('runs the check once per distinct input, never remembers a failure, and stays bounded', () => {

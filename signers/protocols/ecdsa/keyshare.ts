@@ -4,7 +4,8 @@
 // its material, so that pair can never be used again.
 
 import { z } from 'zod';
-import { ProtocolError, checkParticipants, decodeState, encodeState, memoized, messageSchema } from '../common.js';
+import { ProtocolError, checkParticipants, decodeState, encodeState, messageSchema } from '../common.js';
+import { memoized } from '../../../contract/memo.js';
 import { hexSchema, partyIdSchema, type PartyId } from '../../../contract/bytes.js';
 import { interpolateAt, lagrangeAt } from '../shamir.js';
 import { KAPPA, SEED_BYTES } from './baseot.js';
