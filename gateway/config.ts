@@ -51,7 +51,6 @@ export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export const gatewayInitOutputSchema = z.object({
   identity: publicIdentitySchema,
   region: z.string(),
-  pkcs11Conf: z.string(),
 });
 export type GatewayInitOutput = z.infer<typeof gatewayInitOutputSchema>;
 

@@ -49,7 +49,7 @@ async function init(dir: string, v: Record<string, string | undefined>): Promise
   // libp11 0.4.12 (Debian 12's OpenSSL engine) gives up listing keys at the first Edwards key, so
   // OpenSSL reads a configuration that shows it none.
   await writeFileAtomic(P.pkcs11OpensslConf, Buffer.from(`${pkcs11Conf}key_types = rsa ec\n`), 0o644);
-  const out: GatewayInitOutput = { identity, region: REGION, pkcs11Conf: P.pkcs11Conf, };
+  const out: GatewayInitOutput = { identity, region: REGION };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
