@@ -1,6 +1,7 @@
 // The PKCS#11 module's requests, OP by OP (contract/pkcs11/wire.ts): who may send each, its
 // arguments, the role ceiling checked first where it is, and the operation (p11/ops/). A request
-// frame is answered here, never thrown: every failure becomes [CKR, reason] (p11/errors.ts).
+// frame is answered here, never thrown: every failure becomes [CKR, reason] (p11/errors.ts); a
+// body that does not decode, or arguments not of the operation's shape, CKR_ARGUMENTS_BAD.
 import { CKR, P11Error } from '../../contract/pkcs11/ck.js';
 import { Abi, decodeValue, OP, type Value } from '../../contract/pkcs11/wire.js';
 import { z } from 'zod';
@@ -28,10 +29,8 @@ const header = z.tuple([z.literal(1), z.number().int(), z.number().int(), z.inst
 /** Answers one request frame. Never throws: every failure becomes [CKR, reason]. */
 export async function handleRequest(deps: P11Deps, body: Buffer, log: RequestLog): Promise<Value> {
   try {
-    const req = header.safeParse(decodeValue(body));
-    if (!req.success) throw new P11Error(CKR.GENERAL_ERROR, 'malformed request (version 1 expected)');
-    const [, op, abiFlags, credential, ...args] = req.data;
-    log.op = OP_NAMES[op] ?? `op ${op}`;
+    const [, op, abiFlags, credential, ...args] = shaped(header, decodeValue(body), 'request header ([1, op, abi, credential, ...])');
+    log.op = OP_NAMES[op] ?? `op_${op}`; // the audit takes no spaces in an op
     const abi = new Abi(abiFlags);
     const result = await dispatch(deps, op, abi, credential.toString('utf8'), args, log);
     log.rv = CKR.OK;
@@ -50,15 +49,25 @@ async function dispatch(deps: P11Deps, op: number, abi: Abi, credential: string,
   const operation = OPERATIONS[op];
   const principal = asker(deps, operation?.login ?? 'principal', credential, args, log);
   if (!operation) throw new P11Error(CKR.FUNCTION_NOT_SUPPORTED, `unknown operation ${op}`);
-  const parsed = operation.args.parse(args);
+  const parsed = shaped(operation.args, args, 'arguments');
   if (operation.role) requireRole(principal!, operation.role.operation, operation.role.what);
   return operation.run(deps, { abi, credential, principal, args: parsed, log });
+}
+
+const keyRef = z.union([bytes, templateSchema]);
+
+/** `value` as `schema` has it; a request whose values are not of that shape is CKR_ARGUMENTS_BAD. */
+function shaped<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new P11Error(CKR.ARGUMENTS_BAD, `malformed request: ${what}${issue?.path.length ? ` at ${issue.path.join('.')}` : ''}: ${issue?.message ?? 'wrong shape'}`);
 }
 
 function asker(deps: P11Deps, login: Login, credential: string, args: unknown[], log: RequestLog): Principal | undefined {
   if (login === 'none') return undefined;
   // A session public key needs no login; a token key does.
-  if (login === 'token-key' && !Buffer.isBuffer(z.union([bytes, templateSchema]).parse(args[0]))) return undefined;
+  if (login === 'token-key' && !Buffer.isBuffer(shaped(keyRef, args[0], 'key (a handle or a template)'))) return undefined;
   return authenticate(deps, credential, log);
 }
 

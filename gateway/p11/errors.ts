@@ -1,10 +1,11 @@
 // Every failure of a PKCS#11 request as the CKR_* code and message the module returns: the
 // cluster's errors, the KMS facade's refusals (key management runs through it), undecryptable
-// ciphertexts, bad certificates and signatures, malformed requests; anything else is
-// CKR_GENERAL_ERROR with no detail.
-import { z } from 'zod';
+// ciphertexts, bad certificates and signatures, request bodies that do not decode
+// (CKR_ARGUMENTS_BAD; arguments of the wrong shape are refused as that in dispatch.ts); anything
+// else is CKR_GENERAL_ERROR with no detail.
 import { VerifyError } from '../../contract/keys/specs.js';
 import { CKR, P11Error } from '../../contract/pkcs11/ck.js';
+import { WireError } from '../../contract/pkcs11/wire.js';
 import { DecodeError } from '../../signers/protocols/rsa/padding.js';
 import { ClusterError } from '../cluster-outcome.js';
 import { KmsError, type KmsErrorName } from '../kms/errors.js';
@@ -46,6 +47,6 @@ export function asP11Error(e: unknown): P11Error {
   if (e instanceof DecodeError) return new P11Error(CKR.ENCRYPTED_DATA_INVALID, 'the ciphertext does not decrypt under this key and padding');
   if (e instanceof CertificateError) return new P11Error(CKR.ATTRIBUTE_VALUE_INVALID, e.message);
   if (e instanceof VerifyError && FROM_VERIFY[e.code] !== undefined) return new P11Error(FROM_VERIFY[e.code]!, e.message);
-  if (e instanceof z.ZodError) return new P11Error(CKR.GENERAL_ERROR, `malformed request: ${e.issues[0]?.path.join('.')} ${e.issues[0]?.message}`);
+  if (e instanceof WireError) return new P11Error(CKR.ARGUMENTS_BAD, `malformed request: ${e.message}`);
   return new P11Error(CKR.GENERAL_ERROR, 'internal error; see the gateway log');
 }

@@ -7,6 +7,6 @@ export function classify(log: RequestLog): string {
   if (log.op === 'login') return 'loginFailed';
   if (log.rv === CKR.OK) return 'publicKeyOps';
   if (log.rv === CKR.USER_NOT_LOGGED_IN) return 'noLogin';
-  if (log.rv === CKR.GENERAL_ERROR) return 'malformed';
+  if (log.rv === CKR.ARGUMENTS_BAD) return 'malformed';
   return 'otherFailed';
 }

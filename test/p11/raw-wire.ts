@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { derivePinKeys } from '../../policy/evidence.js';
 import { CKU } from '../../contract/pkcs11/ck.js';
-import { decodeValue, frame, FrameReader, OP, type Value } from '../../contract/pkcs11/wire.js';
+import { decodeValue, encodeValue, FrameReader, OP, type Value } from '../../contract/pkcs11/wire.js';
 
 /** A request as the module frames it: version 1, the op, 8-byte little-endian CK_ULONG, the credential. */
 export const request = (op: number, credential: string, ...args: Value[]): Value => [1, op, 1, Buffer.from(credential), ...args];
@@ -26,7 +26,10 @@ export function closed(s: net.Socket): Promise<void> {
 }
 
 /** Sends one request and reads its answer; rejects if the gateway hangs up instead. */
-export function call(s: net.Socket, req: Value): Promise<Value[]> {
+export const call = (s: net.Socket, req: Value): Promise<Value[]> => callBody(s, encodeValue(req));
+
+/** Sends `body` (any bytes, well-formed or not) as one frame and reads the answer; rejects if the gateway hangs up instead. */
+export function callBody(s: net.Socket, body: Buffer): Promise<Value[]> {
   return new Promise((resolve, reject) => {
     const reader = new FrameReader();
     const onData = (c: Buffer) => {
@@ -45,7 +48,9 @@ export function call(s: net.Socket, req: Value): Promise<Value[]> {
     };
     s.on('data', onData);
     s.once('close', onClose);
-    s.write(frame(req));
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(body.length);
+    s.write(Buffer.concat([length, body]));
   });
 }
 
