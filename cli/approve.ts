@@ -49,6 +49,7 @@ import { fromHex, toHex } from '../contract/bytes.js';
 import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
 import { runNode } from './processes.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 export const approvalKeyFile = (dir: string, name: string) => ownFile(dir, `${name}.approval.key`);
 
@@ -157,7 +158,7 @@ export function approvalSecret(dir: string, name: string): Uint8Array {
   return fromHex(hex);
 }
 
-const localChain = (dir: string): unknown[] => z.object({ chain: z.array(z.unknown()).min(1) }).parse(JSON.parse(readFileSync(governanceFile(dir), 'utf8'))).chain;
+const localChain = (dir: string): unknown[] => readJsonFile(governanceFile(dir), z.object({ chain: z.array(z.unknown()).min(1) })).chain;
 const clusterId = (dir: string): string => signedGovernanceSchema.parse(localChain(dir).at(-1)).document.clusterId;
 
 const describeClusterSchema = z.object({

@@ -6,14 +6,13 @@
 //
 // audit show: every party's entries merged by time, as a table or JSON lines.
 
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { collectKnownHeads, crossCheck } from '../audit/crosscheck.js';
 import type { AuditKey } from '../audit/chain.js';
 import { gatewayAuditPath, signerAuditPath } from '../audit/paths.js';
 import { readLog, verifyLog, verifyParsedLog, type Finding, type ParsedLog, type VerifyResult } from '../audit/verify.js';
-import { EXIT_UNREADABLE, consoleIo, identityFile, keyOf, list, readCluster, readJson, type Cluster, type Io } from './cluster-dir.js';
+import { EXIT_UNREADABLE, consoleIo, identitySchema, keyOf, list, readCluster, readJsonOr, type Cluster, type Io } from './cluster-dir.js';
 
 const signerConfigSchema = z.object({ gateway: z.unknown() });
 
@@ -29,6 +28,9 @@ interface Party {
 function parties(c: Cluster): { parties: Party[]; problems: Finding[] } {
   const problems: Finding[] = [];
   const problem = (party: string, message: string) => problems.push({ party, severity: 'error', code: 'wrong-party', message });
+  // A pinned file that cannot be read is a finding naming it; the party is checked without it.
+  const damaged = (party: string) => (message: string) => problems.push({ party, severity: 'error', code: 'unreadable', message });
+  const pinnedIdentity = (party: string, file: string): unknown => readJsonOr(file, identitySchema, damaged(party));
   // When pins disagree, the identity most sources agree on is checked; each dissenter is named.
   const pick = (party: string, candidates: { source: string; doc: unknown }[]): AuditKey | undefined => {
     const groups = new Map<string, { key: AuditKey; sources: string[] }>();
@@ -52,15 +54,17 @@ function parties(c: Cluster): { parties: Party[]; problems: Finding[] } {
 
   const gwCandidates: { source: string; doc: unknown }[] = [];
   const gwIdentity = path.join(c.L.gateway, 'identity.json');
-  if (existsSync(gwIdentity)) gwCandidates.push({ source: gwIdentity, doc: identityFile(gwIdentity) });
+  const gwDoc = pinnedIdentity('gateway', gwIdentity);
+  if (gwDoc) gwCandidates.push({ source: gwIdentity, doc: gwDoc });
   const signerParties: Party[] = [];
   for (const name of c.signers) {
     const dir = c.L.signer(name);
     const candidates: { source: string; doc: unknown }[] = [];
     const pinned = c.gatewayConfig?.signers.find((s) => s.name === name);
     if (pinned) candidates.push({ source: 'the gateway config', doc: pinned.identity });
-    if (existsSync(path.join(dir, 'identity.json'))) candidates.push({ source: `${name}/identity.json`, doc: identityFile(path.join(dir, 'identity.json')) });
-    const sc = readJson(path.join(dir, 'config.json'), signerConfigSchema);
+    const doc = pinnedIdentity(name, path.join(dir, 'identity.json'));
+    if (doc) candidates.push({ source: `${name}/identity.json`, doc });
+    const sc = readJsonOr(path.join(dir, 'config.json'), signerConfigSchema, damaged(name));
     if (sc) gwCandidates.push({ source: `${name}'s config`, doc: sc.gateway });
     signerParties.push({ name, log: signerAuditPath(c.L.root, name), key: pick(name, candidates) });
   }

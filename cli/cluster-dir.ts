@@ -3,12 +3,13 @@
 // signers/ folder; the identities pinned for each party; and the output pieces those commands
 // share (Io, the exit status for an unreadable DIR, `list`). It reads and never writes.
 
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { AuditKey } from '../audit/chain.js';
 import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
 import { layout, type Layout } from './layout.js';
+import { readJsonFileIfExists } from '../contract/io/json-file.js';
 
 export interface Io {
   out(line: string): void;
@@ -29,20 +30,25 @@ const clusterJsonSchema = z.object({
   threshold: z.number().int().optional(),
 });
 
-export function readJson<T>(file: string, schema: z.ZodType<T>): T | undefined {
-  if (!existsSync(file)) return undefined;
-  return schema.parse(JSON.parse(readFileSync(file, 'utf8')));
+/** A file of DIR, or undefined if there is none; a damaged file throws naming itself. */
+export const readJson = readJsonFileIfExists;
+
+/** `readJson`, but a file that cannot be read or is refused is handed to `refused` (the message names it) and taken as absent. */
+export function readJsonOr<T>(file: string, schema: z.ZodType<T>, refused: (message: string) => void): T | undefined {
+  try {
+    return readJson(file, schema);
+  } catch (e) {
+    refused((e as Error).message);
+    return undefined;
+  }
 }
 
 export const keyOf = (doc: unknown): AuditKey => {
   const id = parsePublicIdentity(doc);
   return { fingerprint: fingerprint(id), signPublicKey: id.signPublicKey };
 };
-/** identity.json carries the signer's numeric id next to the public identity document. */
-export const identityFile = (file: string): unknown => {
-  const { id: _id, ...doc } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  return doc;
-};
+/** identity.json carries the signer's numeric id next to the public identity document; this is the document. */
+export const identitySchema = z.record(z.string(), z.unknown()).transform(({ id: _id, ...doc }) => doc);
 
 export interface Cluster {
   L: Layout;

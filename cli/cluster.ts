@@ -5,11 +5,12 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { entry, layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
 import { formatEnvFile, pkcs11Env } from './env-file.js';
-import { getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
+import { exitReport, exitWatch, getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
 import { gatewayInitOutputSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
 import { newPrincipal, PrincipalRegistry, readPinKdf, type Role } from '../gateway/principals.js';
 import { bootstrapGovernance } from './approve.js';
 import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int() });
 type Settings = z.infer<typeof settingsSchema>;
@@ -50,24 +51,29 @@ export async function up(opts: UpOptions): Promise<void> {
   const settings = existsSync(L.settingsJson) ? reuseSettings(L, opts) : await initialise(L, opts);
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
   const started: Started[] = [];
+  // A process that exits while the others start is reported at once, with its log's last lines.
+  const { exited, watch } = exitWatch((name) => L.log(name));
   const stopAll = async () => {
     await Promise.all(started.map((s) => (s.child.pid ? stopPid(s.child.pid) : undefined)));
   };
   try {
     for (const [i, name] of names.entries()) {
       progress(`starting ${name} (signer ${i + 1}/${settings.signers})`);
-      started.push(startSigner(L, name, opts.detach));
+      started.push(watch(startSigner(L, name, opts.detach)));
     }
-    await Promise.all(names.map((name, i) => signerReady(L, settings, i + 1, started[i]!)));
+    await Promise.race([Promise.all(names.map((_name, i) => signerReady(L, settings, i + 1, started[i]!))), exited]);
     progress('starting gateway');
     const gw = startNode('gateway', entry.gateway, ['run', '--dir', L.gateway], L.log('gateway'), {
       detach: opts.detach,
       stdinSecret: readFileSync(L.operatorSecret('gateway'), 'utf8'),
     });
-    started.push(gw);
-    await waitHealthy(`${gatewayUrl(settings)}/health`, gw.child, READY_TIMEOUT_MS).catch((e: Error) => {
-      throw new Error(`gateway did not start: ${e.message} (see ${L.log('gateway')})`);
-    });
+    started.push(watch(gw));
+    await Promise.race([
+      waitHealthy(`${gatewayUrl(settings)}/health`, gw.child, READY_TIMEOUT_MS).catch((e: Error) => {
+        throw new Error(`gateway did not start: ${e.message} (see ${L.log('gateway')})`);
+      }),
+      exited,
+    ]);
   } catch (e) {
     await stopAll();
     throw e;
@@ -147,7 +153,7 @@ export async function status(dir: string, json: boolean): Promise<number> {
 
 function readCluster(L: Layout): ClusterJson | undefined {
   if (!existsSync(L.clusterJson)) return undefined;
-  return clusterJsonSchema.parse(JSON.parse(readFileSync(L.clusterJson, 'utf8')));
+  return readJsonFile(L.clusterJson, clusterJsonSchema);
 }
 
 const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
@@ -155,7 +161,7 @@ const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
 const signerUrl = (s: Settings, id: number) => `http://127.0.0.1:${s.port + id}`;
 
 function reuseSettings(L: Layout, opts: UpOptions): Settings {
-  const s = settingsSchema.parse(JSON.parse(readFileSync(L.settingsJson, 'utf8')));
+  const s = readJsonFile(L.settingsJson, settingsSchema);
   for (const k of ['signers', 'threshold', 'port'] as const) {
     if (opts[k] !== undefined && opts[k] !== s[k]) throw new Error(`${L.root} was initialised with --${k} ${s[k]}; it cannot change to ${opts[k]} on restart`);
   }
@@ -237,7 +243,7 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   const L = layout(dir);
   const cluster = readCluster(L);
   if (!cluster || !isAlive(cluster.gateway.pid)) throw new Error(`no cluster is running from ${L.root}; start it with 'mpchsm up --dir ${dir}'`);
-  const settings = settingsSchema.parse(JSON.parse(readFileSync(L.settingsJson, 'utf8')));
+  const settings = readJsonFile(L.settingsJson, settingsSchema);
   const id = settings.signers + 1;
   const name = signerName(id);
   if (id > 32 || settings.port + id > 65535) throw new Error(`this cluster cannot grow beyond ${settings.signers} signers`);
@@ -280,6 +286,7 @@ const startSigner = (L: Layout, name: string, detach: boolean): Started =>
 
 const signerReady = (L: Layout, settings: Settings, id: number, s: Started): Promise<unknown> =>
   waitHealthy(`${signerUrl(settings, id)}/health`, s.child, READY_TIMEOUT_MS).catch((e: Error) => {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) throw exitReport(s, s.child.exitCode, s.child.signalCode, L.log(s.name));
     throw new Error(`${s.name} did not start: ${e.message} (see ${L.log(s.name)})`);
   });
 

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { EXIT_UNREADABLE, consoleIo, keyOf, list, readCluster, readJson, type Io } from './cluster-dir.js';
+import { EXIT_UNREADABLE, consoleIo, keyOf, list, readCluster, readJsonOr, type Io } from './cluster-dir.js';
 import { getJson } from './processes.js';
 
 const operatorSchema = z.object({ operator: z.string().min(1).max(128) });
@@ -87,7 +87,7 @@ function shared<T>(facts: SignerFacts[], value: (f: SignerFacts) => T | undefine
   return [...m].filter(([, names]) => names.length > 1);
 }
 
-/** Reports how independent the signers are; with `strict`, any finding makes the exit status 1. */
+/** Reports how independent the signers are; a damaged file, or with `strict` any finding, makes the exit status 1. */
 export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleIo): Promise<number> {
   const c = readCluster(dir);
   if (typeof c === 'string') {
@@ -98,6 +98,9 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
     io.err(`doctor: ${c.L.root} lists no signers`);
     return EXIT_UNREADABLE;
   }
+  // Files that cannot be read or are refused: each a finding naming it, and the exit status 1.
+  const damaged: string[] = [];
+  const refused = (message: string) => damaged.push(message);
   const users = userNames();
   const user = (uid: number | undefined) => (uid === undefined ? 'unknown' : `${users.get(uid) ?? 'uid'} (${uid})`);
   const pinned = new Map(
@@ -122,9 +125,9 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
       } catch {
         // A missing data directory shows as unknown.
       }
-      const op = readJson(path.join(dataDir, 'operator.json'), operatorSchema);
+      const op = readJsonOr(path.join(dataDir, 'operator.json'), operatorSchema, refused);
       const secretFile = c.L.operatorSecret(name);
-      const sealer = readJson(path.join(dataDir, 'store', 'sealer.json'), sealerSchema)?.kind ?? 'unknown';
+      const sealer = readJsonOr(path.join(dataDir, 'store', 'sealer.json'), sealerSchema, refused)?.kind ?? 'unknown';
       const url = c.urls.get(name);
       let health = 'no URL known';
       let reachable = false;
@@ -170,10 +173,10 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
     find('operator-secrets-together', `the operator secrets of ${list(together)} are all kept in ${c.L.operators}: whoever can read that directory can unlock each of them`);
     if (everyone(together)) singleDomain.push(`every signer's operator secret is in ${c.L.operators}`);
   }
-  const admins = readJson(path.join(c.L.gateway, 'principals.json'), principalsSchema)?.principals.filter((p) => p.role === 'admin').map((p) => p.name) ?? [];
+  const admins = readJsonOr(path.join(c.L.gateway, 'principals.json'), principalsSchema, refused)?.principals.filter((p) => p.role === 'admin').map((p) => p.name) ?? [];
   for (const f of facts.filter((f) => f.operatorDeclared && admins.includes(f.operator)))
     find('admin-is-operator', `${f.operator} is a key administrator and also operates ${f.name}: one person in two domains`);
-  const gwOperator = readJson(path.join(c.L.gateway, 'operator.json'), operatorSchema)?.operator;
+  const gwOperator = readJsonOr(path.join(c.L.gateway, 'operator.json'), operatorSchema, refused)?.operator;
   for (const f of facts.filter((f) => f.operatorDeclared && f.operator === gwOperator))
     find('gateway-operator-is-signer-operator', `${f.operator} operates the gateway and also ${f.name}`);
 
@@ -202,6 +205,7 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
     else if (f.sealer === 'unknown') find('unknown-sealing', `${f.name}'s share store sealing is unknown (no store/sealer.json)`);
   }
   if (n === 1) singleDomain.push('there is only one signer');
+  for (const message of damaged) find('damaged-file', message);
 
   io.out(`mpchsm doctor: ${c.L.root}: ${n} signer${n === 1 ? '' : 's'}, threshold ${c.threshold ?? 'unknown'}, ${reachable} reachable`);
   const header = ['SIGNER', 'HOST', 'PROCESS USER', 'DATA OWNER', 'OPERATOR', 'SEALING', 'HEALTH'];
@@ -214,5 +218,5 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
     io.out(`verdict: this deployment is a SINGLE ADMINISTRATIVE DOMAIN: ${singleDomain.join('; ')}. Whoever controls that controls every share; the threshold protects nothing against them.`);
   else if (findings.length > 0) io.out('verdict: the signers are not fully independent (see the findings above).');
   else io.out('verdict: no shared operator, secret, host, account or data directory found among the signers.');
-  return opts.strict && findings.length > 0 ? 1 : 0;
+  return damaged.length > 0 || (opts.strict && findings.length > 0) ? 1 : 0;
 }

@@ -1,10 +1,11 @@
 // Where a local cluster keeps its files under DIR (see shared/CONTRACT.md), and the identities
 // pinned there.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 /** Root of the installed package: the nearest folder above this file holding package.json. */
 function findPackageRoot(from: string): string {
@@ -58,10 +59,10 @@ export function pinnedSigners(dir: string, names: readonly string[]): { name: st
     .filter((name) => names.includes(name))
     .sort()
     .map((name) => {
-      const { id, ...identity } = pinnedSchema.parse(JSON.parse(readFileSync(path.join(L.signer(name), 'identity.json'), 'utf8')));
+      const { id, ...identity } = readJsonFile(path.join(L.signer(name), 'identity.json'), pinnedSchema);
       return { name, party: id, identity: parsePublicIdentity(identity) };
     });
 }
 
 /** The gateway's identity as pinned in DIR/gateway/identity.json. */
-export const pinnedGateway = (dir: string): PublicIdentity => parsePublicIdentity(JSON.parse(readFileSync(path.join(layout(dir).gateway, 'identity.json'), 'utf8')));
+export const pinnedGateway = (dir: string): PublicIdentity => parsePublicIdentity(readJsonFile(path.join(layout(dir).gateway, 'identity.json'), z.unknown()));

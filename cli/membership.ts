@@ -17,7 +17,7 @@
 // the new list of current administrators; "new" renews the proposer's own key, which signs the
 // proposed version. A new administrator makes its own key and asks to join (principal-request.ts).
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
@@ -42,6 +42,7 @@ import { formatEnvFile, pkcs11Env } from './env-file.js';
 import { gatewayPaths } from '../gateway/config.js';
 import { layout, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 // ---- pinned identities and credential files -------------------------------------------------
 
@@ -182,9 +183,7 @@ const editSchema = z.strictObject({
 
 /** `mpchsm governance propose --file F --as ADMIN`: proposes the next governance version. */
 export async function governancePropose(dir: string, file: string, as: string, json: boolean): Promise<void> {
-  const parsed = editSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-  const edit = parsed.data;
+  const edit = readJsonFile(file, editSchema);
   const { governance: current } = await syncGovernance(dir, as);
 
   // Nobody's tool makes another person's key: a newcomer joins by its own request (principal

@@ -9,7 +9,7 @@
 // that key (its proof of possession: each signer checks it when the version takes effect). Until
 // a genesis file exists, `up`'s directory stands for it: the pinned identities, the governance
 // chain, region, endpoint and PIN parameters are read from there.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -35,6 +35,7 @@ import { submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile, pkcs11Env } from './env-file.js';
 import { entry, layout, pinnedSigners } from './layout.js';
 import { enrol, proposeChecked, refuseExisting } from './membership.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 export const requestFileSchema = z.strictObject({
   Request: z.literal('mpchsm-principal-request-v1'),
@@ -46,8 +47,8 @@ export type PrincipalRequest = z.infer<typeof requestFileSchema>;
 
 /** The governance chain in force, verified from the genesis pinned in the cluster's directory. */
 function governanceInForce(cluster: string): { chain: unknown[]; governance: GovernanceDocument } {
-  const pinned = governanceFileSchema.parse(JSON.parse(readFileSync(governanceFile(cluster), 'utf8'))).chain;
-  const held = governanceFileSchema.parse(JSON.parse(readFileSync(governanceFile(layout(cluster).gateway), 'utf8'))).chain;
+  const pinned = readJsonFile(governanceFile(cluster), governanceFileSchema).chain;
+  const held = readJsonFile(governanceFile(layout(cluster).gateway), governanceFileSchema).chain;
   // The gateway's copy may be newer; it must extend the chain pinned here.
   const chain = held.length >= pinned.length && pinned.every((link, i) => canonicalJson(link) === canonicalJson(held[i])) ? held : pinned;
   const r = verifyGovernanceChain(chain);
@@ -59,7 +60,7 @@ function governanceInForce(cluster: string): { chain: unknown[]; governance: Gov
 function activeSigners(cluster: string): string[] {
   const L = layout(cluster);
   const retiredFile = path.join(L.gateway, 'retired-signers.json');
-  const retired: number[] = existsSync(retiredFile) ? z.object({ retired: z.array(z.number()) }).parse(JSON.parse(readFileSync(retiredFile, 'utf8'))).retired : [];
+  const retired: number[] = existsSync(retiredFile) ? readJsonFile(retiredFile, z.object({ retired: z.array(z.number()) })).retired : [];
   return loadGatewayConfig(L.gateway).signers.filter((s) => !retired.includes(s.id)).map((s) => s.name);
 }
 
@@ -113,9 +114,7 @@ export async function principalRequest(o: { name: string; role: string; cluster:
 
 /** `mpchsm principal propose FILE --as ADMIN --dir A`: proposes the request; the proposer's approval is given with it. */
 export async function principalPropose(file: string, dir: string, as: string, json: boolean): Promise<void> {
-  const parsed = requestFileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file} is not a principal request: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-  const r = parsed.data;
+  const r = readJsonFile(file, requestFileSchema);
   const e = r.Enrolment;
   const { governance: current } = await syncGovernance(dir, as);
   if ((e.Role === 'admin') !== (r.Governance !== undefined)) throw new Error(`${file}: an administrator's request, and only one, carries its governance version`);

@@ -1,6 +1,6 @@
 // Starting, waiting for and stopping the cluster's processes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 
 export interface Started {
@@ -66,7 +66,7 @@ export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: n
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`exited with status ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited with ${status(child.exitCode, child.signalCode)} before it was ready`);
     try {
       const health = await getJson(url, 1000);
       if ((health as { pid?: unknown }).pid === child.pid) return health;
@@ -78,6 +78,40 @@ export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: n
     }
   }
   throw new Error(`not ready after ${timeoutMs} ms: ${(last as Error)?.message}`);
+}
+
+const status = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `signal ${signal}` : `status ${code}`);
+
+/** The last `count` non-empty lines of `file`, or none if it cannot be read. */
+export function logTail(file: string, count = 5): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(-count);
+  } catch {
+    return [];
+  }
+}
+
+/** Why `s` stopped during start-up: its name, exit status and the last lines of its log. */
+export function exitReport(s: Started, code: number | null, signal: NodeJS.Signals | null, logFile: string): Error {
+  const tail = logTail(logFile);
+  return new Error(`${s.name} did not start: it exited with ${status(code, signal)}; ${tail.length > 0 ? `the last lines of ${logFile}:\n${tail.map((l) => `    ${l}`).join('\n')}` : `see ${logFile}`}`);
+}
+
+/**
+ * Watches started processes: `exited` rejects with `exitReport` as soon as any process given
+ * to `watch` exits, so start-up is abandoned at once rather than when a health wait times out.
+ */
+export function exitWatch(logFile: (name: string) => string): { exited: Promise<never>; watch(s: Started): Started } {
+  let fail: (e: Error) => void = () => undefined;
+  const exited = new Promise<never>((_, reject) => (fail = reject));
+  exited.catch(() => undefined); // a late exit (while stopping) is nobody's error
+  return {
+    exited,
+    watch(s) {
+      s.child.once('exit', (code, signal) => fail(exitReport(s, code, signal, logFile(s.name))));
+      return s;
+    },
+  };
 }
 
 export function isAlive(pid: number): boolean {

@@ -1,5 +1,5 @@
 // Key metadata at the gateway: one JSON file per key, written atomically. Never a share.
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -8,6 +8,7 @@ import { KEY_USAGES } from '../contract/keys/specs.js';
 import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 export const schemeSchema = z.enum(['frost-ed25519', 'frost-secp256k1', 'frost-p256', 'rsa-shoup', 'ecdsa-dkls23']);
 export type Scheme = z.infer<typeof schemeSchema>;
@@ -42,9 +43,8 @@ export class KeyStore {
     for (const f of readdirSync(dir)) {
       if (!f.endsWith('.json')) continue; // leftover temp files of an interrupted write
       const file = path.join(dir, f);
-      const parsed = keyRecordSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-      if (!parsed.success) throw new Error(`${file}: not a key record: ${parsed.error.issues[0]?.message}`);
-      this.keys.set(parsed.data.keyId, parsed.data);
+      const record = readJsonFile(file, keyRecordSchema);
+      this.keys.set(record.keyId, record);
     }
   }
 

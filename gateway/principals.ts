@@ -8,11 +8,12 @@
 // not the gateway's). Principals are added and removed after bootstrap by approved proposals
 // (gateway/governance.ts), the signers doing the same.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_PIN_ITERATIONS, derivePinKeys, loginKeyHash, pinKdfSchema, type PinKdf } from '../policy/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 export const roleSchema = z.enum(['admin', 'app', 'auditor']);
 export type Role = z.infer<typeof roleSchema>;
@@ -64,7 +65,7 @@ export function newPrincipal(name: string, role: Role, kdf: PinKdf): { record: P
 export class PrincipalRegistry {
   private readonly byAccessKey = new Map<string, Principal>();
   constructor(private readonly file: string) {
-    if (existsSync(file)) for (const p of fileSchema.parse(JSON.parse(readFileSync(file, 'utf8'))).principals) this.byAccessKey.set(p.accessKeyId, p);
+    if (existsSync(file)) for (const p of readJsonFile(file, fileSchema).principals) this.byAccessKey.set(p.accessKeyId, p);
   }
 
   all(): Principal[] {
@@ -111,7 +112,7 @@ export class PrincipalRegistry {
 
 export const pinKdfFile = (gatewayDir: string) => path.join(gatewayDir, 'pin-kdf.json');
 
-export const readPinKdf = (gatewayDir: string): PinKdf => pinKdfSchema.parse(JSON.parse(readFileSync(pinKdfFile(gatewayDir), 'utf8')));
+export const readPinKdf = (gatewayDir: string): PinKdf => readJsonFile(pinKdfFile(gatewayDir), pinKdfSchema);
 
 /** Made once, at the gateway's initialisation: one salt for the cluster, as the module derives a PIN's keys before it knows whose PIN it is. */
 export async function createPinKdf(gatewayDir: string): Promise<PinKdf> {

@@ -2,7 +2,7 @@
 // by the gateway between the request that proposes and the approvals that complete it. The
 // MpcHsm.* operations that propose, approve and inspect them are kms/mpchsm.ts.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import {
@@ -24,6 +24,7 @@ import { writeFileAtomic } from '../contract/io/atomic.js';
 import { fromHex } from '../contract/bytes.js';
 import { KmsError } from './kms/errors.js';
 import { SerialQueue } from './serial-queue.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 /** How long a proposal stays open for approvals. */
 export const PROPOSAL_LIFETIME_MS = 24 * 3600_000;
@@ -79,7 +80,7 @@ export class ProposalStore {
     /** The governance version in force (it changes with approved updates). */
     private readonly governance: () => GovernanceDocument,
   ) {
-    this.data = existsSync(file) ? fileSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) : { proposals: [], signApprovals: [], consumed: {} };
+    this.data = existsSync(file) ? readJsonFile(file, fileSchema) : { proposals: [], signApprovals: [], consumed: {} };
   }
 
   /** Records `operation` with `parameters`, proposed by `proposer` (with its signed request, if any), for approval. */

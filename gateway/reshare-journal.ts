@@ -7,13 +7,14 @@
 // before MpcHsm.RefreshKeyShares reshares the key): adopt is sent again to every holder —
 // a signer answers a repeated adopt as done (signers/node/reshare.ts) — then the key record is
 // updated. One that still fails is logged and kept for the next attempt.
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import { keyIdSchema, sessionIdSchema } from '../contract/signer-rpc/relayed.js';
+import { readJsonFile } from '../contract/io/json-file.js';
 
 export const journalRecordSchema = z.strictObject({
   keyId: keyIdSchema,
@@ -57,9 +58,7 @@ export class ReshareJournal {
   }
 
   private read(file: string): JournalRecord {
-    const parsed = journalRecordSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-    if (!parsed.success) throw new Error(`${file}: not a resharing journal record: ${parsed.error.issues[0]?.message}`);
-    return parsed.data;
+    return readJsonFile(file, journalRecordSchema);
   }
 }
 

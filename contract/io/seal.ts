@@ -16,11 +16,11 @@
 //    record: a wrong secret is reported as such, never as garbage plaintext.
 
 import { randomBytes, scrypt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomic.js';
+import { JsonFileError, readJsonFileAsync } from './json-file.js';
 
 export interface Sealer {
   /** Provider name, recorded in the header so the store is reopened by the same provider. */
@@ -200,9 +200,9 @@ export async function openSoftwareSealer(dir: string, secret: string | Uint8Arra
   const path = join(dir, SEALER_HEADER_FILE);
   let header: Header;
   try {
-    header = headerSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+    header = await readJsonFileAsync(path, headerSchema);
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : 'is not a valid sealer header';
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `is not a valid sealer header (${e instanceof JsonFileError ? e.problem : (e as Error).message})`;
     throw new SealerError('bad-header', `${path} ${why}`);
   }
   const bytes = secretBytes(secret);

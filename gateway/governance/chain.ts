@@ -1,11 +1,11 @@
 // The governance chain the gateway was given at bootstrap (DIR/governance.json): verified at
 // start, its last version in force, one link longer with each approved governance update; and
 // how the gateway reads its governance files that may not exist yet.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import { verifyGovernanceChain, type GovernanceDocument } from '../../policy/index.js';
+import { readJsonFile } from '../../contract/io/json-file.js';
 
 /** Where the gateway keeps the governance chain it was given at bootstrap. */
 export const governanceFile = (dir: string) => path.join(dir, 'governance.json');
@@ -50,7 +50,7 @@ export class GovernanceChain {
 /** A JSON file of the gateway's, or undefined if there is none yet. */
 export function readJson(file: string): unknown {
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    return readJsonFile(file, z.unknown());
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

@@ -1,11 +1,12 @@
 // What the KMS facade keeps beside the cluster's key records: aliases and key policies, in one
 // JSON file written atomically. Every change — here or to a key record (state, description,
 // tags) — runs through `exclusive`, one at a time, so concurrent requests never lose an update.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { KeyRecord, KeyStore } from '../keys.js';
 import { SerialQueue } from '../serial-queue.js';
+import { readJsonFile } from '../../contract/io/json-file.js';
 
 const aliasSchema = z.object({
   name: z.string(),
@@ -30,7 +31,7 @@ export class KmsState {
     private readonly file: string,
     private readonly keys: KeyStore,
   ) {
-    this.data = existsSync(file) ? fileSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) : { aliases: [], policies: {} };
+    this.data = existsSync(file) ? readJsonFile(file, fileSchema) : { aliases: [], policies: {} };
   }
 
   /** Runs `f` after every earlier change has finished. */

@@ -1,9 +1,10 @@
 // The signer daemon: `init` (seal a new store, make the identity), `configure` (pin the
 // gateway and peers), `enrol` (seal the bootstrap governance and principal registry), `run`
 // (serve). The operator secret arrives on stdin.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { z } from 'zod';
 import { readSecretFromStdin } from '../../contract/io/stdin.js';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { Logger } from 'pino';
@@ -17,6 +18,7 @@ import { auditLogPath } from '../../audit/paths.js';
 import { createRpcServer, type RpcHandler } from './rpc.js';
 import { SignerService } from './service.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
+import { readJsonFile } from '../../contract/io/json-file.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
 
@@ -31,9 +33,11 @@ async function init(dir: string, name: string, id: number): Promise<void> {
   process.stdout.write(JSON.stringify(identity) + '\n');
 }
 
+const ownIdentitySchema = z.object({ name: z.string(), id: z.number().int() }).passthrough();
+
 async function configure(dir: string, v: Record<string, string | undefined>): Promise<void> {
   const P = signerPaths(dir);
-  const own = JSON.parse(readFileSync(P.identity, 'utf8')) as { name: string; id: number };
+  const own = readJsonFile(P.identity, ownIdentitySchema);
   const config = signerConfigSchema.parse({
     name: own.name,
     id: own.id,

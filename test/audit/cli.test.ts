@@ -100,6 +100,15 @@ describe('mpchsm audit verify', () => {
     expect(io.lines.at(-1)).toBe('audit verify: every chain, signed head and cross-check holds');
   });
 
+  it('a garbled signer identity.json is a finding naming the file, not a crash', async () => {
+    const file = path.join(dir, 'signers', 'signer2', 'identity.json');
+    writeFileSync(file, readFileSync(file, 'utf8').slice(0, 40));
+    const io = capture();
+    expect(await auditVerify(dir, io)).toBe(1);
+    expect(io.text()).toContain(`signer2: [unreadable] ${file}: not valid JSON (`);
+    expect(io.text()).toMatch(/signer1\s+ok/);
+  });
+
   it('exits 1 naming the party, entry and fault of an edited signer log', async () => {
     const file = signerAuditPath(dir, 'signer2');
     const lines = readFileSync(file, 'utf8').split('\n');
@@ -177,6 +186,14 @@ describe('mpchsm audit show', () => {
 });
 
 describe('mpchsm doctor', () => {
+  it('a garbled operator.json is a finding naming the file and exit 1', async () => {
+    const file = path.join(dir, 'signers', 'signer3', 'operator.json');
+    writeFileSync(file, '{"operator": ');
+    const io = capture();
+    expect(await doctor(dir, { strict: false }, io)).toBe(1);
+    expect(io.text()).toContain(`[damaged-file] ${file}: not valid JSON (`);
+  });
+
   let servers: http.Server[] = [];
   afterEach(async () => {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

@@ -140,7 +140,9 @@ describe('local cluster', () => {
     bad[bad.length - 5]! ^= 0x01;
     writeFileSync(victim, bad);
     try {
-      await expect(tc.up()).rejects.toThrow(/signer2 did not start/);
+      const started = Date.now();
+      await expect(tc.up()).rejects.toThrow(/signer2 did not start: it exited with status 1; the last lines of .*signer2\.log:\n.*identity|key\./s);
+      expect(Date.now() - started).toBeLessThan(10_000); // reported as it exits, not after the 30 s health wait
       expect(readFileSync(path.join(tc.dir, 'logs', 'signer2.log'), 'utf8')).toContain(victim);
     } finally {
       writeFileSync(victim, original);
