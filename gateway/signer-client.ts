@@ -5,6 +5,7 @@ import http from 'node:http';
 import { signRequest, verifyResponse } from '../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { fingerprint } from '../contract/identity/identity.js';
+import type { SignerErrorCode } from '../contract/signer-rpc/errors.js';
 import type { Route, RouteAnswer, RouteBody } from '../contract/signer-rpc/route.js';
 import type { SignerEntry } from './config.js';
 
@@ -23,7 +24,8 @@ export class SignerRefusedError extends Error {
   constructor(
     readonly signer: string,
     readonly status: number,
-    readonly code: string,
+    /** A code of contract/signer-rpc/errors.ts, as the signer answered it ('error' if it named none). */
+    readonly code: SignerErrorCode | 'error',
     message: string,
   ) {
     super(`signer ${signer} refused: ${message}`);
@@ -88,7 +90,7 @@ export class SignerClient {
               return reject(new SignerUnavailableError(this.name, `unauthenticated answer: ${(e as Error).message}`));
             }
             const json = JSON.parse(raw.toString('utf8')) as { code?: string; message?: string };
-            if (status !== 200) return reject(new SignerRefusedError(this.name, status, json.code ?? 'error', json.message ?? `HTTP ${status}`));
+            if (status !== 200) return reject(new SignerRefusedError(this.name, status, (json.code as SignerErrorCode | undefined) ?? 'error', json.message ?? `HTTP ${status}`));
             const answer = route.response.safeParse(json);
             if (answer.success) resolve(answer.data as RouteAnswer<R>);
             else reject(answer.error);

@@ -13,6 +13,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { SigV4Refusal } from '../contract/signer-rpc/errors.js';
 
 /** Accepted clock difference for a request's own date, each way (SigV4's, and every kind of request evidence's). */
 export const EVIDENCE_SKEW_MS = 5 * 60_000;
@@ -38,7 +39,7 @@ export interface ReceivedRequest extends ForwardedHttpRequest {
 }
 
 /** AWS's names for an authentication failure. */
-export type SigV4ErrorType = 'IncompleteSignatureException' | 'InvalidSignatureException' | 'MissingAuthenticationTokenException' | 'UnrecognizedClientException';
+export type SigV4ErrorType = SigV4Refusal;
 
 /** Which check failed. */
 export type SigV4ErrorCode =

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ReplayGuard, signResponse, verifyRequest } from '../../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
+import type { SignerErrorCode } from '../../contract/signer-rpc/errors.js';
 import { logHeadSchema, type Route, type RouteAnswer } from '../../contract/signer-rpc/route.js';
 
 export const RPC_MAX_BODY = 16 * 1024 * 1024;
@@ -16,7 +17,7 @@ export const RPC_MAX_SKEW_MS = 60_000;
 export class RpcError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: SignerErrorCode,
     message: string,
   ) {
     super(message);
