@@ -32,5 +32,5 @@ export const CHECKED = {
   encrypt: { operation: 'Encrypt', what: 'encryption with a token key', key: 'any' },
 } as const satisfies Readonly<Record<string, Checked>>;
 
-/** The check the module asks for by `name`. */
-export const checkNamed = (name: string): Checked | undefined => (CHECKED as Readonly<Record<string, Checked>>)[name];
+/** The check the module asks for by `name` (own names only: `toString` is not a check). */
+export const checkNamed = (name: string): Checked | undefined => (Object.hasOwn(CHECKED, name) ? (CHECKED as Readonly<Record<string, Checked>>)[name] : undefined);

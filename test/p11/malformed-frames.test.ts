@@ -91,6 +91,8 @@ const ROWS: Row[] = [
   loggedIn('C_DestroyObject with a list for the handle', req(OP.DESTROY_OBJECT, [Buffer.from('c:x')])),
   loggedIn('C_SetAttributeValue with a template of lists', (c, k) => req(OP.SET_ATTRIBUTES, k, [[[CKA.LABEL], [Buffer.from('x')]]])(c)),
   loggedIn('a check with uints', req(OP.CHECK, 1, 2)),
+  // An inherited property of the checks' table is not a check.
+  loggedIn('a check named toString', (c, k) => req(OP.CHECK, Buffer.from('toString'), k)(c)),
 ];
 
 let tc: TestCluster;
