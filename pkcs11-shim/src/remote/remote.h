@@ -37,7 +37,7 @@ void transport_shutdown(int after_fork);
 int transport_call(const uint8_t *req, size_t req_len, int timeout_ms, int idempotent, uint8_t **resp, size_t *resp_len,
                    char *err, size_t errlen);
 
-/* ---- requests to the gateway (rpc.c); operation codes match OP in gateway/p11/wire.ts ---- */
+/* ---- requests to the gateway (rpc.c); operation codes match OP in contract/pkcs11/wire.ts (test/p11/wire-codes.test.ts) ---- */
 enum {
   OP_LOGIN = 1,
   OP_LOGOUT = 2,
