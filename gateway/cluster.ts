@@ -47,6 +47,11 @@ export class Cluster implements ClusterSessions {
   private readonly reshares = new SerialQueue();
   /** Key creations not finished at every signer yet (gateway/create-journal.ts). */
   readonly creations: CreateJournal;
+  /**
+   * Marks a proposal executed once the key it creates is recorded (gateway/main.ts sets it), before
+   * the journal record goes: a crash after that cannot leave the proposal open for a second key.
+   */
+  proposalExecuted?: (id: string) => Promise<void>;
 
   constructor(
     readonly config: GatewayConfig,
@@ -195,6 +200,7 @@ export class Cluster implements ClusterSessions {
       creationDate: Date.now(),
       participants: [...this.clients.keys()],
       threshold: this.config.threshold,
+      ...(req.evidence?.policy !== undefined ? { policy: req.evidence.policy } : {}),
       ...(proposal ? { proposal } : {}),
     };
     const target = { keyId, session: journaled.session };
@@ -211,6 +217,7 @@ export class Cluster implements ClusterSessions {
     }
     const record = recordOfCreation(journaled, pkg);
     await this.keys.put(record);
+    if (proposal) await this.proposalExecuted?.(proposal);
     await commitCreation(this.active, this.creations, journaled, this.log);
     this.log.info({ keyId, keySpec: req.keySpec, scheme: record.scheme }, 'key created');
     return record;

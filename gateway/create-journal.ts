@@ -32,6 +32,8 @@ export const creationRecordSchema = z.strictObject({
   /** Every signer asked to hold a share, at this threshold. */
   participants: z.array(z.number().int().min(1).max(255)).min(1).max(255),
   threshold: z.number().int().min(1),
+  /** The key policy asked for (the signers keep the same); absent: the default policy. */
+  policy: z.string().max(32768).optional(),
   /** The approved proposal the creation executes, if any: executed once the key is recorded. */
   proposal: z.string().max(128).optional(),
 });

@@ -1,7 +1,7 @@
 // Finishing the key creations the last run left in the journal (gateway/create-journal.ts), at
 // the gateway's start before any request is served. A creation is completed when every
-// participant holds a share of the key with the same public package (the key is recorded, then
-// committed at every signer, and its proposal marked executed); otherwise it is rolled back:
+// participant holds a share of the key with the same public package (the key is recorded, its
+// proposal marked executed, then the key committed at every signer); otherwise it is rolled back:
 // every participant forgets its pending share and gives back the authority it spent, so the
 // proposal can be approved again. A creation that cannot be decided (a participant does not
 // answer) stays journaled for the next start. Each decision is one gateway audit entry under the
@@ -12,7 +12,6 @@ import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import type { Trace } from './cluster-outcome.js';
 import { commitCreation, participantsOf, recordOfCreation, rollBackCreation, type CreationRecord } from './create-journal.js';
 import type { GatewayDeps } from './deps.js';
-import type { ProposalStore } from './proposals.js';
 
 export interface ResumedCreation {
   KeyId: string;
@@ -21,7 +20,7 @@ export interface ResumedCreation {
   Error?: string;
 }
 
-type Deps = Pick<GatewayDeps, 'cluster' | 'audit' | 'log'> & { proposals?: ProposalStore };
+type Deps = Pick<GatewayDeps, 'cluster' | 'audit' | 'log' | 'kmsState'>;
 
 /** Completes or rolls back every journaled creation; one audit entry each. */
 export async function resumeCreations(deps: Deps): Promise<ResumedCreation[]> {
@@ -38,7 +37,6 @@ export async function resumeCreations(deps: Deps): Promise<ResumedCreation[]> {
     out.push(result);
     const level = result.Outcome === 'unfinished' ? 'error' : 'info';
     deps.log[level]({ keyId: r.keyId, session: r.session, outcome: result.Outcome, err: result.Error }, `interrupted key creation: ${result.Outcome}`);
-    if (result.Outcome === 'completed' && r.proposal) await deps.proposals?.finish(r.proposal, 'executed', 'ok (completed at the gateway’s restart)');
     await deps.audit.append({
       request: r.session,
       op: 'CreateKey',
@@ -66,7 +64,12 @@ async function decide(deps: Deps, r: CreationRecord, trace: Trace): Promise<Resu
   const packages = entries.map((e) => (e?.publicPackage === undefined ? undefined : canonicalJson(e.publicPackage)));
   const complete = chosen.length === r.participants.length && packages.every((p) => p !== undefined && p === packages[0]);
   if (recorded || complete) {
-    if (!recorded) await cluster.keys.put(recordOfCreation(r, keyPackageSchema.parse(entries[0]!.publicPackage)));
+    if (!recorded) {
+      await cluster.keys.put(recordOfCreation(r, keyPackageSchema.parse(entries[0]!.publicPackage)));
+      // The policy asked for, as CreateKey stores it beside the key (none stored: the default one).
+      if (r.policy !== undefined) await deps.kmsState.exclusive(() => deps.kmsState.putPolicy(r.keyId, r.policy!));
+    }
+    if (r.proposal) await cluster.proposalExecuted?.(r.proposal);
     return (await commitCreation(cluster.active, cluster.creations, r, log)) ? { KeyId: r.keyId, Outcome: 'completed' } : unfinished('not every signer committed the key');
   }
   const failed = await rollBackCreation(cluster.active, cluster.creations, r, log);

@@ -73,7 +73,8 @@ async function run(dir: string): Promise<void> {
   // A resharing the last run left between its adopts is finished before any request is served.
   await resumeReshares({ cluster, audit, log });
   // So is a key creation it left journaled: completed if every signer holds the key, else rolled back.
-  await resumeCreations({ cluster, audit, log, proposals: policy.proposals });
+  cluster.proposalExecuted = (id) => policy.proposals.finish(id, 'executed', 'ok');
+  await resumeCreations({ cluster, audit, log, kmsState });
   const deps = { config, cluster, principals, log, dir, kmsState, audit };
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
