@@ -14,14 +14,17 @@ import { keyRecordName } from './relay.js';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const SHARE_PREFIX = keyRecordName('');
 
-/** Every key held here (or only `keyId`, then with its public package). */
+/**
+ * Every key held here (or only `keyId`, then with its public package). A share without a policy
+ * record (a signer stopped between storing one and the other) was never committed: pending.
+ */
 export async function inventory(store: ShareStore, guard: PolicyGuard, keyId?: string): Promise<InventoryEntry[]> {
   const records = new Map(guard.inventory().map((k) => [k.keyId, k.pending]));
   const shares = new Set((await store.list()).filter((n) => n.startsWith(SHARE_PREFIX)).map((n) => n.slice(SHARE_PREFIX.length)));
   const ids = keyId === undefined ? [...new Set([...records.keys(), ...shares])].sort() : [keyId].filter((id) => records.has(id) || shares.has(id));
   const out: InventoryEntry[] = [];
   for (const id of ids) {
-    const entry: InventoryEntry = { keyId: id, state: records.get(id) ? 'pending' : 'committed', share: shares.has(id), policy: records.has(id) };
+    const entry: InventoryEntry = { keyId: id, state: records.get(id) === false ? 'committed' : 'pending', share: shares.has(id), policy: records.has(id) };
     const raw = entry.share ? await store.get(keyRecordName(id)) : undefined;
     if (raw) {
       try {

@@ -20,7 +20,7 @@ import { relayRounds } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { signApproval, type Proposal } from '../../policy/index.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { appRequest, approve, failure, kms, proposalIn, refusal, startWithSigners, stopWithSigners } from '../policy-cluster/helpers.js';
+import { appRequest, approve, auditEntries, failure, kms, proposalIn, refusal, startWithSigners, stopWithSigners } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
@@ -86,7 +86,8 @@ const holding = async (keyId: string) => (await Promise.all(signers.map((c) => c
 describe('kill -9 of the gateway inside CreateKey', () => {
   it('at random points: after a restart every creation is completed or rolled back everywhere, and nothing acknowledged is lost', async () => {
     const specs = ['ECC_NIST_EDWARDS25519', 'ECC_NIST_P256', 'RSA_2048'] as const;
-    for (let trial = 0; trial < 6; trial++) {
+    let resumedBefore = 0;
+    for (let trial = 0; trial < 9; trial++) {
       const spec = specs[trial % specs.length]!;
       // RSA: the dealer takes seconds, then the signers install; EC: a second or two of rounds under load.
       const delay = Math.floor(Math.random() * (spec === 'RSA_2048' ? 12_000 : 3000));
@@ -98,7 +99,9 @@ describe('kill -9 of the gateway inside CreateKey', () => {
       const answered = await creating;
       if (answered) acknowledged.push(answered);
       await restartGateway();
-      console.log(`trial ${trial}: ${spec}, gateway killed after ${delay} ms; CreateKey ${answered ? 'answered' : 'interrupted'}`);
+      const resumed = auditEntries(tc, 'gateway').filter((e) => e.op === 'CreateKey' && (e.detail as { resumed?: boolean } | undefined)?.resumed).length;
+      console.log(`trial ${trial}: ${spec}, gateway killed after ${delay} ms; CreateKey ${answered ? 'answered' : 'interrupted'}; ${resumed - resumedBefore} creation(s) finished at the restart`);
+      resumedBefore = resumed;
       await expectInventoriesAgree();
       await expectAcknowledgedKeys();
     }
