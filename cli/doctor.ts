@@ -2,6 +2,8 @@
 // one person, account or machine controls t signers; the dev cluster, which keeps every
 // operator secret in one directory, must and does report itself as a single administrative
 // domain. Facts come from the cluster directory, /proc, /etc/passwd and each signer's /health.
+// It also compares the keys the gateway records with those every signer holds (doctor/inventory.ts):
+// any difference is a finding and makes the exit status 1.
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -10,6 +12,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { EXIT_UNREADABLE, consoleIo, keyOf, list, readCluster, readJsonOr, type Io } from './cluster-dir.js';
 import { getJson } from './processes.js';
+import { checkInventories } from './doctor/inventory.js';
 
 const operatorSchema = z.object({ operator: z.string().min(1).max(128) });
 // Only names and roles: the file also holds credentials, which are never read into output.
@@ -87,7 +90,7 @@ function shared<T>(facts: SignerFacts[], value: (f: SignerFacts) => T | undefine
   return [...m].filter(([, names]) => names.length > 1);
 }
 
-/** Reports how independent the signers are; a damaged file, or with `strict` any finding, makes the exit status 1. */
+/** Reports how independent the signers are and whether their key inventories agree with the gateway's; a damaged file, a difference between inventories, or with `strict` any finding, makes the exit status 1. */
 export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleIo): Promise<number> {
   const c = readCluster(dir);
   if (typeof c === 'string') {
@@ -205,6 +208,10 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
     else if (f.sealer === 'unknown') find('unknown-sealing', `${f.name}'s share store sealing is unknown (no store/sealer.json)`);
   }
   if (n === 1) singleDomain.push('there is only one signer');
+  const inventory = await checkInventories(c, refused);
+  // An unreachable signer is reported above; what it holds is simply unknown, not a difference.
+  const differences = inventory.findings.filter((f) => f.code !== 'inventory-unavailable');
+  for (const f of inventory.findings) find(f.code, f.message);
   for (const message of damaged) find('damaged-file', message);
 
   io.out(`mpchsm doctor: ${c.L.root}: ${n} signer${n === 1 ? '' : 's'}, threshold ${c.threshold ?? 'unknown'}, ${reachable} reachable`);
@@ -212,11 +219,16 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   const rows = facts.map((f) => [f.name, f.host, f.processUid === undefined ? 'not running' : user(f.processUid), user(f.dataOwner), f.operator, f.sealer, f.health]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [header, ...rows]) io.out('  ' + r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  '));
+  io.out(
+    inventory.skipped
+      ? `keys: not compared (${inventory.skipped})`
+      : `keys: ${inventory.counts.map((k) => `${k.party} ${k.keys}`).join(', ')}; ${differences.length === 0 ? 'the inventories agree' : `${differences.length} difference${differences.length === 1 ? '' : 's'}`}`,
+  );
   io.out(findings.length === 0 ? 'findings: none' : `findings (${findings.length}):`);
   for (const f of findings) io.out(`  - [${f.code}] ${f.message}`);
   if (singleDomain.length > 0)
     io.out(`verdict: this deployment is a SINGLE ADMINISTRATIVE DOMAIN: ${singleDomain.join('; ')}. Whoever controls that controls every share; the threshold protects nothing against them.`);
   else if (findings.length > 0) io.out('verdict: the signers are not fully independent (see the findings above).');
   else io.out('verdict: no shared operator, secret, host, account or data directory found among the signers.');
-  return damaged.length > 0 || (opts.strict && findings.length > 0) ? 1 : 0;
+  return damaged.length > 0 || differences.length > 0 || (opts.strict && findings.length > 0) ? 1 : 0;
 }

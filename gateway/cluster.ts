@@ -6,9 +6,11 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ProtocolError, type Message } from '../signers/protocols/common.js';
 import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
-import { keyPackageSchema } from '../signers/protocols/key-package.js';
+import { keyPackageSchema, type KeyPackage } from '../signers/protocols/key-package.js';
 import { packageField, packageOf, publicKeyOfPackage } from './key-package.js';
 import { ReshareJournal, type JournalRecord } from './reshare-journal.js';
+import { commitCreation, CreateJournal, recordOfCreation, rollBackCreation, type CreationRecord } from './create-journal.js';
+import { proposalSchema } from '../policy/index.js';
 import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
 import type { SuiteName } from '../signers/protocols/suites.js';
 import { relayRounds, type Rounds } from './relay.js';
@@ -19,7 +21,6 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
-import { spkiFromRawPublicKey } from '../contract/keys/spki.js';
 import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
@@ -44,6 +45,13 @@ export class Cluster implements ClusterSessions {
   readonly journal: ReshareJournal;
   /** Resharings, one at a time. */
   private readonly reshares = new SerialQueue();
+  /** Key creations not finished at every signer yet (gateway/create-journal.ts). */
+  readonly creations: CreateJournal;
+  /**
+   * Marks a proposal executed once the key it creates is recorded (gateway/main.ts sets it), before
+   * the journal record goes: a crash after that cannot leave the proposal open for a second key.
+   */
+  proposalExecuted?: (id: string) => Promise<void>;
 
   constructor(
     readonly config: GatewayConfig,
@@ -54,6 +62,7 @@ export class Cluster implements ClusterSessions {
   ) {
     this.keys = new KeyStore(keysDir);
     this.journal = new ReshareJournal(path.join(path.dirname(keysDir), 'reshare-journal'));
+    this.creations = new CreateJournal(path.join(path.dirname(keysDir), 'create-journal'));
     this.clientFor = (s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead);
     this.clients = new Map(config.signers.map((s) => [s.id, this.clientFor(s)]));
     this.planner = new Planner(this.clients);
@@ -166,36 +175,50 @@ export class Cluster implements ClusterSessions {
     return Promise.all([...this.clients.values()].map(async (c) => ({ name: c.name, id: c.id, healthy: await c.health() })));
   }
 
-  /** Creates a key: DKG across all signers (EC/Edwards) or the RSA ceremony. */
+  /**
+   * Creates a key: DKG across all signers (EC/Edwards) or the RSA ceremony, as a journaled
+   * transaction (create-journal.ts): journaled before the first signer is asked, rolled back
+   * everywhere if it fails, committed at every signer once recorded here.
+   */
   async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string; trace?: Trace; evidence?: Creation }): Promise<KeyRecord> {
     const trace = req.trace ?? { signers: [] };
     const keyId = randomUUID();
-    const base = {
+    const rsa = req.keySpec.startsWith('RSA_');
+    const scheme: Scheme | undefined = rsa ? 'rsa-shoup' : ECDSA_CURVE[req.keySpec] ? 'ecdsa-dkls23' : FROST_SCHEME[req.keySpec];
+    if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
+    if (!rsa && req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
+    const proposal = proposalSchema.safeParse(req.evidence?.proposal).data?.id;
+    const journaled: CreationRecord = {
       keyId,
+      // The request id the signers record it under: an RSA installation's is the key id.
+      session: rsa ? keyId : randomUUID(),
+      scheme,
       keySpec: req.keySpec,
       keyUsage: req.keyUsage,
-      holders: [...this.clients.keys()],
-      threshold: this.config.threshold,
-      state: 'Enabled' as const,
-      origin: req.pkcs8Pem ? ('EXTERNAL' as const) : ('AWS_KMS' as const),
+      origin: req.pkcs8Pem ? 'EXTERNAL' : 'AWS_KMS',
       description: req.description ?? '',
       creationDate: Date.now(),
-      tags: [],
+      participants: [...this.clients.keys()],
+      threshold: this.config.threshold,
+      ...(req.evidence?.policy !== undefined ? { policy: req.evidence.policy } : {}),
+      ...(proposal ? { proposal } : {}),
     };
-    let record: KeyRecord;
-    if (req.keySpec.startsWith('RSA_')) {
-      record = { ...base, scheme: 'rsa-shoup', ...(await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem, req.evidence)) };
-    } else if (ECDSA_CURVE[req.keySpec]) {
-      if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
-      record = { ...base, scheme: 'ecdsa-dkls23', ...(await this.ecdsa.keygen(keyId, req.keySpec, trace, req.evidence)) };
-    } else {
-      const scheme = FROST_SCHEME[req.keySpec];
-      if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
-      if (req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
-      const pub = await this.generate(keyId, trace, signerRoutes.dkg, (common) => ({ ...common, suite: 'ed25519', ...(req.evidence ? { creation: req.evidence } : {}) }), (p) => publicPackageSchema.parse(p));
-      record = { ...base, scheme, frost: pub, publicKey: Buffer.from(spkiFromRawPublicKey(req.keySpec, Buffer.from(pub.groupPublicKey, 'hex'))).toString('base64') };
+    const target = { keyId, session: journaled.session };
+    await this.creations.put(journaled);
+    let pkg: KeyPackage;
+    try {
+      if (rsa) pkg = await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem, req.evidence);
+      else if (scheme === 'ecdsa-dkls23') pkg = await this.ecdsa.keygen(target, req.keySpec, trace, req.evidence);
+      else pkg = await this.generate(target, trace, signerRoutes.dkg, (common) => ({ ...common, suite: 'ed25519', ...(req.evidence ? { creation: req.evidence } : {}) }), (p) => publicPackageSchema.parse(p));
+    } catch (e) {
+      // No partial keys: every signer forgets its pending share (a dead one is asked at the next start).
+      await rollBackCreation(this.active, this.creations, journaled, this.log);
+      throw e;
     }
+    const record = recordOfCreation(journaled, pkg);
     await this.keys.put(record);
+    if (proposal) await this.proposalExecuted?.(proposal);
+    await commitCreation(this.active, this.creations, journaled, this.log);
     this.log.info({ keyId, keySpec: req.keySpec, scheme: record.scheme }, 'key created');
     return record;
   }
@@ -204,11 +227,11 @@ export class Cluster implements ClusterSessions {
    * Distributed key generation with every signer (FROST's DKG, DKLs23's), relayed for the two
    * rounds after the start; `body` completes the start's body with the scheme's members.
    * The gateway only relays: broadcasts go to everyone (each signer checks that all saw the
-   * same), shares are encrypted end to end. The key exists once every signer stored its share
-   * and reports the same public package.
+   * same), shares are encrypted end to end. Every signer stores a pending share; the key exists
+   * once all of them report the same public package (createKey then commits it).
    */
-  async generate<Q extends z.ZodType<unknown, { session: string }>, P>(keyId: string, trace: Trace, routes: Rounds<Q, typeof keygenAnswer>, body: (common: KeygenCommon) => z.input<Q>, parse: (pkg: unknown) => P): Promise<P> {
-    const session = randomUUID();
+  async generate<Q extends z.ZodType<unknown, { session: string }>, P>(target: { keyId: string; session: string }, trace: Trace, routes: Rounds<Q, typeof keygenAnswer>, body: (common: KeygenCommon) => z.input<Q>, parse: (pkg: unknown) => P): Promise<P> {
+    const { keyId, session } = target;
     trace.session = session;
     const all = [...this.clients.values()];
     const participants = all.map((c) => c.id);
@@ -221,9 +244,6 @@ export class Cluster implements ClusterSessions {
       });
       return parse(done[0]!.publicPackage);
     } catch (e) {
-      // No partial keys: whoever stored a share forgets it (best effort; a dead signer keeps
-      // an orphan share of a key that never existed, which nothing can use).
-      await Promise.allSettled(all.map((c) => c.call(signerRoutes.keys.forget, { keyId })));
       throw this.asClusterError(e, 'key generation');
     }
   }

@@ -36,5 +36,5 @@ export interface ClusterSessions {
    * Key generation with every signer, relayed for the two rounds after the start; `body`
    * completes the start's body with the scheme's members. Answers the agreed public package.
    */
-  generate<Q extends z.ZodType<unknown, { session: string }>, P>(keyId: string, trace: Trace, routes: Rounds<Q, typeof keygenAnswer>, body: (common: KeygenCommon) => z.input<Q>, parse: (pkg: unknown) => P): Promise<P>;
+  generate<Q extends z.ZodType<unknown, { session: string }>, P>(target: { keyId: string; session: string }, trace: Trace, routes: Rounds<Q, typeof keygenAnswer>, body: (common: KeygenCommon) => z.input<Q>, parse: (pkg: unknown) => P): Promise<P>;
 }

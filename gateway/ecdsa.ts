@@ -13,7 +13,6 @@ import type { ClusterSessions, SignRequest } from './coordinator.js';
 import { ClusterError, traceSession, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
-import { spkiFromRawPublicKey } from '../contract/keys/spki.js';
 import { relayRounds } from './relay.js';
 
 export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
@@ -25,11 +24,10 @@ export class EcdsaCoordinator {
   ) {}
 
   /** DKLs23 key generation (DKG plus pairwise OT setup) with every signer. */
-  async keygen(keyId: string, keySpec: KeySpec, trace: Trace, creation?: Creation): Promise<{ publicKey: string; ecdsa: EcdsaPublicPackage }> {
+  async keygen(target: { keyId: string; session: string }, keySpec: KeySpec, trace: Trace, creation?: Creation): Promise<EcdsaPublicPackage> {
     const curve = ECDSA_CURVE[keySpec];
     if (!curve) throw new ClusterError('unsupported', `${keySpec} is not an ECDSA key spec`);
-    const pub = await this.cluster.generate(keyId, trace, signerRoutes.ecdsa.keygen, (common) => ({ ...common, curve, ...(creation ? { creation } : {}) }), (p) => ecdsaPublicSchema.parse(p));
-    return { publicKey: Buffer.from(spkiFromRawPublicKey(keySpec, Buffer.from(pub.publicKey, 'hex'))).toString('base64'), ecdsa: pub };
+    return this.cluster.generate(target, trace, signerRoutes.ecdsa.keygen, (common) => ({ ...common, curve, ...(creation ? { creation } : {}) }), (p) => ecdsaPublicSchema.parse(p));
   }
 
   /** Three rounds with t signers; returns the DER signature KMS returns. */

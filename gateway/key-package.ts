@@ -2,6 +2,7 @@
 // ECDSA's or Shoup RSA's public parameters), and the public key in it, which a resharing must
 // leave as it was.
 import type { KeyPackage } from '../signers/protocols/key-package.js';
+export { publicKeyOfPackage } from '../signers/protocols/key-package.js';
 import type { KeyRecord } from './keys.js';
 
 /** The package a key record holds for its scheme. */
@@ -10,6 +11,3 @@ export const packageOf = (k: KeyRecord): KeyPackage | undefined => (k.scheme ===
 /** The key record's field for a package. */
 export const packageField = (p: KeyPackage): Pick<KeyRecord, 'rsa'> | Pick<KeyRecord, 'ecdsa'> | Pick<KeyRecord, 'frost'> =>
   'n' in p ? { rsa: p } : 'protocol' in p ? { ecdsa: p } : { frost: p };
-
-/** What identifies the key in a package: the RSA modulus and exponent, or the group public key. */
-export const publicKeyOfPackage = (p: KeyPackage): string => ('n' in p ? `${p.n}:${p.e}` : 'protocol' in p ? p.publicKey : p.groupPublicKey);

@@ -7,14 +7,10 @@
 // before MpcHsm.RefreshKeyShares reshares the key): adopt is sent again to every holder —
 // a signer answers a repeated adopt as done (signers/node/reshare.ts) — then the key record is
 // updated. One that still fails is logged and kept for the next attempt.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
-import path from 'node:path';
 import { z } from 'zod';
-import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import { keyIdSchema, sessionIdSchema } from '../contract/signer-rpc/relayed.js';
-import { readJsonFile } from '../contract/io/json-file.js';
+import { KeyJournal } from './key-journal.js';
 
 export const journalRecordSchema = z.strictObject({
   keyId: keyIdSchema,
@@ -26,40 +22,8 @@ export const journalRecordSchema = z.strictObject({
 export type JournalRecord = z.infer<typeof journalRecordSchema>;
 
 /** One file per key being reshared, in a directory of the gateway's own. */
-export class ReshareJournal {
-  constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-
-  private file(keyId: string): string {
-    return path.join(this.dir, `${keyIdSchema.parse(keyId)}.json`);
-  }
-
-  get(keyId: string): JournalRecord | undefined {
-    const file = this.file(keyId);
-    return existsSync(file) ? this.read(file) : undefined;
-  }
-
-  list(): JournalRecord[] {
-    // Only complete records: an interrupted write leaves a hidden temp file, never a `.json`.
-    return readdirSync(this.dir)
-      .filter((f) => f.endsWith('.json'))
-      .sort()
-      .map((f) => this.read(path.join(this.dir, f)));
-  }
-
-  put(r: JournalRecord): Promise<void> {
-    return writeFileAtomic(this.file(r.keyId), Buffer.from(JSON.stringify(journalRecordSchema.parse(r)) + '\n'), 0o600);
-  }
-
-  async delete(keyId: string): Promise<void> {
-    await unlink(this.file(keyId));
-    await fsyncDir(this.dir);
-  }
-
-  private read(file: string): JournalRecord {
-    return readJsonFile(file, journalRecordSchema);
+export class ReshareJournal extends KeyJournal<JournalRecord> {
+  constructor(dir: string) {
+    super(dir, journalRecordSchema);
   }
 }
-
-/** What finishing a resharing takes of the cluster (gateway/cluster.ts), which uses this journal. */

@@ -28,7 +28,6 @@ const CEREMONY_TIMEOUT_MS = 15 * 60_000; // safe primes for RSA-4096 take minute
 export const ENCRYPTION_PADDING = { RSAES_OAEP_SHA_1: 'oaep-sha1', RSAES_OAEP_SHA_256: 'oaep-sha256', RSAES_PKCS1_V1_5: 'pkcs1v15' } as const satisfies Record<EncryptionAlgorithm, DecryptPadding>;
 
 const dealtSchema = z.object({
-  publicKey: z.object({ spki: z.string() }),
   params: rsaPublicParamsSchema,
   dealer: z.unknown(),
   shares: z.array(z.object({ id: z.number().int(), envelope: z.unknown() })),
@@ -45,9 +44,10 @@ export class RsaCoordinator {
 
   /**
    * Deals a new (or imported) key in a short-lived dealer process and installs each signer's
-   * encrypted share; the key exists only once every signer installed its share.
+   * encrypted share, pending until the gateway commits it (cluster.ts createKey, which rolls
+   * the installation back if one fails); answers the key's public parameters.
    */
-  async ceremony(keyId: string, keySpec: string, trace: Trace, pkcs8Pem?: string, creation?: Creation): Promise<{ publicKey: string; rsa: z.infer<typeof rsaPublicParamsSchema> }> {
+  async ceremony(keyId: string, keySpec: string, trace: Trace, pkcs8Pem?: string, creation?: Creation): Promise<z.infer<typeof rsaPublicParamsSchema>> {
     const signers = [...this.clients.values()];
     const participants = signers.map((c) => c.id);
     const recipients = signers.map((c) => ({ id: c.id, identity: c.entry.identity }));
@@ -58,19 +58,14 @@ export class RsaCoordinator {
     const dealt = dealtSchema.parse(await runDealer(request));
     this.log.info({ keyId, ms: Date.now() - started, fingerprints: recipients.map((r) => fingerprint(r.identity).slice(0, 16)) }, 'RSA key dealt');
     trace.session = keyId;
-    try {
-      const answers = await Promise.all(
-        signers.map((c) => {
-          const share = dealt.shares.find((s) => s.id === c.id);
-          return c.call(signerRoutes.rsa.install, { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope, creation });
-        }),
-      );
-      trace.signers = traceOf(signers, answers);
-    } catch (e) {
-      await Promise.allSettled(signers.map((c) => c.call(signerRoutes.keys.forget, { keyId })));
-      throw e;
-    }
-    return { publicKey: Buffer.from(dealt.publicKey.spki, 'hex').toString('base64'), rsa: dealt.params };
+    const answers = await Promise.all(
+      signers.map((c) => {
+        const share = dealt.shares.find((s) => s.id === c.id);
+        return c.call(signerRoutes.rsa.install, { keyId, params: dealt.params, dealer: dealt.dealer, envelope: share?.envelope, creation });
+      }),
+    );
+    trace.signers = traceOf(signers, answers);
+    return dealt.params;
   }
 
   sign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {

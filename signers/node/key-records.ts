@@ -1,10 +1,12 @@
 // How a signer stores a key share: the record `key.<id>` (and a reshared share pending adoption)
 // is {scheme, share[, session]}, the share in its scheme's own encoding; an RSA record also holds
 // the key's public parameters, which change with its shares. One place writes and reads them:
-// key generation or installation, signing and resharing.
+// key generation or installation, signing, resharing and the inventory; and the public package
+// a stored share stands for, which new holders and the inventory compare.
 import { z } from 'zod';
 import { decodeKeyShare, encodeKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
 import { decodeEcdsaKeyShare, encodeEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
+import { resharePublicPackage, type ReshareKeyShare } from '../protocols/reshare.js';
 import { encodeKeyShare as encodeRsaShare, encodePublicParams, parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
 import { RpcError } from './rpc.js';
@@ -48,3 +50,22 @@ export function decodeRsaRecord(raw: Uint8Array): RsaHeld & { session?: string |
   const params = parsePublicParams(rec.params);
   return { params, share: parseKeyShare(params, rec.share), session: rec.session };
 }
+
+/** A stored key record (the key's, or a pending one): an EC key share, or an RSA share with its parameters. */
+export type Held = ({ ec: ReshareKeyShare } | { rsa: RsaHeld }) & { session?: string | undefined };
+
+export function decodeRecord(raw: Uint8Array): Held {
+  const scheme = recordScheme(raw);
+  if (scheme === 'rsa') {
+    const { session, ...rsa } = decodeRsaRecord(raw);
+    return { rsa, session };
+  }
+  if (scheme !== 'frost' && scheme !== 'ecdsa') throw new RpcError(403, 'not-reshareable', `a ${scheme} key share cannot be reshared`);
+  const { share, session } = decodeShareRecord(raw, scheme);
+  return { ec: share, session };
+}
+
+export const encodeRecord = (h: Held, session?: string): Buffer => ('rsa' in h ? encodeRsaRecord(h.rsa, session) : encodeShareRecord(h.ec, session));
+
+/** The public package of a held share: what new holders compare, the next resharing's `old`, what the inventory reports. */
+export const packageOf = (h: Held): unknown => ('rsa' in h ? encodePublicParams(h.rsa.params) : resharePublicPackage(h.ec));

@@ -10,14 +10,14 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canonicalJson } from '../../contract/canonical.js';
-import { resharePublicPackage, reshareStart, reshareStep, type ReshareKeyShare, type ReshareState } from '../protocols/reshare.js';
-import { encodePublicParams, parsePublicParams, rsaPublicParamsSchema } from '../protocols/rsa/key.js';
+import { reshareStart, reshareStep, type ReshareState } from '../protocols/reshare.js';
+import { parsePublicParams, rsaPublicParamsSchema } from '../protocols/rsa/key.js';
 import type { Message } from '../protocols/common.js';
 import { refreshHeadroomProblem, RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareReceive, type RsaReshareParams } from '../protocols/rsa/reshare.js';
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard/index.js';
-import { decodeRsaRecord, decodeShareRecord, encodeRsaRecord, encodeShareRecord, recordScheme, type RsaHeld } from './key-records.js';
+import { decodeRecord, encodeRecord, packageOf, type Held } from './key-records.js';
 import { keyPackageSchema, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
@@ -34,25 +34,6 @@ const adoptRequest = reshare.adopt.request.extend({ publicPackage: keyPackageSch
 export const pendingName = (keyId: string) => `reshare.${keyId}`;
 /** An RSA resharing keeps its own dealing to itself: the relay delivers nobody's own messages. */
 type Session = { keyId: string } & ({ state: ReshareState } | { rsa: RsaReshareParams; own: Message[] });
-
-/** A stored key record (the key's, or a pending one): an EC key share, or an RSA share with its parameters. */
-type Held = ({ ec: ReshareKeyShare } | { rsa: RsaHeld }) & { session?: string | undefined };
-
-function decodeRecord(raw: Uint8Array): Held {
-  const scheme = recordScheme(raw);
-  if (scheme === 'rsa') {
-    const { session, ...rsa } = decodeRsaRecord(raw);
-    return { rsa, session };
-  }
-  if (scheme !== 'frost' && scheme !== 'ecdsa') throw new RpcError(403, 'not-reshareable', `a ${scheme} key share cannot be reshared`);
-  const { share, session } = decodeShareRecord(raw, scheme);
-  return { ec: share, session };
-}
-
-const encodeRecord = (h: Held, session?: string): Buffer => ('rsa' in h ? encodeRsaRecord(h.rsa, session) : encodeShareRecord(h.ec, session));
-
-/** The public package of a held share: what new holders compare, and the next resharing's `old`. */
-const packageOf = (h: Held): unknown => ('rsa' in h ? encodePublicParams(h.rsa.params) : resharePublicPackage(h.ec));
 
 const isRsaPackage = (p: KeyPackage): p is z.infer<typeof rsaPublicParamsSchema> => 'n' in p;
 const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((id) => b.includes(id));

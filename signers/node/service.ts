@@ -22,6 +22,7 @@ import { RpcError, type Answer, type Recorded, type RpcHandler } from './rpc.js'
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
 import { SessionTable } from './sessions.js';
+import { inventory } from './inventory.js';
 import { ReshareSessions, pendingName } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
 import type { AuditLog } from '../../audit/log.js';
@@ -93,6 +94,8 @@ export class SignerService {
       [rsa.install.path]: async (b) => this.installed(await this.rsa.install(b)),
       [rsa.partial.path]: (b) => this.rsa.partial(b),
       [keys.forget.path]: (b) => this.forget(b),
+      [keys.commit.path]: (b) => this.commit(b),
+      [keys.inventory.path]: async (b) => ({ keys: await inventory(this.store, this.guard, keys.inventory.request.parse(b).keyId) }),
       [keys.destroy.path]: (b) => this.destroy(b),
       [auth.sigv4.path]: (b) => this.guard.authenticate(b),
       [policy.apply.path]: async (b) => {
@@ -245,6 +248,13 @@ export class SignerService {
     const req = keys.forget.request.parse(body);
     this.guard.checkForget(req.keyId);
     return this.remove(req.keyId);
+  }
+
+  /** Commits a new key: from now on only an approved deletion removes it (guard/keys.ts); recorded. */
+  private async commit(body: unknown): Promise<Answer<typeof keys.commit>> {
+    const req = keys.commit.request.parse(body);
+    const committed = (await this.store.has(keyRecord(req.keyId))) && (await this.guard.commitKey(req.keyId));
+    return { keyId: req.keyId, committed, recorded: { request: `commit-${req.keyId}`, keyId: req.keyId, detail: { committed } } };
   }
 
   /** Destroys this signer's share of a key whose approved deletion is due here; recorded. */

@@ -7,3 +7,6 @@ import { rsaPublicParamsSchema } from './rsa/key.js';
 /** A key's public package, whatever its scheme: what a resharing starts from and ends with. */
 export const keyPackageSchema = z.union([resharePackageSchema, rsaPublicParamsSchema]);
 export type KeyPackage = z.infer<typeof keyPackageSchema>;
+
+/** What identifies the key in a package: the RSA modulus and exponent, or the group public key. */
+export const publicKeyOfPackage = (p: KeyPackage): string => ('n' in p ? `${p.n}:${p.e}` : 'protocol' in p ? p.publicKey : p.groupPublicKey);

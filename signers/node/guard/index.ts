@@ -14,7 +14,7 @@ import { ReplayLedger } from '../replay-ledger.js';
 import { RpcError } from '../rpc.js';
 import { apply } from './changes.js';
 import type { AskedRecord } from './governance.js';
-import { authorizeCreate, checkDestroy, checkForget, forgotten, recordCreated, type CreateRecord, type PendingKey } from './keys.js';
+import { authorizeCreate, checkDestroy, checkForget, commitKey, forgotten, holdPending, recordCreated, type CreateRecord, type PendingKey } from './keys.js';
 import { admissionState, allPeers, authorizeRefresh, checkReshare } from './peers.js';
 import { authenticate, indexPrincipals } from './registry.js';
 import {
@@ -49,6 +49,7 @@ export type { CreateRecord, PendingKey } from './keys.js';
 export class PolicyGuard {
   private constructor(private readonly s: GuardState) {
     indexPrincipals(s);
+    holdPending(s);
     setInterval(() => s.replays.sweep(Date.now()), 30_000).unref();
   }
 
@@ -169,6 +170,13 @@ export class PolicyGuard {
   }
   recordCreated(k: PendingKey): Promise<CreateRecord> {
     return recordCreated(this.s, k);
+  }
+  commitKey(keyId: string): Promise<boolean> {
+    return commitKey(this.s, keyId);
+  }
+  /** The keys this signer keeps a record of, and whether each is still pending (uncommitted). */
+  inventory(): { keyId: string; pending: boolean }[] {
+    return [...this.s.keys.values()].map((k) => ({ keyId: k.keyId, pending: k.pending !== undefined }));
   }
   checkForget(keyId: string): void {
     checkForget(this.s, keyId);

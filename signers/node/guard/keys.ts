@@ -1,8 +1,17 @@
 // This signer's own copy of each key's record — spec, usage, origin, policy, state (Enabled,
 // Disabled, PendingDeletion) — and of the aliases: how a client's key reference resolves here,
 // how a key is born (the administrator's signed CreateKey request for exactly this key, or an
-// approved proposal, and the policy), and when it may be forgotten (a failed creation, rolled
-// back) or destroyed (an approved deletion that is due by this signer's clock).
+// approved proposal, and the policy), when it is committed, and when it may be forgotten (a
+// creation not committed, rolled back) or destroyed (an approved deletion that is due by this
+// signer's clock).
+//
+// A key generation leaves a *pending* key: its share is stored, but the gateway has not yet
+// seen every signer finish with the same public package. The gateway commits it once it has
+// (and recorded the key), or its first use does. Only a pending key is forgotten on the
+// gateway's word — a rolled-back creation — and forgetting it gives back the authority it
+// spent (the proposal or the administrator's request), so an interrupted creation can be
+// approved again. A committed key goes only by an approved ScheduleKeyDeletion: a compromised
+// gateway cannot make a signer drop the share of a key anyone was told exists.
 import {
   authorize,
   createKeyRequestFor,
@@ -14,14 +23,10 @@ import {
   type KeyPolicy,
 } from '../../../policy/index.js';
 import { creationSchema } from '../../../contract/signer-rpc/authority.js';
-import type { VerifiedRequest } from '../admin-evidence.js';
 import { RpcError } from '../rpc.js';
-import { askedDetail, askedFor, markApplied, type AskedRecord } from './governance.js';
+import { askedDetail, askedFor, type AskedRecord } from './governance.js';
 import { principalInput, requestCheck } from './registry.js';
 import { ALIASES, denied, evidenceHashOf, json, KEY_PREFIX, saveLedger, type GuardState, type KeyState, type RegisteredPrincipal } from './state.js';
-
-/** A key may be forgotten (a failed creation rolled back) only this soon after it was made. */
-const FORGET_WINDOW_MS = 10 * 60_000;
 
 /** What a key creation adds to the signer's audit entry. */
 export interface CreateRecord extends AskedRecord {
@@ -39,8 +44,8 @@ export interface PendingKey {
   lastChange: number;
   /** Who asked, who approved, the authorisation's hash and the request's, for the audit entry. */
   record: CreateRecord;
-  /** The request applied at once, spent when the key is stored. */
-  request?: VerifiedRequest;
+  /** The authority spent when the key is stored (`proposal:ID` or `request:REPLAY-ID`), until when. */
+  authority: { name: string; until: number };
 }
 
 export function keyState(s: GuardState, keyId: string): KeyState {
@@ -106,12 +111,10 @@ export async function authorizeCreate(s: GuardState, keyId: string, raw: unknown
     if (p.parameters.Policy !== undefined && typeof p.parameters.Policy !== 'string') throw denied(`proposal ${p.id} has a malformed Policy`);
     policyText = p.parameters.Policy as string | undefined;
   }
-  if (request) {
-    // One request makes one key: a retry of the same key is not a second one.
-    const other = s.creating.get(request.replayId);
-    if (other !== undefined && other !== keyId) throw denied('this signed request was already used to create another key (replay)');
-    s.creating.set(request.replayId, keyId);
-  }
+  const authority = approved ? { name: `proposal:${approved.proposal.id}`, until: approved.proposal.expiresAt } : { name: `request:${request!.replayId}`, until: request!.replayUntil };
+  // One authority makes one key: a retry of the same key is not a second one.
+  const other = s.creating.get(authority.name);
+  if (other !== undefined && other !== keyId) throw denied(approved ? `proposal ${approved.proposal.id} is already creating key ${other} here` : 'this signed request was already used to create another key (replay)');
   const d = authorize({
     principal: principalInput(s, principal),
     operation: 'kms:CreateKey',
@@ -123,7 +126,7 @@ export async function authorizeCreate(s: GuardState, keyId: string, raw: unknown
   if (!d.allowed) throw denied(d.reason);
   const policy = policyText ?? JSON.stringify(defaultPolicy(s), null, 2);
   parsePolicy(policy);
-  if (approved) await markApplied(s, approved.proposal);
+  s.creating.set(authority.name, keyId);
   const detail = askedDetail(approved?.proposal.id, evidenceHash);
   return {
     keyId,
@@ -133,32 +136,74 @@ export async function authorizeCreate(s: GuardState, keyId: string, raw: unknown
     policy,
     lastChange: approved?.proposal.createdAt ?? 0,
     record: { operation: 'CreateKey', principal: { name: principal }, evidenceHash: evidenceHashOf(c), policy: { version: s.governance.version, approvals: d.approvedBy }, detail },
-    ...(request ? { request } : {}),
+    authority,
   };
 }
 
-/** Records a key once this signer stored its share; answers who asked, for the audit entry. */
+/** Records a pending key once this signer stored its share, its authority spent; answers who asked, for the audit entry. */
 export async function recordCreated(s: GuardState, k: PendingKey): Promise<CreateRecord> {
-  const { record, request, ...rest } = k;
-  const state: KeyState = { ...rest, state: 'Enabled', createdAt: Date.now() };
+  const { record, authority, ...rest } = k;
+  const state: KeyState = { ...rest, state: 'Enabled', createdAt: Date.now(), pending: { authority: authority.name, until: authority.until } };
   await s.store.put(KEY_PREFIX + k.keyId, json(state));
   s.keys.set(k.keyId, state);
-  if (request) {
-    s.creating.delete(request.replayId);
-    s.ledger.requests[request.replayId] = request.replayUntil;
-    await saveLedger(s);
-  }
+  await spend(s, authority.name, authority.until);
   return record;
 }
 
+/** The ledger entry an authority is spent in: a proposal's, or a request's replay id. */
+function ledgerOf(s: GuardState, authority: string): [Record<string, number>, string] {
+  const [kind, id] = [authority.slice(0, authority.indexOf(':')), authority.slice(authority.indexOf(':') + 1)];
+  return [kind === 'proposal' ? s.ledger.proposals : s.ledger.requests, id];
+}
+
+async function spend(s: GuardState, authority: string, until: number): Promise<void> {
+  const [entries, id] = ledgerOf(s, authority);
+  entries[id] = until;
+  await saveLedger(s);
+}
+
 /**
- * Only a failed creation is rolled back: a key that is new (minutes old) and has released
- * nothing. Deleting a key in use takes ScheduleKeyDeletion, under the administrators' quorum.
+ * Commits a pending key (the gateway saw every signer finish with the same public package, or
+ * the key was used): from now on only an approved deletion removes it, and its authority stays
+ * spent. Answers whether the key is committed here (false: this signer has no such key).
+ */
+export async function commitKey(s: GuardState, keyId: string): Promise<boolean> {
+  const k = s.keys.get(keyId);
+  if (!k) return false;
+  if (!k.pending) return true;
+  const { pending, ...committed } = k;
+  // Spent again first: a ledger entry lost to a crash after the share was stored comes back.
+  if (pending.authority !== undefined && pending.until !== undefined) await spend(s, pending.authority, pending.until);
+  await s.store.put(KEY_PREFIX + keyId, json(committed));
+  s.keys.set(keyId, committed);
+  if (pending.authority !== undefined) s.creating.delete(pending.authority);
+  return true;
+}
+
+/** At start: a pending key holds its authority, so no second key is made with it meanwhile. */
+export function holdPending(s: GuardState): void {
+  for (const k of s.keys.values()) if (k.pending?.authority !== undefined) s.creating.set(k.pending.authority, k.keyId);
+}
+
+/**
+ * Only a creation not committed is rolled back on the gateway's word. Deleting a committed key
+ * takes ScheduleKeyDeletion, under the administrators' quorum.
  */
 export function checkForget(s: GuardState, keyId: string): void {
   const k = s.keys.get(keyId);
   if (!k) return;
-  if (s.used.has(keyId) || Date.now() - k.createdAt > FORGET_WINDOW_MS) throw denied(`key ${keyId} is in use; keys are deleted by an approved ScheduleKeyDeletion, not forgotten`);
+  if (!k.pending || s.used.has(keyId)) throw denied(`key ${keyId} was committed: it is in use; keys are deleted by an approved ScheduleKeyDeletion, not forgotten`);
+}
+
+/** A rolled-back creation gives back its authority: the proposal or request may make the key again. */
+async function releaseAuthority(s: GuardState, keyId: string): Promise<void> {
+  const k = s.keys.get(keyId);
+  if (k?.pending?.authority !== undefined) {
+    const [entries, id] = ledgerOf(s, k.pending.authority);
+    delete entries[id];
+    await saveLedger(s);
+  }
+  for (const [authority, id] of s.creating) if (id === keyId) s.creating.delete(authority);
 }
 
 /** A key is destroyed only once its deletion, approved and applied here, is due by this signer's clock. */
@@ -168,8 +213,9 @@ export function checkDestroy(s: GuardState, keyId: string): void {
   if (k.deletionDate > Date.now()) throw denied(`key ${keyId} is pending deletion until ${new Date(k.deletionDate).toISOString()} here`);
 }
 
-/** Forgets a destroyed or rolled-back key: its policy record and the aliases naming it. */
+/** Forgets a destroyed or rolled-back key: its policy record and the aliases naming it (and a rolled-back one's authority). */
 export async function forgotten(s: GuardState, keyId: string): Promise<void> {
+  await releaseAuthority(s, keyId);
   const aliases = Object.fromEntries(Object.entries(s.aliases).filter(([, id]) => id !== keyId));
   if (Object.keys(aliases).length !== Object.keys(s.aliases).length) {
     await s.store.put(ALIASES, json(aliases));

@@ -76,6 +76,12 @@ export const keyStateSchema = z.strictObject({
   lastChange: z.number(),
   /** PendingDeletion: when this signer may destroy its share (by its own clock, from when it applied the deletion). */
   deletionDate: z.number().optional(),
+  /**
+   * Made by a key generation the gateway has not committed yet (guard/keys.ts): the only kind of
+   * key forgotten on the gateway's word, which gives back the authority it spent (`proposal:ID`
+   * or `request:REPLAY-ID`, spent until `until`).
+   */
+  pending: z.strictObject({ authority: z.string().max(256).optional(), until: z.number().optional() }).optional(),
 });
 export type KeyState = z.infer<typeof keyStateSchema>;
 
@@ -134,7 +140,7 @@ export interface GuardState {
   aliases: Record<string, string>;
   /** Keys that have released anything since start (they can no longer be forgotten). */
   readonly used: Set<string>;
-  /** CreateKey requests whose key is being made: replay id → key id. */
+  /** Creation authorities (`proposal:ID`, `request:REPLAY-ID`) whose key is being made or is pending: → key id. */
   readonly creating: Map<string, string>;
   ledger: Ledger;
   retiredIds: Set<number>;

@@ -12,7 +12,7 @@ import { digestHex } from '../../../contract/signer-rpc/released.js';
 import { authorize, keyUseProblem, messageDigestFor, takeToken, verifyEvidence, type BucketState } from '../../../policy/index.js';
 import type { RsaRequest } from '../../protocols/rsa/request.js';
 import { RpcError } from '../rpc.js';
-import { keyInput, keyState, resolveKey } from './keys.js';
+import { commitKey, keyInput, keyState, resolveKey } from './keys.js';
 import { principalInput, requestCheck } from './registry.js';
 import { denied, evidenceHashOf, firstIssue, saveLedger, type GuardState, type KeyState } from './state.js';
 
@@ -124,6 +124,8 @@ export async function release(s: GuardState, g: UseGrant, fingerprint: string): 
     ]);
   }
   s.used.add(g.keyId);
+  // A key's first use commits it (guard/keys.ts): a key that released anything is never forgotten.
+  if (s.keys.get(g.keyId)?.pending) await commitKey(s, g.keyId);
   return {
     operation: g.use.operation,
     principal: { name: g.principal },

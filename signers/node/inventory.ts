@@ -1,0 +1,42 @@
+// What a signer holds, for the gateway resuming an interrupted key creation and for
+// `mpchsm doctor` comparing inventories: every key it keeps a policy record or a share of,
+// read from the sealed store as it is now (a record deleted behind the signer's back shows),
+// with the hashes of its public key and public package.
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../../contract/canonical.js';
+import type { InventoryEntry } from '../../contract/signer-rpc/keys.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
+import { keyPackageSchema, publicKeyOfPackage } from '../protocols/key-package.js';
+import type { PolicyGuard } from './guard/index.js';
+import { decodeRecord, packageOf } from './key-records.js';
+import { keyRecordName } from './relay.js';
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const SHARE_PREFIX = keyRecordName('');
+
+/**
+ * Every key held here (or only `keyId`, then with its public package). A share without a policy
+ * record (a signer stopped between storing one and the other) was never committed: pending.
+ */
+export async function inventory(store: ShareStore, guard: PolicyGuard, keyId?: string): Promise<InventoryEntry[]> {
+  const records = new Map(guard.inventory().map((k) => [k.keyId, k.pending]));
+  const shares = new Set((await store.list()).filter((n) => n.startsWith(SHARE_PREFIX)).map((n) => n.slice(SHARE_PREFIX.length)));
+  const ids = keyId === undefined ? [...new Set([...records.keys(), ...shares])].sort() : [keyId].filter((id) => records.has(id) || shares.has(id));
+  const out: InventoryEntry[] = [];
+  for (const id of ids) {
+    const entry: InventoryEntry = { keyId: id, state: records.get(id) === false ? 'committed' : 'pending', share: shares.has(id), policy: records.has(id) };
+    const raw = entry.share ? await store.get(keyRecordName(id)) : undefined;
+    if (raw) {
+      try {
+        const pkg = keyPackageSchema.parse(packageOf(decodeRecord(raw)));
+        Object.assign(entry, { publicKey: sha256(publicKeyOfPackage(pkg)), package: sha256(canonicalJson(pkg)) }, keyId === undefined ? {} : { publicPackage: pkg });
+      } catch {
+        // A share this signer cannot read has no package to report: `share` stays true, the hashes absent.
+      } finally {
+        raw.fill(0);
+      }
+    }
+    out.push(entry);
+  }
+  return out;
+}
