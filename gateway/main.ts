@@ -21,6 +21,7 @@ import { startGatewayServer } from './server.js';
 import { resumeReshares } from './reshare-resume.js';
 import { startHolderRepair } from './holder-repair.js';
 import { startKeyDeletion } from './key-deletion.js';
+import { startAuditAnchor } from './audit-anchor.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '111122223333';
@@ -75,6 +76,7 @@ async function run(dir: string): Promise<void> {
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
   const stopRepair = startHolderRepair(deps);
+  const anchor = startAuditAnchor(deps);
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');
@@ -82,8 +84,14 @@ async function run(dir: string): Promise<void> {
     stopRepair();
     server.close();
     policy.close();
-    cluster.close();
-    void audit.close().finally(() => process.exit(0));
+    // The closing checkpoint is anchored at the signers before the clients close.
+    void audit
+      .close()
+      .then(() => anchor.stop())
+      .finally(() => {
+        cluster.close();
+        process.exit(0);
+      });
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
