@@ -13,8 +13,15 @@
 //   share for key generation and resharing); where the gateway recorded the signer's entry
 //   (seq, hash), that entry must be about this request. A change the gateway recorded
 //   forwarding must be in some signer's log.
+// - The gateway writes an intent (entry.ts) under each request id before any signer can release
+//   under it, and the request's entry after. An intent with no later entry for its request is a
+//   request the gateway never finished: it stopped (a crash, a kill) between the two. That is
+//   reported as information (`interrupted`), and a signer's release under it is explained by the
+//   intent when it matches it (operation, key, principal, digest) and every other signer's
+//   release under that request; one that does not is an error, as is a release with neither an
+//   intent nor an entry.
 
-import type { EventEntry, LogEntry } from './entry.js';
+import type { EventEntry, IntentEntry, LogEntry } from './entry.js';
 import type { Finding, KnownHead } from './verify.js';
 
 /** A party's entries, e.g. a `ParsedLog` (verify.ts). */
@@ -25,8 +32,8 @@ export interface PartyLog {
 
 const events = (log: PartyLog): EventEntry[] => log.lines.flatMap((l) => (l.entry.kind === 'event' ? [l.entry] : []));
 
-function byRequest(es: EventEntry[]): Map<string, EventEntry[]> {
-  const m = new Map<string, EventEntry[]>();
+function byRequest<E extends { request: string }>(es: E[]): Map<string, E[]> {
+  const m = new Map<string, E[]>();
   for (const e of es) m.set(e.request, [...(m.get(e.request) ?? []), e]);
   return m;
 }
@@ -47,7 +54,7 @@ const CLAIMS: Readonly<Record<string, string>> = {
   RefreshKeyShares: 'ReshareKey',
 };
 const BY_OUTPUT: Readonly<Record<string, string>> = { signature: 'Sign', plaintext: 'Decrypt' };
-const claimedOperation = (g: EventEntry): string | undefined => g.operation ?? CLAIMS[g.op] ?? BY_OUTPUT[g.output];
+const claimedOperation = (g: EventEntry | IntentEntry): string | undefined => g.operation ?? CLAIMS[g.op] ?? ('output' in g ? BY_OUTPUT[g.output] : undefined);
 /** A change a signer applied, recorded with its operation (older entries lack it). */
 const isChange = (e: EventEntry) => e.op.startsWith('policy.') && e.operation !== undefined;
 /** The gateway's record of forwarding a numbered change (governance.ts). */
@@ -82,7 +89,7 @@ function gatewayClaim(g: EventEntry): string {
  * Entries written before signers recorded the client's operation are compared on key and
  * principal only.
  */
-function differences(e: EventEntry, g: EventEntry, strict: boolean): string[] {
+function differences(e: EventEntry, g: EventEntry | IntentEntry, strict: boolean): string[] {
   const differ = (mine: string | undefined, theirs: string | undefined) => mine !== undefined && mine !== theirs && (strict || theirs !== undefined);
   const out: string[] = [];
   if (e.operation !== undefined && claimedOperation(g) !== e.operation) out.push('operation');
@@ -93,10 +100,62 @@ function differences(e: EventEntry, g: EventEntry, strict: boolean): string[] {
   return out;
 }
 
+/** What an intent says the gateway was about to do, in words. */
+function intentClaim(i: IntentEntry): string {
+  const who = i.principal?.name ? ` for principal ${i.principal.name}` : '';
+  const what = i.digest ? ` (SHA-256 ${short(i.digest)})` : '';
+  return `${claimedOperation(i) ?? i.op} of key ${i.keyId ?? '(not yet known)'}${who}${what} (intent, entry ${i.seq})`;
+}
+
+/** The gateway's intents that no later entry of its own closes, by request: requests it never finished. */
+function openIntents(gateway: PartyLog, gwByRequest: Map<string, EventEntry[]>): Map<string, IntentEntry> {
+  const open = new Map<string, IntentEntry>();
+  for (const l of gateway.lines) {
+    const i = l.entry;
+    if (i.kind === 'intent' && !(gwByRequest.get(i.request) ?? []).some((g) => g.seq > i.seq)) open.set(i.request, i);
+  }
+  return open;
+}
+
+type Release = { party: string; e: EventEntry };
+
+/**
+ * A request the gateway never finished: information when every signer's release under it
+ * matches what the intent states and the other signers' releases;
+ * otherwise an error for each release that does not.
+ */
+function interrupted(gateway: string, intent: IntentEntry, released: readonly Release[]): Finding[] {
+  const out: Finding[] = [];
+  const ref = released[0];
+  for (const { party, e } of released) {
+    // What the gateway did not know yet (a key being created) it could not state: only values it stated are compared.
+    const wrong = differences(e, intent, false);
+    const others = ref && ref.e !== e ? differences(e, ref.e, true) : [];
+    const list = (ws: string[]) => (ws.length === 1 ? `${ws[0]} differs` : `${ws.slice(0, -1).join(', ')} and ${ws.at(-1)} differ`);
+    if (wrong.length > 0)
+      out.push({ party: gateway, seq: intent.seq, severity: 'error', code: 'misreported', message: `request ${intent.request}: ${signerAccount(party, e)}; the gateway's intent says ${intentClaim(intent)} — the ${list(wrong)}` });
+    else if (others.length > 0)
+      out.push({ party, seq: e.seq, severity: 'error', code: 'signers-disagree', message: `request ${intent.request}: ${signerAccount(party, e)}, but ${signerAccount(ref!.party, ref!.e)} — the ${list(others)}` });
+  }
+  if (out.length > 0) return out;
+  const by = released.length ? `; ${released.map((r) => `${r.party} (entry ${r.e.seq})`).join(', ')} released under it, consistently with it and each other` : '; no signer released under it';
+  return [
+    {
+      party: gateway,
+      seq: intent.seq,
+      severity: 'info',
+      code: 'interrupted',
+      message: `request ${intent.request}: the gateway recorded its intent, ${intentClaim(intent)}, but no outcome: it stopped mid-request (a crash or kill)${by}`,
+    },
+  ];
+}
+
 export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Finding[] {
   const findings: Finding[] = [];
   const gwEvents = events(gateway);
   const gwByRequest = byRequest(gwEvents);
+  const open = openIntents(gateway, gwByRequest);
+  const underOpen = new Map<string, Release[]>();
   const signerLogs = new Map(signers.map((s) => [s.party, { log: s, byRequest: byRequest(events(s)) }]));
 
   // Attempts that failed before one succeeded (a resharing finished later) share a request id;
@@ -143,6 +202,11 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
         const at = (code: Finding['code'], message: string) => findings.push({ party: log.party, seq: e.seq, severity: 'error', code, message: `request ${e.request}: ${message}` });
         const names = (g: EventEntry) => g.signers?.some((s) => s.name === log.party) ?? false;
         const did = isChange(e) ? `applied ${e.operation}` : `produced a ${e.output}`;
+        // A release under a request the gateway intended but never finished: judged with its intent below.
+        if (gs.length === 0 && !isChange(e) && open.has(e.request)) {
+          underOpen.set(e.request, [...(underOpen.get(e.request) ?? []), { party: log.party, e }]);
+          continue;
+        }
         if (gs.length === 0) at('missing-gateway-entry', `${log.party} ${did}, but the gateway's log has no entry for this request${isChange(e) ? `: ${signerAccount(log.party, e)}` : ''}`);
         // A change goes to whoever is active when it is pushed, which a signer admitted since may be.
         else if (!isChange(e) && !gs.some(names))
@@ -164,6 +228,7 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
         }
       }
   }
+  for (const [request, intent] of open) findings.push(...interrupted(gateway.party, intent, underOpen.get(request) ?? []));
   return findings.sort((a, b) => (a.party === b.party ? (a.seq ?? 0) - (b.seq ?? 0) : a.party < b.party ? -1 : 1));
 }
 

@@ -154,12 +154,35 @@ export const recoveredEntrySchema = z.strictObject({
 
 export const eventEntrySchema = z.strictObject({ ...base, kind: z.literal('event'), ...eventShape }).refine(needsReason, reasonRule);
 
-export const logEntrySchema = z.union([openEntrySchema, checkpointEntrySchema, recoveredEntrySchema, eventEntrySchema]);
+/**
+ * What an intent names: the request the signers will record it under, and what the gateway is
+ * about to ask of them. The `event` entry with the same `request` is its outcome.
+ */
+const intentShape = {
+  request: eventShape.request,
+  op: eventShape.op,
+  principal: eventShape.principal,
+  keyId: eventShape.keyId,
+  operation: eventShape.operation,
+  algorithm: eventShape.algorithm,
+  digest: eventShape.digest,
+  session: eventShape.session,
+  startedAt: eventShape.startedAt,
+  detail: eventShape.detail,
+};
+/** An intent as stored: written (durably) before the gateway asks any signer under `request`. */
+export const auditIntentSchema = z.strictObject(intentShape);
+export type AuditIntent = z.infer<typeof auditIntentSchema>;
+export type AuditIntentInput = Omit<z.input<typeof auditIntentSchema>, 'startedAt'> & { startedAt: Date | number | string };
+export const intentEntrySchema = z.strictObject({ ...base, kind: z.literal('intent'), ...intentShape });
+
+export const logEntrySchema = z.union([openEntrySchema, checkpointEntrySchema, recoveredEntrySchema, eventEntrySchema, intentEntrySchema]);
 export type OpenEntry = z.infer<typeof openEntrySchema>;
 export type CheckpointEntry = z.infer<typeof checkpointEntrySchema>;
 export type RecoveredEntry = z.infer<typeof recoveredEntrySchema>;
 export type EventEntry = z.infer<typeof eventEntrySchema>;
-export type LogEntry = OpenEntry | CheckpointEntry | RecoveredEntry | EventEntry;
+export type IntentEntry = z.infer<typeof intentEntrySchema>;
+export type LogEntry = OpenEntry | CheckpointEntry | RecoveredEntry | EventEntry | IntentEntry;
 
 /** Parses one stored line; returns the first problem as text when it is not a valid entry. */
 export function parseEntry(text: string): { entry: LogEntry } | { error: string } {
@@ -171,7 +194,17 @@ export function parseEntry(text: string): { entry: LogEntry } | { error: string 
   }
   const kind = (json as { kind?: unknown } | null)?.kind;
   const schema =
-    kind === 'open' ? openEntrySchema : kind === 'checkpoint' ? checkpointEntrySchema : kind === 'recovered' ? recoveredEntrySchema : kind === 'event' ? eventEntrySchema : undefined;
+    kind === 'open'
+      ? openEntrySchema
+      : kind === 'checkpoint'
+        ? checkpointEntrySchema
+        : kind === 'recovered'
+          ? recoveredEntrySchema
+          : kind === 'event'
+            ? eventEntrySchema
+            : kind === 'intent'
+              ? intentEntrySchema
+              : undefined;
   if (!schema) return { error: `unknown kind ${JSON.stringify(kind)}` };
   const r = schema.safeParse(json);
   if (!r.success) return { error: issueText(r.error) };
@@ -211,11 +244,24 @@ export function assertNoSecrets(value: unknown, path = ''): void {
   }
 }
 
+function startedAt(input: { startedAt: Date | number | string }): Date {
+  const started = input.startedAt instanceof Date ? input.startedAt : new Date(input.startedAt);
+  if (Number.isNaN(started.getTime())) throw new AuditError('invalid-event', 'audit event: startedAt is not a valid time');
+  return started;
+}
+
+/** Validates an intent for appending, as `toAuditEvent` does an event. */
+export function toAuditIntent(input: AuditIntentInput): AuditIntent {
+  assertNoSecrets(input);
+  const r = auditIntentSchema.safeParse({ ...input, startedAt: startedAt(input).toISOString() });
+  if (!r.success) throw new AuditError('invalid-event', `audit intent: ${issueText(r.error)}`);
+  return r.data;
+}
+
 /** Validates an event for appending: no secrets, known fields only, times normalised. */
 export function toAuditEvent(input: AuditEventInput, now: Date): AuditEvent {
   assertNoSecrets(input);
-  const started = input.startedAt instanceof Date ? input.startedAt : typeof input.startedAt === 'number' ? new Date(input.startedAt) : new Date(input.startedAt);
-  if (Number.isNaN(started.getTime())) throw new AuditError('invalid-event', 'audit event: startedAt is not a valid time');
+  const started = startedAt(input);
   const r = auditEventSchema.safeParse({
     ...input,
     startedAt: started.toISOString(),

@@ -4,6 +4,11 @@ export { verifyLog, verifyParsedLog, readLog, parseLog, type Finding, type Findi
 export { crossCheck, collectKnownHeads, type PartyLog } from './crosscheck.js';
 export { signHead, verifyHead, lineHash, GENESIS_PREV, type AuditKey } from './chain.js';
 export {
+  auditIntentSchema,
+  toAuditIntent,
+  type AuditIntent,
+  type AuditIntentInput,
+  type IntentEntry,
   AuditError,
   assertNoSecrets,
   auditEventSchema,

@@ -21,7 +21,7 @@ import { basename, dirname, join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { GENESIS_PREV, lineHash, signHead } from './chain.js';
-import { AUDIT_VERSION, AuditError, parseEntry, toAuditEvent, type AuditEventInput, type Head, type LogEntry, type SignedHead } from './entry.js';
+import { AUDIT_VERSION, AuditError, parseEntry, toAuditEvent, toAuditIntent, type AuditEventInput, type AuditIntentInput, type Head, type LogEntry, type SignedHead } from './entry.js';
 
 /** The party's identity as the log needs it; `IdentitySecrets` (contract/identity/identity.ts) fits. */
 export interface AuditSigner {
@@ -126,6 +126,15 @@ export class AuditLog {
   async append(event: AuditEventInput): Promise<Head> {
     const e = toAuditEvent(event, this.now());
     const { seq, hash } = await this.enqueue({ kind: 'event', ...e });
+    return { seq, hash };
+  }
+
+  /**
+   * Appends an intent (entry.ts): what the party is about to ask others under `request`,
+   * durable before it asks. Its outcome is a later `append` with the same `request`.
+   */
+  async intend(intent: AuditIntentInput): Promise<Head> {
+    const { seq, hash } = await this.enqueue({ kind: 'intent', ...toAuditIntent(intent) });
     return { seq, hash };
   }
 

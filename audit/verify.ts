@@ -41,7 +41,11 @@ export type FindingCode =
   | 'head-mismatch'
   /** A gateway entry reports a signer's act otherwise than the signer's own entry does. */
   | 'misreported'
-  | 'duplicate-request';
+  | 'duplicate-request'
+  /** A request the gateway intended and never finished (it stopped mid-request): information. */
+  | 'interrupted'
+  /** Signers released under one unfinished request for different operations, keys or messages. */
+  | 'signers-disagree';
 
 /** One problem: which party, which entry (seq, or file line when there is no seq), what. */
 export interface Finding {
@@ -78,6 +82,8 @@ export interface VerifyOptions {
   /** Label for findings; defaults to the party named in the log. */
   party?: string;
   knownHeads?: readonly KnownHead[];
+  /** The log's file, named in findings about the file as a whole (a truncation). */
+  file?: string;
 }
 
 export interface VerifyResult {
@@ -139,7 +145,7 @@ export async function verifyLog(file: string, key: AuditKey, opts: VerifyOptions
     const finding: Finding = { party, severity: 'error', code: 'unreadable', message };
     return { party, ok: false, entries: 0, findings: [finding], log: { party, lines: [], malformed: [] } };
   }
-  return verifyParsedLog(log, key, opts);
+  return verifyParsedLog(log, key, { file, ...opts });
 }
 
 const range = (a: number, b: number) => (a === b ? `entry ${a} is` : `entries ${a}..${b} are`);
@@ -245,7 +251,12 @@ export function verifyParsedLog(log: ParsedLog, key: AuditKey, opts: VerifyOptio
   const heads = [...(opts.knownHeads ?? [])].sort((a, b) => b.seq - a.seq);
   const beyond = heads.find((h) => h.seq > maxSeq);
   if (beyond)
-    add({ seq: maxSeq + 1, severity: 'error', code: 'truncated', message: `the log ends at seq ${maxSeq}, but ${beyond.source} recorded its entry ${beyond.seq}: ${range(maxSeq + 1, beyond.seq)} cut off (truncated)` });
+    add({
+      seq: maxSeq + 1,
+      severity: 'error',
+      code: 'truncated',
+      message: `${opts.file ?? 'the log'} ends at seq ${maxSeq}, but ${beyond.source} recorded its entry ${beyond.seq}: ${range(maxSeq + 1, beyond.seq)} cut off (truncated) (an entry is fsynced before its head leaves the party, so no crash explains this)`,
+    });
   const reported = new Set<number>();
   for (const h of heads) {
     const l = bySeq.get(h.seq);

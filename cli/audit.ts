@@ -98,7 +98,7 @@ export async function auditVerify(dir: string, io: Io = consoleIo): Promise<numb
     // Without a pinned key, check against the log's own claim so the chain is still examined.
     const own = log?.lines[0]?.entry;
     const key = p.key ?? (own?.kind === 'open' ? own : { fingerprint: '0'.repeat(64), signPublicKey: '0'.repeat(64) });
-    const opts = { party: p.name, knownHeads: heads.get(p.name) ?? [] };
+    const opts = { party: p.name, file: p.log, knownHeads: heads.get(p.name) ?? [] };
     results.push(log ? verifyParsedLog(log, key, opts) : await verifyLog(p.log, key, opts));
   }
   const gateway = parsed.get('gateway');
@@ -114,6 +114,9 @@ export async function auditVerify(dir: string, io: Io = consoleIo): Promise<numb
   if (all.length > 0) io.out('findings:');
   for (const f of all) io.out(`  ${describe(f)}`);
   const errors = all.filter((f) => f.severity === 'error').length;
+  const interrupted = all.filter((f) => f.code === 'interrupted').length;
+  if (interrupted > 0)
+    io.out(`audit verify: ${interrupted} interrupted request${interrupted === 1 ? '' : 's'} (information): the gateway stopped between recording its intent and its outcome — a crash or kill, not tampering; the signers' records under ${interrupted === 1 ? 'it agree' : 'them agree'} with the intent`);
   if (errors === 0) io.out('audit verify: every chain, signed head and cross-check holds');
   else io.out(`audit verify: FAILED (${errors} error${errors === 1 ? '' : 's'})`);
   return errors === 0 ? 0 : 1;
@@ -143,8 +146,8 @@ export async function auditShow(dir: string, opts: ShowOptions, io: Io = console
       continue;
     }
     for (const { entry } of log.lines) {
-      if (opts.key !== undefined && (entry.kind !== 'event' || entry.keyId !== opts.key)) continue;
-      rows.push({ party: p.name, at: entry.kind === 'event' ? entry.startedAt : entry.time, entry });
+      if (opts.key !== undefined && ((entry.kind !== 'event' && entry.kind !== 'intent') || entry.keyId !== opts.key)) continue;
+      rows.push({ party: p.name, at: entry.kind === 'event' || entry.kind === 'intent' ? entry.startedAt : entry.time, entry });
     }
   }
   rows.sort((a, b) => (a.at === b.at ? (a.party === b.party ? a.entry.seq - b.entry.seq : a.party < b.party ? -1 : 1) : a.at < b.at ? -1 : 1));
@@ -159,6 +162,7 @@ export async function auditShow(dir: string, opts: ShowOptions, io: Io = console
       const signers = e.signers?.map((s) => s.name).join(',') ?? '';
       return [[at, party, String(e.seq), e.request, e.op, who, e.keyId ?? '', signers, outcome]];
     }
+    if (e.kind === 'intent') return [[at, party, String(e.seq), e.request, e.op, e.principal?.name ?? '', e.keyId ?? '', '', '(intent)']];
     if (e.kind === 'recovered') return [[at, party, String(e.seq), '', '(recovered)', '', '', '', `cut a torn line of ${e.droppedBytes} bytes`]];
     return [];
   });

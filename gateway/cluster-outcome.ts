@@ -1,7 +1,6 @@
 // How a cluster operation ends, for the facades and the audit: the error of a request the cluster
 // cannot serve, and the trace of the session that served it. Apart from cluster.ts so that the
 // scheme coordinators (rsa.ts, ecdsa.ts), which cluster.ts uses, need not import it back.
-import type { AuditEventInput } from '../audit/entry.js';
 import type { SignerClient } from './signer-client.js';
 
 /** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
@@ -52,15 +51,3 @@ export async function askAll<T>(trace: Trace, session: string, chosen: readonly 
   if (answers.length > 0) (trace.abandoned ??= []).push({ session, signers: traceOf(chosen, settled.map((s) => (s.status === 'fulfilled' ? s.value : {}))) });
   throw failed.reason;
 }
-
-/** The entries of the sessions a request abandoned, beside its own `entry`: it asked for the partials released in them too. */
-export const abandonedEntries = (trace: Trace | undefined, entry: AuditEventInput): AuditEventInput[] =>
-  (trace?.abandoned ?? []).map((a) => ({
-    ...entry,
-    request: a.session,
-    session: a.session,
-    signers: a.signers,
-    outcome: 'failed',
-    reason: `session abandoned${trace!.session ? `; the request went on as session ${trace!.session}` : ''}`,
-    output: 'none',
-  }));

@@ -22,6 +22,7 @@ import { resumeReshares } from './reshare-resume.js';
 import { resumeCreations } from './create-resume.js';
 import { startHolderRepair } from './holder-repair.js';
 import { startKeyDeletion } from './key-deletion.js';
+import { startAuditAnchor } from './audit-anchor.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '111122223333';
@@ -79,6 +80,7 @@ async function run(dir: string): Promise<void> {
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
   const stopRepair = startHolderRepair(deps);
+  const anchor = startAuditAnchor(deps);
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');
@@ -86,8 +88,14 @@ async function run(dir: string): Promise<void> {
     stopRepair();
     server.close();
     policy.close();
-    cluster.close();
-    void audit.close().finally(() => process.exit(0));
+    // The closing checkpoint is anchored at the signers before the clients close.
+    void audit
+      .close()
+      .then(() => anchor.stop())
+      .finally(() => {
+        cluster.close();
+        process.exit(0);
+      });
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

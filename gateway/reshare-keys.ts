@@ -3,6 +3,7 @@
 // key that fails keeps its old shares and is listed with the reason.
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.js';
+import { AuditedRequest } from './audit-intent.js';
 import type { Cluster, Trace } from './cluster.js';
 import type { KeyRecord } from './keys.js';
 
@@ -34,15 +35,17 @@ export async function reshareKeys(deps: SignerChangeDeps, keys: readonly KeyReco
     const trace: Trace = { signers: [] };
     const startedAt = Date.now();
     let reason: string | undefined;
+    // Its own audited request, even inside a client's: this entry, not the client's, is its outcome.
+    const request = new AuditedRequest(deps.audit, () => ({ op: 'ReshareKey', principal: { name: by.principal }, keyId: key.keyId }));
     try {
-      const next = await deps.cluster.reshare(key, trace, to(key));
+      const next = await request.run(() => deps.cluster.reshare(key, trace, to(key)));
       out.Reshared.push({ KeyId: key.keyId, Holders: next.holders });
     } catch (e) {
       reason = (e as Error).message.slice(0, 1000);
       out.Failed.push({ KeyId: key.keyId, Reason: reason });
       deps.log.error({ keyId: key.keyId, err: reason }, 'resharing failed; the old shares stay in use');
     }
-    await deps.audit.append({
+    await request.finish({
       request: trace.session ?? `${by.request}-${key.keyId}`,
       op: 'ReshareKey',
       principal: { name: by.principal },
@@ -55,7 +58,7 @@ export async function reshareKeys(deps: SignerChangeDeps, keys: readonly KeyReco
       output: reason === undefined ? 'key' : 'none',
       startedAt,
       detail: { ...(by.proposal ? { proposal: by.proposal } : {}), ...by.detail },
-    });
+    }, trace);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // Finishing the resharings left in the journal (gateway/reshare-journal.ts): at the gateway's
 // start, in the repair sweep, and before MpcHsm.RefreshKeyShares reshares a key again. Each is
 // one gateway audit entry under the resharing's session.
+import { AuditedRequest } from './audit-intent.js';
 import type { Trace } from './cluster-outcome.js';
 import type { GatewayDeps } from './deps.js';
 
@@ -22,18 +23,20 @@ export async function resumeReshares(deps: Pick<GatewayDeps, 'cluster' | 'audit'
     const trace: Trace = { signers: [] };
     const startedAt = Date.now();
     let reason: string | undefined;
+    const principal = opts.principal ? { principal: { name: opts.principal } } : {};
+    const request = new AuditedRequest(deps.audit, () => ({ op: 'ReshareKey', ...principal, keyId: r.keyId }));
     try {
-      await deps.cluster.resumeReshare(r, trace);
+      await request.run(() => deps.cluster.resumeReshare(r, trace));
       deps.log.info({ keyId: r.keyId, session: r.session }, 'interrupted resharing finished');
     } catch (e) {
       reason = (e as Error).message.slice(0, 1000);
       deps.log.error({ keyId: r.keyId, session: r.session, err: reason }, 'finishing an interrupted resharing failed; it stays journaled for the next attempt');
     }
     out.push({ KeyId: r.keyId, Session: r.session, ...(reason === undefined ? {} : { Error: reason }) });
-    await deps.audit.append({
+    await request.finish({
       request: r.session,
       op: 'ReshareKey',
-      ...(opts.principal ? { principal: { name: opts.principal } } : {}),
+      ...principal,
       keyId: r.keyId,
       signers: trace.signers.length ? trace.signers : undefined,
       session: r.session,
@@ -42,7 +45,7 @@ export async function resumeReshares(deps: Pick<GatewayDeps, 'cluster' | 'audit'
       output: reason === undefined ? 'key' : 'none',
       startedAt,
       detail: { resumed: true },
-    });
+    }, trace);
   }
   return out;
 }

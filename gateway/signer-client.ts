@@ -8,6 +8,7 @@ import { fingerprint } from '../contract/identity/identity.js';
 import type { SignerErrorCode } from '../contract/signer-rpc/errors.js';
 import type { Route, RouteAnswer, RouteBody } from '../contract/signer-rpc/route.js';
 import type { SignerEntry } from './config.js';
+import { beforeSignerCall } from './audit-intent.js';
 
 /** The signer could not be reached or did not answer in time. */
 export class SignerUnavailableError extends Error {
@@ -64,6 +65,12 @@ export class SignerClient {
    * route's response schema (an answer that fails it rejects with the ZodError).
    */
   call<R extends Route>(route: R, body: RouteBody<R>, timeoutMs = this.timeoutMs): Promise<RouteAnswer<R>> {
+    // Inside an audited request, nothing that may release leaves before its intent is durable (audit-intent.ts).
+    const intent = beforeSignerCall(this, route, body);
+    return intent ? intent.then(() => this.send(route, body, timeoutMs)) : this.send(route, body, timeoutMs);
+  }
+
+  private send<R extends Route>(route: R, body: RouteBody<R>, timeoutMs: number): Promise<RouteAnswer<R>> {
     const path = route.path;
     const payload = Buffer.from(JSON.stringify(this.callerHead ? { ...(body as object), callerHead: this.callerHead() } : body));
     const headers = signRequest({ method: 'POST', path, body: payload, audience: this.audience, timestamp: Date.now() }, this.self.signSecretKey);

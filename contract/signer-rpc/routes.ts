@@ -4,6 +4,7 @@
 // the answer with its `response` (gateway/signer-client.ts). A path not listed here is served by
 // no signer (test/node/signer-routes.test.ts checks both ways).
 import { admission } from './admission.js';
+import { audit } from './audit.js';
 import { ecdsa } from './ecdsa.js';
 import { dkg, frost } from './frost.js';
 import { keys } from './keys.js';
@@ -11,4 +12,4 @@ import { auth, policy } from './policy.js';
 import { reshare } from './reshare.js';
 import { rsa } from './rsa.js';
 
-export const signerRoutes = { dkg, frost, ecdsa, rsa, keys, reshare, auth, policy, admission };
+export const signerRoutes = { dkg, frost, ecdsa, rsa, keys, reshare, auth, policy, admission, audit };

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { AuditEventInput } from '../../audit/entry.js';
-import { abandonedEntries } from '../cluster-outcome.js';
+import { AuditedRequest, type IntentFields } from '../audit-intent.js';
 import type { GatewayDeps } from '../deps.js';
 import { CKR } from '../../contract/pkcs11/ck.js';
 import { Connection, ConnectionTable } from './connections.js';
@@ -87,22 +87,28 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
   };
 }
 
+/** Who asked what, on which key and message: the intent's account (audit-intent.ts), and the outcome's. */
+const described = (log: RequestLog, socket: net.Socket) =>
+  ({
+    op: `pkcs11.${log.op}`,
+    ...(log.principal !== undefined && { principal: { name: log.principal, source: `pkcs11 ${socket.remoteAddress}:${socket.remotePort}` } }),
+    keyId: log.keyId,
+    algorithm: log.algorithm,
+    digest: log.digest,
+  }) satisfies IntentFields;
+
 /**
  * The gateway's transcript entry for a request, durable before any answer leaves: one entry per
  * request someone's login stands behind; requests with none are only counted (unauthenticated.ts).
  * The cluster's public PIN parameters, read before a login, are no decision and not recorded.
  */
-async function record(deps: P11Deps, tally: UnauthenticatedTally, log: RequestLog, started: number, socket: net.Socket): Promise<void> {
+async function record(request: AuditedRequest, tally: UnauthenticatedTally, log: RequestLog, started: number, socket: net.Socket): Promise<void> {
   const ok = log.rv === CKR.OK;
   if (log.op === 'pin_kdf' && ok) return;
   if (log.principal === undefined) return tally.count(classify(log), socket.remoteAddress);
   const entry: AuditEventInput = {
+    ...described(log, socket),
     request: log.trace.session ?? randomUUID(),
-    op: `pkcs11.${log.op}`,
-    principal: { name: log.principal, source: `pkcs11 ${socket.remoteAddress}:${socket.remotePort}` },
-    keyId: log.keyId,
-    algorithm: log.algorithm,
-    digest: log.digest,
     signers: log.trace.signers.length > 0 ? log.trace.signers : undefined,
     session: log.trace.session,
     // Device and internal errors failed; everything else was a refusal.
@@ -111,8 +117,7 @@ async function record(deps: P11Deps, tally: UnauthenticatedTally, log: RequestLo
     output: ok ? log.output : 'none',
     startedAt: started,
   };
-  for (const e of abandonedEntries(log.trace, entry)) await deps.audit.append(e);
-  await deps.audit.append(entry);
+  await request.finish(entry, log.trace);
 }
 
 /** Serves one connection: `socket` is the raw connection, or the TLS socket over it. */
@@ -138,10 +143,11 @@ function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: Fram
       queue = queue.then(async () => {
         const started = Date.now();
         const log: RequestLog = { op: 'unknown', rv: 0, trace: { signers: [] }, output: 'none' };
-        let answer = await handleRequest(deps, body, log);
+        const request = new AuditedRequest(deps.audit, () => described(log, socket));
+        let answer = await request.run(() => handleRequest(deps, body, log));
         conn.authenticated = log.authenticated === true || (conn.authenticated && log.principal === undefined && log.rv === CKR.OK);
         try {
-          await record(deps, tally, log, started, socket);
+          await record(request, tally, log, started, socket);
         } catch (e) {
           deps.log.error({ err: (e as Error).message }, 'audit append failed; answer withheld');
           answer = [CKR.DEVICE_ERROR, Buffer.from('the request could not be recorded; nothing was released')];

@@ -18,7 +18,8 @@ import { guardEcdsaRoutes } from './guard/ecdsa-routes.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { Relay, keyRecordName } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { RpcError, type Answer, type Recorded, type RpcHandler } from './rpc.js';
+import { RpcError, type Answer, type Recorded, type RpcHandler, type RpcMeta } from './rpc.js';
+import { signerAuditRequest } from '../../contract/signer-rpc/audit.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
 import { SessionTable } from './sessions.js';
@@ -29,13 +30,15 @@ import type { AuditLog } from '../../audit/log.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 
 const keyRecord = keyRecordName;
-const { dkg, frost, rsa, keys, auth, policy, admission } = signerRoutes;
+const { dkg, frost, rsa, keys, auth, policy, admission, audit } = signerRoutes;
+/** Anchors recorded at most this often: a gateway asking more often is answered, not recorded. */
+const ANCHOR_MIN_MS = 200;
 // The members only the protocols parse, narrowed here; the rest as the contract says.
 const dkgStartRequest = dkg.start.request.extend({ suite: z.enum(groupNames) });
 const frostSignRequest = frost.sign.request.extend({ package: signingPackageSchema });
 
 /** What an answer adds to this signer's audit log: a release, or (`recorded`) another act. */
-type Handler = (body: unknown) => Promise<{ released?: Released; recorded?: Recorded; [k: string]: unknown }>;
+type Handler = (body: unknown, meta: RpcMeta) => Promise<{ released?: Released; recorded?: Recorded; [k: string]: unknown }>;
 
 interface DkgSession {
   kind: 'dkg';
@@ -59,6 +62,8 @@ export class SignerService {
   private readonly keyIds = new Set<string>();
   private readonly rsa: RsaShares;
   private readonly reshare: ReshareSessions;
+  /** The gateway head last anchored here, and when (audit anchors, bounded in rate). */
+  private anchored: { head?: { seq: number; hash: string }; at: number } = { at: 0 };
 
   private constructor(
     private readonly config: SignerConfig,
@@ -105,6 +110,7 @@ export class SignerService {
         return r;
       },
       [admission.package.path]: (b) => this.admissionPackage(b),
+      [audit.anchor.path]: (b, meta) => this.anchor(b, meta),
       ...this.reshare.routes((keyId) => {
         this.keyIds.add(keyId);
         this.rsa.forget(keyId); // its checked copy holds the old share and parameters
@@ -122,14 +128,15 @@ export class SignerService {
   private audited(op: string, handler: Handler): RpcHandler {
     return async (body, meta) => {
       const startedAt = Date.now();
-      const b = (body ?? {}) as { session?: unknown; keyId?: unknown; seq?: unknown };
+      const b = (body ?? {}) as { session?: unknown; keyId?: unknown };
       const str = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9-]{1,128}$/.test(v) ? v : undefined);
-      const request = str(b.session) ?? str(b.keyId) ?? (Number.isSafeInteger(b.seq) ? `change-${String(b.seq)}` : 'malformed');
+      // The id the gateway's intent and outcome name too.
+      const request = signerAuditRequest(body);
       const heads = meta.callerHead ? [{ party: this.config.gateway.name, ...meta.callerHead }] : undefined;
       const base = { request, op, caller: this.config.gateway.name, heads, startedAt };
       let result: Awaited<ReturnType<Handler>>;
       try {
-        result = await handler(body);
+        result = await handler(body, meta);
       } catch (e) {
         const refused = e instanceof RpcError || e instanceof z.ZodError;
         const reason = e instanceof z.ZodError ? 'malformed request' : (e as Error).message.slice(0, 1000);
@@ -150,6 +157,22 @@ export class SignerService {
     const sealed = sealAdmissionState(this.guard, this.config, this.identity, body);
     const name = (body as { name: string }).name; // validated by sealAdmissionState
     return { ...sealed, recorded: { request: `admission-${name}`, detail: { newcomer: name } } };
+  }
+
+  /**
+   * Records the gateway's audit head it sent (`callerHead`) in this signer's log: its last
+   * entries are then anchored here, and cutting them off its log is caught. At most one a
+   * `ANCHOR_MIN_MS`, and only a head later than the last anchored, so a gateway cannot flood the log.
+   */
+  private async anchor(body: unknown, meta: RpcMeta): Promise<Answer<typeof audit.anchor>> {
+    audit.anchor.request.parse(body);
+    const head = meta.callerHead;
+    if (!head) throw new RpcError(400, 'malformed', 'an audit anchor carries the gateway head as callerHead');
+    const now = Date.now();
+    const last = this.anchored.head;
+    if ((last && head.seq <= last.seq) || now - this.anchored.at < ANCHOR_MIN_MS) return { anchored: false, ...(last && { head: last }) };
+    this.anchored = { head, at: now };
+    return { anchored: true, head, recorded: { request: 'audit-anchor', detail: { gatewaySeq: head.seq } } };
   }
 
   private installed({ record, ...r }: { keyId: string; record: CreateRecord }): Answer<typeof rsa.install> {

@@ -132,7 +132,7 @@ describe('mpchsm audit verify', () => {
     writeFileSync(file, lines.slice(0, keep).join('\n') + '\n');
     const io = capture();
     expect(await auditVerify(dir, io)).toBe(1);
-    expect(io.text()).toMatch(new RegExp(`signer3 entry ${keep}: \\[truncated\\] the log ends at seq ${keep - 1}, but gateway \\(entry \\d+\\) recorded its entry`));
+    expect(io.text()).toMatch(new RegExp(`signer3 entry ${keep}: \\[truncated\\] ${file} ends at seq ${keep - 1}, but gateway \\(entry \\d+\\) recorded its entry`));
     expect(io.text()).toMatch(/gateway entry \d+: \[missing-signer-entry\] request req-2: .*signer3's log has no entry/);
   });
 

@@ -38,10 +38,10 @@ async function verify(): Promise<{ code: number; out: string }> {
   }
 }
 
-/** Lines of a log, and the index of the first `frost.sign`/`Sign` event in it. */
+/** Lines of a log, and the index of the first `frost.sign`/`Sign` event in it (not the gateway's intent before it). */
 function lines(party: string): { all: string[]; event: number } {
   const all = readFileSync(logOf(party), 'utf8').trimEnd().split('\n');
-  const event = all.findIndex((l) => /"op":"(frost\.sign|Sign)"/.test(l));
+  const event = all.findIndex((l) => /"kind":"event".*"op":"(frost\.sign|Sign)"/.test(l));
   return { all, event };
 }
 

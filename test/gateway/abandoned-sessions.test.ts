@@ -1,7 +1,8 @@
 // A session the planner gives up (a bad partial, a signer that failed) may have released other
 // signers' partials: the request's audit entries account for it, so the cross-check finds them.
 import { describe, expect, it } from 'vitest';
-import { abandonedEntries, askAll, traceSession, type Trace } from '../../gateway/cluster-outcome.js';
+import { abandonedEntries } from '../../gateway/audit-intent.js';
+import { askAll, traceSession, type Trace } from '../../gateway/cluster-outcome.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 
 const client = (name: string, id: number) => ({ name, id }) as SignerClient;

@@ -1,8 +1,9 @@
 // The gateway's transcript entry for each request, durable before any answer leaves: without
-// it, nothing does. Requests no principal stands behind are only counted (gateway/unauthenticated.ts).
+// it, nothing does. Before a signer is asked anything, an intent naming the request is durable
+// too (gateway/audit-intent.ts). Requests no principal stands behind are only counted
+// (gateway/unauthenticated.ts).
 import type { AuditEventInput } from '../../../audit/entry.js';
-import type { AuditLog } from '../../../audit/log.js';
-import { abandonedEntries } from '../../cluster-outcome.js';
+import { AuditedRequest, type IntentFields } from '../../audit-intent.js';
 import type { GatewayDeps } from '../../deps.js';
 import { gatewayPolicy } from '../../governance.js';
 import type { Principal } from '../../principals.js';
@@ -12,18 +13,25 @@ import type { KmsMiddleware, KmsRequest } from './state.js';
 
 const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'signature', Decrypt: 'plaintext', CreateKey: 'key', RefreshKeyShares: 'key' };
 
+/** Who asked what, on which key and message: the intent's account, and the outcome's. */
+const described = (r: KmsRequest, principal: Principal | undefined, source: string) =>
+  ({
+    // An approval that runs a proposal fans out as the operation it runs.
+    op: r.opCtx?.operation ?? r.operation ?? 'unknown',
+    ...(principal && { principal: { name: principal.name, accessKeyId: principal.accessKeyId, source } }),
+    keyId: r.opCtx?.keyId ?? (r.repeatOf ? r.keyId : undefined),
+    algorithm: r.opCtx?.algorithm,
+    digest: r.opCtx?.digest,
+  }) satisfies IntentFields;
+
 /** One audit entry per KMS request: who, what, on which key, with which signers, and how it ended. */
-async function recordRequest(audit: AuditLog, r: KmsRequest, principal: Principal, source: string): Promise<void> {
+async function recordRequest(request: AuditedRequest, r: KmsRequest, principal: Principal, source: string): Promise<void> {
   const ok = r.status < 300;
   const trace = r.opCtx?.trace;
   const approvedBy = [...(r.opCtx?.approvedBy ?? [])];
   const entry: AuditEventInput = {
+    ...described(r, principal, source),
     request: trace?.session ?? r.requestId,
-    op: r.operation ?? 'unknown',
-    principal: { name: principal.name, accessKeyId: principal.accessKeyId, source },
-    keyId: r.opCtx?.keyId ?? (r.repeatOf ? r.keyId : undefined),
-    algorithm: r.opCtx?.algorithm,
-    digest: r.opCtx?.digest,
     signers: trace && trace.signers.length > 0 ? trace.signers : undefined,
     session: trace?.session,
     ...(approvedBy.length ? { policy: { version: gatewayPolicy().governance.version, approvals: approvedBy } } : {}),
@@ -39,18 +47,18 @@ async function recordRequest(audit: AuditLog, r: KmsRequest, principal: Principa
       ...(r.repeatOf ? { repeatOf: r.repeatOf } : {}),
     },
   };
-  for (const e of abandonedEntries(trace, entry)) await audit.append(e);
-  await audit.append(entry);
+  await request.finish(entry, trace);
 }
 
 /** `unauthenticated` counts requests no principal stands behind (no fsync'd entry each). */
 export function audit(deps: Pick<GatewayDeps, 'audit' | 'log'>, unauthenticated: UnauthenticatedTally): KmsMiddleware {
   return async (ctx, next) => {
-    await next();
     const s = ctx.state;
+    const request = new AuditedRequest(deps.audit, () => ({ ...described(s, s.principal, ctx.ip), detail: { requestId: s.requestId } }));
+    await request.run(next);
     try {
       if (!s.principal) unauthenticated.count(s.outcome.replace(/Exception$/, '').replace(/[^A-Za-z0-9]/g, '').slice(0, 32) || 'failed', ctx.ip);
-      else await recordRequest(deps.audit, s, s.principal, `${ctx.ip}`);
+      else await recordRequest(request, s, s.principal, `${ctx.ip}`);
     } catch (e) {
       deps.log.error({ requestId: s.requestId, err: (e as Error).message }, 'audit append failed; answer withheld');
       const err = new KmsError('KMSInternalException', 'The request could not be recorded; nothing was released', 500);
