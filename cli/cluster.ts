@@ -120,7 +120,7 @@ export async function down(dir: string): Promise<void> {
   progress('stopped');
 }
 
-const healthSchema = z.object({ keys: z.number().int().optional(), retired: z.boolean().optional(), awaiting: z.string().optional() }).passthrough();
+const healthSchema = z.object({ keys: z.number().int().optional(), retired: z.boolean().optional(), awaiting: z.string().optional(), store: z.string().optional() }).passthrough();
 
 /** Prints each process, its health and key count; returns the exit status (0: all healthy). */
 export async function status(dir: string, json: boolean): Promise<number> {
@@ -137,7 +137,9 @@ export async function status(dir: string, json: boolean): Promise<number> {
       try {
         const h = healthSchema.parse(await getJson(`${p.url}/health`, 2000));
         // A removed signer that applied its removal says so; it takes part in nothing any more.
-        return { ...p, state: h.retired ? 'retired' : h.awaiting ? `awaiting ${h.awaiting}` : 'healthy', keys: h.keys };
+        // A signer that cannot write its store (a full disk) cannot record a release: it serves nothing.
+        const state = h.retired ? 'retired' : h.awaiting ? `awaiting ${h.awaiting}` : h.store && h.store !== 'writable' ? `unhealthy: store ${h.store}` : 'healthy';
+        return { ...p, state, keys: h.keys };
       } catch (e) {
         return { ...p, state: `unhealthy: ${(e as Error).message}`, keys: undefined };
       }

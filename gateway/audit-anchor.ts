@@ -26,7 +26,7 @@ export function startAuditAnchor(deps: Pick<GatewayDeps, 'cluster' | 'audit' | '
     await Promise.all(
       behind.map(async (c) => {
         try {
-          const r = await c.call(signerRoutes.audit.anchor, {}, ANCHOR_TIMEOUT_MS);
+          const r = await c.call(signerRoutes.audit.anchor, {}, { timeoutMs: ANCHOR_TIMEOUT_MS });
           // The latest head it holds (none: it recorded none yet, too soon after another).
           anchored.set(c.id, r.head?.seq ?? -1);
         } catch (e) {

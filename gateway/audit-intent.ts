@@ -46,7 +46,10 @@ export const abandonedEntries = (trace: Sessions | undefined, entry: AuditEventI
     session: a.session,
     signers: a.signers,
     outcome: 'failed',
-    reason: `session abandoned${trace!.session ? `; the request went on as session ${trace!.session}` : ''}`,
+    reason:
+      a.session === trace!.session
+        ? 'asked, answer not used: the request was served by the other signers of this session'
+        : `session abandoned${trace!.session ? `; the request went on as session ${trace!.session}` : ''}`,
     output: 'none',
   }));
 

@@ -1,7 +1,7 @@
 // How a cluster operation ends, for the facades and the audit: the error of a request the cluster
 // cannot serve, and the trace of the session that served it. Apart from cluster.ts so that the
 // scheme coordinators (rsa.ts, ecdsa.ts), which cluster.ts uses, need not import it back.
-import type { SignerClient } from './signer-client.js';
+import { SignerUnavailableError, type CallOptions, type SignerClient } from './signer-client.js';
 
 /** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
 export class ClusterError extends Error {
@@ -22,7 +22,10 @@ export class ClusterError extends Error {
 export interface Trace {
   session?: string;
   signers: { name: string; id: number; entry?: { seq: number; hash: string } }[];
-  /** Sessions given up (a bad partial, a signer that failed): partials left the signers in them too. */
+  /**
+   * Sessions given up (a bad partial, a signer that failed), and signers asked in the request's own
+   * session whose answers were not used (a hedge): partials may have left the signers in them too.
+   */
   abandoned?: { session: string; signers: Trace['signers'] }[];
 }
 
@@ -39,15 +42,33 @@ export function traceSession(trace: Trace, session: string, chosen: readonly Sig
 }
 
 /**
- * Asks each chosen signer for its partial. When a call fails after another signer answered,
- * the session goes to `trace.abandoned`, naming every signer asked (one that timed out may
- * have released too), before the failure reaches the planner, which may retry without it.
+ * Asks each chosen signer for its partial. With `laggardMs`, a signer that has not answered
+ * that long after the first answer is given up (its call aborted). When a call fails after
+ * another signer answered, the session goes to `trace.abandoned`, naming every signer asked (one
+ * that timed out may have released too), before the failure reaches the planner, which may
+ * retry without it. The failure reported is one that names a signer that failed rather than lagged, if any.
  */
-export async function askAll<T>(trace: Trace, session: string, chosen: readonly SignerClient[], ask: (c: SignerClient) => Promise<Audited<T>>): Promise<Audited<T>[]> {
-  const settled = await Promise.allSettled(chosen.map(ask));
+export async function askAll<T>(trace: Trace, session: string, chosen: readonly SignerClient[], ask: (c: SignerClient, opts: CallOptions) => Promise<Audited<T>>, laggardMs?: number): Promise<Audited<T>[]> {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const answered = () => {
+    if (laggardMs !== undefined && timer === undefined) timer = setTimeout(() => abort.abort(new Error(`no answer within ${laggardMs} ms of another signer's`)), laggardMs);
+  };
+  const settled = await Promise.allSettled(chosen.map((c) => ask(c, { signal: abort.signal }).then((a) => (answered(), a))));
+  clearTimeout(timer);
   const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = settled.find((s) => s.status === 'rejected');
+  const rejected = settled.flatMap((s) => (s.status === 'rejected' ? [s] : []));
+  const failed = rejected.find((s) => !(s.reason instanceof SignerUnavailableError && s.reason.timedOut)) ?? rejected[0];
   if (!failed) return answers;
   if (answers.length > 0) (trace.abandoned ??= []).push({ session, signers: traceOf(chosen, settled.map((s) => (s.status === 'fulfilled' ? s.value : {}))) });
   throw failed.reason;
+}
+
+/**
+ * Names signers asked in `session` whose answers the request does not use (a hedged phase's
+ * late or failed ones, a session that failed): each may have released its partial, so the
+ * request's audit entries name it, in an abandoned entry of that session.
+ */
+export function traceUnused(trace: Trace, session: string, unused: readonly SignerClient[]): void {
+  if (unused.length > 0) (trace.abandoned ??= []).push({ session, signers: traceOf(unused, []) });
 }

@@ -21,7 +21,7 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
-import { BadPartialError, Planner, QuorumUnavailableError } from './planner.js';
+import { BadPartialError, Planner, QuorumUnavailableError, type Attempt, type FirstAnswer } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
 import { RsaCoordinator } from './rsa.js';
@@ -65,12 +65,13 @@ export class Cluster implements ClusterSessions {
     this.creations = new CreateJournal(path.join(path.dirname(keysDir), 'create-journal'));
     this.clientFor = (s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead);
     this.clients = new Map(config.signers.map((s) => [s.id, this.clientFor(s)]));
-    this.planner = new Planner(this.clients);
+    this.planner = new Planner(this.clients, config, (level, what) => log[level](what));
     this.rsa = new RsaCoordinator(this, this.clients, log);
     this.ecdsa = new EcdsaCoordinator(this, identity);
   }
 
   close(): void {
+    this.planner.close();
     for (const c of this.clients.values()) c.close();
   }
 
@@ -170,9 +171,18 @@ export class Cluster implements ClusterSessions {
     return record;
   }
 
-  /** Liveness of every signer, probed in parallel (bounded). */
-  async signerHealth(): Promise<{ name: string; id: number; healthy: boolean }[]> {
-    return Promise.all([...this.clients.values()].map(async (c) => ({ name: c.name, id: c.id, healthy: await c.health() })));
+  /**
+   * Liveness of every signer, probed in parallel (bounded): whether it answers and can write its
+   * store (`detail` names a full disk). What it finds also steers the planner.
+   */
+  async signerHealth(): Promise<{ name: string; id: number; healthy: boolean; detail: string }[]> {
+    return Promise.all(
+      [...this.clients.values()].map(async (c) => {
+        const p = await c.probe();
+        this.planner.observe(c, p);
+        return { name: c.name, id: c.id, healthy: p.healthy, detail: p.detail };
+      }),
+    );
   }
 
   /**
@@ -290,14 +300,18 @@ export class Cluster implements ClusterSessions {
     else if (info.scheme === 'ED25519_PH') [suite, message] = ['ed25519ph', req.messageType === 'RAW' ? HASHES['SHA-512'](req.message) : req.message];
     else throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
     const pub = await this.frostPublic(key);
-    return this.runSession(key, async (chosen) => {
+    const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
+    return this.runSession(key, async (plan) => {
+      // Every candidate may be asked to commit (the request names them all); the first t to
+      // answer sign. The others' nonces are never used: they expire unused (signers/node/sessions.ts).
       const session = randomUUID();
+      const candidates = plan.candidates.map((c) => c.id);
+      const { answers: committed } = await plan.gather(async (c, opts) => (await c.call(signerRoutes.frost.commit, { session, keyId: key.keyId, signers: candidates, use }, opts)).commitment);
+      const chosen = committed.map((a) => a.client).sort((a, b) => a.id - b.id);
       const signers = chosen.map((c) => c.id);
-      const commits = await Promise.all(
-        chosen.map(async (c): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call(signerRoutes.frost.commit, { session, keyId: key.keyId, signers, use: useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence) })).commitment })),
-      );
+      const commits = committed.map((a): Message => ({ session, round: 1, from: a.client.id, to: 'all', payload: a.answer }));
       const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
-      const answers = await askAll(trace, session, chosen, (c) => c.call(signerRoutes.frost.sign, { session, keyId: key.keyId, package: pkg }));
+      const answers = await askAll(trace, session, chosen, (c, opts) => c.call(signerRoutes.frost.sign, { session, keyId: key.keyId, package: pkg }, opts), plan.laggardMs(chosen));
       traceSession(trace, session, chosen, answers);
       const shares = answers.map((a, i): Message => ({ session, round: 2, from: chosen[i]!.id, to: 'all', payload: a.share }));
       return frostAggregate(pub, pkg, shares);
@@ -310,8 +324,11 @@ export class Cluster implements ClusterSessions {
     return publicPackageSchema.parse(key.frost);
   }
 
+  /** One answer from any of the signers `ids` (authentication), hedged like a session's phase. */
+  readonly firstAnswer: FirstAnswer = (ids, ask) => this.planner.run(ids, 1, async (plan) => (await plan.gather(ask)).answers[0]!.answer);
+
   /** Runs a t-signer session through the planner, turning failures into ClusterErrors. */
-  async runSession<T>(key: KeyRecord, session: (chosen: SignerClient[]) => Promise<T>): Promise<T> {
+  async runSession<T>(key: KeyRecord, session: (plan: Attempt) => Promise<T>): Promise<T> {
     try {
       return await this.planner.run(key.holders, key.threshold, session, (what) => this.log.warn({ keyId: key.keyId }, what));
     } catch (e) {

@@ -23,6 +23,13 @@ export const gatewayConfigSchema = z.object({
   signers: z.array(signerEntrySchema).min(1),
   /** Bounded wait for one signer call; a dead or slow signer costs at most this. */
   signerTimeoutMs: z.number().int().positive().default(5000),
+  /**
+   * How long a Sign or Decrypt waits, over all its attempts, for t signers to answer: with fewer
+   * by then it fails (DependencyTimeoutException). See docs/operations.md, "Faults and their bounds".
+   */
+  quorumWaitMs: z.number().int().min(500).default(4000),
+  /** Signer sessions (and authentications) in flight at once; more wait their turn, in order (gateway/slots.ts). */
+  sessionsInFlight: z.number().int().min(1).default(8),
   /** How often keys whose holders are not the active signers are reshared (gateway/holder-repair.ts). */
   repairIntervalMs: z.number().int().min(1000).default(60_000),
   // Limits on both listeners: what a client that has not authenticated can make the gateway hold.

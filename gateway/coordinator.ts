@@ -8,7 +8,7 @@ import type { MessageType, SigningAlgorithm } from '../contract/keys/specs.js';
 import type { Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import type { Rounds } from './relay.js';
-import type { SignerClient } from './signer-client.js';
+import type { Attempt } from './planner.js';
 
 export interface SignRequest {
   keyId: string;
@@ -31,7 +31,7 @@ export interface KeygenCommon {
 export interface ClusterSessions {
   readonly config: { readonly threshold: number };
   /** Runs a t-signer session through the planner, turning failures into ClusterErrors. */
-  runSession<T>(key: KeyRecord, session: (chosen: SignerClient[]) => Promise<T>): Promise<T>;
+  runSession<T>(key: KeyRecord, session: (plan: Attempt) => Promise<T>): Promise<T>;
   /**
    * Key generation with every signer, relayed for the two rounds after the start; `body`
    * completes the start's body with the scheme's members. Answers the agreed public package.

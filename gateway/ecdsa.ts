@@ -10,7 +10,7 @@ import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation } from '../contract/signer-rpc/authority.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { ClusterSessions, SignRequest } from './coordinator.js';
-import { ClusterError, traceSession, type Trace } from './cluster-outcome.js';
+import { ClusterError, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
 import { relayRounds } from './relay.js';
@@ -37,12 +37,19 @@ export class EcdsaCoordinator {
     if (!key.ecdsa) throw new ClusterError('internal', `key ${key.keyId} has no ECDSA public package`);
     const pub = key.ecdsa;
     const digest = req.messageType === 'RAW' ? HASHES[info.hash](req.message) : req.message;
-    return this.cluster.runSession(key, async (chosen) => {
+    const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
+    return this.cluster.runSession(key, async (plan) => {
+      // The set is fixed once the rounds start: healthy signers first, and a start that does not
+      // answer soon fails over to another set while there is one (planner.ts).
+      const { chosen, startMs } = plan.fixed();
       const session = randomUUID();
       const signers = chosen.map((c) => c.id);
-      const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
       const start = { session, keyId: key.keyId, signers, digest: Buffer.from(digest).toString('hex'), use };
-      const answers = await relayRounds(chosen, signerRoutes.ecdsa.sign, start, 2);
+      // A failure in the last round may follow others' releases: the session is named either way.
+      const answers = await relayRounds(chosen, signerRoutes.ecdsa.sign, start, 2, startMs).catch((e: unknown) => {
+        traceUnused(trace, session, chosen);
+        throw e;
+      });
       traceSession(trace, session, chosen, answers);
       const round3 = answers.map((a, i): Message => {
         const from = chosen[i]!;

@@ -15,14 +15,13 @@ import { KmsError, type KmsErrorName } from './kms/errors.js';
 import type { KmsState } from './kms/state.js';
 import { readPinKdf, type Principal, type PrincipalRegistry } from './principals.js';
 import { ProposalStore } from './proposals.js';
-import { SignerRefusedError, SignerUnavailableError, type SignerClient } from './signer-client.js';
+import { SignerRefusedError, type SignerClient } from './signer-client.js';
+import { isTransient, QuorumUnavailableError, type FirstAnswer } from './planner.js';
 import { GovernanceChain } from './governance/chain.js';
 import { ChangeLog, type ChangeResult } from './governance/change-log.js';
 import { KeyPolicies } from './governance/key-policies.js';
 import { Membership } from './governance/membership.js';
 import { refusal, SignerRoster } from './governance/signers.js';
-
-const DOWN_FOR_MS = 10_000;
 
 /**
  * What the gateway holds: the governance chain (public, verified at start), the principals'
@@ -35,8 +34,6 @@ const DOWN_FOR_MS = 10_000;
  * so that honest requests get AWS's answers; the signers' are the ones that hold.
  */
 export class GatewayPolicy {
-  private readonly downUntil = new Map<number, number>();
-
   private constructor(
     readonly proposals: ProposalStore,
     private readonly dir: string,
@@ -48,6 +45,8 @@ export class GatewayPolicy {
     private readonly changes: ChangeLog,
     /** Principal, signer and governance changes: the checks before proposing, and executing approved ones. */
     readonly membership: Membership,
+    /** One signer's answer, hedged over the signers (Cluster.firstAnswer). */
+    private readonly firstAnswer: FirstAnswer,
   ) {}
 
   /** Loads and verifies the governance chain (the gateway does not start without one), then the rest of the gateway's governance state. */
@@ -58,6 +57,7 @@ export class GatewayPolicy {
     kmsState: KmsState;
     log: Logger;
     clientFor: (s: SignerEntry) => SignerClient;
+    firstAnswer: FirstAnswer;
     keys: KeyStore;
     audit: AuditLog;
   }): GatewayPolicy {
@@ -68,7 +68,7 @@ export class GatewayPolicy {
     const changes = new ChangeLog(o.dir, signers, o.audit, o.log);
     const membership = new Membership(o.config, o.principals, o.keys, chain, signers, changes, keyPolicies);
     void changes.resync();
-    return new GatewayPolicy(proposals, o.dir, o.principals, chain, signers, keyPolicies, changes, membership);
+    return new GatewayPolicy(proposals, o.dir, o.principals, chain, signers, keyPolicies, changes, membership, o.firstAnswer);
   }
 
   close(): void {
@@ -94,21 +94,14 @@ export class GatewayPolicy {
    * secret). Resolves the access key id, or throws the AWS error the signer found.
    */
   async authenticate(evidence: unknown, requestId: string): Promise<string> {
-    const now = Date.now();
-    const ordered = this.signers.active().sort((a, b) => Number((this.downUntil.get(a.id) ?? 0) > now) - Number((this.downUntil.get(b.id) ?? 0) > now));
-    for (const c of ordered) {
-      try {
-        return (await c.call(signerRoutes.auth.sigv4, { session: requestId, request: evidence })).accessKeyId;
-      } catch (e) {
-        if (e instanceof SignerUnavailableError) {
-          this.downUntil.set(c.id, Date.now() + DOWN_FOR_MS);
-          continue;
-        }
-        if (e instanceof SignerRefusedError && /^[A-Z][A-Za-z]+Exception$/.test(e.code)) throw new KmsError(e.code as KmsErrorName, refusal(e));
-        throw new KmsError('KMSInternalException', `authentication failed at a signer: ${(e as Error).message}`);
-      }
+    try {
+      return (await this.firstAnswer(this.signers.activeIds(), (c, opts) => c.call(signerRoutes.auth.sigv4, { session: requestId, request: evidence }, opts))).accessKeyId;
+    } catch (e) {
+      if (e instanceof SignerRefusedError && /^[A-Z][A-Za-z]+Exception$/.test(e.code)) throw new KmsError(e.code as KmsErrorName, refusal(e));
+      // Every signer asked failed or was silent (planner.ts): a retry may find one.
+      if (e instanceof QuorumUnavailableError || isTransient(e)) throw new KmsError('DependencyTimeoutException', 'No signer answered to authenticate the request; retry later');
+      throw new KmsError('KMSInternalException', `authentication failed at a signer: ${(e as Error).message}`);
     }
-    throw new KmsError('DependencyTimeoutException', 'No signer answered to authenticate the request; retry later');
   }
 
   // ---- principals, signers and governance ----------------------------------------------------

@@ -68,7 +68,7 @@ async function run(dir: string): Promise<void> {
   const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
   const principals = new PrincipalRegistry(P.principals);
   const kmsState = new KmsState(path.join(dir, 'kms-state.json'), cluster.keys);
-  const policy = GatewayPolicy.load({ dir, config, principals, kmsState, log, clientFor: cluster.clientFor, keys: cluster.keys, audit });
+  const policy = GatewayPolicy.load({ dir, config, principals, kmsState, log, clientFor: cluster.clientFor, firstAnswer: cluster.firstAnswer, keys: cluster.keys, audit });
   cluster.retire(policy.retired);
   installGatewayPolicy(policy);
   // A resharing the last run left between its adopts is finished before any request is served.

@@ -13,14 +13,18 @@ export interface Rounds<Q extends z.ZodType<unknown, { session: string }>, A ext
   step: Route<typeof stepRequest, A>;
 }
 
-/** Starts the protocol at every client, relays `rounds` more rounds (at least one), returns the last answers. */
+/**
+ * Starts the protocol at every client, relays `rounds` more rounds (at least one), returns the
+ * last answers. `startTimeoutMs` bounds the start alone (a planner with a spare signer fails over sooner).
+ */
 export async function relayRounds<Q extends z.ZodType<unknown, { session: string }>, A extends z.ZodType<{ outbound: Relayed[] }>>(
   clients: readonly SignerClient[],
   routes: Rounds<Q, A>,
   start: z.input<Q>,
   rounds: number,
+  startTimeoutMs?: number,
 ): Promise<z.output<A>[]> {
-  let messages = (await Promise.all(clients.map((c) => c.call(routes.start, start)))).flatMap((a) => a.outbound);
+  let messages = (await Promise.all(clients.map((c) => c.call(routes.start, start, { timeoutMs: startTimeoutMs })))).flatMap((a) => a.outbound);
   let answers: z.output<A>[] = [];
   for (let r = 0; r < rounds; r++) {
     answers = await Promise.all(clients.map((c) => c.call(routes.step, { session: start.session, inbound: inboxOf(messages, c.id) })));

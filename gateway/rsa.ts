@@ -16,7 +16,7 @@ import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
 import type { ClusterSessions, SignRequest } from './coordinator.js';
-import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
+import { ClusterError, traceOf, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { BadPartialError } from './planner.js';
@@ -84,10 +84,10 @@ export class RsaCoordinator {
     return this.session(key, trace, use, (session) => rsaDecryptRequest(params, { session, padding: ENCRYPTION_PADDING[algorithm], ciphertext }));
   }
 
-  /** One t-signer session: each partial is verified; a bad one names its signer (→ one retry). */
+  /** One t-signer session: each partial is verified; a bad one names its signer (→ one retry without it). */
   private session(key: KeyRecord, trace: Trace, use: Use | undefined, makeRequest: (session: string) => RsaRequest): Promise<Uint8Array> {
     const params = this.publicParams(key);
-    return this.cluster.runSession(key, async (chosen) => {
+    return this.cluster.runSession(key, async (plan) => {
       // A fresh session (and PSS salt) per attempt: a retry is a new session, never a replay.
       let request: RsaRequest;
       try {
@@ -96,7 +96,15 @@ export class RsaCoordinator {
         if (e instanceof ProtocolError) throw new ClusterError('invalid-usage', e.message);
         throw e;
       }
-      const answers = await askAll(trace, request.session, chosen, (c) => c.call(signerRoutes.rsa.partial, { keyId: key.keyId, session: request.session, request, use }));
+      // Partials are independent: the first t to arrive are combined (hedged, planner.ts). Every
+      // signer asked may release one, so each is named, used or not.
+      const gathered = await plan.gather((c, opts) => c.call(signerRoutes.rsa.partial, { keyId: key.keyId, session: request.session, request, use }, opts)).catch((e: unknown) => {
+        traceUnused(trace, request.session, plan.asked);
+        throw e;
+      });
+      traceUnused(trace, request.session, gathered.unused);
+      const chosen = gathered.answers.map((a) => a.client);
+      const answers = gathered.answers.map((a) => a.answer);
       traceSession(trace, request.session, chosen, answers);
       const result = rsaCombine(params, request, answers.map((a) => a.partial));
       const fault = result.faults[0];

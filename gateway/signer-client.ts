@@ -2,6 +2,7 @@
 // signer's pinned identity and read by the route's schema (contract/signer-rpc/routes.ts), and
 // always bounded in time.
 import http from 'node:http';
+import { z } from 'zod';
 import { signRequest, verifyResponse } from '../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { fingerprint } from '../contract/identity/identity.js';
@@ -15,6 +16,8 @@ export class SignerUnavailableError extends Error {
   constructor(
     readonly signer: string,
     message: string,
+    /** It may only be slow: no answer in time, or the call was given up (CallOptions.signal). */
+    readonly timedOut = false,
   ) {
     super(`signer ${signer}: ${message}`);
   }
@@ -32,6 +35,23 @@ export class SignerRefusedError extends Error {
     super(`signer ${signer} refused: ${message}`);
   }
 }
+
+/** Per-call bounds: how long to wait, and a signal that gives the call up (its reason, an Error, says why). */
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** What a signer's /health says: whether it answered, and whether it can serve (its store writable). */
+export interface SignerProbe {
+  answered: boolean;
+  healthy: boolean;
+  /** The signer's own account of its store ('writable' or 'not writable: ENOSPC…'), or why it did not answer. */
+  detail: string;
+}
+
+const HEALTH_MAX_BYTES = 64 * 1024;
+const healthSchema = z.object({ store: z.string().max(300).optional() }).passthrough();
 
 export class SignerClient {
   /**
@@ -64,13 +84,14 @@ export class SignerClient {
    * POSTs `body` to the route's path and resolves the signer's authenticated answer, read by the
    * route's response schema (an answer that fails it rejects with the ZodError).
    */
-  call<R extends Route>(route: R, body: RouteBody<R>, timeoutMs = this.timeoutMs): Promise<RouteAnswer<R>> {
+  call<R extends Route>(route: R, body: RouteBody<R>, opts: CallOptions = {}): Promise<RouteAnswer<R>> {
     // Inside an audited request, nothing that may release leaves before its intent is durable (audit-intent.ts).
     const intent = beforeSignerCall(this, route, body);
-    return intent ? intent.then(() => this.send(route, body, timeoutMs)) : this.send(route, body, timeoutMs);
+    return intent ? intent.then(() => this.send(route, body, opts)) : this.send(route, body, opts);
   }
 
-  private send<R extends Route>(route: R, body: RouteBody<R>, timeoutMs: number): Promise<RouteAnswer<R>> {
+  private send<R extends Route>(route: R, body: RouteBody<R>, opts: CallOptions): Promise<RouteAnswer<R>> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const path = route.path;
     const payload = Buffer.from(JSON.stringify(this.callerHead ? { ...(body as object), callerHead: this.callerHead() } : body));
     const headers = signRequest({ method: 'POST', path, body: payload, audience: this.audience, timestamp: Date.now() }, this.self.signSecretKey);
@@ -102,27 +123,65 @@ export class SignerClient {
             if (answer.success) resolve(answer.data as RouteAnswer<R>);
             else reject(answer.error);
           });
-          res.on('error', (e) => reject(new SignerUnavailableError(this.name, e.message)));
+          res.on('error', (e) => reject(new SignerUnavailableError(this.name, e.message, timedOut)));
         },
       );
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      let timedOut = false;
+      const giveUp = (why: string) => {
+        timedOut = true;
+        req.destroy(new Error(why));
+      };
+      const timer = setTimeout(() => giveUp(`no answer within ${timeoutMs} ms`), timeoutMs);
+      const onAbort = () => giveUp(opts.signal?.reason instanceof Error ? opts.signal.reason.message : 'given up');
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('close', () => opts.signal?.removeEventListener('abort', onAbort));
       req.on('error', (e) => {
         clearTimeout(timer);
-        reject(new SignerUnavailableError(this.name, e.message));
+        reject(new SignerUnavailableError(this.name, e.message, timedOut));
       });
+      if (opts.signal?.aborted) onAbort();
       req.end(payload);
     });
   }
 
-  /** Unauthenticated liveness probe. */
-  health(timeoutMs = 1000): Promise<boolean> {
+  /** Unauthenticated liveness probe: answered, with a writable store. */
+  async health(timeoutMs = 1000): Promise<boolean> {
+    return (await this.probe(timeoutMs)).healthy;
+  }
+
+  /**
+   * GET /health on a connection of its own (not behind calls stuck on a hung signer), bounded
+   * by `timeoutMs`. The answer is unauthenticated: it only steers where requests go first.
+   */
+  probe(timeoutMs = 1000): Promise<SignerProbe> {
     return new Promise((resolve) => {
-      const req = http.get(new URL('/health', this.entry.url), { agent: this.agent, timeout: timeoutMs }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
+      const req = http.get(new URL('/health', this.entry.url), { agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > HEALTH_MAX_BYTES) req.destroy(new Error('health answer too large'));
+          else chunks.push(c);
+        });
+        res.on('error', () => undefined);
+        res.on('end', () => {
+          clearTimeout(timer);
+          if (res.statusCode !== 200) return resolve({ answered: true, healthy: false, detail: `health answered HTTP ${res.statusCode}` });
+          let store: string | undefined;
+          try {
+            store = healthSchema.parse(JSON.parse(Buffer.concat(chunks).toString('utf8'))).store;
+          } catch {
+            return resolve({ answered: true, healthy: false, detail: 'health answered malformed data' });
+          }
+          // A signer that does not report its store (older, or awaiting admission) is taken as able to write.
+          resolve({ answered: true, healthy: store === undefined || store === 'writable', detail: store === undefined ? 'ok' : `store ${store}` });
+        });
       });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(false));
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ answered: false, healthy: false, detail: e.message });
+      });
     });
   }
 

@@ -24,6 +24,7 @@ import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
 import { SessionTable } from './sessions.js';
 import { inventory } from './inventory.js';
+import { StoreCheck } from './store-check.js';
 import { ReshareSessions, pendingName } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
 import type { AuditLog } from '../../audit/log.js';
@@ -64,6 +65,7 @@ export class SignerService {
   private readonly reshare: ReshareSessions;
   /** The gateway head last anchored here, and when (audit anchors, bounded in rate). */
   private anchored: { head?: { seq: number; hash: string }; at: number } = { at: 0 };
+  private readonly storeCheck: StoreCheck;
 
   private constructor(
     private readonly config: SignerConfig,
@@ -78,6 +80,7 @@ export class SignerService {
     this.rsa = new RsaShares(config, store, identity, this.relay.peers, guard);
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
+    this.storeCheck = new StoreCheck(store.dir);
   }
 
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
@@ -86,8 +89,20 @@ export class SignerService {
     return s;
   }
 
+  /** Unauthenticated: who this is, and whether it can serve — its store writable, as last checked (store-check.ts). */
   health() {
-    return { pid: process.pid, name: this.config.name, id: this.config.id, fingerprint: this.identity.fingerprint, keys: this.keyIds.size, sessions: this.sessions.size, retired: this.guard.retired.has(this.config.id) };
+    const store = this.storeCheck.status;
+    return {
+      status: store === 'writable' ? 'ok' : 'degraded',
+      store,
+      pid: process.pid,
+      name: this.config.name,
+      id: this.config.id,
+      fingerprint: this.identity.fingerprint,
+      keys: this.keyIds.size,
+      sessions: this.sessions.size,
+      retired: this.guard.retired.has(this.config.id),
+    };
   }
 
   routes(): Record<string, RpcHandler> {
@@ -139,6 +154,7 @@ export class SignerService {
         result = await handler(body, meta);
       } catch (e) {
         const refused = e instanceof RpcError || e instanceof z.ZodError;
+        if (!refused) this.storeCheck.failed();
         const reason = e instanceof z.ZodError ? 'malformed request' : (e as Error).message.slice(0, 1000);
         await this.audit.append({ ...base, keyId: str(b.keyId), outcome: refused ? 'refused' : 'failed', reason, output: 'none' });
         throw e;
@@ -253,8 +269,11 @@ export class SignerService {
     // Single use: the nonces leave memory before anything else happens, whatever the outcome.
     const s = this.sessions.take(req.session);
     if (!s || s.kind !== 'frost' || s.keyId !== req.keyId) throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
-    const ids = req.package.commitments.map((c) => c.id).sort((a, b) => a - b);
-    if (ids.join() !== s.signers.join()) throw new RpcError(403, 'signer-set-changed', 'the signing package names other signers than the commitment request');
+    // The gateway asks more signers to commit than sign (the first t to answer): the package may
+    // name a subset of the commitment request's signers, never another. The protocol checks the
+    // threshold, this signer's own commitment, and uses its nonces once.
+    const ids = req.package.commitments.map((c) => c.id);
+    if (ids.some((id) => !s.signers.includes(id))) throw new RpcError(403, 'signer-set-changed', 'the signing package names signers the commitment request did not');
     this.guard.expectFrost(s.grant, req.package.suite, req.package.message);
     try {
       const step = frostSign(s.state, req.package);
