@@ -1,9 +1,9 @@
 // Key creation as a journaled transaction, against a real cluster: the gateway is killed (-9) at
 // random points inside CreateKey and restarted; every creation is then completed or rolled back
-// at every signer, so `mpchsm doctor`'s inventory comparison is clean, and a CreateKey under a
-// proposal interrupted at any point can be approved again and completes. Doctor names a
-// deleted gateway key file and a deleted signer key record. And a gateway that lies cannot make
-// a signer forget a committed key's share.
+// at every signer, so `mpchsm doctor`'s inventory comparison is clean and `mpchsm audit verify`
+// finds no tampering, and a CreateKey under a proposal interrupted at any point can be approved
+// again and completes. Doctor names a deleted gateway key file and a deleted signer key record.
+// And a gateway that lies cannot make a signer forget a committed key's share.
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -59,6 +59,15 @@ async function runDoctor(): Promise<{ code: number; text: string }> {
   return { code, text: lines.join('\n') };
 }
 
+async function auditVerify(): Promise<{ code: number; out: string }> {
+  try {
+    return { code: 0, out: (await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, out: err.stdout + err.stderr };
+  }
+}
+
 async function expectInventoriesAgree(): Promise<void> {
   const d = await runDoctor();
   expect(d.text).toContain('the inventories agree');
@@ -110,6 +119,9 @@ describe('kill -9 of the gateway inside CreateKey', () => {
       resumedBefore = resumed;
       await expectInventoriesAgree();
       await expectAcknowledgedKeys();
+      // A crash is not tampering: what the restart finished closes what the crash left open.
+      const audit = await auditVerify();
+      expect(audit.code, `trial ${trial}:\n${audit.out}`).toBe(0);
     }
   }, 300_000);
 });
