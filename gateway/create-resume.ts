@@ -5,7 +5,8 @@
 // every participant forgets its pending share and gives back the authority it spent, so the
 // proposal can be approved again. A creation that cannot be decided (a participant does not
 // answer) stays journaled for the next start. Each decision is one gateway audit entry under the
-// creation's request id, naming the signers that recorded a key share for it.
+// creation's request id, naming the signers that recorded a key share for it. Then the shares
+// still pending at any signer are swept: committed if the key is recorded, else forgotten.
 import { canonicalJson } from '../contract/canonical.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
@@ -74,4 +75,34 @@ async function decide(deps: Deps, r: CreationRecord, trace: Trace): Promise<Resu
   }
   const failed = await rollBackCreation(cluster.active, cluster.creations, r, log);
   return failed.length ? unfinished(`not rolled back everywhere: ${failed.join('; ')}`) : { KeyId: r.keyId, Outcome: 'rolled-back' };
+}
+
+/**
+ * After the journal, a share still pending at a signer belongs to no creation in progress (none
+ * runs before the gateway serves). If the gateway records its key, it was never committed at that
+ * signer: it is committed now. If not, it is an orphan of a creation whose journal record is
+ * gone: it is forgotten (a signer forgets only a pending share on the gateway's word). A
+ * creation still journaled is left to the next start.
+ */
+export async function sweepPending(deps: Pick<GatewayDeps, 'cluster' | 'log'>): Promise<{ committed: number; forgotten: number }> {
+  const { cluster, log } = deps;
+  const done = { committed: 0, forgotten: 0 };
+  for (const c of cluster.active) {
+    try {
+      for (const { keyId } of (await c.call(signerRoutes.keys.inventory, { pending: true })).keys) {
+        if (cluster.creations.get(keyId)) continue;
+        if (cluster.keys.get(keyId)) {
+          await c.call(signerRoutes.keys.commit, { keyId });
+          done.committed++;
+        } else {
+          await c.call(signerRoutes.keys.forget, { keyId });
+          done.forgotten++;
+          log.warn({ keyId, signer: c.name }, 'an orphan share of an interrupted key creation was forgotten');
+        }
+      }
+    } catch (e) {
+      log.warn({ signer: c.name, err: (e as Error).message }, 'the pending shares of a signer could not be swept; doctor shows what is left');
+    }
+  }
+  return done;
 }

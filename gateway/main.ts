@@ -19,7 +19,7 @@ import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
 import { startGatewayServer } from './server.js';
 import { resumeReshares } from './reshare-resume.js';
-import { resumeCreations } from './create-resume.js';
+import { resumeCreations, sweepPending } from './create-resume.js';
 import { startHolderRepair } from './holder-repair.js';
 import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
@@ -76,6 +76,7 @@ async function run(dir: string): Promise<void> {
   // So is a key creation it left journaled: completed if every signer holds the key, else rolled back.
   cluster.proposalExecuted = (id) => policy.proposals.finish(id, 'executed', 'ok');
   await resumeCreations({ cluster, audit, log, kmsState });
+  await sweepPending({ cluster, log });
   const deps = { config, cluster, principals, log, dir, kmsState, audit };
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);

@@ -36,5 +36,6 @@ export const keys = {
   forget: route('/v1/keys/forget', removal, removed),
   commit: route('/v1/keys/commit', removal, z.object({ keyId: z.string(), committed: z.boolean() })),
   destroy: route('/v1/keys/destroy', removal, removed),
-  inventory: route('/v1/keys/inventory', z.strictObject({ keyId: keyIdSchema.optional() }), z.object({ keys: z.array(inventoryEntrySchema).max(100_000) })),
+  /** `pending`: only the keys not committed, without their hashes (what the gateway's start sweeps). */
+  inventory: route('/v1/keys/inventory', z.strictObject({ keyId: keyIdSchema.optional(), pending: z.literal(true).optional() }), z.object({ keys: z.array(inventoryEntrySchema).max(100_000) })),
 };

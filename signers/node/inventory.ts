@@ -15,21 +15,23 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const SHARE_PREFIX = keyRecordName('');
 
 /**
- * Every key held here (or only `keyId`, then with its public package). A share without a policy
- * record (a signer stopped between storing one and the other) was never committed: pending.
+ * Every key held here (or only `keyId`, then with its public package; or, `pending`, only those
+ * not committed, without hashes). A share without a policy record (a signer stopped between
+ * storing one and the other) was never committed: pending.
  */
-export async function inventory(store: ShareStore, guard: PolicyGuard, keyId?: string): Promise<InventoryEntry[]> {
+export async function inventory(store: ShareStore, guard: PolicyGuard, req: { keyId?: string | undefined; pending?: true | undefined }): Promise<InventoryEntry[]> {
   const records = new Map(guard.inventory().map((k) => [k.keyId, k.pending]));
   const shares = new Set((await store.list()).filter((n) => n.startsWith(SHARE_PREFIX)).map((n) => n.slice(SHARE_PREFIX.length)));
-  const ids = keyId === undefined ? [...new Set([...records.keys(), ...shares])].sort() : [keyId].filter((id) => records.has(id) || shares.has(id));
+  const ids = req.keyId === undefined ? [...new Set([...records.keys(), ...shares])].sort() : [req.keyId].filter((id) => records.has(id) || shares.has(id));
   const out: InventoryEntry[] = [];
   for (const id of ids) {
     const entry: InventoryEntry = { keyId: id, state: records.get(id) === false ? 'committed' : 'pending', share: shares.has(id), policy: records.has(id) };
-    const raw = entry.share ? await store.get(keyRecordName(id)) : undefined;
+    if (req.pending && entry.state === 'committed') continue;
+    const raw = entry.share && !req.pending ? await store.get(keyRecordName(id)) : undefined;
     if (raw) {
       try {
         const pkg = keyPackageSchema.parse(packageOf(decodeRecord(raw)));
-        Object.assign(entry, { publicKey: sha256(publicKeyOfPackage(pkg)), package: sha256(canonicalJson(pkg)) }, keyId === undefined ? {} : { publicPackage: pkg });
+        Object.assign(entry, { publicKey: sha256(publicKeyOfPackage(pkg)), package: sha256(canonicalJson(pkg)) }, req.keyId === undefined ? {} : { publicPackage: pkg });
       } catch {
         // A share this signer cannot read has no package to report: `share` stays true, the hashes absent.
       } finally {

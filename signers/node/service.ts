@@ -115,7 +115,7 @@ export class SignerService {
       [rsa.partial.path]: (b) => this.rsa.partial(b),
       [keys.forget.path]: (b) => this.forget(b),
       [keys.commit.path]: (b) => this.commit(b),
-      [keys.inventory.path]: async (b) => ({ keys: await inventory(this.store, this.guard, keys.inventory.request.parse(b).keyId) }),
+      [keys.inventory.path]: async (b) => ({ keys: await inventory(this.store, this.guard, keys.inventory.request.parse(b)) }),
       [keys.destroy.path]: (b) => this.destroy(b),
       [auth.sigv4.path]: (b) => this.guard.authenticate(b),
       [policy.apply.path]: async (b) => {
