@@ -262,7 +262,7 @@ export function verifyParsedLog(log: ParsedLog, key: AuditKey, opts: VerifyOptio
     const l = bySeq.get(h.seq);
     if (!l || l.hash === h.hash || reported.has(h.seq)) continue;
     reported.add(h.seq);
-    add({ seq: h.seq, line: l.line, severity: 'error', code: 'rewritten', message: `entry ${h.seq} hashes to ${short(l.hash)}, but ${h.source} recorded ${short(h.hash)} for it: the entry was rewritten` });
+    add({ seq: h.seq, line: l.line, severity: 'error', code: 'rewritten', message: `entry ${h.seq} hashes to ${short(l.hash)}, but ${h.source} recorded ${short(h.hash)} for it: the entry was rewritten (edited, or the log truncated there and appended to again)` });
   }
 
   for (const l of lines)

@@ -172,7 +172,7 @@ describe('a resharing interrupted between its adopts', () => {
       expect(await signerRecord(tc, s, (st) => st.has(`reshare.${keys.ed}`)), `${s} has nothing pending`).toBe(false);
     }
     expect(await signAndVerify(keys.ed, 'ED25519_SHA_512')).toBe(true);
-    const resumed = auditEntries(tc, 'gateway').filter((e) => e.request === session);
+    const resumed = auditEntries(tc, 'gateway').filter((e) => e.request === session && e.kind === 'event');
     expect(resumed).toHaveLength(1);
     expect(resumed[0]).toMatchObject({ op: 'ReshareKey', keyId: keys.ed, outcome: 'ok', output: 'key', detail: { resumed: true } });
     expect((resumed[0]!.signers as { name: string }[]).map((s) => s.name)).toEqual(['signer1', 'signer2', 'signer3']);
