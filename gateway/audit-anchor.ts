@@ -9,6 +9,7 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayDeps } from './deps.js';
 
 const ANCHOR_TIMEOUT_MS = 2_000;
+const STOP_WITHIN_MS = 3_000;
 
 export interface AuditAnchor {
   /** Anchors the head now (bounded by the call timeout), then stops. */
@@ -44,13 +45,19 @@ export function startAuditAnchor(deps: Pick<GatewayDeps, 'cluster' | 'audit' | '
   return {
     async stop() {
       clearInterval(timer);
-      await running;
-      await tick();
-      // A signer records at most a few anchors a second: one asked just before may have declined.
-      if (deps.cluster.active.some((c) => (anchored.get(c.id) ?? -1) < deps.audit.head().seq)) {
-        await new Promise((r) => setTimeout(r, 250));
+      const last = async () => {
+        await running;
         await tick();
-      }
+        // A signer records at most a few anchors a second: one asked just before may have declined.
+        if (deps.cluster.active.some((c) => (anchored.get(c.id) ?? -1) < deps.audit.head().seq)) {
+          await new Promise((r) => setTimeout(r, 250));
+          await tick();
+        }
+      };
+      // A hung signer does not hold the shutdown up for longer than this.
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([last(), new Promise((r) => (timeout = setTimeout(r, STOP_WITHIN_MS)))]);
+      clearTimeout(timeout);
     },
   };
 }
