@@ -60,7 +60,8 @@ export async function askAll<T>(trace: Trace, session: string, chosen: readonly 
   const rejected = settled.flatMap((s) => (s.status === 'rejected' ? [s] : []));
   const failed = rejected.find((s) => !(s.reason instanceof SignerUnavailableError && s.reason.timedOut)) ?? rejected[0];
   if (!failed) return answers;
-  if (answers.length > 0) (trace.abandoned ??= []).push({ session, signers: traceOf(chosen, settled.map((s) => (s.status === 'fulfilled' ? s.value : {}))) });
+  // A signer that answered, or one that may yet (it timed out), may have released: name them all.
+  if (answers.length > 0 || rejected.some((r) => r.reason instanceof SignerUnavailableError && r.reason.timedOut)) (trace.abandoned ??= []).push({ session, signers: traceOf(chosen, settled.map((s) => (s.status === 'fulfilled' ? s.value : {}))) });
   throw failed.reason;
 }
 

@@ -179,7 +179,8 @@ export class Cluster implements ClusterSessions {
     return Promise.all(
       [...this.clients.values()].map(async (c) => {
         const p = await c.probe();
-        this.planner.observe(c, p);
+        // Only a signer's own answer steers the planner here (its probes decide about silence).
+        if (p.answered) this.planner.observe(c, p);
         return { name: c.name, id: c.id, healthy: p.healthy, detail: p.detail };
       }),
     );

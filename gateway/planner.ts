@@ -22,8 +22,9 @@ export const HEDGE_AFTER_MS = 500;
 /** With no answer at all this long after a phase started, the spares are asked too (a phase of one answer: half). */
 export const HEDGE_IDLE_MS = 1000;
 /**
- * While a spare could stand in, ECDSA's start gets this long, and in FROST's signing step a
- * signer this far behind the other's answer is given up; the attempt then fails over.
+ * In a request's first attempt, while a spare could stand in, ECDSA's start gets this long, and
+ * in FROST's signing step a signer this far behind the other's answer is given up; the attempt
+ * then fails over.
  */
 export const FAST_STEP_MS = 1000;
 /** How often marked signers are probed, and how long one probe may take. */
@@ -146,7 +147,7 @@ export class Planner {
     const excluded = new Set<number>();
     const deadline = Date.now() + this.quorumWaitMs;
     let badPartialRetries = 1;
-    for (;;) {
+    for (let n = 0; ; n++) {
       const usable = holders.filter((id) => this.clients.has(id) && !excluded.has(id));
       if (usable.length < t) throw new QuorumUnavailableError(`only ${usable.length} of the ${holders.length} signers holding this key are left to ask; ${t} are needed`);
       // Signers whose health probe failed too are not waited for: with fewer than t others, fail now.
@@ -154,7 +155,7 @@ export class Planner {
       if (usable.length - gone.length < t)
         throw new QuorumUnavailableError(`${gone.map((id) => `${this.clients.get(id)!.name} (${this.marks.get(id)!.reason})`).join(', ')} fail their health probes; ${t} of the ${holders.length} signers holding this key are needed`);
       if (Date.now() >= deadline) throw new QuorumUnavailableError(`no ${t} signers served the request within ${this.quorumWaitMs} ms`);
-      const plan = new Attempt(this, this.order(usable), t, deadline);
+      const plan = new Attempt(this, this.order(usable), t, deadline, n === 0);
       try {
         return await attempt(plan);
       } catch (e) {
@@ -190,6 +191,8 @@ export class Attempt {
     readonly t: number,
     /** When the request stops waiting for signers (Planner.run). */
     private readonly deadline: number,
+    /** The request's first attempt: only it fails over fast, so that a loaded cluster is not failed over and over. */
+    private readonly first: boolean,
   ) {}
 
   /** The t signers a fixed-set protocol (ECDSA) starts with, and the time its start may take (within the request's wait). */
@@ -206,7 +209,7 @@ export class Attempt {
 
   /** Whether another candidate could stand in: one not chosen that has not failed here (a signer marked only slow may well answer). */
   private hasSpare(chosen: readonly SignerClient[]): boolean {
-    return this.candidates.some((c) => !chosen.includes(c) && !this.failed.has(c.id) && this.planner.markOf(c.id) !== 'down');
+    return this.first && this.candidates.some((c) => !chosen.includes(c) && !this.failed.has(c.id) && this.planner.markOf(c.id) !== 'down');
   }
 
   /**

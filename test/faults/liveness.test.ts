@@ -4,16 +4,25 @@
 // request with DependencyTimeoutException within the documented bound; a signer lost mid-request
 // is worked around within the same request without the survivors refusing it as a replay; load
 // reaches every signer; and the audit cross-check stays clean throughout.
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, randomUUID, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { GetPublicKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import type { SignerClient } from '../../gateway/signer-client.js';
+import type { Message } from '../../signers/protocols/common.js';
+import { publicPackageSchema } from '../../signers/protocols/dkg.js';
+import { frostAggregate, frostSigningPackage } from '../../signers/protocols/frost.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { kmsClient } from '../kms/kms-client.js';
-import { auditEntries, createKey } from '../policy-cluster/helpers.js';
+import { appRequest, auditEntries, createKey, gatewayIdentity, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
 let keyId: string;
 let publicKey: ReturnType<typeof createPublicKey>;
+/** An ECDSA and an RSA key, for each scheme's way around a hung signer. */
+const others: { keyId: string; algorithm: 'ECDSA_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_256'; publicKey: ReturnType<typeof createPublicKey> }[] = [];
 
 const CLIENTS = 32;
 const signerPid = (name: string) => tc.cluster().signers.find((s) => s.name === name)!.pid;
@@ -67,6 +76,11 @@ beforeAll(async () => {
   keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
   const pub = await kmsClient(tc, 'app').send(new GetPublicKeyCommand({ KeyId: keyId }));
   publicKey = createPublicKey({ key: Buffer.from(pub.PublicKey!), format: 'der', type: 'spki' });
+  for (const [KeySpec, algorithm] of [['ECC_NIST_P256', 'ECDSA_SHA_256'], ['RSA_2048', 'RSASSA_PKCS1_V1_5_SHA_256']] as const) {
+    const id = await createKey(tc, { KeySpec, KeyUsage: 'SIGN_VERIFY' });
+    const key = await kmsClient(tc, 'app').send(new GetPublicKeyCommand({ KeyId: id }));
+    others.push({ keyId: id, algorithm, publicKey: createPublicKey({ key: Buffer.from(key.PublicKey!), format: 'der', type: 'spki' }) });
+  }
 }, 120_000);
 
 afterAll(async () => {
@@ -89,6 +103,35 @@ describe('liveness', () => {
     console.log('partials per signer over 24 signatures:', served);
     for (const [s, n] of Object.entries(served)) expect(n, `${s} served`).toBeGreaterThan(0);
   });
+
+  it('each scheme with one signer hung and no other load: a request takes at most about a second more', async () => {
+    const client = kmsClient(tc, 'app');
+    const sign = async (k: (typeof others)[number], text: string) => {
+      const started = Date.now();
+      const message = Buffer.from(text);
+      const out = await client.send(new SignCommand({ KeyId: k.keyId, Message: message, SigningAlgorithm: k.algorithm }));
+      expect(verify('sha256', message, k.publicKey, Buffer.from(out.Signature!))).toBe(true);
+      return Date.now() - started;
+    };
+    const report: string[] = [];
+    for (const [i, k] of others.entries()) {
+      const before = Math.max(await sign(k, 'warm'), await sign(k, 'all answer'));
+      const pid = signerPid(`signer${i + 1}`);
+      const took: number[] = [];
+      try {
+        process.kill(pid, 'SIGSTOP');
+        // Each request picks its signers at random: the first that picks the hung one pays.
+        for (let n = 0; n < 3; n++) took.push(await sign(k, `signer${i + 1} hung ${n}`));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      report.push(`${k.algorithm}: ${before} ms with all answering, then ${took.join(', ')} ms with signer${i + 1} hung`);
+      for (const ms of took) expect(ms - before, report.at(-1)).toBeLessThan(1500);
+      await sleep(1500); // the probe re-admits it
+    }
+    console.log(report.join('; '));
+    client.destroy();
+  }, 60_000);
 
   it('one signer hung under 32 clients: no second without signatures, the first request within about a second', async () => {
     const run = load();
@@ -157,6 +200,27 @@ describe('liveness', () => {
     expect(out.code).toBe(0);
     await tc.up();
   }, 90_000);
+  it('a FROST signer signs with any t of the signers it committed for, never with one it did not (a lying gateway)', async () => {
+    const [s1, s2, s3] = signerClients(tc, await gatewayIdentity(tc));
+    try {
+      const pub = publicPackageSchema.parse(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')).frost);
+      const message = Buffer.from('a subset signs');
+      const use = signUse(message, await appRequest(tc, 'TrentService.Sign', { KeyId: keyId, Message: message.toString('base64'), SigningAlgorithm: 'ED25519_SHA_512' }));
+      const session = randomUUID();
+      const commit = async (c: SignerClient, signers: number[]): Promise<Message> => ({ session, round: 1, from: c.id, to: 'all', payload: (await c.call(signerRoutes.frost.commit, { session, keyId, signers, use })).commitment });
+      const [c1, c2, c3] = [await commit(s1!, [1, 2, 3]), await commit(s2!, [1, 2]), await commit(s3!, [1, 2, 3])];
+      // signer2 committed for {1, 2}: a package naming signer3 is refused before its nonces are used.
+      const other = frostSigningPackage(pub, { session, suite: 'ed25519', message }, [2, 3], [c2, c3]);
+      expect((await refusal(s2!.call(signerRoutes.frost.sign, { session, keyId, package: other }))).code).toBe('signer-set-changed');
+      // {1, 3} of the {1, 2, 3} that signers 1 and 3 committed for: a valid signature.
+      const pkg = frostSigningPackage(pub, { session, suite: 'ed25519', message }, [1, 3], [c1, c3]);
+      const shares = await Promise.all([s1!, s3!].map(async (c): Promise<Message> => ({ session, round: 2, from: c.id, to: 'all', payload: (await c.call(signerRoutes.frost.sign, { session, keyId, package: pkg })).share })));
+      expect(verify(null, message, publicKey, frostAggregate(pub, pkg, shares))).toBe(true);
+    } finally {
+      for (const c of [s1, s2, s3]) c?.close();
+    }
+  });
+
   it('a signer killed under load: requests it was in are served by the others as the same request (never refused as replays)', async () => {
     const since = Date.now();
     const run = load();
