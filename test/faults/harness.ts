@@ -210,5 +210,3 @@ export async function settle<T>(p: Promise<T>, ms: number): Promise<{ ok: true; 
     clearTimeout(timer);
   }
 }
-
-export { ALGORITHM };
