@@ -63,19 +63,28 @@ const DRAIN_MS = 1000;
  * input would reset the connection before the client reads the answer.
  */
 function refuseUnparsed(err: Error & { code?: string }, socket: net.Socket): void {
-  // Called again for input that arrives after the answer; a reset peer has nothing to read.
-  if (!socket.writable || err.code === 'ECONNRESET') return;
-  const [status, refusal] =
+  // Called again for input that arrives while the answer drains.
+  if (draining.has(socket)) return;
+  // A peer that reset, or a socket already closing, has nothing to read.
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const refusal =
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, new KmsError('ValidationException', `The request's headers exceed ${http.maxHeaderSize} bytes`, 431)]
+      ? new KmsError('ValidationException', `The request's headers exceed ${http.maxHeaderSize} bytes`, 431)
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, new KmsError('ValidationException', 'The request did not arrive in time', 408)]
-        : [400, new KmsError('SerializationException', 'The request is not well-formed HTTP/1.1', 400)];
+        ? new KmsError('ValidationException', 'The request did not arrive in time', 408)
+        : new KmsError('SerializationException', 'The request is not well-formed HTTP/1.1', 400);
   const body = JSON.stringify(refusal.body());
+  draining.add(socket);
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `HTTP/1.1 ${refusal.status} ${http.STATUS_CODES[refusal.status]}\r\nContent-Type: ${CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `x-amzn-RequestId: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
   );
   socket.resume();
   setTimeout(() => socket.destroy(), DRAIN_MS).unref();
 }
+
+/** Connections answered by refuseUnparsed, whose remaining input is being dropped. */
+const draining = new WeakSet<net.Socket>();

@@ -52,7 +52,7 @@ export function trialIndices(count: number): number[] {
 export type Spec = 'ECC_NIST_EDWARDS25519' | 'ECC_NIST_P256';
 const ALGORITHM: Record<Spec, 'ED25519_SHA_512' | 'ECDSA_SHA_256'> = { ECC_NIST_EDWARDS25519: 'ED25519_SHA_512', ECC_NIST_P256: 'ECDSA_SHA_256' };
 
-interface KnownKey {
+export interface KnownKey {
   spec: Spec;
   publicKey?: Uint8Array;
   /** ScheduleKeyDeletion was acknowledged (its proposal executed). */
