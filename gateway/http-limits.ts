@@ -3,9 +3,14 @@
 // connection cap turns no new client away while a connection stands idle: at the cap, the
 // connection that has waited longest without a request in progress (a fresh one that has
 // sent nothing, or an idle keep-alive one) is closed to make room; only when every
-// connection is busy with a request is the new one refused.
+// connection is busy with a request is the new one refused. A request that is not HTTP node
+// can parse (headers over http.maxHeaderSize, bad characters) gets AWS's error shape, not
+// node's bare status line, and its connection is closed.
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
+import { KmsError } from './kms/errors.js';
+import { CONTENT_TYPE } from './kms/mw/state.js';
 
 export interface HttpLimits {
   maxConnections: number;
@@ -45,5 +50,41 @@ export function createLimitedServer(handler: http.RequestListener, limits: HttpL
       if (!socket.destroyed) waiting.add(socket);
     });
   });
+  server.on('clientError', refuseUnparsed);
   return server;
 }
+
+/** How long a refused connection's remaining input is read (and dropped) so the client reads the answer, not a reset. */
+const DRAIN_MS = 1000;
+
+/**
+ * Answers a request node could not parse in AWS's JSON 1.1 shape and closes the connection. The
+ * rest of what the client sends is read and dropped for at most DRAIN_MS: closing with unread
+ * input would reset the connection before the client reads the answer.
+ */
+function refuseUnparsed(err: Error & { code?: string }, socket: net.Socket): void {
+  // Called again for input that arrives while the answer drains.
+  if (draining.has(socket)) return;
+  // A peer that reset, or a socket already closing, has nothing to read.
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const refusal =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new KmsError('ValidationException', `The request's headers exceed ${http.maxHeaderSize} bytes`, 431)
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new KmsError('ValidationException', 'The request did not arrive in time', 408)
+        : new KmsError('SerializationException', 'The request is not well-formed HTTP/1.1', 400);
+  const body = JSON.stringify(refusal.body());
+  draining.add(socket);
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${http.STATUS_CODES[refusal.status]}\r\nContent-Type: ${CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `x-amzn-RequestId: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  socket.resume();
+  setTimeout(() => socket.destroy(), DRAIN_MS).unref();
+}
+
+/** Connections answered by refuseUnparsed, whose remaining input is being dropped. */
+const draining = new WeakSet<net.Socket>();

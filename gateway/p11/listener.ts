@@ -17,6 +17,7 @@ import { handleRequest } from './dispatch.js';
 import type { P11Deps, RequestLog } from './request.js';
 import { P11Store } from './store.js';
 import { UnauthenticatedTally } from '../unauthenticated.js';
+import { readPinKdf } from '../principals.js';
 import { classify } from './unauthenticated.js';
 import { FrameReader, frame, WireError, type FrameLimits } from '../../contract/pkcs11/wire.js';
 
@@ -34,6 +35,7 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
     ...deps,
     store,
     credentials: new Credentials(store.credentialKey, deps.principals, c.pkcs11LoginLifetimeMs),
+    pinKdf: readPinKdf(deps.dir),
   };
   const tally = new UnauthenticatedTally(deps.audit, deps.log, c.unauthenticatedAuditMs, 'pkcs11');
   const table = new ConnectionTable(

@@ -7,6 +7,7 @@ import type { Abi, Value } from '../../contract/pkcs11/wire.js';
 import type { Trace } from '../cluster-outcome.js';
 import type { GatewayDeps } from '../deps.js';
 import type { Principal } from '../principals.js';
+import type { PinKdf } from '../../policy/index.js';
 import type { Credentials } from './credentials.js';
 import type { RoleNeed } from './roles.js';
 import type { P11Store } from './store.js';
@@ -14,6 +15,8 @@ import type { P11Store } from './store.js';
 export interface P11Deps extends GatewayDeps {
   store: P11Store;
   credentials: Credentials;
+  /** The cluster's PIN key derivation, read once at start so a damaged pin-kdf.json stops the gateway naming it. */
+  pinKdf: PinKdf;
 }
 
 /** What the request log and the audit entry record about one request (never its data). */

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
+import { readJsonFileIfExists } from '../../contract/io/json-file.js';
 import { SerialQueue } from '../serial-queue.js';
 
 const hex = z.string().regex(/^([0-9a-f]{2})*$/);
@@ -47,7 +48,7 @@ export class P11Store {
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = path.join(dir, 'store.json');
-    this.data = existsSync(this.file) ? fileSchema.parse(JSON.parse(readFileSync(this.file, 'utf8'))) : { certificates: [], keys: {} };
+    this.data = readJsonFileIfExists(this.file, fileSchema) ?? { certificates: [], keys: {} };
     const keyFile = path.join(dir, 'credential.key');
     // Made once, synchronously, before the listener accepts anything.
     if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32), { mode: 0o600, flag: 'wx' });

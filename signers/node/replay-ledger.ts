@@ -6,8 +6,9 @@
 //
 // Durability: `record` resolves once its line is written and fdatasync'ed; lines queued while a
 // write is in flight go out together with one fdatasync. Opening drops expired lines and
-// rewrites the file atomically; a torn last line (a crash mid-write) was never acknowledged and
-// is dropped.
+// rewrites the file atomically; a torn last line (a crash mid-write: no newline after it) was
+// never acknowledged and is dropped. Any other line that does not parse is damage, and the
+// ledger is refused naming the file and line: dropping it would forget a release.
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import type { BucketState } from '../../policy/index.js';
@@ -50,13 +51,15 @@ export class ReplayLedger {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    for (const raw of text.split('\n')) {
+    const lines = text.split('\n');
+    for (const [i, raw] of lines.entries()) {
       if (!raw) continue;
       let line: Line;
       try {
         line = lineSchema.parse(JSON.parse(raw));
-      } catch {
-        continue; // a torn last line: never acknowledged
+      } catch (e) {
+        if (i === lines.length - 1) continue; // a torn last line: never acknowledged
+        throw new Error(`${file}: line ${i + 1} is damaged (${e instanceof SyntaxError ? e.message : 'not a replay ledger line'}); a signer will not forget a release it recorded`);
       }
       if (line.until > now || (line.bucket && line.bucket.at > now - BUCKET_TTL_MS)) kept.push(line);
     }

@@ -5,6 +5,7 @@
 // authenticated by a signer (the gateway holds no application secret) with the same answers.
 // Requests here are ListKeys, which an application may call (GenerateRandom is no role's).
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ListKeysCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +137,26 @@ describe('authentication', () => {
     const big = await send({ headers: { 'x-custom': 'y'.repeat(9000) }, signHeaders: ['x-custom'] });
     expectError(big, 'ValidationException');
     expect(String(big.body.message)).toMatch(/x-custom/);
+    await expectServing();
+  });
+
+  it('headers beyond the listener\'s limit (16 KiB) or unparsable HTTP → a 4xx in AWS\'s shape, never a 500 or a reset', async () => {
+    for (const o of [{ sessionToken: 'x'.repeat(17_000) }, { sessionToken: 'x'.repeat(100_000) }, { headers: { 'x-custom': 'y'.repeat(70_000) } }]) {
+      const a = await send(o);
+      expectError(a, 'ValidationException', 431);
+      expect(String(a.body.message)).toMatch(/headers exceed 16384 bytes/);
+    }
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(tc.port, '127.0.0.1', () => s.write('POST / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n'));
+      let text = '';
+      s.on('data', (d) => (text += d));
+      s.on('end', () => resolve(text));
+      s.on('error', reject);
+    });
+    const [head, body] = raw.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1.1 400 /);
+    expect(head).toMatch(/content-type: application\/x-amz-json-1.1/i);
+    expect(JSON.parse(body!)).toMatchObject({ __type: 'SerializationException' });
     await expectServing();
   });
 

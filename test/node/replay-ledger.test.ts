@@ -44,4 +44,15 @@ describe('replay ledger', () => {
     expect(b.get('sigv4:dd', now)).toBeUndefined();
     await b.close();
   });
+
+  it('refuses a damaged line that is not the last one, naming the file and line, and leaves the file as it was', async () => {
+    const now = Date.now();
+    const a = await ReplayLedger.open(file, now);
+    await a.record('sigv4:ee', { fingerprint: 'f', until: now + 60_000, nonces: [] });
+    await a.close();
+    await appendFile(file, '{"id":"sigv4:ff"#\n');
+    const damaged = await readFile(file, 'utf8');
+    await expect(ReplayLedger.open(file, now)).rejects.toThrow(new RegExp(`^${file}: line 2 is damaged \\(`));
+    expect(await readFile(file, 'utf8')).toBe(damaged);
+  });
 });

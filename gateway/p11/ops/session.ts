@@ -4,7 +4,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { CKR, CKU, P11Error } from '../../../contract/pkcs11/ck.js';
-import { readPinKdf } from '../../principals.js';
 import { anyArgs, bytes, p11Operation, uint } from '../request.js';
 import { checkNamed, requireRole } from '../roles.js';
 import { keyOf } from '../token.js';
@@ -28,10 +27,7 @@ export const login = p11Operation({ login: 'none', args: z.tuple([uint, bytes]) 
 });
 
 /** The cluster's PIN key derivation (public), which the module needs before it can log in. */
-export const pinKdf = p11Operation({ login: 'none', args: anyArgs }, (deps) => {
-  const kdf = readPinKdf(deps.dir);
-  return [Buffer.from(kdf.salt, 'hex'), kdf.iterations];
-});
+export const pinKdf = p11Operation({ login: 'none', args: anyArgs }, (deps) => [Buffer.from(deps.pinKdf.salt, 'hex'), deps.pinKdf.iterations]);
 
 /** C_Logout: ending a login needs only a genuine credential; one that already expired ends quietly too. */
 export const logout = p11Operation({ login: 'none', args: anyArgs }, (deps, { credential, log }) => {
