@@ -52,6 +52,8 @@ export class Cluster implements ClusterSessions {
    * the journal record goes: a crash after that cannot leave the proposal open for a second key.
    */
   proposalExecuted?: (id: string) => Promise<void>;
+  /** Whether a key's policy limits its rate: its sessions then keep to the same signers (planner.ts). */
+  rateLimited: (keyId: string) => boolean = () => false;
 
   constructor(
     readonly config: GatewayConfig,
@@ -331,7 +333,7 @@ export class Cluster implements ClusterSessions {
   /** Runs a t-signer session through the planner, turning failures into ClusterErrors. */
   async runSession<T>(key: KeyRecord, session: (plan: Attempt) => Promise<T>): Promise<T> {
     try {
-      return await this.planner.run(key.holders, key.threshold, session, (what) => this.log.warn({ keyId: key.keyId }, what));
+      return await this.planner.run(key.holders, key.threshold, session, (what) => this.log.warn({ keyId: key.keyId }, what), this.rateLimited(key.keyId));
     } catch (e) {
       throw this.asClusterError(e, 'signing session');
     }

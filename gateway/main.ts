@@ -75,6 +75,7 @@ async function run(dir: string): Promise<void> {
   await resumeReshares({ cluster, audit, log });
   // So is a key creation it left journaled: completed if every signer holds the key, else rolled back.
   cluster.proposalExecuted = (id) => policy.proposals.finish(id, 'executed', 'ok');
+  cluster.rateLimited = (keyId) => policy.keyPolicies.rateLimited(keyId);
   await resumeCreations({ cluster, audit, log, kmsState });
   await sweepPending({ cluster, log });
   const deps = { config, cluster, principals, log, dir, kmsState, audit };

@@ -123,9 +123,13 @@ export class Planner {
     }
   }
 
-  /** Usable signers in the order to ask them: healthy ones first, each group shuffled. */
-  private order(ids: readonly number[]): SignerClient[] {
-    const shuffled = [...ids].map((id) => ({ id, r: Math.random() })).sort((a, b) => a.r - b.r);
+  /**
+   * Usable signers in the order to ask them: healthy ones first, each group shuffled — or, when
+   * `steady`, by id, so that a key's uses go to the same t signers while they serve (a rate
+   * limit, which each signer keeps for itself, then allows as many uses as it says).
+   */
+  private order(ids: readonly number[], steady: boolean): SignerClient[] {
+    const shuffled = [...ids].map((id) => ({ id, r: steady ? id : Math.random() })).sort((a, b) => a.r - b.r);
     return [...shuffled.filter((s) => !this.isMarked(s.id)), ...shuffled.filter((s) => this.isMarked(s.id))].map((s) => this.clients.get(s.id)!);
   }
 
@@ -135,15 +139,15 @@ export class Planner {
    * that did not answer in time is asked last; any other failure is final. Fewer than t signers
    * left, or quorumWaitMs passed: QuorumUnavailableError.
    */
-  async run<T>(holders: readonly number[], t: number, attempt: (plan: Attempt) => Promise<T>, onEvent?: (what: string) => void): Promise<T> {
+  async run<T>(holders: readonly number[], t: number, attempt: (plan: Attempt) => Promise<T>, onEvent?: (what: string) => void, steady = false): Promise<T> {
     try {
-      return await this.slots.run(SLOT_WAIT_MS, () => this.attempts(holders, t, attempt, onEvent));
+      return await this.slots.run(SLOT_WAIT_MS, () => this.attempts(holders, t, attempt, steady, onEvent));
     } catch (e) {
       throw e instanceof SlotTimeoutError ? new QuorumUnavailableError(`the gateway is busy: ${e.message}`) : e;
     }
   }
 
-  private async attempts<T>(holders: readonly number[], t: number, attempt: (plan: Attempt) => Promise<T>, onEvent?: (what: string) => void): Promise<T> {
+  private async attempts<T>(holders: readonly number[], t: number, attempt: (plan: Attempt) => Promise<T>, steady: boolean, onEvent?: (what: string) => void): Promise<T> {
     const excluded = new Set<number>();
     const deadline = Date.now() + this.quorumWaitMs;
     let badPartialRetries = 1;
@@ -155,7 +159,7 @@ export class Planner {
       if (usable.length - gone.length < t)
         throw new QuorumUnavailableError(`${gone.map((id) => `${this.clients.get(id)!.name} (${this.marks.get(id)!.reason})`).join(', ')} fail their health probes; ${t} of the ${holders.length} signers holding this key are needed`);
       if (Date.now() >= deadline) throw new QuorumUnavailableError(`no ${t} signers served the request within ${this.quorumWaitMs} ms`);
-      const plan = new Attempt(this, this.order(usable), t, deadline, n === 0);
+      const plan = new Attempt(this, this.order(usable, steady), t, deadline, n === 0);
       try {
         return await attempt(plan);
       } catch (e) {

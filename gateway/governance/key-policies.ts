@@ -39,18 +39,31 @@ export class KeyPolicies {
     return this.kmsState.policy(keyId) ?? this.defaultText;
   }
 
+  /** Whether a key's policy sets a rate limit (one it cannot evaluate allows nothing anyway). */
+  rateLimited(keyId: string): boolean {
+    try {
+      return this.parsedPolicy(keyId).mpchsm?.rateLimit !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
   keyInput(key: KeyRecord): NonNullable<AuthorizeInput['key']> {
-    const text = this.policyText(key.keyId);
+    return { arn: `arn:aws:kms:${this.config.region}:${this.config.account}:key/${key.keyId}`, policy: this.parsedPolicy(key.keyId), keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin };
+  }
+
+  private parsedPolicy(keyId: string): KeyPolicy {
+    const text = this.policyText(keyId);
     let policy = this.parsed.get(text);
     if (!policy) {
       try {
         policy = parseKeyPolicy(text);
       } catch (e) {
-        throw new KmsError('AccessDeniedException', `key ${key.keyId} has a key policy mpchsm cannot evaluate (${(e as Error).message}); nothing is allowed on it until an approved PutKeyPolicy replaces it`);
+        throw new KmsError('AccessDeniedException', `key ${keyId} has a key policy mpchsm cannot evaluate (${(e as Error).message}); nothing is allowed on it until an approved PutKeyPolicy replaces it`);
       }
       if (this.parsed.size > 10_000) this.parsed.clear();
       this.parsed.set(text, policy);
     }
-    return { arn: `arn:aws:kms:${this.config.region}:${this.config.account}:key/${key.keyId}`, policy, keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin };
+    return policy;
   }
 }
