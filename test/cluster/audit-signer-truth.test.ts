@@ -24,14 +24,7 @@ const events = (file: string): EventEntry[] =>
     .map((l) => JSON.parse(l) as EventEntry)
     .filter((e) => e.kind === 'event');
 
-async function verify(): Promise<{ code: number; out: string }> {
-  try {
-    return { code: 0, out: (await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, out: err.stdout + err.stderr };
-  }
-}
+const verify = () => tc.mpchsmStatus('audit', 'verify', '--dir', tc.dir);
 
 beforeAll(async () => {
   tc = await startCluster();

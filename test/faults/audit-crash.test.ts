@@ -18,14 +18,7 @@ const CLIENTS = 8;
 let tc: TestCluster;
 const keys = { ed: '', ec: '' };
 
-async function verify(): Promise<{ code: number; out: string }> {
-  try {
-    return { code: 0, out: (await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, out: err.stdout + err.stderr };
-  }
-}
+const verify = () => tc.mpchsmStatus('audit', 'verify', '--dir', tc.dir);
 
 const lines = (file: string): string[] => readFileSync(file, 'utf8').split('\n').filter(Boolean);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

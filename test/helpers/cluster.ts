@@ -29,6 +29,8 @@ export interface TestCluster {
   principal(name: string): Principal;
   cluster(): { gateway: { pid: number; url: string }; signers: { name: string; pid: number; url: string }[]; threshold: number; signers_total: number };
   mpchsm(...args: string[]): Promise<{ stdout: string; stderr: string }>;
+  /** `mpchsm ARGS` run to its end, failing or not: its exit status and output (stdout, then stderr). */
+  mpchsmStatus(...args: string[]): Promise<{ code: number; out: string }>;
   up(): Promise<void>;
   down(): Promise<void>;
   /** Stops the cluster and removes its directory. */
@@ -68,6 +70,11 @@ export async function startCluster(opts: { signers?: number; threshold?: number 
     principal: (name) => parseEnvFile(readFileSync(path.join(dir, 'principals', `${name}.env`), 'utf8')) as unknown as Principal,
     cluster: () => JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')),
     mpchsm,
+    mpchsmStatus: (...args) =>
+      mpchsm(...args).then(
+        (r) => ({ code: 0, out: r.stdout + r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+      ),
     up: async () => {
       await mpchsm('up', '--dir', dir, '--signers', String(n), '--threshold', String(opts.threshold ?? 2), '--port', String(port), '--detach');
     },

@@ -7,10 +7,11 @@ import {
   signBroadcast,
 } from '../../contract/identity/envelope.js';
 import { ReplayGuard } from '../../contract/identity/signed-request.js';
-import { identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { identityFromSecrets } from '../../contract/identity/identity.js';
 import { seededRng } from '../helpers/rng.js';
+import { seededIdentity } from '../helpers/signer.js';
 
-const make = (name: string): IdentitySecrets => identityFromSecrets(name, seededRng(`${name}/sign`)(32), seededRng(`${name}/kex`)(32));
+const make = seededIdentity;
 const alice = make('alice'); // party 1
 const bob = make('bob'); // party 2
 const carol = make('carol'); // party 3

@@ -23,12 +23,12 @@ import {
   type PrincipalSecrets,
   type Proposal,
 } from '../../policy/index.js';
-import { identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { toHex } from '../../contract/bytes.js';
 import { seededRng } from '../helpers/rng.js';
+import { seededIdentity } from '../helpers/signer.js';
 import { admin, ADMINS, bootstrapGovernance, CLUSTER, makeAdmin, NOW } from './fixtures.js';
 
-const party = (name: string): IdentitySecrets => identityFromSecrets(name, seededRng(`${name}/sign`)(32), seededRng(`${name}/kex`)(32));
+const party = seededIdentity;
 const SIGNERS = ['signer1', 'signer2', 'signer3'].map(party);
 const GATEWAY = party('gateway');
 const SECRET = 'wJalrXUtnFEMIxK7MDENGxbPxRfiCYEXAMPLEKEY';
