@@ -9,7 +9,8 @@
 // The record is rebuilt only from what the signers agree on: at least the key's threshold of
 // them must hold it committed with the same public package and the same policy record (spec,
 // usage, origin, state, policy), and none may report it otherwise; its holders are the signers
-// that reported it. Anything less is left alone, for `mpchsm doctor` to keep naming. Recovery
+// that reported it, and those of its package's participants that could not be asked (a signer
+// down now is not struck off). Anything less is left alone, for `mpchsm doctor` to keep naming. Recovery
 // only reads at the signers: it changes nothing there. Each recovered key is one gateway audit
 // entry (op RecoverKey) naming the signers it was rebuilt from, and a warning in the log.
 import { randomUUID } from 'node:crypto';
@@ -36,6 +37,7 @@ export interface RecoveryOutcome {
 export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
   const { cluster, log } = deps;
   const lacking = new Map<string, SignerClient[]>();
+  const unasked: number[] = [];
   for (const c of cluster.active) {
     try {
       for (const k of (await c.call(signerRoutes.keys.inventory, {})).keys) {
@@ -43,13 +45,14 @@ export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
         lacking.set(k.keyId, [...(lacking.get(k.keyId) ?? []), c]);
       }
     } catch (e) {
+      unasked.push(c.id);
       log.warn({ signer: c.name, err: (e as Error).message }, "a signer's key inventory could not be read: keys only it holds are not recovered now");
     }
   }
   const out: RecoveryOutcome[] = [];
   for (const [keyId, reporting] of lacking) {
     try {
-      const why = await recover(deps, keyId, reporting);
+      const why = await recover(deps, keyId, reporting, unasked);
       out.push(why === undefined ? { keyId, recovered: true } : { keyId, recovered: false, why });
       if (why !== undefined) log.error({ keyId, why }, "the signers hold a key the gateway has no record of, and it cannot be recovered; doctor names it");
     } catch (e) {
@@ -61,23 +64,24 @@ export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
 }
 
 /** Recovers one key; answers why not, if not. */
-async function recover(deps: Deps, keyId: string, reporting: SignerClient[]): Promise<string | undefined> {
+async function recover(deps: Deps, keyId: string, reporting: SignerClient[], unasked: readonly number[]): Promise<string | undefined> {
   const startedAt = Date.now();
   const entries = await Promise.all(reporting.map(async (c) => ({ c, e: (await c.call(signerRoutes.keys.inventory, { keyId })).keys.find((k) => k.keyId === keyId) })));
   const names = (cs: { c: SignerClient }[]) => cs.map((x) => x.c.name).join(', ');
   const unusable = entries.filter(({ e }) => !e || e.state !== 'committed' || !e.share || !e.policy || e.publicPackage === undefined || !e.key);
-  if (unusable.length > 0) return `${names(unusable)} hold(s) it pending, without a readable share or without a policy record`;
+  if (unusable.length > 0) return `${names(unusable)} hold(s) it not committed, unreadable or without its policy record`;
   const agreed = new Set(entries.map(({ e }) => canonicalJson(agreedPart(e!))));
   if (agreed.size > 1) return `the signers holding it (${names(entries)}) disagree about its public package or policy record`;
   const first = entries[0]!.e!;
   const key = first.key!;
   const pkg = keyPackageSchema.parse(first.publicPackage);
-  const holders = entries.map(({ c }) => c.id).sort((a, b) => a - b);
-  if (holders.length < pkg.threshold) return `only ${names(entries)} hold(s) it, fewer than its threshold of ${pkg.threshold}`;
-  const strangers = holders.filter((id) => !pkg.participants.includes(id));
+  const reporters = entries.map(({ c }) => c.id);
+  if (reporters.length < pkg.threshold) return `only ${names(entries)} hold(s) it, fewer than its threshold of ${pkg.threshold}`;
+  const strangers = reporters.filter((id) => !pkg.participants.includes(id));
   if (strangers.length > 0) return `parties ${strangers.join(', ')} hold(s) it but are not among its package's participants`;
   const scheme = isKeySpec(key.keySpec) ? schemeOfSpec(key.keySpec) : undefined;
   if (!scheme) return `its key spec ${key.keySpec} is not one this gateway makes`;
+  const holders = [...reporters, ...unasked.filter((id) => pkg.participants.includes(id))].sort((a, b) => a - b);
   const creationDate = Math.min(...entries.map(({ e }) => e!.key!.createdAt));
   const deletionDates = entries.flatMap(({ e }) => e!.key!.deletionDate ?? []);
   const record: KeyRecord = {

@@ -2,8 +2,8 @@
 // the gateway's next start recovers its record from the signers (which only read: their
 // inventories are unchanged), the key is listed and signs again under the same public key, doctor
 // is clean, and it is removed the usual way, by a ScheduleKeyDeletion approved by a quorum of
-// administrators. A key held committed by fewer signers than its threshold is not recovered, and
-// doctor keeps naming it.
+// administrators; a holder that cannot be asked at the time stays a holder. A key held committed
+// by fewer signers than its threshold is not recovered, and doctor keeps naming it.
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -74,6 +74,26 @@ describe('a committed key whose gateway key file was deleted', () => {
     const audit = await auditVerify(tc);
     expect(audit.code, audit.out).toBe(0);
   }, 240_000);
+
+  it('with a holder that cannot be asked (stopped): recovered from the others, that holder kept among the holders', async () => {
+    const keyId = await createKey(tc, ED);
+    const publicKey = await publicKeyOf(tc, keyId);
+    rmSync(keyFile(keyId));
+    await killGateway(tc);
+    const signer3 = tc.cluster().signers.find((s) => s.name === 'signer3')!.pid;
+    process.kill(signer3, 'SIGSTOP');
+    try {
+      await restartGateway(tc);
+    } finally {
+      process.kill(signer3, 'SIGCONT');
+    }
+    expect(JSON.parse(readFileSync(keyFile(keyId), 'utf8')).holders).toEqual(signers.map((s) => s.id));
+    const [entry] = auditEntries(tc, 'gateway').filter((e) => e.op === 'RecoverKey' && e.keyId === keyId);
+    expect((entry!.signers as { name: string }[]).map((s) => s.name)).toEqual(['signer1', 'signer2']);
+    expect(await signsAndVerifies(tc, keyId, publicKey, 'ED25519_SHA_512', Buffer.from('recovered without signer3'))).toBe(true);
+    const d = await runDoctor(tc);
+    expect(d.code, d.text).toBe(0);
+  }, 120_000);
 
   it('held committed by fewer signers than its threshold: not recovered, and doctor keeps naming it', async () => {
     // A 2-of-3 key committed at signer1 alone, never recorded by the gateway (nor journaled).
