@@ -8,11 +8,12 @@
 //
 // The record is rebuilt only from what the signers agree on: at least the key's threshold of
 // them must hold it committed with the same public package and the same policy record (spec,
-// usage, origin, state, policy), and none may report it otherwise; its holders are the signers
-// that reported it, and those of its package's participants that could not be asked (a signer
-// down now is not struck off). Anything less is left alone, for `mpchsm doctor` to keep naming. Recovery
-// only reads at the signers: it changes nothing there. Each recovered key is one gateway audit
-// entry (op RecoverKey) naming the signers it was rebuilt from, and a warning in the log.
+// usage, origin, state, policy), and no signer holding a share of it may report it otherwise; its
+// holders are the signers that reported a share, and those of its package's participants that
+// could not be asked (a signer down now is not struck off). Anything less is left alone, for
+// `mpchsm doctor` to keep naming. Recovery only reads at the signers: it changes nothing there.
+// Each recovered key is one gateway audit entry (op RecoverKey) naming the signers it was
+// rebuilt from, and a warning in the log.
 import { randomUUID } from 'node:crypto';
 import { canonicalJson } from '../contract/canonical.js';
 import { isKeySpec } from '../contract/keys/specs.js';
@@ -41,7 +42,8 @@ export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
   for (const c of cluster.active) {
     try {
       for (const k of (await c.call(signerRoutes.keys.inventory, {})).keys) {
-        if (cluster.keys.get(k.keyId) || cluster.creations.get(k.keyId)) continue;
+        // A policy record without a share (an admitted signer never dealt one, a share lost) holds nothing to recover from.
+        if (!k.share || cluster.keys.get(k.keyId) || cluster.creations.get(k.keyId)) continue;
         lacking.set(k.keyId, [...(lacking.get(k.keyId) ?? []), c]);
       }
     } catch (e) {
