@@ -9,7 +9,7 @@ import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dk
 import { keyPackageSchema, type KeyPackage } from '../signers/protocols/key-package.js';
 import { packageField, packageOf, publicKeyOfPackage } from './key-package.js';
 import { ReshareJournal, type JournalRecord } from './reshare-journal.js';
-import { commitCreation, CreateJournal, recordOfCreation, rollBackCreation, type CreationRecord } from './create-journal.js';
+import { commitCreation, CreateJournal, recordOfCreation, rollBackCreation, schemeOfSpec, type CreationRecord } from './create-journal.js';
 import { proposalSchema } from '../policy/index.js';
 import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
 import type { SuiteName } from '../signers/protocols/suites.js';
@@ -19,21 +19,20 @@ import { useOf, type Creation, type RequestEvidence, type ReshareAuthority } fro
 import type { keygenAnswer } from '../contract/signer-rpc/route.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
-import { KeyStore, type KeyRecord, type Scheme } from './keys.js';
+import { KeyStore, type KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
 import { BadPartialError, Planner, QuorumUnavailableError, type Attempt, type FirstAnswer } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
 import { RsaCoordinator } from './rsa.js';
 import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
-import { ECDSA_CURVE, EcdsaCoordinator } from './ecdsa.js';
+import { EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
 import type { ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
 import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
 
 export { ClusterError, type Trace };
 
-const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
 
 export class Cluster implements ClusterSessions {
   readonly keys: KeyStore;
@@ -197,7 +196,7 @@ export class Cluster implements ClusterSessions {
     const trace = req.trace ?? { signers: [] };
     const keyId = randomUUID();
     const rsa = req.keySpec.startsWith('RSA_');
-    const scheme: Scheme | undefined = rsa ? 'rsa-shoup' : ECDSA_CURVE[req.keySpec] ? 'ecdsa-dkls23' : FROST_SCHEME[req.keySpec];
+    const scheme = schemeOfSpec(req.keySpec);
     if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
     if (!rsa && req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
     const proposal = proposalSchema.safeParse(req.evidence?.proposal).data?.id;

@@ -16,7 +16,8 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { KeyPackage } from '../signers/protocols/key-package.js';
 import { packageField } from './key-package.js';
 import { KeyJournal } from './key-journal.js';
-import { schemeSchema, type KeyRecord } from './keys.js';
+import { ECDSA_CURVE } from './ecdsa.js';
+import { schemeSchema, type KeyRecord, type Scheme } from './keys.js';
 import type { SignerClient } from './signer-client.js';
 
 export const creationRecordSchema = z.strictObject({
@@ -46,8 +47,16 @@ export class CreateJournal extends KeyJournal<CreationRecord> {
   }
 }
 
-/** The key record a journaled creation makes with the public package every participant reported. */
-export function recordOfCreation(r: CreationRecord, pkg: KeyPackage): KeyRecord {
+const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
+
+/** The scheme a key of this spec is made with (undefined: not supported). */
+export const schemeOfSpec = (spec: KeySpec): Scheme | undefined => (spec.startsWith('RSA_') ? 'rsa-shoup' : ECDSA_CURVE[spec] ? 'ecdsa-dkls23' : FROST_SCHEME[spec]);
+
+/** What a key record is made of besides its public package: a journaled creation, or (key-recovery.ts) what the signers hold. */
+export type KeyShape = Pick<CreationRecord, 'keyId' | 'scheme' | 'keySpec' | 'keyUsage' | 'origin' | 'description' | 'creationDate' | 'participants' | 'threshold'>;
+
+/** The key record a journaled creation (or a recovery) makes with the public package every participant reported. */
+export function recordOfCreation(r: KeyShape, pkg: KeyPackage): KeyRecord {
   const spki = 'n' in pkg ? spkiFromRsaPublicKey(BigInt(`0x${pkg.n}`), BigInt(`0x${pkg.e}`)) : spkiFromRawPublicKey(r.keySpec as KeySpec, Buffer.from('protocol' in pkg ? pkg.publicKey : pkg.groupPublicKey, 'hex'));
   return {
     keyId: r.keyId,

@@ -20,6 +20,7 @@ import { auditLogPath } from '../audit/paths.js';
 import { startGatewayServer } from './server.js';
 import { resumeReshares } from './reshare-resume.js';
 import { resumeCreations, sweepPending } from './create-resume.js';
+import { recoverKeys } from './key-recovery.js';
 import { startHolderRepair } from './holder-repair.js';
 import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
@@ -78,6 +79,9 @@ async function run(dir: string): Promise<void> {
   cluster.rateLimited = (keyId) => policy.keyPolicies.rateLimited(keyId);
   await resumeCreations({ cluster, audit, log, kmsState });
   await sweepPending({ cluster, log });
+  // Then a key the signers hold committed and this gateway has no record of (its key file lost) is
+  // recovered from them, so it can be kept or deleted under governance.
+  await recoverKeys({ cluster, audit, log, kmsState });
   const deps = { config, cluster, principals, log, dir, kmsState, audit };
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);

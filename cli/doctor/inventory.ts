@@ -4,7 +4,7 @@
 // identity (unlocked with the gateway operator's secret in DIR/operators/, as the dev cluster
 // keeps it; without it the check is skipped and says so). Every difference is named: a share
 // the gateway has no record of (an orphan share of an interrupted creation, or a deleted gateway
-// key file), a key a holder lacks (a deleted signer key record), public keys or packages that
+// key file, with how to recover the gateway's record and then keep or delete the key), a key a holder lacks (a deleted signer key record), public keys or packages that
 // differ, a creation left unfinished, a new key never committed.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -37,6 +37,9 @@ export interface InventoryReport {
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+/** How a committed key the gateway lost its record of gets out (gateway/key-recovery.ts). */
+const RECOVER =
+  "restart the gateway (`mpchsm down`, then `mpchsm up`): its start recovers its record of the key from the signers, which puts the key back in the API; then keep it, or remove it with ScheduleKeyDeletion under governance";
 const SIGNER_TIMEOUT_MS = 5000;
 
 /** The gateway's identity, from its sealed store and its operator's secret file. */
@@ -122,10 +125,17 @@ export async function checkInventories(c: Cluster, refused: (m: string) => void)
       const file = path.join(gatewayPaths(c.L.gateway).keys, `${keyId}.json`);
       const committedEverywhere = holding.length === asked.length && holding.every((x) => x.e!.state === 'committed');
       if (committedEverywhere)
-        find('gateway-key-missing', `every signer holds key ${keyId} (committed), but the gateway has no record of it: its key file ${file} was deleted or lost; restore it from a backup`);
+        find('gateway-key-missing', `every signer holds key ${keyId} (committed), but the gateway has no record of it: its key file ${file} was deleted or lost; ${RECOVER}`);
       else
         for (const { s, e } of holding)
-          find('orphan-share', `${s.name} holds a share of key ${keyId} (${e!.state}) that the gateway has no record of: an orphan share of an interrupted creation${e!.state === 'committed' ? `, or the gateway's key file ${file} was deleted` : ''}`);
+          find(
+            'orphan-share',
+            `${s.name} holds a share of key ${keyId} (${e!.state}) that the gateway has no record of: ${
+              e!.state === 'committed'
+                ? `the gateway's key file ${file} was deleted or lost, or the key's creation was interrupted; ${RECOVER} (only if at least the key's threshold of signers hold it committed alike: otherwise restore the file from a backup)`
+                : "an orphan share of an interrupted creation; the gateway's next start forgets it"
+            }`,
+          );
       continue;
     }
     const pkg = packageOf(record);

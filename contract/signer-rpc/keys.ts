@@ -2,8 +2,9 @@
 // never a committed key), committing a new key once the gateway saw every signer finish with the
 // same public package, destroying one whose approved deletion is due by the signer's own clock,
 // and the inventory of what it holds (what `mpchsm doctor` and a gateway resuming an interrupted
-// creation compare).
+// creation or recovering its lost record of a key compare).
 import { z } from 'zod';
+import { KEY_USAGES } from '../keys/specs.js';
 import { route } from './route.js';
 import { keyIdSchema } from './relayed.js';
 
@@ -14,11 +15,27 @@ const removed = z.object({ keyId: z.string(), existed: z.boolean() });
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
 /**
+ * A key as this signer's own policy record has it: what a gateway that lost its record of the
+ * key rebuilds it from (gateway/key-recovery.ts). `createdAt`, `deletionDate`: by this signer's clock.
+ */
+export const inventoryKeySchema = z.object({
+  keySpec: z.string().max(64),
+  keyUsage: z.enum(KEY_USAGES),
+  origin: z.enum(['AWS_KMS', 'EXTERNAL']),
+  state: z.enum(['Enabled', 'Disabled', 'PendingDeletion']),
+  policy: z.string().max(32768),
+  createdAt: z.number(),
+  deletionDate: z.number().optional(),
+});
+export type InventoryKey = z.infer<typeof inventoryKeySchema>;
+
+/**
  * One key as a signer holds it. `pending`: made by a key generation the gateway has not
  * committed yet (only such a share may be forgotten on the gateway's word). `publicKey`: SHA-256
  * of the key's public key (the RSA modulus and exponent, or the group public key) as
  * signers/protocols/key-package.ts `publicKeyOfPackage` writes it; `package`: SHA-256 of the
- * canonical JSON of its public package. `publicPackage` only when one key was asked for.
+ * canonical JSON of its public package. `publicPackage` and `key` (its policy record) only when
+ * one key was asked for.
  */
 export const inventoryEntrySchema = z.object({
   keyId: z.string(),
@@ -29,6 +46,7 @@ export const inventoryEntrySchema = z.object({
   publicKey: sha256Hex.optional(),
   package: sha256Hex.optional(),
   publicPackage: z.unknown().optional(),
+  key: inventoryKeySchema.optional(),
 });
 export type InventoryEntry = z.infer<typeof inventoryEntrySchema>;
 

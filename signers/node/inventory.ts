@@ -1,7 +1,8 @@
 // What a signer holds, for the gateway resuming an interrupted key creation and for
 // `mpchsm doctor` comparing inventories: every key it keeps a policy record or a share of,
 // read from the sealed store as it is now (a record deleted behind the signer's back shows),
-// with the hashes of its public key and public package.
+// with the hashes of its public key and public package; for one key asked for, also its public
+// package and policy record (what a gateway that lost its record of the key rebuilds it from).
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../contract/canonical.js';
 import type { InventoryEntry } from '../../contract/signer-rpc/keys.js';
@@ -38,6 +39,8 @@ export async function inventory(store: ShareStore, guard: PolicyGuard, req: { ke
         raw.fill(0);
       }
     }
+    const key = req.keyId === undefined ? undefined : guard.keyRecord(id);
+    if (key) entry.key = key;
     out.push(entry);
   }
   return out;

@@ -10,16 +10,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../cli/cluster-dir.js';
-import { doctor } from '../../cli/doctor.js';
-import { entry } from '../../cli/layout.js';
-import { isAlive, startNode, waitHealthy } from '../../cli/processes.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { CreationRecord } from '../../gateway/create-journal.js';
 import { relayRounds } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { signApproval, type Proposal } from '../../policy/index.js';
 import type { TestCluster } from '../helpers/cluster.js';
+import { killGateway as killGatewayOf, restartGateway as restartGatewayOf, runDoctor as doctorOf } from './gateway-restart.js';
 import { appRequest, approve, auditEntries, failure, kms, proposalIn, refusal, startWithSigners, stopWithSigners } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
@@ -34,31 +31,9 @@ beforeAll(async () => {
 
 afterAll(() => stopWithSigners(tc, signers));
 
-async function killGateway(): Promise<void> {
-  const pid = tc.cluster().gateway.pid;
-  process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
-}
-
-/** Starts the gateway again, as `mpchsm up` does, and records its pid for `mpchsm down`. */
-async function restartGateway(): Promise<void> {
-  const gw = startNode('gateway', entry.gateway, ['run', '--dir', path.join(tc.dir, 'gateway')], path.join(tc.dir, 'logs', 'gateway.log'), {
-    detach: true,
-    stdinSecret: readFileSync(path.join(tc.dir, 'operators', 'gateway.secret'), 'utf8'),
-  });
-  gw.child.unref();
-  await waitHealthy(`${tc.endpoint}/health`, gw.child, 60_000);
-  const file = path.join(tc.dir, 'cluster.json');
-  writeFileSync(file, JSON.stringify({ ...tc.cluster(), gateway: { ...tc.cluster().gateway, pid: gw.child.pid } }, null, 2) + '\n');
-}
-
-async function runDoctor(): Promise<{ code: number; text: string }> {
-  const lines: string[] = [];
-  const io: Io = { out: (l) => lines.push(l), err: (l) => lines.push(`ERR ${l}`) };
-  const code = await doctor(tc.dir, { strict: false }, io);
-  return { code, text: lines.join('\n') };
-}
-
+const killGateway = () => killGatewayOf(tc);
+const restartGateway = () => restartGatewayOf(tc);
+const runDoctor = () => doctorOf(tc);
 const auditVerify = () => tc.mpchsmStatus('audit', 'verify', '--dir', tc.dir);
 
 async function expectInventoriesAgree(): Promise<void> {

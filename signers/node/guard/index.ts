@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { AuditLog } from '../../../audit/log.js';
 import type { ShareStore } from '../../../contract/io/sealed-store.js';
+import type { InventoryKey } from '../../../contract/signer-rpc/keys.js';
 import { verifyGenesis, verifyGovernanceChain } from '../../../policy/index.js';
 import type { RsaRequest } from '../../protocols/rsa/request.js';
 import type { Peer } from '../config.js';
@@ -177,6 +178,13 @@ export class PolicyGuard {
   /** The keys this signer keeps a record of, and whether each is still pending (uncommitted). */
   inventory(): { keyId: string; pending: boolean }[] {
     return [...this.s.keys.values()].map((k) => ({ keyId: k.keyId, pending: k.pending !== undefined }));
+  }
+  /** The policy record of a key, as the inventory reports it (undefined: none here). */
+  keyRecord(keyId: string): InventoryKey | undefined {
+    const k = this.s.keys.get(keyId);
+    if (!k) return undefined;
+    const { keySpec, keyUsage, origin, state, policy, createdAt, deletionDate } = k;
+    return { keySpec, keyUsage, origin, state, policy, createdAt, ...(deletionDate !== undefined ? { deletionDate } : {}) };
   }
   checkForget(keyId: string): void {
     checkForget(this.s, keyId);
