@@ -68,7 +68,9 @@ export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: n
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited with ${status(child.exitCode, child.signalCode)} before it was ready`);
     try {
-      const health = await getJson(url, 1000);
+      // The gateway's health waits up to 1 s for a hung signer's probe: a shorter wait here would
+      // never see a gateway ready while one signer hangs.
+      const health = await getJson(url, 3000);
       if ((health as { pid?: unknown }).pid === child.pid) return health;
       last = new Error(`another process (pid ${(health as { pid?: unknown }).pid}) answers on ${url}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -247,6 +247,8 @@ export class Cluster implements ClusterSessions {
     trace.session = session;
     const all = [...this.clients.values()];
     const participants = all.map((c) => c.id);
+    // Every signer asked may store a share, so a failed generation's entry names them all too.
+    trace.signers = traceOf(all, []);
     try {
       const done = await relayRounds(all, routes, body({ session, keyId, participants, threshold: this.config.threshold }), 2);
       trace.signers = traceOf(all, done);

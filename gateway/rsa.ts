@@ -58,6 +58,8 @@ export class RsaCoordinator {
     const dealt = dealtSchema.parse(await runDealer(request));
     this.log.info({ keyId, ms: Date.now() - started, fingerprints: recipients.map((r) => fingerprint(r.identity).slice(0, 16)) }, 'RSA key dealt');
     trace.session = keyId;
+    // Every signer asked may install its share, so a failed ceremony's entry names them all too.
+    trace.signers = traceOf(signers, []);
     const answers = await Promise.all(
       signers.map((c) => {
         const share = dealt.shares.find((s) => s.id === c.id);

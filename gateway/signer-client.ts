@@ -3,7 +3,7 @@
 // always bounded in time.
 import http from 'node:http';
 import { z } from 'zod';
-import { signRequest, verifyResponse } from '../contract/identity/signed-request.js';
+import { AUTH_HEADERS, signRequest, verifyResponse } from '../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { fingerprint } from '../contract/identity/identity.js';
 import type { SignerErrorCode } from '../contract/signer-rpc/errors.js';
@@ -108,8 +108,8 @@ export class SignerClient {
             clearTimeout(timer);
             const raw = Buffer.concat(chunks);
             const status = res.statusCode ?? 0;
-            if (status === 401 || status === 404) {
-              // Not signed: the signer did not accept our request at all.
+            if (status === 401 || (status === 404 && res.headers[AUTH_HEADERS.signature] === undefined)) {
+              // Not signed: the signer did not accept our request at all (a signed 404 is a refusal, e.g. no-key).
               return reject(new SignerRefusedError(this.name, status, 'unauthenticated', safeMessage(raw)));
             }
             try {
