@@ -55,7 +55,10 @@ describe('holder repair', () => {
     writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), repairIntervalMs: 1000 }, null, 2));
     await tc.up();
     await until('the key is held by signers 1 and 2 only', () => holdersOf(keyId).join() === '1,2', 60_000);
-    const repaired = auditEntries(tc, 'gateway').filter((e) => e.op === 'ReshareKey' && e.keyId === keyId && e.outcome === 'ok');
+    // The outcome entry follows the key record's update (its intent preceded the resharing).
+    const repairs = () => auditEntries(tc, 'gateway').filter((e) => e.op === 'ReshareKey' && e.keyId === keyId && e.outcome === 'ok');
+    await until('the repair is recorded', () => repairs().length > 0, 10_000);
+    const repaired = repairs();
     expect(repaired).toMatchObject([{ principal: { name: 'gateway' }, detail: { repair: true }, output: 'key' }]);
     const publicKey = await publicKeyOf(tc, keyId);
     expect(await signsAndVerifies(tc, keyId, publicKey, 'ED25519_SHA_512', Buffer.from('after the repair'))).toBe(true);
