@@ -21,6 +21,8 @@ export class ClusterError extends Error {
  */
 export interface Trace {
   session?: string;
+  /** The key a request that named none was about: one being created (its id is made here). */
+  keyId?: string;
   signers: { name: string; id: number; entry?: { seq: number; hash: string } }[];
   /**
    * Sessions given up (a bad partial, a signer that failed), and signers asked in the request's own

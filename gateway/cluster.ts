@@ -195,6 +195,8 @@ export class Cluster implements ClusterSessions {
   async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string; trace?: Trace; evidence?: Creation }): Promise<KeyRecord> {
     const trace = req.trace ?? { signers: [] };
     const keyId = randomUUID();
+    // Named in the request's audit entries, also when the creation fails: its signers record it.
+    trace.keyId = keyId;
     const rsa = req.keySpec.startsWith('RSA_');
     const scheme = schemeOfSpec(req.keySpec);
     if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);

@@ -94,7 +94,7 @@ const described = (log: RequestLog, socket: net.Socket) =>
   ({
     op: `pkcs11.${log.op}`,
     ...(log.principal !== undefined && { principal: { name: log.principal, source: `pkcs11 ${socket.remoteAddress}:${socket.remotePort}` } }),
-    keyId: log.keyId,
+    keyId: log.keyId ?? log.trace?.keyId,
     algorithm: log.algorithm,
     digest: log.digest,
   }) satisfies IntentFields;

@@ -19,7 +19,7 @@ const described = (r: KmsRequest, principal: Principal | undefined, source: stri
     // An approval that runs a proposal fans out as the operation it runs.
     op: r.opCtx?.operation ?? r.operation ?? 'unknown',
     ...(principal && { principal: { name: principal.name, accessKeyId: principal.accessKeyId, source } }),
-    keyId: r.opCtx?.keyId ?? (r.repeatOf ? r.keyId : undefined),
+    keyId: r.opCtx?.keyId ?? r.opCtx?.trace?.keyId ?? (r.repeatOf ? r.keyId : undefined),
     algorithm: r.opCtx?.algorithm,
     digest: r.opCtx?.digest,
   }) satisfies IntentFields;
