@@ -13,6 +13,7 @@ import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import type { Trace } from './cluster-outcome.js';
 import { commitCreation, participantsOf, recordOfCreation, rollBackCreation, type CreationRecord } from './create-journal.js';
 import type { GatewayDeps } from './deps.js';
+import type { SignerClient } from './signer-client.js';
 
 export interface ResumedCreation {
   KeyId: string;
@@ -87,7 +88,8 @@ async function decide(deps: Deps, r: CreationRecord, trace: Trace): Promise<Resu
 export async function sweepPending(deps: Pick<GatewayDeps, 'cluster' | 'log'>): Promise<{ committed: number; forgotten: number }> {
   const { cluster, log } = deps;
   const done = { committed: 0, forgotten: 0 };
-  for (const c of cluster.active) {
+  // Signers in parallel: one that hangs costs the start its call's bound once, not once per signer.
+  const sweep = async (c: SignerClient) => {
     try {
       for (const { keyId } of (await c.call(signerRoutes.keys.inventory, { pending: true })).keys) {
         if (cluster.creations.get(keyId)) continue;
@@ -103,6 +105,7 @@ export async function sweepPending(deps: Pick<GatewayDeps, 'cluster' | 'log'>): 
     } catch (e) {
       log.warn({ signer: c.name, err: (e as Error).message }, 'the pending shares of a signer could not be swept; doctor shows what is left');
     }
-  }
+  };
+  await Promise.all(cluster.active.map(sweep));
   return done;
 }

@@ -39,18 +39,22 @@ export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
   const { cluster, log } = deps;
   const lacking = new Map<string, SignerClient[]>();
   const unasked: number[] = [];
-  for (const c of cluster.active) {
-    try {
-      for (const k of (await c.call(signerRoutes.keys.inventory, {})).keys) {
-        // A policy record without a share (an admitted signer never dealt one, a share lost) holds nothing to recover from.
-        if (!k.share || cluster.keys.get(k.keyId) || cluster.creations.get(k.keyId)) continue;
-        lacking.set(k.keyId, [...(lacking.get(k.keyId) ?? []), c]);
-      }
-    } catch (e) {
+  // Read in parallel (a hung signer costs one call's bound), then taken in the signers' order.
+  const active = cluster.active;
+  const inventories = await Promise.allSettled(active.map((c) => c.call(signerRoutes.keys.inventory, {})));
+  active.forEach((c, i) => {
+    const inventory = inventories[i]!;
+    if (inventory.status === 'rejected') {
       unasked.push(c.id);
-      log.warn({ signer: c.name, err: (e as Error).message }, "a signer's key inventory could not be read: keys only it holds are not recovered now");
+      log.warn({ signer: c.name, err: (inventory.reason as Error).message }, "a signer's key inventory could not be read: keys only it holds are not recovered now");
+      return;
     }
-  }
+    for (const k of inventory.value.keys) {
+      // A policy record without a share (an admitted signer never dealt one, a share lost) holds nothing to recover from.
+      if (!k.share || cluster.keys.get(k.keyId) || cluster.creations.get(k.keyId)) continue;
+      lacking.set(k.keyId, [...(lacking.get(k.keyId) ?? []), c]);
+    }
+  });
   const out: RecoveryOutcome[] = [];
   for (const [keyId, reporting] of lacking) {
     try {
