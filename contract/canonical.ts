@@ -45,4 +45,6 @@ export const DOMAINS = {
   governance: 'mpchsm/governance/v1',
   proposal: 'mpchsm/proposal/v1',
   signApproval: 'mpchsm/sign-approval/v1',
+  genesis: 'mpchsm/genesis/v1',
+  adminFile: 'mpchsm/admin-file/v1',
 } as const;

@@ -3,6 +3,7 @@ export * from './admin-evidence.js';
 export * from './approvals.js';
 export * from './evaluate.js';
 export * from './evidence.js';
+export * from './genesis.js';
 export * from './governance.js';
 export * from './key-policy.js';
 export * from './key-refs.js';
