@@ -1,5 +1,4 @@
-// Administrators' approvals: the approval keys and governance made at bootstrap, and the
-// `mpchsm approve` / `mpchsm approve-sign` commands.
+// Administrators' approvals: the `mpchsm approve` / `mpchsm approve-sign` commands.
 //
 // Each administrator has an Ed25519 approval key pair; the secret stays in that principal's
 // own file (DIR/principals/NAME.approval.key, mode 0600), the public key is in the governance
@@ -21,7 +20,7 @@ import { z } from 'zod';
 import {
   MAX_SIGN_APPROVAL_TTL_MS,
   administratorChanges,
-  defaultGovernance,
+  genesisFileSchema,
   governanceUpdateSchema,
   pinKdfSchema,
   principalEnrolmentSchema,
@@ -30,7 +29,6 @@ import {
   signerRemovalSchema,
   proposalSchema,
   signApproval,
-  signGovernance,
   signSignApproval,
   signedGovernanceSchema,
   successorProblem,
@@ -38,17 +36,13 @@ import {
   type GovernanceDocument,
   type PinKdf,
   type Proposal,
-  type SignedGovernance,
 } from '../policy/index.js';
 import { canonicalJson } from '../contract/canonical.js';
-import type { RegisteredPrincipal } from '../signers/node/guard/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
-import type { NewPrincipal } from '../gateway/principals.js';
 import { fromHex, toHex } from '../contract/bytes.js';
 import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
-import { runNode } from './processes.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 
 export const approvalKeyFile = (dir: string, name: string) => ownFile(dir, `${name}.approval.key`);
@@ -65,47 +59,6 @@ function ownFile(dir: string, file: string): string {
 /** A rotated approval key, waiting for the governance version that names it. */
 export const nextApprovalKeyFile = (dir: string, name: string) => `${approvalKeyFile(dir, name)}.next`;
 const governanceFile = (dir: string) => path.join(layout(dir).root, 'governance.json');
-
-// ---- bootstrap ------------------------------------------------------------------------------
-
-export interface Bootstrap {
-  /** DIR */
-  dir: string;
-  region: string;
-  account: string;
-  principals: NewPrincipal[];
-  /** Each signer's data directory and operator secret. */
-  signers: { name: string; dir: string; operatorSecret: string }[];
-  signerEntry: string;
-}
-
-/**
- * Makes every administrator's approval key (in their own file), the governance genesis signed
- * by all of them, and enrols the governance and the principal registry — with every principal's
- * SigV4 secret and the PKCS#11 request keys — at every signer, sealed in its store. The gateway
- * gets the (public) governance only.
- */
-export async function bootstrapGovernance(b: Bootstrap): Promise<void> {
-  const clusterId = `mpchsm-${randomBytes(6).toString('hex')}`;
-  const admins = b.principals.filter((p) => p.role === 'admin').map((p) => ({ name: p.name, secret: ed25519.utils.randomSecretKey() }));
-  for (const a of admins) await writeFileAtomic(approvalKeyFile(b.dir, a.name), Buffer.from(toHex(a.secret) + '\n'), 0o600);
-  const document = defaultGovernance(clusterId, admins.map((a) => ({ name: a.name, approvalKey: toHex(ed25519.getPublicKey(a.secret)) })));
-  const genesis: SignedGovernance = { document, signatures: admins.map((a) => signGovernance(document, a.name, a.secret)) };
-  for (const a of admins) a.secret.fill(0);
-  const chain = Buffer.from(JSON.stringify({ chain: [genesis] }, null, 2) + '\n');
-  await writeFileAtomic(governanceFile(b.dir), chain, 0o644);
-  await writeFileAtomic(path.join(layout(b.dir).gateway, 'governance.json'), chain, 0o644);
-
-  const principals: RegisteredPrincipal[] = b.principals.map((p) => ({
-    name: p.name,
-    role: p.role,
-    accessKeyId: p.accessKeyId,
-    secretAccessKey: p.secretAccessKey,
-    ...(p.pinRequestKey ? { pinRequestKey: p.pinRequestKey } : {}),
-  }));
-  const enrolment = { clusterId, region: b.region, account: b.account, governance: genesis, principals };
-  for (const s of b.signers) await runNode(b.signerEntry, ['enrol', '--dir', s.dir], JSON.stringify({ operatorSecret: s.operatorSecret, enrolment }));
-}
 
 // ---- talking to the gateway as a principal --------------------------------------------------
 
@@ -159,6 +112,17 @@ export function approvalSecret(dir: string, name: string): Uint8Array {
 }
 
 const localChain = (dir: string): unknown[] => readJsonFile(governanceFile(dir), z.object({ chain: z.array(z.unknown()).min(1) })).chain;
+
+/**
+ * A founding administrator's directory holds the genesis they signed (genesis sign), perhaps
+ * before the others did: the gateway's chain must start with its governance document.
+ */
+function startsAtGenesis(dir: string, chain: unknown[]): boolean {
+  const file = path.join(layout(dir).root, 'genesis.json');
+  if (!existsSync(file)) return false;
+  const signed = readJsonFile(file, genesisFileSchema);
+  return canonicalJson(signedGovernanceSchema.parse(chain[0]).document) === canonicalJson(signed.Genesis.Governance);
+}
 const clusterId = (dir: string): string => signedGovernanceSchema.parse(localChain(dir).at(-1)).document.clusterId;
 
 const describeClusterSchema = z.object({
@@ -191,7 +155,7 @@ export async function syncGovernance(dir: string, as: string): Promise<ClusterVi
 async function adoptChain(dir: string, chain: unknown[]): Promise<GovernanceDocument> {
   const r = verifyGovernanceChain(chain);
   if (!r.ok) throw new Error(`the gateway's governance chain does not verify: ${r.reason}`);
-  const local = localChain(dir);
+  const local = !existsSync(governanceFile(dir)) && startsAtGenesis(dir, chain) ? [] : localChain(dir);
   for (const [i, link] of local.entries()) {
     if (i >= chain.length || canonicalJson(link) !== canonicalJson(chain[i]))
       throw new Error(`the gateway's governance chain does not extend ${governanceFile(dir)} (its version ${i + 1} differs or is missing)`);
@@ -241,7 +205,8 @@ function describeProposal(p: Proposal, current: GovernanceDocument): string {
 // ---- the commands ---------------------------------------------------------------------------
 
 /** Signs `proposal` as `as` and submits the approval; prints the gateway's answer. */
-export async function submitApproval(dir: string, as: string, proposal: Proposal, json: boolean, extra: object = {}): Promise<void> {
+/** Signs and submits `as`'s approval of `proposal`; reports it unless `quiet` (a step of `up`); answers its status. */
+export async function submitApproval(dir: string, as: string, proposal: Proposal, json: boolean, extra: object = {}, quiet = false): Promise<string> {
   const secret = approvalSecret(dir, as);
   let out: Record<string, unknown>;
   try {
@@ -251,7 +216,11 @@ export async function submitApproval(dir: string, as: string, proposal: Proposal
   }
   // An executed governance update answers its chain link: the version in force from now on.
   if (proposal.operation === 'mpchsm:UpdateGovernance' && out.Status === 'Executed') await adoptChain(dir, [...localChain(dir), (out.Result as { Link?: unknown } | undefined)?.Link]);
-  if (json) return console.log(JSON.stringify({ ...out, ...extra }));
+  if (quiet) return String(out.Status);
+  if (json) {
+    console.log(JSON.stringify({ ...out, ...extra }));
+    return String(out.Status);
+  }
   const approvals = (out.Approvals as string[] | undefined) ?? [];
   console.log(`  ${approvals.length} of ${String(out.Required)} approvals (${approvals.join(', ')}): ${String(out.Status).toLowerCase()}`);
   if (out.Status === 'Pending') console.log(`  the other administrators run: mpchsm approve ${proposal.id} --as <administrator>`);
@@ -260,10 +229,11 @@ export async function submitApproval(dir: string, as: string, proposal: Proposal
   for (const s of (out.Signers as { signer: string; applied: boolean; reason?: string }[] | undefined) ?? []) {
     if (!s.applied) console.log(`  ${s.signer} did not apply it: ${s.reason ?? 'no reason given'}`);
   }
+  return String(out.Status);
 }
 
 /** `mpchsm approve <id> --as NAME`: signs proposal `id` and submits it; prints the outcome. */
-export async function approve(dir: string, id: string, as: string, json: boolean): Promise<void> {
+export async function approve(dir: string, id: string, as: string, json: boolean, quiet = false): Promise<void> {
   approvalKeyPath(dir, as);
   const { governance } = await syncGovernance(dir, as);
   const got = await call(dir, as, 'MpcHsm.GetProposal', { ProposalId: id });
@@ -280,11 +250,11 @@ export async function approve(dir: string, id: string, as: string, json: boolean
     const wrong = successorProblem(governance, governanceUpdateSchema.parse(proposal.parameters).Document);
     if (wrong) throw new Error(`proposal ${id}: ${wrong}`);
   }
-  if (!json) {
+  if (!json && !quiet) {
     console.log(`proposal ${id}: ${describeProposal(proposal, governance)}`);
     console.log(`  proposed by ${proposal.proposer}, open until ${new Date(proposal.expiresAt).toISOString()}; signing as ${as}`);
   }
-  await submitApproval(dir, as, proposal, json);
+  await submitApproval(dir, as, proposal, json, {}, quiet);
 }
 
 export interface ApproveSignOptions {

@@ -1,16 +1,20 @@
 // `mpchsm up / down / status`: a local cluster, one process per signer plus the gateway.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import { entry, layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
-import { formatEnvFile, pkcs11Env } from './env-file.js';
-import { exitReport, exitWatch, getJson, isAlive, runNode, startNode, stopPid, waitHealthy, type Started } from './processes.js';
-import { gatewayInitOutputSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from '../gateway/config.js';
-import { newPrincipal, PrincipalRegistry, readPinKdf, type Role } from '../gateway/principals.js';
-import { bootstrapGovernance } from './approve.js';
-import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
+import { layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
+import { getJson, isAlive, stopPid, type Started } from './processes.js';
+import { readGenesis } from '../policy/index.js';
+import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
 import { readJsonFile } from '../contract/io/json-file.js';
+import { initSigner } from '../signers/node/init.js';
+import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
+import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
+import { holdForeground, startParty } from './party-process.js';
+import { principalPropose, principalRequest } from './principal-request.js';
+import { approve } from './approve.js';
 
 const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int() });
 type Settings = z.infer<typeof settingsSchema>;
@@ -23,13 +27,9 @@ export const clusterJsonSchema = z.object({
 });
 export type ClusterJson = z.infer<typeof clusterJsonSchema>;
 
-const READY_TIMEOUT_MS = 30_000;
-
-/** The principals `up` makes: their files in DIR/principals, their secrets sealed at the signers only. */
-const BOOTSTRAP: [string, Role][] = [
-  ['admin1', 'admin'],
-  ['admin2', 'admin'],
-  ['admin3', 'admin'],
+/** The administrators `up` founds the cluster with, and the principals they then admit. */
+const FOUNDING_ADMINS = ['admin1', 'admin2', 'admin3'];
+const ADMITTED: [string, 'app' | 'auditor'][] = [
   ['app', 'app'],
   ['auditor', 'auditor'],
 ];
@@ -42,6 +42,10 @@ export interface UpOptions {
   detach: boolean;
 }
 
+/**
+ * `mpchsm up`: every party of a cluster on this host, made and started with the same commands
+ * separate operators run (cli/parties.ts, cli/party-process.ts), their secrets in one directory.
+ */
 export async function up(opts: UpOptions): Promise<void> {
   const L = layout(opts.dir);
   const running = readCluster(L);
@@ -49,31 +53,31 @@ export async function up(opts: UpOptions): Promise<void> {
     throw new Error(`a cluster is already running from ${L.root}; stop it with 'mpchsm down --dir ${opts.dir}'`);
 
   const settings = existsSync(L.settingsJson) ? reuseSettings(L, opts) : await initialise(L, opts);
+  const founding = new Set(readGenesis(L.genesis).signers.map((s) => s.name));
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
-  const started: Started[] = [];
-  // A process that exits while the others start is reported at once, with its log's last lines.
-  const { exited, watch } = exitWatch((name) => L.log(name));
-  const stopAll = async () => {
-    await Promise.all(started.map((s) => (s.child.pid ? stopPid(s.child.pid) : undefined)));
-  };
-  try {
-    for (const [i, name] of names.entries()) {
-      progress(`starting ${name} (signer ${i + 1}/${settings.signers})`);
-      started.push(watch(startSigner(L, name, opts.detach)));
-    }
-    await Promise.race([Promise.all(names.map((_name, i) => signerReady(L, settings, i + 1, started[i]!))), exited]);
-    progress('starting gateway');
-    const gw = startNode('gateway', entry.gateway, ['run', '--dir', L.gateway], L.log('gateway'), {
-      detach: opts.detach,
-      stdinSecret: readFileSync(L.operatorSecret('gateway'), 'utf8'),
-    });
-    started.push(watch(gw));
-    await Promise.race([
-      waitHealthy(`${gatewayUrl(settings)}/health`, gw.child, READY_TIMEOUT_MS).catch((e: Error) => {
-        throw new Error(`gateway did not start: ${e.message} (see ${L.log('gateway')})`);
+  const secret = (name: string) => readFileSync(L.operatorSecret(name), 'utf8');
+  progress(`starting ${names.join(', ')}`);
+  const outcomes = await Promise.allSettled(
+    names.map((name, i) =>
+      startParty({
+        kind: 'signer',
+        dir: L.signer(name),
+        secret: secret(name),
+        detach: opts.detach,
+        logFile: L.log(name),
+        // A signer admitted after the genesis starts on the configuration its admission gave it.
+        ...(founding.has(name) ? { genesis: L.genesis } : { at: { name, url: signerUrl(settings, i + 1) } }),
       }),
-      exited,
-    ]);
+    ),
+  );
+  const started: Started[] = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  const stopAll = () => Promise.all(started.map((s) => (s.child.pid ? stopPid(s.child.pid) : undefined)));
+  try {
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    progress('starting gateway');
+    started.push(await startParty({ kind: 'gateway', dir: L.gateway, genesis: L.genesis, secret: secret('gateway'), detach: opts.detach, logFile: L.log('gateway') }));
+    if (!existsSync(L.principalEnv(ADMITTED.at(-1)![0]))) await admitPrincipals(L);
   } catch (e) {
     await stopAll();
     throw e;
@@ -92,19 +96,8 @@ export async function up(opts: UpOptions): Promise<void> {
     for (const s of started) s.child.unref();
     return;
   }
-  // Foreground: run until a signal or until any process dies, then stop them all.
-  await new Promise<void>((resolve) => {
-    const finish = () => resolve();
-    process.once('SIGINT', finish);
-    process.once('SIGTERM', finish);
-    for (const s of started)
-      s.child.once('exit', (code, signal) => {
-        progress(`${s.name} exited (${signal ?? code}); stopping the cluster`);
-        finish();
-      });
-  });
-  progress('stopping');
-  await stopAll();
+  await holdForeground(started, (s, how) => progress(`${s.name} exited (${how}); stopping the cluster`));
+  progress('stopped');
 }
 
 export async function down(dir: string): Promise<void> {
@@ -160,7 +153,7 @@ function readCluster(L: Layout): ClusterJson | undefined {
 
 const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
 /** Signer `id` (1, 2, …) listens on the gateway's port + id. */
-const signerUrl = (s: Settings, id: number) => `http://127.0.0.1:${s.port + id}`;
+const signerUrl = (s: Settings, id: number) => `https://127.0.0.1:${s.port + id}`;
 
 function reuseSettings(L: Layout, opts: UpOptions): Settings {
   const s = readJsonFile(L.settingsJson, settingsSchema);
@@ -170,69 +163,55 @@ function reuseSettings(L: Layout, opts: UpOptions): Settings {
   return s;
 }
 
-/** First run: identities for every signer and the gateway, pinned in each other's config. */
+/**
+ * First run: each party's own secrets and public file, as its operator would make them (the
+ * operators' secrets in DIR/operators, mode 0600: `mpchsm doctor` reports one domain), the
+ * genesis, signed by every founding administrator.
+ */
 async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
   const settings: Settings = { signers: opts.signers ?? 3, threshold: opts.threshold ?? 2, port: opts.port ?? 4600 };
   if (settings.signers < 1 || settings.signers > 32) throw new Error('--signers must be 1..32');
   if (settings.threshold < 1 || settings.threshold > settings.signers) throw new Error(`--threshold must be 1..${settings.signers}`);
   if (settings.port < 1024 || settings.port + settings.signers > 65535) throw new Error('--port must leave room for the signers above it (1024..65535)');
   progress(`initialising ${L.root}: ${settings.signers} signers, threshold ${settings.threshold}`);
-  for (const d of [L.root, L.principals, L.logs, L.gateway, L.operators]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [L.root, L.principals, L.logs, L.operators]) mkdirSync(d, { recursive: true, mode: 0o700 });
 
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
-  const signerIdentities: PublicIdentity[] = [];
+  const signerFiles: string[] = [];
   for (const [i, name] of names.entries()) {
     progress(`  ${name}: sealing a new store and making its identity`);
-    signerIdentities.push(await initSigner(L, name, i + 1));
+    const listen = `127.0.0.1:${settings.port + i + 1}`;
+    signerFiles.push((await signerInit({ dir: L.signer(name), name, listen, seal: 'software' }, await operatorSecret(L, name))).file);
   }
   progress('  gateway: identity and PIN key derivation');
-  const gatewaySecret = randomBytes(32).toString('base64url');
-  await writeFileAtomic(L.operatorSecret('gateway'), Buffer.from(gatewaySecret), 0o600);
-  const gwInit: GatewayInitOutput = gatewayInitOutputSchema.parse(
-    JSON.parse(
-      await runNode(entry.gateway, [
-        'init',
-        '--dir',
-        L.gateway,
-        '--port',
-        String(settings.port),
-        '--threshold',
-        String(settings.threshold),
-        '--signers',
-        JSON.stringify(names.map((name, i) => ({ name, id: i + 1, url: signerUrl(settings, i + 1), identity: signerIdentities[i] }))),
-      ], gatewaySecret),
-    ),
-  );
-  const peers = names.map((n, j) => ({ name: n, id: j + 1, identity: signerIdentities[j]! }));
-  for (const [i, name] of names.entries()) await configureSigner(L, settings, name, i + 1, gwInit.identity, peers);
-  // Made here, for the principals' own files; the gateway keeps only names, roles, access key
-  // ids and PIN login hashes.
-  const kdf = readPinKdf(L.gateway);
-  const made = BOOTSTRAP.map(([name, role]) => newPrincipal(name, role, kdf));
-  await new PrincipalRegistry(gatewayPaths(L.gateway).principals).addAll(made.map((m) => m.record));
-  const principals = made.map((m) => m.credentials);
-  progress('  administrators: approval keys, governance genesis; enrolling principals at every signer');
-  await bootstrapGovernance({
-    dir: L.root,
-    region: gwInit.region,
-    account: loadGatewayConfig(L.gateway).account,
-    principals,
-    signers: names.map((name) => ({ name, dir: L.signer(name), operatorSecret: readFileSync(L.operatorSecret(name), 'utf8') })),
-    signerEntry: entry.signer,
-  });
-  for (const p of principals) {
-    const env = {
-      AWS_ACCESS_KEY_ID: p.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: p.secretAccessKey,
-      AWS_REGION: gwInit.region,
-      MPCHSM_KMS_ENDPOINT: gatewayUrl(settings),
-      ...pkcs11Env(entry.pkcs11Module, gatewayPaths(L.gateway)),
-      MPCHSM_PKCS11_PIN: p.pin,
-    };
-    await writeFileAtomic(L.principalEnv(p.name), Buffer.from(formatEnvFile(env)), 0o600);
-  }
+  const gateway = await gatewayInit({ dir: L.gateway, listen: `127.0.0.1:${settings.port}` }, await operatorSecret(L, 'gateway'));
+  progress(`  administrators ${FOUNDING_ADMINS.join(', ')}: approval keys and credentials; the genesis, signed by each`);
+  const adminFiles = [];
+  for (const a of FOUNDING_ADMINS) adminFiles.push((await adminInit(L.principals, a)).file);
+  await genesisCreate({ threshold: settings.threshold, gateway: gateway.file, signers: signerFiles, admins: adminFiles, out: L.genesis });
+  for (const a of FOUNDING_ADMINS) await genesisSign({ file: L.genesis, as: a, dir: L.principals });
+  // The chain `mpchsm approve --dir DIR` checks the gateway's against.
+  await writeFileAtomic(path.join(L.root, 'governance.json'), Buffer.from(JSON.stringify({ chain: [readGenesis(L.genesis).governance] }, null, 2) + '\n'), 0o644);
   await writeFileAtomic(L.settingsJson, Buffer.from(JSON.stringify(settings, null, 2) + '\n'), 0o600);
   return settings;
+}
+
+/** A dev cluster's operator secret for `name`, kept in DIR/operators. */
+async function operatorSecret(L: Layout, name: string): Promise<Uint8Array> {
+  const secret = randomBytes(32).toString('base64url');
+  await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
+  return Buffer.from(secret);
+}
+
+/** The application and the auditor, each making its own request, proposed by one administrator and approved by another. */
+async function admitPrincipals(L: Layout): Promise<void> {
+  progress(`  principals ${ADMITTED.map(([n]) => n).join(', ')}: requested, proposed by ${FOUNDING_ADMINS[0]}, approved by ${FOUNDING_ADMINS[1]}`);
+  for (const [name, role] of ADMITTED) {
+    const request = path.join(L.principals, `${name}.request.json`);
+    if (!existsSync(request)) await principalRequest({ name, role, genesis: L.root, dir: L.principals, json: false, quiet: true });
+    const { proposal, executed } = await principalPropose(request, L.root, FOUNDING_ADMINS[0]!, false, true);
+    if (!executed) await approve(L.root, proposal, FOUNDING_ADMINS[1]!, false, true);
+  }
 }
 
 /**
@@ -250,11 +229,11 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   const name = signerName(id);
   if (id > 32 || settings.port + id > 65535) throw new Error(`this cluster cannot grow beyond ${settings.signers} signers`);
   if (!quiet) progress(`${name}: sealing a new store and making its identity; starting it awaiting admission`);
-  const identity = await initSigner(L, name, id);
+  const identity = await initSigner(L.signer(name), name, await operatorSecret(L, name), id);
   const peers = [...pinnedSigners(dir, active).map((p) => ({ name: p.name, id: p.party, identity: p.identity })), { name, id, identity }];
-  await configureSigner(L, settings, name, id, pinnedGateway(dir), peers);
-  const started = startSigner(L, name, true);
-  await signerReady(L, settings, id, started);
+  const config = signerConfigSchema.parse({ name, id, port: settings.port + id, threshold: settings.threshold, gateway: pinnedGateway(dir), peers });
+  await writeFileAtomic(signerPaths(L.signer(name)).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
+  const started = await startParty({ kind: 'signer', dir: L.signer(name), secret: readFileSync(L.operatorSecret(name), 'utf8'), detach: true, logFile: L.log(name), at: { name, url: signerUrl(settings, id) } });
   started.child.unref();
   const url = signerUrl(settings, id);
   // `up` starts it from now on; `down` stops it.
@@ -263,34 +242,6 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(next, null, 2) + '\n'), 0o644);
   return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url };
 }
-
-// ---- one signer: made, configured, started ---------------------------------------------------
-
-/**
- * A new signer's sealed store and identity. Dev cluster: its operator secret sits in
- * DIR/operators (mode 0600); in a real deployment each operator keeps their own (`mpchsm doctor`
- * reports this cluster as one domain).
- */
-async function initSigner(L: Layout, name: string, id: number): Promise<PublicIdentity> {
-  const secret = randomBytes(32).toString('base64url');
-  await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
-  return parsePublicIdentity(JSON.parse(await runNode(entry.signer, ['init', '--dir', L.signer(name), '--name', name, '--id', String(id)], secret)));
-}
-
-/** Pins the gateway and the peers (this signer included) in a signer's configuration. */
-async function configureSigner(L: Layout, settings: Settings, name: string, id: number, gateway: PublicIdentity, peers: readonly { name: string; id: number; identity: PublicIdentity }[]): Promise<void> {
-  const port = String(settings.port + id);
-  await runNode(entry.signer, ['configure', '--dir', L.signer(name), '--port', port, '--threshold', String(settings.threshold), '--gateway', JSON.stringify(gateway), '--peers', JSON.stringify(peers)]);
-}
-
-const startSigner = (L: Layout, name: string, detach: boolean): Started =>
-  startNode(name, entry.signer, ['run', '--dir', L.signer(name)], L.log(name), { detach, stdinSecret: readFileSync(L.operatorSecret(name), 'utf8') });
-
-const signerReady = (L: Layout, settings: Settings, id: number, s: Started): Promise<unknown> =>
-  waitHealthy(`${signerUrl(settings, id)}/health`, s.child, READY_TIMEOUT_MS).catch((e: Error) => {
-    if (s.child.exitCode !== null || s.child.signalCode !== null) throw exitReport(s, s.child.exitCode, s.child.signalCode, L.log(s.name));
-    throw new Error(`${s.name} did not start: ${e.message} (see ${L.log(s.name)})`);
-  });
 
 function progress(line: string): void {
   console.log(`mpchsm: ${line}`);

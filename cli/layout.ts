@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
 import { readJsonFile } from '../contract/io/json-file.js';
+import { readGenesis } from '../policy/index.js';
 
 /** Root of the installed package: the nearest folder above this file holding package.json. */
 function findPackageRoot(from: string): string {
@@ -25,6 +26,8 @@ export function layout(dir: string) {
     root,
     clusterJson: path.join(root, 'cluster.json'),
     settingsJson: path.join(root, 'settings.json'),
+    /** The cluster's founding document, signed by every founding administrator. */
+    genesis: path.join(root, 'genesis.json'),
     principals: path.join(root, 'principals'),
     principalEnv: (name: string) => path.join(root, 'principals', `${name}.env`),
     gateway: path.join(root, 'gateway'),
@@ -49,16 +52,20 @@ export const signerName = (i: number) => `signer${i}`;
 const pinnedSchema = z.object({ id: z.number().int().min(1).max(255) }).passthrough();
 
 /**
- * The identities pinned in DIR/signers/NAME/identity.json of the signers named in `names`, with
- * their party ids. Callers name the active signers as the gateway reports them: it can leave
- * one out, never add an identity.
+ * The identities pinned for the signers named in `names`, with their party ids: the founding
+ * signers' from DIR/genesis.json, those admitted later from DIR/signers/NAME/identity.json.
+ * Callers name the active signers as the gateway reports them: it can leave one out, never add
+ * an identity.
  */
 export function pinnedSigners(dir: string, names: readonly string[]): { name: string; party: number; identity: PublicIdentity }[] {
   const L = layout(dir);
+  const founding = existsSync(L.genesis) ? readGenesis(L.genesis).signers : [];
   return readdirSync(path.join(L.root, 'signers'))
     .filter((name) => names.includes(name))
     .sort()
     .map((name) => {
+      const f = founding.find((s) => s.name === name);
+      if (f) return { name, party: f.id, identity: f.identity };
       const { id, ...identity } = readJsonFile(path.join(L.signer(name), 'identity.json'), pinnedSchema);
       return { name, party: id, identity: parsePublicIdentity(identity) };
     });

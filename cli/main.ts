@@ -1,6 +1,4 @@
 // The `mpchsm` command.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify } from './audit.js';
@@ -9,6 +7,7 @@ import { up, down, status } from './cluster.js';
 import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRemove } from './membership.js';
 import { keyRefresh } from './keys.js';
 import { principalPropose, principalRequest } from './principal-request.js';
+import { partyCommand, genesisCommand, adminCommand } from './party-commands.js';
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
@@ -21,7 +20,15 @@ const USAGE = `usage:
   mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
-  mpchsm principal request --name NAME --role app|auditor|admin --genesis CLUSTER_DIR --dir P [--json]
+  mpchsm admin init --dir A --name NAME [--json]
+  mpchsm signer init --dir S --name NAME --listen HOST:PORT [--seal software] [--json]   (passphrase on stdin)
+  mpchsm gateway init --dir G --listen HOST:PORT [--p11-listen HOST:PORT] [--tls-cert F --tls-key F] [--json]   (passphrase on stdin)
+  mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] --out FILE [--json]
+  mpchsm genesis sign FILE --as NAME --dir A [--json]
+  mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin)
+  mpchsm gateway start --dir G --genesis FILE [--detach] [--json]   (passphrase on stdin)
+  mpchsm signer stop --dir S | mpchsm gateway stop --dir G
+  mpchsm principal request --name NAME --role app|auditor|admin --genesis FILE --dir P [--json]
   mpchsm principal propose FILE --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer add --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer admit NAME --as ADMINISTRATOR [--dir DIR] [--json]
@@ -53,6 +60,17 @@ export async function main(argv: string[]): Promise<void> {
         file: { type: 'string' },
         name: { type: 'string' },
         genesis: { type: 'string' },
+        listen: { type: 'string' },
+        seal: { type: 'string' },
+        tcti: { type: 'string' },
+        'p11-listen': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        out: { type: 'string' },
+        quorum: { type: 'string' },
+        gateway: { type: 'string' },
+        signer: { type: 'string', multiple: true },
+        admin: { type: 'string', multiple: true },
       },
       strict: true,
     });
@@ -92,7 +110,7 @@ export async function main(argv: string[]): Promise<void> {
         const [sub, name] = positionals;
         if (sub === 'request') {
           if (!values.name || !values.role || !values.genesis || positionals.length !== 1) throw new Error(`principal request takes --name, --role, --genesis and --dir\n${USAGE}`);
-          await principalRequest({ name: values.name, role: values.role, cluster: genesisStandIn(values.genesis), dir: values.dir, json: values.json });
+          await principalRequest({ name: values.name, role: values.role, genesis: values.genesis, dir: values.dir, json: values.json });
           break;
         }
         if (sub === 'propose') {
@@ -108,8 +126,21 @@ export async function main(argv: string[]): Promise<void> {
         else throw new Error(`principal takes 'add' or 'remove'\n${USAGE}`);
         break;
       }
+      case 'admin':
+        await adminCommand(positionals, values);
+        break;
+      case 'genesis':
+        await genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum) });
+        break;
+      case 'gateway':
+        await partyCommand('gateway', positionals, values);
+        break;
       case 'signer': {
         const [sub, name] = positionals;
+        if (sub === 'init' || sub === 'start' || sub === 'stop') {
+          await partyCommand('signer', positionals, values);
+          break;
+        }
         if (!values.as) throw new Error(`signer takes --as ADMINISTRATOR\n${USAGE}`);
         if (sub === 'add' && positionals.length === 1) await signerAdd(values.dir, values.as, values.json);
         else if (sub === 'admit' && name && positionals.length === 2) await signerAdmit(values.dir, name, values.as, values.json);
@@ -137,12 +168,6 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`mpchsm ${command ?? ''}: ${(e as Error).message}`);
     process.exitCode = process.exitCode || 1;
   }
-}
-
-/** Until genesis files exist, `up`'s directory stands for one (its pinned identities and chain). */
-function genesisStandIn(v: string): string {
-  if (!existsSync(path.join(v, 'governance.json'))) throw new Error(`--genesis names the cluster's directory (made by mpchsm up) until genesis files exist; ${v} holds no governance.json`);
-  return v;
 }
 
 function intOption(name: string, v: string | undefined): number | undefined {

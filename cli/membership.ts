@@ -38,8 +38,7 @@ import { writeFileAtomic } from '../contract/io/atomic.js';
 import type { PublicIdentity } from '../contract/identity/identity.js';
 import { toHex } from '../contract/bytes.js';
 import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
-import { formatEnvFile, pkcs11Env } from './env-file.js';
-import { gatewayPaths } from '../gateway/config.js';
+import { formatEnvFile, principalEnvVars } from './env-file.js';
 import { layout, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
 import { readJsonFile } from '../contract/io/json-file.js';
@@ -74,15 +73,9 @@ export function enrol(made: { credentials: NewPrincipal; record: { pinLoginHash:
 /** DIR/principals/NAME.env for a new principal, reaching the cluster the way `as` does. */
 function writeEnv(dir: string, as: string, c: NewPrincipal): Promise<void> {
   const env = readEnv(dir, as);
-  const vars = {
-    AWS_ACCESS_KEY_ID: c.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
-    AWS_REGION: env.AWS_REGION ?? '',
-    MPCHSM_KMS_ENDPOINT: env.MPCHSM_KMS_ENDPOINT ?? '',
-    ...pkcs11Env(env.MPCHSM_PKCS11_MODULE ?? '', gatewayPaths(layout(dir).gateway)),
-    MPCHSM_PKCS11_PIN: c.pin,
-  };
-  return writeFileAtomic(layout(dir).principalEnv(c.name), Buffer.from(formatEnvFile(vars)), 0o600);
+  const at = { kms: env.MPCHSM_KMS_ENDPOINT ?? '', region: env.AWS_REGION ?? '', ...(env.AWS_CA_BUNDLE ? { caBundle: env.AWS_CA_BUNDLE } : {}) };
+  const confs = { pkcs11Conf: env.MPCHSM_PKCS11_CONF ?? '', pkcs11OpensslConf: env.MPCHSM_PKCS11_OPENSSL_CONF ?? '' };
+  return writeFileAtomic(layout(dir).principalEnv(c.name), Buffer.from(formatEnvFile(principalEnvVars(c, at, confs))), 0o600);
 }
 
 /**

@@ -6,17 +6,17 @@
 // and the secrets sealed to each active signer's pinned identity (policy/membership.ts: the
 // signers verify every principal's requests); for an
 // administrator also its approval key and the next governance version that adds it, signed with
-// that key (its proof of possession: each signer checks it when the version takes effect). Until
-// a genesis file exists, `up`'s directory stands for it: the pinned identities, the governance
-// chain, region, endpoint and PIN parameters are read from there.
-import { existsSync } from 'node:fs';
+// that key (its proof of possession: each signer checks it when the version takes effect). The
+// genesis file gives the signers, endpoint, region and PIN parameters; `up`'s directory may stand
+// for it, and then also gives the signers admitted since.
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
-import { gatewayPaths, loadGatewayConfig } from '../gateway/config.js';
+import { loadGatewayConfig } from '../gateway/config.js';
 import { governanceFile, governanceFileSchema } from '../gateway/governance/chain.js';
-import { newPrincipal, readPinKdf } from '../gateway/principals.js';
+import { newPrincipal } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,
   approvalKeyOf,
@@ -24,7 +24,9 @@ import {
   governanceDocumentSchema,
   governanceSignatureSchema,
   principalEnrolmentSchema,
+  readGenesis,
   signGovernance,
+  type Genesis,
   verifyGovernanceChain,
   type GovernanceDocument,
 } from '../policy/index.js';
@@ -32,8 +34,9 @@ import { canonicalJson } from '../contract/canonical.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { toHex } from '../contract/bytes.js';
 import { submitApproval, syncGovernance } from './approve.js';
-import { formatEnvFile, pkcs11Env } from './env-file.js';
-import { entry, layout, pinnedSigners } from './layout.js';
+import { writePrincipalEnv } from './parties.js';
+import type { PublicIdentity } from '../contract/identity/identity.js';
+import { layout, pinnedSigners } from './layout.js';
 import { enrol, proposeChecked, refuseExisting } from './membership.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 
@@ -45,18 +48,16 @@ export const requestFileSchema = z.strictObject({
 });
 export type PrincipalRequest = z.infer<typeof requestFileSchema>;
 
-/** The governance chain in force, verified from the genesis pinned in the cluster's directory. */
-function governanceInForce(cluster: string): { chain: unknown[]; governance: GovernanceDocument } {
-  const pinned = readJsonFile(governanceFile(cluster), governanceFileSchema).chain;
-  const held = readJsonFile(governanceFile(layout(cluster).gateway), governanceFileSchema).chain;
-  // The gateway's copy may be newer; it must extend the chain pinned here.
-  const chain = held.length >= pinned.length && pinned.every((link, i) => canonicalJson(link) === canonicalJson(held[i])) ? held : pinned;
+/** The governance chain in force: the one held in `held` if it verifies and starts at the genesis, else the genesis's. */
+function governanceInForce(g: Genesis, held: string): { chain: unknown[]; governance: GovernanceDocument } {
+  const stored = existsSync(held) ? readJsonFile(held, governanceFileSchema).chain : [];
+  const chain = stored.length > 0 && canonicalJson(stored[0]) === canonicalJson(g.governance) ? stored : [g.governance];
   const r = verifyGovernanceChain(chain);
-  if (!r.ok) throw new Error(`the governance chain in ${cluster} does not verify: ${r.reason}`);
+  if (!r.ok) throw new Error(`the governance chain in ${held} does not verify: ${r.reason}`);
   return { chain, governance: r.governance };
 }
 
-/** The signers a secret is sealed to: those of the cluster not retired. */
+/** The signers a secret is sealed to: those of `up`'s cluster not retired. */
 function activeSigners(cluster: string): string[] {
   const L = layout(cluster);
   const retiredFile = path.join(L.gateway, 'retired-signers.json');
@@ -64,20 +65,33 @@ function activeSigners(cluster: string): string[] {
   return loadGatewayConfig(L.gateway).signers.filter((s) => !retired.includes(s.id)).map((s) => s.name);
 }
 
-/** `mpchsm principal request --name NAME --role app|auditor|admin --genesis CLUSTER --dir P`. */
-export async function principalRequest(o: { name: string; role: string; cluster: string; dir: string; json: boolean }): Promise<void> {
+/**
+ * Where the newcomer's request goes: `genesis` names the cluster's genesis file, whose signers it
+ * is sealed to — or the directory of a cluster made by `up`, whose current signers and chain it
+ * also holds.
+ */
+function cluster(genesis: string, dir: string): { g: Genesis; recipients: { party: number; identity: PublicIdentity }[]; chain: unknown[]; governance: GovernanceDocument } {
+  if (!statSync(genesis).isDirectory()) {
+    const g = readGenesis(genesis);
+    return { g, recipients: g.signers.map((s) => ({ party: s.id, identity: s.identity })), ...governanceInForce(g, governanceFile(dir)) };
+  }
+  const g = readGenesis(layout(genesis).genesis);
+  const recipients = pinnedSigners(genesis, activeSigners(genesis)).map((p) => ({ party: p.party, identity: p.identity }));
+  return { g, recipients, ...governanceInForce(g, governanceFile(layout(genesis).gateway)) };
+}
+
+/** `mpchsm principal request --name NAME --role app|auditor|admin --genesis FILE --dir P`. */
+export async function principalRequest(o: { name: string; role: string; genesis: string; dir: string; json: boolean; quiet?: boolean }): Promise<void> {
   if (!ADMIN_NAME_RE.test(o.name)) throw new Error(`'${o.name}' is not a principal name (1-64 of A-Z a-z 0-9 _ . @ -)`);
   if (o.role !== 'app' && o.role !== 'auditor' && o.role !== 'admin') throw new Error(`--role is app, auditor or admin, not '${o.role}'`);
   const role = o.role;
   const out = path.resolve(o.dir);
   const files = { request: path.join(out, `${o.name}.request.json`), env: path.join(out, `${o.name}.env`), approvalKey: path.join(out, `${o.name}.approval.key`) };
   for (const f of Object.values(files)) refuseExisting(f, o.name);
-  const L = layout(o.cluster);
-  const config = loadGatewayConfig(L.gateway);
-  const made = newPrincipal(o.name, role, readPinKdf(L.gateway));
-  const request: PrincipalRequest = { Request: 'mpchsm-principal-request-v1', Enrolment: enrol(made, pinnedSigners(o.cluster, activeSigners(o.cluster))) };
+  const { g, recipients, chain, governance: current } = cluster(o.genesis, out);
+  const made = newPrincipal(o.name, role, g.pinKdf);
+  const request: PrincipalRequest = { Request: 'mpchsm-principal-request-v1', Enrolment: enrol(made, recipients) };
   let approvalSecret: Uint8Array | undefined;
-  const { chain, governance: current } = governanceInForce(o.cluster);
   if (role === 'admin') {
     if (approvalKeyOf(current, o.name)) throw new Error(`${o.name} is already an administrator of governance v${current.version}`);
     approvalSecret = ed25519.utils.randomSecretKey();
@@ -91,29 +105,21 @@ export async function principalRequest(o: { name: string; role: string; cluster:
   }
   try {
     await mkdir(out, { recursive: true, mode: 0o700 });
-    const c = made.credentials;
-    const env = {
-      AWS_ACCESS_KEY_ID: c.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
-      AWS_REGION: config.region,
-      MPCHSM_KMS_ENDPOINT: `http://${config.host}:${config.port}`,
-      ...pkcs11Env(entry.pkcs11Module, gatewayPaths(L.gateway)),
-      MPCHSM_PKCS11_PIN: c.pin,
-    };
     if (approvalSecret) await writeFileAtomic(files.approvalKey, Buffer.from(toHex(approvalSecret) + '\n'), 0o600);
-    await writeFileAtomic(files.env, Buffer.from(formatEnvFile(env)), 0o600);
+    await writePrincipalEnv(out, g, made.credentials);
     await writeFileAtomic(files.request, Buffer.from(JSON.stringify(request, null, 2) + '\n'), 0o644);
     // The chain this principal's tools verify the cluster's governance against from now on.
     if (!existsSync(governanceFile(out))) await writeFileAtomic(governanceFile(out), Buffer.from(JSON.stringify({ chain }, null, 2) + '\n'), 0o644);
   } finally {
     approvalSecret?.fill(0);
   }
+  if (o.quiet) return;
   if (o.json) return console.log(JSON.stringify({ Request: files.request, CredentialsFile: files.env, Name: o.name, Role: role }));
   console.log(`${files.request}: hand it to an administrator (mpchsm principal propose); ${files.env} works once the proposal is executed`);
 }
 
 /** `mpchsm principal propose FILE --as ADMIN --dir A`: proposes the request; the proposer's approval is given with it. */
-export async function principalPropose(file: string, dir: string, as: string, json: boolean): Promise<void> {
+export async function principalPropose(file: string, dir: string, as: string, json: boolean, quiet = false): Promise<{ proposal: string; executed: boolean }> {
   const r = readJsonFile(file, requestFileSchema);
   const e = r.Enrolment;
   const { governance: current } = await syncGovernance(dir, as);
@@ -131,6 +137,7 @@ export async function principalPropose(file: string, dir: string, as: string, js
   } else {
     proposal = await proposeChecked(dir, as, 'mpchsm:AddPrincipal', e);
   }
-  if (!json) console.log(`proposal ${proposal.id}: add ${e.Role === 'admin' ? 'administrator' : 'principal'} ${e.Name} (${e.Role}), access key ${e.AccessKeyId}`);
-  await submitApproval(dir, as, proposal, json, { proposal: proposal.id, Name: e.Name });
+  if (!json && !quiet) console.log(`proposal ${proposal.id}: add ${e.Role === 'admin' ? 'administrator' : 'principal'} ${e.Name} (${e.Role}), access key ${e.AccessKeyId}`);
+  const status = await submitApproval(dir, as, proposal, json, { proposal: proposal.id, Name: e.Name }, quiet);
+  return { proposal: proposal.id, executed: status === 'Executed' };
 }

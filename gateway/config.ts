@@ -15,8 +15,11 @@ export type SignerEntry = z.infer<typeof signerEntrySchema>;
 export const gatewayConfigSchema = z.object({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(1).max(65535),
-  /** Where the PKCS#11 module's framed RPC listens (loopback by default). */
+  /** Where the PKCS#11 module's framed RPC listens (the KMS endpoint's host unless given). */
+  pkcs11Host: z.string().optional(),
   pkcs11Port: z.number().int().min(1).max(65535),
+  /** The KMS endpoint's certificate and key (PEM files): HTTPS when given. */
+  tls: z.object({ cert: z.string(), key: z.string() }).optional(),
   region: z.string(),
   account: z.string().regex(/^\d{12}$/),
   threshold: z.number().int().min(1),
@@ -55,14 +58,15 @@ export const gatewayConfigSchema = z.object({
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
-export const gatewayInitOutputSchema = z.object({
-  identity: publicIdentitySchema,
-  region: z.string(),
-});
-export type GatewayInitOutput = z.infer<typeof gatewayInitOutputSchema>;
-
 export const gatewayPaths = (dir: string) => ({
   config: path.join(dir, 'config.json'),
+  identity: path.join(dir, 'identity.json'),
+  /** The public file that goes into the genesis (gateway/init.ts). */
+  publicFile: path.join(dir, 'gateway.json'),
+  /** The digest of the genesis this gateway was founded on. */
+  genesisDigest: path.join(dir, 'genesis.digest'),
+  kmsTls: { cert: path.join(dir, 'tls', 'kms.crt'), key: path.join(dir, 'tls', 'kms.key') },
+  p11Tls: { cert: path.join(dir, 'p11', 'tls.crt'), key: path.join(dir, 'p11', 'tls.key') },
   principals: path.join(dir, 'principals.json'),
   keys: path.join(dir, 'keys'),
   store: path.join(dir, 'store'),

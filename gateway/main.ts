@@ -1,19 +1,18 @@
-// The gateway daemon: `init` (identity, PIN key derivation, config) and `run` (serve). The
-// bootstrap principals are made by `mpchsm up`, never here: the gateway holds no one's secret.
+// The gateway daemon: `run [--genesis FILE]` (serve; founded by the genesis on its first start:
+// gateway/genesis.ts). `mpchsm gateway init` makes its directory (gateway/init.ts).
+// Principals make their own secrets, never here: the gateway holds no one's secret.
 // The gateway operator's secret, which unlocks the gateway's identity store, arrives on stdin.
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { z } from 'zod';
 import { readSecretFromStdin } from '../contract/io/stdin.js';
-import { writeFileAtomic } from '../contract/io/atomic.js';
-import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity } from '../contract/identity/identity.js';
+import { loadIdentity } from '../contract/identity/identity.js';
+import { adoptGenesis } from './genesis.js';
 import { ShareStore } from '../contract/io/sealed-store.js';
 import { Cluster } from './cluster.js';
 import { GatewayPolicy, installGatewayPolicy } from './governance.js';
-import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig, type GatewayInitOutput } from './config.js';
-import { createPinKdf, PrincipalRegistry } from './principals.js';
+import { gatewayPaths, loadGatewayConfig } from './config.js';
+import { PrincipalRegistry } from './principals.js';
 import { KmsState } from './kms/state.js';
 import { AuditLog } from '../audit/log.js';
 import { auditLogPath } from '../audit/paths.js';
@@ -25,46 +24,16 @@ import { startHolderRepair } from './holder-repair.js';
 import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
 
-const REGION = 'us-east-1';
-const ACCOUNT = '111122223333';
-
-async function init(dir: string, v: Record<string, string | undefined>): Promise<void> {
+async function run(dir: string, genesis: string | undefined): Promise<void> {
   const P = gatewayPaths(dir);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const secret = await readSecretFromStdin('the gateway operator secret');
-  const store = await ShareStore.init(P.store, secret);
-  secret.fill(0);
-  const identity = exportPublicIdentity(await createIdentity(store, 'gateway'));
-  store.close();
-  await writeFileAtomic(path.join(dir, 'identity.json'), Buffer.from(JSON.stringify(identity, null, 2) + '\n'), 0o644);
-
-  const signers = z
-    .array(z.object({ name: z.string(), id: z.number(), url: z.string(), identity: z.unknown() }))
-    .parse(JSON.parse(v.signers ?? '[]'))
-    .map((s) => ({ ...s, identity: parsePublicIdentity(s.identity) }));
-  const config = gatewayConfigSchema.parse({ port: Number(v.port), pkcs11Port: Number(v.port) + 100, region: REGION, account: ACCOUNT, threshold: Number(v.threshold), signers });
-  await writeFileAtomic(P.config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
-
-  await createPinKdf(dir);
-  // The PKCS#11 module's configuration: where the gateway is. No secret in it.
-  const pkcs11Conf = `# mpchsm PKCS#11 module configuration\ngateway = 127.0.0.1:${config.pkcs11Port}\nlog = ${dir}/pkcs11.log\n`;
-  await writeFileAtomic(P.pkcs11Conf, Buffer.from(pkcs11Conf), 0o644);
-  // libp11 0.4.12 (Debian 12's OpenSSL engine) gives up listing keys at the first Edwards key, so
-  // OpenSSL reads a configuration that shows it none.
-  await writeFileAtomic(P.pkcs11OpensslConf, Buffer.from(`${pkcs11Conf}key_types = rsa ec\n`), 0o644);
-  const out: GatewayInitOutput = { identity, region: REGION };
-  process.stdout.write(JSON.stringify(out) + '\n');
-}
-
-async function run(dir: string): Promise<void> {
-  const P = gatewayPaths(dir);
-  const config = loadGatewayConfig(dir);
-  const log = pino({ base: { party: 'gateway' } });
   const secret = await readSecretFromStdin('the gateway operator secret');
   const store = await ShareStore.open(P.store, secret);
   secret.fill(0);
   const identity = await loadIdentity(store);
   store.close();
+  if (genesis) await adoptGenesis(dir, identity, genesis);
+  const config = loadGatewayConfig(dir);
+  const log = pino({ base: { party: 'gateway' } });
   const audit = await AuditLog.open(auditLogPath(dir), identity);
   const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
   const principals = new PrincipalRegistry(P.principals);
@@ -109,11 +78,13 @@ async function run(dir: string): Promise<void> {
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
-  const { values: v } = parseArgs({ args: rest, options: { dir: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, signers: { type: 'string' } } });
+  const { values: v } = parseArgs({
+    args: rest,
+    options: { dir: { type: 'string' }, genesis: { type: 'string' } },
+  });
   if (!v.dir) throw new Error('--dir is required');
-  if (command === 'init') return init(v.dir, v);
-  if (command === 'run') return run(v.dir);
-  throw new Error(`unknown command '${command}' (init | run)`);
+  if (command === 'run') return run(v.dir, v.genesis);
+  throw new Error(`unknown command '${command}' (run; mpchsm gateway init makes its directory)`);
 }
 
 main().catch((e: Error) => {

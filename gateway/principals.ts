@@ -42,19 +42,24 @@ export interface NewPrincipal {
 /** Roles that log in over PKCS#11 (CKU_USER, CKU_SO), whose requests the signers check by the PIN's request key. */
 export const hasPinRequestKey = (role: Role): boolean => role === 'app' || role === 'admin';
 
+/** A principal's own secrets, made where the principal is (`admin init`, `principal request`). */
+export const newCredentials = () => ({
+  accessKeyId: 'MPC' + randomBytes(10).toString('hex').toUpperCase().slice(0, 17),
+  secretAccessKey: randomBytes(30).toString('base64').replace(/[+/]/g, 'x'),
+  pin: randomBytes(9).toString('base64url'),
+});
+export type Credentials = ReturnType<typeof newCredentials>;
+
 /**
- * A principal's credentials, its PIN's keys derived with the cluster's `kdf`, made by the
+ * A principal's credentials with its PIN's keys derived with the cluster's `kdf`, made by the
  * principal's (or the proposing administrator's) tool: `record` is what the gateway keeps.
  */
-export function newPrincipal(name: string, role: Role, kdf: PinKdf): { record: Principal; credentials: NewPrincipal } {
-  const accessKeyId = 'MPC' + randomBytes(10).toString('hex').toUpperCase().slice(0, 17);
-  const secretAccessKey = randomBytes(30).toString('base64').replace(/[+/]/g, 'x');
-  const pin = randomBytes(9).toString('base64url');
-  const { loginKey, requestKey } = derivePinKeys(pin, kdf);
+export function newPrincipal(name: string, role: Role, kdf: PinKdf, c: Credentials = newCredentials()): { record: Principal; credentials: NewPrincipal } {
+  const { loginKey, requestKey } = derivePinKeys(c.pin, kdf);
   try {
     return {
-      record: { name, role, accessKeyId, pinLoginHash: loginKeyHash(loginKey) },
-      credentials: { name, role, accessKeyId, secretAccessKey, pin, ...(hasPinRequestKey(role) ? { pinRequestKey: Buffer.from(requestKey).toString('hex') } : {}) },
+      record: { name, role, accessKeyId: c.accessKeyId, pinLoginHash: loginKeyHash(loginKey) },
+      credentials: { name, role, ...c, ...(hasPinRequestKey(role) ? { pinRequestKey: Buffer.from(requestKey).toString('hex') } : {}) },
     };
   } finally {
     loginKey.fill(0);

@@ -48,7 +48,7 @@ export class SealerError extends Error {
 export class WrongOperatorSecretError extends SealerError {
   override name = 'WrongOperatorSecretError';
   constructor() {
-    super('wrong-secret', 'operator secret does not unlock this store');
+    super('wrong-secret', 'the operator secret (passphrase) given does not unlock this store: it was sealed with another');
   }
 }
 

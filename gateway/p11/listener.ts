@@ -19,17 +19,13 @@ import { P11Store } from './store.js';
 import { UnauthenticatedTally } from '../unauthenticated.js';
 import { readPinKdf } from '../principals.js';
 import { classify } from './unauthenticated.js';
+import { gatewayPaths } from '../config.js';
+import { listen } from '../../contract/io/listen.js';
 import { FrameReader, frame, WireError, type FrameLimits } from '../../contract/pkcs11/wire.js';
 
-export const p11Paths = (dir: string) => ({
-  dir: path.join(dir, 'p11'),
-  tlsKey: path.join(dir, 'p11', 'tls.key'),
-  tlsCert: path.join(dir, 'p11', 'tls.crt'),
-});
-
 export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close(): void }> {
-  const P = p11Paths(deps.dir);
-  const store = new P11Store(P.dir);
+  const P = gatewayPaths(deps.dir).p11Tls;
+  const store = new P11Store(path.join(deps.dir, 'p11'));
   const c = deps.config;
   const p11: P11Deps = {
     ...deps,
@@ -48,8 +44,8 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
     },
   );
   const limits: FrameLimits = { preLoginBytes: c.pkcs11PreLoginFrameBytes, mayExceed: (credential) => p11.credentials.check(credential).ok };
-  const useTls = existsSync(P.tlsKey) && existsSync(P.tlsCert);
-  const secureContext = useTls ? tls.createSecureContext({ key: readFileSync(P.tlsKey), cert: readFileSync(P.tlsCert), minVersion: 'TLSv1.2' }) : undefined;
+  const useTls = existsSync(P.key) && existsSync(P.cert);
+  const secureContext = useTls ? tls.createSecureContext({ key: readFileSync(P.key), cert: readFileSync(P.cert), minVersion: 'TLSv1.2' }) : undefined;
   // TLS is layered on here rather than by a tls.Server, so a connection counts against the cap
   // and its pre-login idle time from its first byte, handshake included.
   const server = net.createServer((raw) => {
@@ -72,13 +68,7 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
       serve(p11, conn, socket, new FrameReader(limits), tally);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(c.pkcs11Port, c.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, c.pkcs11Host ?? c.host, c.pkcs11Port);
   deps.log.info({ port: c.pkcs11Port, tls: useTls }, 'pkcs11 listener ready');
   return {
     close() {

@@ -1,6 +1,6 @@
 // The signer daemon: `init` (seal a new store, make the identity), `configure` (pin the
-// gateway and peers), `enrol` (seal the bootstrap governance and principal registry), `run`
-// (serve). The operator secret arrives on stdin.
+// gateway and peers: a signer added by governance), `run [--genesis FILE]` (serve; a founding
+// signer checks its genesis first: signers/node/genesis.ts). The operator secret arrives on stdin.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -11,7 +11,10 @@ import type { Logger } from 'pino';
 import { Admission } from './admission.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths, type SignerConfig } from './config.js';
 import { PolicyGuard } from './guard/index.js';
-import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { listen } from '../../contract/io/listen.js';
+import { adoptGenesis } from './genesis.js';
+import { initSigner } from './init.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
@@ -22,15 +25,13 @@ import { readJsonFile } from '../../contract/io/json-file.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
 
-async function init(dir: string, name: string, id: number): Promise<void> {
-  const P = signerPaths(dir);
+async function init(dir: string, name: string, id: number | undefined): Promise<void> {
   const secret = await readSecretFromStdin('the operator secret');
-  const store = await ShareStore.init(P.store, secret);
-  secret.fill(0);
-  const identity = exportPublicIdentity(await createIdentity(store, name));
-  await store.close();
-  await writeFileAtomic(P.identity, json({ ...identity, id }), 0o644);
-  process.stdout.write(JSON.stringify(identity) + '\n');
+  try {
+    process.stdout.write(JSON.stringify(await initSigner(dir, name, secret, id)) + '\n');
+  } finally {
+    secret.fill(0);
+  }
 }
 
 const ownIdentitySchema = z.object({ name: z.string(), id: z.number().int() }).passthrough();
@@ -49,38 +50,17 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
   await writeFileAtomic(P.config, json(config), 0o600);
 }
 
-/**
- * Seals the bootstrap enrolment (policy/governance genesis, principals, application secrets)
- * into the store. stdin: {"operatorSecret": "...", "enrolment": {...}} — secrets never on the
- * command line.
- */
-async function enrol(dir: string): Promise<void> {
-  const input = await readSecretFromStdin('the enrolment document');
-  let doc: { operatorSecret?: unknown; enrolment?: unknown };
-  try {
-    doc = JSON.parse(Buffer.from(input).toString('utf8'));
-  } finally {
-    input.fill(0);
-  }
-  if (typeof doc.operatorSecret !== 'string') throw new Error('operatorSecret missing from the enrolment document');
-  const store = await ShareStore.open(signerPaths(dir).store, doc.operatorSecret);
-  try {
-    process.stdout.write(JSON.stringify(await PolicyGuard.enrol(store, doc.enrolment)) + '\n');
-  } finally {
-    store.close();
-  }
-}
-
-async function run(dir: string): Promise<void> {
+async function run(dir: string, genesis: string | undefined): Promise<void> {
   const P = signerPaths(dir);
-  if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured`);
-  const config = loadSignerConfig(dir);
-  const log = pino({ base: { signer: config.name } });
   const secret = await readSecretFromStdin('the operator secret');
   // Opening verifies every sealed record; a store that fails is refused and we do not start.
   const store = await ShareStore.open(P.store, secret);
   secret.fill(0);
   const identity = await loadIdentity(store);
+  if (genesis) await adoptGenesis(dir, store, identity, genesis);
+  if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured (start it with --genesis)`);
+  const config = loadSignerConfig(dir);
+  const log = pino({ base: { signer: config.name } });
   const audit = await AuditLog.open(auditLogPath(dir), identity);
   const routes: Record<string, RpcHandler> = {};
   let health: () => object;
@@ -99,10 +79,7 @@ async function run(dir: string): Promise<void> {
     health: () => health(),
     onError: (path, e) => log.warn({ path, err: (e as Error).message }, 'request refused or failed'),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
+  await listen(server, config.host, config.port);
   log.info({ port: config.port, fingerprint: identity.fingerprint, health: health!() }, 'signer ready');
   const stop = () => {
     log.info('stopping');
@@ -155,14 +132,13 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   const { values: v } = parseArgs({
     args: rest,
-    options: { dir: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' }, peers: { type: 'string' } },
+    options: { dir: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' }, peers: { type: 'string' }, genesis: { type: 'string' } },
   });
   if (!v.dir) throw new Error('--dir is required');
-  if (command === 'init') return init(v.dir, v.name ?? '', Number(v.id));
+  if (command === 'init') return init(v.dir, v.name ?? '', v.id === undefined ? undefined : Number(v.id));
   if (command === 'configure') return configure(v.dir, v);
-  if (command === 'enrol') return enrol(v.dir);
-  if (command === 'run') return run(v.dir);
-  throw new Error(`unknown command '${command}' (init | configure | enrol | run)`);
+  if (command === 'run') return run(v.dir, v.genesis);
+  throw new Error(`unknown command '${command}' (init | configure | run)`);
 }
 
 main().catch((e: Error) => {

@@ -59,7 +59,7 @@ describe('software sealer', () => {
     (await createSoftwareSealer(dir, SECRET, FAST)).close();
     const err = await openSoftwareSealer(dir, 'not the operator secret').catch((e) => e);
     expect(err).toBeInstanceOf(WrongOperatorSecretError);
-    expect(err.message).toBe('operator secret does not unlock this store');
+    expect(err.message).toBe('the operator secret (passphrase) given does not unlock this store: it was sealed with another');
   });
 
   it('an edited salt or cost parameter is refused as not unlocking', async () => {

@@ -1,0 +1,74 @@
+// `mpchsm gateway init`: the gateway's sealed identity, the cluster's PIN key derivation, its
+// endpoints and (with a certificate) TLS for both listeners; the public G/gateway.json that goes
+// into the genesis. The gateway holds no one's secret: principals make their own.
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import path from 'node:path';
+import { writeFileAtomic } from '../contract/io/atomic.js';
+import { createIdentity, exportPublicIdentity } from '../contract/identity/identity.js';
+import { ShareStore } from '../contract/io/sealed-store.js';
+import { gatewayFileSchema, type GatewayFile } from '../policy/index.js';
+import { gatewayPaths } from './config.js';
+import { createPinKdf } from './principals.js';
+
+const REGION = 'us-east-1';
+const ACCOUNT = '111122223333';
+
+export interface GatewayInit {
+  kms: { host: string; port: number };
+  pkcs11: { host: string; port: number };
+  /** PEM files for the KMS endpoint (and the PKCS#11 listener). */
+  tls?: { cert: string; key: string };
+}
+
+export async function initGateway(dir: string, o: GatewayInit, secret: Uint8Array): Promise<GatewayFile> {
+  const P = gatewayPaths(dir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let certificate: string | undefined;
+  if (o.tls) {
+    // Checked before anything is made: a certificate and key that belong together.
+    certificate = await readFile(o.tls.cert, 'utf8');
+    const cert = new X509Certificate(certificate);
+    if (!cert.checkPrivateKey(createPrivateKey(await readFile(o.tls.key)))) throw new Error(`${o.tls.key} is not the key of ${o.tls.cert}`);
+  }
+  const store = await ShareStore.init(P.store, secret);
+  let identity;
+  try {
+    identity = exportPublicIdentity(await createIdentity(store, 'gateway'));
+  } finally {
+    store.close();
+  }
+  await writeFileAtomic(P.identity, Buffer.from(JSON.stringify(identity, null, 2) + '\n'), 0o644);
+  if (o.tls) {
+    await mkdir(path.dirname(P.kmsTls.cert), { recursive: true, mode: 0o700 });
+    await mkdir(path.dirname(P.p11Tls.cert), { recursive: true, mode: 0o700 });
+    for (const t of [P.kmsTls, P.p11Tls]) {
+      await copyFile(o.tls.cert, t.cert);
+      await writeFileAtomic(t.key, await readFile(o.tls.key), 0o600);
+    }
+  }
+  const kdf = await createPinKdf(dir);
+  // The PKCS#11 module's configuration for clients on this host: where the gateway is. No secret in it.
+  const p11 = `${o.pkcs11.host}:${o.pkcs11.port}`;
+  const pkcs11Conf = pkcs11ModuleConf(p11, path.join(dir, 'pkcs11.log'), o.tls ? P.p11Tls.cert : undefined);
+  await writeFileAtomic(P.pkcs11Conf, Buffer.from(pkcs11Conf), 0o644);
+  // libp11 0.4.12 (Debian 12's OpenSSL engine) gives up listing keys at the first Edwards key, so
+  // OpenSSL reads a configuration that shows it none.
+  await writeFileAtomic(P.pkcs11OpensslConf, Buffer.from(`${pkcs11Conf}key_types = rsa ec\n`), 0o644);
+  const file = gatewayFileSchema.parse({
+    Gateway: 'mpchsm-gateway-v1',
+    Identity: identity,
+    Kms: `${o.tls ? 'https' : 'http'}://${o.kms.host}:${o.kms.port}`,
+    ...(certificate ? { Certificate: certificate } : {}),
+    Pkcs11: p11,
+    Region: REGION,
+    Account: ACCOUNT,
+    PinKdf: kdf,
+  });
+  await writeFileAtomic(P.publicFile, Buffer.from(JSON.stringify(file, null, 2) + '\n'), 0o644);
+  return file;
+}
+
+/** The PKCS#11 module's configuration file: the gateway's PKCS#11 address, the log, TLS and the CA to trust. */
+export const pkcs11ModuleConf = (gateway: string, log: string, tlsCa?: string): string =>
+  `# mpchsm PKCS#11 module configuration\ngateway = ${gateway}\nlog = ${log}\n${tlsCa ? `tls = on\ntls_ca = ${tlsCa}\n` : ''}`;

@@ -1,0 +1,50 @@
+// A signer founded by a genesis (policy/genesis.ts): before it starts, it checks the genesis
+// itself — every founding administrator's signature, its own identity among the signers — and
+// the first time takes from it its configuration (party id, endpoint, threshold, the gateway's
+// and the peers' identities) and its enrolment (the governance, and the founding administrators'
+// secrets, opening only the copies sealed to it). From then on it starts only on that same
+// genesis: its digest is sealed in the store.
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../../contract/io/atomic.js';
+import type { IdentitySecrets } from '../../contract/identity/identity.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
+import { GenesisError, openPrincipalSecret, readGenesis } from '../../policy/index.js';
+import { signerConfigSchema, signerPaths } from './config.js';
+import { PolicyGuard } from './guard/index.js';
+
+/** Store record: the hex digest of the genesis this signer was founded on. */
+const GENESIS_RECORD = 'genesis';
+
+export async function adoptGenesis(dir: string, store: ShareStore, identity: IdentitySecrets, file: string): Promise<void> {
+  const g = readGenesis(file);
+  const me = g.signers.find((s) => s.identity.signPublicKey === identity.public.signPublicKey);
+  if (!me) throw new GenesisError(`${file}: this signer (${identity.public.name}, fingerprint ${identity.fingerprint.slice(0, 16)}…) is not among its signers`);
+  const recorded = await store.get(GENESIS_RECORD);
+  if (recorded) {
+    const founded = Buffer.from(recorded).toString('utf8');
+    if (founded !== g.digest) throw new GenesisError(`${file} is not the genesis this signer was founded on (${founded.slice(0, 16)}…, this one is ${g.digest.slice(0, 16)}…)`);
+  } else {
+    if (await PolicyGuard.enrolled(store)) throw new GenesisError('this signer was enrolled without a genesis: start it as it was made');
+    await store.put(GENESIS_RECORD, Buffer.from(g.digest));
+  }
+  const P = signerPaths(dir);
+  if (!existsSync(P.config)) {
+    const url = new URL(me.endpoint);
+    const config = signerConfigSchema.parse({
+      name: me.name,
+      id: me.id,
+      host: url.hostname,
+      port: Number(url.port),
+      threshold: g.threshold,
+      gateway: g.gateway.identity,
+      peers: g.signers.map((s) => ({ name: s.name, id: s.id, identity: s.identity })),
+    });
+    await writeFileAtomic(P.config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
+  }
+  if (await PolicyGuard.enrolled(store)) return;
+  const principals = g.enrolments.map((e) => {
+    const s = openPrincipalSecret(e, identity, me.id);
+    return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, secretAccessKey: s.secretAccessKey, ...(s.pinRequestKey ? { pinRequestKey: s.pinRequestKey } : {}) };
+  });
+  await PolicyGuard.enrol(store, { clusterId: g.clusterId, region: g.region, account: g.account, governance: g.governance, principals });
+}
