@@ -160,7 +160,7 @@ function readCluster(L: Layout): ClusterJson | undefined {
 
 const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
 /** Signer `id` (1, 2, …) listens on the gateway's port + id. */
-const signerUrl = (s: Settings, id: number) => `http://127.0.0.1:${s.port + id}`;
+const signerUrl = (s: Settings, id: number) => `https://127.0.0.1:${s.port + id}`;
 
 function reuseSettings(L: Layout, opts: UpOptions): Settings {
   const s = readJsonFile(L.settingsJson, settingsSchema);

@@ -12,6 +12,7 @@ import { Admission } from './admission.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths, type SignerConfig } from './config.js';
 import { PolicyGuard } from './guard/index.js';
 import { createIdentity, exportPublicIdentity, loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { identityTlsCredentials } from '../../contract/identity/tls.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
@@ -94,6 +95,7 @@ async function run(dir: string): Promise<void> {
   else awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
   const server = createRpcServer({
     self: identity,
+    tls: await identityTlsCredentials(identity),
     callerKey: config.gateway.signPublicKey,
     routes,
     health: () => health(),
