@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 export interface Started {
   name: string;
@@ -38,10 +39,16 @@ export function runNode(script: string, args: string[], stdin = ''): Promise<str
   });
 }
 
-/** GETs `url` and resolves its JSON body, or rejects within `timeoutMs`. */
+/**
+ * GETs `url` (a health check) and resolves its JSON body, or rejects within `timeoutMs`. Over
+ * https no certificate is shown or checked: health is public and unauthenticated on every
+ * party, and its answer only says whether a process is up (signers' certificates are
+ * self-signed over their identity keys, which only the gateway's calls pin).
+ */
 export function getJson(url: string, timeoutMs = 2000): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+    const get = url.startsWith('https:') ? (u: string, o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => https.get(u, { ...o, rejectUnauthorized: false }, cb) : http.get;
+    const req = get(url, { timeout: timeoutMs }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => {

@@ -7,7 +7,8 @@ import { publicIdentitySchema } from '../contract/identity/identity.js';
 export const signerEntrySchema = z.object({
   name: z.string().regex(/^[a-z0-9-]{1,32}$/),
   id: z.number().int().min(1).max(255),
-  url: z.string().url(),
+  /** HTTPS only: the channel is mutual TLS with the pinned identity keys (contract/identity/tls.ts). */
+  url: z.string().url().regex(/^https:\/\//, 'a signer URL is https://'),
   identity: publicIdentitySchema,
 });
 export type SignerEntry = z.infer<typeof signerEntrySchema>;
@@ -18,8 +19,6 @@ export const gatewayConfigSchema = z.object({
   /** Where the PKCS#11 module's framed RPC listens (the KMS endpoint's host unless given). */
   pkcs11Host: z.string().optional(),
   pkcs11Port: z.number().int().min(1).max(65535),
-  /** The KMS endpoint's certificate and key (PEM files): HTTPS when given. */
-  tls: z.object({ cert: z.string(), key: z.string() }).optional(),
   region: z.string(),
   account: z.string().regex(/^\d{12}$/),
   threshold: z.number().int().min(1),
@@ -55,6 +54,11 @@ export const gatewayConfigSchema = z.object({
   kmsRequestTimeoutMs: z.number().int().min(100).default(30_000),
   /** GET /health answers from a view of the signers at most this old; concurrent calls share one check. */
   healthCacheMs: z.number().int().min(0).default(1000),
+  /**
+   * When present, the KMS/health listener serves HTTPS with this certificate (chain) and key:
+   * PEM files, relative to the gateway directory or absolute.
+   */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
@@ -74,6 +78,11 @@ export const gatewayPaths = (dir: string) => ({
   /** For OpenSSL's libp11 engine: the same, without Edwards keys (see gateway/main.ts). */
   pkcs11OpensslConf: path.join(dir, 'pkcs11-openssl.conf'),
 });
+
+/** The KMS listener's certificate and key files, if the configuration names them. */
+export function kmsTlsFiles(dir: string, config: GatewayConfig): { cert: string; key: string } | undefined {
+  return config.tls && { cert: path.resolve(dir, config.tls.cert), key: path.resolve(dir, config.tls.key) };
+}
 
 export function loadGatewayConfig(dir: string): GatewayConfig {
   const file = gatewayPaths(dir).config;

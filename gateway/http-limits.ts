@@ -5,9 +5,12 @@
 // sent nothing, or an idle keep-alive one) is closed to make room; only when every
 // connection is busy with a request is the new one refused. A request that is not HTTP node
 // can parse (headers over http.maxHeaderSize, bad characters) gets AWS's error shape, not
-// node's bare status line, and its connection is closed.
+// node's bare status line, and its connection is closed. Given a certificate, the listener
+// serves HTTPS (TLS 1.2 or later) under the same limits; the TLS handshake must also finish
+// within the headers timeout.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { KmsError } from './kms/errors.js';
 import { CONTENT_TYPE } from './kms/mw/state.js';
@@ -18,11 +21,26 @@ export interface HttpLimits {
   requestTimeoutMs: number;
 }
 
-export function createLimitedServer(handler: http.RequestListener, limits: HttpLimits): http.Server {
-  const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 }, handler);
+/** PEM certificate (chain) and key for HTTPS. */
+export interface HttpsCredentials {
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function createLimitedServer(handler: http.RequestListener, limits: HttpLimits, tls?: HttpsCredentials): http.Server {
+  const options = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 };
+  const server = tls
+    ? https.createServer({ ...options, ...tls, minVersion: 'TLSv1.2', handshakeTimeout: limits.headersTimeoutMs }, handler)
+    : http.createServer(options, handler);
   let open = 0;
   /** Connections with no request in progress, longest-waiting first. */
   const waiting = new Set<net.Socket>();
+  /**
+   * The counted TCP connections by peer address and port: under HTTPS a request's socket is the
+   * TLS socket layered over the counted one, and the peer's endpoint names both.
+   */
+  const byPeer = new Map<string, net.Socket>();
+  const peer = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
   const close = (socket: net.Socket) => {
     waiting.delete(socket);
     socket.destroy();
@@ -38,13 +56,16 @@ export function createLimitedServer(handler: http.RequestListener, limits: HttpL
     }
     open++;
     waiting.add(socket);
+    const key = peer(socket);
+    byPeer.set(key, socket);
     socket.once('close', () => {
       open--;
       waiting.delete(socket);
+      if (byPeer.get(key) === socket) byPeer.delete(key);
     });
   });
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket;
+    const socket = byPeer.get(peer(req.socket)) ?? req.socket;
     waiting.delete(socket);
     res.once('finish', () => {
       if (!socket.destroyed) waiting.add(socket);

@@ -1,8 +1,10 @@
-// The gateway's HTTP listener: health, and the AWS KMS JSON 1.1 API at POST /.
+// The gateway's HTTP(S) listener: health, and the AWS KMS JSON 1.1 API at POST /.
+import { readFileSync } from 'node:fs';
 import Koa from 'koa';
 import type { Cluster } from './cluster.js';
+import { kmsTlsFiles } from './config.js';
 import type { GatewayDeps } from './deps.js';
-import { createLimitedServer } from './http-limits.js';
+import { createLimitedServer, type HttpsCredentials } from './http-limits.js';
 import { kmsMiddleware } from './kms/api.js';
 import { startPkcs11Listener } from './p11/listener.js';
 import { UnauthenticatedTally } from './unauthenticated.js';
@@ -20,7 +22,13 @@ function cachedSignerHealth(deps: Pick<GatewayDeps, 'config' | 'cluster'>): () =
   };
 }
 
-/** Starts the KMS/health HTTP listener and the PKCS#11 module's listener; returns both. */
+/** The KMS listener's certificate and key, read at start (a missing file stops the start, naming it). */
+function kmsCredentials(deps: Pick<GatewayDeps, 'config' | 'dir'>): HttpsCredentials | undefined {
+  const files = kmsTlsFiles(deps.dir, deps.config);
+  return files && { cert: readFileSync(files.cert), key: readFileSync(files.key) };
+}
+
+/** Starts the KMS/health HTTP(S) listener and the PKCS#11 module's listener; returns both. */
 export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): void }> {
   const app = new Koa();
   const signerHealth = cachedSignerHealth(deps);
@@ -35,7 +43,7 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
   });
   const unauthenticated = new UnauthenticatedTally(deps.audit, deps.log, deps.config.unauthenticatedAuditMs, 'kms');
   for (const mw of kmsMiddleware(deps, unauthenticated)) app.use(mw);
-  const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs });
+  const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs }, kmsCredentials(deps));
   server.listen(deps.config.port, deps.config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

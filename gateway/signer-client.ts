@@ -1,7 +1,7 @@
-// Calls to one signer: signed by the gateway's identity, answers checked against the
-// signer's pinned identity and read by the route's schema (contract/signer-rpc/routes.ts), and
-// always bounded in time.
-import http from 'node:http';
+// Calls to one signer: over mutually authenticated TLS (gateway/signer-tls.ts), signed by the
+// gateway's identity, answers checked against the signer's pinned identity and read by the
+// route's schema (contract/signer-rpc/routes.ts), and always bounded in time.
+import https from 'node:https';
 import { z } from 'zod';
 import { AUTH_HEADERS, signRequest, verifyResponse } from '../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
@@ -10,6 +10,7 @@ import type { SignerErrorCode } from '../contract/signer-rpc/errors.js';
 import type { Route, RouteAnswer, RouteBody } from '../contract/signer-rpc/route.js';
 import type { SignerEntry } from './config.js';
 import { beforeSignerCall } from './audit-intent.js';
+import { PinnedSignerAgent } from './signer-tls.js';
 
 /** The signer could not be reached or did not answer in time. */
 export class SignerUnavailableError extends Error {
@@ -59,7 +60,7 @@ export class SignerClient {
    * Node's default): a request sent on a socket the server is just closing fails with "socket
    * hang up" — seen under load between calls a few seconds apart.
    */
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 });
+  private readonly agent: PinnedSignerAgent;
   private readonly audience: string;
 
   constructor(
@@ -70,6 +71,7 @@ export class SignerClient {
     private readonly callerHead?: () => { seq: number; hash: string },
   ) {
     this.audience = fingerprint(entry.identity);
+    this.agent = new PinnedSignerAgent(entry.identity, self, timeoutMs, { keepAlive: true, maxSockets: 64, timeout: 4_000 });
   }
 
   get id(): number {
@@ -98,7 +100,7 @@ export class SignerClient {
     const nonce = headers['x-mpchsm-nonce']!;
     const url = new URL(path, this.entry.url);
     return new Promise<RouteAnswer<R>>((resolve, reject) => {
-      const req = http.request(
+      const req = https.request(
         url,
         { method: 'POST', agent: this.agent, headers: { ...headers, 'content-type': 'application/json', 'content-length': payload.length } },
         (res) => {
@@ -151,11 +153,12 @@ export class SignerClient {
 
   /**
    * GET /health on a connection of its own (not behind calls stuck on a hung signer), bounded
-   * by `timeoutMs`. The answer is unauthenticated: it only steers where requests go first.
+   * by `timeoutMs`. The answer is unauthenticated (no certificate is checked or shown): it only
+   * steers where requests go first.
    */
   probe(timeoutMs = 1000): Promise<SignerProbe> {
     return new Promise((resolve) => {
-      const req = http.get(new URL('/health', this.entry.url), { agent: false }, (res) => {
+      const req = https.get(new URL('/health', this.entry.url), { agent: false, rejectUnauthorized: false }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {

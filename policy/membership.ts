@@ -66,7 +66,8 @@ export const signerAdmissionSchema = z.strictObject({
   Name: z.string().regex(/^[a-z0-9-]{1,32}$/),
   Id: z.number().int().min(1).max(255),
   Identity: publicIdentitySchema,
-  Endpoint: z.string().url().max(256).regex(/^https?:\/\//),
+  /** HTTPS only: the gateway reaches signers over mutual TLS with their pinned identity keys. */
+  Endpoint: z.string().url().max(256).regex(/^https:\/\//),
 });
 export type SignerAdmission = z.infer<typeof signerAdmissionSchema>;
 

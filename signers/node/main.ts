@@ -12,6 +12,7 @@ import { Admission } from './admission.js';
 import { signerConfigSchema, loadSignerConfig, signerPaths, type SignerConfig } from './config.js';
 import { PolicyGuard } from './guard/index.js';
 import { loadIdentity, parsePublicIdentity, type IdentitySecrets } from '../../contract/identity/identity.js';
+import { identityTlsCredentials } from '../../contract/identity/tls.js';
 import { listen } from '../../contract/io/listen.js';
 import { adoptGenesis } from './genesis.js';
 import { initSigner } from './init.js';
@@ -74,6 +75,7 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   else awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
   const server = createRpcServer({
     self: identity,
+    tls: await identityTlsCredentials(identity),
     callerKey: config.gateway.signPublicKey,
     routes,
     health: () => health(),

@@ -1,11 +1,15 @@
-// The gateway ↔ signer channel: JSON over HTTP, every request signed by the caller and every
-// answer signed by the callee, each pinning the other's identity key
+// The gateway ↔ signer channel: JSON over HTTPS (TLS 1.3, mutually authenticated by the
+// identity keys: contract/identity/tls.ts), and inside it every request signed by the caller and
+// every answer signed by the callee, each pinning the other's identity key
 // (contract/identity/signed-request.ts). The server half lives here; the client half is
 // gateway/signer-client.ts.
-import http from 'node:http';
+import type http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { ReplayGuard, signResponse, verifyRequest } from '../../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
+import { CHANNEL_TLS, peerSignKey, type TlsCredentials } from '../../contract/identity/tls.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import type { SignerErrorCode } from '../../contract/signer-rpc/errors.js';
 import { logHeadSchema, type Route, type RouteAnswer } from '../../contract/signer-rpc/route.js';
@@ -60,6 +64,8 @@ function splitMeta(json: unknown): { body: unknown; meta: RpcMeta } {
 
 export interface RpcServerOptions {
   self: IdentitySecrets;
+  /** This signer's certificate and key, made from `self` (identityTlsCredentials). */
+  tls: TlsCredentials;
   /** The caller's pinned Ed25519 public key (hex). */
   callerKey: string;
   routes: Record<string, RpcHandler>;
@@ -69,11 +75,17 @@ export interface RpcServerOptions {
   onError: (path: string, e: unknown) => void;
 }
 
-export function createRpcServer(opts: RpcServerOptions): http.Server {
+/**
+ * The signer's HTTPS server. A client certificate is asked for but not required by TLS itself,
+ * so GET /health (public, read-only) answers anyone; every other request is refused before its
+ * body is read unless the TLS peer proved possession of the pinned gateway key.
+ */
+export function createRpcServer(opts: RpcServerOptions): https.Server {
   const guard = new ReplayGuard(65_536, 'refuse');
   // How many health checks this process answered: shows who polls it how often.
   let healthChecks = 0;
-  return http.createServer((req, res) => {
+  const tlsOptions = { ...opts.tls, ...CHANNEL_TLS, requestCert: true, rejectUnauthorized: false };
+  return https.createServer(tlsOptions, (req: http.IncomingMessage, res: http.ServerResponse) => {
     const send = (status: number, payload: unknown, replyTo?: string) => {
       const body = Buffer.from(JSON.stringify(payload));
       const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -81,6 +93,11 @@ export function createRpcServer(opts: RpcServerOptions): http.Server {
       res.writeHead(status, headers).end(body);
     };
     if (req.method === 'GET' && req.url === '/health') return send(200, { ...opts.health(), healthChecks: ++healthChecks });
+    if (peerSignKey((req.socket as TLSSocket).getPeerCertificate()) !== opts.callerKey) {
+      opts.onError(req.url ?? '', new Error('TLS client certificate is not the pinned gateway identity'));
+      res.setHeader('connection', 'close');
+      return send(401, { code: 'unauthenticated', message: 'the TLS client certificate is not the pinned gateway identity' });
+    }
     const route = req.method === 'POST' && req.url ? opts.routes[req.url] : undefined;
     if (!route) return send(404, { code: 'not-found', message: `no such operation ${req.method} ${req.url}` });
 

@@ -16,14 +16,17 @@ export async function killGateway(tc: TestCluster): Promise<void> {
   for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
 }
 
-/** Starts the gateway again, as `mpchsm up` does, and records its pid for `mpchsm down`. */
-export async function restartGateway(tc: TestCluster): Promise<void> {
+/**
+ * Starts the gateway again, as `mpchsm up` does, and records its pid for `mpchsm down`;
+ * `endpoint`: where its health answers (https:// once its configuration names a certificate).
+ */
+export async function restartGateway(tc: TestCluster, endpoint = tc.endpoint): Promise<void> {
   const gw = startNode('gateway', entry.gateway, ['run', '--dir', path.join(tc.dir, 'gateway')], path.join(tc.dir, 'logs', 'gateway.log'), {
     detach: true,
     stdinSecret: readFileSync(path.join(tc.dir, 'operators', 'gateway.secret'), 'utf8'),
   });
   gw.child.unref();
-  await waitHealthy(`${tc.endpoint}/health`, gw.child, 60_000);
+  await waitHealthy(`${endpoint}/health`, gw.child, 60_000);
   const file = path.join(tc.dir, 'cluster.json');
   writeFileSync(file, JSON.stringify({ ...tc.cluster(), gateway: { ...tc.cluster().gateway, pid: gw.child.pid } }, null, 2) + '\n');
 }

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, cpSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJson } from '../../cli/processes.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { auditEntries, createKeyTrio, signsAndVerifies } from '../policy-cluster/helpers.js';
 
@@ -52,7 +53,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: n
 }
 
 const gatewayHealth = async () => (await (await fetch(`${tc.endpoint}/health`)).json()) as { signers: { name: string; healthy: boolean; detail: string }[] };
-const signer2Health = async () => (await (await fetch(`${tc.cluster().signers.find((s) => s.name === 'signer2')!.url}/health`)).json()) as { status: string; store: string };
+const signer2Health = async () => (await getJson(`${tc.cluster().signers.find((s) => s.name === 'signer2')!.url}/health`)) as { status: string; store: string };
 const partialsBy = (signer: string) => auditEntries(tc, signer).filter((e) => e.output === 'partial' && e.outcome === 'ok').length;
 
 beforeAll(async () => {

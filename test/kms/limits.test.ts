@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListKeysCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJson } from '../../cli/processes.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { connect as connectRaw } from '../p11/raw-wire.js';
 import { kmsClient } from './kms-client.js';
@@ -53,7 +54,7 @@ afterAll(() => tc?.destroy(), 120_000);
 describe('the KMS listener', () => {
   it('answers many concurrent /health calls from at most one signer fan-out per second', async () => {
     const signers = tc.cluster().signers;
-    const checks = () => Promise.all(signers.map(async (s) => JSON.parse((await request(`${s.url}/health`)).body).healthChecks as number));
+    const checks = () => Promise.all(signers.map(async (s) => ((await getJson(`${s.url}/health`)) as { healthChecks: number }).healthChecks));
     const before = await checks();
     const started = Date.now();
     for (let wave = 0; wave < 6; wave++) {

@@ -123,7 +123,7 @@ describe('AddSigner', () => {
 
   it('refuses adding the same signer again, before anyone approves', async () => {
     // signer1's identity under a new name and party id.
-    const r = await gatewayCall(tc, 'admin1', 'MpcHsm.AddSigner', { Name: 'signer9', Id: 9, Identity: signers[0]!.entry.identity, Endpoint: 'http://127.0.0.1:1' });
+    const r = await gatewayCall(tc, 'admin1', 'MpcHsm.AddSigner', { Name: 'signer9', Id: 9, Identity: signers[0]!.entry.identity, Endpoint: 'https://127.0.0.1:1' });
     expect(r.body.__type).toBe('AlreadyExistsException');
     expect(r.body.message).toContain('clashes with signer signer1');
   });
