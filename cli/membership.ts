@@ -16,8 +16,6 @@
 // quorum entries replace the current ones (0 removes one); the administrator list, when given, is
 // the new list of current administrators; "new" renews the proposer's own key, which signs the
 // proposed version. A new administrator makes its own key and asks to join (principal-request.ts).
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
@@ -26,14 +24,8 @@ import {
   approvalKeyOf,
   governanceDigest,
   governanceDocumentSchema,
-  proposalSchema,
-  sealPrincipalSecret,
   signGovernance,
-  type Action,
-  type PrincipalEnrolment,
-  type Proposal,
 } from '../policy/index.js';
-import { canonicalJson } from '../contract/canonical.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import type { PublicIdentity } from '../contract/identity/identity.js';
 import { toHex } from '../contract/bytes.js';
@@ -41,6 +33,7 @@ import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } fr
 import { formatEnvFile, principalEnvVars } from './env-file.js';
 import { layout, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
+import { enrol, proposeChecked, refuseExisting } from './enrolment.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 
 // ---- pinned identities and credential files -------------------------------------------------
@@ -48,27 +41,6 @@ import { readJsonFile } from '../contract/io/json-file.js';
 /** Every active signer, as pinned in DIR, as the recipients of a new principal's sealed secrets. */
 const signerRecipients = (dir: string, signers: readonly { Name: string; State: string }[]): { party: number; identity: PublicIdentity }[] =>
   pinnedSigners(dir, signers.filter((s) => s.State === 'Active').map((s) => s.Name));
-
-export function refuseExisting(file: string, name: string): void {
-  if (existsSync(file)) throw new Error(`${file} exists: ${name} already has credentials in this directory (remove the file if they are stale)`);
-}
-
-/** A new principal's credentials (secrets sealed to `recipients`) and the proposal member that enrols them. */
-export function enrol(made: { credentials: NewPrincipal; record: { pinLoginHash: string } }, recipients: { party: number; identity: PublicIdentity }[]): PrincipalEnrolment {
-  const c = made.credentials;
-  return {
-    Name: c.name,
-    Role: c.role,
-    AccessKeyId: c.accessKeyId,
-    PinLoginHash: made.record.pinLoginHash,
-    ...sealPrincipalSecret({
-      accessKeyId: c.accessKeyId,
-      secrets: { secretAccessKey: c.secretAccessKey, ...(c.pinRequestKey ? { pinRequestKey: c.pinRequestKey } : {}) },
-      recipients,
-      rng: randomBytes,
-    }),
-  };
-}
 
 /** DIR/principals/NAME.env for a new principal, reaching the cluster the way `as` does. */
 function writeEnv(dir: string, as: string, c: NewPrincipal): Promise<void> {
@@ -78,17 +50,6 @@ function writeEnv(dir: string, as: string, c: NewPrincipal): Promise<void> {
   return writeFileAtomic(layout(dir).principalEnv(c.name), Buffer.from(formatEnvFile(principalEnvVars(c, at, confs))), 0o600);
 }
 
-/**
- * Proposes `operation` with `parameters` as `as` and reads the stored proposal back: it must be
- * exactly what was sent, in `as`'s name, before anything is written or approved.
- */
-export async function proposeChecked(dir: string, as: string, operation: Action, parameters: Record<string, unknown>): Promise<Proposal> {
-  const target = `MpcHsm.${operation.replace(/^mpchsm:/, '')}`;
-  const p = proposalSchema.parse((await call(dir, as, target, parameters)).Proposal);
-  if (p.operation !== operation || p.proposer !== as || canonicalJson(p.parameters) !== canonicalJson(parameters))
-    throw new Error(`the gateway stored proposal ${p.id} as something other than what was sent (${p.operation} by ${p.proposer}); not approving it`);
-  return p;
-}
 
 // ---- the commands ---------------------------------------------------------------------------
 

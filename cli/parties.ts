@@ -18,7 +18,7 @@ import { newCredentials, newPrincipal, type NewPrincipal } from '../gateway/prin
 import { pkcs11ModuleConf } from '../gateway/init.js';
 import { approvalKeyFile } from './approve.js';
 import { formatEnvFile, principalEnvVars } from './env-file.js';
-import { enrol, refuseExisting } from './membership.js';
+import { enrol, refuseExisting } from './enrolment.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
 const credentialsSchema = z.strictObject({ accessKeyId: z.string(), secretAccessKey: z.string(), pin: z.string() });

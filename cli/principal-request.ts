@@ -37,7 +37,7 @@ import { submitApproval, syncGovernance } from './approve.js';
 import { writePrincipalEnv } from './parties.js';
 import type { PublicIdentity } from '../contract/identity/identity.js';
 import { layout, pinnedSigners } from './layout.js';
-import { enrol, proposeChecked, refuseExisting } from './membership.js';
+import { enrol, proposeChecked, refuseExisting } from './enrolment.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 
 export const requestFileSchema = z.strictObject({
