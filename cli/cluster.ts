@@ -52,6 +52,7 @@ export async function up(opts: UpOptions): Promise<void> {
   if (running && [running.gateway.pid, ...running.signers.map((s) => s.pid)].some(isAlive))
     throw new Error(`a cluster is already running from ${L.root}; stop it with 'mpchsm down --dir ${opts.dir}'`);
 
+  if (existsSync(L.settingsJson) && !existsSync(L.genesis)) throw new Error(`${L.root} was made by an earlier mpchsm, without a genesis: make the cluster anew in another directory`);
   const settings = existsSync(L.settingsJson) ? reuseSettings(L, opts) : await initialise(L, opts);
   const founding = new Set(readGenesis(L.genesis).signers.map((s) => s.name));
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
