@@ -88,7 +88,7 @@ export async function genesisCreate(o: { threshold: number; quorum?: number | un
  * signer of the genesis; writes the file back, keeps a copy in A (the governance this
  * administrator's tools trust) and A/NAME.env.
  */
-export async function genesisSign(o: { file: string; as: string; dir: string }): Promise<{ missing: string[]; env: string }> {
+export async function genesisSign(o: { file: string; as: string; dir: string }): Promise<{ missing: string[]; env: string; genesis: Genesis }> {
   const A = path.resolve(o.dir);
   if (!existsSync(credentialsFile(A, o.as))) throw new Error(`${A} holds no credentials of ${o.as} (made by 'mpchsm admin init --dir ${o.dir} --name ${o.as}')`);
   const raw = readJsonFile(o.file, genesisFileSchema);
@@ -106,7 +106,7 @@ export async function genesisSign(o: { file: string; as: string; dir: string }):
   await writeFileAtomic(path.join(A, 'genesis.json'), json(signed), 0o644);
   const env = await writePrincipalEnv(A, g, made.credentials);
   const signedBy = new Set(signed.Signatures.map((s) => s.Admin));
-  return { missing: g.administrators.map((a) => a.name).filter((n) => !signedBy.has(n)), env };
+  return { missing: g.administrators.map((a) => a.name).filter((n) => !signedBy.has(n)), env, genesis: g };
 }
 
 /**

@@ -1,7 +1,8 @@
 // The command lines of the parties' own commands (cli/parties.ts, cli/party-process.ts): options
 // checked, the passphrase read from standard input, one line or one JSON object printed.
 import { readSecretFromStdin } from '../contract/io/stdin.js';
-import { fingerprint } from '../contract/identity/identity.js';
+import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
+import type { Genesis } from '../policy/index.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
 import { holdForeground, startParty, stopParty, type PartyKind } from './party-process.js';
 
@@ -58,6 +59,7 @@ export async function genesisCommand(positionals: string[], v: Values, n: { thre
   if (sub === 'sign' && file && positionals.length === 2) {
     need(v, ['as', 'dir'], 'genesis sign');
     const r = await genesisSign({ file, as: v.as!, dir: v.dir! });
+    if (!v.json) console.log(describeGenesis(r.genesis));
     return report(
       v.json,
       { File: file, Signed: v.as, Missing: r.missing, CredentialsFile: r.env },
@@ -65,6 +67,16 @@ export async function genesisCommand(positionals: string[], v: Values, n: { thre
     );
   }
   throw new Error("genesis takes 'create …' or 'sign FILE --as NAME --dir A'");
+}
+
+/** What an administrator signed, for them to compare with what the parties told them. */
+function describeGenesis(g: Genesis): string {
+  const fp = (i: PublicIdentity) => fingerprint(i).slice(0, 16);
+  return [
+    `cluster ${g.clusterId}: threshold ${g.threshold} of ${g.signers.length} signers; administrators ${g.administrators.map((a) => a.name).join(', ')}`,
+    `  gateway   ${g.gateway.kms}, PKCS#11 ${g.gateway.pkcs11}, fingerprint ${fp(g.gateway.identity)}…`,
+    ...g.signers.map((s) => `  ${s.name.padEnd(9)} party ${s.id}, ${s.endpoint}, fingerprint ${fp(s.identity)}…`),
+  ].join('\n');
 }
 
 /** `mpchsm signer|gateway init|start|stop`. */
