@@ -12,6 +12,8 @@
 // the genesis it holds, and approves governance updates only as successors of that version.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { Hash } from '@smithy/hash-node';
@@ -90,11 +92,30 @@ export async function call(dir: string, name: string, target: string, body: obje
     body: payload,
   });
   const { host: _host, ...headers } = signed.headers as Record<string, string>;
-  const res = await fetch(new URL('/', url), { method: 'POST', headers, body: payload });
-  const text = await res.text();
-  const json = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${String(json.__type ?? res.status)}: ${String(json.message ?? text)}`);
+  // An HTTPS endpoint is trusted through the certificate its env file names (AWS_CA_BUNDLE), as the SDKs do.
+  const ca = url.protocol === 'https:' && env.AWS_CA_BUNDLE ? readFileSync(env.AWS_CA_BUNDLE) : undefined;
+  const res = await post(new URL('/', url), headers, payload, ca);
+  const json = (res.text ? JSON.parse(res.text) : {}) as Record<string, unknown>;
+  if (res.status !== 200) throw new Error(`${String(json.__type ?? res.status)}: ${String(json.message ?? res.text)}`);
   return json;
+}
+
+const CALL_TIMEOUT_MS = 60_000;
+
+/** POSTs `body` to `url` (http or https, with `ca` trusted), bounded by CALL_TIMEOUT_MS. */
+function post(url: URL, headers: Record<string, string>, body: string, ca?: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const options = { method: 'POST', headers, timeout: CALL_TIMEOUT_MS, ...(ca ? { ca } : {}) };
+    const req = (url.protocol === 'https:' ? https : http).request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${CALL_TIMEOUT_MS / 1000} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** `name`'s approval key file; refuses a principal that has none. */

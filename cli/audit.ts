@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { collectKnownHeads, crossCheck } from '../audit/crosscheck.js';
 import type { AuditKey } from '../audit/chain.js';
 import { gatewayAuditPath, signerAuditPath } from '../audit/paths.js';
-import { readLog, verifyLog, verifyParsedLog, type Finding, type ParsedLog, type VerifyResult } from '../audit/verify.js';
+import { readLog, verifyLog, verifyParsedLog, type Finding, type KnownHead, type ParsedLog, type VerifyOptions, type VerifyResult } from '../audit/verify.js';
 import { EXIT_UNREADABLE, consoleIo, identitySchema, keyOf, list, readCluster, readJsonOr, type Cluster, type Io } from './cluster-dir.js';
 
 const signerConfigSchema = z.object({ gateway: z.unknown() });
@@ -83,26 +83,47 @@ export async function auditVerify(dir: string, io: Io = consoleIo): Promise<numb
     return EXIT_UNREADABLE;
   }
   const { parties: ps, problems } = parties(c);
-  const parsed = new Map<string, ParsedLog>();
+  const logs: PartyLogs[] = [];
   for (const p of ps) {
-    try {
-      parsed.set(p.name, await readLog(p.log, p.name));
-    } catch {
-      // verifyLog below reports the unreadable log.
-    }
+    // verifyLog reports an unreadable log.
+    const log = await readLog(p.log, p.name).catch(() => undefined);
+    logs.push({ name: p.name, label: p.log, key: p.key, log: log ?? ((key, opts) => verifyLog(p.log, key, opts)) });
   }
-  const heads = collectKnownHeads([...parsed.values()]);
+  return verifyAndReport(logs, problems, io);
+}
+
+/**
+ * A party's log to verify: parsed, or how to report it unreadable. `headsFrom`: its entries that
+ * vouch for other parties' heads (default all); `crossCheck`: its entries to cross-check (default
+ * all); `heads`: heads of this log vouched for elsewhere (a signed posture report).
+ */
+export interface PartyLogs {
+  name: string;
+  label: string;
+  key?: AuditKey | undefined;
+  log: ParsedLog | ((key: AuditKey, opts: VerifyOptions) => Promise<VerifyResult>);
+  headsFrom?: ParsedLog;
+  crossCheck?: ParsedLog;
+  heads?: KnownHead[];
+}
+
+/** Verifies each party's chain and heads against the others', cross-checks gateway and signers, prints the result: 0 if all holds, else 1. */
+export async function verifyAndReport(ps: PartyLogs[], problems: Finding[], io: Io): Promise<number> {
+  const parsed = (p: PartyLogs) => (typeof p.log === 'function' ? undefined : p.log);
+  const heads = collectKnownHeads(ps.flatMap((p) => p.headsFrom ?? parsed(p) ?? []));
   const results: VerifyResult[] = [];
   for (const p of ps) {
-    const log = parsed.get(p.name);
+    const log = parsed(p);
     // Without a pinned key, check against the log's own claim so the chain is still examined.
     const own = log?.lines[0]?.entry;
     const key = p.key ?? (own?.kind === 'open' ? own : { fingerprint: '0'.repeat(64), signPublicKey: '0'.repeat(64) });
-    const opts = { party: p.name, file: p.log, knownHeads: heads.get(p.name) ?? [] };
-    results.push(log ? verifyParsedLog(log, key, opts) : await verifyLog(p.log, key, opts));
+    const opts = { party: p.name, file: p.label, knownHeads: [...(heads.get(p.name) ?? []), ...(p.heads ?? [])] };
+    results.push(log ? verifyParsedLog(log, key, opts) : await (p.log as Exclude<PartyLogs['log'], ParsedLog>)(key, opts));
   }
-  const gateway = parsed.get('gateway');
-  const cross = gateway ? crossCheck(gateway, c.signers.flatMap((n) => parsed.get(n) ?? [])) : [];
+  const checked = (p: PartyLogs) => p.crossCheck ?? parsed(p);
+  const gatewayParty = ps.find((p) => p.name === 'gateway');
+  const gateway = gatewayParty && checked(gatewayParty);
+  const cross = gateway ? crossCheck(gateway, ps.filter((p) => p !== gatewayParty).flatMap((p) => checked(p) ?? [])) : [];
 
   const width = Math.max(...ps.map((p) => p.name.length));
   for (const r of results) {

@@ -1,7 +1,11 @@
 // `mpchsm doctor`: how independent the signers really are. Threshold signing only helps if no
 // one person, account or machine controls t signers; the dev cluster, which keeps every
 // operator secret in one directory, must and does report itself as a single administrative
-// domain. Facts come from the cluster directory, /proc, /etc/passwd and each signer's /health.
+// domain. Facts come from the cluster directory, /proc, /etc/passwd and each signer's /health;
+// the verdict comes from the parties' signed posture reports, asked through the gateway as the
+// directory's auditor and checked against the identities pinned in the directory
+// (doctor/reports.ts), and from the local facts only when no report can be had. The same
+// doctor runs from another host with --genesis/--as (doctor/remote.ts).
 // It also compares the keys the gateway records with those every signer holds (doctor/inventory.ts):
 // any difference is a finding and makes the exit status 1.
 
@@ -10,9 +14,12 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { EXIT_UNREADABLE, consoleIo, keyOf, list, readCluster, readJsonOr, type Io } from './cluster-dir.js';
+import { EXIT_UNREADABLE, consoleIo, keyOf, list, readCluster, readJsonOr, type Cluster, type Io } from './cluster-dir.js';
 import { getJson } from './processes.js';
 import { checkInventories } from './doctor/inventory.js';
+import { columns, signedReports, type ReportsSection } from './doctor/reports.js';
+import { pinsFromDir } from './posture/evidence.js';
+import { userNames } from '../contract/posture/host.js';
 
 const operatorSchema = z.object({ operator: z.string().min(1).max(128) });
 // Only names and roles: the file also holds credentials, which are never read into output.
@@ -40,19 +47,6 @@ interface SignerFacts {
 export interface DoctorFinding {
   code: string;
   message: string;
-}
-
-function userNames(): Map<number, string> {
-  const m = new Map<number, string>();
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length > 2 && /^\d+$/.test(f[2]!)) m.set(Number(f[2]), f[0]!);
-    }
-  } catch {
-    // Names are a courtesy; uids are what is compared.
-  }
-  return m;
 }
 
 function processUid(pid: number | undefined): number | undefined {
@@ -213,12 +207,18 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   const differences = inventory.findings.filter((f) => f.code !== 'inventory-unavailable');
   for (const f of inventory.findings) find(f.code, f.message);
   for (const message of damaged) find('damaged-file', message);
+  const reports = await localReports(c, admins);
+  if (typeof reports !== 'string') for (const f of reports.findings) find(f.code, f.message);
 
   io.out(`mpchsm doctor: ${c.L.root}: ${n} signer${n === 1 ? '' : 's'}, threshold ${c.threshold ?? 'unknown'}, ${reachable} reachable`);
   const header = ['SIGNER', 'HOST', 'PROCESS USER', 'DATA OWNER', 'OPERATOR', 'SEALING', 'HEALTH'];
   const rows = facts.map((f) => [f.name, f.host, f.processUid === undefined ? 'not running' : user(f.processUid), user(f.dataOwner), f.operator, f.sealer, f.health]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [header, ...rows]) io.out('  ' + r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  '));
+  for (const line of columns([header, ...rows])) io.out(line);
+  if (typeof reports === 'string') io.out(`signed reports: none (${reports}); the verdict below is from this directory's files`);
+  else {
+    io.out(`signed reports (asked through the gateway as auditor, checked against the identities in ${c.L.root}): ${reports.reported} of ${n} signers`);
+    for (const line of reports.table) io.out(line);
+  }
   io.out(
     inventory.skipped
       ? `keys: not compared (${inventory.skipped})`
@@ -226,9 +226,24 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   );
   io.out(findings.length === 0 ? 'findings: none' : `findings (${findings.length}):`);
   for (const f of findings) io.out(`  - [${f.code}] ${f.message}`);
-  if (singleDomain.length > 0)
+  if (typeof reports !== 'string') io.out(reports.verdict);
+  else if (singleDomain.length > 0)
     io.out(`verdict: this deployment is a SINGLE ADMINISTRATIVE DOMAIN: ${singleDomain.join('; ')}. Whoever controls that controls every share; the threshold protects nothing against them.`);
   else if (findings.length > 0) io.out('verdict: the signers are not fully independent (see the findings above).');
   else io.out('verdict: no shared operator, secret, host, account or data directory found among the signers.');
-  return damaged.length > 0 || differences.length > 0 || (opts.strict && findings.length > 0) ? 1 : 0;
+  const forged = typeof reports === 'string' ? 0 : reports.refused;
+  return damaged.length > 0 || differences.length > 0 || forged > 0 || (opts.strict && findings.length > 0) ? 1 : 0;
+}
+
+/** The signed reports, asked as DIR's auditor (DIR/principals/auditor.env) with the identities DIR pins; or why there are none. */
+async function localReports(c: Cluster, admins: string[]): Promise<ReportsSection | string> {
+  if (!existsSync(c.L.principalEnv('auditor'))) return `no auditor credentials at ${c.L.principalEnv('auditor')}`;
+  let pins;
+  try {
+    pins = { ...pinsFromDir(c.L.root, c.signers, c.threshold), administrators: admins };
+  } catch (e) {
+    return `the pinned identities cannot be read: ${(e as Error).message}`;
+  }
+  const s = await signedReports({ dir: c.L.root, as: 'auditor' }, pins);
+  return typeof s === 'string' ? `the gateway gave none: ${s}` : s;
 }

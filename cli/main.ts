@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { approve, approveSign } from './approve.js';
 import { auditShow, auditVerify } from './audit.js';
 import { doctor } from './doctor.js';
+import { remoteDoctor } from './doctor/remote.js';
+import { remoteAuditVerify } from './posture/remote-audit.js';
 import { up, down, status } from './cluster.js';
 import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRemove } from './membership.js';
 import { keyRefresh } from './keys.js';
@@ -13,9 +15,9 @@ const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
   mpchsm down   [--dir DIR]
   mpchsm status [--dir DIR] [--json]
-  mpchsm audit verify [--dir DIR]
+  mpchsm audit verify [--dir DIR] | --genesis GENESIS.json --as NAME --dir A
   mpchsm audit show [--dir DIR] [--key ID] [--json]
-  mpchsm doctor [--dir DIR] [--strict]
+  mpchsm doctor [--dir DIR] [--strict] | --genesis GENESIS.json --as NAME --dir A [--strict]
   mpchsm approve PROPOSAL_ID --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
@@ -74,6 +76,12 @@ export async function main(argv: string[]): Promise<void> {
       },
       strict: true,
     });
+    // doctor and audit verify from another host: the genesis pins, NAME.env in --dir asks the gateway.
+    const remote = () => {
+      if (values.genesis === undefined && values.as === undefined) return undefined;
+      if (!values.genesis || !values.as) throw new Error(`${command} from another host takes both --genesis and --as (with --dir)\n${USAGE}`);
+      return { genesis: values.genesis, as: values.as, dir: values.dir };
+    };
     switch (command) {
       case 'up':
         await up({
@@ -91,12 +99,12 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await status(values.dir, values.json);
         break;
       case 'audit':
-        if (positionals[0] === 'verify') process.exitCode = await auditVerify(values.dir);
+        if (positionals[0] === 'verify') process.exitCode = remote() ? await remoteAuditVerify(remote()!) : await auditVerify(values.dir);
         else if (positionals[0] === 'show') process.exitCode = await auditShow(values.dir, { key: values.key, json: values.json });
         else throw new Error(`audit takes 'verify' or 'show'\n${USAGE}`);
         break;
       case 'doctor':
-        process.exitCode = await doctor(values.dir, { strict: values.strict });
+        process.exitCode = remote() ? await remoteDoctor({ ...remote()!, strict: values.strict }) : await doctor(values.dir, { strict: values.strict });
         break;
       case 'approve':
         if (positionals.length !== 1 || !values.as) throw new Error(`approve takes a proposal id and --as ADMINISTRATOR\n${USAGE}`);

@@ -47,4 +47,5 @@ export const DOMAINS = {
   signApproval: 'mpchsm/sign-approval/v1',
   genesis: 'mpchsm/genesis/v1',
   adminFile: 'mpchsm/admin-file/v1',
+  posture: 'mpchsm/posture/v1',
 } as const;

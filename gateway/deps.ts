@@ -3,6 +3,7 @@
 // only; a part takes the slice it uses (`Pick<GatewayDeps, 'cluster' | 'audit'>`).
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.js';
+import type { IdentitySecrets } from '../contract/identity/identity.js';
 import type { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import type { KmsState } from './kms/state.js';
@@ -18,4 +19,8 @@ export interface GatewayDeps {
   kmsState: KmsState;
   /** The gateway's own transcript: every request is recorded before its answer leaves. */
   audit: AuditLog;
+  /** The gateway's identity (its posture report is signed with it, gateway/posture.ts). */
+  identity: IdentitySecrets;
+  /** The sealer kind of the gateway's store, for its posture report. */
+  sealKind: string;
 }

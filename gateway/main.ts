@@ -51,7 +51,7 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   // Then a key the signers hold committed and this gateway has no record of (its key file lost) is
   // recovered from them, so it can be kept or deleted under governance.
   await recoverKeys({ cluster, audit, log, kmsState });
-  const deps = { config, cluster, principals, log, dir, kmsState, audit };
+  const deps = { config, cluster, principals, log, dir, kmsState, audit, identity, sealKind: store.sealerKind };
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
   const stopRepair = startHolderRepair(deps);

@@ -79,6 +79,11 @@ export class ShareStore {
     private readonly sealer: Sealer,
   ) {}
 
+  /** How this store is sealed (the sealer's kind, seal.ts): what a party's posture report names. */
+  get sealerKind(): string {
+    return this.sealer.kind;
+  }
+
   /** Creates a store in `dir` (made 0700; must be absent or empty). `scrypt` is for tests. */
   static async init(dir: string, secret: string | Uint8Array, opts: { scrypt?: ScryptParams } = {}): Promise<ShareStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 });

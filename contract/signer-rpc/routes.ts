@@ -9,7 +9,8 @@ import { ecdsa } from './ecdsa.js';
 import { dkg, frost } from './frost.js';
 import { keys } from './keys.js';
 import { auth, policy } from './policy.js';
+import { posture } from './posture.js';
 import { reshare } from './reshare.js';
 import { rsa } from './rsa.js';
 
-export const signerRoutes = { dkg, frost, ecdsa, rsa, keys, reshare, auth, policy, admission, audit };
+export const signerRoutes = { dkg, frost, ecdsa, rsa, keys, reshare, auth, policy, admission, audit, posture };

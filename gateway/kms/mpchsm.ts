@@ -1,6 +1,6 @@
 // The MpcHsm.* operations (X-Amz-Target: MpcHsm.<name>, SigV4 like any KMS call): approve and
 // inspect proposals (gateway/proposals.ts), approve single signatures, read the gateway's audit
-// records, and propose principal, signer and governance changes. Those have no KMS request: an
+// records, relay the parties' signed posture reports and audit logs (gateway/posture.ts), and propose principal, signer and governance changes. Those have no KMS request: an
 // administrator's tool proposes them here (checked first, so nobody approves what cannot be
 // executed), then they are approved like any other proposal.
 import { z } from 'zod';
@@ -19,6 +19,9 @@ import type { ChangeResult } from '../governance/change-log.js';
 import type { Membership } from '../governance/membership.js';
 import type { Principal } from '../principals.js';
 import type { ProposalStore, StoredProposal } from '../proposals.js';
+import { postureNonceSchema } from '../../contract/posture/report.js';
+import type { ClusterPosture } from '../posture.js';
+import type { LogPage } from '../../audit/page.js';
 import { KmsError, asKmsError } from './errors.js';
 import { parseInput } from './input.js';
 
@@ -39,6 +42,8 @@ const INPUTS = {
     Limit: z.number().int().min(1).max(1000).optional(),
     Marker: z.string().regex(/^\d{1,15}$/).optional(),
   }),
+  Posture: z.strictObject({ Nonce: postureNonceSchema }),
+  AuditLog: z.strictObject({ Party: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), From: z.number().int().min(0), Limit: z.number().int().min(1).max(10_000).optional() }),
 } as const;
 export type MpcHsmOperation = keyof typeof INPUTS;
 export const isMpcHsmOperation = (name: string): name is MpcHsmOperation => Object.hasOwn(INPUTS, name);
@@ -65,6 +70,10 @@ export interface MpcHsmContext {
   execute(proposer: string, stored: StoredProposal): Promise<Executed>;
   /** The gateway's own transcript entries, oldest first. */
   auditRecords(): Promise<{ seq: number; entry: Record<string, unknown> }[]>;
+  /** Every active signer's signed report over the asker's nonce, and the gateway's own. */
+  posture(nonce: string): Promise<ClusterPosture>;
+  /** A page of the gateway's or an active signer's audit log, as raw lines. */
+  auditLog(party: string, from: number, limit: number): Promise<LogPage>;
 }
 
 const describeProposal = (store: ProposalStore, s: StoredProposal, required: number) => ({
@@ -149,6 +158,17 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       if (required === undefined) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`);
       const { approval, count } = await store.addSignApproval(input.Approval, principal.name);
       return { result: { KeyId: approval.keyId, SigningAlgorithm: approval.algorithm, Digest: approval.digest, Approvals: count, Required: required, ExpiresAt: approval.expiresAt / 1000 } };
+    }
+    case 'Posture': {
+      // Administrators and auditors check the deployment from their own hosts (mpchsm doctor).
+      requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);
+      return { result: await c.posture(parseInput(INPUTS.Posture, raw, name).Nonce) };
+    }
+    case 'AuditLog': {
+      requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);
+      const input = parseInput(INPUTS.AuditLog, raw, name);
+      const page = await c.auditLog(input.Party, input.From, input.Limit ?? 1000);
+      return { result: { Lines: page.lines, Head: page.head, More: page.more } };
     }
     case 'ListAuditRecords': {
       // The gateway's transcript, as `mpchsm audit show --json` prints it, paged by sequence number.

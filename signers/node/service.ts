@@ -24,6 +24,7 @@ import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
 import { SessionTable } from './sessions.js';
 import { inventory } from './inventory.js';
+import { Posture } from './posture.js';
 import { StoreCheck } from './store-check.js';
 import { ReshareSessions, pendingName } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
@@ -31,7 +32,7 @@ import type { AuditLog } from '../../audit/log.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 
 const keyRecord = keyRecordName;
-const { dkg, frost, rsa, keys, auth, policy, admission, audit } = signerRoutes;
+const { dkg, frost, rsa, keys, auth, policy, admission, audit, posture } = signerRoutes;
 /** Anchors recorded at most this often: a gateway asking more often is answered, not recorded. */
 const ANCHOR_MIN_MS = 200;
 // The members only the protocols parse, narrowed here; the rest as the contract says.
@@ -66,6 +67,7 @@ export class SignerService {
   /** The gateway head last anchored here, and when (audit anchors, bounded in rate). */
   private anchored: { head?: { seq: number; hash: string }; at: number } = { at: 0 };
   private readonly storeCheck: StoreCheck;
+  private readonly posture: Posture;
 
   private constructor(
     private readonly config: SignerConfig,
@@ -81,6 +83,7 @@ export class SignerService {
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
     this.storeCheck = new StoreCheck(store.dir);
+    this.posture = new Posture(identity, store, guard, audit);
   }
 
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
@@ -126,6 +129,8 @@ export class SignerService {
       },
       [admission.package.path]: (b) => this.admissionPackage(b),
       [audit.anchor.path]: (b, meta) => this.anchor(b, meta),
+      [audit.read.path]: (b) => this.posture.readAudit(b),
+      [posture.report.path]: async (b) => this.posture.report(b),
       ...this.reshare.routes((keyId) => {
         this.keyIds.add(keyId);
         this.rsa.forget(keyId); // its checked copy holds the old share and parameters

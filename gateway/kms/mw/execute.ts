@@ -8,6 +8,7 @@ import { admitSigner } from '../../add-signer.js';
 import type { GatewayDeps } from '../../deps.js';
 import { gatewayPolicy } from '../../governance.js';
 import type { Principal } from '../../principals.js';
+import { auditLogPage, clusterPosture } from '../../posture.js';
 import { refreshKeyShares } from '../../refresh-shares.js';
 import { executeProposal } from '../approved.js';
 import { OpContext, type Operation } from '../context.js';
@@ -36,6 +37,8 @@ async function mpchsm(deps: GatewayDeps, arns: Arns, ctx: KmsContext, name: MpcH
       },
       execute: (proposer, stored) => executeProposal(deps, arns, proposer, stored, (c) => (s.opCtx = c)),
       admitSigner: (signer) => admitSigner(deps, signer, { principal: principal.name, request: s.requestId, policy: { version: policy.governance.version, approvals: [] } }),
+      posture: (nonce) => clusterPosture(deps, nonce),
+      auditLog: (party, from, limit) => auditLogPage(deps, party, from, limit),
       auditRecords: async () => (await readLog(auditLogPath(deps.dir), 'gateway')).lines.map((l) => ({ seq: l.entry.seq, entry: l.entry as unknown as Record<string, unknown> })),
     });
     s.proposed = r.proposed;

@@ -201,6 +201,13 @@ export class PolicyGuard {
 
   // ---- signers (peers.ts) --------------------------------------------------------------------
 
+  /**
+   * This signer's monotonic state counters, for its posture report: the governance version in
+   * force and the last governance change it applied (the ledger's seq). Both only grow.
+   */
+  get epoch(): { governanceVersion: number; ledgerSeq: number } {
+    return { governanceVersion: this.s.governance.version, ledgerSeq: this.s.ledger.seq };
+  }
   /** Party ids of the signers removed by approved proposals applied here. */
   get retired(): ReadonlySet<number> {
     return this.s.retiredIds;

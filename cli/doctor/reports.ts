@@ -1,0 +1,48 @@
+// `mpchsm doctor`'s section built from the parties' signed posture reports (cli/posture/): asks
+// them through the gateway, checks each against its pinned identity and the nonce drawn here,
+// and turns them into findings, a table and the segmentation verdict. Shared by the local form
+// (pins from the cluster directory, asked as its auditor) and the remote one (pins from the genesis).
+import { fetchPosture, type Asker, type Pins } from '../posture/evidence.js';
+import { ROW_HEADER, segmentation } from '../posture/segmentation.js';
+
+export interface ReportsSection {
+  findings: { code: string; message: string }[];
+  verdict: string;
+  /** Reports refused (forged, replayed, another party's): each makes the exit status 1. */
+  refused: number;
+  /** Signers that gave a valid report. */
+  reported: number;
+  table: string[];
+}
+
+/** Formats rows as aligned columns, two spaces apart, the last column unpadded. */
+export function columns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => '  ' + r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join('  '));
+}
+
+/** The report section, or why the reports could not be asked (the gateway unreachable, no credentials). */
+export async function signedReports(asker: Asker, pins: Pins): Promise<ReportsSection | string> {
+  let got: Awaited<ReturnType<typeof fetchPosture>>;
+  try {
+    got = await fetchPosture(asker, pins);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const findings: ReportsSection['findings'] = [];
+  for (const p of got.parties) if (p.problem) findings.push({ code: p.problem.code === 'unreachable' ? 'no-report' : 'forged-report', message: p.problem.message });
+  for (const name of got.unpinned) findings.push({ code: 'unpinned-signer', message: `the gateway lists a signer ${name} that ${pins.source} does not pin: its report cannot be checked` });
+  const signers = got.parties.flatMap((p) => (p.role === 'signer' && p.report ? [p.report] : []));
+  const gateway = got.parties.find((p) => p.role === 'gateway')?.report;
+  const t = pins.threshold;
+  if (t !== undefined && signers.length < t) findings.push({ code: 'too-few-reports', message: `only ${signers.length} of ${pins.signers.length} signers gave a signed report, fewer than the threshold ${t}` });
+  const seg = segmentation({ signers, gateway, total: pins.signers.length, threshold: t, administrators: pins.administrators });
+  return {
+    findings: [...findings, ...seg.findings],
+    verdict: seg.verdict,
+    refused: got.parties.filter((p) => p.problem?.code === 'forged-report').length,
+    reported: signers.length,
+    table: seg.rows.length > 0 ? columns([ROW_HEADER, ...seg.rows]) : [],
+  };
+}
+

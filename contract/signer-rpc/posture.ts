@@ -1,0 +1,10 @@
+// A signer's signed report about itself (contract/posture/report.ts), asked with the nonce of
+// whoever will check it (an administrator's or auditor's `mpchsm doctor`, through the gateway's
+// MpcHsm.Posture): the gateway relays it and cannot forge or replay it.
+import { z } from 'zod';
+import { postureNonceSchema, signedPostureSchema } from '../posture/report.js';
+import { route } from './route.js';
+
+export const posture = {
+  report: route('/v1/posture/report', z.strictObject({ nonce: postureNonceSchema }), z.object({ report: signedPostureSchema })),
+};

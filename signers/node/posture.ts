@@ -1,0 +1,48 @@
+// What a signer says about itself to an auditor's host (contract/posture/report.ts): its signed
+// posture report over the asker's nonce, and its audit log in pages (audit/page.ts). Both read
+// only; the gateway relays them and cannot forge the report nor cut a page unnoticed, since the
+// report signs the log's head.
+import path from 'node:path';
+import type { AuditLog } from '../../audit/log.js';
+import { readLogPage } from '../../audit/page.js';
+import type { IdentitySecrets } from '../../contract/identity/identity.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
+import { hostFacts } from '../../contract/posture/host.js';
+import { signPosture } from '../../contract/posture/report.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import type { Answer } from './rpc.js';
+import type { PolicyGuard } from './guard/index.js';
+
+const { posture, audit } = signerRoutes;
+
+export class Posture {
+  constructor(
+    private readonly identity: IdentitySecrets,
+    private readonly store: ShareStore,
+    private readonly guard: PolicyGuard,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** The signed report; the data directory is the one holding the store. */
+  report(body: unknown): Answer<typeof posture.report> {
+    const { nonce } = posture.report.request.parse(body);
+    const report = {
+      party: this.identity.public.name,
+      role: 'signer' as const,
+      fingerprint: this.identity.fingerprint,
+      nonce,
+      time: Date.now(),
+      ...hostFacts(path.dirname(this.store.dir)),
+      seal: this.store.sealerKind,
+      epoch: this.guard.epoch,
+      auditHead: this.audit.head(),
+    };
+    return { report: signPosture(report, this.identity.signSecretKey) };
+  }
+
+  /** A page of this signer's own log, up to its durable head now. */
+  readAudit(body: unknown): Promise<Answer<typeof audit.read>> {
+    const { from, limit } = audit.read.request.parse(body);
+    return readLogPage(this.audit.file, this.audit.head(), from, limit);
+  }
+}
