@@ -74,6 +74,15 @@ function hostOf(url: string | undefined): string {
 
 const sha256File = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
+/** The local finding that states what a reported one does (doctor/reports.ts). */
+const SAID_LOCALLY: Record<string, string> = {
+  'reported-same-operator': 'same-process-user',
+  'reported-same-admin': 'same-data-owner',
+  'reported-same-host': 'same-host',
+  'reported-gateway-operator': 'gateway-user-runs-signer',
+  'reported-software-sealing': 'software-sealing',
+};
+
 /** Groups names by a value; only groups of two or more, for values that are known. */
 function shared<T>(facts: SignerFacts[], value: (f: SignerFacts) => T | undefined): [T, string[]][] {
   const m = new Map<T, string[]>();
@@ -208,7 +217,9 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   for (const f of inventory.findings) find(f.code, f.message);
   for (const message of damaged) find('damaged-file', message);
   const reports = await localReports(c, admins);
-  if (typeof reports !== 'string') for (const f of reports.findings) find(f.code, f.message);
+  // A reported finding the local facts already state (the same host, account, sealing) is not said twice.
+  const local = new Set(findings.map((f) => f.code));
+  if (typeof reports !== 'string') for (const f of reports.findings) if (!local.has(SAID_LOCALLY[f.code] ?? '')) find(f.code, f.message);
 
   io.out(`mpchsm doctor: ${c.L.root}: ${n} signer${n === 1 ? '' : 's'}, threshold ${c.threshold ?? 'unknown'}, ${reachable} reachable`);
   const header = ['SIGNER', 'HOST', 'PROCESS USER', 'DATA OWNER', 'OPERATOR', 'SEALING', 'HEALTH'];

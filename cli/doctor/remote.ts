@@ -4,7 +4,7 @@
 // (reports.ts). The key inventories, which need the gateway's files, are not compared from here.
 import { consoleIo, EXIT_UNREADABLE, type Io } from '../cluster-dir.js';
 import { readEnv } from '../approve.js';
-import { pinsFromGenesis, type Pins } from '../posture/evidence.js';
+import { pinsFor, type Pins } from '../posture/evidence.js';
 import { signedReports } from './reports.js';
 
 export interface RemoteOptions {
@@ -19,7 +19,7 @@ export async function remoteDoctor(o: RemoteOptions, io: Io = consoleIo): Promis
   let pins: Pins;
   let endpoint: string;
   try {
-    pins = pinsFromGenesis(o.genesis);
+    pins = pinsFor(o.genesis);
     endpoint = readEnv(o.dir, o.as).MPCHSM_KMS_ENDPOINT ?? '(no MPCHSM_KMS_ENDPOINT)';
   } catch (e) {
     io.err(`doctor: ${(e as Error).message}`);

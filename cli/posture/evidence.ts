@@ -4,12 +4,14 @@
 // gateway with a fresh nonce and checked against those pins (contract/posture/report.ts), and
 // the parties' audit logs read through the gateway in pages (gateway/posture.ts).
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { z } from 'zod';
 import { parseLog, type ParsedLog } from '../../audit/verify.js';
 import type { PublicIdentity } from '../../contract/identity/identity.js';
 import { verifyPosture, type PostureReport } from '../../contract/posture/report.js';
 import { readGenesis } from '../../policy/genesis.js';
 import { call } from '../approve.js';
+import { readCluster } from '../cluster-dir.js';
 import { pinnedGateway, pinnedSigners } from '../layout.js';
 
 /** The identities a check trusts, and where they come from. */
@@ -32,6 +34,17 @@ export function pinsFromGenesis(file: string): Pins {
     threshold: g.threshold,
     administrators: g.administrators.map((a) => a.name),
   };
+}
+
+/**
+ * The pins `--genesis` names: a genesis file, or — until `mpchsm up` writes one — the cluster
+ * directory `up` made standing for it (its pinned identity files, as `principal request` takes it).
+ */
+export function pinsFor(genesis: string): Pins {
+  if (!statSync(genesis).isDirectory()) return pinsFromGenesis(genesis);
+  const c = readCluster(genesis);
+  if (typeof c === 'string') throw new Error(c);
+  return pinsFromDir(c.L.root, c.signers, c.threshold);
 }
 
 /** Pins from a cluster directory made by `mpchsm up`: DIR/gateway/identity.json, DIR/signers/NAME/identity.json. */

@@ -9,7 +9,7 @@
 import type { ParsedLog, Finding } from '../../audit/verify.js';
 import { verifyAndReport, type PartyLogs } from '../audit.js';
 import { consoleIo, EXIT_UNREADABLE, keyOf, type Io } from '../cluster-dir.js';
-import { fetchLog, fetchPosture, pinsFromGenesis, type Asker, type PartyPosture, type Pins } from './evidence.js';
+import { fetchLog, fetchPosture, pinsFor, type Asker, type PartyPosture, type Pins } from './evidence.js';
 
 export interface RemoteAuditOptions {
   genesis: string;
@@ -25,7 +25,7 @@ export async function remoteAuditVerify(o: RemoteAuditOptions, io: Io = consoleI
   let pins: Pins;
   let posture: PartyPosture[];
   try {
-    pins = pinsFromGenesis(o.genesis);
+    pins = pinsFor(o.genesis);
     posture = (await fetchPosture(asker, pins)).parties;
   } catch (e) {
     io.err(`audit verify: ${(e as Error).message}`);
