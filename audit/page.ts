@@ -31,12 +31,13 @@ export async function readLogPage(file: string, head: Head, from: number, limit:
     for await (const line of rl) {
       if (at > head.seq) break;
       if (at >= from) {
-        if (lines.length >= max || (lines.length > 0 && bytes + line.length + 1 > MAX_PAGE_BYTES)) {
+        const size = Buffer.byteLength(line) + 1;
+        if (lines.length >= max || (lines.length > 0 && bytes + size > MAX_PAGE_BYTES)) {
           more = true;
           break;
         }
         lines.push(line);
-        bytes += Buffer.byteLength(line) + 1;
+        bytes += size;
       }
       at++;
     }
