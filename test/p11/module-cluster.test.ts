@@ -93,7 +93,7 @@ beforeAll(async () => {
   tc = await startCluster();
   app = tc.principal('app');
   admin = tc.principal('admin1');
-  moduleLog = path.join(tc.dir, 'gateway', 'pkcs11.log');
+  moduleLog = path.join(tc.dir, 'principals', 'pkcs11.log');
   ({ mod, lib, slot } = loadModule(app.MPCHSM_PKCS11_CONF));
 }, LONG);
 

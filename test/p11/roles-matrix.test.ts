@@ -334,7 +334,7 @@ const proposalsMade: Record<string, string> = {};
 beforeAll(async () => {
   buildShim();
   tc = await startCluster();
-  moduleLog = gw('pkcs11.log');
+  moduleLog = path.join(tc.dir, 'principals', 'pkcs11.log');
   const gatedPolicy = perSignaturePolicy(loadGatewayConfig(gw()).account, 1);
   const specs: Record<KeyName, Parameters<typeof createKey>[1]> = {
     ed: { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' },
