@@ -37,8 +37,8 @@ export function pinsFromGenesis(file: string): Pins {
 }
 
 /**
- * The pins `--genesis` names: a genesis file, or — until `mpchsm up` writes one — the cluster
- * directory `up` made standing for it (its pinned identity files, as `principal request` takes it).
+ * The pins `--genesis` names: a genesis file, or the cluster directory `up` made (its genesis for
+ * the founding signers, DIR/signers/NAME/identity.json for those admitted since, layout.ts).
  */
 export function pinsFor(genesis: string): Pins {
   if (!statSync(genesis).isDirectory()) return pinsFromGenesis(genesis);

@@ -1,10 +1,10 @@
 // doctor and audit verify from "another host" against a real cluster started with `mpchsm up`:
-// the asker holds only a copy of the auditor's env file and the genesis (until `up` writes
-// DIR/genesis.json, the cluster directory stands for it) in a directory of its own. The signed
+// the asker holds only a copy of the auditor's env file and of DIR/genesis.json, in a directory
+// of its own. The signed
 // reports name each signer's operator and host and give the single-domain verdict; audit verify
 // holds, then fails when a signer's log is edited on its host, and when its end is cut (what a
 // gateway cutting the signer's pages would show).
-import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +19,8 @@ describe('doctor and audit verify with --genesis/--as/--dir', () => {
     tc = await startCluster();
     asker = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-test-asker-'));
     copyFileSync(path.join(tc.dir, 'principals', 'auditor.env'), path.join(asker, 'auditor.env'));
-    const file = path.join(tc.dir, 'genesis.json');
-    genesis = existsSync(file) ? path.join(asker, 'genesis.json') : tc.dir;
-    if (existsSync(file)) copyFileSync(file, genesis);
+    genesis = path.join(asker, 'genesis.json');
+    copyFileSync(path.join(tc.dir, 'genesis.json'), genesis);
     // Some traffic for the logs: a key made and used.
     await tc.mpchsm('audit', 'verify', '--dir', tc.dir);
   }, 180_000);
@@ -94,6 +93,8 @@ describe('doctor and audit verify with --genesis/--as/--dir', () => {
     truncateSync(file, Buffer.byteLength(lines.slice(0, -3).join('\n') + '\n'));
     const cut = await remote(['audit', 'verify']);
     expect(cut.code, cut.out).toBe(1);
-    expect(cut.out).toMatch(/signer3 .*\[truncated\].*signer3's signed posture report/);
+    // Cut short of the head signer3 signed (or, if the gateway anchored its head there meanwhile,
+    // the signer's next append lands past a hole at the old end: a damaged line either way).
+    expect(cut.out, cut.out).toMatch(/signer3 .*(\[truncated\].*signer3.s signed posture report|\[malformed\])/);
   });
 });
