@@ -30,7 +30,7 @@ export async function signedReports(asker: Asker, pins: Pins): Promise<ReportsSe
     return (e as Error).message;
   }
   const findings: ReportsSection['findings'] = [];
-  for (const p of got.parties) if (p.problem) findings.push({ code: p.problem.code === 'unreachable' ? 'no-report' : 'forged-report', message: p.problem.message });
+  for (const p of got.parties) if (p.problem) findings.push({ code: p.problem.code === 'forged-report' ? 'forged-report' : 'no-report', message: p.problem.message });
   for (const name of got.unpinned) findings.push({ code: 'unpinned-signer', message: `the gateway lists a signer ${name} that ${pins.source} does not pin: its report cannot be checked` });
   const signers = got.parties.flatMap((p) => (p.role === 'signer' && p.report ? [p.report] : []));
   const gateway = got.parties.find((p) => p.role === 'gateway')?.report;

@@ -63,7 +63,8 @@ export interface PartyPosture {
   role: 'gateway' | 'signer';
   /** The report, checked against the pin; absent when there is none or it failed (`problem`). */
   report?: PostureReport;
-  problem?: { code: 'unreachable' | 'forged-report'; message: string };
+  /** `not-listed`: the gateway does not name it among the active signers (removed since the genesis, or hidden). */
+  problem?: { code: 'unreachable' | 'not-listed' | 'forged-report'; message: string };
 }
 
 const postureAnswer = z.object({
@@ -75,7 +76,9 @@ const postureAnswer = z.object({
 export function checkPosture(raw: unknown, pins: Pins, nonce: string): { parties: PartyPosture[]; unpinned: string[] } {
   const answer = postureAnswer.parse(raw);
   const check = (name: string, role: PartyPosture['role'], pinned: PublicIdentity, report: unknown, error?: string): PartyPosture => {
-    if (report === undefined) return { name, role, problem: { code: 'unreachable', message: `${name} gave no report through the gateway: ${error ?? 'not listed in its answer'}` } };
+    if (report === undefined && error === undefined)
+      return { name, role, problem: { code: 'not-listed', message: `the gateway does not list ${name} among the active signers (removed from the cluster since, or hidden by the gateway)` } };
+    if (report === undefined) return { name, role, problem: { code: 'unreachable', message: `${name} gave no report through the gateway: ${error}` } };
     try {
       return { name, role, report: verifyPosture(report, pinned, nonce) };
     } catch (e) {

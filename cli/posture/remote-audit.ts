@@ -37,6 +37,8 @@ export async function remoteAuditVerify(o: RemoteAuditOptions, io: Io = consoleI
   // The gateway last, as in the report: its entries are cross-checked against the signers'.
   for (const p of [...posture.filter((p) => p.role === 'signer'), ...posture.filter((p) => p.role === 'gateway')]) {
     if (p.problem) problems.push({ party: p.name, severity: p.problem.code === 'forged-report' ? 'error' : 'warning', code: p.problem.code === 'forged-report' ? 'forged-head' : 'unreadable', message: p.problem.message });
+    // A signer the gateway does not serve cannot be read through it: said above, as a warning.
+    if (p.problem?.code === 'not-listed') continue;
     const label = `${p.name}'s log read through the gateway`;
     const key = keyOf(identities.get(p.name));
     let log: ParsedLog;

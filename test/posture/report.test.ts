@@ -84,6 +84,9 @@ describe('checkPosture: the gateway relays, the CLI checks', () => {
     expect(by.get('signer2')!.problem).toMatchObject({ code: 'unreachable', message: expect.stringContaining('ECONNREFUSED') });
     expect(by.get('signer3')!.problem).toMatchObject({ code: 'forged-report', message: expect.stringContaining('replay') });
     expect(got.unpinned).toEqual(['signer9']);
+    // A pinned signer the gateway leaves out of its answer altogether.
+    const omitted = checkPosture(answer(n, { signer1: signed(ids.signer1, n) }), pins, n).parties.find((p) => p.name === 'signer3');
+    expect(omitted!.problem).toMatchObject({ code: 'not-listed', message: expect.stringContaining('does not list signer3') });
 
     const forgedGateway = { ...answer(n, { signer1: signPosture(report(ids.signer1, n, { hostId: HOST_B }), gw.signSecretKey) }), Gateway: signed(gw, old) };
     const bad = new Map(checkPosture(forgedGateway, pins, n).parties.map((p) => [p.name, p]));
