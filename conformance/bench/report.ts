@@ -135,7 +135,7 @@ export function fullReport(r: BenchResults): string {
   const s = r.settings;
   const floors = [
     lat(r.floors.fdatasyncMs, 'append + fdatasync of one line (what each audit append waits for)'),
-    lat(r.floors.signerHealthMs, 'HTTP GET /health on a signer: one loopback hop, kept-alive connection, no auth or crypto'),
+    lat(r.floors.signerHealthMs, 'HTTPS GET /health on a signer: one loopback hop, kept-alive TLS connection, no auth'),
     lat(r.floors.gatewayHealthMs, 'HTTP GET /health on the gateway (which probes every signer: two hops)'),
     lat(r.floors.kmsDescribeKeyMs, 'KMS DescribeKey through the AWS SDK (SigV4, JSON, no signer)'),
   ].filter(Boolean);
