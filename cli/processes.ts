@@ -1,12 +1,14 @@
 // Starting, waiting for and stopping the cluster's processes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, fstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 
 export interface Started {
   name: string;
   child: ChildProcess;
+  /** The log's length when this process was started: what it wrote comes after. */
+  logFrom?: number;
 }
 
 /**
@@ -16,13 +18,14 @@ export interface Started {
  */
 export function startNode(name: string, script: string, args: string[], logFile: string, opts: { detach: boolean; stdinSecret?: string }): Started {
   const log = openSync(logFile, 'a', 0o600);
+  const logFrom = fstatSync(log).size;
   const child = spawn(process.execPath, [script, ...args], {
     stdio: [opts.stdinSecret === undefined ? 'ignore' : 'pipe', log, log],
     detached: opts.detach,
   });
   closeSync(log);
   if (opts.stdinSecret !== undefined) child.stdin!.end(opts.stdinSecret);
-  return { name, child };
+  return { name, child, logFrom };
 }
 
 /** Runs `node script args…` to completion, feeding `stdin`, and returns its stdout. */
@@ -91,10 +94,10 @@ export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: n
 
 const status = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `signal ${signal}` : `status ${code}`);
 
-/** The last `count` non-empty lines of `file`, or none if it cannot be read. */
-export function logTail(file: string, count = 5): string[] {
+/** The last `count` non-empty lines of `file` from byte `from` on, or none if it cannot be read. */
+export function logTail(file: string, count = 5, from = 0): string[] {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(-count);
+    return readFileSync(file).subarray(from).toString('utf8').split('\n').filter((l) => l.trim() !== '').slice(-count);
   } catch {
     return [];
   }
@@ -102,7 +105,8 @@ export function logTail(file: string, count = 5): string[] {
 
 /** Why `s` stopped during start-up: its name, exit status and the last lines of its log. */
 export function exitReport(s: Started, code: number | null, signal: NodeJS.Signals | null, logFile: string): Error {
-  const tail = logTail(logFile);
+  // Only this start's lines: the log also holds earlier runs', and their failures are not this one's.
+  const tail = logTail(logFile, 5, s.logFrom);
   return new Error(`${s.name} did not start: it exited with ${status(code, signal)}; ${tail.length > 0 ? `the last lines of ${logFile}:\n${tail.map((l) => `    ${l}`).join('\n')}` : `see ${logFile}`}`);
 }
 
