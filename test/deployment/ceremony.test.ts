@@ -16,6 +16,7 @@ import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand } from '@
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../cli/env-file.js';
+import { entry } from '../../cli/layout.js';
 import { isAlive, stopPid } from '../../cli/processes.js';
 import { repoRoot } from '../helpers/cluster.js';
 import { freePort, makeCertificate, mpchsm, mpchsmJson, runProcess, type RunAs } from './helpers.js';
@@ -37,6 +38,8 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
   const passphrase = (r: Role) => `passphrase of ${r}'s operator, ${tag}\n`;
   const pids = new Set<number>();
   const made: string[] = [];
+  /** Directories made traversable by others for the test, with their modes to restore. */
+  const opened: [string, number][] = [];
   /** Root's stand-in for email: a public file from one party's directory into another's, owned by the recipient. */
   const send = (from: string, to: Role, name = path.basename(from)): string => {
     expect(from.endsWith('.json'), `only public *.json files travel: ${from}`).toBe(true);
@@ -67,9 +70,17 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
   }
 
   beforeAll(() => {
-    // The package must be readable by the parties' users: each runs node on dist/ and loads the module.
-    for (let d = repoRoot; d !== path.dirname(d); d = path.dirname(d))
-      if ((statSync(d).mode & 0o005) !== 0o005) throw new Error(`${d} is not readable and traversable by other users: the parties cannot run the package from ${repoRoot}`);
+    // The parties' users run node on the package's dist/ and load its module: every directory
+    // above it must let them through (a checkout under /root does not). Test-only, undone in afterAll.
+    for (let d = repoRoot; d !== path.dirname(d); d = path.dirname(d)) {
+      const mode = statSync(d).mode & 0o7777;
+      if ((mode & 0o001) === 0) {
+        chmodSync(d, mode | 0o001);
+        opened.push([d, mode]);
+      }
+    }
+    for (const f of [path.join(repoRoot, 'dist', 'cli', 'main.js'), entry.pkcs11Module])
+      if ((statSync(f).mode & 0o004) === 0) throw new Error(`${f} is not readable by other users: the parties cannot run the package`);
     base = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-test-ceremony-'));
     chmodSync(base, 0o755); // traversable, so each user reaches its own 0700 directory
     for (const r of ROLES) {
@@ -97,6 +108,7 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
         console.error(`userdel ${u}: ${(e as Error).message}`);
       }
     }
+    for (const [d, mode] of opened) chmodSync(d, mode);
     if (base) rmSync(base, { recursive: true, force: true });
   }, 120_000);
 

@@ -1,4 +1,4 @@
-// A signer starts only on the genesis every founding administrator signed, and only on the one
+// A signer (and the gateway) starts only on the genesis every founding administrator signed, and only on the one
 // it was founded on: real `signer init` / `signer start --genesis` processes (and the daemon
 // itself, run without the CLI's own check) refuse a genesis missing a signature or edited after
 // signing, with an exit status and a message naming what is wrong. `signer start` also says
@@ -32,6 +32,7 @@ describe('a signer and its genesis', () => {
     return file(name);
   };
   const start = (name: string, genesis: string, input = secret(name)) => mpchsm(['signer', 'start', '--dir', dir(name), '--genesis', genesis, '--detach'], { input });
+  const startGateway = (genesis: string) => mpchsm(['gateway', 'start', '--dir', dir('gateway'), '--genesis', genesis, '--detach'], { input: secret('gateway') });
   /** The signer daemon itself on `genesis`, without the CLI's check in front of it. */
   const daemon = (name: string, genesis: string): Promise<RunResult> => runProcess(process.execPath, [entry.signer, 'run', '--dir', dir(name), '--genesis', genesis], { input: secret(name) });
   const refused = (r: RunResult, message: string | RegExp) => {
@@ -73,6 +74,9 @@ describe('a signer and its genesis', () => {
   it("refuses a genesis missing one founding administrator's signature, naming them", async () => {
     refused(await start('signer1', genesis.partial), 'lacks the signature of founding administrator admin2');
     refused(await daemon('signer1', genesis.partial), 'lacks the signature of founding administrator admin2');
+    // The gateway, too.
+    refused(await startGateway(genesis.partial), 'lacks the signature of founding administrator admin2');
+    refused(await runProcess(process.execPath, [entry.gateway, 'run', '--dir', dir('gateway'), '--genesis', genesis.partial], { input: secret('gateway') }), 'lacks the signature of founding administrator admin2');
   }, LONG);
 
   const edits: [string, (g: GenesisFile, impostor: GenesisFile['Genesis']['Signers'][number]['Identity']) => void][] = [
@@ -95,6 +99,7 @@ describe('a signer and its genesis', () => {
       const message = /admin[12]'s signature does not verify: the genesis was changed after it was signed/;
       refused(await start('signer1', f), message);
       refused(await daemon('signer1', f), message);
+      refused(await startGateway(f), message);
     }, LONG);
 
   it('starts on the signed genesis, then refuses a different genesis on its next start', async () => {
