@@ -224,6 +224,11 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
     expect(out).toMatch(/verdict: independent operators and admins among the reporting signers: .*; one host \(/);
   }, LONG);
 
+  it("the auditor's audit verify, from its own directory, checks every signer's log", async () => {
+    const r = await mpchsm(['audit', 'verify', '--genesis', path.join(dir('auditor'), 'genesis.json'), '--as', 'auditor', '--dir', dir('auditor')], { as: party.auditor });
+    ok(r, 'audit verify');
+  }, LONG);
+
   it('each operator stops its own party', async () => {
     for (const [r, kind] of [['gateway', 'gateway'], ...SIGNERS.map((s) => [s, 'signer'] as const)] as const) {
       const stopped = await mpchsmJson([kind, 'stop', '--dir', dir(r)], { as: party[r] });
@@ -231,5 +236,14 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
       expect(existsSync(path.join(dir(r), `${kind}.pid`))).toBe(false);
     }
     for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+  }, LONG);
+
+  it('restarted by their operators on the same genesis (the passphrase again), the parties serve the application again', async () => {
+    for (const s of SIGNERS) pids.add((await mpchsmJson(['signer', 'start', '--dir', dir(s), '--genesis', path.join(dir(s), 'genesis.json'), '--detach'], { as: party[s], input: passphrase(s) })).Pid as number);
+    pids.add((await mpchsmJson(['gateway', 'start', '--dir', dir('gateway'), '--genesis', path.join(dir('gateway'), 'genesis.json'), '--detach'], { as: party.gateway, input: passphrase('gateway') })).Pid as number);
+    const message = Buffer.from('after a restart');
+    const { Signature } = await kms('app').send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' }));
+    const { PublicKey } = await kms('app').send(new GetPublicKeyCommand({ KeyId: keyId }));
+    expect(verify('sha256', message, createPublicKey({ key: Buffer.from(PublicKey!), format: 'der', type: 'spki' }), Signature!)).toBe(true);
   }, LONG);
 });
