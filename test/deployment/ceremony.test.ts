@@ -158,18 +158,18 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
     expect(readFileSync(e.MPCHSM_PKCS11_CONF!, 'utf8')).toMatch(new RegExp(`gateway = ${ADDRESS.gateway}:${p11Port}\\n[^]*tls = on\\ntls_ca = ${e.AWS_CA_BUNDLE}`));
   }, LONG);
 
-  it('each operator starts its own party on the genesis, detached; each listens on its own address', async () => {
-    for (const s of SIGNERS) {
-      const r = await mpchsmJson(['signer', 'start', '--dir', dir(s), '--genesis', path.join(dir(s), 'genesis.json'), '--detach'], { as: party[s], input: passphrase(s) });
-      pids.add(r.Pid as number);
-      expect(r.Url).toMatch(new RegExp(`^https://${ADDRESS[s].replace(/\./g, '\\.')}:\\d+$`));
-    }
-    const g = await mpchsmJson(['gateway', 'start', '--dir', dir('gateway'), '--genesis', path.join(dir('gateway'), 'genesis.json'), '--detach'], { as: party.gateway, input: passphrase('gateway') });
-    pids.add(g.Pid as number);
-    // Each daemon runs as its operator's account.
-    for (const [r, pid] of [...SIGNERS.map((s, i) => [s, [...pids][i]] as const), ['gateway', g.Pid] as const])
+  /** Each operator starts its party on its copy of the genesis, detached, the passphrase on stdin. */
+  async function startParties(): Promise<void> {
+    for (const [r, kind] of [...SIGNERS.map((s) => [s, 'signer'] as const), ['gateway', 'gateway'] as const]) {
+      const started = await mpchsmJson([kind, 'start', '--dir', dir(r), '--genesis', path.join(dir(r), 'genesis.json'), '--detach'], { as: party[r], input: passphrase(r) });
+      const pid = started.Pid as number;
+      pids.add(pid);
+      expect(started.Url).toMatch(new RegExp(`^https://${ADDRESS[r].replace(/\./g, '\\.')}:\\d+$`));
       expect(statSync(`/proc/${pid}`).uid, `${r}'s process`).toBe(party[r].uid);
-  }, LONG);
+    }
+  }
+
+  it('each operator starts its own party on the genesis, detached, running as its own account on its own address', startParties, LONG);
 
   it('the application and the auditor ask to join; admin1 proposes, admin2 approves', async () => {
     for (const [r, role] of [['app', 'app'], ['auditor', 'auditor']] as const) {
@@ -239,8 +239,7 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
   }, LONG);
 
   it('restarted by their operators on the same genesis (the passphrase again), the parties serve the application again', async () => {
-    for (const s of SIGNERS) pids.add((await mpchsmJson(['signer', 'start', '--dir', dir(s), '--genesis', path.join(dir(s), 'genesis.json'), '--detach'], { as: party[s], input: passphrase(s) })).Pid as number);
-    pids.add((await mpchsmJson(['gateway', 'start', '--dir', dir('gateway'), '--genesis', path.join(dir('gateway'), 'genesis.json'), '--detach'], { as: party.gateway, input: passphrase('gateway') })).Pid as number);
+    await startParties();
     const message = Buffer.from('after a restart');
     const { Signature } = await kms('app').send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' }));
     const { PublicKey } = await kms('app').send(new GetPublicKeyCommand({ KeyId: keyId }));
