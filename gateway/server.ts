@@ -1,6 +1,7 @@
 // The gateway's HTTP(S) listener: health, and the AWS KMS JSON 1.1 API at POST /.
 import { readFileSync } from 'node:fs';
 import Koa from 'koa';
+import { listen } from '../contract/io/listen.js';
 import type { Cluster } from './cluster.js';
 import { kmsTlsFiles } from './config.js';
 import type { GatewayDeps } from './deps.js';
@@ -44,11 +45,7 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
   const unauthenticated = new UnauthenticatedTally(deps.audit, deps.log, deps.config.unauthenticatedAuditMs, 'kms');
   for (const mw of kmsMiddleware(deps, unauthenticated)) app.use(mw);
   const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs }, kmsCredentials(deps));
-  server.listen(deps.config.port, deps.config.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  await listen(server, deps.config.host, deps.config.port);
   const p11 = await startPkcs11Listener(deps);
   return {
     close() {
