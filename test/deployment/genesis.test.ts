@@ -136,6 +136,17 @@ describe('a signer and its genesis', () => {
     }
   }, LONG);
 
+  it('the gateway, too, names its address when its port is taken', async () => {
+    const kms = new URL(readGenesis(genesis.full).Genesis.Gateway.Kms);
+    const holder = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => holder.listen(Number(kms.port), kms.hostname, r));
+    try {
+      refused(await startGateway(genesis.full), `${kms.host} is in use: another process listens there`);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  }, LONG);
+
   it('says clearly when the passphrase is not the one its store was sealed with', async () => {
     const r = await start('signer3', genesis.full, 'not the passphrase\n');
     refused(r, 'the operator secret (passphrase) given does not unlock this store: it was sealed with another');
