@@ -136,7 +136,7 @@ describe('a signer and its genesis', () => {
     }
   }, LONG);
 
-  it('the gateway, too, names its address when its port is taken', async () => {
+  it('the gateway, too, names its address when its port is taken; founded, it refuses another genesis', async () => {
     const kms = new URL(readGenesis(genesis.full).Genesis.Gateway.Kms);
     const holder = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => holder.listen(Number(kms.port), kms.hostname, r));
@@ -145,6 +145,8 @@ describe('a signer and its genesis', () => {
     } finally {
       await new Promise((r) => holder.close(r));
     }
+    // Founded by that start on the genesis, it refuses the other cluster's (made in an earlier test).
+    refused(await startGateway(file('other.json')), `${file('other.json')} is not the genesis this gateway was founded on`);
   }, LONG);
 
   it('says clearly when the passphrase is not the one its store was sealed with', async () => {
