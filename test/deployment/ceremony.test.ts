@@ -220,6 +220,7 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
     expect(out).not.toContain('SINGLE ADMINISTRATIVE DOMAIN');
     expect(out).not.toContain('[reported-same-operator]');
     expect(out).not.toContain('[reported-same-admin]');
+    expect(out).not.toContain('[reported-gateway-operator]');
     // One machine in this test: its root still controls them all, which doctor says.
     expect(out).toMatch(/verdict: independent operators and admins among the reporting signers: .*; one host \(/);
   }, LONG);
