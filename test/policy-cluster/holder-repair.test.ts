@@ -76,7 +76,10 @@ describe('holder repair', () => {
     writeFileSync(journal, JSON.stringify({ keyId, session, publicPackage, holders: [1, 2] }));
     await until('the sweep finished the resharing', () => !existsSync(journal), 60_000);
     expect(canonicalJson(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')).frost)).toBe(canonicalJson(publicPackage));
-    expect(auditEntries(tc, 'gateway').filter((e) => e.request === session && e.kind === 'event')).toMatchObject([{ op: 'ReshareKey', principal: { name: 'gateway' }, outcome: 'ok', detail: { resumed: true } }]);
+    // The outcome entry is written after the journal is cleared (under load, a moment later).
+    const resumed = () => auditEntries(tc, 'gateway').filter((e) => e.request === session && e.kind === 'event');
+    await until('the resumed resharing is recorded', () => resumed().length > 0, 10_000);
+    expect(resumed()).toMatchObject([{ op: 'ReshareKey', principal: { name: 'gateway' }, outcome: 'ok', detail: { resumed: true } }]);
     expect(await signsAndVerifies(tc, keyId, await publicKeyOf(tc, keyId), 'ED25519_SHA_512', Buffer.from('after the resumed resharing'))).toBe(true);
   }, 120_000);
 });
