@@ -75,13 +75,20 @@ export async function stopParty(kind: PartyKind, dir: string): Promise<boolean> 
  * stops them all (`onExit` tells which ended first).
  */
 export async function holdForeground(started: readonly Started[], onExit: (s: Started, how: string) => void): Promise<void> {
+  let stopping = false;
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+    const stop = () => {
+      stopping = true;
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     for (const s of started)
       s.child.once('exit', (code, signal) => {
+        // Once stopping, the others' exits are ours.
+        if (stopping) return;
         onExit(s, String(signal ?? code));
-        resolve();
+        stop();
       });
   });
   await Promise.all(started.map((s) => (s.child.pid ? stopPid(s.child.pid) : undefined)));
