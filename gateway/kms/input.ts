@@ -3,14 +3,17 @@
 // - a value of the wrong JSON type or undecodable base64 → SerializationException;
 // - a missing required member, an out-of-range length or number, a value outside an enum,
 //   or a member the operation does not have → ValidationException, worded as AWS words it
-//   ("1 validation error detected: Value … at 'X' failed to satisfy constraint: …").
+//   ("1 validation error detected: Value … at 'X' failed to satisfy constraint: …");
+// - a well-formed GrantTokens list that is not empty → InvalidGrantTokenException: no grants
+//   are issued here, so no token can be valid, and accepting one silently would let a caller
+//   believe a grant's permission applied.
 // Values are echoed only for enums and patterns, never blobs (they may be plaintext).
 import { z } from 'zod';
 import { KmsError } from './errors.js';
 
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-type IssueKind = 'serialization' | 'validation';
+type IssueKind = 'serialization' | 'validation' | 'grant-token';
 
 /** A base64 blob member, decoded, with AWS's byte-length bounds. */
 export const blob = (min: number, max: number) =>
@@ -30,7 +33,13 @@ export const blob = (min: number, max: number) =>
 
 export const str = (min: number, max: number) => z.string().min(min).max(max);
 export const keyIdField = str(1, 2048);
-export const grantTokens = z.array(str(1, 8192)).max(10).optional();
+export const grantTokens = z
+  .array(str(1, 8192))
+  .max(10)
+  .optional()
+  .superRefine((tokens, ctx) => {
+    if (tokens?.length) ctx.addIssue({ code: 'custom', message: 'mpchsm issues no grants, so no grant token is valid here; omit GrantTokens', params: { kind: 'grant-token' } });
+  });
 export const limitField = (max: number) => z.number().int().min(1).max(max).optional();
 export const markerField = str(1, 1024).regex(/^[\u0020-\u00FF]*$/).optional();
 
@@ -73,9 +82,8 @@ function describe(issue: z.core.$ZodIssue, root: unknown, operation: string, mem
     }
     case 'custom': {
       const kind = (issue.params as { kind?: IssueKind } | undefined)?.kind ?? 'validation';
-      return kind === 'serialization'
-        ? { kind, text: `'${at}' ${issue.message}` }
-        : constraint(issue.message);
+      if (kind === 'serialization') return { kind, text: `'${at}' ${issue.message}` };
+      return kind === 'grant-token' ? { kind, text: issue.message } : constraint(issue.message);
     }
     default:
       return constraint(issue.message);
@@ -96,8 +104,10 @@ export function parseInput<S extends z.ZodObject>(schema: S, raw: unknown, opera
   const described = parsed.error.issues.map((i) => describe(i, input, operation, Object.keys(schema.shape)));
   const serialization = described.find((d) => d.kind === 'serialization');
   if (serialization) throw new KmsError('SerializationException', serialization.text);
-  const n = described.length;
-  throw new KmsError('ValidationException', `${n} validation error${n > 1 ? 's' : ''} detected: ${described.map((d) => d.text).join('; ')}`);
+  const invalid = described.filter((d) => d.kind === 'validation');
+  if (invalid.length === 0) throw new KmsError('InvalidGrantTokenException', described[0]!.text);
+  const n = invalid.length;
+  throw new KmsError('ValidationException', `${n} validation error${n > 1 ? 's' : ''} detected: ${invalid.map((d) => d.text).join('; ')}`);
 }
 
 /** The JSON text of a request body ('' counts as {}), or SerializationException. */

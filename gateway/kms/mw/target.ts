@@ -1,5 +1,7 @@
 // What X-Amz-Target names (ctx.state.target): TrentService.<operation> of the KMS API, an
-// MpcHsm.<name> operation (kms/mpchsm.ts), or MpcHsm.RefreshKeyShares; anything else is refused.
+// MpcHsm.<name> operation (kms/mpchsm.ts), or MpcHsm.RefreshKeyShares. A KMS operation mpchsm
+// does not implement is UnsupportedOperationException; anything else, UnknownOperationException.
+import { AWS_KMS_OPERATIONS } from '../aws-operations.js';
 import { KmsError } from '../errors.js';
 import { isMpcHsmOperation } from '../mpchsm.js';
 import { OPERATIONS } from '../ops/index.js';
@@ -22,6 +24,9 @@ export const target: KmsMiddleware = async (ctx, next) => {
     s.via = named;
   } else {
     const name = named.startsWith(TARGET_PREFIX) ? named.slice(TARGET_PREFIX.length) : '';
+    if (!Object.hasOwn(OPERATIONS, name) && AWS_KMS_OPERATIONS.has(name)) {
+      throw new KmsError('UnsupportedOperationException', `${name} is an AWS KMS operation that mpchsm does not implement (docs/limitations.md)`);
+    }
     if (!Object.hasOwn(OPERATIONS, name)) {
       throw new KmsError('UnknownOperationException', `Unknown operation '${named.slice(0, 64)}'; X-Amz-Target must be TrentService.<operation>, one of ${Object.keys(OPERATIONS).join(', ')}`);
     }
