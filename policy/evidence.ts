@@ -37,7 +37,7 @@
 import { createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
-import { isKeySpec } from '../contract/keys/specs.js';
+import { isKeySpec, kmsSigningMessage } from '../contract/keys/specs.js';
 import { planDecryption, planSignature } from '../contract/pkcs11/mechanisms.js';
 import { decodeValue, encodeValue, OP, type Value } from '../contract/pkcs11/wire.js';
 import { fromHex, toHex } from '../contract/bytes.js';
@@ -192,7 +192,8 @@ export async function verifySigV4Request(req: ForwardedHttpRequest, o: SigV4Evid
     const b = signBodySchema.safeParse(json);
     if (!b.success) return fail(`the Sign request body is malformed: ${b.error.issues[0]?.path.join('.')}`);
     if (b.data.DryRun) return fail('the request is a dry run');
-    found = { keyRef: b.data.KeyId, algorithm: b.data.SigningAlgorithm, messageType: b.data.MessageType, payload: fromB64(b.data.Message) };
+    const { KeyId: keyRef, SigningAlgorithm: algorithm, MessageType: messageType } = b.data;
+    found = { keyRef, algorithm, messageType, payload: kmsSigningMessage(algorithm, messageType, fromB64(b.data.Message)) };
   } else {
     const b = decryptBodySchema.safeParse(json);
     if (!b.success) return fail(`the Decrypt request body is malformed: ${b.error.issues[0]?.path.join('.')}`);

@@ -104,6 +104,21 @@ export const HASHES: Readonly<Record<HashName, (m: Uint8Array) => Uint8Array>> =
   'SHA-512': sha512,
 };
 
+/**
+ * A KMS Sign/Verify request's Message in the cluster's terms. AWS KMS takes ED25519_PH_SHA_512
+ * only with MessageType DIGEST and still applies Ed25519ph's SHA-512 prehash to the Message
+ * (API reference, Sign/Verify, MessageType: "the input is hashed twice: once by you and once by
+ * KMS"): it is Ed25519ph (RFC 8032 §5.1) with M = the Message, PH(M) = SHA-512(Message). The
+ * cluster's DIGEST for Ed25519ph is PH(M) itself (PKCS#11's module prehashes the data), so the
+ * KMS API hands it SHA-512(Message). A Message that is not a 64-byte digest passes unchanged,
+ * so that every reader refuses its length as AWS does. Gateway and signers both read a KMS
+ * request through this.
+ */
+export function kmsSigningMessage(algorithm: string, messageType: MessageType | undefined, message: Uint8Array): Uint8Array {
+  const twice = algorithm === 'ED25519_PH_SHA_512' && messageType === 'DIGEST' && message.length === HASH_LENGTH['SHA-512'];
+  return twice ? sha512(message) : message;
+}
+
 export type VerifyErrorCode =
   | 'unknown-key-spec'
   | 'unknown-algorithm'

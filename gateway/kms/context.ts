@@ -1,7 +1,7 @@
 // What an operation handler gets: the gateway, the facade's state, the authenticated principal,
 // and key lookup that always authorizes (so no handler can reach a key without the seam).
 import type { z } from 'zod';
-import { isSigningAlgorithm } from '../../contract/keys/specs.js';
+import { isSigningAlgorithm, kmsSigningMessage } from '../../contract/keys/specs.js';
 import { ClusterError, type Trace } from '../cluster-outcome.js';
 import type { KeyRecord } from '../keys.js';
 import { ACCOUNT_ACTIONS, messageDigestFor, type Action, type Approval, type Proposal, type RequestContext } from '../../policy/index.js';
@@ -167,7 +167,8 @@ function requestContext(operation: string, p: Record<string, unknown>): RequestC
   if (operation === 'ScheduleKeyDeletion') ctx.pendingWindowInDays = typeof p.PendingWindowInDays === 'number' ? p.PendingWindowInDays : 30;
   if (operation === 'Sign' && isSigningAlgorithm(alg) && typeof p.Message === 'string') {
     try {
-      ctx.digest = messageDigestFor(alg, ctx.messageType ?? 'RAW', new Uint8Array(Buffer.from(p.Message, 'base64')));
+      const message = kmsSigningMessage(alg, ctx.messageType, new Uint8Array(Buffer.from(p.Message, 'base64')));
+      ctx.digest = messageDigestFor(alg, ctx.messageType ?? 'RAW', message);
     } catch {
       // A digest of the wrong length: the handler refuses the request with ValidationException.
     }

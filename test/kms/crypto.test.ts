@@ -162,11 +162,11 @@ describe('Sign and Verify', () => {
     expect(verify(null, text('another message'), await publicKey(ed), out.Signature!)).toBe(false);
   });
 
-  it('Ed25519ph (ED25519_PH_SHA_512, DIGEST): noble verifies the signature', async () => {
+  it('Ed25519ph (ED25519_PH_SHA_512, DIGEST): noble verifies the signature over the digest, hashed again as AWS does (test/kms/ed25519ph.test.ts)', async () => {
     const digest = createHash('sha512').update(MESSAGE).digest();
     const out = await app.send(new SignCommand({ KeyId: ed, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' }));
     const raw = (await publicKey(ed)).export({ format: 'der', type: 'spki' }).subarray(-32);
-    expect(ed25519ph.verify(out.Signature!, MESSAGE, raw)).toBe(true);
+    expect(ed25519ph.verify(out.Signature!, digest, raw)).toBe(true);
     expect(ed25519ph.verify(out.Signature!, text('x'), raw)).toBe(false);
   });
 

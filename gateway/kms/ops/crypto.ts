@@ -5,7 +5,7 @@ import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:cry
 import { z } from 'zod';
 import { DecodeError } from '../../../signers/protocols/rsa/padding.js';
 import type { KeyRecord } from '../../keys.js';
-import { SIGNING_ALGORITHMS_BY_SPEC, type MessageType, type SigningAlgorithm } from '../../../contract/keys/specs.js';
+import { SIGNING_ALGORITHMS_BY_SPEC, kmsSigningMessage, type MessageType, type SigningAlgorithm } from '../../../contract/keys/specs.js';
 import { parseSpki } from '../../../contract/keys/spki.js';
 import { VerifyError, checkSigningRequest, verifySignature } from '../../verify.js';
 import { operation, type OpContext } from '../context.js';
@@ -85,7 +85,8 @@ export const Sign = operation(z.strictObject(signingInput), async (ctx, input) =
   const key = usableKey(ctx, input.KeyId, 'SIGN_VERIFY');
   const messageType = input.MessageType ?? 'RAW';
   checkSigning(ctx, key, input.SigningAlgorithm, messageType, input.Message);
-  ctx.noteRequest(input.SigningAlgorithm, input.Message);
+  const message = kmsSigningMessage(input.SigningAlgorithm, messageType as MessageType, input.Message);
+  ctx.noteRequest(input.SigningAlgorithm, message);
   if (input.DryRun) dryRunDone();
   let signature: Uint8Array;
   try {
@@ -93,7 +94,7 @@ export const Sign = operation(z.strictObject(signingInput), async (ctx, input) =
       keyId: key.keyId,
       algorithm: input.SigningAlgorithm as SigningAlgorithm,
       messageType: messageType as MessageType,
-      message: input.Message,
+      message,
       trace: ctx.trace,
       evidence: ctx.requestEvidence(),
     });
@@ -113,7 +114,7 @@ export const Verify = operation(z.strictObject({ ...signingInput, Signature: blo
     spki: Buffer.from(key.publicKey, 'base64'),
     algorithm: input.SigningAlgorithm as SigningAlgorithm,
     messageType: messageType as MessageType,
-    message: input.Message,
+    message: kmsSigningMessage(input.SigningAlgorithm, messageType as MessageType, input.Message),
     signature: input.Signature,
   });
   // AWS answers an invalid signature with an error, never SignatureValid: false.
