@@ -201,6 +201,7 @@ export class Cluster implements ClusterSessions {
     const scheme = schemeOfSpec(req.keySpec);
     if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
     if (!rsa && req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
+    await this.everySignerAnswers();
     const proposal = proposalSchema.safeParse(req.evidence?.proposal).data?.id;
     const journaled: CreationRecord = {
       keyId,
@@ -235,6 +236,23 @@ export class Cluster implements ClusterSessions {
     await commitCreation(this.active, this.creations, journaled, this.log);
     this.log.info({ keyId, keySpec: req.keySpec, scheme: record.scheme }, 'key created');
     return record;
+  }
+
+  /**
+   * Key generation needs every signer. Each is probed first, given quorumWaitMs (a loaded signer
+   * may be slow to answer): one that does not answer (hung, down) or cannot write its store fails
+   * the creation within the bound a request waits for signers, rather than after its calls'
+   * signerTimeoutMs and a rollback it cannot answer either.
+   */
+  private async everySignerAnswers(): Promise<void> {
+    const all = [...this.clients.values()];
+    const probes = await Promise.all(all.map((c) => c.probe(this.config.quorumWaitMs)));
+    const missing = all.filter((c, i) => !probes[i]!.healthy);
+    for (const c of missing) this.planner.observe(c, probes[all.indexOf(c)]!);
+    if (missing.length > 0) {
+      const why = missing.map((c) => `${c.name} (${probes[all.indexOf(c)]!.detail})`).join(', ');
+      throw new ClusterError('quorum-unavailable', `key generation needs every signer; ${why} failed its health probe`);
+    }
   }
 
   /**

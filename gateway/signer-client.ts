@@ -129,9 +129,13 @@ export class SignerClient {
         },
       );
       let timedOut = false;
+      // Settled here, not by the request's 'error': a request still waiting for its connection
+      // (a hung signer's TLS handshake, bounded only by signerTimeoutMs) reports that late.
       const giveUp = (why: string) => {
         timedOut = true;
+        clearTimeout(timer);
         req.destroy(new Error(why));
+        reject(new SignerUnavailableError(this.name, why, true));
       };
       const timer = setTimeout(() => giveUp(`no answer within ${timeoutMs} ms`), timeoutMs);
       const onAbort = () => giveUp(opts.signal?.reason instanceof Error ? opts.signal.reason.message : 'given up');
