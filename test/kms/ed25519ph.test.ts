@@ -3,7 +3,8 @@
 // hashed twice: once by you and once by KMS". The signature is Ed25519ph (RFC 8032 §5.1) with
 // M = the 64-byte Message, i.e. PH(M) = SHA-512(Message) — checked here with @noble/curves'
 // ed25519ph, which prehashes its message itself. KMS Verify agrees; and a lying gateway cannot
-// have the signers sign the Message itself as PH(M) (bytes the client did not ask for).
+// have the signers sign the Message itself as PH(M) (bytes the client did not ask for); the
+// gateway's and signers' audit entries agree on what was signed.
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,7 +36,6 @@ beforeAll(async () => {
   keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
   const spki = (await app.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!;
   publicKey = spki.subarray(-32);
-  signers = signerClients(tc, await gatewayIdentity(tc));
 }, 120_000);
 
 afterAll(async () => {
@@ -69,7 +69,20 @@ describe('Sign ED25519_PH_SHA_512 with MessageType DIGEST', () => {
     }
   });
 
+  it("the gateway's and the signers' audit entries name the same digest (audit verify cross-checks clean)", async () => {
+    await tc.down();
+    const out = await tc.mpchsm('audit', 'verify', '--dir', tc.dir).then(
+      (r) => ({ code: 0, text: r.stdout }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, text: e.stdout + e.stderr }),
+    );
+    expect(out.text).toContain('cross-check  ok');
+    expect(out.code).toBe(0);
+    await tc.up();
+  }, 90_000);
+
+  // Last: it releases partials no gateway entry names.
   it('a lying gateway cannot have the signers take the Message itself as PH(M)', async () => {
+    signers = signerClients(tc, await gatewayIdentity(tc));
     const body = { KeyId: keyId, Message: DIGEST.toString('base64'), MessageType: 'DIGEST', SigningAlgorithm: 'ED25519_PH_SHA_512' };
     const evidence = await appRequest(tc, 'TrentService.Sign', body);
     const ph = { algorithm: 'ED25519_PH_SHA_512', messageType: 'DIGEST' };
