@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as graphene from 'graphene-pk11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildShim, CKR, ckrOf, harness, hmacTestPath, modulePath, only, shaTestPath } from './helpers.js';
+import { buildShim, CKR, ckrOf, codesPath, harness, hmacTestPath, modulePath, only, shaTestPath } from './helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'p11-offline-'));
 const log = path.join(dir, 'module.log');
@@ -90,6 +90,51 @@ describe('before the gateway', () => {
     expect(rv('finalize')).toBe(CKR.OK);
     expect(rv('after_finalize')).toBe(CKR.CRYPTOKI_NOT_INITIALIZED);
     expect(readFileSync(log, 'utf8')).toMatch(/error: C_Login \(PIN KDF\): cannot connect to the gateway at 127\.0\.0\.1:9/);
+  });
+});
+
+/** CKR_RANDOM_SEED_NOT_SUPPORTED: the token's generator takes no seed from an application. */
+const RANDOM_SEED_NOT_SUPPORTED = 0x120;
+
+describe('return codes PKCS#11 3.0 specifies (C test program)', () => {
+  let steps: ReturnType<typeof harness>['steps'];
+  let status: number | null;
+  beforeAll(() => ({ steps, status } = harness(['offline'], { MPCHSM_PKCS11_CONF: unreachable }, 60_000, codesPath)));
+  const rv = (n: string) => only(steps, n).rv;
+
+  it('C_SeedRandom: not initialised, a bad session, a NULL seed, then "seed not supported"', () => {
+    expect(status).toBe(0);
+    expect(rv('seed_not_initialized')).toBe(CKR.CRYPTOKI_NOT_INITIALIZED);
+    expect(rv('seed_no_session')).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(rv('seed_null')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('seed')).toBe(RANDOM_SEED_NOT_SUPPORTED);
+    expect(rv('seed_empty')).toBe(RANDOM_SEED_NOT_SUPPORTED);
+  });
+
+  it('a wrong PIN sets CKF_USER_PIN_COUNT_LOW (CKU_USER) or CKF_SO_PIN_COUNT_LOW (CKU_SO); nothing locks', () => {
+    const flags = (n: string) => Number(/^flags=(0x[0-9a-f]+)$/.exec(only(steps, n).detail)![1]);
+    expect(flags('flags_before')).toBe(0x40d);
+    expect(rv('login_wrong_user')).toBe(CKR.PIN_INCORRECT);
+    expect(flags('flags_user_wrong')).toBe(0x40d | 0x10000);
+    expect(rv('login_wrong_so')).toBe(CKR.PIN_INCORRECT);
+    expect(flags('flags_so_wrong')).toBe(0x40d | 0x10000 | 0x100000);
+  });
+
+  it('C_CopyObject copies session objects, changing what a copy may change', () => {
+    expect(rv('copy_no_session')).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(rv('copy_no_out')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('copy_null_template')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('copy_bad_object')).toBe(CKR.OBJECT_HANDLE_INVALID);
+    expect(rv('copy_class')).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    expect(only(steps, 'copy')).toEqual({ rv: CKR.OK, detail: '' });
+    expect(only(steps, 'copy_label')).toEqual({ rv: CKR.OK, detail: 'copy' });
+    expect(only(steps, 'original_label')).toEqual({ rv: CKR.OK, detail: 'original' });
+    expect(only(steps, 'copy_same_label')).toEqual({ rv: CKR.OK, detail: 'original' });
+    expect(rv('copy_to_token_ro')).toBe(CKR.SESSION_READ_ONLY);
+    expect(rv('copy_to_token_no_login')).toBe(CKR.USER_NOT_LOGGED_IN);
+    expect(rv('copy_private_no_login')).toBe(CKR.USER_NOT_LOGGED_IN);
+    expect(rv('copy_unmodifiable_relabel')).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    expect(rv('copy_uncopyable')).toBe(CKR.ACTION_PROHIBITED);
   });
 });
 
