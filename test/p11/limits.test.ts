@@ -123,6 +123,27 @@ describe('before a login', () => {
     for (const s of [loggedIn, fresh]) s.destroy();
   }, 60_000);
 
+  it('answers public searches without a login, holding one unread answer at most', async () => {
+    await sleep(1500); // earlier tests' counts are written
+    const before = auditEntries(tc, 'gateway').length;
+    const s = await connect(port);
+    const [rv, objects] = await call(s, request(OP.FIND, '', []));
+    expect(rv).toBe(CKR.OK);
+    expect((objects as unknown[]).length).toBe(1); // the Ed25519 key's public half; never its private key
+    const answerBytes = frame([rv!, objects!]).length;
+    // Enough searches that their answers, were they all made, would fill 64 MiB; none is read.
+    const n = Math.ceil((64 * MiB) / answerBytes);
+    const one = frame(request(OP.FIND, '', []));
+    s.write(Buffer.concat(Array.from({ length: n }, () => one)));
+    s.pause();
+    await closed(s); // the pre-login idle timeout, once the gateway stopped reading
+    await sleep(2500);
+    const summaries = entriesSince(before).filter((e) => e.op === 'pkcs11.unauthenticated');
+    const answered = summaries.reduce((sum, e) => sum + (e.detail?.publicFinds ?? 0), 0);
+    // What the kernel's socket buffers took, and one more: far from all of them.
+    expect(answered * answerBytes).toBeLessThan(32 * MiB);
+  }, 60_000);
+
   it('closes connections without a login after 3 s idle, even ones dribbling a frame; logged-in ones stay', async () => {
     const started = Date.now();
     const silent = await connect(port);
