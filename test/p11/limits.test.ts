@@ -134,10 +134,12 @@ describe('before a login', () => {
     // Enough searches that their answers, were they all made, would fill 64 MiB; none is read.
     const n = Math.ceil((64 * MiB) / answerBytes);
     const one = frame(request(OP.FIND, '', []));
-    s.write(Buffer.concat(Array.from({ length: n }, () => one)));
     s.pause();
-    await closed(s); // the pre-login idle timeout, once the gateway stopped reading
-    await sleep(2500);
+    s.write(Buffer.concat(Array.from({ length: n }, () => one)));
+    await sleep(LIMITS.pkcs11PreLoginIdleMs + 1500); // the gateway stops reading, then closes the idle connection
+    s.on('data', () => undefined).resume(); // what the kernel buffered; then the close shows
+    await closed(s);
+    await sleep(1500); // the interval's summary is written
     const summaries = entriesSince(before).filter((e) => e.op === 'pkcs11.unauthenticated');
     const answered = summaries.reduce((sum, e) => sum + (e.detail?.publicFinds ?? 0), 0);
     // What the kernel's socket buffers took, and one more: far from all of them.
