@@ -389,7 +389,7 @@ describe('before a login (a public session, as on a hardware token)', () => {
       const cert = one(s, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }, { type: CKA.LABEL, value: certLabel }]);
       expect(attr(s, cert, CKA.ID)).toEqual(Buffer.of(0x42));
       expect(new X509Certificate(attr(s, cert, CKA.VALUE)).subject).toContain('rsa-sign holder');
-      // A public key signs nothing; a token key verifies for a logged-in principal only (the gateway decides).
+      // A public key signs nothing; a token key verifies for a logged-in principal only.
       expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.EDDSA }, edPub))).toBe(CKR.KEY_TYPE_INCONSISTENT);
       expect(ckrOf(() => lib.C_VerifyInit(s.handle, { mechanism: CKM.EDDSA }, edPub))).toBe(CKR.USER_NOT_LOGGED_IN);
       // Once logged in the private keys appear; after the logout they are gone again, even by handle.

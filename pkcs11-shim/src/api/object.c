@@ -84,6 +84,7 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject) {
   if (!o) rv = CKR_OBJECT_HANDLE_INVALID;
   else if (!o->uid) object_destroy(o);
   else if (!(s->flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
+  else if (M.login == LOGIN_NONE) rv = CKR_USER_NOT_LOGGED_IN; /* a public token object, seen before a login */
   else if (!(uid = strdup(o->uid))) rv = CKR_HOST_MEMORY;
   pthread_mutex_unlock(&M.lock);
   if (uid) rv = token_object_destroy(hObject, uid);
@@ -131,6 +132,7 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
   else if (!o->uid) rv = object_set_session(o, pTemplate, ulCount);
   else if (!object_bool(o, CKA_MODIFIABLE)) rv = CKR_ACTION_PROHIBITED;
   else if (!(s->flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
+  else if (M.login == LOGIN_NONE) rv = CKR_USER_NOT_LOGGED_IN;
   else if (!(uid = strdup(o->uid))) rv = CKR_HOST_MEMORY;
   pthread_mutex_unlock(&M.lock);
   if (uid) rv = token_object_set(uid, pTemplate, ulCount);
