@@ -49,10 +49,13 @@ CK_ULONG object_ulong(const object_t *o, CK_ATTRIBUTE_TYPE t, CK_ULONG dflt) {
 }
 
 /* Before a login only public objects are visible (CKA_PRIVATE false: public keys, certificates,
- * session objects), as on a hardware token; private keys never are. */
+ * session objects), as on a hardware token; private and secret keys never are, whatever the
+ * gateway says of them. */
 static int visible(const object_t *o) {
   if (o->destroyed) return 0;
-  return M.login != LOGIN_NONE || !object_bool(o, CKA_PRIVATE);
+  if (M.login != LOGIN_NONE) return 1;
+  CK_ULONG cls = object_ulong(o, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+  return !object_bool(o, CKA_PRIVATE) && cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY;
 }
 
 object_t *object_get(CK_OBJECT_HANDLE h) {
