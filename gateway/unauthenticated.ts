@@ -8,8 +8,8 @@ import type { AuditLog } from '../audit/log.js';
 
 /** Distinct source addresses are counted up to this many per interval. */
 const MAX_SOURCES = 10_000;
-/** Counts that are answers, not refusals (PKCS#11 public-key operations without a login). */
-const NOT_REFUSALS = new Set(['publicKeyOps', 'sources']);
+/** Counts that are answers, not refusals (PKCS#11 public-key operations and public-object searches without a login). */
+const NOT_REFUSALS = new Set(['publicKeyOps', 'publicFinds', 'sources']);
 
 export class UnauthenticatedTally {
   private counts = new Map<string, number>();

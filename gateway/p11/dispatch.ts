@@ -68,6 +68,8 @@ function asker(deps: P11Deps, login: Login, credential: string, args: unknown[],
   if (login === 'none') return undefined;
   // A session public key needs no login; a token key does.
   if (login === 'token-key' && !Buffer.isBuffer(shaped(keyRef, args[0], 'key (a handle or a template)'))) return undefined;
+  // No credential at all is a public session's request; a credential that fails is an ended login.
+  if (login === 'public' && credential === '') return undefined;
   return authenticate(deps, credential, log);
 }
 

@@ -146,9 +146,14 @@ function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: Fram
         }
         const { trace: _trace, ...line } = log;
         deps.log[log.principal === undefined ? 'debug' : 'info']({ ...line, ms: Date.now() - started }, 'pkcs11');
-        if (!socket.destroyed) socket.write(frame(answer));
+        // An answer not yet taken by the peer holds reading too: a client that sends requests and
+        // reads no answers (public searches need no login) leaves the gateway one answer at most.
+        const flushed = socket.destroyed || socket.write(frame(answer));
         conn.end();
-        if (conn.inFlight === 0 && !socket.destroyed) socket.resume();
+        if (conn.inFlight === 0 && !socket.destroyed) {
+          if (flushed) socket.resume();
+          else socket.once('drain', () => socket.resume());
+        }
       });
     }
   });

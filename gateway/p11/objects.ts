@@ -168,6 +168,9 @@ export function certificateObject(c: StoredCertificate, abi: Abi): P11Object {
   return { uid: `c:${c.id}`, attrs, sensitive: [], outLen: 0, labels: [label] };
 }
 
+/** CKA_PRIVATE false: what a public session (no login) may see. */
+export const isPublic = (o: P11Object): boolean => o.attrs.get(CKA.PRIVATE)?.equals(Buffer.of(0)) === true;
+
 export type Template = readonly (readonly [number, Buffer])[];
 
 /** Exact byte comparison per attribute (PKCS#11 §5.7 C_FindObjectsInit); sensitive never match. */

@@ -40,10 +40,11 @@ export interface RequestLog {
 /**
  * Who may send a request: anyone (C_Login, the PIN parameters, C_Logout, which needs only a
  * genuine credential); anyone with a session key but a logged-in principal with a token key
- * (C_Verify, C_Encrypt); a logged-in principal (the rest).
+ * (C_Verify, C_Encrypt); anyone without a credential, a logged-in principal with one
+ * (C_FindObjects: public objects before a login); a logged-in principal (the rest).
  */
-export type Login = 'none' | 'token-key' | 'principal';
-type PrincipalOf<L extends Login> = L extends 'principal' ? Principal : L extends 'token-key' ? Principal | undefined : undefined;
+export type Login = 'none' | 'token-key' | 'public' | 'principal';
+type PrincipalOf<L extends Login> = L extends 'principal' ? Principal : L extends 'token-key' | 'public' ? Principal | undefined : undefined;
 
 /** One request as its operation gets it. */
 export interface P11Call<A, P> {

@@ -10,10 +10,11 @@ export const modulePath = path.join(shimDir, 'build', 'libmpchsm-pkcs11.so');
 export const harnessPath = path.join(shimDir, 'build', 'harness');
 export const shaTestPath = path.join(shimDir, 'build', 'sha-test');
 export const hmacTestPath = path.join(shimDir, 'build', 'hmac-test');
+export const codesPath = path.join(shimDir, 'build', 'codes');
 
 /** Builds the module and the test programs (a no-op when they are up to date). */
 export function buildShim(): void {
-  execFileSync('make', ['-s', '-C', shimDir, 'build/libmpchsm-pkcs11.so', 'build/harness', 'build/sha-test', 'build/hmac-test'], { stdio: 'pipe' });
+  execFileSync('make', ['-s', '-C', shimDir, 'build/libmpchsm-pkcs11.so', 'build/harness', 'build/sha-test', 'build/hmac-test', 'build/codes'], { stdio: 'pipe' });
 }
 
 export interface Step {
@@ -21,9 +22,9 @@ export interface Step {
   detail: string;
 }
 
-/** Runs one harness scenario; returns its steps by name (a repeated step keeps every answer). */
-export function harness(args: string[], env: Record<string, string>, timeoutMs = 120_000): { steps: Map<string, Step[]>; status: number | null; stderr: string } {
-  const r = spawnSync(harnessPath, [modulePath, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: timeoutMs });
+/** Runs one scenario of the harness (or another C test program printing the same steps); returns its steps by name (a repeated step keeps every answer). */
+export function harness(args: string[], env: Record<string, string>, timeoutMs = 120_000, program = harnessPath): { steps: Map<string, Step[]>; status: number | null; stderr: string } {
+  const r = spawnSync(program, [modulePath, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: timeoutMs });
   const steps = new Map<string, Step[]>();
   for (const line of r.stdout.split('\n')) {
     const m = /^(\S+) 0x([0-9a-f]+)(?: (.*))?$/.exec(line);

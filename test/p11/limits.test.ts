@@ -110,8 +110,8 @@ describe('before a login', () => {
   it('takes frames over 64 KiB only when their header carries a valid login', async () => {
     const label = (n: number) => [[CKA.LABEL, Buffer.alloc(n, 0x61)]];
     const anonymous = await connect(port);
-    const [rv] = await call(anonymous, request(OP.FIND, '', label(60 * 1024)));
-    expect(rv).toBe(CKR.USER_NOT_LOGGED_IN);
+    // A public search (no credential: a session before its login) of 60 KiB is taken, and finds no public object with that label.
+    expect(await call(anonymous, request(OP.FIND, '', label(60 * 1024)))).toEqual([CKR.OK, []]);
     await expect(call(anonymous, request(OP.FIND, 'p11v1.forged.mac', label(70 * 1024)))).rejects.toThrow(/closed/);
 
     const loggedIn = await connect(port);
@@ -121,6 +121,29 @@ describe('before a login', () => {
     const fresh = await connect(port);
     expect((await call(fresh, request(OP.FIND, credential, label(MiB))))[0]).toBe(CKR.OK);
     for (const s of [loggedIn, fresh]) s.destroy();
+  }, 60_000);
+
+  it('answers public searches without a login, holding one unread answer at most', async () => {
+    await sleep(1500); // earlier tests' counts are written
+    const before = auditEntries(tc, 'gateway').length;
+    const s = await connect(port);
+    const [rv, objects] = await call(s, request(OP.FIND, '', []));
+    expect(rv).toBe(CKR.OK);
+    expect((objects as unknown[]).length).toBe(1); // the Ed25519 key's public half; never its private key
+    const answerBytes = frame([rv!, objects!]).length;
+    // Enough searches that their answers, were they all made, would fill 64 MiB; none is read.
+    const n = Math.ceil((64 * MiB) / answerBytes);
+    const one = frame(request(OP.FIND, '', []));
+    s.pause();
+    s.write(Buffer.concat(Array.from({ length: n }, () => one)));
+    await sleep(LIMITS.pkcs11PreLoginIdleMs + 1500); // the gateway stops reading, then closes the idle connection
+    s.on('data', () => undefined).resume(); // what the kernel buffered; then the close shows
+    await closed(s);
+    await sleep(1500); // the interval's summary is written
+    const summaries = entriesSince(before).filter((e) => e.op === 'pkcs11.unauthenticated');
+    const answered = summaries.reduce((sum, e) => sum + (e.detail?.publicFinds ?? 0), 0);
+    // What the kernel's socket buffers took, and one more: far from all of them.
+    expect(answered * answerBytes).toBeLessThan(32 * MiB);
   }, 60_000);
 
   it('closes connections without a login after 3 s idle, even ones dribbling a frame; logged-in ones stay', async () => {

@@ -3,6 +3,7 @@
 // under USER, attributes and searches, certificates, session objects, many sessions at once,
 // every refusal, a gateway restart, and TLS.
 import { constants, createHash, createPublicKey, createVerify, generateKeyPairSync, publicEncrypt, sign as nodeSign, verify as nodeVerify, X509Certificate } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ed25519, ed25519ph } from '@noble/curves/ed25519.js';
@@ -12,7 +13,7 @@ import type * as pkcs11 from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG, CKK, CKM, CKO } from '../../contract/pkcs11/ck.js';
 import { startCluster, type Principal, type TestCluster } from '../helpers/cluster.js';
-import { buildShim, CKR, ckrOf, ckrOfAsync, harness, only, stopModuleAndCluster, loadModule } from './helpers.js';
+import { buildShim, CKR, ckrOf, ckrOfAsync, codesPath, harness, modulePath, only, stopModuleAndCluster, loadModule } from './helpers.js';
 import { certificate, selfSigned } from './x509-build.js';
 
 const CK_PARAMS_RSA_OAEP = 4;
@@ -100,10 +101,11 @@ beforeAll(async () => {
 afterAll(() => stopModuleAndCluster(mod, tc), LONG);
 
 describe('logging in', () => {
-  it('keeps keys invisible before login and tells PIN and user type errors apart', () => {
+  it('keeps private keys invisible before login and tells PIN and user type errors apart', () => {
     const s = open();
     try {
       expect(find(s, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }])).toEqual([]);
+      expect(find(s, [])).toEqual([]); // no key yet; public ones show before a login (below)
       expect(ckrOf(() => s.login('wrong-pin', graphene.UserType.USER))).toBe(CKR.PIN_INCORRECT);
       expect(ckrOf(() => s.login(app.MPCHSM_PKCS11_PIN, graphene.UserType.SO))).toBe(CKR.PIN_INCORRECT); // an app PIN is no SO PIN
       expect(ckrOf(() => s.login(admin.MPCHSM_PKCS11_PIN, graphene.UserType.USER))).toBe(CKR.PIN_INCORRECT);
@@ -354,6 +356,80 @@ describe('objects', () => {
     other.close();
     expect(find(s, [{ type: CKA.LABEL, value: 'peer' }])).toEqual([]);
   });
+});
+
+describe('before a login (a public session, as on a hardware token)', () => {
+  const certLabel = 'public-cert';
+  beforeAll(() => {
+    // An application stores a public certificate for the RSA key, then logs out.
+    const s = open();
+    s.login(app.MPCHSM_PKCS11_PIN, graphene.UserType.USER);
+    const rsaPub = one(s, [{ type: CKA.ID, value: Buffer.of(0x42) }, { type: CKA.CLASS, value: CKO.PUBLIC_KEY }]);
+    const ca = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const der = certificate({ subject: 'rsa-sign holder', issuer: 'test ca', serial: 4098n, spki: attr(s, rsaPub, CKA.PUBLIC_KEY_INFO), issuerKey: ca.privateKey });
+    lib.C_CreateObject(s.handle, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }, { type: CKA.CERTIFICATE_TYPE, value: 0 }, { type: CKA.TOKEN, value: true }, { type: CKA.PRIVATE, value: false }, { type: CKA.VALUE, value: der }, { type: CKA.LABEL, value: certLabel }]);
+    s.logout();
+    s.close();
+  });
+
+  it('lists and reads public keys and certificates; private keys stay invisible and signing needs a login', () => {
+    const s = open();
+    try {
+      const all = find(s, []);
+      const classes = all.map((h) => attr(s, h, CKA.CLASS).readBigUInt64LE());
+      expect(classes.filter((c) => c === BigInt(CKO.PUBLIC_KEY)).length).toBe(5); // ed-test, ed-oid, rsa-sign, rsa-dec, ec-p256
+      expect(classes.filter((c) => c === BigInt(CKO.CERTIFICATE)).length).toBe(1);
+      expect(classes.filter((c) => c === BigInt(CKO.PRIVATE_KEY))).toEqual([]);
+      for (const h of all) expect(attr(s, h, CKA.PRIVATE)).toEqual(Buffer.of(0));
+      expect(find(s, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }])).toEqual([]);
+      expect(find(s, [{ type: CKA.PRIVATE, value: true }])).toEqual([]);
+      const edPub = one(s, [{ type: CKA.LABEL, value: 'ed-test' }]);
+      expect(attr(s, edPub, CKA.ID).toString('hex')).toBe(keys.ed);
+      expect(attr(s, edPub, CKA.EC_POINT).length).toBe(34);
+      const cert = one(s, [{ type: CKA.CLASS, value: CKO.CERTIFICATE }, { type: CKA.LABEL, value: certLabel }]);
+      expect(attr(s, cert, CKA.ID)).toEqual(Buffer.of(0x42));
+      expect(new X509Certificate(attr(s, cert, CKA.VALUE)).subject).toContain('rsa-sign holder');
+      // A public key signs nothing; a token key verifies for a logged-in principal only.
+      expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.EDDSA }, edPub))).toBe(CKR.KEY_TYPE_INCONSISTENT);
+      expect(ckrOf(() => lib.C_VerifyInit(s.handle, { mechanism: CKM.EDDSA }, edPub))).toBe(CKR.USER_NOT_LOGGED_IN);
+      // Once logged in the private keys appear; after the logout they are gone again, even by handle.
+      s.login(app.MPCHSM_PKCS11_PIN, graphene.UserType.USER);
+      const edPriv = one(s, [{ type: CKA.LABEL, value: 'ed-test' }, { type: CKA.CLASS, value: CKO.PRIVATE_KEY }]);
+      s.logout();
+      expect(ckrOf(() => attr(s, edPriv, CKA.LABEL))).toBe(CKR.OBJECT_HANDLE_INVALID);
+      expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.EDDSA }, edPriv))).toBe(CKR.KEY_HANDLE_INVALID);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('pkcs11-tool -O without --login lists the public keys and certificates only', () => {
+    const r = spawnSync('pkcs11-tool', ['--module', modulePath, '-O'], { env: { PATH: process.env.PATH, MPCHSM_PKCS11_CONF: app.MPCHSM_PKCS11_CONF }, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.match(/^Public Key Object/gm)?.length).toBe(5);
+    expect(r.stdout.match(/^Certificate Object/gm)?.length).toBe(1);
+    expect(r.stdout).toContain(`label:      ${certLabel}`);
+    expect(r.stdout).not.toMatch(/Private Key Object/);
+  });
+
+  it('C test program: C_CopyObject on a key and a certificate, and the PIN counter against the gateway', () => {
+    const { steps, status } = harness(['cluster', 'rsa-sign', certLabel], { MPCHSM_PKCS11_CONF: app.MPCHSM_PKCS11_CONF, CODES_PIN: app.MPCHSM_PKCS11_PIN }, 120_000, codesPath);
+    expect(status).toBe(0);
+    const rv = (n: string) => only(steps, n).rv;
+    const flags = (n: string) => Number(/^flags=(0x[0-9a-f]+)$/.exec(only(steps, n).detail)![1]);
+    expect(only(steps, 'public_before_login').detail).toBe('1');
+    expect(only(steps, 'private_before_login').detail).toBe('0');
+    expect(only(steps, 'public_label_before_login')).toEqual({ rv: CKR.OK, detail: 'rsa-sign' });
+    expect(rv('copy_public_key_before_login')).toBe(CKR.ACTION_PROHIBITED);
+    expect(flags('flags_before') & 0x10000).toBe(0);
+    expect(rv('login_wrong')).toBe(CKR.PIN_INCORRECT);
+    expect(flags('flags_wrong') & 0x70000).toBe(0x10000); // CKF_USER_PIN_COUNT_LOW; never FINAL_TRY or LOCKED
+    expect(rv('login')).toBe(CKR.OK);
+    expect(flags('flags_after_login') & 0x70000).toBe(0);
+    expect(only(steps, 'certificate_found').detail).toBe('1');
+    // Token keys and certificates have CKA_COPYABLE false: PKCS#11 3.0 says CKR_ACTION_PROHIBITED.
+    for (const step of ['copy_private_key', 'copy_public_key', 'copy_certificate', 'copy_certificate_to_session']) expect(rv(step), step).toBe(CKR.ACTION_PROHIBITED);
+  }, LONG);
 });
 
 describe('signing, verification, encryption, decryption', () => {

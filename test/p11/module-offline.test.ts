@@ -6,9 +6,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import * as graphene from 'graphene-pk11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildShim, CKR, ckrOf, harness, hmacTestPath, modulePath, only, shaTestPath } from './helpers.js';
+import { CKA, CKK, CKM, CKO } from '../../contract/pkcs11/ck.js';
+import { Abi, decodeValue, frame, OP, type Value } from '../../contract/pkcs11/wire.js';
+import { buildShim, CKR, ckrOf, codesPath, harness, hmacTestPath, modulePath, only, shaTestPath } from './helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'p11-offline-'));
 const log = path.join(dir, 'module.log');
@@ -93,6 +97,74 @@ describe('before the gateway', () => {
   });
 });
 
+/** CKR_RANDOM_SEED_NOT_SUPPORTED: the token's generator takes no seed from an application. */
+const RANDOM_SEED_NOT_SUPPORTED = 0x120;
+
+describe('return codes PKCS#11 3.0 specifies (C test program)', () => {
+  let steps: ReturnType<typeof harness>['steps'];
+  let status: number | null;
+  beforeAll(() => ({ steps, status } = harness(['offline'], { MPCHSM_PKCS11_CONF: unreachable }, 60_000, codesPath)));
+  const rv = (n: string) => only(steps, n).rv;
+
+  it('C_SeedRandom: not initialised, a bad session, a NULL seed, then "seed not supported"', () => {
+    expect(status).toBe(0);
+    expect(rv('seed_not_initialized')).toBe(CKR.CRYPTOKI_NOT_INITIALIZED);
+    expect(rv('seed_no_session')).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(rv('seed_null')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('seed')).toBe(RANDOM_SEED_NOT_SUPPORTED);
+    expect(rv('seed_empty')).toBe(RANDOM_SEED_NOT_SUPPORTED);
+  });
+
+  it('a wrong PIN sets CKF_USER_PIN_COUNT_LOW (CKU_USER) or CKF_SO_PIN_COUNT_LOW (CKU_SO); nothing locks', () => {
+    const flags = (n: string) => Number(/^flags=(0x[0-9a-f]+)$/.exec(only(steps, n).detail)![1]);
+    expect(flags('flags_before')).toBe(0x40d);
+    expect(rv('login_wrong_user')).toBe(CKR.PIN_INCORRECT);
+    expect(flags('flags_user_wrong')).toBe(0x40d | 0x10000);
+    expect(rv('login_wrong_so')).toBe(CKR.PIN_INCORRECT);
+    expect(flags('flags_so_wrong')).toBe(0x40d | 0x10000 | 0x100000);
+  });
+
+  it('C_CopyObject copies session objects, changing what a copy may change', () => {
+    expect(rv('copy_no_session')).toBe(CKR.SESSION_HANDLE_INVALID);
+    expect(rv('copy_no_out')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('copy_null_template')).toBe(CKR.ARGUMENTS_BAD);
+    expect(rv('copy_bad_object')).toBe(CKR.OBJECT_HANDLE_INVALID);
+    expect(rv('copy_class')).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    expect(only(steps, 'copy')).toEqual({ rv: CKR.OK, detail: '' });
+    expect(only(steps, 'copy_label')).toEqual({ rv: CKR.OK, detail: 'copy' });
+    expect(only(steps, 'original_label')).toEqual({ rv: CKR.OK, detail: 'original' });
+    expect(only(steps, 'copy_same_label')).toEqual({ rv: CKR.OK, detail: 'original' });
+    expect(rv('copy_to_token_ro')).toBe(CKR.SESSION_READ_ONLY);
+    expect(rv('copy_to_token_no_login')).toBe(CKR.USER_NOT_LOGGED_IN);
+    expect(rv('copy_private_no_login')).toBe(CKR.USER_NOT_LOGGED_IN);
+    expect(rv('copy_unmodifiable_relabel')).toBe(CKR.ATTRIBUTE_READ_ONLY);
+    expect(rv('copy_uncopyable')).toBe(CKR.ACTION_PROHIBITED);
+  });
+});
+
+/**
+ * A gateway for one test, in a worker thread: answers every search with `answer`, anything else
+ * with `refusal`; reports its port, then each request's body.
+ */
+const LIAR = `
+const net = require('node:net');
+const { parentPort, workerData: w } = require('node:worker_threads');
+const server = net.createServer((socket) => {
+  let buf = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const body = buf.subarray(4, 4 + buf.readUInt32BE(0));
+      buf = buf.subarray(4 + body.length);
+      parentPort.postMessage(body);
+      // [list, uint version, uint op, ...]: the op's 8 bytes follow 1+4 (list) and 1+8+1 (version, tag).
+      socket.write(Number(body.readBigUInt64BE(15)) === w.find ? w.answer : w.refusal);
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+`;
+
 describe('configuration problems', () => {
   const mod = graphene.Module.load(modulePath, 'mpchsm');
   const env = { ...process.env };
@@ -159,5 +231,54 @@ describe('configuration problems', () => {
       mod.finalize();
     }
     expect(readFileSync(log, 'utf8')).toMatch(/cannot connect to the gateway at ::1:9/);
+  });
+
+  it('before a login shows the public key a lying gateway sends, never a private key, and asks without a credential', async () => {
+    // A gateway that answers every search with a public key, a private key and a private key it calls public.
+    const abi = new Abi(1);
+    const object = (uid: string, cls: number, priv: boolean): Value => [Buffer.from(uid), [[CKA.CLASS, abi.ulong(cls)], [CKA.PRIVATE, Buffer.of(priv ? 1 : 0)], [CKA.LABEL, Buffer.from('lie')], [CKA.KEY_TYPE, abi.ulong(CKK.EC_EDWARDS)], [CKA.VERIFY, Buffer.of(1)], [CKA.SIGN, Buffer.of(1)]], [], 64];
+    const uid = (n: number, half: string) => `k:${String(n).repeat(8)}-${String(n).repeat(4)}-${String(n).repeat(4)}-${String(n).repeat(4)}-${String(n).repeat(12)}:${half}`;
+    const answer = frame([CKR.OK, [object(uid(1, 'pub'), CKO.PUBLIC_KEY, false), object(uid(1, 'priv'), CKO.PRIVATE_KEY, true), object(uid(2, 'priv'), CKO.PRIVATE_KEY, false)]]);
+    // The module's calls block this thread, so the gateway answers from a worker thread.
+    const asked: { op: number; credential: string }[] = [];
+    const worker = new Worker(LIAR, { eval: true, workerData: { answer, refusal: frame([CKR.DEVICE_ERROR, Buffer.from('not here')]), find: OP.FIND } });
+    const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+    worker.on('message', (body: Uint8Array) => {
+      const [, op, , credential] = decodeValue(Buffer.from(body)) as [number, number, number, Buffer];
+      asked.push({ op, credential: credential.toString() });
+    });
+    process.env.MPCHSM_PKCS11_CONF = conf('liar.conf', `gateway = 127.0.0.1:${port}\nlog = ${log}\ntimeout = 10\n`);
+    mod.initialize();
+    try {
+      const lib = mod.lib;
+      const session = mod.getSlots(0).open(graphene.SessionFlag.SERIAL_SESSION);
+      const find = (template: { type: number; value: number | Buffer | boolean }[]) => {
+        lib.C_FindObjectsInit(session.handle, template);
+        const found = lib.C_FindObjects(session.handle, 10);
+        lib.C_FindObjectsFinal(session.handle);
+        return found;
+      };
+      const found = find([{ type: CKA.LABEL, value: Buffer.from('lie') }]);
+      expect(found.length).toBe(1);
+      expect(lib.C_GetAttributeValue(session.handle, found[0]!, [{ type: CKA.CLASS }])[0]!.value).toEqual(abi.ulong(CKO.PUBLIC_KEY));
+      await sleep(200); // the worker's reports
+      expect(asked).toEqual([{ op: OP.FIND, credential: '' }]);
+      // A search for private keys before a login needs no gateway: it asks nothing.
+      expect(find([{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }])).toEqual([]);
+      await sleep(200);
+      expect(asked.length).toBe(1);
+      // The handles the cache holds for the private keys stay unusable.
+      for (let h = 1; h <= 3; h++) {
+        const handle = Buffer.alloc(8);
+        handle.writeBigUInt64LE(BigInt(h));
+        if (handle.equals(found[0]!)) continue;
+        expect(ckrOf(() => lib.C_SignInit(session.handle, { mechanism: CKM.EDDSA }, handle))).toBe(CKR.KEY_HANDLE_INVALID);
+      }
+      expect(ckrOf(() => lib.C_VerifyInit(session.handle, { mechanism: CKM.EDDSA }, found[0]!))).toBe(CKR.USER_NOT_LOGGED_IN);
+      session.close();
+    } finally {
+      mod.finalize();
+      await worker.terminate();
+    }
   });
 });

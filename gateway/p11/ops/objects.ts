@@ -13,7 +13,7 @@ import { Arns } from '../../kms/ids.js';
 import { parseInput } from '../../kms/input.js';
 import { OPERATIONS } from '../../kms/ops/index.js';
 import type { Principal } from '../../principals.js';
-import { certificateObject, encodeObject, matches } from '../objects.js';
+import { certificateObject, encodeObject, isPublic, matches } from '../objects.js';
 import { labelEvidence, proofSchema } from '../proof.js';
 import { bytes, p11Operation, templateSchema, type P11Deps } from '../request.js';
 import { requireRole } from '../roles.js';
@@ -23,9 +23,17 @@ import { importRsaKey, keyNaming } from './keygen.js';
 
 const MAX_LABEL = 256;
 
-export const find = p11Operation({ login: 'principal', args: z.tuple([templateSchema]) }, (deps, { abi, principal, args: [template] }) => {
-  authorize(principal, 'ListKeys');
-  return [allObjects(deps, abi).filter((o) => matches(o, template)).map(encodeObject)];
+/**
+ * C_FindObjectsInit: a logged-in principal searches every object; a public session (no login, as
+ * on a hardware token before C_Login) only the public ones (CKA_PRIVATE false: public keys and
+ * certificates not marked private), never a private key. A public search costs what any request
+ * before a login may (the listener's frame, connection and idle limits) and is counted, not
+ * recorded one by one (p11/unauthenticated.ts).
+ */
+export const find = p11Operation({ login: 'public', args: z.tuple([templateSchema]) }, (deps, { abi, principal, args: [template] }) => {
+  if (principal) authorize(principal, 'ListKeys');
+  const visible = principal ? allObjects(deps, abi) : allObjects(deps, abi).filter(isPublic);
+  return [visible.filter((o) => matches(o, template)).map(encodeObject)];
 });
 
 /** Attributes a certificate template may carry; the DER-derived ones are recomputed. */

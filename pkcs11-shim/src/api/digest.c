@@ -66,8 +66,14 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR pRandom, CK_ULONG ulLen)
   return rv;
 }
 
+/* The kernel's generator takes no seed from the module. PKCS#11 3.0 ranks that answer below the
+ * call's own errors, so a bad argument or session is reported as such first (as C_GenerateRandom
+ * checks them). */
 CK_RV C_SeedRandom(CK_SESSION_HANDLE h, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen) {
-  (void)h, (void)pSeed, (void)ulSeedLen;
   CHECK_INIT();
+  if (!pSeed && ulSeedLen) return CKR_ARGUMENTS_BAD;
+  session_t *s = session_get(h);
+  if (!s) return CKR_SESSION_HANDLE_INVALID;
+  session_put(s);
   return CKR_RANDOM_SEED_NOT_SUPPORTED;
 }

@@ -18,40 +18,57 @@ static const CK_ATTRIBUTE *template_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_A
   return NULL;
 }
 
-CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject) {
-  CHECK_INIT();
-  if (!phObject || !template_ok(pTemplate, ulCount)) return CKR_ARGUMENTS_BAD;
-  session_t *s = session_get(hSession);
-  if (!s) return CKR_SESSION_HANDLE_INVALID;
-  const CK_ATTRIBUTE *tok = template_find(pTemplate, ulCount, CKA_TOKEN);
+/* A new object from a template (C_CreateObject, C_CopyObject): a token object is the gateway's,
+ * and needs a read/write session and a login; a private session object needs a login. */
+static CK_RV create(const session_t *s, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out) {
+  const CK_ATTRIBUTE *tok = template_find(t, n, CKA_TOKEN);
   int token_object = tok && tok->ulValueLen == 1 && *(CK_BBOOL *)tok->pValue;
-  const CK_ATTRIBUTE *priv = template_find(pTemplate, ulCount, CKA_PRIVATE);
+  const CK_ATTRIBUTE *priv = template_find(t, n, CKA_PRIVATE);
   int private_object = priv && priv->ulValueLen == 1 && *(CK_BBOOL *)priv->pValue;
   int login;
   char *token = token_copy(&login);
   CK_RV rv;
   if (token_object && !(s->flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
   else if ((token_object || private_object) && login == LOGIN_NONE) rv = CKR_USER_NOT_LOGGED_IN;
-  else if (token_object) rv = token_object_create(token, pTemplate, ulCount, phObject);
+  else if (token_object) rv = token_object_create(token, t, n, out);
   else {
     pthread_mutex_lock(&M.lock);
-    rv = object_create_session(hSession, pTemplate, ulCount, phObject);
+    rv = object_create_session(s->handle, t, n, out);
     pthread_mutex_unlock(&M.lock);
   }
   free(token);
+  return rv;
+}
+
+CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject) {
+  CHECK_INIT();
+  if (!phObject || !template_ok(pTemplate, ulCount)) return CKR_ARGUMENTS_BAD;
+  session_t *s = session_get(hSession);
+  if (!s) return CKR_SESSION_HANDLE_INVALID;
+  CK_RV rv = create(s, pTemplate, ulCount, phObject);
   session_put(s);
   return rv;
 }
 
+/* Token keys and certificates are not copyable (CKA_COPYABLE false: CKR_ACTION_PROHIBITED, as
+ * PKCS#11 3.0 §5.7 says); session objects are, into the session or (CKA_TOKEN) onto the token. */
 CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
                    CK_OBJECT_HANDLE_PTR phNewObject) {
-  (void)pTemplate, (void)ulCount, (void)phNewObject;
   CHECK_INIT();
+  if (!phNewObject || !template_ok(pTemplate, ulCount)) return CKR_ARGUMENTS_BAD;
   session_t *s = session_get(hSession);
   if (!s) return CKR_SESSION_HANDLE_INVALID;
+  CK_ATTRIBUTE *t = NULL;
+  CK_ULONG n = 0;
   pthread_mutex_lock(&M.lock);
-  CK_RV rv = object_get(hObject) ? CKR_ACTION_PROHIBITED : CKR_OBJECT_HANDLE_INVALID;
+  object_t *o = object_get(hObject);
+  CK_RV rv;
+  if (!o) rv = CKR_OBJECT_HANDLE_INVALID;
+  else if (!object_bool(o, CKA_COPYABLE)) rv = CKR_ACTION_PROHIBITED;
+  else rv = object_copy_template(o, pTemplate, ulCount, &t, &n);
   pthread_mutex_unlock(&M.lock);
+  if (rv == CKR_OK) rv = create(s, t, n, phNewObject);
+  template_free(t, n);
   session_put(s);
   return rv;
 }
@@ -67,6 +84,7 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject) {
   if (!o) rv = CKR_OBJECT_HANDLE_INVALID;
   else if (!o->uid) object_destroy(o);
   else if (!(s->flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
+  else if (M.login == LOGIN_NONE) rv = CKR_USER_NOT_LOGGED_IN; /* a public token object, seen before a login */
   else if (!(uid = strdup(o->uid))) rv = CKR_HOST_MEMORY;
   pthread_mutex_unlock(&M.lock);
   if (uid) rv = token_object_destroy(hObject, uid);
@@ -114,6 +132,7 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
   else if (!o->uid) rv = object_set_session(o, pTemplate, ulCount);
   else if (!object_bool(o, CKA_MODIFIABLE)) rv = CKR_ACTION_PROHIBITED;
   else if (!(s->flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
+  else if (M.login == LOGIN_NONE) rv = CKR_USER_NOT_LOGGED_IN;
   else if (!(uid = strdup(o->uid))) rv = CKR_HOST_MEMORY;
   pthread_mutex_unlock(&M.lock);
   if (uid) rv = token_object_set(uid, pTemplate, ulCount);

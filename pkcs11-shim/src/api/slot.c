@@ -52,6 +52,9 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
   pad(pInfo->model, sizeof pInfo->model, "threshold");
   pad(pInfo->serialNumber, sizeof pInfo->serialNumber, "0000000000000001");
   pInfo->flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+  /* No PIN is ever locked, so there is no final try either: only the count of wrong PINs. */
+  if (login_pin_count_low(CKU_USER)) pInfo->flags |= CKF_USER_PIN_COUNT_LOW;
+  if (login_pin_count_low(CKU_SO)) pInfo->flags |= CKF_SO_PIN_COUNT_LOW;
   pthread_mutex_lock(&M.lock);
   CK_ULONG n = M.nsessions, rw = 0;
   for (size_t i = 0; i < M.nsessions; i++) rw += (M.sessions[i]->flags & CKF_RW_SESSION) != 0;

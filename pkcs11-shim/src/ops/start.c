@@ -33,8 +33,8 @@ static CK_RV check_key(int kind, const mech_info_t *mi, const object_t *o) {
   return CKR_OK;
 }
 
-/* Only applications (CKU_USER) use token keys. Under another login the module expects a
- * refusal and lets the gateway give it, so that it is recorded there; an application's
+/* Only applications (CKU_USER) use token keys. Under an administrator's login the module expects
+ * a refusal and lets the gateway give it, so that it is recorded there; an application's
  * operations cost no extra round trip. */
 static int needs_check(const key_ref_t *k, int login) { return k->uid && login != LOGIN_USER; }
 
@@ -51,6 +51,8 @@ CK_RV op_start(int kind, crypto_op_t *op, const CK_MECHANISM *m, CK_OBJECT_HANDL
     if (rv == CKR_OK) rv = key_ref_from(o, &op->key);
     pthread_mutex_unlock(&M.lock);
     static const char *const what[] = {"C_SignInit", "C_VerifyInit", "C_EncryptInit", "C_DecryptInit"};
+    /* Before a login a token's public key is visible, but only a login may use it. */
+    if (rv == CKR_OK && op->key.uid && login == LOGIN_NONE) rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK && needs_check(&op->key, login)) {
       char *token = token_copy(NULL);
       rv = rpc_check(token, KIND_NAMES[kind], op->key.uid, what[kind], M.cfg.timeout_ms);

@@ -59,7 +59,32 @@ static CK_RV kdf_params(uint8_t salt[AUTH_SALT_MAX], size_t *salt_len, uint32_t 
   return rv;
 }
 
+/* The gateway keeps no count of wrong PINs and locks no PIN (each principal's PIN is its own and
+ * names it, so a wrong one names no one): what the module can say honestly is what it saw itself.
+ * Called with each login's outcome. */
+static CK_RV count_pin(CK_USER_TYPE userType, CK_RV rv) {
+  pthread_mutex_lock(&M.lock);
+  unsigned long *n = &M.wrong_pins[userType == CKU_SO];
+  if (rv == CKR_PIN_INCORRECT) ++*n;
+  else if (rv == CKR_OK) *n = 0;
+  pthread_mutex_unlock(&M.lock);
+  return rv;
+}
+
+int login_pin_count_low(CK_USER_TYPE userType) {
+  pthread_mutex_lock(&M.lock);
+  int low = M.wrong_pins[userType == CKU_SO] > 0;
+  pthread_mutex_unlock(&M.lock);
+  return low;
+}
+
+static CK_RV login_exchange(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_ULONG pin_len);
+
 CK_RV login_start(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_ULONG pin_len) {
+  return count_pin(userType, login_exchange(userType, pin, pin_len));
+}
+
+static CK_RV login_exchange(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_ULONG pin_len) {
   pthread_mutex_lock(&M.lock);
   CK_RV rv = CKR_OK;
   int want = userType == CKU_SO ? LOGIN_SO : LOGIN_USER;

@@ -48,11 +48,14 @@ CK_ULONG object_ulong(const object_t *o, CK_ATTRIBUTE_TYPE t, CK_ULONG dflt) {
   return v;
 }
 
-/* Token objects are all behind login; a session object only if it is CKA_PRIVATE. */
+/* Before a login only public objects are visible (CKA_PRIVATE false: public keys, certificates,
+ * session objects), as on a hardware token; private and secret keys never are, whatever the
+ * gateway says of them. */
 static int visible(const object_t *o) {
   if (o->destroyed) return 0;
   if (M.login != LOGIN_NONE) return 1;
-  return !o->uid && !object_bool(o, CKA_PRIVATE);
+  CK_ULONG cls = object_ulong(o, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+  return !object_bool(o, CKA_PRIVATE) && cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY;
 }
 
 object_t *object_get(CK_OBJECT_HANDLE h) {
@@ -211,7 +214,7 @@ CK_RV object_create_session(CK_SESSION_HANDLE owner, const CK_ATTRIBUTE *t, CK_U
     CK_ATTRIBUTE_TYPE type;
     const void *v;
     size_t len;
-  } defaults[] = {{CKA_TOKEN, &no, 1},       {CKA_PRIVATE, &no, 1},    {CKA_MODIFIABLE, &yes, 1}, {CKA_COPYABLE, &no, 1},
+  } defaults[] = {{CKA_TOKEN, &no, 1},       {CKA_PRIVATE, &no, 1},    {CKA_MODIFIABLE, &yes, 1}, {CKA_COPYABLE, &yes, 1},
                   {CKA_DESTROYABLE, &yes, 1}, {CKA_LABEL, "", 0},       {CKA_VERIFY, &yes, 1},     {CKA_ENCRYPT, &yes, 1}};
   for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
     if ((defaults[i].type == CKA_VERIFY || defaults[i].type == CKA_ENCRYPT) && cls != CKO_PUBLIC_KEY) continue;
@@ -236,6 +239,42 @@ CK_RV object_set_session(object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n) {
   for (CK_ULONG i = 0; i < n; i++)
     if (set_attr(o, t[i].type, t[i].pValue, t[i].pValue ? t[i].ulValueLen : 0)) return CKR_HOST_MEMORY;
   return CKR_OK;
+}
+
+/* PKCS#11 3.0 §5.7: a copy may change what can ordinarily be modified, and CKA_TOKEN and
+ * CKA_PRIVATE; an object's class and type stay. */
+CK_RV object_copy_template(const object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE **out, CK_ULONG *nout) {
+  int modifiable = object_bool(o, CKA_MODIFIABLE);
+  for (CK_ULONG i = 0; i < n; i++) {
+    CK_ATTRIBUTE_TYPE type = t[i].type;
+    if (type == CKA_CLASS || type == CKA_KEY_TYPE || type == CKA_CERTIFICATE_TYPE) return CKR_ATTRIBUTE_READ_ONLY;
+    if (!modifiable && type != CKA_TOKEN && type != CKA_PRIVATE) return CKR_ATTRIBUTE_READ_ONLY;
+  }
+  CK_ATTRIBUTE *m = calloc(o->nattrs + n + 1, sizeof *m);
+  if (!m) return CKR_HOST_MEMORY;
+  CK_ULONG k = 0;
+  for (size_t i = 0; i < o->nattrs + n; i++) {
+    CK_ATTRIBUTE_TYPE type = i < o->nattrs ? o->attrs[i].type : t[i - o->nattrs].type;
+    const void *v = i < o->nattrs ? o->attrs[i].value : t[i - o->nattrs].pValue;
+    size_t len = i < o->nattrs ? o->attrs[i].len : t[i - o->nattrs].ulValueLen;
+    int replaced = 0;
+    for (CK_ULONG j = 0; i < o->nattrs && j < n; j++) replaced |= t[j].type == type;
+    if (replaced) continue;
+    m[k] = (CK_ATTRIBUTE){type, malloc(len ? len : 1), len};
+    if (!m[k].pValue) {
+      template_free(m, k);
+      return CKR_HOST_MEMORY;
+    }
+    if (len) memcpy(m[k].pValue, v, len);
+    k++;
+  }
+  *out = m, *nout = k;
+  return CKR_OK;
+}
+
+void template_free(CK_ATTRIBUTE *t, CK_ULONG n) {
+  for (CK_ULONG i = 0; t && i < n; i++) free(t[i].pValue);
+  free(t);
 }
 
 void object_destroy(object_t *o) {

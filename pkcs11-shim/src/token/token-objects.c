@@ -82,6 +82,18 @@ static int key_type_shown(const object_t *o) {
   }
 }
 
+/* Whether a search before a login could find a token object: not one for private objects or
+ * keys only a login sees (those searches need no round trip). */
+static int may_find_public(const CK_ATTRIBUTE *t, CK_ULONG n) {
+  for (CK_ULONG i = 0; i < n; i++) {
+    CK_ULONG v = 0;
+    if (t[i].ulValueLen == sizeof v && t[i].type == CKA_CLASS) memcpy(&v, t[i].pValue, sizeof v);
+    if (t[i].type == CKA_CLASS && (v == CKO_PRIVATE_KEY || v == CKO_SECRET_KEY)) return 0;
+    if (t[i].type == CKA_PRIVATE && t[i].ulValueLen == 1 && *(const CK_BBOOL *)t[i].pValue) return 0;
+  }
+  return 1;
+}
+
 CK_RV objects_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE **found_out, size_t *nfound_out) {
   CK_RV rv = CKR_OK;
   CK_OBJECT_HANDLE *found = NULL;
@@ -89,8 +101,9 @@ CK_RV objects_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE **found_o
   char *token = token_copy(NULL);
   rpc_t q = {0};
   uint32_t count = 0;
-  if (token) {
-    /* Token objects: the gateway matches the template against what the principal may see. */
+  if (token || may_find_public(t, n)) {
+    /* Token objects: the gateway matches the template against what the principal may see, or
+     * without a login (no credential), against the public objects. */
     rpc_begin(&q, OP_FIND, token, 1);
     wb_template(&q.w, t, n);
     rv = rpc_call(&q, "C_FindObjectsInit", M.cfg.timeout_ms, 1);
@@ -106,7 +119,7 @@ CK_RV objects_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE **found_o
     CK_OBJECT_HANDLE h = object_upsert_from_wire(&q.r);
     if (h == 0) rv = CKR_DEVICE_ERROR, log_msg(LOG_ERROR, "C_FindObjectsInit: the gateway sent a malformed object");
     else if (h == (CK_OBJECT_HANDLE)-1) rv = CKR_HOST_MEMORY;
-    else if (key_type_shown(M.objects[h - 1])) found[nfound++] = h;
+    else if (key_type_shown(M.objects[h - 1]) && object_get(h)) found[nfound++] = h; /* visible to this login */
   }
   for (size_t i = 0; rv == CKR_OK && i < M.nobjects; i++) {
     object_t *o = M.objects[i];

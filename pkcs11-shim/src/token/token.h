@@ -56,6 +56,10 @@ CK_RV object_read_attributes(const object_t *o, CK_ATTRIBUTE *t, CK_ULONG n);
 CK_OBJECT_HANDLE object_upsert_from_wire(rbuf *r);
 CK_RV object_create_session(CK_SESSION_HANDLE owner, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
 CK_RV object_set_session(object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n);
+/* C_CopyObject's new object: o's attributes with the template's in their place, in a malloc'ed
+ * template (values copied; template_free). CKR_ATTRIBUTE_READ_ONLY for what a copy cannot change. */
+CK_RV object_copy_template(const object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE **out, CK_ULONG *nout);
+void template_free(CK_ATTRIBUTE *t, CK_ULONG n);
 void object_destroy(object_t *o);
 void objects_destroy_key(const char *uid); /* both objects of the token key `uid` names */
 void objects_drop_session(CK_SESSION_HANDLE owner); /* 0: every session object */
@@ -118,6 +122,8 @@ void sessions_free_all(void); /* at C_Finalize: every session, in use or not */
 enum { LOGIN_NONE, LOGIN_USER, LOGIN_SO };
 /* C_Login past its session and argument checks: userType is CKU_USER or CKU_SO, pin not NULL. */
 CK_RV login_start(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_ULONG pin_len);
+/* Whether a wrong PIN of that type was given since its last successful login. Takes M.lock. */
+int login_pin_count_low(CK_USER_TYPE userType);
 CK_RV login_stop(void); /* C_Logout past its session check */
 /* Ends the login (M.lock held, or at C_Finalize): the request key is wiped, not just
  * forgotten. Returns the credential, to announce a logout for and free. */
@@ -141,6 +147,9 @@ typedef struct {
    * that MACs its Sign/Decrypt requests (wiped at logout). */
   char *principal;
   uint8_t request_key[HMAC_SHA256_LEN];
+  /* Wrong PINs this module was answered since the last login of each type succeeded (CKU_USER,
+   * CKU_SO): C_GetTokenInfo's CKF_USER_PIN_COUNT_LOW / CKF_SO_PIN_COUNT_LOW. */
+  unsigned long wrong_pins[2];
   session_t **sessions;
   size_t nsessions, sessions_cap;
   CK_SESSION_HANDLE next_session;
