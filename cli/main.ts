@@ -9,6 +9,7 @@ import { up, down, status } from './cluster.js';
 import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRemove } from './membership.js';
 import { keyRefresh } from './keys.js';
 import { principalPropose, principalRequest } from './principal-request.js';
+import { p11Kit } from './p11-kit.js';
 import { partyCommand, genesisCommand, adminCommand } from './party-commands.js';
 
 const USAGE = `usage:
@@ -31,6 +32,7 @@ const USAGE = `usage:
   mpchsm gateway start --dir G --genesis FILE [--detach] [--json]   (passphrase on stdin)
   mpchsm signer stop --dir S | mpchsm gateway stop --dir G
   mpchsm principal request --name NAME --role app|auditor|admin --genesis FILE --dir P [--json]
+  mpchsm p11-kit install|remove [--user|--system] [--json]
   mpchsm principal propose FILE --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer add --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm signer admit NAME --as ADMINISTRATOR [--dir DIR] [--json]
@@ -73,6 +75,8 @@ export async function main(argv: string[]): Promise<void> {
         gateway: { type: 'string' },
         signer: { type: 'string', multiple: true },
         admin: { type: 'string', multiple: true },
+        user: { type: 'boolean', default: false },
+        system: { type: 'boolean', default: false },
       },
       strict: true,
     });
@@ -136,6 +140,10 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'admin':
         await adminCommand(positionals, values);
+        break;
+      case 'p11-kit':
+        if (positionals.length !== 1) throw new Error(`p11-kit takes 'install' or 'remove'\n${USAGE}`);
+        await p11Kit(positionals[0], values);
         break;
       case 'genesis':
         await genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum) });
