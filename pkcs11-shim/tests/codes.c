@@ -6,19 +6,12 @@
  *   codes MODULE offline                            (no gateway needed)
  *   codes MODULE cluster KEY_LABEL CERT_LABEL       (env CODES_PIN: a CKU_USER PIN)
  */
-#include <dlfcn.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../include/pkcs11.h"
+#include "steps.h"
 
 static CK_FUNCTION_LIST *f;
-
-static void step(const char *name, CK_RV rv, const char *detail) {
-  printf("%s 0x%lx%s%s\n", name, rv, detail ? " " : "", detail ? detail : "");
-  fflush(stdout);
-}
 
 static CK_FLAGS token_flags(void) {
   CK_TOKEN_INFO ti;
@@ -29,7 +22,7 @@ static CK_FLAGS token_flags(void) {
 static void flags_step(const char *name) {
   char d[40];
   snprintf(d, sizeof d, "flags=0x%lx", token_flags());
-  step(name, CKR_OK, d);
+  step(name, CKR_OK, "%s", d);
 }
 
 static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *label, CK_ULONG *count) {
@@ -47,7 +40,7 @@ static void label_step(const char *name, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h
   CK_ATTRIBUTE a = {CKA_LABEL, label, sizeof label - 1};
   CK_RV rv = f->C_GetAttributeValue(s, h, &a, 1);
   if (rv == CKR_OK) label[a.ulValueLen] = 0;
-  step(name, rv, label);
+  step(name, rv, "%s", label);
 }
 
 static int offline(void) {
@@ -116,10 +109,10 @@ static int cluster(const char *key_label, const char *cert_label) {
   char d[32];
   CK_OBJECT_HANDLE pub = find(s, CKO_PUBLIC_KEY, key_label, &n);
   snprintf(d, sizeof d, "%lu", n);
-  step("public_before_login", CKR_OK, d);
+  step("public_before_login", CKR_OK, "%s", d);
   find(s, CKO_PRIVATE_KEY, key_label, &n);
   snprintf(d, sizeof d, "%lu", n);
-  step("private_before_login", CKR_OK, d);
+  step("private_before_login", CKR_OK, "%s", d);
   label_step("public_label_before_login", s, pub);
   CK_OBJECT_HANDLE h;
   step("copy_public_key_before_login", f->C_CopyObject(s, pub, NULL, 0, &h), NULL);
@@ -133,7 +126,7 @@ static int cluster(const char *key_label, const char *cert_label) {
   CK_OBJECT_HANDLE priv = find(s, CKO_PRIVATE_KEY, key_label, &n);
   CK_OBJECT_HANDLE cert = find(s, CKO_CERTIFICATE, cert_label, &n);
   snprintf(d, sizeof d, "%lu", n);
-  step("certificate_found", CKR_OK, d);
+  step("certificate_found", CKR_OK, "%s", d);
   CK_ATTRIBUTE relabel = {CKA_LABEL, "copy", 4};
   step("copy_private_key", f->C_CopyObject(s, priv, NULL, 0, &h), NULL);
   step("copy_public_key", f->C_CopyObject(s, pub, &relabel, 1, &h), NULL);
@@ -147,15 +140,8 @@ static int cluster(const char *key_label, const char *cert_label) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: codes MODULE offline|cluster ...\n");
-    return 2;
-  }
-  void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    fprintf(stderr, "%s\n", dlerror());
-    return 2;
-  }
+  void *lib = open_module(argc, argv, "codes MODULE offline|cluster ...");
+  if (!lib) return 2;
   CK_C_GetFunctionList gfl = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
   if (!gfl || gfl(&f) != CKR_OK) return 2;
   if (!strcmp(argv[2], "offline")) return offline();

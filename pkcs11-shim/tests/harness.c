@@ -8,36 +8,17 @@
  *   harness MODULE fork SIGN_LABEL                        (env HARNESS_PIN)
  *   harness MODULE so-destroy-cert LABEL                  (env HARNESS_PIN: a CKU_SO PIN)
  */
-#include <dlfcn.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "../include/pkcs11.h"
+#include "steps.h"
 
 static CK_FUNCTION_LIST *f;
 static const char *pin;
-
-__attribute__((format(printf, 3, 4))) static void step(const char *name, CK_RV rv, const char *fmt, ...) {
-  static pthread_mutex_t out = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&out);
-  printf("%s 0x%lx", name, rv);
-  if (fmt) {
-    va_list ap;
-    va_start(ap, fmt);
-    putchar(' ');
-    vprintf(fmt, ap);
-    va_end(ap);
-  }
-  putchar('\n');
-  fflush(stdout);
-  pthread_mutex_unlock(&out);
-}
 
 /* The call runs before its outputs are printed (argument order is unspecified in C). */
 #define STEP(name, call)          \
@@ -368,15 +349,8 @@ static int so_destroy_cert(const char *label) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: harness MODULE offline|lengths|threads|fork ...\n");
-    return 2;
-  }
-  void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    fprintf(stderr, "%s\n", dlerror());
-    return 2;
-  }
+  void *lib = open_module(argc, argv, "harness MODULE offline|lengths|threads|fork ...");
+  if (!lib) return 2;
   CK_C_GetFunctionList gfl = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
   CK_RV rv = gfl(&f);
   step("get_function_list", rv, "%d.%d", f->version.major, f->version.minor);
