@@ -7,8 +7,7 @@
 import type { AuditLog } from '../audit/log.js';
 import { readLogPage, type LogPage } from '../audit/page.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
-import { hostFacts } from '../contract/posture/host.js';
-import { signPosture, type SignedPosture } from '../contract/posture/report.js';
+import { reportSelf, type SignedPosture } from '../contract/posture/report.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { Cluster } from './cluster.js';
 import { gatewayPolicy } from './governance.js';
@@ -44,18 +43,8 @@ export async function clusterPosture(d: PostureDeps, nonce: string): Promise<Clu
       }
     }),
   );
-  const own = {
-    party: d.identity.public.name,
-    role: 'gateway' as const,
-    fingerprint: d.identity.fingerprint,
-    nonce,
-    time: Date.now(),
-    ...hostFacts(d.dir),
-    seal: d.sealKind,
-    epoch: { governanceVersion: gatewayPolicy().governance.version },
-    auditHead,
-  };
-  return { Gateway: signPosture(own, d.identity.signSecretKey), Signers: signers };
+  const own = reportSelf({ identity: d.identity, role: 'gateway', nonce, dataDir: d.dir, seal: d.sealKind, epoch: { governanceVersion: gatewayPolicy().governance.version }, auditHead });
+  return { Gateway: own, Signers: signers };
 }
 
 /** A page of the gateway's own log (`party` "gateway") or an active signer's. */

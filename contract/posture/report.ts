@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { canonicalDigest, DOMAINS } from '../canonical.js';
 import { fromHex, toHex } from '../bytes.js';
 import { ed25519Sign, ed25519Verify } from '../identity/curve25519.js';
-import { fingerprint, type PublicIdentity } from '../identity/identity.js';
+import { fingerprint, type IdentitySecrets, type PublicIdentity } from '../identity/identity.js';
+import { hostFacts } from './host.js';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
 /** A nonce the asker draws: 16 to 64 random bytes, hex. */
@@ -54,6 +55,24 @@ export class PostureError extends Error {
 export function signPosture(report: PostureReport, signSecretKey: Uint8Array): SignedPosture {
   const r = postureReportSchema.parse(report);
   return { report: r, signature: toHex(ed25519Sign(canonicalDigest(DOMAINS.posture, r), signSecretKey)) };
+}
+
+/**
+ * A party's report about itself over the asker's `nonce`, signed with its identity key: its
+ * host facts (host.ts) read now from its data directory `dataDir`, with its seal, epoch and audit
+ * head as the party gives them. The signer daemon and the gateway report alike through this.
+ */
+export function reportSelf(o: {
+  identity: IdentitySecrets;
+  role: PostureReport['role'];
+  nonce: string;
+  dataDir: string;
+  seal: string;
+  epoch: PostureReport['epoch'];
+  auditHead: PostureReport['auditHead'];
+}): SignedPosture {
+  const { identity, dataDir, ...given } = o;
+  return signPosture({ ...given, party: identity.public.name, fingerprint: identity.fingerprint, time: Date.now(), ...hostFacts(dataDir) }, identity.signSecretKey);
 }
 
 /**

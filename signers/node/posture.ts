@@ -7,8 +7,7 @@ import type { AuditLog } from '../../audit/log.js';
 import { readLogPage } from '../../audit/page.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
-import { hostFacts } from '../../contract/posture/host.js';
-import { signPosture } from '../../contract/posture/report.js';
+import { reportSelf } from '../../contract/posture/report.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { Answer } from './rpc.js';
 import type { PolicyGuard } from './guard/index.js';
@@ -26,18 +25,8 @@ export class Posture {
   /** The signed report; the data directory is the one holding the store. */
   report(body: unknown): Answer<typeof posture.report> {
     const { nonce } = posture.report.request.parse(body);
-    const report = {
-      party: this.identity.public.name,
-      role: 'signer' as const,
-      fingerprint: this.identity.fingerprint,
-      nonce,
-      time: Date.now(),
-      ...hostFacts(path.dirname(this.store.dir)),
-      seal: this.store.sealerKind,
-      epoch: this.guard.epoch,
-      auditHead: this.audit.head(),
-    };
-    return { report: signPosture(report, this.identity.signSecretKey) };
+    const { identity, store, guard, audit: log } = this;
+    return { report: reportSelf({ identity, role: 'signer', nonce, dataDir: path.dirname(store.dir), seal: store.sealerKind, epoch: guard.epoch, auditHead: log.head() }) };
   }
 
   /** A page of this signer's own log, up to its durable head now. */
