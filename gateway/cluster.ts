@@ -245,12 +245,11 @@ export class Cluster implements ClusterSessions {
    * signerTimeoutMs and a rollback it cannot answer either.
    */
   private async everySignerAnswers(): Promise<void> {
-    const all = [...this.clients.values()];
-    const probes = await Promise.all(all.map((c) => c.probe(this.config.quorumWaitMs)));
-    const missing = all.filter((c, i) => !probes[i]!.healthy);
-    for (const c of missing) this.planner.observe(c, probes[all.indexOf(c)]!);
+    const probed = await Promise.all([...this.clients.values()].map(async (c) => ({ c, probe: await c.probe(this.config.quorumWaitMs) })));
+    const missing = probed.filter((p) => !p.probe.healthy);
+    for (const { c, probe } of missing) this.planner.observe(c, probe);
     if (missing.length > 0) {
-      const why = missing.map((c) => `${c.name} (${probes[all.indexOf(c)]!.detail})`).join(', ');
+      const why = missing.map(({ c, probe }) => `${c.name} (${probe.detail})`).join(', ');
       throw new ClusterError('quorum-unavailable', `key generation needs every signer; ${why} failed its health probe`);
     }
   }
