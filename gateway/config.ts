@@ -69,8 +69,8 @@ export const gatewayPaths = (dir: string) => ({
   publicFile: path.join(dir, 'gateway.json'),
   /** The digest of the genesis this gateway was founded on. */
   genesisDigest: path.join(dir, 'genesis.digest'),
-  kmsTls: { cert: path.join(dir, 'tls', 'kms.crt'), key: path.join(dir, 'tls', 'kms.key') },
-  p11Tls: { cert: path.join(dir, 'p11', 'tls.crt'), key: path.join(dir, 'p11', 'tls.key') },
+  /** The certificate and key `gateway init --tls-cert/--tls-key` copies: the PKCS#11 listener serves TLS when they exist, the KMS listener when its config names them. */
+  tls: { cert: path.join(dir, 'p11', 'tls.crt'), key: path.join(dir, 'p11', 'tls.key') },
   principals: path.join(dir, 'principals.json'),
   keys: path.join(dir, 'keys'),
   store: path.join(dir, 'store'),

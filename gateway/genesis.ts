@@ -26,7 +26,7 @@ export async function adoptGenesis(dir: string, identity: IdentitySecrets, file:
     port: Number(kms.port),
     pkcs11Host: p11Host,
     pkcs11Port: Number(p11Port),
-    ...(kms.protocol === 'https:' ? { tls: P.kmsTls } : {}),
+    ...(kms.protocol === 'https:' ? { tls: P.tls } : {}),
     region: g.region,
     account: g.account,
     threshold: g.threshold,

@@ -40,17 +40,15 @@ export async function initGateway(dir: string, o: GatewayInit, secret: Uint8Arra
   }
   await writeFileAtomic(P.identity, Buffer.from(JSON.stringify(identity, null, 2) + '\n'), 0o644);
   if (o.tls) {
-    await mkdir(path.dirname(P.kmsTls.cert), { recursive: true, mode: 0o700 });
-    await mkdir(path.dirname(P.p11Tls.cert), { recursive: true, mode: 0o700 });
-    for (const t of [P.kmsTls, P.p11Tls]) {
-      await copyFile(o.tls.cert, t.cert);
-      await writeFileAtomic(t.key, await readFile(o.tls.key), 0o600);
-    }
+    // One copy serves both listeners.
+    await mkdir(path.dirname(P.tls.cert), { recursive: true, mode: 0o700 });
+    await copyFile(o.tls.cert, P.tls.cert);
+    await writeFileAtomic(P.tls.key, await readFile(o.tls.key), 0o600);
   }
   const kdf = await createPinKdf(dir);
   // The PKCS#11 module's configuration for clients on this host: where the gateway is. No secret in it.
   const p11 = `${o.pkcs11.host}:${o.pkcs11.port}`;
-  const pkcs11Conf = pkcs11ModuleConf(p11, path.join(dir, 'pkcs11.log'), o.tls ? P.p11Tls.cert : undefined);
+  const pkcs11Conf = pkcs11ModuleConf(p11, path.join(dir, 'pkcs11.log'), o.tls ? P.tls.cert : undefined);
   await writeFileAtomic(P.pkcs11Conf, Buffer.from(pkcs11Conf), 0o644);
   // libp11 0.4.12 (Debian 12's OpenSSL engine) gives up listing keys at the first Edwards key, so
   // OpenSSL reads a configuration that shows it none.

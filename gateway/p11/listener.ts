@@ -24,7 +24,7 @@ import { listen } from '../../contract/io/listen.js';
 import { FrameReader, frame, WireError, type FrameLimits } from '../../contract/pkcs11/wire.js';
 
 export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close(): void }> {
-  const P = gatewayPaths(deps.dir).p11Tls;
+  const P = gatewayPaths(deps.dir).tls;
   const store = new P11Store(path.join(deps.dir, 'p11'));
   const c = deps.config;
   const p11: P11Deps = {
