@@ -43,6 +43,7 @@ import { canonicalJson } from '../contract/canonical.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
 import { fromHex, toHex } from '../contract/bytes.js';
+import { RSA_PKCS1_RAW } from '../contract/keys/specs.js';
 import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
 import { readJsonFile } from '../contract/io/json-file.js';
@@ -289,7 +290,9 @@ export interface ApproveSignOptions {
 /** `mpchsm approve-sign --key K --digest HEX [--algorithm A] --as NAME`: approves one signature. */
 export async function approveSign(dir: string, as: string, o: ApproveSignOptions, json: boolean): Promise<void> {
   const digest = o.digest.toLowerCase();
-  if (!/^(?:[0-9a-f]{2}){32,64}$/.test(digest)) throw new Error('--digest takes the message digest in hex (32 to 64 bytes)');
+  // Raw PKCS#1 v1.5 (PKCS#11's CKM_RSA_PKCS) signs the given bytes themselves: those are its digest.
+  const raw = o.algorithm === RSA_PKCS1_RAW;
+  if (!(raw ? /^(?:[0-9a-f]{2}){1,512}$/ : /^(?:[0-9a-f]{2}){32,64}$/).test(digest)) throw new Error(raw ? '--digest takes the bytes to sign in hex (1 to 512 bytes)' : '--digest takes the message digest in hex (32 to 64 bytes)');
   const ttl = (o.ttlMinutes ?? 60) * 60_000;
   if (ttl <= 0 || ttl > MAX_SIGN_APPROVAL_TTL_MS) throw new Error('--ttl is 1 to 1440 minutes');
   approvalKeyPath(dir, as);

@@ -20,7 +20,7 @@ import type { keygenAnswer } from '../contract/signer-rpc/route.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, RSA_PKCS1_RAW, type KeySpec } from '../contract/keys/specs.js';
 import { BadPartialError, Planner, QuorumUnavailableError, type Attempt, type FirstAnswer } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
@@ -28,7 +28,7 @@ import { RsaCoordinator } from './rsa.js';
 import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { EcdsaCoordinator } from './ecdsa.js';
 import { SerialQueue } from './serial-queue.js';
-import type { ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
+import type { AwsSignRequest, ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
 import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
 
 export { ClusterError, type Trace };
@@ -295,8 +295,11 @@ export class Cluster implements ClusterSessions {
   async sign(req: SignRequest): Promise<Uint8Array> {
     const key = this.usableKey(req.keyId, 'SIGN_VERIFY');
     const trace = req.trace ?? { signers: [] };
-    const signature =
-      key.scheme === 'rsa-shoup' ? await this.rsa.sign(key, req, trace) : key.scheme === 'ecdsa-dkls23' ? await this.ecdsa.sign(key, req, trace) : await this.frostSign(key, req, trace);
+    const { algorithm } = req;
+    let signature: Uint8Array;
+    if (key.scheme === 'rsa-shoup') signature = await this.rsa.sign(key, req, trace);
+    else if (algorithm === RSA_PKCS1_RAW) throw new ClusterError('invalid-usage', `${algorithm} is not valid for ${key.keySpec}`);
+    else signature = key.scheme === 'ecdsa-dkls23' ? await this.ecdsa.sign(key, { ...req, algorithm }, trace) : await this.frostSign(key, { ...req, algorithm }, trace);
     const ok = verifySignature({
       keySpec: key.keySpec as KeySpec,
       spki: Buffer.from(key.publicKey, 'base64'),
@@ -315,7 +318,7 @@ export class Cluster implements ClusterSessions {
     return this.rsa.decrypt(key, req.algorithm, req.ciphertext, req.trace ?? { signers: [] }, req.evidence);
   }
 
-  private async frostSign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {
+  private async frostSign(key: KeyRecord, req: AwsSignRequest, trace: Trace): Promise<Uint8Array> {
     const info = ALGORITHM_INFO[req.algorithm];
     let suite: SuiteName;
     let message: Uint8Array;

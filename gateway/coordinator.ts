@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import type { RequestEvidence } from '../contract/signer-rpc/authority.js';
 import type { keygenAnswer } from '../contract/signer-rpc/route.js';
-import type { MessageType, SigningAlgorithm } from '../contract/keys/specs.js';
+import type { ClusterSigningAlgorithm, MessageType, SigningAlgorithm } from '../contract/keys/specs.js';
 import type { Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import type { Rounds } from './relay.js';
@@ -12,13 +12,16 @@ import type { Attempt } from './planner.js';
 
 export interface SignRequest {
   keyId: string;
-  algorithm: SigningAlgorithm;
+  algorithm: ClusterSigningAlgorithm;
   messageType: MessageType;
   message: Uint8Array;
   trace?: Trace;
   /** The client's request and any approvals, which each signer checks before signing. */
   evidence?: RequestEvidence;
 }
+
+/** A request with one of AWS's algorithms (what ECDSA and EdDSA keys sign with). */
+export type AwsSignRequest = SignRequest & { algorithm: SigningAlgorithm };
 
 /** A key generation's start, as every scheme has it. */
 export interface KeygenCommon {

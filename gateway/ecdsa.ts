@@ -9,7 +9,7 @@ import { openEnvelope } from '../contract/identity/envelope.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
 import { useOf, type Creation } from '../contract/signer-rpc/authority.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
-import type { ClusterSessions, SignRequest } from './coordinator.js';
+import type { AwsSignRequest, ClusterSessions } from './coordinator.js';
 import { ClusterError, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
@@ -31,7 +31,7 @@ export class EcdsaCoordinator {
   }
 
   /** Three rounds with t signers; returns the DER signature KMS returns. */
-  sign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {
+  sign(key: KeyRecord, req: AwsSignRequest, trace: Trace): Promise<Uint8Array> {
     const info = ALGORITHM_INFO[req.algorithm];
     if (info.scheme !== 'ECDSA') throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
     if (!key.ecdsa) throw new ClusterError('internal', `key ${key.keyId} has no ECDSA public package`);

@@ -18,7 +18,7 @@ import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/reques
 import type { ClusterSessions, SignRequest } from './coordinator.js';
 import { ClusterError, traceOf, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES, type EncryptionAlgorithm } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, RSA_PKCS1_RAW, type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { BadPartialError } from './planner.js';
 import type { SignerClient } from './signer-client.js';
 
@@ -71,12 +71,13 @@ export class RsaCoordinator {
   }
 
   sign(key: KeyRecord, req: SignRequest, trace: Trace): Promise<Uint8Array> {
+    const params = this.publicParams(key);
+    const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
+    if (req.algorithm === RSA_PKCS1_RAW) return this.session(key, trace, use, (session) => rsaSignRequest(params, { session, scheme: 'pkcs1v15', hash: 'none', digest: req.message }, randomBytes));
     const info = ALGORITHM_INFO[req.algorithm];
     if (info.scheme !== 'RSASSA_PKCS1_V1_5' && info.scheme !== 'RSASSA_PSS') throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
     const digest = req.messageType === 'RAW' ? HASHES[info.hash](req.message) : req.message;
     const hash = info.hash.replace('SHA-', 'sha') as SignHash;
-    const params = this.publicParams(key);
-    const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
     return this.session(key, trace, use, (session) => rsaSignRequest(params, { session, scheme: info.scheme === 'RSASSA_PSS' ? 'pss' : 'pkcs1v15', hash, digest }, randomBytes));
   }
 

@@ -10,6 +10,8 @@
 //   kept takes a PSS digest: not node:crypto or WebCrypto, @noble has no RSA, node-forge's pure-JS
 //   RSA has had lenient-verification advisories. Wycheproof rsa_pss_2048_sha256_mgf1_32 (DIGEST
 //   mode) and a crafted encoding per rule pin it (test/gateway/verify.test.ts).
+// - PKCS#11's raw PKCS#1 v1.5 (RSASSA_PKCS1_V1_5_RAW): publicDecrypt must recover exactly the
+//   bytes given (any T up to k − 11 bytes).
 // Caller bugs (spec/algorithm/message type/digest length) throw VerifyError; bad keys and
 // signatures return false.
 
@@ -25,8 +27,11 @@ import {
   SIGNING_ALGORITHMS_BY_SPEC,
   VerifyError,
   isKeySpec,
+  isRsaKeySpec,
   isSigningAlgorithm,
+  RSA_PKCS1_RAW,
   type AlgorithmInfo,
+  type ClusterSigningAlgorithm,
   type EcKeySpec,
   type HashName,
   type KeySpec,
@@ -41,7 +46,7 @@ export interface VerifyParams {
   keySpec: KeySpec;
   /** DER SubjectPublicKeyInfo of the key. */
   spki: Uint8Array;
-  algorithm: SigningAlgorithm;
+  algorithm: ClusterSigningAlgorithm;
   /** RAW: `message` is the message; DIGEST: it is the algorithm's hash of the message. */
   messageType: MessageType;
   message: Uint8Array;
@@ -81,6 +86,7 @@ export function checkSigningRequest(
 
 /** True iff `signature` is a valid signature by the key in `spki`. See the module comment. */
 export function verifySignature(p: VerifyParams): boolean {
+  if (p.algorithm === RSA_PKCS1_RAW) return verifyRsaRaw(p);
   const info = checkSigningRequest(p.keySpec, p.algorithm, p.messageType, p.message);
   if (!(p.signature instanceof Uint8Array) || !(p.spki instanceof Uint8Array)) {
     throw new VerifyError('bad-parameter', 'signature and spki must be bytes');
@@ -161,11 +167,26 @@ function verifyRsaDigest(key: RsaKey, info: AlgorithmInfo, digest: Uint8Array, s
     const rep = publicDecrypt({ key: key.key, padding: constants.RSA_NO_PADDING }, signature); // RSAVP1
     return emsaPssVerify(rep, key.modulusBits - 1, info.hash, digest);
   }
-  // RSAVP1 and the 00 01 FF…FF 00 padding (at least 8 FF) by OpenSSL; then T must be the one
-  // DER DigestInfo of the digest.
+  // T must be the one DER DigestInfo of the digest.
+  return recoversT(key, Buffer.concat([DIGEST_INFO_PREFIX[info.hash], digest]), signature);
+}
+
+/** RSAVP1 and the 00 01 FF…FF 00 padding (at least 8 FF) by OpenSSL; then T must be `expected`. */
+function recoversT(key: RsaKey, expected: Uint8Array, signature: Uint8Array): boolean {
   const t = publicDecrypt({ key: key.key, padding: constants.RSA_PKCS1_PADDING }, signature);
-  const expected = Buffer.concat([DIGEST_INFO_PREFIX[info.hash], digest]);
   return t.length === expected.length && timingSafeEqual(t, expected);
+}
+
+/** PKCS#11's raw CKM_RSA_PKCS: the signature's type-1 block holds exactly the bytes given. */
+function verifyRsaRaw(p: VerifyParams): boolean {
+  if (!isRsaKeySpec(p.keySpec)) throw new VerifyError('algorithm-not-for-key-spec', `${p.algorithm} is not valid for ${p.keySpec}`);
+  if (p.messageType !== 'DIGEST') throw new VerifyError('message-type-not-allowed', `${p.algorithm} takes its input as it is (DIGEST)`);
+  try {
+    const key = parseSpki(p.spki);
+    return key.kind === 'rsa' && key.keySpec === p.keySpec && p.signature.length === Math.ceil(key.modulusBits / 8) && recoversT(key, p.message, p.signature);
+  } catch {
+    return false;
+  }
 }
 
 function mgf1(hash: HashName, seed: Uint8Array, length: number): Uint8Array {

@@ -13,7 +13,7 @@
 // The `mpchsm` top-level block carries mpchsm's own per-key controls (allowed algorithms, rate
 // limit, approvals per signature); AWS tools read and write the document as plain JSON.
 import { z } from 'zod';
-import { SIGNING_ALGORITHMS } from '../contract/keys/specs.js';
+import { RSA_PKCS1_RAW, SIGNING_ALGORITHMS } from '../contract/keys/specs.js';
 import { KMS_OPERATIONS } from './roles.js';
 
 /** PutKeyPolicy / CreateKey refusal; the gateway answers with the KMS error of the same name. */
@@ -202,7 +202,7 @@ const statementSchema = z
 
 export const mpchsmExtensionSchema = z.strictObject({
   /** The only algorithms Sign/Verify/Encrypt/Decrypt may use with this key. */
-  allowedAlgorithms: z.array(z.enum([...SIGNING_ALGORITHMS, ...ENCRYPTION_ALGORITHMS])).min(1).optional(),
+  allowedAlgorithms: z.array(z.enum([...SIGNING_ALGORITHMS, RSA_PKCS1_RAW, ...ENCRYPTION_ALGORITHMS])).min(1).optional(),
   /** Sign and Decrypt calls per minute on this key (token bucket; `burst` defaults to perMinute). */
   rateLimit: z
     .strictObject({ perMinute: z.number().int().min(1).max(1_000_000), burst: z.number().int().min(1).max(1_000_000).optional() })

@@ -5,7 +5,7 @@
 // returns the nonces the caller must record (until their expiry) once the signature is made.
 import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
-import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type MessageType, type SigningAlgorithm } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, isClusterSigningAlgorithm, RSA_PKCS1_RAW, type ClusterSigningAlgorithm, type MessageType } from '../contract/keys/specs.js';
 import { fromHex, toHex } from '../contract/bytes.js';
 import { canonicalDigest, DOMAINS } from '../contract/canonical.js';
 import { ADMIN_NAME_RE, approvalKeyOf, signatureHexSchema, type GovernanceDocument } from './governance.js';
@@ -16,9 +16,9 @@ export const MAX_SIGN_APPROVAL_TTL_MS = 24 * 3600_000;
 export const signApprovalStatementSchema = z.strictObject({
   clusterId: z.string().min(1).max(64),
   keyId: z.string().min(1).max(256),
-  algorithm: z.custom<SigningAlgorithm>(isSigningAlgorithm, 'unknown signing algorithm'),
-  /** messageDigestFor(algorithm, messageType, message), hex. */
-  digest: z.string().regex(/^(?:[0-9a-f]{2}){32,64}$/, '32 to 64 bytes, lower-case hex'),
+  algorithm: z.custom<ClusterSigningAlgorithm>(isClusterSigningAlgorithm, 'unknown signing algorithm'),
+  /** messageDigestFor(algorithm, messageType, message), hex (RSASSA_PKCS1_V1_5_RAW: up to 501 bytes). */
+  digest: z.string().regex(/^(?:[0-9a-f]{2}){1,512}$/, '1 to 512 bytes, lower-case hex'),
   expiresAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   /** At least 16 random bytes, hex. */
   nonce: z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, '16 to 64 bytes, lower-case hex'),
@@ -37,10 +37,14 @@ export function signSignApproval(statement: SignApprovalStatement, approvalSecre
 
 /**
  * The digest an approval names: the message itself for MessageType DIGEST, else its hash with
- * the algorithm's hash function (SHA-512 for ED25519_SHA_512). Gateway, signers and approvers'
- * tools all compute it this way.
+ * the algorithm's hash function (SHA-512 for ED25519_SHA_512); for raw PKCS#1 v1.5, the bytes
+ * signed. Gateway, signers and approvers' tools all compute it this way.
  */
-export function messageDigestFor(algorithm: SigningAlgorithm, messageType: MessageType, message: Uint8Array): string {
+export function messageDigestFor(algorithm: ClusterSigningAlgorithm, messageType: MessageType, message: Uint8Array): string {
+  if (algorithm === RSA_PKCS1_RAW) {
+    if (messageType !== 'DIGEST') throw new RangeError(`${algorithm} takes its input as it is (DIGEST)`);
+    return toHex(message);
+  }
   const info = ALGORITHM_INFO[algorithm];
   if (messageType === 'RAW') return toHex(HASHES[info.hash](message));
   if (message.length !== info.digestLength) throw new RangeError(`${algorithm} takes a ${info.digestLength}-byte digest, not ${message.length} bytes`);

@@ -35,6 +35,17 @@ export const SIGNING_ALGORITHMS = [
 ] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
+/**
+ * PKCS#11's CKM_RSA_PKCS over bytes that are not a SHA-2 DigestInfo (a SHA-1 DigestInfo, TLS
+ * 1.0/1.1's MD5‖SHA-1, any block up to the modulus size minus 11 bytes): EMSA-PKCS1-v1_5's
+ * type-1 padding around the bytes as given. Not an AWS algorithm (the KMS API never names it);
+ * a key policy's `mpchsm.allowedAlgorithms` that leaves it out restricts the key to the named
+ * digests. Its "digest" (what approvals and the audit name) is the bytes themselves.
+ */
+export const RSA_PKCS1_RAW = 'RSASSA_PKCS1_V1_5_RAW';
+/** What the cluster signs with: AWS's algorithms and PKCS#11's raw PKCS#1 v1.5. */
+export type ClusterSigningAlgorithm = SigningAlgorithm | typeof RSA_PKCS1_RAW;
+
 export const ENCRYPTION_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'RSAES_PKCS1_V1_5'] as const;
 export type EncryptionAlgorithm = (typeof ENCRYPTION_ALGORITHMS)[number];
 
@@ -138,6 +149,10 @@ export class VerifyError extends Error {
   ) {
     super(message);
   }
+}
+
+export function isClusterSigningAlgorithm(v: unknown): v is ClusterSigningAlgorithm {
+  return v === RSA_PKCS1_RAW || isSigningAlgorithm(v);
 }
 
 export function isKeySpec(v: unknown): v is KeySpec {

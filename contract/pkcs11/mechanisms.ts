@@ -3,10 +3,11 @@
 // Signing (the module hashes for the CKM_SHA*_ mechanisms and Ed25519ph and says so; the same
 // mechanisms also take the raw data):
 //   CKM_SHA{256,384,512}_RSA_PKCS      → RSASSA_PKCS1_V1_5_SHA_*
-//   CKM_RSA_PKCS                       → input must be a DigestInfo of SHA-256/384/512 (with or
-//                                        without the NULL parameters): RSASSA_PKCS1_V1_5_SHA_*
-//                                        over its digest; anything else is CKR_DATA_INVALID,
-//                                        as raw RSA would let a caller sign arbitrary blocks
+//   CKM_RSA_PKCS                       → a DigestInfo of SHA-256/384/512 (with or without the
+//                                        NULL parameters): RSASSA_PKCS1_V1_5_SHA_* over its
+//                                        digest; any other input up to k − 11 bytes (SHA-1
+//                                        DigestInfo, MD5‖SHA-1): RSASSA_PKCS1_V1_5_RAW, the
+//                                        type-1 padding around it, as an HSM signs it
 //   CKM_RSA_PKCS_PSS                   → input is the digest; params must be MGF1 over the same
 //                                        hash with sLen = hLen: RSASSA_PSS_SHA_*
 //   CKM_SHA{256,384,512}_RSA_PKCS_PSS  → RSASSA_PSS_SHA_*
@@ -23,7 +24,7 @@
 // verification need only the public key and run in the gateway.
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { z } from 'zod';
-import { HASHES, HASH_LENGTH, type EcKeySpec, type HashName, type KeySpec, type MessageType, type SigningAlgorithm } from '../keys/specs.js';
+import { HASHES, HASH_LENGTH, RSA_MODULUS_BITS, RSA_PKCS1_RAW, type ClusterSigningAlgorithm, type EcKeySpec, type HashName, type KeySpec, type MessageType, type RsaKeySpec, type SigningAlgorithm } from '../keys/specs.js';
 import type { EncryptionAlgorithm } from '../keys/specs.js';
 import { CKG, CKM, CKR, P11Error } from './ck.js';
 import type { Value } from './wire.js';
@@ -59,7 +60,7 @@ function params<T>(schema: z.ZodType<T>, v: Value[], mech: number): T {
 }
 
 export interface SignPlan {
-  algorithm: SigningAlgorithm;
+  algorithm: ClusterSigningAlgorithm;
   messageType: MessageType;
   message: Buffer;
   /** ECDSA: the signature travels as raw r‖s */
@@ -98,7 +99,7 @@ function ecdsaPlan(spec: KeySpec, digest: Buffer, mech: number): SignPlan {
 }
 
 export function planSignature(mech: number, v: Value[], input: Buffer, isDigest: boolean, spec: KeySpec): SignPlan {
-  const plain = (algorithm: SigningAlgorithm, messageType: MessageType, message: Buffer): SignPlan => ({ algorithm, messageType, message, ecdsa: undefined });
+  const plain = (algorithm: ClusterSigningAlgorithm, messageType: MessageType, message: Buffer): SignPlan => ({ algorithm, messageType, message, ecdsa: undefined });
   const rawOnly = () => {
     if (isDigest) throw new P11Error(CKR.MECHANISM_PARAM_INVALID, `mechanism 0x${mech.toString(16)} takes its input as it is`);
   };
@@ -108,9 +109,10 @@ export function planSignature(mech: number, v: Value[], input: Buffer, isDigest:
       params(noParams, v, mech);
       rawOnly();
       const match = DIGEST_INFO.find(([h, prefix]) => input.length === prefix.length + HASH_LENGTH[h] && input.subarray(0, prefix.length).equals(prefix));
-      if (!match) throw new P11Error(CKR.DATA_INVALID, 'CKM_RSA_PKCS signs only a DER DigestInfo of a SHA-256, SHA-384 or SHA-512 digest');
-      const [hash, prefix] = match;
-      return plain(`RSASSA_PKCS1_V1_5_SHA_${SUFFIX[hash]}`, 'DIGEST', input.subarray(prefix.length));
+      if (match) return plain(`RSASSA_PKCS1_V1_5_SHA_${SUFFIX[match[0]]}`, 'DIGEST', input.subarray(match[1].length));
+      const most = RSA_MODULUS_BITS[spec as RsaKeySpec] / 8 - 11;
+      if (input.length === 0 || input.length > most) throw new P11Error(CKR.DATA_LEN_RANGE, `CKM_RSA_PKCS signs 1 to ${most} bytes with a ${spec} key, not ${input.length}`);
+      return plain(RSA_PKCS1_RAW, 'DIGEST', input);
     }
     case CKM.SHA256_RSA_PKCS:
     case CKM.SHA384_RSA_PKCS:

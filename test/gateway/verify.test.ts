@@ -215,7 +215,7 @@ const MSG = utf8('verify before release');
 const RSA_BITS: Record<RsaKeySpec, number> = { RSA_2048: 2048, RSA_3072: 3072, RSA_4096: 4096 };
 const NODE_HASH = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' } as const;
 
-function expectRoundTrip(base: Omit<VerifyParams, 'messageType' | 'message'>, message = MSG) {
+function expectRoundTrip(base: Omit<VerifyParams, 'messageType' | 'message'> & { algorithm: SigningAlgorithm }, message = MSG) {
   const info = ALGORITHM_INFO[base.algorithm];
   for (const messageType of info.messageTypes) {
     const m = messageType === 'DIGEST' ? HASHES[info.hash](message) : message;

@@ -103,14 +103,17 @@ describe('mechanism mapping', () => {
   const d384 = createHash('sha384').update('m').digest();
   const pss = (h: number, mgf: number, s: number) => [h, mgf, s];
 
-  it('maps CKM_RSA_PKCS DigestInfo (SHA-2, with or without NULL) and refuses anything else', () => {
+  it('maps CKM_RSA_PKCS: a SHA-2 DigestInfo (with or without NULL) to its algorithm, anything else up to k − 11 bytes to raw PKCS#1 v1.5', () => {
     const withNull = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), d256]);
     expect(planSignature(CKM.RSA_PKCS, [], withNull, false, 'RSA_2048')).toMatchObject({ algorithm: 'RSASSA_PKCS1_V1_5_SHA_256', messageType: 'DIGEST', message: d256 });
     const noNull = Buffer.concat([Buffer.from('303f300b06096086480165030402020430', 'hex'), d384]);
     expect(planSignature(CKM.RSA_PKCS, [], noNull, false, 'RSA_3072')).toMatchObject({ algorithm: 'RSASSA_PKCS1_V1_5_SHA_384', message: d384 });
     const sha1Info = Buffer.concat([Buffer.from('3021300906052b0e03021a05000414', 'hex'), Buffer.alloc(20)]);
-    expect(rv(() => planSignature(CKM.RSA_PKCS, [], sha1Info, false, 'RSA_2048'))).toBe(CKR.DATA_INVALID);
-    expect(rv(() => planSignature(CKM.RSA_PKCS, [], d256, false, 'RSA_2048'))).toBe(CKR.DATA_INVALID);
+    expect(planSignature(CKM.RSA_PKCS, [], sha1Info, false, 'RSA_2048')).toMatchObject({ algorithm: 'RSASSA_PKCS1_V1_5_RAW', messageType: 'DIGEST', message: sha1Info });
+    expect(planSignature(CKM.RSA_PKCS, [], d256, false, 'RSA_2048')).toMatchObject({ algorithm: 'RSASSA_PKCS1_V1_5_RAW', message: d256 });
+    expect(planSignature(CKM.RSA_PKCS, [], Buffer.alloc(245, 7), false, 'RSA_2048').message.length).toBe(245);
+    for (const input of [Buffer.alloc(0), Buffer.alloc(246, 7)]) expect(rv(() => planSignature(CKM.RSA_PKCS, [], input, false, 'RSA_2048'))).toBe(CKR.DATA_LEN_RANGE);
+    expect(planSignature(CKM.RSA_PKCS, [], Buffer.alloc(501, 7), false, 'RSA_4096').message.length).toBe(501);
     expect(rv(() => planSignature(CKM.RSA_PKCS, [], withNull, false, 'ECC_NIST_EDWARDS25519'))).toBe(CKR.KEY_TYPE_INCONSISTENT);
   });
 

@@ -2,7 +2,7 @@
 // graphene-pk11/pkcs11js and the C harness: key generation under SO, signing and decryption
 // under USER, attributes and searches, certificates, session objects, many sessions at once,
 // every refusal, a gateway restart, and TLS.
-import { constants, createHash, createPublicKey, createVerify, generateKeyPairSync, publicEncrypt, sign as nodeSign, verify as nodeVerify, X509Certificate } from 'node:crypto';
+import { constants, createHash, createPublicKey, createVerify, generateKeyPairSync, publicDecrypt, publicEncrypt, sign as nodeSign, verify as nodeVerify, X509Certificate } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -470,15 +470,20 @@ describe('signing, verification, encryption, decryption', () => {
     const info = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), createHash('sha256').update(data).digest()]);
     expect(sign(s, { mechanism: CKM.RSA_PKCS }, rsa, info)).toEqual(sign(s, { mechanism: CKM.SHA256_RSA_PKCS }, rsa, data));
     expect(verify(s, { mechanism: CKM.RSA_PKCS }, rsaPub, info, sign(s, { mechanism: CKM.RSA_PKCS }, rsa, info))).toBe(true);
-    // Anything else is not signed: no raw RSA, no SHA-1.
-    expect(ckrOf(() => sign(s, { mechanism: CKM.RSA_PKCS }, rsa, Buffer.from('raw bytes')))).toBe(CKR.DATA_INVALID);
+    // Any other input up to k − 11 bytes is signed as it is, as an HSM does: a SHA-1 DigestInfo
+    // (OpenSSL verifies it as sha1WithRSA), TLS 1.0's MD5‖SHA-1 (the type-1 block holds it).
     const sha1Info = Buffer.concat([Buffer.from('3021300906052b0e03021a05000414', 'hex'), createHash('sha1').update(data).digest()]);
-    expect(ckrOf(() => sign(s, { mechanism: CKM.RSA_PKCS }, rsa, sha1Info))).toBe(CKR.DATA_INVALID);
+    const sha1Sig = sign(s, { mechanism: CKM.RSA_PKCS }, rsa, sha1Info);
+    expect(nodeVerify('sha1', data, key, sha1Sig)).toBe(true);
+    expect(verify(s, { mechanism: CKM.RSA_PKCS }, rsaPub, sha1Info, sha1Sig)).toBe(true);
+    const md5sha1 = Buffer.concat([createHash('md5').update(data).digest(), createHash('sha1').update(data).digest()]);
+    expect(publicDecrypt({ key, padding: constants.RSA_PKCS1_PADDING }, sign(s, { mechanism: CKM.RSA_PKCS }, rsa, md5sha1))).toEqual(md5sha1);
+    expect(ckrOf(() => sign(s, { mechanism: CKM.RSA_PKCS }, rsa, Buffer.alloc(246, 1)))).toBe(CKR.DATA_LEN_RANGE);
     expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.RSA_PKCS_PSS, parameter: pss(CKM.SHA256, CKG.MGF1_SHA256, 20) }, rsa))).toBe(CKR.MECHANISM_PARAM_INVALID);
     expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.EDDSA }, rsa))).toBe(CKR.KEY_TYPE_INCONSISTENT);
     expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.SHA256_RSA_PKCS }, dec))).toBe(CKR.KEY_FUNCTION_NOT_PERMITTED);
     expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.RSA_PKCS_OAEP }, rsa))).toBe(CKR.MECHANISM_INVALID);
-    expect(readFileSync(moduleLog, 'utf8')).toMatch(/C_Sign: refused \(CKR 0x20\): CKM_RSA_PKCS signs only a DER DigestInfo/);
+    expect(readFileSync(moduleLog, 'utf8')).toMatch(/C_Sign: refused \(CKR 0x21\): CKM_RSA_PKCS signs 1 to 245 bytes/);
   }, LONG);
 
   it('signs with ECDSA on P-256 (raw r‖s), single- and multi-part, hashing in the module or not', () => {

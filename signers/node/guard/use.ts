@@ -6,7 +6,7 @@
 // is a repeat (released again, spending nothing again: signers/node/replay-ledger.ts).
 import { sha512 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../../contract/bytes.js';
-import { ALGORITHM_INFO, HASHES, isSigningAlgorithm, type SigningAlgorithm } from '../../../contract/keys/specs.js';
+import { ALGORITHM_INFO, HASHES, isClusterSigningAlgorithm, isSigningAlgorithm, RSA_PKCS1_RAW } from '../../../contract/keys/specs.js';
 import { useSchema, type Use } from '../../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../../contract/signer-rpc/released.js';
 import { authorize, keyUseProblem, messageDigestFor, takeToken, verifyEvidence, type BucketState } from '../../../policy/index.js';
@@ -72,7 +72,7 @@ export async function authorizeUse(s: GuardState, keyId: string, raw: unknown): 
 
   let digest: string | undefined;
   if (u.operation === 'Sign') {
-    if (!isSigningAlgorithm(u.algorithm)) throw denied(`unknown signing algorithm ${u.algorithm}`);
+    if (!isClusterSigningAlgorithm(u.algorithm)) throw denied(`unknown signing algorithm ${u.algorithm}`);
     try {
       digest = messageDigestFor(u.algorithm, u.messageType ?? 'RAW', payload);
     } catch (e) {
@@ -160,8 +160,13 @@ export function expectFrost(g: UseGrant, suite: string, messageHex: string): voi
 /** The RSA request must be exactly the client's: digest and scheme, or ciphertext and padding. */
 export function expectRsa(g: UseGrant, r: RsaRequest): void {
   if (g.use.operation === 'Sign') {
-    if (r.op !== 'sign' || !isSigningAlgorithm(g.use.algorithm)) throw denied('the client asked for a signature, not this');
-    const info = ALGORITHM_INFO[g.use.algorithm as SigningAlgorithm];
+    if (r.op !== 'sign' || !isClusterSigningAlgorithm(g.use.algorithm)) throw denied('the client asked for a signature, not this');
+    if (g.use.algorithm === RSA_PKCS1_RAW) {
+      // PKCS#11's raw CKM_RSA_PKCS: the type-1 block carries exactly the client's bytes.
+      if (r.scheme !== 'pkcs1v15' || r.hash !== 'none' || r.digest !== toHex(g.payload)) throw denied('the RSA request does not sign the bytes the client asked for');
+      return;
+    }
+    const info = ALGORITHM_INFO[g.use.algorithm];
     const scheme = info.scheme === 'RSASSA_PSS' ? 'pss' : info.scheme === 'RSASSA_PKCS1_V1_5' ? 'pkcs1v15' : undefined;
     const digest = (g.use.messageType ?? 'RAW') === 'RAW' ? HASHES[info.hash](g.payload) : g.payload;
     if (r.scheme !== scheme || r.hash !== info.hash.replace('SHA-', 'sha') || r.digest !== toHex(digest)) throw denied('the RSA request does not sign the digest the client asked for');

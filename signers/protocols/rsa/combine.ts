@@ -10,7 +10,7 @@ import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.
 import { bigIntToBytes, bytesToBigInt, egcd, modInverse } from './arith.js';
 import { delta, modulusBytes, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';
-import { oaepDecode, pkcs1v15Decode, type SignHash } from './padding.js';
+import { oaepDecode, pkcs1v15Decode } from './padding.js';
 import { RSA_PARTIAL_ROUND, rsaPartialPayloadSchema } from './partial.js';
 import { verifyEqualLogs } from './proof.js';
 import {
@@ -36,7 +36,7 @@ export interface RsaCombineResult {
 /** Builds a signing request; the representative is encoded here (PSS salt from the Rng). */
 export function rsaSignRequest(
   params: RsaPublicParams,
-  req: { session: string; scheme: SignScheme; hash: SignHash; digest: Uint8Array },
+  req: { session: string; scheme: SignScheme; hash: RsaSignRequest['hash']; digest: Uint8Array },
   rng: Rng,
 ): RsaSignRequest {
   const em = encodeRepresentative(params, req.scheme, req.hash, req.digest, rng);

@@ -60,7 +60,15 @@ export function mgf1(seed: Uint8Array, len: number, hash: HashName): Uint8Array 
 /** EMSA-PKCS1-v1_5-ENCODE (§9.2) from a digest: 00 01 FF…FF 00 DigestInfo. */
 export function emsaPkcs1v15Encode(digest: Uint8Array, hash: SignHash, emLen: number): Uint8Array {
   checkDigest(digest, hash);
-  const t = concatBytes(DIGEST_INFO[hash], digest);
+  return pkcs1v15Block(concatBytes(DIGEST_INFO[hash], digest), emLen);
+}
+
+/**
+ * The type-1 block 00 01 FF…FF 00 T (§9.2 steps 4–5) around any T of 1 to emLen − 11 bytes:
+ * PKCS#11's CKM_RSA_PKCS signs a T its caller built (a SHA-1 DigestInfo, TLS 1.0's MD5‖SHA-1).
+ */
+export function pkcs1v15Block(t: Uint8Array, emLen: number): Uint8Array {
+  if (t.length === 0) throw new EncodingError('nothing to sign');
   if (emLen < t.length + 11) throw new EncodingError('intended encoded message length too short');
   const em = new Uint8Array(emLen).fill(0xff);
   em[0] = 0x00;

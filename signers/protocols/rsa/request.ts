@@ -2,14 +2,15 @@
 // requestInput: the coordinator after encoding, each signer before computing its partial, so a
 // signer checks for itself that the representative it raises to its share encodes the digest it
 // was told about (PKCS#1 v1.5 by recomputing it, PSS by EMSA-PSS-VERIFY), and a later policy can
-// judge the digest rather than an opaque number.
+// judge the digest rather than an opaque number. Hash `none` (PKCS#1 v1.5 only) is PKCS#11's
+// raw CKM_RSA_PKCS: the "digest" is the whole T the type-1 block carries.
 
 import { z } from 'zod';
 import { ProtocolError } from '../common.js';
 import { fromHex, hexSchema, type Rng } from '../../../contract/bytes.js';
 import { bitLength, bytesToBigInt, gcd } from './arith.js';
 import { modulusBytes, type RsaPublicParams } from './key.js';
-import { emsaPkcs1v15Encode, emsaPssEncode, emsaPssVerify, hashLength, type SignHash } from './padding.js';
+import { EncodingError, emsaPkcs1v15Encode, emsaPssEncode, emsaPssVerify, hashLength, pkcs1v15Block } from './padding.js';
 
 export type SignScheme = 'pkcs1v15' | 'pss';
 export type DecryptPadding = 'oaep-sha1' | 'oaep-sha256' | 'pkcs1v15';
@@ -22,8 +23,8 @@ export const rsaRequestSchema = z.discriminatedUnion('op', [
     session: sessionSchema,
     op: z.literal('sign'),
     scheme: z.enum(['pkcs1v15', 'pss']),
-    hash: z.enum(['sha256', 'sha384', 'sha512']),
-    digest: hexSchema.min(2).max(128),
+    hash: z.enum(['sha256', 'sha384', 'sha512', 'none']),
+    digest: hexSchema.min(2).max(2 * 512),
     representative: bytesHex,
   }),
   z.object({
@@ -45,10 +46,14 @@ const pssEmBits = (p: RsaPublicParams): number => bitLength(p.n) - 1;
 export function encodeRepresentative(
   params: RsaPublicParams,
   scheme: SignScheme,
-  hash: SignHash,
+  hash: RsaSignRequest['hash'],
   digest: Uint8Array,
   rng: Rng,
 ): Uint8Array {
+  if (hash === 'none') {
+    if (scheme !== 'pkcs1v15') throw new EncodingError('only PKCS#1 v1.5 signs a block as given');
+    return pkcs1v15Block(digest, modulusBytes(params));
+  }
   if (scheme === 'pkcs1v15') return emsaPkcs1v15Encode(digest, hash, modulusBytes(params));
   return emsaPssEncode(digest, hash, pssEmBits(params), rng(hashLength(hash)));
 }
@@ -73,12 +78,15 @@ export function requestInput(params: RsaPublicParams, req: RsaRequest): bigint {
   let em: Uint8Array;
   if (req.op === 'sign') {
     const digest = fromHex(req.digest);
-    if (digest.length !== hashLength(req.hash)) bad(`${req.hash} digest must be ${hashLength(req.hash)} bytes`);
     em = fromHex(req.representative);
-    const ok =
-      req.scheme === 'pkcs1v15'
-        ? Buffer.from(emsaPkcs1v15Encode(digest, req.hash, k)).equals(Buffer.from(em))
-        : emsaPssVerify(digest, req.hash, pssEmBits(params), em);
+    let ok: boolean;
+    if (req.hash === 'none') {
+      if (req.scheme !== 'pkcs1v15' || digest.length > k - 11) bad('a block as given is signed with PKCS#1 v1.5 only, up to k − 11 bytes');
+      ok = Buffer.from(pkcs1v15Block(digest, k)).equals(Buffer.from(em));
+    } else {
+      if (digest.length !== hashLength(req.hash)) bad(`${req.hash} digest must be ${hashLength(req.hash)} bytes`);
+      ok = req.scheme === 'pkcs1v15' ? Buffer.from(emsaPkcs1v15Encode(digest, req.hash, k)).equals(Buffer.from(em)) : emsaPssVerify(digest, req.hash, pssEmBits(params), em);
+    }
     if (!ok) bad(`representative is not the ${req.scheme} encoding of the digest`);
   } else {
     em = fromHex(req.ciphertext);
