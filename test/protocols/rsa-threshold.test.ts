@@ -2,7 +2,9 @@ import {
   constants,
   createHash,
   createPublicKey,
+  createVerify,
   generateKeyPairSync,
+  publicDecrypt,
   publicEncrypt,
   sign as nodeSign,
   verify as nodeVerify,
@@ -221,6 +223,21 @@ describe('signers check what they are asked to sign', () => {
     const otherDigest = createHash('sha256').update('forged').digest();
     expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(otherDigest) }, rng), 'bad-parameters');
     expectProtocolError(() => rsaPartial(params, s1, { ...req, hash: 'sha384' }, rng), 'bad-parameters');
+  });
+
+  it('raw PKCS#1 v1.5 (hash none) signs the block as given, up to k − 11 bytes, and nothing else', () => {
+    const t = Buffer.concat([Buffer.from('3021300906052b0e03021a05000414', 'hex'), createHash('sha1').update('legacy').digest()]);
+    const req = rsaSignRequest(params, { session: 's', scheme: 'pkcs1v15', hash: 'none', digest: t }, rng);
+    const result = rsaCombine(params, req, partials(k2048.deal, req, [1, 2]));
+    expect(publicDecrypt({ key: k2048.publicKey, padding: constants.RSA_PKCS1_PADDING }, result.output)).toEqual(t);
+    expect(createVerify('sha1').update('legacy').verify(k2048.publicKey, Buffer.from(result.output))).toBe(true);
+    const other = Buffer.from(t);
+    other[0]! ^= 1;
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(other) }, rng), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, scheme: 'pss' }, rng), 'bad-parameters');
+    const tooLong = Buffer.alloc(246, 1);
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(tooLong) }, rng), 'bad-parameters');
+    expect(() => rsaSignRequest(params, { session: 's', scheme: 'pss', hash: 'none', digest: t }, rng)).toThrow(/PKCS#1 v1.5/);
   });
 
   it('rejects a PSS representative that fails EMSA-PSS-VERIFY for the digest', () => {
