@@ -88,7 +88,8 @@ function frostSignOnce(keys: readonly DkgKeyShare[], suite: SuiteName, t: number
   const commits = signers.map((id) => frostCommit(keys[id - 1]!, session, rng));
   const pub = publicPackage(keys[0]!);
   const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits.flatMap((c) => c.outbound));
-  const shares = commits.flatMap((c) => frostSign(c.state, pkg).outbound);
+  // Each signer gets the package as it travels (JSON), not the coordinator's parsed object.
+  const shares = commits.flatMap((c) => frostSign(c.state, JSON.parse(JSON.stringify(pkg))).outbound);
   return frostAggregate(pub, pkg, shares);
 }
 

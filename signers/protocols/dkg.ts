@@ -110,31 +110,23 @@ export const checkPublicPackage = memoized(function checkPublicPackage(raw: unkn
 });
 
 /**
- * Parses a key share for use by its owner: parameters sane and the secret share matching the
- * party's own verifying share. (Other parties' verifying shares matter to the coordinator only.)
+ * Parses a key share for use by its owner: parameters sane, its public package coherent
+ * (checkPublicPackage, decoded once per process rather than on every signature) and the secret
+ * share matching the party's own verifying share.
  */
 export function openKeyShare(raw: unknown): { key: DkgKeyShare; group: Group; secret: bigint; pk: GroupPoint } {
   const parsed = keyShareSchema.safeParse(raw);
   if (!parsed.success) throw new ProtocolError('malformed', `key share: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
   const key = parsed.data;
   checkParticipants(key.participants, key.threshold, key.self);
-  const g = getGroup(key.group);
-  const own = key.verifyingShares[String(key.self)];
-  if (own === undefined) throw new ProtocolError('malformed', 'no verifying share for self');
+  const { group: g, pk, shares } = checkPublicPackage(publicPackage(key));
   const secret = decodeScalar(g, key.secretShare, undefined, true);
-  if (!g.Point.BASE.multiply(secret).equals(decodePoint(g, own))) throw new ProtocolError('malformed', 'secret share does not match its verifying share');
-  return { key, group: g, secret, pk: decodePoint(g, key.groupPublicKey) };
-}
-
-/** Full check of a key share: openKeyShare plus the coherence of its public package. */
-export function checkKeyShare(raw: unknown): { key: DkgKeyShare; group: Group; secret: bigint } {
-  const r = openKeyShare(raw);
-  checkPublicPackage(publicPackage(r.key));
-  return r;
+  if (!g.Point.BASE.multiply(secret).equals(shares.get(key.self)!)) throw new ProtocolError('malformed', 'secret share does not match its verifying share');
+  return { key, group: g, secret, pk };
 }
 
 export const encodeKeyShare = (k: DkgKeyShare): Uint8Array => encodeState(k);
-export const decodeKeyShare = (b: Uint8Array): DkgKeyShare => checkKeyShare(decodeState(b, keyShareSchema)).key;
+export const decodeKeyShare = (b: Uint8Array): DkgKeyShare => openKeyShare(decodeState(b, keyShareSchema)).key;
 
 // ---------------------------------------------------------------------------------------------
 // Polynomial helpers over the scalar field (shamir.ts, bound to a group).

@@ -117,8 +117,25 @@ function checkSuite(suite: Suite, g: Group): void {
   if (suite.group.name !== g.name) throw new ProtocolError('bad-parameters', `suite ${suite.name} cannot sign with a ${g.name} key`);
 }
 
-/** Parses a signing package for a key in group `g`, decoding every point (naming its signer). */
-function parseSigningPackage(raw: unknown, g: Group): { pkg: SigningPackage; suite: Suite; commitments: Commitment[]; msg: Uint8Array } {
+interface ParsedPackage {
+  pkg: SigningPackage;
+  suite: Suite;
+  commitments: Commitment[];
+  msg: Uint8Array;
+}
+
+/**
+ * The coordinator's own packages as it parsed them, so frostAggregate does not decode the same
+ * points again (each decoding costs a subgroup check); kept with the package's JSON so a package
+ * changed since is parsed afresh.
+ */
+const coordinatorPackages = new WeakMap<object, { json: string; parsed: ParsedPackage }>();
+
+/**
+ * Parses a signing package for a key in group `g`, decoding every point (naming its signer) but
+ * the signer's own commitment, whose points it knows from its nonces.
+ */
+function parseSigningPackage(raw: unknown, g: Group, own?: Commitment): ParsedPackage {
   const r = signingPackageSchema.safeParse(raw);
   if (!r.success) throw new ProtocolError('malformed', `signing package: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
   const pkg = r.data;
@@ -129,7 +146,7 @@ function parseSigningPackage(raw: unknown, g: Group): { pkg: SigningPackage; sui
     throw new ProtocolError('bad-parameters', `${suite.name} signs a ${suite.messageLength}-byte digest, got ${msg.length} bytes`);
   checkParticipants(pkg.commitments.map((c) => c.id), 1);
   const commitments = pkg.commitments
-    .map((c) => ({ id: c.id, D: decodePoint(suite.group, c.hiding, c.id), E: decodePoint(suite.group, c.binding, c.id) }))
+    .map((c) => (c.id === own?.id ? own : { id: c.id, D: decodePoint(suite.group, c.hiding, c.id), E: decodePoint(suite.group, c.binding, c.id) }))
     .sort((a, b) => a.id - b.id);
   return { pkg, suite, commitments, msg };
 }
@@ -184,7 +201,8 @@ export function frostSigningPackage(
     message: toHex(request.message),
     commitments: [...got].sort(([a], [b]) => a - b).map(([id, c]) => ({ id, ...c })),
   };
-  parseSigningPackage(pkg, g); // decodes every point (naming its sender) and checks the message size
+  // Decodes every point (naming its sender) and checks the message size.
+  coordinatorPackages.set(pkg, { json: JSON.stringify(pkg), parsed: parseSigningPackage(pkg, g) });
   return pkg;
 }
 
@@ -198,15 +216,15 @@ export function frostSign(state: FrostSignerState, signingPackage: SigningPackag
   if (state.consumed) throw new ProtocolError('consumed', 'signing nonces were already used');
   const { key, group: g, secret, pk } = openKeyShare(state.key);
   if (key.self !== state.self) throw new ProtocolError('malformed', 'signer state and key share disagree on the signer');
-  const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g);
+  const d = decodeScalar(g, state.nonces.hiding, undefined, true);
+  const e = decodeScalar(g, state.nonces.binding, undefined, true);
+  const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g, { id: state.self, D: g.Point.BASE.multiply(d), E: g.Point.BASE.multiply(e) });
   if (pkg.session !== state.session) throw new ProtocolError('wrong-session', `signing package for session ${pkg.session}`);
   checkSigners(publicPackage(key), commitments.map((c) => c.id));
   const own = pkg.commitments.find((c) => c.id === state.self);
   if (!own) throw new ProtocolError('bad-parameters', `signer ${state.self} is not among the signers`);
   if (own.hiding !== state.commitment.hiding || own.binding !== state.commitment.binding)
     throw new ProtocolError('bad-parameters', `signing package alters signer ${state.self}'s commitment`);
-  const d = decodeScalar(g, state.nonces.hiding, undefined, true);
-  const e = decodeScalar(g, state.nonces.binding, undefined, true);
   const consumed = consume(state);
   const ctx = frostSigningContext(suite, pk, commitments, msg);
   const { Fn } = g;
@@ -228,28 +246,29 @@ function consume(s: LiveState): FrostSignerState {
 }
 
 /**
- * Coordinator (RFC 9591 §5.3–5.4): verifies each signature share against its sender's verifying
- * share (naming a bad one), sums them and verifies the result against the group key.
+ * Coordinator (RFC 9591 §5.3–5.4): sums the signature shares and verifies the result against the
+ * group key; only when it does not verify are the shares checked one by one against their
+ * senders' verifying shares, to name the bad one (RFC 9591 §5.4 allows either order).
  * Returns SerializeElement(R) || SerializeScalar(z).
  */
 export function frostAggregate(pub: PublicPackage, signingPackage: SigningPackage, shares: readonly Message[]): Uint8Array {
   const { pub: p, group: g, pk, shares: Y } = checkPublicPackage(pub);
-  const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g);
+  const mine = coordinatorPackages.get(signingPackage);
+  const { pkg, suite, commitments, msg } = mine?.json === JSON.stringify(signingPackage) ? mine.parsed : parseSigningPackage(signingPackage, g);
   const ids = commitments.map((c) => c.id);
   checkSigners(p, ids);
   const got = collectRound(shares, { session: pkg.session, round: 2, self: COORDINATOR, senders: ids, broadcast: true, payload: sharePayload(g) });
   const ctx = frostSigningContext(suite, pk, commitments, msg);
   const { Fn } = g;
-  let z = Fn.ZERO;
+  const z = new Map(commitments.map((c) => [c.id, decodeScalar(g, got.get(c.id)!.share, c.id)]));
+  const sum = [...z.values()].reduce((a, b) => Fn.add(a, b), Fn.ZERO);
+  // z·G = R + c·PK (strict, cofactorless), with R as computed from the commitments.
+  if (g.Point.BASE.multiplyUnsafe(sum).equals(ctx.R.add(pk.multiplyUnsafe(ctx.challenge)))) return concatBytes(ctx.R.toBytes(), Fn.toBytes(sum));
   for (const c of commitments) {
-    const zi = decodeScalar(g, got.get(c.id)!.share, c.id);
     const expect = c.D.add(c.E.multiplyUnsafe(ctx.bindingFactors.get(c.id)!)).add(Y.get(c.id)!.multiplyUnsafe(Fn.mul(ctx.challenge, ctx.lambda(c.id))));
-    if (!g.Point.BASE.multiplyUnsafe(zi).equals(expect)) throw new ProtocolError('bad-partial', 'signature share does not verify', c.id);
-    z = Fn.add(z, zi);
+    if (!g.Point.BASE.multiplyUnsafe(z.get(c.id)!).equals(expect)) throw new ProtocolError('bad-partial', 'signature share does not verify', c.id);
   }
-  const sig = concatBytes(ctx.R.toBytes(), Fn.toBytes(z));
-  if (!frostVerify(suite.name, fromHex(p.groupPublicKey), msg, sig)) throw new ProtocolError('bad-partial', 'aggregate signature does not verify');
-  return sig;
+  throw new ProtocolError('bad-partial', 'aggregate signature does not verify');
 }
 
 /** Verifies a suite signature R || z: z·G = R + c·PK (strict, cofactorless). */

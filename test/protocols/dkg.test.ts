@@ -4,7 +4,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ProtocolError, inboxOf, type Message } from '../../signers/protocols/common.js';
 import { type PartyId } from '../../contract/bytes.js';
 import {
-  checkKeyShare,
+  openKeyShare,
   decodeDkgState,
   decodeKeyShare,
   dkgStart,
@@ -78,7 +78,7 @@ describe('DKG', () => {
           expect(k.verifyingShares).toEqual(all[0]!.verifyingShares);
           expect(k.threshold).toBe(t);
           expect(k.participants).toEqual([...ids]);
-          expect(() => checkKeyShare(k)).not.toThrow();
+          expect(() => openKeyShare(k)).not.toThrow();
         }
         // Any t shares reconstruct the same secret, matching the group key.
         const g = getGroup(suite);
@@ -94,8 +94,8 @@ describe('DKG', () => {
     const k = runDkg('secp256k1', 2, [1, 2, 3]).get(2)!;
     expect(decodeKeyShare(encodeKeyShare(k))).toEqual(k);
     const g = getGroup('secp256k1');
-    expectProtocolError(() => checkKeyShare({ ...k, secretShare: encodeScalar(g, 5n) }), 'malformed');
-    expectProtocolError(() => checkKeyShare({ ...k, verifyingShares: { ...k.verifyingShares, 3: k.verifyingShares['1']! } }), 'malformed', 3);
+    expectProtocolError(() => openKeyShare({ ...k, secretShare: encodeScalar(g, 5n) }), 'malformed');
+    expectProtocolError(() => openKeyShare({ ...k, verifyingShares: { ...k.verifyingShares, 3: k.verifyingShares['1']! } }), 'malformed', 3);
   });
 
   it('state survives encode → decode between rounds', () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { inboxOf, runLocally, type Message, type Step } from '../../signers/protocols/common.js';
 import { fromHex, type PartyId } from '../../contract/bytes.js';
-import { checkKeyShare, dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
+import { openKeyShare, dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
 import {
   checkEcdsaKeyShare,
   ecdsaCombine,
@@ -84,7 +84,7 @@ function frost(group: GroupName): Scheme {
       return !g.Fn.is0(s) && encodePoint(g.Point.BASE.multiply(s)) === pk;
     },
     publicKey: (k) => (k as DkgKeyShare).groupPublicKey,
-    check: (k) => void checkKeyShare(k),
+    check: (k) => void openKeyShare(k),
   };
 }
 
