@@ -182,9 +182,16 @@ describe('bad partials are caught and their sender named', () => {
     expect(verifies(k2048, 'pss', 'sha256', data, r.output)).toBe(true);
   });
 
-  it('a bad proof (c or z altered) is caught', () => {
-    expectProtocolError(() => rsaCombine(params, req, [tamper(good[0]!, (p) => ({ ...p, z: bumpHex(p.z) })), good[2]]), 'bad-partial', 1);
-    expectProtocolError(() => rsaCombine(params, req, [good[0], tamper(good[2]!, (p) => ({ ...p, c: bumpHex(p.c) }))]), 'bad-partial', 3);
+  it('proofs are checked when the combination fails: a bad proof (c or z altered) is caught then', () => {
+    const badZ = tamper(good[0]!, (p) => ({ ...p, z: bumpHex(p.z) }));
+    const badC = tamper(good[2]!, (p) => ({ ...p, c: bumpHex(p.c) }));
+    // Optimistic: correct values combine to a signature that verifies, whatever their proofs say.
+    expect(rsaCombine(params, req, [badZ, good[2]]).faults).toEqual([]);
+    // A wrong value makes the combination fail; every proof is then checked and each bad one named.
+    const wrongValue = tamper(good[1]!, (p) => ({ ...p, xi: toHex(bigIntToBytes((bytesToBigInt(Buffer.from(p.xi, 'hex')) * 3n) % params.n, 256)) }));
+    expectProtocolError(() => rsaCombine(params, req, [badZ, wrongValue, good[2]]), 'bad-partial', 1);
+    expectProtocolError(() => rsaCombine(params, req, [good[0], wrongValue, badC]), 'bad-partial', 2);
+    expect(() => rsaCombine(params, req, [good[0], wrongValue, badC])).toThrow(/proof of correctness does not verify/);
   });
 
   it('a partial made with a wrong share is caught by its proof', () => {
