@@ -127,23 +127,35 @@ export function ratios(sign: readonly SignPoint[], concurrency: readonly number[
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(2));
 
-/** The project's targets for a 2-core machine with every process local. */
-export function checkTargets(sign: readonly SignPoint[], reasons: Partial<Record<Alg, string>>): TargetCheck[] {
+const ALG_NAME: Readonly<Record<Alg, string>> = { rsa2048: 'RSA-2048', p256: 'ECDSA P-256', ed25519: 'Ed25519' };
+
+/**
+ * The project's targets (issue #21) for a 2-core machine with every process local: PKCS#11
+ * throughput at 4 clients and p50 at 1 client against SoftHSMv2 in the same run, and the
+ * protocols' CPU per signature (all parties). The nginx handshake and memory targets are
+ * measured outside this benchmark.
+ */
+export function checkTargets(sign: readonly SignPoint[], reasons: Partial<Record<Alg, string>>, protocols: readonly ProtocolRow[]): TargetCheck[] {
   const out: TargetCheck[] = [];
-  for (const [alg, limit] of [['rsa2048', 0.1], ['p256', 0.005]] as const) {
-    const m = best(sign, 'p11', alg);
-    const s = best(sign, 'softhsm', alg);
-    const name = `${alg === 'rsa2048' ? 'RSA-2048' : 'ECDSA P-256'} PKCS#11 throughput ÷ SoftHSMv2's (best sustained)`;
-    if (m === undefined || s === undefined) out.push({ name, limit: `≥ ${limit}`, measured: reasons[alg] ?? 'not measured', met: 'not available' });
+  const absent = (name: string, limit: string, alg?: Alg) => out.push({ name, limit, measured: (alg && reasons[alg]) ?? 'not measured', met: 'not available' });
+  for (const [alg, limit] of [['rsa2048', 0.1], ['p256', 0.01], ['ed25519', 0.05]] as const) {
+    const name = `${ALG_NAME[alg]} PKCS#11 throughput ÷ SoftHSMv2's, 4 clients`;
+    const m = point(sign, 'p11', alg, 4)?.opsPerSec;
+    const s = point(sign, 'softhsm', alg, 4)?.opsPerSec;
+    if (m === undefined || s === undefined) absent(name, `≥ ${limit}`, alg);
     else out.push({ name, limit: `≥ ${limit}`, measured: `${fmt(m / s)} (${fmt(m)} vs ${fmt(s)} sig/s)`, met: m / s >= limit });
   }
-  for (const alg of ['rsa2048', 'p256'] as const) {
-    for (const target of ['p11', 'kms'] as const) {
-      const name = `${alg === 'rsa2048' ? 'RSA-2048' : 'ECDSA P-256'} p50 latency, 1 client, ${target === 'p11' ? 'PKCS#11' : 'KMS'}`;
-      const p = point(sign, target, alg, 1);
-      if (!p?.latencyMs) out.push({ name, limit: '≤ 5 ms', measured: reasons[alg] ?? 'not measured', met: 'not available' });
-      else out.push({ name, limit: '≤ 5 ms', measured: `${fmt(p.latencyMs.p50)} ms`, met: p.latencyMs.p50 <= 5 });
-    }
+  for (const [alg, limit] of [['rsa2048', 10], ['p256', 15], ['ed25519', 5]] as const) {
+    const name = `${ALG_NAME[alg]} p50 latency, 1 client, PKCS#11`;
+    const p = point(sign, 'p11', alg, 1);
+    if (!p?.latencyMs) absent(name, `≤ ${limit} ms`, alg);
+    else out.push({ name, limit: `≤ ${limit} ms`, measured: `${fmt(p.latencyMs.p50)} ms`, met: p.latencyMs.p50 <= limit });
+  }
+  for (const [protocol, curve, label, limit] of [['frost', 'ed25519', 'FROST Ed25519', 2], ['ecdsa-dkls23', 'p256', 'DKLs23 P-256', 10], ['rsa-shoup', 'rsa2048', 'threshold RSA-2048', 8]] as const) {
+    const name = `${label} protocol CPU per signature, all parties, 2-of-3`;
+    const row = protocols.find((r) => r.protocol === protocol && r.curve === curve && r.t === 2 && r.n === 3 && r.op === 'sign');
+    if (!row) absent(name, `≤ ${limit} ms`);
+    else out.push({ name, limit: `≤ ${limit} ms`, measured: `${fmt(row.ms_per_op)} ms`, met: row.ms_per_op <= limit });
   }
   return out;
 }

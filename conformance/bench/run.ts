@@ -188,7 +188,7 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
     keygen,
     sign,
     ratios: ratios(sign, o.concurrency, ALGS),
-    targets: checkTargets(sign, reasons),
+    targets: checkTargets(sign, reasons, 'rows' in protocolResult ? protocolResult.rows : []),
     protocols: protocolResult,
     ...(profile ? { profile } : {}),
   };

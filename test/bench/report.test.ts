@@ -77,14 +77,20 @@ describe('ratios and targets', () => {
   });
 
   it('checks the targets, and says "not available" rather than pass or fail what was not measured', () => {
-    const t = checkTargets(sign, { p256: 'not available yet (threshold ECDSA)' });
+    const rows = [
+      { protocol: 'frost', curve: 'ed25519', t: 2, n: 3, op: 'sign', ms_per_op: 4.2 },
+      { protocol: 'rsa-shoup', curve: 'rsa2048', t: 2, n: 3, op: 'sign', ms_per_op: 7.5 },
+    ];
+    const t = checkTargets(sign, { p256: 'not available yet (threshold ECDSA)' }, rows);
     const by = (prefix: string) => t.find((x) => x.name.startsWith(prefix))!;
-    expect(by('RSA-2048 PKCS#11 throughput').met).toBe(true); // 60 / 500 = 0.12 ≥ 0.10
-    expect(by('RSA-2048 p50 latency, 1 client, PKCS#11').met).toBe(true); // 4 ms
-    expect(by('RSA-2048 p50 latency, 1 client, KMS').met).toBe(false); // 8 ms
+    expect(by('RSA-2048 PKCS#11 throughput').met).toBe(true); // 4 clients: 60 / 500 = 0.12 ≥ 0.10
+    expect(by('RSA-2048 p50 latency, 1 client, PKCS#11').met).toBe(true); // 4 ms ≤ 10 ms
     expect(by('ECDSA P-256 PKCS#11 throughput').met).toBe('not available');
     expect(by('ECDSA P-256 PKCS#11 throughput').measured).toContain('threshold ECDSA');
-    const slow = checkTargets([pt('p11', 'rsa2048', 1, 10, 50), pt('softhsm', 'rsa2048', 1, 500, 2)], {});
+    expect(by('FROST Ed25519 protocol CPU').met).toBe(false); // 4.2 > 2 ms
+    expect(by('threshold RSA-2048 protocol CPU').met).toBe(true); // 7.5 ≤ 8 ms
+    expect(by('DKLs23 P-256 protocol CPU').met).toBe('not available');
+    const slow = checkTargets([pt('p11', 'rsa2048', 4, 10, 50), pt('softhsm', 'rsa2048', 4, 500, 2)], {}, []);
     expect(slow.find((x) => x.name.startsWith('RSA-2048 PKCS#11 throughput'))!.met).toBe(false);
   });
 });
@@ -107,7 +113,7 @@ describe('outputs', () => {
     ],
     sign,
     ratios: ratios(sign, [1, 4], ['rsa2048', 'p256']),
-    targets: checkTargets(sign, {}),
+    targets: checkTargets(sign, {}, []),
     protocols: { rows: [{ protocol: 'frost', curve: 'ed25519', t: 2, n: 3, op: 'sign', ms_per_op: 4.2 }] },
   };
 
