@@ -11,16 +11,16 @@ import { useOf, type Creation, type RequestEvidence, type Use } from '../contrac
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { fingerprint } from '../contract/identity/identity.js';
 import { ProtocolError } from '../signers/protocols/common.js';
-import { rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../signers/protocols/rsa/combine.js';
+import { rsaCombine, rsaDecryptRequest, rsaSignRequest, type RsaCombineResult } from '../signers/protocols/rsa/combine.js';
 import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '../signers/protocols/rsa/key.js';
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
 import type { ClusterSessions, SignRequest } from './coordinator.js';
-import { ClusterError, traceOf, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
+import { ClusterError, askAll, traceOf, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, RSA_PKCS1_RAW, type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { BadPartialError } from './planner.js';
-import type { SignerClient } from './signer-client.js';
+import type { CallOptions, SignerClient } from './signer-client.js';
 
 const DEALER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'signers', 'ceremony', 'rsa-dealer.js');
 const CEREMONY_TIMEOUT_MS = 15 * 60_000; // safe primes for RSA-4096 take minutes
@@ -100,16 +100,28 @@ export class RsaCoordinator {
         throw e;
       }
       // Partials are independent: the first t to arrive are combined (hedged, planner.ts). Every
-      // signer asked may release one, so each is named, used or not.
-      const gathered = await plan.gather((c, opts) => c.call(signerRoutes.rsa.partial, { keyId: key.keyId, session: request.session, request, use }, opts)).catch((e: unknown) => {
+      // signer asked may release one, so each is named, used or not. Without proofs: they are
+      // asked for only if the combination fails (rsa/combine.ts).
+      const ask = (prove: boolean) => (c: SignerClient, opts: CallOptions) => c.call(signerRoutes.rsa.partial, { keyId: key.keyId, session: request.session, request, use, prove }, opts);
+      const gathered = await plan.gather(ask(false)).catch((e: unknown) => {
         traceUnused(trace, request.session, plan.asked);
         throw e;
       });
       traceUnused(trace, request.session, gathered.unused);
       const chosen = gathered.answers.map((a) => a.client);
-      const answers = gathered.answers.map((a) => a.answer);
+      let answers = gathered.answers.map((a) => a.answer);
       traceSession(trace, request.session, chosen, answers);
-      const result = rsaCombine(params, request, answers.map((a) => a.partial));
+      let result: RsaCombineResult;
+      try {
+        result = rsaCombine(params, request, answers.map((a) => a.partial));
+      } catch (e) {
+        if (!(e instanceof ProtocolError && e.code === 'unproven')) throw e;
+        // The same request again, now with proofs: each signer serves it as a repeat, recorded
+        // under the same request as its first answer.
+        answers = await askAll(trace, request.session, chosen, ask(true), plan.laggardMs(chosen));
+        traceSession(trace, request.session, chosen, answers);
+        result = rsaCombine(params, request, answers.map((a) => a.partial));
+      }
       const fault = result.faults[0];
       if (fault) {
         const culprit = chosen.find((c) => c.id === fault.sender);

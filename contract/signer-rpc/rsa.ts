@@ -15,10 +15,14 @@ export const rsa = {
     z.strictObject({ keyId: keyIdSchema, params: z.unknown(), dealer: z.unknown(), envelope: z.unknown(), creation: z.unknown().optional() }),
     z.object({ keyId: z.string(), ...released }),
   ),
-  /** `request`: rsa/request.ts `RsaRequest` for `session`; `use`: authority.ts `Use`. */
+  /**
+   * `request`: rsa/request.ts `RsaRequest` for `session`; `use`: authority.ts `Use`; `prove`: with
+   * the proof of correctness (the coordinator asks again, the same request, when its
+   * combination fails).
+   */
   partial: route(
     '/v1/rsa/partial',
-    z.strictObject({ keyId: keyIdSchema, session: z.string(), request: z.unknown(), use: z.unknown().optional() }),
+    z.strictObject({ keyId: keyIdSchema, session: z.string(), request: z.unknown(), use: z.unknown().optional(), prove: z.boolean().optional() }),
     z.object({ partial: z.unknown(), ...released }),
   ),
 };

@@ -63,7 +63,7 @@ export class RsaShares {
       const fingerprint = rsaFingerprint(request);
       const grant = await this.guard.authorizeUse(req.keyId, req.use);
       this.guard.expectRsa(grant, request);
-      const partial = rsaPartial(params, share, request, randomBytes);
+      const partial = rsaPartial(params, share, request, randomBytes, req.prove ?? true);
       const asked = await this.guard.release(grant, fingerprint);
       const algorithm = request.op === 'sign' ? `rsa-${request.scheme}-${request.hash}` : `rsa-decrypt-${request.padding}`;
       return { partial, released: { output: 'partial', keyId: req.keyId, algorithm, ...asked } };

@@ -22,6 +22,7 @@ export type ProtocolErrorCode =
   | 'bad-share' // a share is inconsistent with its sender's commitments
   | 'inconsistent-view' // a party showed different broadcasts to different parties
   | 'bad-partial' // a partial signature/decryption does not verify
+  | 'unproven' // a partial that must be checked came without its proof (ask for it)
   | 'consumed' // single-use state (nonces) was already used
   | 'bad-parameters'; // local request is invalid (threshold, ids, sizes)
 

@@ -27,7 +27,7 @@ function signAndVerify(deal: RsaDealJson, ids: number[]): boolean {
   const data = Buffer.from('signed after a real ceremony');
   const digest = createHash('sha256').update(data).digest();
   const req = rsaSignRequest(params, { session: 'ceremony-check', scheme: 'pss', hash: 'sha256', digest }, rng);
-  const msgs = ids.map((id) => rsaPartial(params, parseKeyShare(params, deal.shares.find((s) => s.id === id)), req, rng));
+  const msgs = ids.map((id) => rsaPartial(params, parseKeyShare(params, deal.shares.find((s) => s.id === id)), req, rng, true));
   const sig = rsaCombine(params, req, msgs).output;
   const key = createPublicKey({ key: Buffer.from(deal.publicKey.spki, 'hex'), format: 'der', type: 'spki' });
   return nodeVerify('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, sig);

@@ -59,7 +59,7 @@ const digest = createHash('sha256').update(data).digest();
 
 function sign(key: Key, ids: PartyId[], session = 'sig'): Uint8Array {
   const req = rsaSignRequest(key.params, { session, scheme: 'pss', hash: 'sha256', digest }, rng);
-  const msgs = ids.map((id) => wire(rsaPartial(key.params, key.shares.get(id)!, wire(req), rng)));
+  const msgs = ids.map((id) => wire(rsaPartial(key.params, key.shares.get(id)!, wire(req), rng, true)));
   return rsaCombine(key.params, wire(req), msgs).output;
 }
 
@@ -70,7 +70,7 @@ function decrypts(key: Key, ids: PartyId[]): boolean {
   const msg = Buffer.from('a wrapped data key');
   const ciphertext = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, msg);
   const req = rsaDecryptRequest(key.params, { session: 'dec', padding: 'oaep-sha256', ciphertext });
-  const msgs = ids.map((id) => wire(rsaPartial(key.params, key.shares.get(id)!, wire(req), rng)));
+  const msgs = ids.map((id) => wire(rsaPartial(key.params, key.shares.get(id)!, wire(req), rng, true)));
   return Buffer.from(rsaCombine(key.params, req, msgs).output).equals(msg);
 }
 
@@ -84,12 +84,12 @@ describe('resharing threshold RSA', () => {
     expect(decrypts(removed, [2, 1])).toBe(true);
 
     const req = rsaSignRequest(removed.params, { session: 'old3', scheme: 'pss', hash: 'sha256', digest }, rng);
-    const new1 = wire(rsaPartial(removed.params, removed.shares.get(1)!, req, rng));
-    const old3 = wire(rsaPartial(base.params, base.shares.get(3)!, req, rng));
+    const new1 = wire(rsaPartial(removed.params, removed.shares.get(1)!, req, rng, true));
+    const old3 = wire(rsaPartial(base.params, base.shares.get(3)!, req, rng, true));
     expectProtocolError(() => rsaCombine(removed.params, req, [new1, old3]), 'unknown-sender', 3);
     // Passed off as party 2's, its proof fails against the new verification key.
     const x = requestInput(removed.params, req);
-    const as2 = wire(partialForInput(removed.params, { id: 2, s: base.shares.get(3)!.s }, req.session, x, rng));
+    const as2 = wire(partialForInput(removed.params, { id: 2, s: base.shares.get(3)!.s }, req.session, x, rng, true));
     expectProtocolError(() => rsaCombine(removed.params, req, [new1, as2]), 'bad-partial', 2);
   });
 
@@ -100,8 +100,8 @@ describe('resharing threshold RSA', () => {
 
     const req = rsaSignRequest(fresh.params, { session: 'mix', scheme: 'pss', hash: 'sha256', digest }, rng);
     const x = requestInput(fresh.params, req);
-    const new1 = wire(rsaPartial(fresh.params, fresh.shares.get(1)!, req, rng));
-    const old2 = wire(partialForInput(fresh.params, base.shares.get(2)!, req.session, x, rng));
+    const new1 = wire(rsaPartial(fresh.params, fresh.shares.get(1)!, req, rng, true));
+    const old2 = wire(partialForInput(fresh.params, base.shares.get(2)!, req.session, x, rng, true));
     expectProtocolError(() => rsaCombine(fresh.params, req, [new1, old2]), 'bad-partial', 2);
     // Even combined without the proofs, the old share gives a wrong root.
     const xi = (m: Message) => bytesToBigInt(Buffer.from((m.payload as { xi: string }).xi, 'hex'));

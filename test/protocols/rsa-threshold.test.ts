@@ -46,7 +46,7 @@ const share = (deal: RsaDeal, id: PartyId): RsaKeyShare => deal.shares.find((s) 
 const wire = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T; // everything crosses a network as JSON
 
 function partials(deal: RsaDeal, req: RsaRequest, ids: PartyId[]): Message<RsaPartialPayload>[] {
-  return ids.map((id) => wire(rsaPartial(deal.params, share(deal, id), wire(req), rng)));
+  return ids.map((id) => wire(rsaPartial(deal.params, share(deal, id), wire(req), rng, true)));
 }
 
 function signWith(f: Fixture, ids: PartyId[], scheme: 'pkcs1v15' | 'pss', hash: SignHash, data: Buffer, session = 'sess-sign') {
@@ -183,8 +183,8 @@ describe('bad partials are caught and their sender named', () => {
   });
 
   it('proofs are checked when the combination fails: a bad proof (c or z altered) is caught then', () => {
-    const badZ = tamper(good[0]!, (p) => ({ ...p, z: bumpHex(p.z) }));
-    const badC = tamper(good[2]!, (p) => ({ ...p, c: bumpHex(p.c) }));
+    const badZ = tamper(good[0]!, (p) => ({ ...p, z: bumpHex(p.z!) }));
+    const badC = tamper(good[2]!, (p) => ({ ...p, c: bumpHex(p.c!) }));
     // Optimistic: correct values combine to a signature that verifies, whatever their proofs say.
     expect(rsaCombine(params, req, [badZ, good[2]]).faults).toEqual([]);
     // A wrong value makes the combination fail; every proof is then checked and each bad one named.
@@ -194,9 +194,22 @@ describe('bad partials are caught and their sender named', () => {
     expect(() => rsaCombine(params, req, [good[0], wrongValue, badC])).toThrow(/proof of correctness does not verify/);
   });
 
+  it('partials travel without proofs; when the combination fails the coordinator needs them, then names the bad one', () => {
+    const x = requestInput(params, req);
+    const bare = (id: PartyId, s: bigint) => wire(partialForInput(params, { id, s }, req.session, x, rng, false));
+    const ok = rsaCombine(params, req, [bare(1, share(k2048.deal, 1).s), bare(3, share(k2048.deal, 3).s)]);
+    expect(ok.faults).toEqual([]);
+    expect(verifies(k2048, 'pss', 'sha256', data, ok.output)).toBe(true);
+    const wrong = bare(3, share(k2048.deal, 3).s + 1n);
+    expectProtocolError(() => rsaCombine(params, req, [bare(1, share(k2048.deal, 1).s), wrong]), 'unproven');
+    const proven = wire(partialForInput(params, { id: 3, s: share(k2048.deal, 3).s + 1n }, req.session, x, rng, true));
+    expectProtocolError(() => rsaCombine(params, req, [good[0], proven]), 'bad-partial', 3);
+    expectProtocolError(() => rsaCombine(params, req, [good[0], tamper(good[2]!, (p) => ({ xi: p.xi, c: p.c! }))]), 'malformed', 3);
+  });
+
   it('a partial made with a wrong share is caught by its proof', () => {
     const x = requestInput(params, req);
-    const wrong = wire(partialForInput(params, { id: 3, s: share(k2048.deal, 3).s + 1n }, req.session, x, rng));
+    const wrong = wire(partialForInput(params, { id: 3, s: share(k2048.deal, 3).s + 1n }, req.session, x, rng, true));
     expectProtocolError(() => rsaCombine(params, req, [good[0], wrong]), 'bad-partial', 3);
   });
 
@@ -228,8 +241,8 @@ describe('signers check what they are asked to sign', () => {
   it('rejects a PKCS#1 v1.5 representative that does not encode the digest', () => {
     const req = rsaSignRequest(params, { session: 's', scheme: 'pkcs1v15', hash: 'sha256', digest }, rng);
     const otherDigest = createHash('sha256').update('forged').digest();
-    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(otherDigest) }, rng), 'bad-parameters');
-    expectProtocolError(() => rsaPartial(params, s1, { ...req, hash: 'sha384' }, rng), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(otherDigest) }, rng, true), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, hash: 'sha384' }, rng, true), 'bad-parameters');
   });
 
   it('raw PKCS#1 v1.5 (hash none) signs the block as given, up to k − 11 bytes, and nothing else', () => {
@@ -240,10 +253,10 @@ describe('signers check what they are asked to sign', () => {
     expect(createVerify('sha1').update('legacy').verify(k2048.publicKey, Buffer.from(result.output))).toBe(true);
     const other = Buffer.from(t);
     other[0]! ^= 1;
-    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(other) }, rng), 'bad-parameters');
-    expectProtocolError(() => rsaPartial(params, s1, { ...req, scheme: 'pss' }, rng), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(other) }, rng, true), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, scheme: 'pss' }, rng, true), 'bad-parameters');
     const tooLong = Buffer.alloc(246, 1);
-    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(tooLong) }, rng), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, digest: toHex(tooLong) }, rng, true), 'bad-parameters');
     expect(() => rsaSignRequest(params, { session: 's', scheme: 'pss', hash: 'none', digest: t }, rng)).toThrow(/PKCS#1 v1.5/);
   });
 
@@ -251,13 +264,13 @@ describe('signers check what they are asked to sign', () => {
     const req = rsaSignRequest(params, { session: 's', scheme: 'pss', hash: 'sha256', digest }, rng);
     const em = Buffer.from(req.representative, 'hex');
     em[100]! ^= 1;
-    expectProtocolError(() => rsaPartial(params, s1, { ...req, representative: em.toString('hex') }, rng), 'bad-parameters');
-    expectProtocolError(() => rsaPartial(params, s1, { ...req, scheme: 'pkcs1v15' }, rng), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, representative: em.toString('hex') }, rng, true), 'bad-parameters');
+    expectProtocolError(() => rsaPartial(params, s1, { ...req, scheme: 'pkcs1v15' }, rng, true), 'bad-parameters');
   });
 
   it('rejects malformed requests', () => {
-    expectProtocolError(() => rsaPartial(params, s1, { op: 'sign', session: 's' }, rng), 'malformed');
-    expectProtocolError(() => rsaPartial(params, s1, null, rng), 'malformed');
+    expectProtocolError(() => rsaPartial(params, s1, { op: 'sign', session: 's' }, rng, true), 'malformed');
+    expectProtocolError(() => rsaPartial(params, s1, null, rng, true), 'malformed');
   });
 });
 

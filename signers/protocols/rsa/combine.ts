@@ -66,7 +66,7 @@ export function rsaDecryptRequest(
 interface Partial {
   from: PartyId;
   xi: bigint;
-  proof: { c: bigint; z: bigint };
+  proof: { c: bigint; z: bigint } | undefined;
 }
 
 /**
@@ -90,11 +90,13 @@ function readPartial(params: RsaPublicParams, session: string, message: unknown)
   const xi = bytesToBigInt(xiBytes);
   if (xiBytes.length !== modulusBytes(params) || xi === 0n || xi >= params.n)
     throw new ProtocolError('bad-partial', 'partial is not an element mod n', m.from);
-  return { from: m.from, xi, proof: { c: bytesToBigInt(fromHex(body.data.c)), z: bytesToBigInt(fromHex(body.data.z)) } };
+  const { c, z } = body.data;
+  if ((c === undefined) !== (z === undefined)) throw new ProtocolError('malformed', 'partial payload: half a proof', m.from);
+  return { from: m.from, xi, proof: c === undefined || z === undefined ? undefined : { c: bytesToBigInt(fromHex(c)), z: bytesToBigInt(fromHex(z)) } };
 }
 
 /** Throws a ProtocolError naming the sender unless its proof shows x_i = x^{2Δ·s_i}. */
-function checkProof(params: RsaPublicParams, session: string, x: bigint, p: Partial): void {
+function checkProof(params: RsaPublicParams, session: string, x: bigint, p: Partial & { proof: NonNullable<Partial['proof']> }): void {
   const { n, v } = params;
   const g = modPow(x, 4n * delta(params), n);
   if (!verifyEqualLogs({ session, id: p.from, x }, { n, v, vi: params.verificationKeys.get(p.from)!, g, u: (p.xi * p.xi) % n }, p.proof, params.shareBits))
@@ -170,7 +172,9 @@ export function rsaCombine(params: RsaPublicParams, request: RsaRequest, message
   };
   let { y, signers } = combineLowest();
   if (modPow(y, params.e, params.n) !== x) {
-    candidates = candidates.filter((p) => keep(() => checkProof(params, req.session, x, p)));
+    // No one is at fault yet: the caller asks the same signers for their proofs.
+    if (candidates.some((p) => !p.proof)) throw new ProtocolError('unproven', "the combination failed: the partials' proofs are needed to tell which is bad");
+    candidates = candidates.filter((p) => keep(() => checkProof(params, req.session, x, { ...p, proof: p.proof! })));
     ({ y, signers } = combineLowest());
     if (modPow(y, params.e, params.n) !== x) throw new ProtocolError('bad-partial', 'combined result does not verify');
   }
