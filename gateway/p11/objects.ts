@@ -59,6 +59,10 @@ export function keyObjects(key: KeyRecord, names: KeyNames, abi: Abi): [P11Objec
   const bool = (b: boolean) => Buffer.of(b ? 1 : 0);
   const generated = key.origin === 'AWS_KMS';
   const sign = key.keyUsage === 'SIGN_VERIFY';
+  // A disabled key does nothing until it is enabled again (the cluster refuses it with
+  // CKR_KEY_FUNCTION_NOT_PERMITTED): its objects say so, so that C_*Init refuses at once and
+  // consumers that pick keys by CKA_SIGN/CKA_DECRYPT (pkcs11-tool --test) pass it by.
+  const usable = key.state === 'Enabled';
   const common = new Map<number, Buffer>([
     [CKA.TOKEN, bool(true)],
     // A key administrator may relabel a key (a KMS alias) and destroy it (ScheduleKeyDeletion).
@@ -113,8 +117,8 @@ export function keyObjects(key: KeyRecord, names: KeyNames, abi: Abi): [P11Objec
   pub.set(CKA.CLASS, abi.ulong(CKO.PUBLIC_KEY));
   pub.set(CKA.PRIVATE, bool(false));
   pub.set(CKA.UNIQUE_ID, Buffer.from(`k:${key.keyId}:pub`));
-  pub.set(CKA.VERIFY, bool(sign));
-  pub.set(CKA.ENCRYPT, bool(!sign));
+  pub.set(CKA.VERIFY, bool(usable && sign));
+  pub.set(CKA.ENCRYPT, bool(usable && !sign));
   pub.set(CKA.SIGN, bool(false));
   pub.set(CKA.DECRYPT, bool(false));
   pub.set(CKA.TRUSTED, bool(false));
@@ -123,8 +127,8 @@ export function keyObjects(key: KeyRecord, names: KeyNames, abi: Abi): [P11Objec
   priv.set(CKA.CLASS, abi.ulong(CKO.PRIVATE_KEY));
   priv.set(CKA.PRIVATE, bool(true));
   priv.set(CKA.UNIQUE_ID, Buffer.from(`k:${key.keyId}:priv`));
-  priv.set(CKA.SIGN, bool(sign));
-  priv.set(CKA.DECRYPT, bool(!sign));
+  priv.set(CKA.SIGN, bool(usable && sign));
+  priv.set(CKA.DECRYPT, bool(usable && !sign));
   priv.set(CKA.VERIFY, bool(false));
   priv.set(CKA.ENCRYPT, bool(false));
 

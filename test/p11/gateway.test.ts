@@ -214,6 +214,20 @@ describe('key objects', () => {
     expect(matches(pub, [[0x12345, Buffer.alloc(0)]])).toBe(false);
   });
 
+  it('says a disabled key can do nothing (CKA_SIGN/VERIFY/DECRYPT/ENCRYPT false) until it is enabled', () => {
+    const names = (key: KeyRecord) => ({ labels: ['k'], ckaId: uuidBytes(key.keyId), subject: Buffer.alloc(0) });
+    const uses = (key: KeyRecord) => {
+      const [pub, priv] = keyObjects(key, names(key), abi);
+      return [pub.attrs.get(CKA.VERIFY), pub.attrs.get(CKA.ENCRYPT), priv.attrs.get(CKA.SIGN), priv.attrs.get(CKA.DECRYPT)].map((b) => b![0]);
+    };
+    const signing = rsaRecord();
+    const decrypting = { ...rsaRecord(), keyUsage: 'ENCRYPT_DECRYPT' as const };
+    expect(uses(signing)).toEqual([1, 0, 1, 0]);
+    expect(uses(decrypting)).toEqual([0, 1, 0, 1]);
+    expect(uses({ ...signing, state: 'Disabled' })).toEqual([0, 0, 0, 0]);
+    expect(uses({ ...decrypting, state: 'Disabled' })).toEqual([0, 0, 0, 0]);
+  });
+
   it('encodes Ed25519 as CKK_EC_EDWARDS with the RFC 8410 OID and an OCTET STRING point', () => {
     const pk = ed25519.getPublicKey(ed25519.utils.randomSecretKey());
     const key = { ...rsaRecord(), scheme: 'frost-ed25519' as const, keySpec: 'ECC_NIST_EDWARDS25519', origin: 'EXTERNAL' as const, publicKey: Buffer.from(spkiFromRawPublicKey('ECC_NIST_EDWARDS25519', pk)).toString('base64') };

@@ -631,7 +631,7 @@ describe('signing, verification, encryption, decryption', () => {
     expect(rv('parent_sign_after')).toBe(CKR.OK);
   }, LONG);
 
-  it('maps a disabled key to CKR_KEY_FUNCTION_NOT_PERMITTED', async () => {
+  it('maps a disabled key to CKR_KEY_FUNCTION_NOT_PERMITTED, and its objects say it neither signs nor verifies', async () => {
     const kms = new KMSClient({ endpoint: tc.endpoint, region: admin.AWS_REGION, credentials: { accessKeyId: admin.AWS_ACCESS_KEY_ID, secretAccessKey: admin.AWS_SECRET_ACCESS_KEY } });
     const keyId = keys.ed.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
     // DisableKey is under quorum (2 of 3): proposed by admin1, whose request counts, then approved by another administrator.
@@ -643,9 +643,17 @@ describe('signing, verification, encryption, decryption', () => {
       expect(ckrOf(() => sign(s, { mechanism: CKM.EDDSA }, ed, Buffer.from('x')))).toBe(CKR.KEY_FUNCTION_NOT_PERMITTED);
       lib.C_VerifyInit(s.handle, { mechanism: CKM.EDDSA }, edPub);
       expect(ckrOf(() => lib.C_Verify(s.handle, Buffer.from('x'), Buffer.alloc(64)))).toBe(CKR.KEY_FUNCTION_NOT_PERMITTED);
+      // Objects found again say so: CKA_SIGN/CKA_VERIFY false, and C_*Init refuses at once (as
+      // PKCS#11 ties CKR_KEY_FUNCTION_NOT_PERMITTED to those attributes); pkcs11-tool --test skips it.
+      expect(find(s, [{ type: CKA.ID, value: Buffer.from(keys.ed, 'hex') }, { type: CKA.SIGN, value: true }])).toEqual([]);
+      expect(find(s, [{ type: CKA.ID, value: Buffer.from(keys.ed, 'hex') }]).sort()).toEqual([ed, edPub].sort());
+      expect([attr(s, ed, CKA.SIGN), attr(s, edPub, CKA.VERIFY)]).toEqual([Buffer.of(0), Buffer.of(0)]);
+      expect(ckrOf(() => lib.C_SignInit(s.handle, { mechanism: CKM.EDDSA }, ed))).toBe(CKR.KEY_FUNCTION_NOT_PERMITTED);
+      expect(ckrOf(() => lib.C_VerifyInit(s.handle, { mechanism: CKM.EDDSA }, edPub))).toBe(CKR.KEY_FUNCTION_NOT_PERMITTED);
     } finally {
       await kms.send(new EnableKeyCommand({ KeyId: keyId }));
     }
+    expect(find(s, [{ type: CKA.ID, value: Buffer.from(keys.ed, 'hex') }, { type: CKA.SIGN, value: true }])).toEqual([ed]);
     expect(ed25519.verify(sign(s, { mechanism: CKM.EDDSA }, ed, Buffer.from('x')), Buffer.from('x'), attr(s, edPub, CKA.EC_POINT).subarray(2))).toBe(true);
     expect(readFileSync(moduleLog, 'utf8')).toMatch(/refused \(CKR 0x68\): key [0-9a-f-]+ is disabled/);
   }, LONG);
