@@ -119,9 +119,9 @@ export function openKeyShare(raw: unknown): { key: DkgKeyShare; group: Group; se
   if (!parsed.success) throw new ProtocolError('malformed', `key share: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
   const key = parsed.data;
   checkParticipants(key.participants, key.threshold, key.self);
-  const { group: g, pk, shares } = checkPublicPackage(publicPackage(key));
+  const { group: g, pk } = checkPublicPackage(publicPackage(key));
   const secret = decodeScalar(g, key.secretShare, undefined, true);
-  if (!g.Point.BASE.multiply(secret).equals(shares.get(key.self)!)) throw new ProtocolError('malformed', 'secret share does not match its verifying share');
+  if (toHex(g.encoded.mulBase(secret)) !== key.verifyingShares[String(key.self)]) throw new ProtocolError('malformed', 'secret share does not match its verifying share');
   return { key, group: g, secret, pk };
 }
 

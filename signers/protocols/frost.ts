@@ -37,13 +37,12 @@ import { checkPublicPackage, keyShareSchema, lagrangeAt, openKeyShare, publicPac
 import {
   decodePoint,
   decodeScalar,
-  encodePoint,
   encodeScalar,
   getSuite,
   idScalar,
   suiteNames,
+  validEncoding,
   type Group,
-  type GroupPoint,
   type Suite,
   type SuiteName,
 } from './suites.js';
@@ -90,25 +89,34 @@ type LiveState = Extract<FrostSignerState, { consumed: false }>;
 export const encodeFrostSignerState = (s: FrostSignerState): Uint8Array => encodeState(s);
 export const decodeFrostSignerState = (b: Uint8Array): FrostSignerState => decodeState(b, frostSignerStateSchema);
 
+/** A signer's commitment: the encodings of its two points, validated (decodePoint). */
 interface Commitment {
   id: PartyId;
-  D: GroupPoint;
-  E: GroupPoint;
+  D: Uint8Array;
+  E: Uint8Array;
+}
+
+/** An operation on valid encodings whose result is the identity: a ProtocolError. */
+function group<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new ProtocolError('invalid-point', `${what}: ${(e as Error).message}`);
+  }
 }
 
 /**
  * RFC 9591 §4.3–4.6: binding factors, group commitment R, challenge, and Lagrange coefficients
- * for a commitment list (any order; it is sorted here as the RFC requires).
+ * for a commitment list (any order; it is sorted here as the RFC requires). PK and R as encodings.
  */
-export function frostSigningContext(suite: Suite, PK: GroupPoint, commitments: readonly Commitment[], msg: Uint8Array) {
+export function frostSigningContext(suite: Suite, PK: Uint8Array, commitments: readonly Commitment[], msg: Uint8Array) {
   const g = suite.group;
   const list = [...commitments].sort((a, b) => a.id - b.id);
-  const encoded = concatBytes(...list.flatMap((c) => [g.Fn.toBytes(idScalar(c.id)), c.D.toBytes(), c.E.toBytes()]));
-  const prefix = concatBytes(PK.toBytes(), suite.H4(msg), suite.H5(encoded));
+  const encoded = concatBytes(...list.flatMap((c) => [g.Fn.toBytes(idScalar(c.id)), c.D, c.E]));
+  const prefix = concatBytes(PK, suite.H4(msg), suite.H5(encoded));
   const bindingFactors = new Map<PartyId, bigint>(list.map((c) => [c.id, suite.H1(concatBytes(prefix, g.Fn.toBytes(idScalar(c.id))))]));
-  // Public inputs only, so variable-time multiplication is fine.
-  const R = list.reduce((acc, c) => acc.add(c.D).add(c.E.multiplyUnsafe(bindingFactors.get(c.id)!)), g.Point.ZERO);
-  if (R.is0()) throw new ProtocolError('invalid-point', 'group commitment is the identity');
+  const { add, mul } = g.encoded;
+  const R = group('group commitment', () => list.map((c) => add(c.D, mul(c.E, bindingFactors.get(c.id)!))).reduce(add));
   const ids = list.map((c) => c.id);
   return { bindingFactors, R, challenge: suite.challenge(R, PK, msg), lambda: (id: PartyId) => lagrangeAt(g, ids, id) };
 }
@@ -146,7 +154,7 @@ function parseSigningPackage(raw: unknown, g: Group, own?: Commitment): ParsedPa
     throw new ProtocolError('bad-parameters', `${suite.name} signs a ${suite.messageLength}-byte digest, got ${msg.length} bytes`);
   checkParticipants(pkg.commitments.map((c) => c.id), 1);
   const commitments = pkg.commitments
-    .map((c) => (c.id === own?.id ? own : { id: c.id, D: decodePoint(suite.group, c.hiding, c.id), E: decodePoint(suite.group, c.binding, c.id) }))
+    .map((c) => (c.id === own?.id ? own : { id: c.id, D: validEncoding(suite.group, c.hiding, c.id), E: validEncoding(suite.group, c.binding, c.id) }))
     .sort((a, b) => a.id - b.id);
   return { pkg, suite, commitments, msg };
 }
@@ -172,7 +180,7 @@ export function frostCommit(keyShare: DkgKeyShare, session: string, rng: Rng): S
     return k;
   };
   const [d, e] = [nonce(), nonce()];
-  const commitment = { hiding: encodePoint(g.Point.BASE.multiply(d)), binding: encodePoint(g.Point.BASE.multiply(e)) };
+  const commitment = { hiding: toHex(g.encoded.mulBase(d)), binding: toHex(g.encoded.mulBase(e)) };
   return {
     state: { consumed: false, session, self: key.self, commitment, nonces: { hiding: encodeScalar(g, d), binding: encodeScalar(g, e) }, key },
     outbound: [{ session, round: 1, from: key.self, to: 'all', payload: commitment }],
@@ -214,11 +222,12 @@ export function frostSigningPackage(
  */
 export function frostSign(state: FrostSignerState, signingPackage: SigningPackage): Step<FrostSignerState> {
   if (state.consumed) throw new ProtocolError('consumed', 'signing nonces were already used');
-  const { key, group: g, secret, pk } = openKeyShare(state.key);
+  const { key, group: g, secret } = openKeyShare(state.key);
   if (key.self !== state.self) throw new ProtocolError('malformed', 'signer state and key share disagree on the signer');
   const d = decodeScalar(g, state.nonces.hiding, undefined, true);
   const e = decodeScalar(g, state.nonces.binding, undefined, true);
-  const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g, { id: state.self, D: g.Point.BASE.multiply(d), E: g.Point.BASE.multiply(e) });
+  // Its own commitment is the one it made (checked below), so it needs no decoding.
+  const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g, { id: state.self, D: fromHex(state.commitment.hiding), E: fromHex(state.commitment.binding) });
   if (pkg.session !== state.session) throw new ProtocolError('wrong-session', `signing package for session ${pkg.session}`);
   checkSigners(publicPackage(key), commitments.map((c) => c.id));
   const own = pkg.commitments.find((c) => c.id === state.self);
@@ -226,7 +235,7 @@ export function frostSign(state: FrostSignerState, signingPackage: SigningPackag
   if (own.hiding !== state.commitment.hiding || own.binding !== state.commitment.binding)
     throw new ProtocolError('bad-parameters', `signing package alters signer ${state.self}'s commitment`);
   const consumed = consume(state);
-  const ctx = frostSigningContext(suite, pk, commitments, msg);
+  const ctx = frostSigningContext(suite, fromHex(key.groupPublicKey), commitments, msg);
   const { Fn } = g;
   // z_i = d_i + e_i·ρ_i + λ_i·s_i·c
   const share = Fn.add(Fn.add(d, Fn.mul(e, ctx.bindingFactors.get(state.self)!)), Fn.mul(Fn.mul(ctx.lambda(state.self), secret), ctx.challenge));
@@ -252,21 +261,31 @@ function consume(s: LiveState): FrostSignerState {
  * Returns SerializeElement(R) || SerializeScalar(z).
  */
 export function frostAggregate(pub: PublicPackage, signingPackage: SigningPackage, shares: readonly Message[]): Uint8Array {
-  const { pub: p, group: g, pk, shares: Y } = checkPublicPackage(pub);
+  const { pub: p, group: g } = checkPublicPackage(pub);
   const mine = coordinatorPackages.get(signingPackage);
   const { pkg, suite, commitments, msg } = mine?.json === JSON.stringify(signingPackage) ? mine.parsed : parseSigningPackage(signingPackage, g);
   const ids = commitments.map((c) => c.id);
   checkSigners(p, ids);
   const got = collectRound(shares, { session: pkg.session, round: 2, self: COORDINATOR, senders: ids, broadcast: true, payload: sharePayload(g) });
-  const ctx = frostSigningContext(suite, pk, commitments, msg);
+  const PK = fromHex(p.groupPublicKey);
+  const ctx = frostSigningContext(suite, PK, commitments, msg);
   const { Fn } = g;
+  const { mulBase, mul, add } = g.encoded;
   const z = new Map(commitments.map((c) => [c.id, decodeScalar(g, got.get(c.id)!.share, c.id)]));
   const sum = [...z.values()].reduce((a, b) => Fn.add(a, b), Fn.ZERO);
   // z·G = R + c·PK (strict, cofactorless), with R as computed from the commitments.
-  if (g.Point.BASE.multiplyUnsafe(sum).equals(ctx.R.add(pk.multiplyUnsafe(ctx.challenge)))) return concatBytes(ctx.R.toBytes(), Fn.toBytes(sum));
+  const holds = (zi: bigint, rhs: () => Uint8Array): boolean => {
+    try {
+      return Buffer.from(mulBase(zi)).equals(rhs());
+    } catch {
+      return false; // a zero z or an identity sum: not a valid share
+    }
+  };
+  if (holds(sum, () => add(ctx.R, mul(PK, ctx.challenge)))) return concatBytes(ctx.R, Fn.toBytes(sum));
   for (const c of commitments) {
-    const expect = c.D.add(c.E.multiplyUnsafe(ctx.bindingFactors.get(c.id)!)).add(Y.get(c.id)!.multiplyUnsafe(Fn.mul(ctx.challenge, ctx.lambda(c.id))));
-    if (!g.Point.BASE.multiplyUnsafe(z.get(c.id)!).equals(expect)) throw new ProtocolError('bad-partial', 'signature share does not verify', c.id);
+    const Y = fromHex(p.verifyingShares[String(c.id)]!);
+    if (!holds(z.get(c.id)!, () => add(add(c.D, mul(c.E, ctx.bindingFactors.get(c.id)!)), mul(Y, Fn.mul(ctx.challenge, ctx.lambda(c.id))))))
+      throw new ProtocolError('bad-partial', 'signature share does not verify', c.id);
   }
   throw new ProtocolError('bad-partial', 'aggregate signature does not verify');
 }
@@ -281,7 +300,7 @@ export function frostVerify(suiteName: SuiteName, publicKey: Uint8Array, msg: Ui
     const PK = decodePoint(g, toHex(publicKey));
     const R = decodePoint(g, toHex(sig.subarray(0, g.pointLength)));
     const z = decodeScalar(g, toHex(sig.subarray(g.pointLength)));
-    return g.Point.BASE.multiplyUnsafe(z).equals(R.add(PK.multiplyUnsafe(suite.challenge(R, PK, msg))));
+    return g.Point.BASE.multiplyUnsafe(z).equals(R.add(PK.multiplyUnsafe(suite.challenge(R.toBytes(), PK.toBytes(), msg))));
   } catch (e) {
     if (e instanceof ProtocolError) return false;
     throw e;

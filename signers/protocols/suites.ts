@@ -1,8 +1,11 @@
 // Ciphersuite table for DKG and FROST: the prime-order groups keys live in, and the RFC 9591
 // ciphersuites (plus a local Ed25519ph variant) that sign with them.
 //
-// All group and field arithmetic is @noble/curves'; this file only fixes encodings, the
-// validation every inbound element goes through, and the RFC 9591 hash functions H1..H5.
+// Group and field arithmetic is @noble/curves', except what signing does on every request for
+// Ed25519: the prime-order-subgroup check of each commitment, and the scalar multiplications
+// and additions over encodings (`Encoded`), are libsodium's (constant-time, WebAssembly):
+// ~0.1–0.2 ms each where noble's JS takes ~0.7 ms. This file fixes encodings, the validation
+// every inbound element goes through, and the RFC 9591 hash functions H1..H5.
 
 import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
 import { getMinHashLength, mapHashToField, type IField } from '@noble/curves/abstract/modular.js';
@@ -11,6 +14,7 @@ import { p256, p256_hasher } from '@noble/curves/nist.js';
 import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import sodium from 'libsodium-wrappers-sumo';
 import { ProtocolError } from './common.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../contract/bytes.js';
 
@@ -32,7 +36,45 @@ export interface Group {
   readonly hash: (m: Uint8Array) => Uint8Array;
   /** Hash to a scalar under a domain-separation tag, as RFC 9591 H1/H3 do for this group. */
   readonly hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint;
+  /** Whether a decoded point (and its encoding) lies in the prime-order subgroup. */
+  readonly inSubgroup: (p: GroupPoint | undefined, bytes: Uint8Array) => boolean;
+  /** inSubgroup needs no decoded point: it checks the whole encoding (canonical, on the curve, not the identity). */
+  readonly checksEncoding: boolean;
+  /** Arithmetic on validated encodings, for signing. */
+  readonly encoded: Encoded;
 }
+
+/**
+ * Scalar multiplication and addition on encodings of valid points (decodePoint's). An identity
+ * result throws (the caller attributes or refuses it). `mulBase` may take a secret scalar and is
+ * constant-time; `mul` takes public ones.
+ */
+export interface Encoded {
+  mulBase(k: bigint): Uint8Array;
+  mul(P: Uint8Array, k: bigint): Uint8Array;
+  add(P: Uint8Array, Q: Uint8Array): Uint8Array;
+}
+
+/** The group operations of noble's point type, on encodings (toBytes throws on the identity). */
+const nobleEncoded = (Point: CurvePointCons<GroupPoint>): Encoded => ({
+  mulBase: (k) => Point.BASE.multiply(k).toBytes(),
+  mul: (P, k) => Point.fromBytes(P).multiplyUnsafe(k).toBytes(),
+  add: (P, Q) => Point.fromBytes(P).add(Point.fromBytes(Q)).toBytes(),
+});
+
+await sodium.ready;
+const ED25519_IDENTITY = Uint8Array.of(1, ...new Uint8Array(31));
+const edScalar = (k: bigint): Uint8Array => ed25519.Point.Fn.toBytes(ed25519.Point.Fn.create(k));
+const notIdentity = (P: Uint8Array): Uint8Array => {
+  if (Buffer.from(P).equals(ED25519_IDENTITY)) throw new Error('the identity element');
+  return P;
+};
+// libsodium's *_noclamp functions throw on a zero scalar or a result of small order.
+const sodiumEd25519: Encoded = {
+  mulBase: (k) => sodium.crypto_scalarmult_ed25519_base_noclamp(edScalar(k)),
+  mul: (P, k) => sodium.crypto_scalarmult_ed25519_noclamp(edScalar(k), P),
+  add: (P, Q) => notIdentity(sodium.crypto_core_ed25519_add(P, Q)),
+};
 
 function edHashToScalar(m: Uint8Array, dst: Uint8Array): bigint {
   return ed25519.Point.Fn.create(bytesToNumberLE(sha512(concatBytes(dst, m))));
@@ -47,6 +89,10 @@ const GROUPS: Record<GroupName, Group> = {
     scalarLength: 32,
     hash: sha512,
     hashToScalar: edHashToScalar,
+    // Canonical, on the curve, in the prime-order subgroup and not of small order.
+    inSubgroup: (_p, bytes) => sodium.crypto_core_ed25519_is_valid_point(bytes),
+    checksEncoding: true,
+    encoded: sodiumEd25519,
   },
   secp256k1: {
     name: 'secp256k1',
@@ -56,6 +102,9 @@ const GROUPS: Record<GroupName, Group> = {
     scalarLength: 32,
     hash: sha256,
     hashToScalar: (m, DST) => secp256k1_hasher.hashToScalar(m, { DST }),
+    inSubgroup: () => true, // prime order
+    checksEncoding: false,
+    encoded: nobleEncoded(secp256k1.Point as unknown as CurvePointCons<GroupPoint>),
   },
   p256: {
     name: 'p256',
@@ -65,6 +114,9 @@ const GROUPS: Record<GroupName, Group> = {
     scalarLength: 32,
     hash: sha256,
     hashToScalar: (m, DST) => p256_hasher.hashToScalar(m, { DST }),
+    inSubgroup: () => true, // prime order
+    checksEncoding: false,
+    encoded: nobleEncoded(p256.Point as unknown as CurvePointCons<GroupPoint>),
   },
 };
 
@@ -87,10 +139,21 @@ export function decodePoint(g: Group, hex: string, sender?: PartyId): GroupPoint
     throw new ProtocolError('invalid-point', `not a ${g.name} point: ${(e as Error).message}`, sender);
   }
   if (p.is0()) throw new ProtocolError('invalid-point', 'identity element', sender);
-  if (!p.isTorsionFree()) throw new ProtocolError('invalid-point', 'not in the prime-order subgroup', sender);
+  if (!g.inSubgroup(p, bytes)) throw new ProtocolError('invalid-point', 'not in the prime-order subgroup', sender);
   // Reject alternative encodings of a valid point so that hashes over encodings are unambiguous.
   if (toHex(p.toBytes()) !== hex) throw new ProtocolError('invalid-point', 'non-canonical encoding', sender);
   return p;
+}
+
+/**
+ * A valid element's encoding, checked as decodePoint checks it, without decoding it where the
+ * group can check the encoding alone (Ed25519, for each commitment of every signature).
+ */
+export function validEncoding(g: Group, hex: string, sender?: PartyId): Uint8Array {
+  if (!g.checksEncoding) return decodePoint(g, hex, sender).toBytes();
+  const bytes = fromHex(hex);
+  if (bytes.length !== g.pointLength || !g.inSubgroup(undefined, bytes)) throw new ProtocolError('invalid-point', `not a canonical ${g.name} point of the prime-order subgroup, other than the identity`, sender);
+  return bytes;
 }
 
 export function encodePoint(p: GroupPoint): string {
@@ -131,8 +194,8 @@ export interface Suite {
   readonly H3: (m: Uint8Array) => bigint;
   readonly H4: (m: Uint8Array) => Uint8Array;
   readonly H5: (m: Uint8Array) => Uint8Array;
-  /** The Schnorr challenge c = H2(R, PK, msg) as the suite's verifier computes it. */
-  readonly challenge: (R: GroupPoint, PK: GroupPoint, msg: Uint8Array) => bigint;
+  /** The Schnorr challenge c = H2(R, PK, msg) as the suite's verifier computes it, over encodings. */
+  readonly challenge: (R: Uint8Array, PK: Uint8Array, msg: Uint8Array) => bigint;
   /** Required message length, when the suite signs a fixed-size digest. */
   readonly messageLength?: number;
 }
@@ -143,7 +206,7 @@ function makeSuite(
   name: SuiteName,
   contextString: string,
   g: Group,
-  challenge: (R: GroupPoint, PK: GroupPoint, msg: Uint8Array) => bigint,
+  challenge: (R: Uint8Array, PK: Uint8Array, msg: Uint8Array) => bigint,
   messageLength?: number,
 ): Suite {
   const tag = (t: string) => utf8(contextString + t);
@@ -163,8 +226,8 @@ function makeSuite(
 
 const rfcChallenge =
   (g: Group, contextString: string) =>
-  (R: GroupPoint, PK: GroupPoint, msg: Uint8Array): bigint =>
-    g.hashToScalar(concatBytes(R.toBytes(), PK.toBytes(), msg), utf8(contextString + 'chal'));
+  (R: Uint8Array, PK: Uint8Array, msg: Uint8Array): bigint =>
+    g.hashToScalar(concatBytes(R, PK, msg), utf8(contextString + 'chal'));
 
 // RFC 8032 §5.1: Ed25519ph hashes dom2(phflag=1, context='') || R || A || PH(M). The signed
 // "message" in this suite is PH(M) = SHA-512(M) itself, as AWS KMS ED25519_PH_SHA_512 expects.
@@ -173,7 +236,7 @@ const DOM2_PH = concatBytes(utf8('SigEd25519 no Ed25519 collisions'), Uint8Array
 const SUITES: Record<SuiteName, Suite> = {
   // RFC 9591 §6.1: H2 is undecorated SHA-512, so signatures are plain RFC 8032 Ed25519.
   ed25519: makeSuite('ed25519', 'FROST-ED25519-SHA512-v1', GROUPS.ed25519, (R, PK, m) =>
-    edHashToScalar(concatBytes(R.toBytes(), PK.toBytes(), m), new Uint8Array(0)),
+    edHashToScalar(concatBytes(R, PK, m), new Uint8Array(0)),
   ),
   // Not an RFC 9591 suite: its own context string keeps binding factors and nonces domain-separated
   // from plain Ed25519; only the challenge must match what Ed25519ph verifiers compute.
@@ -181,7 +244,7 @@ const SUITES: Record<SuiteName, Suite> = {
     'ed25519ph',
     'FROST-ED25519PH-SHA512-v1',
     GROUPS.ed25519,
-    (R, PK, m) => edHashToScalar(concatBytes(R.toBytes(), PK.toBytes(), m), DOM2_PH),
+    (R, PK, m) => edHashToScalar(concatBytes(R, PK, m), DOM2_PH),
     64,
   ),
   secp256k1: makeSuite('secp256k1', 'FROST-secp256k1-SHA256-v1', GROUPS.secp256k1, rfcChallenge(GROUPS.secp256k1, 'FROST-secp256k1-SHA256-v1')),

@@ -21,7 +21,7 @@ import {
   type FrostSignerState,
   type SigningPackage,
 } from '../../signers/protocols/frost.js';
-import { decodePoint, encodePoint, encodeScalar, getGroup, getSuite, type GroupName, type SuiteName } from '../../signers/protocols/suites.js';
+import { encodePoint, encodeScalar, getGroup, getSuite, type GroupName, type SuiteName } from '../../signers/protocols/suites.js';
 import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
@@ -116,8 +116,8 @@ describe('FROST: RFC 9591 test vectors', () => {
       const pkg = frostSigningPackage(pub, { session: 'vectors', suite: group, message }, signers, commitments);
       const ctx = frostSigningContext(
         suite,
-        decodePoint(g, v.inputs.group_public_key),
-        pkg.commitments.map((c) => ({ id: c.id, D: decodePoint(g, c.hiding), E: decodePoint(g, c.binding) })),
+        fromHex(v.inputs.group_public_key),
+        pkg.commitments.map((c) => ({ id: c.id, D: fromHex(c.hiding), E: fromHex(c.binding) })),
         message,
       );
       for (const r1 of v.round_one_outputs.outputs) expect(encodeScalar(g, ctx.bindingFactors.get(r1.identifier)!)).toBe(r1.binding_factor);
