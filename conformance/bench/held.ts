@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ClientProcess } from './client-process.js';
 import type { BenchCluster } from './cluster.js';
-import type { Options } from './options.js';
 import type { ProtocolRow } from './results.js';
 import type { SoftHsmToken } from './softhsm.js';
 import { TARGET_LABEL, type Target, type WorkerInit } from './types.js';
@@ -65,9 +64,10 @@ function kmsInit(c: BenchCluster): WorkerInit {
   return { kind: 'kms', endpoint: app.MPCHSM_KMS_ENDPOINT!, region: app.AWS_REGION!, app: creds(app), admin: creds(admin) };
 }
 
-export async function startClient(held: Held, target: Target, o: Options, token: SoftHsmToken | undefined): Promise<string | undefined> {
+/** Starts the client process of `target` for up to `clients` concurrent clients; answers why not, if it cannot. */
+export async function startClient(held: Held, target: Target, clients: number, token: SoftHsmToken | undefined): Promise<string | undefined> {
   const cluster = held.cluster!;
-  const threads = String(Math.max(...o.concurrency) + 4);
+  const threads = String(clients + 4);
   let env: Record<string, string>;
   let init: WorkerInit;
   if (target === 'kms') [env, init] = [{}, kmsInit(cluster)];

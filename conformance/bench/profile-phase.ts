@@ -30,7 +30,7 @@ export async function profilePhase(o: Options, progress: Progress, held: Held, k
   const cutter = new ProfileCutter(held.profileDir, pids);
   await cutter.ready();
   for (const t of ['kms', 'p11'] as const) {
-    const why = wanted.some((w) => w.target === t) ? await startClient(held, t, o, undefined) : undefined;
+    const why = wanted.some((w) => w.target === t) ? await startClient(held, t, Math.max(...o.concurrency), undefined) : undefined;
     if (why) throw new Error(why);
   }
 

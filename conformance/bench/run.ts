@@ -64,7 +64,7 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
 
   const missing = new Map<Target, string>();
   for (const t of TARGETS) {
-    const why = await startClient(held, t, o, held.token);
+    const why = await startClient(held, t, Math.max(...o.concurrency), held.token);
     if (why) missing.set(t, why);
   }
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { throughputChart } from '../../conformance/bench/chart.js';
 import { categorise } from '../../conformance/bench/profile.js';
 import { fullReport, readmeSnippet } from '../../conformance/bench/report.js';
+import { judge } from '../../conformance/bench/soak-verdict.js';
 import { checkTargets, ratios, type BenchResults, type SignPoint } from '../../conformance/bench/results.js';
 import { closedLoop, percentile, summarise } from '../../conformance/bench/stats.js';
 
@@ -153,5 +154,15 @@ describe('profile categories', () => {
     expect(categorise([f('writev', ''), f('_writeGeneric', 'node:internal/stream_base_commons'), f('call', `${dist}gateway/signer-client.js`)], dist)).toBe('HTTP, sockets, files (Node, koa)');
     expect(categorise([f('(garbage collector)', '')], dist)).toBe('garbage collection');
     expect(categorise([f('append', `${dist}audit/log.js`)], dist)).toBe('audit log');
+  });
+});
+
+describe('soak verdict', () => {
+  it('passes a flat resident set under 200 MB, fails one that grows or one over 200 MB', () => {
+    const flat = Array.from({ length: 60 }, (_, i) => 120 + (i % 3));
+    expect(judge(flat)).toMatchObject({ grows: false, met: true });
+    const growing = Array.from({ length: 60 }, (_, i) => 100 + i);
+    expect(judge(growing)).toMatchObject({ grows: true, met: false });
+    expect(judge(flat.map((x) => x + 100))).toMatchObject({ grows: false, met: false });
   });
 });
