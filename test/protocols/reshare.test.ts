@@ -88,7 +88,7 @@ function frost(group: GroupName): Scheme {
   };
 }
 
-const hashFor: Record<EcdsaCurveName, string> = { p256: 'sha256', p384: 'sha384', secp256k1: 'sha256' };
+const hashFor: Record<EcdsaCurveName, string> = { p256: 'sha256', p384: 'sha384', p521: 'sha512', secp256k1: 'sha256' };
 
 function ecdsa(curve: EcdsaCurveName): Scheme {
   const c = getCurve(curve);
