@@ -3,14 +3,18 @@
 // 1.3.132.0.35, CKM_ECDSA and CKM_ECDSA_SHA*), every signature checked by node:crypto (OpenSSL)
 // and @noble/curves; and a gateway that lies to the signers about the digest is refused.
 import { createHash, createPublicKey, randomUUID, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import path from 'node:path';
 import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, SignCommand, VerifyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { p521 } from '@noble/curves/nist.js';
 import * as graphene from 'graphene-pk11';
 import type * as pkcs11 from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKK, CKM, CKO } from '../../contract/pkcs11/ck.js';
+import { encodeValue } from '../../contract/pkcs11/wire.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import { readPinKdf } from '../../gateway/principals.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
+import { derivePinKeys, macP11Request } from '../../policy/index.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { buildShim, CKR, ckrOf, ckrOfAsync, loadModule, stopModuleAndCluster } from '../p11/helpers.js';
 import { appRequest, createKey, refusal, startWithSigners } from '../policy-cluster/helpers.js';
@@ -111,6 +115,23 @@ describe('a gateway that lies to the signers about a P-521 digest', () => {
     expect((await refusal(start(sha('sha384', message), { ...(await use()), algorithm: 'ECDSA_SHA_384' }))).message).toMatch(/ECDSA_SHA_384 is not an algorithm of ECC_NIST_P521 key/);
     // The digest of the request itself starts a session.
     await start(sha('sha512', message));
+  }, LONG);
+
+  it('from PKCS#11: each signer plans CKM_ECDSA from the module’s request itself; another padding or hash is refused', async () => {
+    const { requestKey } = derivePinKeys(tc.principal('app').MPCHSM_PKCS11_PIN, readPinKdf(path.join(tc.dir, 'gateway')));
+    const d256 = sha('sha256', message);
+    // What C_Sign with CKM_ECDSA over a SHA-256 digest sends, as the module MACs it.
+    const evidence = () =>
+      macP11Request({ kind: 'p11', operation: 'Sign', principal: 'app', timestamp: Date.now(), nonce: randomUUID().replace(/-/g, ''), key: `k:${kmsKey}:priv`, mechanism: CKM.ECDSA, params: encodeValue([]).toString('hex'), input: d256.toString('hex'), isDigest: 0 }, requestKey);
+    const p11Use = async (payload: Buffer, algorithm = 'ECDSA_SHA_512') => ({ operation: 'Sign', algorithm, messageType: 'DIGEST', payload: payload.toString('base64'), evidence: evidence() });
+    const planned = Buffer.concat([Buffer.alloc(32), d256]); // ECDSA_SHA_512's 64 bytes
+    // Padded to P-521's 66 field bytes, bits2int would sign d256 · 2^-7: another number.
+    const fieldPadded = Buffer.concat([Buffer.alloc(34), d256]);
+    expect((await refusal(start(fieldPadded, await p11Use(fieldPadded)))).message).toMatch(/the request signs a different message/);
+    expect((await refusal(start(d256, await p11Use(d256, 'ECDSA_SHA_256')))).message).toMatch(/ECDSA_SHA_256 is not an algorithm of ECC_NIST_P521 key/);
+    expect((await refusal(start(Buffer.concat([d256, Buffer.alloc(32)]), await p11Use(planned)))).message).toMatch(/not for the digest the client asked for/);
+    await start(planned, await p11Use(planned));
+    requestKey.fill(0);
   }, LONG);
 });
 
