@@ -12,10 +12,10 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { AwsSignRequest, ClusterSessions } from './coordinator.js';
 import { ClusterError, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES, type KeySpec } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, ECDSA_CURVE_OF_SPEC, HASHES, type KeySpec } from '../contract/keys/specs.js';
 import { relayRounds } from './relay.js';
 
-export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
+export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = ECDSA_CURVE_OF_SPEC;
 
 export class EcdsaCoordinator {
   constructor(

@@ -4,7 +4,7 @@
 // request that names them wrongly. Vocabulary only: the SPKI encoding of a spec's public key
 // is spki.ts beside it.
 
-import { p256, p384 } from '@noble/curves/nist.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 
@@ -14,13 +14,12 @@ export const KEY_SPECS = [
   'RSA_4096',
   'ECC_NIST_P256',
   'ECC_NIST_P384',
+  'ECC_NIST_P521',
   'ECC_SECG_P256K1',
   'ECC_NIST_EDWARDS25519',
 ] as const;
 export type KeySpec = (typeof KEY_SPECS)[number];
 
-// ECDSA_SHA_512 is AWS's algorithm for ECC_NIST_P521 only; P-521 is not supported, so it is
-// not listed: naming it is an unknown algorithm here.
 export const SIGNING_ALGORITHMS = [
   'RSASSA_PSS_SHA_256',
   'RSASSA_PSS_SHA_384',
@@ -30,6 +29,7 @@ export const SIGNING_ALGORITHMS = [
   'RSASSA_PKCS1_V1_5_SHA_512',
   'ECDSA_SHA_256',
   'ECDSA_SHA_384',
+  'ECDSA_SHA_512',
   'ED25519_SHA_512',
   'ED25519_PH_SHA_512',
 ] as const;
@@ -73,6 +73,7 @@ export const SIGNING_ALGORITHMS_BY_SPEC: Readonly<Record<KeySpec, readonly Signi
   RSA_4096: RSA_ALGORITHMS,
   ECC_NIST_P256: ['ECDSA_SHA_256'],
   ECC_NIST_P384: ['ECDSA_SHA_384'],
+  ECC_NIST_P521: ['ECDSA_SHA_512'],
   ECC_SECG_P256K1: ['ECDSA_SHA_256'],
   ECC_NIST_EDWARDS25519: ['ED25519_SHA_512', 'ED25519_PH_SHA_512'],
 };
@@ -105,6 +106,7 @@ export const ALGORITHM_INFO: Readonly<Record<SigningAlgorithm, AlgorithmInfo>> =
   RSASSA_PKCS1_V1_5_SHA_512: info('RSASSA_PKCS1_V1_5', 'SHA-512'),
   ECDSA_SHA_256: info('ECDSA', 'SHA-256'),
   ECDSA_SHA_384: info('ECDSA', 'SHA-384'),
+  ECDSA_SHA_512: info('ECDSA', 'SHA-512'),
   ED25519_SHA_512: info('ED25519', 'SHA-512', ['RAW']),
   ED25519_PH_SHA_512: info('ED25519_PH', 'SHA-512', ['DIGEST']),
 };
@@ -164,11 +166,20 @@ export function isSigningAlgorithm(v: unknown): v is SigningAlgorithm {
 
 // ---- curves and moduli ------------------------------------------------------------------
 
-export type EcKeySpec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_SECG_P256K1';
+export type EcKeySpec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1';
 export type RsaKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096';
 
 /** noble ECDSA instance for each EC key spec. */
-export const EC_CURVES = { ECC_NIST_P256: p256, ECC_NIST_P384: p384, ECC_SECG_P256K1: secp256k1 } as const;
+export const EC_CURVES = { ECC_NIST_P256: p256, ECC_NIST_P384: p384, ECC_NIST_P521: p521, ECC_SECG_P256K1: secp256k1 } as const;
+
+/**
+ * Bytes of each EC key spec's field elements and scalars: r and s of a raw (PKCS#11) signature
+ * are this long each, an uncompressed point is 1 + 2× this. P-521's 521 bits take 66 bytes.
+ */
+export const EC_FIELD_BYTES: Readonly<Record<EcKeySpec, number>> = { ECC_NIST_P256: 32, ECC_NIST_P384: 48, ECC_NIST_P521: 66, ECC_SECG_P256K1: 32 };
+
+/** The threshold-ECDSA curve each EC key spec is made on (the names of signers/protocols/ecdsa/curves.ts). */
+export const ECDSA_CURVE_OF_SPEC = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_NIST_P521: 'p521', ECC_SECG_P256K1: 'secp256k1' } as const satisfies Record<EcKeySpec, string>;
 
 /** The exact modulus size of each RSA key spec. */
 export const RSA_MODULUS_BITS: Readonly<Record<RsaKeySpec, number>> = { RSA_2048: 2048, RSA_3072: 3072, RSA_4096: 4096 };

@@ -31,6 +31,7 @@ export type ParsedPublicKey =
 const NAMED_CURVE: Readonly<Record<EcKeySpec, { openssl: string; jwk: string }>> = {
   ECC_NIST_P256: { openssl: 'prime256v1', jwk: 'P-256' },
   ECC_NIST_P384: { openssl: 'secp384r1', jwk: 'P-384' },
+  ECC_NIST_P521: { openssl: 'secp521r1', jwk: 'P-521' },
   ECC_SECG_P256K1: { openssl: 'secp256k1', jwk: 'secp256k1' },
 };
 
@@ -125,7 +126,7 @@ function decodeSpki(spki: Uint8Array): ParsedPublicKey {
     return { kind: 'ed25519', keySpec, publicKey };
   }
   if (isEcKeySpec(keySpec)) {
-    // OpenSSL has checked the point is on the curve (all three curves have cofactor 1).
+    // OpenSSL has checked the point is on the curve (every curve here has cofactor 1).
     return { kind: 'ec', keySpec, point: Uint8Array.from([0x04, ...fromB64u(jwk.x), ...fromB64u(jwk.y)]) };
   }
   return { kind: 'rsa', keySpec, n: bigintOf(jwk.n), e: bigintOf(jwk.e), modulusBits: RSA_MODULUS_BITS[keySpec], key };

@@ -34,7 +34,7 @@ export function keySpecFor(mech: number, pub: Map<number, Buffer>, priv: Map<num
     const params = pick(pub, priv, CKA.EC_PARAMS);
     if (!params) throw new P11Error(CKR.TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS (the curve) is required');
     const spec = keySpecOfEcParams(params);
-    if (!spec) throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'unknown curve; mpchsm knows Ed25519, P-256, P-384 and secp256k1');
+    if (!spec) throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'unknown curve; mpchsm knows Ed25519, P-256, P-384, P-521 and secp256k1');
     if (mech === CKM.EC_EDWARDS_KEY_PAIR_GEN && spec !== 'ECC_NIST_EDWARDS25519') throw new P11Error(CKR.DOMAIN_PARAMS_INVALID, 'CKM_EC_EDWARDS_KEY_PAIR_GEN makes Edwards keys only');
     return spec;
   }

@@ -11,10 +11,14 @@
 //   CKM_RSA_PKCS_PSS                   → input is the digest; params must be MGF1 over the same
 //                                        hash with sLen = hLen: RSASSA_PSS_SHA_*
 //   CKM_SHA{256,384,512}_RSA_PKCS_PSS  → RSASSA_PSS_SHA_*
-//   CKM_ECDSA                          → input is a SHA-2 digest; ECDSA uses its leftmost field
-//                                        bytes (zero-padded if shorter), so any SHA-2 digest
-//                                        maps onto the curve's algorithm (ECDSA_SHA_256 on
-//                                        P-256/secp256k1, ECDSA_SHA_384 on P-384)
+//   CKM_ECDSA                          → input is a SHA-2 digest; ECDSA uses its leftmost
+//                                        bits up to the order's length (bits2int), so any SHA-2
+//                                        digest maps onto the curve's algorithm (ECDSA_SHA_256
+//                                        on P-256/secp256k1, ECDSA_SHA_384 on P-384,
+//                                        ECDSA_SHA_512 on P-521) as its leftmost digest-length
+//                                        bytes, zero-padded on the left if shorter (P-521: a
+//                                        64-byte digest, never 66 bytes, whose extra 7 bits
+//                                        bits2int would shift away)
 //   CKM_ECDSA_SHA{256,384,512}         → the same over the module's digest
 //   CKM_EDDSA                          → ED25519_SHA_512 (RAW); with CK_EDDSA_PARAMS.phFlag:
 //                                        ED25519_PH_SHA_512 over SHA-512(data)
@@ -24,7 +28,7 @@
 // verification need only the public key and run in the gateway.
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { z } from 'zod';
-import { HASHES, HASH_LENGTH, RSA_MODULUS_BITS, RSA_PKCS1_RAW, type ClusterSigningAlgorithm, type EcKeySpec, type HashName, type KeySpec, type MessageType, type RsaKeySpec, type SigningAlgorithm } from '../keys/specs.js';
+import { ALGORITHM_INFO, HASHES, HASH_LENGTH, RSA_MODULUS_BITS, RSA_PKCS1_RAW, type ClusterSigningAlgorithm, type EcKeySpec, type HashName, type KeySpec, type MessageType, type RsaKeySpec, type SigningAlgorithm } from '../keys/specs.js';
 import type { EncryptionAlgorithm } from '../keys/specs.js';
 import { CKG, CKM, CKR, P11Error } from './ck.js';
 import type { Value } from './wire.js';
@@ -45,8 +49,12 @@ const DIGEST_INFO: readonly [HashName, Buffer][] = (
   ] as const
 ).map(([h, p]) => [h, Buffer.from(p, 'hex')]);
 
-const EC_FIELD_BYTES: Readonly<Record<EcKeySpec, number>> = { ECC_NIST_P256: 32, ECC_SECG_P256K1: 32, ECC_NIST_P384: 48 };
-const EC_ALGORITHM: Readonly<Record<EcKeySpec, SigningAlgorithm>> = { ECC_NIST_P256: 'ECDSA_SHA_256', ECC_SECG_P256K1: 'ECDSA_SHA_256', ECC_NIST_P384: 'ECDSA_SHA_384' };
+const EC_ALGORITHM: Readonly<Record<EcKeySpec, SigningAlgorithm>> = {
+  ECC_NIST_P256: 'ECDSA_SHA_256',
+  ECC_SECG_P256K1: 'ECDSA_SHA_256',
+  ECC_NIST_P384: 'ECDSA_SHA_384',
+  ECC_NIST_P521: 'ECDSA_SHA_512',
+};
 
 const pssParams = z.tuple([z.number(), z.number(), z.number()]);
 const oaepParams = z.tuple([z.number(), z.number()]);
@@ -93,9 +101,11 @@ function ecdsaPlan(spec: KeySpec, digest: Buffer, mech: number): SignPlan {
   requireKind(spec, 'ec', mech);
   const ec = spec as EcKeySpec;
   if (![28, 32, 48, 64].includes(digest.length)) throw new P11Error(CKR.DATA_LEN_RANGE, `CKM_ECDSA takes a SHA-2 digest, not ${digest.length} bytes`);
-  const n = EC_FIELD_BYTES[ec];
+  // The algorithm's digest length: the order's bytes on P-256/secp256k1/P-384, 64 on P-521.
+  const algorithm = EC_ALGORITHM[ec];
+  const n = ALGORITHM_INFO[algorithm].digestLength;
   const message = digest.length >= n ? digest.subarray(0, n) : Buffer.concat([Buffer.alloc(n - digest.length), digest]);
-  return { algorithm: EC_ALGORITHM[ec], messageType: 'DIGEST', message: Buffer.from(message), ecdsa: ec };
+  return { algorithm, messageType: 'DIGEST', message: Buffer.from(message), ecdsa: ec };
 }
 
 export function planSignature(mech: number, v: Value[], input: Buffer, isDigest: boolean, spec: KeySpec): SignPlan {

@@ -4,7 +4,7 @@
 // C_GetAttributeValue itself; it gets them again at each C_FindObjectsInit.
 import { createHash } from 'node:crypto';
 import type { KeyRecord } from '../keys.js';
-import type { KeySpec } from '../../contract/keys/specs.js';
+import { EC_FIELD_BYTES, type KeySpec } from '../../contract/keys/specs.js';
 import { parseSpki, spkiFromRawPublicKey, spkiFromRsaPublicKey } from '../../contract/keys/spki.js';
 import { CK_UNAVAILABLE_INFORMATION, CKA, CKC_X_509, CKK, CKM, CKO, CKR, P11Error, SENSITIVE_PRIVATE } from '../../contract/pkcs11/ck.js';
 import { EC_PARAMS, keySpecOfEcParams } from '../../contract/pkcs11/ec-params.js';
@@ -105,7 +105,7 @@ export function keyObjects(key: KeyRecord, names: KeyNames, abi: Abi): [P11Objec
     common.set(CKA.KEY_TYPE, abi.ulong(ed ? CKK.EC_EDWARDS : CKK.EC));
     common.set(CKA.EC_PARAMS, EC_PARAMS[parsed.keySpec]);
     common.set(CKA.EC_POINT, octetString(ed ? parsed.publicKey : parsed.point));
-    outLen = ed ? 64 : parsed.keySpec === 'ECC_NIST_P384' ? 96 : 64;
+    outLen = parsed.kind === 'ed25519' ? 64 : 2 * EC_FIELD_BYTES[parsed.keySpec];
     gen = ed ? CKM.EC_EDWARDS_KEY_PAIR_GEN : CKM.EC_KEY_PAIR_GEN;
     mechanisms = ed ? [CKM.EDDSA] : ECDSA_MECHANISMS;
   }
@@ -213,7 +213,7 @@ export function sessionKeySpki(attrs: Map<number, Buffer>, abi: Abi): { keySpec:
     if (!spec) throw bad(CKR.DOMAIN_PARAMS_INVALID, 'unknown CKA_EC_PARAMS');
     let point = attrs.get(CKA.EC_POINT) ?? Buffer.alloc(0);
     // DER OCTET STRING around the point (the standard form) or the bare point (seen in the wild).
-    const raw = spec === 'ECC_NIST_EDWARDS25519' ? 32 : spec === 'ECC_NIST_P384' ? 97 : 65;
+    const raw = spec === 'ECC_NIST_EDWARDS25519' ? 32 : 1 + 2 * EC_FIELD_BYTES[spec];
     if (point.length !== raw && point[0] === 0x04) point = point.subarray(point[1]! < 0x80 ? 2 : 3);
     try {
       return { keySpec: spec, spki: Buffer.from(spkiFromRawPublicKey(spec, point)) };

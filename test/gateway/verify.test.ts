@@ -340,6 +340,7 @@ describe('ECDSA round trips', () => {
   const NODE_CURVE: Record<EcKeySpec, string> = {
     ECC_NIST_P256: 'prime256v1',
     ECC_NIST_P384: 'secp384r1',
+    ECC_NIST_P521: 'secp521r1',
     ECC_SECG_P256K1: 'secp256k1',
   };
   for (const keySpec of Object.keys(NODE_CURVE) as EcKeySpec[]) {
@@ -440,7 +441,7 @@ describe('Ed25519 and Ed25519ph round trips', () => {
 
 describe('SPKI build and parse', () => {
   it('EC specs: node:crypto SPKI ⇄ raw point, compressed input normalised, bad points rejected', () => {
-    const nodeCurve = { ECC_NIST_P256: 'prime256v1', ECC_NIST_P384: 'secp384r1', ECC_SECG_P256K1: 'secp256k1' };
+    const nodeCurve = { ECC_NIST_P256: 'prime256v1', ECC_NIST_P384: 'secp384r1', ECC_NIST_P521: 'secp521r1', ECC_SECG_P256K1: 'secp256k1' };
     for (const keySpec of Object.keys(EC_CURVES) as EcKeySpec[]) {
       const spki = spkiOf(generateKeyPairSync('ec', { namedCurve: nodeCurve[keySpec] }).publicKey);
       const parsed = parseSpki(spki);
@@ -564,7 +565,7 @@ describe('request checks throw VerifyError; malformed keys and signatures return
     expect(SIGNING_ALGORITHMS_BY_SPEC.ECC_NIST_P384).toEqual(['ECDSA_SHA_384']);
     expect(SIGNING_ALGORITHMS_BY_SPEC.ECC_NIST_EDWARDS25519).toEqual(['ED25519_SHA_512', 'ED25519_PH_SHA_512']);
     expect(SIGNING_ALGORITHMS_BY_SPEC.RSA_4096).toHaveLength(6);
-    expect(SIGNING_ALGORITHMS).not.toContain('ECDSA_SHA_512'); // P-521 only, not supported
+    expect(SIGNING_ALGORITHMS_BY_SPEC.ECC_NIST_P521).toEqual(['ECDSA_SHA_512']);
     for (const a of SIGNING_ALGORITHMS) {
       const info = ALGORITHM_INFO[a];
       expect(HASHES[info.hash](new Uint8Array()).length).toBe(info.digestLength);
@@ -575,8 +576,9 @@ describe('request checks throw VerifyError; malformed keys and signatures return
     expect(verifySignature(good)).toBe(true);
     expect(code(() => verifySignature({ ...good, algorithm: 'ECDSA_SHA_384' }))).toBe('algorithm-not-for-key-spec');
     expect(code(() => verifySignature({ ...good, algorithm: 'RSASSA_PSS_SHA_256' }))).toBe('algorithm-not-for-key-spec');
-    expect(code(() => verifySignature({ ...good, algorithm: 'ECDSA_SHA_512' as SigningAlgorithm }))).toBe('unknown-algorithm');
-    expect(code(() => verifySignature({ ...good, keySpec: 'ECC_NIST_P521' as KeySpec }))).toBe('unknown-key-spec');
+    expect(code(() => verifySignature({ ...good, algorithm: 'ECDSA_SHA_512' }))).toBe('algorithm-not-for-key-spec');
+    expect(code(() => verifySignature({ ...good, algorithm: 'SM2DSA' as SigningAlgorithm }))).toBe('unknown-algorithm');
+    expect(code(() => verifySignature({ ...good, keySpec: 'SM2' as KeySpec }))).toBe('unknown-key-spec');
     expect(code(() => verifySignature({ ...good, messageType: 'DIGEST' }))).toBe('bad-digest-length');
     expect(code(() => verifySignature({ ...good, messageType: 'EXTERNAL_MU' as 'RAW' }))).toBe('message-type-not-allowed');
     expect(code(() => verifySignature({ ...good, message: 'text' as unknown as Uint8Array }))).toBe('bad-parameter');

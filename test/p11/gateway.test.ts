@@ -141,6 +141,13 @@ describe('mechanism mapping', () => {
     const q = planSignature(CKM.ECDSA_SHA256, [], d256, true, 'ECC_NIST_P384');
     expect(q.algorithm).toBe('ECDSA_SHA_384');
     expect(q.message).toEqual(Buffer.concat([Buffer.alloc(16), d256]));
+    // P-521 (521-bit order): any SHA-2 digest fits whole in ECDSA_SHA_512's 64 bytes, zero-padded
+    // on the left — never to 66 bytes, whose 7 extra bits bits2int would shift away.
+    const d512 = createHash('sha512').update('m').digest();
+    expect(planSignature(CKM.ECDSA, [], d512, false, 'ECC_NIST_P521')).toMatchObject({ algorithm: 'ECDSA_SHA_512', messageType: 'DIGEST', message: d512, ecdsa: 'ECC_NIST_P521' });
+    expect(planSignature(CKM.ECDSA, [], d256, false, 'ECC_NIST_P521').message).toEqual(Buffer.concat([Buffer.alloc(32), d256]));
+    expect(planSignature(CKM.ECDSA_SHA384, [], Buffer.from('m'), false, 'ECC_NIST_P521').message).toEqual(Buffer.concat([Buffer.alloc(16), d384]));
+    expect(rv(() => planSignature(CKM.ECDSA, [], Buffer.alloc(66), false, 'ECC_NIST_P521'))).toBe(CKR.DATA_LEN_RANGE);
     expect(rv(() => planSignature(CKM.ECDSA, [], Buffer.alloc(20), false, 'ECC_NIST_P256'))).toBe(CKR.DATA_LEN_RANGE);
     expect(rv(() => planSignature(CKM.ECDSA, [], d256, false, 'RSA_2048'))).toBe(CKR.KEY_TYPE_INCONSISTENT);
   });
@@ -240,7 +247,25 @@ describe('key objects', () => {
     expect(priv.outLen).toBe(64);
     expect(keySpecOfEcParams(Buffer.from('130c656477617264733235353139', 'hex'))).toBe('ECC_NIST_EDWARDS25519');
     expect(keySpecOfEcParams(Buffer.from('06082a8648ce3d030107', 'hex'))).toBe('ECC_NIST_P256');
-    expect(keySpecOfEcParams(Buffer.from('06052b81040023', 'hex'))).toBeUndefined(); // P-521
+    expect(keySpecOfEcParams(Buffer.from('06052b81040023', 'hex'))).toBe('ECC_NIST_P521');
+    expect(keySpecOfEcParams(Buffer.from('06092b2403030208010107', 'hex'))).toBeUndefined(); // brainpoolP256r1
+  });
+
+  it('encodes a P-521 key: 1.3.132.0.35, a 133-byte point in a long-form OCTET STRING, 132-byte signatures', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'secp521r1' });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const key = { ...rsaRecord(), scheme: 'ecdsa-dkls23' as const, keySpec: 'ECC_NIST_P521', origin: 'EXTERNAL' as const, publicKey: spki.toString('base64') };
+    const [pub, priv] = keyObjects(key, { labels: [key.keyId], ckaId: Buffer.of(1), subject: Buffer.alloc(0) }, abi);
+    expect(pub.attrs.get(CKA.KEY_TYPE)).toEqual(ul(CKK.EC));
+    expect(pub.attrs.get(CKA.EC_PARAMS)).toEqual(Buffer.from('06052b81040023', 'hex'));
+    const point = pub.attrs.get(CKA.EC_POINT)!;
+    expect(point.subarray(0, 4)).toEqual(Buffer.of(0x04, 0x81, 133, 0x04));
+    expect(point.subarray(3)).toEqual(spki.subarray(-133));
+    expect(priv.outLen).toBe(132);
+    // A session public key from the same attributes, in DER or bare, is the same key.
+    const attrs = (p: Buffer) => new Map([[CKA.KEY_TYPE, ul(CKK.EC)], [CKA.EC_PARAMS, Buffer.from('06052b81040023', 'hex')], [CKA.EC_POINT, p]]);
+    expect(sessionKeySpki(attrs(point), abi)).toEqual({ keySpec: 'ECC_NIST_P521', spki });
+    expect(sessionKeySpki(attrs(point.subarray(3)), abi).spki).toEqual(spki);
   });
 
   it('rebuilds session public keys, and refuses unsupported ones', () => {

@@ -49,7 +49,7 @@ describe('base OT (Simplest OT over P-256)', () => {
 });
 
 describe('secret-scalar equality check', () => {
-  for (const name of ['secp256k1', 'p256', 'p384'] as EcdsaCurveName[]) {
+  for (const name of ['secp256k1', 'p256', 'p384', 'p521'] as EcdsaCurveName[]) {
     it(`accepts k·X and rejects −k·X and other points on ${name}, with OpenSSL (where used) and noble`, () => {
       const native = getCurve(name);
       const rng = seededRng(`sme-${name}`);
@@ -101,7 +101,7 @@ describe('KOS OT extension', () => {
 });
 
 describe('random vector OLE (DKLs23 Protocol 5.2)', () => {
-  for (const name of ['secp256k1', 'p256', 'p384'] as EcdsaCurveName[]) {
+  for (const name of ['secp256k1', 'p256', 'p384', 'p521'] as EcdsaCurveName[]) {
     it(`gives additive shares of a·b on ${name}`, () => {
       const c = getCurve(name);
       const { rng, delta, keys0, keys1, chosen } = setup(`vole-${name}`);

@@ -25,7 +25,9 @@ import {
   type EcdsaKeygenState,
   type EcdsaSignState,
 } from '../../signers/protocols/ecdsa/index.js';
+import { p521 } from '@noble/curves/nist.js';
 import { getCurve } from '../../signers/protocols/ecdsa/curves.js';
+import { digestToScalar } from '../../signers/protocols/ecdsa/signature.js';
 import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
@@ -60,8 +62,8 @@ function sign(shares: readonly EcdsaKeyShare[], signers: PartyId[], digest: Uint
   }
 }
 
-const nodeCurve: Record<EcdsaCurveName, string> = { p256: 'P-256', p384: 'P-384', secp256k1: 'secp256k1' };
-const hashFor: Record<EcdsaCurveName, string> = { p256: 'sha256', p384: 'sha384', secp256k1: 'sha256' };
+const nodeCurve: Record<EcdsaCurveName, string> = { p256: 'P-256', p384: 'P-384', p521: 'P-521', secp256k1: 'secp256k1' };
+const hashFor: Record<EcdsaCurveName, string> = { p256: 'sha256', p384: 'sha384', p521: 'sha512', secp256k1: 'sha256' };
 
 /** Verifies with node:crypto (OpenSSL) over the message itself, from the DER encoding. */
 function opensslVerifies(curve: EcdsaCurveName, publicKey: string, message: Uint8Array, raw: Uint8Array): boolean {
@@ -72,7 +74,7 @@ function opensslVerifies(curve: EcdsaCurveName, publicKey: string, message: Uint
   return nodeVerify(hashFor[curve], message, key, Buffer.from(ecdsaRawToDer(curve, raw)));
 }
 
-/** OpenSSL builds may lack secp256k1; P-256 and P-384 are always there. */
+/** OpenSSL builds may lack secp256k1; P-256, P-384 and P-521 are always there. */
 const opensslHas = (curve: EcdsaCurveName) => curve !== 'secp256k1' || getCurves().includes('secp256k1');
 
 const nobleVerifies = (curve: EcdsaCurveName, publicKey: string, digest: Uint8Array, raw: Uint8Array, lowS = false) =>
@@ -83,7 +85,7 @@ const digestOf = (curve: EcdsaCurveName, m = message) => new Uint8Array(createHa
 
 
 describe('DKLs23 threshold ECDSA', () => {
-  for (const curve of ['secp256k1', 'p256', 'p384'] as EcdsaCurveName[]) {
+  for (const curve of ['secp256k1', 'p256', 'p384', 'p521'] as EcdsaCurveName[]) {
     it(`2-of-3 on ${curve}: every signer pair signs, verified by OpenSSL and noble`, () => {
       const shares = keygen(curve, 3, 2);
       const pk = shares[0]!.publicKey;
@@ -139,6 +141,63 @@ describe('DKLs23 threshold ECDSA', () => {
     expect(nobleVerifies('secp256k1', one[0]!.publicKey, d, sign(one, [1], d).sigs[0]!)).toBe(true);
     const two = keygen('p384', 2, 2);
     expect(opensslVerifies('p384', two[0]!.publicKey, message, sign(two, [1, 2], digestOf('p384')).sigs[0]!)).toBe(true);
+  });
+});
+
+describe('DKLs23 on P-521 (66-byte scalars, a 521-bit order)', () => {
+  const shares = keygen('p521', 3, 2, 'p521');
+  const pk = shares[0]!.publicKey;
+  const jwkXY = (hex: string) => {
+    const P = p521.Point.fromBytes(fromHex(hex)).toAffine();
+    const b64 = (v: bigint) => Buffer.from(v.toString(16).padStart(132, '0'), 'hex').toString('base64url');
+    return { x: b64(P.x), y: b64(P.y) };
+  };
+  /** @noble/curves' own P-521, not through curves.ts: an independent verifier of the raw r‖s. */
+  const nobleP521 = (digest: Uint8Array, sig: Uint8Array) => p521.verify(sig, digest, fromHex(pk), { prehash: false, lowS: false });
+
+  it('signs SHA-512, shorter and longer digests as ECDSA specifies (bits2int), checked by noble and OpenSSL', () => {
+    const c = getCurve('p521');
+    expect([c.scalarLength, c.pointLength, c.orderBits]).toEqual([66, 67, 521]);
+    const sha512 = digestOf('p521');
+    // 512 bits < 521: bits2int keeps the whole SHA-512 digest, no truncation.
+    expect(digestToScalar(c, sha512)).toBe(BigInt('0x' + toHex(sha512)));
+    // A longer input keeps its leftmost 521 bits (the protocol itself takes digests of at most 64 bytes).
+    expect(digestToScalar(c, new Uint8Array(66).fill(0xff))).toBe(((1n << 521n) - 1n) % c.n);
+    expectProtocolError(() => ecdsaSignStart(shares[0]!, { session: 'p521-long', signers: [1, 2], digest: new Uint8Array(65) }, seededRng('x')), 'bad-parameters');
+    const sha256 = new Uint8Array(createHash('sha256').update(message).digest());
+    // SHA-256 zero-padded to 64 bytes is the same integer: what CKM_ECDSA hands the cluster.
+    const padded = new Uint8Array([...new Uint8Array(32), ...sha256]);
+    for (const [name, digest] of [['sha512', sha512], ['sha256', sha256], ['padded', padded]] as const) {
+      const { sigs } = sign(shares, [1, 3], digest, `p521-${name}`);
+      const sig = sigs[0]!;
+      expect(sig.length).toBe(132);
+      expect(nobleP521(digest, sig)).toBe(true);
+      expect(nobleP521(digest.map((b, i) => (i === digest.length - 1 ? b ^ 1 : b)), sig)).toBe(false);
+      // OpenSSL, over the message: SHA-512, or SHA-256 whether padded or not.
+      expect(opensslVerifies('p521', pk, message, sig)).toBe(name === 'sha512');
+      if (name !== 'sha512') expect(nodeVerify('sha256', message, createPublicKey({ key: { kty: 'EC', crv: 'P-521', ...jwkXY(pk) }, format: 'jwk' }), Buffer.from(ecdsaRawToDer('p521', sig)))).toBe(true);
+      expect(toHex(ecdsaDerToRaw('p521', ecdsaRawToDer('p521', sig)))).toBe(toHex(sig));
+    }
+    expect(new Set(shares.map((s) => s.publicKey)).size).toBe(1);
+  });
+
+  it('rejects out-of-range 66-byte scalars and a short multiplication message, naming the sender', () => {
+    const signers = [1, 2];
+    const digest = digestOf('p521');
+    const s1 = ecdsaSignStart(shares[0]!, { session: 'p521-neg', signers, digest }, seededRng('p521-neg/1'));
+    const s2 = ecdsaSignStart(shares[1]!, { session: 'p521-neg', signers, digest }, seededRng('p521-neg/2'));
+    const a = ecdsaSignStep(s1.state, s2.outbound, seededRng('a'));
+    const b = ecdsaSignStep(s2.state, s1.outbound, seededRng('b'));
+    const m = b.outbound[0]!;
+    const with_ = (patch: Record<string, unknown>): Message => ({ ...m, payload: { ...(m.payload as Record<string, unknown>), ...patch } });
+    const mul = (m.payload as { mul: Record<string, string> }).mul;
+    // 2^528 − 1 fits the 66 bytes but not the field; so does n itself.
+    expectProtocolError(() => ecdsaSignStep(persist(a.state), [with_({ psi: 'ff'.repeat(66) })], seededRng('c')), 'scalar-range', 2);
+    expectProtocolError(() => ecdsaSignStep(persist(a.state), [with_({ mul: { ...mul, eta: getCurve('p521').n.toString(16).padStart(132, '0') } })], seededRng('c')), 'scalar-range', 2);
+    expectProtocolError(() => ecdsaSignStep(persist(a.state), [with_({ psi: 'ff'.repeat(48) })], seededRng('c')), 'malformed', 2);
+    expectProtocolError(() => ecdsaSignStep(persist(a.state), [with_({ mul: { ...mul, atilde: mul.atilde!.slice(132) } })], seededRng('c')), 'malformed', 2);
+    // Untampered, the same round completes.
+    expect(ecdsaSignStep(a.state, [m], seededRng('c')).outbound[0]!.round).toBe(3);
   });
 });
 

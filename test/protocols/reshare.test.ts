@@ -88,7 +88,7 @@ function frost(group: GroupName): Scheme {
   };
 }
 
-const hashFor: Record<EcdsaCurveName, string> = { p256: 'sha256', p384: 'sha384', secp256k1: 'sha256' };
+const hashFor: Record<EcdsaCurveName, string> = { p256: 'sha256', p384: 'sha384', p521: 'sha512', secp256k1: 'sha256' };
 
 function ecdsa(curve: EcdsaCurveName): Scheme {
   const c = getCurve(curve);
@@ -240,7 +240,7 @@ describe.each(SCHEMES)('resharing $name', (S) => {
 });
 
 describe('resharing on the other groups', () => {
-  it.each([frost('secp256k1'), frost('p256'), ecdsa('p384')])('$name: 2-of-3 → 3-of-4, then signs', (S) => {
+  it.each([frost('secp256k1'), frost('p256'), ecdsa('p384'), ecdsa('p521')])('$name: 2-of-3 → 3-of-4, then signs', (S) => {
     const old = S.keygen(3, 2);
     const keys = reshare({ old: resharePublicPackage(old.get(1)!), keys: old, dealers: [1, 2, 3], participants: [1, 2, 3, 4], threshold: 3 });
     for (const k of keys.values()) S.check(k);

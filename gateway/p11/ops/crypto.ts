@@ -4,6 +4,7 @@
 // and verifies every combined signature before it leaves.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { EC_FIELD_BYTES } from '../../../contract/keys/specs.js';
 import { parseSpki } from '../../../contract/keys/spki.js';
 import { CKR, P11Error } from '../../../contract/pkcs11/ck.js';
 import { encrypt, planDecryption, planSignature } from '../../../contract/pkcs11/mechanisms.js';
@@ -59,7 +60,7 @@ function publicKeyOf(deps: P11Deps, { abi, principal, log }: P11Call<unknown, Pr
 
 function signatureLength(spki: Buffer): number {
   const p = parseSpki(spki);
-  return p.kind === 'rsa' ? Math.ceil(p.modulusBits / 8) : p.kind === 'ed25519' ? 64 : p.keySpec === 'ECC_NIST_P384' ? 96 : 64;
+  return p.kind === 'rsa' ? Math.ceil(p.modulusBits / 8) : p.kind === 'ed25519' ? 64 : 2 * EC_FIELD_BYTES[p.keySpec];
 }
 
 export const verify = p11Operation({ login: 'token-key', args: z.tuple([...cryptoArgs.def.items, bytes]) }, (deps, call) => {

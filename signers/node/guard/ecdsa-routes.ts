@@ -2,6 +2,7 @@
 // needs the creation authorisation, signing the client's evidence for exactly the digest signed,
 // and the round that releases this signer's share consumes it.
 import { z } from 'zod';
+import { ECDSA_CURVE_OF_SPEC } from '../../../contract/keys/specs.js';
 import { signerRoutes } from '../../../contract/signer-rpc/routes.js';
 import { RpcError } from '../rpc.js';
 import type { PolicyGuard } from './index.js';
@@ -10,7 +11,7 @@ import { denied } from './state.js';
 import type { UseGrant } from './use.js';
 
 type Route = (body: unknown) => Promise<{ released?: { output: string; keyId: string }; [k: string]: unknown }>;
-const ECDSA_SPECS: Readonly<Record<string, string>> = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384', ECC_SECG_P256K1: 'secp256k1' };
+const ECDSA_SPECS: Readonly<Record<string, string>> = ECDSA_CURVE_OF_SPEC;
 const GRANT_TTL_MS = 120_000;
 const { ecdsa } = signerRoutes;
 

@@ -1,16 +1,18 @@
-// The curves threshold ECDSA runs on (secp256k1, P-256, P-384), the validation every inbound
+// The curves threshold ECDSA runs on (secp256k1, P-256, P-384, P-521), the validation every inbound
 // element goes through, and the domain-separated hashes the protocol uses.
 //
 // Group arithmetic is @noble/curves', except that multiplications by a secret scalar go to
 // OpenSSL (node:crypto ECDH, constant-time) where this build has the curve: an order of magnitude
-// faster for P-256, 2–3× for secp256k1 and P-384. Hashing is node:crypto's (native). suites.ts
-// has no P-384, so the curve table lives here; the encoding rules are suites.ts's (canonical
-// SEC1 compressed points, big-endian fixed-length scalars).
+// faster for P-256, 2–3× for secp256k1, P-384 and P-521. Hashing is node:crypto's (native).
+// suites.ts has no P-384 or P-521, so the curve table lives here; the encoding rules are
+// suites.ts's (canonical SEC1 compressed points, big-endian fixed-length scalars). P-521 is the
+// one curve whose order's bit length (521) is not a whole number of bytes: scalars and
+// coordinates take 66 bytes, and code that reads random bytes as a scalar goes by orderBits.
 
 import { createECDH, createHash, getCurves } from 'node:crypto';
 import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
 import type { IField } from '@noble/curves/abstract/modular.js';
-import { p256, p384 } from '@noble/curves/nist.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ProtocolError } from '../common.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
@@ -18,7 +20,7 @@ import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.
 /** A point of one of the curves below. */
 export interface EcPoint extends CurvePoint<bigint, EcPoint> {}
 
-export const ecdsaCurveNames = ['secp256k1', 'p256', 'p384'] as const;
+export const ecdsaCurveNames = ['secp256k1', 'p256', 'p384', 'p521'] as const;
 export type EcdsaCurveName = (typeof ecdsaCurveNames)[number];
 
 type NobleEcdsa = typeof p256;
@@ -57,6 +59,7 @@ const CURVES: Record<EcdsaCurveName, EcdsaCurve> = {
   secp256k1: make('secp256k1', secp256k1 as unknown as NobleEcdsa, 32, 'secp256k1'),
   p256: make('p256', p256, 32, 'prime256v1'),
   p384: make('p384', p384 as unknown as NobleEcdsa, 48, 'secp384r1'),
+  p521: make('p521', p521 as unknown as NobleEcdsa, 66, 'secp521r1'),
 };
 
 export function getCurve(name: EcdsaCurveName): EcdsaCurve {
@@ -69,7 +72,7 @@ export function getCurve(name: EcdsaCurveName): EcdsaCurve {
 // Encodings. Every element that arrives from another party goes through decodePoint/decodeScalar,
 // which attribute failures to the sender.
 
-/** Canonical compressed encoding, on the curve, not the identity (all three curves have prime order). */
+/** Canonical compressed encoding, on the curve, not the identity (all these curves have prime order). */
 export function decodePoint(c: EcdsaCurve, hex: string, sender?: PartyId): EcPoint {
   let p: EcPoint;
   try {
@@ -151,7 +154,7 @@ export function randomScalar(c: EcdsaCurve, rng: Rng): bigint {
 
 /**
  * k·G for a secret k, constant-time: by OpenSSL where this build has the curve (2–10× faster
- * than noble's ladders on all three), else by noble. 0 maps to the identity.
+ * than noble's ladders on each curve), else by noble. 0 maps to the identity.
  */
 export function mulBase(c: EcdsaCurve, k: bigint): EcPoint {
   if (k === 0n) return c.Point.ZERO;

@@ -12,9 +12,11 @@
 //           d̈_j[2] + θ·d̈_j[0..1] − β_j·η' for all j (catches Alice using different a across OTs),
 //           then d_k = Σ_j g_j·d̈_j[k]
 //
-// Parameters: ξ = |q| + 2·80 OTs (DKLs19's choice of statistical parameter s = 80), L = 2, ρ = 1.
+// Parameters: ξ = |q| + 2·80 OTs (DKLs19's choice of statistical parameter s = 80), rounded up
+// to whole bytes of choice bits (P-521: 521 + 160 → 688; the other curves need no rounding, and
+// more OTs only add to b's entropy), L = 2, ρ = 1.
 // The pads hash each OT row under a key naming the context and Alice's fresh salt (tccr.ts) and
-// are read as scalars by rejection sampling (exactly uniform, no modular reduction); the salt
+// are read as |q|-bit scalars by rejection sampling (exactly uniform, no modular reduction); the salt
 // makes Alice's pads fresh even if Bob replays an old extension message. Sums are reduced
 // lazily: the loops dominate signing time.
 
@@ -28,8 +30,8 @@ import { tccr } from './tccr.js';
 /** Width of each OT's payload: Alice's two inputs and one dummy. */
 const WIDTH = 3;
 
-/** Number of multiplication OTs ξ for a curve. */
-export const xiFor = (c: EcdsaCurve): number => c.orderBits + 2 * 80;
+/** Number of multiplication OTs ξ for a curve: |q| + 2s, a multiple of 8 (the extension works in bytes). */
+export const xiFor = (c: EcdsaCurve): number => 8 * Math.ceil((c.orderBits + 2 * 80) / 8);
 /** Bytes per extension column: (ξ + padding) / 8. */
 export const colBytesFor = (c: EcdsaCurve): number => (xiFor(c) + KOS_PAD) / 8;
 
@@ -50,13 +52,17 @@ const CANDIDATES = WIDTH + 1;
 /**
  * The pads of every 16-byte row: WIDTH uniform scalars each, read from the row's hash (tccr.ts,
  * keyed by the context and Alice's salt) by rejection sampling — exactly uniform, no modular
- * reduction. A row whose candidates run out (probability below 2^-64) is hashed further.
+ * reduction. Each candidate is the low |q| bits of whole 16-byte blocks (P-521: 5 blocks, 521
+ * bits kept; the others use every bit), so a candidate is rejected with probability
+ * 1 − q/2^|q| (at most 2^-32, P-256's). A row whose candidates run out (probability below 2^-64)
+ * is hashed further.
  */
 function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array): bigint[][] {
   const key = tagged('mpchsm/ecdsa/dkls23/pad', ctx, salt).subarray(0, 16);
-  const blocks = c.scalarLength / 16;
-  const H = 2 * c.scalarLength;
+  const blocks = Math.ceil(c.scalarLength / 16);
+  const H = 32 * blocks;
   // Hex and BigInt('0x…') are the fastest way from bytes to bigints here.
+  const read = 128 * blocks === c.orderBits ? (h: string) => BigInt('0x' + h) : (h: string) => BigInt.asUintN(c.orderBits, BigInt('0x' + h));
   const hex = Buffer.from(tccr(key, rows, 0, 0, CANDIDATES * blocks)).toString('hex');
   const out: bigint[][] = [];
   for (let j = 0; 16 * j < rows.length; j++) {
@@ -64,8 +70,8 @@ function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array
     for (let k = 0; res.length < WIDTH; k++) {
       const v =
         k < CANDIDATES
-          ? BigInt('0x' + hex.slice((j * CANDIDATES + k) * H, (j * CANDIDATES + k + 1) * H))
-          : BigInt('0x' + Buffer.from(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)).toString('hex'));
+          ? read(hex.slice((j * CANDIDATES + k) * H, (j * CANDIDATES + k + 1) * H))
+          : read(Buffer.from(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)).toString('hex'));
       if (v < c.n) res.push(v);
     }
     out.push(res);
