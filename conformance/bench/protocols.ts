@@ -104,7 +104,7 @@ function main(): void {
   const digest = new Uint8Array(createHash('sha256').update('mpchsm benchmark').digest());
   const signIters = quick ? 5 : 30;
 
-  for (const [curve, t, n] of [['secp256k1', 2, 3], ['p256', 2, 3], ['p384', 2, 3], ['secp256k1', 3, 5]] as [EcdsaCurveName, number, number][]) {
+  for (const [curve, t, n] of [['secp256k1', 2, 3], ['p256', 2, 3], ['p384', 2, 3], ['p521', 2, 3], ['secp256k1', 3, 5]] as [EcdsaCurveName, number, number][]) {
     let keys: EcdsaKeyShare[] = [];
     emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'keygen', ms_per_op: measure(quick ? 1 : 3, 0, (i) => void (keys = ecdsaKeygen(curve, n, t, `kg-${i}`))) });
     emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'sign', ms_per_op: measure(signIters, 3, (i) => void ecdsaSign(keys, t, digest, `sign-${i}`)) });
