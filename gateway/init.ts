@@ -5,8 +5,7 @@ import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import { createIdentity, exportPublicIdentity } from '../contract/identity/identity.js';
-import { ShareStore } from '../contract/io/sealed-store.js';
+import { sealNewIdentity } from '../contract/identity/identity.js';
 import { gatewayFileSchema, type GatewayFile } from '../policy/index.js';
 import { gatewayPaths } from './config.js';
 import { createPinKdf } from './principals.js';
@@ -31,14 +30,7 @@ export async function initGateway(dir: string, o: GatewayInit, secret: Uint8Arra
     const cert = new X509Certificate(certificate);
     if (!cert.checkPrivateKey(createPrivateKey(await readFile(o.tls.key)))) throw new Error(`${o.tls.key} is not the key of ${o.tls.cert}`);
   }
-  const store = await ShareStore.init(P.store, secret);
-  let identity;
-  try {
-    identity = exportPublicIdentity(await createIdentity(store, 'gateway'));
-  } finally {
-    store.close();
-  }
-  await writeFileAtomic(P.identity, Buffer.from(JSON.stringify(identity, null, 2) + '\n'), 0o644);
+  const identity = await sealNewIdentity(P.store, secret, 'gateway', P.identity);
   if (o.tls) {
     // One copy serves both listeners.
     await mkdir(path.dirname(P.tls.cert), { recursive: true, mode: 0o700 });

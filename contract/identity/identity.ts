@@ -11,7 +11,8 @@ import { ed25519PublicKey, ed25519Sign, ed25519Verify, forgetSecretKey, x25519Pu
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { fromHex, toHex, type Rng } from '../bytes.js';
-import type { ShareStore } from '../io/sealed-store.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { ShareStore } from '../io/sealed-store.js';
 
 export interface PublicIdentity {
   name: string;
@@ -104,6 +105,22 @@ export async function createIdentity(store: ShareStore, name: string, rng: Rng =
     record.fill(0);
   }
   return id;
+}
+
+/**
+ * What a new party makes first (`signer init`, `gateway init`): a store sealed under `secret` in
+ * `storeDir` holding a new identity, whose public half (with `extra` fields) goes to `publicFile`.
+ */
+export async function sealNewIdentity(storeDir: string, secret: Uint8Array, name: string, publicFile: string, extra: object = {}): Promise<PublicIdentity & { fingerprint: string }> {
+  const store = await ShareStore.init(storeDir, secret);
+  let identity: PublicIdentity & { fingerprint: string };
+  try {
+    identity = exportPublicIdentity(await createIdentity(store, name));
+  } finally {
+    store.close();
+  }
+  await writeFileAtomic(publicFile, Buffer.from(JSON.stringify({ ...identity, ...extra }, null, 2) + '\n'), 0o644);
+  return identity;
 }
 
 /** Loads the identity sealed in the store. */

@@ -1,8 +1,6 @@
 // A new signer's sealed store and identity (`mpchsm signer init`, and `up` for each of its signers).
 import { mkdir } from 'node:fs/promises';
-import { writeFileAtomic } from '../../contract/io/atomic.js';
-import { createIdentity, exportPublicIdentity, type PublicIdentity } from '../../contract/identity/identity.js';
-import { ShareStore } from '../../contract/io/sealed-store.js';
+import { sealNewIdentity, type PublicIdentity } from '../../contract/identity/identity.js';
 import { signerPaths } from './config.js';
 
 /**
@@ -12,12 +10,5 @@ import { signerPaths } from './config.js';
 export async function initSigner(dir: string, name: string, secret: Uint8Array, id?: number): Promise<PublicIdentity & { fingerprint: string }> {
   const P = signerPaths(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const store = await ShareStore.init(P.store, secret);
-  try {
-    const identity = exportPublicIdentity(await createIdentity(store, name));
-    await writeFileAtomic(P.identity, Buffer.from(JSON.stringify({ ...identity, ...(id === undefined ? {} : { id }) }, null, 2) + '\n'), 0o644);
-    return identity;
-  } finally {
-    store.close();
-  }
+  return sealNewIdentity(P.store, secret, name, P.identity, id === undefined ? {} : { id });
 }
