@@ -9,14 +9,13 @@
 // approved again (create-resume.ts).
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { KEY_USAGES, type KeySpec } from '../contract/keys/specs.js';
+import { isEcKeySpec, KEY_USAGES, type KeySpec } from '../contract/keys/specs.js';
 import { spkiFromRawPublicKey, spkiFromRsaPublicKey } from '../contract/keys/spki.js';
 import { keyIdSchema, sessionIdSchema } from '../contract/signer-rpc/relayed.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { KeyPackage } from '../signers/protocols/key-package.js';
 import { packageField } from './key-package.js';
 import { KeyJournal } from './key-journal.js';
-import { ECDSA_CURVE } from './ecdsa.js';
 import { schemeSchema, type KeyRecord, type Scheme } from './keys.js';
 import type { SignerClient } from './signer-client.js';
 
@@ -50,7 +49,7 @@ export class CreateJournal extends KeyJournal<CreationRecord> {
 const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
 
 /** The scheme a key of this spec is made with (undefined: not supported). */
-export const schemeOfSpec = (spec: KeySpec): Scheme | undefined => (spec.startsWith('RSA_') ? 'rsa-shoup' : ECDSA_CURVE[spec] ? 'ecdsa-dkls23' : FROST_SCHEME[spec]);
+export const schemeOfSpec = (spec: KeySpec): Scheme | undefined => (spec.startsWith('RSA_') ? 'rsa-shoup' : isEcKeySpec(spec) ? 'ecdsa-dkls23' : FROST_SCHEME[spec]);
 
 /** What a key record is made of besides its public package: a journaled creation, or (key-recovery.ts) what the signers hold. */
 export type KeyShape = Pick<CreationRecord, 'keyId' | 'scheme' | 'keySpec' | 'keyUsage' | 'origin' | 'description' | 'creationDate' | 'participants' | 'threshold'>;

@@ -3,7 +3,7 @@
 // signers' round-3 broadcasts (signed by each) into r‖s, verified before release.
 import { randomUUID } from 'node:crypto';
 import { ProtocolError, type Message } from '../signers/protocols/common.js';
-import { ecdsaCombine, ecdsaRawToDer, type EcdsaCurveName, type EcdsaPublicPackage } from '../signers/protocols/ecdsa/index.js';
+import { ecdsaCombine, ecdsaRawToDer, type EcdsaPublicPackage } from '../signers/protocols/ecdsa/index.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 import { openEnvelope } from '../contract/identity/envelope.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
@@ -12,10 +12,8 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { AwsSignRequest, ClusterSessions } from './coordinator.js';
 import { ClusterError, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, ECDSA_CURVE_OF_SPEC, HASHES, type KeySpec } from '../contract/keys/specs.js';
+import { ALGORITHM_INFO, ECDSA_CURVE_OF_SPEC, HASHES, isEcKeySpec, type KeySpec } from '../contract/keys/specs.js';
 import { relayRounds } from './relay.js';
-
-export const ECDSA_CURVE: Partial<Record<KeySpec, EcdsaCurveName>> = ECDSA_CURVE_OF_SPEC;
 
 export class EcdsaCoordinator {
   constructor(
@@ -25,8 +23,8 @@ export class EcdsaCoordinator {
 
   /** DKLs23 key generation (DKG plus pairwise OT setup) with every signer. */
   async keygen(target: { keyId: string; session: string }, keySpec: KeySpec, trace: Trace, creation?: Creation): Promise<EcdsaPublicPackage> {
-    const curve = ECDSA_CURVE[keySpec];
-    if (!curve) throw new ClusterError('unsupported', `${keySpec} is not an ECDSA key spec`);
+    if (!isEcKeySpec(keySpec)) throw new ClusterError('unsupported', `${keySpec} is not an ECDSA key spec`);
+    const curve = ECDSA_CURVE_OF_SPEC[keySpec];
     return this.cluster.generate(target, trace, signerRoutes.ecdsa.keygen, (common) => ({ ...common, curve, ...(creation ? { creation } : {}) }), (p) => ecdsaPublicSchema.parse(p));
   }
 

@@ -36,10 +36,11 @@ export interface Group {
   readonly hash: (m: Uint8Array) => Uint8Array;
   /** Hash to a scalar under a domain-separation tag, as RFC 9591 H1/H3 do for this group. */
   readonly hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint;
-  /** Whether a decoded point (and its encoding) lies in the prime-order subgroup. */
-  readonly inSubgroup: (p: GroupPoint | undefined, bytes: Uint8Array) => boolean;
-  /** inSubgroup needs no decoded point: it checks the whole encoding (canonical, on the curve, not the identity). */
-  readonly checksEncoding: boolean;
+  /**
+   * Where the group has a cofactor (Ed25519): whether an encoding is canonical, on the curve, in
+   * the prime-order subgroup and not of small order — every check decodePoint makes, in one.
+   */
+  readonly checkEncoding?: (bytes: Uint8Array) => boolean;
   /** Arithmetic on validated encodings, for signing. */
   readonly encoded: Encoded;
 }
@@ -90,8 +91,7 @@ const GROUPS: Record<GroupName, Group> = {
     hash: sha512,
     hashToScalar: edHashToScalar,
     // Canonical, on the curve, in the prime-order subgroup and not of small order.
-    inSubgroup: (_p, bytes) => sodium.crypto_core_ed25519_is_valid_point(bytes),
-    checksEncoding: true,
+    checkEncoding: (bytes) => sodium.crypto_core_ed25519_is_valid_point(bytes),
     encoded: sodiumEd25519,
   },
   secp256k1: {
@@ -102,8 +102,6 @@ const GROUPS: Record<GroupName, Group> = {
     scalarLength: 32,
     hash: sha256,
     hashToScalar: (m, DST) => secp256k1_hasher.hashToScalar(m, { DST }),
-    inSubgroup: () => true, // prime order
-    checksEncoding: false,
     encoded: nobleEncoded(secp256k1.Point as unknown as CurvePointCons<GroupPoint>),
   },
   p256: {
@@ -114,8 +112,6 @@ const GROUPS: Record<GroupName, Group> = {
     scalarLength: 32,
     hash: sha256,
     hashToScalar: (m, DST) => p256_hasher.hashToScalar(m, { DST }),
-    inSubgroup: () => true, // prime order
-    checksEncoding: false,
     encoded: nobleEncoded(p256.Point as unknown as CurvePointCons<GroupPoint>),
   },
 };
@@ -139,7 +135,7 @@ export function decodePoint(g: Group, hex: string, sender?: PartyId): GroupPoint
     throw new ProtocolError('invalid-point', `not a ${g.name} point: ${(e as Error).message}`, sender);
   }
   if (p.is0()) throw new ProtocolError('invalid-point', 'identity element', sender);
-  if (!g.inSubgroup(p, bytes)) throw new ProtocolError('invalid-point', 'not in the prime-order subgroup', sender);
+  if (g.checkEncoding && !g.checkEncoding(bytes)) throw new ProtocolError('invalid-point', 'not in the prime-order subgroup', sender);
   // Reject alternative encodings of a valid point so that hashes over encodings are unambiguous.
   if (toHex(p.toBytes()) !== hex) throw new ProtocolError('invalid-point', 'non-canonical encoding', sender);
   return p;
@@ -150,9 +146,9 @@ export function decodePoint(g: Group, hex: string, sender?: PartyId): GroupPoint
  * group can check the encoding alone (Ed25519, for each commitment of every signature).
  */
 export function validEncoding(g: Group, hex: string, sender?: PartyId): Uint8Array {
-  if (!g.checksEncoding) return decodePoint(g, hex, sender).toBytes();
+  if (!g.checkEncoding) return decodePoint(g, hex, sender).toBytes();
   const bytes = fromHex(hex);
-  if (bytes.length !== g.pointLength || !g.inSubgroup(undefined, bytes)) throw new ProtocolError('invalid-point', `not a canonical ${g.name} point of the prime-order subgroup, other than the identity`, sender);
+  if (bytes.length !== g.pointLength || !g.checkEncoding(bytes)) throw new ProtocolError('invalid-point', `not a canonical ${g.name} point of the prime-order subgroup, other than the identity`, sender);
   return bytes;
 }
 

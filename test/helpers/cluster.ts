@@ -94,3 +94,14 @@ export async function startCluster(opts: { signers?: number; threshold?: number 
   }
   return tc;
 }
+
+/**
+ * `mpchsm audit verify` over every log at rest: stops the cluster (so every entry is written and
+ * anchored), verifies, and starts it again; the verify's exit status and output.
+ */
+export async function auditVerifyAtRest(tc: TestCluster): Promise<{ code: number; out: string }> {
+  await tc.down();
+  const r = await tc.mpchsmStatus('audit', 'verify', '--dir', tc.dir);
+  await tc.up();
+  return r;
+}

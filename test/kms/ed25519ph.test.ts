@@ -16,7 +16,7 @@ import type { SignerClient } from '../../gateway/signer-client.js';
 import type { Message } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
 import { frostAggregate, frostSigningPackage } from '../../signers/protocols/frost.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { auditVerifyAtRest, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { appRequest, createKey, gatewayIdentity, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
 import { awsError, kmsClient } from './kms-client.js';
 
@@ -70,11 +70,9 @@ describe('Sign ED25519_PH_SHA_512 with MessageType DIGEST', () => {
   });
 
   it("the gateway's and the signers' audit entries name the same digest (audit verify cross-checks clean)", async () => {
-    await tc.down();
-    const out = await tc.mpchsmStatus('audit', 'verify', '--dir', tc.dir);
+    const out = await auditVerifyAtRest(tc);
     expect(out.out).toContain('cross-check  ok');
     expect(out.code).toBe(0);
-    await tc.up();
   }, 90_000);
 
   // Last: it releases partials no gateway entry names.

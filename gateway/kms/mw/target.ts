@@ -24,10 +24,8 @@ export const target: KmsMiddleware = async (ctx, next) => {
     s.via = named;
   } else {
     const name = named.startsWith(TARGET_PREFIX) ? named.slice(TARGET_PREFIX.length) : '';
-    if (!Object.hasOwn(OPERATIONS, name) && AWS_KMS_OPERATIONS.has(name)) {
-      throw new KmsError('UnsupportedOperationException', `${name} is an AWS KMS operation that mpchsm does not implement (docs/limitations.md)`);
-    }
     if (!Object.hasOwn(OPERATIONS, name)) {
+      if (AWS_KMS_OPERATIONS.has(name)) throw new KmsError('UnsupportedOperationException', `${name} is an AWS KMS operation that mpchsm does not implement (docs/limitations.md)`);
       throw new KmsError('UnknownOperationException', `Unknown operation '${named.slice(0, 64)}'; X-Amz-Target must be TrentService.<operation>, one of ${Object.keys(OPERATIONS).join(', ')}`);
     }
     s.target = { kind: 'kms', name, op: OPERATIONS[name]! };
