@@ -15,6 +15,8 @@ export const SIGNER_REFUSALS = [
   // keys and sessions this signer holds
   'no-key', 'key-exists', 'wrong-scheme', 'wrong-suite', 'wrong-curve', 'wrong-key-spec', 'wrong-share', 'bad-share',
   'no-session', 'session-exists', 'other-session', 'out-of-order', 'protocol-abort', 'stale-challenge',
+  // material made ahead of a request (FROST nonces, ECDSA presignatures): gone (used, expired, a restart) or no room
+  'not-preprocessed', 'preprocessed-full',
   // resharing
   'no-pending', 'not-reshareable', 'package-mismatch',
 ] as const;
