@@ -122,16 +122,25 @@ export const powSigned = (b: bigint, e: bigint, n: bigint): bigint => (e < 0n ? 
 /**
  * Combines partials {j: x_j} on input x into y with y^e = x — if the partials are correct and
  * there are at least t of them. Does not check the result; rsaCombine does.
+ *
+ * y = w^a·x^b = x^b·Π x_j^{2λ_j·a}: every exponent is small and public, so the factors with a
+ * negative one go into one denominator, and y costs one modular inverse (a JS extended Euclid,
+ * the costliest step here) instead of one per negative exponent.
  */
 export function combinePartials(params: RsaPublicParams, x: bigint, partials: ReadonlyMap<PartyId, bigint>): bigint {
   const { n, e } = params;
   const d = delta(params);
-  const ids = [...partials.keys()];
-  let w = 1n;
-  for (const [j, xj] of partials) w = (w * powSigned(xj, 2n * lagrangeAtZero(ids, j, d), n)) % n;
   const [g, a, b] = egcd(4n * d * d * params.multiplier, e);
   if (g !== 1n) throw new ProtocolError('bad-parameters', 'gcd(4Δ²M, e) ≠ 1');
-  return (powSigned(w, a, n) * powSigned(x, b, n)) % n;
+  const ids = [...partials.keys()];
+  const factors: [bigint, bigint][] = [[x, b], ...[...partials].map(([j, xj]): [bigint, bigint] => [xj, 2n * lagrangeAtZero(ids, j, d) * a])];
+  let num = 1n;
+  let den = 1n;
+  for (const [base, exp] of factors) {
+    if (exp > 0n) num = (num * modPow(base, exp, n)) % n;
+    else if (exp < 0n) den = (den * modPow(base, -exp, n)) % n;
+  }
+  return den === 1n ? num : (num * modInverse(den, n)) % n;
 }
 
 /**
