@@ -2,7 +2,8 @@
 // GetPublicKey returns it) before the gateway lets it out; the same checks serve KMS Verify and
 // PKCS#11 C_Verify, so they accept exactly what AWS KMS accepts:
 // - ECDSA (@noble/curves, over the digest): strict DER (KMS) or raw r‖s (PKCS#11); high-s valid.
-// - Ed25519 (pure, RAW only) and Ed25519ph (SHA-512 DIGEST only), RFC 8032 strict decoding.
+// - Ed25519 (pure, RAW only; OpenSSL, ~10× faster than JS) and Ed25519ph (SHA-512 DIGEST only,
+//   @noble/curves: OpenSSL takes no prehashed input), RFC 8032 strict decoding.
 // - RSA (node:crypto), PSS with MGF1 over the same hash and salt length = digest length. A RAW
 //   message goes to crypto.verify. A DIGEST (KMS MessageType DIGEST, CKM_RSA_PKCS*) cannot, as
 //   crypto.verify hashes its input: PKCS#1 v1.5 takes publicDecrypt and compares the DigestInfo
@@ -39,6 +40,7 @@ import {
   type SigningAlgorithm,
 } from '../contract/keys/specs.js';
 import { parseSpki, type ParsedPublicKey } from '../contract/keys/spki.js';
+import { ed25519Verify } from '../contract/identity/curve25519.js';
 
 export { VerifyError } from '../contract/keys/specs.js';
 
@@ -113,7 +115,7 @@ export function verifySignature(p: VerifyParams): boolean {
         });
       case 'ED25519':
         if (key.kind !== 'ed25519') return false;
-        return ed25519.verify(p.signature, p.message, key.publicKey, { zip215: false });
+        return ed25519Verify(p.signature, p.message, key.publicKey);
       case 'ED25519_PH':
         if (key.kind !== 'ed25519') return false;
         return ed25519phDigest.verify(p.signature, digest(), key.publicKey, { zip215: false });
