@@ -1,7 +1,8 @@
 // Verify-before-release: every combined signature is checked against the key's SPKI (as
 // GetPublicKey returns it) before the gateway lets it out; the same checks serve KMS Verify and
 // PKCS#11 C_Verify, so they accept exactly what AWS KMS accepts:
-// - ECDSA (@noble/curves, over the digest): strict DER (KMS) or raw r‖s (PKCS#11); high-s valid.
+// - ECDSA over the digest: strict DER (KMS, @noble/curves' parser) or raw r‖s (PKCS#11); high-s
+//   valid; the threshold side's verifier (SEC 1 §4.1.4 with a per-key table of multiples).
 // - Ed25519 (pure, RAW only; OpenSSL, ~10× faster than JS) and Ed25519ph (SHA-512 DIGEST only,
 //   @noble/curves: OpenSSL takes no prehashed input), RFC 8032 strict decoding.
 // - RSA (node:crypto), PSS with MGF1 over the same hash and salt length = digest length. A RAW
@@ -23,6 +24,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import {
   ALGORITHM_INFO,
   EC_CURVES,
+  ECDSA_CURVE_OF_SPEC,
   HASHES,
   HASH_LENGTH,
   SIGNING_ALGORITHMS_BY_SPEC,
@@ -41,6 +43,7 @@ import {
 } from '../contract/keys/specs.js';
 import { parseSpki, type ParsedPublicKey } from '../contract/keys/spki.js';
 import { ed25519Verify } from '../contract/identity/curve25519.js';
+import { ecdsaVerify } from '../signers/protocols/ecdsa/signature.js';
 
 export { VerifyError } from '../contract/keys/specs.js';
 
@@ -108,11 +111,12 @@ export function verifySignature(p: VerifyParams): boolean {
     switch (info.scheme) {
       case 'ECDSA':
         if (key.kind !== 'ec') return false;
-        return EC_CURVES[key.keySpec].verify(p.signature, digest(), key.point, {
-          prehash: false,
-          lowS: false,
-          format: format === 'raw' ? 'compact' : 'der',
-        });
+        return ecdsaVerify(
+          ECDSA_CURVE_OF_SPEC[key.keySpec],
+          EC_CURVES[key.keySpec].Point.fromBytes(key.point).toBytes(true),
+          digest(),
+          format === 'raw' ? p.signature : ecdsaDerToRaw(key.keySpec, p.signature),
+        );
       case 'ED25519':
         if (key.kind !== 'ed25519') return false;
         return ed25519Verify(p.signature, p.message, key.publicKey);

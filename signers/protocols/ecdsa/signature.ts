@@ -15,16 +15,23 @@ export function digestToScalar(c: EcdsaCurve, digest: Uint8Array): bigint {
 /**
  * Public keys with precomputed multiples, most recently used last. A threshold key signs again
  * and again in one signer process, and every signer and the coordinator verify every signature:
- * the table (built once, ~25 ms) makes each verification about 3× cheaper.
+ * the table (built once, ~25 ms) makes each verification about 3× cheaper. A key gets its table
+ * on its second use, so verifications cycling through many keys (KMS Verify) never pay ~25 ms
+ * each for tables they would not reuse.
  */
 const tables = new Map<string, EcPoint>();
+const seenOnce = new Set<string>();
 const TABLES = 16;
 
 function keyTable(c: EcdsaCurve, publicKey: Uint8Array): EcPoint {
   const id = `${c.name}:${toHex(publicKey)}`;
   let P = tables.get(id);
   if (P) tables.delete(id);
-  else {
+  else if (!seenOnce.delete(id)) {
+    if (seenOnce.size >= 4 * TABLES) seenOnce.delete(seenOnce.values().next().value!);
+    seenOnce.add(id);
+    return decodePoint(c, toHex(publicKey));
+  } else {
     P = decodePoint(c, toHex(publicKey)).precompute(6, false);
     if (tables.size >= TABLES) tables.delete(tables.keys().next().value!);
   }
