@@ -23,6 +23,7 @@ import { eddsa } from '@noble/curves/abstract/edwards.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import {
   ALGORITHM_INFO,
+  DIGEST_INFO_PREFIX,
   EC_CURVES,
   ECDSA_CURVE_OF_SPEC,
   HASHES,
@@ -159,13 +160,6 @@ function verifyRsaMessage(key: RsaKey, info: AlgorithmInfo, message: Uint8Array,
     ...(pss ? { saltLength: info.digestLength } : {}),
   }, signature);
 }
-
-// DER DigestInfo prefixes, RFC 8017 §9.2 note 1 (AlgorithmIdentifier with NULL parameters).
-const DIGEST_INFO_PREFIX: Readonly<Record<HashName, Buffer>> = {
-  'SHA-256': Buffer.from('3031300d060960864801650304020105000420', 'hex'),
-  'SHA-384': Buffer.from('3041300d060960864801650304020205000430', 'hex'),
-  'SHA-512': Buffer.from('3051300d060960864801650304020305000440', 'hex'),
-};
 
 /** RSASSA-PSS or -PKCS1-v1_5 over a given digest (see the module comment for the split). */
 function verifyRsaDigest(key: RsaKey, info: AlgorithmInfo, digest: Uint8Array, signature: Uint8Array): boolean {

@@ -90,6 +90,13 @@ export interface AlgorithmInfo {
 const BOTH: readonly MessageType[] = ['RAW', 'DIGEST'];
 /** Output length in bytes of each hash. */
 export const HASH_LENGTH = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 } as const;
+
+/** DER DigestInfo prefix of each hash (RFC 8017 §9.2 note 1: AlgorithmIdentifier with NULL parameters). */
+export const DIGEST_INFO_PREFIX: Readonly<Record<HashName, Uint8Array>> = {
+  'SHA-256': Uint8Array.from(Buffer.from('3031300d060960864801650304020105000420', 'hex')),
+  'SHA-384': Uint8Array.from(Buffer.from('3041300d060960864801650304020205000430', 'hex')),
+  'SHA-512': Uint8Array.from(Buffer.from('3051300d060960864801650304020305000440', 'hex')),
+};
 const info = (scheme: SignatureScheme, hash: HashName, messageTypes = BOTH): AlgorithmInfo => ({
   scheme,
   hash,

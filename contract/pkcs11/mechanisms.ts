@@ -28,7 +28,7 @@
 // verification need only the public key and run in the gateway.
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { z } from 'zod';
-import { ALGORITHM_INFO, HASHES, HASH_LENGTH, RSA_MODULUS_BITS, RSA_PKCS1_RAW, type ClusterSigningAlgorithm, type EcKeySpec, type HashName, type KeySpec, type MessageType, type RsaKeySpec, type SigningAlgorithm } from '../keys/specs.js';
+import { ALGORITHM_INFO, DIGEST_INFO_PREFIX, HASHES, HASH_LENGTH, RSA_MODULUS_BITS, RSA_PKCS1_RAW, type ClusterSigningAlgorithm, type EcKeySpec, type HashName, type KeySpec, type MessageType, type RsaKeySpec, type SigningAlgorithm } from '../keys/specs.js';
 import type { EncryptionAlgorithm } from '../keys/specs.js';
 import { CKG, CKM, CKR, P11Error } from './ck.js';
 import type { Value } from './wire.js';
@@ -37,17 +37,17 @@ const HASH_OF_CKM: Readonly<Record<number, HashName>> = { [CKM.SHA256]: 'SHA-256
 const MGF_OF: Readonly<Record<HashName, number>> = { 'SHA-256': CKG.MGF1_SHA256, 'SHA-384': CKG.MGF1_SHA384, 'SHA-512': CKG.MGF1_SHA512 };
 const SUFFIX = { 'SHA-256': '256', 'SHA-384': '384', 'SHA-512': '512' } as const;
 
-// DER DigestInfo prefixes (RFC 8017 §9.2 note 1), with and without the NULL parameters.
-const DIGEST_INFO: readonly [HashName, Buffer][] = (
-  [
-    ['SHA-256', '3031300d060960864801650304020105000420'],
-    ['SHA-384', '3041300d060960864801650304020205000430'],
-    ['SHA-512', '3051300d060960864801650304020305000440'],
-    ['SHA-256', '302f300b06096086480165030402010420'],
-    ['SHA-384', '303f300b06096086480165030402020430'],
-    ['SHA-512', '304f300b06096086480165030402030440'],
-  ] as const
-).map(([h, p]) => [h, Buffer.from(p, 'hex')]);
+// DER DigestInfo prefixes: RFC 8017's (NULL parameters) and, as some callers build them, without the NULL.
+const DIGEST_INFO: readonly [HashName, Buffer][] = [
+  ...(['SHA-256', 'SHA-384', 'SHA-512'] as const).map((h): [HashName, Buffer] => [h, Buffer.from(DIGEST_INFO_PREFIX[h])]),
+  ...(
+    [
+      ['SHA-256', '302f300b06096086480165030402010420'],
+      ['SHA-384', '303f300b06096086480165030402020430'],
+      ['SHA-512', '304f300b06096086480165030402030440'],
+    ] as const
+  ).map(([h, p]): [HashName, Buffer] => [h, Buffer.from(p, 'hex')]),
+];
 
 const EC_ALGORITHM: Readonly<Record<EcKeySpec, SigningAlgorithm>> = {
   ECC_NIST_P256: 'ECDSA_SHA_256',

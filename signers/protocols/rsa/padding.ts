@@ -11,6 +11,7 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { concatBytes } from '@noble/hashes/utils.js';
+import { DIGEST_INFO_PREFIX } from '../../../contract/keys/specs.js';
 
 export type SignHash = 'sha256' | 'sha384' | 'sha512';
 export type OaepHash = 'sha1' | 'sha256';
@@ -20,12 +21,7 @@ const HASHES: Record<HashName, (m: Uint8Array) => Uint8Array> = { sha1, sha256, 
 const HASH_LEN: Record<HashName, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
 export const hashLength = (h: HashName): number => HASH_LEN[h];
 
-// DER DigestInfo prefixes, RFC 8017 §9.2 note 1.
-const DIGEST_INFO: Record<SignHash, Uint8Array> = {
-  sha256: Uint8Array.from(Buffer.from('3031300d060960864801650304020105000420', 'hex')),
-  sha384: Uint8Array.from(Buffer.from('3041300d060960864801650304020205000430', 'hex')),
-  sha512: Uint8Array.from(Buffer.from('3051300d060960864801650304020305000440', 'hex')),
-};
+const DIGEST_INFO: Record<SignHash, Uint8Array> = { sha256: DIGEST_INFO_PREFIX['SHA-256'], sha384: DIGEST_INFO_PREFIX['SHA-384'], sha512: DIGEST_INFO_PREFIX['SHA-512'] };
 
 /** The one error every decoding failure produces. */
 export class DecodeError extends Error {
