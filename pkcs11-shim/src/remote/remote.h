@@ -58,7 +58,14 @@ typedef struct {
   uint8_t *resp;
   size_t resp_len;
   rbuf r; /* positioned after the return value once rpc_call returned CKR_OK */
+  const char *token; /* the credential the request carries (the caller's copy), and where */
+  size_t token_at, token_end;
 } rpc_t;
+/* Asked when the gateway refuses a request's credential (CKR_USER_NOT_LOGGED_IN): answers a
+ * credential to send the request under once more (the caller frees it), or NULL. Set by the
+ * module, which holds the login; rpc_call sends a request again at most once. */
+typedef char *(*rpc_renew_fn)(const char *refused);
+void rpc_set_renewal(rpc_renew_fn renew);
 /* Starts a request under the session credential `token` (NULL: none): header values and room
  * for `nargs` arguments the caller then appends. */
 void rpc_begin(rpc_t *q, int op, const char *token, uint32_t nargs);

@@ -16,13 +16,33 @@ static uint64_t abi_flags(void) {
   return (sizeof(CK_ULONG) == 8 ? 1u : 0u) | (big ? 2u : 0u);
 }
 
+static rpc_renew_fn renewal;
+
+void rpc_set_renewal(rpc_renew_fn renew) { renewal = renew; }
+
 void rpc_begin(rpc_t *q, int op, const char *token, uint32_t nargs) {
   memset(q, 0, sizeof *q);
   wb_list(&q->w, 4 + nargs);
   wb_uint(&q->w, WIRE_VERSION);
   wb_uint(&q->w, (uint64_t)op);
   wb_uint(&q->w, abi_flags());
+  q->token = op == OP_LOGOUT ? NULL : token; /* a logout is never renewed */
+  q->token_at = q->w.len;
   wb_str(&q->w, token);
+  q->token_end = q->w.len;
+}
+
+/* The request under another credential: the one field replaced, the arguments (and their
+ * proof, which does not cover the credential) as they were. */
+static void retoken(rpc_t *q, const char *token) {
+  wbuf w = {0};
+  wb_raw(&w, q->w.data, q->token_at);
+  wb_str(&w, token);
+  size_t end = w.len;
+  wb_raw(&w, q->w.data + q->token_end, q->w.len - q->token_end);
+  wb_free(&q->w);
+  q->w = w;
+  q->token_end = end;
 }
 
 void wb_template(wbuf *w, const CK_ATTRIBUTE *t, CK_ULONG n) {
@@ -34,12 +54,14 @@ void wb_template(wbuf *w, const CK_ATTRIBUTE *t, CK_ULONG n) {
   }
 }
 
-CK_RV rpc_call(rpc_t *q, const char *what, int timeout_ms, int idempotent) {
+static CK_RV call_once(rpc_t *q, const char *what, int timeout_ms, int idempotent) {
   if (q->w.oom) {
     log_msg(LOG_ERROR, "%s: request too large or out of memory", what);
     return CKR_HOST_MEMORY;
   }
   char err[512];
+  free(q->resp);
+  q->resp = NULL;
   if (transport_call(q->w.data, q->w.len, timeout_ms, idempotent, &q->resp, &q->resp_len, err, sizeof err)) {
     log_msg(LOG_ERROR, "%s: %s", what, err);
     return CKR_DEVICE_ERROR;
@@ -59,6 +81,23 @@ CK_RV rpc_call(rpc_t *q, const char *what, int timeout_ms, int idempotent) {
             (int)(n > 400 ? 400 : n), reason ? (const char *)reason : "no reason given");
   }
   return (CK_RV)rv;
+}
+
+CK_RV rpc_call(rpc_t *q, const char *what, int timeout_ms, int idempotent) {
+  CK_RV rv = call_once(q, what, timeout_ms, idempotent);
+  /* A credential the gateway no longer honours (its lifetime passed, the gateway restarted) is
+   * refused before anything is done: the request goes once more under a renewed login. */
+  if (rv == CKR_USER_NOT_LOGGED_IN && q->token && *q->token && renewal) {
+    char *fresh = renewal(q->token);
+    if (fresh) {
+      log_msg(LOG_INFO, "%s: the login was renewed; sending the request again", what);
+      retoken(q, fresh);
+      free(fresh);
+      q->token = NULL;
+      rv = call_once(q, what, timeout_ms, idempotent);
+    }
+  }
+  return rv;
 }
 
 void rpc_end(rpc_t *q) {

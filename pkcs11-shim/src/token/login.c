@@ -12,6 +12,7 @@ char *login_end(void) {
   free(M.principal);
   M.principal = NULL;
   explicit_bzero(M.request_key, sizeof M.request_key);
+  explicit_bzero(M.login_key, sizeof M.login_key);
   return t;
 }
 
@@ -84,6 +85,29 @@ CK_RV login_start(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_ULONG pin_le
   return count_pin(userType, login_exchange(userType, pin, pin_len));
 }
 
+/* OP_LOGIN with a key derived from the PIN: the gateway's credential and principal, or a CKR_*. */
+static CK_RV login_with_key(CK_USER_TYPE userType, const uint8_t login_key[HMAC_SHA256_LEN], char **token, char **principal) {
+  rpc_t q;
+  rpc_begin(&q, OP_LOGIN, NULL, 2);
+  wb_uint(&q.w, userType);
+  wb_bytes(&q.w, login_key, HMAC_SHA256_LEN);
+  CK_RV rv = rpc_call(&q, "C_Login", M.cfg.timeout_ms, 1);
+  if (rv == CKR_OK) {
+    *token = rd_strdup(&q.r);
+    *principal = rd_strdup(&q.r);
+    if (!*token || !*principal || !**token) {
+      log_msg(LOG_ERROR, "C_Login: the gateway sent a malformed answer");
+      free(*token), free(*principal);
+      *token = *principal = NULL;
+      rv = CKR_DEVICE_ERROR;
+    }
+  }
+  /* The request held the login key: wipe it before the buffer goes back to the allocator. */
+  explicit_bzero(q.w.data, q.w.len);
+  rpc_end(&q);
+  return rv;
+}
+
 static CK_RV login_exchange(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_ULONG pin_len) {
   pthread_mutex_lock(&M.lock);
   CK_RV rv = CKR_OK;
@@ -105,24 +129,8 @@ static CK_RV login_exchange(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_UL
   rv = kdf_params(salt, &salt_len, &iterations);
   if (rv != CKR_OK) return rv;
   auth_derive(pin, pin_len, salt, salt_len, iterations, login_key, request_key);
-  rpc_t q;
-  rpc_begin(&q, OP_LOGIN, NULL, 2);
-  wb_uint(&q.w, userType);
-  wb_bytes(&q.w, login_key, sizeof login_key);
-  explicit_bzero(login_key, sizeof login_key);
-  rv = rpc_call(&q, "C_Login", M.cfg.timeout_ms, 1);
   char *token = NULL, *principal = NULL;
-  if (rv == CKR_OK) {
-    token = rd_strdup(&q.r);
-    principal = rd_strdup(&q.r);
-    if (!token || !principal || !*token) {
-      log_msg(LOG_ERROR, "C_Login: the gateway sent a malformed answer");
-      rv = CKR_DEVICE_ERROR;
-    }
-  }
-  /* The request held the login key: wipe it before the buffer goes back to the allocator. */
-  explicit_bzero(q.w.data, q.w.len);
-  rpc_end(&q);
+  rv = login_with_key(userType, login_key, &token, &principal);
   if (rv == CKR_OK) {
     pthread_mutex_lock(&M.lock);
     if (M.login != LOGIN_NONE) {
@@ -131,6 +139,7 @@ static CK_RV login_exchange(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_UL
       M.login = want;
       M.token = token, M.principal = principal;
       memcpy(M.request_key, request_key, sizeof request_key);
+      memcpy(M.login_key, login_key, sizeof login_key);
       token = principal = NULL;
       /* Under the lock: a logout frees M.principal. */
       log_msg(LOG_INFO, "logged in as %s (%s)", M.principal, want == LOGIN_SO ? "CKU_SO" : "CKU_USER");
@@ -138,9 +147,41 @@ static CK_RV login_exchange(CK_USER_TYPE userType, const CK_UTF8CHAR *pin, CK_UL
     pthread_mutex_unlock(&M.lock);
   }
   explicit_bzero(request_key, sizeof request_key);
+  explicit_bzero(login_key, sizeof login_key);
   logout_announce(token); /* a concurrent login won the race: retire the credential we got */
   free(principal);
   return rv;
+}
+
+char *login_renew(const char *refused) {
+  pthread_mutex_lock(&M.lock);
+  int current = M.login != LOGIN_NONE && M.token && strcmp(M.token, refused) == 0;
+  char *now = !current && M.login != LOGIN_NONE && M.token ? strdup(M.token) : NULL; /* renewed meanwhile */
+  uint8_t key[HMAC_SHA256_LEN];
+  memcpy(key, M.login_key, sizeof key);
+  CK_USER_TYPE user = M.login == LOGIN_SO ? CKU_SO : CKU_USER;
+  pthread_mutex_unlock(&M.lock);
+  if (!current) {
+    explicit_bzero(key, sizeof key);
+    return now;
+  }
+  char *token = NULL, *principal = NULL;
+  CK_RV rv = login_with_key(user, key, &token, &principal);
+  explicit_bzero(key, sizeof key);
+  if (rv != CKR_OK) return NULL;
+  pthread_mutex_lock(&M.lock);
+  /* Still the same login (no logout, no other renewal, the same principal): it goes on under the new credential. */
+  if (M.login != LOGIN_NONE && M.token && strcmp(M.token, refused) == 0 && strcmp(M.principal, principal) == 0) {
+    free(M.token);
+    M.token = token;
+    token = NULL;
+    log_msg(LOG_INFO, "the login of %s was renewed", M.principal);
+  }
+  now = M.login != LOGIN_NONE && M.token ? strdup(M.token) : NULL;
+  pthread_mutex_unlock(&M.lock);
+  free(principal);
+  logout_announce(token); /* not taken up: retired */
+  return now;
 }
 
 CK_RV login_stop(void) {

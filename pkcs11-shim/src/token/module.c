@@ -18,6 +18,7 @@ CK_RV module_start(pid_t pid) {
      * parent's request key is wiped: the child must log in to MAC requests of its own. */
     transport_shutdown(1);
     explicit_bzero(M.request_key, sizeof M.request_key);
+    explicit_bzero(M.login_key, sizeof M.login_key);
     memset(&M, 0, sizeof M);
   }
   config_t *c = &M.cfg;
@@ -40,6 +41,7 @@ CK_RV module_start(pid_t pid) {
     return CKR_GENERAL_ERROR;
   }
   pthread_mutex_init(&M.lock, NULL);
+  rpc_set_renewal(login_renew);
   M.pid = pid;
   M.next_session = 1;
   M.initialized = 1;

@@ -129,6 +129,9 @@ CK_RV login_stop(void); /* C_Logout past its session check */
  * forgotten. Returns the credential, to announce a logout for and free. */
 char *login_end(void);
 void logout_announce(char *token); /* frees token; NULL: nothing to announce */
+/* rpc.c's renewal (rpc_set_renewal): logs in again with the kept login key when `refused` is
+ * still the current credential; answers the current credential (copied) or NULL. */
+char *login_renew(const char *refused);
 /* Current token, copied (NULL when logged out). Takes M.lock. */
 char *token_copy(int *login);
 /* The same, with that login's principal (NULL when logged out) and request key, copied under
@@ -147,6 +150,9 @@ typedef struct {
    * that MACs its Sign/Decrypt requests (wiped at logout). */
   char *principal;
   uint8_t request_key[HMAC_SHA256_LEN];
+  /* The key derived from the PIN that logs in (same lifetime): a login the gateway stops
+   * honouring is made again with it (login_renew), as a server logs in once and runs for days. */
+  uint8_t login_key[HMAC_SHA256_LEN];
   /* Wrong PINs this module was answered since the last login of each type succeeded (CKU_USER,
    * CKU_SO): C_GetTokenInfo's CKF_USER_PIN_COUNT_LOW / CKF_SO_PIN_COUNT_LOW. */
   unsigned long wrong_pins[2];
