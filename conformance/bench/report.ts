@@ -74,19 +74,20 @@ function nginxSection(r: BenchResults): string {
   const soft = nginxPoint(r, 'softhsm');
   const rows = n.points.map((p) => {
     const who = p.key === 'mpchsm' ? 'mpchsm (PKCS#11 module)' : 'SoftHSMv2';
-    if (p.status !== 'ok') return [who, '–', `${p.status === 'unavailable' ? 'not available' : 'failed'}: ${p.reason ?? ''}`, '', '', '', '', '', ''];
+    if (p.status !== 'ok') return [who, '–', `${p.status === 'unavailable' ? 'not available' : 'failed'}: ${p.reason ?? ''}`, '', '', '', '', '', '', ''];
     const cpu = p.cpuMsPerHandshake ?? {};
     const signers = Object.keys(cpu).filter((k) => k.startsWith('signer')).reduce((a, k) => a + cpu[k]!, 0);
+    const total = Object.values(cpu).reduce((a, b) => a + b, 0);
     const cpuCell = p.key === 'mpchsm' ? `${num(cpu.client)} / ${num(cpu.nginx)} / ${num(cpu.gateway)} / ${num(signers)}` : `${num(cpu.client)} / ${num(cpu.nginx)}`;
     const x = p.key === 'mpchsm' && soft?.perSec && p.perSec ? ratio(p.perSec / soft.perSec) : '';
-    return [who, p.workers ?? '–', num(p.perSec), num(p.latencyMs?.p50), num(p.latencyMs?.p95), num(p.latencyMs?.p99), x, cpuCell, p.moduleLogins ?? ''];
+    return [who, p.workers ?? '–', num(p.perSec), num(p.latencyMs?.p50), num(p.latencyMs?.p95), num(p.latencyMs?.p99), x, cpuCell, total > 0 ? num((r.machine.cores * 1000) / total) : '–', p.moduleLogins ?? ''];
   });
   return [
     `${n.version}, OpenSSL's pkcs11 engine, \`worker_processes ${n.workers}\`; ${n.concurrency} closed-loop clients (Node.js), each handshake a new connection: full TLS 1.3, no session resumption or tickets, so one RSA-PSS signature by the key per handshake. The first handshake of each point checks that the server presents the certificate for the key.`,
     '',
-    table(['key', 'workers', 'handshakes/s', 'p50 ms', 'p95 ms', 'p99 ms', '× SoftHSMv2', 'CPU ms/handshake: client / nginx / gateway / signers', 'module logins'], rows),
+    table(['key', 'workers', 'handshakes/s', 'p50 ms', 'p95 ms', 'p99 ms', '× SoftHSMv2', 'CPU ms/handshake: client / nginx / gateway / signers', `CPU ceiling on ${r.machine.cores} cores, handshakes/s`, 'module logins'], rows),
     '',
-    "_module logins_: nginx's master loads the key and logs in; each worker, forked afterwards, initialises the module and logs in again at its first handshake (libp11 reinitialises after a fork). A worker is one thread: it waits out each C_Sign, so at most one signature per worker is in flight.",
+    "_CPU ceiling_: cores ÷ the CPU all these processes spent per handshake — what the machine could sustain if nothing else ran; less sensitive to other load than the measured rate. _module logins_: nginx's master loads the key and logs in; each worker, forked afterwards, initialises the module and logs in again at its first handshake (libp11 reinitialises after a fork). A worker is one thread: it waits out each C_Sign, so at most one signature per worker is in flight.",
   ].join('\n');
 }
 
