@@ -55,13 +55,14 @@ const results = z.object({
   protocols: z.union([z.object({ rows: z.array(z.object({ protocol: z.string(), curve: z.string(), t: z.number(), n: z.number(), op: z.string(), ms_per_op: z.number() })) }), z.object({ error: z.string() })]),
 });
 
-/** Processes whose command line mentions `needle` (Linux /proc). */
+/** Processes of this checkout (not another's benchmark running alongside) whose command line mentions `needle` (Linux /proc). */
 function processesWith(needle: string): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)
     .filter((d) => {
       try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle);
+        const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+        return cmdline.includes(needle) && cmdline.includes(repoRoot);
       } catch {
         return false;
       }
