@@ -1,6 +1,7 @@
 // What a benchmark run starts and must stop: the protocol-only child process, one client
-// process per path (KMS, PKCS#11, SoftHSMv2) and its init, the cluster, the SoftHSMv2 token and
-// the profile directory; release() stops them in a fixed order whatever happened.
+// process per path (KMS, PKCS#11, SoftHSMv2) and its init, the nginx phase's server, TLS client
+// and SoftHSMv2 token, the cluster, the SoftHSMv2 token and the profile directory; release()
+// stops them in a fixed order whatever happened.
 
 import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ClientProcess } from './client-process.js';
 import type { BenchCluster } from './cluster.js';
+import type { NginxServer } from './nginx.js';
 import type { ProtocolRow } from './results.js';
 import type { SoftHsmToken } from './softhsm.js';
 import { TARGET_LABEL, type Target, type WorkerInit } from './types.js';
@@ -19,12 +21,22 @@ export interface Held {
   cluster?: BenchCluster;
   token?: SoftHsmToken;
   profileDir?: string;
+  /** The nginx phase's (nginx-phase.ts): the server, its TLS client, its own SoftHSMv2 token. */
+  nginx?: NginxServer;
+  tlsClient?: ClientProcess;
+  nginxToken?: SoftHsmToken;
+  /** Set when release() starts (Ctrl-C): a phase still running starts nothing more. */
+  released?: boolean;
 }
 
 export async function release(h: Held): Promise<void> {
+  h.released = true;
   if (h.protocols && h.protocols.exitCode === null) h.protocols.kill();
-  await Promise.all([...h.clients.values()].map((c) => c.stop().catch(() => undefined)));
+  await Promise.all([...h.clients.values(), ...(h.tlsClient ? [h.tlsClient] : [])].map((c) => c.stop().catch(() => undefined)));
   h.clients.clear();
+  // Before the cluster: its workers are the cluster's clients.
+  await h.nginx?.stop().catch(() => undefined);
+  h.nginxToken?.close();
   await h.cluster?.close().catch(() => undefined);
   if (h.profileDir) rmSync(h.profileDir, { recursive: true, force: true });
   h.token?.close();

@@ -16,6 +16,11 @@ export interface Options {
   keygenRuns: number;
   profile: boolean;
   protocols: boolean;
+  /** The nginx phase (nginx-phase.ts), and its worker_processes. */
+  nginx: boolean;
+  nginxWorkers: number | 'auto';
+  /** `--only nginx`: RSA-2048 keys and the nginx phase, nothing else. */
+  only: 'nginx' | undefined;
 }
 
 /** A bad command line: reported without a stack trace. */
@@ -42,6 +47,9 @@ function parseOptions(argv: string[]): Options {
       'keygen-runs': { type: 'string' },
       'no-profile': { type: 'boolean', default: false },
       'no-protocols': { type: 'boolean', default: false },
+      'no-nginx': { type: 'boolean', default: false },
+      'nginx-workers': { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -59,6 +67,12 @@ function parseOptions(argv: string[]): Options {
   const concurrency = (v.concurrency ?? (quick ? '1,4' : '1,4,16')).split(',').map((s) => positive('concurrency', s, 1, 256));
   if (concurrency.some((c) => !Number.isInteger(c))) throw new UsageError('--concurrency takes whole numbers, e.g. 1,4,16');
   const durationMs = Math.round(positive('duration', v.duration, quick ? 0.4 : 4, 60) * 1000);
+  if (v.only !== undefined && v.only !== 'nginx') throw new UsageError("--only takes 'nginx'");
+  const only = v.only === 'nginx' ? 'nginx' : undefined;
+  if (only && v['no-nginx']) throw new UsageError('--only nginx and --no-nginx contradict each other');
+  const workers = v['nginx-workers'] ?? 'auto';
+  if (workers !== 'auto' && !/^\d+$/.test(workers)) throw new UsageError("--nginx-workers takes a whole number or 'auto'");
+  const nginxWorkers = workers === 'auto' ? workers : positive('nginx-workers', workers, 2, 64);
   return {
     quick,
     out: path.resolve(v.out ?? path.join(packageRoot, 'bench-results')),
@@ -66,10 +80,13 @@ function parseOptions(argv: string[]): Options {
     durationMs,
     warmupMs: quick ? 150 : 1000,
     concurrency: [...new Set(concurrency)].sort((a, b) => a - b),
-    keygenRuns: Math.round(positive('keygen-runs', v['keygen-runs'], quick ? 1 : 3, 20)),
+    keygenRuns: only ? 1 : Math.round(positive('keygen-runs', v['keygen-runs'], quick ? 1 : 3, 20)),
     // Profiling restarts the cluster: only one the benchmark started, and not in smoke runs.
-    profile: !v['no-profile'] && !quick && v.cluster === undefined,
-    protocols: !v['no-protocols'],
+    profile: !v['no-profile'] && !quick && !only && v.cluster === undefined,
+    protocols: !v['no-protocols'] && !only,
+    nginx: !v['no-nginx'],
+    nginxWorkers,
+    only,
   };
 }
 
@@ -84,5 +101,8 @@ function readHelp(): string {
     '  --keygen-runs N      key generations per algorithm and path (default 3)',
     '  --no-profile         skip the CPU-profile phase (it restarts the cluster with a profiler)',
     '  --no-protocols       skip the protocol-only benchmark',
+    '  --no-nginx           skip the nginx TLS handshake phase',
+    '  --nginx-workers N    nginx worker_processes in the nginx phase (default auto: one per core)',
+    '  --only nginx         only the nginx phase: RSA-2048 keys, nginx with each, nothing else',
   ].join('\n');
 }

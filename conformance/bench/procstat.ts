@@ -1,7 +1,8 @@
 // CPU time (user + system) consumed by other processes, from Linux's /proc/PID/stat: how the
-// cost of one signature splits between the client, the gateway and the signers.
+// cost of one signature splits between the client, the gateway and the signers; and a process's
+// children (nginx's workers).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -27,6 +28,25 @@ export function cpuMsOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The processes whose parent is `pid` (nginx's workers), by scanning /proc; [] where it is unavailable. */
+export function childrenOf(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((child) => {
+    try {
+      const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+      // After the command name: state, then the parent's pid.
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Snapshots CPU time of named processes; `since` gives each one's use since the snapshot. */

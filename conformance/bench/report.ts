@@ -1,7 +1,7 @@
 // The Markdown a run produces: the full report (bench-results/bench.md, also printed) and the
 // short performance section for the README.
 import { busyWarning, describeMachine } from './machine.js';
-import { best, point, type BenchResults, type ProfileSegment, type SignPoint } from './results.js';
+import { best, point, type BenchResults, type NginxPoint, type ProfileSegment, type SignPoint } from './results.js';
 import { ALG_LABEL, ALGS, TARGET_LABEL, TARGETS, type Alg, type Target } from './types.js';
 
 const num = (v: number | undefined) => (v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toPrecision(2));
@@ -62,6 +62,33 @@ function facadeTable(r: BenchResults): string {
       rows.push([ALG_LABEL[alg], c, num(k.opsPerSec), num(p.opsPerSec), ratio((k.opsPerSec ?? 0) / (p.opsPerSec || 1)), num(k.latencyMs?.p50), num(p.latencyMs?.p50)]);
     }
   return rows.length ? table(['algorithm', 'clients', 'KMS sig/s', 'PKCS#11 sig/s', 'KMS ÷ PKCS#11', 'KMS p50 ms', 'PKCS#11 p50 ms'], rows) : '_No algorithm was measured through both facades._';
+}
+
+const nginxPoint = (r: BenchResults, key: NginxPoint['key']) => (r.nginx && 'points' in r.nginx ? r.nginx.points.find((p) => p.key === key && p.status === 'ok') : undefined);
+
+/** nginx with the RSA-2048 key in mpchsm and in SoftHSMv2: handshakes/s, latency, CPU per handshake. */
+function nginxSection(r: BenchResults): string {
+  const n = r.nginx;
+  if (!n) return '_Not run._';
+  if ('skipped' in n) return `_Not measured: ${n.skipped}${n.install ? ` (\`${n.install}\`)` : ''}._`;
+  const soft = nginxPoint(r, 'softhsm');
+  const rows = n.points.map((p) => {
+    const who = p.key === 'mpchsm' ? 'mpchsm (PKCS#11 module)' : 'SoftHSMv2';
+    if (p.status !== 'ok') return [who, '–', `${p.status === 'unavailable' ? 'not available' : 'failed'}: ${p.reason ?? ''}`, '', '', '', '', '', '', ''];
+    const cpu = p.cpuMsPerHandshake ?? {};
+    const signers = Object.keys(cpu).filter((k) => k.startsWith('signer')).reduce((a, k) => a + cpu[k]!, 0);
+    const total = Object.values(cpu).reduce((a, b) => a + b, 0);
+    const cpuCell = p.key === 'mpchsm' ? `${num(cpu.client)} / ${num(cpu.nginx)} / ${num(cpu.gateway)} / ${num(signers)}` : `${num(cpu.client)} / ${num(cpu.nginx)}`;
+    const x = p.key === 'mpchsm' && soft?.perSec && p.perSec ? ratio(p.perSec / soft.perSec) : '';
+    return [who, p.workers ?? '–', num(p.perSec), num(p.latencyMs?.p50), num(p.latencyMs?.p95), num(p.latencyMs?.p99), x, cpuCell, total > 0 ? num((r.machine.cores * 1000) / total) : '–', p.moduleLogins ?? ''];
+  });
+  return [
+    `${n.version}, OpenSSL's pkcs11 engine, \`worker_processes ${n.workers}\`; ${n.concurrency} closed-loop clients (Node.js), each handshake a new connection: full TLS 1.3, no session resumption or tickets, so one RSA-PSS signature by the key per handshake. The first handshake of each point checks that the server presents the certificate for the key.`,
+    '',
+    table(['key', 'workers', 'handshakes/s', 'p50 ms', 'p95 ms', 'p99 ms', '× SoftHSMv2', 'CPU ms/handshake: client / nginx / gateway / signers', `CPU ceiling on ${r.machine.cores} cores, handshakes/s`, 'module logins'], rows),
+    '',
+    "_CPU ceiling_: cores ÷ the CPU all these processes spent per handshake — what the machine could sustain if nothing else ran; less sensitive to other load than the measured rate. _module logins_: nginx's master loads the key and logs in; each worker, forked afterwards, initialises the module and logs in again at its first handshake (libp11 reinitialises after a fork). A worker is one thread: it waits out each C_Sign, so at most one signature per worker is in flight.",
+  ].join('\n');
 }
 
 function targetTable(r: BenchResults): string {
@@ -162,6 +189,10 @@ export function fullReport(r: BenchResults): string {
     '',
     facadeTable(r),
     '',
+    '## nginx: TLS handshakes with an RSA-2048 key in the token',
+    '',
+    nginxSection(r),
+    '',
     '## Targets (2-core machine, all processes local)',
     '',
     targetTable(r),
@@ -189,6 +220,14 @@ export function fullReport(r: BenchResults): string {
   else if (r.profile) parts.push(`_Profiling failed: ${r.profile.error}_`, '');
   parts.push('## Protocols alone (CPU per operation, all parties in one process: `npm run bench:protocols`)', '', protocolTable(r), '');
   return parts.join('\n');
+}
+
+/** The README's line on nginx, when it was measured. */
+function nginxLine(r: BenchResults): string[] {
+  const [m, s] = [nginxPoint(r, 'mpchsm'), nginxPoint(r, 'softhsm')];
+  if (!m?.perSec || !r.nginx || !('points' in r.nginx)) return [];
+  const vs = s?.perSec ? ` against ${num(s.perSec)} with SoftHSMv2 (${ratio(m.perSec / s.perSec)}×)` : '';
+  return [`nginx (${r.nginx.version}, ${m.workers} workers, OpenSSL's pkcs11 engine) completes ${num(m.perSec)} full TLS 1.3 handshakes/s with an RSA-2048 key in mpchsm at ${r.nginx.concurrency} clients, p50 ${num(m.latencyMs?.p50)} ms,${vs}.`, ''];
 }
 
 /** The README's performance section: the latest figures and the machine they came from. */
@@ -225,6 +264,7 @@ export function readmeSnippet(r: BenchResults): string {
     '',
     table(['key generation (mean ms)', 'KMS CreateKey', 'PKCS#11 C_GenerateKeyPair', 'SoftHSMv2'], keygen),
     '',
+    ...nginxLine(r),
     '`npm run bench` writes the full report (latency percentiles, CPU per process, where the time goes, protocol-only figures) to `bench-results/bench.md`, with `bench.json` and a chart, `throughput.svg`.',
     '',
   ].join('\n');

@@ -5,12 +5,15 @@
 //
 //   node dist/conformance/bench/run.js [--quick] [--out DIR] [--cluster DIR] [--duration S]
 //        [--concurrency 1,4,16] [--keygen-runs N] [--no-profile] [--no-protocols]
+//        [--no-nginx] [--nginx-workers N] [--only nginx]
 //
-// Everything it starts (cluster, client processes, SoftHSMv2 token) it stops, also on Ctrl-C.
+// Everything it starts (cluster, client processes, SoftHSMv2 tokens, nginx) it stops, also on
+// Ctrl-C.
 //
 // This file runs the phases in order (bench) and writes the files (main); options.ts reads the
 // command line, held.ts starts and stops what a run uses, keys.ts picks and approves keys,
-// profile-phase.ts profiles, report.ts and chart.ts write the results up.
+// nginx-phase.ts measures TLS handshakes, profile-phase.ts profiles, report.ts and chart.ts
+// write the results up.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,10 +26,11 @@ import { approveProposal, keyOf, signingKey } from './keys.js';
 import { busyWarning, describeMachine, fdatasyncLatency, httpRoundTrip, machine, revision } from './machine.js';
 import { UsageError, options, type Options } from './options.js';
 import { CpuMeter } from './procstat.js';
+import { nginxPhase } from './nginx-phase.js';
 import { profilePhase } from './profile-phase.js';
 import { Progress } from './progress.js';
 import { fullReport, readmeSnippet } from './report.js';
-import { checkTargets, ratios, type BenchResults, type KeygenFigure, type SignPoint } from './results.js';
+import { checkTargets, ratios, type BenchResults, type KeygenFigure, type NginxResults, type SignPoint } from './results.js';
 import { createSoftHsmToken, findSoftHsm } from './softhsm.js';
 import { ALG_LABEL, ALGS, TARGET_LABEL, TARGETS, keygenAnswerSchema, latencySummarySchema, loadResultSchema, type Alg, type KeygenResult, type LoadResult, type Target } from './types.js';
 
@@ -39,7 +43,7 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
   if (busy) progress.step(`warning: ${busy}`);
 
   // Protocol maths alone, before anything else loads the machine (in a smoke run, alongside).
-  let protocols: Promise<BenchResults['protocols']> = Promise.resolve({ error: 'skipped (--no-protocols)' });
+  let protocols: Promise<BenchResults['protocols']> = Promise.resolve({ error: `skipped (${o.only ? '--only nginx' : '--no-protocols'})` });
   if (o.protocols) {
     progress.step(`protocol-only figures: npm run bench:protocols -- --json${o.quick ? ' --quick' : ''}`);
     protocols = protocolFigures(o.quick, held);
@@ -72,7 +76,9 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
   const keygen: KeygenFigure[] = [];
   const keys = new Map<string, KeygenResult>();
   const reasons: Partial<Record<Alg, string>> = {};
-  for (const alg of ALGS)
+  // --only nginx: the RSA-2048 keys nginx serves with, and no signing points.
+  const algs: readonly Alg[] = o.only === 'nginx' ? ['rsa2048'] : ALGS;
+  for (const alg of algs)
     for (const target of TARGETS) {
       const cp = held.clients.get(target);
       const fig: KeygenFigure = { target, alg, status: 'ok', runsMs: [] };
@@ -116,9 +122,10 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
   // ---- signing -----------------------------------------------------------------------------
   const sign: SignPoint[] = [];
   const pids = clusterPids(held.cluster);
-  const total = ALGS.length * TARGETS.length * o.concurrency.length;
+  const signed = o.only === 'nginx' ? [] : ALGS;
+  const total = signed.length * TARGETS.length * o.concurrency.length;
   let n = 0;
-  for (const alg of ALGS)
+  for (const alg of signed)
     for (const target of TARGETS)
       for (const c of o.concurrency) {
         n++;
@@ -161,6 +168,9 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
         }
       }
 
+  // ---- nginx -------------------------------------------------------------------------------
+  const nginx: NginxResults = o.nginx ? await nginxPhase(o, progress, held, keys, soft) : { skipped: '--no-nginx' };
+
   // ---- profiles ----------------------------------------------------------------------------
   let profile: BenchResults['profile'];
   if (o.profile && held.cluster.owned) {
@@ -188,9 +198,10 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
     keygen,
     sign,
     ratios: ratios(sign, o.concurrency, ALGS),
-    targets: checkTargets(sign, reasons, 'rows' in protocolResult ? protocolResult.rows : []),
+    targets: checkTargets(sign, reasons, 'rows' in protocolResult ? protocolResult.rows : [], nginx),
     protocols: protocolResult,
     ...(profile ? { profile } : {}),
+    nginx,
   };
 }
 

@@ -73,6 +73,18 @@ export const workerCommandSchema = z.discriminatedUnion('op', [
     durationMs: z.number().int().min(1).max(600_000),
     maxOps: z.number().int().min(1).optional(),
   }),
+  /**
+   * Full TLS handshakes against a local server (nginx) by `concurrency` closed-loop clients
+   * for `durationMs`; the first checks the server presents `ca`'s certificate for `spki`.
+   */
+  z.strictObject({
+    op: z.literal('handshakes'),
+    port: z.number().int().min(1).max(65535),
+    ca: z.string().startsWith('-----BEGIN CERTIFICATE-----'),
+    spki: z.base64(),
+    concurrency: z.number().int().min(1).max(256),
+    durationMs: z.number().int().min(1).max(600_000),
+  }),
   /** KMS: the DER SPKI of a key (made by an approved proposal, so the worker has not seen it). */
   z.strictObject({ op: z.literal('publicKey'), keyRef }),
   /** A cheap call that reaches the service but signs nothing (KMS DescribeKey): the facade's floor. */

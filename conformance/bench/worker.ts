@@ -1,12 +1,14 @@
 // A benchmark client process, forked by run.ts: it holds one client (the AWS SDK for KMS, or a
 // PKCS#11 module loaded through graphene-pk11) and runs the orchestrator's commands one at a
-// time. In a process of its own so that a module's threads (pkcs11js runs each C_Sign on
-// libuv's pool, sized by UV_THREADPOOL_SIZE at fork) and CPU time are the client's alone.
+// time; or, uninitialised, drives TLS handshakes at nginx (handshakes.ts). In a process of its
+// own so that a module's threads (pkcs11js runs each C_Sign on libuv's pool, sized by
+// UV_THREADPOOL_SIZE at fork) and CPU time are the client's alone.
 import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import * as graphene from 'graphene-pk11';
 import type * as pkcs11 from 'pkcs11js';
 import { CKA, CKM, CKO, CKU } from '../../contract/pkcs11/ck.js';
+import { handshakeLoad } from './handshakes.js';
 import { closedLoop, summarise } from './stats.js';
 import { KMS_SPEC, requestSchema, type Alg, type KeygenAnswer, type LoadResult, type WorkerCommand, type WorkerInit } from './types.js';
 
@@ -219,6 +221,8 @@ async function handle(c: WorkerCommand): Promise<unknown> {
     setImmediate(() => process.exit(0));
     return null;
   }
+  // Needs no module: the server under test holds the key.
+  if (c.op === 'handshakes') return handshakeLoad(c);
   if (!client) throw new Error('not initialised');
   const cl = client;
   switch (c.op) {

@@ -10,10 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { repoRoot } from '../helpers/cluster.js';
 import { buildShim } from '../p11/helpers.js';
+import { findNginx } from '../../conformance/bench/nginx.js';
 
 const run = promisify(execFile);
 const bench = path.join(repoRoot, 'dist', 'conformance', 'bench', 'run.js');
 const softhsm = existsSync('/usr/lib/softhsm/libsofthsm2.so') || existsSync('/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so');
+const nginx = findNginx();
 
 const latency = z.strictObject({ count: z.number().int().positive(), mean: z.number(), p50: z.number(), p95: z.number(), p99: z.number(), max: z.number() });
 const point = z.strictObject({
@@ -40,34 +42,56 @@ const results = z.object({
   sign: z.array(point),
   ratios: z.array(z.object({ alg: z.string(), what: z.string(), target: z.string(), concurrency: z.union([z.number(), z.literal('best')]), ratio: z.number().positive() })),
   targets: z.array(z.object({ name: z.string(), limit: z.string(), measured: z.string(), met: z.union([z.boolean(), z.literal('not available')]) })),
+  nginx: z.union([
+    z.strictObject({ skipped: z.string(), install: z.string().optional() }),
+    z.strictObject({
+      version: z.string(),
+      tls: z.literal('TLSv1.3'),
+      concurrency: z.literal(4),
+      workers: z.union([z.number(), z.literal('auto')]),
+      points: z.array(z.object({ key: z.enum(['mpchsm', 'softhsm']), status: z.enum(['ok', 'unavailable', 'failed']), reason: z.string().optional(), handshakes: z.number().int().positive().optional(), perSec: z.number().positive().optional(), latencyMs: latency.optional(), moduleLogins: z.number().int().optional() })),
+    }),
+  ]),
   protocols: z.union([z.object({ rows: z.array(z.object({ protocol: z.string(), curve: z.string(), t: z.number(), n: z.number(), op: z.string(), ms_per_op: z.number() })) }), z.object({ error: z.string() })]),
 });
 
-/** Processes whose command line mentions `needle` (Linux /proc). */
+/** Processes of this checkout (not another's benchmark running alongside) whose command line mentions `needle` (Linux /proc). */
 function processesWith(needle: string): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)
     .filter((d) => {
       try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle);
+        const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+        return cmdline.includes(needle) && cmdline.includes(repoRoot);
       } catch {
         return false;
       }
     })
     .map(Number);
 }
+/** nginx processes (a worker's command line no longer names its prefix directory). */
+const nginxProcesses = () =>
+  readdirSync('/proc').filter((d) => {
+    try {
+      return /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'nginx';
+    } catch {
+      return false;
+    }
+  });
 const benchTempDirs = () => new Set(readdirSync(os.tmpdir()).filter((d) => d.startsWith('mpchsm-bench-')));
 
 let out: string;
 let stdout: string;
 let stderr: string;
 let tempBefore: Set<string>;
+let nginxBefore: Set<string>;
 
 beforeAll(async () => {
   if (!existsSync(bench)) throw new Error(`${bench} is missing: run npm run build`);
   buildShim(); // the PKCS#11 module the benchmark loads
   out = mkdtempSync(path.join(os.tmpdir(), 'bench-test-out-'));
   tempBefore = benchTempDirs();
+  nginxBefore = new Set(nginxProcesses());
   ({ stdout, stderr } = await run(process.execPath, [bench, '--quick', '--out', out], { cwd: repoRoot, timeout: 170_000, maxBuffer: 16 << 20 }));
 }, 180_000);
 
@@ -110,6 +134,28 @@ describe('npm run bench -- --quick', () => {
     } else throw new Error(`protocol figures missing: ${r.protocols.error}`);
   });
 
+  it('measures nginx TLS handshakes with the mpchsm and the SoftHSMv2 key, or says how to install nginx', () => {
+    const r = results.parse(JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')));
+    const row = r.targets.find((t) => t.name === 'nginx TLS handshakes/s, RSA-2048, ÷ SoftHSMv2')!;
+    if ('missing' in nginx) {
+      expect(r.nginx).toEqual({ skipped: nginx.missing, install: nginx.install });
+      expect(row.measured).toBe(`not measured (${nginx.missing})`);
+      expect(stderr).toContain(`nginx TLS handshakes: skipped — ${nginx.missing} (${nginx.install})`);
+      return;
+    }
+    if (!('points' in r.nginx)) throw new Error(`nginx phase skipped: ${r.nginx.skipped}`);
+    const at = (key: string) => r.nginx && 'points' in r.nginx ? r.nginx.points.find((p) => p.key === key)! : undefined;
+    const m = at('mpchsm')!;
+    expect(m.status, m.reason).toBe('ok');
+    expect(m.handshakes).toBe(m.latencyMs!.count);
+    // nginx's master and at least one worker each initialised the module and logged in.
+    expect(m.moduleLogins).toBeGreaterThanOrEqual(2);
+    if (softhsm) {
+      expect(at('softhsm')!.status, at('softhsm')!.reason).toBe('ok');
+      expect(row.measured).toMatch(/^[\d.]+ \([\d.]+ vs [\d.]+ handshakes\/s\)$/);
+    }
+  });
+
   it('prints the Markdown report and writes it with the README snippet and the chart', () => {
     const md = readFileSync(path.join(out, 'bench.md'), 'utf8');
     expect(stdout).toBe(md);
@@ -133,6 +179,7 @@ describe('npm run bench -- --quick', () => {
     expect(stderr).toMatch(/bench: stopping the client processes and the cluster/);
     expect(processesWith('mpchsm-bench-')).toEqual([]);
     expect(processesWith(path.join('conformance', 'bench', 'worker.js'))).toEqual([]);
+    expect(nginxProcesses().filter((p) => !nginxBefore.has(p))).toEqual([]);
     const left = [...benchTempDirs()].filter((d) => !tempBefore.has(d));
     expect(left).toEqual([]);
   });
