@@ -1,5 +1,6 @@
 // Raw connections to a signer's RPC port for the channel tests: TLS with ALPN RPC_ALPN showing
 // a chosen certificate (or none), frames written by hand, answers collected as they arrive.
+import net from 'node:net';
 import tls from 'node:tls';
 import { FrameSplitter } from '../../contract/io/frames.js';
 import { answerHeadSchema, decodeMessage, encodeMessage, RPC_ALPN, RPC_MAX_FRAME, type AnswerHead, type RpcMessage } from '../../contract/io/rpc-frames.js';
@@ -49,4 +50,32 @@ export function signedCall(gateway: IdentitySecrets, audience: string, id: numbe
   const payload = Buffer.from(JSON.stringify(body));
   const auth = signRequest({ method: 'POST', path, body: payload, audience, timestamp: Date.now() }, gateway.signSecretKey);
   return { frame: encodeMessage(id, { path, auth }, payload), nonce: auth[AUTH_HEADERS.nonce]! };
+}
+
+/** A TCP proxy on 127.0.0.1 to `targetPort` that counts the connections made through it. */
+export async function countingProxy(targetPort: number): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    count++;
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.once('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    connections: () => count,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
 }
