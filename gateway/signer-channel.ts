@@ -72,6 +72,7 @@ class Connection {
 
   /** Writes one call; `settle` hears its answer or the connection's end. Returns the call's id. */
   send(head: RequestHead, body: Uint8Array, settle: Settle): number {
+    if (this.socket.destroyed) throw new ChannelError(this.endedBecause?.message ?? 'connection lost');
     const id = (this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1);
     const frame = encodeMessage(id, head, body);
     this.waiting.set(id, settle);

@@ -21,6 +21,8 @@ export const MAX_CALL_CONNECTIONS = 32;
 const MAX_IN_FLIGHT = 256;
 /** A handshake not done in 10 s is dropped (node's default holds it for 2 minutes); an idle health connection too. */
 const HANDSHAKE_MS = 10_000;
+/** The longest a health connection stays open, however busy (a slow sender's headers included). */
+const HEALTH_CONNECTION_MS = 30_000;
 
 export interface RpcServerOptions extends CallContext {
   /** This signer's certificate and key, made from `self` (identityTlsCredentials). */
@@ -54,7 +56,10 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
   const calls = new Set<CallConnection>();
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     if (socket.alpnProtocol !== RPC_ALPN) {
+      // Idle for long, or open for longer than a health check takes, is over.
       socket.setTimeout(HANDSHAKE_MS);
+      const lifetime = setTimeout(() => socket.destroy(), HEALTH_CONNECTION_MS).unref();
+      socket.once('close', () => clearTimeout(lifetime));
       return health.emit('connection', socket);
     }
     // Checked once per connection: every frame on it comes from whoever proved this key.
