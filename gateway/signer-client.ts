@@ -1,6 +1,7 @@
-// Calls to one signer: over mutually authenticated TLS (gateway/signer-tls.ts), signed by the
-// gateway's identity, answers checked against the signer's pinned identity and read by the
-// route's schema (contract/signer-rpc/routes.ts), and always bounded in time.
+// Calls to one signer: over its pinned, mutually authenticated TLS connection
+// (gateway/signer-channel.ts), signed by the gateway's identity, answers checked against the
+// signer's pinned identity and read by the route's schema (contract/signer-rpc/routes.ts), and
+// always bounded in time.
 import https from 'node:https';
 import { z } from 'zod';
 import { AUTH_HEADERS, signRequest, verifyResponse } from '../contract/identity/signed-request.js';
@@ -10,7 +11,7 @@ import type { SignerErrorCode } from '../contract/signer-rpc/errors.js';
 import type { Route, RouteAnswer, RouteBody } from '../contract/signer-rpc/route.js';
 import type { SignerEntry } from './config.js';
 import { beforeSignerCall } from './audit-intent.js';
-import { PinnedSignerAgent } from './signer-tls.js';
+import { ChannelError, SignerChannel } from './signer-channel.js';
 
 /** The signer could not be reached or did not answer in time. */
 export class SignerUnavailableError extends Error {
@@ -55,12 +56,7 @@ const HEALTH_MAX_BYTES = 64 * 1024;
 const healthSchema = z.object({ store: z.string().max(300).optional() }).passthrough();
 
 export class SignerClient {
-  /**
-   * Idle kept-alive sockets are closed after 4 s, before the signer's server closes them (5 s,
-   * Node's default): a request sent on a socket the server is just closing fails with "socket
-   * hang up" — seen under load between calls a few seconds apart.
-   */
-  private readonly agent: PinnedSignerAgent;
+  private readonly channel: SignerChannel;
   private readonly audience: string;
 
   constructor(
@@ -71,7 +67,7 @@ export class SignerClient {
     private readonly callerHead?: () => { seq: number; hash: string },
   ) {
     this.audience = fingerprint(entry.identity);
-    this.agent = new PinnedSignerAgent(entry.identity, self, timeoutMs, { keepAlive: true, maxSockets: 64, timeout: 4_000 });
+    this.channel = new SignerChannel(entry.identity, new URL(entry.url), self, timeoutMs);
   }
 
   get id(): number {
@@ -83,7 +79,7 @@ export class SignerClient {
   }
 
   /**
-   * POSTs `body` to the route's path and resolves the signer's authenticated answer, read by the
+   * Sends `body` on the route's path and resolves the signer's authenticated answer, read by the
    * route's response schema (an answer that fails it rejects with the ZodError).
    */
   call<R extends Route>(route: R, body: RouteBody<R>, opts: CallOptions = {}): Promise<RouteAnswer<R>> {
@@ -92,62 +88,30 @@ export class SignerClient {
     return intent ? intent.then(() => this.send(route, body, opts)) : this.send(route, body, opts);
   }
 
-  private send<R extends Route>(route: R, body: RouteBody<R>, opts: CallOptions): Promise<RouteAnswer<R>> {
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+  private async send<R extends Route>(route: R, body: RouteBody<R>, opts: CallOptions): Promise<RouteAnswer<R>> {
     const path = route.path;
     const payload = Buffer.from(JSON.stringify(this.callerHead ? { ...(body as object), callerHead: this.callerHead() } : body));
-    const headers = signRequest({ method: 'POST', path, body: payload, audience: this.audience, timestamp: Date.now() }, this.self.signSecretKey);
-    const nonce = headers['x-mpchsm-nonce']!;
-    const url = new URL(path, this.entry.url);
-    return new Promise<RouteAnswer<R>>((resolve, reject) => {
-      const req = https.request(
-        url,
-        { method: 'POST', agent: this.agent, headers: { ...headers, 'content-type': 'application/json', 'content-length': payload.length } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            clearTimeout(timer);
-            const raw = Buffer.concat(chunks);
-            const status = res.statusCode ?? 0;
-            if (status === 401 || (status === 404 && res.headers[AUTH_HEADERS.signature] === undefined)) {
-              // Not signed: the signer did not accept our request at all (a signed 404 is a refusal, e.g. no-key).
-              return reject(new SignerRefusedError(this.name, status, 'unauthenticated', safeMessage(raw)));
-            }
-            try {
-              verifyResponse({ status, body: raw, headers: res.headers }, this.entry.identity.signPublicKey, nonce);
-            } catch (e) {
-              return reject(new SignerUnavailableError(this.name, `unauthenticated answer: ${(e as Error).message}`));
-            }
-            const json = JSON.parse(raw.toString('utf8')) as { code?: string; message?: string };
-            if (status !== 200) return reject(new SignerRefusedError(this.name, status, (json.code as SignerErrorCode | undefined) ?? 'error', json.message ?? `HTTP ${status}`));
-            const answer = route.response.safeParse(json);
-            if (answer.success) resolve(answer.data as RouteAnswer<R>);
-            else reject(answer.error);
-          });
-          res.on('error', (e) => reject(new SignerUnavailableError(this.name, e.message, timedOut)));
-        },
-      );
-      let timedOut = false;
-      // Settled here, not by the request's 'error': a request still waiting for its connection
-      // (a hung signer's TLS handshake, bounded only by signerTimeoutMs) reports that late.
-      const giveUp = (why: string) => {
-        timedOut = true;
-        clearTimeout(timer);
-        req.destroy(new Error(why));
-        reject(new SignerUnavailableError(this.name, why, true));
-      };
-      const timer = setTimeout(() => giveUp(`no answer within ${timeoutMs} ms`), timeoutMs);
-      const onAbort = () => giveUp(opts.signal?.reason instanceof Error ? opts.signal.reason.message : 'given up');
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('close', () => opts.signal?.removeEventListener('abort', onAbort));
-      req.on('error', (e) => {
-        clearTimeout(timer);
-        reject(new SignerUnavailableError(this.name, e.message, timedOut));
-      });
-      if (opts.signal?.aborted) onAbort();
-      req.end(payload);
-    });
+    const auth = signRequest({ method: 'POST', path, body: payload, audience: this.audience, timestamp: Date.now() }, this.self.signSecretKey);
+    const nonce = auth[AUTH_HEADERS.nonce]!;
+    let answer;
+    try {
+      answer = await this.channel.exchange({ path, auth }, payload, opts.timeoutMs ?? this.timeoutMs, opts.signal);
+    } catch (e) {
+      throw new SignerUnavailableError(this.name, (e as Error).message, e instanceof ChannelError && e.timedOut);
+    }
+    const { head: { status, auth: answerAuth }, body: raw } = answer;
+    if (status === 401 || (status === 404 && answerAuth?.[AUTH_HEADERS.signature] === undefined)) {
+      // Not signed: the signer did not accept our request at all (a signed 404 is a refusal, e.g. no-key).
+      throw new SignerRefusedError(this.name, status, 'unauthenticated', safeMessage(raw));
+    }
+    try {
+      verifyResponse({ status, body: raw, headers: answerAuth ?? {} }, this.entry.identity.signPublicKey, nonce);
+    } catch (e) {
+      throw new SignerUnavailableError(this.name, `unauthenticated answer: ${(e as Error).message}`);
+    }
+    const json = JSON.parse(raw.toString('utf8')) as { code?: string; message?: string };
+    if (status !== 200) throw new SignerRefusedError(this.name, status, (json.code as SignerErrorCode | undefined) ?? 'error', json.message ?? `status ${status}`);
+    return route.response.parse(json) as RouteAnswer<R>;
   }
 
   /** Unauthenticated liveness probe: answered, with a writable store. */
@@ -193,7 +157,7 @@ export class SignerClient {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.channel.close();
   }
 }
 

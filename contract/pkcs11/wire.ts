@@ -9,6 +9,8 @@
 // (bit 0: 8 bytes, else 4; bit 1: big-endian) so attribute values go out as the application's
 // own bytes.
 
+import { FrameSplitter, lengthFramed, type FrameGate } from '../io/frames.js';
+
 export type Value = number | bigint | Buffer | Value[];
 
 /** Operation codes (pkcs11-shim/src/remote/remote.h). */
@@ -107,10 +109,7 @@ export function decodeValue(buf: Buffer): Value {
 }
 
 export function frame(v: Value | string | Uint8Array): Buffer {
-  const body = encodeValue(v);
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(body.length);
-  return Buffer.concat([h, body]);
+  return lengthFramed(encodeValue(v));
 }
 
 /** Where a request's credential starts: after the list header and three uints (version, op, abi). */
@@ -140,50 +139,21 @@ export interface FrameLimits {
   mayExceed(credential: string): boolean;
 }
 
-/** Splits a byte stream into frame bodies. Throws WireError on an oversized frame. */
-export class FrameReader {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  /** The frame being read passed the pre-login check. */
-  private admitted = false;
-
-  constructor(private readonly limits?: FrameLimits) {}
-
-  push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    const out: Buffer[] = [];
-    for (;;) {
-      if (this.size < 4) break;
-      const n = this.peek(4).readUInt32BE(0);
-      if (n > MAX_FRAME) throw new WireError(`frame of ${n} bytes exceeds ${MAX_FRAME}`);
-      if (this.limits && n > this.limits.preLoginBytes && !this.admitted) {
-        const found = requestCredential(this.peek(Math.min(this.size, 4 + CREDENTIAL_AT + 5 + MAX_CREDENTIAL)).subarray(4));
-        if (found === 'short') break;
-        if (found === 'invalid' || !this.limits.mayExceed(found.credential)) throw new WireError(`frame of ${n} bytes without a valid login exceeds ${this.limits.preLoginBytes}`);
-        this.admitted = true;
-      }
-      if (this.size < 4 + n) break;
-      const all = Buffer.concat(this.chunks);
-      out.push(all.subarray(4, 4 + n));
-      const rest = all.subarray(4 + n);
-      this.chunks = rest.length ? [rest] : [];
-      this.size = rest.length;
-      this.admitted = false;
-    }
-    return out;
+/** Splits a byte stream into frame bodies. Throws WireError on an oversized frame, or a large one without a valid login. */
+export class FrameReader extends FrameSplitter {
+  constructor(limits?: FrameLimits) {
+    super(MAX_FRAME, limits && loginGate(limits), WireError);
   }
+}
 
-  /** Bytes of an incomplete frame still waiting. */
-  get pending(): number {
-    return this.size;
-  }
-
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!.subarray(0, n);
-  }
+function loginGate(limits: FrameLimits): FrameGate {
+  return (n, peek) => {
+    if (n <= limits.preLoginBytes) return 'admit';
+    const found = requestCredential(peek(CREDENTIAL_AT + 5 + MAX_CREDENTIAL));
+    if (found === 'short') return 'wait';
+    if (found === 'invalid' || !limits.mayExceed(found.credential)) throw new WireError(`frame of ${n} bytes without a valid login exceeds ${limits.preLoginBytes}`);
+    return 'admit';
+  };
 }
 
 /** How the module's platform lays out CK_ULONG. */

@@ -19,7 +19,8 @@ import { initSigner } from './init.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
-import { createRpcServer, type RpcHandler } from './rpc.js';
+import type { RpcHandler } from './rpc.js';
+import { createRpcServer } from './rpc-listener.js';
 import { SignerService } from './service.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
@@ -73,7 +74,7 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   };
   if (await PolicyGuard.enrolled(store)) await serve();
   else awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
-  const server = createRpcServer({
+  const rpc = createRpcServer({
     self: identity,
     tls: await identityTlsCredentials(identity),
     callerKey: config.gateway.signPublicKey,
@@ -81,12 +82,11 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
     health: () => health(),
     onError: (path, e) => log.warn({ path, err: (e as Error).message }, 'request refused or failed'),
   });
-  await listen(server, config.host, config.port);
+  await listen(rpc.server, config.host, config.port);
   log.info({ port: config.port, fingerprint: identity.fingerprint, health: health!() }, 'signer ready');
   const stop = () => {
     log.info('stopping');
-    server.close();
-    server.closeAllConnections();
+    rpc.close();
     // Sign the log's tail before leaving, so a clean stop leaves a fully certified transcript.
     void audit.close().finally(() => {
       store.close();

@@ -1,20 +1,15 @@
-// The gateway ↔ signer channel: JSON over HTTPS (TLS 1.3, mutually authenticated by the
-// identity keys: contract/identity/tls.ts), and inside it every request signed by the caller and
-// every answer signed by the callee, each pinning the other's identity key
-// (contract/identity/signed-request.ts). The server half lives here; the client half is
-// gateway/signer-client.ts.
-import type http from 'node:http';
-import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
+// The signer's answer to one gateway call: JSON requests, each signed by the caller and checked
+// against its pinned identity key, freshness and replay guard, and every answer signed by this
+// signer and bound to the request's nonce (contract/identity/signed-request.ts). The channel
+// that carries them is rpc-listener.ts; the client half is gateway/signer-client.ts.
 import { z } from 'zod';
 import { ReplayGuard, signResponse, verifyRequest } from '../../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
-import { CHANNEL_TLS, peerSignKey, type TlsCredentials } from '../../contract/identity/tls.js';
+import { encodeMessage, type RequestHead, type RpcMessage } from '../../contract/io/rpc-frames.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import type { SignerErrorCode } from '../../contract/signer-rpc/errors.js';
 import { logHeadSchema, type Route, type RouteAnswer } from '../../contract/signer-rpc/route.js';
 
-export const RPC_MAX_BODY = 16 * 1024 * 1024;
 export const RPC_MAX_SKEW_MS = 60_000;
 
 /** A refusal a handler reports to the caller: `status` 4xx, a stable `code`, a message. */
@@ -62,77 +57,51 @@ function splitMeta(json: unknown): { body: unknown; meta: RpcMeta } {
   return { body, meta: { callerHead: head.data } };
 }
 
-export interface RpcServerOptions {
+export interface CallContext {
   self: IdentitySecrets;
-  /** This signer's certificate and key, made from `self` (identityTlsCredentials). */
-  tls: TlsCredentials;
   /** The caller's pinned Ed25519 public key (hex). */
   callerKey: string;
   routes: Record<string, RpcHandler>;
-  /** Unauthenticated, read-only answer for GET /health. */
-  health: () => object;
   /** Told about every refused or failed request (for the log; never secrets). */
   onError: (path: string, e: unknown) => void;
 }
 
-/**
- * The signer's HTTPS server. A client certificate is asked for but not required by TLS itself,
- * so GET /health (public, read-only) answers anyone; every other request is refused before its
- * body is read unless the TLS peer proved possession of the pinned gateway key.
- */
-export function createRpcServer(opts: RpcServerOptions): https.Server {
-  const guard = new ReplayGuard(65_536, 'refuse');
-  // How many health checks this process answered: shows who polls it how often.
-  let healthChecks = 0;
-  // A handshake not done in 10 s is dropped (node's default holds it for 2 minutes).
-  const tlsOptions = { ...opts.tls, ...CHANNEL_TLS, requestCert: true, rejectUnauthorized: false, handshakeTimeout: 10_000 };
-  return https.createServer(tlsOptions, (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const send = (status: number, payload: unknown, replyTo?: string) => {
-      const body = Buffer.from(JSON.stringify(payload));
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (replyTo) Object.assign(headers, signResponse({ status, body, replyTo }, opts.self.signSecretKey));
-      res.writeHead(status, headers).end(body);
-    };
-    if (req.method === 'GET' && req.url === '/health') return send(200, { ...opts.health(), healthChecks: ++healthChecks });
-    if (peerSignKey((req.socket as TLSSocket).getPeerCertificate()) !== opts.callerKey) {
-      opts.onError(req.url ?? '', new Error('TLS client certificate is not the pinned gateway identity'));
-      res.setHeader('connection', 'close');
-      return send(401, { code: 'unauthenticated', message: 'the TLS client certificate is not the pinned gateway identity' });
-    }
-    const route = req.method === 'POST' && req.url ? opts.routes[req.url] : undefined;
-    if (!route) return send(404, { code: 'not-found', message: `no such operation ${req.method} ${req.url}` });
+/** The signed-request checks' memory of recent nonces, one per listener. */
+export const newReplayGuard = (): ReplayGuard => new ReplayGuard(65_536, 'refuse');
 
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > RPC_MAX_BODY) req.destroy();
-      else chunks.push(c);
-    });
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      let nonce: string;
-      try {
-        nonce = verifyRequest({ method: 'POST', path: req.url!, body, headers: req.headers }, opts.callerKey, {
-          audience: opts.self.fingerprint,
-          now: Date.now(),
-          maxSkewMs: RPC_MAX_SKEW_MS,
-          replayGuard: guard,
-        }).nonce;
-      } catch (e) {
-        opts.onError(req.url!, e);
-        return send(401, { code: 'unauthenticated', message: (e as Error).message });
-      }
-      try {
-        const { body: request, meta } = splitMeta(JSON.parse(body.toString('utf8')));
-        send(200, await route(request, meta), nonce);
-      } catch (e) {
-        opts.onError(req.url!, e);
-        if (e instanceof RpcError) send(e.status, { code: e.code, message: e.message }, nonce);
-        // A request that fails its schema is the caller's fault, not this signer's: say what is wrong.
-        else if (e instanceof z.ZodError) send(400, { code: 'malformed', message: `malformed request: ${e.issues[0]?.path.join('.')}: ${e.issues[0]?.message}` }, nonce);
-        else send(500, { code: 'internal', message: 'internal error (see the signer log)' }, nonce);
-      }
-    });
-  });
+/**
+ * Answers one call, as the frame to send back; never throws. An unknown path and a request
+ * that fails authentication are answered unsigned (there is no request to bind the answer to);
+ * everything else is signed and bound to the request's nonce.
+ */
+export async function answerCall(ctx: CallContext, guard: ReplayGuard, call: RpcMessage<RequestHead>): Promise<Buffer> {
+  const { id, head, body } = call;
+  const reply = (status: number, payload: unknown, replyTo?: string): Buffer => {
+    const bytes = Buffer.from(JSON.stringify(payload));
+    return encodeMessage(id, replyTo ? { status, auth: signResponse({ status, body: bytes, replyTo }, ctx.self.signSecretKey) } : { status }, bytes);
+  };
+  const route = Object.hasOwn(ctx.routes, head.path) ? ctx.routes[head.path] : undefined;
+  if (!route) return reply(404, { code: 'not-found', message: `no such operation ${head.path}` });
+  let nonce: string;
+  try {
+    nonce = verifyRequest({ method: 'POST', path: head.path, body, headers: head.auth }, ctx.callerKey, {
+      audience: ctx.self.fingerprint,
+      now: Date.now(),
+      maxSkewMs: RPC_MAX_SKEW_MS,
+      replayGuard: guard,
+    }).nonce;
+  } catch (e) {
+    ctx.onError(head.path, e);
+    return reply(401, { code: 'unauthenticated', message: (e as Error).message });
+  }
+  try {
+    const { body: request, meta } = splitMeta(JSON.parse(body.toString('utf8')));
+    return reply(200, await route(request, meta), nonce);
+  } catch (e) {
+    ctx.onError(head.path, e);
+    if (e instanceof RpcError) return reply(e.status, { code: e.code, message: e.message }, nonce);
+    // A request that fails its schema is the caller's fault, not this signer's: say what is wrong.
+    if (e instanceof z.ZodError) return reply(400, { code: 'malformed', message: `malformed request: ${e.issues[0]?.path.join('.')}: ${e.issues[0]?.message}` }, nonce);
+    return reply(500, { code: 'internal', message: 'internal error (see the signer log)' }, nonce);
+  }
 }

@@ -39,9 +39,10 @@ beforeAll(async () => {
 
 /**
  * Each case starts as fresh as it can: both signers resumed until a Sign is served again (the
- * gateway's marks cleared), then SIGSTOPped, then past the gateway's idle-socket timeout (4 s),
- * so that the first request opens new connections whose TLS handshake a hung signer never
- * finishes (each call must still end at its own bound).
+ * gateway's marks cleared), then SIGSTOPped. The first request's calls go out on the gateway's
+ * kept connections, which the hung signers leave unanswered; a connection left silent is then
+ * closed, and later calls open new ones whose TLS handshake a hung signer never finishes
+ * (either way each call must end at its own bound).
  */
 async function hangTwo(client: KMSClient): Promise<void> {
   for (const pid of stopped.splice(0)) process.kill(pid, 'SIGCONT');

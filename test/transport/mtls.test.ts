@@ -1,60 +1,49 @@
 // The gateway ↔ signer channel is mutual TLS over the identity keys the configuration pins: a
-// signer serves no operation to a TLS client that did not prove the gateway's key (even with a
-// validly signed request inside), answers /health to anyone, speaks TLS 1.3 only; the gateway's
-// client writes nothing to a server whose certificate is not that signer's pinned identity.
+// signer closes a call connection whose TLS client did not prove the gateway's key (even with a
+// validly signed request inside) before reading it, serves no operation over HTTPS, answers
+// /health to anyone, speaks TLS 1.3 only; the gateway's client writes nothing to a server whose
+// certificate is not that signer's pinned identity.
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint, identityFromSecrets, type IdentitySecrets } from '../../contract/identity/identity.js';
-import { signRequest } from '../../contract/identity/signed-request.js';
+import { REFUSED } from '../../contract/io/rpc-frames.js';
 import { identityTlsCredentials, type TlsCredentials } from '../../contract/identity/tls.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { SignerClient, SignerUnavailableError } from '../../gateway/signer-client.js';
+import { SignerClient, SignerRefusedError, SignerUnavailableError } from '../../gateway/signer-client.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { gatewayIdentity, startWithSigners, stopWithSigners } from '../policy-cluster/helpers.js';
+import { rpcConnect, signedCall, type RawRpc } from './rpc-raw.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
 let gateway: IdentitySecrets;
+let gatewayCert: TlsCredentials;
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
   gateway = await gatewayIdentity(tc);
+  gatewayCert = await identityTlsCredentials(gateway);
 }, 120_000);
 
 afterAll(() => stopWithSigners(tc, signers), 120_000);
 
 const inventory = signerRoutes.keys.inventory;
+const stranger = () => identityFromSecrets('stranger', randomBytes(32), randomBytes(32));
 
 /**
- * POSTs a request the gateway signed, for signer 1, over a TLS connection showing `cert` (none
- * when undefined). `declaredLength`: a larger content-length than sent, to show the answer comes
- * without the body being read.
+ * Opens a call connection to signer 1 showing `cert` (none when undefined) and sends all but the
+ * last byte of a validly signed call: an answer that comes is not an answer to the call.
  */
-function post(cert: TlsCredentials | undefined, opts: { declaredLength?: number } = {}): Promise<{ status: number; body: string }> {
+async function partialCall(cert: TlsCredentials | undefined): Promise<RawRpc> {
   const s = signers[0]!;
-  const body = Buffer.from(JSON.stringify({}));
-  const headers = signRequest({ method: 'POST', path: inventory.path, body, audience: fingerprint(s.entry.identity), timestamp: Date.now() }, gateway.signSecretKey);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      new URL(inventory.path, s.entry.url),
-      { method: 'POST', agent: false, rejectUnauthorized: false, ...cert, headers: { ...headers, 'content-type': 'application/json', 'content-length': opts.declaredLength ?? body.length } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
-    req.on('error', reject);
-    if (opts.declaredLength) req.flushHeaders();
-    else req.end(body);
-  });
+  const raw = await rpcConnect(s.entry.url, cert);
+  const { frame } = signedCall(gateway, fingerprint(s.entry.identity), 1, inventory.path, {});
+  raw.socket.write(frame.subarray(0, frame.length - 1));
+  return raw;
 }
-
-const stranger = () => identityFromSecrets('stranger', randomBytes(32), randomBytes(32));
 
 describe('a signer', () => {
   it('serves the gateway, whose client shows the pinned certificate', async () => {
@@ -62,18 +51,62 @@ describe('a signer', () => {
     expect(answer.keys).toEqual([]);
   });
 
-  it('refuses a validly signed request from a client with no certificate, before reading its body', async () => {
-    const r = await post(undefined, { declaredLength: 1_000_000 });
-    expect(r.status).toBe(401);
-    expect(r.body).toContain('TLS client certificate is not the pinned gateway identity');
+  for (const [who, cert] of [
+    ['with no certificate', () => Promise.resolve(undefined)],
+    ['whose certificate carries another key', () => identityTlsCredentials(stranger())],
+  ] as const) {
+    it(`refuses a call connection from a client ${who}, answering one unsigned refusal and closing it unread`, async () => {
+      const raw = await partialCall(await cert());
+      await raw.closed;
+      expect(raw.answers).toHaveLength(1);
+      const [refusal] = raw.answers;
+      expect(refusal!.id).toBe(REFUSED);
+      expect(refusal!.head).toEqual({ status: 401 });
+      expect(JSON.parse(refusal!.body.toString())).toMatchObject({ code: 'unauthenticated', message: 'the TLS client certificate is not the pinned gateway identity' });
+    });
+  }
+
+  it('serves the same call over the gateway certificate once its frame is complete: only the certificate differed', async () => {
+    const s = signers[0]!;
+    const raw = await rpcConnect(s.entry.url, gatewayCert);
+    try {
+      const { frame } = signedCall(gateway, fingerprint(s.entry.identity), 1, inventory.path, {});
+      raw.socket.write(frame.subarray(0, frame.length - 1));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(raw.answers).toEqual([]);
+      raw.socket.write(frame.subarray(frame.length - 1));
+      const [answer] = await raw.answered(1);
+      expect(answer).toMatchObject({ id: 1, head: { status: 200 } });
+    } finally {
+      raw.socket.destroy();
+    }
   });
 
-  it('refuses a validly signed request from a client whose certificate carries another key', async () => {
-    const r = await post(await identityTlsCredentials(stranger()));
-    expect(r.status).toBe(401);
-    expect(r.body).toContain('TLS client certificate is not the pinned gateway identity');
-    // The same request over the gateway's certificate is served: only the certificate differed.
-    expect((await post(await identityTlsCredentials(gateway))).status).toBe(200);
+  it("refuses a gateway client whose identity is not the pinned one as 'unauthenticated'", async () => {
+    const other = new SignerClient(signers[0]!.entry, stranger(), 5000);
+    try {
+      const e = await other.call(inventory, {}).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(SignerRefusedError);
+      expect(e).toMatchObject({ status: 401, code: 'unauthenticated' });
+    } finally {
+      other.close();
+    }
+  });
+
+  it('serves no operation over HTTPS, even to the gateway certificate', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      https
+        .request(new URL(inventory.path, signers[0]!.entry.url), { method: 'POST', agent: false, rejectUnauthorized: false, ...gatewayCert }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        })
+        .on('error', reject)
+        .end('{}');
+    });
+    expect(status).toBe(404);
   });
 
   it('answers /health without a client certificate', async () => {
