@@ -175,6 +175,8 @@ export class Cluster implements ClusterSessions {
     // The current record: its state or description may have changed while the signers worked.
     const record: KeyRecord = { ...key, holders: r.holders, ...packageField(r.publicPackage) };
     await this.keys.put(record);
+    // Presignatures made with the old shares are refused by the signers now: not asked for.
+    this.ecdsa.dropKey(r.keyId);
     await this.journal.delete(r.keyId);
     this.log.info({ keyId: r.keyId, holders: r.holders }, 'key reshared');
     return record;
