@@ -31,7 +31,7 @@ const PRESIGN_LOW_WATER = 8;
 const scopeOf = (keyId: string, signers: readonly number[]) => `${keyId}/${signers.join(',')}`;
 const signersOfScope = (scope: string) => scope.slice(scope.indexOf('/') + 1).split(',').map(Number);
 
-/** The t-signer subsets of `candidates` (in the planner's order), those of preferred signers first. */
+/** The t-signer subsets of `candidates` (in the planner's order), those of earlier candidates first. */
 function subsets(candidates: readonly SignerClient[], t: number): SignerClient[][] {
   const out: { set: SignerClient[]; last: number }[] = [];
   const walk = (from: number, set: SignerClient[], last: number) => {
@@ -124,9 +124,12 @@ export class EcdsaCoordinator {
     });
   }
 
-  /** A presignature for a set of this attempt's candidates (preferred signers first), taken out of the pool. */
+  /**
+   * A presignature for t of this attempt's candidates, taken out of the pool. Only signers that
+   * serve well now: a set with a slow or failed one goes the three-round way, which bounds its start.
+   */
   private takePresignature(key: KeyRecord, plan: Attempt): { chosen: SignerClient[]; id: string } | undefined {
-    for (const set of subsets(plan.candidates, plan.t)) {
+    for (const set of subsets(plan.candidates.filter((c) => !plan.isLastResort(c)), plan.t)) {
       const chosen = [...set].sort((a, b) => a.id - b.id);
       const scope = scopeOf(key.keyId, chosen.map((c) => c.id));
       if (this.pool.available(scope) === 0) continue;

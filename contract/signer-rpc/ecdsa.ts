@@ -49,7 +49,6 @@ export const ecdsa = {
         presignature: presignatureIdSchema,
         signers: signersSchema,
         digest: digestSchema,
-        lowS: z.boolean().optional(),
         use: z.unknown().optional(),
       }),
       roundAnswer.extend(released),

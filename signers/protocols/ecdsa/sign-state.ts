@@ -1,6 +1,7 @@
 // What DKLs23 signing (sign.ts) sends and keeps: the schema of each round's payload (sized per
-// curve), the signer's state by phase with its codec and consume(), which empties a used state
-// in place, and the session-bound hashes every party computes alike: the session context, each
+// curve; one multiplication instance's part of rounds 1 and 2, and what it keeps, are shared with
+// presign.ts), the signer's state by phase with its codec and consume(), which empties a used
+// state in place, and the session-bound hashes every party computes alike: the session context, each
 // VOLE's context, the round-1 commitment, the agreement digest and the round-2 view.
 // checkDigest is the one digest rule, shared with the coordinator (combine.ts).
 
