@@ -1,9 +1,9 @@
 // Threshold ECDSA (DKLs23) at the gateway: key generation across every signer, and signing with
 // t of them — in one round with a presignature when the pool holds one for a set of usable
 // signers, else in three rounds. Presignatures are made in batches in the background, per key
-// and signer set (preprocessed-pool.ts), once a key is used; the gateway holds only their ids.
-// It relays envelopes it cannot read, then combines the signers' round-3 broadcasts (signed by
-// each) into r‖s, verified before release.
+// and signer set (preprocessed-pool.ts), once a key is in use (it signed twice within a
+// minute); the gateway holds only their ids. It relays envelopes it cannot read, then combines
+// the signers' round-3 broadcasts (signed by each) into r‖s, verified before release.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ProtocolError, type Message } from '../signers/protocols/common.js';
@@ -27,6 +27,11 @@ import { SignerRefusedError, type SignerClient } from './signer-client.js';
 /** Presignatures one presigning session makes, and the count below which a scope is refilled. */
 export const PRESIGN_BATCH = 24;
 const PRESIGN_LOW_WATER = 8;
+/**
+ * A key is presigned for once it signed in three rounds twice within this long: a key used now
+ * and then does not cost a batch that would expire unused.
+ */
+const PRESIGN_AFTER_MS = 60_000;
 
 const scopeOf = (keyId: string, signers: readonly number[]) => `${keyId}/${signers.join(',')}`;
 const signersOfScope = (scope: string) => scope.slice(scope.indexOf('/') + 1).split(',').map(Number);
@@ -46,6 +51,8 @@ export class EcdsaCoordinator {
   private readonly pool: PreprocessedPool<string>;
   /** The key and signers a scope's refills presign with (the latest record the gateway signed with). */
   private readonly scopes = new Map<string, { key: KeyRecord; clients: SignerClient[] }>();
+  /** When each key last signed in three rounds (within PRESIGN_AFTER_MS). */
+  private readonly lastSlow = new Map<string, number>();
 
   constructor(
     private readonly cluster: ClusterSessions,
@@ -118,8 +125,8 @@ export class EcdsaCoordinator {
       });
       traceSession(trace, session, chosen, answers);
       const signature = combine(session, chosen, answers.map((a) => a.outbound));
-      // These signers serve this key: presign for them, so that the next signature takes one round.
-      void this.pool.refill(this.register(key, chosen));
+      // These signers serve a key in use: presign for them, so that the next signature takes one round.
+      if (this.inUse(key.keyId)) void this.pool.refill(this.register(key, chosen));
       return signature;
     });
   }
@@ -146,6 +153,15 @@ export class EcdsaCoordinator {
     return scope;
   }
 
+  /** Whether the key signed in three rounds before, lately (this call counts as the next). */
+  private inUse(keyId: string): boolean {
+    const now = Date.now();
+    const last = this.lastSlow.get(keyId);
+    for (const [k, at] of this.lastSlow) if (now - at > PRESIGN_AFTER_MS) this.lastSlow.delete(k);
+    this.lastSlow.set(keyId, now);
+    return last !== undefined && now - last <= PRESIGN_AFTER_MS;
+  }
+
   /** A presigning session with the scope's signers; every signer must name the same presignatures. */
   private async presign(scope: string, count: number): Promise<string[]> {
     const s = this.scopes.get(scope);
@@ -160,6 +176,7 @@ export class EcdsaCoordinator {
   /** Forgets the presignatures of a key (deleted). */
   dropKey(keyId: string): void {
     this.pool.drop((scope) => scope.startsWith(`${keyId}/`));
+    this.lastSlow.delete(keyId);
     for (const scope of this.scopes.keys()) if (scope.startsWith(`${keyId}/`)) this.scopes.delete(scope);
   }
 
