@@ -68,11 +68,12 @@ export class Cluster implements ClusterSessions {
     this.clients = new Map(config.signers.map((s) => [s.id, this.clientFor(s)]));
     this.planner = new Planner(this.clients, config, (level, what) => log[level](what));
     this.rsa = new RsaCoordinator(this, this.clients, log);
-    this.ecdsa = new EcdsaCoordinator(this, identity);
+    this.ecdsa = new EcdsaCoordinator(this, identity, log);
   }
 
   close(): void {
     this.planner.close();
+    this.ecdsa.close();
     for (const c of this.clients.values()) c.close();
   }
 
@@ -91,10 +92,17 @@ export class Cluster implements ClusterSessions {
 
   /** Stops planning with removed signers: no session, key generation or ceremony asks them again. */
   retire(ids: Iterable<number>): void {
-    for (const id of ids) {
+    const gone = [...ids];
+    for (const id of gone) {
       this.clients.get(id)?.close();
       this.clients.delete(id);
     }
+    this.ecdsa.dropSigners(gone);
+  }
+
+  /** Forgets what the gateway holds ahead for a key (ECDSA presignature ids): it is deleted. */
+  forgetPreprocessed(keyId: string): void {
+    this.ecdsa.dropKey(keyId);
   }
 
   /**
@@ -167,6 +175,8 @@ export class Cluster implements ClusterSessions {
     // The current record: its state or description may have changed while the signers worked.
     const record: KeyRecord = { ...key, holders: r.holders, ...packageField(r.publicPackage) };
     await this.keys.put(record);
+    // Presignatures made with the old shares are refused by the signers now: not asked for.
+    this.ecdsa.dropKey(r.keyId);
     await this.journal.delete(r.keyId);
     this.log.info({ keyId: r.keyId, holders: r.holders }, 'key reshared');
     return record;

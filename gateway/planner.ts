@@ -199,6 +199,11 @@ export class Attempt {
     private readonly first: boolean,
   ) {}
 
+  /** Whether a candidate is to be asked only as a last resort (marked slow or down, or failed in this attempt). */
+  isLastResort(c: SignerClient): boolean {
+    return this.failed.has(c.id) || this.planner.isMarked(c.id);
+  }
+
   /** The t signers a fixed-set protocol (ECDSA) starts with, and the time its start may take (within the request's wait). */
   fixed(): { chosen: SignerClient[]; startMs: number } {
     const chosen = this.candidates.slice(0, this.t);

@@ -1,5 +1,6 @@
 // CPU cost of the threshold protocols with every party in this one process: key generation and
-// signing for threshold ECDSA (DKLs23), FROST, and threshold RSA. Measures process CPU time
+// signing for threshold ECDSA (DKLs23; also presigning, per presignature of a gateway-sized
+// batch, and the one round that signs with a presignature), FROST, and threshold RSA. Measures process CPU time
 // (user + system), not wall time, so other load on the machine distorts it less.
 //
 //   protocols.js           a table
@@ -15,13 +16,18 @@ import {
   ecdsaCombine,
   ecdsaKeygenStart,
   ecdsaKeygenStep,
+  ecdsaPresignStart,
+  ecdsaPresignStep,
+  ecdsaPresignedShare,
   ecdsaSignStart,
   ecdsaSignStep,
   type EcdsaCurveName,
   type EcdsaKeyShare,
   type EcdsaKeygenState,
+  type EcdsaPresignature,
   type EcdsaSignState,
 } from '../../signers/protocols/ecdsa/index.js';
+import { PRESIGN_BATCH } from '../../gateway/ecdsa.js';
 import { frostAggregate, frostCommit, frostSign, frostSigningPackage } from '../../signers/protocols/frost.js';
 import { rsaCombine, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { dealRsa } from '../../signers/protocols/rsa/deal.js';
@@ -77,6 +83,19 @@ function ecdsaSign(keys: readonly EcdsaKeyShare[], t: number, digest: Uint8Array
   return ecdsaCombine({ curve: k.curve, publicKey: Buffer.from(k.publicKey, 'hex'), session, signers, digest }, all);
 }
 
+/** A presigning session of the first t parties; per presignature, every signer's part. */
+function ecdsaPresign(keys: readonly EcdsaKeyShare[], t: number, count: number, session: string): EcdsaPresignature[][] {
+  const signers = ids(t);
+  const out = runLocally(signers, signers.map((id) => ecdsaPresignStart(keys[id - 1]!, { session, signers, count }, rng)), (_, s, inbox) => ecdsaPresignStep(s, inbox, rng));
+  return out[0]!.map((_, k) => out.map((parts) => parts[k]!));
+}
+
+/** One signature with a presignature: each signer's share, the coordinator's combine. */
+function ecdsaSignPresigned(key: EcdsaKeyShare, parts: readonly EcdsaPresignature[], digest: Uint8Array, session: string): Uint8Array {
+  const shares = parts.map((p) => ecdsaPresignedShare(p, { session, digest }));
+  return ecdsaCombine({ curve: key.curve, publicKey: Buffer.from(key.publicKey, 'hex'), session, signers: parts.map((p) => p.self), digest }, shares);
+}
+
 function frostKeygen(group: GroupName, n: number, t: number, session: string): DkgKeyShare[] {
   const p = ids(n);
   const first: Step<DkgState, DkgKeyShare>[] = p.map((self) => dkgStart({ suite: group, session, self, participants: p, threshold: t }, rng));
@@ -108,6 +127,9 @@ function main(): void {
     let keys: EcdsaKeyShare[] = [];
     emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'keygen', ms_per_op: measure(quick ? 1 : 3, 0, (i) => void (keys = ecdsaKeygen(curve, n, t, `kg-${i}`))) });
     emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'sign', ms_per_op: measure(signIters, 3, (i) => void ecdsaSign(keys, t, digest, `sign-${i}`)) });
+    const held: EcdsaPresignature[][] = [];
+    emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'presign', ms_per_op: measure(quick ? 1 : 2, 0, (i) => void held.push(...ecdsaPresign(keys, t, PRESIGN_BATCH, `presign-${i}`))) / PRESIGN_BATCH });
+    emit({ protocol: 'ecdsa-dkls23', curve, t, n, op: 'sign-pre', ms_per_op: measure(Math.min(signIters, held.length - 3), 3, (i) => void ecdsaSignPresigned(keys[0]!, held.pop()!, digest, `pre-${i}`)) });
   }
 
   for (const [suite, group] of [['ed25519', 'ed25519'], ['secp256k1', 'secp256k1'], ['p256', 'p256']] as [SuiteName, GroupName][]) {

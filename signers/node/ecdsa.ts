@@ -1,6 +1,8 @@
-// A signer's threshold-ECDSA (DKLs23) sessions: key generation with the pairwise OT setup, and
-// three-round signing. Every round's messages travel through the relay's envelopes; a session
-// that aborts is gone, and an abort a peer caused discards that pair's setup for good.
+// A signer's threshold-ECDSA (DKLs23) sessions: key generation with the pairwise OT setup,
+// three-round signing, and presigning: a batch whose presignatures wait in memory only
+// (preprocessed.ts: never on disk, so no crash or restored store brings one back) until a
+// one-round sign takes one out. Every round's messages travel through the relay's envelopes; a
+// session that aborts is gone, and an abort a peer caused discards that pair's setup for good.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -10,18 +12,26 @@ import {
   ecdsaCurveNames,
   ecdsaKeygenStart,
   ecdsaKeygenStep,
+  ecdsaPresignedShare,
+  ecdsaPresignStart,
+  ecdsaPresignStep,
   ecdsaPublicPackage,
   ecdsaSignStart,
   ecdsaSignStep,
   type EcdsaKeyShare,
   type EcdsaKeygenState,
+  type EcdsaPresignature,
+  type EcdsaPresignState,
   type EcdsaSignState,
 } from '../protocols/ecdsa/index.js';
+import { Preprocessed } from './preprocessed.js';
+import type { Released } from '../../contract/signer-rpc/released.js';
 import type { SignerConfig } from './config.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import { PRESIGNATURE_TTL_MS } from '../../contract/signer-rpc/ecdsa.js';
 import { SessionTable } from './sessions.js';
 import { RpcError, type Answer } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
@@ -30,14 +40,25 @@ const ROUND_OF: Record<string, number> = { round1: 1, round2: 2, round3: 3 };
 
 type Session =
   | { kind: 'keygen'; keyId: string; state: EcdsaKeygenState }
-  | { kind: 'sign'; keyId: string; state: EcdsaSignState };
+  | { kind: 'sign'; keyId: string; state: EcdsaSignState }
+  | { kind: 'presign'; keyId: string; state: EcdsaPresignState };
 
-const { keygen, sign } = signerRoutes.ecdsa;
+const { keygen, sign, presign } = signerRoutes.ecdsa;
+
+/** Presignatures held at once, over every key (a few hundred bytes each). */
+const PRESIGNATURES_HELD = 4096;
+
+/**
+ * Authorises a presigned sign for the digest it carries (the guard: ecdsa-routes.ts); answers
+ * the release, which consumes what the request spends and returns its audit record.
+ */
+export type AuthorizePresigned = (digestHex: string) => Promise<() => Promise<Omit<Released, 'output' | 'keyId'>>>;
 // `creation` and `use` reach these routes only through the guard (guard.ts guardEcdsaRoutes), which takes them off.
 const keygenStartRequest = keygen.start.request.extend({ curve: z.enum(ecdsaCurveNames) });
 
 export class EcdsaSessions {
   private readonly sessions = new SessionTable<Session>();
+  private readonly presignatures = new Preprocessed<{ keyId: string; presignature: EcdsaPresignature }>(PRESIGNATURES_HELD, PRESIGNATURE_TTL_MS);
 
   constructor(
     private readonly config: SignerConfig,
@@ -56,7 +77,15 @@ export class EcdsaSessions {
       },
       [sign.start.path]: (b: unknown) => this.signStart(b),
       [sign.step.path]: (b: unknown) => this.signStep(b),
+      [sign.presigned.path]: (b: unknown, authorize?: AuthorizePresigned) => this.signPresigned(b, authorize),
+      [presign.start.path]: (b: unknown) => this.presignStart(b),
+      [presign.step.path]: (b: unknown) => this.presignStep(b),
     };
+  }
+
+  /** Forgets the presignatures of a key (destroyed) or with a signer (removed). */
+  dropPresignatures(matches: (p: { keyId: string; signers: readonly number[] }) => boolean): void {
+    this.presignatures.drop((v) => matches({ keyId: v.keyId, signers: v.presignature.signers }));
   }
 
   /** Takes a session out for one step: whatever happens, its old state is never used again. */
@@ -103,24 +132,71 @@ export class EcdsaSessions {
   private async signStep(body: unknown): Promise<Answer<typeof sign.step>> {
     const req = sign.step.request.parse(body);
     const s = this.take(req.session, 'sign');
-    let step;
-    try {
-      const inbound = this.relay.open(`ecdsa-sign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
-      step = ecdsaSignStep(s.state, inbound, randomBytes);
-    } catch (e) {
-      // A peer that cheated loses its pairwise setup with us, persisted before we answer.
-      if (e instanceof ProtocolError) {
-        const key = await this.loadKey(s.keyId);
-        const after = ecdsaAfterAbort(key, e); // the same object when nothing is discarded
-        if (after !== key) await this.saveKey(s.keyId, after);
-      }
-      throw asRefusal(req.session, e);
-    }
+    const step = await this.afterAbort(s.keyId, req.session, () => ecdsaSignStep(s.state, this.relay.open(`ecdsa-sign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound), randomBytes));
     const round3 = step.outbound.some((m) => m.round === 3);
     if (!round3) this.sessions.put(req.session, { ...s, state: step.state });
     const outbound = this.relay.seal(`ecdsa-sign:${s.keyId}`, step.outbound);
     // Round 3 carries this signer's share of the signature: that is the release.
     return round3 ? { outbound, released: { output: 'partial', keyId: s.keyId, algorithm: 'ecdsa-dkls23' } } : { outbound };
+  }
+
+  /** A step of a session with peers: a peer that cheated loses its pairwise setup with us, persisted before we answer. */
+  private async afterAbort<T>(keyId: string, session: string, step: () => T): Promise<T> {
+    try {
+      return step();
+    } catch (e) {
+      if (e instanceof ProtocolError) {
+        const key = await this.loadKey(keyId);
+        const after = ecdsaAfterAbort(key, e); // the same object when nothing is discarded
+        if (after !== key) await this.saveKey(keyId, after);
+      }
+      throw asRefusal(session, e);
+    }
+  }
+
+  /** A batch of presignatures for a key and a signer set: room for it is checked before any work. */
+  private async presignStart(body: unknown): Promise<Answer<typeof presign.start>> {
+    const req = presign.start.request.parse(body);
+    this.relay.checkActive(req.signers);
+    this.presignatures.checkRoom(req.count);
+    const key = await this.loadKey(req.keyId);
+    const step = abortable(req.session, () => ecdsaPresignStart(key, { session: req.session, signers: req.signers, count: req.count }, randomBytes));
+    this.sessions.begin(req.session, { kind: 'presign', keyId: req.keyId, state: step.state });
+    return { outbound: this.relay.seal(`ecdsa-presign:${req.keyId}`, step.outbound) };
+  }
+
+  private async presignStep(body: unknown): Promise<Answer<typeof presign.step>> {
+    const req = presign.step.request.parse(body);
+    const s = this.take(req.session, 'presign');
+    const step = await this.afterAbort(s.keyId, req.session, () => ecdsaPresignStep(s.state, this.relay.open(`ecdsa-presign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound), randomBytes));
+    if (!step.output) {
+      this.sessions.put(req.session, { ...s, state: step.state });
+      return { outbound: this.relay.seal(`ecdsa-presign:${s.keyId}`, step.outbound) };
+    }
+    this.presignatures.add(step.output.map((p) => [p.id, { keyId: s.keyId, presignature: p }] as const));
+    return { outbound: [], presignatures: step.output.map((p) => ({ id: p.id, R: p.R })) };
+  }
+
+  /**
+   * One round with a presignature: taken out first, so that whatever follows (a refusal, a
+   * crash) it is never used again; then checked for this key, its current shares and exactly
+   * these signers, the use authorised for this digest, the share computed and released.
+   */
+  private async signPresigned(body: unknown, authorize?: AuthorizePresigned): Promise<Answer<typeof sign.presigned>> {
+    const req = sign.presigned.request.omit({ use: true }).parse(body);
+    const { keyId, presignature: p } = this.presignatures.take(req.presignature);
+    if (keyId !== req.keyId) throw new RpcError(409, 'bad-request', `presignature ${req.presignature} is not for key ${req.keyId}`);
+    const signers = [...req.signers].sort((a, b) => a - b);
+    if (signers.join(',') !== p.signers.join(',')) throw new RpcError(409, 'wrong-participants', `presignature ${req.presignature} is for signers ${p.signers.join(', ')}`);
+    this.relay.checkActive(signers);
+    // A presignature made before the key was reshared is not used with its new shares.
+    const key = await this.loadKey(keyId);
+    if (key.session !== p.keySession) throw new RpcError(409, 'not-preprocessed', `presignature ${req.presignature} predates the key's current shares`);
+    if (typeof authorize !== 'function') throw new RpcError(403, 'access-denied', 'a presigned signature needs the guard');
+    const release = await authorize(req.digest);
+    const share = abortable(req.session, () => ecdsaPresignedShare(p, { session: req.session, digest: Buffer.from(req.digest, 'hex') }));
+    const outbound = this.relay.seal(`ecdsa-sign:${keyId}`, [share]);
+    return { outbound, released: { output: 'partial', keyId, algorithm: 'ecdsa-dkls23-presigned', ...(await release()) } };
   }
 
   private async loadKey(keyId: string): Promise<EcdsaKeyShare> {

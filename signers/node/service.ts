@@ -125,6 +125,7 @@ export class SignerService {
         const r = await this.guard.apply(b);
         this.relay.admit(this.guard.peers, this.guard.retired);
         this.relay.retire(this.guard.retired);
+        this.ecdsa.dropPresignatures((p) => p.signers.some((id) => this.guard.retired.has(id)));
         return r;
       },
       [admission.package.path]: (b) => this.admissionPackage(b),
@@ -319,6 +320,7 @@ export class SignerService {
     await this.guard.forgotten(keyId);
     this.keyIds.delete(keyId);
     this.rsa.forget(keyId);
+    this.ecdsa.dropPresignatures((p) => p.keyId === keyId);
     return { keyId, existed };
   }
 

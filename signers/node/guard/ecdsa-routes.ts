@@ -1,6 +1,8 @@
 // Puts the guard in front of the threshold-ECDSA routes (signers/node/ecdsa.ts): key generation
 // needs the creation authorisation, signing the client's evidence for exactly the digest signed,
-// and the round that releases this signer's share consumes it.
+// and the round that releases this signer's share consumes it. A presigned sign is authorised
+// after the presignature was taken out (ecdsa.ts), the same way; presigning itself releases
+// nothing and passes as it is.
 import { z } from 'zod';
 import { ECDSA_CURVE_OF_SPEC } from '../../../contract/keys/specs.js';
 import { signerRoutes } from '../../../contract/signer-rpc/routes.js';
@@ -9,6 +11,7 @@ import type { PolicyGuard } from './index.js';
 import type { PendingKey } from './keys.js';
 import { denied } from './state.js';
 import type { UseGrant } from './use.js';
+import type { AuthorizePresigned } from '../ecdsa.js';
 
 type Route = (body: unknown) => Promise<{ released?: { output: string; keyId: string }; [k: string]: unknown }>;
 const ECDSA_SPECS: Readonly<Record<string, string>> = ECDSA_CURVE_OF_SPEC;
@@ -72,6 +75,15 @@ export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Rout
       if (!answer.released) return answer;
       signs.delete(session);
       return { ...answer, released: { ...answer.released, ...(await guard.release(s.grant, `ecdsa:${session}`)) } };
+    },
+    [ecdsa.sign.presigned.path]: (body) => {
+      const { keyId, extra, rest } = split(body, 'use');
+      const authorize: AuthorizePresigned = async (digest) => {
+        const grant = await guard.authorizeUse(keyId, extra);
+        guard.expectDigest(grant, digest);
+        return () => guard.release(grant, `ecdsa:${String(rest.presignature)}`);
+      };
+      return (route(ecdsa.sign.presigned.path) as (b: unknown, a: AuthorizePresigned) => ReturnType<Route>)(rest, authorize);
     },
   };
 }

@@ -1,7 +1,7 @@
-// Threshold ECDSA (DKLs23): key generation with pairwise OT setup, three-round signing, and the
-// coordinator's combine. See keygen.ts and sign.ts for the protocols, pairing.ts for the pairwise
-// setup (also run by ../reshare.ts), rvole.ts / kos.ts / baseot.ts for the two-party
-// multiplication underneath.
+// Threshold ECDSA (DKLs23): key generation with pairwise OT setup, three-round signing, batch
+// presigning with one-round signing (presign.ts), and the coordinator's combine. See keygen.ts,
+// sign.ts and presign.ts for the protocols, pairing.ts for the pairwise setup (also run by
+// ../reshare.ts), rvole.ts / kos.ts / baseot.ts for the two-party multiplication underneath.
 export { ecdsaCurveNames, type EcdsaCurveName } from './curves.js';
 export {
   ecdsaKeygenStart,
@@ -34,5 +34,15 @@ export {
 } from './pairing.js';
 export { ecdsaSignStart, ecdsaSignStep, type EcdsaSignRequest } from './sign.js';
 export { encodeEcdsaSignState, decodeEcdsaSignState, type EcdsaSignState } from './sign-state.js';
+export {
+  ecdsaPresignStart,
+  ecdsaPresignStep,
+  ecdsaPresignedShare,
+  ecdsaPresignatureSchema,
+  MAX_PRESIGN_BATCH,
+  type EcdsaPresignature,
+  type EcdsaPresignRequest,
+  type EcdsaPresignState,
+} from './presign.js';
 export { ecdsaCombine, type EcdsaCombineRequest } from './combine.js';
 export { ecdsaDerToRaw, ecdsaRawToDer, ecdsaVerify } from './signature.js';

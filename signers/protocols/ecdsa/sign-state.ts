@@ -1,6 +1,7 @@
 // What DKLs23 signing (sign.ts) sends and keeps: the schema of each round's payload (sized per
-// curve), the signer's state by phase with its codec and consume(), which empties a used state
-// in place, and the session-bound hashes every party computes alike: the session context, each
+// curve; one multiplication instance's part of rounds 1 and 2, and what it keeps, are shared with
+// presign.ts), the signer's state by phase with its codec and consume(), which empties a used
+// state in place, and the session-bound hashes every party computes alike: the session context, each
 // VOLE's context, the round-1 commitment, the agreement digest and the round-2 view.
 // checkDigest is the one digest rule, shared with the coordinator (combine.ts).
 
@@ -27,16 +28,24 @@ const perCurve = <T>(make: (c: EcdsaCurve) => T): ((c: EcdsaCurve) => T) => {
   };
 };
 
-export const round1Payload = perCurve((c) =>
+/** One multiplication instance's round-1 message to a peer (sign.ts sends one, presign.ts a batch). */
+export const round1Item = perCurve((c) =>
   z.strictObject({
-    /** Digest of what the sender is running: key, session, signers and the digest it signs. */
-    agreement: hexBytes(32),
     commitment: hexBytes(32),
     ot: z.strictObject({ nonce: hexBytes(16), u: hexBytes(KAPPA * colBytesFor(c)), check: hexBytes(32) }),
   }),
 );
 
-export const round2Payload = perCurve((c) =>
+export const round1Payload = perCurve((c) =>
+  z.strictObject({
+    /** Digest of what the sender is running: key, session, signers and the digest it signs. */
+    agreement: hexBytes(32),
+    ...round1Item(c).shape,
+  }),
+);
+
+/** One multiplication instance's round-2 message to a peer. */
+export const round2Item = perCurve((c) =>
   z.strictObject({
     R: hexBytes(wireLength(c)),
     salt: hexBytes(32),
@@ -45,9 +54,10 @@ export const round2Payload = perCurve((c) =>
     gammaV: hexBytes(wireLength(c)),
     psi: hexBytes(c.scalarLength),
     mul: z.strictObject({ salt: hexBytes(16), atilde: hexBytes(3 * xiFor(c) * c.scalarLength), eta: hexBytes(c.scalarLength), mu: hexBytes(32) }),
-    view: hexBytes(32),
   }),
 );
+
+export const round2Payload = perCurve((c) => z.strictObject({ ...round2Item(c).shape, view: hexBytes(32) }));
 
 export const round3Payload = perCurve((c) => z.strictObject({ u: hexBytes(c.scalarLength), w: hexBytes(c.scalarLength), R: hexBytes(wireLength(c)) }));
 
@@ -69,33 +79,36 @@ const common = {
 
 export const bobKeep = z.strictObject({ chi: hexSchema, beta: hexSchema, rows: hexSchema });
 
+/** What one multiplication instance keeps after round 1 (sign-rounds.ts). */
+export const keep1Schema = z.strictObject({
+  /** Secrets: instance key r_i, inversion mask φ_i, additive key share sk_i, commitment salt. */
+  r: hexSchema,
+  phi: hexSchema,
+  sk: hexSchema,
+  salt: hexSchema,
+  R: hexSchema,
+  commitment: hexSchema,
+  /** Per peer: our Bob-side VOLE state, and our Alice-side extension material. */
+  bob: z.record(z.string(), bobKeep),
+  alice: z.record(z.string(), z.strictObject({ delta: hexSchema, keys: hexSchema })),
+});
+export type Keep1 = z.infer<typeof keep1Schema>;
+
+/** What one multiplication instance keeps after round 2. */
+export const keep2Schema = z.strictObject({
+  r: hexSchema,
+  phi: hexSchema,
+  sk: hexSchema,
+  R: hexSchema,
+  pk: hexSchema,
+  /** Per peer: our Bob-side state, our Alice shares c^u, c^v, and the peer's commitment. */
+  peers: z.record(z.string(), z.strictObject({ bob: bobKeep, cu: hexSchema, cv: hexSchema, commitment: hexSchema })),
+});
+export type Keep2 = z.infer<typeof keep2Schema>;
+
 export const ecdsaSignStateSchema = z.discriminatedUnion('phase', [
-  z.strictObject({
-    ...common,
-    phase: z.literal('round1'),
-    /** Secrets: instance key r_i, inversion mask φ_i, additive key share sk_i, commitment salt. */
-    r: hexSchema,
-    phi: hexSchema,
-    sk: hexSchema,
-    salt: hexSchema,
-    R: hexSchema,
-    commitment: hexSchema,
-    /** Per peer: our Bob-side VOLE state, and our Alice-side extension material. */
-    bob: z.record(z.string(), bobKeep),
-    alice: z.record(z.string(), z.strictObject({ delta: hexSchema, keys: hexSchema })),
-  }),
-  z.strictObject({
-    ...common,
-    phase: z.literal('round2'),
-    r: hexSchema,
-    phi: hexSchema,
-    sk: hexSchema,
-    R: hexSchema,
-    pk: hexSchema,
-    view: hexSchema,
-    /** Per peer: our Bob-side state, our Alice shares c^u, c^v, and the peer's commitment. */
-    peers: z.record(z.string(), z.strictObject({ bob: bobKeep, cu: hexSchema, cv: hexSchema, commitment: hexSchema })),
-  }),
+  z.strictObject({ ...common, phase: z.literal('round1'), ...keep1Schema.shape }),
+  z.strictObject({ ...common, phase: z.literal('round2'), ...keep2Schema.shape, view: hexSchema }),
   z.strictObject({ ...common, phase: z.literal('round3'), R: hexSchema, u: hexSchema, w: hexSchema }),
   z.strictObject({ phase: z.literal('consumed'), session: sessionSchema, self: partyIdSchema }),
 ]);
@@ -110,7 +123,7 @@ export const decodeEcdsaSignState = (b: Uint8Array): EcdsaSignState => decodeSta
  * object (or a reference to it) cannot drive a second step. Signers must persist the state a step
  * returns before releasing its outbound messages; a restored older copy would reuse nonces.
  */
-export function consume(s: EcdsaSignState): void {
+export function consume(s: object): void {
   const o = s as Record<string, unknown>;
   for (const k of Object.keys(o)) if (k !== 'session' && k !== 'self') delete o[k];
   o.phase = 'consumed';
