@@ -56,6 +56,7 @@ export async function destroyDueKeys(deps: Deps, now = Date.now()): Promise<numb
     }
     await deps.kmsState.exclusive(() => deps.kmsState.forgetKey(key.keyId));
     await deps.cluster.keys.delete(key.keyId);
+    deps.cluster.keyDestroyed(key.keyId);
     deps.log.info({ keyId: key.keyId }, 'key destroyed: its deletion window ended');
     await deps.audit.append({
       request: `destroy-${key.keyId}`,
