@@ -37,6 +37,20 @@ export async function preprocessedHeld(tc: TestCluster, n: number, names?: strin
   }
 }
 
+/** SIGKILL to signer `name`; resolves once the process is gone. */
+export async function killSigner(tc: TestCluster, name: string): Promise<void> {
+  const pid = tc.cluster().signers.find((s) => s.name === name)!.pid;
+  process.kill(pid, 'SIGKILL');
+  for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+  throw new Error(`${name} (pid ${pid}) still runs 10 s after SIGKILL`);
+}
+
 /** Starts signer `name` again from its directory (after it was killed or stopped); resolves once it serves. */
 export async function startSigner(tc: TestCluster, name: string): Promise<void> {
   const dir = path.join(tc.dir, 'signers', name);
