@@ -99,7 +99,10 @@ export class FrostCoordinator {
    * are dropped); the attempt then goes on in two rounds.
    */
   private async oneRound(plan: Attempt, r: SignSession): Promise<Uint8Array | undefined> {
-    const chosen = [...plan.fixed().chosen].sort((a, b) => a.id - b.id);
+    // A fixed set, as DKLs23's start: while a spare could stand in, a signer that does not answer
+    // within FAST_STEP_MS fails the attempt over (planner.ts), as a hedge would in two rounds.
+    const fixed = plan.fixed();
+    const chosen = [...fixed.chosen].sort((a, b) => a.id - b.id);
     if (chosen.some((c) => this.pool.available(scopeOf(c.id, r.key.keyId)) === 0)) {
       for (const c of plan.candidates) void this.pool.refill(scopeOf(c.id, r.key.keyId));
       return undefined;
@@ -109,7 +112,7 @@ export class FrostCoordinator {
     const commits = chosen.map((c, i): Message => ({ session, round: 1, from: c.id, to: 'all', payload: held[i]!.commitment }));
     const pkg = frostSigningPackage(r.pub, { session, suite: r.suite, message: r.message }, chosen.map((c) => c.id), commits);
     try {
-      const answers = await askAll(r.trace, session, chosen, (c, opts) => c.call(signerRoutes.frost.signPreprocessed, { session, keyId: r.key.keyId, nonce: held[chosen.indexOf(c)]!.id, package: pkg, use: r.use }, opts), plan.laggardMs(chosen));
+      const answers = await askAll(r.trace, session, chosen, (c, opts) => c.call(signerRoutes.frost.signPreprocessed, { session, keyId: r.key.keyId, nonce: held[chosen.indexOf(c)]!.id, package: pkg, use: r.use }, { ...opts, timeoutMs: fixed.startMs }), plan.laggardMs(chosen));
       return this.aggregate(r, session, chosen, pkg, answers);
     } catch (e) {
       if (!(e instanceof SignerRefusedError && e.code === 'not-preprocessed')) throw e;
