@@ -117,8 +117,12 @@ export class FrostCoordinator {
     } catch (e) {
       if (!(e instanceof SignerRefusedError && e.code === 'not-preprocessed')) throw e;
       const stale = chosen.find((c) => c.name === e.signer);
-      if (stale) this.forget({ signer: stale.id });
-      this.log.warn({ keyId: r.key.keyId, signer: e.signer }, 'a signer no longer holds the nonces it made ahead (restarted?); its pools are dropped and this signature takes two rounds');
+      if (stale) {
+        // It answers, so it can make new ones: its pool for this key starts again now.
+        this.forget({ signer: stale.id });
+        void this.pool.refill(scopeOf(stale.id, r.key.keyId));
+      }
+      this.log.warn({ keyId: r.key.keyId, signer: e.signer }, 'a signer no longer holds the nonces it made ahead (restarted?); its pools are dropped and refilled, and this signature takes two rounds');
       return undefined;
     }
   }

@@ -17,7 +17,7 @@ import type { SignerClient } from '../../gateway/signer-client.js';
 import type { Message } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
 import { frostSigningPackage, type SigningPackage } from '../../signers/protocols/frost.js';
-import { auditVerifyAtRest, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { killSigner, preprocessedHeld, startSigner } from '../helpers/signer-process.js';
 import { appRequest, auditEntries, createKey, gatewayIdentity, kms, publicKeyOf, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
 
@@ -90,7 +90,8 @@ describe('a nonce made ahead is used at most once, across kill -9 and a restored
         () => 'answered',
         () => 'failed',
       );
-      // Queued behind the stop, or a few ms into its handling (read, nonce taken, authorising).
+      // Queued behind the stop, or a few ms into its handling (read, nonce taken, authorising; or
+      // released already — the test plays the gateway here, so its log is not cross-checked).
       await new Promise((r) => setTimeout(r, stopFirst ? 300 : 3));
       await killSigner(tc, 'signer1');
       await inFlight;
@@ -106,16 +107,10 @@ describe('a nonce made ahead is used at most once, across kill -9 and a restored
     // And refilled: signer1 makes nonce pairs for the gateway again.
     await preprocessedHeld(tc, 16, ['signer1']);
     await kmsSignsAndVerifies(3);
-    // Every partial released, also in a one-round session given up for a stale nonce, is named by the gateway.
-    const verified = await auditVerifyAtRest(tc);
-    expect(verified.out).toContain('cross-check  ok');
-    expect(verified.code).toBe(0);
   }, 120_000);
 
   it('a store restored from a copy taken while the gateway held commitments: every earlier nonce is refused; KMS signs on', async () => {
     const [, s2] = clients();
-    // The gateway started again (audit verify at rest): it warms no pool until a key's first signatures.
-    await kmsSignsAndVerifies(2);
     await preprocessedHeld(tc, 16, ['signer2']);
     const before = await preprocess(s2!, 8);
     const dir = path.join(tc.dir, 'signers', 'signer2');
