@@ -4,32 +4,31 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ProtocolError, type Message } from '../signers/protocols/common.js';
-import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
+import { ProtocolError } from '../signers/protocols/common.js';
+import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { keyPackageSchema, type KeyPackage } from '../signers/protocols/key-package.js';
 import { packageField, packageOf, publicKeyOfPackage } from './key-package.js';
 import { ReshareJournal, type JournalRecord } from './reshare-journal.js';
 import { commitCreation, CreateJournal, recordOfCreation, rollBackCreation, schemeOfSpec, type CreationRecord } from './create-journal.js';
 import { proposalSchema } from '../policy/index.js';
-import { frostAggregate, frostSigningPackage } from '../signers/protocols/frost.js';
-import type { SuiteName } from '../signers/protocols/suites.js';
 import { relayRounds, type Rounds } from './relay.js';
 import type { IdentitySecrets } from '../contract/identity/identity.js';
-import { useOf, type Creation, type RequestEvidence, type ReshareAuthority } from '../contract/signer-rpc/authority.js';
+import { type Creation, type RequestEvidence, type ReshareAuthority } from '../contract/signer-rpc/authority.js';
 import type { keygenAnswer } from '../contract/signer-rpc/route.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord } from './keys.js';
-import { ALGORITHM_INFO, HASHES, RSA_PKCS1_RAW, type KeySpec } from '../contract/keys/specs.js';
+import { RSA_PKCS1_RAW, type KeySpec } from '../contract/keys/specs.js';
 import { BadPartialError, Planner, QuorumUnavailableError, type Attempt, type FirstAnswer } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
 import { RsaCoordinator } from './rsa.js';
 import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { EcdsaCoordinator } from './ecdsa.js';
+import { FrostCoordinator } from './frost.js';
 import { SerialQueue } from './serial-queue.js';
-import type { AwsSignRequest, ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
-import { ClusterError, askAll, traceOf, traceSession, type Trace } from './cluster-outcome.js';
+import type { ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
+import { ClusterError, traceOf, type Trace } from './cluster-outcome.js';
 
 export { ClusterError, type Trace };
 
@@ -40,6 +39,7 @@ export class Cluster implements ClusterSessions {
   private readonly planner: Planner;
   readonly rsa: RsaCoordinator;
   private readonly ecdsa: EcdsaCoordinator;
+  private readonly frost: FrostCoordinator;
   /** Resharings told to adopt but not yet adopted everywhere (gateway/reshare-journal.ts). */
   readonly journal: ReshareJournal;
   /** Resharings, one at a time. */
@@ -69,11 +69,13 @@ export class Cluster implements ClusterSessions {
     this.planner = new Planner(this.clients, config, (level, what) => log[level](what));
     this.rsa = new RsaCoordinator(this, this.clients, log);
     this.ecdsa = new EcdsaCoordinator(this, identity, log);
+    this.frost = new FrostCoordinator(this, this.clients, log);
   }
 
   close(): void {
     this.planner.close();
     this.ecdsa.close();
+    this.frost.close();
     for (const c of this.clients.values()) c.close();
   }
 
@@ -96,12 +98,14 @@ export class Cluster implements ClusterSessions {
     for (const id of gone) {
       this.clients.get(id)?.close();
       this.clients.delete(id);
+      this.frost.forget({ signer: id });
     }
     this.ecdsa.dropSigners(gone);
   }
 
-  /** Forgets what the gateway holds ahead for a key (ECDSA presignature ids): it is deleted. */
+  /** Forgets what the gateway holds ahead for a key (FROST nonce commitments, ECDSA presignature ids): it is deleted. */
   forgetPreprocessed(keyId: string): void {
+    this.frost.forget({ keyId });
     this.ecdsa.dropKey(keyId);
   }
 
@@ -244,6 +248,7 @@ export class Cluster implements ClusterSessions {
     await this.keys.put(record);
     if (proposal) await this.proposalExecuted?.(proposal);
     await commitCreation(this.active, this.creations, journaled, this.log);
+    if (record.frost) this.frost.warm(record);
     this.log.info({ keyId, keySpec: req.keySpec, scheme: record.scheme }, 'key created');
     return record;
   }
@@ -309,7 +314,7 @@ export class Cluster implements ClusterSessions {
     let signature: Uint8Array;
     if (key.scheme === 'rsa-shoup') signature = await this.rsa.sign(key, req, trace);
     else if (algorithm === RSA_PKCS1_RAW) throw new ClusterError('invalid-usage', `${algorithm} is not valid for ${key.keySpec}`);
-    else signature = key.scheme === 'ecdsa-dkls23' ? await this.ecdsa.sign(key, { ...req, algorithm }, trace) : await this.frostSign(key, { ...req, algorithm }, trace);
+    else signature = key.scheme === 'ecdsa-dkls23' ? await this.ecdsa.sign(key, { ...req, algorithm }, trace) : await this.frost.sign(key, { ...req, algorithm }, trace);
     const ok = verifySignature({
       keySpec: key.keySpec as KeySpec,
       spki: Buffer.from(key.publicKey, 'base64'),
@@ -326,38 +331,6 @@ export class Cluster implements ClusterSessions {
   async decrypt(req: { keyId: string; algorithm: EncryptionAlgorithm; ciphertext: Uint8Array; trace?: Trace; evidence?: RequestEvidence }): Promise<Uint8Array> {
     const key = this.usableKey(req.keyId, 'ENCRYPT_DECRYPT');
     return this.rsa.decrypt(key, req.algorithm, req.ciphertext, req.trace ?? { signers: [] }, req.evidence);
-  }
-
-  private async frostSign(key: KeyRecord, req: AwsSignRequest, trace: Trace): Promise<Uint8Array> {
-    const info = ALGORITHM_INFO[req.algorithm];
-    let suite: SuiteName;
-    let message: Uint8Array;
-    if (info.scheme === 'ED25519') [suite, message] = ['ed25519', req.message];
-    else if (info.scheme === 'ED25519_PH') [suite, message] = ['ed25519ph', req.messageType === 'RAW' ? HASHES['SHA-512'](req.message) : req.message];
-    else throw new ClusterError('invalid-usage', `${req.algorithm} is not valid for ${key.keySpec}`);
-    const pub = await this.frostPublic(key);
-    const use = useOf('Sign', req.algorithm, req.messageType, req.message, req.evidence);
-    return this.runSession(key, async (plan) => {
-      // Every candidate may be asked to commit (the request names them all); the first t to
-      // answer sign. The others' nonces are never used: they expire unused (signers/node/sessions.ts).
-      const session = randomUUID();
-      const candidates = plan.candidates.map((c) => c.id);
-      const { answers: committed } = await plan.gather(async (c, opts) => (await c.call(signerRoutes.frost.commit, { session, keyId: key.keyId, signers: candidates, use }, opts)).commitment);
-      const chosen = committed.map((a) => a.client).sort((a, b) => a.id - b.id);
-      const signers = chosen.map((c) => c.id);
-      const commits = committed.map((a): Message => ({ session, round: 1, from: a.client.id, to: 'all', payload: a.answer }));
-      const pkg = frostSigningPackage(pub, { session, suite, message }, signers, commits);
-      const answers = await askAll(trace, session, chosen, (c, opts) => c.call(signerRoutes.frost.sign, { session, keyId: key.keyId, package: pkg }, opts), plan.laggardMs(chosen));
-      traceSession(trace, session, chosen, answers);
-      const shares = answers.map((a, i): Message => ({ session, round: 2, from: chosen[i]!.id, to: 'all', payload: a.share }));
-      return frostAggregate(pub, pkg, shares);
-    });
-  }
-
-  /** The FROST public package of a key, kept beside its metadata. */
-  private frostPublic(key: KeyRecord): PublicPackage {
-    if (!key.frost) throw new ClusterError('internal', `key ${key.keyId} has no public package`);
-    return publicPackageSchema.parse(key.frost);
   }
 
   /** One answer from any of the signers `ids` (authentication), hedged like a session's phase. */

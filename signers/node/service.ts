@@ -4,25 +4,22 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ProtocolError } from '../protocols/common.js';
-import { type PartyId } from '../../contract/bytes.js';
 import { dkgStart, dkgStep, publicPackage, type DkgState } from '../protocols/dkg.js';
-import { frostCommit, frostSign, signingPackageSchema, type FrostSignerState } from '../protocols/frost.js';
 import { groupNames } from '../protocols/suites.js';
 import type { SignerConfig } from './config.js';
-import { EnvelopeError } from '../../contract/identity/envelope.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import { EcdsaSessions } from './ecdsa.js';
-import { PolicyGuard, type CreateRecord, type PendingKey, type UseGrant } from './guard/index.js';
+import { PolicyGuard, type CreateRecord, type PendingKey } from './guard/index.js';
 import { guardEcdsaRoutes } from './guard/ecdsa-routes.js';
-import { decodeShareRecord, encodeShareRecord } from './key-records.js';
+import { encodeShareRecord } from './key-records.js';
 import { Relay, keyRecordName } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { RpcError, type Answer, type Recorded, type RpcHandler, type RpcMeta } from './rpc.js';
 import { signerAuditRequest } from '../../contract/signer-rpc/audit.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
-import { SessionTable } from './sessions.js';
+import { protocolFailure, SessionTable } from './sessions.js';
+import { FrostSigning } from './frost.js';
 import { inventory } from './inventory.js';
 import { Posture } from './posture.js';
 import { StoreCheck } from './store-check.js';
@@ -32,12 +29,11 @@ import type { AuditLog } from '../../audit/log.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 
 const keyRecord = keyRecordName;
-const { dkg, frost, rsa, keys, auth, policy, admission, audit, posture } = signerRoutes;
+const { dkg, rsa, keys, auth, policy, admission, audit, posture } = signerRoutes;
 /** Anchors recorded at most this often: a gateway asking more often is answered, not recorded. */
 const ANCHOR_MIN_MS = 200;
 // The members only the protocols parse, narrowed here; the rest as the contract says.
 const dkgStartRequest = dkg.start.request.extend({ suite: z.enum(groupNames) });
-const frostSignRequest = frost.sign.request.extend({ package: signingPackageSchema });
 
 /** What an answer adds to this signer's audit log: a release, or (`recorded`) another act. */
 type Handler = (body: unknown, meta: RpcMeta) => Promise<{ released?: Released; recorded?: Recorded; [k: string]: unknown }>;
@@ -48,21 +44,15 @@ interface DkgSession {
   state: DkgState;
   pending: PendingKey;
 }
-interface FrostSession {
-  kind: 'frost';
-  keyId: string;
-  signers: PartyId[];
-  state: FrostSignerState;
-  grant: UseGrant;
-}
 
 export class SignerService {
-  private readonly sessions = new SessionTable<DkgSession | FrostSession>();
+  private readonly sessions = new SessionTable<DkgSession>();
   private readonly relay: Relay;
   private readonly ecdsa: EcdsaSessions;
   /** Key ids this signer holds a share of (the shares themselves stay in the sealed store). */
   private readonly keyIds = new Set<string>();
   private readonly rsa: RsaShares;
+  private readonly frost: FrostSigning;
   private readonly reshare: ReshareSessions;
   /** The gateway head last anchored here, and when (audit anchors, bounded in rate). */
   private anchored: { head?: { seq: number; hash: string }; at: number } = { at: 0 };
@@ -80,6 +70,7 @@ export class SignerService {
     this.relay = new Relay(config, identity, guard.retired);
     this.relay.admit(guard.peers, guard.retired);
     this.rsa = new RsaShares(config, store, identity, this.relay.peers, guard);
+    this.frost = new FrostSigning(config, store, this.relay, guard, log);
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
     this.storeCheck = new StoreCheck(store.dir);
@@ -103,7 +94,8 @@ export class SignerService {
       id: this.config.id,
       fingerprint: this.identity.fingerprint,
       keys: this.keyIds.size,
-      sessions: this.sessions.size,
+      sessions: this.sessions.size + this.frost.held.sessions,
+      preprocessed: this.frost.held.preprocessed,
       retired: this.guard.retired.has(this.config.id),
     };
   }
@@ -112,8 +104,7 @@ export class SignerService {
     const routes: Record<string, Handler> = {
       [dkg.start.path]: (b) => this.dkgStart(b),
       [dkg.step.path]: (b) => this.dkgStep(b),
-      [frost.commit.path]: (b) => this.frostCommit(b),
-      [frost.sign.path]: (b) => this.frostSign(b),
+      ...this.frost.routes(),
       [rsa.install.path]: async (b) => this.installed(await this.rsa.install(b)),
       [rsa.partial.path]: (b) => this.rsa.partial(b),
       [keys.forget.path]: (b) => this.forget(b),
@@ -202,13 +193,6 @@ export class SignerService {
     return { ...r, released: { output: 'key' as const, keyId: r.keyId, ...record } };
   }
 
-  /** An abort is final for the session: its state was taken out for the step and stays out. */
-  private protocolFailure(e: unknown): never {
-    if (e instanceof ProtocolError || e instanceof EnvelopeError)
-      throw new RpcError(409, 'protocol-abort', JSON.stringify({ code: e.code, sender: e.sender, message: e.message }));
-    throw e;
-  }
-
   // ---- distributed key generation ---------------------------------------------------------
 
   private async dkgStart(body: unknown): Promise<Answer<typeof dkg.start>> {
@@ -243,52 +227,7 @@ export class SignerService {
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
       return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId, ...record } };
     } catch (e) {
-      this.protocolFailure(e);
-    }
-  }
-
-  // ---- FROST signing -----------------------------------------------------------------------
-
-  private async loadFrostKey(keyId: string) {
-    const raw = await this.store.get(keyRecord(keyId));
-    if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    return decodeShareRecord(raw, 'frost').share;
-  }
-
-  private async frostCommit(body: unknown): Promise<Answer<typeof frost.commit>> {
-    const req = frost.commit.request.parse(body);
-    const key = await this.loadFrostKey(req.keyId);
-    const grant = await this.guard.authorizeUse(req.keyId, req.use);
-    if (req.signers.length < key.threshold) throw new RpcError(403, 'too-few-signers', `${req.signers.length} signers, threshold ${key.threshold}`);
-    for (const id of req.signers) if (!key.participants.includes(id)) throw new RpcError(403, 'unknown-participant', `party ${id} holds no share of this key`);
-    this.relay.checkActive(req.signers);
-    if (!req.signers.includes(this.config.id)) throw new RpcError(400, 'not-a-participant', 'this signer is not among the signers');
-    this.sessions.checkFree(req.session);
-    // Nonces live only in memory: a restart loses them, which can never lead to reuse.
-    const step = frostCommit(key, req.session, randomBytes);
-    this.sessions.begin(req.session, { kind: 'frost', keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, grant });
-    return { commitment: step.outbound[0]!.payload };
-  }
-
-  private async frostSign(body: unknown): Promise<Answer<typeof frost.sign>> {
-    const req = frostSignRequest.parse(body);
-    // Single use: the nonces leave memory before anything else happens, whatever the outcome.
-    const s = this.sessions.take(req.session);
-    if (!s || s.kind !== 'frost' || s.keyId !== req.keyId) throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
-    // The gateway asks more signers to commit than sign (the first t to answer): the package may
-    // name a subset of the commitment request's signers, never another. The protocol checks the
-    // threshold, this signer's own commitment, and uses its nonces once.
-    const ids = req.package.commitments.map((c) => c.id);
-    if (ids.some((id) => !s.signers.includes(id))) throw new RpcError(403, 'signer-set-changed', 'the signing package names signers the commitment request did not');
-    this.guard.expectFrost(s.grant, req.package.suite, req.package.message);
-    try {
-      const step = frostSign(s.state, req.package);
-      const asked = await this.guard.release(s.grant, `frost:${req.session}`);
-      this.log.info({ keyId: req.keyId, session: req.session, suite: req.package.suite }, 'signature share released');
-      const released = { output: 'partial' as const, keyId: req.keyId, algorithm: `frost-${req.package.suite}`, ...asked };
-      return { share: step.outbound[0]!.payload, released };
-    } catch (e) {
-      this.protocolFailure(e);
+      protocolFailure(e);
     }
   }
 
@@ -321,6 +260,7 @@ export class SignerService {
     this.keyIds.delete(keyId);
     this.rsa.forget(keyId);
     this.ecdsa.dropPresignatures((p) => p.keyId === keyId);
+    this.frost.forget(keyId);
     return { keyId, existed };
   }
 

@@ -1,6 +1,8 @@
 // The protocol states a signer keeps between rounds, each for a bounded time. A step takes its
 // state out before running and puts the next one back only if it succeeded: whatever happens (an
 // abort, a replayed or concurrent round), the same state — its nonces — is never used twice.
+import { EnvelopeError } from '../../contract/identity/envelope.js';
+import { ProtocolError } from '../protocols/common.js';
 import { RpcError } from './rpc.js';
 
 const TTL_MS = 120_000;
@@ -49,4 +51,10 @@ export class SessionTable<T> {
     this.stepping.delete(id);
     if (expires !== undefined && expires >= Date.now()) this.held.set(id, { state, expires });
   }
+}
+
+/** A protocol's abort as the signer's refusal; final for the session: its state was taken out for the step and stays out. */
+export function protocolFailure(e: unknown): never {
+  if (e instanceof ProtocolError || e instanceof EnvelopeError) throw new RpcError(409, 'protocol-abort', JSON.stringify({ code: e.code, sender: e.sender, message: e.message }));
+  throw e;
 }

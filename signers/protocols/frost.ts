@@ -1,6 +1,8 @@
 // FROST threshold Schnorr signing (RFC 9591) over keys from dkg.ts.
 //
 //   participant round 1  frostCommit        → nonce commitment (D_i, E_i); nonces stay in the state
+//                        (or frostPreprocess, ahead of any message: RFC 9591 lets commitments be
+//                        made before the message is known; frostSignPreprocessed then signs once)
 //   coordinator          frostSigningPackage → message + the chosen signers' commitments
 //   participant round 2  frostSign          → signature share z_i; the state is consumed
 //   coordinator          frostAggregate     → checks every z_i, sums, verifies, returns R || z
@@ -167,24 +169,60 @@ function checkSigners(pub: PublicPackage, signers: readonly PartyId[]): void {
 }
 
 /**
- * Participant round 1 (RFC 9591 §5.1): fresh hiding and binding nonces, each
+ * RFC 9591 §5.1's nonce generation: `count` fresh (hiding, binding) pairs, each nonce
  * H3(32 random bytes || SerializeScalar(s_i)) so a weak RNG alone does not expose them.
  */
-export function frostCommit(keyShare: DkgKeyShare, session: string, rng: Rng): Step<FrostSignerState> {
-  if (!sessionSchema.safeParse(session).success) throw new ProtocolError('bad-parameters', 'invalid session id');
+function makeNonces(keyShare: DkgKeyShare, rng: Rng, count: number): { key: DkgKeyShare; pairs: FrostNonces[] } {
   const { key, group: g, secret } = openKeyShare(keyShare);
   const H3 = getSuite(g.name).H3;
+  const secretBytes = g.Fn.toBytes(secret);
   const nonce = (): bigint => {
-    const k = H3(concatBytes(rng(32), g.Fn.toBytes(secret)));
+    const k = H3(concatBytes(rng(32), secretBytes));
     if (g.Fn.is0(k)) throw new ProtocolError('bad-parameters', 'nonce is zero: broken rng');
     return k;
   };
-  const [d, e] = [nonce(), nonce()];
-  const commitment = { hiding: toHex(g.encoded.mulBase(d)), binding: toHex(g.encoded.mulBase(e)) };
+  const pairs = Array.from({ length: count }, (): FrostNonces => {
+    const [d, e] = [nonce(), nonce()];
+    return { self: key.self, commitment: { hiding: toHex(g.encoded.mulBase(d)), binding: toHex(g.encoded.mulBase(e)) }, nonces: { hiding: encodeScalar(g, d), binding: encodeScalar(g, e) } };
+  });
+  return { key, pairs };
+}
+
+/** Participant round 1 (RFC 9591 §5.1): nonces for one session, kept in the state. */
+export function frostCommit(keyShare: DkgKeyShare, session: string, rng: Rng): Step<FrostSignerState> {
+  if (!sessionSchema.safeParse(session).success) throw new ProtocolError('bad-parameters', 'invalid session id');
+  const { key, pairs } = makeNonces(keyShare, rng, 1);
+  const { commitment, nonces } = pairs[0]!;
   return {
-    state: { consumed: false, session, self: key.self, commitment, nonces: { hiding: encodeScalar(g, d), binding: encodeScalar(g, e) }, key },
+    state: { consumed: false, session, self: key.self, commitment, nonces, key },
     outbound: [{ session, round: 1, from: key.self, to: 'all', payload: commitment }],
   };
+}
+
+/**
+ * Secret nonces made ahead of any message (RFC 9591: "commitments can be made ahead of the
+ * message"), with their public commitment; bound to no session and no copy of the key share,
+ * so a signer holds them apart from its shares and signs with the share it holds then.
+ */
+export interface FrostNonces {
+  self: PartyId;
+  commitment: { hiding: string; binding: string };
+  nonces: { hiding: string; binding: string };
+}
+
+/** `count` nonce pairs ahead of the message, each to be used by frostSignPreprocessed at most once. */
+export function frostPreprocess(keyShare: DkgKeyShare, rng: Rng, count: number): FrostNonces[] {
+  return makeNonces(keyShare, rng, count).pairs;
+}
+
+/**
+ * Participant round 2 with nonces made ahead: frostSign over a live state made of them for the
+ * package's session. The caller MUST have removed `ahead` from wherever it was held before
+ * calling (signers/node/frost.ts takes it out of its table first), so it signs one package only.
+ */
+export function frostSignPreprocessed(ahead: FrostNonces, keyShare: DkgKeyShare, signingPackage: SigningPackage): Step<FrostSignerState> {
+  const state: FrostSignerState = { consumed: false, session: signingPackage.session, self: ahead.self, commitment: { ...ahead.commitment }, nonces: { ...ahead.nonces }, key: keyShare };
+  return frostSign(state, signingPackage);
 }
 
 /**

@@ -33,7 +33,7 @@ const verify = () => tc.mpchsmStatus('audit', 'verify', '--dir', tc.dir);
 /** Lines of a log, and the index of the first `frost.sign`/`Sign` event in it (not the gateway's intent before it). */
 function lines(party: string): { all: string[]; event: number } {
   const all = readFileSync(logOf(party), 'utf8').trimEnd().split('\n');
-  const event = all.findIndex((l) => /"kind":"event".*"op":"(frost\.sign|Sign)"/.test(l));
+  const event = all.findIndex((l) => /"kind":"event".*"op":"(frost\.sign(-preprocessed)?|Sign)"/.test(l));
   return { all, event };
 }
 
