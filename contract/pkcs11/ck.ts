@@ -150,6 +150,8 @@ export class P11Error extends Error {
   constructor(
     readonly rv: number,
     message: string,
+    /** The request's credential is not (or no longer) honoured: a new login may make it good (wire.ts LOGIN_ENDED). */
+    readonly loginEnded = false,
   ) {
     super(message);
   }

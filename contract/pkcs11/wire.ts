@@ -5,13 +5,17 @@
 //   0x02 bytes  4-byte big-endian length, then the bytes
 //   0x03 list   4-byte big-endian count, then that many values
 // Request: [version=1, op, abi, credential, ...arguments]; answer: [CKR, ...results], or
-// [CKR, reason] when CKR ≠ CKR_OK. `abi` says how the module's platform lays out CK_ULONG
+// [CKR, reason] when CKR ≠ CKR_OK, [CKR, reason, LOGIN_ENDED] when the credential itself is not
+// honoured (the module then logs in again by itself). `abi` says how the module's platform lays out CK_ULONG
 // (bit 0: 8 bytes, else 4; bit 1: big-endian) so attribute values go out as the application's
 // own bytes.
 
 import { FrameSplitter, lengthFramed, type FrameGate } from '../io/frames.js';
 
 export type Value = number | bigint | Buffer | Value[];
+
+/** A failure answer's third value: the credential has ended or is unknown (pkcs11-shim/src/remote/rpc.c). */
+export const LOGIN_ENDED = 1;
 
 /** Operation codes (pkcs11-shim/src/remote/remote.h). */
 export const OP = {

@@ -3,7 +3,7 @@
 // frame is answered here, never thrown: every failure becomes [CKR, reason] (p11/errors.ts); a
 // body that does not decode, or arguments not of the operation's shape, CKR_ARGUMENTS_BAD.
 import { CKR, P11Error } from '../../contract/pkcs11/ck.js';
-import { Abi, decodeValue, OP, type Value } from '../../contract/pkcs11/wire.js';
+import { Abi, decodeValue, LOGIN_ENDED, OP, type Value } from '../../contract/pkcs11/wire.js';
 import { z } from 'zod';
 import type { Principal } from '../principals.js';
 import { asP11Error } from './errors.js';
@@ -40,7 +40,8 @@ export async function handleRequest(deps: P11Deps, body: Buffer, log: RequestLog
     log.rv = err.rv;
     log.reason = err.message;
     if (err.rv === CKR.GENERAL_ERROR && !(e instanceof P11Error)) deps.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'pkcs11 request failed');
-    return [err.rv, Buffer.from(err.message, 'utf8')];
+    const reason = Buffer.from(err.message, 'utf8');
+    return err.loginEnded ? [err.rv, reason, LOGIN_ENDED] : [err.rv, reason];
   }
 }
 
@@ -82,8 +83,8 @@ function authenticate(deps: P11Deps, credential: string, log: RequestLog): Princ
     log.authenticated = true;
     return c.principal;
   }
-  if (c.why === 'invalid') throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'no valid session credential: log in (C_Login) again');
+  if (c.why === 'invalid') throw new P11Error(CKR.USER_NOT_LOGGED_IN, 'no valid session credential: log in (C_Login) again', true);
   // A genuine login that ended is refused in its principal's name, so the audit says whose it was.
   log.principal = c.name;
-  throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the login of ${c.name} ${ENDED[c.why]}: log out (C_Logout) and log in (C_Login) again`);
+  throw new P11Error(CKR.USER_NOT_LOGGED_IN, `the login of ${c.name} ${ENDED[c.why]}: log out (C_Logout) and log in (C_Login) again`, true);
 }

@@ -3,7 +3,7 @@
 // header must be the TypeScript ones, so a code added on one side only fails here, not in use.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MAX_FRAME, OP, encodeValue } from '../../contract/pkcs11/wire.js';
+import { LOGIN_ENDED, MAX_FRAME, OP, encodeValue } from '../../contract/pkcs11/wire.js';
 
 const header = readFileSync(new URL('../../pkcs11-shim/src/remote/remote.h', import.meta.url), 'utf8');
 
@@ -15,8 +15,9 @@ function enumValues(prefix: string): Record<string, number> {
 }
 
 describe('the C module and the gateway speak one wire', () => {
-  it('with the same operation codes', () => {
+  it('with the same operation codes, and the same mark of an ended login', () => {
     expect(enumValues('OP_')).toEqual(OP);
+    expect(enumValues('ANSWER_')).toEqual({ LOGIN_ENDED });
   });
 
   it('with the same value tags and frame limit', () => {

@@ -53,6 +53,8 @@ enum {
   OP_CHECK = 12,
   OP_PIN_KDF = 13,
 };
+/* A failure answer's third value: the credential itself is not honoured (a login may renew it). */
+enum { ANSWER_LOGIN_ENDED = 1 };
 typedef struct {
   wbuf w;
   uint8_t *resp;
@@ -60,6 +62,7 @@ typedef struct {
   rbuf r; /* positioned after the return value once rpc_call returned CKR_OK */
   const char *token; /* the credential the request carries (the caller's copy), and where */
   size_t token_at, token_end;
+  int login_ended; /* the last answer said the credential itself is not honoured */
 } rpc_t;
 /* Asked when the gateway refuses a request's credential (CKR_USER_NOT_LOGGED_IN): answers a
  * credential to send the request under once more (the caller frees it), or NULL. Set by the

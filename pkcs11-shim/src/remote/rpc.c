@@ -2,7 +2,8 @@
  *   [version, op, abi, credential, ...arguments]
  * where abi tells the gateway how this platform lays out a CK_ULONG (bit 0: 8 bytes rather
  * than 4; bit 1: big-endian), so the attribute values it sends are the bytes an application
- * expects. The answer is [CKR value, ...results]; a failure carries [CKR value, reason]. */
+ * expects. The answer is [CKR value, ...results]; a failure carries [CKR value, reason], and
+ * [CKR value, reason, LOGIN_ENDED] when the credential itself is not honoured. */
 #include "remote.h"
 
 #include <stdlib.h>
@@ -73,10 +74,13 @@ static CK_RV call_once(rpc_t *q, const char *what, int timeout_ms, int idempoten
     log_msg(LOG_ERROR, "%s: the gateway sent a malformed answer", what);
     return CKR_DEVICE_ERROR;
   }
+  q->login_ended = 0;
   if (rv != CKR_OK) {
     const uint8_t *reason = NULL;
     size_t n = 0;
+    uint64_t mark;
     if (count >= 2) rd_bytes(&q->r, &reason, &n);
+    if (count >= 3 && !rd_uint(&q->r, &mark)) q->login_ended = mark == ANSWER_LOGIN_ENDED;
     log_msg(rv == CKR_BUFFER_TOO_SMALL ? LOG_DEBUG : LOG_WARN, "%s: refused (CKR 0x%lx): %.*s", what, (unsigned long)rv,
             (int)(n > 400 ? 400 : n), reason ? (const char *)reason : "no reason given");
   }
@@ -87,7 +91,7 @@ CK_RV rpc_call(rpc_t *q, const char *what, int timeout_ms, int idempotent) {
   CK_RV rv = call_once(q, what, timeout_ms, idempotent);
   /* A credential the gateway no longer honours (its lifetime passed, the gateway restarted) is
    * refused before anything is done: the request goes once more under a renewed login. */
-  if (rv == CKR_USER_NOT_LOGGED_IN && q->token && *q->token && renewal) {
+  if (rv == CKR_USER_NOT_LOGGED_IN && q->login_ended && q->token && *q->token && renewal) {
     char *fresh = renewal(q->token);
     if (fresh) {
       log_msg(LOG_INFO, "%s: the login was renewed; sending the request again", what);
