@@ -30,7 +30,7 @@ import { decodeScalar, decodeWire, ecdsaCurveNames, encodeScalar, encodeWire, ge
 import { parseEcdsaKeyShare, type EcdsaKeyShare } from './keyshare.js';
 import { digestToScalar } from './signature.js';
 import { checkSigners, instanceFinish, instanceRespond, instanceStart } from './sign-rounds.js';
-import { checkDigest, consume, keep1Schema, keep2Schema, round1Item, round2Item, sessionSchema, type Ctx } from './sign-state.js';
+import { checkDigest, consume, keep1Schema, keep2Schema, round1Item, round2Item, sessionFields, sessionSchema, type Ctx } from './sign-state.js';
 
 /** The most presignatures one presigning session makes. */
 export const MAX_PRESIGN_BATCH = 64;
@@ -44,12 +44,7 @@ export interface EcdsaPresignRequest {
 }
 
 const common = {
-  curve: z.enum(ecdsaCurveNames),
-  session: sessionSchema,
-  self: partyIdSchema,
-  signers: z.array(partyIdSchema).min(1),
-  keySession: sessionSchema,
-  publicKey: hexSchema,
+  ...sessionFields,
   count: z.number().int().min(1).max(MAX_PRESIGN_BATCH),
 };
 

@@ -64,7 +64,8 @@ export const round3Payload = perCurve((c) => z.strictObject({ u: hexBytes(c.scal
 // ---------------------------------------------------------------------------------------------
 // State.
 
-const common = {
+/** What every signing or presigning state names: its curve, session, party, signers and key. */
+export const sessionFields = {
   curve: z.enum(ecdsaCurveNames),
   session: sessionSchema,
   self: partyIdSchema,
@@ -72,6 +73,10 @@ const common = {
   /** Key-generation session and public key: bind every hash to this key. */
   keySession: sessionSchema,
   publicKey: hexSchema,
+};
+
+const common = {
+  ...sessionFields,
   /** The digest this signer agreed to sign (its own input, checked against the others'). */
   digest: digestSchema,
   lowS: z.boolean(),
