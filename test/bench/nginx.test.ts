@@ -7,9 +7,9 @@ import { findNginx, nginxConfig, opensslConfig } from '../../conformance/bench/n
 import { moduleLogins, uriId } from '../../conformance/bench/nginx-phase.js';
 import { UsageError, options } from '../../conformance/bench/options.js';
 import { fullReport, readmeSnippet } from '../../conformance/bench/report.js';
-import { checkTargets, type BenchResults, type NginxPoint, type NginxResults } from '../../conformance/bench/results.js';
+import { checkTargets, type NginxPoint, type NginxResults } from '../../conformance/bench/results.js';
+import { emptyResults, lat } from './fixtures.js';
 
-const lat = (p50: number) => ({ count: 10, mean: p50, p50, p95: p50 * 1.5, p99: p50 * 2, max: p50 * 3 });
 const ok = (key: NginxPoint['key'], perSec: number, p50: number): NginxPoint => ({
   key,
   status: 'ok',
@@ -88,22 +88,7 @@ describe('nginx target and report', () => {
     expect(nginxRow(measured({ key: 'mpchsm', status: 'failed', reason: 'nginx did not start' }, ok('softhsm', 700, 5))).measured).toBe('not measured (mpchsm: nginx did not start)');
   });
 
-  const base: BenchResults = {
-    version: 1,
-    startedAt: '2026-01-01T00:00:00.000Z',
-    finishedAt: '2026-01-01T00:05:00.000Z',
-    quick: false,
-    machine: { cpu: 'Test CPU', cores: 2, mhz: 0, memoryGiB: 4, os: 'Linux', node: 'v20.0.0', loadAverage: [0.1, 0.1, 0.1] },
-    cluster: { signers: 3, threshold: 2, started: true },
-    softhsm: { version: '2.6.1' },
-    settings: { concurrency: [1, 4], durationMs: 4000, warmupMs: 1000, keygenRuns: 1 },
-    floors: { fdatasyncMs: lat(0.3) },
-    keygen: [],
-    sign: [],
-    ratios: [],
-    targets: [],
-    protocols: { rows: [] },
-  };
+  const base = emptyResults;
 
   it('writes the handshake table, its target row and the README line', () => {
     const nginx = measured(ok('mpchsm', 35, 100), ok('softhsm', 700, 5));

@@ -7,8 +7,8 @@ import { fullReport, readmeSnippet } from '../../conformance/bench/report.js';
 import { judge } from '../../conformance/bench/soak-verdict.js';
 import { checkTargets, ratios, type BenchResults, type SignPoint } from '../../conformance/bench/results.js';
 import { closedLoop, percentile, summarise } from '../../conformance/bench/stats.js';
+import { emptyResults, lat } from './fixtures.js';
 
-const lat = (p50: number) => ({ count: 10, mean: p50, p50, p95: p50 * 1.5, p99: p50 * 2, max: p50 * 3 });
 const pt = (target: SignPoint['target'], alg: SignPoint['alg'], concurrency: number, opsPerSec: number, p50: number): SignPoint => ({
   target,
   alg,
@@ -98,15 +98,7 @@ describe('ratios and targets', () => {
 
 describe('outputs', () => {
   const results: BenchResults = {
-    version: 1,
-    startedAt: '2026-01-01T00:00:00.000Z',
-    finishedAt: '2026-01-01T00:05:00.000Z',
-    quick: false,
-    machine: { cpu: 'Test CPU', cores: 2, mhz: 0, memoryGiB: 4, os: 'Linux', node: 'v20.0.0', loadAverage: [0.1, 0.1, 0.1] },
-    cluster: { signers: 3, threshold: 2, started: true },
-    softhsm: { version: '2.6.1' },
-    settings: { concurrency: [1, 4], durationMs: 4000, warmupMs: 1000, keygenRuns: 1 },
-    floors: { fdatasyncMs: lat(0.3) },
+    ...emptyResults,
     keygen: [
       { target: 'p11', alg: 'rsa2048', status: 'ok', runsMs: [3000], meanMs: 3000 },
       { target: 'softhsm', alg: 'rsa2048', status: 'ok', runsMs: [600], meanMs: 600 },
