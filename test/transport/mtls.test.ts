@@ -14,19 +14,15 @@ import { identityTlsCredentials, type TlsCredentials } from '../../contract/iden
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from '../../gateway/signer-client.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { gatewayIdentity, startWithSigners, stopWithSigners } from '../policy-cluster/helpers.js';
-import { rpcConnect, signedCall, type RawRpc } from './rpc-raw.js';
+import { stopWithSigners } from '../policy-cluster/helpers.js';
+import { playTheGateway, rpcConnect, signedCall, type RawRpc } from './rpc-raw.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
 let gateway: IdentitySecrets;
 let gatewayCert: TlsCredentials;
 
-beforeAll(async () => {
-  ({ tc, signers } = await startWithSigners());
-  gateway = await gatewayIdentity(tc);
-  gatewayCert = await identityTlsCredentials(gateway);
-}, 120_000);
+beforeAll(async () => ({ tc, signers, gateway, gatewayCert } = await playTheGateway()), 120_000);
 
 afterAll(() => stopWithSigners(tc, signers), 120_000);
 

@@ -7,25 +7,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint, type IdentitySecrets } from '../../contract/identity/identity.js';
 import { verifyResponse } from '../../contract/identity/signed-request.js';
-import { identityTlsCredentials, type TlsCredentials } from '../../contract/identity/tls.js';
+import type { TlsCredentials } from '../../contract/identity/tls.js';
 import { RPC_MAX_FRAME } from '../../contract/io/rpc-frames.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { SignerClient, SignerUnavailableError } from '../../gateway/signer-client.js';
 import { MAX_CALL_CONNECTIONS } from '../../signers/node/rpc-listener.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { gatewayIdentity, startWithSigners, stopWithSigners } from '../policy-cluster/helpers.js';
-import { countingProxy, rpcConnect, signedCall, type RawRpc } from './rpc-raw.js';
+import { stopWithSigners } from '../policy-cluster/helpers.js';
+import { countingProxy, playTheGateway, rpcConnect, signedCall, type RawRpc } from './rpc-raw.js';
 
 let tc: TestCluster;
 let signers: SignerClient[];
 let gateway: IdentitySecrets;
 let gatewayCert: TlsCredentials;
 
-beforeAll(async () => {
-  ({ tc, signers } = await startWithSigners());
-  gateway = await gatewayIdentity(tc);
-  gatewayCert = await identityTlsCredentials(gateway);
-}, 120_000);
+beforeAll(async () => ({ tc, signers, gateway, gatewayCert } = await playTheGateway()), 120_000);
 
 afterAll(() => stopWithSigners(tc, signers), 120_000);
 

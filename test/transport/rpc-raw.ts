@@ -6,7 +6,10 @@ import { FrameSplitter } from '../../contract/io/frames.js';
 import { answerHeadSchema, decodeMessage, encodeMessage, RPC_ALPN, RPC_MAX_FRAME, type AnswerHead, type RpcMessage } from '../../contract/io/rpc-frames.js';
 import { AUTH_HEADERS, signRequest } from '../../contract/identity/signed-request.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
-import type { TlsCredentials } from '../../contract/identity/tls.js';
+import { identityTlsCredentials, type TlsCredentials } from '../../contract/identity/tls.js';
+import type { SignerClient } from '../../gateway/signer-client.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { gatewayIdentity, startWithSigners } from '../policy-cluster/helpers.js';
 
 export interface RawRpc {
   socket: tls.TLSSocket;
@@ -78,4 +81,11 @@ export async function countingProxy(targetPort: number): Promise<{ url: string; 
       return new Promise((r) => server.close(() => r()));
     },
   };
+}
+
+/** A cluster whose signers the test calls as its gateway: the gateway's clients, identity and certificate. */
+export async function playTheGateway(): Promise<{ tc: TestCluster; signers: SignerClient[]; gateway: IdentitySecrets; gatewayCert: TlsCredentials }> {
+  const { tc, signers } = await startWithSigners();
+  const gateway = await gatewayIdentity(tc);
+  return { tc, signers, gateway, gatewayCert: await identityTlsCredentials(gateway) };
 }
