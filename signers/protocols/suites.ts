@@ -9,7 +9,7 @@
 
 import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
 import { getMinHashLength, mapHashToField, type IField } from '@noble/curves/abstract/modular.js';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519, ristretto255 } from '@noble/curves/ed25519.js';
 import { p256, p256_hasher } from '@noble/curves/nist.js';
 import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
@@ -21,7 +21,7 @@ import { fromHex, toHex, type PartyId, type Rng } from '../../contract/bytes.js'
 /** A point of one of the groups below (all have bigint coordinates). */
 export interface GroupPoint extends CurvePoint<bigint, GroupPoint> {}
 
-export const groupNames = ['ed25519', 'secp256k1', 'p256'] as const;
+export const groupNames = ['ed25519', 'secp256k1', 'p256', 'ristretto255'] as const;
 /** The group a threshold key lives in (what DKG produces). */
 export type GroupName = (typeof groupNames)[number];
 
@@ -114,6 +114,17 @@ const GROUPS: Record<GroupName, Group> = {
     hashToScalar: (m, DST) => p256_hasher.hashToScalar(m, { DST }),
     encoded: nobleEncoded(p256.Point as unknown as CurvePointCons<GroupPoint>),
   },
+  // Prime order, no cofactor: what symmetric keys' threshold PRF (tprf.ts) lives in.
+  ristretto255: {
+    name: 'ristretto255',
+    Point: ristretto255.Point as unknown as CurvePointCons<GroupPoint>,
+    Fn: ristretto255.Point.Fn,
+    pointLength: 32,
+    scalarLength: 32,
+    hash: sha512,
+    hashToScalar: edHashToScalar,
+    encoded: nobleEncoded(ristretto255.Point as unknown as CurvePointCons<GroupPoint>),
+  },
 };
 
 export function getGroup(name: GroupName): Group {
@@ -177,7 +188,7 @@ export function randomScalar(g: Group, rng: Rng): bigint {
 /** Identifier of a party as a scalar (RFC 9591: identifiers are non-zero scalars). */
 export const idScalar = (id: PartyId): bigint => BigInt(id);
 
-export const suiteNames = ['ed25519', 'ed25519ph', 'secp256k1', 'p256'] as const;
+export const suiteNames = ['ed25519', 'ed25519ph', 'secp256k1', 'p256', 'ristretto255'] as const;
 /** A signing ciphersuite. */
 export type SuiteName = (typeof suiteNames)[number];
 
@@ -245,6 +256,8 @@ const SUITES: Record<SuiteName, Suite> = {
   ),
   secp256k1: makeSuite('secp256k1', 'FROST-secp256k1-SHA256-v1', GROUPS.secp256k1, rfcChallenge(GROUPS.secp256k1, 'FROST-secp256k1-SHA256-v1')),
   p256: makeSuite('p256', 'FROST-P256-SHA256-v1', GROUPS.p256, rfcChallenge(GROUPS.p256, 'FROST-P256-SHA256-v1')),
+  // RFC 9591 §6.2. Its context string also separates the DKG proofs of ristretto255 keys.
+  ristretto255: makeSuite('ristretto255', 'FROST-RISTRETTO255-SHA512-v1', GROUPS.ristretto255, rfcChallenge(GROUPS.ristretto255, 'FROST-RISTRETTO255-SHA512-v1')),
 };
 
 export function getSuite(name: SuiteName): Suite {

@@ -6,9 +6,9 @@ import { ed25519, ed25519_FROST, ed25519ph } from '@noble/curves/ed25519.js';
 import { p256, p256_FROST } from '@noble/curves/nist.js';
 import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { ProtocolError, inboxOf, type Message } from '../../signers/protocols/common.js';
+import { ProtocolError, type Message } from '../../signers/protocols/common.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../contract/bytes.js';
-import { dkgStart, dkgStep, publicPackage, type DkgKeyShare, type DkgState } from '../../signers/protocols/dkg.js';
+import { publicPackage, type DkgKeyShare } from '../../signers/protocols/dkg.js';
 import {
   decodeFrostSignerState,
   encodeFrostSignerState,
@@ -23,37 +23,10 @@ import {
 } from '../../signers/protocols/frost.js';
 import { encodePoint, encodeScalar, getGroup, getSuite, type GroupName, type SuiteName } from '../../signers/protocols/suites.js';
 import { seededRng } from '../helpers/rng.js';
-import { expectProtocolError } from '../helpers/protocol.js';
+import { expectProtocolError, runDkg } from '../helpers/protocol.js';
 
 
 const enc = (s: string) => new TextEncoder().encode(s);
-
-const dkgCache = new Map<string, Map<PartyId, DkgKeyShare>>();
-/** Runs (or reuses, to keep the suite fast) a DKG among `ids`. */
-function runDkg(group: GroupName, t: number, ids: PartyId[], seed: string): Map<PartyId, DkgKeyShare> {
-  const cacheKey = `${group}/${t}/${ids.join(',')}/${seed}`;
-  if (dkgCache.has(cacheKey)) return dkgCache.get(cacheKey)!;
-  const states = new Map<PartyId, DkgState>();
-  let out: Message[] = [];
-  for (const id of ids) {
-    const s = dkgStart({ suite: group, session: `dkg/${seed}`, self: id, participants: ids, threshold: t }, seededRng(`${seed}/${id}`));
-    states.set(id, s.state);
-    out.push(...s.outbound);
-  }
-  const keys = new Map<PartyId, DkgKeyShare>();
-  for (let round = 1; round <= 2; round++) {
-    const next: Message[] = [];
-    for (const id of ids) {
-      const step = dkgStep(states.get(id)!, inboxOf(out, id));
-      states.set(id, step.state);
-      next.push(...step.outbound);
-      if (step.output) keys.set(id, step.output);
-    }
-    out = next;
-  }
-  dkgCache.set(cacheKey, keys);
-  return keys;
-}
 
 /** One signing session: commit, build the package, sign. Returns what the coordinator holds. */
 function prepare(keys: Map<PartyId, DkgKeyShare>, signers: PartyId[], suite: SuiteName, message: Uint8Array, session = 'sign-1') {
