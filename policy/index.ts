@@ -13,3 +13,4 @@ export * from './rate-limit.js';
 export * from './roles.js';
 export * from './sign-approvals.js';
 export * from './sigv4.js';
+export * from './symmetric-evidence.js';

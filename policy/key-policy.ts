@@ -14,7 +14,7 @@
 // limit, approvals per signature); AWS tools read and write the document as plain JSON.
 import { z } from 'zod';
 import { RSA_PKCS1_RAW, SIGNING_ALGORITHMS } from '../contract/keys/specs.js';
-import { KMS_OPERATIONS } from './roles.js';
+import { KMS_OPERATIONS, KMS_PERMISSION_ONLY } from './roles.js';
 
 /** PutKeyPolicy / CreateKey refusal; the gateway answers with the KMS error of the same name. */
 export class MalformedPolicyDocumentException extends Error {
@@ -32,7 +32,7 @@ const PRINCIPAL_RE = /^arn:aws:iam::(\d{12}):(root|user\/[A-Za-z0-9_.@-]{1,64})$
 const KEY_ARN_PATTERN_RE = /^arn:aws:kms:[a-z0-9*?-]*:[0-9*?]*:key\/[A-Za-z0-9*?-]+$/;
 
 // IAM names ReEncrypt's two halves as separate actions.
-const POLICY_ACTIONS: readonly string[] = [...KMS_OPERATIONS, 'ReEncryptFrom', 'ReEncryptTo'].map((o) => `kms:${o}`);
+const POLICY_ACTIONS: readonly string[] = [...KMS_OPERATIONS, ...KMS_PERMISSION_ONLY].map((o) => `kms:${o}`);
 
 // ---- conditions ---------------------------------------------------------------------------
 
@@ -319,9 +319,9 @@ export function evaluateKeyPolicy(policy: KeyPolicy, req: PolicyRequest): Policy
 const ADMIN_ACTIONS = [
   'kms:Create*', 'kms:Describe*', 'kms:Enable*', 'kms:List*', 'kms:Put*', 'kms:Update*', 'kms:Revoke*',
   'kms:Disable*', 'kms:Get*', 'kms:Delete*', 'kms:TagResource', 'kms:UntagResource',
-  'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion', 'kms:ImportKeyMaterial',
+  'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion', 'kms:ImportKeyMaterial', 'kms:RotateKeyOnDemand',
 ];
-const USER_ACTIONS = ['kms:Sign', 'kms:Verify', 'kms:Encrypt', 'kms:Decrypt', 'kms:GetPublicKey', 'kms:DescribeKey'];
+const USER_ACTIONS = ['kms:Sign', 'kms:Verify', 'kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:GetPublicKey', 'kms:DescribeKey'];
 const AUDITOR_ACTIONS = ['kms:Describe*', 'kms:Get*', 'kms:List*'];
 
 /**

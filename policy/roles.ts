@@ -17,6 +17,8 @@ export const KMS_OPERATIONS = [
   'Verify', 'VerifyMac',
 ] as const;
 export type KmsOperation = (typeof KMS_OPERATIONS)[number];
+/** IAM actions that are no operation of their own: ReEncrypt's, at its source and destination keys. */
+export const KMS_PERMISSION_ONLY = ['ReEncryptFrom', 'ReEncryptTo'] as const;
 
 /** mpchsm's own operations: approvals, audit, cluster membership, governance. */
 export const MPCHSM_OPERATIONS = [
@@ -26,9 +28,9 @@ export const MPCHSM_OPERATIONS = [
 export type MpchsmOperation = (typeof MPCHSM_OPERATIONS)[number];
 
 /** An operation as policies name it: `kms:Sign`, `mpchsm:Approve`. */
-export type Action = `kms:${KmsOperation}` | `mpchsm:${MpchsmOperation}`;
+export type Action = `kms:${KmsOperation | (typeof KMS_PERMISSION_ONLY)[number]}` | `mpchsm:${MpchsmOperation}`;
 export const ACTIONS: readonly Action[] = [
-  ...KMS_OPERATIONS.map((o) => `kms:${o}` as const),
+  ...[...KMS_OPERATIONS, ...KMS_PERMISSION_ONLY].map((o) => `kms:${o}` as const),
   ...MPCHSM_OPERATIONS.map((o) => `mpchsm:${o}` as const),
 ];
 const ACTION_SET: ReadonlySet<string> = new Set(ACTIONS);
@@ -59,7 +61,9 @@ export const ROLE_TITLES: Readonly<Record<PolicyRole, string>> = {
 export const ROLE_CEILINGS: Readonly<Record<PolicyRole, ReadonlySet<Action>>> = {
   app: new Set<Action>([
     'kms:Sign', 'kms:Verify', 'kms:Encrypt', 'kms:Decrypt', 'kms:GetPublicKey', 'kms:DescribeKey',
-    'kms:ListKeys', 'kms:ListAliases',
+    'kms:ListKeys', 'kms:ListAliases', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext',
+    'kms:GenerateDataKeyPair', 'kms:GenerateDataKeyPairWithoutPlaintext', 'kms:ReEncrypt',
+    'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateRandom',
   ]),
   // Manages keys and the cluster; never Sign, Decrypt or anything else that uses a key.
   admin: new Set<Action>([
@@ -70,13 +74,15 @@ export const ROLE_CEILINGS: Readonly<Record<PolicyRole, ReadonlySet<Action>>> = 
     'kms:GetKeyPolicy', 'kms:PutKeyPolicy', 'kms:ListKeyPolicies',
     'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion',
     'kms:GetParametersForImport', 'kms:ImportKeyMaterial', 'kms:DeleteImportedKeyMaterial',
+    'kms:EnableKeyRotation', 'kms:DisableKeyRotation', 'kms:GetKeyRotationStatus', 'kms:RotateKeyOnDemand',
+    'kms:ListKeyRotations',
     'mpchsm:Approve', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner', 'mpchsm:AddPrincipal',
     'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance', 'mpchsm:RefreshKeyShares',
   ]),
   // Reads what exists and what happened; changes nothing.
   auditor: new Set<Action>([
     'kms:DescribeKey', 'kms:ListKeys', 'kms:ListAliases', 'kms:ListResourceTags', 'kms:GetKeyPolicy',
-    'kms:ListKeyPolicies', 'kms:GetPublicKey', 'mpchsm:ReadAudit',
+    'kms:ListKeyPolicies', 'kms:GetPublicKey', 'kms:GetKeyRotationStatus', 'kms:ListKeyRotations', 'mpchsm:ReadAudit',
   ]),
   // Runs one signer on its own host; through the cluster it may do nothing, approvals included.
   operator: new Set<Action>(),

@@ -20,6 +20,12 @@ export const KEY_SPECS = [
 ] as const;
 export type KeySpec = (typeof KEY_SPECS)[number];
 
+/**
+ * AWS's symmetric key spec: a threshold PRF key (signers/protocols/tprf.ts) behind AES-256-GCM
+ * ciphertexts (ciphertext.ts). Not among KEY_SPECS, which have a public key and an SPKI.
+ */
+export const SYMMETRIC_KEY_SPEC = 'SYMMETRIC_DEFAULT';
+
 export const SIGNING_ALGORITHMS = [
   'RSASSA_PSS_SHA_256',
   'RSASSA_PSS_SHA_384',

@@ -12,5 +12,6 @@ import { auth, policy } from './policy.js';
 import { posture } from './posture.js';
 import { reshare } from './reshare.js';
 import { rsa } from './rsa.js';
+import { tprf } from './tprf.js';
 
-export const signerRoutes = { dkg, frost, ecdsa, rsa, keys, reshare, auth, policy, admission, audit, posture };
+export const signerRoutes = { dkg, frost, ecdsa, rsa, tprf, keys, reshare, auth, policy, admission, audit, posture };

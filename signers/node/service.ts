@@ -20,6 +20,8 @@ import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
 import { protocolFailure, SessionTable } from './sessions.js';
 import { FrostSigning } from './frost.js';
+import { PrfEvaluations } from './tprf.js';
+import { SYMMETRIC_KEY_SPEC } from '../../contract/keys/specs.js';
 import { inventory } from './inventory.js';
 import { Posture } from './posture.js';
 import { StoreCheck } from './store-check.js';
@@ -34,6 +36,9 @@ const { dkg, rsa, keys, auth, policy, admission, audit, posture } = signerRoutes
 const ANCHOR_MIN_MS = 200;
 // The members only the protocols parse, narrowed here; the rest as the contract says.
 const dkgStartRequest = dkg.start.request.extend({ suite: z.enum(groupNames) });
+
+/** The keys DKG makes, by spec: Ed25519 signing keys, and the threshold PRF keys of symmetric ones. */
+const DKG_SUITE_OF_SPEC: Readonly<Record<string, string>> = { ECC_NIST_EDWARDS25519: 'ed25519', [SYMMETRIC_KEY_SPEC]: 'ristretto255' };
 
 /** What an answer adds to this signer's audit log: a release, or (`recorded`) another act. */
 type Handler = (body: unknown, meta: RpcMeta) => Promise<{ released?: Released; recorded?: Recorded; [k: string]: unknown }>;
@@ -53,6 +58,7 @@ export class SignerService {
   private readonly keyIds = new Set<string>();
   private readonly rsa: RsaShares;
   private readonly frost: FrostSigning;
+  private readonly prf: PrfEvaluations;
   private readonly reshare: ReshareSessions;
   /** The gateway head last anchored here, and when (audit anchors, bounded in rate). */
   private anchored: { head?: { seq: number; hash: string }; at: number } = { at: 0 };
@@ -71,6 +77,7 @@ export class SignerService {
     this.relay.admit(guard.peers, guard.retired);
     this.rsa = new RsaShares(config, store, identity, this.relay.peers, guard);
     this.frost = new FrostSigning(config, store, this.relay, guard, log);
+    this.prf = new PrfEvaluations(store, guard, log);
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
     this.storeCheck = new StoreCheck(store.dir);
@@ -105,6 +112,7 @@ export class SignerService {
       [dkg.start.path]: (b) => this.dkgStart(b),
       [dkg.step.path]: (b) => this.dkgStep(b),
       ...this.frost.routes(),
+      ...this.prf.routes(),
       [rsa.install.path]: async (b) => this.installed(await this.rsa.install(b)),
       [rsa.partial.path]: (b) => this.rsa.partial(b),
       [keys.forget.path]: (b) => this.forget(b),
@@ -202,7 +210,7 @@ export class SignerService {
     if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     this.sessions.checkFree(req.session);
     const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
-    if (pending.keySpec !== 'ECC_NIST_EDWARDS25519' || req.suite !== 'ed25519') throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
+    if (DKG_SUITE_OF_SPEC[pending.keySpec] !== req.suite) throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
     const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
     this.sessions.begin(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, pending });
     return { outbound: this.relay.seal(`dkg:${req.keyId}`, step.outbound) };

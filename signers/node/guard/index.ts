@@ -41,7 +41,8 @@ import {
   type KeyState,
   type SelfIdentity,
 } from './state.js';
-import { authorizeUse, expectDigest, expectFrost, expectRsa, release, type UseGrant, type UseRecord } from './use.js';
+import { authorizeSymmetric, type SymmetricGrant } from './symmetric.js';
+import { authorizeUse, expectDigest, expectFrost, expectRsa, release, type Spend, type UseGrant, type UseRecord } from './use.js';
 
 export { rsaFingerprint, type UseGrant } from './use.js';
 export { admissionStateSchema, type AdmissionState, type RegisteredPrincipal } from './state.js';
@@ -146,13 +147,16 @@ export class PolicyGuard {
     return authenticate(this.s, body);
   }
 
-  // ---- Sign / Decrypt (use.ts) ---------------------------------------------------------------
+  // ---- Sign / Decrypt (use.ts), symmetric keys (symmetric.ts) -----------------------------------------------------------
 
   authorizeUse(keyId: string, raw: unknown): Promise<UseGrant> {
     return authorizeUse(this.s, keyId, raw);
   }
-  release(g: UseGrant, fingerprint: string): Promise<UseRecord> {
+  release(g: Spend, fingerprint: string): Promise<UseRecord> {
     return release(this.s, g, fingerprint);
+  }
+  authorizeSymmetric(req: { keyId: string; material: number; evaluation: number; evidence: unknown }): Promise<SymmetricGrant> {
+    return authorizeSymmetric(this.s, req);
   }
   expectFrost(g: UseGrant, suite: string, messageHex: string): void {
     expectFrost(g, suite, messageHex);

@@ -9,7 +9,7 @@ import { fromHex, toHex } from '../../../contract/bytes.js';
 import { ALGORITHM_INFO, HASHES, isClusterSigningAlgorithm, isSigningAlgorithm, RSA_PKCS1_RAW } from '../../../contract/keys/specs.js';
 import { useSchema, type Use } from '../../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../../contract/signer-rpc/released.js';
-import { authorize, keyUseProblem, messageDigestFor, takeToken, verifyEvidence, type BucketState } from '../../../policy/index.js';
+import { authorize, keyUseProblem, messageDigestFor, takeToken, verifyEvidence, type BucketState, type SymmetricOperation } from '../../../policy/index.js';
 import type { RsaRequest } from '../../protocols/rsa/request.js';
 import { RpcError } from '../rpc.js';
 import { commitKey, keyInput, keyState, resolveKey } from './keys.js';
@@ -18,13 +18,16 @@ import { denied, evidenceHashOf, firstIssue, saveLedger, type GuardState, type K
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
-/** A Sign/Decrypt this signer has authorised, until its output is released. */
-export interface UseGrant {
+/** What a use this signer authorised spends when its output is released (`release`). */
+export interface Spend {
   keyId: string;
   /** The key as the client named it in the evidence. */
   keyRef: string;
   principal: string;
-  use: Use;
+  operation: UseRecord['operation'];
+  /** The client's request, as forwarded (its hash goes to the audit entry). */
+  evidence: unknown;
+  /** What the key is applied to: the message, ciphertext or PRF input. */
   payload: Uint8Array;
   replayId: string;
   replayUntil: number;
@@ -33,12 +36,17 @@ export interface UseGrant {
   governanceVersion: number;
 }
 
+/** A Sign/Decrypt this signer has authorised, until its output is released. */
+export interface UseGrant extends Spend {
+  use: Use;
+}
+
 /** What a release adds to the signer's audit entry: who asked, for what, and who approved. */
 export interface UseRecord {
-  operation: 'Sign' | 'Decrypt';
+  operation: Use['operation'] | SymmetricOperation;
   principal: { name: string };
   keyRef: string;
-  /** SHA-256 of the Message or CiphertextBlob, as the gateway records it too. */
+  /** SHA-256 of the Message or CiphertextBlob (a symmetric key's: of the PRF input), as the gateway records it too. */
   digest: string;
   evidenceHash: string;
   policy: { version: number; approvals: string[] };
@@ -96,6 +104,8 @@ export async function authorizeUse(s: GuardState, keyId: string, raw: unknown): 
     keyId,
     keyRef: ev.keyRef,
     principal: ev.principal,
+    operation: u.operation,
+    evidence: u.evidence,
     use: u,
     payload,
     replayId: ev.replayId,
@@ -111,7 +121,7 @@ export async function authorizeUse(s: GuardState, keyId: string, raw: unknown): 
  * nonces (sealed), a rate-limit token — durably, immediately before its output leaves this
  * signer. A repeat of a request released before spends nothing again.
  */
-export async function release(s: GuardState, g: UseGrant, fingerprint: string): Promise<UseRecord> {
+export async function release(s: GuardState, g: Spend, fingerprint: string): Promise<UseRecord> {
   const now = Date.now();
   const prior = s.replays.get(g.replayId, now);
   if (!prior) {
@@ -127,18 +137,18 @@ export async function release(s: GuardState, g: UseGrant, fingerprint: string): 
   // A key's first use commits it (guard/keys.ts): a key that released anything is never forgotten.
   if (s.keys.get(g.keyId)?.pending) await commitKey(s, g.keyId);
   return {
-    operation: g.use.operation,
+    operation: g.operation,
     principal: { name: g.principal },
     keyRef: g.keyRef,
     digest: digestHex(g.payload),
-    evidenceHash: evidenceHashOf(g.use.evidence),
+    evidenceHash: evidenceHashOf(g.evidence),
     policy: { version: g.governanceVersion, approvals: g.approvedBy },
     ...(prior ? { detail: { repeat: true } } : {}),
   };
 }
 
 /** Refuses a use the key's rate limit does not allow now; answers the bucket a use would leave. */
-function rateLimit(s: GuardState, k: KeyState, now: number, take: boolean): BucketState | undefined {
+export function rateLimit(s: GuardState, k: KeyState, now: number, take: boolean): BucketState | undefined {
   const limit = keyInput(s, k).policy.mpchsm?.rateLimit;
   if (!limit) return undefined;
   const r = takeToken(limit, s.replays.bucket(k.keyId), now);

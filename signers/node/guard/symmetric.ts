@@ -1,0 +1,62 @@
+// Symmetric keys' uses (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*): the gateway names only
+// the key, the material and which of the request's evaluations it wants; everything else —
+// the blob header, the nonce, the encryption context, hence the PRF input — this signer reads
+// from the client's signed request itself (policy/symmetric-evidence.ts). Then, as for Sign:
+// the key is Enabled here and a SYMMETRIC_DEFAULT key, the request names it by this signer's own
+// tables, `authorize` allows the request's action under this signer's key policy, the rate
+// limit allows it, and the request is spent when the partial leaves (use.ts `release`).
+import { SYMMETRIC_KEY_SPEC } from '../../../contract/keys/specs.js';
+import { authorize, evaluationInput, verifySymmetricEvidence, type SymmetricOperation } from '../../../policy/index.js';
+import { RpcError } from '../rpc.js';
+import { keyInput, keyState, resolveKey } from './keys.js';
+import { principalInput, requestCheck } from './registry.js';
+import { denied, type GuardState } from './state.js';
+import { rateLimit, type Spend } from './use.js';
+
+/** A symmetric evaluation this signer authorised: the PRF input it derived, and what releasing it spends. */
+export interface SymmetricGrant extends Spend {
+  operation: SymmetricOperation;
+  material: number;
+}
+
+export async function authorizeSymmetric(s: GuardState, req: { keyId: string; material: number; evaluation: number; evidence: unknown }): Promise<SymmetricGrant> {
+  if (req.evidence === undefined) throw denied('the request carries no evidence that a principal asked for it');
+  const key = keyState(s, req.keyId);
+  if (key.state !== 'Enabled') throw new RpcError(403, 'invalid-state', `key ${req.keyId} is ${key.state === 'Disabled' ? 'disabled' : 'pending deletion'} at this signer`);
+  if (key.keySpec !== SYMMETRIC_KEY_SPEC || key.keyUsage !== 'ENCRYPT_DECRYPT') throw new RpcError(403, 'invalid-usage', `key ${req.keyId} is a ${key.keySpec} key, not a symmetric one`);
+  const now = Date.now();
+  const ev = await verifySymmetricEvidence(req.evidence, { ...requestCheck(s), now, seen: new Set() });
+  if (!ev.ok) throw denied(ev.reason);
+  const e = ev.evaluations[req.evaluation];
+  if (!e) throw denied(`the ${ev.operation} request asks for ${ev.evaluations.length} evaluation(s), not #${req.evaluation}`);
+  if (e.kind === 'open') {
+    if (e.header.keyId !== req.keyId) throw denied(`the ciphertext is of key ${e.header.keyId}, not this key`);
+    if (e.keyRef !== undefined && resolveKey(s, e.keyRef) !== req.keyId) throw denied(`the request names key ${JSON.stringify(e.keyRef.slice(0, 300))}, not the ciphertext's key`);
+  } else if (resolveKey(s, e.keyRef) !== req.keyId) {
+    throw denied(`the request names key ${JSON.stringify(e.keyRef.slice(0, 300))}, not this key`);
+  }
+  const material = e.kind === 'open' ? e.header.material : currentMaterial(key);
+  if (material !== req.material) throw denied(`the request ${e.kind === 'open' ? 'opens a blob of' : 'seals with'} material ${material} of this key, not ${req.material}`);
+  const d = authorize({ principal: principalInput(s, ev.principal), operation: e.action, key: keyInput(s, key), context: { algorithm: 'SYMMETRIC_DEFAULT' }, governance: s.governance, now });
+  if (!d.allowed) throw denied(d.reason);
+  // ReEncrypt's two evaluations are two uses of one signed request, each spent once.
+  const replayId = ev.evaluations.length > 1 ? `${ev.replayId}#${req.evaluation}` : ev.replayId;
+  if (!s.replays.get(replayId, now)) rateLimit(s, key, now, false);
+  return {
+    keyId: req.keyId,
+    keyRef: e.keyRef ?? req.keyId,
+    principal: ev.principal,
+    operation: ev.operation,
+    evidence: req.evidence,
+    payload: evaluationInput(e, req.keyId, material),
+    material,
+    replayId,
+    replayUntil: ev.replayUntil,
+    nonces: [],
+    approvedBy: d.approvedBy,
+    governanceVersion: s.governance.version,
+  };
+}
+
+/** The material a key seals with now: its newest. */
+export const currentMaterial = (key: { material?: number | undefined }): number => key.material ?? 1;

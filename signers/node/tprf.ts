@@ -1,0 +1,47 @@
+// A signer's part of the threshold PRF behind symmetric keys: one partial evaluation, with its
+// proof, of an input this signer derived from the client's signed request (guard/symmetric.ts).
+// Material 1 is the key's record (key.<id>); a rotation's material n its own record.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import { digestHex } from '../../contract/signer-rpc/released.js';
+import { tprfPartial } from '../protocols/tprf.js';
+import type { PolicyGuard } from './guard/index.js';
+import { decodeShareRecord } from './key-records.js';
+import { keyRecordName } from './relay.js';
+import { RpcError, type Answer } from './rpc.js';
+import { protocolFailure } from './sessions.js';
+
+const { tprf } = signerRoutes;
+
+/** Where material `material` of a symmetric key is stored. */
+export const materialRecordName = (keyId: string, material: number): string => (material === 1 ? keyRecordName(keyId) : `material.${keyId}.${material}`);
+
+export class PrfEvaluations {
+  constructor(
+    private readonly store: ShareStore,
+    private readonly guard: PolicyGuard,
+    private readonly log: Logger,
+  ) {}
+
+  routes() {
+    return { [tprf.evaluate.path]: (b: unknown) => this.evaluate(b) };
+  }
+
+  private async evaluate(body: unknown): Promise<Answer<typeof tprf.evaluate>> {
+    const req = tprf.evaluate.request.parse(body);
+    const raw = await this.store.get(materialRecordName(req.keyId, req.material));
+    if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of material ${req.material} of key ${req.keyId}`);
+    const { share } = decodeShareRecord(raw, 'frost');
+    const grant = await this.guard.authorizeSymmetric(req);
+    try {
+      const partial = tprfPartial(share, req.session, grant.payload, randomBytes);
+      const asked = await this.guard.release(grant, `tprf:${digestHex(grant.payload)}`);
+      this.log.info({ keyId: req.keyId, material: req.material, operation: grant.operation }, 'PRF partial released');
+      return { partial, released: { output: 'partial', keyId: req.keyId, algorithm: 'tprf-ristretto255', ...asked } };
+    } catch (e) {
+      protocolFailure(e);
+    }
+  }
+}
