@@ -18,7 +18,7 @@ import type { keygenAnswer } from '../contract/signer-rpc/route.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord } from './keys.js';
-import { RSA_PKCS1_RAW, type KeySpec } from '../contract/keys/specs.js';
+import { RSA_PKCS1_RAW, type CreatableKeySpec, type KeySpec } from '../contract/keys/specs.js';
 import { BadPartialError, Planner, QuorumUnavailableError, type Attempt, type FirstAnswer } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
@@ -26,6 +26,7 @@ import { RsaCoordinator } from './rsa.js';
 import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { EcdsaCoordinator } from './ecdsa.js';
 import { FrostCoordinator } from './frost.js';
+import { PrfCoordinator } from './tprf.js';
 import { SerialQueue } from './serial-queue.js';
 import type { ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
 import { ClusterError, traceOf, type Trace } from './cluster-outcome.js';
@@ -40,6 +41,8 @@ export class Cluster implements ClusterSessions {
   readonly rsa: RsaCoordinator;
   private readonly ecdsa: EcdsaCoordinator;
   private readonly frost: FrostCoordinator;
+  /** Symmetric keys' threshold PRF. */
+  readonly prf: PrfCoordinator;
   /** Resharings told to adopt but not yet adopted everywhere (gateway/reshare-journal.ts). */
   readonly journal: ReshareJournal;
   /** Resharings, one at a time. */
@@ -70,6 +73,7 @@ export class Cluster implements ClusterSessions {
     this.rsa = new RsaCoordinator(this, this.clients, log);
     this.ecdsa = new EcdsaCoordinator(this, identity, log);
     this.frost = new FrostCoordinator(this, this.clients, log);
+    this.prf = new PrfCoordinator(this);
   }
 
   close(): void {
@@ -206,7 +210,7 @@ export class Cluster implements ClusterSessions {
    * transaction (create-journal.ts): journaled before the first signer is asked, rolled back
    * everywhere if it fails, committed at every signer once recorded here.
    */
-  async createKey(req: { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string; trace?: Trace; evidence?: Creation }): Promise<KeyRecord> {
+  async createKey(req: { keySpec: CreatableKeySpec; keyUsage: KeyRecord['keyUsage']; description?: string; pkcs8Pem?: string; trace?: Trace; evidence?: Creation }): Promise<KeyRecord> {
     const trace = req.trace ?? { signers: [] };
     const keyId = randomUUID();
     // Named in the request's audit entries, also when the creation fails: its signers record it.
@@ -214,7 +218,8 @@ export class Cluster implements ClusterSessions {
     const rsa = req.keySpec.startsWith('RSA_');
     const scheme = schemeOfSpec(req.keySpec);
     if (!scheme) throw new ClusterError('unsupported', `${req.keySpec} keys are not supported`);
-    if (!rsa && req.keyUsage !== 'SIGN_VERIFY') throw new ClusterError('invalid-usage', `${req.keySpec} keys are for SIGN_VERIFY only`);
+    const usage = rsa ? req.keyUsage : scheme === 'tprf-ristretto255' ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY';
+    if (req.keyUsage !== usage) throw new ClusterError('invalid-usage', `${req.keySpec} keys are for ${usage} only`);
     await this.everySignerAnswers();
     const proposal = proposalSchema.safeParse(req.evidence?.proposal).data?.id;
     const journaled: CreationRecord = {
@@ -237,8 +242,11 @@ export class Cluster implements ClusterSessions {
     let pkg: KeyPackage;
     try {
       if (rsa) pkg = await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem, req.evidence);
-      else if (scheme === 'ecdsa-dkls23') pkg = await this.ecdsa.keygen(target, req.keySpec, trace, req.evidence);
-      else pkg = await this.generate(target, trace, signerRoutes.dkg, (common) => ({ ...common, suite: 'ed25519', ...(req.evidence ? { creation: req.evidence } : {}) }), (p) => publicPackageSchema.parse(p));
+      else if (scheme === 'ecdsa-dkls23') pkg = await this.ecdsa.keygen(target, req.keySpec as KeySpec, trace, req.evidence);
+      else {
+        const suite = scheme === 'tprf-ristretto255' ? 'ristretto255' : 'ed25519';
+        pkg = await this.generate(target, trace, signerRoutes.dkg, (common) => ({ ...common, suite, ...(req.evidence ? { creation: req.evidence } : {}) }), (p) => publicPackageSchema.parse(p));
+      }
     } catch (e) {
       // No partial keys: every signer forgets its pending share (a dead one is asked at the next start).
       await rollBackCreation(this.active, this.creations, journaled, this.log);
@@ -248,7 +256,7 @@ export class Cluster implements ClusterSessions {
     await this.keys.put(record);
     if (proposal) await this.proposalExecuted?.(proposal);
     await commitCreation(this.active, this.creations, journaled, this.log);
-    if (record.frost) this.frost.warm(record);
+    if (record.scheme === 'frost-ed25519') this.frost.warm(record);
     this.log.info({ keyId, keySpec: req.keySpec, scheme: record.scheme }, 'key created');
     return record;
   }

@@ -9,7 +9,7 @@
 // approved again (create-resume.ts).
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { isEcKeySpec, KEY_USAGES, type KeySpec } from '../contract/keys/specs.js';
+import { isEcKeySpec, KEY_USAGES, SYMMETRIC_KEY_SPEC, type CreatableKeySpec, type KeySpec } from '../contract/keys/specs.js';
 import { spkiFromRawPublicKey, spkiFromRsaPublicKey } from '../contract/keys/spki.js';
 import { keyIdSchema, sessionIdSchema } from '../contract/signer-rpc/relayed.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
@@ -46,17 +46,20 @@ export class CreateJournal extends KeyJournal<CreationRecord> {
   }
 }
 
-const FROST_SCHEME: Partial<Record<KeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519' };
+const DKG_SCHEME: Partial<Record<CreatableKeySpec, Scheme>> = { ECC_NIST_EDWARDS25519: 'frost-ed25519', [SYMMETRIC_KEY_SPEC]: 'tprf-ristretto255' };
 
 /** The scheme a key of this spec is made with (undefined: not supported). */
-export const schemeOfSpec = (spec: KeySpec): Scheme | undefined => (spec.startsWith('RSA_') ? 'rsa-shoup' : isEcKeySpec(spec) ? 'ecdsa-dkls23' : FROST_SCHEME[spec]);
+export const schemeOfSpec = (spec: CreatableKeySpec): Scheme | undefined => (spec.startsWith('RSA_') ? 'rsa-shoup' : isEcKeySpec(spec) ? 'ecdsa-dkls23' : DKG_SCHEME[spec]);
 
 /** What a key record is made of besides its public package: a journaled creation, or (key-recovery.ts) what the signers hold. */
 export type KeyShape = Pick<CreationRecord, 'keyId' | 'scheme' | 'keySpec' | 'keyUsage' | 'origin' | 'description' | 'creationDate' | 'participants' | 'threshold'>;
 
 /** The key record a journaled creation (or a recovery) makes with the public package every participant reported. */
 export function recordOfCreation(r: KeyShape, pkg: KeyPackage): KeyRecord {
-  const spki = 'n' in pkg ? spkiFromRsaPublicKey(BigInt(`0x${pkg.n}`), BigInt(`0x${pkg.e}`)) : spkiFromRawPublicKey(r.keySpec as KeySpec, Buffer.from('protocol' in pkg ? pkg.publicKey : pkg.groupPublicKey, 'hex'));
+  const spki =
+    r.keySpec === SYMMETRIC_KEY_SPEC ? new Uint8Array()
+    : 'n' in pkg ? spkiFromRsaPublicKey(BigInt(`0x${pkg.n}`), BigInt(`0x${pkg.e}`))
+    : spkiFromRawPublicKey(r.keySpec as KeySpec, Buffer.from('protocol' in pkg ? pkg.publicKey : pkg.groupPublicKey, 'hex'));
   return {
     keyId: r.keyId,
     scheme: r.scheme,

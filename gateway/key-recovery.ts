@@ -16,7 +16,7 @@
 // rebuilt from, and a warning in the log.
 import { randomUUID } from 'node:crypto';
 import { canonicalJson } from '../contract/canonical.js';
-import { isKeySpec } from '../contract/keys/specs.js';
+import { isKeySpec, SYMMETRIC_KEY_SPEC } from '../contract/keys/specs.js';
 import type { InventoryEntry } from '../contract/signer-rpc/keys.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
@@ -85,7 +85,7 @@ async function recover(deps: Deps, keyId: string, reporting: SignerClient[], una
   if (reporters.length < pkg.threshold) return `only ${names(entries)} hold(s) it, fewer than its threshold of ${pkg.threshold}`;
   const strangers = reporters.filter((id) => !pkg.participants.includes(id));
   if (strangers.length > 0) return `parties ${strangers.join(', ')} hold(s) it but are not among its package's participants`;
-  const scheme = isKeySpec(key.keySpec) ? schemeOfSpec(key.keySpec) : undefined;
+  const scheme = isKeySpec(key.keySpec) || key.keySpec === SYMMETRIC_KEY_SPEC ? schemeOfSpec(key.keySpec) : undefined;
   if (!scheme) return `its key spec ${key.keySpec} is not one this gateway makes`;
   const holders = [...reporters, ...unasked.filter((id) => pkg.participants.includes(id))].sort((a, b) => a - b);
   const creationDate = Math.min(...entries.map(({ e }) => e!.key!.createdAt));

@@ -10,7 +10,7 @@ import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 
-export const schemeSchema = z.enum(['frost-ed25519', 'frost-secp256k1', 'frost-p256', 'rsa-shoup', 'ecdsa-dkls23']);
+export const schemeSchema = z.enum(['frost-ed25519', 'frost-secp256k1', 'frost-p256', 'rsa-shoup', 'ecdsa-dkls23', 'tprf-ristretto255']);
 export type Scheme = z.infer<typeof schemeSchema>;
 
 export const keyRecordSchema = z.object({
@@ -18,7 +18,7 @@ export const keyRecordSchema = z.object({
   scheme: schemeSchema,
   keySpec: z.string(),
   keyUsage: z.enum(KEY_USAGES),
-  /** SubjectPublicKeyInfo DER, base64. */
+  /** SubjectPublicKeyInfo DER, base64; empty for a symmetric key. */
   publicKey: z.string(),
   /** Party ids of the signers that hold shares, and how many must take part. */
   holders: z.array(z.number().int()),
@@ -29,10 +29,12 @@ export const keyRecordSchema = z.object({
   creationDate: z.number(),
   deletionDate: z.number().optional(),
   tags: z.array(z.object({ TagKey: z.string(), TagValue: z.string() })).default([]),
-  /** The scheme's public material the coordinator needs: FROST verifying shares, or RSA v, v_i. */
+  /** The scheme's public material the coordinator needs: FROST (or a PRF key's) verifying shares, or RSA v, v_i. */
   frost: publicPackageSchema.optional(),
   rsa: rsaPublicParamsSchema.optional(),
   ecdsa: ecdsaPublicSchema.optional(),
+  /** A symmetric key's materials after the first (`frost`): each rotation's, kept to decrypt what it sealed. */
+  materials: z.array(z.object({ version: z.number().int().min(2), frost: publicPackageSchema, createdAt: z.number(), rotationType: z.enum(['AUTOMATIC', 'ON_DEMAND']) })).optional(),
 });
 export type KeyRecord = z.infer<typeof keyRecordSchema>;
 

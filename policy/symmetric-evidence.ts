@@ -112,8 +112,8 @@ export const evaluationInput = (e: Evaluation, keyId: string, material: number):
 export function requestSignature(evidence: unknown): string | undefined {
   const e = evidenceSchema.safeParse(evidence);
   if (!e.success || e.data.kind !== 'sigv4') return undefined;
-  const auth = e.data.headers.authorization;
-  return typeof auth === 'string' ? /Signature=([0-9a-f]{64})/.exec(auth)?.[1] : undefined;
+  const auth = [e.data.headers.authorization ?? []].flat();
+  return auth.length === 1 ? /Signature=([0-9a-f]{64})/.exec(auth[0]!)?.[1] : undefined;
 }
 
 export type SymmetricEvidenceResult =

@@ -25,6 +25,8 @@ export type KeySpec = (typeof KEY_SPECS)[number];
  * ciphertexts (ciphertext.ts). Not among KEY_SPECS, which have a public key and an SPKI.
  */
 export const SYMMETRIC_KEY_SPEC = 'SYMMETRIC_DEFAULT';
+/** Every spec a key can be created with here. */
+export type CreatableKeySpec = KeySpec | typeof SYMMETRIC_KEY_SPEC;
 
 export const SIGNING_ALGORITHMS = [
   'RSASSA_PSS_SHA_256',
@@ -197,7 +199,7 @@ export const ECDSA_CURVE_OF_SPEC = { ECC_NIST_P256: 'p256', ECC_NIST_P384: 'p384
 /** The exact modulus size of each RSA key spec. */
 export const RSA_MODULUS_BITS: Readonly<Record<RsaKeySpec, number>> = { RSA_2048: 2048, RSA_3072: 3072, RSA_4096: 4096 };
 
-export function isEcKeySpec(s: KeySpec): s is EcKeySpec {
+export function isEcKeySpec(s: string): s is EcKeySpec {
   return s in EC_CURVES;
 }
 export function isRsaKeySpec(s: KeySpec): s is RsaKeySpec {

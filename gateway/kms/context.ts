@@ -73,9 +73,9 @@ export class OpContext {
     this.decide();
   }
 
-  private decide(key?: KeyRecord): void {
+  private decide(key?: KeyRecord, action = this.operation): void {
     const a = this.extras.approved;
-    const d = authorize(this.principal, this.operation, key, {
+    const d = authorize(this.principal, action, key, {
       context: requestContext(this.operation, this.extras.parameters),
       // A request the signers can verify is its administrator's approval there, so here too.
       requestApproved: this.signersEvidence() !== undefined,
@@ -122,9 +122,10 @@ export class OpContext {
   /**
    * The key a KeyId parameter names, authorized for this principal and operation.
    * `aliases`: whether the operation accepts alias names/ARNs (AWS allows them only on
-   * DescribeKey and the cryptographic operations).
+   * DescribeKey and the cryptographic operations). `action`: the permission asked of this key,
+   * when it is not the operation's own (ReEncrypt's ReEncryptFrom and ReEncryptTo).
    */
-  key(ref: string, opts: { aliases: boolean }): KeyRecord {
+  key(ref: string, opts: { aliases: boolean; action?: string }): KeyRecord {
     const parsed = this.arns.parseKeyRef(ref);
     let keyId: string;
     if (parsed.kind === 'alias') {
@@ -138,7 +139,7 @@ export class OpContext {
     const key = this.deps.cluster.keys.get(keyId);
     if (!key) throw new KmsError('NotFoundException', `Key '${this.arns.key(keyId)}' does not exist`);
     this.keyId ??= key.keyId;
-    this.decide(key);
+    this.decide(key, opts.action);
     return key;
   }
 

@@ -14,6 +14,7 @@ export type KmsErrorName =
   | 'IncompleteSignatureException'
   | 'InvalidAliasNameException'
   | 'InvalidCiphertextException'
+  | 'IncorrectKeyException'
   | 'InvalidGrantTokenException'
   | 'InvalidKeyUsageException'
   | 'InvalidMarkerException'

@@ -1,7 +1,7 @@
 // How a key record looks to KMS clients: KeyMetadata (DescribeKey, CreateKey) and the
 // algorithm lists (GetPublicKey too). Dates are epoch seconds, as the JSON protocol sends them.
 import type { KeyRecord } from '../keys.js';
-import { SIGNING_ALGORITHMS_BY_SPEC, isKeySpec, type KeySpec } from '../../contract/keys/specs.js';
+import { SIGNING_ALGORITHMS_BY_SPEC, SYMMETRIC_KEY_SPEC, isKeySpec, type KeySpec } from '../../contract/keys/specs.js';
 import type { Arns } from './ids.js';
 
 export const ENCRYPTION_ALGORITHMS = ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] as const;
@@ -16,6 +16,7 @@ export function specOf(key: KeyRecord): KeySpec {
 }
 
 export function algorithms(key: KeyRecord): { SigningAlgorithms: string[] } | { EncryptionAlgorithms: string[] } {
+  if (key.keySpec === SYMMETRIC_KEY_SPEC) return { EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'] };
   return key.keyUsage === 'SIGN_VERIFY'
     ? { SigningAlgorithms: [...SIGNING_ALGORITHMS_BY_SPEC[specOf(key)]] }
     : { EncryptionAlgorithms: [...ENCRYPTION_ALGORITHMS] };

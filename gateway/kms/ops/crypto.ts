@@ -12,6 +12,7 @@ import { operation, type OpContext } from '../context.js';
 import { KmsError } from '../errors.js';
 import { blob, grantTokens, keyIdField, str } from '../input.js';
 import { ENCRYPTION_ALGORITHMS, algorithms, specOf, type EncryptionAlgorithm } from '../metadata.js';
+import { encryptionContext, isSymmetric, openFor, sealWith } from './symmetric.js';
 
 const AWS_SIGNING_ALGORITHMS = [
   'RSASSA_PSS_SHA_256', 'RSASSA_PSS_SHA_384', 'RSASSA_PSS_SHA_512',
@@ -22,7 +23,6 @@ const AWS_SIGNING_ALGORITHMS = [
 const AWS_ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const;
 const OAEP_HASH = { RSAES_OAEP_SHA_1: { name: 'sha1', length: 20 }, RSAES_OAEP_SHA_256: { name: 'sha256', length: 32 } } as const;
 
-const encryptionContext = z.record(z.string(), z.string()).optional();
 const dryRun = z.boolean().optional();
 const recipient = z.strictObject({ KeyEncryptionAlgorithm: z.enum(['RSAES_OAEP_SHA_256']).optional(), AttestationDocument: blob(1, 262144).optional() }).optional();
 
@@ -61,6 +61,7 @@ function checkSigning(ctx: OpContext, key: KeyRecord, algorithm: string, message
 export const GetPublicKey = operation(z.strictObject({ KeyId: keyIdField, GrantTokens: grantTokens }), async (ctx, input) => {
   const key = ctx.key(input.KeyId, { aliases: true });
   ctx.requireEnabled(key);
+  if (isSymmetric(key)) throw new KmsError('UnsupportedOperationException', `${ctx.arns.key(key.keyId)} is a symmetric key: it has no public key.`);
   return {
     KeyId: ctx.arns.key(key.keyId),
     PublicKey: key.publicKey,
@@ -122,6 +123,12 @@ export const Verify = operation(z.strictObject({ ...signingInput, Signature: blo
   return { KeyId: ctx.arns.key(key.keyId), SignatureValid: true, SigningAlgorithm: input.SigningAlgorithm };
 });
 
+/** A symmetric key encrypts with SYMMETRIC_DEFAULT only (the default). */
+function symmetricAlgorithm(ctx: OpContext, key: KeyRecord, algorithm: string | undefined): void {
+  if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT')
+    throw new KmsError('InvalidKeyUsageException', `Algorithm ${algorithm} is incompatible with key spec ${key.keySpec} of ${ctx.arns.key(key.keyId)}; use SYMMETRIC_DEFAULT.`);
+}
+
 /** The OAEP algorithm for an ENCRYPT_DECRYPT key; SYMMETRIC_DEFAULT (the default) is not one. */
 function oaepAlgorithm(ctx: OpContext, key: KeyRecord, algorithm: string | undefined): EncryptionAlgorithm {
   const alg = algorithm ?? 'SYMMETRIC_DEFAULT';
@@ -158,6 +165,11 @@ export const Encrypt = operation(
   }),
   async (ctx, input) => {
     const key = usableKey(ctx, input.KeyId, 'ENCRYPT_DECRYPT');
+    if (isSymmetric(key)) {
+      symmetricAlgorithm(ctx, key, input.EncryptionAlgorithm);
+      const ciphertext = await sealWith(ctx, key, input.Plaintext, input.DryRun);
+      return { CiphertextBlob: b64(ciphertext), KeyId: ctx.arns.key(key.keyId), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+    }
     const algorithm = oaepAlgorithm(ctx, key, input.EncryptionAlgorithm);
     noEncryptionContext(input.EncryptionContext);
     const hash = OAEP_HASH[algorithm];
@@ -184,13 +196,17 @@ export const Decrypt = operation(
     DryRunModifiers: z.array(z.enum(['IGNORE_CIPHERTEXT'])).optional(),
   }),
   async (ctx, input) => {
-    if (input.KeyId === undefined) {
-      throw new KmsError('ValidationException', 'KeyId is required: mpchsm keys are asymmetric, and asymmetric ciphertext does not say which key made it');
+    if (input.Recipient) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported');
+    // Without a KeyId the ciphertext must be symmetric: its header names its key (as in AWS).
+    if (input.KeyId === undefined || isSymmetric(ctx.key(input.KeyId, { aliases: true }))) {
+      if (input.EncryptionAlgorithm !== undefined && input.EncryptionAlgorithm !== 'SYMMETRIC_DEFAULT')
+        throw new KmsError('InvalidKeyUsageException', `Algorithm ${input.EncryptionAlgorithm} is for asymmetric keys; a symmetric ciphertext takes SYMMETRIC_DEFAULT (and KeyId is required for asymmetric ones)`);
+      const { key, plaintext } = await openFor(ctx, input.KeyId, undefined, input.DryRun);
+      return { KeyId: ctx.arns.key(key.keyId), Plaintext: b64(plaintext), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
     }
     const key = usableKey(ctx, input.KeyId, 'ENCRYPT_DECRYPT');
     const algorithm = oaepAlgorithm(ctx, key, input.EncryptionAlgorithm);
     noEncryptionContext(input.EncryptionContext);
-    if (input.Recipient) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported');
     const ignoreCiphertext = input.DryRunModifiers?.includes('IGNORE_CIPHERTEXT') ?? false;
     const invalidCiphertext = () => new KmsError('InvalidCiphertextException', `The ciphertext is not a ${algorithm} ciphertext of ${ctx.arns.key(key.keyId)}.`);
     if (!(input.DryRun && ignoreCiphertext) && !ciphertextInRange(key, input.CiphertextBlob)) throw invalidCiphertext();

@@ -5,10 +5,12 @@ import { Decrypt, Encrypt, GenerateRandom, GetPublicKey, Sign, Verify } from './
 import { CancelKeyDeletion, CreateKey, DescribeKey, DisableKey, EnableKey, ListKeys, ScheduleKeyDeletion, UpdateKeyDescription } from './keys.js';
 import { GetKeyPolicy, ListKeyPolicies, PutKeyPolicy } from './policies.js';
 import { ListResourceTags, TagResource, UntagResource } from './tags.js';
+import { GenerateDataKey, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, GenerateDataKeyWithoutPlaintext, ReEncrypt } from './symmetric.js';
 
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription,
   GetPublicKey, Sign, Verify, Encrypt, Decrypt, GenerateRandom,
+  GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, ReEncrypt,
   CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
   TagResource, UntagResource, ListResourceTags,
   GetKeyPolicy, PutKeyPolicy, ListKeyPolicies,

@@ -2,7 +2,7 @@
 // CancelKeyDeletion, UpdateKeyDescription.
 import { z } from 'zod';
 import type { KeyRecord } from '../../keys.js';
-import { KEY_SPECS, isKeySpec, type KeySpec } from '../../../contract/keys/specs.js';
+import { KEY_SPECS, SYMMETRIC_KEY_SPEC, isKeySpec, type CreatableKeySpec, type KeySpec } from '../../../contract/keys/specs.js';
 import { operation, type OpContext } from '../context.js';
 import { KmsError } from '../errors.js';
 import { grantTokens, keyIdField, limitField, markerField, str } from '../input.js';
@@ -40,14 +40,19 @@ const USAGES: Readonly<Record<KeySpec, readonly KeyUsage[]>> = {
 
 const unsupported = (msg: string) => new KmsError('UnsupportedOperationException', msg);
 
-function chooseSpecAndUsage(input: { KeySpec?: string; CustomerMasterKeySpec?: string; KeyUsage?: KeyUsage }): { keySpec: KeySpec; keyUsage: KeyRecord['keyUsage'] } {
+function chooseSpecAndUsage(input: { KeySpec?: string; CustomerMasterKeySpec?: string; KeyUsage?: KeyUsage }): { keySpec: CreatableKeySpec; keyUsage: KeyRecord['keyUsage'] } {
   if (input.KeySpec && input.CustomerMasterKeySpec) {
     throw new KmsError('ValidationException', 'Specify KeySpec or the deprecated CustomerMasterKeySpec, not both');
   }
-  const spec = input.KeySpec ?? input.CustomerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
+  const spec = input.KeySpec ?? input.CustomerMasterKeySpec ?? SYMMETRIC_KEY_SPEC;
+  if (spec === SYMMETRIC_KEY_SPEC) {
+    // AWS's default usage for a symmetric key; the only one it has here (no GENERATE_VERIFY_MAC).
+    if (input.KeyUsage !== undefined && input.KeyUsage !== 'ENCRYPT_DECRYPT') throw new KmsError('ValidationException', `KeyUsage ${input.KeyUsage} is not valid for SYMMETRIC_DEFAULT keys; valid: ENCRYPT_DECRYPT`);
+    return { keySpec: spec, keyUsage: 'ENCRYPT_DECRYPT' };
+  }
   if (!isKeySpec(spec)) {
-    const why = spec === 'SYMMETRIC_DEFAULT' ? ' (the default when KeySpec is omitted)' : '';
-    throw unsupported(`mpchsm does not support ${spec} keys${why} yet; it supports KeySpec ${KEY_SPECS.join(', ')}`);
+    const why = spec.startsWith('HMAC_') ? ' (HMAC keys, GenerateMac and VerifyMac)' : '';
+    throw unsupported(`mpchsm does not support ${spec} keys${why} yet; it supports KeySpec ${[...KEY_SPECS, SYMMETRIC_KEY_SPEC].join(', ')}`);
   }
   if (!input.KeyUsage) throw new KmsError('ValidationException', `KeyUsage is required for ${spec} keys: specify ${USAGES[spec].filter((u) => u !== 'KEY_AGREEMENT').join(' or ')}`);
   if (!USAGES[spec].includes(input.KeyUsage)) throw new KmsError('ValidationException', `KeyUsage ${input.KeyUsage} is not valid for ${spec} keys; valid: ${USAGES[spec].join(', ')}`);
