@@ -33,8 +33,13 @@ export const keyRecordSchema = z.object({
   frost: publicPackageSchema.optional(),
   rsa: rsaPublicParamsSchema.optional(),
   ecdsa: ecdsaPublicSchema.optional(),
-  /** A symmetric key's materials after the first (`frost`): each rotation's, kept to decrypt what it sealed. */
-  materials: z.array(z.object({ version: z.number().int().min(2), frost: publicPackageSchema, createdAt: z.number(), rotationType: z.enum(['AUTOMATIC', 'ON_DEMAND']) })).optional(),
+  /**
+   * A symmetric key's materials after the first (`frost`), oldest first: each rotation's, under
+   * the id its ciphertexts name, kept to decrypt what it sealed. The last one seals.
+   */
+  materials: z.array(z.object({ id: z.number().int().min(2), frost: publicPackageSchema, createdAt: z.number(), rotationType: z.enum(['AUTOMATIC', 'ON_DEMAND']) })).optional(),
+  /** A symmetric key's automatic rotation: every `periodDays`, next at `next` (ms). */
+  rotation: z.object({ enabled: z.boolean(), periodDays: z.number().int().min(90).max(2560), next: z.number().optional() }).optional(),
 });
 export type KeyRecord = z.infer<typeof keyRecordSchema>;
 

@@ -21,6 +21,7 @@ import { resumeReshares } from './reshare-resume.js';
 import { resumeCreations, sweepPending } from './create-resume.js';
 import { recoverKeys } from './key-recovery.js';
 import { startHolderRepair } from './holder-repair.js';
+import { startKeyRotation } from './key-rotation.js';
 import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
 
@@ -55,12 +56,14 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
   const stopRepair = startHolderRepair(deps);
+  const stopRotation = startKeyRotation(deps);
   const anchor = startAuditAnchor(deps);
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
   const stop = () => {
     log.info('stopping');
     stopDeletion();
     stopRepair();
+    stopRotation();
     server.close();
     policy.close();
     // The closing checkpoint is anchored at the signers before the clients close.

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { ProtocolError } from '../signers/protocols/common.js';
-import type { PublicPackage } from '../signers/protocols/dkg.js';
+import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
 import { tprfCombine, type TprfResult } from '../signers/protocols/tprf.js';
 import { ClusterError, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
 import type { ClusterSessions } from './coordinator.js';
@@ -33,7 +33,8 @@ export class PrfCoordinator {
   /** F_k(input), 64 bytes, from t signers' checked partials. */
   evaluate(key: KeyRecord, r: PrfRequest): Promise<Uint8Array> {
     const pkg = materialPackage(key, r.material);
-    return this.cluster.runSession(key, async (plan) => {
+    // A material is held by the signers that made it (a rotation's: those active then).
+    return this.cluster.runSession({ ...key, holders: pkg.participants, threshold: pkg.threshold }, async (plan) => {
       const session = randomUUID();
       const ask = (c: SignerClient, opts: Parameters<SignerClient['call']>[2]) =>
         c.call(signerRoutes.tprf.evaluate, { keyId: key.keyId, material: r.material, session, evaluation: r.evaluation, evidence: r.evidence }, opts);
@@ -56,6 +57,13 @@ export class PrfCoordinator {
       return result.output;
     });
   }
+
+
+  /** A new material for a symmetric key under id `material`: DKG with every signer (a rotation). */
+  makeMaterial(key: KeyRecord, material: number, trace: Trace): Promise<PublicPackage> {
+    if (key.scheme !== 'tprf-ristretto255') throw new ClusterError('invalid-usage', `key ${key.keyId} is not a symmetric key: it does not rotate`);
+    return this.cluster.generate({ keyId: key.keyId, session: randomUUID() }, trace, signerRoutes.dkg, (common) => ({ ...common, suite: 'ristretto255', material }), (p) => publicPackageSchema.parse(p));
+  }
 }
 
 function badPartial(chosen: readonly SignerClient[], fault: ProtocolError): BadPartialError {
@@ -65,10 +73,10 @@ function badPartial(chosen: readonly SignerClient[], fault: ProtocolError): BadP
 
 /** The public package of one material of a symmetric key. */
 export function materialPackage(key: KeyRecord, material: number): PublicPackage {
-  const pkg = material === 1 ? key.frost : key.materials?.find((m) => m.version === material)?.frost;
+  const pkg = material === 1 ? key.frost : key.materials?.find((m) => m.id === material)?.frost;
   if (key.scheme !== 'tprf-ristretto255' || !pkg) throw new ClusterError('invalid-usage', `key ${key.keyId} has no symmetric key material ${material}`);
   return pkg;
 }
 
 /** The material a symmetric key seals with: its newest. */
-export const newestMaterial = (key: KeyRecord): number => Math.max(1, ...(key.materials ?? []).map((m) => m.version));
+export const newestMaterial = (key: KeyRecord): number => key.materials?.at(-1)?.id ?? 1;

@@ -9,8 +9,11 @@ import { keyIdSchema, sessionIdSchema, uuidSchema } from './relayed.js';
 export const FROST_PREPROCESS_MAX = 64;
 
 export const dkg = {
-  /** `suite` is narrowed by the signer to the protocol's group names. */
-  start: route('/v1/dkg/start', keygenStart({ suite: z.string() }), roundAnswer),
+  /**
+   * `suite` is narrowed by the signer to the protocol's group names. `material`: a new material
+   * (its id) of an existing symmetric key — a rotation — instead of a new key.
+   */
+  start: route('/v1/dkg/start', keygenStart({ suite: z.string(), material: z.number().int().min(2).max(0xffffffff).optional() }), roundAnswer),
   step: route('/v1/dkg/step', stepRequest, keygenAnswer),
 };
 

@@ -47,7 +47,8 @@ interface DkgSession {
   kind: 'dkg';
   keyId: string;
   state: DkgState;
-  pending: PendingKey;
+  /** What the DKG makes: a new key (authorised, pending), or a new material of a symmetric key. */
+  makes: { pending: PendingKey } | { material: number };
 }
 
 export class SignerService {
@@ -207,12 +208,19 @@ export class SignerService {
     const req = dkgStartRequest.parse(body);
     // DKG involves every admitted signer: a key exists only where all of them hold a share.
     this.relay.checkKeygenParticipants(req.participants, req.threshold);
-    if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     this.sessions.checkFree(req.session);
-    const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
-    if (DKG_SUITE_OF_SPEC[pending.keySpec] !== req.suite) throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
+    let makes: DkgSession['makes'];
+    if (req.material !== undefined) {
+      await this.prf.checkRotation(req.keyId, req.material, req.suite);
+      makes = { material: req.material };
+    } else {
+      if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
+      const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
+      if (DKG_SUITE_OF_SPEC[pending.keySpec] !== req.suite) throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
+      makes = { pending };
+    }
     const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
-    this.sessions.begin(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, pending });
+    this.sessions.begin(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, makes });
     return { outbound: this.relay.seal(`dkg:${req.keyId}`, step.outbound) };
   }
 
@@ -228,9 +236,10 @@ export class SignerService {
         this.sessions.put(req.session, { ...s, state: step.state });
         return { outbound: this.relay.seal(`dkg:${s.keyId}`, step.outbound) };
       }
+      if ('material' in s.makes) return { outbound: [], publicPackage: publicPackage(step.output), released: await this.prf.storeMaterial(s.keyId, s.makes.material, step.output) };
       // Stored (sealed, atomically) before we tell anyone the key exists.
       await this.store.put(keyRecord(s.keyId), encodeShareRecord(step.output));
-      const record = await this.guard.recordCreated(s.pending);
+      const record = await this.guard.recordCreated(s.makes.pending);
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
       return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId, ...record } };
@@ -264,6 +273,7 @@ export class SignerService {
   private async remove(keyId: string) {
     const existed = await this.store.delete(keyRecord(keyId));
     await this.store.delete(pendingName(keyId));
+    await this.prf.deleteMaterials(keyId);
     await this.guard.forgotten(keyId);
     this.keyIds.delete(keyId);
     this.rsa.forget(keyId);

@@ -1,6 +1,8 @@
 // A signer's part of the threshold PRF behind symmetric keys: one partial evaluation, with its
-// proof, of an input this signer derived from the client's signed request (guard/symmetric.ts).
-// Material 1 is the key's record (key.<id>); a rotation's material n its own record.
+// proof, of an input this signer derived from the client's signed request (guard/symmetric.ts);
+// and the materials rotations add. Material 1 is the key's record (key.<id>); a rotation's
+// material, made by DKG under a fresh id, is its own record, never overwritten: ciphertexts
+// sealed with it name it in their header, and it decrypts them for as long as the key exists.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
@@ -8,7 +10,9 @@ import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { digestHex } from '../../contract/signer-rpc/released.js';
 import { tprfPartial } from '../protocols/tprf.js';
 import type { PolicyGuard } from './guard/index.js';
-import { decodeShareRecord } from './key-records.js';
+import type { Released } from '../../contract/signer-rpc/released.js';
+import type { DkgKeyShare } from '../protocols/dkg.js';
+import { decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { keyRecordName } from './relay.js';
 import { RpcError, type Answer } from './rpc.js';
 import { protocolFailure } from './sessions.js';
@@ -27,6 +31,26 @@ export class PrfEvaluations {
 
   routes() {
     return { [tprf.evaluate.path]: (b: unknown) => this.evaluate(b) };
+  }
+
+  /** A rotation may add material `material` to `keyId`: a symmetric key, Enabled and committed here, that does not hold it yet. */
+  async checkRotation(keyId: string, material: number, suite: string): Promise<void> {
+    this.guard.checkRotation(keyId);
+    if (suite !== 'ristretto255') throw new RpcError(403, 'wrong-suite', `a symmetric key's material is not made by ${suite} key generation`);
+    if (await this.store.has(materialRecordName(keyId, material))) throw new RpcError(409, 'key-exists', `key ${keyId} already has material ${material} here`);
+  }
+
+  /** Stores a rotation's share (sealed, atomically, before anyone is told it exists); what the audit records. */
+  async storeMaterial(keyId: string, material: number, share: DkgKeyShare): Promise<Released> {
+    await this.store.put(materialRecordName(keyId, material), encodeShareRecord(share));
+    this.log.info({ keyId, material }, 'key material stored (rotation)');
+    return { output: 'key', keyId, operation: 'RotateKey', detail: { material: String(material) } };
+  }
+
+  /** A destroyed key's rotated materials go with it. */
+  async deleteMaterials(keyId: string): Promise<void> {
+    const prefix = `material.${keyId}.`;
+    for (const name of await this.store.list()) if (name.startsWith(prefix)) await this.store.delete(name);
   }
 
   private async evaluate(body: unknown): Promise<Answer<typeof tprf.evaluate>> {

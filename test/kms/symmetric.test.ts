@@ -8,6 +8,11 @@ import {
   DecryptCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
+  DisableKeyRotationCommand,
+  EnableKeyRotationCommand,
+  GetKeyRotationStatusCommand,
+  ListKeyRotationsCommand,
+  RotateKeyOnDemandCommand,
   EnableKeyCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
@@ -71,7 +76,7 @@ describe('SYMMETRIC_DEFAULT keys', () => {
       expect(new TextDecoder().decode(dec.Plaintext)).toBe('hello symmetric');
       expect(dec.KeyId).toMatch(new RegExp(`key/${keyA}$`));
     }
-    for (const EncryptionContext of [undefined, { purpose: 'test' }, { purpose: 'test', tenant: '8' }]) {
+    for (const EncryptionContext of [undefined, { purpose: 'test' }, { purpose: 'test', tenant: '8' }] as (Record<string, string> | undefined)[]) {
       expect((await awsError(app.send(new DecryptCommand({ CiphertextBlob: blob, ...(EncryptionContext ? { EncryptionContext } : {}) })))).name).toBe('InvalidCiphertextException');
     }
     // Two encryptions of the same plaintext differ (each its own nonce, hence key).
@@ -98,7 +103,7 @@ describe('SYMMETRIC_DEFAULT keys', () => {
     const n = await app.send(new GenerateDataKeyCommand({ KeyId: keyA, NumberOfBytes: 64 }));
     expect(n.Plaintext!.length).toBe(64);
     const wp = await app.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: keyA, KeySpec: 'AES_128' }));
-    expect(wp.Plaintext).toBeUndefined();
+    expect('Plaintext' in wp).toBe(false);
     expect((await app.send(new DecryptCommand({ CiphertextBlob: wp.CiphertextBlob! }))).Plaintext!.length).toBe(16);
     expect((await awsError(app.send(new GenerateDataKeyCommand({ KeyId: keyA })))).name).toBe('ValidationException');
   });
@@ -110,7 +115,7 @@ describe('SYMMETRIC_DEFAULT keys', () => {
     const sig = nodeSign('sha256', text('m'), createPrivateKey({ key: Buffer.from(priv), format: 'der', type: 'pkcs8' }));
     expect(nodeVerify('sha256', text('m'), createPublicKey({ key: Buffer.from(pair.PublicKey!), format: 'der', type: 'spki' }), sig)).toBe(true);
     const wp = await app.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: keyA, KeyPairSpec: 'ECC_NIST_EDWARDS25519' }));
-    expect(wp.PrivateKeyPlaintext).toBeUndefined();
+    expect('PrivateKeyPlaintext' in wp).toBe(false);
     const ed = (await app.send(new DecryptCommand({ CiphertextBlob: wp.PrivateKeyCiphertextBlob! }))).Plaintext!;
     expect(createPrivateKey({ key: Buffer.from(ed), format: 'der', type: 'pkcs8' }).asymmetricKeyType).toBe('ed25519');
   });
@@ -133,6 +138,40 @@ describe('SYMMETRIC_DEFAULT keys', () => {
     expect((await awsError(app.send(new DecryptCommand({ CiphertextBlob: blob })))).name).toBe('DisabledException');
     await admin.send(new EnableKeyCommand({ KeyId: keyB }));
     expect(new TextDecoder().decode((await app.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext)).toBe('kept');
+  });
+
+  it('rotation: on demand and enabled; old ciphertexts still decrypt, new ones use the new material', async () => {
+    const old = (await app.send(new EncryptCommand({ KeyId: keyA, Plaintext: text('before rotation') }))).CiphertextBlob!;
+    expect(await admin.send(new GetKeyRotationStatusCommand({ KeyId: keyA }))).toMatchObject({ KeyRotationEnabled: false });
+    await admin.send(new EnableKeyRotationCommand({ KeyId: keyA, RotationPeriodInDays: 90 }));
+    const status = await admin.send(new GetKeyRotationStatusCommand({ KeyId: keyA }));
+    expect(status).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 90 });
+    expect(status.NextRotationDate!.getTime()).toBeGreaterThan(Date.now() + 89 * 86_400_000);
+    expect((await admin.send(new ListKeyRotationsCommand({ KeyId: keyA }))).Rotations).toEqual([]);
+    await admin.send(new RotateKeyOnDemandCommand({ KeyId: keyA }));
+    await admin.send(new RotateKeyOnDemandCommand({ KeyId: keyA }));
+    const list = await admin.send(new ListKeyRotationsCommand({ KeyId: keyA, Limit: 1 }));
+    expect(list.Rotations).toHaveLength(1);
+    expect(list.Rotations![0]).toMatchObject({ RotationType: 'ON_DEMAND' });
+    expect(list.Truncated).toBe(true);
+    expect((await admin.send(new ListKeyRotationsCommand({ KeyId: keyA, Marker: list.NextMarker! }))).Rotations).toHaveLength(1);
+    // The old blob names material 1; a new one the newest material (header bytes 21..24).
+    const fresh = (await app.send(new EncryptCommand({ KeyId: keyA, Plaintext: text('after rotation') }))).CiphertextBlob!;
+    const material = (b: Uint8Array) => Buffer.from(b).readUInt32BE(21);
+    expect(material(old)).toBe(1);
+    expect(material(fresh)).not.toBe(1);
+    expect(new TextDecoder().decode((await app.send(new DecryptCommand({ CiphertextBlob: old }))).Plaintext)).toBe('before rotation');
+    expect(new TextDecoder().decode((await app.send(new DecryptCommand({ CiphertextBlob: fresh }))).Plaintext)).toBe('after rotation');
+    await admin.send(new DisableKeyRotationCommand({ KeyId: keyA }));
+    expect(await admin.send(new GetKeyRotationStatusCommand({ KeyId: keyA }))).toMatchObject({ KeyRotationEnabled: false });
+    expect(new TextDecoder().decode((await app.send(new DecryptCommand({ CiphertextBlob: fresh }))).Plaintext)).toBe('after rotation');
+  });
+
+  it('an asymmetric key does not rotate; an application may not rotate a key', async () => {
+    const rsa = (await admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    expect((await awsError(admin.send(new EnableKeyRotationCommand({ KeyId: rsa })))).name).toBe('UnsupportedOperationException');
+    expect((await awsError(admin.send(new RotateKeyOnDemandCommand({ KeyId: rsa })))).name).toBe('UnsupportedOperationException');
+    expect((await awsError(app.send(new RotateKeyOnDemandCommand({ KeyId: keyA })))).name).toBe('AccessDeniedException');
   });
 
   it('a key administrator may not encrypt, decrypt or make data keys', async () => {

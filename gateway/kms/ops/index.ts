@@ -5,12 +5,14 @@ import { Decrypt, Encrypt, GenerateRandom, GetPublicKey, Sign, Verify } from './
 import { CancelKeyDeletion, CreateKey, DescribeKey, DisableKey, EnableKey, ListKeys, ScheduleKeyDeletion, UpdateKeyDescription } from './keys.js';
 import { GetKeyPolicy, ListKeyPolicies, PutKeyPolicy } from './policies.js';
 import { ListResourceTags, TagResource, UntagResource } from './tags.js';
+import { DisableKeyRotation, EnableKeyRotation, GetKeyRotationStatus, ListKeyRotations, RotateKeyOnDemand } from './rotation.js';
 import { GenerateDataKey, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, GenerateDataKeyWithoutPlaintext, ReEncrypt } from './symmetric.js';
 
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription,
   GetPublicKey, Sign, Verify, Encrypt, Decrypt, GenerateRandom,
   GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, ReEncrypt,
+  EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations,
   CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
   TagResource, UntagResource, ListResourceTags,
   GetKeyPolicy, PutKeyPolicy, ListKeyPolicies,

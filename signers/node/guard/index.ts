@@ -41,7 +41,7 @@ import {
   type KeyState,
   type SelfIdentity,
 } from './state.js';
-import { authorizeSymmetric, type SymmetricGrant } from './symmetric.js';
+import { authorizeSymmetric, checkRotation, type SymmetricGrant } from './symmetric.js';
 import { authorizeUse, expectDigest, expectFrost, expectRsa, release, type Spend, type UseGrant, type UseRecord } from './use.js';
 
 export { rsaFingerprint, type UseGrant } from './use.js';
@@ -157,6 +157,9 @@ export class PolicyGuard {
   }
   authorizeSymmetric(req: { keyId: string; material: number; evaluation: number; evidence: unknown }): Promise<SymmetricGrant> {
     return authorizeSymmetric(this.s, req);
+  }
+  checkRotation(keyId: string): void {
+    checkRotation(this.s, keyId);
   }
   expectFrost(g: UseGrant, suite: string, messageHex: string): void {
     expectFrost(g, suite, messageHex);

@@ -74,8 +74,6 @@ export const keyStateSchema = z.strictObject({
   createdAt: z.number(),
   /** createdAt of the last approved proposal applied to the key: an older one is stale. */
   lastChange: z.number(),
-  /** A symmetric key's newest material version (what it seals with; absent: 1). Rotation advances it. */
-  material: z.number().int().min(1).optional(),
   /** PendingDeletion: when this signer may destroy its share (by its own clock, from when it applied the deletion). */
   deletionDate: z.number().optional(),
   /**

@@ -35,8 +35,10 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
   } else if (resolveKey(s, e.keyRef) !== req.keyId) {
     throw denied(`the request names key ${JSON.stringify(e.keyRef.slice(0, 300))}, not this key`);
   }
-  const material = e.kind === 'open' ? e.header.material : currentMaterial(key);
-  if (material !== req.material) throw denied(`the request ${e.kind === 'open' ? 'opens a blob of' : 'seals with'} material ${material} of this key, not ${req.material}`);
+  // Sealing may use any material this signer holds (tprf.ts loads it): the newest is the
+  // gateway's choice, as rotation happens on its word; opening, only the blob's.
+  const material = e.kind === 'open' ? e.header.material : req.material;
+  if (material !== req.material) throw denied(`the request opens a blob of material ${material} of this key, not ${req.material}`);
   const d = authorize({ principal: principalInput(s, ev.principal), operation: e.action, key: keyInput(s, key), context: { algorithm: 'SYMMETRIC_DEFAULT' }, governance: s.governance, now });
   if (!d.allowed) throw denied(d.reason);
   // ReEncrypt's two evaluations are two uses of one signed request, each spent once.
@@ -58,5 +60,13 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
   };
 }
 
-/** The material a key seals with now: its newest. */
-export const currentMaterial = (key: { material?: number | undefined }): number => key.material ?? 1;
+/**
+ * A rotation (a new material by DKG) comes on the gateway's word, as EnableKey does: it only adds
+ * material, so it can neither decrypt anything nor lose a ciphertext. The key must be a
+ * committed, Enabled symmetric key here.
+ */
+export function checkRotation(s: GuardState, keyId: string): void {
+  const key = keyState(s, keyId);
+  if (key.keySpec !== SYMMETRIC_KEY_SPEC) throw new RpcError(403, 'invalid-usage', `key ${keyId} is a ${key.keySpec} key: only symmetric keys rotate`);
+  if (key.state !== 'Enabled' || key.pending) throw new RpcError(403, 'invalid-state', `key ${keyId} is ${key.pending ? 'not committed' : key.state} at this signer`);
+}
