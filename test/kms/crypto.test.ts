@@ -105,8 +105,6 @@ describe('CreateKey and DescribeKey', () => {
 
   it('answers specs mpchsm does not support with UnsupportedOperationException', async () => {
     const cases: { KeySpec?: KeySpec; KeyUsage?: KeyUsageType }[] = [
-      {}, // SYMMETRIC_DEFAULT, AWS's default
-      { KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' },
       { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' },
       { KeySpec: 'ML_DSA_44', KeyUsage: 'SIGN_VERIFY' },
       { KeySpec: 'SM2', KeyUsage: 'SIGN_VERIFY' },
@@ -273,11 +271,12 @@ describe('Encrypt and Decrypt (RSAES_OAEP)', () => {
     expect(aboveModulus.name).toBe('InvalidCiphertextException');
   });
 
-  it('needs an OAEP algorithm, an ENCRYPT_DECRYPT key, a KeyId, and no encryption context', async () => {
+  it('needs an OAEP algorithm, an ENCRYPT_DECRYPT key, a KeyId (without one a ciphertext must be symmetric), and no encryption context', async () => {
     expect((await awsError(app.send(new EncryptCommand({ KeyId: rsaEnc, Plaintext: text('x') })))).name).toBe('InvalidKeyUsageException');
     expect((await awsError(app.send(new EncryptCommand({ KeyId: rsaSign, Plaintext: text('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('InvalidKeyUsageException');
     expect((await awsError(app.send(new EncryptCommand({ KeyId: ed, Plaintext: text('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('InvalidKeyUsageException');
-    expect((await awsError(app.send(new DecryptCommand({ CiphertextBlob: new Uint8Array(256), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('ValidationException');
+    expect((await awsError(app.send(new DecryptCommand({ CiphertextBlob: new Uint8Array(256), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('InvalidKeyUsageException');
+    expect((await awsError(app.send(new DecryptCommand({ CiphertextBlob: new Uint8Array(256) })))).name).toBe('InvalidCiphertextException');
     const ctx = await awsError(app.send(new EncryptCommand({ KeyId: rsaEnc, Plaintext: text('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', EncryptionContext: { purpose: 'test' } })));
     expect(ctx.name).toBe('ValidationException');
     expect((await awsError(app.send(new EncryptCommand({ KeyId: rsaEnc, Plaintext: new Uint8Array(0), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('ValidationException');
@@ -285,9 +284,10 @@ describe('Encrypt and Decrypt (RSAES_OAEP)', () => {
 });
 
 describe('GenerateRandom', () => {
-  it('validates 1 to 1024 bytes; no role may call it (policy/roles.ts)', async () => {
+  it('validates 1 to 1024 bytes; applications may call it (policy/roles.ts)', async () => {
     for (const NumberOfBytes of [0, 1025]) expect((await awsError(app.send(new GenerateRandomCommand({ NumberOfBytes })))).name).toBe('ValidationException');
-    for (const name of ['app', 'admin1', 'auditor']) {
+    expect((await app.send(new GenerateRandomCommand({ NumberOfBytes: 32 }))).Plaintext!.length).toBe(32);
+    for (const name of ['admin1', 'auditor']) {
       const e = await awsError(kmsClient(tc, name).send(new GenerateRandomCommand({ NumberOfBytes: 32 })));
       expect([e.name, e.message]).toEqual(['AccessDeniedException', expect.stringContaining('[missing: kms:GenerateRandom]')]);
     }

@@ -12,6 +12,16 @@ import {
   DeleteAliasCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
+  DisableKeyRotationCommand,
+  EnableKeyRotationCommand,
+  GenerateDataKeyCommand,
+  GenerateDataKeyPairCommand,
+  GenerateDataKeyPairWithoutPlaintextCommand,
+  GenerateDataKeyWithoutPlaintextCommand,
+  GetKeyRotationStatusCommand,
+  ListKeyRotationsCommand,
+  ReEncryptCommand,
+  RotateKeyOnDemandCommand,
   EnableKeyCommand,
   EncryptCommand,
   GenerateRandomCommand,
@@ -38,6 +48,8 @@ import { auditEntries, createKey, failure, kms } from './helpers.js';
 let tc: TestCluster;
 let sk: string; // Ed25519 signing key, default policy
 let ek: string; // RSA encryption key, default policy
+let yk: string; // symmetric key, default policy
+let yblob: Uint8Array;
 let ciphertext: Uint8Array;
 let signature: Uint8Array;
 let account: string;
@@ -69,7 +81,17 @@ const ROWS: Row[] = [
   { op: 'Verify', call: (c) => c.send(new VerifyCommand({ KeyId: sk, Message: message, Signature: signature, SigningAlgorithm: 'ED25519_SHA_512' })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
   { op: 'Encrypt', call: (c) => c.send(new EncryptCommand({ KeyId: ek, Plaintext: message, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
   { op: 'Decrypt', call: (c) => c.send(new DecryptCommand({ KeyId: ek, CiphertextBlob: ciphertext, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
-  { op: 'GenerateRandom', call: (c) => c.send(new GenerateRandomCommand({ NumberOfBytes: 8 })), expect: { admin: 'denied', app: 'denied', auditor: 'denied' } },
+  { op: 'GenerateRandom', call: (c) => c.send(new GenerateRandomCommand({ NumberOfBytes: 8 })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
+  { op: 'GenerateDataKey', call: (c) => c.send(new GenerateDataKeyCommand({ KeyId: yk, NumberOfBytes: 32 })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
+  { op: 'GenerateDataKeyWithoutPlaintext', call: (c) => c.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: yk, KeySpec: 'AES_256' })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
+  { op: 'GenerateDataKeyPair', call: (c) => c.send(new GenerateDataKeyPairCommand({ KeyId: yk, KeyPairSpec: 'ECC_NIST_P256' })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
+  { op: 'GenerateDataKeyPairWithoutPlaintext', call: (c) => c.send(new GenerateDataKeyPairWithoutPlaintextCommand({ KeyId: yk, KeyPairSpec: 'ECC_NIST_P256' })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
+  { op: 'ReEncrypt', call: (c) => c.send(new ReEncryptCommand({ CiphertextBlob: yblob, DestinationKeyId: yk })), expect: { admin: 'denied', app: 'ok', auditor: 'denied' } },
+  { op: 'EnableKeyRotation', call: (c) => c.send(new EnableKeyRotationCommand({ KeyId: yk })), expect: { admin: 'ok', app: 'denied', auditor: 'denied' } },
+  { op: 'DisableKeyRotation', call: (c) => c.send(new DisableKeyRotationCommand({ KeyId: yk })), expect: { admin: 'ok', app: 'denied', auditor: 'denied' } },
+  { op: 'GetKeyRotationStatus', call: (c) => c.send(new GetKeyRotationStatusCommand({ KeyId: yk })), expect: { admin: 'ok', app: 'denied', auditor: 'ok' } },
+  { op: 'RotateKeyOnDemand', call: (c) => c.send(new RotateKeyOnDemandCommand({ KeyId: yk })), expect: { admin: 'ok', app: 'denied', auditor: 'denied' } },
+  { op: 'ListKeyRotations', call: (c) => c.send(new ListKeyRotationsCommand({ KeyId: yk })), expect: { admin: 'ok', app: 'denied', auditor: 'ok' } },
   { op: 'CreateAlias', call: (c) => c.send(new CreateAliasCommand({ AliasName: `alias/${unique('a')}`, TargetKeyId: sk })), expect: { admin: 'ok', app: 'denied', auditor: 'denied' } },
   {
     op: 'UpdateAlias',
@@ -116,6 +138,8 @@ beforeAll(async () => {
   signature = (await app.send(new SignCommand({ KeyId: sk, Message: message, SigningAlgorithm: 'ED25519_SHA_512' }))).Signature!;
   ciphertext = (await app.send(new EncryptCommand({ KeyId: ek, Plaintext: message, EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }))).CiphertextBlob!;
   account = (await app.send(new DescribeKeyCommand({ KeyId: sk }))).KeyMetadata!.AWSAccountId!;
+  yk = await createKey(tc, {});
+  yblob = (await app.send(new EncryptCommand({ KeyId: yk, Plaintext: message }))).CiphertextBlob!;
 }, 180_000);
 
 afterAll(async () => {
