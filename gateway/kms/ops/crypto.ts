@@ -1,7 +1,7 @@
 // GetPublicKey, Sign, Verify, Encrypt, Decrypt, GenerateRandom. Sign and Decrypt run a session
-// on t signers (the cluster verifies the result before releasing it); Verify and Encrypt need
-// only the public key and run here.
-import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+// on t signers (the cluster verifies the result before releasing it), GenerateRandom combines t
+// signers' contributions; Verify and Encrypt need only the public key and run here.
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { z } from 'zod';
 import { DecodeError } from '../../../signers/protocols/rsa/padding.js';
 import type { KeyRecord } from '../../keys.js';
@@ -233,9 +233,14 @@ function ciphertextInRange(key: KeyRecord, c: Uint8Array): boolean {
 
 export const GenerateRandom = operation(
   z.strictObject({ NumberOfBytes: z.number().int().min(1).max(1024), CustomKeyStoreId: str(1, 64).optional(), Recipient: recipient }),
-  async (_ctx, input) => {
+  async (ctx, input) => {
     if (input.CustomKeyStoreId !== undefined) throw new KmsError('CustomKeyStoreNotFoundException', 'mpchsm has no custom key stores; omit CustomKeyStoreId');
     if (input.Recipient) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported');
-    return { Plaintext: b64(randomBytes(input.NumberOfBytes)) };
+    try {
+      // t signers' contributions, each for this signed request (gateway/random.ts).
+      return { Plaintext: b64(await ctx.deps.cluster.generateRandom({ numberOfBytes: input.NumberOfBytes, trace: ctx.trace, evidence: ctx.requestEvidence()?.evidence })) };
+    } catch (e) {
+      throw ctx.clusterFailure(e);
+    }
   },
 );
