@@ -105,6 +105,14 @@ describe('a lying gateway, at real signers', () => {
     expect((await contribute(signers[1]!, 32, evidence)).contribution).not.toBe(first.contribution);
   });
 
+  it('the same request twice at once: one contribution, one refusal', async () => {
+    const evidence = await ask(64);
+    const both = await Promise.allSettled([contribute(signers[2]!, 64, evidence), contribute(signers[2]!, 64, evidence)]);
+    expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = both.find((r) => r.status === 'rejected');
+    expect(String((refused as PromiseRejectedResult | undefined)?.reason)).toMatch(/already used \(replay\)/);
+  });
+
   it('no evidence, a signed request for another operation, another size or a tampered body: refused by every signer, and recorded', async () => {
     const sign = await appRequest(tc, 'TrentService.Sign', { KeyId: randomUUID(), Message: Buffer.from('m').toString('base64'), SigningAlgorithm: 'ED25519_SHA_512' });
     const forSixteen = await ask(16);

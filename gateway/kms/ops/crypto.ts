@@ -7,6 +7,7 @@ import { DecodeError } from '../../../signers/protocols/rsa/padding.js';
 import type { KeyRecord } from '../../keys.js';
 import { SIGNING_ALGORITHMS_BY_SPEC, kmsSigningMessage, type MessageType, type SigningAlgorithm } from '../../../contract/keys/specs.js';
 import { parseSpki } from '../../../contract/keys/spki.js';
+import { RANDOM_MAX_BYTES } from '../../../contract/signer-rpc/random.js';
 import { VerifyError, checkSigningRequest, verifySignature } from '../../verify.js';
 import { operation, type OpContext } from '../context.js';
 import { KmsError } from '../errors.js';
@@ -232,7 +233,7 @@ function ciphertextInRange(key: KeyRecord, c: Uint8Array): boolean {
 }
 
 export const GenerateRandom = operation(
-  z.strictObject({ NumberOfBytes: z.number().int().min(1).max(1024), CustomKeyStoreId: str(1, 64).optional(), Recipient: recipient }),
+  z.strictObject({ NumberOfBytes: z.number().int().min(1).max(RANDOM_MAX_BYTES), CustomKeyStoreId: str(1, 64).optional(), Recipient: recipient }),
   async (ctx, input) => {
     if (input.CustomKeyStoreId !== undefined) throw new KmsError('CustomKeyStoreNotFoundException', 'mpchsm has no custom key stores; omit CustomKeyStoreId');
     if (input.Recipient) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported');
