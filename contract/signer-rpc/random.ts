@@ -7,7 +7,7 @@ import { uuidSchema } from './relayed.js';
 
 /** The bytes each signer contributes: 256 bits, so one honest signer makes the output unpredictable. */
 export const RANDOM_CONTRIBUTION_BYTES = 32;
-/** AWS's bounds on GenerateRandom's NumberOfBytes. */
+/** AWS's upper bound on GenerateRandom's NumberOfBytes. */
 export const RANDOM_MAX_BYTES = 1024;
 
 export const random = {
