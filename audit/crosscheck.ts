@@ -47,6 +47,7 @@ const CLAIMS: Readonly<Record<string, string>> = {
   'pkcs11.sign': 'Sign',
   Decrypt: 'Decrypt',
   'pkcs11.decrypt': 'Decrypt',
+  GenerateRandom: 'GenerateRandom',
   CreateKey: 'CreateKey',
   'pkcs11.generate_key_pair': 'CreateKey',
   'pkcs11.create_object': 'CreateKey',

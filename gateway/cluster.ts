@@ -27,6 +27,7 @@ import { type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { EcdsaCoordinator } from './ecdsa.js';
 import { FrostCoordinator } from './frost.js';
 import { PrfCoordinator } from './tprf.js';
+import { gatherRandom, type RandomRequest } from './random.js';
 import { SerialQueue } from './serial-queue.js';
 import type { ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
 import { ClusterError, traceOf, type Trace } from './cluster-outcome.js';
@@ -339,6 +340,15 @@ export class Cluster implements ClusterSessions {
   async decrypt(req: { keyId: string; algorithm: EncryptionAlgorithm; ciphertext: Uint8Array; trace?: Trace; evidence?: RequestEvidence }): Promise<Uint8Array> {
     const key = this.usableKey(req.keyId, 'ENCRYPT_DECRYPT');
     return this.rsa.decrypt(key, req.algorithm, req.ciphertext, req.trace ?? { signers: [] }, req.evidence);
+  }
+
+  /** GenerateRandom: contributions of t of the active signers, combined (random.ts); it names no key. */
+  async generateRandom(req: RandomRequest): Promise<Uint8Array> {
+    try {
+      return await this.planner.run([...this.clients.keys()], this.config.threshold, (plan) => gatherRandom(plan, req), (what) => this.log.warn(what));
+    } catch (e) {
+      throw this.asClusterError(e, 'GenerateRandom');
+    }
   }
 
   /** One answer from any of the signers `ids` (authentication), hedged like a session's phase. */

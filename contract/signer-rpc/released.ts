@@ -3,7 +3,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 
 export interface Released {
   output: 'partial' | 'key';
-  keyId: string;
+  /** The key used; none for an account operation (GenerateRandom). */
+  keyId?: string;
   algorithm?: string;
   /** Digest of what was signed or decrypted (hex); never the message itself. */
   digest?: string;

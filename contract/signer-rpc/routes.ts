@@ -10,8 +10,9 @@ import { dkg, frost } from './frost.js';
 import { keys } from './keys.js';
 import { auth, policy } from './policy.js';
 import { posture } from './posture.js';
+import { random } from './random.js';
 import { reshare } from './reshare.js';
 import { rsa } from './rsa.js';
 import { tprf } from './tprf.js';
 
-export const signerRoutes = { dkg, frost, ecdsa, rsa, tprf, keys, reshare, auth, policy, admission, audit, posture };
+export const signerRoutes = { dkg, frost, ecdsa, rsa, tprf, random, keys, reshare, auth, policy, admission, audit, posture };

@@ -72,7 +72,7 @@ export class EcdsaSessions {
       [keygen.start.path]: (b: unknown) => this.keygenStart(b),
       [keygen.step.path]: async (b: unknown) => {
         const r = await this.keygenStep(b);
-        if (r.released) onKeyStored(r.released.keyId);
+        if (r.released?.keyId) onKeyStored(r.released.keyId);
         return r;
       },
       [sign.start.path]: (b: unknown) => this.signStart(b),

@@ -21,6 +21,7 @@ import { RsaShares } from './rsa.js';
 import { protocolFailure, SessionTable } from './sessions.js';
 import { FrostSigning } from './frost.js';
 import { PrfEvaluations } from './tprf.js';
+import { randomRoutes } from './random.js';
 import { SYMMETRIC_KEY_SPEC } from '../../contract/keys/specs.js';
 import { inventory } from './inventory.js';
 import { Posture } from './posture.js';
@@ -114,6 +115,7 @@ export class SignerService {
       [dkg.step.path]: (b) => this.dkgStep(b),
       ...this.frost.routes(),
       ...this.prf.routes(),
+      ...randomRoutes(this.guard),
       [rsa.install.path]: async (b) => this.installed(await this.rsa.install(b)),
       [rsa.partial.path]: (b) => this.rsa.partial(b),
       [keys.forget.path]: (b) => this.forget(b),

@@ -7,7 +7,6 @@ import {
   DecryptCommand,
   DescribeKeyCommand,
   EncryptCommand,
-  GenerateRandomCommand,
   GetPublicKeyCommand,
   ListKeysCommand,
   SignCommand,
@@ -280,17 +279,6 @@ describe('Encrypt and Decrypt (RSAES_OAEP)', () => {
     const ctx = await awsError(app.send(new EncryptCommand({ KeyId: rsaEnc, Plaintext: text('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256', EncryptionContext: { purpose: 'test' } })));
     expect(ctx.name).toBe('ValidationException');
     expect((await awsError(app.send(new EncryptCommand({ KeyId: rsaEnc, Plaintext: new Uint8Array(0), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })))).name).toBe('ValidationException');
-  });
-});
-
-describe('GenerateRandom', () => {
-  it('validates 1 to 1024 bytes; applications may call it (policy/roles.ts)', async () => {
-    for (const NumberOfBytes of [0, 1025]) expect((await awsError(app.send(new GenerateRandomCommand({ NumberOfBytes })))).name).toBe('ValidationException');
-    expect((await app.send(new GenerateRandomCommand({ NumberOfBytes: 32 }))).Plaintext!.length).toBe(32);
-    for (const name of ['admin1', 'auditor']) {
-      const e = await awsError(kmsClient(tc, name).send(new GenerateRandomCommand({ NumberOfBytes: 32 })));
-      expect([e.name, e.message]).toEqual(['AccessDeniedException', expect.stringContaining('[missing: kms:GenerateRandom]')]);
-    }
   });
 });
 

@@ -1,10 +1,10 @@
 // Issue #20: with two of three signers SIGSTOPped, every KMS request that needs the signers
 // fails within the documented bound (docs/operations.md "Liveness": quorumWaitMs 4 s + 0.5 s;
 // README: 5 s) as DependencyTimeoutException (HTTP 503), with the SDK's retries off — also the
-// first, whose new connections meet a hung signer's TLS handshake, and CreateKey, which needs
-// every signer; requests that need one signer only, to authenticate (GetPublicKey, DescribeKey,
-// Verify), still answer at once.
-import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, SignCommand, VerifyCommand, type KMSClient } from '@aws-sdk/client-kms';
+// first, whose new connections meet a hung signer's TLS handshake, CreateKey, which needs every
+// signer, and GenerateRandom, which needs t; requests that need one signer only, to authenticate
+// (GetPublicKey, DescribeKey, Verify), still answer at once.
+import { CreateKeyCommand, DescribeKeyCommand, GenerateRandomCommand, GetPublicKeyCommand, SignCommand, VerifyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { createKey } from '../policy-cluster/helpers.js';
@@ -106,6 +106,15 @@ describe('two of three signers hung (SIGSTOP), SDK retries off', () => {
     await hangTwo(app);
     const r = await timed(() => admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' })));
     console.log(`CreateKey: ${r.name} ${r.status} after ${r.ms} ms`);
+    expect(r.name).toBe('DependencyTimeoutException');
+    expect(r.status).toBe(503);
+    expect(r.ms).toBeLessThan(BOUND_MS);
+  }, 60_000);
+
+  it(`GenerateRandom (t signers' contributions): DependencyTimeoutException (503) within ${BOUND_MS} ms`, async () => {
+    await hangTwo(app);
+    const r = await timed(() => app.send(new GenerateRandomCommand({ NumberOfBytes: 32 })));
+    console.log(`GenerateRandom: ${r.name} ${r.status} after ${r.ms} ms`);
     expect(r.name).toBe('DependencyTimeoutException');
     expect(r.status).toBe(503);
     expect(r.ms).toBeLessThan(BOUND_MS);

@@ -3,7 +3,7 @@
 // the gateway keeps serving after every one, the log holds one line per request and no body,
 // and a lost quorum is the retryable DependencyTimeoutException. The application's requests are
 // authenticated by a signer (the gateway holds no application secret) with the same answers.
-// Requests here are ListKeys, which an application may call (GenerateRandom is no role's).
+// Requests here are ListKeys, which an application may call without the signers.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';

@@ -11,7 +11,7 @@ import type { UnauthenticatedTally } from '../../unauthenticated.js';
 import { KmsError } from '../errors.js';
 import type { KmsMiddleware, KmsRequest } from './state.js';
 
-const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'signature', Decrypt: 'plaintext', CreateKey: 'key', RefreshKeyShares: 'key' };
+const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'signature', Decrypt: 'plaintext', GenerateRandom: 'plaintext', CreateKey: 'key', RefreshKeyShares: 'key' };
 
 /** Who asked what, on which key and message: the intent's account, and the outcome's. */
 const described = (r: KmsRequest, principal: Principal | undefined, source: string) =>

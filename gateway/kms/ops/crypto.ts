@@ -1,12 +1,13 @@
 // GetPublicKey, Sign, Verify, Encrypt, Decrypt, GenerateRandom. Sign and Decrypt run a session
-// on t signers (the cluster verifies the result before releasing it); Verify and Encrypt need
-// only the public key and run here.
-import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+// on t signers (the cluster verifies the result before releasing it), GenerateRandom combines t
+// signers' contributions; Verify and Encrypt need only the public key and run here.
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { z } from 'zod';
 import { DecodeError } from '../../../signers/protocols/rsa/padding.js';
 import type { KeyRecord } from '../../keys.js';
 import { SIGNING_ALGORITHMS_BY_SPEC, kmsSigningMessage, type MessageType, type SigningAlgorithm } from '../../../contract/keys/specs.js';
 import { parseSpki } from '../../../contract/keys/spki.js';
+import { RANDOM_MAX_BYTES } from '../../../contract/signer-rpc/random.js';
 import { VerifyError, checkSigningRequest, verifySignature } from '../../verify.js';
 import { operation, type OpContext } from '../context.js';
 import { KmsError } from '../errors.js';
@@ -232,10 +233,15 @@ function ciphertextInRange(key: KeyRecord, c: Uint8Array): boolean {
 }
 
 export const GenerateRandom = operation(
-  z.strictObject({ NumberOfBytes: z.number().int().min(1).max(1024), CustomKeyStoreId: str(1, 64).optional(), Recipient: recipient }),
-  async (_ctx, input) => {
+  z.strictObject({ NumberOfBytes: z.number().int().min(1).max(RANDOM_MAX_BYTES), CustomKeyStoreId: str(1, 64).optional(), Recipient: recipient }),
+  async (ctx, input) => {
     if (input.CustomKeyStoreId !== undefined) throw new KmsError('CustomKeyStoreNotFoundException', 'mpchsm has no custom key stores; omit CustomKeyStoreId');
     if (input.Recipient) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported');
-    return { Plaintext: b64(randomBytes(input.NumberOfBytes)) };
+    try {
+      // t signers' contributions, each for this signed request (gateway/random.ts).
+      return { Plaintext: b64(await ctx.deps.cluster.generateRandom({ numberOfBytes: input.NumberOfBytes, trace: ctx.trace, evidence: ctx.requestEvidence()?.evidence })) };
+    } catch (e) {
+      throw ctx.clusterFailure(e);
+    }
   },
 );

@@ -13,7 +13,7 @@ import { denied } from './state.js';
 import type { UseGrant } from './use.js';
 import type { AuthorizePresigned } from '../ecdsa.js';
 
-type Route = (body: unknown) => Promise<{ released?: { output: string; keyId: string }; [k: string]: unknown }>;
+type Route = (body: unknown) => Promise<{ released?: { output: string; keyId?: string }; [k: string]: unknown }>;
 const ECDSA_SPECS: Readonly<Record<string, string>> = ECDSA_CURVE_OF_SPEC;
 const GRANT_TTL_MS = 120_000;
 const { ecdsa } = signerRoutes;

@@ -1,8 +1,8 @@
 // The signer's own policy check: what lets each signer refuse a compromised gateway. PolicyGuard
 // is its one face, enrolled into and loaded from this signer's sealed store (state.ts), over the
 // concerns beside it: principals (registry.ts), the governance and approvals (governance.ts),
-// keys and aliases (keys.ts), Sign and Decrypt (use.ts), numbered changes (changes.ts), and the
-// signers admitted and retired (peers.ts). ecdsa-routes.ts puts it in front of threshold ECDSA.
+// keys and aliases (keys.ts), Sign and Decrypt (use.ts), GenerateRandom (random.ts), numbered
+// changes (changes.ts), and the signers admitted and retired (peers.ts). ecdsa-routes.ts puts it in front of threshold ECDSA.
 import path from 'node:path';
 import { z } from 'zod';
 import type { AuditLog } from '../../../audit/log.js';
@@ -41,6 +41,7 @@ import {
   type KeyState,
   type SelfIdentity,
 } from './state.js';
+import { authorizeRandom, releaseRandom, type RandomGrant } from './random.js';
 import { authorizeSymmetric, checkRotation, type SymmetricGrant } from './symmetric.js';
 import { authorizeUse, expectDigest, expectFrost, expectRsa, release, type Spend, type UseGrant, type UseRecord } from './use.js';
 
@@ -160,6 +161,13 @@ export class PolicyGuard {
   }
   checkRotation(keyId: string): void {
     checkRotation(this.s, keyId);
+  }
+  /** GenerateRandom, which names no key (random.ts): authorised, then spent once. */
+  authorizeRandom(req: { session: string; numberOfBytes: number; evidence: unknown }): Promise<RandomGrant> {
+    return authorizeRandom(this.s, req);
+  }
+  releaseRandom(g: RandomGrant): Promise<UseRecord> {
+    return releaseRandom(this.s, g);
   }
   expectFrost(g: UseGrant, suite: string, messageHex: string): void {
     expectFrost(g, suite, messageHex);

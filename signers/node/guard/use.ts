@@ -18,22 +18,26 @@ import { denied, evidenceHashOf, firstIssue, saveLedger, type GuardState, type K
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
-/** What a use this signer authorised spends when its output is released (`release`). */
-export interface Spend {
-  keyId: string;
-  /** The key as the client named it in the evidence. */
-  keyRef: string;
+/** What a request this signer authorised spends when its output is released (`release`): its replay id. */
+export interface AccountSpend {
   principal: string;
   operation: UseRecord['operation'];
   /** The client's request, as forwarded (its hash goes to the audit entry). */
   evidence: unknown;
-  /** What the key is applied to: the message, ciphertext or PRF input. */
-  payload: Uint8Array;
   replayId: string;
   replayUntil: number;
-  nonces: { nonce: string; expiresAt: number }[];
   approvedBy: string[];
   governanceVersion: number;
+}
+
+/** What a use of a key spends beside: a rate-limit token, per-signature approvals; and what it records. */
+export interface Spend extends AccountSpend {
+  keyId: string;
+  /** The key as the client named it in the evidence. */
+  keyRef: string;
+  /** What the key is applied to: the message, ciphertext or PRF input. */
+  payload: Uint8Array;
+  nonces: { nonce: string; expiresAt: number }[];
 }
 
 /** A Sign/Decrypt this signer has authorised, until its output is released. */
@@ -43,11 +47,12 @@ export interface UseGrant extends Spend {
 
 /** What a release adds to the signer's audit entry: who asked, for what, and who approved. */
 export interface UseRecord {
-  operation: Use['operation'] | SymmetricOperation;
+  operation: Use['operation'] | SymmetricOperation | 'GenerateRandom';
   principal: { name: string };
-  keyRef: string;
+  /** The key as the client named it; none for an account operation. */
+  keyRef?: string;
   /** SHA-256 of the Message or CiphertextBlob (a symmetric key's: of the PRF input), as the gateway records it too. */
-  digest: string;
+  digest?: string;
   evidenceHash: string;
   policy: { version: number; approvals: string[] };
   /** A repeat of a request released before (served again, spending nothing). */
@@ -117,30 +122,33 @@ export async function authorizeUse(s: GuardState, keyId: string, raw: unknown): 
 }
 
 /**
- * Consumes what an authorised request spends — its replay id, per-signature approval
- * nonces (sealed), a rate-limit token — durably, immediately before its output leaves this
- * signer. A repeat of a request released before spends nothing again.
+ * Consumes what an authorised request spends — its replay id, and for a key's use its
+ * per-signature approval nonces (sealed) and a rate-limit token — durably, immediately before its
+ * output leaves this signer. A repeat of a request released before spends nothing again.
  */
-export async function release(s: GuardState, g: Spend, fingerprint: string): Promise<UseRecord> {
+export async function release(s: GuardState, g: Spend | AccountSpend, fingerprint: string): Promise<UseRecord> {
   const now = Date.now();
+  const use = 'keyId' in g ? g : undefined;
   const prior = s.replays.get(g.replayId, now);
   if (!prior) {
-    for (const n of g.nonces) if (s.ledger.nonces[n.nonce] !== undefined) throw denied(`a signature approval (nonce ${n.nonce}) was already used`);
-    const bucket = rateLimit(s, keyState(s, g.keyId), now, true);
-    for (const n of g.nonces) s.ledger.nonces[n.nonce] = n.expiresAt;
+    const nonces = use?.nonces ?? [];
+    for (const n of nonces) if (s.ledger.nonces[n.nonce] !== undefined) throw denied(`a signature approval (nonce ${n.nonce}) was already used`);
+    const bucket = use && rateLimit(s, keyState(s, use.keyId), now, true);
+    for (const n of nonces) s.ledger.nonces[n.nonce] = n.expiresAt;
     await Promise.all([
-      s.replays.record(g.replayId, { fingerprint, until: g.replayUntil, nonces: g.nonces.map((n) => n.nonce) }, bucket && { keyId: g.keyId, state: bucket }),
-      g.nonces.length ? saveLedger(s) : undefined,
+      s.replays.record(g.replayId, { fingerprint, until: g.replayUntil, nonces: nonces.map((n) => n.nonce) }, use && bucket && { keyId: use.keyId, state: bucket }),
+      nonces.length ? saveLedger(s) : undefined,
     ]);
   }
-  s.used.add(g.keyId);
-  // A key's first use commits it (guard/keys.ts): a key that released anything is never forgotten.
-  if (s.keys.get(g.keyId)?.pending) await commitKey(s, g.keyId);
+  if (use) {
+    s.used.add(use.keyId);
+    // A key's first use commits it (guard/keys.ts): a key that released anything is never forgotten.
+    if (s.keys.get(use.keyId)?.pending) await commitKey(s, use.keyId);
+  }
   return {
     operation: g.operation,
     principal: { name: g.principal },
-    keyRef: g.keyRef,
-    digest: digestHex(g.payload),
+    ...(use && { keyRef: use.keyRef, digest: digestHex(use.payload) }),
     evidenceHash: evidenceHashOf(g.evidence),
     policy: { version: g.governanceVersion, approvals: g.approvedBy },
     ...(prior ? { detail: { repeat: true } } : {}),
