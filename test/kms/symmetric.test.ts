@@ -167,6 +167,15 @@ describe('SYMMETRIC_DEFAULT keys', () => {
     expect(new TextDecoder().decode((await app.send(new DecryptCommand({ CiphertextBlob: fresh }))).Plaintext)).toBe('after rotation');
   });
 
+  it('a refresh of a symmetric key\'s shares (mpchsm key refresh) keeps every ciphertext decrypting', async () => {
+    const blob = (await app.send(new EncryptCommand({ KeyId: keyB, Plaintext: text('across a refresh') }))).CiphertextBlob!;
+    const out = JSON.parse((await tc.mpchsm('key', 'refresh', keyB, '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(out).toEqual({ KeyId: keyB, Holders: [1, 2, 3] });
+    expect(new TextDecoder().decode((await app.send(new DecryptCommand({ CiphertextBlob: blob }))).Plaintext)).toBe('across a refresh');
+    const after = (await app.send(new EncryptCommand({ KeyId: keyB, Plaintext: text('after') }))).CiphertextBlob!;
+    expect(new TextDecoder().decode((await app.send(new DecryptCommand({ CiphertextBlob: after }))).Plaintext)).toBe('after');
+  });
+
   it('an asymmetric key does not rotate; an application may not rotate a key', async () => {
     const rsa = (await admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
     expect((await awsError(admin.send(new EnableKeyRotationCommand({ KeyId: rsa })))).name).toBe('UnsupportedOperationException');
