@@ -60,8 +60,8 @@ export class PrfEvaluations {
     const { share } = decodeShareRecord(raw, 'frost');
     const grant = await this.guard.authorizeSymmetric(req);
     try {
-      const partial = tprfPartial(share, req.session, grant.payload, randomBytes);
-      const asked = await this.guard.release(grant, `tprf:${digestHex(grant.payload)}`);
+      const partial = tprfPartial(share, req.session, grant.input, randomBytes);
+      const asked = await this.guard.release(grant, `tprf:${digestHex(grant.input)}`);
       this.log.info({ keyId: req.keyId, material: req.material, operation: grant.operation }, 'PRF partial released');
       return { partial, released: { output: 'partial', keyId: req.keyId, algorithm: 'tprf-ristretto255', ...asked } };
     } catch (e) {

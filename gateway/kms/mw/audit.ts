@@ -11,7 +11,16 @@ import type { UnauthenticatedTally } from '../../unauthenticated.js';
 import { KmsError } from '../errors.js';
 import type { KmsMiddleware, KmsRequest } from './state.js';
 
-const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = { Sign: 'signature', Decrypt: 'plaintext', GenerateRandom: 'plaintext', CreateKey: 'key', RefreshKeyShares: 'key' };
+const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = {
+  Sign: 'signature',
+  Decrypt: 'plaintext',
+  GenerateRandom: 'plaintext',
+  GenerateDataKey: 'plaintext',
+  GenerateDataKeyPair: 'plaintext',
+  CreateKey: 'key',
+  RefreshKeyShares: 'key',
+  RotateKeyOnDemand: 'key',
+};
 
 /** Who asked what, on which key and message: the intent's account, and the outcome's. */
 const described = (r: KmsRequest, principal: Principal | undefined, source: string) =>

@@ -7,6 +7,7 @@
 // chooses it either.
 import { generateKeyPairSync, hkdfSync } from 'node:crypto';
 import { z } from 'zod';
+import { canonicalJson } from '../../../contract/canonical.js';
 import { CiphertextError, openBlob, sealBlob } from '../../../contract/keys/ciphertext.js';
 import { SYMMETRIC_KEY_SPEC } from '../../../contract/keys/specs.js';
 import { evaluationInput, evaluationsOf, headerOf, requestSignature, SymmetricRequestError, type Evaluation, type SymmetricOperation } from '../../../policy/index.js';
@@ -48,7 +49,8 @@ function symmetricKey(ctx: OpContext, ref: string, action?: 'ReEncryptFrom' | 'R
 async function evaluate(ctx: OpContext, key: KeyRecord, e: Evaluation, index: number): Promise<{ output: Uint8Array; headerBytes: Uint8Array }> {
   const material = e.kind === 'open' ? e.header.material : newestMaterial(key);
   const input = evaluationInput(e, key.keyId, material);
-  ctx.noteRequest(SYMMETRIC_KEY_SPEC, input);
+  // The signers' audit entries name the whole client request by its SHA-256; so does the gateway's.
+  ctx.noteRequest(SYMMETRIC_KEY_SPEC, new TextEncoder().encode(canonicalJson(ctx.extras.evidence)));
   try {
     const output = await ctx.deps.cluster.prf.evaluate(key, { material, evaluation: index, input, evidence: ctx.extras.evidence, trace: ctx.trace });
     return { output, headerBytes: headerOf(e, key.keyId, material).headerBytes };

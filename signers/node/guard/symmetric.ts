@@ -5,6 +5,7 @@
 // the key is Enabled here and a SYMMETRIC_DEFAULT key, the request names it by this signer's own
 // tables, `authorize` allows the request's action under this signer's key policy, the rate
 // limit allows it, and the request is spent when the partial leaves (use.ts `release`).
+import { canonicalJson } from '../../../contract/canonical.js';
 import { SYMMETRIC_KEY_SPEC } from '../../../contract/keys/specs.js';
 import { authorize, evaluationInput, verifySymmetricEvidence, type SymmetricOperation } from '../../../policy/index.js';
 import { RpcError } from '../rpc.js';
@@ -17,6 +18,7 @@ import { rateLimit, type Spend } from './use.js';
 export interface SymmetricGrant extends Spend {
   operation: SymmetricOperation;
   material: number;
+  input: Uint8Array;
 }
 
 export async function authorizeSymmetric(s: GuardState, req: { keyId: string; material: number; evaluation: number; evidence: unknown }): Promise<SymmetricGrant> {
@@ -50,7 +52,9 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
     principal: ev.principal,
     operation: ev.operation,
     evidence: req.evidence,
-    payload: evaluationInput(e, req.keyId, material),
+    // The audit names the whole request (ReEncrypt's two evaluations, one request), as the gateway does.
+    payload: new TextEncoder().encode(canonicalJson(req.evidence)),
+    input: evaluationInput(e, req.keyId, material),
     material,
     replayId,
     replayUntil: ev.replayUntil,

@@ -35,7 +35,7 @@ export interface Spend extends AccountSpend {
   keyId: string;
   /** The key as the client named it in the evidence. */
   keyRef: string;
-  /** What the key is applied to: the message, ciphertext or PRF input. */
+  /** What the audit names by its SHA-256: the message, the ciphertext, or (symmetric keys) the client's request. */
   payload: Uint8Array;
   nonces: { nonce: string; expiresAt: number }[];
 }
