@@ -6,12 +6,14 @@
 // gateway obtains the data key of exactly the blob and context a client asked about: it cannot
 // decrypt with no request, another operation's request, another key, a dry run, a principal the
 // key does not allow, or a request it edited; cannot turn an Encrypt or GenerateDataKey into the
-// data key of an existing blob; a repeat of a request is that request again; ReEncrypt is
-// checked at each key for its own half.
+// data key of an existing blob, whichever material of a rotated key it names; a repeat of a
+// Decrypt is that request again; ReEncrypt is checked at each key for its own half. One
+// it.fails marks what the signers do not enforce yet: a sealing request repeated with another
+// material is served as a "repeat" with a different output.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DecryptCommand, DisableKeyCommand, EncryptCommand, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
+import { DecryptCommand, DisableKeyCommand, EncryptCommand, PutKeyPolicyCommand, RotateKeyOnDemandCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { encodeHeader, openBlob, parseBlob, prfInput, sealBlob, type EncryptionContext } from '../../contract/keys/ciphertext.js';
@@ -26,7 +28,7 @@ import { appRequest, approved, auditEntries, createKey, kms, refusal, signUse, s
 
 let tc: TestCluster;
 let signers: SignerClient[];
-const keys = { a: '', b: '', revoked: '', encDec: '', limited: '', ed: '' };
+const keys = { a: '', b: '', revoked: '', encDec: '', limited: '', rotated: '', ed: '' };
 
 const text = (s: string) => new TextEncoder().encode(s);
 const b64 = (b: Uint8Array | string) => Buffer.from(b).toString('base64');
@@ -51,23 +53,27 @@ function keyPolicy(appActions: string[], mpchsm?: object): string {
 const evaluate = (c: SignerClient, keyId: string, evidence: unknown, o: { material?: number; evaluation?: number; session?: string } = {}) =>
   c.call(signerRoutes.tprf.evaluate, { keyId, material: o.material ?? 1, session: o.session ?? randomUUID(), evaluation: o.evaluation ?? 0, evidence });
 
-/** A key's public package, from the gateway's key record (what the gateway checks partials with). */
-const publicPackage = (keyId: string) => publicPackageSchema.parse(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')).frost);
+/** The gateway's record of a key: its public packages (what the gateway checks partials with) and its rotations' materials. */
+const keyRecord = (keyId: string) => JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')) as { frost: unknown; materials?: { id: number; frost: unknown }[] };
+const publicPackage = (keyId: string, material = 1) => {
+  const r = keyRecord(keyId);
+  return publicPackageSchema.parse(material === 1 ? r.frost : r.materials?.find((m) => m.id === material)?.frost);
+};
 
 /** Asks `chosen` for their partials and combines them against `input` (tprfCombine throws on bad partials). */
-async function prf(keyId: string, input: Uint8Array, evidence: unknown, chosen = [signers[0]!, signers[2]!], evaluation = 0) {
+async function prf(keyId: string, input: Uint8Array, evidence: unknown, o: { chosen?: SignerClient[]; evaluation?: number; material?: number } = {}) {
   const session = randomUUID();
-  const partials = [];
-  for (const c of chosen) partials.push((await evaluate(c, keyId, evidence, { session, evaluation })).partial);
-  return tprfCombine(publicPackage(keyId), session, input, partials);
+  const partials: unknown[] = [];
+  for (const c of o.chosen ?? [signers[0]!, signers[2]!]) partials.push((await evaluate(c, keyId, evidence, { session, evaluation: o.evaluation ?? 0, material: o.material ?? 1 })).partial);
+  return tprfCombine(publicPackage(keyId, o.material), session, input, partials);
 }
 
 /** The PRF input of an existing blob under `ctx` (the open evaluation). */
 const openInput = (blob: Uint8Array, ctx: EncryptionContext) => prfInput(parseBlob(blob).headerBytes, ctx);
 
 /** The header and PRF input of the blob a sealing request makes: its nonce comes from the request's own SigV4 signature. */
-function sealed(keyId: string, evidence: Evidence, operation: SymmetricOperation, index: number, ctx: EncryptionContext) {
-  const headerBytes = encodeHeader({ keyId, material: 1, nonce: sealNonce(requestSignature(evidence)!, operation, index) });
+function sealed(keyId: string, evidence: Evidence, operation: SymmetricOperation, index: number, ctx: EncryptionContext, material = 1) {
+  const headerBytes = encodeHeader({ keyId, material, nonce: sealNonce(requestSignature(evidence)!, operation, index) });
   return { headerBytes, input: prfInput(headerBytes, ctx) };
 }
 
@@ -89,6 +95,7 @@ beforeAll(async () => {
   keys.revoked = await createKey(tc, SYMMETRIC);
   keys.encDec = await createKey(tc, { ...SYMMETRIC, Policy: keyPolicy(['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey']) });
   keys.limited = await createKey(tc, { ...SYMMETRIC, Policy: keyPolicy(['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], { rateLimit: { perMinute: 1, burst: 2 } }) });
+  keys.rotated = await createKey(tc, SYMMETRIC);
   keys.ed = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
 }, 300_000);
 
@@ -167,7 +174,7 @@ describe('Encrypt and GenerateDataKey give no existing blob’s data key', () =>
       const body = operation === 'Encrypt' ? { KeyId: keys.a, Plaintext: b64('anything'), EncryptionContext: context } : { KeyId: keys.a, KeySpec: 'AES_256', EncryptionContext: context };
       const evidence = await appRequest(tc, `TrentService.${operation}`, body);
       const session = randomUUID();
-      const partials = [];
+      const partials: unknown[] = [];
       for (const c of [signers[0]!, signers[1]!]) partials.push((await evaluate(c, keys.a, evidence, { session })).partial);
       // Against the existing blob's input every partial's proof fails, each naming its signer.
       let fault: unknown;
@@ -197,7 +204,7 @@ describe('Encrypt and GenerateDataKey give no existing blob’s data key', () =>
     const second = (await evaluate(c, keys.a, evidence, { session: randomUUID() })).partial as { payload: { evaluated: string } };
     // k_i·HashToGroup(input): the same element in another session, so the same input.
     expect(second.payload.evaluated).toBe(first.payload.evaluated);
-    await refusedByAll(keys.a, evidence, /seals with material 1 of this key, not 2|holds no share of material 2/, { material: 2 });
+    await refusedByAll(keys.a, evidence, /holds no share of material 2 of key/, { material: 2 });
     await refusedByAll(keys.a, evidence, /the Encrypt request asks for 1 evaluation\(s\), not #1/, { evaluation: 1 });
     await refusedByAll(keys.b, evidence, /names key .*, not this key/);
     // No member of the route names a nonce or an input: one added is refused unread.
@@ -212,12 +219,12 @@ describe('repeats', () => {
     // Played through by hand: the Encrypt spends the first of the key's two tokens at these two signers.
     const encrypt = await appRequest(tc, 'TrentService.Encrypt', { KeyId: keys.limited, Plaintext: b64('once'), EncryptionContext: context });
     const own = sealed(keys.limited, encrypt, 'Encrypt', 0, context);
-    const blob = sealBlob((await prf(keys.limited, own.input, encrypt, pair)).output, own.headerBytes, context, text('rate-limited secret'));
+    const blob = sealBlob((await prf(keys.limited, own.input, encrypt, { chosen: pair })).output, own.headerBytes, context, text('rate-limited secret'));
 
     const decrypt = await appRequest(tc, 'TrentService.Decrypt', { CiphertextBlob: b64(blob), EncryptionContext: context });
     const input = openInput(blob, context);
-    const first = await prf(keys.limited, input, decrypt, pair);
-    const again = await prf(keys.limited, input, decrypt, pair);
+    const first = await prf(keys.limited, input, decrypt, { chosen: pair });
+    const again = await prf(keys.limited, input, decrypt, { chosen: pair });
     expect(again.output).toEqual(first.output);
     expect(openBlob(again.output, blob, context)).toEqual(text('rate-limited secret'));
     // Another request is another use: the key's burst of two is spent at both signers.
@@ -244,7 +251,7 @@ describe('ReEncrypt: each key checks its own half', () => {
     const blob = await encrypted(keys.a, 'moving');
     const body = { CiphertextBlob: b64(blob), SourceEncryptionContext: context, DestinationKeyId: keys.encDec, DestinationEncryptionContext: context };
     const evidence = await appRequest(tc, 'TrentService.ReEncrypt', body);
-    const source = await prf(keys.a, openInput(blob, context), evidence, [signers[0]!, signers[2]!], 0);
+    const source = await prf(keys.a, openInput(blob, context), evidence);
     expect(openBlob(source.output, blob, context)).toEqual(text('moving'));
     await refusedByAll(keys.encDec, evidence, /principal app is not allowed kms:ReEncryptTo on key .*: the key policy grants .* no kms:ReEncryptTo/, { evaluation: 1 });
     // The destination's evaluation is not the source's, nor at the source key.
@@ -256,9 +263,45 @@ describe('ReEncrypt: each key checks its own half', () => {
     const evidence = await appRequest(tc, 'TrentService.ReEncrypt', { CiphertextBlob: b64(blob), SourceEncryptionContext: context, DestinationKeyId: keys.a, DestinationEncryptionContext: context });
     await refusedByAll(keys.encDec, evidence, /principal app is not allowed kms:ReEncryptFrom on key .*: the key policy grants .* no kms:ReEncryptFrom/, { evaluation: 0 });
     const destination = sealed(keys.a, evidence, 'ReEncrypt', 1, context);
-    expect((await prf(keys.a, destination.input, evidence, [signers[1]!, signers[2]!], 1)).faults).toEqual([]);
+    expect((await prf(keys.a, destination.input, evidence, { chosen: [signers[1]!, signers[2]!], evaluation: 1 })).faults).toEqual([]);
     const decrypt = await appRequest(tc, 'TrentService.Decrypt', { CiphertextBlob: b64(blob), EncryptionContext: context });
     expect(openBlob((await prf(keys.encDec, openInput(blob, context), decrypt)).output, blob, context)).toEqual(text('staying'));
+  });
+});
+
+describe('rotation', () => {
+  /** The key's newest material: the one its rotation made. */
+  const newest = () => keyRecord(keys.rotated).materials!.at(-1)!.id;
+
+  it('an old blob opens with its own material only; a sealing request, with either material, gives no existing blob’s key', async () => {
+    const old = await encrypted(keys.rotated, 'before rotation');
+    await kms(tc, 'admin1').send(new RotateKeyOnDemandCommand({ KeyId: keys.rotated }));
+    const material = newest();
+    const decrypt = await appRequest(tc, 'TrentService.Decrypt', { CiphertextBlob: b64(old), EncryptionContext: context });
+    await refusedByAll(keys.rotated, decrypt, new RegExp(`opens a blob of material 1 of this key, not ${material}`), { material });
+    expect(openBlob((await prf(keys.rotated, openInput(old, context), decrypt)).output, old, context)).toEqual(text('before rotation'));
+    for (const m of [material, 1]) {
+      const encrypt = await appRequest(tc, 'TrentService.Encrypt', { KeyId: keys.rotated, Plaintext: b64('new'), EncryptionContext: context });
+      const session = randomUUID();
+      const partials: unknown[] = [];
+      for (const c of [signers[0]!, signers[1]!]) partials.push((await evaluate(c, keys.rotated, encrypt, { session, material: m })).partial);
+      expect(() => tprfCombine(publicPackage(keys.rotated, m), session, openInput(old, context), partials), `material ${m}`).toThrow(/proof of correct evaluation does not verify/);
+      expect(tprfCombine(publicPackage(keys.rotated, m), session, sealed(keys.rotated, encrypt, 'Encrypt', 0, context, m).input, partials).faults).toEqual([]);
+    }
+  }, 120_000);
+
+  // Found by this suite: a sealing request names no material, and the replay ledger does not
+  // compare a repeat's input with the first release's (the fingerprint it records), so one
+  // signed Encrypt/GenerateDataKey sealed again with another material of the key is served as
+  // a "repeat": a second, different PRF output (audited as a repeat with another digest),
+  // spending no rate token. No existing blob's key leaks (the nonce is still the request's),
+  // but a repeat should be the same evaluation, as a Decrypt's is.
+  it.fails('a repeat of a sealing request is the same evaluation: the same Encrypt sealed with another material is refused', async () => {
+    const material = newest();
+    const encrypt = await appRequest(tc, 'TrentService.Encrypt', { KeyId: keys.rotated, Plaintext: b64('once'), EncryptionContext: context });
+    expect((await prf(keys.rotated, sealed(keys.rotated, encrypt, 'Encrypt', 0, context, material).input, encrypt, { material })).faults).toEqual([]);
+    // At the two signers that released it (a third never saw the request: there it is a first use).
+    for (const c of [signers[0]!, signers[2]!]) expect((await refusal(evaluate(c, keys.rotated, encrypt, { material: 1 }))).message, c.name).toMatch(/repeat|already used|material/);
   });
 });
 
