@@ -7,10 +7,11 @@
 // decrypt with no request, another operation's request, another key, a dry run, a principal the
 // key does not allow, or a request it edited; cannot turn an Encrypt or GenerateDataKey into the
 // data key of an existing blob, whichever material of a rotated key it names; a repeat of a
-// Decrypt is that request again; ReEncrypt is checked at each key for its own half. One
-// it.fails marks what the signers do not enforce yet: a sealing request repeated with another
-// material is served as a "repeat" with a different output.
-import { randomUUID } from 'node:crypto';
+// Decrypt is that request again; ReEncrypt is checked at each key for its own half. Two
+// it.fails mark what the signers do not enforce yet: a sealing request repeated with another
+// material is served as a "repeat" with a different output; a rotation's material can be
+// overwritten by a second key generation for its id started before the first ended.
+import { randomInt, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DecryptCommand, DisableKeyCommand, EncryptCommand, PutKeyPolicyCommand, RotateKeyOnDemandCommand } from '@aws-sdk/client-kms';
@@ -18,9 +19,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { encodeHeader, openBlob, parseBlob, prfInput, sealBlob, type EncryptionContext } from '../../contract/keys/ciphertext.js';
 import { digestHex } from '../../contract/signer-rpc/released.js';
+import type { Relayed } from '../../contract/signer-rpc/relayed.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { requestSignature, sealNonce, type Evidence, type SymmetricOperation } from '../../policy/index.js';
-import { ProtocolError } from '../../signers/protocols/common.js';
+import { inboxOf, ProtocolError } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
 import { tprfCombine } from '../../signers/protocols/tprf.js';
 import type { TestCluster } from '../helpers/cluster.js';
@@ -302,6 +304,43 @@ describe('rotation', () => {
     expect((await prf(keys.rotated, sealed(keys.rotated, encrypt, 'Encrypt', 0, context, material).input, encrypt, { material })).faults).toEqual([]);
     // At the two signers that released it (a third never saw the request: there it is a first use).
     for (const c of [signers[0]!, signers[2]!]) expect((await refusal(evaluate(c, keys.rotated, encrypt, { material: 1 }))).message, c.name).toMatch(/repeat|already used|material/);
+  });
+
+  // Found by this suite: a signer refuses a material id it already holds only when a key
+  // generation starts (tprf.ts checkRotation); storeMaterial then writes over whatever is there.
+  // Two generations started for the same new id before either ends: the second replaces the
+  // first's shares when it ends, and a blob sealed with the first in between no longer opens —
+  // against "never overwritten" (signers/node/tprf.ts) and "nor lose a ciphertext"
+  // (guard/symmetric.ts checkRotation). A compromised gateway can so destroy ciphertexts that
+  // clients already decrypted back.
+  it.fails('a material is never overwritten: a blob sealed with a new material still opens after a second generation for its id', async () => {
+    const material = randomInt(0x1000_0000, 0xffff_ffff);
+    const start = (session: string) => ({ session, keyId: keys.rotated, suite: 'ristretto255', material, participants: signers.map((c) => c.id), threshold: 2 });
+    const begin = async (session: string) => (await Promise.all(signers.map((c) => c.call(signerRoutes.dkg.start, start(session))))).flatMap((a) => a.outbound);
+    const finish = async (session: string, messages: Relayed[]) => {
+      let answers: { outbound: Relayed[]; publicPackage?: unknown }[] = [];
+      for (let round = 0; round < 2; round++) {
+        answers = await Promise.all(signers.map((c) => c.call(signerRoutes.dkg.step, { session, inbound: inboxOf(messages, c.id) })));
+        messages = answers.flatMap((a) => a.outbound);
+      }
+      return publicPackageSchema.parse(answers[0]!.publicPackage);
+    };
+    const [first, second] = [randomUUID(), randomUUID()];
+    const [toFirst, toSecond] = [await begin(first), await begin(second)];
+    const pkg = await finish(first, toFirst);
+    // Sealed with the first generation's material, as a gateway would for an app's Encrypt.
+    const encrypt = await appRequest(tc, 'TrentService.Encrypt', { KeyId: keys.rotated, Plaintext: b64('kept'), EncryptionContext: context });
+    const own = sealed(keys.rotated, encrypt, 'Encrypt', 0, context, material);
+    const combine = async (evidence: unknown, input: Uint8Array) => {
+      const session = randomUUID();
+      const partials: unknown[] = [];
+      for (const c of [signers[0]!, signers[2]!]) partials.push((await evaluate(c, keys.rotated, evidence, { session, material })).partial);
+      return tprfCombine(pkg, session, input, partials).output;
+    };
+    const blob = sealBlob(await combine(encrypt, own.input), own.headerBytes, context, text('kept'));
+    await finish(second, toSecond).catch(() => undefined);
+    const decrypt = await appRequest(tc, 'TrentService.Decrypt', { CiphertextBlob: b64(blob), EncryptionContext: context });
+    expect(openBlob(await combine(decrypt, openInput(blob, context)), blob, context)).toEqual(text('kept'));
   });
 });
 
