@@ -14,18 +14,19 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DecryptCommand, DisableKeyCommand, EncryptCommand, PutKeyPolicyCommand, RotateKeyOnDemandCommand } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, DecryptCommand, DisableKeyCommand, EncryptCommand, PutKeyPolicyCommand, RotateKeyOnDemandCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { encodeHeader, openBlob, parseBlob, prfInput, sealBlob, type EncryptionContext } from '../../contract/keys/ciphertext.js';
 import { digestHex } from '../../contract/signer-rpc/released.js';
 import type { Relayed } from '../../contract/signer-rpc/relayed.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { requestSignature, sealNonce, type Evidence, type SymmetricOperation } from '../../policy/index.js';
+import { requestSignature, sealNonce, sigv4Evidence, type Evidence, type SymmetricOperation } from '../../policy/index.js';
 import { inboxOf, ProtocolError } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
 import { tprfCombine } from '../../signers/protocols/tprf.js';
 import type { TestCluster } from '../helpers/cluster.js';
+import { signRequest } from '../kms/sign-request.js';
 import { appRequest, approved, auditEntries, createKey, kms, refusal, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
@@ -137,6 +138,11 @@ describe('Decrypt: the data key of exactly the blob and context a client asked a
     // The client named key b for a blob of key a: no signer opens it with either key.
     const named = await appRequest(tc, 'TrentService.Decrypt', decryptBody(blob, { KeyId: keys.b }));
     await refusedByAll(keys.a, named, new RegExp(`the request names key "${keys.b}", not the ciphertext's key`));
+    // An Encrypt through an alias is used only for the key the alias names at the signers.
+    await kms(tc, 'admin1').send(new CreateAliasCommand({ AliasName: 'alias/ledger-b', TargetKeyId: keys.b }));
+    const viaAlias = await appRequest(tc, 'TrentService.Encrypt', { KeyId: 'alias/ledger-b', Plaintext: b64('x'), EncryptionContext: context });
+    await refusedByAll(keys.a, viaAlias, /the request names key "alias\/ledger-b", not this key/);
+    expect((await prf(keys.b, sealed(keys.b, viaAlias, 'Encrypt', 0, context).input, viaAlias)).faults).toEqual([]);
     await refusedByAll(keys.a, evidence, /holds no share of material 2 of key/, { material: 2 });
     await refusedByAll(keys.a, evidence, /the Decrypt request asks for 1 evaluation\(s\), not #1/, { evaluation: 1 });
   });
@@ -164,6 +170,13 @@ describe('Decrypt: the data key of exactly the blob and context a client asked a
     await refusedByAll(keys.a, edited(decryptBody(blob, { EncryptionContext: { tenant: '8', purpose: 'payroll' } })), why);
     await refusedByAll(keys.a, edited(decryptBody(blob, { EncryptionContext: {} })), why);
     await refusedByAll(keys.a, edited(decryptBody(other)), why);
+    // Nor can it hold a request back for later, or date one ahead: more than 5 minutes is refused.
+    const p = tc.principal('app');
+    const later = await signRequest(
+      { accessKeyId: p.AWS_ACCESS_KEY_ID, secretAccessKey: p.AWS_SECRET_ACCESS_KEY },
+      { host: new URL(tc.endpoint).host, target: 'TrentService.Decrypt', body: JSON.stringify(decryptBody(blob)), date: new Date(Date.now() + 6 * 60_000) },
+    );
+    await refusedByAll(keys.a, sigv4Evidence({ method: 'POST', path: '/', headers: later.headers, body: later.body }), /more than 5 minutes from/);
     // The unedited request still works: the refusals were for the edits.
     expect(openBlob((await prf(keys.a, openInput(blob, context), evidence)).output, blob, context)).toEqual(text('the real one'));
   });
@@ -206,6 +219,8 @@ describe('Encrypt and GenerateDataKey give no existing blob’s data key', () =>
     const second = (await evaluate(c, keys.a, evidence, { session: randomUUID() })).partial as { payload: { evaluated: string } };
     // k_i·HashToGroup(input): the same element in another session, so the same input.
     expect(second.payload.evaluated).toBe(first.payload.evaluated);
+    // A material the key does not have is refused (a rotated key's older material names another
+    // header, with the same nonce: see 'rotation').
     await refusedByAll(keys.a, evidence, /holds no share of material 2 of key/, { material: 2 });
     await refusedByAll(keys.a, evidence, /the Encrypt request asks for 1 evaluation\(s\), not #1/, { evaluation: 1 });
     await refusedByAll(keys.b, evidence, /names key .*, not this key/);
@@ -354,8 +369,18 @@ describe('key state', () => {
   it('every signer recorded the refusals as what they were', () => {
     for (const c of signers) {
       const refused = auditEntries(tc, c.name).filter((e) => e.outcome === 'refused').map((e) => String(e.reason));
-      for (const why of [/malformed evidence/, /TrentService\.Sign, not a symmetric/, /the ciphertext is of key/, /dry run/, /key administrators never/, /SigV4 signature does not verify|x-amz-content-sha256/, /kms:ReEncryptTo/, /kms:ReEncryptFrom/, /disabled/])
+      for (const why of [/malformed evidence/, /alias\/ledger-b/, /more than 5 minutes/, /TrentService\.Sign, not a symmetric/, /the ciphertext is of key/, /dry run/, /key administrators never/, /SigV4 signature does not verify|x-amz-content-sha256/, /kms:ReEncryptTo/, /kms:ReEncryptFrom/, /disabled/])
         expect(refused.some((r) => why.test(r)), `${c.name}: ${why}`).toBe(true);
     }
   });
+
+  it('audit verify shows the partials this gateway obtained off its own books', async () => {
+    const r = await tc.mpchsm('audit', 'verify', '--dir', tc.dir).then(
+      (ok) => ({ code: 0, out: ok.stdout }),
+      (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, out: e.stdout ?? '' }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/missing-gateway-entry|the gateway's log has no entry for this request/);
+    expect(r.out).toMatch(/audit verify: FAILED/);
+  }, 60_000);
 });
