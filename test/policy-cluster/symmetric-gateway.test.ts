@@ -4,8 +4,8 @@
 // derives the PRF input from the client's request — the blob header of a Decrypt, a nonce from
 // the SigV4 signature of an Encrypt/GenerateDataKey, the request's encryption context — so the
 // gateway obtains the data key of exactly the blob and context a client asked about: it cannot
-// decrypt with no request, another operation's request, another key, a dry run, a principal the
-// key does not allow, or a request it edited; cannot turn an Encrypt or GenerateDataKey into the
+// decrypt with no request, another operation's request, another key (an alias included), a dry
+// run, a principal the key does not allow, a request it edited or dated ahead; cannot turn an Encrypt or GenerateDataKey into the
 // data key of an existing blob, whichever material of a rotated key it names; a repeat of a
 // Decrypt is that request again; ReEncrypt is checked at each key for its own half. Two
 // it.fails mark what the signers do not enforce yet: a sealing request repeated with another
