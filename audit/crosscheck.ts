@@ -59,6 +59,7 @@ const CLAIMS: Readonly<Record<string, string>> = {
   'pkcs11.create_object': 'CreateKey',
   ReshareKey: 'ReshareKey',
   RefreshKeyShares: 'ReshareKey',
+  RotateKeyOnDemand: 'RotateKey',
 };
 const BY_OUTPUT: Readonly<Record<string, string>> = { signature: 'Sign', plaintext: 'Decrypt' };
 const claimedOperation = (g: EventEntry | IntentEntry): string | undefined => g.operation ?? CLAIMS[g.op] ?? ('output' in g ? BY_OUTPUT[g.output] : undefined);
@@ -100,7 +101,8 @@ function differences(e: EventEntry, g: EventEntry | IntentEntry, strict: boolean
   const differ = (mine: string | undefined, theirs: string | undefined) => mine !== undefined && mine !== theirs && (strict || theirs !== undefined);
   const out: string[] = [];
   if (e.operation !== undefined && claimedOperation(g) !== e.operation) out.push('operation');
-  if (differ(e.keyId, g.keyId)) out.push('key');
+  // ReEncrypt's source evaluations name the source key, which its gateway entry names beside the destination.
+  if (differ(e.keyId, g.keyId) && !(claimedOperation(g) === 'ReEncrypt' && e.keyId === g.detail?.sourceKeyId)) out.push('key');
   // A creation's principal at a signer is the proposal's proposer, whom the gateway's entry for the approving request does not name.
   if ((e.output === 'partial' || isChange(e)) && differ(e.principal?.name, g.principal?.name)) out.push('principal');
   if (e.operation !== undefined && differ(e.digest, g.digest)) out.push(e.operation === 'Decrypt' ? 'ciphertext' : 'digest');

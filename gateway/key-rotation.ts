@@ -2,7 +2,8 @@
 // recorded with the key; the newest seals, every older one still opens what it sealed (a blob's
 // header names its material). On demand (RotateKeyOnDemand) or automatically: a sweep rotates
 // each key whose rotation is enabled and due, then schedules the next one a period later.
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
+import { AuditedRequest } from './audit-intent.js';
 import type { Trace } from './cluster-outcome.js';
 import type { GatewayDeps } from './deps.js';
 import type { KeyRecord } from './keys.js';
@@ -35,8 +36,37 @@ export async function rotateKey(deps: Pick<GatewayDeps, 'cluster' | 'kmsState' |
   return record;
 }
 
+/** An automatic rotation, audited as the gateway's own request (each signer records its share of it). */
+async function rotateAudited(deps: Pick<GatewayDeps, 'cluster' | 'kmsState' | 'log' | 'audit'>, key: KeyRecord): Promise<void> {
+  const trace: Trace = { signers: [] };
+  const startedAt = Date.now();
+  const described = { op: 'RotateKeyOnDemand', principal: { name: 'gateway' }, keyId: key.keyId };
+  const request = new AuditedRequest(deps.audit, () => described);
+  let reason: string | undefined;
+  try {
+    await request.run(() => rotateKey(deps, key, 'AUTOMATIC', trace));
+  } catch (e) {
+    reason = (e as Error).message.slice(0, 1000);
+    deps.log.error({ keyId: key.keyId, err: reason }, 'automatic key rotation failed; the next sweep tries again');
+  }
+  await request.finish(
+    {
+      ...described,
+      request: trace.session ?? `rotation-${randomUUID()}`,
+      signers: trace.signers.length ? trace.signers : undefined,
+      session: trace.session,
+      outcome: reason === undefined ? 'ok' : 'failed',
+      reason,
+      output: reason === undefined ? 'key' : 'none',
+      startedAt,
+      detail: { rotationType: 'AUTOMATIC' },
+    },
+    trace,
+  );
+}
+
 /** Rotates every Enabled key whose automatic rotation is due; answers a stop function. */
-export function startKeyRotation(deps: Pick<GatewayDeps, 'cluster' | 'kmsState' | 'log'>): () => void {
+export function startKeyRotation(deps: Pick<GatewayDeps, 'cluster' | 'kmsState' | 'log' | 'audit'>): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
@@ -44,7 +74,7 @@ export function startKeyRotation(deps: Pick<GatewayDeps, 'cluster' | 'kmsState' 
     void (async () => {
       for (const key of deps.cluster.keys.list()) {
         if (key.state !== 'Enabled' || !key.rotation?.enabled || (key.rotation.next ?? Infinity) > Date.now()) continue;
-        await rotateKey(deps, key, 'AUTOMATIC', { signers: [] }).catch((e: Error) => deps.log.error({ keyId: key.keyId, err: e.message }, 'automatic key rotation failed; the next sweep tries again'));
+        await rotateAudited(deps, key);
       }
     })().finally(() => (running = false));
   }, ROTATION_SWEEP_MS);

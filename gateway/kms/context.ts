@@ -40,6 +40,8 @@ const DEFERRED = new Set(['CreateKey']);
 export class OpContext {
   /** The key the request concerned, for the request log. */
   keyId: string | undefined;
+  /** ReEncrypt's source key, for the audit entry (its destination is `keyId`). */
+  sourceKeyId: string | undefined;
   /** Administrators whose approvals allowed this request, for the audit entry. */
   readonly approvedBy = new Set<string>();
   /** The proposal this request created or executed, for the audit entry. */

@@ -7,9 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { digestHex } from '../../contract/signer-rpc/released.js';
 import { tprfPartial } from '../protocols/tprf.js';
-import type { PolicyGuard } from './guard/index.js';
+import { symmetricFingerprint, type PolicyGuard } from './guard/index.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import type { DkgKeyShare } from '../protocols/dkg.js';
 import { decodeShareRecord, encodeShareRecord } from './key-records.js';
@@ -23,6 +22,9 @@ const { tprf } = signerRoutes;
 export const materialRecordName = (keyId: string, material: number): string => (material === 1 ? keyRecordName(keyId) : `material.${keyId}.${material}`);
 
 export class PrfEvaluations {
+  /** Materials a key generation has been started for here: one generation per material id, ever (per run). */
+  private readonly claimed = new Set<string>();
+
   constructor(
     private readonly store: ShareStore,
     private readonly guard: PolicyGuard,
@@ -37,12 +39,19 @@ export class PrfEvaluations {
   async checkRotation(keyId: string, material: number, suite: string): Promise<void> {
     this.guard.checkRotation(keyId);
     if (suite !== 'ristretto255') throw new RpcError(403, 'wrong-suite', `a symmetric key's material is not made by ${suite} key generation`);
-    if (await this.store.has(materialRecordName(keyId, material))) throw new RpcError(409, 'key-exists', `key ${keyId} already has material ${material} here`);
+    const name = materialRecordName(keyId, material);
+    // Claimed before the first await: of two generations started for one id, the second is refused.
+    if (this.claimed.has(name)) throw new RpcError(409, 'key-exists', `a key generation for material ${material} of key ${keyId} was already started here`);
+    this.claimed.add(name);
+    if (await this.store.has(name)) throw new RpcError(409, 'key-exists', `key ${keyId} already has material ${material} here`);
   }
 
   /** Stores a rotation's share (sealed, atomically, before anyone is told it exists); what the audit records. */
   async storeMaterial(keyId: string, material: number, share: DkgKeyShare): Promise<Released> {
-    await this.store.put(materialRecordName(keyId, material), encodeShareRecord(share));
+    const name = materialRecordName(keyId, material);
+    // Never over a material that sealed anything (after a restart the claims are gone; the store is not).
+    if (await this.store.has(name)) throw new RpcError(409, 'key-exists', `key ${keyId} already has material ${material} here`);
+    await this.store.put(name, encodeShareRecord(share));
     this.log.info({ keyId, material }, 'key material stored (rotation)');
     return { output: 'key', keyId, operation: 'RotateKey', detail: { material: String(material) } };
   }
@@ -61,7 +70,7 @@ export class PrfEvaluations {
     const grant = await this.guard.authorizeSymmetric(req);
     try {
       const partial = tprfPartial(share, req.session, grant.input, randomBytes);
-      const asked = await this.guard.release(grant, `tprf:${digestHex(grant.input)}`);
+      const asked = await this.guard.release(grant, symmetricFingerprint(grant.input));
       this.log.info({ keyId: req.keyId, material: req.material, operation: grant.operation }, 'PRF partial released');
       return { partial, released: { output: 'partial', keyId: req.keyId, algorithm: 'tprf-ristretto255', ...asked } };
     } catch (e) {

@@ -25,7 +25,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { auditVerifyAtRest, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { approved } from '../policy-cluster/helpers.js';
 import { awsError, kmsClient } from './kms-client.js';
 
@@ -182,6 +182,11 @@ describe('SYMMETRIC_DEFAULT keys', () => {
     expect((await awsError(admin.send(new RotateKeyOnDemandCommand({ KeyId: rsa })))).name).toBe('UnsupportedOperationException');
     expect((await awsError(app.send(new RotateKeyOnDemandCommand({ KeyId: keyA })))).name).toBe('AccessDeniedException');
   });
+
+  it('audit verify holds: every signer release of these requests is in the gateway\'s log, the same request named alike', async () => {
+    const r = await auditVerifyAtRest(tc);
+    expect(r.code, r.out).toBe(0);
+  }, 120_000);
 
   it('a key administrator may not encrypt, decrypt or make data keys', async () => {
     const blob = (await app.send(new EncryptCommand({ KeyId: keyA, Plaintext: text('p') }))).CiphertextBlob!;

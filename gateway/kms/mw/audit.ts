@@ -54,6 +54,7 @@ async function recordRequest(request: AuditedRequest, r: KmsRequest, principal: 
       ...((r.opCtx?.proposal ?? r.proposed) ? { proposal: r.opCtx?.proposal ?? r.proposed } : {}),
       ...(r.via ? { via: r.via } : {}),
       ...(r.repeatOf ? { repeatOf: r.repeatOf } : {}),
+      ...(r.opCtx?.sourceKeyId ? { sourceKeyId: r.opCtx.sourceKeyId } : {}),
     },
   };
   await request.finish(entry, trace);

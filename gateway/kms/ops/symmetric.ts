@@ -73,6 +73,7 @@ export async function openFor(ctx: OpContext, keyRef: string | undefined, action
   const e = evaluations(ctx)[0]!;
   if (e.kind !== 'open') throw new KmsError('ValidationException', `${ctx.operation} does not open a ciphertext`);
   const blobKey = symmetricKeyOrInvalid(ctx, e.header.keyId, action);
+  if (action) ctx.sourceKeyId = blobKey.keyId;
   if (keyRef !== undefined && ctx.key(keyRef, { aliases: true, ...(action ? { action } : {}) }).keyId !== blobKey.keyId)
     throw new KmsError('IncorrectKeyException', `The key ID in the request does not identify a KMS key that can perform this operation: the ciphertext was made with ${ctx.arns.key(blobKey.keyId)}.`);
   if (dryRun) dryRunDone();

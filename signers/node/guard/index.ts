@@ -43,6 +43,7 @@ import {
 } from './state.js';
 import { authorizeRandom, releaseRandom, type RandomGrant } from './random.js';
 import { authorizeSymmetric, checkRotation, type SymmetricGrant } from './symmetric.js';
+export { symmetricFingerprint } from './symmetric.js';
 import { authorizeUse, expectDigest, expectFrost, expectRsa, release, type Spend, type UseGrant, type UseRecord } from './use.js';
 
 export { rsaFingerprint, type UseGrant } from './use.js';

@@ -6,6 +6,7 @@
 // tables, `authorize` allows the request's action under this signer's key policy, the rate
 // limit allows it, and the request is spent when the partial leaves (use.ts `release`).
 import { canonicalJson } from '../../../contract/canonical.js';
+import { digestHex } from '../../../contract/signer-rpc/released.js';
 import { SYMMETRIC_KEY_SPEC } from '../../../contract/keys/specs.js';
 import { authorize, evaluationInput, verifySymmetricEvidence, type SymmetricOperation } from '../../../policy/index.js';
 import { RpcError } from '../rpc.js';
@@ -45,7 +46,11 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
   if (!d.allowed) throw denied(d.reason);
   // ReEncrypt's two evaluations are two uses of one signed request, each spent once.
   const replayId = ev.evaluations.length > 1 ? `${ev.replayId}#${req.evaluation}` : ev.replayId;
-  if (!s.replays.get(replayId, now)) rateLimit(s, key, now, false);
+  const input = evaluationInput(e, req.keyId, material);
+  const prior = s.replays.get(replayId, now);
+  // A repeat is the same evaluation again: a sealing request repeated with another material would be another output.
+  if (prior && prior.fingerprint !== symmetricFingerprint(input)) throw denied('this signed request was already used for another evaluation (replay)');
+  if (!prior) rateLimit(s, key, now, false);
   return {
     keyId: req.keyId,
     keyRef: e.keyRef ?? req.keyId,
@@ -54,7 +59,7 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
     evidence: req.evidence,
     // The audit names the whole request (ReEncrypt's two evaluations, one request), as the gateway does.
     payload: new TextEncoder().encode(canonicalJson(req.evidence)),
-    input: evaluationInput(e, req.keyId, material),
+    input,
     material,
     replayId,
     replayUntil: ev.replayUntil,
@@ -63,6 +68,9 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
     governanceVersion: s.governance.version,
   };
 }
+
+/** What a release records for a repeat to be compared with: the evaluation's input. */
+export const symmetricFingerprint = (input: Uint8Array): string => `tprf:${digestHex(input)}`;
 
 /**
  * A rotation (a new material by DKG) comes on the gateway's word, as EnableKey does: it only adds
