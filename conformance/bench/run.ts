@@ -1,7 +1,8 @@
 // `npm run bench`: mpchsm end to end through both facades on a local cluster, against SoftHSMv2
 // driven by the same PKCS#11 client loop, symmetric-key operations through KMS, plus the
-// protocol-only figures of `npm run bench:protocols`. Progress goes to stderr; the Markdown report to stdout; the
-// report, a JSON file, an SVG chart and the README's performance section to bench-results/.
+// protocol-only figures of `npm run bench:protocols`. Progress goes to stderr; the Markdown
+// report to stdout; the report, a JSON file, an SVG chart and the README's performance section
+// to bench-results/.
 //
 //   node dist/conformance/bench/run.js [--quick] [--out DIR] [--cluster DIR] [--duration S]
 //        [--concurrency 1,4,16] [--keygen-runs N] [--no-profile] [--no-protocols]

@@ -45,7 +45,7 @@ function kmsClient(init: Extract<WorkerInit, { kind: 'kms' }>): Client {
   const app = (n: number) => (apps[n] ??= make(init.app));
   const publicKey = async (keyRef: string) => Buffer.from((await app(0).send(new GetPublicKeyCommand({ KeyId: keyRef }))).PublicKey!).toString('base64');
   /** CreateKey as the administrator: the key and the time it took, or why the service made none. */
-  const createKey = async (input: CreateKeyCommandInput): Promise<{ status: 'ok'; keyRef: string; ms: number } | Exclude<SymmetricKeyAnswer, { status: 'ok' }>> => {
+  const createKey = async (input: CreateKeyCommandInput): Promise<SymmetricKeyAnswer> => {
     const t = performance.now();
     try {
       const r = await admin.send(new CreateKeyCommand(input));
