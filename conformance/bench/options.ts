@@ -19,8 +19,8 @@ export interface Options {
   /** The nginx phase (nginx-phase.ts), and its worker_processes. */
   nginx: boolean;
   nginxWorkers: number | 'auto';
-  /** `--only nginx`: RSA-2048 keys and the nginx phase, nothing else. */
-  only: 'nginx' | undefined;
+  /** `--only nginx`: RSA-2048 keys and the nginx phase, nothing else; `--only symmetric`: the symmetric phase alone. */
+  only: 'nginx' | 'symmetric' | undefined;
 }
 
 /** A bad command line: reported without a stack trace. */
@@ -67,8 +67,8 @@ function parseOptions(argv: string[]): Options {
   const concurrency = (v.concurrency ?? (quick ? '1,4' : '1,4,16')).split(',').map((s) => positive('concurrency', s, 1, 256));
   if (concurrency.some((c) => !Number.isInteger(c))) throw new UsageError('--concurrency takes whole numbers, e.g. 1,4,16');
   const durationMs = Math.round(positive('duration', v.duration, quick ? 0.4 : 4, 60) * 1000);
-  if (v.only !== undefined && v.only !== 'nginx') throw new UsageError("--only takes 'nginx'");
-  const only = v.only === 'nginx' ? 'nginx' : undefined;
+  if (v.only !== undefined && v.only !== 'nginx' && v.only !== 'symmetric') throw new UsageError("--only takes 'nginx' or 'symmetric'");
+  const only = v.only;
   if (only && v['no-nginx']) throw new UsageError('--only nginx and --no-nginx contradict each other');
   const workers = v['nginx-workers'] ?? 'auto';
   if (workers !== 'auto' && !/^\d+$/.test(workers)) throw new UsageError("--nginx-workers takes a whole number or 'auto'");
@@ -84,7 +84,7 @@ function parseOptions(argv: string[]): Options {
     // Profiling restarts the cluster: only one the benchmark started, and not in smoke runs.
     profile: !v['no-profile'] && !quick && !only && v.cluster === undefined,
     protocols: !v['no-protocols'] && !only,
-    nginx: !v['no-nginx'],
+    nginx: !v['no-nginx'] && only !== 'symmetric',
     nginxWorkers,
     only,
   };
@@ -104,5 +104,6 @@ function readHelp(): string {
     '  --no-nginx           skip the nginx TLS handshake phase',
     '  --nginx-workers N    nginx worker_processes in the nginx phase (default auto: one per core)',
     '  --only nginx         only the nginx phase: RSA-2048 keys, nginx with each, nothing else',
+    '  --only symmetric     only the symmetric phase: a SYMMETRIC_DEFAULT key, GenerateDataKey and Decrypt through KMS',
   ].join('\n');
 }

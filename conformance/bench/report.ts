@@ -1,8 +1,9 @@
 // The Markdown a run produces: the full report (bench-results/bench.md, also printed) and the
-// short performance section for the README.
+// short performance section for the README, each with the symmetric operations in a table of
+// their own (they are not signatures, and have no SoftHSMv2 counterpart here).
 import { busyWarning, describeMachine } from './machine.js';
-import { best, point, type BenchResults, type NginxPoint, type ProfileSegment, type SignPoint } from './results.js';
-import { ALG_LABEL, ALGS, TARGET_LABEL, TARGETS, type Alg, type Target } from './types.js';
+import { best, point, type BenchResults, type NginxPoint, type ProfileSegment, type SignPoint, type SymmetricPoint } from './results.js';
+import { ALG_LABEL, ALGS, SYMMETRIC_LABEL, SYMMETRIC_OPS, TARGET_LABEL, TARGETS, type Alg, type SymmetricOp, type Target } from './types.js';
 
 const num = (v: number | undefined) => (v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toPrecision(2));
 const ratio = (v: number | undefined) => (v === undefined ? '–' : v >= 10 ? v.toFixed(0) : v >= 0.1 ? v.toFixed(2) : v.toPrecision(2));
@@ -10,7 +11,12 @@ const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const table = (head: string[], rows: (string | number)[][]) => [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
 
 /** The processes of the cluster, in order, as named in `cpuMsPerOp`. */
-const signerNames = (p: SignPoint) => Object.keys(p.cpuMsPerOp ?? {}).filter((k) => k.startsWith('signer'));
+const signerNames = (p: SignPoint | SymmetricPoint) => Object.keys(p.cpuMsPerOp ?? {}).filter((k) => k.startsWith('signer'));
+/** CPU ms per call: client / gateway / all signers together. */
+const cpuSplit = (p: SignPoint | SymmetricPoint) => {
+  const cpu = p.cpuMsPerOp ?? {};
+  return `${num(cpu.client)} / ${num(cpu.gateway)} / ${num(signerNames(p).reduce((a, k) => a + cpu[k]!, 0))}`;
+};
 
 function unavailable(r: BenchResults, target: Target, alg: Alg): SignPoint | undefined {
   return r.sign.find((p) => p.target === target && p.alg === alg && p.status !== 'ok');
@@ -29,9 +35,7 @@ function signTable(r: BenchResults): string {
         const p = point(r.sign, target, alg, c);
         if (!p) continue;
         const soft = target === 'softhsm' ? undefined : point(r.sign, 'softhsm', alg, c);
-        const cpu = p.cpuMsPerOp ?? {};
-        const signers = signerNames(p).reduce((a, k) => a + cpu[k]!, 0);
-        const cpuCell = target === 'softhsm' ? num(cpu.client) : `${num(cpu.client)} / ${num(cpu.gateway)} / ${num(signers)}`;
+        const cpuCell = target === 'softhsm' ? num(p.cpuMsPerOp?.client) : cpuSplit(p);
         rows.push([ALG_LABEL[alg], TARGET_LABEL[target], c, num(p.opsPerSec), num(p.latencyMs?.p50), num(p.latencyMs?.p95), num(p.latencyMs?.p99), soft?.opsPerSec && p.opsPerSec ? ratio(p.opsPerSec / soft.opsPerSec) : '', cpuCell]);
       }
     }
@@ -88,6 +92,38 @@ function nginxSection(r: BenchResults): string {
     table(['key', 'workers', 'handshakes/s', 'p50 ms', 'p95 ms', 'p99 ms', '× SoftHSMv2', 'CPU ms/handshake: client / nginx / gateway / signers', `CPU ceiling on ${r.machine.cores} cores, handshakes/s`, 'module logins'], rows),
     '',
     "_CPU ceiling_: cores ÷ the CPU all these processes spent per handshake — what the machine could sustain if nothing else ran; less sensitive to other load than the measured rate. _module logins_: nginx's master loads the key and logs in; each worker, forked afterwards, initialises the module and logs in again at its first handshake (libp11 reinitialises after a fork). A worker is one thread: it waits out each C_Sign, so at most one signature per worker is in flight.",
+  ].join('\n');
+}
+
+const symmetricPoint = (r: BenchResults, op: SymmetricOp, c: number) =>
+  r.symmetric && 'points' in r.symmetric ? r.symmetric.points.find((p) => p.operation === op && p.concurrency === c) : undefined;
+
+/** Why there are no symmetric figures, or undefined when there are some. */
+function symmetricAbsent(r: BenchResults): string | undefined {
+  const s = r.symmetric;
+  if (!s) return 'not run';
+  if ('skipped' in s) return `not measured: ${s.skipped}`;
+  if (s.key.status !== 'ok') return `${s.key.status === 'unavailable' ? 'not available yet' : 'failed'}: ${s.key.reason ?? ''}`;
+  return undefined;
+}
+
+/** GenerateDataKey and Decrypt with a SYMMETRIC_DEFAULT key: calls/s, latency, CPU per call. */
+function symmetricSection(r: BenchResults): string {
+  const absent = symmetricAbsent(r);
+  if (absent || !r.symmetric || !('key' in r.symmetric)) return `_No figures: ${absent ?? 'not run'}._`;
+  const { key } = r.symmetric;
+  const rows: (string | number)[][] = [];
+  for (const op of SYMMETRIC_OPS)
+    for (const c of r.settings.concurrency) {
+      const p = symmetricPoint(r, op, c);
+      if (!p) continue;
+      if (p.status !== 'ok') rows.push([SYMMETRIC_LABEL[op], c, '–', `failed: ${p.reason ?? ''}`, '', '', '']);
+      else rows.push([SYMMETRIC_LABEL[op], c, num(p.opsPerSec), num(p.latencyMs?.p50), num(p.latencyMs?.p95), num(p.latencyMs?.p99), cpuSplit(p)]);
+    }
+  return [
+    `A SYMMETRIC_DEFAULT key made by DKG through KMS CreateKey (${num(key.ms)} ms${key.approved ? ', incl. approval' : ''}); no whole key exists. Closed-loop AWS SDK v3 clients call GenerateDataKey (KeySpec AES_256) or Decrypt (of one data key's blob, KeyId given), both with an encryption context, as the AWS Encryption SDK does per message. Each call is one threshold PRF evaluation: t signers answer partials with proofs the gateway checks. Before each point one data key is checked to decrypt to itself; every Decrypt's answer is checked.`,
+    '',
+    table(['operation', 'clients', 'calls/s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/call: client / gateway / signers'], rows),
   ].join('\n');
 }
 
@@ -189,6 +225,10 @@ export function fullReport(r: BenchResults): string {
     '',
     facadeTable(r),
     '',
+    '## Symmetric operations via mpchsm KMS',
+    '',
+    symmetricSection(r),
+    '',
     '## nginx: TLS handshakes with an RSA-2048 key in the token',
     '',
     nginxSection(r),
@@ -230,6 +270,20 @@ function nginxLine(r: BenchResults): string[] {
   return [`nginx (${r.nginx.version}, ${m.workers} workers, OpenSSL's pkcs11 engine) completes ${num(m.perSec)} full TLS 1.3 handshakes/s with an RSA-2048 key in mpchsm at ${r.nginx.concurrency} clients, p50 ${num(m.latencyMs?.p50)} ms,${vs}.`, ''];
 }
 
+/** The README's table of symmetric operations, when they were measured. */
+function symmetricReadme(r: BenchResults): string[] {
+  const absent = symmetricAbsent(r);
+  if (absent === 'not run' || absent?.startsWith('not measured')) return [];
+  const c = r.settings.concurrency;
+  const rows = SYMMETRIC_OPS.map((op) => {
+    if (absent) return [SYMMETRIC_LABEL[op], absent.startsWith('failed') ? 'failed' : 'not available yet', ''];
+    const pts = c.map((n) => symmetricPoint(r, op, n));
+    const one = pts[0]?.status === 'ok' ? pts[0].latencyMs : undefined;
+    return [SYMMETRIC_LABEL[op], pts.map((p) => (p?.status === 'ok' ? num(p.opsPerSec) : p ? 'failed' : '–')).join(' / '), one ? `${num(one.p50)} / ${num(one.p99)}` : '–'];
+  });
+  return [table(['symmetric operations via mpchsm KMS', `calls/s at ${c.join(' / ')} clients`, 'latency p50 / p99 at 1 client (ms)'], rows), ''];
+}
+
 /** The README's performance section: the latest figures and the machine they came from. */
 export function readmeSnippet(r: BenchResults): string {
   const rows: (string | number)[][] = [];
@@ -264,6 +318,7 @@ export function readmeSnippet(r: BenchResults): string {
     '',
     table(['key generation (mean ms)', 'KMS CreateKey', 'PKCS#11 C_GenerateKeyPair', 'SoftHSMv2'], keygen),
     '',
+    ...symmetricReadme(r),
     ...nginxLine(r),
     '`npm run bench` writes the full report (latency percentiles, CPU per process, where the time goes, protocol-only figures) to `bench-results/bench.md`, with `bench.json` and a chart, `throughput.svg`.',
     '',

@@ -1,7 +1,7 @@
 // The shape of a benchmark run's results (bench-results/bench.json), and the figures derived
 // from the measurements: ratios and the project's performance targets.
 import type { Machine } from './machine.js';
-import type { Alg, LatencySummary, Target } from './types.js';
+import type { Alg, LatencySummary, SymmetricOp, Target } from './types.js';
 
 export type Status = 'ok' | 'unavailable' | 'failed';
 
@@ -19,6 +19,26 @@ export interface SignPoint {
   /** CPU ms per signature in each process: client, gateway, signer1… */
   cpuMsPerOp?: Record<string, number>;
 }
+
+/** A closed-loop point of the symmetric phase: `operation` with a SYMMETRIC_DEFAULT key through KMS. */
+export interface SymmetricPoint {
+  operation: SymmetricOp;
+  concurrency: number;
+  status: Status;
+  reason?: string;
+  ops?: number;
+  errors?: number;
+  seconds?: number;
+  opsPerSec?: number;
+  latencyMs?: LatencySummary;
+  /** CPU ms per call in each process: client, gateway, signer1… */
+  cpuMsPerOp?: Record<string, number>;
+}
+
+/** The symmetric phase: the key it made (by DKG, through KMS CreateKey), then its points; or why it did not run. */
+export type SymmetricResults =
+  | { key: { status: Status; reason?: string; ms?: number; approved?: boolean }; points: SymmetricPoint[] }
+  | { skipped: string };
 
 export interface KeygenFigure {
   target: Target;
@@ -106,6 +126,7 @@ export interface BenchResults {
   protocols: { rows: ProtocolRow[] } | { error: string };
   profile?: { segments: ProfileSegment[] } | { error: string };
   nginx?: NginxResults;
+  symmetric?: SymmetricResults;
 }
 
 /** mpchsm's figure divided by the reference's, at one concurrency ('best': best over concurrency). */

@@ -1,17 +1,19 @@
 // `npm run bench`: mpchsm end to end through both facades on a local cluster, against SoftHSMv2
-// driven by the same PKCS#11 client loop, plus the protocol-only figures of
-// `npm run bench:protocols`. Progress goes to stderr; the Markdown report to stdout; the
-// report, a JSON file, an SVG chart and the README's performance section to bench-results/.
+// driven by the same PKCS#11 client loop, symmetric-key operations through KMS, plus the
+// protocol-only figures of `npm run bench:protocols`. Progress goes to stderr; the Markdown
+// report to stdout; the report, a JSON file, an SVG chart and the README's performance section
+// to bench-results/.
 //
 //   node dist/conformance/bench/run.js [--quick] [--out DIR] [--cluster DIR] [--duration S]
 //        [--concurrency 1,4,16] [--keygen-runs N] [--no-profile] [--no-protocols]
-//        [--no-nginx] [--nginx-workers N] [--only nginx]
+//        [--no-nginx] [--nginx-workers N] [--only nginx|symmetric]
 //
 // Everything it starts (cluster, client processes, SoftHSMv2 tokens, nginx) it stops, also on
 // Ctrl-C.
 //
 // This file runs the phases in order (bench) and writes the files (main); options.ts reads the
 // command line, held.ts starts and stops what a run uses, keys.ts picks and approves keys,
+// measure.ts takes one point, symmetric-phase.ts measures GenerateDataKey and Decrypt,
 // nginx-phase.ts measures TLS handshakes, profile-phase.ts profiles, report.ts and chart.ts
 // write the results up.
 
@@ -24,15 +26,16 @@ import { attachCluster, startCluster } from './cluster.js';
 import { clusterPids, protocolFigures, release, startClient, type Held } from './held.js';
 import { approveProposal, keyOf, signingKey } from './keys.js';
 import { busyWarning, describeMachine, fdatasyncLatency, httpRoundTrip, machine, revision } from './machine.js';
+import { clientsLabel, measurePoint, pointLine, warmupFor } from './measure.js';
 import { UsageError, options, type Options } from './options.js';
-import { CpuMeter } from './procstat.js';
 import { nginxPhase } from './nginx-phase.js';
 import { profilePhase } from './profile-phase.js';
 import { Progress } from './progress.js';
 import { fullReport, readmeSnippet } from './report.js';
-import { checkTargets, ratios, type BenchResults, type KeygenFigure, type NginxResults, type SignPoint } from './results.js';
+import { checkTargets, ratios, type BenchResults, type KeygenFigure, type NginxResults, type SignPoint, type SymmetricResults } from './results.js';
 import { createSoftHsmToken, findSoftHsm } from './softhsm.js';
-import { ALG_LABEL, ALGS, TARGET_LABEL, TARGETS, keygenAnswerSchema, latencySummarySchema, loadResultSchema, type Alg, type KeygenResult, type LoadResult, type Target } from './types.js';
+import { symmetricPhase } from './symmetric-phase.js';
+import { ALG_LABEL, ALGS, TARGET_LABEL, TARGETS, keygenAnswerSchema, latencySummarySchema, loadResultSchema, type Alg, type KeygenResult, type Target } from './types.js';
 
 async function bench(o: Options, progress: Progress, held: Held): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
@@ -43,7 +46,7 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
   if (busy) progress.step(`warning: ${busy}`);
 
   // Protocol maths alone, before anything else loads the machine (in a smoke run, alongside).
-  let protocols: Promise<BenchResults['protocols']> = Promise.resolve({ error: `skipped (${o.only ? '--only nginx' : '--no-protocols'})` });
+  let protocols: Promise<BenchResults['protocols']> = Promise.resolve({ error: `skipped (${o.only ? `--only ${o.only}` : '--no-protocols'})` });
   if (o.protocols) {
     progress.step(`protocol-only figures: npm run bench:protocols -- --json${o.quick ? ' --quick' : ''}`);
     protocols = protocolFigures(o.quick, held);
@@ -60,14 +63,15 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
     fdatasyncMs: await fdatasyncLatency(path.dirname(held.cluster.dir), o.quick ? 20 : 200),
   };
 
-  const soft = findSoftHsm();
+  // --only symmetric: KMS alone, nothing to compare with SoftHSMv2.
+  const soft = o.only === 'symmetric' ? { missing: 'not used (--only symmetric)' } : findSoftHsm();
   if ('module' in soft) {
     held.token = createSoftHsmToken(soft);
     progress.step(`SoftHSMv2 ${soft.version}: a fresh token in a temporary directory`);
   } else progress.step(`no SoftHSMv2 comparison: ${soft.missing}`);
 
   const missing = new Map<Target, string>();
-  for (const t of TARGETS) {
+  for (const t of o.only === 'symmetric' ? (['kms'] as const) : TARGETS) {
     const why = await startClient(held, t, Math.max(...o.concurrency), held.token);
     if (why) missing.set(t, why);
   }
@@ -76,8 +80,8 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
   const keygen: KeygenFigure[] = [];
   const keys = new Map<string, KeygenResult>();
   const reasons: Partial<Record<Alg, string>> = {};
-  // --only nginx: the RSA-2048 keys nginx serves with, and no signing points.
-  const algs: readonly Alg[] = o.only === 'nginx' ? ['rsa2048'] : ALGS;
+  // --only nginx: the RSA-2048 keys nginx serves with, and no signing points; --only symmetric: no signing keys.
+  const algs: readonly Alg[] = o.only === 'nginx' ? ['rsa2048'] : o.only === 'symmetric' ? [] : ALGS;
   for (const alg of algs)
     for (const target of TARGETS) {
       const cp = held.clients.get(target);
@@ -122,7 +126,7 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
   // ---- signing -----------------------------------------------------------------------------
   const sign: SignPoint[] = [];
   const pids = clusterPids(held.cluster);
-  const signed = o.only === 'nginx' ? [] : ALGS;
+  const signed = o.only ? [] : ALGS;
   const total = signed.length * TARGETS.length * o.concurrency.length;
   let n = 0;
   for (const alg of signed)
@@ -136,40 +140,25 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
           sign.push({ target, alg, concurrency: c, status: fig.status === 'failed' ? 'failed' : 'unavailable', reason: missing.get(target) ?? fig.reason ?? 'no key' });
           continue;
         }
-        const label = `[${n}/${total}] ${ALG_LABEL[alg]} via ${TARGET_LABEL[target]}, ${c} client${c > 1 ? 's' : ''}`;
+        const label = `[${n}/${total}] ${ALG_LABEL[alg]} via ${TARGET_LABEL[target]}, ${clientsLabel(c)}`;
         const load = (durationMs: number) =>
           cp.call({ op: 'sign', alg, keyRef: key.keyRef, spki: key.spki, concurrency: c, durationMs }, loadResultSchema, durationMs + 120_000);
         try {
-          // A longer warm-up before each path and algorithm's first point: its JIT is cold.
-          const warm = c === o.concurrency[0] && !o.quick ? 3 * o.warmupMs : o.warmupMs;
-          await progress.during(`${label}: warm-up`, warm, load(warm));
-          const meter = new CpuMeter(target === 'softhsm' ? { client: cp.pid } : { client: cp.pid, ...pids });
-          const r: LoadResult = await progress.during(label, o.durationMs, load(o.durationMs));
-          const cpu = meter.since();
-          if (r.ops === 0) throw new Error(r.firstError ?? 'no signature completed');
-          const opsPerSec = r.ops / (r.wallMs / 1000);
-          sign.push({
-            target,
-            alg,
-            concurrency: c,
-            status: 'ok',
-            ...(r.errors ? { reason: `${r.errors} failed calls, first: ${r.firstError}` } : {}),
-            ops: r.ops,
-            errors: r.errors,
-            seconds: Math.round(r.wallMs) / 1000,
-            opsPerSec: Math.round(opsPerSec * 100) / 100,
-            latencyMs: r.latencyMs,
-            cpuMsPerOp: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round((v / r.ops) * 1000) / 1000])),
-          });
-          progress.step(`${label}: ${opsPerSec.toFixed(1)} sig/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms${r.errors ? `, ${r.errors} errors` : ''}`);
+          const m = await measurePoint(progress, label, target === 'softhsm' ? { client: cp.pid } : { client: cp.pid, ...pids }, { warmMs: warmupFor(o, c), durationMs: o.durationMs }, 'signature', load);
+          sign.push({ target, alg, concurrency: c, status: 'ok', ...m });
+          progress.step(`${label}: ${pointLine(m, 'sig/s')}`);
         } catch (e) {
           sign.push({ target, alg, concurrency: c, status: 'failed', reason: (e as Error).message });
           progress.step(`${label}: failed — ${(e as Error).message}`);
         }
       }
 
+  // ---- symmetric keys ----------------------------------------------------------------------
+  // Before the profile phase, which restarts the cluster (new pids).
+  const symmetric: SymmetricResults = o.only === 'nginx' ? { skipped: '--only nginx' } : await symmetricPhase(o, progress, held, pids, missing.get('kms'));
+
   // ---- nginx -------------------------------------------------------------------------------
-  const nginx: NginxResults = o.nginx ? await nginxPhase(o, progress, held, keys, soft) : { skipped: '--no-nginx' };
+  const nginx: NginxResults = o.nginx ? await nginxPhase(o, progress, held, keys, soft) : { skipped: o.only === 'symmetric' ? '--only symmetric' : '--no-nginx' };
 
   // ---- profiles ----------------------------------------------------------------------------
   let profile: BenchResults['profile'];
@@ -202,6 +191,7 @@ async function bench(o: Options, progress: Progress, held: Held): Promise<BenchR
     protocols: protocolResult,
     ...(profile ? { profile } : {}),
     nginx,
+    symmetric,
   };
 }
 

@@ -27,10 +27,19 @@ export const KMS_SPEC: Readonly<Record<Alg, { keySpec: 'RSA_2048' | 'ECC_NIST_P2
   ed25519: { keySpec: 'ECC_NIST_EDWARDS25519', algorithm: 'ED25519_SHA_512' },
 };
 
+/** The symmetric operations measured (KMS only): what envelope encryption calls, per message. */
+export const SYMMETRIC_OPS = ['GenerateDataKey', 'Decrypt'] as const;
+export type SymmetricOp = (typeof SYMMETRIC_OPS)[number];
+export const SYMMETRIC_LABEL: Readonly<Record<SymmetricOp, string>> = {
+  GenerateDataKey: 'GenerateDataKey (AES_256)',
+  Decrypt: 'Decrypt (of a data key)',
+};
+
 // ---- orchestrator → worker ------------------------------------------------------------------
 
 const alg = z.enum(ALGS);
 const keyRef = z.string().min(1).max(128);
+const proposalId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 
 export const kmsCredentialsSchema = z.strictObject({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) });
 
@@ -85,6 +94,20 @@ export const workerCommandSchema = z.discriminatedUnion('op', [
     concurrency: z.number().int().min(1).max(256),
     durationMs: z.number().int().min(1).max(600_000),
   }),
+  /** KMS: makes a SYMMETRIC_DEFAULT key (CreateKey with no KeySpec); `label` is its Description. */
+  z.strictObject({ op: z.literal('symmetricKey'), label: z.string().min(1).max(64) }),
+  /**
+   * KMS: `concurrency` closed-loop clients call `operation` with symmetric key `keyRef` for
+   * `durationMs` (or until `maxOps`); the first answer is checked before any figure counts.
+   */
+  z.strictObject({
+    op: z.literal('symmetric'),
+    operation: z.enum(SYMMETRIC_OPS),
+    keyRef,
+    concurrency: z.number().int().min(1).max(256),
+    durationMs: z.number().int().min(1).max(600_000),
+    maxOps: z.number().int().min(1).optional(),
+  }),
   /** KMS: the DER SPKI of a key (made by an approved proposal, so the worker has not seen it). */
   z.strictObject({ op: z.literal('publicKey'), keyRef }),
   /** A cheap call that reaches the service but signs nothing (KMS DescribeKey): the facade's floor. */
@@ -112,9 +135,17 @@ export type KeygenResult = z.infer<typeof keygenResultSchema>;
 export const keygenAnswerSchema = z.discriminatedUnion('status', [
   z.strictObject({ status: z.literal('ok'), result: keygenResultSchema }),
   z.strictObject({ status: z.literal('unavailable'), reason: z.string() }),
-  z.strictObject({ status: z.literal('proposal'), proposalId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/), ms: z.number().nonnegative() }),
+  z.strictObject({ status: z.literal('proposal'), proposalId, ms: z.number().nonnegative() }),
 ]);
 export type KeygenAnswer = z.infer<typeof keygenAnswerSchema>;
+
+/** A symmetric key made, or why not (as keygenAnswerSchema; a symmetric key has no public key). */
+export const symmetricKeyAnswerSchema = z.discriminatedUnion('status', [
+  z.strictObject({ status: z.literal('ok'), keyRef, ms: z.number().nonnegative() }),
+  z.strictObject({ status: z.literal('unavailable'), reason: z.string() }),
+  z.strictObject({ status: z.literal('proposal'), proposalId, ms: z.number().nonnegative() }),
+]);
+export type SymmetricKeyAnswer = z.infer<typeof symmetricKeyAnswerSchema>;
 
 export const latencySummarySchema = z.strictObject({
   count: z.number().int().nonnegative(),

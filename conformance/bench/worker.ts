@@ -4,13 +4,14 @@
 // own so that a module's threads (pkcs11js runs each C_Sign on libuv's pool, sized by
 // UV_THREADPOOL_SIZE at fork) and CPU time are the client's alone.
 import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
-import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand, type CreateKeyCommandInput } from '@aws-sdk/client-kms';
 import * as graphene from 'graphene-pk11';
 import type * as pkcs11 from 'pkcs11js';
 import { CKA, CKM, CKO, CKU } from '../../contract/pkcs11/ck.js';
 import { handshakeLoad } from './handshakes.js';
 import { closedLoop, summarise } from './stats.js';
-import { KMS_SPEC, requestSchema, type Alg, type KeygenAnswer, type LoadResult, type WorkerCommand, type WorkerInit } from './types.js';
+import { symmetricCall } from './symmetric-calls.js';
+import { KMS_SPEC, requestSchema, type Alg, type KeygenAnswer, type LoadResult, type SymmetricKeyAnswer, type SymmetricOp, type WorkerCommand, type WorkerInit } from './types.js';
 
 /** The payload every client signs: the same bytes for every target. */
 const MESSAGE = randomBytes(32);
@@ -26,8 +27,15 @@ interface Client {
   /** Signature encoding: KMS returns DER ECDSA, PKCS#11 raw r‖s. */
   readonly ecdsaEncoding: 'der' | 'ieee-p1363';
   ping(keyRef: string): Promise<void>;
+  /** KMS: a SYMMETRIC_DEFAULT key, and one call of `operation` with it as client `n` (symmetric-calls.ts). */
+  symmetricKey(label: string): Promise<SymmetricKeyAnswer>;
+  symmetric(operation: SymmetricOp, keyRef: string): Promise<(n: number) => Promise<void>>;
   close(): void;
 }
+
+const kmsOnly = (what: string) => async (): Promise<never> => {
+  throw new Error(`${what} is a KMS-only command`);
+};
 
 function kmsClient(init: Extract<WorkerInit, { kind: 'kms' }>): Client {
   const make = (credentials: { accessKeyId: string; secretAccessKey: string }) => new KMSClient({ endpoint: init.endpoint, region: init.region, credentials, maxAttempts: 1 });
@@ -36,25 +44,31 @@ function kmsClient(init: Extract<WorkerInit, { kind: 'kms' }>): Client {
   const apps: KMSClient[] = [];
   const app = (n: number) => (apps[n] ??= make(init.app));
   const publicKey = async (keyRef: string) => Buffer.from((await app(0).send(new GetPublicKeyCommand({ KeyId: keyRef }))).PublicKey!).toString('base64');
+  /** CreateKey as the administrator: the key and the time it took, or why the service made none. */
+  const createKey = async (input: CreateKeyCommandInput): Promise<SymmetricKeyAnswer> => {
+    const t = performance.now();
+    try {
+      const r = await admin.send(new CreateKeyCommand(input));
+      return { status: 'ok', keyRef: r.KeyMetadata!.KeyId!, ms: performance.now() - t };
+    } catch (e) {
+      const { name, message } = e as Error;
+      if (name === 'UnsupportedOperationException') return { status: 'unavailable', reason: message };
+      // Governance puts key creation under administrators' approval: the request waits as a proposal.
+      const proposal = name === 'AccessDeniedException' ? /\bProposal (\S+) holds this request\b/.exec(message)?.[1] : undefined;
+      if (proposal) return { status: 'proposal', proposalId: proposal, ms: performance.now() - t };
+      throw e;
+    }
+  };
   return {
     ecdsaEncoding: 'der',
     async keygen(c) {
-      const t = performance.now();
-      let keyId: string;
-      try {
-        const r = await admin.send(new CreateKeyCommand({ KeySpec: KMS_SPEC[c.alg].keySpec, KeyUsage: 'SIGN_VERIFY', Description: c.label }));
-        keyId = r.KeyMetadata!.KeyId!;
-      } catch (e) {
-        const { name, message } = e as Error;
-        if (name === 'UnsupportedOperationException') return { status: 'unavailable', reason: message };
-        // Governance puts key creation under administrators' approval: the request waits as a proposal.
-        const proposal = name === 'AccessDeniedException' ? /\bProposal (\S+) holds this request\b/.exec(message)?.[1] : undefined;
-        if (proposal) return { status: 'proposal', proposalId: proposal, ms: performance.now() - t };
-        throw e;
-      }
-      const ms = performance.now() - t;
-      return { status: 'ok', result: { keyRef: keyId, spki: await publicKey(keyId), ms } };
+      const a = await createKey({ KeySpec: KMS_SPEC[c.alg].keySpec, KeyUsage: 'SIGN_VERIFY', Description: c.label });
+      if (a.status !== 'ok') return a;
+      return { status: 'ok', result: { keyRef: a.keyRef, spki: await publicKey(a.keyRef), ms: a.ms } };
     },
+    // No KeySpec: AWS's default, a symmetric encryption key.
+    symmetricKey: (label) => createKey({ Description: label }),
+    symmetric: (operation, keyRef) => symmetricCall(app, operation, keyRef),
     publicKey,
     async signer(alg, keyRef) {
       const { algorithm } = KMS_SPEC[alg];
@@ -140,9 +154,7 @@ function p11Client(init: Extract<WorkerInit, { kind: 'p11' }>): Client {
       const keyRef = attr(pair.privateKey, CKA.ID).toString('hex');
       return { status: 'ok', result: { keyRef, spki: p11Spki(c.alg, (type) => attr(pair.publicKey, type)).toString('base64'), ms } };
     },
-    async publicKey() {
-      throw new Error('publicKey is a KMS-only command');
-    },
+    publicKey: kmsOnly('publicKey'),
     async signer(alg, keyRef) {
       login('user');
       let key = handles.get(keyRef);
@@ -162,9 +174,9 @@ function p11Client(init: Extract<WorkerInit, { kind: 'p11' }>): Client {
         return Uint8Array.from(await lib.C_SignAsync(s, input, (out[n] ??= Buffer.alloc(1024))));
       };
     },
-    async ping() {
-      throw new Error('ping is a KMS-only measurement');
-    },
+    ping: kmsOnly('ping'),
+    symmetricKey: kmsOnly('symmetricKey'),
+    symmetric: kmsOnly('symmetric'),
     close() {
       try {
         if (loggedIn) lib.C_Logout(control);
@@ -238,6 +250,13 @@ async function handle(c: WorkerCommand): Promise<unknown> {
         xs.push(performance.now() - t);
       }
       return summarise(xs);
+    }
+    case 'symmetricKey':
+      return cl.symmetricKey(c.label);
+    case 'symmetric': {
+      // symmetricCall checks one round trip before the clock starts.
+      const call = await cl.symmetric(c.operation, c.keyRef);
+      return closedLoop(c, call);
     }
     case 'sign': {
       const sign = await cl.signer(c.alg, c.keyRef);

@@ -1,6 +1,6 @@
 // `npm run bench -- --quick` against a real cluster it starts itself: the run finishes, every
-// figure file has the documented shape, both facades and SoftHSMv2 were really measured, and
-// nothing it started is left behind. Timing is never asserted: figures vary by machine.
+// figure file has the documented shape, both facades, SoftHSMv2 and the symmetric operations
+// were really measured, and nothing it started is left behind. Timing is never asserted: figures vary by machine.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +31,7 @@ const point = z.strictObject({
   latencyMs: latency.optional(),
   cpuMsPerOp: z.record(z.string(), z.number().min(0)).optional(),
 });
+const symmetricPoint = point.omit({ target: true, alg: true }).extend({ operation: z.enum(['GenerateDataKey', 'Decrypt']) });
 const results = z.object({
   version: z.literal(1),
   quick: z.literal(true),
@@ -52,6 +53,7 @@ const results = z.object({
       points: z.array(z.object({ key: z.enum(['mpchsm', 'softhsm']), status: z.enum(['ok', 'unavailable', 'failed']), reason: z.string().optional(), handshakes: z.number().int().positive().optional(), perSec: z.number().positive().optional(), latencyMs: latency.optional(), moduleLogins: z.number().int().optional() })),
     }),
   ]),
+  symmetric: z.strictObject({ key: z.strictObject({ status: z.enum(['ok', 'unavailable', 'failed']), reason: z.string().optional(), ms: z.number().positive().optional(), approved: z.boolean().optional() }), points: z.array(symmetricPoint) }),
   protocols: z.union([z.object({ rows: z.array(z.object({ protocol: z.string(), curve: z.string(), t: z.number(), n: z.number(), op: z.string(), ms_per_op: z.number() })) }), z.object({ error: z.string() })]),
 });
 
@@ -134,6 +136,18 @@ describe('npm run bench -- --quick', () => {
     } else throw new Error(`protocol figures missing: ${r.protocols.error}`);
   });
 
+  it('measures GenerateDataKey and Decrypt with a symmetric key at every concurrency', () => {
+    const r = results.parse(JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')));
+    expect(r.symmetric.key.status, r.symmetric.key.reason).toBe('ok');
+    expect(r.symmetric.points.map((p) => `${p.operation}@${p.concurrency}`)).toEqual(['GenerateDataKey@1', 'GenerateDataKey@4', 'Decrypt@1', 'Decrypt@4']);
+    for (const p of r.symmetric.points) {
+      expect(p.status, `${p.operation}@${p.concurrency}: ${p.reason}`).toBe('ok');
+      expect(p.errors).toBe(0);
+      expect(p.ops).toBe(p.latencyMs!.count);
+      expect(Object.keys(p.cpuMsPerOp!)).toEqual(expect.arrayContaining(['client', 'gateway', 'signer1', 'signer2', 'signer3']));
+    }
+  });
+
   it('measures nginx TLS handshakes with the mpchsm and the SoftHSMv2 key, or says how to install nginx', () => {
     const r = results.parse(JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')));
     const row = r.targets.find((t) => t.name === 'nginx TLS handshakes/s, RSA-2048, ÷ SoftHSMv2')!;
@@ -159,12 +173,14 @@ describe('npm run bench -- --quick', () => {
   it('prints the Markdown report and writes it with the README snippet and the chart', () => {
     const md = readFileSync(path.join(out, 'bench.md'), 'utf8');
     expect(stdout).toBe(md);
-    for (const h of ['## Signing, end to end', '## Key generation', '## KMS against PKCS#11', '## Targets', '## Where the time goes', '## Protocols alone']) expect(md).toContain(h);
+    for (const h of ['## Signing, end to end', '## Key generation', '## KMS against PKCS#11', '## Symmetric operations via mpchsm KMS', '## Targets', '## Where the time goes', '## Protocols alone']) expect(md).toContain(h);
+    expect(md).toMatch(/\| Decrypt \(of a data key\) \| 4 \| [\d.]+ \|/);
     expect(md).toMatch(/\| RSA-2048 PKCS#1 v1\.5 \| mpchsm KMS \| 1 \| [\d.]+ \|/);
     const snippet = readFileSync(path.join(out, 'README-performance.md'), 'utf8');
     expect(snippet).toMatch(/^## Performance\n/);
     expect(snippet).toContain('Node.js v');
     expect(snippet).toMatch(/\| Ed25519 \| mpchsm KMS \| [\d.]+ \/ [\d.]+ \|/);
+    expect(snippet).toMatch(/\| GenerateDataKey \(AES_256\) \| [\d.]+ \/ [\d.]+ \| [\d.]+ \/ [\d.]+ \|/);
     const svg = readFileSync(path.join(out, 'throughput.svg'), 'utf8');
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(svg.trim().endsWith('</svg>')).toBe(true);
