@@ -1,10 +1,10 @@
 // Ciphersuite table for DKG and FROST: the prime-order groups keys live in, and the RFC 9591
 // ciphersuites (plus a local Ed25519ph variant) that sign with them.
 //
-// Group and field arithmetic is @noble/curves', except what signing does on every request for
-// Ed25519: the prime-order-subgroup check of each commitment, and the scalar multiplications
-// and additions over encodings (`Encoded`), are libsodium's (constant-time, WebAssembly):
-// ~0.1–0.2 ms each where noble's JS takes ~0.7 ms. This file fixes encodings, the validation
+// Group and field arithmetic is @noble/curves', except what every request does for Ed25519 and
+// ristretto255 (symmetric keys' PRF): the prime-order-subgroup check of each Ed25519 commitment,
+// and the scalar multiplications and additions over encodings (`Encoded`), are libsodium's
+// (constant-time, WebAssembly): ~0.1–0.2 ms each where noble's JS takes ~0.7 ms. This file fixes encodings, the validation
 // every inbound element goes through, and the RFC 9591 hash functions H1..H5.
 
 import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
@@ -77,6 +77,19 @@ const sodiumEd25519: Encoded = {
   add: (P, Q) => notIdentity(sodium.crypto_core_ed25519_add(P, Q)),
 };
 
+const ristrettoScalar = (k: bigint): Uint8Array => ristretto255.Point.Fn.toBytes(ristretto255.Point.Fn.create(k));
+const RISTRETTO_IDENTITY = new Uint8Array(32);
+// libsodium's ristretto255 scalar multiplications throw on an identity result (a zero scalar).
+const sodiumRistretto255: Encoded = {
+  mulBase: (k) => sodium.crypto_scalarmult_ristretto255_base(ristrettoScalar(k)),
+  mul: (P, k) => sodium.crypto_scalarmult_ristretto255(ristrettoScalar(k), P),
+  add: (P, Q) => {
+    const R = sodium.crypto_core_ristretto255_add(P, Q);
+    if (Buffer.from(R).equals(RISTRETTO_IDENTITY)) throw new Error('the identity element');
+    return R;
+  },
+};
+
 function edHashToScalar(m: Uint8Array, dst: Uint8Array): bigint {
   return ed25519.Point.Fn.create(bytesToNumberLE(sha512(concatBytes(dst, m))));
 }
@@ -123,7 +136,7 @@ const GROUPS: Record<GroupName, Group> = {
     scalarLength: 32,
     hash: sha512,
     hashToScalar: edHashToScalar,
-    encoded: nobleEncoded(ristretto255.Point as unknown as CurvePointCons<GroupPoint>),
+    encoded: sodiumRistretto255,
   },
 };
 

@@ -2,7 +2,7 @@
 // proofs combine into exactly RFC 9497's VOPRF Evaluate(k, x) for the key k no one holds; a
 // bad partial is named and left out while t good ones remain.
 import { describe, expect, it } from 'vitest';
-import { ristretto255_oprf } from '@noble/curves/ed25519.js';
+import { ristretto255_hasher, ristretto255_oprf } from '@noble/curves/ed25519.js';
 import { fromHex, toHex, type PartyId } from '../../contract/bytes.js';
 import { publicPackage, type DkgKeyShare } from '../../signers/protocols/dkg.js';
 import { lagrangeAt } from '../../signers/protocols/shamir.js';
@@ -38,6 +38,19 @@ describe('threshold PRF (2HashDH on ristretto255, RFC 9497 VOPRF)', () => {
       expect(r.signers).toEqual(set);
     }
     expect(toHex(tprfCombine(pub, 's1', enc('another input'), [partial(1, enc('another input')), partial(2, enc('another input'))]).output)).not.toBe(expected);
+  });
+
+  it('each partial is an RFC 9497 VOPRF evaluation with its proof: noble\'s VOPRF client verifies it', () => {
+    const ONE = Uint8Array.of(1, ...new Uint8Array(31));
+    const DST = enc(`HashToGroup-OPRFV1-\x01-${ristretto255_oprf.name}`);
+    const P = ristretto255_hasher.hashToCurve(input, { DST }).toBytes();
+    for (const id of [1, 2, 3] as PartyId[]) {
+      const p = partial(id).payload;
+      const K = fromHex(keys.get(id)!.verifyingShares[String(id)]!);
+      expect(() => ristretto255_oprf.voprf.finalize(input, ONE, fromHex(p.evaluated), P, K, fromHex(p.proof))).not.toThrow();
+      const other = fromHex(keys.get(id === 1 ? 2 : 1)!.verifyingShares[String(id === 1 ? 2 : 1)]!);
+      expect(() => ristretto255_oprf.voprf.finalize(input, ONE, fromHex(p.evaluated), P, other, fromHex(p.proof))).toThrow();
+    }
   });
 
   it('a partial for another input, a tampered element or proof is named; t good ones still combine', () => {
