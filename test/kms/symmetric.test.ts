@@ -186,6 +186,9 @@ describe('SYMMETRIC_DEFAULT keys', () => {
   it('audit verify holds: every signer release of these requests is in the gateway\'s log, the same request named alike', async () => {
     const r = await auditVerifyAtRest(tc);
     expect(r.code, r.out).toBe(0);
+    // And doctor's key inventory finds the symmetric keys where the gateway says they are.
+    const d = await tc.mpchsmStatus('doctor', '--dir', tc.dir);
+    expect(d.out).not.toMatch(new RegExp(`${keyA}|${keyB}`));
   }, 120_000);
 
   it('a key administrator may not encrypt, decrypt or make data keys', async () => {
