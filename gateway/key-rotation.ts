@@ -3,7 +3,7 @@
 // header names its material). On demand (RotateKeyOnDemand) or automatically: a sweep rotates
 // each key whose rotation is enabled and due, then schedules the next one a period later.
 import { randomInt, randomUUID } from 'node:crypto';
-import { AuditedRequest } from './audit-intent.js';
+import { auditedGatewayRequest } from './gateway-request.js';
 import type { Trace } from './cluster-outcome.js';
 import type { GatewayDeps } from './deps.js';
 import type { KeyRecord } from './keys.js';
@@ -38,31 +38,9 @@ export async function rotateKey(deps: Pick<GatewayDeps, 'cluster' | 'kmsState' |
 
 /** An automatic rotation, audited as the gateway's own request (each signer records its share of it). */
 async function rotateAudited(deps: Pick<GatewayDeps, 'cluster' | 'kmsState' | 'log' | 'audit'>, key: KeyRecord): Promise<void> {
-  const trace: Trace = { signers: [] };
-  const startedAt = Date.now();
   const described = { op: 'RotateKeyOnDemand', principal: { name: 'gateway' }, keyId: key.keyId };
-  const request = new AuditedRequest(deps.audit, () => described);
-  let reason: string | undefined;
-  try {
-    await request.run(() => rotateKey(deps, key, 'AUTOMATIC', trace));
-  } catch (e) {
-    reason = (e as Error).message.slice(0, 1000);
-    deps.log.error({ keyId: key.keyId, err: reason }, 'automatic key rotation failed; the next sweep tries again');
-  }
-  await request.finish(
-    {
-      ...described,
-      request: trace.session ?? `rotation-${randomUUID()}`,
-      signers: trace.signers.length ? trace.signers : undefined,
-      session: trace.session,
-      outcome: reason === undefined ? 'ok' : 'failed',
-      reason,
-      output: reason === undefined ? 'key' : 'none',
-      startedAt,
-      detail: { rotationType: 'AUTOMATIC' },
-    },
-    trace,
-  );
+  const r = await auditedGatewayRequest(deps.audit, described, (trace) => rotateKey(deps, key, 'AUTOMATIC', trace), { request: `rotation-${randomUUID()}`, detail: { rotationType: 'AUTOMATIC' } });
+  if (!r.ok) deps.log.error({ keyId: key.keyId, err: r.reason }, 'automatic key rotation failed; the next sweep tries again');
 }
 
 /** Rotates every Enabled key whose automatic rotation is due; answers a stop function. */

@@ -3,8 +3,8 @@
 // key that fails keeps its old shares and is listed with the reason.
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.js';
-import { AuditedRequest } from './audit-intent.js';
-import type { Cluster, Trace } from './cluster.js';
+import { auditedGatewayRequest } from './gateway-request.js';
+import type { Cluster } from './cluster.js';
 import type { KeyRecord } from './keys.js';
 
 /** What a change of signers takes of the gateway's dependencies. */
@@ -32,33 +32,18 @@ export interface ReshareCause {
 export async function reshareKeys(deps: SignerChangeDeps, keys: readonly KeyRecord[], to: (k: KeyRecord) => number[] | undefined, by: ReshareCause): Promise<ReshareOutcome> {
   const out: ReshareOutcome = { Reshared: [], Failed: [] };
   for (const key of keys) {
-    const trace: Trace = { signers: [] };
-    const startedAt = Date.now();
-    let reason: string | undefined;
     // Its own audited request, even inside a client's: this entry, not the client's, is its outcome.
-    const request = new AuditedRequest(deps.audit, () => ({ op: 'ReshareKey', principal: { name: by.principal }, keyId: key.keyId }));
-    try {
-      const next = await request.run(() => deps.cluster.reshare(key, trace, to(key)));
-      out.Reshared.push({ KeyId: key.keyId, Holders: next.holders });
-    } catch (e) {
-      reason = (e as Error).message.slice(0, 1000);
-      out.Failed.push({ KeyId: key.keyId, Reason: reason });
-      deps.log.error({ keyId: key.keyId, err: reason }, 'resharing failed; the old shares stay in use');
+    const done = await auditedGatewayRequest(
+      deps.audit,
+      { op: 'ReshareKey', principal: { name: by.principal }, keyId: key.keyId },
+      (trace) => deps.cluster.reshare(key, trace, to(key)),
+      { request: `${by.request}-${key.keyId}`, policy: by.policy, detail: { ...(by.proposal ? { proposal: by.proposal } : {}), ...by.detail } },
+    );
+    if (done.ok) out.Reshared.push({ KeyId: key.keyId, Holders: done.value.holders });
+    else {
+      out.Failed.push({ KeyId: key.keyId, Reason: done.reason });
+      deps.log.error({ keyId: key.keyId, err: done.reason }, 'resharing failed; the old shares stay in use');
     }
-    await request.finish({
-      request: trace.session ?? `${by.request}-${key.keyId}`,
-      op: 'ReshareKey',
-      principal: { name: by.principal },
-      keyId: key.keyId,
-      signers: trace.signers.length ? trace.signers : undefined,
-      session: trace.session,
-      policy: by.policy,
-      outcome: reason === undefined ? 'ok' : 'failed',
-      reason,
-      output: reason === undefined ? 'key' : 'none',
-      startedAt,
-      detail: { ...(by.proposal ? { proposal: by.proposal } : {}), ...by.detail },
-    }, trace);
   }
   return out;
 }

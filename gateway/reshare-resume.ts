@@ -1,8 +1,7 @@
 // Finishing the resharings left in the journal (gateway/reshare-journal.ts): at the gateway's
 // start, in the repair sweep, and before MpcHsm.RefreshKeyShares reshares a key again. Each is
 // one gateway audit entry under the resharing's session.
-import { AuditedRequest } from './audit-intent.js';
-import type { Trace } from './cluster-outcome.js';
+import { auditedGatewayRequest } from './gateway-request.js';
 import type { GatewayDeps } from './deps.js';
 
 export interface Resumed {
@@ -20,32 +19,11 @@ export async function resumeReshares(deps: Pick<GatewayDeps, 'cluster' | 'audit'
   const records = opts.keyId === undefined ? deps.cluster.journal.list() : [deps.cluster.journal.get(opts.keyId)].filter((r) => r !== undefined);
   const out: Resumed[] = [];
   for (const r of records) {
-    const trace: Trace = { signers: [] };
-    const startedAt = Date.now();
-    let reason: string | undefined;
     const principal = opts.principal ? { principal: { name: opts.principal } } : {};
-    const request = new AuditedRequest(deps.audit, () => ({ op: 'ReshareKey', ...principal, keyId: r.keyId }));
-    try {
-      await request.run(() => deps.cluster.resumeReshare(r, trace));
-      deps.log.info({ keyId: r.keyId, session: r.session }, 'interrupted resharing finished');
-    } catch (e) {
-      reason = (e as Error).message.slice(0, 1000);
-      deps.log.error({ keyId: r.keyId, session: r.session, err: reason }, 'finishing an interrupted resharing failed; it stays journaled for the next attempt');
-    }
-    out.push({ KeyId: r.keyId, Session: r.session, ...(reason === undefined ? {} : { Error: reason }) });
-    await request.finish({
-      request: r.session,
-      op: 'ReshareKey',
-      ...principal,
-      keyId: r.keyId,
-      signers: trace.signers.length ? trace.signers : undefined,
-      session: r.session,
-      outcome: reason === undefined ? 'ok' : 'failed',
-      reason,
-      output: reason === undefined ? 'key' : 'none',
-      startedAt,
-      detail: { resumed: true },
-    }, trace);
+    const done = await auditedGatewayRequest(deps.audit, { op: 'ReshareKey', ...principal, keyId: r.keyId }, (trace) => deps.cluster.resumeReshare(r, trace), { request: r.session, detail: { resumed: true } });
+    if (done.ok) deps.log.info({ keyId: r.keyId, session: r.session }, 'interrupted resharing finished');
+    else deps.log.error({ keyId: r.keyId, session: r.session, err: done.reason }, 'finishing an interrupted resharing failed; it stays journaled for the next attempt');
+    out.push({ KeyId: r.keyId, Session: r.session, ...(done.ok ? {} : { Error: done.reason }) });
   }
   return out;
 }

@@ -5,9 +5,8 @@ import type { Alg, LatencySummary, SymmetricOp, Target } from './types.js';
 
 export type Status = 'ok' | 'unavailable' | 'failed';
 
-export interface SignPoint {
-  target: Target;
-  alg: Alg;
+/** One closed-loop point: its clients, and what they did. */
+export interface MeasuredPoint {
   concurrency: number;
   status: Status;
   reason?: string;
@@ -16,23 +15,18 @@ export interface SignPoint {
   seconds?: number;
   opsPerSec?: number;
   latencyMs?: LatencySummary;
-  /** CPU ms per signature in each process: client, gateway, signer1… */
+  /** CPU ms per operation in each process: client, gateway, signer1… */
   cpuMsPerOp?: Record<string, number>;
 }
 
+export interface SignPoint extends MeasuredPoint {
+  target: Target;
+  alg: Alg;
+}
+
 /** A closed-loop point of the symmetric phase: `operation` with a SYMMETRIC_DEFAULT key through KMS. */
-export interface SymmetricPoint {
+export interface SymmetricPoint extends MeasuredPoint {
   operation: SymmetricOp;
-  concurrency: number;
-  status: Status;
-  reason?: string;
-  ops?: number;
-  errors?: number;
-  seconds?: number;
-  opsPerSec?: number;
-  latencyMs?: LatencySummary;
-  /** CPU ms per call in each process: client, gateway, signer1… */
-  cpuMsPerOp?: Record<string, number>;
 }
 
 /** The symmetric phase: the key it made (by DKG, through KMS CreateKey), then its points; or why it did not run. */

@@ -372,10 +372,7 @@ describe('key state', () => {
   });
 
   it('audit verify shows the partials this gateway obtained off its own books', async () => {
-    const r = await tc.mpchsm('audit', 'verify', '--dir', tc.dir).then(
-      (ok) => ({ code: 0, out: ok.stdout }),
-      (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, out: e.stdout ?? '' }),
-    );
+    const r = await tc.mpchsmStatus('audit', 'verify', '--dir', tc.dir);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/missing-gateway-entry|the gateway's log has no entry for this request/);
     expect(r.out).toMatch(/audit verify: FAILED/);
