@@ -11,6 +11,7 @@ import { keyRefresh } from './keys.js';
 import { principalPropose, principalRequest } from './principal-request.js';
 import { p11Kit } from './p11-kit.js';
 import { partyCommand, genesisCommand, adminCommand } from './party-commands.js';
+import { backupVerifyCommand, custodianCommand, signerBackupCommand } from './backup/command.js';
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
@@ -31,6 +32,9 @@ const USAGE = `usage:
   mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin)
   mpchsm gateway start --dir G --genesis FILE [--detach] [--json]   (passphrase on stdin)
   mpchsm signer stop --dir S | mpchsm gateway stop --dir G
+  mpchsm custodian init --dir K [--name NAME] [--json]   (passphrase on stdin)
+  mpchsm signer backup --dir S --custodian K/custodian.json --out FILE [--json]   (the store's passphrase on stdin)
+  mpchsm backup verify FILE --custodian-dir K [--dir DIR] [--json]   (the custodian's passphrase on stdin)
   mpchsm principal request --name NAME --role app|auditor|admin --genesis FILE --dir P [--json]
   mpchsm p11-kit install|remove [--user|--system] [--json]
   mpchsm principal propose FILE --as ADMINISTRATOR [--dir DIR] [--json]
@@ -76,6 +80,8 @@ export async function main(argv: string[]): Promise<void> {
         signer: { type: 'string', multiple: true },
         admin: { type: 'string', multiple: true },
         user: { type: 'boolean', default: false },
+        custodian: { type: 'string' },
+        'custodian-dir': { type: 'string' },
         system: { type: 'boolean', default: false },
       },
       strict: true,
@@ -86,6 +92,8 @@ export async function main(argv: string[]): Promise<void> {
       if (!values.genesis || !values.as) throw new Error(`${command} from another host takes both --genesis and --as (with --dir)\n${USAGE}`);
       return { genesis: values.genesis, as: values.as, dir: values.dir };
     };
+    // --dir has a default; commands where it is optional or names another kind of directory need to know it was given.
+    const dirGiven = rest.some((a) => a === '--dir' || a.startsWith('--dir='));
     switch (command) {
       case 'up':
         await up({
@@ -157,6 +165,10 @@ export async function main(argv: string[]): Promise<void> {
           await partyCommand('signer', positionals, values);
           break;
         }
+        if (sub === 'backup' && positionals.length === 1) {
+          await signerBackupCommand(values, dirGiven);
+          break;
+        }
         if (!values.as) throw new Error(`signer takes --as ADMINISTRATOR\n${USAGE}`);
         if (sub === 'add' && positionals.length === 1) await signerAdd(values.dir, values.as, values.json);
         else if (sub === 'admit' && name && positionals.length === 2) await signerAdmit(values.dir, name, values.as, values.json);
@@ -170,6 +182,12 @@ export async function main(argv: string[]): Promise<void> {
         await keyRefresh(values.dir, key, values.as, values.json);
         break;
       }
+      case 'custodian':
+        await custodianCommand(positionals, values, dirGiven);
+        break;
+      case 'backup':
+        process.exitCode = await backupVerifyCommand(positionals, values, dirGiven);
+        break;
       case 'governance':
         if (!values.as) throw new Error(`governance takes --as PRINCIPAL\n${USAGE}`);
         if (positionals[0] === 'show') await governanceShow(values.dir, values.as, values.json);

@@ -43,10 +43,10 @@ const RECOVER =
 const SIGNER_TIMEOUT_MS = 5000;
 
 /** The gateway's identity, from its sealed store and its operator's secret file. */
-async function gatewayIdentity(c: Cluster): Promise<IdentitySecrets | string> {
+export async function gatewayIdentity(c: Cluster): Promise<IdentitySecrets | string> {
   const secretFile = c.L.operatorSecret('gateway');
   if (!existsSync(secretFile)) return `no gateway operator secret at ${secretFile}: the signers answer their inventories only to the gateway's identity`;
-  const store = await ShareStore.open(gatewayPaths(c.L.gateway).store, readFileSync(secretFile, 'utf8'));
+  const store = await ShareStore.open(gatewayPaths(c.L.gateway).store, readFileSync(secretFile, 'utf8'), { readOnly: true }); // beside the running gateway
   try {
     return await loadIdentity(store);
   } finally {
@@ -55,7 +55,7 @@ async function gatewayIdentity(c: Cluster): Promise<IdentitySecrets | string> {
 }
 
 /** Every signer of the directory with its party id, pinned identity (the gateway's pin first) and URL; retired ones left out. */
-async function signerEntries(c: Cluster): Promise<SignerEntry[]> {
+export async function signerEntries(c: Cluster): Promise<SignerEntry[]> {
   const out: SignerEntry[] = [];
   for (const p of pinnedSigners(c.L.root, c.signers)) {
     const url = c.urls.get(p.name);

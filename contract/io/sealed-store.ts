@@ -5,13 +5,15 @@
 //
 // Opening the store checks the directory and opens every record; any failure refuses the
 // whole store with a `StoreIntegrityError` naming the file, so a signer never starts on
-// damaged or substituted state. Not covered (needs a monotonic counter, e.g. a TPM's): rolling
+// damaged or substituted state. A store may also be opened read-only beside the process that owns
+// it (`mpchsm signer backup` next to a running signer): it then leaves that process's temp files
+// alone and refuses to write. Not covered (needs a monotonic counter, e.g. a TPM's): rolling
 // a record, or the whole directory, back to an older copy sealed under the same key.
 
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, removeTempFiles, writeFileAtomic } from './atomic.js';
+import { fsyncDir, isTempName, removeTempFiles, writeFileAtomic } from './atomic.js';
 import {
   createSoftwareSealer,
   openSoftwareSealer,
@@ -77,6 +79,7 @@ export class ShareStore {
   private constructor(
     readonly dir: string,
     private readonly sealer: Sealer,
+    private readonly readOnly = false,
   ) {}
 
   /** How this store is sealed (the sealer's kind, seal.ts): what a party's posture report names. */
@@ -95,8 +98,11 @@ export class ShareStore {
     return new ShareStore(dir, sealer);
   }
 
-  /** Opens an existing software-sealed store and verifies every record. */
-  static async open(dir: string, secret: string | Uint8Array): Promise<ShareStore> {
+  /**
+   * Opens an existing software-sealed store and verifies every record. `readOnly`: the store may
+   * be in use by its owner, whose in-flight temp files are skipped, not removed; writes are refused.
+   */
+  static async open(dir: string, secret: string | Uint8Array, opts: { readOnly?: boolean } = {}): Promise<ShareStore> {
     await checkPrivate(dir, true);
     let sealer: Sealer;
     try {
@@ -105,24 +111,32 @@ export class ShareStore {
       if (e instanceof SealerError && e.code === 'bad-header') throw new StoreIntegrityError(join(dir, SEALER_HEADER_FILE), e.message);
       throw e;
     }
-    return ShareStore.openWith(dir, sealer);
+    return ShareStore.openWith(dir, sealer, opts);
   }
 
   /** Opens a store with an already unlocked sealer (any provider) and verifies every record. */
-  static async openWith(dir: string, sealer: Sealer): Promise<ShareStore> {
-    const store = new ShareStore(dir, sealer);
+  static async openWith(dir: string, sealer: Sealer, opts: { readOnly?: boolean } = {}): Promise<ShareStore> {
+    const readOnly = opts.readOnly === true;
+    const store = new ShareStore(dir, sealer, readOnly);
     try {
       await checkPrivate(dir, true);
-      await removeTempFiles(dir);
+      if (!readOnly) await removeTempFiles(dir);
       for (const entry of await readdir(dir)) {
         const path = join(dir, entry);
+        if (readOnly && isTempName(entry)) continue;
         if (entry === SEALER_HEADER_FILE) {
           await checkPrivate(path, false);
           continue;
         }
         const name = entry.endsWith(SUFFIX) ? entry.slice(0, -SUFFIX.length) : '';
         if (!NAME_RE.test(name)) throw new StoreIntegrityError(path, 'unexpected entry in the store directory');
-        await checkPrivate(path, false);
+        try {
+          await checkPrivate(path, false);
+        } catch (e) {
+          // Beside a running owner a record may go between the listing and here (a key deleted).
+          if (readOnly && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw e;
+        }
         (await store.read(name, path))?.fill(0);
       }
     } catch (e) {
@@ -158,6 +172,7 @@ export class ShareStore {
 
   /** Seals and atomically writes a record, replacing any previous value. */
   async put(name: string, data: Uint8Array): Promise<void> {
+    this.writable();
     const path = this.pathOf(name);
     await writeFileAtomic(path, await this.sealer.seal(data, recordAad(name)), 0o600);
   }
@@ -188,6 +203,7 @@ export class ShareStore {
 
   /** Removes a record; returns whether it existed. */
   async delete(name: string): Promise<boolean> {
+    this.writable();
     try {
       await unlink(this.pathOf(name));
     } catch (e) {
@@ -196,6 +212,10 @@ export class ShareStore {
     }
     await fsyncDir(this.dir);
     return true;
+  }
+
+  private writable(): void {
+    if (this.readOnly) throw new StoreError(this.dir, 'is open read-only here; refusing to write');
   }
 
   /** Wipes the sealing key; the store is unusable afterwards. */
