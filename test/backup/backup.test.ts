@@ -13,6 +13,9 @@ import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mpchsmBin, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { kmsClient } from '../kms/kms-client.js';
+import { openCustodian } from '../../cli/backup/custodian.js';
+import { fromHex } from '../../contract/bytes.js';
+import { openBackup, parseBackup, sealBackup } from '../../cli/backup/format.js';
 
 const LONG = 300_000;
 const PASS = 'custodian passphrase for tests';
@@ -112,6 +115,25 @@ describe('mpchsm signer backup and backup verify', () => {
     writeFileSync(edited, JSON.stringify({ ...doc, header: { ...doc.header, signer: { ...doc.header.signer, name: 'signer9' } } }));
     const b = await verify(edited, 1);
     expect([b.code, b.out.Verdict]).toEqual([1, 'tampered']);
+  }, LONG);
+
+  it('a share that does not match its public commitments, sealed anew to the custodian, is named bad', async () => {
+    // What a signer with a damaged share, or a custodian's copy decrypted and re-sealed wrongly, would produce.
+    const parsed = parseBackup(readFileSync(backupOf('signer3')));
+    const { custodian, privateKey } = await openCustodian(custodianDir(3), new TextEncoder().encode(PASS));
+    const records = await openBackup(parsed, privateKey);
+    const name = `key.${keys.ed}`;
+    const rec = JSON.parse(Buffer.from(records.get(name)!).toString());
+    const s = rec.share.secretShare as string;
+    rec.share.secretShare = (parseInt(s.slice(0, 2), 16) ^ 1).toString(16).padStart(2, '0') + s.slice(2); // the scalar's lowest bit (little-endian)
+    records.set(name, Buffer.from(JSON.stringify(rec)));
+    const bad = path.join(work, 'bad-share.backup');
+    writeFileSync(bad, await sealBackup(parsed.header, records, fromHex(custodian.PublicKey)));
+    const r = await verify(bad, 3);
+    expect([r.code, r.out.Verdict]).toEqual([1, 'bad']);
+    const byKey = new Map(r.out.Shares!.map((x) => [x.KeyId, x]));
+    expect(byKey.get(keys.ed!)).toMatchObject({ Status: 'bad', Reason: expect.stringMatching(/verifying share/) });
+    expect(byKey.get(keys.ec!)?.Status).toBe('verified');
   }, LONG);
 
   it('names a backup verified with another custodian\'s key, and one for another cluster', async () => {

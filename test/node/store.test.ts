@@ -198,4 +198,16 @@ describe('ShareStore', () => {
     (await ShareStore.init(dir, SECRET, FAST)).close();
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
   });
+
+  it('read-only: beside a running owner, its temp files are left alone and writes are refused', async () => {
+    await populated();
+    const tmp = tempPathFor(join(dir, 'share.k1.rec'));
+    await writeFile(tmp, 'an owner\'s write in flight', { mode: 0o600 });
+    const s = await ShareStore.open(dir, SECRET, { readOnly: true });
+    expect(text(await s.get('share.k1'))).toBe('share one');
+    await expect(s.put('share.k3', enc('x'))).rejects.toThrow(StoreError);
+    await expect(s.delete('share.k1')).rejects.toThrow(/read-only/);
+    s.close();
+    expect(await readdir(dir)).toContain(tmp.slice(dir.length + 1));
+  });
 });
