@@ -9,6 +9,7 @@
 // (its in-flight temp files are left alone, nothing is written). Every record is replaced
 // atomically by the signer, so each one read is whole; a backup taken while a key is being
 // refreshed may hold the share from before the refresh, which `backup verify --dir` names stale.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
@@ -54,6 +55,7 @@ export async function signerBackup(o: { dir: string; custodian: string; out: str
   const S = path.resolve(o.dir);
   const P = signerPaths(S);
   const custodian = readCustodianFile(o.custodian);
+  if (!existsSync(P.config)) throw new Error(`${S} holds no config.json: this signer was never started on its genesis, so it holds no share to back up`);
   const config = loadSignerConfig(S);
   const identity = parsePublicIdentity(readJsonFile(P.identity, z.record(z.string(), z.unknown()).transform(({ id: _id, ...doc }) => doc)));
   const store = await ShareStore.open(P.store, secret, { readOnly: true });
