@@ -41,7 +41,7 @@ const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
 export const shareEntrySchema = z.strictObject({
   record: z.string().regex(/^(key\.|material\.|reshare\.)[a-z0-9._-]{1,120}$/),
   keyId: uuidSchema,
-  material: z.number().int().min(2).optional(),
+  material: z.number().int().min(2).max(0xffffffff).optional(),
   pending: z.literal(true).optional(),
   keySpec: z.string().max(64).optional(),
   scheme: z.enum(['frost', 'ecdsa', 'rsa']),

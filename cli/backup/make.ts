@@ -27,7 +27,7 @@ import { sealBackup, shareEntrySchema, type BackupHeader, type ShareEntry } from
 
 /** Which key (and material, or pending resharing) a share record is of; undefined for other records. */
 export function shareRecordOf(name: string): Pick<ShareEntry, 'keyId' | 'material' | 'pending'> | undefined {
-  const m = /^(key|reshare)\.([0-9a-f-]{36})$/.exec(name) ?? /^(material)\.([0-9a-f-]{36})\.(\d{1,9})$/.exec(name);
+  const m = /^(key|reshare)\.([0-9a-f-]{36})$/.exec(name) ?? /^(material)\.([0-9a-f-]{36})\.(\d{1,10})$/.exec(name);
   if (!m) return undefined;
   return { keyId: m[2]!, ...(m[1] === 'material' ? { material: Number(m[3]) } : {}), ...(m[1] === 'reshare' ? { pending: true as const } : {}) };
 }

@@ -1,5 +1,5 @@
 // Per-signer backups on a real cluster, through the `mpchsm` command (shared/CONTRACT.md,
-// "Operations"): EC P-256, Ed25519, RSA-2048 and a symmetric key; three custodians; each signer
+// "Operations"): EC P-256, Ed25519, RSA-2048 and a symmetric key (rotated once); three custodians; each signer
 // backed up (while running) to its own custodian; `backup verify` checks every share against its
 // key's public commitments, alone and against the running cluster. A backup whose sealed
 // payload or header was altered is named tampered; one verified against another cluster, or with
@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, RotateKeyOnDemandCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mpchsmBin, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { kmsClient } from '../kms/kms-client.js';
@@ -60,6 +60,8 @@ beforeAll(async () => {
   keys.ed = (await admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
   keys.rsa = (await admin.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
   keys.sym = (await admin.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+  // A rotated material is its own share record (material.ID.N): backed up and verified too.
+  await admin.send(new RotateKeyOnDemandCommand({ KeyId: keys.sym }));
   for (const i of [1, 2, 3]) {
     const r = await mpchsmIn(PASS, 'custodian', 'init', '--dir', custodianDir(i), '--name', `custodian${i}`, '--json');
     expect(r.code, r.stderr).toBe(0);
@@ -98,6 +100,7 @@ describe('mpchsm signer backup and backup verify', () => {
       expect(alone.out.Verdict).toBe('verified');
       expect(new Set(alone.out.Shares!.map((x) => x.KeyId))).toEqual(new Set(Object.values(keys)));
       expect(alone.out.Shares!.every((x) => x.Status === 'verified')).toBe(true);
+      expect(alone.out.Shares!.filter((x) => (x as { Record?: string }).Record?.startsWith(`material.${keys.sym}.`))).toHaveLength(1);
       const current = await verify(backupOf(s), i + 1, '--dir', tc.dir);
       expect(current.code, JSON.stringify(current.out)).toBe(0);
     }

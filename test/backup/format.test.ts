@@ -63,3 +63,14 @@ describe('backup file format', () => {
     expect(await opened(good, (await custodian()).key)).toBe('tampered');
   });
 });
+
+describe('which records a backup takes (cli/backup/make.ts)', () => {
+  it('share records of keys, rotated materials and pending resharings; no other record', async () => {
+    const { shareRecordOf } = await import('../../cli/backup/make.js');
+    const id = '0123abcd-0000-4000-8000-0123456789ab';
+    expect(shareRecordOf(`key.${id}`)).toEqual({ keyId: id });
+    expect(shareRecordOf(`material.${id}.4294967295`)).toEqual({ keyId: id, material: 4294967295 });
+    expect(shareRecordOf(`reshare.${id}`)).toEqual({ keyId: id, pending: true });
+    for (const other of [`policy.key.${id}`, 'identity', 'policy.registry', `material.${id}x4`, `key.${id}.1`]) expect(shareRecordOf(other)).toBeUndefined();
+  });
+});
