@@ -54,7 +54,7 @@ export async function signerBackupCommand(v: Values, dirGiven: boolean): Promise
   }
 }
 
-type Verdict = 'verified' | 'bad' | 'stale' | 'tampered' | 'malformed' | 'unsupported-version' | 'other-custodian' | 'other-cluster';
+type Verdict = 'verified' | 'bad' | 'stale' | 'epoch-unknown' | 'tampered' | 'malformed' | 'unsupported-version' | 'other-custodian' | 'other-cluster';
 
 interface Outcome {
   verdict: Verdict;
@@ -99,7 +99,14 @@ async function verify(file: string, v: Values, clusterDir: string | undefined): 
     for (const r of records.values()) r.fill(0);
   }
   const cluster = clusterDir === undefined ? undefined : await compareWithCluster(clusterDir, header, shares);
-  const verdict: Verdict = shares.some((s) => s.status === 'bad') ? 'bad' : shares.some((s) => s.status === 'stale') || (cluster && cluster.epochStatus !== 'current') ? 'stale' : 'verified';
+  // Naming a cluster, a backup is current only if its epoch is known to be: a gateway hiding the reports fails closed.
+  const verdict: Verdict = shares.some((s) => s.status === 'bad')
+    ? 'bad'
+    : shares.some((s) => s.status === 'stale') || cluster?.epochStatus === 'older'
+      ? 'stale'
+      : cluster && cluster.epochStatus !== 'current'
+        ? 'epoch-unknown'
+        : 'verified';
   return { verdict, header, shares, ...(cluster ? { cluster } : {}) };
 }
 

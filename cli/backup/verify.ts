@@ -49,7 +49,13 @@ export function verifyShares(header: BackupHeader, records: ReadonlyMap<string, 
     let reason = checkShare(e, records.get(e.record), header.signer.party);
     const policy = records.get(KEY_PREFIX + e.keyId);
     if (!reason && policy && e.keySpec !== undefined) {
-      const spec = keyStateSchema.safeParse(JSON.parse(Buffer.from(policy).toString('utf8')));
+      let doc: unknown;
+      try {
+        doc = JSON.parse(Buffer.from(policy).toString('utf8'));
+      } catch {
+        doc = undefined;
+      }
+      const spec = keyStateSchema.safeParse(doc);
       if (!spec.success || spec.data.keySpec !== e.keySpec) reason = "the key's policy record does not name the key spec the header does";
     }
     out.push({ record: e.record, keyId: e.keyId, keySpec: e.keySpec, status: reason ? 'bad' : 'verified', ...(reason ? { reason } : {}) });
