@@ -104,6 +104,10 @@ describe('mpchsm signer backup and backup verify', () => {
       const current = await verify(backupOf(s), i + 1, '--dir', tc.dir);
       expect(current.code, JSON.stringify(current.out)).toBe(0);
     }
+    const text = await mpchsmIn(PASS, 'backup', 'verify', backupOf('signer1'), '--custodian-dir', custodianDir(1));
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`verified +key\\.${keys.rsa} \\(RSA_2048\\)`));
+    expect(text.stdout.trim().split('\n').at(-1)).toBe('verified');
   }, LONG);
 
   it('names a backup whose sealed payload or header was altered tampered', async () => {
