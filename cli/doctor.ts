@@ -7,7 +7,8 @@
 // (doctor/reports.ts), and from the local facts only when no report can be had. The same
 // doctor runs from another host with --genesis/--as (doctor/remote.ts).
 // It also compares the keys the gateway records with those every signer holds (doctor/inventory.ts):
-// any difference is a finding and makes the exit status 1.
+// any difference is a finding and makes the exit status 1. It reports each signer's last backup,
+// whether it was verified, and custodians holding t or more signers' backups (doctor/custody.ts).
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -16,6 +17,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { EXIT_UNREADABLE, consoleIo, keyOf, list, readCluster, readJsonOr, type Cluster, type Io } from './cluster-dir.js';
 import { getJson } from './processes.js';
+import { custodySection } from './doctor/custody.js';
 import { checkInventories } from './doctor/inventory.js';
 import { columns, signedReports, type ReportsSection } from './doctor/reports.js';
 import { pinsFromDir } from './posture/evidence.js';
@@ -215,6 +217,8 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   // An unreachable signer is reported above; what it holds is simply unknown, not a difference.
   const differences = inventory.findings.filter((f) => f.code !== 'inventory-unavailable');
   for (const f of inventory.findings) find(f.code, f.message);
+  const custody = custodySection(c, refused);
+  for (const f of custody.findings) find(f.code, f.message);
   for (const message of damaged) find('damaged-file', message);
   const reports = await localReports(c, admins);
   // A reported finding the local facts already state (the same host, account, sealing) is not said twice.
@@ -235,8 +239,12 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
       ? `keys: not compared (${inventory.skipped})`
       : `keys: ${inventory.counts.map((k) => `${k.party} ${k.keys}`).join(', ')}; ${differences.length === 0 ? 'the inventories agree' : `${differences.length} difference${differences.length === 1 ? '' : 's'}`}`,
   );
+  io.out(`backups (made: signers/NAME/backups.jsonl, by \`signer backup\`; verified: custody.jsonl, by \`backup verify --dir\`):`);
+  for (const line of custody.table) io.out(line);
   io.out(findings.length === 0 ? 'findings: none' : `findings (${findings.length}):`);
   for (const f of findings) io.out(`  - [${f.code}] ${f.message}`);
+  if (custody.notes.length > 0) io.out(`notes (${custody.notes.length}):`);
+  for (const f of custody.notes) io.out(`  - [${f.code}] ${f.message}`);
   if (typeof reports !== 'string') io.out(reports.verdict);
   else if (singleDomain.length > 0)
     io.out(`verdict: this deployment is a SINGLE ADMINISTRATIVE DOMAIN: ${singleDomain.join('; ')}. Whoever controls that controls every share; the threshold protects nothing against them.`);

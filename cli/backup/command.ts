@@ -2,11 +2,14 @@
 // `signer backup --dir S --custodian K/custodian.json --out FILE` and `backup verify FILE
 // --custodian-dir K [--dir DIR]`. Passphrases on standard input, as for every party; one line,
 // or with --json one JSON object. `backup verify` exits 0 only when every share verified (and,
-// naming a cluster, every share is current); otherwise 1, the verdict naming why.
+// naming a cluster, every share is current); otherwise 1, the verdict naming why. Verified
+// against a cluster (--dir DIR), the backup is recorded in DIR/custody.jsonl (custody-log.ts).
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { readSecretFromStdin } from '../../contract/io/stdin.js';
 import { compareWithCluster, clusterIdOf, type ClusterComparison } from './cluster-state.js';
-import { custodianInit, custodianPaths, openCustodian, readCustodianFile } from './custodian.js';
+import { custodianInit, custodianPaths, openCustodian, readCustodianFile, type CustodianFile } from './custodian.js';
+import { appendRecord, custodyLog } from './custody-log.js';
 import { BackupFileError, openBackup, parseBackup, type BackupHeader } from './format.js';
 import { signerBackup } from './make.js';
 import { verifyShares, type ShareResult } from './verify.js';
@@ -62,14 +65,19 @@ interface Outcome {
   header?: BackupHeader;
   shares?: ShareResult[];
   cluster?: ClusterComparison;
+  /** The custodian whose key opened the file, and the SHA-256 of the bytes verified. */
+  custodian?: CustodianFile;
+  sha256?: string;
 }
 
 async function verify(file: string, v: Values, clusterDir: string | undefined): Promise<Outcome> {
   const K = v['custodian-dir']!;
   let parsed;
+  let mine: CustodianFile;
+  const bytes = new Uint8Array(await readFile(file));
   try {
-    parsed = parseBackup(new Uint8Array(await readFile(file)));
-    const mine = readCustodianFile(custodianPaths(K).file);
+    parsed = parseBackup(bytes);
+    mine = readCustodianFile(custodianPaths(K).file);
     if (parsed.header.custodian !== mine.Fingerprint)
       throw new BackupFileError('other-custodian', `the backup was sealed to custodian ${parsed.header.custodian.slice(0, 16)}…, not to ${mine.Name} in ${K} (${mine.Fingerprint.slice(0, 16)}…)`);
   } catch (e) {
@@ -107,7 +115,7 @@ async function verify(file: string, v: Values, clusterDir: string | undefined): 
       : cluster && cluster.epochStatus !== 'current'
         ? 'epoch-unknown'
         : 'verified';
-  return { verdict, header, shares, ...(cluster ? { cluster } : {}) };
+  return { verdict, header, shares, ...(cluster ? { cluster } : {}), custodian: mine, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** `mpchsm backup verify FILE --custodian-dir K [--dir DIR]`; the exit status. */
@@ -120,6 +128,20 @@ export async function backupVerifyCommand(positionals: string[], v: Values, dirG
     throw new Error('backup verify against a cluster from another host (--genesis … --as …) is not available yet: verify on the cluster\'s host with --dir DIR, or without a cluster');
   const o = await verify(file, v, dirGiven ? v.dir : undefined);
   const h = o.header;
+  if (o.verdict === 'verified' && h && o.cluster && o.custodian && o.sha256)
+    await appendRecord(custodyLog(v.dir!), {
+      Event: 'verified',
+      Signer: h.signer.name,
+      Party: h.signer.party,
+      Custodian: h.custodian,
+      CustodianName: o.custodian.Name,
+      Created: h.created,
+      Epoch: h.epoch,
+      Sha256: o.sha256,
+      ClusterId: o.cluster.clusterId,
+      Shares: o.shares?.length ?? 0,
+      Verified: new Date().toISOString(),
+    });
   if (v.json) {
     console.log(
       JSON.stringify({

@@ -9,6 +9,8 @@
 // (its in-flight temp files are left alone, nothing is written). Every record is replaced
 // atomically by the signer, so each one read is whole; a backup taken while a key is being
 // refreshed may hold the share from before the refresh, which `backup verify --dir` names stale.
+// That a backup was made is recorded in S/backups.jsonl (custody-log.ts) for `mpchsm doctor`.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -23,6 +25,7 @@ import { decodeRecord, packageOf, recordScheme } from '../../signers/node/key-re
 import { GOVERNANCE, KEY_PREFIX, keyStateSchema, LEDGER, ledgerSchema, REGISTRY, registrySchema } from '../../signers/node/guard/state.js';
 import { keyPackageSchema } from '../../signers/protocols/key-package.js';
 import { readCustodianFile } from './custodian.js';
+import { appendRecord, madeLog } from './custody-log.js';
 import { sealBackup, shareEntrySchema, type BackupHeader, type ShareEntry } from './format.js';
 
 /** Which key (and material, or pending resharing) a share record is of; undefined for other records. */
@@ -94,6 +97,20 @@ export async function signerBackup(o: { dir: string; custodian: string; out: str
     const bytes = await sealBackup(header, records, fromHex(custodian.PublicKey));
     const file = path.resolve(o.out);
     await writeFileAtomic(file, bytes, 0o600);
+    // The backup is written: a log that cannot be written is said, never taken for no backup.
+    await appendRecord(madeLog(S), {
+      Event: 'made',
+      Signer: header.signer.name,
+      Party: header.signer.party,
+      Custodian: header.custodian,
+      CustodianName: custodian.Name,
+      Created: header.created,
+      Epoch: header.epoch,
+      Sha256: createHash('sha256').update(bytes).digest('hex'),
+      File: file,
+    }).catch((e: Error) => {
+      throw new Error(`${file} was written, but it could not be recorded in ${madeLog(S)} (${e.message}): \`mpchsm doctor\` will not know of it`);
+    });
     return { file, header };
   } finally {
     for (const raw of records.values()) raw.fill(0);

@@ -5,13 +5,13 @@
 // payload or header was altered is named tampered; one verified against another cluster, or with
 // another custodian's key, is named as such; after `mpchsm key refresh` the refreshed key's
 // backed-up share is named stale. Each of these exits non-zero.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateKeyCommand, RotateKeyOnDemandCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mpchsmBin, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { mpchsmIn } from './run.js';
 import { kmsClient } from '../kms/kms-client.js';
 import { openCustodian } from '../../cli/backup/custodian.js';
 import { fromHex } from '../../contract/bytes.js';
@@ -20,24 +20,6 @@ import { openBackup, parseBackup, sealBackup } from '../../cli/backup/format.js'
 const LONG = 300_000;
 const PASS = 'custodian passphrase for tests';
 const SIGNERS = ['signer1', 'signer2', 'signer3'];
-
-/** `mpchsm ARGS` with `stdin` on standard input: exit status and output (stdout, stderr). */
-function mpchsmIn(stdin: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [mpchsmBin, ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
-}
 
 let tc: TestCluster;
 let other: TestCluster | undefined;
