@@ -3,8 +3,9 @@
 // called verified only when DIR/custody.jsonl records `backup verify --dir DIR` passing on the
 // very file (its SHA-256); a line of S/backups.jsonl alone is "made, not verified". A custodian
 // holding backups of t or more signers could rebuild every key in them: a finding. Every backup
-// recorded counts, not only each signer's latest: a custodian keeps what it was given, and older
-// shares combine with each other until their keys are refreshed.
+// recorded counts, not only each signer's latest: a custodian keeps what it was given, and
+// shares of one sharing combine with each other for good (a refresh only stops them combining
+// with the new shares). There is no record of a copy destroyed: that is the custodian's word.
 import { list, type Cluster } from '../cluster-dir.js';
 import { custodyLog, madeLog, madeSchema, readRecords, verifiedSchema } from '../backup/custody-log.js';
 import { columns } from './reports.js';
@@ -69,7 +70,7 @@ export function custodySection(c: Cluster, refused: (message: string) => void): 
     if (t !== undefined && h.signers.size >= t)
       findings.push({
         code: 'custodian-holds-threshold',
-        message: `custodian ${h.name} (${fp.slice(0, 12)}…) holds backups of ${list([...h.signers].sort())}: ${h.signers.size} of ${c.signers.length}, at least the threshold ${t} — ${h.name} could rebuild every key in them (until those keys are refreshed)`,
+        message: `custodian ${h.name} (${fp.slice(0, 12)}…) holds backups of ${list([...h.signers].sort())}: ${h.signers.size} of ${c.signers.length}, at least the threshold ${t} — ${h.name} could rebuild every key in them (a later refresh does not undo that: shares of one sharing combine for good)`,
       });
 
   const header = ['SIGNER', 'LAST BACKUP', 'CUSTODIAN', 'VERIFIED AGAINST THIS CLUSTER'];

@@ -3,8 +3,9 @@
 // verified is reported as made, never as verified; once signer1's and signer2's backups, both
 // for custodian A, are verified against the cluster, the doctor flags A as holding 2 of 3 (the
 // threshold) and fails --strict; signer3, backed up to custodian B, is reported with B. A
-// verify that fails, or one not against the cluster, records nothing.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// verify that fails, or one not against the cluster, records nothing; a damaged log line is a
+// damaged-file finding (exit 1).
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
@@ -114,4 +115,12 @@ describe('custody posture in mpchsm doctor', () => {
     // custodian A was handed signer3's backup too: now it holds all three.
     expect(d.text).toMatch(/holds backups of signer1, signer2 and signer3: 3 of 3/);
   }, LONG);
+
+  it('a damaged line in custody.jsonl is a damaged-file finding naming it, and exit 1', async () => {
+    const n = custodyLines().length;
+    appendFileSync(path.join(tc.dir, 'custody.jsonl'), '{"Event": "verified"\n');
+    const d = await runDoctor();
+    expect(d.code).toBe(1);
+    expect(d.text).toContain(`[damaged-file] ${path.join(tc.dir, 'custody.jsonl')}: line ${n + 1} is not valid JSON`);
+  });
 });
