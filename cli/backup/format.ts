@@ -15,6 +15,7 @@ import { canonicalJson } from '../../contract/canonical.js';
 import { fromHex, hexSchema, toHex } from '../../contract/bytes.js';
 import { uuidSchema } from '../../contract/signer-rpc/relayed.js';
 import { keyPackageSchema } from '../../signers/protocols/key-package.js';
+import { epochSchema } from '../../contract/posture/backups.js';
 
 export const BACKUP_FORMAT = 'mpchsm-backup';
 export const BACKUP_VERSION = 1;
@@ -49,7 +50,6 @@ export const shareEntrySchema = z.strictObject({
 });
 export type ShareEntry = z.infer<typeof shareEntrySchema>;
 
-export const epochSchema = z.strictObject({ governanceVersion: z.number().int().min(0), ledgerSeq: z.number().int().min(0) });
 export type Epoch = z.infer<typeof epochSchema>;
 
 export const backupHeaderSchema = z.strictObject({

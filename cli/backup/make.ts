@@ -25,7 +25,8 @@ import { decodeRecord, packageOf, recordScheme } from '../../signers/node/key-re
 import { GOVERNANCE, KEY_PREFIX, keyStateSchema, LEDGER, ledgerSchema, REGISTRY, registrySchema } from '../../signers/node/guard/state.js';
 import { keyPackageSchema } from '../../signers/protocols/key-package.js';
 import { readCustodianFile } from './custodian.js';
-import { appendRecord, madeLog } from './custody-log.js';
+import { appendRecord } from './custody-log.js';
+import { madeLog } from '../../contract/posture/backups.js';
 import { sealBackup, shareEntrySchema, type BackupHeader, type ShareEntry } from './format.js';
 
 /** Which key (and material, or pending resharing) a share record is of; undefined for other records. */

@@ -7,7 +7,8 @@
 // shares of one sharing combine with each other for good (a refresh only stops them combining
 // with the new shares). There is no record of a copy destroyed: that is the custodian's word.
 import { list, type Cluster } from '../cluster-dir.js';
-import { custodyLog, madeLog, madeSchema, readRecords, verifiedSchema } from '../backup/custody-log.js';
+import { custodyLog, verifiedSchema } from '../backup/custody-log.js';
+import { madeLog, madeSchema, readRecords } from '../../contract/posture/backups.js';
 import { columns } from './reports.js';
 
 interface Backup {

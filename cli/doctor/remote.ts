@@ -1,7 +1,8 @@
 // `mpchsm doctor --genesis G --as NAME --dir A`: the doctor from an administrator's or auditor's
 // own host. Every identity is pinned from the genesis G (which every founding administrator
 // signed), never from the gateway; the parties' signed reports come through the gateway
-// (reports.ts). The key inventories, which need the gateway's files, are not compared from here.
+// (reports.ts). The key inventories, which need the gateway's files, are not compared from here;
+// nor can a backup be called verified from here: each signer's report says only which was made.
 import { consoleIo, EXIT_UNREADABLE, type Io } from '../cluster-dir.js';
 import { readEnv } from '../approve.js';
 import { pinsFor, type Pins } from '../posture/evidence.js';
@@ -33,6 +34,8 @@ export async function remoteDoctor(o: RemoteOptions, io: Io = consoleIo): Promis
   const n = pins.signers.length;
   io.out(`mpchsm doctor: as ${o.as}, through ${endpoint}, identities pinned by ${o.genesis}: ${n} signer${n === 1 ? '' : 's'}, threshold ${pins.threshold ?? 'unknown'}, ${s.reported} reported`);
   for (const line of s.table) io.out(line);
+  io.out("backups (each signer's signed word that one was made; whether it verifies is known where `backup verify --dir` runs):");
+  for (const line of s.backups) io.out(line);
   io.out('keys: not compared (from another host: the gateway\'s key records are read where it runs, with `mpchsm doctor --dir` there)');
   io.out(s.findings.length === 0 ? 'findings: none' : `findings (${s.findings.length}):`);
   for (const f of s.findings) io.out(`  - [${f.code}] ${f.message}`);

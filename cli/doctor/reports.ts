@@ -13,6 +13,8 @@ export interface ReportsSection {
   /** Signers that gave a valid report. */
   reported: number;
   table: string[];
+  /** Each reporting signer's last backup made, by its own signed word (never verified by it). */
+  backups: string[];
 }
 
 /** Formats rows as aligned columns, two spaces apart, the last column unpadded. */
@@ -43,6 +45,7 @@ export async function signedReports(asker: Asker, pins: Pins): Promise<ReportsSe
     refused: got.parties.filter((p) => p.problem?.code === 'forged-report').length,
     reported: signers.length,
     table: seg.rows.length > 0 ? columns([ROW_HEADER, ...seg.rows]) : [],
+    backups: signers.length > 0 ? columns([['SIGNER', 'LAST BACKUP MADE', 'CUSTODIAN'], ...signers.map((r) => (r.lastBackup ? [r.party, r.lastBackup.created, `${r.lastBackup.custodianName} (${r.lastBackup.custodian.slice(0, 12)}…)`] : [r.party, 'none recorded', '-']))]) : [],
   };
 }
 

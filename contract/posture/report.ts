@@ -3,12 +3,14 @@
 // its audit log have come — signed with the party's identity key over the asker's fresh nonce,
 // so the gateway that relays it can neither forge one nor replay an old one. What it proves:
 // the holder of that identity key said this, now. What it cannot prove: that the facts are
-// true — it is the party's own word about its host (docs/operations.md).
+// true — it is the party's own word about its host (docs/operations.md). A signer also says
+// which backup of it was made last (backups.ts): made, its word; never that it was verified.
 import { z } from 'zod';
 import { canonicalDigest, DOMAINS } from '../canonical.js';
 import { fromHex, toHex } from '../bytes.js';
 import { ed25519Sign, ed25519Verify } from '../identity/curve25519.js';
 import { fingerprint, type IdentitySecrets, type PublicIdentity } from '../identity/identity.js';
+import { lastBackupSchema } from './backups.js';
 import { hostFacts } from './host.js';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
@@ -41,6 +43,8 @@ export const postureReportSchema = z.strictObject({
   epoch: z.strictObject({ governanceVersion: z.number().int().min(0), ledgerSeq: z.number().int().min(0).optional() }),
   /** The last durable entry of the party's audit log: a page of the log ending short of it was cut. */
   auditHead: z.strictObject({ seq: z.number().int().min(0), hash: hex32 }),
+  /** A signer's last backup made, as its data directory records it (backups.ts); absent when none is. */
+  lastBackup: lastBackupSchema.optional(),
 });
 export type PostureReport = z.infer<typeof postureReportSchema>;
 
@@ -70,6 +74,7 @@ export function reportSelf(o: {
   seal: string;
   epoch: PostureReport['epoch'];
   auditHead: PostureReport['auditHead'];
+  lastBackup?: PostureReport['lastBackup'];
 }): SignedPosture {
   const { identity, dataDir, ...given } = o;
   return signPosture({ ...given, party: identity.public.name, fingerprint: identity.fingerprint, time: Date.now(), ...hostFacts(dataDir) }, identity.signSecretKey);

@@ -1,12 +1,14 @@
 // What a signer says about itself to an auditor's host (contract/posture/report.ts): its signed
 // posture report over the asker's nonce, and its audit log in pages (audit/page.ts). Both read
 // only; the gateway relays them and cannot forge the report nor cut a page unnoticed, since the
-// report signs the log's head.
+// report signs the log's head. The report names the last backup made of this signer, as its
+// directory records it (contract/posture/backups.ts).
 import path from 'node:path';
 import type { AuditLog } from '../../audit/log.js';
 import { readLogPage } from '../../audit/page.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
+import { lastBackupMade } from '../../contract/posture/backups.js';
 import { reportSelf } from '../../contract/posture/report.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { Answer } from './rpc.js';
@@ -26,7 +28,9 @@ export class Posture {
   report(body: unknown): Answer<typeof posture.report> {
     const { nonce } = posture.report.request.parse(body);
     const { identity, store, guard, audit: log } = this;
-    return { report: reportSelf({ identity, role: 'signer', nonce, dataDir: path.dirname(store.dir), seal: store.sealerKind, epoch: guard.epoch, auditHead: log.head() }) };
+    const dataDir = path.dirname(store.dir);
+    const lastBackup = lastBackupMade(dataDir);
+    return { report: reportSelf({ identity, role: 'signer', nonce, dataDir, seal: store.sealerKind, epoch: guard.epoch, auditHead: log.head(), ...(lastBackup ? { lastBackup } : {}) }) };
   }
 
   /** A page of this signer's own log, up to its durable head now. */

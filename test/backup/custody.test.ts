@@ -4,8 +4,9 @@
 // for custodian A, are verified against the cluster, the doctor flags A as holding 2 of 3 (the
 // threshold) and fails --strict; signer3, backed up to custodian B, is reported with B. A
 // verify that fails, or one not against the cluster, records nothing; a damaged log line is a
-// damaged-file finding (exit 1).
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// damaged-file finding (exit 1). From another host (--genesis/--as), each signer's signed
+// report names its last backup made, and nothing there is called verified.
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
@@ -114,6 +115,18 @@ describe('custody posture in mpchsm doctor', () => {
     expect(d.row('signer3')).toMatch(/signer3\s+\S+Z\s+custodianA \([0-9a-f]{12}…\)\s+made, not verified \(last verified: made \S+Z for custodianB \([0-9a-f]{12}…\), verified \S+Z\)$/);
     // custodian A was handed signer3's backup too: now it holds all three.
     expect(d.text).toMatch(/holds backups of signer1, signer2 and signer3: 3 of 3/);
+  }, LONG);
+
+  it("from another host, each signer's signed report names its last backup made, none called verified", async () => {
+    const asker = path.join(work, 'asker');
+    mkdirSync(asker);
+    copyFileSync(path.join(tc.dir, 'principals', 'auditor.env'), path.join(asker, 'auditor.env'));
+    copyFileSync(path.join(tc.dir, 'genesis.json'), path.join(asker, 'genesis.json'));
+    const r = await tc.mpchsmStatus('doctor', '--genesis', path.join(asker, 'genesis.json'), '--as', 'auditor', '--dir', asker);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^  signer1\s+\S+Z\s+custodianA \([0-9a-f]{12}…\)$/m);
+    expect(r.out).toMatch(/^  signer3\s+\S+Z\s+custodianA \([0-9a-f]{12}…\)$/m);
+    expect(r.out).not.toMatch(/verified \S+Z/);
   }, LONG);
 
   it('a damaged line in custody.jsonl is a damaged-file finding naming it, and exit 1', async () => {

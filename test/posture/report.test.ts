@@ -58,6 +58,13 @@ describe('a signed posture report', () => {
     // The gateway signs signer1's report with its own key, naming signer1.
     const forged = signPosture(report(ids.signer1, n), gw.signSecretKey);
     expect(() => verifyPosture(forged, ids.signer1.public, n)).toThrow(/does not verify/);
+    // A signer's last backup is signed too: the gateway can neither invent one nor change its custodian.
+    const backedUp = signed(ids.signer1, n, { lastBackup: { created: '2026-12-06T10:00:00.000Z', custodian: 'd'.repeat(64), custodianName: 'custodianA', sha256: 'e'.repeat(64) } });
+    expect(verifyPosture(backedUp, ids.signer1.public, n).lastBackup?.custodianName).toBe('custodianA');
+    const moved = { ...backedUp, report: { ...backedUp.report, lastBackup: { ...backedUp.report.lastBackup!, custodianName: 'custodianB', custodian: 'f'.repeat(64) } } };
+    expect(() => verifyPosture(moved, ids.signer1.public, n)).toThrow(/does not verify.*forged or edited/);
+    const invented = { ...good, report: { ...good.report, lastBackup: backedUp.report.lastBackup } };
+    expect(() => verifyPosture(invented, ids.signer1.public, n)).toThrow(/does not verify.*forged or edited/);
     // signer2's genuine report passed off as signer1's.
     expect(() => verifyPosture(signed(ids.signer2, n), ids.signer1.public, n)).toThrow(/signer2's .* not from the identity pinned for signer1/);
     expect(() => verifyPosture({ report: good.report }, ids.signer1.public, n)).toThrow(/not a posture report/);
