@@ -45,7 +45,8 @@ export async function signerBackupCommand(v: Values, dirGiven: boolean): Promise
   if (!dirGiven || !v.custodian || !v.out) throw new Error('signer backup needs --dir, --custodian and --out');
   const secret = await passphrase("the signer's store");
   try {
-    const { file, header } = await signerBackup({ dir: v.dir!, custodian: v.custodian, out: v.out }, secret);
+    const { file, header, unrecorded } = await signerBackup({ dir: v.dir!, custodian: v.custodian, out: v.out }, secret);
+    if (unrecorded) console.error(`signer backup: ${file} was written, but ${unrecorded}`);
     const keys = new Set(header.shares.map((s) => s.keyId)).size;
     say(
       v.json,
@@ -141,7 +142,7 @@ export async function backupVerifyCommand(positionals: string[], v: Values, dirG
       ClusterId: o.cluster.clusterId,
       Shares: o.shares?.length ?? 0,
       Verified: new Date().toISOString(),
-    });
+    }).catch((e: Error) => console.error(`backup verify: the backup verified, but it could not be recorded in ${custodyLog(v.dir!)} (${e.message}): \`mpchsm doctor\` will not know of it`));
   if (v.json) {
     console.log(
       JSON.stringify({

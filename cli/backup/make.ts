@@ -52,6 +52,8 @@ const parseRecord = <T>(raw: Uint8Array | undefined, schema: z.ZodType<T>, name:
 export interface BackupMade {
   file: string;
   header: BackupHeader;
+  /** Why the backup, though written, is not in S/backups.jsonl (so `mpchsm doctor` will not know of it). */
+  unrecorded?: string;
 }
 
 /** Writes the backup of the signer in S (its store opened with `secret`) for the custodian of `custodianFile`. */
@@ -98,8 +100,8 @@ export async function signerBackup(o: { dir: string; custodian: string; out: str
     const bytes = await sealBackup(header, records, fromHex(custodian.PublicKey));
     const file = path.resolve(o.out);
     await writeFileAtomic(file, bytes, 0o600);
-    // The backup is written: a log that cannot be written is said, never taken for no backup.
-    await appendRecord(madeLog(S), {
+    // The backup is written: a log that cannot be written is said, and the backup still returned.
+    const unrecorded = await appendRecord(madeLog(S), {
       Event: 'made',
       Signer: header.signer.name,
       Party: header.signer.party,
@@ -109,10 +111,11 @@ export async function signerBackup(o: { dir: string; custodian: string; out: str
       Epoch: header.epoch,
       Sha256: createHash('sha256').update(bytes).digest('hex'),
       File: file,
-    }).catch((e: Error) => {
-      throw new Error(`${file} was written, but it could not be recorded in ${madeLog(S)} (${e.message}): \`mpchsm doctor\` will not know of it`);
-    });
-    return { file, header };
+    }).then(
+      () => undefined,
+      (e: Error) => `it could not be recorded in ${madeLog(S)} (${e.message}): \`mpchsm doctor\` will not know of it`,
+    );
+    return { file, header, ...(unrecorded ? { unrecorded } : {}) };
   } finally {
     for (const raw of records.values()) raw.fill(0);
     store.close();

@@ -5,8 +5,9 @@
 // threshold) and fails --strict; signer3, backed up to custodian B, is reported with B. A
 // verify that fails, or one not against the cluster, records nothing; a damaged log line is a
 // damaged-file finding (exit 1). From another host (--genesis/--as), each signer's signed
-// report names its last backup made, and nothing there is called verified.
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// report names its last backup made, and nothing there is called verified. A log that cannot be
+// written is said on stderr; the backup and the verdict stand.
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
@@ -29,6 +30,7 @@ async function backup(signer: string, custodian: string) {
   const secret = readFileSync(path.join(tc.dir, 'operators', `${signer}.secret`), 'utf8');
   const r = await mpchsmIn(secret, 'signer', 'backup', '--dir', path.join(tc.dir, 'signers', signer), '--custodian', path.join(custodianDir(custodian), 'custodian.json'), '--out', backupOf(signer));
   expect(r.code, r.stderr).toBe(0);
+  return r;
 }
 const verify = (signer: string, custodian: string, ...more: string[]) => mpchsmIn(PASS, 'backup', 'verify', backupOf(signer), '--custodian-dir', custodianDir(custodian), ...more);
 
@@ -136,4 +138,24 @@ describe('custody posture in mpchsm doctor', () => {
     expect(d.code).toBe(1);
     expect(d.text).toContain(`[damaged-file] ${path.join(tc.dir, 'custody.jsonl')}: line ${n + 1} is not valid JSON`);
   });
+
+  it('a log that cannot be written is said on stderr; the backup and the verdict stand', async () => {
+    const made = path.join(tc.dir, 'signers', 'signer2', 'backups.jsonl');
+    const custody = path.join(tc.dir, 'custody.jsonl');
+    for (const f of [made, custody]) {
+      renameSync(f, `${f}.kept`);
+      mkdirSync(f); // a directory where the log should be: it cannot be replaced
+    }
+    try {
+      expect((await backup('signer2', 'custodianB')).stderr).toContain(`could not be recorded in ${made}`);
+      const r = await verify('signer2', 'custodianB', '--dir', tc.dir);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`the backup verified, but it could not be recorded in ${custody}`);
+    } finally {
+      for (const f of [made, custody]) {
+        rmSync(f, { recursive: true });
+        renameSync(`${f}.kept`, f);
+      }
+    }
+  }, LONG);
 });
