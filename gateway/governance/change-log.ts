@@ -18,6 +18,20 @@ import { refusal, type SignerRoster } from './signers.js';
 
 const RESYNC_MS = 15_000;
 
+export const changeLogFile = (dir: string) => path.join(dir, 'signer-changes.json');
+
+/**
+ * Starts a lost log again where the signers are (gateway/gateway-recovery.ts): the next change
+ * after the last any of them processed, each signer's last as its acknowledgement. A log that
+ * exists is never replaced.
+ */
+export async function seedChangeLog(dir: string, acked: Record<number, number>): Promise<number> {
+  if (readJson(changeLogFile(dir)) !== undefined) throw new Error(`${changeLogFile(dir)} exists: a change log is never renumbered`);
+  const next = Math.max(0, ...Object.values(acked)) + 1;
+  await writeFileAtomic(changeLogFile(dir), Buffer.from(JSON.stringify({ next, acked, pending: [] }) + '\n'), 0o600);
+  return next;
+}
+
 const changeLogSchema = z.object({
   next: z.number().int().min(1),
   /** Per signer id: the last change it processed. */
@@ -46,7 +60,7 @@ export class ChangeLog {
     private readonly audit: AuditLog,
     private readonly log: Logger,
   ) {
-    this.file = path.join(dir, 'signer-changes.json');
+    this.file = changeLogFile(dir);
     const saved = readJson(this.file);
     this.changes = saved === undefined ? { next: 1, acked: {}, pending: [] } : (changeLogSchema.parse(saved) as ChangeLogFile);
     this.timer = setInterval(() => void this.resync(), RESYNC_MS);
