@@ -3,8 +3,9 @@
 // stopped and its directory deleted except the identity files an operator backs up (store/ and
 // identity.json); `mpchsm gateway init --recover`; started again, ListKeys, ListAliases,
 // ListResourceTags, DescribeKey and GetKeyPolicy answer as before, every key signs or decrypts
-// as before, and the audit logs record the recovery. First, with only one signer up (fewer than
-// the threshold), the recovering gateway refuses to start: nothing is taken on one signer's word.
+// as before, and the audit logs record the recovery. Nothing is taken on fewer than the
+// threshold's word: with one signer up the recovering gateway refuses to start, and an alias a
+// lying gateway gave one signer alone (with an administrator's genuine request) is not recovered.
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -15,7 +16,9 @@ import {
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayAuditPath, signerAuditPath } from '../../audit/paths.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { mpchsmBin, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { appRequest, gatewayIdentity, nextSeq, signerClients } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
 const client = (name: string) => {
@@ -76,6 +79,17 @@ describe('total loss of the gateway', () => {
     expect(before.perKey[1]!.tags).toEqual([{ TagKey: 'env', TagValue: 'prod' }, { TagKey: 'team', TagValue: 'b' }]);
     expect(before.perKey[2]!.policy).toContain('RecoveredWithTheKey');
 
+    // A lying gateway's alias, at signer1 alone: signer1 is then one change ahead of the others.
+    const signers = signerClients(tc, await gatewayIdentity(tc));
+    try {
+      const parameters = { AliasName: 'alias/only-signer1', TargetKeyId: ed };
+      const evidence = await appRequest(tc, 'TrentService.CreateAlias', parameters, 'admin1');
+      const change = { keyId: ed, operation: 'CreateAlias', parameters, evidence, seq: await nextSeq(signers[0]!, ed) } as const;
+      expect(await signers[0]!.call(signerRoutes.policy.apply, change)).toMatchObject({ applied: true });
+    } finally {
+      for (const c of signers) c.close();
+    }
+
     // The loss: everything but the identity files the operator backed up.
     await tc.down();
     const G = path.join(tc.dir, 'gateway');
@@ -102,6 +116,9 @@ describe('total loss of the gateway', () => {
 
     await tc.up();
     const after = await answers();
+    // The one signer's alias is not among them; the gateway names the signers left behind.
+    expect(after.aliases.map((a) => a.AliasName)).not.toContain('alias/only-signer1');
+    expect(readFileSync(path.join(tc.dir, 'logs', 'gateway.log'), 'utf8')).toMatch(/signers are behind the others/);
     expect(after.keys).toEqual(before.keys);
     expect(after.aliases).toEqual(before.aliases);
     after.perKey.forEach((k, i) => {
