@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayAuditPath, signerAuditPath } from '../../audit/paths.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { mpchsmBin, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { appRequest, gatewayIdentity, nextSeq, signerClients } from '../policy-cluster/helpers.js';
+import { appRequest, gatewayIdentity, nextSeq, refusal, signerClients } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
 const client = (name: string) => {
@@ -86,6 +86,9 @@ describe('total loss of the gateway', () => {
       const evidence = await appRequest(tc, 'TrentService.CreateAlias', parameters, 'admin1');
       const change = { keyId: ed, operation: 'CreateAlias', parameters, evidence, seq: await nextSeq(signers[0]!, ed) } as const;
       expect(await signers[0]!.call(signerRoutes.policy.apply, change)).toMatchObject({ applied: true });
+      // Tags carry no authority, yet a signer keeps none on the gateway's word alone: an administrator must have asked.
+      const tags = { keyId: p256, operation: 'TagResource', parameters: { KeyId: p256, Tags: [{ TagKey: 'forged', TagValue: 'x' }] }, seq: await nextSeq(signers[1]!, p256) } as const;
+      expect((await refusal(signers[1]!.call(signerRoutes.policy.apply, tags))).message).toMatch(/access denied: .*(request|approv)/);
     } finally {
       for (const c of signers) c.close();
     }
