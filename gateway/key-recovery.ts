@@ -14,7 +14,7 @@
 // `mpchsm doctor` to keep naming. Recovery only reads at the signers: it changes nothing there.
 // Each recovered key is one gateway audit entry (op RecoverKey) naming the signers it was
 // rebuilt from, and a warning in the log. The description, tags and a symmetric key's rotated
-// materials come back as the holders agree on them too; after the loss of the whole gateway
+// materials and automatic rotation setting come back as the holders agree on them too; after the loss of the whole gateway
 // directory (gateway/gateway-recovery.ts) every key is recovered this way, each read recorded
 // at the signers (`recovery`).
 import { randomUUID } from 'node:crypto';
@@ -26,6 +26,7 @@ import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import { recordOfCreation, schemeOfSpec } from './create-journal.js';
 import type { GatewayDeps } from './deps.js';
+import { DAY_MS } from './key-rotation.js';
 import type { KeyRecord } from './keys.js';
 import type { SignerClient } from './signer-client.js';
 
@@ -98,6 +99,7 @@ async function recover(deps: Deps, keyId: string, reporting: SignerClient[], una
   const holders = [...reporters, ...unasked.filter((id) => pkg.participants.includes(id))].sort((a, b) => a - b);
   const creationDate = Math.min(...entries.map(({ e }) => e!.key!.createdAt));
   const deletionDates = entries.flatMap(({ e }) => e!.key!.deletionDate ?? []);
+  const rotation = rotationOf(key, Date.now());
   const materials = (first.materials ?? []).map((m) => ({ id: m.id, frost: publicPackageSchema.parse(m.publicPackage), createdAt: creationDate, rotationType: 'ON_DEMAND' as const }));
   const record: KeyRecord = {
     ...recordOfCreation({ keyId, scheme, keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin, description: key.description ?? '', creationDate, participants: holders, threshold: pkg.threshold }, pkg),
@@ -105,6 +107,7 @@ async function recover(deps: Deps, keyId: string, reporting: SignerClient[], una
     tags: key.tags ?? [],
     // Rotated materials, under the ids their ciphertexts name; when and how each was made the signers do not keep.
     ...(materials.length > 0 ? { materials } : {}),
+    ...(rotation ? { rotation } : {}),
     // The latest a holder may destroy its share: the deletion is not due before then anywhere.
     ...(deletionDates.length > 0 ? { deletionDate: Math.max(...deletionDates) } : {}),
   };
@@ -131,3 +134,9 @@ const agreedPart = (e: InventoryEntry) => {
   const { createdAt: _c, deletionDate: _d, ...key } = e.key!;
   return { publicPackage: e.publicPackage, key, materials: e.materials ?? [] };
 };
+
+/** The automatic rotation the holders keep; when the next falls due they do not know: a whole period from now. */
+function rotationOf(r: InventoryEntry['key'] & object, now: number): KeyRecord['rotation'] {
+  if (!r.rotation) return undefined;
+  return { ...r.rotation, ...(r.rotation.enabled ? { next: now + r.rotation.periodDays * DAY_MS } : {}) };
+}

@@ -40,6 +40,9 @@ export const useOf = (operation: Use['operation'], algorithm: string, messageTyp
     ...(e.signApprovals?.length ? { signApprovals: e.signApprovals } : {}),
   };
 
+/** A symmetric key's automatic rotation as a signer keeps it (not when the next one falls due: the gateway's clock decides that). */
+export const rotationSettingSchema = z.strictObject({ enabled: z.boolean(), periodDays: z.number().int().min(90).max(2560) });
+
 /** A key's tags as KMS has them (at most 50; TagKey 1-128, TagValue 0-256 characters). */
 export const tagsSchema = z.array(z.strictObject({ TagKey: z.string().min(1).max(128), TagValue: z.string().max(256) })).max(50);
 
@@ -73,12 +76,13 @@ export const reshareAuthoritySchema = z.strictObject({
 export type ReshareAuthority = z.infer<typeof reshareAuthoritySchema>;
 
 /**
- * Changes to keys and aliases a signer keeps its own copy of. Tags and descriptions carry no
- * authority: the signers keep them so that a gateway that lost its directory rebuilds them.
+ * Changes to keys and aliases a signer keeps its own copy of. Tags, descriptions and automatic
+ * rotation settings carry no authority: the signers keep them so that a gateway that lost its
+ * directory rebuilds them.
  */
 export const SIGNER_CHANGES = [
   'PutKeyPolicy', 'DisableKey', 'EnableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion', 'CreateAlias', 'UpdateAlias', 'DeleteAlias',
-  'TagResource', 'UntagResource', 'UpdateKeyDescription',
+  'TagResource', 'UntagResource', 'UpdateKeyDescription', 'EnableKeyRotation', 'DisableKeyRotation',
 ] as const;
 export type SignerChangeOperation = (typeof SIGNER_CHANGES)[number];
 

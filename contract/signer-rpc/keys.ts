@@ -5,7 +5,7 @@
 // creation or recovering its lost record of a key compare).
 import { z } from 'zod';
 import { KEY_USAGES } from '../keys/specs.js';
-import { tagsSchema } from './authority.js';
+import { rotationSettingSchema, tagsSchema } from './authority.js';
 import { route } from './route.js';
 import { keyIdSchema } from './relayed.js';
 
@@ -30,6 +30,7 @@ export const inventoryKeySchema = z.object({
   /** As CreateKey, UpdateKeyDescription, TagResource and UntagResource left them (absent: a key made before signers kept them). */
   description: z.string().max(8192).optional(),
   tags: tagsSchema.optional(),
+  rotation: rotationSettingSchema.optional(),
 });
 export type InventoryKey = z.infer<typeof inventoryKeySchema>;
 

@@ -11,7 +11,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
-  CreateAliasCommand, CreateKeyCommand, DecryptCommand, DescribeKeyCommand, EncryptCommand, GetKeyPolicyCommand, GetPublicKeyCommand, KMSClient,
+  CreateAliasCommand, CreateKeyCommand, EnableKeyRotationCommand, GetKeyRotationStatusCommand, DecryptCommand, DescribeKeyCommand, EncryptCommand, GetKeyPolicyCommand, GetPublicKeyCommand, KMSClient,
   ListAliasesCommand, ListKeysCommand, type CreateKeyCommandInput, ListResourceTagsCommand, RotateKeyOnDemandCommand, SignCommand, TagResourceCommand, UntagResourceCommand, UpdateKeyDescriptionCommand,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,7 @@ describe('total loss of the gateway', () => {
     const sym = await create({ Description: 'symmetric', Tags: [{ TagKey: 'kind', TagValue: 'sym' }] });
     const before1 = (await app.send(new EncryptCommand({ KeyId: sym, Plaintext: text('first material') }))).CiphertextBlob!;
     await admin.send(new RotateKeyOnDemandCommand({ KeyId: sym }));
+    await admin.send(new EnableKeyRotationCommand({ KeyId: sym, RotationPeriodInDays: 180 }));
     const before2 = (await app.send(new EncryptCommand({ KeyId: sym, Plaintext: text('rotated material') }))).CiphertextBlob!;
     await admin.send(new UpdateKeyDescriptionCommand({ KeyId: ed, Description: 'ed25519, described later' }));
     await admin.send(new TagResourceCommand({ KeyId: p256, Tags: [{ TagKey: 'team', TagValue: 'b' }, { TagKey: 'env', TagValue: 'prod' }] }));
@@ -70,6 +71,7 @@ describe('total loss of the gateway', () => {
             created: CreationDate!.getTime(),
             tags: (await admin.send(new ListResourceTagsCommand({ KeyId }))).Tags,
             policy: (await admin.send(new GetKeyPolicyCommand({ KeyId, PolicyName: 'default' }))).Policy,
+            rotation: KeyId === sym ? await admin.send(new GetKeyRotationStatusCommand({ KeyId })) : undefined,
             publicKey: KeyId === sym ? undefined : Buffer.from((await app.send(new GetPublicKeyCommand({ KeyId }))).PublicKey!).toString('base64'),
           };
         }),
@@ -78,6 +80,7 @@ describe('total loss of the gateway', () => {
     const before = await answers();
     expect(before.perKey[1]!.tags).toEqual([{ TagKey: 'env', TagValue: 'prod' }, { TagKey: 'team', TagValue: 'b' }]);
     expect(before.perKey[2]!.policy).toContain('RecoveredWithTheKey');
+    expect(before.perKey[3]!.rotation).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 180 });
 
     // A lying gateway's alias, at signer1 alone: signer1 is then one change ahead of the others.
     const signers = signerClients(tc, await gatewayIdentity(tc));
@@ -130,6 +133,9 @@ describe('total loss of the gateway', () => {
       expect(k.tags).toEqual(b.tags);
       expect(k.policy).toBe(b.policy);
       expect(k.publicKey).toBe(b.publicKey);
+      // The rotation setting comes back; its next date is a period from the recovery (the signers keep no date of it).
+      expect([k.rotation?.KeyRotationEnabled, k.rotation?.RotationPeriodInDays]).toEqual([b.rotation?.KeyRotationEnabled, b.rotation?.RotationPeriodInDays]);
+      if (b.rotation?.NextRotationDate) expect(Math.abs(k.rotation!.NextRotationDate!.getTime() - b.rotation.NextRotationDate.getTime())).toBeLessThan(600_000);
       // The signers' own clock, at the same creation.
       expect(Math.abs(k.created - b.created)).toBeLessThan(60_000);
     });

@@ -6,6 +6,7 @@
 // who approved and the change's hash.
 import { z } from 'zod';
 import { changeSchema, tagsSchema, type KeyChange, type MembershipChange } from '../../../contract/signer-rpc/authority.js';
+import { SYMMETRIC_KEY_SPEC } from '../../../contract/keys/specs.js';
 import { aliasNameProblem, authorize, quorumFor, sameParameters, type Action } from '../../../policy/index.js';
 import { RpcError } from '../rpc.js';
 import { askedDetail, askedFor, markApplied, proposalOf, updateGovernance, type Applied } from './governance.js';
@@ -119,6 +120,16 @@ async function applyKeyChange(s: GuardState, c: KeyChange): Promise<Applied> {
       if (pending) throw invalid();
       Object.assign(next, described(c.operation, params, next));
       break;
+    case 'EnableKeyRotation':
+    case 'DisableKeyRotation': {
+      // As the gateway's (gateway/kms/ops/rotation.ts): an Enabled symmetric key, 365 days unless given or set before.
+      if (key.keySpec !== SYMMETRIC_KEY_SPEC) throw denied(`${c.operation}: key ${keyId} is not a symmetric key`);
+      if (key.state !== 'Enabled') throw invalid();
+      const days = c.operation === 'EnableKeyRotation' ? (params.RotationPeriodInDays ?? key.rotation?.periodDays ?? 365) : (key.rotation?.periodDays ?? 365);
+      if (typeof days !== 'number' || !Number.isInteger(days) || days < 90 || days > 2560) throw denied(`RotationPeriodInDays must be 90 to 2560, not ${String(days)}`);
+      next.rotation = { enabled: c.operation === 'EnableKeyRotation', periodDays: days };
+      break;
+    }
     default: {
       const name = str('AliasName');
       const problem = aliasNameProblem(name);

@@ -200,8 +200,8 @@ export class PolicyGuard {
   keyRecord(keyId: string): InventoryKey | undefined {
     const k = this.s.keys.get(keyId);
     if (!k) return undefined;
-    const { keySpec, keyUsage, origin, state, policy, createdAt, deletionDate, description, tags } = k;
-    return { keySpec, keyUsage, origin, state, policy, createdAt, ...(deletionDate !== undefined ? { deletionDate } : {}), ...(description ? { description } : {}), ...(tags?.length ? { tags } : {}) };
+    const { keySpec, keyUsage, origin, state, policy, createdAt, deletionDate, description, tags, rotation } = k;
+    return { keySpec, keyUsage, origin, state, policy, createdAt, ...(deletionDate !== undefined ? { deletionDate } : {}), ...(description ? { description } : {}), ...(tags?.length ? { tags } : {}), ...(rotation ? { rotation } : {}) };
   }
   /**
    * For a gateway recovering its lost directory: this signer's aliases (name → key id), its

@@ -9,7 +9,7 @@ import { canonicalJson } from '../../../contract/canonical.js';
 import type { IdentitySecrets } from '../../../contract/identity/identity.js';
 import type { ShareStore } from '../../../contract/io/sealed-store.js';
 import { KEY_USAGES } from '../../../contract/keys/specs.js';
-import { tagsSchema } from '../../../contract/signer-rpc/authority.js';
+import { rotationSettingSchema, tagsSchema } from '../../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../../contract/signer-rpc/released.js';
 import { uuidSchema } from '../../../contract/signer-rpc/relayed.js';
 import type { GovernanceDocument, KeyPolicy } from '../../../policy/index.js';
@@ -82,6 +82,8 @@ export const keyStateSchema = z.strictObject({
   /** Kept for a gateway that lost its directory (gateway/gateway-recovery.ts); they carry no authority. */
   description: z.string().max(8192).optional(),
   tags: tagsSchema.optional(),
+  /** A symmetric key's automatic rotation (EnableKeyRotation, DisableKeyRotation), kept for the same reason. */
+  rotation: rotationSettingSchema.optional(),
   /**
    * Made by a key generation the gateway has not committed yet (guard/keys.ts): the only kind of
    * key forgotten on the gateway's word, which gives back the authority it spent (`proposal:ID`
