@@ -17,7 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayAuditPath, signerAuditPath } from '../../audit/paths.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { mpchsmBin, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { auditVerifyAtRest, mpchsmBin, repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { appRequest, gatewayIdentity, nextSeq, refusal, signerClients } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
@@ -81,6 +81,10 @@ describe('total loss of the gateway', () => {
     expect(before.perKey[1]!.tags).toEqual([{ TagKey: 'env', TagValue: 'prod' }, { TagKey: 'team', TagValue: 'b' }]);
     expect(before.perKey[2]!.policy).toContain('RecoveredWithTheKey');
     expect(before.perKey[3]!.rotation).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 180 });
+
+    // The new kinds of key change (tags, description, rotation setting) hold in the cross-check.
+    const verified = await auditVerifyAtRest(tc);
+    expect(verified.code, verified.out).toBe(0);
 
     // A lying gateway's alias, at signer1 alone: signer1 is then one change ahead of the others.
     const signers = signerClients(tc, await gatewayIdentity(tc));
