@@ -3,8 +3,8 @@
 // restored identity; the first start after it, founded again on the same genesis, rebuilds from
 // the signers' own sealed copies what the lost directory held and the signers keep: before the
 // governance loads, the governance chain, the principals added since the genesis and the
-// numbered change log's position; then every key's record, policy, description, tags and
-// materials (key-recovery.ts), then the aliases. Nothing is taken from
+// numbered change log's position; then every key's record, policy, description, tags, rotated
+// materials and rotation setting (key-recovery.ts), then the aliases. Nothing is taken from
 // fewer than the cluster's threshold of signers agreeing; what they do not agree on is left out
 // and logged. The new audit log's first entries record the recovery (op RecoverGateway, and one
 // RecoverKey per key); each signer records that it was read for it.

@@ -61,12 +61,11 @@ export const keys = {
   forget: route('/v1/keys/forget', removal, removed),
   commit: route('/v1/keys/commit', removal, z.object({ keyId: z.string(), committed: z.boolean() })),
   destroy: route('/v1/keys/destroy', removal, removed),
-  /** `pending`: only the keys not committed, without their hashes (what the gateway's start sweeps). */
   /**
-   * With `recovery` (a gateway rebuilding its lost directory, gateway/gateway-recovery.ts), also
-   * this signer's aliases (name → key id), governance chain, principals' public records and the
-   * last numbered change it processed; the signer
-   * records in its audit log that it was read for a recovery.
+   * `pending`: only the keys not committed, without their hashes (what the gateway's start
+   * sweeps). `recovery` (a gateway rebuilding its lost directory, gateway/gateway-recovery.ts):
+   * also this signer's aliases (name → key id), governance chain, principals' public records and
+   * the last numbered change it processed; the signer records in its audit log that it was read.
    */
   inventory: route(
     '/v1/keys/inventory',
