@@ -27,6 +27,7 @@ const USAGE = `usage:
   mpchsm admin init --dir A --name NAME [--json]
   mpchsm signer init --dir S --name NAME --listen HOST:PORT [--seal software] [--json]   (passphrase on stdin)
   mpchsm gateway init --dir G --listen HOST:PORT [--p11-listen HOST:PORT] [--tls-cert F --tls-key F] [--json]   (passphrase on stdin)
+  mpchsm gateway init --dir G --recover --genesis genesis.json [--json]   (a lost gateway directory, around its restored identity; passphrase on stdin)
   mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] --out FILE [--json]
   mpchsm genesis sign FILE --as NAME --dir A [--json]
   mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin)
@@ -72,6 +73,7 @@ export async function main(argv: string[]): Promise<void> {
         seal: { type: 'string' },
         tcti: { type: 'string' },
         'p11-listen': { type: 'string' },
+        recover: { type: 'boolean', default: false },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         out: { type: 'string' },

@@ -1,6 +1,8 @@
 // The command lines of the parties' own commands (cli/parties.ts, cli/party-process.ts): options
 // checked, the passphrase read from standard input, one line or one JSON object printed.
+import path from 'node:path';
 import { readSecretFromStdin } from '../contract/io/stdin.js';
+import { recoverGatewayDir } from '../gateway/init.js';
 import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
 import type { Genesis } from '../policy/index.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
@@ -16,6 +18,7 @@ interface Values {
   seal?: string | undefined;
   tcti?: string | undefined;
   'p11-listen'?: string | undefined;
+  recover?: boolean | undefined;
   'tls-cert'?: string | undefined;
   'tls-key'?: string | undefined;
   genesis?: string | undefined;
@@ -88,6 +91,13 @@ export async function partyCommand(kind: PartyKind, positionals: string[], v: Va
   if (sub === 'stop') {
     const stopped = await stopParty(kind, dir);
     return report(v.json, { Stopped: stopped }, stopped ? `the ${kind} in ${dir} stopped` : `no ${kind} runs from ${dir}`);
+  }
+  if (sub === 'init' && v.recover) {
+    if (kind !== 'gateway') throw new Error('--recover is for gateway init');
+    need(v, ['genesis'], 'gateway init --recover');
+    const secret = await passphrase();
+    const pub = await recoverGatewayDir(path.resolve(dir), v.genesis!, secret).finally(() => secret.fill(0));
+    return report(v.json, { Recovering: true, Kms: pub.Kms, Fingerprint: fingerprint(pub.Identity) }, `${dir}: ready to recover; the next 'gateway start' rebuilds keys, policies, tags and aliases from the signers`);
   }
   if (sub === 'init') {
     need(v, ['listen'], `${kind} init`);

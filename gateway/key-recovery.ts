@@ -13,15 +13,20 @@
 // could not be asked (a signer down now is not struck off). Anything less is left alone, for
 // `mpchsm doctor` to keep naming. Recovery only reads at the signers: it changes nothing there.
 // Each recovered key is one gateway audit entry (op RecoverKey) naming the signers it was
-// rebuilt from, and a warning in the log.
+// rebuilt from, and a warning in the log. The description, tags and a symmetric key's rotated
+// materials and automatic rotation setting come back as the holders agree on them too; after the loss of the whole gateway
+// directory (gateway/gateway-recovery.ts) every key is recovered this way, each read recorded
+// at the signers (`recovery`).
 import { randomUUID } from 'node:crypto';
 import { canonicalJson } from '../contract/canonical.js';
 import { isKeySpec, SYMMETRIC_KEY_SPEC } from '../contract/keys/specs.js';
 import type { InventoryEntry } from '../contract/signer-rpc/keys.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
+import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import { recordOfCreation, schemeOfSpec } from './create-journal.js';
 import type { GatewayDeps } from './deps.js';
+import { DAY_MS } from './key-rotation.js';
 import type { KeyRecord } from './keys.js';
 import type { SignerClient } from './signer-client.js';
 
@@ -34,14 +39,18 @@ export interface RecoveryOutcome {
   why?: string;
 }
 
-/** Recovers the record of every committed key the signers hold and the gateway lacks; one audit entry per key recovered. */
-export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
+/**
+ * Recovers the record of every committed key the signers hold and the gateway lacks; one audit
+ * entry per key recovered. `recovery`: the gateway's directory was lost, the signers record the reads.
+ */
+export async function recoverKeys(deps: Deps, recovery = false): Promise<RecoveryOutcome[]> {
+  const asked = recovery ? { recovery: true as const } : {};
   const { cluster, log } = deps;
   const lacking = new Map<string, SignerClient[]>();
   const unasked: number[] = [];
   // Read in parallel (a hung signer costs one call's bound), then taken in the signers' order.
   const active = cluster.active;
-  const inventories = await Promise.allSettled(active.map((c) => c.call(signerRoutes.keys.inventory, {})));
+  const inventories = await Promise.allSettled(active.map((c) => c.call(signerRoutes.keys.inventory, asked)));
   active.forEach((c, i) => {
     const inventory = inventories[i]!;
     if (inventory.status === 'rejected') {
@@ -58,7 +67,7 @@ export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
   const out: RecoveryOutcome[] = [];
   for (const [keyId, reporting] of lacking) {
     try {
-      const why = await recover(deps, keyId, reporting, unasked);
+      const why = await recover(deps, keyId, reporting, unasked, asked);
       out.push(why === undefined ? { keyId, recovered: true } : { keyId, recovered: false, why });
       if (why !== undefined) log.error({ keyId, why }, "the signers hold a key the gateway has no record of, and it cannot be recovered; doctor names it");
     } catch (e) {
@@ -70,9 +79,9 @@ export async function recoverKeys(deps: Deps): Promise<RecoveryOutcome[]> {
 }
 
 /** Recovers one key; answers why not, if not. */
-async function recover(deps: Deps, keyId: string, reporting: SignerClient[], unasked: readonly number[]): Promise<string | undefined> {
+async function recover(deps: Deps, keyId: string, reporting: SignerClient[], unasked: readonly number[], asked: { recovery?: true }): Promise<string | undefined> {
   const startedAt = Date.now();
-  const entries = await Promise.all(reporting.map(async (c) => ({ c, e: (await c.call(signerRoutes.keys.inventory, { keyId })).keys.find((k) => k.keyId === keyId) })));
+  const entries = await Promise.all(reporting.map(async (c) => ({ c, e: (await c.call(signerRoutes.keys.inventory, { keyId, ...asked })).keys.find((k) => k.keyId === keyId) })));
   const names = (cs: { c: SignerClient }[]) => cs.map((x) => x.c.name).join(', ');
   const unusable = entries.filter(({ e }) => !e || e.state !== 'committed' || !e.share || !e.policy || e.publicPackage === undefined || !e.key);
   if (unusable.length > 0) return `${names(unusable)} hold(s) it not committed, unreadable or without its policy record`;
@@ -90,9 +99,15 @@ async function recover(deps: Deps, keyId: string, reporting: SignerClient[], una
   const holders = [...reporters, ...unasked.filter((id) => pkg.participants.includes(id))].sort((a, b) => a - b);
   const creationDate = Math.min(...entries.map(({ e }) => e!.key!.createdAt));
   const deletionDates = entries.flatMap(({ e }) => e!.key!.deletionDate ?? []);
+  const rotation = rotationOf(key, Date.now());
+  const materials = (first.materials ?? []).map((m) => ({ id: m.id, frost: publicPackageSchema.parse(m.publicPackage), createdAt: creationDate, rotationType: 'ON_DEMAND' as const }));
   const record: KeyRecord = {
-    ...recordOfCreation({ keyId, scheme, keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin, description: '', creationDate, participants: holders, threshold: pkg.threshold }, pkg),
+    ...recordOfCreation({ keyId, scheme, keySpec: key.keySpec, keyUsage: key.keyUsage, origin: key.origin, description: key.description ?? '', creationDate, participants: holders, threshold: pkg.threshold }, pkg),
     state: key.state,
+    tags: key.tags ?? [],
+    // Rotated materials, under the ids their ciphertexts name; when and how each was made the signers do not keep.
+    ...(materials.length > 0 ? { materials } : {}),
+    ...(rotation ? { rotation } : {}),
     // The latest a holder may destroy its share: the deletion is not due before then anywhere.
     ...(deletionDates.length > 0 ? { deletionDate: Math.max(...deletionDates) } : {}),
   };
@@ -114,8 +129,14 @@ async function recover(deps: Deps, keyId: string, reporting: SignerClient[], una
   return undefined;
 }
 
-/** What every holder must report alike: the public package and the policy record, but not its own clock's dates. */
+/** What every holder must report alike: the public package, the policy record (but not its own clock's dates), the rotated materials. */
 const agreedPart = (e: InventoryEntry) => {
   const { createdAt: _c, deletionDate: _d, ...key } = e.key!;
-  return { publicPackage: e.publicPackage, key };
+  return { publicPackage: e.publicPackage, key, materials: e.materials ?? [] };
 };
+
+/** The automatic rotation the holders keep; when the next falls due they do not know: a whole period from now. */
+function rotationOf(r: InventoryEntry['key'] & object, now: number): KeyRecord['rotation'] {
+  if (!r.rotation) return undefined;
+  return { ...r.rotation, ...(r.rotation.enabled ? { next: now + r.rotation.periodDays * DAY_MS } : {}) };
+}

@@ -1,5 +1,6 @@
 // The gateway daemon: `run [--genesis FILE]` (serve; founded by the genesis on its first start:
-// gateway/genesis.ts). `mpchsm gateway init` makes its directory (gateway/init.ts).
+// gateway/genesis.ts). `mpchsm gateway init` makes its directory (gateway/init.ts); after
+// `gateway init --recover` the first start rebuilds it from the signers (gateway-recovery.ts).
 // Principals make their own secrets, never here: the gateway holds no one's secret.
 // The gateway operator's secret, which unlocks the gateway's identity store, arrives on stdin.
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { startGatewayServer } from './server.js';
 import { resumeReshares } from './reshare-resume.js';
 import { resumeCreations, sweepPending } from './create-resume.js';
 import { recoverKeys } from './key-recovery.js';
+import { recoverBeforePolicy, recoverGateway, recovering } from './gateway-recovery.js';
 import { startHolderRepair } from './holder-repair.js';
 import { startKeyRotation } from './key-rotation.js';
 import { startKeyDeletion } from './key-deletion.js';
@@ -39,6 +41,8 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
   const principals = new PrincipalRegistry(P.principals);
   const kmsState = new KmsState(path.join(dir, 'kms-state.json'), cluster.keys);
+  // After `gateway init --recover`: governance, principals and the change log from the signers, before they are loaded.
+  const recoveryRead = recovering(dir) ? await recoverBeforePolicy(dir, cluster, principals, config.threshold, log) : undefined;
   const policy = GatewayPolicy.load({ dir, config, principals, kmsState, log, clientFor: cluster.clientFor, firstAnswer: cluster.firstAnswer, keys: cluster.keys, audit });
   cluster.retire(policy.retired);
   installGatewayPolicy(policy);
@@ -51,8 +55,10 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   await sweepPending({ cluster, log });
   // Then a key the signers hold committed and this gateway has no record of (its key file lost) is
   // recovered from them, so it can be kept or deleted under governance.
-  await recoverKeys({ cluster, audit, log, kmsState });
   const deps = { config, cluster, principals, log, dir, kmsState, audit, identity, sealKind: store.sealerKind };
+  // With the whole directory lost, every key, its policy, description and tags, and the aliases.
+  if (recoveryRead) await recoverGateway(deps, recoveryRead);
+  else await recoverKeys({ cluster, audit, log, kmsState });
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
   const stopRepair = startHolderRepair(deps);

@@ -112,6 +112,9 @@ export interface KeyToCreate {
   origin: string;
   /** The key policy asked for; absent: the default one. */
   policy?: string | undefined;
+  /** The description and tags the signers keep (absent: not checked, as for a PKCS#11 key). */
+  description?: string | undefined;
+  tags?: readonly unknown[] | undefined;
 }
 
 /** A check that a CreateKey request asks for exactly this key (AWS's defaults for what it omits). */
@@ -122,6 +125,8 @@ export function createKeyRequestFor(k: KeyToCreate): RequestExpectation['check']
     if ((p.KeyUsage ?? 'ENCRYPT_DECRYPT') !== k.keyUsage) return `it asks for key usage ${String(p.KeyUsage ?? 'ENCRYPT_DECRYPT')}, not ${k.keyUsage}`;
     if ((p.Origin ?? 'AWS_KMS') !== k.origin) return `it asks for origin ${String(p.Origin ?? 'AWS_KMS')}, not ${k.origin}`;
     if (p.Policy !== k.policy) return p.Policy === undefined ? 'it asks for the default key policy, not the one given' : 'it asks for another key policy';
+    if (k.description !== undefined && (p.Description ?? '') !== k.description) return 'it asks for another description';
+    if (k.tags !== undefined && canonicalJson(p.Tags ?? []) !== canonicalJson(k.tags)) return 'it asks for other tags';
     return undefined;
   };
 }

@@ -40,6 +40,12 @@ export const useOf = (operation: Use['operation'], algorithm: string, messageTyp
     ...(e.signApprovals?.length ? { signApprovals: e.signApprovals } : {}),
   };
 
+/** A symmetric key's automatic rotation as a signer keeps it (not when the next one falls due: the gateway's clock decides that). */
+export const rotationSettingSchema = z.strictObject({ enabled: z.boolean(), periodDays: z.number().int().min(90).max(2560) });
+
+/** A key's tags as KMS has them (at most 50; TagKey 1-128, TagValue 0-256 characters). */
+export const tagsSchema = z.array(z.strictObject({ TagKey: z.string().min(1).max(128), TagValue: z.string().max(256) })).max(50);
+
 const approvalFields = { proposal: z.unknown().optional(), approvals: z.array(z.unknown()).max(64).optional() };
 
 /** Beside a key-generation or key-installation request. */
@@ -49,6 +55,9 @@ export const creationSchema = z.strictObject({
   origin: z.enum(['AWS_KMS', 'EXTERNAL']),
   /** The key policy asked for (CreateKey's Policy); under quorum the proposal's. */
   policy: z.string().max(32768).optional(),
+  /** CreateKey's Description and Tags: kept in the signer's record of the key, for a gateway that lost its own (gateway/gateway-recovery.ts). */
+  description: z.string().max(8192).optional(),
+  tags: tagsSchema.optional(),
   /** The administrator's CreateKey request (policy/admin-evidence.ts); under quorum, the proposer's, if any. */
   evidence: z.unknown().optional(),
   ...approvalFields,
@@ -66,9 +75,14 @@ export const reshareAuthoritySchema = z.strictObject({
 });
 export type ReshareAuthority = z.infer<typeof reshareAuthoritySchema>;
 
-/** Changes to keys and aliases a signer keeps its own copy of. */
+/**
+ * Changes to keys and aliases a signer keeps its own copy of. Tags, descriptions and automatic
+ * rotation settings carry no authority: the signers keep them so that a gateway that lost its
+ * directory rebuilds them.
+ */
 export const SIGNER_CHANGES = [
   'PutKeyPolicy', 'DisableKey', 'EnableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion', 'CreateAlias', 'UpdateAlias', 'DeleteAlias',
+  'TagResource', 'UntagResource', 'UpdateKeyDescription', 'EnableKeyRotation', 'DisableKeyRotation',
 ] as const;
 export type SignerChangeOperation = (typeof SIGNER_CHANGES)[number];
 

@@ -5,6 +5,7 @@
 // creation or recovering its lost record of a key compare).
 import { z } from 'zod';
 import { KEY_USAGES } from '../keys/specs.js';
+import { rotationSettingSchema, tagsSchema } from './authority.js';
 import { route } from './route.js';
 import { keyIdSchema } from './relayed.js';
 
@@ -26,6 +27,10 @@ export const inventoryKeySchema = z.object({
   policy: z.string().max(32768),
   createdAt: z.number(),
   deletionDate: z.number().optional(),
+  /** As CreateKey, UpdateKeyDescription, TagResource and UntagResource left them (absent: a key made before signers kept them). */
+  description: z.string().max(8192).optional(),
+  tags: tagsSchema.optional(),
+  rotation: rotationSettingSchema.optional(),
 });
 export type InventoryKey = z.infer<typeof inventoryKeySchema>;
 
@@ -47,6 +52,8 @@ export const inventoryEntrySchema = z.object({
   package: sha256Hex.optional(),
   publicPackage: z.unknown().optional(),
   key: inventoryKeySchema.optional(),
+  /** A symmetric key's materials after the first (rotations), by id, with their public packages; only when one key was asked for. */
+  materials: z.array(z.object({ id: z.number().int().min(2), publicPackage: z.unknown() })).max(10_000).optional(),
 });
 export type InventoryEntry = z.infer<typeof inventoryEntrySchema>;
 
@@ -54,6 +61,23 @@ export const keys = {
   forget: route('/v1/keys/forget', removal, removed),
   commit: route('/v1/keys/commit', removal, z.object({ keyId: z.string(), committed: z.boolean() })),
   destroy: route('/v1/keys/destroy', removal, removed),
-  /** `pending`: only the keys not committed, without their hashes (what the gateway's start sweeps). */
-  inventory: route('/v1/keys/inventory', z.strictObject({ keyId: keyIdSchema.optional(), pending: z.literal(true).optional() }), z.object({ keys: z.array(inventoryEntrySchema).max(100_000) })),
+  /**
+   * `pending`: only the keys not committed, without their hashes (what the gateway's start
+   * sweeps). `recovery` (a gateway rebuilding its lost directory, gateway/gateway-recovery.ts):
+   * also this signer's aliases (name → key id), governance chain, principals' public records and
+   * the last numbered change it processed; the signer records in its audit log that it was read.
+   */
+  inventory: route(
+    '/v1/keys/inventory',
+    z.strictObject({ keyId: keyIdSchema.optional(), pending: z.literal(true).optional(), recovery: z.literal(true).optional() }),
+    z.object({
+      keys: z.array(inventoryEntrySchema).max(100_000),
+      aliases: z.record(z.string(), z.string().uuid()).optional(),
+      seq: z.number().int().min(0).optional(),
+      /** The signer's governance chain (each link signed by administrators: it verifies itself). */
+      governance: z.array(z.unknown()).max(10_000).optional(),
+      /** The gateway's public record of each principal the signer knows it of (no secret). */
+      principals: z.array(z.object({ name: z.string(), role: z.enum(['admin', 'app', 'auditor']), accessKeyId: z.string(), pinLoginHash: z.string() })).max(1024).optional(),
+    }),
+  ),
 };

@@ -18,6 +18,8 @@ import { refusal, type SignerRoster } from './signers.js';
 
 const RESYNC_MS = 15_000;
 
+export const changeLogFile = (dir: string) => path.join(dir, 'signer-changes.json');
+
 const changeLogSchema = z.object({
   next: z.number().int().min(1),
   /** Per signer id: the last change it processed. */
@@ -25,6 +27,19 @@ const changeLogSchema = z.object({
   pending: z.array(z.object({ seq: z.number().int() }).passthrough()),
 });
 type ChangeLogFile = { next: number; acked: Record<string, number>; pending: SignerChange[] };
+
+/**
+ * Starts a lost log again where the signers are (gateway/gateway-recovery.ts): the next change
+ * after the last any of them processed, each signer's last as its acknowledgement. A log that
+ * exists (a recovery interrupted after this) is never replaced: answers its next number.
+ */
+export async function seedChangeLog(dir: string, acked: Record<number, number>): Promise<number> {
+  const saved = readJson(changeLogFile(dir));
+  if (saved !== undefined) return changeLogSchema.parse(saved).next;
+  const next = Math.max(0, ...Object.values(acked)) + 1;
+  await writeFileAtomic(changeLogFile(dir), Buffer.from(JSON.stringify({ next, acked, pending: [] }) + '\n'), 0o600);
+  return next;
+}
 
 /** How one signer took a forwarded change. */
 export interface ChangeResult {
@@ -46,7 +61,7 @@ export class ChangeLog {
     private readonly audit: AuditLog,
     private readonly log: Logger,
   ) {
-    this.file = path.join(dir, 'signer-changes.json');
+    this.file = changeLogFile(dir);
     const saved = readJson(this.file);
     this.changes = saved === undefined ? { next: 1, acked: {}, pending: [] } : (changeLogSchema.parse(saved) as ChangeLogFile);
     this.timer = setInterval(() => void this.resync(), RESYNC_MS);

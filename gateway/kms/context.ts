@@ -100,7 +100,7 @@ export class OpContext {
   }
 
   /** What each signer checks before making a key: the administrator's request, and the approved proposal. */
-  creation(c: Pick<Creation, 'keySpec' | 'keyUsage' | 'policy'>): Creation {
+  creation(c: Pick<Creation, 'keySpec' | 'keyUsage' | 'policy' | 'description' | 'tags'>): Creation {
     const a = this.extras.approved;
     const evidence = this.signersEvidence();
     return { ...c, origin: 'AWS_KMS', ...(evidence !== undefined ? { evidence } : {}), ...(a ? { proposal: a.proposal, approvals: a.approvals } : {}) };

@@ -2,18 +2,33 @@
 // `mpchsm doctor` comparing inventories: every key it keeps a policy record or a share of,
 // read from the sealed store as it is now (a record deleted behind the signer's back shows),
 // with the hashes of its public key and public package; for one key asked for, also its public
-// package and policy record (what a gateway that lost its record of the key rebuilds it from).
+// package and policy record (what a gateway that lost its record of the key rebuilds it from),
+// and a symmetric key's rotated materials. Asked for a gateway's recovery (`recovery`), it also
+// answers this signer's aliases and the last numbered change it processed, and records the read.
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../contract/canonical.js';
-import type { InventoryEntry } from '../../contract/signer-rpc/keys.js';
+import { keys as keyRoutes, type InventoryEntry } from '../../contract/signer-rpc/keys.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { keyPackageSchema, publicKeyOfPackage } from '../protocols/key-package.js';
 import type { PolicyGuard } from './guard/index.js';
 import { decodeRecord, packageOf } from './key-records.js';
 import { keyRecordName } from './relay.js';
+import type { Answer } from './rpc.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const SHARE_PREFIX = keyRecordName('');
+const materialPrefix = (keyId: string) => `material.${keyId}.`;
+
+/** The inventory route's answer; for a recovery, with the aliases and change number, and recorded in this signer's audit log. */
+export async function inventoryAnswer(store: ShareStore, guard: PolicyGuard, body: unknown): Promise<Answer<typeof keyRoutes.inventory>> {
+  const req = keyRoutes.inventory.request.parse(body);
+  const keys = await inventory(store, guard, req);
+  if (!req.recovery) return { keys };
+  const state = guard.recoveryState();
+  const seq = guard.epoch.ledgerSeq;
+  const detail: Record<string, number | string> = req.keyId === undefined ? { keys: keys.length, aliases: Object.keys(state.aliases).length, seq } : { keyId: req.keyId };
+  return { keys, ...state, seq, recorded: { request: 'gateway-recovery', ...(req.keyId === undefined ? {} : { keyId: req.keyId }), detail } };
+}
 
 /**
  * Every key held here (or only `keyId`, then with its public package; or, `pending`, only those
@@ -41,7 +56,29 @@ export async function inventory(store: ShareStore, guard: PolicyGuard, req: { ke
     }
     const key = req.keyId === undefined ? undefined : guard.keyRecord(id);
     if (key) entry.key = key;
+    if (req.keyId !== undefined) {
+      const materials = await materialsOf(store, id);
+      if (materials.length > 0) entry.materials = materials;
+    }
     out.push(entry);
   }
   return out;
+}
+
+/** A symmetric key's rotated materials held here (signers/node/tprf.ts `materialRecordName`), by id, with their public packages. */
+async function materialsOf(store: ShareStore, keyId: string): Promise<NonNullable<InventoryEntry['materials']>> {
+  const out: NonNullable<InventoryEntry['materials']> = [];
+  for (const name of (await store.list()).filter((n) => n.startsWith(materialPrefix(keyId)))) {
+    const id = Number(name.slice(materialPrefix(keyId).length));
+    const raw = await store.get(name);
+    if (!raw || !Number.isInteger(id) || id < 2) continue;
+    try {
+      out.push({ id, publicPackage: keyPackageSchema.parse(packageOf(decodeRecord(raw))) });
+    } catch {
+      // A material this signer cannot read is not reported: recovery then lacks this holder's word for it.
+    } finally {
+      raw.fill(0);
+    }
+  }
+  return out.sort((a, b) => a.id - b.id);
 }

@@ -23,7 +23,7 @@ import { FrostSigning } from './frost.js';
 import { PrfEvaluations } from './tprf.js';
 import { randomRoutes } from './random.js';
 import { SYMMETRIC_KEY_SPEC } from '../../contract/keys/specs.js';
-import { inventory } from './inventory.js';
+import { inventoryAnswer } from './inventory.js';
 import { Posture } from './posture.js';
 import { StoreCheck } from './store-check.js';
 import { ReshareSessions, pendingName } from './reshare.js';
@@ -120,7 +120,7 @@ export class SignerService {
       [rsa.partial.path]: (b) => this.rsa.partial(b),
       [keys.forget.path]: (b) => this.forget(b),
       [keys.commit.path]: (b) => this.commit(b),
-      [keys.inventory.path]: async (b) => ({ keys: await inventory(this.store, this.guard, keys.inventory.request.parse(b)) }),
+      [keys.inventory.path]: (b) => inventoryAnswer(this.store, this.guard, b),
       [keys.destroy.path]: (b) => this.destroy(b),
       [auth.sigv4.path]: (b) => this.guard.authenticate(b),
       [policy.apply.path]: async (b) => {

@@ -90,7 +90,14 @@ export const CreateKey = operation(
 
     let key: KeyRecord;
     try {
-      const evidence = ctx.creation({ keySpec, keyUsage, ...(input.Policy !== undefined ? { policy: input.Policy } : {}) });
+      // The description and tags go to the signers too: a gateway that loses its directory gets them back.
+      const evidence = ctx.creation({
+        keySpec,
+        keyUsage,
+        ...(input.Policy !== undefined ? { policy: input.Policy } : {}),
+        ...(input.Description !== undefined ? { description: input.Description } : {}),
+        ...(input.Tags !== undefined ? { tags: input.Tags } : {}),
+      });
       key = await ctx.deps.cluster.createKey({ keySpec, keyUsage, description: input.Description ?? '', trace: ctx.trace, evidence });
     } catch (e) {
       throw ctx.clusterFailure(e);

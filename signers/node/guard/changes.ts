@@ -4,7 +4,9 @@
 // EnableKey, CancelKeyDeletion by default) needs the administrator's request as much as one
 // under quorum needs its approvals — and recorded in this signer's audit chain with who asked,
 // who approved and the change's hash.
-import { changeSchema, type KeyChange, type MembershipChange } from '../../../contract/signer-rpc/authority.js';
+import { z } from 'zod';
+import { changeSchema, tagsSchema, type KeyChange, type MembershipChange } from '../../../contract/signer-rpc/authority.js';
+import { SYMMETRIC_KEY_SPEC } from '../../../contract/keys/specs.js';
 import { aliasNameProblem, authorize, quorumFor, sameParameters, type Action } from '../../../policy/index.js';
 import { RpcError } from '../rpc.js';
 import { askedDetail, askedFor, markApplied, proposalOf, updateGovernance, type Applied } from './governance.js';
@@ -112,6 +114,22 @@ async function applyKeyChange(s: GuardState, c: KeyChange): Promise<Applied> {
       next.state = 'Disabled';
       delete next.deletionDate;
       break;
+    case 'TagResource':
+    case 'UntagResource':
+    case 'UpdateKeyDescription':
+      if (pending) throw invalid();
+      Object.assign(next, described(c.operation, params, next));
+      break;
+    case 'EnableKeyRotation':
+    case 'DisableKeyRotation': {
+      // As the gateway's (gateway/kms/ops/rotation.ts): an Enabled symmetric key, 365 days unless given or set before.
+      if (key.keySpec !== SYMMETRIC_KEY_SPEC) throw denied(`${c.operation}: key ${keyId} is not a symmetric key`);
+      if (key.state !== 'Enabled') throw invalid();
+      const days = c.operation === 'EnableKeyRotation' ? (params.RotationPeriodInDays ?? key.rotation?.periodDays ?? 365) : (key.rotation?.periodDays ?? 365);
+      if (typeof days !== 'number' || !Number.isInteger(days) || days < 90 || days > 2560) throw denied(`RotationPeriodInDays must be 90 to 2560, not ${String(days)}`);
+      next.rotation = { enabled: c.operation === 'EnableKeyRotation', periodDays: days };
+      break;
+    }
     default: {
       const name = str('AliasName');
       const problem = aliasNameProblem(name);
@@ -138,6 +156,25 @@ async function applyKeyChange(s: GuardState, c: KeyChange): Promise<Applied> {
   if (approved) await markApplied(s, approved.proposal);
   const detail = askedDetail(approved?.proposal.id, evidenceHash);
   return { principal, approvedBy: d.approvedBy, keyRef, detail, ...(request ? { request } : {}) };
+}
+
+/**
+ * A key's description or tags after TagResource, UntagResource or UpdateKeyDescription, as the
+ * gateway's KMS state has them (gateway/kms/ops/tags.ts): kept only so that a gateway that lost
+ * its directory rebuilds them.
+ */
+function described(operation: 'TagResource' | 'UntagResource' | 'UpdateKeyDescription', params: Record<string, unknown>, key: KeyState): Pick<KeyState, 'description' | 'tags'> {
+  const parsed = <T>(schema: z.ZodType<T>, v: unknown, name: string): T => {
+    const r = schema.safeParse(v);
+    if (!r.success) throw denied(`${operation}: parameter ${name} is malformed`);
+    return r.data;
+  };
+  if (operation === 'UpdateKeyDescription') return { description: parsed(z.string().max(8192), params.Description, 'Description') };
+  const byKey = new Map((key.tags ?? []).map((t) => [t.TagKey, t.TagValue]));
+  if (operation === 'TagResource') for (const t of parsed(tagsSchema, params.Tags, 'Tags')) byKey.set(t.TagKey, t.TagValue);
+  else for (const k of parsed(z.array(z.string().max(128)).max(50), params.TagKeys, 'TagKeys')) byKey.delete(k);
+  if (byKey.size > 50) throw denied(`${operation}: a key has at most 50 tags`);
+  return { tags: [...byKey].map(([TagKey, TagValue]) => ({ TagKey, TagValue })) };
 }
 
 /** AddPrincipal, RemovePrincipal, AddSigner and RemoveSigner take an approved proposal; UpdateGovernance a verified next version. */

@@ -39,6 +39,7 @@ import {
   type AdmissionState,
   type GuardState,
   type KeyState,
+  type RegisteredPrincipal,
   type SelfIdentity,
 } from './state.js';
 import { authorizeRandom, releaseRandom, type RandomGrant } from './random.js';
@@ -199,8 +200,16 @@ export class PolicyGuard {
   keyRecord(keyId: string): InventoryKey | undefined {
     const k = this.s.keys.get(keyId);
     if (!k) return undefined;
-    const { keySpec, keyUsage, origin, state, policy, createdAt, deletionDate } = k;
-    return { keySpec, keyUsage, origin, state, policy, createdAt, ...(deletionDate !== undefined ? { deletionDate } : {}) };
+    const { keySpec, keyUsage, origin, state, policy, createdAt, deletionDate, description, tags, rotation } = k;
+    return { keySpec, keyUsage, origin, state, policy, createdAt, ...(deletionDate !== undefined ? { deletionDate } : {}), ...(description ? { description } : {}), ...(tags?.length ? { tags } : {}), ...(rotation ? { rotation } : {}) };
+  }
+  /**
+   * For a gateway recovering its lost directory: this signer's aliases (name → key id), its
+   * governance chain, and the principals it knows the gateway's public record of (never a secret).
+   */
+  recoveryState(): { aliases: Record<string, string>; governance: unknown[]; principals: { name: string; role: RegisteredPrincipal['role']; accessKeyId: string; pinLoginHash: string }[] } {
+    const principals = this.s.registry.principals.flatMap(({ name, role, accessKeyId, pinLoginHash }) => (pinLoginHash ? [{ name, role, accessKeyId, pinLoginHash }] : []));
+    return { aliases: { ...this.s.aliases }, governance: [...this.s.chain], principals };
   }
   checkForget(keyId: string): void {
     checkForget(this.s, keyId);

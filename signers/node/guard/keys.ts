@@ -42,6 +42,8 @@ export interface PendingKey {
   origin: KeyState['origin'];
   policy: string;
   lastChange: number;
+  description?: string;
+  tags?: KeyState['tags'];
   /** Who asked, who approved, the authorisation's hash and the request's, for the audit entry. */
   record: CreateRecord;
   /** The authority spent when the key is stored (`proposal:ID` or `request:REPLAY-ID`), until when. */
@@ -135,6 +137,8 @@ export async function authorizeCreate(s: GuardState, keyId: string, raw: unknown
     origin: c.origin,
     policy,
     lastChange: approved?.proposal.createdAt ?? 0,
+    ...(c.description ? { description: c.description } : {}),
+    ...(c.tags?.length ? { tags: c.tags } : {}),
     record: { operation: 'CreateKey', principal: { name: principal }, evidenceHash: evidenceHashOf(c), policy: { version: s.governance.version, approvals: d.approvedBy }, detail },
     authority,
   };

@@ -37,7 +37,7 @@ export function indexPrincipals(s: GuardState): void {
 /** A principal as this signer keeps it, with its secrets opened from the copy sealed here. */
 export function registered(s: GuardState, e: PrincipalEnrolment): RegisteredPrincipal {
   try {
-    return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, ...openPrincipalSecret(e, s.self.identity, s.self.party) };
+    return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, pinLoginHash: e.PinLoginHash, ...openPrincipalSecret(e, s.self.identity, s.self.party) };
   } catch (err) {
     if (err instanceof MembershipError) throw denied(err.message);
     throw err;

@@ -9,6 +9,7 @@ import { canonicalJson } from '../../../contract/canonical.js';
 import type { IdentitySecrets } from '../../../contract/identity/identity.js';
 import type { ShareStore } from '../../../contract/io/sealed-store.js';
 import { KEY_USAGES } from '../../../contract/keys/specs.js';
+import { rotationSettingSchema, tagsSchema } from '../../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../../contract/signer-rpc/released.js';
 import { uuidSchema } from '../../../contract/signer-rpc/relayed.js';
 import type { GovernanceDocument, KeyPolicy } from '../../../policy/index.js';
@@ -41,6 +42,8 @@ const registeredPrincipalSchema = z
     secretAccessKey: z.string().min(20).max(256),
     /** Applications and administrators: the key their PKCS#11 requests are MAC'd with (policy/evidence.ts). */
     pinRequestKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    /** The gateway's check at C_Login (public), kept for a gateway that lost its directory. */
+    pinLoginHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
   .refine((p) => (p.role === 'auditor') === (p.pinRequestKey === undefined), 'applications and administrators, and only they, have a PIN request key');
 export type RegisteredPrincipal = z.infer<typeof registeredPrincipalSchema>;
@@ -76,6 +79,11 @@ export const keyStateSchema = z.strictObject({
   lastChange: z.number(),
   /** PendingDeletion: when this signer may destroy its share (by its own clock, from when it applied the deletion). */
   deletionDate: z.number().optional(),
+  /** Kept for a gateway that lost its directory (gateway/gateway-recovery.ts); they carry no authority. */
+  description: z.string().max(8192).optional(),
+  tags: tagsSchema.optional(),
+  /** A symmetric key's automatic rotation (EnableKeyRotation, DisableKeyRotation), kept for the same reason. */
+  rotation: rotationSettingSchema.optional(),
   /**
    * Made by a key generation the gateway has not committed yet (guard/keys.ts): the only kind of
    * key forgotten on the gateway's word, which gives back the authority it spent (`proposal:ID`
