@@ -79,6 +79,8 @@ describe('SYMMETRIC_DEFAULT keys', () => {
     for (const EncryptionContext of [undefined, { purpose: 'test' }, { purpose: 'test', tenant: '8' }] as (Record<string, string> | undefined)[]) {
       expect((await awsError(app.send(new DecryptCommand({ CiphertextBlob: blob, ...(EncryptionContext ? { EncryptionContext } : {}) })))).name).toBe('InvalidCiphertextException');
     }
+    expect((await awsError(app.send(new EncryptCommand({ KeyId: keyA, Plaintext: text('x'), DryRun: true })))).name).toBe('DryRunOperationException');
+    expect((await awsError(app.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: context, DryRun: true })))).name).toBe('DryRunOperationException');
     // Two encryptions of the same plaintext differ (each its own nonce, hence key).
     const again = await app.send(new EncryptCommand({ KeyId: keyA, Plaintext: text('hello symmetric'), EncryptionContext: context }));
     expect(Buffer.from(again.CiphertextBlob!).equals(Buffer.from(blob))).toBe(false);

@@ -30,7 +30,8 @@ function evaluations(ctx: OpContext): Evaluation[] {
   const signature = requestSignature(ctx.extras.evidence);
   if (!signature) throw new KmsError('AccessDeniedException', 'symmetric keys are used only through SigV4-signed KMS requests');
   try {
-    return evaluationsOf(ctx.operation as SymmetricOperation, ctx.extras.parameters, signature);
+    // A dry run is read as the request it would be (the signers refuse one; here it ends before them).
+    return evaluationsOf(ctx.operation as SymmetricOperation, { ...ctx.extras.parameters, DryRun: undefined }, signature);
   } catch (e) {
     if (e instanceof SymmetricRequestError) throw e.code === 'bad-ciphertext' ? invalidCiphertext(`The ciphertext is not an mpchsm symmetric ciphertext: ${e.message}.`) : new KmsError('ValidationException', e.message);
     throw e;
