@@ -1,6 +1,7 @@
 // How a cluster operation ends, for the facades and the audit: the error of a request the cluster
 // cannot serve, and the trace of the session that served it. Apart from cluster.ts so that the
 // scheme coordinators (rsa.ts, ecdsa.ts), which cluster.ts uses, need not import it back.
+import type { Attempt } from './planner.js';
 import { SignerUnavailableError, type CallOptions, type SignerClient } from './signer-client.js';
 
 /** A request the cluster cannot serve as asked (maps to a 4xx / CKR_* by the facades). */
@@ -65,6 +66,24 @@ export async function askAll<T>(trace: Trace, session: string, chosen: readonly 
   // A signer that answered, or one that may yet (it timed out), may have released: name them all.
   if (answers.length > 0 || rejected.some((r) => r.reason instanceof SignerUnavailableError && r.reason.timedOut)) (trace.abandoned ??= []).push({ session, signers: traceOf(chosen, settled.map((s) => (s.status === 'fulfilled' ? s.value : {}))) });
   throw failed.reason;
+}
+
+/**
+ * One hedged phase of `session` (planner.ts `gather`) traced for the audit: every signer asked
+ * may have released, so those whose answers are not used (or all asked, when it fails) are named
+ * in an abandoned entry, and those answering become the session's signers. Answers in the order
+ * of `signers`.
+ */
+export async function gatherTraced<A>(plan: Attempt, trace: Trace, session: string, ask: (c: SignerClient, opts: CallOptions) => Promise<Audited<A>>): Promise<{ signers: SignerClient[]; answers: Audited<A>[] }> {
+  const gathered = await plan.gather(ask).catch((e: unknown) => {
+    traceUnused(trace, session, plan.asked);
+    throw e;
+  });
+  traceUnused(trace, session, gathered.unused);
+  const signers = gathered.answers.map((a) => a.client);
+  const answers = gathered.answers.map((a) => a.answer);
+  traceSession(trace, session, signers, answers);
+  return { signers, answers };
 }
 
 /**

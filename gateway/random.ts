@@ -5,7 +5,7 @@
 // other signer chooses it.
 import { hkdfSync, randomUUID } from 'node:crypto';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
-import { traceSession, traceUnused, type Trace } from './cluster-outcome.js';
+import { gatherTraced, type Trace } from './cluster-outcome.js';
 import type { Attempt } from './planner.js';
 import type { CallOptions, SignerClient } from './signer-client.js';
 
@@ -29,12 +29,7 @@ export async function gatherRandom(plan: Attempt, req: RandomRequest): Promise<U
   const session = randomUUID();
   const ask = (c: SignerClient, opts: CallOptions) => c.call(signerRoutes.random.contribute, { session, numberOfBytes: req.numberOfBytes, evidence: req.evidence }, opts);
   // Every signer asked may contribute, so each is named, used or not.
-  const gathered = await plan.gather(ask).catch((e: unknown) => {
-    traceUnused(req.trace, session, plan.asked);
-    throw e;
-  });
-  traceUnused(req.trace, session, gathered.unused);
-  traceSession(req.trace, session, gathered.answers.map((a) => a.client), gathered.answers.map((a) => a.answer));
-  const contributions = gathered.answers.map((a) => ({ id: a.client.id, contribution: Buffer.from(a.answer.contribution, 'hex') }));
+  const { signers, answers } = await gatherTraced(plan, req.trace, session, ask);
+  const contributions = answers.map((a, i) => ({ id: signers[i]!.id, contribution: Buffer.from(a.contribution, 'hex') }));
   return combineContributions(session, contributions, req.numberOfBytes);
 }

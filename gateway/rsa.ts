@@ -16,7 +16,7 @@ import { parsePublicParams, rsaPublicParamsSchema, type RsaPublicParams } from '
 import type { SignHash } from '../signers/protocols/rsa/padding.js';
 import type { DecryptPadding, RsaRequest } from '../signers/protocols/rsa/request.js';
 import type { ClusterSessions, SignRequest } from './coordinator.js';
-import { ClusterError, askAll, traceOf, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
+import { ClusterError, askAll, gatherTraced, traceOf, traceSession, type Trace } from './cluster-outcome.js';
 import type { KeyRecord } from './keys.js';
 import { ALGORITHM_INFO, HASHES, RSA_PKCS1_RAW, type EncryptionAlgorithm } from '../contract/keys/specs.js';
 import { BadPartialError } from './planner.js';
@@ -103,14 +103,9 @@ export class RsaCoordinator {
       // signer asked may release one, so each is named, used or not. Without proofs: they are
       // asked for only if the combination fails (rsa/combine.ts).
       const ask = (prove: boolean) => (c: SignerClient, opts: CallOptions) => c.call(signerRoutes.rsa.partial, { keyId: key.keyId, session: request.session, request, use, prove }, opts);
-      const gathered = await plan.gather(ask(false)).catch((e: unknown) => {
-        traceUnused(trace, request.session, plan.asked);
-        throw e;
-      });
-      traceUnused(trace, request.session, gathered.unused);
-      const chosen = gathered.answers.map((a) => a.client);
-      let answers = gathered.answers.map((a) => a.answer);
-      traceSession(trace, request.session, chosen, answers);
+      const first = await gatherTraced(plan, trace, request.session, ask(false));
+      const chosen = first.signers;
+      let answers = first.answers;
       let result: RsaCombineResult;
       try {
         result = rsaCombine(params, request, answers.map((a) => a.partial));

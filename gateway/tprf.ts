@@ -9,7 +9,7 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import { ProtocolError } from '../signers/protocols/common.js';
 import { publicPackageSchema, type PublicPackage } from '../signers/protocols/dkg.js';
 import { tprfCombine, type TprfResult } from '../signers/protocols/tprf.js';
-import { ClusterError, traceSession, traceUnused, type Trace } from './cluster-outcome.js';
+import { ClusterError, gatherTraced, type Trace } from './cluster-outcome.js';
 import type { ClusterSessions } from './coordinator.js';
 import type { KeyRecord } from './keys.js';
 import { BadPartialError } from './planner.js';
@@ -38,16 +38,10 @@ export class PrfCoordinator {
       const session = randomUUID();
       const ask = (c: SignerClient, opts: Parameters<SignerClient['call']>[2]) =>
         c.call(signerRoutes.tprf.evaluate, { keyId: key.keyId, material: r.material, session, evaluation: r.evaluation, evidence: r.evidence }, opts);
-      const gathered = await plan.gather(ask).catch((e: unknown) => {
-        traceUnused(r.trace, session, plan.asked);
-        throw e;
-      });
-      traceUnused(r.trace, session, gathered.unused);
-      const chosen = gathered.answers.map((a) => a.client);
-      traceSession(r.trace, session, chosen, gathered.answers.map((a) => a.answer));
+      const { signers: chosen, answers } = await gatherTraced(plan, r.trace, session, ask);
       let result: TprfResult;
       try {
-        result = tprfCombine(pkg, session, r.input, gathered.answers.map((a) => a.answer.partial));
+        result = tprfCombine(pkg, session, r.input, answers.map((a) => a.partial));
       } catch (e) {
         if (e instanceof ProtocolError && e.sender !== undefined) throw badPartial(chosen, e);
         throw e;
