@@ -166,6 +166,26 @@ export async function checkSigV4(req: ForwardedHttpRequest, o: SigV4CheckOptions
   }
 }
 
+/** A client's KMS request, forwarded as SigV4 evidence, whose signature verified: who asked for which operation, with which JSON body, and how long its replay id stays spent. */
+export type KmsRequestCheck =
+  | { ok: true; principal: string; signature: string; target: string | undefined; body: unknown; replayId: string; replayUntil: number }
+  | { ok: false; reason: string };
+
+/** The check a signer makes of any forwarded KMS request (symmetric keys' uses, GenerateRandom): checkSigV4's, and a JSON body. */
+export async function checkKmsRequest(evidence: unknown, o: SigV4CheckOptions): Promise<KmsRequestCheck> {
+  const e = sigv4EvidenceSchema.safeParse(evidence);
+  if (!e.success) return fail(`malformed evidence (a signed KMS API request is needed): ${e.error.issues[0]?.path.join('.')}: ${e.error.issues[0]?.message}`);
+  const c = await checkSigV4(forwardedRequest(e.data), o);
+  if (!c.ok) return c;
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(c.body).toString('utf8'));
+  } catch {
+    return fail('the request body is not JSON');
+  }
+  return { ok: true, principal: c.principal, signature: c.signature, target: c.target, body, replayId: `sigv4:${c.signature}`, replayUntil: c.signedAt + EVIDENCE_SKEW_MS + 1000 };
+}
+
 export interface SigV4EvidenceOptions extends SigV4CheckOptions {
   expect: EvidenceExpectation;
   /** replayIds already accepted (and not yet past their replayUntil). */

@@ -15,8 +15,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { encodeHeader, parseBlob, prfInput, CiphertextError, type BlobHeader, type EncryptionContext } from '../contract/keys/ciphertext.js';
 import { lengthPrefixed } from '../contract/identity/signed-request.js';
-import { checkSigV4, evidenceSchema, forwardedRequest } from './evidence.js';
-import { EVIDENCE_SKEW_MS, type SigV4CheckOptions } from './sigv4.js';
+import { checkKmsRequest, evidenceSchema } from './evidence.js';
+import type { SigV4CheckOptions } from './sigv4.js';
 import type { Action } from './roles.js';
 
 export const SYMMETRIC_OPERATIONS = [
@@ -124,25 +124,14 @@ export type SymmetricEvidenceResult =
  * A signer's check of a symmetric request forwarded by the gateway: the client's SigV4 signature
  * (sigv4.ts), a KMS symmetric operation signed as X-Amz-Target, not seen before; and what it asks.
  */
-export async function verifySymmetricEvidence(evidence: unknown, o: SigV4CheckOptions & { seen: ReadonlySet<string> }): Promise<SymmetricEvidenceResult> {
-  const e = evidenceSchema.safeParse(evidence);
-  if (!e.success) return { ok: false, reason: `malformed evidence: ${e.error.issues[0]?.path.join('.')}: ${e.error.issues[0]?.message}` };
-  if (e.data.kind !== 'sigv4') return { ok: false, reason: 'symmetric keys are used through the KMS API only' };
-  const c = await checkSigV4(forwardedRequest(e.data), o);
+export async function verifySymmetricEvidence(evidence: unknown, o: SigV4CheckOptions): Promise<SymmetricEvidenceResult> {
+  const c = await checkKmsRequest(evidence, o);
   if (!c.ok) return c;
-  const replayId = `sigv4:${c.signature}`;
-  if (o.seen.has(replayId)) return { ok: false, reason: 'this signed request was already used (replay)' };
   const operation = c.target?.startsWith('TrentService.') ? c.target.slice('TrentService.'.length) : undefined;
   if (!isSymmetricOperation(operation)) return { ok: false, reason: `the signed request is ${c.target ?? 'no operation'}, not a symmetric key operation` };
-  let body: unknown;
   try {
-    body = JSON.parse(Buffer.from(c.body).toString('utf8'));
-  } catch {
-    return { ok: false, reason: 'the request body is not JSON' };
-  }
-  try {
-    const evaluations = evaluationsOf(operation, body, c.signature);
-    return { ok: true, principal: c.principal, operation, evaluations, replayId, replayUntil: c.signedAt + EVIDENCE_SKEW_MS + 1000 };
+    const evaluations = evaluationsOf(operation, c.body, c.signature);
+    return { ok: true, principal: c.principal, operation, evaluations, replayId: c.replayId, replayUntil: c.replayUntil };
   } catch (err) {
     if (err instanceof SymmetricRequestError) return { ok: false, reason: err.message };
     throw err;

@@ -28,7 +28,7 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
   if (key.state !== 'Enabled') throw new RpcError(403, 'invalid-state', `key ${req.keyId} is ${key.state === 'Disabled' ? 'disabled' : 'pending deletion'} at this signer`);
   if (key.keySpec !== SYMMETRIC_KEY_SPEC || key.keyUsage !== 'ENCRYPT_DECRYPT') throw new RpcError(403, 'invalid-usage', `key ${req.keyId} is a ${key.keySpec} key, not a symmetric one`);
   const now = Date.now();
-  const ev = await verifySymmetricEvidence(req.evidence, { ...requestCheck(s), now, seen: new Set() });
+  const ev = await verifySymmetricEvidence(req.evidence, { ...requestCheck(s), now });
   if (!ev.ok) throw denied(ev.reason);
   const e = ev.evaluations[req.evaluation];
   if (!e) throw denied(`the ${ev.operation} request asks for ${ev.evaluations.length} evaluation(s), not #${req.evaluation}`);
