@@ -18,7 +18,7 @@ import type { keygenAnswer } from '../contract/signer-rpc/route.js';
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord } from './keys.js';
-import { RSA_PKCS1_RAW, type CreatableKeySpec, type KeySpec } from '../contract/keys/specs.js';
+import { DKG_GROUP_OF_SPEC, RSA_PKCS1_RAW, type CreatableKeySpec, type KeySpec } from '../contract/keys/specs.js';
 import { BadPartialError, Planner, QuorumUnavailableError, type Attempt, type FirstAnswer } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
@@ -245,8 +245,7 @@ export class Cluster implements ClusterSessions {
       if (rsa) pkg = await this.rsa.ceremony(keyId, req.keySpec, trace, req.pkcs8Pem, req.evidence);
       else if (scheme === 'ecdsa-dkls23') pkg = await this.ecdsa.keygen(target, req.keySpec as KeySpec, trace, req.evidence);
       else {
-        const suite = scheme === 'tprf-ristretto255' ? 'ristretto255' : 'ed25519';
-        pkg = await this.generate(target, trace, signerRoutes.dkg, (common) => ({ ...common, suite, ...(req.evidence ? { creation: req.evidence } : {}) }), (p) => publicPackageSchema.parse(p));
+        pkg = await this.generate(target, trace, signerRoutes.dkg, (common) => ({ ...common, suite: DKG_GROUP_OF_SPEC[req.keySpec]!, ...(req.evidence ? { creation: req.evidence } : {}) }), (p) => publicPackageSchema.parse(p));
       }
     } catch (e) {
       // No partial keys: every signer forgets its pending share (a dead one is asked at the next start).

@@ -27,6 +27,8 @@ export type KeySpec = (typeof KEY_SPECS)[number];
 export const SYMMETRIC_KEY_SPEC = 'SYMMETRIC_DEFAULT';
 /** Every spec a key can be created with here. */
 export type CreatableKeySpec = KeySpec | typeof SYMMETRIC_KEY_SPEC;
+/** The group the DKG makes a key of this spec in (the gateway asks for it, each signer insists on it). */
+export const DKG_GROUP_OF_SPEC: Readonly<Partial<Record<string, 'ed25519' | 'ristretto255'>>> = { ECC_NIST_EDWARDS25519: 'ed25519', [SYMMETRIC_KEY_SPEC]: 'ristretto255' };
 
 export const SIGNING_ALGORITHMS = [
   'RSASSA_PSS_SHA_256',

@@ -22,7 +22,7 @@ import { protocolFailure, SessionTable } from './sessions.js';
 import { FrostSigning } from './frost.js';
 import { PrfEvaluations } from './tprf.js';
 import { randomRoutes } from './random.js';
-import { SYMMETRIC_KEY_SPEC } from '../../contract/keys/specs.js';
+import { DKG_GROUP_OF_SPEC } from '../../contract/keys/specs.js';
 import { inventoryAnswer } from './inventory.js';
 import { Posture } from './posture.js';
 import { StoreCheck } from './store-check.js';
@@ -37,9 +37,6 @@ const { dkg, rsa, keys, auth, policy, admission, audit, posture } = signerRoutes
 const ANCHOR_MIN_MS = 200;
 // The members only the protocols parse, narrowed here; the rest as the contract says.
 const dkgStartRequest = dkg.start.request.extend({ suite: z.enum(groupNames) });
-
-/** The keys DKG makes, by spec: Ed25519 signing keys, and the threshold PRF keys of symmetric ones. */
-const DKG_SUITE_OF_SPEC: Readonly<Record<string, string>> = { ECC_NIST_EDWARDS25519: 'ed25519', [SYMMETRIC_KEY_SPEC]: 'ristretto255' };
 
 /** What an answer adds to this signer's audit log: a release, or (`recorded`) another act. */
 type Handler = (body: unknown, meta: RpcMeta) => Promise<{ released?: Released; recorded?: Recorded; [k: string]: unknown }>;
@@ -218,7 +215,7 @@ export class SignerService {
     } else {
       if (this.keyIds.has(req.keyId)) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
       const pending = await this.guard.authorizeCreate(req.keyId, req.creation);
-      if (DKG_SUITE_OF_SPEC[pending.keySpec] !== req.suite) throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
+      if (DKG_GROUP_OF_SPEC[pending.keySpec] !== req.suite) throw new RpcError(403, 'wrong-suite', `a ${pending.keySpec} key is not made by ${req.suite} key generation`);
       makes = { pending };
     }
     const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
