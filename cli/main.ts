@@ -6,12 +6,12 @@ import { doctor } from './doctor.js';
 import { remoteDoctor } from './doctor/remote.js';
 import { remoteAuditVerify } from './posture/remote-audit.js';
 import { up, down, status } from './cluster.js';
-import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRemove } from './membership.js';
+import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRejoin, signerRemove } from './membership.js';
 import { keyRefresh } from './keys.js';
 import { principalPropose, principalRequest } from './principal-request.js';
 import { p11Kit } from './p11-kit.js';
 import { partyCommand, genesisCommand, adminCommand } from './party-commands.js';
-import { backupVerifyCommand, custodianCommand, signerBackupCommand } from './backup/command.js';
+import { backupVerifyCommand, custodianCommand, signerBackupCommand, signerRestoreCommand } from './backup/command.js';
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
@@ -36,6 +36,8 @@ const USAGE = `usage:
   mpchsm custodian init --dir K [--name NAME] [--json]   (passphrase on stdin)
   mpchsm signer backup --dir S --custodian K/custodian.json --out FILE [--json]   (the store's passphrase on stdin)
   mpchsm backup verify FILE --custodian-dir K [--dir DIR] [--json]   (the custodian's passphrase on stdin)
+  mpchsm signer restore --dir S --from FILE --custodian-dir K [--json]   (the custodian's passphrase, then the new store's, one per line on stdin)
+  mpchsm signer rejoin S/NAME.restore.json --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal request --name NAME --role app|auditor|admin --genesis FILE --dir P [--json]
   mpchsm p11-kit install|remove [--user|--system] [--json]
   mpchsm principal propose FILE --as ADMINISTRATOR [--dir DIR] [--json]
@@ -84,6 +86,7 @@ export async function main(argv: string[]): Promise<void> {
         user: { type: 'boolean', default: false },
         custodian: { type: 'string' },
         'custodian-dir': { type: 'string' },
+        from: { type: 'string' },
         system: { type: 'boolean', default: false },
       },
       strict: true,
@@ -171,11 +174,16 @@ export async function main(argv: string[]): Promise<void> {
           await signerBackupCommand(values, dirGiven);
           break;
         }
+        if (sub === 'restore' && positionals.length === 1) {
+          process.exitCode = await signerRestoreCommand(values, dirGiven);
+          break;
+        }
         if (!values.as) throw new Error(`signer takes --as ADMINISTRATOR\n${USAGE}`);
         if (sub === 'add' && positionals.length === 1) await signerAdd(values.dir, values.as, values.json);
         else if (sub === 'admit' && name && positionals.length === 2) await signerAdmit(values.dir, name, values.as, values.json);
         else if (sub === 'remove' && name && positionals.length === 2) await signerRemove(values.dir, name, values.as, values.json);
-        else throw new Error(`signer takes 'add', 'admit NAME' or 'remove NAME'\n${USAGE}`);
+        else if (sub === 'rejoin' && name && positionals.length === 2) await signerRejoin(values.dir, name, values.as, values.json);
+        else throw new Error(`signer takes 'add', 'admit NAME', 'remove NAME' or 'rejoin FILE'\n${USAGE}`);
         break;
       }
       case 'key': {

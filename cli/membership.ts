@@ -25,9 +25,10 @@ import {
   governanceDigest,
   governanceDocumentSchema,
   signGovernance,
+  signerRestorationSchema,
 } from '../policy/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import type { PublicIdentity } from '../contract/identity/identity.js';
+import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
 import { toHex } from '../contract/bytes.js';
 import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile, principalEnvVars } from './env-file.js';
@@ -117,6 +118,20 @@ export async function signerAdd(dir: string, as: string, json: boolean): Promise
   const s = await startNewSigner(dir, signers.filter((x) => x.State === 'Active').map((x) => x.Name), json);
   const proposal = await proposeChecked(dir, as, 'mpchsm:AddSigner', { Name: s.name, Id: s.id, Identity: s.identity, Endpoint: s.url });
   if (!json) console.log(`proposal ${proposal.id}: add signer ${s.name} (party ${s.id}, identity fingerprint ${s.identity.fingerprint}) and reshare the keys to include it`);
+  await submitApproval(dir, as, proposal, json);
+}
+
+/**
+ * `mpchsm signer rejoin FILE --as ADMIN`: proposes the restoration `mpchsm signer restore` wrote
+ * (NAME.restore.json). The approvers compare the new identity's fingerprint and the backup's
+ * SHA-256 with the restoring operator's and custodian's, out of band; each signer checks the
+ * backup is current before it pins the new identity (signers/node/guard/restore.ts).
+ */
+export async function signerRejoin(dir: string, file: string, as: string, json: boolean): Promise<void> {
+  const r = readJsonFile(file, signerRestorationSchema);
+  await syncGovernance(dir, as);
+  const proposal = await proposeChecked(dir, as, 'mpchsm:RestoreSigner', r);
+  if (!json) console.log(`proposal ${proposal.id}: restore signer ${r.Name} (party ${r.Id}) with a new identity (fingerprint ${fingerprint(parsePublicIdentity(r.Identity))}) from backup ${r.Backup.Sha256.slice(0, 16)}… made ${r.Backup.Created}`);
   await submitApproval(dir, as, proposal, json);
 }
 

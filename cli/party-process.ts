@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 import { readGenesis } from '../policy/index.js';
+import { loadSignerConfig, signerPaths } from '../signers/node/config.js';
 import { entry } from './layout.js';
 import { exitReport, isAlive, startNode, stopPid, waitHealthy, type Started } from './processes.js';
 
@@ -30,7 +31,12 @@ function endpointOf(kind: PartyKind, dir: string, genesis: string): { name: stri
   const g = readGenesis(genesis);
   if (kind === 'gateway') return { name: 'gateway', url: g.gateway.kms };
   const own = readJsonFile(path.join(dir, 'identity.json'), z.object({ signPublicKey: z.string() }).passthrough());
-  const me = g.signers.find((s) => s.identity.signPublicKey === own.signPublicKey);
+  // A restored signer has a new identity in a founding party's place (the daemon checks its store says so).
+  const restored = () => {
+    const c = loadSignerConfig(dir);
+    return g.signers.find((s) => s.id === c.id && s.name === c.name && c.peers.some((p) => p.id === c.id && p.identity.signPublicKey === own.signPublicKey));
+  };
+  const me = g.signers.find((s) => s.identity.signPublicKey === own.signPublicKey) ?? (existsSync(signerPaths(dir).config) ? restored() : undefined);
   if (!me) throw new Error(`${genesis}: the signer in ${dir} is not among its signers`);
   return { name: me.name, url: me.endpoint };
 }

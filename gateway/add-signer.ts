@@ -1,5 +1,5 @@
-// After an approved AddSigner (issue #7) was applied by the signers (each pinned the newcomer's
-// identity): the newcomer is admitted — it asks a fresh challenge, every active signer seals
+// After an approved AddSigner (issue #7) or RestoreSigner (#23) was applied by the signers (each
+// pinned the newcomer's identity): the newcomer is admitted — it asks a fresh challenge, every active signer seals
 // its policy state to it for that challenge, and it enrols only if they all agree
 // (signers/node/admission.ts) — then the gateway plans with it and reshares every key to include
 // it (same threshold, same public key, new shares for every holder). If any step fails,
@@ -39,7 +39,10 @@ async function enrol(deps: SignerChangeDeps, entry: SignerEntry, by: Omit<Reshar
     await gatewayPolicy().completeAdmission(entry, async () => {
       const { admission } = signerRoutes;
       const { challenge } = await newcomer.call(admission.challenge, {});
-      const packages = await Promise.all(deps.cluster.active.map((c) => c.call(admission.package, { name: entry.name, challenge })));
+      // Every other signer is asked; the newcomer decides whose states it needs (a restored
+      // signer's lost peer cannot answer, nor be expected to).
+      const asked = await Promise.allSettled(deps.cluster.active.filter((c) => c.id !== entry.id).map((c) => c.call(admission.package, { name: entry.name, challenge })));
+      const packages = asked.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
       return newcomer.call(admission.enrol, { challenge, packages });
     });
   } catch (e) {

@@ -92,9 +92,20 @@ export class Cluster implements ClusterSessions {
     return [...this.clients.values()];
   }
 
-  /** Plans with an admitted signer from now on: new keys include it, resharing may. */
+  /**
+   * Plans with an admitted signer from now on: new keys include it, resharing may. A restored
+   * signer replaces its lost entry: what was prepared with the lost one (FROST nonces, ECDSA
+   * presignatures) is dropped, for nobody holds its half any more.
+   */
   admit(entry: SignerEntry): void {
-    if (!this.clients.has(entry.id)) this.clients.set(entry.id, this.clientFor(entry));
+    const lost = this.clients.get(entry.id);
+    if (lost && lost.entry.identity.signPublicKey === entry.identity.signPublicKey) return;
+    if (lost) {
+      lost.close();
+      this.frost.forget({ signer: entry.id });
+      this.ecdsa.dropSigners([entry.id]);
+    }
+    this.clients.set(entry.id, this.clientFor(entry));
   }
 
   /** Stops planning with removed signers: no session, key generation or ceremony asks them again. */

@@ -99,7 +99,17 @@ export function signGovernance(doc: GovernanceDocument, admin: string, approvalS
 }
 
 /** Approvals `action` needs under `gov` (0: none). */
-export const quorumFor = (gov: GovernanceDocument, action: Action): number => gov.quorum[action] ?? 0;
+/**
+ * Actions that need at least another's quorum: restoring a signer admits a new identity for its
+ * party, as adding one does, so it never needs fewer approvals than AddSigner (which every
+ * version puts under quorum), even under a governance written before RestoreSigner existed.
+ */
+const AT_LEAST_QUORUM_OF: Partial<Record<Action, Action>> = { 'mpchsm:RestoreSigner': 'mpchsm:AddSigner' };
+
+export const quorumFor = (gov: GovernanceDocument, action: Action): number => {
+  const floor = AT_LEAST_QUORUM_OF[action];
+  return Math.max(gov.quorum[action] ?? 0, floor ? (gov.quorum[floor] ?? 0) : 0);
+};
 
 export const approvalKeyOf = (gov: GovernanceDocument, name: string): string | undefined =>
   gov.administrators.find((a) => a.name === name)?.approvalKey;

@@ -71,6 +71,30 @@ export const signerAdmissionSchema = z.strictObject({
 });
 export type SignerAdmission = z.infer<typeof signerAdmissionSchema>;
 
+/**
+ * mpchsm:RestoreSigner's parameters (`mpchsm signer restore`, then `signer rejoin`): a lost
+ * signer's party, its name and id unchanged (its shares are bound to the id), comes back with a
+ * new identity made on the new host, holding the shares of one backup. The backup is named by
+ * what each signer checks against its own records: the cluster, and each share's public package
+ * (its SHA-256, packageDigest) — a package that is no longer the key's current one is a stale
+ * share, and a stale backup is refused (signers/node/guard/restore.ts).
+ */
+export const signerRestorationSchema = z.strictObject({
+  Name: signerAdmissionSchema.shape.Name,
+  Id: signerAdmissionSchema.shape.Id,
+  Identity: publicIdentitySchema,
+  Endpoint: signerAdmissionSchema.shape.Endpoint,
+  Backup: z.strictObject({
+    ClusterId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    Created: z.iso.datetime(),
+    /** The backup file's SHA-256 and the custodian it was sealed to: what the approvers compare out of band. */
+    Sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    Custodian: z.string().regex(/^[0-9a-f]{64}$/),
+    Shares: z.array(z.strictObject({ Record: z.string().regex(/^(key|material)\.[a-z0-9.-]{1,120}$/), KeyId: z.string().uuid(), Package: z.string().regex(/^[0-9a-f]{64}$/) })).max(100_000),
+  }),
+});
+export type SignerRestoration = z.infer<typeof signerRestorationSchema>;
+
 /** mpchsm:UpdateGovernance's parameters; the approvals are signatures over Document. */
 export const governanceUpdateSchema = z.strictObject({
   Document: governanceDocumentSchema,

@@ -23,7 +23,7 @@ export const KMS_PERMISSION_ONLY = ['ReEncryptFrom', 'ReEncryptTo'] as const;
 /** mpchsm's own operations: approvals, audit, cluster membership, governance. */
 export const MPCHSM_OPERATIONS = [
   'Approve', 'ReadAudit', 'AddSigner', 'RemoveSigner', 'AddPrincipal', 'RemovePrincipal', 'UpdateGovernance',
-  'RefreshKeyShares',
+  'RefreshKeyShares', 'RestoreSigner',
 ] as const;
 export type MpchsmOperation = (typeof MPCHSM_OPERATIONS)[number];
 
@@ -77,7 +77,7 @@ export const ROLE_CEILINGS: Readonly<Record<PolicyRole, ReadonlySet<Action>>> = 
     'kms:EnableKeyRotation', 'kms:DisableKeyRotation', 'kms:GetKeyRotationStatus', 'kms:RotateKeyOnDemand',
     'kms:ListKeyRotations',
     'mpchsm:Approve', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner', 'mpchsm:AddPrincipal',
-    'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance', 'mpchsm:RefreshKeyShares',
+    'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance', 'mpchsm:RefreshKeyShares', 'mpchsm:RestoreSigner',
   ]),
   // Reads what exists and what happened; changes nothing.
   auditor: new Set<Action>([

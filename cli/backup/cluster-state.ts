@@ -18,6 +18,8 @@ import type { BackupHeader, Epoch } from './format.js';
 import type { ShareResult } from './verify.js';
 
 const SIGNER_TIMEOUT_MS = 5000;
+/** A share's reason when its key was deleted since the backup. */
+export const NO_LONGER_HELD = 'the cluster no longer holds this key';
 
 export interface ClusterComparison {
   clusterId: string;
@@ -44,15 +46,16 @@ export async function compareWithCluster(dir: string, header: BackupHeader, resu
   const signers = await signerEntries(c);
   // The backed-up signer first: its own package is the one its share must match; the others stand in if it is gone.
   signers.sort((a, b) => Number(b.id === header.signer.party) - Number(a.id === header.signer.party));
-  const current = new Map<string, string | undefined>();
-  const packageNow = async (keyId: string): Promise<string | undefined> => {
+  // undefined: no signer holds the key; null: no signer answered (nothing is judged then).
+  const current = new Map<string, string | undefined | null>();
+  const packageNow = async (keyId: string): Promise<string | undefined | null> => {
     if (current.has(keyId)) return current.get(keyId);
-    let found: string | undefined;
+    let found: string | undefined | null = null;
     for (const s of signers) {
       const client = new SignerClient(s, identity, SIGNER_TIMEOUT_MS);
       try {
         const entry = (await client.call(signerRoutes.keys.inventory, { keyId })).keys.find((k) => k.keyId === keyId);
-        if (entry?.publicPackage !== undefined) found = canonicalJson(entry.publicPackage);
+        found = entry?.publicPackage === undefined ? undefined : canonicalJson(entry.publicPackage);
         if (entry) break;
       } catch {
         continue; // unreachable: ask the next holder
@@ -67,7 +70,8 @@ export async function compareWithCluster(dir: string, header: BackupHeader, resu
     if (r.status !== 'verified') continue;
     const entry = header.shares.find((e) => e.record === r.record)!;
     const now = await packageNow(r.keyId);
-    if (now === undefined) Object.assign(r, { status: 'stale', reason: 'the cluster no longer holds this key' });
+    if (now === null) continue;
+    if (now === undefined) Object.assign(r, { status: 'stale', reason: NO_LONGER_HELD });
     else if (entry.material === undefined && now !== canonicalJson(entry.publicPackage))
       Object.assign(r, { status: 'stale', reason: "the key's shares were refreshed or reshared since: its public package differs from the backup's" });
   }

@@ -1,18 +1,15 @@
 // The command lines of backups (shared/CONTRACT.md, "Operations"): `custodian init --dir K`,
-// `signer backup --dir S --custodian K/custodian.json --out FILE` and `backup verify FILE
-// --custodian-dir K [--dir DIR]`. Passphrases on standard input, as for every party; one line,
+// `signer backup --dir S --custodian K/custodian.json --out FILE`, `backup verify FILE
+// --custodian-dir K [--dir DIR]` and `signer restore --dir S --from FILE --custodian-dir K`. Passphrases on standard input, as for every party; one line,
 // or with --json one JSON object. `backup verify` exits 0 only when every share verified (and,
 // naming a cluster, every share is current); otherwise 1, the verdict naming why. Verified
 // against a cluster (--dir DIR), the backup is recorded in DIR/custody.jsonl (custody-log.ts).
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { readSecretFromStdin } from '../../contract/io/stdin.js';
-import { compareWithCluster, clusterIdOf, type ClusterComparison } from './cluster-state.js';
-import { custodianInit, custodianPaths, openCustodian, readCustodianFile, type CustodianFile } from './custodian.js';
+import { custodianInit } from './custodian.js';
 import { appendRecord, custodyLog } from './custody-log.js';
-import { BackupFileError, openBackup, parseBackup, type BackupHeader } from './format.js';
+import { examineBackup } from './examine.js';
 import { signerBackup } from './make.js';
-import { verifyShares, type ShareResult } from './verify.js';
+import { RestoreRefused, signerRestore } from './restore.js';
 
 interface Values {
   dir?: string | undefined;
@@ -20,6 +17,7 @@ interface Values {
   custodian?: string | undefined;
   'custodian-dir'?: string | undefined;
   out?: string | undefined;
+  from?: string | undefined;
   json?: boolean | undefined;
   genesis?: string | undefined;
   as?: string | undefined;
@@ -58,67 +56,6 @@ export async function signerBackupCommand(v: Values, dirGiven: boolean): Promise
   }
 }
 
-type Verdict = 'verified' | 'bad' | 'stale' | 'epoch-unknown' | 'tampered' | 'malformed' | 'unsupported-version' | 'other-custodian' | 'other-cluster';
-
-interface Outcome {
-  verdict: Verdict;
-  problem?: string;
-  header?: BackupHeader;
-  shares?: ShareResult[];
-  cluster?: ClusterComparison;
-  /** The custodian whose key opened the file, and the SHA-256 of the bytes verified. */
-  custodian?: CustodianFile;
-  sha256?: string;
-}
-
-async function verify(file: string, v: Values, clusterDir: string | undefined): Promise<Outcome> {
-  const K = v['custodian-dir']!;
-  let parsed;
-  let mine: CustodianFile;
-  const bytes = new Uint8Array(await readFile(file));
-  try {
-    parsed = parseBackup(bytes);
-    mine = readCustodianFile(custodianPaths(K).file);
-    if (parsed.header.custodian !== mine.Fingerprint)
-      throw new BackupFileError('other-custodian', `the backup was sealed to custodian ${parsed.header.custodian.slice(0, 16)}…, not to ${mine.Name} in ${K} (${mine.Fingerprint.slice(0, 16)}…)`);
-  } catch (e) {
-    if (e instanceof BackupFileError) return { verdict: e.code, problem: e.message };
-    throw e;
-  }
-  const header = parsed.header;
-  if (clusterDir !== undefined) {
-    const id = clusterIdOf(clusterDir);
-    if (id !== header.clusterId) return { verdict: 'other-cluster', header, problem: `the backup is of cluster ${header.clusterId}, not of the cluster in ${clusterDir} (${id})` };
-  }
-  const secret = await passphrase("the custodian's");
-  let records: Map<string, Uint8Array>;
-  try {
-    const { privateKey } = await openCustodian(K, secret);
-    records = await openBackup(parsed, privateKey);
-  } catch (e) {
-    if (e instanceof BackupFileError) return { verdict: e.code, header, problem: e.message };
-    throw e;
-  } finally {
-    secret.fill(0);
-  }
-  let shares: ShareResult[];
-  try {
-    shares = verifyShares(header, records);
-  } finally {
-    for (const r of records.values()) r.fill(0);
-  }
-  const cluster = clusterDir === undefined ? undefined : await compareWithCluster(clusterDir, header, shares);
-  // Naming a cluster, a backup is current only if its epoch is known to be: a gateway hiding the reports fails closed.
-  const verdict: Verdict = shares.some((s) => s.status === 'bad')
-    ? 'bad'
-    : shares.some((s) => s.status === 'stale') || cluster?.epochStatus === 'older'
-      ? 'stale'
-      : cluster && cluster.epochStatus !== 'current'
-        ? 'epoch-unknown'
-        : 'verified';
-  return { verdict, header, shares, ...(cluster ? { cluster } : {}), custodian: mine, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
 /** `mpchsm backup verify FILE --custodian-dir K [--dir DIR]`; the exit status. */
 export async function backupVerifyCommand(positionals: string[], v: Values, dirGiven: boolean): Promise<number> {
   const [sub, file] = positionals;
@@ -127,7 +64,8 @@ export async function backupVerifyCommand(positionals: string[], v: Values, dirG
   // the signers: no such answer exists yet, and the gateway's own word is not evidence.
   if (v.genesis !== undefined || v.as !== undefined)
     throw new Error('backup verify against a cluster from another host (--genesis … --as …) is not available yet: verify on the cluster\'s host with --dir DIR, or without a cluster');
-  const o = await verify(file, v, dirGiven ? v.dir : undefined);
+  const o = await examineBackup(file, v['custodian-dir'], dirGiven ? v.dir : undefined, () => passphrase("the custodian's"));
+  for (const r of o.records?.values() ?? []) r.fill(0);
   const h = o.header;
   if (o.verdict === 'verified' && h && o.cluster && o.custodian && o.sha256)
     await appendRecord(custodyLog(v.dir!), {
@@ -161,4 +99,28 @@ export async function backupVerifyCommand(positionals: string[], v: Values, dirG
     console.log(`${o.verdict}${o.problem ? `: ${o.problem}` : ''}`);
   }
   return o.verdict === 'verified' ? 0 : 1;
+}
+
+/** `mpchsm signer restore --dir S --from FILE --custodian-dir K`; the exit status (1: the backup was refused, its verdict said). */
+export async function signerRestoreCommand(v: Values, dirGiven: boolean): Promise<number> {
+  if (!dirGiven || !v.from || !v['custodian-dir']) throw new Error('signer restore needs --dir, --from and --custodian-dir');
+  try {
+    const r = await signerRestore({ dir: v.dir!, from: v.from, custodianDir: v['custodian-dir'] });
+    const n = r.restoration.Backup.Shares.length;
+    say(
+      v.json,
+      { File: r.file, Name: r.restoration.Name, Party: r.restoration.Id, Fingerprint: r.fingerprint, Shares: n, Dropped: r.dropped, ComparedWithCluster: r.compared, Backup: r.restoration.Backup.Sha256 },
+      [
+        `${v.dir}: ${r.restoration.Name} (party ${r.restoration.Id}) restored with ${n} share${n === 1 ? '' : 's'} and a new identity (fingerprint ${r.fingerprint})`,
+        ...(r.dropped.length ? [`  left out (keys deleted since the backup): ${r.dropped.join(', ')}`] : []),
+        r.compared ? '  every share is the key\'s current one' : '  not compared with a running cluster here: each signer compares the shares when the restoration is approved',
+        `next: start it (mpchsm signer start --dir ${v.dir} --genesis …), then an administrator proposes ${r.file} (mpchsm signer rejoin ${r.file} --as ADMIN) and the quorum approves`,
+      ].join('\n'),
+    );
+    return 0;
+  } catch (e) {
+    if (!(e instanceof RestoreRefused)) throw e;
+    say(v.json, { Verdict: e.verdict, Problem: e.message }, `refused (${e.verdict}): ${e.message}`);
+    return 1;
+  }
 }

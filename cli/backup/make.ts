@@ -1,6 +1,8 @@
 // `mpchsm signer backup --dir S --custodian K/custodian.json --out FILE`: every share record the
 // signer holds (key.ID, a symmetric key's rotated materials material.ID.N, a reshared share
-// pending adoption reshare.ID) and its policy records for those keys (policy.key.ID), sealed to
+// pending adoption reshare.ID) and its policy records for those keys (policy.key.ID), with what a
+// restore needs to start the signer again (its configuration, the genesis it was founded on and
+// the signers admitted since: restore.ts), sealed to
 // one custodian (format.ts), with a header naming the cluster, the signer, the store's epoch and
 // each share's public package. One file per signer and per time: never combined with another
 // signer's, so no one file holds a threshold of shares.
@@ -11,7 +13,7 @@
 // refreshed may hold the share from before the refresh, which `backup verify --dir` names stale.
 // That a backup was made is recorded in S/backups.jsonl (custody-log.ts) for `mpchsm doctor`.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
@@ -22,12 +24,16 @@ import { fromHex } from '../../contract/bytes.js';
 import { verifyGovernanceChain } from '../../policy/index.js';
 import { loadSignerConfig, signerPaths } from '../../signers/node/config.js';
 import { decodeRecord, packageOf, recordScheme } from '../../signers/node/key-records.js';
-import { GOVERNANCE, KEY_PREFIX, keyStateSchema, LEDGER, ledgerSchema, REGISTRY, registrySchema } from '../../signers/node/guard/state.js';
+import { GENESIS_RECORD } from '../../signers/node/genesis.js';
+import { ADMITTED, GOVERNANCE, KEY_PREFIX, keyStateSchema, LEDGER, ledgerSchema, REGISTRY, registrySchema } from '../../signers/node/guard/state.js';
 import { keyPackageSchema } from '../../signers/protocols/key-package.js';
 import { readCustodianFile } from './custodian.js';
 import { appendRecord } from './custody-log.js';
 import { madeLog } from '../../contract/posture/backups.js';
 import { sealBackup, shareEntrySchema, type BackupHeader, type ShareEntry } from './format.js';
+
+/** The record of a backup holding the signer's config.json, for `signer restore`. */
+export const RESTORE_CONFIG = 'signer.config';
 
 /** Which key (and material, or pending resharing) a share record is of; undefined for other records. */
 export function shareRecordOf(name: string): Pick<ShareEntry, 'keyId' | 'material' | 'pending'> | undefined {
@@ -89,6 +95,12 @@ export async function signerBackup(o: { dir: string; custodian: string; out: str
         throw new Error(`record ${name} does not hold a sound share (${(e as Error).message}): no backup made; see \`mpchsm doctor\``);
       }
     }
+    for (const [name, raw] of [
+      [RESTORE_CONFIG, readFileSync(P.config)],
+      [GENESIS_RECORD, await store.get(GENESIS_RECORD)],
+      [ADMITTED, await store.get(ADMITTED)],
+    ] as const)
+      if (raw) records.set(name, new Uint8Array(raw));
     const header: BackupHeader = {
       clusterId: registry.clusterId,
       signer: { name: config.name, party: config.id, fingerprint: fingerprint(identity) },

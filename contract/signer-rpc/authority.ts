@@ -87,7 +87,7 @@ export const SIGNER_CHANGES = [
 export type SignerChangeOperation = (typeof SIGNER_CHANGES)[number];
 
 /** Changes to who may act: approved proposals, or (UpdateGovernance) a signed next version. */
-export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGovernance', 'AddSigner', 'RemoveSigner'] as const;
+export const MEMBERSHIP_CHANGES = ['AddPrincipal', 'RemovePrincipal', 'UpdateGovernance', 'AddSigner', 'RemoveSigner', 'RestoreSigner'] as const;
 
 const changeFields = {
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),

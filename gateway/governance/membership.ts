@@ -11,11 +11,13 @@ import {
   signedUpdate,
   signerAdmissionSchema,
   signerRemovalSchema,
+  signerRestorationSchema,
   successorProblem,
   verifyGovernanceUpdate,
   type GovernanceUpdate,
   type PrincipalEnrolment,
   type SignerAdmission,
+  type SignerRestoration,
 } from '../../policy/index.js';
 import type { UnnumberedChange } from '../../contract/signer-rpc/authority.js';
 import { parsePublicIdentity, type PublicIdentity } from '../../contract/identity/identity.js';
@@ -31,7 +33,7 @@ import type { KeyPolicies } from './key-policies.js';
 import type { SignerRoster } from './signers.js';
 
 /** The operations that change who may act. */
-const MEMBERSHIP_ACTIONS = ['mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner'] as const;
+const MEMBERSHIP_ACTIONS = ['mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal', 'mpchsm:UpdateGovernance', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner', 'mpchsm:RestoreSigner'] as const;
 export type MembershipAction = (typeof MEMBERSHIP_ACTIONS)[number];
 export const isMembershipAction = (a: string): a is MembershipAction => (MEMBERSHIP_ACTIONS as readonly string[]).includes(a);
 
@@ -110,6 +112,27 @@ export class Membership {
     return { name: a.Name, id: a.Id, url: a.Endpoint, identity };
   }
 
+  /**
+   * Refuses restoring a signer that is not a lost party of this cluster, or with an identity
+   * already used, before anyone approves it. Whether the backup is current each signer checks
+   * against its own shares (signers/node/guard/restore.ts).
+   */
+  checkRestoreSigner(r: SignerRestoration): SignerEntry {
+    const s = this.signers.configured(r.Name);
+    if (!s || s.id !== r.Id) throw new KmsError('NotFoundException', `no signer ${r.Name} with party id ${r.Id}: only a lost signer of this cluster is restored`);
+    if (this.signers.retired.has(s.id)) throw invalid(`signer ${r.Name} was removed: a removed signer is never restored`);
+    if (r.Backup.ClusterId !== this.chain.governance.clusterId) throw invalid(`the backup is of cluster ${r.Backup.ClusterId}, not of this cluster (${this.chain.governance.clusterId})`);
+    let identity: PublicIdentity;
+    try {
+      identity = parsePublicIdentity(r.Identity);
+    } catch (e) {
+      throw invalid((e as Error).message);
+    }
+    const clash = this.signers.known().find((x) => x.identity.signPublicKey === identity.signPublicKey || x.identity.kexPublicKey === identity.kexPublicKey);
+    if (clash) throw new KmsError('AlreadyExistsException', `the restored ${r.Name}'s identity is signer ${clash.name}'s: a restored signer makes a new one`);
+    return { name: r.Name, id: r.Id, url: r.Endpoint, identity };
+  }
+
   /** Refuses a governance update that cannot follow the version in force, before anyone approves it. */
   checkGovernanceUpdate(u: GovernanceUpdate): void {
     const current = this.chain.governance;
@@ -186,6 +209,15 @@ export class Membership {
         // Every active signer pins the newcomer first; it is admitted after (gateway/add-signer.ts).
         const changes = await this.changes.forward({ ...approved, operation: 'AddSigner', parameters: proposal.parameters }, proposal.proposer);
         await this.signers.awaitAdmission(entry);
+        return { result: { Signer: { Name: entry.name, Id: entry.id } }, changes, approvedBy: d.approvedBy };
+      }
+      case 'mpchsm:RestoreSigner': {
+        const entry = this.checkRestoreSigner(signerRestorationSchema.parse(proposal.parameters));
+        // Every active signer checks the backup and pins the new identity first; the restored
+        // signer is enrolled after (gateway/add-signer.ts), as a newcomer is.
+        const changes = await this.changes.forward({ ...approved, operation: 'RestoreSigner', parameters: proposal.parameters }, proposal.proposer);
+        if (!changes.some((c) => c.applied)) throw new KmsError('AccessDeniedException', `no signer applied the restoration of ${entry.name}: ${changes.map((c) => `${c.signer}: ${c.reason ?? 'not applied'}`).join('; ')}`);
+        await this.signers.awaitReadmission(entry);
         return { result: { Signer: { Name: entry.name, Id: entry.id } }, changes, approvedBy: d.approvedBy };
       }
       case 'mpchsm:RemoveSigner': {

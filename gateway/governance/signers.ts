@@ -1,7 +1,9 @@
 // The signers the gateway asks: those configured or admitted, less those removed by approved
 // proposals (DIR/retired-signers.json), and those whose addition is approved but who are not
 // admitted yet (DIR/signer-admissions.json, gateway/add-signer.ts). An admitted signer joins
-// the configuration file; names, party ids and identities are never reused.
+// the configuration file; names, party ids and identities are never reused — but a restored
+// signer (an approved RestoreSigner) comes back under its name and party id with a new identity,
+// awaiting admission like a newcomer, and once admitted replaces its lost entry.
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
@@ -15,7 +17,7 @@ const retiredFileSchema = z.strictObject({ retired: z.array(z.number().int().min
 const admissionsFileSchema = z.strictObject({ pending: z.array(signerEntrySchema) });
 
 export class SignerRoster {
-  private readonly clients: SignerClient[];
+  private clients: SignerClient[];
   private readonly retiredFile: string;
   private retiredIds: Set<number>;
   private readonly admissionsFile: string;
@@ -83,11 +85,17 @@ export class SignerRoster {
     return this.savePendingAdmissions([...this.pendingAdmissions, entry]);
   }
 
-  /** An enrolled newcomer: in the configuration (saved), with a client of the gateway's. */
+  /** An approved restoration: the party's new identity, awaiting its admission. */
+  awaitReadmission(entry: SignerEntry): Promise<void> {
+    return this.savePendingAdmissions([...this.pendingAdmissions.filter((s) => s.id !== entry.id), entry]);
+  }
+
+  /** An enrolled newcomer (or restored signer, in its lost entry's place): in the configuration (saved), with a client of the gateway's. */
   async admit(entry: SignerEntry): Promise<void> {
-    this.config.signers.push(entry);
+    this.config.signers = [...this.config.signers.filter((s) => s.id !== entry.id), entry].sort((a, b) => a.id - b.id);
     await writeFileAtomic(gatewayPaths(this.dir).config, Buffer.from(JSON.stringify(this.config, null, 2) + '\n'), 0o600);
-    this.clients.push(this.clientFor(entry));
+    for (const c of this.clients.filter((c) => c.id === entry.id)) c.close();
+    this.clients = [...this.clients.filter((c) => c.id !== entry.id), this.clientFor(entry)];
   }
 
   /** Once admitted, no longer awaiting admission. */
@@ -105,7 +113,7 @@ export class SignerRoster {
   /** What administrators' tools read of each signer. */
   describe(): { Name: string; Id: number; State: string }[] {
     return [
-      ...this.config.signers.map((s) => ({ Name: s.name, Id: s.id, State: this.retiredIds.has(s.id) ? 'Retired' : 'Active' })),
+      ...this.config.signers.filter((s) => !this.pendingAdmissions.some((p) => p.id === s.id)).map((s) => ({ Name: s.name, Id: s.id, State: this.retiredIds.has(s.id) ? 'Retired' : 'Active' })),
       ...this.pendingAdmissions.map((s) => ({ Name: s.name, Id: s.id, State: 'AwaitingAdmission' })),
     ];
   }

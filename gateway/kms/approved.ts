@@ -45,7 +45,7 @@ export async function executeProposal(deps: GatewayDeps, arns: Arns, proposerNam
       const keys = await reshareAfterRemoval(deps, { name: removed.Name, id: removed.Id }, { principal: proposerName, proposal: stored.proposal.id, policy });
       return { operation: name, result: { ...r.result, ...keys }, changes: r.changes };
     }
-    if (stored.proposal.operation === 'mpchsm:AddSigner') {
+    if (stored.proposal.operation === 'mpchsm:AddSigner' || stored.proposal.operation === 'mpchsm:RestoreSigner') {
       const added = (r.result as { Signer: { Name: string } }).Signer;
       const policy = { version: gatewayPolicy().governance.version, approvals: r.approvedBy };
       const outcome = await admitSigner(deps, added.Name, { principal: proposerName, proposal: stored.proposal.id, request: stored.proposal.id, policy });

@@ -13,6 +13,7 @@ import {
   signApprovalSchema,
   signerAdmissionSchema,
   signerRemovalSchema,
+  signerRestorationSchema,
   type Action,
 } from '../../policy/index.js';
 import type { ChangeResult } from '../governance/change-log.js';
@@ -36,6 +37,7 @@ const INPUTS = {
   AddSigner: signerAdmissionSchema,
   AdmitSigner: z.strictObject({ Name: signerAdmissionSchema.shape.Name }),
   RemoveSigner: signerRemovalSchema,
+  RestoreSigner: signerRestorationSchema,
   UpdateGovernance: governanceUpdateSchema,
   ListAuditRecords: z.strictObject({
     KeyId: z.string().max(256).optional(),
@@ -59,7 +61,7 @@ export interface MpcHsmContext {
   principal: Principal;
   store: ProposalStore;
   /** Principal and governance changes: the gateway's state and its checks before proposing. */
-  membership: Pick<Membership, 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkAddSigner' | 'checkRemoveSigner' | 'checkGovernanceUpdate'>;
+  membership: Pick<Membership, 'checkAddPrincipal' | 'checkRemovePrincipal' | 'checkAddSigner' | 'checkRemoveSigner' | 'checkRestoreSigner' | 'checkGovernanceUpdate'>;
   /** What DescribeCluster answers (GatewayPolicy.describe). */
   describeCluster(): object;
   /** Admits a signer added by an approved proposal (again, after a failure) and reshares to it. */
@@ -123,6 +125,8 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
     }
     case 'RemoveSigner':
       return proposeChange(c, name, raw, 'mpchsm:RemoveSigner', INPUTS.RemoveSigner, (i) => c.membership.checkRemoveSigner(i.Name));
+    case 'RestoreSigner':
+      return proposeChange(c, name, raw, 'mpchsm:RestoreSigner', INPUTS.RestoreSigner, (i) => c.membership.checkRestoreSigner(i));
     case 'UpdateGovernance':
       return proposeChange(c, name, raw, 'mpchsm:UpdateGovernance', INPUTS.UpdateGovernance, (i) => c.membership.checkGovernanceUpdate(i));
     case 'GetProposal': {

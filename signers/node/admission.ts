@@ -60,14 +60,22 @@ export class Admission {
     const challenge = this.challenge;
     if (!challenge || req.challenge !== challenge) throw new RpcError(409, 'stale-challenge', 'these states answer another challenge than this signer’s current one');
     this.challenge = undefined; // one attempt per challenge
-    // States from signers admitted after this one was configured cannot be opened here, and
-    // need not be: those this one pins vouch for them (their identities are in the state).
+    // States from signers admitted after this one was configured, or restored since with a new
+    // identity (guard/restore.ts), cannot be opened here, and need not be: those this one pins
+    // vouch for them (their identities are in the state).
     const pinned = req.packages.filter((p) => this.config.peers.some((x) => x.id === p.from && x.id !== this.config.id));
-    if (pinned.length === 0) throw new RpcError(403, 'not-unanimous', 'no state from a signer this one pins');
-    const states = pinned.map((p) => ({ from: p.from, state: this.open(p, challenge) }));
+    const opened = pinned.map((p) => ({ from: p.from, state: this.tryOpen(p, challenge) }));
+    const states = opened.flatMap((o) => (o.state instanceof Error ? [] : [{ from: o.from, state: o.state }]));
+    if (states.length === 0) throw new RpcError(403, 'not-unanimous', 'no state from a signer this one pins');
     const first = states[0]!.state;
-    // Every pinned peer that is not retired must have answered, with the same state.
-    const expected = this.config.peers.map((p) => p.id).filter((id) => id !== this.config.id && !first.retired.includes(id));
+    const replaced = (id: number) => {
+      const now = first.admitted.find((a) => a.id === id);
+      return now !== undefined && now.identity.signPublicKey !== this.config.peers.find((p) => p.id === id)!.identity.signPublicKey;
+    };
+    const unopened = opened.find((o) => o.state instanceof Error && !replaced(o.from));
+    if (unopened) throw unopened.state as Error;
+    // Every pinned peer that is not retired nor restored since must have answered, with the same state.
+    const expected = this.config.peers.map((p) => p.id).filter((id) => id !== this.config.id && !first.retired.includes(id) && !replaced(id));
     const from = states.map((s) => s.from).sort((a, b) => a - b);
     if (from.join() !== expected.sort((a, b) => a - b).join()) throw new RpcError(403, 'not-unanimous', `admission needs the state of every active signer (${expected.join(', ')}), got ${from.join(', ')}`);
     const agreed = canonicalJson(comparable(first));
@@ -83,6 +91,14 @@ export class Admission {
       ledger: { seq: first.ledger.seq, proposals: union(states.map((s) => s.state.ledger.proposals)), nonces: union(states.map((s) => s.state.ledger.nonces)), requests: union(states.map((s) => s.state.ledger.requests)) },
     };
     return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
+  }
+
+  private tryOpen(p: SealedState, challenge: string): AdmissionState | Error {
+    try {
+      return this.open(p, challenge);
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
   }
 
   private open(p: SealedState, challenge: string): AdmissionState {

@@ -3,8 +3,12 @@
 // the first time takes from it its configuration (party id, endpoint, threshold, the gateway's
 // and the peers' identities) and its enrolment (the governance, and the founding administrators'
 // secrets, opening only the copies sealed to it). From then on it starts only on that same
-// genesis: its digest is sealed in the store.
+// genesis: its digest is sealed in the store. A signer restored from a backup (cli/backup/restore.ts)
+// has a new identity in the place of a founding one: it starts on the genesis its backup was made
+// under, as the party the store names, on the configuration the restore wrote, and is enrolled by
+// the other signers once the quorum approved it (signers/node/admission.ts).
 import { existsSync } from 'node:fs';
+import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
@@ -13,11 +17,16 @@ import { signerConfigSchema, signerPaths } from './config.js';
 import { PolicyGuard } from './guard/index.js';
 
 /** Store record: the hex digest of the genesis this signer was founded on. */
-const GENESIS_RECORD = 'genesis';
+export const GENESIS_RECORD = 'genesis';
+/** Store record of a restored signer: the party it restores, {name, party}. */
+export const RESTORED_RECORD = 'restored';
+const restoredSchema = z.strictObject({ name: z.string(), party: z.number().int().min(1).max(255) });
 
 export async function adoptGenesis(dir: string, store: ShareStore, identity: IdentitySecrets, file: string): Promise<void> {
   const g = readGenesis(file);
-  const me = g.signers.find((s) => s.identity.signPublicKey === identity.public.signPublicKey);
+  const raw = await store.get(RESTORED_RECORD);
+  const restored = raw && restoredSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+  const me = g.signers.find((s) => (restored ? s.id === restored.party && s.name === restored.name : s.identity.signPublicKey === identity.public.signPublicKey));
   if (!me) throw new GenesisError(`${file}: this signer (${identity.public.name}, fingerprint ${identity.fingerprint.slice(0, 16)}…) is not among its signers`);
   const recorded = await store.get(GENESIS_RECORD);
   if (recorded) {
@@ -28,6 +37,10 @@ export async function adoptGenesis(dir: string, store: ShareStore, identity: Ide
     await store.put(GENESIS_RECORD, Buffer.from(g.digest));
   }
   const P = signerPaths(dir);
+  if (restored) {
+    if (!existsSync(P.config)) throw new GenesisError(`${P.config} is missing: a restored signer starts on the configuration \`mpchsm signer restore\` wrote`);
+    return;
+  }
   if (!existsSync(P.config)) {
     const url = new URL(me.endpoint);
     const config = signerConfigSchema.parse({

@@ -12,6 +12,7 @@ import { RpcError } from '../rpc.js';
 import { askedDetail, askedFor, markApplied, proposalOf, updateGovernance, type Applied } from './governance.js';
 import { keyIdOf, keyInput, keyState, parsePolicy } from './keys.js';
 import { admitSigner, retireSigner } from './peers.js';
+import { restoreSigner } from './restore.js';
 import { addPrincipal, principalInput, removePrincipal, requestCheck } from './registry.js';
 import { ALIASES, denied, evidenceHashOf, json, KEY_PREFIX, saveLedger, type GuardState, type KeyState } from './state.js';
 
@@ -177,7 +178,7 @@ function described(operation: 'TagResource' | 'UntagResource' | 'UpdateKeyDescri
   return { tags: [...byKey].map(([TagKey, TagValue]) => ({ TagKey, TagValue })) };
 }
 
-/** AddPrincipal, RemovePrincipal, AddSigner and RemoveSigner take an approved proposal; UpdateGovernance a verified next version. */
+/** AddPrincipal, RemovePrincipal, AddSigner, RemoveSigner and RestoreSigner take an approved proposal; UpdateGovernance a verified next version. */
 async function applyMembership(s: GuardState, c: MembershipChange): Promise<Applied> {
   if (c.operation === 'UpdateGovernance') return updateGovernance(s, c);
   const op = `mpchsm:${c.operation}` as const;
@@ -190,6 +191,7 @@ async function applyMembership(s: GuardState, c: MembershipChange): Promise<Appl
     c.operation === 'AddPrincipal' ? await addPrincipal(s, proposal)
     : c.operation === 'RemoveSigner' ? await retireSigner(s, proposal)
     : c.operation === 'AddSigner' ? await admitSigner(s, proposal)
+    : c.operation === 'RestoreSigner' ? await restoreSigner(s, proposal)
     : await removePrincipal(s, proposal);
   await markApplied(s, proposal);
   return { principal: proposal.proposer, approvedBy: d.approvedBy, detail: { proposal: proposal.id, member } };

@@ -13,9 +13,12 @@ import { keyState } from './keys.js';
 import { principalInput, requestCheck } from './registry.js';
 import { ADMITTED, denied, firstIssue, json, RETIRED, saveLedger, type AdmissionState, type GuardState } from './state.js';
 
-/** Every signer admitted, at bootstrap or since, retired ones included. */
+/**
+ * Every signer admitted, at bootstrap or since, retired ones included; a party restored with a
+ * new identity (guard/restore.ts) is admitted again under its id, and that admission wins.
+ */
 export function allPeers(s: GuardState): Peer[] {
-  return [...s.self.peers, ...s.admittedPeers.filter((a) => !s.self.peers.some((p) => p.id === a.id))];
+  return [...s.self.peers.filter((p) => !s.admittedPeers.some((a) => a.id === p.id)), ...s.admittedPeers];
 }
 
 /** Party ids of the signers this one works with: admitted, not retired. */

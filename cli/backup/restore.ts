@@ -1,0 +1,120 @@
+// `mpchsm signer restore --dir S --from FILE --custodian-dir K`: a lost signer made again on a
+// fresh directory from one of its backups. The custodian's passphrase (first line of standard
+// input) opens the backup in memory; every share is checked against its public package, and —
+// where S is a signer directory of a cluster `mpchsm up` runs (DIR/signers/NAME) — each share is
+// compared with the key's current package: a backup that is tampered with, of another cluster or
+// stale (a refresh or a removal since) is refused, and nothing is written. Otherwise the new
+// store, sealed under the operator's passphrase (second line), holds a new identity made here
+// and the backup's shares; S/config.json is the lost signer's, its own identity replaced; and
+// the public S/NAME.restore.json is what an administrator proposes (`mpchsm signer rejoin`):
+// once the quorum approves, each signer checks the backup itself (signers/node/guard/restore.ts)
+// and pins the new identity, and the restored signer is enrolled as a newcomer is.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../../contract/io/atomic.js';
+import { ShareStore } from '../../contract/io/sealed-store.js';
+import { readSecretLinesFromStdin } from '../../contract/io/stdin.js';
+import { type SignerRestoration } from '../../policy/index.js';
+import { peerSchema, signerConfigSchema, signerPaths, type Peer } from '../../signers/node/config.js';
+import { GENESIS_RECORD, RESTORED_RECORD } from '../../signers/node/genesis.js';
+import { admittedSchema, ADMITTED } from '../../signers/node/guard/state.js';
+import { initSigner } from '../../signers/node/init.js';
+import { packageDigest } from '../../signers/protocols/key-package.js';
+import { NO_LONGER_HELD } from './cluster-state.js';
+import { examineBackup, type Examined } from './examine.js';
+import { RESTORE_CONFIG, shareRecordOf } from './make.js';
+
+/** Why a backup is not restored: the verdict `backup verify` would give, and the reason. */
+export class RestoreRefused extends Error {
+  override name = 'RestoreRefused';
+  constructor(
+    readonly verdict: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Restored {
+  file: string;
+  restoration: SignerRestoration;
+  fingerprint: string;
+  /** Keys left out: deleted since the backup. */
+  dropped: string[];
+  /** Whether each share was compared with the running cluster's (S in an `mpchsm up` directory). */
+  compared: boolean;
+}
+
+/** The `mpchsm up` directory S belongs to (DIR/signers/NAME), if it does. */
+function clusterDirOf(S: string): string | undefined {
+  const root = path.dirname(path.dirname(S));
+  return path.basename(path.dirname(S)) === 'signers' && existsSync(path.join(root, 'cluster.json')) ? root : undefined;
+}
+
+const parsed = <T>(raw: Uint8Array | undefined, what: string, parse: (v: unknown) => T): T => {
+  if (!raw) throw new RestoreRefused('unsupported-version', `the backup holds no ${what}: it was made by an mpchsm that could not restore; make a new backup`);
+  return parse(JSON.parse(Buffer.from(raw).toString('utf8')));
+};
+
+/** Restores the signer of backup FILE into the new directory S. */
+export async function signerRestore(o: { dir: string; from: string; custodianDir: string }): Promise<Restored> {
+  const S = path.resolve(o.dir);
+  if (existsSync(S) && readdirSync(S).length > 0) throw new Error(`${S} is not empty: a signer is restored into a new directory`);
+  const clusterDir = clusterDirOf(S);
+  const [custodianSecret, storeSecret] = await readSecretLinesFromStdin(["the custodian's passphrase", "the restored signer's store passphrase"]);
+  let e: Examined | undefined;
+  try {
+    e = await examineBackup(o.from, o.custodianDir, clusterDir, () => Promise.resolve(custodianSecret!));
+    return await restoreExamined(S, e, storeSecret!, clusterDir !== undefined);
+  } finally {
+    custodianSecret!.fill(0);
+    storeSecret!.fill(0);
+    for (const r of e?.records?.values() ?? []) r.fill(0);
+  }
+}
+
+async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, compared: boolean): Promise<Restored> {
+  const { header, records, shares } = e;
+  if (!header || !records || !shares) throw new RestoreRefused(e.verdict, e.problem ?? e.verdict);
+  const bad = shares.find((s) => s.status === 'bad');
+  if (bad) throw new RestoreRefused('bad', `share ${bad.record} does not verify (${bad.reason}): nothing was restored`);
+  // A key deleted since is left out; a share the cluster holds under another package is an older epoch's.
+  const dropped = shares.filter((s) => s.status === 'stale' && s.reason === NO_LONGER_HELD).map((s) => s.record);
+  const stale = shares.filter((s) => s.status === 'stale' && s.reason !== NO_LONGER_HELD);
+  if (stale.length) throw new RestoreRefused('stale', `the backup is stale: ${stale.map((s) => s.record).join(', ')} — ${stale[0]!.reason}; an older epoch's shares are never taken back (docs/operations.md, "Restoring a signer")`);
+
+  const lost = parsed(records.get(RESTORE_CONFIG), 'signer configuration', (v) => signerConfigSchema.parse(v));
+  const admitted: Peer[] = records.has(ADMITTED) ? parsed(records.get(ADMITTED), 'admitted signers', (v) => admittedSchema.parse(v)) : [];
+  const identity = await initSigner(S, lost.name, storeSecret, lost.id);
+  const store = await ShareStore.open(signerPaths(S).store, storeSecret);
+  try {
+    for (const [name, raw] of records) {
+      const of = shareRecordOf(name);
+      // Shares of the key and its materials; a pending resharing's share is no share of any epoch yet.
+      if ((of && !of.pending && !dropped.includes(name)) || name === GENESIS_RECORD) await store.put(name, raw);
+    }
+    await store.put(RESTORED_RECORD, Buffer.from(JSON.stringify({ name: lost.name, party: lost.id })));
+  } finally {
+    store.close();
+  }
+  // The peers it pinned, and those admitted since; itself under its new identity.
+  const peers = [...lost.peers.filter((p) => !admitted.some((a) => a.id === p.id)), ...admitted].map((p) => (p.id === lost.id ? peerSchema.parse({ name: lost.name, id: lost.id, identity }) : p));
+  const config = signerConfigSchema.parse({ ...lost, peers });
+  await writeFileAtomic(signerPaths(S).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
+  const restoration: SignerRestoration = {
+    Name: lost.name,
+    Id: lost.id,
+    Identity: identity,
+    Endpoint: `https://${lost.host}:${lost.port}`,
+    Backup: {
+      ClusterId: header.clusterId,
+      Created: header.created,
+      Sha256: e.sha256!,
+      Custodian: header.custodian,
+      Shares: header.shares.filter((s) => !s.pending && !dropped.includes(s.record)).map((s) => ({ Record: s.record, KeyId: s.keyId, Package: packageDigest(s.publicPackage) })),
+    },
+  };
+  const file = path.join(S, `${lost.name}.restore.json`);
+  await writeFileAtomic(file, Buffer.from(JSON.stringify(restoration, null, 2) + '\n'), 0o644);
+  return { file, restoration, fingerprint: identity.fingerprint, dropped, compared };
+}

@@ -1,0 +1,56 @@
+// Restoring a lost signer (issue #23) under an approved RestoreSigner: its party — name and id
+// unchanged, for its shares are bound to the id — gets the new identity its operator made on the
+// new host, in place of the lost one, whose envelopes are no longer opened. Each signer checks
+// the backup itself against its own records: of this cluster, and every share in it of the key's
+// current package (this signer's own share of that key was made in the same generation). A
+// backup older than a refresh or a removal is refused: its shares belong to an epoch the cluster
+// has left, and old shares beside a removed party's (or another old backup's) can make a
+// threshold of that old polynomial — a key anyone holding them could rebuild — so the cluster
+// never takes an old epoch back into use (docs/operations.md, "Restoring a signer").
+import { parsePublicIdentity, type PublicIdentity } from '../../../contract/identity/identity.js';
+import { signerRestorationSchema, type Proposal } from '../../../policy/index.js';
+import { keyPackageSchema, packageDigest } from '../../protocols/key-package.js';
+import { decodeRecord, packageOf } from '../key-records.js';
+import { allPeers } from './peers.js';
+import { ADMITTED, denied, firstIssue, json, type GuardState } from './state.js';
+
+/** Re-admits a lost party with its new identity, once its backup is found current here. */
+export async function restoreSigner(s: GuardState, proposal: Proposal): Promise<string> {
+  const r = signerRestorationSchema.safeParse(proposal.parameters);
+  if (!r.success) throw denied(`malformed signer restoration in proposal ${proposal.id}: ${firstIssue(r.error)}`);
+  const { Name, Id, Backup } = r.data;
+  let identity: PublicIdentity;
+  try {
+    identity = parsePublicIdentity(r.data.Identity);
+  } catch (e) {
+    throw denied(`proposal ${proposal.id}: ${(e as Error).message}`);
+  }
+  const peers = allPeers(s);
+  const party = peers.find((p) => p.id === Id);
+  if (!party || party.name !== Name) throw denied(`${Name} (party ${Id}) is not a signer of this cluster: only a lost signer is restored`);
+  if (s.retiredIds.has(Id)) throw denied(`signer ${Name} was removed: a removed signer is never restored`);
+  if (Id === s.self.party) throw denied(`this signer is ${Name}: a running signer is not restored in its own place`);
+  if (peers.some((p) => p.identity.signPublicKey === identity.signPublicKey || p.identity.kexPublicKey === identity.kexPublicKey))
+    throw denied(`the restored ${Name}'s identity is already a signer's: a restored signer makes a new one`);
+  if (Backup.ClusterId !== s.registry.clusterId) throw denied(`the backup is of cluster ${Backup.ClusterId}, not of this cluster (${s.registry.clusterId})`);
+  const stale = await staleShares(s, Backup.Shares);
+  if (stale.length)
+    throw denied(`the backup of ${Name} made ${Backup.Created} is stale: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ` and ${stale.length - 5} more` : ''} changed since (a refresh or a removal); an older epoch's shares are never taken back`);
+  const admitted = [...s.admittedPeers.filter((p) => p.id !== Id), { name: Name, id: Id, identity }];
+  await s.store.put(ADMITTED, json(admitted));
+  s.admittedPeers = admitted;
+  return Name;
+}
+
+/** The backup's shares whose package is not the one this signer holds for that record now. */
+async function staleShares(s: GuardState, shares: readonly { Record: string; KeyId: string; Package: string }[]): Promise<string[]> {
+  const stale: string[] = [];
+  for (const share of shares) {
+    if (!s.keys.has(share.KeyId)) continue; // deleted since: nothing of it is taken back
+    const raw = await s.store.get(share.Record);
+    // A key this signer holds no share of (made by other holders) it cannot judge: its holders do.
+    if (!raw) continue;
+    if (packageDigest(keyPackageSchema.parse(packageOf(decodeRecord(raw)))) !== share.Package) stale.push(share.Record);
+  }
+  return stale;
+}
