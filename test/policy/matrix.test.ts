@@ -20,7 +20,7 @@ const EXPECTED: Record<PolicyRole, string[]> = {
     'CancelKeyDeletion', 'GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial',
     'EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus', 'RotateKeyOnDemand', 'ListKeyRotations',
     'mpchsm:Approve', 'mpchsm:AddSigner', 'mpchsm:RemoveSigner', 'mpchsm:AddPrincipal', 'mpchsm:RemovePrincipal',
-    'mpchsm:UpdateGovernance', 'mpchsm:RefreshKeyShares',
+    'mpchsm:UpdateGovernance', 'mpchsm:RefreshKeyShares', 'mpchsm:RestoreSigner',
   ],
   auditor: [
     'DescribeKey', 'ListKeys', 'ListAliases', 'ListResourceTags', 'GetKeyPolicy', 'ListKeyPolicies', 'GetPublicKey',
@@ -37,6 +37,8 @@ const GOVERNED: Record<string, number> = {
   'kms:DeleteImportedKeyMaterial': 2,
   'mpchsm:AddSigner': 2,
   'mpchsm:RemoveSigner': 2,
+  // Never fewer approvals than AddSigner: its quorum stands in where the governance names none.
+  'mpchsm:RestoreSigner': 2,
   'mpchsm:AddPrincipal': 2,
   'mpchsm:RemovePrincipal': 2,
   'mpchsm:UpdateGovernance': 2,
