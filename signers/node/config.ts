@@ -11,8 +11,17 @@ export const peerSchema = z.strictObject({
 });
 export type Peer = z.infer<typeof peerSchema>;
 
+/** HOST:PORT (an IPv6 host in brackets) as the host and port to listen on. */
+export function splitListen(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
+}
+
 /** A loopback HOST:PORT (127.x.x.x, localhost or [::1]): a metrics listener is never reachable from elsewhere. */
-const loopbackListen = z.string().regex(/^(127(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/, 'a loopback HOST:PORT (127.0.0.1:PORT, localhost:PORT or [::1]:PORT)').refine((v) => { const port = Number(v.slice(v.lastIndexOf(':') + 1)); return port >= 1 && port <= 65535; }, 'a port from 1 to 65535');
+const loopbackListen = z
+  .string()
+  .regex(/^(127(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/, 'a loopback HOST:PORT (127.0.0.1:PORT, localhost:PORT or [::1]:PORT)')
+  .refine((v) => splitListen(v).port >= 1 && splitListen(v).port <= 65535, 'a port from 1 to 65535');
 
 export const signerConfigSchema = z.strictObject({
   name: z.string(),

@@ -11,6 +11,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { z } from 'zod';
 import { listen } from '../../contract/io/listen.js';
 import { LATENCY_BUCKETS, openConnections } from '../../contract/io/metrics.js';
+import { splitListen } from './config.js';
 import { RpcError, type RpcHandler } from './rpc.js';
 
 /** What the gauges read at each scrape. */
@@ -85,8 +86,7 @@ export class SignerMetrics {
 
 /** Serves GET /metrics at `address` (a loopback HOST:PORT, checked by the configuration's schema). */
 export async function startMetricsListener(address: string, metrics: SignerMetrics): Promise<http.Server> {
-  const at = address.lastIndexOf(':');
-  const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  const { host, port } = splitListen(address);
   const server = http.createServer({ headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /metrics only\n');
     metrics.registry.metrics().then(
@@ -95,6 +95,6 @@ export async function startMetricsListener(address: string, metrics: SignerMetri
     );
   });
   server.maxConnections = MAX_CONNECTIONS;
-  await listen(server, host, Number(address.slice(at + 1)));
+  await listen(server, host, port);
   return server;
 }
