@@ -19,7 +19,7 @@ import { signerRoutes } from '../contract/signer-rpc/routes.js';
 import type { GatewayConfig, SignerEntry } from './config.js';
 import { KeyStore, type KeyRecord } from './keys.js';
 import { DKG_GROUP_OF_SPEC, RSA_PKCS1_RAW, type CreatableKeySpec, type KeySpec } from '../contract/keys/specs.js';
-import { BadPartialError, Planner, QuorumUnavailableError, type Attempt, type FirstAnswer } from './planner.js';
+import { BadPartialError, Planner, QuorumUnavailableError, type AbortReason, type Attempt, type FirstAnswer } from './planner.js';
 import { SignerClient, SignerRefusedError, SignerUnavailableError } from './signer-client.js';
 import { verifySignature } from './verify.js';
 import { RsaCoordinator } from './rsa.js';
@@ -57,6 +57,8 @@ export class Cluster implements ClusterSessions {
   proposalExecuted?: (id: string) => Promise<void>;
   /** Whether a key's policy limits its rate: its sessions then keep to the same signers (planner.ts). */
   rateLimited: (keyId: string) => boolean = () => false;
+  /** Told when a signer's failure ends its part in a session (gateway/metrics.ts counts them). */
+  signerAborted: (signer: string, reason: AbortReason) => void = () => undefined;
 
   constructor(
     readonly config: GatewayConfig,
@@ -70,7 +72,7 @@ export class Cluster implements ClusterSessions {
     this.creations = new CreateJournal(path.join(path.dirname(keysDir), 'create-journal'));
     this.clientFor = (s) => new SignerClient(s, identity, config.signerTimeoutMs, auditHead);
     this.clients = new Map(config.signers.map((s) => [s.id, this.clientFor(s)]));
-    this.planner = new Planner(this.clients, config, (level, what) => log[level](what));
+    this.planner = new Planner(this.clients, config, (level, what) => log[level](what), (c, reason) => this.signerAborted(c.name, reason));
     this.rsa = new RsaCoordinator(this, this.clients, log);
     this.ecdsa = new EcdsaCoordinator(this, identity, log);
     this.frost = new FrostCoordinator(this, this.clients, log);
@@ -90,6 +92,11 @@ export class Cluster implements ClusterSessions {
   /** The signers planned with: configured or admitted, not removed. */
   get active(): SignerClient[] {
     return [...this.clients.values()];
+  }
+
+  /** Each active signer and whether it is reachable, as the planner holds now (not marked down): asks no signer. */
+  reachability(): { name: string; reachable: boolean }[] {
+    return this.active.map((c) => ({ name: c.name, reachable: this.planner.markOf(c.id) !== 'down' }));
   }
 
   /**

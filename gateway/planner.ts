@@ -61,18 +61,27 @@ export const isTransient = (e: unknown): boolean => e instanceof SignerUnavailab
 const isTimeout = (e: unknown): boolean => e instanceof SignerUnavailableError && e.timedOut;
 const isBadPartial = (e: unknown): boolean => e instanceof BadPartialError || (e instanceof ProtocolError && e.code === 'bad-partial');
 
+/** Why a signer's part in a session was given up: a partial that did not verify, no answer in time, no connection, or an internal failure. */
+export type AbortReason = 'bad-partial' | 'timeout' | 'unreachable' | 'failed';
+const abortReason = (e: unknown): AbortReason | undefined =>
+  isBadPartial(e) ? 'bad-partial' : isTimeout(e) ? 'timeout' : e instanceof SignerUnavailableError ? 'unreachable' : isTransient(e) ? 'failed' : undefined;
+
 export class Planner {
   private readonly marks = new Map<number, Mark>();
   private prober: NodeJS.Timeout | undefined;
   private readonly probing = new Set<number>();
   private readonly slots: Slots;
   private readonly quorumWaitMs: number;
+  /** Failures already told to onAbort: one that ends a phase may end its attempt too. */
+  private readonly told = new WeakSet<object>();
 
   constructor(
     private readonly clients: ReadonlyMap<number, SignerClient>,
     /** The gateway's quorumWaitMs (how long a request waits for t signers' answers, over all its attempts) and sessionsInFlight. */
     limits: { quorumWaitMs: number; sessionsInFlight: number },
     private readonly log: (level: 'info' | 'warn', what: string) => void = () => undefined,
+    /** Told each time a signer's failure ends its part in a session (counted by gateway/metrics.ts). */
+    private readonly onAbort: (c: SignerClient, reason: AbortReason) => void = () => undefined,
   ) {
     this.quorumWaitMs = limits.quorumWaitMs;
     this.slots = new Slots(limits.sessionsInFlight);
@@ -91,6 +100,14 @@ export class Planner {
   observe(c: SignerClient, p: SignerProbe): void {
     if (p.healthy && this.marks.delete(c.id)) this.log('info', `${c.name} answers its health probe again; planned with as before`);
     else if (!p.healthy) this.mark(c, 'down', p.detail, true);
+  }
+
+  /** Tells onAbort of a signer's failure, once, if it is one a session gives the signer up for. */
+  aborted(c: SignerClient, e: unknown): void {
+    const reason = abortReason(e);
+    if (!reason || this.told.has(e as object)) return;
+    this.told.add(e as object);
+    this.onAbort(c, reason);
   }
 
   isMarked(id: number): boolean {
@@ -165,6 +182,7 @@ export class Planner {
       } catch (e) {
         for (const id of plan.failed) excluded.add(id);
         const culprit = attribute(e, plan.candidates);
+        if (culprit) this.aborted(culprit, e);
         if (isTransient(e) && culprit) {
           this.mark(culprit, isTimeout(e) ? 'slow' : 'down', (e as Error).message);
           if (!isTimeout(e)) excluded.add(culprit.id);
@@ -272,6 +290,7 @@ export class Attempt {
             if (done) return;
             if (!isTransient(error) && !isBadPartial(error)) return finish(error);
             if (!isTimeout(error)) this.failed.add(c.id);
+            planner.aborted(c, error);
             problems.push({ client: c, error });
             if (isTransient(error)) planner.mark(c, isTimeout(error) ? 'slow' : 'down', (error as Error).message);
             if (next < candidates.length) launch();

@@ -1,4 +1,4 @@
-// The gateway's HTTP(S) listener: health, and the AWS KMS JSON 1.1 API at POST /.
+// The gateway's HTTP(S) listener: health, metrics (gateway/metrics.ts), and the AWS KMS JSON 1.1 API at POST /.
 import { readFileSync } from 'node:fs';
 import Koa from 'koa';
 import { listen } from '../contract/io/listen.js';
@@ -7,6 +7,7 @@ import { kmsTlsFiles } from './config.js';
 import type { GatewayDeps } from './deps.js';
 import { createLimitedServer, type HttpsCredentials } from './http-limits.js';
 import { kmsMiddleware } from './kms/api.js';
+import { GatewayMetrics } from './metrics.js';
 import { startPkcs11Listener } from './p11/listener.js';
 import { UnauthenticatedTally } from './unauthenticated.js';
 
@@ -42,11 +43,15 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     }
     await next();
   });
+  const metrics = new GatewayMetrics({ reachability: () => deps.cluster.reachability(), threshold: deps.config.threshold, auditHead: () => deps.audit.head() });
+  deps.cluster.signerAborted = metrics.protocolAbort;
+  app.use(metrics.middleware());
   const unauthenticated = new UnauthenticatedTally(deps.audit, deps.log, deps.config.unauthenticatedAuditMs, 'kms');
   for (const mw of kmsMiddleware(deps, unauthenticated)) app.use(mw);
   const server = createLimitedServer(app.callback(), { maxConnections: deps.config.kmsMaxConnections, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs }, kmsCredentials(deps));
   await listen(server, deps.config.host, deps.config.port);
-  const p11 = await startPkcs11Listener(deps);
+  metrics.watch('kms', server);
+  const p11 = await startPkcs11Listener(deps, metrics);
   return {
     close() {
       server.close();

@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import type { AuditEventInput } from '../../audit/entry.js';
 import { AuditedRequest, type IntentFields } from '../audit-intent.js';
 import type { GatewayDeps } from '../deps.js';
+import type { GatewayMetrics } from '../metrics.js';
 import { CKR } from '../../contract/pkcs11/ck.js';
 import { Connection, ConnectionTable } from './connections.js';
 import { Credentials } from './credentials.js';
@@ -23,7 +24,8 @@ import { gatewayPaths } from '../config.js';
 import { listen } from '../../contract/io/listen.js';
 import { FrameReader, frame, WireError, type FrameLimits } from '../../contract/pkcs11/wire.js';
 
-export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close(): void }> {
+/** `metrics` counts its requests and connections. */
+export async function startPkcs11Listener(deps: GatewayDeps, metrics: GatewayMetrics): Promise<{ close(): void }> {
   const P = gatewayPaths(deps.dir).tls;
   const store = new P11Store(path.join(deps.dir, 'p11'));
   const c = deps.config;
@@ -55,7 +57,7 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
       raw.destroy();
       return;
     }
-    if (!secureContext) return serve(p11, conn, raw, new FrameReader(limits), tally);
+    if (!secureContext) return serve(p11, conn, raw, new FrameReader(limits), tally, metrics);
     const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
     // A TLS handshake failure concerns one client, not the listener.
     const failed = (e: Error) => {
@@ -65,10 +67,11 @@ export async function startPkcs11Listener(deps: GatewayDeps): Promise<{ close():
     socket.once('error', failed);
     socket.once('secure', () => {
       socket.off('error', failed);
-      serve(p11, conn, socket, new FrameReader(limits), tally);
+      serve(p11, conn, socket, new FrameReader(limits), tally, metrics);
     });
   });
   await listen(server, c.pkcs11Host ?? c.host, c.pkcs11Port);
+  metrics.watch('pkcs11', server);
   deps.log.info({ port: c.pkcs11Port, tls: useTls }, 'pkcs11 listener ready');
   return {
     close() {
@@ -113,7 +116,7 @@ async function record(request: AuditedRequest, tally: UnauthenticatedTally, log:
 }
 
 /** Serves one connection: `socket` is the raw connection, or the TLS socket over it. */
-function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: FrameReader, tally: UnauthenticatedTally): void {
+function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: FrameReader, tally: UnauthenticatedTally, metrics: GatewayMetrics): void {
   let queue = Promise.resolve();
   socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());
@@ -146,6 +149,7 @@ function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: Fram
         }
         const { trace: _trace, ...line } = log;
         deps.log[log.principal === undefined ? 'debug' : 'info']({ ...line, ms: Date.now() - started }, 'pkcs11');
+        metrics.pkcs11Request(log.op, Array.isArray(answer) ? Number(answer[0]) : CKR.GENERAL_ERROR, (Date.now() - started) / 1000);
         // An answer not yet taken by the peer holds reading too: a client that sends requests and
         // reads no answers (public searches need no login) leaves the gateway one answer at most.
         const flushed = socket.destroyed || socket.write(frame(answer));

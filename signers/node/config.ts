@@ -11,6 +11,18 @@ export const peerSchema = z.strictObject({
 });
 export type Peer = z.infer<typeof peerSchema>;
 
+/** HOST:PORT (an IPv6 host in brackets) as the host and port to listen on. */
+export function splitListen(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
+}
+
+/** A loopback HOST:PORT (127.x.x.x, localhost or [::1]): a metrics listener is never reachable from elsewhere. */
+const loopbackListen = z
+  .string()
+  .regex(/^(127(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/, 'a loopback HOST:PORT (127.0.0.1:PORT, localhost:PORT or [::1]:PORT)')
+  .refine((v) => splitListen(v).port >= 1 && splitListen(v).port <= 65535, 'a port from 1 to 65535');
+
 export const signerConfigSchema = z.strictObject({
   name: z.string(),
   id: z.number().int().min(1).max(255),
@@ -22,6 +34,8 @@ export const signerConfigSchema = z.strictObject({
   gateway: publicIdentitySchema,
   /** Every signer of the cluster, this one included, as admitted at configuration. */
   peers: z.array(peerSchema).min(1),
+  /** Where GET /metrics answers in plain HTTP, unauthenticated (signers/node/metrics.ts); absent, the default: nowhere. */
+  metricsListen: loopbackListen.optional(),
 });
 export type SignerConfig = z.infer<typeof signerConfigSchema>;
 

@@ -21,6 +21,7 @@ import { AuditLog } from '../../audit/log.js';
 import { auditLogPath } from '../../audit/paths.js';
 import type { RpcHandler } from './rpc.js';
 import { createRpcServer } from './rpc-listener.js';
+import { SignerMetrics, startMetricsListener } from './metrics.js';
 import { SignerService } from './service.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
@@ -66,14 +67,20 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   const audit = await AuditLog.open(auditLogPath(dir), identity);
   const routes: Record<string, RpcHandler> = {};
   let health: () => object;
+  let serving: SignerService | undefined;
+  const metrics = new SignerMetrics({ auditHead: () => audit.head(), state: () => serving?.metricsState() });
   const serve = async () => {
     const service = await SignerService.start({ config, store, identity, log, audit });
     for (const k of Object.keys(routes)) delete routes[k];
-    Object.assign(routes, service.routes());
+    Object.assign(routes, metrics.instrument(service.routes()));
     health = () => service.health();
+    serving = service;
   };
   if (await PolicyGuard.enrolled(store)) await serve();
-  else awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
+  else {
+    awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
+    Object.assign(routes, metrics.instrument(routes));
+  }
   const rpc = createRpcServer({
     self: identity,
     tls: await identityTlsCredentials(identity),
@@ -83,10 +90,13 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
     onError: (path, e) => log.warn({ path, err: (e as Error).message }, 'request refused or failed'),
   });
   await listen(rpc.server, config.host, config.port);
-  log.info({ port: config.port, fingerprint: identity.fingerprint, health: health!() }, 'signer ready');
+  metrics.watch(rpc.server);
+  const metricsServer = config.metricsListen === undefined ? undefined : await startMetricsListener(config.metricsListen, metrics);
+  log.info({ port: config.port, fingerprint: identity.fingerprint, health: health!(), ...(config.metricsListen ? { metrics: config.metricsListen } : {}) }, 'signer ready');
   const stop = () => {
     log.info('stopping');
     rpc.close();
+    metricsServer?.close();
     // Sign the log's tail before leaving, so a clean stop leaves a fully certified transcript.
     void audit.close().finally(() => {
       store.close();

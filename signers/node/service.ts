@@ -106,6 +106,11 @@ export class SignerService {
     };
   }
 
+  /** What /metrics reads of this signer's state (signers/node/metrics.ts): its epoch, as its posture report gives it, and the keys it holds. */
+  metricsState(): { epoch: { governanceVersion: number; ledgerSeq: number }; keys: number } {
+    return { epoch: this.guard.epoch, keys: this.keyIds.size };
+  }
+
   routes(): Record<string, RpcHandler> {
     const routes: Record<string, Handler> = {
       [dkg.start.path]: (b) => this.dkgStart(b),
