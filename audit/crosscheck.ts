@@ -22,6 +22,7 @@
 //   intent nor an entry.
 
 import type { EventEntry, IntentEntry, LogEntry } from './entry.js';
+import { restorationPoints } from './restorations.js';
 import type { Finding, KnownHead } from './verify.js';
 
 /** A party's entries, e.g. a `ParsedLog` (verify.ts). */
@@ -166,6 +167,11 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
   const open = openIntents(gateway, gwByRequest);
   const underOpen = new Map<string, Release[]>();
   const signerLogs = new Map(signers.map((s) => [s.party, { log: s, byRequest: byRequest(events(s)) }]));
+  const restored = restorationPoints([gateway, ...signers]);
+  for (const [name, r] of restored) {
+    const before = gwEvents.filter((g) => g.seq < r.seq && g.signers?.some((s) => s.name === name)).length;
+    findings.push({ party: name, severity: 'info', code: 'restored', message: `${name} was restored from a backup (proposal ${r.proposal}, gateway entry ${r.seq}, applied by ${r.by}): its log before then was lost with its host, and the ${before} gateway entr${before === 1 ? 'y' : 'ies'} before it naming ${name} are not checked against its new log` });
+  }
 
   // Attempts that failed before one succeeded (a resharing finished later) share a request id;
   // two entries that both succeeded do not belong together.
@@ -183,6 +189,7 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
     const expected = g.output === 'key' ? 'key' : 'partial';
     if (!g.signers?.length) at('missing-signer-entry', `the gateway released a ${g.output} naming no signer`);
     for (const s of g.signers ?? []) {
+      if (g.seq < (restored.get(s.name)?.seq ?? -1)) continue; // its lost log's
       const signer = signerLogs.get(s.name);
       if (!signer) {
         at('missing-log', `the gateway released a ${g.output} naming signer ${s.name}, whose log is not available`);
@@ -249,10 +256,13 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
 export function collectKnownHeads(logs: readonly PartyLog[]): Map<string, KnownHead[]> {
   const out = new Map<string, KnownHead[]>();
   const put = (party: string, h: KnownHead) => out.set(party, [...(out.get(party) ?? []), h]);
+  const restored = restorationPoints(logs);
   for (const log of logs)
     for (const e of events(log)) {
       const source = `${log.party} (entry ${e.seq})`;
-      for (const s of e.signers ?? []) if (s.entry) put(s.name, { ...s.entry, source });
+      // Heads the gateway recorded of a restored signer's lost log describe no log now held.
+      const lost = (name: string) => log.party === 'gateway' && e.seq < (restored.get(name)?.seq ?? -1);
+      for (const s of e.signers ?? []) if (s.entry && !lost(s.name)) put(s.name, { ...s.entry, source });
       for (const h of e.heads ?? []) put(h.party, { seq: h.seq, hash: h.hash, source });
     }
   return out;

@@ -45,7 +45,9 @@ export type FindingCode =
   /** A request the gateway intended and never finished (it stopped mid-request): information. */
   | 'interrupted'
   /** Signers released under one unfinished request for different operations, keys or messages. */
-  | 'signers-disagree';
+  | 'signers-disagree'
+  /** A signer restored from a backup under an approved proposal another signer applied: information (restorations.ts). */
+  | 'restored';
 
 /** One problem: which party, which entry (seq, or file line when there is no seq), what. */
 export interface Finding {

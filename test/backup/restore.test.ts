@@ -19,7 +19,7 @@ import * as graphene from 'graphene-pk11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKM, CKO } from '../../contract/pkcs11/ck.js';
 import { uuidBytes } from '../../gateway/p11/objects.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { auditVerifyAtRest, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { kmsClient } from '../kms/kms-client.js';
 import { buildShim, modulePath } from '../p11/helpers.js';
 import { approve, auditEntries } from '../policy-cluster/helpers.js';
@@ -202,6 +202,16 @@ describe('two of three signers lost and restored from their backups', () => {
     const app = kmsClient(tc, 'app');
     for (const k of ['ec', 'ed', 'rsa'] as const) await signsAsBefore(app, k, new TextEncoder().encode(`after refresh ${k}`));
     await startSigner('signer1');
+  }, LONG);
+});
+
+describe('the restored cluster at rest', () => {
+  it('audit verify holds over every log, and mpchsm up starts the restored signers as its own', async () => {
+    for (const s of SIGNERS) await stopSigner(s);
+    const r = await auditVerifyAtRest(tc);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/restor/i);
+    await signsAsBefore(kmsClient(tc, 'app'), 'rsa', new TextEncoder().encode('after up'));
   }, LONG);
 });
 
