@@ -170,7 +170,7 @@ export function crossCheck(gateway: PartyLog, signers: readonly PartyLog[]): Fin
   const restored = restorationPoints([gateway, ...signers]);
   for (const [name, r] of restored) {
     const before = gwEvents.filter((g) => g.seq < r.seq && g.signers?.some((s) => s.name === name)).length;
-    findings.push({ party: name, severity: 'info', code: 'restored', message: `${name} was restored from a backup (proposal ${r.proposal}, gateway entry ${r.seq}, applied by ${r.by}): its log before then was lost with its host, and the ${before} gateway entr${before === 1 ? 'y' : 'ies'} before it naming ${name} are not checked against its new log` });
+    findings.push({ party: name, severity: 'info', code: 'restored', message: `${name} was restored from a backup (proposal ${r.proposal}, gateway entry ${r.seq}, applied by ${r.by}): its log before then was lost with its host, and the ${before} gateway entr${before === 1 ? 'y' : 'ies'} before it naming ${name} ${before === 1 ? 'is' : 'are'} not checked against its new log` });
   }
 
   // Attempts that failed before one succeeded (a resharing finished later) share a request id;

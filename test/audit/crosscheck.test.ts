@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/log.js';
@@ -34,7 +35,7 @@ async function cluster() {
     const parsed = await Promise.all((['gateway', 'signer1', 'signer2'] as const).map((n) => readLog(file(n))));
     return { gateway: parsed[0]!, signers: parsed.slice(1), file };
   };
-  return { logs, sign, close };
+  return { logs, sign, close, file };
 }
 
 describe('crossCheck', () => {
@@ -109,5 +110,38 @@ describe('crossCheck', () => {
     expect(fs.map((f) => f.code)).toEqual(['signer-refused', 'signer-refused', 'head-mismatch']);
     expect(fs[0]!.message).toMatch(/signer1 recorded no partial for it \(seq \d+: refused, key policy forbids this principal\)/);
     expect(fs[2]!.message).toMatch(/recorded signer1's entry \d+ for this request, but that entry is about request req-1/);
+  });
+});
+
+describe('crossCheck after a signer is restored from a backup', () => {
+  /** signer1 signs req-1, then its log is lost; a new one is opened under a new identity. */
+  async function restored(witness: boolean) {
+    const c = await cluster();
+    await c.sign('req-1');
+    await c.logs.signer1.close();
+    rmSync(c.file('signer1'));
+    const fresh = await AuditLog.open(c.file('signer1'), identity('signer1'));
+    if (witness) await c.logs.signer2.append(signEvent('change-9', { op: 'policy.RestoreSigner', output: 'none', detail: { proposal: 'p-restore-1', member: 'signer1' } }));
+    await c.logs.gateway.append(signEvent('p-restore-1', { op: 'RestoreSigner', output: 'none', detail: { proposal: 'p-restore-1' } }));
+    c.logs.signer1 = fresh;
+    await c.sign('req-2');
+    const { gateway, signers } = await c.close();
+    return { gateway, signers };
+  }
+
+  it('another signer’s record of applying the restoration: the lost log’s entries are not checked, and that is said', async () => {
+    const { gateway, signers } = await restored(true);
+    const findings = crossCheck(gateway, signers);
+    expect(findings).toEqual([expect.objectContaining({ party: 'signer1', severity: 'info', code: 'restored', message: expect.stringMatching(/proposal p-restore-1.*applied by signer2.*1 gateway entry/) })]);
+    // The heads of the lost log are not held against the new one; those since are.
+    const heads = collectKnownHeads([gateway, ...signers]).get('signer1') ?? [];
+    expect(heads).toHaveLength(1);
+  });
+
+  it('the gateway’s word alone: the lost entries stay errors', async () => {
+    const { gateway, signers } = await restored(false);
+    const codes = crossCheck(gateway, signers).filter((f) => f.severity === 'error').map((f) => f.code);
+    expect(codes).toContain('head-mismatch');
+    expect(collectKnownHeads([gateway, ...signers]).get('signer1')).toHaveLength(2);
   });
 });
