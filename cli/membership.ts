@@ -131,7 +131,7 @@ export async function signerRejoin(dir: string, file: string, as: string, json: 
   const r = readJsonFile(file, signerRestorationSchema);
   await syncGovernance(dir, as);
   const proposal = await proposeChecked(dir, as, 'mpchsm:RestoreSigner', r);
-  if (!json) console.log(`proposal ${proposal.id}: restore signer ${r.Name} (party ${r.Id}) with a new identity (fingerprint ${fingerprint(parsePublicIdentity(r.Identity))}) from backup ${r.Backup.Sha256.slice(0, 16)}… made ${r.Backup.Created}`);
+  if (!json) console.log(`proposal ${proposal.id}: restore signer ${r.Name} (party ${r.Id}) with a new identity (fingerprint ${fingerprint(parsePublicIdentity(r.Identity))}) from backup ${r.Backup.Sha256.slice(0, 16)}… made ${r.Backup.Created}${r.ReviveEpoch ? ', reviving the older sharings of its shares' : ''}`);
   await submitApproval(dir, as, proposal, json);
 }
 

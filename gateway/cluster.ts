@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { ProtocolError } from '../signers/protocols/common.js';
 import { publicPackageSchema } from '../signers/protocols/dkg.js';
 import { keyPackageSchema, type KeyPackage } from '../signers/protocols/key-package.js';
-import { packageField, packageOf, publicKeyOfPackage } from './key-package.js';
+import { packageField, publicKeyOfPackage } from './key-package.js';
+import { resharePlan } from './revival.js';
 import { ReshareJournal, type JournalRecord } from './reshare-journal.js';
 import { commitCreation, CreateJournal, recordOfCreation, rollBackCreation, schemeOfSpec, type CreationRecord } from './create-journal.js';
 import { proposalSchema } from '../policy/index.js';
@@ -145,8 +146,6 @@ export class Cluster implements ClusterSessions {
     return this.reshares.run(async () => {
       // The record as it is now: a resharing queued before this one may have changed it.
       const current = this.keys.get(key.keyId) ?? key;
-      const old = packageOf(current);
-      if (!old) throw new ClusterError('internal', `key ${key.keyId} has no public package`);
       const unfinished = this.journal.get(key.keyId);
       // Its holders are split between old and new shares until that one is adopted everywhere.
       if (unfinished) throw new ClusterError('invalid-state', `an interrupted resharing of key ${key.keyId} (session ${unfinished.session}) is not adopted by every holder yet; the repair sweep, MpcHsm.RefreshKeyShares or a gateway restart finishes it`);
@@ -154,12 +153,14 @@ export class Cluster implements ClusterSessions {
       const inactive = holders.filter((id) => !this.clients.has(id));
       if (inactive.length) throw new ClusterError('invalid-state', `key ${key.keyId} cannot be reshared to ${inactive.join(', ')}: not an active signer here`);
       const chosen = holders.map((id) => this.clients.get(id)!);
+      const { old, dealers } = resharePlan(current, holders);
+      if (!old) throw new ClusterError('internal', `key ${key.keyId} has no public package`);
       const session = randomUUID();
       trace.session = session;
       try {
         // Shoup RSA takes one round (dealers to holders); FROST and DKLs23 two (views, pairings).
         const rounds = current.scheme === 'rsa-shoup' ? 1 : 2;
-        const done = await relayRounds(chosen, signerRoutes.reshare, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old, ...(authority ? { authority } : {}) }, rounds);
+        const done = await relayRounds(chosen, signerRoutes.reshare, { session, keyId: key.keyId, participants: holders, threshold: current.threshold, old, ...(authority ? { authority } : {}), ...(dealers ? { dealers } : {}) }, rounds);
         const first = JSON.stringify(done[0]?.publicPackage);
         done.forEach((d, i) => {
           if (JSON.stringify(d.publicPackage) !== first) throw new ClusterError('internal', `signer ${chosen[i]!.name} finished resharing with a different public package; nothing was adopted`);
@@ -200,7 +201,8 @@ export class Cluster implements ClusterSessions {
     const key = this.keys.get(r.keyId);
     if (!key) throw new ClusterError('not-found', `key ${r.keyId} does not exist`);
     // The current record: its state or description may have changed while the signers worked.
-    const record: KeyRecord = { ...key, holders: r.holders, ...packageField(r.publicPackage) };
+    const { revival: _reshared, ...kept } = key;
+    const record: KeyRecord = { ...kept, holders: r.holders, ...packageField(r.publicPackage) };
     await this.keys.put(record);
     // Presignatures made with the old shares are refused by the signers now: not asked for.
     this.ecdsa.dropKey(r.keyId);

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { fsyncDir, writeFileAtomic } from '../contract/io/atomic.js';
 import { KEY_USAGES } from '../contract/keys/specs.js';
 import { publicPackageSchema } from '../signers/protocols/dkg.js';
+import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import { rsaPublicParamsSchema } from '../signers/protocols/rsa/key.js';
 import { ecdsaPublicSchema } from '../signers/protocols/ecdsa/keyshare.js';
 import { readJsonFile } from '../contract/io/json-file.js';
@@ -38,6 +39,11 @@ export const keyRecordSchema = z.object({
    * the id its ciphertexts name, kept to decrypt what it sealed. The last one seals.
    */
   materials: z.array(z.object({ id: z.number().int().min(2), frost: publicPackageSchema, createdAt: z.number(), rotationType: z.enum(['AUTOMATIC', 'ON_DEMAND']) })).optional(),
+  /**
+   * An older sharing of the key revived by approved restorations (gateway/revival.ts): its
+   * package (and digest) and the restored holders that hold it, until the key is reshared.
+   */
+  revival: z.object({ package: keyPackageSchema, digest: z.string().regex(/^[0-9a-f]{64}$/), holders: z.array(z.number().int()) }).optional(),
   /** A symmetric key's automatic rotation: every `periodDays`, next at `next` (ms). */
   rotation: z.object({ enabled: z.boolean(), periodDays: z.number().int().min(90).max(2560), next: z.number().optional() }).optional(),
 });

@@ -16,6 +16,7 @@
 // Administrators are not added here: they need an approval key, so a governance update adds
 // them (the update carries their credentials, sealed to every signer) and removes them.
 import { z } from 'zod';
+import { keyPackageSchema } from '../signers/protocols/key-package.js';
 import type { Rng } from '../contract/bytes.js';
 import { envelopeSchema, openEnvelope, sealEnvelope } from '../contract/identity/envelope.js';
 import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIdentity, type IdentitySecrets, type PublicIdentity } from '../contract/identity/identity.js';
@@ -92,6 +93,13 @@ export const signerRestorationSchema = z.strictObject({
     Custodian: z.string().regex(/^[0-9a-f]{64}$/),
     Shares: z.array(z.strictObject({ Record: z.string().regex(/^(key|material)\.[a-z0-9.-]{1,120}$/), KeyId: z.string().uuid(), Package: z.string().regex(/^[0-9a-f]{64}$/) })).max(100_000),
   }),
+  /**
+   * The quorum revives the backup's older sharings: its shares of keys refreshed or reshared
+   * since are taken back (the signers refuse them otherwise), and a key whose revived sharing t
+   * restored holders hold is refreshed from it (`Revived`: those keys' packages, for the gateway).
+   */
+  ReviveEpoch: z.literal(true).optional(),
+  Revived: z.array(z.strictObject({ KeyId: z.string().uuid(), Package: keyPackageSchema })).max(100_000).optional(),
 });
 export type SignerRestoration = z.infer<typeof signerRestorationSchema>;
 

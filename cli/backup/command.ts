@@ -18,6 +18,7 @@ interface Values {
   'custodian-dir'?: string | undefined;
   out?: string | undefined;
   from?: string | undefined;
+  'revive-epoch'?: boolean | undefined;
   json?: boolean | undefined;
   genesis?: string | undefined;
   as?: string | undefined;
@@ -105,11 +106,11 @@ export async function backupVerifyCommand(positionals: string[], v: Values, dirG
 export async function signerRestoreCommand(v: Values, dirGiven: boolean): Promise<number> {
   if (!dirGiven || !v.from || !v['custodian-dir']) throw new Error('signer restore needs --dir, --from and --custodian-dir');
   try {
-    const r = await signerRestore({ dir: v.dir!, from: v.from, custodianDir: v['custodian-dir'] });
+    const r = await signerRestore({ dir: v.dir!, from: v.from, custodianDir: v['custodian-dir'], reviveEpoch: v['revive-epoch'] ?? false });
     const n = r.restoration.Backup.Shares.length;
     say(
       v.json,
-      { File: r.file, Name: r.restoration.Name, Party: r.restoration.Id, Fingerprint: r.fingerprint, Shares: n, Dropped: r.dropped, ComparedWithCluster: r.compared, Backup: r.restoration.Backup.Sha256 },
+      { File: r.file, ReviveEpoch: r.restoration.ReviveEpoch ?? false, Name: r.restoration.Name, Party: r.restoration.Id, Fingerprint: r.fingerprint, Shares: n, Dropped: r.dropped, ComparedWithCluster: r.compared, Backup: r.restoration.Backup.Sha256 },
       [
         `${v.dir}: ${r.restoration.Name} (party ${r.restoration.Id}) restored with ${n} share${n === 1 ? '' : 's'} and a new identity (fingerprint ${r.fingerprint})`,
         ...(r.dropped.length ? [`  left out (keys deleted since the backup): ${r.dropped.join(', ')}`] : []),

@@ -8,7 +8,9 @@
 // and the backup's shares; S/config.json is the lost signer's, its own identity replaced; and
 // the public S/NAME.restore.json is what an administrator proposes (`mpchsm signer rejoin`):
 // once the quorum approves, each signer checks the backup itself (signers/node/guard/restore.ts)
-// and pins the new identity, and the restored signer is enrolled as a newcomer is.
+// and pins the new identity, and the restored signer is enrolled as a newcomer is. With
+// --revive-epoch a stale backup is not refused here: the restoration asks the quorum to revive
+// its older sharings (docs/operations.md, "Reviving an older sharing").
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
@@ -57,7 +59,7 @@ const parsed = <T>(raw: Uint8Array | undefined, what: string, parse: (v: unknown
 };
 
 /** Restores the signer of backup FILE into the new directory S. */
-export async function signerRestore(o: { dir: string; from: string; custodianDir: string }): Promise<Restored> {
+export async function signerRestore(o: { dir: string; from: string; custodianDir: string; reviveEpoch: boolean }): Promise<Restored> {
   const S = path.resolve(o.dir);
   if (existsSync(S) && readdirSync(S).length > 0) throw new Error(`${S} is not empty: a signer is restored into a new directory`);
   const clusterDir = clusterDirOf(S);
@@ -65,7 +67,7 @@ export async function signerRestore(o: { dir: string; from: string; custodianDir
   let e: Examined | undefined;
   try {
     e = await examineBackup(o.from, o.custodianDir, clusterDir, () => Promise.resolve(custodianSecret!));
-    return await restoreExamined(S, e, storeSecret!, clusterDir !== undefined);
+    return await restoreExamined(S, e, storeSecret!, clusterDir !== undefined, o.reviveEpoch);
   } finally {
     custodianSecret!.fill(0);
     storeSecret!.fill(0);
@@ -73,7 +75,7 @@ export async function signerRestore(o: { dir: string; from: string; custodianDir
   }
 }
 
-async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, compared: boolean): Promise<Restored> {
+async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, compared: boolean, reviveEpoch: boolean): Promise<Restored> {
   const { header, records, shares } = e;
   if (!header || !records || !shares) throw new RestoreRefused(e.verdict, e.problem ?? e.verdict);
   const bad = shares.find((s) => s.status === 'bad');
@@ -81,7 +83,7 @@ async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, 
   // A key deleted since is left out; a share the cluster holds under another package is an older epoch's.
   const dropped = shares.filter((s) => s.status === 'stale' && s.reason === NO_LONGER_HELD).map((s) => s.record);
   const stale = shares.filter((s) => s.status === 'stale' && s.reason !== NO_LONGER_HELD);
-  if (stale.length) throw new RestoreRefused('stale', `the backup is stale: ${stale.map((s) => s.record).join(', ')} — ${stale[0]!.reason}; an older epoch's shares are never taken back (docs/operations.md, "Restoring a signer")`);
+  if (stale.length && !reviveEpoch) throw new RestoreRefused('stale', `the backup is stale: ${stale.map((s) => s.record).join(', ')} — ${stale[0]!.reason}; an older epoch's shares are never taken back (docs/operations.md, "Restoring a signer")`);
 
   const lost = parsed(records.get(RESTORE_CONFIG), 'signer configuration', (v) => signerConfigSchema.parse(v));
   const admitted: Peer[] = records.has(ADMITTED) ? parsed(records.get(ADMITTED), 'admitted signers', (v) => admittedSchema.parse(v)) : [];
@@ -101,6 +103,7 @@ async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, 
   const peers = [...lost.peers.filter((p) => !admitted.some((a) => a.id === p.id)), ...admitted].map((p) => (p.id === lost.id ? peerSchema.parse({ name: lost.name, id: lost.id, identity }) : p));
   const config = signerConfigSchema.parse({ ...lost, peers });
   await writeFileAtomic(signerPaths(S).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
+  const taken = header.shares.filter((s) => !s.pending && !dropped.includes(s.record));
   const restoration: SignerRestoration = {
     Name: lost.name,
     Id: lost.id,
@@ -111,8 +114,11 @@ async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, 
       Created: header.created,
       Sha256: e.sha256!,
       Custodian: header.custodian,
-      Shares: header.shares.filter((s) => !s.pending && !dropped.includes(s.record)).map((s) => ({ Record: s.record, KeyId: s.keyId, Package: packageDigest(s.publicPackage) })),
+      Shares: taken.map((s) => ({ Record: s.record, KeyId: s.keyId, Package: packageDigest(s.publicPackage) })),
     },
+    // Asked for, the quorum is asked to revive the older sharings of the keys' shares (where the
+    // cluster could not be compared here, the signers find which): their packages, for the gateway.
+    ...(reviveEpoch ? { ReviveEpoch: true as const, Revived: taken.filter((s) => s.record === `key.${s.keyId}`).map((s) => ({ KeyId: s.keyId, Package: s.publicPackage })) } : {}),
   };
   const file = path.join(S, `${lost.name}.restore.json`);
   await writeFileAtomic(file, Buffer.from(JSON.stringify(restoration, null, 2) + '\n'), 0o644);

@@ -8,7 +8,10 @@ import { keyIdSchema, sessionIdSchema } from './relayed.js';
 export const reshare = {
   /**
    * `old`: the key's public package (signers/protocols/key-package.ts), for a holder new to the
-   * key, narrowed by the signer; `authority`: authority.ts `ReshareAuthority`, for a refresh.
+   * key, narrowed by the signer; `authority`: authority.ts `ReshareAuthority`, for a refresh;
+   * `dealers`: the old holders that deal (default: every old holder that stays), at least the
+   * threshold — a resharing from a sharing revived by a restore is dealt by the holders restored
+   * with it (signers/node/guard/restore.ts).
    */
   start: route(
     '/v1/reshare/start',
@@ -19,6 +22,7 @@ export const reshare = {
       threshold: z.number().int(),
       old: z.unknown().optional(),
       authority: z.unknown().optional(),
+      dealers: z.array(z.number().int()).min(1).max(255).optional(),
     }),
     roundAnswer,
   ),

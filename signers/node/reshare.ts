@@ -18,7 +18,7 @@ import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard/index.js';
 import { decodeRecord, encodeRecord, packageOf, type Held } from './key-records.js';
-import { keyPackageSchema, type KeyPackage } from '../protocols/key-package.js';
+import { keyPackageSchema, packageDigest, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { RpcError, type Answer } from './rpc.js';
@@ -70,7 +70,12 @@ export class ReshareSessions {
   private async start(body: unknown): Promise<Answer<typeof reshare.start>> {
     const req = startRequest.parse(body);
     const raw = await this.store.get(keyRecordName(req.keyId));
-    const held = raw ? decodeRecord(raw) : undefined;
+    // Where an approved restore revived an older sharing of the key (guard/restore.ts), a holder
+    // whose share is not of the sharing reshared from (`old`: the revived one, or the current one)
+    // receives only, its share set aside; elsewhere a share must be of `old` (the protocol checks).
+    const own = raw ? decodeRecord(raw) : undefined;
+    const setAside = own !== undefined && req.old !== undefined && this.guard.revived(req.keyId) !== undefined && packageDigest(keyPackageSchema.parse(packageOf(own))) !== packageDigest(req.old);
+    const held = setAside ? undefined : own;
     if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
     const old = (held ? packageOf(held) : req.old!) as KeyPackage;
     this.guard.checkReshare(req.keyId, old, req);
@@ -82,8 +87,10 @@ export class ReshareSessions {
     if (tight) throw new RpcError(403, 'access-denied', `access denied: key ${req.keyId}: ${tight}`);
     const asked = refresh ? await this.guard.authorizeRefresh(req.keyId, req.authority) : undefined;
     const recorded = asked && { recorded: { request: req.session, keyId: req.keyId, ...asked } };
-    // The active old holders deal; every participant receives.
-    const dealers = old.participants.filter((id) => req.participants.includes(id));
+    // The active old holders deal (or those named, at least the threshold: the protocol checks); every participant receives.
+    const staying = old.participants.filter((id) => req.participants.includes(id));
+    if (req.dealers?.some((id) => !staying.includes(id))) throw new RpcError(403, 'access-denied', `access denied: key ${req.keyId} is dealt only by old holders that stay (${staying.join(', ')})`);
+    const dealers = req.dealers ?? staying;
     const common = { session: req.session, self: this.config.id, dealers, participants: req.participants, threshold: req.threshold };
     const seal = (outbound: Parameters<Relay['seal']>[1]) => ({ outbound: this.relay.seal(`reshare:${req.keyId}`, outbound), ...recorded });
     if (isRsaPackage(old)) {
@@ -143,6 +150,7 @@ export class ReshareSessions {
     if (canonicalJson(packageOf(pending)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
     await this.store.put(keyRecordName(req.keyId), encodeRecord(pending));
     await this.store.delete(pendingName(req.keyId));
+    await this.guard.forgetRevived(req.keyId);
     this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');
     return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId, operation: 'ReshareKey' } };
   }

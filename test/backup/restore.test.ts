@@ -41,8 +41,8 @@ const custodianDir = (signer: string) => path.join(work, `custodian-${signer}`);
 const signerDir = (signer: string) => path.join(tc.dir, 'signers', signer);
 const genesis = () => path.join(tc.dir, 'genesis.json');
 
-const restore = async (signer: string, dir: string, from = backupOf(signer)) => {
-  const r = await mpchsmIn(`${PASS}\n${secrets[signer]}\n`, 'signer', 'restore', '--dir', dir, '--from', from, '--custodian-dir', custodianDir(signer), '--json');
+const restore = async (signer: string, dir: string, from = backupOf(signer), ...more: string[]) => {
+  const r = await mpchsmIn(`${PASS}\n${secrets[signer]}\n`, 'signer', 'restore', '--dir', dir, '--from', from, '--custodian-dir', custodianDir(signer), '--json', ...more);
   return { code: r.code, out: JSON.parse(r.stdout.trim() || '{}') as Record<string, unknown>, stderr: r.stderr };
 };
 const startSigner = async (signer: string) => {
@@ -50,6 +50,26 @@ const startSigner = async (signer: string) => {
   expect(r.code, r.stderr + r.stdout).toBe(0);
 };
 const stopSigner = (signer: string) => tc.mpchsm('signer', 'stop', '--dir', signerDir(signer));
+
+/** Each lost signer's restoration proposed by admin1 and approved by admin2; then the first one, enrolled once the second is back. */
+async function rejoinBoth(): Promise<string[]> {
+  const proposals: string[] = [];
+  for (const s of LOST) {
+    const { stdout } = await tc.mpchsm('signer', 'rejoin', path.join(signerDir(s), `${s}.restore.json`), '--as', 'admin1', '--dir', tc.dir, '--json');
+    const proposed = JSON.parse(stdout) as { Proposal?: { id: string }; proposal?: string; Status: string };
+    const id = proposed.Proposal?.id ?? proposed.proposal!;
+    expect(proposed.Status).toBe('Pending');
+    proposals.push(id);
+    const done = await approve(tc, id, 'admin2');
+    expect(done.Status, JSON.stringify(done)).toBe('Executed');
+    expect(done.Signers?.find((x) => x.signer === 'signer3')).toMatchObject({ applied: true });
+  }
+  // The first restored signer could not be enrolled while the second was still lost (its state is
+  // asked of every signer it pins); once both were restored, it is.
+  const admitted = JSON.parse((await tc.mpchsm('signer', 'admit', 'signer1', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+  expect(admitted.Signer).toMatchObject({ Name: 'signer1', Admitted: true });
+  return proposals;
+}
 
 /** Signs `message` with `key` through KMS as the application and checks it under the public key GetPublicKey gave before the loss. */
 async function signsAsBefore(app: KMSClient, key: 'ec' | 'ed' | 'rsa', message: Uint8Array): Promise<void> {
@@ -136,21 +156,7 @@ describe('two of three signers lost and restored from their backups', () => {
   }, LONG);
 
   it('a quorum of administrators approves each restoration; the restored signers are enrolled', async () => {
-    const proposals: string[] = [];
-    for (const s of LOST) {
-      const { stdout } = await tc.mpchsm('signer', 'rejoin', path.join(signerDir(s), `${s}.restore.json`), '--as', 'admin1', '--dir', tc.dir, '--json');
-      const proposed = JSON.parse(stdout) as { Proposal?: { id: string }; proposal?: string; Status: string };
-      const id = proposed.Proposal?.id ?? proposed.proposal!;
-      expect(proposed.Status).toBe('Pending');
-      proposals.push(id);
-      const done = await approve(tc, id, 'admin2');
-      expect(done.Status, JSON.stringify(done)).toBe('Executed');
-      expect(done.Signers?.find((x) => x.signer === 'signer3')).toMatchObject({ applied: true });
-    }
-    // The first restored signer could not be enrolled while the second was still lost (its state is
-    // asked of every signer it pins); once both were restored, it is.
-    const admitted = JSON.parse((await tc.mpchsm('signer', 'admit', 'signer1', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
-    expect(admitted.Signer).toMatchObject({ Name: 'signer1', Admitted: true });
+    const proposals = await rejoinBoth();
     const gw = auditEntries(tc, 'gateway');
     for (const id of proposals) {
       const restored = gw.find((e) => e.op === 'RestoreSigner' && (e.detail as { proposal?: string })?.proposal === id);
@@ -238,5 +244,38 @@ describe('a backup older than a refresh', () => {
     expect(out.out).toMatch(/stale/);
     // signer3 keeps its identity: it still signs with the restored two.
     await signsAsBefore(kmsClient(tc, 'app'), 'ed', new TextEncoder().encode('signer3 kept'));
+  }, LONG);
+});
+
+describe('reviving an older sharing, approved by the quorum', () => {
+  it('two signers lost after a refresh their backups predate: restored with --revive-epoch, the key is refreshed from the revived sharing and signs again', async () => {
+    const second = (s: string) => path.join(work, `${s}.second.backup`);
+    for (const s of LOST) {
+      const made = await mpchsmIn(secrets[s]!, 'signer', 'backup', '--dir', signerDir(s), '--custodian', path.join(custodianDir(s), 'custodian.json'), '--out', second(s));
+      expect(made.code, made.stderr).toBe(0);
+    }
+    // After the backups, ed's shares are refreshed; then both backed-up signers are lost: one current share of ed is left.
+    await tc.mpchsm('key', 'refresh', keys.ed, '--as', 'admin1', '--dir', tc.dir, '--json');
+    for (const s of LOST) {
+      await stopSigner(s);
+      rmSync(signerDir(s), { recursive: true, force: true });
+    }
+    const refused = await restore('signer1', signerDir('signer1'), second('signer1'));
+    expect([refused.code, refused.out.Verdict]).toEqual([1, 'stale']);
+    for (const s of LOST) {
+      const r = await restore(s, signerDir(s), second(s), '--revive-epoch');
+      expect(r.code, r.stderr + JSON.stringify(r.out)).toBe(0);
+      expect(r.out.ReviveEpoch).toBe(true);
+      await startSigner(s);
+    }
+    await rejoinBoth();
+    await tc.mpchsm('key', 'refresh', keys.ed, '--as', 'admin1', '--dir', tc.dir, '--json');
+    const app = kmsClient(tc, 'app');
+    await stopSigner('signer3');
+    for (const k of ['ec', 'ed', 'rsa'] as const) await signsAsBefore(app, k, new TextEncoder().encode(`revived ${k}`));
+    await startSigner('signer3');
+    await stopSigner('signer1');
+    await signsAsBefore(app, 'ed', new TextEncoder().encode('revived, with signer3'));
+    await startSigner('signer1');
   }, LONG);
 });

@@ -17,12 +17,15 @@ import { apply } from './changes.js';
 import type { AskedRecord } from './governance.js';
 import { authorizeCreate, checkDestroy, checkForget, commitKey, forgotten, holdPending, recordCreated, type CreateRecord, type PendingKey } from './keys.js';
 import { admissionState, allPeers, authorizeRefresh, checkReshare } from './peers.js';
+import { forgetRevived, revivedDigest } from './restore.js';
 import { authenticate, indexPrincipals } from './registry.js';
 import {
   ADMITTED,
   ALIASES,
   aliasesSchema,
   admittedSchema,
+  REVIVED,
+  revivedSchema,
   denied,
   enrolmentSchema,
   GOVERNANCE,
@@ -95,6 +98,7 @@ export class PolicyGuard {
     await store.put(LEDGER, json(state.ledger));
     await store.put(RETIRED, json(state.retired));
     await store.put(ADMITTED, json(state.admitted));
+    await store.put(REVIVED, json(state.revived));
     await store.put(REGISTRY, json(state.registry)); // last: its presence means "enrolled"
     return { governanceVersion: g.governance.version, keys: state.keys.length, seq: state.ledger.seq };
   }
@@ -123,6 +127,7 @@ export class PolicyGuard {
     }
     const retired = (await store.has(RETIRED)) ? await read(RETIRED, retiredSchema) : [];
     const admitted = (await store.has(ADMITTED)) ? await read(ADMITTED, admittedSchema) : [];
+    const revived = (await store.has(REVIVED)) ? await read(REVIVED, revivedSchema) : {};
     const replays = await ReplayLedger.open(path.join(path.dirname(store.dir), REPLAYS_FILE));
     return new PolicyGuard({
       store,
@@ -141,6 +146,7 @@ export class PolicyGuard {
       ledger: await read(LEDGER, ledgerSchema),
       retiredIds: new Set(retired),
       admittedPeers: admitted,
+      revived,
       replays,
     });
   }
@@ -249,5 +255,12 @@ export class PolicyGuard {
   }
   authorizeRefresh(keyId: string, raw: unknown): Promise<AskedRecord> {
     return authorizeRefresh(this.s, keyId, raw);
+  }
+  /** The digest of the older package of `keyId` a restoration revived here, if any (restore.ts). */
+  revived(keyId: string): string | undefined {
+    return revivedDigest(this.s, keyId);
+  }
+  forgetRevived(keyId: string): Promise<void> {
+    return forgetRevived(this.s, keyId);
   }
 }

@@ -38,6 +38,7 @@ export function admissionState(s: GuardState, name: string): AdmissionState {
     retired: [...s.retiredIds].sort((a, b) => a - b),
     admitted: s.admittedPeers,
     ledger: s.ledger,
+    revived: s.revived,
   };
 }
 

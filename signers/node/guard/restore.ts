@@ -6,13 +6,16 @@
 // backup older than a refresh or a removal is refused: its shares belong to an epoch the cluster
 // has left, and old shares beside a removed party's (or another old backup's) can make a
 // threshold of that old polynomial — a key anyone holding them could rebuild — so the cluster
-// never takes an old epoch back into use (docs/operations.md, "Restoring a signer").
+// never takes an old epoch back into use (docs/operations.md, "Restoring a signer") — unless the
+// quorum approved reviving it (ReviveEpoch): then each such key's revived package is recorded
+// here, and this signer, whose own share is of a later sharing, takes part in the resharing from
+// the revived one as a receiver (signers/node/reshare.ts), after which its record is cleared.
 import { parsePublicIdentity, type PublicIdentity } from '../../../contract/identity/identity.js';
 import { signerRestorationSchema, type Proposal } from '../../../policy/index.js';
 import { keyPackageSchema, packageDigest } from '../../protocols/key-package.js';
 import { decodeRecord, packageOf } from '../key-records.js';
 import { allPeers } from './peers.js';
-import { ADMITTED, denied, firstIssue, json, type GuardState } from './state.js';
+import { ADMITTED, denied, firstIssue, json, REVIVED, type GuardState } from './state.js';
 
 /** Re-admits a lost party with its new identity, once its backup is found current here. */
 export async function restoreSigner(s: GuardState, proposal: Proposal): Promise<string> {
@@ -34,7 +37,12 @@ export async function restoreSigner(s: GuardState, proposal: Proposal): Promise<
     throw denied(`the restored ${Name}'s identity is already a signer's: a restored signer makes a new one`);
   if (Backup.ClusterId !== s.registry.clusterId) throw denied(`the backup is of cluster ${Backup.ClusterId}, not of this cluster (${s.registry.clusterId})`);
   const stale = await staleShares(s, Backup.Shares);
-  if (stale.length)
+  if (stale.length && r.data.ReviveEpoch) {
+    const revived = { ...s.revived };
+    for (const share of Backup.Shares) if (stale.includes(share.Record) && share.Record === `key.${share.KeyId}`) revived[share.KeyId] = share.Package;
+    await s.store.put(REVIVED, json(revived));
+    s.revived = revived;
+  } else if (stale.length)
     throw denied(`the backup of ${Name} made ${Backup.Created} is stale: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ` and ${stale.length - 5} more` : ''} changed since (a refresh or a removal); an older epoch's shares are never taken back`);
   const admitted = [...s.admittedPeers.filter((p) => p.id !== Id), { name: Name, id: Id, identity }];
   await s.store.put(ADMITTED, json(admitted));
@@ -53,4 +61,15 @@ async function staleShares(s: GuardState, shares: readonly { Record: string; Key
     if (packageDigest(keyPackageSchema.parse(packageOf(decodeRecord(raw)))) !== share.Package) stale.push(share.Record);
   }
   return stale;
+}
+
+/** The digest of `keyId`'s package a restoration revived here, if one did. */
+export const revivedDigest = (s: GuardState, keyId: string): string | undefined => s.revived[keyId];
+
+/** Once `keyId` is reshared (from its revived sharing or otherwise), no revival of it remains. */
+export async function forgetRevived(s: GuardState, keyId: string): Promise<void> {
+  if (!(keyId in s.revived)) return;
+  const { [keyId]: _gone, ...revived } = s.revived;
+  await s.store.put(REVIVED, json(revived));
+  s.revived = revived;
 }

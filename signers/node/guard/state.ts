@@ -27,6 +27,13 @@ export const REPLAYS_FILE = 'replays.jsonl';
 /** Party ids of signers removed by approved RemoveSigner proposals: never trusted again. */
 export const RETIRED = 'policy.retired';
 export const retiredSchema = z.array(z.number().int().min(1).max(255));
+/**
+ * Keys whose older sharing an approved restoration revived (guard/restore.ts): key id → the
+ * revived package's digest. This signer's own share of such a key is of a later sharing: it
+ * takes part in the resharing from the revived one as a receiver only. Cleared once reshared.
+ */
+export const REVIVED = 'policy.revived';
+export const revivedSchema = z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/));
 /** Signers admitted by approved AddSigner proposals, beside those configured at bootstrap. */
 export const ADMITTED = 'policy.admitted';
 export const admittedSchema = z.array(peerSchema).max(255);
@@ -119,6 +126,8 @@ export const admissionStateSchema = z.strictObject({
   retired: retiredSchema,
   admitted: admittedSchema,
   ledger: ledgerSchema,
+  /** A restored newcomer's own shares of a revived sharing are that sharing's: it learns which here. */
+  revived: revivedSchema.default({}),
 });
 export type AdmissionState = z.infer<typeof admissionStateSchema>;
 
@@ -153,6 +162,8 @@ export interface GuardState {
   ledger: Ledger;
   retiredIds: Set<number>;
   admittedPeers: Peer[];
+  /** Keys whose older sharing a restoration revived: key id → package digest (REVIVED). */
+  revived: Record<string, string>;
   /** Requests released for and rate buckets, kept across restarts. */
   readonly replays: ReplayLedger;
 }
