@@ -201,7 +201,7 @@ export class Cluster implements ClusterSessions {
     const key = this.keys.get(r.keyId);
     if (!key) throw new ClusterError('not-found', `key ${r.keyId} does not exist`);
     // The current record: its state or description may have changed while the signers worked.
-    const { revival: _reshared, ...kept } = key;
+    const { revival: _revived, missing: _missing, ...kept } = key;
     const record: KeyRecord = { ...kept, holders: r.holders, ...packageField(r.publicPackage) };
     await this.keys.put(record);
     // Presignatures made with the old shares are refused by the signers now: not asked for.

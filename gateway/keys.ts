@@ -44,6 +44,8 @@ export const keyRecordSchema = z.object({
    * package (and digest) and the restored holders that hold it, until the key is reshared.
    */
   revival: z.object({ package: keyPackageSchema, digest: z.string().regex(/^[0-9a-f]{64}$/), holders: z.array(z.number().int()) }).optional(),
+  /** Holders restored from a backup made before the key (gateway/revival.ts): they hold no share of it until it is reshared. */
+  missing: z.array(z.number().int()).optional(),
   /** A symmetric key's automatic rotation: every `periodDays`, next at `next` (ms). */
   rotation: z.object({ enabled: z.boolean(), periodDays: z.number().int().min(90).max(2560), next: z.number().optional() }).optional(),
 });

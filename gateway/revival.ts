@@ -1,35 +1,43 @@
-// Older sharings revived by approved restorations (issue #23): restoring signers from backups
-// older than a refresh, when the quorum approved reviving them (ReviveEpoch), brings back shares
-// of a key's earlier sharing. The gateway keeps, per key, that sharing's package and the restored
-// holders that hold it; the next resharing of the key (`mpchsm key refresh`) starts from it,
-// dealt by those holders, once t of them are active — the others, whose shares are of a later
-// sharing, only receive (signers/node/reshare.ts) — and then everyone holds the same new sharing.
-// Until then the key is reshared from its current sharing, dealt by its other holders.
+// What a restoration (issue #23) leaves for the next resharing of each key. A signer restored from
+// a backup made before a key holds no share of it: it is `missing` from the key's dealers, and
+// receives a share when the key is next reshared (`mpchsm key refresh`). A backup older than a
+// refresh, restored because the quorum approved reviving it (ReviveEpoch), brings back shares of
+// the key's earlier sharing: the gateway keeps that sharing's package and the restored holders
+// that hold it, and the next resharing starts from it, dealt by those holders, once t of them are
+// active — the others, whose shares are of a later sharing, only receive (signers/node/reshare.ts).
+// After a resharing every holder holds the same new sharing, and both are cleared.
 import { packageDigest, type KeyPackage } from '../signers/protocols/key-package.js';
 import type { SignerRestoration } from '../policy/index.js';
 import { packageOf } from './key-package.js';
 import type { KeyRecord, KeyStore } from './keys.js';
 
-/** Records the sharings an approved restoration revived, for the keys the gateway has. */
-export async function recordRevivals(keys: KeyStore, r: SignerRestoration): Promise<void> {
-  if (!r.ReviveEpoch) return;
-  for (const v of r.Revived ?? []) {
-    const k = keys.get(v.KeyId);
-    const digest = packageDigest(v.Package);
-    // Only a package the signers checked: one of the backup's shares'.
-    if (!k || !r.Backup.Shares.some((s) => s.KeyId === v.KeyId && s.Package === digest)) continue;
-    const holders = k.revival?.digest === digest ? k.revival.holders : [];
-    await keys.put({ ...k, revival: { package: v.Package, digest, holders: [...new Set([...holders, r.Id])].sort((a, b) => a - b) } });
+/** Records what an approved restoration leaves for the keys the gateway has; answers the keys the restored signer holds no share of. */
+export async function recordRestoration(keys: KeyStore, r: SignerRestoration): Promise<string[]> {
+  const lacking: string[] = [];
+  for (const k of keys.list()) {
+    if (!k.holders.includes(r.Id)) continue;
+    const share = r.Backup.Shares.find((s) => s.Record === `key.${k.keyId}`);
+    const v = r.ReviveEpoch ? r.Revived?.find((x) => x.KeyId === k.keyId) : undefined;
+    // Only a revived package the signers checked (the backup's share's), older than the current one.
+    const current = packageOf(k);
+    const digest = v && current && packageDigest(v.Package) !== packageDigest(current) ? packageDigest(v.Package) : undefined;
+    const before = k.revival !== undefined && k.revival.digest === digest ? k.revival.holders : [];
+    const revived = v && digest !== undefined && digest === share?.Package ? { package: v.Package, digest, holders: [...new Set([...before, r.Id])].sort((a, b) => a - b) } : k.revival;
+    const missing = [...new Set([...(k.missing ?? []).filter((id) => id !== r.Id), ...(share ? [] : [r.Id])])];
+    if (!share) lacking.push(k.keyId);
+    await keys.put({ ...k, ...(revived ? { revival: revived } : {}), ...(missing.length ? { missing } : {}) });
   }
+  return lacking;
 }
 
 /**
- * What a resharing of `k` among `staying` (its active holders that stay) starts from: the revived
- * sharing, dealt by its holders, where t of them stay; else the current one, dealt by the others.
+ * What a resharing of `k` among `staying` (its active holders that stay) starts from, and who
+ * deals: the revived sharing, by its holders, where t of them stay; else the current one, by the
+ * holders that hold it (none restored without it or with an older one).
  */
 export function resharePlan(k: KeyRecord, staying: readonly number[]): { old: KeyPackage | undefined; dealers?: number[] } {
-  if (!k.revival) return { old: packageOf(k) };
-  const revived = k.revival.holders.filter((id) => staying.includes(id));
-  if (revived.length >= k.threshold) return { old: k.revival.package, dealers: revived };
-  return { old: packageOf(k), dealers: staying.filter((id) => !k.revival!.holders.includes(id)) };
+  const revived = k.revival?.holders.filter((id) => staying.includes(id)) ?? [];
+  if (k.revival && revived.length >= k.threshold) return { old: k.revival.package, dealers: revived };
+  const without = [...(k.missing ?? []), ...(k.revival?.holders ?? [])];
+  return { old: packageOf(k), ...(without.length ? { dealers: staying.filter((id) => !without.includes(id)) } : {}) };
 }

@@ -27,7 +27,7 @@ import { KmsError } from '../kms/errors.js';
 import type { Principal, PrincipalRegistry } from '../principals.js';
 import type { StoredProposal } from '../proposals.js';
 import { SerialQueue } from '../serial-queue.js';
-import { recordRevivals } from '../revival.js';
+import { recordRestoration } from '../revival.js';
 import type { GovernanceChain } from './chain.js';
 import type { ChangeLog, ChangeResult } from './change-log.js';
 import type { KeyPolicies } from './key-policies.js';
@@ -219,9 +219,10 @@ export class Membership {
         // signer is enrolled after (gateway/add-signer.ts), as a newcomer is.
         const changes = await this.changes.forward({ ...approved, operation: 'RestoreSigner', parameters: proposal.parameters }, proposal.proposer);
         if (!changes.some((c) => c.applied)) throw new KmsError('AccessDeniedException', `no signer applied the restoration of ${entry.name}: ${changes.map((c) => `${c.signer}: ${c.reason ?? 'not applied'}`).join('; ')}`);
-        await recordRevivals(this.keys, r);
+        const lacking = await recordRestoration(this.keys, r);
         await this.signers.awaitReadmission(entry);
-        return { result: { Signer: { Name: entry.name, Id: entry.id } }, changes, approvedBy: d.approvedBy };
+        // Keys made after the backup: the restored signer receives a share at their next refresh.
+        return { result: { Signer: { Name: entry.name, Id: entry.id }, KeysToRefresh: lacking }, changes, approvedBy: d.approvedBy };
       }
       case 'mpchsm:RemoveSigner': {
         const s = this.checkRemoveSigner(signerRemovalSchema.parse(proposal.parameters).Name);

@@ -49,7 +49,7 @@ export async function executeProposal(deps: GatewayDeps, arns: Arns, proposerNam
       const added = (r.result as { Signer: { Name: string } }).Signer;
       const policy = { version: gatewayPolicy().governance.version, approvals: r.approvedBy };
       const outcome = await admitSigner(deps, added.Name, { principal: proposerName, proposal: stored.proposal.id, request: stored.proposal.id, policy });
-      return { operation: name, result: outcome, changes: r.changes };
+      return { operation: name, result: { ...r.result, ...outcome }, changes: r.changes };
     }
     return { operation: name, result: r.result, changes: r.changes };
   }

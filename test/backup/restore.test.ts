@@ -7,7 +7,9 @@
 // refresh with the restored signers, signing still holds. A tampered backup, one of another
 // cluster and a stale one are each refused by `signer restore` with their verdict, writing
 // nothing; a stale backup restored where the cluster cannot be compared is refused by the
-// signers themselves when the restoration is approved.
+// signers themselves when the restoration is approved. Two signers lost after a refresh their
+// backups predate come back with --revive-epoch, and the key is refreshed from the revived
+// sharing; a key made after a backup is reshared to its restored signer at its next refresh.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -277,5 +279,33 @@ describe('reviving an older sharing, approved by the quorum', () => {
     await stopSigner('signer1');
     await signsAsBefore(app, 'ed', new TextEncoder().encode('revived, with signer3'));
     await startSigner('signer1');
+  }, LONG);
+});
+
+describe('a key made after the backup', () => {
+  it('the restored signer holds no share of it until its next refresh, which reshares one to it', async () => {
+    const third = path.join(work, 'signer1.third.backup');
+    const made = await mpchsmIn(secrets.signer1!, 'signer', 'backup', '--dir', signerDir('signer1'), '--custodian', path.join(custodianDir('signer1'), 'custodian.json'), '--out', third);
+    expect(made.code, made.stderr).toBe(0);
+    const admin = kmsClient(tc, 'admin1');
+    const late = (await admin.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata!.KeyId!;
+    const latePublic = (await admin.send(new GetPublicKeyCommand({ KeyId: late }))).PublicKey!;
+    await stopSigner('signer1');
+    rmSync(signerDir('signer1'), { recursive: true, force: true });
+    const r = await restore('signer1', signerDir('signer1'), third);
+    expect(r.code, r.stderr + JSON.stringify(r.out)).toBe(0);
+    await startSigner('signer1');
+    const { stdout } = await tc.mpchsm('signer', 'rejoin', path.join(signerDir('signer1'), 'signer1.restore.json'), '--as', 'admin1', '--dir', tc.dir, '--json');
+    const proposed = JSON.parse(stdout) as { Proposal?: { id: string }; proposal?: string };
+    const done = await approve(tc, proposed.Proposal?.id ?? proposed.proposal!, 'admin2');
+    expect(done.Status, JSON.stringify(done)).toBe('Executed');
+    expect(done.Result).toMatchObject({ KeysToRefresh: [late], Signer: { Name: 'signer1', Admitted: true } });
+    await tc.mpchsm('key', 'refresh', late, '--as', 'admin1', '--dir', tc.dir, '--json');
+    await stopSigner('signer3');
+    const app = kmsClient(tc, 'app');
+    const message = new TextEncoder().encode('a key made after the backup');
+    const signature = (await app.send(new SignCommand({ KeyId: late, Message: message, MessageType: 'RAW', SigningAlgorithm: 'ED25519_SHA_512' }))).Signature!;
+    expect(ed25519.verify(signature, message, Buffer.from(latePublic).subarray(-32))).toBe(true);
+    await startSigner('signer3');
   }, LONG);
 });
