@@ -29,15 +29,15 @@ export interface ClusterPosture {
   Signers: { Name: string; Report?: unknown; Error?: string }[];
 }
 
-/** Every active signer's report over `nonce`, and the gateway's own. */
-export async function clusterPosture(d: PostureDeps, nonce: string): Promise<ClusterPosture> {
+/** Every active signer's report over `nonce` (with its key shares' package digests, asked), and the gateway's own. */
+export async function clusterPosture(d: PostureDeps, nonce: string, packages = false): Promise<ClusterPosture> {
   // Taken before the signers are asked: every gateway entry up to it was written before their
   // reports, so an auditor can cross-check the logs cut at the reported heads.
   const auditHead = d.audit.head();
   const signers = await Promise.all(
     d.cluster.active.map(async (c) => {
       try {
-        return { Name: c.name, Report: (await c.call(signerRoutes.posture.report, { nonce })).report };
+        return { Name: c.name, Report: (await c.call(signerRoutes.posture.report, { nonce, ...(packages ? { packages: true as const } : {}) })).report };
       } catch (e) {
         return { Name: c.name, Error: (e as Error).message.slice(0, 500) };
       }

@@ -7,13 +7,19 @@
 //  - the epoch: the signers' signed posture reports (asked as DIR's auditor, checked against the
 //    identities DIR pins) give the governance version and ledger seq now in force; a backup from
 //    before a governance change is older than the cluster's epoch.
+// From another host (`--genesis … --as … --dir A`) both come from the signers' posture reports,
+// relayed by the gateway and checked against the genesis's pins: each lists the package digest
+// of every key share its signer holds, under its signature, so the gateway can neither invent
+// nor hide a change (a report it withholds leaves the key unjudged, and the epoch unknown).
 import { canonicalJson } from '../../contract/canonical.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { SignerClient } from '../../gateway/signer-client.js';
 import { readGenesis } from '../../policy/index.js';
 import { readCluster } from '../cluster-dir.js';
 import { gatewayIdentity, signerEntries } from '../doctor/inventory.js';
-import { fetchPosture, pinsFromDir } from '../posture/evidence.js';
+import { fetchPosture, pinsFor, pinsFromDir, type PartyPosture } from '../posture/evidence.js';
+import type { PostureReport } from '../../contract/posture/report.js';
+import { packageDigest } from '../../signers/protocols/key-package.js';
 import type { BackupHeader, Epoch } from './format.js';
 import type { ShareResult } from './verify.js';
 
@@ -80,13 +86,40 @@ export async function compareWithCluster(dir: string, header: BackupHeader, resu
 
 async function epochNow(root: string, names: string[], threshold: number | undefined, header: BackupHeader): Promise<Omit<ClusterComparison, 'clusterId'>> {
   try {
-    const got = await fetchPosture({ dir: root, as: 'auditor' }, pinsFromDir(root, names, threshold));
-    const epochs = got.parties.flatMap((p) => (p.role === 'signer' && p.report?.epoch.ledgerSeq !== undefined ? [{ governanceVersion: p.report.epoch.governanceVersion, ledgerSeq: p.report.epoch.ledgerSeq }] : []));
-    if (epochs.length === 0) return { epochStatus: 'unknown: no signer gave a signed report' };
-    const epoch = epochs.reduce((a, b) => (b.governanceVersion > a.governanceVersion || (b.governanceVersion === a.governanceVersion && b.ledgerSeq > a.ledgerSeq) ? b : a));
-    const older = header.epoch.governanceVersion < epoch.governanceVersion || header.epoch.ledgerSeq < epoch.ledgerSeq;
-    return { epoch, epochStatus: older ? 'older' : 'current' };
+    return epochOf(signerReports(await fetchPosture({ dir: root, as: 'auditor' }, pinsFromDir(root, names, threshold))), header);
   } catch (e) {
     return { epochStatus: `unknown: ${(e as Error).message}` };
   }
+}
+
+const signerReports = (got: { parties: PartyPosture[] }): PostureReport[] => got.parties.flatMap((p) => (p.role === 'signer' && p.report ? [p.report] : []));
+
+/** The cluster's epoch (the highest a signer reports, signed) against the backup's. */
+function epochOf(reports: readonly PostureReport[], header: BackupHeader): Omit<ClusterComparison, 'clusterId'> {
+  const epochs = reports.flatMap((r) => (r.epoch.ledgerSeq !== undefined ? [{ governanceVersion: r.epoch.governanceVersion, ledgerSeq: r.epoch.ledgerSeq }] : []));
+  if (epochs.length === 0) return { epochStatus: 'unknown: no signer gave a signed report' };
+  const epoch = epochs.reduce((a, b) => (b.governanceVersion > a.governanceVersion || (b.governanceVersion === a.governanceVersion && b.ledgerSeq > a.ledgerSeq) ? b : a));
+  const older = header.epoch.governanceVersion < epoch.governanceVersion || header.epoch.ledgerSeq < epoch.ledgerSeq;
+  return { epoch, epochStatus: older ? 'older' : 'current' };
+}
+
+/** As compareWithCluster, from another host: the keys' packages and the epoch from the signers' signed reports. */
+export async function compareRemotely(remote: { genesis: string; as: string; dir: string }, header: BackupHeader, results: ShareResult[]): Promise<ClusterComparison> {
+  const clusterId = readGenesis(remote.genesis).clusterId;
+  let reports: PostureReport[];
+  try {
+    reports = signerReports(await fetchPosture({ dir: remote.dir, as: remote.as }, pinsFor(remote.genesis), { packages: true }));
+  } catch (e) {
+    return { clusterId, epochStatus: `unknown: ${(e as Error).message}` };
+  }
+  const listing = reports.filter((r) => r.packages !== undefined);
+  for (const r of results) {
+    const entry = header.shares.find((e) => e.record === r.record)!;
+    if (r.status !== 'verified' || entry.material !== undefined || listing.length === 0) continue;
+    const now = listing.flatMap((rep) => rep.packages![r.record] ?? []);
+    if (now.length === 0) Object.assign(r, { status: 'stale', reason: NO_LONGER_HELD });
+    else if (now.some((d) => d !== packageDigest(entry.publicPackage)))
+      Object.assign(r, { status: 'stale', reason: "the key's shares were refreshed or reshared since: its public package differs from the backup's" });
+  }
+  return { clusterId, ...(listing.length ? epochOf(reports, header) : { epochStatus: 'unknown: no signer listed its key packages in a signed report' }) };
 }

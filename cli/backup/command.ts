@@ -61,14 +61,14 @@ export async function signerBackupCommand(v: Values, dirGiven: boolean): Promise
 export async function backupVerifyCommand(positionals: string[], v: Values, dirGiven: boolean): Promise<number> {
   const [sub, file] = positionals;
   if (sub !== 'verify' || !file || positionals.length !== 2 || !v['custodian-dir']) throw new Error("backup takes 'verify FILE --custodian-dir K [--dir DIR]'");
-  // From another host the keys' current packages would have to come through the gateway, signed by
-  // the signers: no such answer exists yet, and the gateway's own word is not evidence.
-  if (v.genesis !== undefined || v.as !== undefined)
-    throw new Error('backup verify against a cluster from another host (--genesis … --as …) is not available yet: verify on the cluster\'s host with --dir DIR, or without a cluster');
-  const o = await examineBackup(file, v['custodian-dir'], dirGiven ? v.dir : undefined, () => passphrase("the custodian's"));
+  // From another host the keys' current packages come in the signers' signed reports, through the gateway.
+  if ((v.genesis === undefined) !== (v.as === undefined)) throw new Error('backup verify from another host takes both --genesis and --as (with --dir, the principal\'s directory)');
+  const remote = v.genesis !== undefined && v.as !== undefined ? { genesis: v.genesis, as: v.as, dir: v.dir! } : undefined;
+  const o = await examineBackup(file, v['custodian-dir'], remote ? { remote } : dirGiven ? { dir: v.dir! } : undefined, () => passphrase("the custodian's"));
   for (const r of o.records?.values() ?? []) r.fill(0);
   const h = o.header;
-  if (o.verdict === 'verified' && h && o.cluster && o.custodian && o.sha256)
+  // Recorded in the cluster's own directory, for `doctor` there; from another host there is none.
+  if (o.verdict === 'verified' && !remote && h && o.cluster && o.custodian && o.sha256)
     await appendRecord(custodyLog(v.dir!), {
       Event: 'verified',
       Signer: h.signer.name,

@@ -5,7 +5,8 @@
 // The verdict says the first thing wrong; the opened records are the caller's to wipe.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { compareWithCluster, clusterIdOf, type ClusterComparison } from './cluster-state.js';
+import { readGenesis } from '../../policy/index.js';
+import { compareRemotely, compareWithCluster, clusterIdOf, type ClusterComparison } from './cluster-state.js';
 import { custodianPaths, openCustodian, readCustodianFile, type CustodianFile } from './custodian.js';
 import { BackupFileError, openBackup, parseBackup, type BackupHeader } from './format.js';
 import { verifyShares, type ShareResult } from './verify.js';
@@ -25,8 +26,11 @@ export interface Examined {
   records?: Map<string, Uint8Array>;
 }
 
+/** The running cluster a backup is compared with: `mpchsm up`'s directory, or from another host its genesis and a principal's directory. */
+export type ClusterTarget = { dir: string } | { remote: { genesis: string; as: string; dir: string } };
+
 /** Examines FILE with the custodian in K (its passphrase asked only once the file is found to be for it). */
-export async function examineBackup(file: string, K: string, clusterDir: string | undefined, custodianSecret: () => Promise<Uint8Array>): Promise<Examined> {
+export async function examineBackup(file: string, K: string, cluster: ClusterTarget | undefined, custodianSecret: () => Promise<Uint8Array>): Promise<Examined> {
   let parsed;
   let mine: CustodianFile;
   const bytes = new Uint8Array(await readFile(file));
@@ -41,9 +45,9 @@ export async function examineBackup(file: string, K: string, clusterDir: string 
     throw e;
   }
   const header = parsed.header;
-  if (clusterDir !== undefined) {
-    const id = clusterIdOf(clusterDir);
-    if (id !== header.clusterId) return { verdict: 'other-cluster', header, problem: `the backup is of cluster ${header.clusterId}, not of the cluster in ${clusterDir} (${id})` };
+  if (cluster !== undefined) {
+    const [id, where] = 'dir' in cluster ? [clusterIdOf(cluster.dir), `the cluster in ${cluster.dir}`] : [readGenesis(cluster.remote.genesis).clusterId, `the cluster of ${cluster.remote.genesis}`];
+    if (id !== header.clusterId) return { verdict: 'other-cluster', header, problem: `the backup is of cluster ${header.clusterId}, not of ${where} (${id})` };
   }
   const secret = await custodianSecret();
   let records: Map<string, Uint8Array>;
@@ -57,14 +61,14 @@ export async function examineBackup(file: string, K: string, clusterDir: string 
     secret.fill(0);
   }
   const shares = verifyShares(header, records);
-  const cluster = clusterDir === undefined ? undefined : await compareWithCluster(clusterDir, header, shares);
+  const compared = cluster === undefined ? undefined : 'dir' in cluster ? await compareWithCluster(cluster.dir, header, shares) : await compareRemotely(cluster.remote, header, shares);
   // Naming a cluster, a backup is current only if its epoch is known to be: a gateway hiding the reports fails closed.
   const verdict: Verdict = shares.some((s) => s.status === 'bad')
     ? 'bad'
-    : shares.some((s) => s.status === 'stale') || cluster?.epochStatus === 'older'
+    : shares.some((s) => s.status === 'stale') || compared?.epochStatus === 'older'
       ? 'stale'
-      : cluster && cluster.epochStatus !== 'current'
+      : compared && compared.epochStatus !== 'current'
         ? 'epoch-unknown'
         : 'verified';
-  return { verdict, header, shares, ...(cluster ? { cluster } : {}), custodian: mine, sha256, records };
+  return { verdict, header, shares, ...(compared ? { cluster: compared } : {}), custodian: mine, sha256, records };
 }

@@ -66,7 +66,7 @@ export async function signerRestore(o: { dir: string; from: string; custodianDir
   const [custodianSecret, storeSecret] = await readSecretLinesFromStdin(["the custodian's passphrase", "the restored signer's store passphrase"]);
   let e: Examined | undefined;
   try {
-    e = await examineBackup(o.from, o.custodianDir, clusterDir, () => Promise.resolve(custodianSecret!));
+    e = await examineBackup(o.from, o.custodianDir, clusterDir === undefined ? undefined : { dir: clusterDir }, () => Promise.resolve(custodianSecret!));
     return await restoreExamined(S, e, storeSecret!, clusterDir !== undefined, o.reviveEpoch);
   } finally {
     custodianSecret!.fill(0);

@@ -94,10 +94,10 @@ export function checkPosture(raw: unknown, pins: Pins, nonce: string): { parties
   return { parties, unpinned };
 }
 
-/** Asks every party's report through the gateway over a fresh nonce, and checks each. */
-export async function fetchPosture(asker: Asker, pins: Pins): Promise<{ parties: PartyPosture[]; unpinned: string[] }> {
+/** Asks every party's report through the gateway over a fresh nonce (`packages`: with the signers' key package digests), and checks each. */
+export async function fetchPosture(asker: Asker, pins: Pins, opts: { packages?: boolean } = {}): Promise<{ parties: PartyPosture[]; unpinned: string[] }> {
   const nonce = randomBytes(32).toString('hex');
-  return checkPosture(await call(asker.dir, asker.as, 'MpcHsm.Posture', { Nonce: nonce }), pins, nonce);
+  return checkPosture(await call(asker.dir, asker.as, 'MpcHsm.Posture', { Nonce: nonce, ...(opts.packages ? { Packages: true } : {}) }), pins, nonce);
 }
 
 const pageAnswer = z.object({ Lines: z.array(z.string()), More: z.boolean() });

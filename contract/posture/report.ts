@@ -45,6 +45,14 @@ export const postureReportSchema = z.strictObject({
   auditHead: z.strictObject({ seq: z.number().int().min(0), hash: hex32 }),
   /** A signer's last backup made, as its data directory records it (backups.ts); absent when none is. */
   lastBackup: lastBackupSchema.optional(),
+  /**
+   * Asked for: the SHA-256 of the public package of each key share this signer holds, by record
+   * (`key.ID`): how `backup verify` from another host tells a current backup from a stale one.
+   */
+  packages: z
+    .record(z.string().regex(/^key\.[0-9a-f-]{36}$/), hex32)
+    .refine((p) => Object.keys(p).length <= 100_000, 'at most 100000 packages')
+    .optional(),
 });
 export type PostureReport = z.infer<typeof postureReportSchema>;
 
@@ -75,6 +83,7 @@ export function reportSelf(o: {
   epoch: PostureReport['epoch'];
   auditHead: PostureReport['auditHead'];
   lastBackup?: PostureReport['lastBackup'];
+  packages?: PostureReport['packages'];
 }): SignedPosture {
   const { identity, dataDir, ...given } = o;
   return signPosture({ ...given, party: identity.public.name, fingerprint: identity.fingerprint, time: Date.now(), ...hostFacts(dataDir) }, identity.signSecretKey);

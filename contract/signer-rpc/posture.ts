@@ -6,5 +6,6 @@ import { postureNonceSchema, signedPostureSchema } from '../posture/report.js';
 import { route } from './route.js';
 
 export const posture = {
-  report: route('/v1/posture/report', z.strictObject({ nonce: postureNonceSchema }), z.object({ report: signedPostureSchema })),
+  /** `packages`: the report lists each key share's package digest (for `backup verify` from another host). */
+  report: route('/v1/posture/report', z.strictObject({ nonce: postureNonceSchema, packages: z.literal(true).optional() }), z.object({ report: signedPostureSchema })),
 };

@@ -44,7 +44,7 @@ const INPUTS = {
     Limit: z.number().int().min(1).max(1000).optional(),
     Marker: z.string().regex(/^\d{1,15}$/).optional(),
   }),
-  Posture: z.strictObject({ Nonce: postureNonceSchema }),
+  Posture: z.strictObject({ Nonce: postureNonceSchema, Packages: z.boolean().optional() }),
   AuditLog: z.strictObject({ Party: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), From: z.number().int().min(0), Limit: z.number().int().min(1).max(10_000).optional() }),
 } as const;
 export type MpcHsmOperation = keyof typeof INPUTS;
@@ -73,7 +73,7 @@ export interface MpcHsmContext {
   /** The gateway's own transcript entries, oldest first. */
   auditRecords(): Promise<{ seq: number; entry: Record<string, unknown> }[]>;
   /** Every active signer's signed report over the asker's nonce, and the gateway's own. */
-  posture(nonce: string): Promise<ClusterPosture>;
+  posture(nonce: string, packages: boolean): Promise<ClusterPosture>;
   /** A page of the gateway's or an active signer's audit log, as raw lines. */
   auditLog(party: string, from: number, limit: number): Promise<LogPage>;
 }
@@ -166,7 +166,8 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
     case 'Posture': {
       // Administrators and auditors check the deployment from their own hosts (mpchsm doctor).
       requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);
-      return { result: await c.posture(parseInput(INPUTS.Posture, raw, name).Nonce) };
+      const input = parseInput(INPUTS.Posture, raw, name);
+      return { result: await c.posture(input.Nonce, input.Packages ?? false) };
     }
     case 'AuditLog': {
       requireRole(principal, ['mpchsm:Approve', 'mpchsm:ReadAudit']);

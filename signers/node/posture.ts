@@ -13,6 +13,7 @@ import { reportSelf } from '../../contract/posture/report.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { Answer } from './rpc.js';
 import type { PolicyGuard } from './guard/index.js';
+import { inventory } from './inventory.js';
 
 const { posture, audit } = signerRoutes;
 
@@ -24,13 +25,15 @@ export class Posture {
     private readonly audit: AuditLog,
   ) {}
 
-  /** The signed report; the data directory is the one holding the store. */
-  report(body: unknown): Answer<typeof posture.report> {
-    const { nonce } = posture.report.request.parse(body);
+  /** The signed report; the data directory is the one holding the store. Asked, with each key share's package digest (inventory.ts). */
+  async report(body: unknown): Promise<Answer<typeof posture.report>> {
+    const { nonce, packages: listed } = posture.report.request.parse(body);
     const { identity, store, guard, audit: log } = this;
     const dataDir = path.dirname(store.dir);
     const lastBackup = lastBackupMade(dataDir);
-    return { report: reportSelf({ identity, role: 'signer', nonce, dataDir, seal: store.sealerKind, epoch: guard.epoch, auditHead: log.head(), ...(lastBackup ? { lastBackup } : {}) }) };
+    const packages = listed ? Object.fromEntries((await inventory(store, guard, {})).flatMap((k) => (k.package ? [[`key.${k.keyId}`, k.package]] : []))) : undefined;
+    const report = reportSelf({ identity, role: 'signer', nonce, dataDir, seal: store.sealerKind, epoch: guard.epoch, auditHead: log.head(), ...(lastBackup ? { lastBackup } : {}), ...(packages ? { packages } : {}) });
+    return { report };
   }
 
   /** A page of this signer's own log, up to its durable head now. */

@@ -4,8 +4,9 @@
 // key's public commitments, alone and against the running cluster. A backup whose sealed
 // payload or header was altered is named tampered; one verified against another cluster, or with
 // another custodian's key, is named as such; after `mpchsm key refresh` the refreshed key's
-// backed-up share is named stale. Each of these exits non-zero.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// backed-up share is named stale — against the cluster's directory and from another host (the
+// signers' signed reports, relayed by the gateway). Each of these exits non-zero.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateKeyCommand, RotateKeyOnDemandCommand, type KMSClient } from '@aws-sdk/client-kms';
@@ -32,6 +33,15 @@ const operatorSecret = (signer: string) => readFileSync(path.join(tc.dir, 'opera
 async function verify(file: string, custodian: number, ...more: string[]) {
   const r = await mpchsmIn(PASS, 'backup', 'verify', file, '--custodian-dir', custodianDir(custodian), '--json', ...more);
   return { code: r.code, out: JSON.parse(r.stdout.trim() || '{}') as { Verdict: string; Problem?: string; Shares?: { KeyId: string; Status: string; Reason?: string }[] }, stderr: r.stderr };
+}
+
+/** `--genesis … --as auditor --dir A` of an auditor on another host: copies of its env file and the genesis only. */
+function fromElsewhere(): string[] {
+  const asker = path.join(work, 'asker');
+  mkdirSync(asker, { recursive: true });
+  copyFileSync(path.join(tc.dir, 'principals', 'auditor.env'), path.join(asker, 'auditor.env'));
+  copyFileSync(path.join(tc.dir, 'genesis.json'), path.join(asker, 'genesis.json'));
+  return ['--genesis', path.join(asker, 'genesis.json'), '--as', 'auditor', '--dir', asker];
 }
 
 beforeAll(async () => {
@@ -86,6 +96,10 @@ describe('mpchsm signer backup and backup verify', () => {
       const current = await verify(backupOf(s), i + 1, '--dir', tc.dir);
       expect(current.code, JSON.stringify(current.out)).toBe(0);
     }
+    // From another host: the keys' packages and the epoch from the signers' signed reports, through the gateway.
+    const far = await verify(backupOf('signer2'), 2, ...fromElsewhere());
+    expect(far.code, JSON.stringify(far.out) + far.stderr).toBe(0);
+    expect(far.out.Verdict).toBe('verified');
     const text = await mpchsmIn(PASS, 'backup', 'verify', backupOf('signer1'), '--custodian-dir', custodianDir(1));
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`verified +key\\.${keys.rsa} \\(RSA_2048\\)`));
@@ -145,5 +159,8 @@ describe('mpchsm signer backup and backup verify', () => {
     const byKey = new Map(r.out.Shares!.map((x) => [x.KeyId, x]));
     expect(byKey.get(keys.ec!)).toMatchObject({ Status: 'stale' });
     expect(byKey.get(keys.ed!)?.Status).toBe('verified');
+    const far = await verify(backupOf('signer2'), 2, ...fromElsewhere());
+    expect([far.code, far.out.Verdict]).toEqual([1, 'stale']);
+    expect(new Map(far.out.Shares!.map((x) => [x.KeyId, x.Status])).get(keys.ec!)).toBe('stale');
   }, LONG);
 });

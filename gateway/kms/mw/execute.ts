@@ -37,7 +37,7 @@ async function mpchsm(deps: GatewayDeps, arns: Arns, ctx: KmsContext, name: MpcH
       },
       execute: (proposer, stored) => executeProposal(deps, arns, proposer, stored, (c) => (s.opCtx = c)),
       admitSigner: (signer) => admitSigner(deps, signer, { principal: principal.name, request: s.requestId, policy: { version: policy.governance.version, approvals: [] } }),
-      posture: (nonce) => clusterPosture(deps, nonce),
+      posture: (nonce, packages) => clusterPosture(deps, nonce, packages),
       auditLog: (party, from, limit) => auditLogPage(deps, party, from, limit),
       auditRecords: async () => (await readLog(auditLogPath(deps.dir), 'gateway')).lines.map((l) => ({ seq: l.entry.seq, entry: l.entry as unknown as Record<string, unknown> })),
     });
