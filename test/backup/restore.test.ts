@@ -17,13 +17,11 @@ import { CreateKeyCommand, GetPublicKeyCommand, SignCommand, type KMSClient } fr
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { createPublicKey, createVerify } from 'node:crypto';
-import * as graphene from 'graphene-pk11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CKA, CKM, CKO } from '../../contract/pkcs11/ck.js';
-import { uuidBytes } from '../../gateway/p11/objects.js';
+import { CKM } from '../../contract/pkcs11/ck.js';
 import { auditVerifyAtRest, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { kmsClient } from '../kms/kms-client.js';
-import { buildShim, modulePath } from '../p11/helpers.js';
+import { signThroughModule } from '../p11/helpers.js';
 import { approve, auditEntries } from '../policy-cluster/helpers.js';
 import { mpchsmIn } from './run.js';
 
@@ -180,27 +178,9 @@ describe('two of three signers lost and restored from their backups', () => {
   }, LONG);
 
   it('and through the PKCS#11 module', () => {
-    buildShim();
-    const p = tc.principal('app');
-    process.env.MPCHSM_PKCS11_CONF = p.MPCHSM_PKCS11_CONF;
-    const mod = graphene.Module.load(modulePath, 'mpchsm');
-    mod.initialize();
-    try {
-      const s = mod.getSlots(0).open(graphene.SessionFlag.SERIAL_SESSION);
-      s.login(p.MPCHSM_PKCS11_PIN, graphene.UserType.USER);
-      for (const [k, mechanism] of [['ec', CKM.ECDSA_SHA256], ['ed', CKM.EDDSA], ['rsa', CKM.SHA256_RSA_PKCS]] as const) {
-        mod.lib.C_FindObjectsInit(s.handle, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.ID, value: uuidBytes(keys[k]) }]);
-        const [key] = mod.lib.C_FindObjects(s.handle, 2);
-        mod.lib.C_FindObjectsFinal(s.handle);
-        const message = Buffer.from(`pkcs#11 after restore ${k}`);
-        mod.lib.C_SignInit(s.handle, { mechanism }, key!);
-        const signature = mod.lib.C_Sign(s.handle, message, Buffer.alloc(512));
-        expect(verifies(k, message, signature), k).toBe(true);
-      }
-      s.logout();
-    } finally {
-      mod.finalize();
-    }
+    const uses = ([['ec', CKM.ECDSA_SHA256], ['ed', CKM.EDDSA], ['rsa', CKM.SHA256_RSA_PKCS]] as const).map(([k, mechanism]) => ({ k, keyId: keys[k], mechanism, message: Buffer.from(`pkcs#11 after restore ${k}`) }));
+    const signatures = signThroughModule(tc.principal('app'), uses);
+    uses.forEach((u, i) => expect(verifies(u.k, u.message, signatures[i]!), u.k).toBe(true));
   }, LONG);
 
   it('a refresh after the restore involves the restored signers; every key still signs', async () => {

@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeKeyCommand, SignCommand, type KMSClient } from '@aws-sdk/client-kms';
@@ -17,6 +16,7 @@ import { CKR } from '../../contract/pkcs11/ck.js';
 import { OP } from '../../contract/pkcs11/wire.js';
 import { OPERATIONS } from '../../gateway/kms/ops/index.js';
 import { signerConfigSchema } from '../../signers/node/config.js';
+import { freePort } from '../deployment/helpers.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { startSigner } from '../helpers/signer-process.js';
 import { signRequest } from '../kms/sign-request.js';
@@ -53,17 +53,6 @@ function secrets(): string[] {
 /** The gateway's audit entries other than checkpoints (which sign the head on a timer). */
 const auditedEvents = () => readFileSync(gatewayAuditPath(tc.dir), 'utf8').split('\n').filter((l) => l && !l.includes('"kind":"checkpoint"')).length;
 
-/** A free loopback port (bound, then let go). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `f` until it holds, for up to `ms`. */
 async function eventually(what: string, f: () => Promise<boolean>, ms = 20_000): Promise<void> {
@@ -190,7 +179,7 @@ describe('quorum, protocol aborts and a signer’s own metrics', () => {
     expect(down.value('mpchsm_gateway_quorum_available')).toBe(1);
 
     // Started again with a metrics listener: the planner's probe finds it, and it answers /metrics there.
-    const port = await freePort();
+    const port = await freePort('127.0.0.1');
     const configFile = path.join(dir, 'config.json');
     writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), metricsListen: `127.0.0.1:${port}` }, null, 2));
     await startSigner(tc, victim.name);

@@ -3,6 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as graphene from 'graphene-pk11';
 import type * as pkcs11 from 'pkcs11js';
+import { CKA, CKO } from '../../contract/pkcs11/ck.js';
+import { uuidBytes } from '../../gateway/p11/objects.js';
 import { repoRoot } from '../helpers/cluster.js';
 
 export const shimDir = path.join(repoRoot, 'pkcs11-shim');
@@ -89,4 +91,30 @@ export async function stopModuleAndCluster(mod: { finalize(): void } | undefined
     // already finalised
   }
   await cluster?.destroy();
+}
+
+/**
+ * Signs through the module as an application principal (CKU_USER with its PIN, the module
+ * configured by its env file): each message with the private key whose CKA_ID is that key id's.
+ */
+export function signThroughModule(p: { MPCHSM_PKCS11_CONF: string; MPCHSM_PKCS11_PIN: string }, uses: readonly { keyId: string; mechanism: number; message: Uint8Array }[]): Buffer[] {
+  buildShim();
+  process.env.MPCHSM_PKCS11_CONF = p.MPCHSM_PKCS11_CONF;
+  const mod = graphene.Module.load(modulePath, 'mpchsm');
+  mod.initialize();
+  try {
+    const s = mod.getSlots(0).open(graphene.SessionFlag.SERIAL_SESSION);
+    s.login(p.MPCHSM_PKCS11_PIN, graphene.UserType.USER);
+    const signatures = uses.map(({ keyId, mechanism, message }) => {
+      mod.lib.C_FindObjectsInit(s.handle, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.ID, value: uuidBytes(keyId) }]);
+      const [key] = mod.lib.C_FindObjects(s.handle, 2);
+      mod.lib.C_FindObjectsFinal(s.handle);
+      mod.lib.C_SignInit(s.handle, { mechanism }, key!);
+      return mod.lib.C_Sign(s.handle, Buffer.from(message), Buffer.alloc(512));
+    });
+    s.logout();
+    return signatures;
+  } finally {
+    mod.finalize();
+  }
 }

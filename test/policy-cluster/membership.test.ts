@@ -12,9 +12,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../cli/env-file.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
-import * as graphene from 'graphene-pk11';
-import { CKA, CKM, CKO } from '../../contract/pkcs11/ck.js';
-import { uuidBytes } from '../../gateway/p11/objects.js';
+import { CKM } from '../../contract/pkcs11/ck.js';
 import { newPrincipal, readPinKdf } from '../../gateway/principals.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import {
@@ -33,7 +31,7 @@ import { toHex } from '../../contract/bytes.js';
 import type { SignerChange } from '../../contract/signer-rpc/authority.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { buildShim, modulePath } from '../p11/helpers.js';
+import { signThroughModule } from '../p11/helpers.js';
 import { appRequest, approve, auditEntries, failure, gatewayCall, kms, proposalIn, refusal, signerRegistry, signUse, startWithSigners, stopWithSigners } from './helpers.js';
 
 let tc: TestCluster;
@@ -150,25 +148,9 @@ describe('adding an application principal', () => {
   });
 
   it('signs through the PKCS#11 module with its PIN, which reaches no other process', () => {
-    buildShim();
-    const p = tc.principal('app2');
-    process.env.MPCHSM_PKCS11_CONF = p.MPCHSM_PKCS11_CONF;
-    const mod = graphene.Module.load(modulePath, 'mpchsm');
-    mod.initialize();
-    try {
-      const s = mod.getSlots(0).open(graphene.SessionFlag.SERIAL_SESSION);
-      s.login(p.MPCHSM_PKCS11_PIN, graphene.UserType.USER);
-      mod.lib.C_FindObjectsInit(s.handle, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }, { type: CKA.ID, value: uuidBytes(granted) }]);
-      const [key] = mod.lib.C_FindObjects(s.handle, 2);
-      mod.lib.C_FindObjectsFinal(s.handle);
-      mod.lib.C_SignInit(s.handle, { mechanism: CKM.EDDSA }, key!);
-      const signature = mod.lib.C_Sign(s.handle, Buffer.from(msg('over pkcs#11')), Buffer.alloc(64));
-      const spki = Buffer.from(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${granted}.json`), 'utf8')).publicKey, 'base64');
-      expect(ed25519.verify(signature, msg('over pkcs#11'), spki.subarray(-32))).toBe(true);
-      s.logout();
-    } finally {
-      mod.finalize();
-    }
+    const [signature] = signThroughModule(tc.principal('app2'), [{ keyId: granted, mechanism: CKM.EDDSA, message: msg('over pkcs#11') }]);
+    const spki = Buffer.from(JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${granted}.json`), 'utf8')).publicKey, 'base64');
+    expect(ed25519.verify(signature!, msg('over pkcs#11'), spki.subarray(-32))).toBe(true);
   });
 
   it('its secret is at every signer and nowhere in the gateway’s files or log', async () => {
