@@ -6,10 +6,9 @@
 // and a symmetric key's rotated materials. Asked for a gateway's recovery (`recovery`), it also
 // answers this signer's aliases and the last numbered change it processed, and records the read.
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../../contract/canonical.js';
 import { keys as keyRoutes, type InventoryEntry } from '../../contract/signer-rpc/keys.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
-import { keyPackageSchema, publicKeyOfPackage } from '../protocols/key-package.js';
+import { keyPackageSchema, packageDigest, publicKeyOfPackage } from '../protocols/key-package.js';
 import type { PolicyGuard } from './guard/index.js';
 import { decodeRecord, packageOf } from './key-records.js';
 import { keyRecordName } from './relay.js';
@@ -47,7 +46,7 @@ export async function inventory(store: ShareStore, guard: PolicyGuard, req: { ke
     if (raw) {
       try {
         const pkg = keyPackageSchema.parse(packageOf(decodeRecord(raw)));
-        Object.assign(entry, { publicKey: sha256(publicKeyOfPackage(pkg)), package: sha256(canonicalJson(pkg)) }, req.keyId === undefined ? {} : { publicPackage: pkg });
+        Object.assign(entry, { publicKey: sha256(publicKeyOfPackage(pkg)), package: packageDigest(pkg) }, req.keyId === undefined ? {} : { publicPackage: pkg });
       } catch {
         // A share this signer cannot read has no package to report: `share` stays true, the hashes absent.
       } finally {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { decodeKeyShare, encodeKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
 import { decodeEcdsaKeyShare, encodeEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
+import { keyPackageSchema, packageDigest } from '../protocols/key-package.js';
 import { resharePublicPackage, type ReshareKeyShare } from '../protocols/reshare.js';
 import { encodeKeyShare as encodeRsaShare, encodePublicParams, parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { sessionIdSchema } from '../../contract/signer-rpc/relayed.js';
@@ -69,3 +70,6 @@ export const encodeRecord = (h: Held, session?: string): Buffer => ('rsa' in h ?
 
 /** The public package of a held share: what new holders compare, the next resharing's `old`, what the inventory reports. */
 export const packageOf = (h: Held): unknown => ('rsa' in h ? encodePublicParams(h.rsa.params) : resharePublicPackage(h.ec));
+
+/** The SHA-256 of a held share's public package (key-package.ts packageDigest): what backups, restorations and revivals name it by. */
+export const heldPackageDigest = (h: Held): string => packageDigest(keyPackageSchema.parse(packageOf(h)));

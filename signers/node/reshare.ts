@@ -17,7 +17,7 @@ import { refreshHeadroomProblem, RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareRe
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard/index.js';
-import { decodeRecord, encodeRecord, packageOf, type Held } from './key-records.js';
+import { decodeRecord, encodeRecord, heldPackageDigest, packageOf, type Held } from './key-records.js';
 import { keyPackageSchema, packageDigest, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
@@ -70,11 +70,14 @@ export class ReshareSessions {
   private async start(body: unknown): Promise<Answer<typeof reshare.start>> {
     const req = startRequest.parse(body);
     const raw = await this.store.get(keyRecordName(req.keyId));
-    // Where an approved restore revived an older sharing of the key (guard/restore.ts), a holder
-    // whose share is not of the sharing reshared from (`old`: the revived one, or the current one)
-    // receives only, its share set aside; elsewhere a share must be of `old` (the protocol checks).
+    // Where an approved restore revived an older sharing of the key (guard/restore.ts), one of the
+    // two sharings is set aside: a later share when the revived sharing is reshared from, the
+    // revived share when the later one is. Between any others, a share must be of `old` (the
+    // protocol checks), whatever package the gateway names.
     const own = raw ? decodeRecord(raw) : undefined;
-    const setAside = own !== undefined && req.old !== undefined && this.guard.revived(req.keyId) !== undefined && packageDigest(keyPackageSchema.parse(packageOf(own))) !== packageDigest(req.old);
+    const revived = this.guard.revived(req.keyId);
+    const mine = own && heldPackageDigest(own);
+    const setAside = revived !== undefined && req.old !== undefined && mine !== packageDigest(req.old) && (packageDigest(req.old) === revived || mine === revived);
     const held = setAside ? undefined : own;
     if (!held && !req.old) throw new RpcError(404, 'no-key', `this signer holds no share of key ${req.keyId}`);
     const old = (held ? packageOf(held) : req.old!) as KeyPackage;
@@ -85,12 +88,13 @@ export class ReshareSessions {
     const rsaOld = isRsaPackage(old) ? (held && 'rsa' in held ? held.rsa.params : abortable(req.session, () => parsePublicParams(old))) : undefined;
     const tight = refresh && rsaOld ? refreshHeadroomProblem(rsaOld) : undefined;
     if (tight) throw new RpcError(403, 'access-denied', `access denied: key ${req.keyId}: ${tight}`);
-    const asked = refresh ? await this.guard.authorizeRefresh(req.keyId, req.authority) : undefined;
-    const recorded = asked && { recorded: { request: req.session, keyId: req.keyId, ...asked } };
     // The active old holders deal (or those named, at least the threshold: the protocol checks); every participant receives.
     const staying = old.participants.filter((id) => req.participants.includes(id));
     if (req.dealers?.some((id) => !staying.includes(id))) throw new RpcError(403, 'access-denied', `access denied: key ${req.keyId} is dealt only by old holders that stay (${staying.join(', ')})`);
     const dealers = req.dealers ?? staying;
+    // Spent only on a resharing this signer takes part in.
+    const asked = refresh ? await this.guard.authorizeRefresh(req.keyId, req.authority) : undefined;
+    const recorded = asked && { recorded: { request: req.session, keyId: req.keyId, ...asked } };
     const common = { session: req.session, self: this.config.id, dealers, participants: req.participants, threshold: req.threshold };
     const seal = (outbound: Parameters<Relay['seal']>[1]) => ({ outbound: this.relay.seal(`reshare:${req.keyId}`, outbound), ...recorded });
     if (isRsaPackage(old)) {

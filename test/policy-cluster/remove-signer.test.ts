@@ -27,7 +27,8 @@ const shareOf = (signer: string, keyId: string) => signerRecord(tc, signer, asyn
 
 const signAndVerify = (keyId: string, algorithm: 'ED25519_SHA_512' | 'ECDSA_SHA_256' | 'RSASSA_PSS_SHA_256') => signsAndVerifies(tc, keyId, publicKeys[keyId]!, algorithm, msg);
 
-const reshareStart = (c: SignerClient, keyId: string, participants: number[]) => c.call(signerRoutes.reshare.start, { session: randomUUID(), keyId, participants, threshold: 2 });
+const reshareStart = (c: SignerClient, keyId: string, participants: number[], dealers?: number[]) =>
+  c.call(signerRoutes.reshare.start, { session: randomUUID(), keyId, participants, threshold: 2, ...(dealers ? { dealers } : {}) });
 
 beforeAll(async () => {
   ({ tc, signers } = await startWithSigners());
@@ -43,6 +44,12 @@ describe('RemoveSigner', () => {
   it('a compromised gateway cannot reshare a key away from a holder without an approved removal', async () => {
     const e = await refusal(reshareStart(signers[0]!, keys.ec, [1, 2]));
     expect(e.message).toContain('3 would be dropped without an approved removal');
+  });
+
+  it('a compromised gateway cannot name as dealers a party that holds no share, or one that does not stay', async () => {
+    // Refused before any refresh authority is asked for: nothing is spent on it.
+    for (const k of [keys.ec, keys.rsa])
+      expect((await refusal(reshareStart(signers[0]!, k, [1, 2, 3], [1, 4]))).message).toContain('dealt only by old holders that stay (1, 2, 3)');
   });
 
   it('is proposed, pending until a second administrator approves, then executed with the keys reshared', async () => {
