@@ -46,7 +46,7 @@ export type FindingCode =
   | 'interrupted'
   /** Signers released under one unfinished request for different operations, keys or messages. */
   | 'signers-disagree'
-  /** A signer restored from a backup under an approved proposal another signer applied: information (restorations.ts). */
+  /** A signer restored from a backup under an approved proposal another signer applied: information (crosscheck.ts). */
   | 'restored';
 
 /** One problem: which party, which entry (seq, or file line when there is no seq), what. */
