@@ -11,7 +11,6 @@
 // relayed by the gateway and checked against the genesis's pins: each lists the package digest
 // of every key share its signer holds, under its signature, so the gateway can neither invent
 // nor hide a change (a report it withholds leaves the key unjudged, and the epoch unknown).
-import { canonicalJson } from '../../contract/canonical.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { SignerClient } from '../../gateway/signer-client.js';
 import { readGenesis } from '../../policy/index.js';
@@ -42,7 +41,24 @@ export function clusterIdOf(dir: string): string {
   return readGenesis(c.L.genesis).clusterId;
 }
 
-/** Marks stale every verified share whose key the cluster no longer holds with the same public package. */
+/**
+ * Marks stale every verified share whose key the cluster holds no more or, a key's own share, under
+ * another package. `now`: the key's current package digests as the signers report them ([]: none
+ * holds it; null: none could say, and nothing is judged).
+ */
+async function markStale(header: BackupHeader, results: ShareResult[], now: (keyId: string) => Promise<readonly string[] | null>): Promise<void> {
+  for (const r of results) {
+    if (r.status !== 'verified') continue;
+    const entry = header.shares.find((e) => e.record === r.record)!;
+    const digests = await now(r.keyId);
+    if (digests === null) continue;
+    if (digests.length === 0) Object.assign(r, { status: 'stale', reason: NO_LONGER_HELD });
+    else if (entry.material === undefined && digests.some((d) => d !== packageDigest(entry.publicPackage)))
+      Object.assign(r, { status: 'stale', reason: "the key's shares were refreshed or reshared since: its public package differs from the backup's" });
+  }
+}
+
+/** Compares the backup with the cluster `mpchsm up` runs in DIR, asking its signers over the gateway's channel. */
 export async function compareWithCluster(dir: string, header: BackupHeader, results: ShareResult[]): Promise<ClusterComparison> {
   const c = readCluster(dir);
   if (typeof c === 'string') throw new Error(c);
@@ -52,16 +68,16 @@ export async function compareWithCluster(dir: string, header: BackupHeader, resu
   const signers = await signerEntries(c);
   // The backed-up signer first: its own package is the one its share must match; the others stand in if it is gone.
   signers.sort((a, b) => Number(b.id === header.signer.party) - Number(a.id === header.signer.party));
-  // undefined: no signer holds the key; null: no signer answered (nothing is judged then).
-  const current = new Map<string, string | undefined | null>();
-  const packageNow = async (keyId: string): Promise<string | undefined | null> => {
-    if (current.has(keyId)) return current.get(keyId);
-    let found: string | undefined | null = null;
+  // The key's package digest as the first signer holding it reports it; [] none holds it; null none answered.
+  const current = new Map<string, string[] | null>();
+  const packageNow = async (keyId: string): Promise<string[] | null> => {
+    if (current.has(keyId)) return current.get(keyId)!;
+    let found: string[] | null = null;
     for (const s of signers) {
       const client = new SignerClient(s, identity, SIGNER_TIMEOUT_MS);
       try {
         const entry = (await client.call(signerRoutes.keys.inventory, { keyId })).keys.find((k) => k.keyId === keyId);
-        found = entry?.publicPackage === undefined ? undefined : canonicalJson(entry.publicPackage);
+        found = entry?.package === undefined ? [] : [entry.package];
         if (entry) break;
       } catch {
         continue; // unreachable: ask the next holder
@@ -72,15 +88,7 @@ export async function compareWithCluster(dir: string, header: BackupHeader, resu
     current.set(keyId, found);
     return found;
   };
-  for (const r of results) {
-    if (r.status !== 'verified') continue;
-    const entry = header.shares.find((e) => e.record === r.record)!;
-    const now = await packageNow(r.keyId);
-    if (now === null) continue;
-    if (now === undefined) Object.assign(r, { status: 'stale', reason: NO_LONGER_HELD });
-    else if (entry.material === undefined && now !== canonicalJson(entry.publicPackage))
-      Object.assign(r, { status: 'stale', reason: "the key's shares were refreshed or reshared since: its public package differs from the backup's" });
-  }
+  await markStale(header, results, packageNow);
   return { clusterId, ...(await epochNow(c.L.root, c.signers, c.threshold, header)) };
 }
 
@@ -113,13 +121,6 @@ export async function compareRemotely(remote: { genesis: string; as: string; dir
     return { clusterId, epochStatus: `unknown: ${(e as Error).message}` };
   }
   const listing = reports.filter((r) => r.packages !== undefined);
-  for (const r of results) {
-    const entry = header.shares.find((e) => e.record === r.record)!;
-    if (r.status !== 'verified' || entry.material !== undefined || listing.length === 0) continue;
-    const now = listing.flatMap((rep) => rep.packages![r.record] ?? []);
-    if (now.length === 0) Object.assign(r, { status: 'stale', reason: NO_LONGER_HELD });
-    else if (now.some((d) => d !== packageDigest(entry.publicPackage)))
-      Object.assign(r, { status: 'stale', reason: "the key's shares were refreshed or reshared since: its public package differs from the backup's" });
-  }
+  await markStale(header, results, async (keyId) => (listing.length === 0 ? null : listing.flatMap((rep) => rep.packages![`key.${keyId}`] ?? [])));
   return { clusterId, ...(listing.length ? epochOf(reports, header) : { epochStatus: 'unknown: no signer listed its key packages in a signed report' }) };
 }
