@@ -20,12 +20,13 @@ export async function recordRestoration(keys: KeyStore, r: SignerRestoration): P
     const v = r.ReviveEpoch ? r.Revived?.find((x) => x.KeyId === k.keyId) : undefined;
     // Only a revived package the signers checked (the backup's share's), older than the current one.
     const current = packageOf(k);
-    const digest = v && current && packageDigest(v.Package) !== packageDigest(current) ? packageDigest(v.Package) : undefined;
-    const before = k.revival !== undefined && k.revival.digest === digest ? k.revival.holders : [];
-    const revived = v && digest !== undefined && digest === share?.Package ? { package: v.Package, digest, holders: [...new Set([...before, r.Id])].sort((a, b) => a - b) } : k.revival;
+    const digest = v ? packageDigest(v.Package) : undefined;
+    const before = k.revival?.digest === digest ? (k.revival?.holders ?? []) : [];
+    const revived = v && digest && digest === share?.Package && current && digest !== packageDigest(current) ? { package: v.Package, digest, holders: [...new Set([...before, r.Id])].sort((a, b) => a - b) } : k.revival;
     const missing = [...new Set([...(k.missing ?? []).filter((id) => id !== r.Id), ...(share ? [] : [r.Id])])];
     if (!share) lacking.push(k.keyId);
-    await keys.put({ ...k, ...(revived ? { revival: revived } : {}), ...(missing.length ? { missing } : {}) });
+    const { missing: _before, ...rest } = k;
+    await keys.put({ ...rest, ...(revived ? { revival: revived } : {}), ...(missing.length ? { missing } : {}) });
   }
   return lacking;
 }
