@@ -4,10 +4,11 @@
 // signature approved per digest with `mpchsm approve-sign`; a key's shares refreshed — then every
 // log file under DIR is read. The processes' logs (DIR/logs/*.log: pino's JSON) hold JSON lines
 // only; the PKCS#11 module's log (principals/pkcs11.log) holds its own text lines. No line holds
-// a passphrase, a PIN, a secret access key, a data key's plaintext (base64 or hex) or a random
-// output, nor a JSON member named like a secret. And a request's log line correlates with the
-// audit entries: `requestId` is the gateway entry's `detail.requestId`, `session` its `request`
-// and the signers' entries' `request` (docs/operations.md, "Logs").
+// a passphrase, a PIN, a secret access key, an administrator's approval key, a data key's
+// plaintext or a random output (base64 and hex), nor a JSON member named like a secret. And a
+// request's log line correlates with the audit entries: `requestId` is the gateway entry's
+// `detail.requestId`, `session` its `request` and the signers' entries' `request`
+// (docs/operations.md, "Logs").
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -61,6 +62,7 @@ beforeAll(async () => {
     keep(`${f} secret access key`, p.AWS_SECRET_ACCESS_KEY);
     keep(`${f} PIN`, p.MPCHSM_PKCS11_PIN);
   }
+  for (const f of readdirSync(path.join(tc.dir, 'principals')).filter((n) => n.endsWith('.approval.key'))) keep(`${f}`, Buffer.from(readFileSync(path.join(tc.dir, 'principals', f), 'utf8').trim(), 'hex'));
   const app = kms(tc, 'app');
 
   // Keys of every family; each signs through the KMS API and through the module.
@@ -118,8 +120,9 @@ describe('the logs of a full run', () => {
     }
   });
 
-  it('hold no passphrase, PIN, secret access key, data key, random output, nor a member named like a secret', () => {
-    expect(secrets.size).toBeGreaterThanOrEqual(4 + 5 * 2 + 2 * 2);
+  it('hold no passphrase, PIN, secret access key, approval key, data key, random output, nor a member named like a secret', () => {
+    // 4 operators, 5 principals' secret key and PIN, 3 approval keys, the data key and random bytes (base64, hex).
+    expect(secrets.size).toBe(4 + 5 * 2 + 3 * 2 + 2 * 2);
     for (const [what, value] of secrets) expect(value.length, what).toBeGreaterThanOrEqual(8);
     for (const file of logFiles(tc.dir)) {
       for (const line of lines(file)) {
