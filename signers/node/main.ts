@@ -70,7 +70,7 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
   const routes: Record<string, RpcHandler> = {};
   let health: () => object;
   let serving: SignerService | undefined;
-  const metrics = new SignerMetrics({ auditHead: () => audit.head(), state: () => serving?.metricsState() });
+  const metrics = new SignerMetrics({ auditHead: () => audit.head(), state: () => serving?.metricsState(), peerName: (id) => config.peers.find((p) => p.id === id)?.name });
   const serve = async () => {
     const service = await SignerService.start({ config, store, identity, log, audit });
     for (const k of Object.keys(routes)) delete routes[k];
