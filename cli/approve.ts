@@ -47,6 +47,7 @@ import { RSA_PKCS1_RAW } from '../contract/keys/specs.js';
 import { parseEnvFile } from './env-file.js';
 import { layout } from './layout.js';
 import { readJsonFile } from '../contract/io/json-file.js';
+import { LiveProgress } from './progress.js';
 
 export const approvalKeyFile = (dir: string, name: string) => ownFile(dir, `${name}.approval.key`);
 
@@ -232,7 +233,9 @@ export async function submitApproval(dir: string, as: string, proposal: Proposal
   const secret = approvalSecret(dir, as);
   let out: Record<string, unknown>;
   try {
-    out = await call(dir, as, 'MpcHsm.Approve', { ProposalId: proposal.id, Approval: signApproval(proposal, as, secret) });
+    // The approval that completes a proposal runs it before the answer: a key made (an RSA key takes seconds) or reshared.
+    const approving = call(dir, as, 'MpcHsm.Approve', { ProposalId: proposal.id, Approval: signApproval(proposal, as, secret) });
+    out = quiet ? await approving : await new LiveProgress().during(`mpchsm: proposal ${proposal.id} (${proposal.operation}): approving, and running it if this approval completes it`, approving);
   } finally {
     secret.fill(0);
   }

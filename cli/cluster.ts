@@ -21,7 +21,8 @@ type Settings = z.infer<typeof settingsSchema>;
 
 export const clusterJsonSchema = z.object({
   gateway: z.object({ pid: z.number().int(), url: z.string() }),
-  signers: z.array(z.object({ name: z.string(), pid: z.number().int(), url: z.string() })),
+  /** `metrics`: where the signer answers GET /metrics, when `up --metrics` started it. */
+  signers: z.array(z.object({ name: z.string(), pid: z.number().int(), url: z.string(), metrics: z.string().optional() })),
   threshold: z.number().int(),
   signers_total: z.number().int(),
 });
@@ -40,6 +41,8 @@ export interface UpOptions {
   threshold?: number | undefined;
   port?: number | undefined;
   detach: boolean;
+  /** Each signer answers GET /metrics on loopback (signerMetricsUrl). */
+  metrics?: boolean;
 }
 
 /**
@@ -66,6 +69,7 @@ export async function up(opts: UpOptions): Promise<void> {
         secret: secret(name),
         detach: opts.detach,
         logFile: L.log(name),
+        ...(opts.metrics ? { metricsListen: new URL(signerMetricsUrl(settings, i + 1)).host } : {}),
         // A signer admitted after the genesis starts on the configuration its admission gave it.
         ...(founding.has(name) ? { genesis: L.genesis } : { at: { name, url: signerUrl(settings, i + 1) } }),
       }),
@@ -86,12 +90,13 @@ export async function up(opts: UpOptions): Promise<void> {
 
   const cluster: ClusterJson = {
     gateway: { pid: started.at(-1)!.child.pid!, url: gatewayUrl(settings) },
-    signers: names.map((name, i) => ({ name, pid: started[i]!.child.pid!, url: signerUrl(settings, i + 1) })),
+    signers: names.map((name, i) => ({ name, pid: started[i]!.child.pid!, url: signerUrl(settings, i + 1), ...(opts.metrics ? { metrics: signerMetricsUrl(settings, i + 1) } : {}) })),
     threshold: settings.threshold,
     signers_total: settings.signers,
   };
   await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(cluster, null, 2) + '\n'), 0o644);
   progress(`ready: gateway ${cluster.gateway.url}, ${settings.signers} signers, threshold ${settings.threshold}; principals in ${L.principals}`);
+  if (opts.metrics) progress(`metrics: gateway ${cluster.gateway.url}/metrics; ${cluster.signers.map((s) => `${s.name} ${s.metrics}`).join(', ')}`);
 
   if (opts.detach) {
     for (const s of started) s.child.unref();
@@ -142,7 +147,7 @@ export async function status(dir: string, json: boolean): Promise<number> {
   if (json) console.log(JSON.stringify({ running: true, threshold: cluster.threshold, signers_total: cluster.signers_total, processes: rows }));
   else {
     console.log(`cluster ${L.root}: threshold ${cluster.threshold} of ${cluster.signers_total}`);
-    for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}`);
+    for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}${'metrics' in r && r.metrics ? `, metrics ${r.metrics}` : ''}`);
   }
   return rows.every((r) => r.state === 'healthy' || r.state === 'retired' || r.state.startsWith('awaiting')) ? 0 : 1;
 }
@@ -155,6 +160,8 @@ function readCluster(L: Layout): ClusterJson | undefined {
 const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
 /** Signer `id` (1, 2, …) listens on the gateway's port + id. */
 const signerUrl = (s: Settings, id: number) => `https://127.0.0.1:${s.port + id}`;
+/** With `--metrics`, signer `id` answers GET /metrics in plain HTTP on loopback, the gateway's port + 200 + id. */
+const signerMetricsUrl = (s: Settings, id: number) => `http://127.0.0.1:${s.port + 200 + id}/metrics`;
 
 function reuseSettings(L: Layout, opts: UpOptions): Settings {
   const s = readJsonFile(L.settingsJson, settingsSchema);
@@ -173,7 +180,7 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
   const settings: Settings = { signers: opts.signers ?? 3, threshold: opts.threshold ?? 2, port: opts.port ?? 4600 };
   if (settings.signers < 1 || settings.signers > 32) throw new Error('--signers must be 1..32');
   if (settings.threshold < 1 || settings.threshold > settings.signers) throw new Error(`--threshold must be 1..${settings.signers}`);
-  if (settings.port < 1024 || settings.port + settings.signers > 65535) throw new Error('--port must leave room for the signers above it (1024..65535)');
+  if (settings.port < 1024 || settings.port + 232 > 65535) throw new Error('--port must leave room for the signers and their metrics above it (1024..65303)');
   progress(`initialising ${L.root}: ${settings.signers} signers, threshold ${settings.threshold}`);
   for (const d of [L.root, L.principals, L.logs, L.operators]) mkdirSync(d, { recursive: true, mode: 0o700 });
 

@@ -5,11 +5,12 @@
 // `mpchsm approve` completes.
 import { z } from 'zod';
 import { call } from './approve.js';
+import { LiveProgress } from './progress.js';
 
 const answerSchema = z.object({ KeyId: z.string(), Holders: z.array(z.number().int()) });
 
 export async function keyRefresh(dir: string, key: string, as: string, json: boolean): Promise<void> {
-  const r = answerSchema.parse(await call(dir, as, 'MpcHsm.RefreshKeyShares', { KeyId: key }));
+  const r = answerSchema.parse(await new LiveProgress().during(`mpchsm: refreshing the shares of ${key} at the active signers`, call(dir, as, 'MpcHsm.RefreshKeyShares', { KeyId: key })));
   if (json) return console.log(JSON.stringify(r));
   console.log(`key ${r.KeyId}: shares refreshed at signers ${r.Holders.join(', ')}; the public key is unchanged`);
 }

@@ -14,7 +14,7 @@ import { partyCommand, genesisCommand, adminCommand } from './party-commands.js'
 import { backupVerifyCommand, custodianCommand, signerBackupCommand, signerRestoreCommand } from './backup/command.js';
 
 const USAGE = `usage:
-  mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach]
+  mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach] [--metrics]
   mpchsm down   [--dir DIR]
   mpchsm status [--dir DIR] [--json]
   mpchsm audit verify [--dir DIR] | --genesis GENESIS.json --as NAME --dir A
@@ -60,6 +60,7 @@ export async function main(argv: string[]): Promise<void> {
         threshold: { type: 'string' },
         port: { type: 'string' },
         detach: { type: 'boolean', default: false },
+        metrics: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         key: { type: 'string' },
         strict: { type: 'boolean', default: false },
@@ -108,6 +109,7 @@ export async function main(argv: string[]): Promise<void> {
           threshold: intOption('--threshold', values.threshold),
           port: intOption('--port', values.port),
           detach: values.detach,
+          metrics: values.metrics,
         });
         break;
       case 'down':

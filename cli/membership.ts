@@ -36,6 +36,7 @@ import { layout, pinnedSigners } from './layout.js';
 import { startNewSigner } from './cluster.js';
 import { enrol, proposeChecked, refuseExisting } from './enrolment.js';
 import { readJsonFile } from '../contract/io/json-file.js';
+import { LiveProgress } from './progress.js';
 
 // ---- pinned identities and credential files -------------------------------------------------
 
@@ -84,7 +85,7 @@ export async function principalRemove(dir: string, name: string, as: string, jso
  * keys it lacks. No new approval: the addition was approved.
  */
 export async function signerAdmit(dir: string, name: string, as: string, json: boolean): Promise<void> {
-  const r = admissionSchema.parse(await call(dir, as, 'MpcHsm.AdmitSigner', { Name: name }));
+  const r = admissionSchema.parse(await new LiveProgress().during(`mpchsm: admitting ${name} and resharing to it the keys it lacks`, call(dir, as, 'MpcHsm.AdmitSigner', { Name: name })));
   if (json) return console.log(JSON.stringify(r));
   console.log(`signer ${r.Signer.Name}: ${r.Signer.Admitted ? 'admitted' : `not admitted: ${r.Signer.Reason ?? 'unknown reason'}`}`);
   for (const k of r.Reshared) console.log(`  key ${k.KeyId}: reshared to signers ${k.Holders.join(', ')}`);

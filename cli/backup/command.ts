@@ -5,6 +5,7 @@
 // naming a cluster, every share is current); otherwise 1, the verdict naming why. Verified
 // against a cluster (--dir DIR), the backup is recorded in DIR/custody.jsonl (custody-log.ts).
 import { readSecretFromStdin } from '../../contract/io/stdin.js';
+import { LiveProgress } from '../progress.js';
 import { custodianInit } from './custodian.js';
 import { appendRecord, custodyLog } from './custody-log.js';
 import { examineBackup } from './examine.js';
@@ -64,7 +65,9 @@ export async function backupVerifyCommand(positionals: string[], v: Values, dirG
   // From another host the keys' current packages come in the signers' signed reports, through the gateway.
   if ((v.genesis === undefined) !== (v.as === undefined)) throw new Error('backup verify from another host takes both --genesis and --as (with --dir, the principal\'s directory)');
   const remote = v.genesis !== undefined && v.as !== undefined ? { genesis: v.genesis, as: v.as, dir: v.dir! } : undefined;
-  const o = await examineBackup(file, v['custodian-dir'], remote ? { remote } : dirGiven ? { dir: v.dir! } : undefined, () => passphrase("the custodian's"));
+  // The line starts once the passphrase is read: it never draws over the prompt.
+  const progress = new LiveProgress();
+  const o = await examineBackup(file, v['custodian-dir'], remote ? { remote } : dirGiven ? { dir: v.dir! } : undefined, () => passphrase("the custodian's"), (what) => progress.show(`mpchsm: backup verify: ${what}`)).finally(() => progress.clear());
   for (const r of o.records?.values() ?? []) r.fill(0);
   const h = o.header;
   // Recorded in the cluster's own directory, for `doctor` there; from another host there is none.

@@ -29,8 +29,11 @@ export interface Examined {
 /** The running cluster a backup is compared with: `mpchsm up`'s directory, or from another host its genesis and a principal's directory. */
 export type ClusterTarget = { dir: string } | { remote: { genesis: string; as: string; dir: string } };
 
-/** Examines FILE with the custodian in K (its passphrase asked only once the file is found to be for it). */
-export async function examineBackup(file: string, K: string, cluster: ClusterTarget | undefined, custodianSecret: () => Promise<Uint8Array>): Promise<Examined> {
+/**
+ * Examines FILE with the custodian in K (its passphrase asked only once the file is found to be
+ * for it). `stage` is told each step after the passphrase (for a command's progress line).
+ */
+export async function examineBackup(file: string, K: string, cluster: ClusterTarget | undefined, custodianSecret: () => Promise<Uint8Array>, stage: (what: string) => void = () => undefined): Promise<Examined> {
   let parsed;
   let mine: CustodianFile;
   const bytes = new Uint8Array(await readFile(file));
@@ -50,6 +53,7 @@ export async function examineBackup(file: string, K: string, cluster: ClusterTar
     if (id !== header.clusterId) return { verdict: 'other-cluster', header, problem: `the backup is of cluster ${header.clusterId}, not of ${where} (${id})` };
   }
   const secret = await custodianSecret();
+  stage('opening the backup with the custodian key');
   let records: Map<string, Uint8Array>;
   try {
     const { privateKey } = await openCustodian(K, secret);
@@ -60,6 +64,7 @@ export async function examineBackup(file: string, K: string, cluster: ClusterTar
   } finally {
     secret.fill(0);
   }
+  stage(`verifying its shares${cluster === undefined ? '' : ' and comparing them with the running cluster'}`);
   const shares = verifyShares(header, records);
   const compared = cluster === undefined ? undefined : 'dir' in cluster ? await compareWithCluster(cluster.dir, header, shares) : await compareRemotely(cluster.remote, header, shares);
   // Naming a cluster, a backup is current only if its epoch is known to be: a gateway hiding the reports fails closed.

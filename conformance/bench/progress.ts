@@ -1,35 +1,17 @@
-// The benchmark's progress on stderr (its report goes to stdout).
+// The benchmark's progress on stderr (its report goes to stdout): a line per step, and on a
+// terminal the live line of cli/progress.ts while a point runs.
+import { LiveProgress } from '../../cli/progress.js';
 
-/** Progress on stderr: one line per step; on a terminal, a live countdown while a point runs. */
 export class Progress {
-  private readonly tty = process.stderr.isTTY === true;
-  private live = false;
+  private readonly live = new LiveProgress();
 
   step(msg: string): void {
-    this.clear();
+    this.live.clear();
     process.stderr.write(`bench: ${msg}\n`);
   }
 
-  async during<T>(label: string, ms: number, work: Promise<T>): Promise<T> {
-    if (!this.tty) return work;
-    const t0 = Date.now();
-    const draw = () => {
-      this.live = true;
-      const elapsed = ((Date.now() - t0) / 1000).toFixed(1);
-      process.stderr.write(`\r\x1b[2Kbench: ${label} ${elapsed}${ms ? ` / ${(ms / 1000).toFixed(1)}` : ''} s`);
-    };
-    draw();
-    const timer = setInterval(draw, 250);
-    try {
-      return await work;
-    } finally {
-      clearInterval(timer);
-      this.clear();
-    }
-  }
-
-  private clear(): void {
-    if (this.live) process.stderr.write('\r\x1b[2K');
-    this.live = false;
+  /** `ms`: how long the work is planned to run, where known (0: not known). */
+  during<T>(label: string, ms: number, work: Promise<T>): Promise<T> {
+    return this.live.during(`bench: ${label}`, work, ms);
   }
 }

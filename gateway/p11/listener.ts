@@ -90,6 +90,7 @@ const described = (log: RequestLog, socket: net.Socket) =>
     keyId: log.keyId ?? log.trace?.keyId,
     algorithm: log.algorithm,
     digest: log.digest,
+    detail: { requestId: log.requestId },
   }) satisfies IntentFields;
 
 /**
@@ -103,7 +104,7 @@ async function record(request: AuditedRequest, tally: UnauthenticatedTally, log:
   if (log.principal === undefined) return tally.count(classify(log), socket.remoteAddress);
   const entry: AuditEventInput = {
     ...described(log, socket),
-    request: log.trace.session ?? randomUUID(),
+    request: log.trace.session ?? log.requestId,
     signers: log.trace.signers.length > 0 ? log.trace.signers : undefined,
     session: log.trace.session,
     // Device and internal errors failed; everything else was a refusal.
@@ -137,7 +138,7 @@ function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: Fram
       conn.begin();
       queue = queue.then(async () => {
         const started = Date.now();
-        const log: RequestLog = { op: 'unknown', rv: 0, trace: { signers: [] }, output: 'none' };
+        const log: RequestLog = { requestId: randomUUID(), op: 'unknown', rv: 0, trace: { signers: [] }, output: 'none' };
         const request = new AuditedRequest(deps.audit, () => described(log, socket));
         let answer = await request.run(() => handleRequest(deps, body, log));
         conn.authenticated = log.authenticated === true || (conn.authenticated && log.principal === undefined && log.rv === CKR.OK);
@@ -147,8 +148,9 @@ function serve(deps: P11Deps, conn: Connection, socket: net.Socket, reader: Fram
           deps.log.error({ err: (e as Error).message }, 'audit append failed; answer withheld');
           answer = [CKR.DEVICE_ERROR, Buffer.from('the request could not be recorded; nothing was released')];
         }
-        const { trace: _trace, ...line } = log;
-        deps.log[log.principal === undefined ? 'debug' : 'info']({ ...line, ms: Date.now() - started }, 'pkcs11');
+        // As a KMS request's line (kms/mw/request-id.ts): `session` is the audit entries' `request`.
+        const { trace, ...line } = log;
+        deps.log[log.principal === undefined ? 'debug' : 'info']({ ...line, ...(trace.session ? { session: trace.session } : {}), ms: Date.now() - started }, 'pkcs11');
         metrics.pkcs11Request(log.op, Array.isArray(answer) ? Number(answer[0]) : CKR.GENERAL_ERROR, (Date.now() - started) / 1000);
         // An answer not yet taken by the peer holds reading too: a client that sends requests and
         // reads no answers (public searches need no login) leaves the gateway one answer at most.

@@ -21,6 +21,8 @@ export interface P11Deps extends GatewayDeps {
 
 /** What the request log and the audit entry record about one request (never its data). */
 export interface RequestLog {
+  /** The request's id: its log line's and its audit entries' (`detail.requestId`). */
+  requestId: string;
   op: string;
   /** Whose request it was: a logged-in principal, or the owner of a genuine credential that ended. */
   principal?: string;

@@ -53,7 +53,8 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
   await writeFileAtomic(P.config, json(config), 0o600);
 }
 
-async function run(dir: string, genesis: string | undefined): Promise<void> {
+/** `metricsListen`: where this run answers GET /metrics, over the configuration's (a loopback HOST:PORT, as there). */
+async function run(dir: string, genesis: string | undefined, metricsListen: string | undefined): Promise<void> {
   const P = signerPaths(dir);
   const secret = await readSecretFromStdin('the operator secret');
   // Opening verifies every sealed record; a store that fails is refused and we do not start.
@@ -63,12 +64,13 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   if (genesis) await adoptGenesis(dir, store, identity, genesis);
   if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured (start it with --genesis)`);
   const config = loadSignerConfig(dir);
+  if (metricsListen !== undefined) config.metricsListen = signerConfigSchema.shape.metricsListen.unwrap().parse(metricsListen);
   const log = pino({ base: { signer: config.name } });
   const audit = await AuditLog.open(auditLogPath(dir), identity);
   const routes: Record<string, RpcHandler> = {};
   let health: () => object;
   let serving: SignerService | undefined;
-  const metrics = new SignerMetrics({ auditHead: () => audit.head(), state: () => serving?.metricsState() });
+  const metrics = new SignerMetrics({ auditHead: () => audit.head(), state: () => serving?.metricsState(), peerName: (id) => config.peers.find((p) => p.id === id)?.name });
   const serve = async () => {
     const service = await SignerService.start({ config, store, identity, log, audit });
     for (const k of Object.keys(routes)) delete routes[k];
@@ -144,12 +146,12 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   const { values: v } = parseArgs({
     args: rest,
-    options: { dir: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' }, peers: { type: 'string' }, genesis: { type: 'string' } },
+    options: { dir: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' }, peers: { type: 'string' }, genesis: { type: 'string' }, 'metrics-listen': { type: 'string' } },
   });
   if (!v.dir) throw new Error('--dir is required');
   if (command === 'init') return init(v.dir, v.name ?? '', v.id === undefined ? undefined : Number(v.id));
   if (command === 'configure') return configure(v.dir, v);
-  if (command === 'run') return run(v.dir, v.genesis);
+  if (command === 'run') return run(v.dir, v.genesis, v['metrics-listen']);
   throw new Error(`unknown command '${command}' (init | configure | run)`);
 }
 

@@ -1,5 +1,5 @@
 // A signer's Prometheus metrics: the gateway's calls by route and outcome and their latency, the
-// audit chain's length, the store's epoch (governance version and ledger seq, as the posture
+// protocol sessions it gave up by the peer it blamed, the audit chain's length, the store's epoch (governance version and ledger seq, as the posture
 // report gives them), the keys held and the RPC listener's open connections. The RPC listener
 // answers only the pinned gateway and a public /health, so the metrics have a listener of their
 // own, opened only where the configuration's `metricsListen` says — a loopback address, plain
@@ -20,6 +20,8 @@ export interface SignerMetricSources {
   auditHead(): { seq: number };
   /** Its epoch and keys once it holds policy state; undefined while it awaits admission. */
   state(): { epoch: { governanceVersion: number; ledgerSeq: number }; keys: number } | undefined;
+  /** A peer's name by its party id, where this signer's configuration names it. */
+  peerName(id: number): string | undefined;
 }
 
 /** A scrape that has not sent its request in this long is dropped; the listener holds this many connections at most. */
@@ -30,13 +32,15 @@ export class SignerMetrics {
   readonly registry = new Registry();
   private readonly calls: Counter<'route' | 'outcome'>;
   private readonly duration: Histogram<'route'>;
+  private readonly aborts: Counter<'peer'>;
   private rpc: net.Server | undefined;
 
-  constructor(sources: SignerMetricSources) {
+  constructor(private readonly sources: SignerMetricSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.calls = new Counter({ name: 'mpchsm_signer_calls_total', help: "The gateway's authenticated calls, by route and outcome (ok, or the refusal code)", labelNames: ['route', 'outcome'], registers });
     this.duration = new Histogram({ name: 'mpchsm_signer_call_duration_seconds', help: "Time to answer the gateway's calls, by route", labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
+    this.aborts = new Counter({ name: 'mpchsm_signer_protocol_aborts_total', help: 'Protocol sessions this signer gave up (refused as protocol-abort), by the peer whose message it blamed (none: no peer named)', labelNames: ['peer'], registers });
     new Gauge({ name: 'mpchsm_signer_audit_chain_length', help: "Entries in this signer's audit log", registers, collect() { this.set(sources.auditHead().seq + 1); } });
     new Gauge({ name: 'mpchsm_signer_governance_version', help: 'The governance version in force here (0 while awaiting admission)', registers, collect() { this.set(sources.state()?.epoch.governanceVersion ?? 0); } });
     new Gauge({ name: 'mpchsm_signer_ledger_seq', help: 'The last governance change applied here (0 while awaiting admission)', registers, collect() { this.set(sources.state()?.epoch.ledgerSeq ?? 0); } });
@@ -51,6 +55,12 @@ export class SignerMetrics {
         this.set(server ? await openConnections(server) : 0);
       },
     });
+  }
+
+  /** The `peer` label of a protocol-abort refusal's message: the peer's name, else its party id (1..255), else `none`. */
+  private culprit(message: string): string {
+    const sender = culpritOf(message);
+    return sender === undefined ? 'none' : (this.sources.peerName(sender) ?? `party-${sender}`);
   }
 
   /** Counts the RPC listener's open connections from now on. */
@@ -73,6 +83,7 @@ export class SignerMetrics {
           } catch (e) {
             // As rpc.ts answers it: the refusal's code, a request that fails its schema, else internal.
             outcome = e instanceof RpcError ? e.code : e instanceof z.ZodError ? 'malformed' : 'internal';
+            if (e instanceof RpcError && e.code === 'protocol-abort') this.aborts.inc({ peer: this.culprit(e.message) });
             throw e;
           } finally {
             timer();
@@ -81,6 +92,16 @@ export class SignerMetrics {
         },
       ]),
     );
+  }
+}
+
+/** The party a protocol-abort refusal blames: its message is JSON naming the `sender` (sessions.ts, ecdsa.ts). */
+function culpritOf(message: string): number | undefined {
+  try {
+    const sender = (JSON.parse(message) as { sender?: unknown }).sender;
+    return Number.isInteger(sender) && (sender as number) >= 1 && (sender as number) <= 255 ? (sender as number) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -159,6 +159,9 @@ export class SignerService {
       const request = signerAuditRequest(body);
       const heads = meta.callerHead ? [{ party: this.config.gateway.name, ...meta.callerHead }] : undefined;
       const base = { request, op, caller: this.config.gateway.name, heads, startedAt };
+      // One line a call, under the audit entry's `request` (the gateway's log line names it `session`).
+      const logged = (outcome: string, keyId: string | undefined, output = 'none') =>
+        this.log.info({ request, op, ...(keyId ? { keyId } : {}), outcome, output, ms: Date.now() - startedAt }, 'call');
       let result: Awaited<ReturnType<Handler>>;
       try {
         result = await handler(body, meta);
@@ -167,13 +170,18 @@ export class SignerService {
         if (!refused) this.storeCheck.failed();
         const reason = e instanceof z.ZodError ? 'malformed request' : (e as Error).message.slice(0, 1000);
         await this.audit.append({ ...base, keyId: str(b.keyId), outcome: refused ? 'refused' : 'failed', reason, output: 'none' });
+        logged(refused ? 'refused' : 'failed', str(b.keyId));
         throw e;
       }
       const { released, recorded, ...answer } = result;
       if (recorded) await this.audit.append({ ...base, ...recorded, outcome: 'ok', output: 'none' });
-      if (!released) return answer;
+      if (!released) {
+        logged('ok', recorded?.keyId ?? str(b.keyId));
+        return answer;
+      }
       const { keyId, ...rest } = released;
       const head = await this.audit.append({ ...base, keyId, session: str(b.session), ...rest, outcome: 'ok' });
+      logged('ok', keyId, released.output);
       return { ...answer, audit: head };
     };
   }
