@@ -26,8 +26,10 @@ import { startHolderRepair } from './holder-repair.js';
 import { startKeyRotation } from './key-rotation.js';
 import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
+import { disableCoreDumps } from '../contract/io/core-dumps.js';
 
 async function run(dir: string, genesis: string | undefined): Promise<void> {
+  disableCoreDumps();
   const P = gatewayPaths(dir);
   const secret = await readSecretFromStdin('the gateway operator secret');
   const store = await ShareStore.open(P.store, secret);

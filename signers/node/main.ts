@@ -25,6 +25,7 @@ import { SignerMetrics, startMetricsListener } from './metrics.js';
 import { SignerService } from './service.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
+import { disableCoreDumps } from '../../contract/io/core-dumps.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
 
@@ -55,6 +56,7 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
 
 /** `metricsListen`: where this run answers GET /metrics, over the configuration's (a loopback HOST:PORT, as there). */
 async function run(dir: string, genesis: string | undefined, metricsListen: string | undefined): Promise<void> {
+  disableCoreDumps();
   const P = signerPaths(dir);
   const secret = await readSecretFromStdin('the operator secret');
   // Opening verifies every sealed record; a store that fails is refused and we do not start.

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShareStore } from '../../contract/io/sealed-store.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { createKey } from '../policy-cluster/helpers.js';
+import { coreLimits } from '../../contract/io/core-dumps.js';
 
 let tc: TestCluster;
 let kms: KMSClient;
@@ -69,6 +70,13 @@ describe('local cluster', () => {
     expect(s.processes).toHaveLength(4);
     for (const p of s.processes) expect(p.state).toBe('healthy');
     for (const p of s.processes.filter((x: { name: string }) => x.name !== 'gateway')) expect(p.keys).toBe(2);
+  });
+
+  it('every process runs with core dumps off, soft and hard, whatever limit it was started under', () => {
+    const c = tc.cluster();
+    const pids = [c.gateway.pid, ...c.signers.map((s) => s.pid)];
+    expect(pids).toHaveLength(4);
+    for (const pid of pids) expect(coreLimits(pid)).toEqual({ soft: 0, hard: 0 });
   });
 
   it('signs with Ed25519 (FROST) and RSA (Shoup) keys', async () => {
