@@ -28,7 +28,7 @@ import { Preprocessed } from './preprocessed.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import type { SignerConfig } from './config.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
-import { decodeShareRecord, encodeShareRecord } from './key-records.js';
+import { decodeOnce, decodeShareRecord, encodeShareRecord } from './key-records.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { PRESIGNATURE_TTL_MS } from '../../contract/signer-rpc/ecdsa.js';
@@ -202,7 +202,7 @@ export class EcdsaSessions {
   private async loadKey(keyId: string): Promise<EcdsaKeyShare> {
     const raw = await this.store.get(keyRecordName(keyId));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    return decodeShareRecord(raw, 'ecdsa').share;
+    return decodeOnce(raw, (r) => decodeShareRecord(r, 'ecdsa').share);
   }
 
   private async saveKey(keyId: string, key: EcdsaKeyShare): Promise<void> {

@@ -14,7 +14,7 @@ import type { DkgKeyShare } from '../protocols/dkg.js';
 import { frostCommit, frostPreprocess, frostSign, frostSignPreprocessed, signingPackageSchema, type FrostNonces, type FrostSignerState, type SigningPackage } from '../protocols/frost.js';
 import type { SignerConfig } from './config.js';
 import type { PolicyGuard, UseGrant } from './guard/index.js';
-import { decodeShareRecord } from './key-records.js';
+import { decodeOnce, decodeShareRecord } from './key-records.js';
 import { Preprocessed } from './preprocessed.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { RpcError, type Answer } from './rpc.js';
@@ -72,7 +72,7 @@ export class FrostSigning {
   private async loadKey(keyId: string): Promise<DkgKeyShare> {
     const raw = await this.store.get(keyRecordName(keyId));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    return decodeShareRecord(raw, 'frost').share;
+    return decodeOnce(raw, (r) => decodeShareRecord(r, 'frost').share);
   }
 
   /** The signers of a session: at least t participants of the key, active, this one among them. */

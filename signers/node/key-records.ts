@@ -23,6 +23,19 @@ export function encodeShareRecord(share: DkgKeyShare | EcdsaKeyShare, session?: 
   return Buffer.from(JSON.stringify({ scheme, share: JSON.parse(Buffer.from(bytes).toString('utf8')), ...(session ? { session } : {}) }));
 }
 
+/**
+ * Decodes a record read for this use alone, then wipes its plaintext bytes: the share is left
+ * only in the decoded object (whose strings and bigints JavaScript cannot wipe; see
+ * docs/threat-model.md, "Shares in memory").
+ */
+export function decodeOnce<T>(raw: Uint8Array, decode: (raw: Uint8Array) => T): T {
+  try {
+    return decode(raw);
+  } finally {
+    raw.fill(0);
+  }
+}
+
 /** The scheme a stored key record names (RSA's included). */
 export const recordScheme = (raw: Uint8Array): string => recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8'))).scheme;
 

@@ -6,7 +6,7 @@ import { type PartyId } from '../../contract/bytes.js';
 import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
-import { decodeRsaRecord, encodeRsaRecord } from './key-records.js';
+import { decodeOnce, decodeRsaRecord, encodeRsaRecord } from './key-records.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { SignerConfig } from './config.js';
 import { rsaFingerprint, type CreateRecord, type PolicyGuard } from './guard/index.js';
@@ -78,7 +78,7 @@ export class RsaShares {
     if (cached) return cached;
     const raw = await this.store.get(`key.${keyId}`);
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    const { params, share } = decodeRsaRecord(raw);
+    const { params, share } = decodeOnce(raw, decodeRsaRecord);
     const loaded = { params, share };
     this.loaded.set(keyId, loaded);
     return loaded;
