@@ -59,6 +59,9 @@ export interface SignRequest {
   /** The principal whose Sign was refused for want of approvals. */
   principal: string;
   at: number;
+  /** What the client said it signs (MpcHsm.RequestSignApproval), shown as its word. */
+  fileName?: string;
+  certificateSubject?: string;
 }
 const SIGN_REQUEST_LIFETIME_MS = 3600_000;
 const MAX_SIGN_REQUESTS = 256;

@@ -60,6 +60,8 @@ export interface SignRequestView {
   digest: string;
   principal: string;
   at: number;
+  fileName?: string;
+  certificateSubject?: string;
   approvers: string[];
   required: number;
 }
@@ -72,7 +74,7 @@ export interface ProposalView {
 
 export function homePage(who: string, signs: readonly SignRequestView[], proposals: readonly ProposalView[]): string {
   const signRows = signs.map(
-    (s) => `<tr><td><a href="/sign/${esc(s.id)}">${esc(s.aliases[0] ?? s.keyId)}</a></td><td>${esc(s.algorithm)}</td><td><code>${esc(s.digest.slice(0, 16))}…</code></td><td>${esc(s.principal)}</td><td>${s.approvers.length} of ${s.required}</td><td>${when(s.at)}</td></tr>`,
+    (s) => `<tr><td><a href="/sign/${esc(s.id)}">${esc(s.aliases[0] ?? s.keyId)}</a></td><td>${esc(s.fileName ?? '—')}</td><td>${esc(s.algorithm)}</td><td><code>${esc(s.digest.slice(0, 16))}…</code></td><td>${esc(s.principal)}</td><td>${s.approvers.length} of ${s.required}</td><td>${when(s.at)}</td></tr>`,
   );
   const proposalRows = proposals.map(
     (p) => `<tr><td><a href="/proposal/${esc(p.proposal.id)}">${esc(p.proposal.id)}</a></td><td>${esc(p.proposal.operation)}</td><td>${esc(p.proposal.proposer)}</td><td>${p.approvers.length} of ${p.required}</td><td>${when(p.proposal.expiresAt)}</td></tr>`,
@@ -80,7 +82,7 @@ export function homePage(who: string, signs: readonly SignRequestView[], proposa
   return page(
     'Pending requests',
     `<h3>Signatures waiting for approval</h3>
-${signs.length ? `<table id="signs"><tr><th>Key</th><th>Algorithm</th><th>Digest</th><th>Requested by</th><th>Approvals</th><th>Asked</th></tr>${signRows.join('')}</table>` : '<p id="signs">None.</p>'}
+${signs.length ? `<table id="signs"><tr><th>Key</th><th>File</th><th>Algorithm</th><th>Digest</th><th>Requested by</th><th>Approvals</th><th>Asked</th></tr>${signRows.join('')}</table>` : '<p id="signs">None.</p>'}
 <h3>Proposals</h3>
 ${proposals.length ? `<table id="proposals"><tr><th>Proposal</th><th>Operation</th><th>Proposer</th><th>Approvals</th><th>Open until</th></tr>${proposalRows.join('')}</table>` : '<p id="proposals">None.</p>'}`,
     who,
@@ -96,6 +98,8 @@ export function signRequestPage(who: string, s: SignRequestView): string {
 <tr><th>Algorithm</th><td>${esc(s.algorithm)}</td></tr>
 <tr><th>Digest of what is signed</th><td><code id="digest">${esc(s.digest)}</code></td></tr>
 <tr><th>Requested by</th><td>${esc(s.principal)}</td></tr>
+${s.fileName ? `<tr><th>File (as the client names it)</th><td id="file">${esc(s.fileName)}</td></tr>` : ''}
+${s.certificateSubject ? `<tr><th>Certificate subject (as the client names it)</th><td id="subject">${esc(s.certificateSubject)}</td></tr>` : ''}
 <tr><th>Asked</th><td>${when(s.at)}</td></tr>
 <tr><th>Approvals</th><td>${s.approvers.length} of ${s.required}${s.approvers.length ? ` (${s.approvers.map(esc).join(', ')})` : ''}</td></tr>
 </table>

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { appRequest, approve, auditEntries, createKey, failure, gatewayIdentity, kms, perSignaturePolicy, publicKeyOf, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
+import { appRequest, approve, auditEntries, createKey, failure, gatewayCall, gatewayIdentity, kms, perSignaturePolicy, publicKeyOf, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const shots = path.join(repoRoot, 'test-output', 'console');
@@ -91,6 +91,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     // A signature that needs an approval waits for it, and the console lists it.
     const refused = await failure(sign());
     expect(refused.message).toMatch(/needs approval by 1 distinct administrators; it has 0/);
+    // The client may name what it signs, for the approver to see (its word, beside the digest).
+    const named = await gatewayCall(tc!, 'app', 'MpcHsm.RequestSignApproval', { KeyId: keyId, SigningAlgorithm: 'ED25519_SHA_512', Digest: digestOf(message), FileName: 'release-2.0.0.tar.gz', CertificateSubject: 'CN=Example Release Signing, O=Example' });
+    expect(named).toMatchObject({ status: 200, body: { Required: 1 } });
     // A pending governance change, for its page: before and after.
     writeFileSync(path.join(tc!.dir, 'quorum.json'), JSON.stringify({ quorum: { 'kms:DisableKey': 3 } }));
     const pending = JSON.parse((await tc!.mpchsm('governance', 'propose', '--file', path.join(tc!.dir, 'quorum.json'), '--as', 'admin2', '--dir', tc!.dir, '--json')).stdout) as { Proposal: { id: string } };
@@ -111,6 +114,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     await page.click('#signs a');
     await expect(page.locator('#digest').textContent()).resolves.toBe(digestOf(message));
     await expect(page.locator('#request').textContent()).resolves.toContain('release signing');
+    await expect(page.locator('#file').textContent()).resolves.toBe('release-2.0.0.tar.gz');
+    await expect(page.locator('#subject').textContent()).resolves.toBe('CN=Example Release Signing, O=Example');
     await shot('5-signature-request');
     await page.click('#approve');
     await expect.poll(() => status().textContent()).toBe('Approved: 1 of 1 approvals');
