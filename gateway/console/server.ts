@@ -17,7 +17,7 @@ import { gatewayPolicy } from '../governance.js';
 import { createLimitedServer, type HttpsCredentials } from '../http-limits.js';
 import { KmsError } from '../kms/errors.js';
 import type { SignRequest } from '../proposals.js';
-import { enrolPage, homePage, page, proposalPage, signInPage, signRequestPage, type SignRequestView } from './pages.js';
+import { enrolPage, esc, homePage, page, proposalPage, signInPage, signRequestPage, type SignRequestView } from './pages.js';
 import { CONSOLE_SCRIPT } from './script.js';
 import { ConsoleSessions, SESSION_LIFETIME_MS } from './sessions.js';
 
@@ -99,7 +99,7 @@ export async function startConsole(deps: Pick<GatewayDeps, 'config' | 'cluster' 
       const err = e instanceof KmsError ? e : new KmsError('KMSInternalException', 'internal error');
       if (!(e instanceof KmsError)) deps.log.error({ err: e }, 'console request failed');
       ctx.status = err.type === 'AccessDeniedException' ? 403 : err.status && err.status !== 400 ? err.status : 400;
-      ctx.body = ctx.path.startsWith('/api/') ? { type: err.type, message: err.message } : page('Error', `<p>${err.message.replace(/[&<>"']/g, ' ')}</p>`);
+      ctx.body = ctx.path.startsWith('/api/') ? { type: err.type, message: err.message } : page('Error', `<p>${esc(err.message)}</p>`);
     }
   });
   app.use(async (ctx) => {
