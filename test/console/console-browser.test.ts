@@ -153,6 +153,16 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
       expect(await commit(c, other, [moved])).toMatch(/\(WebAuthn\) does not verify: its challenge is not this statement/);
       expect(await commit(c, message, [raised])).toMatch(/\(WebAuthn\) does not verify: its signature does not verify/);
     }
+    // Refused in the console: the request leaves the list (the client's Sign stays refused).
+    const unwanted = new TextEncoder().encode('unreviewed build');
+    expect((await failure(sign(unwanted))).name).toBe('AccessDeniedException');
+    await page.goto(origin);
+    await page.click(`#signs a`);
+    await expect(page.locator('#digest').textContent()).resolves.toBe(digestOf(unwanted));
+    await page.click('#refuse');
+    await expect.poll(() => status().textContent()).toBe('Refused');
+    await page.goto(origin);
+    await expect(page.locator('#signs').textContent()).resolves.not.toContain(digestOf(unwanted).slice(0, 16));
     // The CLI's approval keys still work beside the security key.
     await tc!.mpchsm('approve-sign', '--key', keyId, '--digest', digestOf(message), '--algorithm', 'ED25519_SHA_512', '--as', 'admin2', '--dir', tc!.dir);
     expect((await sign()).Signature!.length).toBe(64);
