@@ -191,6 +191,17 @@ async function adoptChain(dir: string, chain: unknown[]): Promise<GovernanceDocu
   return r.governance;
 }
 
+/** Security keys a governance update enrols or drops, by administrator and credential id. */
+export function webauthnChanges(current: GovernanceDocument, next: GovernanceDocument): string[] {
+  const ids = (g: GovernanceDocument, name: string) => (g.administrators.find((a) => a.name === name)?.webauthn ?? []).map((c) => `${c.id} (${c.alg === -7 ? 'ES256' : 'EdDSA'}, ${c.origin})`);
+  return next.administrators.flatMap((a) => {
+    const [before, after] = [ids(current, a.name), ids(next, a.name)];
+    const added = after.filter((x) => !before.includes(x));
+    const removed = before.filter((x) => !after.includes(x));
+    return [...(added.length ? [`enrols security keys of ${a.name}: ${added.join(', ')}`] : []), ...(removed.length ? [`drops security keys of ${a.name}: ${removed.join(', ')}`] : [])];
+  });
+}
+
 /** What a proposal does, in words, for the administrator about to approve it. */
 function describeProposal(p: Proposal, current: GovernanceDocument): string {
   switch (p.operation) {
@@ -217,6 +228,7 @@ function describeProposal(p: Proposal, current: GovernanceDocument): string {
         ...(added.length ? [`adds administrators ${added.join(', ')}`] : []),
         ...(removed.length ? [`removes administrators ${removed.join(', ')}`] : []),
         ...(rekeyed.length ? [`new approval keys for ${rekeyed.map((a) => a.name).join(', ')}`] : []),
+        ...webauthnChanges(current, doc),
         ...(quorum.length ? [`quorum: ${quorum.join(', ')}`] : []),
       ].join('; ');
     }

@@ -16,16 +16,18 @@
 // quorum entries replace the current ones (0 removes one); the administrator list, when given, is
 // the new list of current administrators; "new" renews the proposer's own key, which signs the
 // proposed version. A new administrator makes its own key and asks to join (principal-request.ts).
+// {"webauthn": {N: [CREDENTIAL, …]}} sets the security keys N approves with (policy/webauthn.ts;
+// the console's enrol page shows a credential's JSON); only N proposes N's, [] removes them.
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
 import {
   ADMIN_NAME_RE,
-  approvalKeyOf,
   governanceDigest,
   governanceDocumentSchema,
   signGovernance,
   signerRestorationSchema,
+  webauthnCredentialSchema,
 } from '../policy/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
@@ -149,6 +151,7 @@ export async function governanceShow(dir: string, as: string, json: boolean): Pr
 const editSchema = z.strictObject({
   quorum: z.record(z.string(), z.number().int().min(0)).optional(),
   administrators: z.array(z.strictObject({ name: z.string().regex(ADMIN_NAME_RE), approvalKey: z.literal('new').optional() })).min(1).optional(),
+  webauthn: z.record(z.string().regex(ADMIN_NAME_RE), z.array(webauthnCredentialSchema).max(8)).optional(),
 });
 
 /** `mpchsm governance propose --file F --as ADMIN`: proposes the next governance version. */
@@ -161,14 +164,21 @@ export async function governancePropose(dir: string, file: string, as: string, j
   const fresh: { name: string; secret: Uint8Array }[] = [];
   const wanted: { name: string; approvalKey?: 'new' | undefined }[] = edit.administrators ?? current.administrators.map((a) => ({ name: a.name }));
   const administrators = wanted.map((a) => {
-    const key = approvalKeyOf(current, a.name);
-    if (!key) throw new Error(`${a.name} is not an administrator of v${current.version}: a new administrator makes its own key and asks to join (mpchsm principal request --role admin), then an administrator runs mpchsm principal propose`);
-    if (a.approvalKey !== 'new') return { name: a.name, approvalKey: key };
+    const entry = current.administrators.find((x) => x.name === a.name);
+    if (!entry) throw new Error(`${a.name} is not an administrator of v${current.version}: a new administrator makes its own key and asks to join (mpchsm principal request --role admin), then an administrator runs mpchsm principal propose`);
+    const keys = edit.webauthn?.[a.name];
+    if (keys && a.name !== as) throw new Error(`only ${a.name} enrols ${a.name}'s security keys (run this as ${a.name})`);
+    const { webauthn: enrolled, ...kept } = entry;
+    const webauthn = keys ?? enrolled ?? [];
+    const next = { ...kept, ...(webauthn.length ? { webauthn } : {}) };
+    if (a.approvalKey !== 'new') return next;
     if (a.name !== as) throw new Error(`only ${a.name} renews ${a.name}'s approval key (run this as ${a.name})`);
     const secret = ed25519.utils.randomSecretKey();
     fresh.push({ name: a.name, secret });
-    return { name: a.name, approvalKey: toHex(ed25519.getPublicKey(secret)) };
+    return { ...next, approvalKey: toHex(ed25519.getPublicKey(secret)) };
   });
+  const strangers = Object.keys(edit.webauthn ?? {}).filter((n) => !administrators.some((a) => a.name === n));
+  if (strangers.length) throw new Error(`${strangers.join(', ')} would not be an administrator of the next version: no security keys to enrol`);
   const quorum = { ...current.quorum };
   for (const [op, m] of Object.entries(edit.quorum ?? {})) {
     if (m === 0) delete quorum[op];

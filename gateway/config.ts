@@ -59,6 +59,13 @@ export const gatewayConfigSchema = z.object({
    * PEM files, relative to the gateway directory or absolute.
    */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** HOST:PORT of the approval console (gateway/console/), HTTPS with `tls` when given; absent: no console. */
+  consoleListen: z.string().regex(/^[A-Za-z0-9.:-]+:\d{1,5}$/).optional(),
+  /**
+   * The origin approvers' browsers see (WebAuthn credentials are scoped to its host name); by
+   * default http(s)://localhost:PORT for a console on a loopback address, else http(s)://HOST:PORT.
+   */
+  consoleOrigin: z.string().regex(/^https?:\/\/[a-z0-9.-]+(?::\d{1,5})?$/).optional(),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 

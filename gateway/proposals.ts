@@ -50,6 +50,22 @@ type ProposalFile = z.infer<typeof fileSchema>;
 
 const denied = (msg: string) => new KmsError('AccessDeniedException', msg);
 
+/** A signature waiting for per-signature approvals, as the console shows it. */
+export interface SignRequest {
+  id: string;
+  keyId: string;
+  algorithm: string;
+  digest: string;
+  /** The principal whose Sign was refused for want of approvals. */
+  principal: string;
+  at: number;
+  /** What the client said it signs (MpcHsm.RequestSignApproval), shown as its word. */
+  fileName?: string;
+  certificateSubject?: string;
+}
+const SIGN_REQUEST_LIFETIME_MS = 3600_000;
+const MAX_SIGN_REQUESTS = 256;
+
 /** The answer to a request a proposal now holds: why, the proposal, and how to complete it. */
 export function heldByProposal(reason: string, p: Proposal, need: { m: number; n: number }, requestCounts: boolean): KmsError {
   const counted = requestCounts ? ` (${p.proposer}'s request counts as one)` : '';
@@ -109,6 +125,12 @@ export class ProposalStore {
     return this.data.proposals.find((p) => p.proposal.id === id);
   }
 
+  /** Proposals still open for approvals, oldest first. */
+  openProposals(): StoredProposal[] {
+    const now = Date.now();
+    return this.data.proposals.filter((p) => p.status === 'open' && p.proposal.expiresAt > now);
+  }
+
   required(p: Proposal): number {
     return quorumFor(this.governance(), p.operation);
   }
@@ -164,6 +186,35 @@ export class ProposalStore {
   }
 
   // ---- per-signature approvals --------------------------------------------------------------
+
+  /**
+   * Signatures refused for want of approvals, for the approval console to show (memory only:
+   * the client asks again). What a request names is the gateway's word: approvers see it, the
+   * signers check the approvals against the client's own signed request.
+   */
+  private readonly requests = new Map<string, SignRequest>();
+
+  /** Notes a Sign that waits for per-signature approvals; one entry per key, algorithm and digest. */
+  noteSignRequest(r: Omit<SignRequest, 'id' | 'at'>): void {
+    const now = Date.now();
+    for (const [id, x] of this.requests) if (x.at + SIGN_REQUEST_LIFETIME_MS <= now) this.requests.delete(id);
+    const same = [...this.requests.values()].find((x) => x.keyId === r.keyId && x.algorithm === r.algorithm && x.digest === r.digest);
+    if (same) return void this.requests.set(same.id, { ...same, ...r, at: now });
+    if (this.requests.size >= MAX_SIGN_REQUESTS) this.requests.delete(this.requests.keys().next().value!);
+    const id = `s-${randomBytes(8).toString('hex')}`;
+    this.requests.set(id, { ...r, id, at: now });
+  }
+
+  /** The signatures waiting for approvals, newest first. */
+  signRequests(): SignRequest[] {
+    const now = Date.now();
+    return [...this.requests.values()].filter((x) => x.at + SIGN_REQUEST_LIFETIME_MS > now).reverse();
+  }
+
+  /** Drops a waiting signature (refused in the console): its client's next attempt is refused again and shown anew. */
+  dropSignRequest(id: string): boolean {
+    return this.requests.delete(id);
+  }
 
   /** Stores `by`'s approval of one signature, after verifying it; answers how many it now has. */
   addSignApproval(raw: unknown, by: string): Promise<{ approval: SignApproval; count: number }> {

@@ -6,6 +6,7 @@ import type { Cluster } from './cluster.js';
 import { kmsTlsFiles } from './config.js';
 import type { GatewayDeps } from './deps.js';
 import { createLimitedServer, type HttpsCredentials } from './http-limits.js';
+import { startConsole } from './console/server.js';
 import { kmsMiddleware } from './kms/api.js';
 import { GatewayMetrics } from './metrics.js';
 import { startPkcs11Listener } from './p11/listener.js';
@@ -52,8 +53,10 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
   await listen(server, deps.config.host, deps.config.port);
   metrics.watch('kms', server);
   const p11 = await startPkcs11Listener(deps, metrics);
+  const approvalConsole = await startConsole(deps, kmsCredentials(deps));
   return {
     close() {
+      approvalConsole?.close();
       server.close();
       server.closeAllConnections();
       unauthenticated.close();

@@ -12,7 +12,7 @@ import { canonicalJson } from '../contract/canonical.js';
 import { approvalKeyOf, quorumFor, type GovernanceDocument } from './governance.js';
 import { evaluateKeyPolicy, type ConditionContext, type KeyPolicy } from './key-policy.js';
 import { isAction, isKeyAction, requiredRoleText, roleAllows, ROLE_TITLES, type Action, type PolicyRole } from './roles.js';
-import { verifySignApprovals } from './sign-approvals.js';
+import { verifySignApprovals, type CounterUse } from './sign-approvals.js';
 
 export interface RequestContext {
   /** SigningAlgorithm (Sign, Verify) or EncryptionAlgorithm (Encrypt, Decrypt). */
@@ -41,7 +41,7 @@ export interface AuthorizeInput {
    */
   requestApproved?: boolean;
   /** For Sign on a key with approvalsPerSignature: the approvals and the caller's used nonces. */
-  signApprovals?: { approvals: readonly unknown[]; usedNonces: ReadonlySet<string> };
+  signApprovals?: { approvals: readonly unknown[]; usedNonces: ReadonlySet<string>; /** WebAuthn counters recorded, by credential id. */ counters?: Readonly<Record<string, number>> };
 }
 
 export interface ApprovalNeed {
@@ -60,6 +60,8 @@ export type Decision =
       approvedBy: string[];
       /** Per-signature approval nonces to record as used, until expiresAt, once the operation ran. */
       consumeNonces: { nonce: string; expiresAt: number }[];
+      /** WebAuthn signature counters to record with them (sign-approvals.ts), when there are any. */
+      counters?: CounterUse[];
     }
   | {
       allowed: false;
@@ -156,6 +158,7 @@ export function authorize(input: AuthorizeInput): Decision {
 
   // 4. Per-signature approvals.
   let consumeNonces: { nonce: string; expiresAt: number }[] = [];
+  let counters: CounterUse[] = [];
   const k = key?.policy.mpchsm?.approvalsPerSignature ?? 0;
   if (op === 'kms:Sign' && keyId !== undefined && k > 0) {
     const need: ApprovalNeed = { m: k, n, operation: op, kind: 'signature' };
@@ -171,10 +174,12 @@ export function authorize(input: AuthorizeInput): Decision {
       digest: ctx.digest,
       now: input.now,
       usedNonces: s.usedNonces,
+      ...(s.counters ? { counters: s.counters } : {}),
     });
     if (!r.ok) return deny(r.reason, 'mpchsm:Approve', need);
     for (const x of r.approvers) approvedBy.add(x);
     consumeNonces = r.nonces;
+    counters = r.counters ?? [];
   }
-  return { allowed: true, approvedBy: [...approvedBy], consumeNonces };
+  return { allowed: true, approvedBy: [...approvedBy], consumeNonces, ...(counters.length ? { counters } : {}) };
 }

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { fromHex, toHex } from '../contract/bytes.js';
 import { canonicalDigest, DOMAINS } from '../contract/canonical.js';
 import { isAction, type Action } from './roles.js';
+import { webauthnCredentialSchema, type WebAuthnCredential } from './webauthn.js';
 
 export const ADMIN_NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/, '32 bytes, lower-case hex');
@@ -36,7 +37,17 @@ export const governanceDocumentSchema = z
     version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
     /** Hex governanceDigest of the previous version; absent in version 1. */
     previous: hex32.optional(),
-    administrators: z.array(z.strictObject({ name: z.string().regex(ADMIN_NAME_RE), approvalKey: hex32 })).min(1).max(64),
+    administrators: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(ADMIN_NAME_RE),
+          approvalKey: hex32,
+          /** Security keys or passkeys that approve as this administrator too (policy/webauthn.ts). */
+          webauthn: z.array(webauthnCredentialSchema).min(1).max(8).optional(),
+        }),
+      )
+      .min(1)
+      .max(64),
     /** Approvals required per operation (`kms:ScheduleKeyDeletion`: 2); unlisted: none. */
     quorum: z.record(z.string(), z.number().int().min(1)),
   })
@@ -52,6 +63,11 @@ export const governanceDocumentSchema = z
       if (!isStrongEd25519Key(a.approvalKey)) issue(['administrators', i, 'approvalKey'], `administrator ${a.name}: not a valid Ed25519 public key`);
       names.add(a.name);
       keys.add(a.approvalKey);
+      for (const c of a.webauthn ?? []) {
+        // A credential under two names would let one person count twice, as a shared key would.
+        if (keys.has(c.id)) issue(['administrators', i, 'webauthn'], `administrator ${a.name}: credential ${c.id} is enrolled twice`);
+        keys.add(c.id);
+      }
     }
     for (const [op, m] of Object.entries(doc.quorum)) {
       if (!isAction(op)) issue(['quorum', op], `unknown operation ${op}`);
@@ -113,6 +129,10 @@ export const quorumFor = (gov: GovernanceDocument, action: Action): number => {
 
 export const approvalKeyOf = (gov: GovernanceDocument, name: string): string | undefined =>
   gov.administrators.find((a) => a.name === name)?.approvalKey;
+
+/** `name`'s enrolled WebAuthn credential with id `id`, if any. */
+export const webauthnCredentialOf = (gov: GovernanceDocument, name: string, id: string): WebAuthnCredential | undefined =>
+  gov.administrators.find((a) => a.name === name)?.webauthn?.find((c) => c.id === id);
 
 const verifies = (sigHex: string, digest: Uint8Array, keyHex: string) =>
   ed25519Verify(fromHex(sigHex), digest, fromHex(keyHex));

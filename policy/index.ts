@@ -14,3 +14,4 @@ export * from './roles.js';
 export * from './sign-approvals.js';
 export * from './sigv4.js';
 export * from './symmetric-evidence.js';
+export * from './webauthn.js';

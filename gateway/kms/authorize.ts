@@ -89,6 +89,7 @@ export function authorize(principal: Principal, operation: string, key?: KeyReco
   const message = `${d.reason} [missing: ${d.missing}]`;
   if (!d.needsApproval) throw new KmsError('AccessDeniedException', message);
   if (d.needsApproval.kind === 'signature' && key) {
+    if (ctx.algorithm && ctx.digest) policy.proposals.noteSignRequest({ keyId: key.keyId, algorithm: ctx.algorithm, digest: ctx.digest, principal: principal.name });
     const how = `each approving administrator runs: mpchsm approve-sign --key ${key.keyId} --algorithm ${ctx.algorithm ?? 'ALGORITHM'} --digest ${ctx.digest ?? 'DIGEST'} --as <administrator>`;
     throw new ApprovalRequired(d.needsApproval, `${message}; ${how}`);
   }

@@ -31,6 +31,14 @@ const INPUTS = {
   GetProposal: z.strictObject({ ProposalId: proposalIdField }),
   Approve: z.strictObject({ ProposalId: proposalIdField, Approval: z.unknown() }),
   ApproveSign: z.strictObject({ Approval: z.unknown() }),
+  /** What an approver is shown beside the key and digest (gateway/console/): the client's word, checked by no one. */
+  RequestSignApproval: z.strictObject({
+    KeyId: z.string().uuid(),
+    SigningAlgorithm: z.string().max(64),
+    Digest: z.string().regex(/^(?:[0-9a-f]{2}){1,512}$/),
+    FileName: z.string().min(1).max(256).optional(),
+    CertificateSubject: z.string().min(1).max(1024).optional(),
+  }),
   DescribeCluster: z.strictObject({}),
   AddPrincipal: principalEnrolmentSchema,
   RemovePrincipal: principalRemovalSchema,
@@ -153,6 +161,22 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       await store.finish(stored.proposal.id, 'executed', 'ok');
       const done = store.get(stored.proposal.id)!;
       return { result: { ...describeProposal(store, done, required), Result: executed.result ?? {}, ...(executed.changes ? { Signers: executed.changes } : {}) }, executed };
+    }
+    case 'RequestSignApproval': {
+      requireRole(principal, ['kms:Sign']);
+      const input = parseInput(INPUTS.RequestSignApproval, raw, name);
+      const required = c.approvalsPerSignature(input.KeyId);
+      if (required === undefined) throw new KmsError('NotFoundException', `Key '${input.KeyId}' does not exist`);
+      if (required === 0) throw new KmsError('ValidationException', `key ${input.KeyId} needs no approvals per signature`);
+      store.noteSignRequest({
+        keyId: input.KeyId,
+        algorithm: input.SigningAlgorithm,
+        digest: input.Digest,
+        principal: principal.name,
+        ...(input.FileName ? { fileName: input.FileName } : {}),
+        ...(input.CertificateSubject ? { certificateSubject: input.CertificateSubject } : {}),
+      });
+      return { result: { KeyId: input.KeyId, Required: required } };
     }
     case 'ApproveSign': {
       requireRole(principal, ['mpchsm:Approve']);

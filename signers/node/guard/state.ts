@@ -109,6 +109,8 @@ export const ledgerSchema = z.strictObject({
   nonces: z.record(z.string(), z.number()),
   /** Principals' requests applied at once (replay id), until their date leaves the window. */
   requests: z.record(z.string(), z.number()),
+  /** The highest signature counter of each WebAuthn credential whose approval was spent here (policy/webauthn.ts). */
+  webauthn: z.record(z.string(), z.number().int().min(0)).optional(),
 });
 type Ledger = z.infer<typeof ledgerSchema>;
 
@@ -183,6 +185,6 @@ export const evidenceHashOf = (v: unknown): string => digestHex(new TextEncoder(
 export async function saveLedger(s: GuardState): Promise<void> {
   const now = Date.now();
   const live = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, until]) => until > now));
-  s.ledger = { seq: s.ledger.seq, proposals: live(s.ledger.proposals), nonces: live(s.ledger.nonces), requests: live(s.ledger.requests) };
+  s.ledger = { seq: s.ledger.seq, proposals: live(s.ledger.proposals), nonces: live(s.ledger.nonces), requests: live(s.ledger.requests), ...(s.ledger.webauthn ? { webauthn: s.ledger.webauthn } : {}) };
   await s.store.put(LEDGER, json(s.ledger));
 }

@@ -64,6 +64,7 @@ export async function authorizeSymmetric(s: GuardState, req: { keyId: string; ma
     replayId,
     replayUntil: ev.replayUntil,
     nonces: [],
+    counters: [],
     approvedBy: d.approvedBy,
     governanceVersion: s.governance.version,
   };

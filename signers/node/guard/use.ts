@@ -9,7 +9,7 @@ import { fromHex, toHex } from '../../../contract/bytes.js';
 import { ALGORITHM_INFO, HASHES, isClusterSigningAlgorithm, isSigningAlgorithm, RSA_PKCS1_RAW } from '../../../contract/keys/specs.js';
 import { useSchema, type Use } from '../../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../../contract/signer-rpc/released.js';
-import { authorize, keyUseProblem, messageDigestFor, takeToken, verifyEvidence, type BucketState, type SymmetricOperation } from '../../../policy/index.js';
+import { authorize, keyUseProblem, messageDigestFor, takeToken, verifyEvidence, type BucketState, type CounterUse, type SymmetricOperation } from '../../../policy/index.js';
 import type { RsaRequest } from '../../protocols/rsa/request.js';
 import { RpcError } from '../rpc.js';
 import { commitKey, keyInput, keyState, resolveKey } from './keys.js';
@@ -38,6 +38,8 @@ export interface Spend extends AccountSpend {
   /** What the audit names by its SHA-256: the message, the ciphertext, or (symmetric keys) the client's request. */
   payload: Uint8Array;
   nonces: { nonce: string; expiresAt: number }[];
+  /** WebAuthn signature counters the approvals carried, recorded with their nonces. */
+  counters: CounterUse[];
 }
 
 /** A Sign/Decrypt this signer has authorised, until its output is released. */
@@ -101,7 +103,7 @@ export async function authorizeUse(s: GuardState, keyId: string, raw: unknown): 
     context: { algorithm: u.algorithm, ...(u.messageType ? { messageType: u.messageType } : {}), ...(digest ? { digest } : {}) },
     governance: s.governance,
     now,
-    signApprovals: { approvals: u.signApprovals ?? [], usedNonces },
+    signApprovals: { approvals: u.signApprovals ?? [], usedNonces, counters: s.ledger.webauthn ?? {} },
   });
   if (!d.allowed) throw denied(d.reason);
   if (!prior) rateLimit(s, key, now, false);
@@ -116,6 +118,7 @@ export async function authorizeUse(s: GuardState, keyId: string, raw: unknown): 
     replayId: ev.replayId,
     replayUntil: ev.replayUntil,
     nonces: d.consumeNonces,
+    counters: d.counters ?? [],
     approvedBy: d.approvedBy,
     governanceVersion: s.governance.version,
   };
@@ -133,11 +136,15 @@ export async function release(s: GuardState, g: Spend | AccountSpend, fingerprin
   if (!prior) {
     const nonces = use?.nonces ?? [];
     for (const n of nonces) if (s.ledger.nonces[n.nonce] !== undefined) throw denied(`a signature approval (nonce ${n.nonce}) was already used`);
+    // Checked again here: another use may have spent a later assertion of the credential meanwhile.
+    const counters = use?.counters ?? [];
+    for (const c of counters) if (c.counter !== 0 && c.counter <= (s.ledger.webauthn?.[c.credentialId] ?? 0)) throw denied(`the WebAuthn signature counter ${c.counter} of credential ${c.credentialId} was already passed`);
     const bucket = use && rateLimit(s, keyState(s, use.keyId), now, true);
     for (const n of nonces) s.ledger.nonces[n.nonce] = n.expiresAt;
+    if (counters.length) s.ledger.webauthn = { ...s.ledger.webauthn, ...Object.fromEntries(counters.map((c) => [c.credentialId, c.counter])) };
     await Promise.all([
       s.replays.record(g.replayId, { fingerprint, until: g.replayUntil, nonces: nonces.map((n) => n.nonce) }, use && bucket && { keyId: use.keyId, state: bucket }),
-      nonces.length ? saveLedger(s) : undefined,
+      nonces.length || counters.length ? saveLedger(s) : undefined,
     ]);
   }
   if (use) {

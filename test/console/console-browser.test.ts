@@ -1,0 +1,170 @@
+// The approval console in a real browser: headless Chromium (Debian's, driven by playwright-core)
+// with a CDP virtual authenticator. An administrator makes a credential on the console's enrol
+// page and the governance quorum enrols it (`mpchsm governance propose`, `mpchsm approve`); an
+// application's Sign with a key that needs one approval per signature is refused and waits in
+// the console; the administrator signs in with the security key, approves it in the page, and
+// the Sign succeeds. Then the test plays a compromised gateway against the signers: the approval
+// replayed, and altered, is refused by every signer. Screenshots go to test-output/console/.
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { SignCommand } from '@aws-sdk/client-kms';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import type { SignerClient } from '../../gateway/signer-client.js';
+import { repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { appRequest, approve, auditEntries, createKey, failure, gatewayCall, gatewayIdentity, kms, perSignaturePolicy, publicKeyOf, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const shots = path.join(repoRoot, 'test-output', 'console');
+
+let tc: TestCluster | undefined;
+let signers: SignerClient[] = [];
+let browser: Browser | undefined;
+let page: Page;
+let origin: string;
+let keyId: string;
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const status = () => page.locator('#status');
+const message = new TextEncoder().encode('release-2.0.0.tar.gz contents');
+const sign = (m = message) => kms(tc!, 'app').send(new SignCommand({ KeyId: keyId, Message: m, SigningAlgorithm: 'ED25519_SHA_512' }));
+const digestOf = (m: Uint8Array) => createHash('sha512').update(m).digest('hex');
+
+describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key (needs ${CHROMIUM}: apt-get install chromium)`, () => {
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    tc = await startCluster();
+    // The console is configured like any gateway setting: stop, add consoleListen, start again.
+    const port = await freePort();
+    await tc.down();
+    const file = path.join(tc.dir, 'gateway', 'config.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), consoleListen: `127.0.0.1:${port}` }, null, 2));
+    await tc.up();
+    origin = `http://localhost:${port}`;
+    signers = signerClients(tc, await gatewayIdentity(tc));
+    keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', Description: 'release signing', Policy: perSignaturePolicy('111122223333', 1) });
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const context = await browser.newContext();
+    page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true } });
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    for (const c of signers) c.close();
+    await tc?.destroy();
+  }, 60_000);
+
+  it('enrols a security key through governance, then approves a signature with it in the page', async () => {
+    await page.goto(`${origin}/enrol`);
+    await page.fill('#name', 'admin1');
+    await page.click('#enrol');
+    await expect.poll(() => page.locator('#credential').textContent()).toContain('"webauthn"');
+    await shot('1-enrol');
+    const edit = path.join(tc!.dir, 'admin1-webauthn.json');
+    writeFileSync(edit, (await page.locator('#credential').textContent())!);
+    const credentialId = JSON.parse(readFileSync(edit, 'utf8')).webauthn.admin1[0].id as string;
+
+    // Not enrolled yet: the key cannot sign in.
+    await page.goto(origin);
+    await page.click('#signin');
+    await expect.poll(() => status().textContent()).toMatch(/sign-in refused: credential .* is not enrolled/);
+
+    const proposed = JSON.parse((await tc!.mpchsm('governance', 'propose', '--file', edit, '--as', 'admin1', '--dir', tc!.dir, '--json')).stdout) as { Proposal: { id: string }; Status: string };
+    expect(proposed.Status).toBe('Pending');
+    expect((await approve(tc!, proposed.Proposal.id, 'admin2')).Status).toBe('Executed');
+
+    // A signature that needs an approval waits for it, and the console lists it.
+    const refused = await failure(sign());
+    expect(refused.message).toMatch(/needs approval by 1 distinct administrators; it has 0/);
+    // The client may name what it signs, for the approver to see (its word, beside the digest).
+    const named = await gatewayCall(tc!, 'app', 'MpcHsm.RequestSignApproval', { KeyId: keyId, SigningAlgorithm: 'ED25519_SHA_512', Digest: digestOf(message), FileName: 'release-2.0.0.tar.gz', CertificateSubject: 'CN=Example Release Signing, O=Example' });
+    expect(named).toMatchObject({ status: 200, body: { Required: 1 } });
+    // A pending governance change, for its page: before and after.
+    writeFileSync(path.join(tc!.dir, 'quorum.json'), JSON.stringify({ quorum: { 'kms:DisableKey': 3 } }));
+    const pending = JSON.parse((await tc!.mpchsm('governance', 'propose', '--file', path.join(tc!.dir, 'quorum.json'), '--as', 'admin2', '--dir', tc!.dir, '--json')).stdout) as { Proposal: { id: string } };
+
+    await page.goto(origin);
+    await shot('2-sign-in');
+    await page.click('#signin');
+    await expect.poll(() => page.locator('#who').textContent().catch(() => null)).toBe('admin1');
+    await expect(page.locator('#signs').textContent()).resolves.toContain('app');
+    await expect(page.locator('#proposals').textContent()).resolves.toContain(pending.Proposal.id);
+    await shot('3-pending');
+
+    await page.click(`a[href="/proposal/${pending.Proposal.id}"]`);
+    await expect(page.locator('#change').textContent()).resolves.toContain('"kms:DisableKey": 3');
+    await shot('4-governance-change');
+
+    await page.goto(origin);
+    await page.click('#signs a');
+    await expect(page.locator('#digest').textContent()).resolves.toBe(digestOf(message));
+    await expect(page.locator('#request').textContent()).resolves.toContain('release signing');
+    await expect(page.locator('#file').textContent()).resolves.toBe('release-2.0.0.tar.gz');
+    await expect(page.locator('#subject').textContent()).resolves.toBe('CN=Example Release Signing, O=Example');
+    await shot('5-signature-request');
+    await page.click('#approve');
+    await expect.poll(() => status().textContent()).toBe('Approved: 1 of 1 approvals');
+    await shot('6-approved');
+
+    const approval = JSON.parse(readFileSync(path.join(tc!.dir, 'gateway', 'proposals.json'), 'utf8')).signApprovals.find((a: { digest: string }) => a.digest === digestOf(message));
+    expect(approval).toMatchObject({ approver: 'admin1', webauthn: { credentialId } });
+    writeFileSync(path.join(tc!.dir, 'used-approval.json'), JSON.stringify(approval));
+
+    const signed = await sign();
+    const { verify, createPublicKey } = await import('node:crypto');
+    expect(verify(null, message, createPublicKey({ key: Buffer.from(await publicKeyOf(tc!, keyId)), format: 'der', type: 'spki' }), signed.Signature!)).toBe(true);
+    // Single use: the next signature of the same file needs a new approval.
+    expect((await failure(sign())).message).toMatch(/it has 0/);
+  }, 180_000);
+
+  it('a compromised gateway can neither replay nor alter a security key approval: the signers refuse', async () => {
+    const approval = JSON.parse(readFileSync(path.join(tc!.dir, 'used-approval.json'), 'utf8'));
+    const commit = async (c: SignerClient, m: Uint8Array, signApprovals: unknown[]) => {
+      const body = { KeyId: keyId, Message: Buffer.from(m).toString('base64'), SigningAlgorithm: 'ED25519_SHA_512' };
+      const use = signUse(m, await appRequest(tc!, 'TrentService.Sign', body), { signApprovals });
+      return (await refusal(c.call(signerRoutes.frost.commit, { session: randomUUID(), keyId, signers: signers.map((s) => s.id), use }))).message;
+    };
+    // Replayed: the signers that made the signature recorded the credential's counter (and the nonce).
+    const made = auditEntries(tc!, 'gateway').find((e) => e.op === 'Sign' && e.keyId === keyId && e.outcome === 'ok')!.signers as { name: string }[];
+    for (const c of signers.filter((s) => made.some((x) => x.name === s.name))) expect(await commit(c, message, [approval])).toMatch(/by admin1 \(WebAuthn\) does not verify: its signature counter \d+ is not above \d+/);
+
+    // Altered: the statement moved to another file, or the counter raised past the recorded one.
+    const other = new TextEncoder().encode('malware.exe contents');
+    const moved = { ...approval, digest: digestOf(other) };
+    const authData = Buffer.from(approval.webauthn.authenticatorData, 'base64url');
+    authData.writeUInt32BE(authData.readUInt32BE(33) + 1000, 33);
+    const raised = { ...approval, webauthn: { ...approval.webauthn, authenticatorData: authData.toString('base64url') } };
+    for (const c of signers) {
+      expect(await commit(c, other, [moved])).toMatch(/\(WebAuthn\) does not verify: its challenge is not this statement/);
+      expect(await commit(c, message, [raised])).toMatch(/\(WebAuthn\) does not verify: its signature does not verify/);
+    }
+    // Refused in the console: the request leaves the list (the client's Sign stays refused).
+    const unwanted = new TextEncoder().encode('unreviewed build');
+    expect((await failure(sign(unwanted))).name).toBe('AccessDeniedException');
+    await page.goto(origin);
+    await page.click(`#signs a`);
+    await expect(page.locator('#digest').textContent()).resolves.toBe(digestOf(unwanted));
+    await page.click('#refuse');
+    await expect.poll(() => status().textContent()).toBe('Refused');
+    await page.goto(origin);
+    await expect(page.locator('#signs').textContent()).resolves.not.toContain(digestOf(unwanted).slice(0, 16));
+    // The CLI's approval keys still work beside the security key.
+    await tc!.mpchsm('approve-sign', '--key', keyId, '--digest', digestOf(message), '--algorithm', 'ED25519_SHA_512', '--as', 'admin2', '--dir', tc!.dir);
+    expect((await sign()).Signature!.length).toBe(64);
+  }, 120_000);
+});
