@@ -20,7 +20,8 @@ const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number
 type Settings = z.infer<typeof settingsSchema>;
 
 export const clusterJsonSchema = z.object({
-  gateway: z.object({ pid: z.number().int(), url: z.string() }),
+  /** `console`: the approval console's address, when `up --console` started it. */
+  gateway: z.object({ pid: z.number().int(), url: z.string(), console: z.string().optional() }),
   /** `metrics`: where the signer answers GET /metrics, when `up --metrics` started it. */
   signers: z.array(z.object({ name: z.string(), pid: z.number().int(), url: z.string(), metrics: z.string().optional() })),
   threshold: z.number().int(),
@@ -43,6 +44,8 @@ export interface UpOptions {
   detach: boolean;
   /** Each signer answers GET /metrics on loopback (signerMetricsUrl). */
   metrics?: boolean;
+  /** The gateway serves its approval console on loopback (consoleUrl). */
+  console?: boolean;
 }
 
 /**
@@ -81,7 +84,7 @@ export async function up(opts: UpOptions): Promise<void> {
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
     progress('starting gateway');
-    started.push(await startParty({ kind: 'gateway', dir: L.gateway, genesis: L.genesis, secret: secret('gateway'), detach: opts.detach, logFile: L.log('gateway') }));
+    started.push(await startParty({ kind: 'gateway', dir: L.gateway, genesis: L.genesis, secret: secret('gateway'), detach: opts.detach, logFile: L.log('gateway'), ...(opts.console ? { consoleListen: `127.0.0.1:${consolePort(settings)}` } : {}) }));
     if (!existsSync(L.principalEnv(ADMITTED.at(-1)![0]))) await admitPrincipals(L);
   } catch (e) {
     await stopAll();
@@ -89,13 +92,14 @@ export async function up(opts: UpOptions): Promise<void> {
   }
 
   const cluster: ClusterJson = {
-    gateway: { pid: started.at(-1)!.child.pid!, url: gatewayUrl(settings) },
+    gateway: { pid: started.at(-1)!.child.pid!, url: gatewayUrl(settings), ...(opts.console ? { console: consoleUrl(settings) } : {}) },
     signers: names.map((name, i) => ({ name, pid: started[i]!.child.pid!, url: signerUrl(settings, i + 1), ...(opts.metrics ? { metrics: signerMetricsUrl(settings, i + 1) } : {}) })),
     threshold: settings.threshold,
     signers_total: settings.signers,
   };
   await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(cluster, null, 2) + '\n'), 0o644);
   progress(`ready: gateway ${cluster.gateway.url}, ${settings.signers} signers, threshold ${settings.threshold}; principals in ${L.principals}`);
+  if (opts.console) progress(`approval console: ${consoleUrl(settings)}`);
   if (opts.metrics) progress(`metrics: gateway ${cluster.gateway.url}/metrics; ${cluster.signers.map((s) => `${s.name} ${s.metrics}`).join(', ')}`);
 
   if (opts.detach) {
@@ -129,7 +133,7 @@ export async function status(dir: string, json: boolean): Promise<number> {
     console.log(json ? JSON.stringify({ running: false }) : `no cluster has been started from ${L.root}`);
     return 1;
   }
-  const parts = [{ name: 'gateway', pid: cluster.gateway.pid, url: cluster.gateway.url }, ...cluster.signers];
+  const parts = [{ name: 'gateway', ...cluster.gateway }, ...cluster.signers];
   const rows = await Promise.all(
     parts.map(async (p) => {
       if (!isAlive(p.pid)) return { ...p, state: 'stopped', keys: undefined as number | undefined };
@@ -147,7 +151,7 @@ export async function status(dir: string, json: boolean): Promise<number> {
   if (json) console.log(JSON.stringify({ running: true, threshold: cluster.threshold, signers_total: cluster.signers_total, processes: rows }));
   else {
     console.log(`cluster ${L.root}: threshold ${cluster.threshold} of ${cluster.signers_total}`);
-    for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}${'metrics' in r && r.metrics ? `, metrics ${r.metrics}` : ''}`);
+    for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}${'metrics' in r && r.metrics ? `, metrics ${r.metrics}` : ''}${'console' in r && r.console ? `, approval console ${r.console}` : ''}`);
   }
   return rows.every((r) => r.state === 'healthy' || r.state === 'retired' || r.state.startsWith('awaiting')) ? 0 : 1;
 }
@@ -162,6 +166,12 @@ const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
 const signerUrl = (s: Settings, id: number) => `https://127.0.0.1:${s.port + id}`;
 /** With `--metrics`, signer `id` answers GET /metrics in plain HTTP on loopback, the gateway's port + 200 + id. */
 const signerMetricsUrl = (s: Settings, id: number) => `http://127.0.0.1:${s.port + 200 + id}/metrics`;
+/**
+ * With `--console`, the gateway's approval console: on loopback at the gateway's port + 200 (below
+ * the signers' metrics), and named localhost, the origin a browser allows WebAuthn on without HTTPS.
+ */
+const consolePort = (s: Settings) => s.port + 200;
+const consoleUrl = (s: Settings) => `http://localhost:${consolePort(s)}/`;
 
 function reuseSettings(L: Layout, opts: UpOptions): Settings {
   const s = readJsonFile(L.settingsJson, settingsSchema);

@@ -14,7 +14,7 @@ import { partyCommand, genesisCommand, adminCommand } from './party-commands.js'
 import { backupVerifyCommand, custodianCommand, signerBackupCommand, signerRestoreCommand } from './backup/command.js';
 
 const USAGE = `usage:
-  mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach] [--metrics]
+  mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach] [--metrics] [--console]
   mpchsm down   [--dir DIR]
   mpchsm status [--dir DIR] [--json]
   mpchsm audit verify [--dir DIR] | --genesis GENESIS.json --as NAME --dir A
@@ -61,6 +61,7 @@ export async function main(argv: string[]): Promise<void> {
         port: { type: 'string' },
         detach: { type: 'boolean', default: false },
         metrics: { type: 'boolean', default: false },
+        console: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         key: { type: 'string' },
         strict: { type: 'boolean', default: false },
@@ -110,6 +111,7 @@ export async function main(argv: string[]): Promise<void> {
           port: intOption('--port', values.port),
           detach: values.detach,
           metrics: values.metrics,
+          console: values.console,
         });
         break;
       case 'down':

@@ -12,7 +12,7 @@ import { adoptGenesis } from './genesis.js';
 import { ShareStore } from '../contract/io/sealed-store.js';
 import { Cluster } from './cluster.js';
 import { GatewayPolicy, installGatewayPolicy } from './governance.js';
-import { gatewayPaths, loadGatewayConfig } from './config.js';
+import { gatewayConfigSchema, gatewayPaths, loadGatewayConfig } from './config.js';
 import { PrincipalRegistry } from './principals.js';
 import { KmsState } from './kms/state.js';
 import { AuditLog } from '../audit/log.js';
@@ -28,7 +28,7 @@ import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
 import { disableCoreDumps } from '../contract/io/core-dumps.js';
 
-async function run(dir: string, genesis: string | undefined): Promise<void> {
+async function run(dir: string, genesis: string | undefined, consoleListen: string | undefined): Promise<void> {
   disableCoreDumps();
   const P = gatewayPaths(dir);
   const secret = await readSecretFromStdin('the gateway operator secret');
@@ -38,6 +38,7 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   store.close();
   if (genesis) await adoptGenesis(dir, identity, genesis);
   const config = loadGatewayConfig(dir);
+  if (consoleListen !== undefined) config.consoleListen = gatewayConfigSchema.shape.consoleListen.unwrap().parse(consoleListen);
   const log = pino({ base: { party: 'gateway' } });
   const audit = await AuditLog.open(auditLogPath(dir), identity);
   const cluster = new Cluster(config, P.keys, identity, log, () => audit.head());
@@ -91,10 +92,10 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   const { values: v } = parseArgs({
     args: rest,
-    options: { dir: { type: 'string' }, genesis: { type: 'string' } },
+    options: { dir: { type: 'string' }, genesis: { type: 'string' }, 'console-listen': { type: 'string' } },
   });
   if (!v.dir) throw new Error('--dir is required');
-  if (command === 'run') return run(v.dir, v.genesis);
+  if (command === 'run') return run(v.dir, v.genesis, v['console-listen']);
   throw new Error(`unknown command '${command}' (run; mpchsm gateway init makes its directory)`);
 }
 

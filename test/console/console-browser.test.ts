@@ -7,7 +7,6 @@
 // replayed, and altered, is refused by every signer. Screenshots go to test-output/console/.
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { SignCommand } from '@aws-sdk/client-kms';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -27,14 +26,6 @@ let page: Page;
 let origin: string;
 let keyId: string;
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 const status = () => page.locator('#status');
 const message = new TextEncoder().encode('release-2.0.0.tar.gz contents');
@@ -45,13 +36,13 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
     tc = await startCluster();
-    // The console is configured like any gateway setting: stop, add consoleListen, start again.
-    const port = await freePort();
+    // `up --console` serves it on loopback, named localhost (a WebAuthn origin without HTTPS);
+    // it sets the gateway's consoleListen for the run, as config.json would.
     await tc.down();
-    const file = path.join(tc.dir, 'gateway', 'config.json');
-    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), consoleListen: `127.0.0.1:${port}` }, null, 2));
-    await tc.up();
-    origin = `http://localhost:${port}`;
+    await tc.mpchsm('up', '--dir', tc.dir, '--port', String(tc.port), '--detach', '--console');
+    origin = new URL(tc.cluster().gateway.console!).origin;
+    expect(origin).toBe(`http://localhost:${tc.port + 200}`);
+    expect((await tc.mpchsm('status', '--dir', tc.dir)).stdout).toContain(`approval console ${origin}/`);
     signers = signerClients(tc, await gatewayIdentity(tc));
     keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY', Description: 'release signing', Policy: perSignaturePolicy('111122223333', 1) });
 

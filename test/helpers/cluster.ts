@@ -27,7 +27,7 @@ export interface TestCluster {
   port: number;
   endpoint: string;
   principal(name: string): Principal;
-  cluster(): { gateway: { pid: number; url: string }; signers: { name: string; pid: number; url: string }[]; threshold: number; signers_total: number };
+  cluster(): { gateway: { pid: number; url: string; console?: string }; signers: { name: string; pid: number; url: string }[]; threshold: number; signers_total: number };
   mpchsm(...args: string[]): Promise<{ stdout: string; stderr: string }>;
   /** `mpchsm ARGS` run to its end, failing or not: its exit status and output (stdout, then stderr). */
   mpchsmStatus(...args: string[]): Promise<{ code: number; out: string }>;
