@@ -47,17 +47,20 @@ export async function adminInit(dir: string, name: string): Promise<{ file: stri
   return { file };
 }
 
-/** `signer init --dir S --name NAME --listen HOST:PORT`: the sealed store and identity; the public S/NAME.signer.json. */
-export async function signerInit(o: { dir: string; name: string; listen: string; seal: string }, secret: Uint8Array): Promise<{ file: string; fingerprint: string }> {
+/**
+ * `signer init --dir S --name NAME --listen HOST:PORT [--seal software|tpm] [--tcti T] [--pcrs SEL]`:
+ * the sealed store (under `secret`, or sealed to the TPM) and identity; the public S/NAME.signer.json.
+ */
+export async function signerInit(o: { dir: string; name: string; listen: string; seal: string; tcti?: string | undefined; pcrs?: string | undefined }, secret?: Uint8Array): Promise<{ file: string; fingerprint: string }> {
   checkName(o.name, /^[a-z0-9-]{1,32}$/, 'a signer name (1-32 of a-z 0-9 -)');
-  if (o.seal === 'tpm') throw new Error('--seal tpm is not available yet: seal with software (a passphrase)');
-  if (o.seal !== 'software') throw new Error(`--seal is software or tpm, not '${o.seal}'`);
+  if (o.seal !== 'software' && o.seal !== 'tpm') throw new Error(`--seal is software or tpm, not '${o.seal}'`);
+  if (o.seal === 'software' ? !secret : o.tcti === undefined) throw new Error(o.seal === 'software' ? 'a software seal needs the passphrase' : 'a TPM seal needs its TCTI');
   const endpoint = `https://${hostPort('--listen', o.listen)}`;
   const S = path.resolve(o.dir);
   const file = path.join(S, `${o.name}.signer.json`);
   refuseExisting(file, o.name);
-  const identity = await initSigner(S, o.name, secret);
-  const pub: SignerFile = signerFileSchema.parse({ Signer: 'mpchsm-signer-v1', Name: o.name, Endpoint: endpoint, Identity: identity, Seal: 'software' });
+  const identity = await initSigner(S, o.name, o.seal === 'software' ? secret! : { tcti: o.tcti!, pcrs: o.pcrs });
+  const pub: SignerFile = signerFileSchema.parse({ Signer: 'mpchsm-signer-v1', Name: o.name, Endpoint: endpoint, Identity: identity, Seal: o.seal });
   await writeFileAtomic(file, json(pub), 0o644);
   return { file, fingerprint: identity.fingerprint };
 }

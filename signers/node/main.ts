@@ -23,7 +23,8 @@ import type { RpcHandler } from './rpc.js';
 import { createRpcServer } from './rpc-listener.js';
 import { SignerMetrics, startMetricsListener } from './metrics.js';
 import { SignerService } from './service.js';
-import { ShareStore } from '../../contract/io/sealed-store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
+import { openSignerStore } from './tpm/store.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
@@ -55,10 +56,9 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
 
 async function run(dir: string, genesis: string | undefined): Promise<void> {
   const P = signerPaths(dir);
-  const secret = await readSecretFromStdin('the operator secret');
-  // Opening verifies every sealed record; a store that fails is refused and we do not start.
-  const store = await ShareStore.open(P.store, secret);
-  secret.fill(0);
+  // Opening verifies every sealed record; a store that fails is refused and we do not start. A
+  // TPM-sealed store reads no secret (standard input is then ignored).
+  const store = await openSignerStore(P.store, () => readSecretFromStdin('the operator secret'));
   const identity = await loadIdentity(store);
   if (genesis) await adoptGenesis(dir, store, identity, genesis);
   if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured (start it with --genesis)`);

@@ -1,0 +1,65 @@
+// Signers sealed to TPMs (`mpchsm up --seal swtpm`): no passphrase anywhere, a key survives a
+// restart, and a store moved to another TPM does not open.
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TPM_SEALER_KIND } from '../../contract/io/seal.js';
+import { startSwtpm, stopSwtpm, swtpmTcti } from '../../cli/swtpm.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { createKey, publicKeyOf, signsAndVerifies } from '../policy-cluster/helpers.js';
+import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
+
+let tc: TestCluster;
+
+beforeAll(async () => {
+  if (haveSwtpm) tc = await startSwtpmCluster();
+}, 300_000);
+
+afterAll(async () => {
+  await tc?.destroy();
+});
+
+describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherwise)`, () => {
+  it('seals each of three signers to its own swtpm, with no operator passphrase', () => {
+    for (const name of ['signer1', 'signer2', 'signer3']) {
+      const header = JSON.parse(readFileSync(path.join(tc.dir, 'signers', name, 'store', 'sealer.json'), 'utf8'));
+      expect(header.kind).toBe(TPM_SEALER_KIND);
+      expect(header.tcti).toMatch(/^swtpm:host=127\.0\.0\.1,port=\d+$/);
+      expect(existsSync(path.join(tc.dir, 'operators', `${name}.secret`))).toBe(false);
+      expect(JSON.parse(readFileSync(path.join(tc.dir, 'signers', name, `${name}.signer.json`), 'utf8')).Seal).toBe('tpm');
+    }
+  });
+
+  it('a key made and used through KMS still signs after the cluster restarts', async () => {
+    const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    const pub = await publicKeyOf(tc, keyId);
+    expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('before'))).toBe(true);
+    await tc.down();
+    await tc.up();
+    expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('after'))).toBe(true);
+  }, 240_000);
+
+  it('a store copied to another TPM does not open, and says why', async () => {
+    await tc.down();
+    const copy = path.join(os.tmpdir(), `mpchsm-tpm-copy-${process.pid}`);
+    const state = `${copy}-swtpm`;
+    try {
+      cpSync(path.join(tc.dir, 'signers', 'signer1'), copy, { recursive: true });
+      rmSync(path.join(copy, 'signer.pid'), { force: true });
+      // The other host's TPM: its own swtpm, reached as the copied header would reach the local one.
+      const port = tc.port + 290;
+      await startSwtpm(state, port);
+      const header = path.join(copy, 'store', 'sealer.json');
+      writeFileSync(header, JSON.stringify({ ...JSON.parse(readFileSync(header, 'utf8')), tcti: swtpmTcti(port) }), { mode: 0o600 });
+      const r = await tc.mpchsmStatus('signer', 'start', '--dir', copy, '--genesis', path.join(tc.dir, 'genesis.json'));
+      expect(r.code).not.toBe(0);
+      expect(r.out).toMatch(/sealed to another TPM/);
+    } finally {
+      await stopSwtpm(state);
+      rmSync(copy, { recursive: true, force: true });
+      rmSync(state, { recursive: true, force: true });
+      await tc.up();
+    }
+  }, 240_000);
+});
