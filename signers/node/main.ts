@@ -24,7 +24,8 @@ import { createRpcServer } from './rpc-listener.js';
 import { SignerMetrics, startMetricsListener } from './metrics.js';
 import { SignerService } from './service.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
-import { openSignerStore } from './tpm/store.js';
+import { isTpmSealed, openSignerStore } from './tpm/store.js';
+import { RollbackCounter } from './tpm/rollback.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
@@ -59,6 +60,8 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   // Opening verifies every sealed record; a store that fails is refused and we do not start. A
   // TPM-sealed store reads no secret (standard input is then ignored).
   const store = await openSignerStore(P.store, () => readSecretFromStdin('the operator secret'));
+  // A TPM-sealed store is checked against its TPM counter: an older copy put back is refused.
+  const rollback = (await isTpmSealed(P.store)) ? await RollbackCounter.check(P.store, store) : undefined;
   const identity = await loadIdentity(store);
   if (genesis) await adoptGenesis(dir, store, identity, genesis);
   if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured (start it with --genesis)`);
@@ -72,7 +75,7 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   const serve = async () => {
     const service = await SignerService.start({ config, store, identity, log, audit });
     for (const k of Object.keys(routes)) delete routes[k];
-    Object.assign(routes, metrics.instrument(service.routes()));
+    Object.assign(routes, metrics.instrument(rollback ? rollback.guard(service.routes()) : service.routes()));
     health = () => service.health();
     serving = service;
   };

@@ -1,6 +1,7 @@
 // Signers sealed to TPMs (`mpchsm up --seal swtpm`): no passphrase anywhere, a key survives a
-// restart, and a store moved to another TPM does not open.
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// restart, a store moved to another TPM does not open, and a store put back from before a refresh
+// is refused by its TPM's rollback counter.
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,11 @@ import { createKey, publicKeyOf, signsAndVerifies } from '../policy-cluster/help
 import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
 
 let tc: TestCluster;
+
+/** Stops the swtpms a test started itself, beside `up`'s. */
+async function stopSwtpms(t: TestCluster): Promise<void> {
+  for (const name of readdirSync(path.join(t.dir, 'swtpm'))) await stopSwtpm(path.join(t.dir, 'swtpm', name));
+}
 
 beforeAll(async () => {
   if (haveSwtpm) tc = await startSwtpmCluster();
@@ -62,4 +68,36 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
       await tc.up();
     }
   }, 240_000);
+
+  it('a store put back from before a refresh refuses to start, naming its epoch and the counter\'s', async () => {
+    const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    const store = path.join(tc.dir, 'signers', 'signer1', 'store');
+    const old = `${store}.old`;
+    await tc.down();
+    cpSync(store, old, { recursive: true, preserveTimestamps: true });
+    await tc.up();
+    const refreshed = JSON.parse((await tc.mpchsm('key', 'refresh', keyId, '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(refreshed).toBeTruthy();
+    await tc.down();
+    const current = `${store}.current`;
+    renameSync(store, current);
+    renameSync(old, store);
+    try {
+      // `signer start` alone, as an operator would, on signer1's own swtpm (up's business otherwise).
+      const port = Number(/port=(\d+)/.exec(JSON.parse(readFileSync(path.join(store, 'sealer.json'), 'utf8')).tcti)![1]);
+      await startSwtpm(path.join(tc.dir, 'swtpm', 'signer1'), port);
+      const r = await tc.mpchsmStatus('signer', 'start', '--dir', path.join(tc.dir, 'signers', 'signer1'), '--genesis', path.join(tc.dir, 'genesis.json'));
+      expect(r.code).not.toBe(0);
+      const m = /at epoch (\d+) but the TPM's rollback counter 0x[0-9a-f]+ is at epoch (\d+)/.exec(r.out);
+      expect(m, r.out).not.toBeNull();
+      expect(BigInt(m![1]!)).toBeLessThan(BigInt(m![2]!));
+    } finally {
+      await stopSwtpms(tc);
+      rmSync(store, { recursive: true, force: true });
+      renameSync(current, store);
+    }
+    await tc.up();
+    const pub = await publicKeyOf(tc, keyId);
+    expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('after the refusal'))).toBe(true);
+  }, 300_000);
 });

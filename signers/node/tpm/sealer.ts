@@ -39,8 +39,13 @@ export interface TpmSealOptions {
 
 const headerPath = (dir: string) => path.join(dir, SEALER_HEADER_FILE);
 
-/** The storage hierarchy's primary, made again from the owner seed (same TPM, same key). */
-const primary = (tpm: Tpm) => tpm.run('createprimary', ['-Q', '-C', 'o', '-g', 'sha256', '-G', 'ecc', '-c', tpm.file('primary.ctx')]);
+// noda on the primary and the sealed object: neither has a password to guess, and every start
+// after a power loss (no orderly TPM shutdown) counts a dictionary-attack failure; a few of those
+// would lock DA-protected objects out, and the store with them.
+const PRIMARY_ATTRIBUTES = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt|noda';
+
+/** The storage hierarchy's primary, made again from the owner seed (same TPM, same template, same key). */
+const primary = (tpm: Tpm) => tpm.run('createprimary', ['-Q', '-C', 'o', '-g', 'sha256', '-G', 'ecc', '-a', PRIMARY_ATTRIBUTES, '-c', tpm.file('primary.ctx')]);
 
 async function pcrPolicy(tpm: Tpm, pcrs: string): Promise<string> {
   const session = tpm.file('trial.ctx');
@@ -63,7 +68,7 @@ export async function createTpmSealer(dir: string, o: TpmSealOptions): Promise<S
   const key = randomBytes(32);
   const header = await withTpm(o.tcti, async (tpm) => {
     await primary(tpm);
-    const policy = o.pcrs === undefined ? [] : ['-L', await pcrPolicy(tpm, o.pcrs), '-a', 'fixedtpm|fixedparent|noda'];
+    const policy = o.pcrs === undefined ? ['-a', 'fixedtpm|fixedparent|userwithauth|noda'] : ['-L', await pcrPolicy(tpm, o.pcrs), '-a', 'fixedtpm|fixedparent|noda'];
     await tpm.run('create', ['-Q', '-C', tpm.file('primary.ctx'), '-g', 'sha256', '-u', tpm.file('key.pub'), '-r', tpm.file('key.priv'), '-i', '-', ...policy], key);
     const read = async (f: string) => (await readFile(tpm.file(f))).toString('hex');
     return tpmHeaderSchema.parse({

@@ -2,11 +2,19 @@
 // (the TPM holds it); a software-sealed one is opened with the operator's passphrase.
 import { ShareStore } from '../../../contract/io/sealed-store.js';
 import { TPM_SEALER_KIND } from '../../../contract/io/seal.js';
+import { defineRollbackCounter } from './rollback.js';
 import { createTpmSealer, openTpmSealer, storeSealKind, type TpmSealOptions } from './sealer.js';
 
-/** A new, empty store in `dir` sealed to the TPM `o.tcti` names. */
+/** A new store in `dir` sealed to the TPM `o.tcti` names, holding only its rollback counter's record. */
 export async function initTpmStore(dir: string, o: TpmSealOptions): Promise<ShareStore> {
-  return ShareStore.openWith(dir, await createTpmSealer(dir, o));
+  const store = await ShareStore.openWith(dir, await createTpmSealer(dir, o));
+  try {
+    await defineRollbackCounter(o.tcti, store);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  return store;
 }
 
 /** True when the store in `dir` is sealed to a TPM: starting it reads no passphrase. */

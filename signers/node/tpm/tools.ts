@@ -66,10 +66,11 @@ function runTool(tcti: string, cwd: string, tool: string, args: string[], input?
   });
 }
 
-const lastLine = (s: string) =>
-  s
+/** The TPM's own error (the line naming its response code) where the tool printed one, else its last line. */
+function lastLine(s: string): string {
+  const lines = s
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .at(-1)
-    ?.slice(0, 300) ?? '';
+    .filter((l) => l.length > 0);
+  return (lines.find((l) => /^ERROR: \w+\(0x[0-9A-Fa-f]+\)/.test(l)) ?? lines.at(-1) ?? '').slice(0, 300);
+}
