@@ -22,11 +22,12 @@ import { checkInventories } from './doctor/inventory.js';
 import { columns, signedReports, type ReportsSection } from './doctor/reports.js';
 import { pinsFromDir } from './posture/evidence.js';
 import { userNames } from '../contract/posture/host.js';
+import { TPM_SEALER_KIND } from '../contract/io/seal.js';
 
 const operatorSchema = z.object({ operator: z.string().min(1).max(128) });
 // Only names and roles: the file also holds credentials, which are never read into output.
 const principalsSchema = z.object({ principals: z.array(z.object({ name: z.string(), role: z.string() })) });
-const sealerSchema = z.object({ kind: z.string() });
+const sealerSchema = z.object({ kind: z.string(), device: z.string().max(200).optional() });
 
 export interface DoctorOptions {
   strict: boolean;
@@ -83,6 +84,7 @@ const SAID_LOCALLY: Record<string, string> = {
   'reported-same-host': 'same-host',
   'reported-gateway-operator': 'gateway-user-runs-signer',
   'reported-software-sealing': 'software-sealing',
+  'reported-software-tpm': 'software-tpm',
 };
 
 /** Groups names by a value; only groups of two or more, for values that are known. */
@@ -135,7 +137,9 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
       }
       const op = readJsonOr(path.join(dataDir, 'operator.json'), operatorSchema, refused);
       const secretFile = c.L.operatorSecret(name);
-      const sealer = readJsonOr(path.join(dataDir, 'store', 'sealer.json'), sealerSchema, refused)?.kind ?? 'unknown';
+      const header = readJsonOr(path.join(dataDir, 'store', 'sealer.json'), sealerSchema, refused);
+      // A TPM seal with what its TPM was shown to be (signers/node/tpm/ek.ts): never hardware on its own say.
+      const sealer = header === undefined ? 'unknown' : header.kind === TPM_SEALER_KIND ? `tpm2 on a ${header.device ?? 'TPM of unknown kind'}` : header.kind;
       const url = c.urls.get(name);
       let health = 'no URL known';
       let reachable = false;
@@ -210,6 +214,8 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   for (const f of facts.filter((f) => f.health.startsWith('answers'))) find('identity-mismatch', `${f.name} ${f.health}`);
   for (const f of facts) {
     if (f.sealer.startsWith('software/')) find('software-sealing', `${f.name}'s share store is sealed in software (${f.sealer}), not by hardware: anyone with its operator secret and a copy of its files has its shares`);
+    else if (f.sealer.startsWith('tpm2 on a ') && !f.sealer.startsWith('tpm2 on a hardware TPM'))
+      find('software-tpm', `${f.name}'s share store is sealed to a ${f.sealer.slice('tpm2 on a '.length)}: a software TPM is a file on its host, not hardware; whoever has that host's root has its shares`);
     else if (f.sealer === 'unknown') find('unknown-sealing', `${f.name}'s share store sealing is unknown (no store/sealer.json)`);
   }
   if (n === 1) singleDomain.push('there is only one signer');

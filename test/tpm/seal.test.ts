@@ -37,6 +37,15 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     }
   });
 
+  it('doctor names each swtpm a software TPM, from the files and from the signed reports, never hardware', async () => {
+    const r = await tc.mpchsmStatus('doctor', '--dir', tc.dir);
+    for (const name of ['signer1', 'signer2', 'signer3']) {
+      expect(r.out).toMatch(new RegExp(`\\[software-tpm\\] ${name}'s share store is sealed to a software TPM \\(swtpm, EK issued by CN=swtpm-localca`));
+    }
+    expect(r.out).toMatch(/tpm2\/sealed-key\+xchacha20poly1305; software TPM/); // the signed reports' table
+    expect(r.out).not.toMatch(/hardware TPM/);
+  }, 120_000);
+
   it('a key made and used through KMS still signs after the cluster restarts', async () => {
     const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
     const pub = await publicKeyOf(tc, keyId);

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../../contract/io/atomic.js';
 import { JsonFileError, readJsonFileAsync } from '../../../contract/io/json-file.js';
 import { keySealer, SEALER_HEADER_FILE, TPM_SEALER_KIND, type Sealer } from '../../../contract/io/seal.js';
+import { tpmClass } from './ek.js';
 import { TpmError, withTpm, type Tpm } from './tools.js';
 
 const hex = z.string().regex(/^(?:[0-9a-f]{2})+$/);
@@ -27,6 +28,8 @@ export const tpmHeaderSchema = z.strictObject({
   /** Where the TPM is (signers/node/tpm/tools.ts); the host's, not a secret. */
   tcti: z.string().min(1).max(256),
   pcrs: pcrSelection.optional(),
+  /** What the TPM was at init, from its EK certificate (ek.ts): what `doctor` shows from the files. */
+  device: z.string().max(200),
   sealedPublic: hex,
   sealedPrivate: hex,
 });
@@ -66,7 +69,10 @@ export async function createTpmSealer(dir: string, o: TpmSealOptions): Promise<S
   if ((await readdir(dir)).length > 0) throw new Error(`${dir} is not empty; refusing to create a store over it`);
   await chmod(dir, 0o700);
   const key = randomBytes(32);
+  let hardware = false;
   const header = await withTpm(o.tcti, async (tpm) => {
+    const device = await tpmClass(tpm);
+    hardware = device.hardware;
     await primary(tpm);
     const policy = o.pcrs === undefined ? ['-a', 'fixedtpm|fixedparent|userwithauth|noda'] : ['-L', await pcrPolicy(tpm, o.pcrs), '-a', 'fixedtpm|fixedparent|noda'];
     await tpm.run('create', ['-Q', '-C', tpm.file('primary.ctx'), '-g', 'sha256', '-u', tpm.file('key.pub'), '-r', tpm.file('key.priv'), '-i', '-', ...policy], key);
@@ -77,12 +83,13 @@ export async function createTpmSealer(dir: string, o: TpmSealOptions): Promise<S
       kind: TPM_SEALER_KIND,
       tcti: o.tcti,
       ...(o.pcrs === undefined ? {} : { pcrs: o.pcrs }),
+      device: device.label,
       sealedPublic: await read('key.pub'),
       sealedPrivate: await read('key.priv'),
     });
   });
   await writeFileAtomic(headerPath(dir), Buffer.from(JSON.stringify(header, null, 2) + '\n'), 0o600);
-  return keySealer(TPM_SEALER_KIND, key);
+  return keySealer(tpmSealLabel(hardware), key);
 }
 
 export async function readTpmHeader(dir: string): Promise<TpmHeader> {
@@ -96,7 +103,9 @@ export async function readTpmHeader(dir: string): Promise<TpmHeader> {
 /** Unseals the store key of the TPM-sealed store in `dir`, on the TPM its header names (or `tcti`). */
 export async function openTpmSealer(dir: string, tcti?: string): Promise<Sealer> {
   const h = await readTpmHeader(dir);
+  let hardware = false;
   const key = await withTpm(tcti ?? h.tcti, async (tpm) => {
+    hardware = (await tpmClass(tpm)).hardware;
     await primary(tpm);
     await writeFile(tpm.file('key.pub'), Buffer.from(h.sealedPublic, 'hex'));
     await writeFile(tpm.file('key.priv'), Buffer.from(h.sealedPrivate, 'hex'));
@@ -111,8 +120,14 @@ export async function openTpmSealer(dir: string, tcti?: string): Promise<Sealer>
       throw new TpmError(`${headerPath(dir)}: the TPM refuses to unseal the store key${h.pcrs ? ` (the PCRs ${h.pcrs} differ from those it was sealed to)` : ''}: ${(e as Error).message}`);
     }
   });
-  return keySealer(TPM_SEALER_KIND, key);
+  return keySealer(tpmSealLabel(hardware), key);
 }
+
+/**
+ * How a TPM-sealed store names its sealing in posture reports (the open sealer's kind): the
+ * provider, and whether this TPM was shown to be hardware (ek.ts), read from the TPM at each open.
+ */
+export const tpmSealLabel = (hardware: boolean) => `${TPM_SEALER_KIND}; ${hardware ? 'hardware TPM' : 'software TPM'}`;
 
 /** The sealer kind a store directory's header names (without opening it), or undefined with no header. */
 export async function storeSealKind(dir: string): Promise<string | undefined> {
