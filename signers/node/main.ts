@@ -26,6 +26,7 @@ import { SignerService } from './service.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { isTpmSealed, openSignerStore } from './tpm/store.js';
 import { RollbackCounter } from './tpm/rollback.js';
+import { disableCoreDumps } from './core-limit.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
@@ -57,6 +58,8 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
 
 async function run(dir: string, genesis: string | undefined): Promise<void> {
   const P = signerPaths(dir);
+  // Before any secret is in memory.
+  const cores = await disableCoreDumps();
   // Opening verifies every sealed record; a store that fails is refused and we do not start. A
   // TPM-sealed store reads no secret (standard input is then ignored).
   const store = await openSignerStore(P.store, () => readSecretFromStdin('the operator secret'));
@@ -67,6 +70,7 @@ async function run(dir: string, genesis: string | undefined): Promise<void> {
   if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured (start it with --genesis)`);
   const config = loadSignerConfig(dir);
   const log = pino({ base: { signer: config.name } });
+  if (cores) log.warn({ reason: cores }, 'core dumps could not be turned off here: set LimitCORE=0 (deploy/systemd/) or ulimit -c 0');
   const audit = await AuditLog.open(auditLogPath(dir), identity);
   const routes: Record<string, RpcHandler> = {};
   let health: () => object;

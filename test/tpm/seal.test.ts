@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TPM_SEALER_KIND } from '../../contract/io/seal.js';
+import { coreLimit } from '../../signers/node/core-limit.js';
 import { startSwtpm, stopSwtpm, swtpmTcti } from '../../cli/swtpm.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { createKey, publicKeyOf, signsAndVerifies } from '../policy-cluster/helpers.js';
@@ -35,6 +36,10 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
       expect(existsSync(path.join(tc.dir, 'operators', `${name}.secret`))).toBe(false);
       expect(JSON.parse(readFileSync(path.join(tc.dir, 'signers', name, `${name}.signer.json`), 'utf8')).Seal).toBe('tpm');
     }
+  });
+
+  it('every signer process runs with its core-dump limit at 0', () => {
+    for (const s of tc.cluster().signers) expect(coreLimit(s.pid)).toBe('0 0');
   });
 
   it('doctor names each swtpm a software TPM, from the files and from the signed reports, never hardware', async () => {
