@@ -6,7 +6,7 @@
 // certificate or with one no known CA issued. Never called hardware on the TPM's own say.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { X509Certificate } from '@peculiar/x509';
+import { X509Certificate } from 'node:crypto';
 import type { Tpm } from './tools.js';
 
 /** NV indices of EK certificates: RSA 2048, ECC P-256, ECC P-384, RSA 3072 (TCG EK profile 2.3). */
@@ -44,7 +44,7 @@ function knownCas(dir: string): X509Certificate[] {
     .filter((f) => f.endsWith('.pem') || f.endsWith('.crt'))
     .flatMap((f) => {
       try {
-        return [new X509Certificate(readFileSync(path.join(dir, f), 'utf8'))];
+        return [new X509Certificate(readFileSync(path.join(dir, f)))];
       } catch {
         return [];
       }
@@ -56,16 +56,14 @@ export async function classifyTpm(ekCert: Uint8Array | undefined, caDir = proces
   if (!ekCert) return { hardware: false, label: 'software TPM (no EK certificate: not shown to be hardware)' };
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(ekCert);
+    cert = new X509Certificate(Buffer.from(ekCert));
   } catch {
     return { hardware: false, label: 'software TPM (its EK certificate does not parse)' };
   }
-  const swtpm = /swtpm/i.test(cert.issuer) || Buffer.from(ekCert).includes('swtpm');
-  if (!swtpm)
-    for (const ca of knownCas(caDir))
-      if (ca.subject === cert.issuer && (await cert.verify({ publicKey: ca.publicKey, signatureOnly: true }).catch(() => false)))
-        return { hardware: true, label: `hardware TPM (EK issued by ${cert.issuer})` };
-  return { hardware: false, label: `software TPM (${swtpm ? 'swtpm, ' : ''}EK issued by ${cert.issuer}, not a known manufacturer CA)` };
+  const issuer = cert.issuer.replaceAll('\n', ', ');
+  const swtpm = /swtpm/i.test(issuer) || Buffer.from(ekCert).includes('swtpm');
+  if (!swtpm) for (const ca of knownCas(caDir)) if (cert.checkIssued(ca) && cert.verify(ca.publicKey)) return { hardware: true, label: `hardware TPM (EK issued by ${issuer})` };
+  return { hardware: false, label: `software TPM (${swtpm ? 'swtpm, ' : ''}EK issued by ${issuer}, not a known manufacturer CA)` };
 }
 
 /** Reads and classifies the TPM `tpm` reaches. */
