@@ -28,7 +28,7 @@ const USAGE = `usage:
   mpchsm signer init --dir S --name NAME --listen HOST:PORT [--seal software|tpm] [--tcti TCTI] [--pcrs sha256:0,7] [--json]   (passphrase on stdin with software)
   mpchsm gateway init --dir G --listen HOST:PORT [--p11-listen HOST:PORT] [--tls-cert F --tls-key F] [--json]   (passphrase on stdin)
   mpchsm gateway init --dir G --recover --genesis genesis.json [--json]   (a lost gateway directory, around its restored identity; passphrase on stdin)
-  mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] --out FILE [--json]
+  mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] [--require-attestation] --out FILE [--json]
   mpchsm genesis sign FILE --as NAME --dir A [--json]
   mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin unless TPM-sealed)
   mpchsm gateway start --dir G --genesis FILE [--detach] [--json]   (passphrase on stdin)
@@ -90,6 +90,7 @@ export async function main(argv: string[]): Promise<void> {
         from: { type: 'string' },
         'revive-epoch': { type: 'boolean', default: false },
         system: { type: 'boolean', default: false },
+        'require-attestation': { type: 'boolean', default: false },
       },
       strict: true,
     });
@@ -162,7 +163,7 @@ export async function main(argv: string[]): Promise<void> {
         await p11Kit(positionals[0], values);
         break;
       case 'genesis':
-        await genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum) });
+        await genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum), requireAttestation: values['require-attestation'] });
         break;
       case 'gateway':
         await partyCommand('gateway', positionals, values);

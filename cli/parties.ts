@@ -81,10 +81,10 @@ export async function gatewayInit(o: { dir: string; listen: string; p11Listen?: 
 }
 
 /** `genesis create`: the unsigned founding document from the parties' public files. */
-export async function genesisCreate(o: { threshold: number; quorum?: number | undefined; gateway: string; signers: string[]; admins: string[]; out: string }): Promise<{ file: string; clusterId: string }> {
+export async function genesisCreate(o: { threshold: number; quorum?: number | undefined; requireAttestation?: boolean | undefined; gateway: string; signers: string[]; admins: string[]; out: string }): Promise<{ file: string; clusterId: string }> {
   const read = (f: string) => readJsonFile(f, z.unknown());
   const clusterId = `mpchsm-${randomBytes(6).toString('hex')}`;
-  const file = createGenesis({ clusterId, threshold: o.threshold, ...(o.quorum === undefined ? {} : { quorum: o.quorum }), gateway: read(o.gateway), signers: o.signers.map(read), admins: o.admins.map(read) });
+  const file = createGenesis({ clusterId, threshold: o.threshold, ...(o.quorum === undefined ? {} : { quorum: o.quorum }), ...(o.requireAttestation ? { requireAttestation: true } : {}), gateway: read(o.gateway), signers: o.signers.map(read), admins: o.admins.map(read) });
   await writeFileAtomic(path.resolve(o.out), json(file), 0o644);
   return { file: path.resolve(o.out), clusterId };
 }

@@ -55,12 +55,12 @@ export async function adminCommand(positionals: string[], v: Values): Promise<vo
 }
 
 /** `mpchsm genesis create …` and `mpchsm genesis sign FILE --as NAME --dir A`. */
-export async function genesisCommand(positionals: string[], v: Values, n: { threshold?: number | undefined; quorum?: number | undefined }): Promise<void> {
+export async function genesisCommand(positionals: string[], v: Values, n: { threshold?: number | undefined; quorum?: number | undefined; requireAttestation?: boolean | undefined }): Promise<void> {
   const [sub, file] = positionals;
   if (sub === 'create' && positionals.length === 1) {
     need(v, ['gateway', 'signer', 'admin', 'out'], 'genesis create');
     if (n.threshold === undefined) throw new Error('genesis create needs --threshold');
-    const made = await genesisCreate({ threshold: n.threshold, quorum: n.quorum, gateway: v.gateway!, signers: v.signer!, admins: v.admin!, out: v.out! });
+    const made = await genesisCreate({ threshold: n.threshold, quorum: n.quorum, requireAttestation: n.requireAttestation, gateway: v.gateway!, signers: v.signer!, admins: v.admin!, out: v.out! });
     return report(v.json, { File: made.file, ClusterId: made.clusterId }, `${made.file}: cluster ${made.clusterId}; each founding administrator signs it (mpchsm genesis sign)`);
   }
   if (sub === 'sign' && file && positionals.length === 2) {

@@ -39,6 +39,11 @@ export const governanceDocumentSchema = z
     administrators: z.array(z.strictObject({ name: z.string().regex(ADMIN_NAME_RE), approvalKey: hex32 })).min(1).max(64),
     /** Approvals required per operation (`kms:ScheduleKeyDeletion`: 2); unlisted: none. */
     quorum: z.record(z.string(), z.number().int().min(1)),
+    /**
+     * require_attestation: a signer is founded or admitted only with an attestation (a TPM quote
+     * over its identity) that each signer verifies itself (signers/node/tpm/admission.ts).
+     */
+    requireAttestation: z.boolean().optional(),
   })
   .superRefine((doc, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

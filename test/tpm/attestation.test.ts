@@ -8,10 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSwtpm, stopSwtpm, swtpmTcti } from '../../cli/swtpm.js';
 import { makeTpmQuote, verifyTpmQuote, type TpmQuote } from '../../signers/node/tpm/attestation.js';
+import { checkRequiredAttestation } from '../../signers/node/tpm/admission.js';
+import { fingerprint as fingerprintOf, identityFromSecrets } from '../../contract/identity/identity.js';
 import { haveSwtpm, NO_SWTPM } from './helpers.js';
 
 const state = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-quote-'));
-const fingerprint = randomBytes(32).toString('hex');
+const identity = identityFromSecrets('signer4', randomBytes(32), randomBytes(32)).public;
+const fingerprint = fingerprintOf(identity);
 const other = randomBytes(32).toString('hex');
 let quote: TpmQuote;
 let otherQuote: TpmQuote;
@@ -57,5 +60,12 @@ describe.skipIf(!haveSwtpm)(`TPM quote attestation (${NO_SWTPM} otherwise)`, () 
     // An EK certificate of another TPM than the EK the AK was made under.
     const foreign = { ...otherQuote, quote: quote.quote, signature: quote.signature, akPublic: quote.akPublic, ekPublic: flip(quote.ekPublic, 80) };
     await expect(verifyTpmQuote(foreign, fingerprint)).rejects.toThrow(/not this attestation key under this endorsement key|not the one its certificate certifies/);
+  });
+
+  it('require_attestation: a newcomer is admitted with its own verified quote, refused with none, another\'s or a forged one', async () => {
+    expect(await checkRequiredAttestation('signer4', identity, quote)).toMatch(/^software TPM \(swtpm/);
+    await expect(checkRequiredAttestation('signer4', identity, undefined)).rejects.toThrow(/signer4 carries no attestation, and the governance requires one/);
+    await expect(checkRequiredAttestation('signer4', identity, otherQuote)).rejects.toThrow(/signer4's attestation is refused: .*another identity/);
+    await expect(checkRequiredAttestation('signer4', identity, { ...quote, signature: otherQuote.signature })).rejects.toThrow(/signer4's attestation is refused: .*did not sign it/);
   });
 });
