@@ -48,6 +48,7 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
       expect(r.out).toMatch(new RegExp(`\\[software-tpm\\] ${name}'s share store is sealed to a software TPM \\(swtpm, EK issued by CN=swtpm-localca`));
     }
     expect(r.out).toMatch(/tpm2\/sealed-key\+xchacha20poly1305; software TPM/); // the signed reports' table
+    expect(r.out).toMatch(/TPM quote: software TPM \(swtpm/); // each public file's attestation, verified by doctor
     expect(r.out).not.toMatch(/hardware TPM/);
   }, 120_000);
 
