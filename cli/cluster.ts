@@ -14,6 +14,7 @@ import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
 import { holdForeground, startParty } from './party-process.js';
 import { startSwtpm, stopSwtpm, swtpmTcti } from './swtpm.js';
+import { makeTpmQuote, type TpmQuote } from '../signers/node/tpm/attestation.js';
 import { principalPropose, principalRequest } from './principal-request.js';
 import { approve } from './approve.js';
 
@@ -221,7 +222,8 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
   progress(`  administrators ${FOUNDING_ADMINS.join(', ')}: approval keys and credentials; the genesis, signed by each`);
   const adminFiles = [];
   for (const a of FOUNDING_ADMINS) adminFiles.push((await adminInit(L.principals, a)).file);
-  await genesisCreate({ threshold: settings.threshold, gateway: gateway.file, signers: signerFiles, admins: adminFiles, out: L.genesis });
+  // Signers sealed to (software) TPMs carry quotes: each signer checks every other's, at founding and at admission.
+  await genesisCreate({ threshold: settings.threshold, requireAttestation: settings.seal === 'swtpm', gateway: gateway.file, signers: signerFiles, admins: adminFiles, out: L.genesis });
   for (const a of FOUNDING_ADMINS) await genesisSign({ file: L.genesis, as: a, dir: L.principals });
   // The chain `mpchsm approve --dir DIR` checks the gateway's against.
   await writeFileAtomic(path.join(L.root, 'governance.json'), Buffer.from(JSON.stringify({ chain: [readGenesis(L.genesis).governance] }, null, 2) + '\n'), 0o644);
@@ -253,7 +255,7 @@ async function admitPrincipals(L: Layout): Promise<void> {
  * from DIR, never from what the gateway reports — and started, awaiting admission (it holds no
  * policy state until the active signers hand theirs over). Answers what AddSigner names.
  */
-export async function startNewSigner(dir: string, active: readonly string[], quiet: boolean): Promise<{ name: string; id: number; identity: PublicIdentity & { fingerprint?: string }; url: string }> {
+export async function startNewSigner(dir: string, active: readonly string[], quiet: boolean): Promise<{ name: string; id: number; identity: PublicIdentity & { fingerprint?: string }; url: string; attestation?: TpmQuote }> {
   const L = layout(dir);
   const cluster = readCluster(L);
   if (!cluster || !isAlive(cluster.gateway.pid)) throw new Error(`no cluster is running from ${L.root}; start it with 'mpchsm up --dir ${dir}'`);
@@ -262,7 +264,10 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   const name = signerName(id);
   if (id > 32 || settings.port + id > 65535) throw new Error(`this cluster cannot grow beyond ${settings.signers} signers`);
   if (!quiet) progress(`${name}: sealing a new store and making its identity; starting it awaiting admission`);
-  const identity = await initSigner(L.signer(name), name, await signerSeal(L, settings, name, id), id);
+  const seal = await signerSeal(L, settings, name, id);
+  const identity = await initSigner(L.signer(name), name, seal, id);
+  // Its TPM's quote over the new identity, which each signer checks where the governance requires it.
+  const attestation = seal instanceof Uint8Array ? undefined : await makeTpmQuote(seal.tcti, fingerprint(identity));
   const peers = [...pinnedSigners(dir, active).map((p) => ({ name: p.name, id: p.party, identity: p.identity })), { name, id, identity }];
   const config = signerConfigSchema.parse({ name, id, port: settings.port + id, threshold: settings.threshold, gateway: pinnedGateway(dir), peers });
   await writeFileAtomic(signerPaths(L.signer(name)).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
@@ -274,7 +279,7 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   await writeFileAtomic(L.settingsJson, Buffer.from(JSON.stringify({ ...settings, signers: id }, null, 2) + '\n'), 0o600);
   const next: ClusterJson = { ...cluster, signers: [...cluster.signers, { name, pid: started.child.pid!, url }], signers_total: id };
   await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(next, null, 2) + '\n'), 0o644);
-  return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url };
+  return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url, ...(attestation ? { attestation } : {}) };
 }
 
 function progress(line: string): void {

@@ -2,6 +2,7 @@
 // restart, a store moved to another TPM does not open, and a store put back from before a refresh
 // is refused by its TPM's rollback counter.
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,8 @@ import { TPM_SEALER_KIND } from '../../contract/io/seal.js';
 import { coreLimit } from '../../signers/node/core-limit.js';
 import { startSwtpm, stopSwtpm, swtpmTcti } from '../../cli/swtpm.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { createKey, publicKeyOf, signsAndVerifies } from '../policy-cluster/helpers.js';
+import { approve, createKey, gatewayCall, publicKeyOf, signsAndVerifies } from '../policy-cluster/helpers.js';
+import { exportPublicIdentity, identityFromSecrets } from '../../contract/identity/identity.js';
 import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
 
 let tc: TestCluster;
@@ -36,6 +38,8 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
       expect(existsSync(path.join(tc.dir, 'operators', `${name}.secret`))).toBe(false);
       expect(JSON.parse(readFileSync(path.join(tc.dir, 'signers', name, `${name}.signer.json`), 'utf8')).Seal).toBe('tpm');
     }
+    // Founded under require_attestation: every signer verified every founding signer's quote before it started.
+    expect(JSON.parse(readFileSync(path.join(tc.dir, 'genesis.json'), 'utf8')).Genesis.Governance.requireAttestation).toBe(true);
   });
 
   it('every signer process runs with its core-dump limit at 0', () => {
@@ -114,5 +118,23 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     await tc.up();
     const pub = await publicKeyOf(tc, keyId);
     expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('after the refusal'))).toBe(true);
+  }, 300_000);
+
+  it('signer add: the newcomer\'s quote travels in its AddSigner and every signer admits it; another identity\'s quote is refused by every signer', async () => {
+    const proposed = JSON.parse((await tc.mpchsm('signer', 'add', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(proposed.Proposal.parameters.Attestation.kind).toBe('tpm2-quote');
+    const done = await approve(tc, proposed.Proposal.id, 'admin2');
+    expect(done.Status).toBe('Executed');
+    for (const s of done.Signers ?? []) expect(s, `signer ${s.signer}`).toMatchObject({ applied: true });
+    // An administrator's proposal for signer9 carrying signer4's (genuine) quote: not made for signer9's identity.
+    const stranger = exportPublicIdentity(identityFromSecrets('signer9', randomBytes(32), randomBytes(32)));
+    const asked = await gatewayCall(tc, 'admin1', 'MpcHsm.AddSigner', { Name: 'signer9', Id: 9, Identity: stranger, Endpoint: 'https://127.0.0.1:9', Attestation: proposed.Proposal.parameters.Attestation });
+    const id = (asked.body.Proposal as { id: string }).id;
+    const approveAs = (as: string) => approve(tc, id, as).catch((e: { stdout?: string; stderr?: string }) => ({ Status: 'refused', out: `${e.stdout}${e.stderr}` }));
+    await approveAs('admin1');
+    const refused = await approveAs('admin2');
+    expect(JSON.stringify(refused)).toMatch(/signer9's attestation is refused: the TPM quote does not verify: it was made for another identity/);
+    const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
+    expect(described.Signers.find((s) => s.Name === 'signer9')?.State).not.toBe('Active');
   }, 300_000);
 });
