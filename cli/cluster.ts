@@ -1,6 +1,6 @@
 // `mpchsm up / down / status`: a local cluster, one process per signer plus the gateway.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
@@ -13,10 +13,12 @@ import { initSigner } from '../signers/node/init.js';
 import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
 import { holdForeground, startParty } from './party-process.js';
+import { startSwtpm, stopSwtpm, swtpmTcti } from './swtpm.js';
+import { makeTpmQuote, type TpmQuote } from '../signers/node/tpm/attestation.js';
 import { principalPropose, principalRequest } from './principal-request.js';
 import { approve } from './approve.js';
 
-const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int() });
+const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int(), seal: z.enum(['software', 'swtpm']).default('software') });
 type Settings = z.infer<typeof settingsSchema>;
 
 export const clusterJsonSchema = z.object({
@@ -41,6 +43,8 @@ export interface UpOptions {
   signers?: number | undefined;
   threshold?: number | undefined;
   port?: number | undefined;
+  /** `swtpm`: each signer's store sealed to a software TPM of its own (cli/swtpm.ts). */
+  seal?: 'software' | 'swtpm' | undefined;
   detach: boolean;
   /** Each signer answers GET /metrics on loopback (signerMetricsUrl). */
   metrics?: boolean;
@@ -62,7 +66,12 @@ export async function up(opts: UpOptions): Promise<void> {
   const settings = existsSync(L.settingsJson) ? reuseSettings(L, opts) : await initialise(L, opts);
   const founding = new Set(readGenesis(L.genesis).signers.map((s) => s.name));
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
-  const secret = (name: string) => readFileSync(L.operatorSecret(name), 'utf8');
+  // A TPM-sealed signer has no operator secret: its TPM unseals its store.
+  const secret = (name: string) => (existsSync(L.operatorSecret(name)) ? readFileSync(L.operatorSecret(name), 'utf8') : '');
+  if (settings.seal === 'swtpm') {
+    progress(`starting a software TPM for each of ${names.join(', ')}`);
+    await Promise.all(names.map((name, i) => startSwtpm(swtpmState(L, name), swtpmPort(settings, i + 1))));
+  }
   progress(`starting ${names.join(', ')}`);
   const outcomes = await Promise.allSettled(
     names.map((name, i) =>
@@ -79,7 +88,10 @@ export async function up(opts: UpOptions): Promise<void> {
     ),
   );
   const started: Started[] = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-  const stopAll = () => Promise.all(started.map((s) => (s.child.pid ? stopPid(s.child.pid) : undefined)));
+  const stopAll = async () => {
+    await Promise.all(started.map((s) => (s.child.pid ? stopPid(s.child.pid) : undefined)));
+    await stopSwtpms(L);
+  };
   try {
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
@@ -107,6 +119,7 @@ export async function up(opts: UpOptions): Promise<void> {
     return;
   }
   await holdForeground(started, (s, how) => progress(`${s.name} exited (${how}); stopping the cluster`));
+  await stopSwtpms(L);
   progress('stopped');
 }
 
@@ -120,6 +133,7 @@ export async function down(dir: string): Promise<void> {
   // Gateway first, so no new request reaches a signer that is going away.
   await stopPid(cluster.gateway.pid);
   await Promise.all(cluster.signers.map((s) => stopPid(s.pid)));
+  await stopSwtpms(L);
   progress('stopped');
 }
 
@@ -172,10 +186,26 @@ const signerMetricsUrl = (s: Settings, id: number) => `http://127.0.0.1:${s.port
  */
 const consolePort = (s: Settings) => s.port + 200;
 const consoleUrl = (s: Settings) => `http://localhost:${consolePort(s)}/`;
+/** Signer `id`'s swtpm listens on the gateway's port + 300 + 2·id (its control channel one above), beyond the console and metrics. */
+const swtpmPort = (s: Settings, id: number) => s.port + 300 + 2 * id;
+const swtpmState = (L: Layout, name: string) => path.join(L.root, 'swtpm', name);
+
+/** Stops every signer's software TPM (after the signers). */
+async function stopSwtpms(L: Layout): Promise<void> {
+  const root = path.join(L.root, 'swtpm');
+  if (existsSync(root)) await Promise.all(readdirSync(root).map((name) => stopSwtpm(swtpmState(L, name))));
+}
+
+/** How signer `name` (party `id`) of a new cluster seals its store: software (its secret in DIR/operators) or to its own swtpm. */
+async function signerSeal(L: Layout, settings: Settings, name: string, id: number): Promise<Uint8Array | { tcti: string }> {
+  if (settings.seal === 'software') return operatorSecret(L, name);
+  await startSwtpm(swtpmState(L, name), swtpmPort(settings, id));
+  return { tcti: swtpmTcti(swtpmPort(settings, id)) };
+}
 
 function reuseSettings(L: Layout, opts: UpOptions): Settings {
   const s = readJsonFile(L.settingsJson, settingsSchema);
-  for (const k of ['signers', 'threshold', 'port'] as const) {
+  for (const k of ['signers', 'threshold', 'port', 'seal'] as const) {
     if (opts[k] !== undefined && opts[k] !== s[k]) throw new Error(`${L.root} was initialised with --${k} ${s[k]}; it cannot change to ${opts[k]} on restart`);
   }
   return s;
@@ -187,26 +217,30 @@ function reuseSettings(L: Layout, opts: UpOptions): Settings {
  * genesis, signed by every founding administrator.
  */
 async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
-  const settings: Settings = { signers: opts.signers ?? 3, threshold: opts.threshold ?? 2, port: opts.port ?? 4600 };
+  const settings: Settings = { signers: opts.signers ?? 3, threshold: opts.threshold ?? 2, port: opts.port ?? 4600, seal: opts.seal ?? 'software' };
   if (settings.signers < 1 || settings.signers > 32) throw new Error('--signers must be 1..32');
   if (settings.threshold < 1 || settings.threshold > settings.signers) throw new Error(`--threshold must be 1..${settings.signers}`);
-  if (settings.port < 1024 || settings.port + 232 > 65535) throw new Error('--port must leave room for the signers and their metrics above it (1024..65303)');
-  progress(`initialising ${L.root}: ${settings.signers} signers, threshold ${settings.threshold}`);
+  if (settings.port < 1024 || settings.port + 365 > 65535) throw new Error('--port must leave room above it for the signers, their metrics and software TPMs (1024..65170)');
+  progress(`initialising ${L.root}: ${settings.signers} signers, threshold ${settings.threshold}${settings.seal === 'swtpm' ? ', each sealed to a software TPM' : ''}`);
   for (const d of [L.root, L.principals, L.logs, L.operators]) mkdirSync(d, { recursive: true, mode: 0o700 });
 
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
   const signerFiles: string[] = [];
+  // Manufacturing the software TPMs (EK key pairs) takes seconds each: at once.
+  const seals = await Promise.all(names.map((name, i) => signerSeal(L, settings, name, i + 1)));
   for (const [i, name] of names.entries()) {
     progress(`  ${name}: sealing a new store and making its identity`);
     const listen = `127.0.0.1:${settings.port + i + 1}`;
-    signerFiles.push((await signerInit({ dir: L.signer(name), name, listen, seal: 'software' }, await operatorSecret(L, name))).file);
+    const seal = seals[i]!;
+    signerFiles.push((await (seal instanceof Uint8Array ? signerInit({ dir: L.signer(name), name, listen, seal: 'software' }, seal) : signerInit({ dir: L.signer(name), name, listen, seal: 'tpm', tcti: seal.tcti }))).file);
   }
   progress('  gateway: identity and PIN key derivation');
   const gateway = await gatewayInit({ dir: L.gateway, listen: `127.0.0.1:${settings.port}` }, await operatorSecret(L, 'gateway'));
   progress(`  administrators ${FOUNDING_ADMINS.join(', ')}: approval keys and credentials; the genesis, signed by each`);
   const adminFiles = [];
   for (const a of FOUNDING_ADMINS) adminFiles.push((await adminInit(L.principals, a)).file);
-  await genesisCreate({ threshold: settings.threshold, gateway: gateway.file, signers: signerFiles, admins: adminFiles, out: L.genesis });
+  // Signers sealed to (software) TPMs carry quotes: each signer checks every other's, at founding and at admission.
+  await genesisCreate({ threshold: settings.threshold, requireAttestation: settings.seal === 'swtpm', gateway: gateway.file, signers: signerFiles, admins: adminFiles, out: L.genesis });
   for (const a of FOUNDING_ADMINS) await genesisSign({ file: L.genesis, as: a, dir: L.principals });
   // The chain `mpchsm approve --dir DIR` checks the gateway's against.
   await writeFileAtomic(path.join(L.root, 'governance.json'), Buffer.from(JSON.stringify({ chain: [readGenesis(L.genesis).governance] }, null, 2) + '\n'), 0o644);
@@ -238,7 +272,7 @@ async function admitPrincipals(L: Layout): Promise<void> {
  * from DIR, never from what the gateway reports — and started, awaiting admission (it holds no
  * policy state until the active signers hand theirs over). Answers what AddSigner names.
  */
-export async function startNewSigner(dir: string, active: readonly string[], quiet: boolean): Promise<{ name: string; id: number; identity: PublicIdentity & { fingerprint?: string }; url: string }> {
+export async function startNewSigner(dir: string, active: readonly string[], quiet: boolean): Promise<{ name: string; id: number; identity: PublicIdentity & { fingerprint?: string }; url: string; attestation?: TpmQuote }> {
   const L = layout(dir);
   const cluster = readCluster(L);
   if (!cluster || !isAlive(cluster.gateway.pid)) throw new Error(`no cluster is running from ${L.root}; start it with 'mpchsm up --dir ${dir}'`);
@@ -247,18 +281,22 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   const name = signerName(id);
   if (id > 32 || settings.port + id > 65535) throw new Error(`this cluster cannot grow beyond ${settings.signers} signers`);
   if (!quiet) progress(`${name}: sealing a new store and making its identity; starting it awaiting admission`);
-  const identity = await initSigner(L.signer(name), name, await operatorSecret(L, name), id);
+  const seal = await signerSeal(L, settings, name, id);
+  const identity = await initSigner(L.signer(name), name, seal, id);
+  // Its TPM's quote over the new identity, which each signer checks where the governance requires it.
+  const attestation = seal instanceof Uint8Array ? undefined : await makeTpmQuote(seal.tcti, fingerprint(identity));
   const peers = [...pinnedSigners(dir, active).map((p) => ({ name: p.name, id: p.party, identity: p.identity })), { name, id, identity }];
   const config = signerConfigSchema.parse({ name, id, port: settings.port + id, threshold: settings.threshold, gateway: pinnedGateway(dir), peers });
   await writeFileAtomic(signerPaths(L.signer(name)).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
-  const started = await startParty({ kind: 'signer', dir: L.signer(name), secret: readFileSync(L.operatorSecret(name), 'utf8'), detach: true, logFile: L.log(name), at: { name, url: signerUrl(settings, id) } });
+  const secret = existsSync(L.operatorSecret(name)) ? readFileSync(L.operatorSecret(name), 'utf8') : '';
+  const started = await startParty({ kind: 'signer', dir: L.signer(name), secret, detach: true, logFile: L.log(name), at: { name, url: signerUrl(settings, id) } });
   started.child.unref();
   const url = signerUrl(settings, id);
   // `up` starts it from now on; `down` stops it.
   await writeFileAtomic(L.settingsJson, Buffer.from(JSON.stringify({ ...settings, signers: id }, null, 2) + '\n'), 0o600);
   const next: ClusterJson = { ...cluster, signers: [...cluster.signers, { name, pid: started.child.pid!, url }], signers_total: id };
   await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(next, null, 2) + '\n'), 0o644);
-  return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url };
+  return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url, ...(attestation ? { attestation } : {}) };
 }
 
 function progress(line: string): void {

@@ -22,11 +22,14 @@ import { checkInventories } from './doctor/inventory.js';
 import { columns, signedReports, type ReportsSection } from './doctor/reports.js';
 import { pinsFromDir } from './posture/evidence.js';
 import { userNames } from '../contract/posture/host.js';
+import { TPM_SEALER_KIND } from '../contract/io/seal.js';
+import { fingerprint, parsePublicIdentity } from '../contract/identity/identity.js';
+import { verifyTpmQuote } from '../signers/node/tpm/attestation.js';
 
 const operatorSchema = z.object({ operator: z.string().min(1).max(128) });
 // Only names and roles: the file also holds credentials, which are never read into output.
 const principalsSchema = z.object({ principals: z.array(z.object({ name: z.string(), role: z.string() })) });
-const sealerSchema = z.object({ kind: z.string() });
+const sealerSchema = z.object({ kind: z.string(), device: z.string().max(200).optional() });
 
 export interface DoctorOptions {
   strict: boolean;
@@ -42,6 +45,7 @@ interface SignerFacts {
   operatorDeclared: boolean;
   secretHash?: string;
   sealer: string;
+  attestation: string;
   health: string;
   reachable: boolean;
 }
@@ -83,6 +87,7 @@ const SAID_LOCALLY: Record<string, string> = {
   'reported-same-host': 'same-host',
   'reported-gateway-operator': 'gateway-user-runs-signer',
   'reported-software-sealing': 'software-sealing',
+  'reported-software-tpm': 'software-tpm',
 };
 
 /** Groups names by a value; only groups of two or more, for values that are known. */
@@ -135,7 +140,10 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
       }
       const op = readJsonOr(path.join(dataDir, 'operator.json'), operatorSchema, refused);
       const secretFile = c.L.operatorSecret(name);
-      const sealer = readJsonOr(path.join(dataDir, 'store', 'sealer.json'), sealerSchema, refused)?.kind ?? 'unknown';
+      const header = readJsonOr(path.join(dataDir, 'store', 'sealer.json'), sealerSchema, refused);
+      // A TPM seal with what its TPM was shown to be (signers/node/tpm/ek.ts): never hardware on its own say.
+      const sealer = header === undefined ? 'unknown' : header.kind === TPM_SEALER_KIND ? `tpm2 on a ${header.device ?? 'TPM of unknown kind'}` : header.kind;
+      const attestation = await attestationOf(path.join(dataDir, `${name}.signer.json`), refused);
       const url = c.urls.get(name);
       let health = 'no URL known';
       let reachable = false;
@@ -158,6 +166,7 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
         operatorDeclared: op !== undefined,
         secretHash: existsSync(secretFile) ? sha256File(secretFile) : undefined,
         sealer,
+        attestation,
         health,
         reachable,
       };
@@ -208,8 +217,11 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   const reachable = facts.filter((f) => f.reachable).length;
   if (c.threshold !== undefined && reachable < c.threshold) find('too-few-reachable', `only ${reachable} of ${n} signers answer, fewer than the threshold ${c.threshold}: no key can be used`);
   for (const f of facts.filter((f) => f.health.startsWith('answers'))) find('identity-mismatch', `${f.name} ${f.health}`);
+  for (const f of facts.filter((f) => f.attestation.startsWith('refused'))) find('attestation-refused', `${f.name}'s attestation does not verify: ${f.attestation}`);
   for (const f of facts) {
     if (f.sealer.startsWith('software/')) find('software-sealing', `${f.name}'s share store is sealed in software (${f.sealer}), not by hardware: anyone with its operator secret and a copy of its files has its shares`);
+    else if (f.sealer.startsWith('tpm2 on a ') && !f.sealer.startsWith('tpm2 on a hardware TPM'))
+      find('software-tpm', `${f.name}'s share store is sealed to a ${f.sealer.slice('tpm2 on a '.length)}: a software TPM is a file on its host, not hardware; whoever has that host's root has its shares`);
     else if (f.sealer === 'unknown') find('unknown-sealing', `${f.name}'s share store sealing is unknown (no store/sealer.json)`);
   }
   if (n === 1) singleDomain.push('there is only one signer');
@@ -226,8 +238,8 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   if (typeof reports !== 'string') for (const f of reports.findings) if (!local.has(SAID_LOCALLY[f.code] ?? '')) find(f.code, f.message);
 
   io.out(`mpchsm doctor: ${c.L.root}: ${n} signer${n === 1 ? '' : 's'}, threshold ${c.threshold ?? 'unknown'}, ${reachable} reachable`);
-  const header = ['SIGNER', 'HOST', 'PROCESS USER', 'DATA OWNER', 'OPERATOR', 'SEALING', 'HEALTH'];
-  const rows = facts.map((f) => [f.name, f.host, f.processUid === undefined ? 'not running' : user(f.processUid), user(f.dataOwner), f.operator, f.sealer, f.health]);
+  const header = ['SIGNER', 'HOST', 'PROCESS USER', 'DATA OWNER', 'OPERATOR', 'SEALING', 'ATTESTATION', 'HEALTH'];
+  const rows = facts.map((f) => [f.name, f.host, f.processUid === undefined ? 'not running' : user(f.processUid), user(f.dataOwner), f.operator, f.sealer, f.attestation, f.health]);
   for (const line of columns([header, ...rows])) io.out(line);
   if (typeof reports === 'string') io.out(`signed reports: none (${reports}); the verdict below is from this directory's files`);
   else {
@@ -252,6 +264,19 @@ export async function doctor(dir: string, opts: DoctorOptions, io: Io = consoleI
   else io.out('verdict: no shared operator, secret, host, account or data directory found among the signers.');
   const forged = typeof reports === 'string' ? 0 : reports.refused;
   return damaged.length > 0 || differences.length > 0 || forged > 0 || (opts.strict && findings.length > 0) ? 1 : 0;
+}
+
+const signerFileSchema = z.object({ Identity: z.unknown(), Attestation: z.unknown().optional() });
+
+/** What a signer's public file attests, checked here (signers/node/tpm/attestation.ts): `none`, `TPM quote: software TPM (…)`, or `refused: why`. */
+async function attestationOf(file: string, refused: (message: string) => void): Promise<string> {
+  const pub = existsSync(file) ? readJsonOr(file, signerFileSchema, refused) : undefined;
+  if (pub?.Attestation === undefined) return 'none';
+  try {
+    return `TPM quote: ${(await verifyTpmQuote(pub.Attestation, fingerprint(parsePublicIdentity(pub.Identity)))).label}`;
+  } catch (e) {
+    return `refused: ${(e as Error).message}`;
+  }
 }
 
 /** The signed reports, asked as DIR's auditor (DIR/principals/auditor.env) with the identities DIR pins; or why there are none. */

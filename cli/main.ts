@@ -14,7 +14,7 @@ import { partyCommand, genesisCommand, adminCommand } from './party-commands.js'
 import { backupVerifyCommand, custodianCommand, signerBackupCommand, signerRestoreCommand } from './backup/command.js';
 
 const USAGE = `usage:
-  mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--detach] [--metrics] [--console]
+  mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--seal software|swtpm] [--detach] [--metrics] [--console]
   mpchsm down   [--dir DIR]
   mpchsm status [--dir DIR] [--json]
   mpchsm audit verify [--dir DIR] | --genesis GENESIS.json --as NAME --dir A
@@ -25,12 +25,12 @@ const USAGE = `usage:
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm admin init --dir A --name NAME [--json]
-  mpchsm signer init --dir S --name NAME --listen HOST:PORT [--seal software] [--json]   (passphrase on stdin)
+  mpchsm signer init --dir S --name NAME --listen HOST:PORT [--seal software|tpm] [--tcti TCTI] [--pcrs sha256:0,7] [--json]   (passphrase on stdin with software)
   mpchsm gateway init --dir G --listen HOST:PORT [--p11-listen HOST:PORT] [--tls-cert F --tls-key F] [--json]   (passphrase on stdin)
   mpchsm gateway init --dir G --recover --genesis genesis.json [--json]   (a lost gateway directory, around its restored identity; passphrase on stdin)
-  mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] --out FILE [--json]
+  mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] [--require-attestation] --out FILE [--json]
   mpchsm genesis sign FILE --as NAME --dir A [--json]
-  mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin)
+  mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin unless TPM-sealed)
   mpchsm gateway start --dir G --genesis FILE [--detach] [--json]   (passphrase on stdin)
   mpchsm signer stop --dir S | mpchsm gateway stop --dir G
   mpchsm custodian init --dir K [--name NAME] [--json]   (passphrase on stdin)
@@ -76,6 +76,7 @@ export async function main(argv: string[]): Promise<void> {
         listen: { type: 'string' },
         seal: { type: 'string' },
         tcti: { type: 'string' },
+        pcrs: { type: 'string' },
         'p11-listen': { type: 'string' },
         recover: { type: 'boolean', default: false },
         'tls-cert': { type: 'string' },
@@ -91,6 +92,7 @@ export async function main(argv: string[]): Promise<void> {
         from: { type: 'string' },
         'revive-epoch': { type: 'boolean', default: false },
         system: { type: 'boolean', default: false },
+        'require-attestation': { type: 'boolean', default: false },
       },
       strict: true,
     });
@@ -109,6 +111,7 @@ export async function main(argv: string[]): Promise<void> {
           signers: intOption('--signers', values.signers),
           threshold: intOption('--threshold', values.threshold),
           port: intOption('--port', values.port),
+          seal: sealOption(values.seal),
           detach: values.detach,
           metrics: values.metrics,
           console: values.console,
@@ -164,7 +167,7 @@ export async function main(argv: string[]): Promise<void> {
         await p11Kit(positionals[0], values);
         break;
       case 'genesis':
-        await genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum) });
+        await genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum), requireAttestation: values['require-attestation'] });
         break;
       case 'gateway':
         await partyCommand('gateway', positionals, values);
@@ -223,4 +226,9 @@ function intOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new Error(`${name} takes a whole number, not '${v}'`);
   return Number(v);
+}
+
+function sealOption(v: string | undefined): 'software' | 'swtpm' | undefined {
+  if (v === undefined || v === 'software' || v === 'swtpm') return v;
+  throw new Error(`up --seal is software or swtpm, not '${v}' (a real TPM: 'mpchsm signer init --seal tpm' on each signer's host)`);
 }

@@ -119,7 +119,7 @@ export async function signerRemove(dir: string, name: string, as: string, json: 
 export async function signerAdd(dir: string, as: string, json: boolean): Promise<void> {
   const { signers } = await syncGovernance(dir, as);
   const s = await startNewSigner(dir, signers.filter((x) => x.State === 'Active').map((x) => x.Name), json);
-  const proposal = await proposeChecked(dir, as, 'mpchsm:AddSigner', { Name: s.name, Id: s.id, Identity: s.identity, Endpoint: s.url });
+  const proposal = await proposeChecked(dir, as, 'mpchsm:AddSigner', { Name: s.name, Id: s.id, Identity: s.identity, Endpoint: s.url, ...(s.attestation ? { Attestation: s.attestation } : {}) });
   if (!json) console.log(`proposal ${proposal.id}: add signer ${s.name} (party ${s.id}, identity fingerprint ${s.identity.fingerprint}) and reshare the keys to include it`);
   await submitApproval(dir, as, proposal, json);
 }

@@ -13,6 +13,7 @@ import { readJsonFile } from '../contract/io/json-file.js';
 import { fromHex, toHex } from '../contract/bytes.js';
 import { adminFile, ADMIN_NAME_RE, createGenesis, genesisFileSchema, signGenesis, signerFileSchema, verifyGenesisFile, type Genesis, type GatewayFile, type SignerFile } from '../policy/index.js';
 import { initSigner } from '../signers/node/init.js';
+import { makeTpmQuote } from '../signers/node/tpm/attestation.js';
 import { initGateway } from '../gateway/init.js';
 import { newCredentials, newPrincipal, type NewPrincipal } from '../gateway/principals.js';
 import { pkcs11ModuleConf } from '../gateway/init.js';
@@ -47,17 +48,22 @@ export async function adminInit(dir: string, name: string): Promise<{ file: stri
   return { file };
 }
 
-/** `signer init --dir S --name NAME --listen HOST:PORT`: the sealed store and identity; the public S/NAME.signer.json. */
-export async function signerInit(o: { dir: string; name: string; listen: string; seal: string }, secret: Uint8Array): Promise<{ file: string; fingerprint: string }> {
+/**
+ * `signer init --dir S --name NAME --listen HOST:PORT [--seal software|tpm] [--tcti T] [--pcrs SEL]`:
+ * the sealed store (under `secret`, or sealed to the TPM) and identity; the public S/NAME.signer.json.
+ */
+export async function signerInit(o: { dir: string; name: string; listen: string; seal: string; tcti?: string | undefined; pcrs?: string | undefined }, secret?: Uint8Array): Promise<{ file: string; fingerprint: string }> {
   checkName(o.name, /^[a-z0-9-]{1,32}$/, 'a signer name (1-32 of a-z 0-9 -)');
-  if (o.seal === 'tpm') throw new Error('--seal tpm is not available yet: seal with software (a passphrase)');
-  if (o.seal !== 'software') throw new Error(`--seal is software or tpm, not '${o.seal}'`);
+  if (o.seal !== 'software' && o.seal !== 'tpm') throw new Error(`--seal is software or tpm, not '${o.seal}'`);
+  if (o.seal === 'software' ? !secret : o.tcti === undefined) throw new Error(o.seal === 'software' ? 'a software seal needs the passphrase' : 'a TPM seal needs its TCTI');
   const endpoint = `https://${hostPort('--listen', o.listen)}`;
   const S = path.resolve(o.dir);
   const file = path.join(S, `${o.name}.signer.json`);
   refuseExisting(file, o.name);
-  const identity = await initSigner(S, o.name, secret);
-  const pub: SignerFile = signerFileSchema.parse({ Signer: 'mpchsm-signer-v1', Name: o.name, Endpoint: endpoint, Identity: identity, Seal: 'software' });
+  const identity = await initSigner(S, o.name, o.seal === 'software' ? secret! : { tcti: o.tcti!, pcrs: o.pcrs });
+  // A TPM's quote over the new identity, for the other parties to check (signers/node/tpm/attestation.ts).
+  const attestation = o.seal === 'tpm' ? { Attestation: await makeTpmQuote(o.tcti!, identity.fingerprint) } : {};
+  const pub: SignerFile = signerFileSchema.parse({ Signer: 'mpchsm-signer-v1', Name: o.name, Endpoint: endpoint, Identity: identity, Seal: o.seal, ...attestation });
   await writeFileAtomic(file, json(pub), 0o644);
   return { file, fingerprint: identity.fingerprint };
 }
@@ -75,10 +81,10 @@ export async function gatewayInit(o: { dir: string; listen: string; p11Listen?: 
 }
 
 /** `genesis create`: the unsigned founding document from the parties' public files. */
-export async function genesisCreate(o: { threshold: number; quorum?: number | undefined; gateway: string; signers: string[]; admins: string[]; out: string }): Promise<{ file: string; clusterId: string }> {
+export async function genesisCreate(o: { threshold: number; quorum?: number | undefined; requireAttestation?: boolean | undefined; gateway: string; signers: string[]; admins: string[]; out: string }): Promise<{ file: string; clusterId: string }> {
   const read = (f: string) => readJsonFile(f, z.unknown());
   const clusterId = `mpchsm-${randomBytes(6).toString('hex')}`;
-  const file = createGenesis({ clusterId, threshold: o.threshold, ...(o.quorum === undefined ? {} : { quorum: o.quorum }), gateway: read(o.gateway), signers: o.signers.map(read), admins: o.admins.map(read) });
+  const file = createGenesis({ clusterId, threshold: o.threshold, ...(o.quorum === undefined ? {} : { quorum: o.quorum }), ...(o.requireAttestation ? { requireAttestation: true } : {}), gateway: read(o.gateway), signers: o.signers.map(read), admins: o.admins.map(read) });
   await writeFileAtomic(path.resolve(o.out), json(file), 0o644);
   return { file: path.resolve(o.out), clusterId };
 }

@@ -6,6 +6,9 @@ import { recoverGatewayDir } from '../gateway/init.js';
 import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
 import type { Genesis } from '../policy/index.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
+import { signerPaths } from '../signers/node/config.js';
+import { DEFAULT_TCTI } from '../signers/node/tpm/tools.js';
+import { isTpmSealed } from '../signers/node/tpm/store.js';
 import { holdForeground, startParty, stopParty, type PartyKind } from './party-process.js';
 
 interface Values {
@@ -17,6 +20,7 @@ interface Values {
   listen?: string | undefined;
   seal?: string | undefined;
   tcti?: string | undefined;
+  pcrs?: string | undefined;
   'p11-listen'?: string | undefined;
   recover?: boolean | undefined;
   'tls-cert'?: string | undefined;
@@ -51,12 +55,12 @@ export async function adminCommand(positionals: string[], v: Values): Promise<vo
 }
 
 /** `mpchsm genesis create …` and `mpchsm genesis sign FILE --as NAME --dir A`. */
-export async function genesisCommand(positionals: string[], v: Values, n: { threshold?: number | undefined; quorum?: number | undefined }): Promise<void> {
+export async function genesisCommand(positionals: string[], v: Values, n: { threshold?: number | undefined; quorum?: number | undefined; requireAttestation?: boolean | undefined }): Promise<void> {
   const [sub, file] = positionals;
   if (sub === 'create' && positionals.length === 1) {
     need(v, ['gateway', 'signer', 'admin', 'out'], 'genesis create');
     if (n.threshold === undefined) throw new Error('genesis create needs --threshold');
-    const made = await genesisCreate({ threshold: n.threshold, quorum: n.quorum, gateway: v.gateway!, signers: v.signer!, admins: v.admin!, out: v.out! });
+    const made = await genesisCreate({ threshold: n.threshold, quorum: n.quorum, requireAttestation: n.requireAttestation, gateway: v.gateway!, signers: v.signer!, admins: v.admin!, out: v.out! });
     return report(v.json, { File: made.file, ClusterId: made.clusterId }, `${made.file}: cluster ${made.clusterId}; each founding administrator signs it (mpchsm genesis sign)`);
   }
   if (sub === 'sign' && file && positionals.length === 2) {
@@ -101,7 +105,11 @@ export async function partyCommand(kind: PartyKind, positionals: string[], v: Va
   }
   if (sub === 'init') {
     need(v, ['listen'], `${kind} init`);
-    if (v.tcti !== undefined && v.seal !== 'tpm') throw new Error('--tcti goes with --seal tpm');
+    if ((v.tcti !== undefined || v.pcrs !== undefined) && (kind !== 'signer' || v.seal !== 'tpm')) throw new Error('--tcti and --pcrs go with signer init --seal tpm');
+    if (kind === 'signer' && v.seal === 'tpm') {
+      const r = await signerInit({ dir, name: v.name ?? '', listen: v.listen!, seal: 'tpm', tcti: v.tcti ?? DEFAULT_TCTI, pcrs: v.pcrs });
+      return report(v.json, { Name: v.name, File: r.file, Fingerprint: r.fingerprint }, `${r.file}: ${v.name}'s public file (identity fingerprint ${r.fingerprint}), for the genesis; the store is sealed to the TPM`);
+    }
     const secret = await passphrase();
     try {
       if (kind === 'signer') {
@@ -116,7 +124,8 @@ export async function partyCommand(kind: PartyKind, positionals: string[], v: Va
   }
   if (sub === 'start') {
     need(v, ['genesis'], `${kind} start`);
-    const secret = await passphrase();
+    // A TPM-sealed signer's store opens with the TPM alone.
+    const secret = kind === 'signer' && (await isTpmSealed(signerPaths(path.resolve(dir)).store)) ? new Uint8Array(0) : await passphrase();
     const started = await startParty({ kind, dir, genesis: v.genesis!, secret: Buffer.from(secret).toString('utf8'), detach: v.detach ?? false }).finally(() => secret.fill(0));
     report(v.json, { Name: started.name, Pid: started.child.pid, Url: started.url }, `${started.name} ready at ${started.url} (pid ${started.child.pid})`);
     if (v.detach) return void started.child.unref();

@@ -104,7 +104,7 @@ export interface Genesis {
   threshold: number;
   pinKdf: PinKdf;
   gateway: { identity: PublicIdentity; kms: string; pkcs11: string; certificate?: string };
-  signers: { id: number; name: string; endpoint: string; identity: PublicIdentity }[];
+  signers: { id: number; name: string; endpoint: string; identity: PublicIdentity; attestation?: Record<string, unknown> }[];
   administrators: { name: string; approvalKey: string }[];
   /** Version 1 of the governance chain, signed by every founding administrator. */
   governance: SignedGovernance;
@@ -131,7 +131,7 @@ const parse = <T>(schema: z.ZodType<T>, doc: unknown, what: string): T => {
 };
 
 /** `genesis create`: the unsigned document. Signer party ids follow the order given. */
-export function createGenesis(o: { clusterId: string; threshold: number; quorum?: number; gateway: unknown; signers: unknown[]; admins: unknown[] }): GenesisFile {
+export function createGenesis(o: { clusterId: string; threshold: number; quorum?: number; requireAttestation?: boolean; gateway: unknown; signers: unknown[]; admins: unknown[] }): GenesisFile {
   const gateway = parse(gatewayFileSchema, o.gateway, 'the gateway file');
   const signers = o.signers.map((s, i) => ({ ...parse(signerFileSchema, s, `signer file ${i + 1}`), Id: i + 1 }));
   const admins = o.admins.map((a, i) => parse(adminFileSchema, a, `administrator file ${i + 1}`));
@@ -140,6 +140,7 @@ export function createGenesis(o: { clusterId: string; threshold: number; quorum?
     if (o.quorum < 1 || o.quorum > admins.length) throw new GenesisError(`--quorum is between 1 and the ${admins.length} administrators, not ${o.quorum}`);
     for (const a of DEFAULT_QUORUM_ACTIONS) governance.quorum[a] = o.quorum;
   }
+  if (o.requireAttestation) governance.requireAttestation = true;
   const file: GenesisFile = {
     Genesis: { Version: 'mpchsm-genesis-v1', ClusterId: o.clusterId, Threshold: o.threshold, Gateway: gateway, Signers: signers, Administrators: admins, Governance: governance },
     Signatures: [],
@@ -233,7 +234,7 @@ export function verifyGenesisFile(raw: unknown, opts: { complete: boolean } = { 
     threshold: doc.Threshold,
     pinKdf: gw.PinKdf,
     gateway: { identity: parsePublicIdentity(gw.Identity), kms: gw.Kms, pkcs11: gw.Pkcs11, ...(gw.Certificate ? { certificate: gw.Certificate } : {}) },
-    signers: doc.Signers.map((s) => ({ id: s.Id, name: s.Name, endpoint: s.Endpoint, identity: parsePublicIdentity(s.Identity) })),
+    signers: doc.Signers.map((s) => ({ id: s.Id, name: s.Name, endpoint: s.Endpoint, identity: parsePublicIdentity(s.Identity), ...(s.Attestation ? { attestation: s.Attestation } : {}) })),
     administrators: doc.Administrators.map((a) => ({ name: a.Name, approvalKey: a.ApprovalKey })),
     governance,
     enrolments: file.Signatures.map((s) => s.Enrolment),

@@ -50,6 +50,11 @@ export const governanceDocumentSchema = z
       .max(64),
     /** Approvals required per operation (`kms:ScheduleKeyDeletion`: 2); unlisted: none. */
     quorum: z.record(z.string(), z.number().int().min(1)),
+    /**
+     * require_attestation: a signer is founded or admitted only with an attestation (a TPM quote
+     * over its identity) that each signer verifies itself (signers/node/tpm/admission.ts).
+     */
+    requireAttestation: z.boolean().optional(),
   })
   .superRefine((doc, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

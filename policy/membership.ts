@@ -69,6 +69,8 @@ export const signerAdmissionSchema = z.strictObject({
   Identity: publicIdentitySchema,
   /** HTTPS only: the gateway reaches signers over mutual TLS with their pinned identity keys. */
   Endpoint: z.string().url().max(256).regex(/^https:\/\//),
+  /** The newcomer's attestation from its public file (a TPM quote): required where the governance says requireAttestation. */
+  Attestation: z.record(z.string(), z.unknown()).optional(),
 });
 export type SignerAdmission = z.infer<typeof signerAdmissionSchema>;
 

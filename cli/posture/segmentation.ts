@@ -74,6 +74,8 @@ export function segmentation(o: { signers: PostureReport[]; gateway?: PostureRep
   }
   for (const r of signers.filter((r) => r.seal.startsWith('software/')))
     find('reported-software-sealing', `${r.party} reports its store sealed in software (${r.seal}), not by hardware: whoever has its files and its operator's passphrase has its shares`);
+  for (const r of signers.filter((r) => r.seal.endsWith('; software TPM')))
+    find('reported-software-tpm', `${r.party} reports its store sealed to a software TPM (${r.seal}): its TPM is not shown to be hardware (swtpm, or an EK certificate no known manufacturer CA issued)`);
   const versions = new Set(signers.map((r) => r.epoch.governanceVersion));
   if (versions.size > 1) find('reported-epoch-differs', `the signers report different governance versions (${signers.map((r) => `${r.party} v${r.epoch.governanceVersion}`).join(', ')}): one has not applied the latest change, or its store was rolled back`);
   const admins = new Set(o.administrators ?? []);

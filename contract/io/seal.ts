@@ -57,6 +57,9 @@ export const SEALER_HEADER_FILE = 'sealer.json';
 
 export const SOFTWARE_SEALER_KIND = 'software/scrypt+xchacha20poly1305';
 
+/** A store key sealed to a TPM 2.0 (signers/node/tpm/), records under the same AEAD as software. */
+export const TPM_SEALER_KIND = 'tpm2/sealed-key+xchacha20poly1305';
+
 export interface ScryptParams {
   N: number;
   r: number;
@@ -115,10 +118,12 @@ const checkAad = (h: Pick<Header, 'kind' | 'kdf'>): Uint8Array =>
   new TextEncoder().encode(JSON.stringify([h.kind, h.kdf.N, h.kdf.r, h.kdf.p, h.kdf.salt]));
 
 class SoftwareSealer implements Sealer {
-  readonly kind = SOFTWARE_SEALER_KIND;
   #key: Uint8Array | undefined;
 
-  constructor(key: Uint8Array) {
+  constructor(
+    key: Uint8Array,
+    readonly kind: string = SOFTWARE_SEALER_KIND,
+  ) {
     this.#key = key;
   }
 
@@ -168,6 +173,15 @@ function fullAad(domain: number, aad: Uint8Array): Uint8Array {
   out[1] = domain;
   out.set(aad, 2);
   return out;
+}
+
+/**
+ * The record AEAD over a 32-byte store key that another provider unwrapped (a TPM's unsealed
+ * key), recorded as `kind`. Takes ownership of `key`: `close()` wipes it.
+ */
+export function keySealer(kind: string, key: Uint8Array): Sealer {
+  if (key.length !== 32) throw new SealerError('bad-header', `a store key is 32 bytes, not ${key.length}`);
+  return new SoftwareSealer(key, kind);
 }
 
 /**

@@ -14,6 +14,7 @@ import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { GenesisError, openPrincipalSecret, readGenesis } from '../../policy/index.js';
 import { signerConfigSchema, signerPaths } from './config.js';
+import { checkRequiredAttestation } from './tpm/admission.js';
 import { PolicyGuard } from './guard/index.js';
 
 /** Store record: the hex digest of the genesis this signer was founded on. */
@@ -28,6 +29,11 @@ export async function adoptGenesis(dir: string, store: ShareStore, identity: Ide
   const restored = raw && restoredSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));
   const me = g.signers.find((s) => (restored ? s.id === restored.party && s.name === restored.name : s.identity.signPublicKey === identity.public.signPublicKey));
   if (!me) throw new GenesisError(`${file}: this signer (${identity.public.name}, fingerprint ${identity.fingerprint.slice(0, 16)}…) is not among its signers`);
+  // require_attestation: every founding signer's quote, verified here before this one founds anything on it.
+  if (g.governance.document.requireAttestation)
+    for (const s of g.signers) await checkRequiredAttestation(s.name, s.identity, s.attestation).catch((e: Error) => {
+      throw new GenesisError(`${file}: ${e.message}`);
+    });
   const recorded = await store.get(GENESIS_RECORD);
   if (recorded) {
     const founded = Buffer.from(recorded).toString('utf8');

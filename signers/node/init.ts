@@ -1,14 +1,28 @@
 // A new signer's sealed store and identity (`mpchsm signer init`, and `up` for each of its signers).
 import { mkdir } from 'node:fs/promises';
-import { sealNewIdentity, type PublicIdentity } from '../../contract/identity/identity.js';
+import { createIdentity, exportPublicIdentity, sealNewIdentity, type PublicIdentity } from '../../contract/identity/identity.js';
+import { writeFileAtomic } from '../../contract/io/atomic.js';
 import { signerPaths } from './config.js';
+import type { TpmSealOptions } from './tpm/sealer.js';
+import { initTpmStore } from './tpm/store.js';
 
 /**
- * Seals a new store under `secret` in DIR and makes the identity in it; writes the public half to
- * DIR/identity.json (with the party id where one is already known: a signer added by governance).
+ * Seals a new store in DIR — under the operator's `seal` secret, or to the TPM it names — and makes
+ * the identity in it; writes the public half to DIR/identity.json (with the party id where one is
+ * already known: a signer added by governance).
  */
-export async function initSigner(dir: string, name: string, secret: Uint8Array, id?: number): Promise<PublicIdentity & { fingerprint: string }> {
+export async function initSigner(dir: string, name: string, seal: Uint8Array | TpmSealOptions, id?: number): Promise<PublicIdentity & { fingerprint: string }> {
   const P = signerPaths(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  return sealNewIdentity(P.store, secret, name, P.identity, id === undefined ? {} : { id });
+  const extra = id === undefined ? {} : { id };
+  if (seal instanceof Uint8Array) return sealNewIdentity(P.store, seal, name, P.identity, extra);
+  const store = await initTpmStore(P.store, seal);
+  let identity: PublicIdentity & { fingerprint: string };
+  try {
+    identity = exportPublicIdentity(await createIdentity(store, name));
+  } finally {
+    store.close();
+  }
+  await writeFileAtomic(P.identity, Buffer.from(JSON.stringify({ ...identity, ...extra }, null, 2) + '\n'), 0o644);
+  return identity;
 }

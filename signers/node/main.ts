@@ -23,7 +23,9 @@ import type { RpcHandler } from './rpc.js';
 import { createRpcServer } from './rpc-listener.js';
 import { SignerMetrics, startMetricsListener } from './metrics.js';
 import { SignerService } from './service.js';
-import { ShareStore } from '../../contract/io/sealed-store.js';
+import type { ShareStore } from '../../contract/io/sealed-store.js';
+import { isTpmSealed, openSignerStore } from './tpm/store.js';
+import { RollbackCounter } from './tpm/rollback.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 import { disableCoreDumps } from '../../contract/io/core-dumps.js';
 
@@ -56,12 +58,14 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
 
 /** `metricsListen`: where this run answers GET /metrics, over the configuration's (a loopback HOST:PORT, as there). */
 async function run(dir: string, genesis: string | undefined, metricsListen: string | undefined): Promise<void> {
+  // Before any secret is in memory.
   disableCoreDumps();
   const P = signerPaths(dir);
-  const secret = await readSecretFromStdin('the operator secret');
-  // Opening verifies every sealed record; a store that fails is refused and we do not start.
-  const store = await ShareStore.open(P.store, secret);
-  secret.fill(0);
+  // Opening verifies every sealed record; a store that fails is refused and we do not start. A
+  // TPM-sealed store reads no secret (standard input is then ignored).
+  const store = await openSignerStore(P.store, () => readSecretFromStdin('the operator secret'));
+  // A TPM-sealed store is checked against its TPM counter: an older copy put back is refused.
+  const rollback = (await isTpmSealed(P.store)) ? await RollbackCounter.check(P.store, store) : undefined;
   const identity = await loadIdentity(store);
   if (genesis) await adoptGenesis(dir, store, identity, genesis);
   if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured (start it with --genesis)`);
@@ -76,7 +80,7 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
   const serve = async () => {
     const service = await SignerService.start({ config, store, identity, log, audit });
     for (const k of Object.keys(routes)) delete routes[k];
-    Object.assign(routes, metrics.instrument(service.routes()));
+    Object.assign(routes, metrics.instrument(rollback ? rollback.guard(service.routes()) : service.routes()));
     health = () => service.health();
     serving = service;
   };

@@ -4,6 +4,7 @@
 // session including them joined. A key is reshared only to active signers, keeping every active
 // holder (signers/node/reshare.ts); a refresh of its shares is asked for, or approved, as the
 // governance says.
+import { checkRequiredAttestation } from '../tpm/admission.js';
 import { parsePublicIdentity, type PublicIdentity } from '../../../contract/identity/identity.js';
 import { reshareAuthoritySchema } from '../../../contract/signer-rpc/authority.js';
 import { authorize, sameParameters, signerAdmissionSchema, signerRemovalSchema, type Action, type Proposal } from '../../../policy/index.js';
@@ -55,6 +56,10 @@ export async function admitSigner(s: GuardState, proposal: Proposal): Promise<st
   } catch (e) {
     throw denied(`proposal ${proposal.id}: ${(e as Error).message}`);
   }
+  if (s.governance.requireAttestation)
+    await checkRequiredAttestation(r.data.Name, identity, r.data.Attestation).catch((e: Error) => {
+      throw denied(`proposal ${proposal.id}: ${e.message}`);
+    });
   const clash = allPeers(s).find((p) => p.name === r.data.Name || p.id === r.data.Id || p.identity.signPublicKey === identity.signPublicKey || p.identity.kexPublicKey === identity.kexPublicKey);
   if (clash || s.retiredIds.has(r.data.Id)) throw denied(`signer ${r.data.Name} (party ${r.data.Id}) clashes with ${clash ? `signer ${clash.name}` : 'a retired signer'}: names, party ids and identities are never reused`);
   const admitted = [...s.admittedPeers, { name: r.data.Name, id: r.data.Id, identity }];

@@ -1,0 +1,135 @@
+// Signers sealed to TPMs (`mpchsm up --seal swtpm`): no passphrase anywhere, a key survives a
+// restart, a store moved to another TPM does not open, and a store put back from before a refresh
+// is refused by its TPM's rollback counter.
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TPM_SEALER_KIND } from '../../contract/io/seal.js';
+import { startSwtpm, stopSwtpm, swtpmTcti } from '../../cli/swtpm.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { approve, createKey, gatewayCall, publicKeyOf, signsAndVerifies } from '../policy-cluster/helpers.js';
+import { exportPublicIdentity, identityFromSecrets } from '../../contract/identity/identity.js';
+import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
+
+let tc: TestCluster;
+
+/** Stops the swtpms a test started itself, beside `up`'s. */
+async function stopSwtpms(t: TestCluster): Promise<void> {
+  for (const name of readdirSync(path.join(t.dir, 'swtpm'))) await stopSwtpm(path.join(t.dir, 'swtpm', name));
+}
+
+beforeAll(async () => {
+  if (haveSwtpm) tc = await startSwtpmCluster();
+}, 300_000);
+
+afterAll(async () => {
+  await tc?.destroy();
+});
+
+describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherwise)`, () => {
+  it('seals each of three signers to its own swtpm, with no operator passphrase', () => {
+    for (const name of ['signer1', 'signer2', 'signer3']) {
+      const header = JSON.parse(readFileSync(path.join(tc.dir, 'signers', name, 'store', 'sealer.json'), 'utf8'));
+      expect(header.kind).toBe(TPM_SEALER_KIND);
+      expect(header.tcti).toMatch(/^swtpm:host=127\.0\.0\.1,port=\d+$/);
+      expect(existsSync(path.join(tc.dir, 'operators', `${name}.secret`))).toBe(false);
+      expect(JSON.parse(readFileSync(path.join(tc.dir, 'signers', name, `${name}.signer.json`), 'utf8')).Seal).toBe('tpm');
+    }
+    // Founded under require_attestation: every signer verified every founding signer's quote before it started.
+    expect(JSON.parse(readFileSync(path.join(tc.dir, 'genesis.json'), 'utf8')).Genesis.Governance.requireAttestation).toBe(true);
+  });
+
+  it('doctor names each swtpm a software TPM, from the files and from the signed reports, never hardware', async () => {
+    const r = await tc.mpchsmStatus('doctor', '--dir', tc.dir);
+    for (const name of ['signer1', 'signer2', 'signer3']) {
+      expect(r.out).toMatch(new RegExp(`\\[software-tpm\\] ${name}'s share store is sealed to a software TPM \\(swtpm, EK issued by CN=swtpm-localca`));
+    }
+    expect(r.out).toMatch(/tpm2\/sealed-key\+xchacha20poly1305; software TPM/); // the signed reports' table
+    expect(r.out).toMatch(/TPM quote: software TPM \(swtpm/); // each public file's attestation, verified by doctor
+    expect(r.out).not.toMatch(/hardware TPM/);
+  }, 120_000);
+
+  it('a key made and used through KMS still signs after the cluster restarts', async () => {
+    const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    const pub = await publicKeyOf(tc, keyId);
+    expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('before'))).toBe(true);
+    await tc.down();
+    await tc.up();
+    expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('after'))).toBe(true);
+  }, 240_000);
+
+  it('a store copied to another TPM does not open, and says why', async () => {
+    await tc.down();
+    const copy = path.join(os.tmpdir(), `mpchsm-tpm-copy-${process.pid}`);
+    const state = `${copy}-swtpm`;
+    try {
+      cpSync(path.join(tc.dir, 'signers', 'signer1'), copy, { recursive: true });
+      rmSync(path.join(copy, 'signer.pid'), { force: true });
+      // The other host's TPM: its own swtpm, reached as the copied header would reach the local one.
+      const port = tc.port + 290;
+      await startSwtpm(state, port);
+      const header = path.join(copy, 'store', 'sealer.json');
+      writeFileSync(header, JSON.stringify({ ...JSON.parse(readFileSync(header, 'utf8')), tcti: swtpmTcti(port) }), { mode: 0o600 });
+      const r = await tc.mpchsmStatus('signer', 'start', '--dir', copy, '--genesis', path.join(tc.dir, 'genesis.json'));
+      expect(r.code).not.toBe(0);
+      expect(r.out).toMatch(/sealed to another TPM/);
+    } finally {
+      await stopSwtpm(state);
+      rmSync(copy, { recursive: true, force: true });
+      rmSync(state, { recursive: true, force: true });
+      await tc.up();
+    }
+  }, 240_000);
+
+  it('a store put back from before a refresh refuses to start, naming its epoch and the counter\'s', async () => {
+    const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    const store = path.join(tc.dir, 'signers', 'signer1', 'store');
+    const old = `${store}.old`;
+    await tc.down();
+    cpSync(store, old, { recursive: true, preserveTimestamps: true });
+    await tc.up();
+    const refreshed = JSON.parse((await tc.mpchsm('key', 'refresh', keyId, '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(refreshed).toBeTruthy();
+    await tc.down();
+    const current = `${store}.current`;
+    renameSync(store, current);
+    renameSync(old, store);
+    try {
+      // `signer start` alone, as an operator would, on signer1's own swtpm (up's business otherwise).
+      const port = Number(/port=(\d+)/.exec(JSON.parse(readFileSync(path.join(store, 'sealer.json'), 'utf8')).tcti)![1]);
+      await startSwtpm(path.join(tc.dir, 'swtpm', 'signer1'), port);
+      const r = await tc.mpchsmStatus('signer', 'start', '--dir', path.join(tc.dir, 'signers', 'signer1'), '--genesis', path.join(tc.dir, 'genesis.json'));
+      expect(r.code).not.toBe(0);
+      const m = /at epoch (\d+) but the TPM's rollback counter 0x[0-9a-f]+ is at epoch (\d+)/.exec(r.out);
+      expect(m, r.out).not.toBeNull();
+      expect(BigInt(m![1]!)).toBeLessThan(BigInt(m![2]!));
+    } finally {
+      await stopSwtpms(tc);
+      rmSync(store, { recursive: true, force: true });
+      renameSync(current, store);
+    }
+    await tc.up();
+    const pub = await publicKeyOf(tc, keyId);
+    expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('after the refusal'))).toBe(true);
+  }, 300_000);
+
+  it('signer add: the newcomer\'s quote travels in its AddSigner and every signer admits it; another identity\'s quote is refused by every signer', async () => {
+    const proposed = JSON.parse((await tc.mpchsm('signer', 'add', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
+    expect(proposed.Proposal.parameters.Attestation.kind).toBe('tpm2-quote');
+    const done = await approve(tc, proposed.Proposal.id, 'admin2');
+    expect(done.Status).toBe('Executed');
+    for (const s of done.Signers ?? []) expect(s, `signer ${s.signer}`).toMatchObject({ applied: true });
+    // An administrator's proposal for signer9 carrying signer4's (genuine) quote: not made for signer9's identity.
+    const stranger = exportPublicIdentity(identityFromSecrets('signer9', randomBytes(32), randomBytes(32)));
+    const asked = await gatewayCall(tc, 'admin1', 'MpcHsm.AddSigner', { Name: 'signer9', Id: 9, Identity: stranger, Endpoint: 'https://127.0.0.1:9', Attestation: proposed.Proposal.parameters.Attestation });
+    const id = (asked.body.Proposal as { id: string }).id;
+    const approveAs = (as: string) => approve(tc, id, as).catch((e: { stdout?: string; stderr?: string }) => ({ Status: 'refused', out: `${e.stdout}${e.stderr}` }));
+    await approveAs('admin1');
+    const refused = await approveAs('admin2');
+    expect(JSON.stringify(refused)).toMatch(/signer9's attestation is refused: the TPM quote does not verify: it was made for another identity/);
+    const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
+    expect(described.Signers.find((s) => s.Name === 'signer9')?.State).not.toBe('Active');
+  }, 300_000);
+});
