@@ -43,19 +43,15 @@ export async function custodianCommand(positionals: string[], v: Values, dirGive
 /** `mpchsm signer backup --dir S --custodian K/custodian.json --out FILE`. */
 export async function signerBackupCommand(v: Values, dirGiven: boolean): Promise<void> {
   if (!dirGiven || !v.custodian || !v.out) throw new Error('signer backup needs --dir, --custodian and --out');
-  const secret = await passphrase("the signer's store");
-  try {
-    const { file, header, unrecorded } = await signerBackup({ dir: v.dir!, custodian: v.custodian, out: v.out }, secret);
-    if (unrecorded) console.error(`signer backup: ${file} was written, but ${unrecorded}`);
-    const keys = new Set(header.shares.map((s) => s.keyId)).size;
-    say(
-      v.json,
-      { File: file, ClusterId: header.clusterId, Signer: header.signer.name, Party: header.signer.party, Custodian: header.custodian, Keys: keys, Shares: header.shares.length, Epoch: header.epoch, Created: header.created },
-      `${file}: ${header.signer.name}'s ${header.shares.length} share${header.shares.length === 1 ? '' : 's'} of ${keys} key${keys === 1 ? '' : 's'}, sealed to custodian ${header.custodian.slice(0, 16)}… (governance v${header.epoch.governanceVersion}, change ${header.epoch.ledgerSeq})`,
-    );
-  } finally {
-    secret.fill(0);
-  }
+  // A TPM-sealed store reads no passphrase (signer start alike).
+  const { file, header, unrecorded } = await signerBackup({ dir: v.dir!, custodian: v.custodian, out: v.out }, () => passphrase("the signer's store"));
+  if (unrecorded) console.error(`signer backup: ${file} was written, but ${unrecorded}`);
+  const keys = new Set(header.shares.map((s) => s.keyId)).size;
+  say(
+    v.json,
+    { File: file, ClusterId: header.clusterId, Signer: header.signer.name, Party: header.signer.party, Custodian: header.custodian, Keys: keys, Shares: header.shares.length, Epoch: header.epoch, Created: header.created },
+    `${file}: ${header.signer.name}'s ${header.shares.length} share${header.shares.length === 1 ? '' : 's'} of ${keys} key${keys === 1 ? '' : 's'}, sealed to custodian ${header.custodian.slice(0, 16)}… (governance v${header.epoch.governanceVersion}, change ${header.epoch.ledgerSeq})`,
+  );
 }
 
 /** `mpchsm backup verify FILE --custodian-dir K [--dir DIR]`; the exit status. */

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import { fingerprint, parsePublicIdentity } from '../../contract/identity/identity.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
-import { ShareStore } from '../../contract/io/sealed-store.js';
+import { openSignerStore } from '../../signers/node/tpm/store.js';
 import { fromHex } from '../../contract/bytes.js';
 import { verifyGovernanceChain } from '../../policy/index.js';
 import { loadSignerConfig, signerPaths } from '../../signers/node/config.js';
@@ -62,15 +62,15 @@ export interface BackupMade {
   unrecorded?: string;
 }
 
-/** Writes the backup of the signer in S (its store opened with `secret`) for the custodian of `custodianFile`. */
-export async function signerBackup(o: { dir: string; custodian: string; out: string }, secret: Uint8Array): Promise<BackupMade> {
+/** Writes the backup of the signer in S for the custodian of `custodianFile`; `secret` is asked for only if the store is software-sealed. */
+export async function signerBackup(o: { dir: string; custodian: string; out: string }, secret: () => Promise<Uint8Array>): Promise<BackupMade> {
   const S = path.resolve(o.dir);
   const P = signerPaths(S);
   const custodian = readCustodianFile(o.custodian);
   if (!existsSync(P.config)) throw new Error(`${S} holds no config.json: this signer was never started on its genesis, so it holds no share to back up`);
   const config = loadSignerConfig(S);
   const identity = parsePublicIdentity(readJsonFile(P.identity, z.record(z.string(), z.unknown()).transform(({ id: _id, ...doc }) => doc)));
-  const store = await ShareStore.open(P.store, secret, { readOnly: true });
+  const store = await openSignerStore(P.store, secret, { readOnly: true });
   const records = new Map<string, Uint8Array>();
   try {
     const registry = parseRecord(await store.get(REGISTRY), registrySchema, REGISTRY);

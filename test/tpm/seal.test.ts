@@ -1,7 +1,7 @@
 // Signers sealed to TPMs (`mpchsm up --seal swtpm`): no passphrase anywhere, a key survives a
 // restart, a store moved to another TPM does not open, and a store put back from before a refresh
 // is refused by its TPM's rollback counter.
-import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import type { TestCluster } from '../helpers/cluster.js';
 import { approve, createKey, gatewayCall, publicKeyOf, signsAndVerifies } from '../policy-cluster/helpers.js';
 import { exportPublicIdentity, identityFromSecrets } from '../../contract/identity/identity.js';
 import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
+import { mpchsmIn } from '../backup/run.js';
 
 let tc: TestCluster;
 
@@ -59,6 +60,24 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     await tc.up();
     expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('after'))).toBe(true);
   }, 240_000);
+
+  it('signer backup of a TPM-sealed signer reads no passphrase, and the backup verifies against the cluster', async () => {
+    await createKey(tc, { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    const work = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-tpm-backup-'));
+    try {
+      const custodian = path.join(work, 'custodian');
+      expect((await mpchsmIn('custodian passphrase', 'custodian', 'init', '--dir', custodian)).code).toBe(0);
+      const out = path.join(work, 'signer1.backup');
+      // Nothing on standard input: a TPM-sealed store is opened by its TPM alone.
+      const made = await mpchsmIn('', 'signer', 'backup', '--dir', path.join(tc.dir, 'signers', 'signer1'), '--custodian', path.join(custodian, 'custodian.json'), '--out', out, '--json');
+      expect(made.code, made.stderr).toBe(0);
+      expect(JSON.parse(made.stdout).Shares).toBeGreaterThan(0);
+      const verified = await mpchsmIn('custodian passphrase', 'backup', 'verify', out, '--custodian-dir', custodian, '--dir', tc.dir, '--json');
+      expect(JSON.parse(verified.stdout).Verdict, verified.stdout + verified.stderr).toBe('verified');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('a store copied to another TPM does not open, and says why', async () => {
     await tc.down();
