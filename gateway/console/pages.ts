@@ -3,6 +3,7 @@
 // the digest, the requesting principal; a governance change: the document before and after).
 // Every value is escaped; the one script is script.ts, served from this origin.
 import type { GovernanceDocument, Proposal } from '../../policy/index.js';
+import type { SignRequest } from '../proposals.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
@@ -51,17 +52,10 @@ Compare the credential id with the one <code>mpchsm approve</code> shows before 
   );
 }
 
-export interface SignRequestView {
-  id: string;
-  keyId: string;
+/** A waiting signature with what a person needs beside it: the key's names and who approved so far. */
+export interface SignRequestView extends SignRequest {
   aliases: string[];
   description: string;
-  algorithm: string;
-  digest: string;
-  principal: string;
-  at: number;
-  fileName?: string;
-  certificateSubject?: string;
   approvers: string[];
   required: number;
 }

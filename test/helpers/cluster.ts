@@ -37,12 +37,15 @@ export interface TestCluster {
   destroy(): Promise<void>;
 }
 
-/** A free block of `count` consecutive loopback ports (gateway, signers, PKCS#11 listener). */
-async function freePortBlock(count: number): Promise<number> {
+/**
+ * A free block of `count` consecutive loopback ports (gateway, signers, PKCS#11 listener), and of
+ * `above` more from base + `aboveAt` (software TPMs).
+ */
+export async function freePortBlock(count: number, above = 0, aboveAt = 0): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     // Below the kernel's ephemeral range (32768+), so no outgoing connection holds a port we bind.
     const base = 10000 + Math.floor(Math.random() * 22000);
-    const ports = [...Array.from({ length: count }, (_, i) => base + i), base + 100];
+    const ports = [...Array.from({ length: count }, (_, i) => base + i), base + 100, ...Array.from({ length: above }, (_, i) => base + aboveAt + i)];
     if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
   }
   throw new Error('no free port block on 127.0.0.1');
@@ -57,12 +60,16 @@ function isFree(port: number): Promise<boolean> {
 }
 
 
-export async function startCluster(opts: { signers?: number; threshold?: number } = {}): Promise<TestCluster> {
+/**
+ * A cluster started with `mpchsm up`. `port`: its base port, when the caller chose a block with
+ * more free above it; `upArgs`: more of `up`'s options (`--seal swtpm`); `timeoutMs`: per command.
+ */
+export async function startCluster(opts: { signers?: number; threshold?: number; port?: number; upArgs?: string[]; timeoutMs?: number } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-test-'));
   const n = opts.signers ?? 3;
   // Two ports beyond the signers stay free for signers added later (`mpchsm signer add`).
-  const port = await freePortBlock(n + 3);
-  const mpchsm = (...args: string[]) => run(process.execPath, [mpchsmBin, ...args], { cwd: repoRoot, timeout: 120_000 });
+  const port = opts.port ?? (await freePortBlock(n + 3));
+  const mpchsm = (...args: string[]) => run(process.execPath, [mpchsmBin, ...args], { cwd: repoRoot, timeout: opts.timeoutMs ?? 120_000 });
   const tc: TestCluster = {
     dir,
     port,
@@ -76,7 +83,7 @@ export async function startCluster(opts: { signers?: number; threshold?: number 
         (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
       ),
     up: async () => {
-      await mpchsm('up', '--dir', dir, '--signers', String(n), '--threshold', String(opts.threshold ?? 2), '--port', String(port), '--detach');
+      await mpchsm('up', '--dir', dir, '--signers', String(n), '--threshold', String(opts.threshold ?? 2), '--port', String(port), '--detach', ...(opts.upArgs ?? []));
     },
     down: async () => {
       await mpchsm('down', '--dir', dir);
