@@ -66,8 +66,6 @@ export async function up(opts: UpOptions): Promise<void> {
   const settings = existsSync(L.settingsJson) ? reuseSettings(L, opts) : await initialise(L, opts);
   const founding = new Set(readGenesis(L.genesis).signers.map((s) => s.name));
   const names = Array.from({ length: settings.signers }, (_, i) => signerName(i + 1));
-  // A TPM-sealed signer has no operator secret: its TPM unseals its store.
-  const secret = (name: string) => (existsSync(L.operatorSecret(name)) ? readFileSync(L.operatorSecret(name), 'utf8') : '');
   if (settings.seal === 'swtpm') {
     progress(`starting a software TPM for each of ${names.join(', ')}`);
     await Promise.all(names.map((name, i) => startSwtpm(swtpmState(L, name), swtpmPort(settings, i + 1))));
@@ -78,7 +76,7 @@ export async function up(opts: UpOptions): Promise<void> {
       startParty({
         kind: 'signer',
         dir: L.signer(name),
-        secret: secret(name),
+        secret: storedSecret(L, name),
         detach: opts.detach,
         logFile: L.log(name),
         ...(opts.metrics ? { metricsListen: new URL(signerMetricsUrl(settings, i + 1)).host } : {}),
@@ -96,7 +94,7 @@ export async function up(opts: UpOptions): Promise<void> {
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
     progress('starting gateway');
-    started.push(await startParty({ kind: 'gateway', dir: L.gateway, genesis: L.genesis, secret: secret('gateway'), detach: opts.detach, logFile: L.log('gateway'), ...(opts.console ? { consoleListen: `127.0.0.1:${consolePort(settings)}` } : {}) }));
+    started.push(await startParty({ kind: 'gateway', dir: L.gateway, genesis: L.genesis, secret: storedSecret(L, 'gateway'), detach: opts.detach, logFile: L.log('gateway'), ...(opts.console ? { consoleListen: `127.0.0.1:${consolePort(settings)}` } : {}) }));
     if (!existsSync(L.principalEnv(ADMITTED.at(-1)![0]))) await admitPrincipals(L);
   } catch (e) {
     await stopAll();
@@ -249,6 +247,9 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
 }
 
 /** A dev cluster's operator secret for `name`, kept in DIR/operators. */
+/** A party's operator secret as `up` keeps it; none for a TPM-sealed signer, whose TPM unseals its store. */
+const storedSecret = (L: Layout, name: string): string => (existsSync(L.operatorSecret(name)) ? readFileSync(L.operatorSecret(name), 'utf8') : '');
+
 async function operatorSecret(L: Layout, name: string): Promise<Uint8Array> {
   const secret = randomBytes(32).toString('base64url');
   await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
@@ -288,8 +289,7 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   const peers = [...pinnedSigners(dir, active).map((p) => ({ name: p.name, id: p.party, identity: p.identity })), { name, id, identity }];
   const config = signerConfigSchema.parse({ name, id, port: settings.port + id, threshold: settings.threshold, gateway: pinnedGateway(dir), peers });
   await writeFileAtomic(signerPaths(L.signer(name)).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
-  const secret = existsSync(L.operatorSecret(name)) ? readFileSync(L.operatorSecret(name), 'utf8') : '';
-  const started = await startParty({ kind: 'signer', dir: L.signer(name), secret, detach: true, logFile: L.log(name), at: { name, url: signerUrl(settings, id) } });
+  const started = await startParty({ kind: 'signer', dir: L.signer(name), secret: storedSecret(L, name), detach: true, logFile: L.log(name), at: { name, url: signerUrl(settings, id) } });
   started.child.unref();
   const url = signerUrl(settings, id);
   // `up` starts it from now on; `down` stops it.
