@@ -87,6 +87,8 @@ export const signerRestorationSchema = z.strictObject({
   Id: signerAdmissionSchema.shape.Id,
   Identity: publicIdentitySchema,
   Endpoint: signerAdmissionSchema.shape.Endpoint,
+  /** The restored signer's attestation over its new identity: required where the governance says requireAttestation, as at AddSigner. */
+  Attestation: signerAdmissionSchema.shape.Attestation,
   Backup: z.strictObject({
     ClusterId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
     Created: z.iso.datetime(),

@@ -151,4 +151,18 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
     expect(described.Signers.find((s) => s.Name === 'signer9')?.State).not.toBe('Active');
   }, 300_000);
+
+  it('signer restore under require_attestation: a RestoreSigner whose new identity carries no quote is refused by every signer, whatever the gateway relays', async () => {
+    const clusterId = JSON.parse(readFileSync(path.join(tc.dir, 'genesis.json'), 'utf8')).Genesis.ClusterId as string;
+    const replacement = exportPublicIdentity(identityFromSecrets('signer2', randomBytes(32), randomBytes(32)));
+    const backup = { ClusterId: clusterId, Created: new Date().toISOString(), Sha256: '0'.repeat(64), Custodian: '1'.repeat(64), Shares: [] };
+    const asked = await gatewayCall(tc, 'admin1', 'MpcHsm.RestoreSigner', { Name: 'signer2', Id: 2, Identity: replacement, Endpoint: 'https://127.0.0.1:9', Backup: backup });
+    const id = (asked.body.Proposal as { id: string }).id;
+    const approveAs = (as: string) => approve(tc, id, as).catch((e: { stdout?: string; stderr?: string }) => ({ Status: 'refused', out: `${e.stdout}${e.stderr}` }));
+    await approveAs('admin1');
+    const refused = await approveAs('admin2');
+    expect(JSON.stringify(refused)).toMatch(/signer2 carries no attestation, and the governance requires one/);
+    const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
+    expect(described.Signers.find((s) => s.Name === 'signer2')?.State).toBe('Active');
+  }, 300_000);
 });

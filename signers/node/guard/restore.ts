@@ -13,6 +13,7 @@
 import { parsePublicIdentity, type PublicIdentity } from '../../../contract/identity/identity.js';
 import { signerRestorationSchema, type Proposal } from '../../../policy/index.js';
 import { decodeRecord, heldPackageDigest } from '../key-records.js';
+import { checkRequiredAttestation } from '../tpm/admission.js';
 import { allPeers } from './peers.js';
 import { ADMITTED, denied, firstIssue, json, REVIVED, type GuardState } from './state.js';
 
@@ -27,6 +28,11 @@ export async function restoreSigner(s: GuardState, proposal: Proposal): Promise<
   } catch (e) {
     throw denied(`proposal ${proposal.id}: ${(e as Error).message}`);
   }
+  // A restored signer is a new identity pinned for a party: admitted under require_attestation only as AddSigner would be.
+  if (s.governance.requireAttestation)
+    await checkRequiredAttestation(Name, identity, r.data.Attestation).catch((e: Error) => {
+      throw denied(`proposal ${proposal.id}: ${e.message}`);
+    });
   const peers = allPeers(s);
   const party = peers.find((p) => p.id === Id);
   if (!party || party.name !== Name) throw denied(`${Name} (party ${Id}) is not a signer of this cluster: only a lost signer is restored`);
