@@ -17,6 +17,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { p256 } from '@noble/curves/nist.js';
+import { equalBytes } from '@noble/curves/utils.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../../../contract/bytes.js';
 import { classifyTpm, readEkCertificate, type TpmClass } from './ek.js';
@@ -59,7 +60,6 @@ export async function makeTpmQuote(tcti: string, fingerprint: string, pcrs = DEF
   });
 }
 
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
 const unpad = (b: Uint8Array) => {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
@@ -82,7 +82,7 @@ export async function verifyTpmQuote(raw: unknown, fingerprint: string): Promise
     const ak = parseTpm2bPublic(fromHex(a.akPublic));
     const ek = parseTpm2bPublic(fromHex(a.ekPublic));
     const q = parseQuote(fromHex(a.quote));
-    if (!sameBytes(q.extraData, fromHex(fingerprint))) fail('it was made for another identity (qualifying data)');
+    if (!equalBytes(q.extraData, fromHex(fingerprint))) fail('it was made for another identity (qualifying data)');
     if (q.pcrSelection !== a.pcrs) fail(`it quotes ${q.pcrSelection}, not the ${a.pcrs} it names`);
     const needed = ATTR.fixedTPM | ATTR.fixedParent | ATTR.sensitiveDataOrigin | ATTR.restricted | ATTR.sign;
     if (ak.type !== 'ecc' || ak.curve !== TPM_ECC_NIST_P256 || (ak.attributes & needed) !== needed || ak.attributes & ATTR.decrypt)
@@ -90,13 +90,13 @@ export async function verifyTpmQuote(raw: unknown, fingerprint: string): Promise
     const point = new Uint8Array([0x04, ...new Uint8Array(32 - ak.x!.length), ...ak.x!, ...new Uint8Array(32 - ak.y!.length), ...ak.y!]);
     // A TPM's ECDSA signatures are not normalised to low S (that is a Bitcoin rule, not FIPS 186's).
     if (!p256.verify(fromHex(a.signature), fromHex(a.quote), point, { format: 'der', lowS: false })) fail('the attestation key did not sign it');
-    if (!sameBytes(q.qualifiedSigner, qualifiedNameUnderEk(ek, ak))) fail('its signer is not this attestation key under this endorsement key');
+    if (!equalBytes(q.qualifiedSigner, qualifiedNameUnderEk(ek, ak))) fail('its signer is not this attestation key under this endorsement key');
     const cert = new X509Certificate(Buffer.from(a.ekCertificate, 'base64'));
     const jwk = cert.publicKey.export({ format: 'jwk' });
     const certified =
       ek.type === 'rsa'
-        ? jwk.n !== undefined && sameBytes(unpad(Buffer.from(jwk.n, 'base64url')), unpad(ek.modulus!))
-        : jwk.x !== undefined && jwk.y !== undefined && sameBytes(unpad(Buffer.from(jwk.x, 'base64url')), unpad(ek.x!)) && sameBytes(unpad(Buffer.from(jwk.y, 'base64url')), unpad(ek.y!));
+        ? jwk.n !== undefined && equalBytes(unpad(Buffer.from(jwk.n, 'base64url')), unpad(ek.modulus!))
+        : jwk.x !== undefined && jwk.y !== undefined && equalBytes(unpad(Buffer.from(jwk.x, 'base64url')), unpad(ek.x!)) && equalBytes(unpad(Buffer.from(jwk.y, 'base64url')), unpad(ek.y!));
     if (!certified) fail('the endorsement key is not the one its certificate certifies');
     const kind = await classifyTpm(new Uint8Array(cert.raw));
     return { ...kind, pcrs: q.pcrSelection, pcrDigest: toHex(q.pcrDigest) };
