@@ -16,6 +16,7 @@ import type { GatewayDeps } from '../deps.js';
 import { gatewayPolicy } from '../governance.js';
 import { createLimitedServer, type HttpsCredentials } from '../http-limits.js';
 import { KmsError } from '../kms/errors.js';
+import { readBody } from '../kms/mw/body.js';
 import type { SignRequest } from '../proposals.js';
 import { enrolPage, esc, homePage, page, proposalPage, signInPage, signRequestPage, type SignRequestView } from './pages.js';
 import { CONSOLE_SCRIPT } from './script.js';
@@ -42,15 +43,9 @@ const signInBody = z.strictObject({ id: z.string().regex(/^[0-9a-f]{32}$/), asse
 const enrolBody = z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/) });
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new KmsError('ValidationException', `the body exceeds ${MAX_BODY_BYTES} bytes`, 413);
-    chunks.push(chunk);
-  }
+  const body = await readBody(req, MAX_BODY_BYTES);
   try {
-    return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+    return body.length ? JSON.parse(body.toString('utf8')) : {};
   } catch {
     throw new KmsError('ValidationException', 'the body is not JSON');
   }

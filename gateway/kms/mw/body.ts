@@ -7,14 +7,15 @@ import type { KmsMiddleware } from './state.js';
 /** Largest request body accepted: well above KMS's largest request (a 32 KiB policy, escaped). */
 const MAX_BODY_BYTES = 256 * 1024;
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const tooLarge = () => new KmsError('ValidationException', `The request body exceeds ${MAX_BODY_BYTES} bytes`, 413);
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+/** A request's body, refused (413) past `max` bytes, announced or sent; the approval console reads its own with it too. */
+export async function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<Buffer> {
+  const tooLarge = () => new KmsError('ValidationException', `The request body exceeds ${max} bytes`, 413);
+  if (Number(req.headers['content-length'] ?? 0) > max) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
+    if (size > max) throw tooLarge();
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
