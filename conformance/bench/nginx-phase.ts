@@ -25,7 +25,13 @@ export const uriId = (hex: string) => hex.replace(/../g, '%$&');
 
 /** The processes that logged in, from the mpchsm module's log (one `logged in as` line per C_Login, with its pid). */
 export function moduleLogins(log: string): number {
-  return new Set([...log.matchAll(/^\S+ mpchsm-pkcs11\[(\d+)\] info: logged in as /gm)].map((m) => m[1])).size;
+  const pids = log
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { pid?: number; msg?: string })
+    .filter((l) => l.msg?.startsWith('logged in as '))
+    .map((l) => l.pid);
+  return new Set(pids).size;
 }
 
 /**

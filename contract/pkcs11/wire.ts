@@ -5,8 +5,10 @@
 //   0x02 bytes  4-byte big-endian length, then the bytes
 //   0x03 list   4-byte big-endian count, then that many values
 // Request: [version=1, op, abi, credential, ...arguments]; answer: [CKR, ...results], or
-// [CKR, reason] when CKR ≠ CKR_OK, [CKR, reason, LOGIN_ENDED] when the credential itself is not
-// honoured (the module then logs in again by itself). `abi` says how the module's platform lays out CK_ULONG
+// [CKR, reason, mark, requestId] when CKR ≠ CKR_OK: mark is LOGIN_ENDED when the credential
+// itself is not honoured (the module then logs in again by itself), else 0; requestId is the
+// gateway's id of the request, which its audit entries and log line carry (older gateways sent
+// [CKR, reason] or [CKR, reason, LOGIN_ENDED], which the module still reads). `abi` says how the module's platform lays out CK_ULONG
 // (bit 0: 8 bytes, else 4; bit 1: big-endian) so attribute values go out as the application's
 // own bytes.
 
@@ -14,7 +16,7 @@ import { FrameSplitter, lengthFramed, type FrameGate } from '../io/frames.js';
 
 export type Value = number | bigint | Buffer | Value[];
 
-/** A failure answer's third value: the credential has ended or is unknown (pkcs11-shim/src/remote/rpc.c). */
+/** A failure answer's third value when the credential has ended or is unknown, else 0 (pkcs11-shim/src/remote/rpc.c). */
 export const LOGIN_ENDED = 1;
 
 /** Operation codes (pkcs11-shim/src/remote/remote.h). */

@@ -26,7 +26,7 @@ const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k.toL
 
 const header = z.tuple([z.literal(1), z.number().int(), z.number().int(), z.instanceof(Buffer)]).rest(z.unknown());
 
-/** Answers one request frame. Never throws: every failure becomes [CKR, reason]. */
+/** Answers one request frame. Never throws: every failure becomes [CKR, reason, mark, requestId]. */
 export async function handleRequest(deps: P11Deps, body: Buffer, log: RequestLog): Promise<Value> {
   try {
     const [, op, abiFlags, credential, ...args] = shaped(header, decodeValue(body), 'request header ([1, op, abi, credential, ...])');
@@ -40,8 +40,8 @@ export async function handleRequest(deps: P11Deps, body: Buffer, log: RequestLog
     log.rv = err.rv;
     log.reason = err.message;
     if (err.rv === CKR.GENERAL_ERROR && !(e instanceof P11Error)) deps.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'pkcs11 request failed');
-    const reason = Buffer.from(err.message, 'utf8');
-    return err.loginEnded ? [err.rv, reason, LOGIN_ENDED] : [err.rv, reason];
+    // The request id lets the module's log line lead to this request's audit entries.
+    return [err.rv, Buffer.from(err.message, 'utf8'), err.loginEnded ? LOGIN_ENDED : 0, Buffer.from(log.requestId)];
   }
 }
 

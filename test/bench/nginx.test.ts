@@ -57,13 +57,14 @@ describe('nginx configuration', () => {
 
   it('names the key by its CKA_ID and counts the processes that logged in', () => {
     expect(uriId('0a0bff')).toBe('%0a%0b%ff');
+    const line = (pid: number, level: number, msg: string) => JSON.stringify({ level, time: 1796554834470, pid, name: 'mpchsm-pkcs11', msg });
     const log = [
-      '2026-12-06T11:00:34.470Z mpchsm-pkcs11[20778] info: initialised: gateway 127.0.0.1:23500',
-      '2026-12-06T11:00:34.544Z mpchsm-pkcs11[20778] info: logged in as app (CKU_USER)',
-      '2026-12-06T11:00:39.021Z mpchsm-pkcs11[20780] info: logged in as app (CKU_USER)',
-      '2026-12-06T11:00:39.152Z mpchsm-pkcs11[20781] info: logged in as app (CKU_USER)',
-      '2026-12-06T11:00:39.152Z mpchsm-pkcs11[20781] info: logged in as app (CKU_USER)',
-      '2026-12-06T11:00:40.000Z mpchsm-pkcs11[20790] warn: C_Sign: not logged in',
+      line(20778, 30, 'initialised: gateway 127.0.0.1:23500'),
+      line(20778, 30, 'logged in as app (CKU_USER)'),
+      line(20780, 30, 'logged in as app (CKU_USER)'),
+      line(20781, 30, 'logged in as app (CKU_USER)'),
+      line(20781, 30, 'logged in as app (CKU_USER)'),
+      line(20790, 40, 'C_Sign: not logged in'),
     ].join('\n');
     expect(moduleLogins(log)).toBe(3);
     expect(moduleLogins('')).toBe(0);

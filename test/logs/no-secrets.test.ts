@@ -1,14 +1,14 @@
 // Issue #25, logs: a full run through `mpchsm up` (software seal: each operator's passphrase in
 // DIR/operators) — RSA, P-256 and Ed25519 keys made; each signs through the KMS API and through
-// the PKCS#11 module (the application's PIN); a symmetric key's GenerateDataKey and Decrypt; a
-// signature approved per digest with `mpchsm approve-sign`; a key's shares refreshed — then every
-// log file under DIR is read. The processes' logs (DIR/logs/*.log: pino's JSON) hold JSON lines
-// only; the PKCS#11 module's log (principals/pkcs11.log) holds its own text lines. No line holds
+// the PKCS#11 module (the application's PIN), which is once refused; a symmetric key's
+// GenerateDataKey and Decrypt; a signature approved per digest with `mpchsm approve-sign`; a key's
+// shares refreshed — then every log file under DIR is read. The processes' logs (DIR/logs/*.log)
+// and the PKCS#11 module's (principals/pkcs11.log) hold pino's JSON lines only. No line holds
 // a passphrase, a PIN, a secret access key, an administrator's approval key, a data key's
 // plaintext or a random output (base64 and hex), nor a JSON member named like a secret. And a
 // request's log line correlates with the audit entries: `requestId` is the gateway entry's
-// `detail.requestId`, `session` its `request` and the signers' entries' `request`
-// (docs/operations.md, "Logs").
+// `detail.requestId`, `session` its `request` and the signers' entries' `request`; the module's
+// line of a refusal names the gateway's requestId too (docs/operations.md, "Logs").
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -42,8 +42,6 @@ const logFiles = (dir: string): string[] =>
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
 
-/** The PKCS#11 module's own log line (pkcs11-shim/src/base/log.c): a time, the module and pid, a level. */
-const MODULE_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z mpchsm-pkcs11\[\d+\] (debug|info|warn|error): /;
 /** A member name that would carry a secret, a share or a PIN. */
 const SECRET_NAME = /share|secret|private|passphrase|password|^pin$|plaintext|seed|nonce/i;
 
@@ -80,6 +78,8 @@ beforeAll(async () => {
     { keyId: keys.rsa, mechanism: CKM.SHA256_RSA_PKCS, message },
   ]);
   expect(viaModule.every((s) => s.length > 0)).toBe(true);
+  // A refusal: more than CKM_RSA_PKCS can sign with a 2048-bit key.
+  expect(() => signThroughModule(tc.principal('app'), [{ keyId: keys.rsa, mechanism: CKM.RSA_PKCS, message: new Uint8Array(300) }])).toThrow(/CKR_DATA_LEN_RANGE/);
 
   // Data keys: the plaintexts GenerateDataKey and Decrypt answered, and random bytes.
   const sym = (await kms(tc, 'admin1').send(new CreateKeyCommand({ KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata!.KeyId!;
@@ -107,15 +107,14 @@ afterAll(async () => {
 });
 
 describe('the logs of a full run', () => {
-  it('are the processes’ JSON logs and the module’s log, and each line is JSON or, in the module’s log, its text line', () => {
+  it('are the processes’ logs and the module’s, and each line is JSON in pino’s shape', () => {
     const files = logFiles(tc.dir).map((f) => path.relative(tc.dir, f)).sort();
     expect(files).toEqual(['logs/gateway.log', 'logs/signer1.log', 'logs/signer2.log', 'logs/signer3.log', 'principals/pkcs11.log']);
     for (const f of files) {
       const all = lines(path.join(tc.dir, f));
       expect(all.length, f).toBeGreaterThan(0);
       for (const line of all) {
-        if (f === 'principals/pkcs11.log') expect(line, f).toMatch(MODULE_LINE);
-        else expect(() => JSON.parse(line), `${f}: ${line}`).not.toThrow();
+        expect(JSON.parse(line), `${f}: ${line}`).toMatchObject({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) });
       }
     }
   });
@@ -127,7 +126,7 @@ describe('the logs of a full run', () => {
     for (const file of logFiles(tc.dir)) {
       for (const line of lines(file)) {
         for (const [what, value] of secrets) expect(line.includes(value), `${what} in ${file}: ${line}`).toBe(false);
-        if (!file.endsWith('pkcs11.log')) for (const name of names(JSON.parse(line))) expect(name, `${file}: ${line}`).not.toMatch(SECRET_NAME);
+        for (const name of names(JSON.parse(line))) expect(name, `${file}: ${line}`).not.toMatch(SECRET_NAME);
       }
     }
   });
@@ -156,5 +155,14 @@ describe('the logs of a full run', () => {
         expect(signerLogs[i]!.some((l) => l.msg === 'call' && l.request === line!.session && l.outcome === 'ok'), name).toBe(true);
       }
     }
+  });
+
+  it('name, in the module’s line of a refusal, the request id of the gateway’s line and audit entry', () => {
+    const refused = lines(path.join(tc.dir, 'principals', 'pkcs11.log'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; requestId?: string })
+      .find((l) => /^C_Sign: refused \(CKR 0x21\): /.test(l.msg));
+    expect(refused).toMatchObject({ level: 40, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(processLog('gateway').find((l) => l.msg === 'pkcs11' && l.requestId === refused!.requestId)).toMatchObject({ op: 'sign', rv: 0x21 });
+    expect(auditEntries(tc, 'gateway').find((e) => (e.detail as { requestId?: string } | undefined)?.requestId === refused!.requestId)).toMatchObject({ op: 'pkcs11.sign' });
   });
 });

@@ -93,7 +93,7 @@ describe('before the gateway', () => {
     expect(rv('close_again')).toBe(CKR.SESSION_HANDLE_INVALID);
     expect(rv('finalize')).toBe(CKR.OK);
     expect(rv('after_finalize')).toBe(CKR.CRYPTOKI_NOT_INITIALIZED);
-    expect(readFileSync(log, 'utf8')).toMatch(/error: C_Login \(PIN KDF\): cannot connect to the gateway at 127\.0\.0\.1:9/);
+    expect(readFileSync(log, 'utf8')).toMatch(/"level":50,.*"msg":"C_Login \(PIN KDF\): cannot connect to the gateway at 127\.0\.0\.1:9/);
   });
 });
 
@@ -280,5 +280,28 @@ describe('configuration problems', () => {
       mod.finalize();
       await worker.terminate();
     }
+  });
+
+  it('logs a lying gateway’s refusal as one JSON line, whatever its reason and request id hold', async () => {
+    const reason = Buffer.concat([Buffer.from('not "here"\n{"level":60,"msg":"forged"}\\ é'), Buffer.of(0xff, 0xc3)]);
+    const worker = new Worker(LIAR, { eval: true, workerData: { answer: frame([CKR.OK, []]), refusal: frame([CKR.DEVICE_ERROR, reason, 0, Buffer.from('req"\nid')]), find: OP.FIND } });
+    const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+    process.env.MPCHSM_PKCS11_CONF = conf('liar-reason.conf', `gateway = 127.0.0.1:${port}\nlog = ${log}\ntimeout = 10\n`);
+    const before = readFileSync(log, 'utf8').length;
+    mod.initialize();
+    try {
+      const session = mod.getSlots(0).open(graphene.SessionFlag.SERIAL_SESSION);
+      expect(ckrOf(() => mod.lib.C_Login(session.handle, graphene.UserType.USER, '1234'))).toBe(CKR.DEVICE_ERROR);
+      session.close();
+    } finally {
+      mod.finalize();
+      await worker.terminate();
+    }
+    const lines = readFileSync(log, 'utf8').slice(before).split('\n').filter((l) => l !== '');
+    const parsed = lines.map((l) => JSON.parse(l) as { msg: string; requestId?: string });
+    const refused = parsed.filter((l) => l.msg.includes('refused'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ level: 40, name: 'mpchsm-pkcs11', requestId: 'req"\nid' });
+    expect(refused[0]!.msg).toMatch(/: refused \(CKR 0x30\): not "here"\n\{"level":60,"msg":"forged"\}\\ é\?\?$/);
   });
 });

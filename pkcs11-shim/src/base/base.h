@@ -31,6 +31,9 @@ enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 int log_open(const char *path, int debug);
 void log_close(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* As log_msg, naming the gateway's request (its audit entries' detail.requestId). */
+void log_request(int level, const char *request_id, size_t request_id_len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ---- hashes (sha.c) and HMAC (hmac.c) ----
  * SHA-1, SHA-224/256 and SHA-384/512 (FIPS 180-4), streaming, with HMAC-SHA256 and

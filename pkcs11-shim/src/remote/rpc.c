@@ -76,13 +76,15 @@ static CK_RV call_once(rpc_t *q, const char *what, int timeout_ms, int idempoten
   }
   q->login_ended = 0;
   if (rv != CKR_OK) {
-    const uint8_t *reason = NULL;
-    size_t n = 0;
+    const uint8_t *reason = NULL, *request_id = NULL;
+    size_t n = 0, id_len = 0;
     uint64_t mark;
     if (count >= 2) rd_bytes(&q->r, &reason, &n);
     if (count >= 3 && !rd_uint(&q->r, &mark)) q->login_ended = mark == ANSWER_LOGIN_ENDED;
-    log_msg(rv == CKR_BUFFER_TOO_SMALL ? LOG_DEBUG : LOG_WARN, "%s: refused (CKR 0x%lx): %.*s", what, (unsigned long)rv,
-            (int)(n > 400 ? 400 : n), reason ? (const char *)reason : "no reason given");
+    if (count >= 4 && rd_bytes(&q->r, &request_id, &id_len)) request_id = NULL, id_len = 0;
+    log_request(rv == CKR_BUFFER_TOO_SMALL ? LOG_DEBUG : LOG_WARN, (const char *)request_id, id_len,
+                "%s: refused (CKR 0x%lx): %.*s", what, (unsigned long)rv, (int)(n > 400 ? 400 : n),
+                reason ? (const char *)reason : "no reason given");
   }
   return (CK_RV)rv;
 }
