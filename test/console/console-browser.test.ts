@@ -15,7 +15,7 @@ import { SignCommand } from '@aws-sdk/client-kms';
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { governanceDigest, signGovernance, type GovernanceDocument, type WebAuthnCredential } from '../../policy/index.js';
+import { approvalDigest, governanceDigest, signApproval, signGovernance, type GovernanceDocument, type Proposal, type WebAuthnCredential } from '../../policy/index.js';
 import { toHex } from '../../contract/bytes.js';
 import { SoftAuthenticator } from './authenticator.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
@@ -225,7 +225,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     await tc!.mpchsm('approve-sign', '--key', keyId, '--digest', digestOf(message), '--algorithm', 'ED25519_SHA_512', '--as', 'admin2', '--dir', tc!.dir);
     expect((await sign()).Signature!.length).toBe(64);
   }, 120_000);
-  it('a compromised gateway can neither replay nor alter a security key approval of a governance version: the signers refuse', async () => {
+  it('a compromised gateway can neither replay nor alter a security key approval of a governance version or a proposal: the signers refuse', async () => {
     const chain = JSON.parse(readFileSync(path.join(tc!.dir, 'gateway', 'governance.json'), 'utf8')).chain as { document: GovernanceDocument; signatures: { admin: string; webauthn?: { authenticatorData: string } }[] }[];
     const current = chain.at(-1)!.document;
     const used = chain.at(-1)!.signatures.find((x) => x.admin === 'admin1')!.webauthn!;
@@ -251,6 +251,11 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     // Made over the right version, with a counter the signers already passed: a cloned key, or one replayed from before.
     const stale = clone.assert(governanceDigest(next), { counter: counterOf(used) });
     for (const m of await refusedEverywhere(signers, keyId, change({ webauthn: stale }))) expect(m).toMatch(/\(WebAuthn\) does not verify: its signature counter \d+ is not above \d+/);
+    // The same for a proposal's approval (here a key's deletion, 2 of 3): replayed, or with a passed counter.
+    const proposal: Proposal = { id: `p-${randomUUID().slice(0, 16)}`, clusterId: current.clusterId, operation: 'kms:ScheduleKeyDeletion', parameters: { KeyId: keyId, PendingWindowInDays: 7 }, proposer: 'admin2', createdAt: Date.now(), expiresAt: Date.now() + 3600_000, governanceVersion: current.version };
+    const deletion = (webauthn: object) => ({ keyId, operation: 'ScheduleKeyDeletion', parameters: proposal.parameters, proposal, approvals: [signApproval(proposal, 'admin2', approvalKey('admin2')), { proposalId: proposal.id, admin: 'admin1', webauthn }] });
+    for (const m of await refusedEverywhere(signers, keyId, deletion(used))) expect(m).toMatch(/the approval by admin1 \(WebAuthn\) does not verify: its challenge is not this statement/);
+    for (const m of await refusedEverywhere(signers, keyId, deletion(clone.assert(approvalDigest(proposal), { counter: counterOf(used) })))) expect(m).toMatch(/the approval by admin1 \(WebAuthn\) does not verify: its signature counter \d+ is not above \d+/);
     // (The same clone with a counter above would pass for the key itself: only the counter tells them apart.)
     expect(current.quorum['kms:DisableKey']).toBe(3);
   }, 120_000);
