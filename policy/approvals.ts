@@ -88,9 +88,9 @@ export function signRefusal(proposal: Proposal, admin: string, approvalSecretKey
  * that it names `p`, is by an administrator, and verifies over `digest`; a security key's
  * counter goes by `book`. Answers it, or why not.
  */
-export function verifyApproverOf(p: Proposal, raw: unknown, governance: GovernanceDocument, kind: 'approval' | 'refusal', book = new CounterBook()): { ok: true; approval: Approval } | { ok: false; reason: string } {
+export function verifyApproverOf(p: Proposal, raw: unknown, governance: GovernanceDocument, kind: 'approval' | 'refusal', book = new CounterBook(), index?: number): { ok: true; approval: Approval } | { ok: false; reason: string } {
   const ar = approvalSchema.safeParse(raw);
-  if (!ar.success) return { ok: false, reason: `the ${kind} is malformed: ${ar.error.issues[0]?.path.join('.')}: ${ar.error.issues[0]?.message}` };
+  if (!ar.success) return { ok: false, reason: `${index === undefined ? `the ${kind}` : `${kind} [${index}]`} is malformed: ${ar.error.issues[0]?.path.join('.')}: ${ar.error.issues[0]?.message}` };
   const a = ar.data;
   if (a.proposalId !== p.id) return { ok: false, reason: `the ${kind} by ${a.admin} is for proposal ${a.proposalId}, not ${p.id}` };
   if (!approvalKeyOf(governance, a.admin)) {
@@ -130,8 +130,8 @@ export function verifyApprovals(proposal: unknown, approvals: readonly unknown[]
   const approvers = new Set<string>();
   const book = new CounterBook(counters);
   for (const [i, raw] of approvals.entries()) {
-    const r = verifyApproverOf(p, raw, governance, 'approval', book);
-    if (!r.ok) return { ok: false, reason: r.reason.replace('the approval is malformed', `approval [${i}] is malformed`) };
+    const r = verifyApproverOf(p, raw, governance, 'approval', book, i);
+    if (!r.ok) return r;
     approvers.add(r.approval.admin);
   }
   // The proposer's request, verified by the caller, is the proposer's approval if they are an administrator.
