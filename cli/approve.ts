@@ -31,6 +31,7 @@ import {
   signerRemovalSchema,
   proposalSchema,
   signApproval,
+  signRefusal,
   signSignApproval,
   signedGovernanceSchema,
   successorProblem,
@@ -269,15 +270,21 @@ export async function submitApproval(dir: string, as: string, proposal: Proposal
   return String(out.Status);
 }
 
-/** `mpchsm approve <id> --as NAME`: signs proposal `id` and submits it; prints the outcome. */
-export async function approve(dir: string, id: string, as: string, json: boolean, quiet = false): Promise<void> {
+/** Proposal `id` as the gateway has it, checked to be this cluster's and still open (`verb`: what the caller would do). */
+async function openProposal(dir: string, id: string, as: string, verb: 'approve' | 'refuse'): Promise<{ proposal: Proposal; governance: GovernanceDocument }> {
   approvalKeyPath(dir, as);
   const { governance } = await syncGovernance(dir, as);
   const got = await call(dir, as, 'MpcHsm.GetProposal', { ProposalId: id });
   const proposal: Proposal = proposalSchema.parse(got.Proposal);
   if (proposal.id !== id) throw new Error(`the gateway answered proposal ${proposal.id} for ${id}`);
   if (proposal.clusterId !== clusterId(dir)) throw new Error(`proposal ${id} is for cluster ${proposal.clusterId}, not this one`);
-  if (got.Status !== 'Pending') throw new Error(`proposal ${id} is ${String(got.Status).toLowerCase()}${got.Outcome ? ` (${String(got.Outcome)})` : ''}; nothing to approve`);
+  if (got.Status !== 'Pending') throw new Error(`proposal ${id} is ${String(got.Status).toLowerCase()}${got.Outcome ? ` (${String(got.Outcome)})` : ''}; nothing to ${verb}`);
+  return { proposal, governance };
+}
+
+/** `mpchsm approve <id> --as NAME`: signs proposal `id` and submits it; prints the outcome. */
+export async function approve(dir: string, id: string, as: string, json: boolean, quiet = false): Promise<void> {
+  const { proposal, governance } = await openProposal(dir, id, as, 'approve');
   // The proposer's approval of a new principal vouches for the secret it sealed, so only the
   // command that made that secret gives it; a proposal in someone's name that they did not
   // make here may carry one the gateway knows.
@@ -292,6 +299,24 @@ export async function approve(dir: string, id: string, as: string, json: boolean
     console.log(`  proposed by ${proposal.proposer}, open until ${new Date(proposal.expiresAt).toISOString()}; signing as ${as}`);
   }
   await submitApproval(dir, as, proposal, json, {}, quiet);
+}
+
+/**
+ * `mpchsm refuse <id> --as NAME`: signs a refusal of proposal `id` and submits it. The gateway
+ * closes the proposal as refused: it takes no more approvals and is never executed.
+ */
+export async function refuse(dir: string, id: string, as: string, json: boolean): Promise<void> {
+  const { proposal, governance } = await openProposal(dir, id, as, 'refuse');
+  const secret = approvalSecret(dir, as);
+  let out: Record<string, unknown>;
+  try {
+    out = await call(dir, as, 'MpcHsm.Refuse', { ProposalId: id, Refusal: signRefusal(proposal, as, secret) });
+  } finally {
+    secret.fill(0);
+  }
+  if (json) return void console.log(JSON.stringify(out));
+  console.log(`proposal ${id}: ${describeProposal(proposal, governance)}`);
+  console.log(`  ${String(out.Status).toLowerCase()}${out.Outcome ? ` (${String(out.Outcome)})` : ''}: it can no longer be approved or executed`);
 }
 
 export interface ApproveSignOptions {

@@ -1,6 +1,6 @@
 // The `mpchsm` command.
 import { parseArgs } from 'node:util';
-import { approve, approveSign } from './approve.js';
+import { approve, approveSign, refuse } from './approve.js';
 import { auditShow, auditVerify } from './audit.js';
 import { doctor } from './doctor.js';
 import { remoteDoctor } from './doctor/remote.js';
@@ -21,6 +21,7 @@ const USAGE = `usage:
   mpchsm audit show [--dir DIR] [--key ID] [--json]
   mpchsm doctor [--dir DIR] [--strict] | --genesis GENESIS.json --as NAME --dir A [--strict]
   mpchsm approve PROPOSAL_ID --as ADMINISTRATOR [--dir DIR] [--json]
+  mpchsm refuse PROPOSAL_ID --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm approve-sign --key KEY --digest HEX [--algorithm ALG] [--ttl MINUTES] --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal add NAME --role app|auditor --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal remove NAME --as ADMINISTRATOR [--dir DIR] [--json]
@@ -134,6 +135,10 @@ export async function main(argv: string[]): Promise<void> {
       case 'approve':
         if (positionals.length !== 1 || !values.as) throw new Error(`approve takes a proposal id and --as ADMINISTRATOR\n${USAGE}`);
         await approve(values.dir, positionals[0]!, values.as, values.json);
+        break;
+      case 'refuse':
+        if (positionals.length !== 1 || !values.as) throw new Error(`refuse takes a proposal id and --as ADMINISTRATOR\n${USAGE}`);
+        await refuse(values.dir, positionals[0]!, values.as, values.json);
         break;
       case 'approve-sign':
         if (!values.as || !values.key || !values.digest) throw new Error(`approve-sign takes --key, --digest and --as ADMINISTRATOR\n${USAGE}`);

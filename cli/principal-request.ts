@@ -22,7 +22,7 @@ import {
   approvalKeyOf,
   governanceDigest,
   governanceDocumentSchema,
-  governanceSignatureSchema,
+  governanceKeySignatureSchema,
   principalEnrolmentSchema,
   readGenesis,
   signGovernance,
@@ -44,7 +44,7 @@ export const requestFileSchema = z.strictObject({
   Request: z.literal('mpchsm-principal-request-v1'),
   Enrolment: principalEnrolmentSchema,
   /** Administrators: the next governance version adding them, and their signature over it. */
-  Governance: z.strictObject({ Document: governanceDocumentSchema, Possession: governanceSignatureSchema }).optional(),
+  Governance: z.strictObject({ Document: governanceDocumentSchema, Possession: governanceKeySignatureSchema }).optional(),
 });
 export type PrincipalRequest = z.infer<typeof requestFileSchema>;
 

@@ -44,6 +44,7 @@ export function canonicalDigest(domain: string, value: unknown): Uint8Array {
 export const DOMAINS = {
   governance: 'mpchsm/governance/v1',
   proposal: 'mpchsm/proposal/v1',
+  proposalRefusal: 'mpchsm/proposal-refusal/v1',
   signApproval: 'mpchsm/sign-approval/v1',
   genesis: 'mpchsm/genesis/v1',
   adminFile: 'mpchsm/admin-file/v1',

@@ -3,25 +3,24 @@
 // MpcHsm.* operations that propose, approve and inspect them are kms/mpchsm.ts.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { ed25519Verify } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import {
-  approvalDigest,
   approvalKeyOf,
   approvalSchema,
   needsProposerApproval,
   proposalSchema,
   quorumFor,
+  refusalSchema,
   signApprovalSchema,
+  verifyApproverOf,
   verifySignApprovals,
   type Action,
-  type Approval,
   type GovernanceDocument,
   type Proposal,
+  type Refusal,
   type SignApproval,
 } from '../policy/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import { fromHex } from '../contract/bytes.js';
 import { KmsError } from './kms/errors.js';
 import { SerialQueue } from './serial-queue.js';
 import { readJsonFile } from '../contract/io/json-file.js';
@@ -32,9 +31,11 @@ export const PROPOSAL_LIFETIME_MS = 24 * 3600_000;
 const storedSchema = z.object({
   proposal: proposalSchema,
   approvals: z.array(approvalSchema),
-  status: z.enum(['open', 'executed', 'failed']),
-  /** Why it failed, or what executing it answered (the error name). */
+  status: z.enum(['open', 'executed', 'failed', 'refused']),
+  /** Why it failed, or what executing it answered (the error name), or who refused it. */
   outcome: z.string().optional(),
+  /** The administrator's signed refusal that closed it. */
+  refusal: refusalSchema.optional(),
   /** The proposer's signed request (policy/evidence.ts), when it came over the KMS API: the proposer's approval. */
   evidence: z.unknown().optional(),
 });
@@ -150,24 +151,32 @@ export class ProposalStore {
     return this.queue.run(() => this.approveNow(id, raw, by));
   }
 
-  private async approveNow(id: string, raw: unknown, by: string): Promise<{ stored: StoredProposal; approvers: string[]; execute: boolean }> {
-    const stored = this.get(id);
+  /** Why `stored` can take no approval or refusal now, if it cannot. */
+  private closed(stored: StoredProposal | undefined, id: string): StoredProposal {
     if (!stored) throw new KmsError('NotFoundException', `proposal ${id} does not exist`);
     if (stored.status !== 'open') throw new KmsError('KMSInvalidStateException', `proposal ${id} is ${stored.status}${stored.outcome ? ` (${stored.outcome})` : ''}`);
     if (Date.now() >= stored.proposal.expiresAt) throw new KmsError('KMSInvalidStateException', `proposal ${id} expired at ${new Date(stored.proposal.expiresAt).toISOString()}`);
     const governance = this.governance();
     if (stored.proposal.governanceVersion !== governance.version)
       throw new KmsError('KMSInvalidStateException', `proposal ${id} was made under governance v${stored.proposal.governanceVersion}; v${governance.version} is in force, so it must be proposed again`);
+    return stored;
+  }
+
+  /** `by`'s own approval or refusal of `stored`, verified against the governance in force. */
+  private verified(stored: StoredProposal, raw: unknown, by: string, kind: 'approval' | 'refusal') {
     const r = approvalSchema.safeParse(raw);
-    if (!r.success) throw new KmsError('ValidationException', `malformed approval: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
-    const a: Approval = r.data;
-    if (a.proposalId !== id) throw new KmsError('ValidationException', `the approval is for proposal ${a.proposalId}, not ${id}`);
+    if (!r.success) throw new KmsError('ValidationException', `malformed ${kind}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+    if (r.data.proposalId !== stored.proposal.id) throw new KmsError('ValidationException', `the ${kind} is for proposal ${r.data.proposalId}, not ${stored.proposal.id}`);
     // An approval is submitted by the administrator who made it: one person, one credential.
-    if (a.admin !== by) throw denied(`${by} cannot submit ${a.admin}'s approval`);
-    const key = approvalKeyOf(governance, a.admin);
-    if (!key) throw denied(`${a.admin} is not an administrator in governance v${governance.version} and cannot approve [missing: mpchsm:Approve]`);
-    if (!ed25519Verify(fromHex(a.signature), approvalDigest(stored.proposal), fromHex(key)))
-      throw denied(`the approval by ${a.admin} does not verify over proposal ${id}: it was made with another key or for other parameters`);
+    if (r.data.admin !== by) throw denied(`${by} cannot submit ${r.data.admin}'s ${kind}`);
+    const v = verifyApproverOf(stored.proposal, r.data, this.governance(), kind);
+    if (!v.ok) throw denied(`${v.reason} [missing: mpchsm:Approve]`);
+    return v.approval;
+  }
+
+  private async approveNow(id: string, raw: unknown, by: string): Promise<{ stored: StoredProposal; approvers: string[]; execute: boolean }> {
+    const stored = this.closed(this.get(id), id);
+    const a = this.verified(stored, raw, by, 'approval');
     const approvals = [...stored.approvals.filter((x) => x.admin !== a.admin), a];
     const next = { ...stored, approvals };
     await this.replace(next);
@@ -176,6 +185,21 @@ export class ProposalStore {
     const execute = approvers.length >= this.required(stored.proposal) && proposerIn && !this.claimed.has(id);
     if (execute) this.claimed.add(id);
     return { stored: next, approvers, execute };
+  }
+
+  /**
+   * Closes proposal `id` as refused by `by`, whose signed refusal verifies: it takes no more
+   * approvals and is never executed here. One being executed is past refusing.
+   */
+  refuse(id: string, raw: unknown, by: string): Promise<StoredProposal> {
+    return this.queue.run(async () => {
+      const stored = this.closed(this.get(id), id);
+      if (this.claimed.has(id)) throw new KmsError('KMSInvalidStateException', `proposal ${id} is being executed`);
+      const refusal: Refusal = this.verified(stored, raw, by, 'refusal');
+      const next: StoredProposal = { ...stored, status: 'refused', outcome: `refused by ${refusal.admin}`, refusal };
+      await this.replace(next);
+      return next;
+    });
   }
 
   finish(id: string, status: 'executed' | 'failed', outcome: string): Promise<void> {

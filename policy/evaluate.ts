@@ -12,7 +12,8 @@ import { canonicalJson } from '../contract/canonical.js';
 import { approvalKeyOf, quorumFor, type GovernanceDocument } from './governance.js';
 import { evaluateKeyPolicy, type ConditionContext, type KeyPolicy } from './key-policy.js';
 import { isAction, isKeyAction, requiredRoleText, roleAllows, ROLE_TITLES, type Action, type PolicyRole } from './roles.js';
-import { verifySignApprovals, type CounterUse } from './sign-approvals.js';
+import { verifySignApprovals } from './sign-approvals.js';
+import type { CounterUse } from './webauthn.js';
 
 export interface RequestContext {
   /** SigningAlgorithm (Sign, Verify) or EncryptionAlgorithm (Encrypt, Decrypt). */
@@ -34,7 +35,7 @@ export interface AuthorizeInput {
   governance: GovernanceDocument;
   now: number;
   /** For an operation under quorum: the proposal, its approvals, and the request's own parameters. */
-  approval?: { proposal: unknown; approvals: readonly unknown[]; parameters: Record<string, unknown> };
+  approval?: { proposal: unknown; approvals: readonly unknown[]; parameters: Record<string, unknown>; /** WebAuthn counters recorded, by credential id. */ counters?: Readonly<Record<string, number>> };
   /**
    * The principal's own signed request was verified by the caller (admin-evidence.ts): it is that
    * administrator's approval — of the proposal it made, or alone where the quorum is one.
@@ -60,7 +61,7 @@ export type Decision =
       approvedBy: string[];
       /** Per-signature approval nonces to record as used, until expiresAt, once the operation ran. */
       consumeNonces: { nonce: string; expiresAt: number }[];
-      /** WebAuthn signature counters to record with them (sign-approvals.ts), when there are any. */
+      /** WebAuthn signature counters to record once the operation ran (its approvals' and per-signature approvals'), when there are any. */
       counters?: CounterUse[];
     }
   | {
@@ -134,6 +135,7 @@ export function authorize(input: AuthorizeInput): Decision {
 
   // 3. Governance: M of N administrators approve this exact operation and its parameters.
   const approvedBy = new Set<string>();
+  let counters: CounterUse[] = [];
   const n = governance.administrators.length;
   const m = quorumFor(governance, op);
   const own = input.requestApproved === true && approvalKeyOf(governance, principal.name) !== undefined;
@@ -142,7 +144,7 @@ export function authorize(input: AuthorizeInput): Decision {
     const need: ApprovalNeed = { m, n, operation: op, kind: 'quorum' };
     const a = input.approval;
     if (!a) return deny(`it needs approval by ${m} of the ${n} administrators (governance v${governance.version})`, 'mpchsm:Approve', need);
-    const r = verifyApprovals(a.proposal, a.approvals, governance, input.now, input.requestApproved === true);
+    const r = verifyApprovals(a.proposal, a.approvals, governance, input.now, input.requestApproved === true, a.counters);
     if (!r.ok) return deny(r.reason, 'mpchsm:Approve', need);
     if (r.proposal.operation !== op) return deny(`the approved proposal ${r.proposal.id} is for ${r.proposal.operation}`, 'mpchsm:Approve', need);
     if (r.proposal.proposer !== principal.name) return deny(`proposal ${r.proposal.id} was made by ${r.proposal.proposer}`, 'mpchsm:Approve', need);
@@ -154,11 +156,11 @@ export function authorize(input: AuthorizeInput): Decision {
     }
     if (!same) return deny(`the request's parameters differ from those approved in proposal ${r.proposal.id}`, 'mpchsm:Approve', need);
     for (const x of r.approvers) approvedBy.add(x);
+    counters = r.counters;
   }
 
   // 4. Per-signature approvals.
   let consumeNonces: { nonce: string; expiresAt: number }[] = [];
-  let counters: CounterUse[] = [];
   const k = key?.policy.mpchsm?.approvalsPerSignature ?? 0;
   if (op === 'kms:Sign' && keyId !== undefined && k > 0) {
     const need: ApprovalNeed = { m: k, n, operation: op, kind: 'signature' };
@@ -179,7 +181,7 @@ export function authorize(input: AuthorizeInput): Decision {
     if (!r.ok) return deny(r.reason, 'mpchsm:Approve', need);
     for (const x of r.approvers) approvedBy.add(x);
     consumeNonces = r.nonces;
-    counters = r.counters ?? [];
+    counters = [...counters, ...(r.counters ?? [])];
   }
   return { allowed: true, approvedBy: [...approvedBy], consumeNonces, ...(counters.length ? { counters } : {}) };
 }

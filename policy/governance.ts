@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { fromHex, toHex } from '../contract/bytes.js';
 import { canonicalDigest, DOMAINS } from '../contract/canonical.js';
 import { isAction, type Action } from './roles.js';
-import { webauthnCredentialSchema, type WebAuthnCredential } from './webauthn.js';
+import { CounterBook, verifyWebAuthnAssertion, webauthnAssertionSchema, webauthnCredentialSchema, type WebAuthnAssertion, type WebAuthnCredential } from './webauthn.js';
 
 export const ADMIN_NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/, '32 bytes, lower-case hex');
@@ -83,7 +83,10 @@ export const governanceDocumentSchema = z
   });
 export type GovernanceDocument = z.infer<typeof governanceDocumentSchema>;
 
-export const governanceSignatureSchema = z.strictObject({ admin: z.string().regex(ADMIN_NAME_RE), signature: signatureHexSchema });
+/** A signature with an administrator's approval key (bootstrap, and proof of possession of a new key). */
+export const governanceKeySignatureSchema = z.strictObject({ admin: z.string().regex(ADMIN_NAME_RE), signature: signatureHexSchema });
+/** An update's approval: by approval key, or by a security key enrolled in the version in force (its digest the challenge). */
+export const governanceSignatureSchema = z.union([governanceKeySignatureSchema, z.strictObject({ admin: z.string().regex(ADMIN_NAME_RE), webauthn: webauthnAssertionSchema })]);
 export type GovernanceSignature = z.infer<typeof governanceSignatureSchema>;
 export const signedGovernanceSchema = z.strictObject({
   document: governanceDocumentSchema,
@@ -115,7 +118,7 @@ export function defaultGovernance(clusterId: string, administrators: readonly { 
 export const governanceDigest = (doc: GovernanceDocument): Uint8Array => canonicalDigest(DOMAINS.governance, doc);
 
 /** An administrator's signature over a governance document (bootstrap or update). */
-export function signGovernance(doc: GovernanceDocument, admin: string, approvalSecretKey: Uint8Array): GovernanceSignature {
+export function signGovernance(doc: GovernanceDocument, admin: string, approvalSecretKey: Uint8Array): z.infer<typeof governanceKeySignatureSchema> {
   return { admin, signature: toHex(ed25519Sign(governanceDigest(doc), approvalSecretKey)) };
 }
 
@@ -142,6 +145,29 @@ export const webauthnCredentialOf = (gov: GovernanceDocument, name: string, id: 
 const verifies = (sigHex: string, digest: Uint8Array, keyHex: string) =>
   ed25519Verify(fromHex(sigHex), digest, fromHex(keyHex));
 
+/** How an administrator approves a statement: with its approval key, or with a security key enrolled for it. */
+export type AdminProof = { signature: string } | { webauthn: WebAuthnAssertion };
+
+/**
+ * Whether `admin` of `gov` made `proof` over `digest` (the statement's digest, which is also the
+ * WebAuthn challenge): every approval — of a proposal, a governance version, a signature — is
+ * checked here. A WebAuthn assertion's counter must be above what `book` holds for its
+ * credential; it is entered in `book`, for the caller to record once the approval is spent.
+ * `admin` is an administrator of `gov` (the caller's check, with its own refusal).
+ */
+export function verifyAdminProof(gov: GovernanceDocument, admin: string, proof: AdminProof, digest: Uint8Array, book: CounterBook): { ok: true } | { ok: false; reason: string } {
+  const key = approvalKeyOf(gov, admin);
+  if (!key) return { ok: false, reason: `is not by an administrator of governance v${gov.version}` };
+  if ('signature' in proof) return verifies(proof.signature, digest, key) ? { ok: true } : { ok: false, reason: 'does not verify' };
+  const w = proof.webauthn;
+  const credential = webauthnCredentialOf(gov, admin, w.credentialId);
+  if (!credential) return { ok: false, reason: `is made with credential ${w.credentialId}, which governance v${gov.version} does not enrol for ${admin}` };
+  const v = verifyWebAuthnAssertion(w, credential, digest, book.last(w.credentialId));
+  if (!v.ok) return { ok: false, reason: `(WebAuthn) does not verify: ${v.reason}` };
+  book.uses.push({ credentialId: w.credentialId, counter: v.counter });
+  return { ok: true };
+}
+
 function parseSigned(signed: unknown): SignedGovernance | string {
   const r = signedGovernanceSchema.safeParse(signed);
   if (r.success) return r.data;
@@ -160,6 +186,7 @@ export function verifyGenesis(signed: unknown): GovernanceResult {
   for (const sig of s.signatures) {
     const key = approvalKeyOf(doc, sig.admin);
     if (!key) return { ok: false, reason: `governance v1 is signed by ${sig.admin}, who is not one of its administrators` };
+    if (!('signature' in sig)) return { ok: false, reason: `governance v1 is signed by ${sig.admin} with a security key: the initial administrators sign it with their approval keys` };
     if (!verifies(sig.signature, digest, key)) return { ok: false, reason: `governance v1: the signature of ${sig.admin} does not verify` };
     signedBy.add(sig.admin);
   }
@@ -177,8 +204,12 @@ export function successorProblem(current: GovernanceDocument, doc: GovernanceDoc
   return undefined;
 }
 
-/** Verifies `next` as the successor of the trusted `current` document. */
-export function verifyGovernanceUpdate(current: GovernanceDocument, next: unknown): GovernanceResult {
+/**
+ * Verifies `next` as the successor of the trusted `current` document. Security-key approvals'
+ * counters go by `book` (a signer's recorded counters when it applies the update; along the
+ * chain, each link's above the last's) and are entered in it.
+ */
+export function verifyGovernanceUpdate(current: GovernanceDocument, next: unknown, book = new CounterBook()): GovernanceResult {
   const s = parseSigned(next);
   if (typeof s === 'string') return { ok: false, reason: s };
   const doc = s.document;
@@ -193,6 +224,13 @@ export function verifyGovernanceUpdate(current: GovernanceDocument, next: unknow
     const oldKey = approvalKeyOf(current, sig.admin);
     const newKey = approvalKeyOf(doc, sig.admin);
     if (!oldKey && !newKey) return { ok: false, reason: `${v} is signed by ${sig.admin}, an administrator of neither v${current.version} nor v${doc.version}` };
+    if ('webauthn' in sig) {
+      // A security key approves for an administrator of the version in force; it proves no new approval key.
+      const r = oldKey ? verifyAdminProof(current, sig.admin, sig, digest, book) : { ok: false as const, reason: `is made by ${sig.admin}, not an administrator of v${current.version}` };
+      if (!r.ok) return { ok: false, reason: `${v}: the approval by ${sig.admin} ${r.reason}` };
+      approvedBy.add(sig.admin);
+      continue;
+    }
     const byOld = oldKey !== undefined && verifies(sig.signature, digest, oldKey);
     const byNew = newKey !== undefined && (newKey === oldKey ? byOld : verifies(sig.signature, digest, newKey));
     if (!byOld && !byNew) return { ok: false, reason: `${v}: the signature of ${sig.admin} does not verify` };
@@ -215,9 +253,10 @@ export function verifyGovernanceUpdate(current: GovernanceDocument, next: unknow
 export function verifyGovernanceChain(chain: readonly unknown[]): GovernanceResult {
   if (chain.length === 0) return { ok: false, reason: 'empty governance chain' };
   let r = verifyGenesis(chain[0]);
+  const book = new CounterBook();
   for (const next of chain.slice(1)) {
     if (!r.ok) return r;
-    r = verifyGovernanceUpdate(r.governance, next);
+    r = verifyGovernanceUpdate(r.governance, next, book);
   }
   return r;
 }

@@ -21,7 +21,7 @@ import type { Rng } from '../contract/bytes.js';
 import { envelopeSchema, openEnvelope, sealEnvelope } from '../contract/identity/envelope.js';
 import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, wipeIdentity, type IdentitySecrets, type PublicIdentity } from '../contract/identity/identity.js';
 import type { Approval } from './approvals.js';
-import { ADMIN_NAME_RE, governanceDocumentSchema, governanceSignatureSchema, type GovernanceDocument, type SignedGovernance } from './governance.js';
+import { ADMIN_NAME_RE, governanceDocumentSchema, governanceKeySignatureSchema, type GovernanceDocument, type SignedGovernance } from './governance.js';
 
 /** Envelope party id outside the signers' range: the proposer's tool sends. */
 export const PROPOSER_PARTY = 0xffff;
@@ -111,7 +111,7 @@ export type SignerRestoration = z.infer<typeof signerRestorationSchema>;
 export const governanceUpdateSchema = z.strictObject({
   Document: governanceDocumentSchema,
   /** Signatures by administrators whose approval key is new in Document, made with that key. */
-  Possession: z.array(governanceSignatureSchema).max(64),
+  Possession: z.array(governanceKeySignatureSchema).max(64),
   /** Credentials of the administrators Document adds. */
   Principals: z.array(principalEnrolmentSchema).max(64),
 });
@@ -203,5 +203,5 @@ export function enrolmentProblem(current: GovernanceDocument, next: GovernanceDo
 /** The governance chain's next link: the proposed document with its approvals and proofs of possession. */
 export const signedUpdate = (u: GovernanceUpdate, approvals: readonly Approval[]): SignedGovernance => ({
   document: u.Document,
-  signatures: [...approvals.map((a) => ({ admin: a.admin, signature: a.signature })), ...u.Possession],
+  signatures: [...approvals.map(({ proposalId: _, ...signature }) => signature), ...u.Possession],
 });

@@ -6,13 +6,13 @@
 // An approval is signed with the approver's Ed25519 approval key, or made by a WebAuthn
 // credential the governance enrols for the approver, with the statement's digest as the
 // challenge (webauthn.ts); then the caller also records the credential's signature counter.
-import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
+import { ed25519Sign } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { ALGORITHM_INFO, HASHES, isClusterSigningAlgorithm, RSA_PKCS1_RAW, type ClusterSigningAlgorithm, type MessageType } from '../contract/keys/specs.js';
-import { fromHex, toHex } from '../contract/bytes.js';
+import { toHex } from '../contract/bytes.js';
 import { canonicalDigest, DOMAINS } from '../contract/canonical.js';
-import { ADMIN_NAME_RE, approvalKeyOf, signatureHexSchema, webauthnCredentialOf, type GovernanceDocument } from './governance.js';
-import { verifyWebAuthnAssertion, webauthnAssertionSchema } from './webauthn.js';
+import { ADMIN_NAME_RE, approvalKeyOf, signatureHexSchema, verifyAdminProof, type GovernanceDocument } from './governance.js';
+import { CounterBook, webauthnAssertionSchema, type CounterUse } from './webauthn.js';
 
 /** Longest an approval may be valid, counted from the verifier's clock. */
 export const MAX_SIGN_APPROVAL_TTL_MS = 24 * 3600_000;
@@ -79,12 +79,6 @@ export interface SignApprovalCheck {
   counters?: Readonly<Record<string, number>>;
 }
 
-/** A WebAuthn credential's signature counter to record once the approval is spent. */
-export interface CounterUse {
-  credentialId: string;
-  counter: number;
-}
-
 export type SignApprovalResult =
   | { ok: true; approvers: string[]; /** record these as used until expiresAt */ nonces: { nonce: string; expiresAt: number }[]; /** WebAuthn approvals' counters, when there are any */ counters?: CounterUse[] }
   | { ok: false; reason: string };
@@ -95,24 +89,15 @@ export function verifySignApprovals(c: SignApprovalCheck): SignApprovalResult {
   const digest = c.digest.toLowerCase();
   const approvers = new Set<string>();
   const nonces: { nonce: string; expiresAt: number }[] = [];
-  const counters: CounterUse[] = [];
+  const book = new CounterBook(c.counters);
   for (const [i, raw] of c.approvals.entries()) {
     const r = signApprovalSchema.safeParse(raw);
     if (!r.success) return { ok: false, reason: `signature approval [${i}] is malformed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}` };
     const s = statementOf(r.data);
     const by = `the signature approval by ${s.approver}`;
-    const key = approvalKeyOf(c.governance, s.approver);
-    if (!key) return { ok: false, reason: `${s.approver} is not an administrator in governance v${c.governance.version} and cannot approve signatures` };
-    if ('webauthn' in r.data) {
-      const w = r.data.webauthn;
-      const credential = webauthnCredentialOf(c.governance, s.approver, w.credentialId);
-      if (!credential) return { ok: false, reason: `${by} is made with credential ${w.credentialId}, which governance v${c.governance.version} does not enrol for ${s.approver}` };
-      // Two approvals by one credential in one request: the second must be above the first.
-      const last = Math.max(c.counters?.[w.credentialId] ?? 0, ...counters.filter((x) => x.credentialId === w.credentialId).map((x) => x.counter));
-      const v = verifyWebAuthnAssertion(w, credential, signApprovalDigest(s), last);
-      if (!v.ok) return { ok: false, reason: `${by} (WebAuthn) does not verify: ${v.reason}` };
-      counters.push({ credentialId: w.credentialId, counter: v.counter });
-    } else if (!ed25519Verify(fromHex(r.data.signature), signApprovalDigest(s), fromHex(key))) return { ok: false, reason: `${by} does not verify` };
+    if (!approvalKeyOf(c.governance, s.approver)) return { ok: false, reason: `${s.approver} is not an administrator in governance v${c.governance.version} and cannot approve signatures` };
+    const v = verifyAdminProof(c.governance, s.approver, r.data, signApprovalDigest(s), book);
+    if (!v.ok) return { ok: false, reason: `${by} ${v.reason}` };
     if (s.clusterId !== c.governance.clusterId) return { ok: false, reason: `${by} is for cluster ${s.clusterId}` };
     if (s.keyId !== c.keyId) return { ok: false, reason: `${by} is for key ${s.keyId}, not ${c.keyId}` };
     if (s.algorithm !== c.algorithm) return { ok: false, reason: `${by} is for ${s.algorithm}, not ${c.algorithm}` };
@@ -129,5 +114,5 @@ export function verifySignApprovals(c: SignApprovalCheck): SignApprovalResult {
       reason: `the signature needs approval by ${c.required} distinct administrators; it has ${approvers.size}${approvers.size ? ` (${[...approvers].join(', ')})` : ''}`,
     };
   }
-  return { ok: true, approvers: [...approvers], nonces, ...(counters.length ? { counters } : {}) };
+  return { ok: true, approvers: [...approvers], nonces, ...(book.uses.length ? { counters: book.uses } : {}) };
 }

@@ -64,6 +64,26 @@ const FLAG_UV = 0x04;
 
 export type WebAuthnResult = { ok: true; counter: number } | { ok: false; reason: string };
 
+/** A WebAuthn credential's signature counter to record once the approval is spent. */
+export interface CounterUse {
+  credentialId: string;
+  counter: number;
+}
+
+/**
+ * The counters one verification goes by: those the verifier recorded, and those of the
+ * assertions it accepted so far in the same batch (two approvals by one credential in one
+ * request, or along a governance chain: each must be above the one before).
+ */
+export class CounterBook {
+  readonly uses: CounterUse[] = [];
+  constructor(private readonly recorded: Readonly<Record<string, number>> = {}) {}
+
+  last(credentialId: string): number {
+    return Math.max(this.recorded[credentialId] ?? 0, ...this.uses.filter((u) => u.credentialId === credentialId).map((u) => u.counter));
+  }
+}
+
 /**
  * Verifies `assertion` by `credential` over `challenge` (the approval statement's digest);
  * `lastCounter`: the highest signature counter this verifier recorded for the credential.

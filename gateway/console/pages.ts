@@ -64,6 +64,9 @@ export interface ProposalView {
   proposal: Proposal;
   approvers: string[];
   required: number;
+  /** open, executed, failed or refused, and why (who refused it, what failed). */
+  status?: string;
+  outcome?: string | undefined;
 }
 
 export function homePage(who: string, signs: readonly SignRequestView[], proposals: readonly ProposalView[]): string {
@@ -116,9 +119,16 @@ export function proposalPage(who: string, p: ProposalView, current: GovernanceDo
     `Proposal ${pr.id}`,
     `<table><tr><th>Operation</th><td>${esc(pr.operation)}</td></tr><tr><th>Proposed by</th><td>${esc(pr.proposer)}</td></tr>
 <tr><th>Approvals</th><td>${p.approvers.length} of ${p.required}${p.approvers.length ? ` (${p.approvers.map(esc).join(', ')})` : ''}</td></tr>
-<tr><th>Open until</th><td>${when(pr.expiresAt)}</td></tr></table>
+<tr><th>Open until</th><td>${when(pr.expiresAt)}</td></tr>
+<tr><th>Status</th><td id="state">${esc(p.status ?? 'open')}${p.outcome ? ` (${esc(p.outcome)})` : ''}</td></tr></table>
 ${change}
-<p>Approve with your approval key: <code>mpchsm approve ${esc(pr.id)} --as ${esc(who)}</code>. To refuse, do not approve: it lapses when it expires.</p>`,
+${
+  (p.status ?? 'open') === 'open'
+    ? `<p>Approving asks your security key to sign this exact proposal (as <code>mpchsm approve ${esc(pr.id)} --as ${esc(who)}</code> does with your approval key); each signer checks that signature itself.
+The approval that completes the quorum executes the proposal. Refusing closes it for good (<code>mpchsm refuse</code>): it can then be neither approved nor executed.</p>
+<p><button id="approve-proposal" data-proposal="${esc(pr.id)}">Approve with your security key</button> <button id="refuse-proposal" data-proposal="${esc(pr.id)}">Refuse with your security key</button></p>`
+    : ''
+}`,
     who,
   );
 }

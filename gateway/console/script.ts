@@ -58,6 +58,16 @@ on('approve', async (el) => {
   const r = await post('/api/sign/' + id + '/approve', { statement: s.statement, webauthn });
   status('Approved: ' + r.approvals + ' of ' + r.required + ' approvals');
 });
+// A proposal: the key signs the digest mpchsm approve (or refuse) signs, and the gateway runs MpcHsm.Approve (or Refuse).
+const onProposal = (verb) => async (el) => {
+  const id = el.dataset.proposal;
+  const s = await post('/api/proposal/' + id + '/' + verb + '-statement');
+  const webauthn = await assert(s.challenge, s.rpId, s.credentials);
+  const r = await post('/api/proposal/' + id + '/' + verb, { webauthn });
+  status(r.status + ': ' + r.approvals.length + ' of ' + r.required + ' approvals');
+};
+on('approve-proposal', onProposal('approve'));
+on('refuse-proposal', onProposal('refuse'));
 on('refuse', async (el) => {
   await post('/api/sign/' + el.dataset.request + '/refuse');
   status('Refused');

@@ -5,14 +5,24 @@
 // `mpchsm approve-sign` signs with an approval key, whose digest is the WebAuthn challenge, and
 // the assertion is stored beside the CLI's approvals (gateway/proposals.ts). The gateway cannot
 // make or reuse one: each signer verifies the assertion against the credential its own
-// governance enrols and keeps the credential's counter (policy/webauthn.ts).
-import { randomBytes } from 'node:crypto';
+// governance enrols and keeps the credential's counter (policy/webauthn.ts). A proposal is
+// approved or refused the same way: the key signs the digest `mpchsm approve` (or `refuse`)
+// signs. Each is submitted as the signed-in administrator's MpcHsm.ApproveSign, Approve or
+// Refuse, run and audited as the KMS API runs it (kms/mw/): an approval that completes a
+// proposal executes it, and the gateway's audit entry names the approver.
+import { randomBytes, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import Koa from 'koa';
 import { z } from 'zod';
 import { listen } from '../../contract/io/listen.js';
-import { signApprovalDigest, signApprovalStatementSchema, type GovernanceDocument } from '../../policy/index.js';
+import { approvalDigest, refusalDigest, signApprovalDigest, signApprovalStatementSchema, type GovernanceDocument } from '../../policy/index.js';
 import type { GatewayDeps } from '../deps.js';
+import { Arns } from '../kms/ids.js';
+import type { MpcHsmOperation } from '../kms/mpchsm.js';
+import { audited } from '../kms/mw/audit.js';
+import { runMpcHsmRequest } from '../kms/mw/execute.js';
+import type { KmsRequest } from '../kms/mw/state.js';
+import type { Principal } from '../principals.js';
 import { gatewayPolicy } from '../governance.js';
 import { createLimitedServer, type HttpsCredentials } from '../http-limits.js';
 import { KmsError } from '../kms/errors.js';
@@ -39,6 +49,7 @@ export function consoleAddress(config: Pick<GatewayDeps['config'], 'consoleListe
 }
 
 const approveBody = z.strictObject({ statement: signApprovalStatementSchema, webauthn: z.unknown() });
+const proposalBody = z.strictObject({ webauthn: z.unknown() });
 const signInBody = z.strictObject({ id: z.string().regex(/^[0-9a-f]{32}$/), assertion: z.unknown() });
 const enrolBody = z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/) });
 
@@ -60,11 +71,24 @@ function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
 const credentialsOf = (g: GovernanceDocument, name?: string) => g.administrators.filter((a) => name === undefined || a.name === name).flatMap((a) => (a.webauthn ?? []).map((c) => c.id));
 
 /** Starts the console's listener; answers how to close it. */
-export async function startConsole(deps: Pick<GatewayDeps, 'config' | 'cluster' | 'kmsState' | 'log'>, tls: HttpsCredentials | undefined): Promise<{ close(): void } | undefined> {
+export async function startConsole(deps: GatewayDeps, tls: HttpsCredentials | undefined): Promise<{ close(): void } | undefined> {
   const where = consoleAddress(deps.config);
   if (!where) return undefined;
   const sessions = new ConsoleSessions();
   const policy = gatewayPolicy;
+  const arns = new Arns(deps.config.region, deps.config.account);
+
+  /** MpcHsm.<name> as administrator `who`, run and audited as the KMS API would (kms/mw/execute.ts, audit.ts). */
+  const asAdministrator = async (who: string, source: string, name: MpcHsmOperation, raw: object): Promise<Record<string, unknown>> => {
+    const principal = deps.principals.byName(who);
+    if (!principal) throw new KmsError('AccessDeniedException', `${who} is not a principal of this gateway`);
+    const s: KmsRequest & { principal: Principal } = { requestId: randomUUID(), started: Date.now(), status: 200, outcome: 'ok', reason: '', principal, operation: `MpcHsm.${name}`, via: `console MpcHsm.${name}` };
+    try {
+      return (await audited(deps, s, source, () => runMpcHsmRequest(deps, arns, s, name, raw, principal))) as Record<string, unknown>;
+    } finally {
+      deps.log.info({ requestId: s.requestId, admin: who, operation: s.operation, keyId: s.keyId, outcome: s.outcome }, 'console');
+    }
+  };
 
   const view = (r: SignRequest): SignRequestView => {
     const key = deps.cluster.keys.get(r.keyId);
@@ -118,7 +142,7 @@ export async function startConsole(deps: Pick<GatewayDeps, 'config' | 'cluster' 
       if (sign) return void (ctx.body = signRequestPage(who, view(request(sign[1]!))));
       const prop = /^\/proposal\/([A-Za-z0-9._-]{8,128})$/.exec(ctx.path);
       const stored = prop && policy().proposals.get(prop[1]!);
-      if (stored) return void (ctx.body = proposalPage(who, { proposal: stored.proposal, approvers: policy().proposals.approvers(stored), required: policy().proposals.required(stored.proposal) }, governance));
+      if (stored) return void (ctx.body = proposalPage(who, { proposal: stored.proposal, approvers: policy().proposals.approvers(stored), required: policy().proposals.required(stored.proposal), status: stored.status, outcome: stored.outcome }, governance));
       throw new KmsError('NotFoundException', 'no such page', 404);
     }
     // A cross-site form cannot send JSON without the browser asking first; the cookie is SameSite=Strict too.
@@ -144,6 +168,24 @@ export async function startConsole(deps: Pick<GatewayDeps, 'config' | 'cluster' 
       ctx.cookies.set(COOKIE, '', { maxAge: 0 });
       return void (ctx.body = {});
     }
+    const onProposal = /^\/api\/proposal\/([A-Za-z0-9._-]{8,128})\/(approve|refuse)(-statement)?$/.exec(ctx.path);
+    if (onProposal) {
+      const [, id, verb, statement] = onProposal as unknown as [string, string, 'approve' | 'refuse', string | undefined];
+      const stored = policy().proposals.get(id);
+      if (!stored || stored.status !== 'open') throw new KmsError('NotFoundException', `no proposal ${id} is open`, 404);
+      const p = stored.proposal;
+      // As `mpchsm approve` refuses to: the proposer's approval of a new principal vouches for the secret its own tool sealed.
+      if (verb === 'approve' && p.operation === 'mpchsm:AddPrincipal' && p.proposer === who)
+        throw new KmsError('ValidationException', `proposal ${id} adds a principal in ${who}'s name: ${who} approves it only when making it (mpchsm principal add)`);
+      if (statement) {
+        const digest = verb === 'approve' ? approvalDigest(p) : refusalDigest(p);
+        return void (ctx.body = { challenge: Buffer.from(digest).toString('base64url'), rpId: where.rpId, credentials: credentialsOf(governance, who) });
+      }
+      const { webauthn } = parse(proposalBody, body);
+      const signed = { proposalId: id, admin: who, webauthn };
+      const out = await asAdministrator(who, ctx.ip, verb === 'approve' ? 'Approve' : 'Refuse', verb === 'approve' ? { ProposalId: id, Approval: signed } : { ProposalId: id, Refusal: signed });
+      return void (ctx.body = { status: out.Status, approvals: out.Approvals, required: out.Required });
+    }
     const action = /^\/api\/sign\/(s-[0-9a-f]{16})\/(statement|approve|refuse)$/.exec(ctx.path);
     if (!action) throw new KmsError('NotFoundException', 'no such operation', 404);
     const r = request(action[1]!);
@@ -167,9 +209,8 @@ export async function startConsole(deps: Pick<GatewayDeps, 'config' | 'cluster' 
     const b = parse(approveBody, body);
     const s = b.statement;
     if (s.keyId !== r.keyId || s.algorithm !== r.algorithm || s.digest !== r.digest) throw new KmsError('ValidationException', 'the statement is for another signature');
-    const { count } = await policy().proposals.addSignApproval({ ...b.statement, webauthn: b.webauthn }, who);
-    deps.log.info({ admin: who, keyId: r.keyId, digest: r.digest }, 'console: signature approved');
-    ctx.body = { approvals: count, required: view(r).required };
+    const out = await asAdministrator(who, ctx.ip, 'ApproveSign', { Approval: { ...b.statement, webauthn: b.webauthn } });
+    ctx.body = { approvals: out.Approvals, required: out.Required };
   });
 
   const server = createLimitedServer(app.callback(), { maxConnections: 256, headersTimeoutMs: deps.config.kmsHeadersTimeoutMs, requestTimeoutMs: deps.config.kmsRequestTimeoutMs }, tls);

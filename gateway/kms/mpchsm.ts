@@ -1,5 +1,5 @@
 // The MpcHsm.* operations (X-Amz-Target: MpcHsm.<name>, SigV4 like any KMS call): approve and
-// inspect proposals (gateway/proposals.ts), approve single signatures, read the gateway's audit
+// inspect proposals (gateway/proposals.ts) or refuse them, approve single signatures, read the gateway's audit
 // records, relay the parties' signed posture reports and audit logs (gateway/posture.ts), and propose principal, signer and governance changes. Those have no KMS request: an
 // administrator's tool proposes them here (checked first, so nobody approves what cannot be
 // executed), then they are approved like any other proposal.
@@ -30,6 +30,7 @@ const proposalIdField = z.string().regex(/^[A-Za-z0-9._-]{8,128}$/);
 const INPUTS = {
   GetProposal: z.strictObject({ ProposalId: proposalIdField }),
   Approve: z.strictObject({ ProposalId: proposalIdField, Approval: z.unknown() }),
+  Refuse: z.strictObject({ ProposalId: proposalIdField, Refusal: z.unknown() }),
   ApproveSign: z.strictObject({ Approval: z.unknown() }),
   /** What an approver is shown beside the key and digest (gateway/console/): the client's word, checked by no one. */
   RequestSignApproval: z.strictObject({
@@ -90,7 +91,7 @@ const describeProposal = (store: ProposalStore, s: StoredProposal, required: num
   Proposal: s.proposal,
   Approvals: store.approvers(s),
   Required: required,
-  Status: s.status === 'open' ? 'Pending' : s.status === 'executed' ? 'Executed' : 'Failed',
+  Status: ({ open: 'Pending', executed: 'Executed', failed: 'Failed', refused: 'Refused' } as const)[s.status],
   ...(s.outcome ? { Outcome: s.outcome } : {}),
 });
 
@@ -161,6 +162,12 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       await store.finish(stored.proposal.id, 'executed', 'ok');
       const done = store.get(stored.proposal.id)!;
       return { result: { ...describeProposal(store, done, required), Result: executed.result ?? {}, ...(executed.changes ? { Signers: executed.changes } : {}) }, executed };
+    }
+    case 'Refuse': {
+      requireRole(principal, ['mpchsm:Approve']);
+      const input = parseInput(INPUTS.Refuse, raw, name);
+      const refused = await store.refuse(input.ProposalId, input.Refusal, principal.name);
+      return { result: describeProposal(store, refused, store.required(refused.proposal)) };
     }
     case 'RequestSignApproval': {
       requireRole(principal, ['kms:Sign']);

@@ -88,7 +88,7 @@ export class Admission {
         const deletion = all.map((x) => x.deletionDate).filter((d) => d !== undefined);
         return { ...k, createdAt: Math.min(...all.map((x) => x.createdAt)), ...(deletion.length ? { deletionDate: Math.max(...deletion) } : {}) };
       }),
-      ledger: { seq: first.ledger.seq, proposals: union(states.map((s) => s.state.ledger.proposals)), nonces: union(states.map((s) => s.state.ledger.nonces)), requests: union(states.map((s) => s.state.ledger.requests)) },
+      ledger: mergedLedger(states.map((s) => s.state.ledger)),
     };
     return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
   }
@@ -110,6 +110,24 @@ export class Admission {
       bytes.fill(0);
     }
   }
+}
+
+/**
+ * The ledgers the active signers handed over, as one: what each spent (proposals, nonces,
+ * requests: the union), and for each WebAuthn credential the highest signature counter any of
+ * them recorded — so a security-key approval already spent at one of them is refused at the
+ * newcomer too. A lying signer can only raise a counter, refusing that key's approvals here until
+ * it passes it: a denial it could cause anyway; it cannot lower one an honest signer reports.
+ */
+export function mergedLedger(ledgers: readonly AdmissionState['ledger'][]): AdmissionState['ledger'] {
+  const webauthn = union(ledgers.map((l) => l.webauthn ?? {}));
+  return {
+    seq: ledgers[0]!.seq,
+    proposals: union(ledgers.map((l) => l.proposals)),
+    nonces: union(ledgers.map((l) => l.nonces)),
+    requests: union(ledgers.map((l) => l.requests)),
+    ...(Object.keys(webauthn).length ? { webauthn } : {}),
+  };
 }
 
 /**

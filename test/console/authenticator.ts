@@ -8,7 +8,12 @@ export class SoftAuthenticator {
   private readonly secret: KeyObject;
   counter = 0;
 
-  constructor(alg: -7 | -8, rpId = 'localhost', origin = 'http://localhost:4700') {
+  /** A new credential; or `existing`, an enrolled one with its private key (a browser's virtual authenticator's, read over CDP). */
+  constructor(alg: -7 | -8, rpId = 'localhost', origin = 'http://localhost:4700', existing?: { credential: WebAuthnCredential; secret: KeyObject }) {
+    if (existing) {
+      [this.credential, this.secret] = [existing.credential, existing.secret];
+      return;
+    }
     const pair = alg === -7 ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
     this.secret = pair.privateKey;
     const id = createHash('sha256').update(pair.publicKey.export({ format: 'der', type: 'spki' })).digest().subarray(0, 16);

@@ -3,18 +3,24 @@
 // page and the governance quorum enrols it (`mpchsm governance propose`, `mpchsm approve`); an
 // application's Sign with a key that needs one approval per signature is refused and waits in
 // the console; the administrator signs in with the security key, approves it in the page, and
-// the Sign succeeds. Then the test plays a compromised gateway against the signers: the approval
-// replayed, and altered, is refused by every signer. Screenshots go to test-output/console/.
-import { createHash, randomUUID } from 'node:crypto';
+// the Sign succeeds. A governance change is approved in the page with the key, which completes
+// its quorum and executes it; another is refused in the page, and `mpchsm refuse` refuses a
+// third: neither can be approved afterwards. Then the test plays a compromised gateway against
+// the signers: a signature approval, and a governance approval, replayed or altered, is refused
+// by every signer. Screenshots go to test-output/console/.
+import { createHash, createPrivateKey, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignCommand } from '@aws-sdk/client-kms';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import { approvalDigest, governanceDigest, signApproval, signGovernance, type GovernanceDocument, type Proposal, type WebAuthnCredential } from '../../policy/index.js';
+import { toHex } from '../../contract/bytes.js';
+import { SoftAuthenticator } from './authenticator.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { repoRoot, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { appRequest, approve, auditEntries, createKey, failure, gatewayCall, gatewayIdentity, kms, perSignaturePolicy, publicKeyOf, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
+import { appRequest, approve, auditEntries, createKey, failure, gatewayCall, gatewayIdentity, kms, perSignaturePolicy, publicKeyOf, refusal, refusedEverywhere, signerClients, signUse } from '../policy-cluster/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const shots = path.join(repoRoot, 'test-output', 'console');
@@ -25,6 +31,10 @@ let browser: Browser | undefined;
 let page: Page;
 let origin: string;
 let keyId: string;
+let cdp: CDPSession;
+let authenticatorId: string;
+/** The governance change proposed in the first test, approved in the page in the second. */
+let pendingId: string;
 
 const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 const status = () => page.locator('#status');
@@ -49,9 +59,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const context = await browser.newContext();
     page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
+    cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true } });
+    ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true } }));
   }, 240_000);
 
   afterAll(async () => {
@@ -88,6 +98,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     // A pending governance change, for its page: before and after.
     writeFileSync(path.join(tc!.dir, 'quorum.json'), JSON.stringify({ quorum: { 'kms:DisableKey': 3 } }));
     const pending = JSON.parse((await tc!.mpchsm('governance', 'propose', '--file', path.join(tc!.dir, 'quorum.json'), '--as', 'admin2', '--dir', tc!.dir, '--json')).stdout) as { Proposal: { id: string } };
+    pendingId = pending.Proposal.id;
 
     await page.goto(origin);
     await shot('2-sign-in');
@@ -121,6 +132,62 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     expect(verify(null, message, createPublicKey({ key: Buffer.from(await publicKeyOf(tc!, keyId)), format: 'der', type: 'spki' }), signed.Signature!)).toBe(true);
     // Single use: the next signature of the same file needs a new approval.
     expect((await failure(sign())).message).toMatch(/it has 0/);
+  }, 180_000);
+
+  it('approves a governance change with the security key in the page: the quorum complete, it is executed, and audited', async () => {
+    await page.goto(`${origin}/proposal/${pendingId}`);
+    await expect(page.locator('#state').textContent()).resolves.toBe('open');
+    await page.click('#approve-proposal');
+    await expect.poll(() => status().textContent()).toBe('Executed: 2 of 2 approvals');
+    await page.reload();
+    await expect(page.locator('#state').textContent()).resolves.toBe('executed (ok)');
+    await shot('7-governance-approved');
+    // The chain link carries the assertion, which each signer verified itself and applied.
+    const chain = JSON.parse(readFileSync(path.join(tc!.dir, 'gateway', 'governance.json'), 'utf8')).chain as { document: GovernanceDocument; signatures: { admin: string; webauthn?: unknown }[] }[];
+    expect(chain.at(-1)!.document.quorum['kms:DisableKey']).toBe(3);
+    expect(chain.at(-1)!.signatures.find((x) => x.admin === 'admin1')?.webauthn).toBeDefined();
+    for (const c of signers) {
+      const applied = auditEntries(tc!, c.name).filter((e) => e.op === 'policy.UpdateGovernance').at(-1) as { outcome: string; policy: { approvals: string[] } };
+      expect(applied).toMatchObject({ outcome: 'ok', policy: { approvals: expect.arrayContaining(['admin1', 'admin2']) } });
+    }
+    // The gateway's entry names the approver, the console, and the operation the approval ran.
+    const entry = auditEntries(tc!, 'gateway').find((e) => (e.detail as { via?: string } | undefined)?.via === 'console MpcHsm.Approve' && e.op === 'UpdateGovernance');
+    expect(entry).toMatchObject({ outcome: 'ok', principal: { name: 'admin1' }, detail: { proposal: pendingId } });
+    // The signature approved in the first test is in the gateway's audit as admin1's too.
+    expect(auditEntries(tc!, 'gateway').find((e) => (e.detail as { via?: string } | undefined)?.via === 'console MpcHsm.ApproveSign')).toMatchObject({ outcome: 'ok', principal: { name: 'admin1' } });
+  }, 120_000);
+
+  it('refuses proposals, in the page with the security key and with mpchsm refuse: refused ones are never approved', async () => {
+    const propose = async (quorum: number) => {
+      writeFileSync(path.join(tc!.dir, 'quorum.json'), JSON.stringify({ quorum: { 'kms:DisableKey': quorum } }));
+      return (JSON.parse((await tc!.mpchsm('governance', 'propose', '--file', path.join(tc!.dir, 'quorum.json'), '--as', 'admin2', '--dir', tc!.dir, '--json')).stdout) as { Proposal: { id: string } }).Proposal.id;
+    };
+    const inPage = await propose(1);
+    await page.goto(origin);
+    await page.click(`a[href="/proposal/${inPage}"]`);
+    await shot('8-proposal-to-refuse');
+    await page.click('#refuse-proposal');
+    await expect.poll(() => status().textContent()).toBe('Refused: 1 of 2 approvals');
+    await page.reload();
+    await expect(page.locator('#state').textContent()).resolves.toBe('refused (refused by admin1)');
+    await expect(page.locator('#approve-proposal').count()).resolves.toBe(0);
+    await shot('9-proposal-refused');
+    const rejected = await tc!.mpchsmStatus('approve', inPage, '--as', 'admin3', '--dir', tc!.dir);
+    expect(rejected.code).not.toBe(0);
+    expect(rejected.out).toMatch(/is refused \(refused by admin1\); nothing to approve/);
+    // Not by the CLI either, nor by the API behind it: the gateway keeps it closed.
+    const id = await propose(2);
+    const refused = JSON.parse((await tc!.mpchsm('refuse', id, '--as', 'admin3', '--dir', tc!.dir, '--json')).stdout) as { Status: string; Outcome: string };
+    expect(refused).toMatchObject({ Status: 'Refused', Outcome: 'refused by admin3' });
+    const again = await gatewayCall(tc!, 'admin1', 'MpcHsm.Approve', { ProposalId: id, Approval: { proposalId: id, admin: 'admin1', signature: '00'.repeat(64) } });
+    expect(again.body).toMatchObject({ __type: 'KMSInvalidStateException', message: expect.stringMatching(/is refused \(refused by admin3\)/) });
+    // A refusal signed with another's key, or an approval passed off as a refusal, closes nothing.
+    const open = await propose(2);
+    const forged = await gatewayCall(tc!, 'admin3', 'MpcHsm.Refuse', { ProposalId: open, Refusal: { proposalId: open, admin: 'admin3', signature: '00'.repeat(64) } });
+    expect(forged.body).toMatchObject({ __type: 'AccessDeniedException', message: expect.stringMatching(/the refusal by admin3 does not verify/) });
+    const gatewayRefusals = auditEntries(tc!, 'gateway').filter((e) => e.op === 'MpcHsm.Refuse');
+    expect(gatewayRefusals.filter((e) => e.outcome === 'ok').map((e) => (e.principal as { name: string }).name)).toEqual(['admin1', 'admin3']);
+    expect((await gatewayCall(tc!, 'admin1', 'MpcHsm.GetProposal', { ProposalId: open })).body.Status).toBe('Pending');
   }, 180_000);
 
   it('a compromised gateway can neither replay nor alter a security key approval: the signers refuse', async () => {
@@ -157,5 +224,39 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     // The CLI's approval keys still work beside the security key.
     await tc!.mpchsm('approve-sign', '--key', keyId, '--digest', digestOf(message), '--algorithm', 'ED25519_SHA_512', '--as', 'admin2', '--dir', tc!.dir);
     expect((await sign()).Signature!.length).toBe(64);
+  }, 120_000);
+  it('a compromised gateway can neither replay nor alter a security key approval of a governance version or a proposal: the signers refuse', async () => {
+    const chain = JSON.parse(readFileSync(path.join(tc!.dir, 'gateway', 'governance.json'), 'utf8')).chain as { document: GovernanceDocument; signatures: { admin: string; webauthn?: { authenticatorData: string } }[] }[];
+    const current = chain.at(-1)!.document;
+    const used = chain.at(-1)!.signatures.find((x) => x.admin === 'admin1')!.webauthn!;
+    // What the gateway would like: one approval short of its quorum, admin2's alone.
+    const next: GovernanceDocument = { ...current, version: current.version + 1, previous: toHex(governanceDigest(current)), quorum: { ...current.quorum, 'kms:DisableKey': 1 } };
+    const approvalKey = (admin: string) => new Uint8Array(Buffer.from(readFileSync(path.join(tc!.dir, 'principals', `${admin}.approval.key`), 'utf8').trim(), 'hex'));
+    const change = (admin1: object, doc = next) => ({ principal: 'admin2', operation: 'UpdateGovernance', parameters: { Governance: { document: doc, signatures: [signGovernance(doc, 'admin2', approvalKey('admin2')), { admin: 'admin1', ...admin1 }] }, Principals: [] } });
+    const counterOf = (w: { authenticatorData: string }) => Buffer.from(w.authenticatorData, 'base64url').readUInt32BE(33);
+    // Replayed: admin1's assertion over the version in force.
+    for (const m of await refusedEverywhere(signers, keyId, change({ webauthn: used }))) expect(m).toMatch(/the approval by admin1 \(WebAuthn\) does not verify: its challenge is not this statement/);
+    // A clone of admin1's key: the test reads the virtual authenticator's private key, as a clone would hold it.
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    const enrolled = current.administrators.find((a) => a.name === 'admin1')!.webauthn![0]! as WebAuthnCredential;
+    const held = credentials.find((c) => Buffer.from(c.credentialId, 'base64').toString('base64url') === enrolled.id)!;
+    const clone = new SoftAuthenticator(enrolled.alg, enrolled.rpId, enrolled.origin, { credential: enrolled, secret: createPrivateKey({ key: Buffer.from(held.privateKey, 'base64'), format: 'der', type: 'pkcs8' }) });
+    // Altered: an assertion over this version with its counter raised, or carried to another document.
+    const fresh = clone.assert(governanceDigest(next), { counter: counterOf(used) + 5 });
+    const raised = Buffer.from(fresh.authenticatorData, 'base64url');
+    raised.writeUInt32BE(counterOf(fresh) + 1000, 33);
+    for (const m of await refusedEverywhere(signers, keyId, change({ webauthn: { ...fresh, authenticatorData: raised.toString('base64url') } }))) expect(m).toMatch(/\(WebAuthn\) does not verify: its signature does not verify/);
+    const other: GovernanceDocument = { ...next, quorum: { ...next.quorum, 'kms:ScheduleKeyDeletion': 1 } };
+    for (const m of await refusedEverywhere(signers, keyId, change({ webauthn: fresh }, other))) expect(m).toMatch(/\(WebAuthn\) does not verify: its challenge is not this statement/);
+    // Made over the right version, with a counter the signers already passed: a cloned key, or one replayed from before.
+    const stale = clone.assert(governanceDigest(next), { counter: counterOf(used) });
+    for (const m of await refusedEverywhere(signers, keyId, change({ webauthn: stale }))) expect(m).toMatch(/\(WebAuthn\) does not verify: its signature counter \d+ is not above \d+/);
+    // The same for a proposal's approval (here a key's deletion, 2 of 3): replayed, or with a passed counter.
+    const proposal: Proposal = { id: `p-${randomUUID().slice(0, 16)}`, clusterId: current.clusterId, operation: 'kms:ScheduleKeyDeletion', parameters: { KeyId: keyId, PendingWindowInDays: 7 }, proposer: 'admin2', createdAt: Date.now(), expiresAt: Date.now() + 3600_000, governanceVersion: current.version };
+    const deletion = (webauthn: object) => ({ keyId, operation: 'ScheduleKeyDeletion', parameters: proposal.parameters, proposal, approvals: [signApproval(proposal, 'admin2', approvalKey('admin2')), { proposalId: proposal.id, admin: 'admin1', webauthn }] });
+    for (const m of await refusedEverywhere(signers, keyId, deletion(used))) expect(m).toMatch(/the approval by admin1 \(WebAuthn\) does not verify: its challenge is not this statement/);
+    for (const m of await refusedEverywhere(signers, keyId, deletion(clone.assert(approvalDigest(proposal), { counter: counterOf(used) })))) expect(m).toMatch(/the approval by admin1 \(WebAuthn\) does not verify: its signature counter \d+ is not above \d+/);
+    // (The same clone with a counter above would pass for the key itself: only the counter tells them apart.)
+    expect(current.quorum['kms:DisableKey']).toBe(3);
   }, 120_000);
 });

@@ -19,7 +19,7 @@ const by = (p: Proposal, ...names: string[]) => names.map((n) => signApproval(p,
 
 describe('verifyApprovals (M of N)', () => {
   it('accepts 2 distinct administrators; the proposer counts only with its own signature', () => {
-    expect(verifyApprovals(proposal, by(proposal, 'admin1', 'admin2'), governance, NOW)).toEqual({ ok: true, proposal, approvers: ['admin1', 'admin2'] });
+    expect(verifyApprovals(proposal, by(proposal, 'admin1', 'admin2'), governance, NOW)).toEqual({ ok: true, proposal, approvers: ['admin1', 'admin2'], counters: [] });
     expect(verifyApprovals(proposal, by(proposal, 'admin2', 'admin3'), governance, NOW).ok).toBe(true);
     expect(verifyApprovals(proposal, by(proposal, 'admin2'), governance, NOW)).toEqual({
       ok: false,

@@ -8,7 +8,7 @@ import type { GatewayDeps } from '../../deps.js';
 import { gatewayPolicy } from '../../governance.js';
 import type { Principal } from '../../principals.js';
 import type { UnauthenticatedTally } from '../../unauthenticated.js';
-import { KmsError } from '../errors.js';
+import { asKmsError, KmsError } from '../errors.js';
 import type { KmsMiddleware, KmsRequest } from './state.js';
 
 const OUTPUT_OF: Record<string, 'signature' | 'plaintext' | 'key'> = {
@@ -58,6 +58,30 @@ async function recordRequest(request: AuditedRequest, r: KmsRequest, principal: 
     },
   };
   await request.finish(entry, trace);
+}
+
+/**
+ * Runs `f` as request `s` of `s.principal` from `source` outside the KMS API (the approval
+ * console): audited as a KMS request is — intents before its signer calls, then its entry with
+ * the outcome — and its answer withheld (KMSInternalException) if the entry cannot be written.
+ */
+export async function audited<T>(deps: Pick<GatewayDeps, 'audit'>, s: KmsRequest & { principal: Principal }, source: string, f: () => Promise<T>): Promise<T> {
+  const request = new AuditedRequest(deps.audit, () => ({ ...described(s, s.principal, source), detail: { requestId: s.requestId } }));
+  let out: { ok: true; value: T } | { ok: false; error: unknown };
+  try {
+    out = { ok: true, value: await request.run(f) };
+  } catch (e) {
+    const err = asKmsError(e);
+    Object.assign(s, { status: err.status, outcome: err.type, reason: `${err.type}: ${err.message}` });
+    out = { ok: false, error: err };
+  }
+  try {
+    await recordRequest(request, s, s.principal, source);
+  } catch {
+    throw new KmsError('KMSInternalException', 'The request could not be recorded; nothing was released', 500);
+  }
+  if (!out.ok) throw out.error;
+  return out.value;
 }
 
 /** `unauthenticated` counts requests no principal stands behind (no fsync'd entry each). */

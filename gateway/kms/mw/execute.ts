@@ -16,17 +16,20 @@ import { executeOperation } from '../execute.js';
 import type { Arns } from '../ids.js';
 import { parseInput, parseJsonBody } from '../input.js';
 import { runMpcHsm, type MpcHsmOperation } from '../mpchsm.js';
-import { answer, type KmsContext, type KmsMiddleware } from './state.js';
+import { answer, type KmsContext, type KmsMiddleware, type KmsRequest } from './state.js';
 
 /** The request's JSON parameters as sent, without nulls (policy conditions, proposals). */
 const parametersOf = (json: unknown): Record<string, unknown> => Object.fromEntries(Object.entries(json as object).filter(([, v]) => v !== null));
 
-/** An MpcHsm.* operation; an approval that completes a proposal is recorded as the operation it ran. */
-async function mpchsm(deps: GatewayDeps, arns: Arns, ctx: KmsContext, name: MpcHsmOperation, principal: Principal): Promise<void> {
-  const s = ctx.state;
+/**
+ * Runs MpcHsm.<name> as `principal` for request `s` — the KMS API's, or the approval console's
+ * (gateway/console/) — and answers its result; an approval that completes a proposal is
+ * recorded as the operation it ran.
+ */
+export async function runMpcHsmRequest(deps: GatewayDeps, arns: Arns, s: KmsRequest, name: MpcHsmOperation, raw: unknown, principal: Principal): Promise<object> {
   const policy = gatewayPolicy();
   try {
-    const r = await runMpcHsm(name, parseJsonBody(s.payload!), {
+    const r = await runMpcHsm(name, raw, {
       principal,
       store: policy.proposals,
       membership: policy.membership,
@@ -42,7 +45,7 @@ async function mpchsm(deps: GatewayDeps, arns: Arns, ctx: KmsContext, name: MpcH
       auditRecords: async () => (await readLog(auditLogPath(deps.dir), 'gateway')).lines.map((l) => ({ seq: l.entry.seq, entry: l.entry as unknown as Record<string, unknown> })),
     });
     s.proposed = r.proposed;
-    answer(ctx, JSON.stringify(r.result));
+    return r.result;
   } finally {
     if (s.opCtx) [s.operation, s.keyId] = [s.opCtx.operation, s.opCtx.keyId];
   }
@@ -78,7 +81,7 @@ export function execute(deps: GatewayDeps, arns: Arns): KmsMiddleware {
   return async (ctx) => {
     const t = ctx.state.target!;
     const principal = ctx.state.principal!;
-    if (t.kind === 'mpchsm') return mpchsm(deps, arns, ctx, t.name, principal);
+    if (t.kind === 'mpchsm') return answer(ctx, JSON.stringify(await runMpcHsmRequest(deps, arns, ctx.state, t.name, parseJsonBody(ctx.state.payload!), principal)));
     if (t.kind === 'refresh') return refresh(deps, arns, ctx, principal);
     return kms(deps, arns, ctx, t, principal);
   };

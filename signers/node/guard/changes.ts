@@ -154,7 +154,7 @@ async function applyKeyChange(s: GuardState, c: KeyChange): Promise<Applied> {
     s.keys.set(keyId, next);
     s.policies.delete(keyId);
   }
-  if (approved) await markApplied(s, approved.proposal);
+  if (approved) await markApplied(s, approved.proposal, d.counters);
   const detail = askedDetail(approved?.proposal.id, evidenceHash);
   return { principal, approvedBy: d.approvedBy, keyRef, detail, ...(request ? { request } : {}) };
 }
@@ -193,6 +193,6 @@ async function applyMembership(s: GuardState, c: MembershipChange): Promise<Appl
     : c.operation === 'AddSigner' ? await admitSigner(s, proposal)
     : c.operation === 'RestoreSigner' ? await restoreSigner(s, proposal)
     : await removePrincipal(s, proposal);
-  await markApplied(s, proposal);
+  await markApplied(s, proposal, d.counters);
   return { principal: proposal.proposer, approvedBy: d.approvedBy, detail: { proposal: proposal.id, member } };
 }

@@ -15,7 +15,9 @@ import {
   quorumFor,
   signedGovernanceSchema,
   verifyGovernanceUpdate,
+  CounterBook,
   type Action,
+  type CounterUse,
   type AuthorizeInput,
   type Proposal,
   type RequestExpectation,
@@ -23,7 +25,7 @@ import {
 import { checkUnspent, proposerRequest, verifiedRequest, type VerifiedRequest } from '../admin-evidence.js';
 import type { RpcError } from '../rpc.js';
 import { registered, requestCheck, saveRegistry } from './registry.js';
-import { denied, firstIssue, GOVERNANCE, json, saveLedger, type GuardState } from './state.js';
+import { checkCounters, denied, firstIssue, GOVERNANCE, json, recordCounters, saveLedger, type GuardState } from './state.js';
 
 /** What a change or creation request may carry: an approved proposal and its approvals. */
 type ProposalCarrier = { parameters?: Record<string, unknown>; proposal?: unknown; approvals?: unknown[] | undefined };
@@ -85,13 +87,15 @@ export function proposalOf(s: GuardState, op: Action, c: ProposalCarrier, m: num
   if (proposal.operation !== op) throw denied(`proposal ${proposal.id} is for ${proposal.operation}, not ${op}`);
   if (c.parameters !== undefined && canonicalJson(c.parameters) !== canonicalJson(proposal.parameters)) throw denied(`the change differs from what proposal ${proposal.id} approved`);
   if (s.ledger.proposals[proposal.id] !== undefined) throw denied(`proposal ${proposal.id} was already applied here`);
-  const input: NonNullable<AuthorizeInput['approval']> = { proposal, approvals: c.approvals ?? [], parameters: proposal.parameters };
+  const input: NonNullable<AuthorizeInput['approval']> = { proposal, approvals: c.approvals ?? [], parameters: proposal.parameters, counters: s.ledger.webauthn ?? {} };
   return { proposal, input };
 }
 
-/** Records a proposal as applied here, until it expires. */
-export async function markApplied(s: GuardState, p: Proposal): Promise<void> {
+/** Records a proposal as applied here, until it expires, with its security-key approvals' counters. */
+export async function markApplied(s: GuardState, p: Proposal, counters: readonly CounterUse[] = []): Promise<void> {
+  checkCounters(s, counters);
   s.ledger.proposals[p.id] = p.expiresAt;
+  recordCounters(s, counters);
   await saveLedger(s);
 }
 
@@ -108,7 +112,9 @@ export async function updateGovernance(s: GuardState, c: MembershipChange): Prom
   const u = governanceChangeSchema.safeParse(c.parameters);
   if (!u.success) throw denied(`malformed governance update: ${firstIssue(u.error)}`);
   const current = s.governance;
-  const r = verifyGovernanceUpdate(current, u.data.Governance);
+  // Security-key approvals: each counter above the one this signer recorded for the credential.
+  const book = new CounterBook(s.ledger.webauthn ?? {});
+  const r = verifyGovernanceUpdate(current, u.data.Governance, book);
   if (!r.ok) throw denied(r.reason);
   const next = r.governance;
   const problem = enrolmentProblem(current, next, u.data.Principals);
@@ -123,6 +129,7 @@ export async function updateGovernance(s: GuardState, c: MembershipChange): Prom
   const chain = [...s.chain, u.data.Governance];
   await s.store.put(GOVERNANCE, json({ chain }));
   [s.chain, s.governance] = [chain, next];
+  recordCounters(s, book.uses); // saved with the change's sequence number (changes.ts)
   const signedBy = new Set(signedGovernanceSchema.parse(u.data.Governance).signatures.map((x) => x.admin));
   return { principal: c.principal, approvedBy: current.administrators.filter((a) => signedBy.has(a.name)).map((a) => a.name), detail: { governance: next.version } };
 }

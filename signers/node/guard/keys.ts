@@ -20,13 +20,14 @@ import {
   parseKeyPolicy,
   resolveKeyRef,
   type AuthorizeInput,
+  type CounterUse,
   type KeyPolicy,
 } from '../../../policy/index.js';
 import { creationSchema } from '../../../contract/signer-rpc/authority.js';
 import { RpcError } from '../rpc.js';
 import { askedDetail, askedFor, type AskedRecord } from './governance.js';
 import { principalInput, requestCheck } from './registry.js';
-import { ALIASES, denied, evidenceHashOf, json, KEY_PREFIX, saveLedger, type GuardState, type KeyState, type RegisteredPrincipal } from './state.js';
+import { ALIASES, checkCounters, denied, evidenceHashOf, json, KEY_PREFIX, recordCounters, saveLedger, type GuardState, type KeyState, type RegisteredPrincipal } from './state.js';
 
 /** What a key creation adds to the signer's audit entry. */
 export interface CreateRecord extends AskedRecord {
@@ -46,8 +47,8 @@ export interface PendingKey {
   tags?: KeyState['tags'];
   /** Who asked, who approved, the authorisation's hash and the request's, for the audit entry. */
   record: CreateRecord;
-  /** The authority spent when the key is stored (`proposal:ID` or `request:REPLAY-ID`), until when. */
-  authority: { name: string; until: number };
+  /** The authority spent when the key is stored (`proposal:ID` or `request:REPLAY-ID`), until when, with its security-key approvals' counters. */
+  authority: { name: string; until: number; counters?: CounterUse[] };
 }
 
 export function keyState(s: GuardState, keyId: string): KeyState {
@@ -140,7 +141,7 @@ export async function authorizeCreate(s: GuardState, keyId: string, raw: unknown
     ...(c.description ? { description: c.description } : {}),
     ...(c.tags?.length ? { tags: c.tags } : {}),
     record: { operation: 'CreateKey', principal: { name: principal }, evidenceHash: evidenceHashOf(c), policy: { version: s.governance.version, approvals: d.approvedBy }, detail },
-    authority,
+    authority: { ...authority, ...(d.counters ? { counters: d.counters } : {}) },
   };
 }
 
@@ -150,6 +151,8 @@ export async function recordCreated(s: GuardState, k: PendingKey): Promise<Creat
   const state: KeyState = { ...rest, state: 'Enabled', createdAt: Date.now(), pending: { authority: authority.name, until: authority.until } };
   await s.store.put(KEY_PREFIX + k.keyId, json(state));
   s.keys.set(k.keyId, state);
+  checkCounters(s, authority.counters ?? []);
+  recordCounters(s, authority.counters ?? []);
   await spend(s, authority.name, authority.until);
   return record;
 }

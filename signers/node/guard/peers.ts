@@ -124,7 +124,7 @@ export async function authorizeRefresh(s: GuardState, keyId: string, raw: unknow
   const d = authorize({ principal: principalInput(s, principal), operation: op, governance: s.governance, now, requestApproved: evidenceHash !== undefined, ...(approved ? { approval: approved.input } : {}) });
   if (!d.allowed) throw denied(d.reason);
   if (request) s.ledger.requests[request.replayId] = request.replayUntil;
-  if (approved) await markApplied(s, approved.proposal);
+  if (approved) await markApplied(s, approved.proposal, d.counters);
   else await saveLedger(s);
   const detail = askedDetail(approved?.proposal.id, evidenceHash);
   return { principal: { name: principal }, policy: { version: s.governance.version, approvals: d.approvedBy }, detail };

@@ -12,7 +12,7 @@ import { KEY_USAGES } from '../../../contract/keys/specs.js';
 import { rotationSettingSchema, tagsSchema } from '../../../contract/signer-rpc/authority.js';
 import { digestHex } from '../../../contract/signer-rpc/released.js';
 import { uuidSchema } from '../../../contract/signer-rpc/relayed.js';
-import type { GovernanceDocument, KeyPolicy } from '../../../policy/index.js';
+import type { CounterUse, GovernanceDocument, KeyPolicy } from '../../../policy/index.js';
 import { peerSchema, type Peer } from '../config.js';
 import type { ReplayLedger } from '../replay-ledger.js';
 import { RpcError } from '../rpc.js';
@@ -180,6 +180,22 @@ export const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 /** SHA-256 of the canonical JSON of what a signer acted on. */
 export const evidenceHashOf = (v: unknown): string => digestHex(new TextEncoder().encode(canonicalJson(v)));
+
+/**
+ * Refuses approvals whose WebAuthn counters another use passed here since they were verified
+ * (another request may have spent a later assertion of the credential meanwhile).
+ */
+export function checkCounters(s: GuardState, counters: readonly CounterUse[]): void {
+  for (const c of counters) if (c.counter !== 0 && c.counter <= (s.ledger.webauthn?.[c.credentialId] ?? 0)) throw denied(`the WebAuthn signature counter ${c.counter} of credential ${c.credentialId} was already passed`);
+}
+
+/** Records the WebAuthn counters spent approvals carried (the caller saves the ledger). */
+export function recordCounters(s: GuardState, counters: readonly CounterUse[]): void {
+  if (!counters.length) return;
+  const next = { ...s.ledger.webauthn };
+  for (const c of counters) next[c.credentialId] = Math.max(next[c.credentialId] ?? 0, c.counter);
+  s.ledger.webauthn = next;
+}
 
 /** Seals the ledger, without the entries that have expired. */
 export async function saveLedger(s: GuardState): Promise<void> {

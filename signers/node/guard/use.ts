@@ -14,7 +14,7 @@ import type { RsaRequest } from '../../protocols/rsa/request.js';
 import { RpcError } from '../rpc.js';
 import { commitKey, keyInput, keyState, resolveKey } from './keys.js';
 import { principalInput, requestCheck } from './registry.js';
-import { denied, evidenceHashOf, firstIssue, saveLedger, type GuardState, type KeyState } from './state.js';
+import { checkCounters, denied, evidenceHashOf, firstIssue, recordCounters, saveLedger, type GuardState, type KeyState } from './state.js';
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
@@ -136,12 +136,11 @@ export async function release(s: GuardState, g: Spend | AccountSpend, fingerprin
   if (!prior) {
     const nonces = use?.nonces ?? [];
     for (const n of nonces) if (s.ledger.nonces[n.nonce] !== undefined) throw denied(`a signature approval (nonce ${n.nonce}) was already used`);
-    // Checked again here: another use may have spent a later assertion of the credential meanwhile.
     const counters = use?.counters ?? [];
-    for (const c of counters) if (c.counter !== 0 && c.counter <= (s.ledger.webauthn?.[c.credentialId] ?? 0)) throw denied(`the WebAuthn signature counter ${c.counter} of credential ${c.credentialId} was already passed`);
+    checkCounters(s, counters);
     const bucket = use && rateLimit(s, keyState(s, use.keyId), now, true);
     for (const n of nonces) s.ledger.nonces[n.nonce] = n.expiresAt;
-    if (counters.length) s.ledger.webauthn = { ...s.ledger.webauthn, ...Object.fromEntries(counters.map((c) => [c.credentialId, c.counter])) };
+    recordCounters(s, counters);
     await Promise.all([
       s.replays.record(g.replayId, { fingerprint, until: g.replayUntil, nonces: nonces.map((n) => n.nonce) }, use && bucket && { keyId: use.keyId, state: bucket }),
       nonces.length || counters.length ? saveLedger(s) : undefined,
