@@ -79,16 +79,19 @@ export async function startConsole(deps: GatewayDeps, tls: HttpsCredentials | un
   const arns = new Arns(deps.config.region, deps.config.account);
 
   /** MpcHsm.<name> as administrator `who`, run and audited as the KMS API would (kms/mw/execute.ts, audit.ts). */
-  const asAdministrator = async (who: string, source: string, name: MpcHsmOperation, raw: object): Promise<Record<string, unknown>> => {
+  /** Runs `run` in `who`'s name, audited as a KMS request is: the gateway's entry names the administrator, and `via` the console. */
+  const asAdministrator = async <T>(who: string, source: string, operation: string, run: (s: KmsRequest & { principal: Principal }) => Promise<T>): Promise<T> => {
     const principal = deps.principals.byName(who);
     if (!principal) throw new KmsError('AccessDeniedException', `${who} is not a principal of this gateway`);
-    const s: KmsRequest & { principal: Principal } = { requestId: randomUUID(), started: Date.now(), status: 200, outcome: 'ok', reason: '', principal, operation: `MpcHsm.${name}`, via: `console MpcHsm.${name}` };
+    const s: KmsRequest & { principal: Principal } = { requestId: randomUUID(), started: Date.now(), status: 200, outcome: 'ok', reason: '', principal, operation, via: `console ${operation}` };
     try {
-      return (await audited(deps, s, source, () => runMpcHsmRequest(deps, arns, s, name, raw, principal))) as Record<string, unknown>;
+      return await audited(deps, s, source, () => run(s));
     } finally {
       deps.log.info({ requestId: s.requestId, admin: who, operation: s.operation, keyId: s.keyId, outcome: s.outcome }, 'console');
     }
   };
+  const mpcHsm = (who: string, source: string, name: MpcHsmOperation, raw: object) =>
+    asAdministrator(who, source, `MpcHsm.${name}`, (s) => runMpcHsmRequest(deps, arns, s, name, raw, s.principal)) as Promise<Record<string, unknown>>;
 
   const view = (r: SignRequest): SignRequestView => {
     const key = deps.cluster.keys.get(r.keyId);
@@ -183,15 +186,18 @@ export async function startConsole(deps: GatewayDeps, tls: HttpsCredentials | un
       }
       const { webauthn } = parse(proposalBody, body);
       const signed = { proposalId: id, admin: who, webauthn };
-      const out = await asAdministrator(who, ctx.ip, verb === 'approve' ? 'Approve' : 'Refuse', verb === 'approve' ? { ProposalId: id, Approval: signed } : { ProposalId: id, Refusal: signed });
+      const out = await mpcHsm(who, ctx.ip, verb === 'approve' ? 'Approve' : 'Refuse', verb === 'approve' ? { ProposalId: id, Approval: signed } : { ProposalId: id, Refusal: signed });
       return void (ctx.body = { status: out.Status, approvals: out.Approvals, required: out.Required });
     }
     const action = /^\/api\/sign\/(s-[0-9a-f]{16})\/(statement|approve|refuse)$/.exec(ctx.path);
     if (!action) throw new KmsError('NotFoundException', 'no such operation', 404);
     const r = request(action[1]!);
     if (action[2] === 'refuse') {
-      policy().proposals.dropSignRequest(r.id);
-      deps.log.info({ admin: who, keyId: r.keyId, digest: r.digest }, 'console: signature refused');
+      // Only this gateway's list changes (the signers saw no approval): recorded all the same, as the approver's act.
+      await asAdministrator(who, ctx.ip, 'console.RefuseSign', async (s) => {
+        s.keyId = r.keyId;
+        policy().proposals.dropSignRequest(r.id);
+      });
       return void (ctx.body = {});
     }
     if (action[2] === 'statement') {
@@ -209,7 +215,7 @@ export async function startConsole(deps: GatewayDeps, tls: HttpsCredentials | un
     const b = parse(approveBody, body);
     const s = b.statement;
     if (s.keyId !== r.keyId || s.algorithm !== r.algorithm || s.digest !== r.digest) throw new KmsError('ValidationException', 'the statement is for another signature');
-    const out = await asAdministrator(who, ctx.ip, 'ApproveSign', { Approval: { ...b.statement, webauthn: b.webauthn } });
+    const out = await mpcHsm(who, ctx.ip, 'ApproveSign', { Approval: { ...b.statement, webauthn: b.webauthn } });
     ctx.body = { approvals: out.Approvals, required: out.Required };
   });
 

@@ -132,6 +132,14 @@ describe.skipIf(!existsSync(CHROMIUM))(`the approval console with a security key
     expect(verify(null, message, createPublicKey({ key: Buffer.from(await publicKeyOf(tc!, keyId)), format: 'der', type: 'spki' }), signed.Signature!)).toBe(true);
     // Single use: the next signature of the same file needs a new approval.
     expect((await failure(sign())).message).toMatch(/it has 0/);
+    // Refused in the page: the request leaves the list, and the gateway records who refused it.
+    await page.goto(origin);
+    await page.click('#signs a');
+    await page.click('#refuse');
+    await expect.poll(() => status().textContent()).toBe('Refused');
+    await page.goto(origin);
+    expect(await page.locator('#signs a').count()).toBe(0);
+    expect(auditEntries(tc!, 'gateway').find((e) => e.op === 'console.RefuseSign')).toMatchObject({ outcome: 'ok', principal: { name: 'admin1' } });
   }, 180_000);
 
   it('approves a governance change with the security key in the page: the quorum complete, it is executed, and audited', async () => {
