@@ -26,6 +26,8 @@ import { SignerService } from './service.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { isTpmSealed, openSignerStore } from './tpm/store.js';
 import { RollbackCounter } from './tpm/rollback.js';
+import { readTpmHeader } from './tpm/sealer.js';
+import { attestationKeyPath } from './tpm/activation.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 import { disableCoreDumps } from '../../contract/io/core-dumps.js';
 
@@ -86,7 +88,8 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
   };
   if (await PolicyGuard.enrolled(store)) await serve();
   else {
-    awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
+    const tpm = rollback ? { tcti: (await readTpmHeader(P.store)).tcti, keyFile: attestationKeyPath(dir) } : undefined;
+    awaitAdmission({ config, store, identity, log, audit, tpm }, routes, serve, (h) => (health = h));
     Object.assign(routes, metrics.instrument(routes));
   }
   const rpc = createRpcServer({
@@ -120,16 +123,17 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
  * (signers/node/admission.ts) until the active signers' states enrol it, then serves fully.
  */
 function awaitAdmission(
-  ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog },
+  ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog; tpm: { tcti: string; keyFile: string } | undefined },
   routes: Record<string, RpcHandler>,
   serve: () => Promise<void>,
   setHealth: (h: () => object) => void,
 ): void {
   const { config, identity } = ctx;
   setHealth(() => ({ pid: process.pid, name: config.name, id: config.id, fingerprint: identity.fingerprint, keys: 0, awaiting: 'admission' }));
-  const { challenge, enrol } = signerRoutes.admission;
-  const admission = new Admission(config, ctx.store, identity).routes();
+  const { challenge, activate, enrol } = signerRoutes.admission;
+  const admission = new Admission(config, ctx.store, identity, ctx.tpm).routes();
   routes[challenge.path] = admission[challenge.path];
+  routes[activate.path] = admission[activate.path];
   routes[enrol.path] = async (body) => {
     const startedAt = Date.now();
     const entry = { request: 'admission', op: 'admission.enrol', caller: config.gateway.name, startedAt };
