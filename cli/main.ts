@@ -30,7 +30,7 @@ const USAGE = `usage:
   mpchsm gateway init --dir G --recover --genesis genesis.json [--json]   (a lost gateway directory, around its restored identity; passphrase on stdin)
   mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] [--require-attestation] --out FILE [--json]
   mpchsm genesis sign FILE --as NAME --dir A [--json]
-  mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin unless TPM-sealed)
+  mpchsm signer start --dir S --genesis FILE [--tcti TCTI] [--detach] [--json]   (passphrase on stdin unless TPM-sealed; --tcti overrides the store's recorded TPM)
   mpchsm gateway start --dir G --genesis FILE [--detach] [--json]   (passphrase on stdin)
   mpchsm signer stop --dir S | mpchsm gateway stop --dir G
   mpchsm custodian init --dir K [--name NAME] [--json]   (passphrase on stdin)

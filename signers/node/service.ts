@@ -198,7 +198,7 @@ export class SignerService {
     const awaiting = this.guard.awaitingActivation(req.name);
     if (!awaiting) return { from: this.config.id };
     const credential = await this.activations.issue(req.name, req.challenge, awaiting.target);
-    return { from: this.config.id, credential, recorded: { request: `admission-${req.name}`, detail: { newcomer: req.name, credential: 'made' } } };
+    return { from: this.config.id, credential, recorded: { request: `admission-${req.name}`, detail: { newcomer: req.name, activation: 'challenged' } } };
   }
 
   /**
