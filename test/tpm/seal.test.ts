@@ -29,6 +29,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  // signer2, restored and started by `signer start` (not by `up`), is stopped as it was started.
+  if (tc) await tc.mpchsm('signer', 'stop', '--dir', path.join(tc.dir, 'signers', 'signer2')).catch(() => undefined);
   await tc?.destroy();
 });
 
@@ -171,6 +173,35 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     expect(JSON.stringify(refused)).toMatch(/signer2 carries no attestation, and the governance requires one/);
     const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
     expect(described.Signers.find((s) => s.Name === 'signer2')?.State).toBe('Active');
+  }, 300_000);
+
+  it('signer restore --seal tpm: a lost signer restored on its host\'s TPM carries a quote, answers every signer\'s credential and is admitted', async () => {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-tpm-restore-'));
+    const S = path.join(tc.dir, 'signers', 'signer2');
+    try {
+      const custodian = path.join(work, 'custodian');
+      expect((await mpchsmIn('custodian passphrase', 'custodian', 'init', '--dir', custodian)).code).toBe(0);
+      const backup = path.join(work, 'signer2.backup');
+      const made = await mpchsmIn('', 'signer', 'backup', '--dir', S, '--custodian', path.join(custodian, 'custodian.json'), '--out', backup, '--json');
+      expect(made.code, made.stderr).toBe(0);
+      const tcti = JSON.parse(readFileSync(path.join(S, 'store', 'sealer.json'), 'utf8')).tcti as string;
+      await tc.mpchsm('signer', 'stop', '--dir', S);
+      renameSync(S, path.join(work, 'signer2.lost'));
+      // Only the custodian's passphrase on standard input: the new store is sealed to the TPM.
+      const r = await mpchsmIn('custodian passphrase', 'signer', 'restore', '--dir', S, '--from', backup, '--custodian-dir', custodian, '--seal', 'tpm', '--tcti', tcti, '--json');
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      expect(JSON.parse(readFileSync(path.join(S, 'store', 'sealer.json'), 'utf8')).kind).toBe(TPM_SEALER_KIND);
+      const file = path.join(S, 'signer2.restore.json');
+      expect(JSON.parse(readFileSync(file, 'utf8')).Attestation.kind).toBe('tpm2-quote');
+      const started = await mpchsmIn('', 'signer', 'start', '--dir', S, '--genesis', path.join(tc.dir, 'genesis.json'), '--detach', '--json');
+      expect(started.code, started.stderr + started.stdout).toBe(0);
+      const proposed = JSON.parse((await tc.mpchsm('signer', 'rejoin', file, '--as', 'admin1', '--dir', tc.dir, '--json')).stdout) as { Proposal?: { id: string }; proposal?: string };
+      const done = await approve(tc, proposed.Proposal?.id ?? proposed.proposal!, 'admin2');
+      expect(done.Status, JSON.stringify(done)).toBe('Executed');
+      expect((done.Result as { Signer: unknown }).Signer, JSON.stringify(done.Result)).toMatchObject({ Name: 'signer2', Admitted: true });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   }, 300_000);
 
   it('credential activation: a newcomer pairing another TPM\'s EK certificate with an AK of its own passes the quote check and is refused by every signer, whatever the gateway answers', async () => {
