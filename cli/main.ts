@@ -31,13 +31,13 @@ const USAGE = `usage:
   mpchsm gateway init --dir G --recover --genesis genesis.json [--json]   (a lost gateway directory, around its restored identity; passphrase on stdin)
   mpchsm genesis create --threshold T --gateway G.json --signer S.json … --admin A.json … [--quorum Q] [--require-attestation] --out FILE [--json]
   mpchsm genesis sign FILE --as NAME --dir A [--json]
-  mpchsm signer start --dir S --genesis FILE [--detach] [--json]   (passphrase on stdin unless TPM-sealed)
+  mpchsm signer start --dir S --genesis FILE [--tcti TCTI] [--detach] [--json]   (passphrase on stdin unless TPM-sealed; --tcti overrides the store's recorded TPM)
   mpchsm gateway start --dir G --genesis FILE [--detach] [--json]   (passphrase on stdin)
   mpchsm signer stop --dir S | mpchsm gateway stop --dir G
   mpchsm custodian init --dir K [--name NAME] [--json]   (passphrase on stdin)
   mpchsm signer backup --dir S --custodian K/custodian.json --out FILE [--json]   (the store's passphrase on stdin)
   mpchsm backup verify FILE --custodian-dir K [--dir DIR | --genesis GENESIS.json --as NAME --dir A] [--json]   (the custodian's passphrase on stdin)
-  mpchsm signer restore --dir S --from FILE --custodian-dir K [--revive-epoch] [--json]   (the custodian's passphrase, then the new store's, one per line on stdin)
+  mpchsm signer restore --dir S --from FILE --custodian-dir K [--revive-epoch] [--seal software|tpm] [--tcti TCTI] [--pcrs SEL] [--json]   (the custodian's passphrase, then the new store's unless --seal tpm, one per line on stdin)
   mpchsm signer rejoin S/NAME.restore.json --as ADMINISTRATOR [--dir DIR] [--json]
   mpchsm principal request --name NAME --role app|auditor|admin --genesis FILE --dir P [--json]
   mpchsm p11-kit install|remove [--user|--system] [--json]

@@ -124,9 +124,11 @@ export async function partyCommand(kind: PartyKind, positionals: string[], v: Va
   }
   if (sub === 'start') {
     need(v, ['genesis'], `${kind} start`);
-    // A TPM-sealed signer's store opens with the TPM alone.
-    const secret = kind === 'signer' && (await isTpmSealed(signerPaths(path.resolve(dir)).store)) ? new Uint8Array(0) : await passphrase();
-    const started = await startParty({ kind, dir, genesis: v.genesis!, secret: Buffer.from(secret).toString('utf8'), detach: v.detach ?? false }).finally(() => secret.fill(0));
+    // A TPM-sealed signer's store opens with the TPM alone (`--tcti`: reached otherwise than its header says).
+    const tpm = kind === 'signer' && (await isTpmSealed(signerPaths(path.resolve(dir)).store));
+    if (v.tcti !== undefined && !tpm) throw new Error('--tcti goes with signer start of a TPM-sealed signer');
+    const secret = tpm ? new Uint8Array(0) : await passphrase();
+    const started = await startParty({ kind, dir, genesis: v.genesis!, secret: Buffer.from(secret).toString('utf8'), detach: v.detach ?? false, tcti: v.tcti }).finally(() => secret.fill(0));
     report(v.json, { Name: started.name, Pid: started.child.pid, Url: started.url }, `${started.name} ready at ${started.url} (pid ${started.child.pid})`);
     if (v.detach) return void started.child.unref();
     await holdForeground([started], (s, how) => console.log(`${s.name} exited (${how})`));

@@ -48,14 +48,14 @@ function endpointOf(kind: PartyKind, dir: string, genesis: string): { name: stri
  * `metricsListen`: a signer answers GET /metrics there (a loopback HOST:PORT) this run;
  * `consoleListen`: the gateway serves its approval console there this run.
  */
-export async function startParty(o: { kind: PartyKind; dir: string; secret: string; detach: boolean; logFile?: string; metricsListen?: string; consoleListen?: string } & ({ genesis: string } | { at: { name: string; url: string } })): Promise<Started & { url: string }> {
+export async function startParty(o: { kind: PartyKind; dir: string; secret: string; detach: boolean; logFile?: string; metricsListen?: string; consoleListen?: string; tcti?: string | undefined } & ({ genesis: string } | { at: { name: string; url: string } })): Promise<Started & { url: string }> {
   const dir = path.resolve(o.dir);
   const pid = runningPid(o.kind, dir);
   if (pid !== undefined) throw new Error(`the ${o.kind} in ${dir} is already running (pid ${pid}); stop it with 'mpchsm ${o.kind} stop --dir ${o.dir}'`);
   const { name, url } = 'genesis' in o ? endpointOf(o.kind, dir, o.genesis) : o.at;
   const log = o.logFile ?? partyLog(o.kind, dir);
   const script = o.kind === 'signer' ? entry.signer : entry.gateway;
-  const args = ['run', '--dir', dir, ...('genesis' in o ? ['--genesis', path.resolve(o.genesis)] : []), ...(o.metricsListen ? ['--metrics-listen', o.metricsListen] : []), ...(o.consoleListen ? ['--console-listen', o.consoleListen] : [])];
+  const args = ['run', '--dir', dir, ...('genesis' in o ? ['--genesis', path.resolve(o.genesis)] : []), ...(o.metricsListen ? ['--metrics-listen', o.metricsListen] : []), ...(o.consoleListen ? ['--console-listen', o.consoleListen] : []), ...(o.tcti ? ['--tcti', o.tcti] : [])];
   const started = startNode(name, script, args, log, { detach: o.detach, stdinSecret: o.secret });
   try {
     await waitHealthy(`${url}/health`, started.child, READY_TIMEOUT_MS);

@@ -1,5 +1,6 @@
 // After an approved AddSigner (issue #7) or RestoreSigner (#23) was applied by the signers (each
-// pinned the newcomer's identity): the newcomer is admitted — it asks a fresh challenge, every active signer seals
+// pinned the newcomer's identity): the newcomer is admitted — it asks a fresh challenge, its TPM
+// answers each signer's credential where attestation is required, every active signer seals
 // its policy state to it for that challenge, and it enrols only if they all agree
 // (signers/node/admission.ts) — then the gateway plans with it and reshares every key to include
 // it (same threshold, same public key, new shares for every holder). If any step fails,
@@ -10,6 +11,9 @@ import type { SignerEntry } from './config.js';
 import { gatewayPolicy } from './governance.js';
 import { KmsError } from './kms/errors.js';
 import { reshareKeys, type ReshareCause, type ReshareOutcome, type SignerChangeDeps } from './reshare-keys.js';
+
+/** A credential made per active signer (no TPM), and the newcomer's TPM answering them all: EK creation alone takes seconds on a small host. */
+const ACTIVATION_TIMEOUT_MS = 60_000;
 
 export type AdmissionOutcome = { Signer: { Name: string; Id: number; Admitted: boolean; Reason?: string } } & ReshareOutcome;
 
@@ -39,10 +43,20 @@ async function enrol(deps: SignerChangeDeps, entry: SignerEntry, by: Omit<Reshar
     await gatewayPolicy().completeAdmission(entry, async () => {
       const { admission } = signerRoutes;
       const { challenge } = await newcomer.call(admission.challenge, {});
+      const others = deps.cluster.active.filter((c) => c.id !== entry.id);
+      // Where the governance requires attestation, each signer's credential for the newcomer's
+      // TPM, and the newcomer's answers (relayed only: each signer checks its own).
+      const made = await Promise.allSettled(others.map((c) => c.call(admission.activation, { name: entry.name, challenge }, { timeoutMs: ACTIVATION_TIMEOUT_MS })));
+      const credentials = made.flatMap((m) => (m.status === 'fulfilled' && m.value.credential !== undefined ? [{ from: m.value.from, credential: m.value.credential }] : []));
+      const { proofs } = credentials.length ? await newcomer.call(admission.activate, { credentials }, { timeoutMs: ACTIVATION_TIMEOUT_MS }) : { proofs: [] };
+      const proof = (id: number) => proofs.find((p) => p.from === id)?.proof;
       // Every other signer is asked; the newcomer decides whose states it needs (a restored
       // signer's lost peer cannot answer, nor be expected to).
-      const asked = await Promise.allSettled(deps.cluster.active.filter((c) => c.id !== entry.id).map((c) => c.call(admission.package, { name: entry.name, challenge })));
+      const asked = await Promise.allSettled(others.map((c) => c.call(admission.package, { name: entry.name, challenge, ...(proof(c.id) ? { proof: proof(c.id) } : {}) })));
       const packages = asked.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+      // None handed over: why the first refused says more than the newcomer's empty enrolment would.
+      const refused = asked.find((a) => a.status === 'rejected');
+      if (packages.length === 0 && refused) throw refused.reason;
       return newcomer.call(admission.enrol, { challenge, packages });
     });
   } catch (e) {

@@ -5,6 +5,7 @@
 // naming a cluster, every share is current); otherwise 1, the verdict naming why. Verified
 // against a cluster (--dir DIR), the backup is recorded in DIR/custody.jsonl (custody-log.ts).
 import { readSecretFromStdin } from '../../contract/io/stdin.js';
+import { DEFAULT_TCTI } from '../../signers/node/tpm/tools.js';
 import { LiveProgress } from '../progress.js';
 import { custodianInit } from './custodian.js';
 import { appendRecord, custodyLog } from './custody-log.js';
@@ -23,6 +24,9 @@ interface Values {
   json?: boolean | undefined;
   genesis?: string | undefined;
   as?: string | undefined;
+  seal?: string | undefined;
+  tcti?: string | undefined;
+  pcrs?: string | undefined;
 }
 
 const say = (json: boolean | undefined, obj: object, line: string) => console.log(json ? JSON.stringify(obj) : line);
@@ -105,7 +109,10 @@ export async function backupVerifyCommand(positionals: string[], v: Values, dirG
 export async function signerRestoreCommand(v: Values, dirGiven: boolean): Promise<number> {
   if (!dirGiven || !v.from || !v['custodian-dir']) throw new Error('signer restore needs --dir, --from and --custodian-dir');
   try {
-    const r = await signerRestore({ dir: v.dir!, from: v.from, custodianDir: v['custodian-dir'], reviveEpoch: v['revive-epoch'] ?? false });
+    if (v.seal !== undefined && v.seal !== 'software' && v.seal !== 'tpm') throw new Error(`signer restore --seal is software or tpm, not '${v.seal}'`);
+    if ((v.tcti !== undefined || v.pcrs !== undefined) && v.seal !== 'tpm') throw new Error('--tcti and --pcrs go with signer restore --seal tpm');
+    const seal = v.seal === 'tpm' ? { tcti: v.tcti ?? DEFAULT_TCTI, pcrs: v.pcrs } : undefined;
+    const r = await signerRestore({ dir: v.dir!, from: v.from, custodianDir: v['custodian-dir'], reviveEpoch: v['revive-epoch'] ?? false, seal });
     const n = r.restoration.Backup.Shares.length;
     say(
       v.json,

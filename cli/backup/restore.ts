@@ -4,7 +4,8 @@
 // where S is a signer directory of a cluster `mpchsm up` runs (DIR/signers/NAME) — each share is
 // compared with the key's current package: a backup that is tampered with, of another cluster or
 // stale (a refresh or a removal since) is refused, and nothing is written. Otherwise the new
-// store, sealed under the operator's passphrase (second line), holds a new identity made here
+// store, sealed under the operator's passphrase (second line) or, with --seal tpm, to this host's
+// TPM (its quote over the new identity then travels in the restoration), holds a new identity made here
 // and the backup's shares; S/config.json is the lost signer's, its own identity replaced; and
 // the public S/NAME.restore.json is what an administrator proposes (`mpchsm signer rejoin`):
 // once the quorum approves, each signer checks the backup itself (signers/node/guard/restore.ts)
@@ -21,6 +22,10 @@ import { peerSchema, signerConfigSchema, signerPaths, type Peer } from '../../si
 import { GENESIS_RECORD, RESTORED_RECORD } from '../../signers/node/genesis.js';
 import { admittedSchema, ADMITTED } from '../../signers/node/guard/state.js';
 import { initSigner } from '../../signers/node/init.js';
+import { attestationKeyPath } from '../../signers/node/tpm/activation.js';
+import { makeTpmQuote } from '../../signers/node/tpm/attestation.js';
+import type { TpmSealOptions } from '../../signers/node/tpm/sealer.js';
+import { openSignerStore } from '../../signers/node/tpm/store.js';
 import { packageDigest } from '../../signers/protocols/key-package.js';
 import { NO_LONGER_HELD } from './cluster-state.js';
 import { examineBackup, type Examined } from './examine.js';
@@ -59,23 +64,24 @@ const parsed = <T>(raw: Uint8Array | undefined, what: string, parse: (v: unknown
 };
 
 /** Restores the signer of backup FILE into the new directory S. */
-export async function signerRestore(o: { dir: string; from: string; custodianDir: string; reviveEpoch: boolean }): Promise<Restored> {
+export async function signerRestore(o: { dir: string; from: string; custodianDir: string; reviveEpoch: boolean; seal?: TpmSealOptions | undefined }): Promise<Restored> {
   const S = path.resolve(o.dir);
   if (existsSync(S) && readdirSync(S).length > 0) throw new Error(`${S} is not empty: a signer is restored into a new directory`);
   const clusterDir = clusterDirOf(S);
-  const [custodianSecret, storeSecret] = await readSecretLinesFromStdin(["the custodian's passphrase", "the restored signer's store passphrase"]);
+  // A TPM-sealed store needs no passphrase of its own.
+  const [custodianSecret, storeSecret] = await readSecretLinesFromStdin(["the custodian's passphrase", ...(o.seal ? [] : ["the restored signer's store passphrase"])]);
   let e: Examined | undefined;
   try {
     e = await examineBackup(o.from, o.custodianDir, clusterDir === undefined ? undefined : { dir: clusterDir }, () => Promise.resolve(custodianSecret!));
-    return await restoreExamined(S, e, storeSecret!, clusterDir !== undefined, o.reviveEpoch);
+    return await restoreExamined(S, e, o.seal ?? storeSecret!, clusterDir !== undefined, o.reviveEpoch);
   } finally {
     custodianSecret!.fill(0);
-    storeSecret!.fill(0);
+    storeSecret?.fill(0);
     for (const r of e?.records?.values() ?? []) r.fill(0);
   }
 }
 
-async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, compared: boolean, reviveEpoch: boolean): Promise<Restored> {
+async function restoreExamined(S: string, e: Examined, seal: Uint8Array | TpmSealOptions, compared: boolean, reviveEpoch: boolean): Promise<Restored> {
   const { header, records, shares } = e;
   if (!header || !records || !shares) throw new RestoreRefused(e.verdict, e.problem ?? e.verdict);
   const bad = shares.find((s) => s.status === 'bad');
@@ -87,8 +93,10 @@ async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, 
 
   const lost = parsed(records.get(RESTORE_CONFIG), 'signer configuration', (v) => signerConfigSchema.parse(v));
   const admitted: Peer[] = records.has(ADMITTED) ? parsed(records.get(ADMITTED), 'admitted signers', (v) => admittedSchema.parse(v)) : [];
-  const identity = await initSigner(S, lost.name, storeSecret, lost.id);
-  const store = await ShareStore.open(signerPaths(S).store, storeSecret);
+  const identity = await initSigner(S, lost.name, seal, lost.id);
+  const store = seal instanceof Uint8Array ? await ShareStore.open(signerPaths(S).store, seal) : await openSignerStore(signerPaths(S).store, () => Promise.reject(new Error('unused')), { tcti: seal.tcti });
+  // Its TPM's quote over the new identity, which each signer checks where the governance requires attestation.
+  const attestation = seal instanceof Uint8Array ? undefined : await makeTpmQuote(seal.tcti, identity.fingerprint, attestationKeyPath(S));
   try {
     for (const [name, raw] of records) {
       const of = shareRecordOf(name);
@@ -109,6 +117,7 @@ async function restoreExamined(S: string, e: Examined, storeSecret: Uint8Array, 
     Id: lost.id,
     Identity: identity,
     Endpoint: `https://${lost.host}:${lost.port}`,
+    ...(attestation ? { Attestation: attestation } : {}),
     Backup: {
       ClusterId: header.clusterId,
       Created: header.created,

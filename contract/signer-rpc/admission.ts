@@ -1,6 +1,8 @@
 // Admitting a signer added by an approved AddSigner (signers/node/admission.ts): the newcomer
 // makes a challenge, each active signer seals its policy state to the newcomer for it, and the
-// newcomer enrols from all of them, the gateway only relaying.
+// newcomer enrols from all of them, the gateway only relaying. Where the governance requires
+// attestation, each active signer first challenges the newcomer's TPM with a credential
+// (signers/node/tpm/activation.ts), and seals its state only for the right answer.
 import { z } from 'zod';
 import { envelopeSchema } from '../identity/envelope.js';
 import { route } from './route.js';
@@ -9,12 +11,30 @@ const challengeSchema = z.string().regex(/^[0-9a-f]{64}$/);
 /** An active signer's policy state, sealed to the newcomer. */
 const sealedStateSchema = z.strictObject({ from: z.number().int().min(1).max(255), envelope: envelopeSchema });
 export type SealedState = z.infer<typeof sealedStateSchema>;
+const partySchema = z.number().int().min(1).max(255);
+const nameSchema = z.string().regex(/^[a-z0-9-]{1,32}$/);
+/** tpm2-tools' credential file: the secret wrapped to the newcomer's AK name, its seed encrypted to its EK. */
+const credentialSchema = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);
+/** The newcomer's HMAC under a credential's secret (signers/node/tpm/activation.ts `activationProof`). */
+const proofSchema = z.string().regex(/^[0-9a-f]{64}$/);
 
 export const admission = {
   /** Served by the newcomer only, until it is enrolled. */
   challenge: route('/v1/admission/challenge', z.strictObject({}), z.object({ challenge: challengeSchema })),
   /** Served by each active signer that applied the AddSigner naming `name`. */
-  package: route('/v1/admission/package', z.strictObject({ name: z.string().regex(/^[a-z0-9-]{1,32}$/), challenge: challengeSchema }), sealedStateSchema),
+  /**
+   * Served by each active signer: a credential for the newcomer's TPM, made for the newcomer's
+   * current `challenge`, where this signer requires the newcomer's attestation; none otherwise.
+   */
+  activation: route('/v1/admission/activation', z.strictObject({ name: nameSchema, challenge: challengeSchema }), z.object({ from: partySchema, credential: credentialSchema.optional() })),
+  /** Served by the newcomer until it is enrolled: its TPM's answer to each signer's credential. */
+  activate: route(
+    '/v1/admission/activate',
+    z.strictObject({ credentials: z.array(z.strictObject({ from: partySchema, credential: credentialSchema })).min(1).max(255) }),
+    z.object({ proofs: z.array(z.object({ from: partySchema, proof: proofSchema })) }),
+  ),
+  /** Served by each active signer that applied the AddSigner naming `name`; `proof` answers its credential, where it made one. */
+  package: route('/v1/admission/package', z.strictObject({ name: nameSchema, challenge: challengeSchema, proof: proofSchema.optional() }), sealedStateSchema),
   /** Served by the newcomer: every active signer's sealed state for its current challenge. */
   enrol: route(
     '/v1/admission/enrol',

@@ -16,6 +16,7 @@ import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { admissionStateSchema, PolicyGuard, type AdmissionState } from './guard/index.js';
 import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import { RpcError, type Answer } from './rpc.js';
+import { activateCredentials, activationProof } from './tpm/activation.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const PURPOSE = 'signer-admission';
@@ -42,6 +43,8 @@ export class Admission {
     private readonly config: SignerConfig,
     private readonly store: ShareStore,
     private readonly identity: IdentitySecrets,
+    /** A TPM-sealed signer's TPM and attestation key, for the active signers' credentials (tpm/activation.ts). */
+    private readonly tpm?: { tcti: string; keyFile: string },
   ) {}
 
   routes() {
@@ -51,8 +54,22 @@ export class Admission {
         this.challenge = toHex(randomBytes(32));
         return { challenge: this.challenge };
       },
+      [admission.activate.path]: (b: unknown) => this.activate(b),
       [admission.enrol.path]: (b: unknown) => this.enrol(b),
     };
+  }
+
+  /** Its TPM's answer to each active signer's credential: an HMAC under the secret, bound to that signer and this identity. */
+  private async activate(body: unknown): Promise<Answer<typeof admission.activate>> {
+    const req = admission.activate.request.parse(body);
+    const tpm = this.tpm;
+    if (!tpm) throw new RpcError(409, 'invalid-state', 'this signer is not sealed to a TPM: it holds no attestation key to activate a credential with');
+    const secrets = await activateCredentials(tpm.tcti, tpm.keyFile, req.credentials.map((c) => c.credential)).catch((e: Error) => {
+      throw new RpcError(403, 'access-denied', `a credential relayed is not for this TPM: ${e.message}`);
+    });
+    const proofs = req.credentials.map((c, i) => ({ from: c.from, proof: activationProof(secrets[i]!, c.from, this.identity.fingerprint) }));
+    for (const s of secrets) s.fill(0);
+    return { proofs };
   }
 
   private async enrol(body: unknown): Promise<Answer<typeof admission.enrol>> {

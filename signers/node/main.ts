@@ -26,6 +26,8 @@ import { SignerService } from './service.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { isTpmSealed, openSignerStore } from './tpm/store.js';
 import { RollbackCounter } from './tpm/rollback.js';
+import { readTpmHeader, tpmHeaderSchema } from './tpm/sealer.js';
+import { attestationKeyPath } from './tpm/activation.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 import { disableCoreDumps } from '../../contract/io/core-dumps.js';
 
@@ -57,15 +59,17 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
 }
 
 /** `metricsListen`: where this run answers GET /metrics, over the configuration's (a loopback HOST:PORT, as there). */
-async function run(dir: string, genesis: string | undefined, metricsListen: string | undefined): Promise<void> {
+/** `tcti`: where this run reaches a TPM-sealed store's TPM, over its header's (the device renamed, a TPM moved behind a resource manager). */
+async function run(dir: string, genesis: string | undefined, metricsListen: string | undefined, tcti: string | undefined): Promise<void> {
+  if (tcti !== undefined) tpmHeaderSchema.shape.tcti.parse(tcti);
   // Before any secret is in memory.
   disableCoreDumps();
   const P = signerPaths(dir);
   // Opening verifies every sealed record; a store that fails is refused and we do not start. A
   // TPM-sealed store reads no secret (standard input is then ignored).
-  const store = await openSignerStore(P.store, () => readSecretFromStdin('the operator secret'));
+  const store = await openSignerStore(P.store, () => readSecretFromStdin('the operator secret'), { tcti });
   // A TPM-sealed store is checked against its TPM counter: an older copy put back is refused.
-  const rollback = (await isTpmSealed(P.store)) ? await RollbackCounter.check(P.store, store) : undefined;
+  const rollback = (await isTpmSealed(P.store)) ? await RollbackCounter.check(P.store, store, tcti) : undefined;
   const identity = await loadIdentity(store);
   if (genesis) await adoptGenesis(dir, store, identity, genesis);
   if (!existsSync(P.config)) throw new Error(`${P.config} is missing: this signer was never configured (start it with --genesis)`);
@@ -86,7 +90,8 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
   };
   if (await PolicyGuard.enrolled(store)) await serve();
   else {
-    awaitAdmission({ config, store, identity, log, audit }, routes, serve, (h) => (health = h));
+    const tpm = rollback ? { tcti: tcti ?? (await readTpmHeader(P.store)).tcti, keyFile: attestationKeyPath(dir) } : undefined;
+    awaitAdmission({ config, store, identity, log, audit, tpm }, routes, serve, (h) => (health = h));
     Object.assign(routes, metrics.instrument(routes));
   }
   const rpc = createRpcServer({
@@ -120,16 +125,17 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
  * (signers/node/admission.ts) until the active signers' states enrol it, then serves fully.
  */
 function awaitAdmission(
-  ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog },
+  ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog; tpm: { tcti: string; keyFile: string } | undefined },
   routes: Record<string, RpcHandler>,
   serve: () => Promise<void>,
   setHealth: (h: () => object) => void,
 ): void {
   const { config, identity } = ctx;
   setHealth(() => ({ pid: process.pid, name: config.name, id: config.id, fingerprint: identity.fingerprint, keys: 0, awaiting: 'admission' }));
-  const { challenge, enrol } = signerRoutes.admission;
-  const admission = new Admission(config, ctx.store, identity).routes();
+  const { challenge, activate, enrol } = signerRoutes.admission;
+  const admission = new Admission(config, ctx.store, identity, ctx.tpm).routes();
   routes[challenge.path] = admission[challenge.path];
+  routes[activate.path] = admission[activate.path];
   routes[enrol.path] = async (body) => {
     const startedAt = Date.now();
     const entry = { request: 'admission', op: 'admission.enrol', caller: config.gateway.name, startedAt };
@@ -152,12 +158,12 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   const { values: v } = parseArgs({
     args: rest,
-    options: { dir: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' }, peers: { type: 'string' }, genesis: { type: 'string' }, 'metrics-listen': { type: 'string' } },
+    options: { dir: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' }, port: { type: 'string' }, threshold: { type: 'string' }, gateway: { type: 'string' }, peers: { type: 'string' }, genesis: { type: 'string' }, 'metrics-listen': { type: 'string' }, tcti: { type: 'string' } },
   });
   if (!v.dir) throw new Error('--dir is required');
   if (command === 'init') return init(v.dir, v.name ?? '', v.id === undefined ? undefined : Number(v.id));
   if (command === 'configure') return configure(v.dir, v);
-  if (command === 'run') return run(v.dir, v.genesis, v['metrics-listen']);
+  if (command === 'run') return run(v.dir, v.genesis, v['metrics-listen'], v.tcti);
   throw new Error(`unknown command '${command}' (init | configure | run)`);
 }
 

@@ -28,6 +28,8 @@ import { Posture } from './posture.js';
 import { StoreCheck } from './store-check.js';
 import { ReshareSessions, pendingName } from './reshare.js';
 import { sealAdmissionState } from './admission.js';
+import { ActivationChallenges, ActivationError } from './tpm/activation.js';
+import { fingerprint } from '../../contract/identity/identity.js';
 import type { AuditLog } from '../../audit/log.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 
@@ -63,6 +65,8 @@ export class SignerService {
   private anchored: { head?: { seq: number; hash: string }; at: number } = { at: 0 };
   private readonly storeCheck: StoreCheck;
   private readonly posture: Posture;
+  /** Credentials made for newcomers' TPMs, awaiting their answers. */
+  private readonly activations: ActivationChallenges;
 
   private constructor(
     private readonly config: SignerConfig,
@@ -81,6 +85,7 @@ export class SignerService {
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
     this.storeCheck = new StoreCheck(store.dir);
     this.posture = new Posture(identity, store, guard, audit);
+    this.activations = new ActivationChallenges(config.id);
   }
 
   static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
@@ -132,6 +137,7 @@ export class SignerService {
         this.ecdsa.dropPresignatures((p) => p.signers.some((id) => this.guard.retired.has(id)));
         return r;
       },
+      [admission.activation.path]: (b) => this.activationCredential(b),
       [admission.package.path]: (b) => this.admissionPackage(b),
       [audit.anchor.path]: (b, meta) => this.anchor(b, meta),
       [audit.read.path]: (b) => this.posture.readAudit(b),
@@ -186,11 +192,33 @@ export class SignerService {
     };
   }
 
-  /** Hands a newly admitted signer this one's policy state, sealed to it; recorded here. */
+  /** A credential for the TPM of a newcomer pinned under require_attestation, for its current challenge (tpm/activation.ts); none for another. */
+  private async activationCredential(body: unknown): Promise<Answer<typeof admission.activation>> {
+    const req = admission.activation.request.parse(body);
+    const awaiting = this.guard.awaitingActivation(req.name);
+    if (!awaiting) return { from: this.config.id };
+    const credential = await this.activations.issue(req.name, req.challenge, awaiting.target);
+    return { from: this.config.id, credential, recorded: { request: `admission-${req.name}`, detail: { newcomer: req.name, activation: 'challenged' } } };
+  }
+
+  /**
+   * Hands a newly admitted signer this one's policy state, sealed to it; recorded here. A newcomer
+   * pinned under require_attestation must first have answered this signer's credential.
+   */
   private async admissionPackage(body: unknown): Promise<Answer<typeof admission.package>> {
-    const sealed = sealAdmissionState(this.guard, this.config, this.identity, body);
-    const name = (body as { name: string }).name; // validated by sealAdmissionState
-    return { ...sealed, recorded: { request: `admission-${name}`, detail: { newcomer: name } } };
+    const req = admission.package.request.parse(body);
+    const awaiting = this.guard.awaitingActivation(req.name);
+    if (awaiting) {
+      try {
+        this.activations.check(req.name, req.challenge, fingerprint(awaiting.peer.identity), req.proof);
+      } catch (e) {
+        if (e instanceof ActivationError) throw new RpcError(403, 'access-denied', `access denied: ${e.message}`);
+        throw e;
+      }
+      await this.guard.activated(req.name);
+    }
+    const sealed = sealAdmissionState(this.guard, this.config, this.identity, req);
+    return { ...sealed, recorded: { request: `admission-${req.name}`, detail: { newcomer: req.name, ...(awaiting ? { activated: true } : {}) } } };
   }
 
   /**

@@ -1,7 +1,7 @@
 // Signers sealed to TPMs (`mpchsm up --seal swtpm`): no passphrase anywhere, a key survives a
 // restart, a store moved to another TPM does not open, and a store put back from before a refresh
 // is refused by its TPM's rollback counter.
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TPM_SEALER_KIND } from '../../contract/io/seal.js';
 import { startSwtpm, stopSwtpm, swtpmTcti } from '../../cli/swtpm.js';
 import type { TestCluster } from '../helpers/cluster.js';
-import { approve, createKey, gatewayCall, publicKeyOf, signsAndVerifies } from '../policy-cluster/helpers.js';
+import { approve, auditEntries, createKey, gatewayCall, gatewayIdentity, publicKeyOf, refusal, signerClients, signsAndVerifies } from '../policy-cluster/helpers.js';
+import { signerRoutes } from '../../contract/signer-rpc/routes.js';
+import { activateCredentials, attestationKeyPath } from '../../signers/node/tpm/activation.js';
+import { forgeQuote } from './forge.js';
 import { exportPublicIdentity, identityFromSecrets } from '../../contract/identity/identity.js';
 import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
 import { mpchsmIn } from '../backup/run.js';
@@ -26,6 +29,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  // signer2, restored and started by `signer start` (not by `up`), is stopped as it was started.
+  if (tc) await tc.mpchsm('signer', 'stop', '--dir', path.join(tc.dir, 'signers', 'signer2')).catch(() => undefined);
   await tc?.destroy();
 });
 
@@ -86,14 +91,12 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     try {
       cpSync(path.join(tc.dir, 'signers', 'signer1'), copy, { recursive: true });
       rmSync(path.join(copy, 'signer.pid'), { force: true });
-      // The other host's TPM: its own swtpm, reached as the copied header would reach the local one.
+      // The other host's TPM: its own swtpm, named by `signer start --tcti` over the copied header's.
       const port = tc.port + 290;
       await startSwtpm(state, port);
-      const header = path.join(copy, 'store', 'sealer.json');
-      writeFileSync(header, JSON.stringify({ ...JSON.parse(readFileSync(header, 'utf8')), tcti: swtpmTcti(port) }), { mode: 0o600 });
-      const r = await tc.mpchsmStatus('signer', 'start', '--dir', copy, '--genesis', path.join(tc.dir, 'genesis.json'));
+      const r = await tc.mpchsmStatus('signer', 'start', '--dir', copy, '--genesis', path.join(tc.dir, 'genesis.json'), '--tcti', swtpmTcti(port));
       expect(r.code).not.toBe(0);
-      expect(r.out).toMatch(/sealed to another TPM/);
+      expect(r.out).toMatch(new RegExp(`does not load on the TPM at swtpm:host=127\\.0\\.0\\.1,port=${port}: this store was sealed to another TPM`));
     } finally {
       await stopSwtpm(state);
       rmSync(copy, { recursive: true, force: true });
@@ -140,6 +143,12 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     const done = await approve(tc, proposed.Proposal.id, 'admin2');
     expect(done.Status).toBe('Executed');
     for (const s of done.Signers ?? []) expect(s, `signer ${s.signer}`).toMatchObject({ applied: true });
+    // Admitted only after signer4's swtpm answered each signer's credential to its EK and AK.
+    expect((done.Result as { Signer: unknown }).Signer, JSON.stringify(done.Result)).toMatchObject({ Name: 'signer4', Admitted: true });
+    for (const name of ['signer1', 'signer2', 'signer3']) {
+      expect(auditEntries(tc, name).some((e) => e.op === 'admission.activation' && e.outcome === 'ok'), name).toBe(true);
+      expect(auditEntries(tc, name).some((e) => e.op === 'admission.package' && (e.detail as { activated?: boolean } | undefined)?.activated === true), name).toBe(true);
+    }
     // An administrator's proposal for signer9 carrying signer4's (genuine) quote: not made for signer9's identity.
     const stranger = exportPublicIdentity(identityFromSecrets('signer9', randomBytes(32), randomBytes(32)));
     const asked = await gatewayCall(tc, 'admin1', 'MpcHsm.AddSigner', { Name: 'signer9', Id: 9, Identity: stranger, Endpoint: 'https://127.0.0.1:9', Attestation: proposed.Proposal.parameters.Attestation });
@@ -164,5 +173,72 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     expect(JSON.stringify(refused)).toMatch(/signer2 carries no attestation, and the governance requires one/);
     const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
     expect(described.Signers.find((s) => s.Name === 'signer2')?.State).toBe('Active');
+  }, 300_000);
+
+  it('signer restore --seal tpm: a lost signer restored on its host\'s TPM carries a quote, answers every signer\'s credential and is admitted', async () => {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-tpm-restore-'));
+    const S = path.join(tc.dir, 'signers', 'signer2');
+    try {
+      const custodian = path.join(work, 'custodian');
+      expect((await mpchsmIn('custodian passphrase', 'custodian', 'init', '--dir', custodian)).code).toBe(0);
+      const backup = path.join(work, 'signer2.backup');
+      const made = await mpchsmIn('', 'signer', 'backup', '--dir', S, '--custodian', path.join(custodian, 'custodian.json'), '--out', backup, '--json');
+      expect(made.code, made.stderr).toBe(0);
+      const tcti = JSON.parse(readFileSync(path.join(S, 'store', 'sealer.json'), 'utf8')).tcti as string;
+      await tc.mpchsm('signer', 'stop', '--dir', S);
+      renameSync(S, path.join(work, 'signer2.lost'));
+      // Only the custodian's passphrase on standard input: the new store is sealed to the TPM.
+      const r = await mpchsmIn('custodian passphrase', 'signer', 'restore', '--dir', S, '--from', backup, '--custodian-dir', custodian, '--seal', 'tpm', '--tcti', tcti, '--json');
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      expect(JSON.parse(readFileSync(path.join(S, 'store', 'sealer.json'), 'utf8')).kind).toBe(TPM_SEALER_KIND);
+      const file = path.join(S, 'signer2.restore.json');
+      expect(JSON.parse(readFileSync(file, 'utf8')).Attestation.kind).toBe('tpm2-quote');
+      const started = await mpchsmIn('', 'signer', 'start', '--dir', S, '--genesis', path.join(tc.dir, 'genesis.json'), '--detach', '--json');
+      expect(started.code, started.stderr + started.stdout).toBe(0);
+      const proposed = JSON.parse((await tc.mpchsm('signer', 'rejoin', file, '--as', 'admin1', '--dir', tc.dir, '--json')).stdout) as { Proposal?: { id: string }; proposal?: string };
+      const done = await approve(tc, proposed.Proposal?.id ?? proposed.proposal!, 'admin2');
+      expect(done.Status, JSON.stringify(done)).toBe('Executed');
+      expect((done.Result as { Signer: unknown }).Signer, JSON.stringify(done.Result)).toMatchObject({ Name: 'signer2', Admitted: true });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('credential activation: a newcomer pairing another TPM\'s EK certificate with an AK of its own passes the quote check and is refused by every signer, whatever the gateway answers', async () => {
+    // signer1's genuine (public) attestation, and a software AK whose quote names signer5's identity under signer1's EK.
+    const genuine = JSON.parse(readFileSync(path.join(tc.dir, 'signers', 'signer1', 'signer1.signer.json'), 'utf8')).Attestation;
+    const secrets = identityFromSecrets('signer5', randomBytes(32), randomBytes(32));
+    const forged = forgeQuote(genuine, secrets.fingerprint);
+    const asked = await gatewayCall(tc, 'admin1', 'MpcHsm.AddSigner', { Name: 'signer5', Id: 5, Identity: exportPublicIdentity(secrets), Endpoint: 'https://127.0.0.1:9', Attestation: forged });
+    const id = (asked.body.Proposal as { id: string }).id;
+    await approve(tc, id, 'admin1').catch(() => undefined);
+    const done = await approve(tc, id, 'admin2');
+    // The quote verifies at every signer, which pins signer5 awaiting its TPM's answer; the admission fails.
+    for (const s of done.Signers ?? []) expect(s, `signer ${s.signer}`).toMatchObject({ applied: true });
+    expect((done.Result as { Signer: unknown }).Signer).toMatchObject({ Name: 'signer5', Admitted: false });
+    // Acting as the gateway: each signer makes a credential; the credential does not activate on
+    // another TPM (signer4's, with its AK); no answer, or one the gateway makes up, is refused.
+    const signers = signerClients(tc, await gatewayIdentity(tc));
+    try {
+      for (const signer of signers) {
+        const challenge = randomBytes(32).toString('hex');
+        const { credential } = await signer.call(signerRoutes.admission.activation, { name: 'signer5', challenge });
+        expect(credential, signer.name).toBeDefined();
+        const s4 = path.join(tc.dir, 'signers', 'signer4');
+        const tcti = JSON.parse(readFileSync(path.join(s4, 'store', 'sealer.json'), 'utf8')).tcti as string;
+        await expect(activateCredentials(tcti, attestationKeyPath(s4), [credential!])).rejects.toThrow(/does not activate/);
+        expect((await refusal(signer.call(signerRoutes.admission.package, { name: 'signer5', challenge }))).message).toMatch(/did not answer this signer's credential/);
+        const again = randomBytes(32).toString('hex');
+        await signer.call(signerRoutes.admission.activation, { name: 'signer5', challenge: again });
+        const invented = randomBytes(32).toString('hex');
+        expect((await refusal(signer.call(signerRoutes.admission.package, { name: 'signer5', challenge: again, proof: invented }))).message).toMatch(/is wrong: its attestation key is not in the TPM of its endorsement key/);
+        // The same answer again: the credential was spent.
+        expect((await refusal(signer.call(signerRoutes.admission.package, { name: 'signer5', challenge: again, proof: invented }))).message).toMatch(/no credential for signer5's challenge is outstanding/);
+      }
+    } finally {
+      for (const c of signers) c.close();
+    }
+    const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
+    expect(described.Signers.find((s) => s.Name === 'signer5')?.State).not.toBe('Active');
   }, 300_000);
 });

@@ -16,11 +16,14 @@ import { RpcError } from '../rpc.js';
 import { apply } from './changes.js';
 import type { AskedRecord } from './governance.js';
 import { authorizeCreate, checkDestroy, checkForget, commitKey, forgotten, holdPending, recordCreated, type CreateRecord, type PendingKey } from './keys.js';
-import { admissionState, allPeers, authorizeRefresh, checkReshare } from './peers.js';
+import { activated, admissionState, allPeers, authorizeRefresh, awaitingActivation, checkReshare } from './peers.js';
 import { forgetRevived, revivedDigest } from './restore.js';
 import { authenticate, indexPrincipals } from './registry.js';
 import {
   ADMITTED,
+  AWAITING_ACTIVATION,
+  awaitingActivationSchema,
+  type AwaitingActivation,
   ALIASES,
   aliasesSchema,
   admittedSchema,
@@ -127,6 +130,7 @@ export class PolicyGuard {
     }
     const retired = (await store.has(RETIRED)) ? await read(RETIRED, retiredSchema) : [];
     const admitted = (await store.has(ADMITTED)) ? await read(ADMITTED, admittedSchema) : [];
+    const awaitingActivation = (await store.has(AWAITING_ACTIVATION)) ? await read(AWAITING_ACTIVATION, awaitingActivationSchema) : [];
     const revived = (await store.has(REVIVED)) ? await read(REVIVED, revivedSchema) : {};
     const replays = await ReplayLedger.open(path.join(path.dirname(store.dir), REPLAYS_FILE));
     return new PolicyGuard({
@@ -146,6 +150,7 @@ export class PolicyGuard {
       ledger: await read(LEDGER, ledgerSchema),
       retiredIds: new Set(retired),
       admittedPeers: admitted,
+      awaitingActivation,
       revived,
       replays,
     });
@@ -249,6 +254,14 @@ export class PolicyGuard {
   }
   admissionState(name: string): AdmissionState {
     return admissionState(this.s, name);
+  }
+  /** The admitted signer `name` and its TPM's EK and AK, while it has not answered this signer's credential. */
+  awaitingActivation(name: string): { peer: Peer; target: AwaitingActivation } | undefined {
+    return awaitingActivation(this.s, name);
+  }
+  /** `name` answered this signer's credential: it may be sealed state and reshared keys. */
+  activated(name: string): Promise<void> {
+    return activated(this.s, name);
   }
   checkReshare(keyId: string, old: { participants: readonly number[]; threshold: number }, next: { participants: readonly number[]; threshold: number }): void {
     checkReshare(this.s, keyId, old, next);

@@ -5,6 +5,7 @@
 // holder (signers/node/reshare.ts); a refresh of its shares is asked for, or approved, as the
 // governance says.
 import { checkRequiredAttestation } from '../tpm/admission.js';
+import { tpmQuoteSchema } from '../tpm/attestation.js';
 import { parsePublicIdentity, type PublicIdentity } from '../../../contract/identity/identity.js';
 import { reshareAuthoritySchema } from '../../../contract/signer-rpc/authority.js';
 import { authorize, sameParameters, signerAdmissionSchema, signerRemovalSchema, type Action, type Proposal } from '../../../policy/index.js';
@@ -12,7 +13,7 @@ import type { Peer } from '../config.js';
 import { askedDetail, askedFor, markApplied, type AskedRecord } from './governance.js';
 import { keyState } from './keys.js';
 import { principalInput, requestCheck } from './registry.js';
-import { ADMITTED, denied, firstIssue, json, RETIRED, saveLedger, type AdmissionState, type GuardState } from './state.js';
+import { ADMITTED, AWAITING_ACTIVATION, denied, firstIssue, json, RETIRED, saveLedger, type AdmissionState, type AwaitingActivation, type GuardState } from './state.js';
 
 /**
  * Every signer admitted, at bootstrap or since, retired ones included; a party restored with a
@@ -62,10 +63,35 @@ export async function admitSigner(s: GuardState, proposal: Proposal): Promise<st
     });
   const clash = allPeers(s).find((p) => p.name === r.data.Name || p.id === r.data.Id || p.identity.signPublicKey === identity.signPublicKey || p.identity.kexPublicKey === identity.kexPublicKey);
   if (clash || s.retiredIds.has(r.data.Id)) throw denied(`signer ${r.data.Name} (party ${r.data.Id}) clashes with ${clash ? `signer ${clash.name}` : 'a retired signer'}: names, party ids and identities are never reused`);
+  if (s.governance.requireAttestation) await awaitActivation(s, r.data.Id, r.data.Attestation);
   const admitted = [...s.admittedPeers, { name: r.data.Name, id: r.data.Id, identity }];
   await s.store.put(ADMITTED, json(admitted));
   s.admittedPeers = admitted;
   return r.data.Name;
+}
+
+/**
+ * Party `id`, pinned with the (verified) TPM quote `attestation`, must answer this signer's
+ * credential to its EK and AK (tpm/activation.ts) before it is sealed state or reshared keys.
+ */
+export async function awaitActivation(s: GuardState, id: number, attestation: unknown): Promise<void> {
+  const { ekPublic, akPublic } = tpmQuoteSchema.parse(attestation);
+  const awaiting = [...s.awaitingActivation.filter((a) => a.id !== id), { id, ekPublic, akPublic }];
+  await s.store.put(AWAITING_ACTIVATION, json(awaiting));
+  s.awaitingActivation = awaiting;
+}
+
+export function awaitingActivation(s: GuardState, name: string): { peer: Peer; target: AwaitingActivation } | undefined {
+  const peer = s.admittedPeers.find((p) => p.name === name && !s.retiredIds.has(p.id));
+  const target = peer && s.awaitingActivation.find((a) => a.id === peer.id);
+  return peer && target ? { peer, target } : undefined;
+}
+
+export async function activated(s: GuardState, name: string): Promise<void> {
+  const peer = s.admittedPeers.find((p) => p.name === name);
+  const awaiting = s.awaitingActivation.filter((a) => a.id !== peer?.id);
+  await s.store.put(AWAITING_ACTIVATION, json(awaiting));
+  s.awaitingActivation = awaiting;
 }
 
 /** Retires a signer under an approved RemoveSigner, if enough signers remain for the threshold. */
@@ -101,6 +127,8 @@ export function checkReshare(s: GuardState, keyId: string, old: { participants: 
   if (missing.length) throw denied(`key ${keyId} keeps every active holder when reshared; ${missing.join(', ')} would be dropped without an approved removal`);
   const strangers = next.participants.filter((id) => !active.includes(id));
   if (strangers.length) throw denied(`key ${keyId} is reshared only to active signers of this cluster, not to ${strangers.join(', ')}`);
+  const unproven = next.participants.filter((id) => s.awaitingActivation.some((a) => a.id === id));
+  if (unproven.length) throw denied(`key ${keyId} is not reshared to ${unproven.join(', ')} before its TPM answered this signer's credential (require_attestation)`);
   if (next.threshold !== old.threshold) throw denied(`key ${keyId} keeps its threshold ${old.threshold} when reshared, not ${next.threshold}`);
 }
 

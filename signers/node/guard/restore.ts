@@ -14,7 +14,7 @@ import { parsePublicIdentity, type PublicIdentity } from '../../../contract/iden
 import { signerRestorationSchema, type Proposal } from '../../../policy/index.js';
 import { decodeRecord, heldPackageDigest } from '../key-records.js';
 import { checkRequiredAttestation } from '../tpm/admission.js';
-import { allPeers } from './peers.js';
+import { allPeers, awaitActivation } from './peers.js';
 import { ADMITTED, denied, firstIssue, json, REVIVED, type GuardState } from './state.js';
 
 /** Re-admits a lost party with its new identity, once its backup is found current here. */
@@ -49,6 +49,7 @@ export async function restoreSigner(s: GuardState, proposal: Proposal): Promise<
     s.revived = revived;
   } else if (stale.length)
     throw denied(`the backup of ${Name} made ${Backup.Created} is stale: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ` and ${stale.length - 5} more` : ''} changed since (a refresh or a removal); an older epoch's shares are never taken back`);
+  if (s.governance.requireAttestation) await awaitActivation(s, Id, r.data.Attestation);
   const admitted = [...s.admittedPeers.filter((p) => p.id !== Id), { name: Name, id: Id, identity }];
   await s.store.put(ADMITTED, json(admitted));
   s.admittedPeers = admitted;

@@ -37,6 +37,15 @@ export const revivedSchema = z.record(z.string(), z.string().regex(/^[0-9a-f]{64
 /** Signers admitted by approved AddSigner proposals, beside those configured at bootstrap. */
 export const ADMITTED = 'policy.admitted';
 export const admittedSchema = z.array(peerSchema).max(255);
+/**
+ * Signers pinned here under require_attestation whose TPM has not yet answered this signer's
+ * credential (tpm/activation.ts), with the EK and AK their attestation named: this signer seals
+ * them no state and reshares them no key until it has.
+ */
+export const AWAITING_ACTIVATION = 'policy.awaiting-activation';
+const tpmPublic = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);
+export const awaitingActivationSchema = z.array(z.strictObject({ id: z.number().int().min(1).max(255), ekPublic: tpmPublic, akPublic: tpmPublic })).max(255);
+export type AwaitingActivation = z.infer<typeof awaitingActivationSchema>[number];
 
 const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
 
@@ -164,6 +173,8 @@ export interface GuardState {
   ledger: Ledger;
   retiredIds: Set<number>;
   admittedPeers: Peer[];
+  /** AWAITING_ACTIVATION. */
+  awaitingActivation: AwaitingActivation[];
   /** Keys whose older sharing a restoration revived: key id → package digest (REVIVED). */
   revived: Record<string, string>;
   /** Requests released for and rate buckets, kept across restarts. */

@@ -9,17 +9,16 @@
 // restricted fixedTPM signing key (so it signs only what the TPM made), the quote's signer is
 // the AK's qualified name under this EK, and the EK is the certified one (its public key is the
 // certificate's). The EK certificate is classified as hardware or software (ek.ts).
-// Gap: that the AK lives in the same TPM as the EK is shown only by credential activation
-// (TPM2_MakeCredential to the EK, TPM2_ActivateCredential in the TPM), an exchange with the
-// newcomer's TPM that admission does not make yet. Until it does, whoever has a genuine EK
-// certificate (public) could pair it with a software AK and compute the qualified name
-// themselves: the quote binds the identity to *an* AK, the EK certificate to *a* TPM.
+// What the quote alone cannot show: that the AK lives in the same TPM as the EK (whoever has a
+// genuine EK certificate, public, could pair it with a software AK and compute the qualified name
+// themselves). Admission shows it by credential activation with the newcomer's TPM (activation.ts).
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { p256 } from '@noble/curves/nist.js';
 import { equalBytes } from '@noble/curves/utils.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../../../contract/bytes.js';
+import { saveAttestationKey } from './activation.js';
 import { classifyTpm, readEkCertificate, type TpmClass } from './ek.js';
 import { ATTR, parseQuote, parseTpm2bPublic, qualifiedNameUnderEk, TPM_ECC_NIST_P256 } from './structures.js';
 import { withTpm } from './tools.js';
@@ -45,17 +44,21 @@ export class AttestationError extends Error {
   override name = 'AttestationError';
 }
 
-/** Has the TPM at `tcti` quote `pcrs` for the identity whose fingerprint (hex) is given. */
-export async function makeTpmQuote(tcti: string, fingerprint: string, pcrs = DEFAULT_QUOTE_PCRS): Promise<TpmQuote> {
+/**
+ * Has the TPM at `tcti` quote `pcrs` for the identity whose fingerprint (hex) is given; with
+ * `keyFile`, keeps the AK there for credential activation at admission (activation.ts).
+ */
+export async function makeTpmQuote(tcti: string, fingerprint: string, keyFile?: string, pcrs = DEFAULT_QUOTE_PCRS): Promise<TpmQuote> {
   return withTpm(tcti, async (tpm) => {
     const ekCert = await readEkCertificate(tpm);
     if (!ekCert) throw new AttestationError(`the TPM at ${tcti} holds no EK certificate: it cannot attest`);
     const ekType = new X509Certificate(ekCert).publicKey.asymmetricKeyType === 'rsa' ? 'rsa' : 'ecc';
     await tpm.run('createek', ['-c', tpm.file('ek.ctx'), '-G', ekType, '-u', tpm.file('ek.pub')]);
-    await tpm.run('createak', ['-C', tpm.file('ek.ctx'), '-c', tpm.file('ak.ctx'), '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', tpm.file('ak.pub'), '-n', tpm.file('ak.name')]);
+    await tpm.run('createak', ['-C', tpm.file('ek.ctx'), '-c', tpm.file('ak.ctx'), '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', tpm.file('ak.pub'), '-r', tpm.file('ak.priv'), '-n', tpm.file('ak.name')]);
     await tpm.run('flushcontext', ['-s']);
     await tpm.run('quote', ['-c', tpm.file('ak.ctx'), '-l', pcrs, '-q', fingerprint, '-m', tpm.file('quote.msg'), '-s', tpm.file('quote.sig'), '-f', 'plain', '-g', 'sha256']);
     const read = async (f: string) => toHex(await readFile(tpm.file(f)));
+    if (keyFile !== undefined) await saveAttestationKey(keyFile, { ekType, akPublic: await read('ak.pub'), akPrivate: await read('ak.priv') });
     return { kind: 'tpm2-quote', ekCertificate: Buffer.from(ekCert).toString('base64'), ekPublic: await read('ek.pub'), akPublic: await read('ak.pub'), quote: await read('quote.msg'), signature: await read('quote.sig'), pcrs };
   });
 }

@@ -78,10 +78,10 @@ export class RollbackCounter {
 
   /**
    * Opens the counter of the TPM-sealed `store` in `storeDir` and checks the store against it:
-   * refuses an older store, catches up one left ahead by a crash.
+   * refuses an older store, catches up one left ahead by a crash. `tcti` overrides the header's.
    */
-  static async check(storeDir: string, store: ShareStore): Promise<RollbackCounter> {
-    const { tcti } = await readTpmHeader(storeDir);
+  static async check(storeDir: string, store: ShareStore, tcti?: string): Promise<RollbackCounter> {
+    tcti ??= (await readTpmHeader(storeDir)).tcti;
     const raw = await store.get(ROLLBACK_RECORD);
     if (!raw) throw new RollbackError(`${storeDir} is TPM-sealed but records no rollback counter: it was not made by 'signer init --seal tpm'`);
     const rec = recordSchema.parse(JSON.parse(Buffer.from(raw).toString('utf8')));

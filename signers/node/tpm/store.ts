@@ -22,9 +22,9 @@ export async function isTpmSealed(dir: string): Promise<boolean> {
   return (await storeSealKind(dir)) === TPM_SEALER_KIND;
 }
 
-/** Opens and verifies the store in `dir`; `secret` is asked for only when it is software-sealed. */
-export async function openSignerStore(dir: string, secret: () => Promise<Uint8Array>, opts: { readOnly?: boolean } = {}): Promise<ShareStore> {
-  if (await isTpmSealed(dir)) return ShareStore.openWith(dir, await openTpmSealer(dir), opts);
+/** Opens and verifies the store in `dir`; `secret` is asked for only when it is software-sealed; `tcti` reaches its TPM instead of the header's. */
+export async function openSignerStore(dir: string, secret: () => Promise<Uint8Array>, opts: { readOnly?: boolean; tcti?: string | undefined } = {}): Promise<ShareStore> {
+  if (await isTpmSealed(dir)) return ShareStore.openWith(dir, await openTpmSealer(dir, opts.tcti), { readOnly: opts.readOnly ?? false });
   const s = await secret();
   try {
     return await ShareStore.open(dir, s, opts);

@@ -29,7 +29,8 @@ export interface Tpm {
  */
 export async function withTpm<T>(tcti: string, use: (tpm: Tpm) => Promise<T>): Promise<T> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'mpchsm-tpm-'));
-  const flush = (what: '-t' | '-s') => runTool(tcti, work, 'flushcontext', [what]).catch(() => undefined);
+  // `none`: tools that need no TPM (tpm2_makecredential -T none), nothing to flush.
+  const flush = async (what: '-t' | '-s') => (tcti === 'none' ? undefined : runTool(tcti, work, 'flushcontext', [what]).catch(() => undefined));
   const tpm: Tpm = {
     tcti,
     file: (name) => path.join(work, name),
