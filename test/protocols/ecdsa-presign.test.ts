@@ -1,6 +1,7 @@
 // DKLs23 presigning (signers/protocols/ecdsa/presign.ts): a batch made in two rounds, each
 // presignature signing one digest in one round, rerandomised with the digest so that knowing R
 // ahead helps no one (the R-transplant attack fails), and the aborts a lying coordinator causes.
+import { decodeSecretful, encodeSecretful } from '../../signers/protocols/common.js';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { inboxOf, runLocally, type Message, type Step } from '../../signers/protocols/common.js';
@@ -38,7 +39,7 @@ function presign(shares: readonly EcdsaKeyShare[], signers: PartyId[], count: nu
   const rng = new Map(signers.map((id) => [id, seededRng(`${session}/${id}`)]));
   const first: Step<EcdsaPresignState, EcdsaPresignature[]>[] = signers.map((id) => ecdsaPresignStart(byId.get(id)!, { session, signers, count }, rng.get(id)!));
   // Through JSON, as the signer's table and the relay carry them.
-  const out = runLocally(signers, first, (id, s, inbox) => ecdsaPresignStep(JSON.parse(JSON.stringify(s)), inbox, rng.get(id)!));
+  const out = runLocally(signers, first, (id, s, inbox) => ecdsaPresignStep(decodeSecretful(encodeSecretful(s)) as typeof s, inbox, rng.get(id)!));
   return new Map(signers.map((id, k) => [id, out[k]!]));
 }
 
