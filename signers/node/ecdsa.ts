@@ -190,7 +190,19 @@ export class EcdsaSessions {
    */
   private async signPresigned(body: unknown, authorize?: AuthorizePresigned): Promise<Answer<typeof sign.presigned>> {
     const req = sign.presigned.request.omit({ use: true }).parse(body);
-    const { keyId, presignature: p } = this.presignatures.take(req.presignature);
+    const taken = this.presignatures.take(req.presignature);
+    try {
+      return await this.signWithPresignature(req, taken, authorize);
+    } finally {
+      wipeSecrets(taken.presignature); // taken out: used or not, never again
+    }
+  }
+
+  private async signWithPresignature(
+    req: Omit<ReturnType<typeof sign.presigned.request.parse>, 'use'>,
+    { keyId, presignature: p }: { keyId: string; presignature: EcdsaPresignature },
+    authorize?: AuthorizePresigned,
+  ): Promise<Answer<typeof sign.presigned>> {
     if (keyId !== req.keyId) throw new RpcError(409, 'bad-request', `presignature ${req.presignature} is not for key ${req.keyId}`);
     const signers = [...req.signers].sort((a, b) => a - b);
     if (signers.join(',') !== p.signers.join(',')) throw new RpcError(409, 'wrong-participants', `presignature ${req.presignature} is for signers ${p.signers.join(', ')}`);

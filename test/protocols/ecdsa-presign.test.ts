@@ -100,7 +100,7 @@ describe('DKLs23 presignatures', () => {
     const forge = (s1: bigint) => fromHex(encodeScalar(c, rStar) + encodeScalar(c, c.Fn.div(c.Fn.mul(s1, rStar), c.Fn.mul(2n, r))));
     // Without rerandomisation (s = Σ(e·φ_i + r·v_i) / Σu_i) the forgery verifies: the attack is real.
     const sum = (f: (p: EcdsaPresignature) => bigint) => mine.reduce((acc, p) => c.Fn.add(acc, f(p)), 0n);
-    const naive = c.Fn.div(sum((p) => c.Fn.add(c.Fn.mul(e1, decodeScalar(c, p.phi)), c.Fn.mul(r, decodeScalar(c, p.v)))), sum((p) => decodeScalar(c, p.u)));
+    const naive = c.Fn.div(sum((p) => c.Fn.add(c.Fn.mul(e1, c.Fn.fromBytes(p.phi)), c.Fn.mul(r, c.Fn.fromBytes(p.v)))), sum((p) => c.Fn.fromBytes(p.u)));
     expect(verifies(curve, pk, target, forge(naive))).toBe(true);
     // With δ the signers' shares give a valid signature on what was asked, and no forgery.
     const partials: Message[] = mine.map((p) => ecdsaPresignedShare(p, { session: 'sign-transplant', digest: asked }));
