@@ -5,7 +5,7 @@
 // a stored share stands for, which new holders and the inventory compare.
 import { z } from 'zod';
 import { fromHex } from '../../contract/bytes.js';
-import { decodeSecretful, encodeSecretful, isSecretful } from '../protocols/common.js';
+import { decodeSecretful, encodeSecretful, isSecretful, wipeSecrets } from '../protocols/common.js';
 import { openKeyShare, type DkgKeyShare } from '../protocols/dkg.js';
 import { checkEcdsaKeyShare, type EcdsaKeyShare } from '../protocols/ecdsa/index.js';
 import { keyPackageSchema, packageDigest } from '../protocols/key-package.js';
@@ -125,5 +125,18 @@ export const encodeRecord = (h: Held, session?: string): Buffer => ('rsa' in h ?
 /** The public package of a held share: what new holders compare, the next resharing's `old`, what the inventory reports. */
 export const packageOf = (h: Held): unknown => ('rsa' in h ? encodePublicParams(h.rsa.params) : resharePublicPackage(h.ec));
 
+/** The public package of a stored record, read for that alone: the record's plaintext and its decoded secrets are wiped. */
+export function recordPackage(raw: Uint8Array): unknown {
+  const held = decodeOnce(raw, decodeRecord);
+  try {
+    return packageOf(held);
+  } finally {
+    wipeSecrets(held);
+  }
+}
+
 /** The SHA-256 of a held share's public package (key-package.ts packageDigest): what backups, restorations and revivals name it by. */
 export const heldPackageDigest = (h: Held): string => packageDigest(keyPackageSchema.parse(packageOf(h)));
+
+/** heldPackageDigest of a stored record, read for that alone (recordPackage). */
+export const recordPackageDigest = (raw: Uint8Array): string => packageDigest(keyPackageSchema.parse(recordPackage(raw)));
