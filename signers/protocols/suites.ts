@@ -16,6 +16,7 @@ import { p256, p256_hasher } from '@noble/curves/nist.js';
 import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { timingSafeEqual } from 'node:crypto';
 import sodium from 'libsodium-wrappers-sumo';
 import * as native from 'sodium-native';
 import { ProtocolError } from './common.js';
@@ -138,13 +139,18 @@ function edCombine(d: Uint8Array, terms: readonly (readonly [Uint8Array, bigint]
   }
 }
 
-/** The group order L, little-endian: the bound of a canonical Ed25519/ristretto255 scalar. */
-const ED_ORDER_LE = ed25519.Point.Fn.toBytes(ed25519.Point.Fn.ORDER - 1n);
-/** k < L and k ≠ 0, compared from the top byte (the secret's bytes only decide when it is in range). */
+/** k is canonical (k < L: reducing it changes nothing) and not zero, without branching on its bytes. */
 function edValid(k: Uint8Array): boolean {
-  if (k.length !== 32 || k.every((b) => b === 0)) return false;
-  for (let i = 31; i >= 0; i--) if (k[i] !== ED_ORDER_LE[i]) return k[i]! < ED_ORDER_LE[i]!;
-  return true; // k = L − 1
+  if (k.length !== 32) return false;
+  const wide = new Uint8Array(64);
+  const reduced = new Uint8Array(32);
+  wide.set(k);
+  native.crypto_core_ed25519_scalar_reduce(reduced, wide);
+  const canonical = timingSafeEqual(reduced, k);
+  const nonzero = k.reduce((acc, x) => acc | x, 0) !== 0;
+  native.sodium_memzero(wide);
+  native.sodium_memzero(reduced);
+  return canonical && nonzero;
 }
 
 function edHashToSecret(m: Uint8Array, dst: Uint8Array): Uint8Array {
