@@ -87,11 +87,12 @@ export class FrostSigning {
   private async commit(body: unknown): Promise<Answer<typeof frost.commit>> {
     const req = frost.commit.request.parse(body);
     const key = await this.loadKey(req.keyId);
-    const grant = await this.guard.authorizeUse(req.keyId, req.use);
-    this.checkSigners(key, req.signers);
-    this.sessions.checkFree(req.session);
+    let grant: UseGrant;
     let step: Step<FrostSignerState>;
     try {
+      grant = await this.guard.authorizeUse(req.keyId, req.use);
+      this.checkSigners(key, req.signers);
+      this.sessions.checkFree(req.session);
       step = frostCommit(key, req.session, randomBytes); // the state holds its own copy of the share
     } finally {
       wipeSecrets(key);
