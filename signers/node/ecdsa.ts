@@ -29,6 +29,7 @@ import type { Released } from '../../contract/signer-rpc/released.js';
 import type { SignerConfig } from './config.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
 import { decodeOnce, decodeShareRecord, encodeShareRecord } from './key-records.js';
+import { wipeSecrets } from '../protocols/common.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { PRESIGNATURE_TTL_MS } from '../../contract/signer-rpc/ecdsa.js';
@@ -124,7 +125,8 @@ export class EcdsaSessions {
     const req = sign.start.request.parse(body);
     this.relay.checkActive(req.signers);
     const key = await this.loadKey(req.keyId);
-    const step = abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes));
+    // The state keeps copies of what later rounds need; the share itself ends with this round.
+    const step = withKey(key, () => abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes)));
     this.sessions.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state });
     return { outbound: this.relay.seal(`ecdsa-sign:${req.keyId}`, step.outbound) };
   }
@@ -147,8 +149,12 @@ export class EcdsaSessions {
     } catch (e) {
       if (e instanceof ProtocolError) {
         const key = await this.loadKey(keyId);
-        const after = ecdsaAfterAbort(key, e); // the same object when nothing is discarded
-        if (after !== key) await this.saveKey(keyId, after);
+        try {
+          const after = ecdsaAfterAbort(key, e); // the same object when nothing is discarded
+          if (after !== key) await this.saveKey(keyId, after);
+        } finally {
+          wipeSecrets(key);
+        }
       }
       throw asRefusal(session, e);
     }
@@ -160,7 +166,7 @@ export class EcdsaSessions {
     this.relay.checkActive(req.signers);
     this.presignatures.checkRoom(req.count);
     const key = await this.loadKey(req.keyId);
-    const step = abortable(req.session, () => ecdsaPresignStart(key, { session: req.session, signers: req.signers, count: req.count }, randomBytes));
+    const step = withKey(key, () => abortable(req.session, () => ecdsaPresignStart(key, { session: req.session, signers: req.signers, count: req.count }, randomBytes)));
     this.sessions.begin(req.session, { kind: 'presign', keyId: req.keyId, state: step.state });
     return { outbound: this.relay.seal(`ecdsa-presign:${req.keyId}`, step.outbound) };
   }
@@ -184,14 +190,26 @@ export class EcdsaSessions {
    */
   private async signPresigned(body: unknown, authorize?: AuthorizePresigned): Promise<Answer<typeof sign.presigned>> {
     const req = sign.presigned.request.omit({ use: true }).parse(body);
-    const { keyId, presignature: p } = this.presignatures.take(req.presignature);
+    const taken = this.presignatures.take(req.presignature);
+    try {
+      return await this.signWithPresignature(req, taken, authorize);
+    } finally {
+      wipeSecrets(taken.presignature); // taken out: used or not, never again
+    }
+  }
+
+  private async signWithPresignature(
+    req: Omit<ReturnType<typeof sign.presigned.request.parse>, 'use'>,
+    { keyId, presignature: p }: { keyId: string; presignature: EcdsaPresignature },
+    authorize?: AuthorizePresigned,
+  ): Promise<Answer<typeof sign.presigned>> {
     if (keyId !== req.keyId) throw new RpcError(409, 'bad-request', `presignature ${req.presignature} is not for key ${req.keyId}`);
     const signers = [...req.signers].sort((a, b) => a - b);
     if (signers.join(',') !== p.signers.join(',')) throw new RpcError(409, 'wrong-participants', `presignature ${req.presignature} is for signers ${p.signers.join(', ')}`);
     this.relay.checkActive(signers);
     // A presignature made before the key was reshared is not used with its new shares.
-    const key = await this.loadKey(keyId);
-    if (key.session !== p.keySession) throw new RpcError(409, 'not-preprocessed', `presignature ${req.presignature} predates the key's current shares`);
+    const keySession = withKey(await this.loadKey(keyId), (key) => key.session);
+    if (keySession !== p.keySession) throw new RpcError(409, 'not-preprocessed', `presignature ${req.presignature} predates the key's current shares`);
     if (typeof authorize !== 'function') throw new RpcError(403, 'access-denied', 'a presigned signature needs the guard');
     const release = await authorize(req.digest);
     const share = abortable(req.session, () => ecdsaPresignedShare(p, { session: req.session, digest: Buffer.from(req.digest, 'hex') }));
@@ -199,6 +217,7 @@ export class EcdsaSessions {
     return { outbound, released: { output: 'partial', keyId, algorithm: 'ecdsa-dkls23-presigned', ...(await release()) } };
   }
 
+  /** A share read for one operation alone: `use`, then its secrets are wiped. */
   private async loadKey(keyId: string): Promise<EcdsaKeyShare> {
     const raw = await this.store.get(keyRecordName(keyId));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
@@ -224,4 +243,13 @@ function asRefusal(session: string, e: unknown): unknown {
   if (e instanceof ProtocolError || e instanceof EnvelopeError)
     return new RpcError(409, 'protocol-abort', JSON.stringify({ session, code: e.code, sender: e.sender, message: e.message }));
   return e;
+}
+
+/** Runs `use` on a key share, then wipes its secrets whatever the outcome. */
+function withKey<T>(key: EcdsaKeyShare, use: (key: EcdsaKeyShare) => T): T {
+  try {
+    return use(key);
+  } finally {
+    wipeSecrets(key);
+  }
 }

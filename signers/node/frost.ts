@@ -6,10 +6,11 @@
 // a restart or a restored copy of the store cannot bring one back, so none is used twice. Every
 // nonce is taken out of its table before anything else happens, whatever the outcome.
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { type PartyId } from '../../contract/bytes.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import type { Step } from '../protocols/common.js';
+import { wipeSecrets, type Step } from '../protocols/common.js';
 import type { DkgKeyShare } from '../protocols/dkg.js';
 import { frostCommit, frostPreprocess, frostSign, frostSignPreprocessed, signingPackageSchema, type FrostNonces, type FrostSignerState, type SigningPackage } from '../protocols/frost.js';
 import type { SignerConfig } from './config.js';
@@ -86,10 +87,16 @@ export class FrostSigning {
   private async commit(body: unknown): Promise<Answer<typeof frost.commit>> {
     const req = frost.commit.request.parse(body);
     const key = await this.loadKey(req.keyId);
-    const grant = await this.guard.authorizeUse(req.keyId, req.use);
-    this.checkSigners(key, req.signers);
-    this.sessions.checkFree(req.session);
-    const step = frostCommit(key, req.session, randomBytes);
+    let grant: UseGrant;
+    let step: Step<FrostSignerState>;
+    try {
+      grant = await this.guard.authorizeUse(req.keyId, req.use);
+      this.checkSigners(key, req.signers);
+      this.sessions.checkFree(req.session);
+      step = frostCommit(key, req.session, randomBytes); // the state holds its own copy of the share
+    } finally {
+      wipeSecrets(key);
+    }
     this.sessions.begin(req.session, { keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, grant });
     return { commitment: step.outbound[0]!.payload };
   }
@@ -98,7 +105,18 @@ export class FrostSigning {
     const req = frostSignRequest.parse(body);
     // Single use: the nonces leave memory before anything else happens, whatever the outcome.
     const s = this.sessions.take(req.session);
-    if (!s || s.keyId !== req.keyId) throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
+    if (!s || s.keyId !== req.keyId) {
+      if (s) wipeSecrets(s.state);
+      throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
+    }
+    try {
+      return await this.signSession(req, s);
+    } finally {
+      wipeSecrets(s.state); // frostSign wipes what it used; this covers a refusal before it
+    }
+  }
+
+  private async signSession(req: z.infer<typeof frostSignRequest>, s: FrostSession): Promise<Answer<typeof frost.sign>> {
     // The gateway asks more signers to commit than sign (the first t to answer): the package may
     // name a subset of the commitment request's signers, never another. The protocol checks the
     // threshold, this signer's own commitment, and uses its nonces once.
@@ -117,8 +135,13 @@ export class FrostSigning {
     const req = frost.preprocess.request.parse(body);
     this.relay.checkActive([this.config.id]);
     const key = await this.loadKey(req.keyId);
-    this.ahead.checkRoom(req.count);
-    const made = frostPreprocess(key, randomBytes, req.count).map((nonces) => [randomUUID(), { keyId: req.keyId, nonces }] as const);
+    let made: (readonly [string, { keyId: string; nonces: FrostNonces }])[];
+    try {
+      this.ahead.checkRoom(req.count);
+      made = frostPreprocess(key, randomBytes, req.count).map((nonces) => [randomUUID(), { keyId: req.keyId, nonces }] as const);
+    } finally {
+      wipeSecrets(key);
+    }
     this.ahead.add(made);
     return { nonces: made.map(([id, v]) => ({ id, commitment: v.nonces.commitment })) };
   }
@@ -134,16 +157,28 @@ export class FrostSigning {
   private async signPreprocessed(body: unknown): Promise<Answer<typeof frost.signPreprocessed>> {
     const req = frost.signPreprocessed.request.parse(body);
     const { keyId, nonces } = this.ahead.take(req.nonce);
+    try {
+      return await this.signWithAhead(req, keyId, nonces);
+    } finally {
+      wipeSecrets(nonces); // taken out: used or not, never again
+    }
+  }
+
+  private async signWithAhead(req: ReturnType<typeof frost.signPreprocessed.request.parse>, keyId: string, nonces: FrostNonces): Promise<Answer<typeof frost.signPreprocessed>> {
     if (keyId !== req.keyId) throw new RpcError(409, 'not-preprocessed', `nonce ${req.nonce} was not made for key ${req.keyId}`);
     const pkg = signingPackageSchema.parse(req.package);
     const own = pkg.commitments.find((c) => c.id === this.config.id);
     if (own?.hiding !== nonces.commitment.hiding || own.binding !== nonces.commitment.binding)
       throw new RpcError(403, 'package-mismatch', `the signing package does not carry this signer's commitment for nonce ${req.nonce}`);
     const key = await this.loadKey(req.keyId);
-    this.checkSigners(key, pkg.commitments.map((c) => c.id));
-    const grant = await this.guard.authorizeUse(req.keyId, req.use);
-    this.guard.expectFrost(grant, pkg.suite, pkg.message);
-    return this.release(grant, req.keyId, pkg, () => frostSignPreprocessed(nonces, key, pkg));
+    try {
+      this.checkSigners(key, pkg.commitments.map((c) => c.id));
+      const grant = await this.guard.authorizeUse(req.keyId, req.use);
+      this.guard.expectFrost(grant, pkg.suite, pkg.message);
+      return await this.release(grant, req.keyId, pkg, () => frostSignPreprocessed(nonces, key, pkg));
+    } finally {
+      wipeSecrets(key);
+    }
   }
 
   /** Computes the share, then spends the grant durably (guard.release) before it leaves; recorded in the audit. */

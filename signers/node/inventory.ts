@@ -10,7 +10,7 @@ import { keys as keyRoutes, type InventoryEntry } from '../../contract/signer-rp
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { keyPackageSchema, packageDigest, publicKeyOfPackage } from '../protocols/key-package.js';
 import type { PolicyGuard } from './guard/index.js';
-import { decodeRecord, packageOf } from './key-records.js';
+import { recordPackage } from './key-records.js';
 import { keyRecordName } from './relay.js';
 import type { Answer } from './rpc.js';
 
@@ -45,7 +45,7 @@ export async function inventory(store: ShareStore, guard: PolicyGuard, req: { ke
     const raw = entry.share && !req.pending ? await store.get(keyRecordName(id)) : undefined;
     if (raw) {
       try {
-        const pkg = keyPackageSchema.parse(packageOf(decodeRecord(raw)));
+        const pkg = keyPackageSchema.parse(recordPackage(raw));
         Object.assign(entry, { publicKey: sha256(publicKeyOfPackage(pkg)), package: packageDigest(pkg) }, req.keyId === undefined ? {} : { publicPackage: pkg });
       } catch {
         // A share this signer cannot read has no package to report: `share` stays true, the hashes absent.
@@ -72,7 +72,7 @@ async function materialsOf(store: ShareStore, keyId: string): Promise<NonNullabl
     const raw = await store.get(name);
     if (!raw || !Number.isInteger(id) || id < 2) continue;
     try {
-      out.push({ id, publicPackage: keyPackageSchema.parse(packageOf(decodeRecord(raw))) });
+      out.push({ id, publicPackage: keyPackageSchema.parse(recordPackage(raw)) });
     } catch {
       // A material this signer cannot read is not reported: recovery then lacks this holder's word for it.
     } finally {

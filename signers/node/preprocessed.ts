@@ -3,6 +3,7 @@
 // store cannot bring any of it back, so none of it can be used twice — a restart costs only
 // the material not yet used. Bounded in count and in age, so a gateway that asks for more than
 // it uses cannot exhaust the signer's memory.
+import { wipeSecrets } from '../protocols/common.js';
 import { RpcError } from './rpc.js';
 
 export class Preprocessed<T> {
@@ -50,10 +51,18 @@ export class Preprocessed<T> {
 
   /** Drops every item `matches` selects (a key destroyed, a peer removed). */
   drop(matches: (value: T) => boolean): void {
-    for (const [id, item] of this.held) if (matches(item.value)) this.held.delete(id);
+    for (const [id, item] of this.held)
+      if (matches(item.value)) {
+        this.held.delete(id);
+        wipeSecrets(item.value);
+      }
   }
 
   private sweep(now: number): void {
-    for (const [id, item] of this.held) if (item.expires < now) this.held.delete(id);
+    for (const [id, item] of this.held)
+      if (item.expires < now) {
+        this.held.delete(id);
+        wipeSecrets(item.value); // never to be used: its secret bytes go now
+      }
   }
 }

@@ -17,7 +17,8 @@ import { refreshHeadroomProblem, RSA_RESHARE_ROUND, rsaReshareDeal, rsaReshareRe
 import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard/index.js';
-import { decodeRecord, encodeRecord, heldPackageDigest, packageOf, type Held } from './key-records.js';
+import { decodeOnce, decodeRecord, encodeRecord, heldPackageDigest, packageOf, recordPackage, type Held } from './key-records.js';
+import { wipeSecrets } from '../protocols/common.js';
 import { keyPackageSchema, packageDigest, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
@@ -74,7 +75,15 @@ export class ReshareSessions {
     // two sharings is set aside: a later share when the revived sharing is reshared from, the
     // revived share when the later one is. Between any others, a share must be of `old` (the
     // protocol checks), whatever package the gateway names.
-    const own = raw ? decodeRecord(raw) : undefined;
+    const own = raw ? decodeOnce(raw, decodeRecord) : undefined;
+    try {
+      return await this.startWith(req, own);
+    } finally {
+      wipeSecrets(own); // the dealing is made: the old share's use ends here
+    }
+  }
+
+  private async startWith(req: z.infer<typeof startRequest>, own: Held | undefined): Promise<Answer<typeof reshare.start>> {
     const revived = this.guard.revived(req.keyId);
     const mine = own && heldPackageDigest(own);
     const setAside = revived !== undefined && req.old !== undefined && mine !== packageDigest(req.old) && (packageDigest(req.old) === revived || mine === revived);
@@ -144,7 +153,7 @@ export class ReshareSessions {
     if (!pending || pending.session !== req.session) {
       // The package holds the new verifying shares: only this resharing's adopted share matches it.
       const current = await this.store.get(keyRecordName(req.keyId));
-      if (current && canonicalJson(packageOf(decodeRecord(current))) === canonicalJson(req.publicPackage)) {
+      if (current && canonicalJson(recordPackage(current)) === canonicalJson(req.publicPackage)) {
         this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share already adopted');
         return { keyId: req.keyId, released: { output: 'key', keyId: req.keyId, operation: 'ReshareKey' } };
       }
@@ -152,7 +161,11 @@ export class ReshareSessions {
     if (!pending) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
     if (pending.session !== req.session) throw new RpcError(409, 'other-session', `the pending share of key ${req.keyId} is from another resharing`);
     if (canonicalJson(packageOf(pending)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
-    await this.store.put(keyRecordName(req.keyId), encodeRecord(pending));
+    try {
+      await this.store.put(keyRecordName(req.keyId), encodeRecord(pending));
+    } finally {
+      wipeSecrets(pending);
+    }
     await this.store.delete(pendingName(req.keyId));
     await this.guard.forgetRevived(req.keyId);
     this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');

@@ -20,7 +20,6 @@ const installRequest = rsa.install.request.extend({ params: rsaPublicParamsSchem
 
 export class RsaShares {
   /** Parsed and checked shares (checking costs an exponentiation, so once per key per run). */
-  private readonly loaded = new Map<string, { params: RsaPublicParams; share: RsaKeyShare }>();
 
   constructor(
     private readonly config: SignerConfig,
@@ -73,19 +72,13 @@ export class RsaShares {
     }
   }
 
+  /**
+   * The share, read and checked for this partial alone: no copy is kept between requests (its
+   * integer is a bigint, which cannot be wiped; it goes with this request).
+   */
   private async load(keyId: string): Promise<{ params: RsaPublicParams; share: RsaKeyShare }> {
-    const cached = this.loaded.get(keyId);
-    if (cached) return cached;
     const raw = await this.store.get(`key.${keyId}`);
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    const { params, share } = decodeOnce(raw, decodeRsaRecord);
-    const loaded = { params, share };
-    this.loaded.set(keyId, loaded);
-    return loaded;
-  }
-
-  /** Drops the checked copy of a key's share: after a resharing, or when the key is gone. */
-  forget(keyId: string): void {
-    this.loaded.delete(keyId);
+    return decodeOnce(raw, decodeRsaRecord);
   }
 }

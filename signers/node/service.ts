@@ -144,7 +144,6 @@ export class SignerService {
       [posture.report.path]: async (b) => this.posture.report(b),
       ...this.reshare.routes((keyId) => {
         this.keyIds.add(keyId);
-        this.rsa.forget(keyId); // its checked copy holds the old share and parameters
       }),
       ...guardEcdsaRoutes(this.guard, this.ecdsa.routes((keyId) => this.keyIds.add(keyId))),
     };
@@ -316,7 +315,6 @@ export class SignerService {
     await this.prf.deleteMaterials(keyId);
     await this.guard.forgotten(keyId);
     this.keyIds.delete(keyId);
-    this.rsa.forget(keyId);
     this.ecdsa.dropPresignatures((p) => p.keyId === keyId);
     this.frost.forget(keyId);
     return { keyId, existed };

@@ -1,6 +1,7 @@
 // The protocol states a signer keeps between rounds, each for a bounded time. A step takes its
 // state out before running and puts the next one back only if it succeeded: whatever happens (an
 // abort, a replayed or concurrent round), the same state — its nonces — is never used twice.
+import { wipeSecrets } from '../protocols/common.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
 import { ProtocolError } from '../protocols/common.js';
 import { RpcError } from './rpc.js';
@@ -16,7 +17,11 @@ export class SessionTable<T> {
   constructor() {
     setInterval(() => {
       const now = Date.now();
-      for (const [id, s] of this.held) if (s.expires < now) this.held.delete(id);
+      for (const [id, s] of this.held)
+        if (s.expires < now) {
+          this.held.delete(id);
+          wipeSecrets(s.state); // an abandoned session's nonces and share copies
+        }
       for (const [id, expires] of this.stepping) if (expires < now) this.stepping.delete(id);
     }, 10_000).unref();
   }

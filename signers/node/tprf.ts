@@ -11,7 +11,8 @@ import { tprfPartial } from '../protocols/tprf.js';
 import { symmetricFingerprint, type PolicyGuard } from './guard/index.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import type { DkgKeyShare } from '../protocols/dkg.js';
-import { decodeShareRecord, encodeShareRecord } from './key-records.js';
+import { decodeOnce, decodeShareRecord, encodeShareRecord } from './key-records.js';
+import { wipeSecrets } from '../protocols/common.js';
 import { keyRecordName } from './relay.js';
 import { RpcError, type Answer } from './rpc.js';
 import { protocolFailure } from './sessions.js';
@@ -66,15 +67,17 @@ export class PrfEvaluations {
     const req = tprf.evaluate.request.parse(body);
     const raw = await this.store.get(materialRecordName(req.keyId, req.material));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of material ${req.material} of key ${req.keyId}`);
-    const { share } = decodeShareRecord(raw, 'frost');
-    const grant = await this.guard.authorizeSymmetric(req);
+    const { share } = decodeOnce(raw, (r) => decodeShareRecord(r, 'frost'));
     try {
+      const grant = await this.guard.authorizeSymmetric(req);
       const partial = tprfPartial(share, req.session, grant.input, randomBytes);
       const asked = await this.guard.release(grant, symmetricFingerprint(grant.input));
       this.log.info({ keyId: req.keyId, material: req.material, operation: grant.operation }, 'PRF partial released');
       return { partial, released: { output: 'partial', keyId: req.keyId, algorithm: 'tprf-ristretto255', ...asked } };
     } catch (e) {
       protocolFailure(e);
+    } finally {
+      wipeSecrets(share);
     }
   }
 }

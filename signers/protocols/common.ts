@@ -158,16 +158,104 @@ export function checkParticipants(ids: readonly PartyId[], threshold: number, se
   if (self !== undefined && !seen.has(self)) throw new ProtocolError('bad-parameters', `self ${self} is not a participant`);
 }
 
-/** States serialise to bytes so a signer can persist between rounds. */
-export const encodeState = (state: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(state));
+/** States and key shares serialise to bytes (encodeSecretful: secrets stay bytes) so a signer can persist them. */
+export const encodeState = (state: unknown): Uint8Array => encodeSecretful(state);
+/** A state or share from encodeState's bytes (or plain JSON, for one with no secret bytes). */
 export function decodeState<S>(bytes: Uint8Array, schema: z.ZodType<S>): S {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
+    json = isSecretful(bytes) ? decodeSecretful(bytes) : JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new ProtocolError('malformed', 'state bytes are not valid JSON');
+    throw new ProtocolError('malformed', 'state bytes are not a valid encoding');
   }
   const r = schema.safeParse(json);
   if (!r.success) throw new ProtocolError('malformed', `state: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
   return r.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets in memory. A key share's secret members are Uint8Arrays (never hex strings, which
+// JavaScript cannot wipe): each operation that reads a share wipes them when it ends.
+
+/** A secret member of a share: bytes (of length `n` when given). */
+export const secretBytesSchema = (n?: number, max = Infinity) =>
+  z.custom<Uint8Array>((b) => b instanceof Uint8Array && (n === undefined ? b.length >= 1 && b.length <= max : b.length === n), n === undefined ? `1 to ${max} secret bytes` : `${n} secret bytes`);
+
+/** Zeroes every Uint8Array within `value` (a share, a signing state): the end of its use. */
+export function wipeSecrets(value: unknown): void {
+  if (value instanceof Uint8Array) value.fill(0);
+  else if (value instanceof Map) for (const v of value.values()) wipeSecrets(v);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) wipeSecrets(v);
+}
+
+// The binary encoding of a value holding secrets: its public part as JSON with the secret
+// members left out, then each secret as raw bytes named by its path, so that decoding never
+// makes a string of one:
+//   0x00 'MSR1' | u32 JSON length | JSON | per secret: u16 path length | path (JSON array) | u32 length | bytes
+const SECRETFUL_MAGIC = Uint8Array.of(0, 0x4d, 0x53, 0x52, 0x31);
+
+/** Whether bytes are in the encoding below (a JSON text never starts with 0x00). */
+export const isSecretful = (b: Uint8Array): boolean => b.length >= SECRETFUL_MAGIC.length && SECRETFUL_MAGIC.every((x, i) => b[i] === x);
+
+export function encodeSecretful(value: unknown): Uint8Array {
+  const secrets: [string, Uint8Array][] = [];
+  const strip = (v: unknown, at: (string | number)[]): unknown => {
+    if (v instanceof Uint8Array) {
+      secrets.push([JSON.stringify(at), v]);
+      return undefined;
+    }
+    if (Array.isArray(v)) return v.map((x, i) => strip(x, [...at, i]));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, strip(x, [...at, k])]));
+    return v;
+  };
+  const json = Buffer.from(JSON.stringify(strip(value, [])));
+  const size = SECRETFUL_MAGIC.length + 4 + json.length + secrets.reduce((n, [p, b]) => n + 2 + Buffer.byteLength(p) + 4 + b.length, 0);
+  const out = Buffer.alloc(size);
+  out.set(SECRETFUL_MAGIC);
+  let o = SECRETFUL_MAGIC.length;
+  o = out.writeUInt32BE(json.length, o);
+  o += json.copy(out, o);
+  for (const [p, b] of secrets) {
+    o = out.writeUInt16BE(Buffer.byteLength(p), o);
+    o += out.write(p, o);
+    o = out.writeUInt32BE(b.length, o);
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
+}
+
+/** The value encodeSecretful encoded, each secret a fresh copy (the caller wipes `b`). */
+export function decodeSecretful(b: Uint8Array): unknown {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const fail = (): never => {
+    throw new ProtocolError('malformed', 'truncated or malformed secret encoding');
+  };
+  if (!isSecretful(buf)) fail();
+  let o = SECRETFUL_MAGIC.length;
+  const take = (n: number): Buffer => {
+    if (o + n > buf.length) fail();
+    const s = buf.subarray(o, o + n);
+    o += n;
+    return s;
+  };
+  const jsonLength = take(4).readUInt32BE(0);
+  let value: unknown;
+  try {
+    value = JSON.parse(take(jsonLength).toString('utf8'));
+  } catch {
+    fail();
+  }
+  while (o < buf.length) {
+    const path = JSON.parse(take(take(2).readUInt16BE(0)).toString('utf8')) as unknown;
+    const bytes = Uint8Array.from(take(take(4).readUInt32BE(0)));
+    if (!Array.isArray(path) || path.length === 0 || !path.every((k) => typeof k === 'number' || (typeof k === 'string' && !['__proto__', 'constructor', 'prototype'].includes(k)))) fail();
+    let at = value as Record<string | number, unknown>;
+    for (const k of (path as (string | number)[]).slice(0, -1)) {
+      if (!at || typeof at[k] !== 'object') fail();
+      at = at[k] as Record<string | number, unknown>;
+    }
+    at[(path as (string | number)[]).at(-1)!] = bytes;
+  }
+  return value;
 }

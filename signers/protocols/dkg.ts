@@ -21,6 +21,7 @@ import {
   decodeState,
   encodeState,
   messageSchema,
+  secretBytesSchema,
   sortIds,
   type Message,
   type Step,
@@ -69,8 +70,8 @@ export const keyShareSchema = publicPackageSchema.extend({
   /** The DKG session that produced this key. */
   session: sessionSchema,
   self: partyIdSchema,
-  /** This party's secret share s_self (a scalar). Secret: store sealed, never log. */
-  secretShare: hexSchema,
+  /** This party's secret share s_self: the scalar's bytes (Fn.toBytes). Secret: store sealed, never log, wipe after use. */
+  secretShare: secretBytesSchema(32),
 });
 export type DkgKeyShare = z.infer<typeof keyShareSchema>;
 
@@ -114,14 +115,15 @@ export const checkPublicPackage = memoized(function checkPublicPackage(raw: unkn
  * (checkPublicPackage, decoded once per process rather than on every signature) and the secret
  * share matching the party's own verifying share.
  */
-export function openKeyShare(raw: unknown): { key: DkgKeyShare; group: Group; secret: bigint; pk: GroupPoint } {
+export function openKeyShare(raw: unknown): { key: DkgKeyShare; group: Group; secret: Uint8Array; pk: GroupPoint } {
   const parsed = keyShareSchema.safeParse(raw);
   if (!parsed.success) throw new ProtocolError('malformed', `key share: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
   const key = parsed.data;
   checkParticipants(key.participants, key.threshold, key.self);
   const { group: g, pk } = checkPublicPackage(publicPackage(key));
-  const secret = decodeScalar(g, key.secretShare, undefined, true);
-  if (toHex(g.encoded.mulBase(secret)) !== key.verifyingShares[String(key.self)]) throw new ProtocolError('malformed', 'secret share does not match its verifying share');
+  const secret = key.secretShare;
+  if (!g.secret.valid(secret)) throw new ProtocolError('scalar-range', 'secret share is not a non-zero scalar');
+  if (toHex(g.secret.mulBase(secret)) !== key.verifyingShares[String(key.self)]) throw new ProtocolError('malformed', 'secret share does not match its verifying share');
   return { key, group: g, secret, pk };
 }
 
@@ -288,7 +290,7 @@ export function dkgStep(state: DkgState, inbound: readonly Message[]): Step<DkgS
       if (g.Fn.is0(secret) || !g.Point.BASE.multiply(secret).equals(evalCommitment(groupC, x)))
         throw new ProtocolError('bad-share', 'combined share does not match the group commitment');
       const groupPublicKey = encodePoint(groupC[0]!);
-      const output: DkgKeyShare = { group: p.suite, threshold: p.threshold, participants, groupPublicKey, verifyingShares, session, self, secretShare: encodeScalar(g, secret) };
+      const output: DkgKeyShare = { group: p.suite, threshold: p.threshold, participants, groupPublicKey, verifyingShares, session, self, secretShare: g.Fn.toBytes(secret) };
       return { state: { ...p, phase: 'done', groupPublicKey }, outbound: [], output };
     }
     case 'done':

@@ -24,6 +24,8 @@ import {
   decodeState,
   encodeState,
   messageSchema,
+  secretBytesSchema,
+  wipeSecrets,
   type Message,
   type Step,
 } from './common.js';
@@ -39,7 +41,6 @@ import { checkPublicPackage, keyShareSchema, lagrangeAt, openKeyShare, publicPac
 import {
   decodePoint,
   decodeScalar,
-  encodeScalar,
   getSuite,
   idScalar,
   suiteNames,
@@ -55,6 +56,8 @@ const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
 
 const noncePair = z.strictObject({ hiding: hexSchema, binding: hexSchema });
+/** Secret nonces, as scalar bytes (wiped once used). */
+const secretNonces = z.strictObject({ hiding: secretBytesSchema(32), binding: secretBytesSchema(32) });
 const commitmentPayload = (g: Group) => z.strictObject({ hiding: hexBytes(g.pointLength), binding: hexBytes(g.pointLength) });
 const sharePayload = (g: Group) => z.strictObject({ share: hexBytes(g.scalarLength) });
 
@@ -80,7 +83,7 @@ export const frostSignerStateSchema = z.discriminatedUnion('consumed', [
     self: partyIdSchema,
     commitment: noncePair,
     /** Secret nonces (d_i, e_i). */
-    nonces: noncePair,
+    nonces: secretNonces,
     key: keyShareSchema,
   }),
   z.strictObject({ consumed: z.literal(true), session: sessionSchema, self: partyIdSchema, commitment: noncePair }),
@@ -174,16 +177,17 @@ function checkSigners(pub: PublicPackage, signers: readonly PartyId[]): void {
  */
 function makeNonces(keyShare: DkgKeyShare, rng: Rng, count: number): { key: DkgKeyShare; pairs: FrostNonces[] } {
   const { key, group: g, secret } = openKeyShare(keyShare);
-  const H3 = getSuite(g.name).H3;
-  const secretBytes = g.Fn.toBytes(secret);
-  const nonce = (): bigint => {
-    const k = H3(concatBytes(rng(32), secretBytes));
-    if (g.Fn.is0(k)) throw new ProtocolError('bad-parameters', 'nonce is zero: broken rng');
+  const dst = new TextEncoder().encode(getSuite(g.name).contextString + 'nonce');
+  const nonce = (): Uint8Array => {
+    const m = concatBytes(rng(32), secret);
+    const k = g.secret.hashToScalar(m, dst);
+    m.fill(0);
+    if (!g.secret.valid(k)) throw new ProtocolError('bad-parameters', 'nonce is zero: broken rng');
     return k;
   };
   const pairs = Array.from({ length: count }, (): FrostNonces => {
     const [d, e] = [nonce(), nonce()];
-    return { self: key.self, commitment: { hiding: toHex(g.encoded.mulBase(d)), binding: toHex(g.encoded.mulBase(e)) }, nonces: { hiding: encodeScalar(g, d), binding: encodeScalar(g, e) } };
+    return { self: key.self, commitment: { hiding: toHex(g.secret.mulBase(d)), binding: toHex(g.secret.mulBase(e)) }, nonces: { hiding: d, binding: e } };
   });
   return { key, pairs };
 }
@@ -194,7 +198,7 @@ export function frostCommit(keyShare: DkgKeyShare, session: string, rng: Rng): S
   const { key, pairs } = makeNonces(keyShare, rng, 1);
   const { commitment, nonces } = pairs[0]!;
   return {
-    state: { consumed: false, session, self: key.self, commitment, nonces, key },
+    state: { consumed: false, session, self: key.self, commitment, nonces, key: ownCopy(key) },
     outbound: [{ session, round: 1, from: key.self, to: 'all', payload: commitment }],
   };
 }
@@ -207,8 +211,12 @@ export function frostCommit(keyShare: DkgKeyShare, session: string, rng: Rng): S
 export interface FrostNonces {
   self: PartyId;
   commitment: { hiding: string; binding: string };
-  nonces: { hiding: string; binding: string };
+  /** Secret scalar bytes, wiped by whoever holds them when they go unused. */
+  nonces: { hiding: Uint8Array; binding: Uint8Array };
 }
+
+/** A state's own copy of the key share (its secret bytes fresh), which consuming the state wipes. */
+const ownCopy = (k: DkgKeyShare): DkgKeyShare => ({ ...k, secretShare: Uint8Array.from(k.secretShare) });
 
 /** `count` nonce pairs ahead of the message, each to be used by frostSignPreprocessed at most once. */
 export function frostPreprocess(keyShare: DkgKeyShare, rng: Rng, count: number): FrostNonces[] {
@@ -221,7 +229,7 @@ export function frostPreprocess(keyShare: DkgKeyShare, rng: Rng, count: number):
  * calling (signers/node/frost.ts takes it out of its table first), so it signs one package only.
  */
 export function frostSignPreprocessed(ahead: FrostNonces, keyShare: DkgKeyShare, signingPackage: SigningPackage): Step<FrostSignerState> {
-  const state: FrostSignerState = { consumed: false, session: signingPackage.session, self: ahead.self, commitment: { ...ahead.commitment }, nonces: { ...ahead.nonces }, key: keyShare };
+  const state: FrostSignerState = { consumed: false, session: signingPackage.session, self: ahead.self, commitment: { ...ahead.commitment }, nonces: { hiding: Uint8Array.from(ahead.nonces.hiding), binding: Uint8Array.from(ahead.nonces.binding) }, key: ownCopy(keyShare) };
   return frostSign(state, signingPackage);
 }
 
@@ -262,8 +270,8 @@ export function frostSign(state: FrostSignerState, signingPackage: SigningPackag
   if (state.consumed) throw new ProtocolError('consumed', 'signing nonces were already used');
   const { key, group: g, secret } = openKeyShare(state.key);
   if (key.self !== state.self) throw new ProtocolError('malformed', 'signer state and key share disagree on the signer');
-  const d = decodeScalar(g, state.nonces.hiding, undefined, true);
-  const e = decodeScalar(g, state.nonces.binding, undefined, true);
+  const { hiding: d, binding: e } = state.nonces;
+  if (!g.secret.valid(d) || !g.secret.valid(e)) throw new ProtocolError('scalar-range', 'signing nonces are not non-zero scalars');
   // Its own commitment is the one it made (checked below), so it needs no decoding.
   const { pkg, suite, commitments, msg } = parseSigningPackage(signingPackage, g, { id: state.self, D: fromHex(state.commitment.hiding), E: fromHex(state.commitment.binding) });
   if (pkg.session !== state.session) throw new ProtocolError('wrong-session', `signing package for session ${pkg.session}`);
@@ -272,15 +280,23 @@ export function frostSign(state: FrostSignerState, signingPackage: SigningPackag
   if (!own) throw new ProtocolError('bad-parameters', `signer ${state.self} is not among the signers`);
   if (own.hiding !== state.commitment.hiding || own.binding !== state.commitment.binding)
     throw new ProtocolError('bad-parameters', `signing package alters signer ${state.self}'s commitment`);
+  const keyShare = state.key;
   const consumed = consume(state);
-  const ctx = frostSigningContext(suite, fromHex(key.groupPublicKey), commitments, msg);
-  const { Fn } = g;
-  // z_i = d_i + e_i·ρ_i + λ_i·s_i·c
-  const share = Fn.add(Fn.add(d, Fn.mul(e, ctx.bindingFactors.get(state.self)!)), Fn.mul(Fn.mul(ctx.lambda(state.self), secret), ctx.challenge));
-  return {
-    state: consumed,
-    outbound: [{ session: pkg.session, round: 2, from: state.self, to: 'all', payload: { share: encodeScalar(g, share) } }],
-  };
+  try {
+    const ctx = frostSigningContext(suite, fromHex(key.groupPublicKey), commitments, msg);
+    // z_i = d_i + e_i·ρ_i + s_i·(λ_i·c): secrets as bytes, their public factors as scalars.
+    const share = g.secret.combine(d, [
+      [e, ctx.bindingFactors.get(state.self)!],
+      [secret, g.Fn.mul(ctx.lambda(state.self), ctx.challenge)],
+    ]);
+    return {
+      state: consumed,
+      outbound: [{ session: pkg.session, round: 2, from: state.self, to: 'all', payload: { share: toHex(share) } }],
+    };
+  } finally {
+    // The nonces and the state's copy of the share end here, whatever the outcome.
+    wipeSecrets([d, e, keyShare]);
+  }
 }
 
 /** Drops the nonces and key from a live state object in place, so the object cannot sign again. */

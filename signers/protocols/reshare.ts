@@ -45,6 +45,7 @@ import {
   collectRound,
   decodeState,
   encodeState,
+  secretBytesSchema,
   messageSchema,
   sortIds,
   type Message,
@@ -134,7 +135,12 @@ function checkOld(pkg: ResharePackage): { pk: ShamirPoint; shares: ReadonlyMap<P
 }
 
 /** An old holder's key share, checked (its secret matches its verifying share). */
-const openOld = (key: ReshareKeyShare, ecdsa: boolean): { key: ReshareKeyShare; secret: bigint } => (ecdsa ? openEcdsaKeyShare(key) : openKeyShare(key));
+const openOld = (key: ReshareKeyShare, ecdsa: boolean): { key: ReshareKeyShare; secret: bigint } => {
+  if (ecdsa) return openEcdsaKeyShare(key);
+  // Resharing's polynomial arithmetic is noble's: the bigint lives for this dealing only.
+  const o = openKeyShare(key);
+  return { key: o.key, secret: o.group.Fn.fromBytes(o.secret) };
+};
 
 /** An unambiguous encoding of a package, independent of key and id order: what parties compare and hash. */
 function canonical(p: ResharePackage): string {
@@ -189,8 +195,8 @@ export const reshareStateSchema = z.discriminatedUnion('phase', [
   }),
   reshareParamsSchema.extend({
     phase: z.literal('round2'),
-    /** The new share s'_self (secret), not released before every view has been compared. */
-    secretShare: hexSchema,
+    /** The new share s'_self (secret, scalar bytes), not released before every view has been compared. */
+    secretShare: secretBytesSchema(),
     verifyingShares: z.record(z.string(), hexSchema),
     views: z.record(z.string(), hexSchema),
     pairing: pairingStateBSchema.optional(),
@@ -333,7 +339,7 @@ export function reshareStep(state: ReshareState, inbound: readonly Message[], rn
       dealers.forEach((i, n) => (views[i] = viewDigest(context, i, dealings[n]!.C.map(G.encodePoint))));
       const b = ecdsa ? pairingRespond(pairingScope(p), state.pairing!, new Map([...got].filter(([, m]) => m.pair).map(([j, m]) => [j, m.pair!])), rng) : undefined;
       const outbound: Message[] = peers.map((k) => ({ session, round: 2, from: self, to: k, payload: { context, views, ...(b && { pair: b.outbound.get(k)! }) } }));
-      return { state: { ...p, phase: 'round2', secretShare: G.encodeScalar(secret), verifyingShares, views, ...(b && { pairing: b.state }) }, outbound };
+      return { state: { ...p, phase: 'round2', secretShare: G.Fn.toBytes(secret), verifyingShares, views, ...(b && { pairing: b.state }) }, outbound };
     }
     case 'round2': {
       const got = collectRound(inbound, { session, round: 2, self, senders: participants, broadcast: false, payload: round2Payload });

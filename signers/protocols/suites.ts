@@ -16,6 +16,7 @@ import { p256, p256_hasher } from '@noble/curves/nist.js';
 import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { timingSafeEqual } from 'node:crypto';
 import sodium from 'libsodium-wrappers-sumo';
 import * as native from 'sodium-native';
 import { ProtocolError } from './common.js';
@@ -46,6 +47,26 @@ export interface Group {
   readonly checkEncoding?: (bytes: Uint8Array) => boolean;
   /** Arithmetic on validated encodings, for signing. */
   readonly encoded: Encoded;
+  /** Arithmetic on secret scalars held as bytes (key shares, nonces). */
+  readonly secret: SecretScalars;
+}
+
+/**
+ * Secret scalars as the group's canonical scalar bytes (Fn.toBytes), so that a share or a nonce
+ * is never a string. For Ed25519 and ristretto255 (one scalar field) every operation is
+ * libsodium's on buffers and no bigint of a secret exists; for secp256k1 and P-256, whose
+ * arithmetic is noble's, each operation makes the bigint it needs and drops it on return
+ * (docs/threat-model.md, "Shares in memory").
+ */
+export interface SecretScalars {
+  /** Whether `k` is a canonical scalar in [1, order). */
+  valid(k: Uint8Array): boolean;
+  mulBase(k: Uint8Array): Uint8Array;
+  mul(P: Uint8Array, k: Uint8Array): Uint8Array;
+  /** d + Σ kᵢ·cᵢ for secret d, kᵢ and public cᵢ: a value that is made public (a signature share, a proof). */
+  combine(d: Uint8Array, terms: readonly (readonly [Uint8Array, bigint])[]): Uint8Array;
+  /** A secret scalar from a wide hash (its RFC 9591 H3 under `dst`); `m` is wiped by the caller. */
+  hashToScalar(m: Uint8Array, dst: Uint8Array): Uint8Array;
 }
 
 /**
@@ -99,6 +120,75 @@ const sodiumRistretto255: Encoded = {
   },
 };
 
+/** d + Σ kᵢ·cᵢ mod L on buffers: each kᵢ·cᵢ by double-and-add over the public cᵢ's bits. */
+function edCombine(d: Uint8Array, terms: readonly (readonly [Uint8Array, bigint])[]): Uint8Array {
+  const acc = Buffer.from(d);
+  const dbl = Buffer.alloc(32);
+  try {
+    for (const [k, c] of terms) {
+      dbl.set(k);
+      for (let e = ed25519.Point.Fn.create(c); e > 0n; e >>= 1n) {
+        if (e & 1n) native.crypto_core_ed25519_scalar_add(acc, acc, dbl);
+        native.crypto_core_ed25519_scalar_add(dbl, dbl, dbl);
+      }
+    }
+    return Uint8Array.from(acc);
+  } finally {
+    native.sodium_memzero(acc);
+    native.sodium_memzero(dbl);
+  }
+}
+
+/** k is canonical (k < L: reducing it changes nothing) and not zero, without branching on its bytes. */
+function edValid(k: Uint8Array): boolean {
+  if (k.length !== 32) return false;
+  const wide = new Uint8Array(64);
+  const reduced = new Uint8Array(32);
+  wide.set(k);
+  native.crypto_core_ed25519_scalar_reduce(reduced, wide);
+  const canonical = timingSafeEqual(reduced, k);
+  const nonzero = k.reduce((acc, x) => acc | x, 0) !== 0;
+  native.sodium_memzero(wide);
+  native.sodium_memzero(reduced);
+  return canonical && nonzero;
+}
+
+function edHashToSecret(m: Uint8Array, dst: Uint8Array): Uint8Array {
+  const wide = sha512(concatBytes(dst, m));
+  const out = new Uint8Array(32);
+  native.crypto_core_ed25519_scalar_reduce(out, wide);
+  native.sodium_memzero(wide);
+  return out;
+}
+
+/** Ed25519 or ristretto255's secret scalars: libsodium's scalar field operations on buffers. */
+const edSecret = (mulBase: (k: Uint8Array) => Uint8Array, mul: (P: Uint8Array, k: Uint8Array) => Uint8Array): SecretScalars => ({
+  valid: edValid,
+  mulBase,
+  mul,
+  combine: edCombine,
+  hashToScalar: edHashToSecret,
+});
+
+/** noble's groups: each operation converts the secret to the bigint noble needs, for that operation only. */
+const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): SecretScalars => {
+  const { Fn } = Point;
+  const n = (k: Uint8Array): bigint => Fn.fromBytes(k);
+  return {
+    valid: (k) => {
+      try {
+        return k.length === Fn.BYTES && !Fn.is0(Fn.fromBytes(k));
+      } catch {
+        return false;
+      }
+    },
+    mulBase: (k) => Point.BASE.multiply(n(k)).toBytes(),
+    mul: (P, k) => Point.fromBytes(P).multiply(n(k)).toBytes(),
+    combine: (d, terms) => Fn.toBytes(terms.reduce((acc, [k, c]) => Fn.add(acc, Fn.mul(n(k), c)), n(d))),
+    hashToScalar: (m, dst) => Fn.toBytes(hashToScalar(m, dst)),
+  };
+};
+
 function edHashToScalar(m: Uint8Array, dst: Uint8Array): bigint {
   return ed25519.Point.Fn.create(bytesToNumberLE(sha512(concatBytes(dst, m))));
 }
@@ -115,6 +205,10 @@ const GROUPS: Record<GroupName, Group> = {
     // Canonical, on the curve, in the prime-order subgroup and not of small order.
     checkEncoding: (bytes) => native.crypto_core_ed25519_is_valid_point(bytes),
     encoded: sodiumEd25519,
+    secret: edSecret(
+      (k) => into32((out) => native.crypto_scalarmult_ed25519_base_noclamp(out, k)),
+      (P, k) => into32((out) => native.crypto_scalarmult_ed25519_noclamp(out, k, P)),
+    ),
   },
   secp256k1: {
     name: 'secp256k1',
@@ -125,6 +219,7 @@ const GROUPS: Record<GroupName, Group> = {
     hash: sha256,
     hashToScalar: (m, DST) => secp256k1_hasher.hashToScalar(m, { DST }),
     encoded: nobleEncoded(secp256k1.Point as unknown as CurvePointCons<GroupPoint>),
+    secret: nobleSecret(secp256k1.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => secp256k1_hasher.hashToScalar(m, { DST })),
   },
   p256: {
     name: 'p256',
@@ -135,6 +230,7 @@ const GROUPS: Record<GroupName, Group> = {
     hash: sha256,
     hashToScalar: (m, DST) => p256_hasher.hashToScalar(m, { DST }),
     encoded: nobleEncoded(p256.Point as unknown as CurvePointCons<GroupPoint>),
+    secret: nobleSecret(p256.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => p256_hasher.hashToScalar(m, { DST })),
   },
   // Prime order, no cofactor: what symmetric keys' threshold PRF (tprf.ts) lives in.
   ristretto255: {
@@ -146,6 +242,10 @@ const GROUPS: Record<GroupName, Group> = {
     hash: sha512,
     hashToScalar: edHashToScalar,
     encoded: sodiumRistretto255,
+    secret: edSecret(
+      (k) => sodium.crypto_scalarmult_ristretto255_base(k),
+      (P, k) => sodium.crypto_scalarmult_ristretto255(k, P),
+    ),
   },
 };
 

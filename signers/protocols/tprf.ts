@@ -58,11 +58,15 @@ function composite(K: Uint8Array, P: Uint8Array, Z: Uint8Array): { d: bigint; M:
 const challenge = (K: Uint8Array, M: Uint8Array, Z: Uint8Array, t2: Uint8Array, t3: Uint8Array): bigint => hashToScalar(concatBytes(framed(K, M, Z, t2, t3), utf8('Challenge')));
 
 /** RFC 9497 §2.2.1 GenerateProof (batch of one): that log_G(K) = log_P(Z) = k. Secret multiplications are libsodium's, constant-time. */
-function proveDleq(k: bigint, K: Uint8Array, P: Uint8Array, Z: Uint8Array, rng: Rng): Uint8Array {
+function proveDleq(k: Uint8Array, K: Uint8Array, P: Uint8Array, Z: Uint8Array, rng: Rng): Uint8Array {
   const { M } = composite(K, P, Z);
-  const r = randomScalar(group, rng);
-  const c = challenge(K, M, G.mul(M, k), G.mulBase(r), G.mul(M, r));
-  return concatBytes(Fn.toBytes(c), Fn.toBytes(Fn.sub(r, Fn.mul(c, k))));
+  const r = Fn.toBytes(randomScalar(group, rng));
+  try {
+    const c = challenge(K, M, group.secret.mul(M, k), group.secret.mulBase(r), group.secret.mul(M, r));
+    return concatBytes(Fn.toBytes(c), group.secret.combine(r, [[k, Fn.neg(c)]]));
+  } finally {
+    r.fill(0);
+  }
 }
 
 /** RFC 9497 §2.2.2 VerifyProof (batch of one). */
@@ -88,7 +92,7 @@ export function tprfPartial(keyShare: unknown, session: string, input: Uint8Arra
   if (key.group !== 'ristretto255') throw new ProtocolError('bad-parameters', `a ${key.group} key is not a PRF key`);
   const K = fromHex(key.verifyingShares[String(key.self)]!);
   const P = hashToGroup(input);
-  const Z = G.mul(P, secret);
+  const Z = group.secret.mul(P, secret);
   return { session, round: TPRF_ROUND, from: key.self, to: 'all', payload: { evaluated: toHex(Z), proof: toHex(proveDleq(secret, K, P, Z, rng)) } };
 }
 

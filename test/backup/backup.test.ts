@@ -16,6 +16,8 @@ import { mpchsmIn } from './run.js';
 import { kmsClient } from '../kms/kms-client.js';
 import { openCustodian } from '../../cli/backup/custodian.js';
 import { fromHex } from '../../contract/bytes.js';
+import { decodeRecord, encodeRecord } from '../../signers/node/key-records.js';
+import type { DkgKeyShare } from '../../signers/protocols/dkg.js';
 import { openBackup, parseBackup, sealBackup } from '../../cli/backup/format.js';
 
 const LONG = 300_000;
@@ -126,10 +128,9 @@ describe('mpchsm signer backup and backup verify', () => {
     const { custodian, privateKey } = await openCustodian(custodianDir(3), new TextEncoder().encode(PASS));
     const records = await openBackup(parsed, privateKey);
     const name = `key.${keys.ed}`;
-    const rec = JSON.parse(Buffer.from(records.get(name)!).toString());
-    const s = rec.share.secretShare as string;
-    rec.share.secretShare = (parseInt(s.slice(0, 2), 16) ^ 1).toString(16).padStart(2, '0') + s.slice(2); // the scalar's lowest bit (little-endian)
-    records.set(name, Buffer.from(JSON.stringify(rec)));
+    const held = decodeRecord(records.get(name)!) as { ec: DkgKeyShare };
+    held.ec.secretShare[0]! ^= 1; // the scalar's lowest bit (little-endian)
+    records.set(name, encodeRecord(held));
     const bad = path.join(work, 'bad-share.backup');
     writeFileSync(bad, await sealBackup(parsed.header, records, fromHex(custodian.PublicKey)));
     const r = await verify(bad, 3);

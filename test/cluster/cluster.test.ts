@@ -5,7 +5,9 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toHex } from '../../contract/bytes.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
+import { decodeRecord } from '../../signers/node/key-records.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { createKey } from '../policy-cluster/helpers.js';
 import { coreLimits } from '../../contract/io/core-dumps.js';
@@ -125,8 +127,9 @@ describe('local cluster', () => {
     for (const s of tc.cluster().signers) {
       const store = await ShareStore.open(path.join(tc.dir, 'signers', s.name, 'store'), readFileSync(path.join(tc.dir, 'operators', `${s.name}.secret`), 'utf8'));
       for (const name of (await store.list()).filter((n) => n.startsWith('key.'))) {
-        const rec = JSON.parse(Buffer.from((await store.get(name))!).toString('utf8'));
-        secrets.push(rec.scheme === 'frost' ? rec.share.secretShare : rec.share.s);
+        // Decoded as the signer decodes it: the share's secret as bytes (an RSA share's integer as hex).
+        const held = decodeRecord((await store.get(name))!);
+        secrets.push('ec' in held ? toHex(held.ec.secretShare) : held.rsa.share.s.toString(16).padStart(2 * Math.ceil(held.rsa.share.s.toString(16).length / 2), '0'));
       }
       store.close();
     }

@@ -12,9 +12,10 @@ import type { SignerClient } from '../../gateway/signer-client.js';
 import { canonicalJson } from '../../contract/canonical.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { decodeKeyShare } from '../../signers/protocols/dkg.js';
-import { decodeEcdsaKeyShare, ecdsaDiscardPair, encodeEcdsaKeyShare } from '../../signers/protocols/ecdsa/index.js';
-import { resharePublicPackage } from '../../signers/protocols/reshare.js';
+import { decodeRecord, encodeShareRecord } from '../../signers/node/key-records.js';
+import { decodeSecretful } from '../../signers/protocols/common.js';
+import { ecdsaDiscardPair, type EcdsaKeyShare } from '../../signers/protocols/ecdsa/index.js';
+import { resharePublicPackage, type ReshareKeyShare } from '../../signers/protocols/reshare.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { appRequest, auditEntries, createKeyTrio, gatewayCall, publicKeyOf, refusal, signerRecord, signsAndVerifies, startWithSigners, stopWithSigners } from './helpers.js';
 
@@ -26,17 +27,12 @@ const publicKeys: Record<string, Uint8Array> = {};
 let firstEdPackage: unknown;
 const msg = Buffer.from('signed after a refresh');
 
-interface StoredShare {
-  scheme: string;
-  share: { participants: number[]; pairs?: Record<string, unknown> };
-}
-const shareOf = (signer: string, keyId: string) => signerRecord(tc, signer, async (s) => Buffer.from((await s.get(`key.${keyId}`))!).toString('utf8'));
+/** A signer's stored share of a key, decoded as the signer decodes it. */
+const heldOf = (stored: Uint8Array) => (decodeRecord(stored) as { ec: ReshareKeyShare }).ec;
+/** The record's bytes, as text to compare (secrets raw, latin1). */
+const shareOf = (signer: string, keyId: string) => signerRecord(tc, signer, async (s) => Buffer.from((await s.get(`key.${keyId}`))!).toString('latin1'));
 /** The public package of a signer's stored share, canonical JSON. */
-const packageOf = (stored: string): string => {
-  const rec = JSON.parse(stored) as StoredShare;
-  const bytes = Buffer.from(JSON.stringify(rec.share));
-  return canonicalJson(resharePublicPackage(rec.scheme === 'ecdsa' ? decodeEcdsaKeyShare(bytes) : decodeKeyShare(bytes)));
-};
+const packageOf = (stored: string): string => canonicalJson(resharePublicPackage(heldOf(Buffer.from(stored, 'latin1'))));
 const keyRecord = (keyId: string) => JSON.parse(readFileSync(path.join(tc.dir, 'gateway', 'keys', `${keyId}.json`), 'utf8')) as { holders: number[]; frost?: unknown; ecdsa?: unknown };
 const journalFile = (keyId: string) => path.join(tc.dir, 'gateway', 'reshare-journal', `${keyId}.json`);
 const refresh = (as: string, keyId: string) => gatewayCall(tc, as, 'MpcHsm.RefreshKeyShares', { KeyId: keyId });
@@ -76,7 +72,7 @@ describe('RefreshKeyShares', () => {
       for (const k of [keys.ed, keys.ec]) {
         const after = await shareOf(s, k);
         expect(after, `${s}'s share of ${k}`).not.toBe(before[`${s}/${k}`]);
-        expect((JSON.parse(after) as StoredShare).share.participants).toEqual([1, 2, 3]);
+        expect(heldOf(Buffer.from(after, 'latin1')).participants).toEqual([1, 2, 3]);
         expect(packageOf(after), `${s}'s package of ${k} is the gateway's`).toBe(canonicalJson(keyRecord(k)[k === keys.ed ? 'frost' : 'ecdsa']));
       }
     for (const id of [keys.ed, keys.ec]) expect(await publicKeyOf(tc, id)).toEqual(publicKeys[id]);
@@ -102,8 +98,9 @@ describe('RefreshKeyShares', () => {
     const r = await refresh('admin1', keys.rsa);
     expect(r.body).toEqual({ KeyId: keys.rsa, Holders: [1, 2, 3] });
     for (const [i, s] of ['signer1', 'signer2', 'signer3'].entries()) {
-      const [old, now] = [JSON.parse(before[i]!), JSON.parse(await shareOf(s, keys.rsa))];
-      expect(now.share.s, s).not.toBe(old.share.s);
+      const rsaRecord = (t: string) => decodeSecretful(Buffer.from(t, 'latin1')) as { share: { s: Uint8Array }; params: { n: string; verificationKeys: unknown } };
+      const [old, now] = [rsaRecord(before[i]!), rsaRecord(await shareOf(s, keys.rsa))];
+      expect(now.share.s, s).not.toEqual(old.share.s);
       expect(now.params.n).toBe(old.params.n);
       expect(now.params.verificationKeys).not.toEqual(old.params.verificationKeys);
       expect(canonicalJson(now.params), `${s}'s parameters are the gateway's`).toBe(canonicalJson((keyRecord(keys.rsa) as { rsa?: unknown }).rsa));
@@ -159,9 +156,8 @@ describe('a resharing interrupted between its adopts', () => {
     mkdirSync(path.dirname(journalFile(keys.ed)), { recursive: true });
     writeFileSync(journalFile(keys.ed), JSON.stringify({ keyId: keys.ed, session, publicPackage, holders: [1, 2, 3] }));
     await withSignerStore('signer1', async (store) => {
-      const rec = JSON.parse(Buffer.from((await store.get(`key.${keys.ec}`))!).toString('utf8')) as StoredShare;
-      const discarded = ecdsaDiscardPair(decodeEcdsaKeyShare(Buffer.from(JSON.stringify(rec.share))), 2);
-      await store.put(`key.${keys.ec}`, Buffer.from(JSON.stringify({ scheme: 'ecdsa', share: JSON.parse(Buffer.from(encodeEcdsaKeyShare(discarded)).toString('utf8')) })));
+      const discarded = ecdsaDiscardPair(heldOf((await store.get(`key.${keys.ec}`))!) as EcdsaKeyShare, 2);
+      await store.put(`key.${keys.ec}`, encodeShareRecord(discarded));
     });
     await tc.up();
 
@@ -179,7 +175,7 @@ describe('a resharing interrupted between its adopts', () => {
     expect((await tc.mpchsm('audit', 'verify', '--dir', tc.dir)).stdout).not.toMatch(/error/i);
 
     // The discarded pair, then the refresh's fresh ones.
-    const pairOf = async () => ((JSON.parse(await shareOf('signer1', keys.ec)) as StoredShare).share.pairs ?? {})['2'];
+    const pairOf = async () => (heldOf(Buffer.from(await shareOf('signer1', keys.ec), 'latin1')) as EcdsaKeyShare).pairs['2'];
     expect(await pairOf()).toEqual({ discarded: true });
     expect((await refresh('admin1', keys.ec)).status).toBe(200);
     expect(await pairOf()).not.toEqual({ discarded: true });

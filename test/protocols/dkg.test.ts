@@ -56,7 +56,7 @@ function reconstruct(keys: DkgKeyShare[]): bigint {
   const g = getGroup(keys[0]!.group);
   const ids = keys.map((k) => k.self);
   return keys.reduce((acc, k) => {
-    const s = BigInt(g.Fn.isLE ? '0x' + Buffer.from(k.secretShare, 'hex').reverse().toString('hex') : '0x' + k.secretShare);
+    const s = g.Fn.fromBytes(k.secretShare);
     return g.Fn.add(acc, g.Fn.mul(s, lagrangeAt(g, ids, k.self)));
   }, g.Fn.ZERO);
 }
@@ -94,7 +94,7 @@ describe('DKG', () => {
     const k = runDkg('secp256k1', 2, [1, 2, 3]).get(2)!;
     expect(decodeKeyShare(encodeKeyShare(k))).toEqual(k);
     const g = getGroup('secp256k1');
-    expectProtocolError(() => openKeyShare({ ...k, secretShare: encodeScalar(g, 5n) }), 'malformed');
+    expectProtocolError(() => openKeyShare({ ...k, secretShare: g.Fn.toBytes(5n) }), 'malformed');
     expectProtocolError(() => openKeyShare({ ...k, verifyingShares: { ...k.verifyingShares, 3: k.verifyingShares['1']! } }), 'malformed', 3);
   });
 

@@ -1,6 +1,7 @@
 // DKLs23 presigning (signers/protocols/ecdsa/presign.ts): a batch made in two rounds, each
 // presignature signing one digest in one round, rerandomised with the digest so that knowing R
 // ahead helps no one (the R-transplant attack fails), and the aborts a lying coordinator causes.
+import { decodeSecretful, encodeSecretful } from '../../signers/protocols/common.js';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { inboxOf, runLocally, type Message, type Step } from '../../signers/protocols/common.js';
@@ -38,7 +39,7 @@ function presign(shares: readonly EcdsaKeyShare[], signers: PartyId[], count: nu
   const rng = new Map(signers.map((id) => [id, seededRng(`${session}/${id}`)]));
   const first: Step<EcdsaPresignState, EcdsaPresignature[]>[] = signers.map((id) => ecdsaPresignStart(byId.get(id)!, { session, signers, count }, rng.get(id)!));
   // Through JSON, as the signer's table and the relay carry them.
-  const out = runLocally(signers, first, (id, s, inbox) => ecdsaPresignStep(JSON.parse(JSON.stringify(s)), inbox, rng.get(id)!));
+  const out = runLocally(signers, first, (id, s, inbox) => ecdsaPresignStep(decodeSecretful(encodeSecretful(s)) as typeof s, inbox, rng.get(id)!));
   return new Map(signers.map((id, k) => [id, out[k]!]));
 }
 
@@ -99,7 +100,7 @@ describe('DKLs23 presignatures', () => {
     const forge = (s1: bigint) => fromHex(encodeScalar(c, rStar) + encodeScalar(c, c.Fn.div(c.Fn.mul(s1, rStar), c.Fn.mul(2n, r))));
     // Without rerandomisation (s = Σ(e·φ_i + r·v_i) / Σu_i) the forgery verifies: the attack is real.
     const sum = (f: (p: EcdsaPresignature) => bigint) => mine.reduce((acc, p) => c.Fn.add(acc, f(p)), 0n);
-    const naive = c.Fn.div(sum((p) => c.Fn.add(c.Fn.mul(e1, decodeScalar(c, p.phi)), c.Fn.mul(r, decodeScalar(c, p.v)))), sum((p) => decodeScalar(c, p.u)));
+    const naive = c.Fn.div(sum((p) => c.Fn.add(c.Fn.mul(e1, c.Fn.fromBytes(p.phi)), c.Fn.mul(r, c.Fn.fromBytes(p.v)))), sum((p) => c.Fn.fromBytes(p.u)));
     expect(verifies(curve, pk, target, forge(naive))).toBe(true);
     // With δ the signers' shares give a valid signature on what was asked, and no forgery.
     const partials: Message[] = mine.map((p) => ecdsaPresignedShare(p, { session: 'sign-transplant', digest: asked }));

@@ -1,5 +1,6 @@
 // Threshold ECDSA (DKLs23): key generation, signing across curves, thresholds and signer subsets,
 // verification by independent implementations, and the aborts the protocol must raise.
+import { decodeSecretful, encodeSecretful } from '../../signers/protocols/common.js';
 import { createHash, createPublicKey, getCurves, verify as nodeVerify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError, inboxOf, runLocally, type Message, type Step } from '../../signers/protocols/common.js';
@@ -32,8 +33,8 @@ import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
-/** Round-trips a value through JSON, as persisting a state between rounds does. */
-const persist = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+/** Round-trips a value through its encoding, as persisting a state between rounds does (secrets as bytes). */
+const persist = <T>(v: T): T => decodeSecretful(encodeSecretful(v)) as T;
 
 function keygen(curve: EcdsaCurveName, n: number, t: number, seed = 'kg'): EcdsaKeyShare[] {
   const ids = range(n);

@@ -65,7 +65,7 @@ describe('FROST: RFC 9591 test vectors', () => {
         verifyingShares,
         session: 'rfc9591',
         self,
-        secretShare: v.inputs.participant_shares.find((p: { identifier: number }) => p.identifier === self).participant_share,
+        secretShare: fromHex(v.inputs.participant_shares.find((p: { identifier: number }) => p.identifier === self).participant_share),
       });
       const message = fromHex(v.inputs.message);
       const signers: PartyId[] = v.inputs.participant_list;
@@ -80,7 +80,7 @@ describe('FROST: RFC 9591 test vectors', () => {
         };
         const { state, outbound } = frostCommit(key(r1.identifier), 'vectors', rng);
         if (state.consumed) throw new Error('fresh state is consumed');
-        expect(state.nonces).toEqual({ hiding: r1.hiding_nonce, binding: r1.binding_nonce });
+        expect(state.nonces).toEqual({ hiding: fromHex(r1.hiding_nonce), binding: fromHex(r1.binding_nonce) });
         expect(outbound[0]!.payload).toEqual({ hiding: r1.hiding_nonce_commitment, binding: r1.binding_nonce_commitment });
         states.set(r1.identifier, state);
         commitments.push(...outbound);
@@ -292,7 +292,7 @@ describe('FROST: rejects', () => {
     const swapped = { ...pub, verifyingShares: { ...pub.verifyingShares, 2: pub.verifyingShares['3']!, 3: pub.verifyingShares['2']! } };
     expect(() => frostAggregate(swapped, pkg, shares)).toThrow(ProtocolError);
     expectProtocolError(() => frostAggregate({ ...pub, groupPublicKey: pub.verifyingShares['1']! }, pkg, shares), 'malformed');
-    expectProtocolError(() => frostCommit({ ...keys.get(1)!, secretShare: encodeScalar(g, 7n) }, 'x', seededRng('x')), 'malformed');
+    expectProtocolError(() => frostCommit({ ...keys.get(1)!, secretShare: g.Fn.toBytes(7n) }, 'x', seededRng('x')), 'malformed');
     expectProtocolError(() => frostCommit(keys.get(1)!, '', seededRng('x')), 'bad-parameters');
   });
 });

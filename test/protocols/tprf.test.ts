@@ -20,7 +20,7 @@ const evaluate = (ristretto255_oprf.voprf as unknown as { evaluate(sk: Uint8Arra
 /** The whole key, interpolated from t shares: only a test ever computes it. */
 function wholeKey(keys: Map<PartyId, DkgKeyShare>, ids: PartyId[]): Uint8Array {
   let k = 0n;
-  for (const id of ids) k = g.Fn.add(k, g.Fn.mul(lagrangeAt(g.Fn, ids, id), g.Fn.fromBytes(fromHex(keys.get(id)!.secretShare))));
+  for (const id of ids) k = g.Fn.add(k, g.Fn.mul(lagrangeAt(g.Fn, ids, id), g.Fn.fromBytes(keys.get(id)!.secretShare)));
   return g.Fn.toBytes(k);
 }
 

@@ -12,7 +12,7 @@
 // the revived one as a receiver (signers/node/reshare.ts), after which its record is cleared.
 import { parsePublicIdentity, type PublicIdentity } from '../../../contract/identity/identity.js';
 import { signerRestorationSchema, type Proposal } from '../../../policy/index.js';
-import { decodeRecord, heldPackageDigest } from '../key-records.js';
+import { recordPackageDigest } from '../key-records.js';
 import { checkRequiredAttestation } from '../tpm/admission.js';
 import { allPeers, awaitActivation } from './peers.js';
 import { ADMITTED, denied, firstIssue, json, REVIVED, type GuardState } from './state.js';
@@ -64,7 +64,7 @@ async function staleShares(s: GuardState, shares: readonly { Record: string; Key
     const raw = await s.store.get(share.Record);
     // A key this signer holds no share of (made by other holders) it cannot judge: its holders do.
     if (!raw) continue;
-    if (heldPackageDigest(decodeRecord(raw)) !== share.Package) stale.push(share.Record);
+    if (recordPackageDigest(raw) !== share.Package) stale.push(share.Record);
   }
   return stale;
 }

@@ -201,7 +201,7 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
         verifyingShares,
         session,
         self,
-        secretShare: encodeScalar(c, secret),
+        secretShare: c.Fn.toBytes(secret),
         pairs,
       };
       return { state: { ...p, phase: 'done', publicKey }, outbound: [], output };

@@ -4,23 +4,22 @@
 // its material, so that pair can never be used again.
 
 import { z } from 'zod';
-import { ProtocolError, checkParticipants, decodeState, encodeState, messageSchema } from '../common.js';
+import { ProtocolError, checkParticipants, decodeState, encodeState, messageSchema, secretBytesSchema } from '../common.js';
 import { memoized } from '../../../contract/memo.js';
 import { hexSchema, partyIdSchema, type PartyId } from '../../../contract/bytes.js';
 import { interpolateAt, lagrangeAt } from '../shamir.js';
 import { KAPPA, SEED_BYTES } from './baseot.js';
-import { decodePoint, decodeScalar, ecdsaCurveNames, getCurve, mulBase, type EcPoint, type EcdsaCurve } from './curves.js';
+import { bytesToBig, decodePoint, ecdsaCurveNames, getCurve, mulBase, type EcPoint, type EcdsaCurve } from './curves.js';
 
-const hexBytes = (n: number) => hexSchema.length(2 * n);
 
 const livePairSchema = z.strictObject({
   discarded: z.literal(false),
   /** Shared with the peer only: seeds the zero-sharing that re-randomises additive key shares. */
-  zeroSeed: hexBytes(32),
+  zeroSeed: secretBytesSchema(32),
   /** We are the extension receiver ("Bob") towards the peer: both keys of each base OT. */
-  bob: z.strictObject({ keys0: hexBytes(KAPPA * SEED_BYTES), keys1: hexBytes(KAPPA * SEED_BYTES) }),
+  bob: z.strictObject({ keys0: secretBytesSchema(KAPPA * SEED_BYTES), keys1: secretBytesSchema(KAPPA * SEED_BYTES) }),
   /** We are the extension sender ("Alice"): the correlation Δ and the keys it selected. */
-  alice: z.strictObject({ delta: hexBytes(KAPPA / 8), keys: hexBytes(KAPPA * SEED_BYTES) }),
+  alice: z.strictObject({ delta: secretBytesSchema(KAPPA / 8), keys: secretBytesSchema(KAPPA * SEED_BYTES) }),
 });
 export type EcdsaPair = z.infer<typeof livePairSchema>;
 
@@ -42,8 +41,8 @@ export const ecdsaKeyShareSchema = ecdsaPublicSchema.extend({
   /** The key-generation session that produced this key (binds every later signing context). */
   session: messageSchema.shape.session,
   self: partyIdSchema,
-  /** Shamir share s_self. Secret: store sealed, never log. */
-  secretShare: hexSchema,
+  /** Shamir share s_self, big-endian bytes. Secret: store sealed, never log, wipe after use. */
+  secretShare: secretBytesSchema(),
   /** Pairwise setup with every other participant, keyed by party id. Secret. */
   pairs: z.record(z.string(), ecdsaPairSchema),
 });
@@ -107,7 +106,10 @@ export function parseEcdsaKeyShare(raw: unknown): { key: EcdsaKeyShare; curve: E
   if (Object.keys(key.pairs).length !== peers.length || peers.some((id) => !(String(id) in key.pairs)))
     throw new ProtocolError('malformed', 'pairwise setups do not match the participants');
   if (key.verifyingShares[String(key.self)] === undefined) throw new ProtocolError('malformed', 'no verifying share for self');
-  return { key, curve: c, secret: decodeScalar(c, key.secretShare, undefined, true) };
+  // noble's arithmetic needs a bigint: made here, for the operation that opened the share.
+  const secret = bytesToBig(key.secretShare);
+  if (secret === 0n || secret >= c.n) throw new ProtocolError('scalar-range', 'secret share is not a non-zero scalar');
+  return { key, curve: c, secret };
 }
 
 /** parseEcdsaKeyShare, plus the secret share matching the party's own verifying share. */

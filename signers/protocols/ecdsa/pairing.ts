@@ -12,7 +12,7 @@
 
 import { z } from 'zod';
 import { ProtocolError, sortIds } from '../common.js';
-import { hexSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
+import { hexSchema, fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { KAPPA, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from './baseot.js';
 import { tagged } from './curves.js';
 import type { EcdsaPair } from './keyshare.js';
@@ -91,7 +91,8 @@ export function pairingFinish(s: PairingScope, state: PairingStateB, got: Readon
     const zeroSeed = state.zeroSeeds[String(j)];
     if (ot === undefined || alice === undefined || zeroSeed === undefined) throw new ProtocolError('unknown-sender', 'no pairwise setup with this party', j);
     const { keys0, keys1 } = baseOtSenderFinish(pairContext(s, s.self, j), BigInt('0x' + ot.secret), ot.msg, m.B, j);
-    pairs[j] = { discarded: false, zeroSeed, bob: { keys0: toHex(keys0), keys1: toHex(keys1) }, alice };
+    // The key share holds its secrets as bytes (the setup's hex state ends with this key generation).
+    pairs[j] = { discarded: false, zeroSeed: fromHex(zeroSeed), bob: { keys0, keys1 }, alice: { delta: fromHex(alice.delta), keys: fromHex(alice.keys) } };
   }
   return pairs;
 }

@@ -24,9 +24,9 @@
 // abort naming a peer requires ecdsaAfterAbort.
 
 import { z } from 'zod';
-import { ProtocolError, collectRound, type Message, type Step } from '../common.js';
+import { ProtocolError, collectRound, secretBytesSchema, type Message, type Step } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { decodeScalar, decodeWire, ecdsaCurveNames, encodeScalar, encodeWire, getCurve, hashToScalar, mulBase, tagged, type EcdsaCurve } from './curves.js';
+import { bytesToBig, decodeWire, ecdsaCurveNames, encodeScalar, encodeWire, getCurve, hashToScalar, mulBase, tagged, type EcdsaCurve } from './curves.js';
 import { parseEcdsaKeyShare, type EcdsaKeyShare } from './keyshare.js';
 import { digestToScalar } from './signature.js';
 import { checkSigners, instanceFinish, instanceRespond, instanceStart } from './sign-rounds.js';
@@ -65,9 +65,10 @@ export const ecdsaPresignatureSchema = z.strictObject({
   signers: z.array(partyIdSchema).min(1),
   self: partyIdSchema,
   R: hexSchema,
-  u: hexSchema,
-  v: hexSchema,
-  phi: hexSchema,
+  /** Secret scalars (big-endian bytes), wiped with the presignature when it is used or dropped. */
+  u: secretBytesSchema(),
+  v: secretBytesSchema(),
+  phi: secretBytesSchema(),
 });
 export type EcdsaPresignature = z.infer<typeof ecdsaPresignatureSchema>;
 
@@ -133,7 +134,7 @@ export function ecdsaPresignStep(state: EcdsaPresignState, inbound: readonly Mes
       for (const [j, m] of got) if (m.view !== s.view) throw new ProtocolError('inconsistent-view', 'saw other round-1 commitments', j);
       const output = s.items.map((keep, k): EcdsaPresignature => {
         const r = instanceFinish(itemContext(b, k), self, s.publicKey, keep, perItem(got, k), rng);
-        return { id: `${session}-${k}`, curve: s.curve, keySession: s.keySession, publicKey: s.publicKey, signers: [...signers], self, R: encodeWire(r.R), u: encodeScalar(c, r.u), v: encodeScalar(c, r.v), phi: encodeScalar(c, r.phi) };
+        return { id: `${session}-${k}`, curve: s.curve, keySession: s.keySession, publicKey: s.publicKey, signers: [...signers], self, R: encodeWire(r.R), u: c.Fn.toBytes(r.u), v: c.Fn.toBytes(r.v), phi: c.Fn.toBytes(r.phi) };
       });
       return { state: { phase: 'consumed', session, self }, outbound: [], output };
     }
@@ -158,8 +159,8 @@ export function ecdsaPresignedShare(p: EcdsaPresignature, request: { session: st
   if (Rp.is0()) throw new ProtocolError('invalid-point', 'R′ is the identity');
   const rx = c.Fn.create(Rp.toAffine().x);
   if (rx === 0n) throw new ProtocolError('invalid-point', 'x(R′) is zero mod n');
-  const phi = decodeScalar(c, p.phi);
-  const u = c.Fn.add(decodeScalar(c, p.u), c.Fn.mul(delta, phi));
-  const w = c.Fn.add(c.Fn.mul(digestToScalar(c, request.digest), phi), c.Fn.mul(rx, decodeScalar(c, p.v)));
+  const phi = bytesToBig(p.phi);
+  const u = c.Fn.add(bytesToBig(p.u), c.Fn.mul(delta, phi));
+  const w = c.Fn.add(c.Fn.mul(digestToScalar(c, request.digest), phi), c.Fn.mul(rx, bytesToBig(p.v)));
   return { session: request.session, round: 3, from: p.self, to: 'all', payload: { u: encodeScalar(c, u), w: encodeScalar(c, w), R: encodeWire(Rp) } };
 }

@@ -9,8 +9,8 @@
 
 import { z } from 'zod';
 import { ProtocolError, checkParticipants } from '../common.js';
-import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { decodeScalar, decodeWire, encodePoint, encodeScalar, hashToScalar, mulBaseWire, randomScalar, secretMulEquals, type EcPoint } from './curves.js';
+import { toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
+import { bytesToBig, decodeScalar, decodeWire, encodePoint, encodeScalar, hashToScalar, mulBaseWire, randomScalar, secretMulEquals, type EcPoint } from './curves.js';
 import { lagrange, type EcdsaKeyShare, type EcdsaPair } from './keyshare.js';
 import { rvoleAlice, rvoleBobFinish, rvoleBobStart } from './rvole.js';
 import { bobKeep, commit, pairContext, type Ctx, type Keep1, type Keep2, type round1Item, type round2Item } from './sign-state.js';
@@ -22,7 +22,7 @@ type Item2 = z.infer<ReturnType<typeof round2Item>>;
 function zeroShare(x: Ctx, self: PartyId, pairs: ReadonlyMap<PartyId, EcdsaPair>): bigint {
   let z = 0n;
   for (const [j, p] of pairs) {
-    const v = hashToScalar(x.c, 'mpchsm/ecdsa/sign/zero', fromHex(p.zeroSeed), x.session);
+    const v = hashToScalar(x.c, 'mpchsm/ecdsa/sign/zero', p.zeroSeed, x.session);
     z = self < j ? x.c.Fn.add(z, v) : x.c.Fn.sub(z, v);
   }
   return z;
@@ -58,12 +58,13 @@ export function instanceStart(x: Ctx, key: EcdsaKeyShare, secret: bigint, signer
   const alice: Keep1['alice'] = {};
   const items = new Map<PartyId, Item1>();
   for (const [j, p] of pairs) {
-    const v = rvoleBobStart(c, pairContext(x, self, j), fromHex(p.bob.keys0), fromHex(p.bob.keys1), rng);
+    const v = rvoleBobStart(c, pairContext(x, self, j), p.bob.keys0, p.bob.keys1, rng);
     bob[j] = { chi: encodeScalar(c, v.b), ...v.keep };
-    alice[j] = p.alice;
+    // Copies: the key share's own bytes are wiped when the operation that opened it ends.
+    alice[j] = { delta: Uint8Array.from(p.alice.delta), keys: Uint8Array.from(p.alice.keys) };
     items.set(j, { commitment, ot: v.msg });
   }
-  return { keep: { r: encodeScalar(c, r), phi: encodeScalar(c, phi), sk: encodeScalar(c, sk), salt, R, commitment, bob, alice }, items };
+  return { keep: { r: encodeScalar(c, r), phi: encodeScalar(c, phi), sk: c.Fn.toBytes(sk), salt, R, commitment, bob, alice }, items };
 }
 
 /** Round 2 of one instance: open R_i, and answer each peer's VOLE as Alice with inputs r_i and sk_i. */
@@ -71,13 +72,13 @@ export function instanceRespond(x: Ctx, self: PartyId, keep: Keep1, got: Readonl
   const { c } = x;
   const r = decodeScalar(c, keep.r);
   const phi = decodeScalar(c, keep.phi);
-  const sk = decodeScalar(c, keep.sk);
+  const sk = bytesToBig(keep.sk);
   const pk = mulBaseWire(c, sk);
   const peers: Keep2['peers'] = {};
   const items = new Map<PartyId, Item2>();
   for (const [j, m] of got) {
     const a = keep.alice[String(j)]!;
-    const vole = rvoleAlice(c, pairContext(x, j, self), fromHex(a.delta), fromHex(a.keys), m.ot, [r, sk], j, rng);
+    const vole = rvoleAlice(c, pairContext(x, j, self), a.delta, a.keys, m.ot, [r, sk], j, rng);
     const [cu, cv] = vole.shares;
     const own: z.infer<typeof bobKeep> = keep.bob[String(j)]!;
     const chi = decodeScalar(c, own.chi);
@@ -100,7 +101,7 @@ export function instanceFinish(x: Ctx, self: PartyId, publicKey: string, keep: K
   const { c } = x;
   const r = decodeScalar(c, keep.r);
   const phi = decodeScalar(c, keep.phi);
-  const sk = decodeScalar(c, keep.sk);
+  const sk = bytesToBig(keep.sk);
   let Rsum = decodeWire(c, keep.R);
   let pkSum = decodeWire(c, keep.pk);
   let phiSum = phi;

@@ -6,7 +6,7 @@
 // checkDigest is the one digest rule, shared with the coordinator (combine.ts).
 
 import { z } from 'zod';
-import { ProtocolError, decodeState, encodeState, messageSchema } from '../common.js';
+import { ProtocolError, decodeState, encodeState, messageSchema, secretBytesSchema } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId } from '../../../contract/bytes.js';
 import { KAPPA } from './baseot.js';
 import { ecdsaCurveNames, getCurve, tagged, wireLength, type EcdsaCurve, type EcdsaCurveName } from './curves.js';
@@ -89,13 +89,13 @@ export const keep1Schema = z.strictObject({
   /** Secrets: instance key r_i, inversion mask φ_i, additive key share sk_i, commitment salt. */
   r: hexSchema,
   phi: hexSchema,
-  sk: hexSchema,
+  sk: secretBytesSchema(),
   salt: hexSchema,
   R: hexSchema,
   commitment: hexSchema,
   /** Per peer: our Bob-side VOLE state, and our Alice-side extension material. */
   bob: z.record(z.string(), bobKeep),
-  alice: z.record(z.string(), z.strictObject({ delta: hexSchema, keys: hexSchema })),
+  alice: z.record(z.string(), z.strictObject({ delta: secretBytesSchema(), keys: secretBytesSchema() })),
 });
 export type Keep1 = z.infer<typeof keep1Schema>;
 
@@ -103,7 +103,7 @@ export type Keep1 = z.infer<typeof keep1Schema>;
 export const keep2Schema = z.strictObject({
   r: hexSchema,
   phi: hexSchema,
-  sk: hexSchema,
+  sk: secretBytesSchema(),
   R: hexSchema,
   pk: hexSchema,
   /** Per peer: our Bob-side state, our Alice shares c^u, c^v, and the peer's commitment. */

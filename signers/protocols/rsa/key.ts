@@ -14,7 +14,7 @@
 // `multiplier` and `shareBits` describe both, with defaults that are exactly a dealt key's.
 
 import { z } from 'zod';
-import { checkParticipants, ProtocolError } from '../common.js';
+import { checkParticipants, ProtocolError, secretBytesSchema } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId } from '../../../contract/bytes.js';
 import { bigIntToBytes, bigIntToMinBytes, bitLength, bytesToBigInt, factorial, gcd } from './arith.js';
 import { modPow } from './modpow.js';
@@ -81,6 +81,8 @@ export const rsaPublicParamsSchema = z.object({
 export type RsaPublicParamsJson = z.infer<typeof rsaPublicParamsSchema>;
 
 export const rsaKeyShareSchema = z.object({ id: partyIdSchema, s: hexSchema.min(2).max(RSA_MAX_SHARE_BITS / 4) });
+/** A share as a signer's record holds it: s_i as big-endian bytes, never a string (signers/node/key-records.ts). */
+const rsaHeldShareSchema = z.object({ id: partyIdSchema, s: secretBytesSchema(undefined, RSA_MAX_SHARE_BITS / 8) });
 export type RsaKeyShareJson = z.infer<typeof rsaKeyShareSchema>;
 
 /** Minimal-length lower-case hex of a non-negative integer. */
@@ -169,9 +171,10 @@ export const encodeKeyShare = (s: RsaKeyShare): RsaKeyShareJson => ({ id: s.id, 
  * exponentiation, so a signer never starts with a share that would produce bad partials.
  */
 export function parseKeyShare(params: RsaPublicParams, json: unknown): RsaKeyShare {
-  const r = rsaKeyShareSchema.safeParse(json);
+  const r = z.union([rsaKeyShareSchema, rsaHeldShareSchema]).safeParse(json);
   if (!r.success) throw new ProtocolError('malformed', `RSA key share: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
-  const share: RsaKeyShare = { id: r.data.id, s: hexInt(r.data.s) };
+  // modPow needs a bigint: it lives as long as the operation holding this share.
+  const share: RsaKeyShare = { id: r.data.id, s: typeof r.data.s === 'string' ? hexInt(r.data.s) : bytesToBigInt(r.data.s) };
   const vi = params.verificationKeys.get(share.id);
   if (vi === undefined) throw new ProtocolError('bad-parameters', `party ${share.id} is not a participant`);
   if (bitLength(share.s) > params.shareBits || modPow(params.v, share.s, params.n) !== vi)
