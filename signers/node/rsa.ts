@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { openDealtShare } from '../ceremony/dealt-share.js';
 import { ProtocolError } from '../protocols/common.js';
-import { type PartyId } from '../../contract/bytes.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toHex, type PartyId } from '../../contract/bytes.js';
 import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
@@ -19,7 +20,12 @@ const { rsa } = signerRoutes;
 const installRequest = rsa.install.request.extend({ params: rsaPublicParamsSchema });
 
 export class RsaShares {
-  /** Parsed and checked shares (checking costs an exponentiation, so once per key per run). */
+  /**
+   * The SHA-256 of each key's record whose share was checked against its verification key in
+   * this run: checking costs an exponentiation, so a record read again unchanged is not checked
+   * again (the sealed store verifies every record it reads).
+   */
+  private readonly checked = new Map<string, string>();
 
   constructor(
     private readonly config: SignerConfig,
@@ -73,12 +79,15 @@ export class RsaShares {
   }
 
   /**
-   * The share, read and checked for this partial alone: no copy is kept between requests (its
-   * integer is a bigint, which cannot be wiped; it goes with this request).
+   * The share, read for this partial alone: no copy is kept between requests (its integer is a
+   * bigint, which cannot be wiped; it goes with this request).
    */
   private async load(keyId: string): Promise<{ params: RsaPublicParams; share: RsaKeyShare }> {
     const raw = await this.store.get(`key.${keyId}`);
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of key ${keyId}`);
-    return decodeOnce(raw, decodeRsaRecord);
+    const digest = toHex(sha256(raw));
+    const held = decodeOnce(raw, (r) => decodeRsaRecord(r, this.checked.get(keyId) !== digest));
+    this.checked.set(keyId, digest);
+    return held;
   }
 }
