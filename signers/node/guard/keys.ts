@@ -148,10 +148,11 @@ export async function authorizeCreate(s: GuardState, keyId: string, raw: unknown
 /** Records a pending key once this signer stored its share, its authority spent; answers who asked, for the audit entry. */
 export async function recordCreated(s: GuardState, k: PendingKey): Promise<CreateRecord> {
   const { record, authority, ...rest } = k;
+  // Checked again before anything is written: another use may have passed a counter since authorizeCreate.
+  checkCounters(s, authority.counters ?? []);
   const state: KeyState = { ...rest, state: 'Enabled', createdAt: Date.now(), pending: { authority: authority.name, until: authority.until } };
   await s.store.put(KEY_PREFIX + k.keyId, json(state));
   s.keys.set(k.keyId, state);
-  checkCounters(s, authority.counters ?? []);
   recordCounters(s, authority.counters ?? []);
   await spend(s, authority.name, authority.until);
   return record;
