@@ -151,8 +151,8 @@ export class ProposalStore {
     return this.queue.run(() => this.approveNow(id, raw, by));
   }
 
-  /** Why `stored` can take no approval or refusal now, if it cannot. */
-  private closed(stored: StoredProposal | undefined, id: string): StoredProposal {
+  /** `stored`, if it can take an approval or refusal now; else why not (thrown). */
+  private stillOpen(stored: StoredProposal | undefined, id: string): StoredProposal {
     if (!stored) throw new KmsError('NotFoundException', `proposal ${id} does not exist`);
     if (stored.status !== 'open') throw new KmsError('KMSInvalidStateException', `proposal ${id} is ${stored.status}${stored.outcome ? ` (${stored.outcome})` : ''}`);
     if (Date.now() >= stored.proposal.expiresAt) throw new KmsError('KMSInvalidStateException', `proposal ${id} expired at ${new Date(stored.proposal.expiresAt).toISOString()}`);
@@ -175,7 +175,7 @@ export class ProposalStore {
   }
 
   private async approveNow(id: string, raw: unknown, by: string): Promise<{ stored: StoredProposal; approvers: string[]; execute: boolean }> {
-    const stored = this.closed(this.get(id), id);
+    const stored = this.stillOpen(this.get(id), id);
     const a = this.verified(stored, raw, by, 'approval');
     const approvals = [...stored.approvals.filter((x) => x.admin !== a.admin), a];
     const next = { ...stored, approvals };
@@ -193,7 +193,7 @@ export class ProposalStore {
    */
   refuse(id: string, raw: unknown, by: string): Promise<StoredProposal> {
     return this.queue.run(async () => {
-      const stored = this.closed(this.get(id), id);
+      const stored = this.stillOpen(this.get(id), id);
       if (this.claimed.has(id)) throw new KmsError('KMSInvalidStateException', `proposal ${id} is being executed`);
       const refusal: Refusal = this.verified(stored, raw, by, 'refusal');
       const next: StoredProposal = { ...stored, status: 'refused', outcome: `refused by ${refusal.admin}`, refusal };

@@ -58,8 +58,11 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
   await writeFileAtomic(P.config, json(config), 0o600);
 }
 
-/** `metricsListen`: where this run answers GET /metrics, over the configuration's (a loopback HOST:PORT, as there). */
-/** `tcti`: where this run reaches a TPM-sealed store's TPM, over its header's (the device renamed, a TPM moved behind a resource manager). */
+/**
+ * `metricsListen`: where this run answers GET /metrics, over the configuration's (a loopback
+ * HOST:PORT, as there). `tcti`: where this run reaches a TPM-sealed store's TPM, over its
+ * header's (the device renamed, a TPM moved behind a resource manager).
+ */
 async function run(dir: string, genesis: string | undefined, metricsListen: string | undefined, tcti: string | undefined): Promise<void> {
   if (tcti !== undefined) tpmHeaderSchema.shape.tcti.parse(tcti);
   // Before any secret is in memory.

@@ -1,9 +1,8 @@
 // The protocol states a signer keeps between rounds, each for a bounded time. A step takes its
 // state out before running and puts the next one back only if it succeeded: whatever happens (an
 // abort, a replayed or concurrent round), the same state — its nonces — is never used twice.
-import { wipeSecrets } from '../protocols/common.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
-import { ProtocolError } from '../protocols/common.js';
+import { ProtocolError, wipeSecrets } from '../protocols/common.js';
 import { RpcError } from './rpc.js';
 
 const TTL_MS = 120_000;

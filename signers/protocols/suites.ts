@@ -193,6 +193,11 @@ function edHashToScalar(m: Uint8Array, dst: Uint8Array): bigint {
   return ed25519.Point.Fn.create(bytesToNumberLE(sha512(concatBytes(dst, m))));
 }
 
+/** A prime-order short-Weierstrass group of noble's (33-byte compressed points, SHA-256): its encodings and secret scalars noble's too. */
+function nobleGroup(name: GroupName, Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): Group {
+  return { name, Point, Fn: Point.Fn, pointLength: 33, scalarLength: 32, hash: sha256, hashToScalar, encoded: nobleEncoded(Point), secret: nobleSecret(Point, hashToScalar) };
+}
+
 const GROUPS: Record<GroupName, Group> = {
   ed25519: {
     name: 'ed25519',
@@ -210,28 +215,8 @@ const GROUPS: Record<GroupName, Group> = {
       (P, k) => into32((out) => native.crypto_scalarmult_ed25519_noclamp(out, k, P)),
     ),
   },
-  secp256k1: {
-    name: 'secp256k1',
-    Point: secp256k1.Point as unknown as CurvePointCons<GroupPoint>,
-    Fn: secp256k1.Point.Fn,
-    pointLength: 33,
-    scalarLength: 32,
-    hash: sha256,
-    hashToScalar: (m, DST) => secp256k1_hasher.hashToScalar(m, { DST }),
-    encoded: nobleEncoded(secp256k1.Point as unknown as CurvePointCons<GroupPoint>),
-    secret: nobleSecret(secp256k1.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => secp256k1_hasher.hashToScalar(m, { DST })),
-  },
-  p256: {
-    name: 'p256',
-    Point: p256.Point as unknown as CurvePointCons<GroupPoint>,
-    Fn: p256.Point.Fn,
-    pointLength: 33,
-    scalarLength: 32,
-    hash: sha256,
-    hashToScalar: (m, DST) => p256_hasher.hashToScalar(m, { DST }),
-    encoded: nobleEncoded(p256.Point as unknown as CurvePointCons<GroupPoint>),
-    secret: nobleSecret(p256.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => p256_hasher.hashToScalar(m, { DST })),
-  },
+  secp256k1: nobleGroup('secp256k1', secp256k1.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => secp256k1_hasher.hashToScalar(m, { DST })),
+  p256: nobleGroup('p256', p256.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => p256_hasher.hashToScalar(m, { DST })),
   // Prime order, no cofactor: what symmetric keys' threshold PRF (tprf.ts) lives in.
   ristretto255: {
     name: 'ristretto255',

@@ -16,6 +16,7 @@ import type { CounterUse, GovernanceDocument, KeyPolicy } from '../../../policy/
 import { peerSchema, type Peer } from '../config.js';
 import type { ReplayLedger } from '../replay-ledger.js';
 import { RpcError } from '../rpc.js';
+import { tpmBlobSchema } from '../tpm/structures.js';
 
 export const REGISTRY = 'policy.registry';
 export const GOVERNANCE = 'policy.governance';
@@ -43,8 +44,7 @@ export const admittedSchema = z.array(peerSchema).max(255);
  * them no state and reshares them no key until it has.
  */
 export const AWAITING_ACTIVATION = 'policy.awaiting-activation';
-const tpmPublic = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);
-export const awaitingActivationSchema = z.array(z.strictObject({ id: z.number().int().min(1).max(255), ekPublic: tpmPublic, akPublic: tpmPublic })).max(255);
+export const awaitingActivationSchema = z.array(z.strictObject({ id: z.number().int().min(1).max(255), ekPublic: tpmBlobSchema, akPublic: tpmBlobSchema })).max(255);
 export type AwaitingActivation = z.infer<typeof awaitingActivationSchema>[number];
 
 const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../../contract/io/atomic.js';
 import { readJsonFileAsync } from '../../../contract/io/json-file.js';
 import { fromHex, toHex } from '../../../contract/bytes.js';
-import { objectName, parseTpm2bPublic } from './structures.js';
+import { objectName, parseTpm2bPublic, tpmBlobSchema } from './structures.js';
 import { withTpm, type Tpm } from './tools.js';
 
 /** How long a verifier waits for the answer to a credential it made. */
@@ -23,14 +23,13 @@ export const ACTIVATION_TTL_MS = 120_000;
 /** Credentials outstanding per newcomer: a gateway retrying must not make a verifier hold more. */
 const MAX_PENDING = 8;
 const PURPOSE = 'mpchsm-credential-activation-v1';
-const hex = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);
 
 export class ActivationError extends Error {
   override name = 'ActivationError';
 }
 
 /** The AK's blobs, kept beside the signer's store by `signer init --seal tpm`: its private part is wrapped by the EK and loads only in that TPM. */
-export const attestationKeySchema = z.strictObject({ ekType: z.enum(['rsa', 'ecc']), akPublic: hex, akPrivate: hex });
+export const attestationKeySchema = z.strictObject({ ekType: z.enum(['rsa', 'ecc']), akPublic: tpmBlobSchema, akPrivate: tpmBlobSchema });
 export type AttestationKey = z.infer<typeof attestationKeySchema>;
 export const attestationKeyPath = (signerDir: string) => path.join(signerDir, 'attestation-key.json');
 

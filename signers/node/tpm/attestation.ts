@@ -20,22 +20,21 @@ import { z } from 'zod';
 import { fromHex, toHex } from '../../../contract/bytes.js';
 import { saveAttestationKey } from './activation.js';
 import { classifyTpm, readEkCertificate, type TpmClass } from './ek.js';
-import { ATTR, parseQuote, parseTpm2bPublic, qualifiedNameUnderEk, TPM_ECC_NIST_P256 } from './structures.js';
+import { ATTR, parseQuote, parseTpm2bPublic, qualifiedNameUnderEk, tpmBlobSchema, TPM_ECC_NIST_P256 } from './structures.js';
 import { withTpm } from './tools.js';
 
 /** PCRs quoted by default: firmware, its configuration, boot loader and its configuration (PC Client profile). */
 export const DEFAULT_QUOTE_PCRS = 'sha256:0,1,2,3,4,5,6,7';
-const hex = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);
 
 export const tpmQuoteSchema = z.strictObject({
   kind: z.literal('tpm2-quote'),
   /** The EK certificate, DER in base64. */
   ekCertificate: z.string().max(8192),
-  ekPublic: hex,
-  akPublic: hex,
-  quote: hex,
+  ekPublic: tpmBlobSchema,
+  akPublic: tpmBlobSchema,
+  quote: tpmBlobSchema,
   /** DER ECDSA signature by the AK over `quote`. */
-  signature: hex,
+  signature: tpmBlobSchema,
   pcrs: z.string().max(200),
 });
 export type TpmQuote = z.infer<typeof tpmQuoteSchema>;
