@@ -37,6 +37,7 @@ import {
   type PartyId,
   type Rng,
 } from '../../contract/bytes.js';
+import { memoized } from '../../contract/memo.js';
 import { checkPublicPackage, keyShareSchema, lagrangeAt, openKeyShare, publicPackage, type DkgKeyShare, type PublicPackage } from './dkg.js';
 import {
   decodePoint,
@@ -58,8 +59,9 @@ const hexBytes = (n: number) => hexSchema.length(2 * n);
 const noncePair = z.strictObject({ hiding: hexSchema, binding: hexSchema });
 /** Secret nonces, as scalar bytes (wiped once used). */
 const secretNonces = z.strictObject({ hiding: secretBytesSchema(32), binding: secretBytesSchema(32) });
-const commitmentPayload = (g: Group) => z.strictObject({ hiding: hexBytes(g.pointLength), binding: hexBytes(g.pointLength) });
-const sharePayload = (g: Group) => z.strictObject({ share: hexBytes(g.scalarLength) });
+// Built once per group: a zod schema costs far more to build (and compile) than to run.
+const commitmentPayload = memoized((g: Group) => z.strictObject({ hiding: hexBytes(g.pointLength), binding: hexBytes(g.pointLength) }), 8, (g) => g.name);
+const sharePayload = memoized((g: Group) => z.strictObject({ share: hexBytes(g.scalarLength) }), 8, (g) => g.name);
 
 export const signingPackageSchema = z.strictObject({
   session: sessionSchema,

@@ -28,4 +28,11 @@ describe.each(groupNames)('secret scalars on %s', (name) => {
     const P = g.encoded.mulBase(99n);
     expect(g.secret.mul(P, bytes(k1))).toEqual(g.encoded.mul(P, k1));
   });
+
+  it('combine agrees with bigint arithmetic on random and extreme scalars', () => {
+    const random = () => Fn.create(BigInt('0x' + Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('hex')));
+    const cases: bigint[][] = [[0n, Fn.ORDER - 1n, Fn.ORDER - 1n], [1n, 1n, 2n ** 256n - 1n], [Fn.ORDER - 1n, Fn.ORDER - 1n, 1n]];
+    for (let i = 0; i < 200; i++) cases.push([random(), random() || 1n, random()]);
+    for (const [d, k, c] of cases) expect(g.secret.combine(bytes(d!), [[bytes(k!), c!]])).toEqual(Fn.toBytes(Fn.add(d!, Fn.mul(k!, Fn.create(c!)))));
+  });
 });
