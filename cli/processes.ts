@@ -127,12 +127,27 @@ export function exitWatch(logFile: (name: string) => string): { exited: Promise<
   };
 }
 
+/**
+ * Whether `pid` still runs. A process that has exited but is not yet reaped (a zombie) does not:
+ * a detached party's parent is init, which may reap it seconds later, and waiting for that made
+ * every stop take about 2 s longer than the process did.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !exitedUnreaped(pid);
+}
+
+/** Linux's process state in /proc/PID/stat (after the command's closing parenthesis) is Z; false where there is no /proc. */
+function exitedUnreaped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../../cli/processes.js';
 import { startParty } from '../../cli/party-process.js';
 import { relayRounds } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
@@ -65,20 +66,11 @@ async function restartSigner(name: string): Promise<void> {
   } catch {
     // already gone
   }
-  for (let k = 0; k < 100 && alive(entry.pid); k++) await sleep(50);
+  for (let k = 0; k < 100 && isAlive(entry.pid); k++) await sleep(50);
   const started = await startParty({ kind: 'signer', dir: path.join(tc.dir, 'signers', name), secret: readFileSync(path.join(tc.dir, 'operators', `${name}.secret`), 'utf8'), detach: true, logFile: path.join(tc.dir, 'logs', `${name}.log`), genesis: path.join(tc.dir, 'genesis.json') });
   entry.pid = started.child.pid!;
   writeFileSync(path.join(tc.dir, 'cluster.json'), JSON.stringify(cluster, null, 2));
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** KMS Sign as the application, verified with node:crypto. */
 async function kmsSigns(keyId: string, algorithm: 'ECDSA_SHA_256' | 'ECDSA_SHA_384' = 'ECDSA_SHA_256'): Promise<void> {

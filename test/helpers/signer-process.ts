@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { isAlive } from '../../cli/processes.js';
 import { mpchsmBin, repoRoot, type TestCluster } from './cluster.js';
 
 const run = promisify(execFile);
@@ -41,13 +42,7 @@ export async function preprocessedHeld(tc: TestCluster, n: number, names?: strin
 export async function killSigner(tc: TestCluster, name: string): Promise<void> {
   const pid = tc.cluster().signers.find((s) => s.name === name)!.pid;
   process.kill(pid, 'SIGKILL');
-  for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-  }
+  for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) if (!isAlive(pid)) return;
   throw new Error(`${name} (pid ${pid}) still runs 10 s after SIGKILL`);
 }
 

@@ -11,6 +11,7 @@ import { appRequest, approve, auditEntries, createKey, publicKeyOf, signsAndVeri
 import { relayRounds } from '../../gateway/relay.js';
 import type { SignerClient } from '../../gateway/signer-client.js';
 import { canonicalJson } from '../../contract/canonical.js';
+import { isAlive } from '../../cli/processes.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 
 let tc: TestCluster;
@@ -34,14 +35,7 @@ describe('holder repair', () => {
   it('a removal whose resharing fails because a holder is down leaves the key on its old holders', async () => {
     const signer2 = tc.cluster().signers.find((s) => s.name === 'signer2')!;
     process.kill(signer2.pid);
-    await until('signer2 has stopped', () => {
-      try {
-        process.kill(signer2.pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000);
+    await until('signer2 has stopped', () => !isAlive(signer2.pid), 10_000);
     const proposed = JSON.parse((await tc.mpchsm('signer', 'remove', 'signer3', '--as', 'admin1', '--dir', tc.dir, '--json')).stdout);
     const done = await approve(tc, proposed.Proposal.id, 'admin2');
     expect(done.Status).toBe('Executed');
