@@ -23,7 +23,7 @@
 import { ProtocolError } from '../common.js';
 import { fromHex, isLowerHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bytesEqual } from './baseot.js';
-import { encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
+import { bytesToBig, encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
 import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';
 import { tccr } from './tccr.js';
 
@@ -60,18 +60,18 @@ const CANDIDATES = WIDTH + 1;
 function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array): bigint[][] {
   const key = tagged('mpchsm/ecdsa/dkls23/pad', ctx, salt).subarray(0, 16);
   const blocks = Math.ceil(c.scalarLength / 16);
-  const H = 32 * blocks;
-  // Hex and BigInt('0x…') are the fastest way from bytes to bigints here.
-  const read = 128 * blocks === c.orderBits ? (h: string) => BigInt('0x' + h) : (h: string) => BigInt.asUintN(c.orderBits, BigInt('0x' + h));
-  const hex = Buffer.from(tccr(key, rows, 0, 0, CANDIDATES * blocks)).toString('hex');
+  const H = 16 * blocks;
+  // Straight from the bytes, 64 bits at a time: no hex string per candidate.
+  const read = 128 * blocks === c.orderBits ? bytesToBig : (b: Uint8Array) => BigInt.asUintN(c.orderBits, bytesToBig(b));
+  const hashed = tccr(key, rows, 0, 0, CANDIDATES * blocks);
   const out: bigint[][] = [];
   for (let j = 0; 16 * j < rows.length; j++) {
     const res: bigint[] = [];
     for (let k = 0; res.length < WIDTH; k++) {
       const v =
         k < CANDIDATES
-          ? read(hex.slice((j * CANDIDATES + k) * H, (j * CANDIDATES + k + 1) * H))
-          : read(Buffer.from(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)).toString('hex'));
+          ? read(hashed.subarray((j * CANDIDATES + k) * H, (j * CANDIDATES + k + 1) * H))
+          : read(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks));
       if (v < c.n) res.push(v);
     }
     out.push(res);
