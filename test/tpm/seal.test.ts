@@ -18,6 +18,8 @@ import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
 import { mpchsmIn } from '../backup/run.js';
 
 let tc: TestCluster;
+/** A key made once the founders were activated, used again when the gateway lies. */
+let madeKey: string;
 
 /** Stops the swtpms a test started itself, beside `up`'s. */
 async function stopSwtpms(t: TestCluster): Promise<void> {
@@ -47,6 +49,23 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     expect(JSON.parse(readFileSync(path.join(tc.dir, 'genesis.json'), 'utf8')).Genesis.Governance.requireAttestation).toBe(true);
   });
 
+  it('the founding signers answered each other\'s credentials through the gateway at start, each checking its own, before any key was made', async () => {
+    const health = (await (await fetch(`${tc.endpoint}/health`)).json()) as { activation?: string };
+    expect(health.activation).toBe('activated');
+    const founders = ['signer1', 'signer2', 'signer3'];
+    for (const name of founders) {
+      const confirmed = auditEntries(tc, name).filter((e) => e.op === 'admission.confirm' && e.outcome === 'ok').map((e) => (e.detail as { signer: string }).signer);
+      expect(confirmed.sort(), name).toEqual(founders.filter((f) => f !== name));
+    }
+    // Activated once: a gateway asking again gets no credential.
+    const signers = signerClients(tc, await gatewayIdentity(tc));
+    try {
+      for (const signer of signers) expect((await signer.call(signerRoutes.admission.activation, { name: signer.name === 'signer1' ? 'signer2' : 'signer1', challenge: randomBytes(32).toString('hex') })).credential).toBeUndefined();
+    } finally {
+      for (const c of signers) c.close();
+    }
+  }, 60_000);
+
   it('doctor names each swtpm a software TPM, from the files and from the signed reports, never hardware', async () => {
     const r = await tc.mpchsmStatus('doctor', '--dir', tc.dir);
     for (const name of ['signer1', 'signer2', 'signer3']) {
@@ -58,7 +77,7 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
   }, 120_000);
 
   it('a key made and used through KMS still signs after the cluster restarts', async () => {
-    const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    const keyId = (madeKey = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }));
     const pub = await publicKeyOf(tc, keyId);
     expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('before'))).toBe(true);
     await tc.down();
@@ -241,4 +260,16 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
     expect(described.Signers.find((s) => s.Name === 'signer5')?.State).not.toBe('Active');
   }, 300_000);
+
+  it('a signer pinned but not activated (signer5 above) is reshared no key: a lying gateway asking for it is refused', async () => {
+    const signers = signerClients(tc, await gatewayIdentity(tc));
+    try {
+      for (const signer of signers.filter((c) => c.name === 'signer1' || c.name === 'signer3')) {
+        const asked = signer.call(signerRoutes.reshare.start, { session: `reshare-${randomBytes(8).toString('hex')}`, keyId: madeKey, participants: [1, 2, 3, 4, 5], threshold: 2 });
+        expect((await refusal(asked)).message, signer.name).toMatch(new RegExp(`access denied: key ${madeKey} is not reshared to signer5 before its TPM answered this signer's credential`));
+      }
+    } finally {
+      for (const c of signers) c.close();
+    }
+  }, 60_000);
 });
