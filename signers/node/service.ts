@@ -86,7 +86,7 @@ export class SignerService {
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
     this.storeCheck = new StoreCheck(store.dir);
-    this.posture = new Posture(identity, store, guard, audit);
+    this.posture = new Posture(identity, store, guard, audit, tpm);
     this.activations = new ActivationChallenges(config.id);
   }
 

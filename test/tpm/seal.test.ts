@@ -12,6 +12,7 @@ import type { TestCluster } from '../helpers/cluster.js';
 import { approve, auditEntries, createKey, gatewayCall, gatewayIdentity, publicKeyOf, refusal, signerClients, signsAndVerifies } from '../policy-cluster/helpers.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { activateCredentials, attestationKeyPath } from '../../signers/node/tpm/activation.js';
+import { withTpm } from '../../signers/node/tpm/tools.js';
 import { forgeQuote } from './forge.js';
 import { exportPublicIdentity, identityFromSecrets } from '../../contract/identity/identity.js';
 import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
@@ -74,6 +75,17 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     expect(r.out).toMatch(/tpm2\/sealed-key\+xchacha20poly1305; software TPM/); // the signed reports' table
     expect(r.out).toMatch(/TPM quote: software TPM \(swtpm/); // each public file's attestation, verified by doctor
     expect(r.out).not.toMatch(/hardware TPM/);
+    // Each signer's PCRs, read for its signed report, are those its attestation quoted at init.
+    expect(r.out).not.toMatch(/pcr-changed/);
+  }, 120_000);
+
+  it('doctor reports a signer whose quoted PCRs changed since its attestation, from its signed report', async () => {
+    const tcti = JSON.parse(readFileSync(path.join(tc.dir, 'signers', 'signer1', 'store', 'sealer.json'), 'utf8')).tcti as string;
+    // What a changed boot chain does to PCR 7; the swtpm's next start (the next `up`) resets it.
+    await withTpm(tcti, (tpm) => tpm.run('pcrextend', [`7:sha256=${'ab'.repeat(32)}`]));
+    const r = await tc.mpchsmStatus('doctor', '--dir', tc.dir);
+    expect(r.out).toMatch(/\[pcr-changed\] signer1's PCRs sha256:0,1,2,3,4,5,6,7 read now \(digest [0-9a-f]{16}…\) are not those its attestation quoted/);
+    expect(r.out).not.toMatch(/\[pcr-changed\] signer[23]/);
   }, 120_000);
 
   it('a key made and used through KMS still signs after the cluster restarts', async () => {
