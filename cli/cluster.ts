@@ -97,6 +97,7 @@ export async function up(opts: UpOptions): Promise<void> {
     progress('starting gateway');
     started.push(await startParty({ kind: 'gateway', dir: L.gateway, genesis: L.genesis, secret: storedSecret(L, 'gateway'), detach: opts.detach, logFile: L.log('gateway'), ...(opts.console ? { consoleListen: `127.0.0.1:${consolePort(settings)}` } : {}) }));
     if (!existsSync(L.principalEnv(ADMITTED.at(-1)![0]))) await admitPrincipals(L);
+    await waitActivated(gatewayUrl(settings), L.log('gateway'));
   } catch (e) {
     await stopAll();
     throw e;
@@ -120,6 +121,24 @@ export async function up(opts: UpOptions): Promise<void> {
   await holdForeground(started, (s, how) => progress(`${s.name} exited (${how}); stopping the cluster`));
   await stopSwtpms(L);
   progress('stopped');
+}
+
+/** The signers' TPMs answer each other's credentials in seconds each; the gateway retries a failed round a minute later. */
+const ACTIVATION_WAIT_MS = 240_000;
+
+/**
+ * Under require_attestation the signers join no session with a founder whose TPM has not answered
+ * their credentials (gateway/activation.ts relays them from its start): `up` is ready once they all have.
+ */
+async function waitActivated(url: string, log: string): Promise<void> {
+  const until = Date.now() + ACTIVATION_WAIT_MS;
+  for (let said = false; ; said = true) {
+    const h = z.object({ activation: z.string().optional() }).passthrough().parse(await getJson(`${url}/health`, 3000));
+    if (h.activation !== 'activating') return;
+    if (!said) progress("waiting for the signers' TPMs to answer each other's credentials (require_attestation)");
+    if (Date.now() > until) throw new Error(`the signers' TPMs did not all answer each other's credentials within ${ACTIVATION_WAIT_MS / 1000} s (see ${log})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 export async function down(dir: string): Promise<void> {

@@ -57,7 +57,7 @@ const pinnedSchema = z.object({ id: z.number().int().min(1).max(255) }).passthro
  * Callers name the active signers as the gateway reports them: it can leave one out, never add
  * an identity.
  */
-export function pinnedSigners(dir: string, names: readonly string[]): { name: string; party: number; identity: PublicIdentity }[] {
+export function pinnedSigners(dir: string, names: readonly string[]): { name: string; party: number; identity: PublicIdentity; attestation?: unknown }[] {
   const L = layout(dir);
   const founding = existsSync(L.genesis) ? readGenesis(L.genesis).signers : [];
   return readdirSync(path.join(L.root, 'signers'))
@@ -65,7 +65,7 @@ export function pinnedSigners(dir: string, names: readonly string[]): { name: st
     .sort()
     .map((name) => {
       const f = founding.find((s) => s.name === name);
-      if (f) return { name, party: f.id, identity: f.identity };
+      if (f) return { name, party: f.id, identity: f.identity, ...(f.attestation ? { attestation: f.attestation } : {}) };
       const { id, ...identity } = readJsonFile(path.join(L.signer(name), 'identity.json'), pinnedSchema);
       return { name, party: id, identity: parsePublicIdentity(identity) };
     });

@@ -7,13 +7,11 @@
 // MpcHsm.AdmitSigner (no new approval: the proposal was approved) or the gateway's repair sweep
 // resumes where it stopped.
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
+import { relayCredentials } from './activation.js';
 import type { SignerEntry } from './config.js';
 import { gatewayPolicy } from './governance.js';
 import { KmsError } from './kms/errors.js';
 import { reshareKeys, type ReshareCause, type ReshareOutcome, type SignerChangeDeps } from './reshare-keys.js';
-
-/** A credential made per active signer (no TPM), and the newcomer's TPM answering them all: EK creation alone takes seconds on a small host. */
-const ACTIVATION_TIMEOUT_MS = 60_000;
 
 export type AdmissionOutcome = { Signer: { Name: string; Id: number; Admitted: boolean; Reason?: string } } & ReshareOutcome;
 
@@ -46,10 +44,8 @@ async function enrol(deps: SignerChangeDeps, entry: SignerEntry, by: Omit<Reshar
       const others = deps.cluster.active.filter((c) => c.id !== entry.id);
       // Where the governance requires attestation, each signer's credential for the newcomer's
       // TPM, and the newcomer's answers (relayed only: each signer checks its own).
-      const made = await Promise.allSettled(others.map((c) => c.call(admission.activation, { name: entry.name, challenge }, { timeoutMs: ACTIVATION_TIMEOUT_MS })));
-      const credentials = made.flatMap((m) => (m.status === 'fulfilled' && m.value.credential !== undefined ? [{ from: m.value.from, credential: m.value.credential }] : []));
-      const { proofs } = credentials.length ? await newcomer.call(admission.activate, { credentials }, { timeoutMs: ACTIVATION_TIMEOUT_MS }) : { proofs: [] };
-      const proof = (id: number) => proofs.find((p) => p.from === id)?.proof;
+      const { proofs } = await relayCredentials(others, newcomer, challenge);
+      const proof = (id: number) => proofs.get(id);
       // Every other signer is asked; the newcomer decides whose states it needs (a restored
       // signer's lost peer cannot answer, nor be expected to).
       const asked = await Promise.allSettled(others.map((c) => c.call(admission.package, { name: entry.name, challenge, ...(proof(c.id) ? { proof: proof(c.id) } : {}) })));

@@ -23,6 +23,7 @@ import { resumeCreations, sweepPending } from './create-resume.js';
 import { recoverKeys } from './key-recovery.js';
 import { recoverBeforePolicy, recoverGateway, recovering } from './gateway-recovery.js';
 import { startHolderRepair } from './holder-repair.js';
+import { startSignerActivation } from './activation.js';
 import { startKeyRotation } from './key-rotation.js';
 import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
@@ -65,6 +66,8 @@ async function run(dir: string, genesis: string | undefined, consoleListen: stri
   const server = await startGatewayServer(deps);
   const stopDeletion = startKeyDeletion(deps);
   const stopRepair = startHolderRepair(deps);
+  // Founding signers under require_attestation answer each other's credentials before any key is made.
+  const stopActivation = startSignerActivation(deps);
   const stopRotation = startKeyRotation(deps);
   const anchor = startAuditAnchor(deps);
   log.info({ port: config.port, keys: cluster.keys.list().length }, 'gateway ready');
@@ -72,6 +75,7 @@ async function run(dir: string, genesis: string | undefined, consoleListen: stri
     log.info('stopping');
     stopDeletion();
     stopRepair();
+    stopActivation();
     stopRotation();
     server.close();
     policy.close();

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import Koa from 'koa';
 import { listen } from '../contract/io/listen.js';
+import { activationStatus } from './activation.js';
 import type { Cluster } from './cluster.js';
 import { kmsTlsFiles } from './config.js';
 import type { GatewayDeps } from './deps.js';
@@ -39,7 +40,8 @@ export async function startGatewayServer(deps: GatewayDeps): Promise<{ close(): 
     if (ctx.method === 'GET' && ctx.path === '/health') {
       const signers = await signerHealth();
       const healthy = signers.filter((s) => s.healthy).length;
-      ctx.body = { pid: process.pid, party: 'gateway', keys: deps.cluster.keys.list().length, signers, quorum: healthy >= deps.config.threshold };
+      const activation = activationStatus();
+      ctx.body = { pid: process.pid, party: 'gateway', keys: deps.cluster.keys.list().length, signers, quorum: healthy >= deps.config.threshold, ...(activation ? { activation } : {}) };
       return;
     }
     await next();

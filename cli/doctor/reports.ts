@@ -2,7 +2,9 @@
 // them through the gateway, checks each against its pinned identity and the nonce drawn here,
 // and turns them into findings, a table and the segmentation verdict. Shared by the local form
 // (pins from the cluster directory, asked as its auditor) and the remote one (pins from the genesis).
-import { fetchPosture, type Asker, type Pins } from '../posture/evidence.js';
+import { fingerprint } from '../../contract/identity/identity.js';
+import { verifyTpmQuote } from '../../signers/node/tpm/attestation.js';
+import { fetchPosture, type Asker, type PartyPosture, type Pins } from '../posture/evidence.js';
 import { ROW_HEADER, segmentation } from '../posture/segmentation.js';
 
 export interface ReportsSection {
@@ -34,6 +36,7 @@ export async function signedReports(asker: Asker, pins: Pins): Promise<ReportsSe
   const findings: ReportsSection['findings'] = [];
   for (const p of got.parties) if (p.problem) findings.push({ code: p.problem.code === 'forged-report' ? 'forged-report' : 'no-report', message: p.problem.message });
   for (const name of got.unpinned) findings.push({ code: 'unpinned-signer', message: `the gateway lists a signer ${name} that ${pins.source} does not pin: its report cannot be checked` });
+  findings.push(...(await pcrFindings(got.parties, pins)));
   const signers = got.parties.flatMap((p) => (p.role === 'signer' && p.report ? [p.report] : []));
   const gateway = got.parties.find((p) => p.role === 'gateway')?.report;
   const t = pins.threshold;
@@ -49,3 +52,20 @@ export async function signedReports(asker: Asker, pins: Pins): Promise<ReportsSe
   };
 }
 
+/**
+ * A TPM signer whose PCRs, read for its signed report, are not those its attestation quoted at
+ * init: its firmware, boot chain or their configuration changed since, or it runs on another TPM.
+ * An attestation that does not verify is reported with the signer's files, not here.
+ */
+async function pcrFindings(parties: readonly PartyPosture[], pins: Pins): Promise<ReportsSection['findings']> {
+  const out: ReportsSection['findings'] = [];
+  for (const p of parties) {
+    const now = p.report?.pcrs;
+    const pin = pins.signers.find((s) => s.name === p.name);
+    if (!now || pin?.attestation === undefined) continue;
+    const quoted = await verifyTpmQuote(pin.attestation, fingerprint(pin.identity)).catch(() => undefined);
+    if (quoted && (quoted.pcrs !== now.selection || quoted.pcrDigest !== now.digest))
+      out.push({ code: 'pcr-changed', message: `${p.name}'s PCRs ${now.selection} read now (digest ${now.digest.slice(0, 16)}…) are not those its attestation quoted (${quoted.pcrs}, ${quoted.pcrDigest.slice(0, 16)}…): its firmware, boot chain or their configuration changed since, or it runs on another TPM` });
+  }
+  return out;
+}

@@ -18,7 +18,8 @@ import { pinnedGateway, pinnedSigners } from '../layout.js';
 export interface Pins {
   source: string;
   gateway: PublicIdentity;
-  signers: { name: string; identity: PublicIdentity }[];
+  /** `attestation`: a founding signer's, from the genesis (its quoted PCRs are compared with those it reports). */
+  signers: { name: string; identity: PublicIdentity; attestation?: unknown }[];
   threshold?: number | undefined;
   /** The key administrators' names, where the source lists them. */
   administrators?: string[];
@@ -30,7 +31,7 @@ export function pinsFromGenesis(file: string): Pins {
   return {
     source: file,
     gateway: g.gateway.identity,
-    signers: g.signers.map((s) => ({ name: s.name, identity: s.identity })),
+    signers: g.signers.map((s) => ({ name: s.name, identity: s.identity, ...(s.attestation ? { attestation: s.attestation } : {}) })),
     threshold: g.threshold,
     administrators: g.administrators.map((a) => a.name),
   };
@@ -49,7 +50,7 @@ export function pinsFor(genesis: string): Pins {
 
 /** Pins from a cluster directory made by `mpchsm up`: DIR/gateway/identity.json, DIR/signers/NAME/identity.json. */
 export function pinsFromDir(root: string, signers: readonly string[], threshold: number | undefined): Pins {
-  return { source: root, gateway: pinnedGateway(root), signers: pinnedSigners(root, signers).map((s) => ({ name: s.name, identity: s.identity })), threshold };
+  return { source: root, gateway: pinnedGateway(root), signers: pinnedSigners(root, signers).map(({ party: _party, ...s }) => s), threshold };
 }
 
 /** Who asks the gateway: a principal's env file NAME.env in DIR (or DIR/principals). */

@@ -46,6 +46,11 @@ export const postureReportSchema = z.strictObject({
   /** A signer's last backup made, as its data directory records it (backups.ts); absent when none is. */
   lastBackup: lastBackupSchema.optional(),
   /**
+   * A TPM-sealed signer's PCRs its attestation quoted, read afresh for this report: the selection
+   * and its digest as a quote computes it (`mpchsm doctor` compares it with the quoted one).
+   */
+  pcrs: z.strictObject({ selection: z.string().max(200), digest: hex32 }).optional(),
+  /**
    * Asked for: the SHA-256 of the public package of each key share this signer holds, by record
    * (`key.ID`): how `backup verify` from another host tells a current backup from a stale one.
    */
@@ -83,6 +88,7 @@ export function reportSelf(o: {
   epoch: PostureReport['epoch'];
   auditHead: PostureReport['auditHead'];
   lastBackup?: PostureReport['lastBackup'];
+  pcrs?: PostureReport['pcrs'];
   packages?: PostureReport['packages'];
 }): SignedPosture {
   const { identity, dataDir, ...given } = o;

@@ -35,6 +35,28 @@ export function sealAdmissionState(guard: PolicyGuard, config: SignerConfig, ide
   return { from: config.id, envelope };
 }
 
+/** Where this signer's TPM and attestation key are (a TPM-sealed signer's): what answers the other signers' credentials. */
+export interface OwnTpm {
+  tcti: string;
+  keyFile: string;
+}
+
+/**
+ * Its TPM's answer to each other signer's credential (tpm/activation.ts): an HMAC under the
+ * secret, bound to that signer and this identity. A newcomer answers before it is enrolled, a
+ * founding signer once it is (signers/node/genesis.ts).
+ */
+export async function answerCredentials(tpm: OwnTpm | undefined, identity: IdentitySecrets, body: unknown): Promise<Answer<typeof admission.activate>> {
+  const req = admission.activate.request.parse(body);
+  if (!tpm) throw new RpcError(409, 'invalid-state', 'this signer is not sealed to a TPM: it holds no attestation key to activate a credential with');
+  const secrets = await activateCredentials(tpm.tcti, tpm.keyFile, req.credentials.map((c) => c.credential)).catch((e: Error) => {
+    throw new RpcError(403, 'access-denied', `a credential relayed is not for this TPM: ${e.message}`);
+  });
+  const proofs = req.credentials.map((c, i) => ({ from: c.from, proof: activationProof(secrets[i]!, c.from, identity.fingerprint) }));
+  for (const s of secrets) s.fill(0);
+  return { proofs };
+}
+
 /** The newcomer's side, before it is enrolled: a challenge, then the sealed states. */
 export class Admission {
   private challenge: string | undefined;
@@ -44,7 +66,7 @@ export class Admission {
     private readonly store: ShareStore,
     private readonly identity: IdentitySecrets,
     /** A TPM-sealed signer's TPM and attestation key, for the active signers' credentials (tpm/activation.ts). */
-    private readonly tpm?: { tcti: string; keyFile: string },
+    private readonly tpm?: OwnTpm,
   ) {}
 
   routes() {
@@ -54,22 +76,9 @@ export class Admission {
         this.challenge = toHex(randomBytes(32));
         return { challenge: this.challenge };
       },
-      [admission.activate.path]: (b: unknown) => this.activate(b),
+      [admission.activate.path]: (b: unknown) => answerCredentials(this.tpm, this.identity, b),
       [admission.enrol.path]: (b: unknown) => this.enrol(b),
     };
-  }
-
-  /** Its TPM's answer to each active signer's credential: an HMAC under the secret, bound to that signer and this identity. */
-  private async activate(body: unknown): Promise<Answer<typeof admission.activate>> {
-    const req = admission.activate.request.parse(body);
-    const tpm = this.tpm;
-    if (!tpm) throw new RpcError(409, 'invalid-state', 'this signer is not sealed to a TPM: it holds no attestation key to activate a credential with');
-    const secrets = await activateCredentials(tpm.tcti, tpm.keyFile, req.credentials.map((c) => c.credential)).catch((e: Error) => {
-      throw new RpcError(403, 'access-denied', `a credential relayed is not for this TPM: ${e.message}`);
-    });
-    const proofs = req.credentials.map((c, i) => ({ from: c.from, proof: activationProof(secrets[i]!, c.from, this.identity.fingerprint) }));
-    for (const s of secrets) s.fill(0);
-    return { proofs };
   }
 
   private async enrol(body: unknown): Promise<Answer<typeof admission.enrol>> {

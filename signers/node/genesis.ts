@@ -7,6 +7,10 @@
 // has a new identity in the place of a founding one: it starts on the genesis its backup was made
 // under, as the party the store names, on the configuration the restore wrote, and is enrolled by
 // the other signers once the quorum approved it (signers/node/admission.ts).
+// Under require_attestation every founder's quote is verified here, and each other founder awaits
+// its TPM's answer to this signer's credential (tpm/activation.ts, the gateway relaying) before
+// this signer takes part in any session including it: the quote alone does not show the founder's
+// attestation key is in the TPM of its certified endorsement key.
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
@@ -61,6 +65,8 @@ export async function adoptGenesis(dir: string, store: ShareStore, identity: Ide
     await writeFileAtomic(P.config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
   }
   if (await PolicyGuard.enrolled(store)) return;
+  // Before the enrolment, whose last record means "enrolled": a start stopped in between writes both again.
+  if (g.governance.document.requireAttestation) await PolicyGuard.awaitFounders(store, g.signers.filter((s) => s.id !== me.id));
   const principals = g.enrolments.map((e) => {
     const s = openPrincipalSecret(e, identity, me.id);
     return { name: e.Name, role: e.Role, accessKeyId: e.AccessKeyId, secretAccessKey: s.secretAccessKey, ...(s.pinRequestKey ? { pinRequestKey: s.pinRequestKey } : {}) };

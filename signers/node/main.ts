@@ -84,8 +84,10 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
   let health: () => object;
   let serving: SignerService | undefined;
   const metrics = new SignerMetrics({ auditHead: () => audit.head(), state: () => serving?.metricsState(), peerName: (id) => config.peers.find((p) => p.id === id)?.name });
+  // A TPM-sealed signer answers the other signers' credentials with its TPM and attestation key (tpm/activation.ts).
+  const tpm = rollback ? { tcti: tcti ?? (await readTpmHeader(P.store)).tcti, keyFile: attestationKeyPath(dir) } : undefined;
   const serve = async () => {
-    const service = await SignerService.start({ config, store, identity, log, audit });
+    const service = await SignerService.start({ config, store, identity, log, audit, tpm });
     for (const k of Object.keys(routes)) delete routes[k];
     Object.assign(routes, metrics.instrument(rollback ? rollback.guard(service.routes()) : service.routes()));
     health = () => service.health();
@@ -93,7 +95,6 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
   };
   if (await PolicyGuard.enrolled(store)) await serve();
   else {
-    const tpm = rollback ? { tcti: tcti ?? (await readTpmHeader(P.store)).tcti, keyFile: attestationKeyPath(dir) } : undefined;
     awaitAdmission({ config, store, identity, log, audit, tpm }, routes, serve, (h) => (health = h));
     Object.assign(routes, metrics.instrument(routes));
   }

@@ -2,7 +2,7 @@
 // posture report over the asker's nonce, and its audit log in pages (audit/page.ts). Both read
 // only; the gateway relays them and cannot forge the report nor cut a page unnoticed, since the
 // report signs the log's head. The report names the last backup made of this signer, as its
-// directory records it (contract/posture/backups.ts).
+// directory records it (contract/posture/backups.ts), and a TPM-sealed signer's PCRs as it reads them now.
 import path from 'node:path';
 import type { AuditLog } from '../../audit/log.js';
 import { readLogPage } from '../../audit/page.js';
@@ -14,6 +14,8 @@ import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { Answer } from './rpc.js';
 import type { PolicyGuard } from './guard/index.js';
 import { inventory } from './inventory.js';
+import type { OwnTpm } from './admission.js';
+import { DEFAULT_QUOTE_PCRS, readPcrDigest } from './tpm/attestation.js';
 
 const { posture, audit } = signerRoutes;
 
@@ -23,6 +25,7 @@ export class Posture {
     private readonly store: ShareStore,
     private readonly guard: PolicyGuard,
     private readonly audit: AuditLog,
+    private readonly tpm: OwnTpm | undefined,
   ) {}
 
   /** The signed report; the data directory is the one holding the store. Asked, with each key share's package digest (inventory.ts). */
@@ -32,7 +35,9 @@ export class Posture {
     const dataDir = path.dirname(store.dir);
     const lastBackup = lastBackupMade(dataDir);
     const packages = listed ? Object.fromEntries((await inventory(store, guard, {})).flatMap((k) => (k.package ? [[`key.${k.keyId}`, k.package]] : []))) : undefined;
-    const report = reportSelf({ identity, role: 'signer', nonce, dataDir, seal: store.sealerKind, epoch: guard.epoch, auditHead: log.head(), ...(lastBackup ? { lastBackup } : {}), ...(packages ? { packages } : {}) });
+    // A TPM that does not answer now leaves the values out; the report says the rest.
+    const pcrs = this.tpm && (await readPcrDigest(this.tpm.tcti).then((digest) => ({ selection: DEFAULT_QUOTE_PCRS, digest }), () => undefined));
+    const report = reportSelf({ identity, role: 'signer', nonce, dataDir, seal: store.sealerKind, epoch: guard.epoch, auditHead: log.head(), ...(lastBackup ? { lastBackup } : {}), ...(pcrs ? { pcrs } : {}), ...(packages ? { packages } : {}) });
     return { report };
   }
 

@@ -22,6 +22,8 @@ export class Relay {
     private readonly config: SignerConfig,
     private readonly identity: IdentitySecrets,
     retired: ReadonlySet<PartyId>,
+    /** Refuses signers whose TPM has not answered this signer's credential yet (guard/peers.ts). */
+    private readonly checkProven: (ids: readonly number[]) => void,
   ) {
     this.active = new Map(config.peers.map((p) => [p.id, p.identity]));
     this.peers = this.active;
@@ -38,9 +40,10 @@ export class Relay {
     for (const id of ids) this.active.delete(id);
   }
 
-  /** Refuses a session that includes a signer that is retired (or was never admitted). */
+  /** Refuses a session that includes a signer that is retired (or was never admitted), or not proven by its TPM where that is required. */
   checkActive(ids: readonly number[]): void {
     for (const id of ids) if (!this.active.has(id)) throw new RpcError(403, 'retired-signer', `party ${id} is not an active signer of this cluster`);
+    this.checkProven(ids);
   }
 
   /** Key generation involves every admitted signer, at the cluster's threshold, nobody else. */
@@ -48,6 +51,7 @@ export class Relay {
     if (ids.length !== this.peers.size || new Set(ids).size !== ids.length) throw new RpcError(403, 'not-all-signers', 'key generation must involve every admitted signer');
     for (const id of ids) if (!this.peers.has(id)) throw new RpcError(403, 'unknown-participant', `party ${id} is not an admitted signer of this cluster`);
     if (threshold !== this.config.threshold) throw new RpcError(403, 'wrong-threshold', `the cluster's threshold is ${this.config.threshold}, not ${threshold}`);
+    this.checkProven(ids);
   }
 
   seal(purpose: string, outbound: readonly Message[]): Relayed[] {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { openDealtShare } from '../ceremony/dealt-share.js';
 import { ProtocolError } from '../protocols/common.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex, type PartyId } from '../../contract/bytes.js';
+import { toHex } from '../../contract/bytes.js';
 import { parseKeyShare, parsePublicParams, rsaPublicParamsSchema, type RsaKeyShare, type RsaPublicParams } from '../protocols/rsa/key.js';
 import { rsaPartial } from '../protocols/rsa/partial.js';
 import { parseRequest } from '../protocols/rsa/request.js';
@@ -12,7 +12,8 @@ import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import type { SignerConfig } from './config.js';
 import { rsaFingerprint, type CreateRecord, type PolicyGuard } from './guard/index.js';
 import { EnvelopeError } from '../../contract/identity/envelope.js';
-import type { IdentitySecrets, PublicIdentity } from '../../contract/identity/identity.js';
+import type { IdentitySecrets } from '../../contract/identity/identity.js';
+import type { Relay } from './relay.js';
 import { RpcError, type Answer } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
@@ -31,7 +32,7 @@ export class RsaShares {
     private readonly config: SignerConfig,
     private readonly store: ShareStore,
     private readonly identity: IdentitySecrets,
-    private readonly peers: ReadonlyMap<PartyId, PublicIdentity>,
+    private readonly relay: Relay,
     private readonly guard: PolicyGuard,
   ) {}
 
@@ -44,10 +45,8 @@ export class RsaShares {
     try {
       const params = parsePublicParams(req.params);
       if (`RSA_${params.n.toString(2).length}` !== pending.keySpec) throw new RpcError(403, 'wrong-key-spec', `the dealt key is not the ${pending.keySpec} key approved`);
-      // The key must be shared among exactly the admitted signers, at the cluster's threshold.
-      const admitted = [...this.peers.keys()].sort((a, b) => a - b).join();
-      if ([...params.participants].sort((a, b) => a - b).join() !== admitted) throw new RpcError(403, 'wrong-participants', 'the key is not shared among the admitted signers');
-      if (params.threshold !== this.config.threshold) throw new RpcError(403, 'wrong-threshold', `the cluster's threshold is ${this.config.threshold}`);
+      // The key must be shared among exactly the admitted signers, at the cluster's threshold, as a generated one.
+      this.relay.checkKeygenParticipants(params.participants, params.threshold);
       const share = parseKeyShare(params, openDealtShare(req.keyId, this.identity, this.config.id, req.dealer, req.envelope));
       if (share.id !== this.config.id) throw new RpcError(403, 'wrong-share', `the share is party ${share.id}'s`);
       await this.store.put(name, encodeRsaRecord({ params, share }));

@@ -27,7 +27,7 @@ import { inventoryAnswer } from './inventory.js';
 import { Posture } from './posture.js';
 import { StoreCheck } from './store-check.js';
 import { ReshareSessions, pendingName } from './reshare.js';
-import { sealAdmissionState } from './admission.js';
+import { answerCredentials, sealAdmissionState, type OwnTpm } from './admission.js';
 import { ActivationChallenges, ActivationError } from './tpm/activation.js';
 import { fingerprint } from '../../contract/identity/identity.js';
 import type { AuditLog } from '../../audit/log.js';
@@ -65,7 +65,7 @@ export class SignerService {
   private anchored: { head?: { seq: number; hash: string }; at: number } = { at: 0 };
   private readonly storeCheck: StoreCheck;
   private readonly posture: Posture;
-  /** Credentials made for newcomers' TPMs, awaiting their answers. */
+  /** Credentials made for newcomers' and founders' TPMs, awaiting their answers. */
   private readonly activations: ActivationChallenges;
 
   private constructor(
@@ -75,21 +75,24 @@ export class SignerService {
     private readonly log: Logger,
     private readonly audit: AuditLog,
     private readonly guard: PolicyGuard,
+    /** A TPM-sealed signer's TPM and attestation key: it answers the other signers' credentials with them. */
+    private readonly tpm: OwnTpm | undefined,
   ) {
-    this.relay = new Relay(config, identity, guard.retired);
+    this.relay = new Relay(config, identity, guard.retired, (ids) => guard.checkProven(ids));
     this.relay.admit(guard.peers, guard.retired);
-    this.rsa = new RsaShares(config, store, identity, this.relay.peers, guard);
+    this.rsa = new RsaShares(config, store, identity, this.relay, guard);
     this.frost = new FrostSigning(config, store, this.relay, guard, log);
     this.prf = new PrfEvaluations(store, guard, log);
     this.ecdsa = new EcdsaSessions(config, store, this.relay, log);
     this.reshare = new ReshareSessions(config, store, this.relay, guard, log);
     this.storeCheck = new StoreCheck(store.dir);
-    this.posture = new Posture(identity, store, guard, audit);
+    this.posture = new Posture(identity, store, guard, audit, tpm);
     this.activations = new ActivationChallenges(config.id);
   }
 
-  static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog }): Promise<SignerService> {
-    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, await PolicyGuard.load(ctx.store, ctx.audit, { identity: ctx.identity, party: ctx.config.id, peers: ctx.config.peers, threshold: ctx.config.threshold }));
+  static async start(ctx: { config: SignerConfig; store: ShareStore; identity: IdentitySecrets; log: Logger; audit: AuditLog; tpm?: OwnTpm | undefined }): Promise<SignerService> {
+    const guard = await PolicyGuard.load(ctx.store, ctx.audit, { identity: ctx.identity, party: ctx.config.id, peers: ctx.config.peers, threshold: ctx.config.threshold });
+    const s = new SignerService(ctx.config, ctx.store, ctx.identity, ctx.log, ctx.audit, guard, ctx.tpm);
     for (const name of await ctx.store.list()) if (name.startsWith('key.')) s.keyIds.add(name.slice(4));
     return s;
   }
@@ -139,6 +142,8 @@ export class SignerService {
       },
       [admission.activation.path]: (b) => this.activationCredential(b),
       [admission.package.path]: (b) => this.admissionPackage(b),
+      [admission.activate.path]: (b) => answerCredentials(this.tpm, this.identity, b),
+      [admission.confirm.path]: (b) => this.confirmActivation(b),
       [audit.anchor.path]: (b, meta) => this.anchor(b, meta),
       [audit.read.path]: (b) => this.posture.readAudit(b),
       [posture.report.path]: async (b) => this.posture.report(b),
@@ -191,7 +196,7 @@ export class SignerService {
     };
   }
 
-  /** A credential for the TPM of a newcomer pinned under require_attestation, for its current challenge (tpm/activation.ts); none for another. */
+  /** A credential for the TPM of a signer pinned under require_attestation (a newcomer, a founder) for `challenge` (tpm/activation.ts); none for another. */
   private async activationCredential(body: unknown): Promise<Answer<typeof admission.activation>> {
     const req = admission.activation.request.parse(body);
     const awaiting = this.guard.awaitingActivation(req.name);
@@ -206,18 +211,31 @@ export class SignerService {
    */
   private async admissionPackage(body: unknown): Promise<Answer<typeof admission.package>> {
     const req = admission.package.request.parse(body);
-    const awaiting = this.guard.awaitingActivation(req.name);
-    if (awaiting) {
-      try {
-        this.activations.check(req.name, req.challenge, fingerprint(awaiting.peer.identity), req.proof);
-      } catch (e) {
-        if (e instanceof ActivationError) throw new RpcError(403, 'access-denied', `access denied: ${e.message}`);
-        throw e;
-      }
-      await this.guard.activated(req.name);
-    }
+    const activated = await this.activate(req.name, req.challenge, req.proof);
     const sealed = sealAdmissionState(this.guard, this.config, this.identity, req);
-    return { ...sealed, recorded: { request: `admission-${req.name}`, detail: { newcomer: req.name, ...(awaiting ? { activated: true } : {}) } } };
+    return { ...sealed, recorded: { request: `admission-${req.name}`, detail: { newcomer: req.name, ...(activated ? { activated: true } : {}) } } };
+  }
+
+  /** A founding signer's TPM answered this signer's credential (signers/node/genesis.ts): from now on sessions including it are joined; recorded. */
+  private async confirmActivation(body: unknown): Promise<Answer<typeof admission.confirm>> {
+    const req = admission.confirm.request.parse(body);
+    if (!this.guard.peers.some((p) => p.name === req.name && !this.guard.retired.has(p.id))) throw new RpcError(403, 'access-denied', `access denied: ${req.name} is not an active signer of this cluster`);
+    if (!(await this.activate(req.name, req.challenge, req.proof))) return { from: this.config.id };
+    return { from: this.config.id, recorded: { request: `activation-${req.name}`, detail: { signer: req.name, activated: true } } };
+  }
+
+  /** Where `name` awaits activation here: its `proof` must answer the credential made for `challenge`, which ends the wait. False: nothing awaited. */
+  private async activate(name: string, challenge: string, proof: string | undefined): Promise<boolean> {
+    const awaiting = this.guard.awaitingActivation(name);
+    if (!awaiting) return false;
+    try {
+      this.activations.check(name, challenge, fingerprint(awaiting.peer.identity), proof);
+    } catch (e) {
+      if (e instanceof ActivationError) throw new RpcError(403, 'access-denied', `access denied: ${e.message}`);
+      throw e;
+    }
+    await this.guard.activated(name);
+    return true;
   }
 
   /**

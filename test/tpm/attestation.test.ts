@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSwtpm, stopSwtpm, swtpmTcti } from '../../cli/swtpm.js';
-import { makeTpmQuote, verifyTpmQuote, type TpmQuote } from '../../signers/node/tpm/attestation.js';
+import { makeTpmQuote, readPcrDigest, verifyTpmQuote, type TpmQuote } from '../../signers/node/tpm/attestation.js';
+import { withTpm } from '../../signers/node/tpm/tools.js';
 import { checkRequiredAttestation } from '../../signers/node/tpm/admission.js';
 import { fingerprint as fingerprintOf, identityFromSecrets } from '../../contract/identity/identity.js';
 import { haveSwtpm, NO_SWTPM } from './helpers.js';
@@ -18,11 +19,13 @@ const fingerprint = fingerprintOf(identity);
 const other = randomBytes(32).toString('hex');
 let quote: TpmQuote;
 let otherQuote: TpmQuote;
+let tcti: string;
 
 beforeAll(async () => {
   if (!haveSwtpm) return;
   const port = 20000 + Math.floor(Math.random() * 10000) * 2;
   await startSwtpm(state, port);
+  tcti = swtpmTcti(port);
   quote = await makeTpmQuote(swtpmTcti(port), fingerprint);
   otherQuote = await makeTpmQuote(swtpmTcti(port), other);
 }, 120_000);
@@ -68,4 +71,11 @@ describe.skipIf(!haveSwtpm)(`TPM quote attestation (${NO_SWTPM} otherwise)`, () 
     await expect(checkRequiredAttestation('signer4', identity, otherQuote)).rejects.toThrow(/signer4's attestation is refused: .*another identity/);
     await expect(checkRequiredAttestation('signer4', identity, { ...quote, signature: otherQuote.signature })).rejects.toThrow(/signer4's attestation is refused: .*did not sign it/);
   });
+
+  it('the PCR digest read now is the quoted one until a quoted PCR is extended', async () => {
+    const quoted = (await verifyTpmQuote(quote, fingerprint)).pcrDigest;
+    expect(await readPcrDigest(tcti)).toBe(quoted);
+    await withTpm(tcti, (tpm) => tpm.run('pcrextend', [`7:sha256=${'ab'.repeat(32)}`]));
+    expect(await readPcrDigest(tcti)).not.toBe(quoted);
+  }, 60_000);
 });

@@ -12,12 +12,15 @@ import type { TestCluster } from '../helpers/cluster.js';
 import { approve, auditEntries, createKey, gatewayCall, gatewayIdentity, publicKeyOf, refusal, signerClients, signsAndVerifies } from '../policy-cluster/helpers.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { activateCredentials, attestationKeyPath } from '../../signers/node/tpm/activation.js';
+import { withTpm } from '../../signers/node/tpm/tools.js';
 import { forgeQuote } from './forge.js';
 import { exportPublicIdentity, identityFromSecrets } from '../../contract/identity/identity.js';
 import { haveSwtpm, NO_SWTPM, startSwtpmCluster } from './helpers.js';
 import { mpchsmIn } from '../backup/run.js';
 
 let tc: TestCluster;
+/** A key made once the founders were activated, used again when the gateway lies. */
+let madeKey: string;
 
 /** Stops the swtpms a test started itself, beside `up`'s. */
 async function stopSwtpms(t: TestCluster): Promise<void> {
@@ -47,6 +50,23 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     expect(JSON.parse(readFileSync(path.join(tc.dir, 'genesis.json'), 'utf8')).Genesis.Governance.requireAttestation).toBe(true);
   });
 
+  it('the founding signers answered each other\'s credentials through the gateway at start, each checking its own, before any key was made', async () => {
+    const health = (await (await fetch(`${tc.endpoint}/health`)).json()) as { activation?: string };
+    expect(health.activation).toBe('activated');
+    const founders = ['signer1', 'signer2', 'signer3'];
+    for (const name of founders) {
+      const confirmed = auditEntries(tc, name).filter((e) => e.op === 'admission.confirm' && e.outcome === 'ok').map((e) => (e.detail as { signer: string }).signer);
+      expect(confirmed.sort(), name).toEqual(founders.filter((f) => f !== name));
+    }
+    // Activated once: a gateway asking again gets no credential.
+    const signers = signerClients(tc, await gatewayIdentity(tc));
+    try {
+      for (const signer of signers) expect((await signer.call(signerRoutes.admission.activation, { name: signer.name === 'signer1' ? 'signer2' : 'signer1', challenge: randomBytes(32).toString('hex') })).credential).toBeUndefined();
+    } finally {
+      for (const c of signers) c.close();
+    }
+  }, 60_000);
+
   it('doctor names each swtpm a software TPM, from the files and from the signed reports, never hardware', async () => {
     const r = await tc.mpchsmStatus('doctor', '--dir', tc.dir);
     for (const name of ['signer1', 'signer2', 'signer3']) {
@@ -55,10 +75,21 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     expect(r.out).toMatch(/tpm2\/sealed-key\+xchacha20poly1305; software TPM/); // the signed reports' table
     expect(r.out).toMatch(/TPM quote: software TPM \(swtpm/); // each public file's attestation, verified by doctor
     expect(r.out).not.toMatch(/hardware TPM/);
+    // Each signer's PCRs, read for its signed report, are those its attestation quoted at init.
+    expect(r.out).not.toMatch(/pcr-changed/);
+  }, 120_000);
+
+  it('doctor reports a signer whose quoted PCRs changed since its attestation, from its signed report', async () => {
+    const tcti = JSON.parse(readFileSync(path.join(tc.dir, 'signers', 'signer1', 'store', 'sealer.json'), 'utf8')).tcti as string;
+    // What a changed boot chain does to PCR 7; the swtpm's next start (the next `up`) resets it.
+    await withTpm(tcti, (tpm) => tpm.run('pcrextend', [`7:sha256=${'ab'.repeat(32)}`]));
+    const r = await tc.mpchsmStatus('doctor', '--dir', tc.dir);
+    expect(r.out).toMatch(/\[pcr-changed\] signer1's PCRs sha256:0,1,2,3,4,5,6,7 read now \(digest [0-9a-f]{16}…\) are not those its attestation quoted/);
+    expect(r.out).not.toMatch(/\[pcr-changed\] signer[23]/);
   }, 120_000);
 
   it('a key made and used through KMS still signs after the cluster restarts', async () => {
-    const keyId = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' });
+    const keyId = (madeKey = await createKey(tc, { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }));
     const pub = await publicKeyOf(tc, keyId);
     expect(await signsAndVerifies(tc, keyId, pub, 'ED25519_SHA_512', Buffer.from('before'))).toBe(true);
     await tc.down();
@@ -241,4 +272,16 @@ describe.skipIf(!haveSwtpm)(`signers sealed to software TPMs (${NO_SWTPM} otherw
     const described = (await gatewayCall(tc, 'auditor', 'MpcHsm.DescribeCluster', {})).body as { Signers: { Name: string; State: string }[] };
     expect(described.Signers.find((s) => s.Name === 'signer5')?.State).not.toBe('Active');
   }, 300_000);
+
+  it('a signer pinned but not activated (signer5 above) is reshared no key: a lying gateway asking for it is refused', async () => {
+    const signers = signerClients(tc, await gatewayIdentity(tc));
+    try {
+      for (const signer of signers.filter((c) => c.name === 'signer1' || c.name === 'signer3')) {
+        const asked = signer.call(signerRoutes.reshare.start, { session: `reshare-${randomBytes(8).toString('hex')}`, keyId: madeKey, participants: [1, 2, 3, 4, 5], threshold: 2 });
+        expect((await refusal(asked)).message, signer.name).toMatch(new RegExp(`access denied: key ${madeKey} is not reshared to signer5 before its TPM answered this signer's credential`));
+      }
+    } finally {
+      for (const c of signers) c.close();
+    }
+  }, 60_000);
 });

@@ -16,7 +16,7 @@ import { RpcError } from '../rpc.js';
 import { apply } from './changes.js';
 import type { AskedRecord } from './governance.js';
 import { authorizeCreate, checkDestroy, checkForget, commitKey, forgotten, holdPending, recordCreated, type CreateRecord, type PendingKey } from './keys.js';
-import { activated, admissionState, allPeers, authorizeRefresh, awaitingActivation, checkReshare } from './peers.js';
+import { activated, activationTarget, admissionState, allPeers, authorizeRefresh, awaitingActivation, checkProven, checkReshare } from './peers.js';
 import { forgetRevived, revivedDigest } from './restore.js';
 import { authenticate, indexPrincipals } from './registry.js';
 import {
@@ -104,6 +104,14 @@ export class PolicyGuard {
     await store.put(REVIVED, json(state.revived));
     await store.put(REGISTRY, json(state.registry)); // last: its presence means "enrolled"
     return { governanceVersion: g.governance.version, keys: state.keys.length, seq: state.ledger.seq };
+  }
+
+  /**
+   * A founding under require_attestation (signers/node/genesis.ts), before the enrolment: every
+   * other founder, with the TPM quote the genesis carries for it, awaits its TPM's answer here.
+   */
+  static async awaitFounders(store: ShareStore, founders: readonly { id: number; attestation?: unknown }[]): Promise<void> {
+    await store.put(AWAITING_ACTIVATION, json(founders.map((f) => activationTarget(f.id, f.attestation))));
   }
 
   /** Whether this store holds an enrolment (bootstrap or admission). */
@@ -255,13 +263,17 @@ export class PolicyGuard {
   admissionState(name: string): AdmissionState {
     return admissionState(this.s, name);
   }
-  /** The admitted signer `name` and its TPM's EK and AK, while it has not answered this signer's credential. */
+  /** Signer `name` (founding or admitted) and its TPM's EK and AK, while it has not answered this signer's credential. */
   awaitingActivation(name: string): { peer: Peer; target: AwaitingActivation } | undefined {
     return awaitingActivation(this.s, name);
   }
   /** `name` answered this signer's credential: it may be sealed state and reshared keys. */
   activated(name: string): Promise<void> {
     return activated(this.s, name);
+  }
+  /** Refuses a session including a signer whose TPM has not answered this signer's credential. */
+  checkProven(ids: readonly number[]): void {
+    checkProven(this.s, ids);
   }
   checkReshare(keyId: string, old: { participants: readonly number[]; threshold: number }, next: { participants: readonly number[]; threshold: number }): void {
     checkReshare(this.s, keyId, old, next);

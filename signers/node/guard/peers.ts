@@ -70,28 +70,48 @@ export async function admitSigner(s: GuardState, proposal: Proposal): Promise<st
   return r.data.Name;
 }
 
+/** What this signer challenges party `id` with: the EK and AK its (verified) TPM quote `attestation` names. */
+export function activationTarget(id: number, attestation: unknown): AwaitingActivation {
+  const { ekPublic, akPublic } = tpmQuoteSchema.parse(attestation);
+  return { id, ekPublic, akPublic };
+}
+
 /**
  * Party `id`, pinned with the (verified) TPM quote `attestation`, must answer this signer's
  * credential to its EK and AK (tpm/activation.ts) before it is sealed state or reshared keys.
  */
 export async function awaitActivation(s: GuardState, id: number, attestation: unknown): Promise<void> {
-  const { ekPublic, akPublic } = tpmQuoteSchema.parse(attestation);
-  const awaiting = [...s.awaitingActivation.filter((a) => a.id !== id), { id, ekPublic, akPublic }];
+  const awaiting = [...s.awaitingActivation.filter((a) => a.id !== id), activationTarget(id, attestation)];
   await s.store.put(AWAITING_ACTIVATION, json(awaiting));
   s.awaitingActivation = awaiting;
 }
 
+/** Signer `name` (founding or admitted, not retired) and its TPM's EK and AK, while it has not answered this signer's credential. */
 export function awaitingActivation(s: GuardState, name: string): { peer: Peer; target: AwaitingActivation } | undefined {
-  const peer = s.admittedPeers.find((p) => p.name === name && !s.retiredIds.has(p.id));
+  const peer = allPeers(s).find((p) => p.name === name && !s.retiredIds.has(p.id));
   const target = peer && s.awaitingActivation.find((a) => a.id === peer.id);
   return peer && target ? { peer, target } : undefined;
 }
 
 export async function activated(s: GuardState, name: string): Promise<void> {
-  const peer = s.admittedPeers.find((p) => p.name === name);
+  const peer = allPeers(s).find((p) => p.name === name);
   const awaiting = s.awaitingActivation.filter((a) => a.id !== peer?.id);
   await s.store.put(AWAITING_ACTIVATION, json(awaiting));
   s.awaitingActivation = awaiting;
+}
+
+/** The names of the signers among `ids` whose TPM has not answered this signer's credential yet. */
+function unproven(s: GuardState, ids: readonly number[]): string[] {
+  return ids.filter((id) => s.awaitingActivation.some((a) => a.id === id)).map((id) => allPeers(s).find((p) => p.id === id)?.name ?? `party ${id}`);
+}
+
+/**
+ * Refuses a session (key generation, signing) that includes a signer whose TPM has not answered
+ * this signer's credential yet: its quote alone does not show its keys are in that TPM.
+ */
+export function checkProven(s: GuardState, ids: readonly number[]): void {
+  const names = unproven(s, ids);
+  if (names.length) throw denied(`this signer takes part in no session including ${names.join(', ')} before its TPM answered this signer's credential (require_attestation: credential activation)`);
 }
 
 /** Retires a signer under an approved RemoveSigner, if enough signers remain for the threshold. */
@@ -127,8 +147,8 @@ export function checkReshare(s: GuardState, keyId: string, old: { participants: 
   if (missing.length) throw denied(`key ${keyId} keeps every active holder when reshared; ${missing.join(', ')} would be dropped without an approved removal`);
   const strangers = next.participants.filter((id) => !active.includes(id));
   if (strangers.length) throw denied(`key ${keyId} is reshared only to active signers of this cluster, not to ${strangers.join(', ')}`);
-  const unproven = next.participants.filter((id) => s.awaitingActivation.some((a) => a.id === id));
-  if (unproven.length) throw denied(`key ${keyId} is not reshared to ${unproven.join(', ')} before its TPM answered this signer's credential (require_attestation)`);
+  const unanswered = unproven(s, next.participants);
+  if (unanswered.length) throw denied(`key ${keyId} is not reshared to ${unanswered.join(', ')} before its TPM answered this signer's credential (require_attestation)`);
   if (next.threshold !== old.threshold) throw denied(`key ${keyId} keeps its threshold ${old.threshold} when reshared, not ${next.threshold}`);
 }
 

@@ -15,6 +15,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { p256 } from '@noble/curves/nist.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes } from '@noble/curves/utils.js';
 import { z } from 'zod';
 import { fromHex, toHex } from '../../../contract/bytes.js';
@@ -59,6 +60,17 @@ export async function makeTpmQuote(tcti: string, fingerprint: string, keyFile?: 
     const read = async (f: string) => toHex(await readFile(tpm.file(f)));
     if (keyFile !== undefined) await saveAttestationKey(keyFile, { ekType, akPublic: await read('ak.pub'), akPrivate: await read('ak.priv') });
     return { kind: 'tpm2-quote', ekCertificate: Buffer.from(ekCert).toString('base64'), ekPublic: await read('ek.pub'), akPublic: await read('ak.pub'), quote: await read('quote.msg'), signature: await read('quote.sig'), pcrs };
+  });
+}
+
+/**
+ * The PCR digest a quote of `pcrs` would carry now (SHA-256 over the registers' current values, in
+ * the selection's order: tpm2_pcrread), for comparing with the one quoted at init (`mpchsm doctor`).
+ */
+export async function readPcrDigest(tcti: string, pcrs = DEFAULT_QUOTE_PCRS): Promise<string> {
+  return withTpm(tcti, async (tpm) => {
+    await tpm.run('pcrread', [pcrs, '-o', tpm.file('pcrs.bin')]);
+    return toHex(sha256(await readFile(tpm.file('pcrs.bin'))));
   });
 }
 
