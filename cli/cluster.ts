@@ -14,8 +14,7 @@ import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
 import { holdForeground, startParty } from './party-process.js';
 import { startSwtpm, stopSwtpm, swtpmTcti } from './swtpm.js';
-import { makeTpmQuote, type TpmQuote } from '../signers/node/tpm/attestation.js';
-import { attestationKeyPath } from '../signers/node/tpm/activation.js';
+import type { TpmQuote } from '../signers/node/tpm/attestation.js';
 import { principalPropose, principalRequest } from './principal-request.js';
 import { approve } from './approve.js';
 
@@ -303,9 +302,8 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   if (id > 32 || settings.port + id > 65535) throw new Error(`this cluster cannot grow beyond ${settings.signers} signers`);
   if (!quiet) progress(`${name}: sealing a new store and making its identity; starting it awaiting admission`);
   const seal = await signerSeal(L, settings, name, id);
-  const identity = await initSigner(L.signer(name), name, seal, id);
-  // Its TPM's quote over the new identity, which each signer checks where the governance requires it.
-  const attestation = seal instanceof Uint8Array ? undefined : await makeTpmQuote(seal.tcti, fingerprint(identity), attestationKeyPath(L.signer(name)));
+  // With a TPM, its quote over the new identity, which each signer checks where the governance requires it.
+  const { identity, attestation } = await initSigner(L.signer(name), name, seal, id);
   const peers = [...pinnedSigners(dir, active).map((p) => ({ name: p.name, id: p.party, identity: p.identity })), { name, id, identity }];
   const config = signerConfigSchema.parse({ name, id, port: settings.port + id, threshold: settings.threshold, gateway: pinnedGateway(dir), peers });
   await writeFileAtomic(signerPaths(L.signer(name)).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);

@@ -13,8 +13,6 @@ import { readJsonFile } from '../contract/io/json-file.js';
 import { fromHex, toHex } from '../contract/bytes.js';
 import { adminFile, ADMIN_NAME_RE, createGenesis, genesisFileSchema, signGenesis, signerFileSchema, verifyGenesisFile, type Genesis, type GatewayFile, type SignerFile } from '../policy/index.js';
 import { initSigner } from '../signers/node/init.js';
-import { makeTpmQuote } from '../signers/node/tpm/attestation.js';
-import { attestationKeyPath } from '../signers/node/tpm/activation.js';
 import { initGateway } from '../gateway/init.js';
 import { newCredentials, newPrincipal, type NewPrincipal } from '../gateway/principals.js';
 import { pkcs11ModuleConf } from '../gateway/init.js';
@@ -61,10 +59,8 @@ export async function signerInit(o: { dir: string; name: string; listen: string;
   const S = path.resolve(o.dir);
   const file = path.join(S, `${o.name}.signer.json`);
   refuseExisting(file, o.name);
-  const identity = await initSigner(S, o.name, o.seal === 'software' ? secret! : { tcti: o.tcti!, pcrs: o.pcrs });
-  // A TPM's quote over the new identity, for the other parties to check (signers/node/tpm/attestation.ts).
-  const attestation = o.seal === 'tpm' ? { Attestation: await makeTpmQuote(o.tcti!, identity.fingerprint, attestationKeyPath(S)) } : {};
-  const pub: SignerFile = signerFileSchema.parse({ Signer: 'mpchsm-signer-v1', Name: o.name, Endpoint: endpoint, Identity: identity, Seal: o.seal, ...attestation });
+  const { identity, attestation } = await initSigner(S, o.name, o.seal === 'software' ? secret! : { tcti: o.tcti!, pcrs: o.pcrs });
+  const pub: SignerFile = signerFileSchema.parse({ Signer: 'mpchsm-signer-v1', Name: o.name, Endpoint: endpoint, Identity: identity, Seal: o.seal, ...(attestation ? { Attestation: attestation } : {}) });
   await writeFileAtomic(file, json(pub), 0o644);
   return { file, fingerprint: identity.fingerprint };
 }

@@ -22,8 +22,6 @@ import { peerSchema, signerConfigSchema, signerPaths, type Peer } from '../../si
 import { GENESIS_RECORD, RESTORED_RECORD } from '../../signers/node/genesis.js';
 import { admittedSchema, ADMITTED } from '../../signers/node/guard/state.js';
 import { initSigner } from '../../signers/node/init.js';
-import { attestationKeyPath } from '../../signers/node/tpm/activation.js';
-import { makeTpmQuote } from '../../signers/node/tpm/attestation.js';
 import type { TpmSealOptions } from '../../signers/node/tpm/sealer.js';
 import { openSignerStore } from '../../signers/node/tpm/store.js';
 import { packageDigest } from '../../signers/protocols/key-package.js';
@@ -93,10 +91,9 @@ async function restoreExamined(S: string, e: Examined, seal: Uint8Array | TpmSea
 
   const lost = parsed(records.get(RESTORE_CONFIG), 'signer configuration', (v) => signerConfigSchema.parse(v));
   const admitted: Peer[] = records.has(ADMITTED) ? parsed(records.get(ADMITTED), 'admitted signers', (v) => admittedSchema.parse(v)) : [];
-  const identity = await initSigner(S, lost.name, seal, lost.id);
+  // With a TPM, its quote over the new identity, which each signer checks where the governance requires attestation.
+  const { identity, attestation } = await initSigner(S, lost.name, seal, lost.id);
   const store = seal instanceof Uint8Array ? await ShareStore.open(signerPaths(S).store, seal) : await openSignerStore(signerPaths(S).store, () => Promise.reject(new Error('unused')), { tcti: seal.tcti });
-  // Its TPM's quote over the new identity, which each signer checks where the governance requires attestation.
-  const attestation = seal instanceof Uint8Array ? undefined : await makeTpmQuote(seal.tcti, identity.fingerprint, attestationKeyPath(S));
   try {
     for (const [name, raw] of records) {
       const of = shareRecordOf(name);

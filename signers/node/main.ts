@@ -36,7 +36,7 @@ const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
 async function init(dir: string, name: string, id: number | undefined): Promise<void> {
   const secret = await readSecretFromStdin('the operator secret');
   try {
-    process.stdout.write(JSON.stringify(await initSigner(dir, name, secret, id)) + '\n');
+    process.stdout.write(JSON.stringify((await initSigner(dir, name, secret, id)).identity) + '\n');
   } finally {
     secret.fill(0);
   }
