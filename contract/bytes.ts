@@ -18,3 +18,6 @@ export const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 
  */
 export const isLowerHex = (s: string): boolean => s.length % 2 === 0 && Buffer.from(s, 'hex').length * 2 === s.length && !/[A-F]/.test(s);
 export const hexSchema = z.string().refine(isLowerHex, 'lower-case hex');
+
+/** A TPM object's bytes (a public area, a wrapped private area, a quote, a credential) as they travel in files, records and calls: lower-case hex. */
+export const tpmBlobSchema = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);

@@ -6,6 +6,7 @@
 // signers under require_attestation answer each other's credentials the same way (activation,
 // activate, confirm: signers/node/genesis.ts), the challenge then being the gateway's.
 import { z } from 'zod';
+import { tpmBlobSchema } from '../bytes.js';
 import { envelopeSchema } from '../identity/envelope.js';
 import { route } from './route.js';
 
@@ -15,8 +16,6 @@ const sealedStateSchema = z.strictObject({ from: z.number().int().min(1).max(255
 export type SealedState = z.infer<typeof sealedStateSchema>;
 const partySchema = z.number().int().min(1).max(255);
 const nameSchema = z.string().regex(/^[a-z0-9-]{1,32}$/);
-/** tpm2-tools' credential file: the secret wrapped to the newcomer's AK name, its seed encrypted to its EK. */
-const credentialSchema = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);
 /** The newcomer's HMAC under a credential's secret (signers/node/tpm/activation.ts `activationProof`). */
 const proofSchema = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -28,11 +27,11 @@ export const admission = {
    * founder), made for `challenge` (the newcomer's current one), while this signer awaits that
    * TPM's answer; none otherwise.
    */
-  activation: route('/v1/admission/activation', z.strictObject({ name: nameSchema, challenge: challengeSchema }), z.object({ from: partySchema, credential: credentialSchema.optional() })),
+  activation: route('/v1/admission/activation', z.strictObject({ name: nameSchema, challenge: challengeSchema }), z.object({ from: partySchema, credential: tpmBlobSchema.optional() })),
   /** Served by the newcomer until it is enrolled, and by every enrolled TPM-sealed signer: its TPM's answer to each signer's credential. */
   activate: route(
     '/v1/admission/activate',
-    z.strictObject({ credentials: z.array(z.strictObject({ from: partySchema, credential: credentialSchema })).min(1).max(255) }),
+    z.strictObject({ credentials: z.array(z.strictObject({ from: partySchema, credential: tpmBlobSchema })).min(1).max(255) }),
     z.object({ proofs: z.array(z.object({ from: partySchema, proof: proofSchema })) }),
   ),
   /** Served by each active signer that applied the AddSigner naming `name`; `proof` answers its credential, where it made one. */

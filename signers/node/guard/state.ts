@@ -16,7 +16,7 @@ import type { CounterUse, GovernanceDocument, KeyPolicy } from '../../../policy/
 import { peerSchema, type Peer } from '../config.js';
 import type { ReplayLedger } from '../replay-ledger.js';
 import { RpcError } from '../rpc.js';
-import { tpmBlobSchema } from '../tpm/structures.js';
+import { tpmBlobSchema } from '../../../contract/bytes.js';
 
 export const REGISTRY = 'policy.registry';
 export const GOVERNANCE = 'policy.governance';

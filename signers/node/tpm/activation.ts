@@ -14,8 +14,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../../contract/io/atomic.js';
 import { readJsonFileAsync } from '../../../contract/io/json-file.js';
-import { fromHex, toHex } from '../../../contract/bytes.js';
-import { objectName, parseTpm2bPublic, tpmBlobSchema } from './structures.js';
+import { fromHex, toHex, tpmBlobSchema } from '../../../contract/bytes.js';
+import { objectName, parseTpm2bPublic } from './structures.js';
 import { withTpm, type Tpm } from './tools.js';
 
 /** How long a verifier waits for the answer to a credential it made. */

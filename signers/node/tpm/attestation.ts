@@ -18,10 +18,10 @@ import { p256 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes } from '@noble/curves/utils.js';
 import { z } from 'zod';
-import { fromHex, toHex } from '../../../contract/bytes.js';
+import { fromHex, toHex, tpmBlobSchema } from '../../../contract/bytes.js';
 import { saveAttestationKey } from './activation.js';
 import { classifyTpm, readEkCertificate, type TpmClass } from './ek.js';
-import { ATTR, parseQuote, parseTpm2bPublic, qualifiedNameUnderEk, tpmBlobSchema, TPM_ECC_NIST_P256 } from './structures.js';
+import { ATTR, parseQuote, parseTpm2bPublic, qualifiedNameUnderEk, TPM_ECC_NIST_P256 } from './structures.js';
 import { withTpm } from './tools.js';
 
 /** PCRs quoted by default: firmware, its configuration, boot loader and its configuration (PC Client profile). */

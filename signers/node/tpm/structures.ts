@@ -2,10 +2,6 @@
 // (RSA and ECC keys: the parameters, attributes and public value) and TPMS_ATTEST of a quote.
 // Pure and strict: a structure that does not parse exactly, with no bytes left over, is refused.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { z } from 'zod';
-
-/** A TPM object's bytes (a public area, a wrapped private area, a quote) as they travel in files and records: lower-case hex. */
-export const tpmBlobSchema = z.string().regex(/^(?:[0-9a-f]{2})+$/).max(8192);
 
 export class TpmStructureError extends Error {
   override name = 'TpmStructureError';
