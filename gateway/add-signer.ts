@@ -7,7 +7,7 @@
 // MpcHsm.AdmitSigner (no new approval: the proposal was approved) or the gateway's repair sweep
 // resumes where it stopped.
 import { signerRoutes } from '../contract/signer-rpc/routes.js';
-import { relayCredentials } from './activation.js';
+import { activateSigners, relayCredentials } from './activation.js';
 import type { SignerEntry } from './config.js';
 import { gatewayPolicy } from './governance.js';
 import { KmsError } from './kms/errors.js';
@@ -27,6 +27,9 @@ export async function admitSigner(deps: SignerChangeDeps, name: string, by: Omit
     if (reason) return { Signer: { ...signer, Admitted: false, Reason: reason }, Reshared: [], Failed: [] };
   }
   deps.cluster.admit(entry);
+  // A newcomer admitted while another signer's TPM was still awaited awaits it too: it checks that
+  // TPM's answer before it takes part in the resharing of a key that signer holds.
+  await activateSigners(deps);
   const keys = deps.cluster.keys.list().filter((k) => !k.holders.includes(entry.id));
   const to = (k: { holders: number[] }) => [...k.holders.filter((id) => deps.cluster.active.some((c) => c.id === id)), entry.id].sort((a, b) => a - b);
   return { Signer: signer, ...(await reshareKeys(deps, keys, to, { ...by, detail: { added: entry.name } })) };

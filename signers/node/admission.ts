@@ -115,6 +115,7 @@ export class Admission {
         return { ...k, createdAt: Math.min(...all.map((x) => x.createdAt)), ...(deletion.length ? { deletionDate: Math.max(...deletion) } : {}) };
       }),
       ledger: mergedLedger(states.map((s) => s.state.ledger)),
+      awaiting: mergedAwaiting(states.map((s) => s.state.awaiting)),
     };
     return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
   }
@@ -157,11 +158,22 @@ export function mergedLedger(ledgers: readonly AdmissionState['ledger'][]): Admi
 }
 
 /**
- * What must agree across signers: everything but what each records by its own clock — when it
- * stored a key (the earliest is kept), when a deletion falls due (the latest is kept) — and the
- * expiring replay records (merged).
+ * The signers any active signer still awaits the TPM of (a newcomer admitted meanwhile, under
+ * require_attestation): the newcomer awaits each of them too, until it checked that TPM's answer
+ * itself. A lying signer can only add one it pins, refusing sessions with it here until it answers.
  */
-const comparable = (s: AdmissionState) => ({ ...s, keys: s.keys.map(({ createdAt: _c, deletionDate: _d, ...k }) => k), ledger: { seq: s.ledger.seq } });
+export function mergedAwaiting(lists: readonly AdmissionState['awaiting'][]): AdmissionState['awaiting'] {
+  const byId = new Map<number, AdmissionState['awaiting'][number]>();
+  for (const list of lists) for (const a of list) if (!byId.has(a.id)) byId.set(a.id, a);
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+/**
+ * What must agree across signers: everything but what each records by its own clock — when it
+ * stored a key (the earliest is kept), when a deletion falls due (the latest is kept) — the
+ * expiring replay records (merged) and the signers each still awaits (merged).
+ */
+const comparable = ({ awaiting: _a, ...s }: AdmissionState) => ({ ...s, keys: s.keys.map(({ createdAt: _c, deletionDate: _d, ...k }) => k), ledger: { seq: s.ledger.seq } });
 
 /** Consumed proposals, nonces and requests: every signer's, each until its latest expiry. */
 function union(records: readonly Record<string, number>[]): Record<string, number> {

@@ -7,7 +7,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../contract/bytes.js';
 import { defaultGovernance, governanceDocumentSchema, signApprovalDigest, verifySignApprovals, type SignApprovalStatement } from '../../policy/index.js';
-import { mergedLedger } from '../../signers/node/admission.js';
+import { mergedAwaiting, mergedLedger } from '../../signers/node/admission.js';
+import { admissionStateSchema } from '../../signers/node/guard/state.js';
 import { SoftAuthenticator } from '../console/authenticator.js';
 
 describe('the ledger a newcomer takes', () => {
@@ -38,5 +39,18 @@ describe('the ledger a newcomer takes', () => {
     const check = (counters: Record<string, number>) => verifySignApprovals({ approvals: [approval], required: 1, governance, keyId: 'k1', algorithm: 'ED25519_SHA_512', digest, now: Date.now(), usedNonces: new Set(), counters });
     expect(check(ledgers[0]!.webauthn ?? {})).toMatchObject({ ok: true });
     expect(check(mergedLedger(ledgers).webauthn!)).toMatchObject({ ok: false, reason: expect.stringMatching(/signature counter \d+ is not above \d+/) });
+  });
+});
+
+describe('the signers a newcomer awaits (require_attestation)', () => {
+  const target = (id: number) => ({ id, ekPublic: toHex(randomBytes(8)), akPublic: toHex(randomBytes(8)) });
+  it('are every signer any active signer still awaits, each once: one that answered only some of them is awaited here too', () => {
+    const [a5, a6] = [target(5), target(6)];
+    expect(mergedAwaiting([[a6], [], [a5, a6]])).toEqual([a5, a6]);
+    expect(mergedAwaiting([[], []])).toEqual([]);
+  });
+  it('a state from a signer that hands over none awaits nobody', () => {
+    const parsed = admissionStateSchema.shape.awaiting.parse(undefined);
+    expect(parsed).toEqual([]);
   });
 });

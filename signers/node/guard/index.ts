@@ -102,6 +102,8 @@ export class PolicyGuard {
     await store.put(RETIRED, json(state.retired));
     await store.put(ADMITTED, json(state.admitted));
     await store.put(REVIVED, json(state.revived));
+    const awaiting = state.awaiting.filter((a) => a.id !== self.party);
+    if (awaiting.length) await store.put(AWAITING_ACTIVATION, json(awaiting));
     await store.put(REGISTRY, json(state.registry)); // last: its presence means "enrolled"
     return { governanceVersion: g.governance.version, keys: state.keys.length, seq: state.ledger.seq };
   }

@@ -41,6 +41,7 @@ export function admissionState(s: GuardState, name: string): AdmissionState {
     admitted: s.admittedPeers,
     ledger: s.ledger,
     revived: s.revived,
+    awaiting: s.awaitingActivation.filter((a) => a.id !== peer.id),
   };
 }
 

@@ -139,6 +139,8 @@ export const admissionStateSchema = z.strictObject({
   ledger: ledgerSchema,
   /** A restored newcomer's own shares of a revived sharing are that sharing's: it learns which here. */
   revived: revivedSchema.default({}),
+  /** Signers still awaiting their TPM's answer at the signer handing this over: the newcomer awaits them too. */
+  awaiting: awaitingActivationSchema.default([]),
 });
 export type AdmissionState = z.infer<typeof admissionStateSchema>;
 
