@@ -18,7 +18,7 @@ import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard/index.js';
 import { decodeOnce, decodeRecord, encodeRecord, heldPackageDigest, packageOf, recordPackage, type Held } from './key-records.js';
-import { wipeSecrets } from '../protocols/common.js';
+import { usingSecrets } from '../protocols/common.js';
 import { keyPackageSchema, packageDigest, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
@@ -76,11 +76,7 @@ export class ReshareSessions {
     // revived share when the later one is. Between any others, a share must be of `old` (the
     // protocol checks), whatever package the gateway names.
     const own = raw ? decodeOnce(raw, decodeRecord) : undefined;
-    try {
-      return await this.startWith(req, own);
-    } finally {
-      wipeSecrets(own); // the dealing is made: the old share's use ends here
-    }
+    return usingSecrets(own, () => this.startWith(req, own)); // the dealing is made: the old share's use ends here
   }
 
   private async startWith(req: z.infer<typeof startRequest>, own: Held | undefined): Promise<Answer<typeof reshare.start>> {
@@ -161,11 +157,7 @@ export class ReshareSessions {
     if (!pending) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
     if (pending.session !== req.session) throw new RpcError(409, 'other-session', `the pending share of key ${req.keyId} is from another resharing`);
     if (canonicalJson(packageOf(pending)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
-    try {
-      await this.store.put(keyRecordName(req.keyId), encodeRecord(pending));
-    } finally {
-      wipeSecrets(pending);
-    }
+    await usingSecrets(pending, () => this.store.put(keyRecordName(req.keyId), encodeRecord(pending)));
     await this.store.delete(pendingName(req.keyId));
     await this.guard.forgetRevived(req.keyId);
     this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');
