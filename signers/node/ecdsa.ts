@@ -33,7 +33,7 @@ import { wipeSecrets } from '../protocols/common.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { PRESIGNATURE_TTL_MS } from '../../contract/signer-rpc/ecdsa.js';
-import { SessionTable } from './sessions.js';
+import { runStep, sealStep, SessionTable } from './sessions.js';
 import { RpcError, type Answer } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
@@ -102,23 +102,23 @@ export class EcdsaSessions {
     if (await this.store.has(keyRecordName(req.keyId))) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     const step = abortable(req.session, () => ecdsaKeygenStart({ curve: req.curve, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes));
     this.sessions.begin(req.session, { kind: 'keygen', keyId: req.keyId, state: step.state });
-    return { outbound: this.relay.seal(`ecdsa-keygen:${req.keyId}`, step.outbound) };
+    return { outbound: sealStep(this.relay, `ecdsa-keygen:${req.keyId}`, step) };
   }
 
   private async keygenStep(body: unknown): Promise<Answer<typeof keygen.step>> {
     const req = keygen.step.request.parse(body);
     const s = this.take(req.session, 'keygen');
-    const step = abortable(req.session, () => {
-      const inbound = this.relay.open(`ecdsa-keygen:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
-      return ecdsaKeygenStep(s.state, inbound, randomBytes);
+    const purpose = `ecdsa-keygen:${s.keyId}`;
+    return runStep(s.state, async ({ spend, keep }) => {
+      const step = abortable(req.session, () => ecdsaKeygenStep(s.state, spend(this.relay.open(purpose, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound)), randomBytes));
+      if (!step.output) {
+        this.sessions.put(req.session, { ...s, state: keep(step.state) });
+        return { outbound: sealStep(this.relay, purpose, step) };
+      }
+      await this.saveKey(s.keyId, spend(step.output));
+      this.log.info({ keyId: s.keyId, session: req.session }, 'ECDSA key share stored');
+      return { outbound: [], publicPackage: ecdsaPublicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId } };
     });
-    if (!step.output) {
-      this.sessions.put(req.session, { ...s, state: step.state });
-      return { outbound: this.relay.seal(`ecdsa-keygen:${s.keyId}`, step.outbound) };
-    }
-    await this.saveKey(s.keyId, step.output);
-    this.log.info({ keyId: s.keyId, session: req.session }, 'ECDSA key share stored');
-    return { outbound: [], publicPackage: ecdsaPublicPackage(step.output), released: { output: 'key', keyId: s.keyId } };
   }
 
   private async signStart(body: unknown): Promise<Answer<typeof sign.start>> {

@@ -137,20 +137,23 @@ export function lagrangeAt(g: Group, ids: readonly PartyId[], i: PartyId, x = 0n
   return shamirLagrangeAt(g.Fn, ids, i, x);
 }
 
+/** A scalar field with its secret-scalar operations: a Group, or the group an ECDSA key's resharing lives in. */
+export type SecretField = Pick<Group, 'Fn' | 'secret'>;
+
 /**
  * Σ_m a_m · x^m for secret coefficients held as bytes, at a public x: one SecretScalars.combine
  * (libsodium on buffers for Ed25519 and ristretto255, noble's bigints within the call otherwise).
  */
-export function evalSecretPoly(g: Group, coeffs: readonly Uint8Array[], x: bigint): Uint8Array {
+export function evalSecretPoly(g: SecretField, coeffs: readonly Uint8Array[], x: bigint): Uint8Array {
   let power = g.Fn.ONE;
   return g.secret.combine(coeffs[0]!, coeffs.slice(1).map((a) => [a, (power = g.Fn.mul(power, x))] as const));
 }
 
 /** The sum of secret scalars (at least one), as bytes. */
-export const sumSecrets = (g: Group, [first, ...rest]: readonly Uint8Array[]): Uint8Array => g.secret.combine(first!, rest.map((k) => [k, 1n] as const));
+export const sumSecrets = (g: SecretField, [first, ...rest]: readonly Uint8Array[]): Uint8Array => g.secret.combine(first!, rest.map((k) => [k, 1n] as const));
 
 /** Whether k·G for a secret k (constant time) is the point P. */
-const secretMatches = (g: Group, k: Uint8Array, P: GroupPoint): boolean => Buffer.from(g.secret.mulBase(k)).equals(P.toBytes());
+export const secretMatches = (g: SecretField, k: Uint8Array, P: { toBytes(): Uint8Array }): boolean => Buffer.from(g.secret.mulBase(k)).equals(P.toBytes());
 
 // ---------------------------------------------------------------------------------------------
 // Protocol messages and state.

@@ -183,7 +183,7 @@ const edSecret = (mulBase: (k: Uint8Array) => Uint8Array, mul: (P: Uint8Array, k
 });
 
 /** noble's groups: each operation converts the secret to the bigint noble needs, for that operation only. */
-const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): SecretScalars => {
+export const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): SecretScalars => {
   const { Fn } = Point;
   const n = (k: Uint8Array): bigint => Fn.fromBytes(k);
   return {
