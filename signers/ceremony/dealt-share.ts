@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { openEnvelope, sealEnvelope, type Envelope } from '../../contract/identity/envelope.js';
 import { identityFromSecrets, parsePublicIdentity, publicIdentitySchema, type IdentitySecrets, type PublicIdentity } from '../../contract/identity/identity.js';
-import { rsaKeyShareSchema, type RsaKeyShareJson } from '../protocols/rsa/key.js';
+import { decodeSecretful, encodeSecretful, isSecretful } from '../protocols/common.js';
 
 /** The envelope's sender id: above every signer id, so it is never mistaken for one. */
 export const DEALER_PARTY = 0xffff;
@@ -19,8 +19,9 @@ export function dealerIdentity(): IdentitySecrets {
   return identityFromSecrets('dealer', randomBytes(32), randomBytes(32));
 }
 
-export function sealDealtShare(keyId: string, share: RsaKeyShareJson, dealer: IdentitySecrets, recipient: PublicIdentity): Envelope {
-  const payload = Buffer.from(JSON.stringify(share));
+/** The share travels as a key record holds it (encodeSecretful): s_i as raw bytes, never a string in the signer. */
+export function sealDealtShare(keyId: string, share: { id: number; s: Uint8Array }, dealer: IdentitySecrets, recipient: PublicIdentity): Envelope {
+  const payload = encodeSecretful(share);
   try {
     return sealEnvelope({ ...address(keyId, share.id), payload }, dealer, recipient);
   } finally {
@@ -28,10 +29,11 @@ export function sealDealtShare(keyId: string, share: RsaKeyShareJson, dealer: Id
   }
 }
 
-export function openDealtShare(keyId: string, self: IdentitySecrets, selfId: number, dealer: unknown, envelope: unknown): RsaKeyShareJson {
+/** The share as sealed (parseKeyShare checks it); one from a dealer of an older version is JSON with s in hex. */
+export function openDealtShare(keyId: string, self: IdentitySecrets, selfId: number, dealer: unknown, envelope: unknown): unknown {
   const payload = openEnvelope(envelope, self, parsePublicIdentity(dealer), address(keyId, selfId));
   try {
-    return rsaKeyShareSchema.parse(JSON.parse(Buffer.from(payload).toString('utf8')));
+    return isSecretful(payload) ? decodeSecretful(payload) : JSON.parse(Buffer.from(payload).toString('utf8'));
   } finally {
     payload.fill(0);
   }

@@ -16,6 +16,7 @@
 import { randomFillSync } from 'node:crypto';
 import { ProtocolError } from '../protocols/common.js';
 import { type Rng } from '../../contract/bytes.js';
+import { bigIntToMinBytes } from '../protocols/rsa/arith.js';
 import { dealRsa, encodeDeal, rsaDealRequestSchema } from '../protocols/rsa/deal.js';
 import { z } from 'zod';
 import { dealerIdentity, recipientSchema, sealDealtShare } from './dealt-share.js';
@@ -50,10 +51,15 @@ function run(input: Buffer): unknown {
   if (!delivery.success) return dealt;
   const { keyId, recipients } = delivery.data;
   const dealer = dealerIdentity();
-  const shares = dealt.shares.map(({ id, s }) => {
+  const shares = deal.shares.map(({ id, s }) => {
     const to = recipients.find((r) => r.id === id);
     if (!to) throw new ProtocolError('bad-parameters', `no recipient identity for party ${id}`);
-    return { id, envelope: sealDealtShare(keyId, { id, s }, dealer, to.identity) };
+    const bytes = bigIntToMinBytes(s);
+    try {
+      return { id, envelope: sealDealtShare(keyId, { id, s: bytes }, dealer, to.identity) };
+    } finally {
+      bytes.fill(0);
+    }
   });
   dealer.signSecretKey.fill(0);
   dealer.kexSecretKey.fill(0);

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ProtocolError } from '../protocols/common.js';
+import { ProtocolError, usingSecrets } from '../protocols/common.js';
 import {
   ecdsaAfterAbort,
   ecdsaCurveNames,
@@ -33,7 +33,7 @@ import { wipeSecrets } from '../protocols/common.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { PRESIGNATURE_TTL_MS } from '../../contract/signer-rpc/ecdsa.js';
-import { SessionTable } from './sessions.js';
+import { runStep, sealStep, SessionTable } from './sessions.js';
 import { RpcError, type Answer } from './rpc.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
@@ -102,23 +102,23 @@ export class EcdsaSessions {
     if (await this.store.has(keyRecordName(req.keyId))) throw new RpcError(409, 'key-exists', `key ${req.keyId} already exists here`);
     const step = abortable(req.session, () => ecdsaKeygenStart({ curve: req.curve, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes));
     this.sessions.begin(req.session, { kind: 'keygen', keyId: req.keyId, state: step.state });
-    return { outbound: this.relay.seal(`ecdsa-keygen:${req.keyId}`, step.outbound) };
+    return { outbound: sealStep(this.relay, `ecdsa-keygen:${req.keyId}`, step) };
   }
 
   private async keygenStep(body: unknown): Promise<Answer<typeof keygen.step>> {
     const req = keygen.step.request.parse(body);
     const s = this.take(req.session, 'keygen');
-    const step = abortable(req.session, () => {
-      const inbound = this.relay.open(`ecdsa-keygen:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound);
-      return ecdsaKeygenStep(s.state, inbound, randomBytes);
+    const purpose = `ecdsa-keygen:${s.keyId}`;
+    return runStep(s.state, async ({ spend, keep }) => {
+      const step = abortable(req.session, () => ecdsaKeygenStep(s.state, spend(this.relay.open(purpose, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound)), randomBytes));
+      if (!step.output) {
+        this.sessions.put(req.session, { ...s, state: keep(step.state) });
+        return { outbound: sealStep(this.relay, purpose, step) };
+      }
+      await this.saveKey(s.keyId, spend(step.output));
+      this.log.info({ keyId: s.keyId, session: req.session }, 'ECDSA key share stored');
+      return { outbound: [], publicPackage: ecdsaPublicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId } };
     });
-    if (!step.output) {
-      this.sessions.put(req.session, { ...s, state: step.state });
-      return { outbound: this.relay.seal(`ecdsa-keygen:${s.keyId}`, step.outbound) };
-    }
-    await this.saveKey(s.keyId, step.output);
-    this.log.info({ keyId: s.keyId, session: req.session }, 'ECDSA key share stored');
-    return { outbound: [], publicPackage: ecdsaPublicPackage(step.output), released: { output: 'key', keyId: s.keyId } };
   }
 
   private async signStart(body: unknown): Promise<Answer<typeof sign.start>> {
@@ -126,7 +126,7 @@ export class EcdsaSessions {
     this.relay.checkActive(req.signers);
     const key = await this.loadKey(req.keyId);
     // The state keeps copies of what later rounds need; the share itself ends with this round.
-    const step = withKey(key, () => abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes)));
+    const step = usingSecrets(key, () => abortable(req.session, () => ecdsaSignStart(key, { session: req.session, signers: req.signers, digest: Buffer.from(req.digest, 'hex'), lowS: req.lowS ?? false }, randomBytes)));
     this.sessions.begin(req.session, { kind: 'sign', keyId: req.keyId, state: step.state });
     return { outbound: this.relay.seal(`ecdsa-sign:${req.keyId}`, step.outbound) };
   }
@@ -166,7 +166,7 @@ export class EcdsaSessions {
     this.relay.checkActive(req.signers);
     this.presignatures.checkRoom(req.count);
     const key = await this.loadKey(req.keyId);
-    const step = withKey(key, () => abortable(req.session, () => ecdsaPresignStart(key, { session: req.session, signers: req.signers, count: req.count }, randomBytes)));
+    const step = usingSecrets(key, () => abortable(req.session, () => ecdsaPresignStart(key, { session: req.session, signers: req.signers, count: req.count }, randomBytes)));
     this.sessions.begin(req.session, { kind: 'presign', keyId: req.keyId, state: step.state });
     return { outbound: this.relay.seal(`ecdsa-presign:${req.keyId}`, step.outbound) };
   }
@@ -208,7 +208,7 @@ export class EcdsaSessions {
     if (signers.join(',') !== p.signers.join(',')) throw new RpcError(409, 'wrong-participants', `presignature ${req.presignature} is for signers ${p.signers.join(', ')}`);
     this.relay.checkActive(signers);
     // A presignature made before the key was reshared is not used with its new shares.
-    const keySession = withKey(await this.loadKey(keyId), (key) => key.session);
+    const keySession = usingSecrets(await this.loadKey(keyId), (key) => key.session);
     if (keySession !== p.keySession) throw new RpcError(409, 'not-preprocessed', `presignature ${req.presignature} predates the key's current shares`);
     if (typeof authorize !== 'function') throw new RpcError(403, 'access-denied', 'a presigned signature needs the guard');
     const release = await authorize(req.digest);
@@ -243,13 +243,4 @@ function asRefusal(session: string, e: unknown): unknown {
   if (e instanceof ProtocolError || e instanceof EnvelopeError)
     return new RpcError(409, 'protocol-abort', JSON.stringify({ session, code: e.code, sender: e.sender, message: e.message }));
   return e;
-}
-
-/** Runs `use` on a key share, then wipes its secrets whatever the outcome. */
-function withKey<T>(key: EcdsaKeyShare, use: (key: EcdsaKeyShare) => T): T {
-  try {
-    return use(key);
-  } finally {
-    wipeSecrets(key);
-  }
 }

@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { type PartyId } from '../../contract/bytes.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { wipeSecrets, type Step } from '../protocols/common.js';
+import { usingSecrets, wipeSecrets, type Step } from '../protocols/common.js';
 import type { DkgKeyShare } from '../protocols/dkg.js';
 import { frostCommit, frostPreprocess, frostSign, frostSignPreprocessed, signingPackageSchema, type FrostNonces, type FrostSignerState, type SigningPackage } from '../protocols/frost.js';
 import type { SignerConfig } from './config.js';
@@ -87,16 +87,12 @@ export class FrostSigning {
   private async commit(body: unknown): Promise<Answer<typeof frost.commit>> {
     const req = frost.commit.request.parse(body);
     const key = await this.loadKey(req.keyId);
-    let grant: UseGrant;
-    let step: Step<FrostSignerState>;
-    try {
-      grant = await this.guard.authorizeUse(req.keyId, req.use);
+    const { grant, step } = await usingSecrets(key, async () => {
+      const grant = await this.guard.authorizeUse(req.keyId, req.use);
       this.checkSigners(key, req.signers);
       this.sessions.checkFree(req.session);
-      step = frostCommit(key, req.session, randomBytes); // the state holds its own copy of the share
-    } finally {
-      wipeSecrets(key);
-    }
+      return { grant, step: frostCommit(key, req.session, randomBytes) }; // the state holds its own copy of the share
+    });
     this.sessions.begin(req.session, { keyId: req.keyId, signers: [...req.signers].sort((a, b) => a - b), state: step.state, grant });
     return { commitment: step.outbound[0]!.payload };
   }
@@ -109,11 +105,7 @@ export class FrostSigning {
       if (s) wipeSecrets(s.state);
       throw new RpcError(404, 'no-session', `no signing session ${req.session} for this key`);
     }
-    try {
-      return await this.signSession(req, s);
-    } finally {
-      wipeSecrets(s.state); // frostSign wipes what it used; this covers a refusal before it
-    }
+    return usingSecrets(s.state, () => this.signSession(req, s)); // frostSign wipes what it used; this covers a refusal before it
   }
 
   private async signSession(req: z.infer<typeof frostSignRequest>, s: FrostSession): Promise<Answer<typeof frost.sign>> {
@@ -135,13 +127,10 @@ export class FrostSigning {
     const req = frost.preprocess.request.parse(body);
     this.relay.checkActive([this.config.id]);
     const key = await this.loadKey(req.keyId);
-    let made: (readonly [string, { keyId: string; nonces: FrostNonces }])[];
-    try {
+    const made = usingSecrets(key, () => {
       this.ahead.checkRoom(req.count);
-      made = frostPreprocess(key, randomBytes, req.count).map((nonces) => [randomUUID(), { keyId: req.keyId, nonces }] as const);
-    } finally {
-      wipeSecrets(key);
-    }
+      return frostPreprocess(key, randomBytes, req.count).map((nonces) => [randomUUID(), { keyId: req.keyId, nonces }] as const);
+    });
     this.ahead.add(made);
     return { nonces: made.map(([id, v]) => ({ id, commitment: v.nonces.commitment })) };
   }
@@ -157,11 +146,7 @@ export class FrostSigning {
   private async signPreprocessed(body: unknown): Promise<Answer<typeof frost.signPreprocessed>> {
     const req = frost.signPreprocessed.request.parse(body);
     const { keyId, nonces } = this.ahead.take(req.nonce);
-    try {
-      return await this.signWithAhead(req, keyId, nonces);
-    } finally {
-      wipeSecrets(nonces); // taken out: used or not, never again
-    }
+    return usingSecrets(nonces, () => this.signWithAhead(req, keyId, nonces)); // taken out: used or not, never again
   }
 
   private async signWithAhead(req: ReturnType<typeof frost.signPreprocessed.request.parse>, keyId: string, nonces: FrostNonces): Promise<Answer<typeof frost.signPreprocessed>> {
@@ -170,15 +155,12 @@ export class FrostSigning {
     const own = pkg.commitments.find((c) => c.id === this.config.id);
     if (own?.hiding !== nonces.commitment.hiding || own.binding !== nonces.commitment.binding)
       throw new RpcError(403, 'package-mismatch', `the signing package does not carry this signer's commitment for nonce ${req.nonce}`);
-    const key = await this.loadKey(req.keyId);
-    try {
+    return usingSecrets(await this.loadKey(req.keyId), async (key) => {
       this.checkSigners(key, pkg.commitments.map((c) => c.id));
       const grant = await this.guard.authorizeUse(req.keyId, req.use);
       this.guard.expectFrost(grant, pkg.suite, pkg.message);
-      return await this.release(grant, req.keyId, pkg, () => frostSignPreprocessed(nonces, key, pkg));
-    } finally {
-      wipeSecrets(key);
-    }
+      return this.release(grant, req.keyId, pkg, () => frostSignPreprocessed(nonces, key, pkg));
+    });
   }
 
   /** Computes the share, then spends the grant durably (guard.release) before it leaves; recorded in the audit. */

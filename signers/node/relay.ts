@@ -1,7 +1,7 @@
 // Protocol messages between signers travel through the gateway inside end-to-end envelopes:
 // broadcasts signed, point-to-point messages encrypted to the recipient and signed. This is the
 // one place a signer wraps its outbound messages and opens inbound ones.
-import { ProtocolError, type Message } from '../protocols/common.js';
+import { ProtocolError, decodeSecretful, encodeSecretful, isSecretful, type Message } from '../protocols/common.js';
 import { type PartyId } from '../../contract/bytes.js';
 import type { SignerConfig } from './config.js';
 import { openEnvelope, sealEnvelope, signBroadcast, type Envelope } from '../../contract/identity/envelope.js';
@@ -54,12 +54,22 @@ export class Relay {
     this.checkProven(ids);
   }
 
+  /**
+   * Broadcasts are public JSON. A point-to-point payload is encoded as protocol states are
+   * (encodeSecretful): its secret members, Uint8Arrays, travel as raw bytes inside the
+   * encryption and never become a string; the plaintext is wiped once sealed.
+   */
   seal(purpose: string, outbound: readonly Message[]): Relayed[] {
     return outbound.map((m) => {
-      const payload = Buffer.from(JSON.stringify(m.payload));
       const addr = { purpose, session: m.session, round: m.round, from: m.from };
-      const envelope: Envelope = m.to === 'all' ? signBroadcast({ ...addr, payload }, this.identity) : sealEnvelope({ ...addr, to: m.to, payload }, this.identity, this.peer(m.to));
-      return { from: m.from, to: m.to, envelope };
+      if (m.to === 'all') return { from: m.from, to: m.to, envelope: signBroadcast({ ...addr, payload: Buffer.from(JSON.stringify(m.payload)) }, this.identity) };
+      const payload = encodeSecretful(m.payload);
+      try {
+        const envelope: Envelope = sealEnvelope({ ...addr, to: m.to, payload }, this.identity, this.peer(m.to));
+        return { from: m.from, to: m.to, envelope };
+      } finally {
+        payload.fill(0);
+      }
     });
   }
 
@@ -69,9 +79,12 @@ export class Relay {
       const payload = openEnvelope(r.envelope, this.identity, this.peer(r.from), { purpose, session, round, from: r.from, to: r.to }, this.guard);
       let parsed: unknown;
       try {
-        parsed = JSON.parse(Buffer.from(payload).toString('utf8'));
+        // Secret members come out as fresh Uint8Arrays, which the protocol step's caller wipes.
+        parsed = r.to !== 'all' && isSecretful(payload) ? decodeSecretful(payload) : JSON.parse(Buffer.from(payload).toString('utf8'));
       } catch {
-        throw new ProtocolError('malformed', 'payload is not JSON', r.from);
+        throw new ProtocolError('malformed', 'payload is not a valid encoding', r.from);
+      } finally {
+        payload.fill(0);
       }
       return { session, round, from: r.from, to: r.to, payload: parsed };
     });

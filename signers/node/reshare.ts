@@ -18,12 +18,12 @@ import type { SignerConfig } from './config.js';
 import { abortable } from './ecdsa.js';
 import type { PolicyGuard } from './guard/index.js';
 import { decodeOnce, decodeRecord, encodeRecord, heldPackageDigest, packageOf, recordPackage, type Held } from './key-records.js';
-import { wipeSecrets } from '../protocols/common.js';
+import { usingSecrets } from '../protocols/common.js';
 import { keyPackageSchema, packageDigest, type KeyPackage } from '../protocols/key-package.js';
 import { keyRecordName, type Relay } from './relay.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { RpcError, type Answer } from './rpc.js';
-import { SessionTable } from './sessions.js';
+import { runStep, sealStep, SessionTable } from './sessions.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 
 const { reshare } = signerRoutes;
@@ -76,11 +76,7 @@ export class ReshareSessions {
     // revived share when the later one is. Between any others, a share must be of `old` (the
     // protocol checks), whatever package the gateway names.
     const own = raw ? decodeOnce(raw, decodeRecord) : undefined;
-    try {
-      return await this.startWith(req, own);
-    } finally {
-      wipeSecrets(own); // the dealing is made: the old share's use ends here
-    }
+    return usingSecrets(own, () => this.startWith(req, own)); // the dealing is made: the old share's use ends here
   }
 
   private async startWith(req: z.infer<typeof startRequest>, own: Held | undefined): Promise<Answer<typeof reshare.start>> {
@@ -105,7 +101,7 @@ export class ReshareSessions {
     const asked = refresh ? await this.guard.authorizeRefresh(req.keyId, req.authority) : undefined;
     const recorded = asked && { recorded: { request: req.session, keyId: req.keyId, ...asked } };
     const common = { session: req.session, self: this.config.id, dealers, participants: req.participants, threshold: req.threshold };
-    const seal = (outbound: Parameters<Relay['seal']>[1]) => ({ outbound: this.relay.seal(`reshare:${req.keyId}`, outbound), ...recorded });
+    const seal = (outbound: Parameters<Relay['seal']>[1], state?: unknown) => ({ outbound: sealStep(this.relay, `reshare:${req.keyId}`, { state, outbound }), ...recorded });
     if (isRsaPackage(old)) {
       // A 1-of-n RSA key takes one dealer: a second's Lagrange weight could be negative (rsa/reshare.ts).
       const params: RsaReshareParams = { ...common, dealers: old.threshold === 1 ? dealers.slice(0, 1) : dealers, old: rsaOld! /* set for every RSA package above */ };
@@ -117,7 +113,7 @@ export class ReshareSessions {
     if (held && 'rsa' in held) throw new RpcError(409, 'wrong-scheme', `key ${req.keyId} is an RSA key here`);
     const step = abortable(req.session, () => reshareStart({ ...common, old }, held?.ec, randomBytes));
     this.sessions.begin(req.session, { keyId: req.keyId, state: step.state });
-    return seal(step.outbound);
+    return seal(step.outbound, step.state);
   }
 
   private async step(body: unknown): Promise<Answer<typeof reshare.step>> {
@@ -125,20 +121,22 @@ export class ReshareSessions {
     const s = this.sessions.take(req.session);
     if (!s) throw new RpcError(404, 'no-session', `no resharing session ${req.session}`);
     const purpose = `reshare:${s.keyId}`;
-    let output: Held;
-    if ('rsa' in s) {
-      output = { rsa: abortable(req.session, () => rsaReshareReceive(s.rsa, [...this.relay.open(purpose, req.session, RSA_RESHARE_ROUND, req.inbound), ...s.own])) };
-    } else {
-      const step = abortable(req.session, () => reshareStep(s.state, this.relay.open(purpose, req.session, s.state.phase === 'round1' ? 1 : 2, req.inbound), randomBytes));
-      if (!step.output) {
-        this.sessions.put(req.session, { ...s, state: step.state });
-        return { outbound: this.relay.seal(purpose, step.outbound) };
+    return runStep('rsa' in s ? s.own : s.state, async ({ spend, keep }): Promise<Answer<typeof reshare.step>> => {
+      let output: Held;
+      if ('rsa' in s) {
+        output = { rsa: abortable(req.session, () => rsaReshareReceive(s.rsa, [...spend(this.relay.open(purpose, req.session, RSA_RESHARE_ROUND, req.inbound)), ...s.own])) };
+      } else {
+        const step = abortable(req.session, () => reshareStep(s.state, spend(this.relay.open(purpose, req.session, s.state.phase === 'round1' ? 1 : 2, req.inbound)), randomBytes));
+        if (!step.output) {
+          this.sessions.put(req.session, { ...s, state: keep(step.state) });
+          return { outbound: sealStep(this.relay, purpose, step) };
+        }
+        output = { ec: spend(step.output) };
       }
-      output = { ec: step.output };
-    }
-    await this.store.put(pendingName(s.keyId), encodeRecord(output, req.session));
-    this.log.info({ keyId: s.keyId, session: req.session }, 'reshared key share pending');
-    return { outbound: [], publicPackage: packageOf(output) };
+      await this.store.put(pendingName(s.keyId), encodeRecord(output, req.session));
+      this.log.info({ keyId: s.keyId, session: req.session }, 'reshared key share pending');
+      return { outbound: [], publicPackage: packageOf(output) };
+    });
   }
 
   /**
@@ -161,11 +159,7 @@ export class ReshareSessions {
     if (!pending) throw new RpcError(404, 'no-pending', `no reshared share of key ${req.keyId} is pending here`);
     if (pending.session !== req.session) throw new RpcError(409, 'other-session', `the pending share of key ${req.keyId} is from another resharing`);
     if (canonicalJson(packageOf(pending)) !== canonicalJson(req.publicPackage)) throw new RpcError(409, 'package-mismatch', 'the new holders did not all finish with this signer’s public package');
-    try {
-      await this.store.put(keyRecordName(req.keyId), encodeRecord(pending));
-    } finally {
-      wipeSecrets(pending);
-    }
+    await usingSecrets(pending, () => this.store.put(keyRecordName(req.keyId), encodeRecord(pending)));
     await this.store.delete(pendingName(req.keyId));
     await this.guard.forgetRevived(req.keyId);
     this.log.info({ keyId: req.keyId, session: req.session }, 'reshared key share adopted');

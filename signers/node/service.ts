@@ -18,7 +18,7 @@ import { RpcError, type Answer, type Recorded, type RpcHandler, type RpcMeta } f
 import { signerAuditRequest } from '../../contract/signer-rpc/audit.js';
 import type { ShareStore } from '../../contract/io/sealed-store.js';
 import { RsaShares } from './rsa.js';
-import { protocolFailure, SessionTable } from './sessions.js';
+import { protocolFailure, runStep, sealStep, SessionTable } from './sessions.js';
 import { FrostSigning } from './frost.js';
 import { PrfEvaluations } from './tprf.js';
 import { randomRoutes } from './random.js';
@@ -278,21 +278,21 @@ export class SignerService {
     }
     const step = dkgStart({ suite: req.suite, session: req.session, self: this.config.id, participants: req.participants, threshold: req.threshold }, randomBytes);
     this.sessions.begin(req.session, { kind: 'dkg', keyId: req.keyId, state: step.state, makes });
-    return { outbound: this.relay.seal(`dkg:${req.keyId}`, step.outbound) };
+    return { outbound: sealStep(this.relay, `dkg:${req.keyId}`, step) };
   }
 
   private async dkgStep(body: unknown): Promise<Answer<typeof dkg.step>> {
     const req = dkg.step.request.parse(body);
     const s = this.sessions.take(req.session);
     if (!s || s.kind !== 'dkg') throw new RpcError(404, 'no-session', `no key generation session ${req.session}`);
-    try {
+    return runStep(s.state, async ({ spend, keep }) => {
       const round = s.state.phase === 'round1' ? 1 : 2;
-      const inbound = this.relay.open(`dkg:${s.keyId}`, req.session, round, req.inbound);
-      const step = dkgStep(s.state, inbound);
+      const step = dkgStep(s.state, spend(this.relay.open(`dkg:${s.keyId}`, req.session, round, req.inbound)));
       if (!step.output) {
-        this.sessions.put(req.session, { ...s, state: step.state });
-        return { outbound: this.relay.seal(`dkg:${s.keyId}`, step.outbound) };
+        this.sessions.put(req.session, { ...s, state: keep(step.state) });
+        return { outbound: sealStep(this.relay, `dkg:${s.keyId}`, step) };
       }
+      spend(step.output);
       if ('material' in s.makes) return { outbound: [], publicPackage: publicPackage(step.output), released: await this.prf.storeMaterial(s.keyId, s.makes.material, step.output) };
       // Stored (sealed, atomically) before we tell anyone the key exists.
       await this.store.put(keyRecord(s.keyId), encodeShareRecord(step.output));
@@ -300,9 +300,7 @@ export class SignerService {
       this.keyIds.add(s.keyId);
       this.log.info({ keyId: s.keyId, session: req.session }, 'key share stored');
       return { outbound: [], publicPackage: publicPackage(step.output), released: { output: 'key' as const, keyId: s.keyId, ...record } };
-    } catch (e) {
-      protocolFailure(e);
-    }
+    }).catch(protocolFailure);
   }
 
   private async forget(body: unknown): Promise<Answer<typeof keys.forget>> {

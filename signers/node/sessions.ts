@@ -2,7 +2,9 @@
 // state out before running and puts the next one back only if it succeeded: whatever happens (an
 // abort, a replayed or concurrent round), the same state — its nonces — is never used twice.
 import { EnvelopeError } from '../../contract/identity/envelope.js';
-import { ProtocolError, wipeSecrets } from '../protocols/common.js';
+import { ProtocolError, wipeSecrets, type Message } from '../protocols/common.js';
+import type { Relayed } from '../../contract/signer-rpc/relayed.js';
+import type { Relay } from './relay.js';
 import { RpcError } from './rpc.js';
 
 const TTL_MS = 120_000;
@@ -61,4 +63,36 @@ export class SessionTable<T> {
 export function protocolFailure(e: unknown): never {
   if (e instanceof ProtocolError || e instanceof EnvelopeError) throw new RpcError(409, 'protocol-abort', JSON.stringify({ code: e.code, sender: e.sender, message: e.message }));
   throw e;
+}
+
+/** What a protocol step marks while it runs (runStep). */
+export interface StepScope {
+  /** Consumed by the step: the messages it opened, an output once stored. */
+  spend<T>(v: T): T;
+  /** Lives on: the next state, put back into the session table. */
+  keep<T>(v: T): T;
+}
+
+/**
+ * Runs one step of a session whose `state` was taken out of its table. When the step ends,
+ * however it ends, the secret bytes of that state and of everything spent are wiped — except
+ * those the kept next state holds (a step may carry buffers over).
+ */
+export async function runStep<R>(state: unknown, body: (scope: StepScope) => R | Promise<R>): Promise<R> {
+  const spent: unknown[] = [state];
+  const kept: unknown[] = [];
+  try {
+    return await body({ spend: (v) => (spent.push(v), v), keep: (v) => (kept.push(v), v) });
+  } finally {
+    wipeSecrets(spent, kept);
+  }
+}
+
+/** Seals a step's outbound messages; their secret bytes (not the state's) end once sealed. */
+export function sealStep(relay: Relay, purpose: string, step: { state: unknown; outbound: readonly Message[] }): Relayed[] {
+  try {
+    return relay.seal(purpose, step.outbound);
+  } finally {
+    wipeSecrets(step.outbound, step.state);
+  }
 }

@@ -12,7 +12,7 @@ import { symmetricFingerprint, type PolicyGuard } from './guard/index.js';
 import type { Released } from '../../contract/signer-rpc/released.js';
 import type { DkgKeyShare } from '../protocols/dkg.js';
 import { decodeOnce, decodeShareRecord, encodeShareRecord } from './key-records.js';
-import { wipeSecrets } from '../protocols/common.js';
+import { usingSecrets } from '../protocols/common.js';
 import { keyRecordName } from './relay.js';
 import { RpcError, type Answer } from './rpc.js';
 import { protocolFailure } from './sessions.js';
@@ -68,16 +68,12 @@ export class PrfEvaluations {
     const raw = await this.store.get(materialRecordName(req.keyId, req.material));
     if (!raw) throw new RpcError(404, 'no-key', `this signer holds no share of material ${req.material} of key ${req.keyId}`);
     const { share } = decodeOnce(raw, (r) => decodeShareRecord(r, 'frost'));
-    try {
+    return usingSecrets(share, async () => {
       const grant = await this.guard.authorizeSymmetric(req);
       const partial = tprfPartial(share, req.session, grant.input, randomBytes);
       const asked = await this.guard.release(grant, symmetricFingerprint(grant.input));
       this.log.info({ keyId: req.keyId, material: req.material, operation: grant.operation }, 'PRF partial released');
-      return { partial, released: { output: 'partial', keyId: req.keyId, algorithm: 'tprf-ristretto255', ...asked } };
-    } catch (e) {
-      protocolFailure(e);
-    } finally {
-      wipeSecrets(share);
-    }
+      return { partial, released: { output: 'partial' as const, keyId: req.keyId, algorithm: 'tprf-ristretto255', ...asked } };
+    }).catch(protocolFailure);
   }
 }

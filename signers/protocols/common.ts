@@ -181,11 +181,39 @@ export function decodeState<S>(bytes: Uint8Array, schema: z.ZodType<S>): S {
 export const secretBytesSchema = (n?: number, max = Infinity) =>
   z.custom<Uint8Array>((b) => b instanceof Uint8Array && (n === undefined ? b.length >= 1 && b.length <= max : b.length === n), n === undefined ? `1 to ${max} secret bytes` : `${n} secret bytes`);
 
-/** Zeroes every Uint8Array within `value` (a share, a signing state): the end of its use. */
-export function wipeSecrets(value: unknown): void {
-  if (value instanceof Uint8Array) value.fill(0);
-  else if (value instanceof Map) for (const v of value.values()) wipeSecrets(v);
-  else if (value && typeof value === 'object') for (const v of Object.values(value)) wipeSecrets(v);
+/** Every Uint8Array within `value`. */
+function* bytesWithin(value: unknown): Generator<Uint8Array> {
+  if (value instanceof Uint8Array) yield value;
+  else if (value instanceof Map) for (const v of value.values()) yield* bytesWithin(v);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) yield* bytesWithin(v);
+}
+
+/**
+ * Zeroes every Uint8Array within `value` (a share, a signing state): the end of its use — except
+ * those `kept` also holds. A protocol step's next state or output may carry buffers of the state
+ * and messages it consumed: `wipeSecrets([state, inbound, outbound], next)` ends the rest.
+ */
+export function wipeSecrets(value: unknown, kept?: unknown): void {
+  const keep = new Set(bytesWithin(kept));
+  for (const b of bytesWithin(value)) if (!keep.has(b)) b.fill(0);
+}
+
+/**
+ * Runs `use` on secrets (a share, a state) and wipes them when it ends, however it ends: at once
+ * for a synchronous `use`, once its promise settles for an asynchronous one.
+ */
+export function usingSecrets<T, R>(secrets: T, use: (s: T) => R): R {
+  let pending = false;
+  try {
+    const r = use(secrets);
+    if (r instanceof Promise) {
+      pending = true;
+      return r.finally(() => wipeSecrets(secrets)) as R;
+    }
+    return r;
+  } finally {
+    if (!pending) wipeSecrets(secrets);
+  }
 }
 
 // The binary encoding of a value holding secrets: its public part as JSON with the secret

@@ -23,6 +23,7 @@ import {
   messageSchema,
   secretBytesSchema,
   sortIds,
+  wipeSecrets,
   type Message,
   type Step,
 } from './common.js';
@@ -38,16 +39,14 @@ import {
   decodePoint,
   decodeScalar,
   encodePoint,
-  encodeScalar,
   getGroup,
   getSuite,
   groupNames,
   idScalar,
-  randomScalar,
   type Group,
   type GroupPoint,
 } from './suites.js';
-import { evalCommitment, interpolateAt, evalPoly as shamirEvalPoly, lagrangeAt as shamirLagrangeAt, sumCommitments } from './shamir.js';
+import { evalCommitment, interpolateAt, lagrangeAt as shamirLagrangeAt, sumCommitments } from './shamir.js';
 
 const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
@@ -138,7 +137,23 @@ export function lagrangeAt(g: Group, ids: readonly PartyId[], i: PartyId, x = 0n
   return shamirLagrangeAt(g.Fn, ids, i, x);
 }
 
-const evalPoly = (g: Group, coeffs: readonly bigint[], x: bigint): bigint => shamirEvalPoly(g.Fn, coeffs, x);
+/** A scalar field with its secret-scalar operations: a Group, or the group an ECDSA key's resharing lives in. */
+export type SecretField = Pick<Group, 'Fn' | 'secret'>;
+
+/**
+ * Σ_m a_m · x^m for secret coefficients held as bytes, at a public x: one SecretScalars.combine
+ * (libsodium on buffers for Ed25519 and ristretto255, noble's bigints within the call otherwise).
+ */
+export function evalSecretPoly(g: SecretField, coeffs: readonly Uint8Array[], x: bigint): Uint8Array {
+  let power = g.Fn.ONE;
+  return g.secret.combine(coeffs[0]!, coeffs.slice(1).map((a) => [a, (power = g.Fn.mul(power, x))] as const));
+}
+
+/** The sum of secret scalars (at least one), as bytes. */
+export const sumSecrets = (g: SecretField, [first, ...rest]: readonly Uint8Array[]): Uint8Array => g.secret.combine(first!, rest.map((k) => [k, 1n] as const));
+
+/** Whether k·G for a secret k (constant time) is the point P. */
+export const secretMatches = (g: SecretField, k: Uint8Array, P: { toBytes(): Uint8Array }): boolean => Buffer.from(g.secret.mulBase(k)).equals(P.toBytes());
 
 // ---------------------------------------------------------------------------------------------
 // Protocol messages and state.
@@ -154,7 +169,8 @@ export type DkgRound1Payload = z.infer<ReturnType<typeof round1Payload>>;
 
 const round2Payload = (g: Group) =>
   z.strictObject({
-    share: hexBytes(g.scalarLength),
+    /** f_sender(recipient): secret, raw bytes inside the encryption (signers/node/relay.ts). */
+    share: secretBytesSchema(g.scalarLength),
     /** Digest of each party's round-1 broadcast as the sender received it, keyed by party id. */
     views: z.record(z.string(), hexBytes(g.hash(new Uint8Array(0)).length)),
   });
@@ -173,13 +189,13 @@ const broadcastSchema = z.strictObject({ commitment: z.array(hexSchema).min(1), 
 export const dkgStateSchema = z.discriminatedUnion('phase', [
   dkgParamsSchema.extend({
     phase: z.literal('round1'),
-    /** Secret polynomial coefficients a_0..a_{t-1}. */
-    coefficients: z.array(hexSchema).min(1),
+    /** Secret polynomial coefficients a_0..a_{t-1}, scalar bytes. */
+    coefficients: z.array(secretBytesSchema()).min(1),
     broadcast: broadcastSchema,
   }),
   dkgParamsSchema.extend({
     phase: z.literal('round2'),
-    coefficients: z.array(hexSchema).min(1),
+    coefficients: z.array(secretBytesSchema()).min(1),
     /** Every party's round-1 broadcast (own included), keyed by party id. */
     broadcasts: z.record(z.string(), broadcastSchema),
     views: z.record(z.string(), hexSchema),
@@ -218,17 +234,27 @@ export function dkgStart(params: DkgParams, rng: Rng): Step<DkgState> {
   const p = { ...parsed.data, participants: sortIds(parsed.data.participants) };
   checkParticipants(p.participants, p.threshold, p.self);
   const g = getGroup(p.suite);
-  const coeffs = Array.from({ length: p.threshold }, () => randomScalar(g, rng));
-  const C = coeffs.map((a) => g.Point.BASE.multiply(a));
-  const k = randomScalar(g, rng);
-  const R = g.Point.BASE.multiply(k);
-  const mu = g.Fn.add(k, g.Fn.mul(coeffs[0]!, pokChallenge(g, p, p.self, C[0]!, R)));
-  const broadcast: DkgRound1Payload = { commitment: C.map(encodePoint), proof: encodePoint(R) + encodeScalar(g, mu) };
-  return {
-    state: { ...p, phase: 'round1', coefficients: coeffs.map((a) => encodeScalar(g, a)), broadcast },
-    outbound: [{ session: p.session, round: 1, from: p.self, to: 'all', payload: broadcast }],
+  const scalar = (): Uint8Array => {
+    const a = g.secret.random(rng);
+    if (!g.secret.valid(a)) throw new ProtocolError('bad-parameters', 'random scalar is zero: broken rng');
+    return a;
   };
+  const coeffs = Array.from({ length: p.threshold }, scalar);
+  const C = coeffs.map((a) => g.Point.fromBytes(g.secret.mulBase(a)));
+  const k = scalar();
+  try {
+    const R = g.Point.fromBytes(g.secret.mulBase(k));
+    const mu = g.secret.combine(k, [[coeffs[0]!, pokChallenge(g, p, p.self, C[0]!, R)]]);
+    const broadcast: DkgRound1Payload = { commitment: C.map(encodePoint), proof: encodePoint(R) + toHex(mu) };
+    return {
+      state: { ...p, phase: 'round1', coefficients: coeffs, broadcast },
+      outbound: [{ session: p.session, round: 1, from: p.self, to: 'all', payload: broadcast }],
+    };
+  } finally {
+    k.fill(0);
+  }
 }
+
 
 /** Validates one party's round-1 broadcast: points, commitment length, proof of knowledge. */
 function checkBroadcast(g: Group, p: DkgParams, from: PartyId, b: DkgRound1Payload): GroupPoint[] {
@@ -262,10 +288,10 @@ export function dkgStep(state: DkgState, inbound: readonly Message[]): Step<DkgS
         broadcasts[id] = got.get(id)!;
         views[id] = viewDigest(g, session, id, got.get(id)!);
       }
-      const coeffs = state.coefficients.map((h) => decodeScalar(g, h));
+      // Each share is its own buffer: the relay wipes it once sealed.
       const outbound: Message[] = participants
         .filter((k) => k !== self)
-        .map((k) => ({ session, round: 2, from: self, to: k, payload: { share: encodeScalar(g, evalPoly(g, coeffs, idScalar(k))), views } satisfies DkgRound2Payload }));
+        .map((k) => ({ session, round: 2, from: self, to: k, payload: { share: evalSecretPoly(g, state.coefficients, idScalar(k)), views } satisfies DkgRound2Payload }));
       return { state: { ...p, phase: 'round2', coefficients: state.coefficients, broadcasts, views }, outbound };
     }
     case 'round2': {
@@ -275,22 +301,26 @@ export function dkgStep(state: DkgState, inbound: readonly Message[]): Step<DkgS
       const commitments = new Map<PartyId, GroupPoint[]>();
       for (const id of participants) commitments.set(id, state.broadcasts[String(id)]!.commitment.map((h) => decodePoint(g, h, id)));
       const x = idScalar(self);
-      const coeffs = state.coefficients.map((h) => decodeScalar(g, h));
-      let secret = evalPoly(g, coeffs, x);
       for (const [k, m] of got) {
-        const share = decodeScalar(g, m.share, k);
-        if (!g.Point.BASE.multiplyUnsafe(share).equals(evalCommitment(commitments.get(k)!, x)))
-          throw new ProtocolError('bad-share', 'share is inconsistent with the sender’s commitments', k);
-        secret = g.Fn.add(secret, share);
+        // Zero, which an honest sender all but never sends, is refused with the non-canonical.
+        if (!g.secret.valid(m.share)) throw new ProtocolError('scalar-range', 'share is not a non-zero scalar', k);
+        if (!secretMatches(g, m.share, evalCommitment(commitments.get(k)!, x))) throw new ProtocolError('bad-share', 'share is inconsistent with the sender’s commitments', k);
       }
+      const own = evalSecretPoly(g, state.coefficients, x);
+      const secret = sumSecrets(g, [own, ...[...got.values()].map((m) => m.share)]);
+      own.fill(0);
       // Group commitment: the coefficient-wise sum of everyone's commitments.
       const groupC = sumCommitments([...commitments.values()], g.Point.ZERO);
       const verifyingShares: Record<string, string> = {};
       for (const id of participants) verifyingShares[id] = encodePoint(evalCommitment(groupC, idScalar(id)));
-      if (g.Fn.is0(secret) || !g.Point.BASE.multiply(secret).equals(evalCommitment(groupC, x)))
+      if (!g.secret.valid(secret) || !secretMatches(g, secret, evalCommitment(groupC, x))) {
+        secret.fill(0);
         throw new ProtocolError('bad-share', 'combined share does not match the group commitment');
+      }
+      // The polynomial's use ends here (the caller wipes the inbound shares).
+      wipeSecrets(state.coefficients);
       const groupPublicKey = encodePoint(groupC[0]!);
-      const output: DkgKeyShare = { group: p.suite, threshold: p.threshold, participants, groupPublicKey, verifyingShares, session, self, secretShare: g.Fn.toBytes(secret) };
+      const output: DkgKeyShare = { group: p.suite, threshold: p.threshold, participants, groupPublicKey, verifyingShares, session, self, secretShare: secret };
       return { state: { ...p, phase: 'done', groupPublicKey }, outbound: [], output };
     }
     case 'done':

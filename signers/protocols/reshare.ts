@@ -48,6 +48,7 @@ import {
   secretBytesSchema,
   messageSchema,
   sortIds,
+  wipeSecrets,
   type Message,
   type Step,
 } from './common.js';
@@ -59,11 +60,11 @@ import {
   type PartyId,
   type Rng,
 } from '../../contract/bytes.js';
-import { checkPublicPackage, openKeyShare, publicPackage, publicPackageSchema, type DkgKeyShare, type PublicPackage } from './dkg.js';
+import { checkPublicPackage, evalSecretPoly, openKeyShare, publicPackage, publicPackageSchema, secretMatches, sumSecrets, type DkgKeyShare, type PublicPackage } from './dkg.js';
 import * as ec from './ecdsa/curves.js';
 import { checkEcdsaPublicPackage, ecdsaPublicPackage, ecdsaPublicSchema, openEcdsaKeyShare, type EcdsaKeyShare, type EcdsaPublicPackage } from './ecdsa/keyshare.js';
 import { pairingFinish, pairingRespond, pairingRoundASchema, pairingRoundBSchema, pairingStart, pairingStateASchema, pairingStateBSchema, type PairingScope } from './ecdsa/pairing.js';
-import { evalCommitment, evalPoly, lagrangeAt, sumCommitments, type ShamirPoint } from './shamir.js';
+import { evalCommitment, lagrangeAt, sumCommitments, type ShamirPoint } from './shamir.js';
 import * as fr from './suites.js';
 
 const sessionSchema = messageSchema.shape.session;
@@ -91,11 +92,11 @@ interface ShareGroup {
   readonly scalarLength: number;
   decodePoint(hex: string, sender?: PartyId): ShamirPoint;
   encodePoint(P: ShamirPoint): string;
-  decodeScalar(hex: string, sender?: PartyId, nonzero?: boolean): bigint;
-  encodeScalar(s: bigint): string;
-  randomScalar(rng: Rng): bigint;
-  /** k·G for a secret k, in constant time. */
-  mulBase(k: bigint): ShamirPoint;
+  /**
+   * Secret scalars as bytes (suites.ts): libsodium's for Ed25519 and ristretto255, noble's for
+   * the ECDSA curves (a bigint within each operation).
+   */
+  readonly secret: fr.SecretScalars;
 }
 
 function groupOf(pkg: ResharePackage): ShareGroup {
@@ -108,10 +109,7 @@ function groupOf(pkg: ResharePackage): ShareGroup {
       scalarLength: c.scalarLength,
       decodePoint: (h, s) => ec.decodePoint(c, h, s),
       encodePoint: ec.encodePoint,
-      decodeScalar: (h, s, nz) => ec.decodeScalar(c, h, s, nz),
-      encodeScalar: (s) => ec.encodeScalar(c, s),
-      randomScalar: (rng) => ec.randomScalar(c, rng),
-      mulBase: (k) => ec.mulBase(c, k),
+      secret: fr.nobleSecret(c.Point as unknown as CurvePointCons<fr.GroupPoint>, (m, dst) => ec.hashToScalar(c, 'mpchsm/reshare/scalar', dst, m)),
     };
   }
   const g = fr.getGroup(pkg.group);
@@ -122,10 +120,7 @@ function groupOf(pkg: ResharePackage): ShareGroup {
     scalarLength: g.scalarLength,
     decodePoint: (h, s) => fr.decodePoint(g, h, s),
     encodePoint: fr.encodePoint,
-    decodeScalar: (h, s, nz) => fr.decodeScalar(g, h, s, nz),
-    encodeScalar: (s) => fr.encodeScalar(g, s),
-    randomScalar: (rng) => fr.randomScalar(g, rng),
-    mulBase: (k) => g.Point.BASE.multiply(k),
+    secret: g.secret,
   };
 }
 
@@ -134,12 +129,10 @@ function checkOld(pkg: ResharePackage): { pk: ShamirPoint; shares: ReadonlyMap<P
   return isEcdsa(pkg) ? checkEcdsaPublicPackage(pkg) : checkPublicPackage(pkg);
 }
 
-/** An old holder's key share, checked (its secret matches its verifying share). */
-const openOld = (key: ReshareKeyShare, ecdsa: boolean): { key: ReshareKeyShare; secret: bigint } => {
-  if (ecdsa) return openEcdsaKeyShare(key);
-  // Resharing's polynomial arithmetic is noble's: the bigint lives for this dealing only.
-  const o = openKeyShare(key);
-  return { key: o.key, secret: o.group.Fn.fromBytes(o.secret) };
+/** An old holder's key share, checked (its secret matches its verifying share); the secret is the share's own bytes. */
+const openOld = (key: ReshareKeyShare, ecdsa: boolean): { key: ReshareKeyShare; secret: Uint8Array } => {
+  const o = ecdsa ? openEcdsaKeyShare(key) : openKeyShare(key);
+  return { key: o.key, secret: o.key.secretShare };
 };
 
 /** An unambiguous encoding of a package, independent of key and id order: what parties compare and hash. */
@@ -165,14 +158,14 @@ export const reshareParamsSchema = z.strictObject({
 });
 export type ReshareParams = z.infer<typeof reshareParamsSchema>;
 
-const dealingSchema = z.strictObject({ commitment: z.array(hexSchema).min(1), share: hexSchema });
+const dealingSchema = z.strictObject({ commitment: z.array(hexSchema).min(1), share: secretBytesSchema() });
 
 const round1Payload = (G: ShareGroup) =>
   z.strictObject({
     /** Digest of the parameters the sender runs with. */
     context: hexBytes(32),
     /** From a dealer: its Feldman commitment (length checked against t' to name the sender) and g_i(k). Secret. */
-    deal: z.strictObject({ commitment: z.array(hexBytes(G.pointLength)).min(1).max(0xffff), share: hexBytes(G.scalarLength) }).optional(),
+    deal: z.strictObject({ commitment: z.array(hexBytes(G.pointLength)).min(1).max(0xffff), share: secretBytesSchema(G.scalarLength) }).optional(),
     /** ECDSA, from a new holder: round a of the pairwise setup. */
     pair: pairingRoundASchema.optional(),
   });
@@ -260,7 +253,7 @@ export function reshareStart(params: ReshareParams, oldKey: ReshareKeyShare | un
   const G = groupOf(old);
   const context = contextOf(p);
   const deals = dealers.includes(self);
-  let secret: bigint | undefined;
+  let secret: Uint8Array | undefined;
   if (oldKey !== undefined) {
     const o = openOld(oldKey, ecdsa);
     if (o.key.self !== self) throw new ProtocolError('bad-parameters', `the old key share is party ${o.key.self}'s`);
@@ -272,10 +265,16 @@ export function reshareStart(params: ReshareParams, oldKey: ReshareKeyShare | un
   let own: z.infer<typeof dealingSchema> | undefined;
   if (deals) {
     // g(0) = λ_self·s_self: the dealers' constant terms sum to the secret; the rest is fresh randomness.
-    const coeffs = [G.Fn.mul(lagrangeAt(G.Fn, dealers, self), secret!), ...Array.from({ length: p.threshold - 1 }, () => G.randomScalar(rng))];
-    const commitment = coeffs.map((a) => G.encodePoint(G.mulBase(a)));
-    for (const [k, m] of payloads) m.deal = { commitment, share: G.encodeScalar(evalPoly(G.Fn, coeffs, BigInt(k))) };
-    if (participants.includes(self)) own = { commitment, share: G.encodeScalar(evalPoly(G.Fn, coeffs, BigInt(self))) };
+    const coeffs = [G.secret.combine(new Uint8Array(G.scalarLength), [[secret!, lagrangeAt(G.Fn, dealers, self)]]), ...Array.from({ length: p.threshold - 1 }, () => G.secret.random(rng))];
+    try {
+      if (!coeffs.every((a) => G.secret.valid(a))) throw new ProtocolError('bad-parameters', 'a coefficient is zero: broken rng');
+      const commitment = coeffs.map((a) => G.encodePoint(G.Point.fromBytes(G.secret.mulBase(a))));
+      // Each evaluation its own buffer: the relay wipes what it seals, the state keeps its own.
+      for (const [k, m] of payloads) m.deal = { commitment, share: evalSecretPoly(G, coeffs, BigInt(k)) };
+      if (participants.includes(self)) own = { commitment, share: evalSecretPoly(G, coeffs, BigInt(self)) };
+    } finally {
+      wipeSecrets(coeffs);
+    }
   }
   let pairing: z.infer<typeof pairingStateASchema> | undefined;
   if (ecdsa && participants.includes(self)) {
@@ -291,12 +290,13 @@ export function reshareStart(params: ReshareParams, oldKey: ReshareKeyShare | un
 }
 
 /** A dealer's dealing as received: checked against its commitment and its old verifying share. */
-function checkDealing(G: ShareGroup, p: ReshareParams, oldShares: ReadonlyMap<PartyId, ShamirPoint>, dealer: PartyId, d: z.infer<typeof dealingSchema>): { C: ShamirPoint[]; share: bigint } {
+function checkDealing(G: ShareGroup, p: ReshareParams, oldShares: ReadonlyMap<PartyId, ShamirPoint>, dealer: PartyId, d: z.infer<typeof dealingSchema>): { C: ShamirPoint[]; share: Uint8Array } {
   if (d.commitment.length !== p.threshold) throw new ProtocolError('malformed', `commitment has ${d.commitment.length} points, expected ${p.threshold}`, dealer);
   const C = d.commitment.map((h) => G.decodePoint(h, dealer));
   // g_i(k) is secret: multiplied in constant time (zero, which an honest dealer all but never sends, is refused).
-  const share = G.decodeScalar(d.share, dealer, true);
-  if (!G.mulBase(share).equals(evalCommitment(C, BigInt(p.self))))
+  const share = d.share;
+  if (!G.secret.valid(share)) throw new ProtocolError('scalar-range', 'share is not a non-zero scalar', dealer);
+  if (!secretMatches(G, share, evalCommitment(C, BigInt(p.self))))
     throw new ProtocolError('bad-share', 'share is inconsistent with the dealer’s commitment', dealer);
   if (!C[0]!.equals(oldShares.get(dealer)!.multiplyUnsafe(lagrangeAt(G.Fn, p.dealers, dealer))))
     throw new ProtocolError('bad-share', 'the dealing does not reshare the dealer’s old share', dealer);
@@ -331,15 +331,15 @@ export function reshareStep(state: ReshareState, inbound: readonly Message[], rn
       const groupC = sumCommitments(dealings.map((d) => d.C), G.Point.ZERO);
       // Implied by the constant-term checks on a coherent old package; kept as the invariant that matters.
       if (!groupC[0]!.equals(pk)) throw new ProtocolError('bad-share', 'the dealings do not share the public key');
-      const secret = dealings.reduce((acc, d) => G.Fn.add(acc, d.share), G.Fn.ZERO);
-      if (G.Fn.is0(secret)) throw new ProtocolError('bad-share', 'new share is zero');
+      const secret = sumSecrets(G, dealings.map((d) => d.share));
+      if (!G.secret.valid(secret)) throw new ProtocolError('bad-share', 'new share is zero');
       const verifyingShares: Record<string, string> = {};
       for (const k of participants) verifyingShares[k] = G.encodePoint(evalCommitment(groupC, BigInt(k)));
       const views: Record<string, string> = {};
       dealers.forEach((i, n) => (views[i] = viewDigest(context, i, dealings[n]!.C.map(G.encodePoint))));
       const b = ecdsa ? pairingRespond(pairingScope(p), state.pairing!, new Map([...got].filter(([, m]) => m.pair).map(([j, m]) => [j, m.pair!])), rng) : undefined;
       const outbound: Message[] = peers.map((k) => ({ session, round: 2, from: self, to: k, payload: { context, views, ...(b && { pair: b.outbound.get(k)! }) } }));
-      return { state: { ...p, phase: 'round2', secretShare: G.Fn.toBytes(secret), verifyingShares, views, ...(b && { pairing: b.state }) }, outbound };
+      return { state: { ...p, phase: 'round2', secretShare: secret, verifyingShares, views, ...(b && { pairing: b.state }) }, outbound };
     }
     case 'round2': {
       const got = collectRound(inbound, { session, round: 2, self, senders: participants, broadcast: false, payload: round2Payload });

@@ -67,6 +67,8 @@ export interface SecretScalars {
   combine(d: Uint8Array, terms: readonly (readonly [Uint8Array, bigint])[]): Uint8Array;
   /** A secret scalar from a wide hash (its RFC 9591 H3 under `dst`); `m` is wiped by the caller. */
   hashToScalar(m: Uint8Array, dst: Uint8Array): Uint8Array;
+  /** A uniformly random scalar from injected randomness (zero is all but impossible: callers check `valid`). */
+  random(rng: Rng): Uint8Array;
 }
 
 /**
@@ -174,6 +176,15 @@ function edHashToSecret(m: Uint8Array, dst: Uint8Array): Uint8Array {
   return out;
 }
 
+/** 64 random bytes reduced mod L: uniform. */
+function edRandom(rng: Rng): Uint8Array {
+  const wide = Uint8Array.from(rng(64));
+  const out = new Uint8Array(32);
+  native.crypto_core_ed25519_scalar_reduce(out, wide);
+  native.sodium_memzero(wide);
+  return out;
+}
+
 /** Ed25519 or ristretto255's secret scalars: libsodium's scalar field operations on buffers. */
 const edSecret = (mulBase: (k: Uint8Array) => Uint8Array, mul: (P: Uint8Array, k: Uint8Array) => Uint8Array): SecretScalars => ({
   valid: edValid,
@@ -181,10 +192,11 @@ const edSecret = (mulBase: (k: Uint8Array) => Uint8Array, mul: (P: Uint8Array, k
   mul,
   combine: edCombine,
   hashToScalar: edHashToSecret,
+  random: edRandom,
 });
 
 /** noble's groups: each operation converts the secret to the bigint noble needs, for that operation only. */
-const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): SecretScalars => {
+export const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): SecretScalars => {
   const { Fn } = Point;
   const n = (k: Uint8Array): bigint => Fn.fromBytes(k);
   return {
@@ -199,6 +211,7 @@ const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8A
     mul: (P, k) => Point.fromBytes(P).multiply(n(k)).toBytes(),
     combine: (d, terms) => Fn.toBytes(terms.reduce((acc, [k, c]) => Fn.add(acc, Fn.mul(n(k), c)), n(d))),
     hashToScalar: (m, dst) => Fn.toBytes(hashToScalar(m, dst)),
+    random: (rng) => Fn.toBytes(randomFieldElement(Fn, rng)),
   };
 };
 
@@ -300,9 +313,11 @@ export function decodeScalar(g: Group, hex: string, sender?: PartyId, nonzero = 
 export const encodeScalar = (g: Group, s: bigint): string => toHex(g.Fn.toBytes(s));
 
 /** A uniformly random non-zero scalar from injected randomness (noble's hash-to-field reduction). */
-export function randomScalar(g: Group, rng: Rng): bigint {
-  const b = mapHashToField(rng(getMinHashLength(g.Fn.ORDER)), g.Fn.ORDER, g.Fn.isLE);
-  return g.Fn.isLE ? bytesToNumberLE(b) : bytesToNumberBE(b);
+export const randomScalar = (g: Group, rng: Rng): bigint => randomFieldElement(g.Fn, rng);
+
+function randomFieldElement(Fn: IField<bigint>, rng: Rng): bigint {
+  const b = mapHashToField(rng(getMinHashLength(Fn.ORDER)), Fn.ORDER, Fn.isLE);
+  return Fn.isLE ? bytesToNumberLE(b) : bytesToNumberBE(b);
 }
 
 /** Identifier of a party as a scalar (RFC 9591: identifiers are non-zero scalars). */

@@ -15,7 +15,7 @@ import {
   type DkgKeyShare,
   type DkgState,
 } from '../../signers/protocols/dkg.js';
-import { encodeScalar, getGroup, groupNames, type GroupName } from '../../signers/protocols/suites.js';
+import { getGroup, groupNames, type GroupName } from '../../signers/protocols/suites.js';
 import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
@@ -218,7 +218,7 @@ describe('DKG', () => {
       }
       return { s: s2.get(1)!, inb: inboxOf(r2, 1), all: r2 };
     };
-    type P2 = { share: string; views: Record<string, string> };
+    type P2 = { share: Uint8Array; views: Record<string, string> };
     const edit = (inb: Message[], from: PartyId, f: (p: P2) => P2) =>
       inb.map((m) => (m.from === from ? { ...m, payload: f(structuredClone(m.payload) as P2) } : m));
 
@@ -234,9 +234,9 @@ describe('DKG', () => {
     it('share inconsistent with commitments, out of range', () => {
       const { s, inb } = toRound2();
       const g = getGroup('secp256k1');
-      expectProtocolError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, share: encodeScalar(g, 12345n) }))), 'bad-share', 2);
-      expectProtocolError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: 'ff'.repeat(32) }))), 'scalar-range', 3);
-      expectProtocolError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: 'ff' }))), 'malformed', 3);
+      expectProtocolError(() => dkgStep(s, edit(inb, 2, (p) => ({ ...p, share: g.Fn.toBytes(12345n) }))), 'bad-share', 2);
+      expectProtocolError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: new Uint8Array(32).fill(0xff) }))), 'scalar-range', 3);
+      expectProtocolError(() => dkgStep(s, edit(inb, 3, (p) => ({ ...p, share: Uint8Array.of(0xff) }))), 'malformed', 3);
     });
 
     it('views: missing, extra, and lies about our own broadcast', () => {

@@ -343,7 +343,7 @@ describe('DKLs23 aborts', () => {
     const badOt = all1.map((m) => (m.from === 2 && m.to === 1 ? tamper(m, (p) => void ((p.ot as { A: string }).A = '03' + 'ff'.repeat(32))) : m));
     expectProtocolError(() => ecdsaKeygenStep(persist(starts[0]!.state), inboxOf(badOt, 1), rngs[0]!), 'invalid-point', 2);
     const r2 = ids.map((id, k) => ecdsaKeygenStep(starts[k]!.state, inboxOf(all1, id), rngs[k]!));
-    const all2 = r2.flatMap((s) => s.outbound).map((m) => (m.from === 2 && m.to === 1 ? tamper(m, (p) => void (p.share = '00'.repeat(31) + '01')) : m));
+    const all2 = r2.flatMap((s) => s.outbound).map((m) => (m.from === 2 && m.to === 1 ? tamper(m, (p) => void (p.share = Uint8Array.of(...new Uint8Array(31), 1))) : m));
     expectProtocolError(() => ecdsaKeygenStep(r2[0]!.state, inboxOf(all2, 1), rngs[0]!), 'bad-share', 2);
   });
 });

@@ -34,7 +34,7 @@ import {
   type ReshareState,
 } from '../../signers/protocols/reshare.js';
 import { evalPoly, lagrangeAt } from '../../signers/protocols/shamir.js';
-import { encodePoint, encodeScalar, getGroup, type GroupName } from '../../signers/protocols/suites.js';
+import { encodePoint, getGroup, type GroupName } from '../../signers/protocols/suites.js';
 import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
@@ -262,7 +262,7 @@ describe('resharing aborts', () => {
   function forgedDealing(dealer: PartyId, to: PartyId, secret: bigint): Record<string, unknown> {
     const g = getGroup('ed25519');
     const coeffs = [secret, 12345n];
-    return { commitment: coeffs.map((a) => encodePoint(g.Point.BASE.multiply(a))), share: encodeScalar(g, evalPoly(g.Fn, coeffs, BigInt(to))) };
+    return { commitment: coeffs.map((a) => encodePoint(g.Point.BASE.multiply(a))), share: g.Fn.toBytes(evalPoly(g.Fn, coeffs, BigInt(to))) };
   }
 
   it('a dealer resharing another secret (wrong constant term) is named by every new holder', () => {
@@ -277,7 +277,7 @@ describe('resharing aborts', () => {
   it('a bad evaluation to one holder is named by that holder; the others go on', () => {
     const { steps, out } = start(add);
     const g = getGroup('ed25519');
-    const bad = out.map((m) => (m.from === 1 && m.to === 3 ? tamper(m, (p) => void ((p.deal as { share: string }).share = encodeScalar(g, 5n))) : m));
+    const bad = out.map((m) => (m.from === 1 && m.to === 3 ? tamper(m, (p) => void ((p.deal as { share: Uint8Array }).share = g.Fn.toBytes(5n))) : m));
     const e = expectProtocolError(() => reshareStep(steps.get(3)!.state, inboxOf(bad, 3), seededRng('x')), 'bad-share', 1);
     expect(e.message).toContain('commitment');
     for (const id of [2, 4]) expect(reshareStep(steps.get(id)!.state, inboxOf(bad, id), seededRng('x')).state.phase).toBe('round2');
@@ -351,7 +351,7 @@ describe('resharing aborts', () => {
     const coeffs = [9n, 10n];
     const forged = out.map((m) =>
       m.from === 3
-        ? tamper(m, (p) => void (p.deal = { commitment: coeffs.map((a) => c.Point.BASE.multiply(a).toHex()), share: evalPoly(c.Fn, coeffs, BigInt(m.to as number)).toString(16).padStart(64, '0') }))
+        ? tamper(m, (p) => void (p.deal = { commitment: coeffs.map((a) => c.Point.BASE.multiply(a).toHex()), share: c.Fn.toBytes(evalPoly(c.Fn, coeffs, BigInt(m.to as number))) }))
         : m,
     );
     expect(expectProtocolError(() => reshareStep(steps.get(2)!.state, inboxOf(forged, 2), seededRng('x')), 'bad-share', 3).message).toContain('old share');

@@ -1,6 +1,6 @@
 import { constants, createHash, createPublicKey, generateKeyPairSync, publicEncrypt, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type Message } from '../../signers/protocols/common.js';
+import { decodeSecretful, encodeSecretful, type Message } from '../../signers/protocols/common.js';
 import { toHex, type PartyId } from '../../contract/bytes.js';
 import { bigIntToBytes, bitLength, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
 import { combinePartials, rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
@@ -14,7 +14,8 @@ import { expectProtocolError } from '../helpers/protocol.js';
 import { seededRng } from '../helpers/rng.js';
 
 const rng = seededRng('rsa-reshare');
-const wire = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+/** Through the wire and back as the relay carries a point-to-point payload (secrets as bytes). */
+const wire = <T>(x: T): T => decodeSecretful(encodeSecretful(x)) as T;
 
 interface Key {
   params: RsaPublicParams;
@@ -139,11 +140,11 @@ describe('a resharing names the dealer at fault', () => {
   const msgs = dealAll(base, dealers, participants, 2);
   const at1 = msgs.filter((m) => m.to === 1);
   const p1 = reshareParams(base.params, 1, dealers, participants, 2);
-  type Payload = { context: string; sigma: string; commitments: string[] };
+  type Payload = { context: string; sigma: Uint8Array; commitments: string[] };
   /** Party 1's inbox with dealer 2's message altered. */
   const with2 = (f: (m: Message<Payload>) => Message<Payload>): Message[] => at1.map((m) => (m.from === 2 ? f(wire(m) as Message<Payload>) : m));
   const payload2 = (f: (p: Payload) => Partial<Payload>) => with2((m) => ({ ...m, payload: { ...m.payload, ...f(m.payload) } }));
-  const bump = (h: string) => toHex(bigIntToBytes(bytesToBigInt(Buffer.from(h, 'hex')) + 1n, h.length / 2));
+  const bump = (b: Uint8Array) => bigIntToBytes(bytesToBigInt(b) + 1n, b.length);
 
   it('accepts the dealings in any order, and the id sets in any order', () => {
     const sorted = rsaReshareReceive(p1, at1);
@@ -173,8 +174,8 @@ describe('a resharing names the dealer at fault', () => {
     expectProtocolError(() => rsaReshareReceive(p1, payload2(() => ({ commitments: ['00'.repeat(256)] }))), 'invalid-point', 2);
     expectProtocolError(() => rsaReshareReceive(p1, payload2(() => ({ commitments: [toHex(bigIntToBytes(base.params.n, 256))] }))), 'invalid-point', 2);
     expectProtocolError(() => rsaReshareReceive(p1, payload2((p) => ({ commitments: [p.commitments[0]!.slice(2)] }))), 'invalid-point', 2);
-    expectProtocolError(() => rsaReshareReceive(p1, payload2(() => ({ sigma: 'ff'.repeat(400) }))), 'scalar-range', 2);
-    expectProtocolError(() => rsaReshareReceive(p1, payload2(() => ({ sigma: 'zz' }))), 'malformed', 2);
+    expectProtocolError(() => rsaReshareReceive(p1, payload2(() => ({ sigma: new Uint8Array(400).fill(0xff) }))), 'scalar-range', 2);
+    expectProtocolError(() => rsaReshareReceive(p1, payload2(() => ({ sigma: 'zz' as unknown as Uint8Array }))), 'malformed', 2);
   });
 
   it('missing, duplicate, misdirected, foreign and unknown messages', () => {

@@ -18,7 +18,7 @@ import { createECDH, timingSafeEqual } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { ProtocolError } from '../common.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { bytesToBig, getCurve, randomScalar, tagged } from './curves.js';
+import { bigToBytes, bytesToBig, getCurve, randomScalar, tagged } from './curves.js';
 
 /** Number of base OTs: the computational security parameter of the OT extension. */
 export const KAPPA = 128;
@@ -38,20 +38,21 @@ export interface BaseOtSenderMsg {
 
 const randomP256Scalar = (rng: Rng): bigint => randomScalar(getCurve('p256'), rng);
 
-const scalar32 = (s: bigint): Buffer => Buffer.from(s.toString(16).padStart(64, '0'), 'hex');
+const scalar32 = (s: bigint): Uint8Array => bigToBytes(s, 32);
+
+/** OpenSSL's P-256 key for a secret k (its bytes wiped once set). */
+function p256Key(k: bigint): ReturnType<typeof createECDH> {
+  const e = createECDH('prime256v1');
+  const kb = scalar32(k);
+  e.setPrivateKey(kb);
+  kb.fill(0);
+  return e;
+}
 
 /** x-coordinate of k·Q by OpenSSL (constant-time in k); throws on an invalid Q. */
-function ecdhX(k: bigint, Q: Uint8Array): Buffer {
-  const e = createECDH('prime256v1');
-  e.setPrivateKey(scalar32(k));
-  return e.computeSecret(Q);
-}
+const ecdhX = (k: bigint, Q: Uint8Array): Buffer => p256Key(k).computeSecret(Q);
 
-function baseMul(k: bigint): Uint8Array {
-  const e = createECDH('prime256v1');
-  e.setPrivateKey(scalar32(k));
-  return new Uint8Array(e.getPublicKey(null, 'uncompressed'));
-}
+const baseMul = (k: bigint): Uint8Array => new Uint8Array(p256Key(k).getPublicKey(null, 'uncompressed'));
 
 const pokChallenge = (ctx: Uint8Array, A: Uint8Array, R: Uint8Array): bigint =>
   bytesToBig(tagged('mpchsm/ecdsa/baseot/pok', ctx, A, R)) % Fn.ORDER;
@@ -59,14 +60,14 @@ const pokChallenge = (ctx: Uint8Array, A: Uint8Array, R: Uint8Array): bigint =>
 const otKey = (ctx: Uint8Array, i: number, bit: number, A: Uint8Array, B: Uint8Array, x: Uint8Array): Uint8Array =>
   tagged('mpchsm/ecdsa/baseot/key', ctx, i, bit, A, B, x).subarray(0, SEED_BYTES);
 
-/** Sender, message 1. Returns the secret a (keep it until the receiver answers) and the message. */
-export function baseOtSenderStart(ctx: Uint8Array, rng: Rng): { secret: bigint; msg: BaseOtSenderMsg } {
+/** Sender, message 1. Returns the secret a as bytes (keep it until the receiver answers) and the message. */
+export function baseOtSenderStart(ctx: Uint8Array, rng: Rng): { secret: Uint8Array; msg: BaseOtSenderMsg } {
   const a = randomP256Scalar(rng);
   const A = P.fromBytes(baseMul(a)).toBytes(true);
   const k = randomP256Scalar(rng);
   const R = P.fromBytes(baseMul(k)).toBytes(true);
   const z = Fn.add(k, Fn.mul(pokChallenge(ctx, A, R), a));
-  return { secret: a, msg: { A: toHex(A), proof: toHex(R) + toHex(scalar32(z)) } };
+  return { secret: scalar32(a), msg: { A: toHex(A), proof: toHex(R) + toHex(scalar32(z)) } };
 }
 
 function decodeP256(hex: string, sender: PartyId, what: string) {
@@ -122,8 +123,9 @@ export function baseOtReceive(
 }
 
 /** Sender, after the receiver's message: both keys of every OT (k^0 block, then k^1 block). */
-export function baseOtSenderFinish(ctx: Uint8Array, secret: bigint, msg: BaseOtSenderMsg, B: readonly string[], receiver: PartyId): { keys0: Uint8Array; keys1: Uint8Array } {
+export function baseOtSenderFinish(ctx: Uint8Array, secretBytes: Uint8Array, msg: BaseOtSenderMsg, B: readonly string[], receiver: PartyId): { keys0: Uint8Array; keys1: Uint8Array } {
   if (B.length !== KAPPA) throw new ProtocolError('malformed', `base OT: ${B.length} points, expected ${KAPPA}`, receiver);
+  const secret = bytesToBig(secretBytes);
   const A = fromHex(msg.A);
   const Apt = P.fromBytes(A);
   const keys0 = new Uint8Array(KAPPA * SEED_BYTES);

@@ -128,12 +128,27 @@ export function decodeScalar(c: EcdsaCurve, hex: string, sender?: PartyId, nonze
 }
 
 export const encodeScalar = (c: EcdsaCurve, s: bigint): string => s.toString(16).padStart(2 * c.scalarLength, '0');
-export const scalarBytes = (c: EcdsaCurve, s: bigint): Uint8Array => fromHex(encodeScalar(c, s));
+/** A scalar's fixed-length big-endian bytes, without a string on the way (it may be secret). */
+export const scalarBytes = (c: EcdsaCurve, s: bigint): Uint8Array => bigToBytes(s, c.scalarLength);
+
+/** v as `length` big-endian bytes, byte by byte (noble's numberToBytesBE goes through a hex string). */
+export function bigToBytes(v: bigint, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = length - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
+}
+
+/** A secret scalar in [1, n) from its bytes (scalarBytes'); a value out of range is attributed to `sender`. */
+export function secretScalar(c: EcdsaCurve, b: Uint8Array, sender?: PartyId): bigint {
+  const s = b.length === c.scalarLength ? bytesToBig(b) : 0n;
+  if (s === 0n || s >= c.n) throw new ProtocolError('scalar-range', 'secret scalar out of range', sender);
+  return s;
+}
 
 /** Big-endian bytes to a bigint (whole 64-bit words when the length allows: no hex detour). */
 export function bytesToBig(b: Uint8Array): bigint {
   if (b.length === 0) return 0n;
-  if (b.length % 8 !== 0) return BigInt('0x' + toHex(b));
+  if (b.length % 8 !== 0) return b.reduce((v, x) => (v << 8n) | BigInt(x), 0n);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let v = dv.getBigUint64(0);
   for (let o = 8; o < b.length; o += 8) v = (v << 64n) | dv.getBigUint64(o);
@@ -170,7 +185,9 @@ export function mulBaseWire(c: EcdsaCurve, k: bigint): string {
 
 function opensslKey(c: EcdsaCurve, k: bigint): ReturnType<typeof createECDH> {
   const e = createECDH(c.openssl!);
-  e.setPrivateKey(scalarBytes(c, k));
+  const kb = scalarBytes(c, k);
+  e.setPrivateKey(kb);
+  kb.fill(0);
   return e;
 }
 

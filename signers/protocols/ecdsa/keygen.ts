@@ -21,7 +21,9 @@ import {
   decodeState,
   encodeState,
   messageSchema,
+  secretBytesSchema,
   sortIds,
+  wipeSecrets,
   type Message,
   type Step,
 } from '../common.js';
@@ -34,6 +36,7 @@ import {
 } from '../../../contract/bytes.js';
 import { evalCommitment, evalPoly, sumCommitments } from '../shamir.js';
 import {
+  bytesToBig,
   decodePoint,
   decodeScalar,
   ecdsaCurveNames,
@@ -43,6 +46,8 @@ import {
   hashToScalar,
   mulBase,
   randomScalar,
+  scalarBytes,
+  secretScalar,
   tagged,
   type EcPoint,
   type EcdsaCurve,
@@ -72,7 +77,8 @@ type Round1Payload = z.infer<ReturnType<typeof round1Payload>>;
 
 const round2Payload = (c: EcdsaCurve) =>
   z.strictObject({
-    share: hexBytes(c.scalarLength),
+    /** f_sender(recipient): secret, raw bytes inside the encryption (signers/node/relay.ts). */
+    share: secretBytesSchema(c.scalarLength),
     views: z.record(z.string(), hexBytes(32)),
     ot: pairingRoundBSchema,
   });
@@ -82,15 +88,15 @@ const broadcastSchema = z.strictObject({ commitment: z.array(hexSchema).min(1), 
 export const ecdsaKeygenStateSchema = z.discriminatedUnion('phase', [
   ecdsaKeygenParamsSchema.extend({
     phase: z.literal('round1'),
-    /** Secret polynomial coefficients a_0..a_{t-1}. */
-    coefficients: z.array(hexSchema).min(1),
+    /** Secret polynomial coefficients a_0..a_{t-1}, scalar bytes. */
+    coefficients: z.array(secretBytesSchema()).min(1),
     broadcast: broadcastSchema,
     /** Pairwise setup with each peer after its round a (secret). */
     ...pairingStateASchema.shape,
   }),
   ecdsaKeygenParamsSchema.extend({
     phase: z.literal('round2'),
-    coefficients: z.array(hexSchema).min(1),
+    coefficients: z.array(secretBytesSchema()).min(1),
     broadcasts: z.record(z.string(), broadcastSchema),
     views: z.record(z.string(), hexSchema),
     /** Pairwise setup with each peer after its round b (secret). */
@@ -131,7 +137,7 @@ export function ecdsaKeygenStart(params: EcdsaKeygenParams, rng: Rng): Step<Ecds
   const broadcast = { commitment: C.map(encodePoint), proof: encodePoint(R) + encodeScalar(c, mu) };
   const pairing = pairingStart(pairingScope(p), p.participants.filter((j) => j !== p.self), rng);
   const outbound: Message[] = [...pairing.outbound].map(([j, a]) => ({ session: p.session, round: 1, from: p.self, to: j, payload: { ...broadcast, ...a } satisfies Round1Payload }));
-  return { state: { ...p, phase: 'round1', coefficients: coeffs.map((a) => encodeScalar(c, a)), broadcast, ...pairing.state }, outbound };
+  return { state: { ...p, phase: 'round1', coefficients: coeffs.map((a) => scalarBytes(c, a)), broadcast, ...pairing.state }, outbound };
 }
 
 function checkBroadcast(c: EcdsaCurve, p: EcdsaKeygenParams, from: PartyId, b: { commitment: string[]; proof: string }): EcPoint[] {
@@ -162,14 +168,15 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
       const views: Record<string, string> = {};
       for (const [from, m] of got) broadcasts[from] = { commitment: m.commitment, proof: m.proof };
       for (const id of participants) views[id] = viewDigest(p, id, broadcasts[id]!);
-      const coeffs = state.coefficients.map((h) => decodeScalar(c, h));
+      // The curves' arithmetic is noble's: the polynomial is a bigint for this step only.
+      const coeffs = state.coefficients.map((b) => bytesToBig(b));
       const pairing = pairingRespond(pairingScope(p), { ot: state.ot, zero: state.zero }, got, rng);
       const outbound: Message[] = peers.map((j) => ({
         session,
         round: 2,
         from: self,
         to: j,
-        payload: { share: encodeScalar(c, evalPoly(c.Fn, coeffs, BigInt(j))), views, ot: pairing.outbound.get(j)! },
+        payload: { share: scalarBytes(c, evalPoly(c.Fn, coeffs, BigInt(j))), views, ot: pairing.outbound.get(j)! },
       }));
       return { state: { ...p, phase: 'round2', coefficients: state.coefficients, broadcasts, views, ...pairing.state }, outbound };
     }
@@ -179,9 +186,10 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
       const commitments = new Map<PartyId, EcPoint[]>();
       for (const id of participants) commitments.set(id, state.broadcasts[String(id)]!.commitment.map((h) => decodePoint(c, h, id)));
       const x = BigInt(self);
-      let secret = evalPoly(c.Fn, state.coefficients.map((h) => decodeScalar(c, h)), x);
+      let secret = evalPoly(c.Fn, state.coefficients.map((b) => bytesToBig(b)), x);
       for (const [k, m] of got) {
-        const share = decodeScalar(c, m.share, k);
+        // Zero, which an honest sender all but never sends, is refused with the out of range.
+        const share = secretScalar(c, m.share, k);
         if (!c.Point.BASE.multiplyUnsafe(share).equals(evalCommitment(commitments.get(k)!, x)))
           throw new ProtocolError('bad-share', 'share is inconsistent with the sender’s commitments', k);
         secret = c.Fn.add(secret, share);
@@ -190,6 +198,7 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
       if (c.Fn.is0(secret) || !mulBase(c, secret).equals(evalCommitment(groupC, x))) throw new ProtocolError('bad-share', 'combined share does not match the group commitment');
       const verifyingShares: Record<string, string> = {};
       for (const id of participants) verifyingShares[id] = encodePoint(evalCommitment(groupC, BigInt(id)));
+      wipeSecrets(state.coefficients); // the polynomial's use ends here (the caller wipes the rest)
       const pairs = pairingFinish(pairingScope(p), { ot: state.ot, alice: state.alice, zeroSeeds: state.zeroSeeds }, new Map([...got].map(([j, m]) => [j, m.ot])));
       const publicKey = encodePoint(groupC[0]!);
       const output: EcdsaKeyShare = {
@@ -201,7 +210,7 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
         verifyingShares,
         session,
         self,
-        secretShare: c.Fn.toBytes(secret),
+        secretShare: scalarBytes(c, secret),
         pairs,
       };
       return { state: { ...p, phase: 'done', publicKey }, outbound: [], output };

@@ -11,9 +11,9 @@
 //   output:          per peer, both directions' base-OT keys and the zero-sharing seed
 
 import { z } from 'zod';
-import { ProtocolError, sortIds } from '../common.js';
-import { hexSchema, fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { KAPPA, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from './baseot.js';
+import { ProtocolError, secretBytesSchema, sortIds } from '../common.js';
+import { hexSchema, type PartyId, type Rng } from '../../../contract/bytes.js';
+import { KAPPA, SEED_BYTES, baseOtReceive, baseOtSenderFinish, baseOtSenderStart } from './baseot.js';
 import { tagged } from './curves.js';
 import type { EcdsaPair } from './keyshare.js';
 
@@ -28,21 +28,21 @@ export interface PairingScope {
 
 const otSenderMsgSchema = z.strictObject({ A: hexBytes(33), proof: hexBytes(65) });
 /** Round a, one per peer. */
-export const pairingRoundASchema = z.strictObject({ ot: otSenderMsgSchema, zero: hexBytes(32) });
+export const pairingRoundASchema = z.strictObject({ ot: otSenderMsgSchema, zero: secretBytesSchema(32) });
 export type PairingRoundA = z.infer<typeof pairingRoundASchema>;
 /** Round b, one per peer. */
 export const pairingRoundBSchema = z.strictObject({ B: z.array(hexBytes(33)).length(KAPPA) });
 export type PairingRoundB = z.infer<typeof pairingRoundBSchema>;
 
-const otSenderStateSchema = z.strictObject({ secret: hexBytes(32), msg: otSenderMsgSchema });
-/** Secret state after round a: our base-OT sender state and zero-seed contribution, per peer. */
-export const pairingStateASchema = z.strictObject({ ot: z.record(z.string(), otSenderStateSchema), zero: z.record(z.string(), hexBytes(32)) });
+const otSenderStateSchema = z.strictObject({ secret: secretBytesSchema(32), msg: otSenderMsgSchema });
+/** Secret state after round a: our base-OT sender state and zero-seed contribution, per peer (secrets as bytes). */
+export const pairingStateASchema = z.strictObject({ ot: z.record(z.string(), otSenderStateSchema), zero: z.record(z.string(), secretBytesSchema(32)) });
 export type PairingStateA = z.infer<typeof pairingStateASchema>;
 /** Secret state after round b: our base-OT sender state, extension-sender material and zero seed, per peer. */
 export const pairingStateBSchema = z.strictObject({
   ot: z.record(z.string(), otSenderStateSchema),
-  alice: z.record(z.string(), z.strictObject({ delta: hexSchema, keys: hexSchema })),
-  zeroSeeds: z.record(z.string(), hexBytes(32)),
+  alice: z.record(z.string(), z.strictObject({ delta: secretBytesSchema(KAPPA / 8), keys: secretBytesSchema(KAPPA * SEED_BYTES) })),
+  zeroSeeds: z.record(z.string(), secretBytesSchema(32)),
 });
 export type PairingStateB = z.infer<typeof pairingStateBSchema>;
 
@@ -55,10 +55,10 @@ export function pairingStart(s: PairingScope, peers: readonly PartyId[], rng: Rn
   const outbound = new Map<PartyId, PairingRoundA>();
   for (const j of peers) {
     const ot = baseOtSenderStart(pairContext(s, s.self, j), rng);
-    const zero = toHex(rng(32));
-    state.ot[j] = { secret: ot.secret.toString(16).padStart(64, '0'), msg: ot.msg };
+    const zero = Uint8Array.from(rng(32));
+    state.ot[j] = { secret: ot.secret, msg: ot.msg };
     state.zero[j] = zero;
-    outbound.set(j, { ot: ot.msg, zero });
+    outbound.set(j, { ot: ot.msg, zero: Uint8Array.from(zero) }); // its own copy: the relay wipes it once sealed
   }
   return { state, outbound };
 }
@@ -74,9 +74,10 @@ export function pairingRespond(s: PairingScope, state: PairingStateA, got: Reado
     // We are the base-OT receiver (extension sender) for the pair where j is the extension receiver.
     const delta = rng(KAPPA / 8);
     const r = baseOtReceive(pairContext(s, j, s.self), m.ot, delta, j, rng);
-    next.alice[j] = { delta: toHex(delta), keys: toHex(r.keys) };
+    next.alice[j] = { delta: Uint8Array.from(delta), keys: r.keys };
+    delta.fill(0);
     const [lo, hi] = s.self < j ? [own, m.zero] : [m.zero, own];
-    next.zeroSeeds[j] = toHex(tagged(`${s.tag}/zero-seed`, s.context, Math.min(s.self, j), Math.max(s.self, j), lo, hi));
+    next.zeroSeeds[j] = tagged(`${s.tag}/zero-seed`, s.context, Math.min(s.self, j), Math.max(s.self, j), lo, hi);
     outbound.set(j, { B: r.B });
   }
   return { state: next, outbound };
@@ -90,9 +91,9 @@ export function pairingFinish(s: PairingScope, state: PairingStateB, got: Readon
     const alice = state.alice[String(j)];
     const zeroSeed = state.zeroSeeds[String(j)];
     if (ot === undefined || alice === undefined || zeroSeed === undefined) throw new ProtocolError('unknown-sender', 'no pairwise setup with this party', j);
-    const { keys0, keys1 } = baseOtSenderFinish(pairContext(s, s.self, j), BigInt('0x' + ot.secret), ot.msg, m.B, j);
-    // The key share holds its secrets as bytes (the setup's hex state ends with this key generation).
-    pairs[j] = { discarded: false, zeroSeed: fromHex(zeroSeed), bob: { keys0, keys1 }, alice: { delta: fromHex(alice.delta), keys: fromHex(alice.keys) } };
+    const { keys0, keys1 } = baseOtSenderFinish(pairContext(s, s.self, j), ot.secret, ot.msg, m.B, j);
+    // Copies: the setup's state is wiped when the step ends.
+    pairs[j] = { discarded: false, zeroSeed: Uint8Array.from(zeroSeed), bob: { keys0, keys1 }, alice: { delta: Uint8Array.from(alice.delta), keys: Uint8Array.from(alice.keys) } };
   }
   return pairs;
 }

@@ -27,11 +27,11 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
-import { checkParticipants, messageSchema, ProtocolError, sortIds, type Message } from '../common.js';
+import { checkParticipants, messageSchema, ProtocolError, secretBytesSchema, sortIds, type Message } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { bitLength, bytesToBigInt, gcd, randomBits } from './arith.js';
+import { bigIntToMinBytes, bitLength, bytesToBigInt, gcd, randomBits } from './arith.js';
 import { lagrangeAtZero, powSigned } from './combine.js';
-import { checkPublicParams, delta, elementHex, encodePublicParams, intHex, modulusBytes, RSA_MAX_PARTY_ID, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
+import { checkPublicParams, delta, elementHex, encodePublicParams, modulusBytes, RSA_MAX_PARTY_ID, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';
 
 export const RSA_RESHARE_ROUND = 1;
@@ -55,8 +55,8 @@ export interface RsaReshareParams {
 const payloadSchema = z.strictObject({
   /** Digest of the parameters the dealer runs with. */
   context: hexSchema.length(64),
-  /** σ_{j,k}, secret. */
-  sigma: hexSchema.min(2).max(RSA_MAX_SHARE_BITS / 4),
+  /** σ_{j,k}, secret: big-endian bytes, raw inside the encryption (signers/node/relay.ts). */
+  sigma: secretBytesSchema(undefined, RSA_MAX_SHARE_BITS / 8),
   /** C_1..C_{t'−1} (count checked against t' to name the sender). */
   commitments: z.array(hexSchema).max(RSA_MAX_PARTY_ID),
 });
@@ -170,7 +170,7 @@ export function rsaReshareDeal(p: RsaReshareParams, share: RsaKeyShare, rng: Rng
   const commitments = coeffs.slice(1).map((a) => elementHex(modPow(old.v, a, old.n), k));
   // σ ≥ 0 but with probability about 2^-κ (t' ≥ 2: a_1·k outweighs a_0; t' = 1: a_0 = Δ'·Δ_old·s_j).
   const out = pl.participants.map(
-    (to): Message<Payload> => ({ session: pl.session, round: RSA_RESHARE_ROUND, from: self, to, payload: { context: pl.context, sigma: intHex(evalInt(coeffs, to)), commitments } }),
+    (to): Message<Payload> => ({ session: pl.session, round: RSA_RESHARE_ROUND, from: self, to, payload: { context: pl.context, sigma: bigIntToMinBytes(evalInt(coeffs, to)), commitments } }),
   );
   coeffs.fill(0n); // drops the references; BigInt values themselves cannot be overwritten
   return out;
@@ -229,7 +229,7 @@ export function rsaReshareReceive(p: RsaReshareParams, inbound: readonly Message
   for (const j of pl.dealers) {
     const d = got.get(j)!;
     const C = commitmentsOf(pl, j, d);
-    const sigma = bytesToBigInt(fromHex(d.sigma));
+    const sigma = bytesToBigInt(d.sigma);
     if (bitLength(sigma) > pl.sigmaBits) throw new ProtocolError('scalar-range', `σ wider than ${pl.sigmaBits} bits`, j);
     if (modPow(v, sigma, n) !== evalInExponent(C, pl.self, n)) throw new ProtocolError('bad-share', 'σ is inconsistent with the dealer’s commitments and old share', j);
     s += sigma;
