@@ -61,17 +61,24 @@ function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array
   const key = tagged('mpchsm/ecdsa/dkls23/pad', ctx, salt).subarray(0, 16);
   const blocks = Math.ceil(c.scalarLength / 16);
   const H = 16 * blocks;
-  // Straight from the bytes, 64 bits at a time: no hex string per candidate.
-  const read = 128 * blocks === c.orderBits ? bytesToBig : (b: Uint8Array) => BigInt.asUintN(c.orderBits, bytesToBig(b));
+  // Straight from the bytes, 64 bits at a time through one view: no hex string per candidate.
   const hashed = tccr(key, rows, 0, 0, CANDIDATES * blocks);
+  const view = new DataView(hashed.buffer, hashed.byteOffset, hashed.byteLength);
+  const words = H / 8;
+  const at = (o: number): bigint => {
+    let v = view.getBigUint64(o);
+    for (let w = 1; w < words; w++) v = (v << 64n) | view.getBigUint64(o + 8 * w);
+    return v;
+  };
+  const keep = (v: bigint): bigint => (128 * blocks === c.orderBits ? v : BigInt.asUintN(c.orderBits, v));
   const out: bigint[][] = [];
   for (let j = 0; 16 * j < rows.length; j++) {
     const res: bigint[] = [];
     for (let k = 0; res.length < WIDTH; k++) {
       const v =
         k < CANDIDATES
-          ? read(hashed.subarray((j * CANDIDATES + k) * H, (j * CANDIDATES + k + 1) * H))
-          : read(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks));
+          ? keep(at((j * CANDIDATES + k) * H))
+          : keep(bytesToBig(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)));
       if (v < c.n) res.push(v);
     }
     out.push(res);
