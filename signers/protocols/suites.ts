@@ -20,6 +20,7 @@ import { timingSafeEqual } from 'node:crypto';
 import sodium from 'libsodium-wrappers-sumo';
 import * as native from 'sodium-native';
 import { ProtocolError } from './common.js';
+import { bigIntToBytes, bytesToBigInt } from './integers.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../contract/bytes.js';
 
 /** A point of one of the groups below (all have bigint coordinates). */
@@ -198,20 +199,25 @@ const edSecret = (mulBase: (k: Uint8Array) => Uint8Array, mul: (P: Uint8Array, k
 /** noble's groups: each operation converts the secret to the bigint noble needs, for that operation only. */
 export const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): SecretScalars => {
   const { Fn } = Point;
-  const n = (k: Uint8Array): bigint => Fn.fromBytes(k);
+  // Big-endian scalars (these groups' encoding) converted without noble's Fn.fromBytes and
+  // Fn.toBytes, which go through a hex string of the secret.
+  const inRange = (k: Uint8Array, v: bigint): boolean => k.length === Fn.BYTES && v < Fn.ORDER;
+  const n = (k: Uint8Array): bigint => {
+    const v = bytesToBigInt(k);
+    if (!inRange(k, v)) throw new RangeError(`a scalar is ${Fn.BYTES} bytes below the group order`);
+    return v;
+  };
+  const bytes = (v: bigint): Uint8Array => bigIntToBytes(v, Fn.BYTES);
   return {
     valid: (k) => {
-      try {
-        return k.length === Fn.BYTES && !Fn.is0(Fn.fromBytes(k));
-      } catch {
-        return false;
-      }
+      const v = bytesToBigInt(k);
+      return inRange(k, v) && v !== 0n;
     },
     mulBase: (k) => Point.BASE.multiply(n(k)).toBytes(),
     mul: (P, k) => Point.fromBytes(P).multiply(n(k)).toBytes(),
-    combine: (d, terms) => Fn.toBytes(terms.reduce((acc, [k, c]) => Fn.add(acc, Fn.mul(n(k), c)), n(d))),
-    hashToScalar: (m, dst) => Fn.toBytes(hashToScalar(m, dst)),
-    random: (rng) => Fn.toBytes(randomFieldElement(Fn, rng)),
+    combine: (d, terms) => bytes(terms.reduce((acc, [k, c]) => Fn.add(acc, Fn.mul(n(k), c)), n(d))),
+    hashToScalar: (m, dst) => bytes(hashToScalar(m, dst)),
+    random: (rng) => bytes(randomFieldElement(Fn, rng)),
   };
 };
 

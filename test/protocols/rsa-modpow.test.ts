@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bigIntToBytes, bytesToBigInt, egcd, modInverse, randomBelow } from '../../signers/protocols/rsa/arith.js';
+import { egcd, modInverse, randomBelow } from '../../signers/protocols/rsa/arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/integers.js';
 import { modPow, modPowBigInt } from '../../signers/protocols/rsa/modpow.js';
 import { seededRng } from '../helpers/rng.js';
 

@@ -2,7 +2,7 @@ import { constants, createHash, generateKeyPairSync, privateDecrypt, publicEncry
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/integers.js';
 import { modPow } from '../../signers/protocols/rsa/modpow.js';
 import {
   DecodeError,

@@ -2,7 +2,8 @@ import { constants, createHash, createPublicKey, generateKeyPairSync, publicEncr
 import { describe, expect, it } from 'vitest';
 import { decodeSecretful, encodeSecretful, type Message } from '../../signers/protocols/common.js';
 import { toHex, type PartyId } from '../../contract/bytes.js';
-import { bigIntToBytes, bitLength, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
+import { bitLength } from '../../signers/protocols/rsa/arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/integers.js';
 import { combinePartials, rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { dealRsa } from '../../signers/protocols/rsa/deal.js';
 import { encodeKeyShare, encodePublicParams, parseKeyShare, parsePublicParams, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from '../../signers/protocols/rsa/key.js';

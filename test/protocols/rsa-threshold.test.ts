@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Message } from '../../signers/protocols/common.js';
 import { toHex, type PartyId } from '../../contract/bytes.js';
-import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/rsa/arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/integers.js';
 import { combinePartials, rsaCombine, rsaDecryptRequest, rsaSignRequest } from '../../signers/protocols/rsa/combine.js';
 import { dealRsa, encodeDeal, type RsaDeal } from '../../signers/protocols/rsa/deal.js';
 import { delta, parseKeyShare, parsePublicParams, type RsaKeyShare } from '../../signers/protocols/rsa/key.js';

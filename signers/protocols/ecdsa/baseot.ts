@@ -18,7 +18,8 @@ import { createECDH, timingSafeEqual } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { ProtocolError } from '../common.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { bigToBytes, bytesToBig, getCurve, randomScalar, tagged } from './curves.js';
+import { getCurve, randomScalar, tagged } from './curves.js';
+import { bigIntToBytes, bytesToBigInt } from '../integers.js';
 
 /** Number of base OTs: the computational security parameter of the OT extension. */
 export const KAPPA = 128;
@@ -38,7 +39,7 @@ export interface BaseOtSenderMsg {
 
 const randomP256Scalar = (rng: Rng): bigint => randomScalar(getCurve('p256'), rng);
 
-const scalar32 = (s: bigint): Uint8Array => bigToBytes(s, 32);
+const scalar32 = (s: bigint): Uint8Array => bigIntToBytes(s, 32);
 
 /** OpenSSL's P-256 key for a secret k (its bytes wiped once set). */
 function p256Key(k: bigint): ReturnType<typeof createECDH> {
@@ -55,7 +56,7 @@ const ecdhX = (k: bigint, Q: Uint8Array): Buffer => p256Key(k).computeSecret(Q);
 const baseMul = (k: bigint): Uint8Array => new Uint8Array(p256Key(k).getPublicKey(null, 'uncompressed'));
 
 const pokChallenge = (ctx: Uint8Array, A: Uint8Array, R: Uint8Array): bigint =>
-  bytesToBig(tagged('mpchsm/ecdsa/baseot/pok', ctx, A, R)) % Fn.ORDER;
+  bytesToBigInt(tagged('mpchsm/ecdsa/baseot/pok', ctx, A, R)) % Fn.ORDER;
 
 const otKey = (ctx: Uint8Array, i: number, bit: number, A: Uint8Array, B: Uint8Array, x: Uint8Array): Uint8Array =>
   tagged('mpchsm/ecdsa/baseot/key', ctx, i, bit, A, B, x).subarray(0, SEED_BYTES);
@@ -125,7 +126,7 @@ export function baseOtReceive(
 /** Sender, after the receiver's message: both keys of every OT (k^0 block, then k^1 block). */
 export function baseOtSenderFinish(ctx: Uint8Array, secretBytes: Uint8Array, msg: BaseOtSenderMsg, B: readonly string[], receiver: PartyId): { keys0: Uint8Array; keys1: Uint8Array } {
   if (B.length !== KAPPA) throw new ProtocolError('malformed', `base OT: ${B.length} points, expected ${KAPPA}`, receiver);
-  const secret = bytesToBig(secretBytes);
+  const secret = bytesToBigInt(secretBytes);
   const A = fromHex(msg.A);
   const Apt = P.fromBytes(A);
   const keys0 = new Uint8Array(KAPPA * SEED_BYTES);

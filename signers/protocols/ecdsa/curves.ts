@@ -15,6 +15,7 @@ import type { IField } from '@noble/curves/abstract/modular.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ProtocolError } from '../common.js';
+import { bigIntToBytes, bytesToBigInt } from '../integers.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 
 /** A point of one of the curves below. */
@@ -129,34 +130,17 @@ export function decodeScalar(c: EcdsaCurve, hex: string, sender?: PartyId, nonze
 
 export const encodeScalar = (c: EcdsaCurve, s: bigint): string => s.toString(16).padStart(2 * c.scalarLength, '0');
 /** A scalar's fixed-length big-endian bytes, without a string on the way (it may be secret). */
-export const scalarBytes = (c: EcdsaCurve, s: bigint): Uint8Array => bigToBytes(s, c.scalarLength);
-
-/** v as `length` big-endian bytes, byte by byte (noble's numberToBytesBE goes through a hex string). */
-export function bigToBytes(v: bigint, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = length - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
-  return out;
-}
+export const scalarBytes = (c: EcdsaCurve, s: bigint): Uint8Array => bigIntToBytes(s, c.scalarLength);
 
 /** A secret scalar in [1, n) from its bytes (scalarBytes'); a value out of range is attributed to `sender`. */
 export function secretScalar(c: EcdsaCurve, b: Uint8Array, sender?: PartyId): bigint {
-  const s = b.length === c.scalarLength ? bytesToBig(b) : 0n;
+  const s = b.length === c.scalarLength ? bytesToBigInt(b) : 0n;
   if (s === 0n || s >= c.n) throw new ProtocolError('scalar-range', 'secret scalar out of range', sender);
   return s;
 }
 
-/** Big-endian bytes to a bigint (whole 64-bit words when the length allows: no hex detour). */
-export function bytesToBig(b: Uint8Array): bigint {
-  if (b.length === 0) return 0n;
-  if (b.length % 8 !== 0) return b.reduce((v, x) => (v << 8n) | BigInt(x), 0n);
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  let v = dv.getBigUint64(0);
-  for (let o = 8; o < b.length; o += 8) v = (v << 64n) | dv.getBigUint64(o);
-  return v;
-}
-
 /** Bytes of at least scalarLength + 16 reduced mod n: statistically uniform (bias < 2^-128). */
-export const reduceWide = (c: EcdsaCurve, b: Uint8Array): bigint => bytesToBig(b) % c.n;
+export const reduceWide = (c: EcdsaCurve, b: Uint8Array): bigint => bytesToBigInt(b) % c.n;
 export const wideLength = (c: EcdsaCurve): number => c.scalarLength + 16;
 
 /** A uniformly random non-zero scalar from injected randomness. */
@@ -195,7 +179,7 @@ function opensslKey(c: EcdsaCurve, k: bigint): ReturnType<typeof createECDH> {
 function hasX(c: EcdsaCurve, P: EcPoint, x: Uint8Array): boolean {
   const { X, Z } = P as unknown as { X: bigint; Z: bigint };
   const Fp = (c.Point as unknown as { Fp: IField<bigint> }).Fp;
-  return !P.is0() && Fp.eql(Fp.mul(bytesToBig(x), Z), X);
+  return !P.is0() && Fp.eql(Fp.mul(bytesToBigInt(x), Z), X);
 }
 
 /**
@@ -215,7 +199,7 @@ export function secretMulEquals(c: EcdsaCurve, k: bigint, triples: readonly (rea
   if (c.openssl === undefined) {
     let [X, d, Y] = triples[0]!;
     for (const [Xi, di, Yi] of triples.slice(1)) {
-      const rho = bytesToBig(rng(16)) | 1n;
+      const rho = bytesToBigInt(rng(16)) | 1n;
       X = X.add(Xi.multiplyUnsafe(rho));
       d = c.Fn.add(d, c.Fn.mul(rho, di));
       Y = Y.add(Yi.multiplyUnsafe(rho));

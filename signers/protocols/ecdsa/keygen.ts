@@ -35,23 +35,8 @@ import {
   type Rng,
 } from '../../../contract/bytes.js';
 import { evalCommitment, evalPoly, sumCommitments } from '../shamir.js';
-import {
-  bytesToBig,
-  decodePoint,
-  decodeScalar,
-  ecdsaCurveNames,
-  encodePoint,
-  encodeScalar,
-  getCurve,
-  hashToScalar,
-  mulBase,
-  randomScalar,
-  scalarBytes,
-  secretScalar,
-  tagged,
-  type EcPoint,
-  type EcdsaCurve,
-} from './curves.js';
+import { decodePoint, decodeScalar, ecdsaCurveNames, encodePoint, encodeScalar, getCurve, hashToScalar, mulBase, randomScalar, scalarBytes, secretScalar, tagged, type EcPoint, type EcdsaCurve } from './curves.js';
+import { bytesToBigInt } from '../integers.js';
 import type { EcdsaKeyShare } from './keyshare.js';
 import { pairingFinish, pairingRespond, pairingRoundASchema, pairingRoundBSchema, pairingStart, pairingStateASchema, pairingStateBSchema, type PairingScope } from './pairing.js';
 
@@ -169,7 +154,7 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
       for (const [from, m] of got) broadcasts[from] = { commitment: m.commitment, proof: m.proof };
       for (const id of participants) views[id] = viewDigest(p, id, broadcasts[id]!);
       // The curves' arithmetic is noble's: the polynomial is a bigint for this step only.
-      const coeffs = state.coefficients.map((b) => bytesToBig(b));
+      const coeffs = state.coefficients.map((b) => bytesToBigInt(b));
       const pairing = pairingRespond(pairingScope(p), { ot: state.ot, zero: state.zero }, got, rng);
       const outbound: Message[] = peers.map((j) => ({
         session,
@@ -186,7 +171,7 @@ export function ecdsaKeygenStep(state: EcdsaKeygenState, inbound: readonly Messa
       const commitments = new Map<PartyId, EcPoint[]>();
       for (const id of participants) commitments.set(id, state.broadcasts[String(id)]!.commitment.map((h) => decodePoint(c, h, id)));
       const x = BigInt(self);
-      let secret = evalPoly(c.Fn, state.coefficients.map((b) => bytesToBig(b)), x);
+      let secret = evalPoly(c.Fn, state.coefficients.map((b) => bytesToBigInt(b)), x);
       for (const [k, m] of got) {
         // Zero, which an honest sender all but never sends, is refused with the out of range.
         const share = secretScalar(c, m.share, k);

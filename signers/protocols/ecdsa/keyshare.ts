@@ -9,7 +9,8 @@ import { memoized } from '../../../contract/memo.js';
 import { hexSchema, partyIdSchema, type PartyId } from '../../../contract/bytes.js';
 import { interpolateAt, lagrangeAt } from '../shamir.js';
 import { KAPPA, SEED_BYTES } from './baseot.js';
-import { bytesToBig, decodePoint, ecdsaCurveNames, getCurve, mulBase, type EcPoint, type EcdsaCurve } from './curves.js';
+import { decodePoint, ecdsaCurveNames, getCurve, mulBase, type EcPoint, type EcdsaCurve } from './curves.js';
+import { bytesToBigInt } from '../integers.js';
 
 
 const livePairSchema = z.strictObject({
@@ -107,7 +108,7 @@ export function parseEcdsaKeyShare(raw: unknown): { key: EcdsaKeyShare; curve: E
     throw new ProtocolError('malformed', 'pairwise setups do not match the participants');
   if (key.verifyingShares[String(key.self)] === undefined) throw new ProtocolError('malformed', 'no verifying share for self');
   // noble's arithmetic needs a bigint: made here, for the operation that opened the share.
-  const secret = bytesToBig(key.secretShare);
+  const secret = bytesToBigInt(key.secretShare);
   if (secret === 0n || secret >= c.n) throw new ProtocolError('scalar-range', 'secret share is not a non-zero scalar');
   return { key, curve: c, secret };
 }

@@ -26,7 +26,8 @@
 import { z } from 'zod';
 import { ProtocolError, collectRound, secretBytesSchema, type Message, type Step } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { bytesToBig, decodeWire, ecdsaCurveNames, encodeScalar, encodeWire, getCurve, hashToScalar, mulBase, tagged, type EcdsaCurve } from './curves.js';
+import { decodeWire, ecdsaCurveNames, encodeScalar, encodeWire, getCurve, hashToScalar, mulBase, tagged, type EcdsaCurve } from './curves.js';
+import { bytesToBigInt } from '../integers.js';
 import { parseEcdsaKeyShare, type EcdsaKeyShare } from './keyshare.js';
 import { digestToScalar } from './signature.js';
 import { checkSigners, instanceFinish, instanceRespond, instanceStart } from './sign-rounds.js';
@@ -159,8 +160,8 @@ export function ecdsaPresignedShare(p: EcdsaPresignature, request: { session: st
   if (Rp.is0()) throw new ProtocolError('invalid-point', 'R′ is the identity');
   const rx = c.Fn.create(Rp.toAffine().x);
   if (rx === 0n) throw new ProtocolError('invalid-point', 'x(R′) is zero mod n');
-  const phi = bytesToBig(p.phi);
-  const u = c.Fn.add(bytesToBig(p.u), c.Fn.mul(delta, phi));
-  const w = c.Fn.add(c.Fn.mul(digestToScalar(c, request.digest), phi), c.Fn.mul(rx, bytesToBig(p.v)));
+  const phi = bytesToBigInt(p.phi);
+  const u = c.Fn.add(bytesToBigInt(p.u), c.Fn.mul(delta, phi));
+  const w = c.Fn.add(c.Fn.mul(digestToScalar(c, request.digest), phi), c.Fn.mul(rx, bytesToBigInt(p.v)));
   return { session: request.session, round: 3, from: p.self, to: 'all', payload: { u: encodeScalar(c, u), w: encodeScalar(c, w), R: encodeWire(Rp) } };
 }

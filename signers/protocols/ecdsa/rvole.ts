@@ -23,7 +23,8 @@
 import { ProtocolError } from '../common.js';
 import { fromHex, isLowerHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bytesEqual } from './baseot.js';
-import { bytesToBig, encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
+import { encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
+import { bytesToBigInt } from '../integers.js';
 import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';
 import { tccr } from './tccr.js';
 
@@ -78,7 +79,7 @@ function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array
       const v =
         k < CANDIDATES
           ? keep(at((j * CANDIDATES + k) * H))
-          : keep(bytesToBig(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)));
+          : keep(bytesToBigInt(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)));
       if (v < c.n) res.push(v);
     }
     out.push(res);

@@ -10,7 +10,8 @@
 import { z } from 'zod';
 import { ProtocolError, checkParticipants } from '../common.js';
 import { toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { bytesToBig, decodeScalar, decodeWire, encodePoint, encodeScalar, hashToScalar, mulBaseWire, randomScalar, secretMulEquals, type EcPoint } from './curves.js';
+import { decodeScalar, decodeWire, encodePoint, encodeScalar, hashToScalar, mulBaseWire, randomScalar, secretMulEquals, type EcPoint } from './curves.js';
+import { bytesToBigInt } from '../integers.js';
 import { lagrange, type EcdsaKeyShare, type EcdsaPair } from './keyshare.js';
 import { rvoleAlice, rvoleBobFinish, rvoleBobStart } from './rvole.js';
 import { bobKeep, commit, pairContext, type Ctx, type Keep1, type Keep2, type round1Item, type round2Item } from './sign-state.js';
@@ -72,7 +73,7 @@ export function instanceRespond(x: Ctx, self: PartyId, keep: Keep1, got: Readonl
   const { c } = x;
   const r = decodeScalar(c, keep.r);
   const phi = decodeScalar(c, keep.phi);
-  const sk = bytesToBig(keep.sk);
+  const sk = bytesToBigInt(keep.sk);
   const pk = mulBaseWire(c, sk);
   const peers: Keep2['peers'] = {};
   const items = new Map<PartyId, Item2>();
@@ -101,7 +102,7 @@ export function instanceFinish(x: Ctx, self: PartyId, publicKey: string, keep: K
   const { c } = x;
   const r = decodeScalar(c, keep.r);
   const phi = decodeScalar(c, keep.phi);
-  const sk = bytesToBig(keep.sk);
+  const sk = bytesToBigInt(keep.sk);
   let Rsum = decodeWire(c, keep.R);
   let pkSum = decodeWire(c, keep.pk);
   let phiSum = phi;

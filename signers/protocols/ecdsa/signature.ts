@@ -3,12 +3,13 @@
 
 import { ProtocolError } from '../common.js';
 import { toHex } from '../../../contract/bytes.js';
-import { bytesToBig, decodePoint, getCurve, type EcPoint, type EcdsaCurve, type EcdsaCurveName } from './curves.js';
+import { decodePoint, getCurve, type EcPoint, type EcdsaCurve, type EcdsaCurveName } from './curves.js';
+import { bytesToBigInt } from '../integers.js';
 
 /** e = bits2int(digest) mod n: the leftmost orderBits bits of the digest, as ECDSA specifies. */
 export function digestToScalar(c: EcdsaCurve, digest: Uint8Array): bigint {
   const excess = 8 * digest.length - c.orderBits;
-  const h = bytesToBig(digest);
+  const h = bytesToBigInt(digest);
   return (excess > 0 ? h >> BigInt(excess) : h) % c.n;
 }
 
@@ -44,8 +45,8 @@ export function ecdsaVerify(curve: EcdsaCurveName, publicKey: Uint8Array, digest
   const c = getCurve(curve);
   const L = c.scalarLength;
   if (sig.length !== 2 * L || digest.length === 0) return false;
-  const r = bytesToBig(sig.subarray(0, L));
-  const s = bytesToBig(sig.subarray(L));
+  const r = bytesToBigInt(sig.subarray(0, L));
+  const s = bytesToBigInt(sig.subarray(L));
   if (r === 0n || r >= c.n || s === 0n || s >= c.n || (lowS && s > c.n >> 1n)) return false;
   let Q: EcPoint;
   try {

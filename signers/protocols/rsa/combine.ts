@@ -9,7 +9,8 @@
 
 import { messageSchema, ProtocolError } from '../common.js';
 import { fromHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { bigIntToBytes, bytesToBigInt, egcd, modInverse } from './arith.js';
+import { egcd, modInverse } from './arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../integers.js';
 import { delta, modulusBytes, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';
 import { oaepDecode, pkcs1v15Decode } from './padding.js';

@@ -16,7 +16,8 @@ import { checkPrimeSync, createPrivateKey, createPublicKey, generatePrimeSync } 
 import { z } from 'zod';
 import { checkParticipants, ProtocolError } from '../common.js';
 import { partyIdSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { bigIntToMinBytes, bitLength, bytesToBigInt, gcd, modInverse, randomBelow } from './arith.js';
+import { bigIntToMinBytes, bitLength, gcd, modInverse, randomBelow } from './arith.js';
+import { bytesToBigInt } from '../integers.js';
 import { combinePartials } from './combine.js';
 import {
   checkPublicParams,

@@ -16,7 +16,8 @@
 import { z } from 'zod';
 import { checkParticipants, ProtocolError, secretBytesSchema } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId } from '../../../contract/bytes.js';
-import { bigIntToBytes, bigIntToMinBytes, bitLength, bytesToBigInt, factorial, gcd } from './arith.js';
+import { bigIntToMinBytes, bitLength, factorial, gcd } from './arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../integers.js';
 import { modPow } from './modpow.js';
 
 /** Supported modulus lengths. */

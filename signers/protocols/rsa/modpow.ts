@@ -11,7 +11,8 @@
 // so every exponentiation modulo an RSA-sized odd modulus goes native.
 
 import { createDiffieHellman, type DiffieHellman } from 'node:crypto';
-import { bigIntToBytes, bigIntToMinBytes, bitLength, byteLength, bytesToBigInt, mod } from './arith.js';
+import { bigIntToMinBytes, bitLength, byteLength, mod } from './arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../integers.js';
 
 /** Plain left-to-right square-and-multiply on BigInt. Not constant-time: public exponents only. */
 export function modPowBigInt(base: bigint, exp: bigint, m: bigint): bigint {

@@ -10,7 +10,8 @@
 import { z } from 'zod';
 import { ProtocolError, type Message } from '../common.js';
 import { hexSchema, toHex, type Rng } from '../../../contract/bytes.js';
-import { bigIntToBytes, bigIntToMinBytes } from './arith.js';
+import { bigIntToMinBytes } from './arith.js';
+import { bigIntToBytes } from '../integers.js';
 import { delta, modulusBytes, RSA_MAX_SHARE_BITS, type RsaKeyShare, type RsaPublicParams } from './key.js';
 import { modPow } from './modpow.js';
 import { maxResponseBits, proveEqualLogs } from './proof.js';

@@ -17,7 +17,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { PartyId, Rng } from '../../../contract/bytes.js';
-import { bigIntToBytes, bitLength, bytesToBigInt, modInverse, randomBits } from './arith.js';
+import { bitLength, modInverse, randomBits } from './arith.js';
+import { bigIntToBytes, bytesToBigInt } from '../integers.js';
 import { modPow } from './modpow.js';
 
 const TAG = utf8ToBytes('mpchsm/rsa-shoup/eqlog/v1');

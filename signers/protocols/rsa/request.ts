@@ -8,7 +8,8 @@
 import { z } from 'zod';
 import { ProtocolError } from '../common.js';
 import { fromHex, hexSchema, type Rng } from '../../../contract/bytes.js';
-import { bitLength, bytesToBigInt, gcd } from './arith.js';
+import { bitLength, gcd } from './arith.js';
+import { bytesToBigInt } from '../integers.js';
 import { modulusBytes, type RsaPublicParams } from './key.js';
 import { EncodingError, emsaPkcs1v15Encode, emsaPssEncode, emsaPssVerify, hashLength, pkcs1v15Block } from './padding.js';
 
