@@ -134,12 +134,15 @@ export class EcdsaSessions {
   private async signStep(body: unknown): Promise<Answer<typeof sign.step>> {
     const req = sign.step.request.parse(body);
     const s = this.take(req.session, 'sign');
-    const step = await this.afterAbort(s.keyId, req.session, () => ecdsaSignStep(s.state, this.relay.open(`ecdsa-sign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound), randomBytes));
-    const round3 = step.outbound.some((m) => m.round === 3);
-    if (!round3) this.sessions.put(req.session, { ...s, state: step.state });
-    const outbound = this.relay.seal(`ecdsa-sign:${s.keyId}`, step.outbound);
-    // Round 3 carries this signer's share of the signature: that is the release.
-    return round3 ? { outbound, released: { output: 'partial', keyId: s.keyId, algorithm: 'ecdsa-dkls23' } } : { outbound };
+    // The consumed state's secrets (r_i, φ_i, sk_i, the VOLE secrets) end with the step, but what the next one carries.
+    return runStep(s.state, async ({ keep }) => {
+      const step = await this.afterAbort(s.keyId, req.session, () => ecdsaSignStep(s.state, this.relay.open(`ecdsa-sign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound), randomBytes));
+      const round3 = step.outbound.some((m) => m.round === 3);
+      if (!round3) this.sessions.put(req.session, { ...s, state: keep(step.state) });
+      const outbound = this.relay.seal(`ecdsa-sign:${s.keyId}`, step.outbound);
+      // Round 3 carries this signer's share of the signature: that is the release.
+      return round3 ? { outbound, released: { output: 'partial' as const, keyId: s.keyId, algorithm: 'ecdsa-dkls23' } } : { outbound };
+    });
   }
 
   /** A step of a session with peers: a peer that cheated loses its pairwise setup with us, persisted before we answer. */
@@ -174,13 +177,16 @@ export class EcdsaSessions {
   private async presignStep(body: unknown): Promise<Answer<typeof presign.step>> {
     const req = presign.step.request.parse(body);
     const s = this.take(req.session, 'presign');
-    const step = await this.afterAbort(s.keyId, req.session, () => ecdsaPresignStep(s.state, this.relay.open(`ecdsa-presign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound), randomBytes));
-    if (!step.output) {
-      this.sessions.put(req.session, { ...s, state: step.state });
-      return { outbound: this.relay.seal(`ecdsa-presign:${s.keyId}`, step.outbound) };
-    }
-    this.presignatures.add(step.output.map((p) => [p.id, { keyId: s.keyId, presignature: p }] as const));
-    return { outbound: [], presignatures: step.output.map((p) => ({ id: p.id, R: p.R })) };
+    return runStep(s.state, async ({ keep }) => {
+      const step = await this.afterAbort(s.keyId, req.session, () => ecdsaPresignStep(s.state, this.relay.open(`ecdsa-presign:${s.keyId}`, req.session, ROUND_OF[s.state.phase] ?? 0, req.inbound), randomBytes));
+      if (!step.output) {
+        this.sessions.put(req.session, { ...s, state: keep(step.state) });
+        return { outbound: this.relay.seal(`ecdsa-presign:${s.keyId}`, step.outbound) };
+      }
+      const made = keep(step.output);
+      this.presignatures.add(made.map((p) => [p.id, { keyId: s.keyId, presignature: p }] as const));
+      return { outbound: [], presignatures: made.map((p) => ({ id: p.id, R: p.R })) };
+    });
   }
 
   /**

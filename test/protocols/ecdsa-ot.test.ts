@@ -120,7 +120,7 @@ describe('random vector OLE (DKLs23 Protocol 5.2)', () => {
     const bob = rvoleBobStart(c, ctx, keys0, keys1, rng);
     const alice = rvoleAlice(c, ctx, delta, chosen, bob.msg, [5n, 7n], 2, rng);
     // Shift ã_j[0] for the first OT whose β_j = 1, so Bob's output would be off by g_j.
-    const beta = fromHex(bob.keep.beta);
+    const { beta } = bob.keep;
     const j = [...Array(416).keys()].find((k) => bit(beta, k) === 1)!;
     const sl = 64;
     const off = j * 3 * sl;

@@ -26,7 +26,7 @@
 import { z } from 'zod';
 import { ProtocolError, collectRound, secretBytesSchema, type Message, type Step } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { decodeWire, ecdsaCurveNames, encodeScalar, encodeWire, getCurve, hashToScalar, mulBase, tagged, type EcdsaCurve } from './curves.js';
+import { decodeWire, ecdsaCurveNames, encodeScalar, encodeWire, getCurve, scalarBytes, hashToScalar, mulBase, tagged, type EcdsaCurve } from './curves.js';
 import { bytesToBigInt } from '../integers.js';
 import { parseEcdsaKeyShare, type EcdsaKeyShare } from './keyshare.js';
 import { digestToScalar } from './signature.js';
@@ -135,7 +135,7 @@ export function ecdsaPresignStep(state: EcdsaPresignState, inbound: readonly Mes
       for (const [j, m] of got) if (m.view !== s.view) throw new ProtocolError('inconsistent-view', 'saw other round-1 commitments', j);
       const output = s.items.map((keep, k): EcdsaPresignature => {
         const r = instanceFinish(itemContext(b, k), self, s.publicKey, keep, perItem(got, k), rng);
-        return { id: `${session}-${k}`, curve: s.curve, keySession: s.keySession, publicKey: s.publicKey, signers: [...signers], self, R: encodeWire(r.R), u: c.Fn.toBytes(r.u), v: c.Fn.toBytes(r.v), phi: c.Fn.toBytes(r.phi) };
+        return { id: `${session}-${k}`, curve: s.curve, keySession: s.keySession, publicKey: s.publicKey, signers: [...signers], self, R: encodeWire(r.R), u: scalarBytes(c, r.u), v: scalarBytes(c, r.v), phi: scalarBytes(c, r.phi) };
       });
       return { state: { phase: 'consumed', session, self }, outbound: [], output };
     }

@@ -93,11 +93,12 @@ function thetas(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, atilde: string
   return [hashToScalar(c, 'mpchsm/ecdsa/dkls23/theta', d, 0), hashToScalar(c, 'mpchsm/ecdsa/dkls23/theta', d, 1)];
 }
 
+/** Bob's secrets between his two rounds. */
 export interface RvoleBobKeep {
   /** β: the first ξ choice bits. */
-  beta: string;
+  beta: Uint8Array;
   /** Extension rows t_j, 16 bytes each. */
-  rows: string;
+  rows: Uint8Array;
 }
 
 export interface RvoleAliceMsg {
@@ -116,7 +117,7 @@ export function rvoleBobStart(c: EcdsaCurve, ctx: Uint8Array, keys0: Uint8Array,
   const g = gadget(c);
   let b = 0n;
   for (let j = 0; j < xi; j++) b += g[j]! * BigInt((choices[j >> 3]! >> (j & 7)) & 1);
-  return { b: c.Fn.create(b), msg, keep: { beta: toHex(choices.subarray(0, xi / 8)), rows: toHex(rows) } };
+  return { b: c.Fn.create(b), msg, keep: { beta: choices.slice(0, xi / 8), rows } };
 }
 
 /**
@@ -193,10 +194,10 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
     return s;
   };
   const salt = fromHex(msg.salt);
-  const padded = pads(c, ctx, salt, fromHex(keep.rows));
+  const padded = pads(c, ctx, salt, keep.rows);
   const etaPrime = scalar(msg.eta);
   const [t0, t1] = thetas(c, ctx, salt, msg.atilde);
-  const beta = fromHex(keep.beta);
+  const { beta } = keep;
   const g = gadget(c);
   const checks: string[] = [];
   let d0 = 0n;

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { ProtocolError, checkParticipants } from '../common.js';
 import { toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
-import { decodeScalar, decodeWire, encodePoint, encodeScalar, hashToScalar, mulBaseWire, randomScalar, secretMulEquals, type EcPoint } from './curves.js';
+import { decodeScalar, decodeWire, encodePoint, encodeScalar, hashToScalar, mulBaseWire, randomScalar, scalarBytes, secretMulEquals, type EcPoint } from './curves.js';
 import { bytesToBigInt } from '../integers.js';
 import { lagrange, type EcdsaKeyShare, type EcdsaPair } from './keyshare.js';
 import { rvoleAlice, rvoleBobFinish, rvoleBobStart } from './rvole.js';
@@ -60,20 +60,18 @@ export function instanceStart(x: Ctx, key: EcdsaKeyShare, secret: bigint, signer
   const items = new Map<PartyId, Item1>();
   for (const [j, p] of pairs) {
     const v = rvoleBobStart(c, pairContext(x, self, j), p.bob.keys0, p.bob.keys1, rng);
-    bob[j] = { chi: encodeScalar(c, v.b), ...v.keep };
+    bob[j] = { chi: scalarBytes(c, v.b), ...v.keep };
     // Copies: the key share's own bytes are wiped when the operation that opened it ends.
     alice[j] = { delta: Uint8Array.from(p.alice.delta), keys: Uint8Array.from(p.alice.keys) };
     items.set(j, { commitment, ot: v.msg });
   }
-  return { keep: { r: encodeScalar(c, r), phi: encodeScalar(c, phi), sk: c.Fn.toBytes(sk), salt, R, commitment, bob, alice }, items };
+  return { keep: { r: scalarBytes(c, r), phi: scalarBytes(c, phi), sk: scalarBytes(c, sk), salt, R, commitment, bob, alice }, items };
 }
 
 /** Round 2 of one instance: open R_i, and answer each peer's VOLE as Alice with inputs r_i and sk_i. */
 export function instanceRespond(x: Ctx, self: PartyId, keep: Keep1, got: ReadonlyMap<PartyId, Item1>, rng: Rng): { keep: Keep2; items: Map<PartyId, Item2> } {
   const { c } = x;
-  const r = decodeScalar(c, keep.r);
-  const phi = decodeScalar(c, keep.phi);
-  const sk = bytesToBigInt(keep.sk);
+  const [r, phi, sk] = [keep.r, keep.phi, keep.sk].map(bytesToBigInt) as [bigint, bigint, bigint];
   const pk = mulBaseWire(c, sk);
   const peers: Keep2['peers'] = {};
   const items = new Map<PartyId, Item2>();
@@ -82,9 +80,9 @@ export function instanceRespond(x: Ctx, self: PartyId, keep: Keep1, got: Readonl
     const vole = rvoleAlice(c, pairContext(x, j, self), a.delta, a.keys, m.ot, [r, sk], j, rng);
     const [cu, cv] = vole.shares;
     const own: z.infer<typeof bobKeep> = keep.bob[String(j)]!;
-    const chi = decodeScalar(c, own.chi);
+    const chi = bytesToBigInt(own.chi);
     items.set(j, { R: keep.R, salt: keep.salt, pk, gammaU: mulBaseWire(c, cu), gammaV: mulBaseWire(c, cv), psi: encodeScalar(c, c.Fn.sub(phi, chi)), mul: vole.msg });
-    peers[j] = { bob: own, cu: encodeScalar(c, cu), cv: encodeScalar(c, cv), commitment: m.commitment };
+    peers[j] = { bob: own, cu: scalarBytes(c, cu), cv: scalarBytes(c, cv), commitment: m.commitment };
   }
   return { keep: { r: keep.r, phi: keep.phi, sk: keep.sk, R: keep.R, pk, peers }, items };
 }
@@ -100,9 +98,7 @@ export interface InstanceResult {
 /** Finishes one instance with the peers' round-2 messages, running every check that names a party. */
 export function instanceFinish(x: Ctx, self: PartyId, publicKey: string, keep: Keep2, got: ReadonlyMap<PartyId, Item2>, rng: Rng): InstanceResult {
   const { c } = x;
-  const r = decodeScalar(c, keep.r);
-  const phi = decodeScalar(c, keep.phi);
-  const sk = bytesToBigInt(keep.sk);
+  const [r, phi, sk] = [keep.r, keep.phi, keep.sk].map(bytesToBigInt) as [bigint, bigint, bigint];
   let Rsum = decodeWire(c, keep.R);
   let pkSum = decodeWire(c, keep.pk);
   let phiSum = phi;
@@ -118,13 +114,13 @@ export function instanceFinish(x: Ctx, self: PartyId, publicKey: string, keep: K
     const psi = decodeScalar(c, m.psi, j);
     const [du, dv] = rvoleBobFinish(c, pairContext(x, self, j), own.bob, m.mul, j);
     // χ·R_j = d^u·G + Γ^u and χ·pk_j = d^v·G + Γ^v: j used r_j and sk_j as its inputs.
-    const chi = decodeScalar(c, own.bob.chi);
+    const chi = bytesToBigInt(own.bob.chi);
     if (!secretMulEquals(c, chi, [[Rj, du, gu], [pkj, dv, gv]], rng)) throw new ProtocolError('bad-proof', 'multiplication outputs are inconsistent with R and pk', j);
     Rsum = Rsum.add(Rj);
     pkSum = pkSum.add(pkj);
     phiSum = c.Fn.add(phiSum, psi);
-    uSum = c.Fn.add(uSum, c.Fn.add(decodeScalar(c, own.cu), du));
-    vSum = c.Fn.add(vSum, c.Fn.add(decodeScalar(c, own.cv), dv));
+    uSum = c.Fn.add(uSum, c.Fn.add(bytesToBigInt(own.cu), du));
+    vSum = c.Fn.add(vSum, c.Fn.add(bytesToBigInt(own.cv), dv));
   }
   if (pkSum.is0() || encodePoint(pkSum) !== publicKey) throw new ProtocolError('bad-share', 'the signers’ public key shares do not sum to the public key');
   if (Rsum.is0()) throw new ProtocolError('invalid-point', 'R is the identity');

@@ -82,13 +82,14 @@ const common = {
   lowS: z.boolean(),
 };
 
-export const bobKeep = z.strictObject({ chi: hexSchema, beta: hexSchema, rows: hexSchema });
+/** Bob's side of one VOLE: his input χ, his choice bits β and extension rows (all secret, as bytes). */
+export const bobKeep = z.strictObject({ chi: secretBytesSchema(), beta: secretBytesSchema(), rows: secretBytesSchema() });
 
 /** What one multiplication instance keeps after round 1 (sign-rounds.ts). */
 export const keep1Schema = z.strictObject({
   /** Secrets: instance key r_i, inversion mask φ_i, additive key share sk_i, commitment salt. */
-  r: hexSchema,
-  phi: hexSchema,
+  r: secretBytesSchema(),
+  phi: secretBytesSchema(),
   sk: secretBytesSchema(),
   salt: hexSchema,
   R: hexSchema,
@@ -101,13 +102,13 @@ export type Keep1 = z.infer<typeof keep1Schema>;
 
 /** What one multiplication instance keeps after round 2. */
 export const keep2Schema = z.strictObject({
-  r: hexSchema,
-  phi: hexSchema,
+  r: secretBytesSchema(),
+  phi: secretBytesSchema(),
   sk: secretBytesSchema(),
   R: hexSchema,
   pk: hexSchema,
   /** Per peer: our Bob-side state, our Alice shares c^u, c^v, and the peer's commitment. */
-  peers: z.record(z.string(), z.strictObject({ bob: bobKeep, cu: hexSchema, cv: hexSchema, commitment: hexSchema })),
+  peers: z.record(z.string(), z.strictObject({ bob: bobKeep, cu: secretBytesSchema(), cv: secretBytesSchema(), commitment: hexSchema })),
 });
 export type Keep2 = z.infer<typeof keep2Schema>;
 
