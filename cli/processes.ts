@@ -1,6 +1,6 @@
 // Starting, waiting for and stopping the cluster's processes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, fstatSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 
@@ -141,14 +141,21 @@ export function isAlive(pid: number): boolean {
   return !exitedUnreaped(pid);
 }
 
-/** Linux's process state in /proc/PID/stat (after the command's closing parenthesis) is Z; false where there is no /proc. */
+/** Whether this system shows processes in /proc (Linux). */
+const PROC = existsSync('/proc/self/stat');
+
+/**
+ * Linux's process state in /proc/PID/stat (after the command's closing parenthesis) is Z, or the
+ * entry is gone: reaped since kill(pid, 0) answered. False where there is no /proc.
+ */
 function exitedUnreaped(pid: number): boolean {
+  let stat: string;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return false;
+    return PROC;
   }
+  return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
