@@ -255,7 +255,6 @@ export function dkgStart(params: DkgParams, rng: Rng): Step<DkgState> {
   }
 }
 
-
 /** Validates one party's round-1 broadcast: points, commitment length, proof of knowledge. */
 function checkBroadcast(g: Group, p: DkgParams, from: PartyId, b: DkgRound1Payload): GroupPoint[] {
   if (b.commitment.length !== p.threshold) throw new ProtocolError('malformed', `commitment has ${b.commitment.length} points, expected ${p.threshold}`, from);

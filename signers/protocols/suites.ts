@@ -10,10 +10,11 @@
 // the validation every inbound element goes through, and the RFC 9591 hash functions H1..H5.
 
 import type { CurvePoint, CurvePointCons } from '@noble/curves/abstract/curve.js';
-import { getMinHashLength, mapHashToField, type IField } from '@noble/curves/abstract/modular.js';
+import { expand_message_xmd } from '@noble/curves/abstract/hash-to-curve.js';
+import { getMinHashLength, type IField } from '@noble/curves/abstract/modular.js';
 import { ed25519, ristretto255 } from '@noble/curves/ed25519.js';
-import { p256, p256_hasher } from '@noble/curves/nist.js';
-import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
+import { p256 } from '@noble/curves/nist.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { timingSafeEqual } from 'node:crypto';
@@ -217,7 +218,15 @@ export const nobleSecret = (Point: CurvePointCons<GroupPoint>, hashToScalar: (m:
     mul: (P, k) => Point.fromBytes(P).multiply(n(k)).toBytes(),
     combine: (d, terms) => bytes(terms.reduce((acc, [k, c]) => Fn.add(acc, Fn.mul(n(k), c)), n(d))),
     hashToScalar: (m, dst) => bytes(hashToScalar(m, dst)),
-    random: (rng) => bytes(randomFieldElement(Fn, rng)),
+    // noble's mapHashToField (wide mod (n − 1), plus 1: never zero), without its hex.
+    random: (rng) => {
+      const wide = Uint8Array.from(rng(getMinHashLength(Fn.ORDER)));
+      try {
+        return bytes((bytesToBigInt(wide) % (Fn.ORDER - 1n)) + 1n);
+      } finally {
+        wide.fill(0);
+      }
+    },
   };
 };
 
@@ -225,8 +234,26 @@ function edHashToScalar(m: Uint8Array, dst: Uint8Array): bigint {
   return ed25519.Point.Fn.create(bytesToNumberLE(sha512(concatBytes(dst, m))));
 }
 
+/**
+ * RFC 9380 hash_to_field to one scalar (expand_message_xmd with SHA-256, k = 128), as RFC 9591's
+ * P-256 and secp256k1 suites hash to scalars: noble's hasher computes the same, through a hex
+ * string of the result, which for a nonce (H3) is a secret.
+ */
+function xmdHashToScalar(Fn: IField<bigint>): (m: Uint8Array, dst: Uint8Array) => bigint {
+  const length = Math.ceil((Fn.BITS + 128) / 8);
+  return (m, dst) => {
+    const uniform = expand_message_xmd(m, dst, length, sha256);
+    try {
+      return bytesToBigInt(uniform) % Fn.ORDER;
+    } finally {
+      uniform.fill(0);
+    }
+  };
+}
+
 /** A prime-order short-Weierstrass group of noble's (33-byte compressed points, SHA-256): its encodings and secret scalars noble's too. */
-function nobleGroup(name: GroupName, Point: CurvePointCons<GroupPoint>, hashToScalar: (m: Uint8Array, dst: Uint8Array) => bigint): Group {
+function nobleGroup(name: GroupName, Point: CurvePointCons<GroupPoint>): Group {
+  const hashToScalar = xmdHashToScalar(Point.Fn);
   return { name, Point, Fn: Point.Fn, pointLength: 33, scalarLength: 32, hash: sha256, hashToScalar, encoded: nobleEncoded(Point), secret: nobleSecret(Point, hashToScalar) };
 }
 
@@ -247,8 +274,8 @@ const GROUPS: Record<GroupName, Group> = {
       (P, k) => into32((out) => native.crypto_scalarmult_ed25519_noclamp(out, k, P)),
     ),
   },
-  secp256k1: nobleGroup('secp256k1', secp256k1.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => secp256k1_hasher.hashToScalar(m, { DST })),
-  p256: nobleGroup('p256', p256.Point as unknown as CurvePointCons<GroupPoint>, (m, DST) => p256_hasher.hashToScalar(m, { DST })),
+  secp256k1: nobleGroup('secp256k1', secp256k1.Point as unknown as CurvePointCons<GroupPoint>),
+  p256: nobleGroup('p256', p256.Point as unknown as CurvePointCons<GroupPoint>),
   // Prime order, no cofactor: what symmetric keys' threshold PRF (tprf.ts) lives in.
   ristretto255: {
     name: 'ristretto255',
@@ -317,14 +344,6 @@ export function decodeScalar(g: Group, hex: string, sender?: PartyId, nonzero = 
 }
 
 export const encodeScalar = (g: Group, s: bigint): string => toHex(g.Fn.toBytes(s));
-
-/** A uniformly random non-zero scalar from injected randomness (noble's hash-to-field reduction). */
-export const randomScalar = (g: Group, rng: Rng): bigint => randomFieldElement(g.Fn, rng);
-
-function randomFieldElement(Fn: IField<bigint>, rng: Rng): bigint {
-  const b = mapHashToField(rng(getMinHashLength(Fn.ORDER)), Fn.ORDER, Fn.isLE);
-  return Fn.isLE ? bytesToNumberLE(b) : bytesToNumberBE(b);
-}
 
 /** Identifier of a party as a scalar (RFC 9591: identifiers are non-zero scalars). */
 export const idScalar = (id: PartyId): bigint => BigInt(id);

@@ -25,7 +25,7 @@ import { fromHex, hexSchema, toHex, type PartyId, type Rng } from '../../contrac
 import { messageSchema, ProtocolError, type Message } from './common.js';
 import { checkPublicPackage, openKeyShare, type PublicPackage } from './dkg.js';
 import { lagrangeAt } from './shamir.js';
-import { getGroup, randomScalar } from './suites.js';
+import { getGroup } from './suites.js';
 
 // RFC 9497 §3.1, §4.1: the VOPRF mode (0x01) of ristretto255-SHA512, and its domain separation.
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -60,7 +60,7 @@ const challenge = (K: Uint8Array, M: Uint8Array, Z: Uint8Array, t2: Uint8Array, 
 /** RFC 9497 §2.2.1 GenerateProof (batch of one): that log_G(K) = log_P(Z) = k. Secret multiplications are libsodium's, constant-time. */
 function proveDleq(k: Uint8Array, K: Uint8Array, P: Uint8Array, Z: Uint8Array, rng: Rng): Uint8Array {
   const { M } = composite(K, P, Z);
-  const r = Fn.toBytes(randomScalar(group, rng));
+  const r = group.secret.random(rng);
   try {
     const c = challenge(K, M, group.secret.mul(M, k), group.secret.mulBase(r), group.secret.mul(M, r));
     return concatBytes(Fn.toBytes(c), group.secret.combine(r, [[k, Fn.neg(c)]]));
