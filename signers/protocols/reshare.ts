@@ -66,6 +66,7 @@ import { checkEcdsaPublicPackage, ecdsaPublicPackage, ecdsaPublicSchema, openEcd
 import { pairingFinish, pairingRespond, pairingRoundASchema, pairingRoundBSchema, pairingStart, pairingStateASchema, pairingStateBSchema, type PairingScope } from './ecdsa/pairing.js';
 import { evalCommitment, lagrangeAt, sumCommitments, type ShamirPoint } from './shamir.js';
 import * as fr from './suites.js';
+import { nobleSecret, type SecretScalars } from './secret-scalars.js';
 
 const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
@@ -96,7 +97,7 @@ interface ShareGroup {
    * Secret scalars as bytes (suites.ts): libsodium's for Ed25519 and ristretto255, noble's for
    * the ECDSA curves (a bigint within each operation).
    */
-  readonly secret: fr.SecretScalars;
+  readonly secret: SecretScalars;
 }
 
 function groupOf(pkg: ResharePackage): ShareGroup {
@@ -109,7 +110,7 @@ function groupOf(pkg: ResharePackage): ShareGroup {
       scalarLength: c.scalarLength,
       decodePoint: (h, s) => ec.decodePoint(c, h, s),
       encodePoint: ec.encodePoint,
-      secret: fr.nobleSecret(c.Point as unknown as CurvePointCons<fr.GroupPoint>, (m, dst) => ec.hashToScalar(c, 'mpchsm/reshare/scalar', dst, m)),
+      secret: nobleSecret(c.Point, (m, dst) => ec.hashToScalar(c, 'mpchsm/reshare/scalar', dst, m)),
     };
   }
   const g = fr.getGroup(pkg.group);

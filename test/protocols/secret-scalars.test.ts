@@ -1,4 +1,4 @@
-// Arithmetic on secret scalars held as bytes (suites.ts SecretScalars): libsodium's on buffers for
+// Arithmetic on secret scalars held as bytes (secret-scalars.ts): libsodium's on buffers for
 // Ed25519 and ristretto255, noble's for secp256k1 and P-256; each must agree with bigint arithmetic.
 // And the wipe helpers every share, state and message goes through (common.ts).
 import { describe, expect, it } from 'vitest';
