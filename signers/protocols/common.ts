@@ -177,9 +177,12 @@ export function decodeState<S>(bytes: Uint8Array, schema: z.ZodType<S>): S {
 // Secrets in memory. A key share's secret members are Uint8Arrays (never hex strings, which
 // JavaScript cannot wipe): each operation that reads a share wipes them when it ends.
 
+/** Exactly `n` bytes (a Uint8Array: the record encoding carries it raw). */
+export const bytesSchema = (n: number) => z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.length === n, `${n} bytes`);
+
 /** A secret member of a share: bytes (of length `n` when given). */
 export const secretBytesSchema = (n?: number, max = Infinity) =>
-  z.custom<Uint8Array>((b) => b instanceof Uint8Array && (n === undefined ? b.length >= 1 && b.length <= max : b.length === n), n === undefined ? `1 to ${max} secret bytes` : `${n} secret bytes`);
+  n === undefined ? z.custom<Uint8Array>((b) => b instanceof Uint8Array && b.length >= 1 && b.length <= max, `1 to ${max} secret bytes`) : bytesSchema(n);
 
 /** Every Uint8Array within `value`. */
 function* bytesWithin(value: unknown): Generator<Uint8Array> {

@@ -5,30 +5,37 @@
 export const WORD = 0xffffffffffffffffn;
 
 /** OS2IP: big-endian bytes to a non-negative integer. */
-export function bytesToBigInt(b: Uint8Array): bigint {
-  const head = b.length % 8;
+export const bytesToBigInt = (b: Uint8Array): bigint => readBigInt(new DataView(b.buffer, b.byteOffset, b.byteLength), 0, b.length);
+
+/** The big-endian integer in `len` bytes of `view` from `offset`: many fixed-size numbers read from one buffer. */
+export function readBigInt(view: DataView, offset: number, len: number): bigint {
+  const head = len % 8;
   let x = 0n;
-  for (let i = 0; i < head; i++) x = (x << 8n) | BigInt(b[i]!);
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = head; i < b.length; i += 8) x = (x << 64n) | view.getBigUint64(i);
+  for (let i = 0; i < head; i++) x = (x << 8n) | BigInt(view.getUint8(offset + i));
+  for (let i = offset + head; i < offset + len; i += 8) x = (x << 64n) | view.getBigUint64(i);
   return x;
 }
 
 /** I2OSP: a non-negative integer to exactly `len` big-endian bytes. */
 export function bigIntToBytes(x: bigint, len: number): Uint8Array {
-  if (x < 0n) throw new RangeError('negative integer');
   const out = new Uint8Array(len);
-  const view = new DataView(out.buffer);
-  for (let i = len; x > 0n; ) {
-    if (i >= 8) {
-      i -= 8;
-      view.setBigUint64(i, x & WORD);
-      x >>= 64n;
-    } else if (i > 0) {
-      out[--i] = Number(x & 0xffn);
-      x >>= 8n;
-    } else throw new RangeError('integer too large');
-  }
+  writeBigInt(new DataView(out.buffer), 0, len, x);
   return out;
 }
 
+/** Writes x as exactly `len` big-endian bytes of `view` from `offset` (zero-filled ahead of it). */
+export function writeBigInt(view: DataView, offset: number, len: number, x: bigint): void {
+  if (x < 0n) throw new RangeError('negative integer');
+  let i = offset + len;
+  for (; x > 0n; ) {
+    if (i - offset >= 8) {
+      i -= 8;
+      view.setBigUint64(i, x & WORD);
+      x >>= 64n;
+    } else if (i > offset) {
+      view.setUint8(--i, Number(x & 0xffn));
+      x >>= 8n;
+    } else throw new RangeError('integer too large');
+  }
+  while (i > offset) view.setUint8(--i, 0);
+}

@@ -5,6 +5,7 @@ import { KAPPA, SEED_BYTES, baseOtReceive, baseOtSenderFinish, baseOtSenderStart
 import { getCurve, mulBase, randomScalar, secretMulEquals, type EcdsaCurveName } from '../../signers/protocols/ecdsa/curves.js';
 import { KOS_PAD, kosReceive, kosSend } from '../../signers/protocols/ecdsa/kos.js';
 import { colBytesFor, rvoleAlice, rvoleBobFinish, rvoleBobStart, xiFor } from '../../signers/protocols/ecdsa/rvole.js';
+import { bigIntToBytes, bytesToBigInt } from '../../signers/protocols/integers.js';
 import { seededRng } from '../helpers/rng.js';
 import { expectProtocolError } from '../helpers/protocol.js';
 
@@ -90,13 +91,13 @@ describe('KOS OT extension', () => {
     const { rng, delta, keys0, keys1, chosen } = setup('kos-bad');
     const { msg } = kosReceive(ctx, keys0, keys1, rng(colBytes), rng(16), 416);
     // Flip one bit of one column u_i: as if x differed in column i (the selective-abort attack).
-    const u = fromHex(msg.u);
+    const u = Uint8Array.from(msg.u);
     u[3 * colBytes + 2]! ^= 0x10;
-    expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, u: toHex(u) }, colBytes, 416, 3), 'bad-proof', 3);
+    expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, u }, colBytes, 416, 3), 'bad-proof', 3);
     const check = fromHex(msg.check);
     check[0]! ^= 1;
     expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, check: toHex(check) }, colBytes, 416, 3), 'bad-proof', 3);
-    expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, u: msg.u.slice(2) }, colBytes, 416, 3), 'malformed', 3);
+    expectProtocolError(() => kosSend(ctx, delta, chosen, { ...msg, u: msg.u.subarray(1) }, colBytes, 416, 3), 'malformed', 3);
   });
 });
 
@@ -122,11 +123,15 @@ describe('random vector OLE (DKLs23 Protocol 5.2)', () => {
     // Shift ã_j[0] for the first OT whose β_j = 1, so Bob's output would be off by g_j.
     const { beta } = bob.keep;
     const j = [...Array(416).keys()].find((k) => bit(beta, k) === 1)!;
-    const sl = 64;
-    const off = j * 3 * sl;
-    const old = BigInt('0x' + alice.msg.atilde.slice(off, off + sl));
-    const atilde = alice.msg.atilde.slice(0, off) + c.Fn.add(old, 1n).toString(16).padStart(sl, '0') + alice.msg.atilde.slice(off + sl);
+    const off = j * 3 * 32;
+    const atilde = Uint8Array.from(alice.msg.atilde);
+    atilde.set(bigIntToBytes(c.Fn.add(bytesToBigInt(atilde.subarray(off, off + 32)), 1n), 32), off);
     expectProtocolError(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, atilde }, 1), 'bad-proof', 1);
+    // A scalar of ã out of range, and a message cut short, are refused as such.
+    const high = Uint8Array.from(alice.msg.atilde);
+    high.fill(0xff, 0, 32);
+    expectProtocolError(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, atilde: high }, 1), 'scalar-range', 1);
+    expectProtocolError(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, atilde: alice.msg.atilde.subarray(1) }, 1), 'malformed', 1);
     expectProtocolError(() => rvoleBobFinish(c, ctx, bob.keep, { ...alice.msg, eta: 'ff'.repeat(32) }, 1), 'scalar-range', 1);
   });
 });

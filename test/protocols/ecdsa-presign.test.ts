@@ -134,7 +134,7 @@ describe('DKLs23 presignatures', () => {
     const b = ecdsaPresignStart(shares[1]!, { session: 'presign-cheat', signers: [1, 2], count: 2 }, rng);
     const a2 = ecdsaPresignStep(a.state, inboxOf(b.outbound, 1), rng);
     const b2 = ecdsaPresignStep(b.state, inboxOf(a.outbound, 2), rng);
-    const bad = JSON.parse(JSON.stringify(b2.outbound)) as Message<{ items: { salt: string }[] }>[];
+    const bad = structuredClone(b2.outbound) as Message<{ items: { salt: string }[] }>[];
     bad[0]!.payload.items[1]!.salt = '00'.repeat(32);
     expectProtocolError(() => ecdsaPresignStep(a2.state, inboxOf(bad, 1), rng), 'bad-proof', 2);
   });

@@ -222,10 +222,7 @@ describe('DKLs23 aborts', () => {
   it('an inconsistent OT-extension message fails the KOS check, names the sender, and discards the pair', () => {
     const { s1, s2 } = round1('neg-kos');
     const bad = tamper(s2.outbound[0]!, (p) => {
-      const ot = p.ot as { u: string };
-      const u = fromHex(ot.u);
-      u[100]! ^= 4;
-      ot.u = toHex(u);
+      (p.ot as { u: Uint8Array }).u[100]! ^= 4;
     });
     const err = expectProtocolError(() => ecdsaSignStep(s1.state, [bad], seededRng('r')), 'bad-proof', 2);
     expect(err.message).toMatch(/OT extension consistency/);

@@ -27,8 +27,8 @@ export const KOS_PAD = KAPPA + 64;
 
 export interface KosMsg {
   nonce: string;
-  /** The κ columns u_i, each ℓ'/8 bytes, concatenated. */
-  u: string;
+  /** The κ columns u_i, each ℓ'/8 bytes, concatenated (some 14 KB: bytes on the wire, not hex). */
+  u: Uint8Array;
   /** x̃ ‖ t̃, 16 bytes each. */
   check: string;
 }
@@ -183,7 +183,7 @@ export function kosReceive(ctx: Uint8Array, keys0: Uint8Array, keys1: Uint8Array
   for (let i = 0; i < KAPPA; i++) for (let p = 0; p < colBytes; p++) u[i * colBytes + p] = t0[i * colBytes + p]! ^ t1[i * colBytes + p]! ^ choices[p]!;
   const chi = challenges(ctx, nonce, u, 8 * colBytes);
   const check = toHex(wordsToBytes(select(choices, chi))) + toHex(wordsToBytes(fold(t0, colBytes, chi)));
-  return { msg: { nonce: toHex(nonce), u: toHex(u), check }, rows: transpose(t0, colBytes, count) };
+  return { msg: { nonce: toHex(nonce), u, check }, rows: transpose(t0, colBytes, count) };
 }
 
 /**
@@ -192,7 +192,7 @@ export function kosReceive(ctx: Uint8Array, keys0: Uint8Array, keys1: Uint8Array
  */
 export function kosSend(ctx: Uint8Array, delta: Uint8Array, keys: Uint8Array, msg: KosMsg, colBytes: number, count: number, receiver: PartyId): Uint8Array {
   const nonce = fromHex(msg.nonce);
-  const u = fromHex(msg.u);
+  const { u } = msg;
   if (u.length !== KAPPA * colBytes || nonce.length !== 16 || msg.check.length !== 64)
     throw new ProtocolError('malformed', 'OT extension message has the wrong size', receiver);
   const q = prg(ctx, nonce, keys, colBytes);

@@ -23,8 +23,8 @@
 import { ProtocolError } from '../common.js';
 import { fromHex, isLowerHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bytesEqual } from './baseot.js';
-import { encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
-import { bytesToBigInt } from '../integers.js';
+import { decodeScalar, encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
+import { bytesToBigInt, readBigInt, writeBigInt } from '../integers.js';
 import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';
 import { tccr } from './tccr.js';
 
@@ -65,12 +65,7 @@ function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array
   // Straight from the bytes, 64 bits at a time through one view: no hex string per candidate.
   const hashed = tccr(key, rows, 0, 0, CANDIDATES * blocks);
   const view = new DataView(hashed.buffer, hashed.byteOffset, hashed.byteLength);
-  const words = H / 8;
-  const at = (o: number): bigint => {
-    let v = view.getBigUint64(o);
-    for (let w = 1; w < words; w++) v = (v << 64n) | view.getBigUint64(o + 8 * w);
-    return v;
-  };
+  const at = (o: number): bigint => readBigInt(view, o, H);
   const keep = (v: bigint): bigint => (128 * blocks === c.orderBits ? v : BigInt.asUintN(c.orderBits, v));
   const out: bigint[][] = [];
   for (let j = 0; 16 * j < rows.length; j++) {
@@ -88,7 +83,7 @@ function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array
 }
 
 /** θ: Fiat–Shamir on the whole of ã (hashed once), so Alice fixes ã before learning θ. */
-function thetas(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, atilde: string): [bigint, bigint] {
+function thetas(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, atilde: Uint8Array): [bigint, bigint] {
   const d = tagged('mpchsm/ecdsa/dkls23/atilde', ctx, salt, atilde);
   return [hashToScalar(c, 'mpchsm/ecdsa/dkls23/theta', d, 0), hashToScalar(c, 'mpchsm/ecdsa/dkls23/theta', d, 1)];
 }
@@ -103,8 +98,8 @@ export interface RvoleBobKeep {
 
 export interface RvoleAliceMsg {
   salt: string;
-  /** ã_j for every j, WIDTH scalars each. */
-  atilde: string;
+  /** ã_j for every j, WIDTH scalars each, as bytes (public, but some 40 KB: no hex on the wire). */
+  atilde: Uint8Array;
   eta: string;
   mu: string;
 }
@@ -145,7 +140,9 @@ export function rvoleAlice(
   const g = gadget(c);
   const eta = c.Fn.create(reduceWide(c, rng(wideLength(c))));
   const inputs = [a[0], a[1], eta];
-  const parts: string[] = [];
+  const sl = c.scalarLength;
+  const atilde = new Uint8Array(xi * WIDTH * sl);
+  const out = new DataView(atilde.buffer);
   for (let j = 0; j < xi; j++) {
     const p0 = alpha0[j]!;
     const p1 = alpha1[j]!;
@@ -154,14 +151,15 @@ export function rvoleAlice(
       let v = p0[k]! - p1[k]! + inputs[k]!;
       if (v < 0n) v += n;
       else if (v >= n) v -= n;
-      parts.push(encodeScalar(c, v));
+      writeBigInt(out, (j * WIDTH + k) * sl, sl, v);
     }
   }
-  const atilde = parts.join('');
   const [t0, t1] = thetas(c, ctx, salt, atilde);
   const etaPrime = (eta + t0 * a[0] + t1 * a[1]) % n;
-  const rowChecks = alpha0.map((p) => encodeScalar(c, (p[2]! + t0 * p[0]! + t1 * p[1]!) % n)).join('');
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromHex(rowChecks));
+  const rowChecks = new Uint8Array(xi * sl);
+  const checks = new DataView(rowChecks.buffer);
+  alpha0.forEach((p, j) => writeBigInt(checks, j * sl, sl, (p[2]! + t0 * p[0]! + t1 * p[1]!) % n));
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, rowChecks);
   let c0 = 0n;
   let c1 = 0n;
   for (let j = 0; j < xi; j++) {
@@ -178,28 +176,24 @@ export function rvoleAlice(
 export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKeep, msg: RvoleAliceMsg, alice: PartyId): [bigint, bigint] {
   const { n } = c;
   const xi = xiFor(c);
-  const sl = 2 * c.scalarLength;
-  if (msg.atilde.length !== xi * WIDTH * sl || msg.salt.length !== 32 || msg.mu.length !== 64 || msg.eta.length !== sl)
+  const sl = c.scalarLength;
+  if (msg.atilde.length !== xi * WIDTH * sl || msg.salt.length !== 32 || msg.mu.length !== 64 || msg.eta.length !== 2 * sl)
     throw new ProtocolError('malformed', 'multiplication message has the wrong size', alice);
   if (!isLowerHex(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
-  const scalar = (h: string): bigint => {
-    let s: bigint;
-    try {
-      // Callers validate hex first (zod); this also rejects anything BigInt would not parse.
-      s = BigInt('0x' + h);
-    } catch {
-      throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
-    }
+  const atilde = new DataView(msg.atilde.buffer, msg.atilde.byteOffset, msg.atilde.byteLength);
+  const scalar = (off: number): bigint => {
+    const s = readBigInt(atilde, off, sl);
     if (s >= n) throw new ProtocolError('scalar-range', 'multiplication message scalar out of range', alice);
     return s;
   };
   const salt = fromHex(msg.salt);
   const padded = pads(c, ctx, salt, keep.rows);
-  const etaPrime = scalar(msg.eta);
+  const etaPrime = decodeScalar(c, msg.eta, alice);
   const [t0, t1] = thetas(c, ctx, salt, msg.atilde);
   const { beta } = keep;
   const g = gadget(c);
-  const checks: string[] = [];
+  const checks = new Uint8Array(xi * sl);
+  const checkView = new DataView(checks.buffer);
   let d0 = 0n;
   let d1 = 0n;
   for (let j = 0; j < xi; j++) {
@@ -208,12 +202,12 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
     const off = j * WIDTH * sl;
     // d̈_k = α^β_k + β·ã_k, kept unreduced (< 2n): only sums and the check use it. Every ã_k is
     // read and range-checked whatever β is: work and failures must not depend on Bob's choices.
-    const dd = v.map((vk, k) => vk + bit * scalar(msg.atilde.slice(off + k * sl, off + (k + 1) * sl)));
-    checks.push(encodeScalar(c, (dd[2]! + t0 * dd[0]! + t1 * dd[1]! + (n - bit * etaPrime)) % n));
+    const dd = v.map((vk, k) => vk + bit * scalar(off + k * sl));
+    writeBigInt(checkView, j * sl, sl, (dd[2]! + t0 * dd[0]! + t1 * dd[1]! + (n - bit * etaPrime)) % n);
     d0 += g[j]! * dd[0]!;
     d1 += g[j]! * dd[1]!;
   }
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromHex(checks.join('')));
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, checks);
   if (!bytesEqual(mu, fromHex(msg.mu))) throw new ProtocolError('bad-proof', 'multiplication consistency check failed', alice);
   return [d0 % n, d1 % n];
 }

@@ -6,7 +6,7 @@
 // checkDigest is the one digest rule, shared with the coordinator (combine.ts).
 
 import { z } from 'zod';
-import { ProtocolError, decodeState, encodeState, messageSchema, secretBytesSchema } from '../common.js';
+import { ProtocolError, decodeState, encodeState, bytesSchema, messageSchema, secretBytesSchema } from '../common.js';
 import { fromHex, hexSchema, partyIdSchema, toHex, type PartyId } from '../../../contract/bytes.js';
 import { KAPPA } from './baseot.js';
 import { ecdsaCurveNames, getCurve, tagged, wireLength, type EcdsaCurve, type EcdsaCurveName } from './curves.js';
@@ -14,6 +14,8 @@ import { colBytesFor, xiFor } from './rvole.js';
 
 export const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
+/** Public bytes too many for hex (the OT extension's and the multiplication's messages): raw in the record encoding. */
+const rawBytes = (n: number) => bytesSchema(n);
 const digestSchema = hexSchema.min(2).max(128);
 
 // ---------------------------------------------------------------------------------------------
@@ -32,7 +34,7 @@ const perCurve = <T>(make: (c: EcdsaCurve) => T): ((c: EcdsaCurve) => T) => {
 export const round1Item = perCurve((c) =>
   z.strictObject({
     commitment: hexBytes(32),
-    ot: z.strictObject({ nonce: hexBytes(16), u: hexBytes(KAPPA * colBytesFor(c)), check: hexBytes(32) }),
+    ot: z.strictObject({ nonce: hexBytes(16), u: rawBytes(KAPPA * colBytesFor(c)), check: hexBytes(32) }),
   }),
 );
 
@@ -53,7 +55,7 @@ export const round2Item = perCurve((c) =>
     gammaU: hexBytes(wireLength(c)),
     gammaV: hexBytes(wireLength(c)),
     psi: hexBytes(c.scalarLength),
-    mul: z.strictObject({ salt: hexBytes(16), atilde: hexBytes(3 * xiFor(c) * c.scalarLength), eta: hexBytes(c.scalarLength), mu: hexBytes(32) }),
+    mul: z.strictObject({ salt: hexBytes(16), atilde: rawBytes(3 * xiFor(c) * c.scalarLength), eta: hexBytes(c.scalarLength), mu: hexBytes(32) }),
   }),
 );
 
