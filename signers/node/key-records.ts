@@ -99,10 +99,13 @@ export function encodeRsaRecord(k: RsaHeld, session?: string): Buffer {
   }
 }
 
-/** A stored RSA record, its share checked against the parameters (an exponentiation) unless `verify` is false: the same record was checked before. */
+/**
+ * A stored RSA record, its parameters checked (gcds over the modulus) and its share checked
+ * against them (an exponentiation) unless `verify` is false: the same record was checked before.
+ */
 export function decodeRsaRecord(raw: Uint8Array, verify = true): RsaHeld & { session?: string | undefined } {
   const rec = rsaRecordSchema.parse(parseRecord(raw));
-  const params = parsePublicParams(rec.params);
+  const params = parsePublicParams(rec.params, verify);
   return { params, share: parseKeyShare(params, rec.share, verify), session: rec.session };
 }
 

@@ -22,9 +22,9 @@ const installRequest = rsa.install.request.extend({ params: rsaPublicParamsSchem
 
 export class RsaShares {
   /**
-   * The SHA-256 of each key's record whose share was checked against its verification key in
-   * this run: checking costs an exponentiation, so a record read again unchanged is not checked
-   * again (the sealed store verifies every record it reads).
+   * The SHA-256 of each key's record whose parameters and share were checked (gcds over the
+   * modulus, an exponentiation) in this run: a record read again unchanged is not checked again
+   * (the sealed store verifies every record it reads).
    */
   private readonly checked = new Map<string, string>();
 
