@@ -5,14 +5,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
-import { getJson, isAlive, stopPid, type Started } from './processes.js';
+import { getJson, stopPid, type Started } from './processes.js';
 import { readGenesis } from '../policy/index.js';
 import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 import { initSigner } from '../signers/node/init.js';
 import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
-import { holdForeground, startParty } from './party-process.js';
+import { holdForeground, partyRuns, startParty } from './party-process.js';
 import { startSwtpm, stopSwtpm, swtpmTcti } from './swtpm.js';
 import type { TpmQuote } from '../signers/node/tpm/attestation.js';
 import { principalPropose, principalRequest } from './principal-request.js';
@@ -59,7 +59,7 @@ export interface UpOptions {
 export async function up(opts: UpOptions): Promise<void> {
   const L = layout(opts.dir);
   const running = readCluster(L);
-  if (running && [running.gateway.pid, ...running.signers.map((s) => s.pid)].some(isAlive))
+  if (running && partsOf(L, running).some((p) => partyRuns(p.pid, p.dir)))
     throw new Error(`a cluster is already running from ${L.root}; stop it with 'mpchsm down --dir ${opts.dir}'`);
 
   if (existsSync(L.settingsJson) && !existsSync(L.genesis)) throw new Error(`${L.root} was made by an earlier mpchsm, without a genesis: make the cluster anew in another directory`);
@@ -147,9 +147,11 @@ export async function down(dir: string): Promise<void> {
     progress(`nothing is running from ${L.root}`);
     return;
   }
-  // Gateway first, so no new request reaches a signer that is going away.
-  await stopPid(cluster.gateway.pid);
-  await Promise.all(cluster.signers.map((s) => stopPid(s.pid)));
+  // Gateway first, so no new request reaches a signer that is going away. A pid no longer ours
+  // (the machine restarted since) is left alone.
+  const [gateway, ...signers] = partsOf(L, cluster);
+  if (partyRuns(gateway!.pid, gateway!.dir)) await stopPid(gateway!.pid);
+  await Promise.all(signers.filter((s) => partyRuns(s.pid, s.dir)).map((s) => stopPid(s.pid)));
   await stopSwtpms(L);
   progress('stopped');
 }
@@ -164,10 +166,9 @@ export async function status(dir: string, json: boolean): Promise<number> {
     console.log(json ? JSON.stringify({ running: false }) : `no cluster has been started from ${L.root}`);
     return 1;
   }
-  const parts = [{ name: 'gateway', ...cluster.gateway }, ...cluster.signers];
   const rows = await Promise.all(
-    parts.map(async (p) => {
-      if (!isAlive(p.pid)) return { ...p, state: 'stopped', keys: undefined as number | undefined };
+    partsOf(L, cluster).map(async ({ dir, ...p }) => {
+      if (!partyRuns(p.pid, dir)) return { ...p, state: 'stopped', keys: undefined as number | undefined };
       try {
         const h = healthSchema.parse(await getJson(`${p.url}/health`, 2000));
         // A removed signer that applied its removal says so; it takes part in nothing any more.
@@ -186,6 +187,9 @@ export async function status(dir: string, json: boolean): Promise<number> {
   }
   return rows.every((r) => r.state === 'healthy' || r.state === 'retired' || r.state.startsWith('awaiting')) ? 0 : 1;
 }
+
+/** The gateway, then each signer, as cluster.json names them, with the directory each runs from. */
+const partsOf = (L: Layout, c: ClusterJson) => [{ name: 'gateway', ...c.gateway, dir: L.gateway }, ...c.signers.map((s) => ({ ...s, dir: L.signer(s.name) }))];
 
 function readCluster(L: Layout): ClusterJson | undefined {
   if (!existsSync(L.clusterJson)) return undefined;
@@ -295,7 +299,7 @@ async function admitPrincipals(L: Layout): Promise<void> {
 export async function startNewSigner(dir: string, active: readonly string[], quiet: boolean): Promise<{ name: string; id: number; identity: PublicIdentity & { fingerprint?: string }; url: string; attestation?: TpmQuote }> {
   const L = layout(dir);
   const cluster = readCluster(L);
-  if (!cluster || !isAlive(cluster.gateway.pid)) throw new Error(`no cluster is running from ${L.root}; start it with 'mpchsm up --dir ${dir}'`);
+  if (!cluster || !partyRuns(cluster.gateway.pid, L.gateway)) throw new Error(`no cluster is running from ${L.root}; start it with 'mpchsm up --dir ${dir}'`);
   const settings = readJsonFile(L.settingsJson, settingsSchema);
   const id = settings.signers + 1;
   const name = signerName(id);

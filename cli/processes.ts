@@ -145,6 +145,23 @@ export function isAlive(pid: number): boolean {
 const PROC = existsSync('/proc/self/stat');
 
 /**
+ * Whether `pid` runs and is the process started with `args` (consecutive on its command line). A
+ * pid from a stale file (after a reboot, or once pids wrapped round) may name an unrelated
+ * process, which must neither be signalled nor taken for ours. Without /proc: isAlive alone.
+ */
+export function isOurs(pid: number, args: readonly string[]): boolean {
+  if (!isAlive(pid)) return false;
+  if (!PROC) return true;
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  return argv.some((_, i) => args.every((a, k) => argv[i + k] === a));
+}
+
+/**
  * Linux's process state in /proc/PID/stat (after the command's closing parenthesis) is Z, or the
  * entry is gone: reaped since kill(pid, 0) answered. False where there is no /proc.
  */

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isAlive, stopPid } from './processes.js';
+import { isOurs, stopPid } from './processes.js';
 
 const run = promisify(execFile);
 /** swtpm_setup makes EK key pairs: seconds each, more with several at once on a small host. */
@@ -33,7 +33,7 @@ export async function setupSwtpm(state: string): Promise<void> {
 export function swtpmPid(state: string): number | undefined {
   if (!existsSync(pidFile(state))) return undefined;
   const pid = Number(readFileSync(pidFile(state), 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && isOurs(pid, ['--tpmstate', `dir=${state}`]) ? pid : undefined;
 }
 
 /** Starts the swtpm of `state` on `port` (its control channel on port + 1) unless it runs; its pid once it answers. */
