@@ -114,7 +114,16 @@ function aead(dir: 'seal' | 'open', key: Uint8Array, nonce: Uint8Array, aad: Uin
   const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   d.setAAD(aad, { plaintextLength: input.length - 16 });
   d.setAuthTag(input.subarray(input.length - 16));
-  return new Uint8Array(Buffer.concat([d.update(input.subarray(0, input.length - 16)), d.final()]));
+  // The plaintext (it may carry secrets) exists once, in the buffer returned, which the caller
+  // wipes: no concatenated copy is left behind. A stream cipher's final() adds nothing; it checks the tag.
+  const plain = d.update(input.subarray(0, input.length - 16));
+  try {
+    d.final();
+  } catch (e) {
+    plain.fill(0);
+    throw e;
+  }
+  return plain;
 }
 
 // Validates our own header too: never emit something a peer must refuse.
