@@ -160,6 +160,7 @@ export function rvoleAlice(
   const checks = new DataView(rowChecks.buffer);
   alpha0.forEach((p, j) => writeBigInt(checks, j * sl, sl, (p[2]! + t0 * p[0]! + t1 * p[1]!) % n));
   const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, rowChecks);
+  rowChecks.fill(0); // functions of her pads: only their hash leaves
   let c0 = 0n;
   let c1 = 0n;
   for (let j = 0; j < xi; j++) {
@@ -208,6 +209,7 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
     d1 += g[j]! * dd[1]!;
   }
   const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, checks);
+  checks.fill(0); // functions of the pads his choices picked
   if (!bytesEqual(mu, fromHex(msg.mu))) throw new ProtocolError('bad-proof', 'multiplication consistency check failed', alice);
   return [d0 % n, d1 % n];
 }
