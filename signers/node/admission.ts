@@ -115,7 +115,7 @@ export class Admission {
         return { ...k, createdAt: Math.min(...all.map((x) => x.createdAt)), ...(deletion.length ? { deletionDate: Math.max(...deletion) } : {}) };
       }),
       ledger: mergedLedger(states.map((s) => s.state.ledger)),
-      awaiting: mergedAwaiting(states.map((s) => s.state.awaiting)),
+      awaiting: mergedAwaiting(states.map((s) => ({ from: s.from, awaiting: s.state.awaiting }))),
     };
     return PolicyGuard.enrolAdmitted(this.store, { identity: this.identity, party: this.config.id, name: this.config.name, peers: this.config.peers, threshold: this.config.threshold }, merged);
   }
@@ -160,12 +160,20 @@ export function mergedLedger(ledgers: readonly AdmissionState['ledger'][]): Admi
 /**
  * The signers any active signer still awaits the TPM of (a newcomer admitted meanwhile, under
  * require_attestation): the newcomer awaits each of them too, until it checked that TPM's answer
- * itself. A lying signer can only add one it pins, refusing sessions with it here until it answers.
+ * itself. Signers awaiting the same one name the same EK and AK (its approved quote's): two that
+ * differ mean one lies, perhaps putting a TPM it controls in the genuine one's place, and nothing
+ * is enrolled. A lying signer can still add one it pins, refusing sessions with it here until it answers.
  */
-export function mergedAwaiting(lists: readonly AdmissionState['awaiting'][]): AdmissionState['awaiting'] {
-  const byId = new Map<number, AdmissionState['awaiting'][number]>();
-  for (const list of lists) for (const a of list) if (!byId.has(a.id)) byId.set(a.id, a);
-  return [...byId.values()].sort((a, b) => a.id - b.id);
+export function mergedAwaiting(states: readonly { from: number; awaiting: AdmissionState['awaiting'] }[]): AdmissionState['awaiting'] {
+  const byId = new Map<number, { from: number; target: AdmissionState['awaiting'][number] }>();
+  for (const { from, awaiting } of states)
+    for (const a of awaiting) {
+      const seen = byId.get(a.id);
+      if (!seen) byId.set(a.id, { from, target: a });
+      else if (seen.target.ekPublic !== a.ekPublic || seen.target.akPublic !== a.akPublic)
+        throw new RpcError(403, 'not-unanimous', `signers ${seen.from} and ${from} await another TPM of party ${a.id}: nothing was enrolled`);
+    }
+  return [...byId.values()].map((v) => v.target).sort((a, b) => a.id - b.id);
 }
 
 /**

@@ -46,8 +46,15 @@ describe('the signers a newcomer awaits (require_attestation)', () => {
   const target = (id: number) => ({ id, ekPublic: toHex(randomBytes(8)), akPublic: toHex(randomBytes(8)) });
   it('are every signer any active signer still awaits, each once: one that answered only some of them is awaited here too', () => {
     const [a5, a6] = [target(5), target(6)];
-    expect(mergedAwaiting([[a6], [], [a5, a6]])).toEqual([a5, a6]);
-    expect(mergedAwaiting([[], []])).toEqual([]);
+    const from = (...lists: (typeof a5)[][]) => lists.map((awaiting, i) => ({ from: i + 1, awaiting }));
+    expect(mergedAwaiting(from([a6], [], [a5, a6]))).toEqual([a5, a6]);
+    expect(mergedAwaiting(from([], []))).toEqual([]);
+  });
+  it('refuses signers naming different TPMs for the same one: one of them lies (a TPM it controls in place of the approved one)', () => {
+    const a5 = target(5);
+    const forged = { ...target(5), ekPublic: a5.ekPublic };
+    expect(() => mergedAwaiting([{ from: 1, awaiting: [a5] }, { from: 3, awaiting: [forged] }])).toThrow(/signers 1 and 3 await another TPM of party 5/);
+    expect(() => mergedAwaiting([{ from: 2, awaiting: [{ ...a5, ekPublic: target(5).ekPublic }] }, { from: 1, awaiting: [a5] }])).toThrow(/signers 2 and 1 await another TPM of party 5/);
   });
   it('a state from a signer that hands over none awaits nobody', () => {
     const parsed = admissionStateSchema.shape.awaiting.parse(undefined);
