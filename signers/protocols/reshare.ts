@@ -94,7 +94,7 @@ interface ShareGroup {
   decodePoint(hex: string, sender?: PartyId): ShamirPoint;
   encodePoint(P: ShamirPoint): string;
   /**
-   * Secret scalars as bytes (suites.ts): libsodium's for Ed25519 and ristretto255, noble's for
+   * Secret scalars as bytes (secret-scalars.ts): libsodium's for Ed25519 and ristretto255, noble's for
    * the ECDSA curves (a bigint within each operation).
    */
   readonly secret: SecretScalars;

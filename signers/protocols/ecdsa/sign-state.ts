@@ -14,8 +14,6 @@ import { colBytesFor, xiFor } from './rvole.js';
 
 export const sessionSchema = messageSchema.shape.session;
 const hexBytes = (n: number) => hexSchema.length(2 * n);
-/** Public bytes too many for hex (the OT extension's and the multiplication's messages): raw in the record encoding. */
-const rawBytes = (n: number) => bytesSchema(n);
 const digestSchema = hexSchema.min(2).max(128);
 
 // ---------------------------------------------------------------------------------------------
@@ -34,7 +32,8 @@ const perCurve = <T>(make: (c: EcdsaCurve) => T): ((c: EcdsaCurve) => T) => {
 export const round1Item = perCurve((c) =>
   z.strictObject({
     commitment: hexBytes(32),
-    ot: z.strictObject({ nonce: hexBytes(16), u: rawBytes(KAPPA * colBytesFor(c)), check: hexBytes(32) }),
+    // u (like round 2's ã) is public but large: raw bytes in the record encoding, not hex.
+    ot: z.strictObject({ nonce: hexBytes(16), u: bytesSchema(KAPPA * colBytesFor(c)), check: hexBytes(32) }),
   }),
 );
 
@@ -55,7 +54,7 @@ export const round2Item = perCurve((c) =>
     gammaU: hexBytes(wireLength(c)),
     gammaV: hexBytes(wireLength(c)),
     psi: hexBytes(c.scalarLength),
-    mul: z.strictObject({ salt: hexBytes(16), atilde: rawBytes(3 * xiFor(c) * c.scalarLength), eta: hexBytes(c.scalarLength), mu: hexBytes(32) }),
+    mul: z.strictObject({ salt: hexBytes(16), atilde: bytesSchema(3 * xiFor(c) * c.scalarLength), eta: hexBytes(c.scalarLength), mu: hexBytes(32) }),
   }),
 );
 
