@@ -19,7 +19,7 @@ import type { IdentitySecrets } from '../../contract/identity/identity.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { ecdsaCombine } from '../../signers/protocols/ecdsa/index.js';
 import type { Message } from '../../signers/protocols/common.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { copyLiveDir, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { appRequest, auditEntries, createKey, gatewayIdentity, kms, publicKeyOf, refusal, signerClients } from '../policy-cluster/helpers.js';
 
 let tc: TestCluster;
@@ -201,7 +201,7 @@ describe('DKLs23 presignatures on a real cluster', () => {
     const copy = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-signer-copy-'));
     const dir = path.join(tc.dir, 'signers', 'signer1');
     try {
-      cpSync(dir, copy, { recursive: true });
+      copyLiveDir(dir, copy);
       // Two of them used before the restore.
       for (const id of ids.slice(0, 2)) await presignedCall(s1, { keyId: ec, id, signers: [1, 2], message: Buffer.from(id) });
       await restart(() => {

@@ -17,7 +17,7 @@ import type { SignerClient } from '../../gateway/signer-client.js';
 import type { Message } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
 import { frostSigningPackage, type SigningPackage } from '../../signers/protocols/frost.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { copyLiveDir, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { killSigner, preprocessedHeld, startSigner } from '../helpers/signer-process.js';
 import { appRequest, auditEntries, createKey, gatewayIdentity, kms, publicKeyOf, refusal, signerClients, signUse } from '../policy-cluster/helpers.js';
 
@@ -116,7 +116,7 @@ describe('a nonce made ahead is used at most once, across kill -9 and a restored
     const dir = path.join(tc.dir, 'signers', 'signer2');
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-signer-copy-'));
     try {
-      cpSync(dir, path.join(tmp, 'signer2'), { recursive: true });
+      copyLiveDir(dir, path.join(tmp, 'signer2'));
       await killSigner(tc, 'signer2');
       rmSync(dir, { recursive: true, force: true });
       cpSync(path.join(tmp, 'signer2'), dir, { recursive: true });

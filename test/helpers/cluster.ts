@@ -1,12 +1,13 @@
 // Starts a real local cluster (gateway + signer processes on loopback) for integration tests,
 // through the `mpchsm` command exactly as a user would, and stops it afterwards.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseEnvFile } from '../../cli/env-file.js';
+import { isTempName } from '../../contract/io/atomic.js';
 
 const run = promisify(execFile);
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -112,3 +113,8 @@ export async function auditVerifyAtRest(tc: TestCluster): Promise<{ code: number
   await tc.up();
   return r;
 }
+
+/** Copies a party's directory while it runs: its temp files (an atomic write or the store's
+ * health probe in flight) may vanish between listing and copying, and are no part of its state. */
+export const copyLiveDir = (from: string, to: string): void =>
+  cpSync(from, to, { recursive: true, filter: (src) => !isTempName(path.basename(src)) });

@@ -2,7 +2,7 @@
 // through `mpchsm approve`, and direct calls to the signers with the gateway's own identity
 // (what a compromised gateway can do), with evidence made the way real clients make it.
 import { constants, createPublicKey, randomUUID, verify } from 'node:crypto';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateKeyCommand, GetPublicKeyCommand, KMSClient, SignCommand, type CreateKeyCommandInput } from '@aws-sdk/client-kms';
@@ -17,7 +17,7 @@ import { signerRoutes } from '../../contract/signer-rpc/routes.js';
 import { frostAggregate, frostSigningPackage } from '../../signers/protocols/frost.js';
 import type { Message } from '../../signers/protocols/common.js';
 import { publicPackageSchema } from '../../signers/protocols/dkg.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { copyLiveDir, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { signRequest } from '../kms/sign-request.js';
 
 export function kms(tc: TestCluster, name: string): KMSClient {
@@ -211,7 +211,7 @@ export async function signerRecord<T>(tc: TestCluster, signer: string, read: (st
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mpchsm-store-copy-'));
   try {
     const copy = path.join(tmp, 'store');
-    cpSync(path.join(tc.dir, 'signers', signer, 'store'), copy, { recursive: true });
+    copyLiveDir(path.join(tc.dir, 'signers', signer, 'store'), copy);
     chmodSync(copy, 0o700);
     for (const f of readdirSync(copy)) chmodSync(path.join(copy, f), 0o600);
     const store = await ShareStore.open(copy, readFileSync(path.join(tc.dir, 'operators', `${signer}.secret`), 'utf8'));
