@@ -9,6 +9,12 @@
 // rewrites the file atomically; a torn last line (a crash mid-write: no newline after it) was
 // never acknowledged and is dropped. Any other line that does not parse is damage, and the
 // ledger is refused naming the file and line: dropping it would forget a release.
+//
+// Bounded: a signer that runs for months must not fill its disk with expired lines. Once as
+// much has been appended as the file held when last rewritten (and at least
+// COMPACT_AFTER_BYTES), the next write rewrites it atomically from what is still live instead
+// of appending: the file stays within about twice its live lines, each line written a bounded
+// number of times.
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import type { BucketState } from '../../policy/index.js';
@@ -34,16 +40,33 @@ type Line = z.infer<typeof lineSchema>;
 
 /** How long a rate bucket's last state is worth keeping: a minute refills any bucket. */
 const BUCKET_TTL_MS = 60_000;
+/** Appended bytes below which the file is never rewritten while open. */
+export const COMPACT_AFTER_BYTES = 8 << 20;
+
+const lineText = (l: Line) => JSON.stringify(l) + '\n';
 
 export class ReplayLedger {
   private readonly seen = new Map<string, SeenRequest>();
-  private readonly buckets = new Map<string, BucketState>();
+  /** Each key's rate bucket, with the line that last carried it (rewritten as is when compacting). */
+  private readonly buckets = new Map<string, Line & { bucket: BucketState }>();
   private queue: { text: string; done: () => void; fail: (e: Error) => void }[] = [];
   private writing = false;
+  /** Settles when the writes under way are done. */
+  private written: Promise<void> = Promise.resolve();
+  /** Bytes appended since the file was last rewritten, and its size then. */
+  private appended = 0;
+  private rewritten: number;
 
-  private constructor(private readonly fh: FileHandle) {}
+  private constructor(
+    private readonly file: string,
+    private fh: FileHandle,
+    size: number,
+    private readonly compactAfterBytes: number,
+  ) {
+    this.rewritten = size;
+  }
 
-  static async open(file: string, now = Date.now()): Promise<ReplayLedger> {
+  static async open(file: string, now = Date.now(), compactAfterBytes = COMPACT_AFTER_BYTES): Promise<ReplayLedger> {
     const kept: Line[] = [];
     let text = '';
     try {
@@ -63,8 +86,9 @@ export class ReplayLedger {
       }
       if (line.until > now || (line.bucket && line.bucket.at > now - BUCKET_TTL_MS)) kept.push(line);
     }
-    await writeFileAtomic(file, Buffer.from(kept.map((l) => JSON.stringify(l) + '\n').join('')));
-    const ledger = new ReplayLedger(await open(file, 'a', 0o600));
+    const live = Buffer.from(kept.map(lineText).join(''));
+    await writeFileAtomic(file, live);
+    const ledger = new ReplayLedger(file, await open(file, 'a', 0o600), live.length, compactAfterBytes);
     for (const l of kept) ledger.remember(l);
     return ledger;
   }
@@ -76,7 +100,8 @@ export class ReplayLedger {
   }
 
   bucket(keyId: string): BucketState | undefined {
-    return this.buckets.get(keyId);
+    const b = this.buckets.get(keyId)?.bucket;
+    return b && { tokens: b.tokens, at: b.at };
   }
 
   /** Records a first release (and the bucket it drew on), durably, before its output leaves. */
@@ -84,8 +109,8 @@ export class ReplayLedger {
     const line: Line = { id, ...seen, ...(bucket ? { bucket: { keyId: bucket.keyId, ...bucket.state } } : {}) };
     this.remember(line);
     return new Promise((done, fail) => {
-      this.queue.push({ text: JSON.stringify(line) + '\n', done, fail });
-      void this.drain();
+      this.queue.push({ text: lineText(line), done, fail });
+      this.drain();
     });
   }
 
@@ -94,25 +119,71 @@ export class ReplayLedger {
     for (const [id, s] of this.seen) if (s.until <= now) this.seen.delete(id);
   }
 
-  close(): Promise<void> {
-    return this.fh.close();
+  /** Closes the file once the writes under way are done. */
+  async close(): Promise<void> {
+    await this.written;
+    await this.fh.close();
   }
 
   private remember(l: Line): void {
     this.seen.set(l.id, { fingerprint: l.fingerprint, until: l.until, nonces: l.nonces });
-    if (l.bucket) this.buckets.set(l.bucket.keyId, { tokens: l.bucket.tokens, at: l.bucket.at });
+    if (l.bucket) this.buckets.set(l.bucket.keyId, { ...l, bucket: l.bucket });
   }
 
-  private async drain(): Promise<void> {
+  /** Every line still live (the queued ones are remembered already), as one text. */
+  private liveText(now: number): string {
+    const out: string[] = [];
+    const carried = new Set<string>();
+    for (const l of this.buckets.values()) {
+      if (l.bucket.at <= now - BUCKET_TTL_MS && l.until <= now) continue;
+      out.push(lineText(l));
+      carried.add(l.id);
+    }
+    for (const [id, s] of this.seen) if (s.until > now && !carried.has(id)) out.push(lineText({ id, ...s }));
+    return out.join('');
+  }
+
+  /**
+   * Writes one batch: appended, or the whole live ledger put in the file's place. After a failed
+   * write (a full disk) the file may end in a torn line that later appends would bury, so the
+   * next batch rewrites it.
+   */
+  private async write(text: string): Promise<void> {
+    const data = Buffer.from(text);
+    try {
+      if (this.appended + data.length < Math.max(this.compactAfterBytes, this.rewritten)) {
+        const { bytesWritten } = await this.fh.write(data);
+        if (bytesWritten !== data.length) throw new Error(`${this.file}: short write (${bytesWritten} of ${data.length} bytes)`);
+        await this.fh.datasync();
+        this.appended += data.length;
+        return;
+      }
+      const live = Buffer.from(this.liveText(Date.now()));
+      await writeFileAtomic(this.file, live);
+      const old = this.fh;
+      this.fh = await open(this.file, 'a', 0o600);
+      this.rewritten = live.length;
+      this.appended = 0;
+      await old.close();
+    } catch (e) {
+      this.appended = Infinity;
+      throw e;
+    }
+  }
+
+  private drain(): void {
     if (this.writing) return;
     this.writing = true;
+    this.written = this.writeQueued();
+  }
+
+  private async writeQueued(): Promise<void> {
     try {
       while (this.queue.length) {
         const batch = this.queue;
         this.queue = [];
         try {
-          await this.fh.write(batch.map((b) => b.text).join(''));
-          await this.fh.datasync();
+          await this.write(batch.map((b) => b.text).join(''));
           for (const b of batch) b.done();
         } catch (e) {
           for (const b of batch) b.fail(e as Error);

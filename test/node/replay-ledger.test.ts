@@ -1,6 +1,7 @@
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ReplayLedger } from '../../signers/node/replay-ledger.js';
 
@@ -54,5 +55,31 @@ describe('replay ledger', () => {
     const damaged = await readFile(file, 'utf8');
     await expect(ReplayLedger.open(file, now)).rejects.toThrow(new RegExp(`^${file}: line 2 is damaged \\(`));
     expect(await readFile(file, 'utf8')).toBe(damaged);
+  });
+
+  it('while open, rewrites itself from the live lines once it has grown: the file stays bounded, nothing live is lost', async () => {
+    const ledger = await ReplayLedger.open(file, Date.now(), 4096);
+    const line = (i: number, until: number) => ledger.record(`sigv4:${i.toString().padStart(6, '0')}`, { fingerprint: `frost:${'ab'.repeat(20)}`, until, nonces: [] });
+    // A bucket drawn on by a request whose window closes: the bucket outlives it.
+    await ledger.record('sigv4:bucket', { fingerprint: 'f', until: Date.now() + 100, nonces: [] }, { keyId: 'k1', state: { tokens: 3, at: Date.now() } });
+    for (let i = 0; i < 40; i++) await line(i, Date.now() + 100);
+    await sleep(150);
+    let largest = 0;
+    // 400 lines of about 110 bytes: 44 KB appended in all, far past 4096 bytes.
+    for (let i = 40; i < 440; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => line(i + j, i + j < 400 ? Date.now() + 100 : Date.now() + 60_000)));
+      if (i < 400) await sleep(110);
+      largest = Math.max(largest, (await stat(file)).size);
+    }
+    expect(largest).toBeLessThan(3 * 4096);
+    for (let i = 400; i < 440; i++) expect(ledger.get(`sigv4:${i.toString().padStart(6, '0')}`, Date.now())).toBeDefined();
+    await ledger.close();
+
+    const reopened = await ReplayLedger.open(file);
+    for (let i = 400; i < 440; i++) expect(reopened.get(`sigv4:${i.toString().padStart(6, '0')}`, Date.now()), `line ${i}`).toBeDefined();
+    expect(reopened.get('sigv4:000000', Date.now())).toBeUndefined();
+    expect(reopened.bucket('k1')).toMatchObject({ tokens: 3 });
+    await reopened.close();
+    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(41);
   });
 });
