@@ -1,4 +1,6 @@
-import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -81,5 +83,38 @@ describe('replay ledger', () => {
     expect(reopened.bucket('k1')).toMatchObject({ tokens: 3 });
     await reopened.close();
     expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(41);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('after a write the disk cut short, the next write rewrites the file, so it still opens (root: mounts a tmpfs)', async () => {
+    const mount = path.join(dir, 'small');
+    await mkdir(mount);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount], { stdio: 'pipe' });
+    try {
+      const at = path.join(mount, 'replays.jsonl');
+      const now = Date.now();
+      const ledger = await ReplayLedger.open(at, now);
+      await ledger.record('sigv4:first', { fingerprint: 'f', until: now + 60_000, nonces: [] });
+      // Fill the rest of the filesystem, then record a line longer than what is left of the file's page.
+      const filler = path.join(mount, 'filler');
+      const fd = openSync(filler, 'w');
+      try {
+        for (;;) writeSync(fd, Buffer.alloc(1024));
+      } catch (e) {
+        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        closeSync(fd);
+      }
+      const long = Array.from({ length: 64 }, (_, i) => `${i}`.padStart(100, 'n'));
+      await expect(ledger.record('sigv4:torn', { fingerprint: 'f', until: now + 60_000, nonces: long })).rejects.toThrow(/short write|ENOSPC/);
+      await unlink(filler);
+      await ledger.record('sigv4:after', { fingerprint: 'f', until: now + 60_000, nonces: [] });
+      await ledger.close();
+      const reopened = await ReplayLedger.open(at, now);
+      expect(reopened.get('sigv4:first', now)).toBeDefined();
+      expect(reopened.get('sigv4:after', now)).toBeDefined();
+      await reopened.close();
+    } finally {
+      execFileSync('umount', ['-l', mount]);
+    }
   });
 });
