@@ -29,7 +29,7 @@ import { EcdsaCoordinator } from './ecdsa.js';
 import { FrostCoordinator } from './frost.js';
 import { PrfCoordinator } from './tprf.js';
 import { gatherRandom, type RandomRequest } from './random.js';
-import { SerialQueue } from './serial-queue.js';
+import { SerialQueue } from '../contract/serial-queue.js';
 import type { ClusterSessions, KeygenCommon, SignRequest } from './coordinator.js';
 import { ClusterError, traceOf, type Trace } from './cluster-outcome.js';
 

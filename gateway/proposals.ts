@@ -22,7 +22,7 @@ import {
 } from '../policy/index.js';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { KmsError } from './kms/errors.js';
-import { SerialQueue } from './serial-queue.js';
+import { SerialQueue } from '../contract/serial-queue.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 
 /** How long a proposal stays open for approvals. */

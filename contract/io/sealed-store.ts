@@ -13,6 +13,7 @@
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { KeyedSerialQueue } from '../serial-queue.js';
 import { fsyncDir, isTempName, removeTempFiles, writeFileAtomic } from './atomic.js';
 import {
   createSoftwareSealer,
@@ -76,6 +77,8 @@ async function checkPrivate(path: string, dir: boolean): Promise<void> {
 }
 
 export class ShareStore {
+  private readonly writes = new KeyedSerialQueue();
+
   private constructor(
     readonly dir: string,
     private readonly sealer: Sealer,
@@ -170,11 +173,15 @@ export class ShareStore {
     }
   }
 
-  /** Seals and atomically writes a record, replacing any previous value. */
+  /**
+   * Seals and atomically writes a record, replacing any previous value. Writes of one record land
+   * in the order they were called: two overlapping puts could otherwise rename in either order and
+   * leave the older value on disk.
+   */
   async put(name: string, data: Uint8Array): Promise<void> {
     this.writable();
     const path = this.pathOf(name);
-    await writeFileAtomic(path, await this.sealer.seal(data, recordAad(name)), 0o600);
+    return this.writes.run(name, async () => writeFileAtomic(path, await this.sealer.seal(data, recordAad(name)), 0o600));
   }
 
   /** The record's plaintext (the caller should wipe it when done), or undefined if absent. */
@@ -204,14 +211,17 @@ export class ShareStore {
   /** Removes a record; returns whether it existed. */
   async delete(name: string): Promise<boolean> {
     this.writable();
-    try {
-      await unlink(this.pathOf(name));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw e;
-    }
-    await fsyncDir(this.dir);
-    return true;
+    const path = this.pathOf(name);
+    return this.writes.run(name, async () => {
+      try {
+        await unlink(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw e;
+      }
+      await fsyncDir(this.dir);
+      return true;
+    });
   }
 
   private writable(): void {

@@ -11,7 +11,7 @@ import type { AuditLog } from '../../audit/log.js';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { SignerChange, UnnumberedChange } from '../../contract/signer-rpc/authority.js';
 import { signerRoutes } from '../../contract/signer-rpc/routes.js';
-import { SerialQueue } from '../serial-queue.js';
+import { SerialQueue } from '../../contract/serial-queue.js';
 import { SignerRefusedError, type SignerClient } from '../signer-client.js';
 import { readJson } from './chain.js';
 import { refusal, type SignerRoster } from './signers.js';

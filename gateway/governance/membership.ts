@@ -26,7 +26,7 @@ import type { KeyStore } from '../keys.js';
 import { KmsError } from '../kms/errors.js';
 import type { Principal, PrincipalRegistry } from '../principals.js';
 import type { StoredProposal } from '../proposals.js';
-import { SerialQueue } from '../serial-queue.js';
+import { SerialQueue } from '../../contract/serial-queue.js';
 import { recordRestoration } from '../revival.js';
 import type { GovernanceChain } from './chain.js';
 import type { ChangeLog, ChangeResult } from './change-log.js';

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import type { KeyRecord, KeyStore } from '../keys.js';
-import { SerialQueue } from '../serial-queue.js';
+import { SerialQueue } from '../../contract/serial-queue.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 
 const aliasSchema = z.object({

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import { readJsonFileIfExists } from '../../contract/io/json-file.js';
-import { SerialQueue } from '../serial-queue.js';
+import { SerialQueue } from '../../contract/serial-queue.js';
 
 const hex = z.string().regex(/^([0-9a-f]{2})*$/);
 

@@ -210,4 +210,15 @@ describe('ShareStore', () => {
     s.close();
     expect(await readdir(dir)).toContain(tmp.slice(dir.length + 1));
   });
+
+  it('overlapping writes of one record land in the order they were made', async () => {
+    const s = await ShareStore.init(dir, SECRET, FAST);
+    for (let round = 0; round < 5; round++) {
+      const writes = Array.from({ length: 20 }, (_, i) => (i % 7 === 6 ? s.delete('ledger') : s.put('ledger', enc(`round ${round} write ${i}`))));
+      await Promise.all(writes);
+      expect(text(await s.get('ledger')), `round ${round}`).toBe(`round ${round} write 19`);
+    }
+    s.close();
+  });
 });
+

@@ -14,7 +14,7 @@ import { keyIdOf, keyInput, keyState, parsePolicy } from './keys.js';
 import { admitSigner, retireSigner } from './peers.js';
 import { restoreSigner } from './restore.js';
 import { addPrincipal, principalInput, removePrincipal, requestCheck } from './registry.js';
-import { ALIASES, denied, evidenceHashOf, json, KEY_PREFIX, saveLedger, type GuardState, type KeyState } from './state.js';
+import { ALIASES, changeSealed, denied, evidenceHashOf, json, KEY_PREFIX, saveLedger, type GuardState, type KeyState } from './state.js';
 
 const DAY_MS = 86_400_000;
 
@@ -142,11 +142,12 @@ async function applyKeyChange(s: GuardState, c: KeyChange): Promise<Applied> {
         if (keyState(s, current).keyUsage !== key.keyUsage) throw denied(`alias ${name} names a ${keyState(s, current).keyUsage} key; it cannot be re-pointed at a ${key.keyUsage} key`);
       }
       if (c.operation !== 'DeleteAlias' && pending) throw invalid();
-      const aliases = { ...s.aliases };
-      if (c.operation === 'DeleteAlias') delete aliases[name];
-      else aliases[name] = keyId;
-      await s.store.put(ALIASES, json(aliases));
-      s.aliases = aliases;
+      await changeSealed(s, ALIASES, 'aliases', (current) => {
+        const aliases = { ...current };
+        if (c.operation === 'DeleteAlias') delete aliases[name];
+        else aliases[name] = keyId;
+        return aliases;
+      });
     }
   }
   if (!isAlias) {

@@ -27,7 +27,7 @@ import { creationSchema } from '../../../contract/signer-rpc/authority.js';
 import { RpcError } from '../rpc.js';
 import { askedDetail, askedFor, type AskedRecord } from './governance.js';
 import { principalInput, requestCheck } from './registry.js';
-import { ALIASES, checkCounters, denied, evidenceHashOf, json, KEY_PREFIX, recordCounters, saveLedger, type GuardState, type KeyState, type RegisteredPrincipal } from './state.js';
+import { ALIASES, changeSealed, checkCounters, denied, evidenceHashOf, json, KEY_PREFIX, recordCounters, saveLedger, type GuardState, type KeyState, type RegisteredPrincipal } from './state.js';
 
 /** What a key creation adds to the signer's audit entry. */
 export interface CreateRecord extends AskedRecord {
@@ -224,11 +224,10 @@ export function checkDestroy(s: GuardState, keyId: string): void {
 /** Forgets a destroyed or rolled-back key: its policy record and the aliases naming it (and a rolled-back one's authority). */
 export async function forgotten(s: GuardState, keyId: string): Promise<void> {
   await releaseAuthority(s, keyId);
-  const aliases = Object.fromEntries(Object.entries(s.aliases).filter(([, id]) => id !== keyId));
-  if (Object.keys(aliases).length !== Object.keys(s.aliases).length) {
-    await s.store.put(ALIASES, json(aliases));
-    s.aliases = aliases;
-  }
+  await changeSealed(s, ALIASES, 'aliases', (current) => {
+    const aliases = Object.fromEntries(Object.entries(current).filter(([, id]) => id !== keyId));
+    return Object.keys(aliases).length === Object.keys(current).length ? undefined : aliases;
+  });
   await s.store.delete(KEY_PREFIX + keyId);
   s.keys.delete(keyId);
   s.policies.delete(keyId);

@@ -13,7 +13,7 @@ import type { Peer } from '../config.js';
 import { askedDetail, askedFor, markApplied, type AskedRecord } from './governance.js';
 import { keyState } from './keys.js';
 import { principalInput, requestCheck } from './registry.js';
-import { ADMITTED, AWAITING_ACTIVATION, denied, firstIssue, json, RETIRED, saveLedger, type AdmissionState, type AwaitingActivation, type GuardState } from './state.js';
+import { ADMITTED, AWAITING_ACTIVATION, changeSealed, denied, firstIssue, json, RETIRED, saveLedger, type AdmissionState, type AwaitingActivation, type GuardState } from './state.js';
 
 /**
  * Every signer admitted, at bootstrap or since, retired ones included; a party restored with a
@@ -65,9 +65,7 @@ export async function admitSigner(s: GuardState, proposal: Proposal): Promise<st
   const clash = allPeers(s).find((p) => p.name === r.data.Name || p.id === r.data.Id || p.identity.signPublicKey === identity.signPublicKey || p.identity.kexPublicKey === identity.kexPublicKey);
   if (clash || s.retiredIds.has(r.data.Id)) throw denied(`signer ${r.data.Name} (party ${r.data.Id}) clashes with ${clash ? `signer ${clash.name}` : 'a retired signer'}: names, party ids and identities are never reused`);
   if (s.governance.requireAttestation) await awaitActivation(s, r.data.Id, r.data.Attestation);
-  const admitted = [...s.admittedPeers, { name: r.data.Name, id: r.data.Id, identity }];
-  await s.store.put(ADMITTED, json(admitted));
-  s.admittedPeers = admitted;
+  await changeSealed(s, ADMITTED, 'admittedPeers', (admitted) => [...admitted, { name: r.data.Name, id: r.data.Id, identity }]);
   return r.data.Name;
 }
 
@@ -81,10 +79,9 @@ export function activationTarget(id: number, attestation: unknown): AwaitingActi
  * Party `id`, pinned with the (verified) TPM quote `attestation`, must answer this signer's
  * credential to its EK and AK (tpm/activation.ts) before it is sealed state or reshared keys.
  */
-export async function awaitActivation(s: GuardState, id: number, attestation: unknown): Promise<void> {
-  const awaiting = [...s.awaitingActivation.filter((a) => a.id !== id), activationTarget(id, attestation)];
-  await s.store.put(AWAITING_ACTIVATION, json(awaiting));
-  s.awaitingActivation = awaiting;
+export function awaitActivation(s: GuardState, id: number, attestation: unknown): Promise<void> {
+  const target = activationTarget(id, attestation);
+  return changeSealed(s, AWAITING_ACTIVATION, 'awaitingActivation', (awaiting) => [...awaiting.filter((a) => a.id !== id), target]);
 }
 
 /** Signer `name` (founding or admitted, not retired) and its TPM's EK and AK, while it has not answered this signer's credential. */
@@ -94,11 +91,9 @@ export function awaitingActivation(s: GuardState, name: string): { peer: Peer; t
   return peer && target ? { peer, target } : undefined;
 }
 
-export async function activated(s: GuardState, name: string): Promise<void> {
+export function activated(s: GuardState, name: string): Promise<void> {
   const peer = allPeers(s).find((p) => p.name === name);
-  const awaiting = s.awaitingActivation.filter((a) => a.id !== peer?.id);
-  await s.store.put(AWAITING_ACTIVATION, json(awaiting));
-  s.awaitingActivation = awaiting;
+  return changeSealed(s, AWAITING_ACTIVATION, 'awaitingActivation', (awaiting) => awaiting.filter((a) => a.id !== peer?.id));
 }
 
 /** The names of the signers among `ids` whose TPM has not answered this signer's credential yet. */

@@ -15,7 +15,7 @@ import { signerRestorationSchema, type Proposal } from '../../../policy/index.js
 import { recordPackageDigest } from '../key-records.js';
 import { checkRequiredAttestation } from '../tpm/admission.js';
 import { allPeers, awaitActivation } from './peers.js';
-import { ADMITTED, denied, firstIssue, json, REVIVED, type GuardState } from './state.js';
+import { ADMITTED, changeSealed, denied, firstIssue, REVIVED, type GuardState } from './state.js';
 
 /** Re-admits a lost party with its new identity, once its backup is found current here. */
 export async function restoreSigner(s: GuardState, proposal: Proposal): Promise<string> {
@@ -43,16 +43,15 @@ export async function restoreSigner(s: GuardState, proposal: Proposal): Promise<
   if (Backup.ClusterId !== s.registry.clusterId) throw denied(`the backup is of cluster ${Backup.ClusterId}, not of this cluster (${s.registry.clusterId})`);
   const stale = await staleShares(s, Backup.Shares);
   if (stale.length && r.data.ReviveEpoch) {
-    const revived = { ...s.revived };
-    for (const share of Backup.Shares) if (stale.includes(share.Record) && share.Record === `key.${share.KeyId}`) revived[share.KeyId] = share.Package;
-    await s.store.put(REVIVED, json(revived));
-    s.revived = revived;
+    await changeSealed(s, REVIVED, 'revived', (current) => {
+      const revived = { ...current };
+      for (const share of Backup.Shares) if (stale.includes(share.Record) && share.Record === `key.${share.KeyId}`) revived[share.KeyId] = share.Package;
+      return revived;
+    });
   } else if (stale.length)
     throw denied(`the backup of ${Name} made ${Backup.Created} is stale: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ` and ${stale.length - 5} more` : ''} changed since (a refresh or a removal); an older epoch's shares are never taken back`);
   if (s.governance.requireAttestation) await awaitActivation(s, Id, r.data.Attestation);
-  const admitted = [...s.admittedPeers.filter((p) => p.id !== Id), { name: Name, id: Id, identity }];
-  await s.store.put(ADMITTED, json(admitted));
-  s.admittedPeers = admitted;
+  await changeSealed(s, ADMITTED, 'admittedPeers', (admitted) => [...admitted.filter((p) => p.id !== Id), { name: Name, id: Id, identity }]);
   return Name;
 }
 
@@ -74,8 +73,5 @@ export const revivedDigest = (s: GuardState, keyId: string): string | undefined 
 
 /** Once `keyId` is reshared (from its revived sharing or otherwise), no revival of it remains. */
 export async function forgetRevived(s: GuardState, keyId: string): Promise<void> {
-  if (!(keyId in s.revived)) return;
-  const { [keyId]: _gone, ...revived } = s.revived;
-  await s.store.put(REVIVED, json(revived));
-  s.revived = revived;
+  await changeSealed(s, REVIVED, 'revived', ({ [keyId]: gone, ...revived }) => (gone === undefined ? undefined : revived));
 }

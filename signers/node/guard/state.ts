@@ -17,6 +17,7 @@ import { peerSchema, type Peer } from '../config.js';
 import type { ReplayLedger } from '../replay-ledger.js';
 import { RpcError } from '../rpc.js';
 import { tpmBlobSchema } from '../../../contract/bytes.js';
+import { KeyedSerialQueue } from '../../../contract/serial-queue.js';
 
 export const REGISTRY = 'policy.registry';
 export const GOVERNANCE = 'policy.governance';
@@ -216,4 +217,25 @@ export async function saveLedger(s: GuardState): Promise<void> {
   const live = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, until]) => until > now));
   s.ledger = { seq: s.ledger.seq, proposals: live(s.ledger.proposals), nonces: live(s.ledger.nonces), requests: live(s.ledger.requests), ...(s.ledger.webauthn ? { webauthn: s.ledger.webauthn } : {}) };
   await s.store.put(LEDGER, json(s.ledger));
+}
+
+/** The guard's state held both in memory and as one sealed record each. */
+type SealedField = 'aliases' | 'revived' | 'awaitingActivation' | 'admittedPeers';
+const sealedChanges = new WeakMap<GuardState, KeyedSerialQueue>();
+
+/**
+ * Changes one of them: one change at a time per record, each from the one before, and in memory
+ * only once sealed. Two changes at once (two founders answering, a key forgotten while an alias
+ * moves) must not each write the record from the same old value: the last write would undo the
+ * other. `change` answers undefined for no change.
+ */
+export function changeSealed<F extends SealedField>(s: GuardState, record: string, field: F, change: (current: GuardState[F]) => GuardState[F] | undefined): Promise<void> {
+  let queue = sealedChanges.get(s);
+  if (!queue) sealedChanges.set(s, (queue = new KeyedSerialQueue()));
+  return queue.run(record, async () => {
+    const next = change(s[field]);
+    if (next === undefined) return;
+    await s.store.put(record, json(next));
+    s[field] = next;
+  });
 }
