@@ -1,17 +1,15 @@
 // The `mpchsm` command.
 import { parseArgs } from 'node:util';
-import { approve, approveSign, refuse } from './approve.js';
-import { auditShow, auditVerify } from './audit.js';
-import { doctor } from './doctor.js';
-import { remoteDoctor } from './doctor/remote.js';
-import { remoteAuditVerify } from './posture/remote-audit.js';
-import { up, down, status } from './cluster.js';
-import { governancePropose, governanceShow, principalAdd, principalRemove, signerAdd, signerAdmit, signerRejoin, signerRemove } from './membership.js';
-import { keyRefresh } from './keys.js';
-import { principalPropose, principalRequest } from './principal-request.js';
-import { p11Kit } from './p11-kit.js';
-import { partyCommand, genesisCommand, adminCommand } from './party-commands.js';
-import { backupVerifyCommand, custodianCommand, signerBackupCommand, signerRestoreCommand } from './backup/command.js';
+
+// Each command's modules are loaded when it runs: `mpchsm status` or `down` need not load the
+// code of key ceremonies, backups and the doctor (node spends most of a short command importing).
+const approveCli = () => import('./approve.js');
+const auditCli = () => import('./audit.js');
+const clusterCli = () => import('./cluster.js');
+const membershipCli = () => import('./membership.js');
+const principalRequestCli = () => import('./principal-request.js');
+const partyCli = () => import('./party-commands.js');
+const backupCli = () => import('./backup/command.js');
 
 const USAGE = `usage:
   mpchsm up     [--dir DIR] [--signers N] [--threshold T] [--port P] [--seal software|swtpm] [--detach] [--metrics] [--console]
@@ -107,7 +105,7 @@ export async function main(argv: string[]): Promise<void> {
     const dirGiven = rest.some((a) => a === '--dir' || a.startsWith('--dir='));
     switch (command) {
       case 'up':
-        await up({
+        await (await clusterCli()).up({
           dir: values.dir,
           signers: intOption('--signers', values.signers),
           threshold: intOption('--threshold', values.threshold),
@@ -119,102 +117,103 @@ export async function main(argv: string[]): Promise<void> {
         });
         break;
       case 'down':
-        await down(values.dir);
+        await (await clusterCli()).down(values.dir);
         break;
       case 'status':
-        process.exitCode = await status(values.dir, values.json);
+        process.exitCode = await (await clusterCli()).status(values.dir, values.json);
         break;
       case 'audit':
-        if (positionals[0] === 'verify') process.exitCode = remote() ? await remoteAuditVerify(remote()!) : await auditVerify(values.dir);
-        else if (positionals[0] === 'show') process.exitCode = await auditShow(values.dir, { key: values.key, json: values.json });
+        if (positionals[0] === 'verify') process.exitCode = remote() ? await (await import('./posture/remote-audit.js')).remoteAuditVerify(remote()!) : await (await auditCli()).auditVerify(values.dir);
+        else if (positionals[0] === 'show') process.exitCode = await (await auditCli()).auditShow(values.dir, { key: values.key, json: values.json });
         else throw new Error(`audit takes 'verify' or 'show'\n${USAGE}`);
         break;
       case 'doctor':
-        process.exitCode = remote() ? await remoteDoctor({ ...remote()!, strict: values.strict }) : await doctor(values.dir, { strict: values.strict });
+        process.exitCode = remote() ? await (await import('./doctor/remote.js')).remoteDoctor({ ...remote()!, strict: values.strict }) : await (await import('./doctor.js')).doctor(values.dir, { strict: values.strict });
         break;
       case 'approve':
         if (positionals.length !== 1 || !values.as) throw new Error(`approve takes a proposal id and --as ADMINISTRATOR\n${USAGE}`);
-        await approve(values.dir, positionals[0]!, values.as, values.json);
+        await (await approveCli()).approve(values.dir, positionals[0]!, values.as, values.json);
         break;
       case 'refuse':
         if (positionals.length !== 1 || !values.as) throw new Error(`refuse takes a proposal id and --as ADMINISTRATOR\n${USAGE}`);
-        await refuse(values.dir, positionals[0]!, values.as, values.json);
+        await (await approveCli()).refuse(values.dir, positionals[0]!, values.as, values.json);
         break;
       case 'approve-sign':
         if (!values.as || !values.key || !values.digest) throw new Error(`approve-sign takes --key, --digest and --as ADMINISTRATOR\n${USAGE}`);
-        await approveSign(values.dir, values.as, { key: values.key, digest: values.digest, algorithm: values.algorithm, ttlMinutes: intOption('--ttl', values.ttl) }, values.json);
+        await (await approveCli()).approveSign(values.dir, values.as, { key: values.key, digest: values.digest, algorithm: values.algorithm, ttlMinutes: intOption('--ttl', values.ttl) }, values.json);
         break;
       case 'principal': {
         const [sub, name] = positionals;
         if (sub === 'request') {
           if (!values.name || !values.role || !values.genesis || positionals.length !== 1) throw new Error(`principal request takes --name, --role, --genesis and --dir\n${USAGE}`);
-          await principalRequest({ name: values.name, role: values.role, genesis: values.genesis, dir: values.dir, json: values.json });
+          await (await principalRequestCli()).principalRequest({ name: values.name, role: values.role, genesis: values.genesis, dir: values.dir, json: values.json });
           break;
         }
         if (sub === 'propose') {
           if (!values.as || !name || positionals.length !== 2) throw new Error(`principal propose takes a request file and --as ADMINISTRATOR\n${USAGE}`);
-          await principalPropose(name, values.dir, values.as, values.json);
+          await (await principalRequestCli()).principalPropose(name, values.dir, values.as, values.json);
           break;
         }
         if (!values.as || !name || positionals.length !== 2) throw new Error(`principal takes 'add NAME --role ROLE' or 'remove NAME', and --as ADMINISTRATOR\n${USAGE}`);
         if (sub === 'add') {
           if (!values.role) throw new Error(`principal add takes --role app|auditor\n${USAGE}`);
-          await principalAdd(values.dir, name, values.role, values.as, values.json);
-        } else if (sub === 'remove') await principalRemove(values.dir, name, values.as, values.json);
+          await (await membershipCli()).principalAdd(values.dir, name, values.role, values.as, values.json);
+        } else if (sub === 'remove') await (await membershipCli()).principalRemove(values.dir, name, values.as, values.json);
         else throw new Error(`principal takes 'add' or 'remove'\n${USAGE}`);
         break;
       }
       case 'admin':
-        await adminCommand(positionals, values);
+        await (await partyCli()).adminCommand(positionals, values);
         break;
       case 'p11-kit':
         if (positionals.length !== 1) throw new Error(`p11-kit takes 'install' or 'remove'\n${USAGE}`);
-        await p11Kit(positionals[0], values);
+        await (await import('./p11-kit.js')).p11Kit(positionals[0], values);
         break;
       case 'genesis':
-        await genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum), requireAttestation: values['require-attestation'] });
+        await (await partyCli()).genesisCommand(positionals, values, { threshold: intOption('--threshold', values.threshold), quorum: intOption('--quorum', values.quorum), requireAttestation: values['require-attestation'] });
         break;
       case 'gateway':
-        await partyCommand('gateway', positionals, values);
+        await (await partyCli()).partyCommand('gateway', positionals, values);
         break;
       case 'signer': {
         const [sub, name] = positionals;
         if (sub === 'init' || sub === 'start' || sub === 'stop') {
-          await partyCommand('signer', positionals, values);
+          await (await partyCli()).partyCommand('signer', positionals, values);
           break;
         }
         if (sub === 'backup' && positionals.length === 1) {
-          await signerBackupCommand(values, dirGiven);
+          await (await backupCli()).signerBackupCommand(values, dirGiven);
           break;
         }
         if (sub === 'restore' && positionals.length === 1) {
-          process.exitCode = await signerRestoreCommand(values, dirGiven);
+          process.exitCode = await (await backupCli()).signerRestoreCommand(values, dirGiven);
           break;
         }
         if (!values.as) throw new Error(`signer takes --as ADMINISTRATOR\n${USAGE}`);
-        if (sub === 'add' && positionals.length === 1) await signerAdd(values.dir, values.as, values.json);
-        else if (sub === 'admit' && name && positionals.length === 2) await signerAdmit(values.dir, name, values.as, values.json);
-        else if (sub === 'remove' && name && positionals.length === 2) await signerRemove(values.dir, name, values.as, values.json);
-        else if (sub === 'rejoin' && name && positionals.length === 2) await signerRejoin(values.dir, name, values.as, values.json);
+        const m = await membershipCli();
+        if (sub === 'add' && positionals.length === 1) await m.signerAdd(values.dir, values.as, values.json);
+        else if (sub === 'admit' && name && positionals.length === 2) await m.signerAdmit(values.dir, name, values.as, values.json);
+        else if (sub === 'remove' && name && positionals.length === 2) await m.signerRemove(values.dir, name, values.as, values.json);
+        else if (sub === 'rejoin' && name && positionals.length === 2) await m.signerRejoin(values.dir, name, values.as, values.json);
         else throw new Error(`signer takes 'add', 'admit NAME', 'remove NAME' or 'rejoin FILE'\n${USAGE}`);
         break;
       }
       case 'key': {
         const [sub, key] = positionals;
         if (sub !== 'refresh' || !key || positionals.length !== 2 || !values.as) throw new Error(`key takes 'refresh KEY' and --as ADMINISTRATOR\n${USAGE}`);
-        await keyRefresh(values.dir, key, values.as, values.json);
+        await (await import('./keys.js')).keyRefresh(values.dir, key, values.as, values.json);
         break;
       }
       case 'custodian':
-        await custodianCommand(positionals, values, dirGiven);
+        await (await backupCli()).custodianCommand(positionals, values, dirGiven);
         break;
       case 'backup':
-        process.exitCode = await backupVerifyCommand(positionals, values, dirGiven);
+        process.exitCode = await (await backupCli()).backupVerifyCommand(positionals, values, dirGiven);
         break;
       case 'governance':
         if (!values.as) throw new Error(`governance takes --as PRINCIPAL\n${USAGE}`);
-        if (positionals[0] === 'show') await governanceShow(values.dir, values.as, values.json);
-        else if (positionals[0] === 'propose' && values.file) await governancePropose(values.dir, values.file, values.as, values.json);
+        if (positionals[0] === 'show') await (await membershipCli()).governanceShow(values.dir, values.as, values.json);
+        else if (positionals[0] === 'propose' && values.file) await (await membershipCli()).governancePropose(values.dir, values.file, values.as, values.json);
         else throw new Error(`governance takes 'show' or 'propose --file FILE'\n${USAGE}`);
         break;
       default:
