@@ -44,6 +44,8 @@ const BUCKET_TTL_MS = 60_000;
 export const COMPACT_AFTER_BYTES = 8 << 20;
 
 const lineText = (l: Line) => JSON.stringify(l) + '\n';
+/** Whether a line still counts: its request's window is open, or the bucket it carries is recent. */
+const isLive = (l: Line, now: number) => l.until > now || (l.bucket !== undefined && l.bucket.at > now - BUCKET_TTL_MS);
 
 export class ReplayLedger {
   private readonly seen = new Map<string, SeenRequest>();
@@ -55,16 +57,14 @@ export class ReplayLedger {
   private written: Promise<void> = Promise.resolve();
   /** Bytes appended since the file was last rewritten, and its size then. */
   private appended = 0;
-  private rewritten: number;
+  private rewritten = 0;
+  /** Opened by the first `rewrite`, in `open`. */
+  private fh!: FileHandle;
 
   private constructor(
     private readonly file: string,
-    private fh: FileHandle,
-    size: number,
     private readonly compactAfterBytes: number,
-  ) {
-    this.rewritten = size;
-  }
+  ) {}
 
   static async open(file: string, now = Date.now(), compactAfterBytes = COMPACT_AFTER_BYTES): Promise<ReplayLedger> {
     const kept: Line[] = [];
@@ -84,12 +84,11 @@ export class ReplayLedger {
         if (i === lines.length - 1) continue; // a torn last line: never acknowledged
         throw new Error(`${file}: line ${i + 1} is damaged (${e instanceof SyntaxError ? e.message : 'not a replay ledger line'}); a signer will not forget a release it recorded`);
       }
-      if (line.until > now || (line.bucket && line.bucket.at > now - BUCKET_TTL_MS)) kept.push(line);
+      if (isLive(line, now)) kept.push(line);
     }
-    const live = Buffer.from(kept.map(lineText).join(''));
-    await writeFileAtomic(file, live);
-    const ledger = new ReplayLedger(file, await open(file, 'a', 0o600), live.length, compactAfterBytes);
+    const ledger = new ReplayLedger(file, compactAfterBytes);
     for (const l of kept) ledger.remember(l);
+    await ledger.rewrite(now);
     return ledger;
   }
 
@@ -130,17 +129,21 @@ export class ReplayLedger {
     if (l.bucket) this.buckets.set(l.bucket.keyId, { ...l, bucket: l.bucket });
   }
 
-  /** Every line still live (the queued ones are remembered already), as one text. */
-  private liveText(now: number): string {
-    const out: string[] = [];
-    const carried = new Set<string>();
-    for (const l of this.buckets.values()) {
-      if (l.bucket.at <= now - BUCKET_TTL_MS && l.until <= now) continue;
-      out.push(lineText(l));
-      carried.add(l.id);
-    }
-    for (const [id, s] of this.seen) if (s.until > now && !carried.has(id)) out.push(lineText({ id, ...s }));
-    return out.join('');
+  /**
+   * Puts the live lines (the queued ones are remembered already) in the file's place, and appends
+   * from there on: each bucket's last line, and each other request still in its window.
+   */
+  private async rewrite(now: number): Promise<void> {
+    const lines: Line[] = [...this.buckets.values()];
+    const carried = new Set(lines.map((l) => l.id));
+    for (const [id, s] of this.seen) if (!carried.has(id)) lines.push({ id, ...s });
+    const live = Buffer.from(lines.filter((l) => isLive(l, now)).map(lineText).join(''));
+    await writeFileAtomic(this.file, live);
+    const old = this.fh as FileHandle | undefined;
+    this.fh = await open(this.file, 'a', 0o600);
+    this.rewritten = live.length;
+    this.appended = 0;
+    await old?.close();
   }
 
   /**
@@ -158,13 +161,7 @@ export class ReplayLedger {
         this.appended += data.length;
         return;
       }
-      const live = Buffer.from(this.liveText(Date.now()));
-      await writeFileAtomic(this.file, live);
-      const old = this.fh;
-      this.fh = await open(this.file, 'a', 0o600);
-      this.rewritten = live.length;
-      this.appended = 0;
-      await old.close();
+      await this.rewrite(Date.now());
     } catch (e) {
       this.appended = Infinity;
       throw e;
