@@ -221,4 +221,3 @@ describe('ShareStore', () => {
     s.close();
   });
 });
-
