@@ -91,7 +91,16 @@ export function decodePoint(c: EcdsaCurve, hex: string, sender?: PartyId): EcPoi
 
 export function encodePoint(p: EcPoint): string {
   if (p.is0()) throw new ProtocolError('invalid-point', 'refusing to serialise the identity element');
-  return toHex(p.toBytes());
+  return toHex(pointBytes(p, true));
+}
+
+/**
+ * SEC1 bytes of a point with one field inversion: noble's toBytes makes the point affine twice
+ * (its validity check, then the encoding), each an inversion, unless it already is.
+ */
+function pointBytes(p: EcPoint, compressed: boolean): Uint8Array {
+  const a = p.is0() ? p : (p.constructor as unknown as CurvePointCons<EcPoint>).fromAffine(p.toAffine());
+  return (a as unknown as { toBytes(c: boolean): Uint8Array }).toBytes(compressed);
 }
 
 /**
@@ -117,7 +126,7 @@ export function decodeWire(c: EcdsaCurve, hex: string, sender?: PartyId): EcPoin
 
 export function encodeWire(p: EcPoint): string {
   if (p.is0()) throw new ProtocolError('invalid-point', 'refusing to serialise the identity element');
-  return toHex((p as unknown as { toBytes(c: boolean): Uint8Array }).toBytes(false));
+  return toHex(pointBytes(p, false));
 }
 
 /** A scalar in [0, n) (or [1, n) when `nonzero`), big-endian, fixed length. */
@@ -219,7 +228,7 @@ export function secretMulEquals(c: EcdsaCurve, k: bigint, triples: readonly (rea
   return ok;
 }
 
-const encodeUncompressed = (P: EcPoint): Uint8Array => (P as unknown as { toBytes(c: boolean): Uint8Array }).toBytes(false);
+const encodeUncompressed = (P: EcPoint): Uint8Array => pointBytes(P, false);
 
 // ---------------------------------------------------------------------------------------------
 // Domain-separated hashing. Every part is length-prefixed so concatenations are unambiguous.

@@ -17,14 +17,16 @@
 // more OTs only add to b's entropy), L = 2, ρ = 1.
 // The pads hash each OT row under a key naming the context and Alice's fresh salt (tccr.ts) and
 // are read as |q|-bit scalars by rejection sampling (exactly uniform, no modular reduction); the salt
-// makes Alice's pads fresh even if Bob replays an old extension message. Sums are reduced
-// lazily: the loops dominate signing time.
+// makes Alice's pads fresh even if Bob replays an old extension message. The loops dominate
+// signing time: pads, ã and d̈ stay bytes, added word by word (scalar-words.ts), and only the
+// values that are multiplied become BigInts; the gadget sums are reduced once, at the end.
 
 import { ProtocolError } from '../common.js';
 import { fromHex, isLowerHex, toHex, type PartyId, type Rng } from '../../../contract/bytes.js';
 import { bytesEqual } from './baseot.js';
 import { decodeScalar, encodeScalar, hashToScalar, reduceWide, tagged, wideLength, type EcdsaCurve } from './curves.js';
-import { bytesToBigInt, readBigInt, writeBigInt } from '../integers.js';
+import { readBigInt, writeBigInt } from '../integers.js';
+import { addMod, belowN, scalarWords, subMod, wipe, wordStride, type ScalarWords } from './scalar-words.js';
 import { KOS_PAD, kosReceive, kosSend, type KosMsg } from './kos.js';
 import { tccr } from './tccr.js';
 
@@ -56,31 +58,61 @@ const CANDIDATES = WIDTH + 1;
  * reduction. Each candidate is the low |q| bits of whole 16-byte blocks (P-521: 5 blocks, 521
  * bits kept; the others use every bit), so a candidate is rejected with probability
  * 1 − q/2^|q| (at most 2^-32, P-256's). A row whose candidates run out (probability below 2^-64)
- * is hashed further.
+ * is hashed further. Returned as a word table (scalar-words.ts): row j's pad k at
+ * (j·WIDTH + k)·wordStride.
  */
-function pads(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array): bigint[][] {
+function pads(c: EcdsaCurve, w: ScalarWords, ctx: Uint8Array, salt: Uint8Array, rows: Uint8Array): Uint8Array {
   const key = tagged('mpchsm/ecdsa/dkls23/pad', ctx, salt).subarray(0, 16);
   const blocks = Math.ceil(c.scalarLength / 16);
   const H = 16 * blocks;
-  // Straight from the bytes, 64 bits at a time through one view: no hex string per candidate.
+  const S = wordStride(c);
+  // The candidate is the block's last S bytes with the bits above |q| cleared (P-521 only).
+  const top = c.orderBits - 8 * (S - 4);
+  const topMask = top === 32 ? 0xffffffff : 2 ** top - 1;
   const hashed = tccr(key, rows, 0, 0, CANDIDATES * blocks);
-  const view = new DataView(hashed.buffer, hashed.byteOffset, hashed.byteLength);
-  const at = (o: number): bigint => readBigInt(view, o, H);
-  const keep = (v: bigint): bigint => (128 * blocks === c.orderBits ? v : BigInt.asUintN(c.orderBits, v));
-  const out: bigint[][] = [];
-  for (let j = 0; 16 * j < rows.length; j++) {
-    const res: bigint[] = [];
-    for (let k = 0; res.length < WIDTH; k++) {
-      const v =
-        k < CANDIDATES
-          ? keep(at((j * CANDIDATES + k) * H))
-          : keep(bytesToBigInt(tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks)));
-      if (v < c.n) res.push(v);
+  const hv = new DataView(hashed.buffer, hashed.byteOffset, hashed.byteLength);
+  const count = rows.length / 16;
+  const out = new Uint8Array(count * WIDTH * S);
+  const ov = new DataView(out.buffer);
+  for (let j = 0; j < count; j++) {
+    for (let k = 0, got = 0; got < WIDTH; k++) {
+      let src = hv;
+      let at = (j * CANDIDATES + k) * H + H - S;
+      if (k >= CANDIDATES) {
+        const more = tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks);
+        src = new DataView(more.buffer, more.byteOffset, more.byteLength);
+        at = H - S;
+      }
+      const o = (j * WIDTH + got) * S;
+      ov.setUint32(o, (src.getUint32(at) & topMask) >>> 0);
+      for (let i = 4; i < S; i += 4) ov.setUint32(o + i, src.getUint32(at + i));
+      if (belowN(w, ov, o)) got++;
     }
-    out.push(res);
   }
+  hashed.fill(0);
   return out;
 }
+
+/** Scalars of L bytes each ↔ the word table's stride (they differ for P-521 alone). */
+function toWords(c: EcdsaCurve, packed: Uint8Array, count: number): Uint8Array {
+  const L = c.scalarLength;
+  const S = wordStride(c);
+  if (S === L) return packed;
+  const out = new Uint8Array(count * S);
+  for (let i = 0; i < count; i++) out.set(packed.subarray(i * L, (i + 1) * L), i * S + S - L);
+  return out;
+}
+
+function fromWords(c: EcdsaCurve, table: Uint8Array, count: number): Uint8Array {
+  const L = c.scalarLength;
+  const S = wordStride(c);
+  if (S === L) return table;
+  const out = new Uint8Array(count * L);
+  for (let i = 0; i < count; i++) out.set(table.subarray(i * S + S - L, (i + 1) * S), i * L);
+  return out;
+}
+
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 /** θ: Fiat–Shamir on the whole of ã (hashed once), so Alice fixes ã before learning θ. */
 function thetas(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, atilde: Uint8Array): [bigint, bigint] {
@@ -131,42 +163,50 @@ export function rvoleAlice(
 ): { shares: [bigint, bigint]; msg: RvoleAliceMsg } {
   const { n } = c;
   const xi = xiFor(c);
+  const S = wordStride(c);
+  const w = scalarWords(c);
   const rows = kosSend(ctx, delta, keys, bobMsg, colBytesFor(c), xi, bob);
   const salt = rng(16);
   const flipped = new Uint8Array(rows.length);
   for (let k = 0; k < rows.length; k++) flipped[k] = rows[k]! ^ delta[k & 15]!;
-  const alpha0 = pads(c, ctx, salt, rows);
-  const alpha1 = pads(c, ctx, salt, flipped);
+  const alpha0 = pads(c, w, ctx, salt, rows);
+  const alpha1 = pads(c, w, ctx, salt, flipped);
+  const p0 = viewOf(alpha0);
+  const p1 = viewOf(alpha1);
   const g = gadget(c);
   const eta = c.Fn.create(reduceWide(c, rng(wideLength(c))));
-  const inputs = [a[0], a[1], eta];
-  const sl = c.scalarLength;
-  const atilde = new Uint8Array(xi * WIDTH * sl);
-  const out = new DataView(atilde.buffer);
+  const inputs = new Uint8Array(WIDTH * S);
+  const iv = viewOf(inputs);
+  [a[0], a[1], eta].forEach((x, k) => writeBigInt(iv, k * S, S, x));
+  // ã_j = α0_j − α1_j + (a, η), word by word.
+  const table = new Uint8Array(xi * WIDTH * S);
+  const tv = viewOf(table);
   for (let j = 0; j < xi; j++) {
-    const p0 = alpha0[j]!;
-    const p1 = alpha1[j]!;
     for (let k = 0; k < WIDTH; k++) {
-      // α0 − α1 + input ∈ (−n, 2n): two conditional corrections instead of a division.
-      let v = p0[k]! - p1[k]! + inputs[k]!;
-      if (v < 0n) v += n;
-      else if (v >= n) v -= n;
-      writeBigInt(out, (j * WIDTH + k) * sl, sl, v);
+      const o = (j * WIDTH + k) * S;
+      subMod(w, tv, o, p0, o, p1, o);
+      addMod(w, tv, o, tv, o, iv, k * S);
     }
   }
+  const atilde = fromWords(c, table, xi * WIDTH);
   const [t0, t1] = thetas(c, ctx, salt, atilde);
   const etaPrime = (eta + t0 * a[0] + t1 * a[1]) % n;
-  const rowChecks = new Uint8Array(xi * sl);
-  const checks = new DataView(rowChecks.buffer);
-  alpha0.forEach((p, j) => writeBigInt(checks, j * sl, sl, (p[2]! + t0 * p[0]! + t1 * p[1]!) % n));
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, rowChecks);
-  rowChecks.fill(0); // functions of her pads: only their hash leaves
+  const rowChecks = new Uint8Array(xi * S);
+  const checks = viewOf(rowChecks);
   let c0 = 0n;
   let c1 = 0n;
   for (let j = 0; j < xi; j++) {
-    c0 += g[j]! * alpha0[j]![0]!;
-    c1 += g[j]! * alpha0[j]![1]!;
+    const o = j * WIDTH * S;
+    const x0 = readBigInt(p0, o, S);
+    const x1 = readBigInt(p0, o + S, S);
+    writeBigInt(checks, j * S, S, (readBigInt(p0, o + 2 * S, S) + t0 * x0 + t1 * x1) % n);
+    c0 += g[j]! * x0;
+    c1 += g[j]! * x1;
   }
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromWords(c, rowChecks, xi));
+  // Functions of her pads and inputs: only ã and the checks' hash leave.
+  for (const b of [rowChecks, alpha0, alpha1, inputs]) b.fill(0);
+  wipe(w);
   return {
     shares: [c.Fn.neg(c0 % n), c.Fn.neg(c1 % n)],
     msg: { salt: toHex(salt), atilde, eta: encodeScalar(c, etaPrime), mu: toHex(mu) },
@@ -181,35 +221,40 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
   if (msg.atilde.length !== xi * WIDTH * sl || msg.salt.length !== 32 || msg.mu.length !== 64 || msg.eta.length !== 2 * sl)
     throw new ProtocolError('malformed', 'multiplication message has the wrong size', alice);
   if (!isLowerHex(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
-  const atilde = new DataView(msg.atilde.buffer, msg.atilde.byteOffset, msg.atilde.byteLength);
-  const scalar = (off: number): bigint => {
-    const s = readBigInt(atilde, off, sl);
-    if (s >= n) throw new ProtocolError('scalar-range', 'multiplication message scalar out of range', alice);
-    return s;
-  };
+  const S = wordStride(c);
+  const w = scalarWords(c);
+  const av = viewOf(toWords(c, msg.atilde, xi * WIDTH));
   const salt = fromHex(msg.salt);
-  const padded = pads(c, ctx, salt, keep.rows);
+  const padded = pads(c, w, ctx, salt, keep.rows);
+  const pv = viewOf(padded);
   const etaPrime = decodeScalar(c, msg.eta, alice);
   const [t0, t1] = thetas(c, ctx, salt, msg.atilde);
   const { beta } = keep;
   const g = gadget(c);
-  const checks = new Uint8Array(xi * sl);
-  const checkView = new DataView(checks.buffer);
+  const checks = new Uint8Array(xi * S);
+  const checkView = viewOf(checks);
   let d0 = 0n;
   let d1 = 0n;
   for (let j = 0; j < xi; j++) {
-    const bit = BigInt((beta[j >> 3]! >> (j & 7)) & 1);
-    const v = padded[j]!;
-    const off = j * WIDTH * sl;
-    // d̈_k = α^β_k + β·ã_k, kept unreduced (< 2n): only sums and the check use it. Every ã_k is
-    // read and range-checked whatever β is: work and failures must not depend on Bob's choices.
-    const dd = v.map((vk, k) => vk + bit * scalar(off + k * sl));
-    writeBigInt(checkView, j * sl, sl, (dd[2]! + t0 * dd[0]! + t1 * dd[1]! + (n - bit * etaPrime)) % n);
-    d0 += g[j]! * dd[0]!;
-    d1 += g[j]! * dd[1]!;
+    const bit = (beta[j >> 3]! >> (j & 7)) & 1;
+    const o = j * WIDTH * S;
+    // d̈_k = α^β_k + β·ã_k, in place of the pads. Every ã_k is range-checked and added (by mask)
+    // whatever β is: work and failures must not depend on Bob's choices.
+    for (let k = 0; k < WIDTH; k++) {
+      if (!belowN(w, av, o + k * S)) throw new ProtocolError('scalar-range', 'multiplication message scalar out of range', alice);
+      addMod(w, pv, o + k * S, pv, o + k * S, av, o + k * S, bit);
+    }
+    const x0 = readBigInt(pv, o, S);
+    const x1 = readBigInt(pv, o + S, S);
+    writeBigInt(checkView, j * S, S, (readBigInt(pv, o + 2 * S, S) + t0 * x0 + t1 * x1 + (n - BigInt(bit) * etaPrime)) % n);
+    d0 += g[j]! * x0;
+    d1 += g[j]! * x1;
   }
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, checks);
-  checks.fill(0); // functions of the pads his choices picked
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromWords(c, checks, xi));
+  // Functions of the pads his choices picked.
+  checks.fill(0);
+  padded.fill(0);
+  wipe(w);
   if (!bytesEqual(mu, fromHex(msg.mu))) throw new ProtocolError('bad-proof', 'multiplication consistency check failed', alice);
   return [d0 % n, d1 % n];
 }
