@@ -9,6 +9,7 @@ import { getJson, stopPid, type Started } from './processes.js';
 import { readGenesis } from '../policy/index.js';
 import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
 import { readJsonFile } from '../contract/io/json-file.js';
+import { DRAWN_SECRET_SCRYPT } from '../contract/io/seal.js';
 import { initSigner } from '../signers/node/init.js';
 import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
@@ -253,10 +254,10 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
     progress(`  ${name}: sealing a new store and making its identity`);
     const listen = `127.0.0.1:${settings.port + i + 1}`;
     const seal = seals[i]!;
-    signerFiles.push((await (seal instanceof Uint8Array ? signerInit({ dir: L.signer(name), name, listen, seal: 'software' }, seal) : signerInit({ dir: L.signer(name), name, listen, seal: 'tpm', tcti: seal.tcti }))).file);
+    signerFiles.push((await (seal instanceof Uint8Array ? signerInit({ dir: L.signer(name), name, listen, seal: 'software' }, seal, DRAWN_SECRET_SCRYPT) : signerInit({ dir: L.signer(name), name, listen, seal: 'tpm', tcti: seal.tcti }))).file);
   }
   progress('  gateway: identity and PIN key derivation');
-  const gateway = await gatewayInit({ dir: L.gateway, listen: `127.0.0.1:${settings.port}` }, await operatorSecret(L, 'gateway'));
+  const gateway = await gatewayInit({ dir: L.gateway, listen: `127.0.0.1:${settings.port}` }, await operatorSecret(L, 'gateway'), DRAWN_SECRET_SCRYPT);
   progress(`  administrators ${FOUNDING_ADMINS.join(', ')}: approval keys and credentials; the genesis, signed by each`);
   const adminFiles = [];
   for (const a of FOUNDING_ADMINS) adminFiles.push((await adminInit(L.principals, a)).file);
@@ -269,10 +270,10 @@ async function initialise(L: Layout, opts: UpOptions): Promise<Settings> {
   return settings;
 }
 
-/** A dev cluster's operator secret for `name`, kept in DIR/operators. */
 /** A party's operator secret as `up` keeps it; none for a TPM-sealed signer, whose TPM unseals its store. */
 const storedSecret = (L: Layout, name: string): string => (existsSync(L.operatorSecret(name)) ? readFileSync(L.operatorSecret(name), 'utf8') : '');
 
+/** A new party's operator secret, drawn here (so its store takes DRAWN_SECRET_SCRYPT) and kept in DIR/operators. */
 async function operatorSecret(L: Layout, name: string): Promise<Uint8Array> {
   const secret = randomBytes(32).toString('base64url');
   await writeFileAtomic(L.operatorSecret(name), Buffer.from(secret), 0o600);
@@ -307,7 +308,7 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   if (!quiet) progress(`${name}: sealing a new store and making its identity; starting it awaiting admission`);
   const seal = await signerSeal(L, settings, name, id);
   // With a TPM, its quote over the new identity, which each signer checks where the governance requires it.
-  const { identity, attestation } = await initSigner(L.signer(name), name, seal, id);
+  const { identity, attestation } = await initSigner(L.signer(name), name, seal, id, DRAWN_SECRET_SCRYPT);
   const peers = [...pinnedSigners(dir, active).map((p) => ({ name: p.name, id: p.party, identity: p.identity })), { name, id, identity }];
   const config = signerConfigSchema.parse({ name, id, port: settings.port + id, threshold: settings.threshold, gateway: pinnedGateway(dir), peers });
   await writeFileAtomic(signerPaths(L.signer(name)).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);

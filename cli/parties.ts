@@ -10,6 +10,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { readJsonFile } from '../contract/io/json-file.js';
+import type { ScryptParams } from '../contract/io/seal.js';
 import { fromHex, toHex } from '../contract/bytes.js';
 import { adminFile, ADMIN_NAME_RE, createGenesis, genesisFileSchema, signGenesis, signerFileSchema, verifyGenesisFile, type Genesis, type GatewayFile, type SignerFile } from '../policy/index.js';
 import { initSigner } from '../signers/node/init.js';
@@ -51,7 +52,7 @@ export async function adminInit(dir: string, name: string): Promise<{ file: stri
  * `signer init --dir S --name NAME --listen HOST:PORT [--seal software|tpm] [--tcti T] [--pcrs SEL]`:
  * the sealed store (under `secret`, or sealed to the TPM) and identity; the public S/NAME.signer.json.
  */
-export async function signerInit(o: { dir: string; name: string; listen: string; seal: string; tcti?: string | undefined; pcrs?: string | undefined }, secret?: Uint8Array): Promise<{ file: string; fingerprint: string }> {
+export async function signerInit(o: { dir: string; name: string; listen: string; seal: string; tcti?: string | undefined; pcrs?: string | undefined }, secret?: Uint8Array, scrypt?: ScryptParams): Promise<{ file: string; fingerprint: string }> {
   checkName(o.name, /^[a-z0-9-]{1,32}$/, 'a signer name (1-32 of a-z 0-9 -)');
   if (o.seal !== 'software' && o.seal !== 'tpm') throw new Error(`--seal is software or tpm, not '${o.seal}'`);
   if (o.seal === 'software' ? !secret : o.tcti === undefined) throw new Error(o.seal === 'software' ? 'a software seal needs the passphrase' : 'a TPM seal needs its TCTI');
@@ -59,21 +60,21 @@ export async function signerInit(o: { dir: string; name: string; listen: string;
   const S = path.resolve(o.dir);
   const file = path.join(S, `${o.name}.signer.json`);
   refuseExisting(file, o.name);
-  const { identity, attestation } = await initSigner(S, o.name, o.seal === 'software' ? secret! : { tcti: o.tcti!, pcrs: o.pcrs });
+  const { identity, attestation } = await initSigner(S, o.name, o.seal === 'software' ? secret! : { tcti: o.tcti!, pcrs: o.pcrs }, undefined, scrypt);
   const pub: SignerFile = signerFileSchema.parse({ Signer: 'mpchsm-signer-v1', Name: o.name, Endpoint: endpoint, Identity: identity, Seal: o.seal, ...(attestation ? { Attestation: attestation } : {}) });
   await writeFileAtomic(file, json(pub), 0o644);
   return { file, fingerprint: identity.fingerprint };
 }
 
 /** `gateway init --dir G --listen HOST:PORT [--p11-listen HOST:PORT] [--tls-cert F --tls-key F]`. */
-export async function gatewayInit(o: { dir: string; listen: string; p11Listen?: string | undefined; tlsCert?: string | undefined; tlsKey?: string | undefined }, secret: Uint8Array): Promise<{ file: string; public: GatewayFile }> {
+export async function gatewayInit(o: { dir: string; listen: string; p11Listen?: string | undefined; tlsCert?: string | undefined; tlsKey?: string | undefined }, secret: Uint8Array, scrypt?: ScryptParams): Promise<{ file: string; public: GatewayFile }> {
   const G = path.resolve(o.dir);
   const file = path.join(G, 'gateway.json');
   refuseExisting(file, 'the gateway');
   if (!o.tlsCert !== !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
   const kms = split(hostPort('--listen', o.listen));
   const pkcs11 = o.p11Listen ? split(hostPort('--p11-listen', o.p11Listen)) : { host: kms.host, port: kms.port + 100 };
-  const pub = await initGateway(G, { kms, pkcs11, ...(o.tlsCert && o.tlsKey ? { tls: { cert: path.resolve(o.tlsCert), key: path.resolve(o.tlsKey) } } : {}) }, secret);
+  const pub = await initGateway(G, { kms, pkcs11, ...(o.tlsCert && o.tlsKey ? { tls: { cert: path.resolve(o.tlsCert), key: path.resolve(o.tlsKey) } } : {}) }, secret, scrypt);
   return { file, public: pub };
 }
 

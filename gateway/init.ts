@@ -10,6 +10,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { loadIdentity, sealNewIdentity } from '../contract/identity/identity.js';
 import { ShareStore } from '../contract/io/sealed-store.js';
+import type { ScryptParams } from '../contract/io/seal.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 import { genesisFileSchema, gatewayFileSchema, readGenesis, type GatewayFile } from '../policy/index.js';
 import { gatewayPaths } from './config.js';
@@ -26,7 +27,7 @@ export interface GatewayInit {
   tls?: { cert: string; key: string };
 }
 
-export async function initGateway(dir: string, o: GatewayInit, secret: Uint8Array): Promise<GatewayFile> {
+export async function initGateway(dir: string, o: GatewayInit, secret: Uint8Array, scrypt?: ScryptParams): Promise<GatewayFile> {
   const P = gatewayPaths(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   let certificate: string | undefined;
@@ -36,7 +37,7 @@ export async function initGateway(dir: string, o: GatewayInit, secret: Uint8Arra
     const cert = new X509Certificate(certificate);
     if (!cert.checkPrivateKey(createPrivateKey(await readFile(o.tls.key)))) throw new Error(`${o.tls.key} is not the key of ${o.tls.cert}`);
   }
-  const identity = await sealNewIdentity(P.store, secret, 'gateway', P.identity);
+  const identity = await sealNewIdentity(P.store, secret, 'gateway', P.identity, {}, scrypt);
   if (o.tls) {
     // One copy serves both listeners.
     await mkdir(path.dirname(P.tls.cert), { recursive: true, mode: 0o700 });

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { fromHex, toHex, type Rng } from '../bytes.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { ShareStore } from '../io/sealed-store.js';
+import type { ScryptParams } from '../io/seal.js';
 
 export interface PublicIdentity {
   name: string;
@@ -111,8 +112,8 @@ export async function createIdentity(store: ShareStore, name: string, rng: Rng =
  * What a new party makes first (`signer init`, `gateway init`): a store sealed under `secret` in
  * `storeDir` holding a new identity, whose public half (with `extra` fields) goes to `publicFile`.
  */
-export async function sealNewIdentity(storeDir: string, secret: Uint8Array, name: string, publicFile: string, extra: object = {}): Promise<PublicIdentity & { fingerprint: string }> {
-  const store = await ShareStore.init(storeDir, secret);
+export async function sealNewIdentity(storeDir: string, secret: Uint8Array, name: string, publicFile: string, extra: object = {}, scrypt?: ScryptParams): Promise<PublicIdentity & { fingerprint: string }> {
+  const store = await ShareStore.init(storeDir, secret, scrypt ? { scrypt } : {});
   let identity: PublicIdentity & { fingerprint: string };
   try {
     identity = exportPublicIdentity(await createIdentity(store, name));

@@ -7,7 +7,10 @@
 //
 // Software provider:
 //  - KDF: scrypt (memory-hard, in node:crypto). Default N=2^17, r=8, p=1: 128 MiB and about
-//    0.4 s on a 2-core VM, paid once at start-up; a guess at the secret costs the same.
+//    0.4 s on a 2-core VM, paid once at start-up; a guess at the secret costs the same. A
+//    secret a program drew rather than a person chose (`mpchsm up`'s) gets scrypt's least cost:
+//    stretching adds nothing to 256 random bits. The header records the cost, so opening
+//    follows whichever the store was made with.
 //  - AEAD: XChaCha20-Poly1305 (@noble/ciphers). The store key is long-lived and re-seals
 //    protocol state after every round, so nonces are random; 192-bit nonces make random
 //    nonces safe without any counter to persist (AES-GCM's 96-bit random nonces carry a
@@ -66,8 +69,14 @@ export interface ScryptParams {
   p: number;
 }
 
-/** Production cost (see the top comment). Tests pass a small N through `createSoftwareSealer`. */
+/** The cost for a passphrase a person chose (see the top comment). */
 export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 17, r: 8, p: 1 };
+
+/**
+ * The cost for a secret drawn at random, at least 256 bits (`mpchsm up` draws each party's):
+ * the least the header accepts. Guessing it is hopeless however cheap each guess.
+ */
+export const DRAWN_SECRET_SCRYPT: ScryptParams = { N: 2 ** 10, r: 8, p: 1 };
 
 /** Shortest operator secret accepted when a store is created (bytes of UTF-8). */
 export const MIN_SECRET_BYTES = 12;

@@ -90,7 +90,7 @@ export class ShareStore {
     return this.sealer.kind;
   }
 
-  /** Creates a store in `dir` (made 0700; must be absent or empty). `scrypt` is for tests. */
+  /** Creates a store in `dir` (made 0700; must be absent or empty); `scrypt`, the KDF cost, is seal.ts's default unless given. */
   static async init(dir: string, secret: string | Uint8Array, opts: { scrypt?: ScryptParams } = {}): Promise<ShareStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if ((await readdir(dir)).length > 0) throw new StoreError(dir, 'is not empty; refusing to create a store over it');

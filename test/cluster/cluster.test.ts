@@ -7,6 +7,7 @@ import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../contract/bytes.js';
 import { ShareStore } from '../../contract/io/sealed-store.js';
+import { DRAWN_SECRET_SCRYPT, SEALER_HEADER_FILE } from '../../contract/io/seal.js';
 import { decodeRecord } from '../../signers/node/key-records.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { createKey } from '../policy-cluster/helpers.js';
@@ -62,6 +63,14 @@ describe('local cluster', () => {
       expect(p.AWS_ACCESS_KEY_ID).toMatch(/^[A-Z0-9]{16,}$/);
       expect(p.MPCHSM_PKCS11_MODULE).toMatch(/libmpchsm-pkcs11\.so$/);
       expect(statSync(path.join(tc.dir, 'principals', `${name}.env`)).mode & 0o077).toBe(0);
+    }
+  });
+
+  it("seals each party's store under the secret up drew, at scrypt's least cost (a typed passphrase keeps the default: deployment/ceremony)", () => {
+    const header = (store: string) => JSON.parse(readFileSync(path.join(tc.dir, store, 'store', SEALER_HEADER_FILE), 'utf8'));
+    for (const store of ['signers/signer1', 'signers/signer2', 'signers/signer3', 'gateway']) {
+      expect(header(store).kdf, store).toMatchObject(DRAWN_SECRET_SCRYPT);
+      expect(readFileSync(path.join(tc.dir, 'operators', `${path.basename(store)}.secret`), 'utf8')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     }
   });
 

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../cli/env-file.js';
 import { entry } from '../../cli/layout.js';
 import { isAlive, stopPid } from '../../cli/processes.js';
+import { DEFAULT_SCRYPT, SEALER_HEADER_FILE } from '../../contract/io/seal.js';
 import { repoRoot } from '../helpers/cluster.js';
 import { freePort, makeCertificate, mpchsm, mpchsmJson, runProcess, type RunAs } from './helpers.js';
 
@@ -129,6 +130,11 @@ describe.skipIf(!isRoot)('the ceremony, each party its own Linux user (needs roo
       { as: party.gateway, input: passphrase('gateway') },
     );
     expect(gw.Kms).toBe(`https://${ADDRESS.gateway}:${kmsPort}`);
+
+    // A passphrase a person typed is stretched at the default cost (up's drawn secrets are not: cluster/cluster).
+    for (const r of [...SIGNERS, 'gateway'] as const) {
+      expect(JSON.parse(readFileSync(path.join(dir(r), 'store', SEALER_HEADER_FILE), 'utf8')).kdf, r).toMatchObject(DEFAULT_SCRYPT);
+    }
 
     // Every secret stays in its owner's directory, unreadable by the others.
     for (const r of ['signer1', 'signer2', 'signer3', 'gateway', 'admin1', 'admin2'] as const) {
