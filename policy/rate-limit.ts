@@ -12,6 +12,12 @@ export interface BucketState {
   tokens: number;
   /** ms timestamp at which `tokens` was computed. */
   at: number;
+  /**
+   * When the bucket holds all `burst` tokens again if none is taken (takeToken sets it; it reads
+   * only tokens and at). Whoever keeps the state must keep it until then: forgotten sooner, a
+   * bucket starts full, and a restart would refill it early.
+   */
+  fullAt?: number;
 }
 
 export type RateDecision =
@@ -26,6 +32,7 @@ export function takeToken(limit: RateLimit, state: BucketState | undefined, now:
   const elapsed = state ? Math.max(0, now - state.at) : 0;
   const tokens = state ? Math.min(capacity, state.tokens + elapsed * perMs) : capacity;
   const at = state ? Math.max(now, state.at) : now;
-  if (tokens >= 1) return { allowed: true, state: { tokens: tokens - 1, at } };
-  return { allowed: false, state: { tokens, at }, retryAfterMs: Math.ceil((1 - tokens) / perMs) };
+  const left = (t: number): BucketState => ({ tokens: t, at, fullAt: at + Math.ceil((capacity - t) / perMs) });
+  if (tokens >= 1) return { allowed: true, state: left(tokens - 1) };
+  return { allowed: false, state: left(tokens), retryAfterMs: Math.ceil((1 - tokens) / perMs) };
 }

@@ -34,18 +34,21 @@ const lineSchema = z.strictObject({
   fingerprint: z.string().max(256),
   until: z.number(),
   nonces: z.array(z.string().max(128)).max(64),
-  bucket: z.strictObject({ keyId: z.string().max(64), tokens: z.number(), at: z.number() }).optional(),
+  bucket: z.strictObject({ keyId: z.string().max(64), tokens: z.number(), at: z.number(), fullAt: z.number().optional() }).optional(),
 });
 type Line = z.infer<typeof lineSchema>;
 
-/** How long a rate bucket's last state is worth keeping: a minute refills any bucket. */
+/**
+ * A rate bucket's last state is kept until the bucket would be full again (fullAt), and at least
+ * this long: a line written before fullAt was recorded is kept this long only.
+ */
 const BUCKET_TTL_MS = 60_000;
 /** Appended bytes below which the file is never rewritten while open. */
 export const COMPACT_AFTER_BYTES = 8 << 20;
 
 const lineText = (l: Line) => JSON.stringify(l) + '\n';
-/** Whether a line still counts: its request's window is open, or the bucket it carries is recent. */
-const isLive = (l: Line, now: number) => l.until > now || (l.bucket !== undefined && l.bucket.at > now - BUCKET_TTL_MS);
+/** Whether a line still counts: its request's window is open, or the bucket it carries is not full yet. */
+const isLive = (l: Line, now: number) => l.until > now || (l.bucket !== undefined && Math.max(l.bucket.fullAt ?? 0, l.bucket.at + BUCKET_TTL_MS) > now);
 
 export class ReplayLedger {
   private readonly seen = new Map<string, SeenRequest>();

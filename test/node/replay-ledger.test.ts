@@ -36,6 +36,20 @@ describe('replay ledger', () => {
     expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(1);
   });
 
+  it('keeps a drained bucket until it is full again, though that takes longer than a minute', async () => {
+    const now = Date.now();
+    const a = await ReplayLedger.open(file, now);
+    // burst 100 at 1 a minute, drained: full again in 100 minutes.
+    await a.record('sigv4:cc', { fingerprint: 'frost:s3', until: now + 1000, nonces: [] }, { keyId: 'k1', state: { tokens: 0, at: now, fullAt: now + 100 * 60_000 } });
+    await a.close();
+    const later = await ReplayLedger.open(file, now + 2 * 60_000);
+    expect(later.bucket('k1'), 'a restart two minutes on finds the bucket still drained').toEqual({ tokens: 0, at: now });
+    await later.close();
+    const full = await ReplayLedger.open(file, now + 100 * 60_000 + 1);
+    expect(full.bucket('k1'), 'once full, it may be forgotten').toBeUndefined();
+    await full.close();
+  });
+
   it('drops a torn last line (a crash mid-write was never acknowledged)', async () => {
     const now = Date.now();
     const a = await ReplayLedger.open(file, now);

@@ -18,6 +18,17 @@ describe('takeToken', () => {
     expect(takeToken(limit, later.state, 1000 + 20_000).allowed).toBe(false);
   });
 
+  it('says when a bucket is full again: a burst above perMinute takes longer than a minute', () => {
+    const limit = { perMinute: 2, burst: 10 };
+    let s: BucketState | undefined;
+    for (let i = 0; i < 10; i++) s = takeToken(limit, s, 0).state;
+    expect(s).toEqual({ tokens: 0, at: 0, fullAt: 5 * 60_000 });
+    expect(takeToken(limit, s, 5 * 60_000 - 30_000).state.tokens).toBe(9 - 1);
+    expect(takeToken(limit, s, 5 * 60_000).state).toEqual({ tokens: 9, at: 5 * 60_000, fullAt: 5 * 60_000 + 30_000 });
+    // Refused, the state it answers says the same.
+    expect(takeToken(limit, s, 0)).toMatchObject({ allowed: false, state: { tokens: 0, fullAt: 5 * 60_000 } });
+  });
+
   it('never holds more than the burst, and a clock stepping back neither refills nor breaks it', () => {
     const limit = { perMinute: 60, burst: 2 };
     let s = takeToken(limit, undefined, 0).state;
