@@ -9,6 +9,7 @@
 
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { ed25519Sign } from '../contract/identity/curve25519.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { Head, SignedHead } from './entry.js';
 
@@ -32,7 +33,7 @@ function headMessage(fingerprint: string, head: Head): Uint8Array {
 }
 
 export const signHead = (head: Head, fingerprint: string, signSecretKey: Uint8Array): string =>
-  bytesToHex(ed25519.sign(headMessage(fingerprint, head), signSecretKey));
+  bytesToHex(ed25519Sign(headMessage(fingerprint, head), signSecretKey));
 
 /** True when `head.sig` is this party's signature over the head (strict RFC 8032 checks). */
 export function verifyHead(head: SignedHead, key: AuditKey): boolean {

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey } from '../contract/identity/curve25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { GENESIS_PREV, lineHash, signHead } from './chain.js';
 import { AUDIT_VERSION, AuditError, parseEntry, toAuditEvent, toAuditIntent, type AuditEventInput, type AuditIntentInput, type Head, type LogEntry, type SignedHead } from './entry.js';
@@ -86,7 +86,7 @@ export class AuditLog {
     const every = opts.checkpointEvery ?? DEFAULT_EVERY;
     if (!Number.isInteger(every) || every < 1 || every > 1_000_000) throw new AuditError('invalid-event', 'checkpointEvery must be 1..1000000');
     const now = opts.now ?? (() => new Date());
-    if (bytesToHex(ed25519.getPublicKey(signer.signSecretKey)) !== signer.public.signPublicKey)
+    if (bytesToHex(ed25519PublicKey(signer.signSecretKey)) !== signer.public.signPublicKey)
       throw new AuditError('wrong-party', 'the signing key does not match the identity given');
     const party: Party = { name: signer.public.name, fingerprint: signer.fingerprint, key: Uint8Array.from(signer.signSecretKey) };
 

@@ -15,7 +15,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey } from '../contract/identity/curve25519.js';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
@@ -187,7 +187,7 @@ async function adoptChain(dir: string, chain: unknown[]): Promise<GovernanceDocu
   if (chain.length > local.length) await writeFileAtomic(governanceFile(dir), Buffer.from(JSON.stringify({ chain }, null, 2) + '\n'), 0o644);
   for (const a of r.governance.administrators) {
     const next = nextApprovalKeyFile(dir, a.name);
-    if (existsSync(next) && toHex(ed25519.getPublicKey(fromHex(readFileSync(next, 'utf8').trim()))) === a.approvalKey) renameSync(next, approvalKeyFile(dir, a.name));
+    if (existsSync(next) && toHex(ed25519PublicKey(fromHex(readFileSync(next, 'utf8').trim()))) === a.approvalKey) renameSync(next, approvalKeyFile(dir, a.name));
   }
   return r.governance;
 }

@@ -19,6 +19,7 @@
 // {"webauthn": {N: [CREDENTIAL, …]}} sets the security keys N approves with (policy/webauthn.ts;
 // the console's enrol page shows a credential's JSON); only N proposes N's, [] removes them.
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { newPrincipal, type NewPrincipal } from '../gateway/principals.js';
 import {
@@ -175,7 +176,7 @@ export async function governancePropose(dir: string, file: string, as: string, j
     if (a.name !== as) throw new Error(`only ${a.name} renews ${a.name}'s approval key (run this as ${a.name})`);
     const secret = ed25519.utils.randomSecretKey();
     fresh.push({ name: a.name, secret });
-    return { ...next, approvalKey: toHex(ed25519.getPublicKey(secret)) };
+    return { ...next, approvalKey: toHex(ed25519PublicKey(secret)) };
   });
   const strangers = Object.keys(edit.webauthn ?? {}).filter((n) => !administrators.some((a) => a.name === n));
   if (strangers.length) throw new Error(`${strangers.join(', ')} would not be an administrator of the next version: no security keys to enrol`);

@@ -13,6 +13,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey } from '../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { governanceFile, governanceFileSchema } from '../gateway/governance/chain.js';
@@ -99,7 +100,7 @@ export async function principalRequest(o: { name: string; role: string; genesis:
       ...current,
       version: current.version + 1,
       previous: toHex(governanceDigest(current)),
-      administrators: [...current.administrators, { name: o.name, approvalKey: toHex(ed25519.getPublicKey(approvalSecret)) }],
+      administrators: [...current.administrators, { name: o.name, approvalKey: toHex(ed25519PublicKey(approvalSecret)) }],
     });
     request.Governance = { Document: document, Possession: signGovernance(document, o.name, approvalSecret) };
   }

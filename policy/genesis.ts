@@ -6,11 +6,10 @@
 // copy of their own KMS secrets sealed to each signer (the gateway never sees them). A signer
 // starts only on a genesis every founding administrator signed, which lists it, and only on the
 // one it was founded on; later membership changes go through governance.
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { z } from 'zod';
 import { canonicalDigest, DOMAINS } from '../contract/canonical.js';
 import { fromHex, toHex } from '../contract/bytes.js';
-import { ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../contract/identity/curve25519.js';
 import { parsePublicIdentity, publicIdentitySchema, type PublicIdentity } from '../contract/identity/identity.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 import { pinKdfSchema, type PinKdf } from './evidence.js';
@@ -119,7 +118,7 @@ const signatureDigest = (doc: GenesisDocument, enrolment: PrincipalEnrolment) =>
 
 /** An administrator's public file for `approvalSecret`. */
 export function adminFile(name: string, approvalSecret: Uint8Array): AdminFile {
-  const key = toHex(ed25519.getPublicKey(approvalSecret));
+  const key = toHex(ed25519PublicKey(approvalSecret));
   return { Admin: 'mpchsm-admin-v1', Name: name, ApprovalKey: key, Possession: toHex(ed25519Sign(possessionDigest(name, key), approvalSecret)) };
 }
 
@@ -154,7 +153,7 @@ export function signGenesis(file: GenesisFile, admin: string, approvalSecret: Ui
   const doc = file.Genesis;
   const listed = doc.Administrators.find((a) => a.Name === admin);
   if (!listed) throw new GenesisError(`${admin} is not a founding administrator of this genesis`);
-  if (listed.ApprovalKey !== toHex(ed25519.getPublicKey(approvalSecret))) throw new GenesisError(`the genesis lists another approval key for ${admin}`);
+  if (listed.ApprovalKey !== toHex(ed25519PublicKey(approvalSecret))) throw new GenesisError(`the genesis lists another approval key for ${admin}`);
   const signature: GenesisSignature = {
     Admin: admin,
     Enrolment: enrolment,

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { webcrypto } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { x25519 } from '@noble/curves/ed25519.js';
+import { x25519PublicKey } from '../../contract/identity/curve25519.js';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../contract/io/atomic.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
@@ -71,7 +71,7 @@ export async function openCustodian(dir: string, secret: Uint8Array): Promise<{ 
   try {
     priv = await store.get(KEY_RECORD);
     if (!priv) throw new Error(`${P.store} holds no custodian key`);
-    if (toHex(x25519.getPublicKey(priv)) !== custodian.PublicKey) throw new Error(`${P.store} holds another key than ${P.file} names`);
+    if (toHex(x25519PublicKey(priv)) !== custodian.PublicKey) throw new Error(`${P.store} holds another key than ${P.file} names`);
     return { custodian, privateKey: await hpkeSuite.kem.deserializePrivateKey(priv) };
   } finally {
     priv?.fill(0);

@@ -6,8 +6,8 @@
 // that administrators compare out of band.
 
 import { randomBytes } from 'node:crypto';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { ed25519PublicKey, ed25519Sign, ed25519Verify, forgetSecretKey, x25519PublicKey } from './curve25519.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify, forgetSecretKey, x25519PublicKey, x25519Shared } from './curve25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { fromHex, toHex, type Rng } from '../bytes.js';
@@ -154,6 +154,9 @@ export const exportPublicIdentity = (s: IdentitySecrets): PublicIdentity & { fin
   fingerprint: s.fingerprint,
 });
 
+/** A fixed X25519 scalar, only for probing peer keys (never a secret). */
+const LOW_ORDER_PROBE = new Uint8Array(32).fill(9);
+
 /**
  * Validates a public identity document received from elsewhere: shape, key encodings (no
  * small-order keys), self-signature, and the fingerprint if one is given.
@@ -165,7 +168,7 @@ export function parsePublicIdentity(doc: unknown): PublicIdentity {
   try {
     if (ed25519.Point.fromBytes(fromHex(pub.signPublicKey), false).isSmallOrder()) throw new Error();
     // X25519 rejects low-order peer keys by throwing; probe with a fixed scalar.
-    x25519.getSharedSecret(new Uint8Array(32).fill(9), fromHex(pub.kexPublicKey));
+    x25519Shared(LOW_ORDER_PROBE, fromHex(pub.kexPublicKey));
   } catch {
     throw new IdentityError(`public identity ${pub.name}: invalid or weak public key`);
   }
