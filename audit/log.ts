@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ed25519PublicKey } from '../contract/identity/curve25519.js';
+import { ed25519PublicKey, forgetSecretKey } from '../contract/identity/curve25519.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { GENESIS_PREV, lineHash, signHead } from './chain.js';
 import { AUDIT_VERSION, AuditError, parseEntry, toAuditEvent, toAuditIntent, type AuditEventInput, type AuditIntentInput, type Head, type LogEntry, type SignedHead } from './entry.js';
@@ -104,6 +104,7 @@ export class AuditLog {
       return log;
     } catch (e) {
       await fh.close();
+      forgetSecretKey(party.key);
       party.key.fill(0);
       throw e;
     }
@@ -156,6 +157,7 @@ export class AuditLog {
       this.closed = true;
       await this.flushing;
       await this.fh.close();
+      forgetSecretKey(this.party.key);
       this.party.key.fill(0);
     }
   }
