@@ -93,22 +93,14 @@ function pads(c: EcdsaCurve, w: ScalarWords, ctx: Uint8Array, salt: Uint8Array, 
   return out;
 }
 
-/** Scalars of L bytes each ↔ the word table's stride (they differ for P-521 alone). */
-function toWords(c: EcdsaCurve, packed: Uint8Array, count: number): Uint8Array {
+/** Scalars of L bytes each to the word table's stride, or back (they differ for P-521 alone). */
+function restride(c: EcdsaCurve, from: Uint8Array, count: number, toWords: boolean): Uint8Array {
   const L = c.scalarLength;
   const S = wordStride(c);
-  if (S === L) return packed;
-  const out = new Uint8Array(count * S);
-  for (let i = 0; i < count; i++) out.set(packed.subarray(i * L, (i + 1) * L), i * S + S - L);
-  return out;
-}
-
-function fromWords(c: EcdsaCurve, table: Uint8Array, count: number): Uint8Array {
-  const L = c.scalarLength;
-  const S = wordStride(c);
-  if (S === L) return table;
-  const out = new Uint8Array(count * L);
-  for (let i = 0; i < count; i++) out.set(table.subarray(i * S + S - L, (i + 1) * S), i * L);
+  if (S === L) return from;
+  const [a, b] = toWords ? [L, S] : [S, L];
+  const out = new Uint8Array(count * b);
+  for (let i = 0; i < count; i++) out.set(from.subarray((i + 1) * a - L, (i + 1) * a), (i + 1) * b - L);
   return out;
 }
 
@@ -188,7 +180,7 @@ export function rvoleAlice(
       addMod(w, tv, o, tv, o, iv, k * S);
     }
   }
-  const atilde = fromWords(c, table, xi * WIDTH);
+  const atilde = restride(c, table, xi * WIDTH, false);
   const [t0, t1] = thetas(c, ctx, salt, atilde);
   const etaPrime = (eta + t0 * a[0] + t1 * a[1]) % n;
   const rowChecks = new Uint8Array(xi * S);
@@ -203,7 +195,7 @@ export function rvoleAlice(
     c0 += g[j]! * x0;
     c1 += g[j]! * x1;
   }
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromWords(c, rowChecks, xi));
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, restride(c, rowChecks, xi, false));
   // Functions of her pads and inputs: only ã and the checks' hash leave.
   for (const b of [rowChecks, alpha0, alpha1, inputs]) b.fill(0);
   wipe(w);
@@ -223,7 +215,7 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
   if (!isLowerHex(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
   const S = wordStride(c);
   const w = scalarWords(c);
-  const av = viewOf(toWords(c, msg.atilde, xi * WIDTH));
+  const av = viewOf(restride(c, msg.atilde, xi * WIDTH, true));
   const salt = fromHex(msg.salt);
   const padded = pads(c, w, ctx, salt, keep.rows);
   const pv = viewOf(padded);
@@ -250,7 +242,7 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
     d0 += g[j]! * x0;
     d1 += g[j]! * x1;
   }
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, fromWords(c, checks, xi));
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, restride(c, checks, xi, false));
   // Functions of the pads his choices picked.
   checks.fill(0);
   padded.fill(0);
