@@ -1,10 +1,11 @@
 // `mpchsm up / down / status`: a local cluster, one process per signer plus the gateway.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
-import { layout, pinnedGateway, pinnedSigners, signerName, type Layout } from './layout.js';
+import { layout, signerName, type Layout } from './layout.js';
+import { pinnedGateway, pinnedSigners } from './pinned.js';
 import { getJson, stopPid, type Started } from './processes.js';
 import { readGenesis } from '../policy/index.js';
 import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
@@ -13,24 +14,16 @@ import { DRAWN_SECRET_SCRYPT } from '../contract/io/seal.js';
 import { initSigner } from '../signers/node/init.js';
 import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
-import { holdForeground, partyRuns, startParty } from './party-process.js';
-import { startSwtpm, stopSwtpm, swtpmTcti } from './swtpm.js';
+import { holdForeground, startParty } from './party-process.js';
+import { partyRuns } from './processes.js';
+import { partsOf, progress, readCluster, stopSwtpms, swtpmState, type ClusterJson } from './running.js';
+import { startSwtpm, swtpmTcti } from './swtpm.js';
 import type { TpmQuote } from '../signers/node/tpm/attestation.js';
 import { principalPropose, principalRequest } from './principal-request.js';
 import { approve } from './approve.js';
 
 const settingsSchema = z.object({ signers: z.number().int(), threshold: z.number().int(), port: z.number().int(), seal: z.enum(['software', 'swtpm']).default('software') });
 type Settings = z.infer<typeof settingsSchema>;
-
-export const clusterJsonSchema = z.object({
-  /** `console`: the approval console's address, when `up --console` started it. */
-  gateway: z.object({ pid: z.number().int(), url: z.string(), console: z.string().optional() }),
-  /** `metrics`: where the signer answers GET /metrics, when `up --metrics` started it. */
-  signers: z.array(z.object({ name: z.string(), pid: z.number().int(), url: z.string(), metrics: z.string().optional() })),
-  threshold: z.number().int(),
-  signers_total: z.number().int(),
-});
-export type ClusterJson = z.infer<typeof clusterJsonSchema>;
 
 /** The administrators `up` founds the cluster with, and the principals they then admit. */
 const FOUNDING_ADMINS = ['admin1', 'admin2', 'admin3'];
@@ -141,62 +134,6 @@ async function waitActivated(url: string, log: string): Promise<void> {
   }
 }
 
-export async function down(dir: string): Promise<void> {
-  const L = layout(dir);
-  const cluster = readCluster(L);
-  if (!cluster) {
-    progress(`nothing is running from ${L.root}`);
-    return;
-  }
-  // Gateway first, so no new request reaches a signer that is going away. A pid no longer ours
-  // (the machine restarted since) is left alone.
-  const [gateway, ...signers] = partsOf(L, cluster);
-  if (partyRuns(gateway!.pid, gateway!.dir)) await stopPid(gateway!.pid);
-  await Promise.all(signers.filter((s) => partyRuns(s.pid, s.dir)).map((s) => stopPid(s.pid)));
-  await stopSwtpms(L);
-  progress('stopped');
-}
-
-const healthSchema = z.object({ keys: z.number().int().optional(), retired: z.boolean().optional(), awaiting: z.string().optional(), store: z.string().optional() }).passthrough();
-
-/** Prints each process, its health and key count; returns the exit status (0: all healthy). */
-export async function status(dir: string, json: boolean): Promise<number> {
-  const L = layout(dir);
-  const cluster = readCluster(L);
-  if (!cluster) {
-    console.log(json ? JSON.stringify({ running: false }) : `no cluster has been started from ${L.root}`);
-    return 1;
-  }
-  const rows = await Promise.all(
-    partsOf(L, cluster).map(async ({ dir, ...p }) => {
-      if (!partyRuns(p.pid, dir)) return { ...p, state: 'stopped', keys: undefined as number | undefined };
-      try {
-        const h = healthSchema.parse(await getJson(`${p.url}/health`, 2000));
-        // A removed signer that applied its removal says so; it takes part in nothing any more.
-        // A signer that cannot write its store (a full disk) cannot record a release: it serves nothing.
-        const state = h.retired ? 'retired' : h.awaiting ? `awaiting ${h.awaiting}` : h.store && h.store !== 'writable' ? `unhealthy: store ${h.store}` : 'healthy';
-        return { ...p, state, keys: h.keys };
-      } catch (e) {
-        return { ...p, state: `unhealthy: ${(e as Error).message}`, keys: undefined };
-      }
-    }),
-  );
-  if (json) console.log(JSON.stringify({ running: true, threshold: cluster.threshold, signers_total: cluster.signers_total, processes: rows }));
-  else {
-    console.log(`cluster ${L.root}: threshold ${cluster.threshold} of ${cluster.signers_total}`);
-    for (const r of rows) console.log(`  ${r.name.padEnd(10)} pid ${String(r.pid).padEnd(8)} ${r.url.padEnd(24)} ${r.state}${r.keys === undefined ? '' : `, ${r.keys} keys`}${'metrics' in r && r.metrics ? `, metrics ${r.metrics}` : ''}${'console' in r && r.console ? `, approval console ${r.console}` : ''}`);
-  }
-  return rows.every((r) => r.state === 'healthy' || r.state === 'retired' || r.state.startsWith('awaiting')) ? 0 : 1;
-}
-
-/** The gateway, then each signer, as cluster.json names them, with the directory each runs from. */
-const partsOf = (L: Layout, c: ClusterJson) => [{ name: 'gateway', ...c.gateway, dir: L.gateway }, ...c.signers.map((s) => ({ ...s, dir: L.signer(s.name) }))];
-
-function readCluster(L: Layout): ClusterJson | undefined {
-  if (!existsSync(L.clusterJson)) return undefined;
-  return readJsonFile(L.clusterJson, clusterJsonSchema);
-}
-
 const gatewayUrl = (s: Settings) => `http://127.0.0.1:${s.port}`;
 /** Signer `id` (1, 2, …) listens on the gateway's port + id. */
 const signerUrl = (s: Settings, id: number) => `https://127.0.0.1:${s.port + id}`;
@@ -210,14 +147,6 @@ const consolePort = (s: Settings) => s.port + 200;
 const consoleUrl = (s: Settings) => `http://localhost:${consolePort(s)}/`;
 /** Signer `id`'s swtpm listens on the gateway's port + 300 + 2·id (its control channel one above), beyond the console and metrics. */
 const swtpmPort = (s: Settings, id: number) => s.port + 300 + 2 * id;
-const swtpmState = (L: Layout, name: string) => path.join(L.root, 'swtpm', name);
-
-/** Stops every signer's software TPM (after the signers). */
-async function stopSwtpms(L: Layout): Promise<void> {
-  const root = path.join(L.root, 'swtpm');
-  if (existsSync(root)) await Promise.all(readdirSync(root).map((name) => stopSwtpm(swtpmState(L, name))));
-}
-
 /** How signer `name` (party `id`) of a new cluster seals its store: software (its secret in DIR/operators) or to its own swtpm. */
 async function signerSeal(L: Layout, settings: Settings, name: string, id: number): Promise<Uint8Array | { tcti: string }> {
   if (settings.seal === 'software') return operatorSecret(L, name);
@@ -320,8 +249,4 @@ export async function startNewSigner(dir: string, active: readonly string[], qui
   const next: ClusterJson = { ...cluster, signers: [...cluster.signers, { name, pid: started.child.pid!, url }], signers_total: id };
   await writeFileAtomic(L.clusterJson, Buffer.from(JSON.stringify(next, null, 2) + '\n'), 0o644);
   return { name, id, identity: { ...identity, fingerprint: fingerprint(identity) }, url, ...(attestation ? { attestation } : {}) };
-}
-
-function progress(line: string): void {
-  console.log(`mpchsm: ${line}`);
 }

@@ -1,12 +1,8 @@
-// Where a local cluster keeps its files under DIR (see shared/CONTRACT.md), and the identities
-// pinned there.
-import { existsSync, readdirSync } from 'node:fs';
+// Where a local cluster keeps its files under DIR (see shared/CONTRACT.md). Light on purpose:
+// `status` and `down` load it; the identities pinned there are pinned.ts's.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
-import { parsePublicIdentity, type PublicIdentity } from '../contract/identity/identity.js';
-import { readJsonFile } from '../contract/io/json-file.js';
-import { readGenesis } from '../policy/index.js';
 
 /** Root of the installed package: the nearest folder above this file holding package.json. */
 function findPackageRoot(from: string): string {
@@ -48,28 +44,3 @@ export const entry = {
 };
 
 export const signerName = (i: number) => `signer${i}`;
-
-const pinnedSchema = z.object({ id: z.number().int().min(1).max(255) }).passthrough();
-
-/**
- * The identities pinned for the signers named in `names`, with their party ids: the founding
- * signers' from DIR/genesis.json, those admitted later from DIR/signers/NAME/identity.json.
- * Callers name the active signers as the gateway reports them: it can leave one out, never add
- * an identity.
- */
-export function pinnedSigners(dir: string, names: readonly string[]): { name: string; party: number; identity: PublicIdentity; attestation?: unknown }[] {
-  const L = layout(dir);
-  const founding = existsSync(L.genesis) ? readGenesis(L.genesis).signers : [];
-  return readdirSync(path.join(L.root, 'signers'))
-    .filter((name) => names.includes(name))
-    .sort()
-    .map((name) => {
-      const f = founding.find((s) => s.name === name);
-      if (f) return { name, party: f.id, identity: f.identity, ...(f.attestation ? { attestation: f.attestation } : {}) };
-      const { id, ...identity } = readJsonFile(path.join(L.signer(name), 'identity.json'), pinnedSchema);
-      return { name, party: id, identity: parsePublicIdentity(identity) };
-    });
-}
-
-/** The gateway's identity as pinned in DIR/gateway/identity.json. */
-export const pinnedGateway = (dir: string): PublicIdentity => parsePublicIdentity(readJsonFile(path.join(layout(dir).gateway, 'identity.json'), z.unknown()));

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 const approveCli = () => import('./approve.js');
 const auditCli = () => import('./audit.js');
 const clusterCli = () => import('./cluster.js');
+const runningCli = () => import('./running.js');
 const membershipCli = () => import('./membership.js');
 const principalRequestCli = () => import('./principal-request.js');
 const partyCli = () => import('./party-commands.js');
@@ -117,10 +118,10 @@ export async function main(argv: string[]): Promise<void> {
         });
         break;
       case 'down':
-        await (await clusterCli()).down(values.dir);
+        await (await runningCli()).down(values.dir);
         break;
       case 'status':
-        process.exitCode = await (await clusterCli()).status(values.dir, values.json);
+        process.exitCode = await (await runningCli()).status(values.dir, values.json);
         break;
       case 'audit':
         if (positionals[0] === 'verify') process.exitCode = remote() ? await (await import('./posture/remote-audit.js')).remoteAuditVerify(remote()!) : await (await auditCli()).auditVerify(values.dir);

@@ -35,7 +35,8 @@ import { fingerprint, parsePublicIdentity, type PublicIdentity } from '../contra
 import { toHex } from '../contract/bytes.js';
 import { call, nextApprovalKeyFile, readEnv, submitApproval, syncGovernance } from './approve.js';
 import { formatEnvFile, principalEnvVars } from './env-file.js';
-import { layout, pinnedSigners } from './layout.js';
+import { layout } from './layout.js';
+import { pinnedSigners } from './pinned.js';
 import { startNewSigner } from './cluster.js';
 import { enrol, proposeChecked, refuseExisting } from './enrolment.js';
 import { readJsonFile } from '../contract/io/json-file.js';

@@ -10,7 +10,7 @@ import { readJsonFile } from '../contract/io/json-file.js';
 import { readGenesis } from '../policy/index.js';
 import { loadSignerConfig, signerPaths } from '../signers/node/config.js';
 import { entry } from './layout.js';
-import { exitReport, isOurs, startNode, stopPid, waitHealthy, type Started } from './processes.js';
+import { exitReport, partyRuns, startNode, stopPid, waitHealthy, type Started } from './processes.js';
 
 export type PartyKind = 'signer' | 'gateway';
 const READY_TIMEOUT_MS = 30_000;
@@ -26,8 +26,6 @@ export function runningPid(kind: PartyKind, dir: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 && partyRuns(pid, dir) ? pid : undefined;
 }
 
-/** Whether `pid` is the party started from DIR (startParty's command line names it), not whatever now has that pid. */
-export const partyRuns = (pid: number, dir: string): boolean => isOurs(pid, ['--dir', path.resolve(dir)]);
 
 /** Where the party in DIR answers, according to the genesis (a signer is found by its identity). */
 function endpointOf(kind: PartyKind, dir: string, genesis: string): { name: string; url: string } {

@@ -37,7 +37,8 @@ import { toHex } from '../contract/bytes.js';
 import { submitApproval, syncGovernance } from './approve.js';
 import { writePrincipalEnv } from './parties.js';
 import type { PublicIdentity } from '../contract/identity/identity.js';
-import { layout, pinnedSigners } from './layout.js';
+import { layout } from './layout.js';
+import { pinnedSigners } from './pinned.js';
 import { enrol, proposeChecked, refuseExisting } from './enrolment.js';
 import { readJsonFile } from '../contract/io/json-file.js';
 

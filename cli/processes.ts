@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import path from 'node:path';
 
 export interface Started {
   name: string;
@@ -143,6 +144,9 @@ export function isAlive(pid: number): boolean {
 
 /** Whether this system shows processes in /proc (Linux). */
 const PROC = existsSync('/proc/self/stat');
+
+/** Whether `pid` is the party started from DIR (startParty's command line names it), not whatever now has that pid. */
+export const partyRuns = (pid: number, dir: string): boolean => isOurs(pid, ['--dir', path.resolve(dir)]);
 
 /**
  * Whether `pid` runs and is the process started with `args` (consecutive on its command line). A

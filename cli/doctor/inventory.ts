@@ -20,7 +20,7 @@ import { packageOf, publicKeyOfPackage } from '../../gateway/key-package.js';
 import { keyRecordSchema, type KeyRecord } from '../../gateway/keys.js';
 import { SignerClient } from '../../gateway/signer-client.js';
 import { list, readJsonOr, type Cluster } from '../cluster-dir.js';
-import { pinnedSigners } from '../layout.js';
+import { pinnedSigners } from '../pinned.js';
 import { getJson } from '../processes.js';
 
 export interface InventoryFinding {

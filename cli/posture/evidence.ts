@@ -12,7 +12,7 @@ import { verifyPosture, type PostureReport } from '../../contract/posture/report
 import { readGenesis } from '../../policy/genesis.js';
 import { call } from '../approve.js';
 import { readCluster } from '../cluster-dir.js';
-import { pinnedGateway, pinnedSigners } from '../layout.js';
+import { pinnedGateway, pinnedSigners } from '../pinned.js';
 
 /** The identities a check trusts, and where they come from. */
 export interface Pins {

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { clusterJsonSchema, type ClusterJson } from '../../cli/cluster.js';
+import { clusterJsonSchema, type ClusterJson } from '../../cli/running.js';
 import { layout, packageRoot } from '../../cli/layout.js';
 import { parseEnvFile } from '../../cli/env-file.js';
 

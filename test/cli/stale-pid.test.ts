@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { down } from '../../cli/cluster.js';
+import { down } from '../../cli/running.js';
 import { layout } from '../../cli/layout.js';
 import { runningPid, stopParty } from '../../cli/party-process.js';
 import { isAlive } from '../../cli/processes.js';
