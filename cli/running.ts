@@ -74,6 +74,7 @@ export function readCluster(L: Layout): ClusterJson | undefined {
   return readJsonFile(L.clusterJson, clusterJsonSchema);
 }
 
+/** Where signer `name`'s software TPM (up --seal swtpm) keeps its state. */
 export const swtpmState = (L: Layout, name: string) => path.join(L.root, 'swtpm', name);
 
 /** Stops every signer's software TPM (after the signers). */
