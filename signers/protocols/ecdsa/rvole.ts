@@ -195,9 +195,10 @@ export function rvoleAlice(
     c0 += g[j]! * x0;
     c1 += g[j]! * x1;
   }
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, restride(c, rowChecks, xi, false));
+  const checked = restride(c, rowChecks, xi, false);
+  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, checked);
   // Functions of her pads and inputs: only ã and the checks' hash leave.
-  for (const b of [rowChecks, alpha0, alpha1, inputs]) b.fill(0);
+  for (const b of [rowChecks, checked, alpha0, alpha1, inputs]) b.fill(0);
   wipe(w);
   return {
     shares: [c.Fn.neg(c0 % n), c.Fn.neg(c1 % n)],
@@ -213,40 +214,43 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
   if (msg.atilde.length !== xi * WIDTH * sl || msg.salt.length !== 32 || msg.mu.length !== 64 || msg.eta.length !== 2 * sl)
     throw new ProtocolError('malformed', 'multiplication message has the wrong size', alice);
   if (!isLowerHex(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
+  const etaPrime = decodeScalar(c, msg.eta, alice);
   const S = wordStride(c);
-  const w = scalarWords(c);
   const av = viewOf(restride(c, msg.atilde, xi * WIDTH, true));
   const salt = fromHex(msg.salt);
-  const padded = pads(c, w, ctx, salt, keep.rows);
-  const pv = viewOf(padded);
-  const etaPrime = decodeScalar(c, msg.eta, alice);
   const [t0, t1] = thetas(c, ctx, salt, msg.atilde);
   const { beta } = keep;
   const g = gadget(c);
+  const w = scalarWords(c);
+  const padded = pads(c, w, ctx, salt, keep.rows);
+  const pv = viewOf(padded);
   const checks = new Uint8Array(xi * S);
   const checkView = viewOf(checks);
+  let checked: Uint8Array | undefined;
   let d0 = 0n;
   let d1 = 0n;
-  for (let j = 0; j < xi; j++) {
-    const bit = (beta[j >> 3]! >> (j & 7)) & 1;
-    const o = j * WIDTH * S;
-    // d̈_k = α^β_k + β·ã_k, in place of the pads. Every ã_k is range-checked and added (by mask)
-    // whatever β is: work and failures must not depend on Bob's choices.
-    for (let k = 0; k < WIDTH; k++) {
-      if (!belowN(w, av, o + k * S)) throw new ProtocolError('scalar-range', 'multiplication message scalar out of range', alice);
-      addMod(w, pv, o + k * S, pv, o + k * S, av, o + k * S, bit);
+  try {
+    for (let j = 0; j < xi; j++) {
+      const bit = (beta[j >> 3]! >> (j & 7)) & 1;
+      const o = j * WIDTH * S;
+      // d̈_k = α^β_k + β·ã_k, in place of the pads. Every ã_k is range-checked and added (by mask)
+      // whatever β is: work and failures must not depend on Bob's choices.
+      for (let k = 0; k < WIDTH; k++) {
+        if (!belowN(w, av, o + k * S)) throw new ProtocolError('scalar-range', 'multiplication message scalar out of range', alice);
+        addMod(w, pv, o + k * S, pv, o + k * S, av, o + k * S, bit);
+      }
+      const x0 = readBigInt(pv, o, S);
+      const x1 = readBigInt(pv, o + S, S);
+      writeBigInt(checkView, j * S, S, (readBigInt(pv, o + 2 * S, S) + t0 * x0 + t1 * x1 + (n - BigInt(bit) * etaPrime)) % n);
+      d0 += g[j]! * x0;
+      d1 += g[j]! * x1;
     }
-    const x0 = readBigInt(pv, o, S);
-    const x1 = readBigInt(pv, o + S, S);
-    writeBigInt(checkView, j * S, S, (readBigInt(pv, o + 2 * S, S) + t0 * x0 + t1 * x1 + (n - BigInt(bit) * etaPrime)) % n);
-    d0 += g[j]! * x0;
-    d1 += g[j]! * x1;
+    checked = restride(c, checks, xi, false);
+    if (!bytesEqual(tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, checked), fromHex(msg.mu))) throw new ProtocolError('bad-proof', 'multiplication consistency check failed', alice);
+  } finally {
+    // Functions of the pads his choices picked, also when the answer is refused.
+    for (const b of [checks, padded, checked]) b?.fill(0);
+    wipe(w);
   }
-  const mu = tagged('mpchsm/ecdsa/dkls23/mu', ctx, salt, restride(c, checks, xi, false));
-  // Functions of the pads his choices picked.
-  checks.fill(0);
-  padded.fill(0);
-  wipe(w);
-  if (!bytesEqual(mu, fromHex(msg.mu))) throw new ProtocolError('bad-proof', 'multiplication consistency check failed', alice);
   return [d0 % n, d1 % n];
 }
