@@ -1,4 +1,5 @@
-// `mpchsm up / down / status`: a local cluster, one process per signer plus the gateway.
+// `mpchsm up` and `signer add`: a local cluster, one process per signer plus the gateway, made
+// and started (running.ts reads and stops it).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../contract/io/atomic.js';
 import { layout, signerName, type Layout } from './layout.js';
 import { pinnedGateway, pinnedSigners } from './pinned.js';
-import { getJson, stopPid, type Started } from './processes.js';
+import { getJson, partyRuns, stopPid, type Started } from './processes.js';
 import { readGenesis } from '../policy/index.js';
 import { fingerprint, type PublicIdentity } from '../contract/identity/identity.js';
 import { readJsonFile } from '../contract/io/json-file.js';
@@ -15,7 +16,6 @@ import { initSigner } from '../signers/node/init.js';
 import { signerConfigSchema, signerPaths } from '../signers/node/config.js';
 import { adminInit, gatewayInit, genesisCreate, genesisSign, signerInit } from './parties.js';
 import { holdForeground, startParty } from './party-process.js';
-import { partyRuns } from './processes.js';
 import { partsOf, progress, readCluster, stopSwtpms, swtpmState, type ClusterJson } from './running.js';
 import { startSwtpm, swtpmTcti } from './swtpm.js';
 import type { TpmQuote } from '../signers/node/tpm/attestation.js';
