@@ -127,7 +127,10 @@ describe('before a login', () => {
   }, 60_000);
 
   it('answers public searches without a login, holding one unread answer at most', async () => {
-    await sleep(1500); // earlier tests' counts are written
+    // Earlier tests' connections without a login (the module's, whose last request was a public
+    // one) are closed as idle and counted first: a count of theirs after `before` would read as
+    // this connection's close, and reading its answers early lets the gateway answer them all.
+    await sleep(LIMITS.pkcs11PreLoginIdleMs + 2 * LIMITS.unauthenticatedAuditMs);
     const before = auditEntries(tc, 'gateway').length;
     const s = await connect(port);
     const [rv, objects] = await call(s, request(OP.FIND, '', []));
@@ -144,6 +147,7 @@ describe('before a login', () => {
     // before it has would let it answer the rest. Its interval summary says when it closed one.
     const idleClosed = () => entriesSince(before).some((e) => e.op === 'pkcs11.unauthenticated' && (e.detail?.idleClosed ?? 0) > 0);
     for (const until = Date.now() + 30_000; !idleClosed() && Date.now() < until; ) await sleep(250);
+    expect(idleClosed(), 'the gateway closed the connection that reads no answers').toBe(true);
     s.on('data', () => undefined).resume(); // what the kernel buffered; then the close shows
     await closed(s);
     await sleep(1500); // the interval's summary is written
@@ -177,7 +181,10 @@ describe('before a login', () => {
   }, 60_000);
 
   it('records unauthenticated requests as counts in one summary per interval, not a line each', async () => {
-    await sleep(1500); // earlier tests' counts are written
+    // Earlier tests' connections without a login (the module's, whose last request was a public
+    // one) are closed as idle and counted first: a count of theirs after `before` would read as
+    // this connection's close, and reading its answers early lets the gateway answer them all.
+    await sleep(LIMITS.pkcs11PreLoginIdleMs + 2 * LIMITS.unauthenticatedAuditMs);
     const before = auditEntries(tc, 'gateway').length;
     const sockets = await Promise.all(Array.from({ length: 50 }, () => connect(port)));
     try {
