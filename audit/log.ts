@@ -16,6 +16,7 @@
 // wipes it on close.
 
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { link, open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ed25519PublicKey, forgetSecretKey } from '../contract/identity/curve25519.js';
@@ -227,7 +228,7 @@ export class AuditLog {
     }
     const data = Buffer.concat(chunks);
     try {
-      await writeAt(this.fh, data, this.size);
+      writeAt(this.fh, data, this.size);
       await this.fh.datasync();
     } catch (e) {
       // Take back a partial write so the file stays a valid chain; if even that fails, stop.
@@ -296,11 +297,12 @@ export class AuditLog {
   }
 }
 
-async function writeAt(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  for (let off = 0; off < data.length; ) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
-    off += bytesWritten;
-  }
+/**
+ * Synchronous: a batch of lines lands in the page cache in microseconds, where a thread-pool round
+ * trip costs ~50 µs of CPU per append; only the fdatasync after it is worth leaving the event loop.
+ */
+function writeAt(fh: FileHandle, data: Buffer, position: number): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fh.fd, data, off, data.length - off, position + off);
 }
 
 async function fsyncDir(dir: string): Promise<void> {
