@@ -173,9 +173,11 @@ function templateOf(hexText: string): { value: Value; attributes: Map<number, Bu
 const keygenBytes = (e: Omit<P11KeygenEvidence, 'mac'>, pub: Value, priv: Value): Buffer =>
   encodeValue([Buffer.from(P11_REQUEST_LABEL), Buffer.from(e.principal), e.timestamp, Buffer.from(e.nonce, 'hex'), OP.GENERATE_KEY_PAIR, e.mechanism, pub, priv]);
 
+const p11KeygenUnmacedSchema = p11KeygenEvidenceSchema.omit({ mac: true });
+
 /** The module's side (tests play it): the MAC over a key generation. */
 export function macP11KeygenRequest(request: Omit<P11KeygenEvidence, 'mac'>, requestKey: Uint8Array): P11KeygenEvidence {
-  const r = p11KeygenEvidenceSchema.omit({ mac: true }).parse(request);
+  const r = p11KeygenUnmacedSchema.parse(request);
   const [pub, priv] = [templateOf(r.publicTemplate), templateOf(r.privateTemplate)];
   if (!pub || !priv) throw new Error('a template is not a wire-encoded attribute list');
   return { ...r, mac: toHex(hmacSha256(requestKey, keygenBytes(r, pub.value, priv.value))) };
@@ -232,9 +234,11 @@ export type P11LabelEvidence = z.infer<typeof p11LabelEvidenceSchema>;
 const labelBytes = (e: Omit<P11LabelEvidence, 'mac'>, template: Value): Buffer =>
   encodeValue([Buffer.from(P11_REQUEST_LABEL), Buffer.from(e.principal), e.timestamp, Buffer.from(e.nonce, 'hex'), OP.SET_ATTRIBUTES, Buffer.from(e.object), template]);
 
+const p11LabelUnmacedSchema = p11LabelEvidenceSchema.omit({ mac: true });
+
 /** The module's side (tests play it): the MAC over a relabelling. */
 export function macP11LabelRequest(request: Omit<P11LabelEvidence, 'mac'>, requestKey: Uint8Array): P11LabelEvidence {
-  const r = p11LabelEvidenceSchema.omit({ mac: true }).parse(request);
+  const r = p11LabelUnmacedSchema.parse(request);
   const t = templateOf(r.template);
   if (!t) throw new Error('the template is not a wire-encoded attribute list');
   return { ...r, mac: toHex(hmacSha256(requestKey, labelBytes(r, t.value))) };

@@ -309,9 +309,11 @@ function p11RequestBytes(e: Omit<P11Evidence, 'mac'>): { bytes: Buffer; params: 
   return { bytes, params };
 }
 
+const p11UnmacedSchema = p11EvidenceSchema.omit({ mac: true });
+
 /** The module's side (tests play it): the MAC over a request. */
 export function macP11Request(request: Omit<P11Evidence, 'mac'>, requestKey: Uint8Array): P11Evidence {
-  const r = p11EvidenceSchema.omit({ mac: true }).parse(request);
+  const r = p11UnmacedSchema.parse(request);
   const m = p11RequestBytes(r);
   if (!m) throw new Error('the mechanism parameters are not one wire-encoded list');
   return { ...r, mac: toHex(hmacSha256(requestKey, m.bytes)) };

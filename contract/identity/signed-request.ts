@@ -108,6 +108,8 @@ const requestSchema = z.object({
   path: z.string().max(4096).regex(/^\/[\x21-\x7e]*$/),
   audience: hex32,
 });
+/** What a receiver checks of a request before its headers (its audience is in a header). */
+const receivedSchema = requestSchema.omit({ audience: true });
 const nonceRe = /^[0-9a-f]{32}$/;
 const timestampRe = /^[0-9]{1,15}$/;
 
@@ -150,7 +152,7 @@ export function verifyRequest(
   publicKey: Uint8Array | string,
   opts: { audience: string; now: number; maxSkewMs: number; replayGuard: ReplayGuard },
 ): { nonce: string; timestamp: number } {
-  if (!requestSchema.omit({ audience: true }).safeParse(req).success) throw new RequestAuthError('malformed', 'malformed method or path');
+  if (!receivedSchema.safeParse(req).success) throw new RequestAuthError('malformed', 'malformed method or path');
   const timestamp = header(req.headers, AUTH_HEADERS.timestamp, timestampRe);
   const nonce = header(req.headers, AUTH_HEADERS.nonce, nonceRe);
   const audience = header(req.headers, AUTH_HEADERS.audience, /^[0-9a-f]{64}$/);

@@ -56,6 +56,8 @@ const PRESIGNATURES_HELD = 4096;
 export type AuthorizePresigned = (digestHex: string) => Promise<() => Promise<Omit<Released, 'output' | 'keyId'>>>;
 // `creation` and `use` reach these routes only through the guard (guard.ts guardEcdsaRoutes), which takes them off.
 const keygenStartRequest = keygen.start.request.extend({ curve: z.enum(ecdsaCurveNames) });
+/** A presigned sign as this class takes it: the guard has taken the `use` it authorised. */
+const presignedSignSchema = sign.presigned.request.omit({ use: true });
 
 export class EcdsaSessions {
   private readonly sessions = new SessionTable<Session>();
@@ -195,7 +197,7 @@ export class EcdsaSessions {
    * these signers, the use authorised for this digest, the share computed and released.
    */
   private async signPresigned(body: unknown, authorize?: AuthorizePresigned): Promise<Answer<typeof sign.presigned>> {
-    const req = sign.presigned.request.omit({ use: true }).parse(body);
+    const req = presignedSignSchema.parse(body);
     const taken = this.presignatures.take(req.presignature);
     try {
       return await this.signWithPresignature(req, taken, authorize);
@@ -205,7 +207,7 @@ export class EcdsaSessions {
   }
 
   private async signWithPresignature(
-    req: Omit<ReturnType<typeof sign.presigned.request.parse>, 'use'>,
+    req: z.infer<typeof presignedSignSchema>,
     { keyId, presignature: p }: { keyId: string; presignature: EcdsaPresignature },
     authorize?: AuthorizePresigned,
   ): Promise<Answer<typeof sign.presigned>> {

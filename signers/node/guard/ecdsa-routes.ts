@@ -22,6 +22,9 @@ const { ecdsa } = signerRoutes;
  * The ECDSA routes with the guard in front: `creation` in the keygen start body, `use` in the
  * sign start body; the step that releases records the key, or spends the grant.
  */
+/** The members every guarded ECDSA call carries; the rest is the route's own. */
+const sessionOfSchema = z.object({ session: z.string().max(128), keyId: z.string().optional() }).passthrough();
+
 export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Route>): Record<string, Route> {
   const keygens = new Map<string, { pending: PendingKey; expires: number }>();
   const signs = new Map<string, { grant: UseGrant; expires: number }>();
@@ -30,7 +33,7 @@ export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Rout
     for (const m of [keygens, signs] as Map<string, { expires: number }>[]) for (const [k, v] of m) if (v.expires < now) m.delete(k);
   };
   const split = (body: unknown, member: string) => {
-    const b = z.object({ session: z.string().max(128), keyId: z.string().optional() }).passthrough().parse(body);
+    const b = sessionOfSchema.parse(body);
     const { [member]: extra, ...rest } = b;
     return { session: b.session, keyId: b.keyId ?? '', extra, rest };
   };

@@ -83,8 +83,10 @@ export function requestCheck(s: GuardState): RequestCheck {
  * Verifies an application's SigV4 request for the gateway, which does not hold application
  * secrets. Answers the principal, or refuses with the AWS error the client should get.
  */
+const sigv4AuthSchema = signerRoutes.auth.sigv4.request.extend({ request: sigv4EvidenceSchema });
+
 export async function authenticate(s: GuardState, body: unknown): Promise<{ principal: string; accessKeyId: string }> {
-  const req = signerRoutes.auth.sigv4.request.extend({ request: sigv4EvidenceSchema }).parse(body);
+  const req = sigv4AuthSchema.parse(body);
   try {
     const v = await verifySigV4(forwardedRequest(req.request), { ...requestCheck(s), now: Date.now() });
     return { principal: v.principal, accessKeyId: v.accessKeyId };

@@ -85,6 +85,7 @@ export const rsaKeyShareSchema = z.object({ id: partyIdSchema, s: hexSchema.min(
 /** A share as a signer's record holds it: s_i as big-endian bytes, never a string (signers/node/key-records.ts). */
 const rsaHeldShareSchema = z.object({ id: partyIdSchema, s: secretBytesSchema(undefined, RSA_MAX_SHARE_BITS / 8) });
 export type RsaKeyShareJson = z.infer<typeof rsaKeyShareSchema>;
+const anyShareSchema = z.union([rsaKeyShareSchema, rsaHeldShareSchema]);
 
 /** Minimal-length lower-case hex of a non-negative integer. */
 export const intHex = (x: bigint): string => toHex(bigIntToMinBytes(x));
@@ -173,7 +174,7 @@ export const encodeKeyShare = (s: RsaKeyShare): RsaKeyShareJson => ({ id: s.id, 
  * `verify` false skips that check for a share the caller checked before, byte for byte.
  */
 export function parseKeyShare(params: RsaPublicParams, json: unknown, verify = true): RsaKeyShare {
-  const r = z.union([rsaKeyShareSchema, rsaHeldShareSchema]).safeParse(json);
+  const r = anyShareSchema.safeParse(json);
   if (!r.success) throw new ProtocolError('malformed', `RSA key share: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`);
   // modPow needs a bigint: it lives as long as the operation holding this share.
   const share: RsaKeyShare = { id: r.data.id, s: typeof r.data.s === 'string' ? hexInt(r.data.s) : bytesToBigInt(r.data.s) };
