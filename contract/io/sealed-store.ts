@@ -60,7 +60,8 @@ const recordAad = (name: string): Uint8Array => new TextEncoder().encode(`mpchsm
 /**
  * Reads a regular file without following a symlink planted in its place. Synchronous: a record
  * is a few KB, and every signature reads its key's, so four thread-pool round trips (~200 µs of
- * CPU here) would cost more than the read itself (~20 µs).
+ * CPU here) would cost more than the read itself (~20 µs). A hung disk now stalls the process,
+ * not one request: a signer needs its disk for every release (audit, replay ledger) anyway.
  */
 function readNoFollow(path: string): Uint8Array {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
