@@ -40,6 +40,12 @@ const gatewayPid = () => tc.cluster().gateway.pid;
 const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const entriesSince = (n: number) => auditEntries(tc, 'gateway').slice(n) as { op?: string; outcome?: string; reason?: string; principal?: { name?: string; source?: string }; detail?: Record<string, number> }[];
 
+/**
+ * Waits until earlier tests' connections without a login (the module's, whose last request was a
+ * public one) are closed as idle and counted, so that summaries after it count this test's only.
+ */
+const countsSettled = () => sleep(LIMITS.pkcs11PreLoginIdleMs + 2 * LIMITS.unauthenticatedAuditMs);
+
 /** Logs in `app` on a new session and signs `message` with the Ed25519 key through the module. */
 function signAsApp(s: graphene.Session, message: Buffer): Buffer {
   lib.C_FindObjectsInit(s.handle, [{ type: CKA.CLASS, value: CKO.PRIVATE_KEY }]);
@@ -127,10 +133,9 @@ describe('before a login', () => {
   }, 60_000);
 
   it('answers public searches without a login, holding one unread answer at most', async () => {
-    // Earlier tests' connections without a login (the module's, whose last request was a public
-    // one) are closed as idle and counted first: a count of theirs after `before` would read as
-    // this connection's close, and reading its answers early lets the gateway answer them all.
-    await sleep(LIMITS.pkcs11PreLoginIdleMs + 2 * LIMITS.unauthenticatedAuditMs);
+    // A count of an earlier connection's idle close after `before` would read as this
+    // connection's close, and reading its answers early lets the gateway answer them all.
+    await countsSettled();
     const before = auditEntries(tc, 'gateway').length;
     const s = await connect(port);
     const [rv, objects] = await call(s, request(OP.FIND, '', []));
@@ -181,10 +186,7 @@ describe('before a login', () => {
   }, 60_000);
 
   it('records unauthenticated requests as counts in one summary per interval, not a line each', async () => {
-    // Earlier tests' connections without a login (the module's, whose last request was a public
-    // one) are closed as idle and counted first: a count of theirs after `before` would read as
-    // this connection's close, and reading its answers early lets the gateway answer them all.
-    await sleep(LIMITS.pkcs11PreLoginIdleMs + 2 * LIMITS.unauthenticatedAuditMs);
+    await countsSettled();
     const before = auditEntries(tc, 'gateway').length;
     const sockets = await Promise.all(Array.from({ length: 50 }, () => connect(port)));
     try {
