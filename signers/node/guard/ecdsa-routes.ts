@@ -18,13 +18,13 @@ const ECDSA_SPECS: Readonly<Record<string, string>> = ECDSA_CURVE_OF_SPEC;
 const GRANT_TTL_MS = 120_000;
 const { ecdsa } = signerRoutes;
 
+/** The members every guarded ECDSA call carries; the rest is the route's own. */
+const sessionOfSchema = z.object({ session: z.string().max(128), keyId: z.string().optional() }).passthrough();
+
 /**
  * The ECDSA routes with the guard in front: `creation` in the keygen start body, `use` in the
  * sign start body; the step that releases records the key, or spends the grant.
  */
-/** The members every guarded ECDSA call carries; the rest is the route's own. */
-const sessionOfSchema = z.object({ session: z.string().max(128), keyId: z.string().optional() }).passthrough();
-
 export function guardEcdsaRoutes(guard: PolicyGuard, routes: Record<string, Route>): Record<string, Route> {
   const keygens = new Map<string, { pending: PendingKey; expires: number }>();
   const signs = new Map<string, { grant: UseGrant; expires: number }>();

@@ -79,12 +79,12 @@ export function requestCheck(s: GuardState): RequestCheck {
   };
 }
 
+const sigv4AuthSchema = signerRoutes.auth.sigv4.request.extend({ request: sigv4EvidenceSchema });
+
 /**
  * Verifies an application's SigV4 request for the gateway, which does not hold application
  * secrets. Answers the principal, or refuses with the AWS error the client should get.
  */
-const sigv4AuthSchema = signerRoutes.auth.sigv4.request.extend({ request: sigv4EvidenceSchema });
-
 export async function authenticate(s: GuardState, body: unknown): Promise<{ principal: string; accessKeyId: string }> {
   const req = sigv4AuthSchema.parse(body);
   try {
