@@ -52,6 +52,8 @@ function gadget(c: EcdsaCurve): bigint[] {
 /** Candidate scalars hashed per row: WIDTH, and one spare for a rejected candidate. */
 const CANDIDATES = WIDTH + 1;
 
+const dataViewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
 /**
  * The pads of every 16-byte row: WIDTH uniform scalars each, read from the row's hash (tccr.ts,
  * keyed by the context and Alice's salt) by rejection sampling — exactly uniform, no modular
@@ -70,17 +72,17 @@ function pads(c: EcdsaCurve, w: ScalarWords, ctx: Uint8Array, salt: Uint8Array, 
   const top = c.orderBits - 8 * (S - 4);
   const topMask = top === 32 ? 0xffffffff : 2 ** top - 1;
   const hashed = tccr(key, rows, 0, 0, CANDIDATES * blocks);
-  const hv = new DataView(hashed.buffer, hashed.byteOffset, hashed.byteLength);
+  const hv = dataViewOf(hashed);
   const count = rows.length / 16;
   const out = new Uint8Array(count * WIDTH * S);
-  const ov = new DataView(out.buffer);
+  const ov = dataViewOf(out);
   for (let j = 0; j < count; j++) {
     for (let k = 0, got = 0; got < WIDTH; k++) {
       let src = hv;
       let at = (j * CANDIDATES + k) * H + H - S;
       if (k >= CANDIDATES) {
         const more = tccr(key, rows.subarray(16 * j, 16 * j + 16), j, k * blocks, (k + 1) * blocks);
-        src = new DataView(more.buffer, more.byteOffset, more.byteLength);
+        src = dataViewOf(more);
         at = H - S;
       }
       const o = (j * WIDTH + got) * S;
@@ -103,8 +105,6 @@ function restride(c: EcdsaCurve, from: Uint8Array, count: number, toWords: boole
   for (let i = 0; i < count; i++) out.set(from.subarray((i + 1) * a - L, (i + 1) * a), (i + 1) * b - L);
   return out;
 }
-
-const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 /** θ: Fiat–Shamir on the whole of ã (hashed once), so Alice fixes ã before learning θ. */
 function thetas(c: EcdsaCurve, ctx: Uint8Array, salt: Uint8Array, atilde: Uint8Array): [bigint, bigint] {
@@ -163,16 +163,16 @@ export function rvoleAlice(
   for (let k = 0; k < rows.length; k++) flipped[k] = rows[k]! ^ delta[k & 15]!;
   const alpha0 = pads(c, w, ctx, salt, rows);
   const alpha1 = pads(c, w, ctx, salt, flipped);
-  const p0 = viewOf(alpha0);
-  const p1 = viewOf(alpha1);
+  const p0 = dataViewOf(alpha0);
+  const p1 = dataViewOf(alpha1);
   const g = gadget(c);
   const eta = c.Fn.create(reduceWide(c, rng(wideLength(c))));
   const inputs = new Uint8Array(WIDTH * S);
-  const iv = viewOf(inputs);
+  const iv = dataViewOf(inputs);
   [a[0], a[1], eta].forEach((x, k) => writeBigInt(iv, k * S, S, x));
   // ã_j = α0_j − α1_j + (a, η), word by word.
   const table = new Uint8Array(xi * WIDTH * S);
-  const tv = viewOf(table);
+  const tv = dataViewOf(table);
   for (let j = 0; j < xi; j++) {
     for (let k = 0; k < WIDTH; k++) {
       const o = (j * WIDTH + k) * S;
@@ -184,7 +184,7 @@ export function rvoleAlice(
   const [t0, t1] = thetas(c, ctx, salt, atilde);
   const etaPrime = (eta + t0 * a[0] + t1 * a[1]) % n;
   const rowChecks = new Uint8Array(xi * S);
-  const checks = viewOf(rowChecks);
+  const checks = dataViewOf(rowChecks);
   let c0 = 0n;
   let c1 = 0n;
   for (let j = 0; j < xi; j++) {
@@ -216,16 +216,16 @@ export function rvoleBobFinish(c: EcdsaCurve, ctx: Uint8Array, keep: RvoleBobKee
   if (!isLowerHex(msg.salt + msg.mu)) throw new ProtocolError('malformed', 'multiplication message is not hex', alice);
   const etaPrime = decodeScalar(c, msg.eta, alice);
   const S = wordStride(c);
-  const av = viewOf(restride(c, msg.atilde, xi * WIDTH, true));
+  const av = dataViewOf(restride(c, msg.atilde, xi * WIDTH, true));
   const salt = fromHex(msg.salt);
   const [t0, t1] = thetas(c, ctx, salt, msg.atilde);
   const { beta } = keep;
   const g = gadget(c);
   const w = scalarWords(c);
   const padded = pads(c, w, ctx, salt, keep.rows);
-  const pv = viewOf(padded);
+  const pv = dataViewOf(padded);
   const checks = new Uint8Array(xi * S);
-  const checkView = viewOf(checks);
+  const checkView = dataViewOf(checks);
   let checked: Uint8Array | undefined;
   let d0 = 0n;
   let d1 = 0n;
