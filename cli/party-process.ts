@@ -26,7 +26,6 @@ export function runningPid(kind: PartyKind, dir: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 && partyRuns(pid, dir) ? pid : undefined;
 }
 
-
 /** Where the party in DIR answers, according to the genesis (a signer is found by its identity). */
 function endpointOf(kind: PartyKind, dir: string, genesis: string): { name: string; url: string } {
   const g = readGenesis(genesis);
