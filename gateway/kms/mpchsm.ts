@@ -23,6 +23,7 @@ import type { ProposalStore, StoredProposal } from '../proposals.js';
 import { postureNonceSchema } from '../../contract/posture/report.js';
 import type { ClusterPosture } from '../posture.js';
 import type { LogPage } from '../../audit/page.js';
+import type { LogEntry } from '../../audit/entry.js';
 import { KmsError, asKmsError } from './errors.js';
 import { parseInput } from './input.js';
 
@@ -79,8 +80,8 @@ export interface MpcHsmContext {
   approvalsPerSignature(keyId: string): number | undefined;
   /** Runs an approved proposal as its proposer. */
   execute(proposer: string, stored: StoredProposal): Promise<Executed>;
-  /** The gateway's own transcript entries, oldest first. */
-  auditRecords(): Promise<{ seq: number; entry: Record<string, unknown> }[]>;
+  /** The gateway's own transcript entries after seq `after` (of `keyId`, when given), oldest first: at most `limit`, and whether more follow. */
+  auditRecords(after: number, limit: number, keyId: string | undefined): Promise<{ entries: LogEntry[]; more: boolean }>;
   /** Every active signer's signed report over the asker's nonce, and the gateway's own. */
   posture(nonce: string, packages: boolean): Promise<ClusterPosture>;
   /** A page of the gateway's or an active signer's audit log, as raw lines. */
@@ -212,10 +213,8 @@ export async function runMpcHsm(name: MpcHsmOperation, raw: unknown, c: MpcHsmCo
       const input = parseInput(INPUTS.ListAuditRecords, raw, name);
       const limit = input.Limit ?? 100;
       const after = input.Marker === undefined ? -1 : Number(input.Marker);
-      const matching = (await c.auditRecords()).filter((r) => r.seq > after && (input.KeyId === undefined || r.entry.keyId === input.KeyId));
-      const page = matching.slice(0, limit);
-      const more = matching.length > limit;
-      return { result: { Records: page.map((r) => r.entry), Truncated: more, ...(more ? { NextMarker: String(page.at(-1)!.seq) } : {}) } };
+      const { entries, more } = await c.auditRecords(after, limit, input.KeyId);
+      return { result: { Records: entries, Truncated: more, ...(more ? { NextMarker: String(entries.at(-1)!.seq) } : {}) } };
     }
   }
 }

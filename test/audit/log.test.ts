@@ -2,9 +2,10 @@ import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:f
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/log.js';
+import { readEntries } from '../../audit/page.js';
 import { verifyLog } from '../../audit/verify.js';
 import { verifyHead } from '../../audit/chain.js';
-import { AuditError, assertNoSecrets } from '../../audit/entry.js';
+import { AuditError, assertNoSecrets, type LogEntry } from '../../audit/entry.js';
 import { identity, keyOf, signEvent, tempDir } from './fixtures.js';
 
 const gw = identity('gateway');
@@ -151,5 +152,27 @@ describe('AuditLog', () => {
     const log = await AuditLog.open(path.join(tempDir(), 'audit.jsonl'), gw);
     await Promise.all([log.close(), log.close()]);
     await expect(log.append(signEvent('x'))).rejects.toMatchObject({ code: 'closed' });
+  });
+});
+
+describe('readEntries (MpcHsm.ListAuditRecords)', () => {
+  it('pages the entries after a seq that a filter picks, passing over lines that are not entries', async () => {
+    const file = path.join(tempDir(), 'audit.jsonl');
+    const log = await AuditLog.open(file, gw, { checkpointEvery: 4 });
+    const other = '0e9a3c4d-1b2f-4a5e-8c7d-6f5e4d3c2b1a';
+    for (let i = 0; i < 12; i++) await log.append(signEvent(`req-${i}`, i % 3 === 0 ? { keyId: other } : {}));
+    await log.close();
+    appendFileSync(file, 'not an entry\n{"v":1,"seq":99,"torn');
+    const ofKey = (e: LogEntry) => 'keyId' in e && e.keyId === other;
+    const first = await readEntries(file, -1, 2, ofKey);
+    const requests = (es: LogEntry[]) => es.map((e) => ('request' in e ? e.request : e.kind));
+    expect(requests(first.entries)).toEqual(['req-0', 'req-3']);
+    expect(first.more).toBe(true);
+    const rest = await readEntries(file, first.entries.at(-1)!.seq, 10, ofKey);
+    expect(requests(rest.entries)).toEqual(['req-6', 'req-9']);
+    expect(rest.more).toBe(false);
+    // Every entry, in order; the two lines that are not entries are left out.
+    const every = await readEntries(file, -1, 1000, () => true);
+    expect(every.entries.map((e) => e.seq)).toEqual([...Array(readFileSync(file, 'utf8').split('\n').length - 2).keys()]);
   });
 });

@@ -2,7 +2,7 @@
 // operation (kms/execute.ts), an MpcHsm.* operation (kms/mpchsm.ts), or a key refresh — and
 // answers it; the operation and key it concerned go to ctx.state for the audit entry.
 import { sigv4Evidence } from '../../../policy/index.js';
-import { readLog } from '../../../audit/verify.js';
+import { readEntries } from '../../../audit/page.js';
 import { auditLogPath } from '../../../audit/paths.js';
 import { admitSigner } from '../../add-signer.js';
 import type { GatewayDeps } from '../../deps.js';
@@ -42,7 +42,7 @@ export async function runMpcHsmRequest(deps: GatewayDeps, arns: Arns, s: KmsRequ
       admitSigner: (signer) => admitSigner(deps, signer, { principal: principal.name, request: s.requestId, policy: { version: policy.governance.version, approvals: [] } }),
       posture: (nonce, packages) => clusterPosture(deps, nonce, packages),
       auditLog: (party, from, limit) => auditLogPage(deps, party, from, limit),
-      auditRecords: async () => (await readLog(auditLogPath(deps.dir), 'gateway')).lines.map((l) => ({ seq: l.entry.seq, entry: l.entry as unknown as Record<string, unknown> })),
+      auditRecords: (after, limit, keyId) => readEntries(auditLogPath(deps.dir), after, limit, (e) => keyId === undefined || ('keyId' in e && e.keyId === keyId)),
     });
     s.proposed = r.proposed;
     return r.result;
