@@ -56,6 +56,13 @@ export class ReplayGuard {
     const held = this.#seen.get(key);
     if (held !== undefined && held > now) return 'replay';
     this.#seen.delete(key);
+    // Keys come in about the order they expire, so the expired ones leave from the front as new
+    // ones arrive: a busy guard holds what is live, not maxEntries keys long expired. One that
+    // expires out of order is swept when the guard is full.
+    for (const [k, exp] of this.#seen) {
+      if (exp > now) break;
+      this.#seen.delete(k);
+    }
     if (this.#seen.size >= this.maxEntries) {
       for (const [k, exp] of this.#seen) if (exp <= now) this.#seen.delete(k);
       if (this.#seen.size >= this.maxEntries) {

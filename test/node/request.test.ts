@@ -87,6 +87,16 @@ describe('signed requests', () => {
     expect(codeOf(() => verifyRequest(send({ nonce: '33'.repeat(16), timestamp: later.now }), gateway.public.signPublicKey, later))).toBeUndefined();
   });
 
+  it('a busy guard holds only the nonces still inside the window', () => {
+    const guard = new ReplayGuard();
+    for (let i = 0; i < 100; i++) {
+      const now = NOW + i * 1000;
+      verifyRequest(send({ nonce: i.toString(16).padStart(32, '0'), timestamp: now }), gateway.public.signPublicKey, { ...opts(guard), now });
+    }
+    // One request a second, each nonce held until its timestamp + SKEW: what came in the last SKEW.
+    expect(guard.size).toBe(Math.ceil(SKEW / 1000) + 1);
+  });
+
   it('failed verification does not consume guard space', () => {
     const guard = new ReplayGuard(4);
     const r = send();
