@@ -13,25 +13,14 @@ export interface Started {
 }
 
 /**
- * V8's heap limits for a party's daemon. By default V8 lets a busy process's young generation
- * grow to 2 × 16 MB and its old generation to about 4× what is live before a full collection
- * (its growth factor follows the old-space ceiling): under 16 signing clients a gateway whose
- * live heap is 35–50 MB reached 210–270 MB resident. With these, measured the same way
- * (`npm run bench:soak`), every party stays near 115–135 MB at the same throughput. 512 MB is
- * ten times what a party holds live; nothing a daemon does reads a file whole that grows without
- * bound (its audit log is read by its tail or in pages).
- */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
-
-/**
- * Spawns `node DAEMON_NODE_FLAGS script args…` with its output appended to `logFile`. `stdinSecret`, when
+ * Spawns `node script args…` with its output appended to `logFile`. `stdinSecret`, when
  * given, is written to the child's stdin and the pipe closed: secrets never go on the command
  * line or in the environment, where other local users could read them.
  */
 export function startNode(name: string, script: string, args: string[], logFile: string, opts: { detach: boolean; stdinSecret?: string }): Started {
   const log = openSync(logFile, 'a', 0o600);
   const logFrom = fstatSync(log).size;
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, script, ...args], {
+  const child = spawn(process.execPath, [script, ...args], {
     stdio: [opts.stdinSecret === undefined ? 'ignore' : 'pipe', log, log],
     detached: opts.detach,
   });
