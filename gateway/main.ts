@@ -5,7 +5,6 @@
 // The gateway operator's secret, which unlocks the gateway's identity store, arrives on stdin.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
 import pino from 'pino';
 import { readSecretFromStdin } from '../contract/io/stdin.js';
 import { loadIdentity } from '../contract/identity/identity.js';
@@ -29,13 +28,11 @@ import { startKeyRotation } from './key-rotation.js';
 import { startKeyDeletion } from './key-deletion.js';
 import { startAuditAnchor } from './audit-anchor.js';
 import { disableCoreDumps } from '../contract/io/core-dumps.js';
+import { limitHeapGrowth } from '../contract/io/heap-growth.js';
 
 async function run(dir: string, genesis: string | undefined, consoleListen: string | undefined): Promise<void> {
   disableCoreDumps();
-  // V8 lets the old generation grow to up to 4× what survived the last full collection; the
-  // gateway's live heap is small (~40 MB) and its garbage short-lived, so 1.5× keeps its resident
-  // set well under 200 MB under load at no measurable CPU cost (docs/operations.md, "Memory").
-  setFlagsFromString('--heap-growing-percent=50');
+  limitHeapGrowth();
   const P = gatewayPaths(dir);
   const secret = await readSecretFromStdin('the gateway operator secret');
   const store = await ShareStore.open(P.store, secret);

@@ -30,6 +30,7 @@ import { readTpmHeader, tpmHeaderSchema } from './tpm/sealer.js';
 import { attestationKeyPath } from './tpm/activation.js';
 import { readJsonFile } from '../../contract/io/json-file.js';
 import { disableCoreDumps } from '../../contract/io/core-dumps.js';
+import { limitHeapGrowth } from '../../contract/io/heap-growth.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v, null, 2) + '\n');
 
@@ -67,6 +68,7 @@ async function run(dir: string, genesis: string | undefined, metricsListen: stri
   if (tcti !== undefined) tpmHeaderSchema.shape.tcti.parse(tcti);
   // Before any secret is in memory.
   disableCoreDumps();
+  limitHeapGrowth();
   const P = signerPaths(dir);
   // Opening verifies every sealed record; a store that fails is refused and we do not start. A
   // TPM-sealed store reads no secret (standard input is then ignored).
