@@ -66,9 +66,9 @@ async function configure(dir: string, v: Record<string, string | undefined>): Pr
  */
 async function run(dir: string, genesis: string | undefined, metricsListen: string | undefined, tcti: string | undefined): Promise<void> {
   if (tcti !== undefined) tpmHeaderSchema.shape.tcti.parse(tcti);
+  limitHeapGrowth();
   // Before any secret is in memory.
   disableCoreDumps();
-  limitHeapGrowth();
   const P = signerPaths(dir);
   // Opening verifies every sealed record; a store that fails is refused and we do not start. A
   // TPM-sealed store reads no secret (standard input is then ignored).
