@@ -344,3 +344,26 @@ describe('DKLs23 aborts', () => {
     expectProtocolError(() => ecdsaKeygenStep(r2[0]!.state, inboxOf(all2, 1), rngs[0]!), 'bad-share', 2);
   });
 });
+
+describe('ECDSA verification remembers only what verified', () => {
+  it('a signature verified true is true again; a changed byte, another digest or the low-s rule still fail', async () => {
+    const { ecdsaVerify } = await import('../../signers/protocols/ecdsa/signature.js');
+    const { p256 } = await import('@noble/curves/nist.js');
+    const secret = p256.utils.randomSecretKey();
+    const publicKey = p256.getPublicKey(secret, true);
+    const digest = createHash('sha256').update('remembered').digest();
+    // A high-s signature: valid, but not under the low-s rule.
+    let sig = p256.sign(digest, secret, { prehash: false, lowS: false });
+    const n = getCurve('p256').n;
+    const s = BigInt(`0x${toHex(sig.subarray(32))}`);
+    if (s <= n >> 1n) sig = Uint8Array.from([...sig.subarray(0, 32), ...fromHex((n - s).toString(16).padStart(64, '0'))]);
+    expect(ecdsaVerify('p256', publicKey, digest, sig)).toBe(true);
+    expect(ecdsaVerify('p256', publicKey, digest, sig)).toBe(true);
+    expect(ecdsaVerify('p256', publicKey, digest, sig, true)).toBe(false);
+    const flipped = sig.slice();
+    flipped[40]! ^= 1;
+    expect(ecdsaVerify('p256', publicKey, digest, flipped)).toBe(false);
+    expect(ecdsaVerify('p256', publicKey, createHash('sha256').update('other').digest(), sig)).toBe(false);
+    expect(ecdsaVerify('p256', p256.getPublicKey(p256.utils.randomSecretKey(), true), digest, sig)).toBe(false);
+  });
+});
