@@ -18,6 +18,7 @@ import {
   ecdsaRawToDer,
   ecdsaSignStart,
   ecdsaSignStep,
+  ecdsaVerify,
   encodeEcdsaKeyShare,
   encodeEcdsaKeygenState,
   encodeEcdsaSignState,
@@ -26,7 +27,7 @@ import {
   type EcdsaKeygenState,
   type EcdsaSignState,
 } from '../../signers/protocols/ecdsa/index.js';
-import { p521 } from '@noble/curves/nist.js';
+import { p256, p521 } from '@noble/curves/nist.js';
 import { getCurve } from '../../signers/protocols/ecdsa/curves.js';
 import { digestToScalar } from '../../signers/protocols/ecdsa/signature.js';
 import { seededRng } from '../helpers/rng.js';
@@ -346,9 +347,7 @@ describe('DKLs23 aborts', () => {
 });
 
 describe('ECDSA verification remembers only what verified', () => {
-  it('a signature verified true is true again; a changed byte, another digest or the low-s rule still fail', async () => {
-    const { ecdsaVerify } = await import('../../signers/protocols/ecdsa/signature.js');
-    const { p256 } = await import('@noble/curves/nist.js');
+  it('a signature verified true is true again; a changed byte, another digest or the low-s rule still fail', () => {
     const secret = p256.utils.randomSecretKey();
     const publicKey = p256.getPublicKey(secret, true);
     const digest = createHash('sha256').update('remembered').digest();
