@@ -1,5 +1,6 @@
 // A bounded memo for pure, expensive checks of public data that recur: a key's public package
-// (curve arithmetic over every verifying share), a key's SPKI (OpenSSL's decoder and encoder).
+// (curve arithmetic over every verifying share), a key's SPKI (OpenSSL's decoder and encoder),
+// an ECDSA signature the coordinator verifies twice.
 /**
  * `compute` remembered by `keyOf` of its input (its JSON unless told), so a key used again and
  * again is checked once per process rather than on every use. Failures are not remembered;

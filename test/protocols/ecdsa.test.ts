@@ -346,7 +346,7 @@ describe('DKLs23 aborts', () => {
   });
 });
 
-describe('ECDSA verification remembers only what verified', () => {
+describe('ECDSA verification, remembered by its exact inputs', () => {
   it('a signature verified true is true again; a changed byte, another digest or the low-s rule still fail', () => {
     const secret = p256.utils.randomSecretKey();
     const publicKey = p256.getPublicKey(secret, true);

@@ -3,6 +3,7 @@
 
 import { ProtocolError } from '../common.js';
 import { toHex } from '../../../contract/bytes.js';
+import { memoized } from '../../../contract/memo.js';
 import { decodePoint, getCurve, type EcPoint, type EcdsaCurve, type EcdsaCurveName } from './curves.js';
 import { bytesToBigInt } from '../integers.js';
 
@@ -40,43 +41,46 @@ function keyTable(c: EcdsaCurve, publicKey: Uint8Array): EcPoint {
   return P;
 }
 
-/**
- * What this process last verified true, by the exact inputs checked. The coordinator verifies each
- * signature twice, as the protocol's combination and as every signature's verify before release,
- * over the same bytes: the second is then a lookup. Only successes are remembered.
- */
-const verified = new Set<string>();
-const VERIFIED = 64;
-
 /** Verifies a raw r‖s signature over a digest (high s accepted unless `lowS`), as SEC 1 §4.1.4. */
 export function ecdsaVerify(curve: EcdsaCurveName, publicKey: Uint8Array, digest: Uint8Array, sig: Uint8Array, lowS = false): boolean {
   const c = getCurve(curve);
-  const L = c.scalarLength;
-  if (sig.length !== 2 * L || digest.length === 0) return false;
-  const id = `${curve}:${lowS}:${toHex(publicKey)}:${toHex(digest)}:${toHex(sig)}`;
-  if (verified.has(id)) return true;
-  if (!verifyAnew(c, publicKey, digest, sig, lowS)) return false;
-  if (verified.size >= VERIFIED) verified.delete(verified.values().next().value!);
-  verified.add(id);
-  return true;
+  if (sig.length !== 2 * c.scalarLength || digest.length === 0) return false;
+  return verifyRemembered({ c, publicKey, digest, sig, lowS });
 }
 
-function verifyAnew(c: EcdsaCurve, publicKey: Uint8Array, digest: Uint8Array, sig: Uint8Array, lowS: boolean): boolean {
-  const L = c.scalarLength;
-  const r = bytesToBigInt(sig.subarray(0, L));
-  const s = bytesToBigInt(sig.subarray(L));
-  if (r === 0n || r >= c.n || s === 0n || s >= c.n || (lowS && s > c.n >> 1n)) return false;
-  let Q: EcPoint;
-  try {
-    Q = keyTable(c, publicKey);
-  } catch {
-    return false;
-  }
-  const w = c.Fn.inv(s);
-  // Public values only: variable-time multiplication is fine.
-  const R = c.Point.BASE.multiplyUnsafe(c.Fn.mul(digestToScalar(c, digest), w)).add(Q.multiplyUnsafe(c.Fn.mul(r, w)));
-  return !R.is0() && c.Fn.create(R.toAffine().x) === r;
+interface Check {
+  c: EcdsaCurve;
+  publicKey: Uint8Array;
+  digest: Uint8Array;
+  sig: Uint8Array;
+  lowS: boolean;
 }
+
+/**
+ * Remembered by the exact inputs checked: the coordinator verifies each signature twice, as the
+ * protocol's combination and as every signature's verify before release, over the same bytes,
+ * and the second is then a lookup.
+ */
+const verifyRemembered = memoized(
+  ({ c, publicKey, digest, sig, lowS }: Check): boolean => {
+    const L = c.scalarLength;
+    const r = bytesToBigInt(sig.subarray(0, L));
+    const s = bytesToBigInt(sig.subarray(L));
+    if (r === 0n || r >= c.n || s === 0n || s >= c.n || (lowS && s > c.n >> 1n)) return false;
+    let Q: EcPoint;
+    try {
+      Q = keyTable(c, publicKey);
+    } catch {
+      return false;
+    }
+    const w = c.Fn.inv(s);
+    // Public values only: variable-time multiplication is fine.
+    const R = c.Point.BASE.multiplyUnsafe(c.Fn.mul(digestToScalar(c, digest), w)).add(Q.multiplyUnsafe(c.Fn.mul(r, w)));
+    return !R.is0() && c.Fn.create(R.toAffine().x) === r;
+  },
+  64,
+  ({ c, publicKey, digest, sig, lowS }) => `${c.name}:${lowS}:${toHex(publicKey)}:${toHex(digest)}:${toHex(sig)}`,
+);
 
 /**
  * From R, U = Σu = k·φ and W = Σw = φ·(e + r·x): s = W / U. Normalises s when `lowS`, then
