@@ -108,7 +108,7 @@ function aead(dir: 'seal' | 'open', key: Uint8Array, nonce: Uint8Array, aad: Uin
   if (dir === 'seal') {
     const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
     c.setAAD(aad, { plaintextLength: input.length });
-    return new Uint8Array(Buffer.concat([c.update(input), c.final(), c.getAuthTag()]));
+    return Buffer.concat([c.update(input), c.final(), c.getAuthTag()]);
   }
   if (input.length < 16) throw new Error('ciphertext too short');
   const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
@@ -126,12 +126,29 @@ function aead(dir: 'seal' | 'open', key: Uint8Array, nonce: Uint8Array, aad: Uin
   return plain;
 }
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Whether base64url text without padding (the schema allows no other character) is the one
+ * encoding of the bytes it decodes to: no dangling character, no bits set after the last byte.
+ * Decided from the length and the last character: encoding the body again to compare would
+ * cost a copy of a protocol round's megabyte.
+ */
+function canonicalBase64url(s: string): boolean {
+  const tail = s.length % 4;
+  if (tail === 0) return true;
+  if (tail === 1) return false;
+  // Two characters carry one byte (4 bits unused), three carry two (2 bits unused).
+  return (BASE64URL.indexOf(s[s.length - 1]!) & (tail === 2 ? 0x0f : 0x03)) === 0;
+}
+
 // Validates our own header too: never emit something a peer must refuse.
 const headerText = (header: Header): string => JSON.stringify(headerSchema.parse(header));
 
 function finish(h: string, body: Uint8Array, sender: IdentitySecrets): Envelope {
   const sig = ed25519Sign(signedBytes(enc.encode(h), body), sender.signSecretKey);
-  return { h, c: Buffer.from(body).toString('base64url'), s: toHex(sig) };
+  // A view of the body, not a copy: a protocol round's body can be a megabyte.
+  return { h, c: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64url'), s: toHex(sig) };
 }
 
 /** Encrypts `payload` to `recipient` and signs it as `sender`. */
@@ -204,8 +221,8 @@ export function openEnvelope(
   };
   const w = envelopeSchema.safeParse(envelope);
   if (!w.success) return fail('malformed', `malformed envelope: ${w.error.issues[0]?.path.join('.')} ${w.error.issues[0]?.message}`);
-  const body = new Uint8Array(Buffer.from(w.data.c, 'base64url'));
-  if (Buffer.from(body).toString('base64url') !== w.data.c) fail('malformed', 'body is not canonical base64url');
+  if (!canonicalBase64url(w.data.c)) fail('malformed', 'body is not canonical base64url');
+  const body: Uint8Array = Buffer.from(w.data.c, 'base64url');
   const h = enc.encode(w.data.h);
   const signed = signedBytes(h, body);
   if (!ed25519Verify(fromHex(w.data.s), signed, fromHex(sender.signPublicKey)))
